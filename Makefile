@@ -1,0 +1,198 @@
+# Vigil - one non-recursive GNU Makefile.  Everything builds into build/.
+#
+#   make deps    install the Debian packages the project needs
+#   make         build vigild, the BPF objects, tests and tools
+#   make run     deps + build, then profile this host in the foreground
+#   make check   deps + build, then every test; last line "N passed, N failed"
+#   make bench   compare vigild with bpftrace and perf (docs/benchmarks.md)
+#
+# Quiet unless V=1.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+MAKEFLAGS += --no-builtin-rules
+
+B       := build
+CC      := gcc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+PROTOC_C ?= protoc-c
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' '$(1)' '$(2)'
+endif
+
+# Debian bookworm packages the build, the tests and the benchmark need.
+DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
+	zlib1g-dev protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
+	pkg-config golang-go bpftrace linux-perf
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
+	-Wcast-qual -Wundef -Wno-unused-parameter
+HARDEN   := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+CFLAGS   := -std=c17 -D_GNU_SOURCE -O2 -g $(WARNINGS) $(HARDEN)
+VERSION  := 0.1.0
+CPPFLAGS := -Ibpf -Idaemon -I$(B)/gen -DVIGIL_VERSION=\"$(VERSION)\"
+LDFLAGS  := -pie -Wl,-z,relro,-z,now
+LDLIBS   := -lbpf -lelf -lz -lprotobuf-c
+
+SAN_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fPIE \
+	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_LDFLAGS := -pie -fsanitize=address,undefined
+
+# ---------------------------------------------------------------------------
+# Generated code: vmlinux.h (CO-RE, never committed) and pprof's protobuf.
+
+$(B)/gen/vmlinux.h:
+	$(call msg,BTF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)test -r /sys/kernel/btf/vmlinux || { echo "error: /sys/kernel/btf/vmlinux missing: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF=y is required)" >&2; exit 1; }
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(B)/gen/profile.pb-c.c $(B)/gen/profile.pb-c.h &: proto/profile.proto
+	$(call msg,PROTOC,$<)
+	$(Q)mkdir -p $(B)/gen
+	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(B)/gen $<
+
+GEN_HDRS := $(B)/gen/profile.pb-c.h
+
+# ---------------------------------------------------------------------------
+# BPF objects.
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(B)/bpf/%.bpf.o)
+
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/vigil_abi.h $(B)/gen/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -D__VIGIL_BPF__ \
+		-Wall -Werror -I$(B)/gen -Ibpf -c $< -o $@
+	$(Q)llvm-strip -g $@  # keep .BTF, drop DWARF
+
+# ---------------------------------------------------------------------------
+# The daemon: every daemon/*.c but the entry point goes into libvigil.a so
+# that unit tests link exactly the code that ships.
+
+MAIN_SRCS := daemon/vigild.c
+LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/profile.pb-c.o
+SAN_OBJS  := $(LIB_SRCS:%.c=$(B)/san/%.o) $(B)/san/gen/profile.pb-c.o
+
+$(B)/obj/%.o: %.c $(GEN_HDRS)
+	$(call msg,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/san/%.o: %.c $(GEN_HDRS)
+	$(call msg,CC-SAN,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
+
+# protobuf-c's generated code is not ours to warn about.
+$(B)/obj/gen/%.o: $(B)/gen/%.c $(GEN_HDRS)
+	$(call msg,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -std=c17 -O2 -g $(HARDEN) -w -c $< -o $@
+
+$(B)/san/gen/%.o: $(B)/gen/%.c $(GEN_HDRS)
+	$(call msg,CC-SAN,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -std=c17 -O1 -g -fPIE -fsanitize=address,undefined -w -c $< -o $@
+
+$(B)/libvigil.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/libvigil-san.a: $(SAN_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/vigild: $(B)/obj/daemon/vigild.o $(B)/libvigil.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---------------------------------------------------------------------------
+# Tests.  Unit tests (one cmocka binary per module) run under ASan/UBSan.
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
+
+$(B)/tests/unit/%: tests/unit/%.c $(B)/libvigil-san.a
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(SAN_CFLAGS) $(SAN_LDFLAGS) -o $@ $< \
+		$(B)/libvigil-san.a -lcmocka $(LDLIBS)
+
+# Test tools (profile readers and the like) link the shipping library.
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%)
+
+$(B)/tests/tools/%: tests/tools/%.c $(B)/libvigil.a
+	$(call msg,TOOL,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
+
+# Workloads with a known profile: frame pointers on, no inlining, so that
+# the functions the test expects are the functions the stack shows.
+WL_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
+	-fno-inline -fno-optimize-sibling-calls -fno-pie -Wall -Wextra -Werror
+WL_LIB_SRCS := $(wildcard tests/workloads/lib*.c)
+WL_LIBS     := $(WL_LIB_SRCS:tests/workloads/%.c=$(B)/tests/workloads/%.so)
+WL_SRCS     := $(filter-out $(WL_LIB_SRCS),$(wildcard tests/workloads/*.c))
+WL_BINS     := $(WL_SRCS:tests/workloads/%.c=$(B)/tests/workloads/%)
+
+$(B)/tests/workloads/lib%.so: tests/workloads/lib%.c
+	$(call msg,WL-SO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out -fno-pie,$(WL_CFLAGS)) -fPIC -shared -Wl,--build-id -o $@ $<
+
+# Workloads are PIE (the common case on Debian) and may link the workload
+# libraries next to them.
+$(B)/tests/workloads/%: tests/workloads/%.c $(WL_LIBS)
+	$(call msg,WL,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out -fno-pie,$(WL_CFLAGS)) -fPIE -pie -Wl,--build-id -o $@ $< \
+		-L$(B)/tests/workloads -Wl,-rpath,'$$ORIGIN' $(patsubst $(B)/tests/workloads/lib%.so,-l%,$(WL_LIBS)) -lpthread
+
+# ---------------------------------------------------------------------------
+# Top-level targets.
+
+PROGRAMS := $(B)/vigild
+TESTS    := $(UNIT_BINS) $(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
+
+all: $(PROGRAMS) $(BPF_OBJS) $(TESTS)
+
+deps:
+	$(Q)missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)mkdir -p var/profiles
+	./$(B)/vigild --hz 19 --interval 10 --duration 0 --output var/profiles
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/bench.sh
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all deps run check bench clean
+.DEFAULT_GOAL := all
+
+-include $(shell find $(B)/obj $(B)/san -name '*.d' 2>/dev/null)

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * profile.bpf.c - Vigil's on-CPU sampler.
+ *
+ * Attached to one software cpu-clock perf event per online CPU.  Each time
+ * the event fires on a CPU that runs a task, it records who was running
+ * (pid, tid, process and thread names, cgroup) and both stacks, and hands
+ * the record to userspace through a ring buffer.
+ *
+ * Why a ring buffer and not in-kernel aggregation (stack-trace maps, as
+ * bcc's profile does):
+ *  - stack-trace maps are hash tables with no collision chaining; under many
+ *    distinct stacks they silently drop or overwrite, and a profiler that
+ *    must be trusted should not lose data without saying so.  A full ring
+ *    buffer is counted exactly (stats.lost).
+ *  - userspace must see a new process on its first sample, while it still
+ *    lives, to capture its memory maps and binaries; aggregated maps are only
+ *    read at the end of an interval, too late for short-lived processes.
+ *  - records are variable-length (only the frames walked travel), so the
+ *    cost per sample is one copy of < 1 KiB in the common case.
+ * Userspace aggregates identical stacks itself, which costs well under a
+ * microsecond per sample.
+ *
+ * User stacks are taken with BPF_F_USER_BUILD_ID when use_build_id is set:
+ * each frame arrives as (build-id, file offset), resolved while the mapping
+ * still exists, so a process that exits before userspace looks at it can
+ * still be symbolized from any copy of the same file.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "vigil_abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before the object is loaded. */
+const volatile bool use_build_id = true;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_stats);
+} stats SEC(".maps");
+
+/* Per-CPU scratch: stacks are walked here, then the used part is copied. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_sample);
+} scratch SEC(".maps");
+
+SEC("perf_event")
+int vigil_sample(struct bpf_perf_event_data *ctx)
+{
+	__u32 zero = 0;
+	struct vigil_stats *st;
+	struct vigil_sample *s;
+	struct task_struct *task, *leader;
+	__u64 id = bpf_get_current_pid_tgid();
+	long klen, ulen;
+	__u64 size;
+
+	st = bpf_map_lookup_elem(&stats, &zero);
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!st || !s)
+		return 0;
+	if ((__u32)id == 0) {
+		/* The idle task: the CPU was doing nothing worth a sample. */
+		st->idle++;
+		return 0;
+	}
+
+	task = (struct task_struct *)bpf_get_current_task();
+	leader = BPF_CORE_READ(task, group_leader);
+
+	s->hdr.type = VIGIL_EV_SAMPLE;
+	s->hdr.pid = id >> 32;
+	s->hdr.tid = (__u32)id;
+	s->hdr.cpu = bpf_get_smp_processor_id();
+	s->hdr.cgroup_id = bpf_get_current_cgroup_id();
+	s->hdr.start_ns = BPF_CORE_READ(leader, start_boottime);
+	BPF_CORE_READ_STR_INTO(&s->hdr.comm, leader, comm);
+	bpf_get_current_comm(s->hdr.thread_name, sizeof(s->hdr.thread_name));
+	s->hdr.pad0 = 0;
+
+	klen = bpf_get_stack(ctx, s->frames, VIGIL_KSTACK_BYTES, 0);
+	s->hdr.kernel_err = klen < 0 ? klen : 0;
+	if (klen < 0) {
+		st->kernel_err++;
+		klen = 0;
+	}
+	if (klen > VIGIL_KSTACK_BYTES)
+		klen = VIGIL_KSTACK_BYTES;
+
+	if (use_build_id) {
+		s->hdr.user_fmt = VIGIL_USER_BUILD_ID;
+		ulen = bpf_get_stack(ctx, s->frames + klen, VIGIL_USTACK_BYTES,
+				     BPF_F_USER_STACK | BPF_F_USER_BUILD_ID);
+	} else {
+		s->hdr.user_fmt = VIGIL_USER_IPS;
+		ulen = bpf_get_stack(ctx, s->frames + klen, VIGIL_USTACK_BYTES,
+				     BPF_F_USER_STACK);
+	}
+	s->hdr.user_err = ulen < 0 ? ulen : 0;
+	if (ulen < 0) {
+		st->user_err++;
+		ulen = 0;
+	}
+	if (ulen > VIGIL_USTACK_BYTES)
+		ulen = VIGIL_USTACK_BYTES;
+	s->hdr.kernel_len = klen;
+	s->hdr.user_len = ulen;
+
+	size = sizeof(s->hdr) + klen + ulen;
+	if (size > sizeof(*s))
+		size = sizeof(*s);
+	/*
+	 * No wakeup: the collector drains on its own short timer, which costs
+	 * far less than an irq_work wakeup per sample.
+	 */
+	if (bpf_ringbuf_output(&events, s, size, BPF_RB_NO_WAKEUP)) {
+		st->lost++;
+		return 0;
+	}
+	st->samples++;
+	return 0;
+}
+
+/*
+ * A process replaced its image: its cached memory maps are stale.  Telling
+ * userspace at exec time also lets it capture the new image early.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	__u32 zero = 0;
+	struct vigil_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	struct vigil_exec *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		if (st)
+			st->exec_lost++;
+		return 0;
+	}
+	e->type = VIGIL_EV_EXEC;
+	e->pid = BPF_CORE_READ(p, tgid);
+	e->start_ns = BPF_CORE_READ(p, group_leader, start_boottime);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}

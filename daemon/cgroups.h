@@ -1,0 +1,38 @@
+/*
+ * cgroups.h - name cgroup v2 ids as paths.
+ *
+ * The BPF program records bpf_get_current_cgroup_id(), which is the inode
+ * number of the cgroup's directory in the cgroup2 filesystem.  This module
+ * walks that filesystem to map ids back to paths ("/system.slice/x.service"),
+ * rescanning (at most once per second) when it meets an id it does not know.
+ *
+ * Library-like: returns 0 or -errno, never logs.
+ */
+#ifndef VIGIL_CGROUPS_H
+#define VIGIL_CGROUPS_H
+
+#include <stdint.h>
+
+struct cgroups;
+
+/* root: the cgroup2 mount point; NULL finds it in /proc/self/mountinfo. */
+int cgroups_new(const char *root, struct cgroups **ret);
+
+/* The cgroup2 mount point in use (owned by c). */
+const char *cgroups_root(const struct cgroups *c);
+
+/*
+ * Path of cgroup id relative to the mount, "/" for the root; NULL if
+ * unknown even after a rescan.  Owned by c, valid until the next call.
+ */
+const char *cgroups_path(struct cgroups *c, uint64_t id);
+
+/* Scan now (normally done on demand). 0 or -errno. */
+int cgroups_rescan(struct cgroups *c);
+
+void cgroups_free(struct cgroups *c);
+
+/* The cgroup2 mount point from mountinfo text; 0 or -ENOENT. */
+int cgroups_find_mount(const char *mountinfo, char *ret_path, size_t len);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * collector.c - vigild's collector process.
+ *
+ * Re-executed by the monitor with --internal-role collector; it receives,
+ * over the socket at PRIVSEP_FD, its configuration and the fds it works
+ * with: the samples ring buffer, the stats map and the output directory.
+ * It drains samples, aggregates them, and at the end of each interval
+ * symbolizes and writes one gzip pprof file into the directory.
+ *
+ * Privileges: in this version it still runs with the monitor's uid (root),
+ * because symbolization opens profiled processes' files itself; dropping
+ * them and asking the monitor for those files is the privilege-separation
+ * work that follows.  It never opens a network socket.
+ *
+ * A profile that cannot be written (disk full, directory unwritable) is kept
+ * in memory, up to a limit, and written when the directory accepts it
+ * again; sampling never stops because of the output.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "cgroups.h"
+#include "collector.h"
+#include "log.h"
+#include "privsep.h"
+#include "snapshot.h"
+#include "spool.h"
+#include "stackagg.h"
+#include "symbolizer.h"
+
+/* How often the ring buffer is drained (it is filled without wakeups). */
+#define DRAIN_MS 25
+/* Profiles waiting for the output directory to accept them again. */
+#define PENDING_MAX_BYTES (8u << 20)
+#define PENDING_MAX 64
+#define TOP_ROWS 10
+
+struct pending {
+	char name[128];
+	uint8_t *buf;
+	size_t len;
+};
+
+struct collector {
+	struct msg_collector_setup cfg;
+	int events_fd, stats_fd, out_fd;
+	struct ring_buffer *rb;
+	struct stackagg *agg;
+	struct symbolizer *sym;
+	struct cgroups *cg;
+	bool top;
+
+	int64_t interval_start_rt;   /* realtime ns */
+	uint64_t interval_start_mono;
+	uint64_t end_mono;           /* 0: no duration */
+
+	struct vigil_stats last_stats;
+	uint64_t malformed;          /* records that failed validation */
+
+	/* last process noted, to skip the symbolizer's lookup on repeats */
+	uint32_t last_pid;
+	uint64_t last_start;
+
+	struct pending pending[PENDING_MAX];
+	size_t npending, pending_bytes;
+	bool out_failing;
+	uint64_t profiles_written, profiles_dropped;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* Sum the per-CPU counters. */
+static int read_stats(struct collector *c, struct vigil_stats *ret)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct vigil_stats *v, sum = { 0 };
+	uint32_t zero = 0;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(c->stats_fd, &zero, v)) {
+		int rc = -errno;
+
+		free(v);
+		return rc;
+	}
+	for (int i = 0; i < ncpu; i++) {
+		sum.samples += v[i].samples;
+		sum.lost += v[i].lost;
+		sum.idle += v[i].idle;
+		sum.user_err += v[i].user_err;
+		sum.kernel_err += v[i].kernel_err;
+		sum.exec_lost += v[i].exec_lost;
+	}
+	free(v);
+	*ret = sum;
+	return 0;
+}
+
+static void print_top(const struct snapshot_top *t, const struct snapshot_meta *m)
+{
+	char when[32];
+	time_t secs = (time_t)(m->time_ns / 1000000000);
+	struct tm tm;
+
+	localtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	printf("\n%s  %" PRIu64 " samples at %u Hz on %u CPUs (lost %" PRIu64 ")\n", when, t->total,
+	       m->hz, m->ncpus, m->stats.lost);
+	printf("  %6s  %-16s  %s\n", "self%", "process", "function");
+	for (size_t i = 0; i < t->n && i < TOP_ROWS; i++)
+		printf("  %5.1f%%  %-16s  %.90s\n",
+		       t->total ? 100.0 * (double)t->v[i].count / (double)t->total : 0.0,
+		       t->v[i].comm, t->v[i].function);
+	fflush(stdout);
+}
+
+/* Try to write every waiting profile, oldest first. */
+static void drain_pending(struct collector *c)
+{
+	while (c->npending) {
+		struct pending *p = &c->pending[0];
+		char used[256];
+		int rc = spool_write(c->out_fd, p->name, p->buf, p->len, used, sizeof(used));
+
+		if (rc) {
+			if (!c->out_failing)
+				log_warn_errno(rc, "cannot write profile %s (keeping %zu profile(s) in "
+						   "memory and sampling on)", p->name, c->npending);
+			c->out_failing = true;
+			return;
+		}
+		if (c->out_failing)
+			log_info("output directory writable again: wrote %s", used);
+		c->out_failing = false;
+		c->profiles_written++;
+		c->pending_bytes -= p->len;
+		free(p->buf);
+		memmove(&c->pending[0], &c->pending[1], (c->npending - 1) * sizeof(c->pending[0]));
+		c->npending--;
+	}
+}
+
+static void queue_profile(struct collector *c, const char *name, uint8_t *buf, size_t len)
+{
+	/* Make room by dropping the oldest: recent data is worth more. */
+	while (c->npending && (c->npending == PENDING_MAX || c->pending_bytes + len > PENDING_MAX_BYTES)) {
+		log_warnx("dropping unwritten profile %s: %zu profiles waiting for the output "
+			  "directory", c->pending[0].name, c->npending);
+		c->pending_bytes -= c->pending[0].len;
+		free(c->pending[0].buf);
+		memmove(&c->pending[0], &c->pending[1], (c->npending - 1) * sizeof(c->pending[0]));
+		c->npending--;
+		c->profiles_dropped++;
+	}
+	snprintf(c->pending[c->npending].name, sizeof(c->pending[0].name), "%s", name);
+	c->pending[c->npending].buf = buf;
+	c->pending[c->npending].len = len;
+	c->npending++;
+	c->pending_bytes += len;
+}
+
+/* End the current interval: symbolize, encode, write; start the next. */
+static void flush(struct collector *c)
+{
+	uint64_t now = mono_ns();
+	struct snapshot_meta m = {
+		.time_ns = c->interval_start_rt,
+		.duration_ns = (int64_t)(now - c->interval_start_mono),
+		.hz = c->cfg.hz,
+		.ncpus = c->cfg.ncpus,
+	};
+	struct vigil_stats st;
+	struct snapshot_top *top = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char name[128];
+	int rc;
+
+	if (read_stats(c, &st) == 0) {
+		m.stats.samples = st.samples - c->last_stats.samples;
+		m.stats.lost = st.lost - c->last_stats.lost;
+		m.stats.idle = st.idle - c->last_stats.idle;
+		m.stats.user_err = st.user_err - c->last_stats.user_err;
+		m.stats.kernel_err = st.kernel_err - c->last_stats.kernel_err;
+		m.stats.exec_lost = st.exec_lost - c->last_stats.exec_lost;
+		c->last_stats = st;
+	}
+	if (m.stats.lost || m.stats.exec_lost)
+		log_warnx("ring buffer full: %" PRIu64 " samples and %" PRIu64
+			  " exec events lost this interval", m.stats.lost, m.stats.exec_lost);
+
+	rc = snapshot_build(c->agg, c->sym, c->cg, &m, &buf, &len, c->top ? &top : NULL);
+	if (rc) {
+		log_warn_errno(rc, "cannot build the profile of %" PRIu64 " samples",
+			       stackagg_total(c->agg));
+	} else {
+		spool_name(name, sizeof(name), c->interval_start_rt);
+		queue_profile(c, name, buf, len);
+		drain_pending(c);
+		if (top)
+			print_top(top, &m);
+	}
+	snapshot_top_free(top);
+	stackagg_reset(c->agg);
+	symbolizer_tick(c->sym);
+	c->interval_start_mono = now;
+	c->interval_start_rt = real_ns();
+}
+
+static void on_sample(struct collector *c, const void *data, size_t size)
+{
+	const struct vigil_sample_hdr *h = data;
+	int rc;
+
+	if (h->pid != c->last_pid || h->start_ns != c->last_start) {
+		/* First sample of a process (or a switch): capture its maps while it lives. */
+		symbolizer_note_process(c->sym, h->pid, h->start_ns);
+		c->last_pid = h->pid;
+		c->last_start = h->start_ns;
+	}
+	rc = stackagg_add(c->agg, data, size);
+	if (rc == -ENOSPC) {
+		/* Too many distinct stacks for one interval: end it early. */
+		flush(c);
+		rc = stackagg_add(c->agg, data, size);
+	}
+	if (rc == -EINVAL)
+		c->malformed++;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct collector *c = ctx;
+	uint32_t type;
+
+	if (size < sizeof(type)) {
+		c->malformed++;
+		return 0;
+	}
+	memcpy(&type, data, sizeof(type));
+	if (type == VIGIL_EV_SAMPLE && size >= sizeof(struct vigil_sample_hdr)) {
+		on_sample(c, data, size);
+	} else if (type == VIGIL_EV_EXEC && size == sizeof(struct vigil_exec)) {
+		struct vigil_exec e;
+
+		memcpy(&e, data, sizeof(e));
+		symbolizer_forget_process(c->sym, e.pid);
+		if (c->last_pid == e.pid)
+			c->last_pid = 0;
+	} else {
+		c->malformed++;
+	}
+	return 0;
+}
+
+static void receive_setup(struct collector *c)
+{
+	union {
+		struct msg_collector_setup setup;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} u;
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[PRIVSEP_MAX_FDS];
+	size_t len;
+	int type;
+
+	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, seen, &u, &len, fds);
+	if (type < 0)
+		fatalx(70, "no valid setup from the monitor: %s", strerror(-type));
+	if (type != MSG_COLLECTOR_SETUP || u.setup.version != PRIVSEP_VERSION)
+		fatalx(70, "unexpected first message %d (version %u, want %u)", type,
+		       u.setup.version, PRIVSEP_VERSION);
+	c->cfg = u.setup;
+	c->events_fd = fds[0];
+	c->stats_fd = fds[1];
+	c->out_fd = fds[2];
+	if (!c->cfg.hz || !c->cfg.interval_s || !c->cfg.ncpus)
+		fatalx(70, "setup with zero hz, interval or CPUs");
+}
+
+int collector_main(void)
+{
+	struct collector c = { 0 };
+	struct msg_collector_ready ready = {
+		.hdr = { MSG_COLLECTOR_READY, sizeof(ready) },
+		.version = PRIVSEP_VERSION,
+	};
+	struct itimerspec its = { .it_interval = { 0, DRAIN_MS * 1000000L },
+				  .it_value = { 0, DRAIN_MS * 1000000L } };
+	sigset_t mask;
+	int sfd, tfd, rc, exit_code = 0;
+	bool stopping = false;
+
+	log_init("vigild[collector]");
+	receive_setup(&c);
+	c.top = c.cfg.flags & SETUP_F_TOP;
+
+	c.rb = ring_buffer__new(c.events_fd, on_event, &c, NULL);
+	if (!c.rb)
+		fatalx(70, "cannot map the samples ring buffer: %s", strerror(errno));
+	c.agg = stackagg_new(0);
+	if (!c.agg)
+		fatalx(70, "out of memory");
+	rc = symbolizer_new("/proc/kallsyms", &c.sym);
+	if (rc)
+		fatalx(70, "cannot start the symbolizer: %s", strerror(-rc));
+	rc = cgroups_new(NULL, &c.cg);
+	if (rc)
+		log_warn_errno(rc, "no cgroup v2 mount found; cgroup labels will be ids");
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sfd < 0 || tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0)
+		fatalx(71, "cannot set up signals and timers: %s", strerror(errno));
+
+	c.interval_start_mono = mono_ns();
+	c.interval_start_rt = c.cfg.start_realtime_ns ? (int64_t)c.cfg.start_realtime_ns : real_ns();
+	if (c.cfg.duration_s)
+		c.end_mono = c.interval_start_mono + (uint64_t)c.cfg.duration_s * 1000000000ull;
+	read_stats(&c, &c.last_stats);
+
+	rc = privsep_send(PRIVSEP_FD, &ready, sizeof(ready), NULL, 0);
+	if (rc)
+		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
+
+	while (!stopping) {
+		struct pollfd pfd[3] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = tfd, .events = POLLIN },
+			{ .fd = PRIVSEP_FD, .events = POLLIN },
+		};
+		uint64_t now, ticks;
+
+		if (poll(pfd, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fatalx(71, "poll: %s", strerror(errno));
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+					stopping = true;
+			}
+		}
+		if (pfd[1].revents & POLLIN) {
+			if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+				fatalx(71, "timerfd: %s", strerror(errno));
+		}
+		if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+			/* The monitor never speaks after setup; a hangup means it is gone. */
+			log_warnx("the monitor went away; writing what was collected and exiting");
+			stopping = true;
+			exit_code = 70;
+		}
+		rc = ring_buffer__consume(c.rb);
+		if (rc < 0 && rc != -EINTR)
+			log_warn_errno(rc, "draining the ring buffer");
+		now = mono_ns();
+		if (c.end_mono && now >= c.end_mono)
+			stopping = true;
+		if (stopping || now - c.interval_start_mono >= (uint64_t)c.cfg.interval_s * 1000000000ull) {
+			if (stackagg_total(c.agg) || !stopping || now - c.interval_start_mono > 500000000ull)
+				flush(&c);
+		}
+		if (c.npending && !stopping)
+			drain_pending(&c);
+	}
+	if (c.malformed)
+		log_warnx("%" PRIu64 " malformed ring buffer records ignored", c.malformed);
+	if (c.npending) {
+		log_warnx("%zu profile(s) could not be written to the output directory and are lost",
+			  c.npending);
+		exit_code = exit_code ? exit_code : 73;
+	}
+	for (size_t i = 0; i < c.npending; i++)
+		free(c.pending[i].buf);
+	ring_buffer__free(c.rb);
+	stackagg_free(c.agg);
+	symbolizer_free(c.sym);
+	cgroups_free(c.cg);
+	return exit_code;
+}

@@ -1,0 +1,118 @@
+/*
+ * privsep.c - message transport and the validation table (see privsep.h).
+ *
+ * Shared by the monitor and the workers; library-like, never logs.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "privsep.h"
+
+const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
+	[MSG_COLLECTOR_SETUP] = { PEER_MONITOR, sizeof(struct msg_collector_setup), 3, true },
+	[MSG_COLLECTOR_READY] = { PEER_COLLECTOR, sizeof(struct msg_collector_ready), 0, true },
+};
+
+int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * PRIVSEP_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)msg, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds > PRIVSEP_MAX_FDS || len > PRIVSEP_MAX_MSG)
+		return -EINVAL;
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+static void close_all(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+int privsep_recv(int sock, enum privsep_peer from, bool *seen, void *buf, size_t *ret_len,
+		 int *ret_fds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * PRIVSEP_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = buf, .iov_len = PRIVSEP_MAX_MSG };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	int fds[PRIVSEP_MAX_FDS];
+	size_t nfds = 0;
+	struct msg_hdr hdr;
+	const struct privsep_rule *rule;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EPIPE;
+
+	/* Collect every fd first, so that a bad message leaks none. */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (nfds < PRIVSEP_MAX_FDS)
+				fds[nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		goto bad;
+	if ((size_t)n < sizeof(hdr))
+		goto bad;
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.type == 0 || hdr.type >= MSG_TYPE_MAX)
+		goto bad;
+	rule = &privsep_rules[hdr.type];
+	if (rule->len == 0 || rule->sender != from || hdr.len != (size_t)n || rule->len != (size_t)n ||
+	    rule->nfds != nfds)
+		goto bad;
+	if (rule->once && seen[hdr.type])
+		goto bad;
+	seen[hdr.type] = true;
+	memcpy(ret_fds, fds, nfds * sizeof(int));
+	*ret_len = n;
+	return (int)hdr.type;
+bad:
+	close_all(fds, nfds);
+	return -EPROTO;
+}

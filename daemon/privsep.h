@@ -1,0 +1,89 @@
+/*
+ * privsep.h - every message that crosses between vigild's processes.
+ *
+ * The monitor (privileged) and its workers talk over SOCK_SEQPACKET
+ * socketpairs, so each message arrives whole or not at all.  All message
+ * types live here, with one table (privsep_rules) saying who may send each,
+ * its exact length, how many fds travel with it and whether it may repeat.
+ * A receiver checks a message against the table before reading any field.
+ * Changing any message bumps PRIVSEP_VERSION.
+ */
+#ifndef VIGIL_PRIVSEP_H
+#define VIGIL_PRIVSEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PRIVSEP_VERSION 1
+/* The worker's end of its socketpair, placed here across the re-exec. */
+#define PRIVSEP_FD 3
+#define PRIVSEP_MAX_FDS 4
+#define PRIVSEP_MAX_MSG 4096
+
+enum privsep_peer {
+	PEER_MONITOR = 1,
+	PEER_COLLECTOR = 2,
+};
+
+enum privsep_type {
+	/* monitor -> collector, once: configuration and the fds to work with */
+	MSG_COLLECTOR_SETUP = 1,
+	/* collector -> monitor, once: set up and draining */
+	MSG_COLLECTOR_READY = 2,
+	MSG_TYPE_MAX,
+};
+
+struct msg_hdr {
+	uint32_t type;
+	uint32_t len; /* whole message, header included */
+};
+
+#define SETUP_F_BUILD_ID 0x1u
+#define SETUP_F_TOP 0x2u
+
+/* fds: [0] ring buffer map, [1] stats map, [2] output directory */
+struct msg_collector_setup {
+	struct msg_hdr hdr;
+	uint32_t version; /* PRIVSEP_VERSION */
+	uint32_t hz;
+	uint32_t interval_s;
+	uint32_t duration_s;
+	uint32_t ncpus;
+	uint32_t flags; /* SETUP_F_* */
+	uint64_t start_realtime_ns; /* when sampling began */
+};
+
+struct msg_collector_ready {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t pad;
+};
+
+struct privsep_rule {
+	enum privsep_peer sender;
+	uint32_t len;    /* exact */
+	uint32_t nfds;   /* exact */
+	bool once;
+};
+
+/* Indexed by enum privsep_type; entries with len 0 are not valid types. */
+extern const struct privsep_rule privsep_rules[MSG_TYPE_MAX];
+
+/*
+ * Send one message with nfds descriptors.  0 or -errno.
+ */
+int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds);
+
+/*
+ * Receive one message into buf (size PRIVSEP_MAX_MSG) and check it against
+ * privsep_rules for a message from `from`.  seen[] (MSG_TYPE_MAX entries)
+ * tracks once-only types across calls.  On success returns the type and
+ * fills *ret_len and ret_fds (received fds, CLOEXEC, owned by the caller).
+ * Errors: -EPIPE peer closed; -EPROTO the message breaks the table (any fds
+ * received are closed); other -errno from the socket.
+ */
+int privsep_recv(int sock, enum privsep_peer from, bool *seen, void *buf, size_t *ret_len,
+		 int *ret_fds);
+
+#endif

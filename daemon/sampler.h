@@ -1,0 +1,42 @@
+/*
+ * sampler.h - load the sampling BPF program and attach it to cpu-clock.
+ *
+ * Runs in the monitor (privileged: CAP_BPF + CAP_PERFMON).  The object is
+ * taken as bytes already in memory, so that what the caller checked is what
+ * gets loaded; the file is never re-read here.
+ *
+ * Functions return 0 or -errno; on error a one-line reason (for a verifier
+ * rejection: the tail of the verifier log) is written to err.
+ */
+#ifndef VIGIL_SAMPLER_H
+#define VIGIL_SAMPLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sampler_config {
+	unsigned hz;          /* per CPU */
+	bool build_id;        /* user stacks as build-id + offset */
+	size_t ringbuf_bytes; /* 0: 1 MiB per CPU, rounded up to a power of two */
+};
+
+struct sampler;
+
+/* obj/len: profile.bpf.o bytes (not kept after return). name: for messages. */
+int sampler_open(const void *obj, size_t len, const char *name, const struct sampler_config *cfg,
+		 struct sampler **ret, char *err, size_t errlen);
+
+/* Map fds owned by the sampler: the ring buffer of samples and the stats. */
+int sampler_events_fd(const struct sampler *s);
+int sampler_stats_fd(const struct sampler *s);
+/* Number of CPUs sampled. */
+unsigned sampler_ncpus(const struct sampler *s);
+
+/* Detaches and unloads everything; accepts NULL. */
+void sampler_free(struct sampler *s);
+
+/* Online CPUs from a "0-3,5" list (as in /sys/devices/system/cpu/online).
+ * Fills cpus[] (up to max) and returns the count, or -EINVAL. */
+int sampler_parse_cpulist(const char *list, int *cpus, int max);
+
+#endif
