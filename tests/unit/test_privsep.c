@@ -1,0 +1,170 @@
+/*
+ * test_privsep.c - the message table is enforced over a real socketpair:
+ * wrong lengths, unknown types, wrong senders, wrong fd counts and repeated
+ * once-only messages are refused, and refused fds are not leaked.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "privsep.h"
+
+static int sv[2];
+
+static int setup(void **state)
+{
+	return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
+}
+
+static int teardown(void **state)
+{
+	close(sv[0]);
+	close(sv[1]);
+	return 0;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static struct msg_collector_setup good_setup(void)
+{
+	struct msg_collector_setup m = {
+		.hdr = { MSG_COLLECTOR_SETUP, sizeof(m) },
+		.version = PRIVSEP_VERSION,
+		.hz = 19,
+		.interval_s = 10,
+		.ncpus = 2,
+	};
+	return m;
+}
+
+static int recv_from(enum privsep_peer from, bool *seen, int *fds)
+{
+	uint8_t buf[PRIVSEP_MAX_MSG];
+	size_t len;
+
+	return privsep_recv(sv[1], from, seen, buf, &len, fds);
+}
+
+static void test_good(void **state)
+{
+	struct msg_collector_setup m = good_setup();
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[3] = { 0, 1, 2 }, got[PRIVSEP_MAX_FDS];
+
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 3), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), MSG_COLLECTOR_SETUP);
+	for (int i = 0; i < 3; i++) {
+		assert_true(got[i] > 2);
+		assert_true(fcntl(got[i], F_GETFD) & FD_CLOEXEC);
+		close(got[i]);
+	}
+}
+
+static void test_refused(void **state)
+{
+	struct msg_collector_setup m = good_setup();
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[3] = { 0, 1, 2 }, got[PRIVSEP_MAX_FDS];
+	int before = count_fds();
+	uint8_t big[sizeof(m) + 8] = { 0 };
+	struct msg_hdr h;
+
+	/* too short for its type, with fds attached: refused, fds closed */
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m) - 4, fds, 3), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	/* too long */
+	memcpy(big, &m, sizeof(m));
+	((struct msg_hdr *)big)->len = sizeof(big);
+	assert_int_equal(privsep_send(sv[0], big, sizeof(big), fds, 3), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	/* header length disagrees with the datagram */
+	m.hdr.len = sizeof(m) + 1;
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 3), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	m = good_setup();
+	/* unknown types */
+	h = (struct msg_hdr){ 0, sizeof(h) };
+	assert_int_equal(privsep_send(sv[0], &h, sizeof(h), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	h = (struct msg_hdr){ MSG_TYPE_MAX, sizeof(h) };
+	assert_int_equal(privsep_send(sv[0], &h, sizeof(h), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	h = (struct msg_hdr){ 0xffffffffu, sizeof(h) };
+	assert_int_equal(privsep_send(sv[0], &h, sizeof(h), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	/* shorter than a header */
+	assert_int_equal(privsep_send(sv[0], "ab", 2, NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	/* right message, wrong sender */
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 3), 0);
+	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), -EPROTO);
+	/* wrong number of fds */
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 2), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	/* none of the refused messages marked the type as seen */
+	assert_false(seen[MSG_COLLECTOR_SETUP]);
+	assert_int_equal(count_fds(), before);
+}
+
+static void test_once(void **state)
+{
+	struct msg_collector_ready r = { .hdr = { MSG_COLLECTOR_READY, sizeof(r) },
+					 .version = PRIVSEP_VERSION };
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int got[PRIVSEP_MAX_FDS];
+
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), MSG_COLLECTOR_READY);
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), -EPROTO);
+}
+
+static void test_eof(void **state)
+{
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int got[PRIVSEP_MAX_FDS];
+
+	shutdown(sv[0], SHUT_WR);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPIPE);
+}
+
+static void test_send_limits(void **state)
+{
+	uint8_t big[PRIVSEP_MAX_MSG + 1] = { 0 };
+	int fds[PRIVSEP_MAX_FDS + 1] = { 0 };
+
+	assert_int_equal(privsep_send(sv[0], big, sizeof(big), NULL, 0), -EINVAL);
+	assert_int_equal(privsep_send(sv[0], big, 16, fds, PRIVSEP_MAX_FDS + 1), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_good, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_limits, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("privsep", tests, NULL, NULL);
+}

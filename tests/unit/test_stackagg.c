@@ -1,0 +1,168 @@
+/*
+ * test_stackagg.c - identical samples are counted together, different ones
+ * are not, and malformed records are refused without over-reading.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "stackagg.h"
+
+struct rec {
+	struct vigil_sample_hdr h;
+	uint64_t k[4];
+	uint64_t u[8];
+};
+
+static size_t make(struct rec *r, uint32_t pid, uint32_t tid, uint32_t cpu, uint64_t leaf)
+{
+	memset(r, 0, sizeof(*r));
+	r->h.type = VIGIL_EV_SAMPLE;
+	r->h.pid = pid;
+	r->h.tid = tid;
+	r->h.cpu = cpu;
+	r->h.cgroup_id = 7;
+	memcpy(r->h.comm, "proc", 4);
+	memcpy(r->h.thread_name, "thr", 3);
+	r->h.user_fmt = VIGIL_USER_IPS;
+	r->h.kernel_len = 2 * 8;
+	r->h.user_len = 3 * 8;
+	r->k[0] = 0xffffffff81000000ull;
+	r->k[1] = 0xffffffff81000100ull;
+	/* frames are contiguous: kernel then user */
+	r->k[2] = leaf;
+	r->k[3] = 0x401000;
+	r->u[0] = 0x402000;
+	return sizeof(r->h) + 5 * 8;
+}
+
+static void test_identity(void **state)
+{
+	struct stackagg *a = stackagg_new(0);
+	struct rec r;
+	size_t len;
+
+	assert_non_null(a);
+	len = make(&r, 10, 11, 0, 0x400100);
+	assert_int_equal(stackagg_add(a, &r, len), 0);
+	/* another CPU, same stack and thread: same entry */
+	len = make(&r, 10, 11, 1, 0x400100);
+	r.h.user_err = -14;
+	assert_int_equal(stackagg_add(a, &r, len), 0);
+	assert_int_equal(stackagg_distinct(a), 1);
+	assert_int_equal(stackagg_get(a, 0)->count, 2);
+	assert_int_equal(stackagg_get(a, 0)->hdr.cpu, 0);
+	/* another thread */
+	len = make(&r, 10, 12, 0, 0x400100);
+	assert_int_equal(stackagg_add(a, &r, len), 0);
+	/* another leaf */
+	len = make(&r, 10, 11, 0, 0x400104);
+	assert_int_equal(stackagg_add(a, &r, len), 0);
+	/* another process start time (pid reused) */
+	len = make(&r, 10, 11, 0, 0x400100);
+	r.h.start_ns = 99;
+	assert_int_equal(stackagg_add(a, &r, len), 0);
+	assert_int_equal(stackagg_distinct(a), 4);
+	assert_int_equal(stackagg_total(a), 5);
+
+	const struct stackagg_entry *e = stackagg_get(a, 2);
+	uint64_t f;
+	memcpy(&f, e->frames + 16, 8);
+	assert_int_equal(f, 0x400104);
+	assert_null(stackagg_get(a, 4));
+
+	stackagg_reset(a);
+	assert_int_equal(stackagg_distinct(a), 0);
+	assert_int_equal(stackagg_total(a), 0);
+	stackagg_free(a);
+}
+
+static void test_many_and_limit(void **state)
+{
+	struct stackagg *a = stackagg_new(64 * 1024);
+	struct rec r;
+	size_t len, i;
+	int rc = 0;
+
+	for (i = 0; i < 100000; i++) {
+		len = make(&r, 1, 1, 0, 0x400000 + i);
+		rc = stackagg_add(a, &r, len);
+		if (rc)
+			break;
+	}
+	assert_int_equal(rc, -ENOSPC);
+	assert_true(i > 100);
+	assert_int_equal(stackagg_distinct(a), i);
+	/* every entry kept its own frames through arena growth */
+	for (size_t j = 0; j < i; j++) {
+		uint64_t f;
+
+		memcpy(&f, stackagg_get(a, j)->frames + 16, 8);
+		assert_int_equal(f, 0x400000 + j);
+	}
+	/* a repeat still counts when full */
+	len = make(&r, 1, 1, 0, 0x400000);
+	assert_int_equal(stackagg_add(a, &r, len), 0);
+	assert_int_equal(stackagg_get(a, 0)->count, 2);
+	stackagg_free(a);
+}
+
+static void test_malformed(void **state)
+{
+	struct stackagg *a = stackagg_new(0);
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct rec r;
+	size_t len;
+	uint8_t *at;
+
+	assert_ptr_not_equal(map, MAP_FAILED);
+	assert_int_equal(mprotect(map + pg, pg, PROT_NONE), 0);
+
+	len = make(&r, 1, 1, 0, 1);
+	/* The record ends exactly at the unmapped page: any over-read faults. */
+	at = map + pg - len;
+	memcpy(at, &r, len);
+	assert_int_equal(stackagg_add(a, at, len), 0);
+	/* lengths claim more than is there */
+	r.h.user_len = 8 * 8;
+	memcpy(at, &r, len);
+	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	len = make(&r, 1, 1, 0, 1);
+	r.h.kernel_len = 3; /* not a whole frame */
+	memcpy(at, &r, len);
+	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	len = make(&r, 1, 1, 0, 1);
+	r.h.user_fmt = 7;
+	memcpy(at, &r, len);
+	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	len = make(&r, 1, 1, 0, 1);
+	r.h.type = VIGIL_EV_EXEC;
+	memcpy(at, &r, len);
+	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	/* shorter than a header */
+	assert_int_equal(stackagg_add(a, map + pg - 10, 10), -EINVAL);
+	len = make(&r, 1, 1, 0, 1);
+	r.h.kernel_len = 0xfffffff8u; /* huge: must not wrap the length check */
+	memcpy(at, &r, len);
+	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	assert_int_equal(stackagg_total(a), 1);
+	munmap(map, 2 * pg);
+	stackagg_free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_many_and_limit),
+		cmocka_unit_test(test_malformed),
+	};
+	return cmocka_run_group_tests_name("stackagg", tests, NULL, NULL);
+}
