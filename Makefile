@@ -128,6 +128,35 @@ $(B)/tests/unit/%: tests/unit/%.c $(B)/libvigil-san.a
 	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(SAN_CFLAGS) $(SAN_LDFLAGS) -o $@ $< \
 		$(B)/libvigil-san.a -lcmocka $(LDLIBS)
 
+# Fixtures of the symbolization tests: ELF files with known symbols, and
+# what nm and readelf say about them, for the tests to compare against.
+FIXTURE_DIR := $(B)/tests/fixtures
+FIXTURE_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-inline -fno-toplevel-reorder -Wall -Wextra -Werror
+FIXTURES := $(addprefix $(FIXTURE_DIR)/,libvsym.so libvsym-nobid.so libvsym-stripped.so vsym_prog \
+	libvsym.so.nm vsym_prog.nm libvsym.so.buildid vsym_prog.buildid)
+
+$(FIXTURE_DIR)/libvsym.so: tests/unit/fixtures/libvsym.c
+	$(call msg,FIXTURE,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(FIXTURE_CFLAGS) -fPIC -shared -Wl,--build-id=sha1 -Wl,-Ttext-segment=0x100000 -o $@ $<
+$(FIXTURE_DIR)/libvsym-nobid.so: tests/unit/fixtures/libvsym.c
+	$(call msg,FIXTURE,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(FIXTURE_CFLAGS) -fPIC -shared -Wl,--build-id=none -o $@ $<
+$(FIXTURE_DIR)/libvsym-stripped.so: $(FIXTURE_DIR)/libvsym.so
+	$(call msg,FIXTURE,$@)
+	$(Q)strip --strip-all -o $@ $<
+$(FIXTURE_DIR)/vsym_prog: tests/unit/fixtures/vsym_prog.c
+	$(call msg,FIXTURE,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(FIXTURE_CFLAGS) -fPIE -pie -Wl,--build-id=sha1 -o $@ $<
+$(FIXTURE_DIR)/%.nm: $(FIXTURE_DIR)/%
+	$(Q)nm -S --defined-only $< > $@
+$(FIXTURE_DIR)/%.buildid: $(FIXTURE_DIR)/%
+	$(Q)readelf -n $< | sed -n 's/^ *Build ID: *//p' > $@ && test -s $@
+
+$(B)/tests/unit/test_elfsym $(B)/tests/unit/test_symbolizer: | $(FIXTURES)
+
 # Test tools (profile readers and the like) link the shipping library.
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%)
@@ -163,7 +192,7 @@ $(B)/tests/workloads/%: tests/workloads/%.c $(WL_LIBS)
 # Top-level targets.
 
 PROGRAMS := $(B)/vigild
-TESTS    := $(UNIT_BINS) $(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
+TESTS    := $(UNIT_BINS) $(FIXTURES) $(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
 
 all: $(PROGRAMS) $(BPF_OBJS) $(TESTS)
 

@@ -1,0 +1,406 @@
+/*
+ * kallsyms.c - load kernel text symbols from a kallsyms-format file.
+ *
+ * Runs in the collector.  Lines look like
+ *
+ *   ffffffff821f8be0 T schedule
+ *   ffffffffc0a01000 t nft_do_chain	[nf_tables]
+ *
+ * The file is read in fixed-size chunks (no line can make us allocate more
+ * than KALLSYMS_MAX_LINE), only text symbols are kept, and the result is a
+ * sorted array of 16-byte entries plus one name arena and a module table.
+ */
+#include "kallsyms.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHUNK 65536
+
+struct ksym {
+	uint64_t addr;
+	uint32_t name; /* offset into names */
+	uint16_t mod;  /* 0: kernel image, else index into mods */
+	uint8_t rank;  /* preference among names at one address */
+	uint8_t pad;
+};
+
+struct kmod {
+	uint32_t name; /* offset into modnames: "[name]" */
+	uint64_t start, end;
+};
+
+struct kallsyms {
+	struct ksym *syms;
+	size_t n;
+	char *names;
+	size_t names_len;
+	struct kmod *mods; /* mods[0] is the kernel image */
+	size_t nmods;
+	char *modnames;
+	size_t modnames_len;
+};
+
+struct loader {
+	struct ksym *syms;
+	size_t n, cap;
+	char *arena;
+	size_t alen, acap;
+	struct kmod *mods;
+	size_t nmods, mcap;
+	char *modnames;
+	size_t mlen, mcapb;
+	size_t lines;
+	bool any_nonzero;
+	uint16_t last_mod;
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+	size_t c = *cap ? *cap : first;
+	void *a;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	a = reallocarray(*p, c, elem);
+	if (!a)
+		return -ENOMEM;
+	*p = a;
+	*cap = c;
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Index of module "[name]" (mod, mlen including brackets), adding it if new. */
+static int module_index(struct loader *l, const char *mod, size_t mlen, uint16_t *ret)
+{
+	int r;
+
+	if (l->last_mod && strlen(l->modnames + l->mods[l->last_mod].name) == mlen &&
+	    memcmp(l->modnames + l->mods[l->last_mod].name, mod, mlen) == 0) {
+		*ret = l->last_mod;
+		return 0;
+	}
+	for (size_t i = 1; i < l->nmods; i++) {
+		const char *name = l->modnames + l->mods[i].name;
+
+		if (strlen(name) == mlen && memcmp(name, mod, mlen) == 0) {
+			*ret = l->last_mod = (uint16_t)i;
+			return 0;
+		}
+	}
+	if (l->nmods > KALLSYMS_MAX_MODULES)
+		return -E2BIG;
+	if ((r = grow((void **)&l->mods, &l->mcap, l->nmods + 1, sizeof(*l->mods), 16)) < 0 ||
+	    (r = grow((void **)&l->modnames, &l->mcapb, l->mlen + mlen + 1, 1, 1024)) < 0)
+		return r;
+	memcpy(l->modnames + l->mlen, mod, mlen);
+	l->modnames[l->mlen + mlen] = '\0';
+	l->mods[l->nmods] = (struct kmod){ .name = (uint32_t)l->mlen };
+	l->mlen += mlen + 1;
+	*ret = l->last_mod = (uint16_t)l->nmods++;
+	return 0;
+}
+
+static int parse_line(struct loader *l, const char *p, const char *end)
+{
+	const char *name, *mod = NULL;
+	size_t nlen, mlen = 0;
+	uint64_t addr = 0;
+	unsigned digits = 0;
+	uint16_t modidx = 0;
+	char type;
+	int d, r;
+
+	while (p < end && (d = hexval(*p)) >= 0) {
+		if (++digits > 16)
+			return -EINVAL;
+		addr = addr << 4 | (uint64_t)d;
+		p++;
+	}
+	if (digits == 0 || end - p < 4 || p[0] != ' ' || p[2] != ' ')
+		return -EINVAL;
+	type = p[1];
+	p += 3;
+	name = p;
+	while (p < end && *p != '\t' && *p != ' ')
+		p++;
+	nlen = (size_t)(p - name);
+	if (nlen == 0)
+		return -EINVAL;
+	if (p < end) {
+		p++;
+		if (end - p < 3 || p[0] != '[' || end[-1] != ']' ||
+		    memchr(p + 1, ']', (size_t)(end - p - 2)) || memchr(p, ' ', (size_t)(end - p)))
+			return -EINVAL;
+		mod = p;
+		mlen = (size_t)(end - p);
+	}
+	if (memchr(name, '\0', nlen) || (mod && memchr(mod, '\0', mlen)))
+		return -EINVAL;
+	if (addr)
+		l->any_nonzero = true;
+	if (type != 't' && type != 'T' && type != 'w' && type != 'W')
+		return 0;
+	if (addr == 0)
+		return 0;
+	if (mod && (r = module_index(l, mod, mlen, &modidx)) < 0)
+		return r;
+	if ((r = grow((void **)&l->syms, &l->cap, l->n + 1, sizeof(*l->syms), 1024)) < 0 ||
+	    (r = grow((void **)&l->arena, &l->acap, l->alen + nlen + 1, 1, 65536)) < 0)
+		return r;
+	if (l->alen + nlen + 1 > UINT32_MAX)
+		return -E2BIG;
+	memcpy(l->arena + l->alen, name, nlen);
+	l->arena[l->alen + nlen] = '\0';
+	l->syms[l->n++] = (struct ksym){
+		.addr = addr,
+		.name = (uint32_t)l->alen,
+		.mod = modidx,
+		.rank = type == 'T' ? 3 : type == 'W' ? 2 : type == 't' ? 1 : 0,
+	};
+	l->alen += nlen + 1;
+	return 0;
+}
+
+static unsigned leading_underscores(const char *s)
+{
+	unsigned n = 0;
+
+	while (s[n] == '_')
+		n++;
+	return n;
+}
+
+static int cmp_ksym(const void *a, const void *b, void *arena)
+{
+	const struct ksym *x = a, *y = b;
+	const char *xn = (const char *)arena + x->name, *yn = (const char *)arena + y->name;
+	unsigned xu, yu;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank > y->rank ? -1 : 1;
+	xu = leading_underscores(xn);
+	yu = leading_underscores(yn);
+	if (xu != yu)
+		return xu < yu ? -1 : 1;
+	return strcmp(xn, yn);
+}
+
+static int finish(struct loader *l, struct kallsyms **ret)
+{
+	struct kallsyms *k;
+	size_t n = 0, alen = 0;
+
+	if (l->n == 0)
+		return l->lines && !l->any_nonzero ? -EPERM : -ENODATA;
+	qsort_r(l->syms, l->n, sizeof(*l->syms), cmp_ksym, l->arena);
+	for (size_t i = 0; i < l->n; i++) {
+		if (i > 0 && l->syms[i].addr == l->syms[i - 1].addr)
+			continue;
+		n++;
+		alen += strlen(l->arena + l->syms[i].name) + 1;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->syms = calloc(n, sizeof(*k->syms));
+	k->names = malloc(alen);
+	k->mods = calloc(l->nmods, sizeof(*k->mods));
+	k->modnames = malloc(l->mlen ? l->mlen : 1);
+	if (!k->syms || !k->names || !k->mods || !k->modnames) {
+		kallsyms_free(k);
+		return -ENOMEM;
+	}
+	memcpy(k->mods, l->mods, l->nmods * sizeof(*k->mods));
+	k->nmods = l->nmods;
+	if (l->mlen)
+		memcpy(k->modnames, l->modnames, l->mlen);
+	k->modnames_len = l->mlen;
+	for (size_t i = 0; i < k->nmods; i++)
+		k->mods[i].start = k->mods[i].end = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct ksym *s = &l->syms[i];
+		struct kmod *m = &k->mods[s->mod];
+		size_t len;
+
+		if (i > 0 && s->addr == l->syms[i - 1].addr)
+			continue;
+		len = strlen(l->arena + s->name);
+		k->syms[k->n] = *s;
+		k->syms[k->n].name = (uint32_t)k->names_len;
+		memcpy(k->names + k->names_len, l->arena + s->name, len + 1);
+		k->names_len += len + 1;
+		k->n++;
+		if (m->end == 0 || s->addr < m->start)
+			m->start = s->addr;
+		if (s->addr >= m->end)
+			m->end = s->addr == UINT64_MAX ? UINT64_MAX : s->addr + 1;
+	}
+	*ret = k;
+	return 0;
+}
+
+int kallsyms_load(const char *path, struct kallsyms **ret_k)
+{
+	struct loader l = { 0 };
+	char *buf = NULL;
+	size_t have = 0;
+	int fd = -1, r;
+
+	if (!path || !ret_k)
+		return -EINVAL;
+	/* mods[0] stands for the kernel image. */
+	if ((r = grow((void **)&l.mods, &l.mcap, 1, sizeof(*l.mods), 16)) < 0)
+		goto out;
+	l.nmods = 1;
+	buf = malloc(CHUNK + KALLSYMS_MAX_LINE);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t got = read(fd, buf + have, CHUNK + KALLSYMS_MAX_LINE - have);
+		const char *p, *end;
+
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto out;
+		}
+		have += (size_t)got;
+		p = buf;
+		end = buf + have;
+		for (;;) {
+			const char *eol = memchr(p, '\n', (size_t)(end - p));
+
+			if (!eol) {
+				if (got > 0)
+					break;
+				eol = end; /* last line without its newline */
+				if (eol == p)
+					break;
+			}
+			if (++l.lines > KALLSYMS_MAX_LINES) {
+				r = -E2BIG;
+				goto out;
+			}
+			if ((size_t)(eol - p) > KALLSYMS_MAX_LINE) {
+				r = -EINVAL;
+				goto out;
+			}
+			if ((r = parse_line(&l, p, eol)) < 0)
+				goto out;
+			p = eol < end ? eol + 1 : end;
+		}
+		have = (size_t)(end - p);
+		if (have > KALLSYMS_MAX_LINE) {
+			r = -EINVAL;
+			goto out;
+		}
+		memmove(buf, p, have);
+		if (got == 0)
+			break;
+	}
+	r = finish(&l, ret_k);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(l.syms);
+	free(l.arena);
+	free(l.mods);
+	free(l.modnames);
+	return r;
+}
+
+const char *kallsyms_lookup(const struct kallsyms *k, uint64_t addr, const char **ret_module,
+			    uint64_t *ret_off)
+{
+	const struct ksym *s;
+	size_t lo = 0, hi;
+
+	if (!k || k->n == 0)
+		return NULL;
+	hi = k->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (k->syms[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	s = &k->syms[lo - 1];
+	if (addr - s->addr >= KALLSYMS_MAX_SYMBOL_SIZE)
+		return NULL;
+	if (ret_module)
+		*ret_module = s->mod ? k->modnames + k->mods[s->mod].name : NULL;
+	if (ret_off)
+		*ret_off = addr - s->addr;
+	return k->names + s->name;
+}
+
+int kallsyms_range(const struct kallsyms *k, const char *module, uint64_t *ret_start,
+		   uint64_t *ret_end)
+{
+	const struct kmod *m = NULL;
+
+	if (!k || !ret_start || !ret_end)
+		return -EINVAL;
+	if (!module) {
+		m = &k->mods[0];
+	} else {
+		for (size_t i = 1; i < k->nmods && !m; i++)
+			if (k->modnames + k->mods[i].name == module ||
+			    strcmp(k->modnames + k->mods[i].name, module) == 0)
+				m = &k->mods[i];
+	}
+	if (!m || m->end == 0)
+		return -ENOENT;
+	*ret_start = m->start;
+	*ret_end = m->end;
+	return 0;
+}
+
+size_t kallsyms_count(const struct kallsyms *k)
+{
+	return k ? k->n : 0;
+}
+
+void kallsyms_free(struct kallsyms *k)
+{
+	if (!k)
+		return;
+	free(k->syms);
+	free(k->names);
+	free(k->mods);
+	free(k->modnames);
+	free(k);
+}

@@ -1,0 +1,156 @@
+/*
+ * symbolizer.h - turn the frames of BPF stack samples into pprof mappings,
+ * addresses and function names.
+ *
+ * Used by the collector process.  It reads /proc/PID/maps, opens the files
+ * of profiled processes (through /proc/PID/map_files, else
+ * /proc/PID/root/<path>), parses them with elfsym and the kernel's symbols
+ * with kallsyms.  Library-like: functions return 0 or -errno and never log.
+ * Not thread-safe: one symbolizer belongs to one thread.
+ *
+ * Processes are named by (pid, start_ns), start_ns being the group leader's
+ * start_boottime in nanoseconds as the BPF program reports it; 0 means
+ * "unknown" and skips the check that the live process is the one meant.
+ *
+ * Address convention (what a frame's mapping and address mean):
+ *
+ *  - A frame in a file that could be opened: mapping is the file's single
+ *    sym_mapping {path, build_id, start 0, limit = file size,
+ *    file_offset 0}, one per distinct file whatever process maps it, and
+ *    address is the FILE OFFSET of the instruction.  pprof's rule
+ *    file offset = address - start + file_offset holds, and the same
+ *    instruction has the same address in every process despite ASLR.
+ *    A raw ip in such a mapping becomes ip - map.start + map.offset.
+ *  - A frame in anonymous memory (JIT), [vdso], [vsyscall], or a file
+ *    that could not be opened: a sym_mapping per distinct (path, start,
+ *    end, offset) with the real runtime range, file_offset = the mapping's
+ *    offset, and address = the raw ip.  [vdso] frames are named from the
+ *    collector's own vDSO when its size matches (same kernel, same ABI).
+ *  - A build-id frame whose file was never seen: a sym_mapping per build-id
+ *    with path "", build_id set, start 0, limit UINT64_MAX, and address =
+ *    the file offset, so a later tool can still symbolize it by build-id.
+ *  - A raw ip of a process never noted, or in none of its executable
+ *    mappings: mapping NULL, address = ip.
+ *  - Kernel frames: address = raw ip.  Kernel-image frames get the mapping
+ *    "[kernel.kallsyms]", start = lowest kernel text address, limit = one
+ *    past the highest kernel text symbol (0 and UINT64_MAX when kallsyms
+ *    could not be read).  Frames in a module get a mapping named like the
+ *    module, "[nf_tables]", over the range of that module's symbols.
+ *
+ * Return addresses: every frame but the innermost is a return address,
+ * which points after the call; pass is_return_addr so that address - 1 is
+ * looked up.  The address reported stays the original one.
+ *
+ * Frames are never dropped: every lookup returns 0 and fills *ret, with
+ * mapping and/or function NULL when unknown.  Errors (-EINVAL) are only for
+ * invalid arguments.
+ *
+ * Lifetime of what a frame points to (mapping, its strings, function): all
+ * owned by the symbolizer, and valid at least until the next
+ * symbolizer_tick() or symbolizer_gc(), whichever comes first, or
+ * symbolizer_free().  Concretely, an object used in generation g is only
+ * freed by a gc at generation g + SYMBOLIZER_KEEP_GENERATIONS or later;
+ * kernel mappings and names live until symbolizer_free().
+ */
+#ifndef VIGIL_SYMBOLIZER_H
+#define VIGIL_SYMBOLIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Processes (and files, mappings) unused this many generations are dropped. */
+#define SYMBOLIZER_KEEP_GENERATIONS 3
+#define SYMBOLIZER_MAX_PROCESSES    32768
+#define SYMBOLIZER_MAX_FILES        8192
+#define SYMBOLIZER_MAX_ANON         65536  /* distinct non-file mappings */
+#define SYMBOLIZER_MAX_PROC_MAPS    16384  /* executable mappings kept per process */
+/* Parsed symbol tables beyond this many bytes: files are kept without symbols. */
+#define SYMBOLIZER_ELF_BUDGET       (64u << 20)
+
+struct symbolizer;
+
+struct sym_mapping {
+	const char *path;     /* as the process sees it, "[vdso]", "[kernel.kallsyms]" */
+	const char *build_id; /* lowercase hex, "" if unknown */
+	uint64_t start, limit, file_offset; /* the pprof Mapping fields */
+};
+
+struct sym_frame {
+	const struct sym_mapping *mapping; /* NULL: address in no known mapping */
+	uint64_t address;                  /* value for pprof Location.address */
+	const char *function;              /* NULL: no symbol */
+};
+
+struct symbolizer_stats {
+	size_t processes;       /* cached processes, live or exited */
+	size_t files;           /* distinct files (incl. unknown build-ids) */
+	size_t files_with_symbols;
+	size_t anon_mappings;
+	size_t kernel_symbols;  /* 0: kernel frames stay unsymbolized */
+	uint64_t elf_bytes;     /* memory held by parsed symbol tables */
+	uint64_t generation;
+};
+
+/*
+ * kallsyms_path (usually "/proc/kallsyms", NULL for none) failing to load
+ * is not fatal: kernel frames then stay unsymbolized.  Returns 0 and
+ * *ret_s, or -ENOMEM.
+ */
+int symbolizer_new(const char *kallsyms_path, struct symbolizer **ret_s);
+
+/*
+ * Called on a process's first sample.  Reads /proc/PID/maps once, and
+ * opens and parses every file-backed executable mapping into a cache
+ * shared by all processes (keyed by build-id, and by the opened file's
+ * dev, inode, size and times), so that each binary is parsed once.  The
+ * maps are kept after the process exits, until unused for
+ * SYMBOLIZER_KEEP_GENERATIONS.  A file is only trusted if its fstat inode
+ * matches the maps entry (and the device too, when opened by path).
+ *
+ * Cheap if (pid, start_ns) is already noted: returns the first result
+ * again.  -ESRCH if the process is gone (or pid now names another
+ * process), -ENOSPC past SYMBOLIZER_MAX_PROCESSES, -EACCES, -ENOMEM.
+ */
+int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_ns);
+
+/* The process exec'ed: drop every cached (pid, *) so the next note re-reads. */
+void symbolizer_forget_process(struct symbolizer *s, uint32_t pid);
+
+/*
+ * A raw user instruction pointer.  If ip is in no cached mapping, the maps
+ * are re-read once (at most once per generation per process) in case the
+ * process mapped something new.
+ */
+int symbolizer_user_ip(struct symbolizer *s, uint32_t pid, uint64_t start_ns, uint64_t ip,
+		       bool is_return_addr, struct sym_frame *ret);
+
+/*
+ * A (build-id, file offset) user frame; build_id is the 20 bytes the
+ * kernel reports (shorter build-ids zero-padded).  If the build-id is
+ * unknown and (pid, start_ns) is noted, its maps are re-read once (at most
+ * once per generation) in case it dlopen'ed the file.
+ */
+int symbolizer_user_bid(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
+			const uint8_t build_id[20], uint64_t file_offset, bool is_return_addr,
+			struct sym_frame *ret);
+
+/* A kernel instruction pointer. */
+int symbolizer_kernel(struct symbolizer *s, uint64_t ip, bool is_return_addr,
+		      struct sym_frame *ret);
+
+/*
+ * Drop processes not used since generation now_gen -
+ * SYMBOLIZER_KEEP_GENERATIONS, then files and non-file mappings that no
+ * remaining process references and that were not used since then either.
+ */
+void symbolizer_gc(struct symbolizer *s, uint64_t now_gen);
+
+/* Advance the generation (call once per interval) and gc. */
+void symbolizer_tick(struct symbolizer *s);
+
+void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *ret);
+
+void symbolizer_free(struct symbolizer *s);
+
+#endif

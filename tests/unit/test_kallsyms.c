@@ -1,0 +1,264 @@
+/*
+ * test_kallsyms.c - unit tests of the kallsyms loader: synthetic files
+ * with known contents, then the running kernel's /proc/kallsyms when this
+ * process may see its addresses.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kallsyms.h"
+
+static char tmpdir[] = "/tmp/vigil-kallsyms-XXXXXX";
+
+static int setup(void **state)
+{
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write len bytes to a fresh file in tmpdir; returns its path (static buffer). */
+static const char *write_file(const char *name, const char *data, size_t len)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "we");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+static int load_str(const char *text, struct kallsyms **ret)
+{
+	return kallsyms_load(write_file("k", text, strlen(text)), ret);
+}
+
+static const char SYNTHETIC[] =
+	"0000000000000000 A fixed_percpu_data\n"
+	"ffffffff81000000 T _text\n"
+	"ffffffff81000000 T _stext\n"
+	"ffffffff81000000 t __pi__text\n"
+	"ffffffff81000100 T do_thing\n"
+	"ffffffff81000200 t local_thing\n"
+	"ffffffff81000300 W weak_thing\n"
+	"ffffffff81000400 D some_data\n"
+	"ffffffff81000500 T last_text\n"
+	"ffffffff82000000 B some_bss\n"
+	"ffffffffc0001000 t mod_fn_a\t[mymod]\n"
+	"ffffffffc0001100 T mod_fn_b\t[mymod]\n"
+	"ffffffffc0002000 t other_fn\t[othermod]\n"
+	"ffffffffc0001080 t mod_fn_mid\t[mymod]"; /* unsorted, no newline */
+
+static void expect(const struct kallsyms *k, uint64_t addr, const char *name, const char *mod,
+		   uint64_t off)
+{
+	const char *m = "unset", *got;
+	uint64_t o = 12345;
+
+	got = kallsyms_lookup(k, addr, &m, &o);
+	if (!got || strcmp(got, name) != 0)
+		fail_msg("lookup(%#llx) = %s, want %s", (unsigned long long)addr, got ? got : "NULL",
+			 name);
+	if (mod) {
+		assert_non_null(m);
+		assert_string_equal(m, mod);
+	} else {
+		assert_null(m);
+	}
+	assert_int_equal(o, off);
+}
+
+static void test_synthetic(void **state)
+{
+	struct kallsyms *k = NULL;
+	uint64_t start, end;
+
+	assert_int_equal(load_str(SYNTHETIC, &k), 0);
+	/* Of _text, _stext and __pi__text: global, fewest underscores, then by name. */
+	expect(k, 0xffffffff81000000, "_stext", NULL, 0);
+	expect(k, 0xffffffff81000050, "_stext", NULL, 0x50);
+	expect(k, 0xffffffff81000100, "do_thing", NULL, 0);
+	expect(k, 0xffffffff81000101, "do_thing", NULL, 1);
+	expect(k, 0xffffffff81000200, "local_thing", NULL, 0);
+	expect(k, 0xffffffff81000300, "weak_thing", NULL, 0);
+	/* Data symbols are not functions: the text symbol before extends over them. */
+	expect(k, 0xffffffff81000400, "weak_thing", NULL, 0x100);
+	expect(k, 0xffffffff81000600, "last_text", NULL, 0x100);
+	/* Far past the last symbol: no blame. */
+	assert_null(kallsyms_lookup(k, 0xffffffff81000500 + KALLSYMS_MAX_SYMBOL_SIZE, NULL, NULL));
+	assert_null(kallsyms_lookup(k, 0xffffffff80ffffff, NULL, NULL));
+	assert_null(kallsyms_lookup(k, 0, NULL, NULL));
+
+	expect(k, 0xffffffffc0001000, "mod_fn_a", "[mymod]", 0);
+	expect(k, 0xffffffffc0001001, "mod_fn_a", "[mymod]", 1);
+	expect(k, 0xffffffffc0001090, "mod_fn_mid", "[mymod]", 0x10);
+	expect(k, 0xffffffffc0001100, "mod_fn_b", "[mymod]", 0);
+	expect(k, 0xffffffffc0002010, "other_fn", "[othermod]", 0x10);
+
+	assert_int_equal(kallsyms_range(k, NULL, &start, &end), 0);
+	assert_int_equal(start, 0xffffffff81000000);
+	assert_int_equal(end, 0xffffffff81000501);
+	assert_int_equal(kallsyms_range(k, "[mymod]", &start, &end), 0);
+	assert_int_equal(start, 0xffffffffc0001000);
+	assert_int_equal(end, 0xffffffffc0001101);
+	assert_int_equal(kallsyms_range(k, "[nosuch]", &start, &end), -ENOENT);
+	/* 3 kernel addresses + do_thing, local, weak, last + 4 module symbols. */
+	assert_int_equal(kallsyms_count(k), 9);
+	kallsyms_free(k);
+	kallsyms_free(NULL);
+}
+
+static void test_restricted(void **state)
+{
+	struct kallsyms *k = NULL;
+
+	/* What an unprivileged reader sees with kptr_restrict. */
+	assert_int_equal(load_str("0000000000000000 T _text\n"
+				  "0000000000000000 T schedule\n"
+				  "0000000000000000 t mod_fn\t[mymod]\n",
+				  &k),
+			 -EPERM);
+	assert_null(k);
+	/* Only data: nothing to symbolize with. */
+	assert_int_equal(load_str("ffffffff82000000 D x\n", &k), -ENODATA);
+	assert_int_equal(load_str("", &k), -ENODATA);
+	assert_int_equal(kallsyms_load("/nonexistent/kallsyms", &k), -ENOENT);
+}
+
+static void test_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"ffffffff81000000\n",
+		"ffffffff81000000 T\n",
+		"ffffffff81000000 T \n",
+		"ffffffff81000000Tx schedule\n",
+		"xyz T schedule\n",
+		"11111111111111111 T schedule\n",
+		"ffffffff81000000 T schedule\t[mymod\n",
+		"ffffffff81000000 T schedule\tmymod]\n",
+		"ffffffff81000000 T schedule\t[]\n",
+		"ffffffff81000000 T schedule\t[a]b]\n",
+		"ffffffff81000000 T good\nffffffff81000001 T\n",
+	};
+	struct kallsyms *k = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = load_str(bad[i], &k);
+
+		if (r != -EINVAL)
+			fail_msg("case %zu loaded as %d: %s", i, r, bad[i]);
+	}
+}
+
+static void test_long_line(void **state)
+{
+	size_t n = KALLSYMS_MAX_LINE + 100;
+	char *buf = malloc(n + 32);
+	struct kallsyms *k = NULL;
+	int len;
+
+	assert_non_null(buf);
+	len = sprintf(buf, "ffffffff81000000 T ");
+	memset(buf + len, 'a', n);
+	buf[len + n] = '\n';
+	assert_int_equal(kallsyms_load(write_file("long", buf, (size_t)len + n + 1), &k), -EINVAL);
+	free(buf);
+}
+
+/* Many lines: reading in chunks must not lose or split any. */
+static void test_large(void **state)
+{
+	const size_t n = 200000;
+	char *buf = malloc(n * 40), *p = buf;
+	struct kallsyms *k = NULL;
+	char want[32];
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%016llx %c f%zu\n", 0xffffffff81000000ull + i * 16, i % 2 ? 't' : 'T', i);
+	assert_int_equal(kallsyms_load(write_file("large", buf, (size_t)(p - buf)), &k), 0);
+	assert_int_equal(kallsyms_count(k), n);
+	for (size_t i = 0; i < n; i += 997) {
+		snprintf(want, sizeof(want), "f%zu", i);
+		expect(k, 0xffffffff81000000ull + i * 16 + 3, want, NULL, 3);
+	}
+	kallsyms_free(k);
+	free(buf);
+}
+
+/* Find name's address in a kallsyms file by scanning it ourselves. */
+static uint64_t find_in_file(const char *path, const char *name)
+{
+	char line[1024], sym[512];
+	unsigned long long addr;
+	char type;
+	uint64_t found = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %511s", &addr, &type, sym) == 3 && (type == 'T' || type == 't') &&
+		    strcmp(sym, name) == 0)
+			found = addr;
+	}
+	fclose(f);
+	return found;
+}
+
+static void test_proc_kallsyms(void **state)
+{
+	static const char *const names[] = { "schedule", "do_syscall_64", "vfs_read" };
+	struct kallsyms *k = NULL;
+	int r = kallsyms_load("/proc/kallsyms", &k);
+
+	if (r == -EPERM || r == -EACCES || r == -ENOENT)
+		skip();
+	assert_int_equal(r, 0);
+	assert_true(kallsyms_count(k) > 10000);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		uint64_t addr = find_in_file("/proc/kallsyms", names[i]);
+		const char *mod = "unset";
+		uint64_t off;
+
+		if (!addr)
+			fail_msg("%s not in /proc/kallsyms", names[i]);
+		expect(k, addr, names[i], NULL, 0);
+		assert_string_equal(kallsyms_lookup(k, addr + 1, &mod, &off), names[i]);
+		assert_null(mod);
+		assert_int_equal(off, 1);
+	}
+	kallsyms_free(k);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_synthetic),
+		cmocka_unit_test(test_restricted),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_large),
+		cmocka_unit_test(test_proc_kallsyms),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

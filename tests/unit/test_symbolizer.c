@@ -1,0 +1,677 @@
+/*
+ * test_symbolizer.c - unit tests of the symbolizer on real processes: this
+ * test itself (its own functions, a dlopen'ed fixture library, libc, the
+ * vDSO, anonymous executable memory) and children running the fixture
+ * program, symbolized after they are killed.
+ *
+ * Expected values come from the dynamic loader, /proc/self/maps read
+ * independently (fixtures.h), and nm/readelf output of the fixtures.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixtures/fixtures.h"
+#include "symbolizer.h"
+
+/* start_boottime in ns as BPF reports it, from /proc/PID/stat (in ticks). */
+static uint64_t start_ns_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long ticks;
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	assert_non_null(p);
+	/* ") state ppid ..." : skip fields 3..21 */
+	for (int i = 0; i < 20; i++) {
+		p = strchr(p + 1, ' ');
+		assert_non_null(p);
+	}
+	assert_int_equal(sscanf(p + 1, "%llu", &ticks), 1);
+	return ticks * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+static struct symbolizer *new_sym(const char *kallsyms)
+{
+	struct symbolizer *s = NULL;
+
+	assert_int_equal(symbolizer_new(kallsyms, &s), 0);
+	assert_non_null(s);
+	return s;
+}
+
+static void note_self(struct symbolizer *s)
+{
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)getpid(), start_ns_of(getpid())), 0);
+}
+
+static struct sym_frame self_ip(struct symbolizer *s, uintptr_t ip, bool is_ret)
+{
+	struct sym_frame f;
+
+	memset(&f, 0xa5, sizeof(f));
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)getpid(), start_ns_of(getpid()), ip, is_ret,
+					    &f),
+			 0);
+	return f;
+}
+
+static bool is_mapped(const char *path)
+{
+	char line[PATH_MAX + 256];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, path) != NULL;
+	fclose(f);
+	return found;
+}
+
+__attribute__((noinline, aligned(64))) int symbolizer_test_marker(int x);
+__attribute__((noinline, aligned(64))) int symbolizer_test_marker(int x)
+{
+	return x * 5 + 1;
+}
+
+static void test_self_binary(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	uintptr_t ip = (uintptr_t)&symbolizer_test_marker;
+	char exe[PATH_MAX], mapped[PATH_MAX];
+	struct sym_frame f;
+	struct stat st;
+	uint64_t off;
+
+	note_self(s);
+	note_self(s); /* cheap the second time */
+	assert_non_null(realpath("/proc/self/exe", exe));
+	assert_true(fixture_runtime_offset(getpid(), ip, &off, mapped, sizeof(mapped)));
+	assert_int_equal(stat(exe, &st), 0);
+
+	f = self_ip(s, ip + 3, false);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, exe);
+	assert_int_equal(f.mapping->start, 0);
+	assert_int_equal(f.mapping->limit, (uint64_t)st.st_size);
+	assert_int_equal(f.mapping->file_offset, 0);
+	assert_int_equal(strlen(f.mapping->build_id), 40); /* gcc links with --build-id */
+	assert_int_equal(f.address, off + 3);
+	assert_non_null(f.function);
+	assert_string_equal(f.function, "symbolizer_test_marker");
+
+	/* A return address just past the function's first byte still names it. */
+	f = self_ip(s, ip + 1, true);
+	assert_string_equal(f.function, "symbolizer_test_marker");
+	assert_int_equal(f.address, off + 1);
+	/* A return address at its first byte belongs to what precedes it. */
+	f = self_ip(s, ip, true);
+	assert_int_equal(f.address, off);
+	assert_true(f.function == NULL || strcmp(f.function, "symbolizer_test_marker") != 0);
+	assert_int_equal(symbolizer_test_marker(1), 6);
+	symbolizer_free(s);
+}
+
+static void test_dlopen_lib(void **state)
+{
+	char path[PATH_MAX], hex[128];
+	struct symbolizer *s = new_sym(NULL);
+	struct sym_frame f;
+	uint64_t off;
+	void *h, *fn;
+
+	assert_true(fixture_path("libvsym.so", path, sizeof(path)));
+	assert_true(fixture_build_id("libvsym.so", hex, sizeof(hex)));
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(h);
+	fn = dlsym(h, "vsym_gamma");
+	assert_non_null(fn);
+	note_self(s);
+	assert_true(fixture_runtime_offset(getpid(), (uintptr_t)fn, &off, NULL, 0));
+
+	f = self_ip(s, (uintptr_t)fn + 2, false);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, path);
+	assert_string_equal(f.mapping->build_id, hex);
+	assert_int_equal(f.address, off + 2);
+	assert_non_null(f.function);
+	assert_string_equal(f.function, "vsym_gamma");
+
+	/* Same file through the build-id path: same mapping object, same answer. */
+	{
+		uint8_t bid[20] = { 0 };
+		struct sym_frame g;
+
+		assert_int_equal(fixture_unhex(hex, bid, sizeof(bid)), 20);
+		assert_int_equal(symbolizer_user_bid(s, (uint32_t)getpid(), start_ns_of(getpid()), bid,
+						     off + 2, false, &g),
+				 0);
+		assert_ptr_equal(g.mapping, f.mapping);
+		assert_int_equal(g.address, off + 2);
+		assert_string_equal(g.function, "vsym_gamma");
+		/* Any pid, even one never noted: build-ids are global. */
+		assert_int_equal(symbolizer_user_bid(s, 1, 0, bid, off + 1, true, &g), 0);
+		assert_string_equal(g.function, "vsym_gamma");
+		assert_int_equal(g.address, off + 1);
+	}
+	symbolizer_free(s);
+	dlclose(h);
+}
+
+static void test_libc(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	uintptr_t ip = (uintptr_t)dlsym(RTLD_DEFAULT, "getpid");
+	char mapped[PATH_MAX];
+	struct sym_frame f;
+	uint64_t off;
+
+	assert_true(ip != 0);
+	note_self(s);
+	assert_true(fixture_runtime_offset(getpid(), ip, &off, mapped, sizeof(mapped)));
+	f = self_ip(s, ip, false);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, mapped);
+	assert_non_null(strstr(f.mapping->path, "libc.so"));
+	assert_int_equal(f.address, off);
+	assert_non_null(f.function);
+	/* libc has getpid (weak) and __getpid at one address: the public name. */
+	assert_string_equal(f.function, "getpid");
+	symbolizer_free(s);
+}
+
+/* Anonymous executable memory, as a JIT makes; mapped after the note. */
+static void test_anon_and_reread(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct symbolizer_stats st;
+	struct sym_frame f;
+	uint8_t *region, *a, *b;
+
+	/* Inaccessible pages around each mapping keep the kernel from merging them. */
+	region = mmap(NULL, 12 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(region != MAP_FAILED);
+	note_self(s);
+	a = mmap(region + page, 2 * page, PROT_READ | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	b = mmap(region + 4 * page, page, PROT_READ | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	assert_true(a != MAP_FAILED && b != MAP_FAILED);
+
+	/* Not in the cached maps: re-read once, found. */
+	f = self_ip(s, (uintptr_t)a + 100, false);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, "");
+	assert_string_equal(f.mapping->build_id, "");
+	assert_int_equal(f.mapping->start, (uintptr_t)a);
+	assert_int_equal(f.mapping->limit, (uintptr_t)a + 2 * page);
+	assert_int_equal(f.mapping->file_offset, 0);
+	assert_int_equal(f.address, (uintptr_t)a + 100);
+	assert_null(f.function);
+	/* The same range twice is one mapping. */
+	assert_ptr_equal(self_ip(s, (uintptr_t)a + 2 * page - 1, false).mapping, f.mapping);
+
+	/* Another new mapping in the same generation: no second re-read. */
+	b = mmap(region + 7 * page, 3 * page, PROT_READ | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	assert_true(b != MAP_FAILED);
+	f = self_ip(s, (uintptr_t)b + 5, false);
+	assert_null(f.mapping);
+	assert_int_equal(f.address, (uintptr_t)b + 5);
+	assert_null(f.function);
+	/* Next generation: allowed again. */
+	symbolizer_tick(s);
+	f = self_ip(s, (uintptr_t)b + 5, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, (uintptr_t)b);
+	symbolizer_get_stats(s, &st);
+	assert_true(st.anon_mappings >= 2);
+	assert_int_equal(f.mapping->limit, (uintptr_t)b + 3 * page);
+	munmap(region, 12 * page);
+	symbolizer_free(s);
+}
+
+/* Address of a dynamic symbol of our own vDSO, read by hand. */
+static uintptr_t vdso_symbol(const char *name)
+{
+	uintptr_t base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+	const Elf64_Shdr *sh;
+
+	if (!base)
+		return 0;
+	sh = (const Elf64_Shdr *)(base + eh->e_shoff);
+	for (int i = 0; i < eh->e_shnum; i++) {
+		const Elf64_Sym *sym;
+		const char *str;
+
+		if (sh[i].sh_type != SHT_DYNSYM)
+			continue;
+		sym = (const Elf64_Sym *)(base + sh[i].sh_offset);
+		str = (const char *)(base + sh[sh[i].sh_link].sh_offset);
+		for (size_t j = 0; j < sh[i].sh_size / sizeof(*sym); j++)
+			if (strcmp(str + sym[j].st_name, name) == 0)
+				return base + sym[j].st_value;
+	}
+	return 0;
+}
+
+static void test_vdso(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	uintptr_t ip = vdso_symbol("__vdso_clock_gettime");
+	struct sym_frame f;
+
+	if (!ip)
+		skip();
+	note_self(s);
+	f = self_ip(s, ip + 4, true);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, "[vdso]");
+	assert_int_equal(f.mapping->start, getauxval(AT_SYSINFO_EHDR));
+	assert_int_equal(f.address, ip + 4);
+	assert_non_null(f.function);
+	assert_string_equal(f.function, "clock_gettime");
+	symbolizer_free(s);
+}
+
+struct child {
+	pid_t pid;
+	int in, out; /* its stdin (write end) and stdout (read end) */
+	uintptr_t leaf, work;
+};
+
+static void spawn_prog(struct child *c)
+{
+	char path[PATH_MAX], line[128];
+	int in[2], out[2];
+	ssize_t n;
+	size_t len = 0;
+
+	assert_true(fixture_path("vsym_prog", path, sizeof(path)));
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execl(path, path, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	c->in = in[1];
+	c->out = out[0];
+	while (len < sizeof(line) - 1 && (n = read(c->out, line + len, sizeof(line) - 1 - len)) > 0) {
+		len += (size_t)n;
+		if (memchr(line, '\n', len))
+			break;
+	}
+	line[len] = '\0';
+	assert_int_equal(sscanf(line, "%" SCNxPTR " %" SCNxPTR, &c->leaf, &c->work), 2);
+}
+
+static void kill_prog(struct child *c)
+{
+	int status;
+
+	kill(c->pid, SIGKILL);
+	assert_int_equal(waitpid(c->pid, &status, 0), c->pid);
+	close(c->in);
+	close(c->out);
+}
+
+static void test_child_exits(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	char path[PATH_MAX], mapped[PATH_MAX], hex[128];
+	struct child c;
+	struct sym_frame f;
+	uint64_t start, leaf_off, work_off;
+	uint8_t bid[20];
+
+	assert_true(fixture_path("vsym_prog", path, sizeof(path)));
+	assert_true(fixture_build_id("vsym_prog", hex, sizeof(hex)));
+	assert_int_equal(fixture_unhex(hex, bid, sizeof(bid)), 20);
+	spawn_prog(&c);
+	start = start_ns_of(c.pid);
+	assert_true(fixture_runtime_offset(c.pid, c.leaf, &leaf_off, mapped, sizeof(mapped)));
+	assert_string_equal(mapped, path);
+	assert_true(fixture_runtime_offset(c.pid, c.work, &work_off, NULL, 0));
+
+	/* A start time that is not this process's: pid reuse, refused. */
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)c.pid, start + 5000000000ull), -ESRCH);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)c.pid, start), 0);
+	kill_prog(&c);
+
+	/* Gone, and still symbolized from the kept maps. */
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)c.pid, start), 0);
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)c.pid, start, c.leaf, false, &f), 0);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, path);
+	assert_string_equal(f.mapping->build_id, hex);
+	assert_int_equal(f.address, leaf_off);
+	assert_non_null(f.function);
+	assert_string_equal(f.function, "vsym_prog_leaf");
+
+	/* An address outside its maps: the re-read fails quietly. */
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)c.pid, start, 0x1000, false, &f), 0);
+	assert_null(f.mapping);
+	assert_int_equal(f.address, 0x1000);
+
+	/* Build-id frames of the dead process. */
+	assert_int_equal(symbolizer_user_bid(s, (uint32_t)c.pid, start, bid, work_off + 1, true, &f), 0);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, path);
+	assert_int_equal(f.address, work_off + 1);
+	assert_string_equal(f.function, "vsym_prog_work");
+
+	/* A process noted only after it is gone cannot be read. */
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)c.pid, start + 1), -ESRCH);
+	symbolizer_free(s);
+}
+
+/* Two processes of one binary: the file is parsed once. */
+static void test_files_shared(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	struct symbolizer_stats a, b;
+	struct sym_frame f1, f2;
+	struct child c1, c2;
+
+	spawn_prog(&c1);
+	spawn_prog(&c2);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)c1.pid, start_ns_of(c1.pid)), 0);
+	symbolizer_get_stats(s, &a);
+	assert_int_equal(a.processes, 1);
+	assert_true(a.files_with_symbols >= 2); /* vsym_prog, libc, ld.so */
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)c2.pid, start_ns_of(c2.pid)), 0);
+	symbolizer_get_stats(s, &b);
+	assert_int_equal(b.processes, 2);
+	assert_int_equal(b.files, a.files);
+	assert_int_equal(b.elf_bytes, a.elf_bytes);
+
+	/* Same instruction, two processes, two ASLR bases: one location. */
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)c1.pid, start_ns_of(c1.pid), c1.leaf, false, &f1), 0);
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)c2.pid, start_ns_of(c2.pid), c2.leaf, false, &f2), 0);
+	assert_ptr_equal(f1.mapping, f2.mapping);
+	assert_int_equal(f1.address, f2.address);
+	assert_string_equal(f1.function, "vsym_prog_leaf");
+	assert_ptr_equal(f1.function, f2.function);
+	kill_prog(&c1);
+	kill_prog(&c2);
+	symbolizer_free(s);
+}
+
+static void test_bid_after_dlopen(void **state)
+{
+	char path[PATH_MAX], hex[128];
+	struct symbolizer *s = new_sym(NULL);
+	struct sym_frame f;
+	uint64_t alpha, off;
+	uint8_t bid[20];
+	void *h, *fn;
+
+	assert_true(fixture_path("libvsym-stripped.so", path, sizeof(path)));
+	assert_true(fixture_build_id("libvsym.so", hex, sizeof(hex))); /* strip keeps the note */
+	assert_int_equal(fixture_unhex(hex, bid, sizeof(bid)), 20);
+	assert_true(fixture_nm("libvsym.so", "vsym_alpha", &alpha, NULL));
+	assert_false(is_mapped("/libvsym")); /* earlier tests dlclose'd theirs */
+
+	note_self(s);
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(h);
+	fn = dlsym(h, "vsym_alpha");
+	assert_non_null(fn);
+	assert_true(fixture_runtime_offset(getpid(), (uintptr_t)fn, &off, NULL, 0));
+
+	/* Unknown build-id of a noted process: its maps are re-read. */
+	assert_int_equal(symbolizer_user_bid(s, (uint32_t)getpid(), start_ns_of(getpid()), bid, off,
+					     false, &f),
+			 0);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, path);
+	assert_string_equal(f.mapping->build_id, hex);
+	assert_int_equal(f.address, off);
+	assert_string_equal(f.function, "vsym_alpha");
+	symbolizer_free(s);
+	dlclose(h);
+}
+
+static void test_unknown(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	uint8_t bid[20];
+	struct sym_frame f, g;
+	struct child c;
+	uint64_t start;
+
+	/* A pid never noted. */
+	assert_int_equal(symbolizer_user_ip(s, 4000000, 1, 0x401000, true, &f), 0);
+	assert_null(f.mapping);
+	assert_int_equal(f.address, 0x401000);
+	assert_null(f.function);
+
+	/* An unknown build-id keeps its identity for later tools. */
+	for (int i = 0; i < 20; i++)
+		bid[i] = (uint8_t)(0xf0 + i);
+	assert_int_equal(symbolizer_user_bid(s, 4000000, 1, bid, 0x1234, false, &f), 0);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, "");
+	assert_string_equal(f.mapping->build_id, "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff00010203");
+	assert_int_equal(f.mapping->start, 0);
+	assert_int_equal(f.mapping->limit, UINT64_MAX);
+	assert_int_equal(f.address, 0x1234);
+	assert_null(f.function);
+	assert_int_equal(symbolizer_user_bid(s, 4000000, 1, bid, 0x10, false, &g), 0);
+	assert_ptr_equal(g.mapping, f.mapping);
+
+	/* A dead process that was never noted. */
+	spawn_prog(&c);
+	start = start_ns_of(c.pid);
+	kill_prog(&c);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)c.pid, start), -ESRCH);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)c.pid, start), -ESRCH);
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)c.pid, start, c.leaf, false, &f), 0);
+	assert_null(f.mapping);
+	assert_int_equal(f.address, c.leaf);
+
+	assert_int_equal(symbolizer_note_process(s, 0, 0), -EINVAL);
+	assert_int_equal(symbolizer_user_ip(s, 1, 0, 0, false, NULL), -EINVAL);
+	symbolizer_free(s);
+	symbolizer_free(NULL);
+}
+
+static uint64_t kallsyms_addr(const char *name)
+{
+	char line[1024], sym[512];
+	unsigned long long addr;
+	uint64_t found = 0;
+	char type;
+	FILE *f = fopen("/proc/kallsyms", "re");
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx %c %511s", &addr, &type, sym) == 3 && strcmp(sym, name) == 0)
+			found = addr;
+	fclose(f);
+	return found;
+}
+
+static void test_kernel(void **state)
+{
+	struct symbolizer *s = new_sym("/proc/kallsyms");
+	struct symbolizer_stats st;
+	struct sym_frame f;
+	uint64_t addr = kallsyms_addr("schedule");
+
+	symbolizer_get_stats(s, &st);
+	if (st.kernel_symbols == 0 || addr == 0) {
+		symbolizer_free(s);
+		skip();
+	}
+	assert_int_equal(symbolizer_kernel(s, addr + 1, true, &f), 0);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, "[kernel.kallsyms]");
+	assert_true(f.mapping->start <= addr && addr < f.mapping->limit);
+	assert_int_equal(f.address, addr + 1);
+	assert_non_null(f.function);
+	assert_string_equal(f.function, "schedule");
+	assert_int_equal(symbolizer_kernel(s, addr, false, &f), 0);
+	assert_string_equal(f.function, "schedule");
+	/* As a return address, its first byte is the end of the previous function. */
+	assert_int_equal(symbolizer_kernel(s, addr, true, &f), 0);
+	assert_true(f.function == NULL || strcmp(f.function, "schedule") != 0);
+	if (access("/sys/kernel/notes", R_OK) == 0)
+		assert_int_equal(strlen(f.mapping->build_id), 40);
+	symbolizer_free(s);
+
+	/* Without kallsyms: the kernel mapping, no names. */
+	s = new_sym(NULL);
+	assert_int_equal(symbolizer_kernel(s, addr, false, &f), 0);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, "[kernel.kallsyms]");
+	assert_int_equal(f.address, addr);
+	assert_null(f.function);
+	symbolizer_free(s);
+}
+
+static void test_kernel_modules(void **state)
+{
+	char dir[] = "/tmp/vigil-symbolizer-XXXXXX", path[64];
+	static const char text[] = "ffffffff81000000 T _stext\n"
+				   "ffffffff81000100 T do_thing\n"
+				   "ffffffffc0001000 t mod_fn_a\t[mymod]\n"
+				   "ffffffffc0001100 T mod_fn_b\t[mymod]\n";
+	struct symbolizer *s;
+	struct sym_frame f, g;
+	FILE *fp;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/kallsyms", dir);
+	fp = fopen(path, "we");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	s = new_sym(path);
+	unlink(path);
+	rmdir(dir);
+
+	assert_int_equal(symbolizer_kernel(s, 0xffffffffc0001010, false, &f), 0);
+	assert_string_equal(f.function, "mod_fn_a");
+	assert_string_equal(f.mapping->path, "[mymod]");
+	assert_int_equal(f.mapping->start, 0xffffffffc0001000);
+	assert_int_equal(f.mapping->limit, 0xffffffffc0001101);
+	assert_int_equal(symbolizer_kernel(s, 0xffffffffc0001101, true, &g), 0);
+	assert_string_equal(g.function, "mod_fn_b");
+	assert_ptr_equal(g.mapping, f.mapping);
+	assert_int_equal(symbolizer_kernel(s, 0xffffffff81000105, false, &f), 0);
+	assert_string_equal(f.function, "do_thing");
+	assert_string_equal(f.mapping->path, "[kernel.kallsyms]");
+	assert_int_equal(f.mapping->start, 0xffffffff81000000);
+	assert_int_equal(f.mapping->limit, 0xffffffff81000101);
+	symbolizer_free(s);
+}
+
+static void test_gc_and_forget(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	uintptr_t ip = (uintptr_t)&symbolizer_test_marker;
+	struct symbolizer_stats st;
+	struct sym_frame f;
+
+	note_self(s);
+	f = self_ip(s, ip, false);
+	/* Generation 1 -> 2: what a frame points to is still valid (ASan checks). */
+	symbolizer_tick(s);
+	assert_string_equal(f.function, "symbolizer_test_marker");
+	assert_true(strlen(f.mapping->path) > 0);
+	symbolizer_tick(s);
+	symbolizer_get_stats(s, &st);
+	assert_int_equal(st.processes, 1);
+	assert_true(st.files >= 2);
+	assert_true(st.elf_bytes > 0);
+
+	/* Unused for SYMBOLIZER_KEEP_GENERATIONS: process, files and mappings go. */
+	symbolizer_tick(s);
+	symbolizer_get_stats(s, &st);
+	assert_int_equal(st.generation, 4);
+	assert_int_equal(st.processes, 0);
+	assert_int_equal(st.files, 0);
+	assert_int_equal(st.anon_mappings, 0);
+	assert_int_equal(st.elf_bytes, 0);
+	f = self_ip(s, ip, false);
+	assert_null(f.mapping);
+	assert_null(f.function);
+
+	/* Used every generation: kept. */
+	note_self(s);
+	for (int i = 0; i < 5; i++) {
+		symbolizer_tick(s);
+		f = self_ip(s, ip, false);
+		assert_non_null(f.function);
+	}
+	symbolizer_get_stats(s, &st);
+	assert_int_equal(st.processes, 1);
+
+	/* exec: forget drops the maps, the next note reads them again. */
+	symbolizer_forget_process(s, (uint32_t)getpid());
+	symbolizer_get_stats(s, &st);
+	assert_int_equal(st.processes, 0);
+	f = self_ip(s, ip, false);
+	assert_null(f.mapping);
+	note_self(s);
+	f = self_ip(s, ip, false);
+	assert_string_equal(f.function, "symbolizer_test_marker");
+	symbolizer_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_self_binary),
+		cmocka_unit_test(test_dlopen_lib),
+		cmocka_unit_test(test_libc),
+		cmocka_unit_test(test_anon_and_reread),
+		cmocka_unit_test(test_vdso),
+		cmocka_unit_test(test_child_exits),
+		cmocka_unit_test(test_files_shared),
+		cmocka_unit_test(test_bid_after_dlopen),
+		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_kernel),
+		cmocka_unit_test(test_kernel_modules),
+		cmocka_unit_test(test_gc_and_forget),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
