@@ -34,8 +34,11 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* What this object is, covered by its signature: checked before loading. */
+VIGIL_OBJ_META("profile", VIGIL_PROFILE_OBJ_VERSION);
+
 /* Set by the loader before the object is loaded. */
-const volatile bool use_build_id = true;
+const volatile bool use_build_id = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -78,17 +81,21 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 
-	task = (struct task_struct *)bpf_get_current_task();
-	leader = BPF_CORE_READ(task, group_leader);
+	/*
+	 * A BTF-typed task pointer: the reads below are plain (fault-guarded)
+	 * loads, not bpf_probe_read_kernel() calls, which matters at this rate.
+	 */
+	task = bpf_get_current_task_btf();
+	leader = task->group_leader;
 
 	s->hdr.type = VIGIL_EV_SAMPLE;
 	s->hdr.pid = id >> 32;
 	s->hdr.tid = (__u32)id;
 	s->hdr.cpu = bpf_get_smp_processor_id();
 	s->hdr.cgroup_id = bpf_get_current_cgroup_id();
-	s->hdr.start_ns = BPF_CORE_READ(leader, start_boottime);
-	BPF_CORE_READ_STR_INTO(&s->hdr.comm, leader, comm);
-	bpf_get_current_comm(s->hdr.thread_name, sizeof(s->hdr.thread_name));
+	s->hdr.start_ns = leader->start_boottime;
+	__builtin_memcpy(s->hdr.comm, leader->comm, VIGIL_COMM_LEN);
+	__builtin_memcpy(s->hdr.thread_name, task->comm, VIGIL_COMM_LEN);
 	s->hdr.pad0 = 0;
 
 	klen = bpf_get_stack(ctx, s->frames, VIGIL_KSTACK_BYTES, 0);

@@ -22,7 +22,7 @@ typedef int32_t vigil_s32;
 typedef uint64_t vigil_u64;
 #endif
 
-#define VIGIL_ABI_VERSION 1
+#define VIGIL_ABI_VERSION 2 /* 2: struct vigil_obj_meta */
 
 /* Kernel's default perf_event_max_stack; deeper stacks are truncated by it. */
 #define VIGIL_MAX_STACK 127
@@ -105,6 +105,57 @@ struct vigil_stats {
 	vigil_u64 exec_lost;    /* exec event dropped */
 };
 
+/*
+ * Identity of a BPF object: an ELF note (owner "Vigil", type
+ * VIGIL_NOTE_OBJ_META) in section ".note.vigil" whose descriptor is a
+ * struct vigil_obj_meta.  The object's signature covers it like every other
+ * byte, so a signed object cannot be loaded into another slot (name) or
+ * replace a newer one (obj_version): vigild checks both before loading.
+ * Bump an object's version when a fix to it must not be rolled back.
+ *
+ * A note, as build-ids and package metadata (.note.package) are, rather
+ * than a data section: libbpf skips note sections without ever treating
+ * them as global data, and `readelf -n` shows it.  Declare it in a .bpf.c
+ * with VIGIL_OBJ_META(name, version).
+ */
+#define VIGIL_NOTE_SECTION ".note.vigil"
+#define VIGIL_NOTE_NAME "Vigil"  /* note owner; 6 bytes with the NUL */
+#define VIGIL_NOTE_OBJ_META 1    /* note type */
+#define VIGIL_OBJ_MAGIC "VIGILOBJ" /* 8 bytes, no NUL */
+#define VIGIL_OBJ_NAME_LEN 32
+#define VIGIL_PROFILE_OBJ_VERSION 1 /* profile.bpf.o */
+#define VIGIL_EMPTY_OBJ_VERSION 1   /* empty.bpf.o */
+
+struct vigil_obj_meta {
+	char magic[8];                  /* VIGIL_OBJ_MAGIC */
+	vigil_u32 abi_version;          /* VIGIL_ABI_VERSION the object was built with */
+	vigil_u32 obj_version;          /* VIGIL_<NAME>_OBJ_VERSION */
+	char name[VIGIL_OBJ_NAME_LEN];  /* "profile": the file is <name>.bpf.o; NUL-padded */
+};
+
+/* The whole note as it sits in the section (ELF note layout, 4-byte aligned). */
+struct vigil_obj_note {
+	vigil_u32 namesz;             /* sizeof(VIGIL_NOTE_NAME) */
+	vigil_u32 descsz;             /* sizeof(struct vigil_obj_meta) */
+	vigil_u32 type;               /* VIGIL_NOTE_OBJ_META */
+	char name[8];                 /* VIGIL_NOTE_NAME, NUL-padded to 4 bytes */
+	struct vigil_obj_meta meta;
+};
+
+#ifdef __VIGIL_BPF__
+/* In a .bpf.c: VIGIL_OBJ_META("profile", VIGIL_PROFILE_OBJ_VERSION); */
+#define VIGIL_OBJ_META(obj_name, version)                                                \
+	const struct vigil_obj_note vigil_meta                                            \
+		__attribute__((section(VIGIL_NOTE_SECTION), used, aligned(4))) = {        \
+		.namesz = sizeof(VIGIL_NOTE_NAME),                                        \
+		.descsz = sizeof(struct vigil_obj_meta),                                  \
+		.type = VIGIL_NOTE_OBJ_META,                                              \
+		.name = VIGIL_NOTE_NAME,                                                  \
+		.meta = { .magic = VIGIL_OBJ_MAGIC, .abi_version = VIGIL_ABI_VERSION,     \
+			  .obj_version = (version), .name = obj_name },                   \
+	}
+#endif
+
 _Static_assert(sizeof(struct vigil_frame_bid) == 32, "bpf_stack_build_id layout");
 _Static_assert(sizeof(struct vigil_sample_hdr) == 88, "vigil_sample_hdr layout");
 _Static_assert(sizeof(struct vigil_sample) ==
@@ -112,5 +163,7 @@ _Static_assert(sizeof(struct vigil_sample) ==
 	       "vigil_sample layout");
 _Static_assert(sizeof(struct vigil_exec) == 16, "vigil_exec layout");
 _Static_assert(sizeof(struct vigil_stats) == 48, "vigil_stats layout");
+_Static_assert(sizeof(struct vigil_obj_meta) == 48, "vigil_obj_meta layout");
+_Static_assert(sizeof(struct vigil_obj_note) == 68, "vigil_obj_note layout");
 
 #endif

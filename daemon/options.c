@@ -13,7 +13,7 @@
 
 const char options_usage[] =
 	"usage: vigild [--hz N] [--interval S] [--duration S] [--output DIR]\n"
-	"              [--bpf-dir DIR] [--no-build-id] [--top|--no-top]\n"
+	"              [--bpf-dir DIR] [--build-id] [--top|--no-top]\n"
 	"\n"
 	"  --hz N          samples per second per CPU (default 19)\n"
 	"  --interval S    seconds covered by each profile file (default 10)\n"
@@ -21,11 +21,12 @@ const char options_usage[] =
 	"  --output DIR    where gzip pprof files are written (default " VIGILD_DEFAULT_OUTPUT ")\n"
 	"  --bpf-dir DIR   where the BPF objects are (default: build/bpf next to the\n"
 	"                  binary, else /usr/lib/vigil/bpf)\n"
-	"  --no-build-id   take user stacks as raw addresses instead of build-id+offset\n"
+	"  --build-id      take user stacks as build-id + file offset in the kernel:\n"
+	"                  exited processes always symbolize, at ~3x the BPF cost\n"
 	"  --top, --no-top print a top-functions table each interval (default: when\n"
 	"                  stdout is a terminal)\n";
 
-enum { OPT_BPF_DIR = 256, OPT_NO_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE };
+enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE };
 
 static const struct option long_opts[] = {
 	{ "hz", required_argument, NULL, 'z' },
@@ -33,7 +34,7 @@ static const struct option long_opts[] = {
 	{ "duration", required_argument, NULL, 'd' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "bpf-dir", required_argument, NULL, OPT_BPF_DIR },
-	{ "no-build-id", no_argument, NULL, OPT_NO_BUILD_ID },
+	{ "build-id", no_argument, NULL, OPT_BUILD_ID },
 	{ "top", no_argument, NULL, OPT_TOP },
 	{ "no-top", no_argument, NULL, OPT_NO_TOP },
 	{ "help", no_argument, NULL, 'h' },
@@ -68,7 +69,7 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		.interval_s = VIGILD_DEFAULT_INTERVAL,
 		.duration_s = 0,
 		.output = VIGILD_DEFAULT_OUTPUT,
-		.build_id = true,
+		.build_id = false,
 	};
 	int c;
 
@@ -108,8 +109,8 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		case OPT_BPF_DIR:
 			o.bpf_dir = optarg;
 			break;
-		case OPT_NO_BUILD_ID:
-			o.build_id = false;
+		case OPT_BUILD_ID:
+			o.build_id = true;
 			break;
 		case OPT_TOP:
 			o.top = o.top_forced = true;

@@ -23,7 +23,7 @@ struct vigild_opts {
 	unsigned duration_s;  /* 0: until SIGINT/SIGTERM */
 	const char *output;   /* profile directory (points into argv) */
 	const char *bpf_dir;  /* directory of *.bpf.o; NULL: next to the binary, else installed */
-	bool build_id;        /* user stacks as build-id + offset */
+	bool build_id;        /* user stacks as build-id + offset (opt-in: ~3x BPF cost) */
 	bool top;             /* print a top-functions table each interval */
 	bool top_forced;      /* --top or --no-top given explicitly */
 	bool help, version;

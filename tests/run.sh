@@ -35,6 +35,7 @@ run_integration() {
 	local t out rc p f s
 	for t in tests/integration/*.sh; do
 		[ -f "$t" ] || continue
+		case ${t##*/} in lib*.sh) continue ;; esac # helpers, not tests
 		echo "== $t"
 		out=$(bash "$t" 2>&1 | tee /dev/stderr); rc=${PIPESTATUS[0]}
 		p=$(printf '%s\n' "$out" | grep -Ec '^ok( |$)' )

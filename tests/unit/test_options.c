@@ -36,7 +36,7 @@ static void test_defaults(void **state)
 	assert_int_equal(o.interval_s, 10);
 	assert_int_equal(o.duration_s, 0);
 	assert_string_equal(o.output, VIGILD_DEFAULT_OUTPUT);
-	assert_true(o.build_id);
+	assert_false(o.build_id);
 	assert_int_equal(o.role, ROLE_MONITOR);
 }
 
@@ -46,11 +46,11 @@ static void test_values(void **state)
 	char err[256];
 
 	assert_int_equal(parse(&o, err, sizeof(err), "--hz", "99", "--interval", "5", "--duration",
-			       "0", "--output", "/tmp/x", "--no-build-id", NULL), 0);
+			       "0", "--output", "/tmp/x", "--build-id", NULL), 0);
 	assert_int_equal(o.hz, 99);
 	assert_int_equal(o.interval_s, 5);
 	assert_string_equal(o.output, "/tmp/x");
-	assert_false(o.build_id);
+	assert_true(o.build_id);
 	assert_int_equal(parse(&o, err, sizeof(err), "--hz=100000", NULL), 0);
 	assert_int_equal(o.hz, 100000);
 }

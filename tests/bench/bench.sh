@@ -1,0 +1,329 @@
+#!/bin/bash
+# tests/bench/bench.sh - compare vigild's overhead with bpftrace and perf.
+#
+# Every profiler samples the whole host at the same frequency while one
+# benchspin process per CPU does a fixed amount of work.  For each profiler
+# it measures, over the window in which the workload runs (start-up and
+# shut-down excluded: a continuous profiler's cost is its steady state):
+#
+#   BPF ns/sample   run_time_ns / run_cnt of the profiler's perf_event BPF
+#                   programs (kernel.bpf_stats_enabled=1); perf has none
+#   user us/sample  CPU time of all the profiler's processes (sum of
+#                   /proc/PID/task/*/schedstat, ns resolution) / samples;
+#                   samples = BPF run_cnt, for perf the samples in perf.data
+#                   whose timestamp falls in the window
+#   peak RSS        VmHWM summed over the profiler's processes
+#   slowdown        the workload's wall time against no profiler and
+#                   against a do-nothing BPF program on the same events
+#                   (tests/tools/bpf_floor + build/bpf/empty.bpf.o)
+#
+# The configurations run round-robin BENCH_ROUNDS times; the slowdown uses
+# each configuration's fastest round (noise only ever slows a fixed amount
+# of work down), the per-sample figures pool all rounds.  See
+# docs/benchmarks.md.  Results also go to build/bench/results.md.
+#
+# Environment: BENCH_HZ (999), BENCH_OPS (benchspin ops per process,
+# 750000, ~6 s here), BENCH_ROUNDS (2), BENCH_INTERVAL (vigild --interval,
+# 5), BENCH_ONLY (space-separated subset of: none floor vigild bpftrace perf),
+# BENCH_VIGILD_ARGS (extra vigild options, e.g. --no-build-id),
+# BENCH_STRICT=1 (exit 1 when vigild misses a target).
+
+set -u
+cd "$(dirname "$0")/../.."
+
+HZ=${BENCH_HZ:-999}
+OPS=${BENCH_OPS:-750000}
+ROUNDS=${BENCH_ROUNDS:-2}
+INTERVAL=${BENCH_INTERVAL:-5}
+CONFIGS=${BENCH_ONLY:-none floor vigild bpftrace perf}
+read -r -a VIGILD_ARGS <<<"${BENCH_VIGILD_ARGS:-}"
+B=build
+WL=$B/tests/workloads/benchspin
+NCPU=$(nproc)
+OUT=$B/bench/results.md
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (BPF, perf -a, bpf_stats_enabled)"
+[ -x "$WL" ] || die "$WL missing: run make first"
+command -v bpftool >/dev/null || die "bpftool missing (make deps)"
+
+TMP=$(mktemp -d /tmp/vigil-bench.XXXXXX)
+STATS_WAS=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
+PROF_PID=
+
+cleanup() {
+	# run_workload runs in a subshell: its pids are in a file.
+	[ -f "$TMP/wl.pids" ] && kill -KILL $(cat "$TMP/wl.pids") 2>/dev/null
+	if [ -n "$PROF_PID" ] && kill -0 "$PROF_PID" 2>/dev/null; then
+		kill -KILL "$PROF_PID" 2>/dev/null
+		wait "$PROF_PID" 2>/dev/null
+	fi
+	sysctl -q kernel.bpf_stats_enabled="$STATS_WAS" >/dev/null 2>&1
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+sysctl -q kernel.bpf_stats_enabled=1 >/dev/null || die "cannot enable kernel.bpf_stats_enabled"
+
+# PID and all its descendants, one per line.
+proc_tree() {
+	local todo=("$1") p c
+	while [ ${#todo[@]} -gt 0 ]; do
+		p=${todo[0]}; todo=("${todo[@]:1}")
+		[ -d /proc/$p ] || continue
+		echo "$p"
+		for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do todo+=("$c"); done
+	done
+}
+
+# CPU time (ns) of every thread of every process in the tree.
+tree_cpu_ns() {
+	local p t sum=0 v
+	for p in $(proc_tree "$1"); do
+		for t in /proc/$p/task/*/schedstat; do
+			read -r v _ < "$t" 2>/dev/null || continue
+			sum=$((sum + v))
+		done
+	done
+	echo "$sum"
+}
+
+# Peak RSS (kB): VmHWM summed over the tree.
+tree_hwm_kb() {
+	local p sum=0 v
+	for p in $(proc_tree "$1"); do
+		v=$(awk '/^VmHWM:/ {print $2}' /proc/$p/status 2>/dev/null)
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+# IDs of the BPF programs the tree holds, through program or link fds.
+tree_prog_ids() {
+	local p f
+	for p in $(proc_tree "$1"); do
+		for f in /proc/$p/fdinfo/*; do
+			awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null
+		done
+	done | sort -un
+}
+
+# "run_time_ns run_cnt" summed over the tree's perf_event programs.
+tree_bpf_stats() {
+	local id
+	for id in $(tree_prog_ids "$1"); do
+		bpftool prog show id "$id" 2>/dev/null | head -1
+	done | awk '$2 == "perf_event" {
+		for (i = 3; i < NF; i++) {
+			if ($i == "run_time_ns") t += $(i + 1)
+			if ($i == "run_cnt") c += $(i + 1)
+		}
+	} END { printf "%.0f %.0f\n", t, c }'
+}
+
+# Wait until the tree's perf_event programs have run (or, for perf, a
+# moment); then let start-up CPU settle.
+wait_ready() {
+	local pid=$1 kind=$2 i ns cnt
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		if [ "$kind" = perf ]; then
+			[ $i -ge 15 ] && break
+		else
+			read -r ns cnt <<<"$(tree_bpf_stats "$pid")"
+			[ "${cnt:-0}" -gt 0 ] && break
+		fi
+		sleep 0.1
+	done
+	[ $i -lt 300 ] || return 1
+	sleep 1
+}
+
+start_profiler() {
+	local cfg=$1 dir=$TMP/$cfg.$2
+	mkdir -p "$dir"
+	case $cfg in
+	floor)
+		$B/tests/tools/bpf_floor --hz "$HZ" --duration 3600 $B/bpf/empty.bpf.o \
+			>"$dir/out" 2>"$dir/err" &
+		;;
+	vigild)
+		mkdir -p "$dir/profiles"
+		$B/vigild --hz "$HZ" --interval "$INTERVAL" --duration 0 --output "$dir/profiles" \
+			"${VIGILD_ARGS[@]}" >"$dir/out" 2>"$dir/err" &
+		;;
+	bpftrace)
+		bpftrace -o "$dir/maps" -e "profile:hz:$HZ { @[ustack, kstack, comm] = count(); }" \
+			>"$dir/out" 2>"$dir/err" &
+		;;
+	perf)
+		perf record -q -g -a -F "$HZ" -k CLOCK_REALTIME -o "$dir/perf.data" \
+			>"$dir/out" 2>"$dir/err" &
+		;;
+	esac
+	PROF_PID=$!
+}
+
+stop_profiler() {
+	local i
+	[ -n "$PROF_PID" ] || return 0
+	kill -INT "$PROF_PID" 2>/dev/null
+	for ((i = 0; i < 600; i++)); do
+		kill -0 "$PROF_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$PROF_PID" 2>/dev/null
+	wait "$PROF_PID" 2>/dev/null
+	PROF_PID=
+}
+
+# Runs NCPU benchspins in parallel; prints their mean wall time.
+run_workload() {
+	local dir=$1 i pids=()
+	for ((i = 0; i < NCPU; i++)); do
+		$WL --ops "$OPS" >"$dir/wl.$i" &
+		pids+=($!)
+	done
+	echo "${pids[*]}" >"$TMP/wl.pids"
+	for i in "${pids[@]}"; do wait "$i"; done
+	rm -f "$TMP/wl.pids"
+	cat "$dir"/wl.* | sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' |
+		awk '{s += $1; n++} END { if (n) printf "%.4f\n", s / n; else print "nan" }'
+}
+
+# Per configuration: best wall, pooled window figures.
+declare -A WALL BPF_NS BPF_CNT CPU_NS SAMPLES HWM NOTE
+
+for cfg in $CONFIGS; do
+	case $cfg in
+	none) ;;
+	floor) [ -x $B/tests/tools/bpf_floor ] && [ -f $B/bpf/empty.bpf.o ] || NOTE[$cfg]="bpf_floor or empty.bpf.o not built" ;;
+	vigild) [ -x $B/vigild ] || NOTE[$cfg]="build/vigild not built" ;;
+	bpftrace) command -v bpftrace >/dev/null || NOTE[$cfg]="bpftrace not installed" ;;
+	perf) command -v perf >/dev/null || NOTE[$cfg]="perf not installed" ;;
+	*) die "unknown configuration '$cfg' in BENCH_ONLY" ;;
+	esac
+	BPF_NS[$cfg]=0 BPF_CNT[$cfg]=0 CPU_NS[$cfg]=0 SAMPLES[$cfg]=0 HWM[$cfg]=0
+done
+
+echo "bench: $NCPU x benchspin --ops $OPS, $HZ Hz, $ROUNDS round(s), configurations: $CONFIGS"
+for ((round = 1; round <= ROUNDS; round++)); do
+	for cfg in $CONFIGS; do
+		[ -z "${NOTE[$cfg]:-}" ] || continue
+		dir=$TMP/$cfg.$round
+		mkdir -p "$dir"
+		if [ "$cfg" != none ]; then
+			start_profiler "$cfg" "$round"
+			if ! wait_ready "$PROF_PID" "$cfg"; then
+				NOTE[$cfg]="did not start: $(head -c 300 "$dir/err" | tr '\n' ' ')"
+				stop_profiler
+				echo "bench: round $round $cfg: ${NOTE[$cfg]}"
+				continue
+			fi
+			read -r bt0 bc0 <<<"$(tree_bpf_stats "$PROF_PID")"
+			cpu0=$(tree_cpu_ns "$PROF_PID")
+		fi
+		t0=$EPOCHREALTIME
+		wall=$(run_workload "$dir")
+		t1=$EPOCHREALTIME
+		if [ "$cfg" != none ]; then
+			read -r bt1 bc1 <<<"$(tree_bpf_stats "$PROF_PID")"
+			cpu1=$(tree_cpu_ns "$PROF_PID")
+			hwm=$(tree_hwm_kb "$PROF_PID")
+			if ! kill -0 "$PROF_PID" 2>/dev/null; then
+				NOTE[$cfg]="exited during the run: $(head -c 300 "$dir/err" | tr '\n' ' ')"
+			fi
+			stop_profiler
+			BPF_NS[$cfg]=$((BPF_NS[$cfg] + bt1 - bt0))
+			BPF_CNT[$cfg]=$((BPF_CNT[$cfg] + bc1 - bc0))
+			CPU_NS[$cfg]=$((CPU_NS[$cfg] + cpu1 - cpu0))
+			[ "$hwm" -gt "${HWM[$cfg]}" ] && HWM[$cfg]=$hwm
+			if [ "$cfg" = perf ]; then
+				n=$(perf script -i "$dir/perf.data" -F time 2>/dev/null |
+					awk -v a="$t0" -v b="$t1" '{ t = $1 + 0; if (t >= a && t <= b) n++ } END { print n + 0 }')
+				SAMPLES[$cfg]=$((SAMPLES[$cfg] + n))
+			else
+				SAMPLES[$cfg]=$((SAMPLES[$cfg] + bc1 - bc0))
+			fi
+		fi
+		if [ -z "${WALL[$cfg]:-}" ] || awk -v a="$wall" -v b="${WALL[$cfg]}" 'BEGIN { exit !(a < b) }'; then
+			WALL[$cfg]=$wall
+		fi
+		echo "bench: round $round $cfg: workload wall ${wall}s"
+	done
+done
+
+# ---------------------------------------------------------------------------
+# Report.
+
+div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (b > 0) printf f, a / b; else printf "n/a" }'; }
+
+row() {
+	local cfg=$1 bpf user rss slow floor
+	if [ -n "${NOTE[$cfg]:-}" ] && [ -z "${WALL[$cfg]:-}" ]; then
+		printf '| %-9s | %s | | | | | |\n' "$cfg" "not run: ${NOTE[$cfg]}"
+		return
+	fi
+	case $cfg in
+	none) bpf=- user=- rss=- SAMPLES[none]=- ;;
+	perf) bpf=n/a ;;
+	*) bpf=$(div "${BPF_NS[$cfg]}" "${BPF_CNT[$cfg]}" '%.0f') ;;
+	esac
+	case $cfg in
+	none) ;;
+	floor) user=n/a rss=$(div "${HWM[$cfg]}" 1024 '%.1f') ;;
+	*) user=$(div "${CPU_NS[$cfg]}" "$((SAMPLES[$cfg] * 1000))" '%.2f')
+	   rss=$(div "${HWM[$cfg]}" 1024 '%.1f') ;;
+	esac
+	slow=$(div "${WALL[$cfg]}" "${WALL[none]:-0}" '%.3f')
+	floor=$(div "${WALL[$cfg]}" "${WALL[floor]:-0}" '%.3f')
+	[ "$cfg" = none ] && floor=-
+	[ "$cfg" = floor ] && floor=1.000
+	printf '| %-9s | %s | %s | %s | %s | %s | %s | %s |\n' "$cfg" "$bpf" "$user" "$rss" \
+		"${SAMPLES[$cfg]:--}" "${WALL[$cfg]}" "$slow" "$floor"
+}
+
+target() {
+	local what=$1 ok=$2
+	if [ "$ok" = 1 ]; then echo "PASS  $what"; else echo "MISS  $what"; MISSED=1; fi
+}
+
+MISSED=0
+{
+	echo "Vigil benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $NCPU CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1))"
+	echo "workload: $NCPU x benchspin --ops $OPS; sampling $HZ Hz on every CPU; $ROUNDS round(s); vigild --interval $INTERVAL ${VIGILD_ARGS[*]}"
+	echo
+	echo "| profiler  | BPF ns/sample | user us/sample | peak RSS MiB | samples | wall s | slowdown vs none | vs empty BPF |"
+	echo "|-----------|---------------|----------------|--------------|---------|--------|------------------|--------------|"
+	for cfg in $CONFIGS; do row "$cfg"; done
+	echo
+	if [ -n "${WALL[vigild]:-}" ]; then
+		v_bpf=$(div "${BPF_NS[vigild]}" "${BPF_CNT[vigild]}" '%.0f')
+		b_bpf=$(div "${BPF_NS[bpftrace]:-0}" "${BPF_CNT[bpftrace]:-0}" '%.0f')
+		v_user=$(div "${CPU_NS[vigild]}" "$((SAMPLES[vigild] * 1000))" '%.2f')
+		v_rss=$(div "${HWM[vigild]}" 1024 '%.1f')
+		if [ "$b_bpf" != n/a ]; then
+			target "vigild BPF time per sample <= bpftrace's: $v_bpf ns vs $b_bpf ns" \
+				"$(awk -v a="$v_bpf" -v b="$b_bpf" 'BEGIN { print (a <= b) ? 1 : 0 }')"
+		else
+			echo "SKIP  vigild BPF time per sample <= bpftrace's: bpftrace not measured"
+		fi
+		target "vigild userspace CPU <= 2 us per sample: $v_user us" \
+			"$(awk -v a="$v_user" 'BEGIN { print (a != "n/a" && a <= 2) ? 1 : 0 }')"
+		target "vigild peak RSS <= 32 MiB: $v_rss MiB" \
+			"$(awk -v a="$v_rss" 'BEGIN { print (a != "n/a" && a <= 32) ? 1 : 0 }')"
+	else
+		echo "vigild was not measured: ${NOTE[vigild]:-not in BENCH_ONLY}"
+	fi
+	for cfg in $CONFIGS; do
+		[ -n "${NOTE[$cfg]:-}" ] && [ -n "${WALL[$cfg]:-}" ] && echo "note: $cfg: ${NOTE[$cfg]}"
+	done
+} | tee "$TMP/report"
+mkdir -p "$(dirname "$OUT")" && cp "$TMP/report" "$OUT"
+grep -q '^MISS' "$TMP/report" && MISSED=1
+if [ "${BENCH_STRICT:-0}" = 1 ] && [ "$MISSED" = 1 ]; then
+	exit 1
+fi
+exit 0

@@ -1,0 +1,55 @@
+#!/bin/bash
+# tests/integration/cli.sh - vigild's command-line and privilege errors.
+#
+# A usage error exits 64 with exactly one line on stderr; a user without
+# root or CAP_BPF + CAP_PERFMON gets exit 77 and a line naming what is
+# missing.  None of this needs BPF to work, only a built vigild.
+
+. "$(dirname "$0")/lib.sh"
+
+TESTS=(
+	"unknown option: exit 64, one line"
+	"--hz 0: exit 64, one line"
+	"--hz 1000000000: exit 64, one line"
+	"--hz abc: exit 64, one line"
+	"--interval 0: exit 64, one line"
+	"unprivileged user: exit 77 naming root or CAP_BPF/CAP_PERFMON"
+)
+require_file "$VIGILD" "${TESTS[@]}"
+
+OUT=$T/out
+mkdir -p "$OUT"
+chmod 1777 "$OUT"
+
+# expect_usage NAME ARGS...: vigild ARGS must exit 64 with one stderr line.
+expect_usage() {
+	local name=$1 rc lines
+	shift
+	timeout 20 "$VIGILD" "$@" >"$T/stdout" 2>"$T/stderr"
+	rc=$?
+	lines=$(grep -c . "$T/stderr")
+	tap_result "$name" $([ "$rc" -eq 64 ] && [ "$lines" -eq 1 ]; echo $?) \
+		"vigild $* -> exit $rc, $lines stderr line(s):" "$(head -5 "$T/stderr")"
+}
+
+expect_usage "${TESTS[0]}" --no-such-option --duration 1 --output "$OUT"
+expect_usage "${TESTS[1]}" --hz 0 --duration 1 --output "$OUT"
+expect_usage "${TESTS[2]}" --hz 1000000000 --duration 1 --output "$OUT"
+expect_usage "${TESTS[3]}" --hz abc --duration 1 --output "$OUT"
+expect_usage "${TESTS[4]}" --interval 0 --duration 1 --output "$OUT"
+
+if ! command -v setpriv >/dev/null; then
+	tap_skip "${TESTS[5]}" "setpriv (util-linux) not installed"
+elif [ "$(id -u)" -ne 0 ]; then
+	tap_skip "${TESTS[5]}" "needs root to switch to an unprivileged user"
+else
+	timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$VIGILD" --hz 19 --duration 1 --output "$OUT" >"$T/stdout" 2>"$T/stderr"
+	rc=$?
+	lines=$(grep -c . "$T/stderr")
+	tap_result "${TESTS[5]}" \
+		$([ "$rc" -eq 77 ] && [ "$lines" -eq 1 ] && grep -qE 'CAP_BPF|CAP_PERFMON|root' "$T/stderr"; echo $?) \
+		"as uid 65534: exit $rc, $lines stderr line(s):" "$(head -5 "$T/stderr")"
+fi
+
+tap_done

@@ -1,0 +1,300 @@
+#!/bin/bash
+# tests/integration/lib.sh - helpers shared by the integration tests.
+#
+# Sourced, never run: the test scripts next to it do ". lib.sh".  It gives
+#   TAP output      tap_ok, tap_not_ok, tap_skip, tap_diag, tap_done
+#   BPF gating      require_bpf NAME... (skip those tests when this host
+#                   cannot run BPF; with VIGIL_REQUIRE_BPF=1 fail them)
+#   scratch space   $T, a temporary directory removed on exit, with the
+#                   processes started through spawn and the mounts made
+#                   through tmp_mount cleaned up as well
+#   vigild          vigild_start / vigild_wait_ready / vigild_wait
+#   profiles        validate_profiles (go tool pprof -raw + pprof_query
+#                   check), pq (pprof_query), profile_files, inclusive
+#
+# Scripts run as root from any directory; paths below are absolute.
+
+# Running this file by itself (tests/run.sh globs *.sh) reports nothing.
+[ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
+
+VIGIL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+B=$VIGIL_ROOT/build
+VIGILD=$B/vigild
+PQ=$B/tests/tools/pprof_query
+WLD=$B/tests/workloads
+BPF_FLOOR=$B/tests/tools/bpf_floor
+EMPTY_BPF=$B/bpf/empty.bpf.o
+
+# ---------------------------------------------------------------------------
+# TAP.
+
+TAP_N=0
+TAP_FAILED=0
+
+tap_diag() {
+	local arg line
+	for arg in "$@"; do
+		[ -n "$arg" ] || continue
+		printf '%s\n' "$arg" | while IFS= read -r line; do printf '# %s\n' "$line"; done
+	done
+}
+
+tap_ok() {
+	TAP_N=$((TAP_N + 1))
+	echo "ok $TAP_N - $1"
+}
+
+# tap_not_ok NAME [DIAGNOSTIC...]
+tap_not_ok() {
+	TAP_N=$((TAP_N + 1))
+	TAP_FAILED=$((TAP_FAILED + 1))
+	echo "not ok $TAP_N - $1"
+	shift
+	[ $# -gt 0 ] && tap_diag "$@"
+	return 0
+}
+
+tap_skip() {
+	TAP_N=$((TAP_N + 1))
+	echo "ok $TAP_N - $1 # SKIP $2"
+}
+
+# tap_result NAME STATUS [DIAGNOSTIC...]: ok when STATUS is 0.
+tap_result() {
+	local name=$1 st=$2
+	shift 2
+	if [ "$st" -eq 0 ]; then tap_ok "$name"; else tap_not_ok "$name" "$@"; fi
+}
+
+# Prints the plan and leaves with 1 when anything failed.
+tap_done() {
+	echo "1..$TAP_N"
+	[ "$TAP_FAILED" -eq 0 ] && exit 0
+	exit 1
+}
+
+# ---------------------------------------------------------------------------
+# Scratch space and cleanup.
+
+SPAWNED=()
+MOUNTS=()
+
+lib_cleanup() {
+	local p m
+	for p in "${SPAWNED[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${SPAWNED[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for ((m = ${#MOUNTS[@]} - 1; m >= 0; m--)); do
+		umount -l "${MOUNTS[$m]}" 2>/dev/null
+	done
+	[ -n "${T:-}" ] && [ -d "$T" ] && rm -rf "$T"
+}
+trap lib_cleanup EXIT
+trap 'exit 130' INT TERM
+
+T=$(mktemp -d /tmp/vigil-it.XXXXXX)
+chmod 755 "$T" # so that an unprivileged vigild can reach what tests put in it
+
+# go tool pprof wants a home for its cache; do not touch the invoker's.
+export HOME=${HOME:-$T}
+export GOCACHE=${GOCACHE:-$T/gocache}
+export PPROF_TMPDIR=$T/pprof
+
+# spawn CMD...: run CMD in the background, killed at exit; pid in $SPAWNED_PID.
+spawn() {
+	"$@" &
+	SPAWNED_PID=$!
+	SPAWNED+=("$SPAWNED_PID")
+}
+
+# tmp_mount DIR ARGS...: mount (ARGS as for mount) on DIR, undone at exit.
+tmp_mount() {
+	local dir=$1
+	shift
+	mkdir -p "$dir" && mount "$@" "$dir" && MOUNTS+=("$dir")
+}
+
+# now_ms: CLOCK_REALTIME in milliseconds.
+now_ms() {
+	local t=${EPOCHREALTIME/./}
+	echo $((t / 1000))
+}
+
+# ---------------------------------------------------------------------------
+# BPF gating.
+
+# Prints why BPF profiling cannot run here, or nothing when it can.
+bpf_unusable_reason() {
+	[ "$(id -u)" -eq 0 ] || { echo "not running as root"; return; }
+	[ -x "$VIGILD" ] || { echo "$VIGILD is not built"; return; }
+	[ -r /sys/kernel/btf/vmlinux ] || { echo "kernel has no BTF (/sys/kernel/btf/vmlinux)"; return; }
+	if [ -x "$BPF_FLOOR" ] && [ -f "$EMPTY_BPF" ]; then
+		local out
+		out=$("$BPF_FLOOR" --hz 19 --duration 0 "$EMPTY_BPF" 2>&1 >/dev/null) ||
+			{ echo "cannot attach a perf_event BPF program: $(echo "$out" | tail -1)"; return; }
+	fi
+}
+
+# require_bpf NAME...: when BPF is unusable, report every named test as
+# skipped (failed with VIGIL_REQUIRE_BPF=1) and end the script.
+require_bpf() {
+	local why name
+	why=$(bpf_unusable_reason)
+	[ -z "$why" ] && return 0
+	for name in "$@"; do
+		if [ "${VIGIL_REQUIRE_BPF:-0}" = 1 ]; then
+			tap_not_ok "$name" "BPF is required (VIGIL_REQUIRE_BPF=1) but $why"
+		else
+			tap_skip "$name" "$why"
+		fi
+	done
+	tap_done
+}
+
+# require_tool NAME... : fail the named tests when a test tool is missing.
+require_file() {
+	local f=$1 name
+	shift
+	[ -e "$f" ] && return 0
+	for name in "$@"; do
+		tap_not_ok "$name" "$f is missing: run make"
+	done
+	tap_done
+}
+
+# ---------------------------------------------------------------------------
+# vigild.
+
+# vigild_start LOG ARGS...: start build/vigild ARGS in the background with
+# stderr (and stdout) to LOG; pid in $VIGILD_PID, start time in
+# $VIGILD_START_MS.  A watchdog kills it after $VIGILD_TIMEOUT seconds (120).
+vigild_start() {
+	local log=$1
+	shift
+	VIGILD_START_MS=$(now_ms)
+	"$VIGILD" "$@" >"$log" 2>&1 &
+	VIGILD_PID=$!
+	SPAWNED+=("$VIGILD_PID")
+	(
+		sleep "${VIGILD_TIMEOUT:-120}"
+		kill -KILL "$VIGILD_PID" 2>/dev/null
+	) >/dev/null 2>&1 &
+	SPAWNED+=("$!")
+}
+
+# pid_tree PID: PID and its descendants.
+pid_tree() {
+	local todo=("$1") p c
+	while [ ${#todo[@]} -gt 0 ]; do
+		p=${todo[0]}
+		todo=("${todo[@]:1}")
+		[ -d "/proc/$p" ] || continue
+		echo "$p"
+		for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do todo+=("$c"); done
+	done
+}
+
+# True when the process tree of PID holds a perf_event BPF program
+# (prog_type 7) or a BPF link attached to a perf event.
+tree_has_perf_bpf() {
+	local p
+	for p in $(pid_tree "$1"); do
+		grep -qsE '^(prog_type:[[:space:]]+7|link_type:[[:space:]]+perf)$' /proc/"$p"/fdinfo/* && return 0
+	done
+	return 1
+}
+
+# vigild_wait_ready [TIMEOUT]: wait until vigild samples (its processes hold
+# perf_event BPF programs), then a little longer.  1 when it died or timed out.
+vigild_wait_ready() {
+	local limit=$(($(now_ms) + ${1:-20} * 1000))
+	while [ "$(now_ms)" -lt "$limit" ]; do
+		kill -0 "$VIGILD_PID" 2>/dev/null || return 1
+		if tree_has_perf_bpf "$VIGILD_PID"; then
+			sleep 0.5
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# vigild_wait TIMEOUT: wait up to TIMEOUT seconds for vigild to exit; its
+# exit code in $VIGILD_RC (255 and killed when it did not exit), the time it
+# ran in $VIGILD_RAN_MS.
+vigild_wait() {
+	local limit=$(($(now_ms) + $1 * 1000))
+	while kill -0 "$VIGILD_PID" 2>/dev/null && [ "$(now_ms)" -lt "$limit" ]; do
+		# A zombie still answers kill -0; it has exited all the same.
+		[ "$(awk '{print $3}' /proc/"$VIGILD_PID"/stat 2>/dev/null)" = Z ] && break
+		sleep 0.1
+	done
+	VIGILD_RAN_MS=$(($(now_ms) - VIGILD_START_MS))
+	if kill -0 "$VIGILD_PID" 2>/dev/null && [ "$(awk '{print $3}' /proc/"$VIGILD_PID"/stat 2>/dev/null)" != Z ]; then
+		kill -KILL "$VIGILD_PID" 2>/dev/null
+		wait "$VIGILD_PID" 2>/dev/null
+		VIGILD_RC=255
+		return 1
+	fi
+	wait "$VIGILD_PID"
+	VIGILD_RC=$?
+	return 0
+}
+
+# ---------------------------------------------------------------------------
+# Profiles.
+
+pq() { "$PQ" "$@"; }
+
+# profile_files DIR: the finished profiles in DIR, sorted by name.
+profile_files() {
+	find "$1" -maxdepth 1 -name '*.pb.gz' ! -name '.*' -printf '%p\n' 2>/dev/null | sort
+}
+
+# validate_profiles FILE...: every file must be read by go tool pprof -raw
+# and by pprof_query check.  Prints one line per failure; 1 if any.
+validate_profiles() {
+	local f out st=0
+	[ $# -gt 0 ] || { echo "no profile files"; return 1; }
+	mkdir -p "$PPROF_TMPDIR"
+	for f in "$@"; do
+		if ! out=$(go tool pprof -symbolize=none -raw "$f" 2>&1 >/dev/null); then
+			echo "go tool pprof -raw $(basename "$f"): $(echo "$out" | head -3 | tr '\n' ' ')"
+			st=1
+		fi
+		if ! out=$(pq check "$f" 2>&1); then
+			echo "pprof_query check $(basename "$f"): $(echo "$out" | head -3 | tr '\n' ' ')"
+			st=1
+		fi
+	done
+	return $st
+}
+
+# stacks_sum: total count of folded stacks on stdin.
+stacks_sum() {
+	awk -F'\t' '{ n += $1 } END { print n + 0 }'
+}
+
+# inclusive FUNC...: folded stacks on stdin; prints, per FUNC, the number
+# of samples whose stack contains FUNC (each sample counted once).
+inclusive() {
+	awk -F'\t' -v funcs="$*" '
+		BEGIN { n = split(funcs, want, " ") }
+		{
+			k = split($2, fr, ";")
+			delete seen
+			for (i = 1; i <= k; i++) seen[fr[i]] = 1
+			for (j = 1; j <= n; j++) if (want[j] in seen) c[j] += $1
+		}
+		END { for (j = 1; j <= n; j++) printf "%s %d\n", want[j], c[j] + 0 }'
+}
+
+# has_frame FUNC: true when some folded stack on stdin contains FUNC.
+has_frame() {
+	awk -F'\t' -v f="$1" '
+		{ k = split($2, fr, ";"); for (i = 1; i <= k; i++) if (fr[i] == f) found = 1 }
+		END { exit !found }'
+}

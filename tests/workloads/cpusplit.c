@@ -1,0 +1,115 @@
+/*
+ * cpusplit - burns CPU split between three functions by construction:
+ * 50% burn_alpha, 30% burn_beta (both in this executable) and 20%
+ * burn_gamma (in libvwl.so).
+ *
+ * The split is of thread CPU time, not wall time, so it holds however the
+ * threads are scheduled next to other load: each thread runs a 10-slot
+ * pattern of 5 ms slices (a b a g a b a b a g) and every function burns
+ * until its own accumulated CPU time reaches its accumulated quota, so the
+ * overshoot of one slice is paid back in the next.  Each burn function
+ * loops in its own frame and reads the clock only every ~50 us; samples
+ * taken during that clock read still have the burn function on the stack,
+ * so tests count a function's samples inclusively.
+ *
+ * Usage: cpusplit [--seconds S] [--threads N]
+ * Threads are named split-0, split-1, ...  At exit it prints the CPU time
+ * each function actually got.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "vwl.h"
+
+#define SLICE_NS 5000000LL
+#define CHECK_EVERY 32768
+#define MAX_THREADS 64
+
+void burn_alpha(long long ns);
+void burn_beta(long long ns);
+
+void burn_alpha(long long ns)
+{
+	long long end = vwl_thread_ns() + ns;
+
+	do {
+		for (volatile long i = 0; i < CHECK_EVERY; i++)
+			;
+	} while (vwl_thread_ns() < end);
+}
+
+void burn_beta(long long ns)
+{
+	long long end = vwl_thread_ns() + ns;
+
+	do {
+		for (volatile long i = 0; i < CHECK_EVERY; i++)
+			;
+	} while (vwl_thread_ns() < end);
+}
+
+struct worker {
+	pthread_t thread;
+	int index;
+	long long end_mono;
+	long long spent[3];
+};
+
+static void *split_run(void *arg)
+{
+	static void (*const burn[3])(long long) = {burn_alpha, burn_beta, burn_gamma};
+	static const int pattern[10] = {0, 1, 0, 2, 0, 1, 0, 1, 0, 2};
+	struct worker *w = arg;
+	long long quota[3] = {0, 0, 0};
+	char name[16];
+
+	snprintf(name, sizeof(name), "split-%d", w->index);
+	pthread_setname_np(pthread_self(), name);
+	while (vwl_mono_ns() < w->end_mono) {
+		for (int k = 0; k < 10; k++) {
+			int f = pattern[k];
+			long long left;
+
+			quota[f] += SLICE_NS;
+			left = quota[f] - w->spent[f];
+			if (left > 0) {
+				long long t0 = vwl_thread_ns();
+
+				burn[f](left);
+				w->spent[f] += vwl_thread_ns() - t0;
+			}
+		}
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const known[] = {"--seconds", "--threads", NULL};
+	double seconds = vwl_arg(argc, argv, known, "--seconds", 10, 0.01, 86400);
+	int nthreads = (int)vwl_arg(argc, argv, known, "--threads", 1, 1, MAX_THREADS);
+	static struct worker w[MAX_THREADS];
+	long long end = vwl_mono_ns() + (long long)(seconds * 1e9);
+	long long total[3] = {0, 0, 0}, sum;
+
+	for (int i = 0; i < nthreads; i++) {
+		w[i].index = i;
+		w[i].end_mono = end;
+		if (pthread_create(&w[i].thread, NULL, split_run, &w[i]) != 0) {
+			fprintf(stderr, "cpusplit: cannot create thread %d\n", i);
+			return 1;
+		}
+	}
+	for (int i = 0; i < nthreads; i++) {
+		pthread_join(w[i].thread, NULL);
+		for (int f = 0; f < 3; f++)
+			total[f] += w[i].spent[f];
+	}
+	sum = total[0] + total[1] + total[2];
+	if (sum <= 0)
+		sum = 1;
+	printf("cpusplit: burn_alpha %.1f%% burn_beta %.1f%% burn_gamma %.1f%% of %.3f s CPU\n",
+	       100.0 * total[0] / sum, 100.0 * total[1] / sum, 100.0 * total[2] / sum, sum / 1e9);
+	return 0;
+}
