@@ -14,6 +14,8 @@ TESTS=(
 	"--hz abc: exit 64, one line"
 	"--interval 0: exit 64, one line"
 	"unprivileged user: exit 77 naming root or CAP_BPF/CAP_PERFMON"
+	"kernel without BTF: exit 69, one line naming BTF"
+	"--help: usage on stdout, exit 0"
 )
 require_file "$VIGILD" "${TESTS[@]}"
 
@@ -51,5 +53,25 @@ else
 		$([ "$rc" -eq 77 ] && [ "$lines" -eq 1 ] && grep -qE 'CAP_BPF|CAP_PERFMON|root' "$T/stderr"; echo $?) \
 		"as uid 65534: exit $rc, $lines stderr line(s):" "$(head -5 "$T/stderr")"
 fi
+
+# No BTF: hide /sys/kernel/btf behind an empty tmpfs in a private mount
+# namespace, so vigild sees a kernel that has none.
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
+	tap_skip "${TESTS[6]}" "needs root and unshare for a private mount namespace"
+else
+	timeout 20 unshare -m --propagation private sh -c \
+		'mount -t tmpfs tmpfs /sys/kernel/btf && exec "$0" "$@"' \
+		"$VIGILD" --hz 19 --duration 1 --output "$OUT" >"$T/stdout" 2>"$T/stderr"
+	rc=$?
+	lines=$(grep -c . "$T/stderr")
+	tap_result "${TESTS[6]}" \
+		$([ "$rc" -eq 69 ] && [ "$lines" -eq 1 ] && grep -q 'BTF' "$T/stderr"; echo $?) \
+		"without /sys/kernel/btf/vmlinux: exit $rc, $lines stderr line(s):" "$(head -5 "$T/stderr")"
+fi
+
+timeout 20 "$VIGILD" --help >"$T/stdout" 2>"$T/stderr"
+rc=$?
+tap_result "${TESTS[7]}" $([ "$rc" -eq 0 ] && grep -q -- '--hz' "$T/stdout" && [ ! -s "$T/stderr" ]; echo $?) \
+	"vigild --help -> exit $rc" "$(head -3 "$T/stderr")"
 
 tap_done
