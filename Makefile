@@ -29,7 +29,8 @@ endif
 # Debian bookworm packages the build, the tests and the benchmark need.
 DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	zlib1g-dev protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
-	pkg-config golang-go bpftrace linux-perf
+	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
+	libseccomp-dev libcap-dev
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -37,9 +38,9 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 HARDEN   := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS   := -std=c17 -D_GNU_SOURCE -O2 -g $(WARNINGS) $(HARDEN)
 VERSION  := 0.1.0
-CPPFLAGS := -Ibpf -Idaemon -I$(B)/gen -DVIGIL_VERSION=\"$(VERSION)\"
+CPPFLAGS := -Ibpf -Idaemon -Isigning -Ipolicy -I$(B)/gen -DVIGIL_VERSION=\"$(VERSION)\"
 LDFLAGS  := -pie -Wl,-z,relro,-z,now
-LDLIBS   := -lbpf -lelf -lz -lprotobuf-c
+LDLIBS   := -lbpf -lelf -lz -lprotobuf-c -lcrypto -lyaml -lseccomp -lcap -lm
 
 SAN_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fPIE \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -78,8 +79,8 @@ $(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/vigil_abi.h $(B)/gen/vmlinux.h
 # The daemon: every daemon/*.c but the entry point goes into libvigil.a so
 # that unit tests link exactly the code that ships.
 
-MAIN_SRCS := daemon/vigild.c
-LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c))
+MAIN_SRCS := daemon/vigild.c signing/vigil-sign.c
+LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c signing/*.c policy/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/profile.pb-c.o
 SAN_OBJS  := $(LIB_SRCS:%.c=$(B)/san/%.o) $(B)/san/gen/profile.pb-c.o
 
@@ -115,6 +116,27 @@ $(B)/libvigil-san.a: $(SAN_OBJS)
 $(B)/vigild: $(B)/obj/daemon/vigild.o $(B)/libvigil.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# vigil-sign links the same signing and bpfobj code vigild runs.
+$(B)/vigil-sign: $(B)/obj/signing/vigil-sign.o $(B)/libvigil.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lelf -lcrypto
+
+# ---------------------------------------------------------------------------
+# Signed BPF objects: a development CA made once under build/ (never
+# committed; `make clean` forgets it), and NAME.bpf.o.sig beside each object.
+# Packaging signs with a real key instead (docs/vigil-sign.1).
+
+DEV_CA   := $(B)/dev-ca
+BPF_SIGS := $(BPF_OBJS:%=%.sig)
+
+$(DEV_CA)/ca.pem $(DEV_CA)/signer.pem $(DEV_CA)/signer.key &: | $(B)/vigil-sign
+	$(call msg,DEV-CA,$(DEV_CA))
+	$(Q)$(B)/vigil-sign dev-ca --out $(DEV_CA) --force
+
+$(B)/bpf/%.bpf.o.sig: $(B)/bpf/%.bpf.o $(DEV_CA)/signer.pem $(DEV_CA)/signer.key | $(B)/vigil-sign
+	$(call msg,SIGN,$<)
+	$(Q)$(B)/vigil-sign sign --cert $(DEV_CA)/signer.pem --key $(DEV_CA)/signer.key $<
 
 # ---------------------------------------------------------------------------
 # Tests.  Unit tests (one cmocka binary per module) run under ASan/UBSan.
@@ -156,6 +178,8 @@ $(FIXTURE_DIR)/%.buildid: $(FIXTURE_DIR)/%
 	$(Q)readelf -n $< | sed -n 's/^ *Build ID: *//p' > $@ && test -s $@
 
 $(B)/tests/unit/test_elfsym $(B)/tests/unit/test_symbolizer: | $(FIXTURES)
+# test_bpfobj signs copies of the real sampler object.
+$(B)/tests/unit/test_bpfobj: | $(BPF_OBJS)
 
 # Test tools (profile readers and the like) link the shipping library.
 TOOL_SRCS := $(wildcard tests/tools/*.c)
@@ -191,10 +215,10 @@ $(B)/tests/workloads/%: tests/workloads/%.c $(WL_LIBS)
 # ---------------------------------------------------------------------------
 # Top-level targets.
 
-PROGRAMS := $(B)/vigild
+PROGRAMS := $(B)/vigild $(B)/vigil-sign
 TESTS    := $(UNIT_BINS) $(FIXTURES) $(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
 
-all: $(PROGRAMS) $(BPF_OBJS) $(TESTS)
+all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 
 deps:
 	$(Q)missing=""; for p in $(DEB_PACKAGES); do \
@@ -218,10 +242,36 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/bench.sh
 
+# Fuzz targets (libFuzzer, clang): make fuzz builds build/fuzz/fuzz_<name>
+# from tests/fuzz/fuzz_<name>.c and the library sources it exercises,
+# compiled here with coverage instrumentation.  make fuzz-run runs each for
+# FUZZ_SECONDS from its seed corpus tests/fuzz/corpus/<name>/, keeping what
+# it finds in build/fuzz/corpus/<name>/.
+FUZZ_SRCS     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_LIB_SRCS := $(wildcard policy/*.c)
+FUZZ_CFLAGS   := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS  ?= 120
+
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard policy/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) -lyaml
+
+fuzz: $(FUZZ_BINS)
+
+fuzz-run: fuzz
+	$(Q)for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(B)/fuzz/corpus/$$n; \
+		seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
+		dict=tests/fuzz/$$n.dict; [ -f $$dict ] && dict=-dict=$$dict || dict=; \
+		$$f $$dict -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(B)/fuzz/corpus/$$n $$seeds || exit 1; done
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps run check bench clean
+.PHONY: all deps run check bench clean fuzz fuzz-run
 .DEFAULT_GOAL := all
 
 -include $(shell find $(B)/obj $(B)/san -name '*.d' 2>/dev/null)

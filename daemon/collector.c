@@ -7,10 +7,15 @@
  * It drains samples, aggregates them, and at the end of each interval
  * symbolizes and writes one gzip pprof file into the directory.
  *
- * Privileges: in this version it still runs with the monitor's uid (root),
- * because symbolization opens profiled processes' files itself; dropping
- * them and asking the monitor for those files is the privilege-separation
- * work that follows.  It never opens a network socket.
+ * Privileges: none.  It is started as the unprivileged user (vigil) with
+ * every capability set empty and no_new_privs; once set up it confines
+ * itself with Landlock (read /proc and /sys, write only the output
+ * directory) and a seccomp allowlist that kills it on anything else: no
+ * network sockets, no exec, no ptrace, no BPF but reading the maps it was
+ * given.  Other processes' memory maps and binaries, which symbolization
+ * needs and it may not open, it asks the monitor for (MSG_OPEN_MAPS,
+ * MSG_OPEN_FILE): the monitor decides what to open and hands back a
+ * read-only fd.  It never opens a network socket.
  *
  * A profile that cannot be written (disk full, directory unwritable) is kept
  * in memory, up to a limit, and written when the directory accepts it
@@ -26,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +43,8 @@
 #include "collector.h"
 #include "log.h"
 #include "privsep.h"
+#include "procmaps.h"
+#include "sandbox.h"
 #include "snapshot.h"
 #include "spool.h"
 #include "stackagg.h"
@@ -57,7 +65,7 @@ struct pending {
 
 struct collector {
 	struct msg_collector_setup cfg;
-	int events_fd, stats_fd, out_fd;
+	int events_fd, stats_fd, out_fd, kallsyms_fd;
 	struct ring_buffer *rb;
 	struct stackagg *agg;
 	struct symbolizer *sym;
@@ -285,6 +293,66 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/*
+ * Ask the monitor for an fd (OPEN_MAPS / OPEN_FILE) and wait for the
+ * answer.  The monitor answers every request, in order.
+ */
+static int ask_monitor(const void *req, size_t len)
+{
+	union {
+		struct msg_reply reply;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} u;
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[PRIVSEP_MAX_FDS];
+	size_t rlen;
+	int rc, type;
+
+	rc = privsep_send(PRIVSEP_FD, req, len, NULL, 0);
+	if (rc)
+		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
+	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, seen, &u, &rlen, fds);
+	if (type == MSG_FD_REPLY)
+		return fds[0];
+	if (type == MSG_ERR_REPLY)
+		return u.reply.err > 0 && u.reply.err < 4096 ? -u.reply.err : -EIO;
+	fatalx(70, "no valid answer from the monitor: %s", type < 0 ? strerror(-type) : "wrong type");
+}
+
+static int monitor_open_maps(void *ctx, uint32_t pid)
+{
+	struct msg_open_maps m = { .hdr = { MSG_OPEN_MAPS, sizeof(m) }, .pid = pid };
+
+	return ask_monitor(&m, sizeof(m));
+}
+
+static int monitor_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	struct msg_open_file m = {
+		.hdr = { MSG_OPEN_FILE, sizeof(m) },
+		.pid = pid,
+		.dev_major = mp->dev_major,
+		.dev_minor = mp->dev_minor,
+		.start = mp->start,
+		.end = mp->end,
+		.inode = mp->inode,
+	};
+	int fd = ask_monitor(&m, sizeof(m));
+
+	if (fd < 0)
+		return fd;
+	/* The monitor checked the file; our own fstat is what the cache keys on. */
+	if (fstat(fd, ret_st) < 0 || !S_ISREG(ret_st->st_mode)) {
+		close(fd);
+		return -EBADF;
+	}
+	return fd;
+}
+
+#ifdef VIGIL_TEST_HOOKS
+#include "testhooks.h"
+#endif
+
 static void receive_setup(struct collector *c)
 {
 	union {
@@ -306,6 +374,7 @@ static void receive_setup(struct collector *c)
 	c->events_fd = fds[0];
 	c->stats_fd = fds[1];
 	c->out_fd = fds[2];
+	c->kallsyms_fd = fds[3];
 	if (!c->cfg.hz || !c->cfg.interval_s || !c->cfg.ncpus)
 		fatalx(70, "setup with zero hz, interval or CPUs");
 }
@@ -313,9 +382,13 @@ static void receive_setup(struct collector *c)
 int collector_main(void)
 {
 	struct collector c = { 0 };
-	struct msg_collector_ready ready = {
+	struct msg_ready ready = {
 		.hdr = { MSG_COLLECTOR_READY, sizeof(ready) },
 		.version = PRIVSEP_VERSION,
+	};
+	const struct symbolizer_ops ops = {
+		.open_maps = monitor_open_maps,
+		.open_file = monitor_open_file,
 	};
 	struct itimerspec its = { .it_interval = { 0, DRAIN_MS * 1000000L },
 				  .it_value = { 0, DRAIN_MS * 1000000L } };
@@ -333,9 +406,10 @@ int collector_main(void)
 	c.agg = stackagg_new(0);
 	if (!c.agg)
 		fatalx(70, "out of memory");
-	rc = symbolizer_new("/proc/kallsyms", &c.sym);
+	rc = symbolizer_new_ops(&ops, c.kallsyms_fd, &c.sym);
 	if (rc)
 		fatalx(70, "cannot start the symbolizer: %s", strerror(-rc));
+	close(c.kallsyms_fd);
 	rc = cgroups_new(NULL, &c.cg);
 	if (rc)
 		log_warn_errno(rc, "no cgroup v2 mount found; cgroup labels will be ids");
@@ -355,6 +429,19 @@ int collector_main(void)
 	if (c.cfg.duration_s)
 		c.end_mono = c.interval_start_mono + (uint64_t)c.cfg.duration_s * 1000000000ull;
 	read_stats(&c, &c.last_stats);
+
+	/* Set up: from here on, only what draining and writing need. */
+	rc = sandbox_landlock_collector(c.out_fd);
+	if (rc == -EOPNOTSUPP)
+		log_warnx("Landlock is not available; file access is confined by seccomp only");
+	else if (rc)
+		fatalx(71, "cannot confine file access (Landlock): %s", strerror(-rc));
+	rc = sandbox_seccomp(SANDBOX_COLLECTOR);
+	if (rc)
+		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));
+#ifdef VIGIL_TEST_HOOKS
+	testhooks_attempt("collector");
+#endif
 
 	rc = privsep_send(PRIVSEP_FD, &ready, sizeof(ready), NULL, 0);
 	if (rc)

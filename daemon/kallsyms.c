@@ -261,12 +261,26 @@ static int finish(struct loader *l, struct kallsyms **ret)
 
 int kallsyms_load(const char *path, struct kallsyms **ret_k)
 {
+	int fd, r;
+
+	if (!path || !ret_k)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = kallsyms_load_fd(fd, ret_k);
+	close(fd);
+	return r;
+}
+
+int kallsyms_load_fd(int fd, struct kallsyms **ret_k)
+{
 	struct loader l = { 0 };
 	char *buf = NULL;
 	size_t have = 0;
-	int fd = -1, r;
+	int r;
 
-	if (!path || !ret_k)
+	if (fd < 0 || !ret_k)
 		return -EINVAL;
 	/* mods[0] stands for the kernel image. */
 	if ((r = grow((void **)&l.mods, &l.mcap, 1, sizeof(*l.mods), 16)) < 0)
@@ -275,11 +289,6 @@ int kallsyms_load(const char *path, struct kallsyms **ret_k)
 	buf = malloc(CHUNK + KALLSYMS_MAX_LINE);
 	if (!buf) {
 		r = -ENOMEM;
-		goto out;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
 		goto out;
 	}
 	for (;;) {
@@ -328,8 +337,6 @@ int kallsyms_load(const char *path, struct kallsyms **ret_k)
 	}
 	r = finish(&l, ret_k);
 out:
-	if (fd >= 0)
-		close(fd);
 	free(buf);
 	free(l.syms);
 	free(l.arena);

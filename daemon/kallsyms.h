@@ -39,6 +39,13 @@ struct kallsyms;
 int kallsyms_load(const char *path, struct kallsyms **ret_k);
 
 /*
+ * The same from an open fd (not closed).  /proc/kallsyms decides whether
+ * to show addresses from the credentials of whoever opened it, so a
+ * privileged process can open it and hand the fd to an unprivileged one.
+ */
+int kallsyms_load_fd(int fd, struct kallsyms **ret_k);
+
+/*
  * The name of the text symbol covering addr, or NULL.  *ret_module
  * (optional) gets NULL for the kernel image or "[module]"; *ret_off
  * (optional) gets addr minus the symbol's address.  Outputs are written

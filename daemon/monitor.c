@@ -1,16 +1,23 @@
 /*
  * monitor.c - vigild's monitor: the privileged process systemd starts.
  *
- * It checks that it may load BPF and open perf events, loads the sampler
- * from bytes read once into memory, opens the output directory, and starts
- * the collector by fork + re-exec of this same binary (a fresh address-space
- * layout), handing it only the fds it needs over a socketpair.  Then it
- * waits: it forwards SIGINT/SIGTERM to the collector, and exits with the
- * collector's status once the collector has flushed.
- *
- * Privileges: root, or CAP_BPF + CAP_PERFMON (CAP_SYS_ADMIN also serves).
- * Dropping everything it does not need after start-up, and seccomp, come
- * with the privilege-separation work.
+ * Start-up, as root (or with the capabilities listed in sandbox.c):
+ *  1. check it may load BPF and open perf events, and that the kernel has BTF;
+ *  2. read profile.bpf.o and its signature once into memory, verify them
+ *     against the trust store, and load exactly those bytes (bpfobj.c);
+ *  3. open the output directory and /proc/kallsyms (whose addresses are
+ *     shown or hidden by the opener's credentials) for the collector;
+ *  4. start the collector and the uplink by fork + re-exec of this binary
+ *     (a fresh address-space layout each), as the unprivileged user with
+ *     every capability set empty, handing each only its fds;
+ *  5. become that user too, keeping only the capabilities in
+ *     sandbox_monitor_caps, with no_new_privs and a seccomp allowlist.
+ * Then it serves the workers' requests (broker.c) and waits.  A worker that
+ * breaks the protocol is treated as compromised: killed, logged, and the
+ * monitor shuts the other down and exits non-zero so that systemd restarts
+ * the service.  A worker that dies of a signal (SIGSYS: a forbidden system
+ * call) is treated the same way.  SIGINT/SIGTERM are passed on to the
+ * workers; the monitor exits with the collector's status once it flushed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,10 +41,14 @@
 
 #include <bpf/libbpf.h>
 
+#include "bpfobj.h"
+#include "broker.h"
 #include "log.h"
 #include "monitor.h"
 #include "privsep.h"
 #include "sampler.h"
+#include "sandbox.h"
+#include "signing.h"
 
 #define EX_SOFTWARE 70
 #define EX_OSERR 71
@@ -47,11 +58,19 @@
 #define EX_CONFIG 78
 
 #define INSTALLED_BPF_DIR "/usr/lib/vigil/bpf"
-#define MAX_OBJECT_BYTES (16u << 20)
 #define READY_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 30000
 
 extern char **environ;
+
+struct worker {
+	const char *name; /* "collector", "uplink" */
+	enum privsep_peer peer;
+	pid_t pid;        /* 0 once reaped */
+	int sock;         /* -1 once closed */
+	int status;
+	bool ready;
+};
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -82,10 +101,14 @@ static void check_privileges(void)
 	admin = eff & (1ull << CAP_SYS_ADMIN);
 	bpf = admin || (eff & (1ull << CAP_BPF));
 	perfmon = admin || (eff & (1ull << CAP_PERFMON));
-	if (bpf && perfmon)
+	if (bpf && perfmon && geteuid() == 0)
 		return;
-	fatalx(EX_NOPERM, "missing %s%s%s: run as root, or grant them (systemd: AmbientCapabilities=CAP_BPF CAP_PERFMON)",
-	       bpf ? "" : "CAP_BPF", !bpf && !perfmon ? " and " : "", perfmon ? "" : "CAP_PERFMON");
+	if (!bpf || !perfmon)
+		fatalx(EX_NOPERM, "missing %s%s%s: run as root, or grant them (systemd: AmbientCapabilities=CAP_BPF CAP_PERFMON)",
+		       bpf ? "" : "CAP_BPF", !bpf && !perfmon ? " and " : "", perfmon ? "" : "CAP_PERFMON");
+	/* Starting the workers as another user needs root's set-up powers. */
+	fatalx(EX_NOPERM, "must be started as root (it drops to user %s and CAP_BPF, CAP_PERFMON, "
+	       "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH once started)", SANDBOX_USER);
 }
 
 static void check_btf(void)
@@ -96,62 +119,66 @@ static void check_btf(void)
 	       "programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y", strerror(errno));
 }
 
-/* --bpf-dir, else build/bpf next to a build/vigild, else the installed place. */
-static void bpf_dir(const struct vigild_opts *o, char *out, size_t len)
+/* The directory this binary is in, if it is a build tree (has bpf/ beside it). */
+static bool build_tree(char *out, size_t len)
 {
 	char exe[PATH_MAX], cand[PATH_MAX + 16];
-
-	/* out is PATH_MAX; a longer candidate is simply not used. */
-	ssize_t n;
 	struct stat st;
+	ssize_t n;
 
-	if (o->bpf_dir) {
-		snprintf(out, len, "%s", o->bpf_dir);
-		return;
-	}
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		snprintf(cand, sizeof(cand), "%s/bpf", dirname(exe));
-		if (strlen(cand) < len && stat(cand, &st) == 0 && S_ISDIR(st.st_mode)) {
-			memcpy(out, cand, strlen(cand) + 1);
-			return;
-		}
-	}
-	snprintf(out, len, "%s", INSTALLED_BPF_DIR);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	snprintf(cand, sizeof(cand), "%s/bpf", dirname(exe));
+	if (strlen(exe) >= len || stat(cand, &st) < 0 || !S_ISDIR(st.st_mode))
+		return false;
+	memcpy(out, exe, strlen(exe) + 1);
+	return true;
 }
 
-/* The whole object, read once; what is loaded is exactly these bytes. */
-static void *read_object(const char *path, size_t *ret_len)
+/*
+ * --bpf-dir and --trust, else the build tree's bpf/ and dev-ca/ca.pem when
+ * this binary runs from one (make run), else the installed places.
+ */
+static void locations(const struct vigild_opts *o, char *dir, char *trust, size_t len)
 {
-	struct stat st;
-	uint8_t *buf;
-	size_t got = 0;
-	int fd;
+	char tree[PATH_MAX];
+	bool in_tree = build_tree(tree, sizeof(tree));
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		fatalx(EX_UNAVAILABLE, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		fatalx(EX_UNAVAILABLE, "%s: not a regular file", path);
-	if (st.st_size <= 0 || (uint64_t)st.st_size > MAX_OBJECT_BYTES)
-		fatalx(EX_UNAVAILABLE, "%s: size %lld is not between 1 byte and %u bytes", path,
-		       (long long)st.st_size, MAX_OBJECT_BYTES);
-	buf = malloc(st.st_size);
-	if (!buf)
-		fatalx(EX_OSERR, "out of memory");
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, st.st_size - got);
+	if (o->bpf_dir)
+		snprintf(dir, len, "%s", o->bpf_dir);
+	else if (in_tree)
+		snprintf(dir, len, "%.*s/bpf", (int)(len - 5), tree);
+	else
+		snprintf(dir, len, "%s", INSTALLED_BPF_DIR);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			fatalx(EX_UNAVAILABLE, "%s: short read", path);
-		got += n;
-	}
-	close(fd);
-	*ret_len = got;
-	return buf;
+	if (o->trust)
+		snprintf(trust, len, "%s", o->trust);
+	else if (!o->bpf_dir && in_tree)
+		snprintf(trust, len, "%.*s/dev-ca/ca.pem", (int)(len - 16), tree);
+	else
+		snprintf(trust, len, "%s", VIGILD_DEFAULT_TRUST);
+}
+
+static struct bpfobj *load_verified(const char *dir, const char *trust_path, const char *crl)
+{
+	struct signing_trust *trust = NULL;
+	struct bpfobj *obj = NULL;
+	char err[2048];
+	int rc;
+
+	rc = signing_trust_load(trust_path, crl, &trust, err, sizeof(err));
+	if (rc)
+		fatalx(EX_NOPERM, "trust store: %s", err);
+	rc = bpfobj_read_verified(dir, "profile", VIGIL_PROFILE_OBJ_VERSION, trust, &obj, err,
+				  sizeof(err));
+	signing_trust_free(trust);
+	if (rc)
+		fatalx(rc == -EKEYREJECTED || rc == -EACCES || rc == -EPERM ? EX_NOPERM : EX_UNAVAILABLE,
+		       "%s", err);
+	log_info("%s: signature verified (%s)", obj->path, obj->signer);
+	return obj;
 }
 
 static int mkdir_p(const char *path)
@@ -166,7 +193,7 @@ static int mkdir_p(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
@@ -175,64 +202,126 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-static int open_output(const char *path)
+/*
+ * The collector writes as the unprivileged user: a directory root owns
+ * (one we just made, a fresh tmpfs) is handed to that user; one owned by
+ * someone else must already let that user write.
+ */
+static int open_output(const char *path, uid_t uid, gid_t gid)
 {
+	struct stat st;
 	int rc = mkdir_p(path), fd;
 
 	if (rc)
 		fatalx(EX_CANTCREAT, "output directory %s: %s", path, strerror(-rc));
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0 || fstat(fd, &st) < 0)
 		fatalx(EX_CANTCREAT, "output directory %s: %s", path, strerror(errno));
-	if (faccessat(fd, ".", W_OK, AT_EACCESS) < 0)
-		fatalx(EX_CANTCREAT, "output directory %s is not writable: %s", path, strerror(errno));
+	if (st.st_uid == 0 && fchown(fd, uid, gid) < 0 && errno != EROFS)
+		fatalx(EX_CANTCREAT, "output directory %s: cannot hand it to user %s: %s", path,
+		       SANDBOX_USER, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		fatalx(EX_CANTCREAT, "output directory %s: %s", path, strerror(errno));
+	if (!(st.st_uid == uid && (st.st_mode & S_IWUSR)) &&
+	    !(st.st_gid == gid && (st.st_mode & S_IWGRP)) && !(st.st_mode & S_IWOTH))
+		fatalx(EX_CANTCREAT, "output directory %s (owner uid %u, mode %03o) is not writable by "
+		       "user %s (uid %u): chown it to that user", path, (unsigned)st.st_uid,
+		       (unsigned)(st.st_mode & 0777), SANDBOX_USER, (unsigned)uid);
 	return fd;
 }
 
-static pid_t start_collector(int self_fd, int sock, const sigset_t *oldmask)
+static void start_worker(struct worker *w, const char *role, int self_fd, const sigset_t *oldmask,
+			 uid_t uid, gid_t gid)
 {
-	char *argv[] = { "vigild", "--internal-role", "collector", NULL };
-	pid_t pid = fork();
+	char *argv[] = { "vigild", "--internal-role", (char *)(uintptr_t)role, NULL };
+	int sv[2];
+	pid_t pid;
 
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
+	pid = fork();
 	if (pid < 0)
 		fatalx(EX_OSERR, "fork: %s", strerror(errno));
-	if (pid > 0)
-		return pid;
-	/* Child: only the socket crosses the exec (everything else is CLOEXEC). */
-	if (sock == PRIVSEP_FD) {
-		if (fcntl(sock, F_SETFD, 0) < 0)
+	if (pid == 0) {
+		int rc;
+
+		/* Only the socket crosses the exec (everything else is CLOEXEC). */
+		if (sv[1] == PRIVSEP_FD) {
+			if (fcntl(sv[1], F_SETFD, 0) < 0)
+				_exit(EX_OSERR);
+		} else if (dup2(sv[1], PRIVSEP_FD) < 0) {
 			_exit(EX_OSERR);
-	} else if (dup2(sock, PRIVSEP_FD) < 0) {
+		}
+		rc = sandbox_become_worker(uid, gid);
+		if (rc) {
+			fprintf(stderr, "vigild: cannot drop privileges for the %s: %s\n", role,
+				strerror(-rc));
+			_exit(EX_OSERR);
+		}
+		if (chdir("/") < 0)
+			_exit(EX_OSERR);
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		fexecve(self_fd, argv, environ);
+		fprintf(stderr, "vigild: cannot re-execute for the %s: %s\n", role, strerror(errno));
 		_exit(EX_OSERR);
 	}
-	sigprocmask(SIG_SETMASK, oldmask, NULL);
-	fexecve(self_fd, argv, environ);
-	fprintf(stderr, "vigild: cannot re-execute for the collector: %s\n", strerror(errno));
-	_exit(EX_OSERR);
+	close(sv[1]);
+	w->pid = pid;
+	w->sock = sv[0];
 }
 
-static void wait_ready(int sock, bool *seen)
+static void wait_ready(struct broker *b, struct worker *w)
 {
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	uint8_t buf[PRIVSEP_MAX_MSG];
-	int fds[PRIVSEP_MAX_FDS];
-	size_t len;
+	struct pollfd p = { .fd = w->sock, .events = POLLIN };
 	int rc;
 
 	rc = poll(&p, 1, READY_TIMEOUT_MS);
 	if (rc == 0)
-		fatalx(EX_SOFTWARE, "the collector did not start within %d s", READY_TIMEOUT_MS / 1000);
-	rc = privsep_recv(sock, PEER_COLLECTOR, seen, buf, &len, fds);
-	if (rc != MSG_COLLECTOR_READY)
-		fatalx(EX_SOFTWARE, "the collector failed to start (%s)",
-		       rc < 0 ? strerror(-rc) : "unexpected message");
+		fatalx(EX_SOFTWARE, "the %s did not start within %d s", w->name, READY_TIMEOUT_MS / 1000);
+	rc = broker_serve_one(b, w->sock, w->peer);
+	if (rc || (b->last_type != MSG_COLLECTOR_READY && b->last_type != MSG_UPLINK_READY))
+		fatalx(EX_SOFTWARE, "the %s failed to start (%s)", w->name,
+		       rc == -EPIPE ? "it exited" : rc ? strerror(-rc) : "unexpected message");
+	w->ready = true;
 }
 
-static int exit_status(int status)
+static const char *signal_text(int sig)
 {
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	log_warnx("the collector was killed by signal %d", WTERMSIG(status));
+	return sig == SIGSYS ? " (a system call its sandbox forbids: compromised, or a bug)" : "";
+}
+
+/* Reap whichever workers exited; true if any did. */
+static bool reap(struct worker *ws, size_t n)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		int status, rc;
+
+		if (!ws[i].pid)
+			continue;
+		while ((rc = waitpid(ws[i].pid, &status, WNOHANG)) < 0 && errno == EINTR)
+			;
+		if (rc != ws[i].pid)
+			continue;
+		any = true;
+		ws[i].pid = 0;
+		ws[i].status = status;
+		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+			log_warnx("the %s was killed by signal %d%s", ws[i].name, WTERMSIG(status),
+				  signal_text(WTERMSIG(status)));
+		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+			log_warnx("the %s exited with status %d", ws[i].name, WEXITSTATUS(status));
+	}
+	return any;
+}
+
+static int exit_code(const struct worker *collector, bool compromised)
+{
+	if (compromised)
+		return EX_SOFTWARE;
+	if (WIFEXITED(collector->status))
+		return WEXITSTATUS(collector->status);
 	return EX_SOFTWARE;
 }
 
@@ -246,41 +335,59 @@ int monitor_main(const struct vigild_opts *o)
 		.interval_s = o->interval_s,
 		.duration_s = o->duration_s,
 		.flags = (o->build_id ? SETUP_F_BUILD_ID : 0) | (o->top ? SETUP_F_TOP : 0),
+		.max_hz = o->max_hz,
 	};
-	bool seen[MSG_TYPE_MAX] = { 0 };
-	char dir[PATH_MAX], path[PATH_MAX + 32], err[2048];
+	struct msg_uplink_setup usetup = {
+		.hdr = { MSG_UPLINK_SETUP, sizeof(usetup) },
+		.version = PRIVSEP_VERSION,
+	};
+	struct worker ws[2] = {
+		{ .name = "collector", .peer = PEER_COLLECTOR, .sock = -1 },
+		{ .name = "uplink", .peer = PEER_UPLINK, .sock = -1 },
+	};
+	struct worker *collector = &ws[0], *uplink = &ws[1];
+	struct broker broker = { .max_hz = o->max_hz };
+	char dir[PATH_MAX], trust[PATH_MAX], err[2048];
 	struct sampler *s;
+	struct bpfobj *obj;
 	sigset_t mask, oldmask;
 	struct timespec now;
-	size_t objlen;
-	void *obj;
-	int out_fd, self_fd, sv[2], sfd, rc, status = 0, code = -1;
-	bool stop_sent = false;
-	pid_t child;
+	int out_fd, ksyms_fd, self_fd, sfd, rc;
+	bool stopping = false, compromised = false, fell_back;
+	uid_t uid;
+	gid_t gid;
 
 	log_init("vigild");
 	check_privileges();
 	check_btf();
 	libbpf_set_print(libbpf_log);
 
-	bpf_dir(o, dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/profile.bpf.o", dir);
-	obj = read_object(path, &objlen);
-	out_fd = open_output(o->output);
+	rc = sandbox_user(&uid, &gid, &fell_back);
+	if (rc)
+		fatalx(EX_CONFIG, "no unprivileged user to run as (%s, or nobody): %s", SANDBOX_USER,
+		       strerror(-rc));
+	if (fell_back)
+		log_warnx("user %s could not be created; running the workers as nobody", SANDBOX_USER);
+
+	locations(o, dir, trust, sizeof(dir));
+	obj = load_verified(dir, trust, o->crl);
+	out_fd = open_output(o->output, uid, gid);
+	ksyms_fd = open("/proc/kallsyms", O_RDONLY | O_CLOEXEC);
+	if (ksyms_fd < 0)
+		log_warn_errno(errno, "/proc/kallsyms: kernel frames will not be symbolized");
 	self_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (self_fd < 0)
 		fatalx(EX_OSERR, "/proc/self/exe: %s", strerror(errno));
 
-	rc = sampler_open(obj, objlen, path, &scfg, &s, err, sizeof(err));
-	free(obj);
+	rc = sampler_open(obj->buf, obj->len, obj->path, &scfg, &s, err, sizeof(err));
+	bpfobj_free(obj);
 	if (rc)
 		fatalx(rc == -EPERM || rc == -EACCES ? EX_NOPERM : EX_UNAVAILABLE, "%s", err);
+	broker.sampler = s;
 	clock_gettime(CLOCK_REALTIME, &now);
 	setup.start_realtime_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
 	setup.ncpus = sampler_ncpus(s);
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -291,49 +398,87 @@ int monitor_main(const struct vigild_opts *o)
 	if (sfd < 0)
 		fatalx(EX_OSERR, "signalfd: %s", strerror(errno));
 
-	child = start_collector(self_fd, sv[1], &oldmask);
-	close(sv[1]);
+	start_worker(collector, "collector", self_fd, &oldmask, uid, gid);
+	start_worker(uplink, "uplink", self_fd, &oldmask, uid, gid);
+	close(self_fd);
 	{
-		int fds[3] = { sampler_events_fd(s), sampler_stats_fd(s), out_fd };
+		int fds[4] = { sampler_events_fd(s), sampler_stats_fd(s), out_fd, ksyms_fd };
+		int nfds = ksyms_fd >= 0 ? 4 : 3;
 
-		rc = privsep_send(sv[0], &setup, sizeof(setup), fds, 3);
+		if (nfds == 3) {
+			/* The table wants exactly 4: hand over /dev/null instead. */
+			fds[3] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			nfds = 4;
+		}
+		rc = privsep_send(collector->sock, &setup, sizeof(setup), fds, nfds);
+		if (!rc)
+			rc = privsep_send(uplink->sock, &usetup, sizeof(usetup), NULL, 0);
 		if (rc)
-			fatalx(EX_SOFTWARE, "cannot hand the collector its work: %s", strerror(-rc));
+			fatalx(EX_SOFTWARE, "cannot hand the workers their work: %s", strerror(-rc));
+		close(fds[3]);
 	}
 	close(out_fd);
-	wait_ready(sv[0], seen);
-	log_info("sampling %u CPUs at %u Hz, writing a profile every %u s to %s", setup.ncpus, o->hz,
-		 o->interval_s, o->output);
 
-	while (code < 0) {
-		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = sv[0], .events = POLLIN } };
+	/* Everything that needed root is done. */
+	rc = sandbox_monitor_drop(uid, gid);
+	if (rc)
+		fatalx(EX_OSERR, "cannot drop privileges: %s", strerror(-rc));
+	rc = sandbox_seccomp(SANDBOX_MONITOR);
+	if (rc)
+		fatalx(EX_OSERR, "cannot install the seccomp filter: %s", strerror(-rc));
+
+	wait_ready(&broker, collector);
+	wait_ready(&broker, uplink);
+	log_info("sampling %u CPUs at %u Hz (ceiling %u), writing a profile every %u s to %s",
+		 setup.ncpus, o->hz, o->max_hz, o->interval_s, o->output);
+
+	while (collector->pid || uplink->pid) {
+		struct pollfd p[3] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = collector->sock, .events = POLLIN },
+			{ .fd = uplink->sock, .events = POLLIN },
+		};
 		struct signalfd_siginfo si;
 
-		rc = poll(p, 2, stop_sent ? STOP_TIMEOUT_MS : -1);
+		rc = poll(p, 3, stopping ? STOP_TIMEOUT_MS : -1);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0) {
-			log_warnx("the collector did not stop within %d s; killing it", STOP_TIMEOUT_MS / 1000);
-			kill(child, SIGKILL);
-			stop_sent = false;
+			log_warnx("the workers did not stop within %d s; killing them",
+				  STOP_TIMEOUT_MS / 1000);
+			for (size_t i = 0; i < 2; i++)
+				if (ws[i].pid)
+					kill(ws[i].pid, SIGKILL);
 			continue;
 		}
-		if (p[1].revents & POLLIN) {
-			uint8_t buf[PRIVSEP_MAX_MSG];
-			int fds[PRIVSEP_MAX_FDS];
-			size_t len;
+		for (size_t i = 0; i < 2; i++) {
+			struct worker *w = &ws[i];
 
-			rc = privsep_recv(sv[0], PEER_COLLECTOR, seen, buf, &len, fds);
-			if (rc != -EPIPE) {
-				/* Nothing is allowed after READY: the collector is not to be trusted. */
-				log_warnx("the collector sent a message the protocol forbids (%s); stopping it",
-					  rc < 0 ? strerror(-rc) : "unexpected type");
-				kill(child, SIGKILL);
+			if (w->sock < 0 || !(p[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			rc = broker_serve_one(&broker, w->sock, w->peer);
+			if (rc == 0) {
+				if (broker.last_type == MSG_SET_HZ &&
+				    broker.last_hz_applied != broker.last_hz_asked)
+					log_warnx("the %s asked for %u Hz; capped at the ceiling of %u Hz",
+						  w->name, broker.last_hz_asked, broker.last_hz_applied);
+				continue;
 			}
-			/* On EOF just wait for SIGCHLD; stop polling the socket. */
-			p[1].fd = -1;
-			close(sv[0]);
-			sv[0] = -1;
+			if (rc == -EPROTO) {
+				log_warnx("the %s broke the protocol (%s): treating it as compromised, "
+					  "killing it and shutting down", w->name, broker.violation);
+				kill(w->pid, SIGKILL);
+				compromised = true;
+			}
+			/* Closed, broken or hostile: this worker is done. */
+			close(w->sock);
+			w->sock = -1;
+			if (!stopping) {
+				stopping = true;
+				for (size_t j = 0; j < 2; j++)
+					if (ws[j].pid && j != i)
+						kill(ws[j].pid, SIGTERM);
+			}
 		}
 		if (!(p[0].revents & POLLIN))
 			continue;
@@ -342,28 +487,36 @@ int monitor_main(const struct vigild_opts *o)
 		switch (si.ssi_signo) {
 		case SIGINT:
 		case SIGTERM:
-			if (!stop_sent) {
-				kill(child, SIGTERM);
-				stop_sent = true;
+			if (!stopping) {
+				stopping = true;
+				for (size_t i = 0; i < 2; i++)
+					if (ws[i].pid)
+						kill(ws[i].pid, SIGTERM);
 			}
 			break;
 		case SIGCHLD:
-			while ((rc = waitpid(child, &status, WNOHANG)) < 0 && errno == EINTR)
-				;
-			if (rc == child)
-				code = exit_status(status);
+			if (!reap(ws, 2))
+				break;
+			for (size_t i = 0; i < 2; i++)
+				if (!ws[i].pid && WIFSIGNALED(ws[i].status) && WTERMSIG(ws[i].status) != SIGTERM)
+					compromised = true;
+			if (!stopping) {
+				/* One worker ended (the collector at --duration): stop the other. */
+				stopping = true;
+				for (size_t i = 0; i < 2; i++)
+					if (ws[i].pid)
+						kill(ws[i].pid, SIGTERM);
+			}
 			break;
 		default:
 			break; /* SIGHUP: nothing to reload yet */
 		}
-		if (sv[0] < 0 && code < 0) {
-			/* Socket gone: the collector is exiting; reap it. */
-			if (waitpid(child, &status, 0) == child)
-				code = exit_status(status);
-		}
 	}
 	sampler_free(s);
-	if (code == 0)
+	rc = exit_code(collector, compromised);
+	if (rc == 0)
 		log_info("stopped");
-	return code;
+	else if (compromised)
+		log_warnx("stopped after a worker failed; exiting %d so that the service is restarted", rc);
+	return rc;
 }

@@ -13,7 +13,8 @@
 
 const char options_usage[] =
 	"usage: vigild [--hz N] [--interval S] [--duration S] [--output DIR]\n"
-	"              [--bpf-dir DIR] [--build-id] [--top|--no-top]\n"
+	"              [--bpf-dir DIR] [--trust FILE] [--crl FILE] [--max-hz N]\n"
+	"              [--build-id] [--top|--no-top]\n"
 	"\n"
 	"  --hz N          samples per second per CPU (default 19)\n"
 	"  --interval S    seconds covered by each profile file (default 10)\n"
@@ -21,12 +22,17 @@ const char options_usage[] =
 	"  --output DIR    where gzip pprof files are written (default " VIGILD_DEFAULT_OUTPUT ")\n"
 	"  --bpf-dir DIR   where the BPF objects are (default: build/bpf next to the\n"
 	"                  binary, else /usr/lib/vigil/bpf)\n"
+	"  --trust FILE    CA certificates (PEM) that BPF object signatures must chain\n"
+	"                  to (default " VIGILD_DEFAULT_TRUST "; build/dev-ca/ca.pem\n"
+	"                  when run from the build tree)\n"
+	"  --crl FILE      certificate revocation list (PEM or DER) to check signers against\n"
+	"  --max-hz N      ceiling on any sampling frequency, whatever is asked (default 1000)\n"
 	"  --build-id      take user stacks as build-id + file offset in the kernel:\n"
 	"                  exited processes always symbolize, at ~3x the BPF cost\n"
 	"  --top, --no-top print a top-functions table each interval (default: when\n"
 	"                  stdout is a terminal)\n";
 
-enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE };
+enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE, OPT_TRUST, OPT_CRL, OPT_MAX_HZ };
 
 static const struct option long_opts[] = {
 	{ "hz", required_argument, NULL, 'z' },
@@ -34,6 +40,9 @@ static const struct option long_opts[] = {
 	{ "duration", required_argument, NULL, 'd' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "bpf-dir", required_argument, NULL, OPT_BPF_DIR },
+	{ "trust", required_argument, NULL, OPT_TRUST },
+	{ "crl", required_argument, NULL, OPT_CRL },
+	{ "max-hz", required_argument, NULL, OPT_MAX_HZ },
 	{ "build-id", no_argument, NULL, OPT_BUILD_ID },
 	{ "top", no_argument, NULL, OPT_TOP },
 	{ "no-top", no_argument, NULL, OPT_NO_TOP },
@@ -70,7 +79,9 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		.duration_s = 0,
 		.output = VIGILD_DEFAULT_OUTPUT,
 		.build_id = false,
+		.max_hz = VIGILD_DEFAULT_MAX_HZ < max_hz ? VIGILD_DEFAULT_MAX_HZ : max_hz,
 	};
+	bool hz_given = false;
 	int c;
 
 	opterr = 0;
@@ -84,6 +95,7 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 					 "(kernel.perf_event_max_sample_rate)", optarg, max_hz);
 				return -EINVAL;
 			}
+			hz_given = true;
 			break;
 		case 'i':
 			if (parse_uint(optarg, 1, VIGILD_MAX_INTERVAL, &o.interval_s)) {
@@ -109,6 +121,20 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		case OPT_BPF_DIR:
 			o.bpf_dir = optarg;
 			break;
+		case OPT_TRUST:
+			o.trust = optarg;
+			break;
+		case OPT_CRL:
+			o.crl = optarg;
+			break;
+		case OPT_MAX_HZ:
+			if (parse_uint(optarg, 1, max_hz, &o.max_hz)) {
+				snprintf(err, errlen,
+					 "--max-hz '%s': must be a whole number from 1 to %u "
+					 "(kernel.perf_event_max_sample_rate)", optarg, max_hz);
+				return -EINVAL;
+			}
+			break;
 		case OPT_BUILD_ID:
 			o.build_id = true;
 			break;
@@ -122,6 +148,8 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		case OPT_ROLE:
 			if (strcmp(optarg, "collector") == 0) {
 				o.role = ROLE_COLLECTOR;
+			} else if (strcmp(optarg, "uplink") == 0) {
+				o.role = ROLE_UPLINK;
 			} else {
 				snprintf(err, errlen, "--internal-role '%s': unknown role", optarg);
 				return -EINVAL;
@@ -143,6 +171,11 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 				snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
 			return -EINVAL;
 		}
+	}
+	if (o.hz > o.max_hz) {
+		snprintf(err, errlen, "--hz %u is above the ceiling --max-hz %u%s", o.hz, o.max_hz,
+			 hz_given ? "" : " (the default --hz)");
+		return -EINVAL;
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);

@@ -14,6 +14,7 @@
 enum vigild_role {
 	ROLE_MONITOR = 0, /* the process the operator starts */
 	ROLE_COLLECTOR,   /* internal: re-executed by the monitor */
+	ROLE_UPLINK,      /* internal: re-executed by the monitor */
 };
 
 struct vigild_opts {
@@ -23,6 +24,9 @@ struct vigild_opts {
 	unsigned duration_s;  /* 0: until SIGINT/SIGTERM */
 	const char *output;   /* profile directory (points into argv) */
 	const char *bpf_dir;  /* directory of *.bpf.o; NULL: next to the binary, else installed */
+	const char *trust;    /* CA bundle for BPF signatures; NULL: default (see monitor.c) */
+	const char *crl;      /* optional CRL */
+	unsigned max_hz;      /* ceiling the monitor enforces on any frequency */
 	bool build_id;        /* user stacks as build-id + offset (opt-in: ~3x BPF cost) */
 	bool top;             /* print a top-functions table each interval */
 	bool top_forced;      /* --top or --no-top given explicitly */
@@ -34,6 +38,8 @@ struct vigild_opts {
 #define VIGILD_DEFAULT_OUTPUT "/var/lib/vigil/profiles"
 #define VIGILD_MAX_INTERVAL 3600
 #define VIGILD_MAX_DURATION (366u * 24 * 3600)
+#define VIGILD_DEFAULT_MAX_HZ 1000
+#define VIGILD_DEFAULT_TRUST "/etc/vigil/trust.pem"
 
 /*
  * Parse argv into *ret.  max_hz is the kernel's perf_event_max_sample_rate.

@@ -11,8 +11,16 @@
 #include "privsep.h"
 
 const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
-	[MSG_COLLECTOR_SETUP] = { PEER_MONITOR, sizeof(struct msg_collector_setup), 3, true },
-	[MSG_COLLECTOR_READY] = { PEER_COLLECTOR, sizeof(struct msg_collector_ready), 0, true },
+	/*                  sender          exact length                       fds once */
+	[MSG_COLLECTOR_SETUP] = { PEER_MONITOR, sizeof(struct msg_collector_setup), 4, true },
+	[MSG_COLLECTOR_READY] = { PEER_COLLECTOR, sizeof(struct msg_ready), 0, true },
+	[MSG_OPEN_MAPS] = { PEER_COLLECTOR, sizeof(struct msg_open_maps), 0, false },
+	[MSG_OPEN_FILE] = { PEER_COLLECTOR, sizeof(struct msg_open_file), 0, false },
+	[MSG_FD_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 1, false },
+	[MSG_ERR_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 0, false },
+	[MSG_SET_HZ] = { PEER_COLLECTOR, sizeof(struct msg_set_hz), 0, false },
+	[MSG_UPLINK_SETUP] = { PEER_MONITOR, sizeof(struct msg_uplink_setup), 0, true },
+	[MSG_UPLINK_READY] = { PEER_UPLINK, sizeof(struct msg_ready), 0, true },
 };
 
 int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)

@@ -15,22 +15,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PRIVSEP_VERSION 1
+#define PRIVSEP_VERSION 2
 /* The worker's end of its socketpair, placed here across the re-exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 4
+
 #define PRIVSEP_MAX_MSG 4096
 
 enum privsep_peer {
 	PEER_MONITOR = 1,
 	PEER_COLLECTOR = 2,
+	PEER_UPLINK = 3,
 };
 
 enum privsep_type {
 	/* monitor -> collector, once: configuration and the fds to work with */
 	MSG_COLLECTOR_SETUP = 1,
-	/* collector -> monitor, once: set up and draining */
+	/* collector -> monitor, once: set up, confined and draining */
 	MSG_COLLECTOR_READY = 2,
+	/* collector -> monitor: /proc/PID/maps of a process, please */
+	MSG_OPEN_MAPS = 3,
+	/* collector -> monitor: the file behind one executable mapping, please */
+	MSG_OPEN_FILE = 4,
+	/* monitor -> collector: the answer to OPEN_*, with the fd */
+	MSG_FD_REPLY = 5,
+	/* monitor -> collector: the answer to OPEN_*, refused or failed */
+	MSG_ERR_REPLY = 6,
+	/* collector -> monitor: sample at this frequency (capped by the monitor) */
+	MSG_SET_HZ = 7,
+	/* monitor -> uplink, once: configuration */
+	MSG_UPLINK_SETUP = 8,
+	/* uplink -> monitor, once: set up and confined */
+	MSG_UPLINK_READY = 9,
 	MSG_TYPE_MAX,
 };
 
@@ -42,7 +58,7 @@ struct msg_hdr {
 #define SETUP_F_BUILD_ID 0x1u
 #define SETUP_F_TOP 0x2u
 
-/* fds: [0] ring buffer map, [1] stats map, [2] output directory */
+/* fds: [0] ring buffer map, [1] stats map, [2] output directory, [3] /proc/kallsyms */
 struct msg_collector_setup {
 	struct msg_hdr hdr;
 	uint32_t version; /* PRIVSEP_VERSION */
@@ -52,9 +68,53 @@ struct msg_collector_setup {
 	uint32_t ncpus;
 	uint32_t flags; /* SETUP_F_* */
 	uint64_t start_realtime_ns; /* when sampling began */
+	uint32_t max_hz; /* the monitor's ceiling, for the collector's information */
+	uint32_t pad;
 };
 
-struct msg_collector_ready {
+struct msg_open_maps {
+	struct msg_hdr hdr;
+	uint32_t pid;
+	uint32_t pad;
+};
+
+/*
+ * The monitor re-reads the process's maps itself and only opens the file
+ * of the entry [start, end) if it is an executable file mapping whose
+ * device and inode are these; the collector never names a path.
+ */
+struct msg_open_file {
+	struct msg_hdr hdr;
+	uint32_t pid;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint32_t pad;
+	uint64_t start;
+	uint64_t end;
+	uint64_t inode;
+};
+
+/* Reply to OPEN_MAPS / OPEN_FILE: FD_REPLY carries one fd, ERR_REPLY none. */
+struct msg_reply {
+	struct msg_hdr hdr;
+	int32_t err; /* 0 with FD_REPLY; a positive errno with ERR_REPLY */
+	uint32_t pad;
+};
+
+struct msg_set_hz {
+	struct msg_hdr hdr;
+	uint32_t hz;
+	uint32_t pad;
+};
+
+struct msg_uplink_setup {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t pad;
+};
+
+/* COLLECTOR_READY and UPLINK_READY */
+struct msg_ready {
 	struct msg_hdr hdr;
 	uint32_t version;
 	uint32_t pad;

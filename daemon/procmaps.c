@@ -266,24 +266,17 @@ out:
 	return r;
 }
 
-int procmaps_read(int pid, struct procmaps **ret_maps)
+int procmaps_read_fd(int fd, struct procmaps **ret_maps)
 {
-	char path[64];
 	char *buf = NULL;
 	size_t len = 0, cap = 16384;
-	int fd, r;
+	int r;
 
-	if (pid <= 0 || !ret_maps)
+	if (fd < 0 || !ret_maps)
 		return -EINVAL;
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
 	buf = malloc(cap);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (!buf)
+		return -ENOMEM;
 	for (;;) {
 		ssize_t n;
 
@@ -317,6 +310,21 @@ int procmaps_read(int pid, struct procmaps **ret_maps)
 	r = procmaps_parse(buf, len, ret_maps);
 out:
 	free(buf);
+	return r;
+}
+
+int procmaps_read(int pid, struct procmaps **ret_maps)
+{
+	char path[64];
+	int fd, r;
+
+	if (pid <= 0 || !ret_maps)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	r = procmaps_read_fd(fd, ret_maps);
 	close(fd);
 	return r;
 }

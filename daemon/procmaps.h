@@ -59,6 +59,14 @@ int procmaps_parse(const char *buf, size_t len, struct procmaps **ret_maps);
  */
 int procmaps_read(int pid, struct procmaps **ret_maps);
 
+/*
+ * The same from an fd of an already opened maps file, read from its
+ * current position to the end; the fd stays open and owned by the caller.
+ * (/proc/PID/maps checks access when opened, so an fd opened by a
+ * privileged process can be read by an unprivileged one.)
+ */
+int procmaps_read_fd(int fd, struct procmaps **ret_maps);
+
 /* The mapping containing addr (binary search), or NULL if none. */
 const struct procmap *procmaps_find(const struct procmaps *m, uint64_t addr);
 

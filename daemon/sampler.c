@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ struct sampler {
 	struct bpf_link **links; /* one per CPU */
 	int *pfds;               /* perf event fds, one per CPU */
 	unsigned ncpus;
+	unsigned hz;
 	struct bpf_link *exec_link;
 };
 
@@ -215,6 +217,7 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 		goto fail;
 	}
 	free(vlog);
+	s->hz = cfg->hz;
 	*ret = s;
 	return 0;
 fail:
@@ -233,6 +236,25 @@ int sampler_events_fd(const struct sampler *s)
 int sampler_stats_fd(const struct sampler *s)
 {
 	return bpf_object__find_map_fd_by_name(s->obj, "stats");
+}
+
+int sampler_set_hz(struct sampler *s, unsigned hz)
+{
+	uint64_t period;
+
+	if (hz == 0)
+		return -EINVAL;
+	period = 1000000000ull / hz;
+	for (unsigned i = 0; i < s->ncpus; i++)
+		if (ioctl(s->pfds[i], PERF_EVENT_IOC_PERIOD, &period) < 0)
+			return -errno;
+	s->hz = hz;
+	return 0;
+}
+
+unsigned sampler_hz(const struct sampler *s)
+{
+	return s->hz;
 }
 
 unsigned sampler_ncpus(const struct sampler *s)

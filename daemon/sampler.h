@@ -32,6 +32,14 @@ int sampler_stats_fd(const struct sampler *s);
 /* Number of CPUs sampled. */
 unsigned sampler_ncpus(const struct sampler *s);
 
+/*
+ * Change the sampling frequency on every CPU.  cpu-clock turns a frequency
+ * into a fixed period when the event is opened, so this sets the period
+ * (1e9 / hz ns), effective from each CPU's next tick.  0 or -errno.
+ */
+int sampler_set_hz(struct sampler *s, unsigned hz);
+unsigned sampler_hz(const struct sampler *s);
+
 /* Detaches and unloads everything; accepts NULL. */
 void sampler_free(struct sampler *s);
 

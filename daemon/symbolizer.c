@@ -212,6 +212,7 @@ struct symbolizer {
 	struct elfsym *vdso;
 	uint64_t vdso_size;
 	uint64_t ns_per_tick;
+	struct symbolizer_ops ops; /* open_* NULL: open things ourselves */
 };
 
 static void hex(char *out, const uint8_t *b, size_t len)
@@ -365,7 +366,7 @@ static struct sym_file *placeholder_get(struct symbolizer *s, const uint8_t key[
  * file must be regular and have the entry's inode; opened by path, also
  * its device (map_files may differ in device on btrfs subvolumes).
  */
-static int open_mapped_file(uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+int symbolizer_open_mapped_file(uint32_t pid, const struct procmap *mp, struct stat *ret_st)
 {
 	char buf[96];
 	struct stat st;
@@ -424,7 +425,8 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 	struct stat st;
 	int fd;
 
-	fd = open_mapped_file(pid, mp, &st);
+	fd = s->ops.open_file ? s->ops.open_file(s->ops.ctx, pid, mp, &st)
+			      : symbolizer_open_mapped_file(pid, mp, &st);
 	if (fd < 0)
 		return NULL;
 	a = alias_find(s, st.st_dev, st.st_ino);
@@ -608,7 +610,16 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 	size_t n = 0, k = 0;
 	int r;
 
-	r = procmaps_read((int)p->pid, &m);
+	if (s->ops.open_maps) {
+		int fd = s->ops.open_maps(s->ops.ctx, p->pid);
+
+		if (fd < 0)
+			return fd;
+		r = procmaps_read_fd(fd, &m);
+		close(fd);
+	} else {
+		r = procmaps_read((int)p->pid, &m);
+	}
 	if (r < 0)
 		return r;
 	if (m->n == 0) { /* zombie: its memory is gone */
@@ -752,17 +763,21 @@ static void load_vdso(struct symbolizer *s)
 	procmaps_free(m);
 }
 
-int symbolizer_new(const char *kallsyms_path, struct symbolizer **ret_s)
+static int symbolizer_init(const struct symbolizer_ops *ops, struct kallsyms *ksyms,
+			   struct symbolizer **ret_s)
 {
 	struct symbolizer *s;
 	long tck;
 
-	if (!ret_s)
-		return -EINVAL;
 	s = calloc(1, sizeof(*s));
-	if (!s)
+	if (!s) {
+		kallsyms_free(ksyms);
 		return -ENOMEM;
+	}
 	s->gen = 1;
+	if (ops)
+		s->ops = *ops;
+	s->ksyms = ksyms;
 	if (htab_init(&s->procs) < 0 || htab_init(&s->by_bid) < 0 ||
 	    htab_init(&s->by_dev) < 0 || htab_init(&s->by_anon) < 0) {
 		symbolizer_free(s);
@@ -775,7 +790,7 @@ int symbolizer_new(const char *kallsyms_path, struct symbolizer **ret_s)
 	s->kmap.build_id = s->kernel_build_id;
 	s->kmap.limit = UINT64_MAX;
 	load_kernel_build_id(s);
-	if (kallsyms_path && kallsyms_load(kallsyms_path, &s->ksyms) == 0) {
+	if (s->ksyms) {
 		uint64_t start, end;
 
 		if (kallsyms_range(s->ksyms, NULL, &start, &end) == 0) {
@@ -786,6 +801,28 @@ int symbolizer_new(const char *kallsyms_path, struct symbolizer **ret_s)
 	load_vdso(s);
 	*ret_s = s;
 	return 0;
+}
+
+int symbolizer_new(const char *kallsyms_path, struct symbolizer **ret_s)
+{
+	struct kallsyms *k = NULL;
+
+	if (!ret_s)
+		return -EINVAL;
+	if (kallsyms_path && kallsyms_load(kallsyms_path, &k) < 0)
+		k = NULL;
+	return symbolizer_init(NULL, k, ret_s);
+}
+
+int symbolizer_new_ops(const struct symbolizer_ops *ops, int kallsyms_fd, struct symbolizer **ret_s)
+{
+	struct kallsyms *k = NULL;
+
+	if (!ret_s || !ops)
+		return -EINVAL;
+	if (kallsyms_fd >= 0 && kallsyms_load_fd(kallsyms_fd, &k) < 0)
+		k = NULL;
+	return symbolizer_init(ops, k, ret_s);
 }
 
 int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_ns)

@@ -99,6 +99,40 @@ struct symbolizer_stats {
  */
 int symbolizer_new(const char *kallsyms_path, struct symbolizer **ret_s);
 
+struct procmap;
+struct stat;
+
+/*
+ * How the symbolizer reaches other processes' maps and files.  A collector
+ * without privileges cannot open them itself and asks the monitor.
+ */
+struct symbolizer_ops {
+	/* An fd of /proc/PID/maps to read (the symbolizer closes it), or -errno. */
+	int (*open_maps)(void *ctx, uint32_t pid);
+	/*
+	 * A read-only fd of the regular file behind maps entry mp of pid, with
+	 * its fstat in *ret_st (the symbolizer closes the fd), or -errno.
+	 */
+	int (*open_file)(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st);
+	void *ctx;
+};
+
+/*
+ * As symbolizer_new, reaching processes through ops, and reading kernel
+ * symbols from kallsyms_fd (-1: none; not closed).
+ */
+int symbolizer_new_ops(const struct symbolizer_ops *ops, int kallsyms_fd, struct symbolizer **ret_s);
+
+/*
+ * The default open_file: open the file behind maps entry mp of pid through
+ * /proc/PID/map_files, else by path inside /proc/PID/root (resolved with
+ * RESOLVE_IN_ROOT, so a container's symlinks stay inside it).  Refuses
+ * anything but a regular file with the entry's inode (and device, when
+ * opened by path).  Returns an O_RDONLY fd and its fstat, or -errno
+ * (-ESTALE: the file there is not the one mapped).
+ */
+int symbolizer_open_mapped_file(uint32_t pid, const struct procmap *mp, struct stat *ret_st);
+
 /*
  * Called on a process's first sample.  Reads /proc/PID/maps once, and
  * opens and parses every file-backed executable mapping into a cache

@@ -11,6 +11,7 @@
 #include "collector.h"
 #include "monitor.h"
 #include "options.h"
+#include "uplink.h"
 
 #define EX_USAGE 64
 
@@ -52,6 +53,8 @@ int main(int argc, char **argv)
 	}
 	if (o.role == ROLE_COLLECTOR)
 		return collector_main();
+	if (o.role == ROLE_UPLINK)
+		return uplink_main();
 	if (!o.top_forced)
 		o.top = isatty(STDOUT_FILENO);
 	return monitor_main(&o);

@@ -51,8 +51,18 @@ static void test_values(void **state)
 	assert_int_equal(o.interval_s, 5);
 	assert_string_equal(o.output, "/tmp/x");
 	assert_true(o.build_id);
-	assert_int_equal(parse(&o, err, sizeof(err), "--hz=100000", NULL), 0);
+	assert_int_equal(parse(&o, err, sizeof(err), "--hz=100000", "--max-hz", "100000", NULL), 0);
 	assert_int_equal(o.hz, 100000);
+	assert_int_equal(o.max_hz, 100000);
+	/* above the default ceiling without raising it */
+	assert_int_equal(parse(&o, err, sizeof(err), "--hz", "5000", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--max-hz"));
+	assert_int_equal(parse(&o, err, sizeof(err), "--max-hz", "10", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--hz 19"));
+	assert_int_equal(parse(&o, err, sizeof(err), "--trust", "/x/ca.pem", "--crl", "/x/crl.pem",
+			       NULL), 0);
+	assert_string_equal(o.trust, "/x/ca.pem");
+	assert_string_equal(o.crl, "/x/crl.pem");
 }
 
 static void test_out_of_range(void **state)

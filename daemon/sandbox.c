@@ -1,0 +1,385 @@
+/*
+ * sandbox.c - identities, capability sets, seccomp allowlists and Landlock
+ * rules of vigild's processes (see sandbox.h and docs/security.md).
+ *
+ * The allowlists are data: one table per process.  Anything not listed
+ * kills the process (SCMP_ACT_KILL_PROCESS), so a compromised worker that
+ * tries execve, ptrace, a network socket in the collector or open() in the
+ * uplink dies with SIGSYS, and the monitor sees it go.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/bpf.h>
+#include <linux/landlock.h>
+#include <linux/perf_event.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+extern char **environ;
+
+/*
+ * The monitor after start-up, each for a reason (docs/security.md):
+ *  CAP_BPF             bpf() commands on its programs and maps (frequency
+ *                      and, later, budget updates) and loading on restart
+ *  CAP_PERFMON         perf_event_open on every CPU and on tenant cgroups
+ *                      (tenants appear at run time), and attaching BPF to it
+ *  CAP_SYS_PTRACE      /proc/PID/maps and /proc/PID/root of processes of
+ *                      other users (the kernel's ptrace read-access check)
+ *  CAP_DAC_READ_SEARCH open binaries and libraries whatever their mode and
+ *                      the mode of the directories above them
+ */
+const int sandbox_monitor_caps[] = { CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH };
+const size_t sandbox_monitor_ncaps = sizeof(sandbox_monitor_caps) / sizeof(sandbox_monitor_caps[0]);
+
+static int lookup(const char *name, uid_t *ret_uid, gid_t *ret_gid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return -ENOENT;
+	*ret_uid = res->pw_uid;
+	*ret_gid = res->pw_gid;
+	return 0;
+}
+
+static int create_user(void)
+{
+	char *argv[] = { "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+			 "--shell", "/usr/sbin/nologin", "--user-group", SANDBOX_USER, NULL };
+	pid_t pid;
+	int status;
+
+	if (access("/usr/sbin/useradd", X_OK) < 0)
+		return -ENOENT;
+	if (posix_spawn(&pid, "/usr/sbin/useradd", NULL, NULL, argv, environ) != 0)
+		return -errno;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+int sandbox_user(uid_t *ret_uid, gid_t *ret_gid, bool *ret_fell_back)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (lookup(SANDBOX_USER, &uid, &gid) == 0 ||
+	    (create_user() == 0 && lookup(SANDBOX_USER, &uid, &gid) == 0)) {
+		*ret_fell_back = false;
+	} else if (lookup("nobody", &uid, &gid) == 0) {
+		*ret_fell_back = true;
+	} else {
+		return -ENOENT;
+	}
+	if (uid == 0 || gid == 0)
+		return -EPERM; /* a "vigil" that is root would defeat the point */
+	*ret_uid = uid;
+	*ret_gid = gid;
+	return 0;
+}
+
+static int drop_bounding_except(const int *keep, size_t nkeep)
+{
+	for (int c = 0; c <= CAP_LAST_CAP; c++) {
+		bool kept = false;
+
+		for (size_t i = 0; i < nkeep; i++)
+			kept |= keep[i] == c;
+		if (!kept && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	}
+	return 0;
+}
+
+static int become(uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		return -errno;
+	return 0;
+}
+
+int sandbox_become_worker(uid_t uid, gid_t gid)
+{
+	int rc = drop_bounding_except(NULL, 0);
+
+	if (rc)
+		return rc;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return -errno;
+	rc = become(uid, gid);
+	if (rc)
+		return rc;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int sandbox_monitor_drop(uid_t uid, gid_t gid)
+{
+	cap_value_t keep[8];
+	cap_t caps;
+	int rc;
+
+	rc = drop_bounding_except(sandbox_monitor_caps, sandbox_monitor_ncaps);
+	if (rc)
+		return rc;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return -errno;
+	/* Keep the permitted set across the uid change, then trim it. */
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return -errno;
+	rc = become(uid, gid);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < sandbox_monitor_ncaps; i++)
+		keep[i] = sandbox_monitor_caps[i];
+	caps = cap_init();
+	if (!caps)
+		return -errno;
+	if (cap_set_flag(caps, CAP_PERMITTED, (int)sandbox_monitor_ncaps, keep, CAP_SET) < 0 ||
+	    cap_set_flag(caps, CAP_EFFECTIVE, (int)sandbox_monitor_ncaps, keep, CAP_SET) < 0 ||
+	    cap_set_proc(caps) < 0) {
+		rc = -errno;
+		cap_free(caps);
+		return rc;
+	}
+	cap_free(caps);
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	/* No core dumps or ptrace by the (same-uid) workers. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* --- seccomp ------------------------------------------------------------ */
+
+/* What every vigild process needs to live: memory, time, signals, exit. */
+static const int common_syscalls[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close),
+	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(lseek), SCMP_SYS(pread64),
+	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(mprotect), SCMP_SYS(brk),
+	SCMP_SYS(madvise), SCMP_SYS(futex), SCMP_SYS(poll), SCMP_SYS(ppoll),
+	SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(fcntl),
+	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
+	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom), SCMP_SYS(sched_yield),
+	SCMP_SYS(exit), SCMP_SYS(exit_group),
+};
+
+/* Drains the ring buffer, symbolizes from fds it is given, writes profiles. */
+static const int collector_syscalls[] = {
+	/* /proc/PID/stat, cgroupfs, and the output directory (Landlock narrows these) */
+	SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(renameat2), SCMP_SYS(unlinkat),
+	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(timerfd_settime),
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
+};
+
+/* Talks to the network; opens no file once started. */
+static const int uplink_syscalls[] = {
+	SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept4),
+	SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
+	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(shutdown),
+	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
+};
+
+/* Opens processes' maps and files for the collector, signals and reaps workers. */
+static const int monitor_syscalls[] = {
+	SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(getdents64), SCMP_SYS(readlinkat),
+	SCMP_SYS(wait4), SCMP_SYS(waitid), SCMP_SYS(kill),
+	SCMP_SYS(perf_event_open),
+};
+
+static int add_all(scmp_filter_ctx ctx, const int *calls, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+#define ADD_ALL(ctx, a) add_all(ctx, a, sizeof(a) / sizeof(a[0]))
+
+/* bpf(): only commands on objects the process was handed. */
+static int allow_bpf_cmds(scmp_filter_ctx ctx, const int *cmds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
+					  SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)cmds[i]));
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int sandbox_seccomp(enum sandbox_role role)
+{
+	static const int collector_bpf[] = { BPF_MAP_LOOKUP_ELEM, BPF_OBJ_GET_INFO_BY_FD };
+	static const int monitor_bpf[] = { BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
+					   BPF_OBJ_GET_INFO_BY_FD, BPF_LINK_CREATE };
+	scmp_filter_ctx ctx;
+	int rc;
+
+	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	if (!ctx)
+		return -ENOMEM;
+	rc = ADD_ALL(ctx, common_syscalls);
+	/* isatty() on stdout: TCGETS only. */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TCGETS));
+	switch (role) {
+	case SANDBOX_COLLECTOR:
+		if (!rc)
+			rc = ADD_ALL(ctx, collector_syscalls);
+		if (!rc)
+			rc = allow_bpf_cmds(ctx, collector_bpf, 2);
+		break;
+	case SANDBOX_UPLINK:
+		if (!rc)
+			rc = ADD_ALL(ctx, uplink_syscalls);
+		/* sockets, but only of the network families and AF_UNIX */
+		for (int fam = 0; !rc && fam < 3; fam++) {
+			static const int fams[] = { AF_INET, AF_INET6, AF_UNIX };
+
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+					      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fams[fam]));
+		}
+		break;
+	case SANDBOX_MONITOR:
+		if (!rc)
+			rc = ADD_ALL(ctx, monitor_syscalls);
+		if (!rc)
+			rc = allow_bpf_cmds(ctx, monitor_bpf, 4);
+		/* perf event ioctls (frequency changes, enable/disable) */
+		for (unsigned long req = 0; !rc && req < 3; req++) {
+			static const unsigned long reqs[] = { PERF_EVENT_IOC_PERIOD, PERF_EVENT_IOC_ENABLE,
+							      PERF_EVENT_IOC_DISABLE };
+
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+					      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)reqs[req]));
+		}
+		break;
+	}
+	if (!rc)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc;
+}
+
+/* --- Landlock ----------------------------------------------------------- */
+
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+
+static int ll_abi(void)
+{
+	long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+
+	return v < 0 ? -errno : (int)v;
+}
+
+static uint64_t ll_fs_all(int abi)
+{
+	uint64_t all = (1ULL << 13) - 1; /* ABI 1: bits 0..12 */
+
+	if (abi >= 2)
+		all |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		all |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	return all;
+}
+
+static int ll_allow(int ruleset, int dirfd, uint64_t access)
+{
+	struct landlock_path_beneath_attr pb = { .allowed_access = access, .parent_fd = dirfd };
+
+	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int ll_allow_path(int ruleset, const char *path, uint64_t access)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC | O_DIRECTORY);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = ll_allow(ruleset, fd, access);
+	close(fd);
+	return rc;
+}
+
+static int ll_restrict(int ruleset)
+{
+	int rc = 0;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+		rc = -errno;
+	close(ruleset);
+	return rc;
+}
+
+int sandbox_landlock_collector(int out_dir_fd)
+{
+	const uint64_t rd = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+	int abi = ll_abi(), ruleset, rc;
+	struct landlock_ruleset_attr attr;
+	uint64_t wr;
+
+	if (abi < 1)
+		return -EOPNOTSUPP;
+	attr = (struct landlock_ruleset_attr){ .handled_access_fs = ll_fs_all(abi) };
+	wr = rd | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG |
+	     LANDLOCK_ACCESS_FS_REMOVE_FILE | (abi >= 3 ? LANDLOCK_ACCESS_FS_TRUNCATE : 0);
+	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (ruleset < 0)
+		return -errno;
+	rc = ll_allow_path(ruleset, "/proc", rd);
+	if (!rc)
+		rc = ll_allow_path(ruleset, "/sys", rd);
+	if (!rc)
+		rc = ll_allow(ruleset, out_dir_fd, wr);
+	if (rc) {
+		close(ruleset);
+		return rc;
+	}
+	return ll_restrict(ruleset);
+}
+
+int sandbox_landlock_none(void)
+{
+	int abi = ll_abi(), ruleset;
+	struct landlock_ruleset_attr attr;
+
+	if (abi < 1)
+		return -EOPNOTSUPP;
+	attr = (struct landlock_ruleset_attr){ .handled_access_fs = ll_fs_all(abi) };
+	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (ruleset < 0)
+		return -errno;
+	return ll_restrict(ruleset);
+}

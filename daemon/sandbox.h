@@ -1,0 +1,70 @@
+/*
+ * sandbox.h - how each vigild process gives up privilege.
+ *
+ * Used by the monitor (for itself after start-up, and for each worker in
+ * the child between fork and exec) and by the workers (seccomp, once their
+ * set-up is done).  See docs/security.md for what each process keeps and
+ * why.
+ *
+ * Library-like: returns 0 or -errno and never logs; the process decides.
+ */
+#ifndef VIGIL_SANDBOX_H
+#define VIGIL_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum sandbox_role {
+	SANDBOX_MONITOR,
+	SANDBOX_COLLECTOR,
+	SANDBOX_UPLINK,
+};
+
+#define SANDBOX_USER "vigil"
+
+/*
+ * The unprivileged identity every vigild process ends up with: the user
+ * "vigil", created (system user, no home, no shell) if missing.  If it
+ * cannot be created, "nobody" is used and *ret_fell_back is set so that the
+ * caller can warn.  -ENOENT if neither exists.
+ */
+int sandbox_user(uid_t *ret_uid, gid_t *ret_gid, bool *ret_fell_back);
+
+/*
+ * In a freshly forked worker, before exec: empty the capability bounding
+ * set, drop supplementary groups, become uid/gid (real, effective, saved),
+ * set no_new_privs.  After the exec the worker holds no capability in any
+ * set.  Must run with CAP_SETPCAP, CAP_SETUID and CAP_SETGID.
+ */
+int sandbox_become_worker(uid_t uid, gid_t gid);
+
+/*
+ * The monitor after start-up: become uid/gid keeping exactly the
+ * capabilities in sandbox_monitor_caps (permitted and effective; nothing
+ * inheritable or ambient), reduce the bounding set to them, and set
+ * no_new_privs and non-dumpable.
+ */
+int sandbox_monitor_drop(uid_t uid, gid_t gid);
+
+/* The monitor's capabilities after start-up, and how many. */
+extern const int sandbox_monitor_caps[];
+extern const size_t sandbox_monitor_ncaps;
+
+/*
+ * Install the role's seccomp allowlist: any other system call kills the
+ * whole process (SIGSYS).  Irreversible.  Requires no_new_privs.
+ */
+int sandbox_seccomp(enum sandbox_role role);
+
+/*
+ * Landlock for the collector (where the kernel supports it): read-only
+ * access to /proc and /sys, and writing only beneath out_dir_fd.  -EOPNOTSUPP
+ * where Landlock is not available (the seccomp filter still applies).
+ */
+int sandbox_landlock_collector(int out_dir_fd);
+
+/* Landlock for the uplink: no file access at all. */
+int sandbox_landlock_none(void);
+
+#endif
