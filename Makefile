@@ -138,6 +138,21 @@ $(B)/bpf/%.bpf.o.sig: $(B)/bpf/%.bpf.o $(DEV_CA)/signer.pem $(DEV_CA)/signer.key
 	$(call msg,SIGN,$<)
 	$(Q)$(B)/vigil-sign sign --cert $(DEV_CA)/signer.pem --key $(DEV_CA)/signer.key $<
 
+# A TEST-ONLY vigild whose workers can be told (VIGIL_TEST_ATTEMPT) to try
+# what their sandbox forbids (daemon/testhooks.h).  Never installed: only
+# the worker entry points differ from build/vigild.
+HOOK_OBJS := $(B)/hooks/daemon/collector.o $(B)/hooks/daemon/uplink.o
+
+$(B)/hooks/%.o: %.c $(GEN_HDRS)
+	$(call msg,CC-HOOK,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -DVIGIL_TEST_HOOKS $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/tests/vigild-testhooks: $(HOOK_OBJS) $(B)/obj/daemon/vigild.o $(B)/libvigil.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # ---------------------------------------------------------------------------
 # Tests.  Unit tests (one cmocka binary per module) run under ASan/UBSan.
 
@@ -216,7 +231,7 @@ $(B)/tests/workloads/%: tests/workloads/%.c $(WL_LIBS)
 # Top-level targets.
 
 PROGRAMS := $(B)/vigild $(B)/vigil-sign
-TESTS    := $(UNIT_BINS) $(FIXTURES) $(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
+TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(FIXTURES) $(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
 
 all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 
@@ -254,6 +269,15 @@ FUZZ_CFLAGS   := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fno-omit-frame-point
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS  ?= 120
 
+# The monitor's request handler, with the modules it calls.
+FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/symbolizer.c \
+	daemon/elfsym.c daemon/kallsyms.c daemon/sampler.c
+
+$(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard daemon/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_BROKER_SRCS) -lbpf -lelf -lz
+
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard policy/*.h)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
@@ -265,7 +289,7 @@ fuzz-run: fuzz
 	$(Q)for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(B)/fuzz/corpus/$$n; \
 		seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
 		dict=tests/fuzz/$$n.dict; [ -f $$dict ] && dict=-dict=$$dict || dict=; \
-		$$f $$dict -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		$$f $$dict -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(B)/fuzz/ \
 			$(B)/fuzz/corpus/$$n $$seeds || exit 1; done
 
 clean:
@@ -274,4 +298,4 @@ clean:
 .PHONY: all deps run check bench clean fuzz fuzz-run
 .DEFAULT_GOAL := all
 
--include $(shell find $(B)/obj $(B)/san -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/san $(B)/hooks -name '*.d' 2>/dev/null)

@@ -297,6 +297,8 @@ static int on_event(void *ctx, void *data, size_t size)
  * Ask the monitor for an fd (OPEN_MAPS / OPEN_FILE) and wait for the
  * answer.  The monitor answers every request, in order.
  */
+static bool monitor_gone;
+
 static int ask_monitor(const void *req, size_t len)
 {
 	union {
@@ -308,10 +310,20 @@ static int ask_monitor(const void *req, size_t len)
 	size_t rlen;
 	int rc, type;
 
+	if (monitor_gone)
+		return -EPIPE; /* shutting down: write what is there, unsymbolized */
 	rc = privsep_send(PRIVSEP_FD, req, len, NULL, 0);
+	if (rc == -EPIPE || rc == -ECONNRESET) {
+		monitor_gone = true;
+		return -EPIPE;
+	}
 	if (rc)
 		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
 	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, seen, &u, &rlen, fds);
+	if (type == -EPIPE || type == -ECONNRESET) {
+		monitor_gone = true;
+		return -EPIPE;
+	}
 	if (type == MSG_FD_REPLY)
 		return fds[0];
 	if (type == MSG_ERR_REPLY)
@@ -439,13 +451,13 @@ int collector_main(void)
 	rc = sandbox_seccomp(SANDBOX_COLLECTOR);
 	if (rc)
 		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));
-#ifdef VIGIL_TEST_HOOKS
-	testhooks_attempt("collector");
-#endif
 
 	rc = privsep_send(PRIVSEP_FD, &ready, sizeof(ready), NULL, 0);
 	if (rc)
 		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
+#ifdef VIGIL_TEST_HOOKS
+	testhooks_attempt("collector");
+#endif
 
 	while (!stopping) {
 		struct pollfd pfd[3] = {

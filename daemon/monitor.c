@@ -170,7 +170,7 @@ static struct bpfobj *load_verified(const char *dir, const char *trust_path, con
 
 	rc = signing_trust_load(trust_path, crl, &trust, err, sizeof(err));
 	if (rc)
-		fatalx(EX_NOPERM, "trust store: %s", err);
+		fatalx(EX_CONFIG, "trust store: %s", err);
 	rc = bpfobj_read_verified(dir, "profile", VIGIL_PROFILE_OBJ_VERSION, trust, &obj, err,
 				  sizeof(err));
 	signing_trust_free(trust);
@@ -270,21 +270,6 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 	w->sock = sv[0];
 }
 
-static void wait_ready(struct broker *b, struct worker *w)
-{
-	struct pollfd p = { .fd = w->sock, .events = POLLIN };
-	int rc;
-
-	rc = poll(&p, 1, READY_TIMEOUT_MS);
-	if (rc == 0)
-		fatalx(EX_SOFTWARE, "the %s did not start within %d s", w->name, READY_TIMEOUT_MS / 1000);
-	rc = broker_serve_one(b, w->sock, w->peer);
-	if (rc || (b->last_type != MSG_COLLECTOR_READY && b->last_type != MSG_UPLINK_READY))
-		fatalx(EX_SOFTWARE, "the %s failed to start (%s)", w->name,
-		       rc == -EPIPE ? "it exited" : rc ? strerror(-rc) : "unexpected message");
-	w->ready = true;
-}
-
 static const char *signal_text(int sig)
 {
 	return sig == SIGSYS ? " (a system call its sandbox forbids: compromised, or a bug)" : "";
@@ -314,6 +299,50 @@ static bool reap(struct worker *ws, size_t n)
 			log_warnx("the %s exited with status %d", ws[i].name, WEXITSTATUS(status));
 	}
 	return any;
+}
+
+/*
+ * Start-up failed: stop whatever workers run, say how each ended, and exit
+ * (nothing stays loaded: the kernel drops the programs with our fds).
+ */
+static void abort_start(struct worker *ws, size_t n, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("%s", buf);
+	for (size_t i = 0; i < n; i++)
+		if (ws[i].pid)
+			kill(ws[i].pid, SIGTERM);
+	for (size_t i = 0; i < n; i++) {
+		if (!ws[i].pid)
+			continue;
+		if (waitpid(ws[i].pid, &ws[i].status, 0) == ws[i].pid && WIFSIGNALED(ws[i].status) &&
+		    WTERMSIG(ws[i].status) != SIGTERM)
+			log_warnx("the %s was killed by signal %d%s", ws[i].name, WTERMSIG(ws[i].status),
+				  signal_text(WTERMSIG(ws[i].status)));
+		ws[i].pid = 0;
+	}
+	exit(EX_SOFTWARE);
+}
+
+static void wait_ready(struct broker *b, struct worker *ws, size_t n, struct worker *w)
+{
+	struct pollfd p = { .fd = w->sock, .events = POLLIN };
+	int rc;
+
+	rc = poll(&p, 1, READY_TIMEOUT_MS);
+	if (rc == 0)
+		abort_start(ws, n, "the %s did not start within %d s", w->name, READY_TIMEOUT_MS / 1000);
+	rc = broker_serve_one(b, w->sock, w->peer);
+	if (rc || (b->last_type != MSG_COLLECTOR_READY && b->last_type != MSG_UPLINK_READY))
+		abort_start(ws, n, "the %s failed to start (%s)", w->name,
+			    rc == -EPIPE ? "it exited" : rc == -EPROTO ? b->violation :
+			    rc ? strerror(-rc) : "unexpected message");
+	w->ready = true;
 }
 
 static int exit_code(const struct worker *collector, bool compromised)
@@ -427,8 +456,8 @@ int monitor_main(const struct vigild_opts *o)
 	if (rc)
 		fatalx(EX_OSERR, "cannot install the seccomp filter: %s", strerror(-rc));
 
-	wait_ready(&broker, collector);
-	wait_ready(&broker, uplink);
+	wait_ready(&broker, ws, 2, collector);
+	wait_ready(&broker, ws, 2, uplink);
 	log_info("sampling %u CPUs at %u Hz (ceiling %u), writing a profile every %u s to %s",
 		 setup.ncpus, o->hz, o->max_hz, o->interval_s, o->output);
 

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -60,7 +61,8 @@ static void testhooks_attempt(const char *role)
 
 		memcpy(msg, &h, sizeof(h));
 		privsep_send(PRIVSEP_FD, msg, sizeof(msg), NULL, 0);
-		pause(); /* the monitor is expected to kill us */
+		for (;;)
+			poll(NULL, 0, -1); /* the monitor is expected to kill us */
 		return;
 	} else if (strncmp(what, "set_hz:", 7) == 0) {
 		struct msg_set_hz m = { .hdr = { MSG_SET_HZ, sizeof(m) }, .hz = (uint32_t)atoi(what + 7) };

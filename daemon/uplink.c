@@ -62,12 +62,12 @@ int uplink_main(void)
 	rc = sandbox_seccomp(SANDBOX_UPLINK);
 	if (rc)
 		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));
-#ifdef VIGIL_TEST_HOOKS
-	testhooks_attempt("uplink");
-#endif
 	rc = privsep_send(PRIVSEP_FD, &ready, sizeof(ready), NULL, 0);
 	if (rc)
 		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
+#ifdef VIGIL_TEST_HOOKS
+	testhooks_attempt("uplink");
+#endif
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },

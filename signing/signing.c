@@ -333,8 +333,8 @@ int signing_trust_load_mem(const void *ca, size_t ca_len, const char *ca_name, c
 	/*
 	 * Every certificate the operator put in the bundle is an anchor
 	 * (PARTIAL_CHAIN), so trusting only a code-signing intermediate works.
-	 * No purpose: the chain is checked as for `-purpose any` and the EKU
-	 * separately.
+	 * Purpose "any", as `openssl cms -purpose any`: the S/MIME purpose CMS
+	 * would apply does not fit code signing, whose EKU check_usage() makes.
 	 */
 	X509_STORE_set_flags(t->store, X509_V_FLAG_PARTIAL_CHAIN |
 					       (t->crls ? X509_V_FLAG_CRL_CHECK : 0));
