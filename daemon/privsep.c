@@ -83,8 +83,6 @@ int privsep_recv(int sock, enum privsep_peer from, bool *seen, void *buf, size_t
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	if (n == 0)
-		return -EPIPE;
 
 	/* Collect every fd first, so that a bad message leaks none. */
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -102,6 +100,15 @@ int privsep_recv(int sock, enum privsep_peer from, bool *seen, void *buf, size_t
 			else
 				close(fd);
 		}
+	}
+	if (n == 0) {
+		/*
+		 * End of stream, or an empty datagram (SEQPACKET cannot tell them
+		 * apart); one that carried fds was certainly sent, and is hostile.
+		 */
+		if (nfds)
+			goto bad;
+		return -EPIPE;
 	}
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 		goto bad;

@@ -121,6 +121,9 @@ static void test_refused(void **state)
 	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
 	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), NULL, 0), 0);
 	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	/* an empty datagram carrying fds (found by fuzz_broker): refused, fds closed */
+	assert_int_equal(privsep_send(sv[0], "", 0, fds, 2), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
 	/* none of the refused messages marked the type as seen */
 	assert_false(seen[MSG_COLLECTOR_SETUP]);
 	assert_int_equal(count_fds(), before);
