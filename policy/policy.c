@@ -585,42 +585,61 @@ static int selectors_overlap(const struct policy_selector *a, const struct polic
 	return 1;
 }
 
-/* Report each selector that overlaps one of an earlier tenant. */
-static void check_overlaps(struct ctx *c, const struct ynode *tenants, struct tparse *t,
-			   size_t nt)
+/*
+ * The first selector of an earlier tenant that selector s of tenant i
+ * overlaps: 1 with *ret_j, *ret_u and witness set; 0 if there is none;
+ * -E2BIG (work budget spent) or -ENOMEM.
+ */
+static int first_overlap(struct ctx *c, const struct tparse *t, size_t i, size_t s,
+			 size_t *ret_j, size_t *ret_u, char *witness, size_t wlen)
+{
+	for (size_t j = 0; j < i; j++) {
+		for (size_t u = 0; u < t[j].n_sel; u++) {
+			int r = selectors_overlap(&t[i].sel[s], &t[j].sel[u], witness, wlen,
+						  &c->work);
+
+			if (r == 1) {
+				*ret_j = j;
+				*ret_u = u;
+			}
+			if (r != 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* Report each selector that overlaps one of an earlier tenant.  0 or -ENOMEM. */
+static int check_overlaps(struct ctx *c, const struct ynode *tenants, const struct tparse *t,
+			  size_t nt)
 {
 	char witness[POLICY_MAX_PATH + 1];
 
 	for (size_t i = 1; i < nt; i++) {
 		for (size_t s = 0; s < t[i].n_sel; s++) {
-			bool found = false;
+			const struct ynode *ns = t[i].sel_node[s], *nu, *name;
+			size_t j, u;
+			int r = first_overlap(c, t, i, s, &j, &u, witness, sizeof(witness));
 
-			for (size_t j = 0; j < i && !found; j++) {
-				for (size_t u = 0; u < t[j].n_sel && !found; u++) {
-					const struct ynode *ns = t[i].sel_node[s],
-							  *nu = t[j].sel_node[u];
-					int r = selectors_overlap(&t[i].sel[s], &t[j].sel[u],
-								  witness, sizeof(witness),
-								  &c->work);
-
-					if (r == -E2BIG || r == -ENOMEM) {
-						error_node(c, tenants,
-							   "tenants: the cgroup selectors are too many or too complex to check for overlaps; use fewer wildcards");
-						return;
-					}
-					if (r <= 0)
-						continue;
-					found = true;
-					error_node(c, ns,
-						   "tenants[%zu].cgroups[%zu] %s overlaps %s of tenants[%zu]%s%s (%u:%u): %s would belong to both",
-						   i, t[i].sel_idx[s], Q(ns), Q(nu), j,
-						   t[j].name_node ? " " : "",
-						   t[j].name_node ? Q(t[j].name_node) : "", nu->line,
-						   nu->col, quote(witness, strlen(witness)).s);
-				}
+			if (r == -ENOMEM)
+				return r;
+			if (r == -E2BIG) {
+				error_node(c, tenants,
+					   "tenants: the cgroup selectors are too many or too complex to check for overlaps; use fewer wildcards");
+				return 0;
 			}
+			if (r == 0)
+				continue;
+			nu = t[j].sel_node[u];
+			name = t[j].name_node;
+			error_node(c, ns,
+				   "tenants[%zu].cgroups[%zu] %s overlaps %s of tenants[%zu]%s%s (%u:%u): %s would belong to both",
+				   i, t[i].sel_idx[s], Q(ns), Q(nu), j, name ? " " : "",
+				   name ? Q(name) : "", nu->line, nu->col,
+				   quote(witness, strlen(witness)).s);
 		}
 	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -909,7 +928,9 @@ static int validate(struct ctx *c, const struct ynode *root, struct policy **ret
 				goto out;
 		}
 		c->work = OVERLAP_WORK;
-		check_overlaps(c, tenants, t, nt);
+		r = check_overlaps(c, tenants, t, nt);
+		if (r < 0)
+			goto out;
 	}
 
 	if (c->n_errors == 0)
