@@ -618,7 +618,7 @@ static int check_overlaps(struct ctx *c, const struct ynode *tenants, const stru
 	for (size_t i = 1; i < nt; i++) {
 		for (size_t s = 0; s < t[i].n_sel; s++) {
 			const struct ynode *ns = t[i].sel_node[s], *nu, *name;
-			size_t j, u;
+			size_t j = 0, u = 0; /* set when first_overlap returns 1 */
 			int r = first_overlap(c, t, i, s, &j, &u, witness, sizeof(witness));
 
 			if (r == -ENOMEM)
