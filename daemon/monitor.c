@@ -50,6 +50,7 @@
 #include "sandbox.h"
 #include "signing.h"
 
+#define EX_DATAERR 65
 #define EX_SOFTWARE 70
 #define EX_OSERR 71
 #define EX_UNAVAILABLE 69
@@ -83,7 +84,7 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	n = strlen(buf);
 	if (n && buf[n - 1] == '\n')
 		buf[n - 1] = '\0';
-	log_warnx("libbpf: %s", buf);
+	log_warnx("%s%s", strncmp(buf, "libbpf: ", 8) ? "libbpf: " : "", buf);
 	return 0;
 }
 
@@ -411,7 +412,8 @@ int monitor_main(const struct vigild_opts *o)
 	rc = sampler_open(obj->buf, obj->len, obj->path, &scfg, &s, err, sizeof(err));
 	bpfobj_free(obj);
 	if (rc)
-		fatalx(rc == -EPERM || rc == -EACCES ? EX_NOPERM : EX_UNAVAILABLE, "%s", err);
+		fatalx(rc == -ENOEXEC ? EX_DATAERR : rc == -EPERM || rc == -EACCES ? EX_NOPERM : EX_UNAVAILABLE,
+		       "%s", err);
 	broker.sampler = s;
 	clock_gettime(CLOCK_REALTIME, &now);
 	setup.start_realtime_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;

@@ -186,9 +186,10 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 
 	rc = bpf_object__load(s->obj);
 	if (rc) {
-		if (vlog[0])
+		if (vlog[0]) {
 			log_tail(vlog, err, errlen, name, rc);
-		else
+			rc = -ENOEXEC; /* the verifier said no: not a permission problem */
+		} else
 			snprintf(err, errlen, "%s: load failed: %s", name, strerror(-rc));
 		goto fail;
 	}

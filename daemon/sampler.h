@@ -6,7 +6,8 @@
  * gets loaded; the file is never re-read here.
  *
  * Functions return 0 or -errno; on error a one-line reason (for a verifier
- * rejection: the tail of the verifier log) is written to err.
+ * rejection: the tail of the verifier log) is written to err.  A verifier
+ * rejection is -ENOEXEC, whatever errno the kernel used.
  */
 #ifndef VIGIL_SAMPLER_H
 #define VIGIL_SAMPLER_H
