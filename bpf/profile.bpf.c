@@ -52,6 +52,21 @@ struct {
 	__type(value, struct vigil_stats);
 } stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_MAX_TENANTS);
+	__type(key, __u32);
+	__type(value, struct vigil_tenant_stats);
+} tstats SEC(".maps");
+
+/* cgroup id -> tenant index, for the cgroups at the top of each tenant. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_MAX_TENANT_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u32);
+} tenant_cg SEC(".maps");
+
 /* Per-CPU scratch: stacks are walked here, then the used part is copied. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -60,11 +75,29 @@ struct {
 	__type(value, struct vigil_sample);
 } scratch SEC(".maps");
 
+/* The tenant of the running task: that of its nearest listed ancestor. */
+static __always_inline __u32 current_tenant(void)
+{
+	for (int level = 1; level <= VIGIL_MAX_CGROUP_DEPTH; level++) {
+		__u64 cg = bpf_get_current_ancestor_cgroup_id(level);
+		__u32 *t;
+
+		if (!cg)
+			break;
+		t = bpf_map_lookup_elem(&tenant_cg, &cg);
+		if (t)
+			return *t;
+	}
+	return 0;
+}
+
 SEC("perf_event")
 int vigil_sample(struct bpf_perf_event_data *ctx)
 {
-	__u32 zero = 0;
+	__u64 t0 = bpf_ktime_get_ns();
+	__u32 zero = 0, tenant;
 	struct vigil_stats *st;
+	struct vigil_tenant_stats *ts;
 	struct vigil_sample *s;
 	struct task_struct *task, *leader;
 	__u64 id = bpf_get_current_pid_tgid();
@@ -79,6 +112,19 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 		/* The idle task: the CPU was doing nothing worth a sample. */
 		st->idle++;
 		return 0;
+	}
+	/* The event's tenant; the default events must leave tenants alone. */
+	tenant = (__u32)bpf_get_attach_cookie(ctx);
+	if (tenant == 0) {
+		tenant = current_tenant();
+		if (tenant != 0) {
+			ts = bpf_map_lookup_elem(&tstats, &tenant);
+			if (ts) {
+				ts->foreign++;
+				ts->foreign_ns += bpf_ktime_get_ns() - t0;
+			}
+			return 0;
+		}
 	}
 
 	/*
@@ -97,6 +143,8 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	__builtin_memcpy(s->hdr.comm, leader->comm, VIGIL_COMM_LEN);
 	__builtin_memcpy(s->hdr.thread_name, task->comm, VIGIL_COMM_LEN);
 	s->hdr.pad0 = 0;
+	s->hdr.tenant = tenant;
+	s->hdr.pad1 = 0;
 
 	klen = bpf_get_stack(ctx, s->frames, VIGIL_KSTACK_BYTES, 0);
 	s->hdr.kernel_err = klen < 0 ? klen : 0;
@@ -138,6 +186,11 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 	st->samples++;
+	ts = bpf_map_lookup_elem(&tstats, &tenant);
+	if (ts) {
+		ts->samples++;
+		ts->run_ns += bpf_ktime_get_ns() - t0;
+	}
 	return 0;
 }
 

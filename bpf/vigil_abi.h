@@ -22,7 +22,7 @@ typedef int32_t vigil_s32;
 typedef uint64_t vigil_u64;
 #endif
 
-#define VIGIL_ABI_VERSION 2 /* 2: struct vigil_obj_meta */
+#define VIGIL_ABI_VERSION 3 /* 2: struct vigil_obj_meta; 3: tenants */
 
 /* Kernel's default perf_event_max_stack; deeper stacks are truncated by it. */
 #define VIGIL_MAX_STACK 127
@@ -77,6 +77,8 @@ struct vigil_sample_hdr {
 	vigil_s32 user_err;
 	vigil_u32 user_fmt;   /* enum vigil_user_fmt */
 	vigil_u32 pad0;
+	vigil_u32 tenant;     /* index of the tenant sampled (0: default) */
+	vigil_u32 pad1;
 };
 
 #define VIGIL_KSTACK_BYTES (8 * VIGIL_MAX_STACK)
@@ -93,6 +95,27 @@ struct vigil_exec {
 	vigil_u32 type; /* VIGIL_EV_EXEC */
 	vigil_u32 pid;
 	vigil_u64 start_ns;
+};
+
+/*
+ * Tenants.  Each perf event carries the index of the tenant it samples as
+ * its BPF cookie (0: the default tenant's system-wide events).  Map
+ * "tenant_cg" names the cgroups (by id) at the top of each tenant; a
+ * task belongs to the tenant of its nearest such ancestor.  The default
+ * events do not record a task that belongs to a tenant (that tenant's own
+ * events sample it) but count it as "foreign": its interrupt ran on that
+ * tenant's CPU all the same, and its cost is the tenant's.
+ */
+#define VIGIL_MAX_TENANTS 257       /* "default" + POLICY_MAX_TENANTS */
+#define VIGIL_MAX_TENANT_CGROUPS 1024
+#define VIGIL_MAX_CGROUP_DEPTH 16   /* ancestors looked at per sample */
+
+/* Per-CPU, per-tenant counters (map "tstats", key: tenant index). */
+struct vigil_tenant_stats {
+	vigil_u64 samples;    /* recorded samples of this tenant */
+	vigil_u64 run_ns;     /* BPF run time spent on them */
+	vigil_u64 foreign;    /* default-event samples that hit this tenant, not recorded */
+	vigil_u64 foreign_ns; /* BPF run time spent on those */
 };
 
 /* Per-CPU counters kept by the sampling program (map "stats", key 0). */
@@ -157,12 +180,13 @@ struct vigil_obj_note {
 #endif
 
 _Static_assert(sizeof(struct vigil_frame_bid) == 32, "bpf_stack_build_id layout");
-_Static_assert(sizeof(struct vigil_sample_hdr) == 88, "vigil_sample_hdr layout");
+_Static_assert(sizeof(struct vigil_sample_hdr) == 96, "vigil_sample_hdr layout");
 _Static_assert(sizeof(struct vigil_sample) ==
-		       88 + VIGIL_KSTACK_BYTES + VIGIL_USTACK_BYTES,
+		       96 + VIGIL_KSTACK_BYTES + VIGIL_USTACK_BYTES,
 	       "vigil_sample layout");
 _Static_assert(sizeof(struct vigil_exec) == 16, "vigil_exec layout");
 _Static_assert(sizeof(struct vigil_stats) == 48, "vigil_stats layout");
+_Static_assert(sizeof(struct vigil_tenant_stats) == 32, "vigil_tenant_stats layout");
 _Static_assert(sizeof(struct vigil_obj_meta) == 48, "vigil_obj_meta layout");
 _Static_assert(sizeof(struct vigil_obj_note) == 68, "vigil_obj_note layout");
 

@@ -11,13 +11,16 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "procmaps.h"
 #include "sampler.h"
 #include "symbolizer.h"
+#include "vigil_abi.h"
 
 static int reply_fd(int sock, int fd)
 {
@@ -92,22 +95,99 @@ static int open_file(struct broker *b, int sock, const struct msg_open_file *m)
 	return rc;
 }
 
+static unsigned cap_hz(struct broker *b, unsigned asked)
+{
+	unsigned hz = asked > b->max_hz ? b->max_hz : asked;
+
+	b->last_hz_asked = asked;
+	b->last_hz_applied = hz;
+	return hz;
+}
+
 static int set_hz(struct broker *b, const struct msg_set_hz *m)
 {
 	unsigned hz;
 
-	if (m->hz == 0 || m->pad)
+	if (m->hz == 0)
 		return hostile(b, "SET_HZ of 0");
-	hz = m->hz > b->max_hz ? b->max_hz : m->hz;
-	b->last_hz_asked = m->hz;
-	b->last_hz_applied = hz;
+	if (m->tenant >= VIGIL_MAX_TENANTS)
+		return hostile(b, "SET_HZ for a tenant index out of range");
+	hz = cap_hz(b, m->hz);
+	b->last_tenant = m->tenant;
 	if (b->sampler) {
-		int rc = sampler_set_hz(b->sampler, hz);
+		int rc = sampler_set_tenant_hz(b->sampler, m->tenant, hz);
 
 		if (rc)
 			b->last_err = rc;
 	}
 	return 0;
+}
+
+/*
+ * A cgroup named by its id: opened by file handle (kernfs ids are handles)
+ * beneath the cgroup2 mount, so that no path from the collector is used,
+ * and checked to be a cgroup2 directory with that id.
+ */
+static int open_cgroup(struct broker *b, uint64_t id)
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = { .fh = { .handle_bytes = sizeof(uint64_t), .handle_type = 0xfe /* FILEID_KERNFS */ } };
+	struct statfs sfs;
+	struct stat st;
+	int fd;
+
+	if (b->cgroup_root_fd < 0)
+		return -ENODEV;
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	fd = open_by_handle_at(b->cgroup_root_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ESTALE ? -ENOENT : -errno;
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != CGROUP2_SUPER_MAGIC || fstat(fd, &st) < 0 ||
+	    !S_ISDIR(st.st_mode) || st.st_ino != id) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
+static int reply_status(struct broker *b, int sock, int rc)
+{
+	struct msg_reply r = { .hdr = { MSG_ERR_REPLY, sizeof(r) }, .err = rc < 0 ? -rc : 0 };
+
+	if (rc < 0)
+		b->last_err = rc;
+	return privsep_send(sock, &r, sizeof(r), NULL, 0);
+}
+
+static int tenant_cgroup(struct broker *b, int sock, const struct msg_tenant_cgroup *m)
+{
+	unsigned hz;
+	int fd, rc;
+
+	if (m->tenant == 0 || m->tenant >= VIGIL_MAX_TENANTS)
+		return hostile(b, "TENANT_CGROUP for a tenant index out of range");
+	if (m->hz == 0 || m->cgroup_id == 0)
+		return hostile(b, "TENANT_CGROUP with 0 Hz or cgroup id 0");
+	hz = cap_hz(b, m->hz);
+	b->last_tenant = m->tenant;
+	if (!b->sampler)
+		return reply_status(b, sock, 0);
+	fd = open_cgroup(b, m->cgroup_id);
+	if (fd < 0)
+		return reply_status(b, sock, fd);
+	rc = sampler_tenant_add_cgroup(b->sampler, m->tenant, fd, m->cgroup_id, hz, b->detail,
+				       sizeof(b->detail));
+	close(fd);
+	return reply_status(b, sock, rc);
+}
+
+static int tenant_cgroup_del(struct broker *b, int sock, const struct msg_tenant_cgroup_del *m)
+{
+	if (m->cgroup_id == 0)
+		return hostile(b, "TENANT_CGROUP_DEL of cgroup id 0");
+	return reply_status(b, sock, b->sampler ? sampler_tenant_remove_cgroup(b->sampler, m->cgroup_id) : 0);
 }
 
 int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
@@ -117,6 +197,8 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		struct msg_open_maps open_maps;
 		struct msg_open_file open_file;
 		struct msg_set_hz set_hz;
+		struct msg_tenant_cgroup tcg;
+		struct msg_tenant_cgroup_del tcg_del;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} u;
 	int fds[PRIVSEP_MAX_FDS];
@@ -126,6 +208,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	b->last_type = 0;
 	b->last_err = 0;
 	b->violation = NULL;
+	b->detail[0] = '\0';
 	type = privsep_recv(sock, from, from == PEER_UPLINK ? b->seen_uplink : b->seen_collector, &u,
 			    &len, fds);
 	if (type == -EPROTO)
@@ -144,6 +227,10 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		return open_file(b, sock, &u.open_file);
 	case MSG_SET_HZ:
 		return set_hz(b, &u.set_hz);
+	case MSG_TENANT_CGROUP:
+		return tenant_cgroup(b, sock, &u.tcg);
+	case MSG_TENANT_CGROUP_DEL:
+		return tenant_cgroup_del(b, sock, &u.tcg_del);
 	default:
 		return hostile(b, "a message type the monitor does not answer");
 	}

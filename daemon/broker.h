@@ -10,8 +10,9 @@
  *
  * The collector may ask for /proc/PID/maps and for the file behind one
  * executable mapping (which the broker finds in maps it reads itself, so no
- * path from the collector is ever opened), and for a sampling frequency,
- * which the broker caps at max_hz.  The uplink may ask for nothing yet.
+ * path from the collector is ever opened), for a tenant's sampling
+ * frequency, which the broker caps at max_hz, and for a tenant's cgroup to
+ * be sampled or not, named by cgroup id.  The uplink may ask for nothing yet.
  *
  * Library-like: returns 0 or -errno and never logs; what happened is left
  * in struct broker for the monitor to log.
@@ -29,12 +30,14 @@ struct sampler;
 struct broker {
 	struct sampler *sampler; /* NULL: frequency requests are checked, not applied */
 	unsigned max_hz;         /* absolute ceiling, whatever a worker asks */
+	int cgroup_root_fd;      /* the cgroup2 mount, for opening cgroups by id; -1: none */
 	bool seen_collector[MSG_TYPE_MAX];
 	bool seen_uplink[MSG_TYPE_MAX];
 	/* What the last call did, for the monitor's log. */
 	int last_type;           /* message type, 0 if none was accepted */
 	int last_err;            /* -errno of a refused request (answered with ERR_REPLY) */
-	unsigned last_hz_asked, last_hz_applied;
+	unsigned last_hz_asked, last_hz_applied, last_tenant;
+	char detail[256];        /* more about last_err, when there is more */
 	const char *violation;   /* with -EPROTO: which rule was broken */
 };
 

@@ -22,6 +22,7 @@
 struct cg {
 	uint64_t id;
 	char *path;
+	bool live; /* seen by the last scan (not only remembered) */
 };
 
 struct cgroups {
@@ -84,6 +85,7 @@ static int add(struct cgroups *c, uint64_t id, const char *path)
 	c->v[c->n].path = strdup(path);
 	if (!c->v[c->n].path)
 		return -ENOMEM;
+	c->v[c->n].live = true;
 	c->v[c->n++].id = id;
 	return 0;
 }
@@ -199,7 +201,7 @@ merge:
 					hi = mid;
 			}
 			if (!found && c->n < MAX_CGROUPS && add(c, old[i].id, old[i].path) == 0)
-				continue;
+				c->v[c->n - 1].live = false;
 		}
 	}
 	for (size_t i = 0; i < nold; i++)
@@ -279,6 +281,47 @@ const char *cgroups_path(struct cgroups *c, uint64_t id)
 		return NULL;
 	cgroups_rescan(c);
 	return find(c, id);
+}
+
+int cgroups_foreach_live(const struct cgroups *c,
+			 int (*fn)(void *ctx, uint64_t id, const char *path), void *ctx)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		int rc;
+
+		if (!c->v[i].live)
+			continue;
+		rc = fn(ctx, c->v[i].id, c->v[i].path);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int cgroups_usage_usec(const struct cgroups *c, const char *path, uint64_t *ret_usec)
+{
+	char file[PATH_MAX + 32], buf[512];
+	unsigned long long v;
+	ssize_t n;
+	char *p;
+	int fd;
+
+	if (snprintf(file, sizeof(file), "%s%s/cpu.stat", c->root, strcmp(path, "/") ? path : "") >=
+	    (int)sizeof(file))
+		return -ENAMETOOLONG;
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -ENODATA;
+	buf[n] = '\0';
+	p = strstr(buf, "usage_usec ");
+	if (!p || (p != buf && p[-1] != '\n') || sscanf(p + 11, "%llu", &v) != 1)
+		return -ENODATA;
+	*ret_usec = v;
+	return 0;
 }
 
 void cgroups_free(struct cgroups *c)

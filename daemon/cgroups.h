@@ -30,6 +30,20 @@ const char *cgroups_path(struct cgroups *c, uint64_t id);
 /* Scan now (normally done on demand). 0 or -errno. */
 int cgroups_rescan(struct cgroups *c);
 
+/*
+ * Call fn for every cgroup the last scan found (not those only remembered
+ * after removal), with its path relative to the mount.  Stops at, and
+ * returns, fn's first non-zero return.
+ */
+int cgroups_foreach_live(const struct cgroups *c,
+			 int (*fn)(void *ctx, uint64_t id, const char *path), void *ctx);
+
+/*
+ * usage_usec from cpu.stat of the cgroup at path (relative to the mount,
+ * "/" for the root): its own and its descendants' CPU time.  0 or -errno.
+ */
+int cgroups_usage_usec(const struct cgroups *c, const char *path, uint64_t *ret_usec);
+
 void cgroups_free(struct cgroups *c);
 
 /* The cgroup2 mount point from mountinfo text; 0 or -ENOENT. */

@@ -39,9 +39,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "budgets.h"
 #include "cgroups.h"
 #include "collector.h"
 #include "log.h"
+#include "monclient.h"
+#include "policy.h"
 #include "privsep.h"
 #include "procmaps.h"
 #include "sandbox.h"
@@ -65,7 +68,9 @@ struct pending {
 
 struct collector {
 	struct msg_collector_setup cfg;
-	int events_fd, stats_fd, out_fd, kallsyms_fd;
+	int events_fd, stats_fd, out_fd, kallsyms_fd, tstats_fd;
+	struct budgets *budgets;
+	uint64_t next_control_mono;
 	struct ring_buffer *rb;
 	struct stackagg *agg;
 	struct symbolizer *sym;
@@ -199,6 +204,11 @@ static void queue_profile(struct collector *c, const char *name, uint8_t *buf, s
 	c->pending_bytes += len;
 }
 
+static const char *tenant_name(const void *budgets, uint32_t tenant)
+{
+	return budgets_tenant_name(budgets, tenant);
+}
+
 /* End the current interval: symbolize, encode, write; start the next. */
 static void flush(struct collector *c)
 {
@@ -208,6 +218,8 @@ static void flush(struct collector *c)
 		.duration_ns = (int64_t)(now - c->interval_start_mono),
 		.hz = c->cfg.hz,
 		.ncpus = c->cfg.ncpus,
+		.tenant_name = tenant_name,
+		.tenant_ctx = c->budgets,
 	};
 	struct vigil_stats st;
 	struct snapshot_top *top = NULL;
@@ -229,6 +241,7 @@ static void flush(struct collector *c)
 		log_warnx("ring buffer full: %" PRIu64 " samples and %" PRIu64
 			  " exec events lost this interval", m.stats.lost, m.stats.exec_lost);
 
+	m.ncomments = budgets_report(c->budgets, &m.comments);
 	rc = snapshot_build(c->agg, c->sym, c->cg, &m, &buf, &len, c->top ? &top : NULL);
 	if (rc) {
 		log_warn_errno(rc, "cannot build the profile of %" PRIu64 " samples",
@@ -293,49 +306,11 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/*
- * Ask the monitor for an fd (OPEN_MAPS / OPEN_FILE) and wait for the
- * answer.  The monitor answers every request, in order.
- */
-static bool monitor_gone;
-
-static int ask_monitor(const void *req, size_t len)
-{
-	union {
-		struct msg_reply reply;
-		uint8_t raw[PRIVSEP_MAX_MSG];
-	} u;
-	bool seen[MSG_TYPE_MAX] = { 0 };
-	int fds[PRIVSEP_MAX_FDS];
-	size_t rlen;
-	int rc, type;
-
-	if (monitor_gone)
-		return -EPIPE; /* shutting down: write what is there, unsymbolized */
-	rc = privsep_send(PRIVSEP_FD, req, len, NULL, 0);
-	if (rc == -EPIPE || rc == -ECONNRESET) {
-		monitor_gone = true;
-		return -EPIPE;
-	}
-	if (rc)
-		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
-	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, seen, &u, &rlen, fds);
-	if (type == -EPIPE || type == -ECONNRESET) {
-		monitor_gone = true;
-		return -EPIPE;
-	}
-	if (type == MSG_FD_REPLY)
-		return fds[0];
-	if (type == MSG_ERR_REPLY)
-		return u.reply.err > 0 && u.reply.err < 4096 ? -u.reply.err : -EIO;
-	fatalx(70, "no valid answer from the monitor: %s", type < 0 ? strerror(-type) : "wrong type");
-}
-
 static int monitor_open_maps(void *ctx, uint32_t pid)
 {
 	struct msg_open_maps m = { .hdr = { MSG_OPEN_MAPS, sizeof(m) }, .pid = pid };
 
-	return ask_monitor(&m, sizeof(m));
+	return monclient_ask(&m, sizeof(m));
 }
 
 static int monitor_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
@@ -349,7 +324,7 @@ static int monitor_open_file(void *ctx, uint32_t pid, const struct procmap *mp, 
 		.end = mp->end,
 		.inode = mp->inode,
 	};
-	int fd = ask_monitor(&m, sizeof(m));
+	int fd = monclient_ask(&m, sizeof(m));
 
 	if (fd < 0)
 		return fd;
@@ -387,8 +362,82 @@ static void receive_setup(struct collector *c)
 	c->stats_fd = fds[1];
 	c->out_fd = fds[2];
 	c->kallsyms_fd = fds[3];
-	if (!c->cfg.hz || !c->cfg.interval_s || !c->cfg.ncpus)
-		fatalx(70, "setup with zero hz, interval or CPUs");
+	c->tstats_fd = fds[4];
+	if (!c->cfg.hz || !c->cfg.interval_s || !c->cfg.ncpus || !c->cfg.control_period_s ||
+	    !c->cfg.max_hz)
+		fatalx(70, "setup with zero hz, interval, CPUs, control period or ceiling");
+}
+
+/* The kernel's perf_event_max_sample_rate: the policy's hz limit. */
+static unsigned max_sample_rate(void)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open("/proc/sys/kernel/perf_event_max_sample_rate", O_RDONLY | O_CLOEXEC);
+	unsigned long v;
+
+	if (fd < 0)
+		return 100000;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 100000;
+	buf[n] = '\0';
+	v = strtoul(buf, NULL, 10);
+	return v ? (unsigned)v : 100000;
+}
+
+/*
+ * Parse the policy file the monitor handed over (fd, closed here).  On
+ * error every message is logged and NULL returned.
+ */
+static struct policy *read_policy(const struct collector *c, int fd, const char *name)
+{
+	struct policy_errors errs;
+	struct policy *p = NULL;
+	size_t len = 0;
+	char *buf = malloc(POLICY_MAX_SIZE + 1);
+	int rc;
+
+	if (!buf) {
+		close(fd);
+		log_warnx("%s: out of memory", name);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, POLICY_MAX_SIZE + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_warn_errno(errno, "%s: cannot read", name);
+			close(fd);
+			free(buf);
+			return NULL;
+		}
+		if (n == 0 || (len += (size_t)n) > POLICY_MAX_SIZE)
+			break;
+	}
+	close(fd);
+	rc = policy_parse(buf, len, name, max_sample_rate(), &p, &errs);
+	free(buf);
+	if (rc == 0) {
+		for (size_t i = 0; i < p->n_tenants; i++)
+			if (p->tenants[i].hz.max > c->cfg.max_hz)
+				log_warnx("%s: tenant %s: hz.max %u is above vigild's ceiling (--max-hz %u); "
+					  "it will not sample faster than %u Hz", name, p->tenants[i].name,
+					  p->tenants[i].hz.max, c->cfg.max_hz, c->cfg.max_hz);
+		return p;
+	}
+	if (rc != -EBADMSG) {
+		log_warn_errno(rc, "%s", name);
+		return NULL;
+	}
+	for (size_t i = 0; i < errs.n; i++)
+		log_warnx("%s", errs.e[i].text);
+	if (errs.n_dropped)
+		log_warnx("%s: and %zu more problems", name, errs.n_dropped);
+	return NULL;
 }
 
 int collector_main(void)
@@ -404,6 +453,7 @@ int collector_main(void)
 	};
 	struct itimerspec its = { .it_interval = { 0, DRAIN_MS * 1000000L },
 				  .it_value = { 0, DRAIN_MS * 1000000L } };
+	struct policy *policy0 = NULL;
 	sigset_t mask;
 	int sfd, tfd, rc, exit_code = 0;
 	bool stopping = false;
@@ -411,6 +461,21 @@ int collector_main(void)
 	log_init("vigild[collector]");
 	receive_setup(&c);
 	c.top = c.cfg.flags & SETUP_F_TOP;
+	{
+		char name[256];
+		int pfd;
+
+		if (c.cfg.flags & SETUP_F_POLICY) {
+			while (!monclient_take_policy(&pfd, name, sizeof(name)))
+				if (monclient_poll() < 0)
+					fatalx(70, "the monitor went away before sending the policy");
+			policy0 = read_policy(&c, pfd, name);
+			if (!policy0)
+				fatalx(78, "%s: invalid policy; not starting", name);
+		} else if ((rc = policy_new_default(c.cfg.hz, &policy0)) < 0) {
+			fatalx(70, "cannot make the default policy: %s", strerror(-rc));
+		}
+	}
 
 	c.rb = ring_buffer__new(c.events_fd, on_event, &c, NULL);
 	if (!c.rb)
@@ -424,7 +489,10 @@ int collector_main(void)
 	close(c.kallsyms_fd);
 	rc = cgroups_new(NULL, &c.cg);
 	if (rc)
-		log_warn_errno(rc, "no cgroup v2 mount found; cgroup labels will be ids");
+		log_warn_errno(rc, "no cgroup v2 mount found; cgroup labels will be ids, and tenants have no cgroups");
+	rc = budgets_new(&c.cfg, c.tstats_fd, c.cg, policy0, c.cfg.flags & SETUP_F_POLICY, &c.budgets);
+	if (rc)
+		fatalx(70, "cannot set up tenants: %s", strerror(-rc));
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -458,8 +526,13 @@ int collector_main(void)
 #ifdef VIGIL_TEST_HOOKS
 	testhooks_attempt("collector");
 #endif
+	budgets_start(c.budgets);
+	c.next_control_mono = mono_ns() + (uint64_t)c.cfg.control_period_s * 1000000000ull;
 
 	while (!stopping) {
+		char pname[256];
+		int policy_fd;
+
 		struct pollfd pfd[3] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = tfd, .events = POLLIN },
@@ -484,16 +557,30 @@ int collector_main(void)
 			if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 				fatalx(71, "timerfd: %s", strerror(errno));
 		}
-		if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) {
-			/* The monitor never speaks after setup; a hangup means it is gone. */
+		if ((pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) && monclient_poll() < 0) {
 			log_warnx("the monitor went away; writing what was collected and exiting");
 			stopping = true;
 			exit_code = 70;
+		}
+		/* A new policy (SIGHUP to the monitor), maybe kept during a request. */
+		if (monclient_take_policy(&policy_fd, pname, sizeof(pname))) {
+			struct policy *p = read_policy(&c, policy_fd, pname);
+
+			if (p) {
+				budgets_reload(c.budgets, p);
+				log_info("%s: policy reloaded: %zu tenant(s)", pname, budgets_ntenants(c.budgets));
+			} else {
+				log_warnx("%s: invalid policy; keeping the one in force", pname);
+			}
 		}
 		rc = ring_buffer__consume(c.rb);
 		if (rc < 0 && rc != -EINTR)
 			log_warn_errno(rc, "draining the ring buffer");
 		now = mono_ns();
+		if (now >= c.next_control_mono) {
+			budgets_tick(c.budgets);
+			c.next_control_mono = now + (uint64_t)c.cfg.control_period_s * 1000000000ull;
+		}
 		if (c.end_mono && now >= c.end_mono)
 			stopping = true;
 		if (stopping || now - c.interval_start_mono >= (uint64_t)c.cfg.interval_s * 1000000000ull) {
@@ -515,6 +602,7 @@ int collector_main(void)
 	ring_buffer__free(c.rb);
 	stackagg_free(c.agg);
 	symbolizer_free(c.sym);
+	budgets_free(c.budgets);
 	cgroups_free(c.cg);
 	return exit_code;
 }

@@ -43,6 +43,8 @@
 
 #include "bpfobj.h"
 #include "broker.h"
+#include "calibrate.h"
+#include "cgroups.h"
 #include "log.h"
 #include "monitor.h"
 #include "privsep.h"
@@ -231,6 +233,53 @@ static int open_output(const char *path, uid_t uid, gid_t gid)
 	return fd;
 }
 
+/* The policy file, opened for the collector to read (it may open nothing). */
+static int open_policy(const char *path, bool at_start)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+		errno = EINVAL;
+	}
+	if (fd < 0) {
+		if (at_start)
+			fatalx(EX_CONFIG, "policy %s: %s", path, errno == EINVAL ? "not a regular file" : strerror(errno));
+		log_warn_errno(errno, "policy %s: cannot reopen it; keeping the one in force", path);
+	}
+	return fd;
+}
+
+static int send_policy(int sock, const char *path, int fd)
+{
+	struct msg_policy m = { .hdr = { MSG_POLICY, sizeof(m) }, .version = PRIVSEP_VERSION };
+	int rc;
+
+	snprintf(m.name, sizeof(m.name), "%s", path);
+	rc = privsep_send(sock, &m, sizeof(m), &fd, 1);
+	close(fd);
+	return rc;
+}
+
+/* The host's per-sample interrupt cost, measured now (docs/overhead.md). */
+static uint64_t calibrate(void)
+{
+	struct calibrate_result r;
+	int rc = calibrate_sample_cost(10000, 4, &r);
+
+	if (rc) {
+		log_warn_errno(rc, "calibrating the per-sample cost failed; assuming %llu ns, on the safe side",
+			       (unsigned long long)CALIBRATE_FALLBACK_NS);
+		return CALIBRATE_FALLBACK_NS;
+	}
+	log_info("calibrated: one sample costs %llu ns (+-%llu ns; %llu samples at %u Hz%s)",
+		 (unsigned long long)r.ns_per_sample, (unsigned long long)r.uncertainty_ns,
+		 (unsigned long long)r.samples, r.hz, r.clamped ? ", below the floor: clamped" : "");
+	return r.ns_per_sample;
+}
+
 static void start_worker(struct worker *w, const char *role, int self_fd, const sigset_t *oldmask,
 			 uid_t uid, gid_t gid)
 {
@@ -364,8 +413,10 @@ int monitor_main(const struct vigild_opts *o)
 		.hz = o->hz,
 		.interval_s = o->interval_s,
 		.duration_s = o->duration_s,
-		.flags = (o->build_id ? SETUP_F_BUILD_ID : 0) | (o->top ? SETUP_F_TOP : 0),
+		.flags = (o->build_id ? SETUP_F_BUILD_ID : 0) | (o->top ? SETUP_F_TOP : 0) |
+			 (o->policy ? SETUP_F_POLICY : 0),
 		.max_hz = o->max_hz,
+		.control_period_s = o->control_period_s,
 	};
 	struct msg_uplink_setup usetup = {
 		.hdr = { MSG_UPLINK_SETUP, sizeof(usetup) },
@@ -376,13 +427,13 @@ int monitor_main(const struct vigild_opts *o)
 		{ .name = "uplink", .peer = PEER_UPLINK, .sock = -1 },
 	};
 	struct worker *collector = &ws[0], *uplink = &ws[1];
-	struct broker broker = { .max_hz = o->max_hz };
+	struct broker broker = { .max_hz = o->max_hz, .cgroup_root_fd = -1 };
 	char dir[PATH_MAX], trust[PATH_MAX], err[2048];
 	struct sampler *s;
 	struct bpfobj *obj;
 	sigset_t mask, oldmask;
 	struct timespec now;
-	int out_fd, ksyms_fd, self_fd, sfd, rc;
+	int out_fd, ksyms_fd, self_fd, sfd, policy_fd = -1, rc;
 	bool stopping = false, compromised = false, fell_back;
 	uid_t uid;
 	gid_t gid;
@@ -401,6 +452,20 @@ int monitor_main(const struct vigild_opts *o)
 
 	locations(o, dir, trust, sizeof(dir));
 	obj = load_verified(dir, trust, o->crl);
+	if (o->policy)
+		policy_fd = open_policy(o->policy, true);
+	setup.sample_cost_ns = calibrate();
+	{
+		struct cgroups *cg;
+
+		/* For opening tenants' cgroups by id (open_by_handle_at). */
+		if (cgroups_new(NULL, &cg) == 0) {
+			broker.cgroup_root_fd = open(cgroups_root(cg), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			cgroups_free(cg);
+		}
+		if (broker.cgroup_root_fd < 0)
+			log_warnx("no cgroup v2 mount: tenants cannot be sampled separately");
+	}
 	out_fd = open_output(o->output, uid, gid);
 	ksyms_fd = open("/proc/kallsyms", O_RDONLY | O_CLOEXEC);
 	if (ksyms_fd < 0)
@@ -432,16 +497,16 @@ int monitor_main(const struct vigild_opts *o)
 	start_worker(collector, "collector", self_fd, &oldmask, uid, gid);
 	start_worker(uplink, "uplink", self_fd, &oldmask, uid, gid);
 	close(self_fd);
+	setup.uplink_pid = (uint32_t)uplink->pid;
 	{
-		int fds[4] = { sampler_events_fd(s), sampler_stats_fd(s), out_fd, ksyms_fd };
-		int nfds = ksyms_fd >= 0 ? 4 : 3;
+		int fds[5] = { sampler_events_fd(s), sampler_stats_fd(s), out_fd, ksyms_fd,
+			       sampler_tstats_fd(s) };
 
-		if (nfds == 3) {
-			/* The table wants exactly 4: hand over /dev/null instead. */
+		if (fds[3] < 0) /* the table wants exactly 5: /dev/null stands in */
 			fds[3] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			nfds = 4;
-		}
-		rc = privsep_send(collector->sock, &setup, sizeof(setup), fds, nfds);
+		rc = privsep_send(collector->sock, &setup, sizeof(setup), fds, 5);
+		if (!rc && policy_fd >= 0)
+			rc = send_policy(collector->sock, o->policy, policy_fd);
 		if (!rc)
 			rc = privsep_send(uplink->sock, &usetup, sizeof(usetup), NULL, 0);
 		if (rc)
@@ -489,10 +554,15 @@ int monitor_main(const struct vigild_opts *o)
 				continue;
 			rc = broker_serve_one(&broker, w->sock, w->peer);
 			if (rc == 0) {
-				if (broker.last_type == MSG_SET_HZ &&
+				if ((broker.last_type == MSG_SET_HZ || broker.last_type == MSG_TENANT_CGROUP) &&
 				    broker.last_hz_applied != broker.last_hz_asked)
-					log_warnx("the %s asked for %u Hz; capped at the ceiling of %u Hz",
-						  w->name, broker.last_hz_asked, broker.last_hz_applied);
+					log_warnx("the %s asked for %u Hz for tenant %u; capped at the ceiling of %u Hz",
+						  w->name, broker.last_hz_asked, broker.last_tenant,
+						  broker.last_hz_applied);
+				if (broker.last_err && broker.last_type == MSG_TENANT_CGROUP)
+					log_warn_errno(broker.last_err, "tenant %u cgroup not sampled%s%s",
+						       broker.last_tenant, broker.detail[0] ? ": " : "",
+						       broker.detail);
 				continue;
 			}
 			if (rc == -EPROTO) {
@@ -539,8 +609,20 @@ int monitor_main(const struct vigild_opts *o)
 						kill(ws[i].pid, SIGTERM);
 			}
 			break;
+		case SIGHUP:
+			if (!o->policy) {
+				log_info("SIGHUP: no --policy to reload");
+			} else if (!stopping && collector->sock >= 0 &&
+				   (policy_fd = open_policy(o->policy, false)) >= 0) {
+				rc = send_policy(collector->sock, o->policy, policy_fd);
+				if (rc)
+					log_warn_errno(rc, "cannot pass the policy to the collector");
+				else
+					log_info("SIGHUP: %s passed to the collector to reload", o->policy);
+			}
+			break;
 		default:
-			break; /* SIGHUP: nothing to reload yet */
+			break;
 		}
 	}
 	sampler_free(s);

@@ -14,6 +14,7 @@
 const char options_usage[] =
 	"usage: vigild [--hz N] [--interval S] [--duration S] [--output DIR]\n"
 	"              [--bpf-dir DIR] [--trust FILE] [--crl FILE] [--max-hz N]\n"
+	"              [--policy FILE [--check]] [--control-period S]\n"
 	"              [--build-id] [--top|--no-top]\n"
 	"\n"
 	"  --hz N          samples per second per CPU (default 19)\n"
@@ -27,12 +28,17 @@ const char options_usage[] =
 	"                  when run from the build tree)\n"
 	"  --crl FILE      certificate revocation list (PEM or DER) to check signers against\n"
 	"  --max-hz N      ceiling on any sampling frequency, whatever is asked (default 1000)\n"
+	"  --policy FILE   tenants and their overhead budgets (docs/policy.md); SIGHUP\n"
+	"                  reloads it.  Without it, one default tenant at --hz\n"
+	"  --check         with --policy: validate the policy, print what is wrong, exit\n"
+	"  --control-period S  seconds between budget decisions (default 5)\n"
 	"  --build-id      take user stacks as build-id + file offset in the kernel:\n"
 	"                  exited processes always symbolize, at ~3x the BPF cost\n"
 	"  --top, --no-top print a top-functions table each interval (default: when\n"
 	"                  stdout is a terminal)\n";
 
-enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE, OPT_TRUST, OPT_CRL, OPT_MAX_HZ };
+enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE, OPT_TRUST, OPT_CRL, OPT_MAX_HZ,
+       OPT_POLICY, OPT_CHECK, OPT_CONTROL_PERIOD };
 
 static const struct option long_opts[] = {
 	{ "hz", required_argument, NULL, 'z' },
@@ -43,6 +49,9 @@ static const struct option long_opts[] = {
 	{ "trust", required_argument, NULL, OPT_TRUST },
 	{ "crl", required_argument, NULL, OPT_CRL },
 	{ "max-hz", required_argument, NULL, OPT_MAX_HZ },
+	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "control-period", required_argument, NULL, OPT_CONTROL_PERIOD },
 	{ "build-id", no_argument, NULL, OPT_BUILD_ID },
 	{ "top", no_argument, NULL, OPT_TOP },
 	{ "no-top", no_argument, NULL, OPT_NO_TOP },
@@ -80,6 +89,7 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		.output = VIGILD_DEFAULT_OUTPUT,
 		.build_id = false,
 		.max_hz = VIGILD_DEFAULT_MAX_HZ < max_hz ? VIGILD_DEFAULT_MAX_HZ : max_hz,
+		.control_period_s = VIGILD_DEFAULT_CONTROL_PERIOD,
 	};
 	bool hz_given = false;
 	int c;
@@ -127,6 +137,23 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		case OPT_CRL:
 			o.crl = optarg;
 			break;
+		case OPT_POLICY:
+			if (!*optarg) {
+				snprintf(err, errlen, "--policy: the file name is empty");
+				return -EINVAL;
+			}
+			o.policy = optarg;
+			break;
+		case OPT_CHECK:
+			o.check = true;
+			break;
+		case OPT_CONTROL_PERIOD:
+			if (parse_uint(optarg, 1, VIGILD_MAX_CONTROL_PERIOD, &o.control_period_s)) {
+				snprintf(err, errlen, "--control-period '%s': must be a whole number of seconds from 1 to %u",
+					 optarg, VIGILD_MAX_CONTROL_PERIOD);
+				return -EINVAL;
+			}
+			break;
 		case OPT_MAX_HZ:
 			if (parse_uint(optarg, 1, max_hz, &o.max_hz)) {
 				snprintf(err, errlen,
@@ -171,6 +198,10 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 				snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
 			return -EINVAL;
 		}
+	}
+	if (o.check && !o.policy) {
+		snprintf(err, errlen, "--check needs --policy FILE");
+		return -EINVAL;
 	}
 	if (o.hz > o.max_hz) {
 		snprintf(err, errlen, "--hz %u is above the ceiling --max-hz %u%s", o.hz, o.max_hz,

@@ -27,6 +27,9 @@ struct vigild_opts {
 	const char *trust;    /* CA bundle for BPF signatures; NULL: default (see monitor.c) */
 	const char *crl;      /* optional CRL */
 	unsigned max_hz;      /* ceiling the monitor enforces on any frequency */
+	const char *policy;   /* tenants and budgets (YAML); NULL: one default tenant at hz */
+	bool check;           /* with policy: validate it and exit */
+	unsigned control_period_s; /* how often budgets are steered */
 	bool build_id;        /* user stacks as build-id + offset (opt-in: ~3x BPF cost) */
 	bool top;             /* print a top-functions table each interval */
 	bool top_forced;      /* --top or --no-top given explicitly */
@@ -39,6 +42,8 @@ struct vigild_opts {
 #define VIGILD_MAX_INTERVAL 3600
 #define VIGILD_MAX_DURATION (366u * 24 * 3600)
 #define VIGILD_DEFAULT_MAX_HZ 1000
+#define VIGILD_DEFAULT_CONTROL_PERIOD 5
+#define VIGILD_MAX_CONTROL_PERIOD 300
 #define VIGILD_DEFAULT_TRUST "/etc/vigil/trust.pem"
 
 /*

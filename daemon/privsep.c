@@ -12,7 +12,7 @@
 
 const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	/*                  sender          exact length                       fds once */
-	[MSG_COLLECTOR_SETUP] = { PEER_MONITOR, sizeof(struct msg_collector_setup), 4, true },
+	[MSG_COLLECTOR_SETUP] = { PEER_MONITOR, sizeof(struct msg_collector_setup), 5, true },
 	[MSG_COLLECTOR_READY] = { PEER_COLLECTOR, sizeof(struct msg_ready), 0, true },
 	[MSG_OPEN_MAPS] = { PEER_COLLECTOR, sizeof(struct msg_open_maps), 0, false },
 	[MSG_OPEN_FILE] = { PEER_COLLECTOR, sizeof(struct msg_open_file), 0, false },
@@ -21,6 +21,9 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_SET_HZ] = { PEER_COLLECTOR, sizeof(struct msg_set_hz), 0, false },
 	[MSG_UPLINK_SETUP] = { PEER_MONITOR, sizeof(struct msg_uplink_setup), 0, true },
 	[MSG_UPLINK_READY] = { PEER_UPLINK, sizeof(struct msg_ready), 0, true },
+	[MSG_POLICY] = { PEER_MONITOR, sizeof(struct msg_policy), 1, false },
+	[MSG_TENANT_CGROUP] = { PEER_COLLECTOR, sizeof(struct msg_tenant_cgroup), 0, false },
+	[MSG_TENANT_CGROUP_DEL] = { PEER_COLLECTOR, sizeof(struct msg_tenant_cgroup_del), 0, false },
 };
 
 int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)

@@ -15,10 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PRIVSEP_VERSION 2
+#define PRIVSEP_VERSION 3
 /* The worker's end of its socketpair, placed here across the re-exec. */
 #define PRIVSEP_FD 3
-#define PRIVSEP_MAX_FDS 4
+#define PRIVSEP_MAX_FDS 8
 
 #define PRIVSEP_MAX_MSG 4096
 
@@ -41,12 +41,18 @@ enum privsep_type {
 	MSG_FD_REPLY = 5,
 	/* monitor -> collector: the answer to OPEN_*, refused or failed */
 	MSG_ERR_REPLY = 6,
-	/* collector -> monitor: sample at this frequency (capped by the monitor) */
+	/* collector -> monitor: sample a tenant at this frequency (capped by the monitor) */
 	MSG_SET_HZ = 7,
 	/* monitor -> uplink, once: configuration */
 	MSG_UPLINK_SETUP = 8,
 	/* uplink -> monitor, once: set up and confined */
 	MSG_UPLINK_READY = 9,
+	/* monitor -> collector: the policy file (at start and on SIGHUP), as an fd */
+	MSG_POLICY = 10,
+	/* collector -> monitor: sample this cgroup (by id) for this tenant */
+	MSG_TENANT_CGROUP = 11,
+	/* collector -> monitor: stop sampling this cgroup for its tenant */
+	MSG_TENANT_CGROUP_DEL = 12,
 	MSG_TYPE_MAX,
 };
 
@@ -57,8 +63,12 @@ struct msg_hdr {
 
 #define SETUP_F_BUILD_ID 0x1u
 #define SETUP_F_TOP 0x2u
+#define SETUP_F_POLICY 0x4u /* a MSG_POLICY follows the setup */
 
-/* fds: [0] ring buffer map, [1] stats map, [2] output directory, [3] /proc/kallsyms */
+/*
+ * fds: [0] ring buffer map, [1] stats map, [2] output directory,
+ * [3] /proc/kallsyms, [4] per-tenant stats map
+ */
 struct msg_collector_setup {
 	struct msg_hdr hdr;
 	uint32_t version; /* PRIVSEP_VERSION */
@@ -69,6 +79,9 @@ struct msg_collector_setup {
 	uint32_t flags; /* SETUP_F_* */
 	uint64_t start_realtime_ns; /* when sampling began */
 	uint32_t max_hz; /* the monitor's ceiling, for the collector's information */
+	uint32_t control_period_s; /* how often budgets are steered */
+	uint64_t sample_cost_ns;   /* calibrated interrupt cost of one sample */
+	uint32_t uplink_pid;       /* for the agent's own CPU time */
 	uint32_t pad;
 };
 
@@ -104,7 +117,29 @@ struct msg_reply {
 struct msg_set_hz {
 	struct msg_hdr hdr;
 	uint32_t hz;
+	uint32_t tenant; /* 0: the default tenant */
+};
+
+/* Answered with MSG_ERR_REPLY, err 0 on success. */
+struct msg_tenant_cgroup {
+	struct msg_hdr hdr;
+	uint32_t tenant; /* 1 .. VIGIL_MAX_TENANTS-1 */
+	uint32_t hz;
+	uint64_t cgroup_id;
+};
+
+/* Answered with MSG_ERR_REPLY, err 0 on success. */
+struct msg_tenant_cgroup_del {
+	struct msg_hdr hdr;
+	uint64_t cgroup_id;
+};
+
+/* fds: [0] the policy file, read-only */
+struct msg_policy {
+	struct msg_hdr hdr;
+	uint32_t version;
 	uint32_t pad;
+	char name[240]; /* the file's name, for messages (NUL-terminated, maybe cut) */
 };
 
 struct msg_uplink_setup {

@@ -5,6 +5,7 @@
  * Runs in the monitor, with CAP_BPF and CAP_PERFMON.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <stdint.h>
@@ -19,12 +20,26 @@
 #include <bpf/libbpf.h>
 
 #include "sampler.h"
+#include "vigil_abi.h"
 
 #define MAX_CPUS 4096
 #define VERIFIER_LOG_SIZE (256 * 1024)
 
+/* One tenant cgroup: an event per CPU. */
+struct cg_events {
+	uint64_t id;
+	unsigned tenant;
+	int *pfds;
+	struct bpf_link **links;
+};
+
 struct sampler {
 	struct bpf_object *obj;
+	struct bpf_program *prog;
+	int cpus[MAX_CPUS];
+	struct cg_events cgs[SAMPLER_MAX_CGROUPS];
+	size_t ncgs;
+	unsigned tenant_hz[VIGIL_MAX_TENANTS];
 	struct bpf_link **links; /* one per CPU */
 	int *pfds;               /* perf event fds, one per CPU */
 	unsigned ncpus;
@@ -203,6 +218,7 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 			goto fail;
 		}
 		s->pfds[i] = fd;
+		s->cpus[i] = cpus[i];
 		s->links[i] = bpf_program__attach_perf_event(prog, fd);
 		if (!s->links[i]) {
 			rc = -errno;
@@ -219,6 +235,8 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	}
 	free(vlog);
 	s->hz = cfg->hz;
+	s->tenant_hz[0] = cfg->hz;
+	s->prog = prog;
 	*ret = s;
 	return 0;
 fail:
@@ -241,16 +259,140 @@ int sampler_stats_fd(const struct sampler *s)
 
 int sampler_set_hz(struct sampler *s, unsigned hz)
 {
-	uint64_t period;
+	return sampler_set_tenant_hz(s, 0, hz);
+}
 
-	if (hz == 0)
-		return -EINVAL;
-	period = 1000000000ull / hz;
-	for (unsigned i = 0; i < s->ncpus; i++)
-		if (ioctl(s->pfds[i], PERF_EVENT_IOC_PERIOD, &period) < 0)
+static int set_period(const int *pfds, unsigned n, unsigned hz)
+{
+	uint64_t period = 1000000000ull / hz;
+
+	for (unsigned i = 0; i < n; i++)
+		if (pfds[i] >= 0 && ioctl(pfds[i], PERF_EVENT_IOC_PERIOD, &period) < 0)
 			return -errno;
-	s->hz = hz;
 	return 0;
+}
+
+int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz)
+{
+	int rc;
+
+	if (hz == 0 || tenant >= VIGIL_MAX_TENANTS)
+		return -EINVAL;
+	if (tenant == 0) {
+		rc = set_period(s->pfds, s->ncpus, hz);
+		if (rc)
+			return rc;
+		s->hz = hz;
+	}
+	for (size_t i = 0; i < s->ncgs; i++) {
+		if (s->cgs[i].tenant != tenant)
+			continue;
+		rc = set_period(s->cgs[i].pfds, s->ncpus, hz);
+		if (rc)
+			return rc;
+	}
+	s->tenant_hz[tenant] = hz;
+	return 0;
+}
+
+unsigned sampler_tenant_hz(const struct sampler *s, unsigned tenant)
+{
+	return tenant < VIGIL_MAX_TENANTS ? s->tenant_hz[tenant] : 0;
+}
+
+int sampler_tstats_fd(const struct sampler *s)
+{
+	return bpf_object__find_map_fd_by_name(s->obj, "tstats");
+}
+
+static void cg_close(struct cg_events *c, unsigned ncpus)
+{
+	for (unsigned i = 0; i < ncpus; i++) {
+		bpf_link__destroy(c->links[i]);
+		if (c->pfds[i] >= 0)
+			close(c->pfds[i]);
+	}
+	free(c->links);
+	free(c->pfds);
+}
+
+int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
+			      uint64_t cgroup_id, unsigned hz, char *err, size_t errlen)
+{
+	struct perf_event_attr attr = {
+		.size = sizeof(attr),
+		.type = PERF_TYPE_SOFTWARE,
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.freq = 1,
+		.sample_freq = hz,
+	};
+	LIBBPF_OPTS(bpf_perf_event_opts, popts, .bpf_cookie = tenant);
+	int map = bpf_object__find_map_fd_by_name(s->obj, "tenant_cg");
+	struct cg_events c = { .id = cgroup_id, .tenant = tenant };
+	uint32_t t = tenant;
+	int rc;
+
+	if (tenant == 0 || tenant >= VIGIL_MAX_TENANTS || hz == 0 || map < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < s->ncgs; i++)
+		if (s->cgs[i].id == cgroup_id)
+			return -EEXIST;
+	if (s->ncgs == SAMPLER_MAX_CGROUPS)
+		return -ENOSPC;
+	c.pfds = malloc(s->ncpus * sizeof(*c.pfds));
+	c.links = calloc(s->ncpus, sizeof(*c.links));
+	if (!c.pfds || !c.links) {
+		free(c.pfds);
+		free(c.links);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < s->ncpus; i++)
+		c.pfds[i] = -1;
+	for (unsigned i = 0; i < s->ncpus; i++) {
+		c.pfds[i] = syscall(SYS_perf_event_open, &attr, cgroup_fd, s->cpus[i], -1,
+				    PERF_FLAG_PID_CGROUP | PERF_FLAG_FD_CLOEXEC);
+		if (c.pfds[i] < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "perf_event_open(cpu-clock, cgroup %" PRIu64 ", cpu %d): %s",
+				 cgroup_id, s->cpus[i], strerror(-rc));
+			goto fail;
+		}
+		c.links[i] = bpf_program__attach_perf_event_opts(s->prog, c.pfds[i], &popts);
+		if (!c.links[i]) {
+			rc = -errno;
+			snprintf(err, errlen, "attach to the cgroup %" PRIu64 " event on cpu %d: %s",
+				 cgroup_id, s->cpus[i], strerror(-rc));
+			goto fail;
+		}
+	}
+	if (bpf_map_update_elem(map, &cgroup_id, &t, BPF_ANY) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "tenant_cg update: %s", strerror(-rc));
+		goto fail;
+	}
+	s->cgs[s->ncgs++] = c;
+	s->tenant_hz[tenant] = hz;
+	return 0;
+fail:
+	cg_close(&c, s->ncpus);
+	return rc;
+}
+
+int sampler_tenant_remove_cgroup(struct sampler *s, uint64_t cgroup_id)
+{
+	int map = bpf_object__find_map_fd_by_name(s->obj, "tenant_cg");
+
+	for (size_t i = 0; i < s->ncgs; i++) {
+		if (s->cgs[i].id != cgroup_id)
+			continue;
+		/* First hand its tasks back to the default events, then stop. */
+		if (map >= 0)
+			bpf_map_delete_elem(map, &cgroup_id);
+		cg_close(&s->cgs[i], s->ncpus);
+		s->cgs[i] = s->cgs[--s->ncgs];
+		return 0;
+	}
+	return -ENOENT;
 }
 
 unsigned sampler_hz(const struct sampler *s)
@@ -267,6 +409,8 @@ void sampler_free(struct sampler *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i < s->ncgs; i++)
+		cg_close(&s->cgs[i], s->ncpus);
 	bpf_link__destroy(s->exec_link);
 	for (unsigned i = 0; i < s->ncpus; i++) {
 		if (s->links)

@@ -187,7 +187,7 @@ static const int common_syscalls[] = {
 static const int collector_syscalls[] = {
 	/* /proc/PID/stat, cgroupfs, and the output directory (Landlock narrows these) */
 	SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(renameat2), SCMP_SYS(unlinkat),
-	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(timerfd_settime),
+	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(timerfd_settime), SCMP_SYS(getppid),
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
 };
 
@@ -203,7 +203,7 @@ static const int uplink_syscalls[] = {
 static const int monitor_syscalls[] = {
 	SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(getdents64), SCMP_SYS(readlinkat),
 	SCMP_SYS(wait4), SCMP_SYS(waitid), SCMP_SYS(kill),
-	SCMP_SYS(perf_event_open),
+	SCMP_SYS(perf_event_open), SCMP_SYS(open_by_handle_at), SCMP_SYS(fstatfs),
 };
 
 static int add_all(scmp_filter_ctx ctx, const int *calls, size_t n)
@@ -236,7 +236,8 @@ int sandbox_seccomp(enum sandbox_role role)
 {
 	static const int collector_bpf[] = { BPF_MAP_LOOKUP_ELEM, BPF_OBJ_GET_INFO_BY_FD };
 	static const int monitor_bpf[] = { BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
-					   BPF_OBJ_GET_INFO_BY_FD, BPF_LINK_CREATE };
+					   BPF_MAP_DELETE_ELEM, BPF_OBJ_GET_INFO_BY_FD,
+					   BPF_LINK_CREATE };
 	scmp_filter_ctx ctx;
 	int rc;
 
@@ -270,7 +271,7 @@ int sandbox_seccomp(enum sandbox_role role)
 		if (!rc)
 			rc = ADD_ALL(ctx, monitor_syscalls);
 		if (!rc)
-			rc = allow_bpf_cmds(ctx, monitor_bpf, 4);
+			rc = allow_bpf_cmds(ctx, monitor_bpf, 5);
 		/* perf event ioctls (frequency changes, enable/disable) */
 		for (unsigned long req = 0; !rc && req < 3; req++) {
 			static const unsigned long reqs[] = { PERF_EVENT_IOC_PERIOD, PERF_EVENT_IOC_ENABLE,

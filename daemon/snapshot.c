@@ -136,15 +136,15 @@ static const char *frame_name(const struct sym_frame *f, char *buf, size_t len)
 }
 
 static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, struct symbolizer *sym,
-		     struct cgroups *cg, int64_t period_ns, struct leaves *leaves, char *leafbuf,
-		     size_t leaflen)
+		     struct cgroups *cg, const struct snapshot_meta *m, int64_t period_ns,
+		     struct leaves *leaves, char *leafbuf, size_t leaflen)
 {
 	const struct vigil_sample_hdr *h = &e->hdr;
 	uint64_t locs[MAX_FRAMES];
 	size_t n = 0, nk = h->kernel_len / 8, nu, unit;
 	struct sym_frame f, leaf = { 0 };
-	char comm[VIGIL_COMM_LEN + 1], thread[VIGIL_COMM_LEN + 1], cgbuf[64];
-	const char *cgpath;
+	char comm[VIGIL_COMM_LEN + 1], thread[VIGIL_COMM_LEN + 1], cgbuf[64], tbuf[32];
+	const char *cgpath, *tenant = m->tenant_name ? m->tenant_name(m->tenant_ctx, h->tenant) : NULL;
 	int rc;
 
 	unit = h->user_fmt == VIGIL_USER_BUILD_ID ? sizeof(struct vigil_frame_bid) : 8;
@@ -217,12 +217,18 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 		cgpath = cgbuf;
 	}
 
+	if (!tenant) {
+		snprintf(tbuf, sizeof(tbuf), "tenant-%u", h->tenant);
+		tenant = tbuf;
+	}
+
 	const struct pprof_label labels[] = {
 		{ .key = "pid", .num = h->pid },
 		{ .key = "tid", .num = h->tid },
 		{ .key = "comm", .str = comm },
 		{ .key = "thread_name", .str = thread },
 		{ .key = "cgroup", .str = cgpath },
+		{ .key = "tenant", .str = tenant },
 	};
 	rc = pprof_sample(b, locs, n, labels, sizeof(labels) / sizeof(labels[0]), (int64_t)e->count,
 			  (int64_t)e->count * period_ns);
@@ -256,7 +262,7 @@ int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cg
 	if (!b)
 		return -errno;
 	for (size_t i = 0; i < stackagg_distinct(agg); i++) {
-		rc = add_entry(b, stackagg_get(agg, i), sym, cg, period_ns, ret_top ? &leaves : NULL,
+		rc = add_entry(b, stackagg_get(agg, i), sym, cg, m, period_ns, ret_top ? &leaves : NULL,
 			       leafbuf, sizeof(leafbuf));
 		if (rc)
 			goto out;
@@ -268,6 +274,12 @@ int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cg
 		 m->hz, m->ncpus, m->stats.samples, m->stats.lost, m->stats.idle, m->stats.user_err,
 		 m->stats.kernel_err, m->stats.exec_lost);
 	rc = pprof_comment(b, text);
+	for (size_t i = 0; !rc && i < m->ncomments; i++) {
+		char line[600];
+
+		snprintf(line, sizeof(line), "vigil: budget %s", m->comments[i]);
+		rc = pprof_comment(b, line);
+	}
 	if (rc)
 		goto out;
 	rc = pprof_encode(b, m->duration_ns, ret_buf, ret_len);

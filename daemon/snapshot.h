@@ -3,8 +3,8 @@
  *
  * Runs in the collector.  Every distinct raw stack is symbolized once
  * (kernel frames through kallsyms, user frames through the symbolizer) and
- * added to a pprof builder with the labels pid, tid, comm, thread_name and
- * cgroup.  Frames that cannot be symbolized stay as address + mapping.
+ * added to a pprof builder with the labels pid, tid, comm, thread_name,
+ * cgroup and tenant.  Frames that cannot be symbolized stay as address + mapping.
  *
  * Library-like: returns 0 or -errno, never logs.
  */
@@ -26,6 +26,12 @@ struct snapshot_meta {
 	unsigned hz;
 	unsigned ncpus;
 	struct vigil_stats stats; /* counters over the interval, all CPUs */
+	/* Names the "tenant" label of each sample (NULL: "tenant-N"). */
+	const char *(*tenant_name)(const void *ctx, uint32_t tenant);
+	const void *tenant_ctx;
+	/* Extra profile comments (the budgets' figures); borrowed. */
+	const char *const *comments;
+	size_t ncomments;
 };
 
 /* Leaf functions by samples, for the terminal's top table. */

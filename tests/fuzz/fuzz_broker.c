@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char buf[CMSG_SPACE(sizeof(int) * 3)];
 		struct cmsghdr align;
 	} u;
-	struct broker b = { .max_hz = 100 };
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
 	enum privsep_peer from;
 	int fds[3], nfds, before;
 	struct iovec iov;

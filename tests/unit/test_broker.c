@@ -62,7 +62,7 @@ static int answer(void)
 
 static void test_table_violations(void **state)
 {
-	struct broker b = { .max_hz = 100 };
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
 	struct msg_open_maps om = { .hdr = { MSG_OPEN_MAPS, sizeof(om) }, .pid = 1 };
 	struct msg_ready rd = { .hdr = { MSG_COLLECTOR_READY, sizeof(rd) }, .version = PRIVSEP_VERSION };
 	uint8_t longer[sizeof(om) + 8] = { 0 };
@@ -102,7 +102,7 @@ static void test_table_violations(void **state)
 
 static void test_hostile_values(void **state)
 {
-	struct broker b = { .max_hz = 100 };
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
 	struct msg_open_maps om = { .hdr = { MSG_OPEN_MAPS, sizeof(om) } };
 	struct msg_open_file of = { .hdr = { MSG_OPEN_FILE, sizeof(of) }, .pid = (uint32_t)getpid() };
 	struct msg_set_hz hz = { .hdr = { MSG_SET_HZ, sizeof(hz) } };
@@ -129,7 +129,7 @@ static void test_hostile_values(void **state)
 
 static void test_open_maps(void **state)
 {
-	struct broker b = { .max_hz = 100 };
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
 	struct msg_open_maps om = { .hdr = { MSG_OPEN_MAPS, sizeof(om) }, .pid = (uint32_t)getpid() };
 	struct procmaps *m;
 	int fd;
@@ -157,7 +157,7 @@ static const struct procmap *own_text(struct procmaps **ret)
 
 static void test_open_file(void **state)
 {
-	struct broker b = { .max_hz = 100 };
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
 	struct procmaps *m;
 	const struct procmap *mp = own_text(&m);
 	struct msg_open_file of = {
@@ -228,7 +228,7 @@ static void test_open_file(void **state)
 
 static void test_set_hz(void **state)
 {
-	struct broker b = { .max_hz = 100 };
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
 	struct msg_set_hz hz = { .hdr = { MSG_SET_HZ, sizeof(hz) }, .hz = 1000000 };
 
 	assert_int_equal(serve(&b, &hz, sizeof(hz), PEER_COLLECTOR), 0);

@@ -67,11 +67,11 @@ static void test_good(void **state)
 {
 	struct msg_collector_setup m = good_setup();
 	bool seen[MSG_TYPE_MAX] = { 0 };
-	int fds[4] = { 0, 1, 2, 0 }, got[PRIVSEP_MAX_FDS];
+	int fds[5] = { 0, 1, 2, 0, 1 }, got[PRIVSEP_MAX_FDS];
 
-	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 4), 0);
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 5), 0);
 	assert_int_equal(recv_from(PEER_MONITOR, seen, got), MSG_COLLECTOR_SETUP);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		assert_true(got[i] > 2);
 		assert_true(fcntl(got[i], F_GETFD) & FD_CLOEXEC);
 		close(got[i]);
@@ -82,22 +82,22 @@ static void test_refused(void **state)
 {
 	struct msg_collector_setup m = good_setup();
 	bool seen[MSG_TYPE_MAX] = { 0 };
-	int fds[4] = { 0, 1, 2, 0 }, got[PRIVSEP_MAX_FDS];
+	int fds[5] = { 0, 1, 2, 0, 1 }, got[PRIVSEP_MAX_FDS];
 	int before = count_fds();
 	uint8_t big[sizeof(m) + 8] = { 0 };
 	struct msg_hdr h;
 
 	/* too short for its type, with fds attached: refused, fds closed */
-	assert_int_equal(privsep_send(sv[0], &m, sizeof(m) - 4, fds, 4), 0);
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m) - 4, fds, 5), 0);
 	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
 	/* too long */
 	memcpy(big, &m, sizeof(m));
 	((struct msg_hdr *)big)->len = sizeof(big);
-	assert_int_equal(privsep_send(sv[0], big, sizeof(big), fds, 4), 0);
+	assert_int_equal(privsep_send(sv[0], big, sizeof(big), fds, 5), 0);
 	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
 	/* header length disagrees with the datagram */
 	m.hdr.len = sizeof(m) + 1;
-	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 4), 0);
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 5), 0);
 	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
 	m = good_setup();
 	/* unknown types */
@@ -114,7 +114,7 @@ static void test_refused(void **state)
 	assert_int_equal(privsep_send(sv[0], "ab", 2, NULL, 0), 0);
 	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
 	/* right message, wrong sender */
-	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 4), 0);
+	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 5), 0);
 	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), -EPROTO);
 	/* wrong number of fds */
 	assert_int_equal(privsep_send(sv[0], &m, sizeof(m), fds, 3), 0);

@@ -1,0 +1,350 @@
+/*
+ * budgets.c - the collector's overhead control loop (see budgets.h).
+ *
+ * Runs in the collector, without privileges: attaching a cgroup and
+ * changing a frequency are requests to the monitor (monclient.c), which
+ * enforces its own ceiling whatever is asked here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "budgets.h"
+#include "cgroups.h"
+#include "log.h"
+#include "monclient.h"
+#include "tenancy.h"
+
+struct budgets {
+	struct tenancy tn;
+	struct cgroups *cg;
+	int tstats_fd;
+	int ncpus_possible;
+	pid_t uplink_pid;
+	/* The cgroup listing of the last scan (paths borrowed from cg). */
+	struct tenancy_cgroup *list;
+	size_t nlist, caplist;
+	/* Report lines, one per tenant. */
+	char **lines;
+	size_t nlines;
+	bool started;
+};
+
+/* --- requests to the monitor --------------------------------------------- */
+
+static int ask_attach(void *ctx, uint32_t tenant, uint64_t cgroup_id, unsigned hz)
+{
+	struct msg_tenant_cgroup m = { .hdr = { MSG_TENANT_CGROUP, sizeof(m) },
+				       .tenant = tenant, .hz = hz, .cgroup_id = cgroup_id };
+
+	return monclient_ask(&m, sizeof(m));
+}
+
+static int ask_detach(void *ctx, uint64_t cgroup_id)
+{
+	struct msg_tenant_cgroup_del m = { .hdr = { MSG_TENANT_CGROUP_DEL, sizeof(m) },
+					   .cgroup_id = cgroup_id };
+
+	return monclient_ask(&m, sizeof(m));
+}
+
+static int ask_hz(void *ctx, uint32_t tenant, unsigned hz)
+{
+	struct msg_set_hz m = { .hdr = { MSG_SET_HZ, sizeof(m) }, .hz = hz, .tenant = tenant };
+	union {
+		struct msg_hdr h;
+		uint8_t raw[sizeof(m)];
+	} u;
+
+	/* SET_HZ has no answer: the monitor applies (and caps) it. */
+	memcpy(&u, &m, sizeof(m));
+	return monclient_gone() ? -EPIPE : privsep_send(PRIVSEP_FD, &u, sizeof(m), NULL, 0);
+}
+
+static const struct tenancy_ops ops = {
+	.attach = ask_attach,
+	.detach = ask_detach,
+	.set_hz = ask_hz,
+};
+
+/* --- reading ---------------------------------------------------------------- */
+
+static int add_listed(void *ctx, uint64_t id, const char *path)
+{
+	struct budgets *b = ctx;
+
+	if (b->nlist == b->caplist) {
+		size_t cap = b->caplist ? b->caplist * 2 : 256;
+		struct tenancy_cgroup *v = realloc(b->list, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		b->list = v;
+		b->caplist = cap;
+	}
+	b->list[b->nlist++] = (struct tenancy_cgroup){ id, path };
+	return 0;
+}
+
+static int scan(struct budgets *b)
+{
+	int rc = cgroups_rescan(b->cg);
+
+	b->nlist = 0;
+	if (rc)
+		return rc;
+	return cgroups_foreach_live(b->cg, add_listed, b);
+}
+
+/* First field of /proc/PID/schedstat: time on CPU in ns. */
+static uint64_t cpu_ns_of(pid_t pid)
+{
+	char path[64], buf[128];
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	sscanf(buf, "%llu", &v);
+	return v;
+}
+
+static int read_counters(struct budgets *b, struct tenancy_reading *r)
+{
+	size_t n = b->tn.n;
+	struct vigil_tenant_stats *percpu = calloc(b->ncpus_possible, sizeof(*percpu));
+	uint64_t root_us = 0, sum_us = 0;
+	bool root_ok;
+
+	if (!percpu)
+		return -ENOMEM;
+	for (uint32_t t = 0; t < n; t++) {
+		memset(&r->stats[t], 0, sizeof(r->stats[t]));
+		if (bpf_map_lookup_elem(b->tstats_fd, &t, percpu) < 0)
+			continue;
+		for (int c = 0; c < b->ncpus_possible; c++) {
+			r->stats[t].samples += percpu[c].samples;
+			r->stats[t].run_ns += percpu[c].run_ns;
+			r->stats[t].foreign += percpu[c].foreign;
+			r->stats[t].foreign_ns += percpu[c].foreign_ns;
+		}
+	}
+	free(percpu);
+
+	/* A tenant's CPU: its top cgroups' (which include their descendants). */
+	for (size_t t = 0; t < n; t++) {
+		r->usage_us[t] = 0;
+		r->usage_ok[t] = t != 0;
+	}
+	for (size_t i = 0; i < b->tn.ntops; i++) {
+		const struct tenancy_top *top = &b->tn.tops[i];
+		const char *path = cgroups_path(b->cg, top->id);
+		uint64_t us;
+
+		if (top->tenant >= n)
+			continue;
+		if (!path || cgroups_usage_usec(b->cg, path, &us) < 0) {
+			r->usage_ok[top->tenant] = false;
+			continue;
+		}
+		r->usage_us[top->tenant] += us;
+		sum_us += us;
+	}
+	/* The default tenant: everything else. */
+	root_ok = cgroups_usage_usec(b->cg, "/", &root_us) == 0;
+	r->usage_ok[0] = root_ok;
+	r->usage_us[0] = root_ok && root_us > sum_us ? root_us - sum_us : 0;
+
+	r->agent_ns = cpu_ns_of(getpid()) + cpu_ns_of(getppid()) +
+		      (b->uplink_pid ? cpu_ns_of(b->uplink_pid) : 0);
+	return 0;
+}
+
+/* --- reporting -------------------------------------------------------------- */
+
+static const char *state_name(enum budget_state s)
+{
+	switch (s) {
+	case BUDGET_HOLD: return "hold";
+	case BUDGET_MOVE: return "move";
+	case BUDGET_POOLING: return "pooling";
+	case BUDGET_IDLE: return "idle";
+	}
+	return "?";
+}
+
+static void free_lines(struct budgets *b)
+{
+	for (size_t i = 0; i < b->nlines; i++)
+		free(b->lines[i]);
+	free(b->lines);
+	b->lines = NULL;
+	b->nlines = 0;
+}
+
+static void report(struct budgets *b)
+{
+	free_lines(b);
+	b->lines = calloc(b->tn.n, sizeof(*b->lines));
+	if (!b->lines)
+		return;
+	for (size_t i = 0; i < b->tn.n; i++) {
+		const struct tenancy_tenant *t = &b->tn.t[i];
+		const struct policy_tenant *pt = &b->tn.policy->tenants[i];
+		char line[512];
+
+		if (!t->reported)
+			continue;
+		snprintf(line, sizeof(line),
+			 "tenant=%s hz=%u overhead=%.4f%% budget=%.4f%% samples=%" PRIu64
+			 " foreign_samples=%" PRIu64 " cpu_s=%.3f cost_ms=%.3f bpf_ms=%.3f"
+			 " agent_ms=%.3f cgroups=%u state=%s%s%s",
+			 t->name, t->hz, 100.0 * t->out.overhead, 100.0 * pt->max_overhead, t->recorded,
+			 t->foreign, (double)t->in.tenant_ns / 1e9, (double)t->out.cost_ns / 1e6,
+			 (double)t->in.bpf_ns / 1e6, (double)t->in.agent_ns / 1e6, t->ncgroups,
+			 t->controlled ? state_name(t->out.state) : "fixed",
+			 t->out.unreachable ? " unreachable=yes" : "",
+			 t->out.unreachable ? " (over budget even at hz.min)" : "");
+		b->lines[b->nlines++] = strdup(line);
+		if (!b->lines[b->nlines - 1])
+			b->nlines--;
+		else
+			log_info("budget %s", line);
+	}
+}
+
+/* --- the loop --------------------------------------------------------------- */
+
+int budgets_new(const struct msg_collector_setup *cfg, int tstats_fd, struct cgroups *cg,
+		struct policy *p, bool controlled, struct budgets **ret)
+{
+	struct budgets *b = calloc(1, sizeof(*b));
+	int rc;
+
+	if (!b) {
+		policy_free(p);
+		return -ENOMEM;
+	}
+	b->cg = cg;
+	b->tstats_fd = tstats_fd;
+	b->uplink_pid = (pid_t)cfg->uplink_pid;
+	b->ncpus_possible = libbpf_num_possible_cpus();
+	if (b->ncpus_possible <= 0) {
+		free(b);
+		policy_free(p);
+		return -EINVAL;
+	}
+	rc = tenancy_init(&b->tn, p, controlled, cfg->max_hz, cfg->sample_cost_ns);
+	if (rc) {
+		free(b);
+		policy_free(p);
+		return rc;
+	}
+	*ret = b;
+	return 0;
+}
+
+static void reconcile(struct budgets *b)
+{
+	int rc;
+
+	if (!b->cg)
+		return;
+	rc = scan(b);
+	if (rc) {
+		log_warn_errno(rc, "cannot list cgroups; tenants keep the cgroups they had");
+		return;
+	}
+	rc = tenancy_reconcile(&b->tn, b->list, b->nlist, cgroups_root(b->cg), &ops);
+	if (rc == -ENOSPC && !b->tn.full_warned) {
+		log_warnx("more tenant cgroups than can be sampled separately; the rest stay with their parents' tenant or default");
+		b->tn.full_warned = true;
+	} else if (rc && rc != -EPIPE) {
+		log_warn_errno(rc, "attaching tenant cgroups");
+	}
+}
+
+void budgets_start(struct budgets *b)
+{
+	if (ask_hz(NULL, 0, b->tn.t[0].hz))
+		log_warnx("cannot set the default tenant's frequency");
+	reconcile(b);
+	b->started = true;
+}
+
+void budgets_tick(struct budgets *b)
+{
+	struct tenancy_reading r = { 0 };
+	int rc;
+
+	reconcile(b);
+	r.stats = calloc(b->tn.n, sizeof(*r.stats));
+	r.usage_us = calloc(b->tn.n, sizeof(*r.usage_us));
+	r.usage_ok = calloc(b->tn.n, sizeof(*r.usage_ok));
+	if (r.stats && r.usage_us && r.usage_ok && read_counters(b, &r) == 0) {
+		bool first = !b->tn.have_prev;
+
+		rc = tenancy_control(&b->tn, &r, &ops);
+		if (rc && rc != -EPIPE)
+			log_warn_errno(rc, "steering tenant frequencies");
+		if (!first)
+			report(b);
+	}
+	free(r.stats);
+	free(r.usage_us);
+	free(r.usage_ok);
+}
+
+void budgets_reload(struct budgets *b, struct policy *p)
+{
+	int rc;
+
+	if (b->cg && scan(b) == 0)
+		rc = tenancy_replace(&b->tn, p, b->list, b->nlist, cgroups_root(b->cg), &ops);
+	else
+		rc = tenancy_replace(&b->tn, p, NULL, 0, "", &ops);
+	free_lines(b);
+	if (rc && rc != -EPIPE)
+		log_warn_errno(rc, "applying the new policy (some tenant cgroups are not attached yet)");
+}
+
+const char *budgets_tenant_name(const struct budgets *b, uint32_t t)
+{
+	return tenancy_name(&b->tn, t);
+}
+
+size_t budgets_ntenants(const struct budgets *b)
+{
+	return b->tn.n;
+}
+
+size_t budgets_report(const struct budgets *b, const char *const **ret_lines)
+{
+	*ret_lines = (const char *const *)b->lines;
+	return b->nlines;
+}
+
+void budgets_free(struct budgets *b)
+{
+	if (!b)
+		return;
+	free_lines(b);
+	free(b->list);
+	tenancy_release(&b->tn);
+	free(b);
+}

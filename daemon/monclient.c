@@ -1,0 +1,113 @@
+/*
+ * monclient.c - the collector's requests to the monitor (see monclient.h).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "monclient.h"
+
+static bool gone;
+static int policy_fd = -1;
+static char policy_name[sizeof(((struct msg_policy *)0)->name)];
+
+bool monclient_gone(void)
+{
+	return gone;
+}
+
+static void keep_policy(const struct msg_policy *m, int fd)
+{
+	if (policy_fd >= 0)
+		close(policy_fd); /* two SIGHUPs before we looked: the newer wins */
+	policy_fd = fd;
+	memcpy(policy_name, m->name, sizeof(policy_name));
+	policy_name[sizeof(policy_name) - 1] = '\0';
+}
+
+union msg_in {
+	struct msg_reply reply;
+	struct msg_policy policy;
+	uint8_t raw[PRIVSEP_MAX_MSG];
+};
+
+/* One message from the monitor; the type, or -EPIPE. */
+static int receive(union msg_in *u, int *fds)
+{
+	/* Replies and policies may repeat: nothing here is once-only. */
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	size_t len;
+	int type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, seen, u, &len, fds);
+
+	if (type == -EPIPE || type == -ECONNRESET) {
+		gone = true;
+		return -EPIPE;
+	}
+	if (type < 0)
+		fatalx(70, "the monitor broke the protocol: %s", strerror(-type));
+	if (type == MSG_POLICY) {
+		if (u->policy.version != PRIVSEP_VERSION)
+			fatalx(70, "policy message of protocol version %u", u->policy.version);
+		keep_policy(&u->policy, fds[0]);
+	}
+	return type;
+}
+
+int monclient_ask(const void *req, size_t len)
+{
+	union msg_in u;
+	int fds[PRIVSEP_MAX_FDS];
+	int rc, type;
+
+	if (gone)
+		return -EPIPE;
+	rc = privsep_send(PRIVSEP_FD, req, len, NULL, 0);
+	if (rc == -EPIPE || rc == -ECONNRESET) {
+		gone = true;
+		return -EPIPE;
+	}
+	if (rc)
+		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
+	for (;;) {
+		type = receive(&u, fds);
+		if (type < 0)
+			return type;
+		if (type == MSG_POLICY)
+			continue; /* kept for the loop; the answer is still to come */
+		if (type == MSG_FD_REPLY)
+			return fds[0];
+		if (type == MSG_ERR_REPLY)
+			return u.reply.err == 0 ? 0 : u.reply.err > 0 && u.reply.err < 4096 ? -u.reply.err : -EIO;
+		fatalx(70, "the monitor sent message %d where an answer was due", type);
+	}
+}
+
+int monclient_poll(void)
+{
+	union msg_in u;
+	int fds[PRIVSEP_MAX_FDS];
+	int type;
+
+	if (gone)
+		return -EPIPE;
+	type = receive(&u, fds);
+	if (type < 0)
+		return type;
+	if (type != MSG_POLICY)
+		fatalx(70, "the monitor sent an answer (%d) nobody asked for", type);
+	return 1;
+}
+
+int monclient_take_policy(int *ret_fd, char *ret_name, size_t len)
+{
+	if (policy_fd < 0)
+		return 0;
+	*ret_fd = policy_fd;
+	snprintf(ret_name, len, "%s", policy_name);
+	policy_fd = -1;
+	return 1;
+}

@@ -1,0 +1,40 @@
+/*
+ * monclient.h - the collector's side of the monitor protocol.
+ *
+ * Requests (OPEN_MAPS, OPEN_FILE, TENANT_CGROUP...) are synchronous: send,
+ * then wait for the answer.  The monitor may also send, unasked, a new
+ * policy (MSG_POLICY, on SIGHUP), which can arrive while a request waits
+ * for its answer; it is kept until the collector's loop takes it.
+ *
+ * Runs in the collector.  A monitor that breaks the protocol is fatal
+ * (exit 70); a monitor that went away makes every request fail with -EPIPE
+ * so that the collector can write what it has and exit.
+ */
+#ifndef VIGIL_MONCLIENT_H
+#define VIGIL_MONCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "privsep.h"
+
+/*
+ * Send req and wait for the answer.  Returns the fd of an FD_REPLY, 0 for
+ * an ERR_REPLY with err 0, -err for one with an error, -EPIPE once the
+ * monitor is gone.
+ */
+int monclient_ask(const void *req, size_t len);
+
+/*
+ * Read one unasked message (call when PRIVSEP_FD polls readable).
+ * Returns 1 when a policy is now waiting, 0 when nothing came, -EPIPE when
+ * the monitor is gone.
+ */
+int monclient_poll(void);
+
+/* Take the waiting policy: 1 and its fd (caller closes) and name, or 0. */
+int monclient_take_policy(int *ret_fd, char *ret_name, size_t len);
+
+bool monclient_gone(void);
+
+#endif

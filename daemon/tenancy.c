@@ -1,0 +1,327 @@
+/*
+ * tenancy.c - tenant cgroups and per-period overhead control in the
+ * collector (see tenancy.h).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tenancy.h"
+
+/* root + path, the absolute path policy selectors are written against. */
+static int abs_path(char *out, size_t len, const char *root, const char *path)
+{
+	int n = snprintf(out, len, "%s%s", root, strcmp(path, "/") ? path : "");
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int tenancy_compute_tops(const struct policy *p, const char *root,
+			 const struct tenancy_cgroup *cgroups, size_t n,
+			 struct tenancy_top **ret, size_t *ret_n)
+{
+	struct tenancy_top *tops = NULL;
+	size_t ntops = 0, cap = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char abs[PATH_MAX], parent[PATH_MAX];
+		const char *slash;
+		int t, tp;
+
+		if (strcmp(cgroups[i].path, "/") == 0 || abs_path(abs, sizeof(abs), root, cgroups[i].path))
+			continue; /* the root belongs to the default tenant */
+		t = policy_match(p, abs);
+		if (t <= 0)
+			continue;
+		/* A top: its parent is not the same tenant's (descendants are). */
+		slash = strrchr(abs, '/');
+		if (!slash || slash == abs)
+			continue;
+		memcpy(parent, abs, (size_t)(slash - abs));
+		parent[slash - abs] = '\0';
+		tp = policy_match(p, parent);
+		if (tp == t)
+			continue;
+		if (ntops == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct tenancy_top *v = realloc(tops, nc * sizeof(*v));
+
+			if (!v) {
+				free(tops);
+				return -ENOMEM;
+			}
+			tops = v;
+			cap = nc;
+		}
+		tops[ntops++] = (struct tenancy_top){ cgroups[i].id, (uint32_t)t };
+	}
+	*ret = tops;
+	*ret_n = ntops;
+	return 0;
+}
+
+static struct budget_config config_of(const struct policy_tenant *pt, unsigned max_hz)
+{
+	struct budget_config c = {
+		.hz_min = pt->hz.min,
+		.hz_max = pt->hz.max,
+		.hz_start = pt->hz.start,
+		.max_overhead = pt->max_overhead,
+	};
+
+	/* The monitor's ceiling binds whatever the policy says. */
+	if (c.hz_max > max_hz)
+		c.hz_max = max_hz;
+	if (c.hz_min > c.hz_max)
+		c.hz_min = c.hz_max;
+	if (c.hz_start > c.hz_max)
+		c.hz_start = c.hz_max;
+	if (c.hz_start < c.hz_min)
+		c.hz_start = c.hz_min;
+	return c;
+}
+
+static void prev_free(struct tenancy_reading *r)
+{
+	free(r->stats);
+	free(r->usage_us);
+	free(r->usage_ok);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Tenants for policy p, carrying over by name what old[] learnt. */
+static struct tenancy_tenant *make_tenants(const struct policy *p, bool controlled, unsigned max_hz,
+					   const struct tenancy_tenant *old, size_t nold)
+{
+	struct tenancy_tenant *t = calloc(p->n_tenants, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < p->n_tenants; i++) {
+		struct budget_config cfg = config_of(&p->tenants[i], max_hz);
+		const struct tenancy_tenant *was = NULL;
+
+		snprintf(t[i].name, sizeof(t[i].name), "%s", p->tenants[i].name);
+		for (size_t j = 0; j < nold && !was; j++)
+			if (strcmp(old[j].name, t[i].name) == 0)
+				was = &old[j];
+		t[i].controlled = controlled;
+		if (was && controlled) {
+			t[i].budget = was->budget;
+			if (budget_configure(&t[i].budget, &cfg) < 0)
+				budget_init(&t[i].budget, &cfg);
+		} else if (budget_init(&t[i].budget, &cfg) < 0) {
+			free(t);
+			errno = EINVAL;
+			return NULL;
+		}
+		t[i].hz = budget_hz(&t[i].budget);
+	}
+	return t;
+}
+
+int tenancy_init(struct tenancy *tn, struct policy *p, bool controlled, unsigned max_hz,
+		 uint64_t sample_cost_ns)
+{
+	memset(tn, 0, sizeof(*tn));
+	tn->controlled = controlled;
+	tn->max_hz = max_hz;
+	tn->sample_cost_ns = sample_cost_ns;
+	tn->t = make_tenants(p, controlled, max_hz, NULL, 0);
+	if (!tn->t)
+		return -errno;
+	tn->policy = p;
+	tn->n = p->n_tenants;
+	return 0;
+}
+
+static bool attached(const struct tenancy *tn, uint64_t id, uint32_t tenant)
+{
+	for (size_t i = 0; i < tn->ntops; i++)
+		if (tn->tops[i].id == id && tn->tops[i].tenant == tenant)
+			return true;
+	return false;
+}
+
+static bool wanted(const struct tenancy_top *tops, size_t n, uint64_t id, uint32_t tenant)
+{
+	for (size_t i = 0; i < n; i++)
+		if (tops[i].id == id && tops[i].tenant == tenant)
+			return true;
+	return false;
+}
+
+int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, size_t n,
+		      const char *root, const struct tenancy_ops *ops)
+{
+	struct tenancy_top *want = NULL;
+	size_t nwant = 0;
+	int rc, first = 0;
+
+	rc = tenancy_compute_tops(tn->policy, root, cgroups, n, &want, &nwant);
+	if (rc)
+		return rc;
+	/* Gone, or now another tenant's: detach first, so ids can move. */
+	for (size_t i = 0; i < tn->ntops;) {
+		if (wanted(want, nwant, tn->tops[i].id, tn->tops[i].tenant)) {
+			i++;
+			continue;
+		}
+		ops->detach(ops->ctx, tn->tops[i].id); /* -ENOENT: already gone */
+		if (tn->tops[i].tenant < tn->n && tn->t[tn->tops[i].tenant].ncgroups)
+			tn->t[tn->tops[i].tenant].ncgroups--;
+		tn->tops[i] = tn->tops[--tn->ntops];
+	}
+	for (size_t i = 0; i < nwant; i++) {
+		struct tenancy_top *v;
+
+		if (attached(tn, want[i].id, want[i].tenant))
+			continue;
+		rc = ops->attach(ops->ctx, want[i].tenant, want[i].id, tn->t[want[i].tenant].hz);
+		if (rc == -ENOENT)
+			continue; /* removed between the scan and now */
+		if (rc) {
+			if (!first)
+				first = rc;
+			continue;
+		}
+		v = realloc(tn->tops, (tn->ntops + 1) * sizeof(*v));
+		if (!v) {
+			ops->detach(ops->ctx, want[i].id);
+			first = first ? first : -ENOMEM;
+			continue;
+		}
+		tn->tops = v;
+		tn->tops[tn->ntops++] = want[i];
+		tn->t[want[i].tenant].ncgroups++;
+	}
+	free(want);
+	return first;
+}
+
+int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_cgroup *cgroups,
+		    size_t n, const char *root, const struct tenancy_ops *ops)
+{
+	struct tenancy_tenant *t = make_tenants(p, tn->controlled, tn->max_hz, tn->t, tn->n);
+	int rc;
+
+	if (!t) {
+		policy_free(p);
+		return -errno;
+	}
+	/* Indices change with the policy: detach everything first. */
+	for (size_t i = 0; i < tn->ntops; i++)
+		ops->detach(ops->ctx, tn->tops[i].id);
+	tn->ntops = 0;
+	free(tn->t);
+	policy_free(tn->policy);
+	tn->t = t;
+	tn->policy = p;
+	tn->n = p->n_tenants;
+	tn->have_prev = false;
+	prev_free(&tn->prev);
+	rc = ops->set_hz(ops->ctx, 0, tn->t[0].hz);
+	if (!rc)
+		rc = tenancy_reconcile(tn, cgroups, n, root, ops);
+	return rc;
+}
+
+static int save_prev(struct tenancy *tn, const struct tenancy_reading *r)
+{
+	if (!tn->prev.stats) {
+		tn->prev.stats = calloc(tn->n, sizeof(*tn->prev.stats));
+		tn->prev.usage_us = calloc(tn->n, sizeof(*tn->prev.usage_us));
+		tn->prev.usage_ok = calloc(tn->n, sizeof(*tn->prev.usage_ok));
+		if (!tn->prev.stats || !tn->prev.usage_us || !tn->prev.usage_ok) {
+			prev_free(&tn->prev);
+			return -ENOMEM;
+		}
+	}
+	memcpy(tn->prev.stats, r->stats, tn->n * sizeof(*r->stats));
+	memcpy(tn->prev.usage_us, r->usage_us, tn->n * sizeof(*r->usage_us));
+	memcpy(tn->prev.usage_ok, r->usage_ok, tn->n * sizeof(*r->usage_ok));
+	tn->prev.agent_ns = r->agent_ns;
+	tn->have_prev = true;
+	return 0;
+}
+
+static uint64_t delta(uint64_t now, uint64_t then)
+{
+	return now >= then ? now - then : 0; /* counters reset: count nothing */
+}
+
+int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
+		    const struct tenancy_ops *ops)
+{
+	uint64_t agent, all = 0;
+	int first = 0;
+
+	if (!tn->have_prev)
+		return save_prev(tn, r);
+	agent = delta(r->agent_ns, tn->prev.agent_ns);
+	for (size_t i = 0; i < tn->n; i++)
+		all += delta(r->stats[i].samples, tn->prev.stats[i].samples);
+
+	for (size_t i = 0; i < tn->n; i++) {
+		struct tenancy_tenant *t = &tn->t[i];
+		const struct vigil_tenant_stats *now = &r->stats[i], *then = &tn->prev.stats[i];
+		uint64_t rec = delta(now->samples, then->samples);
+		uint64_t foreign = delta(now->foreign, then->foreign);
+		struct budget_input in = {
+			.bpf_ns = delta(now->run_ns, then->run_ns) + delta(now->foreign_ns, then->foreign_ns),
+			/* default-event interrupts that hit it cost it too */
+			.samples = rec + foreign,
+			.sample_cost_ns = tn->sample_cost_ns,
+			.agent_ns = budget_apportion(agent, rec, all),
+			.tenant_ns = r->usage_ok[i] && tn->prev.usage_ok[i]
+					     ? delta(r->usage_us[i], tn->prev.usage_us[i]) * 1000
+					     : 0,
+			.hz = t->hz ? t->hz : 1,
+		};
+		struct budget_result out = { .hz = t->hz };
+
+		if (t->controlled) {
+			int rc = budget_update(&t->budget, &in, &out);
+
+			if (rc)
+				return rc;
+			if (out.hz > tn->max_hz)
+				out.hz = tn->max_hz;
+			if (out.hz != t->hz) {
+				rc = ops->set_hz(ops->ctx, (uint32_t)i, out.hz);
+				if (rc == 0)
+					t->hz = out.hz;
+				else if (!first)
+					first = rc;
+			}
+		} else {
+			out.overhead = budget_overhead(&in);
+			out.cost_ns = budget_cost(&in);
+			out.state = in.tenant_ns ? BUDGET_HOLD : BUDGET_IDLE;
+		}
+		t->in = in;
+		t->out = out;
+		t->recorded = rec;
+		t->foreign = foreign;
+		t->reported = true;
+	}
+	return save_prev(tn, r) ?: first;
+}
+
+const char *tenancy_name(const struct tenancy *tn, uint32_t tenant)
+{
+	return tenant < tn->n ? tn->t[tenant].name : NULL;
+}
+
+void tenancy_release(struct tenancy *tn)
+{
+	if (!tn)
+		return;
+	free(tn->t);
+	free(tn->tops);
+	policy_free(tn->policy);
+	prev_free(&tn->prev);
+	memset(tn, 0, sizeof(*tn));
+}

@@ -1,0 +1,132 @@
+/*
+ * tenancy.h - tenants in the collector: which cgroups sit at the top of
+ * each tenant (they get the tenant's own perf events), and, each control
+ * period, what sampling cost each tenant and at what frequency to sample
+ * it next (daemon/budget.h decides; this module measures and applies).
+ *
+ * Runs in the collector, without privileges.  Everything it needs from the
+ * monitor (attach or detach a cgroup, change a tenant's frequency) goes
+ * through struct tenancy_ops, so that the logic can be tested without one.
+ * Returns 0 or -errno; never logs (the figures are left in the tenants for
+ * the collector to log and to put in profiles).
+ */
+#ifndef VIGIL_TENANCY_H
+#define VIGIL_TENANCY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "budget.h"
+#include "policy.h"
+#include "vigil_abi.h"
+
+struct cgroups;
+
+/* A cgroup at the top of a tenant: no ancestor belongs to the same tenant. */
+struct tenancy_top {
+	uint64_t id;
+	uint32_t tenant;
+};
+
+/* One cgroup as listed by the collector: id and path below the mount. */
+struct tenancy_cgroup {
+	uint64_t id;
+	const char *path; /* "/a/b", "/" for the root */
+};
+
+struct tenancy_ops {
+	/* 0 or -errno (the monitor's answer). */
+	int (*attach)(void *ctx, uint32_t tenant, uint64_t cgroup_id, unsigned hz);
+	int (*detach)(void *ctx, uint64_t cgroup_id);
+	int (*set_hz)(void *ctx, uint32_t tenant, unsigned hz);
+	void *ctx;
+};
+
+/* The counters a control period is computed from; all cumulative. */
+struct tenancy_reading {
+	struct vigil_tenant_stats *stats; /* [n_tenants], summed over CPUs */
+	uint64_t *usage_us;               /* [n_tenants]: tenant CPU, cpu.stat */
+	bool *usage_ok;                   /* [n_tenants]: usage_us could be read */
+	uint64_t agent_ns;                /* the agent's own CPU time */
+};
+
+struct tenancy_tenant {
+	char name[POLICY_MAX_NAME + 1];
+	struct budget budget;
+	bool controlled;          /* a policy sets its budget (else fixed hz) */
+	unsigned hz;              /* in effect */
+	unsigned ncgroups;        /* cgroups attached to it */
+	/* The last control period, for the log and for profiles. */
+	bool reported;
+	struct budget_input in;
+	struct budget_result out;
+	uint64_t recorded, foreign;
+};
+
+struct tenancy {
+	struct policy *policy;     /* owned */
+	struct tenancy_tenant *t;  /* [policy->n_tenants]; t[0] is "default" */
+	size_t n;
+	bool controlled;           /* --policy given: budgets are steered */
+	unsigned max_hz;           /* the monitor's ceiling */
+	uint64_t sample_cost_ns;
+	struct tenancy_top *tops;  /* attached now */
+	size_t ntops;
+	bool full_warned;          /* ran into SAMPLER_MAX_CGROUPS */
+	/* The previous reading, to take differences. */
+	bool have_prev;
+	struct tenancy_reading prev;
+};
+
+/*
+ * Tops of every tenant but the default among cgroups[] (sorted or not), for
+ * a policy whose selectors are absolute paths under root (the cgroup2
+ * mount).  *ret is malloc'd (may be NULL when *ret_n is 0).
+ */
+int tenancy_compute_tops(const struct policy *p, const char *root,
+			 const struct tenancy_cgroup *cgroups, size_t n,
+			 struct tenancy_top **ret, size_t *ret_n);
+
+/*
+ * Start with a policy (owned by the tenancy from then on).  controlled:
+ * steer budgets (a policy file was given) or keep every tenant at its
+ * start frequency.  Nothing is attached yet: call tenancy_reconcile().
+ */
+int tenancy_init(struct tenancy *tn, struct policy *p, bool controlled, unsigned max_hz,
+		 uint64_t sample_cost_ns);
+
+/*
+ * Switch to a new policy at once (owned by the tenancy from then on).
+ * Tenants keep, by name, what their controller learnt; every cgroup is
+ * detached and the new tops attached with the new tenant indices; the
+ * default tenant's frequency is set.  The next control period measures
+ * from here.  On error the new policy is in force but some cgroups may
+ * not be attached (the next reconcile retries).
+ */
+int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_cgroup *cgroups,
+		    size_t n, const char *root, const struct tenancy_ops *ops);
+
+/*
+ * Bring the attached cgroups in line with cgroups[] (new cgroups appear,
+ * old ones go).  Returns 0, or the first -errno an attach returned
+ * (others were still tried); -ENOSPC when past SAMPLER_MAX_CGROUPS.
+ */
+int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, size_t n,
+		      const char *root, const struct tenancy_ops *ops);
+
+/*
+ * One control period: from the difference between r and the previous
+ * reading, each tenant's cost and overhead; for a controlled tenant, the
+ * next frequency (asked of the monitor through ops->set_hz when it
+ * changes).  The first call only records the reading.  r is copied.
+ */
+int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
+		    const struct tenancy_ops *ops);
+
+/* The tenant's name by index ("default" for 0), or NULL out of range. */
+const char *tenancy_name(const struct tenancy *tn, uint32_t tenant);
+
+void tenancy_release(struct tenancy *tn);
+
+#endif
