@@ -1,0 +1,295 @@
+/*
+ * test_tenancy.c - which cgroups get a tenant's own events, how attachments
+ * follow the cgroup tree and policy reloads, and how one control period's
+ * counters become each tenant's cost (foreign interrupts included) and
+ * frequency requests.  The monitor is replaced by recording ops.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tenancy.h"
+
+#define ROOT "/sys/fs/cgroup/unified"
+
+static const char policy_yaml[] =
+	"version: 1\n"
+	"defaults:\n"
+	"  hz: {min: 2, max: 2, start: 2}\n"
+	"  budget: {max_overhead_percent: 1.0}\n"
+	"tenants:\n"
+	"  - name: batch\n"
+	"    cgroups: [\"" ROOT "/batch\"]\n"
+	"    hz: {min: 1, max: 99, start: 49}\n"
+	"    budget: {max_overhead_percent: 0.02}\n"
+	"  - name: web\n"
+	"    cgroups: [\"" ROOT "/web*\"]\n"
+	"    hz: {min: 1, max: 99, start: 49}\n"
+	"    budget: {max_overhead_percent: 2.0}\n";
+
+static struct policy *parse(const char *yaml)
+{
+	struct policy_errors errs;
+	struct policy *p = NULL;
+
+	assert_int_equal(policy_parse(yaml, strlen(yaml), "t.yaml", 100000, &p, &errs), 0);
+	return p;
+}
+
+static const struct tenancy_cgroup tree[] = {
+	{ 1, "/" },
+	{ 2, "/batch" },
+	{ 3, "/batch/job1" },    /* descendant: covered by /batch's events */
+	{ 4, "/web1" },
+	{ 5, "/web2" },
+	{ 6, "/web2/app" },
+	{ 7, "/system.slice" },  /* nobody's: default */
+	{ 8, "/webby/x" },       /* /webby matches web*; its parent is not listed, but it is a descendant */
+};
+
+/* --- recording ops ---------------------------------------------------------- */
+
+struct rec {
+	int attaches, detaches, sethz;
+	uint64_t attached[16];
+	uint32_t attached_tenant[16];
+	size_t nattached;
+	uint32_t hz_tenant[16];
+	unsigned hz_value[16];
+	int attach_rc;
+};
+
+static int rec_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz)
+{
+	struct rec *r = ctx;
+
+	r->attaches++;
+	if (r->attach_rc)
+		return r->attach_rc;
+	r->attached[r->nattached] = id;
+	r->attached_tenant[r->nattached++] = tenant;
+	return 0;
+}
+
+static int rec_detach(void *ctx, uint64_t id)
+{
+	struct rec *r = ctx;
+
+	r->detaches++;
+	for (size_t i = 0; i < r->nattached; i++)
+		if (r->attached[i] == id) {
+			r->attached[i] = r->attached[--r->nattached];
+			r->attached_tenant[i] = r->attached_tenant[r->nattached];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static int rec_hz(void *ctx, uint32_t tenant, unsigned hz)
+{
+	struct rec *r = ctx;
+
+	r->hz_tenant[r->sethz % 16] = tenant;
+	r->hz_value[r->sethz % 16] = hz;
+	r->sethz++;
+	return 0;
+}
+
+static uint32_t tenant_of(const struct rec *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->nattached; i++)
+		if (r->attached[i] == id)
+			return r->attached_tenant[i];
+	return UINT32_MAX;
+}
+
+/* --- tests ------------------------------------------------------------------- */
+
+static void test_tops(void **state)
+{
+	struct policy *p = parse(policy_yaml);
+	struct tenancy_top *tops;
+	size_t n;
+
+	assert_int_equal(tenancy_compute_tops(p, ROOT, tree, sizeof(tree) / sizeof(tree[0]), &tops, &n), 0);
+	/* /batch, /web1, /web2, /webby/x's ancestor is not listed but /webby/x's
+	 * parent /webby matches web* too: /webby/x is not a top. */
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		if (tops[i].id == 2)
+			assert_int_equal(tops[i].tenant, 1);
+		else if (tops[i].id == 4 || tops[i].id == 5)
+			assert_int_equal(tops[i].tenant, 2);
+		else
+			fail_msg("unexpected top %llu", (unsigned long long)tops[i].id);
+	}
+	free(tops);
+	policy_free(p);
+}
+
+static void test_reconcile_follows_tree(void **state)
+{
+	struct rec r = { 0 };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct tenancy tn;
+
+	assert_int_equal(tenancy_init(&tn, parse(policy_yaml), true, 1000, 13000), 0);
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
+	assert_int_equal(r.nattached, 3);
+	assert_int_equal(tenant_of(&r, 2), 1);
+	assert_int_equal(tenant_of(&r, 5), 2);
+	assert_int_equal(tn.t[2].ncgroups, 2);
+	/* again: nothing changes */
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
+	assert_int_equal(r.attaches, 3);
+	assert_int_equal(r.detaches, 0);
+	/* /web1 removed, /web3 created */
+	{
+		const struct tenancy_cgroup tree2[] = { { 1, "/" }, { 2, "/batch" }, { 5, "/web2" },
+							{ 9, "/web3" } };
+
+		assert_int_equal(tenancy_reconcile(&tn, tree2, 4, ROOT, &ops), 0);
+		assert_int_equal(r.nattached, 3);
+		assert_int_equal(tenant_of(&r, 4), UINT32_MAX);
+		assert_int_equal(tenant_of(&r, 9), 2);
+		assert_int_equal(r.detaches, 1);
+	}
+	/* an attach the monitor refuses is reported, and retried next time */
+	{
+		const struct tenancy_cgroup tree3[] = { { 1, "/" }, { 2, "/batch" }, { 5, "/web2" },
+							{ 9, "/web3" }, { 10, "/web4" } };
+
+		r.attach_rc = -EMFILE;
+		assert_int_equal(tenancy_reconcile(&tn, tree3, 5, ROOT, &ops), -EMFILE);
+		r.attach_rc = 0;
+		assert_int_equal(tenancy_reconcile(&tn, tree3, 5, ROOT, &ops), 0);
+		assert_int_equal(tenant_of(&r, 10), 2);
+	}
+	tenancy_release(&tn);
+}
+
+static void test_replace_keeps_learning_by_name(void **state)
+{
+	static const char reordered[] =
+		"version: 1\n"
+		"defaults:\n"
+		"  hz: {min: 3, max: 3, start: 3}\n"
+		"tenants:\n"
+		"  - name: web\n"
+		"    cgroups: [\"" ROOT "/web*\"]\n"
+		"    hz: {min: 1, max: 99, start: 49}\n"
+		"    budget: {max_overhead_percent: 2.0}\n"
+		"  - name: batch\n"
+		"    cgroups: [\"" ROOT "/batch\"]\n"
+		"    hz: {min: 1, max: 99, start: 49}\n"
+		"    budget: {max_overhead_percent: 5.0}\n";
+	struct rec r = { 0 };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct tenancy tn;
+
+	assert_int_equal(tenancy_init(&tn, parse(policy_yaml), true, 1000, 13000), 0);
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
+	tn.t[1].budget.k = 1e-5; /* pretend batch's cost was learnt */
+	tn.t[1].hz = 7;
+	assert_int_equal(tenancy_replace(&tn, parse(reordered), tree, 8, ROOT, &ops), 0);
+	/* indices moved: batch is 2 now, and its cgroup was re-attached with it */
+	assert_string_equal(tenancy_name(&tn, 2), "batch");
+	assert_int_equal(tenant_of(&r, 2), 2);
+	assert_int_equal(tenant_of(&r, 4), 1);
+	assert_true(tn.t[2].budget.k == 1e-5);
+	/* the default tenant's new frequency was asked for */
+	assert_int_equal(r.hz_tenant[(r.sethz - 1) % 16], 0);
+	assert_int_equal(r.hz_value[(r.sethz - 1) % 16], 3);
+	assert_false(tn.have_prev); /* the next period measures from here */
+	tenancy_release(&tn);
+}
+
+static void test_control_accounts_foreign_and_agent(void **state)
+{
+	struct rec r = { 0 };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct vigil_tenant_stats st[3] = { 0 };
+	uint64_t us[3] = { 0 };
+	bool ok[3] = { true, true, true };
+	struct tenancy_reading rd = { st, us, ok, 0 };
+	struct tenancy tn;
+
+	assert_int_equal(tenancy_init(&tn, parse(policy_yaml), true, 1000, 10000), 0);
+	assert_int_equal(tenancy_control(&tn, &rd, &ops), 0); /* baseline only */
+	assert_false(tn.t[1].reported);
+
+	/* 5 s: batch used 5 CPU-s, took 245 own samples (49 Hz) and 10 foreign */
+	st[0].samples = 100; st[0].run_ns = 200000;
+	st[1].samples = 245; st[1].run_ns = 490000; st[1].foreign = 10; st[1].foreign_ns = 10000;
+	st[2].samples = 155; st[2].run_ns = 310000;
+	us[0] = 2000000; us[1] = 5000000; us[2] = 3000000;
+	rd.agent_ns = 5000000; /* 5 ms of agent CPU */
+	assert_int_equal(tenancy_control(&tn, &rd, &ops), 0);
+	assert_true(tn.t[1].reported);
+	assert_int_equal(tn.t[1].in.samples, 255);
+	assert_int_equal(tn.t[1].in.bpf_ns, 500000);
+	assert_int_equal(tn.t[1].in.tenant_ns, 5000000000ull);
+	assert_int_equal(tn.t[1].in.agent_ns, 5000000ull * 245 / 500);
+	assert_int_equal(tn.t[1].foreign, 10);
+	/* (0.5 ms + 255 x 10 us + 2.45 ms) / 5 s = 0.11%: over 0.02%, so down */
+	assert_true(tn.t[1].out.overhead > 0.0010 && tn.t[1].out.overhead < 0.0012);
+	assert_true(tn.t[1].hz < 49);
+	/* the monitor was asked for batch's new rate */
+	{
+		bool asked = false;
+
+		for (int i = 0; i < r.sethz && i < 16; i++)
+			asked |= r.hz_tenant[i] == 1 && r.hz_value[i] == tn.t[1].hz;
+		assert_true(asked);
+	}
+	/* web has room: it does not go down */
+	assert_true(tn.t[2].hz >= 49);
+	/* the default tenant is fixed at 2 Hz by its policy */
+	assert_int_equal(tn.t[0].hz, 2);
+
+	/* counters that went backwards (map recreated) count as nothing */
+	st[1].samples = 1;
+	assert_int_equal(tenancy_control(&tn, &rd, &ops), 0);
+	assert_int_equal(tn.t[1].recorded, 0);
+	tenancy_release(&tn);
+}
+
+static void test_uncontrolled_reports_only(void **state)
+{
+	struct rec r = { 0 };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct vigil_tenant_stats st[1] = { 0 };
+	uint64_t us[1] = { 0 };
+	bool ok[1] = { true };
+	struct tenancy_reading rd = { st, us, ok, 0 };
+	struct policy *p;
+	struct tenancy tn;
+
+	assert_int_equal(policy_new_default(19, &p), 0);
+	assert_int_equal(tenancy_init(&tn, p, false, 1000, 10000), 0);
+	assert_int_equal(tenancy_control(&tn, &rd, &ops), 0);
+	st[0].samples = 1000000; /* far over any budget */
+	us[0] = 1000;
+	assert_int_equal(tenancy_control(&tn, &rd, &ops), 0);
+	assert_int_equal(tn.t[0].hz, 19);
+	assert_int_equal(r.sethz, 0);
+	assert_true(tn.t[0].out.overhead > 1.0);
+	tenancy_release(&tn);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tops),
+		cmocka_unit_test(test_reconcile_follows_tree),
+		cmocka_unit_test(test_replace_keeps_learning_by_name),
+		cmocka_unit_test(test_control_accounts_foreign_and_agent),
+		cmocka_unit_test(test_uncontrolled_reports_only),
+	};
+	return cmocka_run_group_tests_name("tenancy", tests, NULL, NULL);
+}
