@@ -51,6 +51,7 @@
 #include "snapshot.h"
 #include "spool.h"
 #include "stackagg.h"
+#include "sysctl.h"
 #include "symbolizer.h"
 
 /* How often the ring buffer is drained (it is filled without wakeups). */
@@ -368,25 +369,6 @@ static void receive_setup(struct collector *c)
 		fatalx(70, "setup with zero hz, interval, CPUs, control period or ceiling");
 }
 
-/* The kernel's perf_event_max_sample_rate: the policy's hz limit. */
-static unsigned max_sample_rate(void)
-{
-	char buf[32];
-	ssize_t n;
-	int fd = open("/proc/sys/kernel/perf_event_max_sample_rate", O_RDONLY | O_CLOEXEC);
-	unsigned long v;
-
-	if (fd < 0)
-		return 100000;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 100000;
-	buf[n] = '\0';
-	v = strtoul(buf, NULL, 10);
-	return v ? (unsigned)v : 100000;
-}
-
 /*
  * Parse the policy file the monitor handed over (fd, closed here).  On
  * error every message is logged and NULL returned.
@@ -419,7 +401,7 @@ static struct policy *read_policy(const struct collector *c, int fd, const char 
 			break;
 	}
 	close(fd);
-	rc = policy_parse(buf, len, name, max_sample_rate(), &p, &errs);
+	rc = policy_parse(buf, len, name, sysctl_max_sample_rate(), &p, &errs);
 	free(buf);
 	if (rc == 0) {
 		for (size_t i = 0; i < p->n_tenants; i++)

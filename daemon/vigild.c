@@ -12,36 +12,18 @@
 #include "collector.h"
 #include "monitor.h"
 #include "options.h"
+#include "sysctl.h"
 #include "policy.h"
 #include "uplink.h"
 
 #define EX_USAGE 64
-
-static unsigned max_sample_rate(void)
-{
-	char buf[32];
-	unsigned long v;
-	ssize_t n;
-	int fd;
-
-	fd = open("/proc/sys/kernel/perf_event_max_sample_rate", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 100000;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 100000;
-	buf[n] = '\0';
-	v = strtoul(buf, NULL, 10);
-	return v ? (unsigned)v : 100000;
-}
 
 int main(int argc, char **argv)
 {
 	struct vigild_opts o;
 	char err[512];
 
-	if (options_parse(argc, argv, max_sample_rate(), &o, err, sizeof(err))) {
+	if (options_parse(argc, argv, sysctl_max_sample_rate(), &o, err, sizeof(err))) {
 		fprintf(stderr, "vigild: %s\n", err);
 		return EX_USAGE;
 	}
@@ -57,7 +39,7 @@ int main(int argc, char **argv)
 		/* Validate as the daemon would, with no privilege at all. */
 		struct policy_errors errs;
 		struct policy *p = NULL;
-		int rc = policy_load_file(o.policy, max_sample_rate(), &p, &errs);
+		int rc = policy_load_file(o.policy, sysctl_max_sample_rate(), &p, &errs);
 
 		if (rc == 0) {
 			printf("%s: valid: %zu tenant(s) besides default\n", o.policy, p->n_tenants - 1);
