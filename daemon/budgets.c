@@ -206,15 +206,19 @@ static void report(struct budgets *b)
 	for (size_t i = 0; i < b->tn.n; i++) {
 		const struct tenancy_tenant *t = &b->tn.t[i];
 		const struct policy_tenant *pt = &b->tn.policy->tenants[i];
-		char line[512];
+		char line[512], budget[32];
 
 		if (!t->reported)
 			continue;
+		if (t->controlled)
+			snprintf(budget, sizeof(budget), "%.4f%%", 100.0 * pt->max_overhead);
+		else
+			snprintf(budget, sizeof(budget), "none"); /* no policy: measured, not steered */
 		snprintf(line, sizeof(line),
-			 "tenant=%s hz=%u overhead=%.4f%% budget=%.4f%% samples=%" PRIu64
+			 "tenant=%s hz=%u overhead=%.4f%% budget=%s samples=%" PRIu64
 			 " foreign_samples=%" PRIu64 " cpu_s=%.3f cost_ms=%.3f bpf_ms=%.3f"
 			 " agent_ms=%.3f cgroups=%u state=%s%s%s",
-			 t->name, t->hz, 100.0 * t->out.overhead, 100.0 * pt->max_overhead, t->recorded,
+			 t->name, t->hz, 100.0 * t->out.overhead, budget, t->recorded,
 			 t->foreign, (double)t->in.tenant_ns / 1e9, (double)t->out.cost_ns / 1e6,
 			 (double)t->in.bpf_ns / 1e6, (double)t->in.agent_ns / 1e6, t->ncgroups,
 			 t->controlled ? state_name(t->out.state) : "fixed",
