@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,6 +57,7 @@ struct loader {
 	size_t mlen, mcapb;
 	size_t lines;
 	bool any_nonzero;
+	bool counting; /* sizing pass: count symbols and name bytes only */
 	uint16_t last_mod;
 };
 
@@ -160,6 +162,11 @@ static int parse_line(struct loader *l, const char *p, const char *end)
 		return 0;
 	if (addr == 0)
 		return 0;
+	if (l->counting) {
+		l->n++;
+		l->alen += nlen + 1;
+		return 0;
+	}
 	if (mod && (r = module_index(l, mod, mlen, &modidx)) < 0)
 		return r;
 	if ((r = grow((void **)&l->syms, &l->cap, l->n + 1, sizeof(*l->syms), 1024)) < 0 ||
@@ -205,55 +212,87 @@ static int cmp_ksym(const void *a, const void *b, void *arena)
 	return strcmp(xn, yn);
 }
 
+/*
+ * Heapsort: in place, so that sorting ~120k symbols needs no second copy
+ * of them (glibc's qsort_r allocates one the size of the array).
+ */
+static void sift(struct ksym *v, size_t root, size_t n, const char *arena)
+{
+	for (;;) {
+		size_t child = 2 * root + 1, top = root;
+		struct ksym t;
+
+		if (child < n && cmp_ksym(&v[top], &v[child], (void *)(uintptr_t)arena) < 0)
+			top = child;
+		if (child + 1 < n && cmp_ksym(&v[top], &v[child + 1], (void *)(uintptr_t)arena) < 0)
+			top = child + 1;
+		if (top == root)
+			return;
+		t = v[root];
+		v[root] = v[top];
+		v[top] = t;
+		root = top;
+	}
+}
+
+static void sort_ksyms(struct ksym *v, size_t n, const char *arena)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift(v, i, n, arena);
+	for (size_t end = n; end-- > 1;) {
+		struct ksym t = v[0];
+
+		v[0] = v[end];
+		v[end] = t;
+		sift(v, 0, end, arena);
+	}
+}
+
+/* Sort, keep the best name at each address, and hand the arrays over. */
 static int finish(struct loader *l, struct kallsyms **ret)
 {
 	struct kallsyms *k;
-	size_t n = 0, alen = 0;
+	struct ksym *shrunk;
+	size_t n = 0;
 
 	if (l->n == 0)
 		return l->lines && !l->any_nonzero ? -EPERM : -ENODATA;
-	qsort_r(l->syms, l->n, sizeof(*l->syms), cmp_ksym, l->arena);
-	for (size_t i = 0; i < l->n; i++) {
-		if (i > 0 && l->syms[i].addr == l->syms[i - 1].addr)
-			continue;
-		n++;
-		alen += strlen(l->arena + l->syms[i].name) + 1;
-	}
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
-	k->syms = calloc(n, sizeof(*k->syms));
-	k->names = malloc(alen);
-	k->mods = calloc(l->nmods, sizeof(*k->mods));
-	k->modnames = malloc(l->mlen ? l->mlen : 1);
-	if (!k->syms || !k->names || !k->mods || !k->modnames) {
+	sort_ksyms(l->syms, l->n, l->arena);
+	for (size_t i = 0; i < l->nmods; i++)
+		l->mods[i].start = l->mods[i].end = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct ksym s = l->syms[i];
+		struct kmod *m = &l->mods[s.mod];
+
+		/* The best name at an address sorts first: drop the others. */
+		if (n > 0 && s.addr == l->syms[n - 1].addr)
+			continue;
+		l->syms[n++] = s;
+		if (m->end == 0 || s.addr < m->start)
+			m->start = s.addr;
+		if (s.addr >= m->end)
+			m->end = s.addr == UINT64_MAX ? UINT64_MAX : s.addr + 1;
+	}
+	/* Names of dropped aliases stay in the arena: a few KiB, not a copy. */
+	shrunk = reallocarray(l->syms, n, sizeof(*l->syms));
+	k->syms = shrunk ? shrunk : l->syms;
+	k->n = n;
+	k->names = l->arena;
+	k->names_len = l->alen;
+	k->mods = l->mods;
+	k->nmods = l->nmods;
+	k->modnames = l->modnames ? l->modnames : strdup("");
+	k->modnames_len = l->mlen;
+	l->syms = NULL;
+	l->arena = NULL;
+	l->mods = NULL;
+	l->modnames = NULL;
+	if (!k->modnames) {
 		kallsyms_free(k);
 		return -ENOMEM;
-	}
-	memcpy(k->mods, l->mods, l->nmods * sizeof(*k->mods));
-	k->nmods = l->nmods;
-	if (l->mlen)
-		memcpy(k->modnames, l->modnames, l->mlen);
-	k->modnames_len = l->mlen;
-	for (size_t i = 0; i < k->nmods; i++)
-		k->mods[i].start = k->mods[i].end = 0;
-	for (size_t i = 0; i < l->n; i++) {
-		const struct ksym *s = &l->syms[i];
-		struct kmod *m = &k->mods[s->mod];
-		size_t len;
-
-		if (i > 0 && s->addr == l->syms[i - 1].addr)
-			continue;
-		len = strlen(l->arena + s->name);
-		k->syms[k->n] = *s;
-		k->syms[k->n].name = (uint32_t)k->names_len;
-		memcpy(k->names + k->names_len, l->arena + s->name, len + 1);
-		k->names_len += len + 1;
-		k->n++;
-		if (m->end == 0 || s->addr < m->start)
-			m->start = s->addr;
-		if (s->addr >= m->end)
-			m->end = s->addr == UINT64_MAX ? UINT64_MAX : s->addr + 1;
 	}
 	*ret = k;
 	return 0;
@@ -273,24 +312,12 @@ int kallsyms_load(const char *path, struct kallsyms **ret_k)
 	return r;
 }
 
-int kallsyms_load_fd(int fd, struct kallsyms **ret_k)
+/* One pass over the file from its current position. */
+static int read_pass(int fd, struct loader *l, char *buf)
 {
-	struct loader l = { 0 };
-	char *buf = NULL;
 	size_t have = 0;
 	int r;
 
-	if (fd < 0 || !ret_k)
-		return -EINVAL;
-	/* mods[0] stands for the kernel image. */
-	if ((r = grow((void **)&l.mods, &l.mcap, 1, sizeof(*l.mods), 16)) < 0)
-		goto out;
-	l.nmods = 1;
-	buf = malloc(CHUNK + KALLSYMS_MAX_LINE);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
 	for (;;) {
 		ssize_t got = read(fd, buf + have, CHUNK + KALLSYMS_MAX_LINE - have);
 		const char *p, *end;
@@ -298,8 +325,7 @@ int kallsyms_load_fd(int fd, struct kallsyms **ret_k)
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
-			r = -errno;
-			goto out;
+			return -errno;
 		}
 		have += (size_t)got;
 		p = buf;
@@ -314,28 +340,65 @@ int kallsyms_load_fd(int fd, struct kallsyms **ret_k)
 				if (eol == p)
 					break;
 			}
-			if (++l.lines > KALLSYMS_MAX_LINES) {
-				r = -E2BIG;
-				goto out;
-			}
-			if ((size_t)(eol - p) > KALLSYMS_MAX_LINE) {
-				r = -EINVAL;
-				goto out;
-			}
-			if ((r = parse_line(&l, p, eol)) < 0)
-				goto out;
+			if (++l->lines > KALLSYMS_MAX_LINES)
+				return -E2BIG;
+			if ((size_t)(eol - p) > KALLSYMS_MAX_LINE)
+				return -EINVAL;
+			if ((r = parse_line(l, p, eol)) < 0)
+				return r;
 			p = eol < end ? eol + 1 : end;
 		}
 		have = (size_t)(end - p);
-		if (have > KALLSYMS_MAX_LINE) {
-			r = -EINVAL;
-			goto out;
-		}
+		if (have > KALLSYMS_MAX_LINE)
+			return -EINVAL;
 		memmove(buf, p, have);
 		if (got == 0)
-			break;
+			return 0;
 	}
-	r = finish(&l, ret_k);
+}
+
+int kallsyms_load_fd(int fd, struct kallsyms **ret_k)
+{
+	struct loader l = { 0 };
+	char *buf = NULL;
+	off_t start;
+	int r;
+
+	if (fd < 0 || !ret_k)
+		return -EINVAL;
+	/* mods[0] stands for the kernel image. */
+	if ((r = grow((void **)&l.mods, &l.mcap, 1, sizeof(*l.mods), 16)) < 0)
+		goto out;
+	l.nmods = 1;
+	buf = malloc(CHUNK + KALLSYMS_MAX_LINE);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/*
+	 * Where the file can be read twice (/proc/kallsyms can), size first and
+	 * allocate once: growing by doubling would, at its peak, hold twice the
+	 * ~120k symbols of a distribution kernel, all for a moment at start-up.
+	 */
+	start = lseek(fd, 0, SEEK_CUR);
+	if (start >= 0) {
+		l.counting = true;
+		r = read_pass(fd, &l, buf);
+		l.counting = false;
+		if (r == 0 && lseek(fd, start, SEEK_SET) == start) {
+			if (l.n && ((r = grow((void **)&l.syms, &l.cap, l.n, sizeof(*l.syms), 1)) < 0 ||
+				    (r = grow((void **)&l.arena, &l.acap, l.alen, 1, 1)) < 0))
+				goto out;
+		} else if (lseek(fd, start, SEEK_SET) != start) {
+			r = r ? r : -errno;
+			goto out;
+		}
+		l.n = l.alen = l.lines = 0;
+		l.any_nonzero = false;
+	}
+	r = read_pass(fd, &l, buf);
+	if (r == 0)
+		r = finish(&l, ret_k);
 out:
 	free(buf);
 	free(l.syms);

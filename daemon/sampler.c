@@ -179,8 +179,14 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	bpf_program__set_log_buf(prog, vlog, VERIFIER_LOG_SIZE);
 	bpf_program__set_log_buf(exec_prog, vlog, VERIFIER_LOG_SIZE);
 
+	/*
+	 * 512 KiB per CPU: at 999 Hz on every CPU with ~500-byte records, half
+	 * a second of samples, while the collector drains every 25 ms.  (The
+	 * data pages are mapped twice into the collector, so every byte here
+	 * costs two of its RSS.)  A full ring is counted as lost samples.
+	 */
 	rc = bpf_map__set_max_entries(events, pow2_at_least(cfg->ringbuf_bytes ? cfg->ringbuf_bytes
-										: (size_t)ncpu << 20));
+										: (size_t)ncpu << 19));
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot size the ring buffer: %s", name, strerror(-rc));
 		goto fail;

@@ -19,7 +19,7 @@
 struct sampler_config {
 	unsigned hz;          /* per CPU */
 	bool build_id;        /* user stacks as build-id + offset */
-	size_t ringbuf_bytes; /* 0: 1 MiB per CPU, rounded up to a power of two */
+	size_t ringbuf_bytes; /* 0: 512 KiB per CPU, rounded up to a power of two */
 };
 
 struct sampler;
