@@ -505,10 +505,10 @@ int collector_main(void)
 	rc = privsep_send(PRIVSEP_FD, &ready, sizeof(ready), NULL, 0);
 	if (rc)
 		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
+	budgets_start(c.budgets);
 #ifdef VIGIL_TEST_HOOKS
 	testhooks_attempt("collector");
 #endif
-	budgets_start(c.budgets);
 	c.next_control_mono = mono_ns() + (uint64_t)c.cfg.control_period_s * 1000000000ull;
 
 	while (!stopping) {

@@ -184,6 +184,55 @@ static struct bpfobj *load_verified(const char *dir, const char *trust_path, con
 	return obj;
 }
 
+/*
+ * Verify and load the sampler in a short-lived child (the loader), which
+ * hands the monitor its fds and exits: OpenSSL's and libbpf's start-up
+ * memory (the kernel's BTF, ~12 MB at its peak) leaves with it.  A refusal
+ * is logged by the loader; the monitor exits with the loader's code.
+ */
+static struct sampler *load_sampler(const struct vigild_opts *o, const struct sampler_config *scfg)
+{
+	char dir[PATH_MAX], trust[PATH_MAX], err[2048];
+	struct sampler *s = NULL;
+	int sv[2], status, rc;
+	pid_t pid;
+
+	locations(o, dir, trust, sizeof(dir));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		fatalx(EX_OSERR, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct bpfobj *obj;
+
+		close(sv[0]);
+		log_init("vigild");
+		obj = load_verified(dir, trust, o->crl);
+		rc = sampler_open(obj->buf, obj->len, obj->path, scfg, &s, err, sizeof(err));
+		bpfobj_free(obj);
+		if (rc)
+			fatalx(rc == -ENOEXEC ? EX_DATAERR : rc == -EPERM || rc == -EACCES ? EX_NOPERM
+									      : EX_UNAVAILABLE,
+			       "%s", err);
+		rc = sampler_send(s, sv[1]);
+		sampler_free(s);
+		_exit(rc ? EX_SOFTWARE : 0);
+	}
+	close(sv[1]);
+	rc = sampler_receive(sv[0], &s);
+	close(sv[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return s;
+	sampler_free(s);
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		exit(WEXITSTATUS(status)); /* the loader said why */
+	fatalx(EX_SOFTWARE, "loading the sampler failed: %s",
+	       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : strerror(-rc));
+}
+
 static int mkdir_p(const char *path)
 {
 	char buf[PATH_MAX];
@@ -267,7 +316,11 @@ static int send_policy(int sock, const char *path, int fd)
 static uint64_t calibrate(void)
 {
 	struct calibrate_result r;
-	int rc = calibrate_sample_cost(10000, 4, &r);
+	int rc = -EAGAIN;
+
+	/* A busy host makes the measurement noisy: try a few times. */
+	for (int tries = 0; tries < 3 && rc == -EAGAIN; tries++)
+		rc = calibrate_sample_cost(CALIBRATE_HZ_DEFAULT, CALIBRATE_ROUNDS_DEFAULT, &r);
 
 	if (rc) {
 		log_warn_errno(rc, "calibrating the per-sample cost failed; assuming %llu ns, on the safe side",
@@ -428,9 +481,7 @@ int monitor_main(const struct vigild_opts *o)
 	};
 	struct worker *collector = &ws[0], *uplink = &ws[1];
 	struct broker broker = { .max_hz = o->max_hz, .cgroup_root_fd = -1 };
-	char dir[PATH_MAX], trust[PATH_MAX], err[2048];
 	struct sampler *s;
-	struct bpfobj *obj;
 	sigset_t mask, oldmask;
 	struct timespec now;
 	int out_fd, ksyms_fd, self_fd, sfd, policy_fd = -1, rc;
@@ -450,8 +501,6 @@ int monitor_main(const struct vigild_opts *o)
 	if (fell_back)
 		log_warnx("user %s could not be created; running the workers as nobody", SANDBOX_USER);
 
-	locations(o, dir, trust, sizeof(dir));
-	obj = load_verified(dir, trust, o->crl);
 	if (o->policy)
 		policy_fd = open_policy(o->policy, true);
 	setup.sample_cost_ns = calibrate();
@@ -474,11 +523,7 @@ int monitor_main(const struct vigild_opts *o)
 	if (self_fd < 0)
 		fatalx(EX_OSERR, "/proc/self/exe: %s", strerror(errno));
 
-	rc = sampler_open(obj->buf, obj->len, obj->path, &scfg, &s, err, sizeof(err));
-	bpfobj_free(obj);
-	if (rc)
-		fatalx(rc == -ENOEXEC ? EX_DATAERR : rc == -EPERM || rc == -EACCES ? EX_NOPERM : EX_UNAVAILABLE,
-		       "%s", err);
+	s = load_sampler(o, &scfg);
 	broker.sampler = s;
 	clock_gettime(CLOCK_REALTIME, &now);
 	setup.start_realtime_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;

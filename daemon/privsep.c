@@ -24,6 +24,8 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_POLICY] = { PEER_MONITOR, sizeof(struct msg_policy), 1, false },
 	[MSG_TENANT_CGROUP] = { PEER_COLLECTOR, sizeof(struct msg_tenant_cgroup), 0, false },
 	[MSG_TENANT_CGROUP_DEL] = { PEER_COLLECTOR, sizeof(struct msg_tenant_cgroup_del), 0, false },
+	[MSG_LOADER_FD] = { PEER_LOADER, sizeof(struct msg_loader_fd), 1, false },
+	[MSG_LOADER_DONE] = { PEER_LOADER, sizeof(struct msg_loader_done), 0, true },
 };
 
 int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)

@@ -26,6 +26,7 @@ enum privsep_peer {
 	PEER_MONITOR = 1,
 	PEER_COLLECTOR = 2,
 	PEER_UPLINK = 3,
+	PEER_LOADER = 4, /* the monitor's short-lived child that loads BPF */
 };
 
 enum privsep_type {
@@ -53,6 +54,10 @@ enum privsep_type {
 	MSG_TENANT_CGROUP = 11,
 	/* collector -> monitor: stop sampling this cgroup for its tenant */
 	MSG_TENANT_CGROUP_DEL = 12,
+	/* loader -> monitor: one fd of the loaded sampler (program, map, event, link) */
+	MSG_LOADER_FD = 13,
+	/* loader -> monitor, once: that was all of them */
+	MSG_LOADER_DONE = 14,
 	MSG_TYPE_MAX,
 };
 
@@ -132,6 +137,23 @@ struct msg_tenant_cgroup {
 struct msg_tenant_cgroup_del {
 	struct msg_hdr hdr;
 	uint64_t cgroup_id;
+};
+
+/* fds: [0] the fd named by kind and index (sampler.c) */
+struct msg_loader_fd {
+	struct msg_hdr hdr;
+	uint32_t kind;
+	uint32_t index; /* for per-CPU fds: the slot */
+	int32_t cpu;    /* for per-CPU fds: the CPU number */
+	uint32_t pad;
+};
+
+struct msg_loader_done {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t ncpus;
+	uint32_t hz;
+	uint32_t pad;
 };
 
 /* fds: [0] the policy file, read-only */

@@ -1,8 +1,14 @@
 /*
  * sampler.c - load profile.bpf.o from memory and attach it to one software
- * cpu-clock perf event per online CPU (see sampler.h).
+ * cpu-clock perf event per online CPU, and per CPU and tenant cgroup (see
+ * sampler.h).
  *
- * Runs in the monitor, with CAP_BPF and CAP_PERFMON.
+ * libbpf is used only to load: sampler_open() runs in the short-lived
+ * loader (a child of the monitor, with CAP_BPF and CAP_PERFMON), where
+ * libbpf's parse of the kernel's BTF (~12 MB at its peak) comes and goes.
+ * Everything after that works on plain fds - the program, the maps, the
+ * perf events and the BPF links - which the loader hands to the monitor
+ * (sampler_send / sampler_receive) before it exits.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,32 +25,31 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "privsep.h"
 #include "sampler.h"
 #include "vigil_abi.h"
 
 #define MAX_CPUS 4096
 #define VERIFIER_LOG_SIZE (256 * 1024)
 
-/* One tenant cgroup: an event per CPU. */
+/* One tenant cgroup: an event and a link per CPU. */
 struct cg_events {
 	uint64_t id;
 	unsigned tenant;
 	int *pfds;
-	struct bpf_link **links;
+	int *links;
 };
 
 struct sampler {
-	struct bpf_object *obj;
-	struct bpf_program *prog;
+	int prog_fd, events_fd, stats_fd, tstats_fd, tenant_cg_fd, exec_link_fd;
 	int cpus[MAX_CPUS];
-	struct cg_events cgs[SAMPLER_MAX_CGROUPS];
-	size_t ncgs;
-	unsigned tenant_hz[VIGIL_MAX_TENANTS];
-	struct bpf_link **links; /* one per CPU */
-	int *pfds;               /* perf event fds, one per CPU */
+	int *pfds;  /* default tenant: perf event per CPU */
+	int *links; /* default tenant: BPF link per CPU */
 	unsigned ncpus;
 	unsigned hz;
-	struct bpf_link *exec_link;
+	unsigned tenant_hz[VIGIL_MAX_TENANTS];
+	struct cg_events cgs[SAMPLER_MAX_CGROUPS];
+	size_t ncgs;
 };
 
 int sampler_parse_cpulist(const char *list, int *cpus, int max)
@@ -126,21 +131,69 @@ static void log_tail(const char *log, char *err, size_t errlen, const char *name
 		 name, strerror(-rc), len ? tail : "(empty)");
 }
 
-int sampler_open(const void *obj_buf, size_t len, const char *name, const struct sampler_config *cfg,
-		 struct sampler **ret, char *err, size_t errlen)
+static struct sampler *sampler_alloc(unsigned ncpus)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oopts, .object_name = "vigil_profile");
+	struct sampler *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->prog_fd = s->events_fd = s->stats_fd = s->tstats_fd = s->tenant_cg_fd = s->exec_link_fd = -1;
+	s->pfds = malloc(ncpus * sizeof(*s->pfds));
+	s->links = malloc(ncpus * sizeof(*s->links));
+	if (!s->pfds || !s->links) {
+		free(s->pfds);
+		free(s->links);
+		free(s);
+		return NULL;
+	}
+	for (unsigned i = 0; i < ncpus; i++)
+		s->pfds[i] = s->links[i] = -1;
+	s->ncpus = ncpus;
+	return s;
+}
+
+/* A cpu-clock event on one CPU, for a cgroup (cgroup_fd) or everything (-1). */
+static int open_event(int cpu, int cgroup_fd, unsigned hz)
+{
 	struct perf_event_attr attr = {
 		.size = sizeof(attr),
 		.type = PERF_TYPE_SOFTWARE,
 		.config = PERF_COUNT_SW_CPU_CLOCK,
 		.freq = 1,
-		.sample_freq = cfg->hz,
+		.sample_freq = hz,
 	};
+	int fd = (int)syscall(SYS_perf_event_open, &attr, cgroup_fd, cpu, -1,
+			      PERF_FLAG_FD_CLOEXEC | (cgroup_fd >= 0 ? PERF_FLAG_PID_CGROUP : 0));
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* Attach the program to a perf event, the tenant index as its cookie. */
+static int attach(int prog_fd, int pfd, unsigned tenant)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lopts, .perf_event.bpf_cookie = tenant);
+	int fd = bpf_link_create(prog_fd, pfd, BPF_PERF_EVENT, &lopts);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static int dup_fd(int fd)
+{
+	int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+	return d < 0 ? -errno : d;
+}
+
+int sampler_open(const void *obj_buf, size_t len, const char *name, const struct sampler_config *cfg,
+		 struct sampler **ret, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oopts, .object_name = "vigil_profile");
 	int cpus[MAX_CPUS];
-	struct sampler *s;
+	struct bpf_object *obj = NULL;
 	struct bpf_program *prog, *exec_prog;
+	struct bpf_link *exec_link = NULL;
 	struct bpf_map *events;
+	struct sampler *s = NULL;
 	char *vlog = NULL;
 	int ncpu, rc;
 
@@ -149,31 +202,29 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 		snprintf(err, errlen, "cannot list online CPUs: %s", strerror(-ncpu));
 		return ncpu;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->links = calloc(ncpu, sizeof(*s->links));
-	s->pfds = malloc(ncpu * sizeof(*s->pfds));
-	for (int i = 0; s->pfds && i < ncpu; i++)
-		s->pfds[i] = -1;
+	s = sampler_alloc((unsigned)ncpu);
 	vlog = calloc(1, VERIFIER_LOG_SIZE);
-	if (!s->links || !s->pfds || !vlog) {
+	if (!s || !vlog) {
 		rc = -ENOMEM;
 		goto fail;
 	}
+	memcpy(s->cpus, cpus, (size_t)ncpu * sizeof(*cpus));
 
-	s->obj = bpf_object__open_mem(obj_buf, len, &oopts);
-	if (!s->obj) {
+	obj = bpf_object__open_mem(obj_buf, len, &oopts);
+	if (!obj) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: not a usable BPF object: %s", name, strerror(-rc));
 		goto fail;
 	}
-	prog = bpf_object__find_program_by_name(s->obj, "vigil_sample");
-	exec_prog = bpf_object__find_program_by_name(s->obj, "vigil_exec");
-	events = bpf_object__find_map_by_name(s->obj, "events");
-	if (!prog || !exec_prog || !events) {
+	prog = bpf_object__find_program_by_name(obj, "vigil_sample");
+	exec_prog = bpf_object__find_program_by_name(obj, "vigil_exec");
+	events = bpf_object__find_map_by_name(obj, "events");
+	if (!prog || !exec_prog || !events || !bpf_object__find_map_by_name(obj, "stats") ||
+	    !bpf_object__find_map_by_name(obj, "tstats") ||
+	    !bpf_object__find_map_by_name(obj, "tenant_cg")) {
 		rc = -ENOENT;
-		snprintf(err, errlen, "%s: program vigil_sample/vigil_exec or map events missing", name);
+		snprintf(err, errlen, "%s: programs vigil_sample/vigil_exec or maps events, stats, "
+			 "tstats, tenant_cg missing", name);
 		goto fail;
 	}
 	bpf_program__set_log_buf(prog, vlog, VERIFIER_LOG_SIZE);
@@ -193,7 +244,7 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	}
 	{
 		/* .rodata is set before load: the verifier prunes the unused branch. */
-		struct bpf_map *rodata = bpf_object__find_map_by_name(s->obj, ".rodata");
+		struct bpf_map *rodata = bpf_object__find_map_by_name(obj, ".rodata");
 		size_t sz;
 		bool *use_build_id = rodata ? (bool *)(uintptr_t)bpf_map__initial_value(rodata, &sz) : NULL;
 
@@ -205,62 +256,188 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 		*use_build_id = cfg->build_id;
 	}
 
-	rc = bpf_object__load(s->obj);
+	rc = bpf_object__load(obj);
 	if (rc) {
 		if (vlog[0]) {
 			log_tail(vlog, err, errlen, name, rc);
 			rc = -ENOEXEC; /* the verifier said no: not a permission problem */
-		} else
+		} else {
 			snprintf(err, errlen, "%s: load failed: %s", name, strerror(-rc));
+		}
+		goto fail;
+	}
+	/* Own copies of the fds: the libbpf object goes away below. */
+	if ((s->prog_fd = dup_fd(bpf_program__fd(prog))) < 0 ||
+	    (s->events_fd = dup_fd(bpf_map__fd(events))) < 0 ||
+	    (s->stats_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "stats"))) < 0 ||
+	    (s->tstats_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tstats"))) < 0 ||
+	    (s->tenant_cg_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tenant_cg"))) < 0) {
+		rc = -EMFILE;
+		snprintf(err, errlen, "%s: cannot keep the program and maps: %s", name, strerror(errno));
 		goto fail;
 	}
 
 	for (int i = 0; i < ncpu; i++) {
-		int fd = syscall(SYS_perf_event_open, &attr, -1, cpus[i], -1, PERF_FLAG_FD_CLOEXEC);
-
-		if (fd < 0) {
-			rc = -errno;
+		s->pfds[i] = open_event(cpus[i], -1, cfg->hz);
+		if (s->pfds[i] < 0) {
+			rc = s->pfds[i];
 			snprintf(err, errlen, "perf_event_open(cpu-clock, cpu %d): %s", cpus[i], strerror(-rc));
 			goto fail;
 		}
-		s->pfds[i] = fd;
-		s->cpus[i] = cpus[i];
-		s->links[i] = bpf_program__attach_perf_event(prog, fd);
-		if (!s->links[i]) {
-			rc = -errno;
+		s->links[i] = attach(s->prog_fd, s->pfds[i], 0);
+		if (s->links[i] < 0) {
+			rc = s->links[i];
 			snprintf(err, errlen, "attach to cpu-clock on cpu %d: %s", cpus[i], strerror(-rc));
 			goto fail;
 		}
-		s->ncpus++;
 	}
-	s->exec_link = bpf_program__attach(exec_prog);
-	if (!s->exec_link) {
+	exec_link = bpf_program__attach(exec_prog);
+	if (!exec_link || (s->exec_link_fd = dup_fd(bpf_link__fd(exec_link))) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "attach to sched_process_exec: %s", strerror(-rc));
 		goto fail;
 	}
+	/* Our dup keeps the link (and so the attachment) alive. */
+	bpf_link__destroy(exec_link);
+	bpf_object__close(obj);
 	free(vlog);
 	s->hz = cfg->hz;
 	s->tenant_hz[0] = cfg->hz;
-	s->prog = prog;
 	*ret = s;
 	return 0;
 fail:
+	bpf_link__destroy(exec_link);
+	bpf_object__close(obj);
 	free(vlog);
-	if (s->pfds && s->links)
-		s->ncpus = ncpu; /* close every fd opened so far */
 	sampler_free(s);
 	return rc;
 }
 
+/* --- the hand-over from the loader to the monitor ---------------------------- */
+
+enum { FD_PROG = 1, FD_EVENTS, FD_STATS, FD_TSTATS, FD_TENANT_CG, FD_EXEC_LINK, FD_CPU_EVENT,
+       FD_CPU_LINK };
+
+static int send_fd(int sock, uint32_t kind, uint32_t index, int32_t cpu, int fd)
+{
+	struct msg_loader_fd m = { .hdr = { MSG_LOADER_FD, sizeof(m) }, .kind = kind,
+				   .index = index, .cpu = cpu };
+
+	return privsep_send(sock, &m, sizeof(m), &fd, 1);
+}
+
+int sampler_send(const struct sampler *s, int sock)
+{
+	struct msg_loader_done done = { .hdr = { MSG_LOADER_DONE, sizeof(done) },
+					.version = PRIVSEP_VERSION, .ncpus = s->ncpus, .hz = s->hz };
+	int rc = 0;
+
+	rc = rc ?: send_fd(sock, FD_PROG, 0, -1, s->prog_fd);
+	rc = rc ?: send_fd(sock, FD_EVENTS, 0, -1, s->events_fd);
+	rc = rc ?: send_fd(sock, FD_STATS, 0, -1, s->stats_fd);
+	rc = rc ?: send_fd(sock, FD_TSTATS, 0, -1, s->tstats_fd);
+	rc = rc ?: send_fd(sock, FD_TENANT_CG, 0, -1, s->tenant_cg_fd);
+	rc = rc ?: send_fd(sock, FD_EXEC_LINK, 0, -1, s->exec_link_fd);
+	for (unsigned i = 0; !rc && i < s->ncpus; i++) {
+		rc = send_fd(sock, FD_CPU_EVENT, i, s->cpus[i], s->pfds[i]);
+		rc = rc ?: send_fd(sock, FD_CPU_LINK, i, s->cpus[i], s->links[i]);
+	}
+	return rc ?: privsep_send(sock, &done, sizeof(done), NULL, 0);
+}
+
+/* Where an fd of this kind and index goes, or NULL if the message is bad. */
+static int *slot(struct sampler *s, const struct msg_loader_fd *m)
+{
+	switch (m->kind) {
+	case FD_PROG: return &s->prog_fd;
+	case FD_EVENTS: return &s->events_fd;
+	case FD_STATS: return &s->stats_fd;
+	case FD_TSTATS: return &s->tstats_fd;
+	case FD_TENANT_CG: return &s->tenant_cg_fd;
+	case FD_EXEC_LINK: return &s->exec_link_fd;
+	case FD_CPU_EVENT:
+	case FD_CPU_LINK:
+		if (m->index >= s->ncpus || m->cpu < 0)
+			return NULL;
+		s->cpus[m->index] = m->cpu;
+		return m->kind == FD_CPU_EVENT ? &s->pfds[m->index] : &s->links[m->index];
+	}
+	return NULL;
+}
+
+int sampler_receive(int sock, struct sampler **ret)
+{
+	union {
+		struct msg_hdr hdr;
+		struct msg_loader_fd fd;
+		struct msg_loader_done done;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} u;
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	struct sampler *s = sampler_alloc(MAX_CPUS);
+	int fds[PRIVSEP_MAX_FDS];
+	size_t len;
+
+	if (!s)
+		return -ENOMEM;
+	s->ncpus = MAX_CPUS; /* until DONE says how many */
+	for (;;) {
+		int type = privsep_recv(sock, PEER_LOADER, seen, &u, &len, fds), *where;
+
+		if (type < 0) {
+			sampler_free(s); /* closes whatever arrived */
+			return type;
+		}
+		if (type == MSG_LOADER_DONE) {
+			if (u.done.version != PRIVSEP_VERSION || u.done.ncpus == 0 ||
+			    u.done.ncpus > MAX_CPUS || u.done.hz == 0)
+				break;
+			for (unsigned i = u.done.ncpus; i < MAX_CPUS; i++)
+				if (s->pfds[i] >= 0 || s->links[i] >= 0)
+					goto bad; /* more CPUs than it says: closed by sampler_free */
+			s->ncpus = u.done.ncpus;
+			s->hz = s->tenant_hz[0] = u.done.hz;
+			for (unsigned i = 0; i < s->ncpus; i++)
+				if (s->pfds[i] < 0 || s->links[i] < 0)
+					goto bad;
+			if (s->prog_fd < 0 || s->events_fd < 0 || s->stats_fd < 0 || s->tstats_fd < 0 ||
+			    s->tenant_cg_fd < 0 || s->exec_link_fd < 0)
+				goto bad;
+			*ret = s;
+			return 0;
+		}
+		where = slot(s, &u.fd);
+		if (!where || *where >= 0) {
+			close(fds[0]);
+			break;
+		}
+		*where = fds[0];
+	}
+bad:
+	sampler_free(s);
+	return -EPROTO;
+}
+
+/* --- at run time -------------------------------------------------------------- */
+
 int sampler_events_fd(const struct sampler *s)
 {
-	return bpf_object__find_map_fd_by_name(s->obj, "events");
+	return s->events_fd;
 }
 
 int sampler_stats_fd(const struct sampler *s)
 {
-	return bpf_object__find_map_fd_by_name(s->obj, "stats");
+	return s->stats_fd;
+}
+
+int sampler_tstats_fd(const struct sampler *s)
+{
+	return s->tstats_fd;
+}
+
+unsigned sampler_ncpus(const struct sampler *s)
+{
+	return s->ncpus;
 }
 
 int sampler_set_hz(struct sampler *s, unsigned hz)
@@ -301,23 +478,28 @@ int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz)
 	return 0;
 }
 
+unsigned sampler_hz(const struct sampler *s)
+{
+	return s->hz;
+}
+
 unsigned sampler_tenant_hz(const struct sampler *s, unsigned tenant)
 {
 	return tenant < VIGIL_MAX_TENANTS ? s->tenant_hz[tenant] : 0;
 }
 
-int sampler_tstats_fd(const struct sampler *s)
+static void close_all(int *fds, unsigned n)
 {
-	return bpf_object__find_map_fd_by_name(s->obj, "tstats");
+	for (unsigned i = 0; fds && i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 static void cg_close(struct cg_events *c, unsigned ncpus)
 {
-	for (unsigned i = 0; i < ncpus; i++) {
-		bpf_link__destroy(c->links[i]);
-		if (c->pfds[i] >= 0)
-			close(c->pfds[i]);
-	}
+	/* Links first: the program stops running before its events go. */
+	close_all(c->links, ncpus);
+	close_all(c->pfds, ncpus);
 	free(c->links);
 	free(c->pfds);
 }
@@ -325,20 +507,11 @@ static void cg_close(struct cg_events *c, unsigned ncpus)
 int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
 			      uint64_t cgroup_id, unsigned hz, char *err, size_t errlen)
 {
-	struct perf_event_attr attr = {
-		.size = sizeof(attr),
-		.type = PERF_TYPE_SOFTWARE,
-		.config = PERF_COUNT_SW_CPU_CLOCK,
-		.freq = 1,
-		.sample_freq = hz,
-	};
-	LIBBPF_OPTS(bpf_perf_event_opts, popts, .bpf_cookie = tenant);
-	int map = bpf_object__find_map_fd_by_name(s->obj, "tenant_cg");
 	struct cg_events c = { .id = cgroup_id, .tenant = tenant };
 	uint32_t t = tenant;
 	int rc;
 
-	if (tenant == 0 || tenant >= VIGIL_MAX_TENANTS || hz == 0 || map < 0)
+	if (tenant == 0 || tenant >= VIGIL_MAX_TENANTS || hz == 0)
 		return -EINVAL;
 	for (size_t i = 0; i < s->ncgs; i++)
 		if (s->cgs[i].id == cgroup_id)
@@ -346,32 +519,31 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
 	if (s->ncgs == SAMPLER_MAX_CGROUPS)
 		return -ENOSPC;
 	c.pfds = malloc(s->ncpus * sizeof(*c.pfds));
-	c.links = calloc(s->ncpus, sizeof(*c.links));
+	c.links = malloc(s->ncpus * sizeof(*c.links));
 	if (!c.pfds || !c.links) {
 		free(c.pfds);
 		free(c.links);
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < s->ncpus; i++)
-		c.pfds[i] = -1;
+		c.pfds[i] = c.links[i] = -1;
 	for (unsigned i = 0; i < s->ncpus; i++) {
-		c.pfds[i] = syscall(SYS_perf_event_open, &attr, cgroup_fd, s->cpus[i], -1,
-				    PERF_FLAG_PID_CGROUP | PERF_FLAG_FD_CLOEXEC);
+		c.pfds[i] = open_event(s->cpus[i], cgroup_fd, hz);
 		if (c.pfds[i] < 0) {
-			rc = -errno;
+			rc = c.pfds[i];
 			snprintf(err, errlen, "perf_event_open(cpu-clock, cgroup %" PRIu64 ", cpu %d): %s",
 				 cgroup_id, s->cpus[i], strerror(-rc));
 			goto fail;
 		}
-		c.links[i] = bpf_program__attach_perf_event_opts(s->prog, c.pfds[i], &popts);
-		if (!c.links[i]) {
-			rc = -errno;
+		c.links[i] = attach(s->prog_fd, c.pfds[i], tenant);
+		if (c.links[i] < 0) {
+			rc = c.links[i];
 			snprintf(err, errlen, "attach to the cgroup %" PRIu64 " event on cpu %d: %s",
 				 cgroup_id, s->cpus[i], strerror(-rc));
 			goto fail;
 		}
 	}
-	if (bpf_map_update_elem(map, &cgroup_id, &t, BPF_ANY) < 0) {
+	if (bpf_map_update_elem(s->tenant_cg_fd, &cgroup_id, &t, BPF_ANY) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "tenant_cg update: %s", strerror(-rc));
 		goto fail;
@@ -386,14 +558,11 @@ fail:
 
 int sampler_tenant_remove_cgroup(struct sampler *s, uint64_t cgroup_id)
 {
-	int map = bpf_object__find_map_fd_by_name(s->obj, "tenant_cg");
-
 	for (size_t i = 0; i < s->ncgs; i++) {
 		if (s->cgs[i].id != cgroup_id)
 			continue;
 		/* First hand its tasks back to the default events, then stop. */
-		if (map >= 0)
-			bpf_map_delete_elem(map, &cgroup_id);
+		bpf_map_delete_elem(s->tenant_cg_fd, &cgroup_id);
 		cg_close(&s->cgs[i], s->ncpus);
 		s->cgs[i] = s->cgs[--s->ncgs];
 		return 0;
@@ -401,30 +570,23 @@ int sampler_tenant_remove_cgroup(struct sampler *s, uint64_t cgroup_id)
 	return -ENOENT;
 }
 
-unsigned sampler_hz(const struct sampler *s)
-{
-	return s->hz;
-}
-
-unsigned sampler_ncpus(const struct sampler *s)
-{
-	return s->ncpus;
-}
-
 void sampler_free(struct sampler *s)
 {
+	int single[] = { -1, -1, -1, -1, -1, -1 };
+
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->ncgs; i++)
 		cg_close(&s->cgs[i], s->ncpus);
-	bpf_link__destroy(s->exec_link);
-	for (unsigned i = 0; i < s->ncpus; i++) {
-		if (s->links)
-			bpf_link__destroy(s->links[i]);
-		if (s->pfds && s->pfds[i] >= 0)
-			close(s->pfds[i]);
-	}
-	bpf_object__close(s->obj);
+	single[0] = s->exec_link_fd;
+	close_all(s->links, s->ncpus);
+	close_all(s->pfds, s->ncpus);
+	single[1] = s->prog_fd;
+	single[2] = s->events_fd;
+	single[3] = s->stats_fd;
+	single[4] = s->tstats_fd;
+	single[5] = s->tenant_cg_fd;
+	close_all(single, 6);
 	free(s->links);
 	free(s->pfds);
 	free(s);

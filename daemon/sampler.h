@@ -1,9 +1,12 @@
 /*
  * sampler.h - load the sampling BPF program and attach it to cpu-clock.
  *
- * Runs in the monitor (privileged: CAP_BPF + CAP_PERFMON).  The object is
- * taken as bytes already in memory, so that what the caller checked is what
- * gets loaded; the file is never re-read here.
+ * sampler_open() runs in the loader, a short-lived child of the monitor
+ * (privileged: CAP_BPF + CAP_PERFMON), and hands everything to the monitor
+ * as fds (sampler_send / sampler_receive), so that libbpf's transient
+ * memory (the kernel's BTF) never weighs on the long-lived monitor.  The
+ * object is taken as bytes already in memory, so that what the caller
+ * checked is what gets loaded; the file is never re-read here.
  *
  * Functions return 0 or -errno; on error a one-line reason (for a verifier
  * rejection: the tail of the verifier log) is written to err.  A verifier
@@ -27,6 +30,20 @@ struct sampler;
 /* obj/len: profile.bpf.o bytes (not kept after return). name: for messages. */
 int sampler_open(const void *obj, size_t len, const char *name, const struct sampler_config *cfg,
 		 struct sampler **ret, char *err, size_t errlen);
+
+/*
+ * Send every fd of s over sock (MSG_LOADER_FD each, then MSG_LOADER_DONE);
+ * s is unchanged and still owns its fds.  0 or -errno.
+ */
+int sampler_send(const struct sampler *s, int sock);
+
+/*
+ * Rebuild a sampler from what sampler_send() sent (checked against the
+ * privsep table as coming from PEER_LOADER).  0 and *ret, -EPROTO for an
+ * incomplete or inconsistent hand-over (every fd received is closed),
+ * -EPIPE if the loader hung up first, -ENOMEM.
+ */
+int sampler_receive(int sock, struct sampler **ret);
 
 /* Map fds owned by the sampler: the ring buffer of samples and the stats. */
 int sampler_events_fd(const struct sampler *s);

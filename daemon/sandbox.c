@@ -180,6 +180,8 @@ static const int common_syscalls[] = {
 	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
 	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
 	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom), SCMP_SYS(sched_yield),
+	/* glibc qsort() asks once how much memory the machine has */
+	SCMP_SYS(sysinfo),
 	SCMP_SYS(exit), SCMP_SYS(exit_group),
 };
 

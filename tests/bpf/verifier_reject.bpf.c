@@ -26,6 +26,20 @@ struct {
 	__type(value, struct vigil_stats);
 } stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_MAX_TENANTS);
+	__type(key, __u32);
+	__type(value, struct vigil_tenant_stats);
+} tstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_MAX_TENANT_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u32);
+} tenant_cg SEC(".maps");
+
 SEC("perf_event")
 int vigil_sample(void *ctx)
 {
