@@ -22,7 +22,7 @@ typedef int32_t vigil_s32;
 typedef uint64_t vigil_u64;
 #endif
 
-#define VIGIL_ABI_VERSION 3 /* 2: struct vigil_obj_meta; 3: tenants */
+#define VIGIL_ABI_VERSION 4 /* 2: struct vigil_obj_meta; 3: tenants; 4: stats.ticks */
 
 /* Kernel's default perf_event_max_stack; deeper stacks are truncated by it. */
 #define VIGIL_MAX_STACK 127
@@ -126,6 +126,7 @@ struct vigil_stats {
 	vigil_u64 user_err;     /* user stack walk failed */
 	vigil_u64 kernel_err;   /* kernel stack walk failed */
 	vigil_u64 exec_lost;    /* exec event dropped */
+	vigil_u64 ticks;        /* times the program ran (every tick, idle too) */
 };
 
 /*
@@ -185,7 +186,7 @@ _Static_assert(sizeof(struct vigil_sample) ==
 		       96 + VIGIL_KSTACK_BYTES + VIGIL_USTACK_BYTES,
 	       "vigil_sample layout");
 _Static_assert(sizeof(struct vigil_exec) == 16, "vigil_exec layout");
-_Static_assert(sizeof(struct vigil_stats) == 48, "vigil_stats layout");
+_Static_assert(sizeof(struct vigil_stats) == 56, "vigil_stats layout");
 _Static_assert(sizeof(struct vigil_tenant_stats) == 32, "vigil_tenant_stats layout");
 _Static_assert(sizeof(struct vigil_obj_meta) == 48, "vigil_obj_meta layout");
 _Static_assert(sizeof(struct vigil_obj_note) == 68, "vigil_obj_note layout");
