@@ -4,7 +4,8 @@
 #   make         build vigild, the BPF objects, tests and tools
 #   make run     deps + build, then profile this host in the foreground
 #   make check   deps + build, then every test; last line "N passed, N failed"
-#   make bench   compare vigild with bpftrace and perf (docs/benchmarks.md)
+#   make bench   compare vigild with bpftrace and perf, and measure the
+#                overhead budgets (docs/benchmarks.md)
 #
 # Quiet unless V=1.
 
@@ -257,6 +258,7 @@ check: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/bench.sh
+	$(Q)tests/bench/budgets.sh
 
 # Fuzz targets (libFuzzer, clang): make fuzz builds build/fuzz/fuzz_<name>
 # from tests/fuzz/fuzz_<name>.c and the library sources it exercises,

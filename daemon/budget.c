@@ -16,7 +16,7 @@ static bool config_ok(const struct budget_config *c)
 	       c->hz_start <= c->hz_max && isfinite(c->max_overhead) && c->max_overhead > 0;
 }
 
-static enum budget_state steer(struct budget *b);
+static enum budget_state steer(struct budget *b, double noise);
 
 static double clamp(double v, double lo, double hi)
 {
@@ -41,7 +41,7 @@ int budget_configure(struct budget *b, const struct budget_config *cfg)
 	b->hz = clamp(b->hz, cfg->hz_min, cfg->hz_max);
 	/* What a sample costs has not changed: act on the new budget now. */
 	if (b->k > 0)
-		steer(b);
+		steer(b, 0); /* a new budget is news: act on it */
 	b->unreachable = b->k > 0 && b->hz <= cfg->hz_min && b->k * cfg->hz_min > cfg->max_overhead;
 	return 0;
 }
@@ -89,16 +89,24 @@ static void pool_reset(struct budget *b)
 	b->pool_periods = 0;
 }
 
-/* Move the set-point towards the budget given the estimate k. */
-static enum budget_state steer(struct budget *b)
+/*
+ * Move the set-point towards the budget given the estimate k.  noise is
+ * the relative uncertainty of the estimate (1/sqrt(samples) for a pool of
+ * that many samples): room that noise could explain is not taken, so that
+ * counting noise at low rates does not walk the frequency up and down;
+ * a gap of more than BUDGET_NOISE_BAND_MAX is always acted on.
+ * Going down stays prompt: the budget is a limit.
+ */
+static enum budget_state steer(struct budget *b, double noise)
 {
 	const struct budget_config *c = &b->cfg;
 	double target, ratio, step, old = b->hz;
+	double up_band = fmin(BUDGET_NOISE_BAND_MAX, fmax(BUDGET_DEADBAND, 1 + 2 * noise));
 
 	/* Where the budget would be met with room to spare; no cost: max. */
 	target = b->k > 0 ? BUDGET_SETPOINT * c->max_overhead / b->k : INFINITY;
 	ratio = target / b->hz;
-	if (ratio <= BUDGET_DEADBAND && ratio >= 1 / BUDGET_DEADBAND) {
+	if (ratio <= up_band && ratio >= 1 / BUDGET_DEADBAND) {
 		step = 1;
 	} else if (ratio < 1) {
 		step = pow(ratio, BUDGET_GAIN_DOWN);
@@ -119,12 +127,13 @@ static enum budget_state decide(struct budget *b, double overhead)
 {
 	double hz_eff = b->pool_hz_cpu / b->pool_cpu_ns;
 	double k_new = overhead / hz_eff;
+	double noise = 1 / sqrt(b->pool_samples > 1 ? (double)b->pool_samples : 1.0);
 
 	if (b->k <= 0 || k_new <= 0 || k_new > 2 * b->k || k_new < b->k / 2)
 		b->k = k_new;
 	else
 		b->k += 0.5 * (k_new - b->k);
-	return steer(b);
+	return steer(b, noise);
 }
 
 int budget_update(struct budget *b, const struct budget_input *in, struct budget_result *ret)

@@ -37,6 +37,11 @@
  *   4. holds still while hz* is within 10% of the current frequency (the
  *      deadband: at steady state the expected overhead then stays between
  *      82% and 99% of the budget, and noise does not make the rate wander);
+ *      upwards the band widens to 1 + 2/sqrt(n) for a pool of n samples (at
+ *      most BUDGET_NOISE_BAND_MAX), so that room which counting noise could
+ *      explain is not taken: a tenant sampled at 10 Hz for a few seconds
+ *      gives only a few dozen samples, and without this its rate walks up
+ *      and down by a third;
  *   5. otherwise moves multiplicatively part of the way, hz x (hz* / hz)^g,
  *      g = 0.9 down and 0.6 up (over budget is fixed quickly, room is taken
  *      cautiously), at most 10x down and 3x up per decision;
@@ -74,6 +79,7 @@
 #define BUDGET_MIN_SAMPLES 8		/* pool at least this many samples' cost ... */
 #define BUDGET_MIN_CPU_NS 20000000ull	/* ... and this much tenant CPU (20 ms) ... */
 #define BUDGET_MAX_POOL 3		/* ... unless this many periods are pooled */
+#define BUDGET_NOISE_BAND_MAX 1.5	/* the noise-widened upward deadband stops here */
 
 struct budget_config {
 	unsigned hz_min, hz_max;	/* 1 <= hz_min <= hz_max */

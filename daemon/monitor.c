@@ -429,6 +429,10 @@ static void abort_start(struct worker *ws, size_t n, const char *fmt, ...)
 				  signal_text(WTERMSIG(ws[i].status)));
 		ws[i].pid = 0;
 	}
+	/* A worker that said why it stopped (78: invalid policy) decides the code. */
+	for (size_t i = 0; i < n; i++)
+		if (WIFEXITED(ws[i].status) && WEXITSTATUS(ws[i].status) != 0)
+			exit(WEXITSTATUS(ws[i].status));
 	exit(EX_SOFTWARE);
 }
 

@@ -10,6 +10,9 @@
 
 #include "tenancy.h"
 
+/* Weight of the newest period in the agent's smoothed cost per sample. */
+#define TENANCY_AGENT_SMOOTHING 0.3
+
 /* root + path, the absolute path policy selectors are written against. */
 static int abs_path(char *out, size_t len, const char *root, const char *path)
 {
@@ -263,6 +266,13 @@ int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
 	agent = delta(r->agent_ns, tn->prev.agent_ns);
 	for (size_t i = 0; i < tn->n; i++)
 		all += delta(r->stats[i].samples, tn->prev.stats[i].samples);
+	if (all) {
+		double now = (double)agent / (double)all;
+
+		tn->agent_per_sample = tn->agent_per_sample > 0
+					       ? tn->agent_per_sample + TENANCY_AGENT_SMOOTHING * (now - tn->agent_per_sample)
+					       : now;
+	}
 
 	for (size_t i = 0; i < tn->n; i++) {
 		struct tenancy_tenant *t = &tn->t[i];
@@ -274,7 +284,7 @@ int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
 			/* default-event interrupts that hit it cost it too */
 			.samples = rec + foreign,
 			.sample_cost_ns = tn->sample_cost_ns,
-			.agent_ns = budget_apportion(agent, rec, all),
+			.agent_ns = (uint64_t)(tn->agent_per_sample * (double)rec),
 			.tenant_ns = r->usage_ok[i] && tn->prev.usage_ok[i]
 					     ? delta(r->usage_us[i], tn->prev.usage_us[i]) * 1000
 					     : 0,

@@ -74,6 +74,12 @@ struct tenancy {
 	struct tenancy_top *tops;  /* attached now */
 	size_t ntops;
 	bool full_warned;          /* ran into SAMPLER_MAX_CGROUPS */
+	/*
+	 * The agent's CPU per recorded sample, smoothed over periods: one
+	 * period's burst (symbolizing a new program, say) should not be
+	 * charged to the tenants all at once.
+	 */
+	double agent_per_sample;
 	/* The previous reading, to take differences. */
 	bool have_prev;
 	struct tenancy_reading prev;
