@@ -162,7 +162,16 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	s->hdr.tenant = tenant;
 	s->hdr.pad1 = 0;
 
-	klen = bpf_get_stack(ctx, s->frames, VIGIL_KSTACK_BYTES, 0);
+#ifdef __TARGET_ARCH_x86
+	/*
+	 * Interrupted in user mode (CPL 3): there is no kernel stack to walk.
+	 * The context may only be read a whole u64 at a time.
+	 */
+	if ((*(volatile __u64 *)&ctx->regs.cs & 3) == 3)
+		klen = 0;
+	else
+#endif
+		klen = bpf_get_stack(ctx, s->frames, VIGIL_KSTACK_BYTES, 0);
 	s->hdr.kernel_err = klen < 0 ? klen : 0;
 	if (klen < 0) {
 		st->kernel_err++;
