@@ -31,7 +31,7 @@ endif
 DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	zlib1g-dev protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
-	libseccomp-dev libcap-dev
+	libseccomp-dev libcap-dev libclang-rt-14-dev
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \

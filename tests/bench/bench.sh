@@ -25,7 +25,7 @@
 # Environment: BENCH_HZ (999), BENCH_OPS (benchspin ops per process,
 # 750000, ~6 s here), BENCH_ROUNDS (2), BENCH_INTERVAL (vigild --interval,
 # 5), BENCH_ONLY (space-separated subset of: none floor vigild bpftrace perf),
-# BENCH_VIGILD_ARGS (extra vigild options, e.g. --no-build-id),
+# BENCH_VIGILD_ARGS (extra vigild options, e.g. --build-id),
 # BENCH_STRICT=1 (exit 1 when vigild misses a target).
 
 set -u
