@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "guard.h"
+
 #include "gzip.h"
 #include "pprof.h"
 
@@ -29,32 +31,6 @@
 #define DURATION 10000000000LL
 
 typedef Perftools__Profiles__Profile Profile;
-
-/* An mmap'ed copy of data that ends where an inaccessible page begins. */
-struct guarded {
-	void *map;
-	size_t map_len;
-	uint8_t *data;
-};
-
-static void guard_copy(struct guarded *g, const void *data, size_t len)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t pages = (len + pg - 1) / pg + 1;
-
-	g->map_len = pages * pg;
-	g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(g->map != MAP_FAILED);
-	assert_int_equal(mprotect((uint8_t *)g->map + (pages - 1) * pg, pg, PROT_NONE), 0);
-	g->data = (uint8_t *)g->map + (pages - 1) * pg - len;
-	if (len)
-		memcpy(g->data, data, len);
-}
-
-static void guard_free(struct guarded *g)
-{
-	munmap(g->map, g->map_len);
-}
 
 static const char *S(const Profile *p, int64_t idx)
 {
