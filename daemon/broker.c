@@ -50,6 +50,8 @@ static int open_maps(struct broker *b, int sock, const struct msg_open_maps *m)
 
 	if (m->pid == 0 || m->pid > BROKER_PID_MAX || m->pad)
 		return hostile(b, "OPEN_MAPS with an impossible pid");
+	if (m->pid == (uint32_t)getpid())
+		return reply_err(b, sock, -EPERM); /* the monitor's own layout stays its own */
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/maps", m->pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -70,6 +72,8 @@ static int open_file(struct broker *b, int sock, const struct msg_open_file *m)
 		return hostile(b, "OPEN_FILE with an impossible pid");
 	if (m->start >= m->end || (m->start | m->end) & 4095)
 		return hostile(b, "OPEN_FILE with an impossible mapping range");
+	if (m->pid == (uint32_t)getpid())
+		return reply_err(b, sock, -EPERM);
 
 	/* The monitor's own reading of the process, not the collector's word. */
 	rc = procmaps_read((int)m->pid, &maps);
@@ -203,7 +207,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	} u;
 	int fds[PRIVSEP_MAX_FDS];
 	size_t len;
-	int type;
+	int type, rc;
 
 	b->last_type = 0;
 	b->last_err = 0;
@@ -211,6 +215,8 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	b->detail[0] = '\0';
 	type = privsep_recv(sock, from, from == PEER_UPLINK ? b->seen_uplink : b->seen_collector, &u,
 			    &len, fds);
+	if (type == -EAGAIN)
+		return 0; /* spurious wake-up: nothing there */
 	if (type == -EPROTO)
 		return hostile(b, "a message the table does not allow (type, sender, length, fds or repeat)");
 	if (type < 0)
@@ -222,16 +228,28 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	case MSG_UPLINK_READY:
 		return 0;
 	case MSG_OPEN_MAPS:
-		return open_maps(b, sock, &u.open_maps);
+		rc = open_maps(b, sock, &u.open_maps);
+		break;
 	case MSG_OPEN_FILE:
-		return open_file(b, sock, &u.open_file);
+		rc = open_file(b, sock, &u.open_file);
+		break;
 	case MSG_SET_HZ:
 		return set_hz(b, &u.set_hz);
 	case MSG_TENANT_CGROUP:
-		return tenant_cgroup(b, sock, &u.tcg);
+		rc = tenant_cgroup(b, sock, &u.tcg);
+		break;
 	case MSG_TENANT_CGROUP_DEL:
-		return tenant_cgroup_del(b, sock, &u.tcg_del);
+		rc = tenant_cgroup_del(b, sock, &u.tcg_del);
+		break;
 	default:
 		return hostile(b, "a message type the monitor does not answer");
 	}
+	/*
+	 * The worker's socket is non-blocking on this side: a correct worker
+	 * has one request outstanding at a time, so an answer that does not
+	 * fit means it stopped reading, and the monitor will not wait on it.
+	 */
+	if (rc == -EAGAIN)
+		return hostile(b, "the worker does not read its answers");
+	return rc;
 }

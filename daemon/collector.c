@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -493,11 +494,15 @@ int collector_main(void)
 	read_stats(&c, &c.last_stats);
 
 	/* Set up: from here on, only what draining and writing need. */
+	/* Time zone for the terminal's table, read while /etc is still reachable. */
+	tzset();
+	/* No core dumps, no /proc/PID/mem: another worker of this uid cannot reach in. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	rc = sandbox_landlock_collector(c.out_fd);
-	if (rc == -EOPNOTSUPP)
-		log_warnx("Landlock is not available; file access is confined by seccomp only");
-	else if (rc)
-		fatalx(71, "cannot confine file access (Landlock): %s", strerror(-rc));
+	if (rc)
+		fatalx(71, "cannot confine file access (Landlock%s): %s; the collector does not run "
+		       "without it", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc));
 	rc = sandbox_seccomp(SANDBOX_COLLECTOR);
 	if (rc)
 		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));

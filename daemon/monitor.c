@@ -20,6 +20,7 @@
  * workers; the monitor exits with the collector's status once it flushed.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -74,6 +76,14 @@ struct worker {
 	int status;
 	bool ready;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -254,10 +264,29 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
+static bool dir_is_empty(int dfd)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	bool empty = true;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
 /*
- * The collector writes as the unprivileged user: a directory root owns
- * (one we just made, a fresh tmpfs) is handed to that user; one owned by
- * someone else must already let that user write.
+ * The collector writes as the unprivileged user: an empty directory root
+ * owns (one we just made, a fresh tmpfs) is handed to that user; any other
+ * must already let that user write.
  */
 static int open_output(const char *path, uid_t uid, gid_t gid)
 {
@@ -269,7 +298,11 @@ static int open_output(const char *path, uid_t uid, gid_t gid)
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		fatalx(EX_CANTCREAT, "output directory %s: %s", path, strerror(errno));
-	if (st.st_uid == 0 && fchown(fd, uid, gid) < 0 && errno != EROFS)
+	/*
+	 * Only an empty directory is handed over: a root-owned one that holds
+	 * files (say, --output /var/log) must not become the vigil user's.
+	 */
+	if (st.st_uid == 0 && dir_is_empty(fd) && fchown(fd, uid, gid) < 0 && errno != EROFS)
 		fatalx(EX_CANTCREAT, "output directory %s: cannot hand it to user %s: %s", path,
 		       SANDBOX_USER, strerror(errno));
 	if (fstat(fd, &st) < 0)
@@ -337,6 +370,16 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 			 uid_t uid, gid_t gid)
 {
 	char *argv[] = { "vigild", "--internal-role", (char *)(uintptr_t)role, NULL };
+	/* A minimal environment: workers need none of the monitor's. */
+	static char test_attempt[128];
+	char *worker_env[] = { NULL, NULL };
+	const char *attempt = getenv("VIGIL_TEST_ATTEMPT");
+
+	if (attempt && strlen(attempt) < sizeof(test_attempt) - 20) {
+		/* only the test-only build acts on it (testhooks.h) */
+		snprintf(test_attempt, sizeof(test_attempt), "VIGIL_TEST_ATTEMPT=%s", attempt);
+		worker_env[0] = test_attempt;
+	}
 	int sv[2];
 	pid_t pid;
 
@@ -348,13 +391,17 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 	if (pid == 0) {
 		int rc;
 
-		/* Only the socket crosses the exec (everything else is CLOEXEC). */
-		if (sv[1] == PRIVSEP_FD) {
-			if (fcntl(sv[1], F_SETFD, 0) < 0)
-				_exit(EX_OSERR);
-		} else if (dup2(sv[1], PRIVSEP_FD) < 0) {
+		/*
+		 * Only the socket crosses the exec, as PRIVSEP_FD.  First move the
+		 * socket and the binary's fd out of the way (high numbers), so
+		 * that placing one cannot clobber the other.
+		 */
+		int sock = fcntl(sv[1], F_DUPFD_CLOEXEC, 100), exe = fcntl(self_fd, F_DUPFD_CLOEXEC, 100);
+
+		if (sock < 0 || exe < 0 || dup2(sock, PRIVSEP_FD) < 0 ||
+		    dup3(exe, PRIVSEP_FD + 1, O_CLOEXEC) < 0)
 			_exit(EX_OSERR);
-		}
+		self_fd = PRIVSEP_FD + 1; /* closed by the exec itself */
 		rc = sandbox_become_worker(uid, gid);
 		if (rc) {
 			fprintf(stderr, "vigild: cannot drop privileges for the %s: %s\n", role,
@@ -363,12 +410,18 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 		}
 		if (chdir("/") < 0)
 			_exit(EX_OSERR);
+		/* Nothing the monitor inherited crosses into a worker. */
+		if (syscall(SYS_close_range, PRIVSEP_FD + 2, ~0u, 0) < 0 && errno != ENOSYS)
+			_exit(EX_OSERR);
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
-		fexecve(self_fd, argv, environ);
+		fexecve(self_fd, argv, worker_env);
 		fprintf(stderr, "vigild: cannot re-execute for the %s: %s\n", role, strerror(errno));
 		_exit(EX_OSERR);
 	}
 	close(sv[1]);
+	/* Never block on a worker: one that stops reading is dropped (broker.c). */
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
+		fatalx(EX_OSERR, "fcntl: %s", strerror(errno));
 	w->pid = pid;
 	w->sock = sv[0];
 }
@@ -417,14 +470,15 @@ static void abort_start(struct worker *ws, size_t n, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	log_warnx("%s", buf);
+	/* Nothing was collected yet: no need to let them flush. */
 	for (size_t i = 0; i < n; i++)
-		if (ws[i].pid)
-			kill(ws[i].pid, SIGTERM);
+		if (ws[i].pid > 0)
+			kill(ws[i].pid, SIGKILL);
 	for (size_t i = 0; i < n; i++) {
 		if (!ws[i].pid)
 			continue;
 		if (waitpid(ws[i].pid, &ws[i].status, 0) == ws[i].pid && WIFSIGNALED(ws[i].status) &&
-		    WTERMSIG(ws[i].status) != SIGTERM)
+		    WTERMSIG(ws[i].status) != SIGTERM && WTERMSIG(ws[i].status) != SIGKILL)
 			log_warnx("the %s was killed by signal %d%s", ws[i].name, WTERMSIG(ws[i].status),
 				  signal_text(WTERMSIG(ws[i].status)));
 		ws[i].pid = 0;
@@ -490,11 +544,21 @@ int monitor_main(const struct vigild_opts *o)
 	struct timespec now;
 	int out_fd, ksyms_fd, self_fd, sfd, policy_fd = -1, rc;
 	bool stopping = false, compromised = false, fell_back;
+	uint64_t stop_deadline = 0;
 	uid_t uid;
 	gid_t gid;
 
 	log_init("vigild");
 	check_privileges();
+	{
+		/* Each tenant cgroup costs two fds per CPU: use what is allowed. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	check_btf();
 	libbpf_set_print(libbpf_log);
 
@@ -585,17 +649,22 @@ int monitor_main(const struct vigild_opts *o)
 		};
 		struct signalfd_siginfo si;
 
-		rc = poll(p, 3, stopping ? STOP_TIMEOUT_MS : -1);
+		if (stopping && !stop_deadline)
+			stop_deadline = mono_ms() + STOP_TIMEOUT_MS;
+		rc = poll(p, 3, stopping ? (int)(stop_deadline > mono_ms() ? stop_deadline - mono_ms() : 0) : -1);
 		if (rc < 0 && errno == EINTR)
 			continue;
-		if (rc == 0) {
+		if (rc == 0 && stop_deadline && mono_ms() >= stop_deadline) {
+			stop_deadline = UINT64_MAX; /* kill once */
 			log_warnx("the workers did not stop within %d s; killing them",
 				  STOP_TIMEOUT_MS / 1000);
 			for (size_t i = 0; i < 2; i++)
-				if (ws[i].pid)
+				if (ws[i].pid > 0)
 					kill(ws[i].pid, SIGKILL);
 			continue;
 		}
+		if (rc == 0)
+			continue;
 		for (size_t i = 0; i < 2; i++) {
 			struct worker *w = &ws[i];
 
@@ -617,7 +686,8 @@ int monitor_main(const struct vigild_opts *o)
 			if (rc == -EPROTO) {
 				log_warnx("the %s broke the protocol (%s): treating it as compromised, "
 					  "killing it and shutting down", w->name, broker.violation);
-				kill(w->pid, SIGKILL);
+				if (w->pid > 0)
+					kill(w->pid, SIGKILL);
 				compromised = true;
 			}
 			/* Closed, broken or hostile: this worker is done. */
@@ -626,7 +696,7 @@ int monitor_main(const struct vigild_opts *o)
 			if (!stopping) {
 				stopping = true;
 				for (size_t j = 0; j < 2; j++)
-					if (ws[j].pid && j != i)
+					if (ws[j].pid > 0 && j != i)
 						kill(ws[j].pid, SIGTERM);
 			}
 		}
@@ -640,7 +710,7 @@ int monitor_main(const struct vigild_opts *o)
 			if (!stopping) {
 				stopping = true;
 				for (size_t i = 0; i < 2; i++)
-					if (ws[i].pid)
+					if (ws[i].pid > 0)
 						kill(ws[i].pid, SIGTERM);
 			}
 			break;
@@ -654,7 +724,7 @@ int monitor_main(const struct vigild_opts *o)
 				/* One worker ended (the collector at --duration): stop the other. */
 				stopping = true;
 				for (size_t i = 0; i < 2; i++)
-					if (ws[i].pid)
+					if (ws[i].pid > 0)
 						kill(ws[i].pid, SIGTERM);
 			}
 			break;

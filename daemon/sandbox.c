@@ -125,6 +125,17 @@ int sandbox_become_worker(uid_t uid, gid_t gid)
 	rc = become(uid, gid);
 	if (rc)
 		return rc;
+	/* The uid change emptied permitted and effective; inheritable too. */
+	{
+		cap_t none = cap_init();
+
+		if (!none)
+			return -errno;
+		rc = cap_set_proc(none) < 0 ? -errno : 0;
+		cap_free(none);
+		if (rc)
+			return rc;
+	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	return 0;
@@ -189,8 +200,7 @@ static const int common_syscalls[] = {
 static const int collector_syscalls[] = {
 	/* /proc/PID/stat, cgroupfs, and the output directory (Landlock narrows these) */
 	SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(renameat2), SCMP_SYS(unlinkat),
-	SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(timerfd_settime), SCMP_SYS(getppid),
-	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
+	SCMP_SYS(fsync), SCMP_SYS(getppid),
 };
 
 /* Talks to the network; opens no file once started. */
@@ -203,8 +213,7 @@ static const int uplink_syscalls[] = {
 
 /* Opens processes' maps and files for the collector, signals and reaps workers. */
 static const int monitor_syscalls[] = {
-	SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(getdents64), SCMP_SYS(readlinkat),
-	SCMP_SYS(wait4), SCMP_SYS(waitid), SCMP_SYS(kill),
+	SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(wait4), SCMP_SYS(kill),
 	SCMP_SYS(perf_event_open), SCMP_SYS(open_by_handle_at), SCMP_SYS(fstatfs),
 };
 
@@ -261,9 +270,12 @@ int sandbox_seccomp(enum sandbox_role role)
 	case SANDBOX_UPLINK:
 		if (!rc)
 			rc = ADD_ALL(ctx, uplink_syscalls);
-		/* sockets, but only of the network families and AF_UNIX */
-		for (int fam = 0; !rc && fam < 3; fam++) {
-			static const int fams[] = { AF_INET, AF_INET6, AF_UNIX };
+		/*
+		 * sockets, but only of the network families: not AF_UNIX, which
+		 * would reach local services (D-Bus, journald...) by path.
+		 */
+		for (int fam = 0; !rc && fam < 2; fam++) {
+			static const int fams[] = { AF_INET, AF_INET6 };
 
 			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 					      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fams[fam]));

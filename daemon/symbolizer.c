@@ -382,7 +382,11 @@ int symbolizer_open_mapped_file(uint32_t pid, const struct procmap *mp, struct s
 		}
 		close(fd);
 	}
-	if (mp->deleted || mp->path[0] != '/')
+	/*
+	 * maps prints a newline in a name as "\012" but leaves a backslash
+	 * alone, so a path with one may name another file: refuse it.
+	 */
+	if (mp->deleted || mp->path[0] != '/' || strchr(mp->path, '\\'))
 		return -ENOENT;
 
 	snprintf(buf, sizeof(buf), "/proc/%" PRIu32 "/root", pid);
@@ -390,23 +394,34 @@ int symbolizer_open_mapped_file(uint32_t pid, const struct procmap *mp, struct s
 	if (root < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	{
-		/* Resolve inside the process's root, so that a container's
-		 * absolute symlinks cannot point us at our own files. */
+		/*
+		 * Resolve inside the process's root, following no symlink (maps
+		 * names the file itself), and only as O_PATH: nothing is opened
+		 * for real - no device, FIFO or automount is touched - until the
+		 * result is known to be the regular file that is mapped.
+		 */
 		struct open_how how = {
-			.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
-			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+			.flags = O_PATH | O_CLOEXEC,
+			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 		};
+		int pfd = (int)syscall(SYS_openat2, root, mp->path, &how, sizeof(how));
+		char self[64];
 
-		fd = (int)syscall(SYS_openat2, root, mp->path, &how, sizeof(how));
-		if (fd < 0 && (errno == ENOSYS || errno == EPERM))
-			fd = openat(root, mp->path + 1,
-				    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
+		close(root);
+		if (pfd < 0)
+			return -errno;
+		if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != mp->inode ||
+		    st.st_dev != makedev(mp->dev_major, mp->dev_minor)) {
+			close(pfd);
+			return -ESTALE;
+		}
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+		fd = open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+		close(pfd);
 	}
-	close(root);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != mp->inode ||
-	    st.st_dev != makedev(mp->dev_major, mp->dev_minor)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != mp->inode) {
 		close(fd);
 		return -ESTALE;
 	}

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -56,6 +57,8 @@ int uplink_main(void)
 	if (sfd < 0)
 		fatalx(71, "signalfd: %s", strerror(errno));
 
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	rc = sandbox_landlock_none();
 	if (rc && rc != -EOPNOTSUPP)
 		fatalx(71, "cannot confine file access (Landlock): %s", strerror(-rc));

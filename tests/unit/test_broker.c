@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -25,6 +27,24 @@
 #include "procmaps.h"
 
 static int sv[2];
+static pid_t child; /* a forked copy of this process: same mappings, another pid */
+
+static int start_child(void **state)
+{
+	child = fork();
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	return child > 0 ? 0 : -1;
+}
+
+static int stop_child(void **state)
+{
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return 0;
+}
 
 static int setup(void **state)
 {
@@ -130,7 +150,7 @@ static void test_hostile_values(void **state)
 static void test_open_maps(void **state)
 {
 	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
-	struct msg_open_maps om = { .hdr = { MSG_OPEN_MAPS, sizeof(om) }, .pid = (uint32_t)getpid() };
+	struct msg_open_maps om = { .hdr = { MSG_OPEN_MAPS, sizeof(om) }, .pid = (uint32_t)child };
 	struct procmaps *m;
 	int fd;
 
@@ -146,6 +166,10 @@ static void test_open_maps(void **state)
 	om.pid = BROKER_PID_MAX;
 	assert_int_equal(serve(&b, &om, sizeof(om), PEER_COLLECTOR), 0);
 	assert_int_equal(answer(), -ESRCH);
+	/* the monitor's own layout is not for the collector */
+	om.pid = (uint32_t)getpid();
+	assert_int_equal(serve(&b, &om, sizeof(om), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -EPERM);
 }
 
 /* The executable mapping that holds this test's code. */
@@ -159,10 +183,10 @@ static void test_open_file(void **state)
 {
 	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
 	struct procmaps *m;
-	const struct procmap *mp = own_text(&m);
+	const struct procmap *mp = own_text(&m); /* the child's is at the same place */
 	struct msg_open_file of = {
 		.hdr = { MSG_OPEN_FILE, sizeof(of) },
-		.pid = (uint32_t)getpid(),
+		.pid = (uint32_t)child,
 		.dev_major = mp->dev_major,
 		.dev_minor = mp->dev_minor,
 		.start = mp->start,
@@ -212,11 +236,17 @@ static void test_open_file(void **state)
 		assert_int_equal(procmaps_read(getpid(), &m2), 0);
 		dm = procmaps_find(m2, (uint64_t)(uintptr_t)p);
 		assert_non_null(dm);
+		/* asked of the monitor's own pid: refused before anything else */
 		of.start = dm->start;
 		of.end = dm->end;
 		of.inode = dm->inode;
 		of.dev_major = dm->dev_major;
 		of.dev_minor = dm->dev_minor;
+		of.pid = (uint32_t)getpid();
+		assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), 0);
+		assert_int_equal(answer(), -EPERM);
+		/* in the child, which does not map it: not there */
+		of.pid = (uint32_t)child;
 		assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), 0);
 		assert_int_equal(answer(), -ENOENT);
 		procmaps_free(m2);
@@ -224,6 +254,20 @@ static void test_open_file(void **state)
 		close(tfd);
 		unlink(path);
 	}
+}
+
+/* A collector that asks and never reads: the monitor must not block on it. */
+static void test_not_reading(void **state)
+{
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
+	struct msg_open_maps om = { .hdr = { MSG_OPEN_MAPS, sizeof(om) }, .pid = BROKER_PID_MAX };
+	int rc = 0;
+
+	assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	for (int i = 0; i < 100000 && rc == 0; i++)
+		rc = serve(&b, &om, sizeof(om), PEER_COLLECTOR);
+	assert_int_equal(rc, -EPROTO);
+	assert_non_null(strstr(b.violation, "does not read"));
 }
 
 static void test_set_hz(void **state)
@@ -248,7 +292,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_maps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_hz, setup, teardown),
 	};
-	return cmocka_run_group_tests_name("broker", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("broker", tests, start_child, stop_child);
 }
