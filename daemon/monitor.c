@@ -544,7 +544,7 @@ int monitor_main(const struct vigild_opts *o)
 	struct timespec now;
 	int out_fd, ksyms_fd, self_fd, sfd, policy_fd = -1, rc;
 	bool stopping = false, compromised = false, fell_back;
-	uint64_t stop_deadline = 0;
+	uint64_t stop_deadline = 0, capped_quiet = 0;
 	uid_t uid;
 	gid_t gid;
 
@@ -673,10 +673,13 @@ int monitor_main(const struct vigild_opts *o)
 			rc = broker_serve_one(&broker, w->sock, w->peer);
 			if (rc == 0) {
 				if ((broker.last_type == MSG_SET_HZ || broker.last_type == MSG_TENANT_CGROUP) &&
-				    broker.last_hz_applied != broker.last_hz_asked)
+				    broker.last_hz_applied != broker.last_hz_asked && mono_ms() >= capped_quiet) {
+					/* Said at most once a minute: a worker must not flood the log. */
 					log_warnx("the %s asked for %u Hz for tenant %u; capped at the ceiling of %u Hz",
 						  w->name, broker.last_hz_asked, broker.last_tenant,
 						  broker.last_hz_applied);
+					capped_quiet = mono_ms() + 60000;
+				}
 				if (broker.last_err && broker.last_type == MSG_TENANT_CGROUP)
 					log_warn_errno(broker.last_err, "tenant %u cgroup not sampled%s%s",
 						       broker.last_tenant, broker.detail[0] ? ": " : "",

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,12 +33,16 @@
 #define MAX_CPUS 4096
 #define VERIFIER_LOG_SIZE (256 * 1024)
 
-/* One tenant cgroup: an event and a link per CPU. */
+#define MAX_ANCESTORS 64
+
+/* One tenant cgroup: an event and a link per CPU, and its ancestors' ids. */
 struct cg_events {
 	uint64_t id;
 	unsigned tenant;
 	int *pfds;
 	int *links;
+	uint64_t anc[MAX_ANCESTORS];
+	unsigned nanc;
 };
 
 struct sampler {
@@ -504,6 +509,49 @@ static void cg_close(struct cg_events *c, unsigned ncpus)
 	free(c->pfds);
 }
 
+/*
+ * The ids (inode numbers) of a cgroup directory's ancestors, up to the
+ * mount's root (included: it is a cgroup too).
+ */
+static int ancestors(int cgroup_fd, uint64_t *anc, unsigned *ret_n)
+{
+	struct stat st, up;
+	unsigned n = 0;
+	int fd = fcntl(cgroup_fd, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -errno;
+	}
+	for (;;) {
+		int parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		close(fd);
+		if (parent < 0)
+			return -errno;
+		if (fstat(parent, &up) < 0) {
+			close(parent);
+			return -errno;
+		}
+		/* Past the mount's root (another filesystem), or the root itself. */
+		if (up.st_dev != st.st_dev || up.st_ino == st.st_ino) {
+			close(parent);
+			break;
+		}
+		if (n == MAX_ANCESTORS) {
+			close(parent);
+			return -E2BIG;
+		}
+		anc[n++] = up.st_ino;
+		st = up;
+		fd = parent;
+	}
+	*ret_n = n;
+	return 0;
+}
+
 int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
 			      uint64_t cgroup_id, unsigned hz, char *err, size_t errlen)
 {
@@ -513,9 +561,24 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
 
 	if (tenant == 0 || tenant >= VIGIL_MAX_TENANTS || hz == 0)
 		return -EINVAL;
-	for (size_t i = 0; i < s->ncgs; i++)
+	/*
+	 * Events on a cgroup fire for its descendants too: a cgroup nested in
+	 * (or around) an attached one would sample the same tasks twice, over
+	 * the ceiling.  Its ancestors come from the cgroup tree itself.
+	 */
+	rc = ancestors(cgroup_fd, c.anc, &c.nanc);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < s->ncgs; i++) {
 		if (s->cgs[i].id == cgroup_id)
 			return -EEXIST;
+		for (unsigned a = 0; a < c.nanc; a++)
+			if (c.anc[a] == s->cgs[i].id)
+				return -EEXIST;
+		for (unsigned a = 0; a < s->cgs[i].nanc; a++)
+			if (s->cgs[i].anc[a] == cgroup_id)
+				return -EEXIST;
+	}
 	if (s->ncgs == SAMPLER_MAX_CGROUPS)
 		return -ENOSPC;
 	c.pfds = malloc(s->ncpus * sizeof(*c.pfds));

@@ -65,7 +65,8 @@ unsigned sampler_hz(const struct sampler *s);
  * that cgroup and its descendants (PERF_FLAG_PID_CGROUP), carrying the
  * tenant index as its BPF cookie; the cgroup goes into map "tenant_cg" so
  * that the default events leave its tasks to it.  cgroup_fd is borrowed.
- * -EEXIST if the cgroup is attached already, -ENOSPC past
+ * -EEXIST if the cgroup, an ancestor or a descendant of it is attached
+ * already (its events would sample the same tasks twice), -ENOSPC past
  * SAMPLER_MAX_CGROUPS, -EINVAL for tenant 0 or out of range.
  */
 #define SAMPLER_MAX_CGROUPS 256
