@@ -32,12 +32,18 @@ run_unit() {
 }
 
 run_integration() {
-	local t out rc p f s
+	local t out rc p f s tmp
+	tmp=$(mktemp /tmp/vigil-run.XXXXXX)
+	trap 'rm -f "$tmp"' RETURN
 	for t in tests/integration/*.sh; do
 		[ -f "$t" ] || continue
 		case ${t##*/} in lib*.sh) continue ;; esac # helpers, not tests
 		echo "== $t"
-		out=$(bash "$t" 2>&1 | tee /dev/stderr); rc=${PIPESTATUS[0]}
+		# Through a file, not tee /dev/stderr: reopening a redirected
+		# stderr would truncate the caller's log.
+		bash "$t" >"$tmp" 2>&1; rc=$?
+		cat "$tmp"
+		out=$(cat "$tmp")
 		p=$(printf '%s\n' "$out" | grep -Ec '^ok( |$)' )
 		s=$(printf '%s\n' "$out" | grep -Ec '^ok .*# SKIP')
 		f=$(printf '%s\n' "$out" | grep -Ec '^not ok( |$)')
