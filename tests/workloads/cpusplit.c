@@ -4,10 +4,15 @@
  * burn_gamma (in libvwl.so).
  *
  * The split is of thread CPU time, not wall time, so it holds however the
- * threads are scheduled next to other load: each thread runs a 10-slot
- * pattern of 5 ms slices (a b a g a b a b a g) and every function burns
- * until its own accumulated CPU time reaches its accumulated quota, so the
- * overshoot of one slice is paid back in the next.  Each burn function
+ * threads are scheduled next to other load: each thread runs cycles of
+ * 10 slots (5 alpha, 3 beta, 2 gamma) and every function burns until its
+ * own accumulated CPU time reaches its accumulated quota, so the overshoot
+ * of one slice is paid back in the next.  The slots are shuffled and the
+ * slice length drawn (2-8 ms) anew for every cycle: a fixed pattern of
+ * fixed slices would alias with a sampler's fixed period (a 99 Hz sampler
+ * hits every other 5 ms slice, and alpha held every other slot), so that
+ * the samples of a 10 s run could be off by several points for nothing but
+ * phase.  Each burn function
  * loops in its own frame and reads the clock only every ~50 us; samples
  * taken during that clock read still have the burn function on the stack,
  * so tests count a function's samples inclusively.
@@ -59,19 +64,29 @@ struct worker {
 static void *split_run(void *arg)
 {
 	static void (*const burn[3])(long long) = {burn_alpha, burn_beta, burn_gamma};
-	static const int pattern[10] = {0, 1, 0, 2, 0, 1, 0, 1, 0, 2};
+	int pattern[10] = {0, 0, 0, 0, 0, 1, 1, 1, 2, 2};
 	struct worker *w = arg;
 	long long quota[3] = {0, 0, 0};
+	unsigned seed = 0x9e3779b9u ^ (unsigned)w->index;
 	char name[16];
 
 	snprintf(name, sizeof(name), "split-%d", w->index);
 	pthread_setname_np(pthread_self(), name);
 	while (vwl_mono_ns() < w->end_mono) {
+		/* every slot of a cycle gets the same slice: the split stays exact */
+		long long slice = SLICE_NS * 2 / 5 + rand_r(&seed) % (SLICE_NS * 6 / 5);
+
+		for (int k = 9; k > 0; k--) { /* Fisher-Yates */
+			int j = rand_r(&seed) % (k + 1), t = pattern[k];
+
+			pattern[k] = pattern[j];
+			pattern[j] = t;
+		}
 		for (int k = 0; k < 10; k++) {
 			int f = pattern[k];
 			long long left;
 
-			quota[f] += SLICE_NS;
+			quota[f] += slice;
 			left = quota[f] - w->spent[f];
 			if (left > 0) {
 				long long t0 = vwl_thread_ns();
