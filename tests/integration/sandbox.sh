@@ -20,6 +20,7 @@ TESTS=(
 	"uplink: CapInh/Prm/Eff/Bnd/Amb all 0, non-root uid, NoNewPrivs 1, Seccomp 2"
 	"monitor: exactly CAP_BPF CAP_PERFMON CAP_SYS_PTRACE CAP_DAC_READ_SEARCH, non-root uid, Seccomp 2"
 	"profiles are still symbolized through the monitor"
+	"workers get no inherited fd and an empty environment"
 )
 for a in "${ATTEMPTS[@]}"; do TESTS+=("$a: worker killed by SIGSYS or refused, monitor exits 70, nothing left loaded"); done
 TESTS+=("collector sends a message the table forbids: killed as compromised, monitor exits 70")
@@ -46,7 +47,12 @@ check_worker() {
 
 OUT=$T/profiles
 VIGILD_TIMEOUT=60
+# An fd and a variable the monitor inherits must not reach the workers.
+exec 9<"$VIGIL_ROOT/README.md"
+export VIGIL_SANDBOX_SECRET=leak-me
 vigild_start "$T/vigild.log" --hz 49 --interval 3 --duration 8 --output "$OUT"
+exec 9<&-
+unset VIGIL_SANDBOX_SECRET
 vigild_wait_ready 20 || tap_diag "vigild not sampling:" "$(tail -5 "$T/vigild.log")"
 spawn "$WLD/cpusplit" --seconds 4 --threads 1
 SPLIT=$SPAWNED_PID
@@ -60,6 +66,14 @@ else
 	check_worker "${TESTS[0]}" "$COLLECTOR"
 	check_worker "${TESTS[1]}" "$UPLINK"
 fi
+bad=
+for w in "$COLLECTOR" "$UPLINK"; do
+	[ -n "$w" ] || continue
+	if ls -l /proc/"$w"/fd 2>/dev/null | grep -q README.md; then bad+="pid $w holds the inherited fd; "; fi
+	if [ -s /proc/"$w"/environ ]; then bad+="pid $w environment: $(tr '\0' ' ' </proc/"$w"/environ); "; fi
+done
+tap_result "${TESTS[4]}" $([ -n "$COLLECTOR" ] && [ -z "$bad" ]; echo $?) "$bad"
+
 bad=
 for f in CapPrm CapEff CapBnd; do
 	[ "$(status_of "$VIGILD_PID" $f)" = "$MONITOR_CAPS" ] || bad+="$f=$(status_of "$VIGILD_PID" $f) "
@@ -92,7 +106,7 @@ hooked() {
 	RC=$?
 }
 
-i=4
+i=5
 for a in "${ATTEMPTS[@]}"; do
 	before=$(loaded)
 	VIGIL_TEST_ATTEMPT=$a hooked --hz 19 --duration 10
