@@ -51,8 +51,7 @@ struct sampler {
 	int *pfds;  /* default tenant: perf event per CPU */
 	int *links; /* default tenant: BPF link per CPU */
 	unsigned ncpus;
-	unsigned hz;
-	unsigned tenant_hz[VIGIL_MAX_TENANTS];
+	unsigned tenant_hz[VIGIL_MAX_TENANTS]; /* [0]: the default tenant */
 	struct cg_events cgs[SAMPLER_MAX_CGROUPS];
 	size_t ncgs;
 };
@@ -306,7 +305,6 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	bpf_link__destroy(exec_link);
 	bpf_object__close(obj);
 	free(vlog);
-	s->hz = cfg->hz;
 	s->tenant_hz[0] = cfg->hz;
 	*ret = s;
 	return 0;
@@ -334,7 +332,7 @@ static int send_fd(int sock, uint32_t kind, uint32_t index, int32_t cpu, int fd)
 int sampler_send(const struct sampler *s, int sock)
 {
 	struct msg_loader_done done = { .hdr = { MSG_LOADER_DONE, sizeof(done) },
-					.version = PRIVSEP_VERSION, .ncpus = s->ncpus, .hz = s->hz };
+					.version = PRIVSEP_VERSION, .ncpus = s->ncpus, .hz = s->tenant_hz[0] };
 	int rc = 0;
 
 	rc = rc ?: send_fd(sock, FD_PROG, 0, -1, s->prog_fd);
@@ -401,7 +399,7 @@ int sampler_receive(int sock, struct sampler **ret)
 				if (s->pfds[i] >= 0 || s->links[i] >= 0)
 					goto bad; /* more CPUs than it says: closed by sampler_free */
 			s->ncpus = u.done.ncpus;
-			s->hz = s->tenant_hz[0] = u.done.hz;
+			s->tenant_hz[0] = u.done.hz;
 			for (unsigned i = 0; i < s->ncpus; i++)
 				if (s->pfds[i] < 0 || s->links[i] < 0)
 					goto bad;
@@ -445,11 +443,6 @@ unsigned sampler_ncpus(const struct sampler *s)
 	return s->ncpus;
 }
 
-int sampler_set_hz(struct sampler *s, unsigned hz)
-{
-	return sampler_set_tenant_hz(s, 0, hz);
-}
-
 static int set_period(const int *pfds, unsigned n, unsigned hz)
 {
 	uint64_t period = 1000000000ull / hz;
@@ -466,12 +459,8 @@ int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz)
 
 	if (hz == 0 || tenant >= VIGIL_MAX_TENANTS)
 		return -EINVAL;
-	if (tenant == 0) {
-		rc = set_period(s->pfds, s->ncpus, hz);
-		if (rc)
-			return rc;
-		s->hz = hz;
-	}
+	if (tenant == 0 && (rc = set_period(s->pfds, s->ncpus, hz)) != 0)
+		return rc;
 	for (size_t i = 0; i < s->ncgs; i++) {
 		if (s->cgs[i].tenant != tenant)
 			continue;
@@ -481,16 +470,6 @@ int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz)
 	}
 	s->tenant_hz[tenant] = hz;
 	return 0;
-}
-
-unsigned sampler_hz(const struct sampler *s)
-{
-	return s->hz;
-}
-
-unsigned sampler_tenant_hz(const struct sampler *s, unsigned tenant)
-{
-	return tenant < VIGIL_MAX_TENANTS ? s->tenant_hz[tenant] : 0;
 }
 
 static void close_all(int *fds, unsigned n)

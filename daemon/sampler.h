@@ -52,14 +52,6 @@ int sampler_stats_fd(const struct sampler *s);
 unsigned sampler_ncpus(const struct sampler *s);
 
 /*
- * Change the sampling frequency on every CPU.  cpu-clock turns a frequency
- * into a fixed period when the event is opened, so this sets the period
- * (1e9 / hz ns), effective from each CPU's next tick.  0 or -errno.
- */
-int sampler_set_hz(struct sampler *s, unsigned hz); /* the default tenant's */
-unsigned sampler_hz(const struct sampler *s);
-
-/*
  * Tenants.  sampler_open() samples the default tenant (index 0) on every
  * CPU.  A tenant's cgroup gets its own cpu-clock event per CPU, scoped to
  * that cgroup and its descendants (PERF_FLAG_PID_CGROUP), carrying the
@@ -74,9 +66,13 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
 			      uint64_t cgroup_id, unsigned hz, char *err, size_t errlen);
 /* Stop sampling a cgroup for its tenant.  -ENOENT if it was not attached. */
 int sampler_tenant_remove_cgroup(struct sampler *s, uint64_t cgroup_id);
-/* Frequency of every event of one tenant (0: the default events). */
+/*
+ * Frequency of every event of one tenant (0: the default events).
+ * cpu-clock turns a frequency into a fixed period when an event is opened,
+ * so this sets the period (1e9 / hz ns), effective from each CPU's next
+ * tick.  0 or -errno.
+ */
 int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz);
-unsigned sampler_tenant_hz(const struct sampler *s, unsigned tenant);
 /* Map fd of the per-tenant counters (struct vigil_tenant_stats). */
 int sampler_tstats_fd(const struct sampler *s);
 
