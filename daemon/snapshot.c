@@ -17,8 +17,8 @@
 #define MAX_FRAMES (2 * VIGIL_MAX_STACK + 1)
 
 struct leaf {
-	const char *function; /* borrowed until the end of snapshot_build */
-	const char *comm;
+	char *function; /* owned copies: the symbolizer's strings do not outlive its tick */
+	char *comm;
 	uint64_t count;
 };
 
@@ -27,7 +27,7 @@ struct leaves {
 	size_t n, cap;
 };
 
-static int leaves_add(struct leaves *l, const char *function, const char *comm, uint64_t count)
+static int leaves_add(struct leaves *l, char *function, char *comm, uint64_t count)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
@@ -69,6 +69,7 @@ void snapshot_top_free(struct snapshot_top *t)
 	free(t);
 }
 
+/* The leaves, merged by (function, comm); the strings move into the table. */
 static int make_top(struct leaves *l, uint64_t total, struct snapshot_top **ret)
 {
 	struct snapshot_top *t = calloc(1, sizeof(*t));
@@ -83,21 +84,18 @@ static int make_top(struct leaves *l, uint64_t total, struct snapshot_top **ret)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		if (t->n && strcmp(t->v[t->n - 1].function, l->v[i].function) == 0 &&
-		    strcmp(t->v[t->n - 1].comm, l->v[i].comm) == 0) {
-			t->v[t->n - 1].count += l->v[i].count;
-			continue;
+		char *fn = l->v[i].function, *cm = l->v[i].comm;
+		struct snapshot_top_entry *last = t->n ? &t->v[t->n - 1] : NULL;
+
+		if (last && strcmp(last->function, fn) == 0 && strcmp(last->comm, cm) == 0) {
+			last->count += l->v[i].count;
+			free(fn);
+			free(cm);
+		} else {
+			t->v[t->n++] = (struct snapshot_top_entry){ fn, cm, l->v[i].count };
 		}
-		t->v[t->n].function = strdup(l->v[i].function);
-		t->v[t->n].comm = strdup(l->v[i].comm);
-		t->v[t->n].count = l->v[i].count;
-		if (!t->v[t->n].function || !t->v[t->n].comm) {
-			t->n++;
-			snapshot_top_free(t);
-			return -ENOMEM;
-		}
-		t->n++;
 	}
+	l->n = 0; /* every string now belongs to t */
 	qsort(t->v, t->n, sizeof(*t->v), cmp_top_count);
 	*ret = t;
 	return 0;
@@ -294,8 +292,8 @@ int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cg
 	}
 out:
 	for (size_t i = 0; i < leaves.n; i++) {
-		free((char *)(uintptr_t)leaves.v[i].function);
-		free((char *)(uintptr_t)leaves.v[i].comm);
+		free(leaves.v[i].function);
+		free(leaves.v[i].comm);
 	}
 	free(leaves.v);
 	pprof_free(b);
