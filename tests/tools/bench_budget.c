@@ -2,7 +2,7 @@
  * bench_budget - what the overhead controller itself costs, in CPU time per
  * call, on synthetic inputs: budget_update() (one tenant, one control
  * period) and tenancy_control() (every tenant of a policy, one control
- * period, frequencies applied through stub ops).  No BPF, no cgroups: the
+ * period, frequencies applied through do-nothing ops).  No BPF, no cgroups: the
  * I/O of a real control period (cgroup scan, cpu.stat, BPF map reads) is
  * measured by the benchmark on a running vigild instead (tests/bench/
  * budgets.sh).
@@ -136,17 +136,17 @@ static int bench_update(long calls)
 	return 0;
 }
 
-static int stub_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz)
+static int noop_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz)
 {
 	return 0;
 }
 
-static int stub_detach(void *ctx, uint64_t id)
+static int noop_detach(void *ctx, uint64_t id)
 {
 	return 0;
 }
 
-static int stub_set_hz(void *ctx, uint32_t tenant, unsigned hz)
+static int noop_set_hz(void *ctx, uint32_t tenant, unsigned hz)
 {
 	return 0;
 }
@@ -178,7 +178,7 @@ static int make_policy(long n, struct policy **ret)
 
 static int bench_control(long ntenants, long updates)
 {
-	static const struct tenancy_ops ops = { stub_attach, stub_detach, stub_set_hz, NULL };
+	static const struct tenancy_ops ops = { noop_attach, noop_detach, noop_set_hz, NULL };
 	struct tenancy tn;
 	struct tenancy_reading r = { 0 };
 	struct policy *p;
