@@ -53,6 +53,7 @@ TESTS=(
 	"SIGHUP loosening tight's budget: its frequency goes up within 15 s"
 	"SIGHUP tightening loose's budget: its frequency goes down within 15 s"
 )
+tap_plan $((${#TESTS_CHECK[@]} + ${#TESTS[@]}))
 
 CGROOT=/sys/fs/cgroup/unified
 CP=2                 # --control-period

@@ -10,6 +10,7 @@ TESTS=(
 	"--build-id: a process that lived 0.3 s is symbolized"
 	"--build-id: the workload's mapping carries the binary's build-id"
 )
+tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
 require_file "$PQ" "${TESTS[@]}"
 

@@ -17,6 +17,7 @@ TESTS=(
 	"kernel without BTF: exit 69, one line naming BTF"
 	"--help: usage on stdout, exit 0"
 )
+tap_plan ${#TESTS[@]}
 require_file "$VIGILD" "${TESTS[@]}"
 
 OUT=$T/out

@@ -2,7 +2,8 @@
 # tests/integration/lib.sh - helpers shared by the integration tests.
 #
 # Sourced, never run: the test scripts next to it do ". lib.sh".  It gives
-#   TAP output      tap_ok, tap_not_ok, tap_skip, tap_diag, tap_done
+#   TAP output      tap_plan, tap_ok, tap_not_ok, tap_skip, tap_diag, tap_done
+#   cgroups         cgroup2_root (the cgroup v2 mount vigild uses)
 #   BPF gating      require_bpf NAME... (skip those tests when this host
 #                   cannot run BPF; with VIGIL_REQUIRE_BPF=1 fail them)
 #   scratch space   $T, a temporary directory removed on exit, with the
@@ -30,6 +31,15 @@ EMPTY_BPF=$B/bpf/empty.bpf.o
 
 TAP_N=0
 TAP_FAILED=0
+TAP_PLAN=
+
+# tap_plan N: announce, before any result, that N tests follow.  tests/run.sh
+# fails a script whose plan is missing or differs from the results it saw,
+# so a script that stops early cannot pass.
+tap_plan() {
+	TAP_PLAN=$1
+	echo "1..$1"
+}
 
 tap_diag() {
 	local arg line
@@ -66,9 +76,15 @@ tap_result() {
 	if [ "$st" -eq 0 ]; then tap_ok "$name"; else tap_not_ok "$name" "$@"; fi
 }
 
-# Prints the plan and leaves with 1 when anything failed.
+# Leaves with 1 when anything failed, or when the number of results is
+# not the plan announced by tap_plan (which every script must call first).
 tap_done() {
-	echo "1..$TAP_N"
+	if [ -z "$TAP_PLAN" ]; then
+		tap_not_ok "the script announced its plan (tap_plan N) before its results"
+	elif [ "$TAP_N" -ne "$TAP_PLAN" ]; then
+		echo "# planned $TAP_PLAN tests, ran $TAP_N"
+		exit 1
+	fi
 	[ "$TAP_FAILED" -eq 0 ] && exit 0
 	exit 1
 }
@@ -115,6 +131,15 @@ tmp_mount() {
 	local dir=$1
 	shift
 	mkdir -p "$dir" && mount "$@" "$dir" && MOUNTS+=("$dir")
+}
+
+# cgroup2_root: the mount point of the cgroup v2 hierarchy, found as vigild
+# finds it (the first cgroup2 entry of /proc/self/mountinfo): /sys/fs/cgroup
+# on a normal Debian host, /sys/fs/cgroup/unified on a hybrid one.  Prints
+# nothing when there is none.
+cgroup2_root() {
+	awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+		/proc/self/mountinfo
 }
 
 # now_ms: CLOCK_REALTIME in milliseconds.

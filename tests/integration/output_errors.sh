@@ -21,6 +21,7 @@ TESTS=(
 	"read-only output directory: profiles written again once writable"
 	"after output errors: SIGTERM exits 0, no temporary files left"
 )
+tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
 require_file "$PQ" "${TESTS[@]}"
 

@@ -23,6 +23,7 @@ TESTS=(
 	"profile file names sort by time"
 	"--duration is honoured: exit 0 on time"
 )
+tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
 require_file "$PQ" "${TESTS[@]}"
 

@@ -25,6 +25,7 @@ TESTS=(
 for a in "${ATTEMPTS[@]}"; do TESTS+=("$a: worker killed by SIGSYS or refused, monitor exits 70, nothing left loaded"); done
 TESTS+=("collector sends a message the table forbids: killed as compromised, monitor exits 70")
 TESTS+=("collector asks for 100000 Hz under --max-hz 50: capped, and the sample rate shows it")
+tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
 require_file "$HOOKS" "${TESTS[@]}"
 

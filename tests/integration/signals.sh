@@ -13,6 +13,7 @@ TESTS=(
 	"SIGTERM with --duration 0: partial profile written, exit 0"
 	"SIGINT with --duration 0: partial profile written, exit 0"
 )
+tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
 require_file "$PQ" "${TESTS[@]}"
 

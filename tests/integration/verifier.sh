@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 TESTS=("signed object rejected by the verifier: exit 65, verifier log tail in the error, nothing loaded")
+tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
 require_file "$B/vigil-sign" "${TESTS[@]}"
 

@@ -35,6 +35,7 @@ TESTS=(
 	"object built for another slot: refused (wrong-name)"
 	"object older than vigild accepts: refused (old-version)"
 )
+tap_plan ${#TESTS[@]}
 
 require_file "$VIGILD" "${TESTS[@]}"
 if ! "$VIGILD" --help 2>&1 | grep -q -- '--trust'; then
