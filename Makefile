@@ -274,7 +274,7 @@ FUZZ_SECONDS  ?= 120
 
 # The monitor's request handler, with the modules it calls.
 FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/symbolizer.c \
-	daemon/elfsym.c daemon/kallsyms.c daemon/sampler.c
+	daemon/elfsym.c daemon/kallsyms.c daemon/sampler.c daemon/sampler_hz.c daemon/cgnest.c daemon/fds.c
 
 $(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard daemon/*.h)
 	$(call msg,FUZZ,$@)

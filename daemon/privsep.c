@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "privsep.h"
 
 const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
@@ -58,13 +59,6 @@ int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t n
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EIO;
-}
-
-static void close_all(int *fds, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
 }
 
 int privsep_recv(int sock, enum privsep_peer from, bool *seen, void *buf, size_t *ret_len,
@@ -133,6 +127,6 @@ int privsep_recv(int sock, enum privsep_peer from, bool *seen, void *buf, size_t
 	*ret_len = n;
 	return (int)hdr.type;
 bad:
-	close_all(fds, nfds);
+	fds_close(fds, nfds);
 	return -EPROTO;
 }

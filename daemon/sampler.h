@@ -1,12 +1,16 @@
 /*
- * sampler.h - load the sampling BPF program and attach it to cpu-clock.
+ * sampler.h - load the sampling BPF program, attach it to cpu-clock, and
+ * steer it at run time.
  *
- * sampler_open() runs in the loader, a short-lived child of the monitor
- * (privileged: CAP_BPF + CAP_PERFMON), and hands everything to the monitor
- * as fds (sampler_send / sampler_receive), so that libbpf's transient
- * memory (the kernel's BTF) never weighs on the long-lived monitor.  The
- * object is taken as bytes already in memory, so that what the caller
- * checked is what gets loaded; the file is never re-read here.
+ * sampler_open() (sampler_load.c) runs in the loader, a short-lived child
+ * of the monitor (privileged: CAP_BPF + CAP_PERFMON), and hands everything
+ * to the monitor as fds (sampler_send / sampler_receive,
+ * sampler_handover.c), so that libbpf's transient memory (the kernel's BTF)
+ * never weighs on the long-lived monitor.  The object is taken as bytes
+ * already in memory, so that what the caller checked is what gets loaded;
+ * the file is never re-read here.  The monitor then adds and removes
+ * tenant cgroups (sampler.c, under cgnest.c's rules) and changes
+ * frequencies (sampler_hz.c).
  *
  * Functions return 0 or -errno; on error a one-line reason (for a verifier
  * rejection: the tail of the verifier log) is written to err.  A verifier
@@ -56,10 +60,14 @@ unsigned sampler_ncpus(const struct sampler *s);
  * CPU.  A tenant's cgroup gets its own cpu-clock event per CPU, scoped to
  * that cgroup and its descendants (PERF_FLAG_PID_CGROUP), carrying the
  * tenant index as its BPF cookie; the cgroup goes into map "tenant_cg" so
- * that the default events leave its tasks to it.  cgroup_fd is borrowed.
- * -EEXIST if the cgroup, an ancestor or a descendant of it is attached
- * already (its events would sample the same tasks twice), -ENOSPC past
- * SAMPLER_MAX_CGROUPS, -EINVAL for tenant 0 or out of range.
+ * that the default events leave its tasks to it.  cgroup_fd is borrowed
+ * and must be the cgroup whose id is cgroup_id (-ESTALE otherwise).
+ * Refused, with the reason in err, as cgnest.h says: -EINVAL for the root
+ * cgroup (and for tenant 0 or out of range), -E2BIG deeper than
+ * VIGIL_MAX_CGROUP_DEPTH, -EXDEV when levels cannot be told, -EEXIST if
+ * the cgroup, an ancestor or a descendant of it is attached already (its
+ * events would sample the same tasks twice); -ENOSPC past
+ * SAMPLER_MAX_CGROUPS.
  */
 #define SAMPLER_MAX_CGROUPS 256
 int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
@@ -70,9 +78,12 @@ int sampler_tenant_remove_cgroup(struct sampler *s, uint64_t cgroup_id);
  * Frequency of every event of one tenant (0: the default events).
  * cpu-clock turns a frequency into a fixed period when an event is opened,
  * so this sets the period (1e9 / hz ns), effective from each CPU's next
- * tick.  0 or -errno.
+ * tick.  0 or -errno; on error the tenant's events are put back to the
+ * frequency they had (best effort) and sampler_tenant_hz() still says it.
  */
 int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz);
+/* The frequency in effect for a tenant (0: none set, or out of range). */
+unsigned sampler_tenant_hz(const struct sampler *s, unsigned tenant);
 /* Map fd of the per-tenant counters (struct vigil_tenant_stats). */
 int sampler_tstats_fd(const struct sampler *s);
 
