@@ -108,9 +108,27 @@ static unsigned cap_hz(struct broker *b, unsigned asked)
 	return hz;
 }
 
-static int set_hz(struct broker *b, const struct msg_set_hz *m)
+/*
+ * The answer to SET_HZ and TENANT_CGROUP: rc, and the tenant's frequency in
+ * effect now (on success what was applied; on failure what it still has).
+ */
+static int reply_hz(struct broker *b, int sock, int rc, unsigned tenant, unsigned applied)
+{
+	struct msg_hz_reply r = { .hdr = { MSG_HZ_REPLY, sizeof(r) }, .err = rc < 0 ? -rc : 0 };
+
+	if (rc < 0) {
+		b->last_err = rc;
+		applied = b->sampler ? sampler_tenant_hz(b->sampler, tenant) : 0;
+	}
+	b->last_hz_applied = applied;
+	r.hz = applied;
+	return privsep_send(sock, &r, sizeof(r), NULL, 0);
+}
+
+static int set_hz(struct broker *b, int sock, const struct msg_set_hz *m)
 {
 	unsigned hz;
+	int rc = 0;
 
 	if (m->hz == 0)
 		return hostile(b, "SET_HZ of 0");
@@ -118,13 +136,9 @@ static int set_hz(struct broker *b, const struct msg_set_hz *m)
 		return hostile(b, "SET_HZ for a tenant index out of range");
 	hz = cap_hz(b, m->hz);
 	b->last_tenant = m->tenant;
-	if (b->sampler) {
-		int rc = sampler_set_tenant_hz(b->sampler, m->tenant, hz);
-
-		if (rc)
-			b->last_err = rc;
-	}
-	return 0;
+	if (b->sampler)
+		rc = sampler_set_tenant_hz(b->sampler, m->tenant, hz);
+	return reply_hz(b, sock, rc, m->tenant, hz);
 }
 
 /*
@@ -177,14 +191,14 @@ static int tenant_cgroup(struct broker *b, int sock, const struct msg_tenant_cgr
 	hz = cap_hz(b, m->hz);
 	b->last_tenant = m->tenant;
 	if (!b->sampler)
-		return reply_status(b, sock, 0);
+		return reply_hz(b, sock, 0, m->tenant, hz);
 	fd = open_cgroup(b, m->cgroup_id);
 	if (fd < 0)
-		return reply_status(b, sock, fd);
+		return reply_hz(b, sock, fd, m->tenant, hz);
 	rc = sampler_tenant_add_cgroup(b->sampler, m->tenant, fd, m->cgroup_id, hz, b->detail,
 				       sizeof(b->detail));
 	close(fd);
-	return reply_status(b, sock, rc);
+	return reply_hz(b, sock, rc, m->tenant, hz);
 }
 
 static int tenant_cgroup_del(struct broker *b, int sock, const struct msg_tenant_cgroup_del *m)
@@ -234,7 +248,8 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		rc = open_file(b, sock, &u.open_file);
 		break;
 	case MSG_SET_HZ:
-		return set_hz(b, &u.set_hz);
+		rc = set_hz(b, sock, &u.set_hz);
+		break;
 	case MSG_TENANT_CGROUP:
 		rc = tenant_cgroup(b, sock, &u.tcg);
 		break;

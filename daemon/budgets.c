@@ -39,12 +39,12 @@ struct budgets {
 
 /* --- requests to the monitor --------------------------------------------- */
 
-static int ask_attach(void *ctx, uint32_t tenant, uint64_t cgroup_id, unsigned hz)
+static int ask_attach(void *ctx, uint32_t tenant, uint64_t cgroup_id, unsigned hz, unsigned *ret_hz)
 {
 	struct msg_tenant_cgroup m = { .hdr = { MSG_TENANT_CGROUP, sizeof(m) },
 				       .tenant = tenant, .hz = hz, .cgroup_id = cgroup_id };
 
-	return monclient_ask(&m, sizeof(m));
+	return monclient_ask_hz(&m, sizeof(m), ret_hz);
 }
 
 static int ask_detach(void *ctx, uint64_t cgroup_id)
@@ -55,17 +55,11 @@ static int ask_detach(void *ctx, uint64_t cgroup_id)
 	return monclient_ask(&m, sizeof(m));
 }
 
-static int ask_hz(void *ctx, uint32_t tenant, unsigned hz)
+static int ask_hz(void *ctx, uint32_t tenant, unsigned hz, unsigned *ret_hz)
 {
 	struct msg_set_hz m = { .hdr = { MSG_SET_HZ, sizeof(m) }, .hz = hz, .tenant = tenant };
-	union {
-		struct msg_hdr h;
-		uint8_t raw[sizeof(m)];
-	} u;
 
-	/* SET_HZ has no answer: the monitor applies (and caps) it. */
-	memcpy(&u, &m, sizeof(m));
-	return monclient_gone() ? -EPIPE : privsep_send(PRIVSEP_FD, &u, sizeof(m), NULL, 0);
+	return monclient_ask_hz(&m, sizeof(m), ret_hz);
 }
 
 static const struct tenancy_ops ops = {
@@ -206,10 +200,14 @@ static void report(struct budgets *b)
 	for (size_t i = 0; i < b->tn.n; i++) {
 		const struct tenancy_tenant *t = &b->tn.t[i];
 		const struct policy_tenant *pt = &b->tn.policy->tenants[i];
-		char line[512], budget[32];
+		char line[512], budget[32], asked[48] = "";
 
 		if (!t->reported)
 			continue;
+		/* hz is what is in effect; a request the monitor did not grant shows. */
+		if (t->hz_asked && (t->hz_asked != t->hz || t->hz_err))
+			snprintf(asked, sizeof(asked), " hz_asked=%u%s", t->hz_asked,
+				 t->hz_err ? " hz_refused=yes" : "");
 		if (t->controlled)
 			snprintf(budget, sizeof(budget), "%.4f%%", 100.0 * pt->max_overhead);
 		else
@@ -217,18 +215,40 @@ static void report(struct budgets *b)
 		snprintf(line, sizeof(line),
 			 "tenant=%s hz=%u overhead=%.4f%% budget=%s samples=%" PRIu64
 			 " foreign_samples=%" PRIu64 " cpu_s=%.3f cost_ms=%.3f bpf_ms=%.3f"
-			 " agent_ms=%.3f cgroups=%u state=%s%s%s",
+			 " agent_ms=%.3f cgroups=%u state=%s%s%s%s",
 			 t->name, t->hz, 100.0 * t->out.overhead, budget, t->recorded,
 			 t->foreign, (double)t->in.tenant_ns / 1e9, (double)t->out.cost_ns / 1e6,
 			 (double)t->in.bpf_ns / 1e6, (double)t->in.agent_ns / 1e6, t->ncgroups,
 			 t->controlled ? state_name(t->out.state) : "fixed",
-			 t->out.unreachable ? " unreachable=yes" : "",
+			 asked, t->out.unreachable ? " unreachable=yes" : "",
 			 t->out.unreachable ? " (over budget even at hz.min)" : "");
 		b->lines[b->nlines++] = strdup(line);
 		if (!b->lines[b->nlines - 1])
 			b->nlines--;
 		else
 			log_info("budget %s", line);
+	}
+}
+
+/*
+ * A frequency the monitor refused, failed to set, or capped: said once
+ * per new answer, with the frequency really in effect (which is what the
+ * budget figures use).
+ */
+static void log_hz_news(struct budgets *b)
+{
+	for (size_t i = 0; i < b->tn.n; i++) {
+		struct tenancy_tenant *t = &b->tn.t[i];
+
+		if (!t->hz_news)
+			continue;
+		t->hz_news = false;
+		if (t->hz_err)
+			log_warnx("tenant %s: the monitor did not set %u Hz (%s); it samples at %u Hz",
+				  t->name, t->hz_asked, strerror(-t->hz_err), t->hz);
+		else
+			log_warnx("tenant %s: asked for %u Hz, the monitor applied %u Hz (its ceiling)",
+				  t->name, t->hz_asked, t->hz);
 	}
 }
 
@@ -285,9 +305,9 @@ static void reconcile(struct budgets *b)
 
 void budgets_start(struct budgets *b)
 {
-	if (ask_hz(NULL, 0, b->tn.t[0].hz))
-		log_warnx("cannot set the default tenant's frequency");
+	tenancy_set_hz(&b->tn, 0, b->tn.t[0].hz, &ops);
 	reconcile(b);
+	log_hz_news(b);
 	b->started = true;
 }
 
@@ -304,6 +324,7 @@ void budgets_tick(struct budgets *b)
 		bool first = !b->tn.have_prev;
 
 		rc = tenancy_control(&b->tn, &r, &ops);
+		log_hz_news(b);
 		if (rc && rc != -EPIPE)
 			log_warn_errno(rc, "steering tenant frequencies");
 		if (!first)
@@ -323,6 +344,7 @@ void budgets_reload(struct budgets *b, struct policy *p)
 	else
 		rc = tenancy_replace(&b->tn, p, NULL, 0, "", &ops);
 	free_lines(b);
+	log_hz_news(b);
 	if (rc && rc != -EPIPE)
 		log_warn_errno(rc, "applying the new policy (some tenant cgroups are not attached yet)");
 }

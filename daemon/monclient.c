@@ -31,6 +31,7 @@ static void keep_policy(const struct msg_policy *m, int fd)
 
 union msg_in {
 	struct msg_reply reply;
+	struct msg_hz_reply hz;
 	struct msg_policy policy;
 	uint8_t raw[PRIVSEP_MAX_MSG];
 };
@@ -57,10 +58,15 @@ static int receive(union msg_in *u, int *fds)
 	return type;
 }
 
-int monclient_ask(const void *req, size_t len)
+/* A positive errno from the monitor as -errno; anything else is -EIO. */
+static int remote_err(int32_t err)
 {
-	union msg_in u;
-	int fds[PRIVSEP_MAX_FDS];
+	return err == 0 ? 0 : err > 0 && err < 4096 ? -err : -EIO;
+}
+
+/* Send req and receive its answer into u (fds of an FD_REPLY in fds). */
+static int ask(const void *req, size_t len, union msg_in *u, int *fds)
+{
 	int rc, type;
 
 	if (gone)
@@ -73,17 +79,40 @@ int monclient_ask(const void *req, size_t len)
 	if (rc)
 		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
 	for (;;) {
-		type = receive(&u, fds);
-		if (type < 0)
+		type = receive(u, fds);
+		if (type < 0 || type != MSG_POLICY)
 			return type;
-		if (type == MSG_POLICY)
-			continue; /* kept for the loop; the answer is still to come */
-		if (type == MSG_FD_REPLY)
-			return fds[0];
-		if (type == MSG_ERR_REPLY)
-			return u.reply.err == 0 ? 0 : u.reply.err > 0 && u.reply.err < 4096 ? -u.reply.err : -EIO;
-		fatalx(70, "the monitor sent message %d where an answer was due", type);
+		/* kept for the loop; the answer is still to come */
 	}
+}
+
+int monclient_ask(const void *req, size_t len)
+{
+	union msg_in u;
+	int fds[PRIVSEP_MAX_FDS];
+	int type = ask(req, len, &u, fds);
+
+	if (type < 0)
+		return type;
+	if (type == MSG_FD_REPLY)
+		return fds[0];
+	if (type == MSG_ERR_REPLY)
+		return remote_err(u.reply.err);
+	fatalx(70, "the monitor sent message %d where an FD or ERR answer was due", type);
+}
+
+int monclient_ask_hz(const void *req, size_t len, unsigned *ret_hz)
+{
+	union msg_in u;
+	int fds[PRIVSEP_MAX_FDS];
+	int type = ask(req, len, &u, fds);
+
+	if (type < 0)
+		return type;
+	if (type != MSG_HZ_REPLY)
+		fatalx(70, "the monitor sent message %d where a frequency answer was due", type);
+	*ret_hz = u.hz.hz;
+	return remote_err(u.hz.err);
 }
 
 int monclient_poll(void)

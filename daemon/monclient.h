@@ -26,6 +26,14 @@
 int monclient_ask(const void *req, size_t len);
 
 /*
+ * Send a SET_HZ or TENANT_CGROUP request and wait for its MSG_HZ_REPLY.
+ * Returns 0 or -err (refused or failed), -EPIPE once the monitor is gone;
+ * except for -EPIPE, *ret_hz is set to the tenant's frequency in effect
+ * now, as the monitor says (0: none yet).
+ */
+int monclient_ask_hz(const void *req, size_t len, unsigned *ret_hz);
+
+/*
  * Read one unasked message (call when PRIVSEP_FD polls readable).
  * Returns 1 when a policy is now waiting, 0 when nothing came, -EPIPE when
  * the monitor is gone.

@@ -506,6 +506,28 @@ static void wait_ready(struct broker *b, struct worker *ws, size_t n, struct wor
 	w->ready = true;
 }
 
+/*
+ * What a request did, when it is worth saying: a frequency refused, failed
+ * or capped, a tenant cgroup not sampled.  Capping is said at most once a
+ * minute: a worker must not flood the log.
+ */
+static void log_request(const struct broker *b, const struct worker *w, uint64_t *capped_quiet)
+{
+	bool hz = b->last_type == MSG_SET_HZ || b->last_type == MSG_TENANT_CGROUP;
+
+	if (b->last_err && b->last_type == MSG_TENANT_CGROUP)
+		log_warn_errno(b->last_err, "tenant %u cgroup not sampled%s%s", b->last_tenant,
+			       b->detail[0] ? ": " : "", b->detail);
+	else if (b->last_err && b->last_type == MSG_SET_HZ)
+		log_warn_errno(b->last_err, "cannot sample tenant %u at %u Hz; it stays at %u Hz",
+			       b->last_tenant, b->last_hz_asked, b->last_hz_applied);
+	else if (hz && b->last_hz_applied != b->last_hz_asked && mono_ms() >= *capped_quiet) {
+		log_warnx("the %s asked for %u Hz for tenant %u; capped at the ceiling of %u Hz",
+			  w->name, b->last_hz_asked, b->last_tenant, b->last_hz_applied);
+		*capped_quiet = mono_ms() + 60000;
+	}
+}
+
 static int exit_code(const struct worker *collector, bool compromised)
 {
 	if (compromised)
@@ -672,18 +694,7 @@ int monitor_main(const struct vigild_opts *o)
 				continue;
 			rc = broker_serve_one(&broker, w->sock, w->peer);
 			if (rc == 0) {
-				if ((broker.last_type == MSG_SET_HZ || broker.last_type == MSG_TENANT_CGROUP) &&
-				    broker.last_hz_applied != broker.last_hz_asked && mono_ms() >= capped_quiet) {
-					/* Said at most once a minute: a worker must not flood the log. */
-					log_warnx("the %s asked for %u Hz for tenant %u; capped at the ceiling of %u Hz",
-						  w->name, broker.last_hz_asked, broker.last_tenant,
-						  broker.last_hz_applied);
-					capped_quiet = mono_ms() + 60000;
-				}
-				if (broker.last_err && broker.last_type == MSG_TENANT_CGROUP)
-					log_warn_errno(broker.last_err, "tenant %u cgroup not sampled%s%s",
-						       broker.last_tenant, broker.detail[0] ? ": " : "",
-						       broker.detail);
+				log_request(&broker, w, &capped_quiet);
 				continue;
 			}
 			if (rc == -EPROTO) {

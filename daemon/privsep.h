@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PRIVSEP_VERSION 3
+#define PRIVSEP_VERSION 4
 /* The worker's end of its socketpair, placed here across the re-exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -43,7 +43,7 @@ enum privsep_type {
 	/* monitor -> collector: the answer to OPEN_*, refused or failed */
 	MSG_ERR_REPLY = 6,
 	/* collector -> monitor: sample a tenant at this frequency (capped by the monitor) */
-	MSG_SET_HZ = 7,
+	MSG_SET_HZ = 7, /* answered with MSG_HZ_REPLY */
 	/* monitor -> uplink, once: configuration */
 	MSG_UPLINK_SETUP = 8,
 	/* uplink -> monitor, once: set up and confined */
@@ -51,13 +51,15 @@ enum privsep_type {
 	/* monitor -> collector: the policy file (at start and on SIGHUP), as an fd */
 	MSG_POLICY = 10,
 	/* collector -> monitor: sample this cgroup (by id) for this tenant */
-	MSG_TENANT_CGROUP = 11,
+	MSG_TENANT_CGROUP = 11, /* answered with MSG_HZ_REPLY */
 	/* collector -> monitor: stop sampling this cgroup for its tenant */
 	MSG_TENANT_CGROUP_DEL = 12,
 	/* loader -> monitor: one fd of the loaded sampler (program, map, event, link) */
 	MSG_LOADER_FD = 13,
 	/* loader -> monitor, once: that was all of them */
 	MSG_LOADER_DONE = 14,
+	/* monitor -> collector: the answer to SET_HZ / TENANT_CGROUP */
+	MSG_HZ_REPLY = 15,
 	MSG_TYPE_MAX,
 };
 
@@ -125,7 +127,21 @@ struct msg_set_hz {
 	uint32_t tenant; /* 0: the default tenant */
 };
 
-/* Answered with MSG_ERR_REPLY, err 0 on success. */
+/*
+ * Reply to SET_HZ and TENANT_CGROUP: what the monitor did, so that the
+ * collector's budget figures use the frequency really in effect.
+ */
+struct msg_hz_reply {
+	struct msg_hdr hdr;
+	int32_t err; /* 0, or a positive errno: refused or failed */
+	/*
+	 * The tenant's frequency in effect now: what was asked, capped at the
+	 * ceiling; after an error, the one it had (0: none yet).
+	 */
+	uint32_t hz;
+};
+
+/* Answered with MSG_HZ_REPLY. */
 struct msg_tenant_cgroup {
 	struct msg_hdr hdr;
 	uint32_t tenant; /* 1 .. VIGIL_MAX_TENANTS-1 */

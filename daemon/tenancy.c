@@ -140,6 +140,35 @@ int tenancy_init(struct tenancy *tn, struct policy *p, bool controlled, unsigned
 	return 0;
 }
 
+/* What the monitor answered about a tenant's frequency. */
+static void took(struct tenancy_tenant *t, unsigned asked, unsigned got, int rc)
+{
+	bool same;
+
+	if (rc == -EPIPE)
+		return; /* no answer: nothing is known */
+	/* The same answer to the same request is said once, not every period. */
+	same = asked == t->hz_asked && rc == t->hz_err && (got ? got : t->hz) == t->hz;
+	if (got)
+		t->hz = got;
+	if ((rc || t->hz != asked) && !same)
+		t->hz_news = true;
+	t->hz_asked = asked;
+	t->hz_err = rc;
+}
+
+int tenancy_set_hz(struct tenancy *tn, uint32_t tenant, unsigned hz, const struct tenancy_ops *ops)
+{
+	unsigned got = 0;
+	int rc;
+
+	if (tenant >= tn->n || hz == 0)
+		return -EINVAL;
+	rc = ops->set_hz(ops->ctx, tenant, hz, &got);
+	took(&tn->t[tenant], hz, got, rc);
+	return rc;
+}
+
 static bool attached(const struct tenancy *tn, uint64_t id, uint32_t tenant)
 {
 	for (size_t i = 0; i < tn->ntops; i++)
@@ -180,9 +209,14 @@ int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, 
 	for (size_t i = 0; i < nwant; i++) {
 		struct tenancy_top *v;
 
+		struct tenancy_tenant *t = &tn->t[want[i].tenant];
+		unsigned got = 0, asked = t->hz;
+
 		if (attached(tn, want[i].id, want[i].tenant))
 			continue;
-		rc = ops->attach(ops->ctx, want[i].tenant, want[i].id, tn->t[want[i].tenant].hz);
+		rc = ops->attach(ops->ctx, want[i].tenant, want[i].id, asked, &got);
+		if (rc == 0)
+			took(t, asked, got, 0);
 		if (rc == -ENOENT)
 			continue; /* removed between the scan and now */
 		if (rc) {
@@ -225,7 +259,7 @@ int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_c
 	tn->n = p->n_tenants;
 	tn->have_prev = false;
 	prev_free(&tn->prev);
-	rc = ops->set_hz(ops->ctx, 0, tn->t[0].hz);
+	rc = tenancy_set_hz(tn, 0, tn->t[0].hz, ops);
 	if (!rc)
 		rc = tenancy_reconcile(tn, cgroups, n, root, ops);
 	return rc;
@@ -299,11 +333,10 @@ int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
 				return rc;
 			if (out.hz > tn->max_hz)
 				out.hz = tn->max_hz;
+			/* t->hz: what the monitor says is in effect, which may be less. */
 			if (out.hz != t->hz) {
-				rc = ops->set_hz(ops->ctx, (uint32_t)i, out.hz);
-				if (rc == 0)
-					t->hz = out.hz;
-				else if (!first)
+				rc = tenancy_set_hz(tn, (uint32_t)i, out.hz, ops);
+				if (rc && !first)
 					first = rc;
 			}
 		} else {

@@ -35,11 +35,16 @@ struct tenancy_cgroup {
 	const char *path; /* "/a/b", "/" for the root */
 };
 
+/*
+ * The monitor's answers.  attach and set_hz return 0 or -errno and, unless
+ * the monitor is gone (-EPIPE), write to *ret_hz the tenant's frequency in
+ * effect afterwards, as the monitor says: what was asked, capped at its
+ * ceiling, or after a refusal the frequency it still has (0: none yet).
+ */
 struct tenancy_ops {
-	/* 0 or -errno (the monitor's answer). */
-	int (*attach)(void *ctx, uint32_t tenant, uint64_t cgroup_id, unsigned hz);
+	int (*attach)(void *ctx, uint32_t tenant, uint64_t cgroup_id, unsigned hz, unsigned *ret_hz);
 	int (*detach)(void *ctx, uint64_t cgroup_id);
-	int (*set_hz)(void *ctx, uint32_t tenant, unsigned hz);
+	int (*set_hz)(void *ctx, uint32_t tenant, unsigned hz, unsigned *ret_hz);
 	void *ctx;
 };
 
@@ -55,7 +60,11 @@ struct tenancy_tenant {
 	char name[POLICY_MAX_NAME + 1];
 	struct budget budget;
 	bool controlled;          /* a policy sets its budget (else fixed hz) */
-	unsigned hz;              /* in effect */
+	unsigned hz;              /* in effect, as the monitor last said */
+	/* The last frequency asked of the monitor, and its answer. */
+	unsigned hz_asked;
+	int hz_err;               /* 0, or -errno: refused or failed */
+	bool hz_news;             /* asked != in effect, or an error, not yet logged */
 	unsigned ncgroups;        /* cgroups attached to it */
 	/* The last control period, for the log and for profiles. */
 	bool reported;
@@ -129,6 +138,14 @@ int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, 
  */
 int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
 		    const struct tenancy_ops *ops);
+
+/*
+ * Ask the monitor to sample a tenant at hz and take its answer: t[tenant].hz
+ * becomes the frequency really in effect (capped, or unchanged after a
+ * refusal), hz_asked and hz_err record the request, and hz_news is set
+ * when the two differ or the request failed.  0 or -errno.
+ */
+int tenancy_set_hz(struct tenancy *tn, uint32_t tenant, unsigned hz, const struct tenancy_ops *ops);
 
 /* The tenant's name by index ("default" for 0), or NULL out of range. */
 const char *tenancy_name(const struct tenancy *tn, uint32_t tenant);

@@ -136,8 +136,9 @@ static int bench_update(long calls)
 	return 0;
 }
 
-static int noop_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz)
+static int noop_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz, unsigned *ret_hz)
 {
+	*ret_hz = hz;
 	return 0;
 }
 
@@ -146,8 +147,9 @@ static int noop_detach(void *ctx, uint64_t id)
 	return 0;
 }
 
-static int noop_set_hz(void *ctx, uint32_t tenant, unsigned hz)
+static int noop_set_hz(void *ctx, uint32_t tenant, unsigned hz, unsigned *ret_hz)
 {
+	*ret_hz = hz;
 	return 0;
 }
 

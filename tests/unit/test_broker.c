@@ -270,17 +270,39 @@ static void test_not_reading(void **state)
 	assert_non_null(strstr(b.violation, "does not read"));
 }
 
+/* The frequency answer: the monitor's error and the frequency in effect. */
+static struct msg_hz_reply hz_answer(void)
+{
+	uint8_t buf[PRIVSEP_MAX_MSG];
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[PRIVSEP_MAX_FDS];
+	struct msg_hz_reply r;
+	size_t len;
+
+	assert_int_equal(privsep_recv(sv[1], PEER_MONITOR, seen, buf, &len, fds), MSG_HZ_REPLY);
+	memcpy(&r, buf, sizeof(r));
+	return r;
+}
+
+/* Capped at the ceiling, and the collector is told what is in effect. */
 static void test_set_hz(void **state)
 {
 	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
 	struct msg_set_hz hz = { .hdr = { MSG_SET_HZ, sizeof(hz) }, .hz = 1000000 };
+	struct msg_hz_reply r;
 
 	assert_int_equal(serve(&b, &hz, sizeof(hz), PEER_COLLECTOR), 0);
 	assert_int_equal(b.last_hz_asked, 1000000);
 	assert_int_equal(b.last_hz_applied, 100);
+	r = hz_answer();
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.hz, 100);
 	hz.hz = 42;
 	assert_int_equal(serve(&b, &hz, sizeof(hz), PEER_COLLECTOR), 0);
 	assert_int_equal(b.last_hz_applied, 42);
+	r = hz_answer();
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.hz, 42);
 	/* the uplink may not steer sampling */
 	assert_int_equal(serve(&b, &hz, sizeof(hz), PEER_UPLINK), -EPROTO);
 }

@@ -62,9 +62,18 @@ struct rec {
 	uint32_t hz_tenant[16];
 	unsigned hz_value[16];
 	int attach_rc;
+	/* The monitor's side: its ceiling (0: none), a refusal, what is in effect. */
+	unsigned ceiling;
+	int hz_rc;
+	unsigned in_effect[8];
 };
 
-static int rec_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz)
+static unsigned capped(const struct rec *r, unsigned hz)
+{
+	return r->ceiling && hz > r->ceiling ? r->ceiling : hz;
+}
+
+static int rec_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz, unsigned *ret_hz)
 {
 	struct rec *r = ctx;
 
@@ -73,6 +82,8 @@ static int rec_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz)
 		return r->attach_rc;
 	r->attached[r->nattached] = id;
 	r->attached_tenant[r->nattached++] = tenant;
+	r->in_effect[tenant % 8] = capped(r, hz);
+	*ret_hz = r->in_effect[tenant % 8];
 	return 0;
 }
 
@@ -90,14 +101,17 @@ static int rec_detach(void *ctx, uint64_t id)
 	return -ENOENT;
 }
 
-static int rec_hz(void *ctx, uint32_t tenant, unsigned hz)
+static int rec_hz(void *ctx, uint32_t tenant, unsigned hz, unsigned *ret_hz)
 {
 	struct rec *r = ctx;
 
 	r->hz_tenant[r->sethz % 16] = tenant;
 	r->hz_value[r->sethz % 16] = hz;
 	r->sethz++;
-	return 0;
+	if (!r->hz_rc)
+		r->in_effect[tenant % 8] = capped(r, hz);
+	*ret_hz = r->in_effect[tenant % 8];
+	return r->hz_rc;
 }
 
 static uint32_t tenant_of(const struct rec *r, uint64_t id)
@@ -282,6 +296,59 @@ static void test_uncontrolled_reports_only(void **state)
 	tenancy_release(&tn);
 }
 
+/*
+ * The figures use the frequency the monitor says is in effect: capped
+ * below what the controller asked, or unchanged when a change is refused;
+ * each new answer is news (to log) once, not every period.
+ */
+static void test_frequency_in_effect(void **state)
+{
+	struct rec r = { .ceiling = 20 };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct vigil_tenant_stats st[3] = { 0 };
+	uint64_t us[3] = { 0 };
+	bool ok[3] = { true, true, true };
+	struct tenancy_reading rd = { st, us, ok, 0 };
+	struct tenancy tn;
+	unsigned before;
+
+	/* tenancy's own ceiling is above the monitor's: only the answer tells */
+	assert_int_equal(tenancy_init(&tn, parse(policy_yaml), true, 1000, 10000), 0);
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
+	/* batch and web start at 49 Hz; attached at the monitor's 20 Hz */
+	assert_int_equal(tn.t[1].hz, 20);
+	assert_int_equal(tn.t[1].hz_asked, 49);
+	assert_true(tn.t[1].hz_news);
+	tn.t[1].hz_news = false; /* logged */
+
+	/* asking again for more gets the same answer: no news */
+	assert_int_equal(tenancy_set_hz(&tn, 1, 49, &ops), 0);
+	assert_int_equal(tn.t[1].hz, 20);
+	assert_false(tn.t[1].hz_news);
+
+	/* a period at 20 Hz: the controller's figures use 20, not 49 */
+	assert_int_equal(tenancy_control(&tn, &rd, &ops), 0);
+	st[1].samples = 100; /* 5 CPU s at 20 Hz */
+	us[1] = 5000000;
+	assert_int_equal(tenancy_control(&tn, &rd, &ops), 0);
+	assert_int_equal(tn.t[1].in.hz, 20);
+
+	/* a refused change: the old frequency stays, and it is news */
+	r.hz_rc = -EIO;
+	before = tn.t[2].hz;
+	assert_int_equal(tenancy_set_hz(&tn, 2, 3, &ops), -EIO);
+	assert_int_equal(tn.t[2].hz, before);
+	assert_int_equal(tn.t[2].hz_err, -EIO);
+	assert_true(tn.t[2].hz_news);
+	/* the monitor gone: nothing is known, nothing changes */
+	tn.t[2].hz_news = false;
+	r.hz_rc = -EPIPE;
+	assert_int_equal(tenancy_set_hz(&tn, 2, 5, &ops), -EPIPE);
+	assert_int_equal(tn.t[2].hz, before);
+	assert_false(tn.t[2].hz_news);
+	tenancy_release(&tn);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_replace_keeps_learning_by_name),
 		cmocka_unit_test(test_control_accounts_foreign_and_agent),
 		cmocka_unit_test(test_uncontrolled_reports_only),
+		cmocka_unit_test(test_frequency_in_effect),
 	};
 	return cmocka_run_group_tests_name("tenancy", tests, NULL, NULL);
 }
