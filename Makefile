@@ -142,7 +142,7 @@ $(B)/bpf/%.bpf.o.sig: $(B)/bpf/%.bpf.o $(DEV_CA)/signer.pem $(DEV_CA)/signer.key
 # A TEST-ONLY vigild whose workers can be told (VIGIL_TEST_ATTEMPT) to try
 # what their sandbox forbids (daemon/testhooks.h).  Never installed: only
 # the worker entry points differ from build/vigild.
-HOOK_OBJS := $(B)/hooks/daemon/collector.o $(B)/hooks/daemon/uplink.o
+HOOK_OBJS := $(B)/hooks/daemon/collector.o $(B)/hooks/daemon/uplink.o $(B)/hooks/daemon/monitor.o
 
 $(B)/hooks/%.o: %.c $(GEN_HDRS)
 	$(call msg,CC-HOOK,$<)

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -43,6 +44,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "auditlog.h"
 #include "bpfobj.h"
 #include "broker.h"
 #include "calibrate.h"
@@ -65,8 +67,17 @@
 #define INSTALLED_BPF_DIR "/usr/lib/vigil/bpf"
 #define READY_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 30000
+/* How long the kernel's audit thread may take to log a seccomp kill. */
+#define AUDIT_WAIT_MS 2000
 
 extern char **environ;
+
+#ifdef VIGIL_TEST_HOOKS
+#include "testhooks.h"
+#endif
+
+/* The kernel log, for what got a process killed by seccomp (NULL: unreadable). */
+static struct auditlog *kernel_log;
 
 struct worker {
 	const char *name; /* "collector", "uplink" */
@@ -174,6 +185,31 @@ static void locations(const struct vigild_opts *o, char *dir, char *trust, size_
 		snprintf(trust, len, "%s", VIGILD_DEFAULT_TRUST);
 }
 
+/*
+ * A process of ours died of a signal: say which and, for SIGSYS, which
+ * forbidden system call the kernel says it made (auditlog.h).
+ */
+static void say_killed(const char *name, pid_t pid, int sig)
+{
+	struct auditlog_seccomp r;
+	const char *call;
+
+	if (sig != SIGSYS) {
+		log_warnx("the %s (pid %d) was killed by signal %d", name, (int)pid, sig);
+		return;
+	}
+	if (auditlog_seccomp_of(kernel_log, pid, AUDIT_WAIT_MS, &r) != 0) {
+		log_warnx("the %s (pid %d) was killed by SIGSYS: it made a system call its sandbox "
+			  "forbids (compromised, or a bug); which one, the kernel log does not say%s",
+			  name, (int)pid, kernel_log ? "" : " (it could not be opened)");
+		return;
+	}
+	call = auditlog_syscall_name(&r);
+	log_warnx("the %s (pid %d) was killed by SIGSYS: it made a system call its sandbox forbids, "
+		  "%s (number %d): compromised, or a bug", name, (int)pid, call ? call : "unknown",
+		  r.syscall);
+}
+
 static struct bpfobj *load_verified(const char *dir, const char *trust_path, const char *crl)
 {
 	struct signing_trust *trust = NULL;
@@ -217,7 +253,26 @@ static struct sampler *load_sampler(const struct vigild_opts *o, const struct sa
 		struct bpfobj *obj;
 
 		close(sv[0]);
-		log_init("vigild");
+		auditlog_free(kernel_log); /* the monitor's, not the loader's */
+		kernel_log = NULL;
+		log_init("vigild[loader]");
+		/*
+		 * Confined before it reads a byte: the trust store, the object and
+		 * its signature are parsed (OpenSSL, libbpf) under this filter,
+		 * with only the capabilities loading needs.
+		 */
+		rc = sandbox_loader_drop();
+		if (rc)
+			fatalx(EX_OSERR, "loader: cannot drop capabilities: %s", strerror(-rc));
+#ifdef VIGIL_TEST_HOOKS
+		testhooks_note_caps("loader");
+#endif
+		rc = sandbox_seccomp(SANDBOX_LOADER);
+		if (rc)
+			fatalx(EX_OSERR, "loader: cannot install the seccomp filter: %s", strerror(-rc));
+#ifdef VIGIL_TEST_HOOKS
+		testhooks_attempt("loader");
+#endif
 		obj = load_verified(dir, trust, o->crl);
 		rc = sampler_open(obj->buf, obj->len, obj->path, scfg, &s, err, sizeof(err));
 		bpfobj_free(obj);
@@ -239,8 +294,11 @@ static struct sampler *load_sampler(const struct vigild_opts *o, const struct sa
 	sampler_free(s);
 	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		exit(WEXITSTATUS(status)); /* the loader said why */
-	fatalx(EX_SOFTWARE, "loading the sampler failed: %s",
-	       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : strerror(-rc));
+	if (WIFSIGNALED(status)) {
+		say_killed("loader", pid, WTERMSIG(status));
+		exit(EX_SOFTWARE);
+	}
+	fatalx(EX_SOFTWARE, "loading the sampler failed: %s", strerror(-rc));
 }
 
 static int mkdir_p(const char *path)
@@ -380,8 +438,8 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 		snprintf(test_attempt, sizeof(test_attempt), "VIGIL_TEST_ATTEMPT=%s", attempt);
 		worker_env[0] = test_attempt;
 	}
+	pid_t pid, monitor_pid = getpid();
 	int sv[2];
-	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
@@ -408,6 +466,12 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 				strerror(-rc));
 			_exit(EX_OSERR);
 		}
+		/*
+		 * A worker does not outlive the monitor, however the monitor ends
+		 * (set after the uid change, which would clear it; kept by exec).
+		 */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != monitor_pid)
+			_exit(EX_OSERR);
 		if (chdir("/") < 0)
 			_exit(EX_OSERR);
 		/* Nothing the monitor inherited crosses into a worker. */
@@ -426,10 +490,6 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 	w->sock = sv[0];
 }
 
-static const char *signal_text(int sig)
-{
-	return sig == SIGSYS ? " (a system call its sandbox forbids: compromised, or a bug)" : "";
-}
 
 /* Reap whichever workers exited; true if any did. */
 static bool reap(struct worker *ws, size_t n)
@@ -449,8 +509,7 @@ static bool reap(struct worker *ws, size_t n)
 		ws[i].pid = 0;
 		ws[i].status = status;
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
-			log_warnx("the %s was killed by signal %d%s", ws[i].name, WTERMSIG(status),
-				  signal_text(WTERMSIG(status)));
+			say_killed(ws[i].name, rc, WTERMSIG(status));
 		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 			log_warnx("the %s exited with status %d", ws[i].name, WEXITSTATUS(status));
 	}
@@ -479,8 +538,7 @@ static void abort_start(struct worker *ws, size_t n, const char *fmt, ...)
 			continue;
 		if (waitpid(ws[i].pid, &ws[i].status, 0) == ws[i].pid && WIFSIGNALED(ws[i].status) &&
 		    WTERMSIG(ws[i].status) != SIGTERM && WTERMSIG(ws[i].status) != SIGKILL)
-			log_warnx("the %s was killed by signal %d%s", ws[i].name, WTERMSIG(ws[i].status),
-				  signal_text(WTERMSIG(ws[i].status)));
+			say_killed(ws[i].name, ws[i].pid, WTERMSIG(ws[i].status));
 		ws[i].pid = 0;
 	}
 	/* A worker that said why it stopped (78: invalid policy) decides the code. */
@@ -572,6 +630,10 @@ int monitor_main(const struct vigild_opts *o)
 
 	log_init("vigild");
 	check_privileges();
+	rc = auditlog_open("/dev/kmsg", &kernel_log);
+	if (rc)
+		log_warn_errno(rc, "/dev/kmsg: a process killed by its sandbox will be reported without "
+			       "the system call it made");
 	{
 		/* Each tenant cgroup costs two fds per CPU: use what is allowed. */
 		struct rlimit rl;
@@ -657,6 +719,9 @@ int monitor_main(const struct vigild_opts *o)
 	rc = sandbox_seccomp(SANDBOX_MONITOR);
 	if (rc)
 		fatalx(EX_OSERR, "cannot install the seccomp filter: %s", strerror(-rc));
+#ifdef VIGIL_TEST_HOOKS
+	testhooks_attempt("monitor");
+#endif
 
 	wait_ready(&broker, ws, 2, collector);
 	wait_ready(&broker, ws, 2, uplink);
@@ -759,6 +824,7 @@ int monitor_main(const struct vigild_opts *o)
 		}
 	}
 	sampler_free(s);
+	auditlog_free(kernel_log);
 	rc = exit_code(collector, compromised);
 	if (rc == 0)
 		log_info("stopped");

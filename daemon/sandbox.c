@@ -3,9 +3,10 @@
  * rules of vigild's processes (see sandbox.h and docs/security.md).
  *
  * The allowlists are data: one table per process.  Anything not listed
- * kills the process (SCMP_ACT_KILL_PROCESS), so a compromised worker that
- * tries execve, ptrace, a network socket in the collector or open() in the
- * uplink dies with SIGSYS, and the monitor sees it go.
+ * kills the process (SCMP_ACT_KILL_PROCESS), so a compromised process that
+ * tries execve, ptrace, a network socket, or open() in the uplink dies with
+ * SIGSYS; the kernel logs which call it was (auditlog.c), and the monitor
+ * says so.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +34,8 @@ extern char **environ;
 
 /*
  * The monitor after start-up, each for a reason (docs/security.md):
- *  CAP_BPF             bpf() commands on its programs and maps (frequency
- *                      and, later, budget updates) and loading on restart
+ *  CAP_BPF             bpf() commands on the programs, maps and links the
+ *                      loader handed it: tenant maps, new links to events
  *  CAP_PERFMON         perf_event_open on every CPU and on tenant cgroups
  *                      (tenants appear at run time), and attaching BPF to it
  *  CAP_SYS_PTRACE      /proc/PID/maps and /proc/PID/root of processes of
@@ -44,6 +45,20 @@ extern char **environ;
  */
 const int sandbox_monitor_caps[] = { CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH };
 const size_t sandbox_monitor_ncaps = sizeof(sandbox_monitor_caps) / sizeof(sandbox_monitor_caps[0]);
+
+/*
+ * The loader, which stays uid 0 for its short life:
+ *  CAP_BPF, CAP_PERFMON  load the program, create maps and BTF, open and
+ *                        attach the cpu-clock events and the tracepoint
+ *  CAP_DAC_READ_SEARCH   read the object, its signature and the trust
+ *                        store whatever their mode
+ * (No CAP_SYS_RESOURCE: libbpf raises RLIMIT_MEMLOCK only on kernels that
+ * charge BPF memory to it, before 5.11, and the sampler needs 5.15's BPF
+ * cookies anyway.)  Those of them the process was started without stay
+ * off: the loader then fails where it needs one, with the kernel's error.
+ */
+const int sandbox_loader_caps[] = { CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH };
+const size_t sandbox_loader_ncaps = sizeof(sandbox_loader_caps) / sizeof(sandbox_loader_caps[0]);
 
 static int lookup(const char *name, uid_t *ret_uid, gid_t *ret_gid)
 {
@@ -141,10 +156,58 @@ int sandbox_become_worker(uid_t uid, gid_t gid)
 	return 0;
 }
 
+/*
+ * Permitted = effective = keep[] (only_held: those of keep[] that are
+ * permitted now); inheritable empty.
+ */
+static int set_caps(const int *keep, size_t n, bool only_held)
+{
+	cap_value_t v[16];
+	size_t nv = 0;
+	cap_t caps, now;
+	int rc = 0;
+
+	if (n > sizeof(v) / sizeof(v[0]))
+		return -EINVAL;
+	now = cap_get_proc();
+	if (!now)
+		return -errno;
+	for (size_t i = 0; i < n; i++) {
+		cap_flag_value_t held = CAP_CLEAR;
+
+		if (!only_held || (cap_get_flag(now, keep[i], CAP_PERMITTED, &held) == 0 && held == CAP_SET))
+			v[nv++] = keep[i];
+	}
+	cap_free(now);
+	n = nv;
+	caps = cap_init();
+	if (!caps)
+		return -errno;
+	if (cap_set_flag(caps, CAP_PERMITTED, (int)n, v, CAP_SET) < 0 ||
+	    cap_set_flag(caps, CAP_EFFECTIVE, (int)n, v, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+		rc = -errno;
+	cap_free(caps);
+	return rc;
+}
+
+int sandbox_loader_drop(void)
+{
+	int rc = drop_bounding_except(sandbox_loader_caps, sandbox_loader_ncaps);
+
+	if (rc)
+		return rc;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return -errno;
+	rc = set_caps(sandbox_loader_caps, sandbox_loader_ncaps, true);
+	if (rc)
+		return rc;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 int sandbox_monitor_drop(uid_t uid, gid_t gid)
 {
-	cap_value_t keep[8];
-	cap_t caps;
 	int rc;
 
 	rc = drop_bounding_except(sandbox_monitor_caps, sandbox_monitor_ncaps);
@@ -158,19 +221,9 @@ int sandbox_monitor_drop(uid_t uid, gid_t gid)
 	rc = become(uid, gid);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < sandbox_monitor_ncaps; i++)
-		keep[i] = sandbox_monitor_caps[i];
-	caps = cap_init();
-	if (!caps)
-		return -errno;
-	if (cap_set_flag(caps, CAP_PERMITTED, (int)sandbox_monitor_ncaps, keep, CAP_SET) < 0 ||
-	    cap_set_flag(caps, CAP_EFFECTIVE, (int)sandbox_monitor_ncaps, keep, CAP_SET) < 0 ||
-	    cap_set_proc(caps) < 0) {
-		rc = -errno;
-		cap_free(caps);
+	rc = set_caps(sandbox_monitor_caps, sandbox_monitor_ncaps, false);
+	if (rc)
 		return rc;
-	}
-	cap_free(caps);
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	/* No core dumps or ptrace by the (same-uid) workers. */
@@ -203,12 +256,21 @@ static const int collector_syscalls[] = {
 	SCMP_SYS(fsync), SCMP_SYS(getppid),
 };
 
-/* Talks to the network; opens no file once started. */
-static const int uplink_syscalls[] = {
-	SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept4),
-	SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
-	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(shutdown),
-	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
+/*
+ * The uplink has no control plane or export target to reach yet, so it
+ * gets nothing beyond the common set: no socket, no open.  The work that
+ * gives it one adds network calls for exactly that, when configured.
+ */
+
+/*
+ * The loader: reads the object, its signature and the trust store (openat
+ * only read-only: see sandbox_seccomp), loads and attaches with libbpf,
+ * hands its fds to the monitor, exits.
+ */
+static const int loader_syscalls[] = {
+	SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(uname), SCMP_SYS(perf_event_open),
+	SCMP_SYS(getdents64), SCMP_SYS(prlimit64), SCMP_SYS(setrlimit), SCMP_SYS(getrlimit),
+	SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid), SCMP_SYS(getegid),
 };
 
 /* Opens processes' maps and files for the collector, signals and reaps workers. */
@@ -243,12 +305,31 @@ static int allow_bpf_cmds(scmp_filter_ctx ctx, const int *cmds, size_t n)
 	return 0;
 }
 
+#define NELEM(a) (sizeof(a) / sizeof(a[0]))
+
+/* openat() that cannot create, write or truncate anything. */
+static int allow_openat_readonly(scmp_filter_ctx ctx)
+{
+	/* O_TMPFILE includes O_DIRECTORY's bit, which a read-only open may use. */
+	const scmp_datum_t writes = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND |
+				    (O_TMPFILE & ~O_DIRECTORY);
+
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+				SCMP_A2(SCMP_CMP_MASKED_EQ, writes, 0));
+}
+
 int sandbox_seccomp(enum sandbox_role role)
 {
 	static const int collector_bpf[] = { BPF_MAP_LOOKUP_ELEM, BPF_OBJ_GET_INFO_BY_FD };
 	static const int monitor_bpf[] = { BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
 					   BPF_MAP_DELETE_ELEM, BPF_OBJ_GET_INFO_BY_FD,
 					   BPF_LINK_CREATE };
+	/* What libbpf does to load and attach one object, and nothing else. */
+	static const int loader_bpf[] = { BPF_PROG_LOAD, BPF_MAP_CREATE, BPF_BTF_LOAD,
+					  BPF_MAP_FREEZE, BPF_MAP_UPDATE_ELEM, BPF_MAP_LOOKUP_ELEM,
+					  BPF_PROG_BIND_MAP, BPF_LINK_CREATE, BPF_RAW_TRACEPOINT_OPEN,
+					  BPF_OBJ_GET_INFO_BY_FD, BPF_BTF_GET_NEXT_ID,
+					  BPF_BTF_GET_FD_BY_ID };
 	scmp_filter_ctx ctx;
 	int rc;
 
@@ -265,27 +346,30 @@ int sandbox_seccomp(enum sandbox_role role)
 		if (!rc)
 			rc = ADD_ALL(ctx, collector_syscalls);
 		if (!rc)
-			rc = allow_bpf_cmds(ctx, collector_bpf, 2);
+			rc = allow_bpf_cmds(ctx, collector_bpf, NELEM(collector_bpf));
 		break;
 	case SANDBOX_UPLINK:
+		break;
+	case SANDBOX_LOADER:
 		if (!rc)
-			rc = ADD_ALL(ctx, uplink_syscalls);
-		/*
-		 * sockets, but only of the network families: not AF_UNIX, which
-		 * would reach local services (D-Bus, journald...) by path.
-		 */
-		for (int fam = 0; !rc && fam < 2; fam++) {
-			static const int fams[] = { AF_INET, AF_INET6 };
+			rc = ADD_ALL(ctx, loader_syscalls);
+		if (!rc)
+			rc = allow_openat_readonly(ctx);
+		if (!rc)
+			rc = allow_bpf_cmds(ctx, loader_bpf, NELEM(loader_bpf));
+		/* perf event ioctls (libbpf enables the events it attaches to) */
+		for (unsigned long req = 0; !rc && req < 2; req++) {
+			static const unsigned long reqs[] = { PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_SET_BPF };
 
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-					      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fams[fam]));
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+					      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)reqs[req]));
 		}
 		break;
 	case SANDBOX_MONITOR:
 		if (!rc)
 			rc = ADD_ALL(ctx, monitor_syscalls);
 		if (!rc)
-			rc = allow_bpf_cmds(ctx, monitor_bpf, 5);
+			rc = allow_bpf_cmds(ctx, monitor_bpf, NELEM(monitor_bpf));
 		/* perf event ioctls (frequency changes, enable/disable) */
 		for (unsigned long req = 0; !rc && req < 3; req++) {
 			static const unsigned long reqs[] = { PERF_EVENT_IOC_PERIOD, PERF_EVENT_IOC_ENABLE,
@@ -304,9 +388,21 @@ int sandbox_seccomp(enum sandbox_role role)
 
 /* --- Landlock ----------------------------------------------------------- */
 
-#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
-#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
-#endif
+/*
+ * What this project needs of landlock.h, beyond Debian bookworm's headers
+ * (Linux 6.1: ABI 2): ABI 3 truncate, ABI 4 TCP bind/connect (the ruleset
+ * grows handled_access_net), ABI 5 device ioctls.  Values from the
+ * kernel's include/uapi/linux/landlock.h.
+ */
+#define LL_ACCESS_FS_TRUNCATE (1ULL << 14)
+#define LL_ACCESS_FS_IOCTL_DEV (1ULL << 15)
+#define LL_ACCESS_NET_BIND_TCP (1ULL << 0)
+#define LL_ACCESS_NET_CONNECT_TCP (1ULL << 1)
+
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net; /* ABI 4 */
+};
 
 static int ll_abi(void)
 {
@@ -315,15 +411,28 @@ static int ll_abi(void)
 	return v < 0 ? -errno : (int)v;
 }
 
-static uint64_t ll_fs_all(int abi)
+/*
+ * A ruleset that handles every file access this kernel knows and, from
+ * ABI 4, TCP bind and connect: what no rule grants is denied.
+ */
+static int ll_create(int abi)
 {
-	uint64_t all = (1ULL << 13) - 1; /* ABI 1: bits 0..12 */
+	struct ll_ruleset_attr attr = { .handled_access_fs = (1ULL << 13) - 1 }; /* ABI 1: bits 0..12 */
+	size_t size = sizeof(attr.handled_access_fs);
+	int fd;
 
 	if (abi >= 2)
-		all |= LANDLOCK_ACCESS_FS_REFER;
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
 	if (abi >= 3)
-		all |= LANDLOCK_ACCESS_FS_TRUNCATE;
-	return all;
+		attr.handled_access_fs |= LL_ACCESS_FS_TRUNCATE;
+	if (abi >= 5)
+		attr.handled_access_fs |= LL_ACCESS_FS_IOCTL_DEV;
+	if (abi >= 4) {
+		attr.handled_access_net = LL_ACCESS_NET_BIND_TCP | LL_ACCESS_NET_CONNECT_TCP;
+		size = sizeof(attr);
+	}
+	fd = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+	return fd < 0 ? -errno : fd;
 }
 
 static int ll_allow(int ruleset, int dirfd, uint64_t access)
@@ -362,17 +471,15 @@ int sandbox_landlock_collector(int out_dir_fd)
 {
 	const uint64_t rd = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
 	int abi = ll_abi(), ruleset, rc;
-	struct landlock_ruleset_attr attr;
 	uint64_t wr;
 
 	if (abi < 1)
 		return -EOPNOTSUPP;
-	attr = (struct landlock_ruleset_attr){ .handled_access_fs = ll_fs_all(abi) };
 	wr = rd | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG |
-	     LANDLOCK_ACCESS_FS_REMOVE_FILE | (abi >= 3 ? LANDLOCK_ACCESS_FS_TRUNCATE : 0);
-	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	     LANDLOCK_ACCESS_FS_REMOVE_FILE | (abi >= 3 ? LL_ACCESS_FS_TRUNCATE : 0);
+	ruleset = ll_create(abi);
 	if (ruleset < 0)
-		return -errno;
+		return ruleset;
 	rc = ll_allow_path(ruleset, "/proc", rd);
 	if (!rc)
 		rc = ll_allow_path(ruleset, "/sys", rd);
@@ -388,13 +495,16 @@ int sandbox_landlock_collector(int out_dir_fd)
 int sandbox_landlock_none(void)
 {
 	int abi = ll_abi(), ruleset;
-	struct landlock_ruleset_attr attr;
 
 	if (abi < 1)
 		return -EOPNOTSUPP;
-	attr = (struct landlock_ruleset_attr){ .handled_access_fs = ll_fs_all(abi) };
-	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	ruleset = ll_create(abi);
 	if (ruleset < 0)
-		return -errno;
+		return ruleset;
 	return ll_restrict(ruleset);
+}
+
+int sandbox_landlock_abi(void)
+{
+	return ll_abi();
 }

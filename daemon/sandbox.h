@@ -19,6 +19,7 @@ enum sandbox_role {
 	SANDBOX_MONITOR,
 	SANDBOX_COLLECTOR,
 	SANDBOX_UPLINK,
+	SANDBOX_LOADER,
 };
 
 #define SANDBOX_USER "vigil"
@@ -52,19 +53,34 @@ extern const int sandbox_monitor_caps[];
 extern const size_t sandbox_monitor_ncaps;
 
 /*
+ * The loader, first thing after the fork and before it reads or parses
+ * anything: still uid 0, but only the capabilities in sandbox_loader_caps
+ * (permitted, effective, bounding; nothing inheritable or ambient),
+ * no_new_privs and non-dumpable.  Its seccomp allowlist follows
+ * (SANDBOX_LOADER).
+ */
+int sandbox_loader_drop(void);
+extern const int sandbox_loader_caps[];
+extern const size_t sandbox_loader_ncaps;
+
+/*
  * Install the role's seccomp allowlist: any other system call kills the
  * whole process (SIGSYS).  Irreversible.  Requires no_new_privs.
  */
 int sandbox_seccomp(enum sandbox_role role);
 
 /*
- * Landlock for the collector (where the kernel supports it): read-only
- * access to /proc and /sys, and writing only beneath out_dir_fd.  -EOPNOTSUPP
- * where Landlock is not available (the seccomp filter still applies).
+ * Landlock for the collector: read-only access to /proc and /sys, and
+ * writing only beneath out_dir_fd; no TCP bind or connect (Landlock ABI 4
+ * and later).  -EOPNOTSUPP where the kernel has no Landlock (or it is not
+ * among the active LSMs): the workers refuse to run then.
  */
 int sandbox_landlock_collector(int out_dir_fd);
 
-/* Landlock for the uplink: no file access at all. */
+/* Landlock for the uplink: no file access at all, no TCP.  As above. */
 int sandbox_landlock_none(void);
+
+/* The kernel's Landlock ABI version, or -errno (-EOPNOTSUPP: none). */
+int sandbox_landlock_abi(void);
 
 #endif

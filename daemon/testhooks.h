@@ -1,22 +1,35 @@
 /*
- * testhooks.h - TEST-ONLY: make a confined worker attempt what its sandbox
- * forbids, to prove the sandbox holds.
+ * testhooks.h - TEST-ONLY: make a confined vigild process attempt what its
+ * sandbox forbids, to prove the sandbox holds.
  *
  * Included only when built with -DVIGIL_TEST_HOOKS, which the Makefile does
- * for build/tests/vigild-testhooks and never for build/vigild.  After the
- * worker has confined itself, VIGIL_TEST_ATTEMPT=ROLE:WHAT makes the worker
- * of that role try WHAT: execve, ptrace, bpf_prog_load, socket_inet, open,
- * bad_message (a message the protocol forbids) or set_hz:N.  Forbidden system
- * calls kill the worker (SIGSYS); if one returns instead, the worker says
- * so and exits 0, which the test treats as a failure of the sandbox.
+ * for build/tests/vigild-testhooks and never for build/vigild.  Once a
+ * process has confined itself, VIGIL_TEST_ATTEMPT=ROLE:WHAT makes the
+ * process of that role (monitor, loader, collector, uplink) try WHAT:
+ *
+ *   execve, ptrace, bpf_prog_load, socket_inet   system calls its seccomp
+ *                    allowlist lacks: the filter kills it (SIGSYS)
+ *   open             open("/etc/passwd") read-only: SIGSYS in the uplink
+ *                    (no openat), EACCES from Landlock in the collector
+ *   connect_local:PORT   a TCP connection to 127.0.0.1:PORT
+ *   bad_message      a message the protocol table forbids (collector)
+ *   set_hz:N         ask the monitor for N Hz and log its answer (collector)
+ *
+ * A call that returns instead is reported on stderr ("TEST HOOK: WHAT
+ * returned ..."); the process then exits 0 if the kernel refused it with
+ * EPERM or EACCES (the tests say which layer that must have been), and 1
+ * if it succeeded.
  */
 #ifndef VIGIL_TESTHOOKS_H
 #define VIGIL_TESTHOOKS_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -28,17 +41,40 @@
 #include "monclient.h"
 #include "privsep.h"
 
-static void testhooks_attempt(const char *role)
+/* What the attempt is for this role, or NULL. */
+static inline const char *testhooks_want(const char *role)
 {
 	const char *want = getenv("VIGIL_TEST_ATTEMPT");
 	size_t rl = strlen(role);
-	const char *what;
-	long rc = 0;
 
 	if (!want || strncmp(want, role, rl) != 0 || want[rl] != ':')
+		return NULL;
+	return want + rl + 1;
+}
+
+/* Log this process's effective capabilities (before its filter forbids open). */
+static inline void testhooks_note_caps(const char *role)
+{
+	char line[256];
+	FILE *f;
+
+	if (!testhooks_want(role) || !(f = fopen("/proc/self/status", "re")))
 		return;
-	what = want + rl + 1;
-	log_warnx("TEST HOOK: attempting %s", what);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "CapEff:", 7) == 0 || strncmp(line, "CapBnd:", 7) == 0 ||
+		    strncmp(line, "Uid:", 4) == 0)
+			log_warnx("TEST HOOK: %s %.*s", role, (int)strcspn(line, "\n"), line);
+	fclose(f);
+}
+
+static inline void testhooks_attempt(const char *role)
+{
+	const char *what = testhooks_want(role);
+	long rc = 0;
+
+	if (!what)
+		return;
+	log_warnx("TEST HOOK: pid %d attempting %s", (int)getpid(), what);
 	if (strcmp(what, "execve") == 0) {
 		char *argv[] = { "true", NULL };
 
@@ -54,7 +90,14 @@ static void testhooks_attempt(const char *role)
 	} else if (strcmp(what, "socket_inet") == 0) {
 		rc = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	} else if (strcmp(what, "open") == 0) {
-		rc = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+		rc = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+	} else if (strncmp(what, "connect_local:", 14) == 0) {
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = htons((uint16_t)atoi(what + 14)),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		rc = fd < 0 ? fd : connect(fd, (struct sockaddr *)&a, sizeof(a));
 	} else if (strcmp(what, "bad_message") == 0) {
 		/* A well-formed header with a length the table does not allow. */
 		uint8_t msg[sizeof(struct msg_open_maps) + 4] = { 0 };
@@ -64,7 +107,6 @@ static void testhooks_attempt(const char *role)
 		privsep_send(PRIVSEP_FD, msg, sizeof(msg), NULL, 0);
 		for (;;)
 			poll(NULL, 0, -1); /* the monitor is expected to kill us */
-		return;
 	} else if (strncmp(what, "set_hz:", 7) == 0) {
 		struct msg_set_hz m = { .hdr = { MSG_SET_HZ, sizeof(m) }, .hz = (uint32_t)atoi(what + 7) };
 		unsigned got = 0;
@@ -78,10 +120,10 @@ static void testhooks_attempt(const char *role)
 		exit(64);
 	}
 	if (rc < 0 && (errno == EPERM || errno == EACCES)) {
-		log_warnx("TEST HOOK: %s refused: %s", what, strerror(errno));
+		log_warnx("TEST HOOK: %s returned: refused: %s", what, strerror(errno));
 		exit(0);
 	}
-	log_warnx("TEST HOOK: %s was NOT STOPPED: returned %ld (%s)", what, rc,
+	log_warnx("TEST HOOK: %s returned: NOT STOPPED: %ld (%s)", what, rc,
 		  rc < 0 ? strerror(errno) : "success");
 	exit(1);
 }

@@ -5,10 +5,11 @@
  * Re-executed by the monitor with --internal-role uplink, as the
  * unprivileged user with every capability set empty and no_new_privs.
  * Whatever it needs from files (credentials) it must load before it
- * confines itself; after that, Landlock denies it every file and its
- * seccomp allowlist has no open() at all, while network sockets (AF_INET,
- * AF_INET6, AF_UNIX) stay allowed.  Today it sets up, confines itself,
- * reports ready and waits for the monitor to stop it.
+ * confines itself; after that, Landlock denies it every file and TCP
+ * connection, and its seccomp allowlist has neither open() nor socket():
+ * with no control plane or export target configured (all there is today)
+ * it has nothing to reach.  It sets up, confines itself, reports ready and
+ * waits for the monitor to stop it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -60,8 +61,9 @@ int uplink_main(void)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	rc = sandbox_landlock_none();
-	if (rc && rc != -EOPNOTSUPP)
-		fatalx(71, "cannot confine file access (Landlock): %s", strerror(-rc));
+	if (rc)
+		fatalx(71, "cannot confine file and network access (Landlock%s): %s; the uplink does "
+		       "not run without it", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc));
 	rc = sandbox_seccomp(SANDBOX_UPLINK);
 	if (rc)
 		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));
