@@ -14,6 +14,8 @@
  *   connect_local:PORT   a TCP connection to 127.0.0.1:PORT
  *   bad_message      a message the protocol table forbids (collector)
  *   set_hz:N         ask the monitor for N Hz and log its answer (collector)
+ *   tenant_root      ask the monitor to sample the root cgroup (id 1) for
+ *                    tenant 1, and log its answer (collector)
  *
  * A call that returns instead is reported on stderr ("TEST HOOK: WHAT
  * returned ..."); the process then exits 0 if the kernel refused it with
@@ -115,6 +117,14 @@ static inline void testhooks_attempt(const char *role)
 		log_warnx("TEST HOOK: asked for %u Hz: %s, %u Hz in effect", m.hz,
 			  err ? strerror(-err) : "granted", got);
 		return; /* carry on sampling at whatever the monitor allowed */
+	} else if (strcmp(what, "tenant_root") == 0) {
+		struct msg_tenant_cgroup m = { .hdr = { MSG_TENANT_CGROUP, sizeof(m) }, .tenant = 1,
+					       .hz = 10, .cgroup_id = 1 };
+		unsigned got = 0;
+		int err = monclient_ask_hz(&m, sizeof(m), &got);
+
+		log_warnx("TEST HOOK: asked for the root cgroup: %s", err ? strerror(-err) : "granted");
+		return;
 	} else {
 		log_warnx("TEST HOOK: unknown attempt %s", what);
 		exit(64);
