@@ -502,7 +502,9 @@ int collector_main(void)
 	rc = sandbox_landlock_collector(c.out_fd);
 	if (rc)
 		fatalx(71, "cannot confine file access (Landlock%s): %s; the collector does not run "
-		       "without it", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc));
+		       "without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),
+		       rc == -EOPNOTSUPP ? " (a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock "
+					   "in its lsm= list has it)" : "");
 	rc = sandbox_seccomp(SANDBOX_COLLECTOR);
 	if (rc)
 		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));

@@ -63,7 +63,9 @@ int uplink_main(void)
 	rc = sandbox_landlock_none();
 	if (rc)
 		fatalx(71, "cannot confine file and network access (Landlock%s): %s; the uplink does "
-		       "not run without it", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc));
+		       "not run without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),
+		       rc == -EOPNOTSUPP ? " (a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock "
+					   "in its lsm= list has it)" : "");
 	rc = sandbox_seccomp(SANDBOX_UPLINK);
 	if (rc)
 		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));
