@@ -69,6 +69,8 @@
 #define STOP_TIMEOUT_MS 30000
 /* How long the kernel's audit thread may take to log a seccomp kill. */
 #define AUDIT_WAIT_MS 2000
+/* How long a failed start waits for the workers to end by themselves. */
+#define ABORT_GRACE_MS 1000
 
 extern char **environ;
 
@@ -529,15 +531,31 @@ static void abort_start(struct worker *ws, size_t n, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	log_warnx("%s", buf);
-	/* Nothing was collected yet: no need to let them flush. */
+	/*
+	 * A worker failing on its own (the same missing kernel feature, say)
+	 * gets a moment to say why; then, nothing being collected yet, the
+	 * rest are killed without a chance to flush.
+	 */
+	for (uint64_t until = mono_ms() + ABORT_GRACE_MS;;) {
+		bool running = false;
+
+		for (size_t i = 0; i < n; i++)
+			if (ws[i].pid > 0 && waitpid(ws[i].pid, &ws[i].status, WNOHANG) == 0)
+				running = true;
+		if (!running || mono_ms() >= until)
+			break;
+		poll(NULL, 0, 20);
+	}
 	for (size_t i = 0; i < n; i++)
 		if (ws[i].pid > 0)
 			kill(ws[i].pid, SIGKILL);
 	for (size_t i = 0; i < n; i++) {
 		if (!ws[i].pid)
 			continue;
-		if (waitpid(ws[i].pid, &ws[i].status, 0) == ws[i].pid && WIFSIGNALED(ws[i].status) &&
-		    WTERMSIG(ws[i].status) != SIGTERM && WTERMSIG(ws[i].status) != SIGKILL)
+		/* Reaped above (ECHILD now), or reaped here: the status says how it ended. */
+		(void)waitpid(ws[i].pid, &ws[i].status, 0);
+		if (WIFSIGNALED(ws[i].status) && WTERMSIG(ws[i].status) != SIGTERM &&
+		    WTERMSIG(ws[i].status) != SIGKILL)
 			say_killed(ws[i].name, ws[i].pid, WTERMSIG(ws[i].status));
 		ws[i].pid = 0;
 	}
