@@ -185,11 +185,52 @@ static bool wanted(const struct tenancy_top *tops, size_t n, uint64_t id, uint32
 	return false;
 }
 
+/* A refusal that asking again will not change (cgnest.h). */
+static bool for_good(int rc)
+{
+	return rc == -E2BIG || rc == -EINVAL || rc == -EXDEV || rc == -EEXIST;
+}
+
+static bool refused(const struct tenancy *tn, uint64_t id, uint32_t tenant)
+{
+	for (size_t i = 0; i < tn->nrefused; i++)
+		if (tn->refused[i].id == id && tn->refused[i].tenant == tenant)
+			return true;
+	return false;
+}
+
+/*
+ * Forget refusals of cgroups that are no longer wanted for that tenant,
+ * and, after a detach (detached), the nesting ones, which may hold now.
+ */
+static void prune_refused(struct tenancy *tn, const struct tenancy_top *want, size_t nwant, bool detached)
+{
+	for (size_t i = 0; i < tn->nrefused;) {
+		const struct tenancy_refused *r = &tn->refused[i];
+
+		if (!wanted(want, nwant, r->id, r->tenant) || (detached && r->err == -EEXIST))
+			tn->refused[i] = tn->refused[--tn->nrefused];
+		else
+			i++;
+	}
+}
+
+static void note_refused(struct tenancy *tn, const struct tenancy_top *top, int err)
+{
+	struct tenancy_refused *v = realloc(tn->refused, (tn->nrefused + 1) * sizeof(*v));
+
+	if (!v)
+		return; /* asked again next time: a log line more, nothing worse */
+	tn->refused = v;
+	tn->refused[tn->nrefused++] = (struct tenancy_refused){ top->id, top->tenant, err };
+}
+
 int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, size_t n,
 		      const char *root, const struct tenancy_ops *ops)
 {
 	struct tenancy_top *want = NULL;
 	size_t nwant = 0;
+	bool detached = false;
 	int rc, first = 0;
 
 	rc = tenancy_compute_tops(tn->policy, root, cgroups, n, &want, &nwant);
@@ -205,14 +246,15 @@ int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, 
 		if (tn->tops[i].tenant < tn->n && tn->t[tn->tops[i].tenant].ncgroups)
 			tn->t[tn->tops[i].tenant].ncgroups--;
 		tn->tops[i] = tn->tops[--tn->ntops];
+		detached = true;
 	}
+	prune_refused(tn, want, nwant, detached);
 	for (size_t i = 0; i < nwant; i++) {
-		struct tenancy_top *v;
-
 		struct tenancy_tenant *t = &tn->t[want[i].tenant];
 		unsigned got = 0, asked = t->hz;
+		struct tenancy_top *v;
 
-		if (attached(tn, want[i].id, want[i].tenant))
+		if (attached(tn, want[i].id, want[i].tenant) || refused(tn, want[i].id, want[i].tenant))
 			continue;
 		rc = ops->attach(ops->ctx, want[i].tenant, want[i].id, asked, &got);
 		if (rc == 0)
@@ -220,6 +262,8 @@ int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, 
 		if (rc == -ENOENT)
 			continue; /* removed between the scan and now */
 		if (rc) {
+			if (for_good(rc))
+				note_refused(tn, &want[i], rc);
 			if (!first)
 				first = rc;
 			continue;
@@ -252,6 +296,7 @@ int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_c
 	for (size_t i = 0; i < tn->ntops; i++)
 		ops->detach(ops->ctx, tn->tops[i].id);
 	tn->ntops = 0;
+	tn->nrefused = 0; /* a new policy asks afresh */
 	free(tn->t);
 	policy_free(tn->policy);
 	tn->t = t;
@@ -364,6 +409,7 @@ void tenancy_release(struct tenancy *tn)
 		return;
 	free(tn->t);
 	free(tn->tops);
+	free(tn->refused);
 	policy_free(tn->policy);
 	prev_free(&tn->prev);
 	memset(tn, 0, sizeof(*tn));

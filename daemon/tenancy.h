@@ -82,6 +82,15 @@ struct tenancy {
 	uint64_t sample_cost_ns;
 	struct tenancy_top *tops;  /* attached now */
 	size_t ntops;
+	/*
+	 * Refused by the monitor for good (too deep, the root, a namespace,
+	 * nested in or around another): not asked again while they stay tops
+	 * of the same tenant, so that one refusal is one log line.  err is the
+	 * refusal; nesting refusals (-EEXIST) are retried once something is
+	 * detached.
+	 */
+	struct tenancy_refused { uint64_t id; uint32_t tenant; int err; } *refused;
+	size_t nrefused;
 	bool full_warned;          /* ran into SAMPLER_MAX_CGROUPS */
 	/*
 	 * The agent's CPU per recorded sample, smoothed over periods: one
@@ -125,7 +134,9 @@ int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_c
 /*
  * Bring the attached cgroups in line with cgroups[] (new cgroups appear,
  * old ones go).  Returns 0, or the first -errno an attach returned
- * (others were still tried); -ENOSPC when past SAMPLER_MAX_CGROUPS.
+ * (others were still tried); -ENOSPC when past SAMPLER_MAX_CGROUPS.  A
+ * cgroup the monitor refused for good (see struct tenancy) is not asked
+ * for again, and its refusal is returned only the first time.
  */
 int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, size_t n,
 		      const char *root, const struct tenancy_ops *ops);

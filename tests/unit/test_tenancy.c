@@ -349,6 +349,38 @@ static void test_frequency_in_effect(void **state)
 	tenancy_release(&tn);
 }
 
+/*
+ * A cgroup the monitor refuses for good (too deep...) is asked for once,
+ * not every period; again once it went away and came back.  A nesting
+ * refusal is retried after something was detached.
+ */
+static void test_refusals_not_repeated(void **state)
+{
+	struct rec r = { .attach_rc = -E2BIG };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct tenancy tn;
+	int first;
+
+	assert_int_equal(tenancy_init(&tn, parse(policy_yaml), true, 1000, 13000), 0);
+	first = tenancy_reconcile(&tn, tree, 8, ROOT, &ops);
+	assert_int_equal(first, -E2BIG);
+	assert_int_equal(r.attaches, 3); /* /batch, /web1, /web2 */
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
+	assert_int_equal(r.attaches, 3);
+	/* /batch (id 2) goes away and comes back: asked again */
+	assert_int_equal(tenancy_reconcile(&tn, tree + 2, 6, ROOT, &ops), 0);
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), -E2BIG);
+	assert_int_equal(r.attaches, 4);
+	/* a transient failure is retried every time */
+	tenancy_release(&tn);
+	r = (struct rec){ .attach_rc = -ENOMEM };
+	assert_int_equal(tenancy_init(&tn, parse(policy_yaml), true, 1000, 13000), 0);
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), -ENOMEM);
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), -ENOMEM);
+	assert_int_equal(r.attaches, 6);
+	tenancy_release(&tn);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_control_accounts_foreign_and_agent),
 		cmocka_unit_test(test_uncontrolled_reports_only),
 		cmocka_unit_test(test_frequency_in_effect),
+		cmocka_unit_test(test_refusals_not_repeated),
 	};
 	return cmocka_run_group_tests_name("tenancy", tests, NULL, NULL);
 }
