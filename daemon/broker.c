@@ -190,6 +190,7 @@ static int tenant_cgroup(struct broker *b, int sock, const struct msg_tenant_cgr
 		return hostile(b, "TENANT_CGROUP with 0 Hz or cgroup id 0");
 	hz = cap_hz(b, m->hz);
 	b->last_tenant = m->tenant;
+	b->last_cgroup_id = m->cgroup_id;
 	if (!b->sampler)
 		return reply_hz(b, sock, 0, m->tenant, hz);
 	fd = open_cgroup(b, m->cgroup_id);

@@ -37,6 +37,7 @@ struct broker {
 	int last_type;           /* message type, 0 if none was accepted */
 	int last_err;            /* -errno of a refused request (answered with ERR_REPLY) */
 	unsigned last_hz_asked, last_hz_applied, last_tenant;
+	uint64_t last_cgroup_id; /* of a TENANT_CGROUP request */
 	char detail[256];        /* more about last_err, when there is more */
 	const char *violation;   /* with -EPROTO: which rule was broken */
 };

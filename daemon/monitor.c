@@ -592,7 +592,8 @@ static void log_request(const struct broker *b, const struct worker *w, uint64_t
 	bool hz = b->last_type == MSG_SET_HZ || b->last_type == MSG_TENANT_CGROUP;
 
 	if (b->last_err && b->last_type == MSG_TENANT_CGROUP)
-		log_warn_errno(b->last_err, "tenant %u cgroup not sampled%s%s", b->last_tenant,
+		log_warn_errno(b->last_err, "tenant %u: cgroup %llu not sampled%s%s", b->last_tenant,
+			       (unsigned long long)b->last_cgroup_id,
 			       b->detail[0] ? ": " : "", b->detail);
 	else if (b->last_err && b->last_type == MSG_SET_HZ)
 		log_warn_errno(b->last_err, "cannot sample tenant %u at %u Hz; it stays at %u Hz",

@@ -101,7 +101,7 @@ wait "$P_DEEP" "$P_SIX"
 vigild_wait 40
 mapfile -t FILES < <(profile_files "$OUT")
 
-line=$(grep -E "tenant 1 cgroup not sampled: deeper than 16 levels below the root" "$T/vigild.log" | head -1)
+line=$(grep -E "tenant 1: cgroup $(stat -c %i "$DEEP") not sampled: deeper than 16 levels below the root" "$T/vigild.log" | head -1)
 tap_result "${TESTS[0]}" $([ "$VIGILD_RC" -eq 0 ] && [ -n "$line" ]; echo $?) \
 	"vigild exit $VIGILD_RC; its log:" "$(grep -v 'budget tenant=' "$T/vigild.log" | tail -15)"
 
@@ -133,7 +133,7 @@ v=$(rate "$P_SIX" 71 "$T/sixteen.out")
 all=$(count "$P_SIX")
 own=$(count "$P_SIX" --label tenant=sixteen)
 tap_result "${TESTS[2]}" $([[ $v == ok* ]] && [ "$all" -gt 0 ] && [ "$own" -eq "$all" ] &&
-	! grep -q "tenant 2 cgroup not sampled" "$T/vigild.log"; echo $?) \
+	! grep -q "tenant 2: cgroup [0-9]* not sampled" "$T/vigild.log"; echo $?) \
 	"${v#* }; $own of $all samples tenant=sixteen" \
 	"labels: $(pq labels tenant --label pid="$P_SIX" "${FILES[@]}" | tr '\t\n' '= ')" "$(tail -5 "$T/vigild.log")"
 [[ $v == ok* ]] && tap_diag "level 16: ${v#ok }"
@@ -142,7 +142,7 @@ VIGIL_TEST_ATTEMPT=collector:tenant_root timeout 60 "$HOOKS" --bpf-dir "$B/bpf" 
 	--output "$T/hook-out" --no-top --hz 19 --duration 4 >"$T/hook.log" 2>&1
 rc=$?
 tap_result "${TESTS[3]}" $([ $rc -eq 0 ] && grep -q "TEST HOOK: asked for the root cgroup: Invalid argument" "$T/hook.log" &&
-	grep -q "tenant 1 cgroup not sampled: the root cgroup cannot be a tenant's" "$T/hook.log"; echo $?) \
+	grep -q "tenant 1: cgroup 1 not sampled: the root cgroup cannot be a tenant's" "$T/hook.log"; echo $?) \
 	"exit $rc; log:" "$(cat "$T/hook.log")"
 
 tap_done
