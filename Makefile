@@ -197,6 +197,37 @@ $(B)/tests/unit/test_elfsym $(B)/tests/unit/test_symbolizer: | $(FIXTURES)
 # test_bpfobj signs copies of the real sampler object.
 $(B)/tests/unit/test_bpfobj: | $(BPF_OBJS)
 
+# Fuzz corpora, replayed by make check: every tests/fuzz/fuzz_<name>.c is
+# linked a second time with our replay driver as its main (gcc, ASan/UBSan,
+# the shipping library) into build/tests/fuzz/fuzz_<name>, which tests/run.sh
+# runs over tests/fuzz/corpus/<name>/.  A new target is picked up by name.
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/tests/fuzz/%)
+
+$(B)/tests/fuzz/replay.o: tests/fuzz/replay.c
+	$(call msg,CC-SAN,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SAN_CFLAGS) -c -o $@ $<
+
+$(B)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(B)/tests/fuzz/replay.o $(B)/libvigil-san.a
+	$(call msg,REPLAY,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(SAN_CFLAGS) $(SAN_LDFLAGS) -o $@ $< $(B)/tests/fuzz/replay.o \
+		$(B)/libvigil-san.a $(LDLIBS)
+
+# The test runner's own test (tests/harness/run_sh.sh): a cmocka binary and a
+# fuzz target that fail on purpose.  Never run by themselves.
+$(B)/tests/harness/cm_counts: tests/harness/cm_counts.c
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< -lcmocka
+
+$(B)/tests/harness/fuzz_crash: tests/harness/fuzz_crash.c $(B)/tests/fuzz/replay.o
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SAN_CFLAGS) $(SAN_LDFLAGS) -o $@ $^
+
+HARNESS_BINS := $(B)/tests/harness/cm_counts $(B)/tests/harness/fuzz_crash
+
 # Test tools (profile readers and the like) link the shipping library.
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%)
@@ -232,7 +263,8 @@ $(B)/tests/workloads/%: tests/workloads/%.c $(WL_LIBS)
 # Top-level targets.
 
 PROGRAMS := $(B)/vigild $(B)/vigil-sign
-TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(FIXTURES) $(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
+TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BINS) $(FIXTURES) \
+	$(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
 
 all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 
@@ -265,7 +297,6 @@ bench: deps
 # compiled here with coverage instrumentation.  make fuzz-run runs each for
 # FUZZ_SECONDS from its seed corpus tests/fuzz/corpus/<name>/, keeping what
 # it finds in build/fuzz/corpus/<name>/.
-FUZZ_SRCS     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
 FUZZ_LIB_SRCS := $(wildcard policy/*.c)
 FUZZ_CFLAGS   := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fno-omit-frame-pointer \

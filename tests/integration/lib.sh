@@ -15,7 +15,7 @@
 #
 # Scripts run as root from any directory; paths below are absolute.
 
-# Running this file by itself (tests/run.sh globs *.sh) reports nothing.
+# Never run (tests/run.sh runs no lib*.sh); run by itself it reports nothing.
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
 
 VIGIL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

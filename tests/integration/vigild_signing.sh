@@ -2,19 +2,15 @@
 # tests/integration/vigild_signing.sh - vigild loads only BPF objects a
 # trusted signer signed, and refuses everything else before loading.
 #
-# DRAFT until the monitor calls bpfobj_read_verified(): while `vigild --help`
-# does not mention --trust, every test here reports SKIP.  Once wired, it
-# runs with no change.
-#
 # Each case puts a profile.bpf.o (+ .sig) in its own directory and runs
 #   vigild --bpf-dir DIR --trust CA [--crl CRL] --duration 1 --output OUT
 # A good object must profile (exit 0, a profile written).  A refused one
 # must exit 77 with exactly one log line "DIR/profile.bpf.o: refused
 # (REASON): ...", write no profile, and leave no vigil_sample program
-# loaded (bpftool prog show).  The PKI comes from pki.sh (openssl CLI).
+# loaded (bpftool prog show).  The PKI comes from lib_pki.sh (openssl CLI).
 
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/pki.sh"
+. "$(dirname "$0")/lib_pki.sh"
 
 TESTS=(
 	"good object signed by vigil-sign: profiles"
@@ -38,12 +34,6 @@ TESTS=(
 tap_plan ${#TESTS[@]}
 
 require_file "$VIGILD" "${TESTS[@]}"
-if ! "$VIGILD" --help 2>&1 | grep -q -- '--trust'; then
-	for t in "${TESTS[@]}"; do
-		tap_skip "$t" "vigild has no --trust yet: bpfobj is not wired into the monitor"
-	done
-	tap_done
-fi
 require_file "$SIGN" "${TESTS[@]}"
 require_bpf "${TESTS[@]}"
 if ! setup_pki 2>"$T/setup.err"; then
