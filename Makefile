@@ -3,7 +3,8 @@
 #   make deps    install the Debian packages the project needs
 #   make         build vigild, the BPF objects, tests and tools
 #   make run     deps + build, then profile this host in the foreground
-#   make check   deps + build, then every test; last line "N passed, N failed"
+#   make check   deps + build, then every test (tests/run.sh); last line
+#                "N passed, N failed, N skipped"
 #   make bench   compare vigild with bpftrace and perf, and measure the
 #                overhead budgets (docs/benchmarks.md)
 #
@@ -268,12 +269,14 @@ TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BI
 
 all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 
+# One dpkg-query for every package; apt-get (and the network) only for what
+# is missing, so that make check costs nothing here once deps are in.
 deps:
-	$(Q)missing=""; for p in $(DEB_PACKAGES); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
-	done; \
+	$(Q)missing=$$(dpkg-query -W -f='$${Package} $${db:Status-Abbrev}\n' $(DEB_PACKAGES) 2>/dev/null | \
+		awk -v want='$(DEB_PACKAGES)' 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 } \
+			$$2 == "ii" { delete need[$$1] } END { for (p in need) printf " %s", p }'); \
 	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
+		echo "make deps: installing$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
