@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "skip.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #include "kallsyms.h"
-#include "skip.h"
 
 static char tmpdir[] = "/tmp/vigil-kallsyms-XXXXXX";
 

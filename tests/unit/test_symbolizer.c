@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "skip.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -28,7 +29,6 @@
 #include <unistd.h>
 
 #include "fixtures/fixtures.h"
-#include "skip.h"
 #include "symbolizer.h"
 
 /* start_boottime in ns as BPF reports it, from /proc/PID/stat (in ticks). */
