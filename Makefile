@@ -208,11 +208,11 @@ REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/tests/fuzz/%)
 $(B)/tests/fuzz/replay.o: tests/fuzz/replay.c
 	$(call msg,CC-SAN,$<)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(SAN_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(B)/tests/fuzz/replay.o $(B)/libvigil-san.a
 	$(call msg,REPLAY,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(SAN_CFLAGS) $(SAN_LDFLAGS) -o $@ $< $(B)/tests/fuzz/replay.o \
+	$(Q)$(CC) $(CPPFLAGS) $(SAN_CFLAGS) $(SAN_LDFLAGS) -MMD -MP -o $@ $< $(B)/tests/fuzz/replay.o \
 		$(B)/libvigil-san.a $(LDLIBS)
 
 # The test runner's own test (tests/harness/run_sh.sh): a cmocka binary and a
@@ -335,4 +335,4 @@ clean:
 .PHONY: all deps run check bench clean fuzz fuzz-run
 .DEFAULT_GOAL := all
 
--include $(shell find $(B)/obj $(B)/san $(B)/hooks -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/san $(B)/hooks $(B)/tests/fuzz -name '*.d' 2>/dev/null)

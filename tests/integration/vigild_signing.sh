@@ -57,31 +57,6 @@ case_dir() {
 	cp "$SRC" "$DIR/profile.bpf.o"
 }
 
-# vigil_sample_ids: ids of the loaded programs named vigil_sample.
-vigil_sample_ids() {
-	bpftool prog show 2>/dev/null | awk '/ name vigil_sample / { sub(":", "", $1); print $1 }' | sort
-}
-
-# prog_holders ID: pids with an fd on BPF program ID (bpf-prog or bpf-link
-# fds say "prog_id: ID" in their fdinfo; this bpftool shows no pids).
-prog_holders() {
-	grep -lsE "^prog_id:[[:space:]]+$1\$" /proc/[0-9]*/fdinfo/* 2>/dev/null | cut -d/ -f3 | sort -u
-}
-
-# leaked BEFORE: vigil_sample programs not in BEFORE that are pinned or
-# held by a process started for this test (its command line names $T).
-# Other vigild instances on the host are not ours to judge; a program
-# nobody holds is on its way out.
-leaked() {
-	local id p
-	for id in $(comm -13 <(echo "$1") <(vigil_sample_ids)); do
-		bpftool -f prog show id "$id" 2>/dev/null | grep -q 'pinned ' && echo "prog $id pinned"
-		for p in $(prog_holders "$id"); do
-			tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$T" && echo "prog $id held by pid $p"
-		done
-	done
-}
-
 # run_vigild DIR [ARGS...]: exit code in $RC, output in $T/log, leaks in $LEAKS.
 run_vigild() {
 	local dir=$1 before
