@@ -3,7 +3,8 @@
 #   make deps    install the Debian packages the project needs
 #   make         build vigild, the BPF objects, tests and tools
 #   make run     deps + build, then profile this host in the foreground
-#   make check   deps + build, then every test; last line "N passed, N failed"
+#   make check   deps + build, then every test (tests/run.sh); last line
+#                "N passed, N failed, N skipped"
 #   make bench   compare vigild with bpftrace and perf, and measure the
 #                overhead budgets (docs/benchmarks.md)
 #
@@ -197,6 +198,37 @@ $(B)/tests/unit/test_elfsym $(B)/tests/unit/test_symbolizer: | $(FIXTURES)
 # test_bpfobj signs copies of the real sampler object.
 $(B)/tests/unit/test_bpfobj: | $(BPF_OBJS)
 
+# Fuzz corpora, replayed by make check: every tests/fuzz/fuzz_<name>.c is
+# linked a second time with our replay driver as its main (gcc, ASan/UBSan,
+# the shipping library) into build/tests/fuzz/fuzz_<name>, which tests/run.sh
+# runs over tests/fuzz/corpus/<name>/.  A new target is picked up by name.
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/tests/fuzz/%)
+
+$(B)/tests/fuzz/replay.o: tests/fuzz/replay.c
+	$(call msg,CC-SAN,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(B)/tests/fuzz/replay.o $(B)/libvigil-san.a
+	$(call msg,REPLAY,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(SAN_CFLAGS) $(SAN_LDFLAGS) -MMD -MP -o $@ $< $(B)/tests/fuzz/replay.o \
+		$(B)/libvigil-san.a $(LDLIBS)
+
+# The test runner's own test (tests/harness/run_sh.sh): a cmocka binary and a
+# fuzz target that fail on purpose.  Never run by themselves.
+$(B)/tests/harness/cm_counts: tests/harness/cm_counts.c
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< -lcmocka
+
+$(B)/tests/harness/fuzz_crash: tests/harness/fuzz_crash.c $(B)/tests/fuzz/replay.o
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SAN_CFLAGS) $(SAN_LDFLAGS) -o $@ $^
+
+HARNESS_BINS := $(B)/tests/harness/cm_counts $(B)/tests/harness/fuzz_crash
+
 # Test tools (profile readers and the like) link the shipping library.
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%)
@@ -232,16 +264,19 @@ $(B)/tests/workloads/%: tests/workloads/%.c $(WL_LIBS)
 # Top-level targets.
 
 PROGRAMS := $(B)/vigild $(B)/vigil-sign
-TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(FIXTURES) $(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
+TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BINS) $(FIXTURES) \
+	$(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
 
 all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 
+# One dpkg-query for every package; apt-get (and the network) only for what
+# is missing, so that make check costs nothing here once deps are in.
 deps:
-	$(Q)missing=""; for p in $(DEB_PACKAGES); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
-	done; \
+	$(Q)missing=$$(dpkg-query -W -f='$${Package} $${db:Status-Abbrev}\n' $(DEB_PACKAGES) 2>/dev/null | \
+		awk -v want='$(DEB_PACKAGES)' 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 } \
+			$$2 == "ii" { delete need[$$1] } END { for (p in need) printf " %s", p }'); \
 	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
+		echo "make deps: installing$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
@@ -265,7 +300,6 @@ bench: deps
 # compiled here with coverage instrumentation.  make fuzz-run runs each for
 # FUZZ_SECONDS from its seed corpus tests/fuzz/corpus/<name>/, keeping what
 # it finds in build/fuzz/corpus/<name>/.
-FUZZ_SRCS     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
 FUZZ_LIB_SRCS := $(wildcard policy/*.c)
 FUZZ_CFLAGS   := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fno-omit-frame-pointer \
@@ -301,4 +335,4 @@ clean:
 .PHONY: all deps run check bench clean fuzz fuzz-run
 .DEFAULT_GOAL := all
 
--include $(shell find $(B)/obj $(B)/san $(B)/hooks -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/san $(B)/hooks $(B)/tests/fuzz -name '*.d' 2>/dev/null)

@@ -2,7 +2,7 @@
  * cgglob.h - glob patterns for one component of a cgroup path, and whether
  * two of them can match the same name.
  *
- * A policy selects cgroups with paths such as "/sys/fs/cgroup/unified/web*":
+ * A policy selects cgroups with paths such as "/sys/fs/cgroup/web*":
  * each '/'-separated component is an fnmatch(3) pattern, matched with
  * FNM_NOESCAPE in the C locale (bytewise).  This module defines the subset of
  * fnmatch syntax a policy may use and decides, exactly, whether the sets of

@@ -11,7 +11,7 @@
  *     budget: {max_overhead_percent: 1.0}
  *   tenants:
  *     - name: web
- *       cgroups: ["/sys/fs/cgroup/unified/web*"]
+ *       cgroups: ["/sys/fs/cgroup/web*"]
  *       hz: {max: 99}                       # each field overrides defaults
  *       budget: {max_overhead_percent: 2.0}
  *
@@ -128,7 +128,7 @@ void policy_free(struct policy *p);
  * The tenant that cgroup_path belongs to: an index into p->tenants.
  *
  * cgroup_path is the absolute path of a cgroup directory, written as the
- * selectors are (e.g. "/sys/fs/cgroup/unified/web1/app").  A selector of k
+ * selectors are (e.g. "/sys/fs/cgroup/web1/app").  A selector of k
  * components selects a cgroup whose first k components match it, component
  * by component, with fnmatch(3) (FNM_NOESCAPE): the cgroup it names and all
  * its descendants.  Validation guarantees at most one tenant selects any

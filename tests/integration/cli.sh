@@ -20,9 +20,7 @@ TESTS=(
 tap_plan ${#TESTS[@]}
 require_file "$VIGILD" "${TESTS[@]}"
 
-OUT=$T/out
-mkdir -p "$OUT"
-chmod 1777 "$OUT"
+OUT=$T/out # never created: every case here must fail before vigild writes
 
 # expect_usage NAME ARGS...: vigild ARGS must exit 64 with one stderr line.
 expect_usage() {

@@ -10,12 +10,13 @@
 #                   processes started through spawn and the mounts made
 #                   through tmp_mount cleaned up as well
 #   vigild          vigild_start / vigild_wait_ready / vigild_wait
+#   BPF programs    vigil_sample_ids, leaked (what this test left loaded)
 #   profiles        validate_profiles (go tool pprof -raw + pprof_query
 #                   check), pq (pprof_query), profile_files, inclusive
 #
 # Scripts run as root from any directory; paths below are absolute.
 
-# Running this file by itself (tests/run.sh globs *.sh) reports nothing.
+# Never run (tests/run.sh runs no lib*.sh); run by itself it reports nothing.
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
 
 VIGIL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -230,6 +231,32 @@ tree_has_perf_bpf() {
 		grep -qsE '^(prog_type:[[:space:]]+7|link_type:[[:space:]]+perf)$' /proc/"$p"/fdinfo/* && return 0
 	done
 	return 1
+}
+
+# vigil_sample_ids: ids of the loaded programs named vigil_sample.
+vigil_sample_ids() {
+	bpftool prog show 2>/dev/null | awk '/ name vigil_sample / { sub(":", "", $1); print $1 }' | sort
+}
+
+# prog_holders ID: pids with an fd on BPF program ID (bpf-prog or bpf-link
+# fds say "prog_id: ID" in their fdinfo; this bpftool shows no pids).
+prog_holders() {
+	grep -lsE "^prog_id:[[:space:]]+$1\$" /proc/[0-9]*/fdinfo/* 2>/dev/null | cut -d/ -f3 | sort -u
+}
+
+# leaked BEFORE: vigil_sample programs not in BEFORE (an earlier
+# vigil_sample_ids) that are pinned or held by a process started for this
+# test (its command line names $T).  Other vigild instances on the host
+# (the machine may be shared) are not ours to judge; a program nobody holds
+# is on its way out.
+leaked() {
+	local id p
+	for id in $(comm -13 <(echo "$1") <(vigil_sample_ids)); do
+		bpftool -f prog show id "$id" 2>/dev/null | grep -q 'pinned ' && echo "prog $id pinned"
+		for p in $(prog_holders "$id"); do
+			tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$T" && echo "prog $id held by pid $p"
+		done
+	done
 }
 
 # vigild_wait_ready [TIMEOUT]: wait until vigild samples (its processes hold

@@ -12,7 +12,7 @@
 # No BPF is loaded here: tests/integration/vigild_signing.sh does that.
 
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/pki.sh"
+. "$(dirname "$0")/lib_pki.sh"
 
 TESTS_ALL="vigil-sign and openssl are available"
 # Every case below, loops included (6 flipped bytes, 3 truncations), counted.

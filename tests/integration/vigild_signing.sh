@@ -2,19 +2,15 @@
 # tests/integration/vigild_signing.sh - vigild loads only BPF objects a
 # trusted signer signed, and refuses everything else before loading.
 #
-# DRAFT until the monitor calls bpfobj_read_verified(): while `vigild --help`
-# does not mention --trust, every test here reports SKIP.  Once wired, it
-# runs with no change.
-#
 # Each case puts a profile.bpf.o (+ .sig) in its own directory and runs
 #   vigild --bpf-dir DIR --trust CA [--crl CRL] --duration 1 --output OUT
 # A good object must profile (exit 0, a profile written).  A refused one
 # must exit 77 with exactly one log line "DIR/profile.bpf.o: refused
 # (REASON): ...", write no profile, and leave no vigil_sample program
-# loaded (bpftool prog show).  The PKI comes from pki.sh (openssl CLI).
+# loaded (bpftool prog show).  The PKI comes from lib_pki.sh (openssl CLI).
 
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/pki.sh"
+. "$(dirname "$0")/lib_pki.sh"
 
 TESTS=(
 	"good object signed by vigil-sign: profiles"
@@ -38,12 +34,6 @@ TESTS=(
 tap_plan ${#TESTS[@]}
 
 require_file "$VIGILD" "${TESTS[@]}"
-if ! "$VIGILD" --help 2>&1 | grep -q -- '--trust'; then
-	for t in "${TESTS[@]}"; do
-		tap_skip "$t" "vigild has no --trust yet: bpfobj is not wired into the monitor"
-	done
-	tap_done
-fi
 require_file "$SIGN" "${TESTS[@]}"
 require_bpf "${TESTS[@]}"
 if ! setup_pki 2>"$T/setup.err"; then
@@ -65,31 +55,6 @@ case_dir() {
 	DIR=$T/case$N
 	mkdir -p "$DIR"
 	cp "$SRC" "$DIR/profile.bpf.o"
-}
-
-# vigil_sample_ids: ids of the loaded programs named vigil_sample.
-vigil_sample_ids() {
-	bpftool prog show 2>/dev/null | awk '/ name vigil_sample / { sub(":", "", $1); print $1 }' | sort
-}
-
-# prog_holders ID: pids with an fd on BPF program ID (bpf-prog or bpf-link
-# fds say "prog_id: ID" in their fdinfo; this bpftool shows no pids).
-prog_holders() {
-	grep -lsE "^prog_id:[[:space:]]+$1\$" /proc/[0-9]*/fdinfo/* 2>/dev/null | cut -d/ -f3 | sort -u
-}
-
-# leaked BEFORE: vigil_sample programs not in BEFORE that are pinned or
-# held by a process started for this test (its command line names $T).
-# Other vigild instances on the host are not ours to judge; a program
-# nobody holds is on its way out.
-leaked() {
-	local id p
-	for id in $(comm -13 <(echo "$1") <(vigil_sample_ids)); do
-		bpftool -f prog show id "$id" 2>/dev/null | grep -q 'pinned ' && echo "prog $id pinned"
-		for p in $(prog_holders "$id"); do
-			tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$T" && echo "prog $id held by pid $p"
-		done
-	done
 }
 
 # run_vigild DIR [ARGS...]: exit code in $RC, output in $T/log, leaks in $LEAKS.

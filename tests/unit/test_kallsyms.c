@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "skip.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -228,10 +229,13 @@ static void test_proc_kallsyms(void **state)
 {
 	static const char *const names[] = { "schedule", "do_syscall_64", "vfs_read" };
 	struct kallsyms *k = NULL;
-	int r = kallsyms_load("/proc/kallsyms", &k);
+	int r;
 
-	if (r == -EPERM || r == -EACCES || r == -ENOENT)
-		skip();
+	/* Addresses are shown to root only (kptr_restrict); a loader that
+	 * fails where they are shown is broken, not skipped. */
+	if (!host_shows_kernel_addresses())
+		skip_because("/proc/kallsyms shows no kernel addresses here (needs root)");
+	r = kallsyms_load("/proc/kallsyms", &k);
 	assert_int_equal(r, 0);
 	assert_true(kallsyms_count(k) > 10000);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

@@ -1,7 +1,7 @@
 #!/bin/bash
-# tests/integration/pki.sh - a throw-away PKI made with the openssl CLI, for
+# tests/integration/lib_pki.sh - a throw-away PKI made with the openssl CLI, for
 # the signing tests (signing.sh, vigild_signing.sh).  Sourced after lib.sh,
-# never run: running it by itself (tests/run.sh globs *.sh) reports nothing.
+# never run (tests/run.sh runs no lib*.sh).
 #
 # setup_pki makes, under $P ($T/pki):
 #   root/ca.pem       trusted root CA          root.crl   its CRL (revokes "revoked")
