@@ -21,16 +21,12 @@ require_bpf "${TESTS[@]}"
 WITHOUT=$B/tests/tools/without_syscall
 require_file "$WITHOUT" "${TESTS[@]}"
 
-before=$(bpftool prog show 2>/dev/null | awk -F: '/^[0-9]+:/ { if ($1 > m) m = $1 } END { print m + 0 }')
+before=$(vigil_sample_ids)
 timeout 60 "$WITHOUT" landlock_create_ruleset,landlock_add_rule,landlock_restrict_self \
 	"$VIGILD" --duration 5 --interval 1 --no-top --output "$T/out" >"$T/log" 2>&1
 rc=$?
 sleep 1
-left=$(bpftool prog show 2>/dev/null | awk -F: -v b="$before" '/^[0-9]+: / && / name vigil_sample / && $1 > b { print $1 }' |
-	while read -r id; do
-		# a program another vigild holds is not this run's
-		grep -lsE "^prog_id:[[:space:]]+$id\$" /proc/[0-9]*/fdinfo/* >/dev/null 2>&1 || echo "$id"
-	done)
+left=$(leaked "$before" | tr '\n' ' ')
 fix="(a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock in its lsm= list has it)"
 tap_result "${TESTS[0]}" $(grep -qF "vigild[collector]: cannot confine file access (Landlock is not available): Operation not supported; the collector does not run without it $fix" "$T/log"; echo $?) \
 	"log:" "$(cat "$T/log")"

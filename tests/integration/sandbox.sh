@@ -26,9 +26,9 @@
 # monitor.  A frequency above the ceiling is capped, the collector is told
 # the frequency really in effect, and the sample rate shows it.
 #
-# "Nothing stays loaded": no vigil_sample program with an id above the
-# highest one before the run is loaded once it ended (integration tests run
-# one at a time).
+# "Nothing stays loaded": no vigil_sample program that was not there
+# before the run is pinned or held by a process of the run once it ended
+# (lib.sh leaked).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -144,31 +144,9 @@ tap_result "${TESTS[3]}" $st "vigild exit $VIGILD_RC; stacks of $SPLIT:" \
 # ---------------------------------------------------------------------------
 # The test-only build, told to misbehave.
 
-# Highest BPF program id now; programs loaded later have higher ids.
-max_prog_id() { bpftool prog show 2>/dev/null | awk -F: '/^[0-9]+:/ { if ($1 > m) m = $1 } END { print m + 0 }'; }
-# left_loaded ID: vigil_sample programs with an id above ID still loaded and
-# held by a process of the test-only build, or by no process at all (an fd
-# of a program or of a link to it shows "prog_id: N" in /proc/PID/fdinfo).
-# Programs another vigild holds are not this run's.
-left_loaded() {
-	local id p holders mine out=
-	for id in $(bpftool prog show 2>/dev/null |
-		awk -F: -v b="$1" '/^[0-9]+: / && / name vigil_sample / && $1 > b { print $1 }'); do
-		holders=$(grep -lsE "^prog_id:[[:space:]]+$id\$" /proc/[0-9]*/fdinfo/* 2>/dev/null | cut -d/ -f3 | sort -u)
-		mine=
-		for p in $holders; do
-			[ "$(cat /proc/"$p"/comm 2>/dev/null)" = vigild-testhook ] && mine+="$p "
-		done
-		if [ -z "$holders" ] || [ -n "$mine" ]; then
-			out+="program $id (held by: ${mine:-no process}) "
-		fi
-	done
-	echo "$out"
-}
-
 # hook_start ATTEMPT RUN_ARGS...: start the test-only vigild in the
 # background with VIGIL_TEST_ATTEMPT set; its pid in HPID, its log in LOG,
-# the highest program id before it in BEFORE.  A watchdog kills it after
+# the vigil_sample programs loaded before it in BEFORE.  A watchdog kills it after
 # 60 s.
 HN=0
 hook_start() {
@@ -176,7 +154,7 @@ hook_start() {
 	shift
 	HN=$((HN + 1))
 	LOG=$T/hook$HN.log
-	BEFORE=$(max_prog_id)
+	BEFORE=$(vigil_sample_ids)
 	VIGIL_TEST_ATTEMPT=$attempt "$HOOKS" --bpf-dir "$B/bpf" --trust "$B/dev-ca/ca.pem" \
 		--output "$T/hook-out$HN" --no-top "$@" >"$LOG" 2>&1 &
 	HPID=$!
@@ -189,7 +167,7 @@ hook_start() {
 # 1 s after every process it started is gone (and which are not gone).
 hook_wait() {
 	local i
-	wait "$HPID"
+	wait "$HPID" 2>/dev/null
 	RC=$?
 	# Workers end with the monitor (PR_SET_PDEATHSIG, or its socket).
 	for ((i = 0; i < 50; i++)); do
@@ -197,7 +175,7 @@ hook_wait() {
 		sleep 0.1
 	done
 	sleep 1
-	LEFT=$(left_loaded "$BEFORE")
+	LEFT=$(leaked "$BEFORE" | tr '\n' ' ')
 	if pgrep -f "$HOOKS --internal-role" >/dev/null; then
 		LEFT+="(workers still running: $(pgrep -af "$HOOKS --internal-role" | tr '\n' ' '))"
 	fi
