@@ -273,8 +273,8 @@ FUZZ_CFLAGS   := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fno-omit-frame-point
 FUZZ_SECONDS  ?= 120
 
 # The monitor's request handler, with the modules it calls.
-FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/symbolizer.c \
-	daemon/elfsym.c daemon/kallsyms.c daemon/sampler.c
+FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/mapfile.c \
+	daemon/sampler.c
 
 $(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard daemon/*.h)
 	$(call msg,FUZZ,$@)
