@@ -247,7 +247,6 @@ deps:
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)mkdir -p var/profiles
 	./$(B)/vigild --hz 19 --interval 10 --duration 0 --output var/profiles \
 		--bpf-dir $(B)/bpf --trust $(B)/dev-ca/ca.pem
 

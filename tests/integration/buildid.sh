@@ -15,7 +15,6 @@ require_bpf "${TESTS[@]}"
 require_file "$PQ" "${TESTS[@]}"
 
 OUT=$T/profiles
-mkdir -p "$OUT"
 VIGILD_TIMEOUT=60
 vigild_start "$T/vigild.log" --build-id --hz 99 --interval 3 --duration 8 --output "$OUT"
 vigild_wait_ready 20 || tap_diag "vigild not sampling after 20 s:" "$(tail -5 "$T/vigild.log")"

@@ -21,8 +21,6 @@ tap_plan ${#TESTS[@]}
 require_file "$VIGILD" "${TESTS[@]}"
 
 OUT=$T/out
-mkdir -p "$OUT"
-chmod 1777 "$OUT"
 
 # expect_usage NAME ARGS...: vigild ARGS must exit 64 with one stderr line.
 expect_usage() {

@@ -30,7 +30,7 @@ require_file "$PQ" "${TESTS[@]}"
 DURATION=25
 OUT=$T/profiles
 NSDIR=$T/ns
-mkdir -p "$OUT" "$NSDIR"
+mkdir -p "$NSDIR"
 
 VIGILD_TIMEOUT=$((DURATION + 60))
 vigild_start "$T/vigild.log" --hz 99 --interval 5 --duration "$DURATION" --output "$OUT"

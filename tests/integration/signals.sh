@@ -20,7 +20,6 @@ require_file "$PQ" "${TESTS[@]}"
 # session SIGNAL NAME
 session() {
 	local sig=$1 name=$2 out=$T/$1 wl files problems=
-	mkdir -p "$out"
 	VIGILD_TIMEOUT=90
 	vigild_start "$T/$sig.log" --hz 99 --interval 60 --duration 0 --output "$out"
 	vigild_wait_ready 20 || problems+="not sampling after 20 s; "
