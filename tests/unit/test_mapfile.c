@@ -21,10 +21,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "rootonly.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/capability.h>
@@ -80,17 +80,6 @@ static void detach_stdio(void)
 	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 		_exit(89);
 	close(fd);
-}
-
-static void need_root(void)
-{
-	const char *req = getenv("VIGIL_REQUIRE_BPF");
-
-	if (geteuid() == 0)
-		return;
-	if (req && strcmp(req, "1") == 0)
-		fail_msg("needs root (VIGIL_REQUIRE_BPF=1: may not skip)");
-	skip();
 }
 
 static void copy_file(const char *from, const char *to)
@@ -394,15 +383,9 @@ static int setup_group(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 static int teardown_group(void **state)
 {
-	if (geteuid() == 0 && strcmp(tmp, "/tmp/vigil-mapfile-XXXXXX"))
-		nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(tmp);
 	return 0;
 }
 

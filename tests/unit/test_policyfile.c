@@ -15,10 +15,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "rootonly.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,17 +35,6 @@
 #define TEXT "version: 1\n"
 
 static char tmp[] = "/tmp/vigil-policyfile-XXXXXX";
-
-static void need_root(void)
-{
-	const char *req = getenv("VIGIL_REQUIRE_BPF");
-
-	if (geteuid() == 0)
-		return;
-	if (req && strcmp(req, "1") == 0)
-		fail_msg("needs root (VIGIL_REQUIRE_BPF=1: may not skip)");
-	skip();
-}
 
 static const char *at(const char *name)
 {
@@ -106,15 +95,9 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 static int teardown(void **state)
 {
-	if (geteuid() == 0 && strcmp(tmp, "/tmp/vigil-policyfile-XXXXXX"))
-		nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(tmp);
 	return 0;
 }
 
