@@ -282,7 +282,6 @@ deps:
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)mkdir -p var/profiles
 	./$(B)/vigild --hz 19 --interval 10 --duration 0 --output var/profiles \
 		--bpf-dir $(B)/bpf --trust $(B)/dev-ca/ca.pem
 
@@ -307,8 +306,8 @@ FUZZ_CFLAGS   := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fno-omit-frame-point
 FUZZ_SECONDS  ?= 120
 
 # The monitor's request handler, with the modules it calls.
-FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/symbolizer.c \
-	daemon/elfsym.c daemon/kallsyms.c daemon/sampler.c daemon/sampler_hz.c daemon/cgnest.c daemon/fds.c
+FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/mapfile.c \
+	daemon/sampler.c daemon/sampler_hz.c daemon/cgnest.c daemon/fds.c
 
 $(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard daemon/*.h)
 	$(call msg,FUZZ,$@)

@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "mapfile.h"
 #include "procmaps.h"
 #include "sampler.h"
-#include "symbolizer.h"
 #include "vigil_abi.h"
 
 static int reply_fd(int sock, int fd)
@@ -90,7 +90,7 @@ static int open_file(struct broker *b, int sock, const struct msg_open_file *m)
 		procmaps_free(maps);
 		return reply_err(b, sock, -ENOENT);
 	}
-	fd = symbolizer_open_mapped_file(m->pid, mp, &st);
+	fd = mapfile_open(m->pid, mp, &st);
 	procmaps_free(maps);
 	if (fd < 0)
 		return reply_err(b, sock, fd);

@@ -20,7 +20,6 @@
  * workers; the monitor exits with the collector's status once it flushed.
  */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -51,6 +50,8 @@
 #include "cgroups.h"
 #include "log.h"
 #include "monitor.h"
+#include "outdir.h"
+#include "policyfile.h"
 #include "privsep.h"
 #include "sampler.h"
 #include "sandbox.h"
@@ -303,97 +304,6 @@ static struct sampler *load_sampler(const struct vigild_opts *o, const struct sa
 	fatalx(EX_SOFTWARE, "loading the sampler failed: %s", strerror(-rc));
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static bool dir_is_empty(int dfd)
-{
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	bool empty = true;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return false;
-	}
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			empty = false;
-	closedir(d);
-	return empty;
-}
-
-/*
- * The collector writes as the unprivileged user: an empty directory root
- * owns (one we just made, a fresh tmpfs) is handed to that user; any other
- * must already let that user write.
- */
-static int open_output(const char *path, uid_t uid, gid_t gid)
-{
-	struct stat st;
-	int rc = mkdir_p(path), fd;
-
-	if (rc)
-		fatalx(EX_CANTCREAT, "output directory %s: %s", path, strerror(-rc));
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		fatalx(EX_CANTCREAT, "output directory %s: %s", path, strerror(errno));
-	/*
-	 * Only an empty directory is handed over: a root-owned one that holds
-	 * files (say, --output /var/log) must not become the vigil user's.
-	 */
-	if (st.st_uid == 0 && dir_is_empty(fd) && fchown(fd, uid, gid) < 0 && errno != EROFS)
-		fatalx(EX_CANTCREAT, "output directory %s: cannot hand it to user %s: %s", path,
-		       SANDBOX_USER, strerror(errno));
-	if (fstat(fd, &st) < 0)
-		fatalx(EX_CANTCREAT, "output directory %s: %s", path, strerror(errno));
-	if (!(st.st_uid == uid && (st.st_mode & S_IWUSR)) &&
-	    !(st.st_gid == gid && (st.st_mode & S_IWGRP)) && !(st.st_mode & S_IWOTH))
-		fatalx(EX_CANTCREAT, "output directory %s (owner uid %u, mode %03o) is not writable by "
-		       "user %s (uid %u): chown it to that user", path, (unsigned)st.st_uid,
-		       (unsigned)(st.st_mode & 0777), SANDBOX_USER, (unsigned)uid);
-	return fd;
-}
-
-/* The policy file, opened for the collector to read (it may open nothing). */
-static int open_policy(const char *path, bool at_start)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-
-	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
-		close(fd);
-		fd = -1;
-		errno = EINVAL;
-	}
-	if (fd < 0) {
-		if (at_start)
-			fatalx(EX_CONFIG, "policy %s: %s", path, errno == EINVAL ? "not a regular file" : strerror(errno));
-		log_warn_errno(errno, "policy %s: cannot reopen it; keeping the one in force", path);
-	}
-	return fd;
-}
-
 static int send_policy(int sock, const char *path, int fd)
 {
 	struct msg_policy m = { .hdr = { MSG_POLICY, sizeof(m) }, .version = PRIVSEP_VERSION };
@@ -639,6 +549,7 @@ int monitor_main(const struct vigild_opts *o)
 	struct worker *collector = &ws[0], *uplink = &ws[1];
 	struct broker broker = { .max_hz = o->max_hz, .cgroup_root_fd = -1 };
 	struct sampler *s;
+	char why[512];
 	sigset_t mask, oldmask;
 	struct timespec now;
 	int out_fd, ksyms_fd, self_fd, sfd, policy_fd = -1, rc;
@@ -672,8 +583,12 @@ int monitor_main(const struct vigild_opts *o)
 	if (fell_back)
 		log_warnx("user %s could not be created; running the workers as nobody", SANDBOX_USER);
 
-	if (o->policy)
-		policy_fd = open_policy(o->policy, true);
+	if (o->policy && policyfile_open(o->policy, &policy_fd, why, sizeof(why)) < 0)
+		fatalx(EX_CONFIG, "policy: %s", why);
+	/* Handed to the vigil user only if created here (outdir.h). */
+	if (outdir_open(o->output, uid, gid, fell_back ? "nobody" : SANDBOX_USER, &out_fd, NULL, why,
+			sizeof(why)) < 0)
+		fatalx(EX_CANTCREAT, "output directory: %s", why);
 	setup.sample_cost_ns = calibrate();
 	{
 		struct cgroups *cg;
@@ -686,7 +601,6 @@ int monitor_main(const struct vigild_opts *o)
 		if (broker.cgroup_root_fd < 0)
 			log_warnx("no cgroup v2 mount: tenants cannot be sampled separately");
 	}
-	out_fd = open_output(o->output, uid, gid);
 	ksyms_fd = open("/proc/kallsyms", O_RDONLY | O_CLOEXEC);
 	if (ksyms_fd < 0)
 		log_warn_errno(errno, "/proc/kallsyms: kernel frames will not be symbolized");
@@ -830,7 +744,9 @@ int monitor_main(const struct vigild_opts *o)
 			if (!o->policy) {
 				log_info("SIGHUP: no --policy to reload");
 			} else if (!stopping && collector->sock >= 0 &&
-				   (policy_fd = open_policy(o->policy, false)) >= 0) {
+				   policyfile_open(o->policy, &policy_fd, why, sizeof(why)) < 0) {
+				log_warnx("SIGHUP: policy not reloaded: %s; keeping the policy in force", why);
+			} else if (!stopping && collector->sock >= 0) {
 				rc = send_policy(collector->sock, o->policy, policy_fd);
 				if (rc)
 					log_warn_errno(rc, "cannot pass the policy to the collector");

@@ -28,15 +28,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define BID_KEY 20
@@ -212,7 +209,7 @@ struct symbolizer {
 	struct elfsym *vdso;
 	uint64_t vdso_size;
 	uint64_t ns_per_tick;
-	struct symbolizer_ops ops; /* open_* NULL: open things ourselves */
+	struct symbolizer_ops ops; /* how to reach processes (the monitor, in vigild) */
 };
 
 static void hex(char *out, const uint8_t *b, size_t len)
@@ -360,75 +357,6 @@ static struct sym_file *placeholder_get(struct symbolizer *s, const uint8_t key[
 	return f;
 }
 
-/*
- * Open the file behind a maps entry: through map_files (the mapping's own
- * file, wherever it lives), else by path inside the process's root.  The
- * file must be regular and have the entry's inode; opened by path, also
- * its device (map_files may differ in device on btrfs subvolumes).
- */
-int symbolizer_open_mapped_file(uint32_t pid, const struct procmap *mp, struct stat *ret_st)
-{
-	char buf[96];
-	struct stat st;
-	int fd, root;
-
-	snprintf(buf, sizeof(buf), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64, pid,
-		 mp->start, mp->end);
-	fd = open(buf, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd >= 0) {
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == mp->inode) {
-			*ret_st = st;
-			return fd;
-		}
-		close(fd);
-	}
-	/*
-	 * maps prints a newline in a name as "\012" but leaves a backslash
-	 * alone, so a path with one may name another file: refuse it.
-	 */
-	if (mp->deleted || mp->path[0] != '/' || strchr(mp->path, '\\'))
-		return -ENOENT;
-
-	snprintf(buf, sizeof(buf), "/proc/%" PRIu32 "/root", pid);
-	root = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	{
-		/*
-		 * Resolve inside the process's root, following no symlink (maps
-		 * names the file itself), and only as O_PATH: nothing is opened
-		 * for real - no device, FIFO or automount is touched - until the
-		 * result is known to be the regular file that is mapped.
-		 */
-		struct open_how how = {
-			.flags = O_PATH | O_CLOEXEC,
-			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-		};
-		int pfd = (int)syscall(SYS_openat2, root, mp->path, &how, sizeof(how));
-		char self[64];
-
-		close(root);
-		if (pfd < 0)
-			return -errno;
-		if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != mp->inode ||
-		    st.st_dev != makedev(mp->dev_major, mp->dev_minor)) {
-			close(pfd);
-			return -ESTALE;
-		}
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
-		fd = open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-		close(pfd);
-	}
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != mp->inode) {
-		close(fd);
-		return -ESTALE;
-	}
-	*ret_st = st;
-	return fd;
-}
-
 /* The shared file object for an executable file mapping, or NULL. */
 static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struct procmap *mp)
 {
@@ -440,8 +368,7 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 	struct stat st;
 	int fd;
 
-	fd = s->ops.open_file ? s->ops.open_file(s->ops.ctx, pid, mp, &st)
-			      : symbolizer_open_mapped_file(pid, mp, &st);
+	fd = s->ops.open_file(s->ops.ctx, pid, mp, &st);
 	if (fd < 0)
 		return NULL;
 	a = alias_find(s, st.st_dev, st.st_ino);
@@ -623,18 +550,13 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 	struct procmaps *m = NULL;
 	struct sym_pmap *maps = NULL;
 	size_t n = 0, k = 0;
-	int r;
+	int fd, r;
 
-	if (s->ops.open_maps) {
-		int fd = s->ops.open_maps(s->ops.ctx, p->pid);
-
-		if (fd < 0)
-			return fd;
-		r = procmaps_read_fd(fd, &m);
-		close(fd);
-	} else {
-		r = procmaps_read((int)p->pid, &m);
-	}
+	fd = s->ops.open_maps(s->ops.ctx, p->pid);
+	if (fd < 0)
+		return fd;
+	r = procmaps_read_fd(fd, &m);
+	close(fd);
 	if (r < 0)
 		return r;
 	if (m->n == 0) { /* zombie: its memory is gone */
@@ -790,8 +712,7 @@ static int symbolizer_init(const struct symbolizer_ops *ops, struct kallsyms *ks
 		return -ENOMEM;
 	}
 	s->gen = 1;
-	if (ops)
-		s->ops = *ops;
+	s->ops = *ops;
 	s->ksyms = ksyms;
 	if (htab_init(&s->procs) < 0 || htab_init(&s->by_bid) < 0 ||
 	    htab_init(&s->by_dev) < 0 || htab_init(&s->by_anon) < 0) {
@@ -818,22 +739,11 @@ static int symbolizer_init(const struct symbolizer_ops *ops, struct kallsyms *ks
 	return 0;
 }
 
-int symbolizer_new(const char *kallsyms_path, struct symbolizer **ret_s)
-{
-	struct kallsyms *k = NULL;
-
-	if (!ret_s)
-		return -EINVAL;
-	if (kallsyms_path && kallsyms_load(kallsyms_path, &k) < 0)
-		k = NULL;
-	return symbolizer_init(NULL, k, ret_s);
-}
-
 int symbolizer_new_ops(const struct symbolizer_ops *ops, int kallsyms_fd, struct symbolizer **ret_s)
 {
 	struct kallsyms *k = NULL;
 
-	if (!ret_s || !ops)
+	if (!ret_s || !ops || !ops->open_maps || !ops->open_file)
 		return -EINVAL;
 	if (kallsyms_fd >= 0 && kallsyms_load_fd(kallsyms_fd, &k) < 0)
 		k = NULL;

@@ -2,9 +2,9 @@
  * symbolizer.h - turn the frames of BPF stack samples into pprof mappings,
  * addresses and function names.
  *
- * Used by the collector process.  It reads /proc/PID/maps, opens the files
- * of profiled processes (through /proc/PID/map_files, else
- * /proc/PID/root/<path>), parses them with elfsym and the kernel's symbols
+ * Used by the collector process.  It reaches /proc/PID/maps and the files
+ * of profiled processes only through the ops it is given (in vigild, fds
+ * from the monitor), parses the files with elfsym and the kernel's symbols
  * with kallsyms.  Library-like: functions return 0 or -errno and never log.
  * Not thread-safe: one symbolizer belongs to one thread.
  *
@@ -92,13 +92,6 @@ struct symbolizer_stats {
 	uint64_t generation;
 };
 
-/*
- * kallsyms_path (usually "/proc/kallsyms", NULL for none) failing to load
- * is not fatal: kernel frames then stay unsymbolized.  Returns 0 and
- * *ret_s, or -ENOMEM.
- */
-int symbolizer_new(const char *kallsyms_path, struct symbolizer **ret_s);
-
 struct procmap;
 struct stat;
 
@@ -118,29 +111,22 @@ struct symbolizer_ops {
 };
 
 /*
- * As symbolizer_new, reaching processes through ops, and reading kernel
- * symbols from kallsyms_fd (-1: none; not closed).
+ * A symbolizer that reaches processes through ops (both functions
+ * required; copied, ctx not owned) and reads kernel symbols from
+ * kallsyms_fd (-1: none; not closed).  kallsyms failing to load is not
+ * fatal: kernel frames then stay unsymbolized.  Returns 0 and *ret_s,
+ * -EINVAL, or -ENOMEM.
  */
 int symbolizer_new_ops(const struct symbolizer_ops *ops, int kallsyms_fd, struct symbolizer **ret_s);
 
 /*
- * The default open_file: open the file behind maps entry mp of pid through
- * /proc/PID/map_files, else by path inside /proc/PID/root (resolved with
- * RESOLVE_IN_ROOT, so a container's symlinks stay inside it).  Refuses
- * anything but a regular file with the entry's inode (and device, when
- * opened by path).  Returns an O_RDONLY fd and its fstat, or -errno
- * (-ESTALE: the file there is not the one mapped).
- */
-int symbolizer_open_mapped_file(uint32_t pid, const struct procmap *mp, struct stat *ret_st);
-
-/*
- * Called on a process's first sample.  Reads /proc/PID/maps once, and
- * opens and parses every file-backed executable mapping into a cache
- * shared by all processes (keyed by build-id, and by the opened file's
- * dev, inode, size and times), so that each binary is parsed once.  The
- * maps are kept after the process exits, until unused for
- * SYMBOLIZER_KEEP_GENERATIONS.  A file is only trusted if its fstat inode
- * matches the maps entry (and the device too, when opened by path).
+ * Called on a process's first sample.  Reads /proc/PID/maps once
+ * (ops.open_maps), and opens (ops.open_file) and parses every file-backed
+ * executable mapping into a cache shared by all processes (keyed by
+ * build-id, and by the opened file's dev, inode, size and times), so that
+ * each binary is parsed once.  The maps are kept after the process exits,
+ * until unused for SYMBOLIZER_KEEP_GENERATIONS.  That an fd is the mapped
+ * file is ops.open_file's to check (in vigild the monitor does, mapfile.h).
  *
  * Cheap if (pid, start_ns) is already noted: returns the first result
  * again.  -ESRCH if the process is gone (or pid now names another

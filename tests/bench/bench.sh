@@ -150,7 +150,6 @@ start_profiler() {
 			>"$dir/out" 2>"$dir/err" &
 		;;
 	vigild)
-		mkdir -p "$dir/profiles"
 		$B/vigild --hz "$HZ" --interval "$INTERVAL" --duration 0 --output "$dir/profiles" \
 			"${VIGILD_ARGS[@]}" >"$dir/out" 2>"$dir/err" &
 		;;

@@ -146,7 +146,6 @@ task_cpu_ns() {
 }
 
 LOG=$TMP/vigild.log
-mkdir -p "$TMP/profiles"
 exec {LOGFD}> >(stamp >"$LOG")
 T0=$EPOCHREALTIME
 "$VIGILD" --policy "$TMP/policy.yaml" --control-period "$CP" --hz $DEF_HZ --interval 10 \

@@ -181,7 +181,6 @@ stamp() {
 }
 LOG=$T/vigild.log
 OUT=$T/profiles
-mkdir -p "$OUT"
 exec {LOGFD}> >(stamp >"$LOG")
 STAMP_PID=$!
 T0=$EPOCHREALTIME

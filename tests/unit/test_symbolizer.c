@@ -4,6 +4,8 @@
  * vDSO, anonymous executable memory) and children running the fixture
  * program, symbolized after they are killed.
  *
+ * The symbolizer reaches the processes through the monitor's opener
+ * (mapfile_open), as vigild's collector does through the monitor.
  * Expected values come from the dynamic loader, /proc/self/maps read
  * independently (fixtures.h), and nm/readelf output of the fixtures.
  */
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 #include "fixtures/fixtures.h"
+#include "mapfile.h"
 #include "symbolizer.h"
 
 /* start_boottime in ns as BPF reports it, from /proc/PID/stat (in ticks). */
@@ -58,12 +61,35 @@ static uint64_t start_ns_of(pid_t pid)
 	return ticks * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
 }
 
+/* The test reaches processes itself, with the monitor's opener (mapfile.h). */
+static int test_open_maps(void *ctx, uint32_t pid)
+{
+	char path[48];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/maps", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno; /* as the monitor answers */
+	return fd;
+}
+
+static int test_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	return mapfile_open(pid, mp, ret_st);
+}
+
 static struct symbolizer *new_sym(const char *kallsyms)
 {
+	static const struct symbolizer_ops ops = { .open_maps = test_open_maps,
+						   .open_file = test_open_file };
 	struct symbolizer *s = NULL;
+	int kfd = kallsyms ? open(kallsyms, O_RDONLY | O_CLOEXEC) : -1;
 
-	assert_int_equal(symbolizer_new(kallsyms, &s), 0);
+	assert_int_equal(symbolizer_new_ops(&ops, kfd, &s), 0);
 	assert_non_null(s);
+	if (kfd >= 0)
+		close(kfd);
 	return s;
 }
 

@@ -1,0 +1,45 @@
+/*
+ * mapfile.h - open the file behind one executable mapping of a process.
+ *
+ * Runs in the monitor after start-up: uid vigil with CAP_SYS_PTRACE (to
+ * resolve /proc/PID/root of other users' processes) and CAP_DAC_READ_SEARCH
+ * (to open binaries whatever their mode), under the monitor's seccomp
+ * filter.  The broker calls it for the collector's OPEN_FILE, with a maps
+ * entry it read itself; no path from the collector reaches it.
+ *
+ * It deliberately does not use /proc/PID/map_files: opening those links
+ * needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, which the monitor gives up
+ * (tests/unit/test_mapfile.c shows the refusal on the running kernel).
+ *
+ * Library-like: returns an fd or -errno and never logs.
+ */
+#ifndef VIGIL_MAPFILE_H
+#define VIGIL_MAPFILE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+
+struct procmap;
+
+/*
+ * Open the file of maps entry mp of process pid, by the entry's path
+ * resolved inside /proc/PID/root with RESOLVE_IN_ROOT and
+ * RESOLVE_NO_SYMLINKS (maps names the file itself, so a symlink on the way
+ * can only be a trap), first as O_PATH only, so that no device, FIFO or
+ * automount is touched before the result is known to be the mapped file.
+ *
+ * Returns a new O_RDONLY|O_CLOEXEC fd (the caller closes it) and its fstat
+ * in *ret_st, or:
+ *   -EINVAL  a path the monitor will not resolve: not absolute, or holding
+ *            a backslash (maps prints a newline as "\012" and leaves a
+ *            backslash alone, so such a path may name another file)
+ *   -ENOENT  the entry is "(deleted)", or nothing is at the path
+ *   -ELOOP   a symbolic link on the path
+ *   -ESTALE  the path leads to something other than the mapped regular
+ *            file (another inode or device: replaced, or overmounted)
+ *   -ESRCH   the process is gone
+ *   another -errno from opening (-EACCES, -EPERM ...).
+ */
+int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st);
+
+#endif
