@@ -1,32 +1,50 @@
 /*
  * elfsym.c - read one ELF file's function symbols, build-id and PT_LOAD
- * segments with libelf, then drop libelf and keep compact arrays.
+ * segments, and keep compact arrays.
  *
- * Runs in the collector (unprivileged) on files of profiled processes,
- * which may be hostile: every offset and size is checked against the file
- * size before libelf is asked for the bytes, and libelf's own checks
- * (elf_strptr, gelf_getsym, gelf_getnote bounds) do the rest.  The file is
- * read with pread (ELF_C_READ), never mmap'ed, so a file truncated under
- * us cannot raise SIGBUS.
+ * Runs in the collector (unprivileged, confined) on files of profiled
+ * processes, which may be hostile.  The headers and tables are decoded
+ * here, from the System V ABI's "Object Files" chapter, rather than with
+ * libelf, whose ELF_C_READ mode allocates and reads whole sections of
+ * whatever size a header claims: here every byte read and every byte
+ * allocated goes through the limits of elfsym.h.
+ *
+ *  - Every read is a pread (never mmap: a file truncated under us cannot
+ *    raise SIGBUS) of a range first checked against the file size with
+ *    overflow-safe arithmetic, and charged to the file's read budget.
+ *  - Tables are streamed ELFSYM_CHUNK bytes at a time; a string table is
+ *    read whole (bounded) while its symbol table is streamed, then freed.
+ *  - Section names are never needed (sections are found by type), so
+ *    e_shstrndx is ignored; extended section and program header counts
+ *    (e_shnum 0, e_phnum PN_XNUM) are honoured and bounded.
+ *  - Any inconsistency refuses the whole file: a table read in part could
+ *    only give names that are wrong.
  *
  * Memory: one symbol is 16 bytes (address, size, name offset) and names
- * live in one arena; names that .symtab and .dynsym both carry, and
- * aliases at one address, are stored once.
+ * live in one arena; aliases at one address keep one name.
  */
 #include "elfsym.h"
 
+#include "symname.h"
+
+#include <byteswap.h>
+#include <elf.h>
 #include <errno.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#define MAX_NOTE_SIZE (1u << 20)
-#define MAX_SECTIONS  65536u
 /* Nested symbols: how many earlier symbols lookup checks for cover. */
 #define LOOKUP_BACKTRACK 16
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HOST_DATA ELFDATA2LSB
+#else
+#define HOST_DATA ELFDATA2MSB
+#endif
 
 struct elfsym_seg {
 	uint64_t vaddr, offset, filesz, memsz;
@@ -51,251 +69,530 @@ struct elfsym {
 	uint8_t build_id[ELFSYM_MAX_BUILD_ID];
 };
 
-/* A symbol while collecting, before dedup. */
-struct rawsym {
-	uint64_t addr, size;
-	uint32_t name;
-	uint8_t rank; /* binding: higher is preferred */
+/* Headers decoded from either class and byte order. */
+struct phdr {
+	uint32_t type, flags;
+	uint64_t offset, vaddr, filesz, memsz, align;
 };
 
-struct collect {
-	struct rawsym *syms;
-	size_t n, cap;
+struct shdr {
+	uint32_t type, link, info;
+	uint64_t offset, size, entsize, addralign;
+};
+
+/* A byte range of the file holding notes. */
+struct region {
+	uint64_t off, len;
+	size_t align;
+};
+
+/* A function symbol while collecting. */
+struct cand {
+	uint64_t addr;
+	uint32_t size;  /* clamped to UINT32_MAX */
+	uint32_t name;  /* offset into the arena */
+	uint32_t seq;   /* order in the file: the last tie-break */
+	uint16_t len;   /* of the name, at most ELFSYM_MAX_NAME_LEN */
+	uint8_t unders; /* leading underscores, counted up to 255 */
+	uint8_t rank;   /* binding: global 2, weak 1, local 0 */
+};
+_Static_assert(sizeof(struct cand) == 24, "ELFSYM_MAX_PEAK_MEM counts 24 bytes a symbol");
+_Static_assert(sizeof(struct elfsym_sym) == 16, "elfsym.h promises 16 bytes a symbol");
+_Static_assert(sizeof(struct elfsym_seg) <= 64, "ELFSYM_MAX_PEAK_MEM counts 64 bytes a segment");
+_Static_assert(ELFSYM_MAX_NAME_LEN <= UINT16_MAX, "cand.len");
+_Static_assert(ELFSYM_MAX_NAMES <= UINT32_MAX && ELFSYM_MAX_SYMBOLS <= UINT32_MAX, "offsets");
+_Static_assert(ELFSYM_MAX_NOTE_SIZE <= ELFSYM_CHUNK, "a note is read into the chunk buffer");
+
+struct parse {
+	int fd;                /* -1: reading mem */
+	const uint8_t *mem;
+	uint64_t size;         /* of the file */
+	uint64_t budget;       /* bytes that may still be read */
+	bool is64, swap;
+	uint64_t phoff, shoff;
+	size_t phnum, shnum, phentsize, shentsize, ehsize;
+	uint8_t *chunk;        /* ELFSYM_CHUNK bytes */
+	struct region notes[ELFSYM_MAX_NOTES];
+	size_t nnotes;
+	struct shdr tabs[2];   /* the first SHT_SYMTAB, the first SHT_DYNSYM */
+	size_t tab_index[2];   /* their section indexes; 0: none */
+	const char *str;       /* the string table of the table being read */
+	size_t str_len;
+	struct cand *c;
+	size_t nc, ccap;
 	char *arena;
 	size_t alen, acap;
+	struct elfsym *e;
 };
 
-static bool range_ok(uint64_t off, uint64_t size, uint64_t file_size)
+static bool range_ok(uint64_t off, uint64_t len, uint64_t size)
 {
-	return off <= file_size && size <= file_size - off;
+	return off <= size && len <= size - off;
 }
 
-static void scan_notes(struct elfsym *e, Elf_Data *data)
+/* Do two ranges, each already within the file, share a byte? */
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
-	GElf_Nhdr nh;
-	size_t off = 0, name_off, desc_off, next;
+	return alen && blen && a < b + blen && b < a + alen;
+}
 
-	while ((next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-		const char *name = (const char *)data->d_buf + name_off;
+/* A field of a header in the file's byte order (size from the field). */
+static uint64_t field(const struct parse *p, const uint8_t *b, size_t size)
+{
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t v64;
 
-		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-		    memcmp(name, "GNU", 4) == 0 && nh.n_descsz > 0 &&
-		    nh.n_descsz <= ELFSYM_MAX_BUILD_ID) {
-			memcpy(e->build_id, (const uint8_t *)data->d_buf + desc_off, nh.n_descsz);
-			e->build_id_len = nh.n_descsz;
-			return;
+	switch (size) {
+	case 1:
+		return b[0];
+	case 2:
+		memcpy(&v16, b, 2);
+		return p->swap ? bswap_16(v16) : v16;
+	case 4:
+		memcpy(&v32, b, 4);
+		return p->swap ? bswap_32(v32) : v32;
+	default:
+		memcpy(&v64, b, 8);
+		return p->swap ? bswap_64(v64) : v64;
+	}
+}
+
+/* GET(p, b, Phdr, p_offset): the field of an Elf32_ or Elf64_ struct at b. */
+#define FIELD(p, b, T, f) field(p, (b) + offsetof(T, f), sizeof(((T *)0)->f))
+#define GET(p, b, T, f) ((p)->is64 ? FIELD(p, b, Elf64_##T, f) : FIELD(p, b, Elf32_##T, f))
+
+static int read_at(struct parse *p, uint64_t off, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+
+	if (!range_ok(off, len, p->size))
+		return -EINVAL;
+	if (len > p->budget)
+		return -E2BIG;
+	p->budget -= len;
+	if (p->fd < 0) {
+		if (len)
+			memcpy(out, p->mem + off, len);
+		return 0;
+	}
+	while (len > 0) {
+		ssize_t n = pread(p->fd, out, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
 		}
-		if (next <= off)
-			return;
+		if (n == 0)
+			return -ESTALE; /* shorter than fstat said: it changed */
+		out += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Call fn on each of n entries of entsize bytes at off, read
+ * ELFSYM_CHUNK bytes at a time.  The whole table must lie in the file and
+ * fit the read budget before anything is read.
+ */
+typedef int (*entry_fn)(struct parse *p, const uint8_t *ent, size_t index);
+
+static int each_entry(struct parse *p, uint64_t off, uint64_t n, size_t entsize, entry_fn fn)
+{
+	size_t per = ELFSYM_CHUNK / entsize;
+	uint64_t i = 0;
+	int r;
+
+	if (n == 0) /* then the offset means nothing */
+		return 0;
+	if (n > p->size / entsize || !range_ok(off, n * entsize, p->size))
+		return -EINVAL;
+	if (n * entsize > p->budget)
+		return -E2BIG;
+	while (i < n) {
+		size_t k = n - i < per ? (size_t)(n - i) : per;
+
+		if ((r = read_at(p, off + i * entsize, p->chunk, k * entsize)) < 0)
+			return r;
+		for (size_t j = 0; j < k; j++)
+			if ((r = fn(p, p->chunk + j * entsize, (size_t)(i + j))) < 0)
+				return r;
+		i += k;
+	}
+	return 0;
+}
+
+static void decode_shdr(const struct parse *p, const uint8_t *b, struct shdr *sh)
+{
+	sh->type = (uint32_t)GET(p, b, Shdr, sh_type);
+	sh->link = (uint32_t)GET(p, b, Shdr, sh_link);
+	sh->info = (uint32_t)GET(p, b, Shdr, sh_info);
+	sh->offset = GET(p, b, Shdr, sh_offset);
+	sh->size = GET(p, b, Shdr, sh_size);
+	sh->entsize = GET(p, b, Shdr, sh_entsize);
+	sh->addralign = GET(p, b, Shdr, sh_addralign);
+}
+
+static int read_shdr(struct parse *p, size_t index, struct shdr *sh)
+{
+	uint8_t b[sizeof(Elf64_Shdr)];
+	int r;
+
+	if (index >= p->shnum && index != 0)
+		return -EINVAL;
+	if ((r = read_at(p, p->shoff + index * p->shentsize, b, p->shentsize)) < 0)
+		return r;
+	decode_shdr(p, b, sh);
+	return 0;
+}
+
+/* The ELF header, and the real section and program header counts. */
+static int read_ehdr(struct parse *p)
+{
+	uint8_t b[sizeof(Elf64_Ehdr)];
+	uint16_t type, phnum, shnum;
+	int r;
+
+	if ((r = read_at(p, 0, b, EI_NIDENT)) < 0)
+		return r;
+	if (memcmp(b, ELFMAG, SELFMAG) != 0 || b[EI_VERSION] != EV_CURRENT ||
+	    (b[EI_CLASS] != ELFCLASS32 && b[EI_CLASS] != ELFCLASS64) ||
+	    (b[EI_DATA] != ELFDATA2LSB && b[EI_DATA] != ELFDATA2MSB))
+		return -EINVAL;
+	p->is64 = b[EI_CLASS] == ELFCLASS64;
+	p->swap = b[EI_DATA] != HOST_DATA;
+	p->ehsize = p->is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+	if ((r = read_at(p, EI_NIDENT, b + EI_NIDENT, p->ehsize - EI_NIDENT)) < 0)
+		return r;
+	type = (uint16_t)GET(p, b, Ehdr, e_type);
+	if (type != ET_EXEC && type != ET_DYN)
+		return -EINVAL;
+	p->phoff = GET(p, b, Ehdr, e_phoff);
+	p->shoff = GET(p, b, Ehdr, e_shoff);
+	phnum = (uint16_t)GET(p, b, Ehdr, e_phnum);
+	shnum = (uint16_t)GET(p, b, Ehdr, e_shnum);
+	p->phentsize = p->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+	p->shentsize = p->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+	/* Entries of another size than the spec's: refused, not guessed at. */
+	if ((phnum && GET(p, b, Ehdr, e_phentsize) != p->phentsize) ||
+	    (p->shoff && GET(p, b, Ehdr, e_shentsize) != p->shentsize))
+		return -EINVAL;
+
+	p->phnum = phnum;
+	p->shnum = shnum;
+	if (p->shoff) {
+		struct shdr sh0;
+
+		/* Section 0 holds the real counts when they do not fit 16 bits. */
+		if ((r = read_shdr(p, 0, &sh0)) < 0)
+			return r;
+		if (shnum == 0) {
+			if (sh0.size > ELFSYM_MAX_SECTIONS)
+				return -E2BIG;
+			p->shnum = (size_t)sh0.size;
+		}
+		if (phnum == PN_XNUM)
+			p->phnum = sh0.info;
+	} else if (phnum == PN_XNUM) {
+		return -EINVAL;
+	}
+	if (p->shnum > ELFSYM_MAX_SECTIONS || p->phnum > ELFSYM_MAX_PHDRS)
+		return -E2BIG;
+	return 0;
+}
+
+static void note_region(struct parse *p, uint64_t off, uint64_t len, uint64_t align)
+{
+	/* Too big, too small or out of the file: not where a build-id is. */
+	if (p->nnotes >= ELFSYM_MAX_NOTES || len < 12 || len > ELFSYM_MAX_NOTE_SIZE ||
+	    !range_ok(off, len, p->size))
+		return;
+	p->notes[p->nnotes++] = (struct region){ off, len, align == 8 ? 8 : 4 };
+}
+
+static int on_phdr(struct parse *p, const uint8_t *b, size_t index)
+{
+	struct elfsym *e = p->e;
+	struct phdr ph = {
+		.type = (uint32_t)GET(p, b, Phdr, p_type),
+		.flags = (uint32_t)GET(p, b, Phdr, p_flags),
+		.offset = GET(p, b, Phdr, p_offset),
+		.vaddr = GET(p, b, Phdr, p_vaddr),
+		.filesz = GET(p, b, Phdr, p_filesz),
+		.memsz = GET(p, b, Phdr, p_memsz),
+		.align = GET(p, b, Phdr, p_align),
+	};
+
+	if (ph.type == PT_NOTE) {
+		note_region(p, ph.offset, ph.filesz, ph.align);
+	} else if (ph.type == PT_LOAD) {
+		if (!range_ok(ph.offset, ph.filesz, p->size) || ph.vaddr > UINT64_MAX - ph.memsz ||
+		    ph.filesz > ph.memsz)
+			return -EINVAL;
+		if (e->nsegs >= ELFSYM_MAX_LOADS)
+			return -E2BIG;
+		if (!e->segs) {
+			e->segs = calloc(ELFSYM_MAX_LOADS, sizeof(*e->segs));
+			if (!e->segs)
+				return -ENOMEM;
+		}
+		e->segs[e->nsegs++] = (struct elfsym_seg){
+			.vaddr = ph.vaddr, .offset = ph.offset, .filesz = ph.filesz,
+			.memsz = ph.memsz, .exec = ph.flags & PF_X,
+		};
+	}
+	return 0;
+}
+
+static int on_shdr(struct parse *p, const uint8_t *b, size_t index)
+{
+	struct shdr sh;
+	int t;
+
+	if (index == 0) /* the null section (or the extended counts) */
+		return 0;
+	decode_shdr(p, b, &sh);
+	if (sh.type == SHT_NOTE) {
+		note_region(p, sh.offset, sh.size, sh.addralign);
+		return 0;
+	}
+	/* One of each, as the gABI says there is; more would only cost time. */
+	t = sh.type == SHT_SYMTAB ? 0 : sh.type == SHT_DYNSYM ? 1 : -1;
+	if (t >= 0 && !p->tab_index[t]) {
+		p->tabs[t] = sh;
+		p->tab_index[t] = index;
+	}
+	return 0;
+}
+
+/* Look for NT_GNU_BUILD_ID in a note region read into buf. */
+static bool scan_notes(struct parse *p, const uint8_t *buf, size_t len, size_t align)
+{
+	size_t off = 0;
+
+	while (len - off >= 12) {
+		size_t namesz = (size_t)field(p, buf + off, 4);
+		size_t descsz = (size_t)field(p, buf + off + 4, 4);
+		uint32_t type = (uint32_t)field(p, buf + off + 8, 4);
+		size_t name_off = off + 12, desc_off, next;
+
+		/* len <= ELFSYM_MAX_NOTE_SIZE: none of this can overflow. */
+		if (namesz > len - name_off)
+			return false;
+		desc_off = name_off + ((namesz + align - 1) & ~(align - 1));
+		if (desc_off > len || descsz > len - desc_off)
+			return false;
+		if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(buf + name_off, "GNU", 4) == 0 &&
+		    descsz > 0 && descsz <= ELFSYM_MAX_BUILD_ID) {
+			memcpy(p->e->build_id, buf + desc_off, descsz);
+			p->e->build_id_len = descsz;
+			return true;
+		}
+		next = desc_off + ((descsz + align - 1) & ~(align - 1));
+		if (next > len)
+			return false;
 		off = next;
 	}
+	return false;
 }
 
-static int read_phdrs(Elf *elf, struct elfsym *e)
+static int find_build_id(struct parse *p)
 {
-	size_t phnum, nload = 0;
+	for (size_t i = 0; i < p->nnotes; i++) {
+		const struct region *n = &p->notes[i];
+		int r = read_at(p, n->off, p->chunk, (size_t)n->len);
 
-	if (elf_getphdrnum(elf, &phnum) != 0)
-		return -EINVAL;
-	if (phnum > ELFSYM_MAX_PHDRS)
-		return -E2BIG;
-	for (size_t i = 0; i < phnum; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(elf, (int)i, &ph))
-			return -EINVAL;
-		if (ph.p_type == PT_LOAD)
-			nload++;
-	}
-	if (nload) {
-		e->segs = calloc(nload, sizeof(*e->segs));
-		if (!e->segs)
-			return -ENOMEM;
-	}
-	for (size_t i = 0; i < phnum; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(elf, (int)i, &ph))
-			return -EINVAL;
-		if (ph.p_type == PT_LOAD) {
-			struct elfsym_seg *s;
-
-			if (!range_ok(ph.p_offset, ph.p_filesz, e->file_size) ||
-			    ph.p_vaddr > UINT64_MAX - ph.p_memsz || ph.p_filesz > ph.p_memsz)
-				return -EINVAL;
-			if (e->nsegs >= nload)
-				return -EINVAL;
-			s = &e->segs[e->nsegs++];
-			s->vaddr = ph.p_vaddr;
-			s->offset = ph.p_offset;
-			s->filesz = ph.p_filesz;
-			s->memsz = ph.p_memsz;
-			s->exec = ph.p_flags & PF_X;
-		} else if (ph.p_type == PT_NOTE && !e->build_id_len) {
-			Elf_Data *d;
-
-			if (!range_ok(ph.p_offset, ph.p_filesz, e->file_size) ||
-			    ph.p_filesz == 0 || ph.p_filesz > MAX_NOTE_SIZE)
-				continue;
-			d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
-						 ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
-			if (d)
-				scan_notes(e, d);
-		}
+		if (r < 0)
+			return r;
+		if (scan_notes(p, p->chunk, (size_t)n->len, n->align))
+			break;
 	}
 	return 0;
 }
 
-static int collect_add(struct collect *c, uint64_t addr, uint64_t size, uint8_t rank,
-		       const char *name)
+static int collect(struct parse *p, uint64_t addr, uint64_t size, uint8_t rank, const char *name,
+		   size_t len)
 {
-	size_t len = strnlen(name, ELFSYM_MAX_NAME_LEN);
+	size_t unders;
 
-	if (c->n >= ELFSYM_MAX_SYMBOLS || c->alen + len + 1 > ELFSYM_MAX_NAMES)
+	if (p->nc >= ELFSYM_MAX_SYMBOLS || len + 1 > ELFSYM_MAX_NAMES - p->alen)
 		return -E2BIG;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		struct rawsym *a = reallocarray(c->syms, cap, sizeof(*a));
+	if (p->nc == p->ccap) {
+		size_t cap = p->ccap ? p->ccap * 2 : 256;
+		struct cand *a;
 
+		if (cap > ELFSYM_MAX_SYMBOLS)
+			cap = ELFSYM_MAX_SYMBOLS;
+		a = reallocarray(p->c, cap, sizeof(*a));
 		if (!a)
 			return -ENOMEM;
-		c->syms = a;
-		c->cap = cap;
+		p->c = a;
+		p->ccap = cap;
 	}
-	if (c->alen + len + 1 > c->acap) {
-		size_t cap = c->acap ? c->acap : 4096;
+	if (len + 1 > p->acap - p->alen) {
+		size_t cap = p->acap ? p->acap : 4096;
 		char *a;
 
-		while (cap < c->alen + len + 1)
+		while (cap - p->alen < len + 1)
 			cap *= 2;
-		a = realloc(c->arena, cap);
+		if (cap > ELFSYM_MAX_NAMES)
+			cap = ELFSYM_MAX_NAMES;
+		a = realloc(p->arena, cap);
 		if (!a)
 			return -ENOMEM;
-		c->arena = a;
-		c->acap = cap;
+		p->arena = a;
+		p->acap = cap;
 	}
-	memcpy(c->arena + c->alen, name, len);
-	c->arena[c->alen + len] = '\0';
-	c->syms[c->n++] = (struct rawsym){
-		.addr = addr, .size = size, .name = (uint32_t)c->alen, .rank = rank,
+	memcpy(p->arena + p->alen, name, len);
+	p->arena[p->alen + len] = '\0';
+	unders = symname_leading_underscores(name, len);
+	p->c[p->nc] = (struct cand){
+		.addr = addr,
+		.size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
+		.name = (uint32_t)p->alen,
+		.seq = (uint32_t)p->nc,
+		.len = (uint16_t)len,
+		.unders = unders > UINT8_MAX ? UINT8_MAX : (uint8_t)unders,
+		.rank = rank,
 	};
-	c->alen += len + 1;
+	p->nc++;
+	p->alen += len + 1;
 	return 0;
 }
 
-static int read_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct elfsym *e,
-		       struct collect *c)
+static int on_sym(struct parse *p, const uint8_t *b, size_t index)
 {
-	size_t entsize = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT);
-	Elf_Scn *strscn;
-	GElf_Shdr strsh;
-	Elf_Data *d;
-	size_t count;
+	uint32_t name = (uint32_t)GET(p, b, Sym, st_name);
+	uint8_t info = (uint8_t)GET(p, b, Sym, st_info);
+	uint16_t shndx = (uint16_t)GET(p, b, Sym, st_shndx);
+	uint64_t value = GET(p, b, Sym, st_value);
+	uint64_t size = GET(p, b, Sym, st_size);
+	int type = ELF64_ST_TYPE(info), bind = ELF64_ST_BIND(info); /* same in ELF32 */
+	size_t max, len;
 
-	if (entsize == 0 || sh->sh_entsize != entsize ||
-	    !range_ok(sh->sh_offset, sh->sh_size, e->file_size))
+	if (index == 0) /* the undefined symbol */
+		return 0;
+	if ((type != STT_FUNC && type != STT_GNU_IFUNC) || shndx == SHN_UNDEF || value == 0 ||
+	    name == 0)
+		return 0;
+	if (name >= p->str_len)
 		return -EINVAL;
-	strscn = elf_getscn(elf, sh->sh_link);
-	if (!strscn || !gelf_getshdr(strscn, &strsh) || strsh.sh_type != SHT_STRTAB ||
-	    !range_ok(strsh.sh_offset, strsh.sh_size, e->file_size))
-		return -EINVAL;
-	count = sh->sh_size / entsize;
-	if (count > ELFSYM_MAX_SYMBOLS)
-		return -E2BIG;
-	d = elf_getdata(scn, NULL);
-	if (!d)
-		return count ? -EINVAL : 0;
-	for (size_t i = 1; i < count; i++) {
-		GElf_Sym sym;
-		const char *name;
-		int type, bind, r;
-		uint8_t rank;
-
-		if (!gelf_getsym(d, (int)i, &sym))
-			return -EINVAL;
-		type = GELF_ST_TYPE(sym.st_info);
-		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
-		    sym.st_value == 0)
-			continue;
-		name = elf_strptr(elf, sh->sh_link, sym.st_name);
-		if (!name || !*name)
-			continue;
-		bind = GELF_ST_BIND(sym.st_info);
-		rank = bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0;
-		if ((r = collect_add(c, sym.st_value, sym.st_size, rank, name)) < 0)
-			return r;
-	}
-	return 0;
+	/* The table ends in NUL (checked), so this stays inside it. */
+	max = p->str_len - name;
+	len = strnlen(p->str + name, max < ELFSYM_MAX_NAME_LEN ? max : ELFSYM_MAX_NAME_LEN);
+	if (len == 0)
+		return 0;
+	return collect(p, value, size, bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0,
+		       p->str + name, len);
 }
 
-static int read_sections(Elf *elf, struct elfsym *e, struct collect *c)
+static int read_symtab(struct parse *p, int t)
 {
-	size_t shnum;
-	Elf_Scn *scn = NULL;
+	const struct shdr *sh = &p->tabs[t];
+	size_t entsize = p->is64 ? sizeof(Elf64_Sym) : sizeof(Elf32_Sym);
+	uint64_t shtab_len = (uint64_t)p->shnum * p->shentsize;
+	struct shdr str;
+	char *buf = NULL;
+	int r;
 
-	if (elf_getshdrnum(elf, &shnum) != 0)
+	if (sh->entsize != entsize || sh->size % entsize || !range_ok(sh->offset, sh->size, p->size))
 		return -EINVAL;
-	if (shnum > MAX_SECTIONS)
+	if (sh->size <= entsize) /* nothing but the undefined symbol */
+		return 0;
+	if (sh->link == 0 || sh->link == p->tab_index[t] || sh->link >= p->shnum)
+		return -EINVAL;
+	if ((r = read_shdr(p, sh->link, &str)) < 0)
+		return r;
+	if (str.type != SHT_STRTAB || !range_ok(str.offset, str.size, p->size))
+		return -EINVAL;
+	/* Symbols that are their own names, or headers: not a real table. */
+	if (overlaps(sh->offset, sh->size, str.offset, str.size) ||
+	    overlaps(sh->offset, sh->size, 0, p->ehsize) ||
+	    overlaps(str.offset, str.size, 0, p->ehsize) ||
+	    overlaps(sh->offset, sh->size, p->shoff, shtab_len) ||
+	    overlaps(str.offset, str.size, p->shoff, shtab_len))
+		return -EINVAL;
+	if (str.size > ELFSYM_MAX_STRTAB)
 		return -E2BIG;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		int r;
-
-		if (!gelf_getshdr(scn, &sh))
-			return -EINVAL;
-		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
-			if ((r = read_symtab(elf, scn, &sh, e, c)) < 0)
-				return r;
-		} else if (sh.sh_type == SHT_NOTE && !e->build_id_len) {
-			Elf_Data *d;
-
-			if (!range_ok(sh.sh_offset, sh.sh_size, e->file_size) ||
-			    sh.sh_size == 0 || sh.sh_size > MAX_NOTE_SIZE)
-				continue;
-			d = elf_getdata(scn, NULL);
-			if (d)
-				scan_notes(e, d);
+	/* Refuse before reading a byte what the budget could not finish. */
+	if (str.size + sh->size > p->budget)
+		return -E2BIG;
+	if (str.size) {
+		buf = malloc((size_t)str.size);
+		if (!buf)
+			return -ENOMEM;
+		if ((r = read_at(p, str.offset, buf, (size_t)str.size)) < 0)
+			goto out;
+		/* The gABI: the last byte is NUL, so that every string ends. */
+		if (buf[str.size - 1] != '\0') {
+			r = -EINVAL;
+			goto out;
 		}
 	}
-	return 0;
+	p->str = buf;
+	p->str_len = (size_t)str.size;
+	r = each_entry(p, sh->offset, sh->size / entsize, entsize, on_sym);
+	p->str = NULL;
+	p->str_len = 0;
+out:
+	free(buf);
+	return r;
 }
 
-static unsigned leading_underscores(const char *s)
+/*
+ * Order by address, then best name first, in constant time per compare
+ * (names are compared byte by byte only once sorted, in finalize).
+ */
+static int cmp_cand(const struct cand *x, const struct cand *y)
 {
-	unsigned n = 0;
-
-	while (s[n] == '_')
-		n++;
-	return n;
-}
-
-/* Order by address, then best name first (arena: where names live). */
-static int cmp_rawsym(const void *a, const void *b, void *arena)
-{
-	const struct rawsym *x = a, *y = b;
-	const char *cmp_arena = arena;
-	const char *xn, *yn;
-	unsigned xu, yu;
-	size_t xl, yl;
-
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
 	/* The public name first: getpid over __getpid over __GI___getpid. */
-	xn = cmp_arena + x->name;
-	yn = cmp_arena + y->name;
-	xu = leading_underscores(xn);
-	yu = leading_underscores(yn);
-	if (xu != yu)
-		return xu < yu ? -1 : 1;
+	if (x->unders != y->unders)
+		return x->unders < y->unders ? -1 : 1;
 	if (x->rank != y->rank)
 		return x->rank > y->rank ? -1 : 1;
 	if ((x->size == 0) != (y->size == 0))
 		return x->size ? -1 : 1;
-	xl = strlen(xn);
-	yl = strlen(yn);
-	if (xl != yl)
-		return xl < yl ? -1 : 1;
-	return strcmp(xn, yn);
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Heapsort: in place (no scratch the size of the array), n log n at worst. */
+static void sift(struct cand *v, size_t root, size_t n)
+{
+	for (;;) {
+		size_t child = 2 * root + 1, top = root;
+		struct cand t;
+
+		if (child < n && cmp_cand(&v[top], &v[child]) < 0)
+			top = child;
+		if (child + 1 < n && cmp_cand(&v[top], &v[child + 1]) < 0)
+			top = child + 1;
+		if (top == root)
+			return;
+		t = v[root];
+		v[root] = v[top];
+		v[top] = t;
+		root = top;
+	}
+}
+
+static void sort_cands(struct cand *v, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift(v, i, n);
+	for (size_t end = n; end-- > 1;) {
+		struct cand t = v[0];
+
+		v[0] = v[end];
+		v[end] = t;
+		sift(v, 0, end);
+	}
 }
 
 /* End of the segment (in memory) holding vaddr, 0 if none. */
@@ -310,46 +607,50 @@ static uint64_t segment_end(const struct elfsym *e, uint64_t vaddr)
 	return 0;
 }
 
-static uint32_t clamp32(uint64_t v)
-{
-	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-}
-
 /* Sort, pick one name per address, extend zero sizes, compact the names. */
-static int finalize(struct elfsym *e, struct collect *c)
+static int finalize(struct parse *p)
 {
+	struct elfsym *e = p->e;
 	size_t n = 0, alen = 0;
 
-	if (c->n == 0)
+	if (p->nc == 0)
 		return 0;
-	qsort_r(c->syms, c->n, sizeof(*c->syms), cmp_rawsym, c->arena);
-
-	/* Count distinct addresses and the bytes their winning names need. */
-	for (size_t i = 0; i < c->n; i++) {
-		if (i > 0 && c->syms[i].addr == c->syms[i - 1].addr)
+	sort_cands(p->c, p->nc);
+	/* Distinct addresses, and the bytes their winning names need. */
+	for (size_t i = 0; i < p->nc; i++) {
+		if (i > 0 && p->c[i].addr == p->c[i - 1].addr)
 			continue;
 		n++;
-		alen += strlen(c->arena + c->syms[i].name) + 1;
+		alen += p->c[i].len + 1u;
 	}
 	e->syms = calloc(n, sizeof(*e->syms));
 	e->names = malloc(alen);
 	if (!e->syms || !e->names)
 		return -ENOMEM;
-	for (size_t i = 0; i < c->n;) {
+	for (size_t i = 0; i < p->nc;) {
 		struct elfsym_sym *s = &e->syms[e->nsyms++];
-		const char *name = c->arena + c->syms[i].name;
-		size_t len = strlen(name);
-		uint64_t size = 0;
+		const struct cand *c = &p->c[i];
+		uint32_t size = 0;
 		size_t j;
 
-		for (j = i; j < c->n && c->syms[j].addr == c->syms[i].addr; j++)
-			if (c->syms[j].size > size)
-				size = c->syms[j].size;
-		s->addr = c->syms[i].addr;
-		s->size = clamp32(size);
+		for (j = i; j < p->nc && p->c[j].addr == c->addr; j++) {
+			const struct cand *d = &p->c[j];
+
+			if (d->size > size)
+				size = d->size;
+			/* Of names equal in rank, the first in byte order (as
+			 * strcmp), so that the choice does not depend on the
+			 * order of the tables: each name is compared once. */
+			if (d->unders == c->unders && d->rank == c->rank &&
+			    (d->size == 0) == (c->size == 0) && d->len == c->len &&
+			    memcmp(p->arena + d->name, p->arena + c->name, d->len) < 0)
+				c = d;
+		}
+		s->addr = c->addr;
+		s->size = size;
 		s->name = (uint32_t)e->names_len;
-		memcpy(e->names + e->names_len, name, len + 1);
-		e->names_len += len + 1;
+		memcpy(e->names + e->names_len, p->arena + c->name, c->len + 1u);
+		e->names_len += c->len + 1u;
 		i = j;
 	}
 	for (size_t i = 0; i < e->nsyms; i++) {
@@ -360,42 +661,63 @@ static int finalize(struct elfsym *e, struct collect *c)
 			continue;
 		end = i + 1 < e->nsyms ? e->syms[i + 1].addr : segment_end(e, s->addr);
 		if (end > s->addr)
-			s->size = clamp32(end - s->addr);
+			s->size = end - s->addr > UINT32_MAX ? UINT32_MAX : (uint32_t)(end - s->addr);
 	}
 	return 0;
 }
 
-static int parse(Elf *elf, uint64_t file_size, struct elfsym **ret_elf)
+static int parse(struct parse *p, struct elfsym **ret_elf)
 {
-	struct collect c = { 0 };
-	struct elfsym *e;
-	GElf_Ehdr eh;
 	int r;
 
-	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh))
-		return -EINVAL;
-	if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
-		return -EINVAL;
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	e->file_size = file_size;
-	if ((r = read_phdrs(elf, e)) < 0 || (r = read_sections(elf, e, &c)) < 0 ||
-	    (r = finalize(e, &c)) < 0)
+	p->budget = ELFSYM_MAX_READ;
+	p->e = calloc(1, sizeof(*p->e));
+	p->chunk = malloc(ELFSYM_CHUNK);
+	if (!p->e || !p->chunk) {
+		r = -ENOMEM;
 		goto out;
-	*ret_elf = e;
-	e = NULL;
+	}
+	p->e->file_size = p->size;
+	if ((r = read_ehdr(p)) < 0 ||
+	    (r = each_entry(p, p->phoff, p->phnum, p->phentsize, on_phdr)) < 0 ||
+	    (p->shnum && (r = each_entry(p, p->shoff, p->shnum, p->shentsize, on_shdr)) < 0) ||
+	    (r = find_build_id(p)) < 0 ||
+	    (p->tab_index[0] && (r = read_symtab(p, 0)) < 0) ||
+	    (p->tab_index[1] && (r = read_symtab(p, 1)) < 0))
+		goto out;
+	/* The arrays shrink to what the result holds before it is built. */
+	free(p->chunk);
+	p->chunk = NULL;
+	if (p->e->nsegs && p->e->nsegs < ELFSYM_MAX_LOADS) {
+		struct elfsym_seg *s = reallocarray(p->e->segs, p->e->nsegs, sizeof(*s));
+
+		if (s)
+			p->e->segs = s;
+	}
+	if ((r = finalize(p)) < 0)
+		goto out;
+	*ret_elf = p->e;
+	p->e = NULL;
 out:
-	free(c.syms);
-	free(c.arena);
-	elfsym_free(e);
+	free(p->chunk);
+	free(p->c);
+	free(p->arena);
+	elfsym_free(p->e);
 	return r;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
 int elfsym_open_fd(int fd, struct elfsym **ret_elf)
 {
-	struct stat st;
-	Elf *elf;
+	struct parse p = { .fd = fd };
+	struct elfsym *e = NULL;
+	struct stat st, after;
 	int r;
 
 	if (fd < 0 || !ret_elf)
@@ -404,45 +726,25 @@ int elfsym_open_fd(int fd, struct elfsym **ret_elf)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	if ((uint64_t)st.st_size > ELFSYM_MAX_FILE_SIZE)
-		return -E2BIG;
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (!elf)
-		return -EINVAL;
-	r = parse(elf, (uint64_t)st.st_size, ret_elf);
-	elf_end(elf);
-	return r;
+	p.size = (uint64_t)st.st_size;
+	if ((r = parse(&p, &e)) < 0)
+		return r;
+	/* Written to while we read: what we read may mix two files. */
+	if (fstat(fd, &after) < 0 || !same_file(&st, &after)) {
+		elfsym_free(e);
+		return -ESTALE;
+	}
+	*ret_elf = e;
+	return 0;
 }
 
 int elfsym_open_mem(const void *buf, size_t len, struct elfsym **ret_elf)
 {
-	char *copy;
-	Elf *elf;
-	int r;
+	struct parse p = { .fd = -1, .mem = buf, .size = len };
 
 	if ((!buf && len) || !ret_elf)
 		return -EINVAL;
-	if (len > ELFSYM_MAX_FILE_SIZE)
-		return -E2BIG;
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	/* libelf wants a writable image; it must outlive the Elf handle. */
-	copy = malloc(len ? len : 1);
-	if (!copy)
-		return -ENOMEM;
-	if (len)
-		memcpy(copy, buf, len);
-	elf = elf_memory(copy, len);
-	if (!elf) {
-		free(copy);
-		return -EINVAL;
-	}
-	r = parse(elf, len, ret_elf);
-	elf_end(elf);
-	free(copy);
-	return r;
+	return parse(&p, ret_elf);
 }
 
 const uint8_t *elfsym_build_id(const struct elfsym *e, size_t *ret_len)

@@ -1,15 +1,19 @@
 /*
  * elfsym.h - the function symbols, build-id and loadable segments of one
- * ELF file, parsed once with libelf and kept in compact arrays.
+ * ELF file, read with bounded preads and kept in compact arrays.
  *
  * Part of the symbolization library used by the collector process, which
- * parses ELF files of profiled processes without privileges: the input is
- * untrusted, and corrupt files fail with -EINVAL instead of crashing.
- * Library-like: functions return 0 or -errno and never log.
+ * parses ELF files of profiled processes without privileges.  The input is
+ * hostile: any user can run a binary of their own making, and the
+ * collector will read it.  Whatever its headers claim, one file costs at
+ * most the limits below; past one of them, or on any inconsistency, the
+ * file is refused and the caller keeps it without symbols (its frames stay
+ * address + mapping).  Library-like: functions return 0 or -errno and
+ * never log.
  *
  * Ownership: a struct elfsym owns every string and array it hands out;
- * they stay valid until elfsym_free().  No file descriptor or libelf handle
- * is kept once elfsym_open_*() returns.
+ * they stay valid until elfsym_free().  No file descriptor is kept once
+ * elfsym_open_*() returns.
  */
 #ifndef VIGIL_ELFSYM_H
 #define VIGIL_ELFSYM_H
@@ -17,31 +21,75 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ELFSYM_MAX_FILE_SIZE (1ull << 30) /* larger files: -E2BIG */
-#define ELFSYM_MAX_SYMBOLS   (4u << 20)   /* more FUNC symbols: -E2BIG */
-#define ELFSYM_MAX_NAMES     (256u << 20) /* bytes of symbol names: -E2BIG */
+/*
+ * Limits, per file.  The largest binary on the development hosts
+ * (/usr/bin/node, unstripped) has 153k function symbols in .symtab and
+ * .dynsym together, with 11 MB of names in its string tables of 12.8 MB:
+ * it must fit with room to spare, a file many times larger must not cost
+ * more than a bounded fraction of the collector.
+ *
+ *  - Time: every byte read counts against ELFSYM_MAX_READ (headers, notes,
+ *    symbol and string tables; the code is never read), in preads of at
+ *    most ELFSYM_CHUNK bytes.  A table claiming more than what is left of
+ *    that budget is refused before any of it is read, so a sparse file
+ *    that claims a gigabyte costs nothing.  Sorting is of at most
+ *    ELFSYM_MAX_SYMBOLS entries with a constant-time comparison.
+ *  - Memory: at most ELFSYM_MAX_PEAK_MEM of heap while parsing (one string
+ *    table at a time, the collected symbols and names, and the result),
+ *    and elfsym_mem_usage() once parsed: at most 16 bytes a symbol, the
+ *    names, and 40 bytes a segment.
+ */
+#define ELFSYM_MAX_READ      (64u << 20)  /* bytes read per file */
+#define ELFSYM_CHUNK         65536        /* bytes per pread of a table */
+#define ELFSYM_MAX_SECTIONS  65536        /* section headers (SHN_LORESERVE is 0xff00) */
+#define ELFSYM_MAX_PHDRS     4096         /* program headers (the kernel execs <= 1170) */
+#define ELFSYM_MAX_LOADS     64           /* PT_LOAD segments (linkers emit 2 to 5) */
+#define ELFSYM_MAX_NOTES     16           /* note segments and sections looked at */
+#define ELFSYM_MAX_NOTE_SIZE 65536        /* larger notes are skipped */
+#define ELFSYM_MAX_STRTAB    (16u << 20)  /* bytes of one string table */
+#define ELFSYM_MAX_SYMBOLS   (1u << 19)   /* function symbols of both tables */
+#define ELFSYM_MAX_NAMES     (16u << 20)  /* bytes of their names (with NULs) */
 #define ELFSYM_MAX_NAME_LEN  4095         /* longer names are truncated */
-#define ELFSYM_MAX_PHDRS     4096         /* more program headers: -E2BIG */
 #define ELFSYM_MAX_BUILD_ID  64           /* longer build-ids are ignored */
+
+/*
+ * The parse's peak heap, from the limits: the read buffer and one string
+ * table, plus the collected symbols (24 bytes each) and names, each
+ * counted twice for the moment a growing array is copied.  That covers
+ * the finishing phase too, when the string table is gone and the result
+ * (16 bytes a symbol, and the names) is built.  The sort works in place.
+ * Checked by tests/unit/test_elfsym.c.
+ */
+#define ELFSYM_MAX_PEAK_MEM                                                   \
+	((size_t)ELFSYM_CHUNK + ELFSYM_MAX_STRTAB + 2 * 24 * (size_t)ELFSYM_MAX_SYMBOLS + \
+	 2 * (size_t)ELFSYM_MAX_NAMES + 64 * ELFSYM_MAX_LOADS + 4096)
 
 struct elfsym;
 
 /*
  * Parse the ELF file open at fd (read with pread(); the fd is neither
- * closed nor kept).  Reads the NT_GNU_BUILD_ID note, the PT_LOAD program
- * headers, and STT_FUNC/STT_GNU_IFUNC symbols of both .symtab and .dynsym,
- * merged, deduplicated and sorted by address.  Of several names at one
- * address the one with the fewest leading underscores wins (getpid over
- * __getpid), then global over weak over local, then the sized one; a
- * symbol of size 0 extends to the next symbol (or the end of its segment).
- * Only ET_EXEC and ET_DYN files are accepted.
+ * closed nor kept).  ELFCLASS32 and ELFCLASS64, either byte order.  Reads
+ * the NT_GNU_BUILD_ID note, the PT_LOAD program headers, and the defined
+ * STT_FUNC/STT_GNU_IFUNC symbols of the first SHT_SYMTAB and the first
+ * SHT_DYNSYM section, merged, deduplicated and sorted by address.  Of
+ * several names at one address the one with the fewest leading
+ * underscores wins (getpid over __getpid), then global over weak over
+ * local, then the sized one, then the shorter, then the first in byte order;
+ * a symbol of size 0 extends to the next symbol (or the end of its
+ * segment).  Only ET_EXEC and ET_DYN files are accepted.
  *
- * Returns 0 and *ret_elf, -EINVAL if fd is not a regular file or the ELF
- * is malformed, -E2BIG past the limits above, -ENOMEM, or -errno of I/O.
+ * Returns 0 and *ret_elf; -EINVAL if fd is not a regular file or the ELF
+ * is malformed (an offset or size past the end of the file, a table
+ * overlapping its strings or the headers, a wrong entry size, a string
+ * offset out of range, a string table not ending in NUL...); -E2BIG past
+ * the limits above; -ESTALE if the file changed while it was read (it
+ * shrank, or its size or times differ afterwards); -ENOMEM; or -errno of
+ * I/O.
  */
 int elfsym_open_fd(int fd, struct elfsym **ret_elf);
 
-/* Same, from an image in memory (copied: buf need not outlive the call). */
+/* Same, from an image in memory (read in place, never past len; buf need
+ * not outlive the call). */
 int elfsym_open_mem(const void *buf, size_t len, struct elfsym **ret_elf);
 
 /* The build-id bytes and their count, or NULL if the file has none. */

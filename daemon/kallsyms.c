@@ -12,6 +12,9 @@
  */
 #include "kallsyms.h"
 
+#include "hexdigit.h"
+#include "symname.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -78,17 +81,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Index of module "[name]" (mod, mlen including brackets), adding it if new. */
 static int module_index(struct loader *l, const char *mod, size_t mlen, uint16_t *ret)
 {
@@ -130,7 +122,7 @@ static int parse_line(struct loader *l, const char *p, const char *end)
 	char type;
 	int d, r;
 
-	while (p < end && (d = hexval(*p)) >= 0) {
+	while (p < end && (d = hexdigit_value(*p)) >= 0) {
 		if (++digits > 16)
 			return -EINVAL;
 		addr = addr << 4 | (uint64_t)d;
@@ -186,27 +178,19 @@ static int parse_line(struct loader *l, const char *p, const char *end)
 	return 0;
 }
 
-static unsigned leading_underscores(const char *s)
-{
-	unsigned n = 0;
-
-	while (s[n] == '_')
-		n++;
-	return n;
-}
-
 static int cmp_ksym(const void *a, const void *b, void *arena)
 {
 	const struct ksym *x = a, *y = b;
 	const char *xn = (const char *)arena + x->name, *yn = (const char *)arena + y->name;
-	unsigned xu, yu;
+	size_t xu, yu;
 
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
 	if (x->rank != y->rank)
 		return x->rank > y->rank ? -1 : 1;
-	xu = leading_underscores(xn);
-	yu = leading_underscores(yn);
+	/* Names are NUL-terminated and at most a line long. */
+	xu = symname_leading_underscores(xn, KALLSYMS_MAX_LINE);
+	yu = symname_leading_underscores(yn, KALLSYMS_MAX_LINE);
 	if (xu != yu)
 		return xu < yu ? -1 : 1;
 	return strcmp(xn, yn);

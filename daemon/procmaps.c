@@ -13,6 +13,8 @@
  */
 #include "procmaps.h"
 
+#include "hexdigit.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,17 +30,6 @@ struct cursor {
 	const char *p, *end; /* end: the end of the current line */
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 1..maxdigits hex digits. */
 static int parse_hex(struct cursor *c, unsigned maxdigits, uint64_t *ret)
 {
@@ -46,7 +37,7 @@ static int parse_hex(struct cursor *c, unsigned maxdigits, uint64_t *ret)
 	unsigned n = 0;
 	int d;
 
-	while (c->p < c->end && (d = hexval(*c->p)) >= 0) {
+	while (c->p < c->end && (d = hexdigit_value(*c->p)) >= 0) {
 		if (++n > maxdigits)
 			return -EINVAL;
 		v = v << 4 | (uint64_t)d;
