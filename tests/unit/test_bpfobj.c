@@ -26,6 +26,7 @@
 
 #include "bpfobj.h"
 #include "devca.h"
+#include "guard.h"
 #include "signing.h"
 
 static char tmpdir[] = "/tmp/vigil-test-bpfobj.XXXXXX";
@@ -364,25 +365,20 @@ static void test_bad_names(void **state)
 /* check_meta never reads outside what it is given: every prefix, at a page end. */
 static void test_meta_truncated(void **state)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t pages = (profile_len + pg - 1) / pg + 1;
-	uint8_t *map = mmap(NULL, pages * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct vigil_obj_meta m;
 	char err[512];
 
-	assert_true(map != MAP_FAILED);
-	assert_int_equal(mprotect(map + (pages - 1) * pg, pg, PROT_NONE), 0);
 	assert_int_equal(bpfobj_check_meta(profile, profile_len, "profile", 0, &m, err, sizeof(err)), 0);
 	for (size_t n = 0; n < profile_len; n += n < 256 ? 1 : 97) {
-		uint8_t *p = map + (pages - 1) * pg - n;
+		struct guarded g;
 		int rc;
 
-		memcpy(p, profile, n);
-		rc = bpfobj_check_meta(p, n, "profile", 0, &m, err, sizeof(err));
+		guard_copy(&g, profile, n);
+		rc = bpfobj_check_meta(g.data, n, "profile", 0, &m, err, sizeof(err));
+		guard_free(&g);
 		if (rc != -EKEYREJECTED)
 			fail_msg("prefix of %zu bytes: rc %d (%s)", n, rc, err);
 	}
-	munmap(map, pages * pg);
 }
 
 int main(void)

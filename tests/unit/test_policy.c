@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "guard.h"
 #include "policy.h"
 
 #define MAX_HZ 1000
@@ -46,18 +47,12 @@ static const char example[] =
 static int parse_n(const char *text, size_t len, unsigned max_hz, struct policy **ret,
 		   struct policy_errors *errs)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE), pages = (len + pg - 1) / pg + 1;
-	char *base = mmap(NULL, (pages + 1) * pg, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *start;
+	struct guarded g;
 	int r;
 
-	assert_true(base != MAP_FAILED);
-	assert_int_equal(mprotect(base + pages * pg, pg, PROT_NONE), 0);
-	start = base + pages * pg - len;
-	memcpy(start, text, len);
-	r = policy_parse(start, len, "policy.yaml", max_hz, ret, errs);
-	munmap(base, (pages + 1) * pg);
+	guard_copy(&g, text, len);
+	r = policy_parse((const char *)g.data, len, "policy.yaml", max_hz, ret, errs);
+	guard_free(&g);
 	return r;
 }
 

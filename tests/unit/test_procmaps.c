@@ -22,25 +22,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "procmaps.h"
 
-/* Parse s[0..len) copied to the very end of a readable region. */
+/* Parse s[0..len) copied to end where an inaccessible page begins. */
 static int guarded_parse(const char *s, size_t len, struct procmaps **ret)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t body = (len + page - 1) / page * page;
-	char *base, *at;
+	struct guarded g;
 	int r;
 
-	if (body == 0)
-		body = page;
-	base = mmap(NULL, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(base != MAP_FAILED);
-	assert_int_equal(mprotect(base + body, page, PROT_NONE), 0);
-	at = base + body - len;
-	memcpy(at, s, len);
-	r = procmaps_parse(at, len, ret);
-	munmap(base, body + page);
+	guard_copy(&g, s, len);
+	r = procmaps_parse((const char *)g.data, len, ret);
+	guard_free(&g);
 	return r;
 }
 

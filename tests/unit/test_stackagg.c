@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "guard.h"
 #include "stackagg.h"
 
 struct rec {
@@ -113,47 +114,44 @@ static void test_many_and_limit(void **state)
 	stackagg_free(a);
 }
 
+/* stackagg_add() on a record that ends exactly at an unmapped page. */
+static int guarded_add(struct stackagg *a, const void *rec, size_t len)
+{
+	struct guarded g;
+	int r;
+
+	guard_copy(&g, rec, len);
+	r = stackagg_add(a, g.data, len);
+	guard_free(&g);
+	return r;
+}
+
 static void test_malformed(void **state)
 {
 	struct stackagg *a = stackagg_new(0);
-	long pg = sysconf(_SC_PAGESIZE);
-	uint8_t *map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct rec r;
 	size_t len;
-	uint8_t *at;
-
-	assert_ptr_not_equal(map, MAP_FAILED);
-	assert_int_equal(mprotect(map + pg, pg, PROT_NONE), 0);
 
 	len = make(&r, 1, 1, 0, 1);
-	/* The record ends exactly at the unmapped page: any over-read faults. */
-	at = map + pg - len;
-	memcpy(at, &r, len);
-	assert_int_equal(stackagg_add(a, at, len), 0);
+	assert_int_equal(guarded_add(a, &r, len), 0);
 	/* lengths claim more than is there */
 	r.h.user_len = 8 * 8;
-	memcpy(at, &r, len);
-	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	assert_int_equal(guarded_add(a, &r, len), -EINVAL);
 	len = make(&r, 1, 1, 0, 1);
 	r.h.kernel_len = 3; /* not a whole frame */
-	memcpy(at, &r, len);
-	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	assert_int_equal(guarded_add(a, &r, len), -EINVAL);
 	len = make(&r, 1, 1, 0, 1);
 	r.h.user_fmt = 7;
-	memcpy(at, &r, len);
-	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	assert_int_equal(guarded_add(a, &r, len), -EINVAL);
 	len = make(&r, 1, 1, 0, 1);
 	r.h.type = VIGIL_EV_EXEC;
-	memcpy(at, &r, len);
-	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	assert_int_equal(guarded_add(a, &r, len), -EINVAL);
 	/* shorter than a header */
-	assert_int_equal(stackagg_add(a, map + pg - 10, 10), -EINVAL);
+	assert_int_equal(guarded_add(a, &r, 10), -EINVAL);
 	len = make(&r, 1, 1, 0, 1);
 	r.h.kernel_len = 0xfffffff8u; /* huge: must not wrap the length check */
-	memcpy(at, &r, len);
-	assert_int_equal(stackagg_add(a, at, len), -EINVAL);
+	assert_int_equal(guarded_add(a, &r, len), -EINVAL);
 	assert_int_equal(stackagg_total(a), 1);
-	munmap(map, 2 * pg);
 	stackagg_free(a);
 }
 
