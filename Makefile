@@ -307,7 +307,27 @@ FUZZ_SECONDS  ?= 120
 
 # The monitor's request handler, with the modules it calls.
 FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/mapfile.c \
-	daemon/sampler.c daemon/sampler_hz.c daemon/cgnest.c daemon/fds.c
+	daemon/sampler.c daemon/sampler_hz.c daemon/cgnest.c daemon/fds.c daemon/hexdigit.c
+
+# The collector's parsers of what profiled processes and the kernel hand it.
+FUZZ_ELFSYM_SRCS   := daemon/elfsym.c daemon/symname.c
+FUZZ_PROCMAPS_SRCS := daemon/procmaps.c daemon/hexdigit.c
+FUZZ_KALLSYMS_SRCS := daemon/kallsyms.c daemon/hexdigit.c daemon/symname.c
+
+$(B)/fuzz/fuzz_elfsym: tests/fuzz/fuzz_elfsym.c tests/fuzz/guardbuf.h $(FUZZ_ELFSYM_SRCS) $(wildcard daemon/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_ELFSYM_SRCS)
+
+$(B)/fuzz/fuzz_procmaps: tests/fuzz/fuzz_procmaps.c tests/fuzz/guardbuf.h $(FUZZ_PROCMAPS_SRCS) $(wildcard daemon/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_PROCMAPS_SRCS)
+
+$(B)/fuzz/fuzz_kallsyms: tests/fuzz/fuzz_kallsyms.c $(FUZZ_KALLSYMS_SRCS) $(wildcard daemon/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_KALLSYMS_SRCS)
 
 $(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard daemon/*.h)
 	$(call msg,FUZZ,$@)

@@ -18,6 +18,11 @@
  * that point at them and carry the generation they were last used in;
  * symbolizer_gc() frees what nothing references and nobody used lately.
  * That is what makes returned pointers valid until the next tick.
+ *
+ * Parsing a file is paid for from a credit of wall-clock time
+ * (SYMBOLIZER_PARSE_PERCENT, SYMBOLIZER_PARSE_BURST_MS): a file met when
+ * it is spent gets a file object without symbols, marked deferred, and is
+ * parsed when a process that maps it is looked at again with credit left.
  */
 #include "symbolizer.h"
 
@@ -34,6 +39,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BID_KEY 20
@@ -146,6 +152,7 @@ struct sym_file {
 	size_t refs;           /* process mappings pointing here */
 	uint64_t last_used;
 	bool in_bid, placeholder;
+	bool deferred;         /* not parsed yet: over the parse-time budget */
 	uint8_t bid_key[BID_KEY];
 	char *path;
 	char build_id[2 * ELFSYM_MAX_BUILD_ID + 1];
@@ -210,6 +217,10 @@ struct symbolizer {
 	uint64_t vdso_size;
 	uint64_t ns_per_tick;
 	struct symbolizer_ops ops; /* how to reach processes (the monitor, in vigild) */
+	/* Parse time: a credit refilled with wall-clock time (symbolizer.h). */
+	int64_t parse_credit_ns, parse_burst_ns;
+	uint64_t parse_last_ns;
+	unsigned parse_percent;
 };
 
 static void hex(char *out, const uint8_t *b, size_t len)
@@ -357,6 +368,67 @@ static struct sym_file *placeholder_get(struct symbolizer *s, const uint8_t key[
 	return f;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* May a file be parsed now?  Credits the time since the last question. */
+static bool parse_allowed(struct symbolizer *s)
+{
+	uint64_t now = mono_ns();
+
+	if (now > s->parse_last_ns) {
+		uint64_t add = (now - s->parse_last_ns) / 100 * s->parse_percent;
+
+		if (add >= (uint64_t)(s->parse_burst_ns - s->parse_credit_ns))
+			s->parse_credit_ns = s->parse_burst_ns;
+		else
+			s->parse_credit_ns += (int64_t)add;
+		s->parse_last_ns = now;
+	}
+	return s->parse_credit_ns > 0;
+}
+
+/* Parse the file open at fd, paying for the time it takes; NULL if it failed. */
+static struct elfsym *parse_paid(struct symbolizer *s, int fd)
+{
+	struct elfsym *e = NULL;
+	uint64_t t0 = mono_ns();
+
+	(void)elfsym_open_fd(fd, &e); /* failure: a file without symbols */
+	s->parse_credit_ns -= (int64_t)(mono_ns() - t0);
+	return e;
+}
+
+/* Give f what was parsed from its file: build-id, and symbols within budget. */
+static void file_fill(struct symbolizer *s, struct sym_file *f, struct elfsym *e)
+{
+	const uint8_t *bid;
+	size_t bid_len = 0;
+
+	f->deferred = false;
+	bid = elfsym_build_id(e, &bid_len);
+	if (bid) {
+		hex(f->build_id, bid, bid_len);
+		if (bid_len <= BID_KEY) {
+			memcpy(f->bid_key, bid, bid_len);
+			bid_insert(s, f); /* replaces a placeholder */
+		}
+	}
+	if (e && elfsym_symbol_count(e) > 0 &&
+	    s->elf_bytes + elfsym_mem_usage(e) <= SYMBOLIZER_ELF_BUDGET) {
+		f->elf = e;
+		f->elf_bytes = elfsym_mem_usage(e);
+		s->elf_bytes += f->elf_bytes;
+	} else {
+		elfsym_free(e);
+	}
+}
+
 /* The shared file object for an executable file mapping, or NULL. */
 static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struct procmap *mp)
 {
@@ -373,6 +445,8 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 		return NULL;
 	a = alias_find(s, st.st_dev, st.st_ino);
 	if (a && alias_fresh(a, &st)) {
+		if (a->file->deferred && parse_allowed(s))
+			file_fill(s, a->file, parse_paid(s, fd));
 		close(fd);
 		return a->file;
 	}
@@ -382,7 +456,18 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 		close(fd);
 		return NULL;
 	}
-	(void)elfsym_open_fd(fd, &e); /* failure: a file without symbols */
+	if (!parse_allowed(s)) {
+		/* Later: a file object now, so that frames keep file offsets. */
+		close(fd);
+		f = file_new(s, mp->path);
+		if (!f)
+			return NULL;
+		f->deferred = true;
+		f->mapping.limit = (uint64_t)st.st_size;
+		alias_add(s, f, &st);
+		return f;
+	}
+	e = parse_paid(s, fd);
 	close(fd);
 
 	bid = elfsym_build_id(e, &bid_len);
@@ -391,7 +476,7 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 
 		memcpy(key, bid, bid_len);
 		known = bid_find(s, key);
-		if (known && !known->placeholder) {
+		if (known && !known->placeholder && !known->deferred) {
 			/* Same binary seen elsewhere (another container...). */
 			elfsym_free(e);
 			alias_add(s, known, &st);
@@ -404,21 +489,7 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 		return NULL;
 	}
 	f->mapping.limit = (uint64_t)st.st_size;
-	if (bid) {
-		hex(f->build_id, bid, bid_len);
-		if (bid_len <= BID_KEY) {
-			memcpy(f->bid_key, bid, bid_len);
-			bid_insert(s, f); /* replaces a placeholder */
-		}
-	}
-	if (e && elfsym_symbol_count(e) > 0 &&
-	    s->elf_bytes + elfsym_mem_usage(e) <= SYMBOLIZER_ELF_BUDGET) {
-		f->elf = e;
-		f->elf_bytes = elfsym_mem_usage(e);
-		s->elf_bytes += f->elf_bytes;
-	} else {
-		elfsym_free(e);
-	}
+	file_fill(s, f, e);
 	alias_add(s, f, &st);
 	return f;
 }
@@ -719,6 +790,7 @@ static int symbolizer_init(const struct symbolizer_ops *ops, struct kallsyms *ks
 		symbolizer_free(s);
 		return -ENOMEM;
 	}
+	symbolizer_set_parse_budget(s, SYMBOLIZER_PARSE_PERCENT, SYMBOLIZER_PARSE_BURST_MS);
 	tck = sysconf(_SC_CLK_TCK);
 	s->ns_per_tick = tck > 0 ? 1000000000ull / (uint64_t)tck : 10000000ull;
 
@@ -836,7 +908,9 @@ int symbolizer_user_ip(struct symbolizer *s, uint32_t pid, uint64_t start_ns, ui
 	if (p) {
 		p->last_used = s->gen;
 		pm = pmap_find(p, look);
-		if (!pm) {
+		/* Not mapped when noted, or mapped from a file not parsed yet. */
+		if (!pm || (pm->file && pm->file->deferred && !p->gone &&
+			    p->reread_gen != s->gen && parse_allowed(s))) {
 			proc_maybe_reread(s, p);
 			pm = pmap_find(p, look);
 		}
@@ -972,14 +1046,27 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 		return;
 	st.processes = s->nprocs;
 	st.files = s->nfiles;
-	for (const struct sym_file *f = s->files; f; f = f->next)
+	for (const struct sym_file *f = s->files; f; f = f->next) {
 		if (f->elf)
 			st.files_with_symbols++;
+		if (f->deferred)
+			st.files_deferred++;
+	}
 	st.anon_mappings = s->nanon;
 	st.kernel_symbols = kallsyms_count(s->ksyms);
 	st.elf_bytes = s->elf_bytes;
 	st.generation = s->gen;
 	*ret = st;
+}
+
+void symbolizer_set_parse_budget(struct symbolizer *s, unsigned percent, unsigned burst_ms)
+{
+	if (!s)
+		return;
+	s->parse_percent = percent > 100 ? 100 : percent;
+	s->parse_burst_ns = (int64_t)burst_ms * 1000000;
+	s->parse_credit_ns = s->parse_burst_ns;
+	s->parse_last_ns = mono_ns();
 }
 
 void symbolizer_free(struct symbolizer *s)

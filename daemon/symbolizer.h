@@ -67,6 +67,18 @@
 #define SYMBOLIZER_MAX_PROC_MAPS    16384  /* executable mappings kept per process */
 /* Parsed symbol tables beyond this many bytes: files are kept without symbols. */
 #define SYMBOLIZER_ELF_BUDGET       (64u << 20)
+/*
+ * Parsing costs time (up to ELFSYM_MAX_READ bytes read a file), and any
+ * user can hand the collector new files to parse: a fresh copy of a binary
+ * is a new file.  So parsing may take at most SYMBOLIZER_PARSE_PERCENT of
+ * wall-clock time on average, in bursts of up to SYMBOLIZER_PARSE_BURST_MS
+ * (start-up, a deploy).  A file met when that is spent is kept without
+ * symbols for now (frames: address + mapping) and parsed once time allows
+ * and a process mapping it is looked at again, at most once a generation
+ * per process.  Whatever users do, sampling keeps at least the rest.
+ */
+#define SYMBOLIZER_PARSE_PERCENT    10
+#define SYMBOLIZER_PARSE_BURST_MS   2000
 
 struct symbolizer;
 
@@ -86,6 +98,7 @@ struct symbolizer_stats {
 	size_t processes;       /* cached processes, live or exited */
 	size_t files;           /* distinct files (incl. unknown build-ids) */
 	size_t files_with_symbols;
+	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
 	size_t anon_mappings;
 	size_t kernel_symbols;  /* 0: kernel frames stay unsymbolized */
 	uint64_t elf_bytes;     /* memory held by parsed symbol tables */
@@ -170,6 +183,13 @@ void symbolizer_gc(struct symbolizer *s, uint64_t now_gen);
 void symbolizer_tick(struct symbolizer *s);
 
 void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *ret);
+
+/*
+ * Change the parse-time budget (the defaults are SYMBOLIZER_PARSE_PERCENT
+ * and SYMBOLIZER_PARSE_BURST_MS); the credit starts full again.  0 and 0
+ * defer every new file until the budget is raised.
+ */
+void symbolizer_set_parse_budget(struct symbolizer *s, unsigned percent, unsigned burst_ms);
 
 void symbolizer_free(struct symbolizer *s);
 

@@ -246,9 +246,11 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "limits") == 0) {
 		printf("ELFSYM_MAX_PEAK_MEM=%zu\nELFSYM_MAX_READ=%u\nELFSYM_MAX_SYMBOLS=%u\n"
-		       "ELFSYM_MAX_NAMES=%u\nSYMBOLIZER_ELF_BUDGET=%u\n",
+		       "ELFSYM_MAX_NAMES=%u\nSYMBOLIZER_ELF_BUDGET=%u\n"
+		       "SYMBOLIZER_PARSE_PERCENT=%u\nSYMBOLIZER_PARSE_BURST_MS=%u\n",
 		       (size_t)ELFSYM_MAX_PEAK_MEM, ELFSYM_MAX_READ, ELFSYM_MAX_SYMBOLS,
-		       ELFSYM_MAX_NAMES, SYMBOLIZER_ELF_BUDGET);
+		       ELFSYM_MAX_NAMES, SYMBOLIZER_ELF_BUDGET, SYMBOLIZER_PARSE_PERCENT,
+		       SYMBOLIZER_PARSE_BURST_MS);
 		return 0;
 	}
 	if (argc == 3 && strcmp(argv[1], "check") == 0)

@@ -28,10 +28,14 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "elfgen.h"
+#include "elfsym.h"
 #include "fixtures/fixtures.h"
 #include "mapfile.h"
+#include "procmaps.h"
 #include "symbolizer.h"
 
 /* start_boottime in ns as BPF reports it, from /proc/PID/stat (in ticks). */
@@ -232,6 +236,215 @@ static void test_libc(void **state)
 	/* libc has getpid (weak) and __getpid at one address: the public name. */
 	assert_string_equal(f.function, "getpid");
 	symbolizer_free(s);
+}
+
+/*
+ * Over the parse-time budget a file is kept without symbols (deferred),
+ * its frames still file offsets in its mapping; once time allows, the
+ * next look at the process parses it, and the frame gets its name.
+ */
+static void test_parse_budget(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	uintptr_t ip = (uintptr_t)&symbolizer_test_marker;
+	struct symbolizer_stats st;
+	struct sym_frame f;
+	uint64_t address;
+
+	symbolizer_set_parse_budget(s, 0, 0);
+	note_self(s);
+	f = self_ip(s, ip + 3, false);
+	assert_non_null(f.mapping);
+	assert_null(f.function);
+	assert_string_equal(f.mapping->build_id, "");
+	address = f.address;
+	symbolizer_get_stats(s, &st);
+	assert_true(st.files_deferred > 0);
+	assert_int_equal(st.files_with_symbols, 0);
+	/* Still no credit: asked again, still deferred, nothing re-read. */
+	f = self_ip(s, ip + 3, false);
+	assert_null(f.function);
+
+	symbolizer_set_parse_budget(s, SYMBOLIZER_PARSE_PERCENT, SYMBOLIZER_PARSE_BURST_MS);
+	f = self_ip(s, ip + 3, false);
+	assert_non_null(f.function);
+	assert_string_equal(f.function, "symbolizer_test_marker");
+	assert_int_equal(f.address, address); /* the same file offset */
+	assert_true(strlen(f.mapping->build_id) > 0);
+	symbolizer_get_stats(s, &st);
+	assert_int_equal(st.files_deferred, 0);
+	assert_true(st.files_with_symbols > 0);
+	symbolizer_free(s);
+}
+
+/*
+ * A flood of new files, as any user can make: fresh copies of a file that
+ * is slow to read (a symbol table of sparse zeros, a quarter of the read
+ * budget), all mapped by one process, reached through fake ops.  Parsing
+ * them all would cost N times one; the parse-time budget lets through
+ * about one burst's worth and defers the rest, which a later look at the
+ * process parses once time allows.  The premise (that parsing them all
+ * would overrun the budget several times) is checked from the cost of one
+ * fresh copy measured here.
+ */
+struct flood {
+	char dir[64];
+	size_t n;
+	unsigned long long opened;
+};
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void flood_path(const struct flood *fl, size_t i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/z%zu", fl->dir, i);
+}
+
+static void flood_make(const struct flood *fl, size_t i, struct elfimg *m, uint64_t total)
+{
+	char path[128];
+	int fd;
+
+	/* A build-id of its own: the same one would make them one file. */
+	elfgen_put(m, m->note_off + 16, 4, i);
+	flood_path(fl, i, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, m->buf, m->len, 0), (ssize_t)m->len);
+	assert_int_equal(ftruncate(fd, (off_t)total), 0);
+	close(fd);
+}
+
+static int flood_open_maps(void *ctx, uint32_t pid)
+{
+	const struct flood *fl = ctx;
+	int fd = memfd_create("flood-maps", MFD_CLOEXEC);
+	FILE *f;
+
+	if (fd < 0)
+		return -errno;
+	f = fdopen(dup(fd), "w");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < fl->n; i++)
+		fprintf(f, "%llx-%llx r-xp 00000000 08:01 %zu %s/z%zu\n",
+			0x10000000ull + i * 0x100000ull, 0x10010000ull + i * 0x100000ull, 1000 + i,
+			fl->dir, i);
+	fclose(f);
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+static int flood_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	struct flood *fl = ctx;
+	char path[128];
+	int fd;
+
+	if (mp->inode < 1000 || mp->inode >= 1000 + fl->n)
+		return -ENOENT;
+	flood_path(fl, mp->inode - 1000, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, ret_st) < 0)
+		return -errno;
+	fl->opened++;
+	return fd;
+}
+
+static void test_parse_budget_flood(void **state)
+{
+	struct elfgen g = { .nsym = 10 };
+	struct flood fl = { .dir = "/var/tmp/vigil-flood.XXXXXX" };
+	struct symbolizer_ops ops = { flood_open_maps, flood_open_file, &fl };
+	struct symbolizer *s = NULL;
+	struct symbolizer_stats st;
+	struct elfsym *e = NULL;
+	struct elfimg m;
+	uint64_t hole, total;
+	double one, t0, spent, slack, allowed;
+	unsigned burst_ms;
+	char path[128];
+	size_t parsed;
+	int fd;
+
+	assert_non_null(mkdtemp(fl.dir));
+	assert_true(elfgen_build(&g, &m));
+	/* .symtab moves into a hole. */
+	hole = (m.len + 4095) & ~(uint64_t)4095;
+	ELFGEN_SET(&m, elfgen_sh(&m, ELFGEN_SYMTAB), Shdr, sh_offset, hole);
+	ELFGEN_SET(&m, elfgen_sh(&m, ELFGEN_SYMTAB), Shdr, sh_size, ELFSYM_MAX_READ / 4 / 24 * 24);
+	total = hole + ELFSYM_MAX_READ / 4 / 24 * 24;
+
+	/* What one fresh copy costs to parse, here (the best of three). */
+	one = 1e9;
+	for (int k = 0; k < 3; k++) {
+		flood_make(&fl, 0, &m, total);
+		flood_path(&fl, 0, path, sizeof(path));
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		t0 = mono_ms();
+		assert_int_equal(elfsym_open_fd(fd, &e), 0);
+		if (mono_ms() - t0 < one)
+			one = mono_ms() - t0;
+		elfsym_free(e);
+		close(fd);
+	}
+	/* A burst of two parses; enough copies to need ten times that. */
+	burst_ms = (unsigned)(2 * one) + 1;
+	fl.n = (size_t)(10 * (burst_ms + one) / one) + 1;
+	if (fl.n > 400)
+		fl.n = 400;
+	for (size_t i = 0; i < fl.n; i++)
+		flood_make(&fl, i, &m, total);
+
+	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
+	symbolizer_set_parse_budget(s, SYMBOLIZER_PARSE_PERCENT, burst_ms);
+	t0 = mono_ms();
+	assert_int_equal(symbolizer_note_process(s, 4242, 0), 0);
+	spent = mono_ms() - t0;
+	symbolizer_get_stats(s, &st);
+	parsed = st.files - st.files_deferred;
+	/* What is not parsing: reading the maps, opening the files. */
+	slack = 20 + 0.5 * (double)fl.n;
+	allowed = burst_ms + one + spent * SYMBOLIZER_PARSE_PERCENT / 100 + slack;
+	print_message("flood: %zu fresh files of %.1f ms each: %zu parsed, %zu deferred in %.1f ms "
+		      "(allowed %.1f ms, all of them %.0f ms)\n",
+		      fl.n, one, parsed, st.files_deferred, spent, allowed, (double)fl.n * one);
+	assert_int_equal(st.files, fl.n);
+	assert_true((double)fl.n * one > 4 * allowed); /* the premise */
+	assert_true(st.files_deferred > 0);
+	assert_true(spent <= allowed);
+
+	/* Later, with time to spare, a look at the process parses more. */
+	symbolizer_set_parse_budget(s, SYMBOLIZER_PARSE_PERCENT, burst_ms);
+	{
+		struct sym_frame f;
+		size_t before = st.files_deferred;
+		/* In the last file: one of those deferred. */
+		uint64_t ip = 0x10000000ull + (fl.n - 1) * 0x100000ull + 0x10;
+
+		assert_int_equal(symbolizer_user_ip(s, 4242, 0, ip, false, &f), 0);
+		assert_non_null(f.mapping);
+		symbolizer_get_stats(s, &st);
+		assert_true(st.files_deferred < before);
+		print_message("flood: a later look parsed %zu more\n", before - st.files_deferred);
+	}
+	assert_int_equal(st.files, fl.n);
+	symbolizer_free(s);
+
+	for (size_t i = 0; i < fl.n; i++) {
+		flood_path(&fl, i, path, sizeof(path));
+		unlink(path);
+	}
+	rmdir(fl.dir);
+	free(m.buf);
 }
 
 /* Anonymous executable memory, as a JIT makes; mapped after the note. */
@@ -693,6 +906,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_self_binary),
+		cmocka_unit_test(test_parse_budget),
+		cmocka_unit_test(test_parse_budget_flood),
 		cmocka_unit_test(test_dlopen_lib),
 		cmocka_unit_test(test_libc),
 		cmocka_unit_test(test_anon_and_reread),
