@@ -241,7 +241,7 @@ static int read_shdr(struct parse *p, size_t index, struct shdr *sh)
 	uint8_t b[sizeof(Elf64_Shdr)];
 	int r;
 
-	if (index >= p->shnum && index != 0)
+	if ((index >= p->shnum && index != 0) || index * p->shentsize > UINT64_MAX - p->shoff)
 		return -EINVAL;
 	if ((r = read_at(p, p->shoff + index * p->shentsize, b, p->shentsize)) < 0)
 		return r;
