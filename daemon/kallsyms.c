@@ -152,7 +152,12 @@ static int parse_line(struct loader *l, const char *p, const char *end)
 		l->any_nonzero = true;
 	if (type != 't' && type != 'T' && type != 'w' && type != 'W')
 		return 0;
-	if (addr == 0)
+	/*
+	 * 0 is a hidden address (kptr_restrict).  The last byte of the address
+	 * space holds no function, and [start, end) of its module could not
+	 * include it (found by fuzz_kallsyms).
+	 */
+	if (addr == 0 || addr == UINT64_MAX)
 		return 0;
 	if (l->counting) {
 		l->n++;
@@ -258,7 +263,7 @@ static int finish(struct loader *l, struct kallsyms **ret)
 		if (m->end == 0 || s.addr < m->start)
 			m->start = s.addr;
 		if (s.addr >= m->end)
-			m->end = s.addr == UINT64_MAX ? UINT64_MAX : s.addr + 1;
+			m->end = s.addr + 1; /* no symbol at UINT64_MAX */
 	}
 	/* Names of dropped aliases stay in the arena: a few KiB, not a copy. */
 	shrunk = reallocarray(l->syms, n, sizeof(*l->syms));

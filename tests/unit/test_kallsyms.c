@@ -144,6 +144,28 @@ static void test_restricted(void **state)
 	assert_int_equal(kallsyms_load("/nonexistent/kallsyms", &k), -ENOENT);
 }
 
+/* The last address holds no function: skipped, so every range holds its symbols. */
+static void test_last_address(void **state)
+{
+	struct kallsyms *k = NULL;
+	const char *mod = (const char *)1;
+	uint64_t off, start, end;
+
+	assert_int_equal(load_str("ffffffff81000000 T _text\n"
+				  "ffffffffffffffff t at_the_end\n"
+				  "fffffffffff00000 t near_the_end\t[m]\n",
+				  &k),
+			 0);
+	assert_int_equal(kallsyms_count(k), 2);
+	assert_string_equal(kallsyms_lookup(k, UINT64_MAX, &mod, &off), "near_the_end");
+	assert_int_equal(off, 0xfffff);
+	assert_int_equal(kallsyms_range(k, mod, &start, &end), 0);
+	assert_true(start <= UINT64_MAX - off && UINT64_MAX - off < end);
+	assert_int_equal(kallsyms_range(k, NULL, &start, &end), 0);
+	assert_int_equal(end, 0xffffffff81000001ull);
+	kallsyms_free(k);
+}
+
 static void test_malformed(void **state)
 {
 	static const char *const bad[] = {
@@ -258,6 +280,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_synthetic),
 		cmocka_unit_test(test_restricted),
+		cmocka_unit_test(test_last_address),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_large),
