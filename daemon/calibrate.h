@@ -70,8 +70,9 @@
 
 /*
  * What the caller should use, and say so in its log, when calibration
- * fails: above every figure measured on the development VM (11-13 us
- * quiet, up to ~15 us under load), so that a budget computed with it errs
+ * fails: above every figure measured at the default rate on the
+ * development VM (12-15 us while others load it, up to ~17 us with a
+ * burner on every CPU as well), so that a budget computed with it errs
  * on the safe side (a lower frequency than needed).
  */
 #define CALIBRATE_FALLBACK_NS 20000ull

@@ -53,7 +53,7 @@ CP=${BENCH_BUDGETS_PERIOD:-2}
 LOAD_AT=30
 HUP_AT=50
 DURATION=94
-OVERRUN=2.5   # 99 Hz x the measured cost = OVERRUN x tight's budget
+OVERRUN=2     # 99 Hz x the measured cost = OVERRUN x tight's budget
 LOOSE_B=5
 HZMAX=99
 DEF_HZ=2
