@@ -3,11 +3,14 @@
  * (daemon/calibrate.c) and print what it measured, for docs/overhead.md
  * and for checking by hand.
  *
- * Usage: calibrate [--hz N] [--rounds N] [--repeat N]   (defaults 10000, 8, 1)
+ * Usage: calibrate [--hz N] [--rounds N] [--repeat N]   (defaults 10000, 200, 1)
  *
  * Prints one line per calibration:
- *   hz=10000 rounds=8 ns_per_sample=11958 uncertainty_ns=106 samples=601
- *   base_ns=52901234 loaded_ns=60088123 clamped=0 wall_ms=1030
+ *   hz=10000 rounds=200 used=20 ns_per_sample=12159 uncertainty_ns=102 samples=424
+ *   base_ns=36923004 loaded_ns=42078430 clamped=0 wall_ms=960
+ * (rounds: runs of each kind done before the deadline; used: the fastest
+ * loaded runs the estimate rests on, with their samples and CPU time, and
+ * base_ns the CPU time of as many runs without sampling).
  * Exit codes: 0 every calibration succeeded, 64 usage, 75 one was too
  * noisy (-EAGAIN), 1 any other failure.  Needs what the monitor has at
  * start-up (root, or CAP_PERFMON where perf_event_paranoid > 2).
@@ -78,9 +81,9 @@ int main(int argc, char **argv)
 			status = rc == -EAGAIN && status != 1 ? 75 : 1;
 			continue;
 		}
-		printf("hz=%u rounds=%u ns_per_sample=%llu uncertainty_ns=%llu samples=%llu "
+		printf("hz=%u rounds=%u used=%u ns_per_sample=%llu uncertainty_ns=%llu samples=%llu "
 		       "base_ns=%llu loaded_ns=%llu clamped=%d wall_ms=%.0f\n",
-		       r.hz, r.rounds, (unsigned long long)r.ns_per_sample,
+		       r.hz, r.rounds, r.used, (unsigned long long)r.ns_per_sample,
 		       (unsigned long long)r.uncertainty_ns, (unsigned long long)r.samples,
 		       (unsigned long long)r.base_ns, (unsigned long long)r.loaded_ns, r.clamped,
 		       now_ms() - t0);
