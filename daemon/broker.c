@@ -218,6 +218,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		struct msg_set_hz set_hz;
 		struct msg_tenant_cgroup tcg;
 		struct msg_tenant_cgroup_del tcg_del;
+		struct msg_ready start;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} u;
 	int fds[PRIVSEP_MAX_FDS];
@@ -241,6 +242,12 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	switch (type) {
 	case MSG_COLLECTOR_READY:
 	case MSG_UPLINK_READY:
+		return 0;
+	case MSG_SAMPLING_START:
+		if (u.start.version != PRIVSEP_VERSION)
+			return hostile(b, "SAMPLING_START of another protocol version");
+		if (b->sampler && (rc = sampler_start(b->sampler)) < 0)
+			b->last_err = rc;
 		return 0;
 	case MSG_OPEN_MAPS:
 		rc = open_maps(b, sock, &u.open_maps);

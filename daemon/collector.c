@@ -513,6 +513,15 @@ int collector_main(void)
 	if (rc)
 		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
 	budgets_start(c.budgets);
+	/* The tenants' cgroups are attached: now the default events may sample. */
+	{
+		struct msg_ready start = { .hdr = { MSG_SAMPLING_START, sizeof(start) },
+					   .version = PRIVSEP_VERSION };
+
+		rc = privsep_send(PRIVSEP_FD, &start, sizeof(start), NULL, 0);
+		if (rc)
+			fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
+	}
 #ifdef VIGIL_TEST_HOOKS
 	testhooks_attempt("collector");
 #endif

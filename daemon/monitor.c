@@ -351,9 +351,12 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 		worker_env[0] = test_attempt;
 	}
 	pid_t pid, monitor_pid = getpid();
-	int sv[2];
+	int sv[2], became[2];
+	ssize_t n;
+	char b = 0;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(became, O_CLOEXEC) < 0)
 		fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
 	pid = fork();
 	if (pid < 0)
@@ -384,6 +387,9 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 		 */
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != monitor_pid)
 			_exit(EX_OSERR);
+		/* Tell the monitor this process is the unprivileged user now. */
+		if (write(became[1], &b, 1) != 1)
+			_exit(EX_OSERR);
 		if (chdir("/") < 0)
 			_exit(EX_OSERR);
 		/* Nothing the monitor inherited crosses into a worker. */
@@ -395,6 +401,18 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 		_exit(EX_OSERR);
 	}
 	close(sv[1]);
+	/*
+	 * Wait until the child is the unprivileged user: once the monitor
+	 * drops to that user too, it could not signal a child still root
+	 * (and a failed start would wait on it for ever).
+	 */
+	close(became[1]);
+	do
+		n = read(became[0], &b, 1);
+	while (n < 0 && errno == EINTR);
+	close(became[0]);
+	if (n != 1)
+		fatalx(EX_OSERR, "the %s could not become user %s", role, SANDBOX_USER);
 	/* Never block on a worker: one that stops reading is dropped (broker.c). */
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
 		fatalx(EX_OSERR, "fcntl: %s", strerror(errno));
@@ -501,7 +519,10 @@ static void log_request(const struct broker *b, const struct worker *w, uint64_t
 {
 	bool hz = b->last_type == MSG_SET_HZ || b->last_type == MSG_TENANT_CGROUP;
 
-	if (b->last_err && b->last_type == MSG_TENANT_CGROUP)
+	if (b->last_err && b->last_type == MSG_SAMPLING_START)
+		log_warn_errno(b->last_err, "cannot start the default tenant's events: only tenants' "
+			       "cgroups are sampled");
+	else if (b->last_err && b->last_type == MSG_TENANT_CGROUP)
 		log_warn_errno(b->last_err, "tenant %u: cgroup %llu not sampled%s%s", b->last_tenant,
 			       (unsigned long long)b->last_cgroup_id,
 			       b->detail[0] ? ": " : "", b->detail);

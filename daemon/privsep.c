@@ -28,6 +28,7 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_LOADER_FD] = { PEER_LOADER, sizeof(struct msg_loader_fd), 1, false },
 	[MSG_LOADER_DONE] = { PEER_LOADER, sizeof(struct msg_loader_done), 0, true },
 	[MSG_HZ_REPLY] = { PEER_MONITOR, sizeof(struct msg_hz_reply), 0, false },
+	[MSG_SAMPLING_START] = { PEER_COLLECTOR, sizeof(struct msg_ready), 0, true },
 };
 
 int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PRIVSEP_VERSION 4
+#define PRIVSEP_VERSION 5
 /* The worker's end of its socketpair, placed here across the re-exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -60,6 +60,12 @@ enum privsep_type {
 	MSG_LOADER_DONE = 14,
 	/* monitor -> collector: the answer to SET_HZ / TENANT_CGROUP */
 	MSG_HZ_REPLY = 15,
+	/*
+	 * collector -> monitor, once: the tenants' cgroups are attached, start
+	 * the default events (until then a tenant's task would be sampled and
+	 * labelled as the default tenant's)
+	 */
+	MSG_SAMPLING_START = 16,
 	MSG_TYPE_MAX,
 };
 
@@ -186,7 +192,7 @@ struct msg_uplink_setup {
 	uint32_t pad;
 };
 
-/* COLLECTOR_READY and UPLINK_READY */
+/* COLLECTOR_READY, UPLINK_READY and SAMPLING_START */
 struct msg_ready {
 	struct msg_hdr hdr;
 	uint32_t version;

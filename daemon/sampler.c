@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ struct sampler *sampler_alloc(unsigned ncpus)
 	return s;
 }
 
-int sampler_open_event(int cpu, int cgroup_fd, unsigned hz)
+int sampler_open_event(int cpu, int cgroup_fd, unsigned hz, bool enabled)
 {
 	struct perf_event_attr attr = {
 		.size = sizeof(attr),
@@ -52,6 +53,7 @@ int sampler_open_event(int cpu, int cgroup_fd, unsigned hz)
 		.config = PERF_COUNT_SW_CPU_CLOCK,
 		.freq = 1,
 		.sample_freq = hz,
+		.disabled = !enabled,
 	};
 	int fd = (int)syscall(SYS_perf_event_open, &attr, cgroup_fd, cpu, -1,
 			      PERF_FLAG_FD_CLOEXEC | (cgroup_fd >= 0 ? PERF_FLAG_PID_CGROUP : 0));
@@ -65,6 +67,14 @@ int sampler_attach(int prog_fd, int pfd, unsigned tenant)
 	int fd = bpf_link_create(prog_fd, pfd, BPF_PERF_EVENT, &lopts);
 
 	return fd < 0 ? -errno : fd;
+}
+
+int sampler_start(struct sampler *s)
+{
+	for (unsigned i = 0; i < s->ncpus; i++)
+		if (s->pfds[i] >= 0 && ioctl(s->pfds[i], PERF_EVENT_IOC_ENABLE, 0) < 0)
+			return -errno;
+	return 0;
 }
 
 int sampler_events_fd(const struct sampler *s)
@@ -137,7 +147,7 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
 	for (unsigned i = 0; i < s->ncpus; i++)
 		c.pfds[i] = c.links[i] = -1;
 	for (unsigned i = 0; i < s->ncpus; i++) {
-		c.pfds[i] = sampler_open_event(s->cpus[i], cgroup_fd, hz);
+		c.pfds[i] = sampler_open_event(s->cpus[i], cgroup_fd, hz, true);
 		if (c.pfds[i] < 0) {
 			rc = c.pfds[i];
 			snprintf(err, errlen, "perf_event_open(cpu-clock, cgroup %" PRIu64 ", cpu %d): %s",

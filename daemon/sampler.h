@@ -49,6 +49,13 @@ int sampler_send(const struct sampler *s, int sock);
  */
 int sampler_receive(int sock, struct sampler **ret);
 
+/*
+ * The default tenant's events are opened disabled, so that nothing is
+ * sampled as the default tenant's before the tenants' cgroups are
+ * attached; this enables them.  0 or -errno.
+ */
+int sampler_start(struct sampler *s);
+
 /* Map fds owned by the sampler: the ring buffer of samples and the stats. */
 int sampler_events_fd(const struct sampler *s);
 int sampler_stats_fd(const struct sampler *s);

@@ -7,6 +7,7 @@
 #ifndef VIGIL_SAMPLER_INT_H
 #define VIGIL_SAMPLER_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,8 +40,11 @@ struct sampler {
 /* An empty sampler for ncpus CPUs, every fd -1; NULL without memory. */
 struct sampler *sampler_alloc(unsigned ncpus);
 
-/* A cpu-clock event on one CPU, for a cgroup (cgroup_fd) or everything (-1). */
-int sampler_open_event(int cpu, int cgroup_fd, unsigned hz);
+/*
+ * A cpu-clock event on one CPU, for a cgroup (cgroup_fd) or everything
+ * (-1), enabled or not.
+ */
+int sampler_open_event(int cpu, int cgroup_fd, unsigned hz, bool enabled);
 
 /* Attach the program to a perf event, the tenant index as its cookie. */
 int sampler_attach(int prog_fd, int pfd, unsigned tenant);

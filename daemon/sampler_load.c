@@ -203,7 +203,7 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	}
 
 	for (int i = 0; i < ncpu; i++) {
-		s->pfds[i] = sampler_open_event(cpus[i], -1, cfg->hz);
+		s->pfds[i] = sampler_open_event(cpus[i], -1, cfg->hz, false); /* sampler_start */
 		if (s->pfds[i] < 0) {
 			rc = s->pfds[i];
 			snprintf(err, errlen, "perf_event_open(cpu-clock, cpu %d): %s", cpus[i], strerror(-rc));

@@ -108,6 +108,19 @@ static void test_table_violations(void **state)
 	assert_int_equal(serve(&b, &rd, sizeof(rd), PEER_COLLECTOR), 0);
 	assert_int_equal(b.last_type, MSG_COLLECTOR_READY);
 	assert_int_equal(serve(&b, &rd, sizeof(rd), PEER_COLLECTOR), -EPROTO);
+	/* the start of sampling: once, from the collector, of this version */
+	{
+		struct msg_ready st = { .hdr = { MSG_SAMPLING_START, sizeof(st) }, .version = PRIVSEP_VERSION };
+		struct broker b2 = { .max_hz = 100, .cgroup_root_fd = -1 };
+
+		assert_int_equal(serve(&b2, &st, sizeof(st), PEER_UPLINK), -EPROTO);
+		assert_int_equal(serve(&b2, &st, sizeof(st), PEER_COLLECTOR), 0);
+		assert_int_equal(b2.last_type, MSG_SAMPLING_START);
+		assert_int_equal(serve(&b2, &st, sizeof(st), PEER_COLLECTOR), -EPROTO);
+		st.version = PRIVSEP_VERSION + 1;
+		b2 = (struct broker){ .max_hz = 100, .cgroup_root_fd = -1 };
+		assert_int_equal(serve(&b2, &st, sizeof(st), PEER_COLLECTOR), -EPROTO);
+	}
 	/* a file descriptor where none belongs */
 	{
 		int fd = 0;
