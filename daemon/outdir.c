@@ -7,8 +7,10 @@
  */
 #include "outdir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
@@ -56,6 +58,22 @@ static int check_existing(int fd, const char *path, uid_t uid, gid_t gid, const 
 
 	if (fstat(fd, &st) < 0)
 		return reason(-errno, why, why_len, "%s: %s", path, strerror(errno));
+	/*
+	 * Profiles hold every process's stacks and names: whoever else owns
+	 * or may write the directory could read, forge or delete them (or
+	 * plant a FIFO where the collector writes).
+	 */
+	if (st.st_uid != 0 && st.st_uid != uid)
+		return reason(-EACCES, why, why_len,
+			      "%s is owned by uid %u, neither root nor %s: that user could read, forge or "
+			      "delete profiles; give a directory root or %s owns (or a path that does not "
+			      "exist yet)", path, (unsigned)st.st_uid, user, user);
+	if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != gid))
+		return reason(-EACCES, why, why_len,
+			      "%s (mode %04o, group %u) is writable by %s: they could read, forge or "
+			      "delete profiles; chmod %s %s", path, (unsigned)(st.st_mode & 07777),
+			      (unsigned)st.st_gid, st.st_mode & S_IWOTH ? "every user" : "its group",
+			      st.st_mode & S_IWOTH ? "o-w" : "g-w", path);
 	if (writable_by(&st, uid, gid))
 		return 0;
 	if (st.st_uid == uid)
@@ -68,6 +86,26 @@ static int check_existing(int fd, const char *path, uid_t uid, gid_t gid, const 
 		      path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), user, user, path);
 }
 
+/* Whether the directory fd holds nothing (fd's position is not used). */
+static bool is_empty(int fd)
+{
+	int d = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = d >= 0 ? fdopendir(d) : NULL;
+	struct dirent *de;
+	bool empty = true;
+
+	if (!dir) {
+		if (d >= 0)
+			close(d);
+		return false;
+	}
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = false;
+	closedir(dir);
+	return empty;
+}
+
 /* The directory just made, if it is the one made: hand it to uid:gid. */
 static int hand_over(int fd, const char *path, uid_t uid, gid_t gid, const char *user, char *why,
 		     size_t why_len)
@@ -76,12 +114,39 @@ static int hand_over(int fd, const char *path, uid_t uid, gid_t gid, const char 
 
 	if (fstat(fd, &st) < 0)
 		return reason(-errno, why, why_len, "%s: %s", path, strerror(errno));
-	if (st.st_uid != geteuid())
+	/*
+	 * What was made is ours, 0700 (or less, by the umask) and empty; the
+	 * parent was checked to let no one else swap it meanwhile, and this is
+	 * the second line of that defence.
+	 */
+	if (st.st_uid != geteuid() || (st.st_mode & 07077) || !is_empty(fd))
 		return 1; /* not what was made: treat it as any existing directory */
 	if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0750) < 0)
 		return reason(-errno, why, why_len, "cannot hand %s to user %s: %s", path, user,
 			      strerror(errno));
 	return 0;
+}
+
+/*
+ * The directory the output directory is to be created in: if anyone but
+ * root could rename entries in it (its owner is another user, or group or
+ * others may write it and it is not sticky), they could swap what vigild
+ * makes for another directory before it is handed over.
+ */
+static int safe_parent(int dfd, const char *path, const char *name_at, char *why, size_t why_len)
+{
+	int n = name_at > path ? (int)(name_at - path) : 1;
+	struct stat st;
+
+	if (fstat(dfd, &st) < 0)
+		return reason(-errno, why, why_len, "%.*s: %s", n, path, strerror(errno));
+	if (st.st_uid == 0 && (!(st.st_mode & (S_IWGRP | S_IWOTH)) || (st.st_mode & S_ISVTX)))
+		return 0;
+	return reason(-EACCES, why, why_len,
+		      "%.*s (owner uid %u, mode %04o) lets %s rename what vigild would create in it: "
+		      "create %s yourself, owned by root or vigild's user and writable by no one else, "
+		      "or choose another place", n, path, (unsigned)st.st_uid,
+		      (unsigned)(st.st_mode & 07777), st.st_uid != 0 ? "its owner" : "other users", path);
 }
 
 /* Whether nothing but slashes and "." components follows. */
@@ -142,6 +207,10 @@ int outdir_open(const char *path, uid_t uid, gid_t gid, const char *user, int *r
 		last = last_component(end);
 		created = false;
 		fd = open_component(dfd, name);
+		if (fd == -ENOENT && last && (rc = safe_parent(dfd, path, p, why, why_len)) < 0) {
+			close(dfd);
+			return rc;
+		}
 		if (fd == -ENOENT) {
 			/* 0700 until handed over: nobody else can put anything in it */
 			if (mkdirat(dfd, name, last ? 0700 : 0755) == 0) {

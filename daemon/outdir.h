@@ -28,16 +28,23 @@
  * the last one as 0700 and then, once opened and checked to be the
  * directory just made, handed to uid:gid with mode 0750.
  *
- * An existing last directory is used as it is if uid:gid may write and
- * search it (its owner, group or other permission bits, as the kernel
- * picks them); otherwise it is refused.  user names uid in messages.
+ * The last directory is created only in a parent that no one but root
+ * may rename entries in (owned by root; not writable by group or others,
+ * or sticky), and handed over only if, once opened, it is root's, 0700
+ * and empty.  An existing last directory is used as it is if root or uid
+ * owns it, no one but uid (and its group gid) may write it, and uid:gid
+ * may write and search it (its owner, group or other permission bits, as
+ * the kernel picks them); otherwise it is refused: profiles hold every
+ * process's stacks.  user names uid in messages.
  *
  * Returns 0, *ret_fd (O_RDONLY | O_DIRECTORY | O_CLOEXEC; the caller
  * closes it) and *ret_created (whether vigild created and handed over the
  * last directory), or:
  *   -ELOOP     a component is a symbolic link
  *   -ENOTDIR   a component is not a directory
- *   -EACCES    an existing directory the user cannot write
+ *   -EACCES    an existing directory the user cannot write, or that
+ *              another user owns or may write; a parent others could
+ *              rename entries in
  *   -EINVAL    an empty path
  *   -ENAMETOOLONG, or the -errno of a mkdir, open or chown that failed.
  */

@@ -55,6 +55,51 @@ static int symlink_prefix(const char *path)
 	return (int)len;
 }
 
+/*
+ * Every directory from the file's up to the root must be owned by root and
+ * not writable by group or others, unless sticky (/tmp): whoever may
+ * rename entries in one could put another root-owned file (or a hard link
+ * to one) in the policy's place.  dir_fd (borrowed) is the file's
+ * directory.  0, or -EPERM with the reason.
+ */
+static int trusted_dirs(int dir_fd, const char *path, char *why, size_t why_len)
+{
+	struct stat st, up;
+	int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0), rc = 0;
+
+	if (fd < 0)
+		return reason(-errno, why, why_len, "%s: %s", path, strerror(errno));
+	for (unsigned depth = 0;; depth++) {
+		int parent;
+
+		if (fstat(fd, &st) < 0) {
+			rc = reason(-errno, why, why_len, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (st.st_uid != 0 || ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+			rc = reason(-EPERM, why, why_len, "%s: %s above it (owner uid %u, mode %04o) lets "
+				    "%s rename files in it, who could put another file in the policy's "
+				    "place: keep the policy in a directory tree only root may change",
+				    path, depth == 0 ? "the directory" : "a directory", (unsigned)st.st_uid,
+				    (unsigned)(st.st_mode & 07777), st.st_uid != 0 ? "its owner" : "others");
+			break;
+		}
+		parent = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0) {
+			rc = reason(-errno, why, why_len, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (fstat(parent, &up) < 0 || (up.st_dev == st.st_dev && up.st_ino == st.st_ino)) {
+			close(parent);
+			break; /* the root */
+		}
+		close(fd);
+		fd = parent;
+	}
+	close(fd);
+	return rc;
+}
+
 int policyfile_open(const char *path, int *ret_fd, char *why, size_t why_len)
 {
 	struct open_how how = {
@@ -93,6 +138,33 @@ int policyfile_open(const char *path, int *ret_fd, char *why, size_t why_len)
 			      (unsigned)(st.st_mode & 07777),
 			      (st.st_mode & S_IWGRP) && (st.st_mode & S_IWOTH) ? "group and others"
 			      : st.st_mode & S_IWGRP ? "its group" : "others", path);
+	}
+	{
+		/* Its directory, reached the same way (no symlink), and those above. */
+		char dir[PATH_MAX];
+		const char *slash = strrchr(path, '/');
+		int dfd, rc;
+
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == path)
+			snprintf(dir, sizeof(dir), "/");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		dfd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &(struct open_how){
+			.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+			.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS }, sizeof(struct open_how));
+		if (dfd < 0) {
+			rc = -errno;
+			close(pfd);
+			return reason(rc, why, why_len, "%s: %s", dir, strerror(-rc));
+		}
+		rc = trusted_dirs(dfd, path, why, why_len);
+		close(dfd);
+		if (rc) {
+			close(pfd);
+			return rc;
+		}
 	}
 	/* Known to be a root-owned regular file: now open it for reading. */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);

@@ -7,7 +7,9 @@
  * its seccomp filter).  Whatever file the monitor opens here, the
  * collector can read; so, as sshd and sudo do with their configuration,
  * it follows no symbolic link and takes only a regular file that root
- * owns and that neither group nor others may write.
+ * owns and that neither group nor others may write, in directories that
+ * root owns and only root may change (sticky ones, like /tmp, excepted:
+ * there others cannot rename root's entries).
  *
  * Library-like: returns 0 or -errno and never logs; on failure it leaves a
  * one-line reason, naming the path at fault and the fix, in why.
@@ -26,7 +28,9 @@
  * Returns 0 and *ret_fd (O_RDONLY | O_CLOEXEC; the caller closes it), or:
  *   -ELOOP   a symbolic link on the path (why names it)
  *   -EINVAL  not a regular file
- *   -EPERM   not owned by root, or writable by group or others
+ *   -EPERM   not owned by root, or writable by group or others, or in a
+ *            directory (or below one) not owned by root, or writable by
+ *            group or others and not sticky
  *   -EINVAL  an empty path
  *   another -errno from resolving or opening it (-ENOENT, -EACCES ...).
  */

@@ -143,6 +143,15 @@ cgroup2_root() {
 		/proc/self/mountinfo
 }
 
+# vigil_user_ids: "UID GID" of the user vigild runs its workers as,
+# created as vigild creates it (sandbox.c) when this test runs first.
+vigil_user_ids() {
+	id -u vigil >/dev/null 2>&1 ||
+		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+			--user-group vigil >/dev/null 2>&1
+	echo "$(id -u vigil 2>/dev/null) $(id -g vigil 2>/dev/null)"
+}
+
 # now_ms: CLOCK_REALTIME in milliseconds.
 now_ms() {
 	local t=${EPOCHREALTIME/./}

@@ -27,7 +27,9 @@ require_file "$PQ" "${TESTS[@]}"
 
 OUT=$T/spool
 LOG=$T/vigild.log
-tmp_mount "$OUT" -t tmpfs -o size=64k,mode=1777 tmpfs ||
+# The user's own (a directory others may write is refused, rightly).
+read -r VUID VGID <<<"$(vigil_user_ids)"
+tmp_mount "$OUT" -t tmpfs -o "size=64k,mode=0750,uid=$VUID,gid=$VGID" tmpfs ||
 	{ for n in "${TESTS[@]}"; do tap_not_ok "$n" "cannot mount a tmpfs on $OUT"; done; tap_done; }
 
 spawn "$WLD/cpusplit" --seconds 60

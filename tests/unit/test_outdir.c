@@ -140,11 +140,6 @@ static void test_existing_writable(void **state)
 	assert_false(opens(at("own")));
 	assert_owner_mode(at("own"), UID, 0, 0700);
 
-	assert_int_equal(mkdir(at("sticky"), 0755), 0);
-	assert_int_equal(chmod(at("sticky"), 01777), 0);
-	assert_false(opens(at("sticky")));
-	assert_owner_mode(at("sticky"), 0, 0, 01777);
-
 	assert_int_equal(mkdir(at("group"), 0), 0);
 	assert_int_equal(chmod(at("group"), 0770), 0);
 	assert_int_equal(chown(at("group"), 0, GID), 0);
@@ -174,15 +169,60 @@ static void test_existing_refused(void **state)
 	assert_int_equal(mkdir(at("own-0077"), 0), 0);
 	assert_int_equal(chmod(at("own-0077"), 0077), 0);
 	assert_int_equal(chown(at("own-0077"), UID, GID), 0);
-	refused(at("own-0077"), -EACCES, "chmod u+rwx");
+	refused(at("own-0077"), -EACCES, "writable by every user");
 	/* the user's group, without write */
 	assert_int_equal(mkdir(at("group-ro"), 0750), 0);
 	assert_int_equal(chown(at("group-ro"), 0, GID), 0);
 	refused(at("group-ro"), -EACCES, "not writable by user " USER);
 	/* writable but not searchable is no use */
 	assert_int_equal(mkdir(at("no-x"), 0), 0);
-	assert_int_equal(chmod(at("no-x"), 0222), 0);
+	assert_int_equal(chmod(at("no-x"), 0220), 0);
+	assert_int_equal(chown(at("no-x"), 0, GID), 0);
 	refused(at("no-x"), -EACCES, "not writable");
+}
+
+/*
+ * Profiles hold every process's stacks: an existing directory that
+ * someone else owns or may write is refused, however writable it is for
+ * the user (a sticky /tmp-like one too: others could read and plant).
+ */
+static void test_existing_shared(void **state)
+{
+	need_root();
+	assert_int_equal(mkdir(at("sticky"), 0755), 0);
+	assert_int_equal(chmod(at("sticky"), 01777), 0);
+	refused(at("sticky"), -EACCES, "writable by every user: they could read, forge or delete profiles; chmod o-w");
+	assert_owner_mode(at("sticky"), 0, 0, 01777);
+	assert_int_equal(mkdir(at("other-owner"), 0777), 0);
+	assert_int_equal(chmod(at("other-owner"), 0777), 0);
+	assert_int_equal(chown(at("other-owner"), 65534, 65534), 0);
+	refused(at("other-owner"), -EACCES, "is owned by uid 65534, neither root nor " USER);
+	assert_int_equal(mkdir(at("other-group"), 0), 0);
+	assert_int_equal(chmod(at("other-group"), 0770), 0);
+	assert_int_equal(chown(at("other-group"), UID, 65534), 0);
+	refused(at("other-group"), -EACCES, "is writable by its group");
+	assert_owner_mode(at("other-group"), UID, 65534, 0770);
+}
+
+/*
+ * The directory vigild creates is created only where no one else could
+ * swap it before it is handed over: not in a parent others may write
+ * (unless sticky) or another user owns.
+ */
+static void test_parent(void **state)
+{
+	need_root();
+	assert_int_equal(mkdir(at("loose"), 0), 0);
+	assert_int_equal(chmod(at("loose"), 0777), 0);
+	refused(at("loose/out"), -EACCES, "lets other users rename what vigild would create in it");
+	assert_int_equal(access(at("loose/out"), F_OK), -1);
+	assert_int_equal(mkdir(at("theirs"), 0755), 0);
+	assert_int_equal(chown(at("theirs"), 65534, 65534), 0);
+	refused(at("theirs/out"), -EACCES, "lets its owner rename what vigild would create in it");
+	/* sticky, like /tmp: others cannot rename root's entries */
+	assert_int_equal(chmod(at("loose"), 01777), 0);
+	assert_true(opens(at("loose/out")));
+	assert_owner_mode(at("loose/out"), UID, GID, 0750);
 }
 
 /*
@@ -253,6 +293,8 @@ int main(void)
 		cmocka_unit_test(test_relative),
 		cmocka_unit_test(test_existing_writable),
 		cmocka_unit_test(test_existing_refused),
+		cmocka_unit_test(test_existing_shared),
+		cmocka_unit_test(test_parent),
 		cmocka_unit_test(test_symlink_last),
 		cmocka_unit_test(test_symlink_middle),
 		cmocka_unit_test(test_not_directory),

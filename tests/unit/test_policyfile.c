@@ -210,6 +210,40 @@ static void test_as_dropped_monitor(void **state)
 	assert_int_equal(res[1], -ELOOP);
 }
 
+/*
+ * The directories above count: one that another user may rename entries
+ * in (writable by others and not sticky, or owned by another user) is
+ * refused; a sticky one such as /tmp is not.
+ */
+static void test_directories(void **state)
+{
+	char dir[PATH_MAX], file[PATH_MAX + 16];
+
+	need_root();
+	snprintf(dir, sizeof(dir), "%s", at("loose"));
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(file, sizeof(file), "%s/p.yaml", dir);
+	assert_int_equal(close(open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	refused(file, -EPERM, "mode 0777) lets others rename files in it");
+	assert_int_equal(chmod(dir, 01777), 0); /* sticky: others cannot rename root's file */
+	{
+		char why[512];
+		int fd = -1;
+
+		assert_int_equal(policyfile_open(file, &fd, why, sizeof(why)), 0);
+		close(fd);
+	}
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chown(dir, 65534, 65534), 0);
+	refused(file, -EPERM, "(owner uid 65534, mode 0755) lets its owner rename files in it");
+	assert_int_equal(chown(dir, 0, 0), 0);
+	/* a directory further up counts too */
+	assert_int_equal(chmod(tmp, 0775), 0);
+	refused(file, -EPERM, "a directory above it (owner uid 0, mode 0775)");
+	assert_int_equal(chmod(tmp, 0755), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_other_owner),
 		cmocka_unit_test(test_not_regular),
 		cmocka_unit_test(test_as_dropped_monitor),
+		cmocka_unit_test(test_directories),
 	};
 	return cmocka_run_group_tests_name("policyfile", tests, setup, teardown);
 }
