@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -100,7 +101,7 @@ int auditlog_parse(const char *rec, size_t len, struct auditlog_seccomp *ret)
 {
 	static const char head[] = "audit: type=1326 ";
 	const char *end = rec + len, *semi, *msg, *nl, *v, *ve;
-	unsigned long long pri, pid, arch, sc, sig;
+	unsigned long long pri, usec, pid, arch, sc, sig;
 	struct auditlog_seccomp r;
 
 	semi = memchr(rec, ';', len);
@@ -113,6 +114,16 @@ int auditlog_parse(const char *rec, size_t len, struct auditlog_seccomp *ret)
 		return -EINVAL;
 	if (pri >> 3 != 0)
 		return -ENOENT;
+	/* PRI,SEQ,USEC,...: the time stamp is the third field */
+	v = memchr(ve + 1, ',', (size_t)(semi - ve - 1));
+	if (!v)
+		return -EINVAL;
+	v++;
+	ve = memchr(v, ',', (size_t)(semi - v));
+	if (!ve)
+		ve = semi;
+	if (!number(v, ve, 10, UINT64_MAX, &usec))
+		return -EINVAL;
 	msg = semi + 1;
 	nl = memchr(msg, '\n', (size_t)(end - msg));
 	if (nl)
@@ -125,6 +136,7 @@ int auditlog_parse(const char *rec, size_t len, struct auditlog_seccomp *ret)
 	    !field(msg, end, "syscall", &v, &ve) || !number(v, ve, 10, INT_MAX, &sc) ||
 	    !field(msg, end, "sig", &v, &ve) || !number(v, ve, 10, 64, &sig))
 		return -EINVAL;
+	r.usec = usec;
 	r.pid = (pid_t)pid;
 	r.arch = (uint32_t)arch;
 	r.syscall = (int)sc;
@@ -163,14 +175,15 @@ static int drain(struct auditlog *a)
 	return 0;
 }
 
-/* The newest kept record of pid (pids are reused), or NULL. */
-static const struct auditlog_seccomp *find(const struct auditlog *a, pid_t pid)
+/* The newest kept SIGSYS record of pid, logged since not_before, or NULL. */
+static const struct auditlog_seccomp *find(const struct auditlog *a, pid_t pid, uint64_t not_before)
 {
 	for (size_t i = 0; i < a->nkept; i++) {
 		size_t k = (a->next + AUDITLOG_KEEP - 1 - i) % AUDITLOG_KEEP;
+		const struct auditlog_seccomp *r = &a->kept[k];
 
-		if (a->kept[k].pid == pid)
-			return &a->kept[k];
+		if (r->pid == pid && r->sig == SIGSYS && r->usec >= not_before)
+			return r;
 	}
 	return NULL;
 }
@@ -183,7 +196,8 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int auditlog_seccomp_of(struct auditlog *a, pid_t pid, int timeout_ms, struct auditlog_seccomp *ret)
+int auditlog_seccomp_of(struct auditlog *a, pid_t pid, uint64_t not_before_usec, int timeout_ms,
+			struct auditlog_seccomp *ret)
 {
 	uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	const struct auditlog_seccomp *r;
@@ -197,7 +211,7 @@ int auditlog_seccomp_of(struct auditlog *a, pid_t pid, int timeout_ms, struct au
 
 		if (rc)
 			return rc;
-		r = find(a, pid);
+		r = find(a, pid, not_before_usec);
 		if (r) {
 			*ret = *r;
 			return 0;

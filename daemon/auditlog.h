@@ -34,6 +34,7 @@
 #define AUDITLOG_KEEP 32           /* seccomp records remembered, newest kept */
 
 struct auditlog_seccomp {
+	uint64_t usec;   /* when the kernel logged it: microseconds since boot */
 	pid_t pid;
 	uint32_t arch;   /* AUDIT_ARCH_* (0xc000003e: x86_64) */
 	int syscall;     /* the number, for that architecture */
@@ -50,13 +51,18 @@ struct auditlog;
 int auditlog_open(const char *path, struct auditlog **ret);
 
 /*
- * The seccomp record of pid, read from what the kernel logged since the
- * last call (or kept from an earlier one).  The kernel's audit thread
- * writes it a little after the kill, possibly after the parent reaped the
- * process: wait up to timeout_ms for it.  0 and *ret, or -ENOENT (also for
- * a NULL a), -ENOMEM.
+ * The record of pid killed by SIGSYS, read from what the kernel logged
+ * since the last call (or kept from an earlier one), and logged no earlier
+ * than not_before_usec (CLOCK_MONOTONIC microseconds, the clock of the
+ * kernel log's time stamps when the machine has not been suspended: pass
+ * the time the process was started, so that a record of an earlier
+ * process with the same pid is never taken for it).  The kernel's audit
+ * thread writes it a little after the kill, possibly after the parent
+ * reaped the process: wait up to timeout_ms for it.  0 and *ret, or
+ * -ENOENT (also for a NULL a), -ENOMEM.
  */
-int auditlog_seccomp_of(struct auditlog *a, pid_t pid, int timeout_ms, struct auditlog_seccomp *ret);
+int auditlog_seccomp_of(struct auditlog *a, pid_t pid, uint64_t not_before_usec, int timeout_ms,
+			struct auditlog_seccomp *ret);
 
 /*
  * Parse one /dev/kmsg record ("PRI,SEQ,USEC,FLAGS;MESSAGE[\n KEY=VALUE...]").

@@ -84,12 +84,21 @@ static struct auditlog *kernel_log;
 
 struct worker {
 	const char *name; /* "collector", "uplink" */
+	uint64_t started_us; /* CLOCK_MONOTONIC at its fork, for the kernel log */
 	enum privsep_peer peer;
 	pid_t pid;        /* 0 once reaped */
 	int sock;         /* -1 once closed */
 	int status;
 	bool ready;
 };
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static uint64_t mono_ms(void)
 {
@@ -192,8 +201,14 @@ static void locations(const struct vigild_opts *o, char *dir, char *trust, size_
  * A process of ours died of a signal: say which and, for SIGSYS, which
  * forbidden system call the kernel says it made (auditlog.h).
  */
-static void say_killed(const char *name, pid_t pid, int sig)
+static void say_killed(const char *name, pid_t pid, uint64_t started_us, int sig)
 {
+	/*
+	 * The kernel log's clock and CLOCK_MONOTONIC agree to well within a
+	 * second (both count from boot); a second of slack still rules out
+	 * any earlier process that had this pid.
+	 */
+	uint64_t not_before = started_us > 1000000 ? started_us - 1000000 : 0;
 	struct auditlog_seccomp r;
 	const char *call;
 
@@ -201,7 +216,7 @@ static void say_killed(const char *name, pid_t pid, int sig)
 		log_warnx("the %s (pid %d) was killed by signal %d", name, (int)pid, sig);
 		return;
 	}
-	if (auditlog_seccomp_of(kernel_log, pid, AUDIT_WAIT_MS, &r) != 0) {
+	if (auditlog_seccomp_of(kernel_log, pid, not_before, AUDIT_WAIT_MS, &r) != 0) {
 		log_warnx("the %s (pid %d) was killed by SIGSYS: it made a system call its sandbox "
 			  "forbids (compromised, or a bug); which one, the kernel log does not say%s",
 			  name, (int)pid, kernel_log ? "" : " (it could not be opened)");
@@ -241,6 +256,7 @@ static struct bpfobj *load_verified(const char *dir, const char *trust_path, con
  */
 static struct sampler *load_sampler(const struct vigild_opts *o, const struct sampler_config *scfg)
 {
+	uint64_t started_us;
 	char dir[PATH_MAX], trust[PATH_MAX], err[2048];
 	struct sampler *s = NULL;
 	int sv[2], status, rc;
@@ -249,6 +265,7 @@ static struct sampler *load_sampler(const struct vigild_opts *o, const struct sa
 	locations(o, dir, trust, sizeof(dir));
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
+	started_us = mono_us();
 	pid = fork();
 	if (pid < 0)
 		fatalx(EX_OSERR, "fork: %s", strerror(errno));
@@ -298,7 +315,7 @@ static struct sampler *load_sampler(const struct vigild_opts *o, const struct sa
 	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		exit(WEXITSTATUS(status)); /* the loader said why */
 	if (WIFSIGNALED(status)) {
-		say_killed("loader", pid, WTERMSIG(status));
+		say_killed("loader", pid, started_us, WTERMSIG(status));
 		exit(EX_SOFTWARE);
 	}
 	fatalx(EX_SOFTWARE, "loading the sampler failed: %s", strerror(-rc));
@@ -358,6 +375,7 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    pipe2(became, O_CLOEXEC) < 0)
 		fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
+	w->started_us = mono_us();
 	pid = fork();
 	if (pid < 0)
 		fatalx(EX_OSERR, "fork: %s", strerror(errno));
@@ -439,7 +457,7 @@ static bool reap(struct worker *ws, size_t n)
 		ws[i].pid = 0;
 		ws[i].status = status;
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
-			say_killed(ws[i].name, rc, WTERMSIG(status));
+			say_killed(ws[i].name, rc, ws[i].started_us, WTERMSIG(status));
 		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 			log_warnx("the %s exited with status %d", ws[i].name, WEXITSTATUS(status));
 	}
@@ -484,7 +502,7 @@ static void abort_start(struct worker *ws, size_t n, const char *fmt, ...)
 		(void)waitpid(ws[i].pid, &ws[i].status, 0);
 		if (WIFSIGNALED(ws[i].status) && WTERMSIG(ws[i].status) != SIGTERM &&
 		    WTERMSIG(ws[i].status) != SIGKILL)
-			say_killed(ws[i].name, ws[i].pid, WTERMSIG(ws[i].status));
+			say_killed(ws[i].name, ws[i].pid, ws[i].started_us, WTERMSIG(ws[i].status));
 		ws[i].pid = 0;
 	}
 	/* A worker that said why it stopped (78: invalid policy) decides the code. */

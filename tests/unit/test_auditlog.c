@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -41,6 +42,7 @@ static void test_parse_kernel_record(void **state)
 
 	assert_int_equal(parse(REAL, &r), 0);
 	assert_int_equal(r.pid, 8628);
+	assert_int_equal(r.usec, 498827752);
 	assert_int_equal(r.arch, 0xc000003e);
 	assert_int_equal(r.syscall, 59);
 	assert_int_equal(r.sig, 31);
@@ -85,15 +87,26 @@ static void test_refuse_what_the_kernel_did_not_write(void **state)
 	}
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* A child killed by a real seccomp filter: its record is found by pid. */
 static void test_real_kill(void **state)
 {
 	struct auditlog *a;
 	struct auditlog_seccomp r;
+	uint64_t since;
 	int status;
 	pid_t pid;
 
 	assert_int_equal(auditlog_open("/dev/kmsg", &a), 0);
+	/* the kernel log's clock trails CLOCK_MONOTONIC by a few ms here: a second of slack */
+	since = mono_us() - 1000000;
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -108,14 +121,17 @@ static void test_real_kill(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGSYS);
-	assert_int_equal(auditlog_seccomp_of(a, pid, 2000, &r), 0);
+	assert_int_equal(auditlog_seccomp_of(a, pid, since, 2000, &r), 0);
 	assert_int_equal(r.pid, pid);
 	assert_int_equal(r.syscall, SYS_getppid);
 	assert_int_equal(r.sig, SIGSYS);
 	assert_string_equal(auditlog_syscall_name(&r), "getppid");
-	/* kept: asked again, still there; another pid, not */
-	assert_int_equal(auditlog_seccomp_of(a, pid, 2000, &r), 0);
-	assert_int_equal(auditlog_seccomp_of(a, getpid(), 0, &r), -ENOENT);
+	/* logged after the fork, by the kernel's clock as by ours (within the slack) */
+	assert_true(r.usec >= since);
+	/* kept: asked again, still there; another pid, not; not from before */
+	assert_int_equal(auditlog_seccomp_of(a, pid, since, 2000, &r), 0);
+	assert_int_equal(auditlog_seccomp_of(a, pid, r.usec + 1, 0, &r), -ENOENT);
+	assert_int_equal(auditlog_seccomp_of(a, getpid(), 0, 0, &r), -ENOENT);
 	auditlog_free(a);
 	auditlog_free(NULL);
 }
