@@ -99,12 +99,43 @@ static void test_gone_directory(void **state)
 	close(dfd);
 }
 
+/*
+ * Whatever sits at the temporary name already - a FIFO that would block
+ * the writer, a symlink to elsewhere - is never written through: it is
+ * replaced by a file of our own, and the profile still appears whole.
+ */
+static void test_planted_temporary(void **state)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char tmp[128], used[128], target[128];
+	struct stat st;
+
+	assert_true(dfd >= 0);
+	snprintf(tmp, sizeof(tmp), ".p.pb.gz.tmp-%d", (int)getpid());
+	assert_int_equal(mkfifoat(dfd, tmp, 0666), 0);
+	assert_int_equal(spool_write(dfd, "p.pb.gz", "abc", 3, used, sizeof(used)), 0);
+	assert_int_equal(fstatat(dfd, "p.pb.gz", &st, 0), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 3);
+	snprintf(target, sizeof(target), "%s/victim", dir);
+	assert_int_equal(close(open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)), 0);
+	assert_int_equal(symlinkat(target, dfd, tmp), 0);
+	assert_int_equal(spool_write(dfd, "q.pb.gz", "defg", 4, used, sizeof(used)), 0);
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_size, 0); /* untouched */
+	assert_int_equal(fstatat(dfd, "q.pb.gz", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 4);
+	close(dfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name),
 		cmocka_unit_test_setup_teardown(test_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_temporary, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("spool", tests, NULL, NULL);
 }
