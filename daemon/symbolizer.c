@@ -236,7 +236,7 @@ struct symbolizer {
 	struct sym_anon *anons;
 	uint64_t elf_bytes;
 	uint64_t fills;       /* files parsed (or found unparsable) so far */
-	uint64_t seed;        /* of the content hash: random, so not collided on purpose */
+	uint64_t seed;        /* of the content and build-id hashes: random, so not collided on purpose */
 	struct kallsyms *ksyms;
 	char kernel_build_id[2 * ELFSYM_MAX_BUILD_ID + 1];
 	struct sym_mapping kmap;
@@ -333,9 +333,16 @@ static uint8_t file_rank(const struct stat *st)
 	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH)) ? 2 : 1;
 }
 
-static struct sym_file *bid_lookup(const struct htab *t, const uint8_t key[BID_KEY])
+/* Build-ids are anyone's to choose: hashed with the random seed. */
+static uint64_t bid_hash(const struct symbolizer *s, const uint8_t key[BID_KEY])
 {
-	uint64_t h = hash_bytes(key, BID_KEY, 0);
+	return hash_bytes(key, BID_KEY, s->seed);
+}
+
+static struct sym_file *bid_lookup(const struct symbolizer *s, const struct htab *t,
+				   const uint8_t key[BID_KEY])
+{
+	uint64_t h = bid_hash(s, key);
 
 	for (struct hnode *n = htab_first(t, h); n; n = n->next) {
 		struct sym_file *f = container_of(n, struct sym_file, bid_node);
@@ -361,14 +368,14 @@ static void bid_offer(struct symbolizer *s, struct sym_file *f)
 
 	if (!f->has_bid || f->in_bid)
 		return;
-	old = bid_lookup(&s->by_bid, f->bid_key);
+	old = bid_lookup(s, &s->by_bid, f->bid_key);
 	if (old) {
 		if (old->rank >= f->rank)
 			return;
 		htab_remove(&s->by_bid, &old->bid_node);
 		old->in_bid = false;
 	}
-	htab_insert(&s->by_bid, &f->bid_node, hash_bytes(f->bid_key, BID_KEY, 0));
+	htab_insert(&s->by_bid, &f->bid_node, bid_hash(s, f->bid_key));
 	f->in_bid = true;
 }
 
@@ -447,7 +454,7 @@ static void file_destroy(struct symbolizer *s, struct sym_file *f)
 /* A build-id frame whose file is unknown: keep the build-id for later tools. */
 static struct sym_file *placeholder_get(struct symbolizer *s, const uint8_t key[BID_KEY])
 {
-	struct sym_file *f = bid_lookup(&s->by_ph, key);
+	struct sym_file *f = bid_lookup(s, &s->by_ph, key);
 
 	if (f)
 		return f;
@@ -458,7 +465,7 @@ static struct sym_file *placeholder_get(struct symbolizer *s, const uint8_t key[
 	memcpy(f->bid_key, key, BID_KEY);
 	hex(f->build_id, key, BID_KEY);
 	f->mapping.limit = UINT64_MAX;
-	htab_insert(&s->by_ph, &f->bid_node, hash_bytes(key, BID_KEY, 0));
+	htab_insert(&s->by_ph, &f->bid_node, bid_hash(s, key));
 	f->in_bid = true;
 	return f;
 }
@@ -685,7 +692,7 @@ static void proc_index(struct symbolizer *s, struct sym_proc *p)
 		return;
 	}
 	for (size_t i = 0; i < p->n; i++)
-		if (p->maps[i].file)
+		if (p->maps[i].file && (k == 0 || v[k - 1] != p->maps[i].file))
 			v[k++] = p->maps[i].file;
 	qsort(v, k, sizeof(*v), cmp_ptr);
 	n = 0;
@@ -1122,7 +1129,7 @@ int symbolizer_user_bid(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 		}
 	}
 	if (a == BID_NONE)
-		file = bid_lookup(&s->by_bid, build_id);
+		file = bid_lookup(s, &s->by_bid, build_id);
 	if (!file)
 		file = placeholder_get(s, build_id);
 	if (file) {

@@ -82,7 +82,6 @@
  * past this many stay address + mapping.  A process can map one file
  * thousands of times, or thousands of files, and each request costs the
  * monitor time; the largest processes seen map a few hundred libraries.
- * A power of two.
  */
 #define SYMBOLIZER_MAX_PROC_FILES   1024
 /* Parsed symbol tables beyond this many bytes: files are kept without symbols. */

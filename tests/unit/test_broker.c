@@ -18,6 +18,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -358,6 +359,10 @@ static void puppet_start(struct puppet *p)
 	assert_true(p->pid >= 0);
 	if (p->pid == 0) {
 		struct puppet_cmd pc;
+
+		/* Gone with the test, even when an assertion ends it early. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+			_exit(0);
 
 		while (read(c[0], &pc, sizeof(pc)) == sizeof(pc)) {
 			int fd = -1, ok = 1;

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -943,6 +944,13 @@ static void write_elf(const char *path, const uint8_t bid[20], const char *name,
 	free(m.buf);
 }
 
+/* In a forked child: go when the test does, even when an assertion ends it early. */
+static void die_with_parent(void)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+		_exit(0);
+}
+
 /* A child that maps each of paths[] R+X at fixed addresses, reported in at[]. */
 struct mapper {
 	pid_t pid;
@@ -962,6 +970,7 @@ static void mapper_start(struct mapper *c, const char *const *paths, size_t n)
 	c->pid = fork();
 	assert_true(c->pid >= 0);
 	if (c->pid == 0) {
+		die_with_parent();
 		for (size_t i = 0; i < n; i++) {
 			int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
 			struct stat st;
@@ -1367,6 +1376,8 @@ static pid_t many_maps_child(size_t n)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+
+		die_with_parent();
 
 		/* Offset 0 each time: neighbours cannot merge into one mapping. */
 		for (size_t i = 0; i < n; i++)
