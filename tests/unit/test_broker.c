@@ -325,12 +325,18 @@ static void test_set_hz(void **state)
 	assert_int_equal(serve(&b, &hz, sizeof(hz), PEER_UPLINK), -EPROTO);
 }
 
-static double now_ms(void)
+static double clock_ms(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The broker runs in this process: its CPU time, which a busy host does not inflate. */
+static double cpu_ms(void)
+{
+	return clock_ms(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /*
@@ -457,8 +463,8 @@ static void ask_maps(struct broker *b, pid_t pid)
  * its maps once, not once per request.  Each request then costs what one
  * costs for a process with a handful of mappings; before, each cost a
  * read and parse of the whole maps (here, the figures printed).  Measured
- * on this host: the time of one read of the big maps, and the time of a
- * request to a process with a handful of mappings.
+ * on this host, in CPU time: one read of the big maps, and a request to a
+ * process with a handful of mappings.
  */
 static void test_open_file_many_mappings(void **state)
 {
@@ -468,7 +474,7 @@ static void test_open_file_many_mappings(void **state)
 	struct puppet big;
 	struct procmaps *m;
 	const struct procmap *own;
-	double t_read = 1e9, t_small = 1e9, t_big, bound, t0;
+	double t_read = 1e9, t_small = 1e9, t_big, bound, t0, wall;
 	size_t nsmall = 0, k = 0, done = 0;
 	uint64_t reads;
 	char exe[PATH_MAX];
@@ -478,10 +484,10 @@ static void test_open_file_many_mappings(void **state)
 	puppet_do(&big, 'n', 0, nmaps, exe);
 
 	for (int i = 0; i < 3; i++) {
-		t0 = now_ms();
+		t0 = cpu_ms();
 		assert_int_equal(procmaps_read(big.pid, &m), 0);
-		if (now_ms() - t0 < t_read)
-			t_read = now_ms() - t0;
+		if (cpu_ms() - t0 < t_read)
+			t_read = cpu_ms() - t0;
 		if (i == 0) {
 			reqs = calloc(nreq, sizeof(*reqs));
 			assert_non_null(reqs);
@@ -511,11 +517,11 @@ static void test_open_file_many_mappings(void **state)
 		};
 
 		ask_maps(&b, child);
-		t0 = now_ms();
+		t0 = cpu_ms();
 		for (nsmall = 0; nsmall < 50; nsmall++)
 			assert_int_equal(ask_file(&b, &of), 0);
-		if ((now_ms() - t0) / (double)nsmall < t_small)
-			t_small = (now_ms() - t0) / (double)nsmall;
+		if ((cpu_ms() - t0) / (double)nsmall < t_small)
+			t_small = (cpu_ms() - t0) / (double)nsmall;
 	}
 	procmaps_free(m);
 
@@ -523,18 +529,20 @@ static void test_open_file_many_mappings(void **state)
 	bound = (double)nreq * 3 * t_small + 3 * t_read;
 	reads = b.maps_reads;
 	ask_maps(&b, big.pid);
-	t0 = now_ms();
-	for (done = 0; done < nreq && now_ms() - t0 <= bound; done++)
+	wall = clock_ms(CLOCK_MONOTONIC);
+	t0 = cpu_ms();
+	for (done = 0; done < nreq && cpu_ms() - t0 <= bound; done++)
 		assert_int_equal(ask_file(&b, &reqs[done]), 0);
-	t_big = now_ms() - t0;
+	t_big = cpu_ms() - t0;
+	wall = clock_ms(CLOCK_MONOTONIC) - wall;
 	reads = b.maps_reads - reads;
-	print_message("%zu of %zu requests for mappings of a process with %zu of them: %.1f ms "
+	print_message("%zu of %zu requests for mappings of a process with %zu of them: %.1f ms CPU "
 		      "(bound %.1f ms: 3 x %.3f ms a request with a handful of mappings, plus 3 reads "
 		      "of its maps at %.2f ms); the monitor read its maps %" PRIu64 " times\n",
 		      done, nreq, nmaps, t_big, bound, t_small, t_read, reads);
 	assert_int_equal(done, nreq);
 	assert_true(t_big <= bound);
-	assert_true(reads <= 1 + (uint64_t)(t_big / BROKER_MAPS_TTL_MS));
+	assert_true(reads <= 1 + (uint64_t)(wall / BROKER_MAPS_TTL_MS));
 	free(reqs);
 	broker_release(&b);
 	puppet_stop(&big);
