@@ -306,7 +306,7 @@ FUZZ_CFLAGS   := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fno-omit-frame-point
 FUZZ_SECONDS  ?= 120
 
 # The monitor's request handler, with the modules it calls.
-FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/mapfile.c \
+FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/procstat.c daemon/mapfile.c \
 	daemon/sampler.c daemon/sampler_hz.c daemon/cgnest.c daemon/fds.c daemon/hexdigit.c
 
 # The collector's parsers of what profiled processes and the kernel hand it.

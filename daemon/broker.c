@@ -14,11 +14,13 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <linux/magic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "mapfile.h"
 #include "procmaps.h"
+#include "procstat.h"
 #include "sampler.h"
 #include "vigil_abi.h"
 
@@ -43,6 +45,56 @@ static int hostile(struct broker *b, const char *why)
 	return -EPROTO;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void maps_drop(struct broker *b)
+{
+	procmaps_free(b->maps.maps);
+	b->maps.maps = NULL;
+}
+
+static bool maps_expired(const struct broker *b, uint64_t now)
+{
+	return now - b->maps.read_ns >= (uint64_t)BROKER_MAPS_TTL_MS * 1000000;
+}
+
+/*
+ * The maps of process pid, as the monitor reads them: the kept ones if
+ * they are this process's (same start time: not a reused pid) and recent
+ * enough (broker.h), else read now and kept.
+ */
+static int maps_of(struct broker *b, uint32_t pid, const struct procmaps **ret)
+{
+	struct procmaps *m;
+	uint64_t ticks, now = mono_ns();
+	int rc;
+
+	rc = procstat_start_ticks(pid, &ticks);
+	if (rc < 0) {
+		maps_drop(b);
+		return rc;
+	}
+	if (b->maps.maps && b->maps.pid == pid && b->maps.start_ticks == ticks &&
+	    !maps_expired(b, now)) {
+		*ret = b->maps.maps;
+		return 0;
+	}
+	maps_drop(b);
+	b->maps_reads++;
+	rc = procmaps_read((int)pid, &m);
+	if (rc < 0)
+		return rc;
+	b->maps = (struct broker_maps){ .maps = m, .pid = pid, .start_ticks = ticks, .read_ns = now };
+	*ret = m;
+	return 0;
+}
+
 static int open_maps(struct broker *b, int sock, const struct msg_open_maps *m)
 {
 	char path[48];
@@ -52,6 +104,8 @@ static int open_maps(struct broker *b, int sock, const struct msg_open_maps *m)
 		return hostile(b, "OPEN_MAPS with an impossible pid");
 	if (m->pid == (uint32_t)getpid())
 		return reply_err(b, sock, -EPERM); /* the monitor's own layout stays its own */
+	/* The collector's OPEN_FILEs that follow are of the maps it reads now. */
+	maps_drop(b);
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/maps", m->pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -63,8 +117,8 @@ static int open_maps(struct broker *b, int sock, const struct msg_open_maps *m)
 
 static int open_file(struct broker *b, int sock, const struct msg_open_file *m)
 {
-	const struct procmap *mp = NULL;
-	struct procmaps *maps = NULL;
+	const struct procmaps *maps;
+	const struct procmap *mp;
 	struct stat st;
 	int fd, rc;
 
@@ -76,22 +130,15 @@ static int open_file(struct broker *b, int sock, const struct msg_open_file *m)
 		return reply_err(b, sock, -EPERM);
 
 	/* The monitor's own reading of the process, not the collector's word. */
-	rc = procmaps_read((int)m->pid, &maps);
+	rc = maps_of(b, m->pid, &maps);
 	if (rc < 0)
 		return reply_err(b, sock, rc);
-	for (size_t i = 0; i < maps->n; i++) {
-		if (maps->maps[i].start == m->start && maps->maps[i].end == m->end) {
-			mp = &maps->maps[i];
-			break;
-		}
-	}
-	if (!mp || mp->path[0] != '/' || !(mp->prot & PROT_EXEC) || mp->inode != m->inode ||
-	    mp->dev_major != m->dev_major || mp->dev_minor != m->dev_minor) {
-		procmaps_free(maps);
+	mp = procmaps_find(maps, m->start);
+	if (!mp || mp->start != m->start || mp->end != m->end || mp->path[0] != '/' ||
+	    !(mp->prot & PROT_EXEC) || mp->inode != m->inode || mp->dev_major != m->dev_major ||
+	    mp->dev_minor != m->dev_minor)
 		return reply_err(b, sock, -ENOENT);
-	}
 	fd = mapfile_open(m->pid, mp, &st);
-	procmaps_free(maps);
 	if (fd < 0)
 		return reply_err(b, sock, fd);
 	rc = reply_fd(sock, fd);
@@ -275,4 +322,27 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	if (rc == -EAGAIN)
 		return hostile(b, "the worker does not read its answers");
 	return rc;
+}
+
+int broker_maps_timeout_ms(const struct broker *b)
+{
+	uint64_t now = mono_ns(), ttl = (uint64_t)BROKER_MAPS_TTL_MS * 1000000;
+
+	if (!b->maps.maps)
+		return -1;
+	if (maps_expired(b, now))
+		return 0;
+	return (int)((b->maps.read_ns + ttl - now + 999999) / 1000000);
+}
+
+void broker_expire(struct broker *b)
+{
+	if (b->maps.maps && maps_expired(b, mono_ns()))
+		maps_drop(b);
+}
+
+void broker_release(struct broker *b)
+{
+	if (b)
+		maps_drop(b);
 }

@@ -26,6 +26,33 @@
 #include "privsep.h"
 
 struct sampler;
+struct procmaps;
+
+/*
+ * OPEN_FILE is answered from the maps of the last process asked about,
+ * read once and kept, not read again for each request: a process can map
+ * one file thousands of times, and reading its maps costs time in
+ * proportion (about 15 ms at 16384 mappings here), so one read per
+ * request made a look at such a process quadratic.  The kept maps are
+ * those of one process (pid and start time, checked at each request, so a
+ * reused pid is never answered from them), read at most BROKER_MAPS_TTL_MS
+ * ago, and after the collector's last OPEN_MAPS: OPEN_MAPS drops them, and
+ * the collector asks about mappings of the copy of the maps it reads from
+ * that fd, so the monitor's copy is at least as new as the collector's.
+ * A mapping that is not in them is refused (it changed); one that is
+ * there is still opened only if the file at its path is that inode on that
+ * device (mapfile.h).  What this allows that reading maps at each request
+ * did not: the collector may get a file the process unmapped less than
+ * BROKER_MAPS_TTL_MS ago, and had mapped executable when the monitor read.
+ */
+#define BROKER_MAPS_TTL_MS 1000
+
+struct broker_maps {
+	struct procmaps *maps; /* NULL: nothing kept */
+	uint32_t pid;
+	uint64_t start_ticks;  /* procstat_start_ticks() when read */
+	uint64_t read_ns;      /* CLOCK_MONOTONIC when read */
+};
 
 struct broker {
 	struct sampler *sampler; /* NULL: frequency requests are checked, not applied */
@@ -40,6 +67,8 @@ struct broker {
 	uint64_t last_cgroup_id; /* of a TENANT_CGROUP request */
 	char detail[256];        /* more about last_err, when there is more */
 	const char *violation;   /* with -EPROTO: which rule was broken */
+	struct broker_maps maps; /* kept for OPEN_FILE (above); broker_release() frees */
+	uint64_t maps_reads;     /* /proc/PID/maps read and parsed for OPEN_FILE, in all */
 };
 
 /*
@@ -49,6 +78,17 @@ struct broker {
  * protocol (b->violation says how), or another -errno from the socket.
  */
 int broker_serve_one(struct broker *b, int sock, enum privsep_peer from);
+
+/*
+ * Milliseconds until the kept maps expire (for the caller's poll timeout),
+ * or -1 when none are kept.  broker_expire() drops them once expired, so
+ * that an idle monitor does not hold them.
+ */
+int broker_maps_timeout_ms(const struct broker *b);
+void broker_expire(struct broker *b);
+
+/* Free what b holds (the kept maps).  b may be used again afterwards. */
+void broker_release(struct broker *b);
 
 /* Highest pid the kernel can hand out; larger pids in requests are hostile. */
 #define BROKER_PID_MAX 4194304u

@@ -283,6 +283,9 @@ static int read_ehdr(struct parse *p)
 
 	p->phnum = phnum;
 	p->shnum = shnum;
+	/* Sections, but no table: reading one "at offset 0" would read the header. */
+	if (!p->shoff && shnum)
+		return -EINVAL;
 	if (p->shoff) {
 		struct shdr sh0;
 
@@ -772,6 +775,72 @@ size_t elfsym_mem_usage(const struct elfsym *e)
 		return 0;
 	return sizeof(*e) + e->nsegs * sizeof(*e->segs) + e->nsyms * sizeof(*e->syms) +
 	       e->names_len;
+}
+
+static bool same_seg(const struct elfsym_seg *a, const struct elfsym_seg *b)
+{
+	return a->vaddr == b->vaddr && a->offset == b->offset && a->filesz == b->filesz &&
+	       a->memsz == b->memsz && a->exec == b->exec;
+}
+
+bool elfsym_same(const struct elfsym *a, const struct elfsym *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->build_id_len != b->build_id_len || a->nsegs != b->nsegs || a->nsyms != b->nsyms ||
+	    a->names_len != b->names_len ||
+	    memcmp(a->build_id, b->build_id, a->build_id_len) != 0)
+		return false;
+	for (size_t i = 0; i < a->nsegs; i++)
+		if (!same_seg(&a->segs[i], &b->segs[i]))
+			return false;
+	/* struct elfsym_sym has no padding (16 bytes, asserted above). */
+	return (a->nsyms == 0 || memcmp(a->syms, b->syms, a->nsyms * sizeof(*a->syms)) == 0) &&
+	       (a->names_len == 0 || memcmp(a->names, b->names, a->names_len) == 0);
+}
+
+static uint64_t hash_step(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *c = p;
+	uint64_t w;
+
+	for (; len >= 8; c += 8, len -= 8) {
+		memcpy(&w, c, 8);
+		h = hash_step(h, w);
+	}
+	w = 0;
+	memcpy(&w, c, len);
+	return hash_step(h, w ^ ((uint64_t)len << 56));
+}
+
+uint64_t elfsym_hash(const struct elfsym *e, uint64_t seed)
+{
+	uint64_t h = hash_step(seed, 0x5ca1ab1e);
+
+	if (!e)
+		return h;
+	h = hash_bytes(h, e->build_id, e->build_id_len);
+	h = hash_step(h, e->nsegs);
+	for (size_t i = 0; i < e->nsegs; i++) {
+		const struct elfsym_seg *s = &e->segs[i];
+
+		h = hash_step(hash_step(hash_step(h, s->vaddr), s->offset), s->filesz);
+		h = hash_step(h, s->memsz ^ ((uint64_t)s->exec << 63));
+	}
+	h = hash_step(h, e->nsyms);
+	if (e->nsyms)
+		h = hash_bytes(h, e->syms, e->nsyms * sizeof(*e->syms));
+	if (e->names_len)
+		h = hash_bytes(h, e->names, e->names_len);
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 33);
 }
 
 int elfsym_offset_to_vaddr(const struct elfsym *e, uint64_t file_offset, uint64_t *ret_vaddr)

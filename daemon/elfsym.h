@@ -18,6 +18,7 @@
 #ifndef VIGIL_ELFSYM_H
 #define VIGIL_ELFSYM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,9 +83,15 @@ struct elfsym;
  * is malformed (an offset or size past the end of the file, a table
  * overlapping its strings or the headers, a wrong entry size, a string
  * offset out of range, a string table not ending in NUL...); -E2BIG past
- * the limits above; -ESTALE if the file changed while it was read (it
- * shrank, or its size or times differ afterwards); -ENOMEM; or -errno of
- * I/O.
+ * the limits above; -ESTALE if the file changed while it was read in a
+ * way the kernel records (it shrank, or its size or times differ
+ * afterwards); -ENOMEM; or -errno of I/O.  A change the kernel does not
+ * record goes unseen: stores through a writable MAP_SHARED mapping into a
+ * page already dirty change no timestamp (only the first write to a clean
+ * page does), nor, where timestamps are coarse, does a write within the
+ * same clock tick as the one before it.  Whoever can write the file that
+ * way chooses its content anyway; what they get is symbols mixed from two
+ * versions of their own file, within the limits above.
  */
 int elfsym_open_fd(int fd, struct elfsym **ret_elf);
 
@@ -103,6 +110,22 @@ size_t elfsym_symbol_count(const struct elfsym *e);
 
 /* Heap bytes held by e (for the caller's memory budget). */
 size_t elfsym_mem_usage(const struct elfsym *e);
+
+/*
+ * Whether a and b hold the same build-id, segments, symbols and names:
+ * everything elfsym_offset_to_vaddr() and elfsym_lookup() answer from, so
+ * that either one answers every question as the other would.  (The bytes
+ * the reader never reads, the code, are not compared.)  Two NULLs are
+ * the same.
+ */
+bool elfsym_same(const struct elfsym *a, const struct elfsym *b);
+
+/*
+ * A 64-bit hash of what elfsym_same() compares, keyed by seed (pick it at
+ * random, so that files cannot be made to collide on purpose).  Equal for
+ * the same; not a cryptographic hash: compare with elfsym_same().
+ */
+uint64_t elfsym_hash(const struct elfsym *e, uint64_t seed);
 
 /*
  * Translate a file offset to a virtual address through the PT_LOAD

@@ -710,7 +710,10 @@ int monitor_main(const struct vigild_opts *o)
 
 		if (stopping && !stop_deadline)
 			stop_deadline = mono_ms() + STOP_TIMEOUT_MS;
-		rc = poll(p, 3, stopping ? (int)(stop_deadline > mono_ms() ? stop_deadline - mono_ms() : 0) : -1);
+		/* Woken when the maps kept for OPEN_FILE expire, to free them. */
+		rc = poll(p, 3, stopping ? (int)(stop_deadline > mono_ms() ? stop_deadline - mono_ms() : 0)
+					 : broker_maps_timeout_ms(&broker));
+		broker_expire(&broker);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0 && stop_deadline && mono_ms() >= stop_deadline) {
@@ -798,6 +801,7 @@ int monitor_main(const struct vigild_opts *o)
 		}
 	}
 	sampler_free(s);
+	broker_release(&broker);
 	auditlog_free(kernel_log);
 	rc = exit_code(collector, compromised);
 	if (rc == 0)

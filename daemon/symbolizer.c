@@ -7,10 +7,13 @@
  *  - processes, keyed by pid (chained on start_ns): the executable
  *    mappings of /proc/PID/maps, each pointing at a shared file or at a
  *    non-file mapping object;
- *  - files, parsed once by elfsym and found by build-id (the key BPF
- *    build-id frames use) or by the opened file's (dev, inode), checked
- *    against its size and times so a reused inode is not mistaken for the
- *    file it replaced;
+ *  - files, found by the opened file's (dev, inode), checked against its
+ *    size and times so a reused inode is not mistaken for the file it
+ *    replaced, and parsed once by elfsym; files whose parse gave the same
+ *    result share it.  A build-id (what BPF build-id frames carry) is
+ *    only a file's claim: it names frames from the files of the sampled
+ *    process itself, and a global table keyed by it (first come, first
+ *    kept) serves only processes whose own files do not tell;
  *  - non-file mappings ([vdso], JIT memory, unopenable files), interned per
  *    (path, start, end, offset) so identical ones are one pprof mapping.
  *
@@ -29,6 +32,7 @@
 #include "elfsym.h"
 #include "kallsyms.h"
 #include "procmaps.h"
+#include "procstat.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +42,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,31 +146,42 @@ static struct hnode *htab_first(const struct htab *t, uint64_t hash)
 
 /* --- objects ------------------------------------------------------------ */
 
-struct sym_alias;
+/*
+ * Parsed symbols, shared by the files whose parse gave exactly the same
+ * result (elfsym_same: build-id, segments, every symbol and name), such as
+ * one binary in several containers: each is still its own file, with its
+ * own path, but the symbols are held once.  Sharing what compares equal
+ * changes no answer, so no file can name another's frames through it.
+ */
+struct sym_elf {
+	struct hnode node;     /* in s->by_content */
+	struct elfsym *elf;
+	size_t bytes;          /* elfsym_mem_usage(), counted once in s->elf_bytes */
+	size_t refs;           /* files using it */
+};
 
+/*
+ * One file, as opened: its identity is (dev, inode), checked against its
+ * size and times so that a reused inode is not mistaken for the file it
+ * replaced.  Its build-id is what its note claims, and anyone can write
+ * any note: it is never a reason to take one file for another.
+ */
 struct sym_file {
-	struct hnode bid_node; /* in s->by_bid while in_bid */
+	struct hnode dev_node; /* in s->by_dev while in_dev */
+	struct hnode bid_node; /* in s->by_bid (or s->by_ph, placeholders) while in_bid */
 	struct sym_file *next; /* s->files */
-	struct sym_alias *aliases;
-	struct elfsym *elf;    /* NULL: not parsed (not ELF, corrupt, budget) */
-	size_t elf_bytes;
+	struct sym_elf *syms;  /* NULL: no symbols (not ELF, corrupt, budget, deferred) */
 	size_t refs;           /* process mappings pointing here */
 	uint64_t last_used;
-	bool in_bid, placeholder;
+	bool in_dev, in_bid, has_bid, placeholder;
 	bool deferred;         /* not parsed yet: over the parse-time budget */
+	uint8_t rank;          /* who could have written it: file_rank() */
 	uint8_t bid_key[BID_KEY];
+	uint64_t dev, ino, size;
+	struct timespec mtime, ctime;
 	char *path;
 	char build_id[2 * ELFSYM_MAX_BUILD_ID + 1];
 	struct sym_mapping mapping;
-};
-
-/* An opened file's identity, pointing at the sym_file parsed from it. */
-struct sym_alias {
-	struct hnode node;     /* in s->by_dev */
-	struct sym_alias *next; /* file->aliases */
-	struct sym_file *file;
-	uint64_t dev, ino, size;
-	struct timespec mtime, ctime;
 };
 
 struct sym_anon {
@@ -194,6 +210,16 @@ struct sym_proc {
 	uint64_t reread_gen;
 	size_t n;
 	struct sym_pmap *maps; /* sorted by start */
+	/*
+	 * The distinct files of maps that have a build-id, sorted by it, for
+	 * the process's build-id frames.  unsettled: one of its files was not
+	 * parsed yet (deferred) when this was built, so its build-id is not
+	 * known; rebuilt when s->fills moved on since (index_fills).
+	 */
+	struct sym_file **bfiles;
+	size_t nbfiles;
+	bool unsettled;
+	uint64_t index_fills;
 };
 
 struct sym_kmod {
@@ -204,11 +230,13 @@ struct sym_kmod {
 
 struct symbolizer {
 	uint64_t gen;
-	struct htab procs, by_bid, by_dev, by_anon;
-	size_t nprocs, nfiles, nanon;
+	struct htab procs, by_bid, by_ph, by_dev, by_anon, by_content;
+	size_t nprocs, nfiles, nanon, nelfs;
 	struct sym_file *files;
 	struct sym_anon *anons;
 	uint64_t elf_bytes;
+	uint64_t fills;       /* files parsed (or found unparsable) so far */
+	uint64_t seed;        /* of the content and build-id hashes: random, so not collided on purpose */
 	struct kallsyms *ksyms;
 	char kernel_build_id[2 * ELFSYM_MAX_BUILD_ID + 1];
 	struct sym_mapping kmap;
@@ -234,13 +262,89 @@ static void hex(char *out, const uint8_t *b, size_t len)
 	out[2 * len] = '\0';
 }
 
+/* --- shared symbols ------------------------------------------------------ */
+
+/* Files whose hash matches a new parse and that are compared with it, at most. */
+#define SHARE_PROBES 4
+
+/*
+ * The symbols of a fresh parse (taken over: freed or kept), shared with
+ * files that parsed the same; NULL for none (no symbols, or over
+ * SYMBOLIZER_ELF_BUDGET).
+ */
+static struct sym_elf *elf_intern(struct symbolizer *s, struct elfsym *e)
+{
+	struct sym_elf *se;
+	size_t probes = 0, bytes;
+	uint64_t h;
+
+	if (!e || elfsym_symbol_count(e) == 0) {
+		elfsym_free(e);
+		return NULL;
+	}
+	h = elfsym_hash(e, s->seed);
+	for (struct hnode *n = htab_first(&s->by_content, h); n && probes < SHARE_PROBES;
+	     n = n->next) {
+		if (n->hash != h)
+			continue;
+		probes++;
+		se = container_of(n, struct sym_elf, node);
+		if (elfsym_same(se->elf, e)) {
+			elfsym_free(e);
+			se->refs++;
+			return se;
+		}
+	}
+	bytes = elfsym_mem_usage(e);
+	if (s->elf_bytes + bytes > SYMBOLIZER_ELF_BUDGET || !(se = calloc(1, sizeof(*se)))) {
+		elfsym_free(e);
+		return NULL;
+	}
+	se->elf = e;
+	se->bytes = bytes;
+	se->refs = 1;
+	s->elf_bytes += bytes;
+	s->nelfs++;
+	htab_insert(&s->by_content, &se->node, h);
+	return se;
+}
+
+static void elf_put(struct symbolizer *s, struct sym_elf *se)
+{
+	if (!se || --se->refs > 0)
+		return;
+	htab_remove(&s->by_content, &se->node);
+	s->elf_bytes -= se->bytes;
+	s->nelfs--;
+	elfsym_free(se->elf);
+	free(se);
+}
+
 /* --- files -------------------------------------------------------------- */
 
-static struct sym_file *bid_find(struct symbolizer *s, const uint8_t key[BID_KEY])
+/*
+ * Who could have written a file, for the global build-id table: 2 when
+ * only root could (owned by uid 0, not writable by group or others), so
+ * that its build-id note is the system's claim; 1 for any other file; 0
+ * for a placeholder (a build-id and no file).
+ */
+static uint8_t file_rank(const struct stat *st)
 {
-	uint64_t h = hash_bytes(key, BID_KEY, 0);
+	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH)) ? 2 : 1;
+}
 
-	for (struct hnode *n = htab_first(&s->by_bid, h); n; n = n->next) {
+/* Build-ids are anyone's to choose: hashed with the random seed. */
+static uint64_t bid_hash(const struct symbolizer *s, const uint8_t key[BID_KEY])
+{
+	return hash_bytes(key, BID_KEY, s->seed);
+}
+
+static struct sym_file *bid_lookup(const struct symbolizer *s, const struct htab *t,
+				   const uint8_t key[BID_KEY])
+{
+	uint64_t h = bid_hash(s, key);
+
+	for (struct hnode *n = htab_first(t, h); n; n = n->next) {
 		struct sym_file *f = container_of(n, struct sym_file, bid_node);
 
 		if (n->hash == h && memcmp(f->bid_key, key, BID_KEY) == 0)
@@ -249,15 +353,29 @@ static struct sym_file *bid_find(struct symbolizer *s, const uint8_t key[BID_KEY
 	return NULL;
 }
 
-static void bid_insert(struct symbolizer *s, struct sym_file *f)
+/*
+ * The global build-id table: for the build-id frames of a process whose
+ * own files do not tell (never noted, or its maps unreadable).  The first
+ * file with a build-id wins it, and keeps it for as long as it lives:
+ * another file with the same note, whoever made it, never takes it over,
+ * unless only root could have written that one and not the holder
+ * (file_rank), so a note any user can forge cannot keep the system's own
+ * library out either.
+ */
+static void bid_offer(struct symbolizer *s, struct sym_file *f)
 {
-	struct sym_file *old = bid_find(s, f->bid_key);
+	struct sym_file *old;
 
+	if (!f->has_bid || f->in_bid)
+		return;
+	old = bid_lookup(s, &s->by_bid, f->bid_key);
 	if (old) {
+		if (old->rank >= f->rank)
+			return;
 		htab_remove(&s->by_bid, &old->bid_node);
 		old->in_bid = false;
 	}
-	htab_insert(&s->by_bid, &f->bid_node, hash_bytes(f->bid_key, BID_KEY, 0));
+	htab_insert(&s->by_bid, &f->bid_node, bid_hash(s, f->bid_key));
 	f->in_bid = true;
 }
 
@@ -266,58 +384,28 @@ static uint64_t dev_hash(uint64_t dev, uint64_t ino)
 	return mix64(ino ^ mix64(dev));
 }
 
-static struct sym_alias *alias_find(struct symbolizer *s, uint64_t dev, uint64_t ino)
+static struct sym_file *dev_find(struct symbolizer *s, uint64_t dev, uint64_t ino)
 {
 	uint64_t h = dev_hash(dev, ino);
 
 	for (struct hnode *n = htab_first(&s->by_dev, h); n; n = n->next) {
-		struct sym_alias *a = container_of(n, struct sym_alias, node);
+		struct sym_file *f = container_of(n, struct sym_file, dev_node);
 
-		if (n->hash == h && a->dev == dev && a->ino == ino)
-			return a;
+		if (n->hash == h && f->dev == dev && f->ino == ino)
+			return f;
 	}
 	return NULL;
 }
 
-static bool alias_fresh(const struct sym_alias *a, const struct stat *st)
+static bool file_fresh(const struct sym_file *f, const struct stat *st)
 {
-	return a->size == (uint64_t)st->st_size &&
-	       a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec &&
-	       a->ctime.tv_sec == st->st_ctim.tv_sec && a->ctime.tv_nsec == st->st_ctim.tv_nsec;
+	return f->size == (uint64_t)st->st_size &&
+	       f->mtime.tv_sec == st->st_mtim.tv_sec && f->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       f->ctime.tv_sec == st->st_ctim.tv_sec && f->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
-static void alias_unlink(struct symbolizer *s, struct sym_alias *a)
-{
-	struct sym_alias **pp = &a->file->aliases;
-
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == a) {
-			*pp = a->next;
-			break;
-		}
-	}
-	htab_remove(&s->by_dev, &a->node);
-	free(a);
-}
-
-static void alias_add(struct symbolizer *s, struct sym_file *f, const struct stat *st)
-{
-	struct sym_alias *a = calloc(1, sizeof(*a));
-
-	if (!a)
-		return; /* only costs a re-parse later */
-	a->file = f;
-	a->dev = st->st_dev;
-	a->ino = st->st_ino;
-	a->size = (uint64_t)st->st_size;
-	a->mtime = st->st_mtim;
-	a->ctime = st->st_ctim;
-	a->next = f->aliases;
-	f->aliases = a;
-	htab_insert(&s->by_dev, &a->node, dev_hash(a->dev, a->ino));
-}
-
-static struct sym_file *file_new(struct symbolizer *s, const char *path)
+/* A new file object: an opened file (st) at path, or a placeholder (st NULL). */
+static struct sym_file *file_new(struct symbolizer *s, const char *path, const struct stat *st)
 {
 	struct sym_file *f;
 
@@ -334,6 +422,17 @@ static struct sym_file *file_new(struct symbolizer *s, const char *path)
 	f->last_used = s->gen;
 	f->mapping.path = f->path;
 	f->mapping.build_id = f->build_id;
+	if (st) {
+		f->dev = st->st_dev;
+		f->ino = st->st_ino;
+		f->size = (uint64_t)st->st_size;
+		f->mtime = st->st_mtim;
+		f->ctime = st->st_ctim;
+		f->rank = file_rank(st);
+		f->mapping.limit = (uint64_t)st->st_size;
+		htab_insert(&s->by_dev, &f->dev_node, dev_hash(f->dev, f->ino));
+		f->in_dev = true;
+	}
 	f->next = s->files;
 	s->files = f;
 	s->nfiles++;
@@ -342,12 +441,11 @@ static struct sym_file *file_new(struct symbolizer *s, const char *path)
 
 static void file_destroy(struct symbolizer *s, struct sym_file *f)
 {
-	while (f->aliases)
-		alias_unlink(s, f->aliases);
+	if (f->in_dev)
+		htab_remove(&s->by_dev, &f->dev_node);
 	if (f->in_bid)
-		htab_remove(&s->by_bid, &f->bid_node);
-	s->elf_bytes -= f->elf_bytes;
-	elfsym_free(f->elf);
+		htab_remove(f->placeholder ? &s->by_ph : &s->by_bid, &f->bid_node);
+	elf_put(s, f->syms);
 	free(f->path);
 	free(f);
 	s->nfiles--;
@@ -356,15 +454,19 @@ static void file_destroy(struct symbolizer *s, struct sym_file *f)
 /* A build-id frame whose file is unknown: keep the build-id for later tools. */
 static struct sym_file *placeholder_get(struct symbolizer *s, const uint8_t key[BID_KEY])
 {
-	struct sym_file *f = file_new(s, "");
+	struct sym_file *f = bid_lookup(s, &s->by_ph, key);
 
+	if (f)
+		return f;
+	f = file_new(s, "", NULL);
 	if (!f)
 		return NULL;
 	f->placeholder = true;
 	memcpy(f->bid_key, key, BID_KEY);
 	hex(f->build_id, key, BID_KEY);
 	f->mapping.limit = UINT64_MAX;
-	bid_insert(s, f);
+	htab_insert(&s->by_ph, &f->bid_node, bid_hash(s, key));
+	f->in_bid = true;
 	return f;
 }
 
@@ -393,104 +495,65 @@ static bool parse_allowed(struct symbolizer *s)
 	return s->parse_credit_ns > 0;
 }
 
-/* Parse the file open at fd, paying for the time it takes; NULL if it failed. */
-static struct elfsym *parse_paid(struct symbolizer *s, int fd)
+/*
+ * Parse f's file, open at fd, and give f its build-id and symbols (within
+ * SYMBOLIZER_ELF_BUDGET), paying for the time it takes.  A file that does
+ * not parse is kept without symbols.
+ */
+static void file_fill(struct symbolizer *s, struct sym_file *f, int fd)
 {
 	struct elfsym *e = NULL;
+	const uint8_t *bid;
+	size_t bid_len = 0;
 	uint64_t t0 = mono_ns();
 
 	(void)elfsym_open_fd(fd, &e); /* failure: a file without symbols */
-	s->parse_credit_ns -= (int64_t)(mono_ns() - t0);
-	return e;
-}
-
-/* Give f what was parsed from its file: build-id, and symbols within budget. */
-static void file_fill(struct symbolizer *s, struct sym_file *f, struct elfsym *e)
-{
-	const uint8_t *bid;
-	size_t bid_len = 0;
-
 	f->deferred = false;
 	bid = elfsym_build_id(e, &bid_len);
 	if (bid) {
 		hex(f->build_id, bid, bid_len);
 		if (bid_len <= BID_KEY) {
 			memcpy(f->bid_key, bid, bid_len);
-			bid_insert(s, f); /* replaces a placeholder */
+			f->has_bid = true;
 		}
 	}
-	if (e && elfsym_symbol_count(e) > 0 &&
-	    s->elf_bytes + elfsym_mem_usage(e) <= SYMBOLIZER_ELF_BUDGET) {
-		f->elf = e;
-		f->elf_bytes = elfsym_mem_usage(e);
-		s->elf_bytes += f->elf_bytes;
-	} else {
-		elfsym_free(e);
-	}
+	f->syms = elf_intern(s, e);
+	s->fills++;
+	bid_offer(s, f);
+	s->parse_credit_ns -= (int64_t)(mono_ns() - t0);
 }
 
-/* The shared file object for an executable file mapping, or NULL. */
+/* The file object for an executable file mapping of pid, or NULL. */
 static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struct procmap *mp)
 {
-	struct sym_alias *a;
-	struct sym_file *f, *known = NULL;
-	struct elfsym *e = NULL;
-	const uint8_t *bid;
-	size_t bid_len = 0;
+	struct sym_file *f;
 	struct stat st;
 	int fd;
 
 	fd = s->ops.open_file(s->ops.ctx, pid, mp, &st);
 	if (fd < 0)
 		return NULL;
-	a = alias_find(s, st.st_dev, st.st_ino);
-	if (a && alias_fresh(a, &st)) {
-		if (a->file->deferred && parse_allowed(s))
-			file_fill(s, a->file, parse_paid(s, fd));
+	f = dev_find(s, st.st_dev, st.st_ino);
+	if (f && file_fresh(f, &st)) {
+		if (f->deferred && parse_allowed(s))
+			file_fill(s, f, fd);
 		close(fd);
-		return a->file;
-	}
-	if (a)
-		alias_unlink(s, a); /* the inode now holds another file */
-	if (s->nfiles >= SYMBOLIZER_MAX_FILES) {
-		close(fd);
-		return NULL;
-	}
-	if (!parse_allowed(s)) {
-		/* Later: a file object now, so that frames keep file offsets. */
-		close(fd);
-		f = file_new(s, mp->path);
-		if (!f)
-			return NULL;
-		f->deferred = true;
-		f->mapping.limit = (uint64_t)st.st_size;
-		alias_add(s, f, &st);
+		bid_offer(s, f); /* if it lost its place to a file now gone */
 		return f;
 	}
-	e = parse_paid(s, fd);
+	if (f) {
+		/* The inode now holds another file; the old object stays for its users. */
+		htab_remove(&s->by_dev, &f->dev_node);
+		f->in_dev = false;
+	}
+	f = file_new(s, mp->path, &st);
+	if (f) {
+		if (parse_allowed(s))
+			file_fill(s, f, fd);
+		else
+			f->deferred = true; /* a file object now, so that frames keep file offsets */
+	}
 	close(fd);
-
-	bid = elfsym_build_id(e, &bid_len);
-	if (bid && bid_len <= BID_KEY) {
-		uint8_t key[BID_KEY] = { 0 };
-
-		memcpy(key, bid, bid_len);
-		known = bid_find(s, key);
-		if (known && !known->placeholder && !known->deferred) {
-			/* Same binary seen elsewhere (another container...). */
-			elfsym_free(e);
-			alias_add(s, known, &st);
-			return known;
-		}
-	}
-	f = file_new(s, mp->path);
-	if (!f) {
-		elfsym_free(e);
-		return NULL;
-	}
-	f->mapping.limit = (uint64_t)st.st_size;
-	file_fill(s, f, e);
-	alias_add(s, f, &st);
 	return f;
 }
 
@@ -498,9 +561,9 @@ static const char *file_symbol(const struct sym_file *f, uint64_t file_offset)
 {
 	uint64_t vaddr;
 
-	if (!f->elf || elfsym_offset_to_vaddr(f->elf, file_offset, &vaddr) < 0)
+	if (!f->syms || elfsym_offset_to_vaddr(f->syms->elf, file_offset, &vaddr) < 0)
 		return NULL;
-	return elfsym_lookup(f->elf, vaddr, NULL);
+	return elfsym_lookup(f->syms->elf, vaddr, NULL);
 }
 
 /* --- non-file mappings --------------------------------------------------- */
@@ -586,41 +649,147 @@ static void pmaps_release(struct sym_pmap *maps, size_t n)
 /* Does /proc/PID/stat's start time match start_ns (both since boot)? */
 static int check_start(const struct symbolizer *s, uint32_t pid, uint64_t start_ns)
 {
-	char path[64], buf[1024];
-	const char *p, *end;
-	unsigned long long ticks;
-	ssize_t n;
-	int fd;
+	uint64_t ticks;
+	int r = procstat_start_ticks(pid, &ticks);
 
-	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -ESRCH;
-	buf[n] = '\0';
-	/* comm may contain anything, even ") ": the fields follow the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EINVAL;
-	end = buf + n;
-	/* ") S ppid ..." : starttime is field 22, the 20th after ")". */
-	for (int field = 2; field < 22 && p; field++) {
-		p = memchr(p + 1, ' ', (size_t)(end - p - 1));
-	}
-	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
-		return -EINVAL;
+	if (r < 0)
+		return r;
 	return ticks == start_ns / s->ns_per_tick ? 0 : -ESRCH;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* By build-id; of one build-id, the file fewer users could have written first. */
+static int cmp_bid(const void *a, const void *b)
+{
+	const struct sym_file *x = *(struct sym_file *const *)a, *y = *(struct sym_file *const *)b;
+	int c = memcmp(x->bid_key, y->bid_key, BID_KEY);
+
+	return c ? c : (int)y->rank - (int)x->rank;
+}
+
+/* (Re)build p's build-id index from its maps. */
+static void proc_index(struct symbolizer *s, struct sym_proc *p)
+{
+	struct sym_file **v = NULL;
+	size_t n = 0, k = 0;
+
+	free(p->bfiles);
+	p->bfiles = NULL;
+	p->nbfiles = 0;
+	p->unsettled = false;
+	p->index_fills = s->fills;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->maps[i].file)
+			n++;
+	if (n && !(v = calloc(n, sizeof(*v)))) {
+		p->unsettled = true; /* unknown: no fallback to other files */
+		return;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if (p->maps[i].file && (k == 0 || v[k - 1] != p->maps[i].file))
+			v[k++] = p->maps[i].file;
+	qsort(v, k, sizeof(*v), cmp_ptr);
+	n = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (i && v[i] == v[i - 1])
+			continue;
+		if (v[i]->deferred)
+			p->unsettled = true;
+		else if (v[i]->has_bid)
+			v[n++] = v[i];
+	}
+	qsort(v, n, sizeof(*v), cmp_bid);
+	p->bfiles = v;
+	p->nbfiles = n;
+}
+
+enum bid_answer {
+	BID_OWN,     /* a file the process maps has it */
+	BID_UNKNOWN, /* none known to, but a file of it is not parsed yet */
+	BID_NONE,    /* none of the process's files has it */
+};
+
+static enum bid_answer proc_bid(struct symbolizer *s, struct sym_proc *p, const uint8_t key[BID_KEY],
+				struct sym_file **ret)
+{
+	size_t lo = 0, hi;
+
+	if (p->unsettled && p->index_fills != s->fills)
+		proc_index(s, p);
+	hi = p->nbfiles;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(p->bfiles[mid]->bid_key, key, BID_KEY) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < p->nbfiles && memcmp(p->bfiles[lo]->bid_key, key, BID_KEY) == 0) {
+		*ret = p->bfiles[lo];
+		return BID_OWN;
+	}
+	return p->unsettled ? BID_UNKNOWN : BID_NONE;
+}
+
+/*
+ * What one load of a process's maps has asked the monitor for, by the
+ * (device, inode) that maps shows: each file is asked for once, however
+ * many times it is mapped, and at most SYMBOLIZER_MAX_PROC_FILES of them.
+ */
+struct load_seen {
+	uint64_t ino;
+	uint32_t major, minor;
+	bool used;
+	struct sym_file *file; /* NULL: asked, and not opened */
+};
+
+struct load_memo {
+	struct load_seen *v;
+	size_t mask, asked;
+};
+
+static struct load_seen *memo_slot(struct load_memo *m, const struct procmap *mp)
+{
+	size_t i = mix64(mp->inode ^ mix64(((uint64_t)mp->dev_major << 32) | mp->dev_minor)) & m->mask;
+
+	/* Never full: at most SYMBOLIZER_MAX_PROC_FILES used of twice as many. */
+	while (m->v[i].used && (m->v[i].ino != mp->inode || m->v[i].major != mp->dev_major ||
+				m->v[i].minor != mp->dev_minor))
+		i = (i + 1) & m->mask;
+	return &m->v[i];
+}
+
+static struct sym_file *memo_file_get(struct symbolizer *s, struct load_memo *m, uint32_t pid,
+				      const struct procmap *mp)
+{
+	struct load_seen *e = memo_slot(m, mp);
+
+	if (e->used)
+		return e->file;
+	if (m->asked >= SYMBOLIZER_MAX_PROC_FILES)
+		return NULL;
+	m->asked++;
+	*e = (struct load_seen){
+		.ino = mp->inode, .major = mp->dev_major, .minor = mp->dev_minor, .used = true,
+		.file = file_get(s, pid, mp),
+	};
+	return e->file;
 }
 
 /* (Re-)read a process's maps and swap them in. */
 static int proc_load(struct symbolizer *s, struct sym_proc *p)
 {
+	struct load_memo memo = { 0 };
 	struct procmaps *m = NULL;
 	struct sym_pmap *maps = NULL;
-	size_t n = 0, k = 0;
+	size_t n = 0, k = 0, slots = 2;
 	int fd, r;
 
 	fd = s->ops.open_maps(s->ops.ctx, p->pid);
@@ -643,8 +812,13 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 	if (n > SYMBOLIZER_MAX_PROC_MAPS)
 		n = SYMBOLIZER_MAX_PROC_MAPS;
 	if (n) {
+		while (slots < 2 * n && slots < 2 * SYMBOLIZER_MAX_PROC_FILES)
+			slots *= 2;
 		maps = calloc(n, sizeof(*maps));
-		if (!maps) {
+		memo.v = calloc(slots, sizeof(*memo.v));
+		memo.mask = slots - 1;
+		if (!maps || !memo.v) {
+			free(maps);
 			r = -ENOMEM;
 			goto out;
 		}
@@ -660,7 +834,7 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 		pm->end = mp->end;
 		pm->offset = mp->offset;
 		if (mp->inode && mp->path[0] == '/')
-			pm->file = file_get(s, p->pid, mp);
+			pm->file = memo_file_get(s, &memo, p->pid, mp);
 		if (pm->file) {
 			pm->file->refs++;
 			pm->file->last_used = s->gen;
@@ -675,8 +849,10 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 	pmaps_release(p->maps, p->n);
 	p->maps = maps;
 	p->n = k;
+	proc_index(s, p);
 	r = 0;
 out:
+	free(memo.v);
 	procmaps_free(m);
 	return r;
 }
@@ -685,6 +861,7 @@ static void proc_destroy(struct symbolizer *s, struct sym_proc *p)
 {
 	htab_remove(&s->procs, &p->node);
 	pmaps_release(p->maps, p->n);
+	free(p->bfiles);
 	free(p);
 	s->nprocs--;
 }
@@ -785,11 +962,14 @@ static int symbolizer_init(const struct symbolizer_ops *ops, struct kallsyms *ks
 	s->gen = 1;
 	s->ops = *ops;
 	s->ksyms = ksyms;
-	if (htab_init(&s->procs) < 0 || htab_init(&s->by_bid) < 0 ||
-	    htab_init(&s->by_dev) < 0 || htab_init(&s->by_anon) < 0) {
+	if (htab_init(&s->procs) < 0 || htab_init(&s->by_bid) < 0 || htab_init(&s->by_ph) < 0 ||
+	    htab_init(&s->by_dev) < 0 || htab_init(&s->by_anon) < 0 ||
+	    htab_init(&s->by_content) < 0) {
 		symbolizer_free(s);
 		return -ENOMEM;
 	}
+	if (getrandom(&s->seed, sizeof(s->seed), GRND_NONBLOCK) != (ssize_t)sizeof(s->seed))
+		s->seed = mix64(mono_ns() ^ (uintptr_t)s);
 	symbolizer_set_parse_budget(s, SYMBOLIZER_PARSE_PERCENT, SYMBOLIZER_PARSE_BURST_MS);
 	tck = sysconf(_SC_CLK_TCK);
 	s->ns_per_tick = tck > 0 ? 1000000000ull / (uint64_t)tck : 10000000ull;
@@ -926,19 +1106,30 @@ int symbolizer_user_bid(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 			struct sym_frame *ret)
 {
 	struct sym_frame f = { .mapping = NULL, .address = file_offset, .function = NULL };
+	enum bid_answer a = BID_NONE;
+	struct sym_file *file = NULL;
 	struct sym_proc *p;
-	struct sym_file *file;
 
 	if (!s || !build_id || !ret)
 		return -EINVAL;
+	/*
+	 * A build-id is what a file's note claims, and any user can write
+	 * any note: the frame is named from a file this very process maps,
+	 * and from the global table only when none of its files has that
+	 * build-id (or the process was never noted).
+	 */
 	p = proc_find(s, pid, start_ns);
-	if (p)
+	if (p) {
 		p->last_used = s->gen;
-	file = bid_find(s, build_id);
-	if ((!file || file->placeholder) && p) {
-		proc_maybe_reread(s, p);
-		file = bid_find(s, build_id);
+		a = proc_bid(s, p, build_id, &file);
+		if (a != BID_OWN && !p->gone && p->reread_gen != s->gen) {
+			/* Maybe it dlopen'ed the file, or there is credit to parse it now. */
+			proc_maybe_reread(s, p);
+			a = proc_bid(s, p, build_id, &file);
+		}
 	}
+	if (a == BID_NONE)
+		file = bid_lookup(s, &s->by_bid, build_id);
 	if (!file)
 		file = placeholder_get(s, build_id);
 	if (file) {
@@ -1047,11 +1238,12 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.processes = s->nprocs;
 	st.files = s->nfiles;
 	for (const struct sym_file *f = s->files; f; f = f->next) {
-		if (f->elf)
+		if (f->syms)
 			st.files_with_symbols++;
 		if (f->deferred)
 			st.files_deferred++;
 	}
+	st.symbol_tables = s->nelfs;
 	st.anon_mappings = s->nanon;
 	st.kernel_symbols = kallsyms_count(s->ksyms);
 	st.elf_bytes = s->elf_bytes;
@@ -1105,7 +1297,9 @@ void symbolizer_free(struct symbolizer *s)
 	elfsym_free(s->vdso);
 	free(s->procs.b);
 	free(s->by_bid.b);
+	free(s->by_ph.b);
 	free(s->by_dev.b);
 	free(s->by_anon.b);
+	free(s->by_content.b);
 	free(s);
 }

@@ -16,7 +16,8 @@
  *
  *  - A frame in a file that could be opened: mapping is the file's single
  *    sym_mapping {path, build_id, start 0, limit = file size,
- *    file_offset 0}, one per distinct file whatever process maps it, and
+ *    file_offset 0}, one per distinct file (device and inode) whatever
+ *    process maps it, and
  *    address is the FILE OFFSET of the instruction.  pprof's rule
  *    file offset = address - start + file_offset holds, and the same
  *    instruction has the same address in every process despite ASLR.
@@ -26,6 +27,15 @@
  *    end, offset) with the real runtime range, file_offset = the mapping's
  *    offset, and address = the raw ip.  [vdso] frames are named from the
  *    collector's own vDSO when its size matches (same kernel, same ABI).
+ *  - A build-id frame is named from the file with that build-id that the
+ *    sampled process maps.  A build-id is only what a file's note claims,
+ *    and any user can write a file whose note claims libc's: so another
+ *    process's file is used only when none of the process's own files has
+ *    that build-id (or it was never noted, or its maps could not be
+ *    read), and never when one of its files is not parsed yet (deferred),
+ *    whose build-id is not known.  That file is the first seen with the
+ *    build-id, or a later one that only root could have written (owned by
+ *    uid 0, not group- or world-writable) if the first was not.
  *  - A build-id frame whose file was never seen: a sym_mapping per build-id
  *    with path "", build_id set, start 0, limit UINT64_MAX, and address =
  *    the file offset, so a later tool can still symbolize it by build-id.
@@ -65,6 +75,15 @@
 #define SYMBOLIZER_MAX_FILES        8192
 #define SYMBOLIZER_MAX_ANON         65536  /* distinct non-file mappings */
 #define SYMBOLIZER_MAX_PROC_MAPS    16384  /* executable mappings kept per process */
+/*
+ * Distinct files (device and inode, as maps shows them) asked of
+ * ops.open_file per read of a process's maps, whatever the number of
+ * mappings: each file is asked for once per read, and mappings of files
+ * past this many stay address + mapping.  A process can map one file
+ * thousands of times, or thousands of files, and each request costs the
+ * monitor time; the largest processes seen map a few hundred libraries.
+ */
+#define SYMBOLIZER_MAX_PROC_FILES   1024
 /* Parsed symbol tables beyond this many bytes: files are kept without symbols. */
 #define SYMBOLIZER_ELF_BUDGET       (64u << 20)
 /*
@@ -99,6 +118,7 @@ struct symbolizer_stats {
 	size_t files;           /* distinct files (incl. unknown build-ids) */
 	size_t files_with_symbols;
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
+	size_t symbol_tables;   /* parsed symbol tables held (files that parsed the same share one) */
 	size_t anon_mappings;
 	size_t kernel_symbols;  /* 0: kernel frames stay unsymbolized */
 	uint64_t elf_bytes;     /* memory held by parsed symbol tables */
@@ -134,10 +154,12 @@ int symbolizer_new_ops(const struct symbolizer_ops *ops, int kallsyms_fd, struct
 
 /*
  * Called on a process's first sample.  Reads /proc/PID/maps once
- * (ops.open_maps), and opens (ops.open_file) and parses every file-backed
- * executable mapping into a cache shared by all processes (keyed by
- * build-id, and by the opened file's dev, inode, size and times), so that
- * each binary is parsed once.  The maps are kept after the process exits,
+ * (ops.open_maps), and opens (ops.open_file, once per distinct file, at
+ * most SYMBOLIZER_MAX_PROC_FILES) and parses the files of its executable
+ * mappings into a cache shared by all processes, keyed by the opened
+ * file's dev, inode, size and times, so that each file is parsed once.
+ * Files whose parse gives the same symbols (the same binary in several
+ * containers) hold them once.  The maps are kept after the process exits,
  * until unused for SYMBOLIZER_KEEP_GENERATIONS.  That an fd is the mapped
  * file is ops.open_file's to check (in vigild the monitor does, mapfile.h).
  *
@@ -160,9 +182,10 @@ int symbolizer_user_ip(struct symbolizer *s, uint32_t pid, uint64_t start_ns, ui
 
 /*
  * A (build-id, file offset) user frame; build_id is the 20 bytes the
- * kernel reports (shorter build-ids zero-padded).  If the build-id is
- * unknown and (pid, start_ns) is noted, its maps are re-read once (at most
- * once per generation) in case it dlopen'ed the file.
+ * kernel reports (shorter build-ids zero-padded).  Named from the files of
+ * (pid, start_ns) first (see the address convention above).  If none of
+ * them has the build-id and the process is noted, its maps are re-read
+ * once (at most once per generation) in case it dlopen'ed the file.
  */
 int symbolizer_user_bid(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 			const uint8_t build_id[20], uint64_t file_offset, bool is_return_addr,

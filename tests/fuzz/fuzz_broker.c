@@ -113,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(fds[i]);
 
 	(void)broker_serve_one(&b, sv[0], from);
+	broker_release(&b);
 	drain_replies();
 	if (count_fds() != before)
 		abort(); /* an fd leaked: a hostile peer could exhaust the monitor */

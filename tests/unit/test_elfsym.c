@@ -892,6 +892,8 @@ static void test_counts(void **state)
 		       "PN_XNUM without section headers");
 	elfgen_put(&m, shnum, 2, m.shnum);
 	elfgen_put(&m, phnum, 2, 2);
+	/* Sections counted but no table: the header is not read as one. */
+	set_and_refuse(&m, offsetof(Elf64_Ehdr, e_shoff), 8, 0, -EINVAL, "e_shnum 6 and e_shoff 0");
 
 	/* Section names are never used: whatever e_shstrndx says is harmless. */
 	elfgen_put(&m, offsetof(Elf64_Ehdr, e_shstrndx), 2, SHN_XINDEX);

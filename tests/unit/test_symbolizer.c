@@ -26,11 +26,14 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "elfgen.h"
 #include "elfsym.h"
 #include "fixtures/fixtures.h"
@@ -908,6 +911,689 @@ static void test_gc_and_forget(void **state)
 	symbolizer_free(s);
 }
 
+/* --- build-ids are claims: one user's file never names another's frames --- */
+
+/*
+ * A small ELF file of our own making (tests/unit/elfgen.h): one R+X
+ * PT_LOAD over all of its `total` bytes (sparse past the headers), at
+ * vaddr 0, so that a file offset is its address; one function `name` at
+ * [value, value + size); the build-id bid.  Owned by uid, mode 0644.
+ */
+static void write_elf(const char *path, const uint8_t bid[20], const char *name, uint64_t value,
+		      uint64_t size, uint64_t total, uid_t uid)
+{
+	struct elfgen g = { .nsym = 1, .name_len = strlen(name) };
+	struct elfimg m;
+	int fd;
+
+	assert_true(g.name_len >= 8);
+	assert_true(elfgen_build(&g, &m));
+	memcpy(m.buf + m.strtab_off + 1, name, g.name_len);
+	memcpy(m.buf + m.note_off + 16, bid, 20);
+	ELFGEN_SET(&m, m.symtab_off + m.symentsize, Sym, st_value, value);
+	ELFGEN_SET(&m, m.symtab_off + m.symentsize, Sym, st_size, size);
+	ELFGEN_SET(&m, m.phoff, Phdr, p_filesz, total);
+	ELFGEN_SET(&m, m.phoff, Phdr, p_memsz, total);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, m.buf, m.len, 0), (ssize_t)m.len);
+	assert_int_equal(ftruncate(fd, (off_t)total), 0);
+	assert_int_equal(fchown(fd, uid, (gid_t)-1), 0);
+	assert_int_equal(fchmod(fd, 0644), 0);
+	close(fd);
+	free(m.buf);
+}
+
+/* In a forked child: go when the test does, even when an assertion ends it early. */
+static void die_with_parent(void)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+		_exit(0);
+}
+
+/* A child that maps each of paths[] R+X at fixed addresses, reported in at[]. */
+struct mapper {
+	pid_t pid;
+	uint64_t start_ns;
+	uintptr_t at[4];
+};
+
+/* Below the libraries, so first in its maps, and in what ASan leaves to programs. */
+#define MAPPER_BASE 0x40000000ull
+
+static void mapper_start(struct mapper *c, const char *const *paths, size_t n)
+{
+	int pfd[2];
+
+	assert_true(n <= 4);
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		die_with_parent();
+		for (size_t i = 0; i < n; i++) {
+			int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+			struct stat st;
+			void *p;
+
+			if (fd < 0 || fstat(fd, &st) < 0)
+				_exit(90);
+			p = mmap((void *)(uintptr_t)(MAPPER_BASE + i * 0x1000000ull), (size_t)st.st_size,
+				 PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0);
+			if (p == MAP_FAILED)
+				_exit(91);
+			close(fd);
+		}
+		if (write(pfd[1], "k", 1) != 1)
+			_exit(92);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	{
+		char ok;
+
+		assert_int_equal(read(pfd[0], &ok, 1), 1);
+	}
+	close(pfd[0]);
+	for (size_t i = 0; i < n; i++)
+		c->at[i] = (uintptr_t)(MAPPER_BASE + i * 0x1000000ull);
+	c->start_ns = start_ns_of(c->pid);
+}
+
+static void mapper_stop(struct mapper *c)
+{
+	kill(c->pid, SIGKILL);
+	assert_int_equal(waitpid(c->pid, NULL, 0), c->pid);
+}
+
+/* libc as this process maps it: path, build-id, getpid's file offset. */
+struct libc_info {
+	char path[PATH_MAX], hex[2 * 20 + 1];
+	uint8_t bid[20];
+	uint64_t getpid_off, size;
+	uintptr_t getpid_ip;
+};
+
+static void libc_info(struct libc_info *l)
+{
+	const uint8_t *bid;
+	struct elfsym *e = NULL;
+	struct stat st;
+	size_t len = 0;
+	int fd;
+
+	l->getpid_ip = (uintptr_t)dlsym(RTLD_DEFAULT, "getpid");
+	assert_true(l->getpid_ip != 0);
+	assert_true(fixture_runtime_offset(getpid(), l->getpid_ip, &l->getpid_off, l->path,
+					   sizeof(l->path)));
+	fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	l->size = (uint64_t)st.st_size;
+	assert_int_equal(elfsym_open_fd(fd, &e), 0);
+	close(fd);
+	bid = elfsym_build_id(e, &len);
+	assert_non_null(bid);
+	assert_int_equal(len, 20); /* Debian links with --build-id=sha1 */
+	memcpy(l->bid, bid, 20);
+	for (size_t i = 0; i < 20; i++)
+		snprintf(l->hex + 2 * i, 3, "%02x", l->bid[i]);
+	elfsym_free(e);
+}
+
+struct spoof {
+	char dir[64], fake[96];
+	struct libc_info libc;
+	struct mapper mallory;
+};
+
+/* Mallory's file: 4 KiB of headers, sparse up to libc's size, libc's build-id. */
+static void spoof_setup(struct spoof *sp, uid_t owner)
+{
+	snprintf(sp->dir, sizeof(sp->dir), "/var/tmp/vigil-spoof.XXXXXX");
+	assert_non_null(mkdtemp(sp->dir));
+	assert_int_equal(chmod(sp->dir, 0755), 0);
+	snprintf(sp->fake, sizeof(sp->fake), "%s/fake.so", sp->dir);
+	libc_info(&sp->libc);
+	write_elf(sp->fake, sp->libc.bid, "mallory_was_here", 0x40, sp->libc.size - 0x40,
+		  sp->libc.size, owner);
+}
+
+static void spoof_teardown(struct spoof *sp)
+{
+	unlink(sp->fake);
+	rmdir(sp->dir);
+}
+
+static struct sym_frame bid_frame(struct symbolizer *s, uint32_t pid, uint64_t start,
+				  const uint8_t bid[20], uint64_t off)
+{
+	struct sym_frame f;
+
+	memset(&f, 0xa5, sizeof(f));
+	assert_int_equal(symbolizer_user_bid(s, pid, start, bid, off, false, &f), 0);
+	return f;
+}
+
+/* This process's libc frame, by ip and by build-id, is libc's getpid. */
+static void assert_own_libc(struct symbolizer *s, const struct spoof *sp)
+{
+	struct sym_frame f = self_ip(s, sp->libc.getpid_ip, false);
+
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, sp->libc.path);
+	assert_string_equal(f.mapping->build_id, sp->libc.hex);
+	assert_int_equal(f.address, sp->libc.getpid_off);
+	assert_non_null(f.function);
+	assert_string_equal(f.function, "getpid");
+	f = bid_frame(s, (uint32_t)getpid(), start_ns_of(getpid()), sp->libc.bid, sp->libc.getpid_off);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, sp->libc.path);
+	assert_non_null(f.function);
+	assert_string_equal(f.function, "getpid");
+}
+
+/* Mallory's own frames in his own file: named from it, as they should be. */
+static void assert_mallory_own(struct symbolizer *s, const struct spoof *sp)
+{
+	struct sym_frame f;
+
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)sp->mallory.pid, sp->mallory.start_ns,
+					    sp->mallory.at[0] + sp->libc.getpid_off, false, &f),
+			 0);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, sp->fake);
+	assert_int_equal(f.address, sp->libc.getpid_off);
+	assert_non_null(f.function);
+	assert_string_equal(f.function, "mallory_was_here");
+}
+
+/*
+ * (a) Mallory's process is looked at first: his file, claiming libc's
+ * build-id, is parsed before the genuine libc.  The genuine libc of other
+ * processes must stay libc, by ip and by build-id, and not become an
+ * alias of his file.  In the global table (a process never noted) the
+ * genuine libc, which only root could have written, takes the build-id
+ * over from a file any user could have.
+ */
+static void test_bid_spoof_mallory_first(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	const char *paths[1];
+	struct spoof sp;
+	struct sym_frame f;
+
+	spoof_setup(&sp, 65534); /* nobody's */
+	paths[0] = sp.fake;
+	mapper_start(&sp.mallory, paths, 1);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)sp.mallory.pid, sp.mallory.start_ns), 0);
+	assert_mallory_own(s, &sp);
+	note_self(s);
+	assert_own_libc(s, &sp);
+	/* A process never noted: the global table, where root's file won. */
+	f = bid_frame(s, 4000000, 1, sp.libc.bid, sp.libc.getpid_off);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, sp.libc.path);
+	assert_string_equal(f.function, "getpid");
+	/* Still, after the victim's maps are read again. */
+	symbolizer_tick(s);
+	symbolizer_forget_process(s, (uint32_t)getpid());
+	note_self(s);
+	assert_own_libc(s, &sp);
+	mapper_stop(&sp.mallory);
+	spoof_teardown(&sp);
+	symbolizer_free(s);
+}
+
+/*
+ * (b) The genuine libc is seen first; Mallory's file is deferred by the
+ * parse-time budget (which he can spend himself) and parsed later.  It
+ * must not replace libc in the build-id table: not for this process's
+ * build-id frames, nor for a process never noted.  Even when his file is
+ * owned by root (a container's root, say): first come, first kept.
+ */
+static void test_bid_spoof_mallory_later(void **state)
+{
+	for (int owner = 0; owner < 2; owner++) {
+		struct symbolizer *s = new_sym(NULL);
+		struct symbolizer_stats st;
+		const char *paths[1];
+		struct spoof sp;
+		struct sym_frame f;
+
+		spoof_setup(&sp, owner ? 65534 : 0);
+		paths[0] = sp.fake;
+		note_self(s);
+		assert_own_libc(s, &sp);
+		mapper_start(&sp.mallory, paths, 1);
+		symbolizer_set_parse_budget(s, 0, 0);
+		assert_int_equal(symbolizer_note_process(s, (uint32_t)sp.mallory.pid, sp.mallory.start_ns), 0);
+		symbolizer_get_stats(s, &st);
+		assert_true(st.files_deferred >= 1);
+		/* Later, with time to parse: his frame makes the collector read his file. */
+		symbolizer_set_parse_budget(s, SYMBOLIZER_PARSE_PERCENT, SYMBOLIZER_PARSE_BURST_MS);
+		assert_mallory_own(s, &sp);
+		symbolizer_get_stats(s, &st);
+		assert_int_equal(st.files_deferred, 0);
+		assert_own_libc(s, &sp);
+		f = bid_frame(s, 4000000, 1, sp.libc.bid, sp.libc.getpid_off);
+		assert_non_null(f.mapping);
+		assert_string_equal(f.mapping->path, sp.libc.path);
+		assert_string_equal(f.function, "getpid");
+		mapper_stop(&sp.mallory);
+		spoof_teardown(&sp);
+		symbolizer_free(s);
+	}
+}
+
+/*
+ * (c) The victim's own file is not parsed yet (the budget is spent, as
+ * Mallory can make it) while Mallory's, claiming its build-id, is: the
+ * victim's build-id frame stays a build-id and an offset, unnamed, rather
+ * than named from another process's file; once its file is parsed, it is
+ * named from it.  (Two files of our own here, so that Mallory's process
+ * does not map the victim's file too, as it maps libc.)
+ */
+static void test_bid_spoof_victim_deferred(void **state)
+{
+	char dir[] = "/var/tmp/vigil-spoof.XXXXXX", genuine[64], fake[64], hexbid[41];
+	const char *gp[1] = { genuine }, *fp[1] = { fake };
+	struct symbolizer *s = new_sym(NULL);
+	struct mapper victim, mallory;
+	struct sym_frame f;
+	uint8_t bid[20];
+
+	for (int i = 0; i < 20; i++) {
+		bid[i] = (uint8_t)(0x70 + i);
+		snprintf(hexbid + 2 * i, 3, "%02x", bid[i]);
+	}
+	assert_non_null(mkdtemp(dir));
+	snprintf(genuine, sizeof(genuine), "%s/genuine.so", dir);
+	snprintf(fake, sizeof(fake), "%s/fake.so", dir);
+	write_elf(genuine, bid, "genuine_function", 0x800, 0x800, 0x2000, 0);
+	write_elf(fake, bid, "mallory_was_here", 0x40, 0x2000 - 0x40, 0x2000, 65534);
+	mapper_start(&mallory, fp, 1);
+	mapper_start(&victim, gp, 1);
+
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)mallory.pid, mallory.start_ns), 0);
+	symbolizer_set_parse_budget(s, 0, 0);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)victim.pid, victim.start_ns), 0);
+	f = bid_frame(s, (uint32_t)victim.pid, victim.start_ns, bid, 0x810);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->build_id, hexbid);
+	assert_string_not_equal(f.mapping->path, fake);
+	assert_int_equal(f.address, 0x810);
+	assert_null(f.function);
+
+	/* Once parsed, the victim's frames are its own file's. */
+	symbolizer_set_parse_budget(s, SYMBOLIZER_PARSE_PERCENT, SYMBOLIZER_PARSE_BURST_MS);
+	symbolizer_tick(s);
+	f = bid_frame(s, (uint32_t)victim.pid, victim.start_ns, bid, 0x810);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, genuine);
+	assert_string_equal(f.function, "genuine_function");
+	/* Mallory's are still his. */
+	f = bid_frame(s, (uint32_t)mallory.pid, mallory.start_ns, bid, 0x810);
+	assert_string_equal(f.mapping->path, fake);
+	assert_string_equal(f.function, "mallory_was_here");
+	/* The genuine file is root's, his is not: the global table is root's now. */
+	f = bid_frame(s, 4000000, 1, bid, 0x810);
+	assert_string_equal(f.function, "genuine_function");
+	mapper_stop(&mallory);
+	mapper_stop(&victim);
+	unlink(genuine);
+	unlink(fake);
+	rmdir(dir);
+	symbolizer_free(s);
+}
+
+/*
+ * What build-ids are legitimately for: the same binary in several places
+ * (containers: other inodes, same bytes) holds its symbols once, each copy
+ * keeping its own mapping (its path).  A file that claims the same
+ * build-id but whose symbols differ gets its own, and names only its own
+ * frames.
+ */
+static void test_same_content_shared(void **state)
+{
+	char dir[] = "/var/tmp/vigil-share.XXXXXX", a[64], b[64], c[64];
+	const char *paths[3] = { a, b, c };
+	struct symbolizer *s = new_sym(NULL);
+	struct symbolizer_stats st0, st;
+	struct mapper m;
+	struct sym_frame fa, fb, fc;
+	uint8_t bid[20];
+
+	for (int i = 0; i < 20; i++)
+		bid[i] = (uint8_t)(0x30 + i);
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.so", dir);
+	snprintf(b, sizeof(b), "%s/b.so", dir);
+	snprintf(c, sizeof(c), "%s/c.so", dir);
+	write_elf(a, bid, "shared_function", 0x800, 0x800, 0x2000, 0);
+	write_elf(b, bid, "shared_function", 0x800, 0x800, 0x2000, 0);
+	write_elf(c, bid, "forged_function", 0x800, 0x800, 0x2000, 65534);
+
+	/* What the rest of this process costs, without the three. */
+	mapper_start(&m, paths, 0);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)m.pid, m.start_ns), 0);
+	symbolizer_get_stats(s, &st0);
+	mapper_stop(&m);
+
+	mapper_start(&m, paths, 3);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)m.pid, m.start_ns), 0);
+	symbolizer_get_stats(s, &st);
+	assert_int_equal(st.files, st0.files + 3);
+	assert_int_equal(st.symbol_tables, st0.symbol_tables + 2); /* a and b share */
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)m.pid, m.start_ns, m.at[0] + 0x810, false, &fa), 0);
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)m.pid, m.start_ns, m.at[1] + 0x810, false, &fb), 0);
+	assert_int_equal(symbolizer_user_ip(s, (uint32_t)m.pid, m.start_ns, m.at[2] + 0x810, false, &fc), 0);
+	assert_string_equal(fa.mapping->path, a);
+	assert_string_equal(fb.mapping->path, b);
+	assert_string_equal(fc.mapping->path, c);
+	assert_int_equal(fa.address, 0x810);
+	assert_string_equal(fa.function, "shared_function");
+	assert_ptr_equal(fa.function, fb.function); /* one table */
+	assert_string_equal(fc.function, "forged_function");
+	mapper_stop(&m);
+	unlink(a);
+	unlink(b);
+	unlink(c);
+	rmdir(dir);
+	symbolizer_free(s);
+}
+
+/* --- a process's maps cost bounded requests, however many mappings ------ */
+
+/*
+ * The collector's requests answered by the monitor's own handler
+ * (broker.c, mapfile.c) over a real socketpair, in this process, as vigild
+ * does across two.  open_file past `limit` is answered -EAGAIN without
+ * asking: the way before this was fixed asked once per mapping, and at
+ * thousands of mappings that would take minutes to fail.
+ */
+struct via_broker {
+	struct broker b;
+	int sv[2];
+	unsigned long open_files, limit;
+};
+
+static int vb_ask(struct via_broker *vb, const void *msg, size_t len)
+{
+	uint8_t buf[PRIVSEP_MAX_MSG];
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[PRIVSEP_MAX_FDS], type;
+	struct msg_reply rep;
+	size_t n;
+
+	assert_int_equal(privsep_send(vb->sv[1], msg, len, NULL, 0), 0);
+	assert_int_equal(broker_serve_one(&vb->b, vb->sv[0], PEER_COLLECTOR), 0);
+	type = privsep_recv(vb->sv[1], PEER_MONITOR, seen, buf, &n, fds);
+	if (type == MSG_FD_REPLY)
+		return fds[0];
+	assert_int_equal(type, MSG_ERR_REPLY);
+	memcpy(&rep, buf, sizeof(rep));
+	return -(int)rep.err;
+}
+
+static int vb_open_maps(void *ctx, uint32_t pid)
+{
+	struct msg_open_maps m = { .hdr = { MSG_OPEN_MAPS, sizeof(m) }, .pid = pid };
+
+	return vb_ask(ctx, &m, sizeof(m));
+}
+
+static int vb_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	struct via_broker *vb = ctx;
+	struct msg_open_file m = {
+		.hdr = { MSG_OPEN_FILE, sizeof(m) }, .pid = pid,
+		.dev_major = mp->dev_major, .dev_minor = mp->dev_minor,
+		.start = mp->start, .end = mp->end, .inode = mp->inode,
+	};
+	int fd;
+
+	if (++vb->open_files > vb->limit)
+		return -EAGAIN;
+	fd = vb_ask(vb, &m, sizeof(m));
+	if (fd >= 0 && fstat(fd, ret_st) < 0) {
+		close(fd);
+		return -EBADF;
+	}
+	return fd;
+}
+
+/* A child that maps the first page of this test's binary R+X n times. */
+static pid_t many_maps_child(size_t n)
+{
+	int pfd[2];
+	pid_t pid;
+	char ok;
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+
+		die_with_parent();
+
+		/* Offset 0 each time: neighbours cannot merge into one mapping. */
+		for (size_t i = 0; i < n; i++)
+			if (fd < 0 || mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0) == MAP_FAILED)
+				_exit(90);
+		if (write(pfd[1], "k", 1) != 1)
+			_exit(91);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &ok, 1), 1);
+	close(pfd[0]);
+	return pid;
+}
+
+/*
+ * CPU time of this process (the monitor's handler runs in it too), so that
+ * a busy host, which delays it, does not make the bound below flaky.
+ */
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double time_note(struct via_broker *vb, pid_t pid, unsigned long *ret_files,
+			uint64_t *ret_reads, struct symbolizer **keep)
+{
+	static const struct symbolizer_ops proto = { vb_open_maps, vb_open_file, NULL };
+	struct symbolizer_ops ops = proto;
+	struct symbolizer *s = NULL;
+	uint64_t reads = vb->b.maps_reads;
+	double t0, t;
+
+	ops.ctx = vb;
+	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
+	symbolizer_set_parse_budget(s, 0, 0); /* requests and maps only: no parsing */
+	vb->open_files = 0;
+	t0 = cpu_ms();
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)pid, start_ns_of(pid)), 0);
+	t = cpu_ms() - t0;
+	*ret_files = vb->open_files;
+	*ret_reads = vb->b.maps_reads - reads;
+	if (keep)
+		*keep = s;
+	else
+		symbolizer_free(s);
+	return t;
+}
+
+/*
+ * A process that maps one file R+X thousands of times: the collector asks
+ * the monitor for that file once per look, and the monitor reads the maps
+ * once, not once per mapping.  A look at it costs about what a look at a
+ * process with a handful of mappings costs, plus reading its maps (both
+ * measured here, in CPU time); before, it cost a read of the whole maps
+ * per mapping (16384 of them, ~15 ms each: minutes).
+ */
+static void test_many_mappings(void **state)
+{
+	const size_t nmaps = SYMBOLIZER_MAX_PROC_MAPS;
+	struct via_broker vb = { .b = { .max_hz = 100, .cgroup_root_fd = -1 }, .limit = 64 };
+	struct symbolizer *s;
+	struct procmaps *m;
+	struct sym_frame f;
+	pid_t small, big;
+	double t_read = 1e9, t_small = 1e9, t_big = 1e9, t;
+	unsigned long files_small = 0, files_big = 0, nf;
+	uint64_t reads_big = 0, nr;
+	size_t distinct = 0, mapped = 0;
+	char exe[PATH_MAX];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, vb.sv), 0);
+	assert_non_null(realpath("/proc/self/exe", exe));
+	small = many_maps_child(0);
+	big = many_maps_child(nmaps);
+
+	/* Reading and parsing the big one's maps, once: the part that must grow. */
+	for (int k = 0; k < 3; k++) {
+		double t0 = cpu_ms();
+
+		assert_int_equal(procmaps_read(big, &m), 0);
+		t = cpu_ms() - t0;
+		t_read = t < t_read ? t : t_read;
+		if (k == 0) {
+			for (size_t i = 0; i < m->n; i++) {
+				bool seen = false;
+
+				if (!(m->maps[i].prot & PROT_EXEC) || !m->maps[i].inode)
+					continue;
+				mapped++;
+				for (size_t j = 0; j < i && !seen; j++)
+					seen = (m->maps[j].prot & PROT_EXEC) && m->maps[j].inode == m->maps[i].inode &&
+					       m->maps[j].dev_minor == m->maps[i].dev_minor &&
+					       m->maps[j].dev_major == m->maps[i].dev_major;
+				distinct += !seen;
+			}
+		}
+		procmaps_free(m);
+	}
+	assert_true(mapped > nmaps);
+	for (int k = 0; k < 3; k++) {
+		t = time_note(&vb, small, &nf, &nr, NULL);
+		t_small = t < t_small ? t : t_small;
+		files_small = nf;
+		t = time_note(&vb, big, &nf, &nr, k == 2 ? &s : NULL);
+		t_big = t < t_big ? t : t_big;
+		files_big = nf > files_big ? nf : files_big;
+		reads_big = nr > reads_big ? nr : reads_big;
+	}
+	print_message("many mappings: %zu R+X file mappings of %zu files: %lu requests (a handful of "
+		      "mappings: %lu), %" PRIu64 " maps read by the monitor; look %.2f ms CPU (a handful: "
+		      "%.2f ms, one read of its maps: %.2f ms; bound %.2f ms)\n",
+		      mapped, distinct, files_big, files_small, reads_big, t_big, t_small, t_read,
+		      3 * t_small + 4 * t_read);
+	assert_true(files_big <= distinct);
+	assert_int_equal(reads_big, 1);
+	assert_true(t_big <= 3 * t_small + 4 * t_read);
+
+	/* And the mappings are the file's: frames are file offsets in it. */
+	assert_int_equal(procmaps_read(big, &m), 0);
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->maps[i].prot & PROT_EXEC && m->maps[i].offset == 0 && m->maps[i].end - m->maps[i].start == 4096 &&
+		    strcmp(m->maps[i].path, exe) == 0) {
+			assert_int_equal(symbolizer_user_ip(s, (uint32_t)big, start_ns_of(big),
+							    m->maps[i].start + 0x10, false, &f),
+					 0);
+			assert_non_null(f.mapping);
+			assert_string_equal(f.mapping->path, exe);
+			assert_int_equal(f.address, 0x10);
+			break;
+		}
+	}
+	procmaps_free(m);
+	symbolizer_free(s);
+	broker_release(&vb.b);
+	close(vb.sv[0]);
+	close(vb.sv[1]);
+	kill(small, SIGKILL);
+	kill(big, SIGKILL);
+	waitpid(small, NULL, 0);
+	waitpid(big, NULL, 0);
+}
+
+/*
+ * Thousands of distinct files: at most SYMBOLIZER_MAX_PROC_FILES are
+ * asked for per look; mappings of the others stay address + mapping.
+ */
+struct many_files {
+	size_t n;
+	unsigned long opened;
+	char path[PATH_MAX];
+};
+
+static int mf_open_maps(void *ctx, uint32_t pid)
+{
+	const struct many_files *mf = ctx;
+	int fd = memfd_create("many-files-maps", MFD_CLOEXEC);
+	FILE *f;
+
+	if (fd < 0)
+		return -errno;
+	f = fdopen(dup(fd), "w");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < mf->n; i++)
+		fprintf(f, "%llx-%llx r-xp 00000000 08:01 %zu /many/f%zu\n", 0x10000000ull + i * 0x10000ull,
+			0x10001000ull + i * 0x10000ull, 1000 + i, i);
+	fclose(f);
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+static int mf_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	struct many_files *mf = ctx;
+	int fd = open(mf->path, O_RDONLY | O_CLOEXEC);
+
+	mf->opened++;
+	if (fd < 0 || fstat(fd, ret_st) < 0)
+		return -errno;
+	return fd;
+}
+
+static void test_proc_files_cap(void **state)
+{
+	struct many_files mf = { .n = SYMBOLIZER_MAX_PROC_FILES * 3 };
+	struct symbolizer_ops ops = { mf_open_maps, mf_open_file, &mf };
+	struct symbolizer *s = NULL;
+	struct sym_frame f;
+	uint64_t last = 0x10000000ull + (mf.n - 1) * 0x10000ull;
+
+	assert_true(fixture_path("libvsym.so", mf.path, sizeof(mf.path)));
+	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
+	assert_int_equal(symbolizer_note_process(s, 4242, 0), 0);
+	print_message("%zu distinct files mapped: %lu asked for\n", mf.n, mf.opened);
+	assert_int_equal(mf.opened, SYMBOLIZER_MAX_PROC_FILES);
+	/* Within the limit: the file's mapping, a file offset. */
+	assert_int_equal(symbolizer_user_ip(s, 4242, 0, 0x10000000ull + 0x20, false, &f), 0);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, 0);
+	assert_int_equal(f.address, 0x20);
+	/* Past it: address + mapping. */
+	assert_int_equal(symbolizer_user_ip(s, 4242, 0, last + 0x20, false, &f), 0);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, last);
+	assert_int_equal(f.address, last + 0x20);
+	assert_null(f.function);
+	symbolizer_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -925,6 +1611,12 @@ int main(void)
 		cmocka_unit_test(test_kernel),
 		cmocka_unit_test(test_kernel_modules),
 		cmocka_unit_test(test_gc_and_forget),
+		cmocka_unit_test(test_bid_spoof_mallory_first),
+		cmocka_unit_test(test_bid_spoof_mallory_later),
+		cmocka_unit_test(test_bid_spoof_victim_deferred),
+		cmocka_unit_test(test_same_content_shared),
+		cmocka_unit_test(test_many_mappings),
+		cmocka_unit_test(test_proc_files_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
