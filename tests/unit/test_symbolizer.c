@@ -362,6 +362,22 @@ static int flood_open_file(void *ctx, uint32_t pid, const struct procmap *mp, st
 	return fd;
 }
 
+/* The flood's directory, removed by flood_teardown even when a check fails. */
+static char flood_dir[64];
+
+static int flood_teardown(void **state)
+{
+	char cmd[128];
+
+	if (flood_dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", flood_dir);
+		if (system(cmd) != 0)
+			return -1;
+		flood_dir[0] = '\0';
+	}
+	return 0;
+}
+
 static void test_parse_budget_flood(void **state)
 {
 	struct elfgen g = { .nsym = 10 };
@@ -379,6 +395,7 @@ static void test_parse_budget_flood(void **state)
 	int fd;
 
 	assert_non_null(mkdtemp(fl.dir));
+	memcpy(flood_dir, fl.dir, sizeof(flood_dir));
 	assert_true(elfgen_build(&g, &m));
 	/* .symtab moves into a hole. */
 	hole = (m.len + 4095) & ~(uint64_t)4095;
@@ -1599,7 +1616,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_self_binary),
 		cmocka_unit_test(test_parse_budget),
-		cmocka_unit_test(test_parse_budget_flood),
+		cmocka_unit_test_teardown(test_parse_budget_flood, flood_teardown),
 		cmocka_unit_test(test_dlopen_lib),
 		cmocka_unit_test(test_libc),
 		cmocka_unit_test(test_anon_and_reread),
