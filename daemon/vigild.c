@@ -14,6 +14,7 @@
 #include "options.h"
 #include "sysctl.h"
 #include "policy.h"
+#include "policyfile.h"
 #include "uplink.h"
 
 #define EX_USAGE 64
@@ -36,25 +37,33 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (o.check) {
-		/* Validate as the daemon would, with no privilege at all. */
+		/*
+		 * Validate as the daemon would, with no privilege at all: the
+		 * content, and whether the daemon would read the file at all
+		 * (policyfile.h: no symlink, root's, written by root only).
+		 */
 		struct policy_errors errs;
 		struct policy *p = NULL;
-		int rc = policy_load_file(o.policy, sysctl_max_sample_rate(), &p, &errs);
+		char why[512];
+		int rc = policy_load_file(o.policy, sysctl_max_sample_rate(), &p, &errs), fd = -1, trc;
 
-		if (rc == 0) {
-			printf("%s: valid: %zu tenant(s) besides default\n", o.policy, p->n_tenants - 1);
-			policy_free(p);
-			return 0;
-		}
-		if (rc != -EBADMSG) {
+		if (rc != 0 && rc != -EBADMSG) {
 			fprintf(stderr, "vigild: %s: %s\n", o.policy, strerror(-rc));
 			return rc == -ENOENT || rc == -EACCES ? 66 : 78;
 		}
-		for (size_t i = 0; i < errs.n; i++)
+		for (size_t i = 0; rc && i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.e[i].text);
-		if (errs.n_dropped)
+		if (rc && errs.n_dropped)
 			fprintf(stderr, "%s: and %zu more problems\n", o.policy, errs.n_dropped);
-		return 78;
+		trc = policyfile_open(o.policy, &fd, why, sizeof(why));
+		if (fd >= 0)
+			close(fd);
+		if (trc)
+			fprintf(stderr, "vigild: %s; vigild would refuse this file\n", why);
+		if (rc == 0 && trc == 0)
+			printf("%s: valid: %zu tenant(s) besides default\n", o.policy, p->n_tenants - 1);
+		policy_free(p);
+		return rc || trc ? 78 : 0;
 	}
 	if (o.role == ROLE_COLLECTOR)
 		return collector_main();

@@ -15,6 +15,9 @@
 #        files appears, profiles keep being written.
 #   10.  A valid policy (tenant "charlie") then reloads on SIGHUP.
 #   11.  SIGTERM: exit 0.
+#   12.  --check says what the daemon would: a valid policy that is
+#        group-writable is refused (exit 78, naming why); made root-only,
+#        it passes.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -27,6 +30,7 @@ for l in "${LABELS[@]}"; do TESTS+=("on SIGHUP, policy file $l: refused and logg
 TESTS+=("after the refused reloads: the old policy still applies and profiles keep coming")
 TESTS+=("a valid policy then reloads on SIGHUP")
 TESTS+=("SIGTERM: exit 0")
+TESTS+=("--check refuses a valid but group-writable policy (exit 78, why), passes it once root-only")
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
 require_file "$PQ" "${TESTS[@]}"
@@ -145,5 +149,17 @@ tap_result "${TESTS[9]}" $([ -z "$problems" ]; echo $?) "$problems" "log tail:" 
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 tap_result "${TESTS[10]}" $([ "$VIGILD_RC" -eq 0 ]; echo $?) "exit $VIGILD_RC; log tail:" "$(tail -5 "$LOG")"
+
+# 12. --check, as an administrator would run it before a reload.
+write_policy "$T/check.yaml" delta
+chmod 0664 "$T/check.yaml"
+out=$("$VIGILD" --policy "$T/check.yaml" --check 2>&1)
+rc=$?
+chmod 0644 "$T/check.yaml"
+out2=$("$VIGILD" --policy "$T/check.yaml" --check 2>&1)
+rc2=$?
+tap_result "${TESTS[11]}" $([ $rc -eq 78 ] && grep -qF "writable by its group" <<<"$out" &&
+	grep -qF "vigild would refuse this file" <<<"$out" && [ $rc2 -eq 0 ] && grep -qF "valid" <<<"$out2"; echo $?) \
+	"group-writable: exit $rc: $out" "root-only: exit $rc2: $out2"
 
 tap_done
