@@ -32,7 +32,8 @@ endif
 DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	zlib1g-dev protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
-	libseccomp-dev libcap-dev libclang-rt-14-dev
+	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \
+	libsqlite3-dev sqlite3 libcurl4-openssl-dev
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -40,13 +41,16 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 HARDEN   := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS   := -std=c17 -D_GNU_SOURCE -O2 -g $(WARNINGS) $(HARDEN)
 VERSION  := 0.1.0
-CPPFLAGS := -Ibpf -Idaemon -Isigning -Ipolicy -I$(B)/gen -DVIGIL_VERSION=\"$(VERSION)\"
-LDFLAGS  := -pie -Wl,-z,relro,-z,now
-LDLIBS   := -lbpf -lelf -lz -lprotobuf-c -lcrypto -lyaml -lseccomp -lcap -lm
+CPPFLAGS := -Ibpf -Idaemon -Isigning -Ipolicy -Icontrol-plane -I$(B)/gen -DVIGIL_VERSION=\"$(VERSION)\"
+LDFLAGS  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
+# One library list for every program: --as-needed keeps each binary's
+# dependencies to what it calls (vigild does not link libevent or SQLite).
+LDLIBS   := -lbpf -lelf -lz -lprotobuf-c -lssl -lcrypto -lyaml -lseccomp -lcap -lm \
+	-levent_openssl -levent -ljansson -lsqlite3 -lcurl
 
 SAN_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fPIE \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-SAN_LDFLAGS := -pie -fsanitize=address,undefined
+SAN_LDFLAGS := -pie -fsanitize=address,undefined -Wl,--as-needed
 
 # ---------------------------------------------------------------------------
 # Generated code: vmlinux.h (CO-RE, never committed) and pprof's protobuf.
@@ -62,7 +66,13 @@ $(B)/gen/profile.pb-c.c $(B)/gen/profile.pb-c.h &: proto/profile.proto
 	$(Q)mkdir -p $(B)/gen
 	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(B)/gen $<
 
-GEN_HDRS := $(B)/gen/profile.pb-c.h
+# OpAMP's messages (proto/opamp.proto, from the OpAMP specification).
+$(B)/gen/opamp.pb-c.c $(B)/gen/opamp.pb-c.h &: proto/opamp.proto
+	$(call msg,PROTOC,$<)
+	$(Q)mkdir -p $(B)/gen
+	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(B)/gen $<
+
+GEN_HDRS := $(B)/gen/profile.pb-c.h $(B)/gen/opamp.pb-c.h
 
 # ---------------------------------------------------------------------------
 # BPF objects.
@@ -78,13 +88,13 @@ $(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/vigil_abi.h $(B)/gen/vmlinux.h
 	$(Q)llvm-strip -g $@  # keep .BTF, drop DWARF
 
 # ---------------------------------------------------------------------------
-# The daemon: every daemon/*.c but the entry point goes into libvigil.a so
-# that unit tests link exactly the code that ships.
+# The daemon and the control plane: every .c but the entry points goes into
+# libvigil.a so that unit tests link exactly the code that ships.
 
-MAIN_SRCS := daemon/vigild.c signing/vigil-sign.c
-LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c signing/*.c policy/*.c))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/profile.pb-c.o
-SAN_OBJS  := $(LIB_SRCS:%.c=$(B)/san/%.o) $(B)/san/gen/profile.pb-c.o
+MAIN_SRCS := daemon/vigild.c signing/vigil-sign.c control-plane/vigil-cp.c control-plane/vigilctl.c
+LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c signing/*.c policy/*.c control-plane/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/profile.pb-c.o $(B)/obj/gen/opamp.pb-c.o
+SAN_OBJS  := $(LIB_SRCS:%.c=$(B)/san/%.o) $(B)/san/gen/profile.pb-c.o $(B)/san/gen/opamp.pb-c.o
 
 $(B)/obj/%.o: %.c $(GEN_HDRS)
 	$(call msg,CC,$<)
@@ -116,6 +126,15 @@ $(B)/libvigil-san.a: $(SAN_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(B)/vigild: $(B)/obj/daemon/vigild.o $(B)/libvigil.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The control plane (docs/control-plane.md) and its admin client.
+$(B)/vigil-cp: $(B)/obj/control-plane/vigil-cp.o $(B)/libvigil.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/vigilctl: $(B)/obj/control-plane/vigilctl.o $(B)/libvigil.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -263,7 +282,8 @@ $(B)/tests/workloads/%: tests/workloads/%.c $(WL_LIBS)
 # ---------------------------------------------------------------------------
 # Top-level targets.
 
-PROGRAMS := $(B)/vigild $(B)/vigil-sign
+PROGRAMS := $(B)/vigild $(B)/vigil-sign $(if $(wildcard control-plane/vigil-cp.c),$(B)/vigil-cp) \
+	$(if $(wildcard control-plane/vigilctl.c),$(B)/vigilctl)
 TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BINS) $(FIXTURES) \
 	$(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
 

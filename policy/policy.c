@@ -362,6 +362,35 @@ static void read_version(struct ctx *c, const struct ynode *n)
 			   POLICY_VERSION);
 }
 
+/*
+ * serial: a positive decimal integer that fits SQLite's and JSON's signed
+ * 64-bit integers.  Signed policies must have one and it only moves forward;
+ * a local file may leave it out (0).
+ */
+static void read_serial(struct ctx *c, const struct ynode *n, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (n->bad)
+		return;
+	if (n->type != YNODE_SCALAR || yamltree_kind(n) != YSCALAR_INT) {
+		error_node(c, n, "serial must be a positive integer, not %s", describe(n));
+		return;
+	}
+	for (size_t i = 0; i < n->len; i++) {
+		if (n->str[i] < '0' || n->str[i] > '9' || v > (POLICY_MAX_SERIAL - 9) / 10) {
+			v = 0;
+			break;
+		}
+		v = v * 10 + (uint64_t)(n->str[i] - '0');
+	}
+	if (v == 0 || v > POLICY_MAX_SERIAL)
+		error_node(c, n, "serial must be a decimal integer between 1 and %llu, got %s",
+			   (unsigned long long)POLICY_MAX_SERIAL, Q(n));
+	else
+		*ret = v;
+}
+
 /* ------------------------------------------------------------------------
  * hz and budget blocks. */
 
@@ -847,9 +876,10 @@ oom:
 
 static int validate(struct ctx *c, const struct ynode *root, struct policy **ret)
 {
-	static const char *const top_keys[] = { "version", "defaults", "tenants", NULL };
+	static const char *const top_keys[] = { "version", "serial", "defaults", "tenants", NULL };
 	static const char *const def_keys[] = { "hz", "budget", NULL };
-	const struct ynode *version, *defaults, *tenants;
+	const struct ynode *version, *serial_node, *defaults, *tenants;
+	uint64_t serial = 0;
 	unsigned dhz[3];
 	double dbudget = POLICY_BUILTIN_OVERHEAD_PERCENT;
 	struct block db = { 0 };
@@ -876,6 +906,9 @@ static int validate(struct ctx *c, const struct ynode *root, struct policy **ret
 		error_node(c, root, "missing key \"version\" (write \"version: %d\")", POLICY_VERSION);
 	else
 		read_version(c, version);
+	serial_node = yamltree_get(root, "serial");
+	if (serial_node)
+		read_serial(c, serial_node, &serial);
 
 	/* Built-in defaults, then what "defaults" says, field by field. */
 	dhz[HZ_MAX] = POLICY_BUILTIN_HZ_MAX < c->max_hz ? POLICY_BUILTIN_HZ_MAX : c->max_hz;
@@ -933,9 +966,11 @@ static int validate(struct ctx *c, const struct ynode *root, struct policy **ret
 			goto out;
 	}
 
-	if (c->n_errors == 0)
+	if (c->n_errors == 0) {
 		r = build(t, nt, dhz, dbudget, ret);
-	else
+		if (r == 0)
+			(*ret)->serial = serial;
+	} else
 		r = -EBADMSG;
 out:
 	for (size_t i = 0; i < nt; i++)

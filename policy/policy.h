@@ -6,6 +6,7 @@
  * docs/policy.md documents the file format for operators.  In short:
  *
  *   version: 1
+ *   serial: 42                              # signed policies only: moves forward
  *   defaults:
  *     hz: {min: 1, max: 99, start: 49}
  *     budget: {max_overhead_percent: 1.0}
@@ -26,6 +27,7 @@
 #define VIGIL_POLICY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define POLICY_VERSION 1
 
@@ -67,9 +69,13 @@ struct policy_tenant {
 	struct policy_selector *sel;	/* private */
 };
 
+/* Highest serial a policy may have: fits a signed 64-bit integer. */
+#define POLICY_MAX_SERIAL 9223372036854775807ull
+
 /* A valid policy.  Read-only for callers; owned by whoever parsed it. */
 struct policy {
 	unsigned version;
+	uint64_t serial;		/* top-level "serial:", 0 when absent (local files) */
 	size_t n_tenants;		/* >= 1: "default" plus those listed */
 	struct policy_tenant *tenants;	/* tenants[0] is "default" */
 };

@@ -423,17 +423,43 @@ static enum signing_status check_validity(const X509 *x, time_t at, char *msg, s
 	return SIGNING_OK;
 }
 
-/* The signer must be meant for code signing. */
-static enum signing_status check_usage(X509 *x, char *msg, size_t msglen)
+/*
+ * Whether x lists the Vigil policy-signing extended key usage
+ * (SIGNING_POLICY_EKU_OID).  OpenSSL knows no such purpose, so the EKU
+ * extension is read and each OID compared.
+ */
+static bool has_policy_eku(X509 *x)
+{
+	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+	ASN1_OBJECT *want = OBJ_txt2obj(SIGNING_POLICY_EKU_OID, 1);
+	bool found = false;
+
+	for (int i = 0; eku && want && i < sk_ASN1_OBJECT_num(eku) && !found; i++)
+		found = OBJ_cmp(sk_ASN1_OBJECT_value(eku, i), want) == 0;
+	ASN1_OBJECT_free(want);
+	EXTENDED_KEY_USAGE_free(eku);
+	return found;
+}
+
+/* The signer must be meant for what it signs: code, or (policy) code or policies. */
+static enum signing_status check_usage(X509 *x, bool policy, char *msg, size_t msglen)
 {
 	uint32_t flags = X509_get_extension_flags(x);
+	bool code = (flags & EXFLAG_XKUSAGE) && (X509_get_extended_key_usage(x) & XKU_CODE_SIGN);
 	char name[256];
 
-	if (!(flags & EXFLAG_XKUSAGE) || !(X509_get_extended_key_usage(x) & XKU_CODE_SIGN)) {
-		fmt(msg, msglen, "certificate %s %s; add extendedKeyUsage = codeSigning",
-		    subject_str(x, name, sizeof(name)),
-		    flags & EXFLAG_XKUSAGE ? "has an extended key usage without codeSigning"
-					   : "has no extended key usage (codeSigning is required)");
+	if (!code && !(policy && (flags & EXFLAG_XKUSAGE) && has_policy_eku(x))) {
+		if (policy)
+			fmt(msg, msglen, "certificate %s %s; add extendedKeyUsage = codeSigning or %s "
+				 "(Vigil policy signing)", subject_str(x, name, sizeof(name)),
+			    flags & EXFLAG_XKUSAGE ? "has an extended key usage without codeSigning or "
+						     "policy signing"
+						   : "has no extended key usage", SIGNING_POLICY_EKU_OID);
+		else
+			fmt(msg, msglen, "certificate %s %s; add extendedKeyUsage = codeSigning",
+			    subject_str(x, name, sizeof(name)),
+			    flags & EXFLAG_XKUSAGE ? "has an extended key usage without codeSigning"
+						   : "has no extended key usage (codeSigning is required)");
 		return SIGNING_ERR_BAD_EKU;
 	}
 	if ((flags & EXFLAG_KUSAGE) && !(X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE)) {
@@ -598,8 +624,8 @@ static enum signing_status verify_content(CMS_ContentInfo *cms, CMS_SignerInfo *
 	return st;
 }
 
-enum signing_status signing_verify(const struct signing_trust *trust, const void *data, size_t len,
-				   const void *sig, size_t sig_len, char *msg, size_t msglen)
+static enum signing_status verify(const struct signing_trust *trust, bool policy, const void *data,
+				  size_t len, const void *sig, size_t sig_len, char *msg, size_t msglen)
 {
 	enum signing_status st;
 	CMS_ContentInfo *cms = NULL;
@@ -704,7 +730,7 @@ enum signing_status signing_verify(const struct signing_trust *trust, const void
 	st = verify_chain(trust, signer, certs, msg, msglen);
 	if (st != SIGNING_OK)
 		goto out;
-	st = check_usage(signer, msg, msglen);
+	st = check_usage(signer, policy, msg, msglen);
 	if (st != SIGNING_OK)
 		goto out;
 	{
@@ -720,6 +746,19 @@ out:
 	CMS_ContentInfo_free(cms);
 	ERR_clear_error();
 	return st;
+}
+
+enum signing_status signing_verify(const struct signing_trust *trust, const void *data, size_t len,
+				   const void *sig, size_t sig_len, char *msg, size_t msglen)
+{
+	return verify(trust, false, data, len, sig, sig_len, msg, msglen);
+}
+
+enum signing_status signing_verify_policy(const struct signing_trust *trust, const void *data,
+					  size_t len, const void *sig, size_t sig_len, char *msg,
+					  size_t msglen)
+{
+	return verify(trust, true, data, len, sig, sig_len, msg, msglen);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -815,7 +854,7 @@ enum signing_status signing_key_check(const struct signing_key *key, char *msg, 
 		msg[0] = '\0';
 	st = check_validity(key->cert, 0, msg, msglen);
 	if (st == SIGNING_OK)
-		st = check_usage(key->cert, msg, msglen);
+		st = check_usage(key->cert, false, msg, msglen);
 	return st;
 }
 

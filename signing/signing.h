@@ -101,6 +101,23 @@ void signing_trust_free(struct signing_trust *t);
 enum signing_status signing_verify(const struct signing_trust *trust, const void *data, size_t len,
 				   const void *sig, size_t sig_len, char *msg, size_t msglen);
 
+/*
+ * The extended key usage that marks a certificate as one that signs Vigil
+ * policies (and nothing else): an OID under the UUID arc 2.25 (ITU-T X.667),
+ * so that it is unique without a registry.  In an openssl extension file:
+ *   extendedKeyUsage = 2.25.227699756064508679566492730626946662765
+ * docs/control-plane.md shows how to issue one.
+ */
+#define SIGNING_POLICY_EKU_OID "2.25.227699756064508679566492730626946662765"
+
+/*
+ * signing_verify() for a policy: the same checks, except that the signer's
+ * certificate may carry either codeSigning or SIGNING_POLICY_EKU_OID.
+ */
+enum signing_status signing_verify_policy(const struct signing_trust *trust, const void *data,
+					  size_t len, const void *sig, size_t sig_len, char *msg,
+					  size_t msglen);
+
 /* A signer: certificate (+ chain to include in signatures) and private key. */
 struct signing_key;
 

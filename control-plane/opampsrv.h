@@ -1,0 +1,56 @@
+/*
+ * opampsrv.h - vigil-cp's OpAMP server logic, apart from the transport:
+ * one AgentToServer in (already gunzipped), one ServerToAgent out, the
+ * store updated in between.  httpd.c calls it for each POST /v1/opamp from
+ * a connection whose certificate has CP_ROLE_AGENT.
+ *
+ * What it does (opamp-spec specification.md, "OpAMP over HTTP"):
+ *   - instance_uid must be 16 bytes, else BadRequest;
+ *   - an instance_uid is bound to the certificate subject it first came
+ *     with; another subject claiming it is refused (BadRequest), so one
+ *     agent cannot speak for another;
+ *   - a sequence_num that is not the last one + 1 (or a first message the
+ *     server has no state for) gets the ReportFullState flag;
+ *   - agent_description, capabilities, health, effective_config,
+ *     remote_config_status and agent_disconnect update the store;
+ *   - the newest assignment whose selector matches the agent names the
+ *     policy it should run; remote_config is sent when the agent's reported
+ *     last_remote_config_hash differs from that policy's config hash;
+ *   - the reply always carries the server's capabilities.
+ * Library-like: never logs; a reason for the log line comes back in log.
+ */
+#ifndef VIGIL_OPAMPSRV_H
+#define VIGIL_OPAMPSRV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpident.h"
+#include "store.h"
+
+#define OPAMPSRV_MAX_MESSAGE (4u << 20) /* an AgentToServer, after gunzip */
+
+struct opampsrv;
+
+struct opampsrv_reply {
+	int http_status;	/* 200, or 400 for BadRequest (body still a ServerToAgent) */
+	uint8_t *body;		/* serialized ServerToAgent, malloc'ed; caller frees */
+	size_t len;
+	char log[256];		/* non-empty: what the caller should log (refusals, errors) */
+};
+
+/* 0 and *ret; st is borrowed and must outlive the server. */
+int opampsrv_new(struct store *st, struct opampsrv **ret);
+
+/* Accepts NULL. */
+void opampsrv_free(struct opampsrv *s);
+
+/*
+ * Handle one message from the agent identified by id.  0 with *ret filled
+ * (also for a refused message: BadRequest is a reply), or -ENOMEM/-EIO when
+ * no reply can be made (the caller answers 500).  now is Unix ms.
+ */
+int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint8_t *msg,
+		    size_t len, int64_t now, struct opampsrv_reply *ret);
+
+#endif

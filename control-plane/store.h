@@ -1,0 +1,128 @@
+/*
+ * store.h - vigil-cp's durable state behind one narrow interface: agents,
+ * signed policies and the assignments of policies to selectors.  A backend
+ * is one file implementing struct store_ops (store_int.h); store_open()
+ * picks it by the URL's scheme ("sqlite:PATH" today).
+ *
+ * Every call is one transaction: a process killed at any moment leaves
+ * either the whole change or none of it.  Times are Unix milliseconds.
+ * Library-like: returns 0 or -errno, never logs; store_open() and the
+ * backends put a one-line reason in err where they take one.
+ * Ownership: strings and buffers in a struct filled by the store are
+ * malloc'ed and released with the matching *_release(); callbacks get
+ * structs that are valid only during the call.
+ * Runs in vigil-cp (unprivileged, single-threaded, event loop).
+ */
+#ifndef VIGIL_STORE_H
+#define VIGIL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpident.h"
+
+#define STORE_UID_LEN 16
+
+struct store;
+
+/* What an agent last said about itself, and who its certificate says it is. */
+struct store_agent {
+	uint8_t uid[STORE_UID_LEN];
+	/* The certificate it last connected with (struct cp_identity's fields). */
+	char *cert_subject, *cert_sans, *cert_serial, *cert_fingerprint;
+	/*
+	 * agent_description as JSON:
+	 *   {"identifying":{"host.name":"h1",...},"non_identifying":{"env":"prod",...}}
+	 * (values rendered as strings), NULL when never reported.
+	 */
+	char *description_json;
+	int64_t first_seen, last_seen;
+	uint64_t capabilities;
+	uint64_t last_sequence_num;
+	int healthy;			/* 1, 0, or -1 when never reported */
+	char *health_json;		/* ComponentHealth as JSON, or NULL */
+	uint8_t effective_hash[32];	/* SHA-256 of the reported effective config */
+	bool has_effective_hash;
+	int64_t applied_serial;		/* serial of the policy it runs, 0 unknown */
+	int remote_config_status;	/* RemoteConfigStatuses value, 0 UNSET */
+	uint8_t remote_config_hash[32];	/* last_remote_config_hash it reported */
+	bool has_remote_config_hash;
+	char *last_error;		/* from remote_config_status or health, or NULL */
+	bool disconnected;		/* sent agent_disconnect since it last spoke */
+};
+
+/* A signed policy as uploaded: verified by vigil-cp before it is stored. */
+struct store_policy {
+	int64_t serial;			/* > 0, unique, increasing with each upload */
+	uint8_t *yaml;
+	size_t yaml_len;
+	uint8_t *sig;			/* DER CMS, detached */
+	size_t sig_len;
+	char *signer;			/* the signing certificate, as signing_verify says it */
+	char *uploaded_by;		/* the admin certificate's subject */
+	int64_t uploaded_at;
+};
+
+/* "Agents that match selector run policy serial."  The newest matching wins. */
+struct store_assignment {
+	int64_t id;			/* increasing: the order of assignment */
+	char *selector;			/* "k=v,..." as selector.h parses it */
+	int64_t serial;
+	char *assigned_by;		/* the admin certificate's subject */
+	int64_t assigned_at;
+};
+
+/*
+ * Open (creating it and migrating its schema when needed) the store named
+ * by url: "sqlite:PATH".  0 and *ret_store, or -errno with a reason in err:
+ * -EINVAL unknown scheme or empty path, -EPROTO the database's schema is
+ * newer than this program, -EIO and others from the backend.
+ */
+int store_open(const char *url, struct store **ret_store, char *err, size_t errlen);
+
+/* Accepts NULL. */
+void store_close(struct store *st);
+
+/* The schema version of an open store (for tests and --version). */
+int store_schema_version(struct store *st);
+
+/* 0 and *ret (release with store_agent_release), -ENOENT, or -errno. */
+int store_agent_get(struct store *st, const uint8_t uid[STORE_UID_LEN], struct store_agent *ret);
+
+/* Insert or replace the agent with a->uid (first_seen kept when it exists). */
+int store_agent_put(struct store *st, const struct store_agent *a);
+
+/* Call cb for each agent, in uid order; a non-zero return from cb stops and is returned. */
+typedef int (*store_agent_cb)(const struct store_agent *a, void *arg);
+int store_agent_list(struct store *st, store_agent_cb cb, void *arg);
+
+void store_agent_release(struct store_agent *a);
+
+/*
+ * Add a policy.  -EEXIST when p->serial is not greater than every serial
+ * already stored (serials only move forward), or -errno.
+ */
+int store_policy_add(struct store *st, const struct store_policy *p);
+
+/* 0 and *ret (release with store_policy_release), -ENOENT, or -errno. */
+int store_policy_get(struct store *st, int64_t serial, struct store_policy *ret);
+
+/* The highest serial stored, 0 when none. */
+int store_policy_max_serial(struct store *st, int64_t *ret_serial);
+
+/* Each policy in serial order (yaml and sig included). */
+typedef int (*store_policy_cb)(const struct store_policy *p, void *arg);
+int store_policy_list(struct store *st, store_policy_cb cb, void *arg);
+
+void store_policy_release(struct store_policy *p);
+
+/* Record an assignment; -ENOENT when no policy has that serial. */
+int store_assign(struct store *st, const char *selector, int64_t serial, const char *assigned_by,
+		 int64_t at, int64_t *ret_id);
+
+/* Each assignment, oldest first. */
+typedef int (*store_assignment_cb)(const struct store_assignment *a, void *arg);
+int store_assignment_list(struct store *st, store_assignment_cb cb, void *arg);
+
+#endif
