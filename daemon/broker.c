@@ -266,6 +266,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		struct msg_tenant_cgroup tcg;
 		struct msg_tenant_cgroup_del tcg_del;
 		struct msg_ready start;
+		struct msg_uplink_broke broke;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} u;
 	int fds[PRIVSEP_MAX_FDS];
@@ -311,6 +312,11 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	case MSG_TENANT_CGROUP_DEL:
 		rc = tenant_cgroup_del(b, sock, &u.tcg_del);
 		break;
+	case MSG_UPLINK_BROKE:
+		/* The collector says so; the monitor's loop kills the uplink. */
+		memcpy(b->detail, u.broke.why, sizeof(u.broke.why));
+		b->detail[sizeof(u.broke.why) - 1] = '\0';
+		return 0;
 	default:
 		return hostile(b, "a message type the monitor does not answer");
 	}
