@@ -222,9 +222,9 @@ int statedir_instance_uid(int dirfd, uint8_t ret_uid[16], int *ret_made)
 			return 0;
 		}
 	}
-	if (rc != -ENOENT && rc != -EBADMSG)
+	if (rc != -ENOENT && rc != -EBADMSG && rc != -ELOOP && rc != -EFBIG)
 		return rc;
-	/* None, or not one we wrote: make one (the control plane sees a new agent). */
+	/* None, or not one we wrote (a symlink is replaced, never followed): make one (the control plane sees a new agent). */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	rc = statedir_uuid_v7((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, u);
 	if (rc)
