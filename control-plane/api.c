@@ -656,10 +656,16 @@ static int policy_upload(struct api *a, const struct cp_identity *id, const uint
 
 	r = policy_parse((const char *)yaml, yaml_len, "policy.yaml", API_POLICY_MAX_HZ, &p, &errs);
 	if (r == -EBADMSG) {
+		char all[1024] = "";
+		size_t o = 0;
+
+		/* One line with every problem (cut if long); the list has them all. */
+		for (size_t i = 0; i < errs.n && o < sizeof(all); i++)
+			o += (size_t)snprintf(all + o, sizeof(all) - o, "%s%s", i ? "; " : "",
+					      errs.e[i].text);
 		r = reply_error(ret, id, 422, policy_errors_json(&errs),
-				"policy.yaml is not a valid policy: %s%s",
-				errs.n ? errs.e[0].text : "(no detail)",
-				errs.n + errs.n_dropped > 1 ? " (and more: see errors)" : "");
+				"policy.yaml is not a valid policy: %s%s", errs.n ? all : "(no detail)",
+				errs.n_dropped ? "; and more" : "");
 		goto out;
 	}
 	if (r) {
