@@ -181,7 +181,7 @@ static int curl_exit(CURLcode c, const char *errbuf, const struct opts *o)
 /*
  * One request; on a 2xx reply, 0 with the JSON body in *ret (caller
  * decrefs).  Otherwise the exit code, the error line already printed.
- * what names the action in messages ("upload of the policy").
+ * what names the command in messages ("policy upload").
  */
 static int request(const struct opts *o, const char *method, const char *path, const char *body,
 		   const char *what, json_t **ret)
@@ -276,7 +276,7 @@ static int request(const struct opts *o, const char *method, const char *path, c
 			code = EX_DATAERR;
 		else
 			code = EX_PROTOCOL;
-		code = fail(code, "%s refused (%ld): %s", what, status, err);
+		code = fail(code, "%s: refused (HTTP %ld): %s", what, status, err);
 	}
 	json_decref(j);
 	free(b.data);
@@ -546,7 +546,7 @@ static int cmd_agents(const struct opts *o)
 			return fail(EX_USAGE, "--selector: too long");
 		snprintf(path, sizeof(path), "/api/v1/agents?selector=%s", enc);
 	}
-	r = request(o, "GET", path, NULL, "listing agents", &j);
+	r = request(o, "GET", path, NULL, "agents", &j);
 	if (r)
 		return r;
 	if (use_json(o))
@@ -566,7 +566,7 @@ static int cmd_agent(const struct opts *o, const char *id)
 	if (pct_encode(id, enc, sizeof(enc)))
 		return fail(EX_USAGE, "agent id too long: 32 hex digits or a UUID");
 	snprintf(path, sizeof(path), "/api/v1/agents/%s", enc);
-	r = request(o, "GET", path, NULL, "showing the agent", &j);
+	r = request(o, "GET", path, NULL, "agent", &j);
 	if (r)
 		return r;
 	if (use_json(o))
@@ -626,7 +626,7 @@ static int cmd_upload(const struct opts *o, const char *yaml_path, const char *s
 		r = fail(EX_SOFTWARE, "out of memory");
 		goto out;
 	}
-	r = request(o, "POST", "/api/v1/policies", body, "the upload of the policy", &j);
+	r = request(o, "POST", "/api/v1/policies", body, "policy upload", &j);
 	if (r)
 		goto out;
 	if (use_json(o)) {
@@ -650,7 +650,7 @@ out:
 static int cmd_policy_list(const struct opts *o)
 {
 	json_t *j;
-	int r = request(o, "GET", "/api/v1/policies", NULL, "listing policies", &j);
+	int r = request(o, "GET", "/api/v1/policies", NULL, "policy list", &j);
 
 	if (r)
 		return r;
@@ -687,7 +687,7 @@ static int cmd_policy_show(const struct opts *o, const char *serial_text_arg)
 		return fail(EX_USAGE, "policy show: SERIAL must be a positive integer, not %s",
 			    serial_text_arg);
 	snprintf(path, sizeof(path), "/api/v1/policies/%lld", serial);
-	r = request(o, "GET", path, NULL, "showing the policy", &j);
+	r = request(o, "GET", path, NULL, "policy show", &j);
 	if (r)
 		return r;
 	b64 = str(json_object_get(j, "yaml"));
@@ -732,7 +732,7 @@ static int cmd_assign(const struct opts *o, const char *serial_arg)
 	json_decref(req);
 	if (!body)
 		return fail(EX_SOFTWARE, "out of memory");
-	r = request(o, "POST", "/api/v1/assignments", body, "the assignment", &j);
+	r = request(o, "POST", "/api/v1/assignments", body, "assign", &j);
 	free(body);
 	if (r)
 		return r;
@@ -753,7 +753,7 @@ static int cmd_assign(const struct opts *o, const char *serial_arg)
 static int cmd_assignments(const struct opts *o)
 {
 	json_t *j;
-	int r = request(o, "GET", "/api/v1/assignments", NULL, "listing assignments", &j);
+	int r = request(o, "GET", "/api/v1/assignments", NULL, "assignments", &j);
 
 	if (r)
 		return r;
