@@ -383,7 +383,7 @@ static int show_agents(json_t *j)
 	if ((r = table_new(8, h, &t)))
 		return r;
 	json_array_foreach(arr, i, ag) {
-		char a[32], s[32], ls[32];
+		char a[32], s[32], ls[48];
 		json_t *hv = json_object_get(ag, "healthy");
 		const char *cells[8] = {
 			str(json_object_get(ag, "uid")),
@@ -397,7 +397,7 @@ static int show_agents(json_t *j)
 		};
 
 		if (json_is_true(json_object_get(ag, "disconnected")))
-			cells[6] = "disconnected";
+			strcat(ls, " (left)");	/* sent agent_disconnect since it last spoke */
 		if (ctltable_add(t, cells)) {
 			ctltable_free(t);
 			return fail(EX_SOFTWARE, "out of memory");
