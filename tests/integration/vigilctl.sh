@@ -13,7 +13,7 @@
 CP=$B/vigil-cp
 CTL=$B/vigilctl
 JG=$B/tests/tools/json_get
-N=24
+N=25
 tap_plan $N
 
 if [ ! -e "$VIGIL_ROOT/control-plane/vigil-cp.c" ]; then
@@ -287,7 +287,21 @@ u3=$?
 [ "$u1" -eq 64 ] && [ "$u2" -eq 78 ] && [ "$u3" -eq 0 ]
 tap_result "usage 64, unreadable --cert 78, VIGILCTL_* environment works" $? "$u1 $u2 $u3 $(cat "$T/err")"
 
-# 24: vigil-cp is still up after all of it.
+# 24: the largest policy (1 MiB: a long comment) goes through vigil-cp; one byte more does not.
+policy 8 big.yaml
+pad=$((1048576 - $(stat -c %s big.yaml)))
+{ printf '#'; head -c $((pad - 2)) /dev/zero | tr '\0' x; printf '\n'; } >>big.yaml
+sign big.yaml big.yaml.sig
+ctl --json policy upload big.yaml big.yaml.sig
+b1=$RC
+o1=$OUT
+echo >>big.yaml
+ctl policy upload big.yaml big.yaml.sig
+[ "$(stat -c %s big.yaml)" -eq 1048577 ] && [ "$b1" -eq 0 ] && [ "$(echo "$o1" | jg .serial)" = 8 ] &&
+	[ "$RC" -eq 65 ] && echo "$ERR" | grep -q "larger than 1048576"
+tap_result "a 1 MiB signed policy uploads; 1 MiB + 1 byte is refused (65)" $? "$(diag)" "first: $b1 $o1"
+
+# 25: vigil-cp is still up after all of it.
 kill -0 "$CP_PID" 2>/dev/null
 tap_result "vigil-cp survived every refusal" $? "$(tail -20 "$T/cp.log")"
 
