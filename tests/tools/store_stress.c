@@ -6,6 +6,9 @@
  *   store_stress write DB [SECONDS]   agents, policies, assignments in a loop
  *   store_stress check DB             the invariants; exit 0 when they hold
  *   store_stress rate DB [N]          N agent updates (default 20000), "rate R/s"
+ *   store_stress poll DB [AGENTS]     opampsrv_handle: each agent's full first
+ *                                     message, then 3 rounds of steady polls
+ *                                     (compressed, nothing new); "poll R/s"
  *
  * write continues from what the store has (the next serial is max + 1) and
  * prints "serial N" on stdout, flushed, once store_policy_add(N) has
@@ -28,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "opamp.pb-c.h"
+#include "opampsrv.h"
 #include "store.h"
 
 #define STRESS_AGENTS 500
@@ -250,14 +255,101 @@ static int do_rate(const char *db, long n)
 	return 0;
 }
 
+/* One AgentToServer from agent i, packed into buf; its length. */
+static size_t poll_msg(uint8_t *buf, unsigned i, uint64_t seq, bool full)
+{
+	Opamp__Proto__V1__AgentToServer m;
+	Opamp__Proto__V1__AgentDescription d;
+	Opamp__Proto__V1__KeyValue kv[2], *id = &kv[0], *nonid = &kv[1];
+	Opamp__Proto__V1__AnyValue av[2];
+	uint8_t uid[STORE_UID_LEN];
+	char host[32];
+
+	opamp__proto__v1__agent_to_server__init(&m);
+	memset(uid, 0x17, sizeof(uid));
+	memcpy(uid, &i, sizeof(i));
+	m.instance_uid.data = uid;
+	m.instance_uid.len = sizeof(uid);
+	m.sequence_num = seq;
+	m.capabilities = 0x1007;
+	if (full) {
+		snprintf(host, sizeof(host), "host-%u", i);
+		opamp__proto__v1__agent_description__init(&d);
+		for (int k = 0; k < 2; k++) {
+			opamp__proto__v1__key_value__init(&kv[k]);
+			opamp__proto__v1__any_value__init(&av[k]);
+			av[k].value_case = OPAMP__PROTO__V1__ANY_VALUE__VALUE_STRING_VALUE;
+			kv[k].value = &av[k];
+		}
+		kv[0].key = "host.name";
+		av[0].string_value = host;
+		kv[1].key = "env";
+		av[1].string_value = i % 2 ? "prod" : "dev";
+		d.identifying_attributes = &id;
+		d.n_identifying_attributes = 1;
+		d.non_identifying_attributes = &nonid;
+		d.n_non_identifying_attributes = 1;
+		m.agent_description = &d;
+	}
+	return opamp__proto__v1__agent_to_server__pack(&m, buf);
+}
+
+static int do_poll(const char *db, unsigned agents)
+{
+	struct cp_identity id = { .role = CP_ROLE_AGENT };
+	struct store_policy p = { .serial = 1, .signer = "CN=signer", .uploaded_by = "CN=admin" };
+	struct store *st;
+	struct opampsrv *srv;
+	uint8_t buf[512];
+	int64_t max = 0, aid;
+	double t0, dt;
+	int r;
+
+	if (open_store(db, &st))
+		return 1;
+	snprintf(id.subject, sizeof(id.subject), "CN=poll,O=Example");
+	if (store_policy_max_serial(st, &max) == 0 && max == 0) {
+		p.yaml = (uint8_t *)"serial: 1\n";
+		p.yaml_len = 10;
+		p.sig = (uint8_t *)"sig";
+		p.sig_len = 3;
+		if (store_policy_add(st, &p) || store_assign(st, "env=prod", 1, "CN=admin", now_ms(), &aid))
+			return 1;
+	}
+	if ((r = opampsrv_new(st, &srv)))
+		return 1;
+	for (int round = 0; round < 4; round++) {
+		t0 = mono_s();
+		for (unsigned i = 0; i < agents; i++) {
+			struct opampsrv_reply rep;
+			size_t len = poll_msg(buf, i, (uint64_t)round, round == 0);
+
+			r = opampsrv_handle(srv, &id, buf, len, now_ms(), &rep);
+			if (r || rep.http_status != 200) {
+				fprintf(stderr, "store_stress: poll: %d %d %s\n", r, rep.http_status, rep.log);
+				return 1;
+			}
+			free(rep.body);
+		}
+		dt = mono_s() - t0;
+		printf("poll %s: %.0f/s (%u agents in %.3f s, %.1f us each)\n", round ? "steady" : "first",
+		       agents / dt, agents, dt, dt * 1e6 / agents);
+	}
+	opampsrv_free(srv);
+	store_close(st);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 3 && strcmp(argv[1], "poll") == 0)
+		return do_poll(argv[2], argc > 3 ? (unsigned)atoi(argv[3]) : 10000);
 	if (argc >= 3 && strcmp(argv[1], "write") == 0)
 		return do_write(argv[2], argc > 3 ? atof(argv[3]) : 0);
 	if (argc == 3 && strcmp(argv[1], "check") == 0)
 		return do_check(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "rate") == 0)
 		return do_rate(argv[2], argc > 3 ? atol(argv[3]) : 20000);
-	fprintf(stderr, "usage: store_stress write DB [SECONDS] | check DB | rate DB [N]\n");
+	fprintf(stderr, "usage: store_stress write DB [SECONDS] | check DB | rate DB [N] | poll DB [AGENTS]\n");
 	return 64;
 }
