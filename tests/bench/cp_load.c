@@ -37,7 +37,9 @@
  *   result agents=N poll_ms=P window_s=W target_rps=X rps=X sent=N ok=N errors=N
  *          late=N reconnects=N p50_ms=X p90_ms=X p99_ms=X max_ms=X cp_cpu_s=X
  *          cp_cores=X cp_hwm_kb=N cp_rss_kb=N gen_cpu_s=X gen_cores=X gen_maxrss_kb=N
- *          connect_s=X connect_failed=N
+ *          other_cores=X connect_s=X connect_failed=N
+ * other_cores is what the rest of the host used (all of /proc/stat's busy
+ * time less vigil-cp and this process): the machine may be shared.
  * Exit 0 when every agent connected and no request failed, 1 otherwise,
  * 64 usage, 70 setup failed.
  */
@@ -144,7 +146,7 @@ struct sim {
 	char first_error[256];
 
 	/* CPU */
-	double cp_cpu0, cp_cpu1, gen_cpu0, gen_cpu1;
+	double cp_cpu0, cp_cpu1, gen_cpu0, gen_cpu1, host0, host1;
 };
 
 static uint64_t now_ns(void)
@@ -209,6 +211,24 @@ static long proc_status_kb(pid_t pid, const char *field)
 		}
 	fclose(f);
 	return v;
+}
+
+/* CPU time the whole host spent busy (all CPUs), from /proc/stat. */
+static double host_busy_s(void)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "re");
+	int n;
+
+	if (!f)
+		return -1;
+	/* user nice system idle iowait irq softirq steal */
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &v[6], &v[7]);
+	fclose(f);
+	if (n != 8)
+		return -1;
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static double self_cpu_s(void)
@@ -791,6 +811,7 @@ static void on_end(evutil_socket_t fd, short what, void *arg)
 	s->t_end = now_ns();
 	s->cp_cpu1 = proc_cpu_s(s->pid);
 	s->gen_cpu1 = self_cpu_s();
+	s->host1 = host_busy_s();
 	s->phase = PH_DRAIN;
 	for (unsigned i = 0; i < s->n; i++)
 		evtimer_del(s->agents[i].poll_ev);
@@ -813,6 +834,7 @@ static void maybe_start_measure(struct sim *s)
 	s->t0 = now_ns();
 	s->cp_cpu0 = proc_cpu_s(s->pid);
 	s->gen_cpu0 = self_cpu_s();
+	s->host0 = host_busy_s();
 	for (unsigned i = 0; i < s->n; i++) {
 		struct agent *a = &s->agents[i];
 
@@ -846,6 +868,7 @@ static void print_and_finish(struct sim *s)
 {
 	double w = (double)(s->t_end - s->t0) / 1e9;
 	double cp = s->cp_cpu1 - s->cp_cpu0, gen = s->gen_cpu1 - s->gen_cpu0;
+	double others = s->host1 - s->host0 - cp - gen;
 	double target = (double)s->n * 1000.0 / (double)s->poll_ms;
 	long hwm = proc_status_kb(s->pid, "VmHWM"), rss = proc_status_kb(s->pid, "VmRSS");
 	struct rusage ru;
@@ -862,16 +885,17 @@ static void print_and_finish(struct sim *s)
 	printf("vigil-cp (pid %d): %.2f s CPU in the window = %.3f cores; VmHWM %ld kB, VmRSS %ld kB\n", (int)s->pid, cp,
 	       cp / w, hwm, rss);
 	printf("cp_load: %.2f s CPU in the window = %.3f cores; maxrss %ld kB\n", gen, gen / w, ru.ru_maxrss);
+	printf("the rest of the host: %.3f cores busy in the window (of %ld)\n", others / w, sysconf(_SC_NPROCESSORS_ONLN));
 	if (s->first_error[0])
 		printf("first error: %s\n", s->first_error);
 	printf("result agents=%u poll_ms=%ld window_s=%.1f target_rps=%.1f rps=%.1f sent=%" PRIu64 " ok=%" PRIu64
 	       " errors=%" PRIu64 " late=%" PRIu64 " reconnects=%" PRIu64
 	       " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f cp_cpu_s=%.2f cp_cores=%.3f cp_hwm_kb=%ld"
-	       " cp_rss_kb=%ld gen_cpu_s=%.2f gen_cores=%.3f gen_maxrss_kb=%ld connect_s=%.1f connect_failed=%" PRIu64
-	       "\n",
+	       " cp_rss_kb=%ld gen_cpu_s=%.2f gen_cores=%.3f gen_maxrss_kb=%ld other_cores=%.3f connect_s=%.1f"
+	       " connect_failed=%" PRIu64 "\n",
 	       s->n, s->poll_ms, w, target, (double)s->ok / w, s->sent, s->ok, s->errors, s->late, s->reconnects,
 	       pct(s, 0.5), pct(s, 0.9), pct(s, 0.99), pct(s, 1.0), cp, cp / w, hwm, rss, gen, gen / w, ru.ru_maxrss,
-	       (double)(s->t_connect1 - s->t_connect0) / 1e9, s->connect_failed);
+	       others / w, (double)(s->t_connect1 - s->t_connect0) / 1e9, s->connect_failed);
 	fflush(stdout);
 	s->phase = PH_DONE;
 	event_base_loopexit(s->base, NULL);
