@@ -1,0 +1,245 @@
+/*
+ * vigil-cp.c - the Vigil control plane's process: steers vigild agents with
+ * OpAMP over mutual TLS and serves the admin API, both on one listener
+ * (httpd.c), with the store behind store.h.
+ *
+ * One unprivileged process, single-threaded, event-driven (libevent).
+ * SIGHUP reloads the TLS files and the policy trust; a reload that fails
+ * keeps the running configuration.  SIGTERM and SIGINT stop it (exit 0).
+ * Exit codes (sysexits): 64 usage, 66 a file cannot be read, 78 a file's
+ * contents are unusable, 69 the listener or the store is unavailable,
+ * 70 internal error.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sysexits.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "api.h"
+#include "cpopts.h"
+#include "httpd.h"
+#include "log.h"
+#include "opampsrv.h"
+#include "signing.h"
+#include "store.h"
+#include "tlsconf.h"
+
+/* Descriptors beyond connections: listener, store, files read on reload, logs. */
+#define SPARE_FDS 64
+
+struct cp {
+	struct cpopts o;
+	struct event_base *base;
+	struct httpd *httpd;
+	struct api *api;
+	struct signing_trust *trust;
+	SSL_CTX *ctx;
+	unsigned generation;
+};
+
+/* The exit code for a file that failed to load with -errno e. */
+static int file_exit(int e)
+{
+	switch (-e) {
+	case ENOMEM:
+	case EIO:
+		return EX_SOFTWARE;
+	case EBADMSG:
+	case EINVAL:
+	case EFBIG:
+		return EX_CONFIG;
+	default:
+		return EX_NOINPUT;
+	}
+}
+
+static int load_tls(struct cp *cp, SSL_CTX **ret, char *err, size_t errlen)
+{
+	struct tlsconf_files f = { .cert = cp->o.cert, .key = cp->o.key, .agent_ca = cp->o.agent_ca,
+				   .admin_ca = cp->o.admin_ca, .crl = cp->o.crl };
+	char warn[1024];
+	int r;
+
+	r = tlsconf_new(&f, cp->generation + 1, ret, err, errlen, warn, sizeof(warn));
+	if (r == 0) {
+		cp->generation++;
+		if (warn[0])
+			log_warnx("warning: %s", warn);
+	}
+	return r;
+}
+
+static int load_trust(struct cp *cp, struct signing_trust **ret, char *err, size_t errlen)
+{
+	char msg[512];
+	int r = signing_trust_load(cp->o.policy_trust, NULL, ret, msg, sizeof(msg));
+
+	if (r)
+		snprintf(err, errlen, "--policy-trust %s: %s", cp->o.policy_trust, msg);
+	return r;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct cp *cp = arg;
+	struct signing_trust *trust = NULL;
+	SSL_CTX *ctx = NULL;
+	char err[768], desc[160];
+
+	if (cp->o.log_level >= CP_LOG_INFO)
+		log_info("SIGHUP: reloading the certificate, key, CAs, CRL and policy trust");
+	if (load_tls(cp, &ctx, err, sizeof(err)) || load_trust(cp, &trust, err, sizeof(err))) {
+		log_warnx("reload failed, keeping the running configuration: %s", err);
+		SSL_CTX_free(ctx);
+		return;
+	}
+	httpd_set_ssl_ctx(cp->httpd, ctx);
+	SSL_CTX_free(cp->ctx);
+	cp->ctx = ctx;
+	api_set_trust(cp->api, trust);
+	signing_trust_free(cp->trust);
+	cp->trust = trust;
+	tlsconf_describe(ctx, desc, sizeof(desc));
+	if (cp->o.log_level >= CP_LOG_INFO)
+		log_info("reloaded (configuration %u: %s); open connections are verified again at their next request",
+		 cp->generation, desc);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct cp *cp = arg;
+
+	if (cp->o.log_level >= CP_LOG_INFO)
+		log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	event_base_loopexit(cp->base, NULL);
+}
+
+/* Room for every connection the server may hold, or a lower cap that fits. */
+static void fit_fd_limit(struct cpopts *o)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)o->max_connections + HTTPD_OVERFLOW(o->max_connections) + SPARE_FDS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want) {
+		unsigned fit = rl.rlim_cur > SPARE_FDS + 8 ? (unsigned)((rl.rlim_cur - SPARE_FDS) * 8 / 9) : 1;
+
+		log_warnx("warning: the descriptor limit (%llu) cannot hold --max-connections %u: serving at "
+			  "most %u (raise LimitNOFILE)", (unsigned long long)rl.rlim_cur, o->max_connections, fit);
+		o->max_connections = fit;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct cp cp = { 0 };
+	struct store *st = NULL;
+	struct opampsrv *op = NULL;
+	struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
+	struct httpd_config hc;
+	char err[768], desc[160];
+	int r, code = EX_SOFTWARE;
+
+	log_init("vigil-cp");
+	if (cpopts_parse(argc, argv, &cp.o, err, sizeof(err))) {
+		fprintf(stderr, "vigil-cp: %s\n", err);
+		return EX_USAGE;
+	}
+	if (cp.o.help) {
+		fputs(cpopts_usage, stdout);
+		return 0;
+	}
+	if (cp.o.version) {
+		printf("vigil-cp %s\n", VIGIL_VERSION);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	fit_fd_limit(&cp.o);
+
+	r = load_tls(&cp, &cp.ctx, err, sizeof(err));
+	if (r) {
+		log_warnx("%s", err);
+		return file_exit(r);
+	}
+	r = load_trust(&cp, &cp.trust, err, sizeof(err));
+	if (r) {
+		log_warnx("%s", err);
+		code = file_exit(r);
+		goto out;
+	}
+	r = store_open(cp.o.db, &st, err, sizeof(err));
+	if (r) {
+		log_warnx("--db %s: %s", cp.o.db, err[0] ? err : strerror(-r));
+		code = r == -EINVAL ? EX_USAGE : r == -EPROTO ? EX_CONFIG : EX_UNAVAILABLE;
+		goto out;
+	}
+	if (opampsrv_new(st, &op) || api_new(st, cp.trust, &cp.api)) {
+		log_warnx("cannot start the OpAMP server or the admin API: out of memory");
+		goto out;
+	}
+	cp.base = event_base_new();
+	if (!cp.base) {
+		log_warnx("libevent: cannot make an event base");
+		goto out;
+	}
+	hc = (struct httpd_config){
+		.host = cp.o.host,
+		.port = cp.o.port,
+		.max_connections = cp.o.max_connections,
+		.idle_timeout_s = cp.o.idle_timeout_s,
+		.retry_after_s = cp.o.retry_after_s,
+		.log_requests = cp.o.log_level >= CP_LOG_DEBUG,
+	};
+	r = httpd_new(cp.base, &hc, cp.ctx, op, cp.api, &cp.httpd, err, sizeof(err));
+	if (r) {
+		log_warnx("%s", err);
+		code = r == -ENOMEM ? EX_SOFTWARE : EX_UNAVAILABLE;
+		goto out;
+	}
+	ev_hup = evsignal_new(cp.base, SIGHUP, on_hup, &cp);
+	ev_term = evsignal_new(cp.base, SIGTERM, on_stop, &cp);
+	ev_int = evsignal_new(cp.base, SIGINT, on_stop, &cp);
+	if (!ev_hup || !ev_term || !ev_int || event_add(ev_hup, NULL) || event_add(ev_term, NULL) ||
+	    event_add(ev_int, NULL)) {
+		log_warnx("libevent: cannot watch signals");
+		goto out;
+	}
+	tlsconf_describe(cp.ctx, desc, sizeof(desc));
+	if (cp.o.log_level >= CP_LOG_INFO)
+		log_info("listening on %s%s%s:%u (%s; store %s; at most %u connections)",
+			 strchr(cp.o.host, ':') ? "[" : "", cp.o.host, strchr(cp.o.host, ':') ? "]" : "",
+			 cp.o.port, desc, cp.o.db, cp.o.max_connections);
+	if (event_base_dispatch(cp.base) < 0) {
+		log_warnx("libevent: the event loop failed");
+		goto out;
+	}
+	code = 0;
+out:
+	if (ev_hup)
+		event_free(ev_hup);
+	if (ev_term)
+		event_free(ev_term);
+	if (ev_int)
+		event_free(ev_int);
+	httpd_free(cp.httpd);
+	if (cp.base)
+		event_base_free(cp.base);
+	api_free(cp.api);
+	opampsrv_free(op);
+	store_close(st);
+	signing_trust_free(cp.trust);
+	SSL_CTX_free(cp.ctx);
+	return code;
+}

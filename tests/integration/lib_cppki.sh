@@ -1,0 +1,148 @@
+#!/bin/bash
+# tests/integration/lib_cppki.sh - a throw-away PKI for the control plane,
+# made with the openssl CLI.  Sourced after lib.sh, never run (tests/run.sh
+# runs no lib*.sh).
+#
+# setup_cppki makes, under $CP ($T/cppki):
+#   server-ca/ca.pem   the CA clients trust for vigil-cp's certificate
+#   server.pem/.key    vigil-cp's certificate: RSA, SAN IP:127.0.0.1 and
+#                      DNS:localhost, serverAuth (RSA so that TLS 1.2 suites
+#                      without ECDHE would be possible if the server allowed them)
+#   agent-ca/ca.pem    agents' CA            admin-ca/ca.pem  administrators' CA
+#   other-ca/ca.pem    a CA vigil-cp does not know
+#   policy-ca/ca.pem   the --policy-trust CA
+#   NAME.pem/.key      client certificates (clientAuth unless said):
+#                        agent1, agent2 (revoked later: crl2.pem),
+#                        admin1, expired (2020), future (2040),
+#                        revoked (in crl1.pem and crl2.pem),
+#                        serverauth (serverAuth EKU only), noeku (no EKU),
+#                        stranger (from other-ca)
+#                      all but admin1 and stranger from agent-ca
+#   crl1.pem           CRLs of agent-ca and admin-ca: "revoked" is revoked
+#   crl2.pem           the same, later: "agent2" is revoked as well
+
+[ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
+
+CP=$T/cppki
+export CP_SAN_DNS=unused # the client profile names each certificate in its SANs
+mkdir -p "$CP"
+
+cp_quiet() {
+	local out
+	out=$("$@" 2>&1) || { echo "setup failed: $*" >&2; echo "$out" >&2; return 1; }
+}
+
+cp_ca_section() {
+	cat <<EOF2
+[ $1 ]
+dir = $CP/$1
+database = \$dir/index.txt
+new_certs_dir = \$dir/new
+certificate = \$dir/ca.pem
+private_key = \$dir/ca.key
+serial = \$dir/serial
+crlnumber = \$dir/crlnumber
+default_md = sha256
+default_days = 30
+default_crl_days = 7
+policy = anything
+unique_subject = no
+copy_extensions = none
+EOF2
+}
+
+{
+	for ca in server-ca agent-ca admin-ca other-ca policy-ca; do cp_ca_section "$ca"; done
+	cat <<'EOF2'
+[ anything ]
+commonName = supplied
+[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = unused
+[ v3_ca ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[ server ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ client ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:$ENV::CP_SAN_DNS,URI:spiffe://vigil.test/$ENV::CP_SAN_DNS
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ serverauth ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ noeku ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF2
+} >"$CP/openssl.cnf"
+CPCNF=$CP/openssl.cnf
+
+cp_newkey() { cp_quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
+
+cp_ca() {
+	mkdir -p "$CP/$1/new"
+	: >"$CP/$1/index.txt"
+	echo 1000 >"$CP/$1/serial"
+	echo 1000 >"$CP/$1/crlnumber"
+	cp_newkey "$CP/$1/ca.key" &&
+		cp_quiet openssl req -new -x509 -config "$CPCNF" -extensions v3_ca -key "$CP/$1/ca.key" \
+			-subj "/O=Vigil test/CN=$2" -days 30 -out "$CP/$1/ca.pem"
+}
+
+# cp_issue CA NAME PROFILE [STARTDATE ENDDATE]: $CP/NAME.pem and $CP/NAME.key.
+cp_issue() {
+	local ca=$1 name=$2 ext=$3 dates=()
+	[ $# -ge 5 ] && dates=(-startdate "$4" -enddate "$5")
+	cp_newkey "$CP/$name.key" &&
+		cp_quiet openssl req -new -config "$CPCNF" -key "$CP/$name.key" -subj "/O=Vigil test/CN=$name" \
+			-out "$CP/$name.csr" &&
+		CP_SAN_DNS=$name.vigil.test cp_quiet openssl ca -batch -notext -config "$CPCNF" -name "$ca" \
+			-extensions "$ext" "${dates[@]}" -in "$CP/$name.csr" -out "$CP/$name.pem"
+}
+
+# cp_crl OUT: the current CRLs of agent-ca and admin-ca, in one PEM file.
+cp_crl() {
+	cp_quiet openssl ca -config "$CPCNF" -name agent-ca -gencrl -out "$CP/agent.crl" &&
+		cp_quiet openssl ca -config "$CPCNF" -name admin-ca -gencrl -out "$CP/admin.crl" &&
+		cat "$CP/agent.crl" "$CP/admin.crl" >"$1"
+}
+
+setup_cppki() {
+	cp_ca server-ca "Vigil test server CA" && cp_ca agent-ca "Vigil test agent CA" &&
+		cp_ca admin-ca "Vigil test admin CA" && cp_ca other-ca "Vigil test other CA" &&
+		cp_ca policy-ca "Vigil test policy CA" || return 1
+	# The server key is RSA: a server with an RSA key could agree on TLS 1.2
+	# suites without ECDHE (AES128-GCM-SHA256) or with CBC, had it allowed them.
+	cp_quiet openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$CP/server.key" &&
+		cp_quiet openssl req -new -config "$CPCNF" -key "$CP/server.key" -subj "/O=Vigil test/CN=localhost" \
+			-out "$CP/server.csr" &&
+		cp_quiet openssl ca -batch -notext -config "$CPCNF" -name server-ca -extensions server \
+			-in "$CP/server.csr" -out "$CP/server.pem" || return 1
+	cp_issue agent-ca agent1 client && cp_issue agent-ca agent2 client &&
+		cp_issue admin-ca admin1 client &&
+		cp_issue agent-ca expired client 20200101000000Z 20200201000000Z &&
+		cp_issue agent-ca future client 20400101000000Z 20400201000000Z &&
+		cp_issue agent-ca revoked client && cp_issue agent-ca serverauth serverauth &&
+		cp_issue agent-ca noeku noeku && cp_issue other-ca stranger client || return 1
+	cp_quiet openssl ca -config "$CPCNF" -name agent-ca -revoke "$CP/revoked.pem" &&
+		cp_crl "$CP/crl1.pem" &&
+		cp_quiet openssl ca -config "$CPCNF" -name agent-ca -revoke "$CP/agent2.pem" &&
+		cp_crl "$CP/crl2.pem"
+}
