@@ -350,8 +350,11 @@ snapshot() {
 	} 2>&1
 }
 
-agent "$P" 2 --uid "$UID5" --attr host.name=h5 --label env=it --label vigil.tenant-set=blue --poll 200 --backoff-max 400 \
-	--timeout 2000 --save "$(mkdir -p "$T/save5" && echo "$T/save5")" >"$T/long.out" 2>&1 &
+mkdir -p "$T/save5"
+# Started directly, not through a function: SIGTERM must reach opamp_agent, not a subshell.
+"$OPAMP_AGENT" --server "$CP_URL" --cert "$P/agent2.pem" --key "$P/agent2.key" --ca "$P/server-ca.pem" \
+	--uid "$UID5" --attr host.name=h5 --label env=it --label vigil.tenant-set=blue --poll 200 --backoff-max 400 \
+	--timeout 2000 --save "$T/save5" >"$T/long.out" 2>&1 &
 LONG_PID=$!
 SPAWNED+=("$LONG_PID")
 sleep 1.5

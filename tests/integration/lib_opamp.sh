@@ -167,12 +167,15 @@ cp_wait_ready() {
 
 # cp_stop [SIGNAL]: stop vigil-cp (TERM) and wait for it; its exit code in $CP_RC.
 cp_stop() {
-	kill -"${1:-TERM}" "$CP_PID" 2>/dev/null
 	local limit=$(($(now_ms) + 10000))
-	while kill -0 "$CP_PID" 2>/dev/null && [ "$(now_ms)" -lt "$limit" ]; do sleep 0.05; done
-	kill -KILL "$CP_PID" 2>/dev/null
-	wait "$CP_PID" 2>/dev/null
-	CP_RC=$?
+	# (bash's "Killed" notice for the job goes to the braces' stderr)
+	{
+		kill -"${1:-TERM}" "$CP_PID"
+		while kill -0 "$CP_PID" && [ "$(now_ms)" -lt "$limit" ]; do sleep 0.05; done
+		kill -KILL "$CP_PID"
+		wait "$CP_PID"
+		CP_RC=$?
+	} 2>/dev/null
 }
 
 # vctl PKI ARGS...: vigilctl as the administrator, JSON out.
