@@ -37,7 +37,7 @@
  *   result agents=N poll_ms=P window_s=W target_rps=X rps=X sent=N ok=N errors=N
  *          late=N reconnects=N p50_ms=X p90_ms=X p99_ms=X max_ms=X cp_cpu_s=X
  *          cp_cores=X cp_hwm_kb=N cp_rss_kb=N gen_cpu_s=X gen_cores=X gen_maxrss_kb=N
- *          other_cores=X connect_s=X connect_failed=N
+ *          other_cores=X connect_s=X connect_failed=N warm_cp_cpu_s=X warm_cp_ms_per_agent=X
  * other_cores is what the rest of the host used (all of /proc/stat's busy
  * time less vigil-cp and this process): the machine may be shared.
  * Exit 0 when every agent connected and no request failed, 1 otherwise,
@@ -146,7 +146,7 @@ struct sim {
 	char first_error[256];
 
 	/* CPU */
-	double cp_cpu0, cp_cpu1, gen_cpu0, gen_cpu1, host0, host1;
+	double cp_cpu_w, cp_cpu0, cp_cpu1, gen_cpu0, gen_cpu1, host0, host1;
 };
 
 static uint64_t now_ns(void)
@@ -825,14 +825,16 @@ static void maybe_start_measure(struct sim *s)
 	if (s->phase != PH_WARMUP || s->warm + s->dead < s->n)
 		return;
 	s->t_connect1 = now_ns();
-	printf("warm-up: %u agents connected and reported full state in %.1f s (%.0f handshakes/s), "
-	       "%u failed, %" PRIu64 " remote configs applied, %" PRIu64 " errors\n",
-	       s->warm, (double)(s->t_connect1 - s->t_connect0) / 1e9,
-	       s->warm / ((double)(s->t_connect1 - s->t_connect0) / 1e9), s->dead, s->w_configs, s->w_errors);
-	fflush(stdout);
 	s->phase = PH_MEASURE;
 	s->t0 = now_ns();
 	s->cp_cpu0 = proc_cpu_s(s->pid);
+	printf("warm-up: %u agents connected and reported full state in %.1f s (%.0f handshakes/s), "
+	       "%u failed, %" PRIu64 " remote configs applied, %" PRIu64 " errors; vigil-cp used %.2f s CPU "
+	       "(%.2f ms per agent)\n",
+	       s->warm, (double)(s->t_connect1 - s->t_connect0) / 1e9,
+	       s->warm / ((double)(s->t_connect1 - s->t_connect0) / 1e9), s->dead, s->w_configs, s->w_errors,
+	       s->cp_cpu0 - s->cp_cpu_w, s->warm ? (s->cp_cpu0 - s->cp_cpu_w) * 1e3 / s->warm : 0.0);
+	fflush(stdout);
 	s->gen_cpu0 = self_cpu_s();
 	s->host0 = host_busy_s();
 	for (unsigned i = 0; i < s->n; i++) {
@@ -892,10 +894,11 @@ static void print_and_finish(struct sim *s)
 	       " errors=%" PRIu64 " late=%" PRIu64 " reconnects=%" PRIu64
 	       " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f cp_cpu_s=%.2f cp_cores=%.3f cp_hwm_kb=%ld"
 	       " cp_rss_kb=%ld gen_cpu_s=%.2f gen_cores=%.3f gen_maxrss_kb=%ld other_cores=%.3f connect_s=%.1f"
-	       " connect_failed=%" PRIu64 "\n",
+	       " connect_failed=%" PRIu64 " warm_cp_cpu_s=%.2f warm_cp_ms_per_agent=%.2f\n",
 	       s->n, s->poll_ms, w, target, (double)s->ok / w, s->sent, s->ok, s->errors, s->late, s->reconnects,
 	       pct(s, 0.5), pct(s, 0.9), pct(s, 0.99), pct(s, 1.0), cp, cp / w, hwm, rss, gen, gen / w, ru.ru_maxrss,
-	       others / w, (double)(s->t_connect1 - s->t_connect0) / 1e9, s->connect_failed);
+	       others / w, (double)(s->t_connect1 - s->t_connect0) / 1e9, s->connect_failed, s->cp_cpu0 - s->cp_cpu_w,
+	       s->n ? (s->cp_cpu0 - s->cp_cpu_w) * 1e3 / s->n : 0.0);
 	fflush(stdout);
 	s->phase = PH_DONE;
 	event_base_loopexit(s->base, NULL);
@@ -1111,6 +1114,7 @@ int main(int argc, char **argv)
 	       (double)(now_ns() - t) / 1e9);
 
 	s->phase = PH_WARMUP;
+	s->cp_cpu_w = proc_cpu_s(s->pid);
 	s->t_connect0 = now_ns();
 	ramp_more(s);
 	event_base_dispatch(s->base);
