@@ -20,6 +20,8 @@
 #
 # Environment: BENCH_CP_RUNS ("1000:30000 1000:3000 10000:30000 10000:3000"),
 # BENCH_CP_WINDOW (60), BENCH_CP_RAMP (handshakes in flight, 64),
+# BENCH_CP_DBDIR (where the SQLite files go: $T, under /tmp; e.g. /dev/shm
+# to take the disk out of the figures),
 # BENCH_STRICT=1 (exit 1 when the 10k run misses a goal).
 # Results also go to build/bench/cp_results.md.  docs/benchmarks.md
 # ("Control plane") has the method and the figures.
@@ -56,7 +58,7 @@ declare -A R
 # run AGENTS POLL_MS: one configuration on a fresh vigil-cp; fills R[key,field].
 run() {
 	local n=$1 poll=$2 key=$1:$2 res f
-	local db=$T/cp-$n-$poll.db log=$T/cp-$n-$poll.log
+	local db=${BENCH_CP_DBDIR:-$T}/cp-$n-$poll.db log=$T/cp-$n-$poll.log
 	rm -f "$db"*
 	CP_PORT=$(cp_free_port)
 	cp_start "$T/pki" "$db" "$log"
