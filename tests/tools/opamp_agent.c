@@ -21,8 +21,10 @@
  *   - 503 and 429 (and transport errors) retry the same message with
  *     exponential backoff (500 ms x1.5, jitter), honouring Retry-After;
  *     any other non-200 drops the message;
- *   - --gzip: gzip request bodies with "Content-Encoding: gzip" and ask for
- *     gzip replies ("Accept-Encoding: gzip", as Go's transport does).
+ *   - --gzip: gzip request bodies with "Content-Encoding: gzip" (opamp-go's
+ *     EnableCompression) and ask for gzip replies.  Without it nothing is
+ *     compressed either way; note that Go's transport asks for gzip replies
+ *     even then (--accept-gzip alone plays that).
  * Where it follows the specification instead: opamp-go's HTTP client sends no
  * agent_disconnect, the spec says the client SHOULD ("Plain HTTP Transport",
  * closing); this one sends it in its last message on SIGTERM/SIGINT or after
@@ -100,7 +102,7 @@ struct agent {
 	/* options */
 	const char *url, *cert, *key, *ca, *save_dir, *raw_file;
 	const char *content_type, *content_encoding;
-	bool gzip_req, accept_gzip, fail_config, no_disconnect, resume;
+	bool gzip_req, accept_gzip, fail_config, no_disconnect, resume, first_heartbeat;
 	long poll_ms, timeout_ms, backoff_max_ms, retries, count;
 	bool seq_skip_set;
 	uint64_t seq_skip_at;
@@ -1115,7 +1117,9 @@ static int run(struct agent *a)
 {
 	long done = 0;
 
-	a->pending = PEND_FULL;	/* PrepareFirstMessage */
+	/* PrepareFirstMessage; --first-heartbeat plays a client that believes
+	 * the server already has its state (a server that lost its store). */
+	a->pending = a->first_heartbeat ? 0 : PEND_FULL;
 	while (!stop_flag) {
 		unsigned what = a->pending;
 
@@ -1158,6 +1162,8 @@ static void usage(void)
 		"  --count N           exit after N messages (then agent_disconnect)\n"
 		"  --no-disconnect     leave without agent_disconnect\n"
 		"  --seq-skip S        never send sequence_num S (a gap the server must see)\n"
+		"  --first-heartbeat   start with a poll, not the full state (as if the server\n"
+		"                      had lost what this client told it)\n"
 		"  --gzip              gzip requests and accept gzip replies\n"
 		"  --gzip-request      gzip requests only\n"
 		"  --accept-gzip       accept gzip replies only\n"
@@ -1208,7 +1214,7 @@ int main(int argc, char **argv)
 	enum {
 		O_SERVER = 256, O_CERT, O_KEY, O_CA, O_UID, O_ATTR, O_LABEL, O_POLL, O_COUNT, O_NODISC,
 		O_SEQSKIP, O_GZIP, O_GZIPREQ, O_ACCEPTGZ, O_SAVE, O_RESUME, O_REPORTHASH, O_FAILCFG,
-		O_UNHEALTHY, O_RAW, O_CTYPE, O_CENC, O_TIMEOUT, O_BACKOFF, O_RETRIES,
+		O_UNHEALTHY, O_RAW, O_CTYPE, O_CENC, O_TIMEOUT, O_BACKOFF, O_RETRIES, O_FIRSTHB,
 	};
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
@@ -1236,6 +1242,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "backoff-max", required_argument, NULL, O_BACKOFF },
 		{ "retries", required_argument, NULL, O_RETRIES },
+		{ "first-heartbeat", no_argument, NULL, O_FIRSTHB },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct agent ag;
@@ -1279,6 +1286,7 @@ int main(int argc, char **argv)
 		case O_TIMEOUT: a->timeout_ms = parse_long("--timeout", optarg, 1); break;
 		case O_BACKOFF: a->backoff_max_ms = parse_long("--backoff-max", optarg, 1); break;
 		case O_RETRIES: a->retries = parse_long("--retries", optarg, 0); break;
+		case O_FIRSTHB: a->first_heartbeat = true; break;
 		default: usage();
 		}
 	}
