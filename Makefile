@@ -7,6 +7,7 @@
 #                "N passed, N failed, N skipped"
 #   make bench   compare vigild with bpftrace and perf, and measure the
 #                overhead budgets (docs/benchmarks.md)
+#   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents
 #
 # Quiet unless V=1.
 
@@ -33,7 +34,7 @@ DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	zlib1g-dev protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
 	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \
-	libsqlite3-dev sqlite3 libcurl4-openssl-dev
+	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -257,6 +258,14 @@ $(B)/tests/tools/%: tests/tools/%.c $(B)/libvigil.a
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
+# The control plane's load generator (make bench-cp, tests/bench/bench_cp.sh).
+BENCH_BINS := $(B)/tests/bench/cp_load
+
+$(B)/tests/bench/%: tests/bench/%.c $(B)/libvigil.a
+	$(call msg,BENCH,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
+
 # Workloads with a known profile: frame pointers on, no inlining, so that
 # the functions the test expects are the functions the stack shows.
 WL_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
@@ -285,7 +294,7 @@ $(B)/tests/workloads/%: tests/workloads/%.c $(WL_LIBS)
 PROGRAMS := $(B)/vigild $(B)/vigil-sign $(if $(wildcard control-plane/vigil-cp.c),$(B)/vigil-cp) \
 	$(if $(wildcard control-plane/vigilctl.c),$(B)/vigilctl)
 TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BINS) $(FIXTURES) \
-	$(TOOL_BINS) $(WL_LIBS) $(WL_BINS)
+	$(TOOL_BINS) $(BENCH_BINS) $(WL_LIBS) $(WL_BINS)
 
 all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 
@@ -313,6 +322,12 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/bench.sh
 	$(Q)tests/bench/budgets.sh
+
+# vigil-cp under 1k and 10k simulated agents (tests/bench/bench_cp.sh,
+# docs/benchmarks.md "Control plane").
+bench-cp: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/bench_cp.sh
 
 # Fuzz targets (libFuzzer, clang): make fuzz builds build/fuzz/fuzz_<name>
 # from tests/fuzz/fuzz_<name>.c and the library sources it exercises,
@@ -389,7 +404,7 @@ fuzz-run: fuzz
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps run check bench clean fuzz fuzz-run
+.PHONY: all deps run check bench bench-cp clean fuzz fuzz-run
 .DEFAULT_GOAL := all
 
 -include $(shell find $(B)/obj $(B)/san $(B)/hooks $(B)/tests/fuzz -name '*.d' 2>/dev/null)
