@@ -225,17 +225,25 @@ int opampcli_build(struct opampcli *c, const struct opampcli_report *r, bool dis
 	} else {
 		parts &= ~OPAMPCLI_EFFECTIVE;
 	}
-	if ((parts & OPAMPCLI_REMOTE_STATUS) && r->policy && r->policy->status != REMOTE_NONE) {
+	if ((parts & OPAMPCLI_REMOTE_STATUS) && r->policy) {
+		/*
+		 * Always part of the full state, as ReportsRemoteConfig promises:
+		 * UNSET with no hash until a remote config has been received.
+		 */
 		opamp__proto__v1__remote_config_status__init(&b->rcs);
-		b->rcs.last_remote_config_hash.data = (uint8_t *)(uintptr_t)r->policy->hash;
-		b->rcs.last_remote_config_hash.len = CONFIG_HASH_LEN;
+		if (r->policy->status != REMOTE_NONE) {
+			b->rcs.last_remote_config_hash.data = (uint8_t *)(uintptr_t)r->policy->hash;
+			b->rcs.last_remote_config_hash.len = CONFIG_HASH_LEN;
+		}
 		b->rcs.status = r->policy->status == REMOTE_APPLIED
 			? OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED
-			: OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_FAILED;
+			: r->policy->status == REMOTE_FAILED
+			? OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_FAILED
+			: OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_UNSET;
 		if (r->policy->status == REMOTE_FAILED)
 			b->rcs.error_message = (char *)(uintptr_t)r->policy->reason;
 		m.remote_config_status = &b->rcs;
-	} else if (!(r->policy && r->policy->status == REMOTE_NONE)) {
+	} else {
 		parts &= ~OPAMPCLI_REMOTE_STATUS; /* not known yet: still pending */
 	}
 	len = opamp__proto__v1__agent_to_server__get_packed_size(&m);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "cfghash.h"
+#include "configmap.h"
 #include "opamp.pb-c.h"
 #include "opampcli.h"
 
@@ -104,6 +105,18 @@ static void test_full_then_changes(void **st)
 			 OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED);
 	assert_int_equal(m->remote_config_status->last_remote_config_hash.len, 32);
 	opamp__proto__v1__agent_to_server__free_unpacked(m, NULL);
+
+	/* before any remote config: UNSET, no hash (the full state still has it) */
+	ps.status = REMOTE_NONE;
+	opampcli_init(&c);
+	m = build(&c, &r, false);
+	assert_non_null(m->remote_config_status);
+	assert_int_equal(m->remote_config_status->status,
+			 OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_UNSET);
+	assert_int_equal(m->remote_config_status->last_remote_config_hash.len, 0);
+	opamp__proto__v1__agent_to_server__free_unpacked(m, NULL);
+	ps.status = REMOTE_APPLIED;
+	c.seq = 1;
 
 	/* it did not reach the server: everything is still pending */
 	opampcli_sent(&c, false);
@@ -219,6 +232,18 @@ static void test_replies(void **st)
 	assert_memory_equal(r.hash, want, 32);
 	assert_int_equal(cfghash_map(&map, want), 0);
 	assert_memory_equal(r.hash, want, 32);
+	/* the agent's hash is vigil-cp's (control-plane/configmap.c) */
+	{
+		uint8_t cp[CONFIGMAP_HASH_LEN];
+		const uint8_t *y, *sg;
+		size_t yl, sl;
+
+		assert_int_equal(configmap_hash(&map, cp), 0);
+		assert_memory_equal(cp, want, 32);
+		assert_int_equal(configmap_policy(&map, &y, &yl, &sg, &sl), 0);
+		assert_int_equal(yl, 11);
+		assert_int_equal(sl, 3);
+	}
 	opampcli_reply_release(&r);
 	/* a third file: refused as a whole */
 	map.n_config_map = 3;
