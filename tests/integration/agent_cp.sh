@@ -31,6 +31,11 @@ NAMES=(
 	"after the refusal the agent keeps serial 1 and keeps sampling"
 	"vigild restarted with the control plane down comes back on serial 1 from the state directory"
 	"vigild keeps sampling with the control plane down, and exits 0 on SIGTERM"
+	"a hostile server (503 with Retry-After, 6 MiB of garbage, a gzip bomb, garbage, endless 500s): the uplink lives, its peak RSS stays small"
+	"against the hostile server the uplink waited as Retry-After said, then backed off (growing gaps)"
+	"against the hostile server sampling never stopped, and vigild exits 0"
+	"with a control plane, the uplink's connect to another local port is refused by Landlock, and the listener sees nothing"
+	"with a control plane, the uplink still has no open(): SIGSYS"
 )
 N=${#NAMES[@]}
 tap_plan $N
@@ -156,7 +161,7 @@ wait_for() {
 	done
 	return 1
 }
-diag() { echo "vigilctl exit $RC: $OUT $ERR"; echo "vigil-cp:"; tail -5 "$CPLOG"; echo "vigild:"; tail -15 "$LOG"; }
+diag() { echo "vigilctl exit $RC: $OUT $ERR"; echo "vigil-cp:"; tail -5 "$CPLOG"; echo "vigild:"; tail -15 "$LOG" 2>/dev/null; }
 
 CPLOG=$T/cp.log
 LOG=$T/vigild.log
@@ -278,4 +283,110 @@ kill -TERM "$VIGILD_PID"
 vigild_wait 30
 [ $st -eq 0 ] && [ "$VIGILD_RC" -eq 0 ]
 tap_result "${NAMES[13]}" $? "exit $VIGILD_RC" "$(tail -10 "$LOG")"
+
+# ---------------------------------------------------------------------------
+# A hostile server with the right certificate: what it sends costs the
+# uplink bounded memory and never stops sampling.
+
+cat >"$T/hostile.py" <<'EOF2'
+import gzip, http.server, ssl, sys, time
+port, log = int(sys.argv[1]), open(sys.argv[2], "a", buffering=1)
+bomb = gzip.compress(b"\0" * (64 << 20), 9)
+n = 0
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_POST(self):
+        global n
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        n += 1
+        log.write("%d %.3f\n" % (n, time.time()))
+        if n == 1:
+            self.reply(503, b"busy", [("Retry-After", "3")])
+        elif n == 2:
+            self.reply(200, b"\xff" * (6 << 20))
+        elif n == 3:
+            self.reply(200, bomb, [("Content-Encoding", "gzip")])
+        elif n == 4:
+            self.reply(200, b"<html>not a ServerToAgent</html>")
+        else:
+            self.reply(500, b"down")
+    def reply(self, code, body, headers=()):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+ctx.load_verify_locations(sys.argv[5])
+ctx.verify_mode = ssl.CERT_REQUIRED
+srv = http.server.HTTPServer(("127.0.0.1", port), H)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+EOF2
+HPORT=$((PORT + 1))
+spawn python3 "$T/hostile.py" "$HPORT" "$T/hostile.log" "$P/server.pem" "$P/server.key" "$P/agent-ca.pem" \
+	2>"$T/hostile.err"
+LOG=$T/vigild3.log
+OUTD=$T/out3
+HARGS=("${VIGILD_ARGS[@]}")
+HARGS[1]="https://localhost:$HPORT"
+for _ in $(seq 50); do grep -q . "$T/hostile.err" 2>/dev/null && break; ss -ltn | grep -q ":$HPORT " && break; sleep 0.1; done
+vigild_start "$LOG" "${HARGS[@]}" --output "$OUTD"
+HSTART_MS=$(now_ms)
+vigild_wait_ready 30
+UPLINK=$(pgrep -P "$VIGILD_PID" -f 'internal-role uplink' | head -1)
+# 4 hostile answers, then 500s: 7 requests take 3 + at most 1 + 2 + 4 + 8 + 16 s.
+enough() { [ "$(wc -l <"$T/hostile.log" 2>/dev/null || echo 0)" -ge 7 ]; }
+wait_for 45 enough
+hwm=$(awk '/^VmHWM:/ { print $2 }' /proc/"$UPLINK"/status 2>/dev/null)
+[ -n "$UPLINK" ] && kill -0 "$UPLINK" 2>/dev/null && enough && [ -n "$hwm" ] && [ "$hwm" -lt 65536 ] &&
+	! grep -q 'killed' "$LOG"
+tap_result "${NAMES[14]}" $? "uplink pid ${UPLINK:-?}, VmHWM ${hwm:-?} kB, $(wc -l <"$T/hostile.log") requests" \
+	"$(tail -5 "$LOG")" "$(cat "$T/hostile.err" 2>/dev/null | tail -3)"
+# Gaps between requests: after the 503 (Retry-After: 3) at least 3 s; after
+# the i-th failure in a row, d = 0.5 s x 2^(i-1) with jitter in
+# [max(0.5 s, d/2), d] (a little slack for the request itself).
+gaps=$(awk 'NR > 1 { printf "%.2f ", $2 - t } { t = $2 }' "$T/hostile.log")
+awk -v g="$gaps" 'BEGIN { n = split(g, a, " "); ok = a[1] >= 2.95 && a[1] < 4
+	for (i = 2; i <= n; i++) {
+		d = 0.5 * 2 ^ (i - 1); lo = d / 2 > 0.5 ? d / 2 : 0.5
+		if (a[i] < lo - 0.05 || a[i] > d + 0.5) ok = 0
+	}
+	exit !(ok && n >= 6) }'
+tap_result "${NAMES[15]}" $? "gaps (s): $gaps"
+files=$(find "$OUTD" -maxdepth 1 -name '*.pb.gz' ! -name '.*' | wc -l)
+secs=$((($(now_ms) - HSTART_MS) / 1000))
+kill -TERM "$VIGILD_PID"
+vigild_wait 30
+[ "$VIGILD_RC" -eq 0 ] && [ "$files" -ge $((secs / 2)) ]
+tap_result "${NAMES[16]}" $? "exit $VIGILD_RC, $files profiles in about $secs s"
+
+# ---------------------------------------------------------------------------
+# The uplink's sandbox with a control plane, through the test-only build.
+
+HOOKS=$B/tests/vigild-testhooks
+LISTEN=$B/tests/tools/tcp_listen
+hooked() { # hooked ATTEMPT: run the hooked vigild with a control plane until it ends
+	LOG=$T/hook.log
+	VIGIL_TEST_ATTEMPT=$1 "$HOOKS" "${VIGILD_ARGS[@]}" --bpf-dir "$B/bpf" --trust "$B/dev-ca/ca.pem" \
+		--output "$T/hook-out" --duration 8 \
+		>"$LOG" 2>&1 &
+	HPID=$!
+	SPAWNED+=("$HPID")
+	wait "$HPID"
+	HRC=$?
+}
+coproc LISTENER { "$LISTEN" 15; }
+read -r _ lport <&"${LISTENER[0]}"
+hooked "uplink:connect_local:$lport"
+read -r _ conns <&"${LISTENER[0]}"
+grep -q "TEST HOOK: connect_local:$lport returned: refused: Permission denied" "$LOG" && [ "$conns" = 0 ]
+tap_result "${NAMES[17]}" $? "exit $HRC, listener saw ${conns:-?} connection(s)" "$(tail -5 "$LOG")"
+hooked uplink:open
+[ "$HRC" -eq 70 ] && grep -qE "the uplink \(pid [0-9]+\) was killed by SIGSYS: .* forbids, openat" "$LOG"
+tap_result "${NAMES[18]}" $? "exit $HRC" "$(tail -5 "$LOG")"
 tap_done
