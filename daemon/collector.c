@@ -587,6 +587,8 @@ int collector_main(void)
 	}
 	if (c.cp_on && (rc = cpside_start(&c.cp)) < 0)
 		log_warn_errno(rc, "cannot reach the uplink; the control plane will not be heard");
+	else if (c.cp_on)
+		cpside_health_start(&c.cp, c.budgets);
 #ifdef VIGIL_TEST_HOOKS
 	testhooks_attempt("collector");
 #endif

@@ -201,6 +201,7 @@ int cphttp_post(struct cphttp *h, const uint8_t *body, size_t len, bool gzip, un
 	struct curl_blob key = { h->key, h->key_len, CURL_BLOB_NOCOPY };
 	struct curl_blob ca = { h->ca, h->ca_len, CURL_BLOB_NOCOPY };
 	struct sink s = { .r = r, .abort_fn = abort_fn, .ctx = ctx };
+	char errbuf[CURL_ERROR_SIZE] = "";
 	uint8_t *gz = NULL;
 	size_t gzlen = 0;
 	CURLcode cc;
@@ -250,12 +251,15 @@ int cphttp_post(struct cphttp *h, const uint8_t *body, size_t len, bool gzip, un
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &s);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	cc = curl_easy_perform(c);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL); /* errbuf ends with this call */
 	free(gz);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	if (cc == CURLE_OK)
 		return 0;
-	snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(cc));
+	/* The detail (which name, which certificate problem) when curl has one. */
+	snprintf(r->err, sizeof(r->err), "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	free(r->body);
 	r->body = NULL;
 	r->len = 0;

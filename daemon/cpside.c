@@ -178,6 +178,12 @@ int cpside_start(struct cpside *cs)
 	return rc;
 }
 
+void cpside_health_start(struct cpside *cs, const struct budgets *b)
+{
+	/* Sampling has just been started; the first control period measures it. */
+	cpside_health(cs, b, true, 0);
+}
+
 /* The uplink broke the protocol: say so to the monitor, which kills it. */
 static int uplink_broke(struct cpside *cs, const char *why)
 {

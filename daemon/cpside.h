@@ -94,6 +94,13 @@ int cpside_accept(struct cpside *cs, const char *yaml, size_t yaml_len, const ch
 /* Whether --policy may be reloaded on SIGHUP (no signed policy in force). */
 bool cpside_local_allowed(const struct cpside *cs);
 
+/*
+ * The first health report, as sampling starts, so that the uplink's first
+ * message has health (the control plane asks for the full state until it
+ * has every part the capabilities promise).
+ */
+void cpside_health_start(struct cpside *cs, const struct budgets *b);
+
 /* Send health if it changed, or every period anyway. */
 void cpside_health(struct cpside *cs, const struct budgets *b, bool sampling, uint64_t samples);
 

@@ -342,9 +342,11 @@ static void poll_server(struct uplink *u)
 	uint8_t *msg;
 	size_t len;
 	char what[400];
+	bool was_full;
 	int rc;
 
 	report(u, &rep);
+	was_full = (u->cli.dirty & OPAMPCLI_ALL) == OPAMPCLI_ALL;
 	rc = opampcli_build(&u->cli, &rep, false, &msg, &len);
 	if (rc) {
 		failed(u, "out of memory building the message", 0);
@@ -393,8 +395,12 @@ static void poll_server(struct uplink *u)
 		take_remote(u, &reply);
 	opampcli_reply_release(&reply);
 	u->next_poll_ns = mono_ns() + (uint64_t)u->cfg.poll_interval_s * 1000000000ull;
-	/* More to say (full state asked for): say it now. */
-	if (reply.flags & 0x1)
+	/*
+	 * Full state asked for: say it now, unless that was just said (then a
+	 * part is not known yet, and the regular poll carries it: never a
+	 * loop of immediate requests).
+	 */
+	if ((reply.flags & 0x1) && !was_full)
 		u->next_poll_ns = 0;
 }
 
@@ -425,7 +431,8 @@ static int run_control_plane(struct uplink *u)
 				       { .fd = PRIVSEP_FD, .events = POLLIN },
 				       { .fd = u->chan, .events = POLLIN } };
 		/* The first message waits for the collector: the policy in force comes first. */
-		bool ready = u->have_start && u->have_policy && u->have_creds && u->naddrs;
+		bool ready = u->have_start && u->have_policy && u->have_health && u->have_creds &&
+			     u->naddrs;
 		uint64_t now = mono_ns();
 		int timeout = -1;
 

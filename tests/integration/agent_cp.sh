@@ -21,6 +21,7 @@ NAMES=(
 	"vigild --control-plane starts and samples"
 	"the agent shows up in vigil-cp: service.name, host.name, --label, certificate subject"
 	"the agent reports itself healthy and sampling, with capabilities"
+	"the agent polls once per --poll-interval (1 s): no burst of requests"
 	"a signed policy assigned with vigilctl is applied by vigild within a poll"
 	"vigil-cp shows the agent APPLIED with serial 1"
 	"profiles after the policy carry the new tenant"
@@ -31,6 +32,8 @@ NAMES=(
 	"after the refusal the agent keeps serial 1 and keeps sampling"
 	"vigild restarted with the control plane down comes back on serial 1 from the state directory"
 	"vigild keeps sampling with the control plane down, and exits 0 on SIGTERM"
+	"a server certificate without the control plane's name in its SANs: refused at the handshake, logged with the reason"
+	"a server certificate from a CA --ca does not hold: refused at the handshake, logged with the reason"
 	"a hostile server (503 with Retry-After, 6 MiB of garbage, a gzip bomb, garbage, endless 500s): the uplink lives, its peak RSS stays small"
 	"against the hostile server the uplink waited as Retry-After said, then backed off (growing gaps)"
 	"against the hostile server sampling never stopped, and vigild exits 0"
@@ -84,6 +87,8 @@ setup() {
 	mkca server && mkca agent && mkca admin && mkca policy && mkca other || return 1
 	leaf server server localhost "extendedKeyUsage = serverAuth" \
 		"subjectAltName = IP:127.0.0.1, DNS:localhost" &&
+		leaf server wrongsan localhost "extendedKeyUsage = serverAuth" \
+			"subjectAltName = DNS:elsewhere.example" &&
 		leaf agent host1 host1 "extendedKeyUsage = clientAuth" &&
 		leaf agent host1-new host1 "extendedKeyUsage = clientAuth" &&
 		leaf admin alice alice "extendedKeyUsage = clientAuth" &&
@@ -128,7 +133,7 @@ EOF2
 PORT=$((20000 + RANDOM % 20000))
 URL=https://127.0.0.1:$PORT
 start_cp() { # start_cp DB POLICY-CA LOG
-	spawn "$CPD" --listen "127.0.0.1:$PORT" --cert "$P/server.pem" --key "$P/server.key" \
+	spawn "$CPD" --listen "127.0.0.1:$PORT" --cert "$P/${CP_CERT:-server}.pem" --key "$P/${CP_CERT:-server}.key" \
 		--agent-ca "$P/agent-ca.pem" --admin-ca "$P/admin-ca.pem" --policy-trust "$P/$2" --db "sqlite:$1" \
 		--log-level debug 2>"$3"
 	CP_PID=$SPAWNED_PID
@@ -194,6 +199,14 @@ healthy() { [ "$(agent .healthy)" = true ] && [ "$(agent .capabilities)" = $((0x
 wait_for 15 healthy
 tap_result "${NAMES[3]}" $? "$(diag)" "$(agent .health)"
 
+# Over 5 s, with --poll-interval 1: about 5 requests (the full state is
+# answered once, never in a loop).
+n0=$(grep -c 'CN=host1.*POST /v1/opamp' "$CPLOG")
+sleep 5
+n1=$(grep -c 'CN=host1.*POST /v1/opamp' "$CPLOG")
+[ $((n1 - n0)) -ge 3 ] && [ $((n1 - n0)) -le 8 ]
+tap_result "${NAMES[4]}" $? "$((n1 - n0)) requests in 5 s"
+
 # The policy, signed with openssl cms, uploaded and assigned to this host.
 cd "$P" || exit 1
 policy 1 p1.yaml && sign p1.yaml p1.yaml.sig signer
@@ -206,11 +219,11 @@ applied_log() { grep -q 'control plane: policy serial 1 applied' "$LOG"; }
 [ "$up" -eq 0 ] && [ "$RC" -eq 0 ] && wait_for 4 applied_log
 st=$?
 APPLIED_MS=$(now_ms)
-tap_result "${NAMES[4]}" $st "$(diag)" "took $((APPLIED_MS - ASSIGNED_MS)) ms"
+tap_result "${NAMES[5]}" $st "$(diag)" "took $((APPLIED_MS - ASSIGNED_MS)) ms"
 
 cp_applied() { [ "$(agent .applied_serial)" = 1 ] && [ "$(agent .remote_config_status)" = APPLIED ]; }
 wait_for 10 cp_applied
-tap_result "${NAMES[5]}" $? "$(diag)"
+tap_result "${NAMES[6]}" $? "$(diag)"
 
 # Profiles that began after the policy was applied: the burner is cpweb's.
 tenant_profiles() {
@@ -221,12 +234,12 @@ tenant_profiles() {
 	[ "$n" -ge 1 ]
 }
 wait_for 15 tenant_profiles "$OUTD" "$APPLIED_MS"
-tap_result "${NAMES[6]}" $? "$(ls "$OUTD" | tail -3)" "$(for f in $(profile_files "$OUTD" | tail -2); do pq labels tenant "$f"; done)"
+tap_result "${NAMES[7]}" $? "$(ls "$OUTD" | tail -3)" "$(for f in $(profile_files "$OUTD" | tail -2); do pq labels tenant "$f"; done)"
 
 read -r owner mode < <(stat -c '%U %a' "$STATE")
 [ "$owner" = vigil ] && [ "$mode" = 700 ] && [ -f "$STATE/policy.signed" ] && [ -f "$STATE/instance-uid" ] &&
 	grep -q "serial: 1" "$STATE/policy.signed"
-tap_result "${NAMES[7]}" $? "$(ls -la "$STATE")"
+tap_result "${NAMES[8]}" $? "$(ls -la "$STATE")"
 
 # Certificate rotation (a): new key and certificate, same subject, on disk; SIGHUP.
 OLD_FP=$(agent .certificate.fingerprint)
@@ -236,10 +249,10 @@ HUP_MS=$(now_ms)
 kill -HUP "$VIGILD_PID"
 rotated() { [ "$(agent .certificate.fingerprint)" = "$NEW_FP" ]; }
 wait_for 15 rotated
-tap_result "${NAMES[8]}" $? "old $OLD_FP, want $NEW_FP, have $(agent .certificate.fingerprint)" "$(diag)"
+tap_result "${NAMES[9]}" $? "old $OLD_FP, want $NEW_FP, have $(agent .certificate.fingerprint)" "$(diag)"
 after_hup() { [ "$(find "$OUTD" -maxdepth 1 -name '*.pb.gz' -newermt "@$((HUP_MS / 1000 + 1))" | wc -l)" -ge 2 ]; }
 wait_for 10 after_hup && kill -0 "$VIGILD_PID"
-tap_result "${NAMES[9]}" $? "$(tail -5 "$LOG")"
+tap_result "${NAMES[10]}" $? "$(tail -5 "$LOG")"
 
 # A second vigil-cp on the same address that trusts another policy CA: it
 # accepts a policy signed by a key this agent does not trust.
@@ -258,10 +271,10 @@ refused() {
 	[ "$(agent .remote_config_status)" = FAILED ] && agent .last_error | grep -q untrusted
 }
 [ "$up" -eq 0 ] && wait_for 15 refused && grep -q 'policy refused: untrusted' "$LOG"
-tap_result "${NAMES[10]}" $? "$(diag)"
+tap_result "${NAMES[11]}" $? "$(diag)"
 wait_for 10 tenant_profiles "$OUTD" "$REFUSED_MS" && kill -0 "$VIGILD_PID" &&
 	! grep -q 'policy serial 5' "$LOG" && grep -q 'serial: 1' "$STATE/policy.signed"
-tap_result "${NAMES[11]}" $? "$(tail -5 "$LOG")"
+tap_result "${NAMES[12]}" $? "$(tail -5 "$LOG")"
 
 # Restart with the control plane down.
 kill -TERM "$CP_PID"
@@ -275,14 +288,45 @@ vigild_start "$LOG" "${VIGILD_ARGS[@]}" --output "$OUTD"
 RESTART_MS=$(now_ms)
 vigild_wait_ready 30 && grep -q 'last-known-good policy serial 1 verified' "$LOG" &&
 	wait_for 15 tenant_profiles "$OUTD" "$RESTART_MS"
-tap_result "${NAMES[12]}" $? "first vigild exited $first_rc" "$(tail -10 "$LOG")"
+tap_result "${NAMES[13]}" $? "first vigild exited $first_rc" "$(tail -10 "$LOG")"
 more() { [ "$(profile_files "$OUTD" | wc -l)" -ge 3 ]; }
 wait_for 10 more && grep -q "control plane localhost:$PORT: .*trying again" "$LOG"
 st=$?
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 [ $st -eq 0 ] && [ "$VIGILD_RC" -eq 0 ]
-tap_result "${NAMES[13]}" $? "exit $VIGILD_RC" "$(tail -10 "$LOG")"
+tap_result "${NAMES[14]}" $? "exit $VIGILD_RC" "$(tail -10 "$LOG")"
+
+# ---------------------------------------------------------------------------
+# The agent checks the server: its name in the certificate's SANs, and a
+# chain to --ca.
+
+short_run() { # short_run LOG ARGS...: vigild for a few polls against vigil-cp
+	vigild_start "$1" "${@:2}" --output "$T/out-short" --duration 6
+	vigild_wait 60
+}
+CP_CERT=wrongsan start_cp "$T/cp3.db" policy-ca.pem "$T/cp3.log"
+CPLOG=$T/cp3.log
+cp_ready
+short_run "$T/wrongsan.log" "${VIGILD_ARGS[@]}"
+ctl agents
+grep -q "SSL: no alternative certificate subject name matches target host name 'localhost'" "$T/wrongsan.log" &&
+	! grep -q 'POST /v1/opamp' "$T/cp3.log" && [ "$VIGILD_RC" -eq 0 ]
+tap_result "${NAMES[15]}" $? "exit $VIGILD_RC" "$(grep uplink "$T/wrongsan.log")" "$(tail -3 "$T/cp3.log")"
+kill -TERM "$CP_PID"
+wait "$CP_PID" 2>/dev/null
+start_cp "$T/cp4.db" policy-ca.pem "$T/cp4.log"
+CPLOG=$T/cp4.log
+cp_ready
+UARGS=("${VIGILD_ARGS[@]}")
+UARGS[7]=$P/other-ca.pem # after --ca
+short_run "$T/untrusted.log" "${UARGS[@]}"
+ctl agents
+grep -q "SSL certificate problem: unable to get local issuer certificate" "$T/untrusted.log" &&
+	[ "$(echo "$OUT" | jg .agents#)" = 0 ] && [ "$VIGILD_RC" -eq 0 ]
+tap_result "${NAMES[16]}" $? "exit $VIGILD_RC; $OUT" "$(grep uplink "$T/untrusted.log")"
+kill -TERM "$CP_PID"
+wait "$CP_PID" 2>/dev/null
 
 # ---------------------------------------------------------------------------
 # A hostile server with the right certificate: what it sends costs the
@@ -345,7 +389,7 @@ wait_for 45 enough
 hwm=$(awk '/^VmHWM:/ { print $2 }' /proc/"$UPLINK"/status 2>/dev/null)
 [ -n "$UPLINK" ] && kill -0 "$UPLINK" 2>/dev/null && enough && [ -n "$hwm" ] && [ "$hwm" -lt 65536 ] &&
 	! grep -q 'killed' "$LOG"
-tap_result "${NAMES[14]}" $? "uplink pid ${UPLINK:-?}, VmHWM ${hwm:-?} kB, $(wc -l <"$T/hostile.log") requests" \
+tap_result "${NAMES[17]}" $? "uplink pid ${UPLINK:-?}, VmHWM ${hwm:-?} kB, $(wc -l <"$T/hostile.log") requests" \
 	"$(tail -5 "$LOG")" "$(cat "$T/hostile.err" 2>/dev/null | tail -3)"
 # Gaps between requests: after the 503 (Retry-After: 3) at least 3 s; after
 # the i-th failure in a row, d = 0.5 s x 2^(i-1) with jitter in
@@ -357,13 +401,13 @@ awk -v g="$gaps" 'BEGIN { n = split(g, a, " "); ok = a[1] >= 2.95 && a[1] < 4
 		if (a[i] < lo - 0.05 || a[i] > d + 0.5) ok = 0
 	}
 	exit !(ok && n >= 6) }'
-tap_result "${NAMES[15]}" $? "gaps (s): $gaps"
+tap_result "${NAMES[18]}" $? "gaps (s): $gaps"
 files=$(find "$OUTD" -maxdepth 1 -name '*.pb.gz' ! -name '.*' | wc -l)
 secs=$((($(now_ms) - HSTART_MS) / 1000))
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 [ "$VIGILD_RC" -eq 0 ] && [ "$files" -ge $((secs / 2)) ]
-tap_result "${NAMES[16]}" $? "exit $VIGILD_RC, $files profiles in about $secs s"
+tap_result "${NAMES[19]}" $? "exit $VIGILD_RC, $files profiles in about $secs s"
 
 # ---------------------------------------------------------------------------
 # The uplink's sandbox with a control plane, through the test-only build.
@@ -385,8 +429,8 @@ read -r _ lport <&"${LISTENER[0]}"
 hooked "uplink:connect_local:$lport"
 read -r _ conns <&"${LISTENER[0]}"
 grep -q "TEST HOOK: connect_local:$lport returned: refused: Permission denied" "$LOG" && [ "$conns" = 0 ]
-tap_result "${NAMES[17]}" $? "exit $HRC, listener saw ${conns:-?} connection(s)" "$(tail -5 "$LOG")"
+tap_result "${NAMES[20]}" $? "exit $HRC, listener saw ${conns:-?} connection(s)" "$(tail -5 "$LOG")"
 hooked uplink:open
 [ "$HRC" -eq 70 ] && grep -qE "the uplink \(pid [0-9]+\) was killed by SIGSYS: .* forbids, openat" "$LOG"
-tap_result "${NAMES[18]}" $? "exit $HRC" "$(tail -5 "$LOG")"
+tap_result "${NAMES[21]}" $? "exit $HRC" "$(tail -5 "$LOG")"
 tap_done
