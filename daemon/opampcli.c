@@ -270,16 +270,58 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t len)
 	return d;
 }
 
+/*
+ * protobuf-c's allocations while it decodes one reply, counted: a few
+ * bytes on the wire can make a structure of tens of bytes (an empty map
+ * entry is 2 bytes, its struct 40 and a pointer), so the body's bound
+ * alone does not bound memory.  Past OPAMPCLI_DECODE_BUDGET the decoder
+ * is refused memory and gives up.
+ */
+struct decode_budget {
+	size_t used;
+	bool exceeded;
+};
+
+static void *budget_alloc(void *ctx, size_t size)
+{
+	struct decode_budget *b = ctx;
+	size_t *p;
+
+	if (size > OPAMPCLI_DECODE_BUDGET || b->used + size + sizeof(size_t) > OPAMPCLI_DECODE_BUDGET) {
+		b->exceeded = true;
+		return NULL;
+	}
+	p = malloc(size + sizeof(size_t));
+	if (!p)
+		return NULL;
+	b->used += size + sizeof(size_t);
+	*p = size;
+	return p + 1;
+}
+
+static void budget_free(void *ctx, void *ptr)
+{
+	struct decode_budget *b = ctx;
+	size_t *p = ptr;
+
+	if (!p)
+		return;
+	b->used -= p[-1] + sizeof(size_t);
+	free(p - 1);
+}
+
 int opampcli_parse(const uint8_t *buf, size_t len, struct opampcli_reply *ret)
 {
 	Opamp__Proto__V1__ServerToAgent *m;
 	struct opampcli_reply r = { 0 };
+	struct decode_budget budget = { 0 };
+	ProtobufCAllocator alloc = { .alloc = budget_alloc, .free = budget_free,
+				     .allocator_data = &budget };
 	int rc = 0;
 
-	/* protobuf-c allocates as it goes: the caller bounded len (and so the allocations). */
-	m = opamp__proto__v1__server_to_agent__unpack(NULL, len, buf);
+	m = opamp__proto__v1__server_to_agent__unpack(&alloc, len, buf);
 	if (!m)
-		return -EBADMSG;
+		return budget.exceeded ? -E2BIG : -EBADMSG;
 	r.flags = m->flags;
 	if (m->error_response) {
 		r.error = true;
@@ -313,7 +355,7 @@ int opampcli_parse(const uint8_t *buf, size_t len, struct opampcli_reply *ret)
 			}
 		}
 	}
-	opamp__proto__v1__server_to_agent__free_unpacked(m, NULL);
+	opamp__proto__v1__server_to_agent__free_unpacked(m, &alloc);
 	if (rc) {
 		opampcli_reply_release(&r);
 		return rc;

@@ -86,9 +86,13 @@ struct opampcli_reply {
 	size_t yaml_len, sig_len;
 };
 
+/* The most memory decoding one reply may take (protobuf-c's structures). */
+#define OPAMPCLI_DECODE_BUDGET (16u << 20)
+
 /*
  * Parse a ServerToAgent of len bytes.  0 and *ret (release with
- * opampcli_reply_release), or -EBADMSG (not a ServerToAgent), -ENOMEM.
+ * opampcli_reply_release), or -EBADMSG (not a ServerToAgent), -E2BIG
+ * (decoding it would take more than OPAMPCLI_DECODE_BUDGET), -ENOMEM.
  */
 int opampcli_parse(const uint8_t *buf, size_t len, struct opampcli_reply *ret);
 

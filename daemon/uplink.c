@@ -371,7 +371,8 @@ static void poll_server(struct uplink *u)
 	cphttp_result_release(&res);
 	if (rc) {
 		opampcli_sent(&u->cli, false);
-		failed(u, "the answer is not a ServerToAgent message", 0);
+		failed(u, rc == -E2BIG ? "the answer would take more than 16 MiB to decode"
+			  : "the answer is not a ServerToAgent message", 0);
 		return;
 	}
 	if (reply.error && reply.error_type == 2 /* Unavailable */) {

@@ -34,7 +34,7 @@ NAMES=(
 	"vigild keeps sampling with the control plane down, and exits 0 on SIGTERM"
 	"a server certificate without the control plane's name in its SANs: refused at the handshake, logged with the reason"
 	"a server certificate from a CA --ca does not hold: refused at the handshake, logged with the reason"
-	"a hostile server (503 with Retry-After, 6 MiB of garbage, a gzip bomb, garbage, endless 500s): the uplink lives, its peak RSS stays small"
+	"a hostile server (503 with Retry-After, 6 MiB of garbage, a gzip bomb, a 4 MiB ServerToAgent that decodes to 100+ MB, endless 500s): the uplink lives, its peak RSS stays small"
 	"against the hostile server the uplink waited as Retry-After said, then backed off (growing gaps)"
 	"against the hostile server sampling never stopped, and vigild exits 0"
 	"with a control plane, the uplink's connect to another local port is refused by Landlock, and the listener sees nothing"
@@ -336,6 +336,11 @@ cat >"$T/hostile.py" <<'EOF2'
 import gzip, http.server, ssl, sys, time
 port, log = int(sys.argv[1]), open(sys.argv[2], "a", buffering=1)
 bomb = gzip.compress(b"\0" * (64 << 20), 9)
+# 4 MiB of empty map entries: 2 bytes each on the wire, ~60 decoded
+m = 2097000  # just under the 4 MiB body limit
+def varint4(v):
+    return bytes([(v >> (7 * i) & 0x7f) | (0x80 if i < 3 else 0) for i in range(4)])
+amplify = b"\x1a" + varint4(2 * m + 5) + b"\x0a" + varint4(2 * m) + b"\x0a\x00" * m
 n = 0
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -352,7 +357,7 @@ class H(http.server.BaseHTTPRequestHandler):
         elif n == 3:
             self.reply(200, bomb, [("Content-Encoding", "gzip")])
         elif n == 4:
-            self.reply(200, b"<html>not a ServerToAgent</html>")
+            self.reply(200, amplify)
         else:
             self.reply(500, b"down")
     def reply(self, code, body, headers=()):

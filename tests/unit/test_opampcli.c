@@ -283,11 +283,48 @@ static void test_replies(void **st)
 	opampcli_reply_release(&r);
 }
 
+/*
+ * 4 MiB of empty config_map entries (2 bytes each on the wire, about 60 in
+ * memory): refused for the decoding budget, not decoded into 130 MB.
+ */
+static void test_amplification(void **st)
+{
+	size_t n = 2u << 20, inner = 2 * n, len;
+	uint8_t *buf = malloc(inner + 32), *p = buf;
+	struct opampcli_reply r;
+
+	/* ServerToAgent.remote_config (#3) { config (#1) { config_map (#1) {} x n } } */
+	*p++ = 0x1a;
+	len = inner + 1 + 4; /* config's tag and 4-byte varint length */
+	for (int i = 0; i < 4; i++, len >>= 7)
+		*p++ = (uint8_t)((len & 0x7f) | (i < 3 ? 0x80 : 0));
+	*p++ = 0x0a;
+	len = inner;
+	for (int i = 0; i < 4; i++, len >>= 7)
+		*p++ = (uint8_t)((len & 0x7f) | (i < 3 ? 0x80 : 0));
+	for (size_t i = 0; i < n; i++) {
+		*p++ = 0x0a;
+		*p++ = 0x00;
+	}
+	assert_int_equal(opampcli_parse(buf, (size_t)(p - buf), &r), -E2BIG);
+	/* the same shape, small: decoded */
+	{
+		uint8_t small[] = { 0x1a, 0x06, 0x0a, 0x04, 0x0a, 0x00, 0x0a, 0x00 };
+
+		assert_int_equal(opampcli_parse(small, sizeof(small), &r), 0);
+		assert_true(r.remote_config);
+		assert_int_equal(r.files_err, -EBADMSG); /* entries without a key or file */
+		opampcli_reply_release(&r);
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_then_changes),
 		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_amplification),
 	};
 	return cmocka_run_group_tests_name("opampcli", tests, NULL, NULL);
 }
