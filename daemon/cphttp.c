@@ -97,6 +97,17 @@ int cphttp_set_identity(struct cphttp *h, const void *cert, size_t cert_len, con
 					off > strlen(h->host) + 8 && line[off - 1] != ':' ? "," : "",
 					v6 ? "[" : "", a, v6 ? "]" : "");
 	}
+	/*
+	 * An address literal needs no pinning: libcurl takes it as it is,
+	 * without a resolver (and a bracketed IPv6 host does not fit
+	 * CURLOPT_RESOLVE's HOST:PORT:ADDRESS anyway).
+	 */
+	{
+		uint8_t bin[16];
+
+		if (inet_pton(AF_INET, h->host, bin) == 1 || inet_pton(AF_INET6, h->host, bin) == 1)
+			naddrs = 0;
+	}
 	if (naddrs) {
 		resolve = curl_slist_append(NULL, line);
 		if (!resolve)

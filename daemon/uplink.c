@@ -459,7 +459,7 @@ static int run_control_plane(struct uplink *u)
 			return 0; /* the monitor is gone: so is vigild */
 		if (u->chan >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    from_collector(u) == -EPIPE)
-			log_warnx("the collector is gone");
+			log_info("the collector has stopped");
 	}
 	disconnect(u);
 	return 0;
