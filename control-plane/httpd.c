@@ -53,6 +53,8 @@ struct conn {
 	LIST_ENTRY(conn) link;
 	struct evbuffer *out;
 	struct evbuffer_cb_entry *outcb;
+	struct event *peer_ev;	/* notes the peer's address once evhttp gave the socket */
+	SSL *ssl;
 	bool overflow;		/* accepted beyond max_connections: told 503 */
 	bool replying;		/* a handler of ours is writing the response */
 	unsigned requests;
@@ -97,6 +99,8 @@ static void conn_closed(struct tlsconn *tc)
 	h = c->h;
 	if (c->outcb)
 		evbuffer_remove_cb_entry(c->out, c->outcb);
+	if (c->peer_ev)
+		event_free(c->peer_ev);
 	if (!h) {
 		free(c);
 		return;
@@ -104,7 +108,7 @@ static void conn_closed(struct tlsconn *tc)
 	LIST_REMOVE(c, link);
 	if (!tc->handshake_done)
 		log_warnx("%s: TLS handshake refused: %s", tc->peer[0] ? tc->peer : "?",
-			  tc->refusal[0] ? tc->refusal : "the connection closed during the handshake");
+			  tc->refusal[0] ? tc->refusal : "no TLS handshake (the client closed, stalled past --idle-timeout or spoke no TLS)");
 	h->live--;
 	if (h->paused && h->live < h->hard_cap)
 		set_paused(h, false);
@@ -146,8 +150,22 @@ static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, vo
 			  : code == 501 || code == 405 ? "unsupported method" : "refused before routing");
 }
 
+/*
+ * evhttp hands the socket to the bufferevent after bev_cb() returns; the
+ * address is noted on the next turn of the loop, so that even a
+ * connection that never says a word is logged with it.
+ */
+static void note_peer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	tlsconf_note_peer(c->ssl);
+}
+
 static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 {
+	static const struct timeval now = { 0, 0 };
+
 	struct httpd *h = arg;
 	struct bufferevent *bev = NULL;
 	struct tlsconn *tc = NULL;
@@ -173,6 +191,10 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	/* Clients that close without close_notify are common; their request was complete. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	c->h = h;
+	c->ssl = ssl;
+	c->peer_ev = evtimer_new(base, note_peer, c);
+	if (c->peer_ev)
+		evtimer_add(c->peer_ev, &now);
 	c->out = bufferevent_get_output(bev);
 	c->outcb = evbuffer_add_cb(c->out, out_cb, tc);
 	tc->user = c;
@@ -498,7 +520,9 @@ static void handle_request(struct evhttp_request *req, void *arg)
 		       "no verified client certificate on this connection");
 		return;
 	}
-	c->requests++;
+	if (c->requests++ == 0 && c->h->cfg.log_requests)
+		log_info("%s: %s certificate %s, serial %s, SHA-256 %s, SANs %s", tc->peer, role_name(tc->id.role),
+			 tc->id.subject, tc->id.serial, tc->id.fingerprint, tc->id.sans[0] ? tc->id.sans : "none");
 	if (c->overflow) {
 		if (path && strcmp(path, OPAMP_PATH) == 0) {
 			log_warnx("%s: %s: " OPAMP_PATH ": 503 Service Unavailable: over --max-connections %u, "
