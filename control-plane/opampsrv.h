@@ -16,7 +16,7 @@
  *   - the newest assignment whose selector matches the agent names the
  *     policy it should run; remote_config is sent when the agent's reported
  *     last_remote_config_hash differs from that policy's config hash;
- *   - the reply always carries the server's capabilities.
+ *   - the reply always carries the server's capabilities and the instance_uid.
  * Library-like: never logs; a reason for the log line comes back in log.
  */
 #ifndef VIGIL_OPAMPSRV_H
@@ -44,6 +44,13 @@ int opampsrv_new(struct store *st, struct opampsrv **ret);
 
 /* Accepts NULL. */
 void opampsrv_free(struct opampsrv *s);
+
+/*
+ * Forget the cached assignments and policies: call after store_assign() or
+ * store_policy_add() (the admin API, same process).  The server reads them
+ * again from the store on its next message, not on every message.
+ */
+void opampsrv_invalidate(struct opampsrv *s);
 
 /*
  * Handle one message from the agent identified by id.  0 with *ret filled

@@ -1,0 +1,166 @@
+/*
+ * store.c - store.h's front: picks the backend by the URL's scheme and
+ * forwards each call through its struct store_ops (store_int.h); checks
+ * the limits every backend shares and releases what backends fill.
+ * Runs in vigil-cp (unprivileged, single-threaded).  Never logs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "store_int.h"
+
+static const struct store_ops *const store_backends[] = {
+	&store_sqlite_ops,
+};
+
+int store_open(const char *url, struct store **ret_store, char *err, size_t errlen)
+{
+	const char *colon;
+	size_t n;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!url || !ret_store)
+		return -EINVAL;
+	colon = strchr(url, ':');
+	if (!colon) {
+		snprintf(err, errlen, "%s: not a store URL (want sqlite:PATH)", url);
+		return -EINVAL;
+	}
+	n = (size_t)(colon - url);
+	for (size_t i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]); i++) {
+		const struct store_ops *ops = store_backends[i];
+
+		if (strlen(ops->scheme) != n || memcmp(ops->scheme, url, n) != 0)
+			continue;
+		if (!colon[1]) {
+			snprintf(err, errlen, "%s: empty path", url);
+			return -EINVAL;
+		}
+		return ops->open(colon + 1, ret_store, err, errlen);
+	}
+	snprintf(err, errlen, "%.*s: unknown store scheme (want sqlite:PATH)", (int)(n > 64 ? 64 : n), url);
+	return -EINVAL;
+}
+
+void store_close(struct store *st)
+{
+	if (st)
+		st->ops->close(st);
+}
+
+int store_schema_version(struct store *st)
+{
+	return st->ops->schema_version(st);
+}
+
+static int store_check_text(const char *s)
+{
+	return s && strnlen(s, STORE_MAX_TEXT + 1) > STORE_MAX_TEXT ? -E2BIG : 0;
+}
+
+int store_check_agent(const struct store_agent *a)
+{
+	const char *texts[] = { a->cert_subject, a->cert_sans,	 a->cert_serial, a->cert_fingerprint,
+				a->description_json, a->health_json, a->last_error };
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (store_check_text(texts[i]))
+			return -E2BIG;
+	if (a->healthy < -1 || a->healthy > 1)
+		return -EINVAL;
+	return 0;
+}
+
+int store_check_policy(const struct store_policy *p)
+{
+	if (p->serial <= 0 || !p->yaml || !p->sig)
+		return -EINVAL;
+	if (p->yaml_len > STORE_MAX_BLOB || p->sig_len > STORE_MAX_BLOB)
+		return -E2BIG;
+	if (store_check_text(p->signer) || store_check_text(p->uploaded_by))
+		return -E2BIG;
+	return 0;
+}
+
+int store_agent_get(struct store *st, const uint8_t uid[STORE_UID_LEN], struct store_agent *ret)
+{
+	return st->ops->agent_get(st, uid, ret);
+}
+
+int store_agent_put(struct store *st, const struct store_agent *a)
+{
+	int r = store_check_agent(a);
+
+	return r ? r : st->ops->agent_put(st, a);
+}
+
+int store_agent_list(struct store *st, store_agent_cb cb, void *arg)
+{
+	return st->ops->agent_list(st, cb, arg);
+}
+
+void store_agent_release(struct store_agent *a)
+{
+	if (!a)
+		return;
+	free(a->cert_subject);
+	free(a->cert_sans);
+	free(a->cert_serial);
+	free(a->cert_fingerprint);
+	free(a->description_json);
+	free(a->health_json);
+	free(a->last_error);
+	memset(a, 0, sizeof(*a));
+}
+
+int store_policy_add(struct store *st, const struct store_policy *p)
+{
+	int r = store_check_policy(p);
+
+	return r ? r : st->ops->policy_add(st, p);
+}
+
+int store_policy_get(struct store *st, int64_t serial, struct store_policy *ret)
+{
+	return st->ops->policy_get(st, serial, ret);
+}
+
+int store_policy_max_serial(struct store *st, int64_t *ret_serial)
+{
+	return st->ops->policy_max_serial(st, ret_serial);
+}
+
+int store_policy_list(struct store *st, store_policy_cb cb, void *arg)
+{
+	return st->ops->policy_list(st, cb, arg);
+}
+
+void store_policy_release(struct store_policy *p)
+{
+	if (!p)
+		return;
+	free(p->yaml);
+	free(p->sig);
+	free(p->signer);
+	free(p->uploaded_by);
+	memset(p, 0, sizeof(*p));
+}
+
+int store_assign(struct store *st, const char *selector, int64_t serial, const char *assigned_by,
+		 int64_t at, int64_t *ret_id)
+{
+	if (!selector || !*selector || serial <= 0)
+		return -EINVAL;
+	if (store_check_text(selector) || store_check_text(assigned_by))
+		return -E2BIG;
+	return st->ops->assign(st, selector, serial, assigned_by, at, ret_id);
+}
+
+int store_assignment_list(struct store *st, store_assignment_cb cb, void *arg)
+{
+	return st->ops->assignment_list(st, cb, arg);
+}

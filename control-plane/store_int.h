@@ -1,0 +1,47 @@
+/*
+ * store_int.h - what a store backend implements, for store.c's dispatch
+ * only (callers use store.h).  A backend is one file: a struct store_ops
+ * with its URL scheme and one function per store.h call, each with that
+ * call's contract (every call one transaction, 0 or -errno, never logs),
+ * and a struct that starts with struct store.  Adding PostgreSQL means
+ * store_pg.c with store_pg_ops, and one line in store.c's table.
+ */
+#ifndef VIGIL_STORE_INT_H
+#define VIGIL_STORE_INT_H
+
+#include "store.h"
+
+/* Limits every backend enforces (-E2BIG), so that no caller can grow a row without bound. */
+#define STORE_MAX_TEXT (256u << 10)	/* one text column: description, health, names */
+#define STORE_MAX_BLOB (2u << 20)	/* policy YAML or its signature */
+
+struct store_ops {
+	const char *scheme;	/* "sqlite": URLs "sqlite:PATH" */
+	/* rest: what follows "scheme:"; never empty. */
+	int (*open)(const char *rest, struct store **ret, char *err, size_t errlen);
+	void (*close)(struct store *st);
+	int (*schema_version)(struct store *st);
+	int (*agent_get)(struct store *st, const uint8_t uid[STORE_UID_LEN], struct store_agent *ret);
+	int (*agent_put)(struct store *st, const struct store_agent *a);
+	int (*agent_list)(struct store *st, store_agent_cb cb, void *arg);
+	int (*policy_add)(struct store *st, const struct store_policy *p);
+	int (*policy_get)(struct store *st, int64_t serial, struct store_policy *ret);
+	int (*policy_max_serial)(struct store *st, int64_t *ret_serial);
+	int (*policy_list)(struct store *st, store_policy_cb cb, void *arg);
+	int (*assign)(struct store *st, const char *selector, int64_t serial, const char *assigned_by,
+		      int64_t at, int64_t *ret_id);
+	int (*assignment_list)(struct store *st, store_assignment_cb cb, void *arg);
+};
+
+/* The head of every backend's own struct. */
+struct store {
+	const struct store_ops *ops;
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+/* Whether the agent's and the policy's variable fields are within the limits above. */
+int store_check_agent(const struct store_agent *a);
+int store_check_policy(const struct store_policy *p);
+
+#endif
