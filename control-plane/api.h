@@ -3,17 +3,55 @@
  * connections whose certificate has CP_ROLE_ADMIN.  httpd.c routes each
  * request here; this module does the rest, transport-free.
  *
- *   GET  /api/v1/agents[?selector=k=v,...]  {"agents":[AGENT...]}
- *   GET  /api/v1/agents/UID                  AGENT (UID: 32 hex digits or UUID form)
+ *   GET  /api/v1/agents[?selector=k=v,...]  200 {"agents":[AGENT...]}  (uid order)
+ *   GET  /api/v1/agents/UID                  200 AGENT  (UID: 32 hex digits or UUID form)
  *   POST /api/v1/policies                    {"yaml":B64,"signature":B64}
- *                                            -> 201 {"serial":N,"signer":"..."}
- *   GET  /api/v1/policies                    {"policies":[{"serial",..,"sha256",..}]}
- *   POST /api/v1/assignments                 {"serial":N,"selector":"k=v,..."} -> 201 {"id":N}
- *   GET  /api/v1/assignments                 {"assignments":[...]}
- * Errors: 4xx/5xx with {"error":"one line"}.  An upload is refused unless
- * its signature verifies against --policy-trust (signing_verify_policy),
- * the YAML is a valid policy with a serial, and the serial is new.
- * Library-like: never logs; a reason for the log line comes back in log.
+ *                                            -> 201 {"serial":N,"signer":"...","sha256":"hex"}
+ *   GET  /api/v1/policies                    200 {"policies":[POLICY...]}  (serial order)
+ *   GET  /api/v1/policies/N                  200 POLICY + {"yaml":B64,"signature":B64}
+ *   POST /api/v1/assignments                 {"serial":N,"selector":"k=v,..."}
+ *                                            -> 201 {"id":N,"serial":N,"selector":"..."}
+ *   GET  /api/v1/assignments                 200 {"assignments":[ASSIGNMENT...]} (oldest first)
+ *
+ *   AGENT      {"uid":"32 hex","uuid":"8-4-4-4-12",
+ *               "certificate":{"subject","sans","serial","fingerprint"},
+ *               "description":{"identifying":{..},"non_identifying":{..}} | null,
+ *               "first_seen":ms,"last_seen":ms,"capabilities":N,"sequence_num":N,
+ *               "healthy":true|false|null,"health":{ComponentHealth} | null,
+ *               "effective_config_hash":"hex"|null,"applied_serial":N (0 unknown),
+ *               "assigned_serial":N (what the newest matching assignment names, 0 none),
+ *               "remote_config_status":"UNSET"|"APPLIED"|"APPLYING"|"FAILED",
+ *               "remote_config_hash":"hex"|null,"last_error":"..."|null,
+ *               "disconnected":bool}
+ *   POLICY     {"serial":N,"sha256":"hex of the YAML","size":bytes,"signer":"...",
+ *               "uploaded_by":"admin subject","uploaded_at":ms}
+ *   ASSIGNMENT {"id":N,"selector":"k=v,...","serial":N,"assigned_by":"...","assigned_at":ms}
+ *   B64 is standard base64 (RFC 4648 section 4; padding optional, no whitespace);
+ *   ms are Unix milliseconds.  Bodies with unknown fields are refused.  The
+ *   query's selector is percent-decoded (RFC 3986: '+' is a plus sign).
+ *
+ * Errors: {"error":"one line"}, and
+ *   400 body not a JSON object, unknown or missing field, bad base64, bad
+ *       selector, bad agent id or serial, query on a path that takes none;
+ *   403 the identity is not CP_ROLE_ADMIN (httpd.c refuses it first; this
+ *       module refuses it again);
+ *   404 no such path, agent or policy serial (an assignment to an unknown serial);
+ *   405 wrong method (+ "allow":"GET, POST");
+ *   409 the policy's serial is not greater than every stored one (+ "max_serial":N);
+ *   413 body over API_MAX_BODY, YAML over POLICY_MAX_SIZE or signature over
+ *       SIGNING_MAX_SIG_BYTES once decoded;
+ *   422 a well-formed request for a policy that is refused: its signature does
+ *       not verify (+ "reason": signing_status_name(), error
+ *       "policy signature: untrusted: ..."), or it is not a valid policy
+ *       (+ "errors":["policy.yaml:LINE:COL: ...", ...]), or it has no serial;
+ *   500 the store failed (or no trust store is loaded).
+ * An upload is checked in this order: signature (signing_verify_policy
+ * against --policy-trust: codeSigning or SIGNING_POLICY_EKU_OID), then
+ * policy_parse (hz ceiling API_POLICY_MAX_HZ: agents check their own), then
+ * serial > 0 and new.  It is stored with signer = signing_verify's
+ * description of the signer and uploaded_by = the admin's subject.
+ * Library-like: never logs; a reason for the log line comes back in log
+ * (every change and every refusal).
  */
 #ifndef VIGIL_API_H
 #define VIGIL_API_H
@@ -25,7 +63,14 @@
 #include "signing.h"
 #include "store.h"
 
-#define API_MAX_BODY (4u << 20) /* a policy upload is at most ~1.4 MiB of base64 */
+#define API_MAX_BODY (4u << 20) /* a policy upload is at most ~1.7 MiB of base64 */
+
+/*
+ * The hz ceiling uploads are validated against: generous, since the server
+ * does not know each host's perf_event_max_sample_rate; vigild validates
+ * again with its own.
+ */
+#define API_POLICY_MAX_HZ 100000
 
 struct api;
 
@@ -39,12 +84,24 @@ struct api_reply {
 /* st and trust are borrowed; api_set_trust() swaps the trust on SIGHUP. */
 int api_new(struct store *st, const struct signing_trust *policy_trust, struct api **ret);
 void api_set_trust(struct api *a, const struct signing_trust *policy_trust);
+
+/*
+ * Called after each change the OpAMP side must see (a policy stored, an
+ * assignment made), before api_handle returns: vigil-cp points it at
+ * whatever makes the OpAMP server forget what it cached (e.g.
+ * opampsrv_invalidate).  fn NULL: nothing is called.  arg is borrowed.
+ */
+typedef void (*api_change_fn)(void *arg);
+void api_set_on_change(struct api *a, api_change_fn fn, void *arg);
+
+/* Accepts NULL. */
 void api_free(struct api *a);
 
 /*
  * One request: method ("GET", "POST"), path ("/api/v1/agents/..."), query
- * (after '?', or NULL), body (may be NULL when len is 0).  0 with *ret, or
- * -ENOMEM.  now is Unix ms.
+ * (after '?', or NULL), body (may be NULL when len is 0).  0 with *ret
+ * (every refusal is a reply; free ret->body), or -ENOMEM (-EINVAL for NULL
+ * arguments) with *ret empty: the caller answers 500.  now is Unix ms.
  */
 int api_handle(struct api *a, const struct cp_identity *id, const char *method, const char *path,
 	       const char *query, const uint8_t *body, size_t len, int64_t now,

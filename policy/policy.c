@@ -378,11 +378,14 @@ static void read_serial(struct ctx *c, const struct ynode *n, uint64_t *ret)
 		return;
 	}
 	for (size_t i = 0; i < n->len; i++) {
-		if (n->str[i] < '0' || n->str[i] > '9' || v > (POLICY_MAX_SERIAL - 9) / 10) {
+		unsigned d = (unsigned)(n->str[i] - '0');
+
+		/* v * 10 + d <= POLICY_MAX_SERIAL, so the largest serial itself parses. */
+		if (n->str[i] < '0' || n->str[i] > '9' || v > (POLICY_MAX_SERIAL - d) / 10) {
 			v = 0;
 			break;
 		}
-		v = v * 10 + (uint64_t)(n->str[i] - '0');
+		v = v * 10 + d;
 	}
 	if (v == 0 || v > POLICY_MAX_SERIAL)
 		error_node(c, n, "serial must be a decimal integer between 1 and %llu, got %s",

@@ -367,7 +367,7 @@ static void test_unknown_keys(void **state)
 	       "    hz: {start: 5, speed: 3}\n"
 	       "    budget: {max_overhead: 3}\n"
 	       "    owner: me\n",
-	       "policy.yaml:2:1: unknown key \"colour\" (expected version, defaults or tenants)",
+	       "policy.yaml:2:1: unknown key \"colour\" (expected version, serial, defaults or tenants)",
 	       "policy.yaml:4:16: unknown key \"maxx\" in defaults.hz (did you mean \"max\"?)",
 	       "policy.yaml:5:3: unknown key \"budgett\" in defaults (did you mean \"budget\"?)",
 	       "policy.yaml:9:20: unknown key \"speed\" in tenants[0].hz (expected min, max or start)",
@@ -711,7 +711,7 @@ static void test_limits(void **state)
 	assert_int_equal(e.n, POLICY_MAX_ERRORS);
 	assert_int_equal(e.n_dropped, 8);
 	assert_string_equal(e.e[31].text,
-			    "policy.yaml:33:1: unknown key \"k31\" (expected version, defaults or tenants)");
+			    "policy.yaml:33:1: unknown key \"k31\" (expected version, serial, defaults or tenants)");
 	free(t);
 }
 
@@ -754,7 +754,7 @@ static void test_messages_escaped(void **state)
 	char text[512], want[512] = "policy.yaml:1:1: unknown key \"";
 
 	EXPECT("\"\\e[31m\\nkey\": 1\nversion: 1",
-	       "policy.yaml:1:1: unknown key \"\\x1b[31m\\x0akey\" (expected version, defaults or tenants)");
+	       "policy.yaml:1:1: unknown key \"\\x1b[31m\\x0akey\" (expected version, serial, defaults or tenants)");
 
 	/* A long key of nothing but control bytes: cut, every byte escaped. */
 	strcpy(text, "\"");
@@ -763,7 +763,7 @@ static void test_messages_escaped(void **state)
 	strcat(text, "\": 1\nversion: 1\n");
 	for (int i = 0; i < 60; i++)
 		strcat(want, "\\x01");
-	strcat(want, "\"... (expected version, defaults or tenants)");
+	strcat(want, "\"... (expected version, serial, defaults or tenants)");
 	EXPECT(text, want);
 }
 
@@ -866,6 +866,63 @@ static void test_load_file(void **state)
 	rmdir(dir);
 }
 
+/* serial: absent in a local file (0), a positive decimal integer when given. */
+static void test_serial(void **state)
+{
+	struct policy *p = parse_ok("version: 1\n");
+
+	assert_true(p->serial == 0);
+	policy_free(p);
+	p = parse_ok("version: 1\nserial: 42\n");
+	assert_true(p->serial == 42);
+	policy_free(p);
+	p = parse_ok("serial: 1\nversion: 1\n");
+	assert_true(p->serial == 1);
+	policy_free(p);
+	/* Leading zeros are still decimal (not octal, as YAML 1.1 would read 017). */
+	p = parse_ok("version: 1\nserial: 017\n");
+	assert_true(p->serial == 17);
+	policy_free(p);
+	/* The largest serial fits SQLite's and JSON's signed 64-bit integers. */
+	p = parse_ok("version: 1\nserial: 9223372036854775807\n");
+	assert_true(p->serial == POLICY_MAX_SERIAL);
+	policy_free(p);
+	p = parse_ok("version: 1\nserial: 9223372036854775799\n");
+	assert_true(p->serial == 9223372036854775799ull);
+	policy_free(p);
+
+	EXPECT("version: 1\nserial: 0\n",
+	       "policy.yaml:2:9: serial must be a decimal integer between 1 and 9223372036854775807, got \"0\"");
+	EXPECT("version: 1\nserial: -3\n",
+	       "policy.yaml:2:9: serial must be a decimal integer between 1 and 9223372036854775807, got \"-3\"");
+	EXPECT("version: 1\nserial: +3\n",
+	       "policy.yaml:2:9: serial must be a decimal integer between 1 and 9223372036854775807, got \"+3\"");
+	EXPECT("version: 1\nserial: 0x2a\n",
+	       "policy.yaml:2:9: serial must be a decimal integer between 1 and 9223372036854775807, got \"0x2a\"");
+	EXPECT("version: 1\nserial: 0o52\n",
+	       "policy.yaml:2:9: serial must be a decimal integer between 1 and 9223372036854775807, got \"0o52\"");
+	EXPECT("version: 1\nserial: 9223372036854775808\n",
+	       "policy.yaml:2:9: serial must be a decimal integer between 1 and 9223372036854775807, got \"9223372036854775808\"");
+	EXPECT("version: 1\nserial: 99999999999999999999999\n",
+	       "policy.yaml:2:9: serial must be a decimal integer between 1 and 9223372036854775807, got \"99999999999999999999999\"");
+	EXPECT("version: 1\nserial: 4.0\n",
+	       "policy.yaml:2:9: serial must be a positive integer, not a number");
+	EXPECT("version: 1\nserial: 1e3\n",
+	       "policy.yaml:2:9: serial must be a positive integer, not a number");
+	EXPECT("version: 1\nserial: \"42\"\n",
+	       "policy.yaml:2:9: serial must be a positive integer, not a string");
+	EXPECT("version: 1\nserial:\n",
+	       "policy.yaml:2:8: serial must be a positive integer, not empty (null)");
+	EXPECT("version: 1\nserial: [1]\n",
+	       "policy.yaml:2:9: serial must be a positive integer, not a list");
+	/* Reported with the other problems, in file order. */
+	EXPECT("version: 1\nserial: 0\ndefaults: {hz: {max: 0}}\n",
+	       "policy.yaml:2:9: serial must be a decimal integer between 1 and 9223372036854775807, got \"0\"",
+	       "policy.yaml:3:22: defaults.hz.max must be between 1 and 1000, got \"0\"");
+	EXPECT("version: 1\nserial: 1\nserial: 2\n",
+	       "policy.yaml:3:1: duplicate key \"serial\" (first at 2:1)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -893,6 +950,7 @@ int main(void)
 		cmocka_unit_test(test_errors_in_file_order),
 		cmocka_unit_test(test_truncated_at_page_end),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_serial),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

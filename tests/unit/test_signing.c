@@ -826,6 +826,120 @@ static void test_status_names(void **state)
 	assert_string_equal(signing_status_name((enum signing_status)999), "unknown");
 }
 
+/*
+ * Policies (signing_verify_policy) may be signed with codeSigning or with
+ * the Vigil policy-signing EKU; BPF objects (signing_verify) with
+ * codeSigning only, so a policy signer's key cannot sign code the monitor
+ * would load.
+ */
+static void test_policy_eku(void **state)
+{
+	static const struct {
+		const char *name, *eku, *ku;
+		enum signing_status policy, code;
+	} cases[] = {
+		{ "policysigner", SIGNING_POLICY_EKU_OID, "digitalSignature", SIGNING_OK,
+		  SIGNING_ERR_BAD_EKU },
+		{ "policysigner-noku", SIGNING_POLICY_EKU_OID, NULL, SIGNING_OK, SIGNING_ERR_BAD_EKU },
+		{ "policysigner-more", "clientAuth," SIGNING_POLICY_EKU_OID, "digitalSignature",
+		  SIGNING_OK, SIGNING_ERR_BAD_EKU },
+		{ "policysigner-encipher", SIGNING_POLICY_EKU_OID, "keyAgreement",
+		  SIGNING_ERR_BAD_KEY_USAGE, SIGNING_ERR_BAD_EKU },
+		{ "codesigner", "codeSigning", "digitalSignature", SIGNING_OK, SIGNING_OK },
+		{ "serverauthonly", "serverAuth", "digitalSignature", SIGNING_ERR_BAD_EKU,
+		  SIGNING_ERR_BAD_EKU },
+		{ "anyekuonly", "anyExtendedKeyUsage", "digitalSignature", SIGNING_ERR_BAD_EKU,
+		  SIGNING_ERR_BAD_EKU },
+		{ "nopolicyeku", NULL, "digitalSignature", SIGNING_ERR_BAD_EKU, SIGNING_ERR_BAD_EKU },
+		/* A neighbour of the OID (one arc more) is another OID. */
+		{ "policy-sibling", SIGNING_POLICY_EKU_OID ".1", "digitalSignature",
+		  SIGNING_ERR_BAD_EKU, SIGNING_ERR_BAD_EKU },
+	};
+	static const char policy[] = "version: 1\nserial: 7\n";
+	struct signing_trust *ta = trust_of(dir_a, NULL), *tb = trust_of(dir_b, NULL);
+	char cert[64], keyf[64], msg[1024];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct signing_key *k;
+		struct guarded gs, gd;
+		void *sig;
+		size_t sig_len, len = sizeof(policy) - 1;
+
+		issue_cert(dir_a, cases[i].name, cases[i].eku, cases[i].ku);
+		snprintf(cert, sizeof(cert), "%s.pem", cases[i].name);
+		snprintf(keyf, sizeof(keyf), "%s.key", cases[i].name);
+		k = key_of(dir_a, cert, keyf);
+		/* signing_key_check speaks for BPF objects: codeSigning only. */
+		expect_status(signing_key_check(k, msg, sizeof(msg)), cases[i].code, msg);
+		sign(k, policy, len, &sig, &sig_len);
+		guard_copy(&gs, sig, sig_len);
+		guard_copy(&gd, policy, len);
+		expect_status(signing_verify_policy(ta, gd.data, len, gs.data, sig_len, msg,
+						    sizeof(msg)),
+			      cases[i].policy, msg);
+		if (cases[i].policy == SIGNING_OK) {
+			assert_non_null(strstr(msg, cases[i].name));
+		} else {
+			assert_non_null(strstr(msg, cases[i].name));
+			if (cases[i].policy == SIGNING_ERR_BAD_EKU)
+				assert_non_null(strstr(msg, SIGNING_POLICY_EKU_OID));
+		}
+		expect_status(signing_verify(ta, gd.data, len, gs.data, sig_len, msg, sizeof(msg)),
+			      cases[i].code, msg);
+		if (cases[i].code == SIGNING_ERR_BAD_EKU)
+			assert_non_null(strstr(msg, "codeSigning"));
+		guard_free(&gd);
+		guard_free(&gs);
+		if (cases[i].policy == SIGNING_OK) {
+			/* The policy EKU changes no other check: bytes, trust, validity. */
+			expect_status(signing_verify_policy(ta, "version: 1\nserial: 8\n", len, sig,
+							    sig_len, msg, sizeof(msg)),
+				      SIGNING_ERR_DIGEST_MISMATCH, msg);
+			expect_status(signing_verify_policy(tb, policy, len, sig, sig_len, msg,
+							    sizeof(msg)),
+				      SIGNING_ERR_UNTRUSTED, msg);
+			signing_trust_set_time(ta, time(NULL) + 2 * 86400);
+			expect_status(signing_verify_policy(ta, policy, len, sig, sig_len, msg,
+							    sizeof(msg)),
+				      SIGNING_ERR_EXPIRED, msg);
+			signing_trust_set_time(ta, 0);
+		}
+		free(sig);
+		signing_key_free(k);
+	}
+	signing_trust_free(ta);
+	signing_trust_free(tb);
+}
+
+/* A policy signed with openssl cms by a policy-EKU certificate verifies as a policy. */
+static void test_policy_eku_openssl(void **state)
+{
+	static const char policy[] = "version: 1\nserial: 9\n";
+	struct signing_trust *t = trust_of(dir_a, NULL);
+	char obj[256], sigp[256], cmd[2048], msg[1024];
+	void *osig;
+	size_t osig_len;
+
+	issue_cert(dir_a, "cmspolicysigner", SIGNING_POLICY_EKU_OID, "digitalSignature");
+	path_in(obj, sizeof(obj), tmpdir, "policy.yaml");
+	path_in(sigp, sizeof(sigp), tmpdir, "policy.yaml.sig");
+	write_file(obj, policy, sizeof(policy) - 1);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl cms -sign -binary -md sha256 -outform DER -in %s -signer "
+		 "%s/cmspolicysigner.pem -inkey %s/cmspolicysigner.key -out %s",
+		 obj, dir_a, dir_a, sigp);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(signing_read_file(AT_FDCWD, sigp, SIGNING_MAX_SIG_BYTES, true, &osig,
+					   &osig_len), 0);
+	expect_status(signing_verify_policy(t, policy, sizeof(policy) - 1, osig, osig_len, msg,
+					    sizeof(msg)),
+		      SIGNING_OK, msg);
+	expect_status(signing_verify(t, policy, sizeof(policy) - 1, osig, osig_len, msg, sizeof(msg)),
+		      SIGNING_ERR_BAD_EKU, msg);
+	free(osig);
+	signing_trust_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -842,6 +956,8 @@ int main(void)
 		cmocka_unit_test(test_validity),
 		cmocka_unit_test(test_bad_eku),
 		cmocka_unit_test(test_usages),
+		cmocka_unit_test(test_policy_eku),
+		cmocka_unit_test(test_policy_eku_openssl),
 		cmocka_unit_test(test_crl),
 		cmocka_unit_test(test_trust_load_errors),
 		cmocka_unit_test(test_key_load_errors),

@@ -1,0 +1,942 @@
+/*
+ * vigilctl.c - the administrator's client of vigil-cp's admin API
+ * (control-plane/api.h, docs/vigilctl.1).  One request per run over HTTPS
+ * with libcurl: TLS 1.2 or newer, the server verified against --ca (and
+ * only --ca: the system's CA store is not used), the administrator's
+ * client certificate presented.
+ *
+ *   vigilctl [options] agents [--selector k=v,...]
+ *   vigilctl [options] agent ID
+ *   vigilctl [options] policy upload FILE.yaml FILE.yaml.sig
+ *   vigilctl [options] policy list
+ *   vigilctl [options] policy show SERIAL
+ *   vigilctl [options] assign SERIAL --selector k=v,...
+ *   vigilctl [options] assignments
+ *
+ * Output: a table (or "key: value" lines for one object) when stdout is a
+ * terminal, the server's JSON otherwise or with --json (--table forces
+ * the table); policy show prints the policy's YAML unless --json.  Errors: one line on stderr, and a sysexits code:
+ *   64 usage, 65 the server refused the request (400, 404, 405, 409, 413,
+ *   422), 66 an input file is missing or unreadable, 69 the server cannot
+ *   be reached (connection, timeout, 5xx), 76 protocol error (the server's
+ *   certificate does not verify against --ca, an unexpected reply), 77
+ *   permission (401, 403, or the server refused our certificate at the
+ *   handshake), 78 configuration (--cert, --key or --ca unusable, bad URL).
+ *
+ * Runs as the administrator, unprivileged.  Everything the server sends is
+ * bounded (VIGILCTL_MAX_REPLY) and made safe for a terminal before it is
+ * printed: agent descriptions come from agents, which are not trusted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "ctltable.h"
+#include "policy.h"
+#include "signing.h"
+
+#define EX_OK 0
+#define EX_USAGE 64
+#define EX_DATAERR 65
+#define EX_NOINPUT 66
+#define EX_UNAVAILABLE 69
+#define EX_SOFTWARE 70
+#define EX_PROTOCOL 76
+#define EX_NOPERM 77
+#define EX_CONFIG 78
+
+#define VIGILCTL_MAX_REPLY (64u << 20)	/* a listing of many thousand agents fits */
+#define VIGILCTL_MAX_URL 4096
+
+static const char *prog = "vigilctl";
+
+struct opts {
+	const char *server, *cert, *key, *ca, *selector;
+	long timeout;
+	int json;		/* 1 --json, 0 --table, -1 by isatty(stdout) */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s [--server URL] [--cert F] [--key F] [--ca F] [--json|--table] COMMAND\n"
+		"  agents [--selector k=v,...]        list agents (those matching the selector)\n"
+		"  agent ID                           show one agent (32 hex digits or a UUID)\n"
+		"  policy upload FILE.yaml FILE.sig   upload a signed policy\n"
+		"  policy list                        list uploaded policies\n"
+		"  policy show SERIAL                 print a policy's YAML (--json: with its signature)\n"
+		"  assign SERIAL --selector k=v,...   make agents that match run policy SERIAL\n"
+		"  assignments                        list assignments, oldest first\n"
+		"Options may also come from VIGILCTL_SERVER, VIGILCTL_CERT, VIGILCTL_KEY, VIGILCTL_CA.\n"
+		"--timeout S (default 30) bounds the whole request.  See vigilctl(1).\n",
+		prog);
+}
+
+/* One line on stderr, made safe to print; returns code. */
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int code, const char *fmt, ...)
+{
+	char line[2048], safe[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", prog, ctltable_sanitize(line, safe, sizeof(safe)));
+	return code;
+}
+
+/* ------------------------------------------------------------------------
+ * HTTP. */
+
+struct buf {
+	char *data;
+	size_t len;
+	bool too_big;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+	size_t add = size * n;
+	char *d;
+
+	if (add > VIGILCTL_MAX_REPLY - b->len) {
+		b->too_big = true;
+		return 0;
+	}
+	d = realloc(b->data, b->len + add + 1);
+	if (!d)
+		return 0;
+	memcpy(d + b->len, p, add);
+	b->len += add;
+	d[b->len] = '\0';
+	b->data = d;
+	return add;
+}
+
+/* Whether curl's message says the server refused our certificate at the handshake. */
+static bool refused_our_cert(const char *msg)
+{
+	static const char *const alerts[] = { "alert unknown ca", "alert bad certificate",
+					      "alert certificate required", "alert certificate revoked",
+					      "alert certificate expired", "alert unsupported certificate",
+					      "alert certificate unknown", "alert access denied", NULL };
+
+	for (size_t i = 0; alerts[i]; i++)
+		if (strstr(msg, alerts[i]))
+			return true;
+	return false;
+}
+
+/*
+ * The exit code and line for a failed transfer.  tls_done: the TLS
+ * handshake had completed, as far as the client could tell.
+ */
+static int curl_exit(CURLcode c, const char *errbuf, bool tls_done, const struct opts *o)
+{
+	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(c);
+
+	switch (c) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return fail(EX_CONFIG, "--server %s: %s", o->server, msg);
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_CACERT_BADFILE:
+		return fail(EX_CONFIG, "TLS setup (--cert %s, --key %s, --ca %s): %s", o->cert, o->key,
+			    o->ca, msg);
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return fail(EX_PROTOCOL, "%s: the server's certificate does not verify against --ca %s: %s",
+			    o->server, o->ca, msg);
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+		if (refused_our_cert(msg))
+			return fail(EX_NOPERM, "%s refused our certificate (--cert %s): %s", o->server,
+				    o->cert, msg);
+		/*
+		 * In TLS 1.3 the server checks the client's certificate after the
+		 * client has finished its handshake: a refusal is an alert and a
+		 * close, and when the request is already on its way the close is a
+		 * reset that discards the alert.  The request then cannot even be
+		 * sent over a handshake that had just succeeded.
+		 */
+		if (c == CURLE_SEND_ERROR && tls_done)
+			return fail(EX_NOPERM, "%s closed the connection as soon as the TLS handshake "
+				    "ended: it refused our certificate (--cert %s): %s", o->server,
+				    o->cert, msg);
+		return fail(c == CURLE_SSL_CONNECT_ERROR ? EX_PROTOCOL : EX_UNAVAILABLE, "%s: %s",
+			    o->server, msg);
+	case CURLE_WRITE_ERROR:
+		return fail(EX_PROTOCOL, "%s: the reply is larger than %u bytes", o->server,
+			    VIGILCTL_MAX_REPLY);
+	case CURLE_OUT_OF_MEMORY:
+		return fail(EX_SOFTWARE, "out of memory");
+	default:
+		return fail(EX_UNAVAILABLE, "%s: %s", o->server, msg);
+	}
+}
+
+/*
+ * One request; on a 2xx reply, 0 with the JSON body in *ret (caller
+ * decrefs).  Otherwise the exit code, the error line already printed.
+ * what names the command in messages ("policy upload").
+ */
+static int request(const struct opts *o, const char *method, const char *path, const char *body,
+		   const char *what, json_t **ret)
+{
+	char url[VIGILCTL_MAX_URL], errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	struct buf b = { 0 };
+	json_error_t je;
+	long status = 0;
+	curl_off_t tls_time = 0;
+	json_t *j = NULL;
+	CURLcode c;
+	CURL *h;
+	int code;
+	size_t slen = strlen(o->server);
+
+	while (slen > 0 && o->server[slen - 1] == '/')
+		slen--;
+	if ((size_t)snprintf(url, sizeof(url), "%.*s%s", (int)slen, o->server, path) >= sizeof(url))
+		return fail(EX_USAGE, "request URL too long");
+	h = curl_easy_init();
+	if (!h)
+		return fail(EX_SOFTWARE, "curl_easy_init failed");
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	if (body)
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_CAINFO, o->ca);
+	curl_easy_setopt(h, CURLOPT_CAPATH, NULL);	/* --ca alone, not the system's store */
+	curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert);
+	curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+	curl_easy_setopt(h, CURLOPT_SSLKEY, o->key);
+	curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, o->timeout);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, o->timeout < 10 ? o->timeout : 10L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "vigilctl/" VIGIL_VERSION);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	if (!strcmp(method, "POST")) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
+	}
+	c = curl_easy_perform(h);
+	if (c == CURLE_WRITE_ERROR && !b.too_big)
+		c = CURLE_OUT_OF_MEMORY;
+	if (c == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	else if (curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &tls_time) != CURLE_OK)
+		tls_time = 0;
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	if (c != CURLE_OK) {
+		code = curl_exit(c, errbuf, tls_time > 0, o);
+		free(b.data);
+		return code;
+	}
+
+	if (b.len)
+		j = json_loadb(b.data, b.len, 0, &je);
+	if (status >= 200 && status < 300) {
+		free(b.data);
+		if (!j || !json_is_object(j)) {
+			json_decref(j);
+			return fail(EX_PROTOCOL, "%s: %s: the reply (HTTP %ld) is not a JSON object",
+				    o->server, what, status);
+		}
+		*ret = j;
+		return 0;
+	}
+
+	{
+		const char *err = json_string_value(json_object_get(j, "error"));
+		char fallback[128];
+
+		if (!err) {
+			snprintf(fallback, sizeof(fallback), "HTTP %ld%s", status,
+				 b.len ? " with a reply that is not ours" : "");
+			err = fallback;
+		}
+		if (status == 401 || status == 403)
+			code = EX_NOPERM;
+		else if (status >= 500)
+			code = EX_UNAVAILABLE;
+		else if (status >= 400)
+			code = EX_DATAERR;
+		else
+			code = EX_PROTOCOL;
+		code = fail(code, "%s: refused (HTTP %ld): %s", what, status, err);
+	}
+	json_decref(j);
+	free(b.data);
+	return code;
+}
+
+/* ------------------------------------------------------------------------
+ * Output. */
+
+static bool use_json(const struct opts *o)
+{
+	return o->json > 0 || (o->json < 0 && !isatty(STDOUT_FILENO));
+}
+
+static void print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+	putchar('\n');
+}
+
+/* ms since the epoch as "2026-11-30 09:20:47Z", or "-" for 0. */
+static const char *when(json_int_t ms, char *out, size_t outlen)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || !gmtime_r(&t, &tm) || !strftime(out, outlen, "%Y-%m-%d %H:%M:%SZ", &tm))
+		snprintf(out, outlen, "-");
+	return out;
+}
+
+static const char *num(json_t *v, char *out, size_t outlen)
+{
+	if (json_is_integer(v))
+		snprintf(out, outlen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else
+		snprintf(out, outlen, "-");
+	return out;
+}
+
+/* A serial, "-" for 0 (none). */
+static const char *serial_text(json_t *v, char *out, size_t outlen)
+{
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		return "-";
+	return num(v, out, outlen);
+}
+
+static const char *str(json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* An attribute of an agent's description, identifying first. */
+static const char *attr(json_t *agent, const char *key)
+{
+	json_t *d = json_object_get(agent, "description");
+	const char *v = str(json_object_get(json_object_get(d, "identifying"), key));
+
+	return v ? v : str(json_object_get(json_object_get(d, "non_identifying"), key));
+}
+
+static int print_table(struct ctltable *t)
+{
+	ctltable_print(t, stdout);
+	ctltable_free(t);
+	return EX_OK;
+}
+
+static int table_new(size_t n, const char *const *h, struct ctltable **t)
+{
+	return ctltable_new(n, h, t) ? fail(EX_SOFTWARE, "out of memory") : 0;
+}
+
+static int show_agents(json_t *j)
+{
+	static const char *const h[] = { "UID", "HOST", "HEALTHY", "APPLIED", "ASSIGNED", "CONFIG",
+					 "LAST SEEN", "LAST ERROR" };
+	json_t *arr = json_object_get(j, "agents"), *ag;
+	struct ctltable *t;
+	size_t i;
+	int r;
+
+	if (!json_is_array(arr))
+		return fail(EX_PROTOCOL, "the reply has no \"agents\" list");
+	if ((r = table_new(8, h, &t)))
+		return r;
+	json_array_foreach(arr, i, ag) {
+		char a[32], s[32], ls[48];
+		json_t *hv = json_object_get(ag, "healthy");
+		const char *cells[8] = {
+			str(json_object_get(ag, "uid")),
+			attr(ag, "host.name"),
+			json_is_true(hv) ? "yes" : json_is_false(hv) ? "NO" : "-",
+			serial_text(json_object_get(ag, "applied_serial"), a, sizeof(a)),
+			serial_text(json_object_get(ag, "assigned_serial"), s, sizeof(s)),
+			str(json_object_get(ag, "remote_config_status")),
+			when(json_integer_value(json_object_get(ag, "last_seen")), ls, sizeof(ls)),
+			str(json_object_get(ag, "last_error")),
+		};
+
+		if (json_is_true(json_object_get(ag, "disconnected")))
+			strcat(ls, " (left)");	/* sent agent_disconnect since it last spoke */
+		if (ctltable_add(t, cells)) {
+			ctltable_free(t);
+			return fail(EX_SOFTWARE, "out of memory");
+		}
+	}
+	return print_table(t);
+}
+
+static void kv(const char *k, const char *v)
+{
+	char safe[4096];
+
+	printf("%-22s %s\n", k, ctltable_sanitize(v ? v : "-", safe, sizeof(safe)));
+}
+
+static void kv_attrs(json_t *obj, const char *label)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v) {
+		char key[256], safe[256], line[4096];
+		char *dumped = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		snprintf(key, sizeof(key), "%s", ctltable_sanitize(k, safe, sizeof(safe)));
+		snprintf(line, sizeof(line), "%s=%s", key, dumped ? dumped : json_string_value(v));
+		kv(label, line);
+		label = "";
+		free(dumped);
+	}
+}
+
+static int show_agent(json_t *ag)
+{
+	json_t *cert = json_object_get(ag, "certificate"), *d = json_object_get(ag, "description");
+	json_t *hv = json_object_get(ag, "healthy"), *health = json_object_get(ag, "health");
+	char b1[32], b2[32];
+
+	kv("uid:", str(json_object_get(ag, "uid")));
+	kv("uuid:", str(json_object_get(ag, "uuid")));
+	kv("certificate subject:", str(json_object_get(cert, "subject")));
+	kv("certificate SANs:", str(json_object_get(cert, "sans")));
+	kv("certificate serial:", str(json_object_get(cert, "serial")));
+	kv("certificate sha256:", str(json_object_get(cert, "fingerprint")));
+	kv_attrs(json_object_get(d, "identifying"), "identifying:");
+	kv_attrs(json_object_get(d, "non_identifying"), "non-identifying:");
+	kv("first seen:", when(json_integer_value(json_object_get(ag, "first_seen")), b1, sizeof(b1)));
+	kv("last seen:", when(json_integer_value(json_object_get(ag, "last_seen")), b2, sizeof(b2)));
+	kv("disconnected:", json_is_true(json_object_get(ag, "disconnected")) ? "yes" : "no");
+	kv("healthy:", json_is_true(hv) ? "yes" : json_is_false(hv) ? "NO" : "-");
+	if (json_is_object(health) || json_is_string(health)) {
+		char *h = json_dumps(health, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		kv("health:", h);
+		free(h);
+	}
+	kv("applied serial:", serial_text(json_object_get(ag, "applied_serial"), b1, sizeof(b1)));
+	kv("assigned serial:", serial_text(json_object_get(ag, "assigned_serial"), b2, sizeof(b2)));
+	kv("remote config status:", str(json_object_get(ag, "remote_config_status")));
+	kv("remote config hash:", str(json_object_get(ag, "remote_config_hash")));
+	kv("effective config hash:", str(json_object_get(ag, "effective_config_hash")));
+	kv("last error:", str(json_object_get(ag, "last_error")));
+	return EX_OK;
+}
+
+static int show_policies(json_t *j)
+{
+	static const char *const h[] = { "SERIAL", "SHA256", "SIZE", "UPLOADED", "UPLOADED BY",
+					 "SIGNER" };
+	json_t *arr = json_object_get(j, "policies"), *p;
+	struct ctltable *t;
+	size_t i;
+	int r;
+
+	if (!json_is_array(arr))
+		return fail(EX_PROTOCOL, "the reply has no \"policies\" list");
+	if ((r = table_new(6, h, &t)))
+		return r;
+	json_array_foreach(arr, i, p) {
+		char s[32], sz[32], up[32], sum[17];
+		const char *cells[6] = {
+			num(json_object_get(p, "serial"), s, sizeof(s)),
+			sum,
+			num(json_object_get(p, "size"), sz, sizeof(sz)),
+			when(json_integer_value(json_object_get(p, "uploaded_at")), up, sizeof(up)),
+			str(json_object_get(p, "uploaded_by")),
+			str(json_object_get(p, "signer")),
+		};
+
+		snprintf(sum, sizeof(sum), "%s", str(json_object_get(p, "sha256")) ?: "-");
+		if (ctltable_add(t, cells)) {
+			ctltable_free(t);
+			return fail(EX_SOFTWARE, "out of memory");
+		}
+	}
+	return print_table(t);
+}
+
+static int show_assignments(json_t *j)
+{
+	static const char *const h[] = { "ID", "SERIAL", "SELECTOR", "ASSIGNED", "ASSIGNED BY" };
+	json_t *arr = json_object_get(j, "assignments"), *a;
+	struct ctltable *t;
+	size_t i;
+	int r;
+
+	if (!json_is_array(arr))
+		return fail(EX_PROTOCOL, "the reply has no \"assignments\" list");
+	if ((r = table_new(5, h, &t)))
+		return r;
+	json_array_foreach(arr, i, a) {
+		char id[32], s[32], at[32];
+		const char *cells[5] = {
+			num(json_object_get(a, "id"), id, sizeof(id)),
+			num(json_object_get(a, "serial"), s, sizeof(s)),
+			str(json_object_get(a, "selector")),
+			when(json_integer_value(json_object_get(a, "assigned_at")), at, sizeof(at)),
+			str(json_object_get(a, "assigned_by")),
+		};
+
+		if (ctltable_add(t, cells)) {
+			ctltable_free(t);
+			return fail(EX_SOFTWARE, "out of memory");
+		}
+	}
+	return print_table(t);
+}
+
+/* ------------------------------------------------------------------------
+ * Commands. */
+
+/* Percent-encode s for a query value (unreserved characters kept). */
+static int pct_encode(const char *s, char *out, size_t outlen)
+{
+	static const char hexd[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || strchr("-._~", *p);
+
+		if (o + (keep ? 1 : 3) >= outlen)
+			return -E2BIG;
+		if (keep) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hexd[*p >> 4];
+			out[o++] = hexd[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static int cmd_agents(const struct opts *o)
+{
+	char path[VIGILCTL_MAX_URL / 2] = "/api/v1/agents", enc[VIGILCTL_MAX_URL / 4];
+	json_t *j;
+	int r;
+
+	if (o->selector) {
+		if (pct_encode(o->selector, enc, sizeof(enc)))
+			return fail(EX_USAGE, "--selector: too long");
+		snprintf(path, sizeof(path), "/api/v1/agents?selector=%s", enc);
+	}
+	r = request(o, "GET", path, NULL, "agents", &j);
+	if (r)
+		return r;
+	if (use_json(o))
+		print_json(j);
+	else
+		r = show_agents(j);
+	json_decref(j);
+	return r;
+}
+
+static int cmd_agent(const struct opts *o, const char *id)
+{
+	char path[256], enc[128];
+	json_t *j;
+	int r;
+
+	if (pct_encode(id, enc, sizeof(enc)))
+		return fail(EX_USAGE, "agent id too long: 32 hex digits or a UUID");
+	snprintf(path, sizeof(path), "/api/v1/agents/%s", enc);
+	r = request(o, "GET", path, NULL, "agent", &j);
+	if (r)
+		return r;
+	if (use_json(o))
+		print_json(j);
+	else
+		r = show_agent(j);
+	json_decref(j);
+	return r;
+}
+
+/* A file's bytes as base64 (malloc'ed), or the exit code with the error printed. */
+static int read_b64(const char *path, size_t max, const char *what, char **ret)
+{
+	void *buf;
+	size_t len;
+	char *b64;
+	int r = signing_read_file(AT_FDCWD, path, max, false, &buf, &len);
+
+	if (r == -EFBIG)
+		return fail(EX_DATAERR, "%s: %s is larger than %zu bytes", path, what, max);
+	if (r == -EINVAL)
+		return fail(EX_NOINPUT, "%s: not a regular file", path);
+	if (r == -ENOMEM)
+		return fail(EX_SOFTWARE, "out of memory");
+	if (r)
+		return fail(EX_NOINPUT, "%s: %s", path, strerror(-r));
+	if (len == 0) {
+		free(buf);
+		return fail(EX_DATAERR, "%s: empty file", path);
+	}
+	b64 = malloc(4 * ((len + 2) / 3) + 1);
+	if (!b64) {
+		free(buf);
+		return fail(EX_SOFTWARE, "out of memory");
+	}
+	EVP_EncodeBlock((unsigned char *)b64, buf, (int)len);
+	free(buf);
+	*ret = b64;
+	return 0;
+}
+
+static int cmd_upload(const struct opts *o, const char *yaml_path, const char *sig_path)
+{
+	char *yaml = NULL, *sig = NULL, *body = NULL;
+	json_t *req, *j = NULL;
+	int r;
+
+	r = read_b64(yaml_path, POLICY_MAX_SIZE, "the policy", &yaml);
+	if (!r)
+		r = read_b64(sig_path, SIGNING_MAX_SIG_BYTES, "the signature", &sig);
+	if (r)
+		goto out;
+	req = json_pack("{s:s, s:s}", "yaml", yaml, "signature", sig);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!body) {
+		r = fail(EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	r = request(o, "POST", "/api/v1/policies", body, "policy upload", &j);
+	if (r)
+		goto out;
+	if (use_json(o)) {
+		print_json(j);
+	} else {
+		char s[32], safe[1024];
+
+		printf("uploaded policy serial %s (sha256 %s), %s\n",
+		       num(json_object_get(j, "serial"), s, sizeof(s)),
+		       str(json_object_get(j, "sha256")) ?: "-",
+		       ctltable_sanitize(str(json_object_get(j, "signer")), safe, sizeof(safe)));
+	}
+out:
+	json_decref(j);
+	free(body);
+	free(yaml);
+	free(sig);
+	return r;
+}
+
+static int cmd_policy_list(const struct opts *o)
+{
+	json_t *j;
+	int r = request(o, "GET", "/api/v1/policies", NULL, "policy list", &j);
+
+	if (r)
+		return r;
+	if (use_json(o))
+		print_json(j);
+	else
+		r = show_policies(j);
+	json_decref(j);
+	return r;
+}
+
+/* A positive decimal serial, or 0. */
+static long long parse_serial(const char *s)
+{
+	char *end;
+	long long v;
+
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	return errno || *end || v <= 0 ? 0 : v;
+}
+
+static int cmd_policy_show(const struct opts *o, const char *serial_text_arg)
+{
+	long long serial = parse_serial(serial_text_arg);
+	const char *b64;
+	char path[64];
+	json_t *j;
+	int r;
+
+	if (!serial)
+		return fail(EX_USAGE, "policy show: SERIAL must be a positive integer, not %s",
+			    serial_text_arg);
+	snprintf(path, sizeof(path), "/api/v1/policies/%lld", serial);
+	r = request(o, "GET", path, NULL, "policy show", &j);
+	if (r)
+		return r;
+	b64 = str(json_object_get(j, "yaml"));
+	/* The YAML is this command's output, on a terminal or not: JSON only when asked. */
+	if (o->json > 0) {
+		print_json(j);
+	} else if (!b64) {
+		r = fail(EX_PROTOCOL, "the reply has no \"yaml\"");
+	} else {
+		size_t n = strlen(b64);
+		unsigned char *yaml = malloc(n / 4 * 3 + 3);
+		int len = yaml ? EVP_DecodeBlock(yaml, (const unsigned char *)b64, (int)n) : -1;
+
+		if (len < 0) {
+			r = fail(EX_PROTOCOL, "the reply's \"yaml\" is not base64");
+		} else {
+			/* DecodeBlock counts padding as zero bytes; the server says the size. */
+			json_int_t size = json_integer_value(json_object_get(j, "size"));
+
+			if (size >= 0 && size <= len)
+				len = (int)size;
+			fwrite(yaml, 1, (size_t)len, stdout);
+		}
+		free(yaml);
+	}
+	json_decref(j);
+	return r;
+}
+
+static int cmd_assign(const struct opts *o, const char *serial_arg)
+{
+	long long serial = parse_serial(serial_arg);
+	char *body;
+	json_t *req, *j;
+	int r;
+
+	if (!serial)
+		return fail(EX_USAGE, "assign: SERIAL must be a positive integer, not %s", serial_arg);
+	if (!o->selector)
+		return fail(EX_USAGE, "assign: --selector k=v,... is required");
+	req = json_pack("{s:I, s:s}", "serial", (json_int_t)serial, "selector", o->selector);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!body)
+		return fail(EX_SOFTWARE, "out of memory");
+	r = request(o, "POST", "/api/v1/assignments", body, "assign", &j);
+	free(body);
+	if (r)
+		return r;
+	if (use_json(o)) {
+		print_json(j);
+	} else {
+		char id[32], s[32], safe[1024];
+
+		printf("assignment %s: agents matching %s run policy serial %s\n",
+		       num(json_object_get(j, "id"), id, sizeof(id)),
+		       ctltable_sanitize(str(json_object_get(j, "selector")), safe, sizeof(safe)),
+		       num(json_object_get(j, "serial"), s, sizeof(s)));
+	}
+	json_decref(j);
+	return r;
+}
+
+static int cmd_assignments(const struct opts *o)
+{
+	json_t *j;
+	int r = request(o, "GET", "/api/v1/assignments", NULL, "assignments", &j);
+
+	if (r)
+		return r;
+	if (use_json(o))
+		print_json(j);
+	else
+		r = show_assignments(j);
+	json_decref(j);
+	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int check_file(const char *opt, const char *path)
+{
+	if (!path)
+		return fail(EX_USAGE, "%s is required (or set VIGILCTL_%s)", opt,
+			    !strcmp(opt, "--cert") ? "CERT" : !strcmp(opt, "--key") ? "KEY" : "CA");
+	if (access(path, R_OK))
+		return fail(EX_CONFIG, "%s %s: %s", opt, path, strerror(errno));
+	return 0;
+}
+
+static int run(struct opts *o, int argc, char **argv)
+{
+	const char *cmd;
+	int r;
+
+	if (argc < 1) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	cmd = argv[0];
+#define NARGS(n, text)                                                                  \
+	do {                                                                            \
+		if (argc != (n))                                                        \
+			return fail(EX_USAGE, "usage: %s %s", prog, text);              \
+	} while (0)
+	/* Validate the command line before touching the network. */
+	if (!strcmp(cmd, "agents")) {
+		NARGS(1, "agents [--selector k=v,...]");
+	} else if (!strcmp(cmd, "agent")) {
+		NARGS(2, "agent ID");
+	} else if (!strcmp(cmd, "policy") && argc >= 2 && !strcmp(argv[1], "upload")) {
+		NARGS(4, "policy upload FILE.yaml FILE.yaml.sig");
+	} else if (!strcmp(cmd, "policy") && argc >= 2 && !strcmp(argv[1], "list")) {
+		NARGS(2, "policy list");
+	} else if (!strcmp(cmd, "policy") && argc >= 2 && !strcmp(argv[1], "show")) {
+		NARGS(3, "policy show SERIAL");
+	} else if (!strcmp(cmd, "assign")) {
+		NARGS(2, "assign SERIAL --selector k=v,...");
+	} else if (!strcmp(cmd, "assignments")) {
+		NARGS(1, "assignments");
+	} else if (!strcmp(cmd, "policy")) {
+		return fail(EX_USAGE, "usage: %s policy upload|list|show ...", prog);
+	} else {
+		return fail(EX_USAGE, "unknown command \"%s\" (see %s --help)", cmd, prog);
+	}
+#undef NARGS
+	if (o->selector && strcmp(cmd, "agents") && strcmp(cmd, "assign"))
+		return fail(EX_USAGE, "--selector goes with agents or assign only");
+
+	if (!o->server)
+		return fail(EX_USAGE, "--server URL is required (or set VIGILCTL_SERVER)");
+	if (strncmp(o->server, "https://", 8))
+		return fail(EX_CONFIG, "--server %s: must be an https:// URL", o->server);
+	if ((r = check_file("--cert", o->cert)) || (r = check_file("--key", o->key)) ||
+	    (r = check_file("--ca", o->ca)))
+		return r;
+
+	if (!strcmp(cmd, "agents"))
+		return cmd_agents(o);
+	if (!strcmp(cmd, "agent"))
+		return cmd_agent(o, argv[1]);
+	if (!strcmp(cmd, "assign"))
+		return cmd_assign(o, argv[1]);
+	if (!strcmp(cmd, "assignments"))
+		return cmd_assignments(o);
+	if (!strcmp(argv[1], "upload"))
+		return cmd_upload(o, argv[2], argv[3]);
+	if (!strcmp(argv[1], "list"))
+		return cmd_policy_list(o);
+	return cmd_policy_show(o, argv[2]);
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_SERVER = 256, OPT_CERT, OPT_KEY, OPT_CA, OPT_JSON, OPT_TABLE, OPT_SELECTOR,
+	       OPT_TIMEOUT, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "server", required_argument, NULL, OPT_SERVER },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "ca", required_argument, NULL, OPT_CA },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "table", no_argument, NULL, OPT_TABLE },
+		{ "selector", required_argument, NULL, OPT_SELECTOR },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = {
+		.server = getenv("VIGILCTL_SERVER"),
+		.cert = getenv("VIGILCTL_CERT"),
+		.key = getenv("VIGILCTL_KEY"),
+		.ca = getenv("VIGILCTL_CA"),
+		.timeout = 30,
+		.json = -1,
+	};
+	char *end;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SERVER:
+			o.server = optarg;
+			break;
+		case OPT_CERT:
+			o.cert = optarg;
+			break;
+		case OPT_KEY:
+			o.key = optarg;
+			break;
+		case OPT_CA:
+			o.ca = optarg;
+			break;
+		case OPT_JSON:
+			o.json = 1;
+			break;
+		case OPT_TABLE:
+			o.json = 0;
+			break;
+		case OPT_SELECTOR:
+			if (o.selector)
+				return fail(EX_USAGE, "--selector given twice: write k=v,k2=v2");
+			o.selector = optarg;
+			break;
+		case OPT_TIMEOUT:
+			errno = 0;
+			o.timeout = strtol(optarg, &end, 10);
+			if (errno || *end || o.timeout < 1 || o.timeout > 3600)
+				return fail(EX_USAGE, "--timeout must be 1..3600 seconds, not %s", optarg);
+			break;
+		case OPT_VERSION:
+			printf("vigilctl %s\n", VIGIL_VERSION);
+			return EX_OK;
+		case 'h':
+			usage(stdout);
+			return EX_OK;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	/* Empty environment variables count as unset. */
+	if (o.server && !*o.server)
+		o.server = NULL;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT))
+		return fail(EX_SOFTWARE, "curl_global_init failed");
+	r = run(&o, argc - optind, argv + optind);
+	curl_global_cleanup();
+	fflush(stdout);
+	if (ferror(stdout))
+		return fail(74, "writing to stdout failed");	/* EX_IOERR */
+	return r;
+}
