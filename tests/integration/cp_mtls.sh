@@ -95,7 +95,10 @@ refused_at_handshake() {
 
 LOG=$T/cp.log
 UID1=0123456789abcdef0123456789abcdef
+UID2=fedcba9876543210fedcba9876543210
 "$OPMSG" a2s "$UID1" 1 --describe host1 >"$T/a2s.bin"
+# Another agent: the OpAMP server binds an instance_uid to the first certificate that used it.
+"$OPMSG" a2s "$UID2" 1 --describe host2 >"$T/a2s-2.bin"
 
 # 1
 if cp_start "$LOG" --log-level debug; then
@@ -313,11 +316,11 @@ CP_PID=$MAIN_PID CP_PORT=$MAIN_PORT CP_URL=$MAIN_URL
 
 # 30-32: SIGHUP with a new CRL revokes agent2 for new connections, and for
 # a connection that was open before the reload, at its next request.
-code=$(opamp agent2 "$T/a2s.bin")
+code=$(opamp agent2 "$T/a2s-2.bin")
 req() {
 	printf 'POST /v1/opamp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-protobuf\r\nContent-Length: %d\r\n\r\n' \
-		"$(stat -c %s "$T/a2s.bin")"
-	cat "$T/a2s.bin"
+		"$(stat -c %s "$T/a2s-2.bin")"
+	cat "$T/a2s-2.bin"
 }
 { req; sleep 2; req; sleep 2; } | timeout 15 openssl s_client -quiet -connect "127.0.0.1:$CP_PORT" \
 	-cert "$CP/agent2.pem" -key "$CP/agent2.key" >"$T/held.out" 2>/dev/null &
@@ -326,7 +329,7 @@ sleep 1
 cp "$CP/crl2.pem" "$T/crl.pem"
 kill -HUP "$CP_PID"
 logged "$LOG" "reloaded (configuration 2"
-code2=$(opamp agent2 "$T/a2s.bin")
+code2=$(opamp agent2 "$T/a2s-2.bin")
 st=1
 [ "$code" = 200 ] && [ "$code2" = 000 ] && logged "$LOG" "TLS handshake refused" "certificate revoked" "subject CN=agent2" &&
 	kill -0 "$CP_PID" && st=0
