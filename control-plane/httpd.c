@@ -68,6 +68,17 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Printable ASCII only: what a client sent must not reach the log as escape sequences. */
+static const char *clean(const char *in, char *out, size_t len)
+{
+	size_t i = 0;
+
+	for (; in && in[i] && i + 1 < len; i++)
+		out[i] = (unsigned char)in[i] < 0x20 || (unsigned char)in[i] > 0x7e ? '?' : in[i];
+	out[i] = '\0';
+	return out;
+}
+
 static const char *role_name(enum cp_role r)
 {
 	return r == CP_ROLE_AGENT ? "agent" : r == CP_ROLE_ADMIN ? "admin" : "none";
@@ -360,10 +371,14 @@ static void refuse(struct evhttp_request *req, struct conn *c, const char *peer,
 	char why[400], body[480];
 	va_list ap;
 
+	char raw[400], where[208];
+
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	log_warnx("%s: %s: %.200s: %d %s: %s", peer, who, uri ? uri : "?", status, status_text(status), why);
+	clean(raw, why, sizeof(why));
+	log_warnx("%s: %s: %s: %d %s: %s", peer, who, clean(uri ? uri : "?", where, sizeof(where)), status,
+		  status_text(status), why);
 	if (path && is_api_path(path)) {
 		/* The reason is JSON-safe: no quotes or backslashes come from a client. */
 		for (char *p = why; *p; p++)
@@ -405,6 +420,7 @@ static void handle_opamp(struct evhttp_request *req, struct conn *c, const struc
 	uint8_t *plain = NULL;
 	struct opampsrv_reply rep = { 0 };
 	struct reply r = { .type = OPAMP_TYPE, .may_gzip = true };
+	char line[sizeof(rep.log)];
 	int e;
 
 	if (!media_type_is(evhttp_find_header(in, "Content-Type"), OPAMP_TYPE)) {
@@ -447,7 +463,7 @@ static void handle_opamp(struct evhttp_request *req, struct conn *c, const struc
 	}
 	if (rep.log[0])
 		log_warnx("%s: %s: POST " OPAMP_PATH ": %d: %s", tc->peer, tc->id.subject, rep.http_status,
-			  rep.log);
+			  clean(rep.log, line, sizeof(line)));
 	r.status = rep.http_status;
 	r.body = rep.body;
 	r.len = rep.len;
@@ -477,6 +493,7 @@ static void handle_api(struct evhttp_request *req, struct conn *c, const struct 
 	const uint8_t *body = len ? evbuffer_pullup(buf, -1) : NULL;
 	struct api_reply rep = { 0 };
 	struct reply r = { .type = "application/json", .may_gzip = true };
+	char line[sizeof(rep.log)], where[208];
 	int e;
 
 	e = api_handle(c->h->api, &tc->id, method_name(evhttp_request_get_command(req)), path, query, body,
@@ -487,8 +504,9 @@ static void handle_api(struct evhttp_request *req, struct conn *c, const struct 
 		return;
 	}
 	if (rep.log[0])
-		log_warnx("%s: %s: %s %.200s: %d: %s", tc->peer, tc->id.subject,
-			  method_name(evhttp_request_get_command(req)), path, rep.http_status, rep.log);
+		log_warnx("%s: %s: %s %s: %d: %s", tc->peer, tc->id.subject,
+			  method_name(evhttp_request_get_command(req)), clean(path, where, sizeof(where)),
+			  rep.http_status, clean(rep.log, line, sizeof(line)));
 	r.status = rep.http_status;
 	r.body = rep.body;
 	r.len = rep.len;
@@ -508,7 +526,7 @@ static void handle_request(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	char why[400];
+	char why[400], where[208];
 
 	if (!c || !tc->verified) {
 		char *host = NULL;
@@ -535,9 +553,9 @@ static void handle_request(struct evhttp_request *req, void *arg)
 					   .type = "text/plain; charset=utf-8", .body = "server overloaded\n",
 					   .len = 18 };
 
-			log_warnx("%s: %s: %.200s: 503 Service Unavailable: over --max-connections %u, retry "
-				  "after %u s", tc->peer, tc->id.subject, path ? path : "?", h->cfg.max_connections,
-				  h->cfg.retry_after_s);
+			log_warnx("%s: %s: %s: 503 Service Unavailable: over --max-connections %u, retry after "
+				  "%u s", tc->peer, tc->id.subject, clean(path ? path : "?", where, sizeof(where)),
+				  h->cfg.max_connections, h->cfg.retry_after_s);
 			send_reply(req, c, &r);
 		}
 		return;
@@ -588,8 +606,8 @@ static void handle_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (h->cfg.log_requests)
-		log_info("%s: %s (%s): %s %.200s: %d", tc->peer, tc->id.subject, role_name(tc->id.role),
-			 method_name(cmd), path, evhttp_request_get_response_code(req));
+		log_info("%s: %s (%s): %s %s: %d", tc->peer, tc->id.subject, role_name(tc->id.role),
+			 method_name(cmd), clean(path, where, sizeof(where)), evhttp_request_get_response_code(req));
 }
 
 /* ---------------------------------------------------------------------

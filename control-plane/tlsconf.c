@@ -513,7 +513,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		}
 		if (!c->refusal[0])
 			snprintf(c->refusal, sizeof(c->refusal),
-				 "client certificate refused: %s (subject %s, issuer %s, depth %d)",
+				 "client certificate refused: %s (subject %.150s, issuer %.150s, depth %d)",
 				 X509_verify_cert_error_string(e), subj[0] ? subj : "?",
 				 issuer[0] ? issuer : "?", depth);
 		return 0;

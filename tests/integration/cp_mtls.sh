@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_cppki.sh"
 
-CPBIN=$B/vigil-cp
+CPBIN=${VIGIL_CP:-$B/vigil-cp} # VIGIL_CP: another build of it (e.g. with ASan)
 OPMSG=$B/tests/tools/opamp_msg
 
 tap_plan 35
