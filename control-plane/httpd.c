@@ -6,6 +6,7 @@
  * flight is at most one request and the cap that matters is connections.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 #include <openssl/err.h>
 
 #include "gzip.h"
@@ -614,11 +616,49 @@ static void handle_request(struct evhttp_request *req, void *arg)
  * Life cycle.
  */
 
+/*
+ * The listening socket, made here rather than by evhttp_bind_socket() for
+ * its backlog: evhttp's is 128, and a fleet reconnecting at once after an
+ * outage should queue in the kernel, not be dropped.
+ */
+static int listen_on(struct httpd *h, char *err, size_t errlen)
+{
+	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					 .ai_protocol = IPPROTO_TCP, .ai_flags = EVUTIL_AI_PASSIVE };
+	struct evutil_addrinfo *ai = NULL;
+	char port[8];
+	int e;
+
+	snprintf(port, sizeof(port), "%u", h->cfg.port);
+	e = evutil_getaddrinfo(h->cfg.host, port, &hints, &ai);
+	if (e || !ai) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", h->cfg.host, h->cfg.port,
+			 e ? evutil_gai_strerror(e) : "no address");
+		return -EADDRNOTAVAIL;
+	}
+	errno = 0;
+	h->listener = evconnlistener_new_bind(h->base, NULL, NULL,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+					      HTTPD_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	e = errno ? errno : EADDRNOTAVAIL;
+	evutil_freeaddrinfo(ai);
+	if (!h->listener) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", h->cfg.host, h->cfg.port, strerror(e));
+		return -e;
+	}
+	if (!evhttp_bind_listener(h->http, h->listener)) {
+		evconnlistener_free(h->listener);
+		h->listener = NULL;
+		snprintf(err, errlen, "libevent: cannot serve HTTP on the listener");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int httpd_new(struct event_base *base, const struct httpd_config *cfg, SSL_CTX *ctx,
 	      struct opampsrv *op, struct api *api, struct httpd **ret, char *err, size_t errlen)
 {
 	struct httpd *h = calloc(1, sizeof(*h));
-	struct evhttp_bound_socket *bound;
 	int e;
 
 	if (!h) {
@@ -649,15 +689,11 @@ int httpd_new(struct event_base *base, const struct httpd_config *cfg, SSL_CTX *
 						    EVHTTP_REQ_PATCH);
 	/* A body over the limit is read and dropped, so that the client sees the 413. */
 	evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
-	errno = 0;
-	bound = evhttp_bind_socket_with_handle(h->http, cfg->host, (ev_uint16_t)cfg->port);
-	if (!bound) {
-		e = errno ? errno : EADDRNOTAVAIL;
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->host, cfg->port, strerror(e));
+	e = listen_on(h, err, errlen);
+	if (e) {
 		httpd_free(h);
-		return -e;
+		return e;
 	}
-	h->listener = evhttp_bound_socket_get_listener(bound);
 	*ret = h;
 	return 0;
 }
