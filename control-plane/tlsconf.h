@@ -89,6 +89,9 @@ void tlsconf_describe(const SSL_CTX *ctx, char *buf, size_t len);
  */
 SSL *tlsconf_ssl_new(SSL_CTX *ctx, struct tlsconn **ret_conn);
 
+/* Fill the connection's peer address from its socket, unless known already. */
+void tlsconf_note_peer(SSL *ssl);
+
 /* The struct tlsconn of an SSL made by tlsconf_ssl_new(), or NULL. */
 struct tlsconn *tlsconf_conn(const SSL *ssl);
 
