@@ -81,10 +81,11 @@ agent "$P" 1 --uid "$UID1" --attr host.name=h1 --attr service.name=vigil --label
 r1=$(line "$T/a1.out" '^reply n=1 ')
 s1=$(line "$T/a1.out" '^send n=1 ')
 if [ "$(kv http <<<"$r1")" = 200 ] && [ "$(kv caps <<<"$r1")" != 0x0 ] && [ "$(kv error_type <<<"$r1")" = - ] &&
-	[ "$(kv full <<<"$s1")" = 1 ]; then
-	tap_ok "the first message (full state) is answered 200 with the server's capabilities"
+	[ "$(kv full <<<"$s1")" = 1 ] && [ "$(kv uid <<<"$r1")" = match ]; then
+	tap_ok "the first message (full state) is answered 200 with the server's capabilities and the agent's instance_uid"
 else
-	tap_not_ok "the first message (full state) is answered 200 with the server's capabilities" "$(cat "$T/a1.out")"
+	tap_not_ok "the first message (full state) is answered 200 with the server's capabilities and the agent's instance_uid" \
+		"$(cat "$T/a1.out")"
 fi
 
 j=$(agent_json "$UID1")
