@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_opamp.sh"
 
-tap_plan 43
+tap_plan 44
 
 P=$T/pki
 DB=$T/cp.db
@@ -466,5 +466,41 @@ if [ "$CP_RC" = 0 ]; then
 else
 	tap_not_ok "vigil-cp exits 0 on SIGTERM" "exit code $CP_RC" "$(tail -5 "$LOG")"
 fi
+
+# ---------------------------------------------------------------------------
+# Overload: 503 with Retry-After; the client waits that long, as opamp-go
+# does, and is served once there is room.  A second vigil-cp that serves two
+# connections at once; two idle keep-alive clients hold them.
+
+CP_PORT=$(cp_free_port)
+cp_start "$P" "$T/cp2.db" "$T/cp2.log" --max-connections 2 --retry-after 1
+if cp_wait_ready "$P"; then
+	HOLD=()
+	for u in "$UID1" "$UID2"; do
+		"$OPAMP_AGENT" --server "$CP_URL" --cert "$P/agent1.pem" --key "$P/agent1.key" --ca "$P/server-ca.pem" \
+			--uid "$u" --poll 60000 --no-disconnect >"$T/hold-$u.out" 2>&1 &
+		HOLD+=("$!")
+		SPAWNED+=("$!")
+	done
+	sleep 1 # both connected and idle (the admin API's probe has closed)
+	agent "$P" 1 --uid "$UID3" --count 1 --no-disconnect --backoff-max 300 >"$T/ovl.out" 2>&1 &
+	OVL=$!
+	SPAWNED+=("$OVL")
+	sleep 2.5
+	kill -TERM "${HOLD[@]}"
+	wait "$OVL"
+	r=$(grep -m1 '^reply .* http=503 ' "$T/ovl.out")
+	f=$(grep -m1 '^fail ' "$T/ovl.out")
+	if [ "$(kv retry_after <<<"$r")" = 1 ] && [ "$(kv retry_in_ms <<<"$f")" -ge 1000 ] &&
+		grep -q '^reply .* http=200 ' "$T/ovl.out"; then
+		tap_ok "over --max-connections: 503 with Retry-After: 1, which the client honours, then 200"
+	else
+		tap_not_ok "over --max-connections: 503 with Retry-After: 1, which the client honours, then 200" \
+			"$(cat "$T/ovl.out")" "$(tail -5 "$T/cp2.log")"
+	fi
+else
+	tap_not_ok "over --max-connections: 503 with Retry-After: 1, which the client honours, then 200" "$(tail -5 "$T/cp2.log")"
+fi
+cp_stop TERM
 
 tap_done
