@@ -369,6 +369,24 @@ $(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard d
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_BROKER_SRCS) -lbpf -lelf -lz
 
+# vigil-cp's OpAMP message handler, with the store (SQLite, a temporary
+# file) and the modules it calls; protobuf-c's generated code is built
+# apart, instrumented but not held to our warnings.
+FUZZ_OPAMPSRV_SRCS := control-plane/opampsrv.c control-plane/store.c control-plane/store_sqlite.c \
+	control-plane/selector.c control-plane/configmap.c
+
+$(B)/fuzz/opamp.pb-c.o: $(B)/gen/opamp.pb-c.c $(GEN_HDRS)
+	$(call msg,FUZZ-CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) -std=c17 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -w -c $< -o $@
+
+$(B)/fuzz/fuzz_opampsrv: tests/fuzz/fuzz_opampsrv.c $(FUZZ_OPAMPSRV_SRCS) $(B)/fuzz/opamp.pb-c.o \
+		$(wildcard control-plane/*.h) $(GEN_HDRS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OPAMPSRV_SRCS) $(B)/fuzz/opamp.pb-c.o \
+		-lprotobuf-c -lsqlite3 -ljansson -lcrypto
+
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard policy/*.h)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)

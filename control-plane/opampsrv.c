@@ -12,8 +12,9 @@
  * server does: the reply echoes instance_uid (opamp-go's HTTP handler
  * fills it when the callback did not); a sequence_num that is not the
  * last + 1 gets ReportFullState ("Agent Status Compression"), and so does
- * a first message from an agent the store does not know unless it
- * carries agent_description (a client's first message is a full report);
+ * a message from an agent the store does not know unless it is a full
+ * report (its description and every report its capabilities promise: a
+ * client's first message; opamp-go's example server decides the same);
  * agent_disconnect is answered with an ordinary reply and marks the agent
  * disconnected; remote config goes only to agents that claim
  * AcceptsRemoteConfig, whenever the last_remote_config_hash they reported
@@ -928,6 +929,28 @@ static int opampsrv_set_identity(struct store_agent *a, const struct cp_identity
 	return 0;
 }
 
+/*
+ * Whether msg is a full report: the description, and each report its
+ * capabilities promise (opamp-go's server asks an agent it lost track of
+ * for its full state only when one of these is missing).
+ */
+static bool opampsrv_full_report(const agent_to_server *msg)
+{
+	uint64_t caps = msg->capabilities;
+
+	if (!msg->agent_description)
+		return false;
+	if ((caps & OPAMP__PROTO__V1__AGENT_CAPABILITIES__AgentCapabilities_ReportsEffectiveConfig) &&
+	    !msg->effective_config)
+		return false;
+	if ((caps & OPAMP__PROTO__V1__AGENT_CAPABILITIES__AgentCapabilities_ReportsRemoteConfig) &&
+	    !msg->remote_config_status)
+		return false;
+	if ((caps & OPAMP__PROTO__V1__AGENT_CAPABILITIES__AgentCapabilities_ReportsHealth) && !msg->health)
+		return false;
+	return true;
+}
+
 int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint8_t *msg, size_t len, int64_t now,
 		    struct opampsrv_reply *ret)
 {
@@ -979,8 +1002,8 @@ int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint
 		r = opampsrv_bad_request(id, &in->instance_uid, why_buf, ret);
 		goto out;
 	}
+	full_report = opampsrv_full_report(in);
 	/* An unknown agent that says nothing of itself leaves no row (e.g. a last agent_disconnect). */
-	full_report = in->agent_description != NULL;
 	if (!known && !full_report && in->agent_disconnect)
 		goto reply;
 	/*

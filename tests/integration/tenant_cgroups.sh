@@ -37,11 +37,12 @@ if [ -z "$CGROOT" ]; then
 fi
 
 # chain NAME LEVELS: make $CGROOT/NAME/l2/.../lLEVELS; prints the deepest.
-CHAINS=()
+# It runs in a command substitution's subshell, so the caller lists the
+# chains in CHAINS for the cleanup (an assignment here would be lost).
+CHAINS=("$CGROOT/vigil-it-$$-deep" "$CGROOT/vigil-it-$$-sixteen")
 chain() {
 	local d=$CGROOT/$1 l
 	mkdir "$d" || return 1
-	CHAINS+=("$d")
 	for ((l = 2; l <= $2; l++)); do
 		d=$d/l$l
 		mkdir "$d" || return 1
@@ -52,8 +53,14 @@ cg_cleanup() {
 	local c
 	lib_cleanup
 	for c in "${CHAINS[@]}"; do
-		# deepest first; the burners are gone (lib_cleanup)
-		find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
+		# deepest first; the burners are gone (lib_cleanup), but a killed
+		# task can keep its cgroup busy for a moment
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			[ -d "$c" ] || break
+			find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
+			[ -d "$c" ] && sleep 0.2
+		done
+		[ -d "$c" ] && echo "# could not remove $c" >&2
 	done
 }
 trap cg_cleanup EXIT

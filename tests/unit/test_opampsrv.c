@@ -123,6 +123,9 @@ static void msg_describe(struct msg *x, const char *host, const char *env)
 	x->desc.non_identifying_attributes = &x->kvp[1];
 	x->desc.n_non_identifying_attributes = 1;
 	x->m.agent_description = &x->desc;
+	/* A full report also has the remote config status CAPS_REMOTE promises (UNSET at first). */
+	opamp__proto__v1__remote_config_status__init(&x->rcs);
+	x->m.remote_config_status = &x->rcs;
 }
 
 static void msg_status(struct msg *x, Opamp__Proto__V1__RemoteConfigStatuses status, const uint8_t *hash,
@@ -288,6 +291,20 @@ static void test_unknown_agent_compressed(void **state)
 	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
 	msg_init(&x, 2, 42);
 	msg_describe(&x, "h2", "prod");
+	out = handle(f, &x, 200);
+	assert_int_equal(out->flags & FULL_STATE, 0);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+
+	/* A description without the remote config status its capabilities promise is not full. */
+	msg_init(&x, 7, 42);
+	msg_describe(&x, "h7", "prod");
+	x.m.remote_config_status = NULL;
+	out = handle(f, &x, 200);
+	assert_true(out->flags & FULL_STATE);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	/* The full state from an agent the store has no row for, mid-sequence: nothing to ask. */
+	msg_init(&x, 8, 42);
+	msg_describe(&x, "h8", "prod");
 	out = handle(f, &x, 200);
 	assert_int_equal(out->flags & FULL_STATE, 0);
 	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
