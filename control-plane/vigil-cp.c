@@ -43,6 +43,12 @@ struct cp {
 	unsigned generation;
 };
 
+/* The admin API changed policies or assignments: drop what opampsrv cached. */
+static void on_api_change(void *arg)
+{
+	opampsrv_invalidate(arg);
+}
+
 /* The exit code for a file that failed to load with -errno e. */
 static int file_exit(int e)
 {
@@ -189,6 +195,8 @@ int main(int argc, char **argv)
 		log_warnx("cannot start the OpAMP server or the admin API: out of memory");
 		goto out;
 	}
+	/* A policy uploaded or assigned must reach the agents at their next poll. */
+	api_set_on_change(cp.api, on_api_change, op);
 	cp.base = event_base_new();
 	if (!cp.base) {
 		log_warnx("libevent: cannot make an event base");
