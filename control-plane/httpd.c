@@ -6,6 +6,7 @@
  * flight is at most one request and the cap that matters is connections.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 #include <openssl/err.h>
 
 #include "gzip.h"
@@ -53,6 +55,8 @@ struct conn {
 	LIST_ENTRY(conn) link;
 	struct evbuffer *out;
 	struct evbuffer_cb_entry *outcb;
+	struct event *peer_ev;	/* notes the peer's address once evhttp gave the socket */
+	SSL *ssl;
 	bool overflow;		/* accepted beyond max_connections: told 503 */
 	bool replying;		/* a handler of ours is writing the response */
 	unsigned requests;
@@ -64,6 +68,17 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Printable ASCII only: what a client sent must not reach the log as escape sequences. */
+static const char *clean(const char *in, char *out, size_t len)
+{
+	size_t i = 0;
+
+	for (; in && in[i] && i + 1 < len; i++)
+		out[i] = (unsigned char)in[i] < 0x20 || (unsigned char)in[i] > 0x7e ? '?' : in[i];
+	out[i] = '\0';
+	return out;
 }
 
 static const char *role_name(enum cp_role r)
@@ -97,6 +112,8 @@ static void conn_closed(struct tlsconn *tc)
 	h = c->h;
 	if (c->outcb)
 		evbuffer_remove_cb_entry(c->out, c->outcb);
+	if (c->peer_ev)
+		event_free(c->peer_ev);
 	if (!h) {
 		free(c);
 		return;
@@ -104,7 +121,7 @@ static void conn_closed(struct tlsconn *tc)
 	LIST_REMOVE(c, link);
 	if (!tc->handshake_done)
 		log_warnx("%s: TLS handshake refused: %s", tc->peer[0] ? tc->peer : "?",
-			  tc->refusal[0] ? tc->refusal : "the connection closed during the handshake");
+			  tc->refusal[0] ? tc->refusal : "no TLS handshake (the client closed, stalled past --idle-timeout or spoke no TLS)");
 	h->live--;
 	if (h->paused && h->live < h->hard_cap)
 		set_paused(h, false);
@@ -146,8 +163,22 @@ static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, vo
 			  : code == 501 || code == 405 ? "unsupported method" : "refused before routing");
 }
 
+/*
+ * evhttp hands the socket to the bufferevent after bev_cb() returns; the
+ * address is noted on the next turn of the loop, so that even a
+ * connection that never says a word is logged with it.
+ */
+static void note_peer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	tlsconf_note_peer(c->ssl);
+}
+
 static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 {
+	static const struct timeval now = { 0, 0 };
+
 	struct httpd *h = arg;
 	struct bufferevent *bev = NULL;
 	struct tlsconn *tc = NULL;
@@ -173,6 +204,10 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	/* Clients that close without close_notify are common; their request was complete. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	c->h = h;
+	c->ssl = ssl;
+	c->peer_ev = evtimer_new(base, note_peer, c);
+	if (c->peer_ev)
+		evtimer_add(c->peer_ev, &now);
 	c->out = bufferevent_get_output(bev);
 	c->outcb = evbuffer_add_cb(c->out, out_cb, tc);
 	tc->user = c;
@@ -338,10 +373,14 @@ static void refuse(struct evhttp_request *req, struct conn *c, const char *peer,
 	char why[400], body[480];
 	va_list ap;
 
+	char raw[400], where[208];
+
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	log_warnx("%s: %s: %.200s: %d %s: %s", peer, who, uri ? uri : "?", status, status_text(status), why);
+	clean(raw, why, sizeof(why));
+	log_warnx("%s: %s: %s: %d %s: %s", peer, who, clean(uri ? uri : "?", where, sizeof(where)), status,
+		  status_text(status), why);
 	if (path && is_api_path(path)) {
 		/* The reason is JSON-safe: no quotes or backslashes come from a client. */
 		for (char *p = why; *p; p++)
@@ -383,6 +422,7 @@ static void handle_opamp(struct evhttp_request *req, struct conn *c, const struc
 	uint8_t *plain = NULL;
 	struct opampsrv_reply rep = { 0 };
 	struct reply r = { .type = OPAMP_TYPE, .may_gzip = true };
+	char line[sizeof(rep.log)];
 	int e;
 
 	if (!media_type_is(evhttp_find_header(in, "Content-Type"), OPAMP_TYPE)) {
@@ -425,7 +465,7 @@ static void handle_opamp(struct evhttp_request *req, struct conn *c, const struc
 	}
 	if (rep.log[0])
 		log_warnx("%s: %s: POST " OPAMP_PATH ": %d: %s", tc->peer, tc->id.subject, rep.http_status,
-			  rep.log);
+			  clean(rep.log, line, sizeof(line)));
 	r.status = rep.http_status;
 	r.body = rep.body;
 	r.len = rep.len;
@@ -455,6 +495,7 @@ static void handle_api(struct evhttp_request *req, struct conn *c, const struct 
 	const uint8_t *body = len ? evbuffer_pullup(buf, -1) : NULL;
 	struct api_reply rep = { 0 };
 	struct reply r = { .type = "application/json", .may_gzip = true };
+	char line[sizeof(rep.log)], where[208];
 	int e;
 
 	e = api_handle(c->h->api, &tc->id, method_name(evhttp_request_get_command(req)), path, query, body,
@@ -465,8 +506,9 @@ static void handle_api(struct evhttp_request *req, struct conn *c, const struct 
 		return;
 	}
 	if (rep.log[0])
-		log_warnx("%s: %s: %s %.200s: %d: %s", tc->peer, tc->id.subject,
-			  method_name(evhttp_request_get_command(req)), path, rep.http_status, rep.log);
+		log_warnx("%s: %s: %s %s: %d: %s", tc->peer, tc->id.subject,
+			  method_name(evhttp_request_get_command(req)), clean(path, where, sizeof(where)),
+			  rep.http_status, clean(rep.log, line, sizeof(line)));
 	r.status = rep.http_status;
 	r.body = rep.body;
 	r.len = rep.len;
@@ -486,7 +528,7 @@ static void handle_request(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	char why[400];
+	char why[400], where[208];
 
 	if (!c || !tc->verified) {
 		char *host = NULL;
@@ -498,7 +540,9 @@ static void handle_request(struct evhttp_request *req, void *arg)
 		       "no verified client certificate on this connection");
 		return;
 	}
-	c->requests++;
+	if (c->requests++ == 0 && c->h->cfg.log_requests)
+		log_info("%s: %s certificate %s, serial %s, SHA-256 %s, SANs %s", tc->peer, role_name(tc->id.role),
+			 tc->id.subject, tc->id.serial, tc->id.fingerprint, tc->id.sans[0] ? tc->id.sans : "none");
 	if (c->overflow) {
 		if (path && strcmp(path, OPAMP_PATH) == 0) {
 			log_warnx("%s: %s: " OPAMP_PATH ": 503 Service Unavailable: over --max-connections %u, "
@@ -511,9 +555,9 @@ static void handle_request(struct evhttp_request *req, void *arg)
 					   .type = "text/plain; charset=utf-8", .body = "server overloaded\n",
 					   .len = 18 };
 
-			log_warnx("%s: %s: %.200s: 503 Service Unavailable: over --max-connections %u, retry "
-				  "after %u s", tc->peer, tc->id.subject, path ? path : "?", h->cfg.max_connections,
-				  h->cfg.retry_after_s);
+			log_warnx("%s: %s: %s: 503 Service Unavailable: over --max-connections %u, retry after "
+				  "%u s", tc->peer, tc->id.subject, clean(path ? path : "?", where, sizeof(where)),
+				  h->cfg.max_connections, h->cfg.retry_after_s);
 			send_reply(req, c, &r);
 		}
 		return;
@@ -564,19 +608,57 @@ static void handle_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (h->cfg.log_requests)
-		log_info("%s: %s (%s): %s %.200s: %d", tc->peer, tc->id.subject, role_name(tc->id.role),
-			 method_name(cmd), path, evhttp_request_get_response_code(req));
+		log_info("%s: %s (%s): %s %s: %d", tc->peer, tc->id.subject, role_name(tc->id.role),
+			 method_name(cmd), clean(path, where, sizeof(where)), evhttp_request_get_response_code(req));
 }
 
 /* ---------------------------------------------------------------------
  * Life cycle.
  */
 
+/*
+ * The listening socket, made here rather than by evhttp_bind_socket() for
+ * its backlog: evhttp's is 128, and a fleet reconnecting at once after an
+ * outage should queue in the kernel, not be dropped.
+ */
+static int listen_on(struct httpd *h, char *err, size_t errlen)
+{
+	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					 .ai_protocol = IPPROTO_TCP, .ai_flags = EVUTIL_AI_PASSIVE };
+	struct evutil_addrinfo *ai = NULL;
+	char port[8];
+	int e;
+
+	snprintf(port, sizeof(port), "%u", h->cfg.port);
+	e = evutil_getaddrinfo(h->cfg.host, port, &hints, &ai);
+	if (e || !ai) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", h->cfg.host, h->cfg.port,
+			 e ? evutil_gai_strerror(e) : "no address");
+		return -EADDRNOTAVAIL;
+	}
+	errno = 0;
+	h->listener = evconnlistener_new_bind(h->base, NULL, NULL,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+					      HTTPD_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	e = errno ? errno : EADDRNOTAVAIL;
+	evutil_freeaddrinfo(ai);
+	if (!h->listener) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", h->cfg.host, h->cfg.port, strerror(e));
+		return -e;
+	}
+	if (!evhttp_bind_listener(h->http, h->listener)) {
+		evconnlistener_free(h->listener);
+		h->listener = NULL;
+		snprintf(err, errlen, "libevent: cannot serve HTTP on the listener");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int httpd_new(struct event_base *base, const struct httpd_config *cfg, SSL_CTX *ctx,
 	      struct opampsrv *op, struct api *api, struct httpd **ret, char *err, size_t errlen)
 {
 	struct httpd *h = calloc(1, sizeof(*h));
-	struct evhttp_bound_socket *bound;
 	int e;
 
 	if (!h) {
@@ -607,15 +689,11 @@ int httpd_new(struct event_base *base, const struct httpd_config *cfg, SSL_CTX *
 						    EVHTTP_REQ_PATCH);
 	/* A body over the limit is read and dropped, so that the client sees the 413. */
 	evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
-	errno = 0;
-	bound = evhttp_bind_socket_with_handle(h->http, cfg->host, (ev_uint16_t)cfg->port);
-	if (!bound) {
-		e = errno ? errno : EADDRNOTAVAIL;
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->host, cfg->port, strerror(e));
+	e = listen_on(h, err, errlen);
+	if (e) {
 		httpd_free(h);
-		return -e;
+		return e;
 	}
-	h->listener = evhttp_bound_socket_get_listener(bound);
 	*ret = h;
 	return 0;
 }

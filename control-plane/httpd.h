@@ -35,6 +35,8 @@
 /* Connections beyond the limit that are still answered 503 before accepting pauses. */
 #define HTTPD_OVERFLOW(max) ((max) / 8 < 4 ? 4 : (max) / 8 > 256 ? 256 : (max) / 8)
 #define HTTPD_MAX_HEADERS (16u << 10)
+/* listen(2)'s backlog (the kernel caps it at net.core.somaxconn). */
+#define HTTPD_BACKLOG 4096
 
 struct httpd_config {
 	const char *host;		/* address to bind (numeric or a name) */

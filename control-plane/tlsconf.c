@@ -513,7 +513,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		}
 		if (!c->refusal[0])
 			snprintf(c->refusal, sizeof(c->refusal),
-				 "client certificate refused: %s (subject %s, issuer %s, depth %d)",
+				 "client certificate refused: %s (subject %.150s, issuer %.150s, depth %d)",
 				 X509_verify_cert_error_string(e), subj[0] ? subj : "?",
 				 issuer[0] ? issuer : "?", depth);
 		return 0;
@@ -574,6 +574,14 @@ static void info_cb(const SSL *ssl, int where, int ret)
 		c->handshake_done = true;
 		c->verified = c->id.role != CP_ROLE_NONE && SSL_get_verify_result(ssl) == X509_V_OK &&
 			      SSL_get0_peer_certificate(ssl) != NULL;
+	}
+	/* A handshake that stopped on an error without an alert (plain HTTP, garbage). */
+	if ((where & SSL_CB_EXIT) && ret <= 0 && !c->handshake_done && !c->refusal[0]) {
+		unsigned long e = ERR_peek_last_error();
+		const char *reason = e ? ERR_reason_error_string(e) : NULL;
+
+		if (reason)
+			snprintf(c->refusal, sizeof(c->refusal), "%s", reason);
 	}
 	/* A fatal alert during the handshake: ours says why we refused, the peer's why it did. */
 	if ((where & SSL_CB_ALERT) && (ret >> 8) == SSL3_AL_FATAL && !c->handshake_done &&
@@ -715,6 +723,12 @@ int tlsconf_new(const struct tlsconf_files *f, unsigned generation, SSL_CTX **re
 	if (warn && warnlen) {
 		if (crls)
 			crl_warnings(agent, admin, crls, warn, warnlen);
+		struct stat st;
+
+		if (stat(f->key, &st) == 0 && (st.st_mode & 077))
+			snprintf(warn + strlen(warn), warnlen - strlen(warn),
+				 "%s--key %s is readable by group or others (chmod 600 it)", warn[0] ? "; " : "",
+				 f->key);
 		if (X509_cmp_current_time(X509_get0_notAfter(sk_X509_value(chain, 0))) < 0)
 			snprintf(warn + strlen(warn), warnlen - strlen(warn),
 				 "%s--cert %s has expired: clients will refuse it", warn[0] ? "; " : "", f->cert);
@@ -766,6 +780,14 @@ void tlsconf_describe(const SSL_CTX *ctx, char *buf, size_t len)
 		 sk_X509_num(tc->admin), tc->ncrl ? "CRL checked" : "no CRL");
 	if (tc->ncrl)
 		snprintf(buf + strlen(buf), len - strlen(buf), " (%d CRL(s))", tc->ncrl);
+}
+
+void tlsconf_note_peer(SSL *ssl)
+{
+	struct tlsconn *c = tlsconf_conn(ssl);
+
+	if (c && !c->peer[0] && SSL_get_fd(ssl) >= 0)
+		peer_text(SSL_get_fd(ssl), c->peer, sizeof(c->peer));
 }
 
 SSL *tlsconf_ssl_new(SSL_CTX *ctx, struct tlsconn **ret_conn)

@@ -72,7 +72,7 @@ struct tlsconn {
  * certificate in both, a CA of one issued by a CA of the other); -ENOMEM,
  * -EIO (OpenSSL).  warn (may be NULL) gets "" or a one-line warning that
  * does not stop the load (a CA no CRL covers, an expired CRL or server
- * certificate).
+ * certificate, a key file that others can read).
  */
 int tlsconf_new(const struct tlsconf_files *f, unsigned generation, SSL_CTX **ret_ctx, char *err,
 		size_t errlen, char *warn, size_t warnlen);
@@ -88,6 +88,9 @@ void tlsconf_describe(const SSL_CTX *ctx, char *buf, size_t len);
  * owned by the SSL).  NULL on allocation failure.
  */
 SSL *tlsconf_ssl_new(SSL_CTX *ctx, struct tlsconn **ret_conn);
+
+/* Fill the connection's peer address from its socket, unless known already. */
+void tlsconf_note_peer(SSL *ssl);
 
 /* The struct tlsconn of an SSL made by tlsconf_ssl_new(), or NULL. */
 struct tlsconn *tlsconf_conn(const SSL *ssl);

@@ -15,7 +15,7 @@
  *
  * Output: a table (or "key: value" lines for one object) when stdout is a
  * terminal, the server's JSON otherwise or with --json (--table forces
- * the table).  Errors: one line on stderr, and a sysexits code:
+ * the table); policy show prints the policy's YAML unless --json.  Errors: one line on stderr, and a sysexits code:
  *   64 usage, 65 the server refused the request (400, 404, 405, 409, 413,
  *   422), 66 an input file is missing or unreadable, 69 the server cannot
  *   be reached (connection, timeout, 5xx), 76 protocol error (the server's
@@ -141,7 +141,11 @@ static bool refused_our_cert(const char *msg)
 	return false;
 }
 
-static int curl_exit(CURLcode c, const char *errbuf, const struct opts *o)
+/*
+ * The exit code and line for a failed transfer.  tls_done: the TLS
+ * handshake had completed, as far as the client could tell.
+ */
+static int curl_exit(CURLcode c, const char *errbuf, bool tls_done, const struct opts *o)
 {
 	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(c);
 
@@ -165,6 +169,17 @@ static int curl_exit(CURLcode c, const char *errbuf, const struct opts *o)
 	case CURLE_GOT_NOTHING:
 		if (refused_our_cert(msg))
 			return fail(EX_NOPERM, "%s refused our certificate (--cert %s): %s", o->server,
+				    o->cert, msg);
+		/*
+		 * In TLS 1.3 the server checks the client's certificate after the
+		 * client has finished its handshake: a refusal is an alert and a
+		 * close, and when the request is already on its way the close is a
+		 * reset that discards the alert.  The request then cannot even be
+		 * sent over a handshake that had just succeeded.
+		 */
+		if (c == CURLE_SEND_ERROR && tls_done)
+			return fail(EX_NOPERM, "%s closed the connection as soon as the TLS handshake "
+				    "ended: it refused our certificate (--cert %s): %s", o->server,
 				    o->cert, msg);
 		return fail(c == CURLE_SSL_CONNECT_ERROR ? EX_PROTOCOL : EX_UNAVAILABLE, "%s: %s",
 			    o->server, msg);
@@ -191,6 +206,7 @@ static int request(const struct opts *o, const char *method, const char *path, c
 	struct buf b = { 0 };
 	json_error_t je;
 	long status = 0;
+	curl_off_t tls_time = 0;
 	json_t *j = NULL;
 	CURLcode c;
 	CURL *h;
@@ -238,10 +254,12 @@ static int request(const struct opts *o, const char *method, const char *path, c
 		c = CURLE_OUT_OF_MEMORY;
 	if (c == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	else if (curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &tls_time) != CURLE_OK)
+		tls_time = 0;
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
 	if (c != CURLE_OK) {
-		code = curl_exit(c, errbuf, o);
+		code = curl_exit(c, errbuf, tls_time > 0, o);
 		free(b.data);
 		return code;
 	}
@@ -365,7 +383,7 @@ static int show_agents(json_t *j)
 	if ((r = table_new(8, h, &t)))
 		return r;
 	json_array_foreach(arr, i, ag) {
-		char a[32], s[32], ls[32];
+		char a[32], s[32], ls[48];
 		json_t *hv = json_object_get(ag, "healthy");
 		const char *cells[8] = {
 			str(json_object_get(ag, "uid")),
@@ -379,7 +397,7 @@ static int show_agents(json_t *j)
 		};
 
 		if (json_is_true(json_object_get(ag, "disconnected")))
-			cells[6] = "disconnected";
+			strcat(ls, " (left)");	/* sent agent_disconnect since it last spoke */
 		if (ctltable_add(t, cells)) {
 			ctltable_free(t);
 			return fail(EX_SOFTWARE, "out of memory");
@@ -691,7 +709,8 @@ static int cmd_policy_show(const struct opts *o, const char *serial_text_arg)
 	if (r)
 		return r;
 	b64 = str(json_object_get(j, "yaml"));
-	if (use_json(o)) {
+	/* The YAML is this command's output, on a terminal or not: JSON only when asked. */
+	if (o->json > 0) {
 		print_json(j);
 	} else if (!b64) {
 		r = fail(EX_PROTOCOL, "the reply has no \"yaml\"");
