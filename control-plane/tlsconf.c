@@ -723,6 +723,12 @@ int tlsconf_new(const struct tlsconf_files *f, unsigned generation, SSL_CTX **re
 	if (warn && warnlen) {
 		if (crls)
 			crl_warnings(agent, admin, crls, warn, warnlen);
+		struct stat st;
+
+		if (stat(f->key, &st) == 0 && (st.st_mode & 077))
+			snprintf(warn + strlen(warn), warnlen - strlen(warn),
+				 "%s--key %s is readable by group or others (chmod 600 it)", warn[0] ? "; " : "",
+				 f->key);
 		if (X509_cmp_current_time(X509_get0_notAfter(sk_X509_value(chain, 0))) < 0)
 			snprintf(warn + strlen(warn), warnlen - strlen(warn),
 				 "%s--cert %s has expired: clients will refuse it", warn[0] ? "; " : "", f->cert);

@@ -72,7 +72,7 @@ struct tlsconn {
  * certificate in both, a CA of one issued by a CA of the other); -ENOMEM,
  * -EIO (OpenSSL).  warn (may be NULL) gets "" or a one-line warning that
  * does not stop the load (a CA no CRL covers, an expired CRL or server
- * certificate).
+ * certificate, a key file that others can read).
  */
 int tlsconf_new(const struct tlsconf_files *f, unsigned generation, SSL_CTX **ret_ctx, char *err,
 		size_t errlen, char *warn, size_t warnlen);

@@ -871,6 +871,9 @@ static void print_and_finish(struct sim *s)
 	double w = (double)(s->t_end - s->t0) / 1e9;
 	double cp = s->cp_cpu1 - s->cp_cpu0, gen = s->gen_cpu1 - s->gen_cpu0;
 	double others = s->host1 - s->host0 - cp - gen;
+
+	if (others < 0)	/* the clocks tick at 100 Hz: a quiet host can come out a tick below zero */
+		others = 0;
 	double target = (double)s->n * 1000.0 / (double)s->poll_ms;
 	long hwm = proc_status_kb(s->pid, "VmHWM"), rss = proc_status_kb(s->pid, "VmRSS");
 	struct rusage ru;

@@ -14,12 +14,12 @@
 CPBIN=${VIGIL_CP:-$B/vigil-cp} # VIGIL_CP: another build of it (e.g. with ASan)
 OPMSG=$B/tests/tools/opamp_msg
 
-tap_plan 35
+tap_plan 36
 
-require_file "$CPBIN" $(seq 1 35 | sed 's/^/cp_mtls test /')
-require_file "$OPMSG" $(seq 1 35 | sed 's/^/cp_mtls test /')
+require_file "$CPBIN" $(seq 1 36 | sed 's/^/cp_mtls test /')
+require_file "$OPMSG" $(seq 1 36 | sed 's/^/cp_mtls test /')
 if ! setup_cppki; then
-	for i in $(seq 1 35); do tap_not_ok "cp_mtls test $i" "the test PKI could not be made"; done
+	for i in $(seq 1 36); do tap_not_ok "cp_mtls test $i" "the test PKI could not be made"; done
 	tap_done
 fi
 
@@ -105,7 +105,7 @@ if cp_start "$LOG" --log-level debug; then
 	tap_ok "vigil-cp starts and listens on 127.0.0.1:$CP_PORT"
 else
 	tap_not_ok "vigil-cp starts and listens" "$(cat "$LOG")"
-	for i in $(seq 2 35); do tap_not_ok "cp_mtls test $i" "vigil-cp did not start"; done
+	for i in $(seq 2 36); do tap_not_ok "cp_mtls test $i" "vigil-cp did not start"; done
 	tap_done
 fi
 
@@ -312,9 +312,25 @@ else
 	tap_not_ok "when the connections close, the server answers 200 again" "no server"
 	tap_not_ok "a connection that never speaks is closed after --idle-timeout" "no server"
 fi
+# 30: a CRL file that covers only the agents' CA: warned at start, and
+# administrators' certificates are refused (revocation fails closed).
+LOG3=$T/cp3.log
+if cp_start "$LOG3" --crl "$CP/agent.crl"; then
+	code=$(as admin1 -o /dev/null -w '%{http_code}' "$CP_URL/api/v1/policies" 2>/dev/null)
+	code2=$(opamp agent1 "$T/a2s.bin")
+	st=1
+	[ "$code" = 000 ] && [ "$code2" = 200 ] &&
+		logged "$LOG3" "warning: no CRL covers admin CA CN=Vigil test admin CA" &&
+		logged "$LOG3" "TLS handshake refused" "unable to get certificate CRL" "subject CN=admin1" && st=0
+	tap_result "a CA no CRL covers: warned at start, its certificates refused at the handshake (fail closed)" $st \
+		"admin HTTP $code, agent HTTP $code2; $(cat "$LOG3")"
+	kill "$CP_PID" 2>/dev/null
+else
+	tap_not_ok "a CA no CRL covers: warned at start, its certificates refused" "$(cat "$LOG3")"
+fi
 CP_PID=$MAIN_PID CP_PORT=$MAIN_PORT CP_URL=$MAIN_URL
 
-# 30-32: SIGHUP with a new CRL revokes agent2 for new connections, and for
+# 31-33: SIGHUP with a new CRL revokes agent2 for new connections, and for
 # a connection that was open before the reload, at its next request.
 code=$(opamp agent2 "$T/a2s-2.bin")
 req() {
@@ -346,7 +362,7 @@ code=$(opamp agent1 "$T/a2s.bin")
 tap_result "the server keeps serving the others after the reload (same process)" \
 	"$([ "$code" = 200 ] && kill -0 "$CP_PID"; echo $?)" "HTTP $code"
 
-# 33: a reload with a broken certificate file keeps the old configuration.
+# 34: a reload with a broken certificate file keeps the old configuration.
 fp_before=$(openssl s_client -connect "127.0.0.1:$CP_PORT" -cert "$CP/agent1.pem" -key "$CP/agent1.key" </dev/null 2>/dev/null |
 	openssl x509 -noout -fingerprint -sha256 2>/dev/null)
 echo "not a certificate" >"$T/server.pem"
@@ -362,7 +378,7 @@ tap_result "SIGHUP with a broken certificate file: logged, and the old certifica
 	"HTTP ${code:-?}; before $fp_before, after ${fp_after:-?}; $(grep -i 'reload failed' "$LOG")"
 cp "$CP/server.pem" "$T/server.pem"
 
-# 34-35: start-up refusals: exit codes and one-line messages.
+# 35-36: start-up refusals: exit codes and one-line messages.
 run_cp() {
 	timeout 10 "$CPBIN" --listen 127.0.0.1:1 --cert "$CP/server.pem" --key "$CP/server.key" \
 		--policy-trust "$CP/policy-ca/ca.pem" --db "sqlite:$T/refused.db" "$@" 2>&1 >/dev/null

@@ -18,7 +18,7 @@
 
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
 
-VIGIL_CP=$B/vigil-cp
+VIGIL_CP=${VIGIL_CP:-$B/vigil-cp} # another build (e.g. ASan) from the environment
 VIGILCTL=$B/vigilctl
 OPAMP_AGENT=$B/tests/tools/opamp_agent
 

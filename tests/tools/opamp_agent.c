@@ -41,7 +41,7 @@
  *   send n=N seq=S full=0|1 desc=0|1 health=0|1 effective=0|1 rcs=STATUS
  *        disconnect=0|1 bytes=B wire=W
  *   reply n=N seq=S http=CODE enc=gzip|identity newconn=0|1 ms=T decode=ok|empty|fail
- *        flags=0xF caps=0xC remote_config_hash=HEX|- hash_ok=0|1|-
+ *        flags=0xF caps=0xC uid=match|none|other|- remote_config_hash=HEX|- hash_ok=0|1|-
  *        policy_bytes=N sig_bytes=N error_type=TYPE|- error="..." retry_after=S|-
  *   fail n=N seq=S curl="..." http=CODE retry_in_ms=T
  *   apply hash=HEX result=applied|failed|unchanged [saved=DIR]
@@ -941,6 +941,12 @@ static void handle_reply(struct agent *a, bool seq_text_valid, uint64_t seq, con
 	printf(" http=%ld enc=%s newconn=%ld ms=%.1f decode=%s", x->http, x->enc[0] ? x->enc : "identity",
 	       x->newconn, x->ms, decode);
 	printf(" flags=0x%" PRIx64 " caps=0x%" PRIx64, r ? r->flags : 0, r ? r->capabilities : 0);
+	/* ServerToAgent.instance_uid MUST match the one the agent sent (spec) */
+	printf(" uid=%s", !seq_text_valid ? "-" /* --raw: the body's uid is not ours */
+			  : !r || !r->instance_uid.len ? "none"
+			  : r->instance_uid.len == a->uid_len && memcmp(r->instance_uid.data, a->uid, a->uid_len) == 0
+				  ? "match"
+				  : "other");
 	printf(" remote_config_hash=%s hash_ok=%s policy_bytes=%zu sig_bytes=%zu", hbuf, hash_ok, pol, sig);
 	if (r && r->error_response) {
 		printf(" error_type=%s error=", error_type_name(r->error_response->type));
