@@ -60,6 +60,7 @@ struct conn {
 	bool overflow;		/* accepted beyond max_connections: told 503 */
 	bool replying;		/* a handler of ours is writing the response */
 	unsigned requests;
+	int last_status;	/* of our last reply (req may be gone once it is sent) */
 };
 
 static int64_t now_ms(void)
@@ -121,7 +122,9 @@ static void conn_closed(struct tlsconn *tc)
 	LIST_REMOVE(c, link);
 	if (!tc->handshake_done)
 		log_warnx("%s: TLS handshake refused: %s", tc->peer[0] ? tc->peer : "?",
-			  tc->refusal[0] ? tc->refusal : "no TLS handshake (the client closed, stalled past --idle-timeout or spoke no TLS)");
+			  tc->refusal[0] ? tc->refusal
+					 : "no TLS handshake (the client closed, stalled past --idle-timeout "
+					   "or spoke no TLS)");
 	h->live--;
 	if (h->paused && h->live < h->hard_cap)
 		set_paused(h, false);
@@ -245,28 +248,23 @@ static const char *status_text(int status)
 	}
 }
 
-/* Whether Accept-Encoding lists gzip (or *) with a non-zero q. */
+/*
+ * Whether Accept-Encoding lists gzip, x-gzip or * without q=0
+ * (RFC 9110 12.5.3: "gzip;q=0" refuses it).
+ */
 static bool accepts_gzip(struct evhttp_request *req)
 {
 	const char *ae = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept-Encoding");
-	char tok[64];
 
 	while (ae && *ae) {
-		size_t n = strcspn(ae, ","), t;
-		const char *q;
+		size_t n = strcspn(ae, ","), t = strspn(ae, " \t"), name = strcspn(ae + t, " \t;,");
+		const char *params = ae + t + name, *q;
 
-		if (n < sizeof(tok)) {
-			memcpy(tok, ae, n);
-			tok[n] = '\0';
-			q = strstr(tok, ";");
-			t = strspn(tok, " \t");
-			if (strncasecmp(tok + t, "gzip", 4) == 0 || strncasecmp(tok + t, "x-gzip", 6) == 0 ||
-			    tok[t] == '*') {
-				const char *qv = q ? strstr(q, "q=") : NULL;
-
-				if (!qv || strtod(qv + 2, NULL) > 0)
-					return true;
-			}
+		if ((name == 4 && strncasecmp(ae + t, "gzip", 4) == 0) ||
+		    (name == 6 && strncasecmp(ae + t, "x-gzip", 6) == 0) || (name == 1 && ae[t] == '*')) {
+			q = strstr(params, "q=");
+			if (!q || q >= ae + n || strtod(q + 2, NULL) > 0)
+				return true;
 		}
 		ae += n;
 		if (*ae == ',')
@@ -315,8 +313,10 @@ static void send_reply(struct evhttp_request *req, struct conn *c, const struct 
 	else if (r->len)
 		evbuffer_add(out, r->body, r->len);
 	free(gz);
-	if (c)
+	if (c) {
 		c->replying = true;
+		c->last_status = r->status;
+	}
 	evhttp_send_reply(req, r->status, status_text(r->status), NULL);
 	if (c)
 		c->replying = false;
@@ -370,10 +370,8 @@ static void refuse(struct evhttp_request *req, struct conn *c, const char *peer,
 	const char *uri = evhttp_request_get_uri(req);
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	struct reply r = { .status = status, .close = close, .allow = allow };
-	char why[400], body[480];
+	char raw[400], why[400], body[480], where[208];
 	va_list ap;
-
-	char raw[400], where[208];
 
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
@@ -609,7 +607,7 @@ static void handle_request(struct evhttp_request *req, void *arg)
 	}
 	if (h->cfg.log_requests)
 		log_info("%s: %s (%s): %s %s: %d", tc->peer, tc->id.subject, role_name(tc->id.role),
-			 method_name(cmd), clean(path, where, sizeof(where)), evhttp_request_get_response_code(req));
+			 method_name(cmd), clean(path, where, sizeof(where)), c->last_status);
 }
 
 /* ---------------------------------------------------------------------
@@ -725,6 +723,13 @@ void httpd_free(struct httpd *h)
 	while ((c = LIST_FIRST(&h->conns))) {
 		LIST_REMOVE(c, link);
 		c->h = NULL;
+		/* The base may be gone by the late free: let go of what hangs on it now. */
+		if (c->peer_ev)
+			event_free(c->peer_ev);
+		c->peer_ev = NULL;
+		if (c->outcb)
+			evbuffer_remove_cb_entry(c->out, c->outcb);
+		c->outcb = NULL;
 	}
 	SSL_CTX_free(h->ctx);
 	free(h);
