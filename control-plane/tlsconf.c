@@ -364,7 +364,8 @@ static void crl_warnings(const STACK_OF(X509) *agent, const STACK_OF(X509) *admi
 /*
  * The role of a verified chain (chain[0] the client's certificate): the
  * role whose anchors it reaches.  -EPERM with why when it reaches neither
- * or both, or the certificate is not for client authentication.
+ * or both, or the certificate is not for client authentication (no
+ * clientAuth extended key usage, or a CA certificate).
  */
 static int classify(const struct tlsconf *tc, STACK_OF(X509) *chain, enum cp_role *ret, char *why,
 		    size_t whylen)
@@ -377,6 +378,10 @@ static int classify(const struct tlsconf *tc, STACK_OF(X509) *chain, enum cp_rol
 	if (!(X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) ||
 	    !(X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT)) {
 		snprintf(why, whylen, "certificate %s has no clientAuth extended key usage", subj);
+		return -EPERM;
+	}
+	if (X509_get_extension_flags(leaf) & EXFLAG_CA) {
+		snprintf(why, whylen, "certificate %s is a CA certificate, not a client's", subj);
 		return -EPERM;
 	}
 	for (int i = 1; i < sk_X509_num(chain); i++) {
