@@ -108,7 +108,7 @@ else
 	tap_done
 fi
 
-# refused at the handshake, each with its reason in the log.
+# Refused at the handshake, each with its reason in the log.
 out=$(refused_at_handshake - "peer did not return a certificate" "certificate required")
 tap_result "no client certificate: refused at the handshake, logged" $? "$out"
 out=$(refused_at_handshake stranger "unable to get local issuer certificate" "subject CN=stranger")
@@ -126,7 +126,7 @@ tap_result "a certificate without extended key usage: refused at the handshake, 
 out=$(refused_at_handshake subca "CN=subca is a CA certificate, not a client's")
 tap_result "a CA certificate as a client's: refused at the handshake, logged" $? "$out"
 
-# the wrong role for the route.
+# The wrong role for the route.
 code=$(as agent1 -o "$T/body" -w '%{http_code}' "$CP_URL/api/v1/agents" 2>&1)
 st=1
 [ "$code" = 403 ] && logged "$LOG" "CN=agent1" "/api/v1/agents: 403 Forbidden" "cannot use the admin API" && st=0
@@ -136,7 +136,7 @@ st=1
 [ "$code" = 403 ] && logged "$LOG" "CN=admin1" "/v1/opamp: 403 Forbidden" "cannot speak OpAMP" && st=0
 tap_result "an admin certificate on /v1/opamp: 403, logged" $st "HTTP $code: $(cat "$T/reply")"
 
-# the routes reach their handlers.
+# The routes reach their handlers.
 : >"$T/empty"
 code=$(opamp agent1 "$T/empty")
 reply=$("$OPMSG" s2a "$T/reply" 2>&1)
@@ -156,7 +156,7 @@ st=1
 	st=0
 tap_result "an admin's GET /api/v1/policies gets 200 and JSON" $st "HTTP $code: $(head -c 300 "$T/body")"
 
-# the identity the certificate gives, as openssl prints it.
+# The identity the certificate gives, as openssl prints it.
 fp=$(openssl x509 -in "$CP/agent1.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
 serial=$(openssl x509 -in "$CP/agent1.pem" -noout -serial | sed 's/.*=//')
 st=1
@@ -165,7 +165,7 @@ logged "$LOG" "agent certificate CN=agent1, serial $serial, SHA-256 $fp" \
 tap_result "the identity: subject, serial, SHA-256 fingerprint and SANs of the certificate" $st \
 	"want serial $serial, SHA-256 $fp; log: $(grep 'agent certificate' "$LOG" | head -2)"
 
-# unknown paths and wrong methods.
+# Unknown paths and wrong methods.
 c1=$(as agent1 -o /dev/null -w '%{http_code}' "$CP_URL/v2/nothing" 2>&1)
 c2=$(as agent1 -D "$T/hdr" -o /dev/null -w '%{http_code}' "$CP_URL/v1/opamp" 2>&1)
 st=1
@@ -173,7 +173,7 @@ st=1
 	logged "$LOG" "/v1/opamp: 405" && st=0
 tap_result "an unknown path gets 404, GET /v1/opamp 405 with Allow: POST, both logged" $st "404? $c1, 405? $c2"
 
-# protocol versions and cipher suites.
+# Protocol versions and cipher suites.
 # s_client: what it negotiated ("Cipher is X", "(NONE)" when refused).
 sclient() {
 	timeout 10 openssl s_client -connect "127.0.0.1:$CP_PORT" -CAfile "$CP/server-ca/ca.pem" \
@@ -202,7 +202,7 @@ neg=$(sclient -tls1_3)
 [[ $neg == TLS_* ]] || st=1
 tap_result "TLS 1.2 with ECDHE and AEAD, and TLS 1.3, are accepted" $st "$got; TLS 1.3->$neg"
 
-# gzip both ways.
+# Gzip both ways.
 gzip -c "$T/a2s.bin" >"$T/a2s.gz"
 code=$(opamp agent1 "$T/a2s.gz" -H 'Content-Encoding: gzip' -H 'Accept-Encoding: gzip' -D "$T/hdr")
 reply=$(gunzip -c <"$T/reply" 2>&1 | "$OPMSG" s2a 2>&1)
@@ -213,7 +213,7 @@ st=1
 tap_result "a gzip request is accepted; the reply is gzip'ed when asked, plain when not" $st \
 	"HTTP $code/$code2: $reply; $(tr -d '\r' <"$T/hdr" | grep -i encoding)"
 
-# keep-alive.
+# Keep-alive.
 out=$(as agent1 -v -H 'Content-Type: application/x-protobuf' --data-binary "@$T/a2s.bin" \
 	"$CP_URL/v1/opamp" "$CP_URL/v1/opamp" "$CP_URL/v1/opamp" -o /dev/null -o /dev/null -o /dev/null 2>&1)
 n=$(grep -c 'Re-using existing connection' <<<"$out")
@@ -221,7 +221,7 @@ st=1
 [ "$n" -eq 2 ] && [ "$(grep -c '^< HTTP/1.1 200' <<<"$out")" -eq 3 ] && st=0
 tap_result "keep-alive: three requests on one connection" $st "re-used $n times; $(grep '^< HTTP' <<<"$out")"
 
-# bad bodies; the server answers afterwards.
+# Bad bodies; the server answers afterwards.
 head -c 2000 /dev/urandom >"$T/junk"
 printf '\x0a\xff\xff\xff\xff\x0f' >>"$T/junk" # a length that runs past the end, whatever came before
 code=$(opamp agent1 "$T/junk")
@@ -250,13 +250,13 @@ st=1
 	st=0
 tap_result "a malformed request line gets 400, logged; the server answers afterwards" $st "got '$resp', then $after"
 
-# plain HTTP on the TLS port.
+# Plain HTTP on the TLS port.
 curl -sS --max-time 10 -o /dev/null "http://127.0.0.1:$CP_PORT/v1/opamp" 2>/dev/null
 st=1
 logged "$LOG" "TLS handshake refused: http request" && st=0
 tap_result "plain HTTP on the TLS port is refused at the handshake, logged" $st "$(tail -2 "$LOG")"
 
-# a body of the wrong type.
+# A body of the wrong type.
 code=$(as agent1 -H 'Content-Type: application/json' --data-binary '{}' -o /dev/null -w '%{http_code}' \
 	"$CP_URL/v1/opamp" 2>&1)
 st=1
@@ -265,7 +265,7 @@ tap_result "POST /v1/opamp with Content-Type application/json gets 415, logged" 
 
 MAIN_PID=$CP_PID MAIN_PORT=$CP_PORT MAIN_URL=$CP_URL
 
-# overload, from the configured limit: a second server with
+# Overload, from the configured limit: a second server with
 # --max-connections 4 holds 4 idle TLS connections; the next is told 503.
 LOG2=$T/cp2.log
 MAXC=4
@@ -313,7 +313,7 @@ else
 	tap_not_ok "when the connections close, the server answers 200 again" "no server"
 	tap_not_ok "a connection that never speaks is closed after --idle-timeout" "no server"
 fi
-# a CRL file that covers only the agents' CA: warned at start, and
+# A CRL file that covers only the agents' CA: warned at start, and
 # administrators' certificates are refused (revocation fails closed).
 LOG3=$T/cp3.log
 if cp_start "$LOG3" --crl "$CP/agent.crl"; then
@@ -363,7 +363,7 @@ code=$(opamp agent1 "$T/a2s.bin")
 tap_result "the server keeps serving the others after the reload (same process)" \
 	"$([ "$code" = 200 ] && kill -0 "$CP_PID"; echo $?)" "HTTP $code"
 
-# a reload with a broken certificate file keeps the old configuration.
+# A reload with a broken certificate file keeps the old configuration.
 fp_before=$(openssl s_client -connect "127.0.0.1:$CP_PORT" -cert "$CP/agent1.pem" -key "$CP/agent1.key" </dev/null 2>/dev/null |
 	openssl x509 -noout -fingerprint -sha256 2>/dev/null)
 echo "not a certificate" >"$T/server.pem"
@@ -379,7 +379,7 @@ tap_result "SIGHUP with a broken certificate file: logged, and the old certifica
 	"HTTP ${code:-?}; before $fp_before, after ${fp_after:-?}; $(grep -i 'reload failed' "$LOG")"
 cp "$CP/server.pem" "$T/server.pem"
 
-# start-up refusals: exit codes and one-line messages.
+# Start-up refusals: exit codes and one-line messages.
 run_cp() {
 	timeout 10 "$CPBIN" --listen 127.0.0.1:1 --cert "$CP/server.pem" --key "$CP/server.key" \
 		--policy-trust "$CP/policy-ca/ca.pem" --db "sqlite:$T/refused.db" "$@" 2>&1 >/dev/null
