@@ -278,7 +278,12 @@ if cp_start "$LOG2" --max-connections $MAXC --retry-after 7 --idle-timeout $IDLE
 		holders+=($!)
 		SPAWNED+=($!)
 	done
-	sleep 1.5
+	# vigil-cp counts a connection when it accepts it, in the order they queued.
+	for i in $(seq 1 100); do
+		[ "$(ss -tnH state established "( dport = :$CP_PORT )" | wc -l)" -ge $MAXC ] && break
+		sleep 0.1
+	done
+	sleep 0.3
 	code=$(opamp agent1 "$T/a2s.bin" -D "$T/hdr")
 	reply=$("$OPMSG" s2a "$T/reply" 2>&1)
 	st=1
@@ -339,10 +344,16 @@ req() {
 		"$(stat -c %s "$T/a2s-2.bin")"
 	cat "$T/a2s-2.bin"
 }
-{ req; sleep 2; req; sleep 2; } | timeout 15 openssl s_client -quiet -connect "127.0.0.1:$CP_PORT" \
+# The second request goes once the reload is done ($T/go).
+{
+	req
+	for i in $(seq 1 150); do [ -e "$T/go" ] && break; sleep 0.1; done
+	req
+	sleep 3
+} | timeout 30 openssl s_client -quiet -connect "127.0.0.1:$CP_PORT" \
 	-cert "$CP/agent2.pem" -key "$CP/agent2.key" >"$T/held.out" 2>/dev/null &
 held=$!
-sleep 1
+for i in $(seq 1 100); do grep -aq 'HTTP/1.1 ' "$T/held.out" && break; sleep 0.1; done
 cp "$CP/crl2.pem" "$T/crl.pem"
 kill -HUP "$CP_PID"
 logged "$LOG" "reloaded (configuration 2"
@@ -352,6 +363,7 @@ st=1
 	kill -0 "$CP_PID" && st=0
 tap_result "SIGHUP loads a new CRL: agent2, served before, is refused at the handshake, logged" $st \
 	"before: HTTP $code, after: $code2; $(grep -i 'reload' "$LOG")"
+touch "$T/go"
 wait "$held"
 statuses=$(grep -a -o 'HTTP/1.1 [0-9]*' "$T/held.out" | tr '\n' ' ')
 st=1
