@@ -14,12 +14,12 @@
 CPBIN=${VIGIL_CP:-$B/vigil-cp} # VIGIL_CP: another build of it (e.g. with ASan)
 OPMSG=$B/tests/tools/opamp_msg
 
-tap_plan 37
+tap_plan 38
 
-require_file "$CPBIN" $(seq 1 37 | sed 's/^/cp_mtls test /')
-require_file "$OPMSG" $(seq 1 37 | sed 's/^/cp_mtls test /')
+require_file "$CPBIN" $(seq 1 38 | sed 's/^/cp_mtls test /')
+require_file "$OPMSG" $(seq 1 38 | sed 's/^/cp_mtls test /')
 if ! setup_cppki; then
-	for i in $(seq 1 37); do tap_not_ok "cp_mtls test $i" "the test PKI could not be made"; done
+	for i in $(seq 1 38); do tap_not_ok "cp_mtls test $i" "the test PKI could not be made"; done
 	tap_done
 fi
 
@@ -27,6 +27,7 @@ fi
 cp "$CP/server.pem" "$T/server.pem"
 cp "$CP/server.key" "$T/server.key"
 cp "$CP/crl1.pem" "$T/crl.pem"
+cp "$CP/policy-ca/ca.pem" "$T/ptrust.pem"
 
 # cp_start LOG ARGS...: start vigil-cp on a free port with the test PKI and
 # ARGS; sets CP_PID, CP_PORT, CP_URL.  1 when it does not come up.
@@ -38,7 +39,7 @@ cp_start() {
 		: >"$log"
 		spawn "$CPBIN" --listen "127.0.0.1:$CP_PORT" --cert "$T/server.pem" --key "$T/server.key" \
 			--agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/admin-ca/ca.pem" --crl "$T/crl.pem" \
-			--policy-trust "$CP/policy-ca/ca.pem" --db "sqlite:$T/cp-$CP_PORT.db" "$@" 2>"$log"
+			--policy-trust "$T/ptrust.pem" --db "sqlite:$T/cp-$CP_PORT.db" "$@" 2>"$log"
 		CP_PID=$SPAWNED_PID
 		for i in $(seq 1 100); do
 			grep -q 'listening on' "$log" && { CP_URL=https://127.0.0.1:$CP_PORT; return 0; }
@@ -104,7 +105,7 @@ if cp_start "$LOG" --log-level debug; then
 	tap_ok "vigil-cp starts and listens on 127.0.0.1:$CP_PORT"
 else
 	tap_not_ok "vigil-cp starts and listens" "$(cat "$LOG")"
-	for i in $(seq 2 37); do tap_not_ok "cp_mtls test $i" "vigil-cp did not start"; done
+	for i in $(seq 2 38); do tap_not_ok "cp_mtls test $i" "vigil-cp did not start"; done
 	tap_done
 fi
 
@@ -374,6 +375,27 @@ tap_result "a connection opened before the reload is verified again: its next re
 code=$(opamp agent1 "$T/a2s.bin")
 tap_result "the server keeps serving the others after the reload (same process)" \
 	"$([ "$code" = 200 ] && kill -0 "$CP_PID"; echo $?)" "HTTP $code"
+
+# SIGHUP reloads --policy-trust too: a policy signed under other-ca is
+# refused until the trust file names that CA.
+printf 'version: 1\nserial: 1\ndefaults:\n  hz: {min: 1, max: 99, start: 19}\n' >"$T/p1.yaml"
+openssl cms -sign -binary -md sha256 -outform DER -in "$T/p1.yaml" -signer "$CP/psigner2.pem" \
+	-inkey "$CP/psigner2.key" -out "$T/p1.sig" 2>/dev/null
+printf '{"yaml":"%s","signature":"%s"}' "$(base64 -w0 "$T/p1.yaml")" "$(base64 -w0 "$T/p1.sig")" >"$T/p1.json"
+upload() {
+	as admin1 -H 'Content-Type: application/json' --data-binary "@$T/p1.json" -o "$T/body" -w '%{http_code}' \
+		"$CP_URL/api/v1/policies" 2>&1
+}
+c1=$(upload)
+b1=$(cat "$T/body")
+cp "$CP/other-ca/ca.pem" "$T/ptrust.pem"
+kill -HUP "$CP_PID"
+logged "$LOG" "reloaded (configuration 3"
+c2=$(upload)
+st=1
+[[ $c1 == 4?? && $b1 == *untrusted* ]] && [ "$c2" = 201 ] && st=0
+tap_result "SIGHUP reloads --policy-trust: an upload refused as untrusted is accepted after it" $st \
+	"before: HTTP $c1 $b1; after: HTTP $c2 $(cat "$T/body")"
 
 # A reload with a broken certificate file keeps the old configuration.
 fp_before=$(openssl s_client -connect "127.0.0.1:$CP_PORT" -cert "$CP/agent1.pem" -key "$CP/agent1.key" </dev/null 2>/dev/null |
