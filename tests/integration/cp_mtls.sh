@@ -14,12 +14,12 @@
 CPBIN=${VIGIL_CP:-$B/vigil-cp} # VIGIL_CP: another build of it (e.g. with ASan)
 OPMSG=$B/tests/tools/opamp_msg
 
-tap_plan 38
+tap_plan 39
 
-require_file "$CPBIN" $(seq 1 38 | sed 's/^/cp_mtls test /')
-require_file "$OPMSG" $(seq 1 38 | sed 's/^/cp_mtls test /')
+require_file "$CPBIN" $(seq 1 39 | sed 's/^/cp_mtls test /')
+require_file "$OPMSG" $(seq 1 39 | sed 's/^/cp_mtls test /')
 if ! setup_cppki; then
-	for i in $(seq 1 38); do tap_not_ok "cp_mtls test $i" "the test PKI could not be made"; done
+	for i in $(seq 1 39); do tap_not_ok "cp_mtls test $i" "the test PKI could not be made"; done
 	tap_done
 fi
 
@@ -105,7 +105,7 @@ if cp_start "$LOG" --log-level debug; then
 	tap_ok "vigil-cp starts and listens on 127.0.0.1:$CP_PORT"
 else
 	tap_not_ok "vigil-cp starts and listens" "$(cat "$LOG")"
-	for i in $(seq 2 38); do tap_not_ok "cp_mtls test $i" "vigil-cp did not start"; done
+	for i in $(seq 2 39); do tap_not_ok "cp_mtls test $i" "vigil-cp did not start"; done
 	tap_done
 fi
 
@@ -429,6 +429,18 @@ st=1
 	[ $r3 = 78 ] && [[ $m3 == *"is not a CA certificate"* ]] && st=0
 tap_result "start-up: one CA file for both roles (78), a missing file (66), a non-CA as CA (78), each named" $st \
 	"$r1: $m1" "$r2: $m2" "$r3: $m3"
+# subca was issued by the agents' CA: as the admins' CA, certificates would chain to both.
+m1=$(run_cp --agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/subca.pem")
+r1=$?
+m2=$(timeout 10 "$CPBIN" --listen 127.0.0.1:1 --cert "$CP/server.pem" --key "$CP/agent1.key" \
+	--agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/admin-ca/ca.pem" --policy-trust "$CP/policy-ca/ca.pem" \
+	--db "sqlite:$T/refused.db" 2>&1 >/dev/null)
+r2=$?
+st=1
+[ $r1 = 78 ] && [[ $m1 == *"one CA issued the other"* ]] && [ $r2 = 78 ] &&
+	[[ $m2 == *"--key $CP/agent1.key does not match the certificate of --cert $CP/server.pem"* ]] && st=0
+tap_result "start-up: an admin CA issued by the agent CA (78), a key that does not match the certificate (78)" $st \
+	"$r1: $m1" "$r2: $m2"
 m4=$("$CPBIN" --cert x 2>&1)
 r4=$?
 m5=$("$CPBIN" --listen 127.0.0.1:99999 2>&1)
