@@ -322,6 +322,24 @@ static void send_reply(struct evhttp_request *req, struct conn *c, const struct 
 		c->replying = false;
 }
 
+/*
+ * The instance_uid of a plain AgentToServer, when it comes first (field 1,
+ * 16 bytes: 0x0a 0x10 ...), as every encoder writes it: enough to address
+ * a refusal to its agent without parsing a message we refuse to handle.
+ */
+static bool peek_uid(struct evhttp_request *req, uint8_t uid[16])
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *enc = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
+	uint8_t head[18];
+
+	if ((enc && strcasecmp(enc, "identity") != 0) || evbuffer_copyout(in, head, sizeof(head)) != sizeof(head) ||
+	    head[0] != 0x0a || head[1] != 16)
+		return false;
+	memcpy(uid, head + 2, 16);
+	return true;
+}
+
 /* A ServerToAgent carrying only an error_response (OpAMP's way of saying no). */
 static void send_opamp_error(struct evhttp_request *req, struct conn *c, int status, bool unavailable,
 			     const char *msg, unsigned retry_after, bool close)
@@ -331,7 +349,7 @@ static void send_opamp_error(struct evhttp_request *req, struct conn *c, int sta
 	Opamp__Proto__V1__RetryInfo ri;
 	struct reply r = { .status = status, .type = OPAMP_TYPE, .may_gzip = true, .close = close,
 			   .retry_after = retry_after };
-	uint8_t buf[512];
+	uint8_t buf[512], uid[16];
 
 	/* The generated _INIT macros cast away const; the init functions do not. */
 	opamp__proto__v1__server_to_agent__init(&m);
@@ -346,6 +364,10 @@ static void send_opamp_error(struct evhttp_request *req, struct conn *c, int sta
 		e.retry_info = &ri;
 	}
 	m.error_response = &e;
+	if (peek_uid(req, uid)) {
+		m.instance_uid.data = uid;
+		m.instance_uid.len = sizeof(uid);
+	}
 	if (opamp__proto__v1__server_to_agent__get_packed_size(&m) <= sizeof(buf)) {
 		r.len = opamp__proto__v1__server_to_agent__pack(&m, buf);
 		r.body = buf;

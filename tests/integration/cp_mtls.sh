@@ -288,7 +288,7 @@ if cp_start "$LOG2" --max-connections $MAXC --retry-after 7 --idle-timeout $IDLE
 	code=$(opamp agent1 "$T/a2s.bin" -D "$T/hdr")
 	reply=$("$OPMSG" s2a "$T/reply" 2>&1)
 	st=1
-	[ "$code" = 503 ] && grep -qi '^Retry-After: 7' "$T/hdr" && [[ $reply == *"error=2 retry_ns=7000000000 "* ]] &&
+	[ "$code" = 503 ] && grep -qi '^Retry-After: 7' "$T/hdr" && [[ $reply == "uid=$UID1 "*"error=2 retry_ns=7000000000 "* ]] &&
 		logged "$LOG2" "/v1/opamp: 503 Service Unavailable: over --max-connections $MAXC" && st=0
 	tap_result "over --max-connections $MAXC: 503, Retry-After and an OpAMP Unavailable with retry_info, logged" \
 		$st "HTTP $code: $reply; $(tr -d '\r' <"$T/hdr" | grep -i retry)"
