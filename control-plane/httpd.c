@@ -189,8 +189,8 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	SSL *ssl = c ? tlsconf_ssl_new(h->ctx, &tc) : NULL;
 
 	/*
-	 * Returning NULL makes evhttp use a plain socket; handle_request()
-	 * refuses any request that did not come over verified TLS.
+	 * Returning NULL makes evhttp use a plain socket; route() refuses
+	 * any request that did not come over verified TLS.
 	 */
 	if (!ssl) {
 		log_warnx("out of memory for a new connection");
@@ -536,7 +536,7 @@ static void handle_api(struct evhttp_request *req, struct conn *c, const struct 
 	free(rep.body);
 }
 
-static void handle_request(struct evhttp_request *req, void *arg)
+static void route(struct evhttp_request *req, void *arg)
 {
 	struct httpd *h = arg;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -630,6 +630,17 @@ static void handle_request(struct evhttp_request *req, void *arg)
 	if (h->cfg.log_requests)
 		log_info("%s: %s (%s): %s %s: %d", tc->peer, tc->id.subject, role_name(tc->id.role),
 			 method_name(cmd), clean(path, where, sizeof(where)), c->last_status);
+}
+
+static void handle_request(struct evhttp_request *req, void *arg)
+{
+	route(req, arg);
+	/*
+	 * Whatever OpenSSL left on this thread's error queue (signature checks
+	 * in the admin API...) must not read as the reason of a handshake that
+	 * fails later (tlsconf.c's info callback).
+	 */
+	ERR_clear_error();
 }
 
 /* ---------------------------------------------------------------------

@@ -575,12 +575,20 @@ static void info_cb(const SSL *ssl, int where, int ret)
 		return;
 	if ((where & (SSL_CB_HANDSHAKE_START | SSL_CB_ACCEPT_LOOP)) && !c->peer[0])
 		peer_text(SSL_get_fd(ssl), c->peer, sizeof(c->peer));
+	/* Errors left by other work on this thread must not pass for this handshake's. */
+	if (where & SSL_CB_HANDSHAKE_START)
+		ERR_clear_error();
 	if (where & SSL_CB_HANDSHAKE_DONE) {
 		c->handshake_done = true;
 		c->verified = c->id.role != CP_ROLE_NONE && SSL_get_verify_result(ssl) == X509_V_OK &&
 			      SSL_get0_peer_certificate(ssl) != NULL;
 	}
-	/* A handshake that stopped on an error without an alert (plain HTTP, garbage). */
+	/*
+	 * A handshake that stopped on an error without an alert (plain HTTP,
+	 * garbage).  One that waits for the network leaves no error: the queue
+	 * is clean here because it is emptied at the start of the handshake
+	 * and after each request vigil-cp handles (httpd.c).
+	 */
 	if ((where & SSL_CB_EXIT) && ret <= 0 && !c->handshake_done && !c->refusal[0]) {
 		unsigned long e = ERR_peek_last_error();
 		const char *reason = e ? ERR_reason_error_string(e) : NULL;
