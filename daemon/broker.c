@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "fds.h"
 #include "mapfile.h"
 #include "procmaps.h"
 #include "procstat.h"
@@ -286,7 +287,11 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	if (type < 0)
 		return type;
 	b->last_type = type;
-	/* No message a worker may send carries fds (privsep_recv checked). */
+	/*
+	 * No message a worker may send the monitor carries fds; REMOTE_POLICY
+	 * does (privsep_recv let it through), but it is for the collector and
+	 * refused below, its fd closed.
+	 */
 	switch (type) {
 	case MSG_COLLECTOR_READY:
 	case MSG_UPLINK_READY:
@@ -318,6 +323,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		b->detail[sizeof(u.broke.why) - 1] = '\0';
 		return 0;
 	default:
+		fds_close(fds, privsep_rules[type].nfds);
 		return hostile(b, "a message type the monitor does not answer");
 	}
 	/*

@@ -15,6 +15,7 @@
 #include "budgets.h"
 #include "cfghash.h"
 #include "cpside.h"
+#include "fds.h"
 #include "log.h"
 #include "memblob.h"
 #include "policy.h"
@@ -269,6 +270,10 @@ int cpside_on_readable(struct cpside *cs, struct budgets *b)
 	if (type < 0)
 		return uplink_broke(cs, strerror(-type));
 	/* MSG_REMOTE_POLICY is the only message the uplink may send here. */
+	if (type != MSG_REMOTE_POLICY) {
+		fds_close(fds, privsep_rules[type].nfds);
+		return uplink_broke(cs, "a message the uplink may send only to the monitor");
+	}
 	if (u.rp.version != PRIVSEP_VERSION || u.rp.pad ||
 	    (uint64_t)u.rp.yaml_len + u.rp.sig_len > REMOTE_POLICY_MAX) {
 		close(fds[0]);

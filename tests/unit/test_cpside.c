@@ -342,6 +342,18 @@ static void test_hostile_uplink(void **st)
 	cpside_release(&cs);
 	close(chan[1]);
 
+	/* the uplink's one message for the monitor, sent here instead */
+	{
+		struct msg_ready r = { .hdr = { MSG_UPLINK_READY, sizeof(r) }, .version = PRIVSEP_VERSION };
+
+		open_cpside(&cs, chan);
+		assert_int_equal(privsep_send(chan[1], &r, sizeof(r), NULL, 0), 0);
+		assert_int_equal(cpside_on_readable(&cs, NULL), -EPIPE);
+		expect_broke();
+		cpside_release(&cs);
+		close(chan[1]);
+	}
+
 	/* no fd, or a message only the collector may send: the table refuses */
 	open_cpside(&cs, chan);
 	m.yaml_len = 1;
