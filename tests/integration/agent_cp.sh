@@ -30,6 +30,7 @@ NAMES=(
 	"sampling went on across the SIGHUP (profiles kept coming)"
 	"a policy signed by an untrusted key: the agent reports FAILED with the reason"
 	"after the refusal the agent keeps serial 1 and keeps sampling"
+	"vigild stopped: it said agent_disconnect, vigil-cp marks the agent disconnected"
 	"vigild restarted with the control plane down comes back on serial 1 from the state directory"
 	"vigild keeps sampling with the control plane down, and exits 0 on SIGTERM"
 	"a server certificate without the control plane's name in its SANs: refused at the handshake, logged with the reason"
@@ -276,26 +277,30 @@ wait_for 10 tenant_profiles "$OUTD" "$REFUSED_MS" && kill -0 "$VIGILD_PID" &&
 	! grep -q 'policy serial 5' "$LOG" && grep -q 'serial: 1' "$STATE/policy.signed"
 tap_result "${NAMES[12]}" $? "$(tail -5 "$LOG")"
 
-# Restart with the control plane down.
-kill -TERM "$CP_PID"
-wait "$CP_PID" 2>/dev/null
+# vigild stops while vigil-cp runs: its last message is agent_disconnect.
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 first_rc=$VIGILD_RC
+[ "$first_rc" -eq 0 ] && [ "$(agent .disconnected)" = true ]
+tap_result "${NAMES[13]}" $? "exit $first_rc, disconnected: $(agent .disconnected)"
+
+# Restart with the control plane down.
+kill -TERM "$CP_PID"
+wait "$CP_PID" 2>/dev/null
 LOG=$T/vigild2.log
 OUTD=$T/out2
 vigild_start "$LOG" "${VIGILD_ARGS[@]}" --output "$OUTD"
 RESTART_MS=$(now_ms)
 vigild_wait_ready 30 && grep -q 'last-known-good policy serial 1 verified' "$LOG" &&
 	wait_for 15 tenant_profiles "$OUTD" "$RESTART_MS"
-tap_result "${NAMES[13]}" $? "first vigild exited $first_rc" "$(tail -10 "$LOG")"
+tap_result "${NAMES[14]}" $? "first vigild exited $first_rc" "$(tail -10 "$LOG")"
 more() { [ "$(profile_files "$OUTD" | wc -l)" -ge 3 ]; }
 wait_for 10 more && grep -q "control plane localhost:$PORT: .*trying again" "$LOG"
 st=$?
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 [ $st -eq 0 ] && [ "$VIGILD_RC" -eq 0 ]
-tap_result "${NAMES[14]}" $? "exit $VIGILD_RC" "$(tail -10 "$LOG")"
+tap_result "${NAMES[15]}" $? "exit $VIGILD_RC" "$(tail -10 "$LOG")"
 
 # ---------------------------------------------------------------------------
 # The agent checks the server: its name in the certificate's SANs, and a
@@ -312,7 +317,7 @@ short_run "$T/wrongsan.log" "${VIGILD_ARGS[@]}"
 ctl agents
 grep -q "SSL: no alternative certificate subject name matches target host name 'localhost'" "$T/wrongsan.log" &&
 	! grep -q 'POST /v1/opamp' "$T/cp3.log" && [ "$VIGILD_RC" -eq 0 ]
-tap_result "${NAMES[15]}" $? "exit $VIGILD_RC" "$(grep uplink "$T/wrongsan.log")" "$(tail -3 "$T/cp3.log")"
+tap_result "${NAMES[16]}" $? "exit $VIGILD_RC" "$(grep uplink "$T/wrongsan.log")" "$(tail -3 "$T/cp3.log")"
 kill -TERM "$CP_PID"
 wait "$CP_PID" 2>/dev/null
 start_cp "$T/cp4.db" policy-ca.pem "$T/cp4.log"
@@ -324,7 +329,7 @@ short_run "$T/untrusted.log" "${UARGS[@]}"
 ctl agents
 grep -q "SSL certificate problem: unable to get local issuer certificate" "$T/untrusted.log" &&
 	[ "$(echo "$OUT" | jg .agents#)" = 0 ] && [ "$VIGILD_RC" -eq 0 ]
-tap_result "${NAMES[16]}" $? "exit $VIGILD_RC; $OUT" "$(grep uplink "$T/untrusted.log")"
+tap_result "${NAMES[17]}" $? "exit $VIGILD_RC; $OUT" "$(grep uplink "$T/untrusted.log")"
 kill -TERM "$CP_PID"
 wait "$CP_PID" 2>/dev/null
 
@@ -394,7 +399,7 @@ wait_for 45 enough
 hwm=$(awk '/^VmHWM:/ { print $2 }' /proc/"$UPLINK"/status 2>/dev/null)
 [ -n "$UPLINK" ] && kill -0 "$UPLINK" 2>/dev/null && enough && [ -n "$hwm" ] && [ "$hwm" -lt 65536 ] &&
 	! grep -q 'killed' "$LOG"
-tap_result "${NAMES[17]}" $? "uplink pid ${UPLINK:-?}, VmHWM ${hwm:-?} kB, $(wc -l <"$T/hostile.log") requests" \
+tap_result "${NAMES[18]}" $? "uplink pid ${UPLINK:-?}, VmHWM ${hwm:-?} kB, $(wc -l <"$T/hostile.log") requests" \
 	"$(tail -5 "$LOG")" "$(cat "$T/hostile.err" 2>/dev/null | tail -3)"
 # Gaps between requests: after the 503 (Retry-After: 3) at least 3 s; after
 # the i-th failure in a row, d = 0.5 s x 2^(i-1) with jitter in
@@ -406,13 +411,13 @@ awk -v g="$gaps" 'BEGIN { n = split(g, a, " "); ok = a[1] >= 2.95 && a[1] < 4
 		if (a[i] < lo - 0.05 || a[i] > d + 0.5) ok = 0
 	}
 	exit !(ok && n >= 6) }'
-tap_result "${NAMES[18]}" $? "gaps (s): $gaps"
+tap_result "${NAMES[19]}" $? "gaps (s): $gaps"
 files=$(find "$OUTD" -maxdepth 1 -name '*.pb.gz' ! -name '.*' | wc -l)
 secs=$((($(now_ms) - HSTART_MS) / 1000))
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 [ "$VIGILD_RC" -eq 0 ] && [ "$files" -ge $((secs / 2)) ]
-tap_result "${NAMES[19]}" $? "exit $VIGILD_RC, $files profiles in about $secs s"
+tap_result "${NAMES[20]}" $? "exit $VIGILD_RC, $files profiles in about $secs s"
 
 # ---------------------------------------------------------------------------
 # The uplink's sandbox with a control plane, through the test-only build.
@@ -434,8 +439,8 @@ read -r _ lport <&"${LISTENER[0]}"
 hooked "uplink:connect_local:$lport"
 read -r _ conns <&"${LISTENER[0]}"
 grep -q "TEST HOOK: connect_local:$lport returned: refused: Permission denied" "$LOG" && [ "$conns" = 0 ]
-tap_result "${NAMES[20]}" $? "exit $HRC, listener saw ${conns:-?} connection(s)" "$(tail -5 "$LOG")"
+tap_result "${NAMES[21]}" $? "exit $HRC, listener saw ${conns:-?} connection(s)" "$(tail -5 "$LOG")"
 hooked uplink:open
 [ "$HRC" -eq 70 ] && grep -qE "the uplink \(pid [0-9]+\) was killed by SIGSYS: .* forbids, openat" "$LOG"
-tap_result "${NAMES[21]}" $? "exit $HRC" "$(tail -5 "$LOG")"
+tap_result "${NAMES[22]}" $? "exit $HRC" "$(tail -5 "$LOG")"
 tap_done
