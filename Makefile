@@ -388,7 +388,7 @@ $(B)/fuzz/fuzz_opampsrv: tests/fuzz/fuzz_opampsrv.c $(FUZZ_OPAMPSRV_SRCS) $(B)/f
 		-lprotobuf-c -lsqlite3 -ljansson -lcrypto
 
 # The uplink's reading of a control plane's answer (vigild, network-facing).
-FUZZ_OPAMPCLI_SRCS := daemon/opampcli.c daemon/cfghash.c
+FUZZ_OPAMPCLI_SRCS := daemon/opampcli.c control-plane/configmap.c
 
 $(B)/fuzz/fuzz_opampcli: tests/fuzz/fuzz_opampcli.c $(FUZZ_OPAMPCLI_SRCS) $(B)/fuzz/opamp.pb-c.o \
 		$(wildcard daemon/*.h) $(GEN_HDRS)

@@ -1,14 +1,12 @@
 /*
- * cfghash.h - the agent's side of control-plane/configmap.h: the
- * config_hash of an AgentConfigMap (SHA-256 over the entries in sorted key
- * order, each as u32be(len(key)) key u32be(len(content_type)) content_type
- * u32be(len(body)) body), and the two files vigil-cp sends.
+ * cfghash.h - the config_hash vigil-cp would send for a policy and its
+ * signature: control-plane/configmap.h's hash of the AgentConfigMap
+ * {"policy.yaml": text/yaml, "policy.yaml.sig": application/pkcs7-signature}.
+ * The collector keeps policies as these two files, and reports the hash
+ * of the one in force (RemoteConfigStatus.last_remote_config_hash) after a
+ * restart, when the map it came in is gone.
  *
- * The same definition as configmap.h, written for vigild while
- * control-plane/configmap.c was still being written elsewhere; the unit
- * test checks the two agree once both are built.  Used by the uplink (the
- * map it received) and the collector (the policy it keeps).
- * Library-like: 0 or -errno, never logs.
+ * Used by the collector.  Library-like: 0 or -errno, never logs.
  */
 #ifndef VIGIL_CFGHASH_H
 #define VIGIL_CFGHASH_H
@@ -16,26 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "opamp.pb-c.h"
+#include "configmap.h"
 
-#define CFGHASH_LEN 32
-#define CFGHASH_POLICY "policy.yaml"
-#define CFGHASH_POLICY_SIG "policy.yaml.sig"
-#define CFGHASH_POLICY_TYPE "text/yaml"
-#define CFGHASH_SIG_TYPE "application/pkcs7-signature"
-
-/* The hash of any map.  0, -EINVAL (a NULL entry), -ENOMEM. */
-int cfghash_map(const Opamp__Proto__V1__AgentConfigMap *m, uint8_t ret[CFGHASH_LEN]);
-
-/* The hash of the map vigil-cp would send for this policy and signature. */
 int cfghash_policy(const void *yaml, size_t yaml_len, const void *sig, size_t sig_len,
-		   uint8_t ret[CFGHASH_LEN]);
-
-/*
- * The policy and signature of a received map, pointing into m.  -ENOENT
- * when either is missing, -EBADMSG for a wrong content type or another key.
- */
-int cfghash_files(const Opamp__Proto__V1__AgentConfigMap *m, const uint8_t **ret_yaml,
-		  size_t *ret_yaml_len, const uint8_t **ret_sig, size_t *ret_sig_len);
+		   uint8_t ret[CONFIGMAP_HASH_LEN]);
 
 #endif

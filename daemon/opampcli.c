@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfghash.h"
+#include "configmap.h"
 #include "opamp.pb-c.h"
 #include "opampcli.h"
+
+_Static_assert(CONFIG_HASH_LEN == CONFIGMAP_HASH_LEN, "privsep.h and configmap.h hash lengths");
 
 typedef Opamp__Proto__V1__KeyValue KeyValue;
 typedef Opamp__Proto__V1__AnyValue AnyValue;
@@ -214,8 +216,8 @@ int opampcli_build(struct opampcli *c, const struct opampcli_report *r, bool dis
 		opamp__proto__v1__agent_config_file__init(&b->eff_file);
 		b->eff_file.body.data = (uint8_t *)(uintptr_t)r->yaml;
 		b->eff_file.body.len = r->yaml ? r->yaml_len : 0;
-		b->eff_file.content_type = CFGHASH_POLICY_TYPE;
-		b->eff_entry.key = CFGHASH_POLICY;
+		b->eff_file.content_type = CONFIGMAP_POLICY_TYPE;
+		b->eff_entry.key = CONFIGMAP_POLICY;
 		b->eff_entry.value = &b->eff_file;
 		b->eff_entries[0] = &b->eff_entry;
 		b->eff_map.config_map = b->eff_entries;
@@ -339,12 +341,13 @@ int opampcli_parse(const uint8_t *buf, size_t len, struct opampcli_reply *ret)
 		size_t yl, sl;
 
 		r.remote_config = true;
+		/* The server's hash, else the one configmap.h defines (none for a non-map). */
 		if (m->remote_config->config_hash.len == CONFIG_HASH_LEN)
 			memcpy(r.hash, m->remote_config->config_hash.data, CONFIG_HASH_LEN);
-		else
-			rc = cfghash_map(cm, r.hash);
+		else if (configmap_hash(cm, r.hash) == -ENOMEM)
+			rc = -ENOMEM;
 		if (!rc) {
-			r.files_err = cfghash_files(cm, &y, &yl, &s, &sl);
+			r.files_err = configmap_policy(cm, &y, &yl, &s, &sl);
 			if (!r.files_err) {
 				r.yaml = dup_bytes(y, yl);
 				r.sig = dup_bytes(s, sl);

@@ -230,7 +230,7 @@ static void test_replies(void **st)
 	assert_int_equal(r.sig_len, 3);
 	assert_int_equal(cfghash_policy("version: 1\n", 11, "SIG", 3, want), 0);
 	assert_memory_equal(r.hash, want, 32);
-	assert_int_equal(cfghash_map(&map, want), 0);
+	assert_int_equal(configmap_hash(&map, want), 0);
 	assert_memory_equal(r.hash, want, 32);
 	/* the agent's hash is vigil-cp's (control-plane/configmap.c) */
 	{
