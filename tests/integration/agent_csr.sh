@@ -18,6 +18,7 @@
 
 CPD=$B/vigil-cp
 NAMES=(
+	"vigil-cp refuses to start with an issuer that does not chain to --agent-ca (exit 78, the reason said)"
 	"vigil-cp starts with --issuer-cert/--issuer-key and says it signs requests"
 	"vigild starts with a two-minute certificate past half of its life, and samples"
 	"the agent renews by itself: vigil-cp issues a certificate for its subject"
@@ -91,10 +92,17 @@ profiles_since() { # profiles_since MS N: at least N profiles begun after MS
 }
 fp() { openssl x509 -outform DER | sha256sum | cut -d' ' -f1; }
 
+"$CPD" --listen "127.0.0.1:$PORT" --cert "$CP/server.pem" --key "$CP/server.key" \
+	--agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/admin-ca/ca.pem" --policy-trust "$CP/policy-ca/ca.pem" \
+	--db "sqlite:$T/cp0.db" --issuer-cert "$CP/admin-ca/ca.pem" --issuer-key "$CP/admin-ca/ca.key" 2>"$T/cp0.log"
+rc=$?
+[ $rc -eq 78 ] && grep -q 'does not chain to --agent-ca' "$T/cp0.log"
+tap_result "${NAMES[0]}" $? "exit $rc" "$(cat "$T/cp0.log")"
+
 CPLOG=$T/cp.log
 start_cp "$CPLOG" "$CP/agent-ca/ca.pem" "$CP/agent-ca/ca.key"
 wait_for 10 grep -q "signing agents' certificate requests" "$CPLOG"
-tap_result "${NAMES[0]}" $? "$(tail -5 "$CPLOG")"
+tap_result "${NAMES[1]}" $? "$(tail -5 "$CPLOG")"
 
 LOG=$T/vigild.log
 OUTD=$T/out
@@ -107,22 +115,22 @@ OLD_FP=$(fp <"$CP/host1.pem")
 START_MS=$(now_ms)
 vigild_start "$LOG" "${VIGILD_ARGS[@]}"
 vigild_wait_ready 30 && wait_for 10 grep -q 'renewal (CSR flow) due' "$LOG"
-tap_result "${NAMES[1]}" $? "$(tail -20 "$LOG")"
+tap_result "${NAMES[2]}" $? "$(tail -20 "$LOG")"
 
 issued() { grep -q 'issued a certificate to CN=host1: serial' "$CPLOG"; }
 wait_for 25 issued
-tap_result "${NAMES[2]}" $? "$(tail -5 "$CPLOG")" "$(grep -i renewal "$LOG")"
+tap_result "${NAMES[3]}" $? "$(tail -5 "$CPLOG")" "$(grep -i renewal "$LOG")"
 line=$(grep -m1 'issued a certificate to' "$CPLOG")
 SERIAL=$(echo "$line" | sed -n 's/.*serial \([0-9A-F]*\),.*/\1/p')
 NEW_FP=$(echo "$line" | sed -n 's/.*SHA-256 \([0-9a-f]*\),.*/\1/p')
 presented() { grep -q "agent certificate CN=host1, serial $SERIAL, SHA-256 $NEW_FP" "$CPLOG"; }
 [ -n "$SERIAL" ] && [ ${#NEW_FP} -eq 64 ] && wait_for 10 presented
-tap_result "${NAMES[3]}" $? "serial '$SERIAL' fingerprint '$NEW_FP'" "$(grep 'agent certificate' "$CPLOG" | tail -3)"
+tap_result "${NAMES[4]}" $? "serial '$SERIAL' fingerprint '$NEW_FP'" "$(grep 'agent certificate' "$CPLOG" | tail -3)"
 ROTATED_MS=$(now_ms)
 
 applied() { grep -q 'connection settings APPLIED by CN=host1' "$CPLOG" && grep -q 'the new certificate works' "$LOG"; }
 wait_for 10 applied
-tap_result "${NAMES[4]}" $? "$(tail -5 "$CPLOG")" "$(grep -i renewal "$LOG")"
+tap_result "${NAMES[5]}" $? "$(tail -5 "$CPLOG")" "$(grep -i renewal "$LOG")"
 
 kept() {
 	[ -f "$STATE/identity.pem" ] && read -r owner mode < <(stat -c '%U %a' "$STATE/identity.pem") &&
@@ -130,12 +138,12 @@ kept() {
 		openssl pkey -in "$STATE/identity.pem" -noout 2>/dev/null
 }
 wait_for 10 kept
-tap_result "${NAMES[5]}" $? "$(ls -la "$STATE")" "$(grep -i 'state directory' "$LOG")"
+tap_result "${NAMES[6]}" $? "$(ls -la "$STATE")" "$(grep -i 'state directory' "$LOG")"
 
 both() { profiles_since "$ROTATED_MS" 3 && profiles_since "$START_MS" 5; }
 wait_for 10 both && kill -0 "$VIGILD_PID" &&
 	! grep -q 'sampling stopped' "$LOG"
-tap_result "${NAMES[6]}" $? "$(ls "$OUTD" | wc -l) profiles" "$(tail -5 "$LOG")"
+tap_result "${NAMES[7]}" $? "$(ls "$OUTD" | wc -l) profiles" "$(tail -5 "$LOG")"
 
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
@@ -144,7 +152,7 @@ n0=$(grep -c "serial $SERIAL, SHA-256 $NEW_FP" "$CPLOG")
 vigild_start "$LOG" "${VIGILD_ARGS[@]}"
 again() { [ "$(grep -c "serial $SERIAL, SHA-256 $NEW_FP" "$CPLOG")" -gt "$n0" ]; }
 vigild_wait_ready 30 && grep -q 'using the certificate renewed through the control plane' "$LOG" && wait_for 15 again
-tap_result "${NAMES[7]}" $? "$(grep -i 'control plane' "$LOG" | head -5)" "$(grep 'agent certificate' "$CPLOG" | tail -2)"
+tap_result "${NAMES[8]}" $? "$(grep -i 'control plane' "$LOG" | head -5)" "$(grep 'agent certificate' "$CPLOG" | tail -2)"
 
 # A vigil-cp whose issuer (an intermediate under the agent CA) has no CRL in
 # --crl: what it issues fails the handshake (unable to get certificate CRL).
@@ -166,7 +174,7 @@ reverted() {
 		grep -q 'the connection with the new certificate failed' "$LOG"
 }
 wait_for 30 reverted && grep -q 'issued a certificate to' "$CPLOG" && grep -q 'unable to get certificate CRL' "$CPLOG"
-tap_result "${NAMES[8]}" $? "$(grep -iE 'renewal|certificate' "$LOG" | tail -6)" "$(tail -6 "$CPLOG")"
+tap_result "${NAMES[9]}" $? "$(grep -iE 'renewal|certificate' "$LOG" | tail -6)" "$(tail -6 "$CPLOG")"
 
 # After the FAILED report: requests keep coming with host1's certificate.
 n0=$(grep -c 'CN=host1 (agent): POST /v1/opamp: 200' "$CPLOG")
@@ -175,12 +183,12 @@ polled_old() {
 		[ "$(grep -c 'CN=host1 (agent): POST /v1/opamp: 200' "$CPLOG")" -ge $((n0 + 2)) ]
 }
 wait_for 10 polled_old && wait_for 10 profiles_since "$FAIL_MS" 3 && kill -0 "$VIGILD_PID"
-tap_result "${NAMES[9]}" $? "$(grep -c 'POST /v1/opamp' "$CPLOG") requests" "$(tail -4 "$CPLOG")"
+tap_result "${NAMES[10]}" $? "$(grep -c 'POST /v1/opamp' "$CPLOG") requests" "$(tail -4 "$CPLOG")"
 
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 [ "$VIGILD_RC" -eq 0 ]
-tap_result "${NAMES[10]}" $? "exit $VIGILD_RC" "$(tail -5 "$LOG")"
+tap_result "${NAMES[11]}" $? "exit $VIGILD_RC" "$(tail -5 "$LOG")"
 kill -TERM "$CP_PID"
 wait "$CP_PID" 2>/dev/null
 tap_done
