@@ -326,6 +326,8 @@ static void rotation_answer(struct uplink *u, const struct opampcli_reply *r)
 		return;
 	}
 	u->trying = true;
+	/* opamp-spec, "OpAMP Connection Setting Offer Flow", step 4: say it is being applied. */
+	rotation_status(u, OPAMPCLI_CS_APPLYING, NULL);
 	log_info("certificate renewal: a certificate was offered for the new key; the next connection uses it");
 }
 
