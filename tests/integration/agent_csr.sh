@@ -8,7 +8,8 @@
 # agent CA).  The agent renews by itself: vigil-cp logs the certificate it
 # issued and then a connection presenting it, the agent reports APPLIED,
 # sampling never stops, and the new pair lands in the state directory
-# (identity.pem, vigil's, 0600), which a restarted vigild uses.  Then a
+# (identity.pem, vigil's, 0600); a SIGHUP with the shorter-lived files
+# still on disk keeps it, and a restarted vigild uses it.  Then a
 # vigil-cp whose issuer is an intermediate its --crl does not cover (what
 # it issues is refused at the handshake) and vigild restarted on a fresh
 # short-lived certificate: the agent renews, the new connection
@@ -26,6 +27,7 @@ NAMES=(
 	"the agent reports the renewal APPLIED and says the new certificate works"
 	"the renewed pair is kept in the state directory: identity.pem, vigil's, 0600, the issued certificate"
 	"sampling never stopped across the renewal (profiles kept coming)"
+	"SIGHUP with the shorter-lived --cert still on disk: the agent keeps the renewed certificate"
 	"vigild restarted: it uses the renewed certificate from the state directory"
 	"a renewal whose certificate the server refuses: the agent goes back to the previous certificate and reports FAILED"
 	"after the failed renewal the agent keeps polling with its previous certificate, and sampling goes on"
@@ -145,6 +147,14 @@ wait_for 10 both && kill -0 "$VIGILD_PID" &&
 	! grep -q 'sampling stopped' "$LOG"
 tap_result "${NAMES[7]}" $? "$(ls "$OUTD" | wc -l) profiles" "$(tail -5 "$LOG")"
 
+n0=$(grep -c "serial $SERIAL, SHA-256 $NEW_FP" "$CPLOG")
+old0=$(grep -c "SHA-256 $OLD_FP" "$CPLOG")
+kill -HUP "$VIGILD_PID"
+again() { [ "$(grep -c "serial $SERIAL, SHA-256 $NEW_FP" "$CPLOG")" -gt "$n0" ]; }
+wait_for 10 grep -q 'keeping the renewed one' "$LOG" && wait_for 10 again &&
+	[ "$(grep -c "SHA-256 $OLD_FP" "$CPLOG")" -eq "$old0" ]
+tap_result "${NAMES[8]}" $? "$(grep -iE 'renew|cert' "$LOG" | tail -3)" "$(grep 'agent certificate' "$CPLOG" | tail -2)"
+
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 LOG=$T/vigild2.log
@@ -152,7 +162,7 @@ n0=$(grep -c "serial $SERIAL, SHA-256 $NEW_FP" "$CPLOG")
 vigild_start "$LOG" "${VIGILD_ARGS[@]}"
 again() { [ "$(grep -c "serial $SERIAL, SHA-256 $NEW_FP" "$CPLOG")" -gt "$n0" ]; }
 vigild_wait_ready 30 && grep -q 'using the certificate renewed through the control plane' "$LOG" && wait_for 15 again
-tap_result "${NAMES[8]}" $? "$(grep -i 'control plane' "$LOG" | head -5)" "$(grep 'agent certificate' "$CPLOG" | tail -2)"
+tap_result "${NAMES[9]}" $? "$(grep -i 'control plane' "$LOG" | head -5)" "$(grep 'agent certificate' "$CPLOG" | tail -2)"
 
 # A vigil-cp whose issuer (an intermediate under the agent CA) has no CRL in
 # --crl: what it issues fails the handshake (unable to get certificate CRL).
@@ -174,7 +184,7 @@ reverted() {
 		grep -q 'the connection with the new certificate failed' "$LOG"
 }
 wait_for 30 reverted && grep -q 'issued a certificate to' "$CPLOG" && grep -q 'unable to get certificate CRL' "$CPLOG"
-tap_result "${NAMES[9]}" $? "$(grep -iE 'renewal|certificate' "$LOG" | tail -6)" "$(tail -6 "$CPLOG")"
+tap_result "${NAMES[10]}" $? "$(grep -iE 'renewal|certificate' "$LOG" | tail -6)" "$(tail -6 "$CPLOG")"
 
 # After the FAILED report: requests keep coming with host1's certificate.
 n0=$(grep -c 'CN=host1 (agent): POST /v1/opamp: 200' "$CPLOG")
@@ -183,12 +193,12 @@ polled_old() {
 		[ "$(grep -c 'CN=host1 (agent): POST /v1/opamp: 200' "$CPLOG")" -ge $((n0 + 2)) ]
 }
 wait_for 10 polled_old && wait_for 10 profiles_since "$FAIL_MS" 3 && kill -0 "$VIGILD_PID"
-tap_result "${NAMES[10]}" $? "$(grep -c 'POST /v1/opamp' "$CPLOG") requests" "$(tail -4 "$CPLOG")"
+tap_result "${NAMES[11]}" $? "$(grep -c 'POST /v1/opamp' "$CPLOG") requests" "$(tail -4 "$CPLOG")"
 
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 [ "$VIGILD_RC" -eq 0 ]
-tap_result "${NAMES[11]}" $? "exit $VIGILD_RC" "$(tail -5 "$LOG")"
+tap_result "${NAMES[12]}" $? "exit $VIGILD_RC" "$(tail -5 "$LOG")"
 kill -TERM "$CP_PID"
 wait "$CP_PID" 2>/dev/null
 tap_done
