@@ -354,6 +354,10 @@ static void take_creds(struct uplink *u, const struct msg_uplink_creds *m, const
 	 */
 	keep = !rc && u->have_creds && u->cur_cert.p &&
 	       certrot_newer(u->cur_cert.p, u->cur_cert.len, b[0], len[0], now_real());
+	/* A certificate being tried is dropped either way: say so, as OpAMP wants an outcome. */
+	if (!rc && u->trying)
+		rotation_status(u, OPAMPCLI_CS_FAILED, "the key material was reloaded (SIGHUP) while the new "
+				"certificate was being tried; not used");
 	if (keep) {
 		log_info("--cert expires before the certificate renewed through the control plane: keeping "
 			 "the renewed one (the CA is reloaded)");
