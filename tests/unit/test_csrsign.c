@@ -438,6 +438,36 @@ static void test_server_offer(void **state)
 	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
 	free(rep.body);
 
+	/* The agent's ConnectionSettingsStatus is logged: FAILED with its reason, APPLIED; APPLYING is not. */
+	{
+		Opamp__Proto__V1__AgentToServer m = OPAMP__PROTO__V1__AGENT_TO_SERVER__INIT;
+		Opamp__Proto__V1__ConnectionSettingsStatus css;
+		static const int statuses[3] = {
+			OPAMP__PROTO__V1__CONNECTION_SETTINGS_STATUSES__ConnectionSettingsStatuses_FAILED,
+			OPAMP__PROTO__V1__CONNECTION_SETTINGS_STATUSES__ConnectionSettingsStatuses_APPLIED,
+			OPAMP__PROTO__V1__CONNECTION_SETTINGS_STATUSES__ConnectionSettingsStatuses_APPLYING,
+		};
+		static const char *const want[3] = { "connection settings FAILED by O=Example,CN=host1: the "
+						     "handshake failed", "connection settings APPLIED by", "" };
+		uint8_t uid[16] = { 1, 2, 3 }, buf[512];
+		size_t n;
+
+		m.instance_uid.data = uid;
+		m.instance_uid.len = sizeof(uid);
+		opamp__proto__v1__connection_settings_status__init(&css);
+		m.connection_settings_status = &css;
+		css.error_message = "the handshake failed";
+		for (int i = 0; i < 3; i++) {
+			m.sequence_num = 5 + (uint64_t)i;
+			css.status = statuses[i];
+			n = opamp__proto__v1__agent_to_server__pack(&m, buf);
+			assert_int_equal(opampsrv_handle(srv, &id, buf, n, (int64_t)time(NULL) * 1000, &rep), 0);
+			if (want[i][0] ? !strstr(rep.log, want[i]) : rep.log[0] != '\0')
+				fail_msg("log \"%s\", want \"%s\"", rep.log, want[i]);
+			free(rep.body);
+		}
+	}
+
 	X509_free(id.cert);
 	free(csr);
 	EVP_PKEY_free(key);
