@@ -9,7 +9,9 @@
 # issued and then a connection presenting it, the agent reports APPLIED,
 # sampling never stops, and the new pair lands in the state directory
 # (identity.pem, vigil's, 0600); a SIGHUP with the shorter-lived files
-# still on disk keeps it, and a restarted vigild uses it.  Then a
+# still on disk keeps it, and a restarted vigild uses it.  vigil-cp
+# refuses an issuer outside --agent-ca at start, and keeps its issuer when
+# a SIGHUP brings a key that does not match.  Then a
 # vigil-cp whose issuer is an intermediate its --crl does not cover (what
 # it issues is refused at the handshake) and vigild restarted on a fresh
 # short-lived certificate: the agent renews, the new connection
@@ -29,6 +31,7 @@ NAMES=(
 	"sampling never stopped across the renewal (profiles kept coming)"
 	"SIGHUP with the shorter-lived --cert still on disk: the agent keeps the renewed certificate"
 	"vigild restarted: it uses the renewed certificate from the state directory"
+	"vigil-cp SIGHUP with an issuer key that does not match: the reload fails, the running configuration stays"
 	"a renewal whose certificate the server refuses: the agent goes back to the previous certificate and reports FAILED"
 	"after the failed renewal the agent keeps polling with its previous certificate, and sampling goes on"
 	"vigild exits 0 on SIGTERM"
@@ -102,7 +105,8 @@ rc=$?
 tap_result "${NAMES[0]}" $? "exit $rc" "$(cat "$T/cp0.log")"
 
 CPLOG=$T/cp.log
-start_cp "$CPLOG" "$CP/agent-ca/ca.pem" "$CP/agent-ca/ca.key"
+cp "$CP/agent-ca/ca.pem" "$T/issuer.pem" && cp "$CP/agent-ca/ca.key" "$T/issuer.key"
+start_cp "$CPLOG" "$T/issuer.pem" "$T/issuer.key"
 wait_for 10 grep -q "signing agents' certificate requests" "$CPLOG"
 tap_result "${NAMES[1]}" $? "$(tail -5 "$CPLOG")"
 
@@ -164,6 +168,15 @@ again() { [ "$(grep -c "serial $SERIAL, SHA-256 $NEW_FP" "$CPLOG")" -gt "$n0" ];
 vigild_wait_ready 30 && grep -q 'using the certificate renewed through the control plane' "$LOG" && wait_for 15 again
 tap_result "${NAMES[9]}" $? "$(grep -i 'control plane' "$LOG" | head -5)" "$(grep 'agent certificate' "$CPLOG" | tail -2)"
 
+# The issuer is reloaded on SIGHUP, and a bad one does not replace the good.
+cp "$CP/agent-int.key" "$T/issuer.key"
+n0=$(grep -c 'CN=host1 (agent): POST /v1/opamp: 200' "$CPLOG")
+kill -HUP "$CP_PID"
+served() { [ "$(grep -c 'CN=host1 (agent): POST /v1/opamp: 200' "$CPLOG")" -ge $((n0 + 2)) ]; }
+wait_for 10 grep -q 'reload failed, keeping the running configuration: --issuer-key .* does not match' "$CPLOG" &&
+	wait_for 10 served && kill -0 "$CP_PID"
+tap_result "${NAMES[10]}" $? "$(grep -iE 'SIGHUP|reload' "$CPLOG")"
+
 # A vigil-cp whose issuer (an intermediate under the agent CA) has no CRL in
 # --crl: what it issues fails the handshake (unable to get certificate CRL).
 kill -TERM "$CP_PID"
@@ -184,7 +197,7 @@ reverted() {
 		grep -q 'the connection with the new certificate failed' "$LOG"
 }
 wait_for 30 reverted && grep -q 'issued a certificate to' "$CPLOG" && grep -q 'unable to get certificate CRL' "$CPLOG"
-tap_result "${NAMES[10]}" $? "$(grep -iE 'renewal|certificate' "$LOG" | tail -6)" "$(tail -6 "$CPLOG")"
+tap_result "${NAMES[11]}" $? "$(grep -iE 'renewal|certificate' "$LOG" | tail -6)" "$(tail -6 "$CPLOG")"
 
 # After the FAILED report: requests keep coming with host1's certificate.
 n0=$(grep -c 'CN=host1 (agent): POST /v1/opamp: 200' "$CPLOG")
@@ -193,12 +206,12 @@ polled_old() {
 		[ "$(grep -c 'CN=host1 (agent): POST /v1/opamp: 200' "$CPLOG")" -ge $((n0 + 2)) ]
 }
 wait_for 10 polled_old && wait_for 10 profiles_since "$FAIL_MS" 3 && kill -0 "$VIGILD_PID"
-tap_result "${NAMES[11]}" $? "$(grep -c 'POST /v1/opamp' "$CPLOG") requests" "$(tail -4 "$CPLOG")"
+tap_result "${NAMES[12]}" $? "$(grep -c 'POST /v1/opamp' "$CPLOG") requests" "$(tail -4 "$CPLOG")"
 
 kill -TERM "$VIGILD_PID"
 vigild_wait 30
 [ "$VIGILD_RC" -eq 0 ]
-tap_result "${NAMES[12]}" $? "exit $VIGILD_RC" "$(tail -5 "$LOG")"
+tap_result "${NAMES[13]}" $? "exit $VIGILD_RC" "$(tail -5 "$LOG")"
 kill -TERM "$CP_PID"
 wait "$CP_PID" 2>/dev/null
 tap_done
