@@ -383,8 +383,10 @@ int csrsign_issue(const struct csrsign *cs, X509 *peer, const uint8_t *csr, size
 	if (add_ext(x, &v3, NID_basic_constraints, "critical,CA:FALSE") ||
 	    add_ext(x, &v3, NID_key_usage, "critical,digitalSignature") ||
 	    add_ext(x, &v3, NID_ext_key_usage, "clientAuth") ||
-	    add_ext(x, &v3, NID_subject_key_identifier, "hash") ||
-	    add_ext(x, &v3, NID_authority_key_identifier, "keyid:always"))
+	    add_ext(x, &v3, NID_subject_key_identifier, "hash"))
+		goto out;
+	/* The issuer's key id, when it has one to name (older CAs may not). */
+	if (X509_get0_subject_key_id(cs->issuer) && add_ext(x, &v3, NID_authority_key_identifier, "keyid"))
 		goto out;
 	/* The SANs of the identity being renewed, byte for byte; none asked for are added. */
 	idx = X509_get_ext_by_NID(peer, NID_subject_alt_name, -1);

@@ -816,7 +816,8 @@ static int opampsrv_csr(struct opampsrv *s, const struct cp_identity *id, const 
 	} else {
 		r = csrsign_issue(s->signer, id->cert, csr->data, csr->len, (time_t)(now / 1000), &o->issued,
 				  o->why, sizeof(o->why));
-		if (r == -ENOMEM || r == -EIO)
+		/* An issuer OpenSSL cannot sign with (-EIO) is this request's failure, said and logged. */
+		if (r == -ENOMEM)
 			return r;
 	}
 	if (r) {

@@ -78,7 +78,11 @@ static int setup_pki(void **state)
 	   "  -subj '/O=Example/CN=host1' && "
 	   "printf 'basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\nsubjectAltName=DNS:host1.example,IP:10.0.0.1\\n' > agent.ext && "
 	   "openssl x509 -req -in agent.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile agent.ext "
-	   "  -out agent.pem",
+	   "  -out agent.pem && "
+	   "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout noski.key -out noski.pem "
+	   "  -days 365 -subj /CN=noski-ca -addext basicConstraints=critical,CA:TRUE "
+	   "  -addext subjectKeyIdentifier=none -addext authorityKeyIdentifier=none && "
+	   "cat ca.pem noski.pem > agents.pem",
 	   dir);
 	(void)state;
 	return 0;
@@ -259,6 +263,7 @@ static void check_good(const char *issuer, const char *issuer_key, EVP_PKEY *key
 	BASIC_CONSTRAINTS_free(bc);
 	assert_int_equal(X509_get_key_usage(leaf), KU_DIGITAL_SIGNATURE);
 	assert_int_equal(X509_get_extended_key_usage(leaf), XKU_SSL_CLIENT);
+	assert_true(X509_get_ext_by_NID(leaf, NID_authority_key_identifier, -1) >= 0);
 	assert_true(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(leaf), X509_get0_notAfter(leaf)));
 	assert_int_equal(days * 86400 + secs, 30 * 86400 + 60);
 	{
@@ -298,6 +303,36 @@ static void refused(const struct csrsign *cs, X509 *peer, const char *csr, size_
 	assert_null(is.pem);
 	if (!strstr(why, why_has))
 		fail_msg("reason \"%s\" lacks \"%s\"", why, why_has);
+}
+
+/* An issuer without a subjectKeyIdentifier still issues (no authorityKeyIdentifier then). */
+static void test_issuer_without_ski(void **state)
+{
+	struct csrsign *cs = NULL;
+	struct csrsign_issued is;
+	X509 *peer = read_cert(path("agent.pem")), *leaf;
+	EVP_PKEY *key = ec_key("P-256");
+	char err[512], why[300], *csr;
+	size_t len;
+	BIO *b;
+
+	assert_int_equal(csrsign_new(path("noski.pem"), path("noski.key"), path("agents.pem"), 30, &cs, err,
+				     sizeof(err)), 0);
+	csr = make_csr(key, "Example", "host1", NULL, &len);
+	assert_int_equal(csrsign_issue(cs, peer, (const uint8_t *)csr, len, time(NULL), &is, why, sizeof(why)), 0);
+	b = BIO_new_mem_buf(is.pem, (int)is.len);
+	leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	assert_non_null(leaf);
+	assert_int_equal(X509_get_ext_by_NID(leaf, NID_authority_key_identifier, -1), -1);
+	assert_int_equal(X509_get_extended_key_usage(leaf), XKU_SSL_CLIENT);
+	BIO_free(b);
+	X509_free(leaf);
+	free(is.pem);
+	free(csr);
+	EVP_PKEY_free(key);
+	X509_free(peer);
+	csrsign_free(cs);
+	(void)state;
 }
 
 static void test_bad_requests(void **state)
@@ -485,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_issuer_checks),
 		cmocka_unit_test(test_good_requests),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_issuer_without_ski),
 		cmocka_unit_test(test_server_offer),
 	};
 
