@@ -11,12 +11,11 @@
 # (identity.pem, vigil's, 0600); a SIGHUP with the shorter-lived files
 # still on disk keeps it, and a restarted vigild uses it.  vigil-cp
 # refuses an issuer outside --agent-ca at start, and keeps its issuer when
-# a SIGHUP brings a key that does not match.  Then a
-# vigil-cp whose issuer is an intermediate its --crl does not cover (what
-# it issues is refused at the handshake) and vigild restarted on a fresh
-# short-lived certificate: the agent renews, the new connection
-# fails, it goes back to the certificate it had, reports FAILED, and
-# sampling goes on.
+# a SIGHUP brings a key that does not match.  Then a vigil-cp whose issuer
+# is an intermediate its --crl does not cover (what it issues is refused at
+# the handshake), and vigild restarted on a fresh short-lived certificate:
+# the agent renews, the new connection fails, it goes back to the
+# certificate it had, reports FAILED, and sampling goes on.
 . "$(dirname "$0")/lib.sh"
 
 CPD=$B/vigil-cp
