@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -677,6 +678,20 @@ static int listen_on(struct httpd *h, char *err, size_t errlen)
 	evutil_freeaddrinfo(ai);
 	if (!h->listener) {
 		snprintf(err, errlen, "cannot listen on %s:%u: %s", h->cfg.host, h->cfg.port, strerror(e));
+		return -e;
+	}
+	/*
+	 * TCP_NODELAY, which accepted sockets inherit: a reply goes out as
+	 * two TLS records (headers, body), and with Nagle the body waited for
+	 * the client's delayed ACK of the first, ~40 ms on every new
+	 * connection's first exchange (docs/benchmarks.md).
+	 */
+	if (setsockopt(evconnlistener_get_fd(h->listener), IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		       sizeof(int)) < 0) {
+		e = errno;
+		evconnlistener_free(h->listener);
+		h->listener = NULL;
+		snprintf(err, errlen, "cannot set TCP_NODELAY on the listener: %s", strerror(e));
 		return -e;
 	}
 	if (!evhttp_bind_listener(h->http, h->listener)) {
