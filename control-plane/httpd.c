@@ -60,6 +60,7 @@ struct conn {
 	bool overflow;		/* accepted beyond max_connections: told 503 */
 	bool replying;		/* a handler of ours is writing the response */
 	unsigned requests;
+	int last_status;	/* of our last reply (req may be gone once it is sent) */
 };
 
 static int64_t now_ms(void)
@@ -121,7 +122,9 @@ static void conn_closed(struct tlsconn *tc)
 	LIST_REMOVE(c, link);
 	if (!tc->handshake_done)
 		log_warnx("%s: TLS handshake refused: %s", tc->peer[0] ? tc->peer : "?",
-			  tc->refusal[0] ? tc->refusal : "no TLS handshake (the client closed, stalled past --idle-timeout or spoke no TLS)");
+			  tc->refusal[0] ? tc->refusal
+					 : "no TLS handshake (the client closed, stalled past --idle-timeout "
+					   "or spoke no TLS)");
 	h->live--;
 	if (h->paused && h->live < h->hard_cap)
 		set_paused(h, false);
@@ -186,8 +189,8 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	SSL *ssl = c ? tlsconf_ssl_new(h->ctx, &tc) : NULL;
 
 	/*
-	 * Returning NULL makes evhttp use a plain socket; handle_request()
-	 * refuses any request that did not come over verified TLS.
+	 * Returning NULL makes evhttp use a plain socket; route() refuses
+	 * any request that did not come over verified TLS.
 	 */
 	if (!ssl) {
 		log_warnx("out of memory for a new connection");
@@ -245,28 +248,23 @@ static const char *status_text(int status)
 	}
 }
 
-/* Whether Accept-Encoding lists gzip (or *) with a non-zero q. */
+/*
+ * Whether Accept-Encoding lists gzip, x-gzip or * without q=0
+ * (RFC 9110 12.5.3: "gzip;q=0" refuses it).
+ */
 static bool accepts_gzip(struct evhttp_request *req)
 {
 	const char *ae = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept-Encoding");
-	char tok[64];
 
 	while (ae && *ae) {
-		size_t n = strcspn(ae, ","), t;
-		const char *q;
+		size_t n = strcspn(ae, ","), t = strspn(ae, " \t"), name = strcspn(ae + t, " \t;,");
+		const char *params = ae + t + name, *q;
 
-		if (n < sizeof(tok)) {
-			memcpy(tok, ae, n);
-			tok[n] = '\0';
-			q = strstr(tok, ";");
-			t = strspn(tok, " \t");
-			if (strncasecmp(tok + t, "gzip", 4) == 0 || strncasecmp(tok + t, "x-gzip", 6) == 0 ||
-			    tok[t] == '*') {
-				const char *qv = q ? strstr(q, "q=") : NULL;
-
-				if (!qv || strtod(qv + 2, NULL) > 0)
-					return true;
-			}
+		if ((name == 4 && strncasecmp(ae + t, "gzip", 4) == 0) ||
+		    (name == 6 && strncasecmp(ae + t, "x-gzip", 6) == 0) || (name == 1 && ae[t] == '*')) {
+			q = strstr(params, "q=");
+			if (!q || q >= ae + n || strtod(q + 2, NULL) > 0)
+				return true;
 		}
 		ae += n;
 		if (*ae == ',')
@@ -315,11 +313,31 @@ static void send_reply(struct evhttp_request *req, struct conn *c, const struct 
 	else if (r->len)
 		evbuffer_add(out, r->body, r->len);
 	free(gz);
-	if (c)
+	if (c) {
 		c->replying = true;
+		c->last_status = r->status;
+	}
 	evhttp_send_reply(req, r->status, status_text(r->status), NULL);
 	if (c)
 		c->replying = false;
+}
+
+/*
+ * The instance_uid of a plain AgentToServer, when it comes first (field 1,
+ * 16 bytes: 0x0a 0x10 ...), as every encoder writes it: enough to address
+ * a refusal to its agent without parsing a message we refuse to handle.
+ */
+static bool peek_uid(struct evhttp_request *req, uint8_t uid[16])
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *enc = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
+	uint8_t head[18];
+
+	if ((enc && strcasecmp(enc, "identity") != 0) || evbuffer_copyout(in, head, sizeof(head)) != sizeof(head) ||
+	    head[0] != 0x0a || head[1] != 16)
+		return false;
+	memcpy(uid, head + 2, 16);
+	return true;
 }
 
 /* A ServerToAgent carrying only an error_response (OpAMP's way of saying no). */
@@ -331,7 +349,7 @@ static void send_opamp_error(struct evhttp_request *req, struct conn *c, int sta
 	Opamp__Proto__V1__RetryInfo ri;
 	struct reply r = { .status = status, .type = OPAMP_TYPE, .may_gzip = true, .close = close,
 			   .retry_after = retry_after };
-	uint8_t buf[512];
+	uint8_t buf[512], uid[16];
 
 	/* The generated _INIT macros cast away const; the init functions do not. */
 	opamp__proto__v1__server_to_agent__init(&m);
@@ -346,6 +364,10 @@ static void send_opamp_error(struct evhttp_request *req, struct conn *c, int sta
 		e.retry_info = &ri;
 	}
 	m.error_response = &e;
+	if (peek_uid(req, uid)) {
+		m.instance_uid.data = uid;
+		m.instance_uid.len = sizeof(uid);
+	}
 	if (opamp__proto__v1__server_to_agent__get_packed_size(&m) <= sizeof(buf)) {
 		r.len = opamp__proto__v1__server_to_agent__pack(&m, buf);
 		r.body = buf;
@@ -370,10 +392,8 @@ static void refuse(struct evhttp_request *req, struct conn *c, const char *peer,
 	const char *uri = evhttp_request_get_uri(req);
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	struct reply r = { .status = status, .close = close, .allow = allow };
-	char why[400], body[480];
+	char raw[400], why[400], body[480], where[208];
 	va_list ap;
-
-	char raw[400], where[208];
 
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
@@ -516,7 +536,7 @@ static void handle_api(struct evhttp_request *req, struct conn *c, const struct 
 	free(rep.body);
 }
 
-static void handle_request(struct evhttp_request *req, void *arg)
+static void route(struct evhttp_request *req, void *arg)
 {
 	struct httpd *h = arg;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -609,7 +629,18 @@ static void handle_request(struct evhttp_request *req, void *arg)
 	}
 	if (h->cfg.log_requests)
 		log_info("%s: %s (%s): %s %s: %d", tc->peer, tc->id.subject, role_name(tc->id.role),
-			 method_name(cmd), clean(path, where, sizeof(where)), evhttp_request_get_response_code(req));
+			 method_name(cmd), clean(path, where, sizeof(where)), c->last_status);
+}
+
+static void handle_request(struct evhttp_request *req, void *arg)
+{
+	route(req, arg);
+	/*
+	 * Whatever OpenSSL left on this thread's error queue (signature checks
+	 * in the admin API...) must not read as the reason of a handshake that
+	 * fails later (tlsconf.c's info callback).
+	 */
+	ERR_clear_error();
 }
 
 /* ---------------------------------------------------------------------
@@ -725,6 +756,13 @@ void httpd_free(struct httpd *h)
 	while ((c = LIST_FIRST(&h->conns))) {
 		LIST_REMOVE(c, link);
 		c->h = NULL;
+		/* The base may be gone by the late free: let go of what hangs on it now. */
+		if (c->peer_ev)
+			event_free(c->peer_ev);
+		c->peer_ev = NULL;
+		if (c->outcb)
+			evbuffer_remove_cb_entry(c->out, c->outcb);
+		c->outcb = NULL;
 	}
 	SSL_CTX_free(h->ctx);
 	free(h);

@@ -364,7 +364,8 @@ static void crl_warnings(const STACK_OF(X509) *agent, const STACK_OF(X509) *admi
 /*
  * The role of a verified chain (chain[0] the client's certificate): the
  * role whose anchors it reaches.  -EPERM with why when it reaches neither
- * or both, or the certificate is not for client authentication.
+ * or both, or the certificate is not for client authentication (no
+ * clientAuth extended key usage, or a CA certificate).
  */
 static int classify(const struct tlsconf *tc, STACK_OF(X509) *chain, enum cp_role *ret, char *why,
 		    size_t whylen)
@@ -377,6 +378,10 @@ static int classify(const struct tlsconf *tc, STACK_OF(X509) *chain, enum cp_rol
 	if (!(X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) ||
 	    !(X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT)) {
 		snprintf(why, whylen, "certificate %s has no clientAuth extended key usage", subj);
+		return -EPERM;
+	}
+	if (X509_get_extension_flags(leaf) & EXFLAG_CA) {
+		snprintf(why, whylen, "certificate %s is a CA certificate, not a client's", subj);
 		return -EPERM;
 	}
 	for (int i = 1; i < sk_X509_num(chain); i++) {
@@ -570,12 +575,20 @@ static void info_cb(const SSL *ssl, int where, int ret)
 		return;
 	if ((where & (SSL_CB_HANDSHAKE_START | SSL_CB_ACCEPT_LOOP)) && !c->peer[0])
 		peer_text(SSL_get_fd(ssl), c->peer, sizeof(c->peer));
+	/* Errors left by other work on this thread must not pass for this handshake's. */
+	if (where & SSL_CB_HANDSHAKE_START)
+		ERR_clear_error();
 	if (where & SSL_CB_HANDSHAKE_DONE) {
 		c->handshake_done = true;
 		c->verified = c->id.role != CP_ROLE_NONE && SSL_get_verify_result(ssl) == X509_V_OK &&
 			      SSL_get0_peer_certificate(ssl) != NULL;
 	}
-	/* A handshake that stopped on an error without an alert (plain HTTP, garbage). */
+	/*
+	 * A handshake that stopped on an error without an alert (plain HTTP,
+	 * garbage).  One that waits for the network leaves no error: the queue
+	 * is clean here because it is emptied at the start of the handshake
+	 * and after each request vigil-cp handles (httpd.c).
+	 */
 	if ((where & SSL_CB_EXIT) && ret <= 0 && !c->handshake_done && !c->refusal[0]) {
 		unsigned long e = ERR_peek_last_error();
 		const char *reason = e ? ERR_reason_error_string(e) : NULL;

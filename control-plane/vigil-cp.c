@@ -19,6 +19,7 @@
 #include <sysexits.h>
 
 #include <event2/event.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "api.h"
@@ -97,10 +98,15 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	struct signing_trust *trust = NULL;
 	SSL_CTX *ctx = NULL;
 	char err[768], desc[160];
+	int r;
 
 	if (cp->o.log_level >= CP_LOG_INFO)
 		log_info("SIGHUP: reloading the certificate, key, CAs, CRL and policy trust");
-	if (load_tls(cp, &ctx, err, sizeof(err)) || load_trust(cp, &trust, err, sizeof(err))) {
+	r = load_tls(cp, &ctx, err, sizeof(err));
+	if (r == 0)
+		r = load_trust(cp, &trust, err, sizeof(err));
+	ERR_clear_error(); /* none of it may pass for a later handshake's reason */
+	if (r) {
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		SSL_CTX_free(ctx);
 		return;

@@ -14,12 +14,12 @@
 CPBIN=${VIGIL_CP:-$B/vigil-cp} # VIGIL_CP: another build of it (e.g. with ASan)
 OPMSG=$B/tests/tools/opamp_msg
 
-tap_plan 36
+tap_plan 39
 
-require_file "$CPBIN" $(seq 1 36 | sed 's/^/cp_mtls test /')
-require_file "$OPMSG" $(seq 1 36 | sed 's/^/cp_mtls test /')
+require_file "$CPBIN" $(seq 1 39 | sed 's/^/cp_mtls test /')
+require_file "$OPMSG" $(seq 1 39 | sed 's/^/cp_mtls test /')
 if ! setup_cppki; then
-	for i in $(seq 1 36); do tap_not_ok "cp_mtls test $i" "the test PKI could not be made"; done
+	for i in $(seq 1 39); do tap_not_ok "cp_mtls test $i" "the test PKI could not be made"; done
 	tap_done
 fi
 
@@ -27,6 +27,7 @@ fi
 cp "$CP/server.pem" "$T/server.pem"
 cp "$CP/server.key" "$T/server.key"
 cp "$CP/crl1.pem" "$T/crl.pem"
+cp "$CP/policy-ca/ca.pem" "$T/ptrust.pem"
 
 # cp_start LOG ARGS...: start vigil-cp on a free port with the test PKI and
 # ARGS; sets CP_PID, CP_PORT, CP_URL.  1 when it does not come up.
@@ -38,7 +39,7 @@ cp_start() {
 		: >"$log"
 		spawn "$CPBIN" --listen "127.0.0.1:$CP_PORT" --cert "$T/server.pem" --key "$T/server.key" \
 			--agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/admin-ca/ca.pem" --crl "$T/crl.pem" \
-			--policy-trust "$CP/policy-ca/ca.pem" --db "sqlite:$T/cp-$CP_PORT.db" "$@" 2>"$log"
+			--policy-trust "$T/ptrust.pem" --db "sqlite:$T/cp-$CP_PORT.db" "$@" 2>"$log"
 		CP_PID=$SPAWNED_PID
 		for i in $(seq 1 100); do
 			grep -q 'listening on' "$log" && { CP_URL=https://127.0.0.1:$CP_PORT; return 0; }
@@ -100,16 +101,15 @@ UID2=fedcba9876543210fedcba9876543210
 # Another agent: the OpAMP server binds an instance_uid to the first certificate that used it.
 "$OPMSG" a2s "$UID2" 1 --describe host2 >"$T/a2s-2.bin"
 
-# 1
 if cp_start "$LOG" --log-level debug; then
 	tap_ok "vigil-cp starts and listens on 127.0.0.1:$CP_PORT"
 else
 	tap_not_ok "vigil-cp starts and listens" "$(cat "$LOG")"
-	for i in $(seq 2 36); do tap_not_ok "cp_mtls test $i" "vigil-cp did not start"; done
+	for i in $(seq 2 39); do tap_not_ok "cp_mtls test $i" "vigil-cp did not start"; done
 	tap_done
 fi
 
-# 2-8: refused at the handshake, each with its reason in the log.
+# Refused at the handshake, each with its reason in the log.
 out=$(refused_at_handshake - "peer did not return a certificate" "certificate required")
 tap_result "no client certificate: refused at the handshake, logged" $? "$out"
 out=$(refused_at_handshake stranger "unable to get local issuer certificate" "subject CN=stranger")
@@ -124,8 +124,10 @@ out=$(refused_at_handshake serverauth "unsuitable certificate purpose" "subject 
 tap_result "a serverAuth-only certificate: refused at the handshake, logged" $? "$out"
 out=$(refused_at_handshake noeku "CN=noeku has no clientAuth extended key usage")
 tap_result "a certificate without extended key usage: refused at the handshake, logged" $? "$out"
+out=$(refused_at_handshake subca "CN=subca is a CA certificate, not a client's")
+tap_result "a CA certificate as a client's: refused at the handshake, logged" $? "$out"
 
-# 9-10: the wrong role for the route.
+# The wrong role for the route.
 code=$(as agent1 -o "$T/body" -w '%{http_code}' "$CP_URL/api/v1/agents" 2>&1)
 st=1
 [ "$code" = 403 ] && logged "$LOG" "CN=agent1" "/api/v1/agents: 403 Forbidden" "cannot use the admin API" && st=0
@@ -135,7 +137,7 @@ st=1
 [ "$code" = 403 ] && logged "$LOG" "CN=admin1" "/v1/opamp: 403 Forbidden" "cannot speak OpAMP" && st=0
 tap_result "an admin certificate on /v1/opamp: 403, logged" $st "HTTP $code: $(cat "$T/reply")"
 
-# 11-13: the routes reach their handlers.
+# The routes reach their handlers.
 : >"$T/empty"
 code=$(opamp agent1 "$T/empty")
 reply=$("$OPMSG" s2a "$T/reply" 2>&1)
@@ -155,7 +157,7 @@ st=1
 	st=0
 tap_result "an admin's GET /api/v1/policies gets 200 and JSON" $st "HTTP $code: $(head -c 300 "$T/body")"
 
-# 14: the identity the certificate gives, as openssl prints it.
+# The identity the certificate gives, as openssl prints it.
 fp=$(openssl x509 -in "$CP/agent1.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
 serial=$(openssl x509 -in "$CP/agent1.pem" -noout -serial | sed 's/.*=//')
 st=1
@@ -164,7 +166,7 @@ logged "$LOG" "agent certificate CN=agent1, serial $serial, SHA-256 $fp" \
 tap_result "the identity: subject, serial, SHA-256 fingerprint and SANs of the certificate" $st \
 	"want serial $serial, SHA-256 $fp; log: $(grep 'agent certificate' "$LOG" | head -2)"
 
-# 15: unknown paths and wrong methods.
+# Unknown paths and wrong methods.
 c1=$(as agent1 -o /dev/null -w '%{http_code}' "$CP_URL/v2/nothing" 2>&1)
 c2=$(as agent1 -D "$T/hdr" -o /dev/null -w '%{http_code}' "$CP_URL/v1/opamp" 2>&1)
 st=1
@@ -172,7 +174,7 @@ st=1
 	logged "$LOG" "/v1/opamp: 405" && st=0
 tap_result "an unknown path gets 404, GET /v1/opamp 405 with Allow: POST, both logged" $st "404? $c1, 405? $c2"
 
-# 16-18: protocol versions and cipher suites.
+# Protocol versions and cipher suites.
 # s_client: what it negotiated ("Cipher is X", "(NONE)" when refused).
 sclient() {
 	timeout 10 openssl s_client -connect "127.0.0.1:$CP_PORT" -CAfile "$CP/server-ca/ca.pem" \
@@ -201,7 +203,7 @@ neg=$(sclient -tls1_3)
 [[ $neg == TLS_* ]] || st=1
 tap_result "TLS 1.2 with ECDHE and AEAD, and TLS 1.3, are accepted" $st "$got; TLS 1.3->$neg"
 
-# 19: gzip both ways.
+# Gzip both ways.
 gzip -c "$T/a2s.bin" >"$T/a2s.gz"
 code=$(opamp agent1 "$T/a2s.gz" -H 'Content-Encoding: gzip' -H 'Accept-Encoding: gzip' -D "$T/hdr")
 reply=$(gunzip -c <"$T/reply" 2>&1 | "$OPMSG" s2a 2>&1)
@@ -212,7 +214,7 @@ st=1
 tap_result "a gzip request is accepted; the reply is gzip'ed when asked, plain when not" $st \
 	"HTTP $code/$code2: $reply; $(tr -d '\r' <"$T/hdr" | grep -i encoding)"
 
-# 20: keep-alive.
+# Keep-alive.
 out=$(as agent1 -v -H 'Content-Type: application/x-protobuf' --data-binary "@$T/a2s.bin" \
 	"$CP_URL/v1/opamp" "$CP_URL/v1/opamp" "$CP_URL/v1/opamp" -o /dev/null -o /dev/null -o /dev/null 2>&1)
 n=$(grep -c 'Re-using existing connection' <<<"$out")
@@ -220,7 +222,7 @@ st=1
 [ "$n" -eq 2 ] && [ "$(grep -c '^< HTTP/1.1 200' <<<"$out")" -eq 3 ] && st=0
 tap_result "keep-alive: three requests on one connection" $st "re-used $n times; $(grep '^< HTTP' <<<"$out")"
 
-# 21-24: bad bodies; the server answers afterwards.
+# Bad bodies; the server answers afterwards.
 head -c 2000 /dev/urandom >"$T/junk"
 printf '\x0a\xff\xff\xff\xff\x0f' >>"$T/junk" # a length that runs past the end, whatever came before
 code=$(opamp agent1 "$T/junk")
@@ -249,13 +251,13 @@ st=1
 	st=0
 tap_result "a malformed request line gets 400, logged; the server answers afterwards" $st "got '$resp', then $after"
 
-# 25: plain HTTP on the TLS port.
+# Plain HTTP on the TLS port.
 curl -sS --max-time 10 -o /dev/null "http://127.0.0.1:$CP_PORT/v1/opamp" 2>/dev/null
 st=1
 logged "$LOG" "TLS handshake refused: http request" && st=0
 tap_result "plain HTTP on the TLS port is refused at the handshake, logged" $st "$(tail -2 "$LOG")"
 
-# 26: a body of the wrong type.
+# A body of the wrong type.
 code=$(as agent1 -H 'Content-Type: application/json' --data-binary '{}' -o /dev/null -w '%{http_code}' \
 	"$CP_URL/v1/opamp" 2>&1)
 st=1
@@ -264,7 +266,7 @@ tap_result "POST /v1/opamp with Content-Type application/json gets 415, logged" 
 
 MAIN_PID=$CP_PID MAIN_PORT=$CP_PORT MAIN_URL=$CP_URL
 
-# 27-29: overload, from the configured limit: a second server with
+# Overload, from the configured limit: a second server with
 # --max-connections 4 holds 4 idle TLS connections; the next is told 503.
 LOG2=$T/cp2.log
 MAXC=4
@@ -277,11 +279,16 @@ if cp_start "$LOG2" --max-connections $MAXC --retry-after 7 --idle-timeout $IDLE
 		holders+=($!)
 		SPAWNED+=($!)
 	done
-	sleep 1.5
+	# vigil-cp counts a connection when it accepts it, in the order they queued.
+	for i in $(seq 1 100); do
+		[ "$(ss -tnH state established "( dport = :$CP_PORT )" | wc -l)" -ge $MAXC ] && break
+		sleep 0.1
+	done
+	sleep 0.3
 	code=$(opamp agent1 "$T/a2s.bin" -D "$T/hdr")
 	reply=$("$OPMSG" s2a "$T/reply" 2>&1)
 	st=1
-	[ "$code" = 503 ] && grep -qi '^Retry-After: 7' "$T/hdr" && [[ $reply == *"error=2 retry_ns=7000000000 "* ]] &&
+	[ "$code" = 503 ] && grep -qi '^Retry-After: 7' "$T/hdr" && [[ $reply == "uid=$UID1 "*"error=2 retry_ns=7000000000 "* ]] &&
 		logged "$LOG2" "/v1/opamp: 503 Service Unavailable: over --max-connections $MAXC" && st=0
 	tap_result "over --max-connections $MAXC: 503, Retry-After and an OpAMP Unavailable with retry_info, logged" \
 		$st "HTTP $code: $reply; $(tr -d '\r' <"$T/hdr" | grep -i retry)"
@@ -312,7 +319,7 @@ else
 	tap_not_ok "when the connections close, the server answers 200 again" "no server"
 	tap_not_ok "a connection that never speaks is closed after --idle-timeout" "no server"
 fi
-# 30: a CRL file that covers only the agents' CA: warned at start, and
+# A CRL file that covers only the agents' CA: warned at start, and
 # administrators' certificates are refused (revocation fails closed).
 LOG3=$T/cp3.log
 if cp_start "$LOG3" --crl "$CP/agent.crl"; then
@@ -330,7 +337,7 @@ else
 fi
 CP_PID=$MAIN_PID CP_PORT=$MAIN_PORT CP_URL=$MAIN_URL
 
-# 31-33: SIGHUP with a new CRL revokes agent2 for new connections, and for
+# SIGHUP with a new CRL revokes agent2 for new connections, and for
 # a connection that was open before the reload, at its next request.
 code=$(opamp agent2 "$T/a2s-2.bin")
 req() {
@@ -338,10 +345,16 @@ req() {
 		"$(stat -c %s "$T/a2s-2.bin")"
 	cat "$T/a2s-2.bin"
 }
-{ req; sleep 2; req; sleep 2; } | timeout 15 openssl s_client -quiet -connect "127.0.0.1:$CP_PORT" \
+# The second request goes once the reload is done ($T/go).
+{
+	req
+	for i in $(seq 1 150); do [ -e "$T/go" ] && break; sleep 0.1; done
+	req
+	sleep 3
+} | timeout 30 openssl s_client -quiet -connect "127.0.0.1:$CP_PORT" \
 	-cert "$CP/agent2.pem" -key "$CP/agent2.key" >"$T/held.out" 2>/dev/null &
 held=$!
-sleep 1
+for i in $(seq 1 100); do grep -aq 'HTTP/1.1 ' "$T/held.out" && break; sleep 0.1; done
 cp "$CP/crl2.pem" "$T/crl.pem"
 kill -HUP "$CP_PID"
 logged "$LOG" "reloaded (configuration 2"
@@ -351,6 +364,7 @@ st=1
 	kill -0 "$CP_PID" && st=0
 tap_result "SIGHUP loads a new CRL: agent2, served before, is refused at the handshake, logged" $st \
 	"before: HTTP $code, after: $code2; $(grep -i 'reload' "$LOG")"
+touch "$T/go"
 wait "$held"
 statuses=$(grep -a -o 'HTTP/1.1 [0-9]*' "$T/held.out" | tr '\n' ' ')
 st=1
@@ -362,7 +376,28 @@ code=$(opamp agent1 "$T/a2s.bin")
 tap_result "the server keeps serving the others after the reload (same process)" \
 	"$([ "$code" = 200 ] && kill -0 "$CP_PID"; echo $?)" "HTTP $code"
 
-# 34: a reload with a broken certificate file keeps the old configuration.
+# SIGHUP reloads --policy-trust too: a policy signed under other-ca is
+# refused until the trust file names that CA.
+printf 'version: 1\nserial: 1\ndefaults:\n  hz: {min: 1, max: 99, start: 19}\n' >"$T/p1.yaml"
+openssl cms -sign -binary -md sha256 -outform DER -in "$T/p1.yaml" -signer "$CP/psigner2.pem" \
+	-inkey "$CP/psigner2.key" -out "$T/p1.sig" 2>/dev/null
+printf '{"yaml":"%s","signature":"%s"}' "$(base64 -w0 "$T/p1.yaml")" "$(base64 -w0 "$T/p1.sig")" >"$T/p1.json"
+upload() {
+	as admin1 -H 'Content-Type: application/json' --data-binary "@$T/p1.json" -o "$T/body" -w '%{http_code}' \
+		"$CP_URL/api/v1/policies" 2>&1
+}
+c1=$(upload)
+b1=$(cat "$T/body")
+cp "$CP/other-ca/ca.pem" "$T/ptrust.pem"
+kill -HUP "$CP_PID"
+logged "$LOG" "reloaded (configuration 3"
+c2=$(upload)
+st=1
+[[ $c1 == 4?? && $b1 == *untrusted* ]] && [ "$c2" = 201 ] && st=0
+tap_result "SIGHUP reloads --policy-trust: an upload refused as untrusted is accepted after it" $st \
+	"before: HTTP $c1 $b1; after: HTTP $c2 $(cat "$T/body")"
+
+# A reload with a broken certificate file keeps the old configuration.
 fp_before=$(openssl s_client -connect "127.0.0.1:$CP_PORT" -cert "$CP/agent1.pem" -key "$CP/agent1.key" </dev/null 2>/dev/null |
 	openssl x509 -noout -fingerprint -sha256 2>/dev/null)
 echo "not a certificate" >"$T/server.pem"
@@ -378,7 +413,7 @@ tap_result "SIGHUP with a broken certificate file: logged, and the old certifica
 	"HTTP ${code:-?}; before $fp_before, after ${fp_after:-?}; $(grep -i 'reload failed' "$LOG")"
 cp "$CP/server.pem" "$T/server.pem"
 
-# 35-36: start-up refusals: exit codes and one-line messages.
+# Start-up refusals: exit codes and one-line messages.
 run_cp() {
 	timeout 10 "$CPBIN" --listen 127.0.0.1:1 --cert "$CP/server.pem" --key "$CP/server.key" \
 		--policy-trust "$CP/policy-ca/ca.pem" --db "sqlite:$T/refused.db" "$@" 2>&1 >/dev/null
@@ -394,6 +429,18 @@ st=1
 	[ $r3 = 78 ] && [[ $m3 == *"is not a CA certificate"* ]] && st=0
 tap_result "start-up: one CA file for both roles (78), a missing file (66), a non-CA as CA (78), each named" $st \
 	"$r1: $m1" "$r2: $m2" "$r3: $m3"
+# subca was issued by the agents' CA: as the admins' CA, certificates would chain to both.
+m1=$(run_cp --agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/subca.pem")
+r1=$?
+m2=$(timeout 10 "$CPBIN" --listen 127.0.0.1:1 --cert "$CP/server.pem" --key "$CP/agent1.key" \
+	--agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/admin-ca/ca.pem" --policy-trust "$CP/policy-ca/ca.pem" \
+	--db "sqlite:$T/refused.db" 2>&1 >/dev/null)
+r2=$?
+st=1
+[ $r1 = 78 ] && [[ $m1 == *"one CA issued the other"* ]] && [ $r2 = 78 ] &&
+	[[ $m2 == *"--key $CP/agent1.key does not match the certificate of --cert $CP/server.pem"* ]] && st=0
+tap_result "start-up: an admin CA issued by the agent CA (78), a key that does not match the certificate (78)" $st \
+	"$r1: $m1" "$r2: $m2"
 m4=$("$CPBIN" --cert x 2>&1)
 r4=$?
 m5=$("$CPBIN" --listen 127.0.0.1:99999 2>&1)

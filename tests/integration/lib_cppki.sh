@@ -16,8 +16,10 @@
 #                        admin1, expired (2020), future (2040),
 #                        revoked (in crl1.pem and crl2.pem),
 #                        serverauth (serverAuth EKU only), noeku (no EKU),
+#                        subca (a CA certificate, with clientAuth),
 #                        stranger (from other-ca)
-#                      all but admin1 and stranger from agent-ca
+#                      all but admin1 and stranger from agent-ca;
+#                      psigner (policy-ca) and psigner2 (other-ca) sign policies
 #   crl1.pem           CRLs of agent-ca and admin-ca: "revoked" is revoked
 #   crl2.pem           the same, later: "agent2" is revoked as well
 
@@ -85,6 +87,18 @@ keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[ policysign ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = codeSigning
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ caclient ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,digitalSignature,keyCertSign
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 [ noeku ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -140,7 +154,9 @@ setup_cppki() {
 		cp_issue agent-ca expired client 20200101000000Z 20200201000000Z &&
 		cp_issue agent-ca future client 20400101000000Z 20400201000000Z &&
 		cp_issue agent-ca revoked client && cp_issue agent-ca serverauth serverauth &&
-		cp_issue agent-ca noeku noeku && cp_issue other-ca stranger client || return 1
+		cp_issue agent-ca noeku noeku && cp_issue agent-ca subca caclient &&
+		cp_issue other-ca stranger client && cp_issue policy-ca psigner policysign &&
+		cp_issue other-ca psigner2 policysign || return 1
 	cp_quiet openssl ca -config "$CPCNF" -name agent-ca -revoke "$CP/revoked.pem" &&
 		cp_crl "$CP/crl1.pem" &&
 		cp_quiet openssl ca -config "$CPCNF" -name agent-ca -revoke "$CP/agent2.pem" &&
