@@ -74,7 +74,7 @@ run() {
 	res=$(grep '^result ' "$T/load.out")
 	[ -n "$res" ] || { tail -5 "$log" >&2; die "cp_load gave no result"; }
 	for f in rps target_rps sent ok errors late reconnects p50_ms p99_ms max_ms cp_cores cp_hwm_kb gen_cores \
-		other_cores connect_s connect_failed warm_cp_ms_per_agent; do
+		other_cores connect_s connect_failed warm_cp_ms_per_agent warm_p50_ms warm_p99_ms; do
 		R[$key,$f]=$(sed -n "s/.* $f=\([^ ]*\).*/\1/p" <<<"$res")
 	done
 	R[$key,cpu_us]=$(awk -v c="$(sed -n 's/.* cp_cpu_s=\([^ ]*\).*/\1/p' <<<"$res")" -v n="${R[$key,ok]}" \
@@ -124,6 +124,8 @@ mkdir -p build/bench
 	row "rest of the host (cores)" other_cores "%s" ""
 	row "warm-up: connect + full state (s)" connect_s "%s" ""
 	row "warm-up: vigil-cp CPU ms per agent" warm_cp_ms_per_agent "%s" ""
+	row "warm-up: full-state/status p50 (ms)" warm_p50_ms "%s" ""
+	row "warm-up: full-state/status p99 (ms)" warm_p99_ms "%s" ""
 	row "agents that never connected" connect_failed "%s" "0"
 	echo
 	echo "steady state only: the window starts after every agent has connected, reported its full state"

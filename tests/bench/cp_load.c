@@ -38,6 +38,7 @@
  *          late=N reconnects=N p50_ms=X p90_ms=X p99_ms=X max_ms=X cp_cpu_s=X
  *          cp_cores=X cp_hwm_kb=N cp_rss_kb=N gen_cpu_s=X gen_cores=X gen_maxrss_kb=N
  *          other_cores=X connect_s=X connect_failed=N warm_cp_cpu_s=X warm_cp_ms_per_agent=X
+ *          warm_p50_ms=X warm_p99_ms=X
  * other_cores is what the rest of the host used (all of /proc/stat's busy
  * time less vigil-cp and this process): the machine may be shared.
  * Exit 0 when every agent connected and no request failed, 1 otherwise,
@@ -139,8 +140,10 @@ struct sim {
 
 	/* window counters */
 	uint64_t sent, ok, errors, late, reconnects, http_other, conn_errors, timeouts, full_state;
-	uint64_t *lat_us;
-	size_t n_lat, cap_lat;
+	struct lat {
+		uint64_t *us;
+		size_t n, cap;
+	} lat, warm_lat;	/* polls in the window; warm-up messages (full state, status) */
 	/* warm-up counters */
 	uint64_t w_configs, w_errors, connect_failed;
 	char first_error[256];
@@ -412,18 +415,18 @@ static void send_request(struct agent *a);
 static void maybe_start_measure(struct sim *s);
 static void ramp_more(struct sim *s);
 
-static void record_latency(struct sim *s, uint64_t us)
+static void record_latency(struct lat *l, uint64_t us)
 {
-	if (s->n_lat == s->cap_lat) {
-		size_t nc = s->cap_lat ? s->cap_lat * 2 : 65536;
-		uint64_t *nl = realloc(s->lat_us, nc * sizeof(*nl));
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 65536;
+		uint64_t *nl = realloc(l->us, nc * sizeof(*nl));
 
 		if (!nl)
 			return;
-		s->lat_us = nl;
-		s->cap_lat = nc;
+		l->us = nl;
+		l->cap = nc;
 	}
-	s->lat_us[s->n_lat++] = us;
+	l->us[l->n++] = us;
 }
 
 static void reset_parser(struct agent *a)
@@ -526,8 +529,10 @@ static void reply_done(struct agent *a)
 	a->busy = false;
 	if (status == 200)
 		apply_reply(a, body, blen);
+	if (s->phase == PH_WARMUP && !a->in_window)
+		record_latency(&s->warm_lat, lat);
 	if (a->in_window) {
-		record_latency(s, lat);
+		record_latency(&s->lat, lat);
 		if (status == 200) {
 			s->ok++;
 		} else {
@@ -856,14 +861,14 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-static double pct(const struct sim *s, double p)
+static double pct(const struct lat *l, double p)
 {
 	size_t i;
 
-	if (!s->n_lat)
+	if (!l->n)
 		return 0;
-	i = (size_t)(p * (double)(s->n_lat - 1) + 0.5);
-	return (double)s->lat_us[i] / 1000.0;
+	i = (size_t)(p * (double)(l->n - 1) + 0.5);
+	return (double)l->us[i] / 1000.0;
 }
 
 static void print_and_finish(struct sim *s)
@@ -879,14 +884,18 @@ static void print_and_finish(struct sim *s)
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
-	qsort(s->lat_us, s->n_lat, sizeof(*s->lat_us), cmp_u64);
+	qsort(s->lat.us, s->lat.n, sizeof(*s->lat.us), cmp_u64);
+	qsort(s->warm_lat.us, s->warm_lat.n, sizeof(*s->warm_lat.us), cmp_u64);
 	printf("window: %.1f s, %" PRIu64 " requests sent, %" PRIu64 " answered 200 (%.1f/s, target %.1f/s), "
 	       "%" PRIu64 " errors (%" PRIu64 " HTTP non-200, %" PRIu64 " connection, %" PRIu64 " timeouts), "
 	       "%" PRIu64 " late, %" PRIu64 " reconnects, %" PRIu64 " full-state resends\n",
 	       w, s->sent, s->ok, (double)s->ok / w, target, s->errors, s->http_other, s->conn_errors, s->timeouts,
 	       s->late, s->reconnects, s->full_state);
-	printf("latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", pct(s, 0.5), pct(s, 0.9),
-	       pct(s, 0.99), pct(s, 1.0));
+	printf("latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", pct(&s->lat, 0.5),
+	       pct(&s->lat, 0.9), pct(&s->lat, 0.99), pct(&s->lat, 1.0));
+	printf("warm-up messages (full state, status; %zu, handshakes not included): p50 %.2f ms, p99 %.2f ms, "
+	       "max %.2f ms\n",
+	       s->warm_lat.n, pct(&s->warm_lat, 0.5), pct(&s->warm_lat, 0.99), pct(&s->warm_lat, 1.0));
 	printf("vigil-cp (pid %d): %.2f s CPU in the window = %.3f cores; VmHWM %ld kB, VmRSS %ld kB\n", (int)s->pid, cp,
 	       cp / w, hwm, rss);
 	printf("cp_load: %.2f s CPU in the window = %.3f cores; maxrss %ld kB\n", gen, gen / w, ru.ru_maxrss);
@@ -897,11 +906,13 @@ static void print_and_finish(struct sim *s)
 	       " errors=%" PRIu64 " late=%" PRIu64 " reconnects=%" PRIu64
 	       " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f cp_cpu_s=%.2f cp_cores=%.3f cp_hwm_kb=%ld"
 	       " cp_rss_kb=%ld gen_cpu_s=%.2f gen_cores=%.3f gen_maxrss_kb=%ld other_cores=%.3f connect_s=%.1f"
-	       " connect_failed=%" PRIu64 " warm_cp_cpu_s=%.2f warm_cp_ms_per_agent=%.2f\n",
+	       " connect_failed=%" PRIu64 " warm_cp_cpu_s=%.2f warm_cp_ms_per_agent=%.2f"
+	       " warm_p50_ms=%.2f warm_p99_ms=%.2f\n",
 	       s->n, s->poll_ms, w, target, (double)s->ok / w, s->sent, s->ok, s->errors, s->late, s->reconnects,
-	       pct(s, 0.5), pct(s, 0.9), pct(s, 0.99), pct(s, 1.0), cp, cp / w, hwm, rss, gen, gen / w, ru.ru_maxrss,
+	       pct(&s->lat, 0.5), pct(&s->lat, 0.9), pct(&s->lat, 0.99), pct(&s->lat, 1.0), cp, cp / w, hwm, rss, gen,
+	       gen / w, ru.ru_maxrss,
 	       others / w, (double)(s->t_connect1 - s->t_connect0) / 1e9, s->connect_failed, s->cp_cpu0 - s->cp_cpu_w,
-	       s->n ? (s->cp_cpu0 - s->cp_cpu_w) * 1e3 / s->n : 0.0);
+	       s->n ? (s->cp_cpu0 - s->cp_cpu_w) * 1e3 / s->n : 0.0, pct(&s->warm_lat, 0.5), pct(&s->warm_lat, 0.99));
 	fflush(stdout);
 	s->phase = PH_DONE;
 	event_base_loopexit(s->base, NULL);
@@ -1133,7 +1144,8 @@ int main(int argc, char **argv)
 			X509_free(s->agents[i].cert);
 		}
 		free(s->agents);
-		free(s->lat_us);
+		free(s->lat.us);
+		free(s->warm_lat.us);
 		event_free(s->end_ev);
 		event_free(s->drain_ev);
 		event_base_free(s->base);
