@@ -91,7 +91,8 @@ done
 
 mkdir -p build/bench
 {
-	echo "vigil-cp under simulated agents ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, window $WINDOW s)"
+	echo "vigil-cp under simulated agents ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, window $WINDOW s," \
+		"commit $(git rev-parse --short HEAD 2>/dev/null || echo ?), load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	echo
 	printf '| %-36s' "configuration"
 	for r in $RUNS; do printf '| %-18s' "$((${r%%:*}))/$((${r##*:} / 1000))s"; done
