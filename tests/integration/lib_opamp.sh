@@ -20,7 +20,7 @@
 
 VIGIL_CP=${VIGIL_CP:-$B/vigil-cp} # another build (e.g. ASan) from the environment
 VIGILCTL=$B/vigilctl
-OPAMP_AGENT=$B/tests/tools/opamp_agent
+OPAMP_AGENT=${OPAMP_AGENT:-$B/tests/tools/opamp_agent}
 
 # ---------------------------------------------------------------------------
 # PKI.
