@@ -5,7 +5,7 @@
 # instance_uid + sequence_num + capabilities, agent_disconnect at exit, gzip
 # on and off).  Real vigil-cp, real mutual TLS on loopback, a PKI made here
 # with openssl, a SQLite file.  What the server recorded is read back
-# through the admin API (vigilctl --json, curl); the remote config's hash
+# through the admin API (vigilctl --json); the remote config's hash
 # is computed again here with printf and openssl, not with our C code.
 
 . "$(dirname "$0")/lib.sh"

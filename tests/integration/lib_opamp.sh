@@ -186,11 +186,6 @@ vctl() {
 		--json "$@"
 }
 
-# api_get PKI PATH: the admin API with curl, body on stdout.
-api_get() {
-	curl -s --max-time 10 --cacert "$1/server-ca.pem" --cert "$1/admin.pem" --key "$1/admin.key" "$CP_URL$2"
-}
-
 # agent PKI N ARGS...: the test agent with certificate agentN.
 agent() {
 	local pki=$1 n=$2
