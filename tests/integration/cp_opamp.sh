@@ -254,10 +254,10 @@ agent "$P" 1 --uid "$UID1" --attr host.name=h1 --label env=it --label vigil.tena
 	--save "$T/save1" --no-disconnect >"$T/rc.out" 2>&1
 rc1=$(grep -m1 '^reply .* remote_config_hash=[0-9a-f]' "$T/rc.out")
 if [ -n "$rc1" ] && [ "$(kv remote_config_hash <<<"$rc1")" = "$H1" ] && [ "$(kv hash_ok <<<"$rc1")" = 1 ]; then
-	tap_ok "the assigned policy arrives as a remote config whose config_hash is SHA-256 over the sorted map ($H1)"
+	tap_ok "the assigned policy arrives as a remote config whose config_hash is SHA-256 over the sorted map (openssl)"
 else
-	tap_not_ok "the assigned policy arrives as a remote config whose config_hash is SHA-256 over the sorted map ($H1)" \
-		"$(cat "$T/rc.out")"
+	tap_not_ok "the assigned policy arrives as a remote config whose config_hash is SHA-256 over the sorted map (openssl)" \
+		"expected $H1" "$(cat "$T/rc.out")"
 fi
 if cmp -s "$T/save1/policy.yaml" "$T/p1.yaml" && cmp -s "$T/save1/policy.yaml.sig" "$T/p1.yaml.sig" &&
 	openssl cms -verify -binary -inform DER -in "$T/save1/policy.yaml.sig" -content "$T/save1/policy.yaml" \
