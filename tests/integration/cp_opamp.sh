@@ -39,6 +39,22 @@ agent_json() { vctl "$P" agent "$1" 2>"$T/vctl.err"; }
 # jq_is JSON FILTER: the filter's result is true.
 jq_is() { jq -e "$2" >/dev/null 2>&1 <<<"$1"; }
 
+# wait_for SECONDS CMD...: until CMD succeeds (1 when it never did).
+wait_for() {
+	local limit=$(($(now_ms) + $1 * 1000))
+	shift
+	until "$@"; do
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.1
+	done
+}
+
+# count_ge N FILE REGEX: FILE has at least N lines that match.
+count_ge() { [ "$(grep -cE "$3" "$2")" -ge "$1" ]; }
+
+# logged_since N REGEX: vigil-cp logged a line matching REGEX after its first N lines.
+logged_since() { log_since "$1" | grep -qE "$2"; }
+
 # log_since N: what vigil-cp logged after its first N lines.
 log_since() { tail -n +"$(($1 + 1))" "$LOG"; }
 log_lines() { wc -l <"$LOG"; }
@@ -154,7 +170,7 @@ bad_uid() {
 	before=$(log_lines)
 	agent "$P" 3 --uid "$uid" --count 1 --no-disconnect --retries 0 >"$T/bad$n.out" 2>&1
 	out=$(line "$T/bad$n.out" '^reply n=1 ')
-	sleep 0.2
+	wait_for 5 logged_since "$before" "instance_uid of $n bytes"
 	if [ "$(kv http <<<"$out")" = 400 ] && [ "$(kv error_type <<<"$out")" = BadRequest ] &&
 		log_since "$before" | grep -q "BadRequest.*instance_uid of $n bytes"; then
 		tap_ok "an instance_uid of $n bytes gets HTTP 400 BadRequest and a log line"
@@ -177,7 +193,7 @@ raw_case() {
 	agent "$P" 3 --raw "$file" "$@" >"$T/raw.out" 2>&1
 	out=$(line "$T/raw.out" '^reply n=1 ')
 	http=$(kv http <<<"$out")
-	sleep 0.2
+	wait_for 5 logged_since "$before" " $http[: ]"
 	if [[ " ${WANT:-400} " == *" $http "* ]] && log_since "$before" | grep -E " $http[: ]" | grep -qE "${LOGRE:-.}"; then
 		tap_ok "$name"
 	else
@@ -382,13 +398,16 @@ mkdir -p "$T/save5"
 	--timeout 2000 --save "$T/save5" >"$T/long.out" 2>&1 &
 LONG_PID=$!
 SPAWNED+=("$LONG_PID")
-sleep 1.5
+# settled: the policy applied, APPLIED reported, one poll more
+wait_for 20 grep -q '^apply .* result=applied' "$T/long.out"
+n=$(grep -c '^reply .* http=200 ' "$T/long.out")
+wait_for 20 count_ge $((n + 2)) "$T/long.out" '^reply .* http=200 '
 before=$(snapshot)
 nagents=$(jq 'length' <<<"$(vctl "$P" agents | jq '.agents')" 2>/dev/null)
 
 cp_stop TERM
 n_before=$(grep -c '^reply ' "$T/long.out")
-sleep 1
+wait_for 10 grep -q '^fail ' "$T/long.out"
 cp_start "$P" "$DB" "$LOG"
 if cp_wait_ready "$P"; then
 	after=$(snapshot)
@@ -403,7 +422,8 @@ else
 	fail_rest "vigil-cp did not restart"
 fi
 
-sleep 2
+answered_after() { tail -n +"$(($1 + 1))" "$T/long.out" | grep -q '^reply .* http=200 '; }
+wait_for 15 answered_after "$(grep -n '^fail ' "$T/long.out" | tail -1 | cut -d: -f1)"
 if grep -q '^fail ' "$T/long.out" && tail -n +"$((n_before + 1))" "$T/long.out" | grep -q '^reply .* http=200 '; then
 	tap_ok "a polling client sees the outage, retries with backoff and is answered again after the restart"
 else
@@ -427,7 +447,9 @@ else
 	fail_rest "vigil-cp did not restart"
 fi
 
-sleep 2
+# the client is answered by the server restarted after kill -9
+lines=$(wc -l <"$T/long.out")
+wait_for 15 answered_after "$lines"
 kill -TERM "$LONG_PID"
 wait "$LONG_PID"
 long_rc=$?
@@ -483,11 +505,16 @@ if cp_wait_ready "$P"; then
 		HOLD+=("$!")
 		SPAWNED+=("$!")
 	done
-	sleep 1 # both connected and idle (the admin API's probe has closed)
+	# both connected and idle (and the admin API's probe gone)
+	wait_for 10 grep -q '^reply n=1 .* http=200 ' "$T/hold-$UID1.out"
+	wait_for 10 grep -q '^reply n=1 .* http=200 ' "$T/hold-$UID2.out"
+	sleep 0.3
 	agent "$P" 1 --uid "$UID3" --count 1 --no-disconnect --backoff-max 300 >"$T/ovl.out" 2>&1 &
 	OVL=$!
 	SPAWNED+=("$OVL")
-	sleep 2.5
+	# refused at least once, then a Retry-After's wait more
+	wait_for 10 grep -q '^fail .* http=503 ' "$T/ovl.out"
+	sleep 1.2
 	kill -TERM "${HOLD[@]}"
 	wait "$OVL"
 	r=$(grep -m1 '^reply .* http=503 ' "$T/ovl.out")
