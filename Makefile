@@ -387,6 +387,16 @@ $(B)/fuzz/fuzz_opampsrv: tests/fuzz/fuzz_opampsrv.c $(FUZZ_OPAMPSRV_SRCS) $(B)/f
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OPAMPSRV_SRCS) $(B)/fuzz/opamp.pb-c.o \
 		-lprotobuf-c -lsqlite3 -ljansson -lcrypto
 
+# The uplink's reading of a control plane's answer (vigild, network-facing).
+FUZZ_OPAMPCLI_SRCS := daemon/opampcli.c control-plane/configmap.c
+
+$(B)/fuzz/fuzz_opampcli: tests/fuzz/fuzz_opampcli.c $(FUZZ_OPAMPCLI_SRCS) $(B)/fuzz/opamp.pb-c.o \
+		$(wildcard daemon/*.h) $(GEN_HDRS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OPAMPCLI_SRCS) $(B)/fuzz/opamp.pb-c.o \
+		-lprotobuf-c -lcrypto
+
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard policy/*.h)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)

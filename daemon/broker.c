@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "fds.h"
 #include "mapfile.h"
 #include "procmaps.h"
 #include "procstat.h"
@@ -266,6 +267,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		struct msg_tenant_cgroup tcg;
 		struct msg_tenant_cgroup_del tcg_del;
 		struct msg_ready start;
+		struct msg_uplink_broke broke;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} u;
 	int fds[PRIVSEP_MAX_FDS];
@@ -285,7 +287,11 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	if (type < 0)
 		return type;
 	b->last_type = type;
-	/* No message a worker may send carries fds (privsep_recv checked). */
+	/*
+	 * No message a worker may send the monitor carries fds; REMOTE_POLICY
+	 * does (privsep_recv let it through), but it is for the collector and
+	 * refused below, its fd closed.
+	 */
 	switch (type) {
 	case MSG_COLLECTOR_READY:
 	case MSG_UPLINK_READY:
@@ -311,7 +317,13 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 	case MSG_TENANT_CGROUP_DEL:
 		rc = tenant_cgroup_del(b, sock, &u.tcg_del);
 		break;
+	case MSG_UPLINK_BROKE:
+		/* The collector says so; the monitor's loop kills the uplink. */
+		memcpy(b->detail, u.broke.why, sizeof(u.broke.why));
+		b->detail[sizeof(u.broke.why) - 1] = '\0';
+		return 0;
 	default:
+		fds_close(fds, privsep_rules[type].nfds);
 		return hostile(b, "a message type the monitor does not answer");
 	}
 	/*

@@ -335,10 +335,12 @@ void budgets_tick(struct budgets *b)
 	free(r.usage_ok);
 }
 
-void budgets_reload(struct budgets *b, struct policy *p)
+void budgets_reload(struct budgets *b, struct policy *p, bool controlled)
 {
 	int rc;
 
+	/* A signed policy from the control plane steers budgets from then on. */
+	b->tn.controlled |= controlled;
 	if (b->cg && scan(b) == 0)
 		rc = tenancy_replace(&b->tn, p, b->list, b->nlist, cgroups_root(b->cg), &ops);
 	else
@@ -347,6 +349,30 @@ void budgets_reload(struct budgets *b, struct policy *p)
 	log_hz_news(b);
 	if (rc && rc != -EPIPE)
 		log_warn_errno(rc, "applying the new policy (some tenant cgroups are not attached yet)");
+}
+
+size_t budgets_health(const struct budgets *b, struct health_tenant *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->tn.n && n < max; i++, n++) {
+		const struct tenancy_tenant *t = &b->tn.t[i];
+		double ppm = t->reported ? 1e6 * t->out.overhead : 0;
+
+		memset(&out[n], 0, sizeof(out[n]));
+		snprintf(out[n].name, sizeof(out[n].name), "%s", t->name);
+		out[n].hz = t->hz;
+		out[n].overhead_ppm = ppm > 4e9 ? 4000000000u : (uint32_t)ppm;
+		if (!t->reported || t->out.state == BUDGET_POOLING || t->out.state == BUDGET_IDLE)
+			out[n].state = TENANT_UNMEASURED;
+		else if (t->controlled && t->out.unreachable)
+			out[n].state = TENANT_OVER;
+		else if (t->controlled && t->out.hz < b->tn.policy->tenants[i].hz.max)
+			out[n].state = TENANT_THROTTLED;
+		else
+			out[n].state = TENANT_OK;
+	}
+	return n;
 }
 
 const char *budgets_tenant_name(const struct budgets *b, uint32_t t)

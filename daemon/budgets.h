@@ -38,8 +38,18 @@ void budgets_start(struct budgets *b);
 /* One control period. */
 void budgets_tick(struct budgets *b);
 
-/* A new policy, at once (owned by the budgets from then on). */
-void budgets_reload(struct budgets *b, struct policy *p);
+/*
+ * A new policy, at once (owned by the budgets from then on).  controlled:
+ * steer budgets from now on (a signed policy from the control plane), even
+ * if vigild started without a policy.
+ */
+void budgets_reload(struct budgets *b, struct policy *p, bool controlled);
+
+/*
+ * Each tenant's state for the control plane's health report, at most max
+ * of them into out[].  Returns how many.
+ */
+size_t budgets_health(const struct budgets *b, struct health_tenant *out, size_t max);
 
 /* The name of tenant index t ("default" for 0), or NULL. */
 const char *budgets_tenant_name(const struct budgets *b, uint32_t t);

@@ -43,6 +43,7 @@
 #include "budgets.h"
 #include "cgroups.h"
 #include "collector.h"
+#include "cpside.h"
 #include "log.h"
 #include "monclient.h"
 #include "policy.h"
@@ -89,6 +90,12 @@ struct collector {
 	/* last process noted, to skip the symbolizer's lookup on repeats */
 	uint32_t last_pid;
 	uint64_t last_start;
+
+	/* The control plane's side (SETUP_F_CONTROL_PLANE). */
+	bool cp_on;
+	struct cpside cp;
+	int state_fd;                /* the state directory (cp's), -1: none */
+	uint64_t health_samples;     /* samples + idle at the last health check */
 
 	struct pending pending[PENDING_MAX];
 	size_t npending, pending_bytes;
@@ -370,11 +377,36 @@ static void receive_setup(struct collector *c)
 		fatalx(70, "setup with zero hz, interval, CPUs, control period or ceiling");
 }
 
+/* MSG_COLLECTOR_CP, right after the setup (and the policy, if any). */
+static void receive_cp(struct collector *c)
+{
+	union {
+		struct msg_collector_cp cp;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} u;
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[PRIVSEP_MAX_FDS];
+	char why[600];
+	size_t len;
+	int type, rc;
+
+	do
+		type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, seen, &u, &len, fds);
+	while (type == -EAGAIN || type == -EINTR);
+	if (type != MSG_COLLECTOR_CP || u.cp.version != PRIVSEP_VERSION)
+		fatalx(70, "no valid control-plane setup from the monitor (%s)",
+		       type < 0 ? strerror(-type) : "wrong type or version");
+	rc = cpside_init(&c->cp, fds, sysctl_max_sample_rate(), why, sizeof(why));
+	if (rc)
+		fatalx(78, "%s; not starting", why);
+}
+
 /*
  * Parse the policy file the monitor handed over (fd, closed here).  On
  * error every message is logged and NULL returned.
  */
-static struct policy *read_policy(const struct collector *c, int fd, const char *name)
+static struct policy *read_policy(const struct collector *c, int fd, const char *name,
+				  char **ret_buf, size_t *ret_len)
 {
 	struct policy_errors errs;
 	struct policy *p = NULL;
@@ -403,7 +435,12 @@ static struct policy *read_policy(const struct collector *c, int fd, const char 
 	}
 	close(fd);
 	rc = policy_parse(buf, len, name, sysctl_max_sample_rate(), &p, &errs);
-	free(buf);
+	if (rc == 0 && ret_buf) {
+		*ret_buf = buf;
+		*ret_len = len;
+	} else {
+		free(buf);
+	}
 	if (rc == 0) {
 		for (size_t i = 0; i < p->n_tenants; i++)
 			if (p->tenants[i].hz.max > c->cfg.max_hz)
@@ -437,6 +474,9 @@ int collector_main(void)
 	struct itimerspec its = { .it_interval = { 0, DRAIN_MS * 1000000L },
 				  .it_value = { 0, DRAIN_MS * 1000000L } };
 	struct policy *policy0 = NULL;
+	char *local_yaml = NULL;
+	size_t local_len = 0;
+	bool controlled;
 	sigset_t mask;
 	int sfd, tfd, rc, exit_code = 0;
 	bool stopping = false;
@@ -452,13 +492,36 @@ int collector_main(void)
 			while (!monclient_take_policy(&pfd, name, sizeof(name)))
 				if (monclient_poll() < 0)
 					fatalx(70, "the monitor went away before sending the policy");
-			policy0 = read_policy(&c, pfd, name);
+			policy0 = read_policy(&c, pfd, name, &local_yaml, &local_len);
 			if (!policy0)
 				fatalx(78, "%s: invalid policy; not starting", name);
 		} else if ((rc = policy_new_default(c.cfg.hz, &policy0)) < 0) {
 			fatalx(70, "cannot make the default policy: %s", strerror(-rc));
 		}
 	}
+
+	controlled = c.cfg.flags & SETUP_F_POLICY;
+	c.state_fd = -1;
+	if (c.cfg.flags & SETUP_F_CONTROL_PLANE) {
+		struct policy *lkg;
+
+		receive_cp(&c);
+		c.cp_on = true;
+		c.state_fd = c.cp.state_fd;
+		lkg = cpside_last_known_good(&c.cp);
+		if (lkg) {
+			if (c.cfg.flags & SETUP_F_POLICY)
+				log_info("the state directory's signed policy wins over --policy");
+			policy_free(policy0);
+			policy0 = lkg;
+			controlled = true;
+		} else {
+			cpside_set_local(&c.cp, c.cfg.flags & SETUP_F_POLICY ? POLICY_SRC_LOCAL
+									     : POLICY_SRC_DEFAULT,
+					 local_yaml, local_len);
+		}
+	}
+	free(local_yaml);
 
 	c.rb = ring_buffer__new(c.events_fd, on_event, &c, NULL);
 	if (!c.rb)
@@ -473,7 +536,7 @@ int collector_main(void)
 	rc = cgroups_new(NULL, &c.cg);
 	if (rc)
 		log_warn_errno(rc, "no cgroup v2 mount found; cgroup labels will be ids, and tenants have no cgroups");
-	rc = budgets_new(&c.cfg, c.tstats_fd, c.cg, policy0, c.cfg.flags & SETUP_F_POLICY, &c.budgets);
+	rc = budgets_new(&c.cfg, c.tstats_fd, c.cg, policy0, controlled, &c.budgets);
 	if (rc)
 		fatalx(70, "cannot set up tenants: %s", strerror(-rc));
 
@@ -499,7 +562,7 @@ int collector_main(void)
 	/* No core dumps, no /proc/PID/mem: another worker of this uid cannot reach in. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
-	rc = sandbox_landlock_collector(c.out_fd);
+	rc = sandbox_landlock_collector(c.out_fd, c.state_fd);
 	if (rc)
 		fatalx(71, "cannot confine file access (Landlock%s): %s; the collector does not run "
 		       "without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),
@@ -522,6 +585,10 @@ int collector_main(void)
 		if (rc)
 			fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
 	}
+	if (c.cp_on && (rc = cpside_start(&c.cp)) < 0)
+		log_warn_errno(rc, "cannot reach the uplink; the control plane will not be heard");
+	else if (c.cp_on)
+		cpside_health_start(&c.cp, c.budgets);
 #ifdef VIGIL_TEST_HOOKS
 	testhooks_attempt("collector");
 #endif
@@ -531,14 +598,15 @@ int collector_main(void)
 		char pname[256];
 		int policy_fd;
 
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = tfd, .events = POLLIN },
 			{ .fd = PRIVSEP_FD, .events = POLLIN },
+			{ .fd = c.cp_on ? c.cp.chan_fd : -1, .events = POLLIN },
 		};
 		uint64_t now, ticks;
 
-		if (poll(pfd, 3, -1) < 0) {
+		if (poll(pfd, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatalx(71, "poll: %s", strerror(errno));
@@ -560,16 +628,28 @@ int collector_main(void)
 			stopping = true;
 			exit_code = 70;
 		}
+		if (c.cp_on && (pfd[3].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    cpside_on_readable(&c.cp, c.budgets) == -EPIPE)
+			log_warnx("the uplink is gone; the control plane will not be heard (sampling goes on)");
 		/* A new policy (SIGHUP to the monitor), maybe kept during a request. */
 		if (monclient_take_policy(&policy_fd, pname, sizeof(pname))) {
-			struct policy *p = read_policy(&c, policy_fd, pname);
+			char *yaml = NULL;
+			size_t ylen = 0;
+			struct policy *p;
 
-			if (p) {
-				budgets_reload(c.budgets, p);
+			if (c.cp_on && !cpside_local_allowed(&c.cp)) {
+				close(policy_fd);
+				log_info("%s: not reloaded: a signed policy from the control plane (serial "
+					 "%" PRIu64 ") is in force and replaced it", pname, c.cp.serial);
+			} else if ((p = read_policy(&c, policy_fd, pname, &yaml, &ylen))) {
+				budgets_reload(c.budgets, p, false);
+				if (c.cp_on)
+					cpside_set_local(&c.cp, POLICY_SRC_LOCAL, yaml, ylen);
 				log_info("%s: policy reloaded: %zu tenant(s)", pname, budgets_ntenants(c.budgets));
 			} else {
 				log_warnx("%s: invalid policy; keeping the one in force", pname);
 			}
+			free(yaml);
 		}
 		rc = ring_buffer__consume(c.rb);
 		if (rc < 0 && rc != -EINTR)
@@ -577,6 +657,15 @@ int collector_main(void)
 		now = mono_ns();
 		if (now >= c.next_control_mono) {
 			budgets_tick(c.budgets);
+			if (c.cp_on) {
+				struct vigil_stats st;
+				uint64_t seen = 0;
+
+				if (read_stats(&c, &st) == 0)
+					seen = st.samples + st.idle;
+				cpside_health(&c.cp, c.budgets, seen > c.health_samples, seen);
+				c.health_samples = seen;
+			}
 			c.next_control_mono = now + (uint64_t)c.cfg.control_period_s * 1000000000ull;
 		}
 		if (c.end_mono && now >= c.end_mono)
@@ -602,5 +691,7 @@ int collector_main(void)
 	symbolizer_free(c.sym);
 	budgets_free(c.budgets);
 	cgroups_free(c.cg);
+	if (c.cp_on)
+		cpside_release(&c.cp);
 	return exit_code;
 }

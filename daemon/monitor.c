@@ -47,6 +47,7 @@
 #include "bpfobj.h"
 #include "broker.h"
 #include "calibrate.h"
+#include "cpconfig.h"
 #include "cgroups.h"
 #include "log.h"
 #include "monitor.h"
@@ -554,6 +555,33 @@ static void log_request(const struct broker *b, const struct worker *w, uint64_t
 	}
 }
 
+/*
+ * The uplink's identity and the control plane's addresses (resolved at
+ * start): at start, and again on SIGHUP so that the next connection uses
+ * whatever certificate and key are on disk then.  0 or -errno (logged).
+ */
+static int send_creds(const struct vigild_opts *o, int sock, const struct msg_uplink_creds *addrs)
+{
+	struct msg_uplink_creds m = *addrs;
+	char why[512];
+	int fds[3], rc;
+
+	m.hdr.type = MSG_UPLINK_CREDS;
+	m.hdr.len = sizeof(m);
+	m.version = PRIVSEP_VERSION;
+	rc = cpconfig_read_creds(o, fds, why, sizeof(why));
+	if (rc) {
+		log_warnx("%s", why);
+		return rc;
+	}
+	rc = privsep_send(sock, &m, sizeof(m), fds, 3);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	if (rc)
+		log_warn_errno(rc, "cannot pass the key material to the uplink");
+	return rc;
+}
+
 static int exit_code(const struct worker *collector, bool compromised)
 {
 	if (compromised)
@@ -581,6 +609,8 @@ int monitor_main(const struct vigild_opts *o)
 		.hdr = { MSG_UPLINK_SETUP, sizeof(usetup) },
 		.version = PRIVSEP_VERSION,
 	};
+	struct msg_uplink_creds cp_addrs = { 0 };
+	int state_fd = -1, trust_fd = -1, chan[2] = { -1, -1 };
 	struct worker ws[2] = {
 		{ .name = "collector", .peer = PEER_COLLECTOR, .sock = -1 },
 		{ .name = "uplink", .peer = PEER_UPLINK, .sock = -1 },
@@ -628,6 +658,36 @@ int monitor_main(const struct vigild_opts *o)
 	if (outdir_open(o->output, uid, gid, fell_back ? "nobody" : SANDBOX_USER, &out_fd, NULL, why,
 			sizeof(why)) < 0)
 		fatalx(EX_CANTCREAT, "output directory: %s", why);
+	if (o->control_plane) {
+		bool created = false;
+		int probe[3];
+
+		/* Refuse a bad identity now, not at the first connection. */
+		if (cpconfig_read_creds(o, probe, why, sizeof(why)) < 0)
+			fatalx(EX_CONFIG, "%s", why);
+		for (int i = 0; i < 3; i++)
+			close(probe[i]);
+		if (cpconfig_read_trust(o, &trust_fd, why, sizeof(why)) < 0)
+			fatalx(EX_CONFIG, "%s", why);
+		/* Created and owned as --output is (outdir.h), then 0700. */
+		if (outdir_open(o->state_dir, uid, gid, fell_back ? "nobody" : SANDBOX_USER, &state_fd,
+				&created, why, sizeof(why)) < 0)
+			fatalx(EX_CANTCREAT, "state directory: %s", why);
+		if (created && fchmod(state_fd, 0700) < 0)
+			fatalx(EX_CANTCREAT, "state directory %s: %s", o->state_dir, strerror(errno));
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0)
+			fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
+		/*
+		 * Only now, as root: the dropped monitor has no socket() for a
+		 * resolver.  A name that does not resolve leaves the host
+		 * sampling under its local or last-known-good policy.
+		 */
+		if (cpconfig_resolve(o, &cp_addrs, why, sizeof(why)) < 0)
+			log_warnx("control plane: %s; the uplink cannot connect until vigild is restarted "
+				  "with a name that resolves (sampling goes on)", why);
+		cpconfig_uplink_setup(o, &usetup);
+		setup.flags |= SETUP_F_CONTROL_PLANE;
+	}
 	setup.sample_cost_ns = calibrate();
 	{
 		struct cgroups *cg;
@@ -652,6 +712,7 @@ int monitor_main(const struct vigild_opts *o)
 	clock_gettime(CLOCK_REALTIME, &now);
 	setup.start_realtime_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
 	setup.ncpus = sampler_ncpus(s);
+	usetup.start_realtime_ns = setup.start_realtime_ns;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -676,11 +737,34 @@ int monitor_main(const struct vigild_opts *o)
 		rc = privsep_send(collector->sock, &setup, sizeof(setup), fds, 5);
 		if (!rc && policy_fd >= 0)
 			rc = send_policy(collector->sock, o->policy, policy_fd);
+		if (!rc && o->control_plane) {
+			struct msg_collector_cp cp = { .hdr = { MSG_COLLECTOR_CP, sizeof(cp) },
+						       .version = PRIVSEP_VERSION };
+			int cfds[3] = { state_fd, trust_fd, chan[0] };
+
+			rc = privsep_send(collector->sock, &cp, sizeof(cp), cfds, 3);
+		}
 		if (!rc)
 			rc = privsep_send(uplink->sock, &usetup, sizeof(usetup), NULL, 0);
+		if (!rc && o->control_plane) {
+			struct msg_uplink_peer peer = { .hdr = { MSG_UPLINK_PEER, sizeof(peer) },
+							.version = PRIVSEP_VERSION };
+
+			rc = privsep_send(uplink->sock, &peer, sizeof(peer), &chan[1], 1);
+			if (!rc)
+				rc = send_creds(o, uplink->sock, &cp_addrs);
+		}
 		if (rc)
 			fatalx(EX_SOFTWARE, "cannot hand the workers their work: %s", strerror(-rc));
 		close(fds[3]);
+		/* The workers hold these now; the monitor keeps none of them. */
+		for (int i = 0; i < 2; i++)
+			if (chan[i] >= 0)
+				close(chan[i]);
+		if (state_fd >= 0)
+			close(state_fd);
+		if (trust_fd >= 0)
+			close(trust_fd);
 	}
 	close(out_fd);
 
@@ -733,6 +817,19 @@ int monitor_main(const struct vigild_opts *o)
 			if (w->sock < 0 || !(p[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			rc = broker_serve_one(&broker, w->sock, w->peer);
+			if (rc == 0 && broker.last_type == MSG_UPLINK_BROKE) {
+				log_warnx("the collector says the uplink broke the protocol (%s): treating "
+					  "it as compromised, killing it and shutting down", broker.detail);
+				if (uplink->pid > 0)
+					kill(uplink->pid, SIGKILL);
+				compromised = true;
+				if (!stopping) {
+					stopping = true;
+					if (collector->pid > 0)
+						kill(collector->pid, SIGTERM);
+				}
+				continue;
+			}
 			if (rc == 0) {
 				log_request(&broker, w, &capped_quiet);
 				continue;
@@ -783,8 +880,13 @@ int monitor_main(const struct vigild_opts *o)
 			}
 			break;
 		case SIGHUP:
+			/* Certificate rotation: the next connection uses the files on disk now. */
+			if (o->control_plane && !stopping && uplink->sock >= 0 &&
+			    send_creds(o, uplink->sock, &cp_addrs) == 0)
+				log_info("SIGHUP: --cert, --key and --ca passed to the uplink");
 			if (!o->policy) {
-				log_info("SIGHUP: no --policy to reload");
+				if (!o->control_plane)
+					log_info("SIGHUP: no --policy to reload");
 			} else if (!stopping && collector->sock >= 0 &&
 				   policyfile_open(o->policy, &policy_fd, why, sizeof(why)) < 0) {
 				log_warnx("SIGHUP: policy not reloaded: %s; keeping the policy in force", why);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "options.h"
 
@@ -16,6 +17,9 @@ const char options_usage[] =
 	"              [--bpf-dir DIR] [--trust FILE] [--crl FILE] [--max-hz N]\n"
 	"              [--policy FILE [--check]] [--control-period S]\n"
 	"              [--build-id] [--top|--no-top]\n"
+	"              [--control-plane https://HOST[:PORT] --cert FILE --key FILE --ca FILE\n"
+	"               --policy-trust FILE [--state-dir DIR] [--poll-interval S]\n"
+	"               [--label KEY=VALUE]...]\n"
 	"\n"
 	"  --hz N          samples per second per CPU (default 19)\n"
 	"  --interval S    seconds covered by each profile file (default 10)\n"
@@ -35,10 +39,26 @@ const char options_usage[] =
 	"  --build-id      take user stacks as build-id + file offset in the kernel:\n"
 	"                  exited processes always symbolize, at ~3x the BPF cost\n"
 	"  --top, --no-top print a top-functions table each interval (default: when\n"
-	"                  stdout is a terminal)\n";
+	"                  stdout is a terminal)\n"
+	"\n"
+	"Control plane (docs/control-plane.md):\n"
+	"  --control-plane URL  speak OpAMP to vigil-cp at https://HOST[:PORT] (default\n"
+	"                  port 4320); signed policies from it replace --policy\n"
+	"  --cert FILE     this agent's client certificate (PEM), its identity\n"
+	"  --key FILE      its private key (PEM; root's, mode 0600)\n"
+	"  --ca FILE       CA certificates (PEM) the control plane's certificate must\n"
+	"                  chain to (not --trust, which is for BPF objects)\n"
+	"  --policy-trust FILE  CA certificates (PEM) policy signatures must chain to\n"
+	"  --state-dir DIR last-known-good policy and instance id (default\n"
+	"                  " VIGILD_DEFAULT_STATE_DIR ")\n"
+	"  --poll-interval S  seconds between polls of the control plane (default 30)\n"
+	"  --label K=V     an attribute the control plane can select this host by\n"
+	"                  (repeatable, up to 16)\n"
+	"  SIGHUP re-reads --policy, --cert, --key and --ca.\n";
 
 enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE, OPT_TRUST, OPT_CRL, OPT_MAX_HZ,
-       OPT_POLICY, OPT_CHECK, OPT_CONTROL_PERIOD };
+       OPT_POLICY, OPT_CHECK, OPT_CONTROL_PERIOD, OPT_CONTROL_PLANE, OPT_CERT, OPT_KEY, OPT_CA,
+       OPT_POLICY_TRUST, OPT_STATE_DIR, OPT_POLL_INTERVAL, OPT_LABEL };
 
 static const struct option long_opts[] = {
 	{ "hz", required_argument, NULL, 'z' },
@@ -53,6 +73,14 @@ static const struct option long_opts[] = {
 	{ "check", no_argument, NULL, OPT_CHECK },
 	{ "control-period", required_argument, NULL, OPT_CONTROL_PERIOD },
 	{ "build-id", no_argument, NULL, OPT_BUILD_ID },
+	{ "control-plane", required_argument, NULL, OPT_CONTROL_PLANE },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "policy-trust", required_argument, NULL, OPT_POLICY_TRUST },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "poll-interval", required_argument, NULL, OPT_POLL_INTERVAL },
+	{ "label", required_argument, NULL, OPT_LABEL },
 	{ "top", no_argument, NULL, OPT_TOP },
 	{ "no-top", no_argument, NULL, OPT_NO_TOP },
 	{ "help", no_argument, NULL, 'h' },
@@ -78,6 +106,110 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
 	return 0;
 }
 
+int options_parse_url(const char *url, char *ret_host, size_t host_len, unsigned *ret_port,
+		      char *err, size_t errlen)
+{
+	const char *h, *end, *port = NULL;
+	size_t hl;
+	unsigned p = VIGILD_DEFAULT_CP_PORT;
+
+	if (strncasecmp(url, "https://", 8) != 0) {
+		snprintf(err, errlen, "--control-plane '%s': must be https://HOST[:PORT] (OpAMP over "
+			 "TLS only)", url);
+		return -EINVAL;
+	}
+	h = url + 8;
+	if (*h == '[') {
+		end = strchr(h, ']');
+		if (!end) {
+			snprintf(err, errlen, "--control-plane '%s': unclosed '[' around an IPv6 address", url);
+			return -EINVAL;
+		}
+		h++;
+		hl = (size_t)(end - h);
+		end++;
+	} else {
+		end = h + strcspn(h, ":/?#@");
+		hl = (size_t)(end - h);
+	}
+	if (*end == ':') {
+		port = end + 1;
+		end = port + strcspn(port, "/?#");
+	}
+	if (*end == '/' && end[1] == '\0')
+		end++;
+	if (*end != '\0') {
+		snprintf(err, errlen, "--control-plane '%s': only https://HOST[:PORT] is accepted (no "
+			 "user, path or query: the path is /v1/opamp)", url);
+		return -EINVAL;
+	}
+	if (hl == 0 || hl >= host_len || hl > 253) {
+		snprintf(err, errlen, "--control-plane '%s': %s host name", url, hl ? "too long a" : "no");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < hl; i++) {
+		char c = h[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || (c == ':' && h[-1] == '['))) {
+			snprintf(err, errlen, "--control-plane '%s': '%c' cannot be in a host name", url, c);
+			return -EINVAL;
+		}
+	}
+	if (port) {
+		char buf[8];
+		size_t pl = (size_t)(end - port) - (end[-1] == '/');
+
+		if (pl == 0 || pl >= sizeof(buf)) {
+			snprintf(err, errlen, "--control-plane '%s': bad port", url);
+			return -EINVAL;
+		}
+		memcpy(buf, port, pl);
+		buf[pl] = '\0';
+		if (parse_uint(buf, 1, 65535, &p)) {
+			snprintf(err, errlen, "--control-plane '%s': the port must be from 1 to 65535", url);
+			return -EINVAL;
+		}
+	}
+	memcpy(ret_host, h, hl);
+	ret_host[hl] = '\0';
+	*ret_port = p;
+	return 0;
+}
+
+int options_check_label(const char *s, char *err, size_t errlen)
+{
+	const char *eq = strchr(s, '=');
+	size_t kl = eq ? (size_t)(eq - s) : 0;
+
+	if (!eq || kl == 0 || kl > 63) {
+		snprintf(err, errlen, "--label '%s': must be KEY=VALUE with a key of 1 to 63 characters",
+			 s);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < kl; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-' || c == '/')) {
+			snprintf(err, errlen, "--label '%s': a key is letters, digits and . _ - / only", s);
+			return -EINVAL;
+		}
+	}
+	if (strlen(eq + 1) > 255) {
+		snprintf(err, errlen, "--label '%.70s...': the value is longer than 255 bytes", s);
+		return -EINVAL;
+	}
+	for (const char *v = eq + 1; *v; v++) {
+		if (*v < 0x20 || *v > 0x7e || *v == ',') {
+			snprintf(err, errlen, "--label '%s': a value is printable ASCII without ',' "
+				 "(selectors are k=v,k=v)", s);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *ret,
 		  char *err, size_t errlen)
 {
@@ -90,7 +222,10 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		.build_id = false,
 		.max_hz = VIGILD_DEFAULT_MAX_HZ < max_hz ? VIGILD_DEFAULT_MAX_HZ : max_hz,
 		.control_period_s = VIGILD_DEFAULT_CONTROL_PERIOD,
+		.poll_interval_s = VIGILD_DEFAULT_POLL,
 	};
+	bool state_given = false, poll_given = false;
+	size_t label_bytes = 0;
 	bool hz_given = false;
 	int c;
 
@@ -154,6 +289,43 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 				return -EINVAL;
 			}
 			break;
+		case OPT_CONTROL_PLANE:
+			if (options_parse_url(optarg, o.cp_host, sizeof(o.cp_host), &o.cp_port, err, errlen))
+				return -EINVAL;
+			o.control_plane = optarg;
+			break;
+		case OPT_CERT:
+		case OPT_KEY:
+		case OPT_CA:
+		case OPT_POLICY_TRUST:
+		case OPT_STATE_DIR:
+			if (!*optarg) {
+				snprintf(err, errlen, "%s: the file name is empty", argv[optind - 1]);
+				return -EINVAL;
+			}
+			*(c == OPT_CERT ? &o.cert : c == OPT_KEY ? &o.key : c == OPT_CA ? &o.ca :
+			  c == OPT_POLICY_TRUST ? &o.policy_trust : &o.state_dir) = optarg;
+			state_given |= c == OPT_STATE_DIR;
+			break;
+		case OPT_POLL_INTERVAL:
+			if (parse_uint(optarg, 1, VIGILD_MAX_POLL, &o.poll_interval_s)) {
+				snprintf(err, errlen, "--poll-interval '%s': must be a whole number of seconds "
+					 "from 1 to %u", optarg, VIGILD_MAX_POLL);
+				return -EINVAL;
+			}
+			poll_given = true;
+			break;
+		case OPT_LABEL:
+			if (options_check_label(optarg, err, errlen))
+				return -EINVAL;
+			label_bytes += strlen(optarg) + 1;
+			if (o.nlabels == VIGILD_MAX_LABELS || label_bytes > VIGILD_LABELS_BYTES) {
+				snprintf(err, errlen, "--label: at most %d labels of %d bytes in all",
+					 VIGILD_MAX_LABELS, VIGILD_LABELS_BYTES);
+				return -EINVAL;
+			}
+			o.labels[o.nlabels++] = optarg;
+			break;
 		case OPT_MAX_HZ:
 			if (parse_uint(optarg, 1, max_hz, &o.max_hz)) {
 				snprintf(err, errlen,
@@ -206,6 +378,28 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 	if (o.hz > o.max_hz) {
 		snprintf(err, errlen, "--hz %u is above the ceiling --max-hz %u%s", o.hz, o.max_hz,
 			 hz_given ? "" : " (the default --hz)");
+		return -EINVAL;
+	}
+	if (o.control_plane) {
+		const char *missing = !o.cert ? "--cert FILE (this agent's certificate)"
+				    : !o.key ? "--key FILE (its private key)"
+				    : !o.ca ? "--ca FILE (the CA the control plane's certificate chains to)"
+				    : !o.policy_trust ? "--policy-trust FILE (the CA policy signatures chain to)"
+				    : NULL;
+
+		if (missing) {
+			snprintf(err, errlen, "--control-plane needs %s", missing);
+			return -EINVAL;
+		}
+		if (!o.state_dir)
+			o.state_dir = VIGILD_DEFAULT_STATE_DIR;
+	} else if (o.cert || o.key || o.ca || o.policy_trust || state_given || poll_given ||
+		   o.nlabels) {
+		snprintf(err, errlen, "%s is only for a control plane: add --control-plane "
+			 "https://HOST[:PORT] (--trust is the BPF objects' trust store)",
+			 o.cert ? "--cert" : o.key ? "--key" : o.ca ? "--ca" : o.policy_trust ?
+			 "--policy-trust" : state_given ? "--state-dir" : poll_given ?
+			 "--poll-interval" : "--label");
 		return -EINVAL;
 	}
 	if (optind < argc) {

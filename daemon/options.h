@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define VIGILD_MAX_LABELS 16
+
 enum vigild_role {
 	ROLE_MONITOR = 0, /* the process the operator starts */
 	ROLE_COLLECTOR,   /* internal: re-executed by the monitor */
@@ -34,6 +36,19 @@ struct vigild_opts {
 	bool top;             /* print a top-functions table each interval */
 	bool top_forced;      /* --top or --no-top given explicitly */
 	bool help, version;
+
+	/* The control plane (all NULL / 0 without --control-plane). */
+	const char *control_plane; /* the URL as given */
+	char cp_host[256];         /* its host: a DNS name or an address (no brackets) */
+	unsigned cp_port;          /* its port (default 4320) */
+	const char *cert;          /* the agent's client certificate (PEM, + chain) */
+	const char *key;           /* its private key (PEM, root-only) */
+	const char *ca;            /* CA certificates the server's certificate must chain to */
+	const char *policy_trust;  /* CA certificates policy signatures must chain to */
+	const char *state_dir;     /* last-known-good policy and the instance id */
+	unsigned poll_interval_s;  /* seconds between polls */
+	const char *labels[VIGILD_MAX_LABELS]; /* "k=v" (point into argv) */
+	unsigned nlabels;
 };
 
 #define VIGILD_DEFAULT_HZ 19
@@ -45,6 +60,15 @@ struct vigild_opts {
 #define VIGILD_DEFAULT_CONTROL_PERIOD 5
 #define VIGILD_MAX_CONTROL_PERIOD 300
 #define VIGILD_DEFAULT_TRUST "/etc/vigil/trust.pem"
+/*
+ * Not /var/lib/vigil itself: that directory holds profiles/ too, and must
+ * stay root's so that no one else can rename entries in it (outdir.h).
+ */
+#define VIGILD_DEFAULT_STATE_DIR "/var/lib/vigil/state"
+#define VIGILD_DEFAULT_CP_PORT 4320
+#define VIGILD_DEFAULT_POLL 30
+#define VIGILD_MAX_POLL 86400
+#define VIGILD_LABELS_BYTES 2048  /* all --label k=v together, NULs included */
 
 /*
  * Parse argv into *ret.  max_hz is the kernel's perf_event_max_sample_rate.
@@ -52,6 +76,21 @@ struct vigild_opts {
  */
 int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *ret,
 		  char *err, size_t errlen);
+
+/*
+ * Split an https://HOST[:PORT][/] URL: host (a DNS name, an IPv4 address,
+ * or an IPv6 address in brackets, returned without them) and port
+ * (VIGILD_DEFAULT_CP_PORT when absent).  0 or -EINVAL with a reason in err.
+ */
+int options_parse_url(const char *url, char *ret_host, size_t host_len, unsigned *ret_port,
+		      char *err, size_t errlen);
+
+/*
+ * Whether s is a valid --label: KEY=VALUE, KEY of [A-Za-z0-9._/-] (1..63
+ * bytes), VALUE of printable ASCII but ',' (0..255 bytes): selectors are
+ * "k=v,k=v".  0 or -EINVAL with a reason in err.
+ */
+int options_check_label(const char *s, char *err, size_t errlen);
 
 /* The usage text, for --help. */
 extern const char options_usage[];

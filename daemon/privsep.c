@@ -29,6 +29,14 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_LOADER_DONE] = { PEER_LOADER, sizeof(struct msg_loader_done), 0, true },
 	[MSG_HZ_REPLY] = { PEER_MONITOR, sizeof(struct msg_hz_reply), 0, false },
 	[MSG_SAMPLING_START] = { PEER_COLLECTOR, sizeof(struct msg_ready), 0, true },
+	[MSG_UPLINK_CREDS] = { PEER_MONITOR, sizeof(struct msg_uplink_creds), 3, false },
+	[MSG_COLLECTOR_CP] = { PEER_MONITOR, sizeof(struct msg_collector_cp), 3, true },
+	[MSG_UPLINK_PEER] = { PEER_MONITOR, sizeof(struct msg_uplink_peer), 1, true },
+	[MSG_REMOTE_POLICY] = { PEER_UPLINK, sizeof(struct msg_remote_policy), 1, false },
+	[MSG_AGENT_START] = { PEER_COLLECTOR, sizeof(struct msg_agent_start), 0, true },
+	[MSG_POLICY_STATUS] = { PEER_COLLECTOR, sizeof(struct msg_policy_status), 1, false },
+	[MSG_AGENT_HEALTH] = { PEER_COLLECTOR, sizeof(struct msg_agent_health), 0, false },
+	[MSG_UPLINK_BROKE] = { PEER_COLLECTOR, sizeof(struct msg_uplink_broke), 0, true },
 };
 
 int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PRIVSEP_VERSION 5
+#define PRIVSEP_VERSION 6
 /* The worker's end of its socketpair, placed here across the re-exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -66,6 +66,26 @@ enum privsep_type {
 	 * labelled as the default tenant's)
 	 */
 	MSG_SAMPLING_START = 16,
+	/*
+	 * monitor -> uplink, at start and on SIGHUP: the agent's mTLS
+	 * identity (certificate, key, CA as sealed memfds) and the control
+	 * plane's addresses, resolved by the monitor
+	 */
+	MSG_UPLINK_CREDS = 17,
+	/* monitor -> collector, once: state directory, policy trust, socket to the uplink */
+	MSG_COLLECTOR_CP = 18,
+	/* monitor -> uplink, once: its end of the socket to the collector */
+	MSG_UPLINK_PEER = 19,
+	/* uplink -> collector: a policy and its signature from the control plane */
+	MSG_REMOTE_POLICY = 20,
+	/* collector -> uplink, once: who this agent is (instance_uid, from the state directory) */
+	MSG_AGENT_START = 21,
+	/* collector -> uplink: the policy in force, and the answer to a REMOTE_POLICY */
+	MSG_POLICY_STATUS = 22,
+	/* collector -> uplink: sampling and each tenant's budget state */
+	MSG_AGENT_HEALTH = 23,
+	/* collector -> monitor, once: the uplink broke the protocol on their socket */
+	MSG_UPLINK_BROKE = 24,
 	MSG_TYPE_MAX,
 };
 
@@ -77,6 +97,7 @@ struct msg_hdr {
 #define SETUP_F_BUILD_ID 0x1u
 #define SETUP_F_TOP 0x2u
 #define SETUP_F_POLICY 0x4u /* a MSG_POLICY follows the setup */
+#define SETUP_F_CONTROL_PLANE 0x8u /* a MSG_COLLECTOR_CP follows the setup (and policy) */
 
 /*
  * fds: [0] ring buffer map, [1] stats map, [2] output directory,
@@ -186,10 +207,144 @@ struct msg_policy {
 	char name[240]; /* the file's name, for messages (NUL-terminated, maybe cut) */
 };
 
+#define UPLINK_F_CONTROL_PLANE 0x1u /* speak OpAMP; MSG_UPLINK_PEER and _CREDS follow */
+#define UPLINK_HOST_LEN 256
+#define UPLINK_LABELS_LEN 2048
+
 struct msg_uplink_setup {
 	struct msg_hdr hdr;
 	uint32_t version;
+	uint32_t flags;          /* UPLINK_F_* */
+	uint32_t port;           /* the control plane's TCP port */
+	uint32_t poll_interval_s;
+	uint32_t nlabels;        /* strings in labels */
 	uint32_t pad;
+	uint64_t start_realtime_ns; /* when sampling began, for health */
+	char host[UPLINK_HOST_LEN];     /* the control plane's host name (NUL-terminated) */
+	char hostname[UPLINK_HOST_LEN]; /* this host's name, for host.name */
+	char labels[UPLINK_LABELS_LEN]; /* nlabels "k=v" strings, each NUL-terminated */
+};
+
+#define UPLINK_MAX_ADDRS 8
+
+struct uplink_addr {
+	uint32_t family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+};
+
+/*
+ * fds: [0] certificate (PEM, with chain), [1] private key (PEM), [2] CA
+ * certificates (PEM): sealed memfds (memblob.h).  naddrs 0: the name did
+ * not resolve at start.
+ */
+struct msg_uplink_creds {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t naddrs;
+	struct uplink_addr addrs[UPLINK_MAX_ADDRS];
+};
+
+/* fds: [0] the state directory, [1] policy trust (sealed memfd), [2] socket to the uplink */
+struct msg_collector_cp {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t pad;
+};
+
+/* fds: [0] the socket to the collector */
+struct msg_uplink_peer {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t pad;
+};
+
+/* The most bytes a remote policy and its signature may take together. */
+#define REMOTE_POLICY_MAX (4u << 20)
+#define CONFIG_HASH_LEN 32
+
+/*
+ * fds: [0] sealed memfd of yaml_len bytes of policy.yaml, then sig_len
+ * bytes of policy.yaml.sig.  hash: the remote config's config_hash, to
+ * echo in the answer.
+ */
+struct msg_remote_policy {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t yaml_len;
+	uint32_t sig_len;
+	uint32_t pad;
+	uint8_t hash[CONFIG_HASH_LEN];
+};
+
+struct msg_agent_start {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t pad;
+	uint8_t instance_uid[16];
+};
+
+enum policy_source {
+	POLICY_SRC_DEFAULT = 0, /* no policy: one default tenant at --hz */
+	POLICY_SRC_LOCAL = 1,   /* --policy */
+	POLICY_SRC_REMOTE = 2,  /* signed, from the control plane (or the state directory) */
+};
+
+enum remote_status {
+	REMOTE_NONE = 0,    /* nothing received from the control plane yet */
+	REMOTE_APPLIED = 1,
+	REMOTE_FAILED = 3,  /* OpAMP's numbers */
+};
+
+#define POLICY_REASON_LEN 512
+
+/*
+ * fds: [0] sealed memfd of the policy.yaml in force (empty for the default
+ * policy).  Sent at start, whenever the policy in force changes, and as
+ * the answer to each REMOTE_POLICY.
+ */
+struct msg_policy_status {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t source;       /* enum policy_source of the policy in force */
+	uint64_t serial;       /* of the policy in force (0: unsigned) */
+	uint32_t status;       /* enum remote_status of the last remote config */
+	uint32_t pad;
+	uint8_t hash[CONFIG_HASH_LEN];    /* the last remote config's hash (status != NONE) */
+	char reason[POLICY_REASON_LEN];   /* FAILED: why, one line (NUL-terminated) */
+};
+
+#define HEALTH_MAX_TENANTS 32
+
+enum tenant_health {
+	TENANT_OK = 0,          /* under budget */
+	TENANT_THROTTLED = 1,   /* frequency lowered to stay under budget */
+	TENANT_OVER = 2,        /* over budget at the lowest frequency */
+	TENANT_UNMEASURED = 3,  /* no CPU time or no figures yet */
+};
+
+struct health_tenant {
+	char name[64];
+	uint32_t hz;
+	uint32_t state;         /* enum tenant_health */
+	uint32_t overhead_ppm;  /* the last period's overhead, millionths of its CPU */
+	uint32_t pad;
+};
+
+struct msg_agent_health {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t sampling;      /* 1 when samples arrive */
+	uint32_t ntenants;      /* tenants in the policy */
+	uint32_t nlisted;       /* of them in tenants[] (at most HEALTH_MAX_TENANTS) */
+	uint64_t samples;       /* samples taken since the start */
+	struct health_tenant tenants[HEALTH_MAX_TENANTS];
+};
+
+struct msg_uplink_broke {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t pad;
+	char why[128];
 };
 
 /* COLLECTOR_READY, UPLINK_READY and SAMPLING_START */

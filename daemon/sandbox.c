@@ -254,13 +254,23 @@ static const int collector_syscalls[] = {
 	/* /proc/PID/stat, cgroupfs, and the output directory (Landlock narrows these) */
 	SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(renameat2), SCMP_SYS(unlinkat),
 	SCMP_SYS(fsync), SCMP_SYS(getppid),
+	/* the policy in force, handed to the uplink (memblob.h) */
+	SCMP_SYS(memfd_create),
 };
 
 /*
- * The uplink has no control plane or export target to reach yet, so it
- * gets nothing beyond the common set: no socket, no open.  The work that
- * gives it one adds network calls for exactly that, when configured.
+ * The uplink with a control plane (SANDBOX_UPLINK_NET): what libcurl 7.88
+ * and OpenSSL 3.0 were seen to call (strace) for HTTPS to an address the
+ * monitor resolved (CURLOPT_RESOLVE: no resolver, no file), and
+ * memfd_create to hand a policy to the collector.  socket() only for AF_INET and AF_INET6, and
+ * socketpair() only for AF_UNIX (libcurl's multi handle makes one to wake
+ * itself): see sandbox_seccomp.  Still no open: Landlock denies every file
+ * and every TCP port but the control plane's.
  */
+static const int uplink_net_syscalls[] = {
+	SCMP_SYS(connect), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(getsockname),
+	SCMP_SYS(getpeername), SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(memfd_create),
+};
 
 /*
  * The loader: reads the object, its signature and the trust store (openat
@@ -277,6 +287,8 @@ static const int loader_syscalls[] = {
 static const int monitor_syscalls[] = {
 	SCMP_SYS(openat), SCMP_SYS(openat2), SCMP_SYS(wait4), SCMP_SYS(kill),
 	SCMP_SYS(perf_event_open), SCMP_SYS(open_by_handle_at), SCMP_SYS(fstatfs),
+	/* the uplink's key material, re-read on SIGHUP (memblob.h) */
+	SCMP_SYS(memfd_create),
 };
 
 static int add_all(scmp_filter_ctx ctx, const int *calls, size_t n)
@@ -349,6 +361,16 @@ int sandbox_seccomp(enum sandbox_role role)
 			rc = allow_bpf_cmds(ctx, collector_bpf, NELEM(collector_bpf));
 		break;
 	case SANDBOX_UPLINK:
+		break;
+	case SANDBOX_UPLINK_NET:
+		if (!rc)
+			rc = ADD_ALL(ctx, uplink_net_syscalls);
+		for (int i = 0; !rc && i < 2; i++)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+					      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(i ? AF_INET6 : AF_INET)));
+		if (!rc)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
+					      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)AF_UNIX));
 		break;
 	case SANDBOX_LOADER:
 		if (!rc)
@@ -467,7 +489,7 @@ static int ll_restrict(int ruleset)
 	return rc;
 }
 
-int sandbox_landlock_collector(int out_dir_fd)
+int sandbox_landlock_collector(int out_dir_fd, int state_dir_fd)
 {
 	const uint64_t rd = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
 	int abi = ll_abi(), ruleset, rc;
@@ -485,6 +507,8 @@ int sandbox_landlock_collector(int out_dir_fd)
 		rc = ll_allow_path(ruleset, "/sys", rd);
 	if (!rc)
 		rc = ll_allow(ruleset, out_dir_fd, wr);
+	if (!rc && state_dir_fd >= 0)
+		rc = ll_allow(ruleset, state_dir_fd, wr);
 	if (rc) {
 		close(ruleset);
 		return rc;
@@ -501,6 +525,37 @@ int sandbox_landlock_none(void)
 	ruleset = ll_create(abi);
 	if (ruleset < 0)
 		return ruleset;
+	return ll_restrict(ruleset);
+}
+
+#define LL_RULE_NET_PORT 2
+
+struct ll_net_port_attr {
+	uint64_t allowed_access;
+	uint64_t port;
+} __attribute__((packed));
+
+int sandbox_landlock_uplink(unsigned port, bool *ret_net_confined)
+{
+	int abi = ll_abi(), ruleset;
+
+	if (abi < 1)
+		return -EOPNOTSUPP;
+	ruleset = ll_create(abi);
+	if (ruleset < 0)
+		return ruleset;
+	if (abi >= 4 && port) {
+		struct ll_net_port_attr np = { .allowed_access = LL_ACCESS_NET_CONNECT_TCP,
+					       .port = port };
+
+		if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &np, 0) < 0) {
+			int rc = -errno;
+
+			close(ruleset);
+			return rc;
+		}
+	}
+	*ret_net_confined = abi >= 4;
 	return ll_restrict(ruleset);
 }
 

@@ -20,6 +20,7 @@ enum sandbox_role {
 	SANDBOX_COLLECTOR,
 	SANDBOX_UPLINK,
 	SANDBOX_LOADER,
+	SANDBOX_UPLINK_NET, /* the uplink with a control plane to reach */
 };
 
 #define SANDBOX_USER "vigil"
@@ -71,14 +72,21 @@ int sandbox_seccomp(enum sandbox_role role);
 
 /*
  * Landlock for the collector: read-only access to /proc and /sys, and
- * writing only beneath out_dir_fd; no TCP bind or connect (Landlock ABI 4
- * and later).  -EOPNOTSUPP where the kernel has no Landlock (or it is not
+ * writing only beneath out_dir_fd and state_dir_fd (-1: none); no TCP
+ * bind or connect (Landlock ABI 4 and later).  -EOPNOTSUPP where the kernel has no Landlock (or it is not
  * among the active LSMs): the workers refuse to run then.
  */
-int sandbox_landlock_collector(int out_dir_fd);
+int sandbox_landlock_collector(int out_dir_fd, int state_dir_fd);
 
 /* Landlock for the uplink: no file access at all, no TCP.  As above. */
 int sandbox_landlock_none(void);
+
+/*
+ * Landlock for the uplink with a control plane: no file access at all, no
+ * TCP bind, and TCP connect only to port (Landlock ABI 4 and later; before
+ * that TCP is not confined and *ret_net_confined is false).  As above.
+ */
+int sandbox_landlock_uplink(unsigned port, bool *ret_net_confined);
 
 /* The kernel's Landlock ABI version, or -errno (-EOPNOTSUPP: none). */
 int sandbox_landlock_abi(void);

@@ -1,72 +1,559 @@
 /*
- * uplink.c - vigild's uplink process: the only one that will talk to the
- * network (the control plane and export targets, in later work).
+ * uplink.c - vigild's uplink process: the only one that talks to the
+ * network.  With --control-plane it speaks OpAMP over mutual TLS to
+ * vigil-cp (opampcli.c builds and parses the messages, cphttp.c carries
+ * them); without, it has nothing to reach and only waits.
  *
  * Re-executed by the monitor with --internal-role uplink, as the
- * unprivileged user with every capability set empty and no_new_privs.
- * Whatever it needs from files (credentials) it must load before it
- * confines itself; after that, Landlock denies it every file and TCP
- * connection, and its seccomp allowlist has neither open() nor socket():
- * with no control plane or export target configured (all there is today)
- * it has nothing to reach.  It sets up, confines itself, reports ready and
- * waits for the monitor to stop it.
+ * unprivileged user with every capability set empty and no_new_privs.  It
+ * never opens a file: its key material arrives from the monitor as sealed
+ * memfds (MSG_UPLINK_CREDS, at start and on SIGHUP), and the control
+ * plane's addresses with it, resolved by the monitor, so that libcurl
+ * never runs a resolver (which would read /etc).  libcurl and OpenSSL are
+ * initialised before it confines itself; then Landlock denies it every
+ * file and every TCP port but the control plane's (Landlock ABI 4), and
+ * its seccomp allowlist adds to the common set only the socket calls one
+ * HTTPS connection needs (sandbox.c).
+ *
+ * It does not decide trust: a policy it receives goes, with its signature,
+ * to the collector (MSG_REMOTE_POLICY over their socket), which verifies,
+ * applies and answers (MSG_POLICY_STATUS); the uplink reports the answer
+ * in RemoteConfigStatus.  Whatever the server sends, the uplink's memory
+ * stays bounded (CPHTTP_MAX_BODY) and sampling, which runs in other
+ * processes, never waits on it.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
+#include "cphttp.h"
 #include "log.h"
+#include "memblob.h"
+#include "opampcli.h"
+#include "policy.h"
 #include "privsep.h"
 #include "sandbox.h"
+#include "signing.h"
 #include "uplink.h"
 
 #ifdef VIGIL_TEST_HOOKS
 #include "testhooks.h"
 #endif
 
+#define REQUEST_TIMEOUT_S 30
+#define DISCONNECT_TIMEOUT_S 5
+/* A failure is logged when it starts, then at most this often. */
+#define FAIL_LOG_NS (60ull * 1000000000ull)
+
+struct uplink {
+	struct msg_uplink_setup cfg;
+	int sfd, chan;              /* chan: to the collector, -1 once gone */
+	bool seen_mon[MSG_TYPE_MAX], seen_col[MSG_TYPE_MAX];
+	bool stopping;
+	/* from the monitor */
+	struct cphttp *http;
+	bool have_creds;
+	uint32_t naddrs;
+	/* from the collector */
+	bool have_start, have_policy;
+	uint8_t uid[16];
+	struct msg_policy_status policy;
+	char *yaml;
+	size_t yaml_len;
+	struct msg_agent_health health;
+	bool have_health;
+	/* the remote config handed to the collector, not answered yet */
+	bool forwarded;
+	uint8_t forwarded_hash[CONFIG_HASH_LEN];
+	/* OpAMP */
+	struct opampcli cli;
+	struct backoff bo;
+	uint64_t next_poll_ns;
+	bool connected;
+	uint64_t fail_logged_ns;
+	unsigned fails;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t random64(void)
+{
+	uint64_t r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = mono_ns();
+	return r;
+}
+
+/* --- from the monitor -------------------------------------------------------- */
+
+static void take_creds(struct uplink *u, const struct msg_uplink_creds *m, const int *fds)
+{
+	void *b[3] = { NULL, NULL, NULL };
+	size_t len[3];
+	int rc = 0;
+
+	if (m->version != PRIVSEP_VERSION || m->naddrs > UPLINK_MAX_ADDRS)
+		fatalx(70, "the monitor sent key material of another version or with %u addresses",
+		       m->naddrs);
+	for (int i = 0; i < 3 && !rc; i++)
+		rc = memblob_read(fds[i], i == 2 ? SIGNING_MAX_TRUST_BYTES : SIGNING_MAX_KEY_BYTES, &b[i],
+				  &len[i]);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	if (!rc)
+		rc = cphttp_set_identity(u->http, b[0], len[0], b[1], len[1], b[2], len[2], m->addrs,
+					 m->naddrs);
+	for (int i = 0; i < 3; i++) {
+		if (b[i]) {
+			explicit_bzero(b[i], len[i]);
+			free(b[i]);
+		}
+	}
+	if (rc == -EPROTO)
+		fatalx(70, "the monitor sent key material that is not a sealed memfd");
+	if (rc) {
+		log_warn_errno(rc, "cannot take the new key material; keeping the one in use");
+		return;
+	}
+	if (u->have_creds)
+		log_info("new certificate and key: the next connection uses them");
+	u->have_creds = true;
+	u->naddrs = m->naddrs;
+}
+
+/* 0, or -EPIPE when the monitor is gone. */
+static int from_monitor(struct uplink *u)
+{
+	union {
+		struct msg_uplink_creds creds;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} m;
+	int fds[PRIVSEP_MAX_FDS];
+	size_t len;
+	int type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, u->seen_mon, &m, &len, fds);
+
+	if (type == -EAGAIN || type == -EINTR)
+		return 0;
+	if (type == -EPIPE || type == -ECONNRESET)
+		return -EPIPE;
+	if (type < 0)
+		fatalx(70, "the monitor broke the protocol: %s", strerror(-type));
+	if (type != MSG_UPLINK_CREDS)
+		fatalx(70, "the monitor sent message %d, which the uplink does not take now", type);
+	take_creds(u, &m.creds, fds);
+	return 0;
+}
+
+/* --- from the collector ------------------------------------------------------ */
+
+static void take_status(struct uplink *u, const struct msg_policy_status *m, int fd)
+{
+	void *buf;
+	size_t len;
+	int rc = memblob_read(fd, POLICY_MAX_SIZE, &buf, &len);
+
+	close(fd);
+	if (rc == -ENOMEM) {
+		buf = NULL;
+		len = 0;
+	} else if (rc) {
+		fatalx(70, "the collector sent a policy that is not a sealed memfd within %u bytes",
+		       POLICY_MAX_SIZE);
+	}
+	if (m->version != PRIVSEP_VERSION || m->source > POLICY_SRC_REMOTE ||
+	    (m->status != REMOTE_NONE && m->status != REMOTE_APPLIED && m->status != REMOTE_FAILED))
+		fatalx(70, "the collector sent a policy status it cannot mean");
+	free(u->yaml);
+	u->yaml = buf;
+	u->yaml_len = len;
+	u->policy = *m;
+	u->policy.reason[sizeof(u->policy.reason) - 1] = '\0';
+	u->have_policy = true;
+	if (u->forwarded && !memcmp(u->forwarded_hash, m->hash, CONFIG_HASH_LEN)) {
+		u->forwarded = false;
+		if (m->status == REMOTE_APPLIED)
+			log_info("control plane: policy serial %" PRIu64 " applied", m->serial);
+		else
+			log_warnx("control plane: policy refused by the collector: %s", u->policy.reason);
+		u->next_poll_ns = 0; /* tell the server now, as opamp-go does */
+	}
+	opampcli_mark(&u->cli, OPAMPCLI_EFFECTIVE | OPAMPCLI_REMOTE_STATUS | OPAMPCLI_HEALTH);
+}
+
+/* 0, or -EPIPE once the collector is gone. */
+static int from_collector(struct uplink *u)
+{
+	union {
+		struct msg_agent_start start;
+		struct msg_policy_status status;
+		struct msg_agent_health health;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} m;
+	int fds[PRIVSEP_MAX_FDS];
+	size_t len;
+	int type = privsep_recv(u->chan, PEER_COLLECTOR, u->seen_col, &m, &len, fds);
+
+	if (type == -EAGAIN || type == -EINTR)
+		return 0;
+	if (type == -EPIPE || type == -ECONNRESET) {
+		close(u->chan);
+		u->chan = -1;
+		return -EPIPE;
+	}
+	if (type < 0)
+		fatalx(70, "the collector broke the protocol: %s", strerror(-type));
+	switch (type) {
+	case MSG_AGENT_START:
+		if (m.start.version != PRIVSEP_VERSION)
+			fatalx(70, "AGENT_START of another protocol version");
+		memcpy(u->uid, m.start.instance_uid, sizeof(u->uid));
+		u->have_start = true;
+		break;
+	case MSG_POLICY_STATUS:
+		take_status(u, &m.status, fds[0]);
+		break;
+	case MSG_AGENT_HEALTH:
+		if (m.health.version != PRIVSEP_VERSION || m.health.nlisted > HEALTH_MAX_TENANTS)
+			fatalx(70, "the collector sent health it cannot mean");
+		for (uint32_t i = 0; i < HEALTH_MAX_TENANTS; i++)
+			m.health.tenants[i].name[sizeof(m.health.tenants[i].name) - 1] = '\0';
+		if (u->have_health && u->health.sampling != m.health.sampling)
+			u->next_poll_ns = 0; /* sampling stopped or resumed: say so now */
+		u->health = m.health;
+		u->have_health = true;
+		opampcli_mark(&u->cli, OPAMPCLI_HEALTH);
+		break;
+	default:
+		fatalx(70, "the collector sent message %d, which the uplink does not take", type);
+	}
+	return 0;
+}
+
+/* --- OpAMP --------------------------------------------------------------------- */
+
+static bool should_abort(void *ctx)
+{
+	struct uplink *u = ctx;
+	struct signalfd_siginfo si;
+
+	while (read(u->sfd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+			u->stopping = true;
+	return u->stopping;
+}
+
+static void report(const struct uplink *u, struct opampcli_report *r)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->uid, u->uid, sizeof(r->uid));
+	r->hostname = u->cfg.hostname;
+	r->labels = u->cfg.labels;
+	r->nlabels = u->cfg.nlabels;
+	r->start_ns = u->cfg.start_realtime_ns;
+	r->policy = u->have_policy ? &u->policy : NULL;
+	r->yaml = u->yaml;
+	r->yaml_len = u->yaml_len;
+	r->health = u->have_health ? &u->health : NULL;
+}
+
+static void failed(struct uplink *u, const char *what, uint64_t server_ns)
+{
+	uint64_t now = mono_ns(), wait = backoff_next(&u->bo, random64(), server_ns);
+
+	u->next_poll_ns = now + wait;
+	u->fails++;
+	if (u->connected || !u->fail_logged_ns || now - u->fail_logged_ns >= FAIL_LOG_NS) {
+		log_warnx("control plane %s:%u: %s; trying again in %.1f s (%u failure(s) in a row; "
+			  "sampling goes on)", u->cfg.host, u->cfg.port, what, (double)wait / 1e9,
+			  u->fails);
+		u->fail_logged_ns = now;
+	}
+	u->connected = false;
+}
+
+/* A remote config received: hand it to the collector, or say why not. */
+static void take_remote(struct uplink *u, const struct opampcli_reply *r)
+{
+	struct msg_remote_policy m = { .hdr = { MSG_REMOTE_POLICY, sizeof(m) },
+				       .version = PRIVSEP_VERSION };
+	int fd, rc;
+
+	if (u->policy.status != REMOTE_NONE && !memcmp(u->policy.hash, r->hash, CONFIG_HASH_LEN))
+		return; /* what the collector already answered */
+	if (u->forwarded && !memcmp(u->forwarded_hash, r->hash, CONFIG_HASH_LEN))
+		return; /* being checked */
+	if (r->files_err) {
+		u->policy.status = REMOTE_FAILED;
+		memcpy(u->policy.hash, r->hash, CONFIG_HASH_LEN);
+		snprintf(u->policy.reason, sizeof(u->policy.reason), "%s",
+			 r->files_err == -ENOENT ? "the remote config lacks policy.yaml or policy.yaml.sig"
+			 : "the remote config has files other than policy.yaml (text/yaml) and "
+			   "policy.yaml.sig (application/pkcs7-signature)");
+		log_warnx("control plane: %s", u->policy.reason);
+		opampcli_mark(&u->cli, OPAMPCLI_REMOTE_STATUS | OPAMPCLI_HEALTH);
+		u->next_poll_ns = 0;
+		return;
+	}
+	if (u->chan < 0)
+		return;
+	m.yaml_len = (uint32_t)r->yaml_len;
+	m.sig_len = (uint32_t)r->sig_len;
+	memcpy(m.hash, r->hash, CONFIG_HASH_LEN);
+	/* The body was bounded to CPHTTP_MAX_BODY == REMOTE_POLICY_MAX. */
+	rc = memblob_new("remote-policy", r->yaml, r->yaml_len, r->sig, r->sig_len, &fd);
+	if (!rc) {
+		rc = privsep_send(u->chan, &m, sizeof(m), &fd, 1);
+		close(fd);
+	}
+	if (rc) {
+		log_warn_errno(rc, "cannot hand the policy to the collector");
+		return;
+	}
+	u->forwarded = true;
+	memcpy(u->forwarded_hash, r->hash, CONFIG_HASH_LEN);
+	log_info("control plane: a policy arrived (%zu bytes, signature %zu bytes); the collector "
+		 "checks it", r->yaml_len, r->sig_len);
+}
+
+static void poll_server(struct uplink *u)
+{
+	struct opampcli_report rep;
+	struct opampcli_reply reply;
+	struct cphttp_result res;
+	uint8_t *msg;
+	size_t len;
+	char what[400];
+	bool was_full;
+	int rc;
+
+	report(u, &rep);
+	was_full = (u->cli.dirty & OPAMPCLI_ALL) == OPAMPCLI_ALL;
+	rc = opampcli_build(&u->cli, &rep, false, &msg, &len);
+	if (rc) {
+		failed(u, "out of memory building the message", 0);
+		return;
+	}
+	rc = cphttp_post(u->http, msg, len, true, REQUEST_TIMEOUT_S, should_abort, u, &res);
+	free(msg);
+	if (rc) {
+		opampcli_sent(&u->cli, false);
+		if (rc != -ECANCELED)
+			failed(u, res.err, 0);
+		return;
+	}
+	if (res.status != 200) {
+		opampcli_sent(&u->cli, false);
+		snprintf(what, sizeof(what), "HTTP status %ld", res.status);
+		failed(u, what, res.retry_after_ns);
+		cphttp_result_release(&res);
+		return;
+	}
+	rc = opampcli_parse(res.body ? res.body : (const uint8_t *)"", res.len, &reply);
+	cphttp_result_release(&res);
+	if (rc) {
+		opampcli_sent(&u->cli, false);
+		failed(u, rc == -E2BIG ? "the answer would take more than 16 MiB to decode"
+			  : "the answer is not a ServerToAgent message", 0);
+		return;
+	}
+	if (reply.error && reply.error_type == 2 /* Unavailable */) {
+		opampcli_sent(&u->cli, false);
+		snprintf(what, sizeof(what), "unavailable: %s", reply.error_message);
+		failed(u, what, reply.retry_after_ns);
+		opampcli_reply_release(&reply);
+		return;
+	}
+	opampcli_sent(&u->cli, true);
+	backoff_reset(&u->bo);
+	u->fails = 0;
+	if (!u->connected)
+		log_info("control plane %s:%u: connected", u->cfg.host, u->cfg.port);
+	u->connected = true;
+	if (reply.error)
+		log_warnx("control plane: the server refused a message: %s", reply.error_message);
+	if (reply.flags & 0x1 /* ReportFullState */)
+		opampcli_mark(&u->cli, OPAMPCLI_ALL);
+	if (reply.remote_config)
+		take_remote(u, &reply);
+	opampcli_reply_release(&reply);
+	u->next_poll_ns = mono_ns() + (uint64_t)u->cfg.poll_interval_s * 1000000000ull;
+	/*
+	 * Full state asked for: say it now, unless that was just said (then a
+	 * part is not known yet, and the regular poll carries it: never a
+	 * loop of immediate requests).
+	 */
+	if ((reply.flags & 0x1) && !was_full)
+		u->next_poll_ns = 0;
+}
+
+static void disconnect(struct uplink *u)
+{
+	struct opampcli_report rep;
+	struct cphttp_result res;
+	uint8_t *msg;
+	size_t len;
+
+	if (!u->connected || !u->have_start)
+		return;
+	report(u, &rep);
+	if (opampcli_build(&u->cli, &rep, true, &msg, &len))
+		return;
+	if (cphttp_post(u->http, msg, len, true, DISCONNECT_TIMEOUT_S, NULL, NULL, &res) == 0)
+		cphttp_result_release(&res);
+	free(msg);
+}
+
+static int run_control_plane(struct uplink *u)
+{
+	bool warned_addrs = false;
+
+	opampcli_init(&u->cli);
+	while (!u->stopping) {
+		struct pollfd p[3] = { { .fd = u->sfd, .events = POLLIN },
+				       { .fd = PRIVSEP_FD, .events = POLLIN },
+				       { .fd = u->chan, .events = POLLIN } };
+		/* The first message waits for the collector: the policy in force comes first. */
+		bool ready = u->have_start && u->have_policy && u->have_health && u->have_creds &&
+			     u->naddrs;
+		uint64_t now = mono_ns();
+		int timeout = -1;
+
+		if (u->have_creds && !u->naddrs && !warned_addrs) {
+			log_warnx("control plane %s: no address (it did not resolve at start): not "
+				  "connecting", u->cfg.host);
+			warned_addrs = true;
+		}
+		if (ready && now >= u->next_poll_ns) {
+			poll_server(u);
+			continue;
+		}
+		if (ready)
+			timeout = (int)((u->next_poll_ns - now + 999999) / 1000000);
+		if (poll(p, 3, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			fatalx(71, "poll: %s", strerror(errno));
+		}
+		if (p[0].revents & POLLIN)
+			should_abort(u);
+		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && from_monitor(u) == -EPIPE)
+			return 0; /* the monitor is gone: so is vigild */
+		if (u->chan >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    from_collector(u) == -EPIPE)
+			log_info("the collector has stopped");
+	}
+	disconnect(u);
+	return 0;
+}
+
+static void setup_control_plane(struct uplink *u)
+{
+	union {
+		struct msg_uplink_peer peer;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} m;
+	int fds[PRIVSEP_MAX_FDS], type, rc;
+	size_t len;
+
+	u->cfg.host[sizeof(u->cfg.host) - 1] = '\0';
+	u->cfg.hostname[sizeof(u->cfg.hostname) - 1] = '\0';
+	u->cfg.labels[sizeof(u->cfg.labels) - 1] = '\0';
+	if (!u->cfg.port || u->cfg.port > 65535 || !u->cfg.poll_interval_s ||
+	    u->cfg.nlabels > 16)
+		fatalx(70, "the monitor sent a control-plane setup it cannot mean");
+	{
+		/* nlabels strings must lie within labels */
+		size_t off = 0;
+
+		for (uint32_t i = 0; i < u->cfg.nlabels; i++) {
+			off += strnlen(u->cfg.labels + off, sizeof(u->cfg.labels) - off) + 1;
+			if (off > sizeof(u->cfg.labels))
+				fatalx(70, "the monitor sent labels that do not fit");
+		}
+	}
+	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, u->seen_mon, &m, &len, fds);
+	if (type != MSG_UPLINK_PEER || m.peer.version != PRIVSEP_VERSION)
+		fatalx(70, "no socket to the collector from the monitor (%s)",
+		       type < 0 ? strerror(-type) : "wrong type");
+	u->chan = fds[0];
+	/*
+	 * libcurl and OpenSSL read their configuration now, before Landlock;
+	 * and the time zone (OpenSSL's certificate checks call localtime).
+	 */
+	tzset();
+	rc = cphttp_global_init();
+	if (!rc)
+		rc = cphttp_new(u->cfg.host, u->cfg.port, &u->http);
+	if (rc)
+		fatalx(71, "cannot set up libcurl: %s", strerror(-rc));
+}
+
 int uplink_main(void)
 {
+	struct uplink u = { .chan = -1 };
 	union {
 		struct msg_uplink_setup setup;
 		uint8_t raw[PRIVSEP_MAX_MSG];
-	} u;
+	} m;
 	struct msg_ready ready = { .hdr = { MSG_UPLINK_READY, sizeof(ready) },
 				   .version = PRIVSEP_VERSION };
-	bool seen[MSG_TYPE_MAX] = { 0 };
 	int fds[PRIVSEP_MAX_FDS];
 	sigset_t mask;
 	size_t len;
-	int type, sfd, rc;
+	int type, rc;
+	bool cp, net_confined = false;
 
 	log_init("vigild[uplink]");
-	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, seen, &u, &len, fds);
-	if (type != MSG_UPLINK_SETUP || u.setup.version != PRIVSEP_VERSION)
+	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, u.seen_mon, &m, &len, fds);
+	if (type != MSG_UPLINK_SETUP || m.setup.version != PRIVSEP_VERSION)
 		fatalx(70, "no valid setup from the monitor (%s)", type < 0 ? strerror(-type) : "wrong type");
+	u.cfg = m.setup;
+	cp = u.cfg.flags & UPLINK_F_CONTROL_PLANE;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0)
+	u.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (u.sfd < 0)
 		fatalx(71, "signalfd: %s", strerror(errno));
+	if (cp)
+		setup_control_plane(&u);
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
-	rc = sandbox_landlock_none();
+	rc = cp ? sandbox_landlock_uplink(u.cfg.port, &net_confined) : sandbox_landlock_none();
 	if (rc)
 		fatalx(71, "cannot confine file and network access (Landlock%s): %s; the uplink does "
 		       "not run without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),
 		       rc == -EOPNOTSUPP ? " (a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock "
 					   "in its lsm= list has it)" : "");
-	rc = sandbox_seccomp(SANDBOX_UPLINK);
+	if (cp && !net_confined)
+		log_warnx("this kernel's Landlock has no network rules (ABI < 4): TCP connections are "
+			  "not limited to port %u (seccomp still limits the uplink to TCP/IP sockets)",
+			  u.cfg.port);
+	rc = sandbox_seccomp(cp ? SANDBOX_UPLINK_NET : SANDBOX_UPLINK);
 	if (rc)
 		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));
 	rc = privsep_send(PRIVSEP_FD, &ready, sizeof(ready), NULL, 0);
@@ -75,9 +562,15 @@ int uplink_main(void)
 #ifdef VIGIL_TEST_HOOKS
 	testhooks_attempt("uplink");
 #endif
+	if (cp) {
+		rc = run_control_plane(&u);
+		cphttp_free(u.http);
+		free(u.yaml);
+		return rc;
+	}
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
+		struct pollfd p[2] = { { .fd = u.sfd, .events = POLLIN },
 				       { .fd = PRIVSEP_FD, .events = POLLIN } };
 		struct signalfd_siginfo si;
 
@@ -88,8 +581,8 @@ int uplink_main(void)
 		}
 		if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
 			return 0; /* the monitor never speaks after setup: it is gone */
-		if ((p[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si) &&
-		    si.ssi_signo != SIGHUP)
+		if ((p[0].revents & POLLIN) && read(u.sfd, &si, sizeof(si)) == sizeof(si) &&
+		    si.ssi_signo != SIGHUP && si.ssi_signo != SIGPIPE)
 			return 0;
 	}
 }

@@ -5,6 +5,7 @@
  * get exactly the fd they ask for - or a refusal when the mapping is not
  * what the collector claims.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -84,6 +85,18 @@ static int answer(void)
 	return type == MSG_FD_REPLY ? fds[0] : -r.err;
 }
 
+static int count_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
 static void test_table_violations(void **state)
 {
 	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
@@ -124,6 +137,32 @@ static void test_table_violations(void **state)
 		st.version = PRIVSEP_VERSION + 1;
 		b2 = (struct broker){ .max_hz = 100, .cgroup_root_fd = -1 };
 		assert_int_equal(serve(&b2, &st, sizeof(st), PEER_COLLECTOR), -EPROTO);
+	}
+	/*
+	 * The collector's report that the uplink broke their protocol: once,
+	 * from the collector only, its reason kept for the log.
+	 */
+	{
+		struct msg_uplink_broke br = { .hdr = { MSG_UPLINK_BROKE, sizeof(br) },
+					       .version = PRIVSEP_VERSION };
+		struct msg_agent_health ah = { .hdr = { MSG_AGENT_HEALTH, sizeof(ah) },
+					       .version = PRIVSEP_VERSION };
+		struct msg_remote_policy rp = { .hdr = { MSG_REMOTE_POLICY, sizeof(rp) },
+						.version = PRIVSEP_VERSION };
+		struct broker b3 = { .max_hz = 100, .cgroup_root_fd = -1 };
+		int fd = 0, before = count_open_fds();
+
+		memset(br.why, 'x', sizeof(br.why)); /* not NUL-terminated: cut */
+		assert_int_equal(serve(&b3, &br, sizeof(br), PEER_UPLINK), -EPROTO);
+		assert_int_equal(serve(&b3, &br, sizeof(br), PEER_COLLECTOR), 0);
+		assert_int_equal(b3.last_type, MSG_UPLINK_BROKE);
+		assert_int_equal(strlen(b3.detail), sizeof(br.why) - 1);
+		assert_int_equal(serve(&b3, &br, sizeof(br), PEER_COLLECTOR), -EPROTO);
+		/* what the workers say to each other is not for the monitor */
+		assert_int_equal(serve(&b3, &ah, sizeof(ah), PEER_COLLECTOR), -EPROTO);
+		assert_int_equal(privsep_send(sv[1], &rp, sizeof(rp), &fd, 1), 0);
+		assert_int_equal(broker_serve_one(&b3, sv[0], PEER_UPLINK), -EPROTO);
+		assert_int_equal(count_open_fds(), before); /* its fd was closed */
 	}
 	/* a file descriptor where none belongs */
 	{

@@ -99,6 +99,61 @@ static void test_unknown(void **state)
 	assert_int_equal(parse(&o, err, sizeof(err), "--internal-role", "root", NULL), -EINVAL);
 }
 
+#define CP "--cert", "/c", "--key", "/k", "--ca", "/ca", "--policy-trust", "/pt"
+
+static void test_control_plane(void **state)
+{
+	struct vigild_opts o;
+	char err[256];
+
+	assert_int_equal(parse(&o, err, sizeof(err), "--control-plane", "https://cp.example:4443", CP,
+			       "--label", "env=prod", "--label", "vigil.tenant-set=web", "--poll-interval",
+			       "5", NULL), 0);
+	assert_string_equal(o.cp_host, "cp.example");
+	assert_int_equal(o.cp_port, 4443);
+	assert_string_equal(o.cert, "/c");
+	assert_string_equal(o.key, "/k");
+	assert_string_equal(o.ca, "/ca");
+	assert_string_equal(o.policy_trust, "/pt");
+	assert_string_equal(o.state_dir, VIGILD_DEFAULT_STATE_DIR);
+	assert_int_equal(o.poll_interval_s, 5);
+	assert_int_equal(o.nlabels, 2);
+	assert_string_equal(o.labels[1], "vigil.tenant-set=web");
+	/* default port, trailing slash, IPv6 in brackets */
+	assert_int_equal(parse(&o, err, sizeof(err), "--control-plane", "https://cp/", CP, NULL), 0);
+	assert_int_equal(o.cp_port, VIGILD_DEFAULT_CP_PORT);
+	assert_int_equal(parse(&o, err, sizeof(err), "--control-plane", "https://[::1]:99", CP, NULL), 0);
+	assert_string_equal(o.cp_host, "::1");
+	assert_int_equal(o.cp_port, 99);
+	assert_int_equal(o.poll_interval_s, VIGILD_DEFAULT_POLL);
+	/* each missing file is named */
+	assert_int_equal(parse(&o, err, sizeof(err), "--control-plane", "https://cp", "--cert", "/c",
+			       "--key", "/k", "--ca", "/ca", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--policy-trust"));
+	assert_int_equal(parse(&o, err, sizeof(err), "--control-plane", "https://cp", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--cert"));
+	/* --cert without a control plane: not --trust's business */
+	assert_int_equal(parse(&o, err, sizeof(err), "--cert", "/c", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--control-plane"));
+	assert_int_equal(parse(&o, err, sizeof(err), "--label", "a=b", NULL), -EINVAL);
+	/* bad URLs */
+	const char *bad[] = { "http://cp", "https://", "https://cp:0", "https://cp:70000",
+			      "https://cp/v1/opamp", "https://user@cp", "https://c p", "https://[::1",
+			      "https://cp:", "cp:4320" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(&o, err, sizeof(err), "--control-plane", bad[i], CP, NULL), -EINVAL);
+		assert_non_null(strstr(err, "--control-plane"));
+	}
+	/* bad labels, too many, bad poll interval */
+	const char *badl[] = { "novalue", "=v", "a b=c", "k=a,b", "k=\x01" };
+	for (size_t i = 0; i < sizeof(badl) / sizeof(badl[0]); i++)
+		assert_int_equal(parse(&o, err, sizeof(err), "--control-plane", "https://cp", CP, "--label",
+				       badl[i], NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, sizeof(err), "--control-plane", "https://cp", CP,
+			       "--poll-interval", "0", NULL), -EINVAL);
+	assert_int_equal(options_check_label("k=", err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -106,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_control_plane),
 	};
 	return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }

@@ -160,6 +160,63 @@ static void test_send_limits(void **state)
 	assert_int_equal(privsep_send(sv[0], big, 16, fds, PRIVSEP_MAX_FDS + 1), -EINVAL);
 }
 
+/* The control plane's messages: each from its one sender, with its fds. */
+static void test_control_plane_messages(void **state)
+{
+	struct msg_remote_policy rp = { .hdr = { MSG_REMOTE_POLICY, sizeof(rp) },
+					.version = PRIVSEP_VERSION };
+	struct msg_policy_status ps = { .hdr = { MSG_POLICY_STATUS, sizeof(ps) },
+					.version = PRIVSEP_VERSION };
+	struct msg_uplink_creds cr = { .hdr = { MSG_UPLINK_CREDS, sizeof(cr) },
+				       .version = PRIVSEP_VERSION };
+	struct msg_uplink_broke br = { .hdr = { MSG_UPLINK_BROKE, sizeof(br) },
+				       .version = PRIVSEP_VERSION };
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[3] = { 0, 1, 2 }, got[PRIVSEP_MAX_FDS];
+	int before = count_fds();
+
+	/* good */
+	assert_int_equal(privsep_send(sv[0], &rp, sizeof(rp), fds, 1), 0);
+	assert_int_equal(recv_from(PEER_UPLINK, seen, got), MSG_REMOTE_POLICY);
+	close(got[0]);
+	assert_int_equal(privsep_send(sv[0], &cr, sizeof(cr), fds, 3), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), MSG_UPLINK_CREDS);
+	for (int i = 0; i < 3; i++)
+		close(got[i]);
+	/* the uplink may not pose as the collector or the monitor */
+	assert_int_equal(privsep_send(sv[0], &ps, sizeof(ps), fds, 1), 0);
+	assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	assert_int_equal(privsep_send(sv[0], &cr, sizeof(cr), fds, 3), 0);
+	assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	/* a policy without its memfd, or with two */
+	assert_int_equal(privsep_send(sv[0], &rp, sizeof(rp), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	assert_int_equal(privsep_send(sv[0], &rp, sizeof(rp), fds, 2), 0);
+	assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	/* hostile lengths: one short, one long, a header that lies */
+	assert_int_equal(privsep_send(sv[0], &rp, sizeof(rp) - 1, fds, 1), 0);
+	assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	{
+		uint8_t big[sizeof(rp) + 64] = { 0 };
+
+		memcpy(big, &rp, sizeof(rp));
+		((struct msg_hdr *)big)->len = sizeof(big);
+		assert_int_equal(privsep_send(sv[0], big, sizeof(big), fds, 1), 0);
+		assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	}
+	rp.hdr.len = 16;
+	assert_int_equal(privsep_send(sv[0], &rp, sizeof(rp), fds, 1), 0);
+	assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	/* UPLINK_BROKE is once-only, and the collector's */
+	assert_int_equal(privsep_send(sv[0], &br, sizeof(br), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	assert_int_equal(privsep_send(sv[0], &br, sizeof(br), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), MSG_UPLINK_BROKE);
+	assert_int_equal(privsep_send(sv[0], &br, sizeof(br), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), -EPROTO);
+	assert_int_equal(count_fds(), before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +225,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_plane_messages, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("privsep", tests, NULL, NULL);
 }

@@ -1,0 +1,137 @@
+/*
+ * cpconfig.c - key material, policy trust and the control plane's
+ * addresses, gathered by the monitor for the workers (see cpconfig.h).
+ *
+ * Runs in the monitor (root at start-up; the dropped monitor on SIGHUP).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cpconfig.h"
+#include "memblob.h"
+#include "policyfile.h"
+#include "signing.h"
+
+static int read_one(const char *opt, const char *path, bool secret, size_t max, int *ret_fd,
+		    char *why, size_t why_len)
+{
+	char r[400];
+	struct stat st;
+	int fd, rc;
+
+	rc = policyfile_open(path, &fd, r, sizeof(r));
+	if (rc) {
+		snprintf(why, why_len, "%s: %s", opt, r);
+		return rc;
+	}
+	if (secret && (fstat(fd, &st) < 0 || (st.st_mode & 077))) {
+		snprintf(why, why_len, "%s: %s (mode %04o) is readable by %s: chmod 600 %s", opt, path,
+			 (unsigned)(st.st_mode & 07777), (st.st_mode & 070) ? "its group" : "others",
+			 path);
+		close(fd);
+		return -EPERM;
+	}
+	rc = memblob_from_file(opt + 2, fd, max, ret_fd);
+	close(fd);
+	if (rc)
+		snprintf(why, why_len, "%s: %s: %s", opt, path,
+			 rc == -EFBIG ? "too large" : strerror(-rc));
+	return rc;
+}
+
+int cpconfig_read_creds(const struct vigild_opts *o, int fds[3], char *why, size_t why_len)
+{
+	int rc;
+
+	fds[0] = fds[1] = fds[2] = -1;
+	rc = read_one("--cert", o->cert, false, SIGNING_MAX_KEY_BYTES, &fds[0], why, why_len);
+	if (!rc)
+		rc = read_one("--key", o->key, true, SIGNING_MAX_KEY_BYTES, &fds[1], why, why_len);
+	if (!rc)
+		rc = read_one("--ca", o->ca, false, SIGNING_MAX_TRUST_BYTES, &fds[2], why, why_len);
+	if (rc) {
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		fds[0] = fds[1] = fds[2] = -1;
+	}
+	return rc;
+}
+
+int cpconfig_read_trust(const struct vigild_opts *o, int *ret_fd, char *why, size_t why_len)
+{
+	return read_one("--policy-trust", o->policy_trust, false, SIGNING_MAX_TRUST_BYTES, ret_fd,
+			why, why_len);
+}
+
+int cpconfig_resolve(const struct vigild_opts *o, struct msg_uplink_creds *m, char *why,
+		     size_t why_len)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *ai;
+	int rc;
+
+	m->naddrs = 0;
+	rc = getaddrinfo(o->cp_host, NULL, &hints, &res);
+	if (rc) {
+		snprintf(why, why_len, "%s: %s", o->cp_host,
+			 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -EHOSTUNREACH;
+	}
+	for (ai = res; ai && m->naddrs < UPLINK_MAX_ADDRS; ai = ai->ai_next) {
+		struct uplink_addr *a = &m->addrs[m->naddrs];
+		bool dup = false;
+
+		memset(a, 0, sizeof(*a));
+		if (ai->ai_family == AF_INET) {
+			a->family = AF_INET;
+			memcpy(a->addr, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
+		} else if (ai->ai_family == AF_INET6) {
+			a->family = AF_INET6;
+			memcpy(a->addr, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		for (uint32_t i = 0; i < m->naddrs; i++)
+			dup |= !memcmp(&m->addrs[i], a, sizeof(*a));
+		if (!dup)
+			m->naddrs++;
+	}
+	freeaddrinfo(res);
+	if (!m->naddrs) {
+		snprintf(why, why_len, "%s: no IPv4 or IPv6 address", o->cp_host);
+		return -EHOSTUNREACH;
+	}
+	return 0;
+}
+
+void cpconfig_uplink_setup(const struct vigild_opts *o, struct msg_uplink_setup *m)
+{
+	size_t off = 0;
+
+	if (!o->control_plane)
+		return;
+	m->flags |= UPLINK_F_CONTROL_PLANE;
+	m->port = o->cp_port;
+	m->poll_interval_s = o->poll_interval_s;
+	snprintf(m->host, sizeof(m->host), "%s", o->cp_host);
+	if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
+		snprintf(m->hostname, sizeof(m->hostname), "unknown");
+	m->hostname[sizeof(m->hostname) - 1] = '\0';
+	/* options_parse bounded them to VIGILD_LABELS_BYTES == UPLINK_LABELS_LEN */
+	for (unsigned i = 0; i < o->nlabels; i++) {
+		size_t n = strlen(o->labels[i]) + 1;
+
+		if (off + n > sizeof(m->labels))
+			break;
+		memcpy(m->labels + off, o->labels[i], n);
+		off += n;
+		m->nlabels++;
+	}
+}
