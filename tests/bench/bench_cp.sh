@@ -73,7 +73,7 @@ run() {
 		--pid "$CP_PID" --label env=bench | tee "$T/load.out"
 	res=$(grep '^result ' "$T/load.out")
 	[ -n "$res" ] || { tail -5 "$log" >&2; die "cp_load gave no result"; }
-	for f in rps target_rps sent ok errors late reconnects p50_ms p99_ms max_ms cp_cores cp_hwm_kb gen_cores \
+	for f in rps target_rps sent ok errors late reconnects resent p50_ms p99_ms max_ms cp_cores cp_hwm_kb gen_cores \
 		other_cores connect_s connect_failed warm_cp_ms_per_agent warm_p50_ms warm_p99_ms; do
 		R[$key,$f]=$(sed -n "s/.* $f=\([^ ]*\).*/\1/p" <<<"$res")
 	done
@@ -118,6 +118,7 @@ mkdir -p build/bench
 	row "errors" errors "%s" "0"
 	row "late polls (previous unanswered)" late "%s" "0"
 	row "reconnects in the window" reconnects "%s" ""
+	row "sent again (server closed idle conn)" resent "%s" ""
 	row "vigil-cp CPU (cores)" cp_cores "%s" "< 1"
 	row "vigil-cp CPU per request (us)" cpu_us "%s" ""
 	row "vigil-cp peak RSS (kB)" cp_hwm_kb "%s" ""
