@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_opamp.sh"
 
-tap_plan 44
+tap_plan 45
 
 P=$T/pki
 DB=$T/cp.db
@@ -429,6 +429,17 @@ if grep -q '^fail ' "$T/long.out" && tail -n +"$((n_before + 1))" "$T/long.out" 
 else
 	tap_not_ok "a polling client sees the outage, retries with backoff and is answered again after the restart" \
 		"$(tail -20 "$T/long.out")"
+fi
+first_after=$(tail -n +"$((n_before + 1))" "$T/long.out" | grep -m1 '^reply .* http=200 ')
+# (A message the server took but could not answer as it stopped would come
+# again with the same number, and ReportFullState would be right: allowed
+# only when the line before the first failure is a send without its reply.)
+before_fail=$(grep -B1 -m1 '^fail ' "$T/long.out" | head -1)
+if [ "$(kv flags <<<"$first_after")" = 0x0 ] || [[ $before_fail == send* ]]; then
+	tap_ok "the restarted server knows the client's sequence_num: no ReportFullState after the outage"
+else
+	tap_not_ok "the restarted server knows the client's sequence_num: no ReportFullState after the outage" \
+		"$first_after"
 fi
 
 before=$(snapshot)
