@@ -74,7 +74,7 @@ run() {
 	res=$(grep '^result ' "$T/load.out")
 	[ -n "$res" ] || { tail -5 "$log" >&2; die "cp_load gave no result"; }
 	for f in rps target_rps sent ok errors late reconnects resent p50_ms p99_ms max_ms cp_cores cp_hwm_kb gen_cores \
-		other_cores connect_s connect_failed warm_cp_ms_per_agent warm_p50_ms warm_p99_ms; do
+		other_cores connect_s connect_failed warm_cp_ms_per_agent warm_p50_ms warm_p99_ms cp_write_kib_per_req; do
 		R[$key,$f]=$(sed -n "s/.* $f=\([^ ]*\).*/\1/p" <<<"$res")
 	done
 	R[$key,cpu_us]=$(awk -v c="$(sed -n 's/.* cp_cpu_s=\([^ ]*\).*/\1/p' <<<"$res")" -v n="${R[$key,ok]}" \
@@ -122,6 +122,7 @@ mkdir -p build/bench
 	row "vigil-cp CPU (cores)" cp_cores "%s" "< 1"
 	row "vigil-cp CPU per request (us)" cpu_us "%s" ""
 	row "vigil-cp peak RSS (kB)" cp_hwm_kb "%s" ""
+	row "vigil-cp storage writes (KiB/poll)" cp_write_kib_per_req "%s" ""
 	row "cp_load CPU (cores)" gen_cores "%s" ""
 	row "rest of the host (cores)" other_cores "%s" ""
 	row "warm-up: connect + full state (s)" connect_s "%s" ""

@@ -28,7 +28,8 @@
  *      reopened at the agent's next poll, and that request's latency
  *      includes the handshake.
  * Measured over the window: requests sent and answered, HTTP status, latency
- * (request written to reply parsed) p50/p90/p99/max, errors; vigil-cp's CPU
+ * (request written to reply parsed) p50/p90/p99/max, errors; vigil-cp's
+ * writes (/proc/PID/io: bytes that reach storage, write syscalls); its CPU
  * time (utime+stime from /proc/PID/stat) and peak RSS (VmHWM from
  * /proc/PID/status, which covers its whole life, warm-up included); this
  * process's own CPU time over the same window and its peak RSS.
@@ -38,7 +39,7 @@
  *          late=N reconnects=N resent=N p50_ms=X p90_ms=X p99_ms=X max_ms=X cp_cpu_s=X
  *          cp_cores=X cp_hwm_kb=N cp_rss_kb=N gen_cpu_s=X gen_cores=X gen_maxrss_kb=N
  *          other_cores=X connect_s=X connect_failed=N warm_cp_cpu_s=X warm_cp_ms_per_agent=X
- *          warm_p50_ms=X warm_p99_ms=X
+ *          warm_p50_ms=X warm_p99_ms=X cp_write_kib_per_req=X cp_syscw_per_req=X
  * other_cores is what the rest of the host used (all of /proc/stat's busy
  * time less vigil-cp and this process): the machine may be shared.
  * Exit 0 when every agent connected and no request failed, 1 otherwise,
@@ -151,6 +152,7 @@ struct sim {
 
 	/* CPU */
 	double cp_cpu_w, cp_cpu0, cp_cpu1, gen_cpu0, gen_cpu1, host0, host1;
+	long long cp_syscw0, cp_syscw1, cp_wbytes0, cp_wbytes1;	/* vigil-cp's writes (files and sockets) */
 };
 
 static uint64_t now_ns(void)
@@ -233,6 +235,27 @@ static double host_busy_s(void)
 	if (n != 8)
 		return -1;
 	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* One counter of /proc/PID/io ("syscw", "wchar", "write_bytes"), -1 when unreadable. */
+static long long proc_io(pid_t pid, const char *field)
+{
+	char path[64], line[128];
+	size_t fl = strlen(field);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+			v = strtoll(line + fl + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
 }
 
 static double self_cpu_s(void)
@@ -834,6 +857,8 @@ static void on_end(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	s->t_end = now_ns();
 	s->cp_cpu1 = proc_cpu_s(s->pid);
+	s->cp_syscw1 = proc_io(s->pid, "syscw");
+	s->cp_wbytes1 = proc_io(s->pid, "write_bytes");
 	s->gen_cpu1 = self_cpu_s();
 	s->host1 = host_busy_s();
 	s->phase = PH_DRAIN;
@@ -852,6 +877,8 @@ static void maybe_start_measure(struct sim *s)
 	s->phase = PH_MEASURE;
 	s->t0 = now_ns();
 	s->cp_cpu0 = proc_cpu_s(s->pid);
+	s->cp_syscw0 = proc_io(s->pid, "syscw");
+	s->cp_wbytes0 = proc_io(s->pid, "write_bytes");
 	printf("warm-up: %u agents connected and reported full state in %.1f s (%.0f handshakes/s), "
 	       "%u failed, %" PRIu64 " remote configs applied, %" PRIu64 " errors; vigil-cp used %.2f s CPU "
 	       "(%.2f ms per agent)\n",
@@ -918,6 +945,11 @@ static void print_and_finish(struct sim *s)
 	       s->warm_lat.n, pct(&s->warm_lat, 0.5), pct(&s->warm_lat, 0.99), pct(&s->warm_lat, 1.0));
 	printf("vigil-cp (pid %d): %.2f s CPU in the window = %.3f cores; VmHWM %ld kB, VmRSS %ld kB\n", (int)s->pid, cp,
 	       cp / w, hwm, rss);
+	if (s->cp_syscw0 >= 0 && s->cp_syscw1 >= 0 && s->ok)
+		printf("vigil-cp's writes in the window: %.1f write syscalls per request (sockets and files), "
+		       "%.1f KiB per request to storage\n",
+		       (double)(s->cp_syscw1 - s->cp_syscw0) / (double)s->ok,
+		       (double)(s->cp_wbytes1 - s->cp_wbytes0) / 1024.0 / (double)s->ok);
 	printf("cp_load: %.2f s CPU in the window = %.3f cores; maxrss %ld kB\n", gen, gen / w, ru.ru_maxrss);
 	printf("the rest of the host: %.3f cores busy in the window (of %ld)\n", others / w, sysconf(_SC_NPROCESSORS_ONLN));
 	if (s->first_error[0])
@@ -927,12 +959,14 @@ static void print_and_finish(struct sim *s)
 	       " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f cp_cpu_s=%.2f cp_cores=%.3f cp_hwm_kb=%ld"
 	       " cp_rss_kb=%ld gen_cpu_s=%.2f gen_cores=%.3f gen_maxrss_kb=%ld other_cores=%.3f connect_s=%.1f"
 	       " connect_failed=%" PRIu64 " warm_cp_cpu_s=%.2f warm_cp_ms_per_agent=%.2f"
-	       " warm_p50_ms=%.2f warm_p99_ms=%.2f\n",
+	       " warm_p50_ms=%.2f warm_p99_ms=%.2f cp_write_kib_per_req=%.1f cp_syscw_per_req=%.1f\n",
 	       s->n, s->poll_ms, w, target, (double)s->ok / w, s->sent, s->ok, s->errors, s->late, s->reconnects, s->resent,
 	       pct(&s->lat, 0.5), pct(&s->lat, 0.9), pct(&s->lat, 0.99), pct(&s->lat, 1.0), cp, cp / w, hwm, rss, gen,
 	       gen / w, ru.ru_maxrss,
 	       others / w, (double)(s->t_connect1 - s->t_connect0) / 1e9, s->connect_failed, s->cp_cpu0 - s->cp_cpu_w,
-	       s->n ? (s->cp_cpu0 - s->cp_cpu_w) * 1e3 / s->n : 0.0, pct(&s->warm_lat, 0.5), pct(&s->warm_lat, 0.99));
+	       s->n ? (s->cp_cpu0 - s->cp_cpu_w) * 1e3 / s->n : 0.0, pct(&s->warm_lat, 0.5), pct(&s->warm_lat, 0.99),
+	       s->ok && s->cp_wbytes0 >= 0 ? (double)(s->cp_wbytes1 - s->cp_wbytes0) / 1024.0 / (double)s->ok : -1.0,
+	       s->ok && s->cp_syscw0 >= 0 ? (double)(s->cp_syscw1 - s->cp_syscw0) / (double)s->ok : -1.0);
 	fflush(stdout);
 	s->phase = PH_DONE;
 	event_base_loopexit(s->base, NULL);
