@@ -12,6 +12,8 @@
 
 #include <time.h>
 
+struct x509_st;
+
 enum cp_role {
 	CP_ROLE_NONE = 0,	/* no verified client certificate: nothing is served */
 	CP_ROLE_AGENT,		/* chains to --agent-ca: /v1/opamp only */
@@ -25,6 +27,8 @@ struct cp_identity {
 	char serial[80];	/* hex, upper case, as openssl x509 -serial prints it */
 	char fingerprint[65];	/* SHA-256 of the DER certificate, lower-case hex */
 	time_t not_before, not_after;
+	struct x509_st *cert;	/* the verified leaf (OpenSSL's X509), borrowed from the
+				   connection for one request; NULL when not at hand */
 };
 
 #endif

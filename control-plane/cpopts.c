@@ -24,6 +24,11 @@ const char cpopts_usage[] =
 	"  --admin-ca FILE          CA certificates (PEM) of administrators: /api/v1/ only\n"
 	"  --crl FILE               CRLs (PEM, or one DER) covering both CAs' certificates\n"
 	"  --policy-trust FILE      CA certificates that policy signers must chain to\n"
+	"  --issuer-cert FILE       with --issuer-key: sign agents' certificate requests\n"
+	"                           (OpAMP's CSR flow) with this CA, the agent CA or an\n"
+	"                           intermediate under it (PEM, then its chain)\n"
+	"  --issuer-key FILE        the issuer's private key, PEM\n"
+	"  --issued-days N          lifetime of the certificates issued (default 30)\n"
 	"  --db sqlite:PATH         the store (default " CPOPTS_DEFAULT_DB ")\n"
 	"  --max-connections N      connections served at once (default 16384); a few\n"
 	"                           more are answered 503 with Retry-After, then\n"
@@ -43,7 +48,8 @@ const char cpopts_usage[] =
 	"70 internal error.\n";
 
 enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_AGENT_CA, OPT_ADMIN_CA, OPT_CRL, OPT_POLICY_TRUST,
-       OPT_DB, OPT_MAX_CONN, OPT_IDLE, OPT_RETRY, OPT_LOG_LEVEL, OPT_VERSION };
+       OPT_DB, OPT_MAX_CONN, OPT_IDLE, OPT_RETRY, OPT_LOG_LEVEL, OPT_VERSION, OPT_ISSUER_CERT,
+       OPT_ISSUER_KEY, OPT_ISSUED_DAYS };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -54,6 +60,9 @@ static const struct option long_opts[] = {
 	{ "crl", required_argument, NULL, OPT_CRL },
 	{ "policy-trust", required_argument, NULL, OPT_POLICY_TRUST },
 	{ "db", required_argument, NULL, OPT_DB },
+	{ "issuer-cert", required_argument, NULL, OPT_ISSUER_CERT },
+	{ "issuer-key", required_argument, NULL, OPT_ISSUER_KEY },
+	{ "issued-days", required_argument, NULL, OPT_ISSUED_DAYS },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "retry-after", required_argument, NULL, OPT_RETRY },
@@ -139,6 +148,7 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 		.idle_timeout_s = CPOPTS_DEFAULT_IDLE_TIMEOUT,
 		.retry_after_s = CPOPTS_DEFAULT_RETRY_AFTER,
 		.log_level = CP_LOG_INFO,
+		.issued_days = CPOPTS_DEFAULT_ISSUED_DAYS,
 	};
 	int c;
 
@@ -173,6 +183,21 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 		case OPT_POLICY_TRUST:
 			if (need_file("--policy-trust", optarg, &o.policy_trust, err, errlen))
 				return -EINVAL;
+			break;
+		case OPT_ISSUER_CERT:
+			if (need_file("--issuer-cert", optarg, &o.issuer_cert, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_ISSUER_KEY:
+			if (need_file("--issuer-key", optarg, &o.issuer_key, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_ISSUED_DAYS:
+			if (parse_uint(optarg, 1, CPOPTS_MAX_ISSUED_DAYS, &o.issued_days)) {
+				snprintf(err, errlen, "--issued-days '%s': must be a whole number of days from 1 to %u",
+					 optarg, CPOPTS_MAX_ISSUED_DAYS);
+				return -EINVAL;
+			}
 			break;
 		case OPT_DB:
 			if (strncmp(optarg, "sqlite:", 7) != 0 || !optarg[7]) {
@@ -246,6 +271,10 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 				return -EINVAL;
 			}
 		}
+	}
+	if (!o.issuer_cert != !o.issuer_key) {
+		snprintf(err, errlen, "--issuer-cert and --issuer-key go together: give both or neither");
+		return -EINVAL;
 	}
 	*ret = o;
 	return 0;

@@ -30,6 +30,10 @@
 #define CPOPTS_DEFAULT_RETRY_AFTER 30u
 #define CPOPTS_MAX_RETRY_AFTER 3600u
 
+/* Certificates signed in the CSR flow (--issued-days). */
+#define CPOPTS_DEFAULT_ISSUED_DAYS 30u
+#define CPOPTS_MAX_ISSUED_DAYS 3650u
+
 enum cp_log_level {
 	CP_LOG_WARN = 0,	/* refusals and failures only */
 	CP_LOG_INFO,		/* + start, reload, stop (the default) */
@@ -44,10 +48,16 @@ struct cpopts {
 	const char *crl;		/* NULL: no revocation check */
 	const char *policy_trust;	/* CAs that policy signers chain to */
 	const char *db;			/* "sqlite:PATH" */
+	const char *issuer_cert, *issuer_key;	/* both or neither: the CSR flow's issuer */
+	unsigned issued_days;
 	unsigned max_connections;
 	unsigned idle_timeout_s;
 	unsigned retry_after_s;
-	enum cp_log_level log_level;
+	/* Certificates signed in the CSR flow (--issued-days). */
+#define CPOPTS_DEFAULT_ISSUED_DAYS 30u
+#define CPOPTS_MAX_ISSUED_DAYS 3650u
+
+enum cp_log_level log_level;
 	bool help, version;
 };
 

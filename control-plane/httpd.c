@@ -431,7 +431,7 @@ static bool media_type_is(const char *v, const char *want)
 	return strncasecmp(v, want, n) == 0 && (v[n] == '\0' || v[n] == ';' || v[n] == ' ');
 }
 
-static void handle_opamp(struct evhttp_request *req, struct conn *c, const struct tlsconn *tc)
+static void handle_opamp(struct evhttp_request *req, struct conn *c, const struct tlsconn *tc, X509 *peer)
 {
 	struct httpd *h = c->h;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
@@ -442,6 +442,7 @@ static void handle_opamp(struct evhttp_request *req, struct conn *c, const struc
 	uint8_t *plain = NULL;
 	struct opampsrv_reply rep = { 0 };
 	struct reply r = { .type = OPAMP_TYPE, .may_gzip = true };
+	struct cp_identity id = tc->id;
 	char line[sizeof(rep.log)];
 	int e;
 
@@ -476,7 +477,8 @@ static void handle_opamp(struct evhttp_request *req, struct conn *c, const struc
 		free(plain);
 		return;
 	}
-	e = opampsrv_handle(h->op, &tc->id, body, len, now_ms(), &rep);
+	id.cert = peer;	/* the CSR flow renews this certificate's identity */
+	e = opampsrv_handle(h->op, &id, body, len, now_ms(), &rep);
 	free(plain);
 	if (e) {
 		refuse(req, c, tc->peer, tc->id.subject, 500, false, NULL, "the OpAMP handler failed: %s",
@@ -608,7 +610,7 @@ static void route(struct evhttp_request *req, void *arg)
 			       method_name(cmd));
 			return;
 		}
-		handle_opamp(req, c, tc);
+		handle_opamp(req, c, tc, SSL_get0_peer_certificate(ssl));
 	} else if (is_api_path(path)) {
 		if (tc->id.role != CP_ROLE_ADMIN) {
 			refuse(req, c, tc->peer, tc->id.subject, 403, true, NULL,

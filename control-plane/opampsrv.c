@@ -41,7 +41,10 @@
 
 #include <jansson.h>
 
+#include <openssl/evp.h>
+
 #include "configmap.h"
+#include "csrsign.h"
 #include "opamp.pb-c.h"
 #include "opampsrv.h"
 #include "selector.h"
@@ -58,6 +61,10 @@
 	(OPAMP__PROTO__V1__SERVER_CAPABILITIES__ServerCapabilities_AcceptsStatus |      \
 	 OPAMP__PROTO__V1__SERVER_CAPABILITIES__ServerCapabilities_OffersRemoteConfig | \
 	 OPAMP__PROTO__V1__SERVER_CAPABILITIES__ServerCapabilities_AcceptsEffectiveConfig)
+/* Advertised only with a signer (--issuer-cert/--issuer-key). */
+#define OPAMPSRV_CSR_CAPABILITIES                                                           \
+	(OPAMP__PROTO__V1__SERVER_CAPABILITIES__ServerCapabilities_OffersConnectionSettings | \
+	 OPAMP__PROTO__V1__SERVER_CAPABILITIES__ServerCapabilities_AcceptsConnectionSettingsRequest)
 
 typedef Opamp__Proto__V1__AgentToServer agent_to_server;
 typedef Opamp__Proto__V1__ServerToAgent server_to_agent;
@@ -91,6 +98,7 @@ struct opampsrv {
 	size_t n_policies;
 	void *agents;		/* tsearch tree of struct opampsrv_agent */
 	size_t cache_bytes;
+	const struct csrsign *signer;	/* borrowed; NULL: CSRs are refused */
 };
 
 /* ---------------------------------------------------------------------------
@@ -764,6 +772,106 @@ static int opampsrv_bad_request(const struct cp_identity *id, const ProtobufCBin
 }
 
 /* ---------------------------------------------------------------------------
+ * The CSR flow (ConnectionSettingsRequest #11 -> ConnectionSettingsOffers #4). */
+
+/* What an offer points into; lives until the reply is packed. */
+struct opampsrv_offer {
+	Opamp__Proto__V1__ConnectionSettingsOffers offers;
+	Opamp__Proto__V1__OpAMPConnectionSettings opamp;
+	Opamp__Proto__V1__TLSCertificate cert;
+	Opamp__Proto__V1__ServerErrorResponse er;
+	struct csrsign_issued issued;
+	uint8_t hash[32];
+	char why[300];
+};
+
+static uint64_t opampsrv_capabilities(const struct opampsrv *s)
+{
+	return OPAMPSRV_CAPABILITIES | (s && s->signer ? OPAMPSRV_CSR_CAPABILITIES : 0);
+}
+
+static const ProtobufCBinaryData *opampsrv_csr_request(const agent_to_server *in)
+{
+	const Opamp__Proto__V1__ConnectionSettingsRequest *r = in->connection_settings_request;
+
+	if (!r || !r->opamp || !r->opamp->certificate_request)
+		return NULL;
+	return &r->opamp->certificate_request->csr;
+}
+
+/*
+ * Sign the request, or say why not in error_response (BadRequest) and the
+ * log; the rest of the message was processed already.  0, or -ENOMEM/-EIO.
+ */
+static int opampsrv_csr(struct opampsrv *s, const struct cp_identity *id, const ProtobufCBinaryData *csr,
+			int64_t now, server_to_agent *out, struct opampsrv_offer *o, struct opampsrv_reply *ret)
+{
+	unsigned mdlen = 0;
+	int r;
+
+	if (!s->signer) {
+		snprintf(o->why, sizeof(o->why), "this server does not sign certificate requests (vigil-cp runs "
+			 "without --issuer-cert/--issuer-key)");
+		r = -EPERM;
+	} else {
+		r = csrsign_issue(s->signer, id->cert, csr->data, csr->len, (time_t)(now / 1000), &o->issued,
+				  o->why, sizeof(o->why));
+		/* An issuer OpenSSL cannot sign with (-EIO) is this request's failure, said and logged. */
+		if (r == -ENOMEM)
+			return r;
+	}
+	if (r) {
+		opamp__proto__v1__server_error_response__init(&o->er);
+		o->er.type = OPAMP__PROTO__V1__SERVER_ERROR_RESPONSE_TYPE__ServerErrorResponseType_BadRequest;
+		o->er.error_message = o->why;
+		out->error_response = &o->er;
+		snprintf(ret->log, sizeof(ret->log), "opamp: certificate request from %.120s refused: %s",
+			 opampsrv_who(id), o->why);
+		return 0;
+	}
+	opamp__proto__v1__connection_settings_offers__init(&o->offers);
+	opamp__proto__v1__op_ampconnection_settings__init(&o->opamp);
+	opamp__proto__v1__tlscertificate__init(&o->cert);
+	o->cert.cert.data = (uint8_t *)o->issued.pem;
+	o->cert.cert.len = o->issued.len;
+	o->opamp.certificate = &o->cert;
+	o->offers.opamp = &o->opamp;
+	/* The offer's hash: SHA-256 of what it carries, the certificate PEM. */
+	if (!EVP_Digest(o->issued.pem, o->issued.len, o->hash, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+		return -EIO;
+	o->offers.hash.data = o->hash;
+	o->offers.hash.len = sizeof(o->hash);
+	out->connection_settings = &o->offers;
+	snprintf(ret->log, sizeof(ret->log), "opamp: issued a certificate to %.120s: serial %s, SHA-256 %s, "
+		 "valid %ld s", opampsrv_who(id), o->issued.serial, o->issued.fingerprint,
+		 (long)(o->issued.not_after - now / 1000));
+	return 0;
+}
+
+/* What the agent says of the settings offered last (#15): logged. */
+static void opampsrv_csr_status(const struct cp_identity *id, const agent_to_server *in, struct opampsrv_reply *ret)
+{
+	const Opamp__Proto__V1__ConnectionSettingsStatus *st = in->connection_settings_status;
+	const char *what;
+
+	if (!st || ret->log[0])
+		return;
+	switch (st->status) {
+	case OPAMP__PROTO__V1__CONNECTION_SETTINGS_STATUSES__ConnectionSettingsStatuses_APPLIED:
+		what = "APPLIED";
+		break;
+	case OPAMP__PROTO__V1__CONNECTION_SETTINGS_STATUSES__ConnectionSettingsStatuses_FAILED:
+		what = "FAILED";
+		break;
+	default:
+		return;	/* APPLYING and UNSET say nothing worth a line on every poll */
+	}
+	snprintf(ret->log, sizeof(ret->log), "opamp: connection settings %s by %.120s%s%.200s", what,
+		 opampsrv_who(id), st->error_message && st->error_message[0] ? ": " : "",
+		 st->error_message && opampsrv_str_ok(st->error_message) ? st->error_message : "");
+}
+
+/* ---------------------------------------------------------------------------
  * One message. */
 
 /* A fresh copy of the cached or stored agent, or a new one; *ret_known says which. */
@@ -957,6 +1065,7 @@ int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint
 	server_to_agent out = OPAMP__PROTO__V1__SERVER_TO_AGENT__INIT;
 	Opamp__Proto__V1__AgentRemoteConfig rc = OPAMP__PROTO__V1__AGENT_REMOTE_CONFIG__INIT;
 	struct opampsrv_map map;
+	struct opampsrv_offer offer = { 0 };
 	struct opampsrv_scan sc = { 0 };
 	struct opampsrv_agent *oa = NULL;
 	agent_to_server *in = NULL;
@@ -1051,11 +1160,20 @@ int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint
 	}
 	opampsrv_cache_put(s, oa);
 	oa = NULL;
+	if (!in->agent_disconnect) {
+		if (opampsrv_csr_request(in)) {
+			r = opampsrv_csr(s, id, opampsrv_csr_request(in), now, &out, &offer, ret);
+			if (r)
+				goto out;
+		}
+		opampsrv_csr_status(id, in, ret);
+	}
 reply:
 	out.instance_uid = in->instance_uid;
-	out.capabilities = OPAMPSRV_CAPABILITIES;
+	out.capabilities = opampsrv_capabilities(s);
 	r = opampsrv_pack(&out, ret);
 out:
+	free(offer.issued.pem);
 	if (oa)
 		opampsrv_agent_free(oa);
 	opamp__proto__v1__agent_to_server__free_unpacked(in, NULL);
@@ -1086,6 +1204,12 @@ int opampsrv_new(struct store *st, struct opampsrv **ret)
 	s->gen = 1;
 	*ret = s;
 	return 0;
+}
+
+void opampsrv_set_signer(struct opampsrv *s, const struct csrsign *cs)
+{
+	if (s)
+		s->signer = cs;
 }
 
 void opampsrv_invalidate(struct opampsrv *s)

@@ -16,6 +16,15 @@
  *   - the newest assignment whose selector matches the agent names the
  *     policy it should run; remote_config is sent when the agent's reported
  *     last_remote_config_hash differs from that policy's config hash;
+ *   - with a signer (opampsrv_set_signer), a connection_settings_request
+ *     (#11) carrying a CSR is signed by csrsign.c and answered with
+ *     connection_settings (#4): opamp.certificate.cert and the hash of the
+ *     offer; a refused request gets error_response and a log line, and the
+ *     rest of the message is processed as usual.  Without a signer the
+ *     request is refused the same way and the capabilities
+ *     AcceptsConnectionSettingsRequest and OffersConnectionSettings are not
+ *     advertised;
+ *   - a connection_settings_status (#15) is logged (FAILED with its reason);
  *   - the reply always carries the server's capabilities and the instance_uid.
  * Library-like: never logs; a reason for the log line comes back in log.
  */
@@ -26,6 +35,7 @@
 #include <stdint.h>
 
 #include "cpident.h"
+#include "csrsign.h"
 #include "store.h"
 
 #define OPAMPSRV_MAX_MESSAGE (4u << 20) /* an AgentToServer, after gunzip */
@@ -36,11 +46,17 @@ struct opampsrv_reply {
 	int http_status;	/* 200, or 400 for BadRequest (body still a ServerToAgent) */
 	uint8_t *body;		/* serialized ServerToAgent, malloc'ed; caller frees */
 	size_t len;
-	char log[256];		/* non-empty: what the caller should log (refusals, errors) */
+	char log[512];		/* non-empty: what the caller should log (refusals, errors, issuance) */
 };
 
 /* 0 and *ret; st is borrowed and must outlive the server. */
 int opampsrv_new(struct store *st, struct opampsrv **ret);
+
+/*
+ * Sign certificate requests with cs (borrowed; it must outlive its use, or
+ * be replaced first, e.g. on SIGHUP), or refuse them with NULL.
+ */
+void opampsrv_set_signer(struct opampsrv *s, const struct csrsign *cs);
 
 /* Accepts NULL. */
 void opampsrv_free(struct opampsrv *s);

@@ -24,6 +24,7 @@
 
 #include "api.h"
 #include "cpopts.h"
+#include "csrsign.h"
 #include "httpd.h"
 #include "log.h"
 #include "opampsrv.h"
@@ -42,6 +43,8 @@ struct cp {
 	struct signing_trust *trust;
 	SSL_CTX *ctx;
 	unsigned generation;
+	struct opampsrv *op;
+	struct csrsign *signer;	/* NULL without --issuer-cert */
 };
 
 /* The admin API changed policies or assignments: drop what opampsrv cached. */
@@ -92,10 +95,21 @@ static int load_trust(struct cp *cp, struct signing_trust **ret, char *err, size
 	return r;
 }
 
+/* The CSR flow's issuer, or *ret = NULL when none is configured. */
+static int load_signer(struct cp *cp, struct csrsign **ret, char *err, size_t errlen)
+{
+	*ret = NULL;
+	if (!cp->o.issuer_cert)
+		return 0;
+	return csrsign_new(cp->o.issuer_cert, cp->o.issuer_key, cp->o.agent_ca, cp->o.issued_days, ret, err,
+			   errlen);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct cp *cp = arg;
 	struct signing_trust *trust = NULL;
+	struct csrsign *signer = NULL;
 	SSL_CTX *ctx = NULL;
 	char err[768], desc[160];
 	int r;
@@ -105,12 +119,18 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	r = load_tls(cp, &ctx, err, sizeof(err));
 	if (r == 0)
 		r = load_trust(cp, &trust, err, sizeof(err));
+	if (r == 0)
+		r = load_signer(cp, &signer, err, sizeof(err));
 	ERR_clear_error(); /* none of it may pass for a later handshake's reason */
 	if (r) {
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		SSL_CTX_free(ctx);
+		signing_trust_free(trust);
 		return;
 	}
+	opampsrv_set_signer(cp->op, signer);
+	csrsign_free(cp->signer);
+	cp->signer = signer;
 	httpd_set_ssl_ctx(cp->httpd, ctx);
 	SSL_CTX_free(cp->ctx);
 	cp->ctx = ctx;
@@ -201,6 +221,17 @@ int main(int argc, char **argv)
 		log_warnx("cannot start the OpAMP server or the admin API: out of memory");
 		goto out;
 	}
+	cp.op = op;
+	r = load_signer(&cp, &cp.signer, err, sizeof(err));
+	if (r) {
+		log_warnx("%s", err);
+		code = r == -EPERM ? EX_CONFIG : file_exit(r);
+		goto out;
+	}
+	opampsrv_set_signer(op, cp.signer);
+	if (cp.signer && cp.o.log_level >= CP_LOG_INFO)
+		log_info("signing agents' certificate requests with %s (%u days)", cp.o.issuer_cert,
+			 cp.o.issued_days);
 	/* A policy uploaded or assigned must reach the agents at their next poll. */
 	api_set_on_change(cp.api, on_api_change, op);
 	cp.base = event_base_new();
@@ -252,6 +283,7 @@ out:
 		event_base_free(cp.base);
 	api_free(cp.api);
 	opampsrv_free(op);
+	csrsign_free(cp.signer);
 	store_close(st);
 	signing_trust_free(cp.trust);
 	SSL_CTX_free(cp.ctx);

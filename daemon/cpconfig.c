@@ -5,6 +5,9 @@
  * Runs in the monitor (root at start-up; the dropped monitor on SIGHUP).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
 #include <stdbool.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -14,10 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "certrot.h"
 #include "cpconfig.h"
 #include "memblob.h"
 #include "policyfile.h"
 #include "signing.h"
+#include "statedir.h"
 
 static int read_one(const char *opt, const char *path, bool secret, size_t max, int *ret_fd,
 		    char *why, size_t why_len)
@@ -62,6 +67,74 @@ int cpconfig_read_creds(const struct vigild_opts *o, int fds[3], char *why, size
 				close(fds[i]);
 		fds[0] = fds[1] = fds[2] = -1;
 	}
+	return rc;
+}
+
+int cpconfig_prefer_renewed(int state_fd, uid_t owner, int fds[3], char *why, size_t why_len)
+{
+	void *cur = NULL, *id = NULL;
+	size_t cur_len, id_len, key_off;
+	struct stat st;
+	int fd, cfd = -1, kfd = -1, rc;
+
+	why[0] = '\0';
+	fd = openat(state_fd, STATEDIR_IDENTITY, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : (snprintf(why, why_len, "%s: %s", STATEDIR_IDENTITY,
+						       strerror(errno)), 0);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != owner) ||
+	    (st.st_mode & 077)) {
+		snprintf(why, why_len, "%s in the state directory is not a 0600 regular file of vigil's or "
+			 "root's: not used", STATEDIR_IDENTITY);
+		close(fd);
+		return 0;
+	}
+	rc = memblob_from_file("identity", fd, IDENTITY_MAX, &cfd);
+	close(fd);
+	if (rc) {
+		snprintf(why, why_len, "%s: %s: not used", STATEDIR_IDENTITY, strerror(-rc));
+		return 0;
+	}
+	rc = memblob_read(cfd, IDENTITY_MAX, &id, &id_len);
+	close(cfd);
+	cfd = -1;
+	if (!rc)
+		rc = memblob_read(fds[0], SIGNING_MAX_KEY_BYTES, &cur, &cur_len);
+	if (rc)
+		goto out;
+	if (certrot_split(id, id_len, &key_off) ||
+	    certrot_pair(id, key_off, (const char *)id + key_off, id_len - key_off)) {
+		snprintf(why, why_len, "%s: not a certificate followed by its key: not used", STATEDIR_IDENTITY);
+		goto out;
+	}
+	if (!certrot_newer(id, key_off, cur, cur_len, time(NULL))) {
+		snprintf(why, why_len, "%s: not a renewal of --cert valid now (another subject, expired, or "
+			 "expiring before it): --cert and --key are used", STATEDIR_IDENTITY);
+		goto out;
+	}
+	rc = memblob_new("--cert", id, key_off, NULL, 0, &cfd);
+	if (!rc)
+		rc = memblob_new("--key", (const char *)id + key_off, id_len - key_off, NULL, 0, &kfd);
+	if (rc)
+		goto out;
+	close(fds[0]);
+	close(fds[1]);
+	fds[0] = cfd;
+	fds[1] = kfd;
+	cfd = kfd = -1;
+	snprintf(why, why_len, "using the certificate renewed through the control plane (%s in the state "
+		 "directory), which expires later than --cert", STATEDIR_IDENTITY);
+	rc = 1;
+out:
+	if (cfd >= 0)
+		close(cfd);
+	if (kfd >= 0)
+		close(kfd);
+	if (id) {
+		explicit_bzero(id, id_len);
+		free(id);
+	}
+	free(cur);
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 #define VIGIL_CPCONFIG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "options.h"
 #include "privsep.h"
@@ -27,6 +28,18 @@
  * change); the key must also be unreadable by group and others.
  */
 int cpconfig_read_creds(const struct vigild_opts *o, int fds[3], char *why, size_t why_len);
+
+/*
+ * At start: replace fds[0] and fds[1] (from cpconfig_read_creds) with the
+ * certificate and key renewed through OpAMP's CSR flow and kept in the
+ * state directory (statedir.h, identity.pem), when that file is a regular
+ * file (not a symlink) owned by root or by owner, not readable by group or
+ * others, its key matches its certificate, and the certificate has the
+ * subject of --cert, is valid now and expires later than --cert.  1
+ * when replaced (why says so), 0 when --cert/--key stay (why says why
+ * when the file exists but is not used), -errno on failure (fds unchanged).
+ */
+int cpconfig_prefer_renewed(int state_fd, uid_t owner, int fds[3], char *why, size_t why_len);
 
 /* --policy-trust as a sealed memfd, same rules as the certificates. */
 int cpconfig_read_trust(const struct vigild_opts *o, int *ret_fd, char *why, size_t why_len);

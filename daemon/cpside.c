@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "budgets.h"
+#include "certrot.h"
 #include "cfghash.h"
 #include "cpside.h"
 #include "fds.h"
@@ -243,10 +244,51 @@ static void on_policy(struct cpside *cs, struct budgets *b, const struct msg_rem
 	budgets_reload(b, p, true);
 }
 
+/*
+ * A renewed certificate and key the uplink proved: kept in the state
+ * directory for the next start.  Sizes and the memfd are the protocol (a
+ * breach kills the uplink); a pair that does not match is refused here.
+ */
+static int on_identity(struct cpside *cs, const struct msg_identity_save *m, int fd)
+{
+	void *buf = NULL;
+	size_t len;
+	int rc;
+
+	if (m->version != PRIVSEP_VERSION || m->pad || !m->cert_len || !m->key_len ||
+	    (uint64_t)m->cert_len + m->key_len > IDENTITY_MAX) {
+		close(fd);
+		return uplink_broke(cs, "IDENTITY_SAVE with a bad version or lengths");
+	}
+	rc = memblob_read(fd, IDENTITY_MAX, &buf, &len);
+	close(fd);
+	if (rc == -ENOMEM) {
+		log_warnx("state directory: out of memory reading the renewed certificate; not kept");
+		return 0;
+	}
+	if (rc || len != (size_t)m->cert_len + m->key_len) {
+		free(buf);
+		return uplink_broke(cs, "IDENTITY_SAVE whose memfd is not sealed or not of its lengths");
+	}
+	if (certrot_pair(buf, m->cert_len, (const char *)buf + m->cert_len, m->key_len)) {
+		log_warnx("state directory: the uplink's renewed certificate does not match its key; not kept");
+	} else if ((rc = statedir_save_identity(cs->state_fd, buf, m->cert_len, (const char *)buf + m->cert_len,
+						m->key_len))) {
+		log_warn_errno(rc, "state directory: cannot keep the renewed certificate (it is in use; a "
+			       "restart would come back on --cert/--key)");
+	} else {
+		log_info("state directory: the renewed certificate is kept in %s", STATEDIR_IDENTITY);
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+	return 0;
+}
+
 int cpside_on_readable(struct cpside *cs, struct budgets *b)
 {
 	union {
 		struct msg_remote_policy rp;
+		struct msg_identity_save id;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} u;
 	int fds[PRIVSEP_MAX_FDS];
@@ -269,7 +311,9 @@ int cpside_on_readable(struct cpside *cs, struct budgets *b)
 		return uplink_broke(cs, "a message the table does not allow");
 	if (type < 0)
 		return uplink_broke(cs, strerror(-type));
-	/* MSG_REMOTE_POLICY is the only message the uplink may send here. */
+	if (type == MSG_IDENTITY_SAVE)
+		return on_identity(cs, &u.id, fds[0]);
+	/* MSG_REMOTE_POLICY and MSG_IDENTITY_SAVE are the only messages the uplink may send here. */
 	if (type != MSG_REMOTE_POLICY) {
 		fds_close(fds, privsep_rules[type].nfds);
 		return uplink_broke(cs, "a message the uplink may send only to the monitor");

@@ -57,6 +57,7 @@
 #include "sampler.h"
 #include "sandbox.h"
 #include "signing.h"
+#include "statedir.h"
 
 #define EX_DATAERR 65
 #define EX_SOFTWARE 70
@@ -560,7 +561,8 @@ static void log_request(const struct broker *b, const struct worker *w, uint64_t
  * start): at start, and again on SIGHUP so that the next connection uses
  * whatever certificate and key are on disk then.  0 or -errno (logged).
  */
-static int send_creds(const struct vigild_opts *o, int sock, const struct msg_uplink_creds *addrs)
+static int send_creds(const struct vigild_opts *o, int sock, const struct msg_uplink_creds *addrs, int state_fd,
+		      uid_t vigil_uid)
 {
 	struct msg_uplink_creds m = *addrs;
 	char why[512];
@@ -573,6 +575,15 @@ static int send_creds(const struct vigild_opts *o, int sock, const struct msg_up
 	if (rc) {
 		log_warnx("%s", why);
 		return rc;
+	}
+	/* At start only: a certificate renewed through the control plane, if newer (cpconfig.h). */
+	if (state_fd >= 0) {
+		rc = cpconfig_prefer_renewed(state_fd, vigil_uid, fds, why, sizeof(why));
+		if (rc < 0)
+			log_warn_errno(rc, "state directory: cannot read %s; using --cert and --key",
+				       STATEDIR_IDENTITY);
+		else if (why[0])
+			log_info("control plane: %s", why);
 	}
 	rc = privsep_send(sock, &m, sizeof(m), fds, 3);
 	for (int i = 0; i < 3; i++)
@@ -752,7 +763,7 @@ int monitor_main(const struct vigild_opts *o)
 
 			rc = privsep_send(uplink->sock, &peer, sizeof(peer), &chan[1], 1);
 			if (!rc)
-				rc = send_creds(o, uplink->sock, &cp_addrs);
+				rc = send_creds(o, uplink->sock, &cp_addrs, state_fd, uid);
 		}
 		if (rc)
 			fatalx(EX_SOFTWARE, "cannot hand the workers their work: %s", strerror(-rc));
@@ -882,7 +893,7 @@ int monitor_main(const struct vigild_opts *o)
 		case SIGHUP:
 			/* Certificate rotation: the next connection uses the files on disk now. */
 			if (o->control_plane && !stopping && uplink->sock >= 0 &&
-			    send_creds(o, uplink->sock, &cp_addrs) == 0)
+			    send_creds(o, uplink->sock, &cp_addrs, -1, 0) == 0)
 				log_info("SIGHUP: --cert, --key and --ca passed to the uplink");
 			if (!o->policy) {
 				if (!o->control_plane)

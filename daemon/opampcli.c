@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "configmap.h"
 #include "opamp.pb-c.h"
 #include "opampcli.h"
@@ -62,6 +64,10 @@ struct build {
 	Opamp__Proto__V1__AgentConfigFile eff_file;
 	Opamp__Proto__V1__RemoteConfigStatus rcs;
 	Opamp__Proto__V1__AgentDisconnect disc;
+	Opamp__Proto__V1__ConnectionSettingsRequest csr_req;
+	Opamp__Proto__V1__OpAMPConnectionSettingsRequest csr_opamp;
+	Opamp__Proto__V1__CertificateRequest csr;
+	Opamp__Proto__V1__ConnectionSettingsStatus cs;
 	size_t nkv;
 };
 
@@ -248,6 +254,27 @@ int opampcli_build(struct opampcli *c, const struct opampcli_report *r, bool dis
 	} else {
 		parts &= ~OPAMPCLI_REMOTE_STATUS; /* not known yet: still pending */
 	}
+	if (!disconnect && r->csr) {
+		opamp__proto__v1__connection_settings_request__init(&b->csr_req);
+		opamp__proto__v1__op_ampconnection_settings_request__init(&b->csr_opamp);
+		opamp__proto__v1__certificate_request__init(&b->csr);
+		b->csr.csr.data = (uint8_t *)(uintptr_t)r->csr;
+		b->csr.csr.len = r->csr_len;
+		b->csr_opamp.certificate_request = &b->csr;
+		b->csr_req.opamp = &b->csr_opamp;
+		m.connection_settings_request = &b->csr_req;
+	}
+	if (!disconnect && r->cs_status != OPAMPCLI_CS_UNSET) {
+		opamp__proto__v1__connection_settings_status__init(&b->cs);
+		b->cs.status = (Opamp__Proto__V1__ConnectionSettingsStatuses)r->cs_status;
+		if (r->cs_hash) {
+			b->cs.last_connection_settings_hash.data = (uint8_t *)(uintptr_t)r->cs_hash;
+			b->cs.last_connection_settings_hash.len = 32;
+		}
+		if (r->cs_error)
+			b->cs.error_message = (char *)(uintptr_t)r->cs_error;
+		m.connection_settings_status = &b->cs;
+	}
 	len = opamp__proto__v1__agent_to_server__get_packed_size(&m);
 	out = malloc(len ? len : 1);
 	if (!out) {
@@ -358,6 +385,22 @@ int opampcli_parse(const uint8_t *buf, size_t len, struct opampcli_reply *ret)
 			}
 		}
 	}
+	r.capabilities = m->capabilities;
+	if (!rc && m->connection_settings && m->connection_settings->opamp &&
+	    m->connection_settings->opamp->certificate && m->connection_settings->opamp->certificate->cert.len &&
+	    m->connection_settings->opamp->certificate->cert.len <= OPAMPCLI_MAX_CERT) {
+		const ProtobufCBinaryData *c = &m->connection_settings->opamp->certificate->cert;
+
+		r.cert_offer = true;
+		if (m->connection_settings->hash.len == sizeof(r.cert_hash))
+			memcpy(r.cert_hash, m->connection_settings->hash.data, sizeof(r.cert_hash));
+		else
+			SHA256(c->data, c->len, r.cert_hash);
+		r.cert = dup_bytes(c->data, c->len);
+		r.cert_len = c->len;
+		if (!r.cert)
+			rc = -ENOMEM;
+	}
 	opamp__proto__v1__server_to_agent__free_unpacked(m, &alloc);
 	if (rc) {
 		opampcli_reply_release(&r);
@@ -373,5 +416,6 @@ void opampcli_reply_release(struct opampcli_reply *r)
 		return;
 	free(r->yaml);
 	free(r->sig);
-	r->yaml = r->sig = NULL;
+	free(r->cert);
+	r->yaml = r->sig = r->cert = NULL;
 }

@@ -30,8 +30,21 @@
 #define OPAMPCLI_REMOTE_STATUS 0x8u
 #define OPAMPCLI_ALL 0xfu
 
-/* ReportsStatus | AcceptsRemoteConfig | ReportsEffectiveConfig | ReportsHealth | ReportsRemoteConfig */
-#define OPAMPCLI_CAPABILITIES 0x1807u
+/*
+ * ReportsStatus | AcceptsRemoteConfig | ReportsEffectiveConfig | ReportsHealth | ReportsRemoteConfig
+ * | AcceptsOpAMPConnectionSettings | ReportsConnectionSettingsStatus (the CSR flow)
+ */
+#define OPAMPCLI_CAPABILITIES 0x9907u
+/* ServerCapabilities_AcceptsConnectionSettingsRequest: the server signs CSRs. */
+#define OPAMPCLI_SERVER_SIGNS 0x40u
+
+/* ConnectionSettingsStatuses (#15's status). */
+enum opampcli_cs_status {
+	OPAMPCLI_CS_UNSET = 0,
+	OPAMPCLI_CS_APPLIED = 1,
+	OPAMPCLI_CS_APPLYING = 2,
+	OPAMPCLI_CS_FAILED = 3,
+};
 
 struct opampcli {
 	uint64_t seq;       /* sequence_num of the next message */
@@ -51,6 +64,12 @@ struct opampcli_report {
 	const char *yaml;
 	size_t yaml_len;
 	const struct msg_agent_health *health; /* NULL: none yet */
+	/* the CSR flow: a request to send (NULL: none), and a status to report (UNSET: none) */
+	const char *csr;
+	size_t csr_len;
+	enum opampcli_cs_status cs_status;
+	const uint8_t *cs_hash;   /* the offer's hash, 32 bytes, or NULL */
+	const char *cs_error;     /* with FAILED */
 };
 
 /* A new session: everything is sent with the first message. */
@@ -84,7 +103,15 @@ struct opampcli_reply {
 	int files_err;              /* 0, or -ENOENT / -EBADMSG: not policy.yaml + .sig */
 	uint8_t *yaml, *sig;        /* malloc'd copies (NULL with files_err) */
 	size_t yaml_len, sig_len;
+	uint64_t capabilities;      /* ServerCapabilities */
+	bool cert_offer;            /* connection_settings.opamp.certificate present */
+	uint8_t cert_hash[32];      /* the offer's hash (SHA-256 of the PEM when the server sent none) */
+	uint8_t *cert;              /* malloc'd PEM, at most OPAMPCLI_MAX_CERT bytes */
+	size_t cert_len;
 };
+
+/* The most a certificate offer may be (leaf and chain, PEM). */
+#define OPAMPCLI_MAX_CERT (64u << 10)
 
 /* The most memory decoding one reply may take (protobuf-c's structures). */
 #define OPAMPCLI_DECODE_BUDGET (16u << 20)

@@ -37,6 +37,7 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_POLICY_STATUS] = { PEER_COLLECTOR, sizeof(struct msg_policy_status), 1, false },
 	[MSG_AGENT_HEALTH] = { PEER_COLLECTOR, sizeof(struct msg_agent_health), 0, false },
 	[MSG_UPLINK_BROKE] = { PEER_COLLECTOR, sizeof(struct msg_uplink_broke), 0, true },
+	[MSG_IDENTITY_SAVE] = { PEER_UPLINK, sizeof(struct msg_identity_save), 1, false },
 };
 
 int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PRIVSEP_VERSION 6
+#define PRIVSEP_VERSION 7
 /* The worker's end of its socketpair, placed here across the re-exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -86,6 +86,11 @@ enum privsep_type {
 	MSG_AGENT_HEALTH = 23,
 	/* collector -> monitor, once: the uplink broke the protocol on their socket */
 	MSG_UPLINK_BROKE = 24,
+	/*
+	 * uplink -> collector: a renewed certificate and its key (OpAMP's CSR
+	 * flow), proven by a request, to keep in the state directory
+	 */
+	MSG_IDENTITY_SAVE = 25,
 	MSG_TYPE_MAX,
 };
 
@@ -340,6 +345,19 @@ struct msg_agent_health {
 	struct health_tenant tenants[HEALTH_MAX_TENANTS];
 };
 
+/* The most bytes a renewed certificate (with chain) and its key may take together. */
+#define IDENTITY_MAX (128u << 10)
+/*
+ * fds: [0] sealed memfd of cert_len bytes of PEM certificate (then its
+ * chain), then key_len bytes of PEM private key.
+ */
+struct msg_identity_save {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t cert_len;
+	uint32_t key_len;
+	uint32_t pad;
+};
 struct msg_uplink_broke {
 	struct msg_hdr hdr;
 	uint32_t version;

@@ -110,6 +110,11 @@ static int read_file(int dirfd, const char *name, size_t max, char **ret, size_t
 	return 0;
 }
 
+int statedir_save_identity(int dirfd, const void *cert, size_t cert_len, const void *key, size_t key_len)
+{
+	return replace_file(dirfd, STATEDIR_IDENTITY, cert, cert_len, key, key_len, NULL, 0);
+}
+
 int statedir_save_policy(int dirfd, const void *yaml, size_t yaml_len, const void *sig,
 			 size_t sig_len)
 {

@@ -5,6 +5,10 @@
  *                   then its DER signature, in one file so that one
  *                   rename replaces both at once
  *   instance-uid    this agent's OpAMP instance_uid, a UUID v7 made once
+ *   identity.pem    the agent's certificate (and chain) then its private key,
+ *                   renewed through OpAMP's CSR flow (0600, in one file so
+ *                   that one rename replaces both); the monitor prefers it
+ *                   at start to --cert/--key when it is newer (cpconfig.h)
  *
  * Runs in the collector, which holds only an fd of the directory (every
  * name is relative to it) and may write nowhere else (Landlock).  Files
@@ -22,6 +26,10 @@
 
 #define STATEDIR_POLICY "policy.signed"
 #define STATEDIR_UID "instance-uid"
+#define STATEDIR_IDENTITY "identity.pem"
+
+/* Replace identity.pem with cert then key (PEM).  0 or -errno (nothing changed then). */
+int statedir_save_identity(int dirfd, const void *cert, size_t cert_len, const void *key, size_t key_len);
 
 /* Replace policy.signed with yaml + sig.  0 or -errno (nothing changed then). */
 int statedir_save_policy(int dirfd, const void *yaml, size_t yaml_len, const void *sig,

@@ -15,6 +15,15 @@
  * its seccomp allowlist adds to the common set only the socket calls one
  * HTTPS connection needs (sandbox.c).
  *
+ * Certificate rotation (OpAMP's CSR flow, certrot.h): once half of the
+ * certificate's lifetime has passed (jittered) and the server says it
+ * signs requests, the uplink makes a new key in memory, sends a request
+ * under the current subject, checks the certificate offered, and makes
+ * its next request with it.  Only when that request succeeds is the new
+ * pair kept (and handed to the collector to persist, MSG_IDENTITY_SAVE);
+ * if it fails, the uplink goes back to the pair it had and reports
+ * ConnectionSettingsStatus FAILED.  The key never leaves the host.
+ *
  * It does not decide trust: a policy it receives goes, with its signature,
  * to the collector (MSG_REMOTE_POLICY over their socket), which verifies,
  * applies and answers (MSG_POLICY_STATUS); the uplink reports the answer
@@ -38,6 +47,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "certrot.h"
 #include "cphttp.h"
 #include "log.h"
 #include "memblob.h"
@@ -54,8 +64,41 @@
 
 #define REQUEST_TIMEOUT_S 30
 #define DISCONNECT_TIMEOUT_S 5
+/* After a rotation failed or was refused: try again after this, at most. */
+#define ROTATE_RETRY_MAX_S 3600
+#define ROTATE_RETRY_MIN_S 10
 /* A failure is logged when it starts, then at most this often. */
 #define FAIL_LOG_NS (60ull * 1000000000ull)
+
+/* A malloc'ed PEM the uplink keeps; keys are wiped when dropped. */
+struct rot_pem {
+	char *p;
+	size_t len;
+};
+
+static void rot_drop(struct rot_pem *b)
+{
+	if (b->p) {
+		explicit_bzero(b->p, b->len);
+		free(b->p);
+	}
+	b->p = NULL;
+	b->len = 0;
+}
+
+static int rot_copy(struct rot_pem *b, const void *p, size_t len)
+{
+	char *d = malloc(len + 1);
+
+	if (!d)
+		return -ENOMEM;
+	memcpy(d, p, len);
+	d[len] = '\0';
+	rot_drop(b);
+	b->p = d;
+	b->len = len;
+	return 0;
+}
 
 struct uplink {
 	struct msg_uplink_setup cfg;
@@ -66,6 +109,21 @@ struct uplink {
 	struct cphttp *http;
 	bool have_creds;
 	uint32_t naddrs;
+	struct uplink_addr addrs[UPLINK_MAX_ADDRS];
+	/* the identity in use (cphttp holds a copy), kept to renew it and to revert to it */
+	struct rot_pem cur_cert, cur_key, ca;
+	time_t not_before, not_after;
+	time_t rotate_at;           /* realtime; 0: not scheduled */
+	bool server_signs;          /* the server's AcceptsConnectionSettingsRequest */
+	/* a rotation under way */
+	struct rot_pem new_key, csr, new_cert;
+	bool csr_inflight;          /* the request was in the message being sent */
+	bool trying;                /* the next request uses new_cert/new_key */
+	uint8_t offer_hash[32];
+	/* ConnectionSettingsStatus to report (OPAMPCLI_CS_UNSET: nothing) */
+	enum opampcli_cs_status cs_status;
+	bool cs_inflight;
+	char cs_error[320];
 	/* from the collector */
 	bool have_start, have_policy;
 	uint8_t uid[16];
@@ -103,12 +161,183 @@ static uint64_t random64(void)
 	return r;
 }
 
+/* --- certificate rotation ------------------------------------------------------ */
+
+static time_t now_real(void)
+{
+	return time(NULL);
+}
+
+static void rotation_abandon(struct uplink *u)
+{
+	rot_drop(&u->new_key);
+	rot_drop(&u->csr);
+	rot_drop(&u->new_cert);
+	u->csr_inflight = false;
+	u->trying = false;
+}
+
+/* When to renew the certificate in use; logged once per certificate. */
+static void schedule_rotation(struct uplink *u)
+{
+	char when[32];
+	struct tm tm;
+
+	if (certrot_validity(u->cur_cert.p, u->cur_cert.len, &u->not_before, &u->not_after)) {
+		u->rotate_at = 0;
+		return;
+	}
+	u->rotate_at = certrot_due(u->not_before, u->not_after, random64());
+	gmtime_r(&u->rotate_at, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_info("certificate valid for %lld s more; renewal (CSR flow) due from %s, if the control plane "
+		 "signs requests", (long long)(u->not_after - now_real()), when);
+}
+
+/* A rotation failed or was refused: not again before a tenth of the lifetime. */
+static void rotation_later(struct uplink *u)
+{
+	time_t wait = (u->not_after - u->not_before) / 10;
+
+	if (wait > ROTATE_RETRY_MAX_S)
+		wait = ROTATE_RETRY_MAX_S;
+	if (wait < ROTATE_RETRY_MIN_S)
+		wait = ROTATE_RETRY_MIN_S;
+	u->rotate_at = now_real() + wait;
+}
+
+static void rotation_status(struct uplink *u, enum opampcli_cs_status st, const char *why)
+{
+	u->cs_status = st;
+	snprintf(u->cs_error, sizeof(u->cs_error), "%s", why ? why : "");
+}
+
+/* Time to renew: a new key and a request under the current subject. */
+static void rotation_start(struct uplink *u)
+{
+	int rc;
+
+	if (u->new_key.p || u->trying || !u->server_signs || !u->rotate_at || now_real() < u->rotate_at)
+		return;
+	rc = certrot_keygen(&u->new_key.p, &u->new_key.len);
+	if (!rc)
+		rc = certrot_csr(u->new_key.p, u->new_key.len, u->cur_cert.p, u->cur_cert.len, &u->csr.p,
+				 &u->csr.len);
+	if (rc) {
+		log_warn_errno(rc, "certificate renewal: cannot make a key and its request; trying later");
+		rotation_abandon(u);
+		rotation_later(u);
+		return;
+	}
+	log_info("certificate renewal: asking the control plane to sign a new key (the certificate in use "
+		 "expires in %lld s)", (long long)(u->not_after - now_real()));
+}
+
+/* Persist the pair now proven: the collector writes it into the state directory. */
+static void rotation_persist(struct uplink *u)
+{
+	struct msg_identity_save m = { .hdr = { MSG_IDENTITY_SAVE, sizeof(m) }, .version = PRIVSEP_VERSION };
+	int fd, rc;
+
+	if (u->chan < 0) {
+		log_warnx("certificate renewal: the collector is gone: the new certificate is not kept on disk");
+		return;
+	}
+	m.cert_len = (uint32_t)u->cur_cert.len;
+	m.key_len = (uint32_t)u->cur_key.len;
+	rc = memblob_new("identity", u->cur_cert.p, u->cur_cert.len, u->cur_key.p, u->cur_key.len, &fd);
+	if (!rc) {
+		rc = privsep_send(u->chan, &m, sizeof(m), &fd, 1);
+		close(fd);
+	}
+	if (rc)
+		log_warn_errno(rc, "certificate renewal: cannot hand the new certificate to the collector");
+}
+
+/* The request made with the new pair succeeded: it is the identity now. */
+static void rotation_commit(struct uplink *u)
+{
+	struct rot_pem t;
+
+	t = u->cur_cert;
+	u->cur_cert = u->new_cert;
+	u->new_cert = t;
+	t = u->cur_key;
+	u->cur_key = u->new_key;
+	u->new_key = t;
+	rotation_abandon(u);	/* drops the old pair */
+	rotation_status(u, OPAMPCLI_CS_APPLIED, NULL);
+	log_info("certificate renewal: the new certificate works; it is the agent's identity now");
+	rotation_persist(u);
+	schedule_rotation(u);
+}
+
+/* The request made with the new pair failed: back to the old one. */
+static void rotation_revert(struct uplink *u, const char *what)
+{
+	char why[300];
+	int rc;
+
+	snprintf(why, sizeof(why), "the connection with the new certificate failed (%.200s); back to the "
+		 "previous one", what);
+	log_warnx("certificate renewal: %s", why);
+	rc = cphttp_set_identity(u->http, u->cur_cert.p, u->cur_cert.len, u->cur_key.p, u->cur_key.len, u->ca.p,
+				 u->ca.len, u->addrs, u->naddrs);
+	if (rc)
+		fatalx(71, "certificate renewal: cannot go back to the previous certificate: %s", strerror(-rc));
+	rotation_abandon(u);
+	rotation_status(u, OPAMPCLI_CS_FAILED, why);
+	rotation_later(u);
+	u->next_poll_ns = 0;	/* report it with the certificate that works */
+}
+
+/* The server answered the request: an offer to check and try, or a refusal. */
+static void rotation_answer(struct uplink *u, const struct opampcli_reply *r)
+{
+	char why[256];
+	int rc;
+
+	if (!r->cert_offer) {
+		log_warnx("certificate renewal: the control plane did not sign the request%s%s", r->error ? ": " : "",
+			  r->error ? r->error_message : "");
+		rotation_abandon(u);
+		rotation_later(u);
+		return;
+	}
+	memcpy(u->offer_hash, r->cert_hash, sizeof(u->offer_hash));
+	rc = certrot_check(r->cert, r->cert_len, u->new_key.p, u->new_key.len, u->cur_cert.p, u->cur_cert.len,
+			   now_real(), why, sizeof(why));
+	if (!rc)
+		rc = rot_copy(&u->new_cert, r->cert, r->cert_len);
+	if (!rc)
+		rc = cphttp_set_identity(u->http, u->new_cert.p, u->new_cert.len, u->new_key.p, u->new_key.len,
+					 u->ca.p, u->ca.len, u->addrs, u->naddrs);
+	if (rc) {
+		if (rc != -EBADMSG && rc != -E2BIG)
+			snprintf(why, sizeof(why), "cannot use it: %s", strerror(-rc));
+		log_warnx("certificate renewal: the offered certificate is refused: %s", why);
+		rotation_abandon(u);
+		rotation_status(u, OPAMPCLI_CS_FAILED, why);
+		rotation_later(u);
+		/* cphttp may hold half of the new identity: the old one again */
+		if (cphttp_set_identity(u->http, u->cur_cert.p, u->cur_cert.len, u->cur_key.p, u->cur_key.len,
+					u->ca.p, u->ca.len, u->addrs, u->naddrs))
+			fatalx(71, "certificate renewal: cannot go back to the previous certificate");
+		return;
+	}
+	u->trying = true;
+	/* opamp-spec, "OpAMP Connection Setting Offer Flow", step 4: say it is being applied. */
+	rotation_status(u, OPAMPCLI_CS_APPLYING, NULL);
+	log_info("certificate renewal: a certificate was offered for the new key; the next connection uses it");
+}
+
 /* --- from the monitor -------------------------------------------------------- */
 
 static void take_creds(struct uplink *u, const struct msg_uplink_creds *m, const int *fds)
 {
 	void *b[3] = { NULL, NULL, NULL };
 	size_t len[3];
+	bool keep;
 	int rc = 0;
 
 	if (m->version != PRIVSEP_VERSION || m->naddrs > UPLINK_MAX_ADDRS)
@@ -119,9 +348,31 @@ static void take_creds(struct uplink *u, const struct msg_uplink_creds *m, const
 				  &len[i]);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
-	if (!rc)
+	/*
+	 * On SIGHUP, files that expire before the certificate renewed here
+	 * (same subject, still valid) do not replace it: only the CA is taken.
+	 */
+	keep = !rc && u->have_creds && u->cur_cert.p &&
+	       certrot_newer(u->cur_cert.p, u->cur_cert.len, b[0], len[0], now_real());
+	/* A certificate being tried is dropped either way: say so, as OpAMP wants an outcome. */
+	if (!rc && u->trying)
+		rotation_status(u, OPAMPCLI_CS_FAILED, "the key material was reloaded (SIGHUP) while the new "
+				"certificate was being tried; not used");
+	if (keep) {
+		log_info("--cert expires before the certificate renewed through the control plane: keeping "
+			 "the renewed one (the CA is reloaded)");
+		rotation_abandon(u);
+		rc = rot_copy(&u->ca, b[2], len[2]);
+		if (!rc)
+			rc = cphttp_set_identity(u->http, u->cur_cert.p, u->cur_cert.len, u->cur_key.p,
+						 u->cur_key.len, u->ca.p, u->ca.len, m->addrs, m->naddrs);
+	} else if (!rc) {
 		rc = cphttp_set_identity(u->http, b[0], len[0], b[1], len[1], b[2], len[2], m->addrs,
 					 m->naddrs);
+		if (!rc && !(rc = rot_copy(&u->cur_cert, b[0], len[0])) &&
+		    !(rc = rot_copy(&u->cur_key, b[1], len[1])))
+			rc = rot_copy(&u->ca, b[2], len[2]);
+	}
 	for (int i = 0; i < 3; i++) {
 		if (b[i]) {
 			explicit_bzero(b[i], len[i]);
@@ -134,10 +385,16 @@ static void take_creds(struct uplink *u, const struct msg_uplink_creds *m, const
 		log_warn_errno(rc, "cannot take the new key material; keeping the one in use");
 		return;
 	}
+	u->naddrs = m->naddrs;
+	memcpy(u->addrs, m->addrs, sizeof(u->addrs));
+	if (keep)
+		return;
 	if (u->have_creds)
 		log_info("new certificate and key: the next connection uses them");
 	u->have_creds = true;
-	u->naddrs = m->naddrs;
+	/* The files replaced on disk win over a rotation under way. */
+	rotation_abandon(u);
+	schedule_rotation(u);
 }
 
 /* 0, or -EPIPE when the monitor is gone. */
@@ -273,6 +530,13 @@ static void report(const struct uplink *u, struct opampcli_report *r)
 	r->yaml = u->yaml;
 	r->yaml_len = u->yaml_len;
 	r->health = u->have_health ? &u->health : NULL;
+	if (u->csr.p && !u->trying) {
+		r->csr = u->csr.p;
+		r->csr_len = u->csr.len;
+	}
+	r->cs_status = u->cs_status;
+	r->cs_hash = u->cs_status != OPAMPCLI_CS_UNSET ? u->offer_hash : NULL;
+	r->cs_error = u->cs_status == OPAMPCLI_CS_FAILED ? u->cs_error : NULL;
 }
 
 static void failed(struct uplink *u, const char *what, uint64_t server_ns)
@@ -345,7 +609,10 @@ static void poll_server(struct uplink *u)
 	bool was_full;
 	int rc;
 
+	rotation_start(u);
 	report(u, &rep);
+	u->csr_inflight = rep.csr != NULL;
+	u->cs_inflight = rep.cs_status != OPAMPCLI_CS_UNSET;
 	was_full = (u->cli.dirty & OPAMPCLI_ALL) == OPAMPCLI_ALL;
 	rc = opampcli_build(&u->cli, &rep, false, &msg, &len);
 	if (rc) {
@@ -358,6 +625,8 @@ static void poll_server(struct uplink *u)
 		opampcli_sent(&u->cli, false);
 		if (rc != -ECANCELED)
 			failed(u, res.err, 0);
+		if (u->trying && rc != -ECANCELED)
+			rotation_revert(u, res.err);
 		return;
 	}
 	if (res.status != 200) {
@@ -365,6 +634,8 @@ static void poll_server(struct uplink *u)
 		snprintf(what, sizeof(what), "HTTP status %ld", res.status);
 		failed(u, what, res.retry_after_ns);
 		cphttp_result_release(&res);
+		if (u->trying)
+			rotation_revert(u, what);
 		return;
 	}
 	rc = opampcli_parse(res.body ? res.body : (const uint8_t *)"", res.len, &reply);
@@ -383,6 +654,14 @@ static void poll_server(struct uplink *u)
 		return;
 	}
 	opampcli_sent(&u->cli, true);
+	if (u->cs_inflight)
+		u->cs_status = OPAMPCLI_CS_UNSET;	/* reported */
+	if (u->trying)
+		rotation_commit(u);
+	u->server_signs = reply.capabilities & OPAMPCLI_SERVER_SIGNS;
+	if (u->csr_inflight)
+		rotation_answer(u, &reply);
+	u->csr_inflight = false;
 	backoff_reset(&u->bo);
 	u->fails = 0;
 	if (!u->connected)
@@ -396,6 +675,9 @@ static void poll_server(struct uplink *u)
 		take_remote(u, &reply);
 	opampcli_reply_release(&reply);
 	u->next_poll_ns = mono_ns() + (uint64_t)u->cfg.poll_interval_s * 1000000000ull;
+	/* A new certificate to prove, or a rotation's outcome to report: now. */
+	if (u->trying || u->cs_status != OPAMPCLI_CS_UNSET)
+		u->next_poll_ns = 0;
 	/*
 	 * Full state asked for: say it now, unless that was just said (then a
 	 * part is not known yet, and the regular poll carries it: never a
@@ -566,6 +848,10 @@ int uplink_main(void)
 		rc = run_control_plane(&u);
 		cphttp_free(u.http);
 		free(u.yaml);
+		rotation_abandon(&u);
+		rot_drop(&u.cur_cert);
+		rot_drop(&u.cur_key);
+		rot_drop(&u.ca);
 		return rc;
 	}
 

@@ -192,7 +192,7 @@ described() {
 wait_for 15 described
 tap_result "${NAMES[2]}" $? "$(diag)"
 
-healthy() { [ "$(agent .healthy)" = true ] && [ "$(agent .capabilities)" = $((0x1807)) ]; }
+healthy() { [ "$(agent .healthy)" = true ] && [ "$(agent .capabilities)" = $((0x9907)) ]; }
 wait_for 15 healthy
 tap_result "${NAMES[3]}" $? "$(diag)" "$(agent .health)"
 

@@ -5,7 +5,10 @@
  * group and others cannot read it, each refusal naming the option, the
  * file and the fix; what is read arrives as sealed memfds with the files'
  * bytes; the control plane's name resolves to addresses for the uplink;
- * the uplink's set-up carries the labels.
+ * the uplink's set-up carries the labels; at start, a certificate renewed
+ * through the control plane (identity.pem in the state directory) replaces
+ * --cert/--key only if it is a 0600 regular file of vigil's or root's, its
+ * key matches, and it renews --cert (same subject, valid, expires later).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -124,6 +127,149 @@ static void test_read(void **st)
 	assert_non_null(strstr(why, "--policy-trust"));
 }
 
+static void *blob(int fd, size_t *len)
+{
+	void *b;
+
+	assert_int_equal(memblob_read(fd, 1 << 20, &b, len), 0);
+	return b;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *b = calloc(1, 65536);
+
+	assert_non_null(f);
+	*len = fread(b, 1, 65536, f);
+	fclose(f);
+	return b;
+}
+
+/* identity.pem made of cert file c then key file k, with mode and owner. */
+static void identity(const char *state, const char *c, const char *k, mode_t mode, uid_t owner)
+{
+	char cmd[1024], p[300];
+
+	snprintf(p, sizeof(p), "%s/identity.pem", state);
+	unlink(p);
+	snprintf(cmd, sizeof(cmd), "cat %s/%s %s/%s > %s", dir, c, dir, k, p);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(chmod(p, mode), 0);
+	assert_int_equal(chown(p, owner, 0), 0);
+}
+
+static void test_prefer_renewed(void **st)
+{
+	char cmd[4096], state[300], p[400], why[512];
+	int sfd, fds[3], rc;
+	size_t len, want_len;
+	void *got;
+	char *want;
+
+	snprintf(cmd, sizeof(cmd), "cd %s && exec >/dev/null 2>&1 && "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rca.key "
+		 "  -out rca.pem -days 365 -subj /CN=ca && "
+		 "for n in cur:host1:10 renewed:host1:30 other:host2:30 sooner:host1:2; do "
+		 "  IFS=: read name cn days <<EOF\n$n\nEOF\n"
+		 "  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $name.key "
+		 "    -subj /CN=$cn -out $name.csr && "
+		 "  openssl x509 -req -in $name.csr -CA rca.pem -CAkey rca.key -CAcreateserial -days $days "
+		 "    -out $name.pem || exit 1; "
+		 "done", dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	assert_int_equal(mkdir(state, 0700), 0);
+	sfd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(sfd >= 0);
+
+#define CUR()                                                                                \
+	do {                                                                                 \
+		char *c_ = slurp(cmd, &len);                                                 \
+		assert_int_equal(memblob_new("c", c_, len, NULL, 0, &fds[0]), 0);            \
+		assert_int_equal(memblob_new("k", "key", 3, NULL, 0, &fds[1]), 0);           \
+		fds[2] = -1;                                                                 \
+		free(c_);                                                                    \
+	} while (0)
+	snprintf(cmd, sizeof(cmd), "%s/cur.pem", dir);
+
+	/* none: --cert/--key stay, nothing said */
+	CUR();
+	assert_int_equal(cpconfig_prefer_renewed(sfd, 4242, fds, why, sizeof(why)), 0);
+	assert_string_equal(why, "");
+	got = blob(fds[1], &len);
+	assert_int_equal(len, 3);
+	free(got);
+	close(fds[0]);
+	close(fds[1]);
+
+	/* a renewal, vigil's (uid 4242), 0600: used, certificate and key apart */
+	identity(state, "renewed.pem", "renewed.key", 0600, 4242);
+	CUR();
+	assert_int_equal(cpconfig_prefer_renewed(sfd, 4242, fds, why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "renewed through the control plane"));
+	snprintf(p, sizeof(p), "%s/renewed.pem", dir);
+	want = slurp(p, &want_len);
+	got = blob(fds[0], &len);
+	assert_int_equal(len, want_len);
+	assert_memory_equal(got, want, len);
+	free(got);
+	free(want);
+	snprintf(p, sizeof(p), "%s/renewed.key", dir);
+	want = slurp(p, &want_len);
+	got = blob(fds[1], &len);
+	assert_int_equal(len, want_len);
+	assert_memory_equal(got, want, len);
+	free(got);
+	free(want);
+	close(fds[0]);
+	close(fds[1]);
+
+	/* each refusal leaves --cert/--key and says why */
+	struct {
+		const char *c, *k;
+		mode_t mode;
+		uid_t owner;
+		const char *why;
+	} bad[] = {
+		{ "renewed.pem", "renewed.key", 0640, 4242, "0600 regular file" },
+		{ "renewed.pem", "renewed.key", 0600, 4343, "0600 regular file" },	/* someone else's */
+		{ "renewed.pem", "other.key", 0600, 4242, "followed by its key" },
+		{ "other.pem", "other.key", 0600, 4242, "not a renewal" },
+		{ "sooner.pem", "sooner.key", 0600, 4242, "not a renewal" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		identity(state, bad[i].c, bad[i].k, bad[i].mode, bad[i].owner);
+		CUR();
+		rc = cpconfig_prefer_renewed(sfd, 4242, fds, why, sizeof(why));
+		if (rc != 0 || !strstr(why, bad[i].why))
+			fail_msg("case %zu: %d, \"%s\"", i, rc, why);
+		got = blob(fds[1], &len);
+		assert_int_equal(len, 3);
+		free(got);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	/* a symlink to a good pair */
+	snprintf(p, sizeof(p), "%s/identity.pem", state);
+	unlink(p);
+	identity(dir, "renewed.pem", "renewed.key", 0600, 4242);
+	snprintf(cmd, sizeof(cmd), "%s/identity.pem", dir);
+	assert_int_equal(symlink(cmd, p), 0);
+	snprintf(cmd, sizeof(cmd), "%s/cur.pem", dir);
+	CUR();
+	assert_int_equal(cpconfig_prefer_renewed(sfd, 4242, fds, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "identity.pem"));
+	got = blob(fds[1], &len);
+	assert_int_equal(len, 3);
+	free(got);
+	close(fds[0]);
+	close(fds[1]);
+#undef CUR
+	close(sfd);
+	(void)st;
+}
+
 static void test_resolve_and_setup(void **st)
 {
 	struct vigild_opts o = opts();
@@ -163,6 +309,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read),
 		cmocka_unit_test(test_resolve_and_setup),
+		cmocka_unit_test(test_prefer_renewed),
 	};
 	return cmocka_run_group_tests_name("cpconfig", tests, setup, teardown);
 }

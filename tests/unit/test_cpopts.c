@@ -51,6 +51,30 @@ static void test_defaults(void **state)
 	assert_int_equal(o.idle_timeout_s, CPOPTS_DEFAULT_IDLE_TIMEOUT);
 	assert_int_equal(o.retry_after_s, CPOPTS_DEFAULT_RETRY_AFTER);
 	assert_int_equal(o.log_level, CP_LOG_INFO);
+	assert_null(o.issuer_cert);
+	assert_null(o.issuer_key);
+	assert_int_equal(o.issued_days, CPOPTS_DEFAULT_ISSUED_DAYS);
+}
+
+/* The CSR flow's issuer: both files or neither, and a lifetime in days. */
+static void test_issuer(void **state)
+{
+	struct cpopts o;
+	char err[256];
+
+	assert_int_equal(parse(&o, err, sizeof(err), "--issuer-cert", "i.pem", "--issuer-key", "i.key",
+			       "--issued-days", "7", NULL), 0);
+	assert_string_equal(o.issuer_cert, "i.pem");
+	assert_string_equal(o.issuer_key, "i.key");
+	assert_int_equal(o.issued_days, 7);
+	assert_int_equal(parse(&o, err, sizeof(err), "--issuer-cert", "i.pem", NULL), -EINVAL);
+	assert_non_null(strstr(err, "give both or neither"));
+	assert_int_equal(parse(&o, err, sizeof(err), "--issuer-key", "i.key", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, sizeof(err), "--issued-days", "0", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--issued-days"));
+	assert_int_equal(parse(&o, err, sizeof(err), "--issued-days", "3651", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, sizeof(err), "--issuer-cert", "", "--issuer-key", "k", NULL), -EINVAL);
+	(void)state;
 }
 
 static void test_listen(void **state)
@@ -150,6 +174,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_issuer),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_values),

@@ -29,6 +29,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "certrot.h"
 #include "cfghash.h"
 #include "cpside.h"
 #include "devca.h"
@@ -395,6 +400,146 @@ static void test_hostile_uplink(void **st)
 	close(mon[1]);
 }
 
+/* A self-signed certificate for a new key (certrot_keygen), both PEM. */
+static void make_pair(char **cert, size_t *cert_len, char **key, size_t *key_len)
+{
+	BIO *b = BIO_new_mem_buf(NULL, 0), *out = BIO_new(BIO_s_mem());
+	EVP_PKEY *k;
+	X509 *x = X509_new();
+	BUF_MEM *mem;
+
+	assert_int_equal(certrot_keygen(key, key_len), 0);
+	BIO_free(b);
+	b = BIO_new_mem_buf(*key, (int)*key_len);
+	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	assert_non_null(k);
+	assert_true(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+					       (const unsigned char *)"host1", -1, -1, 0));
+	assert_true(X509_set_issuer_name(x, X509_get_subject_name(x)));
+	assert_true(ASN1_INTEGER_set(X509_get_serialNumber(x), 7));
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -60));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
+	assert_true(X509_set_pubkey(x, k));
+	assert_true(X509_sign(x, k, EVP_sha256()));
+	assert_true(PEM_write_bio_X509(out, x));
+	BIO_get_mem_ptr(out, &mem);
+	*cert = malloc(mem->length);
+	memcpy(*cert, mem->data, mem->length);
+	*cert_len = mem->length;
+	BIO_free(out);
+	BIO_free(b);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static bool identity_kept(void)
+{
+	char p[256];
+	struct stat sb;
+
+	path_in(p, sizeof(p), state, STATEDIR_IDENTITY);
+	return stat(p, &sb) == 0;
+}
+
+/* Send IDENTITY_SAVE with a blob of a then b; the collector's answer to it. */
+static int save(struct cpside *cs, int chan[2], uint32_t cert_len, uint32_t key_len, const char *a, size_t alen,
+		const char *b, size_t blen)
+{
+	struct msg_identity_save m = { .hdr = { MSG_IDENTITY_SAVE, sizeof(m) }, .version = PRIVSEP_VERSION,
+				       .cert_len = cert_len, .key_len = key_len };
+	int fd;
+
+	open_cpside(cs, chan);
+	assert_int_equal(memblob_new("i", a, alen, b, blen, &fd), 0);
+	assert_int_equal(privsep_send(chan[1], &m, sizeof(m), &fd, 1), 0);
+	close(fd);
+	return cpside_on_readable(cs, NULL);
+}
+
+/*
+ * MSG_IDENTITY_SAVE: a renewed certificate and its key land in the state
+ * directory, 0600; a pair that does not match is not kept; lengths that
+ * lie, an unsealed memfd or sizes past the limit break the protocol.
+ */
+static void test_identity_save(void **st)
+{
+	char *cert, *key, *cert2, *key2, p[256];
+	size_t cert_len, key_len, cert2_len, key2_len, len;
+	struct cpside cs;
+	struct stat sb;
+	void *kept;
+	int chan[2], fd;
+
+	monitor_at_fd3();
+	make_pair(&cert, &cert_len, &key, &key_len);
+	make_pair(&cert2, &cert2_len, &key2, &key2_len);
+	path_in(p, sizeof(p), state, STATEDIR_IDENTITY);
+	unlink(p);
+
+	/* another key than the certificate's: refused, nothing kept, nothing broken */
+	assert_int_equal(save(&cs, chan, (uint32_t)cert_len, (uint32_t)key2_len, cert, cert_len, key2, key2_len), 0);
+	assert_int_not_equal(cs.chan_fd, -1);
+	assert_false(identity_kept());
+	cpside_release(&cs);
+	close(chan[1]);
+
+	/* the pair: kept, 0600, certificate then key */
+	assert_int_equal(save(&cs, chan, (uint32_t)cert_len, (uint32_t)key_len, cert, cert_len, key, key_len), 0);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	kept = malloc(cert_len + key_len + 1);
+	len = (size_t)read(fd, kept, cert_len + key_len + 1);
+	close(fd);
+	assert_int_equal(len, cert_len + key_len);
+	assert_memory_equal(kept, cert, cert_len);
+	assert_memory_equal((char *)kept + cert_len, key, key_len);
+	free(kept);
+	cpside_release(&cs);
+	close(chan[1]);
+	unlink(p);
+
+	/* lengths that do not add up to the memfd's size */
+	assert_int_equal(save(&cs, chan, (uint32_t)cert_len, (uint32_t)key_len + 1, cert, cert_len, key, key_len),
+			 -EPIPE);
+	expect_broke();
+	cpside_release(&cs);
+	close(chan[1]);
+	/* no key */
+	assert_int_equal(save(&cs, chan, (uint32_t)cert_len, 0, cert, cert_len, NULL, 0), -EPIPE);
+	expect_broke();
+	cpside_release(&cs);
+	close(chan[1]);
+	/* past IDENTITY_MAX, and overflowing 32 bits together */
+	assert_int_equal(save(&cs, chan, 0xfffffff0u, 0x20, cert, cert_len, key, key_len), -EPIPE);
+	expect_broke();
+	cpside_release(&cs);
+	close(chan[1]);
+	/* an unsealed memfd */
+	{
+		struct msg_identity_save m = { .hdr = { MSG_IDENTITY_SAVE, sizeof(m) }, .version = PRIVSEP_VERSION,
+					       .cert_len = (uint32_t)cert_len, .key_len = (uint32_t)key_len };
+
+		open_cpside(&cs, chan);
+		fd = memfd_create("i", MFD_CLOEXEC);
+		assert_int_equal(write(fd, cert, cert_len), (ssize_t)cert_len);
+		assert_int_equal(write(fd, key, key_len), (ssize_t)key_len);
+		assert_int_equal(privsep_send(chan[1], &m, sizeof(m), &fd, 1), 0);
+		close(fd);
+		assert_int_equal(cpside_on_readable(&cs, NULL), -EPIPE);
+		expect_broke();
+		cpside_release(&cs);
+		close(chan[1]);
+	}
+	assert_false(identity_kept());
+	free(cert);
+	free(cert2);
+	free(key);
+	free(key2);
+	close(PRIVSEP_FD);
+	close(mon[1]);
+}
+
 static void test_memblob(void **st)
 {
 	void *buf;
@@ -448,6 +593,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accept_and_refuse),
 		cmocka_unit_test(test_hostile_uplink),
+		cmocka_unit_test(test_identity_save),
 		cmocka_unit_test(test_memblob),
 		cmocka_unit_test(test_instance_uid),
 	};

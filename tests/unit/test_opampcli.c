@@ -4,7 +4,9 @@
  * ReportFullState, only changes otherwise, sequence numbers, parts kept
  * pending when a message did not reach the server, agent_disconnect; and
  * replies: remote config (hash given or computed, extra files refused),
- * error responses with retry_info, flags, garbage.
+ * error responses with retry_info, flags, garbage; the CSR flow's request
+ * and ConnectionSettingsStatus in a message, and the certificate offered
+ * in a reply (hash given or computed, oversize ignored).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include <openssl/sha.h>
 
 #include "cfghash.h"
 #include "configmap.h"
@@ -287,6 +291,104 @@ static void test_replies(void **st)
  * 4 MiB of empty config_map entries (2 bytes each on the wire, about 60 in
  * memory): refused for the decoding budget, not decoded into 130 MB.
  */
+static void test_csr_flow(void **st)
+{
+	struct opampcli c;
+	struct opampcli_report r;
+	struct msg_policy_status ps;
+	struct msg_agent_health h;
+	Opamp__Proto__V1__AgentToServer *m;
+	Opamp__Proto__V1__ServerToAgent out = OPAMP__PROTO__V1__SERVER_TO_AGENT__INIT;
+	Opamp__Proto__V1__ConnectionSettingsOffers offers = OPAMP__PROTO__V1__CONNECTION_SETTINGS_OFFERS__INIT;
+	Opamp__Proto__V1__OpAMPConnectionSettings os;
+	Opamp__Proto__V1__TLSCertificate tc = OPAMP__PROTO__V1__TLSCERTIFICATE__INIT;
+	struct opampcli_reply rep;
+	uint8_t hash[32], *buf, *big;
+	size_t len;
+
+	/* The __INIT macro casts away a const (the empty string); the function does not. */
+	opamp__proto__v1__op_ampconnection_settings__init(&os);
+	opampcli_init(&c);
+	fill(&r, &ps, &h);
+	m = build(&c, &r, false);
+	assert_int_equal(m->capabilities, OPAMPCLI_CAPABILITIES);
+	assert_true(m->capabilities & OPAMP__PROTO__V1__AGENT_CAPABILITIES__AgentCapabilities_AcceptsOpAMPConnectionSettings);
+	assert_true(m->capabilities &
+		    OPAMP__PROTO__V1__AGENT_CAPABILITIES__AgentCapabilities_ReportsConnectionSettingsStatus);
+	assert_null(m->connection_settings_request);
+	assert_null(m->connection_settings_status);
+	opamp__proto__v1__agent_to_server__free_unpacked(m, NULL);
+
+	r.csr = "-----BEGIN CERTIFICATE REQUEST-----\n";
+	r.csr_len = strlen(r.csr);
+	r.cs_status = OPAMPCLI_CS_FAILED;
+	memset(hash, 0x33, sizeof(hash));
+	r.cs_hash = hash;
+	r.cs_error = "the new certificate failed";
+	m = build(&c, &r, false);
+	assert_non_null(m->connection_settings_request);
+	assert_non_null(m->connection_settings_request->opamp);
+	assert_non_null(m->connection_settings_request->opamp->certificate_request);
+	assert_int_equal(m->connection_settings_request->opamp->certificate_request->csr.len, r.csr_len);
+	assert_memory_equal(m->connection_settings_request->opamp->certificate_request->csr.data, r.csr, r.csr_len);
+	assert_non_null(m->connection_settings_status);
+	assert_int_equal(m->connection_settings_status->status,
+			 OPAMP__PROTO__V1__CONNECTION_SETTINGS_STATUSES__ConnectionSettingsStatuses_FAILED);
+	assert_int_equal(m->connection_settings_status->last_connection_settings_hash.len, 32);
+	assert_string_equal(m->connection_settings_status->error_message, "the new certificate failed");
+	opamp__proto__v1__agent_to_server__free_unpacked(m, NULL);
+	/* never with agent_disconnect */
+	m = build(&c, &r, true);
+	assert_null(m->connection_settings_request);
+	assert_null(m->connection_settings_status);
+	opamp__proto__v1__agent_to_server__free_unpacked(m, NULL);
+
+	/* an offer: the certificate copied out, the hash as given, or computed */
+	tc.cert.data = (uint8_t *)"-----BEGIN CERTIFICATE-----\nAAAA\n";
+	tc.cert.len = strlen((const char *)tc.cert.data);
+	os.certificate = &tc;
+	offers.opamp = &os;
+	offers.hash.data = hash;
+	offers.hash.len = sizeof(hash);
+	out.connection_settings = &offers;
+	out.capabilities = 0x67;
+	len = opamp__proto__v1__server_to_agent__get_packed_size(&out);
+	buf = malloc(len);
+	opamp__proto__v1__server_to_agent__pack(&out, buf);
+	assert_int_equal(opampcli_parse(buf, len, &rep), 0);
+	free(buf);
+	assert_true(rep.cert_offer);
+	assert_int_equal(rep.capabilities & OPAMPCLI_SERVER_SIGNS, OPAMPCLI_SERVER_SIGNS);
+	assert_int_equal(rep.cert_len, tc.cert.len);
+	assert_memory_equal(rep.cert, tc.cert.data, tc.cert.len);
+	assert_memory_equal(rep.cert_hash, hash, sizeof(hash));
+	opampcli_reply_release(&rep);
+	offers.hash.len = 0;
+	len = opamp__proto__v1__server_to_agent__get_packed_size(&out);
+	buf = malloc(len);
+	opamp__proto__v1__server_to_agent__pack(&out, buf);
+	assert_int_equal(opampcli_parse(buf, len, &rep), 0);
+	free(buf);
+	assert_true(rep.cert_offer);
+	SHA256(tc.cert.data, tc.cert.len, hash);
+	assert_memory_equal(rep.cert_hash, hash, sizeof(hash));
+	opampcli_reply_release(&rep);
+	/* past OPAMPCLI_MAX_CERT: no offer */
+	big = calloc(1, OPAMPCLI_MAX_CERT + 1);
+	tc.cert.data = big;
+	tc.cert.len = OPAMPCLI_MAX_CERT + 1;
+	len = opamp__proto__v1__server_to_agent__get_packed_size(&out);
+	buf = malloc(len);
+	opamp__proto__v1__server_to_agent__pack(&out, buf);
+	assert_int_equal(opampcli_parse(buf, len, &rep), 0);
+	free(buf);
+	free(big);
+	assert_false(rep.cert_offer);
+	assert_null(rep.cert);
+	opampcli_reply_release(&rep);
+	(void)st;
+}
+
 static void test_amplification(void **st)
 {
 	size_t n = 2u << 20, inner = 2 * n, len;
@@ -324,6 +426,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_then_changes),
 		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_csr_flow),
 		cmocka_unit_test(test_amplification),
 	};
 	return cmocka_run_group_tests_name("opampcli", tests, NULL, NULL);

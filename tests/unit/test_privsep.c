@@ -207,6 +207,24 @@ static void test_control_plane_messages(void **state)
 	rp.hdr.len = 16;
 	assert_int_equal(privsep_send(sv[0], &rp, sizeof(rp), fds, 1), 0);
 	assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	/* IDENTITY_SAVE: the uplink's, with exactly its memfd */
+	{
+		struct msg_identity_save is = { .hdr = { MSG_IDENTITY_SAVE, sizeof(is) },
+						.version = PRIVSEP_VERSION };
+
+		assert_int_equal(privsep_send(sv[0], &is, sizeof(is), fds, 1), 0);
+		assert_int_equal(recv_from(PEER_UPLINK, seen, got), MSG_IDENTITY_SAVE);
+		close(got[0]);
+		assert_int_equal(privsep_send(sv[0], &is, sizeof(is), fds, 1), 0);
+		assert_int_equal(recv_from(PEER_UPLINK, seen, got), MSG_IDENTITY_SAVE); /* may repeat */
+		close(got[0]);
+		assert_int_equal(privsep_send(sv[0], &is, sizeof(is), fds, 1), 0);
+		assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), -EPROTO);
+		assert_int_equal(privsep_send(sv[0], &is, sizeof(is), NULL, 0), 0);
+		assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+		assert_int_equal(privsep_send(sv[0], &is, sizeof(is) - 4, fds, 1), 0);
+		assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
+	}
 	/* UPLINK_BROKE is once-only, and the collector's */
 	assert_int_equal(privsep_send(sv[0], &br, sizeof(br), NULL, 0), 0);
 	assert_int_equal(recv_from(PEER_UPLINK, seen, got), -EPROTO);
