@@ -73,8 +73,8 @@ run() {
 		--pid "$CP_PID" --label env=bench | tee "$T/load.out"
 	res=$(grep '^result ' "$T/load.out")
 	[ -n "$res" ] || { tail -5 "$log" >&2; die "cp_load gave no result"; }
-	for f in rps target_rps sent ok errors late reconnects p50_ms p99_ms max_ms cp_cores cp_hwm_kb gen_cores \
-		other_cores connect_s connect_failed warm_cp_ms_per_agent; do
+	for f in rps target_rps sent ok errors late reconnects resent p50_ms p99_ms max_ms cp_cores cp_hwm_kb gen_cores \
+		other_cores connect_s connect_failed warm_cp_ms_per_agent warm_p50_ms warm_p99_ms cp_write_kib_per_req; do
 		R[$key,$f]=$(sed -n "s/.* $f=\([^ ]*\).*/\1/p" <<<"$res")
 	done
 	R[$key,cpu_us]=$(awk -v c="$(sed -n 's/.* cp_cpu_s=\([^ ]*\).*/\1/p' <<<"$res")" -v n="${R[$key,ok]}" \
@@ -91,7 +91,8 @@ done
 
 mkdir -p build/bench
 {
-	echo "vigil-cp under simulated agents ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, window $WINDOW s)"
+	echo "vigil-cp under simulated agents ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, window $WINDOW s," \
+		"commit $(git rev-parse --short HEAD 2>/dev/null || echo ?), load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	echo
 	printf '| %-36s' "configuration"
 	for r in $RUNS; do printf '| %-18s' "$((${r%%:*}))/$((${r##*:} / 1000))s"; done
@@ -117,13 +118,17 @@ mkdir -p build/bench
 	row "errors" errors "%s" "0"
 	row "late polls (previous unanswered)" late "%s" "0"
 	row "reconnects in the window" reconnects "%s" ""
+	row "sent again (server closed idle conn)" resent "%s" ""
 	row "vigil-cp CPU (cores)" cp_cores "%s" "< 1"
 	row "vigil-cp CPU per request (us)" cpu_us "%s" ""
 	row "vigil-cp peak RSS (kB)" cp_hwm_kb "%s" ""
+	row "vigil-cp storage writes (KiB/poll)" cp_write_kib_per_req "%s" ""
 	row "cp_load CPU (cores)" gen_cores "%s" ""
 	row "rest of the host (cores)" other_cores "%s" ""
 	row "warm-up: connect + full state (s)" connect_s "%s" ""
 	row "warm-up: vigil-cp CPU ms per agent" warm_cp_ms_per_agent "%s" ""
+	row "warm-up: full-state/status p50 (ms)" warm_p50_ms "%s" ""
+	row "warm-up: full-state/status p99 (ms)" warm_p99_ms "%s" ""
 	row "agents that never connected" connect_failed "%s" "0"
 	echo
 	echo "steady state only: the window starts after every agent has connected, reported its full state"

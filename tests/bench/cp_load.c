@@ -28,16 +28,18 @@
  *      reopened at the agent's next poll, and that request's latency
  *      includes the handshake.
  * Measured over the window: requests sent and answered, HTTP status, latency
- * (request written to reply parsed) p50/p90/p99/max, errors; vigil-cp's CPU
+ * (request written to reply parsed) p50/p90/p99/max, errors; vigil-cp's
+ * writes (/proc/PID/io: bytes that reach storage, write syscalls); its CPU
  * time (utime+stime from /proc/PID/stat) and peak RSS (VmHWM from
  * /proc/PID/status, which covers its whole life, warm-up included); this
  * process's own CPU time over the same window and its peak RSS.
  *
  * Output: readable lines, then one line for scripts:
  *   result agents=N poll_ms=P window_s=W target_rps=X rps=X sent=N ok=N errors=N
- *          late=N reconnects=N p50_ms=X p90_ms=X p99_ms=X max_ms=X cp_cpu_s=X
+ *          late=N reconnects=N resent=N p50_ms=X p90_ms=X p99_ms=X max_ms=X cp_cpu_s=X
  *          cp_cores=X cp_hwm_kb=N cp_rss_kb=N gen_cpu_s=X gen_cores=X gen_maxrss_kb=N
  *          other_cores=X connect_s=X connect_failed=N warm_cp_cpu_s=X warm_cp_ms_per_agent=X
+ *          warm_p50_ms=X warm_p99_ms=X cp_write_kib_per_req=X cp_syscw_per_req=X
  * other_cores is what the rest of the host used (all of /proc/stat's busy
  * time less vigil-cp and this process): the machine may be shared.
  * Exit 0 when every agent connected and no request failed, 1 otherwise,
@@ -102,7 +104,8 @@ struct agent {
 	struct bufferevent *bev;
 	struct event *poll_ev, *timeout_ev;
 	bool connected, busy, connecting, warm, dead;
-	unsigned pending;
+	bool resent;		/* the request in flight was sent again once */
+	unsigned pending, sent_pending;
 	uint8_t rcs_hash[32];
 	size_t rcs_hash_len;
 	int64_t poll_offset_ns;	/* phase of its polls within the period */
@@ -138,15 +141,18 @@ struct sim {
 	struct event *end_ev, *drain_ev;
 
 	/* window counters */
-	uint64_t sent, ok, errors, late, reconnects, http_other, conn_errors, timeouts, full_state;
-	uint64_t *lat_us;
-	size_t n_lat, cap_lat;
+	uint64_t sent, ok, errors, late, reconnects, http_other, conn_errors, timeouts, full_state, resent;
+	struct lat {
+		uint64_t *us;
+		size_t n, cap;
+	} lat, warm_lat;	/* polls in the window; warm-up messages (full state, status) */
 	/* warm-up counters */
 	uint64_t w_configs, w_errors, connect_failed;
 	char first_error[256];
 
 	/* CPU */
 	double cp_cpu_w, cp_cpu0, cp_cpu1, gen_cpu0, gen_cpu1, host0, host1;
+	long long cp_syscw0, cp_syscw1, cp_wbytes0, cp_wbytes1;	/* vigil-cp's writes (files and sockets) */
 };
 
 static uint64_t now_ns(void)
@@ -229,6 +235,27 @@ static double host_busy_s(void)
 	if (n != 8)
 		return -1;
 	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* One counter of /proc/PID/io ("syscw", "wchar", "write_bytes"), -1 when unreadable. */
+static long long proc_io(pid_t pid, const char *field)
+{
+	char path[64], line[128];
+	size_t fl = strlen(field);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+			v = strtoll(line + fl + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
 }
 
 static double self_cpu_s(void)
@@ -382,6 +409,7 @@ static void write_message(struct agent *a, struct evbuffer *out)
 		}
 		m.remote_config_status = &rcs;
 	}
+	a->sent_pending = a->pending;
 	a->pending = 0;
 	len = opamp__proto__v1__agent_to_server__get_packed_size(&m);
 	if (len > sizeof(buf))
@@ -412,18 +440,18 @@ static void send_request(struct agent *a);
 static void maybe_start_measure(struct sim *s);
 static void ramp_more(struct sim *s);
 
-static void record_latency(struct sim *s, uint64_t us)
+static void record_latency(struct lat *l, uint64_t us)
 {
-	if (s->n_lat == s->cap_lat) {
-		size_t nc = s->cap_lat ? s->cap_lat * 2 : 65536;
-		uint64_t *nl = realloc(s->lat_us, nc * sizeof(*nl));
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 65536;
+		uint64_t *nl = realloc(l->us, nc * sizeof(*nl));
 
 		if (!nl)
 			return;
-		s->lat_us = nl;
-		s->cap_lat = nc;
+		l->us = nl;
+		l->cap = nc;
 	}
-	s->lat_us[s->n_lat++] = us;
+	l->us[l->n++] = us;
 }
 
 static void reset_parser(struct agent *a)
@@ -526,8 +554,10 @@ static void reply_done(struct agent *a)
 	a->busy = false;
 	if (status == 200)
 		apply_reply(a, body, blen);
+	if (s->phase == PH_WARMUP && !a->in_window)
+		record_latency(&s->warm_lat, lat);
 	if (a->in_window) {
-		record_latency(s, lat);
+		record_latency(&s->lat, lat);
 		if (status == 200) {
 			s->ok++;
 		} else {
@@ -674,6 +704,22 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 			ERR_error_string_n(e, why, sizeof(why));
 		else if ((what & BEV_EVENT_ERROR) && EVUTIL_SOCKET_ERROR())
 			snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		if (a->busy && a->connected && !a->have_header && !a->resent && s->phase == PH_MEASURE) {
+			/*
+			 * The keep-alive race: the server closed the idle connection
+			 * as the poll went out.  opamp-go retries a transport error
+			 * with the same message; so does this, once, on a new
+			 * connection, and the latency counts from the first try.
+			 */
+			a->resent = true;
+			if (a->in_window)
+				s->resent++;
+			drop_connection(a);
+			a->seq--;
+			a->pending = a->sent_pending;
+			agent_connect(a);	/* still busy: the message goes out once connected */
+			return;
+		}
 		if (a->busy || a->connecting) {
 			request_failed(a, why);
 		} else {
@@ -721,6 +767,7 @@ static void send_request(struct agent *a)
 	struct timeval tv = { REQUEST_TIMEOUT_S, 0 };
 
 	a->busy = true;
+	a->resent = false;
 	a->in_window = s->phase == PH_MEASURE;
 	a->t_start = now_ns();
 	if (a->in_window)
@@ -810,6 +857,8 @@ static void on_end(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	s->t_end = now_ns();
 	s->cp_cpu1 = proc_cpu_s(s->pid);
+	s->cp_syscw1 = proc_io(s->pid, "syscw");
+	s->cp_wbytes1 = proc_io(s->pid, "write_bytes");
 	s->gen_cpu1 = self_cpu_s();
 	s->host1 = host_busy_s();
 	s->phase = PH_DRAIN;
@@ -828,6 +877,8 @@ static void maybe_start_measure(struct sim *s)
 	s->phase = PH_MEASURE;
 	s->t0 = now_ns();
 	s->cp_cpu0 = proc_cpu_s(s->pid);
+	s->cp_syscw0 = proc_io(s->pid, "syscw");
+	s->cp_wbytes0 = proc_io(s->pid, "write_bytes");
 	printf("warm-up: %u agents connected and reported full state in %.1f s (%.0f handshakes/s), "
 	       "%u failed, %" PRIu64 " remote configs applied, %" PRIu64 " errors; vigil-cp used %.2f s CPU "
 	       "(%.2f ms per agent)\n",
@@ -856,14 +907,14 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-static double pct(const struct sim *s, double p)
+static double pct(const struct lat *l, double p)
 {
 	size_t i;
 
-	if (!s->n_lat)
+	if (!l->n)
 		return 0;
-	i = (size_t)(p * (double)(s->n_lat - 1) + 0.5);
-	return (double)s->lat_us[i] / 1000.0;
+	i = (size_t)(p * (double)(l->n - 1) + 0.5);
+	return (double)l->us[i] / 1000.0;
 }
 
 static void print_and_finish(struct sim *s)
@@ -879,29 +930,43 @@ static void print_and_finish(struct sim *s)
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
-	qsort(s->lat_us, s->n_lat, sizeof(*s->lat_us), cmp_u64);
+	qsort(s->lat.us, s->lat.n, sizeof(*s->lat.us), cmp_u64);
+	qsort(s->warm_lat.us, s->warm_lat.n, sizeof(*s->warm_lat.us), cmp_u64);
 	printf("window: %.1f s, %" PRIu64 " requests sent, %" PRIu64 " answered 200 (%.1f/s, target %.1f/s), "
 	       "%" PRIu64 " errors (%" PRIu64 " HTTP non-200, %" PRIu64 " connection, %" PRIu64 " timeouts), "
-	       "%" PRIu64 " late, %" PRIu64 " reconnects, %" PRIu64 " full-state resends\n",
+	       "%" PRIu64 " late, %" PRIu64 " reconnects, %" PRIu64 " sent again after the server closed the idle "
+	       "connection, %" PRIu64 " full-state resends\n",
 	       w, s->sent, s->ok, (double)s->ok / w, target, s->errors, s->http_other, s->conn_errors, s->timeouts,
-	       s->late, s->reconnects, s->full_state);
-	printf("latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", pct(s, 0.5), pct(s, 0.9),
-	       pct(s, 0.99), pct(s, 1.0));
+	       s->late, s->reconnects, s->resent, s->full_state);
+	printf("latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", pct(&s->lat, 0.5),
+	       pct(&s->lat, 0.9), pct(&s->lat, 0.99), pct(&s->lat, 1.0));
+	printf("warm-up messages (full state, status; %zu, handshakes not included): p50 %.2f ms, p99 %.2f ms, "
+	       "max %.2f ms\n",
+	       s->warm_lat.n, pct(&s->warm_lat, 0.5), pct(&s->warm_lat, 0.99), pct(&s->warm_lat, 1.0));
 	printf("vigil-cp (pid %d): %.2f s CPU in the window = %.3f cores; VmHWM %ld kB, VmRSS %ld kB\n", (int)s->pid, cp,
 	       cp / w, hwm, rss);
+	if (s->cp_syscw0 >= 0 && s->cp_syscw1 >= 0 && s->ok)
+		printf("vigil-cp's writes in the window: %.1f write syscalls per request (sockets and files), "
+		       "%.1f KiB per request to storage\n",
+		       (double)(s->cp_syscw1 - s->cp_syscw0) / (double)s->ok,
+		       (double)(s->cp_wbytes1 - s->cp_wbytes0) / 1024.0 / (double)s->ok);
 	printf("cp_load: %.2f s CPU in the window = %.3f cores; maxrss %ld kB\n", gen, gen / w, ru.ru_maxrss);
 	printf("the rest of the host: %.3f cores busy in the window (of %ld)\n", others / w, sysconf(_SC_NPROCESSORS_ONLN));
 	if (s->first_error[0])
 		printf("first error: %s\n", s->first_error);
 	printf("result agents=%u poll_ms=%ld window_s=%.1f target_rps=%.1f rps=%.1f sent=%" PRIu64 " ok=%" PRIu64
-	       " errors=%" PRIu64 " late=%" PRIu64 " reconnects=%" PRIu64
+	       " errors=%" PRIu64 " late=%" PRIu64 " reconnects=%" PRIu64 " resent=%" PRIu64
 	       " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f cp_cpu_s=%.2f cp_cores=%.3f cp_hwm_kb=%ld"
 	       " cp_rss_kb=%ld gen_cpu_s=%.2f gen_cores=%.3f gen_maxrss_kb=%ld other_cores=%.3f connect_s=%.1f"
-	       " connect_failed=%" PRIu64 " warm_cp_cpu_s=%.2f warm_cp_ms_per_agent=%.2f\n",
-	       s->n, s->poll_ms, w, target, (double)s->ok / w, s->sent, s->ok, s->errors, s->late, s->reconnects,
-	       pct(s, 0.5), pct(s, 0.9), pct(s, 0.99), pct(s, 1.0), cp, cp / w, hwm, rss, gen, gen / w, ru.ru_maxrss,
+	       " connect_failed=%" PRIu64 " warm_cp_cpu_s=%.2f warm_cp_ms_per_agent=%.2f"
+	       " warm_p50_ms=%.2f warm_p99_ms=%.2f cp_write_kib_per_req=%.1f cp_syscw_per_req=%.1f\n",
+	       s->n, s->poll_ms, w, target, (double)s->ok / w, s->sent, s->ok, s->errors, s->late, s->reconnects, s->resent,
+	       pct(&s->lat, 0.5), pct(&s->lat, 0.9), pct(&s->lat, 0.99), pct(&s->lat, 1.0), cp, cp / w, hwm, rss, gen,
+	       gen / w, ru.ru_maxrss,
 	       others / w, (double)(s->t_connect1 - s->t_connect0) / 1e9, s->connect_failed, s->cp_cpu0 - s->cp_cpu_w,
-	       s->n ? (s->cp_cpu0 - s->cp_cpu_w) * 1e3 / s->n : 0.0);
+	       s->n ? (s->cp_cpu0 - s->cp_cpu_w) * 1e3 / s->n : 0.0, pct(&s->warm_lat, 0.5), pct(&s->warm_lat, 0.99),
+	       s->ok && s->cp_wbytes0 >= 0 ? (double)(s->cp_wbytes1 - s->cp_wbytes0) / 1024.0 / (double)s->ok : -1.0,
+	       s->ok && s->cp_syscw0 >= 0 ? (double)(s->cp_syscw1 - s->cp_syscw0) / (double)s->ok : -1.0);
 	fflush(stdout);
 	s->phase = PH_DONE;
 	event_base_loopexit(s->base, NULL);
@@ -1133,7 +1198,8 @@ int main(int argc, char **argv)
 			X509_free(s->agents[i].cert);
 		}
 		free(s->agents);
-		free(s->lat_us);
+		free(s->lat.us);
+		free(s->warm_lat.us);
 		event_free(s->end_ev);
 		event_free(s->drain_ev);
 		event_base_free(s->base);

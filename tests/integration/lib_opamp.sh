@@ -20,7 +20,7 @@
 
 VIGIL_CP=${VIGIL_CP:-$B/vigil-cp} # another build (e.g. ASan) from the environment
 VIGILCTL=$B/vigilctl
-OPAMP_AGENT=$B/tests/tools/opamp_agent
+OPAMP_AGENT=${OPAMP_AGENT:-$B/tests/tools/opamp_agent}
 
 # ---------------------------------------------------------------------------
 # PKI.
@@ -184,11 +184,6 @@ vctl() {
 	shift
 	"$VIGILCTL" --server "$CP_URL" --cert "$pki/admin.pem" --key "$pki/admin.key" --ca "$pki/server-ca.pem" \
 		--json "$@"
-}
-
-# api_get PKI PATH: the admin API with curl, body on stdout.
-api_get() {
-	curl -s --max-time 10 --cacert "$1/server-ca.pem" --cert "$1/admin.pem" --key "$1/admin.key" "$CP_URL$2"
 }
 
 # agent PKI N ARGS...: the test agent with certificate agentN.
