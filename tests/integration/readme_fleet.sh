@@ -26,6 +26,7 @@ PORT=$((20000 + RANDOM % 20000))
 mkdir "$CG" || { tap_not_ok "${NAMES[0]}" "cannot make $CG"; exit 1; }
 fleet_cleanup() {
 	[ -f "$T/pids" ] && kill $(cat "$T/pids") 2>/dev/null
+	pkill -f -- "$T/var/" 2>/dev/null
 	sleep 0.5
 	lib_cleanup
 	rmdir "$CG" 2>/dev/null
@@ -42,8 +43,10 @@ awk '/<!-- fleet-quickstart/ { on = 1; next } on && /^```sh/ { inb = 1; next }
 grep -q 'build/vigil-cp' "$T/block.sh" || { tap_not_ok "${NAMES[0]}" "no fleet block in README.md"; exit 1; }
 sed -e "s|var/|$T/var/|g" -e "s|:4320|:$PORT|g" -e "s|/sys/fs/cgroup/system.slice|$CG|g" \
 	"$T/block.sh" >"$T/run.sh"
-# The block leaves vigil-cp and vigild running (the README stops them with kill %1 %2).
-echo 'jobs -p >"$T_PIDS"' >>"$T/run.sh"
+# The block leaves vigil-cp and vigild running (the README stops them with
+# kill %1 %2): their pids are kept at the block's exit, even a failed one,
+# and the cleanup also kills whatever still runs with this test's paths.
+sed -i '1i trap '"'"'jobs -p >"$T_PIDS"'"'"' EXIT' "$T/run.sh"
 
 cd "$VIGIL_ROOT" || exit 1
 T_PIDS=$T/pids bash -e "$T/run.sh" >"$T/out" 2>"$T/err"
