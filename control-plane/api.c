@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "hexdigit.h"
 #include "api.h"
 #include "policy.h"
 #include "selector.h"
@@ -126,27 +127,6 @@ static int reply_error(struct api_reply *ret, const struct cp_identity *id, int 
 /* ------------------------------------------------------------------------
  * Encodings. */
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* 32 hex digits, or the UUID form 8-4-4-4-12; either case. */
 static int parse_uid(const char *s, uint8_t uid[STORE_UID_LEN])
@@ -163,8 +143,8 @@ static int parse_uid(const char *s, uint8_t uid[STORE_UID_LEN])
 				return -EINVAL;
 			continue;
 		}
-		hi = hexval(s[i]);
-		lo = i + 1 < len ? hexval(s[i + 1]) : -1;
+		hi = hexdigit_value(s[i]);
+		lo = i + 1 < len ? hexdigit_value(s[i + 1]) : -1;
 		if (hi < 0 || lo < 0 || n >= STORE_UID_LEN)
 			return -EINVAL;
 		uid[n++] = (uint8_t)(hi << 4 | lo);
@@ -177,7 +157,7 @@ static void uuid_form(const uint8_t uid[STORE_UID_LEN], char out[37])
 {
 	char h[33];
 
-	hex(uid, STORE_UID_LEN, h);
+	hexdigit_encode(uid, STORE_UID_LEN, h);
 	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
@@ -255,7 +235,7 @@ static void sha256_hex(const void *buf, size_t len, char out[65])
 		out[0] = '\0';
 		return;
 	}
-	hex(md, 32, out);
+	hexdigit_encode(md, 32, out);
 }
 
 /* Percent-decoding of a query value (RFC 3986; '+' is a plus sign).  -EINVAL on a bad escape. */
@@ -267,8 +247,8 @@ static int pct_decode(const char *s, size_t len, char *out, size_t outlen)
 		char c = s[i];
 
 		if (c == '%') {
-			int hi = i + 1 < len ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+			int hi = i + 1 < len ? hexdigit_value(s[i + 1]) : -1;
+			int lo = i + 2 < len ? hexdigit_value(s[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -EINVAL;
@@ -360,7 +340,7 @@ static json_t *hash_or_null(bool has, const uint8_t h[32])
 
 	if (!has)
 		return json_null();
-	hex(h, 32, s);
+	hexdigit_encode(h, 32, s);
 	return json_string(s);
 }
 
@@ -373,7 +353,7 @@ static json_t *agent_json(const struct store_agent *ag, int64_t assigned)
 {
 	char uid[33], uuid[37];
 
-	hex(ag->uid, STORE_UID_LEN, uid);
+	hexdigit_encode(ag->uid, STORE_UID_LEN, uid);
 	uuid_form(ag->uid, uuid);
 	return json_pack("{s:s, s:s, s:{s:o, s:o, s:o, s:o}, s:o, s:I, s:I, s:I, s:I, s:o, s:o,"
 			 " s:o, s:I, s:I, s:s, s:o, s:o, s:b}",

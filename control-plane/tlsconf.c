@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "hexdigit.h"
 #include "signing.h"
 #include "tlsconf.h"
 
@@ -407,16 +408,6 @@ static time_t asn1_time(const ASN1_TIME *t)
 	return timegm(&tm);
 }
 
-static void hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 /* Printable ASCII only: certificate text ends up in logs and JSON. */
 static void sanitize(char *s)
@@ -491,7 +482,7 @@ static void fill_identity(X509 *x, enum cp_role role, struct cp_identity *id)
 	}
 	BIO_free(b);
 	if (X509_digest(x, EVP_sha256(), md, &mdlen) && mdlen == 32)
-		hex(md, mdlen, id->fingerprint);
+		hexdigit_encode(md, mdlen, id->fingerprint);
 	id->not_before = asn1_time(X509_get0_notBefore(x));
 	id->not_after = asn1_time(X509_get0_notAfter(x));
 	ERR_clear_error();

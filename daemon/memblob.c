@@ -11,26 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "memblob.h"
 
 #define SEALS_NEEDED (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK)
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static int seal(int fd)
 {
@@ -46,9 +30,9 @@ int memblob_new(const char *name, const void *a, size_t alen, const void *b, siz
 
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, a, alen);
+	rc = fds_write_all(fd, a, alen);
 	if (!rc && b)
-		rc = write_all(fd, b, blen);
+		rc = fds_write_all(fd, b, blen);
 	if (!rc)
 		rc = seal(fd);
 	if (rc) {
@@ -89,7 +73,7 @@ int memblob_from_file(const char *name, int src, size_t max, int *ret_fd)
 			rc = -EFBIG;
 			break;
 		}
-		rc = write_all(fd, buf, (size_t)n);
+		rc = fds_write_all(fd, buf, (size_t)n);
 		if (rc)
 			break;
 	}

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "spool.h"
 
 #define SUFFIX ".pb.gz"
@@ -25,24 +26,6 @@ int spool_name(char *buf, size_t len, int64_t realtime_ns)
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
 	n = snprintf(buf, len, "cpu-%s.%03uZ" SUFFIX, stamp, ms);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
 }
 
 /* name with "-k" before SUFFIX. */
@@ -79,7 +62,7 @@ int spool_write(int dirfd, const char *name, const void *buf, size_t len, char *
 		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, buf, len);
+	rc = fds_write_all(fd, buf, len);
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)

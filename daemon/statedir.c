@@ -14,28 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fds.h"
+#include "hexdigit.h"
 #include "policy.h"
 #include "signing.h"
 #include "statedir.h"
 
 #define HEADER_MAX 64
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Write parts into dirfd/name atomically (temporary, fsync, rename over). */
 static int replace_file(int dirfd, const char *name, const void *a, size_t alen, const void *b,
@@ -51,11 +36,11 @@ static int replace_file(int dirfd, const char *name, const void *a, size_t alen,
 			    0600);
 	if (fd < 0)
 		return -errno;
-	rc = write_all(fd, a, alen);
+	rc = fds_write_all(fd, a, alen);
 	if (!rc && b)
-		rc = write_all(fd, b, blen);
+		rc = fds_write_all(fd, b, blen);
 	if (!rc && c)
-		rc = write_all(fd, c, clen);
+		rc = fds_write_all(fd, c, clen);
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && !rc)
@@ -180,10 +165,6 @@ void statedir_uuid_format(const uint8_t u[16], char out[37])
 	*o = '\0';
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 static int uuid_parse(const char *s, size_t len, uint8_t u[16])
 {
@@ -199,8 +180,8 @@ static int uuid_parse(const char *s, size_t len, uint8_t u[16])
 				return -EBADMSG;
 			continue;
 		}
-		hi = hexval(s[i]);
-		lo = hexval(s[i + 1]);
+		hi = hexdigit_value(s[i]);
+		lo = hexdigit_value(s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return -EBADMSG;
 		u[k++] = (uint8_t)(hi << 4 | lo);

@@ -27,6 +27,7 @@
  * it is spent gets a file object without symbols, marked deferred, and is
  * parsed when a process that maps it is looked at again with credit left.
  */
+#include "hexdigit.h"
 #include "symbolizer.h"
 
 #include "elfsym.h"
@@ -251,16 +252,6 @@ struct symbolizer {
 	unsigned parse_percent;
 };
 
-static void hex(char *out, const uint8_t *b, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
 
 /* --- shared symbols ------------------------------------------------------ */
 
@@ -463,7 +454,7 @@ static struct sym_file *placeholder_get(struct symbolizer *s, const uint8_t key[
 		return NULL;
 	f->placeholder = true;
 	memcpy(f->bid_key, key, BID_KEY);
-	hex(f->build_id, key, BID_KEY);
+	hexdigit_encode(key, BID_KEY, f->build_id);
 	f->mapping.limit = UINT64_MAX;
 	htab_insert(&s->by_ph, &f->bid_node, bid_hash(s, key));
 	f->in_bid = true;
@@ -511,7 +502,7 @@ static void file_fill(struct symbolizer *s, struct sym_file *f, int fd)
 	f->deferred = false;
 	bid = elfsym_build_id(e, &bid_len);
 	if (bid) {
-		hex(f->build_id, bid, bid_len);
+		hexdigit_encode(bid, bid_len, f->build_id);
 		if (bid_len <= BID_KEY) {
 			memcpy(f->bid_key, bid, bid_len);
 			f->has_bid = true;
@@ -925,7 +916,7 @@ static void load_kernel_build_id(struct symbolizer *s)
 		if (type == 3 /* NT_GNU_BUILD_ID */ && namesz == 4 &&
 		    memcmp(buf + name_off, "GNU", 4) == 0 && descsz > 0 &&
 		    descsz <= ELFSYM_MAX_BUILD_ID) {
-			hex(s->kernel_build_id, buf + desc_off, descsz);
+			hexdigit_encode(buf + desc_off, descsz, s->kernel_build_id);
 			return;
 		}
 		off = desc_off + ((descsz + 3u) & ~3u);
