@@ -170,7 +170,7 @@ static void test_offer(void **state)
 	assert_int_equal(certrot_check(o, len, key, key_len, cur_pem, cur_len, time(NULL), why, sizeof(why)), 0);
 	/* a chain after the leaf is fine: the leaf is what is checked */
 	{
-		char *chain = malloc(len * 2 + 1);
+		char *chain = malloc(len + cur_len);
 
 		memcpy(chain, o, len);
 		memcpy(chain + len, cur_pem, cur_len);
