@@ -211,14 +211,17 @@ static int pg_session(struct store_pg *s)
 static int pg_run(struct store_pg *s, bool first, const char *sql, const struct pg_params *pp,
 		  PGresult **ret_res)
 {
-	for (int attempt = 0; attempt < 2; attempt++) {
+	bool reset = false;
+
+	for (;;) {
 		PGresult *res;
 		ExecStatusType st;
 		int r;
 
 		if (PQstatus(s->conn) != CONNECTION_OK) {
-			if (!first || attempt > 0)
+			if (!first || reset)
 				return -EIO;
+			reset = true;
 			PQreset(s->conn);
 			if (PQstatus(s->conn) != CONNECTION_OK || pg_session(s))
 				return -EIO;
@@ -235,10 +238,10 @@ static int pg_run(struct store_pg *s, bool first, const char *sql, const struct 
 		}
 		r = PQstatus(s->conn) == CONNECTION_BAD ? -EIO : pg_errno(res);
 		PQclear(res);
-		if (r != -EIO || PQstatus(s->conn) != CONNECTION_BAD || !first)
+		/* A connection that broke under the first statement: once more on a new one. */
+		if (r != -EIO || PQstatus(s->conn) != CONNECTION_BAD || !first || reset)
 			return r;
 	}
-	return -EIO;
 }
 
 static int pg_begin(struct store_pg *s)
