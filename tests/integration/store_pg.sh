@@ -119,6 +119,7 @@ for i in $(seq 1 $ROUNDS); do
 	[ "${max:-0}" -ge "$prev_max" ] || problems+="the highest serial went back from $prev_max to $max; "
 	result "$([ -z "$problems" ] && echo 0 || echo 1)" "$problems" \
 		"round $i: acknowledged $acked, stored $max; $(echo "$check" | tr '\n' ' ')"
+	[ -n "$problems" ] || tap_diag "round $i: serial $acked acknowledged before the kill, $max stored after the restart"
 	prev_max=${max:-0}
 done
 
