@@ -367,7 +367,8 @@ static int pg_migrate(struct store_pg *s, char *err, size_t errlen)
 	if ((r = pg_begin(s)))
 		goto fail;
 	pp_int8(&pp, PG_LOCK_MIGRATE);
-	if ((r = pg_run(s, false, "SELECT pg_advisory_xact_lock($1)", &pp, NULL)) ||
+	if ((r = pg_run(s, false, "SET LOCAL synchronous_commit = on", NULL, NULL)) ||
+	    (r = pg_run(s, false, "SELECT pg_advisory_xact_lock($1)", &pp, NULL)) ||
 	    (r = pg_run(s, false, "CREATE TABLE IF NOT EXISTS vigil_schema (version BIGINT NOT NULL)", NULL,
 			NULL)) ||
 	    (r = pg_run(s, false, "SELECT version FROM vigil_schema", NULL, &res)))
@@ -488,7 +489,7 @@ static int pg_schema_version(struct store *st)
 
 static int pg_read_agent(const PGresult *res, int row, struct store_agent *a)
 {
-	int64_t v[6];
+	int64_t v[4];
 	int r;
 
 	memset(a, 0, sizeof(*a));

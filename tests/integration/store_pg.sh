@@ -3,9 +3,10 @@
 # on a real PostgreSQL 15 started here (lib_pg.sh: initdb into $T, pg_ctl on
 # a Unix socket, as a non-root user, fsync on).  Nothing is mocked.
 #
-#   - build/tests/unit/test_store runs its cases on both backends
-#     (VIGIL_TEST_PG_URL set): one result for the binary, the failing case
-#     names in the diagnostics, and it fails when the pg_ cases did not run;
+#   - build/tests/unit/test_store, test_opampsrv and test_api run their
+#     cases on both backends (VIGIL_TEST_PG_URL set): one result per binary,
+#     the failing case names in the diagnostics, and it fails when the pg_
+#     cases did not all run;
 #   - the SQLite store_kill scenario, turned for a server: store_stress
 #     writes while the PostgreSQL server is killed with SIGKILL; after a
 #     restart the store's invariants hold and no acknowledged serial is lost;
@@ -25,6 +26,8 @@ ROUNDS=4
 TESTS=(
 	"PostgreSQL 15 starts: initdb and pg_ctl as a non-root user, on a Unix socket only, fsync on"
 	"test_store: every case passes on SQLite and on PostgreSQL (the pg_ cases ran)"
+	"test_opampsrv: every case passes on SQLite and on PostgreSQL (the pg_ cases ran)"
+	"test_api: every case passes on SQLite and on PostgreSQL (the pg_ cases ran)"
 )
 for i in $(seq 1 $ROUNDS); do
 	TESTS+=("PostgreSQL killed with SIGKILL mid-writes, round $i: restarted, invariants hold, no acknowledged serial lost")
@@ -53,8 +56,7 @@ fail_rest() {
 }
 
 STRESS=$B/tests/tools/store_stress
-UNIT=$B/tests/unit/test_store
-for f in "$UNIT" "$STRESS" "$VIGIL_CP" "$VIGILCTL" "$OPAMP_AGENT"; do
+for f in "$B/tests/unit/test_store" "$B/tests/unit/test_opampsrv" "$B/tests/unit/test_api" "$STRESS" "$VIGIL_CP" "$VIGILCTL" "$OPAMP_AGENT"; do
 	[ -x "$f" ] || fail_rest "$f is missing: run make"
 done
 command -v jq >/dev/null || fail_rest "jq is missing: make deps"
@@ -70,15 +72,24 @@ fi
 # ---------------------------------------------------------------------------
 # The unit cases on both backends.
 
-VIGIL_TEST_PG_URL=$PG_URL CMOCKA_MESSAGE_OUTPUT=TAP "$UNIT" >"$T/unit.tap" 2>&1
-rc=$?
-npg=$(grep -cE '^ok [0-9]+ - pg_' "$T/unit.tap")
-bad=$(grep -E '^not ok ' "$T/unit.tap")
-if [ "$rc" = 0 ] && [ -z "$bad" ] && [ "$npg" -ge 12 ]; then
-	result 0
-else
-	result 1 "exit $rc, $npg pg_ cases passed (12 expected)" "$bad" "$(grep -E '^#' "$T/unit.tap" | head -20)"
-fi
+# unit NAME PG_CASES: one result for build/tests/unit/NAME run with
+# VIGIL_TEST_PG_URL, which must have run PG_CASES pg_ cases, all passing.
+unit() {
+	local name=$1 want=$2 rc npg bad
+	VIGIL_TEST_PG_URL=$PG_URL CMOCKA_MESSAGE_OUTPUT=TAP "$B/tests/unit/$name" >"$T/$name.tap" 2>&1
+	rc=$?
+	npg=$(grep -cE '^ok [0-9]+ - pg_' "$T/$name.tap")
+	bad=$(grep -E '^not ok ' "$T/$name.tap")
+	if [ "$rc" = 0 ] && [ -z "$bad" ] && [ "$npg" = "$want" ]; then
+		result 0
+	else
+		result 1 "exit $rc, $npg pg_ cases passed ($want expected)" "$bad" \
+			"$(grep -E '^#' "$T/$name.tap" | head -20)"
+	fi
+}
+unit test_store 12
+unit test_opampsrv 11
+unit test_api 13
 
 # ---------------------------------------------------------------------------
 # SIGKILL of the server while store_stress writes.
