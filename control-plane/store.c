@@ -44,7 +44,8 @@ int store_open(const char *url, struct store **ret_store, char *err, size_t errl
 		}
 		return ops->open(colon + 1, ret_store, err, errlen);
 	}
-	snprintf(err, errlen, "%.*s: unknown store scheme (want sqlite:PATH or postgresql://...)", (int)(n > 64 ? 64 : n), url);
+	snprintf(err, errlen, "%.*s: unknown store scheme (want sqlite:PATH or postgresql://...)",
+		 (int)(n > 64 ? 64 : n), url);
 	return -EINVAL;
 }
 

@@ -123,6 +123,27 @@ static void test_bad_urls(void **state)
 	assert_null(st);
 }
 
+static void test_url_display(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "sqlite:/var/lib/vigil-cp/vigil-cp.db", "sqlite:/var/lib/vigil-cp/vigil-cp.db" },
+		{ "postgresql://cp:s3cret@db1.example:5433/vigil?sslmode=verify-full&password=x",
+		  "postgresql://db1.example:5433/vigil" },
+		{ "postgres://cp@/vigil?host=/run/postgresql", "postgres:///vigil" },
+		{ "postgresql://a@b:c@host/db", "postgresql://host/db" },
+		{ "postgresql://host", "postgresql://host" },
+	};
+	char buf[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		store_url_display(cases[i][0], buf, sizeof(buf));
+		assert_string_equal(buf, cases[i][1]);
+	}
+	store_url_display(cases[1][0], buf, 8);
+	assert_string_equal(buf, "postgre");
+}
+
 static void test_agent_roundtrip(void **state)
 {
 	struct fixture *f = *state;
@@ -775,6 +796,7 @@ int main(void)
 	const struct CMUnitTest sqlite_tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_wal_and_version, setup, teardown),
 		cmocka_unit_test(test_bad_urls),
+		cmocka_unit_test(test_url_display),
 		cmocka_unit_test_setup_teardown(test_agent_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_list, setup, teardown),
