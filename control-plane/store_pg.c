@@ -29,9 +29,13 @@
  * SQLSTATE 22021, returned as -EILSEQ).
  *
  * A connection found broken at a call's first statement (the server
- * restarted) is reset once and the statement retried; a connection that
- * breaks later in a call fails the call with -EIO (nothing half-done is
- * committed) and is reset at the next call.  Error messages name the host
+ * restarted) is reset once and the statement retried (it is BEGIN, or
+ * a single idempotent statement); a connection that breaks later in a
+ * call fails the call with -EIO and is reset at the next call (the
+ * transaction is then whole or absent, as after a kill: a COMMIT whose
+ * answer was lost may have happened).  libpq blocks: a server that does
+ * not answer holds vigil-cp's event loop for as long as the URL's
+ * connect_timeout (or the kernel's TCP timeouts) allows.  Error messages name the host
  * and database only, never the URL (it may hold a password).
  *
  * Runs in vigil-cp (unprivileged, single-threaded).  Never logs.
