@@ -34,7 +34,7 @@ DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	zlib1g-dev protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
 	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \
-	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq
+	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq libpq-dev postgresql-15
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -42,12 +42,12 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 HARDEN   := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS   := -std=c17 -D_GNU_SOURCE -O2 -g $(WARNINGS) $(HARDEN)
 VERSION  := 0.1.0
-CPPFLAGS := -Ibpf -Idaemon -Isigning -Ipolicy -Icontrol-plane -I$(B)/gen -DVIGIL_VERSION=\"$(VERSION)\"
+CPPFLAGS := -Ibpf -Idaemon -Isigning -Ipolicy -Icontrol-plane -I/usr/include/postgresql -I$(B)/gen -DVIGIL_VERSION=\"$(VERSION)\"
 LDFLAGS  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 # One library list for every program: --as-needed keeps each binary's
 # dependencies to what it calls (vigild does not link libevent or SQLite).
 LDLIBS   := -lbpf -lelf -lz -lprotobuf-c -lssl -lcrypto -lyaml -lseccomp -lcap -lm \
-	-levent_openssl -levent -ljansson -lsqlite3 -lcurl
+	-levent_openssl -levent -ljansson -lsqlite3 -lpq -lcurl
 
 SAN_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fPIE \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -372,7 +372,7 @@ $(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard d
 # vigil-cp's OpAMP message handler, with the store (SQLite, a temporary
 # file) and the modules it calls; protobuf-c's generated code is built
 # apart, instrumented but not held to our warnings.
-FUZZ_OPAMPSRV_SRCS := control-plane/opampsrv.c control-plane/store.c control-plane/store_sqlite.c \
+FUZZ_OPAMPSRV_SRCS := control-plane/opampsrv.c control-plane/store.c control-plane/store_sqlite.c control-plane/store_pg.c \
 	control-plane/selector.c control-plane/configmap.c control-plane/csrsign.c signing/signing.c
 
 $(B)/fuzz/opamp.pb-c.o: $(B)/gen/opamp.pb-c.c $(GEN_HDRS)
@@ -385,7 +385,7 @@ $(B)/fuzz/fuzz_opampsrv: tests/fuzz/fuzz_opampsrv.c $(FUZZ_OPAMPSRV_SRCS) $(B)/f
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OPAMPSRV_SRCS) $(B)/fuzz/opamp.pb-c.o \
-		-lprotobuf-c -lsqlite3 -ljansson -lcrypto
+		-lprotobuf-c -lsqlite3 -lpq -ljansson -lcrypto
 
 # The uplink's reading of a control plane's answer (vigild, network-facing).
 FUZZ_OPAMPCLI_SRCS := daemon/opampcli.c control-plane/configmap.c

@@ -29,7 +29,8 @@ const char cpopts_usage[] =
 	"                           intermediate under it (PEM, then its chain)\n"
 	"  --issuer-key FILE        the issuer's private key, PEM\n"
 	"  --issued-days N          lifetime of the certificates issued (default 30)\n"
-	"  --db sqlite:PATH         the store (default " CPOPTS_DEFAULT_DB ")\n"
+	"  --db sqlite:PATH|postgresql://...\n"
+	"                           the store (default " CPOPTS_DEFAULT_DB ")\n"
 	"  --max-connections N      connections served at once (default 16384); a few\n"
 	"                           more are answered 503 with Retry-After, then\n"
 	"                           accepting pauses until a connection closes\n"
@@ -200,8 +201,11 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 			}
 			break;
 		case OPT_DB:
-			if (strncmp(optarg, "sqlite:", 7) != 0 || !optarg[7]) {
-				snprintf(err, errlen, "--db '%s': expected sqlite:PATH", optarg);
+			/* A postgresql URL is not echoed: it may hold a password. */
+			if (!((strncmp(optarg, "sqlite:", 7) == 0 && optarg[7]) ||
+			      (strncmp(optarg, "postgresql://", 13) == 0 && optarg[13]) ||
+			      (strncmp(optarg, "postgres://", 11) == 0 && optarg[11]))) {
+				snprintf(err, errlen, "--db: expected sqlite:PATH or postgresql://[USER@]HOST/DB");
 				return -EINVAL;
 			}
 			o.db = optarg;

@@ -47,7 +47,7 @@ struct cpopts {
 	const char *agent_ca, *admin_ca;/* who may connect, and as what */
 	const char *crl;		/* NULL: no revocation check */
 	const char *policy_trust;	/* CAs that policy signers chain to */
-	const char *db;			/* "sqlite:PATH" */
+	const char *db;			/* "sqlite:PATH" or "postgresql://..." */
 	const char *issuer_cert, *issuer_key;	/* both or neither: the CSR flow's issuer */
 	unsigned issued_days;
 	unsigned max_connections;

@@ -14,6 +14,7 @@
 
 static const struct store_ops *const store_backends[] = {
 	&store_sqlite_ops,
+	&store_pg_ops,
 };
 
 int store_open(const char *url, struct store **ret_store, char *err, size_t errlen)
@@ -27,14 +28,15 @@ int store_open(const char *url, struct store **ret_store, char *err, size_t errl
 		return -EINVAL;
 	colon = strchr(url, ':');
 	if (!colon) {
-		snprintf(err, errlen, "%s: not a store URL (want sqlite:PATH)", url);
+		snprintf(err, errlen, "%s: not a store URL (want sqlite:PATH or postgresql://...)", url);
 		return -EINVAL;
 	}
 	n = (size_t)(colon - url);
 	for (size_t i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]); i++) {
 		const struct store_ops *ops = store_backends[i];
 
-		if (strlen(ops->scheme) != n || memcmp(ops->scheme, url, n) != 0)
+		if ((strlen(ops->scheme) != n || memcmp(ops->scheme, url, n) != 0) &&
+		    (!ops->alias || strlen(ops->alias) != n || memcmp(ops->alias, url, n) != 0))
 			continue;
 		if (!colon[1]) {
 			snprintf(err, errlen, "%s: empty path", url);
@@ -42,8 +44,29 @@ int store_open(const char *url, struct store **ret_store, char *err, size_t errl
 		}
 		return ops->open(colon + 1, ret_store, err, errlen);
 	}
-	snprintf(err, errlen, "%.*s: unknown store scheme (want sqlite:PATH)", (int)(n > 64 ? 64 : n), url);
+	snprintf(err, errlen, "%.*s: unknown store scheme (want sqlite:PATH or postgresql://...)",
+		 (int)(n > 64 ? 64 : n), url);
 	return -EINVAL;
+}
+
+void store_url_display(const char *url, char *buf, size_t len)
+{
+	const char *p = strstr(url, "://"), *at, *end;
+
+	if (!len)
+		return;
+	if (!p) {
+		snprintf(buf, len, "%s", url);
+		return;
+	}
+	p += 3;
+	/* The authority ends at the first '/' or '?'; the userinfo at its last '@'. */
+	end = p + strcspn(p, "/?");
+	at = memrchr(p, '@', (size_t)(end - p));
+	if (at)
+		p = at + 1;
+	end = p + strcspn(p, "?");
+	snprintf(buf, len, "%.*s%.*s", (int)(strstr(url, "://") + 3 - url), url, (int)(end - p), p);
 }
 
 void store_close(struct store *st)

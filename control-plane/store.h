@@ -2,7 +2,8 @@
  * store.h - vigil-cp's durable state behind one narrow interface: agents,
  * signed policies and the assignments of policies to selectors.  A backend
  * is one file implementing struct store_ops (store_int.h); store_open()
- * picks it by the URL's scheme ("sqlite:PATH" today).
+ * picks it by the URL's scheme: "sqlite:PATH" (store_sqlite.c) or
+ * "postgresql://..." / "postgres://..." (store_pg.c, libpq).
  *
  * Every call is one transaction: a process killed at any moment leaves
  * either the whole change or none of it.  Times are Unix milliseconds.
@@ -75,11 +76,19 @@ struct store_assignment {
 
 /*
  * Open (creating it and migrating its schema when needed) the store named
- * by url: "sqlite:PATH".  0 and *ret_store, or -errno with a reason in err:
+ * by url: "sqlite:PATH", or a libpq URL "postgresql://[user@]host[:port]/db[?...]"
+ * (or "postgres://...").  0 and *ret_store, or -errno with a reason in err:
  * -EINVAL unknown scheme or empty path, -EPROTO the database's schema is
  * newer than this program, -EIO and others from the backend.
  */
 int store_open(const char *url, struct store **ret_store, char *err, size_t errlen);
+
+/*
+ * url as it may be logged: a sqlite URL whole; of a postgresql URL only
+ * scheme, host, port and database (no user, password or parameters).
+ * Writes a NUL-terminated string into buf.
+ */
+void store_url_display(const char *url, char *buf, size_t len);
 
 /* Accepts NULL. */
 void store_close(struct store *st);

@@ -17,6 +17,7 @@
 
 struct store_ops {
 	const char *scheme;	/* "sqlite": URLs "sqlite:PATH" */
+	const char *alias;	/* another spelling of scheme ("postgres"), or NULL */
 	/* rest: what follows "scheme:"; never empty. */
 	int (*open)(const char *rest, struct store **ret, char *err, size_t errlen);
 	void (*close)(struct store *st);
@@ -39,6 +40,7 @@ struct store {
 };
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
 
 /* Whether the agent's and the policy's variable fields are within the limits above. */
 int store_check_agent(const struct store_agent *a);

@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 	struct opampsrv *op = NULL;
 	struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
 	struct httpd_config hc;
-	char err[768], desc[160];
+	char err[768], desc[160], dbname[256];
 	int r, code = EX_SOFTWARE;
 
 	log_init("vigil-cp");
@@ -211,9 +211,10 @@ int main(int argc, char **argv)
 		code = file_exit(r);
 		goto out;
 	}
+	store_url_display(cp.o.db, dbname, sizeof(dbname));
 	r = store_open(cp.o.db, &st, err, sizeof(err));
 	if (r) {
-		log_warnx("--db %s: %s", cp.o.db, err[0] ? err : strerror(-r));
+		log_warnx("--db %s: %s", dbname, err[0] ? err : strerror(-r));
 		code = r == -EINVAL ? EX_USAGE : r == -EPROTO ? EX_CONFIG : EX_UNAVAILABLE;
 		goto out;
 	}
@@ -265,7 +266,7 @@ int main(int argc, char **argv)
 	if (cp.o.log_level >= CP_LOG_INFO)
 		log_info("listening on %s%s%s:%u (%s; store %s; at most %u connections)",
 			 strchr(cp.o.host, ':') ? "[" : "", cp.o.host, strchr(cp.o.host, ':') ? "]" : "",
-			 cp.o.port, desc, cp.o.db, cp.o.max_connections);
+			 cp.o.port, desc, dbname, cp.o.max_connections);
 	if (event_base_dispatch(cp.base) < 0) {
 		log_warnx("libevent: the event loop failed");
 		goto out;

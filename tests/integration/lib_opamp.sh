@@ -140,7 +140,8 @@ cp_free_port() {
 }
 
 # cp_start PKI DB LOG [ARGS...]: start vigil-cp on 127.0.0.1:$CP_PORT (chosen
-# here the first time, kept across restarts); pid in $CP_PID.
+# here the first time, kept across restarts); pid in $CP_PID.  DB is a
+# SQLite file, or a store URL (postgresql://...) passed as it is.
 cp_start() {
 	local pki=$1 db=$2 log=$3
 	shift 3
@@ -148,7 +149,7 @@ cp_start() {
 	CP_URL=https://127.0.0.1:$CP_PORT
 	"$VIGIL_CP" --listen "127.0.0.1:$CP_PORT" --cert "$pki/server.pem" --key "$pki/server.key" \
 		--agent-ca "$pki/agent-ca.pem" --admin-ca "$pki/admin-ca.pem" --policy-trust "$pki/policy-ca.pem" \
-		--db "sqlite:$db" "$@" >>"$log" 2>&1 &
+		--db "$(case $db in *://*) echo "$db" ;; *) echo "sqlite:$db" ;; esac)" "$@" >>"$log" 2>&1 &
 	CP_PID=$!
 	SPAWNED+=("$CP_PID")
 }

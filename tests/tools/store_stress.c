@@ -10,6 +10,9 @@
  *                                     message, then 3 rounds of steady polls
  *                                     (compressed, nothing new); "poll R/s"
  *
+ * DB is a SQLite file or a store URL (postgresql://..., for
+ * tests/integration/store_pg.sh, which kills the server instead).
+ *
  * write continues from what the store has (the next serial is max + 1) and
  * prints "serial N" on stdout, flushed, once store_policy_add(N) has
  * returned: the killer then knows the least the store must keep.  Each
@@ -58,7 +61,8 @@ static int open_store(const char *db, struct store **st)
 	char url[4200], err[512];
 	int r;
 
-	snprintf(url, sizeof(url), "sqlite:%s", db);
+	/* DB is a SQLite file, or a store URL (postgresql://...) as it is. */
+	snprintf(url, sizeof(url), strstr(db, "://") ? "%s" : "sqlite:%s", db);
 	r = store_open(url, st, err, sizeof(err));
 	if (r)
 		fprintf(stderr, "store_stress: %s\n", err);

@@ -12,6 +12,8 @@
  * it was; assignments need a stored serial; agents are listed and filtered
  * by selector.  Request bodies are placed so that they end at an unmapped
  * page: reading past them crashes the test.
+ * With VIGIL_TEST_PG_URL set (tests/integration/store_pg.sh), every case
+ * runs again on PostgreSQL, named pg_*.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -163,7 +166,8 @@ static void on_change(void *arg)
 	((struct fixture *)arg)->changes++;
 }
 
-static int setup(void **state)
+/* The store at url (a new SQLite file when NULL) and the API on it. */
+static int setup_store(void **state, const char *pg)
 {
 	static int n;
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -172,7 +176,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	snprintf(f->db, sizeof(f->db), "%s/cp%d.db", tmpdir, n++);
 	snprintf(url, sizeof(url), "sqlite:%s", f->db);
-	if (store_open(url, &f->st, err, sizeof(err)))
+	if (store_open(pg ? pg : url, &f->st, err, sizeof(err)))
 		fail_msg("store_open: %s", err);
 	snprintf(ca, sizeof(ca), "%s/ca.pem", dir_a);
 	if (signing_trust_load(ca, NULL, &f->trust, err, sizeof(err)))
@@ -181,6 +185,44 @@ static int setup(void **state)
 	api_set_on_change(f->api, on_change, f);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_store(state, NULL);
+}
+
+/*
+ * The same cases on PostgreSQL when VIGIL_TEST_PG_URL is set
+ * (tests/integration/store_pg.sh starts one), each on an emptied database.
+ */
+static const char *pg_url(void)
+{
+	const char *u = getenv("VIGIL_TEST_PG_URL");
+
+	return u && *u ? u : NULL;
+}
+
+static void pg_quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static int setup_pg(void **state)
+{
+	PGconn *c = PQconnectdb(pg_url());
+	PGresult *r;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("VIGIL_TEST_PG_URL: %s", PQerrorMessage(c));
+	PQsetNoticeProcessor(c, pg_quiet, NULL);
+	r = PQexec(c, "DROP TABLE IF EXISTS assignments, policies, agents, vigil_schema CASCADE");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("emptying the database: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return setup_store(state, pg_url());
 }
 
 static int teardown(void **state)
@@ -914,25 +956,26 @@ static void test_routes(void **state)
 	api_free(NULL);
 }
 
+#define CASE(fn) { #fn, fn, setup, teardown, NULL }
+#define PG_CASE(fn) { "pg_" #fn, fn, setup_pg, teardown, NULL }
+#define ALL_CASES(C)                                                                                   \
+	C(test_upload_good), C(test_upload_policy_eku), C(test_unsigned_and_garbled), C(test_untrusted), \
+	C(test_tampered), C(test_signed_invalid_yaml), C(test_serial_forward), C(test_not_admin),        \
+	C(test_bad_json), C(test_oversize), C(test_assign), C(test_agents), C(test_routes)
+
 int main(void)
 {
-#define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
-	const struct CMUnitTest tests[] = {
-		T(test_upload_good),
-		T(test_upload_policy_eku),
-		T(test_unsigned_and_garbled),
-		T(test_untrusted),
-		T(test_tampered),
-		T(test_signed_invalid_yaml),
-		T(test_serial_forward),
-		T(test_not_admin),
-		T(test_bad_json),
-		T(test_oversize),
-		T(test_assign),
-		T(test_agents),
-		T(test_routes),
-	};
-#undef T
+	const struct CMUnitTest sqlite_tests[] = { ALL_CASES(CASE) };
+	const struct CMUnitTest pg_tests[] = { ALL_CASES(PG_CASE) };
+	enum { N = sizeof(sqlite_tests) / sizeof(sqlite_tests[0]) };
+	struct CMUnitTest tests[2 * N];
+	size_t n = 0;
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	/* One group, so one TAP plan, whichever backends run. */
+	for (size_t i = 0; i < N; i++)
+		tests[n++] = sqlite_tests[i];
+	if (pg_url())
+		for (size_t i = 0; i < N; i++)
+			tests[n++] = pg_tests[i];
+	return _cmocka_run_group_tests("test_api", tests, n, group_setup, group_teardown);
 }

@@ -154,7 +154,7 @@ static void test_values(void **state)
 	assert_int_equal(o.log_level, CP_LOG_DEBUG);
 
 	static const char *const bad[][2] = {
-		{ "--db", "postgres://x" }, { "--db", "sqlite:" }, { "--max-connections", "0" },
+		{ "--db", "postgres:x" }, { "--db", "sqlite:" }, { "--db", "postgresql://" }, { "--max-connections", "0" },
 		{ "--max-connections", "-1" }, { "--max-connections", "10000000" }, { "--idle-timeout", "0" },
 		{ "--idle-timeout", "3601" }, { "--retry-after", "x" }, { "--log-level", "loud" },
 	};

@@ -7,6 +7,8 @@
  * matching assignment's policy is sent, with both files and its hash, and
  * sent again only while the agent reports another hash; malformed, hostile
  * and impersonating messages get BadRequest and leave the store as it was.
+ * With VIGIL_TEST_PG_URL set (tests/integration/store_pg.sh), every case
+ * runs again on PostgreSQL, named pg_*.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #include "configmap.h"
 #include "opamp.pb-c.h"
@@ -39,17 +43,19 @@ struct fx {
 	int64_t now;
 };
 
-static int setup(void **state)
+/* The store at url (a SQLite file in f->dir when NULL) and a server on it. */
+static int setup_store(void **state, const char *url)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char url[160], err[256];
+	char sq[160], err[256];
 
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_opampsrv.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/cp.db", f->dir);
-	snprintf(url, sizeof(url), "sqlite:%s", f->path);
-	assert_int_equal(store_open(url, &f->st, err, sizeof(err)), 0);
+	snprintf(sq, sizeof(sq), "sqlite:%s", f->path);
+	if (store_open(url ? url : sq, &f->st, err, sizeof(err)))
+		fail_msg("store_open: %s", err);
 	assert_int_equal(opampsrv_new(f->st, &f->srv), 0);
 	f->id.role = CP_ROLE_AGENT;
 	snprintf(f->id.subject, sizeof(f->id.subject), "CN=host1,O=Example");
@@ -59,6 +65,44 @@ static int setup(void **state)
 	f->now = 1700000000000;
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_store(state, NULL);
+}
+
+/*
+ * The same cases on PostgreSQL when VIGIL_TEST_PG_URL is set
+ * (tests/integration/store_pg.sh starts one), each on an emptied database.
+ */
+static const char *pg_url(void)
+{
+	const char *u = getenv("VIGIL_TEST_PG_URL");
+
+	return u && *u ? u : NULL;
+}
+
+static void pg_quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static int setup_pg(void **state)
+{
+	PGconn *c = PQconnectdb(pg_url());
+	PGresult *r;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("VIGIL_TEST_PG_URL: %s", PQerrorMessage(c));
+	PQsetNoticeProcessor(c, pg_quiet, NULL);
+	r = PQexec(c, "DROP TABLE IF EXISTS assignments, policies, agents, vigil_schema CASCADE");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("emptying the database: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return setup_store(state, pg_url());
 }
 
 static int teardown(void **state)
@@ -771,21 +815,27 @@ static void test_health_effective_disconnect(void **state)
 	assert_int_equal(store_agent_get(f->st, x.uid, &a), -ENOENT);
 }
 
+#define CASE(fn) { #fn, fn, setup, teardown, NULL }
+#define PG_CASE(fn) { "pg_" #fn, fn, setup_pg, teardown, NULL }
+#define ALL_CASES(C)                                                                             \
+	C(test_first_message), C(test_unknown_agent_compressed), C(test_sequence_gap),            \
+	C(test_uid_length), C(test_malformed_bytes), C(test_hostile_sizes), C(test_not_utf8),      \
+	C(test_uid_bound_to_subject), C(test_remote_config), C(test_selector_no_match),            \
+	C(test_health_effective_disconnect)
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_first_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_agent_compressed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sequence_gap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_uid_length, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed_bytes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_sizes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_utf8, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_uid_bound_to_subject, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_remote_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_selector_no_match, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_health_effective_disconnect, setup, teardown),
-	};
+	const struct CMUnitTest sqlite_tests[] = { ALL_CASES(CASE) };
+	const struct CMUnitTest pg_tests[] = { ALL_CASES(PG_CASE) };
+	enum { N = sizeof(sqlite_tests) / sizeof(sqlite_tests[0]) };
+	struct CMUnitTest tests[2 * N];
+	size_t n = 0;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* One group, so one TAP plan, whichever backends run. */
+	for (size_t i = 0; i < N; i++)
+		tests[n++] = sqlite_tests[i];
+	if (pg_url())
+		for (size_t i = 0; i < N; i++)
+			tests[n++] = pg_tests[i];
+	return _cmocka_run_group_tests("test_opampsrv", tests, n, NULL, NULL);
 }

@@ -5,6 +5,15 @@
  * policy; an older schema is migrated and a newer one refused; the file is
  * in WAL mode; and an agent's update is fast enough for 10k agents polling
  * every 30 s (333/s), with the measured rate printed.
+ *
+ * With VIGIL_TEST_PG_URL set (tests/integration/store_pg.sh starts a real
+ * PostgreSQL 15 and sets it), the same cases run again against it, named
+ * pg_*, with the ones only PostgreSQL has: its schema table, a newer
+ * schema refused and no password in an error, two processes migrating at
+ * once, two processes uploading serials at once, a reconnect after the
+ * server dropped the connection.  Unset, only SQLite runs (no skip: the
+ * PostgreSQL cases are not listed), and store_pg.sh fails when they did
+ * not run.  Each pg_ case starts from an empty database.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -25,7 +37,7 @@
 struct fixture {
 	char dir[64];
 	char path[128];
-	char url[160];
+	char url[512];
 	struct store *st;
 };
 
@@ -101,7 +113,7 @@ static void test_bad_urls(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(store_open("postgres:host=x", &st, err, sizeof(err)), -EINVAL);
+	assert_int_equal(store_open("mysql:host=x", &st, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "unknown store scheme"));
 	assert_int_equal(store_open("sqlite:", &st, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "empty path"));
@@ -109,6 +121,27 @@ static void test_bad_urls(void **state)
 	assert_int_not_equal(store_open("sqlite:/nonexistent-dir/x/cp.db", &st, err, sizeof(err)), 0);
 	assert_true(strlen(err) > 0);
 	assert_null(st);
+}
+
+static void test_url_display(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "sqlite:/var/lib/vigil-cp/vigil-cp.db", "sqlite:/var/lib/vigil-cp/vigil-cp.db" },
+		{ "postgresql://cp:s3cret@db1.example:5433/vigil?sslmode=verify-full&password=x",
+		  "postgresql://db1.example:5433/vigil" },
+		{ "postgres://cp@/vigil?host=/run/postgresql", "postgres:///vigil" },
+		{ "postgresql://a@b:c@host/db", "postgresql://host/db" },
+		{ "postgresql://host", "postgresql://host" },
+	};
+	char buf[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		store_url_display(cases[i][0], buf, sizeof(buf));
+		assert_string_equal(buf, cases[i][1]);
+	}
+	store_url_display(cases[1][0], buf, 8);
+	assert_string_equal(buf, "postgre");
 }
 
 static void test_agent_roundtrip(void **state)
@@ -490,11 +523,280 @@ static void test_agent_put_rate(void **state)
 	assert_true(rate > 333.0);
 }
 
+/* ---------------------------------------------------------------------------
+ * PostgreSQL (VIGIL_TEST_PG_URL). */
+
+static const char *pg_url(void)
+{
+	const char *u = getenv("VIGIL_TEST_PG_URL");
+
+	return u && *u ? u : NULL;
+}
+
+static void pg_quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static PGconn *pg_connect(void)
+{
+	PGconn *c = PQconnectdb(pg_url());
+
+	assert_non_null(c);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("VIGIL_TEST_PG_URL: %s", PQerrorMessage(c));
+	PQsetNoticeProcessor(c, pg_quiet, NULL);
+	return c;
+}
+
+/* Run sql (no parameters) on a connection of its own. */
+static void pg_sql(const char *sql)
+{
+	PGconn *c = pg_connect();
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* The first column of the first row of sql, as text into buf ("" when no row). */
+static void pg_value(const char *sql, char *buf, size_t len)
+{
+	PGconn *c = pg_connect();
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	snprintf(buf, len, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	PQfinish(c);
+}
+
+static void pg_empty(void)
+{
+	pg_sql("DROP TABLE IF EXISTS assignments, policies, agents, vigil_schema CASCADE");
+}
+
+static int setup_pg(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	assert_non_null(f);
+	snprintf(f->url, sizeof(f->url), "%s", pg_url());
+	pg_empty();
+	if (store_open(f->url, &f->st, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	*state = f;
+	return 0;
+}
+
+static int teardown_pg(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->st);
+	free(f);
+	return 0;
+}
+
+static void test_pg_schema_table(void **state)
+{
+	struct fixture *f = *state;
+	char v[64];
+
+	assert_int_equal(store_schema_version(f->st), 1);
+	pg_value("SELECT string_agg(version::text, ',') FROM vigil_schema", v, sizeof(v));
+	assert_string_equal(v, "1");
+	pg_value("SELECT count(*) FROM pg_indexes WHERE indexname IN ('agents_last_seen', 'assignments_serial')",
+		 v, sizeof(v));
+	assert_string_equal(v, "2");
+	/* Reopening an up-to-date schema changes nothing. */
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(store_open(f->url, &f->st, v, sizeof(v)), 0);
+	assert_int_equal(store_schema_version(f->st), 1);
+}
+
+static void test_pg_refuse_newer_no_password(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = NULL;
+	char url[600], err[512], v[32];
+
+	store_close(f->st);
+	f->st = NULL;
+	pg_sql("UPDATE vigil_schema SET version = 99");
+	/* Trust authentication ignores the password; the message must not show it. */
+	snprintf(url, sizeof(url), "%s%cpassword=s3cret-pw", f->url, strchr(f->url, '?') ? '&' : '?');
+	assert_int_equal(store_open(url, &st, err, sizeof(err)), -EPROTO);
+	assert_null(st);
+	assert_non_null(strstr(err, "newer"));
+	assert_null(strstr(err, "s3cret-pw"));
+	pg_value("SELECT string_agg(version::text, ',') FROM vigil_schema", v, sizeof(v));
+	assert_string_equal(v, "99");
+
+	/* A database that does not exist: named, the password not. */
+	snprintf(url, sizeof(url), "%s%cdbname=nosuchdb&password=s3cret-pw", f->url,
+		 strchr(f->url, '?') ? '&' : '?');
+	assert_int_equal(store_open(url, &st, err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, "nosuchdb"));
+	assert_null(strstr(err, "s3cret-pw"));
+	/* "postgres:" is the other spelling, but it wants a URL. */
+	assert_int_equal(store_open("postgres:host=x", &st, err, sizeof(err)), -EINVAL);
+}
+
+enum { PG_PROCS = 4 };
+
+/* Run fn(i) in n child processes at once; each must exit 0. */
+static void pg_fork_all(int n, int (*fn)(int i, const char *url), const char *url)
+{
+	pid_t pids[PG_PROCS];
+
+	for (int i = 0; i < n; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0)
+			_exit(fn(i, url));
+	}
+	for (int i = 0; i < n; i++) {
+		int status = 0;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("child %d: status %#x", i, status);
+	}
+}
+
+static int open_once(int i, const char *url)
+{
+	struct store *st = NULL;
+	char err[256];
+	int r = store_open(url, &st, err, sizeof(err));
+
+	if (r == 0 && store_schema_version(st) != 1)
+		r = -EPROTO;
+	if (r)
+		fprintf(stderr, "# child %d: %s\n", i, err);
+	store_close(st);
+	return r ? 1 : 0;
+}
+
+static void test_pg_concurrent_migrate(void **state)
+{
+	struct fixture *f = *state;
+	char v[64];
+
+	store_close(f->st);
+	f->st = NULL;
+	for (int round = 0; round < 3; round++) {
+		pg_empty();
+		pg_fork_all(PG_PROCS, open_once, f->url);
+		pg_value("SELECT string_agg(version::text, ',') FROM vigil_schema", v, sizeof(v));
+		assert_string_equal(v, "1");
+	}
+}
+
+enum { PG_UPLOADS = 150 };
+
+/* Child i uploads serials i+1, i+1+n, ... as fast as it can; -EEXIST is fine. */
+static int upload_serials(int i, const char *url)
+{
+	struct store *st = NULL;
+	char err[256];
+	int bad = 0;
+
+	if (store_open(url, &st, err, sizeof(err)))
+		return 1;
+	for (int k = 0; k < PG_UPLOADS; k++) {
+		struct store_policy p = policy(i + 1 + (int64_t)k * 2, "serial: x\n");
+		int r = store_policy_add(st, &p);
+
+		if (r != 0 && r != -EEXIST) {
+			fprintf(stderr, "# child %d: store_policy_add: %d\n", i, r);
+			bad = 1;
+		}
+	}
+	store_close(st);
+	return bad;
+}
+
+static void test_pg_serials_race(void **state)
+{
+	struct fixture *f = *state;
+	char v[64];
+	int64_t max = 0, last = 0;
+
+	pg_fork_all(2, upload_serials, f->url);
+	/*
+	 * Rows in the order they were written: each upload's transaction id
+	 * (xmin) is assigned by its INSERT, after the lock.  Without the
+	 * lock, two uploads that both read the same max() could land as 6
+	 * then 5.
+	 */
+	pg_value("SELECT count(*) FROM (SELECT serial < lag(serial) OVER (ORDER BY xmin::text::bigint) AS back "
+		 "FROM policies) t WHERE back",
+		 v, sizeof(v));
+	assert_string_equal(v, "0");
+	pg_value("SELECT count(*) FROM policies", v, sizeof(v));
+	print_message("# two processes uploading at once stored %s serials, in order\n", v);
+	assert_true(atoi(v) >= PG_UPLOADS);
+	assert_int_equal(store_policy_max_serial(f->st, &max), 0);
+	assert_true(max >= PG_UPLOADS);
+	assert_int_equal(store_policy_list(f->st, count_policy, &last), 0);
+	assert_int_equal(last, max);
+}
+
+static void test_pg_reconnect(void **state)
+{
+	struct fixture *f = *state;
+	struct store_agent a = { 0 }, got;
+	char v[32];
+
+	uid_of(a.uid, 77);
+	a.first_seen = a.last_seen = 5;
+	assert_int_equal(store_agent_put(f->st, &a), 0);
+	/* The server drops every other connection (as a restart would). */
+	pg_value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+		 "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+		 v, sizeof(v));
+	assert_true(atoi(v) >= 1);
+	usleep(100 * 1000);
+	assert_int_equal(store_agent_get(f->st, a.uid, &got), 0);
+	assert_int_equal(got.first_seen, 5);
+	store_agent_release(&got);
+	a.last_seen = 6;
+	assert_int_equal(store_agent_put(f->st, &a), 0);
+}
+
+static void test_pg_text_utf8(void **state)
+{
+	struct fixture *f = *state;
+	struct store_agent a = { 0 }, got;
+
+	/* TEXT is UTF-8 in PostgreSQL: other bytes are refused, nothing half-stored. */
+	uid_of(a.uid, 78);
+	a.last_error = "bad \xff\xfe bytes";
+	assert_int_equal(store_agent_put(f->st, &a), -EILSEQ);
+	assert_int_equal(store_agent_get(f->st, a.uid, &got), -ENOENT);
+	a.last_error = "caf\xc3\xa9";
+	assert_int_equal(store_agent_put(f->st, &a), 0);
+	assert_int_equal(store_agent_get(f->st, a.uid, &got), 0);
+	assert_string_equal(got.last_error, "caf\xc3\xa9");
+	store_agent_release(&got);
+}
+
+#define PG_CASE(name, fn) { "pg_" name, fn, setup_pg, teardown_pg, NULL }
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest sqlite_tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_wal_and_version, setup, teardown),
 		cmocka_unit_test(test_bad_urls),
+		cmocka_unit_test(test_url_display),
 		cmocka_unit_test_setup_teardown(test_agent_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_list, setup, teardown),
@@ -504,6 +806,29 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_newer_and_foreign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_put_rate, setup, teardown),
 	};
+	const struct CMUnitTest pg_tests[] = {
+		PG_CASE("schema_table", test_pg_schema_table),
+		PG_CASE("agent_roundtrip", test_agent_roundtrip),
+		PG_CASE("agent_limits", test_agent_limits),
+		PG_CASE("agent_list", test_agent_list),
+		PG_CASE("policies", test_policies),
+		PG_CASE("assignments", test_assignments),
+		PG_CASE("refuse_newer_no_password", test_pg_refuse_newer_no_password),
+		PG_CASE("concurrent_migrate", test_pg_concurrent_migrate),
+		PG_CASE("serials_race", test_pg_serials_race),
+		PG_CASE("reconnect", test_pg_reconnect),
+		PG_CASE("text_utf8", test_pg_text_utf8),
+		PG_CASE("agent_put_rate", test_agent_put_rate),
+	};
+	enum { NS = sizeof(sqlite_tests) / sizeof(sqlite_tests[0]), NP = sizeof(pg_tests) / sizeof(pg_tests[0]) };
+	struct CMUnitTest tests[NS + NP];
+	size_t n = 0;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* One group, so one TAP plan, whichever backends run. */
+	for (size_t i = 0; i < NS; i++)
+		tests[n++] = sqlite_tests[i];
+	if (pg_url())
+		for (size_t i = 0; i < NP; i++)
+			tests[n++] = pg_tests[i];
+	return _cmocka_run_group_tests("test_store", tests, n, NULL, NULL);
 }
