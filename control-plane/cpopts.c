@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "cpopts.h"
 
 const char cpopts_usage[] =
@@ -73,22 +74,6 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Strict decimal: no sign, no spaces, no trailing junk, within [lo, hi]. */
-static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned *ret)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end != '\0' || v < lo || v > hi)
-		return -ERANGE;
-	*ret = (unsigned)v;
-	return 0;
-}
-
 /* "HOST", "HOST:PORT", "[V6]" or "[V6]:PORT". */
 static int parse_listen(const char *s, struct cpopts *o, char *err, size_t errlen)
 {
@@ -122,7 +107,7 @@ static int parse_listen(const char *s, struct cpopts *o, char *err, size_t errle
 	}
 	memcpy(o->host, host, hostlen);
 	o->host[hostlen] = '\0';
-	if (port && parse_uint(port, 1, 65535, &o->port)) {
+	if (port && decimal_uint(port, 1, 65535, &o->port)) {
 		snprintf(err, errlen, "--listen '%s': the port must be a number from 1 to 65535", s);
 		return -EINVAL;
 	}
@@ -194,7 +179,7 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 				return -EINVAL;
 			break;
 		case OPT_ISSUED_DAYS:
-			if (parse_uint(optarg, 1, CPOPTS_MAX_ISSUED_DAYS, &o.issued_days)) {
+			if (decimal_uint(optarg, 1, CPOPTS_MAX_ISSUED_DAYS, &o.issued_days)) {
 				snprintf(err, errlen, "--issued-days '%s': must be a whole number of days from 1 to %u",
 					 optarg, CPOPTS_MAX_ISSUED_DAYS);
 				return -EINVAL;
@@ -211,21 +196,21 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 			o.db = optarg;
 			break;
 		case OPT_MAX_CONN:
-			if (parse_uint(optarg, 1, CPOPTS_MAX_MAX_CONNECTIONS, &o.max_connections)) {
+			if (decimal_uint(optarg, 1, CPOPTS_MAX_MAX_CONNECTIONS, &o.max_connections)) {
 				snprintf(err, errlen, "--max-connections '%s': must be a whole number from 1 to %u",
 					 optarg, CPOPTS_MAX_MAX_CONNECTIONS);
 				return -EINVAL;
 			}
 			break;
 		case OPT_IDLE:
-			if (parse_uint(optarg, 1, CPOPTS_MAX_IDLE_TIMEOUT, &o.idle_timeout_s)) {
+			if (decimal_uint(optarg, 1, CPOPTS_MAX_IDLE_TIMEOUT, &o.idle_timeout_s)) {
 				snprintf(err, errlen, "--idle-timeout '%s': must be a whole number of seconds from 1 to %u",
 					 optarg, CPOPTS_MAX_IDLE_TIMEOUT);
 				return -EINVAL;
 			}
 			break;
 		case OPT_RETRY:
-			if (parse_uint(optarg, 1, CPOPTS_MAX_RETRY_AFTER, &o.retry_after_s)) {
+			if (decimal_uint(optarg, 1, CPOPTS_MAX_RETRY_AFTER, &o.retry_after_s)) {
 				snprintf(err, errlen, "--retry-after '%s': must be a whole number of seconds from 1 to %u",
 					 optarg, CPOPTS_MAX_RETRY_AFTER);
 				return -EINVAL;

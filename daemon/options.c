@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "decimal.h"
 #include "options.h"
 
 const char options_usage[] =
@@ -90,22 +91,6 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Strict decimal: no sign, no spaces, no trailing junk, within [lo, hi]. */
-static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned *ret)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end != '\0' || v < lo || v > hi)
-		return -ERANGE;
-	*ret = (unsigned)v;
-	return 0;
-}
-
 int options_parse_url(const char *url, char *ret_host, size_t host_len, unsigned *ret_port,
 		      char *err, size_t errlen)
 {
@@ -166,7 +151,7 @@ int options_parse_url(const char *url, char *ret_host, size_t host_len, unsigned
 		}
 		memcpy(buf, port, pl);
 		buf[pl] = '\0';
-		if (parse_uint(buf, 1, 65535, &p)) {
+		if (decimal_uint(buf, 1, 65535, &p)) {
 			snprintf(err, errlen, "--control-plane '%s': the port must be from 1 to 65535", url);
 			return -EINVAL;
 		}
@@ -234,7 +219,7 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'z':
-			if (parse_uint(optarg, 1, max_hz, &o.hz)) {
+			if (decimal_uint(optarg, 1, max_hz, &o.hz)) {
 				snprintf(err, errlen,
 					 "--hz '%s': must be a whole number from 1 to %u "
 					 "(kernel.perf_event_max_sample_rate)", optarg, max_hz);
@@ -243,14 +228,14 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 			hz_given = true;
 			break;
 		case 'i':
-			if (parse_uint(optarg, 1, VIGILD_MAX_INTERVAL, &o.interval_s)) {
+			if (decimal_uint(optarg, 1, VIGILD_MAX_INTERVAL, &o.interval_s)) {
 				snprintf(err, errlen, "--interval '%s': must be a whole number of seconds from 1 to %u",
 					 optarg, VIGILD_MAX_INTERVAL);
 				return -EINVAL;
 			}
 			break;
 		case 'd':
-			if (parse_uint(optarg, 0, VIGILD_MAX_DURATION, &o.duration_s)) {
+			if (decimal_uint(optarg, 0, VIGILD_MAX_DURATION, &o.duration_s)) {
 				snprintf(err, errlen, "--duration '%s': must be a whole number of seconds from 0 to %u",
 					 optarg, VIGILD_MAX_DURATION);
 				return -EINVAL;
@@ -283,7 +268,7 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 			o.check = true;
 			break;
 		case OPT_CONTROL_PERIOD:
-			if (parse_uint(optarg, 1, VIGILD_MAX_CONTROL_PERIOD, &o.control_period_s)) {
+			if (decimal_uint(optarg, 1, VIGILD_MAX_CONTROL_PERIOD, &o.control_period_s)) {
 				snprintf(err, errlen, "--control-period '%s': must be a whole number of seconds from 1 to %u",
 					 optarg, VIGILD_MAX_CONTROL_PERIOD);
 				return -EINVAL;
@@ -308,7 +293,7 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 			state_given |= c == OPT_STATE_DIR;
 			break;
 		case OPT_POLL_INTERVAL:
-			if (parse_uint(optarg, 1, VIGILD_MAX_POLL, &o.poll_interval_s)) {
+			if (decimal_uint(optarg, 1, VIGILD_MAX_POLL, &o.poll_interval_s)) {
 				snprintf(err, errlen, "--poll-interval '%s': must be a whole number of seconds "
 					 "from 1 to %u", optarg, VIGILD_MAX_POLL);
 				return -EINVAL;
@@ -327,7 +312,7 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 			o.labels[o.nlabels++] = optarg;
 			break;
 		case OPT_MAX_HZ:
-			if (parse_uint(optarg, 1, max_hz, &o.max_hz)) {
+			if (decimal_uint(optarg, 1, max_hz, &o.max_hz)) {
 				snprintf(err, errlen,
 					 "--max-hz '%s': must be a whole number from 1 to %u "
 					 "(kernel.perf_event_max_sample_rate)", optarg, max_hz);
