@@ -22,9 +22,11 @@
 #include <openssl/x509v3.h>
 
 #include "csrsign.h"
+#include "hexdigit.h"
+#include "pemfile.h"
 #include "signing.h"
+#include "sslutil.h"
 
-#define CSRSIGN_MAX_PEM_FILE (1u << 20)
 #define CSRSIGN_MAX_RSA_BITS 8192
 #define CSRSIGN_BACKDATE 60	/* seconds: clocks a little behind still accept it */
 
@@ -35,111 +37,6 @@ struct csrsign {
 	bool issuer_is_anchor;	/* the issuer itself is in --agent-ca */
 	long lifetime;		/* seconds */
 };
-
-static void reason(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-
-	if (e)
-		ERR_error_string_n(e, buf, len);
-	else
-		snprintf(buf, len, "no detail");
-	ERR_clear_error();
-}
-
-static void name_text(const X509_NAME *n, char *buf, size_t len)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	int r;
-
-	buf[0] = '\0';
-	if (!b)
-		return;
-	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0) {
-		r = BIO_read(b, buf, (int)len - 1);
-		buf[r > 0 ? r : 0] = '\0';
-	}
-	BIO_free(b);
-	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-}
-
-/* Every certificate of a PEM file; at least one. */
-static int load_certs(const char *opt, const char *path, STACK_OF(X509) **ret, char *err, size_t errlen)
-{
-	STACK_OF(X509) *sk = NULL;
-	void *buf = NULL;
-	size_t len;
-	BIO *b = NULL;
-	X509 *x;
-	int r;
-
-	r = signing_read_file(AT_FDCWD, path, CSRSIGN_MAX_PEM_FILE, false, &buf, &len);
-	if (r) {
-		snprintf(err, errlen, "%s %s: %s", opt, path,
-			 r == -EFBIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror(-r));
-		return r;
-	}
-	r = -ENOMEM;
-	sk = sk_X509_new_null();
-	b = BIO_new_mem_buf(buf, (int)len);
-	if (!sk || !b)
-		goto out;
-	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-		if (!sk_X509_push(sk, x)) {
-			X509_free(x);
-			goto out;
-		}
-	}
-	ERR_clear_error();
-	if (sk_X509_num(sk) == 0) {
-		snprintf(err, errlen, "%s %s: no PEM certificate in the file", opt, path);
-		r = -EBADMSG;
-		goto out;
-	}
-	*ret = sk;
-	sk = NULL;
-	r = 0;
-out:
-	if (r == -ENOMEM)
-		snprintf(err, errlen, "out of memory");
-	sk_X509_pop_free(sk, X509_free);
-	BIO_free(b);
-	free(buf);
-	return r;
-}
-
-static int load_key(const char *path, EVP_PKEY **ret, char *err, size_t errlen)
-{
-	void *buf = NULL;
-	size_t len;
-	BIO *b;
-	EVP_PKEY *k = NULL;
-	char why[160];
-	int r;
-
-	r = signing_read_file(AT_FDCWD, path, CSRSIGN_MAX_PEM_FILE, false, &buf, &len);
-	if (r) {
-		snprintf(err, errlen, "--issuer-key %s: %s", path,
-			 r == -EFBIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror(-r));
-		return r;
-	}
-	b = BIO_new_mem_buf(buf, (int)len);
-	if (b)
-		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	BIO_free(b);
-	OPENSSL_cleanse(buf, len);
-	free(buf);
-	if (!k) {
-		reason(why, sizeof(why));
-		snprintf(err, errlen, "--issuer-key %s: no usable PEM private key (an encrypted key is not "
-			 "supported): %s", path, why);
-		return -EBADMSG;
-	}
-	*ret = k;
-	return 0;
-}
 
 void csrsign_free(struct csrsign *cs)
 {
@@ -166,24 +63,24 @@ int csrsign_new(const char *issuer_cert, const char *issuer_key, const char *age
 			 "from 1 to %u", CSRSIGN_MAX_DAYS);
 		return -EINVAL;
 	}
-	r = load_certs("--issuer-cert", issuer_cert, &certs, err, errlen);
+	r = pemfile_certs("--issuer-cert", issuer_cert, false, &certs, err, errlen);
 	if (r)
 		goto out;
-	r = load_certs("--agent-ca", agent_ca, &anchors, err, errlen);
+	r = pemfile_certs("--agent-ca", agent_ca, false, &anchors, err, errlen);
 	if (r)
 		goto out;
 	r = -ENOMEM;
 	cs = calloc(1, sizeof(*cs));
 	if (!cs)
 		goto out;
-	r = load_key(issuer_key, &cs->key, err, errlen);
+	r = pemfile_key("--issuer-key", issuer_key, &cs->key, err, errlen);
 	if (r)
 		goto out;
 	cs->issuer = sk_X509_shift(certs);
 	cs->chain = certs;
 	certs = NULL;
 	cs->lifetime = (long)days * 86400;
-	name_text(X509_get_subject_name(cs->issuer), subj, sizeof(subj));
+	sslutil_name(X509_get_subject_name(cs->issuer), subj, sizeof(subj));
 	r = -EBADMSG;
 	if (X509_check_ca(cs->issuer) <= 0 ||
 	    ((X509_get_extension_flags(cs->issuer) & EXFLAG_KUSAGE) &&
@@ -229,7 +126,7 @@ int csrsign_new(const char *issuer_cert, const char *issuer_key, const char *age
 	r = 0;
 out:
 	if (r == -ENOMEM) {
-		reason(why, sizeof(why));
+		sslutil_reason(why, sizeof(why));
 		snprintf(err, errlen, "out of memory or OpenSSL failure: %s", why);
 	}
 	ERR_clear_error();
@@ -274,15 +171,6 @@ static int key_ok(EVP_PKEY *k, char *why, size_t whylen)
 	snprintf(why, whylen, "the request's key is %.40s: only EC P-256/P-384 and RSA >= 2048 bits are accepted",
 		 EVP_PKEY_get0_type_name(k) ? EVP_PKEY_get0_type_name(k) : "of an unknown type");
 	return -EBADMSG;
-}
-
-static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-	int ok = e && X509_add_ext(x, e, -1);
-
-	X509_EXTENSION_free(e);
-	return ok ? 0 : -EIO;
 }
 
 static void hex_upper(const unsigned char *p, size_t n, char *out, size_t outlen)
@@ -341,11 +229,11 @@ int csrsign_issue(const struct csrsign *cs, X509 *peer, const uint8_t *csr, size
 		snprintf(why, whylen, "the certificate request's self-signature does not verify");
 		goto out;
 	}
-	name_text(X509_REQ_get_subject_name(req), ret->subject, sizeof(ret->subject));
+	sslutil_name(X509_REQ_get_subject_name(req), ret->subject, sizeof(ret->subject));
 	if (X509_NAME_cmp(X509_REQ_get_subject_name(req), X509_get_subject_name(peer)) != 0) {
 		char mine[256];
 
-		name_text(X509_get_subject_name(peer), mine, sizeof(mine));
+		sslutil_name(X509_get_subject_name(peer), mine, sizeof(mine));
 		snprintf(why, whylen, "the certificate request is for subject \"%.120s\", not the connection's "
 			 "\"%.120s\": an agent may renew only its own identity", ret->subject, mine);
 		goto out;
@@ -380,13 +268,13 @@ int csrsign_issue(const struct csrsign *cs, X509 *peer, const uint8_t *csr, size
 	    !ASN1_TIME_set(X509_getm_notAfter(x), not_after))
 		goto out;
 	X509V3_set_ctx(&v3, cs->issuer, x, NULL, NULL, 0);
-	if (add_ext(x, &v3, NID_basic_constraints, "critical,CA:FALSE") ||
-	    add_ext(x, &v3, NID_key_usage, "critical,digitalSignature") ||
-	    add_ext(x, &v3, NID_ext_key_usage, "clientAuth") ||
-	    add_ext(x, &v3, NID_subject_key_identifier, "hash"))
+	if (sslutil_add_ext(x, &v3, NID_basic_constraints, "critical,CA:FALSE") ||
+	    sslutil_add_ext(x, &v3, NID_key_usage, "critical,digitalSignature") ||
+	    sslutil_add_ext(x, &v3, NID_ext_key_usage, "clientAuth") ||
+	    sslutil_add_ext(x, &v3, NID_subject_key_identifier, "hash"))
 		goto out;
 	/* The issuer's key id, when it has one to name (older CAs may not). */
-	if (X509_get0_subject_key_id(cs->issuer) && add_ext(x, &v3, NID_authority_key_identifier, "keyid"))
+	if (X509_get0_subject_key_id(cs->issuer) && sslutil_add_ext(x, &v3, NID_authority_key_identifier, "keyid"))
 		goto out;
 	/* The SANs of the identity being renewed, byte for byte; none asked for are added. */
 	idx = X509_get_ext_by_NID(peer, NID_subject_alt_name, -1);
@@ -416,15 +304,14 @@ int csrsign_issue(const struct csrsign *cs, X509 *peer, const uint8_t *csr, size
 	ret->len = mem->length;
 	hex_upper(serial, sizeof(serial), ret->serial, sizeof(ret->serial));
 	if (X509_digest(x, EVP_sha256(), md, &mdlen) && mdlen == 32)
-		for (unsigned i = 0; i < mdlen; i++)
-			snprintf(ret->fingerprint + 2 * i, 3, "%02x", md[i]);
+		hexdigit_encode(md, mdlen, ret->fingerprint);
 	ret->not_after = not_after;
 	r = 0;
 out:
 	if (r == -EIO || r == -ENOMEM) {
 		char e[160];
 
-		reason(e, sizeof(e));
+		sslutil_reason(e, sizeof(e));
 		snprintf(why, whylen, "cannot issue the certificate: %s", e);
 	}
 	ERR_clear_error();

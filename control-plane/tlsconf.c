@@ -20,7 +20,9 @@
 #include <openssl/x509v3.h>
 
 #include "hexdigit.h"
+#include "pemfile.h"
 #include "signing.h"
+#include "sslutil.h"
 #include "tlsconf.h"
 
 /* TLS 1.2: ECDHE key exchange, AEAD ciphers only.  TLS 1.3's suites are all AEAD. */
@@ -82,114 +84,9 @@ struct tlsconn *tlsconf_conn(const SSL *ssl)
 	return ssl_idx < 0 || !ssl ? NULL : SSL_get_ex_data(ssl, ssl_idx);
 }
 
-/* The newest OpenSSL error as text, and the queue emptied. */
-static const char *ossl_reason(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-
-	if (!e)
-		snprintf(buf, len, "OpenSSL gave no reason");
-	else
-		ERR_error_string_n(e, buf, len);
-	ERR_clear_error();
-	return buf;
-}
-
-/* RFC 2253 text of a name (control and non-ASCII characters escaped). */
-static void name_text(const X509_NAME *n, char *buf, size_t len)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	int r;
-
-	buf[0] = '\0';
-	if (!b)
-		return;
-	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0) {
-		r = BIO_read(b, buf, (int)len - 1);
-		buf[r > 0 ? r : 0] = '\0';
-	}
-	BIO_free(b);
-}
-
 /* ---------------------------------------------------------------------
  * Loading files.
  */
-
-static int read_file(const char *what, const char *path, size_t max, void **ret, size_t *ret_len,
-		     char *err, size_t errlen)
-{
-	int r = signing_read_file(AT_FDCWD, path, max, false, ret, ret_len);
-
-	if (r == -EFBIG)
-		snprintf(err, errlen, "%s %s: larger than %zu bytes", what, path, max);
-	else if (r == -EINVAL)
-		snprintf(err, errlen, "%s %s: not a regular file", what, path);
-	else if (r)
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(-r));
-	return r;
-}
-
-/* Every PEM certificate of the file; at least one. */
-static int load_certs(const char *what, const char *path, bool want_ca, STACK_OF(X509) **ret,
-		      char *err, size_t errlen)
-{
-	STACK_OF(X509) *sk = NULL;
-	void *buf = NULL;
-	size_t len;
-	BIO *b = NULL;
-	X509 *x;
-	char why[200];
-	int r;
-
-	r = read_file(what, path, TLSCONF_MAX_PEM_BYTES, &buf, &len, err, errlen);
-	if (r)
-		return r;
-	r = -ENOMEM;
-	sk = sk_X509_new_null();
-	b = BIO_new_mem_buf(buf, (int)len);
-	if (!sk || !b)
-		goto out;
-	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-		if (!sk_X509_push(sk, x)) {
-			X509_free(x);
-			goto out;
-		}
-	}
-	/* The loop ends at the end of the file (PEM_R_NO_START_LINE) or at garbage. */
-	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
-		snprintf(err, errlen, "%s %s: certificate %d is not valid PEM: %s", what, path,
-			 sk_X509_num(sk) + 1, ossl_reason(why, sizeof(why)));
-		r = -EBADMSG;
-		goto out;
-	}
-	ERR_clear_error();
-	if (sk_X509_num(sk) == 0) {
-		snprintf(err, errlen, "%s %s: no PEM certificate in the file", what, path);
-		r = -EBADMSG;
-		goto out;
-	}
-	if (want_ca) {
-		for (int i = 0; i < sk_X509_num(sk); i++) {
-			if (X509_check_ca(sk_X509_value(sk, i)) <= 0) {
-				char subj[256];
-
-				name_text(X509_get_subject_name(sk_X509_value(sk, i)), subj, sizeof(subj));
-				snprintf(err, errlen, "%s %s: certificate %d (%s) is not a CA certificate", what,
-					 path, i + 1, subj);
-				r = -EBADMSG;
-				goto out;
-			}
-		}
-	}
-	*ret = sk;
-	sk = NULL;
-	r = 0;
-out:
-	sk_X509_pop_free(sk, X509_free);
-	BIO_free(b);
-	free(buf);
-	return r;
-}
 
 static int load_crls(const char *path, STACK_OF(X509_CRL) **ret, char *err, size_t errlen)
 {
@@ -201,7 +98,7 @@ static int load_crls(const char *path, STACK_OF(X509_CRL) **ret, char *err, size
 	char why[200];
 	int r;
 
-	r = read_file("--crl", path, TLSCONF_MAX_CRL_BYTES, &buf, &len, err, errlen);
+	r = pemfile_read("--crl", path, PEMFILE_MAX_CRL_BYTES, &buf, &len, err, errlen);
 	if (r)
 		return r;
 	r = -ENOMEM;
@@ -223,7 +120,7 @@ static int load_crls(const char *path, STACK_OF(X509_CRL) **ret, char *err, size
 		if (!crl || p != (const unsigned char *)buf + len) {
 			X509_CRL_free(crl);
 			snprintf(err, errlen, "--crl %s: neither PEM CRLs nor one DER CRL: %s", path,
-				 ossl_reason(why, sizeof(why)));
+				 sslutil_reason(why, sizeof(why)));
 			r = -EBADMSG;
 			goto out;
 		}
@@ -240,33 +137,6 @@ out:
 	BIO_free(b);
 	free(buf);
 	return r;
-}
-
-static int load_key(const char *path, EVP_PKEY **ret, char *err, size_t errlen)
-{
-	void *buf = NULL;
-	size_t len;
-	BIO *b;
-	EVP_PKEY *k = NULL;
-	char why[200];
-	int r;
-
-	r = read_file("--key", path, TLSCONF_MAX_PEM_BYTES, &buf, &len, err, errlen);
-	if (r)
-		return r;
-	b = BIO_new_mem_buf(buf, (int)len);
-	if (b)
-		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	BIO_free(b);
-	OPENSSL_cleanse(buf, len);
-	free(buf);
-	if (!k) {
-		snprintf(err, errlen, "--key %s: no usable PEM private key (an encrypted key is not "
-			 "supported): %s", path, ossl_reason(why, sizeof(why)));
-		return -EBADMSG;
-	}
-	*ret = k;
-	return 0;
 }
 
 static bool in_set(const STACK_OF(X509) *set, const X509 *x)
@@ -294,7 +164,7 @@ static int check_roles(const struct tlsconf_files *f, const STACK_OF(X509) *agen
 	for (int i = 0; i < sk_X509_num(admin); i++) {
 		X509 *x = sk_X509_value(admin, i);
 
-		name_text(X509_get_subject_name(x), subj, sizeof(subj));
+		sslutil_name(X509_get_subject_name(x), subj, sizeof(subj));
 		if (in_set(agent, x)) {
 			snprintf(err, errlen, "--admin-ca %s: %s is also in --agent-ca %s: roles would be "
 				 "ambiguous; give each role its own CA", f->admin_ca, subj, f->agent_ca);
@@ -306,7 +176,7 @@ static int check_roles(const struct tlsconf_files *f, const STACK_OF(X509) *agen
 			if (X509_check_issued(y, x) == X509_V_OK || X509_check_issued(x, y) == X509_V_OK) {
 				char other[256];
 
-				name_text(X509_get_subject_name(y), other, sizeof(other));
+				sslutil_name(X509_get_subject_name(y), other, sizeof(other));
 				snprintf(err, errlen, "--admin-ca %s (%s) and --agent-ca %s (%s): one CA issued "
 					 "the other, so certificates would chain to both roles", f->admin_ca,
 					 subj, f->agent_ca, other);
@@ -339,7 +209,7 @@ static void crl_warnings(const STACK_OF(X509) *agent, const STACK_OF(X509) *admi
 			ERR_clear_error();
 			if (covered || off >= warnlen)
 				continue;
-			name_text(X509_get_subject_name(ca), subj, sizeof(subj));
+			sslutil_name(X509_get_subject_name(ca), subj, sizeof(subj));
 			off += (size_t)snprintf(warn + off, warnlen - off,
 						"%sno CRL covers %s CA %s: certificates it issued are refused",
 						off ? "; " : "", s ? "admin" : "agent", subj);
@@ -351,7 +221,7 @@ static void crl_warnings(const STACK_OF(X509) *agent, const STACK_OF(X509) *admi
 
 		if (!next || X509_cmp_current_time(next) > 0 || off >= warnlen)
 			continue;
-		name_text(X509_CRL_get_issuer(crl), subj, sizeof(subj));
+		sslutil_name(X509_CRL_get_issuer(crl), subj, sizeof(subj));
 		off += (size_t)snprintf(warn + off, warnlen - off,
 					"%sthe CRL of %s is past its next update: certificates it covers "
 					"are refused until it is renewed", off ? "; " : "", subj);
@@ -375,7 +245,7 @@ static int classify(const struct tlsconf *tc, STACK_OF(X509) *chain, enum cp_rol
 	bool agent = false, admin = false;
 	char subj[256];
 
-	name_text(X509_get_subject_name(leaf), subj, sizeof(subj));
+	sslutil_name(X509_get_subject_name(leaf), subj, sizeof(subj));
 	if (!(X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) ||
 	    !(X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT)) {
 		snprintf(why, whylen, "certificate %s has no clientAuth extended key usage", subj);
@@ -472,7 +342,7 @@ static void fill_identity(X509 *x, enum cp_role role, struct cp_identity *id)
 
 	memset(id, 0, sizeof(*id));
 	id->role = role;
-	name_text(X509_get_subject_name(x), id->subject, sizeof(id->subject));
+	sslutil_name(X509_get_subject_name(x), id->subject, sizeof(id->subject));
 	sanitize(id->subject);
 	fill_sans(x, id->sans, sizeof(id->sans));
 	b = BIO_new(BIO_s_mem());
@@ -504,8 +374,8 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		int e = X509_STORE_CTX_get_error(xs);
 
 		if (cur) {
-			name_text(X509_get_subject_name(cur), subj, sizeof(subj));
-			name_text(X509_get_issuer_name(cur), issuer, sizeof(issuer));
+			sslutil_name(X509_get_subject_name(cur), subj, sizeof(subj));
+			sslutil_name(X509_get_issuer_name(cur), issuer, sizeof(issuer));
 		}
 		if (!c->refusal[0])
 			snprintf(c->refusal, sizeof(c->refusal),
@@ -628,16 +498,16 @@ int tlsconf_new(const struct tlsconf_files *f, unsigned generation, SSL_CTX **re
 		snprintf(err, errlen, "OpenSSL: cannot register connection data");
 		return r;
 	}
-	r = load_certs("--cert", f->cert, false, &chain, err, errlen);
+	r = pemfile_certs("--cert", f->cert, false, &chain, err, errlen);
 	if (r)
 		goto out;
-	r = load_key(f->key, &key, err, errlen);
+	r = pemfile_key("--key", f->key, &key, err, errlen);
 	if (r)
 		goto out;
-	r = load_certs("--agent-ca", f->agent_ca, true, &agent, err, errlen);
+	r = pemfile_certs("--agent-ca", f->agent_ca, true, &agent, err, errlen);
 	if (r)
 		goto out;
-	r = load_certs("--admin-ca", f->admin_ca, true, &admin, err, errlen);
+	r = pemfile_certs("--admin-ca", f->admin_ca, true, &admin, err, errlen);
 	if (r)
 		goto out;
 	r = check_roles(f, agent, admin, err, errlen);
@@ -663,7 +533,7 @@ int tlsconf_new(const struct tlsconf_files *f, unsigned generation, SSL_CTX **re
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
 	    !SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) || !SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) ||
 	    !SSL_CTX_set1_groups_list(ctx, TLS_GROUPS)) {
-		snprintf(err, errlen, "OpenSSL refused the protocol settings: %s", ossl_reason(why, sizeof(why)));
+		snprintf(err, errlen, "OpenSSL refused the protocol settings: %s", sslutil_reason(why, sizeof(why)));
 		goto out;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
@@ -674,19 +544,19 @@ int tlsconf_new(const struct tlsconf_files *f, unsigned generation, SSL_CTX **re
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 
 	if (SSL_CTX_use_certificate(ctx, sk_X509_value(chain, 0)) != 1) {
-		snprintf(err, errlen, "--cert %s: %s", f->cert, ossl_reason(why, sizeof(why)));
+		snprintf(err, errlen, "--cert %s: %s", f->cert, sslutil_reason(why, sizeof(why)));
 		r = -EBADMSG;
 		goto out;
 	}
 	for (int i = 1; i < sk_X509_num(chain); i++) {
 		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1) {
-			snprintf(err, errlen, "--cert %s: %s", f->cert, ossl_reason(why, sizeof(why)));
+			snprintf(err, errlen, "--cert %s: %s", f->cert, sslutil_reason(why, sizeof(why)));
 			goto out;
 		}
 	}
 	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		snprintf(err, errlen, "--key %s does not match the certificate of --cert %s: %s", f->key,
-			 f->cert, ossl_reason(why, sizeof(why)));
+			 f->cert, sslutil_reason(why, sizeof(why)));
 		r = -EBADMSG;
 		goto out;
 	}
@@ -702,14 +572,14 @@ int tlsconf_new(const struct tlsconf_files *f, unsigned generation, SSL_CTX **re
 			    !sk_X509_NAME_push(names, n)) {
 				X509_NAME_free(n);
 				snprintf(err, errlen, "%s %s: %s", s ? "--admin-ca" : "--agent-ca",
-					 s ? f->admin_ca : f->agent_ca, ossl_reason(why, sizeof(why)));
+					 s ? f->admin_ca : f->agent_ca, sslutil_reason(why, sizeof(why)));
 				goto out;
 			}
 		}
 	}
 	for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
 		if (!X509_STORE_add_crl(store, sk_X509_CRL_value(crls, i))) {
-			snprintf(err, errlen, "--crl %s: %s", f->crl, ossl_reason(why, sizeof(why)));
+			snprintf(err, errlen, "--crl %s: %s", f->crl, sslutil_reason(why, sizeof(why)));
 			goto out;
 		}
 	}
@@ -831,7 +701,7 @@ int tlsconf_reverify(SSL_CTX *ctx, SSL *ssl, struct cp_identity *ret, char *why,
 	if (X509_verify_cert(xs) != 1) {
 		X509 *cur = X509_STORE_CTX_get_current_cert(xs);
 
-		name_text(X509_get_subject_name(cur ? cur : leaf), subj, sizeof(subj));
+		sslutil_name(X509_get_subject_name(cur ? cur : leaf), subj, sizeof(subj));
 		snprintf(why, whylen, "client certificate refused under the reloaded configuration: %s "
 			 "(subject %s, depth %d)", X509_verify_cert_error_string(X509_STORE_CTX_get_error(xs)),
 			 subj, X509_STORE_CTX_get_error_depth(xs));

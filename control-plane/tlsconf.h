@@ -35,10 +35,6 @@
 
 #include "cpident.h"
 
-/* Limits on the files read (the same as the signing trust store's). */
-#define TLSCONF_MAX_PEM_BYTES (8u << 20)
-#define TLSCONF_MAX_CRL_BYTES (64u << 20)
-
 struct tlsconf_files {
 	const char *cert;	/* server certificate, PEM, then its chain */
 	const char *key;	/* its private key, PEM, unencrypted */

@@ -8,6 +8,7 @@
  * digitalSignature and extendedKeyUsage codeSigning.
  */
 #include "devca.h"
+#include "sslutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,25 +39,6 @@ static void __attribute__((format(printf, 3, 4))) fmt(char *buf, size_t len, con
 	va_start(ap, f);
 	vsnprintf(buf, len, f, ap);
 	va_end(ap);
-}
-
-static const char *ossl_reason(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *r = e ? ERR_reason_error_string(e) : NULL;
-
-	snprintf(buf, len, "%s", r ? r : "unknown OpenSSL error");
-	ERR_clear_error();
-	return buf;
-}
-
-static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-	int ok = e && X509_add_ext(x, e, -1);
-
-	X509_EXTENSION_free(e);
-	return ok;
 }
 
 static int set_serial(X509 *x)
@@ -96,13 +78,13 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *is
 	if (ok) {
 		X509V3_set_ctx_nodb(&ctx);
 		X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
-		ok = add_ext(x, &ctx, NID_basic_constraints,
+		ok = !sslutil_add_ext(x, &ctx, NID_basic_constraints,
 			     ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE") &&
-		     add_ext(x, &ctx, NID_key_usage,
+		     !sslutil_add_ext(x, &ctx, NID_key_usage,
 			     ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") &&
-		     (ca || add_ext(x, &ctx, NID_ext_key_usage, "codeSigning")) &&
-		     add_ext(x, &ctx, NID_subject_key_identifier, "hash") &&
-		     add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") &&
+		     (ca || !sslutil_add_ext(x, &ctx, NID_ext_key_usage, "codeSigning")) &&
+		     !sslutil_add_ext(x, &ctx, NID_subject_key_identifier, "hash") &&
+		     !sslutil_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") &&
 		     X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0;
 	}
 	X509_NAME_free(name);
@@ -200,7 +182,7 @@ int devca_create(const char *dir, const char *cn_prefix, unsigned days, bool for
 	ca_key = EVP_EC_gen("P-256");
 	signer_key = EVP_EC_gen("P-256");
 	if (!ca_key || !signer_key) {
-		fmt(err, errlen, "cannot generate keys: %s", ossl_reason(why, sizeof(why)));
+		fmt(err, errlen, "cannot generate keys: %s", sslutil_reason(why, sizeof(why)));
 		goto out;
 	}
 	snprintf(cn, sizeof(cn), "%s CA", cn_prefix);
@@ -208,7 +190,7 @@ int devca_create(const char *dir, const char *cn_prefix, unsigned days, bool for
 	snprintf(cn, sizeof(cn), "%s signer", cn_prefix);
 	signer = ca ? make_cert(cn, signer_key, ca, ca_key, false, days) : NULL;
 	if (!signer) {
-		fmt(err, errlen, "cannot make the certificates: %s", ossl_reason(why, sizeof(why)));
+		fmt(err, errlen, "cannot make the certificates: %s", sslutil_reason(why, sizeof(why)));
 		goto out;
 	}
 	pem[0] = to_pem(ca, NULL);
@@ -217,7 +199,7 @@ int devca_create(const char *dir, const char *cn_prefix, unsigned days, bool for
 	pem[3] = to_pem(NULL, signer_key);
 	for (int i = 0; i < 4; i++) {
 		if (!pem[i]) {
-			fmt(err, errlen, "cannot encode %s: %s", devca_files[i], ossl_reason(why, sizeof(why)));
+			fmt(err, errlen, "cannot encode %s: %s", devca_files[i], sslutil_reason(why, sizeof(why)));
 			goto out;
 		}
 	}

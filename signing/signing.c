@@ -16,6 +16,7 @@
  * do not surface in an unrelated later call.
  */
 #include "signing.h"
+#include "sslutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,22 +84,6 @@ static void __attribute__((format(printf, 3, 4))) fmt(char *buf, size_t len, con
 	va_start(ap, f);
 	vsnprintf(buf, len, f, ap);
 	va_end(ap);
-}
-
-/* The reason of the most recent OpenSSL error, then the queue is emptied. */
-static const char *ossl_reason(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *r = e ? ERR_reason_error_string(e) : NULL;
-
-	if (r)
-		snprintf(buf, len, "%s", r);
-	else if (e)
-		snprintf(buf, len, "OpenSSL error 0x%lx", e);
-	else
-		snprintf(buf, len, "unknown OpenSSL error");
-	ERR_clear_error();
-	return buf;
 }
 
 /* Never prompt on a terminal for a passphrase: encrypted keys are refused. */
@@ -187,24 +172,11 @@ fail_fd:
 	return rc;
 }
 
-/* "CN=signer,O=Example": RFC 2253, escaped, so that it is safe in one log line. */
+/* "CN=signer,O=Example", "(empty name)" for an empty one: what messages name. */
 static const char *name_str(const X509_NAME *name, char *buf, size_t len)
 {
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p;
-	long n;
-
-	snprintf(buf, len, "?");
-	if (!b)
-		return buf;
-	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
-		n = BIO_get_mem_data(b, &p);
-		if (n > 0)
-			snprintf(buf, len, "%.*s", (int)n, p);
-		else
-			snprintf(buf, len, "(empty name)");
-	}
-	BIO_free(b);
+	if (!*sslutil_name(name, buf, len))
+		snprintf(buf, len, "(empty name)");
 	return buf;
 }
 
@@ -278,7 +250,7 @@ int signing_trust_load_mem(const void *ca, size_t ca_len, const char *ca_name, c
 	BIO_free(b);
 	if (!infos) {
 		fmt(err, errlen, "%s: not a PEM bundle of certificates: %s", ca_name,
-		    ossl_reason(why, sizeof(why)));
+		    sslutil_reason(why, sizeof(why)));
 		rc = -EBADMSG;
 		goto fail;
 	}
@@ -289,7 +261,7 @@ int signing_trust_load_mem(const void *ca, size_t ca_len, const char *ca_name, c
 			continue;
 		if (!X509_STORE_add_cert(t->store, xi->x509)) {
 			fmt(err, errlen, "%s: cannot add certificate %d: %s", ca_name, i + 1,
-			    ossl_reason(why, sizeof(why)));
+			    sslutil_reason(why, sizeof(why)));
 			rc = -EBADMSG;
 			goto fail;
 		}
@@ -324,7 +296,7 @@ int signing_trust_load_mem(const void *ca, size_t ca_len, const char *ca_name, c
 		BIO_free(b);
 		if (sk_X509_CRL_num(t->crls) == 0) {
 			fmt(err, errlen, "%s: no CRL in the file (PEM \"X509 CRL\" or DER expected): %s",
-			    crl_name, ossl_reason(why, sizeof(why)));
+			    crl_name, sslutil_reason(why, sizeof(why)));
 			rc = -EBADMSG;
 			goto fail;
 		}
@@ -594,7 +566,7 @@ static enum signing_status verify_content(CMS_ContentInfo *cms, CMS_SignerInfo *
 	chain = CMS_dataInit(cms, cont); /* digest BIOs pushed in front of cont */
 	if (!chain) {
 		fmt(msg, msglen, "the signature's digest algorithms are unusable: %s",
-		    ossl_reason(why, sizeof(why)));
+		    sslutil_reason(why, sizeof(why)));
 		BIO_free(cont);
 		return SIGNING_ERR_MALFORMED_SIG;
 	}
@@ -658,7 +630,7 @@ static enum signing_status verify(const struct signing_trust *trust, bool policy
 	cms = d2i_CMS_ContentInfo(NULL, &p, (long)sig_len);
 	if (!cms) {
 		fmt(msg, msglen, "the signature is not DER CMS (truncated or not a signature): %s",
-		    ossl_reason(why, sizeof(why)));
+		    sslutil_reason(why, sizeof(why)));
 		return SIGNING_ERR_MALFORMED_SIG;
 	}
 	if (p != (const unsigned char *)sig + sig_len) {
@@ -716,7 +688,7 @@ static enum signing_status verify(const struct signing_trust *trust, bool policy
 		char name[256];
 
 		fmt(msg, msglen, "the signature does not verify with the key of %s: %s",
-		    subject_str(signer, name, sizeof(name)), ossl_reason(why, sizeof(why)));
+		    subject_str(signer, name, sizeof(name)), sslutil_reason(why, sizeof(why)));
 		st = SIGNING_ERR_BAD_SIGNATURE;
 		goto out;
 	}
@@ -793,7 +765,7 @@ int signing_key_load(const char *cert_path, const char *key_path, struct signing
 		goto fail;
 	k->cert = PEM_read_bio_X509(b, NULL, no_password, NULL);
 	if (!k->cert) {
-		fmt(err, errlen, "%s: not a PEM certificate: %s", cert_path, ossl_reason(why, sizeof(why)));
+		fmt(err, errlen, "%s: not a PEM certificate: %s", cert_path, sslutil_reason(why, sizeof(why)));
 		rc = -EBADMSG;
 		goto fail;
 	}
@@ -815,7 +787,7 @@ int signing_key_load(const char *cert_path, const char *key_path, struct signing
 	k->pkey = PEM_read_bio_PrivateKey(b, NULL, no_password, NULL);
 	if (!k->pkey) {
 		fmt(err, errlen, "%s: not an unencrypted PEM private key: %s", key_path,
-		    ossl_reason(why, sizeof(why)));
+		    sslutil_reason(why, sizeof(why)));
 		rc = -EBADMSG;
 		goto fail;
 	}
@@ -892,12 +864,12 @@ int signing_sign(const struct signing_key *key, const void *data, size_t len, vo
 	cms = in ? CMS_sign(NULL, NULL, key->chain, NULL, flags) : NULL;
 	if (!cms || !CMS_add1_signer(cms, key->cert, key->pkey, EVP_sha256(), flags) ||
 	    !CMS_final(cms, in, NULL, flags)) {
-		fmt(err, errlen, "cannot sign: %s", ossl_reason(why, sizeof(why)));
+		fmt(err, errlen, "cannot sign: %s", sslutil_reason(why, sizeof(why)));
 		goto out;
 	}
 	n = i2d_CMS_ContentInfo(cms, &der);
 	if (n <= 0) {
-		fmt(err, errlen, "cannot encode the signature: %s", ossl_reason(why, sizeof(why)));
+		fmt(err, errlen, "cannot encode the signature: %s", sslutil_reason(why, sizeof(why)));
 		goto out;
 	}
 	out = malloc((size_t)n);
