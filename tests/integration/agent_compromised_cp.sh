@@ -199,16 +199,6 @@ cp_ready() {
 	done
 	return 1
 }
-# wait_for SECONDS CMD...: until CMD succeeds.
-wait_for() {
-	local limit=$(($(now_ms) + $1 * 1000))
-	shift
-	while [ "$(now_ms)" -lt "$limit" ]; do
-		"$@" && return 0
-		sleep 0.2
-	done
-	return 1
-}
 # field F: F of this agent as `vigilctl agent ID --json` shows it (after ctl agent).
 field() { echo "$OUT" | jg "$1" 2>/dev/null; }
 diag() {

@@ -153,16 +153,6 @@ cp_ready() {
 }
 # agent FIELD: the one agent's FIELD, as vigil-cp shows it.
 agent() { ctl agents; echo "$OUT" | jg ".agents[0]$1" 2>/dev/null; }
-# wait_for SECONDS CMD...: until CMD succeeds.
-wait_for() {
-	local limit=$(($(now_ms) + $1 * 1000))
-	shift
-	while [ "$(now_ms)" -lt "$limit" ]; do
-		"$@" && return 0
-		sleep 0.2
-	done
-	return 1
-}
 diag() { echo "vigilctl exit $RC: $OUT $ERR"; echo "vigil-cp:"; tail -5 "$CPLOG"; echo "vigild:"; tail -15 "$LOG" 2>/dev/null; }
 
 CPLOG=$T/cp.log

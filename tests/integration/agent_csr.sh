@@ -82,15 +82,6 @@ start_cp() { # start_cp LOG ISSUER-CERT ISSUER-KEY [ARGS...]
 		--issuer-cert "$ic" --issuer-key "$ik" --issued-days 1 "$@" 2>"$log"
 	CP_PID=$SPAWNED_PID
 }
-wait_for() { # wait_for SECONDS CMD...
-	local limit=$(($(now_ms) + $1 * 1000))
-	shift
-	while [ "$(now_ms)" -lt "$limit" ]; do
-		"$@" && return 0
-		sleep 0.2
-	done
-	return 1
-}
 profiles_since() { # profiles_since MS N: at least N profiles begun after MS
 	[ "$(find "$OUTD" -maxdepth 1 -name '*.pb.gz' ! -name '.*' -newermt "@$(($1 / 1000 + 1))" | wc -l)" -ge "$2" ]
 }

@@ -9,6 +9,7 @@
 #   scratch space   $T, a temporary directory removed on exit, with the
 #                   processes started through spawn and the mounts made
 #                   through tmp_mount cleaned up as well
+#   waiting         now_ms, wait_for SECONDS CMD...
 #   vigild          vigild_start / vigild_wait_ready / vigild_wait
 #   BPF programs    vigil_sample_ids, leaked (what this test left loaded)
 #   profiles        validate_profiles (go tool pprof -raw + pprof_query
@@ -156,6 +157,18 @@ vigil_user_ids() {
 now_ms() {
 	local t=${EPOCHREALTIME/./}
 	echo $((t / 1000))
+}
+
+# wait_for SECONDS CMD...: run CMD every 0.2 s until it succeeds; 1 when
+# SECONDS pass first.
+wait_for() {
+	local limit=$(($(now_ms) + $1 * 1000))
+	shift
+	while [ "$(now_ms)" -lt "$limit" ]; do
+		"$@" && return 0
+		sleep 0.2
+	done
+	return 1
 }
 
 # ---------------------------------------------------------------------------
