@@ -57,29 +57,6 @@ CGROOT=$(cgroup2_root)
 P=$T/pki
 mkdir -p "$P"
 cd "$P" || exit 1
-quiet() {
-	local out
-	out=$("$@" 2>&1) || { echo "# setup failed: $*"; echo "$out" | sed 's/^/# /'; return 1; }
-}
-newkey() { quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-mkca() { # mkca NAME
-	newkey "$1-ca.key" && quiet openssl req -x509 -new -key "$1-ca.key" -sha256 -days 30 \
-		-subj "/O=Vigil test/CN=$1 CA" -addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" -out "$1-ca.pem"
-}
-leaf() { # leaf CA NAME SUBJECT-CN EXTENSIONS...: NAME.pem, NAME.key
-	local ca=$1 name=$2 cn=$3
-	shift 3
-	{
-		echo "basicConstraints = critical, CA:FALSE"
-		echo "keyUsage = critical, digitalSignature"
-		printf '%s\n' "$@"
-	} >"$name.ext"
-	newkey "$name.key" &&
-		quiet openssl req -new -key "$name.key" -subj "/O=Vigil test/CN=$cn" -out "$name.csr" &&
-		quiet openssl x509 -req -in "$name.csr" -CA "$ca-ca.pem" -CAkey "$ca-ca.key" -CAcreateserial \
-			-days 30 -sha256 -extfile "$name.ext" -out "$name.pem"
-}
 setup() {
 	mkca server && mkca agent && mkca admin && mkca policy && mkca other || return 1
 	leaf server server localhost "extendedKeyUsage = serverAuth" \
