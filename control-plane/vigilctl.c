@@ -553,46 +553,43 @@ static int pct_encode(const char *s, char *out, size_t outlen)
 	return 0;
 }
 
+/* GET path and print the reply: its JSON, or what show makes of it. */
+static int get_and_show(const struct opts *o, const char *path, const char *what,
+			int (*show)(json_t *))
+{
+	json_t *j;
+	int r = request(o, "GET", path, NULL, what, &j);
+
+	if (r)
+		return r;
+	if (use_json(o))
+		print_json(j);
+	else
+		r = show(j);
+	json_decref(j);
+	return r;
+}
+
 static int cmd_agents(const struct opts *o)
 {
 	char path[VIGILCTL_MAX_URL / 2] = "/api/v1/agents", enc[VIGILCTL_MAX_URL / 4];
-	json_t *j;
-	int r;
 
 	if (o->selector) {
 		if (pct_encode(o->selector, enc, sizeof(enc)))
 			return fail(EX_USAGE, "--selector: too long");
 		snprintf(path, sizeof(path), "/api/v1/agents?selector=%s", enc);
 	}
-	r = request(o, "GET", path, NULL, "agents", &j);
-	if (r)
-		return r;
-	if (use_json(o))
-		print_json(j);
-	else
-		r = show_agents(j);
-	json_decref(j);
-	return r;
+	return get_and_show(o, path, "agents", show_agents);
 }
 
 static int cmd_agent(const struct opts *o, const char *id)
 {
 	char path[256], enc[128];
-	json_t *j;
-	int r;
 
 	if (pct_encode(id, enc, sizeof(enc)))
 		return fail(EX_USAGE, "agent id too long: 32 hex digits or a UUID");
 	snprintf(path, sizeof(path), "/api/v1/agents/%s", enc);
-	r = request(o, "GET", path, NULL, "agent", &j);
-	if (r)
-		return r;
-	if (use_json(o))
-		print_json(j);
-	else
-		r = show_agent(j);
-	json_decref(j);
-	return r;
+	return get_and_show(o, path, "agent", show_agent);
 }
 
 /* A file's bytes as base64 (malloc'ed), or the exit code with the error printed. */
@@ -667,17 +664,7 @@ out:
 
 static int cmd_policy_list(const struct opts *o)
 {
-	json_t *j;
-	int r = request(o, "GET", "/api/v1/policies", NULL, "policy list", &j);
-
-	if (r)
-		return r;
-	if (use_json(o))
-		print_json(j);
-	else
-		r = show_policies(j);
-	json_decref(j);
-	return r;
+	return get_and_show(o, "/api/v1/policies", "policy list", show_policies);
 }
 
 /* A positive decimal serial, or 0. */
@@ -771,17 +758,7 @@ static int cmd_assign(const struct opts *o, const char *serial_arg)
 
 static int cmd_assignments(const struct opts *o)
 {
-	json_t *j;
-	int r = request(o, "GET", "/api/v1/assignments", NULL, "assignments", &j);
-
-	if (r)
-		return r;
-	if (use_json(o))
-		print_json(j);
-	else
-		r = show_assignments(j);
-	json_decref(j);
-	return r;
+	return get_and_show(o, "/api/v1/assignments", "assignments", show_assignments);
 }
 
 /* ------------------------------------------------------------------------ */
