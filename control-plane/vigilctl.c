@@ -369,6 +369,15 @@ static int table_new(size_t n, const char *const *h, struct ctltable **t)
 	return ctltable_new(n, h, t) ? fail(EX_SOFTWARE, "out of memory") : 0;
 }
 
+/* Add a row; on failure free t and return the exit code. */
+static int table_add(struct ctltable *t, const char *const *cells)
+{
+	if (!ctltable_add(t, cells))
+		return 0;
+	ctltable_free(t);
+	return fail(EX_SOFTWARE, "out of memory");
+}
+
 static int show_agents(json_t *j)
 {
 	static const char *const h[] = { "UID", "HOST", "HEALTHY", "APPLIED", "ASSIGNED", "CONFIG",
@@ -398,10 +407,8 @@ static int show_agents(json_t *j)
 
 		if (json_is_true(json_object_get(ag, "disconnected")))
 			strcat(ls, " (left)");	/* sent agent_disconnect since it last spoke */
-		if (ctltable_add(t, cells)) {
-			ctltable_free(t);
-			return fail(EX_SOFTWARE, "out of memory");
-		}
+		if ((r = table_add(t, cells)))
+			return r;
 	}
 	return print_table(t);
 }
@@ -488,10 +495,8 @@ static int show_policies(json_t *j)
 		};
 
 		snprintf(sum, sizeof(sum), "%s", str(json_object_get(p, "sha256")) ?: "-");
-		if (ctltable_add(t, cells)) {
-			ctltable_free(t);
-			return fail(EX_SOFTWARE, "out of memory");
-		}
+		if ((r = table_add(t, cells)))
+			return r;
 	}
 	return print_table(t);
 }
@@ -518,10 +523,8 @@ static int show_assignments(json_t *j)
 			str(json_object_get(a, "assigned_by")),
 		};
 
-		if (ctltable_add(t, cells)) {
-			ctltable_free(t);
-			return fail(EX_SOFTWARE, "out of memory");
-		}
+		if ((r = table_add(t, cells)))
+			return r;
 	}
 	return print_table(t);
 }
