@@ -573,10 +573,11 @@ static int get_and_show(const struct opts *o, const char *path, const char *what
 	return r;
 }
 
-static int cmd_agents(const struct opts *o)
+static int cmd_agents(const struct opts *o, char **args)
 {
 	char path[VIGILCTL_MAX_URL / 2] = "/api/v1/agents", enc[VIGILCTL_MAX_URL / 4];
 
+	(void)args;
 	if (o->selector) {
 		if (pct_encode(o->selector, enc, sizeof(enc)))
 			return fail(EX_USAGE, "--selector: too long");
@@ -585,8 +586,9 @@ static int cmd_agents(const struct opts *o)
 	return get_and_show(o, path, "agents", show_agents);
 }
 
-static int cmd_agent(const struct opts *o, const char *id)
+static int cmd_agent(const struct opts *o, char **args)
 {
+	const char *id = args[0];
 	char path[256], enc[128];
 
 	if (pct_encode(id, enc, sizeof(enc)))
@@ -626,8 +628,9 @@ static int read_b64(const char *path, size_t max, const char *what, char **ret)
 	return 0;
 }
 
-static int cmd_upload(const struct opts *o, const char *yaml_path, const char *sig_path)
+static int cmd_upload(const struct opts *o, char **args)
 {
+	const char *yaml_path = args[0], *sig_path = args[1];
 	char *yaml = NULL, *sig = NULL, *body = NULL;
 	json_t *req, *j = NULL;
 	int r;
@@ -665,8 +668,9 @@ out:
 	return r;
 }
 
-static int cmd_policy_list(const struct opts *o)
+static int cmd_policy_list(const struct opts *o, char **args)
 {
+	(void)args;
 	return get_and_show(o, "/api/v1/policies", "policy list", show_policies);
 }
 
@@ -683,8 +687,9 @@ static long long parse_serial(const char *s)
 	return errno || *end || v <= 0 ? 0 : v;
 }
 
-static int cmd_policy_show(const struct opts *o, const char *serial_text_arg)
+static int cmd_policy_show(const struct opts *o, char **args)
 {
+	const char *serial_text_arg = args[0];
 	long long serial = parse_serial(serial_text_arg);
 	const char *b64;
 	char path[64];
@@ -725,8 +730,9 @@ static int cmd_policy_show(const struct opts *o, const char *serial_text_arg)
 	return r;
 }
 
-static int cmd_assign(const struct opts *o, const char *serial_arg)
+static int cmd_assign(const struct opts *o, char **args)
 {
+	const char *serial_arg = args[0];
 	long long serial = parse_serial(serial_arg);
 	char *body;
 	json_t *req, *j;
@@ -759,8 +765,9 @@ static int cmd_assign(const struct opts *o, const char *serial_arg)
 	return r;
 }
 
-static int cmd_assignments(const struct opts *o)
+static int cmd_assignments(const struct opts *o, char **args)
 {
+	(void)args;
 	return get_and_show(o, "/api/v1/assignments", "assignments", show_assignments);
 }
 
@@ -776,43 +783,48 @@ static int check_file(const char *opt, const char *path)
 	return 0;
 }
 
+/*
+ * The commands: name and subcommand (or NULL), the number of words with
+ * their arguments, their usage, whether --selector goes with them, and the
+ * handler, which gets the arguments after the name and subcommand.
+ */
+static const struct command {
+	const char *name, *sub;
+	int argc;
+	const char *usage;
+	bool selector;
+	int (*fn)(const struct opts *o, char **args);
+} commands[] = {
+	{ "agents", NULL, 1, "agents [--selector k=v,...]", true, cmd_agents },
+	{ "agent", NULL, 2, "agent ID", false, cmd_agent },
+	{ "policy", "upload", 4, "policy upload FILE.yaml FILE.yaml.sig", false, cmd_upload },
+	{ "policy", "list", 2, "policy list", false, cmd_policy_list },
+	{ "policy", "show", 3, "policy show SERIAL", false, cmd_policy_show },
+	{ "assign", NULL, 2, "assign SERIAL --selector k=v,...", true, cmd_assign },
+	{ "assignments", NULL, 1, "assignments", false, cmd_assignments },
+};
+
 static int run(struct opts *o, int argc, char **argv)
 {
-	const char *cmd;
+	const struct command *c = NULL;
 	int r;
 
 	if (argc < 1) {
 		usage(stderr);
 		return EX_USAGE;
 	}
-	cmd = argv[0];
-#define NARGS(n, text)                                                                  \
-	do {                                                                            \
-		if (argc != (n))                                                        \
-			return fail(EX_USAGE, "usage: %s %s", prog, text);              \
-	} while (0)
 	/* Validate the command line before touching the network. */
-	if (!strcmp(cmd, "agents")) {
-		NARGS(1, "agents [--selector k=v,...]");
-	} else if (!strcmp(cmd, "agent")) {
-		NARGS(2, "agent ID");
-	} else if (!strcmp(cmd, "policy") && argc >= 2 && !strcmp(argv[1], "upload")) {
-		NARGS(4, "policy upload FILE.yaml FILE.yaml.sig");
-	} else if (!strcmp(cmd, "policy") && argc >= 2 && !strcmp(argv[1], "list")) {
-		NARGS(2, "policy list");
-	} else if (!strcmp(cmd, "policy") && argc >= 2 && !strcmp(argv[1], "show")) {
-		NARGS(3, "policy show SERIAL");
-	} else if (!strcmp(cmd, "assign")) {
-		NARGS(2, "assign SERIAL --selector k=v,...");
-	} else if (!strcmp(cmd, "assignments")) {
-		NARGS(1, "assignments");
-	} else if (!strcmp(cmd, "policy")) {
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && !c; i++)
+		if (!strcmp(argv[0], commands[i].name) &&
+		    (!commands[i].sub || (argc >= 2 && !strcmp(argv[1], commands[i].sub))))
+			c = &commands[i];
+	if (!c && !strcmp(argv[0], "policy"))
 		return fail(EX_USAGE, "usage: %s policy upload|list|show ...", prog);
-	} else {
-		return fail(EX_USAGE, "unknown command \"%s\" (see %s --help)", cmd, prog);
-	}
-#undef NARGS
-	if (o->selector && strcmp(cmd, "agents") && strcmp(cmd, "assign"))
+	if (!c)
+		return fail(EX_USAGE, "unknown command \"%s\" (see %s --help)", argv[0], prog);
+	if (argc != c->argc)
+		return fail(EX_USAGE, "usage: %s %s", prog, c->usage);
+	if (o->selector && !c->selector)
 		return fail(EX_USAGE, "--selector goes with agents or assign only");
 
 	if (!o->server)
@@ -822,20 +834,7 @@ static int run(struct opts *o, int argc, char **argv)
 	if ((r = check_file("--cert", o->cert)) || (r = check_file("--key", o->key)) ||
 	    (r = check_file("--ca", o->ca)))
 		return r;
-
-	if (!strcmp(cmd, "agents"))
-		return cmd_agents(o);
-	if (!strcmp(cmd, "agent"))
-		return cmd_agent(o, argv[1]);
-	if (!strcmp(cmd, "assign"))
-		return cmd_assign(o, argv[1]);
-	if (!strcmp(cmd, "assignments"))
-		return cmd_assignments(o);
-	if (!strcmp(argv[1], "upload"))
-		return cmd_upload(o, argv[2], argv[3]);
-	if (!strcmp(argv[1], "list"))
-		return cmd_policy_list(o);
-	return cmd_policy_show(o, argv[2]);
+	return c->fn(o, argv + (c->sub ? 2 : 1));
 }
 
 int main(int argc, char **argv)
