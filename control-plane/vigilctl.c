@@ -687,11 +687,37 @@ static long long parse_serial(const char *s)
 	return errno || *end || v <= 0 ? 0 : v;
 }
 
+/* The policy in a policy show reply, decoded from base64, on stdout. */
+static int print_policy_yaml(json_t *j)
+{
+	const char *b64 = str(json_object_get(j, "yaml"));
+	unsigned char *yaml;
+	json_int_t size;
+	size_t n;
+	int len;
+
+	if (!b64)
+		return fail(EX_PROTOCOL, "the reply has no \"yaml\"");
+	n = strlen(b64);
+	yaml = malloc(n / 4 * 3 + 3);
+	len = yaml ? EVP_DecodeBlock(yaml, (const unsigned char *)b64, (int)n) : -1;
+	if (len < 0) {
+		free(yaml);
+		return fail(EX_PROTOCOL, "the reply's \"yaml\" is not base64");
+	}
+	/* DecodeBlock counts padding as zero bytes; the server says the size. */
+	size = json_integer_value(json_object_get(j, "size"));
+	if (size >= 0 && size <= len)
+		len = (int)size;
+	fwrite(yaml, 1, (size_t)len, stdout);
+	free(yaml);
+	return EX_OK;
+}
+
 static int cmd_policy_show(const struct opts *o, char **args)
 {
 	const char *serial_text_arg = args[0];
 	long long serial = parse_serial(serial_text_arg);
-	const char *b64;
 	char path[64];
 	json_t *j;
 	int r;
@@ -703,29 +729,11 @@ static int cmd_policy_show(const struct opts *o, char **args)
 	r = request(o, "GET", path, NULL, "policy show", &j);
 	if (r)
 		return r;
-	b64 = str(json_object_get(j, "yaml"));
 	/* The YAML is this command's output, on a terminal or not: JSON only when asked. */
-	if (o->json > 0) {
+	if (o->json > 0)
 		print_json(j);
-	} else if (!b64) {
-		r = fail(EX_PROTOCOL, "the reply has no \"yaml\"");
-	} else {
-		size_t n = strlen(b64);
-		unsigned char *yaml = malloc(n / 4 * 3 + 3);
-		int len = yaml ? EVP_DecodeBlock(yaml, (const unsigned char *)b64, (int)n) : -1;
-
-		if (len < 0) {
-			r = fail(EX_PROTOCOL, "the reply's \"yaml\" is not base64");
-		} else {
-			/* DecodeBlock counts padding as zero bytes; the server says the size. */
-			json_int_t size = json_integer_value(json_object_get(j, "size"));
-
-			if (size >= 0 && size <= len)
-				len = (int)size;
-			fwrite(yaml, 1, (size_t)len, stdout);
-		}
-		free(yaml);
-	}
+	else
+		r = print_policy_yaml(j);
 	json_decref(j);
 	return r;
 }
