@@ -369,6 +369,15 @@ static int table_new(size_t n, const char *const *h, struct ctltable **t)
 	return ctltable_new(n, h, t) ? fail(EX_SOFTWARE, "out of memory") : 0;
 }
 
+/* Add a row; on failure free t and return the exit code. */
+static int table_add(struct ctltable *t, const char *const *cells)
+{
+	if (!ctltable_add(t, cells))
+		return 0;
+	ctltable_free(t);
+	return fail(EX_SOFTWARE, "out of memory");
+}
+
 static int show_agents(json_t *j)
 {
 	static const char *const h[] = { "UID", "HOST", "HEALTHY", "APPLIED", "ASSIGNED", "CONFIG",
@@ -398,10 +407,8 @@ static int show_agents(json_t *j)
 
 		if (json_is_true(json_object_get(ag, "disconnected")))
 			strcat(ls, " (left)");	/* sent agent_disconnect since it last spoke */
-		if (ctltable_add(t, cells)) {
-			ctltable_free(t);
-			return fail(EX_SOFTWARE, "out of memory");
-		}
+		if ((r = table_add(t, cells)))
+			return r;
 	}
 	return print_table(t);
 }
@@ -488,10 +495,8 @@ static int show_policies(json_t *j)
 		};
 
 		snprintf(sum, sizeof(sum), "%s", str(json_object_get(p, "sha256")) ?: "-");
-		if (ctltable_add(t, cells)) {
-			ctltable_free(t);
-			return fail(EX_SOFTWARE, "out of memory");
-		}
+		if ((r = table_add(t, cells)))
+			return r;
 	}
 	return print_table(t);
 }
@@ -518,10 +523,8 @@ static int show_assignments(json_t *j)
 			str(json_object_get(a, "assigned_by")),
 		};
 
-		if (ctltable_add(t, cells)) {
-			ctltable_free(t);
-			return fail(EX_SOFTWARE, "out of memory");
-		}
+		if ((r = table_add(t, cells)))
+			return r;
 	}
 	return print_table(t);
 }
@@ -553,46 +556,45 @@ static int pct_encode(const char *s, char *out, size_t outlen)
 	return 0;
 }
 
-static int cmd_agents(const struct opts *o)
+/* GET path and print the reply: its JSON, or what show makes of it. */
+static int get_and_show(const struct opts *o, const char *path, const char *what,
+			int (*show)(json_t *))
+{
+	json_t *j;
+	int r = request(o, "GET", path, NULL, what, &j);
+
+	if (r)
+		return r;
+	if (use_json(o))
+		print_json(j);
+	else
+		r = show(j);
+	json_decref(j);
+	return r;
+}
+
+static int cmd_agents(const struct opts *o, char **args)
 {
 	char path[VIGILCTL_MAX_URL / 2] = "/api/v1/agents", enc[VIGILCTL_MAX_URL / 4];
-	json_t *j;
-	int r;
 
+	(void)args;
 	if (o->selector) {
 		if (pct_encode(o->selector, enc, sizeof(enc)))
 			return fail(EX_USAGE, "--selector: too long");
 		snprintf(path, sizeof(path), "/api/v1/agents?selector=%s", enc);
 	}
-	r = request(o, "GET", path, NULL, "agents", &j);
-	if (r)
-		return r;
-	if (use_json(o))
-		print_json(j);
-	else
-		r = show_agents(j);
-	json_decref(j);
-	return r;
+	return get_and_show(o, path, "agents", show_agents);
 }
 
-static int cmd_agent(const struct opts *o, const char *id)
+static int cmd_agent(const struct opts *o, char **args)
 {
+	const char *id = args[0];
 	char path[256], enc[128];
-	json_t *j;
-	int r;
 
 	if (pct_encode(id, enc, sizeof(enc)))
 		return fail(EX_USAGE, "agent id too long: 32 hex digits or a UUID");
 	snprintf(path, sizeof(path), "/api/v1/agents/%s", enc);
-	r = request(o, "GET", path, NULL, "agent", &j);
-	if (r)
-		return r;
-	if (use_json(o))
-		print_json(j);
-	else
-		r = show_agent(j);
-	json_decref(j);
-	return r;
+	return get_and_show(o, path, "agent", show_agent);
 }
 
 /* A file's bytes as base64 (malloc'ed), or the exit code with the error printed. */
@@ -626,8 +628,9 @@ static int read_b64(const char *path, size_t max, const char *what, char **ret)
 	return 0;
 }
 
-static int cmd_upload(const struct opts *o, const char *yaml_path, const char *sig_path)
+static int cmd_upload(const struct opts *o, char **args)
 {
+	const char *yaml_path = args[0], *sig_path = args[1];
 	char *yaml = NULL, *sig = NULL, *body = NULL;
 	json_t *req, *j = NULL;
 	int r;
@@ -665,19 +668,10 @@ out:
 	return r;
 }
 
-static int cmd_policy_list(const struct opts *o)
+static int cmd_policy_list(const struct opts *o, char **args)
 {
-	json_t *j;
-	int r = request(o, "GET", "/api/v1/policies", NULL, "policy list", &j);
-
-	if (r)
-		return r;
-	if (use_json(o))
-		print_json(j);
-	else
-		r = show_policies(j);
-	json_decref(j);
-	return r;
+	(void)args;
+	return get_and_show(o, "/api/v1/policies", "policy list", show_policies);
 }
 
 /* A positive decimal serial, or 0. */
@@ -693,10 +687,37 @@ static long long parse_serial(const char *s)
 	return errno || *end || v <= 0 ? 0 : v;
 }
 
-static int cmd_policy_show(const struct opts *o, const char *serial_text_arg)
+/* The policy in a policy show reply, decoded from base64, on stdout. */
+static int print_policy_yaml(json_t *j)
 {
+	const char *b64 = str(json_object_get(j, "yaml"));
+	unsigned char *yaml;
+	json_int_t size;
+	size_t n;
+	int len;
+
+	if (!b64)
+		return fail(EX_PROTOCOL, "the reply has no \"yaml\"");
+	n = strlen(b64);
+	yaml = malloc(n / 4 * 3 + 3);
+	len = yaml ? EVP_DecodeBlock(yaml, (const unsigned char *)b64, (int)n) : -1;
+	if (len < 0) {
+		free(yaml);
+		return fail(EX_PROTOCOL, "the reply's \"yaml\" is not base64");
+	}
+	/* DecodeBlock counts padding as zero bytes; the server says the size. */
+	size = json_integer_value(json_object_get(j, "size"));
+	if (size >= 0 && size <= len)
+		len = (int)size;
+	fwrite(yaml, 1, (size_t)len, stdout);
+	free(yaml);
+	return EX_OK;
+}
+
+static int cmd_policy_show(const struct opts *o, char **args)
+{
+	const char *serial_text_arg = args[0];
 	long long serial = parse_serial(serial_text_arg);
-	const char *b64;
 	char path[64];
 	json_t *j;
 	int r;
@@ -708,35 +729,18 @@ static int cmd_policy_show(const struct opts *o, const char *serial_text_arg)
 	r = request(o, "GET", path, NULL, "policy show", &j);
 	if (r)
 		return r;
-	b64 = str(json_object_get(j, "yaml"));
 	/* The YAML is this command's output, on a terminal or not: JSON only when asked. */
-	if (o->json > 0) {
+	if (o->json > 0)
 		print_json(j);
-	} else if (!b64) {
-		r = fail(EX_PROTOCOL, "the reply has no \"yaml\"");
-	} else {
-		size_t n = strlen(b64);
-		unsigned char *yaml = malloc(n / 4 * 3 + 3);
-		int len = yaml ? EVP_DecodeBlock(yaml, (const unsigned char *)b64, (int)n) : -1;
-
-		if (len < 0) {
-			r = fail(EX_PROTOCOL, "the reply's \"yaml\" is not base64");
-		} else {
-			/* DecodeBlock counts padding as zero bytes; the server says the size. */
-			json_int_t size = json_integer_value(json_object_get(j, "size"));
-
-			if (size >= 0 && size <= len)
-				len = (int)size;
-			fwrite(yaml, 1, (size_t)len, stdout);
-		}
-		free(yaml);
-	}
+	else
+		r = print_policy_yaml(j);
 	json_decref(j);
 	return r;
 }
 
-static int cmd_assign(const struct opts *o, const char *serial_arg)
+static int cmd_assign(const struct opts *o, char **args)
 {
+	const char *serial_arg = args[0];
 	long long serial = parse_serial(serial_arg);
 	char *body;
 	json_t *req, *j;
@@ -769,19 +773,10 @@ static int cmd_assign(const struct opts *o, const char *serial_arg)
 	return r;
 }
 
-static int cmd_assignments(const struct opts *o)
+static int cmd_assignments(const struct opts *o, char **args)
 {
-	json_t *j;
-	int r = request(o, "GET", "/api/v1/assignments", NULL, "assignments", &j);
-
-	if (r)
-		return r;
-	if (use_json(o))
-		print_json(j);
-	else
-		r = show_assignments(j);
-	json_decref(j);
-	return r;
+	(void)args;
+	return get_and_show(o, "/api/v1/assignments", "assignments", show_assignments);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -796,43 +791,48 @@ static int check_file(const char *opt, const char *path)
 	return 0;
 }
 
+/*
+ * The commands: name and subcommand (or NULL), the number of words with
+ * their arguments, their usage, whether --selector goes with them, and the
+ * handler, which gets the arguments after the name and subcommand.
+ */
+static const struct command {
+	const char *name, *sub;
+	int argc;
+	const char *usage;
+	bool selector;
+	int (*fn)(const struct opts *o, char **args);
+} commands[] = {
+	{ "agents", NULL, 1, "agents [--selector k=v,...]", true, cmd_agents },
+	{ "agent", NULL, 2, "agent ID", false, cmd_agent },
+	{ "policy", "upload", 4, "policy upload FILE.yaml FILE.yaml.sig", false, cmd_upload },
+	{ "policy", "list", 2, "policy list", false, cmd_policy_list },
+	{ "policy", "show", 3, "policy show SERIAL", false, cmd_policy_show },
+	{ "assign", NULL, 2, "assign SERIAL --selector k=v,...", true, cmd_assign },
+	{ "assignments", NULL, 1, "assignments", false, cmd_assignments },
+};
+
 static int run(struct opts *o, int argc, char **argv)
 {
-	const char *cmd;
+	const struct command *c = NULL;
 	int r;
 
 	if (argc < 1) {
 		usage(stderr);
 		return EX_USAGE;
 	}
-	cmd = argv[0];
-#define NARGS(n, text)                                                                  \
-	do {                                                                            \
-		if (argc != (n))                                                        \
-			return fail(EX_USAGE, "usage: %s %s", prog, text);              \
-	} while (0)
 	/* Validate the command line before touching the network. */
-	if (!strcmp(cmd, "agents")) {
-		NARGS(1, "agents [--selector k=v,...]");
-	} else if (!strcmp(cmd, "agent")) {
-		NARGS(2, "agent ID");
-	} else if (!strcmp(cmd, "policy") && argc >= 2 && !strcmp(argv[1], "upload")) {
-		NARGS(4, "policy upload FILE.yaml FILE.yaml.sig");
-	} else if (!strcmp(cmd, "policy") && argc >= 2 && !strcmp(argv[1], "list")) {
-		NARGS(2, "policy list");
-	} else if (!strcmp(cmd, "policy") && argc >= 2 && !strcmp(argv[1], "show")) {
-		NARGS(3, "policy show SERIAL");
-	} else if (!strcmp(cmd, "assign")) {
-		NARGS(2, "assign SERIAL --selector k=v,...");
-	} else if (!strcmp(cmd, "assignments")) {
-		NARGS(1, "assignments");
-	} else if (!strcmp(cmd, "policy")) {
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && !c; i++)
+		if (!strcmp(argv[0], commands[i].name) &&
+		    (!commands[i].sub || (argc >= 2 && !strcmp(argv[1], commands[i].sub))))
+			c = &commands[i];
+	if (!c && !strcmp(argv[0], "policy"))
 		return fail(EX_USAGE, "usage: %s policy upload|list|show ...", prog);
-	} else {
-		return fail(EX_USAGE, "unknown command \"%s\" (see %s --help)", cmd, prog);
-	}
-#undef NARGS
-	if (o->selector && strcmp(cmd, "agents") && strcmp(cmd, "assign"))
+	if (!c)
+		return fail(EX_USAGE, "unknown command \"%s\" (see %s --help)", argv[0], prog);
+	if (argc != c->argc)
+		return fail(EX_USAGE, "usage: %s %s", prog, c->usage);
+	if (o->selector && !c->selector)
 		return fail(EX_USAGE, "--selector goes with agents or assign only");
 
 	if (!o->server)
@@ -842,20 +842,7 @@ static int run(struct opts *o, int argc, char **argv)
 	if ((r = check_file("--cert", o->cert)) || (r = check_file("--key", o->key)) ||
 	    (r = check_file("--ca", o->ca)))
 		return r;
-
-	if (!strcmp(cmd, "agents"))
-		return cmd_agents(o);
-	if (!strcmp(cmd, "agent"))
-		return cmd_agent(o, argv[1]);
-	if (!strcmp(cmd, "assign"))
-		return cmd_assign(o, argv[1]);
-	if (!strcmp(cmd, "assignments"))
-		return cmd_assignments(o);
-	if (!strcmp(argv[1], "upload"))
-		return cmd_upload(o, argv[2], argv[3]);
-	if (!strcmp(argv[1], "list"))
-		return cmd_policy_list(o);
-	return cmd_policy_show(o, argv[2]);
+	return c->fn(o, argv + (c->sub ? 2 : 1));
 }
 
 int main(int argc, char **argv)

@@ -76,29 +76,6 @@ CGROOT=$(cgroup2_root)
 P=$T/pki
 mkdir -p "$P"
 cd "$P" || exit 1
-quiet() {
-	local out
-	out=$("$@" 2>&1) || { echo "# setup failed: $*"; echo "$out" | sed 's/^/# /'; return 1; }
-}
-newkey() { quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-mkca() { # mkca NAME
-	newkey "$1-ca.key" && quiet openssl req -x509 -new -key "$1-ca.key" -sha256 -days 30 \
-		-subj "/O=Vigil test/CN=$1 CA" -addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" -out "$1-ca.pem"
-}
-leaf() { # leaf CA NAME SUBJECT-CN EXTENSIONS...: NAME.pem, NAME.key
-	local ca=$1 name=$2 cn=$3
-	shift 3
-	{
-		echo "basicConstraints = critical, CA:FALSE"
-		echo "keyUsage = critical, digitalSignature"
-		printf '%s\n' "$@"
-	} >"$name.ext"
-	newkey "$name.key" &&
-		quiet openssl req -new -key "$name.key" -subj "/O=Vigil test/CN=$cn" -out "$name.csr" &&
-		quiet openssl x509 -req -in "$name.csr" -CA "$ca-ca.pem" -CAkey "$ca-ca.key" -CAcreateserial \
-			-days 30 -sha256 -extfile "$name.ext" -out "$name.pem"
-}
 setup() {
 	mkca server && mkca agent && mkca admin && mkca policy && mkca other || return 1
 	leaf server server localhost "extendedKeyUsage = serverAuth" \
@@ -116,7 +93,7 @@ if ! setup; then
 	tap_done
 fi
 sign() { # sign IN OUT SIGNER
-	quiet openssl cms -sign -binary -md sha256 -outform DER -in "$1" -signer "$3.pem" -inkey "$3.key" -out "$2"
+	tap_quiet openssl cms -sign -binary -md sha256 -outform DER -in "$1" -signer "$3.pem" -inkey "$3.key" -out "$2"
 }
 
 # A tenant cgroup with a burner in it, for the policies to name.
@@ -196,16 +173,6 @@ cp_ready() {
 		ctl policy list
 		[ "$RC" -ne 69 ] && return 0
 		sleep 0.1
-	done
-	return 1
-}
-# wait_for SECONDS CMD...: until CMD succeeds.
-wait_for() {
-	local limit=$(($(now_ms) + $1 * 1000))
-	shift
-	while [ "$(now_ms)" -lt "$limit" ]; do
-		"$@" && return 0
-		sleep 0.2
 	done
 	return 1
 }

@@ -57,29 +57,6 @@ CGROOT=$(cgroup2_root)
 P=$T/pki
 mkdir -p "$P"
 cd "$P" || exit 1
-quiet() {
-	local out
-	out=$("$@" 2>&1) || { echo "# setup failed: $*"; echo "$out" | sed 's/^/# /'; return 1; }
-}
-newkey() { quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-mkca() { # mkca NAME
-	newkey "$1-ca.key" && quiet openssl req -x509 -new -key "$1-ca.key" -sha256 -days 30 \
-		-subj "/O=Vigil test/CN=$1 CA" -addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" -out "$1-ca.pem"
-}
-leaf() { # leaf CA NAME SUBJECT-CN EXTENSIONS...: NAME.pem, NAME.key
-	local ca=$1 name=$2 cn=$3
-	shift 3
-	{
-		echo "basicConstraints = critical, CA:FALSE"
-		echo "keyUsage = critical, digitalSignature"
-		printf '%s\n' "$@"
-	} >"$name.ext"
-	newkey "$name.key" &&
-		quiet openssl req -new -key "$name.key" -subj "/O=Vigil test/CN=$cn" -out "$name.csr" &&
-		quiet openssl x509 -req -in "$name.csr" -CA "$ca-ca.pem" -CAkey "$ca-ca.key" -CAcreateserial \
-			-days 30 -sha256 -extfile "$name.ext" -out "$name.pem"
-}
 setup() {
 	mkca server && mkca agent && mkca admin && mkca policy && mkca other || return 1
 	leaf server server localhost "extendedKeyUsage = serverAuth" \
@@ -153,16 +130,6 @@ cp_ready() {
 }
 # agent FIELD: the one agent's FIELD, as vigil-cp shows it.
 agent() { ctl agents; echo "$OUT" | jg ".agents[0]$1" 2>/dev/null; }
-# wait_for SECONDS CMD...: until CMD succeeds.
-wait_for() {
-	local limit=$(($(now_ms) + $1 * 1000))
-	shift
-	while [ "$(now_ms)" -lt "$limit" ]; do
-		"$@" && return 0
-		sleep 0.2
-	done
-	return 1
-}
 diag() { echo "vigilctl exit $RC: $OUT $ERR"; echo "vigil-cp:"; tail -5 "$CPLOG"; echo "vigild:"; tail -15 "$LOG" 2>/dev/null; }
 
 CPLOG=$T/cp.log

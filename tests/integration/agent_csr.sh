@@ -46,10 +46,10 @@ stamp() { date -u -d "@$1" +%Y%m%d%H%M%SZ; }
 short_cert() { # short_cert NAME: CN=host1 from agent-ca, 2 minutes, 58 s of it gone (due at once)
 	local now
 	now=$(date +%s)
-	cp_newkey "$CP/$1.key" &&
-		cp_quiet openssl req -new -config "$CPCNF" -key "$CP/$1.key" -subj "/O=Vigil test/CN=host1" \
+	newkey "$CP/$1.key" &&
+		quiet openssl req -new -config "$CPCNF" -key "$CP/$1.key" -subj "/O=Vigil test/CN=host1" \
 			-out "$CP/$1.csr" &&
-		CP_SAN_DNS=host1.vigil.test cp_quiet openssl ca -batch -notext -config "$CPCNF" -name agent-ca \
+		CP_SAN_DNS=host1.vigil.test quiet openssl ca -batch -notext -config "$CPCNF" -name agent-ca \
 			-extensions client -startdate "$(stamp $((now - 58)))" -enddate "$(stamp $((now + 62)))" \
 			-in "$CP/$1.csr" -out "$CP/$1.pem" &&
 		chmod 600 "$CP/$1.key"
@@ -57,10 +57,10 @@ short_cert() { # short_cert NAME: CN=host1 from agent-ca, 2 minutes, 58 s of it 
 setup() {
 	cp_ca server-ca "Vigil test server CA" && cp_ca agent-ca "Vigil test agent CA" &&
 		cp_ca admin-ca "Vigil test admin CA" && cp_ca policy-ca "Vigil test policy CA" || return 1
-	cp_newkey "$CP/server.key" &&
-		cp_quiet openssl req -new -config "$CPCNF" -key "$CP/server.key" -subj "/O=Vigil test/CN=localhost" \
+	newkey "$CP/server.key" &&
+		quiet openssl req -new -config "$CPCNF" -key "$CP/server.key" -subj "/O=Vigil test/CN=localhost" \
 			-out "$CP/server.csr" &&
-		cp_quiet openssl ca -batch -notext -config "$CPCNF" -name server-ca -extensions server \
+		quiet openssl ca -batch -notext -config "$CPCNF" -name server-ca -extensions server \
 			-in "$CP/server.csr" -out "$CP/server.pem" || return 1
 	# An intermediate under the agent CA: what it issues needs its CRL, which --crl lacks.
 	cp_issue agent-ca agent-int v3_ca && cp_crl "$CP/crl.pem" || return 1
@@ -81,15 +81,6 @@ start_cp() { # start_cp LOG ISSUER-CERT ISSUER-KEY [ARGS...]
 		--policy-trust "$CP/policy-ca/ca.pem" --db "sqlite:$T/cp.db" --log-level debug \
 		--issuer-cert "$ic" --issuer-key "$ik" --issued-days 1 "$@" 2>"$log"
 	CP_PID=$SPAWNED_PID
-}
-wait_for() { # wait_for SECONDS CMD...
-	local limit=$(($(now_ms) + $1 * 1000))
-	shift
-	while [ "$(now_ms)" -lt "$limit" ]; do
-		"$@" && return 0
-		sleep 0.2
-	done
-	return 1
 }
 profiles_since() { # profiles_since MS N: at least N profiles begun after MS
 	[ "$(find "$OUTD" -maxdepth 1 -name '*.pb.gz' ! -name '.*' -newermt "@$(($1 / 1000 + 1))" | wc -l)" -ge "$2" ]

@@ -9,10 +9,13 @@
 #   scratch space   $T, a temporary directory removed on exit, with the
 #                   processes started through spawn and the mounts made
 #                   through tmp_mount cleaned up as well
+#   waiting         now_ms, wait_for SECONDS CMD...
 #   vigild          vigild_start / vigild_wait_ready / vigild_wait
 #   BPF programs    vigil_sample_ids, leaked (what this test left loaded)
 #   profiles        validate_profiles (go tool pprof -raw + pprof_query
 #                   check), pq (pprof_query), profile_files, inclusive
+#   a small PKI     tap_quiet, ec_key, mkca, leaf (openssl x509 -req in the
+#                   current directory; lib_pki.sh makes a fuller one)
 #
 # Scripts run as root from any directory; paths below are absolute.
 
@@ -156,6 +159,18 @@ vigil_user_ids() {
 now_ms() {
 	local t=${EPOCHREALTIME/./}
 	echo $((t / 1000))
+}
+
+# wait_for SECONDS CMD...: run CMD every 0.2 s until it succeeds; 1 when
+# SECONDS pass first.
+wait_for() {
+	local limit=$(($(now_ms) + $1 * 1000))
+	shift
+	while [ "$(now_ms)" -lt "$limit" ]; do
+		"$@" && return 0
+		sleep 0.2
+	done
+	return 1
 }
 
 # ---------------------------------------------------------------------------
@@ -358,4 +373,42 @@ has_frame() {
 	awk -F'\t' -v f="$1" '
 		{ k = split($2, fr, ";"); for (i = 1; i <= k; i++) if (fr[i] == f) found = 1 }
 		END { exit !found }'
+}
+
+# ---------------------------------------------------------------------------
+# A small PKI in the current directory, made with openssl x509 -req: enough
+# for vigil-cp's server, agent and admin CAs and a policy signer
+# (agent_cp.sh, agent_compromised_cp.sh, vigilctl.sh).
+
+# tap_quiet CMD...: run CMD; only if it fails, show its output as TAP
+# diagnostics.
+tap_quiet() {
+	local out
+	out=$("$@" 2>&1) || { echo "# setup failed: $*"; echo "$out" | sed 's/^/# /'; return 1; }
+}
+
+# ec_key FILE: a new P-256 private key.
+ec_key() { tap_quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
+
+# mkca NAME: a self-signed CA, NAME-ca.pem and NAME-ca.key.
+mkca() {
+	ec_key "$1-ca.key" && tap_quiet openssl req -x509 -new -key "$1-ca.key" -sha256 -days 30 \
+		-subj "/O=Vigil test/CN=$1 CA" -addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" -out "$1-ca.pem"
+}
+
+# leaf CA NAME SUBJECT-CN EXTENSIONS...: NAME.pem and NAME.key, issued by
+# CA-ca.pem; not a CA, digitalSignature, and EXTENSIONS (openssl config lines).
+leaf() {
+	local ca=$1 name=$2 cn=$3
+	shift 3
+	{
+		echo "basicConstraints = critical, CA:FALSE"
+		echo "keyUsage = critical, digitalSignature"
+		printf '%s\n' "$@"
+	} >"$name.ext"
+	ec_key "$name.key" &&
+		tap_quiet openssl req -new -key "$name.key" -subj "/O=Vigil test/CN=$cn" -out "$name.csr" &&
+		tap_quiet openssl x509 -req -in "$name.csr" -CA "$ca-ca.pem" -CAkey "$ca-ca.key" -CAcreateserial \
+			-days 30 -sha256 -extfile "$name.ext" -out "$name.pem"
 }

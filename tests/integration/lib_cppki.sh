@@ -25,48 +25,17 @@
 
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
 
+# quiet, newkey, ca_section, cnf_common and ca_dir, shared with the signing PKI.
+. "$(dirname "${BASH_SOURCE[0]}")/lib_pki.sh"
+
 CP=$T/cppki
 export CP_SAN_DNS=unused # the client profile names each certificate in its SANs
 mkdir -p "$CP"
 
-cp_quiet() {
-	local out
-	out=$("$@" 2>&1) || { echo "setup failed: $*" >&2; echo "$out" >&2; return 1; }
-}
-
-cp_ca_section() {
-	cat <<EOF2
-[ $1 ]
-dir = $CP/$1
-database = \$dir/index.txt
-new_certs_dir = \$dir/new
-certificate = \$dir/ca.pem
-private_key = \$dir/ca.key
-serial = \$dir/serial
-crlnumber = \$dir/crlnumber
-default_md = sha256
-default_days = 30
-default_crl_days = 7
-policy = anything
-unique_subject = no
-copy_extensions = none
-EOF2
-}
-
 {
-	for ca in server-ca agent-ca admin-ca other-ca policy-ca; do cp_ca_section "$ca"; done
+	for ca in server-ca agent-ca admin-ca other-ca policy-ca; do ca_section "$ca" "$CP"; done
+	cnf_common
 	cat <<'EOF2'
-[ anything ]
-commonName = supplied
-[ req ]
-distinguished_name = dn
-prompt = no
-[ dn ]
-CN = unused
-[ v3_ca ]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
 [ server ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
@@ -81,12 +50,6 @@ extendedKeyUsage = clientAuth
 subjectAltName = DNS:$ENV::CP_SAN_DNS,URI:spiffe://vigil.test/$ENV::CP_SAN_DNS
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
-[ serverauth ]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
 [ policysign ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -99,24 +62,14 @@ keyUsage = critical,digitalSignature,keyCertSign
 extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
-[ noeku ]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
 EOF2
 } >"$CP/openssl.cnf"
 CPCNF=$CP/openssl.cnf
 
-cp_newkey() { cp_quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-
+# cp_ca NAME CN: a self-signed CA in $CP/NAME.
 cp_ca() {
-	mkdir -p "$CP/$1/new"
-	: >"$CP/$1/index.txt"
-	echo 1000 >"$CP/$1/serial"
-	echo 1000 >"$CP/$1/crlnumber"
-	cp_newkey "$CP/$1/ca.key" &&
-		cp_quiet openssl req -new -x509 -config "$CPCNF" -extensions v3_ca -key "$CP/$1/ca.key" \
+	ca_dir "$1" "$CP" &&
+		quiet openssl req -new -x509 -config "$CPCNF" -extensions v3_ca -key "$CP/$1/ca.key" \
 			-subj "/O=Vigil test/CN=$2" -days 30 -out "$CP/$1/ca.pem"
 }
 
@@ -124,17 +77,17 @@ cp_ca() {
 cp_issue() {
 	local ca=$1 name=$2 ext=$3 dates=()
 	[ $# -ge 5 ] && dates=(-startdate "$4" -enddate "$5")
-	cp_newkey "$CP/$name.key" &&
-		cp_quiet openssl req -new -config "$CPCNF" -key "$CP/$name.key" -subj "/O=Vigil test/CN=$name" \
+	newkey "$CP/$name.key" &&
+		quiet openssl req -new -config "$CPCNF" -key "$CP/$name.key" -subj "/O=Vigil test/CN=$name" \
 			-out "$CP/$name.csr" &&
-		CP_SAN_DNS=$name.vigil.test cp_quiet openssl ca -batch -notext -config "$CPCNF" -name "$ca" \
+		CP_SAN_DNS=$name.vigil.test quiet openssl ca -batch -notext -config "$CPCNF" -name "$ca" \
 			-extensions "$ext" "${dates[@]}" -in "$CP/$name.csr" -out "$CP/$name.pem"
 }
 
 # cp_crl OUT: the current CRLs of agent-ca and admin-ca, in one PEM file.
 cp_crl() {
-	cp_quiet openssl ca -config "$CPCNF" -name agent-ca -gencrl -out "$CP/agent.crl" &&
-		cp_quiet openssl ca -config "$CPCNF" -name admin-ca -gencrl -out "$CP/admin.crl" &&
+	quiet openssl ca -config "$CPCNF" -name agent-ca -gencrl -out "$CP/agent.crl" &&
+		quiet openssl ca -config "$CPCNF" -name admin-ca -gencrl -out "$CP/admin.crl" &&
 		cat "$CP/agent.crl" "$CP/admin.crl" >"$1"
 }
 
@@ -144,10 +97,10 @@ setup_cppki() {
 		cp_ca policy-ca "Vigil test policy CA" || return 1
 	# The server key is RSA: a server with an RSA key could agree on TLS 1.2
 	# suites without ECDHE (AES128-GCM-SHA256) or with CBC, had it allowed them.
-	cp_quiet openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$CP/server.key" &&
-		cp_quiet openssl req -new -config "$CPCNF" -key "$CP/server.key" -subj "/O=Vigil test/CN=localhost" \
+	quiet openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$CP/server.key" &&
+		quiet openssl req -new -config "$CPCNF" -key "$CP/server.key" -subj "/O=Vigil test/CN=localhost" \
 			-out "$CP/server.csr" &&
-		cp_quiet openssl ca -batch -notext -config "$CPCNF" -name server-ca -extensions server \
+		quiet openssl ca -batch -notext -config "$CPCNF" -name server-ca -extensions server \
 			-in "$CP/server.csr" -out "$CP/server.pem" || return 1
 	cp_issue agent-ca agent1 client && cp_issue agent-ca agent2 client &&
 		cp_issue admin-ca admin1 client &&
@@ -157,8 +110,8 @@ setup_cppki() {
 		cp_issue agent-ca noeku noeku && cp_issue agent-ca subca caclient &&
 		cp_issue other-ca stranger client && cp_issue policy-ca psigner policysign &&
 		cp_issue other-ca psigner2 policysign || return 1
-	cp_quiet openssl ca -config "$CPCNF" -name agent-ca -revoke "$CP/revoked.pem" &&
+	quiet openssl ca -config "$CPCNF" -name agent-ca -revoke "$CP/revoked.pem" &&
 		cp_crl "$CP/crl1.pem" &&
-		cp_quiet openssl ca -config "$CPCNF" -name agent-ca -revoke "$CP/agent2.pem" &&
+		quiet openssl ca -config "$CPCNF" -name agent-ca -revoke "$CP/agent2.pem" &&
 		cp_crl "$CP/crl2.pem"
 }

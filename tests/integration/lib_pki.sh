@@ -12,12 +12,15 @@
 #                     future (2040), serverauth (wrong EKU), noeku,
 #                     untrusted (under other)
 # and gives ossl_sign / our_sign (openssl cms or vigil-sign) and flip.
+#
+# Its openssl ca helpers (quiet, newkey, ca_section, cnf_common, ca_dir) also
+# make lib_cppki.sh's PKI: sourcing this file only defines, it makes nothing.
 
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
 
 SIGN=$B/vigil-sign
 P=$T/pki
-mkdir -p "$P"
+CNF=$P/openssl.cnf
 
 # quiet CMD...: run CMD, show its output only if it fails.
 quiet() {
@@ -25,10 +28,12 @@ quiet() {
 	out=$("$@" 2>&1) || { echo "setup failed: $*" >&2; echo "$out" >&2; return 1; }
 }
 
+# ca_section NAME [BASE]: the openssl.cnf section of CA NAME, kept in
+# BASE/NAME (BASE defaults to $P).
 ca_section() {
 	cat <<EOF
 [ $1 ]
-dir = $P/$1
+dir = ${2:-$P}/$1
 database = \$dir/index.txt
 new_certs_dir = \$dir/new
 certificate = \$dir/ca.pem
@@ -44,10 +49,9 @@ copy_extensions = none
 EOF
 }
 
-{
-	ca_section root
-	ca_section inter
-	ca_section other
+# cnf_common: the openssl.cnf sections both PKIs use: any subject, a
+# prompt-less req, a root CA, and leaves with the wrong EKU or none.
+cnf_common() {
 	cat <<'EOF'
 [ anything ]
 commonName = supplied
@@ -60,17 +64,6 @@ CN = unused
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
-[ v3_inter ]
-basicConstraints = critical,CA:TRUE,pathlen:0
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[ codesign ]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = codeSigning
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
 [ serverauth ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -83,17 +76,43 @@ keyUsage = critical,digitalSignature
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 EOF
-} >"$P/openssl.cnf"
-CNF=$P/openssl.cnf
+}
+
+# write_cnf: $CNF, for the signing PKI.
+write_cnf() {
+	mkdir -p "$P" || return 1
+	{
+		ca_section root
+		ca_section inter
+		ca_section other
+		cnf_common
+		cat <<'EOF'
+[ v3_inter ]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ codesign ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = codeSigning
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+	} >"$CNF"
+}
 
 newkey() { quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
 
+# ca_dir NAME [BASE]: an empty openssl ca database and a key in BASE/NAME
+# (BASE defaults to $P).
 ca_dir() {
-	mkdir -p "$P/$1/new"
-	: >"$P/$1/index.txt"
-	echo 1000 >"$P/$1/serial"
-	echo 1000 >"$P/$1/crlnumber"
-	newkey "$P/$1/ca.key"
+	local d=${2:-$P}/$1
+	mkdir -p "$d/new"
+	: >"$d/index.txt"
+	echo 1000 >"$d/serial"
+	echo 1000 >"$d/crlnumber"
+	newkey "$d/ca.key"
 }
 
 # issue CA NAME PROFILE [STARTDATE ENDDATE]: $P/NAME.pem and $P/NAME.key.
@@ -107,7 +126,7 @@ issue() {
 }
 
 setup_pki() {
-	ca_dir root && quiet openssl req -new -x509 -config "$CNF" -extensions v3_ca -key "$P/root/ca.key" \
+	write_cnf && ca_dir root && quiet openssl req -new -x509 -config "$CNF" -extensions v3_ca -key "$P/root/ca.key" \
 		-subj "/CN=Test root CA" -days 30 -out "$P/root/ca.pem" || return 1
 	ca_dir other && quiet openssl req -new -x509 -config "$CNF" -extensions v3_ca -key "$P/other/ca.key" \
 		-subj "/CN=Test other CA" -days 30 -out "$P/other/ca.pem" || return 1

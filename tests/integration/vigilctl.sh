@@ -27,47 +27,26 @@ jg() { "$JG" "$1"; }
 P=$T/pki
 mkdir -p "$P"
 cd "$P" || exit 1
-quiet() {
-	local out
-	out=$("$@" 2>&1) || { echo "# setup failed: $*"; echo "$out" | sed 's/^/# /'; return 1; }
-}
-newkey() { quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-mkca() { # mkca NAME
-	newkey "$1-ca.key" && quiet openssl req -x509 -new -key "$1-ca.key" -sha256 -days 30 \
-		-subj "/O=Vigil test/CN=$1 CA" -addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" -out "$1-ca.pem"
-}
-leaf() { # leaf CA NAME EXTENSIONS...: NAME.pem, NAME.key
-	local ca=$1 name=$2
-	shift 2
-	{
-		echo "basicConstraints = critical, CA:FALSE"
-		echo "keyUsage = critical, digitalSignature"
-		echo "subjectKeyIdentifier = hash"
-		echo "authorityKeyIdentifier = keyid"
-		printf '%s\n' "$@"
-	} >"$name.ext"
-	newkey "$name.key" &&
-		quiet openssl req -new -key "$name.key" -subj "/O=Vigil test/CN=$name" -out "$name.csr" &&
-		quiet openssl x509 -req -in "$name.csr" -CA "$ca-ca.pem" -CAkey "$ca-ca.key" -CAcreateserial \
-			-days 30 -sha256 -extfile "$name.ext" -out "$name.pem"
+# vleaf CA NAME EXTENSIONS...: leaf, named NAME, with key identifiers.
+vleaf() {
+	leaf "$1" "$2" "$2" "subjectKeyIdentifier = hash" "authorityKeyIdentifier = keyid" "${@:3}"
 }
 setup() {
 	mkca server && mkca agent && mkca admin && mkca other || return 1
-	leaf server server "extendedKeyUsage = serverAuth" "subjectAltName = IP:127.0.0.1, DNS:localhost" &&
-		leaf agent host1 "extendedKeyUsage = clientAuth" &&
-		leaf admin alice "extendedKeyUsage = clientAuth" &&
-		leaf other mallory "extendedKeyUsage = clientAuth" &&
-		leaf other untrusted-signer "extendedKeyUsage = codeSigning" || return 1
+	vleaf server server "extendedKeyUsage = serverAuth" "subjectAltName = IP:127.0.0.1, DNS:localhost" &&
+		vleaf agent host1 "extendedKeyUsage = clientAuth" &&
+		vleaf admin alice "extendedKeyUsage = clientAuth" &&
+		vleaf other mallory "extendedKeyUsage = clientAuth" &&
+		vleaf other untrusted-signer "extendedKeyUsage = codeSigning" || return 1
 	# The policy CA and signer exactly as docs/control-plane.md makes them.
-	quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out policy-ca.key &&
-		quiet openssl req -x509 -new -key policy-ca.key -sha256 -days 3650 \
+	tap_quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out policy-ca.key &&
+		tap_quiet openssl req -x509 -new -key policy-ca.key -sha256 -days 3650 \
 			-subj "/O=Example/CN=Example policy CA" \
 			-addext "basicConstraints=critical,CA:TRUE" \
 			-addext "keyUsage=critical,keyCertSign,cRLSign" \
 			-out policy-ca.pem &&
-		quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out policy-signer.key &&
-		quiet openssl req -new -key policy-signer.key -subj "/O=Example/CN=alice policy signer" \
+		tap_quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out policy-signer.key &&
+		tap_quiet openssl req -new -key policy-signer.key -subj "/O=Example/CN=alice policy signer" \
 			-out policy-signer.csr || return 1
 	cat >policy-signer.ext <<'EOF'
 basicConstraints = critical, CA:FALSE
@@ -76,7 +55,7 @@ extendedKeyUsage = 2.25.227699756064508679566492730626946662765
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 EOF
-	quiet openssl x509 -req -in policy-signer.csr -CA policy-ca.pem -CAkey policy-ca.key \
+	tap_quiet openssl x509 -req -in policy-signer.csr -CA policy-ca.pem -CAkey policy-ca.key \
 		-CAcreateserial -days 365 -sha256 -extfile policy-signer.ext -out policy-signer.pem
 }
 if ! setup; then

@@ -39,6 +39,7 @@
 #include "api.h"
 #include "devca.h"
 #include "guard.h"
+#include "pgtest.h"
 #include "policy.h"
 #include "signing.h"
 #include "store.h"
@@ -192,36 +193,10 @@ static int setup(void **state)
 	return setup_store(state, NULL);
 }
 
-/*
- * The same cases on PostgreSQL when VIGIL_TEST_PG_URL is set
- * (tests/integration/store_pg.sh starts one), each on an emptied database.
- */
-static const char *pg_url(void)
-{
-	const char *u = getenv("VIGIL_TEST_PG_URL");
-
-	return u && *u ? u : NULL;
-}
-
-static void pg_quiet(void *arg, const char *message)
-{
-	(void)arg;
-	(void)message;
-}
-
+/* The same cases on PostgreSQL (pgtest.h), each on an emptied database. */
 static int setup_pg(void **state)
 {
-	PGconn *c = PQconnectdb(pg_url());
-	PGresult *r;
-
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("VIGIL_TEST_PG_URL: %s", PQerrorMessage(c));
-	PQsetNoticeProcessor(c, pg_quiet, NULL);
-	r = PQexec(c, "DROP TABLE IF EXISTS assignments, policies, agents, vigil_schema CASCADE");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("emptying the database: %s", PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
+	pg_empty();
 	return setup_store(state, pg_url());
 }
 
@@ -967,15 +942,5 @@ int main(void)
 {
 	const struct CMUnitTest sqlite_tests[] = { ALL_CASES(CASE) };
 	const struct CMUnitTest pg_tests[] = { ALL_CASES(PG_CASE) };
-	enum { N = sizeof(sqlite_tests) / sizeof(sqlite_tests[0]) };
-	struct CMUnitTest tests[2 * N];
-	size_t n = 0;
-
-	/* One group, so one TAP plan, whichever backends run. */
-	for (size_t i = 0; i < N; i++)
-		tests[n++] = sqlite_tests[i];
-	if (pg_url())
-		for (size_t i = 0; i < N; i++)
-			tests[n++] = pg_tests[i];
-	return _cmocka_run_group_tests("test_api", tests, n, group_setup, group_teardown);
+	return pg_run_groups("test_api", sqlite_tests, pg_tests, group_setup, group_teardown);
 }

@@ -32,6 +32,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "pgtest.h"
 #include "store.h"
 
 struct fixture {
@@ -526,30 +527,6 @@ static void test_agent_put_rate(void **state)
 /* ---------------------------------------------------------------------------
  * PostgreSQL (VIGIL_TEST_PG_URL). */
 
-static const char *pg_url(void)
-{
-	const char *u = getenv("VIGIL_TEST_PG_URL");
-
-	return u && *u ? u : NULL;
-}
-
-static void pg_quiet(void *arg, const char *message)
-{
-	(void)arg;
-	(void)message;
-}
-
-static PGconn *pg_connect(void)
-{
-	PGconn *c = PQconnectdb(pg_url());
-
-	assert_non_null(c);
-	if (PQstatus(c) != CONNECTION_OK)
-		fail_msg("VIGIL_TEST_PG_URL: %s", PQerrorMessage(c));
-	PQsetNoticeProcessor(c, pg_quiet, NULL);
-	return c;
-}
-
 /* Run sql (no parameters) on a connection of its own. */
 static void pg_sql(const char *sql)
 {
@@ -573,11 +550,6 @@ static void pg_value(const char *sql, char *buf, size_t len)
 	snprintf(buf, len, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
 	PQclear(r);
 	PQfinish(c);
-}
-
-static void pg_empty(void)
-{
-	pg_sql("DROP TABLE IF EXISTS assignments, policies, agents, vigil_schema CASCADE");
 }
 
 static int setup_pg(void **state)
@@ -820,15 +792,5 @@ int main(void)
 		PG_CASE("text_utf8", test_pg_text_utf8),
 		PG_CASE("agent_put_rate", test_agent_put_rate),
 	};
-	enum { NS = sizeof(sqlite_tests) / sizeof(sqlite_tests[0]), NP = sizeof(pg_tests) / sizeof(pg_tests[0]) };
-	struct CMUnitTest tests[NS + NP];
-	size_t n = 0;
-
-	/* One group, so one TAP plan, whichever backends run. */
-	for (size_t i = 0; i < NS; i++)
-		tests[n++] = sqlite_tests[i];
-	if (pg_url())
-		for (size_t i = 0; i < NP; i++)
-			tests[n++] = pg_tests[i];
-	return _cmocka_run_group_tests("test_store", tests, n, NULL, NULL);
+	return pg_run_groups("test_store", sqlite_tests, pg_tests, NULL, NULL);
 }
