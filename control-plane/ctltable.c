@@ -14,8 +14,8 @@
 #include "ctltable.h"
 
 struct ctltable {
-	size_t ncols, nrows, cap;
-	char **cells;			/* (nrows + 1) * ncols: the headings first */
+	size_t ncols, ncells, cap;
+	char **cells;			/* ncells filled, row by row: the headings first */
 	size_t width[CTLTABLE_MAX_COLS];
 };
 
@@ -118,14 +118,13 @@ int ctltable_new(size_t ncols, const char *const *headings, struct ctltable **re
 		ctltable_free(t);
 		return r;
 	}
-	t->nrows = 0;	/* the headings are row -1 */
 	*ret = t;
 	return 0;
 }
 
 int ctltable_add(struct ctltable *t, const char *const *cells)
 {
-	size_t used = t->cells ? (t->nrows + 1) * t->ncols : 0;
+	size_t used = t->ncells;
 
 	if (used + t->ncols > t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 16 * t->ncols;
@@ -150,14 +149,13 @@ int ctltable_add(struct ctltable *t, const char *const *cells)
 		if (cols > t->width[i])
 			t->width[i] = cols;
 	}
-	if (used)
-		t->nrows++;
+	t->ncells += t->ncols;
 	return 0;
 }
 
 size_t ctltable_rows(const struct ctltable *t)
 {
-	return t->nrows;
+	return t->ncells ? t->ncells / t->ncols - 1 : 0;	/* the headings are not a row */
 }
 
 static size_t cols_of(const char *s)
@@ -171,7 +169,7 @@ static size_t cols_of(const char *s)
 
 void ctltable_print(const struct ctltable *t, FILE *f)
 {
-	for (size_t r = 0; r <= t->nrows; r++) {
+	for (size_t r = 0; r < t->ncells / t->ncols; r++) {
 		size_t last = t->ncols;
 
 		/* Trailing empty cells print nothing, so lines end without blanks. */
@@ -192,9 +190,8 @@ void ctltable_free(struct ctltable *t)
 {
 	if (!t)
 		return;
-	if (t->cells)
-		for (size_t i = 0; i < (t->nrows + 1) * t->ncols; i++)
-			free(t->cells[i]);
+	for (size_t i = 0; i < t->ncells; i++)
+		free(t->cells[i]);
 	free(t->cells);
 	free(t);
 }
