@@ -45,6 +45,7 @@
 
 #include "configmap.h"
 #include "csrsign.h"
+#include "hexdigit.h"
 #include "opamp.pb-c.h"
 #include "opampsrv.h"
 #include "selector.h"
@@ -551,9 +552,7 @@ static json_t *opampsrv_anyvalue_json(const Opamp__Proto__V1__AnyValue *v)
 
 		if (!hex)
 			return NULL;
-		for (size_t i = 0; i < n; i++)
-			snprintf(hex + 2 * i, 3, "%02x", v->bytes_value.data[i]);
-		hex[2 * n] = '\0';
+		hexdigit_encode(v->bytes_value.data, n, hex);
 		j = json_string(hex);
 		free(hex);
 		return j;
