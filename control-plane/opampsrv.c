@@ -287,14 +287,17 @@ static int64_t opampsrv_serial_by_hash(const struct opampsrv *s, const uint8_t h
 	return 0;
 }
 
+/* The description is parsed once for all the assignments, not once for each. */
 static int64_t opampsrv_resolve(const struct opampsrv *s, const char *description_json)
 {
-	if (!description_json)
-		return 0;
-	for (size_t i = 0; i < s->n_assignments; i++)
-		if (selector_match(&s->assignments[i].sel, description_json))
-			return s->assignments[i].serial;
-	return 0;
+	json_t *d = selector_description(description_json);
+	int64_t serial = 0;
+
+	for (size_t i = 0; d && i < s->n_assignments && !serial; i++)
+		if (selector_match_json(&s->assignments[i].sel, d))
+			serial = s->assignments[i].serial;
+	json_decref(d);
+	return serial;
 }
 
 /* ---------------------------------------------------------------------------
