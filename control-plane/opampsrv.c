@@ -122,6 +122,7 @@ static void opampsrv_unload(struct opampsrv *s)
 struct opampsrv_load {
 	struct opampsrv *s;
 	size_t cap;
+	size_t oldest;	/* once OPAMPSRV_MAX_ASSIGNMENTS are held: the slot the next one replaces */
 };
 
 static int opampsrv_load_assignment(const struct store_assignment *a, void *arg)
@@ -135,9 +136,15 @@ static int opampsrv_load_assignment(const struct store_assignment *a, void *arg)
 	if (selector_parse(a->selector, &sel, err, sizeof(err)) != 0)
 		return 0;
 	if (s->n_assignments == OPAMPSRV_MAX_ASSIGNMENTS) {
-		/* Keep the newest: drop the oldest. */
-		memmove(&s->assignments[0], &s->assignments[1], (s->n_assignments - 1) * sizeof(s->assignments[0]));
-		s->n_assignments--;
+		/*
+		 * Keep the newest: the array is a ring from here on, and the
+		 * oldest's slot takes this one (moving the others down costs
+		 * 32 MiB of memmove for each assignment past the limit).
+		 */
+		s->assignments[l->oldest].serial = a->serial;
+		s->assignments[l->oldest].sel = sel;
+		l->oldest = (l->oldest + 1) % OPAMPSRV_MAX_ASSIGNMENTS;
+		return 0;
 	}
 	if (s->n_assignments == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
@@ -234,6 +241,16 @@ static int opampsrv_load_policy(const struct store_policy *p, void *arg)
 	return 0;
 }
 
+static void opampsrv_reverse(struct opampsrv_assignment *v, size_t n)
+{
+	for (size_t i = 0, j = n; i + 1 < j; i++, j--) {
+		struct opampsrv_assignment t = v[i];
+
+		v[i] = v[j - 1];
+		v[j - 1] = t;
+	}
+}
+
 static int opampsrv_load(struct opampsrv *s)
 {
 	struct opampsrv_load l = { .s = s };
@@ -244,13 +261,12 @@ static int opampsrv_load(struct opampsrv *s)
 	opampsrv_unload(s);
 	r = store_assignment_list(s->st, opampsrv_load_assignment, &l);
 	if (r == 0) {
-		/* Newest first: the first match wins. */
-		for (size_t i = 0, j = s->n_assignments; i + 1 < j; i++, j--) {
-			struct opampsrv_assignment t = s->assignments[i];
-
-			s->assignments[i] = s->assignments[j - 1];
-			s->assignments[j - 1] = t;
-		}
+		/*
+		 * Newest first: the first match wins.  Oldest first the ring is
+		 * [oldest, n) then [0, oldest); reversed, each part reversed.
+		 */
+		opampsrv_reverse(s->assignments, l.oldest);
+		opampsrv_reverse(s->assignments + l.oldest, s->n_assignments - l.oldest);
 		l.cap = 0;
 		r = store_policy_list(s->st, opampsrv_load_policy, &l);
 	}
