@@ -296,10 +296,10 @@ static int collect_assignment(const struct store_assignment *as, void *arg)
 }
 
 /* The serial the newest matching assignment names, 0 when none matches. */
-static int64_t assigned_serial(const struct assigned *a, const char *description_json)
+static int64_t assigned_serial(const struct assigned *a, const json_t *description)
 {
 	for (size_t i = a->n; i-- > 0;)
-		if (selector_match(&a->v[i].sel, description_json))
+		if (selector_match_json(&a->v[i].sel, description))
 			return a->v[i].serial;
 	return 0;
 }
@@ -388,14 +388,17 @@ struct agent_list {
 static int list_agent(const struct store_agent *ag, void *arg)
 {
 	struct agent_list *l = arg;
-	json_t *o;
+	json_t *d = selector_description(ag->description_json), *o;
+	int r = 0;
 
-	if (l->filter && !selector_match(l->filter, ag->description_json))
-		return 0;
-	o = agent_json(ag, assigned_serial(l->assigned, ag->description_json));
-	if (!o || json_array_append_new(l->arr, o))
-		return -ENOMEM;
-	return 0;
+	/* The description is parsed once for the filter and every assignment. */
+	if (!l->filter || selector_match_json(l->filter, d)) {
+		o = agent_json(ag, assigned_serial(l->assigned, d));
+		if (!o || json_array_append_new(l->arr, o))
+			r = -ENOMEM;
+	}
+	json_decref(d);
+	return r;
 }
 
 /* The selector of "?selector=...", NULL when the query has none, or an error reply. */
@@ -477,7 +480,7 @@ static int agent_show(struct api *a, const struct cp_identity *id, const char *u
 	uint8_t uid[STORE_UID_LEN];
 	struct store_agent ag;
 	struct assigned as;
-	json_t *o;
+	json_t *d, *o;
 	int r;
 
 	if (parse_uid(uidtext, uid))
@@ -496,7 +499,9 @@ static int agent_show(struct api *a, const struct cp_identity *id, const char *u
 				    : reply_error(ret, id, 500, NULL, "store: listing assignments failed: %s",
 						  strerror(-r));
 	}
-	o = agent_json(&ag, assigned_serial(&as, ag.description_json));
+	d = selector_description(ag.description_json);
+	o = agent_json(&ag, assigned_serial(&as, d));
+	json_decref(d);
 	free(as.v);
 	store_agent_release(&ag);
 	return reply_json(ret, 200, o);

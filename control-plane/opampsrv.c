@@ -45,6 +45,7 @@
 
 #include "configmap.h"
 #include "csrsign.h"
+#include "hexdigit.h"
 #include "opamp.pb-c.h"
 #include "opampsrv.h"
 #include "selector.h"
@@ -121,6 +122,7 @@ static void opampsrv_unload(struct opampsrv *s)
 struct opampsrv_load {
 	struct opampsrv *s;
 	size_t cap;
+	size_t oldest;	/* once OPAMPSRV_MAX_ASSIGNMENTS are held: the slot the next one replaces */
 };
 
 static int opampsrv_load_assignment(const struct store_assignment *a, void *arg)
@@ -134,9 +136,15 @@ static int opampsrv_load_assignment(const struct store_assignment *a, void *arg)
 	if (selector_parse(a->selector, &sel, err, sizeof(err)) != 0)
 		return 0;
 	if (s->n_assignments == OPAMPSRV_MAX_ASSIGNMENTS) {
-		/* Keep the newest: drop the oldest. */
-		memmove(&s->assignments[0], &s->assignments[1], (s->n_assignments - 1) * sizeof(s->assignments[0]));
-		s->n_assignments--;
+		/*
+		 * Keep the newest: the array is a ring from here on, and the
+		 * oldest's slot takes this one (moving the others down costs
+		 * 32 MiB of memmove for each assignment past the limit).
+		 */
+		s->assignments[l->oldest].serial = a->serial;
+		s->assignments[l->oldest].sel = sel;
+		l->oldest = (l->oldest + 1) % OPAMPSRV_MAX_ASSIGNMENTS;
+		return 0;
 	}
 	if (s->n_assignments == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
@@ -233,6 +241,16 @@ static int opampsrv_load_policy(const struct store_policy *p, void *arg)
 	return 0;
 }
 
+static void opampsrv_reverse(struct opampsrv_assignment *v, size_t n)
+{
+	for (size_t i = 0, j = n; i + 1 < j; i++, j--) {
+		struct opampsrv_assignment t = v[i];
+
+		v[i] = v[j - 1];
+		v[j - 1] = t;
+	}
+}
+
 static int opampsrv_load(struct opampsrv *s)
 {
 	struct opampsrv_load l = { .s = s };
@@ -243,13 +261,12 @@ static int opampsrv_load(struct opampsrv *s)
 	opampsrv_unload(s);
 	r = store_assignment_list(s->st, opampsrv_load_assignment, &l);
 	if (r == 0) {
-		/* Newest first: the first match wins. */
-		for (size_t i = 0, j = s->n_assignments; i + 1 < j; i++, j--) {
-			struct opampsrv_assignment t = s->assignments[i];
-
-			s->assignments[i] = s->assignments[j - 1];
-			s->assignments[j - 1] = t;
-		}
+		/*
+		 * Newest first: the first match wins.  Oldest first the ring is
+		 * [oldest, n) then [0, oldest); reversed, each part reversed.
+		 */
+		opampsrv_reverse(s->assignments, l.oldest);
+		opampsrv_reverse(s->assignments + l.oldest, s->n_assignments - l.oldest);
 		l.cap = 0;
 		r = store_policy_list(s->st, opampsrv_load_policy, &l);
 	}
@@ -286,14 +303,17 @@ static int64_t opampsrv_serial_by_hash(const struct opampsrv *s, const uint8_t h
 	return 0;
 }
 
+/* The description is parsed once for all the assignments, not once for each. */
 static int64_t opampsrv_resolve(const struct opampsrv *s, const char *description_json)
 {
-	if (!description_json)
-		return 0;
-	for (size_t i = 0; i < s->n_assignments; i++)
-		if (selector_match(&s->assignments[i].sel, description_json))
-			return s->assignments[i].serial;
-	return 0;
+	json_t *d = selector_description(description_json);
+	int64_t serial = 0;
+
+	for (size_t i = 0; d && i < s->n_assignments && !serial; i++)
+		if (selector_match_json(&s->assignments[i].sel, d))
+			serial = s->assignments[i].serial;
+	json_decref(d);
+	return serial;
 }
 
 /* ---------------------------------------------------------------------------
@@ -551,9 +571,7 @@ static json_t *opampsrv_anyvalue_json(const Opamp__Proto__V1__AnyValue *v)
 
 		if (!hex)
 			return NULL;
-		for (size_t i = 0; i < n; i++)
-			snprintf(hex + 2 * i, 3, "%02x", v->bytes_value.data[i]);
-		hex[2 * n] = '\0';
+		hexdigit_encode(v->bytes_value.data, n, hex);
 		j = json_string(hex);
 		free(hex);
 		return j;

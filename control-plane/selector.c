@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "selector.h"
 
 /* Printable ASCII but the two separators. */
@@ -101,22 +99,40 @@ static bool selector_has(const json_t *attrs, const struct selector_term *t)
 	return json_is_string(v) && strcmp(json_string_value(v), t->value) == 0;
 }
 
-bool selector_match(const struct selector *s, const char *description_json)
+json_t *selector_description(const char *description_json)
 {
-	json_t *d, *id, *nonid;
-	bool match = true;
+	json_t *d = description_json ? json_loads(description_json, JSON_REJECT_DUPLICATES, NULL) : NULL;
 
-	if (!s || !description_json || s->n == 0)
-		return false;
-	d = json_loads(description_json, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(d)) {
 		json_decref(d);
-		return false;
+		return NULL;
 	}
-	id = json_object_get(d, "identifying");
-	nonid = json_object_get(d, "non_identifying");
+	return d;
+}
+
+bool selector_match_json(const struct selector *s, const json_t *description)
+{
+	const json_t *id, *nonid;
+	bool match = true;
+
+	if (!s || !description || s->n == 0)
+		return false;
+	id = json_object_get(description, "identifying");
+	nonid = json_object_get(description, "non_identifying");
 	for (size_t i = 0; i < s->n && match; i++)
 		match = selector_has(id, &s->t[i]) || selector_has(nonid, &s->t[i]);
+	return match;
+}
+
+bool selector_match(const struct selector *s, const char *description_json)
+{
+	json_t *d;
+	bool match;
+
+	if (!s || s->n == 0)
+		return false;
+	d = selector_description(description_json);
+	match = selector_match_json(s, d);
 	json_decref(d);
 	return match;
 }

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #define SELECTOR_MAX_TERMS 16
 #define SELECTOR_MAX_TEXT 256
 
@@ -35,5 +37,14 @@ int selector_parse(const char *text, struct selector *ret, char *err, size_t err
  * format; NULL matches nothing) has every term of s.
  */
 bool selector_match(const struct selector *s, const char *description_json);
+
+/*
+ * The same in two steps, for matching one description against many
+ * selectors: selector_description() parses it once (NULL when it is NULL
+ * or not a JSON object; the caller json_decref()s the result), and
+ * selector_match_json() matches that (NULL matches nothing).
+ */
+json_t *selector_description(const char *description_json);
+bool selector_match_json(const struct selector *s, const json_t *description);
 
 #endif

@@ -15,6 +15,27 @@
 #define STORE_MAX_TEXT (256u << 10)	/* one text column: description, health, names */
 #define STORE_MAX_BLOB (2u << 20)	/* policy YAML or its signature */
 
+/*
+ * The agents table's columns in the order every backend binds and reads
+ * them, and what an upsert of a known uid sets (all but uid and
+ * first_seen); the schemas are the backends' own.
+ */
+#define STORE_AGENT_COLUMNS                                                                     \
+	"uid, cert_subject, cert_sans, cert_serial, cert_fingerprint, description, first_seen, " \
+	"last_seen, capabilities, last_sequence_num, healthy, health, effective_hash, "         \
+	"applied_serial, remote_config_status, remote_config_hash, last_error, disconnected"
+#define STORE_AGENT_UPSERT_SET                                                                 \
+	"ON CONFLICT (uid) DO UPDATE SET cert_subject = excluded.cert_subject, "                \
+	"cert_sans = excluded.cert_sans, cert_serial = excluded.cert_serial, "                  \
+	"cert_fingerprint = excluded.cert_fingerprint, description = excluded.description, "    \
+	"last_seen = excluded.last_seen, capabilities = excluded.capabilities, "                \
+	"last_sequence_num = excluded.last_sequence_num, healthy = excluded.healthy, "          \
+	"health = excluded.health, effective_hash = excluded.effective_hash, "                  \
+	"applied_serial = excluded.applied_serial, "                                            \
+	"remote_config_status = excluded.remote_config_status, "                                \
+	"remote_config_hash = excluded.remote_config_hash, last_error = excluded.last_error, "  \
+	"disconnected = excluded.disconnected"
+
 struct store_ops {
 	const char *scheme;	/* "sqlite": URLs "sqlite:PATH" */
 	const char *alias;	/* another spelling of scheme ("postgres"), or NULL */

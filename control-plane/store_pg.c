@@ -97,11 +97,6 @@ static const char *const pg_migrations[] = {
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 
-#define PG_AGENT_COLUMNS                                                                        \
-	"uid, cert_subject, cert_sans, cert_serial, cert_fingerprint, description, first_seen, " \
-	"last_seen, capabilities, last_sequence_num, healthy, health, effective_hash, "         \
-	"applied_serial, remote_config_status, remote_config_hash, last_error, disconnected"
-
 #define PG_POLICY_COLUMNS "serial, yaml, sig, signer, uploaded_by, uploaded_at"
 
 struct store_pg {
@@ -530,7 +525,7 @@ static int pg_agent_get(struct store *st, const uint8_t uid[STORE_UID_LEN], stru
 	int r;
 
 	pp_bytea(&pp, uid, STORE_UID_LEN, true);
-	r = pg_run(s, true, "SELECT " PG_AGENT_COLUMNS " FROM agents WHERE uid = $1", &pp, &res);
+	r = pg_run(s, true, "SELECT " STORE_AGENT_COLUMNS " FROM agents WHERE uid = $1", &pp, &res);
 	if (r)
 		return r;
 	if (PQntuples(res) == 0) {
@@ -568,18 +563,9 @@ static int pg_agent_put(struct store *st, const struct store_agent *a)
 	pp_bool(&pp, a->disconnected);
 	/* One statement: its own transaction; first_seen is kept on conflict. */
 	return pg_run(pg_of(st), true,
-		      "INSERT INTO agents (" PG_AGENT_COLUMNS ") VALUES "
+		      "INSERT INTO agents (" STORE_AGENT_COLUMNS ") VALUES "
 		      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
-		      "ON CONFLICT (uid) DO UPDATE SET cert_subject = excluded.cert_subject, "
-		      "cert_sans = excluded.cert_sans, cert_serial = excluded.cert_serial, "
-		      "cert_fingerprint = excluded.cert_fingerprint, description = excluded.description, "
-		      "last_seen = excluded.last_seen, capabilities = excluded.capabilities, "
-		      "last_sequence_num = excluded.last_sequence_num, healthy = excluded.healthy, "
-		      "health = excluded.health, effective_hash = excluded.effective_hash, "
-		      "applied_serial = excluded.applied_serial, "
-		      "remote_config_status = excluded.remote_config_status, "
-		      "remote_config_hash = excluded.remote_config_hash, last_error = excluded.last_error, "
-		      "disconnected = excluded.disconnected",
+		      STORE_AGENT_UPSERT_SET,
 		      &pp, NULL);
 }
 
@@ -590,7 +576,7 @@ static int pg_agent_put(struct store *st, const struct store_agent *a)
 static int pg_agent_list(struct store *st, store_agent_cb cb, void *arg)
 {
 	PGresult *res = NULL;
-	int r = pg_run(pg_of(st), true, "SELECT " PG_AGENT_COLUMNS " FROM agents ORDER BY uid", NULL, &res);
+	int r = pg_run(pg_of(st), true, "SELECT " STORE_AGENT_COLUMNS " FROM agents ORDER BY uid", NULL, &res);
 
 	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
 		struct store_agent a;

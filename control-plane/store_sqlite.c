@@ -81,28 +81,14 @@ enum sq_stmt {
 	SQ_N_STMTS
 };
 
-#define SQ_AGENT_COLUMNS                                                                        \
-	"uid, cert_subject, cert_sans, cert_serial, cert_fingerprint, description, first_seen, " \
-	"last_seen, capabilities, last_sequence_num, healthy, health, effective_hash, "         \
-	"applied_serial, remote_config_status, remote_config_hash, last_error, disconnected"
-
 static const char *const sq_sql[SQ_N_STMTS] = {
 	[SQ_BEGIN] = "BEGIN IMMEDIATE",
 	[SQ_COMMIT] = "COMMIT",
 	[SQ_ROLLBACK] = "ROLLBACK",
-	[SQ_AGENT_GET] = "SELECT " SQ_AGENT_COLUMNS " FROM agents WHERE uid = ?1",
-	[SQ_AGENT_PUT] = "INSERT INTO agents (" SQ_AGENT_COLUMNS ") VALUES "
+	[SQ_AGENT_GET] = "SELECT " STORE_AGENT_COLUMNS " FROM agents WHERE uid = ?1",
+	[SQ_AGENT_PUT] = "INSERT INTO agents (" STORE_AGENT_COLUMNS ") VALUES "
 			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
-			 "ON CONFLICT (uid) DO UPDATE SET cert_subject = excluded.cert_subject, "
-			 "cert_sans = excluded.cert_sans, cert_serial = excluded.cert_serial, "
-			 "cert_fingerprint = excluded.cert_fingerprint, description = excluded.description, "
-			 "last_seen = excluded.last_seen, capabilities = excluded.capabilities, "
-			 "last_sequence_num = excluded.last_sequence_num, healthy = excluded.healthy, "
-			 "health = excluded.health, effective_hash = excluded.effective_hash, "
-			 "applied_serial = excluded.applied_serial, "
-			 "remote_config_status = excluded.remote_config_status, "
-			 "remote_config_hash = excluded.remote_config_hash, last_error = excluded.last_error, "
-			 "disconnected = excluded.disconnected",
+			 STORE_AGENT_UPSERT_SET,
 	[SQ_POLICY_GET] = "SELECT serial, yaml, sig, signer, uploaded_by, uploaded_at FROM policies "
 			  "WHERE serial = ?1",
 	[SQ_POLICY_MAX] = "SELECT coalesce(max(serial), 0) FROM policies",
@@ -495,7 +481,7 @@ static int sq_agent_list(struct store *st, store_agent_cb cb, void *arg)
 	sqlite3_stmt *stmt;
 	int rc, r = 0;
 
-	rc = sqlite3_prepare_v2(s->db, "SELECT " SQ_AGENT_COLUMNS " FROM agents ORDER BY uid", -1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(s->db, "SELECT " STORE_AGENT_COLUMNS " FROM agents ORDER BY uid", -1, &stmt, NULL);
 	if (rc != SQLITE_OK)
 		return sq_errno(rc);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
