@@ -92,7 +92,7 @@ static const char *const pg_migrations[] = {
 	" serial BIGINT NOT NULL REFERENCES policies(serial),"
 	" assigned_by TEXT, assigned_at BIGINT NOT NULL"
 	");"
-	"CREATE INDEX agents_last_seen ON agents(last_seen);"
+	/* No index on agents(last_seen): nothing reads by it, and each poll would move it. */
 	"CREATE INDEX assignments_serial ON assignments(serial);",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
