@@ -373,7 +373,8 @@ $(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard d
 # file) and the modules it calls; protobuf-c's generated code is built
 # apart, instrumented but not held to our warnings.
 FUZZ_OPAMPSRV_SRCS := control-plane/opampsrv.c control-plane/store.c control-plane/store_sqlite.c control-plane/store_pg.c \
-	control-plane/selector.c control-plane/configmap.c control-plane/csrsign.c control-plane/pemfile.c \
+	control-plane/selector.c control-plane/assignset.c control-plane/configmap.c control-plane/csrsign.c \
+	control-plane/pemfile.c \
 	signing/signing.c signing/sslutil.c daemon/hexdigit.c
 
 $(B)/fuzz/opamp.pb-c.o: $(B)/gen/opamp.pb-c.c $(GEN_HDRS)

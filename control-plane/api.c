@@ -25,8 +25,9 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "hexdigit.h"
 #include "api.h"
+#include "assignset.h"
+#include "hexdigit.h"
 #include "policy.h"
 #include "selector.h"
 
@@ -264,47 +265,6 @@ static int pct_decode(const char *s, size_t len, char *out, size_t outlen)
 }
 
 /* ------------------------------------------------------------------------
- * Assignments: which serial the newest matching assignment gives an agent. */
-
-struct assigned {
-	size_t n, cap;
-	struct {
-		struct selector sel;
-		int64_t serial;
-	} *v;
-};
-
-static int collect_assignment(const struct store_assignment *as, void *arg)
-{
-	struct assigned *a = arg;
-	char err[128];
-
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? 2 * a->cap : 16;
-		void *v = realloc(a->v, cap * sizeof(*a->v));
-
-		if (!v)
-			return -ENOMEM;
-		a->v = v;
-		a->cap = cap;
-	}
-	/* A stored selector was parsed when it was assigned; skip one that no longer parses. */
-	if (selector_parse(as->selector, &a->v[a->n].sel, err, sizeof(err)))
-		return 0;
-	a->v[a->n++].serial = as->serial;
-	return 0;
-}
-
-/* The serial the newest matching assignment names, 0 when none matches. */
-static int64_t assigned_serial(const struct assigned *a, const json_t *description)
-{
-	for (size_t i = a->n; i-- > 0;)
-		if (selector_match_json(&a->v[i].sel, description))
-			return a->v[i].serial;
-	return 0;
-}
-
-/* ------------------------------------------------------------------------
  * Agents. */
 
 static const char *config_status_name(int s)
@@ -382,7 +342,7 @@ static json_t *agent_json(const struct store_agent *ag, int64_t assigned)
 struct agent_list {
 	json_t *arr;
 	const struct selector *filter;	/* NULL: every agent */
-	const struct assigned *assigned;
+	const struct assignset *assigned;
 };
 
 static int list_agent(const struct store_agent *ag, void *arg)
@@ -393,7 +353,7 @@ static int list_agent(const struct store_agent *ag, void *arg)
 
 	/* The description is parsed once for the filter and every assignment. */
 	if (!l->filter || selector_match_json(l->filter, d)) {
-		o = agent_json(ag, assigned_serial(l->assigned, d));
+		o = agent_json(ag, assignset_resolve(l->assigned, d));
 		if (!o || json_array_append_new(l->arr, o))
 			r = -ENOMEM;
 	}
@@ -436,17 +396,11 @@ static int query_selector(const char *query, struct selector *sel, bool *have, c
 	return 0;
 }
 
-static int get_assigned(struct api *a, struct assigned *as)
-{
-	memset(as, 0, sizeof(*as));
-	return store_assignment_list(a->st, collect_assignment, as);
-}
-
 static int agents_list(struct api *a, const struct cp_identity *id, const char *query,
 		       struct api_reply *ret)
 {
 	struct selector sel;
-	struct assigned as;
+	struct assignset as = { 0 };
 	struct agent_list l = { 0 };
 	char err[256] = "";
 	bool have;
@@ -454,7 +408,7 @@ static int agents_list(struct api *a, const struct cp_identity *id, const char *
 
 	if (query_selector(query, &sel, &have, err, sizeof(err)))
 		return reply_error(ret, id, 400, NULL, "%s", err);
-	r = get_assigned(a, &as);
+	r = assignset_load(a->st, &as);
 	l.arr = json_array();
 	l.filter = have ? &sel : NULL;
 	l.assigned = &as;
@@ -462,7 +416,7 @@ static int agents_list(struct api *a, const struct cp_identity *id, const char *
 		r = -ENOMEM;
 	if (!r)
 		r = store_agent_list(a->st, list_agent, &l);
-	free(as.v);
+	assignset_release(&as);
 	if (r == -ENOMEM) {
 		json_decref(l.arr);
 		return -ENOMEM;
@@ -479,7 +433,7 @@ static int agent_show(struct api *a, const struct cp_identity *id, const char *u
 {
 	uint8_t uid[STORE_UID_LEN];
 	struct store_agent ag;
-	struct assigned as;
+	struct assignset as;
 	json_t *d, *o;
 	int r;
 
@@ -491,18 +445,17 @@ static int agent_show(struct api *a, const struct cp_identity *id, const char *u
 		return reply_error(ret, id, 404, NULL, "no agent %s", uidtext);
 	if (r)
 		return reply_error(ret, id, 500, NULL, "store: reading agent failed: %s", strerror(-r));
-	r = get_assigned(a, &as);
+	r = assignset_load(a->st, &as);
 	if (r) {
-		free(as.v);
 		store_agent_release(&ag);
 		return r == -ENOMEM ? -ENOMEM
 				    : reply_error(ret, id, 500, NULL, "store: listing assignments failed: %s",
 						  strerror(-r));
 	}
 	d = selector_description(ag.description_json);
-	o = agent_json(&ag, assigned_serial(&as, d));
+	o = agent_json(&ag, assignset_resolve(&as, d));
 	json_decref(d);
-	free(as.v);
+	assignset_release(&as);
 	store_agent_release(&ag);
 	return reply_json(ret, 200, o);
 }

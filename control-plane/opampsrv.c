@@ -43,6 +43,7 @@
 
 #include <openssl/evp.h>
 
+#include "assignset.h"
 #include "configmap.h"
 #include "csrsign.h"
 #include "hexdigit.h"
@@ -55,7 +56,6 @@
 #define OPAMPSRV_MAX_ELEMENTS 65536	/* length-delimited or unknown fields in one message */
 #define OPAMPSRV_MAX_JSON (64u << 10)	/* description or health as JSON */
 #define OPAMPSRV_MAX_ERROR 1024		/* bytes of an error message kept */
-#define OPAMPSRV_MAX_ASSIGNMENTS 4096
 #define OPAMPSRV_CACHE_BYTES (64u << 20) /* agents cached before the cache starts over */
 
 #define OPAMPSRV_CAPABILITIES                                            \
@@ -77,11 +77,6 @@ struct opampsrv_policy {
 	size_t yaml_len, sig_len;
 };
 
-struct opampsrv_assignment {
-	int64_t serial;
-	struct selector sel;
-};
-
 struct opampsrv_agent {
 	struct store_agent a;
 	uint64_t gen;		/* s->gen when target was resolved */
@@ -93,8 +88,7 @@ struct opampsrv {
 	struct store *st;
 	uint64_t gen;		/* bumped by opampsrv_invalidate */
 	bool loaded;
-	struct opampsrv_assignment *assignments; /* newest first */
-	size_t n_assignments;
+	struct assignset assignments;
 	struct opampsrv_policy *policies;	 /* serial order */
 	size_t n_policies;
 	void *agents;		/* tsearch tree of struct opampsrv_agent */
@@ -112,62 +106,16 @@ static void opampsrv_unload(struct opampsrv *s)
 		free(s->policies[i].sig);
 	}
 	free(s->policies);
-	free(s->assignments);
+	assignset_release(&s->assignments);
 	s->policies = NULL;
-	s->assignments = NULL;
-	s->n_policies = s->n_assignments = 0;
+	s->n_policies = 0;
 	s->loaded = false;
 }
 
 struct opampsrv_load {
 	struct opampsrv *s;
 	size_t cap;
-	size_t oldest;	/* once OPAMPSRV_MAX_ASSIGNMENTS are held: the slot the next one replaces */
 };
-
-static int opampsrv_load_assignment(const struct store_assignment *a, void *arg)
-{
-	struct opampsrv_load *l = arg;
-	struct opampsrv *s = l->s;
-	struct selector sel;
-	char err[128];
-
-	/* A selector the admin API let through but that does not parse selects nobody. */
-	if (selector_parse(a->selector, &sel, err, sizeof(err)) != 0)
-		return 0;
-	if (s->n_assignments == OPAMPSRV_MAX_ASSIGNMENTS) {
-		/*
-		 * Keep the newest: the array is a ring from here on, and the
-		 * oldest's slot takes this one (moving the others down costs
-		 * 32 MiB of memmove for each assignment past the limit).
-		 */
-		s->assignments[l->oldest].serial = a->serial;
-		s->assignments[l->oldest].sel = sel;
-		l->oldest = (l->oldest + 1) % OPAMPSRV_MAX_ASSIGNMENTS;
-		return 0;
-	}
-	if (s->n_assignments == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct opampsrv_assignment *n = reallocarray(s->assignments, cap, sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		s->assignments = n;
-		l->cap = cap;
-	}
-	s->assignments[s->n_assignments].serial = a->serial;
-	s->assignments[s->n_assignments].sel = sel;
-	s->n_assignments++;
-	return 0;
-}
-
-static bool opampsrv_assigned(const struct opampsrv *s, int64_t serial)
-{
-	for (size_t i = 0; i < s->n_assignments; i++)
-		if (s->assignments[i].serial == serial)
-			return true;
-	return false;
-}
 
 /* The two files of a policy as an AgentConfigMap pointing at yaml and sig. */
 struct opampsrv_map {
@@ -224,7 +172,7 @@ static int opampsrv_load_policy(const struct store_policy *p, void *arg)
 	r = configmap_hash(&m.map, op->hash);
 	if (r)
 		return r;
-	if (opampsrv_assigned(s, p->serial)) {
+	if (assignset_names(&s->assignments, p->serial)) {
 		op->yaml = malloc(p->yaml_len ? p->yaml_len : 1);
 		op->sig = malloc(p->sig_len ? p->sig_len : 1);
 		if (!op->yaml || !op->sig) {
@@ -241,16 +189,6 @@ static int opampsrv_load_policy(const struct store_policy *p, void *arg)
 	return 0;
 }
 
-static void opampsrv_reverse(struct opampsrv_assignment *v, size_t n)
-{
-	for (size_t i = 0, j = n; i + 1 < j; i++, j--) {
-		struct opampsrv_assignment t = v[i];
-
-		v[i] = v[j - 1];
-		v[j - 1] = t;
-	}
-}
-
 static int opampsrv_load(struct opampsrv *s)
 {
 	struct opampsrv_load l = { .s = s };
@@ -259,17 +197,9 @@ static int opampsrv_load(struct opampsrv *s)
 	if (s->loaded)
 		return 0;
 	opampsrv_unload(s);
-	r = store_assignment_list(s->st, opampsrv_load_assignment, &l);
-	if (r == 0) {
-		/*
-		 * Newest first: the first match wins.  Oldest first the ring is
-		 * [oldest, n) then [0, oldest); reversed, each part reversed.
-		 */
-		opampsrv_reverse(s->assignments, l.oldest);
-		opampsrv_reverse(s->assignments + l.oldest, s->n_assignments - l.oldest);
-		l.cap = 0;
+	r = assignset_load(s->st, &s->assignments);
+	if (r == 0)
 		r = store_policy_list(s->st, opampsrv_load_policy, &l);
-	}
 	if (r) {
 		opampsrv_unload(s);
 		return r;
@@ -307,11 +237,8 @@ static int64_t opampsrv_serial_by_hash(const struct opampsrv *s, const uint8_t h
 static int64_t opampsrv_resolve(const struct opampsrv *s, const char *description_json)
 {
 	json_t *d = selector_description(description_json);
-	int64_t serial = 0;
+	int64_t serial = assignset_resolve(&s->assignments, d);
 
-	for (size_t i = 0; d && i < s->n_assignments && !serial; i++)
-		if (selector_match_json(&s->assignments[i].sel, d))
-			serial = s->assignments[i].serial;
 	json_decref(d);
 	return serial;
 }
