@@ -27,10 +27,10 @@
  * it is spent gets a file object without symbols, marked deferred, and is
  * parsed when a process that maps it is looked at again with credit left.
  */
-#include "hexdigit.h"
 #include "symbolizer.h"
 
 #include "elfsym.h"
+#include "hexdigit.h"
 #include "kallsyms.h"
 #include "procmaps.h"
 #include "procstat.h"
