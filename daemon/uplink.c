@@ -825,7 +825,7 @@ int uplink_main(void)
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
-	rc = cp ? sandbox_landlock_uplink(u.cfg.port, &net_confined) : sandbox_landlock_none();
+	rc = sandbox_landlock_uplink(cp ? u.cfg.port : 0, &net_confined);
 	if (rc)
 		fatalx(71, "cannot confine file and network access (Landlock%s): %s; the uplink does "
 		       "not run without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),
