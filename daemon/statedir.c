@@ -30,12 +30,9 @@ static int replace_file(int dirfd, const char *name, const void *a, size_t alen,
 	int fd, rc;
 
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-	if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp, 0) == 0)
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-			    0600);
+	fd = fds_create_new(dirfd, tmp, 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = fds_write_all(fd, a, alen);
 	if (!rc && b)
 		rc = fds_write_all(fd, b, blen);
