@@ -94,7 +94,6 @@ struct collector {
 	/* The control plane's side (SETUP_F_CONTROL_PLANE). */
 	bool cp_on;
 	struct cpside cp;
-	int state_fd;                /* the state directory (cp's), -1: none */
 	uint64_t health_samples;     /* samples + idle at the last health check */
 
 	struct pending pending[PENDING_MAX];
@@ -501,13 +500,11 @@ int collector_main(void)
 	}
 
 	controlled = c.cfg.flags & SETUP_F_POLICY;
-	c.state_fd = -1;
 	if (c.cfg.flags & SETUP_F_CONTROL_PLANE) {
 		struct policy *lkg;
 
 		receive_cp(&c);
 		c.cp_on = true;
-		c.state_fd = c.cp.state_fd;
 		lkg = cpside_last_known_good(&c.cp);
 		if (lkg) {
 			if (c.cfg.flags & SETUP_F_POLICY)
@@ -562,7 +559,7 @@ int collector_main(void)
 	/* No core dumps, no /proc/PID/mem: another worker of this uid cannot reach in. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
-	rc = sandbox_landlock_collector(c.out_fd, c.state_fd);
+	rc = sandbox_landlock_collector(c.out_fd, c.cp_on ? c.cp.state_fd : -1);
 	if (rc)
 		fatalx(71, "cannot confine file access (Landlock%s): %s; the collector does not run "
 		       "without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),

@@ -16,10 +16,16 @@
 
 #define SEALS_NEEDED (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK)
 
-static int seal(int fd)
+/* Written (rc 0): seal fd and hand it over; otherwise, or if sealing fails, close it. */
+static int seal_and_return(int fd, int rc, int *ret_fd)
 {
-	if (fcntl(fd, F_ADD_SEALS, SEALS_NEEDED | F_SEAL_SEAL) < 0)
-		return -errno;
+	if (!rc && fcntl(fd, F_ADD_SEALS, SEALS_NEEDED | F_SEAL_SEAL) < 0)
+		rc = -errno;
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	*ret_fd = fd;
 	return 0;
 }
 
@@ -33,14 +39,7 @@ int memblob_new(const char *name, const void *a, size_t alen, const void *b, siz
 	rc = fds_write_all(fd, a, alen);
 	if (!rc && b)
 		rc = fds_write_all(fd, b, blen);
-	if (!rc)
-		rc = seal(fd);
-	if (rc) {
-		close(fd);
-		return rc;
-	}
-	*ret_fd = fd;
-	return 0;
+	return seal_and_return(fd, rc, ret_fd);
 }
 
 int memblob_from_file(const char *name, int src, size_t max, int *ret_fd)
@@ -78,14 +77,7 @@ int memblob_from_file(const char *name, int src, size_t max, int *ret_fd)
 			break;
 	}
 	explicit_bzero(buf, sizeof(buf)); /* may have held a private key */
-	if (!rc)
-		rc = seal(fd);
-	if (rc) {
-		close(fd);
-		return rc;
-	}
-	*ret_fd = fd;
-	return 0;
+	return seal_and_return(fd, rc, ret_fd);
 }
 
 int memblob_read(int fd, size_t max, void **ret_buf, size_t *ret_len)

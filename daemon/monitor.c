@@ -558,11 +558,13 @@ static void log_request(const struct broker *b, const struct worker *w, uint64_t
 
 /*
  * The uplink's identity and the control plane's addresses (resolved at
- * start): at start, and again on SIGHUP so that the next connection uses
- * whatever certificate and key are on disk then.  0 or -errno (logged).
+ * start): at start, with the key material read then (creds, taken over
+ * and closed here), and again on SIGHUP (creds NULL: read now) so that the
+ * next connection uses whatever certificate and key are on disk then.
+ * 0 or -errno (logged).
  */
-static int send_creds(const struct vigild_opts *o, int sock, const struct msg_uplink_creds *addrs, int state_fd,
-		      uid_t vigil_uid)
+static int send_creds(const struct vigild_opts *o, int sock, const struct msg_uplink_creds *addrs,
+		      const int *creds, int state_fd, uid_t vigil_uid)
 {
 	struct msg_uplink_creds m = *addrs;
 	char why[512];
@@ -571,8 +573,9 @@ static int send_creds(const struct vigild_opts *o, int sock, const struct msg_up
 	m.hdr.type = MSG_UPLINK_CREDS;
 	m.hdr.len = sizeof(m);
 	m.version = PRIVSEP_VERSION;
-	rc = cpconfig_read_creds(o, fds, why, sizeof(why));
-	if (rc) {
+	if (creds) {
+		memcpy(fds, creds, sizeof(fds));
+	} else if ((rc = cpconfig_read_creds(o, fds, why, sizeof(why)))) {
 		log_warnx("%s", why);
 		return rc;
 	}
@@ -621,7 +624,7 @@ int monitor_main(const struct vigild_opts *o)
 		.version = PRIVSEP_VERSION,
 	};
 	struct msg_uplink_creds cp_addrs = { 0 };
-	int state_fd = -1, trust_fd = -1, chan[2] = { -1, -1 };
+	int state_fd = -1, trust_fd = -1, chan[2] = { -1, -1 }, creds[3] = { -1, -1, -1 };
 	struct worker ws[2] = {
 		{ .name = "collector", .peer = PEER_COLLECTOR, .sock = -1 },
 		{ .name = "uplink", .peer = PEER_UPLINK, .sock = -1 },
@@ -671,13 +674,10 @@ int monitor_main(const struct vigild_opts *o)
 		fatalx(EX_CANTCREAT, "output directory: %s", why);
 	if (o->control_plane) {
 		bool created = false;
-		int probe[3];
 
-		/* Refuse a bad identity now, not at the first connection. */
-		if (cpconfig_read_creds(o, probe, why, sizeof(why)) < 0)
+		/* Refuse a bad identity now, not at the first connection; handed over below. */
+		if (cpconfig_read_creds(o, creds, why, sizeof(why)) < 0)
 			fatalx(EX_CONFIG, "%s", why);
-		for (int i = 0; i < 3; i++)
-			close(probe[i]);
 		if (cpconfig_read_trust(o, &trust_fd, why, sizeof(why)) < 0)
 			fatalx(EX_CONFIG, "%s", why);
 		/* Created and owned as --output is (outdir.h), then 0700. */
@@ -763,7 +763,7 @@ int monitor_main(const struct vigild_opts *o)
 
 			rc = privsep_send(uplink->sock, &peer, sizeof(peer), &chan[1], 1);
 			if (!rc)
-				rc = send_creds(o, uplink->sock, &cp_addrs, state_fd, uid);
+				rc = send_creds(o, uplink->sock, &cp_addrs, creds, state_fd, uid);
 		}
 		if (rc)
 			fatalx(EX_SOFTWARE, "cannot hand the workers their work: %s", strerror(-rc));
@@ -893,7 +893,7 @@ int monitor_main(const struct vigild_opts *o)
 		case SIGHUP:
 			/* Certificate rotation: the next connection uses the files on disk now. */
 			if (o->control_plane && !stopping && uplink->sock >= 0 &&
-			    send_creds(o, uplink->sock, &cp_addrs, -1, 0) == 0)
+			    send_creds(o, uplink->sock, &cp_addrs, NULL, -1, 0) == 0)
 				log_info("SIGHUP: --cert, --key and --ca passed to the uplink");
 			if (!o->policy) {
 				if (!o->control_plane)

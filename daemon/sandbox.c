@@ -516,18 +516,6 @@ int sandbox_landlock_collector(int out_dir_fd, int state_dir_fd)
 	return ll_restrict(ruleset);
 }
 
-int sandbox_landlock_none(void)
-{
-	int abi = ll_abi(), ruleset;
-
-	if (abi < 1)
-		return -EOPNOTSUPP;
-	ruleset = ll_create(abi);
-	if (ruleset < 0)
-		return ruleset;
-	return ll_restrict(ruleset);
-}
-
 #define LL_RULE_NET_PORT 2
 
 struct ll_net_port_attr {

@@ -78,13 +78,11 @@ int sandbox_seccomp(enum sandbox_role role);
  */
 int sandbox_landlock_collector(int out_dir_fd, int state_dir_fd);
 
-/* Landlock for the uplink: no file access at all, no TCP.  As above. */
-int sandbox_landlock_none(void);
-
 /*
- * Landlock for the uplink with a control plane: no file access at all, no
- * TCP bind, and TCP connect only to port (Landlock ABI 4 and later; before
- * that TCP is not confined and *ret_net_confined is false).  As above.
+ * Landlock for the uplink: no file access at all, no TCP bind, and TCP
+ * connect only to port, the control plane's (0: none at all).  TCP is
+ * confined from Landlock ABI 4; before that it is not, and
+ * *ret_net_confined is false.  As above.
  */
 int sandbox_landlock_uplink(unsigned port, bool *ret_net_confined);
 

@@ -52,16 +52,10 @@ int spool_write(int dirfd, const char *name, const void *buf, size_t len, char *
 	if (strchr(name, '/') || name[0] == '.' || strlen(name) > 200)
 		return -EINVAL;
 	snprintf(tmp, sizeof(tmp), ".%s.tmp-%d", name, (int)getpid());
-	/*
-	 * A file of our own, made here: never one already there (a FIFO would
-	 * block the writer, a link would write elsewhere).  A leftover of a
-	 * crashed run with this pid is removed first.
-	 */
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
-	if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp, 0) == 0)
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	/* A file of our own; a leftover of a crashed run with this pid is removed first. */
+	fd = fds_create_new(dirfd, tmp, 0640);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = fds_write_all(fd, buf, len);
 	if (!rc && fsync(fd) < 0)
 		rc = -errno;

@@ -30,12 +30,9 @@ static int replace_file(int dirfd, const char *name, const void *a, size_t alen,
 	int fd, rc;
 
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-	if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp, 0) == 0)
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-			    0600);
+	fd = fds_create_new(dirfd, tmp, 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = fds_write_all(fd, a, alen);
 	if (!rc && b)
 		rc = fds_write_all(fd, b, blen);
@@ -56,45 +53,6 @@ static int replace_file(int dirfd, const char *name, const void *a, size_t alen,
 	return 0;
 }
 
-/* A whole regular file below dirfd, never through a symlink, at most max bytes. */
-static int read_file(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	struct stat st;
-	size_t got = 0;
-	char *buf;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EBADMSG;
-	}
-	if ((uint64_t)st.st_size > max) {
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	*ret = buf;
-	*ret_len = got;
-	return 0;
-}
-
 int statedir_save_identity(int dirfd, const void *cert, size_t cert_len, const void *key, size_t key_len)
 {
 	return replace_file(dirfd, STATEDIR_IDENTITY, cert, cert_len, key, key_len, NULL, 0);
@@ -112,17 +70,24 @@ int statedir_save_policy(int dirfd, const void *yaml, size_t yaml_len, const voi
 int statedir_load_policy(int dirfd, void **ret_buf, const char **ret_yaml, size_t *ret_yaml_len,
 			 const char **ret_sig, size_t *ret_sig_len)
 {
+	char hdr[HEADER_MAX + 1], *buf, *nl;
 	size_t len, yl, sl;
-	char *buf, *nl;
+	void *data;
 	int rc, used = 0;
 
-	rc = read_file(dirfd, STATEDIR_POLICY, HEADER_MAX + POLICY_MAX_SIZE + SIGNING_MAX_SIG_BYTES,
-		       &buf, &len);
+	rc = signing_read_file(dirfd, STATEDIR_POLICY, HEADER_MAX + POLICY_MAX_SIZE +
+			       SIGNING_MAX_SIG_BYTES, true, &data, &len);
 	if (rc)
-		return rc;
+		return rc == -EINVAL ? -EBADMSG : rc; /* -EINVAL: not a regular file */
+	buf = data;
+	/* The header alone, as a string: the buffer is not NUL-terminated. */
 	nl = memchr(buf, '\n', len < HEADER_MAX ? len : HEADER_MAX);
-	if (!nl || sscanf(buf, "vigil-policy 1 %zu %zu%n", &yl, &sl, &used) != 2 ||
-	    buf + used != nl || yl > POLICY_MAX_SIZE || sl > SIGNING_MAX_SIG_BYTES ||
+	if (nl) {
+		memcpy(hdr, buf, (size_t)(nl - buf));
+		hdr[nl - buf] = '\0';
+	}
+	if (!nl || sscanf(hdr, "vigil-policy 1 %zu %zu%n", &yl, &sl, &used) != 2 ||
+	    used != nl - buf || yl > POLICY_MAX_SIZE || sl > SIGNING_MAX_SIG_BYTES ||
 	    (size_t)(nl + 1 - buf) + yl + sl != len) {
 		free(buf);
 		return -EBADMSG;
@@ -193,12 +158,13 @@ static int uuid_parse(const char *s, size_t len, uint8_t u[16])
 int statedir_instance_uid(int dirfd, uint8_t ret_uid[16], int *ret_made)
 {
 	uint8_t u[16];
-	char *buf, text[38];
+	char text[38];
 	struct timespec ts;
 	size_t len;
+	void *buf;
 	int rc;
 
-	rc = read_file(dirfd, STATEDIR_UID, 64, &buf, &len);
+	rc = signing_read_file(dirfd, STATEDIR_UID, 64, true, &buf, &len);
 	if (rc == 0) {
 		rc = uuid_parse(buf, len, u);
 		free(buf);
@@ -208,9 +174,12 @@ int statedir_instance_uid(int dirfd, uint8_t ret_uid[16], int *ret_made)
 			return 0;
 		}
 	}
-	if (rc != -ENOENT && rc != -EBADMSG && rc != -ELOOP && rc != -EFBIG)
+	if (rc != -ENOENT && rc != -EBADMSG && rc != -EINVAL && rc != -ELOOP && rc != -EFBIG)
 		return rc;
-	/* None, or not one we wrote (a symlink is replaced, never followed): make one (the control plane sees a new agent). */
+	/*
+	 * None, or not one we wrote (a symlink or another kind of file is
+	 * replaced, never followed): make one (the control plane sees a new agent).
+	 */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	rc = statedir_uuid_v7((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, u);
 	if (rc)

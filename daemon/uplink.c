@@ -272,19 +272,25 @@ static void rotation_commit(struct uplink *u)
 	schedule_rotation(u);
 }
 
+/* cphttp back on the identity in use (it may hold all or half of a new one). */
+static void use_current_identity(struct uplink *u)
+{
+	int rc = cphttp_set_identity(u->http, u->cur_cert.p, u->cur_cert.len, u->cur_key.p, u->cur_key.len,
+				     u->ca.p, u->ca.len, u->addrs, u->naddrs);
+
+	if (rc)
+		fatalx(71, "certificate renewal: cannot go back to the previous certificate: %s", strerror(-rc));
+}
+
 /* The request made with the new pair failed: back to the old one. */
 static void rotation_revert(struct uplink *u, const char *what)
 {
 	char why[300];
-	int rc;
 
 	snprintf(why, sizeof(why), "the connection with the new certificate failed (%.200s); back to the "
 		 "previous one", what);
 	log_warnx("certificate renewal: %s", why);
-	rc = cphttp_set_identity(u->http, u->cur_cert.p, u->cur_cert.len, u->cur_key.p, u->cur_key.len, u->ca.p,
-				 u->ca.len, u->addrs, u->naddrs);
-	if (rc)
-		fatalx(71, "certificate renewal: cannot go back to the previous certificate: %s", strerror(-rc));
+	use_current_identity(u);
 	rotation_abandon(u);
 	rotation_status(u, OPAMPCLI_CS_FAILED, why);
 	rotation_later(u);
@@ -319,10 +325,7 @@ static void rotation_answer(struct uplink *u, const struct opampcli_reply *r)
 		rotation_abandon(u);
 		rotation_status(u, OPAMPCLI_CS_FAILED, why);
 		rotation_later(u);
-		/* cphttp may hold half of the new identity: the old one again */
-		if (cphttp_set_identity(u->http, u->cur_cert.p, u->cur_cert.len, u->cur_key.p, u->cur_key.len,
-					u->ca.p, u->ca.len, u->addrs, u->naddrs))
-			fatalx(71, "certificate renewal: cannot go back to the previous certificate");
+		use_current_identity(u);
 		return;
 	}
 	u->trying = true;
@@ -825,7 +828,7 @@ int uplink_main(void)
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
-	rc = cp ? sandbox_landlock_uplink(u.cfg.port, &net_confined) : sandbox_landlock_none();
+	rc = sandbox_landlock_uplink(cp ? u.cfg.port : 0, &net_confined);
 	if (rc)
 		fatalx(71, "cannot confine file and network access (Landlock%s): %s; the uplink does "
 		       "not run without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),
