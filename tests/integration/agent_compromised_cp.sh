@@ -238,8 +238,11 @@ good() {
 	[ "$RC" -eq 0 ] || return 1
 	ctl assign "$1" --selector "$SEL"
 	[ "$RC" -eq 0 ] || return 1
-	since=$(now_ms)
+	# Profiles are judged from the moment the agent reports the policy
+	# applied: one begun between the assignment and that moment holds the
+	# previous tenant, and on a loaded host that window outlasts a profile.
 	wait_for 15 applied "$1" && grep -q "control plane: policy serial $1 applied" "$LOG" &&
+		since=$(now_ms) &&
 		wait_for 15 tenant_profiles "$since" "$2" "$3" && cp "$STATE/policy.signed" "$T/lkg" &&
 		grep -aqx "serial: $1" "$T/lkg"
 }
