@@ -12,6 +12,23 @@
  *   POST /api/v1/assignments                 {"serial":N,"selector":"k=v,..."}
  *                                            -> 201 {"id":N,"serial":N,"selector":"..."}
  *   GET  /api/v1/assignments                 200 {"assignments":[ASSIGNMENT...]} (oldest first)
+ *   POST /api/v1/rollouts                    {"serial":N,"selector":"k=v,...","stages":"1,10%,...",
+ *                                             "bake_ms":N,"max_failures":N,"report_timeout_ms":N}
+ *                                            (the last three optional: 300000, 0, 600000)
+ *                                            -> 201 ROLLOUT; 404 no such serial; 409 no agent
+ *                                            matches, or agents shared with a running or halted
+ *                                            rollout (named in "error")
+ *   GET  /api/v1/rollouts                    200 {"rollouts":[ROLLOUT...]}  (id order)
+ *   GET  /api/v1/rollouts/ID                 200 ROLLOUT + {"member_count":N,"covers_all":bool,
+ *                                             "not_covered":N,"failures_counted":N,
+ *                                             "stage_status":[{"stage","spec","size","new_members",
+ *                                               "sent","applied","succeeded","failed","status"}...],
+ *                                             "failures":[{"uid","stage","at","reason"}...],
+ *                                             "members":[{"uid","rank","stage","sent_at",
+ *                                               "applied_at","failed_at","succeeded_at","reason"}...]}
+ *   POST /api/v1/rollouts/ID/halt|resume|abort  (no body, or {}) -> 200 ROLLOUT;
+ *                                            409 + "state" when its state does not allow it
+ *   (without api_set_rollouts() the rollout routes answer 503)
  *
  *   AGENT      {"uid":"32 hex","uuid":"8-4-4-4-12",
  *               "certificate":{"subject","sans","serial","fingerprint"},
@@ -26,6 +43,10 @@
  *   POLICY     {"serial":N,"sha256":"hex of the YAML","size":bytes,"signer":"...",
  *               "uploaded_by":"admin subject","uploaded_at":ms}
  *   ASSIGNMENT {"id":N,"selector":"k=v,...","serial":N,"assigned_by":"...","assigned_at":ms}
+ *   ROLLOUT    {"id":N,"serial":N,"selector":"...","stages":"...","bake_ms":N,"max_failures":N,
+ *               "report_timeout_ms":N,"state":"running"|"halted"|"aborted"|"completed",
+ *               "stage":N (0-based),"stage_started_at":ms,"failures_base":N,"created_by":"...",
+ *               "created_at":ms,"updated_at":ms,"reason":"..."|null,"assignment_id":N|null}
  *   B64 is standard base64 (RFC 4648 section 4; padding optional, no whitespace);
  *   ms are Unix milliseconds.  Bodies with unknown fields are refused.  The
  *   query's selector is percent-decoded (RFC 3986: '+' is a plus sign).
@@ -93,6 +114,14 @@ void api_set_trust(struct api *a, const struct signing_trust *policy_trust);
  */
 typedef void (*api_change_fn)(void *arg);
 void api_set_on_change(struct api *a, api_change_fn fn, void *arg);
+
+/*
+ * The staged rollouts engine the /api/v1/rollouts routes act through
+ * (borrowed; vigil-cp's, which also feeds the OpAMP side).  NULL: those
+ * routes answer 503.
+ */
+struct rollout;
+void api_set_rollouts(struct api *a, struct rollout *ro);
 
 /* Accepts NULL. */
 void api_free(struct api *a);
