@@ -101,31 +101,6 @@ static void open_store(struct fixture *f)
 	rollout_set_events(f->ro, on_event, f);
 }
 
-/* TEMPORARY until the foundation's vigil_generation migration is merged. */
-#include <sqlite3.h>
-static void temporary_generation(struct fixture *f)
-{
-	const char *sql = "CREATE TABLE IF NOT EXISTS vigil_generation (gen INTEGER NOT NULL);"
-			  "INSERT INTO vigil_generation SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM vigil_generation)";
-
-	if (f->dir[0]) {
-		sqlite3 *db;
-		char p[200];
-
-		snprintf(p, sizeof(p), "%s/cp.db", f->dir);
-		assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-		sqlite3_close(db);
-	} else {
-		PGconn *c = pg_connect();
-		PGresult *r = PQexec(c, sql);
-
-		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-		PQclear(r);
-		PQfinish(c);
-	}
-}
-
 static int setup_at(void **state, const char *url)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -140,7 +115,6 @@ static int setup_at(void **state, const char *url)
 		snprintf(f->url, sizeof(f->url), "sqlite:%s/cp.db", f->dir);
 	}
 	open_store(f);
-	temporary_generation(f);
 	put_policy(f->st, 1);
 	put_policy(f->st, 2);
 	/* Six prod agents (1..6), two dev (7, 8). */
