@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sysexits.h>
 
 #include <event2/event.h>
@@ -29,6 +30,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "opampsrv.h"
+#include "rollout.h"
 #include "signing.h"
 #include "store.h"
 #include "tlsconf.h"
@@ -57,12 +59,88 @@ struct cp {
 	struct event *ev_tick;
 	int64_t store_gen;	/* store_generation() at the last tick, 0 unknown */
 	bool store_failing;	/* the tick's last store read failed (logged once) */
+	struct rollout *ro;	/* staged rollouts: advanced by the tick, fed the agent events */
+	int rollout_err;	/* the last rollout store error logged (logged once until it changes) */
 };
 
-/* The admin API changed policies or assignments: drop what opampsrv cached. */
+/* ---------------------------------------------------------------------------
+ * Staged rollouts: the engine hears every agent event, and its own events
+ * are logged (the audit log records both, where it is wired in). */
+
+static int64_t cp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A store error of the rollouts, logged once until another one (or success) comes. */
+static void rollout_log_error(struct cp *cp, const char *what, int r)
+{
+	if (r >= 0) {
+		cp->rollout_err = 0;
+		return;
+	}
+	if (r != cp->rollout_err)
+		log_warnx("rollouts: %s: %s (retrying)", what, strerror(-r));
+	cp->rollout_err = r;
+}
+
+static void rollout_on_event(struct cp *cp, const struct cpevent *ev)
+{
+	int r;
+
+	switch (ev->kind) {
+	case CPEVENT_ROLLOUT_STAGE_STARTED:
+	case CPEVENT_ROLLOUT_STAGE_COMPLETED:
+	case CPEVENT_ROLLOUT_HALTED:
+	case CPEVENT_ROLLOUT_COMPLETED:
+		if (cp->o.log_level >= CP_LOG_INFO || ev->kind == CPEVENT_ROLLOUT_HALTED)
+			log_info("%s: rollout %lld (policy serial %lld), stage %d%s%s", cpevent_name(ev->kind),
+				 (long long)ev->rollout_id, (long long)ev->serial, ev->stage + 1,
+				 ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+		return;
+	default:
+		r = rollout_event(cp->ro, ev);
+		if (r)
+			rollout_log_error(cp, "recording an agent's report", r);
+	}
+}
+
+/* The tick's share: advance every running rollout this server can lock. */
+static void rollout_tick(struct cp *cp, bool gen_moved)
+{
+	int r;
+
+	if (gen_moved)
+		rollout_invalidate(cp->ro);
+	r = rollout_advance(cp->ro, cp_now_ms());
+	if (r > 0)
+		opampsrv_invalidate(cp->op);
+	rollout_log_error(cp, "advancing", r < 0 ? r : rollout_take_error(cp->ro));
+}
+
+/*
+ * Every event of the fleet (cpevent.h) goes to each consumer here: the
+ * rollouts engine (and the audit log, where it is wired in).
+ */
+static void on_cpevent(const struct cpevent *ev, void *arg)
+{
+	struct cp *cp = arg;
+
+	if (cp->ro)
+		rollout_on_event(cp, ev);
+}
+
+/* The admin API changed policies, assignments or rollouts: drop what opampsrv and the rollouts cached. */
 static void on_api_change(void *arg)
 {
-	opampsrv_invalidate(arg);
+	struct cp *cp = arg;
+
+	opampsrv_invalidate(cp->op);
+	if (cp->ro)
+		rollout_invalidate(cp->ro);
 }
 
 /*
@@ -91,6 +169,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		if (cp->store_gen)
 			opampsrv_invalidate(cp->op);
 		cp->store_gen = gen;
+		if (cp->ro)
+			rollout_tick(cp, true);
+	} else if (cp->ro) {
+		rollout_tick(cp, false);
 	}
 }
 
@@ -276,7 +358,17 @@ int main(int argc, char **argv)
 		log_info("signing agents' certificate requests with %s (%u days)", cp.o.issuer_cert,
 			 cp.o.issued_days);
 	/* A policy uploaded or assigned must reach the agents at their next poll. */
-	api_set_on_change(cp.api, on_api_change, op);
+	api_set_on_change(cp.api, on_api_change, &cp);
+	/* Staged rollouts: the engine offers through opampsrv and hears its events. */
+	if (rollout_new(st, &cp.ro)) {
+		log_warnx("cannot start the rollouts engine: out of memory");
+		goto out;
+	}
+	rollout_set_events(cp.ro, on_cpevent, &cp);
+	opampsrv_set_rollouts(op, &(struct opampsrv_rollouts){ .offer = rollout_offer, .sent = rollout_sent,
+								.arg = cp.ro });
+	opampsrv_set_events(op, on_cpevent, &cp);
+	api_set_rollouts(cp.api, cp.ro);
 	cp.base = event_base_new();
 	if (!cp.base) {
 		log_warnx("libevent: cannot make an event base");
@@ -335,6 +427,7 @@ out:
 		event_base_free(cp.base);
 	api_free(cp.api);
 	opampsrv_free(op);
+	rollout_free(cp.ro);
 	csrsign_free(cp.signer);
 	store_close(st);
 	signing_trust_free(cp.trust);
