@@ -93,7 +93,7 @@ unit() {
 unit test_store 12
 unit test_opampsrv 11
 unit test_api 13
-unit test_rollout 14
+unit test_rollout 15
 
 # ---------------------------------------------------------------------------
 # SIGKILL of the server while store_stress writes.

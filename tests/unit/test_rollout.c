@@ -693,6 +693,38 @@ static void test_bad_specs(void **state)
 	assert_int_equal(offered(f, 2), 0);
 }
 
+/*
+ * PostgreSQL: a rollout whose row another server holds (SELECT ... FOR
+ * UPDATE in an open transaction) is left alone by this server's tick, and
+ * advanced once the other lets go: one server at a time.
+ */
+static void test_pg_locked_rollout_skipped(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = start(f, "env=prod", "1,100%", 0, 0, 10000, 0);
+	PGconn *other = pg_connect();
+	PGresult *res;
+	char sql[128];
+
+	applied(f, id, 0, 10);
+	res = PQexec(other, "BEGIN");
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	snprintf(sql, sizeof(sql), "SELECT id FROM rollouts WHERE id = %lld FOR UPDATE", (long long)id);
+	res = PQexec(other, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(res), 1);
+	PQclear(res);
+	/* Held elsewhere: skipped at once (no wait), nothing changed. */
+	assert_int_equal(rollout_advance(f->ro, 20), 0);
+	assert_int_equal(stage_now(f, id), 0);
+	res = PQexec(other, "COMMIT");
+	PQclear(res);
+	PQfinish(other);
+	assert_true(rollout_advance(f->ro, 30) > 0);
+	assert_int_equal(stage_now(f, id), 1);
+}
+
 /* Each case once per backend: "test_x" on SQLite, "pg_test_x" on PostgreSQL. */
 #define CASE(p, fn, setup_fn) { p #fn, fn, setup_fn, teardown, NULL }
 #define CASES(p, setup_fn)                                                                                \
@@ -707,7 +739,9 @@ static void test_bad_specs(void **state)
 int main(void)
 {
 	const struct CMUnitTest sqlite[] = { CASES("", setup) };
-	const struct CMUnitTest pg[] = { CASES("pg_", setup_pg) };
+	const struct CMUnitTest pg[] = { CASES("pg_", setup_pg),
+					 { "pg_test_locked_rollout_skipped", test_pg_locked_rollout_skipped, setup_pg,
+					   teardown, NULL } };
 
 	return pg_run_groups("rollout", sqlite, pg, NULL, NULL);
 }
