@@ -130,15 +130,13 @@ int store_rollout_overlap_check(const struct store_rollout_member *m, size_t n,
  * the rollout's lock): succeeded only where not failed, failed only where
  * neither.  SQLite serializes writers anyway; the statement is the same.
  */
-#define STORE_MEMBER_OUTCOME_SQL(P1, P2, P3, P4, P5)                                              \
-	"UPDATE rollout_members SET "                                                              \
+#define STORE_MEMBER_OUTCOME_SET(P3, P4, P5)                                                      \
 	"succeeded_at = CASE WHEN failed_at IS NULL THEN coalesce(succeeded_at, " P3 ") "          \
 	"ELSE succeeded_at END, "                                                                  \
 	"failed_at = CASE WHEN succeeded_at IS NULL THEN coalesce(failed_at, " P4 ") "             \
 	"ELSE failed_at END, "                                                                     \
 	"reason = CASE WHEN succeeded_at IS NULL AND failed_at IS NULL AND " P4 " IS NOT NULL "    \
-	"THEN " P5 " ELSE reason END "                                                             \
-	"WHERE rollout_id = " P1 " AND uid = " P2
+	"THEN " P5 " ELSE reason END "
 
 /* store.h's store_rollout_offers, in SQL both backends share. */
 #define STORE_OFFERS_SQL                                                                          \

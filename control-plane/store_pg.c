@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "store.h"
@@ -852,6 +853,47 @@ static int64_t pg_col_time(const PGresult *res, int row, int col)
 	return pg_col_int8(res, row, col, &v) ? v : 0;
 }
 
+/*
+ * Members go to and from the server in batches: one statement per
+ * PG_MEMBER_BATCH rows, the rows as one JSON parameter read with
+ * json_to_recordset (libpq has one round trip per statement; 10k members
+ * one at a time held vigil-cp's event loop for over a second).
+ */
+#define PG_MEMBER_BATCH 2000
+
+static void pg_hex(const uint8_t uid[STORE_UID_LEN], char out[2 * STORE_UID_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < STORE_UID_LEN; i++) {
+		out[2 * i] = digits[uid[i] >> 4];
+		out[2 * i + 1] = digits[uid[i] & 15];
+	}
+	out[2 * STORE_UID_LEN] = '\0';
+}
+
+static json_t *pg_json_time(int64_t t)
+{
+	return t ? json_integer((json_int_t)t) : json_null();
+}
+
+/* Run sql with $1 = id and $2 = rows (consumed) as JSON text. */
+static int pg_run_batch(struct store_pg *s, const char *sql, int64_t id, json_t *rows)
+{
+	struct pg_params pp = { 0 };
+	char *text = json_dumps(rows, JSON_COMPACT);
+	int r;
+
+	json_decref(rows);
+	if (!text)
+		return -ENOMEM;
+	pp_int8(&pp, id);
+	pp_text(&pp, text);
+	r = pg_run(s, false, sql, &pp, NULL);
+	free(text);
+	return r;
+}
+
 static int pg_bump_generation(struct store_pg *s)
 {
 	return pg_run(s, false, STORE_GENERATION_BUMP, NULL, NULL);
@@ -972,15 +1014,25 @@ static int pg_rollout_create(struct store *st, const struct store_rollout *ro, s
 	}
 	if (r == 0)
 		r = rank_fn(rank_arg, id, m, n);
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		struct pg_params pm = { 0 };
+	for (size_t i = 0; r == 0 && i < n; i += PG_MEMBER_BATCH) {
+		json_t *rows = json_array();
 
-		pp_int8(&pm, id);
-		pp_bytea(&pm, m[i].uid, STORE_UID_LEN, true);
-		pp_int8(&pm, m[i].rank);
-		pp_int8(&pm, m[i].stage);
-		r = pg_run(s, false, "INSERT INTO rollout_members (rollout_id, uid, rank, stage) VALUES ($1, $2, $3, $4)",
-			   &pm, NULL);
+		for (size_t k = i; rows && k < n && k < i + PG_MEMBER_BATCH; k++) {
+			char hex[2 * STORE_UID_LEN + 1];
+
+			pg_hex(m[k].uid, hex);
+			if (json_array_append_new(rows, json_pack("{s:s, s:I, s:i}", "u", hex, "k", (json_int_t)m[k].rank,
+								      "s", m[k].stage))) {
+				json_decref(rows);
+				rows = NULL;
+			}
+		}
+		r = rows ? pg_run_batch(s,
+					"INSERT INTO rollout_members (rollout_id, uid, rank, stage) "
+					"SELECT $1, decode(v.u, 'hex'), v.k, v.s "
+					"FROM json_to_recordset($2::json) AS v(u text, k bigint, s bigint)",
+					id, rows)
+			 : -ENOMEM;
 	}
 	if (r == 0)
 		r = pg_bump_generation(s);
@@ -1161,18 +1213,36 @@ static int pg_rollout_update(struct store *st, int64_t id, bool nowait, bool wit
 			   "updated_at = $6, reason = $7, assignment_id = $8 WHERE id = $1",
 			   &pp, NULL);
 	}
-	for (size_t i = 0; r == 0 && i < vec.n; i++) {
-		const struct store_rollout_member *m = &vec.v[i];
-		struct pg_params pp = { 0 };
+	for (size_t i = 0; r == 0 && i < vec.n;) {
+		json_t *rows = json_array();
+		size_t in_batch = 0;
 
-		if (!m->dirty)
-			continue;
-		pp_int8(&pp, id);
-		pp_bytea(&pp, m->uid, STORE_UID_LEN, true);
-		pp_time(&pp, m->succeeded_at);
-		pp_time(&pp, m->succeeded_at ? 0 : m->failed_at);
-		pp_text(&pp, m->reason);
-		r = pg_run(s, false, STORE_MEMBER_OUTCOME_SQL("$1", "$2", "$3", "$4", "$5"), &pp, NULL);
+		for (; rows && i < vec.n && in_batch < PG_MEMBER_BATCH; i++) {
+			const struct store_rollout_member *m = &vec.v[i];
+			char hex[2 * STORE_UID_LEN + 1];
+
+			if (!m->dirty)
+				continue;
+			pg_hex(m->uid, hex);
+			if (json_array_append_new(rows, json_pack("{s:s, s:o, s:o, s:s?}", "u", hex, "s",
+								  pg_json_time(m->succeeded_at), "f",
+								  pg_json_time(m->succeeded_at ? 0 : m->failed_at),
+								  "r", m->reason))) {
+				json_decref(rows);
+				rows = NULL;
+			}
+			in_batch++;
+		}
+		if (!rows)
+			r = -ENOMEM;
+		else if (!in_batch)
+			json_decref(rows);
+		else
+			r = pg_run_batch(s,
+					 "UPDATE rollout_members SET " STORE_MEMBER_OUTCOME_SET("v.s", "v.f", "v.r")
+					 "FROM json_to_recordset($2::json) AS v(u text, s bigint, f bigint, r text) "
+					 "WHERE rollout_id = $1 AND uid = decode(v.u, 'hex')",
+					 id, rows);
 	}
 	if (r == 0 && ch.offers)
 		r = pg_bump_generation(s);

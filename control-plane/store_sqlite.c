@@ -1145,7 +1145,8 @@ static int sq_rollout_update(struct store *st, int64_t id, bool nowait, bool wit
 
 		if (!m->dirty)
 			continue;
-		if (!stmt && (r = sq_prep(s, STORE_MEMBER_OUTCOME_SQL("?1", "?2", "?3", "?4", "?5"), &stmt)))
+		if (!stmt && (r = sq_prep(s, "UPDATE rollout_members SET " STORE_MEMBER_OUTCOME_SET("?3", "?4", "?5")
+						 "WHERE rollout_id = ?1 AND uid = ?2", &stmt)))
 			break;
 		sqlite3_reset(stmt);
 		if ((rc = sqlite3_bind_int64(stmt, 1, id)) ||
