@@ -809,7 +809,7 @@ static long long parse_id(const char *s)
 
 static void rollout_line(json_t *r)
 {
-	char id[32], s[32], st[32], safe[1024];
+	char id[32], s[32], safe[1024];
 	json_int_t stage = json_integer_value(json_object_get(r, "stage"));
 
 	printf("rollout %s: policy serial %s to %s, stages %s: %s at stage %" JSON_INTEGER_FORMAT "%s%s\n",
@@ -817,7 +817,6 @@ static void rollout_line(json_t *r)
 	       ctltable_sanitize(str(json_object_get(r, "selector")), safe, sizeof(safe)),
 	       str(json_object_get(r, "stages")) ?: "-", str(json_object_get(r, "state")) ?: "-", stage + 1,
 	       str(json_object_get(r, "reason")) ? ": " : "", str(json_object_get(r, "reason")) ?: "");
-	(void)st;
 }
 
 static int show_rollouts(json_t *j)
@@ -886,10 +885,9 @@ static int show_rollout(json_t *r)
 		 json_integer_value(json_object_get(r, "failures_counted")), json_array_size(fails),
 		 json_integer_value(json_object_get(r, "max_failures")));
 	kv("failures:", b1);
-	snprintf(b1, sizeof(b1), "%" JSON_INTEGER_FORMAT " ms", json_integer_value(json_object_get(r, "bake_ms")));
+	rollplan_format_duration(json_integer_value(json_object_get(r, "bake_ms")), b1, sizeof(b1));
 	kv("bake:", b1);
-	snprintf(b1, sizeof(b1), "%" JSON_INTEGER_FORMAT " ms",
-		 json_integer_value(json_object_get(r, "report_timeout_ms")));
+	rollplan_format_duration(json_integer_value(json_object_get(r, "report_timeout_ms")), b1, sizeof(b1));
 	kv("report timeout:", b1);
 	kv("created by:", str(json_object_get(r, "created_by")));
 	kv("created:", when(json_integer_value(json_object_get(r, "created_at")), b3, sizeof(b3)));
