@@ -1039,7 +1039,7 @@ struct rollout_status {
 		json_int_t members, sent, applied, succeeded, failed;
 	} per[ROLLPLAN_MAX_STAGES + 1];
 	size_t n_stages;
-	int64_t n;
+	int64_t n, n_failed;
 };
 
 static int status_member(const struct store_rollout_member *m, void *arg)
@@ -1056,13 +1056,18 @@ static int status_member(const struct store_rollout_member *m, void *arg)
 	s->per[k].succeeded += m->succeeded_at != 0;
 	s->per[k].failed += m->failed_at != 0;
 	s->n++;
-	o = json_pack("{s:s, s:I, s:i, s:o, s:o, s:o, s:o, s:o}", "uid", uid, "rank", (json_int_t)m->rank, "stage",
-		      m->stage, "sent_at", time_or_null(m->sent_at), "applied_at", time_or_null(m->applied_at),
-		      "failed_at", time_or_null(m->failed_at), "succeeded_at", time_or_null(m->succeeded_at),
-		      "reason", str_or_null(m->reason));
-	if (!o || json_array_append_new(s->members, o))
-		return -ENOMEM;
-	if (m->failed_at) {
+	if (m->failed_at)
+		s->n_failed++;
+	/* Counts cover everyone; the lists stop at a size a client can take. */
+	if (s->n <= API_ROLLOUT_MAX_LISTED) {
+		o = json_pack("{s:s, s:I, s:i, s:o, s:o, s:o, s:o, s:o}", "uid", uid, "rank", (json_int_t)m->rank,
+			      "stage", m->stage, "sent_at", time_or_null(m->sent_at), "applied_at",
+			      time_or_null(m->applied_at), "failed_at", time_or_null(m->failed_at), "succeeded_at",
+			      time_or_null(m->succeeded_at), "reason", str_or_null(m->reason));
+		if (!o || json_array_append_new(s->members, o))
+			return -ENOMEM;
+	}
+	if (m->failed_at && s->n_failed <= API_ROLLOUT_MAX_LISTED) {
 		o = json_pack("{s:s, s:i, s:I, s:o}", "uid", uid, "stage", m->stage, "at", (json_int_t)m->failed_at,
 			      "reason", str_or_null(m->reason));
 		if (!o || json_array_append_new(s->failures, o))
@@ -1129,8 +1134,8 @@ static int rollout_show(struct api *a, const struct cp_identity *id, int64_t rid
 	if (!o || json_object_set_new(o, "member_count", json_integer(s->n)) ||
 	    json_object_set_new(o, "covers_all", json_boolean(plan.n && rollplan_covers_all(sizes, plan.n, (size_t)s->n))) ||
 	    json_object_set_new(o, "not_covered", json_integer(s->per[s->n_stages].members)) ||
-	    json_object_set_new(o, "failures_counted",
-				json_integer((json_int_t)json_array_size(s->failures) - r.failures_base)) ||
+	    json_object_set_new(o, "failures_counted", json_integer((json_int_t)(s->n_failed - r.failures_base))) ||
+	    json_object_set_new(o, "failure_count", json_integer((json_int_t)s->n_failed)) ||
 	    json_object_set(o, "stage_status", stages) || json_object_set(o, "failures", s->failures) ||
 	    json_object_set(o, "members", s->members))
 		e = -ENOMEM;

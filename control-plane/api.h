@@ -20,12 +20,15 @@
  *                                            rollout (named in "error")
  *   GET  /api/v1/rollouts                    200 {"rollouts":[ROLLOUT...]}  (id order)
  *   GET  /api/v1/rollouts/ID                 200 ROLLOUT + {"member_count":N,"covers_all":bool,
- *                                             "not_covered":N,"failures_counted":N,
+ *                                             "not_covered":N,"failure_count":N,
+ *                                             "failures_counted":N (since the last resume),
  *                                             "stage_status":[{"stage","spec","size","new_members",
  *                                               "sent","applied","succeeded","failed","status"}...],
  *                                             "failures":[{"uid","stage","at","reason"}...],
  *                                             "members":[{"uid","rank","stage","sent_at",
  *                                               "applied_at","failed_at","succeeded_at","reason"}...]}
+ *                                            (members and failures: the first API_ROLLOUT_MAX_LISTED
+ *                                             in rank order)
  *   POST /api/v1/rollouts/ID/halt|resume|abort  (no body, or {}) -> 200 ROLLOUT;
  *                                            409 + "state" when its state does not allow it
  *   (without api_set_rollouts() the rollout routes answer 503)
@@ -85,6 +88,9 @@
 #include "store.h"
 
 #define API_MAX_BODY (4u << 20) /* a policy upload is at most ~1.7 MiB of base64 */
+
+/* A rollout's status lists at most this many members and failures (the counts cover all). */
+#define API_ROLLOUT_MAX_LISTED 10000
 
 /*
  * The hz ceiling uploads are validated against: generous, since the server

@@ -881,8 +881,9 @@ static int show_rollout(json_t *r)
 		kv("not in any stage:", b1);
 		kv("", "(the last stage is not 100%: these are never offered the policy)");
 	}
-	snprintf(b1, sizeof(b1), "%" JSON_INTEGER_FORMAT " counted of %zu (max %" JSON_INTEGER_FORMAT ")",
-		 json_integer_value(json_object_get(r, "failures_counted")), json_array_size(fails),
+	snprintf(b1, sizeof(b1), "%" JSON_INTEGER_FORMAT " counted of %" JSON_INTEGER_FORMAT " (max %" JSON_INTEGER_FORMAT ")",
+		 json_integer_value(json_object_get(r, "failures_counted")),
+		 json_integer_value(json_object_get(r, "failure_count")),
 		 json_integer_value(json_object_get(r, "max_failures")));
 	kv("failures:", b1);
 	rollplan_format_duration(json_integer_value(json_object_get(r, "bake_ms")), b1, sizeof(b1));
