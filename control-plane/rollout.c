@@ -7,6 +7,7 @@
  * Runs in vigil-cp (unprivileged, single-threaded).  Never logs.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,16 +153,29 @@ static int ro_halt_on_failures(struct ro_decision *d, struct store_rollout *r, s
 
 	len = (size_t)snprintf(reason, sizeof(reason), "%lld failure%s (more than --max-failures %lld): ",
 			       (long long)counted, counted == 1 ? "" : "s", (long long)r->max_failures);
-	/* The newest failures are the ones counted since the last resume; name them first-come. */
-	for (size_t i = 0; i < n && shown < RO_REASON_FAILURES && len < sizeof(reason); i++) {
+	/*
+	 * Name the newest failures: they are the ones counted since the last
+	 * resume, and the ones that tipped it over (ties: lower rank first).
+	 */
+	for (int64_t below = INT64_MAX; shown < RO_REASON_FAILURES && len < sizeof(reason);) {
+		const struct store_rollout_member *pick = NULL;
 		char uid[33];
 
-		if (!m[i].failed_at)
-			continue;
-		hexdigit_encode(m[i].uid, STORE_UID_LEN, uid);
-		len += (size_t)snprintf(reason + len, sizeof(reason) - len, "%s%s: %.160s", shown ? "; " : "", uid,
-					m[i].reason ? m[i].reason : "failed");
-		shown++;
+		for (size_t i = 0; i < n; i++)
+			if (m[i].failed_at && m[i].failed_at < below && (!pick || m[i].failed_at > pick->failed_at))
+				pick = &m[i];
+		if (!pick)
+			break;
+		/* Every member failed at that instant, in rank order. */
+		for (size_t i = 0; i < n && shown < RO_REASON_FAILURES && len < sizeof(reason); i++) {
+			if (m[i].failed_at != pick->failed_at)
+				continue;
+			hexdigit_encode(m[i].uid, STORE_UID_LEN, uid);
+			len += (size_t)snprintf(reason + len, sizeof(reason) - len, "%s%s: %.160s", shown ? "; " : "",
+						uid, m[i].reason ? m[i].reason : "failed");
+			shown++;
+		}
+		below = pick->failed_at;
 	}
 	if ((size_t)counted > shown && len < sizeof(reason))
 		snprintf(reason + len, sizeof(reason) - len, "; and %zu more", (size_t)counted - shown);

@@ -440,6 +440,19 @@ static void test_max_failures(void **state)
 	report(f, CPEVENT_POLICY_FAILED, b.uid, 2, 1, "worse", 30);
 	assert_true(rollout_advance(f->ro, 40) > 0);
 	assert_int_equal(state_of(f, id), STORE_ROLLOUT_HALTED);
+	/* The reason names the count and the failures, newest first. */
+	{
+		struct store_rollout r = get(f, id);
+		char ha[33], hb[33], want[256];
+
+		hexdigit_encode(a.uid, STORE_UID_LEN, ha);
+		hexdigit_encode(b.uid, STORE_UID_LEN, hb);
+		snprintf(want, sizeof(want),
+			 "2 failures (more than --max-failures 1): %s: policy failed: worse; %s: policy failed: bad", hb,
+			 ha);
+		assert_string_equal(r.reason, want);
+		store_rollout_release(&r);
+	}
 	free(a.reason);
 	free(b.reason);
 }
