@@ -25,7 +25,7 @@
 . "$(dirname "$0")/lib_pg.sh"
 
 JG=$B/tests/tools/json_get
-N=32
+N=34
 tap_plan $N
 
 require_file "$VIGIL_CP" "vigil-cp is built" && require_file "$VIGILCTL" "vigilctl is built" &&
@@ -265,6 +265,13 @@ tap_result "a selector that matches no agent: refused (409)" $? "$(diag)"
 ctl rollout start 2 --selector env=prod --stages 100% --bake 5x
 [ "$RC" -eq 64 ] && echo "$ERR" | grep -q -- "--bake: \"5x\": unknown or missing unit"
 tap_result "--bake 5x: usage error naming the unit" $? "$(diag)"
+
+ctl agents --stages 1
+[ "$RC" -eq 64 ] && echo "$ERR" | grep -q -- "--stages, --bake, --max-failures and --report-timeout go with rollout start only"
+tap_result "rollout options with another command: usage error" $? "$(diag)"
+ctl rollout status first
+[ "$RC" -eq 64 ] && echo "$ERR" | grep -q "rollout status: ID must be a positive integer, not first"
+tap_result "rollout status with a bad id: usage error" $? "$(diag)"
 
 ctl rollout list
 [ "$RC" -eq 0 ] && [ "$(echo "$OUT" | jg .rollouts#)" = 4 ]
