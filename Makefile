@@ -399,6 +399,15 @@ $(B)/fuzz/fuzz_opampcli: tests/fuzz/fuzz_opampcli.c $(FUZZ_OPAMPCLI_SRCS) $(B)/f
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OPAMPCLI_SRCS) $(B)/fuzz/opamp.pb-c.o \
 		-lprotobuf-c -lcrypto
 
+# A rollout's stages and durations, and a rollback's serial edit (vigilctl, vigil-cp).
+FUZZ_ROLLPLAN_SRCS := control-plane/rollplan.c control-plane/polrevert.c
+
+$(B)/fuzz/fuzz_rollplan: tests/fuzz/fuzz_rollplan.c $(FUZZ_ROLLPLAN_SRCS) control-plane/rollplan.h \
+		control-plane/polrevert.h
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_ROLLPLAN_SRCS) -lcrypto
+
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard policy/*.h)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
