@@ -62,13 +62,16 @@
  *   404 no such path, agent or policy serial (an assignment to an unknown serial);
  *   405 wrong method (+ "allow":"GET, POST");
  *   409 the policy's serial is not greater than every stored one (+ "max_serial":N);
+ *       a rollout that matches no agent or shares agents with a running or
+ *       halted one; a rollout action its state does not allow (+ "state");
  *   413 body over API_MAX_BODY, YAML over POLICY_MAX_SIZE or signature over
  *       SIGNING_MAX_SIG_BYTES once decoded;
  *   422 a well-formed request for a policy that is refused: its signature does
  *       not verify (+ "reason": signing_status_name(), error
  *       "policy signature: untrusted: ..."), or it is not a valid policy
  *       (+ "errors":["policy.yaml:LINE:COL: ...", ...]), or it has no serial;
- *   500 the store failed (or no trust store is loaded).
+ *   500 the store failed (or no trust store is loaded);
+ *   503 the rollout routes on a server without a rollouts engine.
  * An upload is checked in this order: signature (signing_verify_policy
  * against --policy-trust: codeSigning or SIGNING_POLICY_EKU_OID), then
  * policy_parse (hz ceiling API_POLICY_MAX_HZ: agents check their own), then
