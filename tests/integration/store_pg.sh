@@ -87,14 +87,14 @@ unit() {
 			"$(grep -E '^#' "$T/$name.tap" | head -20)"
 	fi
 }
-unit test_store 12
+unit test_store 14
 unit test_opampsrv 11
 unit test_api 13
 
 # ---------------------------------------------------------------------------
 # SIGKILL of the server while store_stress writes.
 
-pg_psql -c 'DROP TABLE IF EXISTS assignments, policies, agents, vigil_schema CASCADE' 2>/dev/null
+pg_psql -c 'DROP TABLE IF EXISTS assignments, policies, agents, audit, vigil_schema CASCADE' 2>/dev/null
 cat >"$T/invariants.sql" <<'EOF'
 SELECT 'orphan assignment ' || a.id FROM assignments a LEFT JOIN policies p ON p.serial = a.serial
  WHERE p.serial IS NULL;
@@ -144,12 +144,12 @@ kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" | head -1; }
 jq_is() { jq -e "$2" >/dev/null 2>&1 <<<"$1"; }
 
 cp_pki "$P" || fail_rest "could not make the PKI"
-pg_psql -c 'DROP TABLE IF EXISTS assignments, policies, agents, vigil_schema CASCADE' 2>/dev/null
+pg_psql -c 'DROP TABLE IF EXISTS assignments, policies, agents, audit, vigil_schema CASCADE' 2>/dev/null
 # Trust authentication ignores the password; vigil-cp must not show it.
 CP_DB="$PG_URL&password=pw-s3cret-x"
 cp_start "$P" "$CP_DB" "$LOG" --log-level debug
 if cp_wait_ready "$P" && grep -q "store postgresql://" "$LOG" && ! grep -q "s3cret" "$LOG" &&
-	[ "$(pg_psql -c 'SELECT version FROM vigil_schema')" = 1 ]; then
+	[ "$(pg_psql -c 'SELECT version FROM vigil_schema')" = 2 ]; then
 	result 0
 else
 	result 1 "$(tail -5 "$LOG")"

@@ -48,7 +48,7 @@ static inline PGconn *pg_connect(void)
 static inline void pg_empty(void)
 {
 	PGconn *c = pg_connect();
-	PGresult *r = PQexec(c, "DROP TABLE IF EXISTS assignments, policies, agents, vigil_schema CASCADE");
+	PGresult *r = PQexec(c, "DROP TABLE IF EXISTS assignments, policies, agents, audit, vigil_schema CASCADE");
 
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		fail_msg("emptying the database: %s", PQerrorMessage(c));
