@@ -194,20 +194,19 @@ static int curl_exit(CURLcode c, const char *errbuf, bool tls_done, const struct
 }
 
 /*
- * One request; on a 2xx reply, 0 with the JSON body in *ret (caller
- * decrefs).  Otherwise the exit code, the error line already printed.
- * what names the command in messages ("policy upload").
+ * One HTTP exchange: 0 with the HTTP status and the body (b->data
+ * NUL-terminated, or NULL when empty; caller frees) whatever the status,
+ * or the exit code with the error line already printed when no reply came.
+ * accept is the Accept header's value.
  */
-static int request(const struct opts *o, const char *method, const char *path, const char *body,
-		   const char *what, json_t **ret)
+static int transfer(const struct opts *o, const char *method, const char *path, const char *body,
+		    const char *accept, long *ret_status, struct buf *ret)
 {
-	char url[VIGILCTL_MAX_URL], errbuf[CURL_ERROR_SIZE] = "";
+	char url[VIGILCTL_MAX_URL], errbuf[CURL_ERROR_SIZE] = "", acc[128];
 	struct curl_slist *hdrs = NULL;
 	struct buf b = { 0 };
-	json_error_t je;
 	long status = 0;
 	curl_off_t tls_time = 0;
-	json_t *j = NULL;
 	CURLcode c;
 	CURL *h;
 	int code;
@@ -220,7 +219,8 @@ static int request(const struct opts *o, const char *method, const char *path, c
 	h = curl_easy_init();
 	if (!h)
 		return fail(EX_SOFTWARE, "curl_easy_init failed");
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	snprintf(acc, sizeof(acc), "Accept: %s", accept);
+	hdrs = curl_slist_append(hdrs, acc);
 	if (body)
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -263,42 +263,67 @@ static int request(const struct opts *o, const char *method, const char *path, c
 		free(b.data);
 		return code;
 	}
+	*ret_status = status;
+	*ret = b;
+	return 0;
+}
 
-	if (b.len)
-		j = json_loadb(b.data, b.len, 0, &je);
-	if (status >= 200 && status < 300) {
-		free(b.data);
-		if (!j || !json_is_object(j)) {
-			json_decref(j);
-			return fail(EX_PROTOCOL, "%s: %s: the reply (HTTP %ld) is not a JSON object",
-				    o->server, what, status);
-		}
-		*ret = j;
-		return 0;
+/* The exit code for a refusal (status not 2xx) with the server's error text, printed. */
+static int refused(const char *what, long status, const struct buf *b)
+{
+	json_t *j = b->len ? json_loadb(b->data, b->len, 0, NULL) : NULL;
+	const char *err = json_string_value(json_object_get(j, "error"));
+	char fallback[128];
+	int code;
+
+	if (!err) {
+		snprintf(fallback, sizeof(fallback), "HTTP %ld%s", status,
+			 b->len ? " with a reply that is not ours" : "");
+		err = fallback;
 	}
-
-	{
-		const char *err = json_string_value(json_object_get(j, "error"));
-		char fallback[128];
-
-		if (!err) {
-			snprintf(fallback, sizeof(fallback), "HTTP %ld%s", status,
-				 b.len ? " with a reply that is not ours" : "");
-			err = fallback;
-		}
-		if (status == 401 || status == 403)
-			code = EX_NOPERM;
-		else if (status >= 500)
-			code = EX_UNAVAILABLE;
-		else if (status >= 400)
-			code = EX_DATAERR;
-		else
-			code = EX_PROTOCOL;
-		code = fail(code, "%s: refused (HTTP %ld): %s", what, status, err);
-	}
+	if (status == 401 || status == 403)
+		code = EX_NOPERM;
+	else if (status >= 500)
+		code = EX_UNAVAILABLE;
+	else if (status >= 400)
+		code = EX_DATAERR;
+	else
+		code = EX_PROTOCOL;
+	code = fail(code, "%s: refused (HTTP %ld): %s", what, status, err);
 	json_decref(j);
-	free(b.data);
 	return code;
+}
+
+/*
+ * One request; on a 2xx reply, 0 with the JSON body in *ret (caller
+ * decrefs).  Otherwise the exit code, the error line already printed.
+ * what names the command in messages ("policy upload").
+ */
+static int request(const struct opts *o, const char *method, const char *path, const char *body,
+		   const char *what, json_t **ret)
+{
+	struct buf b = { 0 };
+	long status = 0;
+	json_t *j = NULL;
+	int code = transfer(o, method, path, body, "application/json", &status, &b);
+
+	if (code)
+		return code;
+	if (status < 200 || status >= 300) {
+		code = refused(what, status, &b);
+		free(b.data);
+		return code;
+	}
+	if (b.len)
+		j = json_loadb(b.data, b.len, 0, NULL);
+	free(b.data);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		return fail(EX_PROTOCOL, "%s: %s: the reply (HTTP %ld) is not a JSON object", o->server, what,
+			    status);
+	}
+	*ret = j;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------
