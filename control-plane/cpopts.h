@@ -56,11 +56,7 @@ struct cpopts {
 	unsigned max_connections;
 	unsigned idle_timeout_s;
 	unsigned retry_after_s;
-	/* Certificates signed in the CSR flow (--issued-days). */
-#define CPOPTS_DEFAULT_ISSUED_DAYS 30u
-#define CPOPTS_MAX_ISSUED_DAYS 3650u
-
-enum cp_log_level log_level;
+	enum cp_log_level log_level;
 	const char *audit_key;		/* Ed25519 PEM private key, or NULL: no checkpoints */
 	const char *audit_origin;	/* the checkpoints' origin (and key name) */
 	bool help, version;
