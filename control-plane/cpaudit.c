@@ -85,15 +85,39 @@ int cpaudit_request_hash(const char *method, const char *path, const char *query
 
 struct load {
 	struct cpaudit *au;
+	bool check;	/* each record must follow the tree (not at start: see cpaudit_new) */
 	int64_t bad;	/* the first index out of sequence, -1 none */
 };
 
-static int take(struct cpaudit *au, const struct store_audit_record *r)
+/*
+ * Whether record r (index == our tree's size) follows our tree: its i is
+ * its index and its prev our root.  Another server's record always does;
+ * a row put into the table by hand does not, and is never signed over.
+ */
+static bool follows(struct cpaudit *au, const struct store_audit_record *r)
+{
+	uint8_t root[MERKLE_HASH_LEN];
+	char hex[2 * MERKLE_HASH_LEN + 1];
+	json_t *o = json_loadb((const char *)r->record, r->len, 0, NULL);
+	bool ok = json_is_object(o) && json_integer_value(json_object_get(o, "i")) == r->idx &&
+		  json_is_string(json_object_get(o, "prev")) &&
+		  merkle_root(au->tree, (uint64_t)r->idx, root) == 0;
+
+	if (ok) {
+		hexdigit_encode(root, sizeof(root), hex);
+		ok = strcmp(json_string_value(json_object_get(o, "prev")), hex) == 0;
+	}
+	json_decref(o);
+	return ok;
+}
+
+/* r onto the tree; check: it must follow it (records another server appended). */
+static int take(struct cpaudit *au, const struct store_audit_record *r, bool check)
 {
 	uint8_t h[MERKLE_HASH_LEN];
 	int e;
 
-	if ((uint64_t)r->idx != merkle_size(au->tree))
+	if ((uint64_t)r->idx != merkle_size(au->tree) || (check && !follows(au, r)))
 		return -EBADMSG;
 	if ((e = merkle_leaf_hash(r->record, r->len, h)))
 		return e;
@@ -103,16 +127,16 @@ static int take(struct cpaudit *au, const struct store_audit_record *r)
 static int load_one(const struct store_audit_record *r, void *arg)
 {
 	struct load *l = arg;
-	int e = take(l->au, r);
+	int e = take(l->au, r, l->check);
 
 	if (e == -EBADMSG)
 		l->bad = (int64_t)merkle_size(l->au->tree);
 	return e;
 }
 
-static int load_from(struct cpaudit *au, int64_t *ret_bad)
+static int load_from(struct cpaudit *au, bool check, int64_t *ret_bad)
 {
-	struct load l = { .au = au, .bad = -1 };
+	struct load l = { .au = au, .check = check, .bad = -1 };
 	int e;
 
 	for (;;) {
@@ -159,7 +183,12 @@ int cpaudit_new(struct store *st, const struct cpaudit_config *cfg, struct cpaud
 	snprintf(au->origin, sizeof(au->origin), "%s", cfg->origin);
 	snprintf(au->journal, sizeof(au->journal), "%s",
 		 cfg->journal_socket ? cfg->journal_socket : CPAUDIT_JOURNAL_SOCKET);
-	e = load_from(au, &bad);
+	/*
+	 * At start every stored record is taken as it is (checking each prev
+	 * would cost a root per record, ~20 s at 1M): vigilctl audit verify is
+	 * what checks them.  Only the indexes must run on.
+	 */
+	e = load_from(au, false, &bad);
 	if (e == -EBADMSG && bad >= 0)
 		snprintf(err, errlen,
 			 "audit log: the stored records do not run on at index %" PRId64
@@ -189,9 +218,16 @@ void cpaudit_free(struct cpaudit *au)
 
 int cpaudit_sync(struct cpaudit *au)
 {
-	int64_t bad;
+	int64_t bad = -1;
+	int e = load_from(au, true, &bad);
 
-	return load_from(au, &bad);
+	if (e == -EBADMSG && bad >= 0)
+		fprintf(stderr,
+			"vigil-cp: audit: the stored record %" PRId64 " does not follow this server's log (its "
+			"index or prev is not ours): the audit table was altered; checkpoints stay at %" PRIu64
+			" records and no record can be appended until it is restored\n",
+			bad, merkle_size(au->tree));
+	return e;
 }
 
 uint64_t cpaudit_size(const struct cpaudit *au)
@@ -224,7 +260,7 @@ int cpaudit_signs(const struct cpaudit *au)
 
 static int seen(const struct store_audit_record *r, void *arg)
 {
-	return take(arg, r);
+	return take(arg, r, true);
 }
 
 static int build(int64_t idx, void *arg, uint8_t **ret, size_t *ret_len, int64_t *ret_at)
@@ -517,7 +553,8 @@ int cpaudit_checkpoint(struct cpaudit *au, char **ret, size_t *ret_len)
 
 	if (!au->key)
 		return -ENOKEY;
-	if ((e = cpaudit_sync(au)))
+	/* A row that does not follow our tree is not signed over: sign what we hold. */
+	if ((e = cpaudit_sync(au)) && e != -EBADMSG)
 		return e;
 	snprintf(c.origin, sizeof(c.origin), "%s", au->origin);
 	c.size = merkle_size(au->tree);

@@ -85,7 +85,12 @@ void cpaudit_on_event(const struct cpevent *ev, void *arg);
 /* An api_action_fn: the admin action as a record; a failure is logged. */
 void cpaudit_on_action(const struct api_action *act, void *arg);
 
-/* Take in what other servers appended to the store since we last looked. */
+/*
+ * Take in what other servers appended to the store since we last looked.
+ * Each such record must follow our tree (its i its index, its prev our
+ * root), else -EBADMSG (logged): it was put in by hand, and the tree stays
+ * where it was.
+ */
 int cpaudit_sync(struct cpaudit *au);
 
 /* The number of records in the tree (after the last sync or append). */

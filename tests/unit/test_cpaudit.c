@@ -467,6 +467,33 @@ static void test_consistent_growth(void **state)
 	recs_free(&rs);
 }
 
+/*
+ * A row put at the end by hand (a copy of record 0 as record 8) is not
+ * another server's: the log does not take it in, keeps signing what it
+ * holds, and appends nothing past it until it is gone.
+ */
+static void test_foreign_row_refused(void **state)
+{
+	struct fx *f = *state;
+	struct checkpoint cp;
+	json_t *fields = json_object();
+	char err[256];
+
+	fill(f);
+	sql(f, "INSERT INTO audit (idx, at, record) SELECT 8, at, record FROM audit WHERE idx = 0");
+	assert_int_equal(cpaudit_sync(f->au), -EBADMSG);
+	signed_checkpoint(f, &cp);
+	assert_int_equal(cp.size, 8);
+	assert_int_equal(cpaudit_append(f->au, "admin", fields, 1, NULL), -EBADMSG);
+	assert_int_equal(cpaudit_size(f->au), 8);
+	sql(f, "DELETE FROM audit WHERE idx = 8");
+	assert_int_equal(cpaudit_append(f->au, "admin", fields, 1, NULL), 0);
+	signed_checkpoint(f, &cp);
+	assert_int_equal(cp.size, 9);
+	assert_int_equal(verify_store(f, &cp, err, sizeof(err)), -1);
+	json_decref(fields);
+}
+
 /* A gap in the stored indexes stops a restart, naming where. */
 static void test_gap_refused(void **state)
 {
@@ -634,10 +661,12 @@ int main(void)
 	const struct CMUnitTest sqlite_tests[] = {
 		CASE(test_records),	     CASE(test_two_servers), CASE(test_tamper),   CASE(test_truncate_resign),
 		CASE(test_consistent_growth), CASE(test_gap_refused), CASE(test_api_routes), CASE(test_journal),
+		CASE(test_foreign_row_refused),
 	};
 	const struct CMUnitTest pg_tests[] = {
 		PG_CASE(test_records),	      PG_CASE(test_two_servers), PG_CASE(test_tamper),
 		PG_CASE(test_truncate_resign), PG_CASE(test_gap_refused), PG_CASE(test_api_routes),
+		PG_CASE(test_foreign_row_refused),
 	};
 
 	return pg_run_groups("test_cpaudit", sqlite_tests, pg_tests, NULL, NULL);
