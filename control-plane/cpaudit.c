@@ -192,7 +192,7 @@ int cpaudit_new(struct store *st, const struct cpaudit_config *cfg, struct cpaud
 	if (e == -EBADMSG && bad >= 0)
 		snprintf(err, errlen,
 			 "audit log: the stored records do not run on at index %" PRId64
-			 " (a row was deleted or renumbered): the audit table was altered; restore it from a "
+			 " (a row was deleted): the audit table was altered; restore it from a "
 			 "backup, or run vigilctl audit verify to see where",
 			 bad);
 	else if (e)

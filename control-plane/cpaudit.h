@@ -64,7 +64,7 @@ struct cpaudit;
 /*
  * Load every record of st into the tree (st borrowed; it must outlive the
  * log).  -EBADMSG (err names the index) when the stored indexes do not
- * run 0, 1, 2, ... (rows were deleted or renumbered), -EINVAL a bad
+ * run 0, 1, 2, ... (a row was deleted), -EINVAL a bad
  * origin or key, or the store's error.
  */
 int cpaudit_new(struct store *st, const struct cpaudit_config *cfg, struct cpaudit **ret, char *err,

@@ -8,8 +8,8 @@
  * keeps the running configuration.  SIGTERM and SIGINT stop it (exit 0).
  * Exit codes (sysexits): 64 usage, 66 a file cannot be read, 78 a file's
  * contents are unusable (or --audit-key cannot be used), 69 the listener
- * or the store is unavailable, 65 the stored audit log was altered (rows
- * deleted or renumbered), 70 internal error.
+ * or the store is unavailable, 65 the stored audit log was altered (a
+ * gap in its indexes), 70 internal error.
  */
 #include <errno.h>
 #include <stdbool.h>
