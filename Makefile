@@ -7,7 +7,8 @@
 #                "N passed, N failed, N skipped"
 #   make bench   compare vigild with bpftrace and perf, and measure the
 #                overhead budgets (docs/benchmarks.md)
-#   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents
+#   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents, and the
+#                audit log at 1M records (tests/bench/bench_audit.sh)
 #
 # Quiet unless V=1.
 
@@ -259,7 +260,7 @@ $(B)/tests/tools/%: tests/tools/%.c $(B)/libvigil.a
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
 # The control plane's load generator (make bench-cp, tests/bench/bench_cp.sh).
-BENCH_BINS := $(B)/tests/bench/cp_load
+BENCH_BINS := $(B)/tests/bench/cp_load $(B)/tests/bench/audit_bench
 
 $(B)/tests/bench/%: tests/bench/%.c $(B)/libvigil.a
 	$(call msg,BENCH,$@)
@@ -328,6 +329,7 @@ bench: deps
 bench-cp: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/bench_cp.sh
+	$(Q)tests/bench/bench_audit.sh
 
 # Fuzz targets (libFuzzer, clang): make fuzz builds build/fuzz/fuzz_<name>
 # from tests/fuzz/fuzz_<name>.c and the library sources it exercises,
