@@ -12,6 +12,8 @@
  *   POST /api/v1/assignments                 {"serial":N,"selector":"k=v,..."}
  *                                            -> 201 {"id":N,"serial":N,"selector":"..."}
  *   GET  /api/v1/assignments                 200 {"assignments":[ASSIGNMENT...]} (oldest first)
+ *   GET  /api/v1/audit[/...]                 the audit log's routes (auditapi.h), through
+ *                                            api_set_audit(); every other method: 405
  *
  *   AGENT      {"uid":"32 hex","uuid":"8-4-4-4-12",
  *               "certificate":{"subject","sans","serial","fingerprint"},

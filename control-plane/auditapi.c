@@ -198,6 +198,7 @@ static int records(struct cpaudit *au, const struct cp_identity *id, const char 
 	if (parse_query(query, &p, err, sizeof(err)))
 		return reply_error(ret, id, 400, "%s", err);
 	limit = p.have[1] ? p.v[1] : AUDITAPI_DEFAULT_PAGE;
+	cpaudit_flush(au); /* what is queued is part of the log already */
 	if (limit < 1 || limit > AUDITAPI_MAX_PAGE)
 		return reply_error(ret, id, 400, "query: limit must be from 1 to %d", AUDITAPI_MAX_PAGE);
 	e = store_audit_list(cpaudit_store(au), p.have[0] ? p.v[0] : 0, limit, page_add, &pg);

@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <openssl/evp.h>
 
 #include "checkpoint.h"
@@ -35,12 +36,23 @@ struct cpaudit {
 	char journal[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int jfd;			/* the journal's datagram socket, -1 until first used */
 	bool log_records;
-	/* The append under way: what build made, kept for after the commit. */
-	const char *kind;
-	json_t *fields;
-	int64_t now;
-	uint8_t leaf[MERKLE_HASH_LEN];
-	char *text;
+	/*
+	 * Records waiting for the next flush: with an event base, every record
+	 * made while the loop handles its ready events goes into one
+	 * transaction (one fsync) when it next turns; without one, each is
+	 * flushed at once.
+	 */
+	struct pending {
+		const char *kind;	/* static: "admin" or cpevent_name() */
+		json_t *fields;		/* a reference held */
+		int64_t now;
+		char *text;		/* as built, for the log after the commit */
+	} q[CPAUDIT_MAX_PENDING];
+	size_t nq;
+	size_t built;			/* of q, built in the append under way */
+	uint64_t base;			/* the tree's size when the append began building */
+	struct event *flush_ev;		/* NULL: flush at once */
+	bool scheduled;
 };
 
 static int sha256_hex(const void *p, size_t len, char out[65])
@@ -209,17 +221,22 @@ void cpaudit_free(struct cpaudit *au)
 {
 	if (!au)
 		return;
+	cpaudit_flush(au);
+	if (au->flush_ev)
+		event_free(au->flush_ev);
 	if (au->jfd >= 0)
 		close(au->jfd);
 	merkle_free(au->tree);
-	free(au->text);
 	free(au);
 }
 
 int cpaudit_sync(struct cpaudit *au)
 {
 	int64_t bad = -1;
-	int e = load_from(au, true, &bad);
+	int e;
+
+	cpaudit_flush(au);
+	e = load_from(au, true, &bad);
 
 	if (e == -EBADMSG && bad >= 0)
 		fprintf(stderr,
@@ -263,25 +280,32 @@ static int seen(const struct store_audit_record *r, void *arg)
 	return take(arg, r, true);
 }
 
+/* The next queued record as the record of index idx, its leaf on the tree; 1 when none is left. */
 static int build(int64_t idx, void *arg, uint8_t **ret, size_t *ret_len, int64_t *ret_at)
 {
 	struct cpaudit *au = arg;
-	uint8_t root[MERKLE_HASH_LEN];
+	struct pending *p;
+	uint8_t root[MERKLE_HASH_LEN], leaf[MERKLE_HASH_LEN];
 	char hex[2 * MERKLE_HASH_LEN + 1];
 	json_t *o;
 	char *text;
 	int e;
 
-	/* seen() brought the tree to the store's size: the new record's index is ours. */
+	if (au->built == au->nq)
+		return 1;
+	p = &au->q[au->built];
+	/* seen() brought the tree to the store's size; each record built since is on it too. */
 	if ((uint64_t)idx != merkle_size(au->tree))
 		return -EPROTO;
+	if (au->built == 0)
+		au->base = merkle_size(au->tree);
 	if ((e = merkle_root(au->tree, (uint64_t)idx, root)))
 		return e;
 	hexdigit_encode(root, sizeof(root), hex);
 	o = json_object();
-	if (!o || json_object_update(o, au->fields) || json_object_set_new(o, "i", json_integer(idx)) ||
-	    json_object_set_new(o, "prev", json_string(hex)) || json_object_set_new(o, "t", json_integer(au->now)) ||
-	    json_object_set_new(o, "kind", json_string(au->kind))) {
+	if (!o || json_object_update(o, p->fields) || json_object_set_new(o, "i", json_integer(idx)) ||
+	    json_object_set_new(o, "prev", json_string(hex)) || json_object_set_new(o, "t", json_integer(p->now)) ||
+	    json_object_set_new(o, "kind", json_string(p->kind))) {
 		json_decref(o);
 		return -ENOMEM;
 	}
@@ -289,23 +313,18 @@ static int build(int64_t idx, void *arg, uint8_t **ret, size_t *ret_len, int64_t
 	json_decref(o);
 	if (!text)
 		return -ENOMEM;
-	if ((e = merkle_leaf_hash(text, strlen(text), au->leaf))) {
+	if ((e = merkle_leaf_hash(text, strlen(text), leaf)) || (e = merkle_append(au->tree, leaf)) ||
+	    !(p->text = strdup(text))) {
 		free(text);
-		return e;
+		return e ? e : -ENOMEM;
 	}
-	free(au->text);
-	au->text = strdup(text);
-	if (!au->text) {
-		free(text);
-		return -ENOMEM;
-	}
+	au->built++;
 	*ret = (uint8_t *)text;
 	*ret_len = strlen(text);
-	*ret_at = au->now;
+	*ret_at = p->now;
 	return 0;
 }
 
-/* One datagram to journald; false when it cannot take it (then stderr does). */
 static bool to_journal(struct cpaudit *au, int64_t idx, const char *kind, const char *text)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -345,33 +364,62 @@ static void log_record(struct cpaudit *au, int64_t idx, const char *kind, const 
 		fprintf(stderr, "vigil-cp: audit %" PRId64 " %s: %s\n", idx, kind, text);
 }
 
-int cpaudit_append(struct cpaudit *au, const char *kind, json_t *fields, int64_t now, int64_t *ret_idx)
-{
-	int64_t idx = -1;
-	int e;
-
-	if (!au || !kind || !json_is_object(fields))
-		return -EINVAL;
-	au->kind = kind;
-	au->fields = fields;
-	au->now = now;
-	e = store_audit_append(au->st, (int64_t)merkle_size(au->tree), seen, build, au, &idx);
-	if (e == 0)
-		e = merkle_append(au->tree, au->leaf);
-	if (e == 0) {
-		log_record(au, idx, kind, au->text);
-		if (ret_idx)
-			*ret_idx = idx;
-	}
-	free(au->text);
-	au->text = NULL;
-	au->fields = NULL;
-	return e;
-}
-
 static void set_str(json_t *o, const char *k, const char *v)
 {
 	json_object_set_new(o, k, v ? json_string(v) : json_null());
+}
+
+/* The length of a valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+
+	if (len == 0 || len > n || (len == 2 && p[0] < 0xc2))
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/*
+ * Text from a peer (an agent's error, a certificate's subject, a query) as
+ * a JSON string: at most max bytes (cut at a character, "..." after), and
+ * each byte that is not UTF-8 written '?', so that no such text can make a
+ * record unwritable (jansson takes UTF-8 only; a record has a size limit).
+ */
+static void set_text(json_t *o, const char *k, const char *v, size_t max)
+{
+	size_t n, i = 0, out = 0;
+	char *buf;
+
+	if (!v) {
+		json_object_set_new(o, k, json_null());
+		return;
+	}
+	n = strlen(v);
+	buf = malloc((n < max ? n : max) + 4);
+	if (!buf)
+		return;
+	while (i < n) {
+		size_t c = utf8_len((const unsigned char *)v + i, n - i);
+
+		if (out + (c ? c : 1) > max) {
+			memcpy(buf + out, "...", 3);
+			out += 3;
+			break;
+		}
+		if (c) {
+			memcpy(buf + out, v + i, c);
+			out += c;
+			i += c;
+		} else {
+			buf[out++] = '?';
+			i++;
+		}
+	}
+	json_object_set_new(o, k, json_stringn(buf, out));
+	free(buf);
 }
 
 /* A record that could not be written still reaches the log, with the reason. */
@@ -386,12 +434,108 @@ static void lost(const char *kind, json_t *fields, int e)
 	free(text);
 }
 
+static void drop_queue(struct cpaudit *au)
+{
+	for (size_t i = 0; i < au->nq; i++) {
+		json_decref(au->q[i].fields);
+		free(au->q[i].text);
+	}
+	au->nq = 0;
+	au->built = 0;
+}
+
+int cpaudit_flush(struct cpaudit *au)
+{
+	int64_t last = -1;
+	int e = 0;
+
+	au->scheduled = false;
+	while (e == 0 && au->nq > 0) {
+		size_t done;
+
+		au->built = 0;
+		e = store_audit_append(au->st, (int64_t)merkle_size(au->tree), seen, build, au, &last);
+		done = au->built;
+		if (e) {
+			/* Nothing of it was committed: the tree forgets what build put on it. */
+			if (done > 0)
+				merkle_truncate(au->tree, au->base);
+			for (size_t i = 0; i < au->nq; i++)
+				lost(au->q[i].kind, au->q[i].fields, e);
+			drop_queue(au);
+			break;
+		}
+		for (size_t i = 0; i < done; i++)
+			log_record(au, last - (int64_t)done + 1 + (int64_t)i, au->q[i].kind, au->q[i].text);
+		/* What did not fit in one batch goes first in the next. */
+		for (size_t i = 0; i < done; i++) {
+			json_decref(au->q[i].fields);
+			free(au->q[i].text);
+		}
+		memmove(au->q, au->q + done, (au->nq - done) * sizeof(au->q[0]));
+		au->nq -= done;
+		au->built = 0;
+	}
+	return e;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	cpaudit_flush(arg);
+}
+
+int cpaudit_set_event_base(struct cpaudit *au, struct event_base *base)
+{
+	if (au->flush_ev)
+		event_free(au->flush_ev);
+	au->flush_ev = base ? evtimer_new(base, on_flush, au) : NULL;
+	return base && !au->flush_ev ? -ENOMEM : 0;
+}
+
+/* Queue a record (fields: a reference is taken); flushed at once without an event base. */
+static int enqueue(struct cpaudit *au, const char *kind, json_t *fields, int64_t now)
+{
+	int e;
+
+	if (au->nq == CPAUDIT_MAX_PENDING && (e = cpaudit_flush(au))) {
+		lost(kind, fields, e);
+		return e;
+	}
+	au->q[au->nq++] = (struct pending){ .kind = kind, .fields = json_incref(fields), .now = now };
+	if (!au->flush_ev)
+		return cpaudit_flush(au);
+	if (!au->scheduled) {
+		/* A zero timeout runs after the events the loop already has in hand: they share the commit. */
+		static const struct timeval next_turn = { 0, 0 };
+
+		if (evtimer_add(au->flush_ev, &next_turn) != 0)
+			return cpaudit_flush(au);
+		au->scheduled = true;
+	}
+	return 0;
+}
+
+int cpaudit_append(struct cpaudit *au, const char *kind, json_t *fields, int64_t now, int64_t *ret_idx)
+{
+	int e;
+
+	if (!au || !kind || !json_is_object(fields))
+		return -EINVAL;
+	/* Whatever is queued goes first, then this one, in one flush. */
+	if (au->nq == CPAUDIT_MAX_PENDING && (e = cpaudit_flush(au)))
+		return e;
+	au->q[au->nq++] = (struct pending){ .kind = kind, .fields = json_incref(fields), .now = now };
+	e = cpaudit_flush(au);
+	if (e == 0 && ret_idx)
+		*ret_idx = (int64_t)merkle_size(au->tree) - 1;
+	return e;
+}
+
 void cpaudit_on_event(const struct cpevent *ev, void *arg)
 {
 	struct cpaudit *au = arg;
 	const char *kind = cpevent_name(ev->kind);
 	json_t *f = json_object();
-	int e;
 
 	if (!f)
 		return;
@@ -405,18 +549,16 @@ void cpaudit_on_event(const struct cpevent *ev, void *arg)
 
 		hexdigit_encode(ev->uid, STORE_UID_LEN, uid);
 		set_str(f, "uid", uid);
-		set_str(f, "subject", ev->subject);
-		set_str(f, "fingerprint", ev->fingerprint);
+		set_text(f, "subject", ev->subject, CPAUDIT_MAX_TEXT);
+		set_text(f, "fingerprint", ev->fingerprint, CPAUDIT_MAX_TEXT);
 		if (ev->kind == CPEVENT_POLICY_APPLIED || ev->kind == CPEVENT_POLICY_FAILED)
 			json_object_set_new(f, "serial", json_integer(ev->serial));
 		if (ev->kind == CPEVENT_HEALTH_CHANGED)
 			json_object_set_new(f, "healthy", json_boolean(ev->healthy));
 	}
 	if (ev->detail)
-		set_str(f, "detail", ev->detail);
-	e = cpaudit_append(au, kind, f, ev->at, NULL);
-	if (e)
-		lost(kind, f, e);
+		set_text(f, "detail", ev->detail, CPAUDIT_MAX_TEXT);
+	enqueue(au, kind, f, ev->at); /* a failure is logged with the record */
 	json_decref(f);
 }
 
@@ -524,22 +666,19 @@ void cpaudit_on_action(const struct api_action *act, void *arg)
 	const struct cp_identity *id = act->id;
 	char action[160], hex[65];
 	json_t *f = json_object();
-	int e;
 
 	if (!f)
 		return;
 	snprintf(action, sizeof(action), "%.16s %.128s", act->method, act->path);
-	set_str(f, "subject", id ? id->subject : NULL);
-	set_str(f, "fingerprint", id ? id->fingerprint : NULL);
-	set_str(f, "action", action);
-	set_str(f, "query", act->query && *act->query ? act->query : NULL);
+	set_text(f, "subject", id ? id->subject : NULL, CPAUDIT_MAX_TEXT);
+	set_text(f, "fingerprint", id ? id->fingerprint : NULL, CPAUDIT_MAX_TEXT);
+	set_text(f, "action", action, sizeof(action));
+	set_text(f, "query", act->query && *act->query ? act->query : NULL, CPAUDIT_MAX_TEXT);
 	json_object_set_new(f, "args", action_args(act->body, act->len));
 	json_object_set_new(f, "status", json_integer(act->http_status));
 	if (cpaudit_request_hash(act->method, act->path, act->query, act->body, act->len, hex) == 0)
 		set_str(f, "request_sha256", hex);
-	e = cpaudit_append(au, "admin", f, act->now, NULL);
-	if (e)
-		lost("admin", f, e);
+	enqueue(au, "admin", f, act->now); /* a failure is logged with the record */
 	json_decref(f);
 }
 

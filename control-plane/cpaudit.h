@@ -51,6 +51,10 @@
 #define CPAUDIT_JOURNAL_SOCKET "/run/systemd/journal/socket"
 /* An admin action's args bigger than this are recorded by hash. */
 #define CPAUDIT_MAX_ARGS (16u << 10)
+/* A text field from a peer (an agent's error, a subject, a query) is cut there. */
+#define CPAUDIT_MAX_TEXT 4096
+/* Records waiting for one flush (one transaction); past it the queue flushes at once. */
+#define CPAUDIT_MAX_PENDING 4096
 
 struct cpaudit_config {
 	const char *origin;		/* the checkpoints' origin and key name (checkpoint.h) */
@@ -73,20 +77,36 @@ int cpaudit_new(struct store *st, const struct cpaudit_config *cfg, struct cpaud
 void cpaudit_free(struct cpaudit *au);
 
 /*
- * Append one record of kind with fields (a JSON object, borrowed, without
- * i, prev, t or kind) at time now.  0 and *ret_idx (may be NULL), or the
+ * Append one record of kind (a static string) with fields (a JSON object,
+ * a reference is taken; without i, prev, t or kind) at time now, at once
+ * (after whatever is queued).  0 and *ret_idx (may be NULL), or the
  * store's error (-ESTALE: the stored log is shorter than ours).
  */
 int cpaudit_append(struct cpaudit *au, const char *kind, json_t *fields, int64_t now, int64_t *ret_idx);
 
-/* A cpevent_fn: the event as a record; a failure is logged (the event with it). */
+/* A cpevent_fn: the event as a record (queued; see cpaudit_set_event_base); a failure is logged. */
 void cpaudit_on_event(const struct cpevent *ev, void *arg);
 
 /* An api_action_fn: the admin action as a record; a failure is logged. */
 void cpaudit_on_action(const struct api_action *act, void *arg);
 
 /*
- * Take in what other servers appended to the store since we last looked.
+ * With an event base, the records of the events and actions the loop
+ * handles in one turn are queued and written together when it next turns
+ * (one transaction, one fsync: 10k agents coming at once cost a few
+ * commits, not 10k); without one (the default) each is written at once.
+ * base is borrowed; NULL: back to writing at once (call before the base
+ * is freed).
+ */
+struct event_base;
+int cpaudit_set_event_base(struct cpaudit *au, struct event_base *base);
+
+/* Write what is queued now; a failure (logged, the records with it) is returned. */
+int cpaudit_flush(struct cpaudit *au);
+
+/*
+ * Write what is queued, then take in what other servers appended to the
+ * store since we last looked.
  * Each such record must follow our tree (its i its index, its prev our
  * root), else -EBADMSG (logged): it was put in by hand, and the tree stays
  * where it was.

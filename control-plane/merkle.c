@@ -168,6 +168,18 @@ int merkle_append(struct merkle *t, const uint8_t leaf_hash[H])
 	return 0;
 }
 
+int merkle_truncate(struct merkle *t, uint64_t size)
+{
+	if (size > t->leaves.n)
+		return -ERANGE;
+	t->leaves.n = size;
+	/* A cached node stays exactly when its whole subtree does. */
+	for (int l = MERKLE_CACHE_LEVEL; l < LEVELS; l++)
+		if (t->lvl[l].n > (size >> l))
+			t->lvl[l].n = size >> l;
+	return 0;
+}
+
 int merkle_leaf(const struct merkle *t, uint64_t i, uint8_t ret[H])
 {
 	if (i >= t->leaves.n)

@@ -47,6 +47,9 @@ uint64_t merkle_size(const struct merkle *t);
 /* Append one leaf by its hash (merkle_leaf_hash of the record). -ENOMEM. */
 int merkle_append(struct merkle *t, const uint8_t leaf_hash[MERKLE_HASH_LEN]);
 
+/* Forget the leaves from size on (an append that did not commit); -ERANGE past the end. */
+int merkle_truncate(struct merkle *t, uint64_t size);
+
 /* The hash of leaf i; -ERANGE when i >= size. */
 int merkle_leaf(const struct merkle *t, uint64_t i, uint8_t ret[MERKLE_HASH_LEN]);
 

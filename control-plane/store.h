@@ -165,6 +165,7 @@ int store_generation(struct store *st, int64_t *ret_gen);
 
 #define STORE_MAX_AUDIT_RECORD (64u << 10)	/* bytes of one record (-E2BIG) */
 #define STORE_MAX_AUDIT_LIST 10000		/* records of one store_audit_list call */
+#define STORE_MAX_AUDIT_BATCH 1000		/* records of one store_audit_append */
 
 struct store_audit_record {
 	int64_t idx;			/* >= 0 */
@@ -176,9 +177,9 @@ struct store_audit_record {
 typedef int (*store_audit_cb)(const struct store_audit_record *r, void *arg);
 
 /*
- * Builds the record of index idx (the log's size when the append runs):
- * 0 with *ret_record (malloc'ed; the store frees it), *ret_len and *ret_at,
- * or -errno, which aborts the append and is returned.
+ * Builds the record of index idx: 0 with *ret_record (malloc'ed; the store
+ * frees it), *ret_len and *ret_at; 1 when it has no more records (not on
+ * its first call); or -errno, which aborts the append and is returned.
  */
 typedef int (*store_audit_build_fn)(int64_t idx, void *arg, uint8_t **ret_record, size_t *ret_len,
 				    int64_t *ret_at);
@@ -190,8 +191,10 @@ typedef int (*store_audit_build_fn)(int64_t idx, void *arg, uint8_t **ret_record
  * every record with idx >= have in index order (what other servers
  * appended since the caller last looked: it extends its own tree with
  * them), then build(n, ...) for the new record at n = the log's size, which
- * is inserted.  seen's records are committed whatever happens next.
- * 0 and *ret_idx (may be NULL) = n; -ESTALE when the log holds fewer than
+ * is inserted, then build(n + 1, ...) and so on until build returns 1 or
+ * STORE_MAX_AUDIT_BATCH records were written: one commit (one fsync) for
+ * all of them.  seen's records are committed whatever happens next.
+ * 0 and *ret_idx (may be NULL) = the last index written; -ESTALE when the log holds fewer than
  * have records (it was cut short under the caller), -EBADMSG a gap in the
  * indexes, -E2BIG a record over STORE_MAX_AUDIT_RECORD, or -errno.
  */

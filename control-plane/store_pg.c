@@ -865,7 +865,7 @@ static int pg_audit_append(struct store *st, int64_t have, store_audit_cb seen, 
 			   void *arg, int64_t *ret_idx)
 {
 	struct store_pg *s = pg_of(st);
-	struct pg_params lock = { 0 }, pp = { 0 };
+	struct pg_params lock = { 0 };
 	int64_t n = 0, next = have, at = 0;
 	uint8_t *rec = NULL;
 	size_t len = 0;
@@ -893,17 +893,29 @@ static int pg_audit_append(struct store *st, int64_t have, store_audit_cb seen, 
 			r = -EBADMSG;
 		PQclear(res);
 	}
-	if (r == 0)
+	/* build's records, one after the other, until it has no more (1). */
+	for (int k = 0; r == 0 && k < STORE_MAX_AUDIT_BATCH; k++, n++) {
+		struct pg_params pp = { 0 };
+
 		r = build(n, arg, &rec, &len, &at);
-	if (r == 0 && len > STORE_MAX_AUDIT_RECORD)
-		r = -E2BIG;
-	if (r == 0) {
-		pp_int8(&pp, n);
-		pp_int8(&pp, at);
-		pp_bytea(&pp, rec, len, true);
-		r = pg_run(s, false, "INSERT INTO audit (idx, at, record) VALUES ($1, $2, $3)", &pp, NULL);
+		if (r == 1 && k > 0) {
+			r = 0;
+			break;
+		}
+		if (r == 0 && len > STORE_MAX_AUDIT_RECORD)
+			r = -E2BIG;
+		else if (r == 1)
+			r = -EINVAL; /* not even one record */
+		if (r == 0) {
+			pp_int8(&pp, n);
+			pp_int8(&pp, at);
+			pp_bytea(&pp, rec, len, true);
+			r = pg_run(s, false, "INSERT INTO audit (idx, at, record) VALUES ($1, $2, $3)", &pp, NULL);
+		}
+		free(rec);
+		rec = NULL;
 	}
-	free(rec);
+	n--; /* the last index written */
 	r = pg_end(s, r);
 	if (r == 0 && ret_idx)
 		*ret_idx = n;

@@ -835,23 +835,33 @@ static int sq_audit_append(struct store *st, int64_t have, store_audit_cb seen, 
 		r = -ESTALE;
 	while (r == 0 && sn.next < n)
 		r = sq_audit_rows(s, sn.next, STORE_MAX_AUDIT_LIST, sq_audit_seen, &sn);
-	if (r == 0)
+	/* build's records, one after the other, until it has no more (1). */
+	for (int k = 0; r == 0 && k < STORE_MAX_AUDIT_BATCH; k++, n++) {
 		r = build(n, arg, &rec, &len, &at);
-	if (r == 0 && len > STORE_MAX_AUDIT_RECORD)
-		r = -E2BIG;
-	if (r == 0) {
-		rc = sqlite3_prepare_v2(s->db, "INSERT INTO audit (idx, at, record) VALUES (?1, ?2, ?3)", -1, &stmt,
-					NULL);
-		if (rc == SQLITE_OK) {
-			if ((rc = sqlite3_bind_int64(stmt, 1, n)) == SQLITE_OK &&
-			    (rc = sqlite3_bind_int64(stmt, 2, at)) == SQLITE_OK &&
-			    (rc = sq_bind_blob(stmt, 3, rec, len, true)) == SQLITE_OK)
-				rc = sqlite3_step(stmt);
-			sqlite3_finalize(stmt);
+		if (r == 1 && k > 0) {
+			r = 0;
+			break;
 		}
-		r = rc == SQLITE_DONE ? 0 : sq_errno(rc);
+		if (r == 0 && len > STORE_MAX_AUDIT_RECORD)
+			r = -E2BIG;
+		else if (r == 1)
+			r = -EINVAL; /* not even one record */
+		if (r == 0) {
+			rc = sqlite3_prepare_v2(s->db, "INSERT INTO audit (idx, at, record) VALUES (?1, ?2, ?3)", -1,
+						&stmt, NULL);
+			if (rc == SQLITE_OK) {
+				if ((rc = sqlite3_bind_int64(stmt, 1, n)) == SQLITE_OK &&
+				    (rc = sqlite3_bind_int64(stmt, 2, at)) == SQLITE_OK &&
+				    (rc = sq_bind_blob(stmt, 3, rec, len, true)) == SQLITE_OK)
+					rc = sqlite3_step(stmt);
+				sqlite3_finalize(stmt);
+			}
+			r = rc == SQLITE_DONE ? 0 : sq_errno(rc);
+		}
+		free(rec);
+		rec = NULL;
 	}
-	free(rec);
+	n--; /* the last index written */
 	r = sq_end(s, r);
 	if (r == 0 && ret_idx)
 		*ret_idx = n;

@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 	api_set_audit(cp.api, auditapi_handle, cp.audit);
 	opampsrv_set_events(op, on_event, &cp);
 	cp.base = event_base_new();
-	if (!cp.base) {
+	if (!cp.base || cpaudit_set_event_base(cp.audit, cp.base)) {
 		log_warnx("libevent: cannot make an event base");
 		goto out;
 	}
@@ -398,6 +398,11 @@ out:
 	if (cp.ev_tick)
 		event_free(cp.ev_tick);
 	httpd_free(cp.httpd);
+	/* What the last turn of the loop queued is written before the loop goes. */
+	if (cp.audit) {
+		cpaudit_flush(cp.audit);
+		cpaudit_set_event_base(cp.audit, NULL);
+	}
 	if (cp.base)
 		event_base_free(cp.base);
 	api_free(cp.api);

@@ -36,7 +36,7 @@ PER_BACKEND=(
 	"history cut short and re-signed by a restarted vigil-cp: verify with the saved checkpoint exits 65 (the log shrank)"
 	"the cut log grown past the saved size: verify exits 65 (the consistency proof fails); a fresh state alone would pass"
 	"a wrong public key: verify exits 65"
-	"audit tail prints the last records for a person; audit export --since N prints the stored records exactly"
+	"audit tail prints the last records for a person (--follow: new ones too); audit export --since N prints the stored records exactly"
 )
 TESTS=("PostgreSQL 15 starts (initdb, pg_ctl on a Unix socket, as a non-root user)")
 for b in sqlite postgresql; do
@@ -269,9 +269,17 @@ run_backend() {
 	else
 		h2=$(pg_psql -c "SELECT convert_from(record, 'UTF8') FROM audit WHERE idx >= 2 ORDER BY idx")
 	fi
+	# --follow prints a record appended while it runs.
+	timeout 4 "$VIGILCTL" --server "$CP_URL" --cert "$P/admin.pem" --key "$P/admin.key" --ca "$P/server-ca.pem" \
+		audit tail --follow --since "$n" >"$T/follow.out" 2>&1 &
+	k=$!
+	sleep 1.5
+	vctl "$P" assign 1 --selector host.name=followed >/dev/null 2>>"$T/vctl.err"
+	wait $k
 	[ "$(wc -l <<<"$OUT")" = 10 ] && grep -q "^#$((n - 1)) .* admin .*action=POST /api/v1/assignments" <<<"$OUT" &&
-		[ "$h1" = "$h2" ] && [ "$(wc -l <<<"$h1")" = $((n - 2)) ]
-	result $? "$OUT" "export: $(head -c 300 <<<"$h1")"
+		[ "$h1" = "$h2" ] && [ "$(wc -l <<<"$h1")" = $((n - 2)) ] &&
+		grep -q "^#$n .* admin .*selector.*followed" "$T/follow.out"
+	result $? "$OUT" "export: $(head -c 300 <<<"$h1")" "follow: $(cat "$T/follow.out")"
 	cp_stop
 }
 
@@ -303,8 +311,8 @@ if [ -n "$PG_URL" ]; then
 	VIGIL_TEST_PG_URL=$PG_URL CMOCKA_MESSAGE_OUTPUT=TAP "$B/tests/unit/test_cpaudit" >"$T/unit.tap" 2>&1
 	rc=$?
 	npg=$(grep -cE '^ok [0-9]+ - pg_' "$T/unit.tap")
-	[ "$rc" = 0 ] && [ "$npg" = 7 ] && ! grep -q '^not ok' "$T/unit.tap"
-	result $? "exit $rc, $npg pg_ cases passed (7 expected)" "$(grep -E '^not ok|^#' "$T/unit.tap" | head -20)"
+	[ "$rc" = 0 ] && [ "$npg" = 8 ] && ! grep -q '^not ok' "$T/unit.tap"
+	result $? "exit $rc, $npg pg_ cases passed (8 expected)" "$(grep -E '^not ok|^#' "$T/unit.tap" | head -20)"
 
 	# Two servers on one database, admin actions alternating between them.
 	pg_empty >/dev/null 2>&1

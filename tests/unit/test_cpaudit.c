@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
@@ -494,6 +495,77 @@ static void test_foreign_row_refused(void **state)
 	json_decref(fields);
 }
 
+/*
+ * With an event base, what one turn of the loop records is written when
+ * it next turns, in one transaction; a checkpoint takes what is queued
+ * first.  A batch that fails leaves the tree as it was.
+ */
+static void test_batched(void **state)
+{
+	struct fx *f = *state;
+	struct event_base *base = event_base_new();
+	struct checkpoint cp;
+	json_t *big;
+	char err[256], *huge;
+	int64_t size = -1;
+
+	assert_non_null(base);
+	assert_int_equal(cpaudit_set_event_base(f->au, base), 0);
+	for (int i = 0; i < 5; i++)
+		event(f, NULL, CPEVENT_FIRST_SEEN, i);
+	assert_int_equal(cpaudit_size(f->au), 0);
+	assert_int_equal(store_audit_size(f->st, &size), 0);
+	assert_int_equal(size, 0);
+	event_base_loop(base, EVLOOP_NONBLOCK); /* runs the flush (1: nothing left pending) */
+	assert_int_equal(cpaudit_size(f->au), 5);
+	assert_int_equal(store_audit_size(f->st, &size), 0);
+	assert_int_equal(size, 5);
+	/* Queued, then a checkpoint: it covers them. */
+	event(f, NULL, CPEVENT_FIRST_SEEN, 5);
+	signed_checkpoint(f, &cp);
+	assert_int_equal(cp.size, 6);
+	assert_int_equal(verify_store(f, &cp, err, sizeof(err)), -1);
+	/* A record over the store's limit: nothing of the batch is kept, the tree included. */
+	event(f, NULL, CPEVENT_FIRST_SEEN, 6);
+	huge = calloc(1, STORE_MAX_AUDIT_RECORD + 1);
+	memset(huge, 'x', STORE_MAX_AUDIT_RECORD);
+	big = json_pack("{s:s}", "blob", huge);
+	assert_int_equal(cpaudit_append(f->au, "admin", big, 1, NULL), -E2BIG);
+	assert_int_equal(cpaudit_size(f->au), 6);
+	json_decref(big);
+	free(huge);
+	event(f, NULL, CPEVENT_FIRST_SEEN, 7);
+	event_base_loop(base, EVLOOP_NONBLOCK); /* runs the flush (1: nothing left pending) */
+	signed_checkpoint(f, &cp);
+	assert_int_equal(cp.size, 7);
+	assert_int_equal(verify_store(f, &cp, err, sizeof(err)), -1);
+	/* Text from a peer is cut and made UTF-8: the record is still written. */
+	{
+		struct cpevent ev = { .kind = CPEVENT_POLICY_FAILED, .at = 9, .subject = "CN=x" };
+		char *detail = malloc(100001);
+
+		memset(detail, 'e', 100000);
+		detail[100000] = '\0';
+		detail[3] = (char)0xff;
+		ev.detail = detail;
+		cpaudit_on_event(&ev, f->au);
+		free(detail);
+	}
+	signed_checkpoint(f, &cp);
+	assert_int_equal(cp.size, 8);
+	{
+		struct recs rs = { 0 };
+
+		assert_int_equal(store_audit_list(f->st, 7, 1, collect, &rs), 0);
+		assert_non_null(strstr(rs.r[0], "\"detail\":\"eee?eee"));
+		assert_non_null(strstr(rs.r[0], "eee...\""));
+		assert_true(rs.len[0] < CPAUDIT_MAX_TEXT + 400);
+		recs_free(&rs);
+	}
+	assert_int_equal(cpaudit_set_event_base(f->au, NULL), 0);
+	event_base_free(base);
+}
+
 /* A gap in the stored indexes stops a restart, naming where. */
 static void test_gap_refused(void **state)
 {
@@ -661,12 +733,12 @@ int main(void)
 	const struct CMUnitTest sqlite_tests[] = {
 		CASE(test_records),	     CASE(test_two_servers), CASE(test_tamper),   CASE(test_truncate_resign),
 		CASE(test_consistent_growth), CASE(test_gap_refused), CASE(test_api_routes), CASE(test_journal),
-		CASE(test_foreign_row_refused),
+		CASE(test_foreign_row_refused), CASE(test_batched),
 	};
 	const struct CMUnitTest pg_tests[] = {
 		PG_CASE(test_records),	      PG_CASE(test_two_servers), PG_CASE(test_tamper),
 		PG_CASE(test_truncate_resign), PG_CASE(test_gap_refused), PG_CASE(test_api_routes),
-		PG_CASE(test_foreign_row_refused),
+		PG_CASE(test_foreign_row_refused), PG_CASE(test_batched),
 	};
 
 	return pg_run_groups("test_cpaudit", sqlite_tests, pg_tests, NULL, NULL);

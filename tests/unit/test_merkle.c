@@ -326,6 +326,38 @@ static void test_all_proofs(void **state)
 	free(leaves);
 }
 
+/* Cut back and grown again (an append that did not commit), the tree is as if never grown. */
+static void test_truncate(void **state)
+{
+	const size_t max = 200;
+	uint8_t *leaves = make_leaves(max), *other = make_leaves(max), a[H], b[H];
+	struct merkle *t;
+
+	(void)state;
+	assert_int_equal(merkle_new(&t), 0);
+	for (size_t i = 0; i < 150; i++)
+		assert_int_equal(merkle_append(t, leaves + i * H), 0);
+	assert_int_equal(merkle_truncate(t, 151), -ERANGE);
+	assert_int_equal(merkle_truncate(t, 37), 0);
+	assert_int_equal(merkle_size(t), 37);
+	/* Other leaves where the cut ones were: nothing of the old ones may remain. */
+	for (size_t i = 37; i < max; i++)
+		assert_int_equal(merkle_append(t, (i < 100 ? other : leaves) + i * H), 0);
+	for (size_t n = 1; n <= max; n += 3) {
+		uint8_t *mix = malloc(n * H);
+
+		for (size_t i = 0; i < n; i++)
+			memcpy(mix + i * H, (i >= 37 && i < 100 ? other : leaves) + i * H, H);
+		naive_mth(mix, n, b);
+		assert_int_equal(merkle_root(t, n, a), 0);
+		assert_memory_equal(a, b, H);
+		free(mix);
+	}
+	merkle_free(t);
+	free(leaves);
+	free(other);
+}
+
 static void test_bad_arguments(void **state)
 {
 	struct merkle *t = ref_tree(5);
@@ -355,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_reference_proofs),
 		cmocka_unit_test(test_against_naive),
 		cmocka_unit_test(test_all_proofs),
+		cmocka_unit_test(test_truncate),
 		cmocka_unit_test(test_bad_arguments),
 	};
 

@@ -829,6 +829,8 @@ struct audit_view {
 	const char *tag;	/* what its records say */
 	size_t pad;		/* extra bytes in the record it builds */
 	int fail;		/* build returns this */
+	int batch;		/* records per append (1 when 0) */
+	int made;		/* in the append under way */
 };
 
 static int audit_seen(const struct store_audit_record *r, void *arg)
@@ -850,6 +852,9 @@ static int audit_build(int64_t idx, void *arg, uint8_t **ret, size_t *ret_len, i
 
 	if (v->fail)
 		return v->fail;
+	if (v->made == (v->batch ? v->batch : 1))
+		return 1;
+	v->made++;
 	n = snprintf(head, sizeof(head), "%s %lld", v->tag, (long long)idx);
 	*ret = calloc(1, (size_t)n + v->pad + 1);
 	if (!*ret)
@@ -863,12 +868,15 @@ static int audit_build(int64_t idx, void *arg, uint8_t **ret, size_t *ret_len, i
 static int audit_append(struct store *st, struct audit_view *v)
 {
 	int64_t idx = -1;
-	int r = store_audit_append(st, v->next, audit_seen, audit_build, v, &idx);
+	int r;
 
+	v->made = 0;
+	r = store_audit_append(st, v->next, audit_seen, audit_build, v, &idx);
 	if (r == 0) {
-		if (idx != v->next)
+		/* idx is the last of the batch, right after what the caller saw. */
+		if (idx != v->next + v->made - 1)
 			return -EPROTO;
-		v->next++;
+		v->next += v->made;
 	}
 	return r;
 }
@@ -944,6 +952,13 @@ static void test_audit(void **state)
 	assert_string_equal(rows.rec[3], "b 3");
 	assert_string_equal(rows.rec[4], "b 4");
 	assert_string_equal(rows.rec[5], "a 5");
+	/* Three records in one append: consecutive, one commit. */
+	a.batch = 3;
+	assert_int_equal(audit_append(f->st, &a), 0);
+	assert_int_equal(a.next, 9);
+	a.batch = 0;
+	fixture_sql(f, "DELETE FROM audit WHERE idx >= 6");
+	a.next = 6;
 	memset(&rows, 0, sizeof(rows));
 	assert_int_equal(store_audit_list(f->st, 2, 3, audit_collect, &rows), 0);
 	assert_int_equal(rows.n, 3);
