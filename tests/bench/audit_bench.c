@@ -9,8 +9,12 @@
  *                                 the hours of N durable appends
  *   audit_bench load URL          cpaudit_new over the stored log: the time
  *                                 vigil-cp takes to start, and its memory
- *   audit_bench append URL S TAG  cpaudit_append of admin-like records for S
- *                                 seconds, each durable: appends per second
+ *   audit_bench append URL S TAG [BATCH]
+ *                                 cpaudit_append of admin-like records for S
+ *                                 seconds, each durable: appends per second;
+ *                                 with BATCH, BATCH records per event-loop
+ *                                 turn, as vigil-cp writes a busy turn's
+ *                                 records (one transaction each)
  *
  * URL is a store URL (sqlite:PATH or postgresql://...).  One line of
  * "key=value" results on stdout.  Links the shipping library.
@@ -24,6 +28,7 @@
 #include <time.h>
 
 #include <endian.h>
+#include <event2/event.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -184,9 +189,10 @@ static int load(const char *url)
 	return 0;
 }
 
-static int append(const char *url, double seconds, const char *tag)
+static int append(const char *url, double seconds, const char *tag, int batch)
 {
 	struct cpaudit_config c = { .origin = "bench/audit", .journal_socket = "" };
+	struct event_base *base = NULL;
 	struct cpaudit *au;
 	struct store *st;
 	char err[512];
@@ -197,19 +203,40 @@ static int append(const char *url, double seconds, const char *tag)
 		fprintf(stderr, "audit_bench: %s\n", err);
 		return 1;
 	}
+	if (batch > 1 && (!(base = event_base_new()) || cpaudit_set_event_base(au, base)))
+		return 1;
 	t0 = now_s();
 	do {
-		json_t *f = admin_fields(n, tag);
-		int e = cpaudit_append(au, "admin", f, 1796000000000 + n, NULL);
+		if (batch > 1) {
+			/* One turn of the loop: batch events queued, then the loop turns and writes them. */
+			for (int k = 0; k < batch; k++, n++) {
+				struct cpevent ev = { .kind = CPEVENT_POLICY_APPLIED, .at = 1796000000000 + n,
+						      .subject = "CN=bench-agent", .fingerprint = "00", .serial = 1 };
 
-		json_decref(f);
-		if (e) {
-			fprintf(stderr, "audit_bench: append: %s\n", strerror(-e));
-			return 1;
+				memcpy(ev.uid, &n, sizeof(n));
+				cpaudit_on_event(&ev, au);
+			}
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			if (cpaudit_size(au) == 0) {
+				fprintf(stderr, "audit_bench: the batch was not written\n");
+				return 1;
+			}
+		} else {
+			json_t *f = admin_fields(n, tag);
+			int e = cpaudit_append(au, "admin", f, 1796000000000 + n, NULL);
+
+			json_decref(f);
+			if (e) {
+				fprintf(stderr, "audit_bench: append: %s\n", strerror(-e));
+				return 1;
+			}
+			n++;
 		}
-		n++;
 		t = now_s() - t0;
 	} while (t < seconds);
+	cpaudit_set_event_base(au, NULL);
+	if (base)
+		event_base_free(base);
 	printf("appends=%" PRId64 " seconds=%.2f per_second=%.0f size=%" PRIu64 "\n", n, t, (double)n / t,
 	       cpaudit_size(au));
 	cpaudit_free(au);
@@ -223,8 +250,8 @@ int main(int argc, char **argv)
 		return fill(argv[2], strtoll(argv[3], NULL, 10));
 	if (argc == 3 && !strcmp(argv[1], "load"))
 		return load(argv[2]);
-	if (argc == 5 && !strcmp(argv[1], "append"))
-		return append(argv[2], strtod(argv[3], NULL), argv[4]);
-	fprintf(stderr, "usage: audit_bench fill URL N | load URL | append URL SECONDS TAG\n");
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "append"))
+		return append(argv[2], strtod(argv[3], NULL), argv[4], argc == 6 ? atoi(argv[5]) : 1);
+	fprintf(stderr, "usage: audit_bench fill URL N | load URL | append URL SECONDS TAG [BATCH]\n");
 	return 64;
 }

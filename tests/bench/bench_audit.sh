@@ -11,7 +11,9 @@
 #   - vigilctl audit verify over the whole log through vigil-cp: seconds,
 #     and vigilctl's and vigil-cp's CPU;
 #   - appends per second for BENCH_AUDIT_SECONDS (10) with the log that big,
-#     each durable (audit_bench append: cpaudit_append, as vigil-cp does);
+#     each durable (audit_bench append: cpaudit_append, one commit each), and
+#     records per second when 100 come in one turn of the event loop (one
+#     commit for them all, as vigil-cp writes a busy turn's records);
 #     on PostgreSQL, two appending processes at once (two servers), and a
 #     verify of the result through the second vigil-cp.
 #
@@ -71,6 +73,8 @@ DB=$T/audit.db
 measure sqlite "sqlite:$DB" "$DB"
 out=$("$AB" append "sqlite:$DB" "$SECS" one) || die "append: $out"
 R[sqlite,append]=$(kv per_second <<<"$out")
+out=$("$AB" append "sqlite:$DB" "$SECS" batch 100) || die "append: $out"
+R[sqlite,batch]=$(kv per_second <<<"$out")
 cp_stop
 
 if pg_start; then
@@ -80,6 +84,8 @@ if pg_start; then
 	A_PID=$CP_PID
 	out=$("$AB" append "$PG_URL" "$SECS" one) || die "append: $out"
 	R[postgresql,append]=$(kv per_second <<<"$out")
+	out=$("$AB" append "$PG_URL" "$SECS" batch 100) || die "append: $out"
+	R[postgresql,batch]=$(kv per_second <<<"$out")
 	# Two servers appending at once into one log, then verified through a second vigil-cp.
 	"$AB" append "$PG_URL" "$SECS" a >"$T/a.out" 2>&1 &
 	P1=$!
@@ -113,5 +119,6 @@ mkdir -p build/bench
 	echo "| vigilctl audit verify, ${R[sqlite,records]} records | ${R[sqlite,verify]} s (vigilctl CPU ${R[sqlite,verify_cpu]} s, vigil-cp ${R[sqlite,cp_cpu]} s) | ${R[postgresql,verify]:--} s (vigilctl CPU ${R[postgresql,verify_cpu]:--} s, vigil-cp ${R[postgresql,cp_cpu]:--} s) |"
 	echo "| durable appends/s, one writer | ${R[sqlite,append]} | ${R[postgresql,append]:--} |"
 	echo "| durable appends/s, two writers at once | - | ${R[postgresql,append2]:--} |"
+	echo "| records/s written 100 per loop turn (vigil-cp under load) | ${R[sqlite,batch]} | ${R[postgresql,batch]:--} |"
 	echo "| verify through the second vigil-cp afterwards | - | ${R[postgresql,verify2]:--} s, ${R[postgresql,records2]:--} records |"
 } | tee "$OUT"
