@@ -401,6 +401,15 @@ $(B)/fuzz/fuzz_opampcli: tests/fuzz/fuzz_opampcli.c $(FUZZ_OPAMPCLI_SRCS) $(B)/f
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OPAMPCLI_SRCS) $(B)/fuzz/opamp.pb-c.o \
 		-lprotobuf-c -lcrypto
 
+# What vigilctl audit verify reads from a server: checkpoints and records.
+FUZZ_AUDITLOG_SRCS := control-plane/checkpoint.c control-plane/auditverify.c control-plane/merkle.c \
+	control-plane/pemfile.c signing/sslutil.c signing/signing.c daemon/hexdigit.c
+
+$(B)/fuzz/fuzz_auditlog: tests/fuzz/fuzz_auditlog.c $(FUZZ_AUDITLOG_SRCS) $(wildcard control-plane/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_AUDITLOG_SRCS) -ljansson -lcrypto
+
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard policy/*.h)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)

@@ -107,6 +107,9 @@ int auditverify_record(struct auditverify *v, const uint8_t *rec, size_t len, ch
 	hexdigit_encode(root, sizeof(root), hex);
 	if (strcmp(json_string_value(vprev), hex) != 0) {
 		json_decref(o);
+		/* Record 0's prev is the empty tree's: nothing before it can be to blame. */
+		if (p == 0)
+			return bad(v, 0, err, errlen, "record 0 was changed: its prev is not the empty tree's root");
 		return bad(v, (int64_t)p - 1, err, errlen,
 			   "record %" PRId64 " was changed: the records before %" PRIu64
 			   " no longer hash to the prev that record %" PRIu64 " holds",

@@ -11,7 +11,8 @@
  *     (a record deleted, inserted or moved puts the wrong i at p);
  *   - p - 1, when only p's prev differs: the records before p no longer
  *     hash to what the server had when it wrote p, and every one before
- *     p - 1 was vouched for by p - 1's own prev, so p - 1 changed;
+ *     p - 1 was vouched for by p - 1's own prev, so p - 1 changed (0 when
+ *     p is 0: record 0's prev is the empty tree's);
  *   - N - 1, when every record checks but the root is not the checkpoint's;
  *   - the first missing index, when fewer than N records came.
  * A rewriter who recomputes every prev defeats the naming, not the
