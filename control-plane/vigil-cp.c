@@ -7,8 +7,9 @@
  * SIGHUP reloads the TLS files and the policy trust; a reload that fails
  * keeps the running configuration.  SIGTERM and SIGINT stop it (exit 0).
  * Exit codes (sysexits): 64 usage, 66 a file cannot be read, 78 a file's
- * contents are unusable, 69 the listener or the store is unavailable,
- * 70 internal error.
+ * contents are unusable (or --audit-key cannot be used), 69 the listener
+ * or the store is unavailable, 65 the stored audit log was altered (a
+ * gap in its indexes), 70 internal error.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -25,11 +26,16 @@
 #include <openssl/ssl.h>
 
 #include "api.h"
+#include "auditapi.h"
+#include "checkpoint.h"
+#include "cpaudit.h"
+#include "cpevent.h"
 #include "cpopts.h"
 #include "csrsign.h"
 #include "httpd.h"
 #include "log.h"
 #include "opampsrv.h"
+#include "pemfile.h"
 #include "rollout.h"
 #include "signing.h"
 #include "store.h"
@@ -59,13 +65,15 @@ struct cp {
 	struct event *ev_tick;
 	int64_t store_gen;	/* store_generation() at the last tick, 0 unknown */
 	bool store_failing;	/* the tick's last store read failed (logged once) */
+	struct cpaudit *audit;	/* the audit log (cpaudit.h) */
+	EVP_PKEY *audit_key;	/* NULL without --audit-key */
 	struct rollout *ro;	/* staged rollouts: advanced by the tick, fed the agent events */
 	int rollout_err;	/* the last rollout store error logged (logged once until it changes) */
 };
 
 /* ---------------------------------------------------------------------------
- * Staged rollouts: the engine hears every agent event, and its own events
- * are logged (the audit log records both, where it is wired in). */
+ * Staged rollouts: the engine hears every agent event; its own events go
+ * to the audit log (and so to the log) with the agents'. */
 
 static int64_t cp_now_ms(void)
 {
@@ -87,6 +95,7 @@ static void rollout_log_error(struct cp *cp, const char *what, int r)
 	cp->rollout_err = r;
 }
 
+/* Agent events become rollout outcomes; the engine's own events are the audit log's. */
 static void rollout_on_event(struct cp *cp, const struct cpevent *ev)
 {
 	int r;
@@ -96,10 +105,6 @@ static void rollout_on_event(struct cp *cp, const struct cpevent *ev)
 	case CPEVENT_ROLLOUT_STAGE_COMPLETED:
 	case CPEVENT_ROLLOUT_HALTED:
 	case CPEVENT_ROLLOUT_COMPLETED:
-		if (cp->o.log_level >= CP_LOG_INFO || ev->kind == CPEVENT_ROLLOUT_HALTED)
-			log_info("%s: rollout %lld (policy serial %lld), stage %d%s%s", cpevent_name(ev->kind),
-				 (long long)ev->rollout_id, (long long)ev->serial, ev->stage + 1,
-				 ev->detail ? ": " : "", ev->detail ? ev->detail : "");
 		return;
 	default:
 		r = rollout_event(cp->ro, ev);
@@ -122,15 +127,40 @@ static void rollout_tick(struct cp *cp, bool gen_moved)
 }
 
 /*
- * Every event of the fleet (cpevent.h) goes to each consumer here: the
- * rollouts engine (and the audit log, where it is wired in).
+ * Each fleet event (cpevent.h), from opampsrv or the rollout engine, goes
+ * to every consumer: one line per consumer.
  */
-static void on_cpevent(const struct cpevent *ev, void *arg)
+static void on_event(const struct cpevent *ev, void *arg)
 {
 	struct cp *cp = arg;
 
+	cpaudit_on_event(ev, cp->audit);
 	if (cp->ro)
 		rollout_on_event(cp, ev);
+}
+
+/* --audit-key: an Ed25519 private key, or exit 78 (EX_CONFIG) with the reason. */
+static int load_audit_key(struct cp *cp, char *err, size_t errlen)
+{
+	char why[512];
+	uint8_t id[4];
+	int r;
+
+	if (!cp->o.audit_key)
+		return 0;
+	r = pemfile_key("--audit-key", cp->o.audit_key, &cp->audit_key, why, sizeof(why));
+	if (r) {
+		snprintf(err, errlen, "%s", why);
+		return r;
+	}
+	if (checkpoint_key_id(cp->o.audit_origin, cp->audit_key, id)) {
+		snprintf(err, errlen,
+			 "--audit-key %s: not an Ed25519 key (make one with: openssl genpkey -algorithm ed25519 "
+			 "-out %s)",
+			 cp->o.audit_key, cp->o.audit_key);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* The admin API changed policies, assignments or rollouts: drop what opampsrv and the rollouts cached. */
@@ -341,6 +371,26 @@ int main(int argc, char **argv)
 		code = r == -EINVAL ? EX_USAGE : r == -EPROTO ? EX_CONFIG : EX_UNAVAILABLE;
 		goto out;
 	}
+	r = load_audit_key(&cp, err, sizeof(err));
+	if (r) {
+		log_warnx("%s", err);
+		code = EX_CONFIG;
+		goto out;
+	}
+	{
+		struct cpaudit_config ac = { .origin = cp.o.audit_origin, .key = cp.audit_key, .log_records = 1 };
+
+		r = cpaudit_new(st, &ac, &cp.audit, err, sizeof(err));
+		if (r) {
+			log_warnx("%s", err);
+			code = r == -EBADMSG ? EX_DATAERR : r == -EINVAL ? EX_CONFIG : EX_UNAVAILABLE;
+			goto out;
+		}
+		if (cp.o.log_level >= CP_LOG_INFO)
+			log_info("audit log: %llu records; %s%s", (unsigned long long)cpaudit_size(cp.audit),
+				 cp.audit_key ? "checkpoints signed as " : "no --audit-key: no checkpoints are signed",
+				 cp.audit_key ? cp.o.audit_origin : "");
+	}
 	if (opampsrv_new(st, &op) || api_new(st, cp.trust, &cp.api)) {
 		log_warnx("cannot start the OpAMP server or the admin API: out of memory");
 		goto out;
@@ -359,18 +409,21 @@ int main(int argc, char **argv)
 			 cp.o.issued_days);
 	/* A policy uploaded or assigned must reach the agents at their next poll. */
 	api_set_on_change(cp.api, on_api_change, &cp);
-	/* Staged rollouts: the engine offers through opampsrv and hears its events. */
+	/* Staged rollouts: the engine offers through opampsrv and its events go where agents' go. */
 	if (rollout_new(st, &cp.ro)) {
 		log_warnx("cannot start the rollouts engine: out of memory");
 		goto out;
 	}
-	rollout_set_events(cp.ro, on_cpevent, &cp);
+	rollout_set_events(cp.ro, on_event, &cp);
 	opampsrv_set_rollouts(op, &(struct opampsrv_rollouts){ .offer = rollout_offer, .sent = rollout_sent,
 								.arg = cp.ro });
-	opampsrv_set_events(op, on_cpevent, &cp);
 	api_set_rollouts(cp.api, cp.ro);
+	/* Every admin action and every fleet event goes to the audit log. */
+	api_set_on_action(cp.api, cpaudit_on_action, cp.audit);
+	api_set_audit(cp.api, auditapi_handle, cp.audit);
+	opampsrv_set_events(op, on_event, &cp);
 	cp.base = event_base_new();
-	if (!cp.base) {
+	if (!cp.base || cpaudit_set_event_base(cp.audit, cp.base)) {
 		log_warnx("libevent: cannot make an event base");
 		goto out;
 	}
@@ -423,12 +476,19 @@ out:
 	if (cp.ev_tick)
 		event_free(cp.ev_tick);
 	httpd_free(cp.httpd);
+	/* What the last turn of the loop queued is written before the loop goes. */
+	if (cp.audit) {
+		cpaudit_flush(cp.audit);
+		cpaudit_set_event_base(cp.audit, NULL);
+	}
 	if (cp.base)
 		event_base_free(cp.base);
 	api_free(cp.api);
 	opampsrv_free(op);
 	rollout_free(cp.ro);
 	csrsign_free(cp.signer);
+	cpaudit_free(cp.audit);
+	EVP_PKEY_free(cp.audit_key);
 	store_close(st);
 	signing_trust_free(cp.trust);
 	SSL_CTX_free(cp.ctx);
