@@ -141,15 +141,21 @@ cp_free_port() {
 
 # cp_start PKI DB LOG [ARGS...]: start vigil-cp on 127.0.0.1:$CP_PORT (chosen
 # here the first time, kept across restarts); pid in $CP_PID.  DB is a
-# SQLite file, or a store URL (postgresql://...) passed as it is.
+# SQLite file, or a store URL (postgresql://...) passed as it is; with
+# lib_backend.sh sourced, the file names a store of its backend (cp_db).
 cp_start() {
 	local pki=$1 db=$2 log=$3
 	shift 3
 	CP_PORT=${CP_PORT:-$(cp_free_port)}
 	CP_URL=https://127.0.0.1:$CP_PORT
+	if declare -F cp_db >/dev/null; then
+		db=$(cp_db "$db") || return 1
+	else
+		case $db in *://*) ;; *) db=sqlite:$db ;; esac
+	fi
 	"$VIGIL_CP" --listen "127.0.0.1:$CP_PORT" --cert "$pki/server.pem" --key "$pki/server.key" \
 		--agent-ca "$pki/agent-ca.pem" --admin-ca "$pki/admin-ca.pem" --policy-trust "$pki/policy-ca.pem" \
-		--db "$(case $db in *://*) echo "$db" ;; *) echo "sqlite:$db" ;; esac)" "$@" >>"$log" 2>&1 &
+		--db "$db" "$@" >>"$log" 2>&1 &
 	CP_PID=$!
 	SPAWNED+=("$CP_PID")
 }
