@@ -184,7 +184,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libvigil-san.a
 	$(call msg,TEST,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(SAN_CFLAGS) $(SAN_LDFLAGS) -o $@ $< \
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(SAN_CFLAGS) $(SAN_LDFLAGS) -MMD -MP -MF $@.d -o $@ $< \
 		$(B)/libvigil-san.a -lcmocka $(LDLIBS)
 
 # Fixtures of the symbolization tests: ELF files with known symbols, and
@@ -419,4 +419,4 @@ clean:
 .PHONY: all deps run check bench bench-cp clean fuzz fuzz-run
 .DEFAULT_GOAL := all
 
--include $(shell find $(B)/obj $(B)/san $(B)/hooks $(B)/tests/fuzz -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/san $(B)/hooks $(B)/tests/fuzz $(B)/tests/unit -name '*.d' 2>/dev/null)

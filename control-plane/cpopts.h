@@ -53,11 +53,7 @@ struct cpopts {
 	unsigned max_connections;
 	unsigned idle_timeout_s;
 	unsigned retry_after_s;
-	/* Certificates signed in the CSR flow (--issued-days). */
-#define CPOPTS_DEFAULT_ISSUED_DAYS 30u
-#define CPOPTS_MAX_ISSUED_DAYS 3650u
-
-enum cp_log_level log_level;
+	enum cp_log_level log_level;
 	bool help, version;
 };
 

@@ -26,9 +26,19 @@
  * and reloaded only after opampsrv_invalidate(); agents are cached too
  * (a tree keyed by uid, bounded in bytes), each with the serial its
  * description resolved to, so that a poll with nothing new is a decode,
- * a lookup, one row written and an encode.  vigil-cp is the only writer
- * of agent rows; with several servers on one database (next issue) the
- * agent cache must become per-request or keyed by a row version.
+ * a lookup, one row written and an encode.  Several vigil-cp processes
+ * may share one database, and an agent may reach any of them on any poll:
+ * a cached agent is used only when the message's sequence_num follows the
+ * cached one (a message handled by another server in between would have
+ * taken that number), else its row is read again; what is cached of
+ * policies and assignments is dropped when store_generation() moves
+ * (vigil-cp's tick calls opampsrv_invalidate()).
+ *
+ * What the agent is offered: the higher of the serial its newest matching
+ * assignment names and the serial a rollout offers it (opampsrv_set_rollouts),
+ * leaving out any serial that FAILED on that agent, which is remembered in
+ * its row and never offered again.  Transitions worth recording (cpevent.h)
+ * go to the events callback after the agent's row is stored.
  *
  * Runs in vigil-cp (unprivileged, single-threaded).  Never logs.
  */
@@ -45,6 +55,7 @@
 
 #include "assignset.h"
 #include "configmap.h"
+#include "cpevent.h"
 #include "csrsign.h"
 #include "hexdigit.h"
 #include "opamp.pb-c.h"
@@ -94,6 +105,9 @@ struct opampsrv {
 	void *agents;		/* tsearch tree of struct opampsrv_agent */
 	size_t cache_bytes;
 	const struct csrsign *signer;	/* borrowed; NULL: CSRs are refused */
+	cpevent_fn on_event;		/* NULL: events go nowhere */
+	void *event_arg;
+	struct opampsrv_rollouts rollouts;	/* offer NULL: no rollout offers anything */
 };
 
 /* ---------------------------------------------------------------------------
@@ -208,7 +222,7 @@ static int opampsrv_load(struct opampsrv *s)
 	return 0;
 }
 
-static const struct opampsrv_policy *opampsrv_policy_by_serial(const struct opampsrv *s, int64_t serial)
+static struct opampsrv_policy *opampsrv_policy_by_serial(struct opampsrv *s, int64_t serial)
 {
 	size_t lo = 0, hi = s->n_policies;
 
@@ -231,6 +245,30 @@ static int64_t opampsrv_serial_by_hash(const struct opampsrv *s, const uint8_t h
 		if (memcmp(s->policies[i].hash, hash, CONFIGMAP_HASH_LEN) == 0)
 			return s->policies[i].serial;
 	return 0;
+}
+
+/*
+ * The policy of serial with its YAML and signature at hand: those of
+ * assigned policies are loaded with the cache, others (offered by a
+ * rollout) from the store on first use.  NULL when there is no such
+ * policy or it cannot be read now (the agent is offered nothing this time).
+ */
+static const struct opampsrv_policy *opampsrv_policy_blobs(struct opampsrv *s, int64_t serial)
+{
+	struct opampsrv_policy *p = opampsrv_policy_by_serial(s, serial);
+	struct store_policy sp;
+
+	if (!p || p->yaml)
+		return p;
+	if (store_policy_get(s->st, serial, &sp) != 0)
+		return NULL;
+	p->yaml = sp.yaml;
+	p->yaml_len = sp.yaml_len;
+	p->sig = sp.sig;
+	p->sig_len = sp.sig_len;
+	sp.yaml = sp.sig = NULL;
+	store_policy_release(&sp);
+	return p;
 }
 
 /* The description is parsed once for all the assignments, not once for each. */
@@ -817,11 +855,139 @@ static void opampsrv_csr_status(const struct cp_identity *id, const agent_to_ser
 }
 
 /* ---------------------------------------------------------------------------
+ * Events: what changed with this message, told after the row is stored. */
+
+/* What the agent's row said before this message. */
+struct opampsrv_before {
+	int status;
+	bool has_hash;
+	uint8_t hash[CONFIGMAP_HASH_LEN];
+	int healthy;
+	char *fingerprint;	/* malloc'ed, or NULL */
+	json_t *health;		/* the health it reported before, parsed, or NULL */
+};
+
+static int opampsrv_before_take(const struct opampsrv_agent *oa, const agent_to_server *in,
+				struct opampsrv_before *b)
+{
+	const struct store_agent *a = &oa->a;
+
+	memset(b, 0, sizeof(*b));
+	b->status = a->remote_config_status;
+	b->has_hash = a->has_remote_config_hash;
+	memcpy(b->hash, a->remote_config_hash, sizeof(b->hash));
+	b->healthy = a->healthy;
+	if (a->cert_fingerprint && !(b->fingerprint = strdup(a->cert_fingerprint)))
+		return -ENOMEM;
+	/* Parsed only when a new health report is to be compared with it. */
+	if (in->health && a->health_json)
+		b->health = json_loads(a->health_json, 0, NULL);
+	return 0;
+}
+
+static void opampsrv_before_release(struct opampsrv_before *b)
+{
+	free(b->fingerprint);
+	json_decref(b->health);
+}
+
+static void opampsrv_emit(struct opampsrv *s, enum cpevent_kind kind, const uint8_t *uid,
+			  const struct cp_identity *id, int64_t now, int64_t serial, int healthy, const char *detail)
+{
+	struct cpevent ev = {
+		.kind = kind,
+		.at = now,
+		.subject = id ? id->subject : NULL,
+		.fingerprint = id ? id->fingerprint : NULL,
+		.serial = serial,
+		.healthy = healthy,
+		.detail = detail,
+	};
+
+	if (!s->on_event)
+		return;
+	memcpy(ev.uid, uid, STORE_UID_LEN);
+	s->on_event(&ev, s->event_arg);
+}
+
+/* Whether the health reported before had component name, unhealthy. */
+static bool opampsrv_was_unhealthy(const json_t *health, const char *name)
+{
+	json_t *c = json_object_get(json_object_get(health, "component_health_map"), name);
+
+	return c && json_is_false(json_object_get(c, "healthy"));
+}
+
+static void opampsrv_events(struct opampsrv *s, const agent_to_server *in, const struct opampsrv_agent *oa,
+			    bool known, const struct opampsrv_before *b, const struct cp_identity *id, int64_t now)
+{
+	const struct store_agent *a = &oa->a;
+	const uint8_t *uid = a->uid;
+
+	if (!s->on_event)
+		return;
+	if (!known)
+		opampsrv_emit(s, CPEVENT_FIRST_SEEN, uid, id, now, 0, a->healthy, NULL);
+	else if (b->fingerprint && strcmp(b->fingerprint, id->fingerprint) != 0)
+		opampsrv_emit(s, CPEVENT_CERT_ROTATED, uid, id, now, 0, a->healthy, b->fingerprint);
+	if (in->remote_config_status &&
+	    (a->remote_config_status != b->status || a->has_remote_config_hash != b->has_hash ||
+	     memcmp(a->remote_config_hash, b->hash, sizeof(b->hash)) != 0)) {
+		int64_t serial = a->has_remote_config_hash ? opampsrv_serial_by_hash(s, a->remote_config_hash) : 0;
+
+		if (a->remote_config_status == OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED)
+			opampsrv_emit(s, CPEVENT_POLICY_APPLIED, uid, id, now, serial, a->healthy, NULL);
+		else if (a->remote_config_status == OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_FAILED)
+			opampsrv_emit(s, CPEVENT_POLICY_FAILED, uid, id, now, serial, a->healthy, a->last_error);
+	}
+	if (!in->health)
+		return;
+	/* The first report of a healthy agent is no change; a first unhealthy one is. */
+	if (a->healthy != b->healthy && !(b->healthy == -1 && a->healthy == 1))
+		opampsrv_emit(s, CPEVENT_HEALTH_CHANGED, uid, id, now, 0, a->healthy,
+			      a->healthy ? NULL : a->last_error);
+	for (size_t i = 0; i < in->health->n_component_health_map; i++) {
+		const Opamp__Proto__V1__ComponentHealth__ComponentHealthMapEntry *e = in->health->component_health_map[i];
+
+		/* vigild reports each tenant's budget as "budget/NAME", unhealthy when unreachable. */
+		if (!e->key || strncmp(e->key, "budget/", 7) != 0 || !e->key[7] || !e->value || e->value->healthy)
+			continue;
+		if (!opampsrv_was_unhealthy(b->health, e->key))
+			opampsrv_emit(s, CPEVENT_TENANT_UNREACHABLE, uid, id, now, 0, a->healthy, e->key + 7);
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * What the agent is offered. */
+
+/*
+ * The serial the agent should run: the higher of its assignment's and its
+ * rollout's, leaving out those that FAILED on it; 0 for none.  *ret_offer
+ * is what the rollout offers.
+ */
+static int64_t opampsrv_target(const struct opampsrv *s, const struct opampsrv_agent *oa, int64_t *ret_offer)
+{
+	int64_t offer = s->rollouts.offer ? s->rollouts.offer(s->rollouts.arg, oa->a.uid) : 0, best = 0;
+
+	if (oa->target > 0 && !store_agent_failed(&oa->a, oa->target))
+		best = oa->target;
+	if (offer > best && !store_agent_failed(&oa->a, offer))
+		best = offer;
+	*ret_offer = offer;
+	return best;
+}
+
+/* ---------------------------------------------------------------------------
  * One message. */
 
-/* A fresh copy of the cached or stored agent, or a new one; *ret_known says which. */
-static int opampsrv_agent_load(struct opampsrv *s, const uint8_t uid[STORE_UID_LEN], struct opampsrv_agent **ret,
-			       bool *ret_known)
+/*
+ * A fresh copy of the cached or stored agent, or a new one; *ret_known says
+ * which.  The cached copy is used only when seq follows its sequence_num:
+ * otherwise another server (or a restart of the agent) may have moved the
+ * row on, and the store has the truth.
+ */
+static int opampsrv_agent_load(struct opampsrv *s, const uint8_t uid[STORE_UID_LEN], uint64_t seq,
+			       struct opampsrv_agent **ret, bool *ret_known)
 {
 	struct opampsrv_agent *cached = opampsrv_cache_find(s, uid), *oa = calloc(1, sizeof(*oa));
 	const struct store_agent *c;
@@ -829,6 +995,12 @@ static int opampsrv_agent_load(struct opampsrv *s, const uint8_t uid[STORE_UID_L
 
 	if (!oa)
 		return -ENOMEM;
+	if (cached && seq != cached->a.last_sequence_num + 1) {
+		tdelete(cached, &s->agents, opampsrv_agent_cmp);
+		s->cache_bytes -= cached->bytes;
+		opampsrv_agent_free(cached);
+		cached = NULL;
+	}
 	if (cached) {
 		c = &cached->a;
 		oa->a = *c;
@@ -837,7 +1009,8 @@ static int opampsrv_agent_load(struct opampsrv *s, const uint8_t uid[STORE_UID_L
 		if ((c->description_json && !(oa->a.description_json = strdup(c->description_json))) ||
 		    (c->health_json && !(oa->a.health_json = strdup(c->health_json))) ||
 		    (c->last_error && !(oa->a.last_error = strdup(c->last_error))) ||
-		    (c->cert_subject && !(oa->a.cert_subject = strdup(c->cert_subject)))) {
+		    (c->cert_subject && !(oa->a.cert_subject = strdup(c->cert_subject))) ||
+		    (c->cert_fingerprint && !(oa->a.cert_fingerprint = strdup(c->cert_fingerprint)))) {
 			opampsrv_agent_free(oa);
 			return -ENOMEM;
 		}
@@ -959,6 +1132,9 @@ static int opampsrv_apply(struct opampsrv *s, const agent_to_server *msg, struct
 		} else if (rcs->status == OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_FAILED) {
 			char *e;
 
+			if (a->has_remote_config_hash)
+				store_agent_add_failed(a, opampsrv_serial_by_hash(s, a->remote_config_hash));
+
 			if ((r = opampsrv_error_copy(rcs->error_message && *rcs->error_message ? rcs->error_message
 												: "FAILED (no reason given)",
 						     &e)))
@@ -1010,10 +1186,12 @@ int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint
 	server_to_agent out = OPAMP__PROTO__V1__SERVER_TO_AGENT__INIT;
 	Opamp__Proto__V1__AgentRemoteConfig rc = OPAMP__PROTO__V1__AGENT_REMOTE_CONFIG__INIT;
 	struct opampsrv_map map;
-	struct opampsrv_offer offer = { 0 };
+	struct opampsrv_offer csr_offer = { 0 };
 	struct opampsrv_scan sc = { 0 };
 	struct opampsrv_agent *oa = NULL;
+	struct opampsrv_before before = { .healthy = -1 };
 	agent_to_server *in = NULL;
+	int64_t target, offer = 0;
 	const char *why = NULL;
 	bool known = false, full_report;
 	char why_buf[200];
@@ -1047,15 +1225,21 @@ int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint
 	r = opampsrv_load(s);
 	if (r)
 		goto out;
-	r = opampsrv_agent_load(s, in->instance_uid.data, &oa, &known);
+	r = opampsrv_agent_load(s, in->instance_uid.data, in->sequence_num, &oa, &known);
 	if (r)
 		goto out;
 	if (known && oa->a.cert_subject && strcmp(oa->a.cert_subject, id->subject) != 0) {
 		snprintf(why_buf, sizeof(why_buf), "instance_uid belongs to another certificate (%.100s)",
 			 oa->a.cert_subject);
 		r = opampsrv_bad_request(id, &in->instance_uid, why_buf, ret);
+		if (r == 0)
+			opampsrv_emit(s, CPEVENT_IDENTITY_REFUSED, in->instance_uid.data, id, now, 0, -1,
+				      oa->a.cert_subject);
 		goto out;
 	}
+	r = opampsrv_before_take(oa, in, &before);
+	if (r)
+		goto out;
 	full_report = opampsrv_full_report(in);
 	/* An unknown agent that says nothing of itself leaves no row (e.g. a last agent_disconnect). */
 	if (!known && !full_report && in->agent_disconnect)
@@ -1087,12 +1271,14 @@ int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint
 	r = store_agent_put(s->st, &oa->a);
 	if (r)
 		goto out;
+	opampsrv_events(s, in, oa, known, &before, id, now);
 
-	/* Remote config: the assigned policy, when the agent reports another hash. */
-	if (oa->target > 0 && !in->agent_disconnect &&
+	/* Remote config: the policy it should run, when the agent reports another hash. */
+	target = opampsrv_target(s, oa, &offer);
+	if (target > 0 && !in->agent_disconnect &&
 	    (oa->a.capabilities & OPAMP__PROTO__V1__AGENT_CAPABILITIES__AgentCapabilities_AcceptsRemoteConfig) &&
 	    !(out.flags && !oa->a.has_remote_config_hash)) {
-		const struct opampsrv_policy *p = opampsrv_policy_by_serial(s, oa->target);
+		const struct opampsrv_policy *p = opampsrv_policy_blobs(s, target);
 
 		if (p && p->yaml &&
 		    (!oa->a.has_remote_config_hash || memcmp(oa->a.remote_config_hash, p->hash, CONFIGMAP_HASH_LEN) != 0)) {
@@ -1101,15 +1287,23 @@ int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint
 			rc.config_hash.data = (uint8_t *)(uintptr_t)p->hash;
 			rc.config_hash.len = CONFIGMAP_HASH_LEN;
 			out.remote_config = &rc;
+			if (target == offer && s->rollouts.sent)
+				s->rollouts.sent(s->rollouts.arg, oa->a.uid, target, now);
 		}
 	}
 	opampsrv_cache_put(s, oa);
 	oa = NULL;
 	if (!in->agent_disconnect) {
 		if (opampsrv_csr_request(in)) {
-			r = opampsrv_csr(s, id, opampsrv_csr_request(in), now, &out, &offer, ret);
+			r = opampsrv_csr(s, id, opampsrv_csr_request(in), now, &out, &csr_offer, ret);
 			if (r)
 				goto out;
+			if (csr_offer.issued.pem) {
+				char detail[96];
+
+				snprintf(detail, sizeof(detail), "issued %s", csr_offer.issued.fingerprint);
+				opampsrv_emit(s, CPEVENT_CERT_ROTATED, in->instance_uid.data, id, now, 0, -1, detail);
+			}
 		}
 		opampsrv_csr_status(id, in, ret);
 	}
@@ -1118,7 +1312,8 @@ reply:
 	out.capabilities = opampsrv_capabilities(s);
 	r = opampsrv_pack(&out, ret);
 out:
-	free(offer.issued.pem);
+	free(csr_offer.issued.pem);
+	opampsrv_before_release(&before);
 	if (oa)
 		opampsrv_agent_free(oa);
 	opamp__proto__v1__agent_to_server__free_unpacked(in, NULL);
@@ -1155,6 +1350,24 @@ void opampsrv_set_signer(struct opampsrv *s, const struct csrsign *cs)
 {
 	if (s)
 		s->signer = cs;
+}
+
+void opampsrv_set_events(struct opampsrv *s, cpevent_fn fn, void *arg)
+{
+	if (!s)
+		return;
+	s->on_event = fn;
+	s->event_arg = arg;
+}
+
+void opampsrv_set_rollouts(struct opampsrv *s, const struct opampsrv_rollouts *r)
+{
+	if (!s)
+		return;
+	if (r)
+		s->rollouts = *r;
+	else
+		memset(&s->rollouts, 0, sizeof(s->rollouts));
 }
 
 void opampsrv_invalidate(struct opampsrv *s)

@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpevent.h"
 #include "cpident.h"
 #include "csrsign.h"
 #include "store.h"
@@ -60,6 +61,31 @@ void opampsrv_set_signer(struct opampsrv *s, const struct csrsign *cs);
 
 /* Accepts NULL. */
 void opampsrv_free(struct opampsrv *s);
+
+/*
+ * Tell fn (arg borrowed) each agent event (cpevent.h) after the agent's
+ * row is stored: first seen, identity refused, policy applied or failed
+ * (with the serial whose config hash it reported, 0 when none stored has
+ * it), health changed (a first report only when unhealthy), each
+ * "budget/NAME" component turned unhealthy (tenant NAME unreachable), a
+ * known agent on another certificate, a certificate issued for its CSR.
+ * fn NULL: none.
+ */
+void opampsrv_set_events(struct opampsrv *s, cpevent_fn fn, void *arg);
+
+/*
+ * Rollouts: what a rollout offers an agent, overriding an older
+ * assignment.  The agent is sent the higher of its assignment's serial and
+ * offer()'s, leaving out serials that FAILED on it (remembered in its row,
+ * never offered again); sent() is told each time a reply carries the
+ * offered serial's config.  Copied; NULL: no rollout offers anything.
+ */
+struct opampsrv_rollouts {
+	int64_t (*offer)(void *arg, const uint8_t uid[STORE_UID_LEN]);
+	void (*sent)(void *arg, const uint8_t uid[STORE_UID_LEN], int64_t serial, int64_t now);
+	void *arg;
+};
+void opampsrv_set_rollouts(struct opampsrv *s, const struct opampsrv_rollouts *r);
 
 /*
  * Forget the cached assignments and policies: call after store_assign() or

@@ -187,3 +187,56 @@ int store_assignment_list(struct store *st, store_assignment_cb cb, void *arg)
 {
 	return st->ops->assignment_list(st, cb, arg);
 }
+
+int store_generation(struct store *st, int64_t *ret_gen)
+{
+	return st->ops->generation(st, ret_gen);
+}
+
+bool store_agent_failed(const struct store_agent *a, int64_t serial)
+{
+	for (size_t i = 0; i < a->n_failed; i++)
+		if (a->failed_serials[i] == serial)
+			return true;
+	return false;
+}
+
+void store_agent_add_failed(struct store_agent *a, int64_t serial)
+{
+	if (serial <= 0 || store_agent_failed(a, serial))
+		return;
+	if (a->n_failed == STORE_MAX_FAILED) {
+		memmove(a->failed_serials, a->failed_serials + 1, (STORE_MAX_FAILED - 1) * sizeof(a->failed_serials[0]));
+		a->n_failed--;
+	}
+	a->failed_serials[a->n_failed++] = serial;
+}
+
+void store_failed_format(const struct store_agent *a, char buf[STORE_FAILED_TEXT])
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->n_failed && i < STORE_MAX_FAILED; i++)
+		off += (size_t)snprintf(buf + off, STORE_FAILED_TEXT - off, "%s%lld", i ? "," : "",
+					(long long)a->failed_serials[i]);
+}
+
+void store_failed_parse(const char *text, struct store_agent *a)
+{
+	a->n_failed = 0;
+	while (text && *text) {
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(text, &end, 10);
+		if (end == text || errno)
+			break;
+		if (v > 0)
+			store_agent_add_failed(a, v);
+		text = *end == ',' ? end + 1 : end;
+		if (*end != ',')
+			break;
+	}
+}

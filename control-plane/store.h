@@ -24,6 +24,8 @@
 #include "cpident.h"
 
 #define STORE_UID_LEN 16
+/* Serials remembered as FAILED per agent; past it the oldest is forgotten. */
+#define STORE_MAX_FAILED 16
 
 struct store;
 
@@ -51,7 +53,20 @@ struct store_agent {
 	bool has_remote_config_hash;
 	char *last_error;		/* from remote_config_status or health, or NULL */
 	bool disconnected;		/* sent agent_disconnect since it last spoke */
+	/*
+	 * Serials that FAILED on this agent, oldest first: never offered to it
+	 * again (opamp-spec#397: APPLIED(A), APPLYING(B), FAILED(B), APPLIED(A)
+	 * must not make the server send B again).
+	 */
+	int64_t failed_serials[STORE_MAX_FAILED];
+	size_t n_failed;
 };
+
+/* Whether serial FAILED on a. */
+bool store_agent_failed(const struct store_agent *a, int64_t serial);
+
+/* Remember that serial FAILED on a (no-op when known; the oldest goes past STORE_MAX_FAILED). */
+void store_agent_add_failed(struct store_agent *a, int64_t serial);
 
 /* A signed policy as uploaded: verified by vigil-cp before it is stored. */
 struct store_policy {
@@ -133,5 +148,13 @@ int store_assign(struct store *st, const char *selector, int64_t serial, const c
 /* Each assignment, oldest first. */
 typedef int (*store_assignment_cb)(const struct store_assignment *a, void *arg);
 int store_assignment_list(struct store *st, store_assignment_cb cb, void *arg);
+
+/*
+ * A counter that moves with every change to what agents are offered
+ * (policies, assignments, rollouts), in the same transaction: a vigil-cp
+ * that sees it move drops what it cached.  Several servers on one
+ * database see each other's changes this way.
+ */
+int store_generation(struct store *st, int64_t *ret_gen);
 
 #endif

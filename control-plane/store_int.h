@@ -23,7 +23,8 @@
 #define STORE_AGENT_COLUMNS                                                                     \
 	"uid, cert_subject, cert_sans, cert_serial, cert_fingerprint, description, first_seen, " \
 	"last_seen, capabilities, last_sequence_num, healthy, health, effective_hash, "         \
-	"applied_serial, remote_config_status, remote_config_hash, last_error, disconnected"
+	"applied_serial, remote_config_status, remote_config_hash, last_error, disconnected, "      \
+	"failed_serials"
 #define STORE_AGENT_UPSERT_SET                                                                 \
 	"ON CONFLICT (uid) DO UPDATE SET cert_subject = excluded.cert_subject, "                \
 	"cert_sans = excluded.cert_sans, cert_serial = excluded.cert_serial, "                  \
@@ -34,7 +35,7 @@
 	"applied_serial = excluded.applied_serial, "                                            \
 	"remote_config_status = excluded.remote_config_status, "                                \
 	"remote_config_hash = excluded.remote_config_hash, last_error = excluded.last_error, "  \
-	"disconnected = excluded.disconnected"
+	"disconnected = excluded.disconnected, failed_serials = excluded.failed_serials"
 
 struct store_ops {
 	const char *scheme;	/* "sqlite": URLs "sqlite:PATH" */
@@ -53,7 +54,24 @@ struct store_ops {
 	int (*assign)(struct store *st, const char *selector, int64_t serial, const char *assigned_by,
 		      int64_t at, int64_t *ret_id);
 	int (*assignment_list)(struct store *st, store_assignment_cb cb, void *arg);
+	int (*generation)(struct store *st, int64_t *ret_gen);
 };
+
+/*
+ * What a backend runs in the transaction of every change the OpAMP side
+ * must see (a policy stored, an assignment made, a rollout's offers
+ * changed): every vigil-cp on the database notices within its tick.
+ */
+#define STORE_GENERATION_BUMP "UPDATE vigil_generation SET gen = gen + 1 WHERE id = 1"
+
+/*
+ * The failed_serials column: the serials in decimal, comma-separated,
+ * oldest first ("" for none).  Parsing is lenient (what does not parse is
+ * dropped: the column is only ever written by store_failed_format).
+ */
+#define STORE_FAILED_TEXT (STORE_MAX_FAILED * 21 + 1)
+void store_failed_format(const struct store_agent *a, char buf[STORE_FAILED_TEXT]);
+void store_failed_parse(const char *text, struct store_agent *a);
 
 /* The head of every backend's own struct. */
 struct store {
@@ -62,6 +80,10 @@ struct store {
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
+
+/* The schema version each backend migrates to (its number of migrations), for the tests. */
+extern const int store_sqlite_schema_latest;
+extern const int store_pg_schema_latest;
 
 /* Whether the agent's and the policy's variable fields are within the limits above. */
 int store_check_agent(const struct store_agent *a);

@@ -94,8 +94,17 @@ static const char *const pg_migrations[] = {
 	");"
 	/* No index on agents(last_seen): nothing reads by it, and each poll would move it. */
 	"CREATE INDEX assignments_serial ON assignments(serial);",
+	/*
+	 * 2: the serials that FAILED on each agent (never offered to it again),
+	 * and the generation counter that tells every vigil-cp on the database
+	 * that what agents are offered has changed.
+	 */
+	"ALTER TABLE agents ADD COLUMN failed_serials TEXT;"
+	"CREATE TABLE vigil_generation (id BIGINT PRIMARY KEY CHECK (id = 1), gen BIGINT NOT NULL);"
+	"INSERT INTO vigil_generation (id, gen) VALUES (1, 1);",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
+const int store_pg_schema_latest = PG_SCHEMA_VERSION;
 
 #define PG_POLICY_COLUMNS "serial, yaml, sig, signer, uploaded_by, uploaded_at"
 
@@ -112,7 +121,7 @@ static struct store_pg *pg_of(struct store *st)
 }
 
 /* The parameters of one statement, in binary. */
-#define PG_MAX_PARAMS 18
+#define PG_MAX_PARAMS 19
 struct pg_params {
 	int n;
 	const char *values[PG_MAX_PARAMS];
@@ -513,6 +522,16 @@ static int pg_read_agent(const PGresult *res, int row, struct store_agent *a)
 	a->has_remote_config_hash =
 		pg_col_fixed(res, row, 15, a->remote_config_hash, sizeof(a->remote_config_hash));
 	a->disconnected = PQgetvalue(res, row, 17)[0] != 0;
+	if (!PQgetisnull(res, row, 18)) {
+		char *failed = NULL;
+
+		if ((r = pg_col_text(res, row, 18, &failed))) {
+			store_agent_release(a);
+			return r;
+		}
+		store_failed_parse(failed, a);
+		free(failed);
+	}
 	return 0;
 }
 
@@ -542,7 +561,9 @@ static int pg_agent_get(struct store *st, const uint8_t uid[STORE_UID_LEN], stru
 static int pg_agent_put(struct store *st, const struct store_agent *a)
 {
 	struct pg_params pp = { 0 };
+	char failed[STORE_FAILED_TEXT];
 
+	store_failed_format(a, failed);
 	pp_bytea(&pp, a->uid, STORE_UID_LEN, true);
 	pp_text(&pp, a->cert_subject);
 	pp_text(&pp, a->cert_sans);
@@ -561,10 +582,11 @@ static int pg_agent_put(struct store *st, const struct store_agent *a)
 	pp_bytea(&pp, a->remote_config_hash, sizeof(a->remote_config_hash), a->has_remote_config_hash);
 	pp_text(&pp, a->last_error);
 	pp_bool(&pp, a->disconnected);
+	pp_text(&pp, failed[0] ? failed : NULL);
 	/* One statement: its own transaction; first_seen is kept on conflict. */
 	return pg_run(pg_of(st), true,
 		      "INSERT INTO agents (" STORE_AGENT_COLUMNS ") VALUES "
-		      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+		      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
 		      STORE_AGENT_UPSERT_SET,
 		      &pp, NULL);
 }
@@ -653,6 +675,8 @@ static int pg_policy_add(struct store *st, const struct store_policy *p)
 			   "INSERT INTO policies (" PG_POLICY_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6)", &pp,
 			   NULL);
 	}
+	if (r == 0)
+		r = pg_run(s, false, STORE_GENERATION_BUMP, NULL, NULL);
 	return pg_end(s, r);
 }
 
@@ -735,6 +759,8 @@ static int pg_assign(struct store *st, const char *selector, int64_t serial, con
 			r = -EBADMSG;
 	}
 	PQclear(res);
+	if (r == 0)
+		r = pg_run(s, false, STORE_GENERATION_BUMP, NULL, NULL);
 	r = pg_end(s, r);
 	if (r == 0 && ret_id)
 		*ret_id = id;
@@ -766,6 +792,17 @@ static int pg_assignment_list(struct store *st, store_assignment_cb cb, void *ar
 	return r;
 }
 
+static int pg_generation(struct store *st, int64_t *ret_gen)
+{
+	PGresult *res = NULL;
+	int r = pg_run(pg_of(st), true, "SELECT gen FROM vigil_generation WHERE id = 1", NULL, &res);
+
+	if (r == 0 && (PQntuples(res) != 1 || !pg_col_int8(res, 0, 0, ret_gen)))
+		r = -EBADMSG;
+	PQclear(res);
+	return r;
+}
+
 const struct store_ops store_pg_ops = {
 	.scheme = "postgresql",
 	.alias = "postgres",
@@ -781,4 +818,5 @@ const struct store_ops store_pg_ops = {
 	.policy_list = pg_policy_list,
 	.assign = pg_assign,
 	.assignment_list = pg_assignment_list,
+	.generation = pg_generation,
 };

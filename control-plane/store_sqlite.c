@@ -67,8 +67,17 @@ static const char *const sq_migrations[] = {
 	 * entry (two thirds of a steady poll's writes).
 	 */
 	"CREATE INDEX assignments_serial ON assignments(serial);",
+	/*
+	 * 3: the serials that FAILED on each agent (never offered to it again),
+	 * and the generation counter that tells every vigil-cp on the database
+	 * that what agents are offered has changed.
+	 */
+	"ALTER TABLE agents ADD COLUMN failed_serials TEXT;"
+	"CREATE TABLE vigil_generation (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL);"
+	"INSERT INTO vigil_generation (id, gen) VALUES (1, 1);",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
+const int store_sqlite_schema_latest = SQ_SCHEMA_VERSION;
 
 enum sq_stmt {
 	SQ_BEGIN,
@@ -81,6 +90,8 @@ enum sq_stmt {
 	SQ_POLICY_INSERT,
 	SQ_POLICY_EXISTS,
 	SQ_ASSIGN_INSERT,
+	SQ_GEN_GET,
+	SQ_GEN_BUMP,
 	SQ_N_STMTS
 };
 
@@ -90,7 +101,7 @@ static const char *const sq_sql[SQ_N_STMTS] = {
 	[SQ_ROLLBACK] = "ROLLBACK",
 	[SQ_AGENT_GET] = "SELECT " STORE_AGENT_COLUMNS " FROM agents WHERE uid = ?1",
 	[SQ_AGENT_PUT] = "INSERT INTO agents (" STORE_AGENT_COLUMNS ") VALUES "
-			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
+			 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) "
 			 STORE_AGENT_UPSERT_SET,
 	[SQ_POLICY_GET] = "SELECT serial, yaml, sig, signer, uploaded_by, uploaded_at FROM policies "
 			  "WHERE serial = ?1",
@@ -100,6 +111,8 @@ static const char *const sq_sql[SQ_N_STMTS] = {
 	[SQ_POLICY_EXISTS] = "SELECT 1 FROM policies WHERE serial = ?1",
 	[SQ_ASSIGN_INSERT] = "INSERT INTO assignments (selector, serial, assigned_by, assigned_at) "
 			     "VALUES (?1, ?2, ?3, ?4)",
+	[SQ_GEN_GET] = "SELECT gen FROM vigil_generation WHERE id = 1",
+	[SQ_GEN_BUMP] = STORE_GENERATION_BUMP,
 };
 
 struct store_sqlite {
@@ -423,6 +436,7 @@ static int sq_read_agent(sqlite3_stmt *stmt, struct store_agent *a)
 	a->has_remote_config_hash =
 		sq_col_fixed(stmt, 15, a->remote_config_hash, sizeof(a->remote_config_hash));
 	a->disconnected = sqlite3_column_int(stmt, 17) != 0;
+	store_failed_parse((const char *)sqlite3_column_text(stmt, 18), a);
 	return 0;
 }
 
@@ -454,8 +468,10 @@ static int sq_agent_put(struct store *st, const struct store_agent *a)
 {
 	struct store_sqlite *s = sq_of(st);
 	sqlite3_stmt *stmt = sq_stmt(s, SQ_AGENT_PUT);
+	char failed[STORE_FAILED_TEXT];
 	int rc = SQLITE_OK;
 
+	store_failed_format(a, failed);
 	/* One statement: SQLite makes it its own transaction. */
 	if ((rc = sqlite3_bind_blob(stmt, 1, a->uid, STORE_UID_LEN, SQLITE_STATIC)) ||
 	    (rc = sq_bind_text(stmt, 2, a->cert_subject)) || (rc = sq_bind_text(stmt, 3, a->cert_sans)) ||
@@ -471,7 +487,8 @@ static int sq_agent_put(struct store *st, const struct store_agent *a)
 	    (rc = sqlite3_bind_int(stmt, 15, a->remote_config_status)) ||
 	    (rc = sq_bind_blob(stmt, 16, a->remote_config_hash, sizeof(a->remote_config_hash),
 			       a->has_remote_config_hash)) ||
-	    (rc = sq_bind_text(stmt, 17, a->last_error)) || (rc = sqlite3_bind_int(stmt, 18, a->disconnected)))
+	    (rc = sq_bind_text(stmt, 17, a->last_error)) || (rc = sqlite3_bind_int(stmt, 18, a->disconnected)) ||
+	    (rc = sq_bind_text(stmt, 19, failed[0] ? failed : NULL)))
 		return sq_errno(rc);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
@@ -566,6 +583,8 @@ static int sq_policy_add(struct store *st, const struct store_policy *p)
 			r = (rc = sqlite3_step(stmt)) == SQLITE_DONE ? 0 : sq_errno(rc);
 		sqlite3_reset(stmt);
 	}
+	if (r == 0)
+		r = sq_exec_stmt(s, SQ_GEN_BUMP);
 	r = sq_end(s, r);
 out:
 	sq_synchronous(s, false);
@@ -658,6 +677,8 @@ static int sq_assign(struct store *st, const char *selector, int64_t serial, con
 		sqlite3_reset(stmt);
 		id = sqlite3_last_insert_rowid(s->db);
 	}
+	if (r == 0)
+		r = sq_exec_stmt(s, SQ_GEN_BUMP);
 	r = sq_end(s, r);
 	if (r == 0 && ret_id)
 		*ret_id = id;
@@ -700,6 +721,18 @@ static int sq_assignment_list(struct store *st, store_assignment_cb cb, void *ar
 	return r;
 }
 
+static int sq_generation(struct store *st, int64_t *ret_gen)
+{
+	struct store_sqlite *s = sq_of(st);
+	sqlite3_stmt *stmt = sq_stmt(s, SQ_GEN_GET);
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_ROW)
+		*ret_gen = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EBADMSG : sq_errno(rc);
+}
+
 const struct store_ops store_sqlite_ops = {
 	.scheme = "sqlite",
 	.open = sq_open,
@@ -714,4 +747,5 @@ const struct store_ops store_sqlite_ops = {
 	.policy_list = sq_policy_list,
 	.assign = sq_assign,
 	.assignment_list = sq_assignment_list,
+	.generation = sq_generation,
 };

@@ -11,6 +11,7 @@
  * 70 internal error.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,13 @@
 /* Descriptors beyond connections: listener, store, files read on reload, logs. */
 #define SPARE_FDS 64
 
+/*
+ * How often the tick runs: it notices changes other vigil-cp processes on
+ * the same database made (store_generation) and drives the store's
+ * periodic work.  An agent sees another server's change within this.
+ */
+#define TICK_MS 1000
+
 struct cp {
 	struct cpopts o;
 	struct event_base *base;
@@ -45,12 +53,45 @@ struct cp {
 	unsigned generation;
 	struct opampsrv *op;
 	struct csrsign *signer;	/* NULL without --issuer-cert */
+	struct store *st;
+	struct event *ev_tick;
+	int64_t store_gen;	/* store_generation() at the last tick, 0 unknown */
+	bool store_failing;	/* the tick's last store read failed (logged once) */
 };
 
 /* The admin API changed policies or assignments: drop what opampsrv cached. */
 static void on_api_change(void *arg)
 {
 	opampsrv_invalidate(arg);
+}
+
+/*
+ * Once a second: when the store's generation moved (a policy, an
+ * assignment or a rollout changed, on this server or another), the OpAMP
+ * side drops what it cached.
+ */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct cp *cp = arg;
+	int64_t gen = 0;
+	int r = store_generation(cp->st, &gen);
+
+	(void)fd;
+	(void)what;
+	if (r) {
+		if (!cp->store_failing)
+			log_warnx("store: cannot read the generation: %s (retrying each second)", strerror(-r));
+		cp->store_failing = true;
+		return;
+	}
+	if (cp->store_failing && cp->o.log_level >= CP_LOG_INFO)
+		log_info("store: readable again");
+	cp->store_failing = false;
+	if (gen != cp->store_gen) {
+		if (cp->store_gen)
+			opampsrv_invalidate(cp->op);
+		cp->store_gen = gen;
+	}
 }
 
 /* The exit code for a file that failed to load with -errno e. */
@@ -223,6 +264,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cp.op = op;
+	cp.st = st;
 	r = load_signer(&cp, &cp.signer, err, sizeof(err));
 	if (r) {
 		log_warnx("%s", err);
@@ -262,6 +304,13 @@ int main(int argc, char **argv)
 		log_warnx("libevent: cannot watch signals");
 		goto out;
 	}
+	cp.ev_tick = event_new(cp.base, -1, EV_PERSIST, on_tick, &cp);
+	if (!cp.ev_tick ||
+	    event_add(cp.ev_tick, &(struct timeval){ .tv_sec = TICK_MS / 1000, .tv_usec = TICK_MS % 1000 * 1000 })) {
+		log_warnx("libevent: cannot start the tick");
+		goto out;
+	}
+	on_tick(-1, 0, &cp);
 	tlsconf_describe(cp.ctx, desc, sizeof(desc));
 	if (cp.o.log_level >= CP_LOG_INFO)
 		log_info("listening on %s%s%s:%u (%s; store %s; at most %u connections)",
@@ -279,6 +328,8 @@ out:
 		event_free(ev_term);
 	if (ev_int)
 		event_free(ev_int);
+	if (cp.ev_tick)
+		event_free(cp.ev_tick);
 	httpd_free(cp.httpd);
 	if (cp.base)
 		event_base_free(cp.base);

@@ -11,6 +11,7 @@
 #               $PG_ERR.
 #   pg_stop     stop it (fast), pg_kill (SIGKILL, as a crash), pg_restart
 #   pg_psql     psql on the test database (-X -A -t -q, stops on error)
+#   pg_empty    drop every table of the test database
 
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
 
@@ -92,6 +93,13 @@ pg_restart() {
 
 pg_psql() {
 	PGHOST=$PG_SOCK "$PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 -U "$PG_SUPER" -d "$PG_DB" "$@"
+}
+
+# pg_empty: drop every table of the test database (migrations added later included).
+pg_empty() {
+	pg_psql -c "DO \$\$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables
+		WHERE schemaname = current_schema() LOOP EXECUTE format('DROP TABLE IF EXISTS %I CASCADE', t);
+		END LOOP; END \$\$"
 }
 
 trap 'pg_stop; lib_cleanup' EXIT

@@ -37,6 +37,7 @@
 #include "opamp.pb-c.h"
 #include "opampsrv.h"
 #include "store.h"
+#include "store_int.h"
 
 #define STRESS_AGENTS 500
 
@@ -352,8 +353,11 @@ int main(int argc, char **argv)
 		return do_write(argv[2], argc > 3 ? atof(argv[3]) : 0);
 	if (argc == 3 && strcmp(argv[1], "check") == 0)
 		return do_check(argv[2]);
+	/* The SQLite schema version this build migrates to. */
+	if (argc == 2 && strcmp(argv[1], "latest") == 0)
+		return printf("%d\n", store_sqlite_schema_latest) < 0;
 	if (argc >= 3 && strcmp(argv[1], "rate") == 0)
 		return do_rate(argv[2], argc > 3 ? atol(argv[3]) : 20000);
-	fprintf(stderr, "usage: store_stress write DB [SECONDS] | check DB | rate DB [N] | poll DB [AGENTS]\n");
+	fprintf(stderr, "usage: store_stress write DB [SECONDS] | check DB | rate DB [N] | poll DB [AGENTS] | latest\n");
 	return 64;
 }

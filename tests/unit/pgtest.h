@@ -48,7 +48,10 @@ static inline PGconn *pg_connect(void)
 static inline void pg_empty(void)
 {
 	PGconn *c = pg_connect();
-	PGresult *r = PQexec(c, "DROP TABLE IF EXISTS assignments, policies, agents, vigil_schema CASCADE");
+	/* Every table, so that a migration added later is emptied too. */
+	PGresult *r = PQexec(c, "DO $$ DECLARE t text; BEGIN "
+				"FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP "
+				"EXECUTE format('DROP TABLE IF EXISTS %I CASCADE', t); END LOOP; END $$");
 
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		fail_msg("emptying the database: %s", PQerrorMessage(c));

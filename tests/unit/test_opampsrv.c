@@ -24,6 +24,7 @@
 #include <libpq-fe.h>
 
 #include "configmap.h"
+#include "cpevent.h"
 #include "opamp.pb-c.h"
 #include "opampsrv.h"
 #include "pgtest.h"
@@ -790,13 +791,344 @@ static void test_health_effective_disconnect(void **state)
 	assert_int_equal(store_agent_get(f->st, x.uid, &a), -ENOENT);
 }
 
+
+/* ---- failed serials, events, two servers, rollout offers ------------------ */
+
+/*
+ * opamp-spec#397: APPLIED(A), then B is offered, APPLYING(B), FAILED(B),
+ * and the agent falls back to APPLIED(A).  B must not be sent again: the
+ * failure is remembered in the agent's row, whichever server reads it.
+ */
+static void test_failed_never_again(void **state)
+{
+	struct fx *f = *state;
+	struct msg x;
+	struct store_agent a;
+	Opamp__Proto__V1__ServerToAgent *out;
+	uint8_t h1[32], h2[32], h3[32];
+	uint64_t seq = 0;
+
+	add_policy(f, 1);
+	add_policy(f, 2);
+	add_policy(f, 3);
+	assign(f, "env=prod", 1);
+	msg_init(&x, 50, seq++);
+	msg_describe(&x, "h50", "prod");
+	out = handle(f, &x, 200);
+	expect_config(out, 1, h1);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	msg_init(&x, 50, seq++);
+	msg_status(&x, OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED, h1, NULL);
+	out = handle(f, &x, 200);
+	assert_null(out->remote_config);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+
+	assign(f, "env=prod", 2);
+	msg_init(&x, 50, seq++);
+	out = handle(f, &x, 200);
+	expect_config(out, 2, h2);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	msg_init(&x, 50, seq++);
+	msg_status(&x, OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLYING, h2, NULL);
+	out = handle(f, &x, 200);
+	assert_null(out->remote_config);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	msg_init(&x, 50, seq++);
+	msg_status(&x, OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_FAILED, h2, "hz.max above 999");
+	out = handle(f, &x, 200);
+	assert_null(out->remote_config);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	/* Back on A: before the fix, B went out again here, and the loop began. */
+	for (int i = 0; i < 3; i++) {
+		msg_init(&x, 50, seq++);
+		if (i == 0)
+			msg_status(&x, OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED, h1,
+				   NULL);
+		out = handle(f, &x, 200);
+		assert_null(out->remote_config);
+		opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	}
+	assert_int_equal(store_agent_get(f->st, x.uid, &a), 0);
+	assert_int_equal(a.n_failed, 1);
+	assert_int_equal(a.failed_serials[0], 2);
+	assert_int_equal(a.applied_serial, 1);
+	store_agent_release(&a);
+	/* A server that has never seen the agent reads the failure from the row. */
+	opampsrv_free(f->srv);
+	assert_int_equal(opampsrv_new(f->st, &f->srv), 0);
+	msg_init(&x, 50, seq++);
+	out = handle(f, &x, 200);
+	assert_null(out->remote_config);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	/* Something newer still goes out. */
+	assign(f, "env=prod", 3);
+	msg_init(&x, 50, seq++);
+	out = handle(f, &x, 200);
+	expect_config(out, 3, h3);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+}
+
+struct seen {
+	int n;
+	struct {
+		enum cpevent_kind kind;
+		int64_t serial;
+		int healthy;
+		char detail[128];
+	} ev[32];
+};
+
+static void on_event(const struct cpevent *ev, void *arg)
+{
+	struct seen *s = arg;
+
+	assert_true(s->n < 32);
+	s->ev[s->n].kind = ev->kind;
+	s->ev[s->n].serial = ev->serial;
+	s->ev[s->n].healthy = ev->healthy;
+	snprintf(s->ev[s->n].detail, sizeof(s->ev[s->n].detail), "%s", ev->detail ? ev->detail : "");
+	s->n++;
+}
+
+/* The next event seen is kind (with serial, when not -1, and detail, when not NULL). */
+static void expect_event(struct seen *s, int *i, enum cpevent_kind kind, int64_t serial, const char *detail)
+{
+	if (*i >= s->n)
+		fail_msg("no event %s (only %d seen)", cpevent_name(kind), s->n);
+	if (s->ev[*i].kind != kind)
+		fail_msg("event %d is %s, not %s", *i, cpevent_name(s->ev[*i].kind), cpevent_name(kind));
+	if (serial >= 0)
+		assert_int_equal(s->ev[*i].serial, serial);
+	if (detail)
+		assert_string_equal(s->ev[*i].detail, detail);
+	(*i)++;
+}
+
+static void test_events(void **state)
+{
+	struct fx *f = *state;
+	struct seen seen = { 0 };
+	struct msg x;
+	Opamp__Proto__V1__ServerToAgent *out;
+	Opamp__Proto__V1__ComponentHealth top, budget;
+	Opamp__Proto__V1__ComponentHealth__ComponentHealthMapEntry e, *ep = &e;
+	uint8_t h1[32], h2[32];
+	uint64_t seq = 0;
+	int i = 0;
+
+	opampsrv_set_events(f->srv, on_event, &seen);
+	add_policy(f, 1);
+	add_policy(f, 2);
+	assign(f, "env=prod", 1);
+	msg_init(&x, 60, seq++);
+	msg_describe(&x, "h60", "prod");
+	out = handle(f, &x, 200);
+	expect_config(out, 1, h1);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	expect_event(&seen, &i, CPEVENT_FIRST_SEEN, -1, NULL);
+
+	msg_init(&x, 60, seq++);
+	msg_status(&x, OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED, h1, NULL);
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	expect_event(&seen, &i, CPEVENT_POLICY_APPLIED, 1, NULL);
+	/* The same status again is no transition. */
+	msg_init(&x, 60, seq++);
+	msg_status(&x, OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED, h1, NULL);
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	assert_int_equal(seen.n, i);
+
+	assign(f, "env=prod", 2);
+	msg_init(&x, 60, seq++);
+	out = handle(f, &x, 200);
+	expect_config(out, 2, h2);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	msg_init(&x, 60, seq++);
+	msg_status(&x, OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_FAILED, h2, "bad hz");
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	expect_event(&seen, &i, CPEVENT_POLICY_FAILED, 2, "bad hz");
+
+	/* Health: a tenant over budget (unreachable), then the same report again. */
+	opamp__proto__v1__component_health__init(&top);
+	opamp__proto__v1__component_health__init(&budget);
+	opamp__proto__v1__component_health__component_health_map_entry__init(&e);
+	top.healthy = 1;
+	budget.healthy = 0;
+	e.key = "budget/web";
+	e.value = &budget;
+	top.n_component_health_map = 1;
+	top.component_health_map = &ep;
+	msg_init(&x, 60, seq++);
+	x.m.health = &top;
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	expect_event(&seen, &i, CPEVENT_TENANT_UNREACHABLE, -1, "web");
+	msg_init(&x, 60, seq++);
+	x.m.health = &top;
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	assert_int_equal(seen.n, i);
+	/* The agent as a whole turns unhealthy. */
+	top.healthy = 0;
+	top.last_error = "sampling stopped";
+	msg_init(&x, 60, seq++);
+	x.m.health = &top;
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	expect_event(&seen, &i, CPEVENT_HEALTH_CHANGED, -1, "sampling stopped");
+	assert_int_equal(seen.ev[i - 1].healthy, 0);
+
+	/* The same agent on a new certificate (same subject). */
+	snprintf(f->id.fingerprint, sizeof(f->id.fingerprint), "%064d", 7);
+	msg_init(&x, 60, seq++);
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	expect_event(&seen, &i, CPEVENT_CERT_ROTATED, -1, NULL);
+	assert_non_null(strstr(seen.ev[i - 1].detail, "0000000000"));
+
+	/* Another subject claiming its uid. */
+	snprintf(f->id.subject, sizeof(f->id.subject), "CN=intruder");
+	msg_init(&x, 60, seq++);
+	expect_bad_request(handle(f, &x, 400), "belongs to another certificate");
+	expect_event(&seen, &i, CPEVENT_IDENTITY_REFUSED, -1, "CN=host1,O=Example");
+	assert_int_equal(seen.n, i);
+}
+
+/*
+ * Two servers on one store, an agent alternating between them: each reads
+ * the row again when the sequence number says another server spoke to the
+ * agent, so no full state is asked for, and a change made on one is seen
+ * on the other once the generation moved.
+ */
+static void test_two_servers(void **state)
+{
+	struct fx *f = *state;
+	struct opampsrv *other, *srv[2];
+	struct msg x;
+	Opamp__Proto__V1__ServerToAgent *out;
+	struct store_agent a;
+	int64_t gen0, gen1;
+	uint8_t h[32];
+
+	assert_int_equal(opampsrv_new(f->st, &other), 0);
+	srv[0] = f->srv;
+	srv[1] = other;
+	msg_init(&x, 70, 0);
+	msg_describe(&x, "h70", "prod");
+	out = handle(f, &x, 200);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	for (uint64_t seq = 1; seq < 7; seq++) {
+		f->srv = srv[seq % 2];
+		msg_init(&x, 70, seq);
+		out = handle(f, &x, 200);
+		assert_int_equal(out->flags & FULL_STATE, 0);
+		assert_null(out->remote_config);
+		opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	}
+	assert_int_equal(store_agent_get(f->st, x.uid, &a), 0);
+	assert_int_equal(a.last_sequence_num, 6);
+	store_agent_release(&a);
+
+	/* An assignment made through server 0 (the store) moves the generation ... */
+	assert_int_equal(store_generation(f->st, &gen0), 0);
+	add_policy(f, 1);
+	{
+		int64_t id;
+
+		assert_int_equal(store_assign(f->st, "env=prod", 1, "CN=admin", f->now, &id), 0);
+	}
+	assert_int_equal(store_generation(f->st, &gen1), 0);
+	assert_int_equal(gen1, gen0 + 2);
+	/* ... and server 1, told by its tick, sends the policy. */
+	opampsrv_invalidate(other);
+	f->srv = other;
+	msg_init(&x, 70, 7);
+	out = handle(f, &x, 200);
+	expect_config(out, 1, h);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	f->srv = srv[0];
+	opampsrv_free(other);
+}
+
+struct offers {
+	uint8_t uid[16];
+	int64_t serial;
+	int sent;
+	int64_t sent_serial;
+};
+
+static int64_t offer_cb(void *arg, const uint8_t uid[STORE_UID_LEN])
+{
+	struct offers *o = arg;
+
+	return memcmp(uid, o->uid, 16) == 0 ? o->serial : 0;
+}
+
+static void sent_cb(void *arg, const uint8_t uid[STORE_UID_LEN], int64_t serial, int64_t now)
+{
+	struct offers *o = arg;
+
+	(void)now;
+	assert_memory_equal(uid, o->uid, 16);
+	o->sent++;
+	o->sent_serial = serial;
+}
+
+/* A rollout's offer wins over an older assignment, and its policy need not be assigned. */
+static void test_rollout_offer(void **state)
+{
+	struct fx *f = *state;
+	struct offers o = { .serial = 3 };
+	struct opampsrv_rollouts ro = { .offer = offer_cb, .sent = sent_cb, .arg = &o };
+	struct msg x;
+	Opamp__Proto__V1__ServerToAgent *out;
+	uint8_t h[32];
+
+	memset(o.uid, 80, sizeof(o.uid));
+	add_policy(f, 1);
+	add_policy(f, 2);
+	add_policy(f, 3);
+	assign(f, "env=prod", 2);
+	opampsrv_set_rollouts(f->srv, &ro);
+	msg_init(&x, 80, 0);
+	msg_describe(&x, "h80", "prod");
+	out = handle(f, &x, 200);
+	expect_config(out, 3, h);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	assert_int_equal(o.sent, 1);
+	assert_int_equal(o.sent_serial, 3);
+	/* Another agent is not offered it: its assignment stands. */
+	msg_init(&x, 81, 0);
+	msg_describe(&x, "h81", "prod");
+	out = handle(f, &x, 200);
+	expect_config(out, 2, h);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	assert_int_equal(o.sent, 1);
+	/* An offer older than the assignment loses (serials only move forward). */
+	o.serial = 1;
+	msg_init(&x, 80, 1);
+	out = handle(f, &x, 200);
+	expect_config(out, 2, h);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	assert_int_equal(o.sent, 1);
+	/* A failed offered serial is not offered again. */
+	o.serial = 3;
+	msg_init(&x, 80, 2);
+	out = handle(f, &x, 200);
+	expect_config(out, 3, h);
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	msg_init(&x, 80, 3);
+	msg_status(&x, OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_FAILED, h, "no");
+	out = handle(f, &x, 200);
+	expect_config(out, 2, h); /* back to its assignment */
+	opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+	assert_int_equal(o.sent, 2);
+	opampsrv_set_rollouts(f->srv, NULL);
+}
+
 #define CASE(fn) { #fn, fn, setup, teardown, NULL }
 #define PG_CASE(fn) { "pg_" #fn, fn, setup_pg, teardown, NULL }
 #define ALL_CASES(C)                                                                             \
 	C(test_first_message), C(test_unknown_agent_compressed), C(test_sequence_gap),            \
 	C(test_uid_length), C(test_malformed_bytes), C(test_hostile_sizes), C(test_not_utf8),      \
 	C(test_uid_bound_to_subject), C(test_remote_config), C(test_selector_no_match),            \
-	C(test_health_effective_disconnect)
+	C(test_health_effective_disconnect), C(test_failed_never_again), C(test_events),           \
+	C(test_two_servers), C(test_rollout_offer)
 
 int main(void)
 {

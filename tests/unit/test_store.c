@@ -34,6 +34,7 @@
 
 #include "pgtest.h"
 #include "store.h"
+#include "store_int.h"
 
 struct fixture {
 	char dir[64];
@@ -94,7 +95,7 @@ static void test_open_wal_and_version(void **state)
 	sqlite3 *db;
 	sqlite3_stmt *stmt;
 
-	assert_int_equal(store_schema_version(f->st), 2);
+	assert_int_equal(store_schema_version(f->st), store_sqlite_schema_latest);
 	/* Another connection sees WAL mode, the version and the tables. */
 	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
@@ -103,7 +104,7 @@ static void test_open_wal_and_version(void **state)
 	sqlite3_finalize(stmt);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 2);
+	assert_int_equal(sqlite3_column_int(stmt, 0), store_sqlite_schema_latest);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 }
@@ -423,7 +424,7 @@ static void test_migrate_from_v1(void **state)
 	rm_db(f);
 	make_db(f->path, schema_v1);
 	assert_int_equal(store_open(f->url, &f->st, err, sizeof(err)), 0);
-	assert_int_equal(store_schema_version(f->st), 2);
+	assert_int_equal(store_schema_version(f->st), store_sqlite_schema_latest);
 	/* The old rows are all there... */
 	assert_int_equal(store_policy_get(f->st, 5, &got), 0);
 	assert_int_equal(got.yaml_len, 2);
@@ -578,18 +579,19 @@ static int teardown_pg(void **state)
 static void test_pg_schema_table(void **state)
 {
 	struct fixture *f = *state;
-	char v[64];
+	char v[64], want[16];
 
-	assert_int_equal(store_schema_version(f->st), 1);
+	assert_int_equal(store_schema_version(f->st), store_pg_schema_latest);
 	pg_value("SELECT string_agg(version::text, ',') FROM vigil_schema", v, sizeof(v));
-	assert_string_equal(v, "1");
+	snprintf(want, sizeof(want), "%d", store_pg_schema_latest);
+	assert_string_equal(v, want);
 	pg_value("SELECT count(*) FROM pg_indexes WHERE indexname = 'assignments_serial'", v, sizeof(v));
 	assert_string_equal(v, "1");
 	/* Reopening an up-to-date schema changes nothing. */
 	store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(store_open(f->url, &f->st, v, sizeof(v)), 0);
-	assert_int_equal(store_schema_version(f->st), 1);
+	assert_int_equal(store_schema_version(f->st), store_pg_schema_latest);
 }
 
 static void test_pg_refuse_newer_no_password(void **state)
@@ -648,7 +650,7 @@ static int open_once(int i, const char *url)
 	char err[256];
 	int r = store_open(url, &st, err, sizeof(err));
 
-	if (r == 0 && store_schema_version(st) != 1)
+	if (r == 0 && store_schema_version(st) != store_pg_schema_latest)
 		r = -EPROTO;
 	if (r)
 		fprintf(stderr, "# child %d: %s\n", i, err);
@@ -659,7 +661,7 @@ static int open_once(int i, const char *url)
 static void test_pg_concurrent_migrate(void **state)
 {
 	struct fixture *f = *state;
-	char v[64];
+	char v[64], want[16];
 
 	store_close(f->st);
 	f->st = NULL;
@@ -667,7 +669,8 @@ static void test_pg_concurrent_migrate(void **state)
 		pg_empty();
 		pg_fork_all(PG_PROCS, open_once, f->url);
 		pg_value("SELECT string_agg(version::text, ',') FROM vigil_schema", v, sizeof(v));
-		assert_string_equal(v, "1");
+		snprintf(want, sizeof(want), "%d", store_pg_schema_latest);
+		assert_string_equal(v, want);
 	}
 }
 
@@ -760,6 +763,63 @@ static void test_pg_text_utf8(void **state)
 	store_agent_release(&got);
 }
 
+
+/*
+ * The serials that FAILED on an agent survive a round trip, oldest first,
+ * the oldest forgotten past STORE_MAX_FAILED; and the generation moves with
+ * each policy and assignment, in their transactions.
+ */
+static void test_failed_and_generation(void **state)
+{
+	struct fixture *f = *state;
+	struct store_agent a = { 0 }, got;
+	struct store_policy p = { .serial = 1, .yaml = (uint8_t *)"x", .yaml_len = 1, .sig = (uint8_t *)"s",
+				  .sig_len = 1, .uploaded_at = 1 };
+	int64_t g0, g1, g2, g3, id;
+
+	uid_of(a.uid, 9);
+	a.first_seen = a.last_seen = 1;
+	store_agent_add_failed(&a, 5);
+	store_agent_add_failed(&a, 3);
+	store_agent_add_failed(&a, 5); /* known: no-op */
+	store_agent_add_failed(&a, 0); /* not a serial */
+	assert_int_equal(a.n_failed, 2);
+	assert_int_equal(store_agent_put(f->st, &a), 0);
+	assert_int_equal(store_agent_get(f->st, a.uid, &got), 0);
+	assert_int_equal(got.n_failed, 2);
+	assert_int_equal(got.failed_serials[0], 5);
+	assert_int_equal(got.failed_serials[1], 3);
+	assert_true(store_agent_failed(&got, 3));
+	assert_false(store_agent_failed(&got, 4));
+	store_agent_release(&got);
+	for (int64_t s = 100; s < 100 + STORE_MAX_FAILED; s++)
+		store_agent_add_failed(&a, s);
+	assert_int_equal(a.n_failed, STORE_MAX_FAILED);
+	assert_int_equal(store_agent_put(f->st, &a), 0);
+	assert_int_equal(store_agent_get(f->st, a.uid, &got), 0);
+	assert_int_equal(got.n_failed, STORE_MAX_FAILED);
+	/* 5 and 3 were the oldest: forgotten. */
+	assert_int_equal(got.failed_serials[0], 100);
+	assert_false(store_agent_failed(&got, 5));
+	assert_false(store_agent_failed(&got, 3));
+	assert_int_equal(got.failed_serials[STORE_MAX_FAILED - 1], 100 + STORE_MAX_FAILED - 1);
+	store_agent_release(&got);
+
+	assert_int_equal(store_generation(f->st, &g0), 0);
+	assert_int_equal(store_policy_add(f->st, &p), 0);
+	assert_int_equal(store_generation(f->st, &g1), 0);
+	assert_int_equal(g1, g0 + 1);
+	assert_int_equal(store_assign(f->st, "a=b", 1, "CN=admin", 2, &id), 0);
+	assert_int_equal(store_generation(f->st, &g2), 0);
+	assert_int_equal(g2, g1 + 1);
+	/* A refused change does not move it; an agent's report does not either. */
+	assert_int_equal(store_policy_add(f->st, &p), -EEXIST);
+	assert_int_equal(store_assign(f->st, "a=b", 7, "CN=admin", 2, &id), -ENOENT);
+	assert_int_equal(store_agent_put(f->st, &a), 0);
+	assert_int_equal(store_generation(f->st, &g3), 0);
+	assert_int_equal(g3, g2);
+}
+
 #define PG_CASE(name, fn) { "pg_" name, fn, setup_pg, teardown_pg, NULL }
 
 int main(void)
@@ -776,6 +836,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_newer_and_foreign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_put_rate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_and_generation, setup, teardown),
 	};
 	const struct CMUnitTest pg_tests[] = {
 		PG_CASE("schema_table", test_pg_schema_table),
@@ -790,6 +851,7 @@ int main(void)
 		PG_CASE("reconnect", test_pg_reconnect),
 		PG_CASE("text_utf8", test_pg_text_utf8),
 		PG_CASE("agent_put_rate", test_agent_put_rate),
+		PG_CASE("failed_and_generation", test_failed_and_generation),
 	};
 	return pg_run_groups("test_store", sqlite_tests, pg_tests, NULL, NULL);
 }
