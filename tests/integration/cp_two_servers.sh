@@ -67,29 +67,18 @@ jq_is() { jq -e "$2" >/dev/null 2>&1 <<<"$1"; }
 cp_pki "$P" || fail_rest "could not make the PKI"
 pg_start || fail_rest "PostgreSQL did not start: $PG_ERR"
 
-# Server A and server B: lib_opamp.sh's cp_start keeps one server in
-# CP_PORT/CP_PID/CP_URL; each is started with its own and they are kept here.
+# Server A, server B (and C, later), with lib_opamp.sh's cp_start_named.
 start_server() { # start_server NAME LOG [ARGS...]
 	local name=$1 log=$2
 	shift 2
-	CP_PORT=$(cp_free_port) CP_PID= CP_URL=
-	cp_start "$P" "$PG_URL" "$log" --log-level debug "$@"
-	cp_wait_ready "$P" || return 1
-	eval "${name}_PORT=\$CP_PORT ${name}_PID=\$CP_PID ${name}_URL=\$CP_URL"
+	cp_start_named "$name" "$P" "$PG_URL" "$log" --log-level debug "$@"
 }
-# on NAME CMD...: CMD with NAME's server as lib_opamp.sh's current one.
-on() {
-	local name=$1
-	shift
-	eval "CP_URL=\$${name}_URL CP_PID=\$${name}_PID"
-	"$@"
-}
+on() { cp_on "$@"; }
 # agent2 N ARGS...: the test agent with certificate agentN, given A then B.
 agent2() {
 	local n=$1
 	shift
-	"$OPAMP_AGENT" --server "$A_URL" --server "$B_URL" --cert "$P/agent$n.pem" --key "$P/agent$n.key" \
-		--ca "$P/server-ca.pem" "$@"
+	agent_on "A B" "$P" "$n" "$@"
 }
 
 if start_server A "$T/a.log" && start_server B "$T/b.log"; then

@@ -4,7 +4,7 @@
 # "the whole control-plane suite runs against both backends").  A static
 # check of the scripts next to it, so that a new script cannot quietly run
 # on SQLite only:
-#   - a script that starts vigil-cp (--db, cp_start, or the README's
+#   - a script that starts vigil-cp (--db, cp_start[_named], or the README's
 #     quick start) either sources lib_backend.sh and has a pg_NAME.sh
 #     wrapper that runs it with VIGIL_TEST_BACKEND=pg (and names no
 #     --db sqlite:$FILE of its own: cp_db does), or runs PostgreSQL
@@ -27,7 +27,7 @@ for f in *.sh; do
 		;;
 	esac
 	# Code lines (not comments) that start vigil-cp.
-	if grep -vE '^[[:space:]]*#' "$f" | grep -qE -- '--db[ =]|(^|[[:space:]])cp_start[[:space:]]|fleet-quickstart'; then
+	if grep -vE '^[[:space:]]*#' "$f" | grep -qE -- '--db[ =]|(^|[[:space:]])cp_start(_named)?[[:space:]]|fleet-quickstart'; then
 		concerned+=("$f")
 	fi
 done
