@@ -7,7 +7,8 @@
 #                "N passed, N failed, N skipped"
 #   make bench   compare vigild with bpftrace and perf, and measure the
 #                overhead budgets (docs/benchmarks.md)
-#   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents
+#   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents, and the
+#                audit log at 1M records (tests/bench/bench_audit.sh)
 #
 # Quiet unless V=1.
 
@@ -259,7 +260,7 @@ $(B)/tests/tools/%: tests/tools/%.c $(B)/libvigil.a
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libvigil.a $(LDLIBS)
 
 # The control plane's load generator (make bench-cp, tests/bench/bench_cp.sh).
-BENCH_BINS := $(B)/tests/bench/cp_load
+BENCH_BINS := $(B)/tests/bench/cp_load $(B)/tests/bench/audit_bench
 
 $(B)/tests/bench/%: tests/bench/%.c $(B)/libvigil.a
 	$(call msg,BENCH,$@)
@@ -328,6 +329,7 @@ bench: deps
 bench-cp: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/bench_cp.sh
+	$(Q)tests/bench/bench_audit.sh
 
 # Fuzz targets (libFuzzer, clang): make fuzz builds build/fuzz/fuzz_<name>
 # from tests/fuzz/fuzz_<name>.c and the library sources it exercises,
@@ -398,6 +400,15 @@ $(B)/fuzz/fuzz_opampcli: tests/fuzz/fuzz_opampcli.c $(FUZZ_OPAMPCLI_SRCS) $(B)/f
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OPAMPCLI_SRCS) $(B)/fuzz/opamp.pb-c.o \
 		-lprotobuf-c -lcrypto
+
+# What vigilctl audit verify reads from a server: checkpoints and records.
+FUZZ_AUDITLOG_SRCS := control-plane/checkpoint.c control-plane/auditverify.c control-plane/merkle.c \
+	control-plane/pemfile.c signing/sslutil.c signing/signing.c daemon/hexdigit.c
+
+$(B)/fuzz/fuzz_auditlog: tests/fuzz/fuzz_auditlog.c $(FUZZ_AUDITLOG_SRCS) $(wildcard control-plane/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_AUDITLOG_SRCS) -ljansson -lcrypto
 
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard policy/*.h)
 	$(call msg,FUZZ,$@)

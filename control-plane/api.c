@@ -36,6 +36,10 @@ struct api {
 	const struct signing_trust *trust;
 	api_change_fn on_change;
 	void *on_change_arg;
+	api_action_fn on_action;	/* the audit log's hooks (api.h) */
+	void *on_action_arg;
+	api_audit_fn audit;
+	void *audit_arg;
 };
 
 int api_new(struct store *st, const struct signing_trust *policy_trust, struct api **ret)
@@ -858,9 +862,8 @@ static int wrong_method(struct api_reply *ret, const struct cp_identity *id, con
 			   "%.16s is not allowed on %.128s (allowed: %s)", method, path, allowed);
 }
 
-int api_handle(struct api *a, const struct cp_identity *id, const char *method, const char *path,
-	       const char *query, const uint8_t *body, size_t len, int64_t now,
-	       struct api_reply *ret)
+static int api_route(struct api *a, const struct cp_identity *id, const char *method, const char *path,
+		     const char *query, const uint8_t *body, size_t len, int64_t now, struct api_reply *ret)
 {
 	const char *rest;
 	bool get, post;
@@ -881,6 +884,16 @@ int api_handle(struct api *a, const struct cp_identity *id, const char *method, 
 	get = is(method, "GET");
 	post = is(method, "POST");
 
+	/* The audit log's routes take their own queries (auditapi.c). */
+	if (!strncmp(rest, "audit", 5) && (rest[5] == '\0' || rest[5] == '/')) {
+		if (!a->audit)
+			r = reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
+		else if (!get)
+			r = wrong_method(ret, id, method, path, "GET");
+		else
+			r = a->audit(a->audit_arg, id, rest + 5, query, ret);
+		goto out;
+	}
 	if (query && *query && strcmp(rest, "agents"))
 		return reply_error(ret, id, 400, NULL, "%.128s takes no query parameters", path);
 	if (is(rest, "agents")) {
@@ -900,9 +913,42 @@ int api_handle(struct api *a, const struct cp_identity *id, const char *method, 
 	} else {
 		r = reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
 	}
+out:
 	if (r < 0) {
 		free(ret->body);
 		memset(ret, 0, sizeof(*ret));
+	}
+	return r;
+}
+
+/* ------------------------------------------------------------------------
+ * The audit log's hooks. */
+
+void api_set_on_action(struct api *a, api_action_fn fn, void *arg)
+{
+	a->on_action = fn;
+	a->on_action_arg = arg;
+}
+
+void api_set_audit(struct api *a, api_audit_fn fn, void *arg)
+{
+	a->audit = fn;
+	a->audit_arg = arg;
+}
+
+int api_handle(struct api *a, const struct cp_identity *id, const char *method, const char *path,
+	       const char *query, const uint8_t *body, size_t len, int64_t now,
+	       struct api_reply *ret)
+{
+	int r = api_route(a, id, method, path, query, body, len, now, ret);
+
+	/* Every request that could change something is recorded, refused or not. */
+	if (a && a->on_action && method && path && strcmp(method, "GET") != 0) {
+		struct api_action act = { .id = id, .method = method, .path = path, .query = query,
+					  .body = body, .len = len, .http_status = r < 0 ? 500 : ret->http_status,
+					  .now = now };
+
+		a->on_action(&act, a->on_action_arg);
 	}
 	return r;
 }

@@ -12,6 +12,8 @@
  *   POST /api/v1/assignments                 {"serial":N,"selector":"k=v,..."}
  *                                            -> 201 {"id":N,"serial":N,"selector":"..."}
  *   GET  /api/v1/assignments                 200 {"assignments":[ASSIGNMENT...]} (oldest first)
+ *   GET  /api/v1/audit[/...]                 the audit log's routes (auditapi.h), through
+ *                                            api_set_audit(); every other method: 405
  *
  *   AGENT      {"uid":"32 hex","uuid":"8-4-4-4-12",
  *               "certificate":{"subject","sans","serial","fingerprint"},
@@ -79,6 +81,7 @@ struct api_reply {
 	char *body;		/* JSON, malloc'ed; caller frees */
 	size_t len;
 	char log[256];		/* non-empty: what the caller should log */
+	const char *content_type; /* static; NULL: application/json (the audit routes send others) */
 };
 
 /* st and trust are borrowed; api_set_trust() swaps the trust on SIGHUP. */
@@ -106,5 +109,38 @@ void api_free(struct api *a);
 int api_handle(struct api *a, const struct cp_identity *id, const char *method, const char *path,
 	       const char *query, const uint8_t *body, size_t len, int64_t now,
 	       struct api_reply *ret);
+
+/* ---------------------------------------------------------------------------
+ * The audit log's hooks (cpaudit.c, auditapi.c): api.c stays free of the
+ * log and of how it is kept.
+ */
+
+/*
+ * Every request that would change something (every method but GET),
+ * refused or not, after it was handled: who, what, with which body, and
+ * the HTTP status it got (500 when api_handle itself failed).  Valid
+ * during the call only.
+ */
+struct api_action {
+	const struct cp_identity *id;	/* as api_handle got it (may be NULL) */
+	const char *method, *path, *query; /* query may be NULL */
+	const uint8_t *body;
+	size_t len;
+	int http_status;
+	int64_t now;			/* Unix ms */
+};
+typedef void (*api_action_fn)(const struct api_action *act, void *arg);
+/* fn NULL: nothing is called.  arg is borrowed. */
+void api_set_on_action(struct api *a, api_action_fn fn, void *arg);
+
+/*
+ * The routes under /api/v1/audit (GET only, admin only: api_handle checks
+ * both first): rest is what follows "/api/v1/audit" ("", "/checkpoint",
+ * ...), query what follows '?' or NULL.  Same return convention as
+ * api_handle.  Without a handler the routes answer 404.
+ */
+typedef int (*api_audit_fn)(void *arg, const struct cp_identity *id, const char *rest, const char *query,
+			    struct api_reply *ret);
+void api_set_audit(struct api *a, api_audit_fn fn, void *arg);
 
 #endif

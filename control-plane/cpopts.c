@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "decimal.h"
 #include "cpopts.h"
 
@@ -39,6 +40,11 @@ const char cpopts_usage[] =
 	"                           (default 90)\n"
 	"  --retry-after S          what overload replies ask clients to wait (default 30)\n"
 	"  --log-level LEVEL        warn, info (default) or debug (one line per request)\n"
+	"  --audit-key FILE         Ed25519 private key (PEM) that signs the audit log's\n"
+	"                           checkpoints (GET /api/v1/audit/checkpoint); without\n"
+	"                           it the log is kept but no checkpoint is served\n"
+	"  --audit-origin NAME      the checkpoints' origin line and key name (default\n"
+	"                           " CPOPTS_DEFAULT_AUDIT_ORIGIN "); the same on every server of a fleet\n"
 	"  -h, --help               this text\n"
 	"  --version                print the version\n"
 	"\n"
@@ -51,7 +57,7 @@ const char cpopts_usage[] =
 
 enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_AGENT_CA, OPT_ADMIN_CA, OPT_CRL, OPT_POLICY_TRUST,
        OPT_DB, OPT_MAX_CONN, OPT_IDLE, OPT_RETRY, OPT_LOG_LEVEL, OPT_VERSION, OPT_ISSUER_CERT,
-       OPT_ISSUER_KEY, OPT_ISSUED_DAYS };
+       OPT_ISSUER_KEY, OPT_ISSUED_DAYS, OPT_AUDIT_KEY, OPT_AUDIT_ORIGIN };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -65,6 +71,8 @@ static const struct option long_opts[] = {
 	{ "issuer-cert", required_argument, NULL, OPT_ISSUER_CERT },
 	{ "issuer-key", required_argument, NULL, OPT_ISSUER_KEY },
 	{ "issued-days", required_argument, NULL, OPT_ISSUED_DAYS },
+	{ "audit-key", required_argument, NULL, OPT_AUDIT_KEY },
+	{ "audit-origin", required_argument, NULL, OPT_AUDIT_ORIGIN },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "retry-after", required_argument, NULL, OPT_RETRY },
@@ -135,6 +143,7 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 		.retry_after_s = CPOPTS_DEFAULT_RETRY_AFTER,
 		.log_level = CP_LOG_INFO,
 		.issued_days = CPOPTS_DEFAULT_ISSUED_DAYS,
+		.audit_origin = CPOPTS_DEFAULT_AUDIT_ORIGIN,
 	};
 	int c;
 
@@ -178,6 +187,20 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 			if (need_file("--issuer-key", optarg, &o.issuer_key, err, errlen))
 				return -EINVAL;
 			break;
+		case OPT_AUDIT_KEY:
+			if (need_file("--audit-key", optarg, &o.audit_key, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_AUDIT_ORIGIN: {
+			char why[256];
+
+			if (checkpoint_check_name(optarg, why, sizeof(why))) {
+				snprintf(err, errlen, "--audit-origin: %s", why);
+				return -EINVAL;
+			}
+			o.audit_origin = optarg;
+			break;
+		}
 		case OPT_ISSUED_DAYS:
 			if (decimal_uint(optarg, 1, CPOPTS_MAX_ISSUED_DAYS, &o.issued_days)) {
 				snprintf(err, errlen, "--issued-days '%s': must be a whole number of days from 1 to %u",

@@ -34,6 +34,9 @@
 #define CPOPTS_DEFAULT_ISSUED_DAYS 30u
 #define CPOPTS_MAX_ISSUED_DAYS 3650u
 
+/* The audit log's checkpoints (checkpoint.h: no spaces, no '+'). */
+#define CPOPTS_DEFAULT_AUDIT_ORIGIN "vigil-cp/audit-log"
+
 enum cp_log_level {
 	CP_LOG_WARN = 0,	/* refusals and failures only */
 	CP_LOG_INFO,		/* + start, reload, stop (the default) */
@@ -54,6 +57,8 @@ struct cpopts {
 	unsigned idle_timeout_s;
 	unsigned retry_after_s;
 	enum cp_log_level log_level;
+	const char *audit_key;		/* Ed25519 PEM private key, or NULL: no checkpoints */
+	const char *audit_origin;	/* the checkpoints' origin (and key name) */
 	bool help, version;
 };
 

@@ -535,6 +535,8 @@ static void handle_api(struct evhttp_request *req, struct conn *c, const struct 
 	r.status = rep.http_status;
 	r.body = rep.body;
 	r.len = rep.len;
+	if (rep.content_type)
+		r.type = rep.content_type;
 	send_reply(req, c, &r);
 	free(rep.body);
 }

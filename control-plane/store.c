@@ -240,3 +240,26 @@ void store_failed_parse(const char *text, struct store_agent *a)
 			break;
 	}
 }
+
+/* ---------------------------------------------------------------------------
+ * The audit log. */
+
+int store_audit_append(struct store *st, int64_t have, store_audit_cb seen, store_audit_build_fn build,
+		       void *arg, int64_t *ret_idx)
+{
+	if (have < 0 || !seen || !build)
+		return -EINVAL;
+	return st->ops->audit_append(st, have, seen, build, arg, ret_idx);
+}
+
+int store_audit_list(struct store *st, int64_t since, int64_t limit, store_audit_cb cb, void *arg)
+{
+	if (since < 0 || limit < 1 || limit > STORE_MAX_AUDIT_LIST || !cb)
+		return -EINVAL;
+	return st->ops->audit_list(st, since, limit, cb, arg);
+}
+
+int store_audit_size(struct store *st, int64_t *ret_size)
+{
+	return st->ops->audit_size(st, ret_size);
+}

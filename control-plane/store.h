@@ -161,5 +161,60 @@ int store_assignment_list(struct store *st, store_assignment_cb cb, void *arg);
  * database see each other's changes this way.
  */
 int store_generation(struct store *st, int64_t *ret_gen);
+/* ---------------------------------------------------------------------------
+ * The audit log (cpaudit.c): append-only records, index 0, 1, 2, ... with
+ * no gap, each the exact bytes a Merkle leaf hashes.  A record is written
+ * durably (fsynced / synchronous_commit on) before the append returns, so
+ * a checkpoint signed over it survives a crash.
+ */
+
+#define STORE_MAX_AUDIT_RECORD (64u << 10)	/* bytes of one record (-E2BIG) */
+#define STORE_MAX_AUDIT_LIST 10000		/* records of one store_audit_list call */
+#define STORE_MAX_AUDIT_BATCH 1000		/* records of one store_audit_append */
+
+struct store_audit_record {
+	int64_t idx;			/* >= 0 */
+	int64_t at;			/* Unix ms it was appended */
+	const uint8_t *record;		/* valid during the callback only */
+	size_t len;
+};
+
+typedef int (*store_audit_cb)(const struct store_audit_record *r, void *arg);
+
+/*
+ * Builds the record of index idx: 0 with *ret_record (malloc'ed; the store
+ * frees it), *ret_len and *ret_at; 1 when it has no more records (not on
+ * its first call); or -errno, which aborts the append and is returned.
+ */
+typedef int (*store_audit_build_fn)(int64_t idx, void *arg, uint8_t **ret_record, size_t *ret_len,
+				    int64_t *ret_at);
+
+/*
+ * Append one record in one transaction that no other append to the same
+ * store runs beside, in this process or another (SQLite: BEGIN IMMEDIATE;
+ * PostgreSQL: an advisory transaction lock).  Inside it: seen(r, arg) for
+ * every record with idx >= have in index order (what other servers
+ * appended since the caller last looked: it extends its own tree with
+ * them), then build(n, ...) for the new record at n = the log's size, which
+ * is inserted, then build(n + 1, ...) and so on until build returns 1 or
+ * STORE_MAX_AUDIT_BATCH records were written: one commit (one fsync) for
+ * all of them.  seen's records are committed whatever happens next.
+ * 0 and *ret_idx (may be NULL) = the last index written; -ESTALE when the log holds fewer than
+ * have records (it was cut short under the caller), -EBADMSG a gap in the
+ * indexes, -E2BIG a record over STORE_MAX_AUDIT_RECORD, or -errno.
+ */
+int store_audit_append(struct store *st, int64_t have, store_audit_cb seen, store_audit_build_fn build,
+		       void *arg, int64_t *ret_idx);
+
+/*
+ * cb for the records with since <= idx, in index order, at most limit of
+ * them (1..STORE_MAX_AUDIT_LIST, -EINVAL otherwise); a non-zero return
+ * from cb stops and is returned.  The indexes are as stored: a caller that
+ * checks the log checks them too.
+ */
+int store_audit_list(struct store *st, int64_t since, int64_t limit, store_audit_cb cb, void *arg);
+
+/* The number of records (max(idx) + 1; 0 when empty). */
+int store_audit_size(struct store *st, int64_t *ret_size);
 
 #endif

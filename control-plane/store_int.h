@@ -66,6 +66,11 @@ struct store_ops {
 		      int64_t at, int64_t *ret_id);
 	int (*assignment_list)(struct store *st, store_assignment_cb cb, void *arg);
 	int (*generation)(struct store *st, int64_t *ret_gen);
+	/* The audit log (store.h's contract; limit and record size checked by store.c and again here). */
+	int (*audit_append)(struct store *st, int64_t have, store_audit_cb seen, store_audit_build_fn build,
+			    void *arg, int64_t *ret_idx);
+	int (*audit_list)(struct store *st, int64_t since, int64_t limit, store_audit_cb cb, void *arg);
+	int (*audit_size)(struct store *st, int64_t *ret_size);
 };
 
 /*

@@ -54,6 +54,7 @@
 /* Advisory lock keys: "VGCL" in the high half, what is locked in the low. */
 #define PG_LOCK_MIGRATE 0x5647434c00000001LL
 #define PG_LOCK_SERIAL 0x5647434c00000002LL
+#define PG_LOCK_AUDIT 0x5647434c00000010LL	/* audit appends, one at a time across servers */
 
 /* pg_type OIDs (catalog/pg_type_d.h, stable across releases). */
 #define PG_BOOLOID 16
@@ -102,6 +103,12 @@ static const char *const pg_migrations[] = {
 	"ALTER TABLE agents ADD COLUMN failed_serials TEXT;"
 	"CREATE TABLE vigil_generation (id BIGINT PRIMARY KEY CHECK (id = 1), gen BIGINT NOT NULL);"
 	"INSERT INTO vigil_generation (id, gen) VALUES (1, 1);",
+	/* 3: the audit log (cpaudit.c): append-only, the index is the Merkle leaf's. */
+	"CREATE TABLE audit ("
+	" idx BIGINT PRIMARY KEY CHECK (idx >= 0),"
+	" at BIGINT NOT NULL,"
+	" record BYTEA NOT NULL"
+	");",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 const int store_pg_schema_latest = PG_SCHEMA_VERSION;
@@ -811,6 +818,134 @@ static int pg_generation(struct store *st, int64_t *ret_gen)
 	return r;
 }
 
+/* ---------------------------------------------------------------------------
+ * The audit log.  An append takes pg_advisory_xact_lock(PG_LOCK_AUDIT) in
+ * its own statement, then reads max(idx) and the rows it has not seen
+ * (READ COMMITTED: each statement after the lock sees every append
+ * committed before the lock was granted), then inserts: two servers
+ * appending at once build one log without a gap, each tree seeing the
+ * other's records.  synchronous_commit is on for it: a record a checkpoint
+ * covers is never lost to a crash.
+ */
+
+/* Each row of res from row 0 to cb; with next, the indexes must run on from *next without a gap. */
+static int pg_audit_rows(const PGresult *res, int64_t *next, store_audit_cb cb, void *arg)
+{
+	int r = 0;
+
+	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+		struct store_audit_record a = { 0 };
+
+		if (!pg_col_int8(res, i, 0, &a.idx) || !pg_col_int8(res, i, 1, &a.at) || PQgetisnull(res, i, 2))
+			return -EBADMSG;
+		if (next && a.idx != (*next)++)
+			return -EBADMSG;
+		a.record = (const uint8_t *)PQgetvalue(res, i, 2);
+		a.len = (size_t)PQgetlength(res, i, 2);
+		r = cb(&a, arg);
+	}
+	return r;
+}
+
+static int pg_audit_select(struct store_pg *s, bool first, int64_t since, int64_t limit, PGresult **ret)
+{
+	struct pg_params pp = { 0 };
+
+	pp_int8(&pp, since);
+	pp_int8(&pp, limit);
+	return pg_run(s, first, "SELECT idx, at, record FROM audit WHERE idx >= $1 ORDER BY idx LIMIT $2", &pp, ret);
+}
+
+static int pg_audit_size_run(struct store_pg *s, bool first, int64_t *ret_size)
+{
+	PGresult *res = NULL;
+	int r = pg_run(s, first, "SELECT coalesce(max(idx), -1)::bigint + 1 FROM audit", NULL, &res);
+
+	if (r)
+		return r;
+	if (PQntuples(res) != 1 || !pg_col_int8(res, 0, 0, ret_size))
+		r = -EBADMSG;
+	PQclear(res);
+	return r;
+}
+
+static int pg_audit_append(struct store *st, int64_t have, store_audit_cb seen, store_audit_build_fn build,
+			   void *arg, int64_t *ret_idx)
+{
+	struct store_pg *s = pg_of(st);
+	struct pg_params lock = { 0 };
+	int64_t n = 0, next = have, at = 0;
+	uint8_t *rec = NULL;
+	size_t len = 0;
+	int r;
+
+	r = pg_begin(s);
+	if (r)
+		return r;
+	r = pg_run(s, false, "SET LOCAL synchronous_commit = on", NULL, NULL);
+	pp_int8(&lock, PG_LOCK_AUDIT);
+	if (r == 0)
+		r = pg_run(s, false, "SELECT pg_advisory_xact_lock($1)", &lock, NULL);
+	if (r == 0)
+		r = pg_audit_size_run(s, false, &n);
+	if (r == 0 && n < have)
+		r = -ESTALE;
+	while (r == 0 && next < n) {
+		PGresult *res = NULL;
+		int64_t before = next;
+
+		r = pg_audit_select(s, false, next, STORE_MAX_AUDIT_LIST, &res);
+		if (r == 0)
+			r = pg_audit_rows(res, &next, seen, arg);
+		if (r == 0 && next == before)
+			r = -EBADMSG;
+		PQclear(res);
+	}
+	/* build's records, one after the other, until it has no more (1). */
+	for (int k = 0; r == 0 && k < STORE_MAX_AUDIT_BATCH; k++, n++) {
+		struct pg_params pp = { 0 };
+
+		r = build(n, arg, &rec, &len, &at);
+		if (r == 1 && k > 0) {
+			r = 0;
+			break;
+		}
+		if (r == 0 && len > STORE_MAX_AUDIT_RECORD)
+			r = -E2BIG;
+		else if (r == 1)
+			r = -EINVAL; /* not even one record */
+		if (r == 0) {
+			pp_int8(&pp, n);
+			pp_int8(&pp, at);
+			pp_bytea(&pp, rec, len, true);
+			r = pg_run(s, false, "INSERT INTO audit (idx, at, record) VALUES ($1, $2, $3)", &pp, NULL);
+		}
+		free(rec);
+		rec = NULL;
+	}
+	n--; /* the last index written */
+	r = pg_end(s, r);
+	if (r == 0 && ret_idx)
+		*ret_idx = n;
+	return r;
+}
+
+static int pg_audit_list(struct store *st, int64_t since, int64_t limit, store_audit_cb cb, void *arg)
+{
+	PGresult *res = NULL;
+	int r = pg_audit_select(pg_of(st), true, since, limit, &res);
+
+	if (r == 0)
+		r = pg_audit_rows(res, NULL, cb, arg);
+	PQclear(res);
+	return r;
+}
+
+static int pg_audit_size(struct store *st, int64_t *ret_size)
+{
+	return pg_audit_size_run(pg_of(st), true, ret_size);
+}
+
 const struct store_ops store_pg_ops = {
 	.scheme = "postgresql",
 	.alias = "postgres",
@@ -827,4 +962,7 @@ const struct store_ops store_pg_ops = {
 	.assign = pg_assign,
 	.assignment_list = pg_assignment_list,
 	.generation = pg_generation,
+	.audit_append = pg_audit_append,
+	.audit_list = pg_audit_list,
+	.audit_size = pg_audit_size,
 };

@@ -75,6 +75,12 @@ static const char *const sq_migrations[] = {
 	"ALTER TABLE agents ADD COLUMN failed_serials TEXT;"
 	"CREATE TABLE vigil_generation (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL);"
 	"INSERT INTO vigil_generation (id, gen) VALUES (1, 1);",
+	/* 4: the audit log (cpaudit.c): append-only, the index is the Merkle leaf's. */
+	"CREATE TABLE audit ("
+	" idx INTEGER PRIMARY KEY CHECK (idx >= 0),"
+	" at INTEGER NOT NULL,"
+	" record BLOB NOT NULL"
+	");",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 const int store_sqlite_schema_latest = SQ_SCHEMA_VERSION;
@@ -736,6 +742,147 @@ static int sq_generation(struct store *st, int64_t *ret_gen)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EBADMSG : sq_errno(rc);
 }
 
+/* ---------------------------------------------------------------------------
+ * The audit log.  An append is BEGIN IMMEDIATE ... COMMIT, which takes the
+ * database's write lock first: appends from several processes on one file
+ * run one after the other, and each sees the ones before it.  Durable
+ * before it returns (synchronous FULL), like what an administrator did.
+ * The statements are prepared per call: this section shares nothing with
+ * the cached ones above.
+ */
+
+/* The rows with since <= idx, at most limit, each to cb; checks nothing but what SQLite gives. */
+static int sq_audit_rows(struct store_sqlite *s, int64_t since, int64_t limit, store_audit_cb cb, void *arg)
+{
+	sqlite3_stmt *stmt;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(s->db, "SELECT idx, at, record FROM audit WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+				-1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return sq_errno(rc);
+	if ((rc = sqlite3_bind_int64(stmt, 1, since)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 2, limit)) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return sq_errno(rc);
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_audit_record a = {
+			.idx = sqlite3_column_int64(stmt, 0),
+			.at = sqlite3_column_int64(stmt, 1),
+			.record = sqlite3_column_blob(stmt, 2),
+			.len = (size_t)sqlite3_column_bytes(stmt, 2),
+		};
+
+		if (!a.record)
+			a.record = (const uint8_t *)"";
+		r = cb(&a, arg);
+		if (r)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_errno(rc);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int sq_audit_size_in_txn(struct store_sqlite *s, int64_t *ret_size)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, "SELECT coalesce(max(idx), -1) + 1 FROM audit", -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return sq_errno(rc);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*ret_size = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW ? 0 : sq_errno(rc) ? sq_errno(rc) : -EIO;
+}
+
+struct sq_audit_seen {
+	int64_t next;
+	store_audit_cb cb;
+	void *arg;
+};
+
+/* Passes the other servers' records on, refusing a gap. */
+static int sq_audit_seen(const struct store_audit_record *a, void *arg)
+{
+	struct sq_audit_seen *sn = arg;
+
+	if (a->idx != sn->next)
+		return -EBADMSG;
+	sn->next++;
+	return sn->cb(a, sn->arg);
+}
+
+static int sq_audit_append(struct store *st, int64_t have, store_audit_cb seen, store_audit_build_fn build,
+			   void *arg, int64_t *ret_idx)
+{
+	struct store_sqlite *s = sq_of(st);
+	struct sq_audit_seen sn = { .next = have, .cb = seen, .arg = arg };
+	uint8_t *rec = NULL;
+	size_t len = 0;
+	int64_t n = 0, at = 0;
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	sq_synchronous(s, true);
+	r = sq_begin(s);
+	if (r)
+		goto out;
+	r = sq_audit_size_in_txn(s, &n);
+	if (r == 0 && n < have)
+		r = -ESTALE;
+	while (r == 0 && sn.next < n)
+		r = sq_audit_rows(s, sn.next, STORE_MAX_AUDIT_LIST, sq_audit_seen, &sn);
+	/* build's records, one after the other, until it has no more (1). */
+	for (int k = 0; r == 0 && k < STORE_MAX_AUDIT_BATCH; k++, n++) {
+		r = build(n, arg, &rec, &len, &at);
+		if (r == 1 && k > 0) {
+			r = 0;
+			break;
+		}
+		if (r == 0 && len > STORE_MAX_AUDIT_RECORD)
+			r = -E2BIG;
+		else if (r == 1)
+			r = -EINVAL; /* not even one record */
+		if (r == 0) {
+			rc = sqlite3_prepare_v2(s->db, "INSERT INTO audit (idx, at, record) VALUES (?1, ?2, ?3)", -1,
+						&stmt, NULL);
+			if (rc == SQLITE_OK) {
+				if ((rc = sqlite3_bind_int64(stmt, 1, n)) == SQLITE_OK &&
+				    (rc = sqlite3_bind_int64(stmt, 2, at)) == SQLITE_OK &&
+				    (rc = sq_bind_blob(stmt, 3, rec, len, true)) == SQLITE_OK)
+					rc = sqlite3_step(stmt);
+				sqlite3_finalize(stmt);
+			}
+			r = rc == SQLITE_DONE ? 0 : sq_errno(rc);
+		}
+		free(rec);
+		rec = NULL;
+	}
+	n--; /* the last index written */
+	r = sq_end(s, r);
+	if (r == 0 && ret_idx)
+		*ret_idx = n;
+out:
+	sq_synchronous(s, false);
+	return r;
+}
+
+static int sq_audit_list(struct store *st, int64_t since, int64_t limit, store_audit_cb cb, void *arg)
+{
+	return sq_audit_rows(sq_of(st), since, limit, cb, arg);
+}
+
+static int sq_audit_size(struct store *st, int64_t *ret_size)
+{
+	return sq_audit_size_in_txn(sq_of(st), ret_size);
+}
+
 const struct store_ops store_sqlite_ops = {
 	.scheme = "sqlite",
 	.open = sq_open,
@@ -751,4 +898,7 @@ const struct store_ops store_sqlite_ops = {
 	.assign = sq_assign,
 	.assignment_list = sq_assignment_list,
 	.generation = sq_generation,
+	.audit_append = sq_audit_append,
+	.audit_list = sq_audit_list,
+	.audit_size = sq_audit_size,
 };

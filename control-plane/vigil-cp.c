@@ -7,8 +7,9 @@
  * SIGHUP reloads the TLS files and the policy trust; a reload that fails
  * keeps the running configuration.  SIGTERM and SIGINT stop it (exit 0).
  * Exit codes (sysexits): 64 usage, 66 a file cannot be read, 78 a file's
- * contents are unusable, 69 the listener or the store is unavailable,
- * 70 internal error.
+ * contents are unusable (or --audit-key cannot be used), 69 the listener
+ * or the store is unavailable, 65 the stored audit log was altered (a
+ * gap in its indexes), 70 internal error.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -24,11 +25,16 @@
 #include <openssl/ssl.h>
 
 #include "api.h"
+#include "auditapi.h"
+#include "checkpoint.h"
+#include "cpaudit.h"
+#include "cpevent.h"
 #include "cpopts.h"
 #include "csrsign.h"
 #include "httpd.h"
 #include "log.h"
 #include "opampsrv.h"
+#include "pemfile.h"
 #include "signing.h"
 #include "store.h"
 #include "tlsconf.h"
@@ -57,7 +63,44 @@ struct cp {
 	struct event *ev_tick;
 	int64_t store_gen;	/* store_generation() at the last tick, 0 unknown */
 	bool store_failing;	/* the tick's last store read failed (logged once) */
+	struct cpaudit *audit;	/* the audit log (cpaudit.h) */
+	EVP_PKEY *audit_key;	/* NULL without --audit-key */
 };
+
+/*
+ * Each fleet event (cpevent.h), from opampsrv or the rollout engine, goes
+ * to every consumer: one line per consumer.
+ */
+static void on_event(const struct cpevent *ev, void *arg)
+{
+	struct cp *cp = arg;
+
+	cpaudit_on_event(ev, cp->audit);
+}
+
+/* --audit-key: an Ed25519 private key, or exit 78 (EX_CONFIG) with the reason. */
+static int load_audit_key(struct cp *cp, char *err, size_t errlen)
+{
+	char why[512];
+	uint8_t id[4];
+	int r;
+
+	if (!cp->o.audit_key)
+		return 0;
+	r = pemfile_key("--audit-key", cp->o.audit_key, &cp->audit_key, why, sizeof(why));
+	if (r) {
+		snprintf(err, errlen, "%s", why);
+		return r;
+	}
+	if (checkpoint_key_id(cp->o.audit_origin, cp->audit_key, id)) {
+		snprintf(err, errlen,
+			 "--audit-key %s: not an Ed25519 key (make one with: openssl genpkey -algorithm ed25519 "
+			 "-out %s)",
+			 cp->o.audit_key, cp->o.audit_key);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* The admin API changed policies or assignments: drop what opampsrv cached. */
 static void on_api_change(void *arg)
@@ -259,6 +302,26 @@ int main(int argc, char **argv)
 		code = r == -EINVAL ? EX_USAGE : r == -EPROTO ? EX_CONFIG : EX_UNAVAILABLE;
 		goto out;
 	}
+	r = load_audit_key(&cp, err, sizeof(err));
+	if (r) {
+		log_warnx("%s", err);
+		code = EX_CONFIG;
+		goto out;
+	}
+	{
+		struct cpaudit_config ac = { .origin = cp.o.audit_origin, .key = cp.audit_key, .log_records = 1 };
+
+		r = cpaudit_new(st, &ac, &cp.audit, err, sizeof(err));
+		if (r) {
+			log_warnx("%s", err);
+			code = r == -EBADMSG ? EX_DATAERR : r == -EINVAL ? EX_CONFIG : EX_UNAVAILABLE;
+			goto out;
+		}
+		if (cp.o.log_level >= CP_LOG_INFO)
+			log_info("audit log: %llu records; %s%s", (unsigned long long)cpaudit_size(cp.audit),
+				 cp.audit_key ? "checkpoints signed as " : "no --audit-key: no checkpoints are signed",
+				 cp.audit_key ? cp.o.audit_origin : "");
+	}
 	if (opampsrv_new(st, &op) || api_new(st, cp.trust, &cp.api)) {
 		log_warnx("cannot start the OpAMP server or the admin API: out of memory");
 		goto out;
@@ -277,8 +340,12 @@ int main(int argc, char **argv)
 			 cp.o.issued_days);
 	/* A policy uploaded or assigned must reach the agents at their next poll. */
 	api_set_on_change(cp.api, on_api_change, op);
+	/* Every admin action and every fleet event goes to the audit log. */
+	api_set_on_action(cp.api, cpaudit_on_action, cp.audit);
+	api_set_audit(cp.api, auditapi_handle, cp.audit);
+	opampsrv_set_events(op, on_event, &cp);
 	cp.base = event_base_new();
-	if (!cp.base) {
+	if (!cp.base || cpaudit_set_event_base(cp.audit, cp.base)) {
 		log_warnx("libevent: cannot make an event base");
 		goto out;
 	}
@@ -331,11 +398,18 @@ out:
 	if (cp.ev_tick)
 		event_free(cp.ev_tick);
 	httpd_free(cp.httpd);
+	/* What the last turn of the loop queued is written before the loop goes. */
+	if (cp.audit) {
+		cpaudit_flush(cp.audit);
+		cpaudit_set_event_base(cp.audit, NULL);
+	}
 	if (cp.base)
 		event_base_free(cp.base);
 	api_free(cp.api);
 	opampsrv_free(op);
 	csrsign_free(cp.signer);
+	cpaudit_free(cp.audit);
+	EVP_PKEY_free(cp.audit_key);
 	store_close(st);
 	signing_trust_free(cp.trust);
 	SSL_CTX_free(cp.ctx);

@@ -12,6 +12,9 @@
  *   vigilctl [options] policy show SERIAL
  *   vigilctl [options] assign SERIAL --selector k=v,...
  *   vigilctl [options] assignments
+ *   vigilctl [options] audit verify --audit-pubkey FILE [--state FILE]
+ *   vigilctl [options] audit tail [--follow] [--since N]
+ *   vigilctl [options] audit export [--since N]
  *
  * Output: a table (or "key: value" lines for one object) when stdout is a
  * terminal, the server's JSON otherwise or with --json (--table forces
@@ -38,11 +41,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "auditverify.h"
+#include "checkpoint.h"
 #include "ctltable.h"
 #include "policy.h"
 #include "signing.h"
@@ -56,6 +62,7 @@
 #define EX_PROTOCOL 76
 #define EX_NOPERM 77
 #define EX_CONFIG 78
+#define EX_CANTCREAT 73
 
 #define VIGILCTL_MAX_REPLY (64u << 20)	/* a listing of many thousand agents fits */
 #define VIGILCTL_MAX_URL 4096
@@ -66,6 +73,10 @@ struct opts {
 	const char *server, *cert, *key, *ca, *selector;
 	long timeout;
 	int json;		/* 1 --json, 0 --table, -1 by isatty(stdout) */
+	/* audit commands */
+	const char *audit_pubkey, *state;
+	bool follow;
+	long long since;	/* -1: not given */
 };
 
 static void usage(FILE *f)
@@ -79,6 +90,11 @@ static void usage(FILE *f)
 		"  policy show SERIAL                 print a policy's YAML (--json: with its signature)\n"
 		"  assign SERIAL --selector k=v,...   make agents that match run policy SERIAL\n"
 		"  assignments                        list assignments, oldest first\n"
+		"  audit verify --audit-pubkey F [--state F]\n"
+		"                                     check the audit log against its signed checkpoint\n"
+		"                                     and the checkpoint this command saved last time\n"
+		"  audit tail [--follow] [--since N]  print the last records (and new ones as they come)\n"
+		"  audit export [--since N]           the records from N on as JSON lines, as stored\n"
 		"Options may also come from VIGILCTL_SERVER, VIGILCTL_CERT, VIGILCTL_KEY, VIGILCTL_CA.\n"
 		"--timeout S (default 30) bounds the whole request.  See vigilctl(1).\n",
 		prog);
@@ -194,20 +210,19 @@ static int curl_exit(CURLcode c, const char *errbuf, bool tls_done, const struct
 }
 
 /*
- * One request; on a 2xx reply, 0 with the JSON body in *ret (caller
- * decrefs).  Otherwise the exit code, the error line already printed.
- * what names the command in messages ("policy upload").
+ * One HTTP exchange: 0 with the HTTP status and the body (b->data
+ * NUL-terminated, or NULL when empty; caller frees) whatever the status,
+ * or the exit code with the error line already printed when no reply came.
+ * accept is the Accept header's value.
  */
-static int request(const struct opts *o, const char *method, const char *path, const char *body,
-		   const char *what, json_t **ret)
+static int transfer(const struct opts *o, const char *method, const char *path, const char *body,
+		    const char *accept, long *ret_status, struct buf *ret)
 {
-	char url[VIGILCTL_MAX_URL], errbuf[CURL_ERROR_SIZE] = "";
+	char url[VIGILCTL_MAX_URL], errbuf[CURL_ERROR_SIZE] = "", acc[128];
 	struct curl_slist *hdrs = NULL;
 	struct buf b = { 0 };
-	json_error_t je;
 	long status = 0;
 	curl_off_t tls_time = 0;
-	json_t *j = NULL;
 	CURLcode c;
 	CURL *h;
 	int code;
@@ -220,7 +235,8 @@ static int request(const struct opts *o, const char *method, const char *path, c
 	h = curl_easy_init();
 	if (!h)
 		return fail(EX_SOFTWARE, "curl_easy_init failed");
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	snprintf(acc, sizeof(acc), "Accept: %s", accept);
+	hdrs = curl_slist_append(hdrs, acc);
 	if (body)
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -263,42 +279,67 @@ static int request(const struct opts *o, const char *method, const char *path, c
 		free(b.data);
 		return code;
 	}
+	*ret_status = status;
+	*ret = b;
+	return 0;
+}
 
-	if (b.len)
-		j = json_loadb(b.data, b.len, 0, &je);
-	if (status >= 200 && status < 300) {
-		free(b.data);
-		if (!j || !json_is_object(j)) {
-			json_decref(j);
-			return fail(EX_PROTOCOL, "%s: %s: the reply (HTTP %ld) is not a JSON object",
-				    o->server, what, status);
-		}
-		*ret = j;
-		return 0;
+/* The exit code for a refusal (status not 2xx) with the server's error text, printed. */
+static int refused(const char *what, long status, const struct buf *b)
+{
+	json_t *j = b->len ? json_loadb(b->data, b->len, 0, NULL) : NULL;
+	const char *err = json_string_value(json_object_get(j, "error"));
+	char fallback[128];
+	int code;
+
+	if (!err) {
+		snprintf(fallback, sizeof(fallback), "HTTP %ld%s", status,
+			 b->len ? " with a reply that is not ours" : "");
+		err = fallback;
 	}
-
-	{
-		const char *err = json_string_value(json_object_get(j, "error"));
-		char fallback[128];
-
-		if (!err) {
-			snprintf(fallback, sizeof(fallback), "HTTP %ld%s", status,
-				 b.len ? " with a reply that is not ours" : "");
-			err = fallback;
-		}
-		if (status == 401 || status == 403)
-			code = EX_NOPERM;
-		else if (status >= 500)
-			code = EX_UNAVAILABLE;
-		else if (status >= 400)
-			code = EX_DATAERR;
-		else
-			code = EX_PROTOCOL;
-		code = fail(code, "%s: refused (HTTP %ld): %s", what, status, err);
-	}
+	if (status == 401 || status == 403)
+		code = EX_NOPERM;
+	else if (status >= 500)
+		code = EX_UNAVAILABLE;
+	else if (status >= 400)
+		code = EX_DATAERR;
+	else
+		code = EX_PROTOCOL;
+	code = fail(code, "%s: refused (HTTP %ld): %s", what, status, err);
 	json_decref(j);
-	free(b.data);
 	return code;
+}
+
+/*
+ * One request; on a 2xx reply, 0 with the JSON body in *ret (caller
+ * decrefs).  Otherwise the exit code, the error line already printed.
+ * what names the command in messages ("policy upload").
+ */
+static int request(const struct opts *o, const char *method, const char *path, const char *body,
+		   const char *what, json_t **ret)
+{
+	struct buf b = { 0 };
+	long status = 0;
+	json_t *j = NULL;
+	int code = transfer(o, method, path, body, "application/json", &status, &b);
+
+	if (code)
+		return code;
+	if (status < 200 || status >= 300) {
+		code = refused(what, status, &b);
+		free(b.data);
+		return code;
+	}
+	if (b.len)
+		j = json_loadb(b.data, b.len, 0, NULL);
+	free(b.data);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		return fail(EX_PROTOCOL, "%s: %s: the reply (HTTP %ld) is not a JSON object", o->server, what,
+			    status);
+	}
+	*ret = j;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -779,6 +820,362 @@ static int cmd_assignments(const struct opts *o, char **args)
 	return get_and_show(o, "/api/v1/assignments", "assignments", show_assignments);
 }
 
+/* ------------------------------------------------------------------------
+ * The audit log (cpaudit.h, auditapi.h, auditverify.h). */
+
+#define AUDIT_PAGE 10000
+
+/* GET path expecting a 2xx reply of any type: 0 with the body (b->data may be NULL), or the exit code. */
+static int get_raw(const struct opts *o, const char *path, const char *accept, const char *what, struct buf *ret)
+{
+	long status = 0;
+	int code = transfer(o, "GET", path, NULL, accept, &status, ret);
+
+	if (code)
+		return code;
+	if (status < 200 || status >= 300) {
+		code = refused(what, status, ret);
+		free(ret->data);
+		memset(ret, 0, sizeof(*ret));
+	}
+	return code;
+}
+
+/* One page of records from since: cb for each line (without its '\n'); *ret_n lines. */
+static int audit_page(const struct opts *o, uint64_t since, const char *what,
+		      int (*cb)(const char *line, size_t len, uint64_t idx, void *arg), void *arg, uint64_t *ret_n)
+{
+	char path[128];
+	struct buf b = { 0 };
+	uint64_t n = 0;
+	int code;
+
+	snprintf(path, sizeof(path), "/api/v1/audit/records?since=%" PRIu64 "&limit=%d", since, AUDIT_PAGE);
+	code = get_raw(o, path, "application/x-ndjson", what, &b);
+	for (size_t at = 0; code == 0 && at < b.len;) {
+		char *nl = memchr(b.data + at, '\n', b.len - at);
+
+		if (!nl) {
+			code = fail(EX_PROTOCOL, "%s: the server's record %" PRIu64 " is not a whole line", what,
+				    since + n);
+			break;
+		}
+		code = cb(b.data + at, (size_t)(nl - (b.data + at)), since + n, arg);
+		n++;
+		at = (size_t)(nl - b.data) + 1;
+	}
+	free(b.data);
+	*ret_n = n;
+	return code;
+}
+
+static int read_small(const char *path, char *buf, size_t cap, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, cap);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	if ((size_t)n == cap)
+		return -EFBIG;
+	buf[n] = '\0';
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+/* mkdir -p of path's directory (0700 for what it makes). */
+static int make_parent(const char *path)
+{
+	char dir[4096];
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* text replaces path whole or not at all: a temporary beside it, fsynced, renamed over it. */
+static int save_atomic(const char *path, const char *text, size_t len)
+{
+	char tmp[4200], dir[4096], *slash;
+	int fd, e = 0, dfd;
+
+	if ((e = make_parent(path)))
+		return e;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd))
+		e = -EIO;
+	if (close(fd) && !e)
+		e = -EIO;
+	if (!e && rename(tmp, path))
+		e = -errno;
+	if (e) {
+		unlink(tmp);
+		return e;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/* The default state file: $XDG_STATE_HOME (or ~/.local/state)/vigil/audit-ORIGIN.checkpoint. */
+static int default_state(const char *origin, char *out, size_t outlen)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char name[CHECKPOINT_MAX_ORIGIN + 1];
+	size_t i;
+
+	for (i = 0; origin[i] && i < sizeof(name) - 1; i++)
+		name[i] = origin[i] == '/' ? '_' : origin[i];
+	name[i] = '\0';
+	if (xdg && *xdg == '/')
+		return snprintf(out, outlen, "%s/vigil/audit-%s.checkpoint", xdg, name) >= (int)outlen ? -1 : 0;
+	if (home && *home)
+		return snprintf(out, outlen, "%s/.local/state/vigil/audit-%s.checkpoint", home, name) >= (int)outlen
+			       ? -1
+			       : 0;
+	return -1;
+}
+
+static int feed(const char *line, size_t len, uint64_t idx, void *arg)
+{
+	struct auditverify *v = arg;
+	char err[512];
+	int e = auditverify_record(v, (const uint8_t *)line, len, err, sizeof(err));
+
+	if (e == -EBADMSG)
+		return fail(EX_DATAERR, "audit verify: first bad index %" PRId64 ": %s", auditverify_bad_index(v),
+			    err);
+	return e == -ERANGE ? 0 : e ? fail(EX_SOFTWARE, "audit verify: %s", strerror(-e)) : 0;
+}
+
+/* The server's consistency proof from old to cur, checked against what verify saw. */
+static int check_saved(const struct opts *o, struct auditverify *v, const struct checkpoint *old,
+		       const struct checkpoint *cur, const char *state)
+{
+	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
+	size_t np = 0;
+	char err[512], path[128];
+	json_t *j = NULL, *arr;
+	int code;
+
+	if (old->size > 0 && old->size < cur->size) {
+		snprintf(path, sizeof(path), "/api/v1/audit/proof/consistency?from=%" PRIu64 "&to=%" PRIu64,
+			 old->size, cur->size);
+		if ((code = request(o, "GET", path, NULL, "audit verify", &j)))
+			return code;
+		arr = json_object_get(j, "proof");
+		if (!json_is_array(arr) || json_array_size(arr) > MERKLE_MAX_PROOF) {
+			json_decref(j);
+			return fail(EX_PROTOCOL, "audit verify: the consistency proof is not a list of hashes");
+		}
+		for (np = 0; np < json_array_size(arr); np++) {
+			json_t *h = json_array_get(arr, np);
+			uint8_t tmp[36];
+
+			if (!json_is_string(h) || json_string_length(h) != 44 ||
+			    EVP_DecodeBlock(tmp, (const unsigned char *)json_string_value(h), 44) != 33) {
+				json_decref(j);
+				return fail(EX_PROTOCOL, "audit verify: the consistency proof is not a list of hashes");
+			}
+			memcpy(proof + np * MERKLE_HASH_LEN, tmp, MERKLE_HASH_LEN);
+		}
+		json_decref(j);
+	}
+	if (auditverify_against_saved(v, old, proof, np, err, sizeof(err)))
+		return fail(EX_DATAERR, "audit verify: against the checkpoint saved in %s: %s", state, err);
+	return 0;
+}
+
+static int cmd_audit_verify(const struct opts *o, char **args)
+{
+	char err[512], state[4096], saved_text[CHECKPOINT_MAX_TEXT + 1], hex[2 * MERKLE_HASH_LEN + 1];
+	struct checkpoint cp, old;
+	struct auditverify *v = NULL;
+	struct buf b = { 0 };
+	EVP_PKEY *pub = NULL;
+	size_t saved_len = 0;
+	bool have_saved = false;
+	uint64_t n;
+	int code, e;
+
+	(void)args;
+	if (!o->audit_pubkey)
+		return fail(EX_USAGE, "audit verify: --audit-pubkey FILE (the log's Ed25519 public key, PEM) is "
+				      "required");
+	if (checkpoint_load_key("--audit-pubkey", o->audit_pubkey, &pub, err, sizeof(err)))
+		return fail(EX_CONFIG, "%s", err);
+	/* The checkpoint first: the records are checked against what the server signed. */
+	code = get_raw(o, "/api/v1/audit/checkpoint", "text/plain", "audit verify", &b);
+	if (code)
+		goto out;
+	if (checkpoint_verify(b.data ? b.data : "", b.len, pub, NULL, &cp, err, sizeof(err))) {
+		code = fail(EX_DATAERR, "audit verify: %s", err);
+		goto out;
+	}
+	if (o->state)
+		snprintf(state, sizeof(state), "%s", o->state);
+	else if (default_state(cp.origin, state, sizeof(state))) {
+		code = fail(EX_USAGE, "audit verify: no $XDG_STATE_HOME or $HOME for the state file: give --state FILE");
+		goto out;
+	}
+	e = read_small(state, saved_text, sizeof(saved_text), &saved_len);
+	if (e == 0) {
+		if (checkpoint_verify(saved_text, saved_len, pub, NULL, &old, err, sizeof(err))) {
+			code = fail(EX_DATAERR, "audit verify: the state file %s does not hold a checkpoint signed by "
+						"this key: %s", state, err);
+			goto out;
+		}
+		have_saved = true;
+	} else if (e != -ENOENT) {
+		code = fail(EX_NOINPUT, "audit verify: the state file %s: %s", state, strerror(-e));
+		goto out;
+	}
+	if (auditverify_new(&cp, &v)) {
+		code = fail(EX_SOFTWARE, "out of memory");
+		goto out;
+	}
+	while (auditverify_count(v) < cp.size) {
+		code = audit_page(o, auditverify_count(v), "audit verify", feed, v, &n);
+		if (code)
+			goto out;
+		if (n == 0)
+			break;
+	}
+	if (auditverify_finish(v, err, sizeof(err))) {
+		code = fail(EX_DATAERR, "audit verify: first bad index %" PRId64 ": %s", auditverify_bad_index(v),
+			    err);
+		goto out;
+	}
+	if (have_saved && (code = check_saved(o, v, &old, &cp, state)))
+		goto out;
+	if ((e = save_atomic(state, b.data, b.len))) {
+		code = fail(EX_CANTCREAT, "audit verify: the log verified, but saving its checkpoint to %s failed: %s",
+			    state, strerror(-e));
+		goto out;
+	}
+	for (int i = 0; i < MERKLE_HASH_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", cp.root[i]);
+	printf("audit log %s verified: %" PRIu64 " records, root %s", cp.origin, cp.size, hex);
+	if (have_saved)
+		printf("; consistent with the checkpoint of %" PRIu64 " records verified before", old.size);
+	printf("\n");
+	code = 0;
+out:
+	auditverify_free(v);
+	EVP_PKEY_free(pub);
+	free(b.data);
+	return code;
+}
+
+/* A record as one line for a person: index, time, kind, then the other fields as k=v. */
+static int print_human(const char *line, size_t len, uint64_t idx, void *arg)
+{
+	json_t *r = json_loadb(line, len, 0, NULL), *val;
+	char t[40], safe[4096], *v;
+	const char *k;
+
+	(void)arg;
+	if (!json_is_object(r)) {
+		json_decref(r);
+		printf("#%" PRIu64 " (not a JSON record)\n", idx);
+		return 0;
+	}
+	printf("#%" PRIu64 " %s %s", idx, when(json_integer_value(json_object_get(r, "t")), t, sizeof(t)),
+	       ctltable_sanitize(str(json_object_get(r, "kind")), safe, sizeof(safe)));
+	json_object_foreach(r, k, val) {
+		if (!strcmp(k, "i") || !strcmp(k, "t") || !strcmp(k, "kind") || !strcmp(k, "prev"))
+			continue;
+		v = json_is_string(val) ? strdup(json_string_value(val)) : json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+		printf(" %s=%s", k, ctltable_sanitize(v ? v : "?", safe, sizeof(safe)));
+		free(v);
+	}
+	printf("\n");
+	json_decref(r);
+	return 0;
+}
+
+static int cmd_audit_tail(const struct opts *o, char **args)
+{
+	uint64_t next, n;
+	json_t *j;
+	int code;
+
+	(void)args;
+	if (o->since >= 0) {
+		next = (uint64_t)o->since;
+	} else {
+		if ((code = request(o, "GET", "/api/v1/audit", NULL, "audit tail", &j)))
+			return code;
+		n = (uint64_t)json_integer_value(json_object_get(j, "size"));
+		json_decref(j);
+		next = n > 10 ? n - 10 : 0;
+	}
+	for (;;) {
+		do {
+			if ((code = audit_page(o, next, "audit tail", print_human, NULL, &n)))
+				return code;
+			next += n;
+		} while (n > 0);
+		fflush(stdout);
+		if (!o->follow)
+			return 0;
+		sleep(1);
+	}
+}
+
+static int print_raw(const char *line, size_t len, uint64_t idx, void *arg)
+{
+	(void)idx;
+	(void)arg;
+	fwrite(line, 1, len, stdout);
+	putchar('\n');
+	return 0;
+}
+
+static int cmd_audit_export(const struct opts *o, char **args)
+{
+	uint64_t next = o->since > 0 ? (uint64_t)o->since : 0, n;
+	int code;
+
+	(void)args;
+	do {
+		if ((code = audit_page(o, next, "audit export", print_raw, NULL, &n)))
+			return code;
+		next += n;
+	} while (n > 0);
+	return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 
 static int check_file(const char *opt, const char *path)
@@ -810,6 +1207,9 @@ static const struct command {
 	{ "policy", "show", 3, "policy show SERIAL", false, cmd_policy_show },
 	{ "assign", NULL, 2, "assign SERIAL --selector k=v,...", true, cmd_assign },
 	{ "assignments", NULL, 1, "assignments", false, cmd_assignments },
+	{ "audit", "verify", 2, "audit verify --audit-pubkey FILE [--state FILE]", false, cmd_audit_verify },
+	{ "audit", "tail", 2, "audit tail [--follow] [--since N]", false, cmd_audit_tail },
+	{ "audit", "export", 2, "audit export [--since N]", false, cmd_audit_export },
 };
 
 static int run(struct opts *o, int argc, char **argv)
@@ -828,12 +1228,20 @@ static int run(struct opts *o, int argc, char **argv)
 			c = &commands[i];
 	if (!c && !strcmp(argv[0], "policy"))
 		return fail(EX_USAGE, "usage: %s policy upload|list|show ...", prog);
+	if (!c && !strcmp(argv[0], "audit"))
+		return fail(EX_USAGE, "usage: %s audit verify|tail|export ...", prog);
 	if (!c)
 		return fail(EX_USAGE, "unknown command \"%s\" (see %s --help)", argv[0], prog);
 	if (argc != c->argc)
 		return fail(EX_USAGE, "usage: %s %s", prog, c->usage);
 	if (o->selector && !c->selector)
 		return fail(EX_USAGE, "--selector goes with agents or assign only");
+	if ((o->audit_pubkey || o->state) && c->fn != cmd_audit_verify)
+		return fail(EX_USAGE, "--audit-pubkey and --state go with audit verify only");
+	if (o->follow && c->fn != cmd_audit_tail)
+		return fail(EX_USAGE, "--follow goes with audit tail only");
+	if (o->since >= 0 && c->fn != cmd_audit_tail && c->fn != cmd_audit_export)
+		return fail(EX_USAGE, "--since goes with audit tail or audit export only");
 
 	if (!o->server)
 		return fail(EX_USAGE, "--server URL is required (or set VIGILCTL_SERVER)");
@@ -848,7 +1256,7 @@ static int run(struct opts *o, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	enum { OPT_SERVER = 256, OPT_CERT, OPT_KEY, OPT_CA, OPT_JSON, OPT_TABLE, OPT_SELECTOR,
-	       OPT_TIMEOUT, OPT_VERSION };
+	       OPT_TIMEOUT, OPT_VERSION, OPT_AUDIT_PUBKEY, OPT_STATE, OPT_FOLLOW, OPT_SINCE };
 	static const struct option longopts[] = {
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "cert", required_argument, NULL, OPT_CERT },
@@ -859,6 +1267,10 @@ int main(int argc, char **argv)
 		{ "selector", required_argument, NULL, OPT_SELECTOR },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "audit-pubkey", required_argument, NULL, OPT_AUDIT_PUBKEY },
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ "since", required_argument, NULL, OPT_SINCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -869,6 +1281,7 @@ int main(int argc, char **argv)
 		.ca = getenv("VIGILCTL_CA"),
 		.timeout = 30,
 		.json = -1,
+		.since = -1,
 	};
 	char *end;
 	int c, r;
@@ -907,6 +1320,23 @@ int main(int argc, char **argv)
 		case OPT_VERSION:
 			printf("vigilctl %s\n", VIGIL_VERSION);
 			return EX_OK;
+		case OPT_AUDIT_PUBKEY:
+			o.audit_pubkey = optarg;
+			break;
+		case OPT_STATE:
+			if (!*optarg)
+				return fail(EX_USAGE, "--state: the file name is empty");
+			o.state = optarg;
+			break;
+		case OPT_FOLLOW:
+			o.follow = true;
+			break;
+		case OPT_SINCE:
+			errno = 0;
+			o.since = strtoll(optarg, &end, 10);
+			if (errno || *end || !*optarg || o.since < 0)
+				return fail(EX_USAGE, "--since must be a record index (0 or more), not %s", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return EX_OK;

@@ -89,7 +89,7 @@ unit() {
 			"$(grep -E '^#' "$T/$name.tap" | head -20)"
 	fi
 }
-unit test_store 12
+unit test_store 15
 unit test_opampsrv 11
 unit test_api 13
 

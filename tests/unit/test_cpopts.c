@@ -77,6 +77,29 @@ static void test_issuer(void **state)
 	(void)state;
 }
 
+/* The audit log: a key file (optional) and an origin that can be a signing key's name. */
+static void test_audit(void **state)
+{
+	struct cpopts o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+	assert_null(o.audit_key);
+	assert_string_equal(o.audit_origin, "vigil-cp/audit-log");
+	assert_int_equal(parse(&o, err, sizeof(err), "--audit-key", "a.pem", "--audit-origin", "cp.example/audit",
+			       NULL),
+			 0);
+	assert_string_equal(o.audit_key, "a.pem");
+	assert_string_equal(o.audit_origin, "cp.example/audit");
+	assert_int_equal(parse(&o, err, sizeof(err), "--audit-origin", "two words", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--audit-origin"));
+	assert_non_null(strstr(err, "space"));
+	assert_int_equal(parse(&o, err, sizeof(err), "--audit-origin", "", NULL), -EINVAL);
+	assert_int_equal(parse(&o, err, sizeof(err), "--audit-key", "", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--audit-key"));
+}
+
 static void test_listen(void **state)
 {
 	struct cpopts o;
@@ -175,6 +198,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_issuer),
+		cmocka_unit_test(test_audit),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_values),

@@ -858,6 +858,231 @@ static void test_agent_identity_bound(void **state)
 	store_agent_release(&got);
 }
 
+/* ---------------------------------------------------------------------------
+ * The audit log, on both backends. */
+
+struct audit_view {
+	int64_t next;		/* the records this "server" knows: [0, next) */
+	int n_seen;
+	const char *tag;	/* what its records say */
+	size_t pad;		/* extra bytes in the record it builds */
+	int fail;		/* build returns this */
+	int batch;		/* records per append (1 when 0) */
+	int made;		/* in the append under way */
+};
+
+static int audit_seen(const struct store_audit_record *r, void *arg)
+{
+	struct audit_view *v = arg;
+
+	if (r->idx != v->next)
+		return -EPROTO;
+	v->next++;
+	v->n_seen++;
+	return 0;
+}
+
+static int audit_build(int64_t idx, void *arg, uint8_t **ret, size_t *ret_len, int64_t *ret_at)
+{
+	struct audit_view *v = arg;
+	char head[64];
+	int n;
+
+	if (v->fail)
+		return v->fail;
+	if (v->made == (v->batch ? v->batch : 1))
+		return 1;
+	v->made++;
+	n = snprintf(head, sizeof(head), "%s %lld", v->tag, (long long)idx);
+	*ret = calloc(1, (size_t)n + v->pad + 1);
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, head, (size_t)n);
+	*ret_len = (size_t)n + v->pad;
+	*ret_at = 1000 + idx;
+	return 0;
+}
+
+static int audit_append(struct store *st, struct audit_view *v)
+{
+	int64_t idx = -1;
+	int r;
+
+	v->made = 0;
+	r = store_audit_append(st, v->next, audit_seen, audit_build, v, &idx);
+	if (r == 0) {
+		/* idx is the last of the batch, right after what the caller saw. */
+		if (idx != v->next + v->made - 1)
+			return -EPROTO;
+		v->next += v->made;
+	}
+	return r;
+}
+
+struct audit_rows {
+	int n;
+	int64_t idx[16];
+	char rec[16][32];
+};
+
+static int audit_collect(const struct store_audit_record *r, void *arg)
+{
+	struct audit_rows *rows = arg;
+
+	if (rows->n < 16) {
+		rows->idx[rows->n] = r->idx;
+		snprintf(rows->rec[rows->n], sizeof(rows->rec[0]), "%.*s", (int)r->len, (const char *)r->record);
+		assert_int_equal(r->at, 1000 + r->idx);
+	}
+	rows->n++;
+	return 0;
+}
+
+/* SQL on the fixture's database, whichever backend it is. */
+static void fixture_sql(struct fixture *f, const char *sql)
+{
+	if (strncmp(f->url, "sqlite:", 7) == 0) {
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	} else {
+		PGconn *c = pg_connect();
+		PGresult *r = PQexec(c, sql);
+
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+	}
+}
+
+static void test_audit(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_view a = { .tag = "a" }, b = { .tag = "b" };
+	struct audit_rows rows = { 0 };
+	struct store *st2 = NULL;
+	int64_t size = -1;
+	char err[256];
+
+	assert_int_equal(store_audit_size(f->st, &size), 0);
+	assert_int_equal(size, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(audit_append(f->st, &a), 0);
+	assert_int_equal(a.n_seen, 0);
+	/* A second "server" on the same database sees the first one's records, then adds its own. */
+	assert_int_equal(store_open(f->url, &st2, err, sizeof(err)), 0);
+	assert_int_equal(audit_append(st2, &b), 0);
+	assert_int_equal(b.n_seen, 3);
+	assert_int_equal(b.next, 4);
+	assert_int_equal(audit_append(st2, &b), 0);
+	/* ...and the first sees those two before its fourth record lands at 5. */
+	assert_int_equal(audit_append(f->st, &a), 0);
+	assert_int_equal(a.n_seen, 2);
+	assert_int_equal(a.next, 6);
+	assert_int_equal(store_audit_size(st2, &size), 0);
+	assert_int_equal(size, 6);
+	assert_int_equal(store_audit_list(f->st, 0, 100, audit_collect, &rows), 0);
+	assert_int_equal(rows.n, 6);
+	assert_string_equal(rows.rec[0], "a 0");
+	assert_string_equal(rows.rec[3], "b 3");
+	assert_string_equal(rows.rec[4], "b 4");
+	assert_string_equal(rows.rec[5], "a 5");
+	/* Three records in one append: consecutive, one commit. */
+	a.batch = 3;
+	assert_int_equal(audit_append(f->st, &a), 0);
+	assert_int_equal(a.next, 9);
+	a.batch = 0;
+	fixture_sql(f, "DELETE FROM audit WHERE idx >= 6");
+	a.next = 6;
+	memset(&rows, 0, sizeof(rows));
+	assert_int_equal(store_audit_list(f->st, 2, 3, audit_collect, &rows), 0);
+	assert_int_equal(rows.n, 3);
+	assert_int_equal(rows.idx[0], 2);
+	assert_int_equal(rows.idx[2], 4);
+	memset(&rows, 0, sizeof(rows));
+	assert_int_equal(store_audit_list(f->st, 6, 3, audit_collect, &rows), 0);
+	assert_int_equal(rows.n, 0);
+	assert_int_equal(store_audit_list(f->st, 0, 0, audit_collect, &rows), -EINVAL);
+	assert_int_equal(store_audit_list(f->st, 0, STORE_MAX_AUDIT_LIST + 1, audit_collect, &rows), -EINVAL);
+	assert_int_equal(store_audit_list(f->st, -1, 1, audit_collect, &rows), -EINVAL);
+
+	/* A record over the limit, or a failing build: nothing is written. */
+	a.pad = STORE_MAX_AUDIT_RECORD;
+	assert_int_equal(audit_append(f->st, &a), -E2BIG);
+	a.pad = STORE_MAX_AUDIT_RECORD - 8;
+	assert_int_equal(audit_append(f->st, &a), 0);
+	a.pad = 0;
+	a.fail = -ECANCELED;
+	assert_int_equal(audit_append(f->st, &a), -ECANCELED);
+	a.fail = 0;
+	assert_int_equal(store_audit_size(f->st, &size), 0);
+	assert_int_equal(size, 7);
+	/* The log cut short under a server: it is told, and writes nothing. */
+	a.next = 9;
+	assert_int_equal(audit_append(f->st, &a), -ESTALE);
+	/* A gap in what it has not seen yet: refused. */
+	fixture_sql(f, "DELETE FROM audit WHERE idx = 4");
+	b.next = 3;
+	assert_int_equal(audit_append(st2, &b), -EBADMSG);
+	assert_int_equal(store_audit_size(f->st, &size), 0);
+	assert_int_equal(size, 7);
+	store_close(st2);
+}
+
+enum { AUDIT_PROCS = 4, AUDIT_EACH = 60 };
+
+/* Child i appends AUDIT_EACH records, checking that it sees every other one exactly once. */
+static int audit_appender(int i, const char *url)
+{
+	struct audit_view v = { .tag = "x" };
+	struct store *st = NULL;
+	char err[256];
+
+	if (store_open(url, &st, err, sizeof(err)))
+		return 1;
+	for (int k = 0; k < AUDIT_EACH; k++) {
+		int r = audit_append(st, &v);
+
+		if (r) {
+			fprintf(stderr, "# child %d: store_audit_append: %d\n", i, r);
+			store_close(st);
+			return 1;
+		}
+	}
+	store_close(st);
+	return 0;
+}
+
+/* Several processes appending at once build one log without a gap or a duplicate. */
+static void test_audit_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_rows rows = { 0 };
+	int64_t size = 0;
+	pid_t pids[AUDIT_PROCS];
+
+	for (int i = 0; i < AUDIT_PROCS; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0)
+			_exit(audit_appender(i, f->url));
+	}
+	for (int i = 0; i < AUDIT_PROCS; i++) {
+		int status = 0;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("appender %d: status %#x", i, status);
+	}
+	assert_int_equal(store_audit_size(f->st, &size), 0);
+	assert_int_equal(size, AUDIT_PROCS * AUDIT_EACH);
+	assert_int_equal(store_audit_list(f->st, 0, STORE_MAX_AUDIT_LIST, audit_collect, &rows), 0);
+	assert_int_equal(rows.n, AUDIT_PROCS * AUDIT_EACH);
+}
+
 #define PG_CASE(name, fn) { "pg_" name, fn, setup_pg, teardown_pg, NULL }
 
 int main(void)
@@ -876,6 +1101,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_put_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_and_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_identity_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_concurrent, setup, teardown),
 	};
 	const struct CMUnitTest pg_tests[] = {
 		PG_CASE("schema_table", test_pg_schema_table),
@@ -892,6 +1119,8 @@ int main(void)
 		PG_CASE("agent_put_rate", test_agent_put_rate),
 		PG_CASE("failed_and_generation", test_failed_and_generation),
 		PG_CASE("agent_identity_bound", test_agent_identity_bound),
+		PG_CASE("audit", test_audit),
+		PG_CASE("audit_concurrent", test_audit_concurrent),
 	};
 	return pg_run_groups("test_store", sqlite_tests, pg_tests, NULL, NULL);
 }
