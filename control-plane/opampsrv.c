@@ -1269,6 +1269,20 @@ int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint
 		oa->gen = s->gen;
 	}
 	r = store_agent_put(s->st, &oa->a);
+	if (r == -EPERM) {
+		/* Another server bound this uid to another certificate since we read it. */
+		struct store_agent owner;
+		bool have = store_agent_get(s->st, in->instance_uid.data, &owner) == 0;
+		const char *who = have && owner.cert_subject ? owner.cert_subject : "unknown";
+
+		snprintf(why_buf, sizeof(why_buf), "instance_uid belongs to another certificate (%.100s)", who);
+		r = opampsrv_bad_request(id, &in->instance_uid, why_buf, ret);
+		if (r == 0)
+			opampsrv_emit(s, CPEVENT_IDENTITY_REFUSED, in->instance_uid.data, id, now, 0, -1, who);
+		if (have)
+			store_agent_release(&owner);
+		goto out;
+	}
 	if (r)
 		goto out;
 	opampsrv_events(s, in, oa, known, &before, id, now);

@@ -114,7 +114,12 @@ int store_schema_version(struct store *st);
 /* 0 and *ret (release with store_agent_release), -ENOENT, or -errno. */
 int store_agent_get(struct store *st, const uint8_t uid[STORE_UID_LEN], struct store_agent *ret);
 
-/* Insert or replace the agent with a->uid (first_seen kept when it exists). */
+/*
+ * Insert or replace the agent with a->uid (first_seen kept when it exists).
+ * -EPERM, and nothing written, when the stored row has another
+ * cert_subject (an instance_uid belongs to its first certificate, even
+ * when two servers write it at once).
+ */
 int store_agent_put(struct store *st, const struct store_agent *a);
 
 /* Call cb for each agent, in uid order; a non-zero return from cb stops and is returned. */

@@ -35,7 +35,18 @@
 	"applied_serial = excluded.applied_serial, "                                            \
 	"remote_config_status = excluded.remote_config_status, "                                \
 	"remote_config_hash = excluded.remote_config_hash, last_error = excluded.last_error, "  \
-	"disconnected = excluded.disconnected, failed_serials = excluded.failed_serials"
+	"disconnected = excluded.disconnected, failed_serials = excluded.failed_serials "         \
+	STORE_AGENT_UPSERT_WHERE
+
+/*
+ * An instance_uid stays bound to the certificate subject it was first
+ * stored with, in the statement that writes: each vigil-cp checks the
+ * binding before it writes, but two servers on one database could both
+ * find a new uid unbound and write it for two certificates.  Nothing is
+ * updated when the subjects differ (agent_put returns -EPERM).
+ */
+#define STORE_AGENT_UPSERT_WHERE \
+	"WHERE agents.cert_subject IS NULL OR agents.cert_subject = excluded.cert_subject"
 
 struct store_ops {
 	const char *scheme;	/* "sqlite": URLs "sqlite:PATH" */

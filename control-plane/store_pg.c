@@ -591,6 +591,8 @@ static int pg_agent_put(struct store *st, const struct store_agent *a)
 {
 	struct pg_params pp = { 0 };
 	char failed[STORE_FAILED_TEXT];
+	PGresult *res = NULL;
+	int r;
 
 	store_failed_format(a, failed);
 	pp_bytea(&pp, a->uid, STORE_UID_LEN, true);
@@ -613,11 +615,17 @@ static int pg_agent_put(struct store *st, const struct store_agent *a)
 	pp_bool(&pp, a->disconnected);
 	pp_text(&pp, failed[0] ? failed : NULL);
 	/* One statement: its own transaction; first_seen is kept on conflict. */
-	return pg_run(pg_of(st), true,
-		      "INSERT INTO agents (" STORE_AGENT_COLUMNS ") VALUES "
-		      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
-		      STORE_AGENT_UPSERT_SET,
-		      &pp, NULL);
+	r = pg_run(pg_of(st), true,
+		   "INSERT INTO agents (" STORE_AGENT_COLUMNS ") VALUES "
+		   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
+		   STORE_AGENT_UPSERT_SET,
+		   &pp, &res);
+	if (r)
+		return r;
+	/* "0": the upsert's WHERE refused another certificate's subject. */
+	r = strcmp(PQcmdTuples(res), "0") == 0 ? -EPERM : 0;
+	PQclear(res);
+	return r;
 }
 
 /*

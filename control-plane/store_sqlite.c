@@ -523,7 +523,10 @@ static int sq_agent_put(struct store *st, const struct store_agent *a)
 		return sq_errno(rc);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
-	return rc == SQLITE_DONE ? 0 : sq_errno(rc);
+	if (rc != SQLITE_DONE)
+		return sq_errno(rc);
+	/* The upsert's WHERE refused another certificate's subject. */
+	return sqlite3_changes(s->db) == 0 ? -EPERM : 0;
 }
 
 static int sq_agent_list(struct store *st, store_agent_cb cb, void *arg)

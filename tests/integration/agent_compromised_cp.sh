@@ -1,15 +1,16 @@
 #!/bin/bash
 # tests/integration/agent_compromised_cp.sh - vigild against a COMPROMISED
-# control plane: the real vigil-cp, whose SQLite database an attacker
+# control plane: the real vigil-cp, whose database (SQLite, or PostgreSQL
+# when pg_agent_compromised_cp.sh runs it: lib_backend.sh) an attacker
 # rewrote.  vigil-cp refuses hostile uploads itself (the admin API checks
 # the signature, the YAML and the serial), so the attacker goes around it:
 # vigil-cp is stopped, a policy row it would never have stored and an
-# assignment of it to this agent are written with the sqlite3 CLI, and
+# assignment of it to this agent are written with the sqlite3 CLI (psql), and
 # vigil-cp is started again on the same database (it caches policies and
 # assignments; a restart loses nothing else), so that it sends what the
 # attacker wrote.  The schema stops none of it: policies(serial) only has
 # to be unique and positive and yaml/sig non-NULL (the unsigned policy's
-# signature is an empty blob, X''), an assignment must name a stored
+# signature is an empty blob), an assignment must name a stored
 # serial, the "serials only move forward" rule is vigil-cp's code, not a
 # constraint, and the config hash vigil-cp sends is computed from the row's
 # bytes when it loads them.  The admin API's refusal of each hostile upload
@@ -39,6 +40,7 @@
 # vigil-cp run exited 0 on SIGTERM and logged no store, internal or OpAMP
 # error, and vigild exits 0 on SIGTERM with no worker lost.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_backend.sh"
 
 CPD=$B/vigil-cp
 CTL=$B/vigilctl
@@ -61,7 +63,7 @@ N=${#NAMES[@]}
 tap_plan $N
 
 require_file "$CPD" "${NAMES[@]}" && require_file "$CTL" "${NAMES[@]}" && require_file "$JG" "${NAMES[@]}"
-command -v sqlite3 >/dev/null || {
+[ "$BACKEND" != sqlite ] || command -v sqlite3 >/dev/null || {
 	for n in "${NAMES[@]}"; do tap_not_ok "$n" "the sqlite3 CLI is not installed"; done
 	tap_done
 }
@@ -152,7 +154,7 @@ start_cp() {
 	echo "--- vigil-cp started" >>"$CPLOG"
 	spawn "$CPD" --listen "127.0.0.1:$PORT" --cert "$P/server.pem" --key "$P/server.key" \
 		--agent-ca "$P/agent-ca.pem" --admin-ca "$P/admin-ca.pem" --policy-trust "$P/policy-ca.pem" \
-		--db "sqlite:$DB" --log-level debug 2>>"$CPLOG"
+		--db "$(cp_db "$DB")" --log-level debug 2>>"$CPLOG"
 	CP_PID=$SPAWNED_PID
 }
 stop_cp() {
@@ -278,8 +280,8 @@ tap_result "${NAMES[2]}" $? "$why" "$OUT"
 # subshell: vigil-cp is this shell's child).  1 with $CERR.
 compromise() {
 	stop_cp
-	if ! CERR=$(sqlite3 -bail "$DB" "PRAGMA foreign_keys = ON; $1" 2>&1); then
-		CERR="sqlite3: $CERR"
+	if ! CERR=$(backend_sql "$DB" "$1" 2>&1); then
+		CERR="$BACKEND_NAME: $CERR"
 		start_cp
 		cp_ready
 		return 1
@@ -338,10 +340,10 @@ run_case() { # run_case SERIAL YAML-EXPR SIG-EXPR REASON-ERE: serial 1 and tenan
 		not_run "$CERR"
 	fi
 }
-rf() { echo "readfile('$P/$1')"; }
+rf() { backend_blob "$P/$1"; }
 
 # 1. Unsigned: the policy with an empty signature.
-run_case 2 "$(rf p2.yaml)" "X''" 'unsigned: '
+run_case 2 "$(rf p2.yaml)" "$(backend_empty_blob)" 'unsigned: '
 # 2. Signed by a key from a CA that --policy-trust does not hold.
 run_case 3 "$(rf p3.yaml)" "$(rf p3.sig)" 'untrusted: '
 # 3. Signed by the trusted signer, then one byte changed.

@@ -10,8 +10,10 @@
 # second vigil-cp that trusts another policy CA sends a policy signed by a
 # key the agent does not trust: FAILED with the reason, serial 1 kept,
 # sampling goes on; vigild restarted with the control plane down comes
-# back on serial 1 from its state directory.
+# back on serial 1 from its state directory.  pg_agent_cp.sh runs it all
+# with vigil-cp on PostgreSQL (lib_backend.sh).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_backend.sh"
 
 CPD=$B/vigil-cp
 CTL=$B/vigilctl
@@ -108,7 +110,7 @@ PORT=$((20000 + RANDOM % 20000))
 URL=https://127.0.0.1:$PORT
 start_cp() { # start_cp DB POLICY-CA LOG
 	spawn "$CPD" --listen "127.0.0.1:$PORT" --cert "$P/${CP_CERT:-server}.pem" --key "$P/${CP_CERT:-server}.key" \
-		--agent-ca "$P/agent-ca.pem" --admin-ca "$P/admin-ca.pem" --policy-trust "$P/$2" --db "sqlite:$1" \
+		--agent-ca "$P/agent-ca.pem" --admin-ca "$P/admin-ca.pem" --policy-trust "$P/$2" --db "$(cp_db "$1")" \
 		--log-level debug 2>"$3"
 	CP_PID=$SPAWNED_PID
 }

@@ -15,8 +15,10 @@
 # is an intermediate its --crl does not cover (what it issues is refused at
 # the handshake), and vigild restarted on a fresh short-lived certificate:
 # the agent renews, the new connection fails, it goes back to the
-# certificate it had, reports FAILED, and sampling goes on.
+# certificate it had, reports FAILED, and sampling goes on.  pg_agent_csr.sh
+# runs it all with vigil-cp on PostgreSQL (lib_backend.sh).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_backend.sh"
 
 CPD=$B/vigil-cp
 NAMES=(
@@ -78,7 +80,7 @@ start_cp() { # start_cp LOG ISSUER-CERT ISSUER-KEY [ARGS...]
 	shift 3
 	spawn "$CPD" --listen "127.0.0.1:$PORT" --cert "$CP/server.pem" --key "$CP/server.key" \
 		--agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/admin-ca/ca.pem" \
-		--policy-trust "$CP/policy-ca/ca.pem" --db "sqlite:$T/cp.db" --log-level debug \
+		--policy-trust "$CP/policy-ca/ca.pem" --db "$(cp_db "$T/cp.db")" --log-level debug \
 		--issuer-cert "$ic" --issuer-key "$ik" --issued-days 1 "$@" 2>"$log"
 	CP_PID=$SPAWNED_PID
 }
@@ -89,7 +91,7 @@ fp() { openssl x509 -outform DER | sha256sum | cut -d' ' -f1; }
 
 "$CPD" --listen "127.0.0.1:$PORT" --cert "$CP/server.pem" --key "$CP/server.key" \
 	--agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/admin-ca/ca.pem" --policy-trust "$CP/policy-ca/ca.pem" \
-	--db "sqlite:$T/cp0.db" --issuer-cert "$CP/admin-ca/ca.pem" --issuer-key "$CP/admin-ca/ca.key" 2>"$T/cp0.log"
+	--db "$(cp_db "$T/cp0.db")" --issuer-cert "$CP/admin-ca/ca.pem" --issuer-key "$CP/admin-ca/ca.key" 2>"$T/cp0.log"
 rc=$?
 [ $rc -eq 78 ] && grep -q 'does not chain to --agent-ca' "$T/cp0.log"
 tap_result "${NAMES[0]}" $? "exit $rc" "$(cat "$T/cp0.log")"

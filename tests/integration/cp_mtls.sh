@@ -7,8 +7,10 @@
 #
 # Every refusal must happen at the handshake or as 403 (or 4xx/503 where
 # the case says so) AND leave a line in vigil-cp's log giving the reason.
+# pg_cp_mtls.sh runs it all with vigil-cp on PostgreSQL (lib_backend.sh).
 
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_backend.sh"
 . "$(dirname "$0")/lib_cppki.sh"
 
 CPBIN=${VIGIL_CP:-$B/vigil-cp} # VIGIL_CP: another build of it (e.g. with ASan)
@@ -32,14 +34,15 @@ cp "$CP/policy-ca/ca.pem" "$T/ptrust.pem"
 # cp_start LOG ARGS...: start vigil-cp on a free port with the test PKI and
 # ARGS; sets CP_PID, CP_PORT, CP_URL.  1 when it does not come up.
 cp_start() {
-	local log=$1 try i
+	local log=$1 try i db
 	shift
 	for try in 1 2 3 4 5; do
 		CP_PORT=$((20000 + RANDOM % 30000))
 		: >"$log"
+		db=$(cp_db "$T/cp-$CP_PORT.db") || return 1
 		spawn "$CPBIN" --listen "127.0.0.1:$CP_PORT" --cert "$T/server.pem" --key "$T/server.key" \
 			--agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/admin-ca/ca.pem" --crl "$T/crl.pem" \
-			--policy-trust "$T/ptrust.pem" --db "sqlite:$T/cp-$CP_PORT.db" "$@" 2>"$log"
+			--policy-trust "$T/ptrust.pem" --db "$db" "$@" 2>"$log"
 		CP_PID=$SPAWNED_PID
 		for i in $(seq 1 100); do
 			grep -q 'listening on' "$log" && { CP_URL=https://127.0.0.1:$CP_PORT; return 0; }
@@ -416,7 +419,7 @@ cp "$CP/server.pem" "$T/server.pem"
 # Start-up refusals: exit codes and one-line messages.
 run_cp() {
 	timeout 10 "$CPBIN" --listen 127.0.0.1:1 --cert "$CP/server.pem" --key "$CP/server.key" \
-		--policy-trust "$CP/policy-ca/ca.pem" --db "sqlite:$T/refused.db" "$@" 2>&1 >/dev/null
+		--policy-trust "$CP/policy-ca/ca.pem" --db "$(cp_db "$T/refused.db")" "$@" 2>&1 >/dev/null
 }
 m1=$(run_cp --agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/agent-ca/ca.pem")
 r1=$?
@@ -434,7 +437,7 @@ m1=$(run_cp --agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/subca.pem")
 r1=$?
 m2=$(timeout 10 "$CPBIN" --listen 127.0.0.1:1 --cert "$CP/server.pem" --key "$CP/agent1.key" \
 	--agent-ca "$CP/agent-ca/ca.pem" --admin-ca "$CP/admin-ca/ca.pem" --policy-trust "$CP/policy-ca/ca.pem" \
-	--db "sqlite:$T/refused.db" 2>&1 >/dev/null)
+	--db "$(cp_db "$T/refused.db")" 2>&1 >/dev/null)
 r2=$?
 st=1
 [ $r1 = 78 ] && [[ $m1 == *"one CA issued the other"* ]] && [ $r2 = 78 ] &&

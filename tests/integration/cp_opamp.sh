@@ -4,11 +4,13 @@
 # does (full state on the first message and on ReportFullState only, polls of
 # instance_uid + sequence_num + capabilities, agent_disconnect at exit, gzip
 # on and off).  Real vigil-cp, real mutual TLS on loopback, a PKI made here
-# with openssl, a SQLite file.  What the server recorded is read back
+# with openssl, a SQLite file (or, run by pg_cp_opamp.sh, a database on a
+# real PostgreSQL: lib_backend.sh).  What the server recorded is read back
 # through the admin API (vigilctl --json); the remote config's hash
 # is computed again here with printf and openssl, not with our C code.
 
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_backend.sh"
 . "$(dirname "$0")/lib_opamp.sh"
 
 tap_plan 45
@@ -83,9 +85,9 @@ cp_pki "$P" || fail_rest "could not make the PKI"
 
 cp_start "$P" "$DB" "$LOG"
 if cp_wait_ready "$P"; then
-	tap_ok "vigil-cp starts with the test PKI on a new SQLite file"
+	tap_ok "vigil-cp starts with the test PKI on a new $BACKEND_NAME store"
 else
-	tap_not_ok "vigil-cp starts with the test PKI on a new SQLite file" "$(tail -5 "$LOG")"
+	tap_not_ok "vigil-cp starts with the test PKI on a new $BACKEND_NAME store" "$(tail -5 "$LOG")"
 	fail_rest "vigil-cp did not start"
 fi
 
@@ -448,14 +450,14 @@ cp_stop KILL
 cp_start "$P" "$DB" "$LOG"
 if cp_wait_ready "$P"; then
 	after=$(snapshot)
-	if [ "$before" = "$after" ] && sqlite3 "$DB" 'PRAGMA integrity_check;' | grep -qx ok; then
-		tap_ok "after kill -9 and a restart, nothing is lost and the database passes integrity_check"
+	if [ "$before" = "$after" ] && check=$(backend_check "$DB"); then
+		tap_ok "after kill -9 and a restart, nothing is lost and the database passes its integrity check"
 	else
-		tap_not_ok "after kill -9 and a restart, nothing is lost and the database passes integrity_check" \
-			"$(diff <(echo "$before") <(echo "$after") | head -40)"
+		tap_not_ok "after kill -9 and a restart, nothing is lost and the database passes its integrity check" \
+			"$(diff <(echo "$before") <(echo "$after") | head -40)" "$check"
 	fi
 else
-	tap_not_ok "after kill -9 and a restart, nothing is lost and the database passes integrity_check" "$(tail -5 "$LOG")"
+	tap_not_ok "after kill -9 and a restart, nothing is lost and the database passes its integrity check" "$(tail -5 "$LOG")"
 	fail_rest "vigil-cp did not restart"
 fi
 

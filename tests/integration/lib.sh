@@ -101,6 +101,9 @@ MOUNTS=()
 
 lib_cleanup() {
 	local p m
+	# A PostgreSQL of lib_pg.sh: stopped before its directory goes, also
+	# when a script's own EXIT trap replaced lib_pg.sh's.
+	declare -F pg_stop >/dev/null && pg_stop
 	for p in "${SPAWNED[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done

@@ -15,6 +15,8 @@
 #   signer.pem/.key         CN=policy signer, codeSigning, under policy-ca
 # cp_start / cp_stop / cp_wait_ready run build/vigil-cp on a SQLite file;
 # vctl runs build/vigilctl as the admin; agent runs the test agent.
+# Several servers on one store (PostgreSQL): cp_start_named, cp_on,
+# agent_on (below, "Several vigil-cp").
 
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
 
@@ -141,15 +143,21 @@ cp_free_port() {
 
 # cp_start PKI DB LOG [ARGS...]: start vigil-cp on 127.0.0.1:$CP_PORT (chosen
 # here the first time, kept across restarts); pid in $CP_PID.  DB is a
-# SQLite file, or a store URL (postgresql://...) passed as it is.
+# SQLite file, or a store URL (postgresql://...) passed as it is; with
+# lib_backend.sh sourced, the file names a store of its backend (cp_db).
 cp_start() {
 	local pki=$1 db=$2 log=$3
 	shift 3
 	CP_PORT=${CP_PORT:-$(cp_free_port)}
 	CP_URL=https://127.0.0.1:$CP_PORT
+	if declare -F cp_db >/dev/null; then
+		db=$(cp_db "$db") || return 1
+	else
+		case $db in *://*) ;; *) db=sqlite:$db ;; esac
+	fi
 	"$VIGIL_CP" --listen "127.0.0.1:$CP_PORT" --cert "$pki/server.pem" --key "$pki/server.key" \
 		--agent-ca "$pki/agent-ca.pem" --admin-ca "$pki/admin-ca.pem" --policy-trust "$pki/policy-ca.pem" \
-		--db "$(case $db in *://*) echo "$db" ;; *) echo "sqlite:$db" ;; esac)" "$@" >>"$log" 2>&1 &
+		--db "$db" "$@" >>"$log" 2>&1 &
 	CP_PID=$!
 	SPAWNED+=("$CP_PID")
 }
@@ -192,5 +200,49 @@ agent() {
 	local pki=$1 n=$2
 	shift 2
 	"$OPAMP_AGENT" --server "$CP_URL" --cert "$pki/agent$n.pem" --key "$pki/agent$n.key" \
+		--ca "$pki/server-ca.pem" "$@"
+}
+
+# ---------------------------------------------------------------------------
+# Several vigil-cp on one store (a PostgreSQL URL), as behind a load
+# balancer (tests/integration/cp_two_servers.sh).  lib's cp_* functions act
+# on the current server (CP_PORT, CP_PID, CP_URL); these keep one set per
+# named server.
+
+# cp_start_named NAME PKI DB LOG [ARGS...]: start one more vigil-cp on a port
+# of its own and wait until it answers; its port, pid and URL in NAME_PORT,
+# NAME_PID and NAME_URL, and it is the current server.  1 when it does not
+# answer.
+cp_start_named() {
+	local name=$1
+	shift
+	CP_PORT=$(cp_free_port) CP_PID= CP_URL=
+	cp_start "$@" && cp_wait_ready "$1" || return 1
+	printf -v "${name}_PORT" %s "$CP_PORT"
+	printf -v "${name}_PID" %s "$CP_PID"
+	printf -v "${name}_URL" %s "$CP_URL"
+}
+
+# cp_on NAME CMD...: make NAME the current server and run CMD (vctl, agent,
+# cp_stop...).
+cp_on() {
+	local name=$1 port pid url
+	shift
+	port=${name}_PORT pid=${name}_PID url=${name}_URL
+	CP_PORT=${!port} CP_PID=${!pid} CP_URL=${!url}
+	"$@"
+}
+
+# agent_on "NAME..." PKI N ARGS...: the test agent with certificate agentN,
+# given the named servers in that order (--server repeated: each message
+# goes to the next, a failed one at once to the one after).
+agent_on() {
+	local names=$1 pki=$2 n=$3 name url servers=()
+	shift 3
+	for name in $names; do
+		url=${name}_URL
+		servers+=(--server "${!url}")
+	done
+	"$OPAMP_AGENT" "${servers[@]}" --cert "$pki/agent$n.pem" --key "$pki/agent$n.key" \
 		--ca "$pki/server-ca.pem" "$@"
 }

@@ -7,8 +7,11 @@
 # and /sys/fs/cgroup/system.slice a cgroup made here with a busy process in
 # it (a host without systemd has no system.slice).  Then what the README
 # promises must hold: the agent is APPLIED with serial 1, and its profiles
-# label that cgroup's samples tenant=system.
+# label that cgroup's samples tenant=system.  pg_readme_fleet.sh runs the
+# same block with its --db sqlite:... replaced by a database on a real
+# PostgreSQL (lib_backend.sh), as docs/control-plane.md says to.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_backend.sh"
 
 NAMES=(
 	"the README's fleet block runs to its end without an error"
@@ -41,7 +44,12 @@ spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" --threads 1 --seconds 60' s
 awk '/<!-- fleet-quickstart/ { on = 1; next } on && /^```sh/ { inb = 1; next }
 	inb && /^```/ { exit } inb { print }' "$VIGIL_ROOT/README.md" >"$T/block.sh"
 grep -q 'build/vigil-cp' "$T/block.sh" || { tap_not_ok "${NAMES[0]}" "no fleet block in README.md"; exit 1; }
-sed -e "s|var/|$T/var/|g" -e "s|:4320|:$PORT|g" -e "s|/sys/fs/cgroup/system.slice|$CG|g" \
+DBSUB=()
+if [ "$BACKEND" != sqlite ]; then
+	grep -q -- '--db sqlite:[^ ]*' "$T/block.sh" || { tap_not_ok "${NAMES[0]}" "no --db sqlite:... in the block"; exit 1; }
+	DBSUB=(-e "s|--db sqlite:[^ ]*|--db '$(cp_db "$T/var/vigil-cp.db")'|")
+fi
+sed -e "s|var/|$T/var/|g" -e "s|:4320|:$PORT|g" -e "s|/sys/fs/cgroup/system.slice|$CG|g" "${DBSUB[@]}" \
 	"$T/block.sh" >"$T/run.sh"
 # The block leaves vigil-cp and vigild running (the README stops them with
 # kill %1 %2): their pids are kept at the block's exit, even a failed one,

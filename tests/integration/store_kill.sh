@@ -13,6 +13,12 @@
 #   - the store reopens and store_stress check agrees (rows whole);
 #   - the highest serial stored is at least the last one acknowledged, and
 #     never lower than after the round before.
+#
+# SQLite only, with no pg_ wrapper: it is about SQLite itself (its journal
+# and WAL surviving a writer killed mid-transaction, PRAGMA integrity_check,
+# user_version).  A PostgreSQL server keeps its data whatever happens to a
+# client; the PostgreSQL counterpart, the SERVER killed with SIGKILL
+# mid-writes, is in store_pg.sh.
 
 . "$(dirname "$0")/lib.sh"
 

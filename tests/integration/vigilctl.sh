@@ -7,8 +7,10 @@
 # replayed or older serial, untrusted signer, invalid YAML, missing file)
 # and refused identities (an agent's certificate, a certificate from no
 # known CA, a server that --ca does not trust, no server) end with the
-# exit codes vigilctl(1) documents.  Needs no root.
+# exit codes vigilctl(1) documents.  Needs no root.  pg_vigilctl.sh runs it
+# with vigil-cp on PostgreSQL (lib_backend.sh).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_backend.sh"
 
 CP=$B/vigil-cp
 CTL=$B/vigilctl
@@ -87,7 +89,7 @@ EOF
 PORT=$((20000 + RANDOM % 20000))
 URL=https://127.0.0.1:$PORT
 spawn "$CP" --listen "127.0.0.1:$PORT" --cert server.pem --key server.key --agent-ca agent-ca.pem \
-	--admin-ca admin-ca.pem --policy-trust policy-ca.pem --db "sqlite:$T/cp.db" 2>"$T/cp.log"
+	--admin-ca admin-ca.pem --policy-trust policy-ca.pem --db "$(cp_db "$T/cp.db")" 2>"$T/cp.log"
 CP_PID=$SPAWNED_PID
 
 # ctl [CERT] ARGS...: vigilctl as alice (or CERT), output in $OUT/$ERR, exit code in $RC.

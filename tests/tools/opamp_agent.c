@@ -3,7 +3,16 @@
  * (libcurl, mutual TLS) that behaves as opamp-go's HTTP client does, for the
  * interoperability tests of vigil-cp (tests/integration/cp_opamp.sh).
  *
- *   opamp_agent --server URL --cert F --key F --ca F [options]
+ *   opamp_agent --server URL [--server URL]... --cert F --key F --ca F [options]
+ *
+ * Several --server (at most MAX_SERVERS): the agent behind a load balancer
+ * in front of several vigil-cp processes sharing one store.  Each message
+ * goes to the next server in turn (round-robin: consecutive polls alternate
+ * between servers, each with its own keep-alive connection); a message that
+ * gets a transport error, 503 or 429 is sent again at once to the next
+ * server, as a balancer retries on another backend, and only when every
+ * server failed it in a row does the client back off (honouring
+ * Retry-After) as below.  With one --server nothing changes.
  *
  * What it copies from opamp-go (client/internal/httpsender.go, nextmessage.go,
  * receivedprocessor.go, clientcommon.go):
@@ -39,13 +48,15 @@
  * opamp-spec#397).  The effective config is then the received map.
  *
  * Output, one line per event on stdout, key=value, stable for grep:
- *   agent uid=HEX uuid=UUID
+ *   agent uid=HEX uuid=UUID servers=K
  *   send n=N seq=S full=0|1 desc=0|1 health=0|1 effective=0|1 rcs=STATUS
  *        disconnect=0|1 bytes=B wire=W
  *   reply n=N seq=S http=CODE enc=gzip|identity newconn=0|1 ms=T decode=ok|empty|fail
  *        flags=0xF caps=0xC uid=match|none|other|- remote_config_hash=HEX|- hash_ok=0|1|-
  *        policy_bytes=N sig_bytes=N error_type=TYPE|- error="..." retry_after=S|-
- *   fail n=N seq=S curl="..." http=CODE retry_in_ms=T
+ *        [new_uid=HEX] server=I
+ *   fail n=N seq=S curl="..." http=CODE retry_in_ms=T server=I
+ * where I is the --server that answered (or failed), 1 for the first given.
  *   apply hash=HEX result=applied|failed|unchanged [saved=DIR]
  *   exit replies=N
  * Exit: 0 when the last exchange got an HTTP response, 1 when it did not,
@@ -77,6 +88,8 @@
 #define MAX_REPLY (64u << 20)	/* the spec's recommended default limit */
 #define MAX_RAW (64u << 20)
 #define HASH_LEN 32
+#define MAX_SERVERS 8
+#define MAX_URL 2048
 
 #define PEND_FULL 1u
 #define PEND_RCS 2u
@@ -102,7 +115,9 @@ struct cfile {
 
 struct agent {
 	/* options */
-	const char *url, *cert, *key, *ca, *save_dir, *raw_file;
+	char urls[MAX_SERVERS][MAX_URL];
+	size_t n_servers;
+	const char *cert, *key, *ca, *save_dir, *raw_file;
 	const char *content_type, *content_encoding;
 	bool gzip_req, accept_gzip, fail_config, no_disconnect, resume, first_heartbeat;
 	uint8_t fail_hash[HASH_LEN];	/* --fail-hash: refuse only this config */
@@ -127,8 +142,9 @@ struct agent {
 	struct cfile eff[8];		/* the effective config: the last applied map */
 	size_t n_eff;
 
-	/* transport */
-	CURL *curl;
+	/* transport: one handle (one keep-alive connection) per server */
+	CURL *curls[MAX_SERVERS];
+	size_t next_server;	/* where the next attempt goes */
 	char errbuf[CURL_ERROR_SIZE];
 	unsigned long n_sent, n_replies;
 	bool last_ok;
@@ -740,14 +756,14 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static int transport_init(struct agent *a)
+static int transport_init(struct agent *a, size_t i)
 {
 	CURL *c = curl_easy_init();
 
 	if (!c)
 		return -ENOMEM;
-	a->curl = c;
-	curl_easy_setopt(c, CURLOPT_URL, a->url);
+	a->curls[i] = c;
+	curl_easy_setopt(c, CURLOPT_URL, a->urls[i]);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -770,9 +786,10 @@ static int transport_init(struct agent *a)
 	return 0;
 }
 
-/* One POST of body (already encoded as wire bytes).  0 when the call ran. */
-static int post(struct agent *a, const uint8_t *wire, size_t len, bool gzipped, struct exchange *x)
+/* One POST of body (already encoded as wire bytes) to server srv.  0 when the call ran. */
+static int post(struct agent *a, size_t srv, const uint8_t *wire, size_t len, bool gzipped, struct exchange *x)
 {
+	CURL *curl = a->curls[srv];
 	struct curl_slist *h = NULL;
 	char line[128];
 	curl_off_t t = 0;
@@ -799,18 +816,18 @@ static int post(struct agent *a, const uint8_t *wire, size_t len, bool gzipped, 
 	h = curl_slist_append(h, "Expect:");
 	if (!h)
 		return -ENOMEM;
-	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, (const char *)wire);
-	curl_easy_setopt(a->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(a->curl, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, (const char *)wire);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, x);
 	a->errbuf[0] = '\0';
-	x->cc = curl_easy_perform(a->curl);
-	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &x->http);
-	curl_easy_getinfo(a->curl, CURLINFO_NUM_CONNECTS, &x->newconn);
-	curl_easy_getinfo(a->curl, CURLINFO_TOTAL_TIME_T, &t);
+	x->cc = curl_easy_perform(curl);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &x->http);
+	curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &x->newconn);
+	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &t);
 	x->ms = (double)t / 1000.0;
-	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(h);
 	return 0;
 }
@@ -901,8 +918,8 @@ static void apply_config(struct agent *a, const Opamp__Proto__V1__AgentRemoteCon
 }
 
 /* Print one reply and act on it as receivedprocessor.go does. */
-static void handle_reply(struct agent *a, bool seq_text_valid, uint64_t seq, const struct exchange *x,
-			 bool act)
+static void handle_reply(struct agent *a, size_t srv, bool seq_text_valid, uint64_t seq,
+			 const struct exchange *x, bool act)
 {
 	Opamp__Proto__V1__ServerToAgent *r = NULL;
 	const char *decode = "empty";
@@ -976,7 +993,7 @@ static void handle_reply(struct agent *a, bool seq_text_valid, uint64_t seq, con
 			    r->agent_identification->new_instance_uid.len, nu);
 		printf(" new_uid=%s", nu);
 	}
-	putchar('\n');
+	printf(" server=%zu\n", srv + 1);
 
 	/* opamp-go processes a body only from a 200. */
 	if (act && r && x->http == 200) {
@@ -1012,7 +1029,10 @@ static long backoff_next(long cur, long max)
 
 /*
  * Send one message until it gets an HTTP answer that is not 429/503 (or the
- * retries run out, or a signal says stop).  true when a reply came back.
+ * retries run out, or a signal says stop).  Each attempt goes to the next
+ * server; after a failure the next server is tried at once, and the client
+ * waits only when all of them failed this message in a row.  true when a
+ * reply came back.
  */
 static bool exchange_message(struct agent *a, unsigned what, bool disconnect, bool retry)
 {
@@ -1023,6 +1043,7 @@ static bool exchange_message(struct agent *a, unsigned what, bool disconnect, bo
 	struct exchange x;
 	long interval = 0;
 	long attempts = 0;
+	size_t failed_in_row = 0;
 	bool got = false;
 
 	if (!b) {
@@ -1051,11 +1072,15 @@ static bool exchange_message(struct agent *a, unsigned what, bool disconnect, bo
 	       disconnect, plen, wlen);
 
 	for (;;) {
-		post(a, wire, wlen, gz != NULL, &x);
+		size_t srv = a->next_server;
+		long wait_ms;
+
+		a->next_server = (srv + 1) % a->n_servers;
+		post(a, srv, wire, wlen, gz != NULL, &x);
 		attempts++;
 		if (x.cc == CURLE_OK && x.http != 429 && x.http != 503) {
 			a->n_replies++;
-			handle_reply(a, 1, b->m.sequence_num, &x, true);
+			handle_reply(a, srv, 1, b->m.sequence_num, &x, true);
 			got = true;
 			free(x.body);
 			break;
@@ -1063,11 +1088,17 @@ static bool exchange_message(struct agent *a, unsigned what, bool disconnect, bo
 		if (x.cc == CURLE_OK) {
 			/* 429/503: show what came with it, then back off */
 			a->n_replies++;
-			handle_reply(a, 1, b->m.sequence_num, &x, false);
+			handle_reply(a, srv, 1, b->m.sequence_num, &x, false);
 		}
-		interval = backoff_next(interval, a->backoff_max_ms);
-		if (x.retry_after >= 0 && x.retry_after * 1000 > interval)
-			interval = x.retry_after * 1000;
+		if (++failed_in_row < a->n_servers) {
+			wait_ms = 0;	/* another server has not had this message yet */
+		} else {
+			failed_in_row = 0;
+			interval = backoff_next(interval, a->backoff_max_ms);
+			if (x.retry_after >= 0 && x.retry_after * 1000 > interval)
+				interval = x.retry_after * 1000;
+			wait_ms = interval;
+		}
 		printf("fail n=%lu seq=%" PRIu64 " curl=", a->n_sent, b->m.sequence_num);
 		if (x.cc != CURLE_OK) {
 			const char *e = a->errbuf[0] ? a->errbuf : curl_easy_strerror(x.cc);
@@ -1076,12 +1107,12 @@ static bool exchange_message(struct agent *a, unsigned what, bool disconnect, bo
 		} else {
 			printf("\"\"");
 		}
-		printf(" http=%ld%s retry_in_ms=%ld\n", x.http, x.too_big ? " too_big=1" : "",
-		       retry ? interval : -1L);
+		printf(" http=%ld%s retry_in_ms=%ld server=%zu\n", x.http, x.too_big ? " too_big=1" : "",
+		       retry ? wait_ms : -1L, srv + 1);
 		free(x.body);
 		if (!retry || (a->retries >= 0 && attempts > a->retries) || stop_flag)
 			break;
-		if (!nap(interval))
+		if (wait_ms && !nap(wait_ms))
 			break;
 	}
 	a->last_ok = got;
@@ -1107,17 +1138,18 @@ static int run_raw(struct agent *a)
 		return 70;
 	}
 	printf("send n=1 seq=- raw=%s bytes=%zu wire=%zu\n", a->raw_file, len, gz ? glen : len);
-	post(a, gz ? gz : body, gz ? glen : len, gz != NULL, &x);
+	/* --raw: once, to the first server */
+	post(a, 0, gz ? gz : body, gz ? glen : len, gz != NULL, &x);
 	a->n_replies = 1;
 	if (x.cc != CURLE_OK) {
 		const char *e = a->errbuf[0] ? a->errbuf : curl_easy_strerror(x.cc);
 
 		printf("fail n=1 seq=- curl=");
 		print_quoted(e, strlen(e));
-		printf(" http=%ld retry_in_ms=-1\n", x.http);
+		printf(" http=%ld retry_in_ms=-1 server=1\n", x.http);
 		rc = 1;
 	} else {
-		handle_reply(a, 0, 0, &x, false);
+		handle_reply(a, 0, 0, 0, &x, false);
 		rc = 0;
 	}
 	free(x.body);
@@ -1166,7 +1198,9 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: opamp_agent --server URL [--cert F --key F] --ca F [options]\n"
-		"  --server URL        https://HOST:PORT (path /v1/opamp added when absent)\n"
+		"  --server URL        https://HOST:PORT (path /v1/opamp added when absent);\n"
+		"                      repeat (at most %d) to alternate between servers, each\n"
+		"                      message to the next, a failed one retried on the next\n"
 		"  --uid HEX           instance_uid (32 hex digits or UUID form; other lengths\n"
 		"                      are sent as given); default a random UUID v7\n"
 		"  --attr k=v          identifying attribute (repeatable)\n"
@@ -1191,7 +1225,8 @@ static void usage(void)
 		"  --content-encoding E  Content-Encoding header to send, body left as it is\n"
 		"  --timeout MS        per-request timeout (30000)\n"
 		"  --backoff-max MS    longest wait between retries (60000)\n"
-		"  --retries N         give up a message after N retries (unlimited)\n");
+		"  --retries N         give up a message after N retries (unlimited)\n",
+		MAX_SERVERS);
 	exit(64);
 }
 
@@ -1262,8 +1297,8 @@ int main(int argc, char **argv)
 	};
 	static struct agent ag;
 	struct agent *a = &ag;
-	const char *server = NULL, *uid = NULL, *report_hash = NULL;
-	char url[2048], u[37], uh[2 * MAX_UID + 1];
+	const char *servers[MAX_SERVERS], *uid = NULL, *report_hash = NULL;
+	char u[37], uh[2 * MAX_UID + 1];
 	struct sigaction sa = { .sa_handler = on_signal };
 	int c, rc;
 
@@ -1273,7 +1308,13 @@ int main(int argc, char **argv)
 	a->retries = -1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case O_SERVER: server = optarg; break;
+		case O_SERVER:
+			if (a->n_servers == MAX_SERVERS) {
+				fprintf(stderr, "opamp_agent: --server: at most %d servers\n", MAX_SERVERS);
+				exit(64);
+			}
+			servers[a->n_servers++] = optarg;
+			break;
 		case O_CERT: a->cert = optarg; break;
 		case O_KEY: a->key = optarg; break;
 		case O_CA: a->ca = optarg; break;
@@ -1311,18 +1352,22 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (optind != argc || !server)
+	if (optind != argc || !a->n_servers)
 		usage();
 	if (a->resume && !a->save_dir) {
 		fprintf(stderr, "opamp_agent: --resume needs --save DIR\n");
 		return 64;
 	}
-	{
-		const char *p = strstr(server, "://");
+	for (size_t i = 0; i < a->n_servers; i++) {
+		const char *p = strstr(servers[i], "://");
+		int n;
 
 		p = p ? strchr(p + 3, '/') : NULL;
-		snprintf(url, sizeof(url), "%s%s", server, p && p[1] ? "" : (p ? "v1/opamp" : "/v1/opamp"));
-		a->url = url;
+		n = snprintf(a->urls[i], MAX_URL, "%s%s", servers[i], p && p[1] ? "" : (p ? "v1/opamp" : "/v1/opamp"));
+		if (n < 0 || n >= MAX_URL) {
+			fprintf(stderr, "opamp_agent: --server: a URL of at most %d bytes\n", MAX_URL - 16);
+			return 64;
+		}
 	}
 	if (uid) {
 		if (parse_hex(uid, a->uid, MAX_UID, &a->uid_len) != 0) {
@@ -1352,18 +1397,25 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || transport_init(a) != 0) {
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "opamp_agent: cannot initialise libcurl\n");
 		return 70;
+	}
+	for (size_t i = 0; i < a->n_servers; i++) {
+		if (transport_init(a, i) != 0) {
+			fprintf(stderr, "opamp_agent: cannot initialise libcurl\n");
+			return 70;
+		}
 	}
 	hex(a->uid, a->uid_len, uh);
 	if (a->uid_len == 16)
 		uuid_string(a->uid, u);
-	printf("agent uid=%s uuid=%s\n", uh, a->uid_len == 16 ? u : "-");
+	printf("agent uid=%s uuid=%s servers=%zu\n", uh, a->uid_len == 16 ? u : "-", a->n_servers);
 
 	rc = a->raw_file ? run_raw(a) : run(a);
 	eff_clear(a);
-	curl_easy_cleanup(a->curl);
+	for (size_t i = 0; i < a->n_servers; i++)
+		curl_easy_cleanup(a->curls[i]);
 	curl_global_cleanup();
 	return rc;
 }

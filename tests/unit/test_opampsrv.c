@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include "configmap.h"
 #include "cpevent.h"
@@ -43,6 +44,7 @@ struct fx {
 	struct opampsrv *srv;
 	struct cp_identity id;
 	int64_t now;
+	bool pg;	/* the store is PostgreSQL (pg_url()), not f->path */
 };
 
 /* The store at url (a SQLite file in f->dir when NULL) and a server on it. */
@@ -58,6 +60,7 @@ static int setup_store(void **state, const char *url)
 	snprintf(sq, sizeof(sq), "sqlite:%s", f->path);
 	if (store_open(url ? url : sq, &f->st, err, sizeof(err)))
 		fail_msg("store_open: %s", err);
+	f->pg = url != NULL;
 	assert_int_equal(opampsrv_new(f->st, &f->srv), 0);
 	f->id.role = CP_ROLE_AGENT;
 	snprintf(f->id.subject, sizeof(f->id.subject), "CN=host1,O=Example");
@@ -1121,6 +1124,66 @@ static void test_rollout_offer(void **state)
 	opampsrv_set_rollouts(f->srv, NULL);
 }
 
+/* ---- two servers on one store ------------------------------------------ */
+
+/* Run sql on the fixture's database behind the store's back. */
+static void raw_sql(struct fx *f, const char *sql)
+{
+	if (f->pg) {
+		PGconn *c = pg_connect();
+		PGresult *r = PQexec(c, sql);
+
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+	} else {
+		sqlite3 *db;
+		char *err = NULL;
+
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+			fail_msg("%s: %s", sql, err);
+		sqlite3_close(db);
+	}
+}
+
+/*
+ * Two servers find a new instance_uid unbound at once, for two
+ * certificates: the one whose write comes second must be refused, not
+ * take the uid over.  Played on one server: it has the uid cached for its
+ * certificate (so it does not read the row again for the next message),
+ * and the row is bound to another subject behind its back, as the other
+ * server's write would have left it.
+ */
+static void test_uid_bound_across_servers(void **state)
+{
+	struct fx *f = *state;
+	struct msg x;
+	struct store_agent a;
+	struct seen ev = { 0 };
+	char sql[256];
+
+	opampsrv_set_events(f->srv, on_event, &ev);
+	msg_init(&x, 14, 0);
+	msg_describe(&x, "h14", "prod");
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE agents SET cert_subject = 'CN=other,O=Example', last_sequence_num = 5 WHERE uid = %s",
+		 f->pg ? "'\\x0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e'::bytea" : "X'0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e'");
+	raw_sql(f, sql);
+	msg_init(&x, 14, 1);
+	expect_bad_request(handle(f, &x, 400), "belongs to another certificate (CN=other,O=Example)");
+	assert_int_equal(store_agent_get(f->st, x.uid, &a), 0);
+	assert_string_equal(a.cert_subject, "CN=other,O=Example");
+	assert_int_equal(a.last_sequence_num, 5);
+	store_agent_release(&a);
+	assert_true(ev.n >= 2);
+	assert_int_equal(ev.ev[ev.n - 1].kind, CPEVENT_IDENTITY_REFUSED);
+	assert_string_equal(ev.ev[ev.n - 1].detail, "CN=other,O=Example");
+	opampsrv_set_events(f->srv, NULL, NULL);
+}
+
 #define CASE(fn) { #fn, fn, setup, teardown, NULL }
 #define PG_CASE(fn) { "pg_" #fn, fn, setup_pg, teardown, NULL }
 #define ALL_CASES(C)                                                                             \
@@ -1128,7 +1191,8 @@ static void test_rollout_offer(void **state)
 	C(test_uid_length), C(test_malformed_bytes), C(test_hostile_sizes), C(test_not_utf8),      \
 	C(test_uid_bound_to_subject), C(test_remote_config), C(test_selector_no_match),            \
 	C(test_health_effective_disconnect), C(test_failed_never_again), C(test_events),           \
-	C(test_two_servers), C(test_rollout_offer)
+	C(test_two_servers), C(test_rollout_offer),                                                \
+	C(test_uid_bound_across_servers)
 
 int main(void)
 {

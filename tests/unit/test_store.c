@@ -820,6 +820,44 @@ static void test_failed_and_generation(void **state)
 	assert_int_equal(g3, g2);
 }
 
+/*
+ * An instance_uid stays bound to the certificate subject it was first
+ * stored with, in the write itself (two servers may both have found it
+ * unbound): another subject's put is refused and changes nothing.
+ */
+static void test_agent_identity_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct store_agent a = { 0 }, got;
+
+	uid_of(a.uid, 41);
+	a.cert_subject = "CN=host41";
+	a.description_json = "{\"first\":1}";
+	a.first_seen = a.last_seen = 1000;
+	a.last_sequence_num = 3;
+	assert_int_equal(store_agent_put(f->st, &a), 0);
+
+	a.cert_subject = "CN=intruder";
+	a.description_json = "{\"intruder\":1}";
+	a.last_sequence_num = 4;
+	assert_int_equal(store_agent_put(f->st, &a), -EPERM);
+	a.cert_subject = NULL;
+	assert_int_equal(store_agent_put(f->st, &a), -EPERM);
+	assert_int_equal(store_agent_get(f->st, a.uid, &got), 0);
+	assert_string_equal(got.cert_subject, "CN=host41");
+	assert_string_equal(got.description_json, "{\"first\":1}");
+	assert_true(got.last_sequence_num == 3);
+	store_agent_release(&got);
+
+	/* Its own certificate still writes. */
+	a.cert_subject = "CN=host41";
+	a.last_sequence_num = 5;
+	assert_int_equal(store_agent_put(f->st, &a), 0);
+	assert_int_equal(store_agent_get(f->st, a.uid, &got), 0);
+	assert_true(got.last_sequence_num == 5);
+	store_agent_release(&got);
+}
+
 /* ---------------------------------------------------------------------------
  * The audit log, on both backends. */
 
@@ -1272,6 +1310,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_newer_and_foreign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_put_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_and_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_identity_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollouts, setup, teardown),
@@ -1290,6 +1329,7 @@ int main(void)
 		PG_CASE("text_utf8", test_pg_text_utf8),
 		PG_CASE("agent_put_rate", test_agent_put_rate),
 		PG_CASE("failed_and_generation", test_failed_and_generation),
+		PG_CASE("agent_identity_bound", test_agent_identity_bound),
 		PG_CASE("audit", test_audit),
 		PG_CASE("audit_concurrent", test_audit_concurrent),
 		PG_CASE("rollouts", test_rollouts),
