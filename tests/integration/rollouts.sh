@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/integration/rollouts.sh - staged rollouts end to end: a real
-# vigil-cp (SQLite, or PostgreSQL with ROLLOUTS_DB=pg: lib_pg.sh starts a
-# real one), vigilctl as the administrator, and real test agents
+# vigil-cp (SQLite, or a real PostgreSQL 15 under pg_rollouts.sh:
+# lib_backend.sh), vigilctl as the administrator, and real test agents
 # (tests/tools/opamp_agent, one process per agent, several instance uids on
 # one agent certificate) polling every 200 ms.
 #
@@ -22,7 +22,7 @@
 #   - bad stages and durations are refused with the reason.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_opamp.sh"
-. "$(dirname "$0")/lib_pg.sh"
+. "$(dirname "$0")/lib_backend.sh"
 
 JG=$B/tests/tools/json_get
 N=34
@@ -38,15 +38,7 @@ if ! cp_pki "$P" >"$T/pki.log" 2>&1; then
 	tap_done
 fi
 
-if [ "${ROLLOUTS_DB:-sqlite}" = pg ]; then
-	if ! pg_start; then
-		for i in $(seq $N); do tap_not_ok "rollouts test $i" "PostgreSQL: $PG_ERR"; done
-		tap_done
-	fi
-	DB=$PG_URL
-else
-	DB=$T/cp.db
-fi
+DB=$T/cp.db # cp_start names it through cp_db (lib_backend.sh)
 
 # ctl ARGS...: vigilctl as the admin (JSON), output in $OUT/$ERR, exit code in $RC.
 ctl() {
