@@ -410,6 +410,15 @@ $(B)/fuzz/fuzz_auditlog: tests/fuzz/fuzz_auditlog.c $(FUZZ_AUDITLOG_SRCS) $(wild
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_AUDITLOG_SRCS) -ljansson -lcrypto
 
+# A rollout's stages and durations, and a rollback's serial edit (vigilctl, vigil-cp).
+FUZZ_ROLLPLAN_SRCS := control-plane/rollplan.c control-plane/polrevert.c
+
+$(B)/fuzz/fuzz_rollplan: tests/fuzz/fuzz_rollplan.c $(FUZZ_ROLLPLAN_SRCS) control-plane/rollplan.h \
+		control-plane/polrevert.h
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_ROLLPLAN_SRCS) -lcrypto
+
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard policy/*.h)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)

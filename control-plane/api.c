@@ -29,6 +29,8 @@
 #include "assignset.h"
 #include "hexdigit.h"
 #include "policy.h"
+#include "rollout.h"
+#include "rollplan.h"
 #include "selector.h"
 
 struct api {
@@ -40,6 +42,7 @@ struct api {
 	void *on_action_arg;
 	api_audit_fn audit;
 	void *audit_arg;
+	struct rollout *rollouts;	/* borrowed; NULL: the rollout routes answer 503 */
 };
 
 int api_new(struct store *st, const struct signing_trust *policy_trust, struct api **ret)
@@ -862,6 +865,370 @@ static int wrong_method(struct api_reply *ret, const struct cp_identity *id, con
 			   "%.16s is not allowed on %.128s (allowed: %s)", method, path, allowed);
 }
 
+/* ------------------------------------------------------------------------
+ * Staged rollouts (rollout.h does the deciding; this is its admin face). */
+
+void api_set_rollouts(struct api *a, struct rollout *ro)
+{
+	a->rollouts = ro;
+}
+
+static json_t *time_or_null(int64_t t)
+{
+	return t ? json_integer((json_int_t)t) : json_null();
+}
+
+static json_t *rollout_json(const struct store_rollout *r)
+{
+	return json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:i, s:I, s:I, s:o, s:I, s:I, s:o, s:o}", "id",
+			 (json_int_t)r->id, "serial", (json_int_t)r->serial, "selector", r->selector, "stages",
+			 r->stages, "bake_ms", (json_int_t)r->bake_ms, "max_failures", (json_int_t)r->max_failures,
+			 "report_timeout_ms", (json_int_t)r->report_timeout_ms, "state",
+			 store_rollout_state_name(r->state), "stage", r->stage, "stage_started_at",
+			 (json_int_t)r->stage_started_at, "failures_base", (json_int_t)r->failures_base,
+			 "created_by", str_or_null(r->created_by), "created_at", (json_int_t)r->created_at,
+			 "updated_at", (json_int_t)r->updated_at, "reason", str_or_null(r->reason),
+			 "assignment_id", time_or_null(r->assignment_id));
+}
+
+/* A rollout id from a path: 1..2^63-1, or 0. */
+static int64_t parse_rollout_id(const char *s, size_t n)
+{
+	char buf[24];
+
+	if (n == 0 || n >= sizeof(buf))
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return parse_serial_text(buf);
+}
+
+/* An optional non-negative integer field; -EINVAL when present and not one. */
+static int opt_int(json_t *obj, const char *name, int64_t def, int64_t *ret)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!v) {
+		*ret = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -EINVAL;
+	*ret = json_integer_value(v);
+	return 0;
+}
+
+static int rollout_reply(struct api *a, const struct cp_identity *id, int status, int64_t rid,
+			 struct api_reply *ret)
+{
+	struct store_rollout r;
+	json_t *o;
+	int e = store_rollout_get(a->st, rid, &r);
+
+	if (e)
+		return reply_error(ret, id, 500, NULL, "store: reading rollout %" PRId64 " failed: %s", rid,
+				   strerror(-e));
+	o = rollout_json(&r);
+	store_rollout_release(&r);
+	return reply_json(ret, status, o);
+}
+
+static int rollout_create_req(struct api *a, const struct cp_identity *id, const uint8_t *body, size_t len,
+			      int64_t now, struct api_reply *ret)
+{
+	static const char *const fields[] = { "serial",	      "selector",	  "stages", "bake_ms",
+					      "max_failures", "report_timeout_ms", NULL };
+	struct rollout_spec spec = { 0 };
+	json_t *obj, *vs, *vsel, *vst;
+	char err[1024], *sel = NULL, *stages = NULL;
+	int64_t rid = 0;
+	int r, status;
+
+	obj = parse_body(body, len, fields, err, sizeof(err));
+	if (!obj)
+		return reply_error(ret, id, 400, NULL, "%s", err);
+	vs = json_object_get(obj, "serial");
+	vsel = json_object_get(obj, "selector");
+	vst = json_object_get(obj, "stages");
+	if (!vs || !json_is_integer(vs) || json_integer_value(vs) <= 0) {
+		json_decref(obj);
+		return reply_error(ret, id, 400, NULL, "field \"serial\" (a positive integer) is required");
+	}
+	if (!vsel || !json_is_string(vsel) || !vst || !json_is_string(vst)) {
+		json_decref(obj);
+		return reply_error(ret, id, 400, NULL,
+				   "fields \"selector\" (\"k=v,...\") and \"stages\" (\"1,10%%,...\") are required");
+	}
+	if (opt_int(obj, "bake_ms", ROLLOUT_DEFAULT_BAKE_MS, &spec.bake_ms) ||
+	    opt_int(obj, "max_failures", 0, &spec.max_failures) ||
+	    opt_int(obj, "report_timeout_ms", ROLLOUT_DEFAULT_REPORT_TIMEOUT_MS, &spec.report_timeout_ms)) {
+		json_decref(obj);
+		return reply_error(ret, id, 400, NULL,
+				   "bake_ms, max_failures and report_timeout_ms are non-negative integers");
+	}
+	spec.serial = json_integer_value(vs);
+	/* Text with a NUL inside would be cut short: refuse it rather than store another selector. */
+	if (strlen(json_string_value(vsel)) != json_string_length(vsel) ||
+	    strlen(json_string_value(vst)) != json_string_length(vst)) {
+		json_decref(obj);
+		return reply_error(ret, id, 400, NULL, "selector and stages must be text without NUL");
+	}
+	sel = strdup(json_string_value(vsel));
+	stages = strdup(json_string_value(vst));
+	json_decref(obj);
+	if (!sel || !stages) {
+		free(sel);
+		free(stages);
+		return -ENOMEM;
+	}
+	spec.selector = sel;
+	spec.stages = stages;
+	r = rollout_start(a->rollouts, &spec, id->subject, now, &rid, err, sizeof(err));
+	free(sel);
+	free(stages);
+	switch (r) {
+	case 0:
+		break;
+	case -ENOMEM:
+		return -ENOMEM;
+	case -EINVAL:
+		return reply_error(ret, id, 400, NULL, "%s", err);
+	case -ENOENT:
+		return reply_error(ret, id, 404, NULL, "%s", err);
+	case -ENODATA:
+	case -EBUSY:
+	case -E2BIG:
+		return reply_error(ret, id, 409, NULL, "%s", err);
+	default:
+		return reply_error(ret, id, 500, NULL, "store: starting the rollout failed: %s", strerror(-r));
+	}
+	if (a->on_change)
+		a->on_change(a->on_change_arg);
+	status = rollout_reply(a, id, 201, rid, ret);
+	set_log(ret, "admin API: %s started rollout %" PRId64 " of policy serial %" PRId64, id->subject, rid,
+		spec.serial);
+	return status;
+}
+
+static int list_rollout(const struct store_rollout *r, void *arg)
+{
+	json_t *o = rollout_json(r);
+
+	if (!o || json_array_append_new(arg, o))
+		return -ENOMEM;
+	return 0;
+}
+
+static int rollouts_list(struct api *a, const struct cp_identity *id, struct api_reply *ret)
+{
+	json_t *arr = json_array();
+	int r;
+
+	if (!arr)
+		return -ENOMEM;
+	r = store_rollout_list(a->st, 0, list_rollout, arr);
+	if (r) {
+		json_decref(arr);
+		return r == -ENOMEM ? -ENOMEM
+				    : reply_error(ret, id, 500, NULL, "store: listing rollouts failed: %s",
+						  strerror(-r));
+	}
+	return reply_json(ret, 200, json_pack("{s:o}", "rollouts", arr));
+}
+
+/* What a rollout's status shows: each member, the failures, and counts per stage. */
+struct rollout_status {
+	json_t *members, *failures;
+	struct {
+		json_int_t members, sent, applied, succeeded, failed;
+	} per[ROLLPLAN_MAX_STAGES + 1];
+	size_t n_stages;
+	int64_t n, n_failed;
+};
+
+static int status_member(const struct store_rollout_member *m, void *arg)
+{
+	struct rollout_status *s = arg;
+	size_t k = m->stage < 0 ? 0 : (size_t)m->stage > s->n_stages ? s->n_stages : (size_t)m->stage;
+	char uid[33];
+	json_t *o;
+
+	hexdigit_encode(m->uid, STORE_UID_LEN, uid);
+	s->per[k].members++;
+	s->per[k].sent += m->sent_at != 0;
+	s->per[k].applied += m->applied_at != 0;
+	s->per[k].succeeded += m->succeeded_at != 0;
+	s->per[k].failed += m->failed_at != 0;
+	s->n++;
+	if (m->failed_at)
+		s->n_failed++;
+	/* Counts cover everyone; the lists stop at a size a client can take. */
+	if (s->n <= API_ROLLOUT_MAX_LISTED) {
+		o = json_pack("{s:s, s:I, s:i, s:o, s:o, s:o, s:o, s:o}", "uid", uid, "rank", (json_int_t)m->rank,
+			      "stage", m->stage, "sent_at", time_or_null(m->sent_at), "applied_at",
+			      time_or_null(m->applied_at), "failed_at", time_or_null(m->failed_at), "succeeded_at",
+			      time_or_null(m->succeeded_at), "reason", str_or_null(m->reason));
+		if (!o || json_array_append_new(s->members, o))
+			return -ENOMEM;
+	}
+	if (m->failed_at && s->n_failed <= API_ROLLOUT_MAX_LISTED) {
+		o = json_pack("{s:s, s:i, s:I, s:o}", "uid", uid, "stage", m->stage, "at", (json_int_t)m->failed_at,
+			      "reason", str_or_null(m->reason));
+		if (!o || json_array_append_new(s->failures, o))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int rollout_show(struct api *a, const struct cp_identity *id, int64_t rid, struct api_reply *ret)
+{
+	struct rollout_status *s = calloc(1, sizeof(*s));
+	size_t sizes[ROLLPLAN_MAX_STAGES];
+	struct store_rollout r;
+	struct rollplan plan;
+	json_t *o = NULL, *stages = NULL;
+	char why[200];
+	int e;
+
+	if (!s)
+		return -ENOMEM;
+	e = store_rollout_get(a->st, rid, &r);
+	if (e) {
+		free(s);
+		if (e == -ENOENT)
+			return reply_error(ret, id, 404, NULL, "no rollout %" PRId64, rid);
+		return reply_error(ret, id, 500, NULL, "store: reading rollout failed: %s", strerror(-e));
+	}
+	if (rollplan_parse(r.stages, &plan, why, sizeof(why)))
+		plan.n = 0;
+	s->n_stages = plan.n;
+	s->members = json_array();
+	s->failures = json_array();
+	stages = json_array();
+	if (!s->members || !s->failures || !stages) {
+		e = -ENOMEM;
+		goto out;
+	}
+	e = store_rollout_members(a->st, rid, status_member, s);
+	if (e)
+		goto out;
+	if (plan.n && rollplan_sizes(&plan, (size_t)s->n, sizes, why, sizeof(why)))
+		plan.n = 0;
+	for (size_t k = 0; k < plan.n; k++) {
+		char spec[16];
+		json_t *st;
+
+		snprintf(spec, sizeof(spec), "%u%s", plan.s[k].value, plan.s[k].percent ? "%" : "");
+		/* Members are counted by the stage that first covers them; a stage covers all before it. */
+		st = json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "stage", (int)k, "spec", spec, "size",
+			       (json_int_t)sizes[k], "new_members", s->per[k].members, "sent", s->per[k].sent,
+			       "succeeded", s->per[k].succeeded, "failed", s->per[k].failed, "status",
+			       (int)k < r.stage	    ? "completed"
+			       : (int)k > r.stage   ? (r.state == STORE_ROLLOUT_COMPLETED ? "completed" : "waiting")
+			       : r.state == STORE_ROLLOUT_COMPLETED ? "completed"
+			       : r.state == STORE_ROLLOUT_RUNNING   ? "running"
+								    : store_rollout_state_name(r.state));
+		if (!st || json_array_append_new(stages, st)) {
+			e = -ENOMEM;
+			goto out;
+		}
+		json_object_set_new(st, "applied", json_integer(s->per[k].applied));
+	}
+	o = rollout_json(&r);
+	if (!o || json_object_set_new(o, "member_count", json_integer(s->n)) ||
+	    json_object_set_new(o, "covers_all", json_boolean(plan.n && rollplan_covers_all(sizes, plan.n, (size_t)s->n))) ||
+	    json_object_set_new(o, "not_covered", json_integer(s->per[s->n_stages].members)) ||
+	    json_object_set_new(o, "failures_counted", json_integer((json_int_t)(s->n_failed - r.failures_base))) ||
+	    json_object_set_new(o, "failure_count", json_integer((json_int_t)s->n_failed)) ||
+	    json_object_set(o, "stage_status", stages) || json_object_set(o, "failures", s->failures) ||
+	    json_object_set(o, "members", s->members))
+		e = -ENOMEM;
+out:
+	store_rollout_release(&r);
+	json_decref(stages);
+	json_decref(s->members);
+	json_decref(s->failures);
+	free(s);
+	if (e) {
+		json_decref(o);
+		return e == -ENOMEM ? -ENOMEM
+				    : reply_error(ret, id, 500, NULL, "store: reading rollout members failed: %s",
+						  strerror(-e));
+	}
+	return reply_json(ret, 200, o);
+}
+
+static int rollout_action(struct api *a, const struct cp_identity *id, int64_t rid, const char *action,
+			  const uint8_t *body, size_t len, int64_t now, struct api_reply *ret)
+{
+	char err[256];
+	int r, status;
+
+	/* No body, or an empty object: nothing to say but the action. */
+	if (len) {
+		static const char *const none[] = { NULL };
+		json_t *obj = parse_body(body, len, none, err, sizeof(err));
+
+		if (!obj)
+			return reply_error(ret, id, 400, NULL, "%s", err);
+		json_decref(obj);
+	}
+	if (is(action, "halt"))
+		r = rollout_halt(a->rollouts, rid, id->subject, now, err, sizeof(err));
+	else if (is(action, "resume"))
+		r = rollout_resume(a->rollouts, rid, id->subject, now, err, sizeof(err));
+	else
+		r = rollout_abort(a->rollouts, rid, id->subject, now, err, sizeof(err));
+	if (r == -ENOMEM)
+		return r;
+	if (r == -ENOENT)
+		return reply_error(ret, id, 404, NULL, "no rollout %" PRId64, rid);
+	if (r == -EBUSY) {
+		struct store_rollout cur;
+		json_t *extra = NULL;
+
+		if (store_rollout_get(a->st, rid, &cur) == 0) {
+			extra = json_pack("{s:s}", "state", store_rollout_state_name(cur.state));
+			store_rollout_release(&cur);
+		}
+		return reply_error(ret, id, 409, extra, "cannot %s: %s", action, err);
+	}
+	if (r)
+		return reply_error(ret, id, 500, NULL, "store: %s rollout failed: %s", action, strerror(-r));
+	if (a->on_change)
+		a->on_change(a->on_change_arg);
+	status = rollout_reply(a, id, 200, rid, ret);
+	set_log(ret, "admin API: %s: %s rollout %" PRId64, id->subject, action, rid);
+	return status;
+}
+
+/* rest: what follows "/api/v1/rollouts" ("", "/ID", "/ID/ACTION"). */
+static int rollouts_route(struct api *a, const struct cp_identity *id, const char *method, const char *path,
+			  const char *rest, const uint8_t *body, size_t len, int64_t now, struct api_reply *ret)
+{
+	bool get = is(method, "GET"), post = is(method, "POST");
+	const char *slash;
+	int64_t rid;
+
+	if (!a->rollouts)
+		return reply_error(ret, id, 503, NULL, "rollouts are not enabled on this server");
+	if (!*rest)
+		return get ? rollouts_list(a, id, ret)
+		       : post ? rollout_create_req(a, id, body, len, now, ret)
+			      : wrong_method(ret, id, method, path, "GET, POST");
+	rest++;
+	slash = strchr(rest, '/');
+	rid = parse_rollout_id(rest, slash ? (size_t)(slash - rest) : strlen(rest));
+	if (rid <= 0)
+		return reply_error(ret, id, 400, NULL, "a rollout id is a positive decimal integer");
+	if (!slash)
+		return get ? rollout_show(a, id, rid, ret) : wrong_method(ret, id, method, path, "GET");
+	if (!is(slash + 1, "halt") && !is(slash + 1, "resume") && !is(slash + 1, "abort"))
+		return reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
+	return post ? rollout_action(a, id, rid, slash + 1, body, len, now, ret)
+		    : wrong_method(ret, id, method, path, "POST");
+}
+
 static int api_route(struct api *a, const struct cp_identity *id, const char *method, const char *path,
 		     const char *query, const uint8_t *body, size_t len, int64_t now, struct api_reply *ret)
 {
@@ -910,6 +1277,8 @@ static int api_route(struct api *a, const struct cp_identity *id, const char *me
 		r = get    ? assignments_list(a, id, ret)
 		    : post ? assign(a, id, body, len, now, ret)
 			   : wrong_method(ret, id, method, path, "GET, POST");
+	} else if (!strncmp(rest, "rollouts", 8) && (rest[8] == '\0' || rest[8] == '/')) {
+		r = rollouts_route(a, id, method, path, rest + 8, body, len, now, ret);
 	} else {
 		r = reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
 	}

@@ -12,6 +12,26 @@
  *   POST /api/v1/assignments                 {"serial":N,"selector":"k=v,..."}
  *                                            -> 201 {"id":N,"serial":N,"selector":"..."}
  *   GET  /api/v1/assignments                 200 {"assignments":[ASSIGNMENT...]} (oldest first)
+ *   POST /api/v1/rollouts                    {"serial":N,"selector":"k=v,...","stages":"1,10%,...",
+ *                                             "bake_ms":N,"max_failures":N,"report_timeout_ms":N}
+ *                                            (the last three optional: 300000, 0, 600000)
+ *                                            -> 201 ROLLOUT; 404 no such serial; 409 no agent
+ *                                            matches, or agents shared with a running or halted
+ *                                            rollout (named in "error")
+ *   GET  /api/v1/rollouts                    200 {"rollouts":[ROLLOUT...]}  (id order)
+ *   GET  /api/v1/rollouts/ID                 200 ROLLOUT + {"member_count":N,"covers_all":bool,
+ *                                             "not_covered":N,"failure_count":N,
+ *                                             "failures_counted":N (since the last resume),
+ *                                             "stage_status":[{"stage","spec","size","new_members",
+ *                                               "sent","applied","succeeded","failed","status"}...],
+ *                                             "failures":[{"uid","stage","at","reason"}...],
+ *                                             "members":[{"uid","rank","stage","sent_at",
+ *                                               "applied_at","failed_at","succeeded_at","reason"}...]}
+ *                                            (members and failures: the first API_ROLLOUT_MAX_LISTED
+ *                                             in rank order)
+ *   POST /api/v1/rollouts/ID/halt|resume|abort  (no body, or {}) -> 200 ROLLOUT;
+ *                                            409 + "state" when its state does not allow it
+ *   (without api_set_rollouts() the rollout routes answer 503)
  *   GET  /api/v1/audit[/...]                 the audit log's routes (auditapi.h), through
  *                                            api_set_audit(); every other method: 405
  *
@@ -28,6 +48,10 @@
  *   POLICY     {"serial":N,"sha256":"hex of the YAML","size":bytes,"signer":"...",
  *               "uploaded_by":"admin subject","uploaded_at":ms}
  *   ASSIGNMENT {"id":N,"selector":"k=v,...","serial":N,"assigned_by":"...","assigned_at":ms}
+ *   ROLLOUT    {"id":N,"serial":N,"selector":"...","stages":"...","bake_ms":N,"max_failures":N,
+ *               "report_timeout_ms":N,"state":"running"|"halted"|"aborted"|"completed",
+ *               "stage":N (0-based),"stage_started_at":ms,"failures_base":N,"created_by":"...",
+ *               "created_at":ms,"updated_at":ms,"reason":"..."|null,"assignment_id":N|null}
  *   B64 is standard base64 (RFC 4648 section 4; padding optional, no whitespace);
  *   ms are Unix milliseconds.  Bodies with unknown fields are refused.  The
  *   query's selector is percent-decoded (RFC 3986: '+' is a plus sign).
@@ -40,13 +64,16 @@
  *   404 no such path, agent or policy serial (an assignment to an unknown serial);
  *   405 wrong method (+ "allow":"GET, POST");
  *   409 the policy's serial is not greater than every stored one (+ "max_serial":N);
+ *       a rollout that matches no agent or shares agents with a running or
+ *       halted one; a rollout action its state does not allow (+ "state");
  *   413 body over API_MAX_BODY, YAML over POLICY_MAX_SIZE or signature over
  *       SIGNING_MAX_SIG_BYTES once decoded;
  *   422 a well-formed request for a policy that is refused: its signature does
  *       not verify (+ "reason": signing_status_name(), error
  *       "policy signature: untrusted: ..."), or it is not a valid policy
  *       (+ "errors":["policy.yaml:LINE:COL: ...", ...]), or it has no serial;
- *   500 the store failed (or no trust store is loaded).
+ *   500 the store failed (or no trust store is loaded);
+ *   503 the rollout routes on a server without a rollouts engine.
  * An upload is checked in this order: signature (signing_verify_policy
  * against --policy-trust: codeSigning or SIGNING_POLICY_EKU_OID), then
  * policy_parse (hz ceiling API_POLICY_MAX_HZ: agents check their own), then
@@ -66,6 +93,9 @@
 #include "store.h"
 
 #define API_MAX_BODY (4u << 20) /* a policy upload is at most ~1.7 MiB of base64 */
+
+/* A rollout's status lists at most this many members and failures (the counts cover all). */
+#define API_ROLLOUT_MAX_LISTED 10000
 
 /*
  * The hz ceiling uploads are validated against: generous, since the server
@@ -96,6 +126,14 @@ void api_set_trust(struct api *a, const struct signing_trust *policy_trust);
  */
 typedef void (*api_change_fn)(void *arg);
 void api_set_on_change(struct api *a, api_change_fn fn, void *arg);
+
+/*
+ * The staged rollouts engine the /api/v1/rollouts routes act through
+ * (borrowed; vigil-cp's, which also feeds the OpAMP side).  NULL: those
+ * routes answer 503.
+ */
+struct rollout;
+void api_set_rollouts(struct api *a, struct rollout *ro);
 
 /* Accepts NULL. */
 void api_free(struct api *a);

@@ -263,3 +263,155 @@ int store_audit_size(struct store *st, int64_t *ret_size)
 {
 	return st->ops->audit_size(st, ret_size);
 }
+
+/* ---------------------------------------------------------------------------
+ * Staged rollouts. */
+
+static const char *const store_rollout_states[] = {
+	[STORE_ROLLOUT_RUNNING] = "running",
+	[STORE_ROLLOUT_HALTED] = "halted",
+	[STORE_ROLLOUT_ABORTED] = "aborted",
+	[STORE_ROLLOUT_COMPLETED] = "completed",
+};
+
+const char *store_rollout_state_name(int state)
+{
+	if (state <= 0 || state >= (int)(sizeof(store_rollout_states) / sizeof(store_rollout_states[0])))
+		return "unknown";
+	return store_rollout_states[state];
+}
+
+int store_rollout_state_parse(const char *name)
+{
+	for (int i = 1; name && i < (int)(sizeof(store_rollout_states) / sizeof(store_rollout_states[0])); i++)
+		if (!strcmp(name, store_rollout_states[i]))
+			return i;
+	return 0;
+}
+
+static int store_uid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, STORE_UID_LEN);
+}
+
+struct store_active_pair {
+	uint8_t uid[STORE_UID_LEN];	/* first: store_uid_cmp compares it */
+	int64_t id;
+};
+
+int store_rollout_overlap_check(const struct store_rollout_member *m, size_t n,
+				const uint8_t (*active)[STORE_UID_LEN], const int64_t *active_id, size_t na,
+				struct store_rollout_overlap *o)
+{
+	struct store_active_pair *pairs;
+
+	memset(o, 0, sizeof(*o));
+	if (na == 0 || n == 0)
+		return 0;
+	pairs = malloc(na * sizeof(*pairs));
+	if (!pairs)
+		return -ENOMEM;
+	for (size_t i = 0; i < na; i++) {
+		memcpy(pairs[i].uid, active[i], STORE_UID_LEN);
+		pairs[i].id = active_id[i];
+	}
+	qsort(pairs, na, sizeof(*pairs), store_uid_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_active_pair *p = bsearch(m[i].uid, pairs, na, sizeof(*pairs), store_uid_cmp);
+
+		if (!p)
+			continue;
+		if (o->n < STORE_ROLLOUT_OVERLAP_SHOWN) {
+			memcpy(o->uid[o->n], p->uid, STORE_UID_LEN);
+			o->rollout_id[o->n] = p->id;
+		}
+		o->n++;
+	}
+	free(pairs);
+	return o->n ? -EBUSY : 0;
+}
+
+static int store_check_rollout(const struct store_rollout *r)
+{
+	if (!r->selector || !*r->selector || !r->stages || !*r->stages || r->serial <= 0 || r->bake_ms < 0 ||
+	    r->max_failures < 0 || r->report_timeout_ms < 0)
+		return -EINVAL;
+	if (store_check_text(r->selector) || store_check_text(r->stages) || store_check_text(r->created_by) ||
+	    store_check_text(r->reason))
+		return -E2BIG;
+	return 0;
+}
+
+int store_rollout_create(struct store *st, const struct store_rollout *r, struct store_rollout_member *m,
+			 size_t n, store_rollout_rank_fn rank_fn, void *rank_arg, int64_t *ret_id,
+			 struct store_rollout_overlap *ret_overlap)
+{
+	struct store_rollout_overlap dummy;
+	int rr = store_check_rollout(r);
+
+	if (rr)
+		return rr;
+	if (n == 0 || !rank_fn)
+		return -EINVAL;
+	return st->ops->rollout_create(st, r, m, n, rank_fn, rank_arg, ret_id, ret_overlap ? ret_overlap : &dummy);
+}
+
+int store_rollout_get(struct store *st, int64_t id, struct store_rollout *ret)
+{
+	return st->ops->rollout_get(st, id, ret);
+}
+
+int store_rollout_list(struct store *st, int state, store_rollout_cb cb, void *arg)
+{
+	return st->ops->rollout_list(st, state, cb, arg);
+}
+
+int store_rollout_members(struct store *st, int64_t id, store_rollout_member_cb cb, void *arg)
+{
+	return st->ops->rollout_members(st, id, cb, arg);
+}
+
+void store_rollout_release(struct store_rollout *r)
+{
+	if (!r)
+		return;
+	free(r->selector);
+	free(r->stages);
+	free(r->created_by);
+	free(r->reason);
+	memset(r, 0, sizeof(*r));
+}
+
+void store_rollout_member_release(struct store_rollout_member *m)
+{
+	if (!m)
+		return;
+	free(m->reason);
+	memset(m, 0, sizeof(*m));
+}
+
+int store_rollout_update(struct store *st, int64_t id, bool nowait, bool with_members,
+			 store_rollout_update_fn fn, void *arg)
+{
+	return st->ops->rollout_update(st, id, nowait, with_members, fn, arg);
+}
+
+int store_rollout_mark(struct store *st, const uint8_t uid[STORE_UID_LEN], int kind, int64_t serial,
+		       int64_t at, const char *reason)
+{
+	if (kind < STORE_MARK_APPLIED || kind > STORE_MARK_TENANT || (kind != STORE_MARK_APPLIED && !reason))
+		return -EINVAL;
+	if (store_check_text(reason))
+		return -E2BIG;
+	return st->ops->rollout_mark(st, uid, kind, serial, at, reason);
+}
+
+int store_rollout_sent(struct store *st, int64_t id, const uint8_t uid[STORE_UID_LEN], int64_t at)
+{
+	return st->ops->rollout_sent(st, id, uid, at);
+}
+
+int store_rollout_offers(struct store *st, store_offer_cb cb, void *arg)
+{
+	return st->ops->rollout_offers(st, cb, arg);
+}

@@ -217,4 +217,155 @@ int store_audit_list(struct store *st, int64_t since, int64_t limit, store_audit
 /* The number of records (max(idx) + 1; 0 when empty). */
 int store_audit_size(struct store *st, int64_t *ret_size);
 
+/* ---------------------------------------------------------------------------
+ * Staged rollouts: the rows rollout.c (the engine) decides on.  Every
+ * decision is in these rows, so any vigil-cp on the store, restarted or
+ * not, carries a rollout on from where it is.
+ */
+
+enum store_rollout_state {
+	STORE_ROLLOUT_RUNNING = 1,	/* its current stage's members are offered the policy */
+	STORE_ROLLOUT_HALTED,		/* by itself or an admin: only members already sent it keep it */
+	STORE_ROLLOUT_ABORTED,		/* final: nobody is offered it */
+	STORE_ROLLOUT_COMPLETED,	/* final: its last stage completed */
+};
+
+/* "running", "halted", "aborted", "completed", or "unknown". */
+const char *store_rollout_state_name(int state);
+
+#define STORE_ROLLOUT_OVERLAP_SHOWN 8
+
+struct store_rollout {
+	int64_t id;			/* increasing; assigned by store_rollout_create */
+	int64_t serial;			/* the policy rolled out */
+	char *selector;			/* as the administrator wrote it */
+	char *stages;			/* rollplan.h's text */
+	int64_t bake_ms, max_failures, report_timeout_ms;
+	int state;			/* enum store_rollout_state */
+	int stage;			/* the current (last started) stage, 0-based */
+	int64_t stage_started_at;
+	int64_t failures_base;		/* failures before the last resume (not counted against max) */
+	char *created_by;		/* the admin certificate's subject */
+	int64_t created_at, updated_at;
+	char *reason;			/* why it halted or was aborted, or NULL */
+	int64_t assignment_id;		/* the assignment its completion recorded, 0 none */
+};
+
+/* One agent of a rollout.  Times are 0 when it has not happened. */
+struct store_rollout_member {
+	uint8_t uid[STORE_UID_LEN];
+	int64_t rank;			/* 0-based place in the rollout's order (rollplan.h) */
+	int stage;			/* the first stage covering it; the stage count when none */
+	int64_t sent_at;		/* first reply that carried the policy */
+	int64_t applied_at;		/* it reported APPLIED for the serial */
+	int64_t failed_at;		/* counted as a failure, for reason */
+	int64_t succeeded_at;		/* applied and no failure for the bake time */
+	char *reason;
+	/* Set by a store_rollout_update_fn on a member whose succeeded_at or
+	   failed_at (+ reason) it set: those are written back. */
+	bool dirty;
+};
+
+/* Agents that a new rollout shares with running or halted ones. */
+struct store_rollout_overlap {
+	size_t n;			/* how many, in all */
+	uint8_t uid[STORE_ROLLOUT_OVERLAP_SHOWN][STORE_UID_LEN];
+	int64_t rollout_id[STORE_ROLLOUT_OVERLAP_SHOWN];
+};
+
+/*
+ * Order the n new members of rollout id: set each one's rank and stage
+ * (the array may be permuted).  0 or -errno (which the create returns).
+ */
+typedef int (*store_rollout_rank_fn)(void *arg, int64_t id, struct store_rollout_member *m, size_t n);
+
+/*
+ * Create rollout r (its id, state, stage and times but created_at are
+ * ignored: it starts running at stage 0, stage_started_at = created_at)
+ * with the n members whose uids are in m, ranked by rank_fn.  One
+ * transaction that also bumps the generation.  0 and *ret_id, -ENOENT no
+ * policy r->serial, -EBUSY some members are in a running or halted
+ * rollout (*ret_overlap says which), -EINVAL n == 0, or -errno.
+ */
+int store_rollout_create(struct store *st, const struct store_rollout *r, struct store_rollout_member *m,
+			 size_t n, store_rollout_rank_fn rank_fn, void *rank_arg, int64_t *ret_id,
+			 struct store_rollout_overlap *ret_overlap);
+
+/* 0 and *ret (release with store_rollout_release), -ENOENT, or -errno. */
+int store_rollout_get(struct store *st, int64_t id, struct store_rollout *ret);
+
+/* Each rollout in id order, or only those in state (0: all). */
+typedef int (*store_rollout_cb)(const struct store_rollout *r, void *arg);
+int store_rollout_list(struct store *st, int state, store_rollout_cb cb, void *arg);
+
+/* Each member of rollout id, in rank order. */
+typedef int (*store_rollout_member_cb)(const struct store_rollout_member *m, void *arg);
+int store_rollout_members(struct store *st, int64_t id, store_rollout_member_cb cb, void *arg);
+
+void store_rollout_release(struct store_rollout *r);
+void store_rollout_member_release(struct store_rollout_member *m);
+
+/* What a store_rollout_update_fn changed, for the store to write back. */
+struct store_rollout_change {
+	bool rollout;			/* write back state, stage, stage_started_at, failures_base,
+					   updated_at and reason */
+	bool offers;			/* who is offered what changed: bump the generation */
+	bool assign;			/* record the assignment r->selector -> r->serial (at
+					   r->updated_at, by "rollout ID"), and its id in the row */
+};
+
+/*
+ * Decide on rollout r and its n members (rank order) under the rollout's
+ * lock; fill *ret_change (zeroed on entry).  A negative return rolls back
+ * and is returned.
+ */
+typedef int (*store_rollout_update_fn)(void *arg, struct store_rollout *r, struct store_rollout_member *m,
+				       size_t n, struct store_rollout_change *ret_change);
+
+/*
+ * One transaction holding rollout id's row locked (PostgreSQL: SELECT ...
+ * FOR UPDATE, SKIP LOCKED when nowait; SQLite: its write transaction), so
+ * that exactly one server decides on a rollout at a time: load it and
+ * (with_members) its members, call fn, write back what it changed.
+ * 0, -ENOENT no such rollout, -EAGAIN (nowait) another server holds it,
+ * fn's error, or -errno.
+ */
+int store_rollout_update(struct store *st, int64_t id, bool nowait, bool with_members,
+			 store_rollout_update_fn fn, void *arg);
+
+/* An agent's report, as it bears on the rollouts it is a member of. */
+enum store_rollout_mark {
+	/* APPLIED for serial: applied_at, once. */
+	STORE_MARK_APPLIED = 1,
+	/* FAILED for serial: a failure, unless it already failed or succeeded. */
+	STORE_MARK_FAILED,
+	/* Unhealthy: a failure where it applied and has not yet succeeded. */
+	STORE_MARK_UNHEALTHY,
+	/* A tenant newly unreachable: a failure where it was sent the policy
+	   and has not yet succeeded. */
+	STORE_MARK_TENANT,
+};
+
+/*
+ * Record what agent uid reported (kind; serial for APPLIED and FAILED)
+ * on its members rows of running or halted rollouts (of that serial).
+ * reason is required for the failures.  0 (also when no row was changed)
+ * or -errno.
+ */
+int store_rollout_mark(struct store *st, const uint8_t uid[STORE_UID_LEN], int kind, int64_t serial,
+		       int64_t at, const char *reason);
+
+/* The first reply that carried rollout id's policy to uid: sent_at, once. */
+int store_rollout_sent(struct store *st, int64_t id, const uint8_t uid[STORE_UID_LEN], int64_t at);
+
+/*
+ * Each (agent, rollout, serial) offered now: members of running rollouts
+ * whose stage started, members of halted ones that were sent the policy,
+ * and members reached by a completed rollout that recorded no assignment
+ * (its last stage did not cover everyone).  sent_at 0 when not sent.
+ */
+typedef int (*store_offer_cb)(void *arg, const uint8_t uid[STORE_UID_LEN], int64_t rollout_id,
+			      int64_t serial, int64_t sent_at);
+int store_rollout_offers(struct store *st, store_offer_cb cb, void *arg);
+
 #endif

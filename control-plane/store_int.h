@@ -71,6 +71,19 @@ struct store_ops {
 			    void *arg, int64_t *ret_idx);
 	int (*audit_list)(struct store *st, int64_t since, int64_t limit, store_audit_cb cb, void *arg);
 	int (*audit_size)(struct store *st, int64_t *ret_size);
+	/* Staged rollouts (store.h's store_rollout_*). */
+	int (*rollout_create)(struct store *st, const struct store_rollout *r, struct store_rollout_member *m,
+			      size_t n, store_rollout_rank_fn rank_fn, void *rank_arg, int64_t *ret_id,
+			      struct store_rollout_overlap *ret_overlap);
+	int (*rollout_get)(struct store *st, int64_t id, struct store_rollout *ret);
+	int (*rollout_list)(struct store *st, int state, store_rollout_cb cb, void *arg);
+	int (*rollout_members)(struct store *st, int64_t id, store_rollout_member_cb cb, void *arg);
+	int (*rollout_update)(struct store *st, int64_t id, bool nowait, bool with_members,
+			      store_rollout_update_fn fn, void *arg);
+	int (*rollout_mark)(struct store *st, const uint8_t uid[STORE_UID_LEN], int kind, int64_t serial,
+			    int64_t at, const char *reason);
+	int (*rollout_sent)(struct store *st, int64_t id, const uint8_t uid[STORE_UID_LEN], int64_t at);
+	int (*rollout_offers)(struct store *st, store_offer_cb cb, void *arg);
 };
 
 /*
@@ -104,5 +117,48 @@ extern const int store_pg_schema_latest;
 /* Whether the agent's and the policy's variable fields are within the limits above. */
 int store_check_agent(const struct store_agent *a);
 int store_check_policy(const struct store_policy *p);
+
+/* ---------------------------------------------------------------------------
+ * Staged rollouts: what both backends share. */
+
+/* The rollouts table's columns in the order every backend binds and reads them. */
+#define STORE_ROLLOUT_COLUMNS                                                                   \
+	"id, serial, selector, stages, bake_ms, max_failures, report_timeout_ms, state, stage, " \
+	"stage_started_at, failures_base, created_by, created_at, updated_at, reason, assignment_id"
+#define STORE_MEMBER_COLUMNS "uid, rank, stage, sent_at, applied_at, failed_at, succeeded_at, reason"
+
+/* state as stored (a TEXT column), and back: 0 for a name not known. */
+int store_rollout_state_parse(const char *name);
+
+/*
+ * Whether any of the n new members is among the na members of running or
+ * halted rollouts (active[i] in rollout active_id[i]): fills *o (first
+ * STORE_ROLLOUT_OVERLAP_SHOWN in new-member order, and the count).  0 none,
+ * -EBUSY some, -ENOMEM.
+ */
+int store_rollout_overlap_check(const struct store_rollout_member *m, size_t n,
+				const uint8_t (*active)[STORE_UID_LEN], const int64_t *active_id, size_t na,
+				struct store_rollout_overlap *o);
+
+/*
+ * A member's outcome as the engine decided it, written so that it cannot
+ * undo a report written meanwhile (PostgreSQL's reports do not wait for
+ * the rollout's lock): succeeded only where not failed, failed only where
+ * neither.  SQLite serializes writers anyway; the statement is the same.
+ */
+#define STORE_MEMBER_OUTCOME_SET(P3, P4, P5)                                                      \
+	"succeeded_at = CASE WHEN failed_at IS NULL THEN coalesce(succeeded_at, " P3 ") "          \
+	"ELSE succeeded_at END, "                                                                  \
+	"failed_at = CASE WHEN succeeded_at IS NULL THEN coalesce(failed_at, " P4 ") "             \
+	"ELSE failed_at END, "                                                                     \
+	"reason = CASE WHEN succeeded_at IS NULL AND failed_at IS NULL AND " P4 " IS NOT NULL "    \
+	"THEN " P5 " ELSE reason END "
+
+/* store.h's store_rollout_offers, in SQL both backends share. */
+#define STORE_OFFERS_SQL                                                                          \
+	"SELECT m.uid, r.id, r.serial, m.sent_at FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id " \
+	"WHERE (r.state = 'running' AND m.stage <= r.stage) "                                      \
+	"OR (r.state = 'halted' AND m.sent_at IS NOT NULL) "                                       \
+	"OR (r.state = 'completed' AND r.assignment_id IS NULL AND m.stage <= r.stage)"
 
 #endif

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "store.h"
@@ -109,6 +110,27 @@ static const char *const pg_migrations[] = {
 	" at BIGINT NOT NULL,"
 	" record BYTEA NOT NULL"
 	");",
+	/* 4: staged rollouts (rollout.c); store_sqlite.c's migration 5 says why each part. */
+	"CREATE TABLE rollouts ("
+	" id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	" serial BIGINT NOT NULL REFERENCES policies(serial),"
+	" selector TEXT NOT NULL, stages TEXT NOT NULL,"
+	" bake_ms BIGINT NOT NULL, max_failures BIGINT NOT NULL, report_timeout_ms BIGINT NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('running', 'halted', 'aborted', 'completed')),"
+	" stage BIGINT NOT NULL DEFAULT 0, stage_started_at BIGINT NOT NULL,"
+	" failures_base BIGINT NOT NULL DEFAULT 0,"
+	" created_by TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
+	" reason TEXT, assignment_id BIGINT REFERENCES assignments(id)"
+	");"
+	"CREATE INDEX rollouts_state ON rollouts(state);"
+	"CREATE TABLE rollout_members ("
+	" rollout_id BIGINT NOT NULL REFERENCES rollouts(id),"
+	" uid BYTEA NOT NULL CHECK (length(uid) = 16),"
+	" rank BIGINT NOT NULL, stage BIGINT NOT NULL,"
+	" sent_at BIGINT, applied_at BIGINT, failed_at BIGINT, reason TEXT, succeeded_at BIGINT,"
+	" PRIMARY KEY (rollout_id, uid)"
+	");"
+	"CREATE INDEX rollout_members_uid ON rollout_members(uid);",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 const int store_pg_schema_latest = PG_SCHEMA_VERSION;
@@ -946,6 +968,499 @@ static int pg_audit_size(struct store *st, int64_t *ret_size)
 	return pg_audit_size_run(pg_of(st), true, ret_size);
 }
 
+/* ---------------------------------------------------------------------------
+ * Staged rollouts.  A rollout is decided on by one server at a time: the
+ * engine's transaction holds the rollout's row with SELECT ... FOR UPDATE
+ * (SKIP LOCKED from the tick: a server that finds it taken leaves it to
+ * the other this time).  Agent reports (store_rollout_mark) do not take
+ * that lock; the engine's write-back of a member's outcome is conditional
+ * (STORE_MEMBER_OUTCOME_SQL), so neither undoes the other.  Creation takes
+ * PG_LOCK_ROLLOUT so that two overlapping rollouts started at once on two
+ * servers cannot both pass the overlap check. */
+
+#define PG_LOCK_ROLLOUT 0x5647434c00000010LL
+
+/* A time, 0 meaning "not yet", as SQL NULL. */
+static void pp_time(struct pg_params *pp, int64_t t)
+{
+	if (t)
+		pp_int8(pp, t);
+	else
+		pp_add(pp, PG_INT8OID, NULL, 0);
+}
+
+static int64_t pg_col_time(const PGresult *res, int row, int col)
+{
+	int64_t v = 0;
+
+	return pg_col_int8(res, row, col, &v) ? v : 0;
+}
+
+/*
+ * Members go to and from the server in batches: one statement per
+ * PG_MEMBER_BATCH rows, the rows as one JSON parameter read with
+ * json_to_recordset (libpq has one round trip per statement; 10k members
+ * one at a time held vigil-cp's event loop for over a second).
+ */
+#define PG_MEMBER_BATCH 2000
+
+static void pg_hex(const uint8_t uid[STORE_UID_LEN], char out[2 * STORE_UID_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < STORE_UID_LEN; i++) {
+		out[2 * i] = digits[uid[i] >> 4];
+		out[2 * i + 1] = digits[uid[i] & 15];
+	}
+	out[2 * STORE_UID_LEN] = '\0';
+}
+
+static json_t *pg_json_time(int64_t t)
+{
+	return t ? json_integer((json_int_t)t) : json_null();
+}
+
+/* Run sql with $1 = id and $2 = rows (consumed) as JSON text. */
+static int pg_run_batch(struct store_pg *s, const char *sql, int64_t id, json_t *rows)
+{
+	struct pg_params pp = { 0 };
+	char *text = json_dumps(rows, JSON_COMPACT);
+	int r;
+
+	json_decref(rows);
+	if (!text)
+		return -ENOMEM;
+	pp_int8(&pp, id);
+	pp_text(&pp, text);
+	r = pg_run(s, false, sql, &pp, NULL);
+	free(text);
+	return r;
+}
+
+static int pg_bump_generation(struct store_pg *s)
+{
+	return pg_run(s, false, STORE_GENERATION_BUMP, NULL, NULL);
+}
+
+static int pg_read_rollout(const PGresult *res, int row, struct store_rollout *r)
+{
+	int64_t stage = 0;
+	char *state = NULL;
+	int e;
+
+	memset(r, 0, sizeof(*r));
+	if (!pg_col_int8(res, row, 0, &r->id) || !pg_col_int8(res, row, 1, &r->serial) ||
+	    !pg_col_int8(res, row, 4, &r->bake_ms) || !pg_col_int8(res, row, 5, &r->max_failures) ||
+	    !pg_col_int8(res, row, 6, &r->report_timeout_ms) || !pg_col_int8(res, row, 8, &stage) ||
+	    !pg_col_int8(res, row, 9, &r->stage_started_at) || !pg_col_int8(res, row, 10, &r->failures_base) ||
+	    !pg_col_int8(res, row, 12, &r->created_at) || !pg_col_int8(res, row, 13, &r->updated_at) ||
+	    stage < 0 || stage > 1000)
+		return -EBADMSG;
+	r->stage = (int)stage;
+	r->assignment_id = pg_col_time(res, row, 15);
+	if ((e = pg_col_text(res, row, 2, &r->selector)) || (e = pg_col_text(res, row, 3, &r->stages)) ||
+	    (e = pg_col_text(res, row, 7, &state)) || (e = pg_col_text(res, row, 11, &r->created_by)) ||
+	    (e = pg_col_text(res, row, 14, &r->reason))) {
+		free(state);
+		store_rollout_release(r);
+		return e;
+	}
+	r->state = store_rollout_state_parse(state);
+	free(state);
+	if (!r->selector || !r->stages || !r->state) {
+		store_rollout_release(r);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int pg_read_member(const PGresult *res, int row, struct store_rollout_member *m)
+{
+	int64_t stage = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (!pg_col_fixed(res, row, 0, m->uid, STORE_UID_LEN) || !pg_col_int8(res, row, 1, &m->rank) ||
+	    !pg_col_int8(res, row, 2, &stage) || stage < 0 || stage > 1000)
+		return -EBADMSG;
+	m->stage = (int)stage;
+	m->sent_at = pg_col_time(res, row, 3);
+	m->applied_at = pg_col_time(res, row, 4);
+	m->failed_at = pg_col_time(res, row, 5);
+	m->succeeded_at = pg_col_time(res, row, 6);
+	return pg_col_text(res, row, 7, &m->reason);
+}
+
+static int pg_rollout_create(struct store *st, const struct store_rollout *ro, struct store_rollout_member *m,
+			     size_t n, store_rollout_rank_fn rank_fn, void *rank_arg, int64_t *ret_id,
+			     struct store_rollout_overlap *ret_overlap)
+{
+	struct store_pg *s = pg_of(st);
+	struct pg_params lock = { 0 }, pp = { 0 };
+	uint8_t(*active)[STORE_UID_LEN] = NULL;
+	int64_t *active_id = NULL, id = 0;
+	PGresult *res = NULL;
+	size_t na = 0;
+	int r;
+
+	r = pg_begin(s);
+	if (r)
+		return r;
+	r = pg_run(s, false, "SET LOCAL synchronous_commit = on", NULL, NULL);
+	pp_int8(&lock, PG_LOCK_ROLLOUT);
+	if (r == 0)
+		r = pg_run(s, false, "SELECT pg_advisory_xact_lock($1)", &lock, NULL);
+	/* The members of running or halted rollouts, after the lock (a fresh snapshot). */
+	if (r == 0)
+		r = pg_run(s, false,
+			   "SELECT m.uid, m.rollout_id FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id "
+			   "WHERE r.state IN ('running', 'halted')",
+			   NULL, &res);
+	if (r == 0) {
+		na = (size_t)PQntuples(res);
+		active = malloc((na ? na : 1) * sizeof(*active));
+		active_id = malloc((na ? na : 1) * sizeof(*active_id));
+		if (!active || !active_id)
+			r = -ENOMEM;
+		for (size_t i = 0; r == 0 && i < na; i++)
+			if (!pg_col_fixed(res, (int)i, 0, active[i], STORE_UID_LEN) ||
+			    !pg_col_int8(res, (int)i, 1, &active_id[i]))
+				r = -EBADMSG;
+		PQclear(res);
+		res = NULL;
+	}
+	if (r == 0)
+		r = store_rollout_overlap_check(m, n, (const uint8_t(*)[STORE_UID_LEN])active, active_id, na,
+						ret_overlap);
+	if (r == 0) {
+		pp_int8(&pp, ro->serial);
+		pp_text(&pp, ro->selector);
+		pp_text(&pp, ro->stages);
+		pp_int8(&pp, ro->bake_ms);
+		pp_int8(&pp, ro->max_failures);
+		pp_int8(&pp, ro->report_timeout_ms);
+		pp_int8(&pp, ro->created_at);
+		pp_text(&pp, ro->created_by);
+		r = pg_run(s, false,
+			   "INSERT INTO rollouts (serial, selector, stages, bake_ms, max_failures, report_timeout_ms, "
+			   "state, stage, stage_started_at, failures_base, created_by, created_at, updated_at) "
+			   "SELECT $1, $2, $3, $4, $5, $6, 'running', 0, $7, 0, $8, $7, $7 "
+			   "WHERE EXISTS (SELECT 1 FROM policies WHERE serial = $1) RETURNING id",
+			   &pp, &res);
+		if (r == 0) {
+			if (PQntuples(res) == 0)
+				r = -ENOENT;
+			else if (!pg_col_int8(res, 0, 0, &id))
+				r = -EBADMSG;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	if (r == 0)
+		r = rank_fn(rank_arg, id, m, n);
+	for (size_t i = 0; r == 0 && i < n; i += PG_MEMBER_BATCH) {
+		json_t *rows = json_array();
+
+		for (size_t k = i; rows && k < n && k < i + PG_MEMBER_BATCH; k++) {
+			char hex[2 * STORE_UID_LEN + 1];
+
+			pg_hex(m[k].uid, hex);
+			if (json_array_append_new(rows, json_pack("{s:s, s:I, s:i}", "u", hex, "k", (json_int_t)m[k].rank,
+								      "s", m[k].stage))) {
+				json_decref(rows);
+				rows = NULL;
+			}
+		}
+		r = rows ? pg_run_batch(s,
+					"INSERT INTO rollout_members (rollout_id, uid, rank, stage) "
+					"SELECT $1, decode(v.u, 'hex'), v.k, v.s "
+					"FROM json_to_recordset($2::json) AS v(u text, k bigint, s bigint)",
+					id, rows)
+			 : -ENOMEM;
+	}
+	if (r == 0)
+		r = pg_bump_generation(s);
+	r = pg_end(s, r);
+	if (r == 0 && ret_id)
+		*ret_id = id;
+	free(active);
+	free(active_id);
+	return r;
+}
+
+static int pg_rollout_get_in(struct store_pg *s, bool first, const char *sql, int64_t id, struct store_rollout *ret)
+{
+	struct pg_params pp = { 0 };
+	struct store_rollout ro;
+	PGresult *res = NULL;
+	int r;
+
+	pp_int8(&pp, id);
+	r = pg_run(s, first, sql, &pp, &res);
+	if (r)
+		return r;
+	if (PQntuples(res) == 0) {
+		r = -ENOENT;
+	} else {
+		r = pg_read_rollout(res, 0, &ro);
+		if (r == 0)
+			*ret = ro;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int pg_rollout_get(struct store *st, int64_t id, struct store_rollout *ret)
+{
+	return pg_rollout_get_in(pg_of(st), true, "SELECT " STORE_ROLLOUT_COLUMNS " FROM rollouts WHERE id = $1", id,
+				 ret);
+}
+
+static int pg_rollout_list(struct store *st, int state, store_rollout_cb cb, void *arg)
+{
+	struct pg_params pp = { 0 };
+	PGresult *res = NULL;
+	int r;
+
+	pp_text(&pp, store_rollout_state_name(state));
+	r = pg_run(pg_of(st), true,
+		   state ? "SELECT " STORE_ROLLOUT_COLUMNS " FROM rollouts WHERE state = $1 ORDER BY id"
+			 : "SELECT " STORE_ROLLOUT_COLUMNS " FROM rollouts ORDER BY id",
+		   state ? &pp : NULL, &res);
+	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+		struct store_rollout ro;
+
+		r = pg_read_rollout(res, i, &ro);
+		if (r)
+			break;
+		r = cb(&ro, arg);
+		store_rollout_release(&ro);
+	}
+	PQclear(res);
+	return r;
+}
+
+static int pg_members_in(struct store_pg *s, bool first, int64_t id, store_rollout_member_cb cb, void *arg)
+{
+	struct pg_params pp = { 0 };
+	PGresult *res = NULL;
+	int r;
+
+	pp_int8(&pp, id);
+	r = pg_run(s, first, "SELECT " STORE_MEMBER_COLUMNS " FROM rollout_members WHERE rollout_id = $1 ORDER BY rank",
+		   &pp, &res);
+	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+		struct store_rollout_member m;
+
+		r = pg_read_member(res, i, &m);
+		if (r == 0)
+			r = cb(&m, arg);
+		store_rollout_member_release(&m);
+	}
+	PQclear(res);
+	return r;
+}
+
+static int pg_rollout_members(struct store *st, int64_t id, store_rollout_member_cb cb, void *arg)
+{
+	return pg_members_in(pg_of(st), true, id, cb, arg);
+}
+
+struct pg_member_vec {
+	struct store_rollout_member *v;
+	size_t n, cap;
+};
+
+static int pg_member_push(const struct store_rollout_member *m, void *arg)
+{
+	struct pg_member_vec *vec = arg;
+
+	if (vec->n == vec->cap) {
+		size_t ncap = vec->cap ? vec->cap * 2 : 64;
+		void *nv = realloc(vec->v, ncap * sizeof(*vec->v));
+
+		if (!nv)
+			return -ENOMEM;
+		vec->v = nv;
+		vec->cap = ncap;
+	}
+	vec->v[vec->n] = *m;
+	vec->v[vec->n].reason = NULL;
+	if (m->reason && !(vec->v[vec->n].reason = strdup(m->reason)))
+		return -ENOMEM;
+	vec->n++;
+	return 0;
+}
+
+static int pg_rollout_update(struct store *st, int64_t id, bool nowait, bool with_members,
+			     store_rollout_update_fn fn, void *arg)
+{
+	struct store_pg *s = pg_of(st);
+	struct store_rollout_change ch = { 0 };
+	struct pg_member_vec vec = { 0 };
+	struct store_rollout ro = { 0 };
+	PGresult *res = NULL;
+	bool have = false;
+	int r;
+
+	r = pg_begin(s);
+	if (r)
+		return r;
+	r = pg_run(s, false, "SET LOCAL synchronous_commit = on", NULL, NULL);
+	if (r == 0) {
+		r = pg_rollout_get_in(s, false,
+				      nowait ? "SELECT " STORE_ROLLOUT_COLUMNS " FROM rollouts WHERE id = $1 "
+					       "FOR UPDATE SKIP LOCKED"
+					     : "SELECT " STORE_ROLLOUT_COLUMNS " FROM rollouts WHERE id = $1 FOR UPDATE",
+				      id, &ro);
+		/* Skipped: held by another server (or gone, which the next list shows). */
+		if (r == -ENOENT && nowait)
+			r = -EAGAIN;
+		have = r == 0;
+	}
+	if (r == 0 && with_members)
+		r = pg_members_in(s, false, id, pg_member_push, &vec);
+	if (r == 0)
+		r = fn(arg, &ro, vec.v, vec.n, &ch);
+	if (r == 0 && ch.assign) {
+		struct pg_params pp = { 0 };
+		char by[64];
+
+		snprintf(by, sizeof(by), "rollout %lld", (long long)ro.id);
+		pp_text(&pp, ro.selector);
+		pp_int8(&pp, ro.serial);
+		pp_text(&pp, by);
+		pp_int8(&pp, ro.updated_at);
+		r = pg_run(s, false,
+			   "INSERT INTO assignments (selector, serial, assigned_by, assigned_at) "
+			   "VALUES ($1, $2, $3, $4) RETURNING id",
+			   &pp, &res);
+		if (r == 0 && (PQntuples(res) != 1 || !pg_col_int8(res, 0, 0, &ro.assignment_id)))
+			r = -EBADMSG;
+		PQclear(res);
+		ch.rollout = true;
+		ch.offers = true;
+	}
+	if (r == 0 && ch.rollout) {
+		struct pg_params pp = { 0 };
+
+		pp_int8(&pp, ro.id);
+		pp_text(&pp, store_rollout_state_name(ro.state));
+		pp_int8(&pp, ro.stage);
+		pp_int8(&pp, ro.stage_started_at);
+		pp_int8(&pp, ro.failures_base);
+		pp_int8(&pp, ro.updated_at);
+		pp_text(&pp, ro.reason);
+		pp_time(&pp, ro.assignment_id);
+		r = pg_run(s, false,
+			   "UPDATE rollouts SET state = $2, stage = $3, stage_started_at = $4, failures_base = $5, "
+			   "updated_at = $6, reason = $7, assignment_id = $8 WHERE id = $1",
+			   &pp, NULL);
+	}
+	for (size_t i = 0; r == 0 && i < vec.n;) {
+		json_t *rows = json_array();
+		size_t in_batch = 0;
+
+		for (; rows && i < vec.n && in_batch < PG_MEMBER_BATCH; i++) {
+			const struct store_rollout_member *m = &vec.v[i];
+			char hex[2 * STORE_UID_LEN + 1];
+
+			if (!m->dirty)
+				continue;
+			pg_hex(m->uid, hex);
+			if (json_array_append_new(rows, json_pack("{s:s, s:o, s:o, s:s?}", "u", hex, "s",
+								  pg_json_time(m->succeeded_at), "f",
+								  pg_json_time(m->succeeded_at ? 0 : m->failed_at),
+								  "r", m->reason))) {
+				json_decref(rows);
+				rows = NULL;
+			}
+			in_batch++;
+		}
+		if (!rows)
+			r = -ENOMEM;
+		else if (!in_batch)
+			json_decref(rows);
+		else
+			r = pg_run_batch(s,
+					 "UPDATE rollout_members SET " STORE_MEMBER_OUTCOME_SET("v.s", "v.f", "v.r")
+					 "FROM json_to_recordset($2::json) AS v(u text, s bigint, f bigint, r text) "
+					 "WHERE rollout_id = $1 AND uid = decode(v.u, 'hex')",
+					 id, rows);
+	}
+	if (r == 0 && ch.offers)
+		r = pg_bump_generation(s);
+	r = pg_end(s, r);
+	if (have)
+		store_rollout_release(&ro);
+	for (size_t i = 0; i < vec.n; i++)
+		store_rollout_member_release(&vec.v[i]);
+	free(vec.v);
+	return r;
+}
+
+static int pg_rollout_mark(struct store *st, const uint8_t uid[STORE_UID_LEN], int kind, int64_t serial,
+			   int64_t at, const char *reason)
+{
+	static const char *const sql[] = {
+		[STORE_MARK_APPLIED] =
+			"UPDATE rollout_members SET applied_at = $3 WHERE uid = $1 AND applied_at IS NULL AND "
+			"rollout_id IN (SELECT id FROM rollouts WHERE serial = $2 AND state IN ('running', 'halted'))",
+		[STORE_MARK_FAILED] =
+			"UPDATE rollout_members SET failed_at = $3, reason = $4 WHERE uid = $1 AND failed_at IS NULL "
+			"AND succeeded_at IS NULL AND "
+			"rollout_id IN (SELECT id FROM rollouts WHERE serial = $2 AND state IN ('running', 'halted'))",
+		[STORE_MARK_UNHEALTHY] =
+			"UPDATE rollout_members SET failed_at = $3, reason = $4 WHERE uid = $1 AND $2 = $2 "
+			"AND applied_at IS NOT NULL AND failed_at IS NULL AND succeeded_at IS NULL AND "
+			"rollout_id IN (SELECT id FROM rollouts WHERE state IN ('running', 'halted'))",
+		[STORE_MARK_TENANT] =
+			"UPDATE rollout_members SET failed_at = $3, reason = $4 WHERE uid = $1 AND $2 = $2 "
+			"AND sent_at IS NOT NULL AND failed_at IS NULL AND succeeded_at IS NULL AND "
+			"rollout_id IN (SELECT id FROM rollouts WHERE state IN ('running', 'halted'))",
+	};
+	struct pg_params pp = { 0 };
+
+	pp_bytea(&pp, uid, STORE_UID_LEN, true);
+	pp_int8(&pp, serial);
+	pp_int8(&pp, at);
+	if (kind != STORE_MARK_APPLIED)
+		pp_text(&pp, reason);
+	return pg_run(pg_of(st), true, sql[kind], &pp, NULL);
+}
+
+static int pg_rollout_sent(struct store *st, int64_t id, const uint8_t uid[STORE_UID_LEN], int64_t at)
+{
+	struct pg_params pp = { 0 };
+
+	pp_int8(&pp, id);
+	pp_bytea(&pp, uid, STORE_UID_LEN, true);
+	pp_int8(&pp, at);
+	return pg_run(pg_of(st), true,
+		      "UPDATE rollout_members SET sent_at = $3 WHERE rollout_id = $1 AND uid = $2 AND sent_at IS NULL",
+		      &pp, NULL);
+}
+
+static int pg_rollout_offers(struct store *st, store_offer_cb cb, void *arg)
+{
+	PGresult *res = NULL;
+	int r = pg_run(pg_of(st), true, STORE_OFFERS_SQL, NULL, &res);
+
+	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+		uint8_t uid[STORE_UID_LEN];
+		int64_t id, serial;
+
+		if (!pg_col_fixed(res, i, 0, uid, STORE_UID_LEN) || !pg_col_int8(res, i, 1, &id) ||
+		    !pg_col_int8(res, i, 2, &serial)) {
+			r = -EBADMSG;
+			break;
+		}
+		r = cb(arg, uid, id, serial, pg_col_time(res, i, 3));
+	}
+	PQclear(res);
+	return r;
+}
+
+
 const struct store_ops store_pg_ops = {
 	.scheme = "postgresql",
 	.alias = "postgres",
@@ -965,4 +1480,12 @@ const struct store_ops store_pg_ops = {
 	.audit_append = pg_audit_append,
 	.audit_list = pg_audit_list,
 	.audit_size = pg_audit_size,
+	.rollout_create = pg_rollout_create,
+	.rollout_get = pg_rollout_get,
+	.rollout_list = pg_rollout_list,
+	.rollout_members = pg_rollout_members,
+	.rollout_update = pg_rollout_update,
+	.rollout_mark = pg_rollout_mark,
+	.rollout_sent = pg_rollout_sent,
+	.rollout_offers = pg_rollout_offers,
 };

@@ -81,6 +81,31 @@ static const char *const sq_migrations[] = {
 	" at INTEGER NOT NULL,"
 	" record BLOB NOT NULL"
 	");",
+	/*
+	 * 5: staged rollouts (rollout.c): a rollout and its members, fixed at
+	 * start.  Member times are NULL until they happen.  The uid index
+	 * serves agent reports (store_rollout_mark) and the overlap check.
+	 */
+	"CREATE TABLE rollouts ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" serial INTEGER NOT NULL REFERENCES policies(serial),"
+	" selector TEXT NOT NULL, stages TEXT NOT NULL,"
+	" bake_ms INTEGER NOT NULL, max_failures INTEGER NOT NULL, report_timeout_ms INTEGER NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('running', 'halted', 'aborted', 'completed')),"
+	" stage INTEGER NOT NULL DEFAULT 0, stage_started_at INTEGER NOT NULL,"
+	" failures_base INTEGER NOT NULL DEFAULT 0,"
+	" created_by TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	" reason TEXT, assignment_id INTEGER REFERENCES assignments(id)"
+	");"
+	"CREATE INDEX rollouts_state ON rollouts(state);"
+	"CREATE TABLE rollout_members ("
+	" rollout_id INTEGER NOT NULL REFERENCES rollouts(id),"
+	" uid BLOB NOT NULL CHECK (length(uid) = 16),"
+	" rank INTEGER NOT NULL, stage INTEGER NOT NULL,"
+	" sent_at INTEGER, applied_at INTEGER, failed_at INTEGER, reason TEXT, succeeded_at INTEGER,"
+	" PRIMARY KEY (rollout_id, uid)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX rollout_members_uid ON rollout_members(uid);",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 const int store_sqlite_schema_latest = SQ_SCHEMA_VERSION;
@@ -883,6 +908,502 @@ static int sq_audit_size(struct store *st, int64_t *ret_size)
 	return sq_audit_size_in_txn(sq_of(st), ret_size);
 }
 
+/* ---------------------------------------------------------------------------
+ * Staged rollouts.  Not on the per-message path (reports reach it only on
+ * a transition), so statements are prepared per call. */
+
+static int sq_prep(struct store_sqlite *s, const char *sql, sqlite3_stmt **ret)
+{
+	return sq_errno(sqlite3_prepare_v2(s->db, sql, -1, ret, NULL));
+}
+
+static int64_t sq_col_time(sqlite3_stmt *stmt, int i)
+{
+	return sqlite3_column_type(stmt, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(stmt, i);
+}
+
+/* A time, 0 meaning "not yet", as SQL NULL. */
+static int sq_bind_time(sqlite3_stmt *stmt, int i, int64_t t)
+{
+	return t ? sqlite3_bind_int64(stmt, i, t) : sqlite3_bind_null(stmt, i);
+}
+
+/* Whatever moves who is offered what bumps the generation every server polls (store.h). */
+static int sq_bump_generation(struct store_sqlite *s)
+{
+	return sq_exec_stmt(s, SQ_GEN_BUMP);
+}
+
+static int sq_read_rollout(sqlite3_stmt *stmt, struct store_rollout *r)
+{
+	char *state = NULL;
+	int e;
+
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(stmt, 0);
+	r->serial = sqlite3_column_int64(stmt, 1);
+	r->bake_ms = sqlite3_column_int64(stmt, 4);
+	r->max_failures = sqlite3_column_int64(stmt, 5);
+	r->report_timeout_ms = sqlite3_column_int64(stmt, 6);
+	r->stage = sqlite3_column_int(stmt, 8);
+	r->stage_started_at = sqlite3_column_int64(stmt, 9);
+	r->failures_base = sqlite3_column_int64(stmt, 10);
+	r->created_at = sqlite3_column_int64(stmt, 12);
+	r->updated_at = sqlite3_column_int64(stmt, 13);
+	r->assignment_id = sq_col_time(stmt, 15);
+	if ((e = sq_col_text(stmt, 2, &r->selector)) || (e = sq_col_text(stmt, 3, &r->stages)) ||
+	    (e = sq_col_text(stmt, 7, &state)) || (e = sq_col_text(stmt, 11, &r->created_by)) ||
+	    (e = sq_col_text(stmt, 14, &r->reason))) {
+		free(state);
+		store_rollout_release(r);
+		return e;
+	}
+	r->state = store_rollout_state_parse(state);
+	free(state);
+	if (!r->selector || !r->stages || !r->state) {
+		store_rollout_release(r);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int sq_read_member(sqlite3_stmt *stmt, struct store_rollout_member *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (!sq_col_fixed(stmt, 0, m->uid, STORE_UID_LEN))
+		return -EBADMSG;
+	m->rank = sqlite3_column_int64(stmt, 1);
+	m->stage = sqlite3_column_int(stmt, 2);
+	m->sent_at = sq_col_time(stmt, 3);
+	m->applied_at = sq_col_time(stmt, 4);
+	m->failed_at = sq_col_time(stmt, 5);
+	m->succeeded_at = sq_col_time(stmt, 6);
+	return sq_col_text(stmt, 7, &m->reason);
+}
+
+/* The members of running or halted rollouts, for the overlap check (in a transaction). */
+static int sq_active_members(struct store_sqlite *s, uint8_t (**ret_uids)[STORE_UID_LEN], int64_t **ret_ids,
+			     size_t *ret_n)
+{
+	uint8_t(*uids)[STORE_UID_LEN] = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = sq_prep(s, "SELECT m.uid, m.rollout_id FROM rollout_members m JOIN rollouts r ON r.id = m.rollout_id "
+		       "WHERE r.state IN ('running', 'halted')", &stmt);
+	if (r)
+		return r;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			void *nu = realloc(uids, ncap * sizeof(*uids)), *ni;
+
+			if (!nu) {
+				r = -ENOMEM;
+				break;
+			}
+			uids = nu;
+			ni = realloc(ids, ncap * sizeof(*ids));
+			if (!ni) {
+				r = -ENOMEM;
+				break;
+			}
+			ids = ni;
+			cap = ncap;
+		}
+		if (!sq_col_fixed(stmt, 0, uids[n], STORE_UID_LEN)) {
+			r = -EBADMSG;
+			break;
+		}
+		ids[n++] = sqlite3_column_int64(stmt, 1);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_errno(rc);
+	sqlite3_finalize(stmt);
+	if (r) {
+		free(uids);
+		free(ids);
+		return r;
+	}
+	*ret_uids = uids;
+	*ret_ids = ids;
+	*ret_n = n;
+	return 0;
+}
+
+static int sq_rollout_create(struct store *st, const struct store_rollout *ro, struct store_rollout_member *m,
+			     size_t n, store_rollout_rank_fn rank_fn, void *rank_arg, int64_t *ret_id,
+			     struct store_rollout_overlap *ret_overlap)
+{
+	struct store_sqlite *s = sq_of(st);
+	uint8_t(*active)[STORE_UID_LEN] = NULL;
+	int64_t *active_id = NULL, id = 0;
+	size_t na = 0;
+	sqlite3_stmt *stmt = NULL;
+	int rc, r;
+
+	sq_synchronous(s, true);
+	r = sq_begin(s);
+	if (r)
+		goto out;
+	stmt = sq_stmt(s, SQ_POLICY_EXISTS);
+	rc = sqlite3_bind_int64(stmt, 1, ro->serial);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sq_errno(rc);
+	sqlite3_reset(stmt);
+	stmt = NULL;
+	if (r == 0)
+		r = sq_active_members(s, &active, &active_id, &na);
+	if (r == 0)
+		r = store_rollout_overlap_check(m, n, (const uint8_t(*)[STORE_UID_LEN])active, active_id, na,
+						ret_overlap);
+	if (r == 0)
+		r = sq_prep(s,
+			    "INSERT INTO rollouts (serial, selector, stages, bake_ms, max_failures, report_timeout_ms, "
+			    "state, stage, stage_started_at, failures_base, created_by, created_at, updated_at) "
+			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', 0, ?7, 0, ?8, ?7, ?7)",
+			    &stmt);
+	if (r == 0) {
+		if ((rc = sqlite3_bind_int64(stmt, 1, ro->serial)) || (rc = sq_bind_text(stmt, 2, ro->selector)) ||
+		    (rc = sq_bind_text(stmt, 3, ro->stages)) || (rc = sqlite3_bind_int64(stmt, 4, ro->bake_ms)) ||
+		    (rc = sqlite3_bind_int64(stmt, 5, ro->max_failures)) ||
+		    (rc = sqlite3_bind_int64(stmt, 6, ro->report_timeout_ms)) ||
+		    (rc = sqlite3_bind_int64(stmt, 7, ro->created_at)) ||
+		    (rc = sq_bind_text(stmt, 8, ro->created_by)))
+			r = sq_errno(rc);
+		else
+			r = (rc = sqlite3_step(stmt)) == SQLITE_DONE ? 0 : sq_errno(rc);
+		id = sqlite3_last_insert_rowid(s->db);
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+	}
+	if (r == 0)
+		r = rank_fn(rank_arg, id, m, n);
+	if (r == 0)
+		r = sq_prep(s, "INSERT INTO rollout_members (rollout_id, uid, rank, stage) VALUES (?1, ?2, ?3, ?4)",
+			    &stmt);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		sqlite3_reset(stmt);
+		if ((rc = sqlite3_bind_int64(stmt, 1, id)) ||
+		    (rc = sqlite3_bind_blob(stmt, 2, m[i].uid, STORE_UID_LEN, SQLITE_STATIC)) ||
+		    (rc = sqlite3_bind_int64(stmt, 3, m[i].rank)) || (rc = sqlite3_bind_int(stmt, 4, m[i].stage)))
+			r = sq_errno(rc);
+		else
+			r = (rc = sqlite3_step(stmt)) == SQLITE_DONE ? 0 : sq_errno(rc);
+	}
+	sqlite3_finalize(stmt);
+	if (r == 0)
+		r = sq_bump_generation(s);
+	r = sq_end(s, r);
+	if (r == 0 && ret_id)
+		*ret_id = id;
+out:
+	free(active);
+	free(active_id);
+	sq_synchronous(s, false);
+	return r;
+}
+
+static int sq_rollout_get(struct store *st, int64_t id, struct store_rollout *ret)
+{
+	struct store_sqlite *s = sq_of(st);
+	struct store_rollout ro;
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = sq_prep(s, "SELECT " STORE_ROLLOUT_COLUMNS " FROM rollouts WHERE id = ?1", &stmt);
+	if (r)
+		return r;
+	rc = sqlite3_bind_int64(stmt, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		r = sq_read_rollout(stmt, &ro);
+		if (r == 0)
+			*ret = ro;
+	} else {
+		r = rc == SQLITE_DONE ? -ENOENT : sq_errno(rc);
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int sq_rollout_list(struct store *st, int state, store_rollout_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq_of(st);
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = sq_prep(s,
+		    state ? "SELECT " STORE_ROLLOUT_COLUMNS " FROM rollouts WHERE state = ?1 ORDER BY id"
+			  : "SELECT " STORE_ROLLOUT_COLUMNS " FROM rollouts ORDER BY id",
+		    &stmt);
+	if (r)
+		return r;
+	if (state && (rc = sqlite3_bind_text(stmt, 1, store_rollout_state_name(state), -1, SQLITE_STATIC))) {
+		sqlite3_finalize(stmt);
+		return sq_errno(rc);
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_rollout ro;
+
+		r = sq_read_rollout(stmt, &ro);
+		if (r)
+			break;
+		r = cb(&ro, arg);
+		store_rollout_release(&ro);
+		if (r)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_errno(rc);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int sq_rollout_members(struct store *st, int64_t id, store_rollout_member_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq_of(st);
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = sq_prep(s, "SELECT " STORE_MEMBER_COLUMNS " FROM rollout_members WHERE rollout_id = ?1 ORDER BY rank",
+		    &stmt);
+	if (r)
+		return r;
+	rc = sqlite3_bind_int64(stmt, 1, id);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_rollout_member m;
+
+		r = sq_read_member(stmt, &m);
+		if (r == 0)
+			r = cb(&m, arg);
+		store_rollout_member_release(&m);
+		if (r)
+			break;
+		rc = SQLITE_OK;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_errno(rc);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+struct sq_member_vec {
+	struct store_rollout_member *v;
+	size_t n, cap;
+};
+
+static int sq_member_push(const struct store_rollout_member *m, void *arg)
+{
+	struct sq_member_vec *vec = arg;
+
+	if (vec->n == vec->cap) {
+		size_t ncap = vec->cap ? vec->cap * 2 : 64;
+		void *nv = realloc(vec->v, ncap * sizeof(*vec->v));
+
+		if (!nv)
+			return -ENOMEM;
+		vec->v = nv;
+		vec->cap = ncap;
+	}
+	vec->v[vec->n] = *m;
+	vec->v[vec->n].reason = NULL;
+	if (m->reason && !(vec->v[vec->n].reason = strdup(m->reason)))
+		return -ENOMEM;
+	vec->n++;
+	return 0;
+}
+
+static void sq_member_vec_release(struct sq_member_vec *vec)
+{
+	for (size_t i = 0; i < vec->n; i++)
+		store_rollout_member_release(&vec->v[i]);
+	free(vec->v);
+}
+
+static int sq_rollout_write(struct store_sqlite *s, const struct store_rollout *ro)
+{
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = sq_prep(s,
+		    "UPDATE rollouts SET state = ?2, stage = ?3, stage_started_at = ?4, failures_base = ?5, "
+		    "updated_at = ?6, reason = ?7, assignment_id = ?8 WHERE id = ?1",
+		    &stmt);
+	if (r)
+		return r;
+	if ((rc = sqlite3_bind_int64(stmt, 1, ro->id)) ||
+	    (rc = sqlite3_bind_text(stmt, 2, store_rollout_state_name(ro->state), -1, SQLITE_STATIC)) ||
+	    (rc = sqlite3_bind_int(stmt, 3, ro->stage)) || (rc = sqlite3_bind_int64(stmt, 4, ro->stage_started_at)) ||
+	    (rc = sqlite3_bind_int64(stmt, 5, ro->failures_base)) ||
+	    (rc = sqlite3_bind_int64(stmt, 6, ro->updated_at)) || (rc = sq_bind_text(stmt, 7, ro->reason)) ||
+	    (rc = sq_bind_time(stmt, 8, ro->assignment_id)))
+		r = sq_errno(rc);
+	else
+		r = (rc = sqlite3_step(stmt)) == SQLITE_DONE ? 0 : sq_errno(rc);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int sq_rollout_update(struct store *st, int64_t id, bool nowait, bool with_members,
+			     store_rollout_update_fn fn, void *arg)
+{
+	struct store_sqlite *s = sq_of(st);
+	struct store_rollout_change ch = { 0 };
+	struct sq_member_vec vec = { 0 };
+	struct store_rollout ro = { 0 };
+	sqlite3_stmt *stmt = NULL;
+	bool have = false;
+	int rc, r;
+
+	/* SQLite has one writer at a time: BEGIN IMMEDIATE is the rollout's lock. */
+	(void)nowait;
+	sq_synchronous(s, true);
+	r = sq_begin(s);
+	if (r)
+		goto out;
+	r = sq_rollout_get(st, id, &ro);
+	have = r == 0;
+	if (r == 0 && with_members)
+		r = sq_rollout_members(st, id, sq_member_push, &vec);
+	if (r == 0)
+		r = fn(arg, &ro, vec.v, vec.n, &ch);
+	if (r == 0 && ch.assign) {
+		char by[64];
+
+		snprintf(by, sizeof(by), "rollout %lld", (long long)ro.id);
+		stmt = sq_stmt(s, SQ_ASSIGN_INSERT);
+		if ((rc = sq_bind_text(stmt, 1, ro.selector)) || (rc = sqlite3_bind_int64(stmt, 2, ro.serial)) ||
+		    (rc = sq_bind_text(stmt, 3, by)) || (rc = sqlite3_bind_int64(stmt, 4, ro.updated_at)))
+			r = sq_errno(rc);
+		else
+			r = (rc = sqlite3_step(stmt)) == SQLITE_DONE ? 0 : sq_errno(rc);
+		sqlite3_reset(stmt);
+		stmt = NULL;
+		ro.assignment_id = sqlite3_last_insert_rowid(s->db);
+		ch.rollout = true;
+		ch.offers = true;
+	}
+	if (r == 0 && ch.rollout)
+		r = sq_rollout_write(s, &ro);
+	for (size_t i = 0; r == 0 && i < vec.n; i++) {
+		const struct store_rollout_member *m = &vec.v[i];
+
+		if (!m->dirty)
+			continue;
+		if (!stmt && (r = sq_prep(s, "UPDATE rollout_members SET " STORE_MEMBER_OUTCOME_SET("?3", "?4", "?5")
+						 "WHERE rollout_id = ?1 AND uid = ?2", &stmt)))
+			break;
+		sqlite3_reset(stmt);
+		if ((rc = sqlite3_bind_int64(stmt, 1, id)) ||
+		    (rc = sqlite3_bind_blob(stmt, 2, m->uid, STORE_UID_LEN, SQLITE_STATIC)) ||
+		    (rc = sq_bind_time(stmt, 3, m->succeeded_at)) ||
+		    (rc = sq_bind_time(stmt, 4, m->succeeded_at ? 0 : m->failed_at)) ||
+		    (rc = sq_bind_text(stmt, 5, m->reason)))
+			r = sq_errno(rc);
+		else
+			r = (rc = sqlite3_step(stmt)) == SQLITE_DONE ? 0 : sq_errno(rc);
+	}
+	sqlite3_finalize(stmt);
+	if (r == 0 && ch.offers)
+		r = sq_bump_generation(s);
+	r = sq_end(s, r);
+out:
+	if (have)
+		store_rollout_release(&ro);
+	sq_member_vec_release(&vec);
+	sq_synchronous(s, false);
+	return r;
+}
+
+static int sq_rollout_mark(struct store *st, const uint8_t uid[STORE_UID_LEN], int kind, int64_t serial,
+			   int64_t at, const char *reason)
+{
+	static const char *const sql[] = {
+		[STORE_MARK_APPLIED] =
+			"UPDATE rollout_members SET applied_at = ?3 WHERE uid = ?1 AND applied_at IS NULL AND "
+			"rollout_id IN (SELECT id FROM rollouts WHERE serial = ?2 AND state IN ('running', 'halted'))",
+		[STORE_MARK_FAILED] =
+			"UPDATE rollout_members SET failed_at = ?3, reason = ?4 WHERE uid = ?1 AND failed_at IS NULL "
+			"AND succeeded_at IS NULL AND "
+			"rollout_id IN (SELECT id FROM rollouts WHERE serial = ?2 AND state IN ('running', 'halted'))",
+		[STORE_MARK_UNHEALTHY] =
+			"UPDATE rollout_members SET failed_at = ?3, reason = ?4 WHERE uid = ?1 AND ?2 = ?2 "
+			"AND applied_at IS NOT NULL AND failed_at IS NULL AND succeeded_at IS NULL AND "
+			"rollout_id IN (SELECT id FROM rollouts WHERE state IN ('running', 'halted'))",
+		[STORE_MARK_TENANT] =
+			"UPDATE rollout_members SET failed_at = ?3, reason = ?4 WHERE uid = ?1 AND ?2 = ?2 "
+			"AND sent_at IS NOT NULL AND failed_at IS NULL AND succeeded_at IS NULL AND "
+			"rollout_id IN (SELECT id FROM rollouts WHERE state IN ('running', 'halted'))",
+	};
+	struct store_sqlite *s = sq_of(st);
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = sq_prep(s, sql[kind], &stmt);
+	if (r)
+		return r;
+	if ((rc = sqlite3_bind_blob(stmt, 1, uid, STORE_UID_LEN, SQLITE_STATIC)) ||
+	    (rc = sqlite3_bind_int64(stmt, 2, serial)) || (rc = sqlite3_bind_int64(stmt, 3, at)) ||
+	    (kind != STORE_MARK_APPLIED && (rc = sq_bind_text(stmt, 4, reason))))
+		r = sq_errno(rc);
+	else
+		r = (rc = sqlite3_step(stmt)) == SQLITE_DONE ? 0 : sq_errno(rc);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int sq_rollout_sent(struct store *st, int64_t id, const uint8_t uid[STORE_UID_LEN], int64_t at)
+{
+	struct store_sqlite *s = sq_of(st);
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = sq_prep(s, "UPDATE rollout_members SET sent_at = ?3 WHERE rollout_id = ?1 AND uid = ?2 AND sent_at IS NULL",
+		    &stmt);
+	if (r)
+		return r;
+	if ((rc = sqlite3_bind_int64(stmt, 1, id)) ||
+	    (rc = sqlite3_bind_blob(stmt, 2, uid, STORE_UID_LEN, SQLITE_STATIC)) ||
+	    (rc = sqlite3_bind_int64(stmt, 3, at)))
+		r = sq_errno(rc);
+	else
+		r = (rc = sqlite3_step(stmt)) == SQLITE_DONE ? 0 : sq_errno(rc);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int sq_rollout_offers(struct store *st, store_offer_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq_of(st);
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = sq_prep(s, STORE_OFFERS_SQL, &stmt);
+	if (r)
+		return r;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		uint8_t uid[STORE_UID_LEN];
+
+		if (!sq_col_fixed(stmt, 0, uid, STORE_UID_LEN)) {
+			r = -EBADMSG;
+			break;
+		}
+		r = cb(arg, uid, sqlite3_column_int64(stmt, 1), sqlite3_column_int64(stmt, 2), sq_col_time(stmt, 3));
+		if (r)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_errno(rc);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+
 const struct store_ops store_sqlite_ops = {
 	.scheme = "sqlite",
 	.open = sq_open,
@@ -901,4 +1422,12 @@ const struct store_ops store_sqlite_ops = {
 	.audit_append = sq_audit_append,
 	.audit_list = sq_audit_list,
 	.audit_size = sq_audit_size,
+	.rollout_create = sq_rollout_create,
+	.rollout_get = sq_rollout_get,
+	.rollout_list = sq_rollout_list,
+	.rollout_members = sq_rollout_members,
+	.rollout_update = sq_rollout_update,
+	.rollout_mark = sq_rollout_mark,
+	.rollout_sent = sq_rollout_sent,
+	.rollout_offers = sq_rollout_offers,
 };

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sysexits.h>
 
 #include <event2/event.h>
@@ -35,6 +36,7 @@
 #include "log.h"
 #include "opampsrv.h"
 #include "pemfile.h"
+#include "rollout.h"
 #include "signing.h"
 #include "store.h"
 #include "tlsconf.h"
@@ -65,7 +67,64 @@ struct cp {
 	bool store_failing;	/* the tick's last store read failed (logged once) */
 	struct cpaudit *audit;	/* the audit log (cpaudit.h) */
 	EVP_PKEY *audit_key;	/* NULL without --audit-key */
+	struct rollout *ro;	/* staged rollouts: advanced by the tick, fed the agent events */
+	int rollout_err;	/* the last rollout store error logged (logged once until it changes) */
 };
+
+/* ---------------------------------------------------------------------------
+ * Staged rollouts: the engine hears every agent event; its own events go
+ * to the audit log (and so to the log) with the agents'. */
+
+static int64_t cp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A store error of the rollouts, logged once until another one (or success) comes. */
+static void rollout_log_error(struct cp *cp, const char *what, int r)
+{
+	if (r >= 0) {
+		cp->rollout_err = 0;
+		return;
+	}
+	if (r != cp->rollout_err)
+		log_warnx("rollouts: %s: %s (retrying)", what, strerror(-r));
+	cp->rollout_err = r;
+}
+
+/* Agent events become rollout outcomes; the engine's own events are the audit log's. */
+static void rollout_on_event(struct cp *cp, const struct cpevent *ev)
+{
+	int r;
+
+	switch (ev->kind) {
+	case CPEVENT_ROLLOUT_STAGE_STARTED:
+	case CPEVENT_ROLLOUT_STAGE_COMPLETED:
+	case CPEVENT_ROLLOUT_HALTED:
+	case CPEVENT_ROLLOUT_COMPLETED:
+		return;
+	default:
+		r = rollout_event(cp->ro, ev);
+		if (r)
+			rollout_log_error(cp, "recording an agent's report", r);
+	}
+}
+
+/* The tick's share: advance every running rollout this server can lock. */
+static void rollout_tick(struct cp *cp, bool gen_moved)
+{
+	int r;
+
+	if (gen_moved)
+		rollout_invalidate(cp->ro);
+	r = rollout_advance(cp->ro, cp_now_ms());
+	if (r > 0)
+		opampsrv_invalidate(cp->op);
+	rollout_log_error(cp, "advancing", r < 0 ? r : rollout_take_error(cp->ro));
+}
 
 /*
  * Each fleet event (cpevent.h), from opampsrv or the rollout engine, goes
@@ -76,6 +135,8 @@ static void on_event(const struct cpevent *ev, void *arg)
 	struct cp *cp = arg;
 
 	cpaudit_on_event(ev, cp->audit);
+	if (cp->ro)
+		rollout_on_event(cp, ev);
 }
 
 /* --audit-key: an Ed25519 private key, or exit 78 (EX_CONFIG) with the reason. */
@@ -102,10 +163,14 @@ static int load_audit_key(struct cp *cp, char *err, size_t errlen)
 	return 0;
 }
 
-/* The admin API changed policies or assignments: drop what opampsrv cached. */
+/* The admin API changed policies, assignments or rollouts: drop what opampsrv and the rollouts cached. */
 static void on_api_change(void *arg)
 {
-	opampsrv_invalidate(arg);
+	struct cp *cp = arg;
+
+	opampsrv_invalidate(cp->op);
+	if (cp->ro)
+		rollout_invalidate(cp->ro);
 }
 
 /*
@@ -134,6 +199,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		if (cp->store_gen)
 			opampsrv_invalidate(cp->op);
 		cp->store_gen = gen;
+		if (cp->ro)
+			rollout_tick(cp, true);
+	} else if (cp->ro) {
+		rollout_tick(cp, false);
 	}
 }
 
@@ -339,7 +408,16 @@ int main(int argc, char **argv)
 		log_info("signing agents' certificate requests with %s (%u days)", cp.o.issuer_cert,
 			 cp.o.issued_days);
 	/* A policy uploaded or assigned must reach the agents at their next poll. */
-	api_set_on_change(cp.api, on_api_change, op);
+	api_set_on_change(cp.api, on_api_change, &cp);
+	/* Staged rollouts: the engine offers through opampsrv and its events go where agents' go. */
+	if (rollout_new(st, &cp.ro)) {
+		log_warnx("cannot start the rollouts engine: out of memory");
+		goto out;
+	}
+	rollout_set_events(cp.ro, on_event, &cp);
+	opampsrv_set_rollouts(op, &(struct opampsrv_rollouts){ .offer = rollout_offer, .sent = rollout_sent,
+								.arg = cp.ro });
+	api_set_rollouts(cp.api, cp.ro);
 	/* Every admin action and every fleet event goes to the audit log. */
 	api_set_on_action(cp.api, cpaudit_on_action, cp.audit);
 	api_set_audit(cp.api, auditapi_handle, cp.audit);
@@ -407,6 +485,7 @@ out:
 		event_base_free(cp.base);
 	api_free(cp.api);
 	opampsrv_free(op);
+	rollout_free(cp.ro);
 	csrsign_free(cp.signer);
 	cpaudit_free(cp.audit);
 	EVP_PKEY_free(cp.audit_key);

@@ -15,6 +15,10 @@
  *   vigilctl [options] audit verify --audit-pubkey FILE [--state FILE]
  *   vigilctl [options] audit tail [--follow] [--since N]
  *   vigilctl [options] audit export [--since N]
+ *   vigilctl [options] rollout start SERIAL --selector k=v,... --stages 1,10%,...
+ *                      [--bake D] [--max-failures N] [--report-timeout D]
+ *   vigilctl [options] rollout list|status ID|halt ID|resume ID|abort ID
+ *   vigilctl [options] policy revert --to SERIAL --out FILE.yaml [--force]
  *
  * Output: a table (or "key: value" lines for one object) when stdout is a
  * terminal, the server's JSON otherwise or with --json (--table forces
@@ -51,6 +55,9 @@
 #include "checkpoint.h"
 #include "ctltable.h"
 #include "policy.h"
+#include "polrevert.h"
+#include "rollout.h"
+#include "rollplan.h"
 #include "signing.h"
 
 #define EX_OK 0
@@ -77,6 +84,10 @@ struct opts {
 	const char *audit_pubkey, *state;
 	bool follow;
 	long long since;	/* -1: not given */
+	/* rollout start; policy revert */
+	const char *stages, *bake, *report_timeout, *revert_to, *out;
+	long max_failures;	/* -1 when not given */
+	bool force;
 };
 
 static void usage(FILE *f)
@@ -95,6 +106,12 @@ static void usage(FILE *f)
 		"                                     and the checkpoint this command saved last time\n"
 		"  audit tail [--follow] [--since N]  print the last records (and new ones as they come)\n"
 		"  audit export [--since N]           the records from N on as JSON lines, as stored\n"
+		"  rollout start SERIAL --selector k=v,... --stages 1,10%%,50%%,100%%\n"
+		"        [--bake 5m] [--max-failures 0] [--report-timeout 10m]\n"
+		"                                     offer policy SERIAL stage by stage\n"
+		"  rollout list | status ID | halt ID | resume ID | abort ID\n"
+		"  policy revert --to SERIAL --out FILE.yaml [--force]\n"
+		"                                     write policy SERIAL's YAML with the next serial\n"
 		"Options may also come from VIGILCTL_SERVER, VIGILCTL_CERT, VIGILCTL_KEY, VIGILCTL_CA.\n"
 		"--timeout S (default 30) bounds the whole request.  See vigilctl(1).\n",
 		prog);
@@ -1176,6 +1193,368 @@ static int cmd_audit_export(const struct opts *o, char **args)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * Staged rollouts and rollbacks. */
+
+/* A positive decimal rollout id from the command line, or 0. */
+static long long parse_id(const char *s)
+{
+	return parse_serial(s);
+}
+
+static void rollout_line(json_t *r)
+{
+	char id[32], s[32], safe[1024];
+	json_int_t stage = json_integer_value(json_object_get(r, "stage"));
+
+	printf("rollout %s: policy serial %s to %s, stages %s: %s at stage %" JSON_INTEGER_FORMAT "%s%s\n",
+	       num(json_object_get(r, "id"), id, sizeof(id)), num(json_object_get(r, "serial"), s, sizeof(s)),
+	       ctltable_sanitize(str(json_object_get(r, "selector")), safe, sizeof(safe)),
+	       str(json_object_get(r, "stages")) ?: "-", str(json_object_get(r, "state")) ?: "-", stage + 1,
+	       str(json_object_get(r, "reason")) ? ": " : "", str(json_object_get(r, "reason")) ?: "");
+}
+
+static int show_rollouts(json_t *j)
+{
+	static const char *const h[] = { "ID", "SERIAL", "SELECTOR", "STAGES", "STATE", "STAGE", "UPDATED",
+					 "REASON" };
+	json_t *arr = json_object_get(j, "rollouts"), *r;
+	struct ctltable *t;
+	size_t i;
+	int e;
+
+	if (!json_is_array(arr))
+		return fail(EX_PROTOCOL, "the reply has no \"rollouts\" list");
+	if ((e = table_new(8, h, &t)))
+		return e;
+	json_array_foreach(arr, i, r) {
+		char id[32], s[32], st[32], up[32];
+		const char *cells[8] = {
+			num(json_object_get(r, "id"), id, sizeof(id)),
+			num(json_object_get(r, "serial"), s, sizeof(s)),
+			str(json_object_get(r, "selector")),
+			str(json_object_get(r, "stages")),
+			str(json_object_get(r, "state")),
+			st,
+			when(json_integer_value(json_object_get(r, "updated_at")), up, sizeof(up)),
+			str(json_object_get(r, "reason")),
+		};
+
+		snprintf(st, sizeof(st), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(r, "stage")) + 1);
+		if ((e = table_add(t, cells)))
+			return e;
+	}
+	return print_table(t);
+}
+
+static int show_rollout(json_t *r)
+{
+	static const char *const hs[] = { "STAGE", "SPEC", "AGENTS", "NEW", "SENT", "APPLIED", "SUCCEEDED",
+					  "FAILED", "STATUS" };
+	static const char *const hf[] = { "AGENT", "STAGE", "FAILED AT", "REASON" };
+	json_t *stages = json_object_get(r, "stage_status"), *fails = json_object_get(r, "failures"), *x;
+	char b1[48], b2[48], b3[48];
+	struct ctltable *t;
+	size_t i;
+	int e;
+
+	kv("rollout:", num(json_object_get(r, "id"), b1, sizeof(b1)));
+	kv("policy serial:", num(json_object_get(r, "serial"), b1, sizeof(b1)));
+	kv("selector:", str(json_object_get(r, "selector")));
+	kv("stages:", str(json_object_get(r, "stages")));
+	kv("state:", str(json_object_get(r, "state")));
+	kv("reason:", str(json_object_get(r, "reason")));
+	snprintf(b1, sizeof(b1), "%" JSON_INTEGER_FORMAT " (started %s)",
+		 json_integer_value(json_object_get(r, "stage")) + 1,
+		 when(json_integer_value(json_object_get(r, "stage_started_at")), b2, sizeof(b2)));
+	kv("current stage:", b1);
+	snprintf(b1, sizeof(b1), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(r, "member_count")));
+	kv("agents:", b1);
+	if (json_is_false(json_object_get(r, "covers_all"))) {
+		snprintf(b1, sizeof(b1), "%" JSON_INTEGER_FORMAT " agents",
+			 json_integer_value(json_object_get(r, "not_covered")));
+		kv("not in any stage:", b1);
+		kv("", "(the last stage is not 100%: these are never offered the policy)");
+	}
+	snprintf(b1, sizeof(b1), "%" JSON_INTEGER_FORMAT " counted of %" JSON_INTEGER_FORMAT " (max %" JSON_INTEGER_FORMAT ")",
+		 json_integer_value(json_object_get(r, "failures_counted")),
+		 json_integer_value(json_object_get(r, "failure_count")),
+		 json_integer_value(json_object_get(r, "max_failures")));
+	kv("failures:", b1);
+	rollplan_format_duration(json_integer_value(json_object_get(r, "bake_ms")), b1, sizeof(b1));
+	kv("bake:", b1);
+	rollplan_format_duration(json_integer_value(json_object_get(r, "report_timeout_ms")), b1, sizeof(b1));
+	kv("report timeout:", b1);
+	kv("created by:", str(json_object_get(r, "created_by")));
+	kv("created:", when(json_integer_value(json_object_get(r, "created_at")), b3, sizeof(b3)));
+	kv("assignment:", serial_text(json_object_get(r, "assignment_id"), b1, sizeof(b1)));
+	putchar('\n');
+	if ((e = table_new(9, hs, &t)))
+		return e;
+	json_array_foreach(stages, i, x) {
+		char c[6][32];
+		const char *cells[9] = {
+			c[0],
+			str(json_object_get(x, "spec")),
+			num(json_object_get(x, "size"), c[1], sizeof(c[1])),
+			num(json_object_get(x, "new_members"), c[2], sizeof(c[2])),
+			num(json_object_get(x, "sent"), c[3], sizeof(c[3])),
+			num(json_object_get(x, "applied"), c[4], sizeof(c[4])),
+			num(json_object_get(x, "succeeded"), c[5], sizeof(c[5])),
+			b1,
+			str(json_object_get(x, "status")),
+		};
+
+		snprintf(c[0], sizeof(c[0]), "%zu", i + 1);
+		num(json_object_get(x, "failed"), b1, sizeof(b1));
+		if ((e = table_add(t, cells)))
+			return e;
+	}
+	print_table(t);
+	if (!json_array_size(fails))
+		return EX_OK;
+	putchar('\n');
+	if ((e = table_new(4, hf, &t)))
+		return e;
+	json_array_foreach(fails, i, x) {
+		char st[32], at[48];
+		const char *cells[4] = {
+			str(json_object_get(x, "uid")),
+			st,
+			when(json_integer_value(json_object_get(x, "at")), at, sizeof(at)),
+			str(json_object_get(x, "reason")),
+		};
+
+		snprintf(st, sizeof(st), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(x, "stage")) + 1);
+		if ((e = table_add(t, cells)))
+			return e;
+	}
+	return print_table(t);
+}
+
+static int cmd_rollout_start(const struct opts *o, char **args)
+{
+	long long serial = parse_serial(args[0]);
+	int64_t bake = ROLLOUT_DEFAULT_BAKE_MS, timeout = ROLLOUT_DEFAULT_REPORT_TIMEOUT_MS;
+	char err[200], *body;
+	json_t *req, *j;
+	int r;
+
+	if (!serial)
+		return fail(EX_USAGE, "rollout start: SERIAL must be a positive integer, not %s", args[0]);
+	if (!o->selector || !o->stages)
+		return fail(EX_USAGE, "rollout start: --selector k=v,... and --stages 1,10%%,... are required");
+	if (o->bake && rollplan_duration(o->bake, &bake, err, sizeof(err)))
+		return fail(EX_USAGE, "--bake: %s", err);
+	if (o->report_timeout && rollplan_duration(o->report_timeout, &timeout, err, sizeof(err)))
+		return fail(EX_USAGE, "--report-timeout: %s", err);
+	req = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I}", "serial", (json_int_t)serial, "selector", o->selector,
+			"stages", o->stages, "bake_ms", (json_int_t)bake, "max_failures",
+			(json_int_t)(o->max_failures < 0 ? 0 : o->max_failures), "report_timeout_ms",
+			(json_int_t)timeout);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!body)
+		return fail(EX_SOFTWARE, "out of memory");
+	r = request(o, "POST", "/api/v1/rollouts", body, "rollout start", &j);
+	free(body);
+	if (r)
+		return r;
+	if (use_json(o))
+		print_json(j);
+	else
+		rollout_line(j);
+	json_decref(j);
+	return EX_OK;
+}
+
+static int cmd_rollout_list(const struct opts *o, char **args)
+{
+	(void)args;
+	return get_and_show(o, "/api/v1/rollouts", "rollout list", show_rollouts);
+}
+
+static int cmd_rollout_status(const struct opts *o, char **args)
+{
+	long long id = parse_id(args[0]);
+	char path[64];
+
+	if (!id)
+		return fail(EX_USAGE, "rollout status: ID must be a positive integer, not %s", args[0]);
+	snprintf(path, sizeof(path), "/api/v1/rollouts/%lld", id);
+	return get_and_show(o, path, "rollout status", show_rollout);
+}
+
+static int rollout_act(const struct opts *o, const char *id_arg, const char *action)
+{
+	long long id = parse_id(id_arg);
+	char path[96], what[32];
+	json_t *j;
+	int r;
+
+	snprintf(what, sizeof(what), "rollout %s", action);
+	if (!id)
+		return fail(EX_USAGE, "%s: ID must be a positive integer, not %s", what, id_arg);
+	snprintf(path, sizeof(path), "/api/v1/rollouts/%lld/%s", id, action);
+	r = request(o, "POST", path, "{}", what, &j);
+	if (r)
+		return r;
+	if (use_json(o))
+		print_json(j);
+	else
+		rollout_line(j);
+	json_decref(j);
+	return EX_OK;
+}
+
+static int cmd_rollout_halt(const struct opts *o, char **args)
+{
+	return rollout_act(o, args[0], "halt");
+}
+
+static int cmd_rollout_resume(const struct opts *o, char **args)
+{
+	return rollout_act(o, args[0], "resume");
+}
+
+static int cmd_rollout_abort(const struct opts *o, char **args)
+{
+	return rollout_act(o, args[0], "abort");
+}
+
+static int max_serial_of(json_t *j, long long *ret)
+{
+	json_t *arr = json_object_get(j, "policies"), *p;
+	long long max = 0;
+	size_t i;
+
+	if (!json_is_array(arr))
+		return fail(EX_PROTOCOL, "the reply has no \"policies\" list");
+	json_array_foreach(arr, i, p)
+		if (json_is_integer(json_object_get(p, "serial")) && json_integer_value(json_object_get(p, "serial")) > max)
+			max = json_integer_value(json_object_get(p, "serial"));
+	*ret = max;
+	return 0;
+}
+
+/* Write len bytes to path through a temporary beside it: whole or not at all. */
+static int write_atomic(const char *path, const char *data, size_t len, bool force)
+{
+	char tmp[4096];
+	int fd, e = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp))
+		return fail(EX_USAGE, "--out: path too long");
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return fail(EX_CANTCREAT, "%s: cannot create a file beside it: %s", path, strerror(errno)); /* EX_CANTCREAT */
+	for (size_t off = 0; off < len && !e;) {
+		ssize_t n = write(fd, data + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			e = errno ? errno : EIO;
+		else
+			off += (size_t)n;
+	}
+	if (!e && (fchmod(fd, 0644) || fsync(fd)))
+		e = errno;
+	if (close(fd) && !e)
+		e = errno;
+	/* link() refuses an existing name: no overwrite unless --force, and no race with another writer. */
+	if (!e && (force ? rename(tmp, path) : link(tmp, path)))
+		e = errno;
+	if (!force || e)
+		unlink(tmp);
+	if (e == EEXIST)
+		return fail(EX_CANTCREAT, "%s exists: refusing to overwrite it (--force to replace it)", path);
+	if (e)
+		return fail(74, "%s: %s", path, strerror(e)); /* EX_IOERR */
+	return 0;
+}
+
+/* The YAML of a policy show reply (malloc'ed), or the exit code with the error printed. */
+static int policy_yaml_of(json_t *j, unsigned char **ret, size_t *ret_len)
+{
+	const char *b64 = str(json_object_get(j, "yaml"));
+	json_int_t size = json_integer_value(json_object_get(j, "size"));
+	unsigned char *yaml;
+	size_t n;
+	int len;
+
+	if (!b64)
+		return fail(EX_PROTOCOL, "the reply has no \"yaml\"");
+	n = strlen(b64);
+	yaml = malloc(n / 4 * 3 + 3);
+	len = yaml ? EVP_DecodeBlock(yaml, (const unsigned char *)b64, (int)n) : -1;
+	if (len < 0) {
+		free(yaml);
+		return fail(EX_PROTOCOL, "the reply's \"yaml\" is not base64");
+	}
+	if (size >= 0 && size <= len)
+		len = (int)size;
+	*ret = yaml;
+	*ret_len = (size_t)len;
+	return 0;
+}
+
+static int cmd_policy_revert(const struct opts *o, char **args)
+{
+	unsigned char *old = NULL;
+	char path[64], err[256], *out = NULL;
+	size_t old_len = 0, out_len = 0;
+	long long to = o->revert_to ? parse_serial(o->revert_to) : 0, max = 0;
+	struct policy_errors perrs = { 0 };
+	struct policy *p = NULL;
+	json_t *j = NULL;
+	int r;
+
+	(void)args;
+	if (!to || !o->out)
+		return fail(EX_USAGE, "policy revert: --to SERIAL (a positive integer) and --out FILE.yaml are required");
+	if (!o->force && access(o->out, F_OK) == 0)
+		return fail(EX_CANTCREAT, "%s exists: refusing to overwrite it (--force to replace it)", o->out);
+	snprintf(path, sizeof(path), "/api/v1/policies/%lld", to);
+	if ((r = request(o, "GET", path, NULL, "policy revert", &j)) || (r = policy_yaml_of(j, &old, &old_len)))
+		goto out;
+	json_decref(j);
+	j = NULL;
+	if ((r = request(o, "GET", "/api/v1/policies", NULL, "policy revert", &j)) || (r = max_serial_of(j, &max)))
+		goto out;
+	if (polrevert_reserial((const char *)old, old_len, max + 1, &out, &out_len, err, sizeof(err))) {
+		r = fail(EX_DATAERR, "policy revert: policy %lld: %s", to, err);
+		goto out;
+	}
+	/* What is written must be a policy an agent takes, with the serial we meant. */
+	if (policy_parse(out, out_len, o->out, 100000 /* api.h's API_POLICY_MAX_HZ */, &p, &perrs) || p->serial != (uint64_t)(max + 1)) {
+		r = fail(EX_DATAERR, "policy revert: the result does not parse as policy serial %lld", max + 1);
+		goto out;
+	}
+	if ((r = write_atomic(o->out, out, out_len, o->force)))
+		goto out;
+	if (use_json(o) && o->json > 0) {
+		printf("{\"from\":%lld,\"serial\":%lld,\"file\":", to, max + 1);
+		json_dumpf(json_string(o->out), stdout, JSON_ENCODE_ANY);
+		printf("}\n");
+	} else {
+		char safe[1024];
+
+		ctltable_sanitize(o->out, safe, sizeof(safe));
+		printf("wrote %s: policy %lld's content as serial %lld\n", safe, to, max + 1);
+		printf("next: sign it (vigil-sign sign --cert SIGNER.pem --key SIGNER.key %s),\n"
+		       "      upload it (vigilctl policy upload %s %s.sig),\n"
+		       "      and roll it out (vigilctl rollout start %lld --selector ... --stages ...)\n",
+		       safe, safe, safe, max + 1);
+	}
+out:
+	policy_free(p);
+	json_decref(j);
+	free(old);
+	free(out);
+	return r;
+}
+
 /* ------------------------------------------------------------------------ */
 
 static int check_file(const char *opt, const char *path)
@@ -1210,6 +1589,16 @@ static const struct command {
 	{ "audit", "verify", 2, "audit verify --audit-pubkey FILE [--state FILE]", false, cmd_audit_verify },
 	{ "audit", "tail", 2, "audit tail [--follow] [--since N]", false, cmd_audit_tail },
 	{ "audit", "export", 2, "audit export [--since N]", false, cmd_audit_export },
+	{ "rollout", "start", 3,
+	  "rollout start SERIAL --selector k=v,... --stages 1,10%,50%,100% [--bake DURATION] "
+	  "[--max-failures N] [--report-timeout DURATION]",
+	  true, cmd_rollout_start },
+	{ "rollout", "list", 2, "rollout list", false, cmd_rollout_list },
+	{ "rollout", "status", 3, "rollout status ID", false, cmd_rollout_status },
+	{ "rollout", "halt", 3, "rollout halt ID", false, cmd_rollout_halt },
+	{ "rollout", "resume", 3, "rollout resume ID", false, cmd_rollout_resume },
+	{ "rollout", "abort", 3, "rollout abort ID", false, cmd_rollout_abort },
+	{ "policy", "revert", 2, "policy revert --to SERIAL --out FILE.yaml [--force]", false, cmd_policy_revert },
 };
 
 static int run(struct opts *o, int argc, char **argv)
@@ -1227,7 +1616,9 @@ static int run(struct opts *o, int argc, char **argv)
 		    (!commands[i].sub || (argc >= 2 && !strcmp(argv[1], commands[i].sub))))
 			c = &commands[i];
 	if (!c && !strcmp(argv[0], "policy"))
-		return fail(EX_USAGE, "usage: %s policy upload|list|show ...", prog);
+		return fail(EX_USAGE, "usage: %s policy upload|list|show|revert ...", prog);
+	if (!c && !strcmp(argv[0], "rollout"))
+		return fail(EX_USAGE, "usage: %s rollout start|list|status|halt|resume|abort ...", prog);
 	if (!c && !strcmp(argv[0], "audit"))
 		return fail(EX_USAGE, "usage: %s audit verify|tail|export ...", prog);
 	if (!c)
@@ -1235,7 +1626,11 @@ static int run(struct opts *o, int argc, char **argv)
 	if (argc != c->argc)
 		return fail(EX_USAGE, "usage: %s %s", prog, c->usage);
 	if (o->selector && !c->selector)
-		return fail(EX_USAGE, "--selector goes with agents or assign only");
+		return fail(EX_USAGE, "--selector goes with agents, assign or rollout start only");
+	if ((o->stages || o->bake || o->report_timeout || o->max_failures >= 0) && c->fn != cmd_rollout_start)
+		return fail(EX_USAGE, "--stages, --bake, --max-failures and --report-timeout go with rollout start only");
+	if ((o->revert_to || o->out || o->force) && c->fn != cmd_policy_revert)
+		return fail(EX_USAGE, "--to, --out and --force go with policy revert only");
 	if ((o->audit_pubkey || o->state) && c->fn != cmd_audit_verify)
 		return fail(EX_USAGE, "--audit-pubkey and --state go with audit verify only");
 	if (o->follow && c->fn != cmd_audit_tail)
@@ -1256,7 +1651,8 @@ static int run(struct opts *o, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	enum { OPT_SERVER = 256, OPT_CERT, OPT_KEY, OPT_CA, OPT_JSON, OPT_TABLE, OPT_SELECTOR,
-	       OPT_TIMEOUT, OPT_VERSION, OPT_AUDIT_PUBKEY, OPT_STATE, OPT_FOLLOW, OPT_SINCE };
+	       OPT_TIMEOUT, OPT_VERSION, OPT_AUDIT_PUBKEY, OPT_STATE, OPT_FOLLOW, OPT_SINCE, OPT_STAGES, OPT_BAKE,
+	       OPT_MAX_FAILURES, OPT_REPORT_TIMEOUT, OPT_TO, OPT_OUT, OPT_FORCE };
 	static const struct option longopts[] = {
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "cert", required_argument, NULL, OPT_CERT },
@@ -1271,6 +1667,13 @@ int main(int argc, char **argv)
 		{ "state", required_argument, NULL, OPT_STATE },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "stages", required_argument, NULL, OPT_STAGES },
+		{ "bake", required_argument, NULL, OPT_BAKE },
+		{ "max-failures", required_argument, NULL, OPT_MAX_FAILURES },
+		{ "report-timeout", required_argument, NULL, OPT_REPORT_TIMEOUT },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "out", required_argument, NULL, OPT_OUT },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1281,6 +1684,7 @@ int main(int argc, char **argv)
 		.ca = getenv("VIGILCTL_CA"),
 		.timeout = 30,
 		.json = -1,
+		.max_failures = -1,
 		.since = -1,
 	};
 	char *end;
@@ -1316,6 +1720,31 @@ int main(int argc, char **argv)
 			o.timeout = strtol(optarg, &end, 10);
 			if (errno || *end || o.timeout < 1 || o.timeout > 3600)
 				return fail(EX_USAGE, "--timeout must be 1..3600 seconds, not %s", optarg);
+			break;
+		case OPT_STAGES:
+			o.stages = optarg;
+			break;
+		case OPT_BAKE:
+			o.bake = optarg;
+			break;
+		case OPT_REPORT_TIMEOUT:
+			o.report_timeout = optarg;
+			break;
+		case OPT_MAX_FAILURES:
+			errno = 0;
+			o.max_failures = strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || o.max_failures < 0 || o.max_failures > ROLLOUT_MAX_FAILURES)
+				return fail(EX_USAGE, "--max-failures must be 0..%d, not %s", ROLLOUT_MAX_FAILURES,
+					    optarg);
+			break;
+		case OPT_TO:
+			o.revert_to = optarg;
+			break;
+		case OPT_OUT:
+			o.out = optarg;
+			break;
+		case OPT_FORCE:
+			o.force = true;
 			break;
 		case OPT_VERSION:
 			printf("vigilctl %s\n", VIGIL_VERSION);

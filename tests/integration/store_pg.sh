@@ -3,7 +3,7 @@
 # on a real PostgreSQL 15 started here (lib_pg.sh: initdb into $T, pg_ctl on
 # a Unix socket, as a non-root user, fsync on).  Nothing is mocked.
 #
-#   - build/tests/unit/test_store, test_opampsrv and test_api run their
+#   - build/tests/unit/test_store, test_opampsrv, test_api and test_rollout run their
 #     cases on both backends (VIGIL_TEST_PG_URL set): one result per binary,
 #     the failing case names in the diagnostics, and it fails when the pg_
 #     cases did not all run;
@@ -28,6 +28,7 @@ TESTS=(
 	"test_store: every case passes on SQLite and on PostgreSQL (the pg_ cases ran)"
 	"test_opampsrv: every case passes on SQLite and on PostgreSQL (the pg_ cases ran)"
 	"test_api: every case passes on SQLite and on PostgreSQL (the pg_ cases ran)"
+	"test_rollout: every case passes on SQLite and on PostgreSQL (the pg_ cases ran)"
 )
 for i in $(seq 1 $ROUNDS); do
 	TESTS+=("PostgreSQL killed with SIGKILL mid-writes, round $i: restarted, invariants hold, no acknowledged serial lost")
@@ -56,7 +57,7 @@ fail_rest() {
 }
 
 STRESS=$B/tests/tools/store_stress
-for f in "$B/tests/unit/test_store" "$B/tests/unit/test_opampsrv" "$B/tests/unit/test_api" "$STRESS" "$VIGIL_CP" "$VIGILCTL" "$OPAMP_AGENT"; do
+for f in "$B/tests/unit/test_store" "$B/tests/unit/test_opampsrv" "$B/tests/unit/test_api" "$B/tests/unit/test_rollout" "$STRESS" "$VIGIL_CP" "$VIGILCTL" "$OPAMP_AGENT"; do
 	[ -x "$f" ] || fail_rest "$f is missing: run make"
 done
 command -v jq >/dev/null || fail_rest "jq is missing: make deps"
@@ -92,6 +93,7 @@ unit() {
 unit test_store 15
 unit test_opampsrv 11
 unit test_api 13
+unit test_rollout 15
 
 # ---------------------------------------------------------------------------
 # SIGKILL of the server while store_stress writes.

@@ -43,7 +43,9 @@
  * checked against its config_hash, computed here from configmap.h's
  * definition, saved to --save DIR (atomic renames; DIR/config_hash holds the
  * hex) and answered with RemoteConfigStatus APPLIED and that hash, or FAILED
- * with --fail-config.  The effective config is then the received map.
+ * with --fail-config (or, with --fail-hash HEX, only for the config of that
+ * hash: an agent that keeps what it ran when a new policy fails, as in
+ * opamp-spec#397).  The effective config is then the received map.
  *
  * Output, one line per event on stdout, key=value, stable for grep:
  *   agent uid=HEX uuid=UUID servers=K
@@ -118,6 +120,8 @@ struct agent {
 	const char *cert, *key, *ca, *save_dir, *raw_file;
 	const char *content_type, *content_encoding;
 	bool gzip_req, accept_gzip, fail_config, no_disconnect, resume, first_heartbeat;
+	uint8_t fail_hash[HASH_LEN];	/* --fail-hash: refuse only this config */
+	size_t fail_hash_len;
 	long poll_ms, timeout_ms, backoff_max_ms, retries, count;
 	bool seq_skip_set;
 	uint64_t seq_skip_at;
@@ -861,6 +865,9 @@ static void apply_config(struct agent *a, const Opamp__Proto__V1__AgentRemoteCon
 	}
 	if (a->fail_config)
 		snprintf(err, sizeof(err), "opamp_agent: refused (--fail-config)");
+	else if (a->fail_hash_len && a->fail_hash_len == rc->config_hash.len &&
+		 memcmp(a->fail_hash, rc->config_hash.data, a->fail_hash_len) == 0)
+		snprintf(err, sizeof(err), "opamp_agent: refused (--fail-hash)");
 	else if (!y || !s)
 		snprintf(err, sizeof(err), "opamp_agent: the config map lacks %s",
 			 !y ? "policy.yaml" : "policy.yaml.sig");
@@ -1211,6 +1218,7 @@ static void usage(void)
 		"  --resume            start with the policy saved in --save DIR as applied\n"
 		"  --report-hash HEX   start reporting this last_remote_config_hash (APPLIED)\n"
 		"  --fail-config       answer a remote config with FAILED\n"
+		"  --fail-hash HEX     answer only the remote config with this hash with FAILED\n"
 		"  --unhealthy MSG     report health false with MSG as last_error\n"
 		"  --raw FILE          send FILE's bytes as the body once, print the reply, exit\n"
 		"  --content-type T    Content-Type to send (application/x-protobuf)\n"
@@ -1255,7 +1263,7 @@ int main(int argc, char **argv)
 	enum {
 		O_SERVER = 256, O_CERT, O_KEY, O_CA, O_UID, O_ATTR, O_LABEL, O_POLL, O_COUNT, O_NODISC,
 		O_SEQSKIP, O_GZIP, O_GZIPREQ, O_ACCEPTGZ, O_SAVE, O_RESUME, O_REPORTHASH, O_FAILCFG,
-		O_UNHEALTHY, O_RAW, O_CTYPE, O_CENC, O_TIMEOUT, O_BACKOFF, O_RETRIES, O_FIRSTHB,
+		O_UNHEALTHY, O_RAW, O_CTYPE, O_CENC, O_TIMEOUT, O_BACKOFF, O_RETRIES, O_FIRSTHB, O_FAILHASH,
 	};
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
@@ -1276,6 +1284,7 @@ int main(int argc, char **argv)
 		{ "resume", no_argument, NULL, O_RESUME },
 		{ "report-hash", required_argument, NULL, O_REPORTHASH },
 		{ "fail-config", no_argument, NULL, O_FAILCFG },
+		{ "fail-hash", required_argument, NULL, O_FAILHASH },
 		{ "unhealthy", required_argument, NULL, O_UNHEALTHY },
 		{ "raw", required_argument, NULL, O_RAW },
 		{ "content-type", required_argument, NULL, O_CTYPE },
@@ -1326,6 +1335,12 @@ int main(int argc, char **argv)
 		case O_RESUME: a->resume = true; break;
 		case O_REPORTHASH: report_hash = optarg; break;
 		case O_FAILCFG: a->fail_config = true; break;
+		case O_FAILHASH:
+			if (parse_hex(optarg, a->fail_hash, HASH_LEN, &a->fail_hash_len) != 0 || !a->fail_hash_len) {
+				fprintf(stderr, "opamp_agent: --fail-hash: want hex of at most %d bytes\n", HASH_LEN);
+				return 64;
+			}
+			break;
 		case O_UNHEALTHY: a->unhealthy = optarg; break;
 		case O_RAW: a->raw_file = optarg; break;
 		case O_CTYPE: a->content_type = optarg; break;

@@ -41,6 +41,7 @@
 #include "guard.h"
 #include "pgtest.h"
 #include "policy.h"
+#include "rollout.h"
 #include "signing.h"
 #include "store.h"
 
@@ -931,12 +932,127 @@ static void test_routes(void **state)
 	api_free(NULL);
 }
 
+/*
+ * /api/v1/rollouts: start (defaults filled, unknown fields and bad stages
+ * refused, 404/409 as documented), list, status with per-stage counts and
+ * the failures, halt/resume/abort with 409 + "state" for a wrong state,
+ * and 503 without an engine.  Each change calls the on-change hook.
+ */
+static void test_rollouts(void **state)
+{
+	struct fixture *f = *state;
+	char *yaml = policy_text(5);
+	struct rollout *ro;
+	struct reply r;
+	json_t *st;
+	int changes;
+
+	expect(call(f, "GET", "/api/v1/rollouts", NULL, NULL), 503, "rollouts are not enabled");
+	assert_int_equal(rollout_new(f->st, &ro), 0);
+	api_set_rollouts(f->api, ro);
+	put_agent(f, 1, "{\"identifying\":{},\"non_identifying\":{\"env\":\"prod\"}}");
+	put_agent(f, 2, "{\"identifying\":{},\"non_identifying\":{\"env\":\"prod\"}}");
+	put_agent(f, 3, "{\"identifying\":{},\"non_identifying\":{\"env\":\"dev\"}}");
+	expect(call(f, "POST", "/api/v1/rollouts", NULL, "{\"serial\":5,\"selector\":\"env=prod\",\"stages\":\"1\"}"),
+	       404, "no policy with serial 5");
+	expect(upload_signed(f, yaml, dir_a, "signer"), 201, NULL);
+	expect(call(f, "POST", "/api/v1/rollouts", NULL,
+		    "{\"serial\":5,\"selector\":\"env=prod\",\"stages\":\"1\",\"canary\":1}"),
+	       400, "unknown field \"canary\"");
+	expect(call(f, "POST", "/api/v1/rollouts", NULL, "{\"serial\":5,\"selector\":\"env=prod\",\"stages\":\"150%\"}"),
+	       400, "stages: stage 1: 150% is over 100%");
+	expect(call(f, "POST", "/api/v1/rollouts", NULL, "{\"serial\":5,\"selector\":\"env=prod\"}"), 400,
+	       "\"stages\"");
+	expect(call(f, "POST", "/api/v1/rollouts", NULL,
+		    "{\"serial\":5,\"selector\":\"env=prod\",\"stages\":\"1\",\"bake_ms\":-1}"),
+	       400, "non-negative");
+	expect(call(f, "POST", "/api/v1/rollouts", NULL, "{\"serial\":5,\"selector\":\"env=qa\",\"stages\":\"1\"}"),
+	       409, "no agent matches selector env=qa");
+	changes = f->changes;
+	r = call(f, "POST", "/api/v1/rollouts", NULL, "{\"serial\":5,\"selector\":\"env=prod\",\"stages\":\"1,100%\"}");
+	assert_int_equal(r.status, 201);
+	assert_int_equal(json_integer_value(json_object_get(r.j, "id")), 1);
+	assert_string_equal(json_string_value(json_object_get(r.j, "state")), "running");
+	assert_int_equal(json_integer_value(json_object_get(r.j, "bake_ms")), 300000);
+	assert_int_equal(json_integer_value(json_object_get(r.j, "report_timeout_ms")), 600000);
+	assert_int_equal(json_integer_value(json_object_get(r.j, "max_failures")), 0);
+	assert_string_equal(json_string_value(json_object_get(r.j, "created_by")), admin.subject);
+	assert_non_null(strstr(r.log, "started rollout 1 of policy serial 5"));
+	json_decref(r.j);
+	assert_int_equal(f->changes, changes + 1);
+	r = call(f, "POST", "/api/v1/rollouts", NULL, "{\"serial\":5,\"selector\":\"env=prod\",\"stages\":\"1\"}");
+	assert_int_equal(r.status, 409);
+	assert_non_null(strstr(err_of(&r), "2 agents are already in a running or halted rollout: "
+					   "ab000000000000000000000000000001 (rollout 1)"));
+	json_decref(r.j);
+
+	r = call(f, "GET", "/api/v1/rollouts/1", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.j, "member_count")), 2);
+	assert_true(json_is_true(json_object_get(r.j, "covers_all")));
+	st = json_object_get(r.j, "stage_status");
+	assert_int_equal(json_array_size(st), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(st, 0), "status")), "running");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(st, 1), "status")), "waiting");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(st, 1), "size")), 2);
+	assert_int_equal(json_array_size(json_object_get(r.j, "members")), 2);
+	assert_int_equal(json_array_size(json_object_get(r.j, "failures")), 0);
+	json_decref(r.j);
+	r = call(f, "GET", "/api/v1/rollouts", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.j, "rollouts")), 1);
+	json_decref(r.j);
+
+	/* A failure shows in the status with the agent and the reason. */
+	{
+		struct store_rollout_member_probe {
+			uint8_t uid[STORE_UID_LEN];
+		} p = { { 0xab, [15] = 1 } };
+		struct cpevent ev = { .kind = CPEVENT_POLICY_FAILED, .at = 1700000000500, .serial = 5,
+				      .detail = "bad yaml" };
+
+		memcpy(ev.uid, p.uid, STORE_UID_LEN);
+		assert_int_equal(rollout_event(ro, &ev), 0);
+	}
+	r = call(f, "GET", "/api/v1/rollouts/1", NULL, NULL);
+	assert_int_equal(json_array_size(json_object_get(r.j, "failures")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.j, "failures"), 0),
+							       "reason")),
+			    "policy failed: bad yaml");
+	json_decref(r.j);
+
+	expect(call(f, "POST", "/api/v1/rollouts/1/resume", NULL, NULL), 409, "cannot resume: rollout 1 is running");
+	r = call(f, "POST", "/api/v1/rollouts/1/halt", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.j, "state")), "halted");
+	assert_string_equal(json_string_value(json_object_get(r.j, "reason")), "halted by CN=alice,O=Example Ops");
+	json_decref(r.j);
+	r = call(f, "POST", "/api/v1/rollouts/1/halt", NULL, "{}");
+	assert_int_equal(r.status, 409);
+	assert_string_equal(json_string_value(json_object_get(r.j, "state")), "halted");
+	json_decref(r.j);
+	expect(call(f, "POST", "/api/v1/rollouts/1/abort", NULL, "{\"why\":1}"), 400, "unknown field");
+	expect(call(f, "POST", "/api/v1/rollouts/1/abort", NULL, NULL), 200, NULL);
+	expect(call(f, "POST", "/api/v1/rollouts/1/resume", NULL, NULL), 409, "is aborted");
+	expect(call(f, "POST", "/api/v1/rollouts/2/halt", NULL, NULL), 404, "no rollout 2");
+	expect(call(f, "GET", "/api/v1/rollouts/2", NULL, NULL), 404, "no rollout 2");
+	expect(call(f, "GET", "/api/v1/rollouts/x", NULL, NULL), 400, "rollout id");
+	expect(call(f, "POST", "/api/v1/rollouts/1/restart", NULL, NULL), 404, NULL);
+	expect(call(f, "GET", "/api/v1/rollouts/1/halt", NULL, NULL), 405, "allowed: POST");
+	expect(call(f, "DELETE", "/api/v1/rollouts", NULL, NULL), 405, NULL);
+	assert_int_equal(f->changes, changes + 3);
+	api_set_rollouts(f->api, NULL);
+	rollout_free(ro);
+	free(yaml);
+}
+
 #define CASE(fn) { #fn, fn, setup, teardown, NULL }
 #define PG_CASE(fn) { "pg_" #fn, fn, setup_pg, teardown, NULL }
 #define ALL_CASES(C)                                                                                   \
 	C(test_upload_good), C(test_upload_policy_eku), C(test_unsigned_and_garbled), C(test_untrusted), \
 	C(test_tampered), C(test_signed_invalid_yaml), C(test_serial_forward), C(test_not_admin),        \
-	C(test_bad_json), C(test_oversize), C(test_assign), C(test_agents), C(test_routes)
+	C(test_bad_json), C(test_oversize), C(test_assign), C(test_agents), C(test_routes),            \
+	C(test_rollouts)
 
 int main(void)
 {

@@ -1083,6 +1083,216 @@ static void test_audit_concurrent(void **state)
 	assert_int_equal(rows.n, AUDIT_PROCS * AUDIT_EACH);
 }
 
+/* ---------------------------------------------------------------------------
+ * Staged rollouts' rows (the engine's decisions are test_rollout's). */
+
+/* rank_fn: reverse order, stage 0 for the first, 1 for the rest. */
+static int rank_reverse(void *arg, int64_t id, struct store_rollout_member *m, size_t n)
+{
+	int64_t *seen = arg;
+
+	*seen = id;
+	for (size_t i = 0; i < n; i++) {
+		m[i].rank = (int64_t)(n - 1 - i);
+		m[i].stage = m[i].rank == 0 ? 0 : 1;
+	}
+	return 0;
+}
+
+static int rank_fail(void *arg, int64_t id, struct store_rollout_member *m, size_t n)
+{
+	(void)arg;
+	(void)id;
+	(void)m;
+	(void)n;
+	return -EIO;
+}
+
+struct members_seen {
+	struct store_rollout_member m[8];
+	size_t n;
+};
+
+static int member_seen(const struct store_rollout_member *m, void *arg)
+{
+	struct members_seen *ms = arg;
+
+	assert_true(ms->n < 8);
+	ms->m[ms->n] = *m;
+	ms->m[ms->n].reason = m->reason ? strdup(m->reason) : NULL;
+	ms->n++;
+	return 0;
+}
+
+static void members_release(struct members_seen *ms)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		free(ms->m[i].reason);
+	ms->n = 0;
+}
+
+static int count_offer(void *arg, const uint8_t uid[STORE_UID_LEN], int64_t rollout_id, int64_t serial,
+		       int64_t sent_at)
+{
+	int *n = arg;
+
+	(void)uid;
+	(void)rollout_id;
+	(void)sent_at;
+	assert_int_equal(serial, 1);
+	(*n)++;
+	return 0;
+}
+
+static int offers(struct fixture *f)
+{
+	int n = 0;
+
+	assert_int_equal(store_rollout_offers(f->st, count_offer, &n), 0);
+	return n;
+}
+
+/* A change function that halts the rollout, succeeds member 0 and fails member 1 ... then fails itself. */
+static int halt_then(void *arg, struct store_rollout *r, struct store_rollout_member *m, size_t n,
+		     struct store_rollout_change *ch)
+{
+	int *fail = arg;
+
+	assert_int_equal(n, 3);
+	r->state = STORE_ROLLOUT_HALTED;
+	r->updated_at = 50;
+	ch->rollout = ch->offers = true;
+	m[0].succeeded_at = 40;
+	m[0].dirty = true;
+	m[1].failed_at = 41;
+	free(m[1].reason);
+	m[1].reason = strdup("no report within 5s");
+	m[1].dirty = true;
+	return *fail ? -EIO : 0;
+}
+
+static int complete(void *arg, struct store_rollout *r, struct store_rollout_member *m, size_t n,
+		    struct store_rollout_change *ch)
+{
+	(void)arg;
+	(void)m;
+	(void)n;
+	r->state = STORE_ROLLOUT_COMPLETED;
+	r->updated_at = 60;
+	ch->assign = true;
+	return 0;
+}
+
+static void test_rollouts(void **state)
+{
+	struct fixture *f = *state;
+	struct store_policy p = policy(1, "serial: 1\n");
+	struct store_rollout ro = { .serial = 1, .selector = "env=prod", .stages = "1,100%", .bake_ms = 1000,
+				    .max_failures = 0, .report_timeout_ms = 5000, .created_by = "CN=admin",
+				    .created_at = 10 },
+			     got;
+	struct store_rollout_member m[3] = { 0 };
+	struct store_rollout_overlap ov;
+	struct members_seen ms = { 0 };
+	int64_t id = 0, id2 = 0, seen = 0, g0, g1;
+	int fail;
+
+	for (int i = 0; i < 3; i++)
+		uid_of(m[i].uid, (unsigned)(20 + i));
+	assert_int_equal(store_rollout_create(f->st, &ro, m, 3, rank_reverse, &seen, &id, &ov), -ENOENT);
+	assert_int_equal(store_policy_add(f->st, &p), 0);
+	assert_int_equal(store_rollout_create(f->st, &ro, m, 0, rank_reverse, &seen, &id, &ov), -EINVAL);
+	/* The rank function's error undoes everything. */
+	assert_int_equal(store_rollout_create(f->st, &ro, m, 3, rank_fail, NULL, &id, &ov), -EIO);
+	assert_int_equal(store_rollout_get(f->st, 1, &got), -ENOENT);
+	assert_int_equal(store_generation(f->st, &g0), 0);
+	assert_int_equal(store_rollout_create(f->st, &ro, m, 3, rank_reverse, &seen, &id, &ov), 0);
+	assert_true(id > 0);
+	assert_int_equal(seen, id);
+	assert_int_equal(store_generation(f->st, &g1), 0);
+	assert_int_equal(g1, g0 + 1);
+	assert_int_equal(store_rollout_get(f->st, id, &got), 0);
+	assert_int_equal(got.state, STORE_ROLLOUT_RUNNING);
+	assert_int_equal(got.stage, 0);
+	assert_int_equal(got.stage_started_at, 10);
+	assert_int_equal(got.updated_at, 10);
+	assert_string_equal(got.stages, "1,100%");
+	assert_string_equal(got.created_by, "CN=admin");
+	assert_null(got.reason);
+	assert_int_equal(got.assignment_id, 0);
+	store_rollout_release(&got);
+	/* Rank order: the last uid first. */
+	assert_int_equal(store_rollout_members(f->st, id, member_seen, &ms), 0);
+	assert_int_equal(ms.n, 3);
+	assert_int_equal(ms.m[0].uid[15], 22);
+	assert_int_equal(ms.m[0].stage, 0);
+	assert_int_equal(ms.m[2].uid[15], 20);
+	assert_int_equal(ms.m[0].sent_at, 0);
+	members_release(&ms);
+
+	/* Overlap: refused, naming the shared agent and its rollout. */
+	assert_int_equal(store_rollout_create(f->st, &ro, m + 1, 1, rank_reverse, &seen, &id2, &ov), -EBUSY);
+	assert_int_equal(ov.n, 1);
+	assert_int_equal(ov.uid[0][15], 21);
+	assert_int_equal(ov.rollout_id[0], id);
+
+	/* Offers: stage 0 only (one agent); sent_at once. */
+	assert_int_equal(offers(f), 1);
+	assert_int_equal(store_rollout_sent(f->st, id, m[2].uid, 30), 0);
+	assert_int_equal(store_rollout_sent(f->st, id, m[2].uid, 31), 0);
+	/* Reports: APPLIED once (first time kept); FAILED for another serial ignored. */
+	assert_int_equal(store_rollout_mark(f->st, m[2].uid, STORE_MARK_APPLIED, 1, 32, NULL), 0);
+	assert_int_equal(store_rollout_mark(f->st, m[2].uid, STORE_MARK_APPLIED, 1, 33, NULL), 0);
+	assert_int_equal(store_rollout_mark(f->st, m[1].uid, STORE_MARK_FAILED, 9, 34, "x"), 0);
+	assert_int_equal(store_rollout_mark(f->st, m[1].uid, STORE_MARK_UNHEALTHY, 0, 34, "x"), 0); /* not applied */
+	assert_int_equal(store_rollout_mark(f->st, m[1].uid, STORE_MARK_TENANT, 0, 34, "x"), 0);	  /* not sent */
+	assert_int_equal(store_rollout_mark(f->st, m[1].uid, STORE_MARK_FAILED, 1, 34, NULL), -EINVAL);
+	assert_int_equal(store_rollout_members(f->st, id, member_seen, &ms), 0);
+	assert_int_equal(ms.m[0].sent_at, 30);
+	assert_int_equal(ms.m[0].applied_at, 32);
+	assert_int_equal(ms.m[1].failed_at, 0);
+	members_release(&ms);
+
+	/* An update whose function fails leaves nothing behind. */
+	fail = 1;
+	assert_int_equal(store_rollout_update(f->st, id, true, true, halt_then, &fail), -EIO);
+	assert_int_equal(store_rollout_get(f->st, id, &got), 0);
+	assert_int_equal(got.state, STORE_ROLLOUT_RUNNING);
+	store_rollout_release(&got);
+	assert_int_equal(store_generation(f->st, &g0), 0);
+	assert_int_equal(g0, g1);
+	/* A report written after the engine read a member is not undone by its write-back. */
+	fail = 0;
+	assert_int_equal(store_rollout_mark(f->st, m[2].uid, STORE_MARK_FAILED, 1, 39, "policy failed: late"), 0);
+	assert_int_equal(store_rollout_update(f->st, id, true, true, halt_then, &fail), 0);
+	assert_int_equal(store_generation(f->st, &g0), 0);
+	assert_int_equal(g0, g1 + 1);
+	assert_int_equal(store_rollout_get(f->st, id, &got), 0);
+	assert_int_equal(got.state, STORE_ROLLOUT_HALTED);
+	assert_int_equal(got.updated_at, 50);
+	store_rollout_release(&got);
+	assert_int_equal(store_rollout_members(f->st, id, member_seen, &ms), 0);
+	/* Member 0 had failed first: the engine's "succeeded" does not overwrite that. */
+	assert_int_equal(ms.m[0].failed_at, 39);
+	assert_int_equal(ms.m[0].succeeded_at, 0);
+	assert_string_equal(ms.m[0].reason, "policy failed: late");
+	assert_int_equal(ms.m[1].failed_at, 41);
+	assert_string_equal(ms.m[1].reason, "no report within 5s");
+	members_release(&ms);
+	/* Halted: only the member that was sent it is still offered it. */
+	assert_int_equal(offers(f), 1);
+	assert_int_equal(store_rollout_update(f->st, 999, false, false, complete, NULL), -ENOENT);
+	assert_int_equal(store_rollout_update(f->st, id, false, false, complete, NULL), 0);
+	assert_int_equal(store_rollout_get(f->st, id, &got), 0);
+	assert_int_equal(got.state, STORE_ROLLOUT_COMPLETED);
+	assert_true(got.assignment_id > 0);
+	store_rollout_release(&got);
+	assert_int_equal(offers(f), 0);
+	/* Completed: its agents are free for another rollout. */
+	assert_int_equal(store_rollout_create(f->st, &ro, m + 1, 1, rank_reverse, &seen, &id2, &ov), 0);
+	assert_true(id2 > id);
+}
+
 #define PG_CASE(name, fn) { "pg_" name, fn, setup_pg, teardown_pg, NULL }
 
 int main(void)
@@ -1103,6 +1313,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_identity_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollouts, setup, teardown),
 	};
 	const struct CMUnitTest pg_tests[] = {
 		PG_CASE("schema_table", test_pg_schema_table),
@@ -1121,6 +1332,7 @@ int main(void)
 		PG_CASE("agent_identity_bound", test_agent_identity_bound),
 		PG_CASE("audit", test_audit),
 		PG_CASE("audit_concurrent", test_audit_concurrent),
+		PG_CASE("rollouts", test_rollouts),
 	};
 	return pg_run_groups("test_store", sqlite_tests, pg_tests, NULL, NULL);
 }
