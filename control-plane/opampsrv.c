@@ -99,6 +99,7 @@ struct opampsrv {
 	struct store *st;
 	uint64_t gen;		/* bumped by opampsrv_invalidate */
 	bool loaded;
+	int64_t loaded_gen;	/* store_generation() when the cache was loaded */
 	struct assignset assignments;
 	struct opampsrv_policy *policies;	 /* serial order */
 	size_t n_policies;
@@ -211,6 +212,9 @@ static int opampsrv_load(struct opampsrv *s)
 	if (s->loaded)
 		return 0;
 	opampsrv_unload(s);
+	/* Read first: a change made while the lists are read moves it again. */
+	if (store_generation(s->st, &s->loaded_gen))
+		s->loaded_gen = 0;
 	r = assignset_load(s->st, &s->assignments);
 	if (r == 0)
 		r = store_policy_list(s->st, opampsrv_load_policy, &l);
@@ -220,6 +224,23 @@ static int opampsrv_load(struct opampsrv *s)
 	}
 	s->loaded = true;
 	return 0;
+}
+
+/*
+ * An agent reported a config hash no cached policy has: the policy may
+ * have been uploaded through another server less than a tick ago.  Load
+ * again when the store's generation says something changed (one row read
+ * otherwise, so that random hashes from an agent cost little).
+ */
+static int opampsrv_refresh(struct opampsrv *s)
+{
+	int64_t gen;
+
+	if (store_generation(s->st, &gen) != 0 || gen == s->loaded_gen)
+		return 0;
+	s->loaded = false;
+	s->gen++;
+	return opampsrv_load(s);
 }
 
 static struct opampsrv_policy *opampsrv_policy_by_serial(struct opampsrv *s, int64_t serial)
@@ -1125,6 +1146,11 @@ static int opampsrv_apply(struct opampsrv *s, const agent_to_server *msg, struct
 		a->has_remote_config_hash = rcs->last_remote_config_hash.len == CONFIGMAP_HASH_LEN;
 		if (a->has_remote_config_hash)
 			memcpy(a->remote_config_hash, rcs->last_remote_config_hash.data, CONFIGMAP_HASH_LEN);
+		if (a->has_remote_config_hash &&
+		    (rcs->status == OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED ||
+		     rcs->status == OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_FAILED) &&
+		    !opampsrv_serial_by_hash(s, a->remote_config_hash) && (r = opampsrv_refresh(s)))
+			return r;
 		if (rcs->status == OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED) {
 			a->applied_serial = a->has_remote_config_hash ? opampsrv_serial_by_hash(s, a->remote_config_hash) : 0;
 			if ((r = opampsrv_set_text(&a->last_error, NULL)))

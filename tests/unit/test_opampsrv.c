@@ -1048,6 +1048,56 @@ static void test_two_servers(void **state)
 	opampsrv_free(other);
 }
 
+
+/*
+ * A report of a policy uploaded through another server less than a tick
+ * ago: the server loads its policies again (the generation moved) and
+ * names the serial, in the row and in the event, rather than 0.
+ */
+static void test_report_before_tick(void **state)
+{
+	struct fx *f = *state;
+	struct seen seen = { 0 };
+	struct msg x;
+	struct store_agent a;
+	Opamp__Proto__V1__ServerToAgent *out;
+	uint8_t h[32];
+	int i = 0;
+
+	opampsrv_set_events(f->srv, on_event, &seen);
+	msg_init(&x, 90, 0);
+	msg_describe(&x, "h90", "prod");
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	expect_event(&seen, &i, CPEVENT_FIRST_SEEN, -1, NULL);
+	/* "Another server": the store directly, this server not told. */
+	add_policy(f, 1);
+	{
+		int64_t id;
+
+		assert_int_equal(store_assign(f->st, "env=prod", 1, "CN=admin", f->now, &id), 0);
+	}
+	{
+		struct opampsrv *other;
+		struct opampsrv *mine = f->srv;
+
+		assert_int_equal(opampsrv_new(f->st, &other), 0);
+		f->srv = other;
+		msg_init(&x, 90, 1);
+		out = handle(f, &x, 200);
+		expect_config(out, 1, h);
+		opamp__proto__v1__server_to_agent__free_unpacked(out, NULL);
+		f->srv = mine;
+		opampsrv_free(other);
+	}
+	msg_init(&x, 90, 2);
+	msg_status(&x, OPAMP__PROTO__V1__REMOTE_CONFIG_STATUSES__RemoteConfigStatuses_APPLIED, h, NULL);
+	opamp__proto__v1__server_to_agent__free_unpacked(handle(f, &x, 200), NULL);
+	expect_event(&seen, &i, CPEVENT_POLICY_APPLIED, 1, NULL);
+	assert_int_equal(store_agent_get(f->st, x.uid, &a), 0);
+	assert_int_equal(a.applied_serial, 1);
+	store_agent_release(&a);
+}
+
 struct offers {
 	uint8_t uid[16];
 	int64_t serial;
@@ -1191,7 +1241,7 @@ static void test_uid_bound_across_servers(void **state)
 	C(test_uid_length), C(test_malformed_bytes), C(test_hostile_sizes), C(test_not_utf8),      \
 	C(test_uid_bound_to_subject), C(test_remote_config), C(test_selector_no_match),            \
 	C(test_health_effective_disconnect), C(test_failed_never_again), C(test_events),           \
-	C(test_two_servers), C(test_rollout_offer),                                                \
+	C(test_two_servers), C(test_rollout_offer), C(test_report_before_tick),                                                \
 	C(test_uid_bound_across_servers)
 
 int main(void)
