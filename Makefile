@@ -7,8 +7,9 @@
 #                "N passed, N failed, N skipped"
 #   make bench   compare vigild with bpftrace and perf, and measure the
 #                overhead budgets (docs/benchmarks.md)
-#   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents, and the
-#                audit log at 1M records (tests/bench/bench_audit.sh)
+#   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents, a staged
+#                rollout to 10k of them (tests/bench/bench_rollout.sh), and
+#                the audit log at 1M records (tests/bench/bench_audit.sh)
 #
 # Quiet unless V=1.
 
@@ -329,6 +330,7 @@ bench: deps
 bench-cp: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/bench_cp.sh
+	$(Q)tests/bench/bench_rollout.sh
 	$(Q)tests/bench/bench_audit.sh
 
 # Fuzz targets (libFuzzer, clang): make fuzz builds build/fuzz/fuzz_<name>
