@@ -37,8 +37,7 @@
  * What the agent is offered: the higher of the serial its newest matching
  * assignment names and the serial a rollout offers it (opampsrv_set_rollouts),
  * leaving out any serial that FAILED on that agent, which is remembered in
- * its row and never offered again, and anything older than what it
- * applied (serials only move forward on agents).  Transitions worth recording (cpevent.h)
+ * its row and never offered again.  Transitions worth recording (cpevent.h)
  * go to the events callback after the agent's row is stored.
  *
  * Runs in vigil-cp (unprivileged, single-threaded).  Never logs.
@@ -996,13 +995,6 @@ static int64_t opampsrv_target(const struct opampsrv *s, const struct opampsrv_a
 	if (offer > best && !store_agent_failed(&oa->a, offer))
 		best = offer;
 	*ret_offer = offer;
-	/*
-	 * Serials only move forward on an agent: one older than what it
-	 * applied (after a rollout of a newer one was aborted) would only be
-	 * refused, and remembered as FAILED there.
-	 */
-	if (best > 0 && best < oa->a.applied_serial)
-		return 0;
 	return best;
 }
 
