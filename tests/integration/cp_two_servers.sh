@@ -170,6 +170,8 @@ while [ "$(($(now_ms) - t0))" -lt 6000 ]; do
 	sleep 0.1
 done
 took=$(($(now_ms) - t0))
+# The agent is a child of the background subshell (on and agent are functions).
+pkill -P "$bpid" 2>/dev/null
 kill "$bpid" 2>/dev/null
 wait "$bpid" 2>/dev/null
 if [ "$(kv remote_config_hash <<<"$got")" = "$H2" ] && [ "$took" -le 5000 ] && [ "$(kv server <<<"$got")" = 1 ]; then

@@ -105,6 +105,8 @@ lib_cleanup() {
 	# when a script's own EXIT trap replaced lib_pg.sh's.
 	declare -F pg_stop >/dev/null && pg_stop
 	for p in "${SPAWNED[@]}"; do
+		# A function run with & is a subshell: its command is a child of it.
+		pkill -KILL -P "$p" 2>/dev/null
 		kill -KILL "$p" 2>/dev/null
 	done
 	for p in "${SPAWNED[@]}"; do
