@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "api.h"
+#include "b64.h"
 #include "assignset.h"
 #include "hexdigit.h"
 #include "policy.h"
@@ -79,8 +80,7 @@ void api_free(struct api *a)
 /* ------------------------------------------------------------------------
  * Replies. */
 
-/* Serialize obj (consumed) into ret; -ENOMEM when jansson cannot. */
-static int reply_json(struct api_reply *ret, int status, json_t *obj)
+int api_reply_json(struct api_reply *ret, int status, json_t *obj)
 {
 	char *s;
 
@@ -106,14 +106,8 @@ static void set_log(struct api_reply *ret, const char *fmt, ...)
 	va_end(ap);
 }
 
-/*
- * {"error": text} with status, plus extra's members (consumed, may be
- * NULL).  The same text goes to the log, prefixed with who asked.
- */
-static int reply_error(struct api_reply *ret, const struct cp_identity *id, int status,
-		       json_t *extra, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int reply_error(struct api_reply *ret, const struct cp_identity *id, int status,
-		       json_t *extra, const char *fmt, ...)
+int api_reply_error(struct api_reply *ret, const struct cp_identity *id, int status, json_t *extra,
+		    const char *fmt, ...)
 {
 	char text[1024];
 	json_t *obj;
@@ -129,7 +123,7 @@ static int reply_error(struct api_reply *ret, const struct cp_identity *id, int 
 		json_decref(obj);
 		return -ENOMEM;
 	}
-	return reply_json(ret, status, obj);
+	return api_reply_json(ret, status, obj);
 }
 
 /* ------------------------------------------------------------------------
@@ -167,71 +161,6 @@ static void uuid_form(const uint8_t uid[STORE_UID_LEN], char out[37])
 
 	hexdigit_encode(uid, STORE_UID_LEN, h);
 	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
-}
-
-static int b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * Strict base64 (RFC 4648 section 4, padding optional, no whitespace) of
- * s[0..len) into a malloc'ed buffer of at most max bytes.  0, -EFBIG over
- * max, -EINVAL not base64, -ENOMEM.
- */
-static int b64_decode(const char *s, size_t len, size_t max, uint8_t **ret, size_t *ret_len)
-{
-	size_t pad = 0, n = 0, out_len;
-	uint32_t acc = 0;
-	int bits = 0;
-	uint8_t *out;
-
-	while (pad < 2 && len > 0 && s[len - 1] == '=') {
-		len--;
-		pad++;
-	}
-	if (pad && (len + pad) % 4)
-		return -EINVAL;
-	if (len % 4 == 1)
-		return -EINVAL;
-	out_len = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-	if (out_len > max)
-		return -EFBIG;
-	out = malloc(out_len ? out_len : 1);
-	if (!out)
-		return -ENOMEM;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64val(s[i]);
-
-		if (v < 0) {
-			free(out);
-			return -EINVAL;
-		}
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* The bits left over must be zero: one encoding per byte string. */
-	if (acc & ((1u << bits) - 1)) {
-		free(out);
-		return -EINVAL;
-	}
-	*ret = out;
-	*ret_len = n;
-	return 0;
 }
 
 static void sha256_hex(const void *buf, size_t len, char out[65])
@@ -414,7 +343,7 @@ static int agents_list(struct api *a, const struct cp_identity *id, const char *
 	int r;
 
 	if (query_selector(query, &sel, &have, err, sizeof(err)))
-		return reply_error(ret, id, 400, NULL, "%s", err);
+		return api_reply_error(ret, id, 400, NULL, "%s", err);
 	r = assignset_load(a->st, &as);
 	l.arr = json_array();
 	l.filter = have ? &sel : NULL;
@@ -430,9 +359,9 @@ static int agents_list(struct api *a, const struct cp_identity *id, const char *
 	}
 	if (r) {
 		json_decref(l.arr);
-		return reply_error(ret, id, 500, NULL, "store: listing agents failed: %s", strerror(-r));
+		return api_reply_error(ret, id, 500, NULL, "store: listing agents failed: %s", strerror(-r));
 	}
-	return reply_json(ret, 200, json_pack("{s:o}", "agents", l.arr));
+	return api_reply_json(ret, 200, json_pack("{s:o}", "agents", l.arr));
 }
 
 static int agent_show(struct api *a, const struct cp_identity *id, const char *uidtext,
@@ -445,18 +374,18 @@ static int agent_show(struct api *a, const struct cp_identity *id, const char *u
 	int r;
 
 	if (parse_uid(uidtext, uid))
-		return reply_error(ret, id, 400, NULL,
+		return api_reply_error(ret, id, 400, NULL,
 				   "agent id must be 32 hex digits or a UUID (8-4-4-4-12)");
 	r = store_agent_get(a->st, uid, &ag);
 	if (r == -ENOENT)
-		return reply_error(ret, id, 404, NULL, "no agent %s", uidtext);
+		return api_reply_error(ret, id, 404, NULL, "no agent %s", uidtext);
 	if (r)
-		return reply_error(ret, id, 500, NULL, "store: reading agent failed: %s", strerror(-r));
+		return api_reply_error(ret, id, 500, NULL, "store: reading agent failed: %s", strerror(-r));
 	r = assignset_load(a->st, &as);
 	if (r) {
 		store_agent_release(&ag);
 		return r == -ENOMEM ? -ENOMEM
-				    : reply_error(ret, id, 500, NULL, "store: listing assignments failed: %s",
+				    : api_reply_error(ret, id, 500, NULL, "store: listing assignments failed: %s",
 						  strerror(-r));
 	}
 	d = selector_description(ag.description_json);
@@ -464,7 +393,7 @@ static int agent_show(struct api *a, const struct cp_identity *id, const char *u
 	json_decref(d);
 	assignset_release(&as);
 	store_agent_release(&ag);
-	return reply_json(ret, 200, o);
+	return api_reply_json(ret, 200, o);
 }
 
 /* ------------------------------------------------------------------------
@@ -571,7 +500,7 @@ static int policy_upload(struct api *a, const struct cp_identity *id, const uint
 
 	obj = parse_body(body, len, fields, err, sizeof(err));
 	if (!obj)
-		return reply_error(ret, id, 400, NULL, "%s", err);
+		return api_reply_error(ret, id, 400, NULL, "%s", err);
 	r = b64_field(obj, "yaml", POLICY_MAX_SIZE, &yaml, &yaml_len, err, sizeof(err));
 	if (!r)
 		r = b64_field(obj, "signature", SIGNING_MAX_SIG_BYTES, &sig, &sig_len, err,
@@ -579,11 +508,11 @@ static int policy_upload(struct api *a, const struct cp_identity *id, const uint
 	json_decref(obj);
 	if (r) {
 		if (r > 0)
-			r = reply_error(ret, id, r, NULL, "%s", err);
+			r = api_reply_error(ret, id, r, NULL, "%s", err);
 		goto out;
 	}
 	if (!a->trust) {
-		r = reply_error(ret, id, 500, NULL, "no policy trust store is loaded");
+		r = api_reply_error(ret, id, 500, NULL, "no policy trust store is loaded");
 		goto out;
 	}
 
@@ -591,10 +520,10 @@ static int policy_upload(struct api *a, const struct cp_identity *id, const uint
 	vs = signing_verify_policy(a->trust, yaml, yaml_len, sig, sig_len, signer, sizeof(signer));
 	if (vs != SIGNING_OK) {
 		if (vs == SIGNING_ERR_INTERNAL) {
-			r = reply_error(ret, id, 500, NULL, "policy signature: %s", signer);
+			r = api_reply_error(ret, id, 500, NULL, "policy signature: %s", signer);
 			goto out;
 		}
-		r = reply_error(ret, id, 422, json_pack("{s:s}", "reason", signing_status_name(vs)),
+		r = api_reply_error(ret, id, 422, json_pack("{s:s}", "reason", signing_status_name(vs)),
 				"policy signature: %s: %s", signing_status_name(vs), signer);
 		goto out;
 	}
@@ -608,28 +537,28 @@ static int policy_upload(struct api *a, const struct cp_identity *id, const uint
 		for (size_t i = 0; i < errs.n && o < sizeof(all); i++)
 			o += (size_t)snprintf(all + o, sizeof(all) - o, "%s%s", i ? "; " : "",
 					      errs.e[i].text);
-		r = reply_error(ret, id, 422, policy_errors_json(&errs),
+		r = api_reply_error(ret, id, 422, policy_errors_json(&errs),
 				"policy.yaml is not a valid policy: %s%s", errs.n ? all : "(no detail)",
 				errs.n_dropped ? "; and more" : "");
 		goto out;
 	}
 	if (r) {
-		r = r == -ENOMEM ? -ENOMEM : reply_error(ret, id, 500, NULL, "policy_parse: %s", strerror(-r));
+		r = r == -ENOMEM ? -ENOMEM : api_reply_error(ret, id, 500, NULL, "policy_parse: %s", strerror(-r));
 		goto out;
 	}
 	if (p->serial == 0) {
-		r = reply_error(ret, id, 422, NULL,
+		r = api_reply_error(ret, id, 422, NULL,
 				"policy.yaml has no serial: a signed policy needs a top-level "
 				"\"serial: N\" greater than every uploaded one");
 		goto out;
 	}
 	r = store_policy_max_serial(a->st, &max_serial);
 	if (r) {
-		r = reply_error(ret, id, 500, NULL, "store: %s", strerror(-r));
+		r = api_reply_error(ret, id, 500, NULL, "store: %s", strerror(-r));
 		goto out;
 	}
 	if ((int64_t)p->serial <= max_serial) {
-		r = reply_error(ret, id, 409, json_pack("{s:I}", "max_serial", (json_int_t)max_serial),
+		r = api_reply_error(ret, id, 409, json_pack("{s:I}", "max_serial", (json_int_t)max_serial),
 				"policy serial %" PRIu64 " is not new: serials only move forward "
 				"(the highest uploaded is %" PRId64 ")", p->serial, max_serial);
 		goto out;
@@ -647,18 +576,18 @@ static int policy_upload(struct api *a, const struct cp_identity *id, const uint
 	r = store_policy_add(a->st, &sp);
 	if (r == -EEXIST) {
 		/* Another server of the same store got there first. */
-		r = reply_error(ret, id, 409, NULL, "policy serial %" PRIu64 " is not new: serials only "
+		r = api_reply_error(ret, id, 409, NULL, "policy serial %" PRIu64 " is not new: serials only "
 				"move forward", p->serial);
 		goto out;
 	}
 	if (r) {
-		r = reply_error(ret, id, 500, NULL, "store: adding policy failed: %s", strerror(-r));
+		r = api_reply_error(ret, id, 500, NULL, "store: adding policy failed: %s", strerror(-r));
 		goto out;
 	}
 	if (a->on_change)
 		a->on_change(a->on_change_arg);
 	sha256_hex(yaml, yaml_len, sum);
-	r = reply_json(ret, 201, json_pack("{s:I, s:s, s:s}", "serial", (json_int_t)p->serial,
+	r = api_reply_json(ret, 201, json_pack("{s:I, s:s, s:s}", "serial", (json_int_t)p->serial,
 					   "signer", signer, "sha256", sum));
 	set_log(ret, "admin API: %s uploaded policy serial %" PRIu64 " (sha256 %.16s, %s)",
 		id->subject, p->serial, sum, signer);
@@ -667,23 +596,6 @@ out:
 	free(yaml);
 	free(sig);
 	return r;
-}
-
-/* buf[0..len) as a base64 JSON string. */
-static json_t *b64_string(const uint8_t *buf, size_t len)
-{
-	char *text;
-	json_t *v;
-
-	if (len > INT32_MAX / 2)
-		return NULL;
-	text = malloc(4 * ((len + 2) / 3) + 1);
-	if (!text)
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)text, buf, (int)len);
-	v = json_string(text);
-	free(text);
-	return v;
 }
 
 /* What a listing shows of a policy; with content, its YAML and signature too. */
@@ -698,8 +610,8 @@ static json_t *policy_json(const struct store_policy *p, bool content)
 		      "uploaded_by", str_or_null(p->uploaded_by), "uploaded_at",
 		      (json_int_t)p->uploaded_at);
 	if (o && content &&
-	    (json_object_set_new(o, "yaml", b64_string(p->yaml, p->yaml_len)) ||
-	     json_object_set_new(o, "signature", b64_string(p->sig, p->sig_len)))) {
+	    (json_object_set_new(o, "yaml", b64_json(p->yaml, p->yaml_len)) ||
+	     json_object_set_new(o, "signature", b64_json(p->sig, p->sig_len)))) {
 		json_decref(o);
 		o = NULL;
 	}
@@ -726,10 +638,10 @@ static int policies_list(struct api *a, const struct cp_identity *id, struct api
 	if (r) {
 		json_decref(arr);
 		return r == -ENOMEM ? -ENOMEM
-				    : reply_error(ret, id, 500, NULL, "store: listing policies failed: %s",
+				    : api_reply_error(ret, id, 500, NULL, "store: listing policies failed: %s",
 						  strerror(-r));
 	}
-	return reply_json(ret, 200, json_pack("{s:o}", "policies", arr));
+	return api_reply_json(ret, 200, json_pack("{s:o}", "policies", arr));
 }
 
 /* A decimal serial from a path: 1..2^63-1, or 0. */
@@ -756,15 +668,15 @@ static int policy_show(struct api *a, const struct cp_identity *id, const char *
 	int r;
 
 	if (serial <= 0)
-		return reply_error(ret, id, 400, NULL, "a policy serial is a positive decimal integer");
+		return api_reply_error(ret, id, 400, NULL, "a policy serial is a positive decimal integer");
 	r = store_policy_get(a->st, serial, &p);
 	if (r == -ENOENT)
-		return reply_error(ret, id, 404, NULL, "no policy with serial %" PRId64, serial);
+		return api_reply_error(ret, id, 404, NULL, "no policy with serial %" PRId64, serial);
 	if (r)
-		return reply_error(ret, id, 500, NULL, "store: reading policy failed: %s", strerror(-r));
+		return api_reply_error(ret, id, 500, NULL, "store: reading policy failed: %s", strerror(-r));
 	o = policy_json(&p, true);
 	store_policy_release(&p);
-	return reply_json(ret, 200, o);
+	return api_reply_json(ret, 200, o);
 }
 
 /* ------------------------------------------------------------------------
@@ -782,37 +694,37 @@ static int assign(struct api *a, const struct cp_identity *id, const uint8_t *bo
 
 	obj = parse_body(body, len, fields, err, sizeof(err));
 	if (!obj)
-		return reply_error(ret, id, 400, NULL, "%s", err);
+		return api_reply_error(ret, id, 400, NULL, "%s", err);
 	vs = json_object_get(obj, "serial");
 	vsel = json_object_get(obj, "selector");
 	if (!vs || !json_is_integer(vs) || json_integer_value(vs) <= 0) {
 		json_decref(obj);
-		return reply_error(ret, id, 400, NULL, "field \"serial\" (a positive integer) is required");
+		return api_reply_error(ret, id, 400, NULL, "field \"serial\" (a positive integer) is required");
 	}
 	if (!vsel || !json_is_string(vsel)) {
 		json_decref(obj);
-		return reply_error(ret, id, 400, NULL, "field \"selector\" (\"k=v,...\") is required");
+		return api_reply_error(ret, id, 400, NULL, "field \"selector\" (\"k=v,...\") is required");
 	}
 	serial = json_integer_value(vs);
 	if (json_string_length(vsel) >= sizeof(text) || strlen(json_string_value(vsel)) !=
 							  json_string_length(vsel)) {
 		json_decref(obj);
-		return reply_error(ret, id, 400, NULL, "selector: too long or not text");
+		return api_reply_error(ret, id, 400, NULL, "selector: too long or not text");
 	}
 	memcpy(text, json_string_value(vsel), json_string_length(vsel) + 1);
 	json_decref(obj);
 	if (selector_parse(text, &sel, err, sizeof(err)))
-		return reply_error(ret, id, 400, NULL, "selector: %s", err);
+		return api_reply_error(ret, id, 400, NULL, "selector: %s", err);
 
 	r = store_assign(a->st, text, serial, id->subject, now, &aid);
 	if (r == -ENOENT)
-		return reply_error(ret, id, 404, NULL,
+		return api_reply_error(ret, id, 404, NULL,
 				   "no policy with serial %" PRId64 ": upload it first", serial);
 	if (r)
-		return reply_error(ret, id, 500, NULL, "store: assigning failed: %s", strerror(-r));
+		return api_reply_error(ret, id, 500, NULL, "store: assigning failed: %s", strerror(-r));
 	if (a->on_change)
 		a->on_change(a->on_change_arg);
-	r = reply_json(ret, 201, json_pack("{s:I, s:I, s:s}", "id", (json_int_t)aid, "serial",
+	r = api_reply_json(ret, 201, json_pack("{s:I, s:I, s:s}", "id", (json_int_t)aid, "serial",
 					   (json_int_t)serial, "selector", text));
 	set_log(ret, "admin API: %s assigned policy serial %" PRId64 " to %s (assignment %" PRId64 ")",
 		id->subject, serial, text, aid);
@@ -842,10 +754,10 @@ static int assignments_list(struct api *a, const struct cp_identity *id, struct 
 	if (r) {
 		json_decref(arr);
 		return r == -ENOMEM ? -ENOMEM
-				    : reply_error(ret, id, 500, NULL, "store: listing assignments failed: %s",
+				    : api_reply_error(ret, id, 500, NULL, "store: listing assignments failed: %s",
 						  strerror(-r));
 	}
-	return reply_json(ret, 200, json_pack("{s:o}", "assignments", arr));
+	return api_reply_json(ret, 200, json_pack("{s:o}", "assignments", arr));
 }
 
 /* ------------------------------------------------------------------------
@@ -861,7 +773,7 @@ static bool is(const char *m, const char *want)
 static int wrong_method(struct api_reply *ret, const struct cp_identity *id, const char *method,
 			const char *path, const char *allowed)
 {
-	return reply_error(ret, id, 405, json_pack("{s:s}", "allow", allowed),
+	return api_reply_error(ret, id, 405, json_pack("{s:s}", "allow", allowed),
 			   "%.16s is not allowed on %.128s (allowed: %s)", method, path, allowed);
 }
 
@@ -926,11 +838,11 @@ static int rollout_reply(struct api *a, const struct cp_identity *id, int status
 	int e = store_rollout_get(a->st, rid, &r);
 
 	if (e)
-		return reply_error(ret, id, 500, NULL, "store: reading rollout %" PRId64 " failed: %s", rid,
+		return api_reply_error(ret, id, 500, NULL, "store: reading rollout %" PRId64 " failed: %s", rid,
 				   strerror(-e));
 	o = rollout_json(&r);
 	store_rollout_release(&r);
-	return reply_json(ret, status, o);
+	return api_reply_json(ret, status, o);
 }
 
 static int rollout_create_req(struct api *a, const struct cp_identity *id, const uint8_t *body, size_t len,
@@ -946,24 +858,24 @@ static int rollout_create_req(struct api *a, const struct cp_identity *id, const
 
 	obj = parse_body(body, len, fields, err, sizeof(err));
 	if (!obj)
-		return reply_error(ret, id, 400, NULL, "%s", err);
+		return api_reply_error(ret, id, 400, NULL, "%s", err);
 	vs = json_object_get(obj, "serial");
 	vsel = json_object_get(obj, "selector");
 	vst = json_object_get(obj, "stages");
 	if (!vs || !json_is_integer(vs) || json_integer_value(vs) <= 0) {
 		json_decref(obj);
-		return reply_error(ret, id, 400, NULL, "field \"serial\" (a positive integer) is required");
+		return api_reply_error(ret, id, 400, NULL, "field \"serial\" (a positive integer) is required");
 	}
 	if (!vsel || !json_is_string(vsel) || !vst || !json_is_string(vst)) {
 		json_decref(obj);
-		return reply_error(ret, id, 400, NULL,
+		return api_reply_error(ret, id, 400, NULL,
 				   "fields \"selector\" (\"k=v,...\") and \"stages\" (\"1,10%%,...\") are required");
 	}
 	if (opt_int(obj, "bake_ms", ROLLOUT_DEFAULT_BAKE_MS, &spec.bake_ms) ||
 	    opt_int(obj, "max_failures", 0, &spec.max_failures) ||
 	    opt_int(obj, "report_timeout_ms", ROLLOUT_DEFAULT_REPORT_TIMEOUT_MS, &spec.report_timeout_ms)) {
 		json_decref(obj);
-		return reply_error(ret, id, 400, NULL,
+		return api_reply_error(ret, id, 400, NULL,
 				   "bake_ms, max_failures and report_timeout_ms are non-negative integers");
 	}
 	spec.serial = json_integer_value(vs);
@@ -971,7 +883,7 @@ static int rollout_create_req(struct api *a, const struct cp_identity *id, const
 	if (strlen(json_string_value(vsel)) != json_string_length(vsel) ||
 	    strlen(json_string_value(vst)) != json_string_length(vst)) {
 		json_decref(obj);
-		return reply_error(ret, id, 400, NULL, "selector and stages must be text without NUL");
+		return api_reply_error(ret, id, 400, NULL, "selector and stages must be text without NUL");
 	}
 	sel = strdup(json_string_value(vsel));
 	stages = strdup(json_string_value(vst));
@@ -992,15 +904,15 @@ static int rollout_create_req(struct api *a, const struct cp_identity *id, const
 	case -ENOMEM:
 		return -ENOMEM;
 	case -EINVAL:
-		return reply_error(ret, id, 400, NULL, "%s", err);
+		return api_reply_error(ret, id, 400, NULL, "%s", err);
 	case -ENOENT:
-		return reply_error(ret, id, 404, NULL, "%s", err);
+		return api_reply_error(ret, id, 404, NULL, "%s", err);
 	case -ENODATA:
 	case -EBUSY:
 	case -E2BIG:
-		return reply_error(ret, id, 409, NULL, "%s", err);
+		return api_reply_error(ret, id, 409, NULL, "%s", err);
 	default:
-		return reply_error(ret, id, 500, NULL, "store: starting the rollout failed: %s", strerror(-r));
+		return api_reply_error(ret, id, 500, NULL, "store: starting the rollout failed: %s", strerror(-r));
 	}
 	if (a->on_change)
 		a->on_change(a->on_change_arg);
@@ -1030,10 +942,10 @@ static int rollouts_list(struct api *a, const struct cp_identity *id, struct api
 	if (r) {
 		json_decref(arr);
 		return r == -ENOMEM ? -ENOMEM
-				    : reply_error(ret, id, 500, NULL, "store: listing rollouts failed: %s",
+				    : api_reply_error(ret, id, 500, NULL, "store: listing rollouts failed: %s",
 						  strerror(-r));
 	}
-	return reply_json(ret, 200, json_pack("{s:o}", "rollouts", arr));
+	return api_reply_json(ret, 200, json_pack("{s:o}", "rollouts", arr));
 }
 
 /* What a rollout's status shows: each member, the failures, and counts per stage. */
@@ -1096,8 +1008,8 @@ static int rollout_show(struct api *a, const struct cp_identity *id, int64_t rid
 	if (e) {
 		free(s);
 		if (e == -ENOENT)
-			return reply_error(ret, id, 404, NULL, "no rollout %" PRId64, rid);
-		return reply_error(ret, id, 500, NULL, "store: reading rollout failed: %s", strerror(-e));
+			return api_reply_error(ret, id, 404, NULL, "no rollout %" PRId64, rid);
+		return api_reply_error(ret, id, 500, NULL, "store: reading rollout failed: %s", strerror(-e));
 	}
 	if (rollplan_parse(r.stages, &plan, why, sizeof(why)))
 		plan.n = 0;
@@ -1152,10 +1064,10 @@ out:
 	if (e) {
 		json_decref(o);
 		return e == -ENOMEM ? -ENOMEM
-				    : reply_error(ret, id, 500, NULL, "store: reading rollout members failed: %s",
+				    : api_reply_error(ret, id, 500, NULL, "store: reading rollout members failed: %s",
 						  strerror(-e));
 	}
-	return reply_json(ret, 200, o);
+	return api_reply_json(ret, 200, o);
 }
 
 static int rollout_action(struct api *a, const struct cp_identity *id, int64_t rid, const char *action,
@@ -1170,7 +1082,7 @@ static int rollout_action(struct api *a, const struct cp_identity *id, int64_t r
 		json_t *obj = parse_body(body, len, none, err, sizeof(err));
 
 		if (!obj)
-			return reply_error(ret, id, 400, NULL, "%s", err);
+			return api_reply_error(ret, id, 400, NULL, "%s", err);
 		json_decref(obj);
 	}
 	if (is(action, "halt"))
@@ -1182,7 +1094,7 @@ static int rollout_action(struct api *a, const struct cp_identity *id, int64_t r
 	if (r == -ENOMEM)
 		return r;
 	if (r == -ENOENT)
-		return reply_error(ret, id, 404, NULL, "no rollout %" PRId64, rid);
+		return api_reply_error(ret, id, 404, NULL, "no rollout %" PRId64, rid);
 	if (r == -EBUSY) {
 		struct store_rollout cur;
 		json_t *extra = NULL;
@@ -1191,10 +1103,10 @@ static int rollout_action(struct api *a, const struct cp_identity *id, int64_t r
 			extra = json_pack("{s:s}", "state", store_rollout_state_name(cur.state));
 			store_rollout_release(&cur);
 		}
-		return reply_error(ret, id, 409, extra, "cannot %s: %s", action, err);
+		return api_reply_error(ret, id, 409, extra, "cannot %s: %s", action, err);
 	}
 	if (r)
-		return reply_error(ret, id, 500, NULL, "store: %s rollout failed: %s", action, strerror(-r));
+		return api_reply_error(ret, id, 500, NULL, "store: %s rollout failed: %s", action, strerror(-r));
 	if (a->on_change)
 		a->on_change(a->on_change_arg);
 	status = rollout_reply(a, id, 200, rid, ret);
@@ -1211,7 +1123,7 @@ static int rollouts_route(struct api *a, const struct cp_identity *id, const cha
 	int64_t rid;
 
 	if (!a->rollouts)
-		return reply_error(ret, id, 503, NULL, "rollouts are not enabled on this server");
+		return api_reply_error(ret, id, 503, NULL, "rollouts are not enabled on this server");
 	if (!*rest)
 		return get ? rollouts_list(a, id, ret)
 		       : post ? rollout_create_req(a, id, body, len, now, ret)
@@ -1220,11 +1132,11 @@ static int rollouts_route(struct api *a, const struct cp_identity *id, const cha
 	slash = strchr(rest, '/');
 	rid = parse_rollout_id(rest, slash ? (size_t)(slash - rest) : strlen(rest));
 	if (rid <= 0)
-		return reply_error(ret, id, 400, NULL, "a rollout id is a positive decimal integer");
+		return api_reply_error(ret, id, 400, NULL, "a rollout id is a positive decimal integer");
 	if (!slash)
 		return get ? rollout_show(a, id, rid, ret) : wrong_method(ret, id, method, path, "GET");
 	if (!is(slash + 1, "halt") && !is(slash + 1, "resume") && !is(slash + 1, "abort"))
-		return reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
+		return api_reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
 	return post ? rollout_action(a, id, rid, slash + 1, body, len, now, ret)
 		    : wrong_method(ret, id, method, path, "POST");
 }
@@ -1241,12 +1153,12 @@ static int api_route(struct api *a, const struct cp_identity *id, const char *me
 		return -EINVAL;
 	/* httpd.c routes only admins here; an agent (or anyone) that gets this far is still refused. */
 	if (!id || id->role != CP_ROLE_ADMIN)
-		return reply_error(ret, id, 403, NULL, "the admin API needs an administrator's certificate");
+		return api_reply_error(ret, id, 403, NULL, "the admin API needs an administrator's certificate");
 	if (len > API_MAX_BODY)
-		return reply_error(ret, id, 413, NULL, "request body is larger than %u bytes",
+		return api_reply_error(ret, id, 413, NULL, "request body is larger than %u bytes",
 				   API_MAX_BODY);
 	if (strncmp(path, PREFIX, strlen(PREFIX)))
-		return reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
+		return api_reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
 	rest = path + strlen(PREFIX);
 	get = is(method, "GET");
 	post = is(method, "POST");
@@ -1254,7 +1166,7 @@ static int api_route(struct api *a, const struct cp_identity *id, const char *me
 	/* The audit log's routes take their own queries (auditapi.c). */
 	if (!strncmp(rest, "audit", 5) && (rest[5] == '\0' || rest[5] == '/')) {
 		if (!a->audit)
-			r = reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
+			r = api_reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
 		else if (!get)
 			r = wrong_method(ret, id, method, path, "GET");
 		else
@@ -1262,7 +1174,7 @@ static int api_route(struct api *a, const struct cp_identity *id, const char *me
 		goto out;
 	}
 	if (query && *query && strcmp(rest, "agents"))
-		return reply_error(ret, id, 400, NULL, "%.128s takes no query parameters", path);
+		return api_reply_error(ret, id, 400, NULL, "%.128s takes no query parameters", path);
 	if (is(rest, "agents")) {
 		r = get ? agents_list(a, id, query, ret) : wrong_method(ret, id, method, path, "GET");
 	} else if (!strncmp(rest, "agents/", 7) && rest[7] && !strchr(rest + 7, '/')) {
@@ -1280,7 +1192,7 @@ static int api_route(struct api *a, const struct cp_identity *id, const char *me
 	} else if (!strncmp(rest, "rollouts", 8) && (rest[8] == '\0' || rest[8] == '/')) {
 		r = rollouts_route(a, id, method, path, rest + 8, body, len, now, ret);
 	} else {
-		r = reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
+		r = api_reply_error(ret, id, 404, NULL, "no such resource: %.128s", path);
 	}
 out:
 	if (r < 0) {

@@ -88,6 +88,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cpident.h"
 #include "signing.h"
 #include "store.h"
@@ -113,6 +115,19 @@ struct api_reply {
 	char log[256];		/* non-empty: what the caller should log */
 	const char *content_type; /* static; NULL: application/json (the audit routes send others) */
 };
+
+/*
+ * Replies, for api.c and the routes it hands on (auditapi.c): obj
+ * (consumed) serialized into ret with status; -ENOMEM when jansson cannot.
+ */
+int api_reply_json(struct api_reply *ret, int status, json_t *obj);
+
+/*
+ * {"error": text} with status, plus extra's members (consumed, may be
+ * NULL).  The same text goes to ret->log, prefixed with who asked.
+ */
+int api_reply_error(struct api_reply *ret, const struct cp_identity *id, int status, json_t *extra,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* st and trust are borrowed; api_set_trust() swaps the trust on SIGHUP. */
 int api_new(struct store *st, const struct signing_trust *policy_trust, struct api **ret);

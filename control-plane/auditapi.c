@@ -13,40 +13,9 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "auditapi.h"
-
-static int reply_json(struct api_reply *ret, int status, json_t *obj)
-{
-	char *s;
-
-	if (!obj)
-		return -ENOMEM;
-	s = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(obj);
-	if (!s)
-		return -ENOMEM;
-	ret->http_status = status;
-	ret->body = s;
-	ret->len = strlen(s);
-	return 0;
-}
-
-static int reply_error(struct api_reply *ret, const struct cp_identity *id, int status, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int reply_error(struct api_reply *ret, const struct cp_identity *id, int status, const char *fmt, ...)
-{
-	char text[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	snprintf(ret->log, sizeof(ret->log), "admin API: %d for %.64s: %.160s", status,
-		 id && id->subject[0] ? id->subject : "(none)", text);
-	return reply_json(ret, status, json_pack("{s:s}", "error", text));
-}
+#include "b64.h"
 
 /* ------------------------------------------------------------------------
  * Queries: "k=v&k=v", each key one of names, each value a decimal up to 2^63 - 1. */
@@ -102,22 +71,12 @@ static int parse_query(const char *q, struct params *p, char *err, size_t errlen
 	return 0;
 }
 
-static json_t *b64(const uint8_t *h, size_t n)
-{
-	char out[4 * ((MERKLE_HASH_LEN + 2) / 3) + 1];
-
-	if (n > MERKLE_HASH_LEN)
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)out, h, (int)n);
-	return json_string(out);
-}
-
 static json_t *proof_array(const uint8_t *p, size_t n)
 {
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr && i < n; i++)
-		if (json_array_append_new(arr, b64(p + i * MERKLE_HASH_LEN, MERKLE_HASH_LEN))) {
+		if (json_array_append_new(arr, b64_json(p + i * MERKLE_HASH_LEN, MERKLE_HASH_LEN))) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -132,8 +91,8 @@ static int summary(struct cpaudit *au, const struct cp_identity *id, struct api_
 	int e = cpaudit_sync(au);
 
 	if (e && e != -EBADMSG)
-		return reply_error(ret, id, 500, "audit log: reading the store: %s", strerror(-e));
-	return reply_json(ret, 200,
+		return api_reply_error(ret, id, 500, NULL, "audit log: reading the store: %s", strerror(-e));
+	return api_reply_json(ret, 200,
 			  json_pack("{s:I, s:s, s:b}", "size", (json_int_t)cpaudit_size(au), "origin",
 				    cpaudit_origin(au), "signed", cpaudit_signs(au)));
 }
@@ -145,11 +104,11 @@ static int checkpoint_route(struct cpaudit *au, const struct cp_identity *id, st
 	int e = cpaudit_checkpoint(au, &text, &len);
 
 	if (e == -ENOKEY)
-		return reply_error(ret, id, 503,
+		return api_reply_error(ret, id, 503, NULL,
 				   "this vigil-cp signs no checkpoints: start it with --audit-key FILE (an Ed25519 "
 				   "private key in PEM)");
 	if (e)
-		return reply_error(ret, id, 500, "audit log: signing a checkpoint failed: %s", strerror(-e));
+		return api_reply_error(ret, id, 500, NULL, "audit log: signing a checkpoint failed: %s", strerror(-e));
 	ret->http_status = 200;
 	ret->body = text;
 	ret->len = len;
@@ -196,16 +155,16 @@ static int records(struct cpaudit *au, const struct cp_identity *id, const char 
 	int e;
 
 	if (parse_query(query, &p, err, sizeof(err)))
-		return reply_error(ret, id, 400, "%s", err);
+		return api_reply_error(ret, id, 400, NULL, "%s", err);
 	limit = p.have[1] ? p.v[1] : AUDITAPI_DEFAULT_PAGE;
 	cpaudit_flush(au); /* what is queued is part of the log already */
 	if (limit < 1 || limit > AUDITAPI_MAX_PAGE)
-		return reply_error(ret, id, 400, "query: limit must be from 1 to %d", AUDITAPI_MAX_PAGE);
+		return api_reply_error(ret, id, 400, NULL, "query: limit must be from 1 to %d", AUDITAPI_MAX_PAGE);
 	e = store_audit_list(cpaudit_store(au), p.have[0] ? p.v[0] : 0, limit, page_add, &pg);
 	if (e < 0) {
 		free(pg.buf);
 		return e == -ENOMEM ? -ENOMEM
-				    : reply_error(ret, id, 500, "audit log: reading the store: %s", strerror(-e));
+				    : api_reply_error(ret, id, 500, NULL, "audit log: reading the store: %s", strerror(-e));
 	}
 	ret->http_status = 200;
 	ret->body = pg.buf ? pg.buf : strdup("");
@@ -214,36 +173,54 @@ static int records(struct cpaudit *au, const struct cp_identity *id, const char 
 	return ret->body ? 0 : -ENOMEM;
 }
 
+/*
+ * What both proofs begin with: the two required parameters of p, and the
+ * tree brought up to the store.  0 with *ret_size the log's size, or 1
+ * when *ret was filled with the refusal (or a negative errno).
+ */
+static int proof_query(struct cpaudit *au, const struct cp_identity *id, const char *query, struct params *p,
+		       struct api_reply *ret, uint64_t *ret_size)
+{
+	char err[160];
+	int e;
+
+	if (parse_query(query, p, err, sizeof(err)))
+		e = api_reply_error(ret, id, 400, NULL, "%s", err);
+	else if (!p->have[0] || !p->have[1])
+		e = api_reply_error(ret, id, 400, NULL, "query: %s and %s are required", p->names[0], p->names[1]);
+	/* -EBADMSG: a row that does not follow the tree; answer for the tree we hold. */
+	else if ((e = cpaudit_sync(au)) && e != -EBADMSG)
+		e = api_reply_error(ret, id, 500, NULL, "audit log: reading the store: %s", strerror(-e));
+	else {
+		*ret_size = cpaudit_size(au);
+		return 0;
+	}
+	return e < 0 ? e : 1;
+}
+
 static int inclusion(struct cpaudit *au, const struct cp_identity *id, const char *query, struct api_reply *ret)
 {
 	struct params p = { .names = { "index", "size", NULL } };
 	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], root[MERKLE_HASH_LEN], leaf[MERKLE_HASH_LEN];
-	char err[160];
 	size_t n = 0;
-	uint64_t size;
+	uint64_t size = 0;
 	int e;
 
-	if (parse_query(query, &p, err, sizeof(err)))
-		return reply_error(ret, id, 400, "%s", err);
-	if (!p.have[0] || !p.have[1])
-		return reply_error(ret, id, 400, "query: index and size are required");
-	/* -EBADMSG: a row that does not follow the tree; answer for the tree we hold. */
-	if ((e = cpaudit_sync(au)) && e != -EBADMSG)
-		return reply_error(ret, id, 500, "audit log: reading the store: %s", strerror(-e));
-	size = cpaudit_size(au);
+	if ((e = proof_query(au, id, query, &p, ret, &size)))
+		return e < 0 ? e : 0;
 	if ((uint64_t)p.v[1] > size || p.v[0] >= p.v[1])
-		return reply_error(ret, id, 400,
+		return api_reply_error(ret, id, 400, NULL,
 				   "no inclusion proof of index %" PRId64 " in a tree of size %" PRId64
 				   ": the log has %" PRIu64 " records (index < size <= that)",
 				   p.v[0], p.v[1], size);
 	if ((e = merkle_inclusion_proof(cpaudit_tree(au), (uint64_t)p.v[0], (uint64_t)p.v[1], proof, &n)) ||
 	    (e = merkle_root(cpaudit_tree(au), (uint64_t)p.v[1], root)) ||
 	    (e = merkle_leaf(cpaudit_tree(au), (uint64_t)p.v[0], leaf)))
-		return e == -ENOMEM ? e : reply_error(ret, id, 500, "audit log: %s", strerror(-e));
-	return reply_json(ret, 200,
+		return e == -ENOMEM ? e : api_reply_error(ret, id, 500, NULL, "audit log: %s", strerror(-e));
+	return api_reply_json(ret, 200,
 			  json_pack("{s:I, s:I, s:o, s:o, s:o}", "index", (json_int_t)p.v[0], "size",
-				    (json_int_t)p.v[1], "leaf_hash", b64(leaf, sizeof(leaf)), "root",
-				    b64(root, sizeof(root)), "proof", proof_array(proof, n)));
+				    (json_int_t)p.v[1], "leaf_hash", b64_json(leaf, sizeof(leaf)), "root",
+				    b64_json(root, sizeof(root)), "proof", proof_array(proof, n)));
 }
 
 static int consistency(struct cpaudit *au, const struct cp_identity *id, const char *query,
@@ -251,31 +228,24 @@ static int consistency(struct cpaudit *au, const struct cp_identity *id, const c
 {
 	struct params p = { .names = { "from", "to", NULL } };
 	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], r1[MERKLE_HASH_LEN], r2[MERKLE_HASH_LEN];
-	char err[160];
 	size_t n = 0;
-	uint64_t size;
+	uint64_t size = 0;
 	int e;
 
-	if (parse_query(query, &p, err, sizeof(err)))
-		return reply_error(ret, id, 400, "%s", err);
-	if (!p.have[0] || !p.have[1])
-		return reply_error(ret, id, 400, "query: from and to are required");
-	/* -EBADMSG: a row that does not follow the tree; answer for the tree we hold. */
-	if ((e = cpaudit_sync(au)) && e != -EBADMSG)
-		return reply_error(ret, id, 500, "audit log: reading the store: %s", strerror(-e));
-	size = cpaudit_size(au);
+	if ((e = proof_query(au, id, query, &p, ret, &size)))
+		return e < 0 ? e : 0;
 	if ((uint64_t)p.v[1] > size || p.v[0] > p.v[1])
-		return reply_error(ret, id, 400,
+		return api_reply_error(ret, id, 400, NULL,
 				   "no consistency proof from size %" PRId64 " to %" PRId64 ": the log has %" PRIu64
 				   " records (from <= to <= that)",
 				   p.v[0], p.v[1], size);
 	if ((e = merkle_consistency_proof(cpaudit_tree(au), (uint64_t)p.v[0], (uint64_t)p.v[1], proof, &n)) ||
 	    (e = merkle_root(cpaudit_tree(au), (uint64_t)p.v[0], r1)) ||
 	    (e = merkle_root(cpaudit_tree(au), (uint64_t)p.v[1], r2)))
-		return e == -ENOMEM ? e : reply_error(ret, id, 500, "audit log: %s", strerror(-e));
-	return reply_json(ret, 200,
+		return e == -ENOMEM ? e : api_reply_error(ret, id, 500, NULL, "audit log: %s", strerror(-e));
+	return api_reply_json(ret, 200,
 			  json_pack("{s:I, s:I, s:o, s:o, s:o}", "from", (json_int_t)p.v[0], "to", (json_int_t)p.v[1],
-				    "from_root", b64(r1, sizeof(r1)), "to_root", b64(r2, sizeof(r2)), "proof",
+				    "from_root", b64_json(r1, sizeof(r1)), "to_root", b64_json(r2, sizeof(r2)), "proof",
 				    proof_array(proof, n)));
 }
 
@@ -287,15 +257,15 @@ int auditapi_handle(void *arg, const struct cp_identity *id, const char *rest, c
 
 	if (!strcmp(rest, "") || !strcmp(rest, "/"))
 		return no_query ? summary(au, id, ret)
-				: reply_error(ret, id, 400, "/api/v1/audit takes no query parameters");
+				: api_reply_error(ret, id, 400, NULL, "/api/v1/audit takes no query parameters");
 	if (!strcmp(rest, "/checkpoint"))
 		return no_query ? checkpoint_route(au, id, ret)
-				: reply_error(ret, id, 400, "/api/v1/audit/checkpoint takes no query parameters");
+				: api_reply_error(ret, id, 400, NULL, "/api/v1/audit/checkpoint takes no query parameters");
 	if (!strcmp(rest, "/records"))
 		return records(au, id, query, ret);
 	if (!strcmp(rest, "/proof/inclusion"))
 		return inclusion(au, id, query, ret);
 	if (!strcmp(rest, "/proof/consistency"))
 		return consistency(au, id, query, ret);
-	return reply_error(ret, id, 404, "no such resource: /api/v1/audit%.100s", rest);
+	return api_reply_error(ret, id, 404, NULL, "no such resource: /api/v1/audit%.100s", rest);
 }

@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "checkpoint.h"
+#include "b64.h"
 #include "cpaudit.h"
 #include "hexdigit.h"
 
@@ -565,48 +566,20 @@ void cpaudit_on_event(const struct cpevent *ev, void *arg)
 /* ------------------------------------------------------------------------
  * Admin actions. */
 
-static int b64v(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* "sha256:HEX" of a base64 string's bytes (of the string itself when it is not base64). */
 static json_t *blob_hash(const char *s, size_t len)
 {
-	uint8_t *buf = malloc(len / 4 * 3 + 3);
-	size_t n = 0, i = 0;
-	uint32_t acc = 0;
-	int bits = 0;
+	uint8_t *buf = NULL;
+	size_t n = 0;
 	char hex[65], out[72];
-	bool ok = buf != NULL;
+	int r = b64_decode(s, len, len, &buf, &n);
 
-	while (ok && len > 0 && s[len - 1] == '=' && len > i)
-		len--;
-	for (i = 0; ok && i < len; i++) {
-		int v = b64v(s[i]);
-
-		if (v < 0) {
-			ok = false;
-			break;
-		}
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if (ok ? sha256_hex(buf, n, hex) : sha256_hex(s, len, hex)) {
-		free(buf);
+	if (r == -ENOMEM)
 		return NULL;
-	}
+	r = r ? sha256_hex(s, len, hex) : sha256_hex(buf, n, hex);
 	free(buf);
+	if (r)
+		return NULL;
 	snprintf(out, sizeof(out), "sha256:%s", hex);
 	return json_string(out);
 }
