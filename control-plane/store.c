@@ -415,3 +415,31 @@ int store_rollout_offers(struct store *st, store_offer_cb cb, void *arg)
 {
 	return st->ops->rollout_offers(st, cb, arg);
 }
+
+int store_member_push(const struct store_rollout_member *m, void *arg)
+{
+	struct store_member_vec *vec = arg;
+
+	if (vec->n == vec->cap) {
+		size_t ncap = vec->cap ? vec->cap * 2 : 64;
+		void *nv = realloc(vec->v, ncap * sizeof(*vec->v));
+
+		if (!nv)
+			return -ENOMEM;
+		vec->v = nv;
+		vec->cap = ncap;
+	}
+	vec->v[vec->n] = *m;
+	vec->v[vec->n].reason = NULL;
+	if (m->reason && !(vec->v[vec->n].reason = strdup(m->reason)))
+		return -ENOMEM;
+	vec->n++;
+	return 0;
+}
+
+void store_member_vec_release(struct store_member_vec *vec)
+{
+	for (size_t i = 0; i < vec->n; i++)
+		store_rollout_member_release(&vec->v[i]);
+	free(vec->v);
+}

@@ -114,6 +114,18 @@ extern const struct store_ops store_pg_ops;
 extern const int store_sqlite_schema_latest;
 extern const int store_pg_schema_latest;
 
+/*
+ * A rollout's members copied out of a backend's listing (reason strdup'ed),
+ * for store_rollout_update()'s callback: store_member_push is a
+ * store_rollout_member_cb with a struct store_member_vec as its arg.
+ */
+struct store_member_vec {
+	struct store_rollout_member *v;
+	size_t n, cap;
+};
+int store_member_push(const struct store_rollout_member *m, void *arg);
+void store_member_vec_release(struct store_member_vec *vec);
+
 /* Whether the agent's and the policy's variable fields are within the limits above. */
 int store_check_agent(const struct store_agent *a);
 int store_check_policy(const struct store_policy *p);

@@ -299,6 +299,25 @@ static int pg_end(struct store_pg *s, int r)
 	return r;
 }
 
+/*
+ * Begin a durable write transaction serialized with every other holder of
+ * the advisory lock key (another vigil-cp, or this one's other call): the
+ * lock is its own statement, so that what follows reads a fresh snapshot.
+ * The caller ends it with pg_end() whatever this returns.
+ */
+static int pg_begin_locked(struct store_pg *s, int64_t key)
+{
+	struct pg_params lock = { 0 };
+	int r = pg_begin(s);
+
+	if (r == 0)
+		r = pg_run(s, false, "SET LOCAL synchronous_commit = on", NULL, NULL);
+	pp_int8(&lock, key);
+	if (r == 0)
+		r = pg_run(s, false, "SELECT pg_advisory_xact_lock($1)", &lock, NULL);
+	return r;
+}
+
 /* ---------------------------------------------------------------------------
  * Reading binary results. */
 
@@ -685,18 +704,12 @@ static int pg_max_serial(struct store_pg *s, bool first, int64_t *ret_serial)
 static int pg_policy_add(struct store *st, const struct store_policy *p)
 {
 	struct store_pg *s = pg_of(st);
-	struct pg_params lock = { 0 }, pp = { 0 };
+	struct pg_params pp = { 0 };
 	int64_t max = 0;
 	int r;
 
-	r = pg_begin(s);
-	if (r)
-		return r;
-	r = pg_run(s, false, "SET LOCAL synchronous_commit = on", NULL, NULL);
 	/* Its own statement, before max() is read: see the file's first comment. */
-	pp_int8(&lock, PG_LOCK_SERIAL);
-	if (r == 0)
-		r = pg_run(s, false, "SELECT pg_advisory_xact_lock($1)", &lock, NULL);
+	r = pg_begin_locked(s, PG_LOCK_SERIAL);
 	if (r == 0)
 		r = pg_max_serial(s, false, &max);
 	if (r == 0 && p->serial <= max)
@@ -895,19 +908,12 @@ static int pg_audit_append(struct store *st, int64_t have, store_audit_cb seen, 
 			   void *arg, int64_t *ret_idx)
 {
 	struct store_pg *s = pg_of(st);
-	struct pg_params lock = { 0 };
 	int64_t n = 0, next = have, at = 0;
 	uint8_t *rec = NULL;
 	size_t len = 0;
 	int r;
 
-	r = pg_begin(s);
-	if (r)
-		return r;
-	r = pg_run(s, false, "SET LOCAL synchronous_commit = on", NULL, NULL);
-	pp_int8(&lock, PG_LOCK_AUDIT);
-	if (r == 0)
-		r = pg_run(s, false, "SELECT pg_advisory_xact_lock($1)", &lock, NULL);
+	r = pg_begin_locked(s, PG_LOCK_AUDIT);
 	if (r == 0)
 		r = pg_audit_size_run(s, false, &n);
 	if (r == 0 && n < have)
@@ -1095,20 +1101,14 @@ static int pg_rollout_create(struct store *st, const struct store_rollout *ro, s
 			     struct store_rollout_overlap *ret_overlap)
 {
 	struct store_pg *s = pg_of(st);
-	struct pg_params lock = { 0 }, pp = { 0 };
+	struct pg_params pp = { 0 };
 	uint8_t(*active)[STORE_UID_LEN] = NULL;
 	int64_t *active_id = NULL, id = 0;
 	PGresult *res = NULL;
 	size_t na = 0;
 	int r;
 
-	r = pg_begin(s);
-	if (r)
-		return r;
-	r = pg_run(s, false, "SET LOCAL synchronous_commit = on", NULL, NULL);
-	pp_int8(&lock, PG_LOCK_ROLLOUT);
-	if (r == 0)
-		r = pg_run(s, false, "SELECT pg_advisory_xact_lock($1)", &lock, NULL);
+	r = pg_begin_locked(s, PG_LOCK_ROLLOUT);
 	/* The members of running or halted rollouts, after the lock (a fresh snapshot). */
 	if (r == 0)
 		r = pg_run(s, false,
@@ -1265,38 +1265,12 @@ static int pg_rollout_members(struct store *st, int64_t id, store_rollout_member
 	return pg_members_in(pg_of(st), true, id, cb, arg);
 }
 
-struct pg_member_vec {
-	struct store_rollout_member *v;
-	size_t n, cap;
-};
-
-static int pg_member_push(const struct store_rollout_member *m, void *arg)
-{
-	struct pg_member_vec *vec = arg;
-
-	if (vec->n == vec->cap) {
-		size_t ncap = vec->cap ? vec->cap * 2 : 64;
-		void *nv = realloc(vec->v, ncap * sizeof(*vec->v));
-
-		if (!nv)
-			return -ENOMEM;
-		vec->v = nv;
-		vec->cap = ncap;
-	}
-	vec->v[vec->n] = *m;
-	vec->v[vec->n].reason = NULL;
-	if (m->reason && !(vec->v[vec->n].reason = strdup(m->reason)))
-		return -ENOMEM;
-	vec->n++;
-	return 0;
-}
-
 static int pg_rollout_update(struct store *st, int64_t id, bool nowait, bool with_members,
 			     store_rollout_update_fn fn, void *arg)
 {
 	struct store_pg *s = pg_of(st);
 	struct store_rollout_change ch = { 0 };
-	struct pg_member_vec vec = { 0 };
+	struct store_member_vec vec = { 0 };
 	struct store_rollout ro = { 0 };
 	PGresult *res = NULL;
 	bool have = false;
@@ -1318,7 +1292,7 @@ static int pg_rollout_update(struct store *st, int64_t id, bool nowait, bool wit
 		have = r == 0;
 	}
 	if (r == 0 && with_members)
-		r = pg_members_in(s, false, id, pg_member_push, &vec);
+		r = pg_members_in(s, false, id, store_member_push, &vec);
 	if (r == 0)
 		r = fn(arg, &ro, vec.v, vec.n, &ch);
 	if (r == 0 && ch.assign) {
@@ -1392,9 +1366,7 @@ static int pg_rollout_update(struct store *st, int64_t id, bool nowait, bool wit
 	r = pg_end(s, r);
 	if (have)
 		store_rollout_release(&ro);
-	for (size_t i = 0; i < vec.n; i++)
-		store_rollout_member_release(&vec.v[i]);
-	free(vec.v);
+	store_member_vec_release(&vec);
 	return r;
 }
 

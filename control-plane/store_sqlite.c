@@ -1192,39 +1192,6 @@ static int sq_rollout_members(struct store *st, int64_t id, store_rollout_member
 	return r;
 }
 
-struct sq_member_vec {
-	struct store_rollout_member *v;
-	size_t n, cap;
-};
-
-static int sq_member_push(const struct store_rollout_member *m, void *arg)
-{
-	struct sq_member_vec *vec = arg;
-
-	if (vec->n == vec->cap) {
-		size_t ncap = vec->cap ? vec->cap * 2 : 64;
-		void *nv = realloc(vec->v, ncap * sizeof(*vec->v));
-
-		if (!nv)
-			return -ENOMEM;
-		vec->v = nv;
-		vec->cap = ncap;
-	}
-	vec->v[vec->n] = *m;
-	vec->v[vec->n].reason = NULL;
-	if (m->reason && !(vec->v[vec->n].reason = strdup(m->reason)))
-		return -ENOMEM;
-	vec->n++;
-	return 0;
-}
-
-static void sq_member_vec_release(struct sq_member_vec *vec)
-{
-	for (size_t i = 0; i < vec->n; i++)
-		store_rollout_member_release(&vec->v[i]);
-	free(vec->v);
-}
-
 static int sq_rollout_write(struct store_sqlite *s, const struct store_rollout *ro)
 {
 	sqlite3_stmt *stmt;
@@ -1254,7 +1221,7 @@ static int sq_rollout_update(struct store *st, int64_t id, bool nowait, bool wit
 {
 	struct store_sqlite *s = sq_of(st);
 	struct store_rollout_change ch = { 0 };
-	struct sq_member_vec vec = { 0 };
+	struct store_member_vec vec = { 0 };
 	struct store_rollout ro = { 0 };
 	sqlite3_stmt *stmt = NULL;
 	bool have = false;
@@ -1269,7 +1236,7 @@ static int sq_rollout_update(struct store *st, int64_t id, bool nowait, bool wit
 	r = sq_rollout_get(st, id, &ro);
 	have = r == 0;
 	if (r == 0 && with_members)
-		r = sq_rollout_members(st, id, sq_member_push, &vec);
+		r = sq_rollout_members(st, id, store_member_push, &vec);
 	if (r == 0)
 		r = fn(arg, &ro, vec.v, vec.n, &ch);
 	if (r == 0 && ch.assign) {
@@ -1315,7 +1282,7 @@ static int sq_rollout_update(struct store *st, int64_t id, bool nowait, bool wit
 out:
 	if (have)
 		store_rollout_release(&ro);
-	sq_member_vec_release(&vec);
+	store_member_vec_release(&vec);
 	sq_synchronous(s, false);
 	return r;
 }
