@@ -888,22 +888,22 @@ struct opampsrv_before {
 	json_t *health;		/* the health it reported before, parsed, or NULL */
 };
 
-static int opampsrv_before_take(const struct opampsrv_agent *oa, const agent_to_server *in,
-				struct opampsrv_before *b)
+/* The fingerprint is moved, not copied: opampsrv_set_identity() sets the connection's next. */
+static void opampsrv_before_take(struct opampsrv_agent *oa, const agent_to_server *in,
+				 struct opampsrv_before *b)
 {
-	const struct store_agent *a = &oa->a;
+	struct store_agent *a = &oa->a;
 
 	memset(b, 0, sizeof(*b));
 	b->status = a->remote_config_status;
 	b->has_hash = a->has_remote_config_hash;
 	memcpy(b->hash, a->remote_config_hash, sizeof(b->hash));
 	b->healthy = a->healthy;
-	if (a->cert_fingerprint && !(b->fingerprint = strdup(a->cert_fingerprint)))
-		return -ENOMEM;
+	b->fingerprint = a->cert_fingerprint;
+	a->cert_fingerprint = NULL;
 	/* Parsed only when a new health report is to be compared with it. */
 	if (in->health && a->health_json)
 		b->health = json_loads(a->health_json, 0, NULL);
-	return 0;
 }
 
 static void opampsrv_before_release(struct opampsrv_before *b)
@@ -1263,9 +1263,7 @@ int opampsrv_handle(struct opampsrv *s, const struct cp_identity *id, const uint
 				      oa->a.cert_subject);
 		goto out;
 	}
-	r = opampsrv_before_take(oa, in, &before);
-	if (r)
-		goto out;
+	opampsrv_before_take(oa, in, &before);
 	full_report = opampsrv_full_report(in);
 	/* An unknown agent that says nothing of itself leaves no row (e.g. a last agent_disconnect). */
 	if (!known && !full_report && in->agent_disconnect)
