@@ -5,8 +5,9 @@
 #   make run     deps + build, then profile this host in the foreground
 #   make check   deps + build, then every test (tests/run.sh); last line
 #                "N passed, N failed, N skipped"
-#   make bench   compare vigild with bpftrace and perf, and measure the
-#                overhead budgets (docs/benchmarks.md)
+#   make bench   compare vigild with bpftrace and perf, measure the
+#                overhead budgets and what Pyroscope export costs
+#                (tests/bench/bench_export.sh) (docs/benchmarks.md)
 #   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents, a staged
 #                rollout to 10k of them (tests/bench/bench_rollout.sh), and
 #                the audit log at 1M records (tests/bench/bench_audit.sh)
@@ -36,7 +37,8 @@ DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	zlib1g-dev protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
 	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \
-	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq libpq-dev postgresql-15
+	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq libpq-dev postgresql-15 \
+	libsystemd-dev prometheus python3
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -49,7 +51,7 @@ LDFLAGS  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 # One library list for every program: --as-needed keeps each binary's
 # dependencies to what it calls (vigild does not link libevent or SQLite).
 LDLIBS   := -lbpf -lelf -lz -lprotobuf-c -lssl -lcrypto -lyaml -lseccomp -lcap -lm \
-	-levent_openssl -levent -ljansson -lsqlite3 -lpq -lcurl
+	-levent_openssl -levent -ljansson -lsqlite3 -lpq -lcurl -lsystemd
 
 SAN_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fPIE \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -75,7 +77,13 @@ $(B)/gen/opamp.pb-c.c $(B)/gen/opamp.pb-c.h &: proto/opamp.proto
 	$(Q)mkdir -p $(B)/gen
 	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(B)/gen $<
 
-GEN_HDRS := $(B)/gen/profile.pb-c.h $(B)/gen/opamp.pb-c.h
+# Grafana Pyroscope's push API (proto/push.proto, from pyroscope's schema).
+$(B)/gen/push.pb-c.c $(B)/gen/push.pb-c.h &: proto/push.proto
+	$(call msg,PROTOC,$<)
+	$(Q)mkdir -p $(B)/gen
+	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(B)/gen $<
+
+GEN_HDRS := $(B)/gen/profile.pb-c.h $(B)/gen/opamp.pb-c.h $(B)/gen/push.pb-c.h
 
 # ---------------------------------------------------------------------------
 # BPF objects.
@@ -96,8 +104,10 @@ $(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/vigil_abi.h $(B)/gen/vmlinux.h
 
 MAIN_SRCS := daemon/vigild.c signing/vigil-sign.c control-plane/vigil-cp.c control-plane/vigilctl.c
 LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c signing/*.c policy/*.c control-plane/*.c))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/profile.pb-c.o $(B)/obj/gen/opamp.pb-c.o
-SAN_OBJS  := $(LIB_SRCS:%.c=$(B)/san/%.o) $(B)/san/gen/profile.pb-c.o $(B)/san/gen/opamp.pb-c.o
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/profile.pb-c.o $(B)/obj/gen/opamp.pb-c.o \
+	$(B)/obj/gen/push.pb-c.o
+SAN_OBJS  := $(LIB_SRCS:%.c=$(B)/san/%.o) $(B)/san/gen/profile.pb-c.o $(B)/san/gen/opamp.pb-c.o \
+	$(B)/san/gen/push.pb-c.o
 
 $(B)/obj/%.o: %.c $(GEN_HDRS)
 	$(call msg,CC,$<)
@@ -324,6 +334,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/bench.sh
 	$(Q)tests/bench/budgets.sh
+	$(Q)tests/bench/bench_export.sh
 
 # vigil-cp under 1k and 10k simulated agents (tests/bench/bench_cp.sh,
 # docs/benchmarks.md "Control plane").
@@ -367,6 +378,14 @@ $(B)/fuzz/fuzz_kallsyms: tests/fuzz/fuzz_kallsyms.c $(FUZZ_KALLSYMS_SRCS) $(wild
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_KALLSYMS_SRCS)
+
+# vigild's metrics endpoint: the request line parser (what anyone reaching the port sends).
+FUZZ_METRICSRV_SRCS := daemon/metricsrv.c daemon/promtext.c
+
+$(B)/fuzz/fuzz_metricsrv: tests/fuzz/fuzz_metricsrv.c tests/fuzz/guardbuf.h $(FUZZ_METRICSRV_SRCS) $(wildcard daemon/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_METRICSRV_SRCS)
 
 $(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard daemon/*.h)
 	$(call msg,FUZZ,$@)

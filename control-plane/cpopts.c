@@ -45,6 +45,10 @@ const char cpopts_usage[] =
 	"                           it the log is kept but no checkpoint is served\n"
 	"  --audit-origin NAME      the checkpoints' origin line and key name (default\n"
 	"                           " CPOPTS_DEFAULT_AUDIT_ORIGIN "); the same on every server of a fleet\n"
+	"  --metrics-listen ADDR:PORT|none\n"
+	"                           serve Prometheus metrics over plain HTTP at\n"
+	"                           http://ADDR:PORT/metrics (default " CPOPTS_DEFAULT_METRICS_LISTEN ");\n"
+	"                           if the default is taken, vigil-cp runs without\n"
 	"  -h, --help               this text\n"
 	"  --version                print the version\n"
 	"\n"
@@ -57,7 +61,7 @@ const char cpopts_usage[] =
 
 enum { OPT_LISTEN = 256, OPT_CERT, OPT_KEY, OPT_AGENT_CA, OPT_ADMIN_CA, OPT_CRL, OPT_POLICY_TRUST,
        OPT_DB, OPT_MAX_CONN, OPT_IDLE, OPT_RETRY, OPT_LOG_LEVEL, OPT_VERSION, OPT_ISSUER_CERT,
-       OPT_ISSUER_KEY, OPT_ISSUED_DAYS, OPT_AUDIT_KEY, OPT_AUDIT_ORIGIN };
+       OPT_ISSUER_KEY, OPT_ISSUED_DAYS, OPT_AUDIT_KEY, OPT_AUDIT_ORIGIN, OPT_METRICS_LISTEN };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -73,6 +77,7 @@ static const struct option long_opts[] = {
 	{ "issued-days", required_argument, NULL, OPT_ISSUED_DAYS },
 	{ "audit-key", required_argument, NULL, OPT_AUDIT_KEY },
 	{ "audit-origin", required_argument, NULL, OPT_AUDIT_ORIGIN },
+	{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "retry-after", required_argument, NULL, OPT_RETRY },
@@ -147,6 +152,8 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 	};
 	int c;
 
+	if (listenaddr_parse("--metrics-listen", CPOPTS_DEFAULT_METRICS_LISTEN, false, &o.metrics, err, errlen))
+		return -EINVAL;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
@@ -256,6 +263,11 @@ int cpopts_parse(int argc, char **argv, struct cpopts *ret, char *err, size_t er
 			break;
 		case OPT_VERSION:
 			o.version = true;
+			break;
+		case OPT_METRICS_LISTEN:
+			if (listenaddr_parse("--metrics-listen", optarg, false, &o.metrics, err, errlen))
+				return -EINVAL;
+			o.metrics_given = true;
 			break;
 		case ':':
 			snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);

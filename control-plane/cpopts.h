@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "listenaddr.h"
+
 /*
  * The listener defaults to loopback: a fresh vigil-cp is reachable by
  * nobody until the operator names the address agents should reach
@@ -37,6 +39,12 @@
 /* The audit log's checkpoints (checkpoint.h: no spaces, no '+'). */
 #define CPOPTS_DEFAULT_AUDIT_ORIGIN "vigil-cp/audit-log"
 
+/*
+ * Prometheus metrics: plain HTTP on loopback, a port of their own (vigild's
+ * default is 9464: both may run on one host).
+ */
+#define CPOPTS_DEFAULT_METRICS_LISTEN "127.0.0.1:9465"
+
 enum cp_log_level {
 	CP_LOG_WARN = 0,	/* refusals and failures only */
 	CP_LOG_INFO,		/* + start, reload, stop (the default) */
@@ -59,6 +67,8 @@ struct cpopts {
 	enum cp_log_level log_level;
 	const char *audit_key;		/* Ed25519 PEM private key, or NULL: no checkpoints */
 	const char *audit_origin;	/* the checkpoints' origin (and key name) */
+	struct listenaddr metrics;	/* GET /metrics; .none: off */
+	bool metrics_given;		/* --metrics-listen given: failing to listen is fatal */
 	bool help, version;
 };
 

@@ -637,9 +637,43 @@ static void route(struct evhttp_request *req, void *arg)
 			 method_name(cmd), clean(path, where, sizeof(where)), c->last_status);
 }
 
+/* The route class of a request, for the metrics (before route() may free req). */
+static const char *route_class(struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+	if (path && strcmp(path, OPAMP_PATH) == 0)
+		return "opamp";
+	if (path && is_api_path(path))
+		return "api";
+	return "other";
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void handle_request(struct evhttp_request *req, void *arg)
 {
+	struct httpd *h = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	struct tlsconn *tc = tlsconf_conn(bev ? bufferevent_openssl_get_ssl(bev) : NULL);
+	struct conn *c = tc ? tc->user : NULL;
+	const char *rc = h->cfg.observe ? route_class(req) : NULL;
+	double t0 = h->cfg.observe ? mono_s() : 0;
+
+	if (c)
+		c->last_status = 0;
 	route(req, arg);
+	/* Without a connection of ours, route() refused with 403 (no verified certificate). */
+	if (h->cfg.observe)
+		h->cfg.observe(h->cfg.observe_arg, rc, c ? c->last_status : 403, mono_s() - t0);
 	/*
 	 * Whatever OpenSSL left on this thread's error queue (signature checks
 	 * in the admin API...) must not read as the reason of a handshake that

@@ -45,6 +45,14 @@ struct httpd_config {
 	unsigned idle_timeout_s;	/* also bounds a stalled handshake or request */
 	unsigned retry_after_s;
 	bool log_requests;		/* one line per request served */
+	/*
+	 * Called after each request with its route class ("opamp", "api",
+	 * "other"), the status answered and the seconds its handler took
+	 * (handlers run to completion on the loop); NULL: not called.  For
+	 * the metrics (cpmetrics.h).
+	 */
+	void (*observe)(void *arg, const char *route, int status, double seconds);
+	void *observe_arg;
 };
 
 struct httpd;

@@ -39,6 +39,7 @@
 #include "rollout.h"
 #include "signing.h"
 #include "store.h"
+#include "cpmetrics.h"
 #include "tlsconf.h"
 
 /* Descriptors beyond connections: listener, store, files read on reload, logs. */
@@ -69,6 +70,7 @@ struct cp {
 	EVP_PKEY *audit_key;	/* NULL without --audit-key */
 	struct rollout *ro;	/* staged rollouts: advanced by the tick, fed the agent events */
 	int rollout_err;	/* the last rollout store error logged (logged once until it changes) */
+	struct cpmetrics *metrics;	/* NULL with --metrics-listen none, or the default taken */
 };
 
 /* ---------------------------------------------------------------------------
@@ -427,6 +429,26 @@ int main(int argc, char **argv)
 		log_warnx("libevent: cannot make an event base");
 		goto out;
 	}
+	if (!cp.o.metrics.none) {
+		int mfd;
+
+		/* Its own listener: Prometheus has no client certificate for the mTLS port. */
+		r = listenaddr_listen(&cp.o.metrics, 64, &mfd);
+		if (!r)
+			r = cpmetrics_new(cp.base, mfd, st, cp.audit, &cp.metrics);
+		if (r && cp.o.metrics_given) {
+			log_warnx("--metrics-listen %s: cannot listen: %s; give a free ADDR:PORT, or none",
+				  cp.o.metrics.text, strerror(-r));
+			code = EX_UNAVAILABLE;
+			goto out;
+		}
+		if (r)
+			log_warnx("metrics: cannot listen on the default %s: %s; running without metrics (give "
+				  "--metrics-listen ADDR:PORT for another address, or none to silence this)",
+				  cp.o.metrics.text, strerror(-r));
+		else if (cp.o.log_level >= CP_LOG_INFO)
+			log_info("metrics: http://%s/metrics", cp.o.metrics.text);
+	}
 	hc = (struct httpd_config){
 		.host = cp.o.host,
 		.port = cp.o.port,
@@ -434,6 +456,8 @@ int main(int argc, char **argv)
 		.idle_timeout_s = cp.o.idle_timeout_s,
 		.retry_after_s = cp.o.retry_after_s,
 		.log_requests = cp.o.log_level >= CP_LOG_DEBUG,
+		.observe = cp.metrics ? cpmetrics_observe : NULL,
+		.observe_arg = cp.metrics,
 	};
 	r = httpd_new(cp.base, &hc, cp.ctx, op, cp.api, &cp.httpd, err, sizeof(err));
 	if (r) {
@@ -476,6 +500,7 @@ out:
 	if (cp.ev_tick)
 		event_free(cp.ev_tick);
 	httpd_free(cp.httpd);
+	cpmetrics_free(cp.metrics);
 	/* What the last turn of the loop queued is written before the loop goes. */
 	if (cp.audit) {
 		cpaudit_flush(cp.audit);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "backoff.h"
@@ -67,4 +68,17 @@ int backoff_parse_retry_after(const char *v, int64_t now_s, uint64_t *ret_ns)
 	if (*ret_ns > BACKOFF_SERVER_MAX_NS)
 		*ret_ns = BACKOFF_SERVER_MAX_NS;
 	return 0;
+}
+
+int backoff_retry_after_header(const char *line, size_t len, int64_t now_s, uint64_t *ret_ns)
+{
+	static const char name[] = "Retry-After:";
+	const size_t nl = sizeof(name) - 1;
+	char v[128];
+
+	if (len <= nl || len >= nl + sizeof(v) || strncasecmp(line, name, nl) != 0)
+		return -EINVAL;
+	memcpy(v, line + nl, len - nl);
+	v[len - nl] = '\0';
+	return backoff_parse_retry_after(v, now_s, ret_ns);
 }

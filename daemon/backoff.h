@@ -16,6 +16,7 @@
 #ifndef VIGIL_BACKOFF_H
 #define VIGIL_BACKOFF_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define BACKOFF_MIN_NS 500000000ull
@@ -41,5 +42,12 @@ uint64_t backoff_next(struct backoff *b, uint64_t rnd, uint64_t server_ns);
  * -EINVAL.
  */
 int backoff_parse_retry_after(const char *v, int64_t now_s, uint64_t *ret_ns);
+
+/*
+ * One header line as libcurl's header callback gets it (len bytes, not
+ * NUL-terminated): if it is a Retry-After that parses, 0 and *ret_ns;
+ * else -EINVAL.
+ */
+int backoff_retry_after_header(const char *line, size_t len, int64_t now_s, uint64_t *ret_ns);
 
 #endif

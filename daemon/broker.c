@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "beats.h"
 #include "broker.h"
 #include "fds.h"
 #include "mapfile.h"
@@ -268,6 +269,9 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		struct msg_tenant_cgroup_del tcg_del;
 		struct msg_ready start;
 		struct msg_uplink_broke broke;
+		struct msg_export_config export_cfg;
+		struct msg_collector_beat cbeat;
+		struct msg_uplink_beat ubeat;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} u;
 	int fds[PRIVSEP_MAX_FDS];
@@ -322,6 +326,31 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		memcpy(b->detail, u.broke.why, sizeof(u.broke.why));
 		b->detail[sizeof(u.broke.why) - 1] = '\0';
 		return 0;
+	case MSG_EXPORT_CONFIG:
+		/* The policy's export: section; the monitor's loop checks and applies it. */
+		if (u.export_cfg.version != PRIVSEP_VERSION)
+			return hostile(b, "EXPORT_CONFIG of another protocol version");
+		b->export_cfg = u.export_cfg;
+		b->export_cfg.url[sizeof(b->export_cfg.url) - 1] = '\0';
+		b->export_cfg.tenant[sizeof(b->export_cfg.tenant) - 1] = '\0';
+		b->export_cfg.basic_auth_file[EXPORT_PATH_LEN - 1] = '\0';
+		b->export_cfg.bearer_token_file[EXPORT_PATH_LEN - 1] = '\0';
+		b->export_cfg.ca[EXPORT_PATH_LEN - 1] = '\0';
+		b->export_cfg.cert[EXPORT_PATH_LEN - 1] = '\0';
+		b->export_cfg.key[EXPORT_PATH_LEN - 1] = '\0';
+		return 0;
+	/* systemd readiness and watchdog (issue 11): kept for the monitor's loop */
+	case MSG_COLLECTOR_BEAT:
+	case MSG_UPLINK_BEAT: {
+		const char *why = NULL;
+
+		if (!b->beats)
+			return 0;
+		rc = type == MSG_COLLECTOR_BEAT
+			     ? beats_take_collector(b->beats, &u.cbeat, mono_ns() / 1000, &why)
+			     : beats_take_uplink(b->beats, &u.ubeat, mono_ns() / 1000, &why);
+		return rc ? hostile(b, why) : 0;
+	}
 	default:
 		fds_close(fds, privsep_rules[type].nfds);
 		return hostile(b, "a message type the monitor does not answer");

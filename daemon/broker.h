@@ -13,6 +13,7 @@
  * path from the collector is ever opened), for a tenant's sampling
  * frequency, which the broker caps at max_hz, and for a tenant's cgroup to
  * be sampled or not, named by cgroup id.  The uplink may ask for nothing yet.
+ * Both send heartbeats, which are checked and kept in b->beats.
  *
  * Library-like: returns 0 or -errno and never logs; what happened is left
  * in struct broker for the monitor to log.
@@ -25,6 +26,7 @@
 
 #include "privsep.h"
 
+struct beats;
 struct sampler;
 struct procmaps;
 
@@ -68,7 +70,10 @@ struct broker {
 	char detail[256];        /* more about last_err, when there is more */
 	const char *violation;   /* with -EPROTO: which rule was broken */
 	struct broker_maps maps; /* kept for OPEN_FILE (above); broker_release() frees */
+	struct beats *beats;     /* where heartbeats are checked and kept (beats.h); NULL: dropped */
 	uint64_t maps_reads;     /* /proc/PID/maps read and parsed for OPEN_FILE, in all */
+	/* The last EXPORT_CONFIG (strings terminated), for the monitor's loop to act on. */
+	struct msg_export_config export_cfg;
 };
 
 /*

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct budgets {
 	/* The cgroup listing of the last scan (paths borrowed from cg). */
 	struct tenancy_cgroup *list;
 	size_t nlist, caplist;
+	uint64_t reloads;            /* budgets_reload calls: budgets_policy_generation */
 	/* Report lines, one per tenant. */
 	char **lines;
 	size_t nlines;
@@ -223,10 +225,19 @@ static void report(struct budgets *b)
 			 asked, t->out.unreachable ? " unreachable=yes" : "",
 			 t->out.unreachable ? " (over budget even at hz.min)" : "");
 		b->lines[b->nlines++] = strdup(line);
-		if (!b->lines[b->nlines - 1])
+		if (!b->lines[b->nlines - 1]) {
 			b->nlines--;
-		else
-			log_info("budget %s", line);
+		} else {
+			/* Over budget even at hz.min: what an operator alerts on (logids.h). */
+			const struct log_event ev = {
+				.priority = t->out.unreachable ? LOG_WARNING : LOG_INFO,
+				.id = t->out.unreachable ? LOG_ID_BUDGET_UNREACHABLE : NULL,
+				.tenant = t->name,
+				.hz = t->hz,
+			};
+
+			log_event(&ev, "budget %s", line);
+		}
 	}
 }
 
@@ -339,6 +350,8 @@ void budgets_reload(struct budgets *b, struct policy *p, bool controlled)
 {
 	int rc;
 
+	b->reloads++;
+
 	/* A signed policy from the control plane steers budgets from then on. */
 	b->tn.controlled |= controlled;
 	if (b->cg && scan(b) == 0)
@@ -385,6 +398,16 @@ size_t budgets_ntenants(const struct budgets *b)
 	return b->tn.n;
 }
 
+const struct policy *budgets_policy(const struct budgets *b)
+{
+	return b->tn.policy;
+}
+
+uint64_t budgets_policy_generation(const struct budgets *b)
+{
+	return b->reloads + 1;
+}
+
 size_t budgets_report(const struct budgets *b, const char *const **ret_lines)
 {
 	*ret_lines = (const char *const *)b->lines;
@@ -399,4 +422,25 @@ void budgets_free(struct budgets *b)
 	free(b->list);
 	tenancy_release(&b->tn);
 	free(b);
+}
+
+/* --- Prometheus metrics ----------------------------------------------------- */
+
+size_t budgets_metrics(const struct budgets *b, struct metrics_tenant *out, size_t max)
+{
+	struct health_tenant h[METRICS_MAX_TENANTS];
+	size_t n = budgets_health(b, h, max < METRICS_MAX_TENANTS ? max : METRICS_MAX_TENANTS);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct tenancy_tenant *t = &b->tn.t[i];
+
+		memset(&out[i], 0, sizeof(out[i]));
+		memcpy(out[i].name, h[i].name, sizeof(out[i].name));
+		out[i].hz = h[i].hz;
+		out[i].state = h[i].state;
+		out[i].overhead_ratio = t->reported && isfinite(t->out.overhead) && t->out.overhead >= 0
+					? t->out.overhead : 0;
+		out[i].budget_ratio = b->tn.policy->tenants[i].max_overhead;
+	}
+	return n;
 }

@@ -64,6 +64,22 @@ size_t budgets_ntenants(const struct budgets *b);
  */
 size_t budgets_report(const struct budgets *b, const char *const **ret_lines);
 
+/* The policy in force (owned by b; valid until the next budgets_reload). */
+const struct policy *budgets_policy(const struct budgets *b);
+
+/*
+ * Changes whenever budgets_reload puts another policy in force (never 0):
+ * what derives from the policy is redone only when it moves.
+ */
+uint64_t budgets_policy_generation(const struct budgets *b);
+
+/*
+ * Each tenant's row for the Prometheus metrics (frequency in effect,
+ * measured overhead and budget as ratios), at most max into out[].
+ * Returns how many.
+ */
+size_t budgets_metrics(const struct budgets *b, struct metrics_tenant *out, size_t max);
+
 void budgets_free(struct budgets *b);
 
 #endif

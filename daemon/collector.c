@@ -20,6 +20,13 @@
  * A profile that cannot be written (disk full, directory unwritable) is kept
  * in memory, up to a limit, and written when the directory accepts it
  * again; sampling never stops because of the output.
+ *
+ * With export on (SETUP_F_EXPORT) the directory is also the export spool:
+ * each interval is split into one profile per series (service, tenant),
+ * and the series are written as one file holding the interval's
+ * PushRequest (or a few, when it would be too large for one push:
+ * exportside_build); exportside.c hands the files to the uplink one at a
+ * time and unlinks each when the uplink acknowledges its push.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +50,10 @@
 #include "budgets.h"
 #include "cgroups.h"
 #include "collector.h"
+#include "exportpolicy.h"
 #include "cpside.h"
+#include "heartbeat.h"
+#include "exportside.h"
 #include "log.h"
 #include "monclient.h"
 #include "policy.h"
@@ -52,6 +62,7 @@
 #include "sandbox.h"
 #include "snapshot.h"
 #include "spool.h"
+#include "spoolq.h"
 #include "stackagg.h"
 #include "sysctl.h"
 #include "symbolizer.h"
@@ -64,13 +75,18 @@
 #define TOP_ROWS 10
 
 struct pending {
-	char name[128];
+	char name[256];
 	uint8_t *buf;
 	size_t len;
+	/* export on: a spool file of nseries profiles (0: a plain profile file) */
+	uint32_t nseries;
+	uint64_t samples;
+	int64_t time_ns;
 };
 
 struct collector {
 	struct msg_collector_setup cfg;
+	struct exportpolicy expol;  /* the policy's export: section, told to the monitor */
 	int events_fd, stats_fd, out_fd, kallsyms_fd, tstats_fd;
 	struct budgets *budgets;
 	uint64_t next_control_mono;
@@ -100,7 +116,47 @@ struct collector {
 	size_t npending, pending_bytes;
 	bool out_failing;
 	uint64_t profiles_written, profiles_dropped;
+
+	/* Prometheus metrics (SETUP_F_METRICS): sent to the uplink every second. */
+	bool metrics_on;
+	int metrics_chan;            /* to the uplink, for COLLECTOR_METRICS only (non-blocking) */
+	/*
+	 * Export without a control plane: the socket to the uplink (owned
+	 * here, borrowed by exportside, which closes it and sets it to -1 on
+	 * a protocol break); with one, cp.chan_fd carries the profiles.
+	 */
+	int export_chan;
+	uint64_t next_metrics_ns;
+	/* Heartbeats to the monitor (systemd's watchdog and STATUS=, issue 11). */
+	struct heartbeat hb;
+	uint32_t reloads;            /* policies taken from the monitor since the start */
+	uint64_t beat_seen;          /* samples + idle at the last beat */
+	/* Export (SETUP_F_EXPORT): the spool and the profiles to the uplink. */
+	bool export_on;
+	struct exportside ex;
+	uint64_t policy_gen;         /* budgets_policy_generation() follow_policy() saw */
 };
+
+static const struct spool_stats no_spool_stats;
+static const struct collector *the_collector;
+
+const struct spool_stats *collector_spool_stats(void)
+{
+	if (!the_collector || !the_collector->export_on)
+		return &no_spool_stats;
+	return exportside_stats(&the_collector->ex);
+}
+
+/* The profiles a waiting file holds: a spool file's series, else one. */
+static uint64_t pending_profiles(const struct pending *p)
+{
+	return p->nseries ? p->nseries : 1;
+}
+
+static void pending_free(struct pending *p)
+{
+	free(p->buf);
+}
 
 static uint64_t mono_ns(void)
 {
@@ -185,9 +241,11 @@ static void drain_pending(struct collector *c)
 		if (c->out_failing)
 			log_info("output directory writable again: wrote %s", used);
 		c->out_failing = false;
-		c->profiles_written++;
+		c->profiles_written += pending_profiles(p);
 		c->pending_bytes -= p->len;
-		free(p->buf);
+		if (c->export_on && p->nseries)
+			exportside_written(&c->ex, used, p->time_ns, p->nseries, p->samples, p->len);
+		pending_free(p);
 		memmove(&c->pending[0], &c->pending[1], (c->npending - 1) * sizeof(c->pending[0]));
 		c->npending--;
 	}
@@ -197,14 +255,17 @@ static void queue_profile(struct collector *c, const char *name, uint8_t *buf, s
 {
 	/* Make room by dropping the oldest: recent data is worth more. */
 	while (c->npending && (c->npending == PENDING_MAX || c->pending_bytes + len > PENDING_MAX_BYTES)) {
-		log_warnx("dropping unwritten profile %s: %zu profiles waiting for the output "
+		const struct log_event ev = { .priority = LOG_WARNING, .id = LOG_ID_SPOOL_DROPPING };
+
+		log_event(&ev, "dropping unwritten profile %s: %zu file(s) waiting for the output "
 			  "directory", c->pending[0].name, c->npending);
+		c->profiles_dropped += pending_profiles(&c->pending[0]);
 		c->pending_bytes -= c->pending[0].len;
-		free(c->pending[0].buf);
+		pending_free(&c->pending[0]);
 		memmove(&c->pending[0], &c->pending[1], (c->npending - 1) * sizeof(c->pending[0]));
 		c->npending--;
-		c->profiles_dropped++;
 	}
+	memset(&c->pending[c->npending], 0, sizeof(c->pending[0]));
 	snprintf(c->pending[c->npending].name, sizeof(c->pending[0].name), "%s", name);
 	c->pending[c->npending].buf = buf;
 	c->pending[c->npending].len = len;
@@ -212,9 +273,53 @@ static void queue_profile(struct collector *c, const char *name, uint8_t *buf, s
 	c->pending_bytes += len;
 }
 
+/* Export on: the interval's series, as its spool file(s), to the spool. */
+static void queue_series(struct collector *c, const struct snapshot_set *set, int64_t time_ns)
+{
+	struct exportside_part *parts;
+	size_t n;
+	int rc = exportside_build(&c->ex, set, time_ns, &parts, &n);
+
+	if (rc) {
+		log_warn_errno(rc, "cannot build the push of %zu profile(s); this interval is not "
+			       "exported", set->n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p;
+
+		queue_profile(c, parts[i].name, parts[i].buf, parts[i].len);
+		parts[i].buf = NULL;
+		p = &c->pending[c->npending - 1];
+		p->nseries = parts[i].nseries;
+		p->samples = parts[i].samples;
+		p->time_ns = time_ns;
+	}
+	exportside_parts_free(parts, n);
+	drain_pending(c);
+}
+
 static const char *tenant_name(const void *budgets, uint32_t tenant)
 {
 	return budgets_tenant_name(budgets, tenant);
+}
+
+/*
+ * The policy in force may have brought another export: section (issue 11)
+ * and another bound for the spool (the policy's when it sets one, else
+ * --spool-max-bytes).  0, or -errno when the monitor could not be told
+ * (tried again at the next loop turn).
+ */
+static int follow_policy(struct collector *c)
+{
+	const struct policy *pol = budgets_policy(c->budgets);
+	int rc = exportpolicy_sync(&c->expol, pol, PRIVSEP_FD);
+
+	if (c->export_on)
+		exportside_set_bound(&c->ex, pol && pol->export.set && pol->export.spool_max_bytes
+						     ? pol->export.spool_max_bytes
+						     : c->cfg.spool_max_bytes);
+	return rc;
 }
 
 /* End the current interval: symbolize, encode, write; start the next. */
@@ -231,6 +336,7 @@ static void flush(struct collector *c)
 	};
 	struct vigil_stats st;
 	struct snapshot_top *top = NULL;
+	struct snapshot_set *set = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	char name[128];
@@ -250,8 +356,23 @@ static void flush(struct collector *c)
 			  " exec events lost this interval", m.stats.lost, m.stats.exec_lost);
 
 	m.ncomments = budgets_report(c->budgets, &m.comments);
-	rc = snapshot_build(c->agg, c->sym, c->cg, &m, &buf, &len, c->top ? &top : NULL);
-	if (rc) {
+	if (c->export_on) {
+		char comment[200];
+
+		if (exportside_drop_comment(&c->ex, comment, sizeof(comment)))
+			m.extra_comment = comment;
+		rc = snapshot_build_series(c->agg, c->sym, c->cg, &m, &set, c->top ? &top : NULL);
+		if (rc)
+			log_warn_errno(rc, "cannot build the profiles of %" PRIu64 " samples",
+				       stackagg_total(c->agg));
+		else
+			queue_series(c, set, m.time_ns);
+		if (!rc && set->n)
+			exportside_drop_reported(&c->ex);
+		if (!rc && top)
+			print_top(top, &m);
+		snapshot_set_free(set);
+	} else if ((rc = snapshot_build(c->agg, c->sym, c->cg, &m, &buf, &len, c->top ? &top : NULL))) {
 		log_warn_errno(rc, "cannot build the profile of %" PRIu64 " samples",
 			       stackagg_total(c->agg));
 	} else {
@@ -400,6 +521,71 @@ static void receive_cp(struct collector *c)
 		fatalx(78, "%s; not starting", why);
 }
 
+/* --- Prometheus metrics ---------------------------------------------------- */
+
+#define METRICS_PERIOD_NS 1000000000ull
+
+/*
+ * One socket from the monitor, sent once as `type` (struct msg_metrics_fd),
+ * made non-blocking: an uplink that does not read must never block
+ * sampling.  MSG_COLLECTOR_PEER (export without a control plane: the socket
+ * exportside uses) and MSG_COLLECTOR_METRICS_SOCK (the figures' own, so
+ * that a full one never stops a policy's answer or a profile).
+ */
+static int receive_socket(enum privsep_type type, const char *what)
+{
+	union {
+		struct msg_metrics_fd m;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} u;
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[PRIVSEP_MAX_FDS];
+	size_t len;
+	int got;
+
+	do
+		got = privsep_recv(PRIVSEP_FD, PEER_MONITOR, seen, &u, &len, fds);
+	while (got == -EAGAIN || got == -EINTR);
+	if (got != (int)type || u.m.version != PRIVSEP_VERSION)
+		fatalx(70, "no %s from the monitor (%s)", what,
+		       got < 0 ? strerror(-got) : "wrong type or version");
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0)
+		fatalx(71, "fcntl: %s", strerror(errno));
+	return fds[0];
+}
+
+/* The counters and each tenant's figures, to the uplink; a full socket drops them. */
+static void send_metrics(struct collector *c)
+{
+	struct msg_collector_metrics m = { .hdr = { MSG_COLLECTOR_METRICS, sizeof(m) },
+					   .version = PRIVSEP_VERSION };
+	struct vigil_stats st;
+	if (c->metrics_chan < 0)
+		return;
+	if (read_stats(c, &st) == 0) {
+		m.samples_total = st.samples;
+		m.lost_total = st.lost;
+		m.idle_total = st.idle;
+		m.user_stack_errors_total = st.user_err;
+		m.kernel_stack_errors_total = st.kernel_err;
+		m.exec_lost_total = st.exec_lost;
+	}
+	m.malformed_total = c->malformed;
+	m.profiles_written_total = c->profiles_written;
+	m.profiles_lost_total = c->profiles_dropped;
+	m.spool = *collector_spool_stats();
+	m.ntenants = (uint32_t)budgets_metrics(c->budgets, m.tenants, METRICS_MAX_TENANTS);
+	if (privsep_send(c->metrics_chan, &m, sizeof(m), NULL, 0) == -EPIPE) {
+		close(c->metrics_chan);
+		c->metrics_chan = -1;
+	}
+}
+
+static int export_ack(void *ctx, const struct msg_export_ack *ack)
+{
+	return exportside_on_ack(ctx, ack);
+}
+
 /*
  * Parse the policy file the monitor handed over (fd, closed here).  On
  * error every message is logged and NULL returned.
@@ -457,6 +643,36 @@ static struct policy *read_policy(const struct collector *c, int fd, const char 
 	if (errs.n_dropped)
 		log_warnx("%s: and %zu more problems", name, errs.n_dropped);
 	return NULL;
+}
+
+/*
+ * Tell the monitor this process is alive and turning, and what it samples
+ * (MSG_COLLECTOR_BEAT).  A monitor that cannot be reached is noticed by
+ * the loop (monclient).
+ */
+static void send_beat(struct collector *c)
+{
+	struct msg_collector_beat m = { .hdr = { MSG_COLLECTOR_BEAT, sizeof(m) },
+					.version = PRIVSEP_VERSION };
+	struct health_tenant t[HEALTH_MAX_TENANTS];
+	struct vigil_stats st;
+	uint64_t seen = c->beat_seen;
+	size_t n;
+
+	if (read_stats(c, &st) == 0)
+		seen = st.samples + st.idle;
+	m.sampling = seen > c->beat_seen;
+	m.samples = seen;
+	c->beat_seen = seen;
+	m.progress = c->hb.progress;
+	m.reloads = c->reloads;
+	m.ntenants = (uint32_t)budgets_ntenants(c->budgets);
+	n = budgets_health(c->budgets, t, HEALTH_MAX_TENANTS);
+	m.nlisted = (uint32_t)(n < BEAT_MAX_TENANTS ? n : BEAT_MAX_TENANTS);
+	if (m.nlisted > m.ntenants)
+		m.nlisted = m.ntenants;
+	memcpy(m.tenants, t, m.nlisted * sizeof(t[0]));
+	privsep_send(PRIVSEP_FD, &m, sizeof(m), NULL, 0);
 }
 
 int collector_main(void)
@@ -519,6 +735,25 @@ int collector_main(void)
 		}
 	}
 	free(local_yaml);
+	c.metrics_chan = -1;
+	c.export_chan = -1;
+	if (c.cfg.flags & SETUP_F_EXPORT) {
+		if (!c.cp_on)
+			c.export_chan = receive_socket(MSG_COLLECTOR_PEER, "socket to the uplink");
+		/* Before the sandbox: the scan of what a previous run left. */
+		exportside_init(&c.ex, c.out_fd, c.cfg.spool_max_bytes,
+				c.cp_on ? &c.cp.chan_fd : &c.export_chan, &c.cfg);
+		if (c.cp_on) {
+			c.cp.export_ack = export_ack;
+			c.cp.export_ctx = &c.ex;
+		}
+		c.export_on = true;
+		the_collector = &c;
+	}
+	/* After the export socket: the monitor sends COLLECTOR_METRICS_SOCK last. */
+	c.metrics_on = c.cfg.flags & SETUP_F_METRICS;
+	if (c.metrics_on)
+		c.metrics_chan = receive_socket(MSG_COLLECTOR_METRICS_SOCK, "metrics socket");
 
 	c.rb = ring_buffer__new(c.events_fd, on_event, &c, NULL);
 	if (!c.rb)
@@ -595,15 +830,18 @@ int collector_main(void)
 		char pname[256];
 		int policy_fd;
 
-		struct pollfd pfd[4] = {
+		struct pollfd pfd[5] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = tfd, .events = POLLIN },
 			{ .fd = PRIVSEP_FD, .events = POLLIN },
 			{ .fd = c.cp_on ? c.cp.chan_fd : -1, .events = POLLIN },
+			{ .fd = !c.cp_on && c.export_on ? c.export_chan : -1, .events = POLLIN },
 		};
 		uint64_t now, ticks;
 
-		if (poll(pfd, 4, -1) < 0) {
+		bool beat_now = false;
+
+		if (poll(pfd, 5, heartbeat_timeout_ms(&c.hb, mono_ns())) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatalx(71, "poll: %s", strerror(errno));
@@ -628,12 +866,19 @@ int collector_main(void)
 		if (c.cp_on && (pfd[3].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    cpside_on_readable(&c.cp, c.budgets) == -EPIPE)
 			log_warnx("the uplink is gone; the control plane will not be heard (sampling goes on)");
+		if (!c.cp_on && c.export_on && (pfd[4].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    exportside_on_readable(&c.ex) == -EPIPE)
+			log_warnx("the uplink is gone; profiles stay in the spool for the next run "
+				  "(sampling goes on)");
 		/* A new policy (SIGHUP to the monitor), maybe kept during a request. */
 		if (monclient_take_policy(&policy_fd, pname, sizeof(pname))) {
 			char *yaml = NULL;
 			size_t ylen = 0;
 			struct policy *p;
 
+			/* Taken, applied or not: the monitor's reload is over (READY=1). */
+			c.reloads++;
+			beat_now = true;
 			if (c.cp_on && !cpside_local_allowed(&c.cp)) {
 				close(policy_fd);
 				log_info("%s: not reloaded: a signed policy from the control plane (serial "
@@ -642,16 +887,28 @@ int collector_main(void)
 				budgets_reload(c.budgets, p, false);
 				if (c.cp_on)
 					cpside_set_local(&c.cp, POLICY_SRC_LOCAL, yaml, ylen);
-				log_info("%s: policy reloaded: %zu tenant(s)", pname, budgets_ntenants(c.budgets));
+				const struct log_event ev = { .priority = LOG_INFO,
+							      .id = LOG_ID_POLICY_APPLIED };
+
+				log_event(&ev, "%s: policy reloaded: %zu tenant(s)", pname,
+					  budgets_ntenants(c.budgets));
 			} else {
-				log_warnx("%s: invalid policy; keeping the one in force", pname);
+				const struct log_event ev = { .priority = LOG_WARNING,
+							      .id = LOG_ID_POLICY_REFUSED };
+
+				log_event(&ev, "%s: invalid policy; keeping the one in force", pname);
 			}
 			free(yaml);
 		}
+		/* What derives from the policy in force, redone when another comes in. */
+		if (budgets_policy_generation(c.budgets) != c.policy_gen && follow_policy(&c) == 0)
+			c.policy_gen = budgets_policy_generation(c.budgets);
 		rc = ring_buffer__consume(c.rb);
 		if (rc < 0 && rc != -EINTR)
 			log_warn_errno(rc, "draining the ring buffer");
 		now = mono_ns();
+		if (heartbeat_turn(&c.hb, now, beat_now) && !stopping)
+			send_beat(&c);
 		if (now >= c.next_control_mono) {
 			budgets_tick(c.budgets);
 			if (c.cp_on) {
@@ -665,6 +922,10 @@ int collector_main(void)
 			}
 			c.next_control_mono = now + (uint64_t)c.cfg.control_period_s * 1000000000ull;
 		}
+		if (c.metrics_on && now >= c.next_metrics_ns) {
+			send_metrics(&c);
+			c.next_metrics_ns = now + METRICS_PERIOD_NS;
+		}
 		if (c.end_mono && now >= c.end_mono)
 			stopping = true;
 		if (stopping || now - c.interval_start_mono >= (uint64_t)c.cfg.interval_s * 1000000000ull) {
@@ -673,6 +934,8 @@ int collector_main(void)
 		}
 		if (c.npending && !stopping)
 			drain_pending(&c);
+		if (c.export_on)
+			exportside_pump(&c.ex); /* after a send the uplink could not take yet */
 	}
 	if (c.malformed)
 		log_warnx("%" PRIu64 " malformed ring buffer records ignored", c.malformed);
@@ -682,7 +945,11 @@ int collector_main(void)
 		exit_code = exit_code ? exit_code : 73;
 	}
 	for (size_t i = 0; i < c.npending; i++)
-		free(c.pending[i].buf);
+		pending_free(&c.pending[i]);
+	if (c.export_on) {
+		the_collector = NULL;
+		exportside_release(&c.ex);
+	}
 	ring_buffer__free(c.rb);
 	stackagg_free(c.agg);
 	symbolizer_free(c.sym);
@@ -690,5 +957,9 @@ int collector_main(void)
 	cgroups_free(c.cg);
 	if (c.cp_on)
 		cpside_release(&c.cp);
+	if (c.metrics_chan >= 0)
+		close(c.metrics_chan);
+	if (c.export_chan >= 0)
+		close(c.export_chan);
 	return exit_code;
 }

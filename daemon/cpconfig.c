@@ -24,8 +24,8 @@
 #include "signing.h"
 #include "statedir.h"
 
-static int read_one(const char *opt, const char *path, bool secret, size_t max, int *ret_fd,
-		    char *why, size_t why_len)
+int cpconfig_open_file(const char *opt, const char *path, bool secret, int *ret_fd, char *why,
+		       size_t why_len)
 {
 	char r[400];
 	struct stat st;
@@ -37,12 +37,23 @@ static int read_one(const char *opt, const char *path, bool secret, size_t max, 
 		return rc;
 	}
 	if (secret && (fstat(fd, &st) < 0 || (st.st_mode & 077))) {
-		snprintf(why, why_len, "%s: %s (mode %04o) is readable by %s: chmod 600 %s", opt, path,
-			 (unsigned)(st.st_mode & 07777), (st.st_mode & 070) ? "its group" : "others",
+		snprintf(why, why_len, "%s: %s (mode %04o) is readable by %s: it holds a secret; chmod 600 %s",
+			 opt, path, (unsigned)(st.st_mode & 07777), (st.st_mode & 070) ? "its group" : "others",
 			 path);
 		close(fd);
 		return -EPERM;
 	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static int read_one(const char *opt, const char *path, bool secret, size_t max, int *ret_fd,
+		    char *why, size_t why_len)
+{
+	int fd, rc = cpconfig_open_file(opt, path, secret, &fd, why, why_len);
+
+	if (rc)
+		return rc;
 	rc = memblob_from_file(opt + 2, fd, max, ret_fd);
 	close(fd);
 	if (rc)
@@ -144,44 +155,51 @@ int cpconfig_read_trust(const struct vigild_opts *o, int *ret_fd, char *why, siz
 			why, why_len);
 }
 
-int cpconfig_resolve(const struct vigild_opts *o, struct msg_uplink_creds *m, char *why,
-		     size_t why_len)
+int cpconfig_resolve_host(const char *host, struct uplink_addr addrs[UPLINK_MAX_ADDRS],
+			  uint32_t *ret_n, char *why, size_t why_len)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *ai;
+	uint32_t n = 0;
 	int rc;
 
-	m->naddrs = 0;
-	rc = getaddrinfo(o->cp_host, NULL, &hints, &res);
+	*ret_n = 0;
+	rc = getaddrinfo(host, NULL, &hints, &res);
 	if (rc) {
-		snprintf(why, why_len, "%s: %s", o->cp_host,
+		snprintf(why, why_len, "%s: %s", host,
 			 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -EHOSTUNREACH;
 	}
-	for (ai = res; ai && m->naddrs < UPLINK_MAX_ADDRS; ai = ai->ai_next) {
-		struct uplink_addr *a = &m->addrs[m->naddrs];
+	for (ai = res; ai && n < UPLINK_MAX_ADDRS; ai = ai->ai_next) {
+		struct uplink_addr a = { 0 };
 		bool dup = false;
 
-		memset(a, 0, sizeof(*a));
 		if (ai->ai_family == AF_INET) {
-			a->family = AF_INET;
-			memcpy(a->addr, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
+			a.family = AF_INET;
+			memcpy(a.addr, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
 		} else if (ai->ai_family == AF_INET6) {
-			a->family = AF_INET6;
-			memcpy(a->addr, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+			a.family = AF_INET6;
+			memcpy(a.addr, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
 		} else {
 			continue;
 		}
-		for (uint32_t i = 0; i < m->naddrs; i++)
-			dup |= !memcmp(&m->addrs[i], a, sizeof(*a));
+		for (uint32_t i = 0; i < n; i++)
+			dup |= !memcmp(&addrs[i], &a, sizeof(a));
 		if (!dup)
-			m->naddrs++;
+			addrs[n++] = a;
 	}
 	freeaddrinfo(res);
-	if (!m->naddrs) {
-		snprintf(why, why_len, "%s: no IPv4 or IPv6 address", o->cp_host);
+	if (!n) {
+		snprintf(why, why_len, "%s: no IPv4 or IPv6 address", host);
 		return -EHOSTUNREACH;
 	}
+	*ret_n = n;
 	return 0;
+}
+
+int cpconfig_resolve(const struct vigild_opts *o, struct msg_uplink_creds *m, char *why,
+		     size_t why_len)
+{
+	return cpconfig_resolve_host(o->cp_host, m->addrs, &m->naddrs, why, why_len);
 }
 
 void cpconfig_uplink_setup(const struct vigild_opts *o, struct msg_uplink_setup *m)

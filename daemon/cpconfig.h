@@ -15,7 +15,9 @@
 #ifndef VIGIL_CPCONFIG_H
 #define VIGIL_CPCONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "options.h"
@@ -51,6 +53,23 @@ int cpconfig_read_trust(const struct vigild_opts *o, int *ret_fd, char *why, siz
  */
 int cpconfig_resolve(const struct vigild_opts *o, struct msg_uplink_creds *m, char *why,
 		     size_t why_len);
+
+/*
+ * host's distinct IPv4 and IPv6 addresses, at most UPLINK_MAX_ADDRS, into
+ * addrs and *ret_n (0 on failure).  -EHOSTUNREACH with the reason in why.
+ * For every address the monitor resolves for the uplink (control plane,
+ * export target).
+ */
+int cpconfig_resolve_host(const char *host, struct uplink_addr addrs[UPLINK_MAX_ADDRS],
+			  uint32_t *ret_n, char *why, size_t why_len);
+
+/*
+ * Open path as a policy file is opened (policyfile.h: root's, no symlink);
+ * a secret must also be unreadable by group and others.  0 and *ret_fd,
+ * or -errno with why naming opt, the path and the fix.
+ */
+int cpconfig_open_file(const char *opt, const char *path, bool secret, int *ret_fd, char *why,
+		       size_t why_len);
 
 /* The uplink's set-up message for o (flags, host, labels, hostname). */
 void cpconfig_uplink_setup(const struct vigild_opts *o, struct msg_uplink_setup *m);

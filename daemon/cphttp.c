@@ -19,6 +19,17 @@
 
 struct cphttp {
 	CURL *curl;
+	/*
+	 * The transfer runs on a multi handle of our own rather than in
+	 * curl_easy_perform(), so that the caller's abort_fn is called at
+	 * least every CPHTTP_TICK_MS whatever libcurl is doing (its progress
+	 * callback is not called while a TLS handshake waits): the uplink
+	 * moves its other work (the exporter) on from there.  The multi owns
+	 * the connection cache, so it lives as long as the easy handle.
+	 */
+	CURLM *multi;
+	cphttp_fds_fn waiter;
+	void *waiter_ctx;
 	char url[320];
 	char host[UPLINK_HOST_LEN];
 	unsigned port;
@@ -31,6 +42,22 @@ struct cphttp {
 int cphttp_global_init(void)
 {
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+}
+
+/*
+ * A multi handle whose internal closure handle is NOSIGNAL: it takes that
+ * from the first easy handle added, and without it curl_multi_cleanup()
+ * calls sigaction(), which the uplink's seccomp filter forbids.
+ */
+static CURLM *multi_new(CURL *c)
+{
+	CURLM *m = c ? curl_multi_init() : NULL;
+
+	if (m) {
+		curl_multi_add_handle(m, c);
+		curl_multi_remove_handle(m, c);
+	}
+	return m;
 }
 
 int cphttp_new(const char *host, unsigned port, struct cphttp **ret)
@@ -47,11 +74,12 @@ int cphttp_new(const char *host, unsigned port, struct cphttp **ret)
 	h->curl = curl_easy_init();
 	if (h->curl)
 		curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L); /* no sigaction, even at cleanup */
+	h->multi = multi_new(h->curl);
 	h->headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
 	h->headers_gz = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
 	if (h->headers_gz)
 		h->headers_gz = curl_slist_append(h->headers_gz, "Content-Encoding: gzip");
-	if (!h->curl || !h->headers || !h->headers_gz) {
+	if (!h->curl || !h->multi || !h->headers || !h->headers_gz) {
 		cphttp_free(h);
 		return -ENOMEM;
 	}
@@ -134,12 +162,20 @@ int cphttp_set_identity(struct cphttp *h, const void *cert, size_t cert_len, con
 	 */
 	if (h->curl) {
 		CURL *c = curl_easy_init();
+		CURLM *m;
 
 		if (!c)
 			return -ENOMEM;
 		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		m = multi_new(c);
+		if (!m) {
+			curl_easy_cleanup(c);
+			return -ENOMEM;
+		}
+		curl_multi_cleanup(h->multi);
 		curl_easy_cleanup(h->curl);
 		h->curl = c;
+		h->multi = m;
 	}
 	return 0;
 }
@@ -185,16 +221,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
 	struct sink *s = arg;
 	size_t len = size * n;
-	char v[128];
+	uint64_t ns;
 
-	if (len > 12 && len < 12 + sizeof(v) && strncasecmp(p, "Retry-After:", 12) == 0) {
-		uint64_t ns;
-
-		memcpy(v, p + 12, len - 12);
-		v[len - 12] = '\0';
-		if (backoff_parse_retry_after(v, (int64_t)time(NULL), &ns) == 0)
-			s->r->retry_after_ns = ns;
-	}
+	if (backoff_retry_after_header(p, len, (int64_t)time(NULL), &ns) == 0)
+		s->r->retry_after_ns = ns;
 	return len;
 }
 
@@ -203,6 +233,62 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 	struct sink *s = arg;
 
 	return s->abort_fn && s->abort_fn(s->ctx) ? 1 : 0;
+}
+
+#define CPHTTP_MAX_EXTRA 16
+
+void cphttp_set_waiter(struct cphttp *h, cphttp_fds_fn fn, void *ctx)
+{
+	h->waiter = fn;
+	h->waiter_ctx = ctx;
+}
+
+/*
+ * curl_easy_perform(), with s->abort_fn called at least every
+ * CPHTTP_TICK_MS, and as soon as a descriptor from the waiter is ready.
+ */
+static CURLcode perform(struct cphttp *h, struct sink *s)
+{
+	CURLcode cc = CURLE_OK;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (curl_multi_add_handle(h->multi, h->curl) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	while (running) {
+		if (curl_multi_perform(h->multi, &running) != CURLM_OK) {
+			cc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+		if (!running)
+			break;
+		{
+			struct pollfd p[CPHTTP_MAX_EXTRA];
+			struct curl_waitfd w[CPHTTP_MAX_EXTRA];
+			int timeout = CPHTTP_TICK_MS;
+			size_t n = h->waiter ? h->waiter(h->waiter_ctx, p, CPHTTP_MAX_EXTRA, &timeout) : 0;
+
+			for (size_t i = 0; i < n; i++)
+				w[i] = (struct curl_waitfd){ .fd = p[i].fd,
+							     .events = (short)(((p[i].events & POLLIN) ? CURL_WAIT_POLLIN : 0) |
+									       ((p[i].events & POLLOUT) ? CURL_WAIT_POLLOUT : 0) |
+									       ((p[i].events & POLLPRI) ? CURL_WAIT_POLLPRI : 0)) };
+			if (timeout < 0 || timeout > CPHTTP_TICK_MS)
+				timeout = CPHTTP_TICK_MS;
+			if (curl_multi_poll(h->multi, n ? w : NULL, (unsigned)n, timeout, NULL) != CURLM_OK) {
+				cc = CURLE_OUT_OF_MEMORY;
+				break;
+			}
+		}
+		if (s->abort_fn && s->abort_fn(s->ctx)) {
+			cc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+	}
+	if (!running && (msg = curl_multi_info_read(h->multi, &left)) && msg->msg == CURLMSG_DONE)
+		cc = msg->data.result;
+	curl_multi_remove_handle(h->multi, h->curl);
+	return cc;
 }
 
 int cphttp_post(struct cphttp *h, const uint8_t *body, size_t len, bool gzip, unsigned timeout_s,
@@ -263,7 +349,7 @@ int cphttp_post(struct cphttp *h, const uint8_t *body, size_t len, bool gzip, un
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &s);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	cc = curl_easy_perform(c);
+	cc = perform(h, &s);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL); /* errbuf ends with this call */
 	free(gz);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
@@ -307,6 +393,8 @@ void cphttp_free(struct cphttp *h)
 {
 	if (!h)
 		return;
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->resolve);

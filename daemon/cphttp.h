@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 
 #include "privsep.h"
 
@@ -40,7 +41,14 @@ int cphttp_set_identity(struct cphttp *h, const void *cert, size_t cert_len, con
 			size_t key_len, const void *ca, size_t ca_len, const struct uplink_addr *addrs,
 			size_t naddrs);
 
-/* Called while a request runs; true aborts it (shutting down). */
+/* abort_fn is called at least this often while a request runs. */
+#define CPHTTP_TICK_MS 200
+
+/*
+ * Called while a request runs (at least every CPHTTP_TICK_MS, and from
+ * libcurl's progress callback); true aborts it (shutting down).  The
+ * uplink does its other work from there too.
+ */
 typedef bool (*cphttp_abort_fn)(void *ctx);
 
 struct cphttp_result {
@@ -60,6 +68,16 @@ struct cphttp_result {
  */
 int cphttp_post(struct cphttp *h, const uint8_t *body, size_t len, bool gzip, unsigned timeout_s,
 		cphttp_abort_fn abort_fn, void *ctx, struct cphttp_result *r);
+
+/*
+ * Other descriptors to wait on while a request runs, so that the work
+ * abort_fn does for them (the uplink's exporter) is woken as they are
+ * ready, not only at the next tick: fn writes at most max pollfds (events
+ * set) and may lower *timeout_ms (ms, starts at CPHTTP_TICK_MS); returns
+ * how many.  NULL: none.
+ */
+typedef size_t (*cphttp_fds_fn)(void *ctx, struct pollfd *p, size_t max, int *timeout_ms);
+void cphttp_set_waiter(struct cphttp *h, cphttp_fds_fn fn, void *ctx);
 
 void cphttp_result_release(struct cphttp_result *r);
 

@@ -235,12 +235,19 @@ static void on_policy(struct cpside *cs, struct budgets *b, const struct msg_rem
 	struct policy *p = NULL;
 
 	if (cpside_accept(cs, buf, m->yaml_len, buf + m->yaml_len, m->sig_len, m->hash, &p)) {
-		log_warnx("control plane: policy refused: %s; keeping the policy in force%s", cs->reason,
-			  cs->serial ? "" : " (no signed policy yet)");
+		const struct log_event ev = { .priority = LOG_WARNING, .id = LOG_ID_POLICY_REFUSED };
+
+		log_event(&ev, "control plane: policy refused: %s; keeping the policy in force%s",
+			  cs->reason, cs->serial ? "" : " (no signed policy yet)");
 		return;
 	}
-	log_info("control plane: policy serial %" PRIu64 " verified (%zu tenant(s)); applying it",
-		 p->serial, p->n_tenants);
+	{
+		const struct log_event ev = { .priority = LOG_INFO, .id = LOG_ID_POLICY_APPLIED,
+					      .serial = p->serial };
+
+		log_event(&ev, "control plane: policy serial %" PRIu64 " verified (%zu tenant(s)); "
+			  "applying it", p->serial, p->n_tenants);
+	}
 	budgets_reload(b, p, true);
 }
 
@@ -289,6 +296,7 @@ int cpside_on_readable(struct cpside *cs, struct budgets *b)
 	union {
 		struct msg_remote_policy rp;
 		struct msg_identity_save id;
+		struct msg_export_ack ack;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} u;
 	int fds[PRIVSEP_MAX_FDS];
@@ -313,6 +321,12 @@ int cpside_on_readable(struct cpside *cs, struct budgets *b)
 		return uplink_broke(cs, strerror(-type));
 	if (type == MSG_IDENTITY_SAVE)
 		return on_identity(cs, &u.id, fds[0]);
+	/* Export shares this socket (exportside.h). */
+	if (type == MSG_EXPORT_ACK) {
+		if (!cs->export_ack || cs->export_ack(cs->export_ctx, &u.ack) < 0)
+			return uplink_broke(cs, "an EXPORT_ACK for no profile in flight, or malformed");
+		return 0;
+	}
 	/* MSG_REMOTE_POLICY and MSG_IDENTITY_SAVE are the only messages the uplink may send here. */
 	if (type != MSG_REMOTE_POLICY) {
 		fds_close(fds, privsep_rules[type].nfds);

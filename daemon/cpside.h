@@ -52,6 +52,9 @@ struct cpside {
 	/* Health, sent when it changes or every HEALTH_PERIOD. */
 	struct msg_agent_health last_health;
 	uint64_t last_health_ns;
+	/* Export (exportside.h): the acks that come on this socket; NULL: export off. */
+	int (*export_ack)(void *ctx, const struct msg_export_ack *ack);
+	void *export_ctx;
 };
 
 /*

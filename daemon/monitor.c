@@ -19,6 +19,7 @@
  * call) is treated the same way.  SIGINT/SIGTERM are passed on to the
  * workers; the monitor exits with the collector's status once it flushed.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -44,16 +45,23 @@
 #include <bpf/libbpf.h>
 
 #include "auditlog.h"
+#include "beats.h"
 #include "bpfobj.h"
 #include "broker.h"
 #include "calibrate.h"
 #include "cpconfig.h"
+#include "exportcreds.h"
+#include "exporturl.h"
 #include "cgroups.h"
+#include "listenaddr.h"
 #include "log.h"
 #include "monitor.h"
+#include "notify.h"
 #include "outdir.h"
 #include "policyfile.h"
 #include "privsep.h"
+#include "procmetrics.h"
+#include "pyropush.h"
 #include "sampler.h"
 #include "sandbox.h"
 #include "signing.h"
@@ -74,6 +82,8 @@
 #define AUDIT_WAIT_MS 2000
 /* How long a failed start waits for the workers to end by themselves. */
 #define ABORT_GRACE_MS 1000
+/* How often the processes' /proc figures go to the uplink for its metrics page. */
+#define PROC_METRICS_MS 1000
 
 extern char **environ;
 
@@ -214,18 +224,20 @@ static void say_killed(const char *name, pid_t pid, uint64_t started_us, int sig
 	struct auditlog_seccomp r;
 	const char *call;
 
+	const struct log_event ev = { .priority = LOG_ERR, .id = LOG_ID_WORKER_KILLED, .worker = name };
+
 	if (sig != SIGSYS) {
-		log_warnx("the %s (pid %d) was killed by signal %d", name, (int)pid, sig);
+		log_event(&ev, "the %s (pid %d) was killed by signal %d", name, (int)pid, sig);
 		return;
 	}
 	if (auditlog_seccomp_of(kernel_log, pid, not_before, AUDIT_WAIT_MS, &r) != 0) {
-		log_warnx("the %s (pid %d) was killed by SIGSYS: it made a system call its sandbox "
+		log_event(&ev, "the %s (pid %d) was killed by SIGSYS: it made a system call its sandbox "
 			  "forbids (compromised, or a bug); which one, the kernel log does not say%s",
 			  name, (int)pid, kernel_log ? "" : " (it could not be opened)");
 		return;
 	}
 	call = auditlog_syscall_name(&r);
-	log_warnx("the %s (pid %d) was killed by SIGSYS: it made a system call its sandbox forbids, "
+	log_event(&ev, "the %s (pid %d) was killed by SIGSYS: it made a system call its sandbox forbids, "
 		  "%s (number %d): compromised, or a bug", name, (int)pid, call ? call : "unknown",
 		  r.syscall);
 }
@@ -243,9 +255,13 @@ static struct bpfobj *load_verified(const char *dir, const char *trust_path, con
 	rc = bpfobj_read_verified(dir, "profile", VIGIL_PROFILE_OBJ_VERSION, trust, &obj, err,
 				  sizeof(err));
 	signing_trust_free(trust);
-	if (rc)
-		fatalx(rc == -EKEYREJECTED || rc == -EACCES || rc == -EPERM ? EX_NOPERM : EX_UNAVAILABLE,
-		       "%s", err);
+	if (rc) {
+		const struct log_event ev = { .priority = LOG_ERR, .id = LOG_ID_BPF_REFUSED };
+
+		fatalx_event(rc == -EKEYREJECTED || rc == -EACCES || rc == -EPERM ? EX_NOPERM
+										   : EX_UNAVAILABLE,
+			     &ev, "%s", err);
+	}
 	log_info("%s: signature verified (%s)", obj->path, obj->signer);
 	return obj;
 }
@@ -298,10 +314,15 @@ static struct sampler *load_sampler(const struct vigild_opts *o, const struct sa
 		obj = load_verified(dir, trust, o->crl);
 		rc = sampler_open(obj->buf, obj->len, obj->path, scfg, &s, err, sizeof(err));
 		bpfobj_free(obj);
-		if (rc)
-			fatalx(rc == -ENOEXEC ? EX_DATAERR : rc == -EPERM || rc == -EACCES ? EX_NOPERM
-									      : EX_UNAVAILABLE,
-			       "%s", err);
+		if (rc) {
+			/* The kernel's verifier refusing a signed object is a refusal too. */
+			const struct log_event ev = { .priority = LOG_ERR,
+						      .id = rc == -ENOEXEC ? LOG_ID_BPF_REFUSED : NULL };
+
+			fatalx_event(rc == -ENOEXEC ? EX_DATAERR : rc == -EPERM || rc == -EACCES ? EX_NOPERM
+										    : EX_UNAVAILABLE,
+				     &ev, "%s", err);
+		}
 		rc = sampler_send(s, sv[1]);
 		sampler_free(s);
 		_exit(rc ? EX_SOFTWARE : 0);
@@ -360,14 +381,21 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 {
 	char *argv[] = { "vigild", "--internal-role", (char *)(uintptr_t)role, NULL };
 	/* A minimal environment: workers need none of the monitor's. */
-	static char test_attempt[128];
-	char *worker_env[] = { NULL, NULL };
+	static char test_attempt[128], journal_stream[96];
+	char *worker_env[] = { NULL, NULL, NULL };
 	const char *attempt = getenv("VIGIL_TEST_ATTEMPT");
+	size_t nenv = 0;
 
 	if (attempt && strlen(attempt) < sizeof(test_attempt) - 20) {
 		/* only the test-only build acts on it (testhooks.h) */
 		snprintf(test_attempt, sizeof(test_attempt), "VIGIL_TEST_ATTEMPT=%s", attempt);
-		worker_env[0] = test_attempt;
+		worker_env[nenv++] = test_attempt;
+	}
+	/* The workers share the monitor's stderr: they log to the journal when it is one (log.h). */
+	if (log_to_journal() && getenv("JOURNAL_STREAM") &&
+	    strlen(getenv("JOURNAL_STREAM")) < sizeof(journal_stream) - 20) {
+		snprintf(journal_stream, sizeof(journal_stream), "JOURNAL_STREAM=%s", getenv("JOURNAL_STREAM"));
+		worker_env[nenv++] = journal_stream;
 	}
 	pid_t pid, monitor_pid = getpid();
 	int sv[2], became[2];
@@ -596,6 +624,229 @@ static int send_creds(const struct vigild_opts *o, int sock, const struct msg_up
 	return rc;
 }
 
+/* --- export to Pyroscope (issue 11) ------------------------------------------ */
+
+/*
+ * At start, as root: the labels against Pyroscope's rules, the export's
+ * files (a refusal is fatal: exit 78 with the reason), the URL's host
+ * resolved while a socket may still be opened.
+ */
+static void export_prepare(const struct vigild_opts *o, struct msg_uplink_setup *usetup,
+			   struct msg_uplink_export *m, int fds[EXPORTCREDS_NFDS])
+{
+	char why[512];
+
+	if (pyropush_check_agent_labels(o->labels, o->nlabels, why, sizeof(why)))
+		fatalx(EX_CONFIG, "%s", why);
+	if (exportcreds_read(o, fds, &m->flags, why, sizeof(why)))
+		fatalx(EX_CONFIG, "%s", why);
+	exportcreds_message(o, m);
+	if (exportcreds_resolve(o, m, why, sizeof(why)) < 0)
+		log_warnx("export: %s; profiles wait in %s until vigild is restarted with a name that "
+			  "resolves", why, o->output);
+	if (!o->export_https && (o->export_basic_auth_file || o->export_bearer_token_file))
+		log_warnx("export: --export-url %s is plain http: the credentials cross the network in "
+			  "clear (use https://)", o->export_url);
+	exportcreds_uplink_setup(o, usetup);
+}
+
+/* MSG_UPLINK_EXPORT with its five memfds, which are closed here.  0 or -errno (logged). */
+static int send_export(int sock, const struct msg_uplink_export *m, int fds[EXPORTCREDS_NFDS])
+{
+	int rc = privsep_send(sock, m, sizeof(*m), fds, EXPORTCREDS_NFDS);
+
+	for (int i = 0; i < EXPORTCREDS_NFDS; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	if (rc)
+		log_warn_errno(rc, "cannot pass the export configuration to the uplink");
+	return rc;
+}
+
+/* SIGHUP: the files again (the addresses resolved at start stay). */
+static void export_reload(const struct vigild_opts *o, int sock, struct msg_uplink_export *m)
+{
+	int fds[EXPORTCREDS_NFDS];
+	char why[512];
+
+	if (exportcreds_read(o, fds, &m->flags, why, sizeof(why))) {
+		log_warnx("SIGHUP: export files not reloaded: %s; the uplink keeps the ones it has", why);
+		return;
+	}
+	if (send_export(sock, m, fds) == 0)
+		log_info("SIGHUP: the export files passed to the uplink");
+}
+
+/*
+ * The policy's export: section (MSG_EXPORT_CONFIG from the collector, which
+ * is less trusted than the monitor: everything is checked again here).
+ * Each key it sets wins over the command line's; a section with no key set
+ * or no section goes back to the command line.  What cannot change without
+ * a restart is refused, with the reason: the port (the uplink's Landlock
+ * rule), and a host name other than the command line's (the dropped
+ * monitor cannot resolve one; an address literal is fine).
+ */
+static void export_from_policy(const struct vigild_opts *o, const struct msg_export_config *pc, int sock,
+			       struct msg_uplink_export *m)
+{
+	static bool warned_off;
+	struct vigild_opts eff = *o;
+	struct msg_uplink_export nm = *m;
+	int fds[EXPORTCREDS_NFDS];
+	const char *const files[5] = { pc->basic_auth_file, pc->bearer_token_file, pc->ca, pc->cert, pc->key };
+	static const char *const names[5] = { "export.basic_auth_file", "export.bearer_token_file",
+					      "export.ca", "export.cert", "export.key" };
+	char why[512];
+
+	if (!o->export_url) {
+		if (!warned_off)
+			log_warnx("policy: it has an export: section, but vigild was started without "
+				  "--export-url: restart it with one (with the port the policy's URL uses) to "
+				  "export");
+		warned_off = true;
+		return;
+	}
+	if (!(pc->flags & EXPORT_CONFIG_F_SET)) {
+		export_reload(o, sock, m);
+		return;
+	}
+	if (pc->url[0]) {
+		struct exporturl u;
+		uint8_t bin[16];
+
+		if (exporturl_parse("export.url", pc->url, &u, why, sizeof(why))) {
+			log_warnx("policy: %s; export keeps its configuration", why);
+			return;
+		}
+		if (u.port != o->export_port) {
+			log_warnx("policy: export.url %s uses port %u, but the uplink may only connect to "
+				  "port %u (--export-url; its sandbox is set at start): restart vigild with "
+				  "--export-url on that port; export keeps its configuration", pc->url, u.port,
+				  o->export_port);
+			return;
+		}
+		if (strcmp(u.host, o->export_host) && inet_pton(AF_INET, u.host, bin) != 1 &&
+		    inet_pton(AF_INET6, u.host, bin) != 1) {
+			log_warnx("policy: export.url names host %s, which vigild did not resolve at start "
+				  "(only --export-url's host %s, or an address, can be used without a restart); "
+				  "export keeps its configuration", u.host, o->export_host);
+			return;
+		}
+		eff.export_url = pc->url;
+		memcpy(eff.export_host, u.host, sizeof(eff.export_host));
+		eff.export_https = u.https;
+		if (strcmp(u.host, o->export_host))
+			nm.naddrs = 0; /* an address literal: libcurl needs no resolver for it */
+	}
+	if (pc->tenant[0]) {
+		if (exporturl_check_tenant("export.tenant", pc->tenant, why, sizeof(why))) {
+			log_warnx("policy: %s; export keeps its configuration", why);
+			return;
+		}
+		eff.export_tenant = pc->tenant;
+	}
+	for (int i = 0; i < 5; i++) {
+		if (files[i][0] && exporturl_check_file(names[i], files[i], why, sizeof(why))) {
+			log_warnx("policy: %s; export keeps its configuration", why);
+			return;
+		}
+	}
+	/* Either kind of auth, and the client pair, replace the command line's as a whole. */
+	if (pc->basic_auth_file[0] || pc->bearer_token_file[0]) {
+		eff.export_basic_auth_file = pc->basic_auth_file[0] ? pc->basic_auth_file : NULL;
+		eff.export_bearer_token_file = pc->bearer_token_file[0] ? pc->bearer_token_file : NULL;
+	}
+	if (pc->ca[0])
+		eff.export_ca = pc->ca;
+	if (pc->cert[0]) {
+		eff.export_cert = pc->cert;
+		eff.export_key = pc->key;
+	}
+	if (exportcreds_read(&eff, fds, &nm.flags, why, sizeof(why))) {
+		log_warnx("policy: export: %s; export keeps its configuration", why);
+		return;
+	}
+	exportcreds_message(&eff, &nm);
+	if (send_export(sock, &nm, fds) == 0)
+		log_info("policy: export configuration applied (%s%s%s)", eff.export_url,
+			 eff.export_tenant ? ", tenant " : "", eff.export_tenant ? eff.export_tenant : "");
+}
+
+/* --- systemd readiness, status and watchdog (issue 11; notify.h, beats.h) --- */
+
+struct sdstate {
+	struct notify n;
+	struct beats beats;
+	unsigned hz;           /* --hz, for STATUS= */
+	bool started;          /* the collector started sampling (SAMPLING_START) */
+	bool ready;            /* READY=1 sent: started, and the collector's first beat is in */
+	bool reloading;        /* RELOADING=1 sent, READY=1 not yet */
+	uint32_t reloads_sent; /* policies handed to the collector on SIGHUP */
+	uint64_t reload_deadline_us;
+	bool withheld;         /* the watchdog is not petted: a worker stalled (logged) */
+};
+
+/* A reload that the collector does not confirm is over after this anyway. */
+#define RELOAD_TIMEOUT_US (30ull * 1000000ull)
+
+static void sd_update_status(struct sdstate *sd)
+{
+	char status[NOTIFY_STATUS_MAX];
+
+	beats_status(&sd->beats, sd->hz, status, sizeof(status));
+	notify_status(&sd->n, status, mono_us());
+}
+
+/* After each message served and each wake-up of the loop. */
+static void sd_after(struct sdstate *sd, const struct worker *uplink, bool stopping)
+{
+	uint64_t now = mono_us();
+	const char *who;
+	uint64_t for_us;
+
+	/* Ready with a STATUS= that says what is sampled: after the first beat. */
+	if (sd->started && !sd->ready && !stopping && sd->beats.collector.seen) {
+		sd->ready = true;
+		sd_update_status(sd);
+		notify_ready(&sd->n, now);
+	}
+	if (sd->reloading && !stopping &&
+	    (sd->beats.c.reloads >= sd->reloads_sent || now >= sd->reload_deadline_us)) {
+		sd->reloading = false;
+		if (sd->beats.c.reloads < sd->reloads_sent)
+			log_warnx("SIGHUP: the collector has not confirmed the reload within %llu s; "
+				  "telling systemd it is done", RELOAD_TIMEOUT_US / 1000000);
+		sd_update_status(sd);
+		notify_ready(&sd->n, now);
+	}
+	notify_tick(&sd->n, now);
+	/*
+	 * systemd arms the watchdog once start-up is complete (READY=1;
+	 * systemd.service(5), WatchdogSec=) and not while stopping.
+	 */
+	if (!notify_watchdog_due(&sd->n, now) || !sd->ready || stopping)
+		return;
+	/* Stalled: for half the watchdog interval, and at least three beats. */
+	if (beats_stalled(&sd->beats, now, sd->n.watchdog_usec / 2, uplink->pid > 0, &who, &for_us)) {
+		if (!sd->withheld) {
+			const struct log_event ev = { .priority = LOG_ERR, .id = LOG_ID_WORKER_STALLED,
+						      .worker = who };
+
+			log_event(&ev, "the %s has made no progress for %.1f s (stopped, or stuck): not "
+				  "telling systemd's watchdog that vigild is alive, so that it restarts "
+				  "the service", who, (double)for_us / 1e6);
+			sd->withheld = true;
+		}
+		return;
+	}
+	if (sd->withheld)
+		log_info("the workers make progress again: the watchdog is told so again");
+	sd->withheld = false;
+	notify_watchdog(&sd->n);
+}
+
 static int exit_code(const struct worker *collector, bool compromised)
 {
 	if (compromised)
@@ -603,6 +854,49 @@ static int exit_code(const struct worker *collector, bool compromised)
 	if (WIFEXITED(collector->status))
 		return WEXITSTATUS(collector->status);
 	return EX_SOFTWARE;
+}
+
+/* --- Prometheus metrics --------------------------------------------------------- */
+
+/*
+ * The metrics socket, bound here while the monitor is root, so that the
+ * uplink needs neither socket() nor bind() (docs/security.md).  -1: none.
+ * An address given with --metrics-listen that cannot be used stops vigild;
+ * the default one, taken by something else, only costs the metrics.
+ */
+static int metrics_listen(const struct vigild_opts *o)
+{
+	int fd, rc;
+
+	if (o->metrics.none)
+		return -1;
+	rc = listenaddr_listen(&o->metrics, 16, &fd);
+	if (!rc)
+		return fd;
+	if (o->metrics_given)
+		fatalx(rc == -EADDRINUSE || rc == -EADDRNOTAVAIL ? EX_UNAVAILABLE : EX_OSERR,
+		       "--metrics-listen %s: cannot listen: %s; give a free ADDR:PORT, or none to serve "
+		       "no metrics", o->metrics.text, strerror(-rc));
+	log_warnx("metrics: cannot listen on the default %s: %s; running without metrics (give "
+		  "--metrics-listen ADDR:PORT for another address, or none to silence this)",
+		  o->metrics.text, strerror(-rc));
+	return -1;
+}
+
+/*
+ * On a socket of their own whose end here is non-blocking: an uplink that
+ * does not read (busy in a request, or hostile) loses figures, and the
+ * monitor never waits on it, nor finds the control socket full when it
+ * must hand over credentials.
+ */
+static void send_proc_metrics(const struct worker *ws, int *sock, uint64_t btime)
+{
+	pid_t pids[METRICS_NPROC] = { getpid(), ws[0].pid, ws[1].pid };
+
+	if (*sock >= 0 && procmetrics_send(*sock, pids, btime) == -EPIPE) {
+		close(*sock);
+		*sock = -1;
+	}
 }
 
 int monitor_main(const struct vigild_opts *o)
@@ -624,6 +918,8 @@ int monitor_main(const struct vigild_opts *o)
 		.version = PRIVSEP_VERSION,
 	};
 	struct msg_uplink_creds cp_addrs = { 0 };
+	struct msg_uplink_export export_msg = { 0 };
+	int export_fds[EXPORTCREDS_NFDS] = { -1, -1, -1, -1, -1 };
 	int state_fd = -1, trust_fd = -1, chan[2] = { -1, -1 }, creds[3] = { -1, -1, -1 };
 	struct worker ws[2] = {
 		{ .name = "collector", .peer = PEER_COLLECTOR, .sock = -1 },
@@ -638,10 +934,18 @@ int monitor_main(const struct vigild_opts *o)
 	int out_fd, ksyms_fd, self_fd, sfd, policy_fd = -1, rc;
 	bool stopping = false, compromised = false, fell_back;
 	uint64_t stop_deadline = 0, capped_quiet = 0;
+	int metrics_fd = -1, pm[2] = { -1, -1 }, cm[2] = { -1, -1 };
+	bool metrics_on = false;
+	uint64_t btime = 0, next_proc_ms = 0;
+	struct sdstate sd = { .hz = o->hz };
 	uid_t uid;
 	gid_t gid;
 
 	log_init("vigild");
+	/* Before any confinement: reads NOTIFY_SOCKET and WATCHDOG_USEC (notify.h). */
+	notify_init(&sd.n, mono_us());
+	beats_init(&sd.beats, mono_us());
+	broker.beats = &sd.beats;
 	check_privileges();
 	rc = auditlog_open("/dev/kmsg", &kernel_log);
 	if (rc)
@@ -658,6 +962,25 @@ int monitor_main(const struct vigild_opts *o)
 	}
 	check_btf();
 	libbpf_set_print(libbpf_log);
+	metrics_fd = metrics_listen(o);
+	metrics_on = metrics_fd >= 0;
+	/*
+	 * The figures reach the uplink on sockets of their own, from the
+	 * monitor (pm) and from the collector (cm), non-blocking at the
+	 * sending end: an uplink that does not read loses figures, and the
+	 * control sockets, which carry what must not be lost (credentials,
+	 * policies and their answers), never fill with them.
+	 */
+	if (metrics_on && (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pm) < 0 ||
+			   socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cm) < 0 ||
+			   fcntl(pm[0], F_SETFL, O_NONBLOCK) < 0))
+		fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
+	if (metrics_on) {
+		if (procmetrics_boot_time(&btime))
+			log_warnx("/proc/stat: no boot time; process_start_time_seconds counts from boot");
+		setup.flags |= SETUP_F_METRICS;
+		usetup.flags |= UPLINK_F_METRICS;
+	}
 
 	rc = sandbox_user(&uid, &gid, &fell_back);
 	if (rc)
@@ -698,6 +1021,23 @@ int monitor_main(const struct vigild_opts *o)
 				  "with a name that resolves (sampling goes on)", why);
 		cpconfig_uplink_setup(o, &usetup);
 		setup.flags |= SETUP_F_CONTROL_PLANE;
+	} else if (o->export_url) {
+		/* Profiles to export reach the uplink over that socket, control plane or not. */
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0)
+			fatalx(EX_OSERR, "socketpair: %s", strerror(errno));
+	}
+	if (o->export_url) {
+		export_prepare(o, &usetup, &export_msg, export_fds);
+		/* The collector spools, the uplink pushes, over the socket made above. */
+		setup.flags |= SETUP_F_EXPORT;
+		setup.spool_max_bytes = o->spool_max_bytes;
+		usetup.flags |= UPLINK_F_EXPORT;
+		/* The collector writes the PushRequests: the same host and labels as the uplink's. */
+		_Static_assert(sizeof(setup.hostname) == sizeof(usetup.hostname) &&
+			       sizeof(setup.labels) == sizeof(usetup.labels), "one setup's strings fit the other");
+		memcpy(setup.hostname, usetup.hostname, sizeof(setup.hostname));
+		memcpy(setup.labels, usetup.labels, sizeof(setup.labels));
+		setup.nlabels = usetup.nlabels;
 	}
 	setup.sample_cost_ns = calibrate();
 	{
@@ -754,17 +1094,46 @@ int monitor_main(const struct vigild_opts *o)
 			int cfds[3] = { state_fd, trust_fd, chan[0] };
 
 			rc = privsep_send(collector->sock, &cp, sizeof(cp), cfds, 3);
+		} else if (!rc && chan[0] >= 0) {
+			struct msg_metrics_fd mp = { .hdr = { MSG_COLLECTOR_PEER, sizeof(mp) },
+						     .version = PRIVSEP_VERSION };
+
+			rc = privsep_send(collector->sock, &mp, sizeof(mp), &chan[0], 1);
+		}
+		if (!rc && metrics_fd >= 0) {
+			struct msg_metrics_fd mc = { .hdr = { MSG_COLLECTOR_METRICS_SOCK, sizeof(mc) },
+						     .version = PRIVSEP_VERSION };
+
+			rc = privsep_send(collector->sock, &mc, sizeof(mc), &cm[0], 1);
 		}
 		if (!rc)
 			rc = privsep_send(uplink->sock, &usetup, sizeof(usetup), NULL, 0);
+		if (!rc && metrics_fd >= 0) {
+			struct msg_metrics_fd mm = { .hdr = { MSG_UPLINK_METRICS, sizeof(mm) },
+						     .version = PRIVSEP_VERSION };
+			int mfds[3] = { metrics_fd, pm[1], cm[1] };
+
+			snprintf(mm.what, sizeof(mm.what), "%s", o->metrics.text);
+			rc = privsep_send(uplink->sock, &mm, sizeof(mm), mfds, 3);
+		}
+		if (!rc && !o->control_plane && chan[1] >= 0) {
+			/* With a control plane it comes with the credentials, below. */
+			struct msg_uplink_peer peer = { .hdr = { MSG_UPLINK_PEER, sizeof(peer) },
+							.version = PRIVSEP_VERSION };
+
+			rc = privsep_send(uplink->sock, &peer, sizeof(peer), &chan[1], 1);
+		}
 		if (!rc && o->control_plane) {
 			struct msg_uplink_peer peer = { .hdr = { MSG_UPLINK_PEER, sizeof(peer) },
 							.version = PRIVSEP_VERSION };
 
 			rc = privsep_send(uplink->sock, &peer, sizeof(peer), &chan[1], 1);
-			if (!rc)
+			if (!rc && o->control_plane)
 				rc = send_creds(o, uplink->sock, &cp_addrs, creds, state_fd, uid);
 		}
+		/* After the uplink's other set-up messages: it confines itself once this is in. */
+		if (!rc && o->export_url)
+			rc = send_export(uplink->sock, &export_msg, export_fds);
 		if (rc)
 			fatalx(EX_SOFTWARE, "cannot hand the workers their work: %s", strerror(-rc));
 		close(fds[3]);
@@ -776,6 +1145,13 @@ int monitor_main(const struct vigild_opts *o)
 			close(state_fd);
 		if (trust_fd >= 0)
 			close(trust_fd);
+		if (metrics_fd >= 0)
+			close(metrics_fd);
+		if (pm[1] >= 0)
+			close(pm[1]);
+		for (int i = 0; i < 2; i++)
+			if (cm[i] >= 0)
+				close(cm[i]);
 	}
 	close(out_fd);
 
@@ -792,8 +1168,11 @@ int monitor_main(const struct vigild_opts *o)
 
 	wait_ready(&broker, ws, 2, collector);
 	wait_ready(&broker, ws, 2, uplink);
-	log_info("sampling %u CPUs at %u Hz (ceiling %u), writing a profile every %u s to %s",
-		 setup.ncpus, o->hz, o->max_hz, o->interval_s, o->output);
+	/* "sampling N CPUs ..." is said when sampling starts (LOG_ID_STARTED, below). */
+	if (metrics_on)
+		log_info("metrics: http://%s/metrics", o->metrics.text);
+	/* Stalls count from now: start-up may take long, and is systemd's TimeoutStartSec's. */
+	beats_init(&sd.beats, mono_us());
 
 	while (collector->pid || uplink->pid) {
 		struct pollfd p[3] = {
@@ -803,12 +1182,34 @@ int monitor_main(const struct vigild_opts *o)
 		};
 		struct signalfd_siginfo si;
 
-		if (stopping && !stop_deadline)
+		int timeout, nt;
+
+		if (stopping && !stop_deadline) {
 			stop_deadline = mono_ms() + STOP_TIMEOUT_MS;
+			notify_stopping(&sd.n);
+		}
 		/* Woken when the maps kept for OPEN_FILE expire, to free them. */
-		rc = poll(p, 3, stopping ? (int)(stop_deadline > mono_ms() ? stop_deadline - mono_ms() : 0)
-					 : broker_maps_timeout_ms(&broker));
+		timeout = stopping ? (int)(stop_deadline > mono_ms() ? stop_deadline - mono_ms() : 0)
+				   : broker_maps_timeout_ms(&broker);
+		if (metrics_on && !stopping) {
+			uint64_t now_ms = mono_ms();
+
+			if (now_ms >= next_proc_ms) {
+				send_proc_metrics(ws, &pm[0], btime);
+				next_proc_ms = now_ms + PROC_METRICS_MS;
+			}
+			if (timeout < 0 || (uint64_t)timeout > next_proc_ms - now_ms)
+				timeout = (int)(next_proc_ms - now_ms);
+		}
+		/* ... and for systemd: the watchdog, a rate-limited STATUS=, a reload's end. */
+		nt = notify_timeout_ms(&sd.n, mono_us());
+		if (sd.reloading && (nt < 0 || nt > BEAT_INTERVAL_MS))
+			nt = BEAT_INTERVAL_MS;
+		if (!stopping && nt >= 0 && (timeout < 0 || nt < timeout))
+			timeout = nt;
+		rc = poll(p, 3, timeout);
 		broker_expire(&broker);
+		sd_after(&sd, uplink, stopping);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0 && stop_deadline && mono_ms() >= stop_deadline) {
@@ -829,8 +1230,13 @@ int monitor_main(const struct vigild_opts *o)
 				continue;
 			rc = broker_serve_one(&broker, w->sock, w->peer);
 			if (rc == 0 && broker.last_type == MSG_UPLINK_BROKE) {
-				log_warnx("the collector says the uplink broke the protocol (%s): treating "
-					  "it as compromised, killing it and shutting down", broker.detail);
+				const struct log_event ev = { .priority = LOG_ERR,
+							      .id = LOG_ID_WORKER_KILLED,
+							      .worker = "uplink" };
+
+				log_event(&ev, "the collector says the uplink broke the protocol (%s): "
+					  "treating it as compromised, killing it and shutting down",
+					  broker.detail);
 				if (uplink->pid > 0)
 					kill(uplink->pid, SIGKILL);
 				compromised = true;
@@ -841,12 +1247,38 @@ int monitor_main(const struct vigild_opts *o)
 				}
 				continue;
 			}
+			if (rc == 0 && broker.last_type == MSG_EXPORT_CONFIG) {
+				if (!stopping && uplink->sock >= 0)
+					export_from_policy(o, &broker.export_cfg, uplink->sock, &export_msg);
+				continue;
+			}
+			if (rc == 0 && broker.last_type == MSG_SAMPLING_START && !sd.started) {
+				const struct log_event ev = { .priority = LOG_INFO, .id = LOG_ID_STARTED,
+							      .hz = o->hz };
+
+				log_request(&broker, w, &capped_quiet);
+				log_event(&ev, "sampling %u CPUs at %u Hz (ceiling %u), writing a profile "
+					  "every %u s to %s", setup.ncpus, o->hz, o->max_hz, o->interval_s,
+					  o->output);
+				/* BPF loaded, workers confined and ready, sampling started: READY=1 (sd_after). */
+				sd.started = true;
+				sd_after(&sd, uplink, stopping);
+				continue;
+			}
 			if (rc == 0) {
 				log_request(&broker, w, &capped_quiet);
+				if (sd.ready && (broker.last_type == MSG_COLLECTOR_BEAT ||
+						 broker.last_type == MSG_UPLINK_BEAT))
+					sd_update_status(&sd);
+				sd_after(&sd, uplink, stopping);
 				continue;
 			}
 			if (rc == -EPROTO) {
-				log_warnx("the %s broke the protocol (%s): treating it as compromised, "
+				const struct log_event ev = { .priority = LOG_ERR,
+							      .id = LOG_ID_WORKER_KILLED,
+							      .worker = w->name };
+
+				log_event(&ev, "the %s broke the protocol (%s): treating it as compromised, "
 					  "killing it and shutting down", w->name, broker.violation);
 				if (w->pid > 0)
 					kill(w->pid, SIGKILL);
@@ -891,12 +1323,25 @@ int monitor_main(const struct vigild_opts *o)
 			}
 			break;
 		case SIGHUP:
+			if (!stopping && sd.ready) {
+				/* READY=1 again once the collector took the policy (sd_after). */
+				notify_reloading(&sd.n, mono_us());
+				sd.reloading = true;
+				sd.reload_deadline_us = mono_us() + RELOAD_TIMEOUT_US;
+			}
 			/* Certificate rotation: the next connection uses the files on disk now. */
 			if (o->control_plane && !stopping && uplink->sock >= 0 &&
 			    send_creds(o, uplink->sock, &cp_addrs, NULL, -1, 0) == 0)
 				log_info("SIGHUP: --cert, --key and --ca passed to the uplink");
+			/* The export files again, as the policy's section (if any) names them. */
+			if (o->export_url && !stopping && uplink->sock >= 0) {
+				if (broker.export_cfg.flags & EXPORT_CONFIG_F_SET)
+					export_from_policy(o, &broker.export_cfg, uplink->sock, &export_msg);
+				else
+					export_reload(o, uplink->sock, &export_msg);
+			}
 			if (!o->policy) {
-				if (!o->control_plane)
+				if (!o->control_plane && !o->export_url)
 					log_info("SIGHUP: no --policy to reload");
 			} else if (!stopping && collector->sock >= 0 &&
 				   policyfile_open(o->policy, &policy_fd, why, sizeof(why)) < 0) {
@@ -907,11 +1352,15 @@ int monitor_main(const struct vigild_opts *o)
 					log_warn_errno(rc, "cannot pass the policy to the collector");
 				else
 					log_info("SIGHUP: %s passed to the collector to reload", o->policy);
+				if (!rc)
+					sd.reloads_sent++;
 			}
 			break;
 		default:
 			break;
 		}
+		/* A SIGHUP with nothing for the collector to take is done already. */
+		sd_after(&sd, uplink, stopping);
 	}
 	sampler_free(s);
 	broker_release(&broker);

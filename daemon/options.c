@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "decimal.h"
+#include "exporturl.h"
 #include "options.h"
 
 const char options_usage[] =
@@ -21,6 +22,10 @@ const char options_usage[] =
 	"              [--control-plane https://HOST[:PORT] --cert FILE --key FILE --ca FILE\n"
 	"               --policy-trust FILE [--state-dir DIR] [--poll-interval S]\n"
 	"               [--label KEY=VALUE]...]\n"
+	"              [--export-url URL [--export-tenant ID] [--export-ca FILE]\n"
+	"               [--export-basic-auth-file FILE | --export-bearer-token-file FILE]\n"
+	"               [--export-cert FILE --export-key FILE] [--export-max-rate N]]\n"
+	"              [--metrics-listen ADDR:PORT|none]\n"
 	"\n"
 	"  --hz N          samples per second per CPU (default 19)\n"
 	"  --interval S    seconds covered by each profile file (default 10)\n"
@@ -55,11 +60,40 @@ const char options_usage[] =
 	"  --poll-interval S  seconds between polls of the control plane (default 30)\n"
 	"  --label K=V     an attribute the control plane can select this host by\n"
 	"                  (repeatable, up to 16)\n"
-	"  SIGHUP re-reads --policy, --cert, --key and --ca.\n";
+	"  SIGHUP re-reads --policy, --cert, --key and --ca.\n"
+	"\n"
+	"Export to Grafana Pyroscope (README.md, docs/security.md):\n"
+	"  --export-url URL  push each interval's profiles to http[s]://HOST[:PORT][/PREFIX]\n"
+	"                  (POST PREFIX/push.v1.PusherService/Push); they wait in --output\n"
+	"                  until pushed\n"
+	"  --export-tenant ID  the X-Scope-OrgID header (a multi-tenant Pyroscope)\n"
+	"  --export-basic-auth-file FILE  one line user:password (root's, mode 0600)\n"
+	"  --export-bearer-token-file FILE  one line, a bearer token (root's, mode 0600)\n"
+	"  --export-ca FILE  CA certificates (PEM) for an https URL (default: the system's,\n"
+	"                  " VIGILD_SYSTEM_CA ")\n"
+	"  --export-cert FILE, --export-key FILE  a client certificate and its key (PEM;\n"
+	"                  the key root's, mode 0600) for mutual TLS\n"
+	"  --export-max-rate N  profiles pushed per second at most, e.g. draining a\n"
+	"                  backlog (default 10)\n"
+	"  --spool-max-bytes N[KiB|MiB|GiB]  the most profiles waiting for a push may take\n"
+	"                  in --output; past it the oldest are dropped (default 256MiB)\n"
+	"  --label K=V is also a label on every exported series.  SIGHUP re-reads the\n"
+	"  export files.\n"
+	"\n"
+	"Metrics (docs/metrics.md):\n"
+	"  --metrics-listen ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	"                  (default " VIGILD_DEFAULT_METRICS_LISTEN "; [::1]:PORT for IPv6; none: off).\n"
+	"                  If the default address is taken, vigild runs without metrics\n";
 
 enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE, OPT_TRUST, OPT_CRL, OPT_MAX_HZ,
        OPT_POLICY, OPT_CHECK, OPT_CONTROL_PERIOD, OPT_CONTROL_PLANE, OPT_CERT, OPT_KEY, OPT_CA,
-       OPT_POLICY_TRUST, OPT_STATE_DIR, OPT_POLL_INTERVAL, OPT_LABEL };
+       OPT_POLICY_TRUST, OPT_STATE_DIR, OPT_POLL_INTERVAL, OPT_LABEL,
+       /* export to Pyroscope */
+       OPT_EXPORT_URL = 400, OPT_EXPORT_TENANT, OPT_EXPORT_BASIC, OPT_EXPORT_BEARER, OPT_EXPORT_CA,
+       OPT_EXPORT_CERT, OPT_EXPORT_KEY, OPT_EXPORT_MAX_RATE,
+       OPT_METRICS_LISTEN };
+/* export's spool */
+enum { OPT_SPOOL_MAX_BYTES = 420 };
 
 static const struct option long_opts[] = {
 	{ "hz", required_argument, NULL, 'z' },
@@ -82,6 +116,16 @@ static const struct option long_opts[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "poll-interval", required_argument, NULL, OPT_POLL_INTERVAL },
 	{ "label", required_argument, NULL, OPT_LABEL },
+	{ "export-url", required_argument, NULL, OPT_EXPORT_URL },
+	{ "export-tenant", required_argument, NULL, OPT_EXPORT_TENANT },
+	{ "export-basic-auth-file", required_argument, NULL, OPT_EXPORT_BASIC },
+	{ "export-bearer-token-file", required_argument, NULL, OPT_EXPORT_BEARER },
+	{ "export-ca", required_argument, NULL, OPT_EXPORT_CA },
+	{ "export-cert", required_argument, NULL, OPT_EXPORT_CERT },
+	{ "export-key", required_argument, NULL, OPT_EXPORT_KEY },
+	{ "export-max-rate", required_argument, NULL, OPT_EXPORT_MAX_RATE },
+	{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
+	{ "spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX_BYTES },
 	{ "top", no_argument, NULL, OPT_TOP },
 	{ "no-top", no_argument, NULL, OPT_NO_TOP },
 	{ "help", no_argument, NULL, 'h' },
@@ -162,6 +206,36 @@ int options_parse_url(const char *url, char *ret_host, size_t host_len, unsigned
 	return 0;
 }
 
+int options_parse_size(const char *s, unsigned long long lo, unsigned long long hi,
+		       unsigned long long *ret)
+{
+	static const struct { const char *unit; unsigned shift; } units[] = {
+		{ "", 0 }, { "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 },
+	};
+	unsigned long long v = 0;
+	const char *p = s;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (ULLONG_MAX - 9) / 10)
+			return -ERANGE;
+		v = v * 10 + (unsigned long long)(*p - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) != 0)
+			continue;
+		if (v > (ULLONG_MAX >> units[i].shift))
+			return -ERANGE;
+		v <<= units[i].shift;
+		if (v < lo || v > hi)
+			return -ERANGE;
+		*ret = v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 int options_check_label(const char *s, char *err, size_t errlen)
 {
 	const char *eq = strchr(s, '=');
@@ -195,6 +269,41 @@ int options_check_label(const char *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* The --export-* options together: each needs --export-url, and they must agree. */
+static int options_check_export(const struct vigild_opts *o, bool rate_given, char *err, size_t errlen)
+{
+	const char *orphan = o->export_tenant ? "--export-tenant" :
+			     o->export_basic_auth_file ? "--export-basic-auth-file" :
+			     o->export_bearer_token_file ? "--export-bearer-token-file" :
+			     o->export_ca ? "--export-ca" : o->export_cert ? "--export-cert" :
+			     o->export_key ? "--export-key" : rate_given ? "--export-max-rate" : NULL;
+
+	if (!o->export_url) {
+		if (orphan) {
+			snprintf(err, errlen, "%s needs --export-url URL (where profiles are pushed)", orphan);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (o->export_basic_auth_file && o->export_bearer_token_file) {
+		snprintf(err, errlen, "--export-basic-auth-file and --export-bearer-token-file: choose one "
+			 "(both would be an Authorization header)");
+		return -EINVAL;
+	}
+	if (!!o->export_cert != !!o->export_key) {
+		snprintf(err, errlen, "%s needs %s too (a client certificate and its key)",
+			 o->export_cert ? "--export-cert" : "--export-key",
+			 o->export_cert ? "--export-key FILE" : "--export-cert FILE");
+		return -EINVAL;
+	}
+	if (!o->export_https && (o->export_ca || o->export_cert)) {
+		snprintf(err, errlen, "%s is for TLS, but --export-url '%.200s' is plain http://: use https://",
+			 o->export_ca ? "--export-ca" : "--export-cert", o->export_url);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *ret,
 		  char *err, size_t errlen)
 {
@@ -208,12 +317,18 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		.max_hz = VIGILD_DEFAULT_MAX_HZ < max_hz ? VIGILD_DEFAULT_MAX_HZ : max_hz,
 		.control_period_s = VIGILD_DEFAULT_CONTROL_PERIOD,
 		.poll_interval_s = VIGILD_DEFAULT_POLL,
+		.export_max_rate = VIGILD_DEFAULT_EXPORT_MAX_RATE,
+		.spool_max_bytes = VIGILD_DEFAULT_SPOOL_MAX,
 	};
+	bool export_rate_given = false;
 	bool state_given = false, poll_given = false;
 	size_t label_bytes = 0;
 	bool hz_given = false;
 	int c;
 
+	if (listenaddr_parse("--metrics-listen", VIGILD_DEFAULT_METRICS_LISTEN, false, &o.metrics, err,
+			     errlen))
+		return -EINVAL;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
@@ -311,6 +426,57 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 			}
 			o.labels[o.nlabels++] = optarg;
 			break;
+		case OPT_EXPORT_URL: {
+			struct exporturl u;
+
+			if (exporturl_parse("--export-url", optarg, &u, err, errlen))
+				return -EINVAL;
+			o.export_url = optarg;
+			memcpy(o.export_host, u.host, sizeof(o.export_host));
+			o.export_port = u.port;
+			o.export_https = u.https;
+			break;
+		}
+		case OPT_EXPORT_TENANT:
+			if (exporturl_check_tenant("--export-tenant", optarg, err, errlen))
+				return -EINVAL;
+			o.export_tenant = optarg;
+			break;
+		case OPT_EXPORT_BASIC:
+		case OPT_EXPORT_BEARER:
+		case OPT_EXPORT_CA:
+		case OPT_EXPORT_CERT:
+		case OPT_EXPORT_KEY:
+			if (!*optarg) {
+				snprintf(err, errlen, "%s: the file name is empty", argv[optind - 1]);
+				return -EINVAL;
+			}
+			*(c == OPT_EXPORT_BASIC ? &o.export_basic_auth_file :
+			  c == OPT_EXPORT_BEARER ? &o.export_bearer_token_file :
+			  c == OPT_EXPORT_CA ? &o.export_ca : c == OPT_EXPORT_CERT ? &o.export_cert :
+			  &o.export_key) = optarg;
+			break;
+		case OPT_EXPORT_MAX_RATE:
+			if (decimal_uint(optarg, 1, VIGILD_MAX_EXPORT_MAX_RATE, &o.export_max_rate)) {
+				snprintf(err, errlen, "--export-max-rate '%s': must be a whole number of profiles "
+					 "per second from 1 to %u", optarg, VIGILD_MAX_EXPORT_MAX_RATE);
+				return -EINVAL;
+			}
+			export_rate_given = true;
+			break;
+		case OPT_METRICS_LISTEN:
+			if (listenaddr_parse("--metrics-listen", optarg, false, &o.metrics, err, errlen))
+				return -EINVAL;
+			o.metrics_given = true;
+			break;
+		case OPT_SPOOL_MAX_BYTES:
+			if (options_parse_size(optarg, VIGILD_MIN_SPOOL_MAX, VIGILD_MAX_SPOOL_MAX,
+					       &o.spool_max_bytes)) {
+				snprintf(err, errlen, "--spool-max-bytes '%s': must be a size from 4KiB to "
+					 "1024GiB: digits, then nothing (bytes), KiB, MiB or GiB", optarg);
+				return -EINVAL;
+			}
+			break;
 		case OPT_MAX_HZ:
 			if (decimal_uint(optarg, 1, max_hz, &o.max_hz)) {
 				snprintf(err, errlen,
@@ -379,14 +545,18 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		if (!o.state_dir)
 			o.state_dir = VIGILD_DEFAULT_STATE_DIR;
 	} else if (o.cert || o.key || o.ca || o.policy_trust || state_given || poll_given ||
-		   o.nlabels) {
+		   (o.nlabels && !o.export_url)) {
 		snprintf(err, errlen, "%s is only for a control plane: add --control-plane "
-			 "https://HOST[:PORT] (--trust is the BPF objects' trust store)",
+			 "https://HOST[:PORT] (--trust is the BPF objects' trust store%s)",
 			 o.cert ? "--cert" : o.key ? "--key" : o.ca ? "--ca" : o.policy_trust ?
 			 "--policy-trust" : state_given ? "--state-dir" : poll_given ?
-			 "--poll-interval" : "--label");
+			 "--poll-interval" : "--label", o.nlabels && !o.cert && !o.key && !o.ca &&
+			 !o.policy_trust && !state_given && !poll_given ? "; or --export-url URL, whose "
+			 "series carry the labels" : "");
 		return -EINVAL;
 	}
+	if (options_check_export(&o, export_rate_given, err, errlen))
+		return -EINVAL;
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
 		return -EINVAL;

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "listenaddr.h"
+
 #define VIGILD_MAX_LABELS 16
 
 enum vigild_role {
@@ -49,6 +51,24 @@ struct vigild_opts {
 	unsigned poll_interval_s;  /* seconds between polls */
 	const char *labels[VIGILD_MAX_LABELS]; /* "k=v" (point into argv) */
 	unsigned nlabels;
+
+	/* Export to Pyroscope (issue 11; all NULL / 0 without --export-url). */
+	const char *export_url;        /* http[s]://HOST[:PORT][/PREFIX] */
+	char export_host[256];         /* its host (no brackets) */
+	unsigned export_port;          /* given, else 80 / 443 */
+	bool export_https;
+	const char *export_tenant;     /* X-Scope-OrgID */
+	const char *export_basic_auth_file;   /* one line user:password, root's, 0600 */
+	const char *export_bearer_token_file; /* one line, root's, 0600 */
+	const char *export_ca;         /* CA bundle (PEM) for https (default: the system's) */
+	const char *export_cert;       /* client certificate (PEM) for mutual TLS */
+	const char *export_key;        /* its key (PEM), root's, 0600 */
+	unsigned export_max_rate;      /* pushes per second at most (default 10) */
+	/* Prometheus metrics, served by the uplink (docs/metrics.md). */
+	struct listenaddr metrics; /* .none: off */
+	bool metrics_given;        /* --metrics-listen given: failing to listen is fatal */
+	/* Export's spool (spoolq.h). */
+	unsigned long long spool_max_bytes; /* --spool-max-bytes (default 256 MiB) */
 };
 
 #define VIGILD_DEFAULT_HZ 19
@@ -68,7 +88,12 @@ struct vigild_opts {
 #define VIGILD_DEFAULT_CP_PORT 4320
 #define VIGILD_DEFAULT_POLL 30
 #define VIGILD_MAX_POLL 86400
+#define VIGILD_DEFAULT_METRICS_LISTEN "127.0.0.1:9464"
 #define VIGILD_LABELS_BYTES 2048  /* all --label k=v together, NULs included */
+#define VIGILD_DEFAULT_EXPORT_MAX_RATE 10
+#define VIGILD_MAX_EXPORT_MAX_RATE 1000
+/* an https --export-url without --export-ca: the system's bundle, read by the monitor */
+#define VIGILD_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
 
 /*
  * Parse argv into *ret.  max_hz is the kernel's perf_event_max_sample_rate.
@@ -91,6 +116,17 @@ int options_parse_url(const char *url, char *ret_host, size_t host_len, unsigned
  * "k=v,k=v".  0 or -EINVAL with a reason in err.
  */
 int options_check_label(const char *s, char *err, size_t errlen);
+
+#define VIGILD_DEFAULT_SPOOL_MAX (256ull << 20)
+#define VIGILD_MIN_SPOOL_MAX (4ull << 10)
+#define VIGILD_MAX_SPOOL_MAX (1ull << 40)
+
+/*
+ * A size: digits, then nothing (bytes) or KiB, MiB, GiB (powers of 1024),
+ * within [lo, hi].  0, -EINVAL (not such a size), -ERANGE.
+ */
+int options_parse_size(const char *s, unsigned long long lo, unsigned long long hi,
+		       unsigned long long *ret);
 
 /* The usage text, for --help. */
 extern const char options_usage[];

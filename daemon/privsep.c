@@ -38,7 +38,22 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_AGENT_HEALTH] = { PEER_COLLECTOR, sizeof(struct msg_agent_health), 0, false },
 	[MSG_UPLINK_BROKE] = { PEER_COLLECTOR, sizeof(struct msg_uplink_broke), 0, true },
 	[MSG_IDENTITY_SAVE] = { PEER_UPLINK, sizeof(struct msg_identity_save), 1, false },
+	/* export to Pyroscope (issue 11) */
+	[MSG_EXPORT_PROFILE] = { PEER_COLLECTOR, sizeof(struct msg_export_profile), 1, false },
+	[MSG_EXPORT_ACK] = { PEER_UPLINK, sizeof(struct msg_export_ack), 0, false },
+	[MSG_UPLINK_EXPORT] = { PEER_MONITOR, sizeof(struct msg_uplink_export), 5, false },
+	[MSG_EXPORT_CONFIG] = { PEER_COLLECTOR, sizeof(struct msg_export_config), 0, false },
+	/* Prometheus metrics */
+	[MSG_COLLECTOR_METRICS] = { PEER_COLLECTOR, sizeof(struct msg_collector_metrics), 0, false },
+	[MSG_PROC_METRICS] = { PEER_MONITOR, sizeof(struct msg_proc_metrics), 0, false },
+	[MSG_COLLECTOR_PEER] = { PEER_MONITOR, sizeof(struct msg_metrics_fd), 1, true },
+	[MSG_UPLINK_METRICS] = { PEER_MONITOR, sizeof(struct msg_metrics_fd), 3, true },
+	[MSG_COLLECTOR_METRICS_SOCK] = { PEER_MONITOR, sizeof(struct msg_metrics_fd), 1, true },
+	/* systemd readiness and watchdog (issue 11) */
+	[MSG_COLLECTOR_BEAT] = { PEER_COLLECTOR, sizeof(struct msg_collector_beat), 0, false },
+	[MSG_UPLINK_BEAT] = { PEER_UPLINK, sizeof(struct msg_uplink_beat), 0, false },
 };
+_Static_assert(sizeof(struct msg_collector_metrics) <= PRIVSEP_MAX_MSG, "collector metrics fit a message");
 
 int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)
 {
@@ -141,3 +156,10 @@ bad:
 	fds_close(fds, nfds);
 	return -EPROTO;
 }
+
+/* export to Pyroscope (issue 11): every message fits one datagram */
+_Static_assert(sizeof(struct msg_export_profile) <= PRIVSEP_MAX_MSG, "msg_export_profile");
+_Static_assert(sizeof(struct msg_collector_setup) <= PRIVSEP_MAX_MSG, "msg_collector_setup");
+_Static_assert(sizeof(struct msg_export_ack) <= PRIVSEP_MAX_MSG, "msg_export_ack");
+_Static_assert(sizeof(struct msg_uplink_export) <= PRIVSEP_MAX_MSG, "msg_uplink_export");
+_Static_assert(sizeof(struct msg_export_config) <= PRIVSEP_MAX_MSG, "msg_export_config");

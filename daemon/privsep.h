@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PRIVSEP_VERSION 7
+#include "exportstats.h"
+
+#define PRIVSEP_VERSION 9
 /* The worker's end of its socketpair, placed here across the re-exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -91,7 +93,53 @@ enum privsep_type {
 	 * flow), proven by a request, to keep in the state directory
 	 */
 	MSG_IDENTITY_SAVE = 25,
-	MSG_TYPE_MAX,
+	/* --- export to Pyroscope (issue 11): numbers 26-31 reserved --- */
+	/* collector -> uplink: push this spooled profile (struct msg_export_profile) */
+	MSG_EXPORT_PROFILE = 26,
+	/* uplink -> collector: the push of seq is over (struct msg_export_ack) */
+	MSG_EXPORT_ACK = 27,
+	/*
+	 * monitor -> uplink, at start and on SIGHUP: where and how to push
+	 * (struct msg_uplink_export), with the secrets as sealed memfds
+	 */
+	MSG_UPLINK_EXPORT = 28,
+	/*
+	 * collector -> monitor: the export: section of the policy in force
+	 * changed (struct msg_export_config); the monitor reads the files it
+	 * names and sends the uplink a new MSG_UPLINK_EXPORT
+	 */
+	MSG_EXPORT_CONFIG = 29,
+	/* --- Prometheus metrics (32..36, docs/metrics.md) --- */
+	/*
+	 * collector -> uplink, every second, on their metrics socket (never the
+	 * control-plane one): sampling counters, tenants, spool
+	 */
+	MSG_COLLECTOR_METRICS = 32,
+	/*
+	 * monitor -> uplink, every second, on their metrics socket (never the
+	 * control socket, which must stay free for CREDS and EXPORT): /proc
+	 * figures of vigild's three processes
+	 */
+	MSG_PROC_METRICS = 33,
+	/*
+	 * monitor -> collector, once, without a control plane (whose
+	 * MSG_COLLECTOR_CP carries it then) and with export: its end of the
+	 * socket to the uplink
+	 */
+	MSG_COLLECTOR_PEER = 34,
+	/*
+	 * monitor -> uplink, once: the metrics listening socket, bound by the
+	 * monitor, and the sockets PROC_METRICS and COLLECTOR_METRICS come on
+	 */
+	MSG_UPLINK_METRICS = 35,
+	/* monitor -> collector, once: its end of the socket COLLECTOR_METRICS go on */
+	MSG_COLLECTOR_METRICS_SOCK = 36,
+	/* --- systemd readiness and watchdog (issue 11): numbers 37-40 --- */
+	/* collector -> monitor, repeating: alive, progress, sampling and tenants */
+	MSG_COLLECTOR_BEAT = 37,
+	/* uplink -> monitor, repeating: alive, progress, control plane and export */
+	MSG_UPLINK_BEAT = 38,
+	MSG_TYPE_MAX = 41,
 };
 
 struct msg_hdr {
@@ -103,6 +151,17 @@ struct msg_hdr {
 #define SETUP_F_TOP 0x2u
 #define SETUP_F_POLICY 0x4u /* a MSG_POLICY follows the setup */
 #define SETUP_F_CONTROL_PLANE 0x8u /* a MSG_COLLECTOR_CP follows the setup (and policy) */
+#define SETUP_F_METRICS 0x10u /* a MSG_COLLECTOR_METRICS_SOCK follows (after CP's or PEER); send COLLECTOR_METRICS */
+/*
+ * Profiles are exported through the uplink: spool one file per series,
+ * send them to the uplink, unlink on ack (spoolq.h).  Without
+ * SETUP_F_CONTROL_PLANE a MSG_COLLECTOR_PEER (struct msg_metrics_fd) follows
+ * the setup (and policy): one, for export, metrics or both.
+ */
+#define SETUP_F_EXPORT 0x20u
+
+#define UPLINK_HOST_LEN 256
+#define UPLINK_LABELS_LEN 2048
 
 /*
  * fds: [0] ring buffer map, [1] stats map, [2] output directory,
@@ -122,6 +181,16 @@ struct msg_collector_setup {
 	uint64_t sample_cost_ns;   /* calibrated interrupt cost of one sample */
 	uint32_t uplink_pid;       /* for the agent's own CPU time */
 	uint32_t pad;
+	uint64_t spool_max_bytes;  /* SETUP_F_EXPORT: the spool's bound (--spool-max-bytes) */
+	/*
+	 * SETUP_F_EXPORT: what the series' labels are built from (the
+	 * collector writes the PushRequests): the same as the uplink's
+	 * setup, checked by the monitor at start
+	 */
+	uint32_t nlabels;          /* strings in labels */
+	uint32_t pad2;
+	char hostname[UPLINK_HOST_LEN]; /* this host's name (NUL-terminated) */
+	char labels[UPLINK_LABELS_LEN]; /* nlabels "k=v" strings, each NUL-terminated */
 };
 
 struct msg_open_maps {
@@ -213,8 +282,13 @@ struct msg_policy {
 };
 
 #define UPLINK_F_CONTROL_PLANE 0x1u /* speak OpAMP; MSG_UPLINK_PEER and _CREDS follow */
-#define UPLINK_HOST_LEN 256
-#define UPLINK_LABELS_LEN 2048
+/*
+ * push profiles to Pyroscope; MSG_UPLINK_PEER (once, with or without a
+ * control plane) and MSG_UPLINK_EXPORT follow
+ */
+#define UPLINK_F_EXPORT 0x2u
+/* serve metrics: MSG_UPLINK_METRICS follows the setup */
+#define UPLINK_F_METRICS 0x4u
 
 struct msg_uplink_setup {
 	struct msg_hdr hdr;
@@ -365,11 +439,211 @@ struct msg_uplink_broke {
 	char why[128];
 };
 
+/* --- Prometheus metrics (docs/metrics.md) ------------------------------------ */
+
+/* One tenant's row: ratios are fractions of the tenant's own CPU time (1% is 0.01). */
+struct metrics_tenant {
+	char name[64];          /* NUL-terminated */
+	uint32_t hz;            /* frequency in effect */
+	uint32_t state;         /* enum tenant_health */
+	double overhead_ratio;  /* measured in the last control period (0: not yet) */
+	double budget_ratio;    /* the policy's max_overhead */
+};
+
+#define METRICS_MAX_TENANTS HEALTH_MAX_TENANTS
+
+/* Counters (_total) since the start; the BPF ones summed over CPUs. */
+struct msg_collector_metrics {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t ntenants;              /* rows in tenants[] (at most METRICS_MAX_TENANTS) */
+	uint64_t samples_total;         /* samples recorded (BPF) */
+	uint64_t lost_total;            /* samples lost: ring buffer full */
+	uint64_t idle_total;            /* ticks on an idle CPU */
+	uint64_t user_stack_errors_total;
+	uint64_t kernel_stack_errors_total;
+	uint64_t exec_lost_total;       /* exec events lost */
+	uint64_t malformed_total;       /* ring buffer records that failed validation */
+	uint64_t profiles_written_total;
+	uint64_t profiles_lost_total;   /* profiles that could not be written and were dropped */
+	struct spool_stats spool;
+	struct metrics_tenant tenants[METRICS_MAX_TENANTS];
+};
+
+enum metrics_proc { METRICS_PROC_MONITOR, METRICS_PROC_COLLECTOR, METRICS_PROC_UPLINK, METRICS_NPROC };
+
+#define PROC_ROW_OPEN_FDS 0x1u      /* open_fds is known (Linux >= 6.2 or counted) */
+
+/* What the monitor read from /proc/PID/{stat,status,limits,fd} (procmetrics.h). */
+struct proc_row {
+	uint32_t valid;                 /* 0: the process is not running or unreadable */
+	uint32_t flags;                 /* PROC_ROW_* */
+	double cpu_seconds;             /* user + system */
+	double start_time_seconds;      /* since the Unix epoch */
+	uint64_t resident_bytes;
+	uint64_t virtual_bytes;
+	uint64_t open_fds;
+	uint64_t max_fds;               /* soft RLIMIT_NOFILE (0: unlimited) */
+};
+
+struct msg_proc_metrics {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t pad;
+	struct proc_row rows[METRICS_NPROC]; /* by enum metrics_proc */
+};
+
+/*
+ * COLLECTOR_PEER (fds: [0] the collector's end of its socket to the
+ * uplink, without a control plane), COLLECTOR_METRICS_SOCK (fds: [0] the
+ * collector's end of the socket
+ * COLLECTOR_METRICS go on) and UPLINK_METRICS (fds: [0] listening TCP
+ * socket, [1] the uplink's end of the socket PROC_METRICS come on, [2] its
+ * end of the one COLLECTOR_METRICS come on).  The sending ends are
+ * non-blocking.
+ */
+struct msg_metrics_fd {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t pad;
+	char what[64];                  /* UPLINK_METRICS: the address, for messages (NUL-terminated) */
+};
+
 /* COLLECTOR_READY, UPLINK_READY and SAMPLING_START */
 struct msg_ready {
 	struct msg_hdr hdr;
 	uint32_t version;
 	uint32_t pad;
+};
+
+/* --- export to Pyroscope (issue 11; docs/security.md, "Profiles leaving the host") --- */
+
+#define EXPORT_PROFILE_MAX (16u << 20)   /* bytes of one spool file: a PushRequest */
+#define EXPORT_SERVICE_LEN 1024
+#define EXPORT_TENANT_LEN 64
+#define EXPORT_ID_LEN 64
+/* RawProfileSeries in one spool file (SNAPSHOT_MAX_SERIES per interval, with room) */
+#define EXPORT_SERIES_MAX 4096
+
+/*
+ * collector -> uplink: push this spool file, one interval's part
+ * ("cpu-<stamp>_<k>_<n>.push", spoolq.h).  fds: [0] a sealed memfd of len
+ * bytes: a serialized push.v1.PushRequest of nseries series, the HTTP body
+ * as it is; the uplink neither decodes nor re-encodes it.
+ */
+struct msg_export_profile {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t len;                       /* 1 .. EXPORT_PROFILE_MAX */
+	uint64_t seq;                       /* the collector's number, echoed in the ack */
+	int64_t time_ns;                    /* the interval's start, realtime */
+	uint32_t nseries;                   /* 1 .. EXPORT_SERIES_MAX: profiles in the file */
+	uint32_t pad;
+	uint64_t samples;                   /* pprof samples in them, counted by the collector (stats) */
+};
+
+enum export_result { EXPORT_PUSHED = 0, EXPORT_REJECTED = 1 /* 400/401/403/413...: not retried, dropped and reported */ };
+
+/* uplink -> collector: the push of seq is over */
+struct msg_export_ack {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t result;       /* enum export_result */
+	uint64_t seq;
+	int32_t http_status;   /* 0: none */
+	uint32_t pad;
+	char why[256];         /* REJECTED: one line (NUL-terminated) */
+};
+
+#define EXPORT_URL_LEN 1024
+#define UPLINK_EXPORT_F_ON 0x1u     /* export on; else off (the fds are empty) */
+#define UPLINK_EXPORT_F_BASIC 0x2u  /* fds[0]: "user:password" */
+#define UPLINK_EXPORT_F_BEARER 0x4u /* fds[1]: a bearer token */
+#define UPLINK_EXPORT_F_CA 0x8u     /* fds[2]: CA certificates (PEM) */
+#define UPLINK_EXPORT_F_CERT 0x10u  /* fds[3], fds[4]: client certificate and key (PEM) */
+
+/*
+ * monitor -> uplink.  fds: [0] basic auth, [1] bearer token, [2] CA
+ * bundle, [3] client certificate, [4] its key: always five sealed memfds
+ * (the table wants an exact count), empty where flags do not name them.
+ * naddrs 0 with a host name: it did not resolve.
+ */
+struct msg_uplink_export {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t flags;           /* UPLINK_EXPORT_F_* */
+	uint32_t port;            /* the URL's port */
+	uint32_t naddrs;
+	uint32_t max_rate;        /* pushes per second, >= 1 */
+	uint32_t pad;
+	struct uplink_addr addrs[UPLINK_MAX_ADDRS];
+	char url[EXPORT_URL_LEN];       /* http[s]://host[:port][/prefix] (NUL-terminated) */
+	char host[UPLINK_HOST_LEN];     /* its host, no brackets (NUL-terminated) */
+	char tenant[EXPORT_TENANT_LEN]; /* X-Scope-OrgID, "" for none (NUL-terminated) */
+};
+
+#define EXPORT_PATH_LEN 256
+#define EXPORT_CONFIG_F_SET 0x1u /* the policy has an export: section; else back to the command line */
+
+/*
+ * collector -> monitor.  Strings NUL-terminated, "" where the policy does
+ * not set the key.  The monitor checks every one again (the collector is
+ * less trusted): files only under /etc/vigil/, the command line's port.
+ */
+struct msg_export_config {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t flags;                 /* EXPORT_CONFIG_F_* */
+	uint64_t spool_max_bytes;       /* 0: not set */
+	char url[EXPORT_URL_LEN];
+	char tenant[EXPORT_TENANT_LEN];
+	char basic_auth_file[EXPORT_PATH_LEN];
+	char bearer_token_file[EXPORT_PATH_LEN];
+	char ca[EXPORT_PATH_LEN];
+	char cert[EXPORT_PATH_LEN];
+	char key[EXPORT_PATH_LEN];
+};
+
+/* --- systemd readiness and watchdog (issue 11) ------------------------- */
+
+/*
+ * Heartbeats.  Each worker sends one at least every BEAT_INTERVAL_MS from
+ * its main loop (and at once when what it reports changes), so that the
+ * monitor pets systemd's watchdog only while both are alive and turning,
+ * and shows their state in STATUS= (notify.h, beats.h).  progress is a
+ * counter that advances whenever the worker's loop turns: a worker that is
+ * stopped, stuck in a call or spinning outside its loop stops it.
+ */
+#define BEAT_INTERVAL_MS 1000
+#define BEAT_MAX_TENANTS 16
+
+struct msg_collector_beat {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t sampling;      /* 1 when the BPF program ran (samples or idle ticks) since the last beat */
+	uint64_t progress;      /* loop turns since the start */
+	uint64_t samples;       /* samples taken since the start */
+	uint32_t ntenants;      /* tenants in the policy in force */
+	uint32_t nlisted;       /* of them in tenants[] (at most BEAT_MAX_TENANTS) */
+	uint32_t reloads;       /* policies from the monitor (SIGHUP) taken, applied or not */
+	uint32_t pad;
+	struct health_tenant tenants[BEAT_MAX_TENANTS]; /* name, hz, state */
+};
+
+enum beat_cp_state {
+	BEAT_CP_OFF = 0,        /* no --control-plane */
+	BEAT_CP_CONNECTING = 1, /* not connected yet */
+	BEAT_CP_CONNECTED = 2,  /* the last request succeeded */
+	BEAT_CP_FAILING = 3,    /* was connected, or tried: the last request failed */
+};
+
+struct msg_uplink_beat {
+	struct msg_hdr hdr;
+	uint32_t version;
+	uint32_t cp_state;      /* enum beat_cp_state */
+	uint64_t progress;      /* loop turns (and transfer progress callbacks) since the start */
+	uint64_t serial;        /* serial of the policy in force, as the collector said (0: unsigned) */
+	struct export_stats export; /* exportstats.h; state EXPORT_OFF without an export target */
 };
 
 struct privsep_rule {

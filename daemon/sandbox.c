@@ -93,9 +93,18 @@ int sandbox_user(uid_t *ret_uid, gid_t *ret_gid, bool *ret_fell_back)
 {
 	uid_t uid;
 	gid_t gid;
+	int found = lookup(SANDBOX_USER, &uid, &gid);
 
-	if (lookup(SANDBOX_USER, &uid, &gid) == 0 ||
-	    (create_user() == 0 && lookup(SANDBOX_USER, &uid, &gid) == 0)) {
+	if (found != 0) {
+		/*
+		 * Look again whatever useradd says: when two vigilds start at
+		 * once on a host without the user, the second useradd fails
+		 * because the first made it, and the user is there to use.
+		 */
+		(void)create_user();
+		found = lookup(SANDBOX_USER, &uid, &gid);
+	}
+	if (found == 0) {
 		*ret_fell_back = false;
 	} else if (lookup("nobody", &uid, &gid) == 0) {
 		*ret_fell_back = true;
@@ -273,6 +282,15 @@ static const int uplink_net_syscalls[] = {
 };
 
 /*
+ * Both uplinks: the metrics page (metricsrv.c) accepts connections on the
+ * socket the monitor bound and handed over; it has no socket() or bind()
+ * of its own for that, and reads and writes with read()/write().
+ */
+static const int uplink_metrics_syscalls[] = {
+	SCMP_SYS(accept4),
+};
+
+/*
  * The loader: reads the object, its signature and the trust store (openat
  * only read-only: see sandbox_seccomp), loads and attaches with libbpf,
  * hands its fds to the monitor, exits.
@@ -290,6 +308,30 @@ static const int monitor_syscalls[] = {
 	/* the uplink's key material, re-read on SIGHUP (memblob.h) */
 	SCMP_SYS(memfd_create),
 };
+
+/*
+ * systemd (issue 11): libsystemd's sd_journal_sendv (every process, when
+ * stderr is the journal) and sd_notify (the monitor) each make one
+ * AF_UNIX datagram socket and sendmsg() to a named path; nothing else of
+ * the network.  The socket buffer they try to raise first
+ * (getsockopt/setsockopt SO_SNDBUF) is refused with EPERM where those
+ * calls are not allowed anyway: an entry of vigild's fits the default
+ * buffer.  The identity checks sd_notify makes (get[e]uid, get[e]gid)
+ * tell nothing a process does not know.  docs/security.md.
+ */
+static int allow_systemd_sockets(scmp_filter_ctx ctx, bool sockopts_allowed)
+{
+	int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 3,
+				  SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)AF_UNIX),
+				  SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)(SOCK_DGRAM | SOCK_CLOEXEC)),
+				  SCMP_A2(SCMP_CMP_EQ, 0));
+
+	if (!rc && !sockopts_allowed)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(getsockopt), 0);
+	if (!rc && !sockopts_allowed)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setsockopt), 0);
+	return rc;
+}
 
 static int add_all(scmp_filter_ctx ctx, const int *calls, size_t n)
 {
@@ -353,6 +395,9 @@ int sandbox_seccomp(enum sandbox_role role)
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TCGETS));
+	/* The loader stays silent once confined but for fatal errors: journal too. */
+	if (!rc)
+		rc = allow_systemd_sockets(ctx, role == SANDBOX_UPLINK_NET);
 	switch (role) {
 	case SANDBOX_COLLECTOR:
 		if (!rc)
@@ -361,8 +406,12 @@ int sandbox_seccomp(enum sandbox_role role)
 			rc = allow_bpf_cmds(ctx, collector_bpf, NELEM(collector_bpf));
 		break;
 	case SANDBOX_UPLINK:
+		if (!rc)
+			rc = ADD_ALL(ctx, uplink_metrics_syscalls);
 		break;
 	case SANDBOX_UPLINK_NET:
+		if (!rc)
+			rc = ADD_ALL(ctx, uplink_metrics_syscalls);
 		if (!rc)
 			rc = ADD_ALL(ctx, uplink_net_syscalls);
 		for (int i = 0; !rc && i < 2; i++)
@@ -390,6 +439,13 @@ int sandbox_seccomp(enum sandbox_role role)
 	case SANDBOX_MONITOR:
 		if (!rc)
 			rc = ADD_ALL(ctx, monitor_syscalls);
+		/* sd_notify compares them to decide whether to pass credentials */
+		for (int i = 0; !rc && i < 4; i++) {
+			static const int ids[] = { SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid),
+						   SCMP_SYS(getegid) };
+
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ids[i], 0);
+		}
 		if (!rc)
 			rc = allow_bpf_cmds(ctx, monitor_bpf, NELEM(monitor_bpf));
 		/* perf event ioctls (frequency changes, enable/disable) */
@@ -525,6 +581,11 @@ struct ll_net_port_attr {
 
 int sandbox_landlock_uplink(unsigned port, bool *ret_net_confined)
 {
+	return sandbox_landlock_uplink_ports(&port, 1, ret_net_confined);
+}
+
+int sandbox_landlock_uplink_ports(const unsigned *ports, size_t n, bool *ret_net_confined)
+{
 	int abi = ll_abi(), ruleset;
 
 	if (abi < 1)
@@ -532,10 +593,12 @@ int sandbox_landlock_uplink(unsigned port, bool *ret_net_confined)
 	ruleset = ll_create(abi);
 	if (ruleset < 0)
 		return ruleset;
-	if (abi >= 4 && port) {
+	for (size_t i = 0; i < n && abi >= 4; i++) {
 		struct ll_net_port_attr np = { .allowed_access = LL_ACCESS_NET_CONNECT_TCP,
-					       .port = port };
+					       .port = ports[i] };
 
+		if (!ports[i])
+			continue;
 		if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &np, 0) < 0) {
 			int rc = -errno;
 

@@ -85,6 +85,8 @@ int sandbox_landlock_collector(int out_dir_fd, int state_dir_fd);
  * *ret_net_confined is false.  As above.
  */
 int sandbox_landlock_uplink(unsigned port, bool *ret_net_confined);
+/* The same with several ports (0s are skipped): the control plane's and the export target's. */
+int sandbox_landlock_uplink_ports(const unsigned *ports, size_t n, bool *ret_net_confined);
 
 /* The kernel's Landlock ABI version, or -errno (-EOPNOTSUPP: none). */
 int sandbox_landlock_abi(void);

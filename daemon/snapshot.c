@@ -10,6 +10,7 @@
 
 #include "cgroups.h"
 #include "pprof.h"
+#include "service.h"
 #include "snapshot.h"
 #include "stackagg.h"
 #include "symbolizer.h"
@@ -135,7 +136,7 @@ static const char *frame_name(const struct sym_frame *f, char *buf, size_t len)
 
 static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, struct symbolizer *sym,
 		     struct cgroups *cg, const struct snapshot_meta *m, int64_t period_ns,
-		     struct leaves *leaves, char *leafbuf, size_t leaflen)
+		     struct leaves *leaves, char *leafbuf, size_t leaflen, bool exported)
 {
 	const struct vigil_sample_hdr *h = &e->hdr;
 	uint64_t locs[MAX_FRAMES];
@@ -228,7 +229,20 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 		{ .key = "cgroup", .str = cgpath },
 		{ .key = "tenant", .str = tenant },
 	};
-	rc = pprof_sample(b, locs, n, labels, sizeof(labels) / sizeof(labels[0]), (int64_t)e->count,
+	/*
+	 * Pyroscope stores every distinct set of string labels as a series of
+	 * its own and counts them against its 30-label limit: thread_name and
+	 * cgroup multiply an exported profile into many series, so exported
+	 * (per-service) profiles keep only comm and tenant; pid and tid are
+	 * numeric, which Pyroscope does not turn into series. Files in the
+	 * output directory keep every label.
+	 */
+	const struct pprof_label exp_labels[] = { labels[0], labels[1], labels[2], labels[5] };
+	const struct pprof_label *lv = exported ? exp_labels : labels;
+	size_t nl = exported ? sizeof(exp_labels) / sizeof(exp_labels[0])
+			     : sizeof(labels) / sizeof(labels[0]);
+
+	rc = pprof_sample(b, locs, n, lv, nl, (int64_t)e->count,
 			  (int64_t)e->count * period_ns);
 	if (rc)
 		return rc;
@@ -246,25 +260,11 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 	return 0;
 }
 
-int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cgroups *cg,
-		   const struct snapshot_meta *m, uint8_t **ret_buf, size_t *ret_len,
-		   struct snapshot_top **ret_top)
+static int add_comments(struct pprof_builder *b, const struct snapshot_meta *m)
 {
-	int64_t period_ns = 1000000000ll / (m->hz ? m->hz : 1);
-	struct leaves leaves = { 0 };
-	struct pprof_builder *b;
-	char text[512], leafbuf[128];
-	int rc = 0;
+	char text[512];
+	int rc;
 
-	b = pprof_new(period_ns, m->time_ns);
-	if (!b)
-		return -errno;
-	for (size_t i = 0; i < stackagg_distinct(agg); i++) {
-		rc = add_entry(b, stackagg_get(agg, i), sym, cg, m, period_ns, ret_top ? &leaves : NULL,
-			       leafbuf, sizeof(leafbuf));
-		if (rc)
-			goto out;
-	}
 	snprintf(text, sizeof(text),
 		 "vigil: hz=%u cpus=%u samples=%" PRIu64 " lost=%" PRIu64 " idle=%" PRIu64
 		 " user_stack_errors=%" PRIu64 " kernel_stack_errors=%" PRIu64
@@ -278,6 +278,31 @@ int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cg
 		snprintf(line, sizeof(line), "vigil: budget %s", m->comments[i]);
 		rc = pprof_comment(b, line);
 	}
+	if (!rc && m->extra_comment)
+		rc = pprof_comment(b, m->extra_comment);
+	return rc;
+}
+
+int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cgroups *cg,
+		   const struct snapshot_meta *m, uint8_t **ret_buf, size_t *ret_len,
+		   struct snapshot_top **ret_top)
+{
+	int64_t period_ns = 1000000000ll / (m->hz ? m->hz : 1);
+	struct leaves leaves = { 0 };
+	struct pprof_builder *b;
+	char leafbuf[128];
+	int rc = 0;
+
+	b = pprof_new(period_ns, m->time_ns);
+	if (!b)
+		return -errno;
+	for (size_t i = 0; i < stackagg_distinct(agg); i++) {
+		rc = add_entry(b, stackagg_get(agg, i), sym, cg, m, period_ns, ret_top ? &leaves : NULL,
+			       leafbuf, sizeof(leafbuf), false);
+		if (rc)
+			goto out;
+	}
+	rc = add_comments(b, m);
 	if (rc)
 		goto out;
 	rc = pprof_encode(b, m->duration_ns, ret_buf, ret_len);
@@ -297,5 +322,150 @@ out:
 	}
 	free(leaves.v);
 	pprof_free(b);
+	return rc;
+}
+
+/* ---- export: one profile per series ---- */
+
+struct series_b {
+	struct snapshot_series out;
+	struct pprof_builder *b;
+};
+
+void snapshot_set_free(struct snapshot_set *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i].service);
+		free(s->v[i].buf);
+	}
+	free(s->v);
+	free(s);
+}
+
+/* The series of entry e: its service and its tenant's name. */
+static int entry_series(const struct stackagg_entry *e, struct cgroups *cg,
+			const struct snapshot_meta *m, char *svc, size_t svc_len, char *tenant,
+			size_t tenant_len)
+{
+	char comm[VIGIL_COMM_LEN + 1];
+	const char *t = m->tenant_name ? m->tenant_name(m->tenant_ctx, e->hdr.tenant) : NULL;
+
+	memcpy(comm, e->hdr.comm, VIGIL_COMM_LEN);
+	comm[VIGIL_COMM_LEN] = '\0';
+	if (t)
+		snprintf(tenant, tenant_len, "%s", t);
+	else
+		snprintf(tenant, tenant_len, "tenant-%u", e->hdr.tenant);
+	return service_of(cg ? cgroups_path(cg, e->hdr.cgroup_id) : NULL, comm, svc, svc_len);
+}
+
+static struct series_b *find_series(struct series_b *v, size_t *n, size_t limit, const char *svc,
+				    const char *tenant, int64_t period_ns, int64_t time_ns)
+{
+	struct series_b *s;
+
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(v[i].out.service, svc) == 0 && strcmp(v[i].out.tenant, tenant) == 0)
+			return &v[i];
+	if (*n >= limit) /* past it when "other" series were added */
+		return NULL;
+	s = &v[*n];
+	memset(s, 0, sizeof(*s));
+	s->out.service = strdup(svc);
+	s->b = pprof_new(period_ns, time_ns);
+	if (!s->out.service || !s->b) {
+		free(s->out.service);
+		pprof_free(s->b);
+		errno = ENOMEM;
+		return NULL;
+	}
+	snprintf(s->out.tenant, sizeof(s->out.tenant), "%s", tenant);
+	(*n)++;
+	return s;
+}
+
+int snapshot_build_series(const struct stackagg *agg, struct symbolizer *sym, struct cgroups *cg,
+			  const struct snapshot_meta *m, struct snapshot_set **ret_set,
+			  struct snapshot_top **ret_top)
+{
+	int64_t period_ns = 1000000000ll / (m->hz ? m->hz : 1);
+	/* Past the limit, each tenant's "other" still has a slot of its own. */
+	const size_t cap = SNAPSHOT_MAX_SERIES + VIGIL_MAX_TENANTS;
+	struct series_b *v = calloc(cap, sizeof(*v));
+	struct snapshot_set *set = calloc(1, sizeof(*set));
+	struct leaves leaves = { 0 };
+	char svc[1024], tenant[64], leafbuf[128];
+	size_t n = 0;
+	int rc = 0;
+
+	if (!v || !set) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < stackagg_distinct(agg); i++) {
+		const struct stackagg_entry *e = stackagg_get(agg, i);
+		struct series_b *s;
+
+		if (entry_series(e, cg, m, svc, sizeof(svc), tenant, sizeof(tenant)) < 0)
+			snprintf(svc, sizeof(svc), "%s", SNAPSHOT_OTHER_SERVICE);
+		errno = 0;
+		s = find_series(v, &n, SNAPSHOT_MAX_SERIES, svc, tenant, period_ns, m->time_ns);
+		if (!s && errno == 0) /* full: the tenant's "other" */
+			s = find_series(v, &n, cap, SNAPSHOT_OTHER_SERVICE, tenant, period_ns, m->time_ns);
+		if (!s) {
+			rc = errno ? -errno : -ENOSPC;
+			goto out;
+		}
+		rc = add_entry(s->b, e, sym, cg, m, period_ns, ret_top ? &leaves : NULL, leafbuf,
+			       sizeof(leafbuf), true);
+		if (rc)
+			goto out;
+		s->out.samples += e->count;
+	}
+	set->v = calloc(n ? n : 1, sizeof(*set->v));
+	if (!set->v) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = add_comments(v[i].b, m);
+		if (!rc)
+			rc = pprof_encode(v[i].b, m->duration_ns, &v[i].out.buf, &v[i].out.len);
+		if (rc)
+			goto out;
+		/* RFC 1952, 2.3.1: a gzip member ends with ISIZE, the input's size mod 2^32 (LE) */
+		if (v[i].out.len >= 4) {
+			const uint8_t *t = v[i].out.buf + v[i].out.len - 4;
+
+			v[i].out.raw_len = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 |
+					   (size_t)t[3] << 24;
+		}
+		v[i].out.records = pprof_sample_count(v[i].b);
+		set->v[set->n++] = v[i].out;
+		v[i].out.service = NULL;
+		v[i].out.buf = NULL;
+	}
+	if (ret_top) {
+		rc = make_top(&leaves, stackagg_total(agg), ret_top);
+		if (rc)
+			goto out;
+	}
+	*ret_set = set;
+	set = NULL;
+out:
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].out.service);
+		free(v[i].out.buf);
+		pprof_free(v[i].b);
+	}
+	free(v);
+	snapshot_set_free(set);
+	for (size_t i = 0; i < leaves.n; i++) {
+		free(leaves.v[i].function);
+		free(leaves.v[i].comm);
+	}
+	free(leaves.v);
 	return rc;
 }

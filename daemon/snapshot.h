@@ -32,6 +32,8 @@ struct snapshot_meta {
 	/* Extra profile comments (the budgets' figures); borrowed. */
 	const char *const *comments;
 	size_t ncomments;
+	/* One more comment, as it is (the spool's drops; NULL: none); borrowed. */
+	const char *extra_comment;
 };
 
 /* Leaf functions by samples, for the terminal's top table. */
@@ -57,5 +59,41 @@ int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cg
 		   struct snapshot_top **ret_top);
 
 void snapshot_top_free(struct snapshot_top *t);
+
+/*
+ * Export on: the interval split into one profile per series (service,
+ * tenant), service as service_of() names it.  Each stack is symbolized
+ * once, into the profile of its series, with the same labels and comments
+ * as snapshot_build's.  Series beyond SNAPSHOT_MAX_SERIES in one interval
+ * go into the series "other" of their tenant.
+ */
+#define SNAPSHOT_MAX_SERIES 256
+#define SNAPSHOT_OTHER_SERVICE "other"
+
+struct snapshot_series {
+	char *service;   /* owned */
+	char tenant[64]; /* the tenant's name (cut to 63 bytes) */
+	uint8_t *buf;    /* owned: gzip pprof */
+	size_t len;
+	size_t raw_len;  /* the pprof's size uncompressed (what Pyroscope charges a push) */
+	uint64_t samples;  /* samples (events) in it */
+	uint64_t records;  /* its pprof Sample messages (what a reader counts as samples) */
+};
+
+struct snapshot_set {
+	struct snapshot_series *v;
+	size_t n;
+};
+
+/*
+ * Build every series' profile.  *ret_set is owned by the caller (free with
+ * snapshot_set_free); an interval without samples gives no series.
+ * ret_top as for snapshot_build.  0 or -errno.
+ */
+int snapshot_build_series(const struct stackagg *agg, struct symbolizer *sym, struct cgroups *cg,
+			  const struct snapshot_meta *m, struct snapshot_set **ret_set,
+			  struct snapshot_top **ret_top);
+
+void snapshot_set_free(struct snapshot_set *s);
 
 #endif

@@ -9,6 +9,9 @@
  *
  *   execve, ptrace, bpf_prog_load, socket_inet   system calls its seccomp
  *                    allowlist lacks: the filter kills it (SIGSYS)
+ *   socket_unix_stream   an AF_UNIX stream socket: SIGSYS too (only the
+ *                    datagram socket libsystemd's journal and notify calls
+ *                    make is allowed, sandbox.c)
  *   open             open("/etc/passwd") read-only: SIGSYS in the uplink
  *                    (no openat), EACCES from Landlock in the collector
  *   connect_local:PORT   a TCP connection to 127.0.0.1:PORT
@@ -16,6 +19,10 @@
  *   set_hz:N         ask the monitor for N Hz and log its answer (collector)
  *   tenant_root      ask the monitor to sample the root cgroup (id 1) for
  *                    tenant 1, and log its answer (collector)
+ *   bad_ack:S        after S seconds (profiles are spooled and one is in
+ *                    flight by then), acknowledge an export push that is
+ *                    not in flight, on the socket to the collector (uplink,
+ *                    export on): the collector must report a protocol break
  *
  * A call that returns instead is reported on stderr ("TEST HOOK: WHAT
  * returned ..."); the process then exits 0 if the kernel refused it with
@@ -91,6 +98,8 @@ static inline void testhooks_attempt(const char *role)
 		rc = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
 	} else if (strcmp(what, "socket_inet") == 0) {
 		rc = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	} else if (strcmp(what, "socket_unix_stream") == 0) {
+		rc = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	} else if (strcmp(what, "open") == 0) {
 		rc = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
 	} else if (strncmp(what, "connect_local:", 14) == 0) {
@@ -109,6 +118,35 @@ static inline void testhooks_attempt(const char *role)
 		privsep_send(PRIVSEP_FD, msg, sizeof(msg), NULL, 0);
 		for (;;)
 			poll(NULL, 0, -1); /* the monitor is expected to kill us */
+	} else if (strncmp(what, "bad_ack:", 8) == 0) {
+		/*
+		 * The socket to the collector is an AF_UNIX SEQPACKET one that is
+		 * not PRIVSEP_FD; the metrics sockets are too, and their readers
+		 * ignore what comes the wrong way: send on each of them.
+		 */
+		int sent = 0;
+
+		struct msg_export_ack m = { .hdr = { MSG_EXPORT_ACK, sizeof(m) },
+					    .version = PRIVSEP_VERSION, .result = EXPORT_PUSHED,
+					    .seq = 0x7fffffff, .http_status = 200 };
+
+		sleep((unsigned)atoi(what + 8));
+		for (int fd = PRIVSEP_FD + 1; fd < 256; fd++) {
+			int type = 0, dom = 0;
+			socklen_t l = sizeof(type), l2 = sizeof(dom);
+
+			if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_SEQPACKET &&
+			    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l2) == 0 && dom == AF_UNIX) {
+				log_warnx("TEST HOOK: acknowledging seq %llu, never sent, on fd %d",
+					  (unsigned long long)m.seq, fd);
+				if (privsep_send(fd, &m, sizeof(m), NULL, 0) == 0)
+					sent++;
+			}
+		}
+		if (sent)
+			return; /* carry on: the collector and the monitor must act */
+		log_warnx("TEST HOOK: no socket to the collector found");
+		exit(1);
 	} else if (strncmp(what, "set_hz:", 7) == 0) {
 		struct msg_set_hz m = { .hdr = { MSG_SET_HZ, sizeof(m) }, .hz = (uint32_t)atoi(what + 7) };
 		unsigned got = 0;

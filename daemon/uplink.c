@@ -43,20 +43,25 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
 #include "certrot.h"
+#include "heartbeat.h"
 #include "cphttp.h"
 #include "log.h"
 #include "memblob.h"
+#include "metricsrv.h"
 #include "opampcli.h"
 #include "policy.h"
 #include "privsep.h"
 #include "sandbox.h"
 #include "signing.h"
 #include "uplink.h"
+#include "uplinkexp.h"
+#include "upmetrics.h"
 
 #ifdef VIGIL_TEST_HOOKS
 #include "testhooks.h"
@@ -142,7 +147,44 @@ struct uplink {
 	bool connected;
 	uint64_t fail_logged_ns;
 	unsigned fails;
+	/* export to Pyroscope (uplinkexp.h); NULL without */
+	struct uplinkexp *exp;
+	/* Prometheus metrics (UPLINK_F_METRICS): NULL when off */
+	struct metricsrv *msrv;
+	struct upmetrics met;
+	int pmfd, cmfd;             /* PROC_METRICS from the monitor, COLLECTOR_METRICS; -1: none */
+	bool seen_pm[MSG_TYPE_MAX], seen_cm[MSG_TYPE_MAX];
+	/* Heartbeats to the monitor (systemd's watchdog and STATUS=, issue 11). */
+	struct heartbeat hb;
+	bool cp;                    /* a control plane is configured */
 };
+
+/*
+ * One turn of a loop (or of a transfer's progress callback): tell the
+ * monitor this process is alive, and the state it shows in STATUS=
+ * (MSG_UPLINK_BEAT), when a beat is due.
+ */
+static void beat(struct uplink *u, bool force)
+{
+	struct msg_uplink_beat m = { .hdr = { MSG_UPLINK_BEAT, sizeof(m) },
+				     .version = PRIVSEP_VERSION };
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!heartbeat_turn(&u->hb, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, force))
+		return;
+	m.progress = u->hb.progress;
+	if (!u->cp)
+		m.cp_state = BEAT_CP_OFF;
+	else if (u->connected)
+		m.cp_state = BEAT_CP_CONNECTED;
+	else
+		m.cp_state = u->fails ? BEAT_CP_FAILING : BEAT_CP_CONNECTING;
+	m.serial = u->have_policy ? u->policy.serial : 0;
+	if (u->exp)
+		m.export = *uplinkexp_stats(u->exp); /* else EXPORT_OFF, zero */
+	privsep_send(PRIVSEP_FD, &m, sizeof(m), NULL, 0);
+}
 
 static uint64_t mono_ns(void)
 {
@@ -405,6 +447,8 @@ static int from_monitor(struct uplink *u)
 {
 	union {
 		struct msg_uplink_creds creds;
+		struct msg_uplink_export exp;
+		struct msg_uplink_peer peer;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} m;
 	int fds[PRIVSEP_MAX_FDS];
@@ -417,7 +461,15 @@ static int from_monitor(struct uplink *u)
 		return -EPIPE;
 	if (type < 0)
 		fatalx(70, "the monitor broke the protocol: %s", strerror(-type));
-	if (type != MSG_UPLINK_CREDS)
+	if (type == MSG_UPLINK_EXPORT && u->exp) {
+		uplinkexp_config(u->exp, &m.exp, fds);
+		return 0;
+	}
+	if (type == MSG_UPLINK_PEER && u->chan < 0 && m.peer.version == PRIVSEP_VERSION) {
+		u->chan = fds[0];
+		return 0;
+	}
+	if (type != MSG_UPLINK_CREDS || !u->http)
 		fatalx(70, "the monitor sent message %d, which the uplink does not take now", type);
 	take_creds(u, &m.creds, fds);
 	return 0;
@@ -448,6 +500,9 @@ static void take_status(struct uplink *u, const struct msg_policy_status *m, int
 	u->policy = *m;
 	u->policy.reason[sizeof(u->policy.reason) - 1] = '\0';
 	u->have_policy = true;
+	u->met.have_policy = true;
+	u->met.policy_source = m->source;
+	u->met.policy_serial = m->serial;
 	if (u->forwarded && !memcmp(u->forwarded_hash, m->hash, CONFIG_HASH_LEN)) {
 		u->forwarded = false;
 		if (m->status == REMOTE_APPLIED)
@@ -466,6 +521,7 @@ static int from_collector(struct uplink *u)
 		struct msg_agent_start start;
 		struct msg_policy_status status;
 		struct msg_agent_health health;
+		struct msg_export_profile profile;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} m;
 	int fds[PRIVSEP_MAX_FDS];
@@ -481,6 +537,10 @@ static int from_collector(struct uplink *u)
 	}
 	if (type < 0)
 		fatalx(70, "the collector broke the protocol: %s", strerror(-type));
+	/* Without a control plane the collector sends profiles to export, nothing else (metrics have their own socket). */
+	if (!u->http && type != MSG_EXPORT_PROFILE)
+		fatalx(70, "the collector sent message %d, which the uplink does not take without a "
+		       "control plane", type);
 	switch (type) {
 	case MSG_AGENT_START:
 		if (m.start.version != PRIVSEP_VERSION)
@@ -502,13 +562,196 @@ static int from_collector(struct uplink *u)
 		u->have_health = true;
 		opampcli_mark(&u->cli, OPAMPCLI_HEALTH);
 		break;
+	case MSG_EXPORT_PROFILE:
+		if (!u->exp)
+			fatalx(70, "the collector sent a profile to export, and export is off");
+		uplinkexp_profile(u->exp, &m.profile, fds[0]);
+		uplinkexp_step(u->exp, u->chan);
+		break;
 	default:
 		fatalx(70, "the collector sent message %d, which the uplink does not take", type);
 	}
 	return 0;
 }
 
+/* --- metrics ------------------------------------------------------------------- */
+
+/* The metrics server's entries at p (none when off); timeout lowered to its own. */
+static size_t metrics_pollfds(struct uplink *u, struct pollfd *p, int *timeout)
+{
+	int t;
+
+	if (!u->msrv)
+		return 0;
+	t = metricsrv_timeout_ms(u->msrv);
+	if (t >= 0 && (*timeout < 0 || t < *timeout))
+		*timeout = t;
+	return metricsrv_pollfds(u->msrv, p);
+}
+
+/* MSG_PROC_METRICS on the socket the monitor gave for them, and nothing else. */
+static void from_monitor_metrics(struct uplink *u)
+{
+	union {
+		struct msg_proc_metrics proc;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} m;
+	int fds[PRIVSEP_MAX_FDS];
+	size_t len;
+	int type = privsep_recv(u->pmfd, PEER_MONITOR, u->seen_pm, &m, &len, fds);
+
+	if (type == -EAGAIN || type == -EINTR)
+		return;
+	if (type == -EPIPE || type == -ECONNRESET) {
+		close(u->pmfd);
+		u->pmfd = -1;
+		return;
+	}
+	if (type != MSG_PROC_METRICS || upmetrics_take_proc(&u->met, &m.proc))
+		fatalx(70, "the monitor sent process figures the uplink cannot mean (%s)",
+		       type < 0 ? strerror(-type) : "wrong type or contents");
+}
+
+/*
+ * MSG_COLLECTOR_METRICS on the socket the monitor gave for them, and
+ * nothing else; a collector that sends what cannot be meant is treated
+ * as on the control socket (the uplink ends, the monitor shuts down).
+ */
+static void from_collector_metrics(struct uplink *u)
+{
+	union {
+		struct msg_collector_metrics col;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} m;
+	int fds[PRIVSEP_MAX_FDS];
+	size_t len;
+	int type = privsep_recv(u->cmfd, PEER_COLLECTOR, u->seen_cm, &m, &len, fds);
+
+	if (type == -EAGAIN || type == -EINTR)
+		return;
+	if (type == -EPIPE || type == -ECONNRESET) {
+		close(u->cmfd);
+		u->cmfd = -1;
+		return;
+	}
+	if (type != MSG_COLLECTOR_METRICS || upmetrics_take_collector(&u->met, &m.col))
+		fatalx(70, "the collector sent metrics the uplink cannot mean (%s)",
+		       type < 0 ? strerror(-type) : "wrong type or contents");
+}
+
+/* The metrics sockets in p[0] (monitor's) and p[1] (collector's), after poll(). */
+static void metrics_sockets(struct uplink *u, const struct pollfd *p)
+{
+	if (u->pmfd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+		from_monitor_metrics(u);
+	if (u->cmfd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+		from_collector_metrics(u);
+}
+
+/*
+ * MSG_UPLINK_METRICS: the listening socket the monitor bound, and the
+ * sockets the monitor's and the collector's figures come on.
+ */
+static void setup_metrics(struct uplink *u, bool cp)
+{
+	union {
+		struct msg_metrics_fd m;
+		uint8_t raw[PRIVSEP_MAX_MSG];
+	} m;
+	int fds[PRIVSEP_MAX_FDS], type, rc;
+	size_t len;
+
+	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, u->seen_mon, &m, &len, fds);
+	if (type != MSG_UPLINK_METRICS || m.m.version != PRIVSEP_VERSION)
+		fatalx(70, "no metrics socket from the monitor (%s)",
+		       type < 0 ? strerror(-type) : "wrong type or version");
+	u->pmfd = fds[1];
+	u->cmfd = fds[2];
+	rc = metricsrv_new(fds[0], upmetrics_render, &u->met, &u->msrv);
+	if (rc)
+		fatalx(71, "cannot serve metrics: %s", strerror(-rc));
+	u->met.control_plane = cp;
+	u->met.http = metricsrv_stats(u->msrv);
+}
+
+/* Without a control plane: serve metrics until told to stop or the monitor is gone. */
+static int run_local(struct uplink *u)
+{
+	for (;;) {
+		struct pollfd p[5 + METRICSRV_NPOLLFDS] = { { .fd = u->sfd, .events = POLLIN },
+							    { .fd = PRIVSEP_FD, .events = POLLIN },
+							    { .fd = u->chan, .events = POLLIN },
+							    { .fd = u->pmfd, .events = POLLIN },
+							    { .fd = u->cmfd, .events = POLLIN } };
+		struct signalfd_siginfo si;
+		int timeout = heartbeat_timeout_ms(&u->hb, mono_ns());
+		size_t nm = metrics_pollfds(u, p + 5, &timeout);
+
+		if (poll(p, 5 + nm, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			fatalx(71, "poll: %s", strerror(errno));
+		}
+		beat(u, false);
+		metrics_sockets(u, p + 3);
+		if (u->msrv)
+			metricsrv_handle(u->msrv, p + 5, nm);
+		if ((p[0].revents & POLLIN) && read(u->sfd, &si, sizeof(si)) == sizeof(si) &&
+		    si.ssi_signo != SIGHUP && si.ssi_signo != SIGPIPE)
+			return 0;
+		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && from_monitor(u) == -EPIPE)
+			return 0; /* the monitor is gone: so is vigild */
+		if (u->chan >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    from_collector(u) == -EPIPE)
+			log_info("the collector has stopped");
+	}
+}
+
 /* --- OpAMP --------------------------------------------------------------------- */
+
+/*
+ * During a blocking OpAMP request: move the push on, and take the
+ * collector's next profile to export when that is what waits on the
+ * socket (peeked).  Only that: the collector's other messages change what
+ * the request in flight reports, and wait for the loop.
+ */
+static void export_pump(struct uplink *u)
+{
+	struct msg_hdr h;
+
+	if (!u->exp)
+		return;
+	uplinkexp_step(u->exp, u->chan);
+	if (u->chan >= 0 && recv(u->chan, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT) == (ssize_t)sizeof(h) &&
+	    h.type == MSG_EXPORT_PROFILE)
+		from_collector(u);
+}
+
+/* cphttp's waiter: the exporter's descriptors and the collector's socket. */
+static size_t export_fds(void *ctx, struct pollfd *p, size_t max, int *timeout_ms)
+{
+	struct uplink *u = ctx;
+	size_t n = 0;
+	int t = -1;
+
+	if (!u->exp || max < 2)
+		return 0;
+	/*
+	 * The collector's socket, unless another message than a profile waits
+	 * there (it waits for the loop: polling for it would spin).
+	 */
+	if (u->chan >= 0) {
+		struct msg_hdr h;
+		ssize_t k = recv(u->chan, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+
+		if (k < 0 || (k == (ssize_t)sizeof(h) && h.type == MSG_EXPORT_PROFILE))
+			p[n++] = (struct pollfd){ .fd = u->chan, .events = POLLIN };
+	}
+	n += uplinkexp_pollfds(u->exp, p + n, max - n, &t);
+	if (t >= 0 && t < *timeout_ms)
+		*timeout_ms = t;
+	return n;
+}
 
 static bool should_abort(void *ctx)
 {
@@ -518,6 +761,22 @@ static bool should_abort(void *ctx)
 	while (read(u->sfd, &si, sizeof(si)) == sizeof(si))
 		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
 			u->stopping = true;
+	/*
+	 * Called while an OpAMP request runs (cphttp: at least every
+	 * CPHTTP_TICK_MS): the export goes on meanwhile.
+	 */
+	export_pump(u);
+	/* Called while a transfer runs, too: a slow server is not a stuck uplink. */
+	beat(u, false);
+	/* Scrapes too: a control plane that hangs a request must not hang the metrics. */
+	if (u->msrv) {
+		struct pollfd p[METRICSRV_NPOLLFDS];
+		int timeout = 0;
+		size_t n = metrics_pollfds(u, p, &timeout);
+
+		if (poll(p, n, 0) >= 0)
+			metricsrv_handle(u->msrv, p, n);
+	}
 	return u->stopping;
 }
 
@@ -707,37 +966,57 @@ static void disconnect(struct uplink *u)
 	free(msg);
 }
 
+/* With a control plane (OpAMP), export (Pyroscope), or both. */
 static int run_control_plane(struct uplink *u)
 {
-	bool warned_addrs = false;
+	bool warned_addrs = false, cp = u->cfg.flags & UPLINK_F_CONTROL_PLANE;
 
 	opampcli_init(&u->cli);
 	while (!u->stopping) {
-		struct pollfd p[3] = { { .fd = u->sfd, .events = POLLIN },
-				       { .fd = PRIVSEP_FD, .events = POLLIN },
-				       { .fd = u->chan, .events = POLLIN } };
+		struct pollfd p[5 + 16 + METRICSRV_NPOLLFDS] = { { .fd = u->sfd, .events = POLLIN },
+								 { .fd = PRIVSEP_FD, .events = POLLIN },
+								 { .fd = u->chan, .events = POLLIN },
+								 { .fd = u->pmfd, .events = POLLIN },
+								 { .fd = u->cmfd, .events = POLLIN } };
+		size_t nm;
 		/* The first message waits for the collector: the policy in force comes first. */
-		bool ready = u->have_start && u->have_policy && u->have_health && u->have_creds &&
+		bool ready = cp && u->have_start && u->have_policy && u->have_health && u->have_creds &&
 			     u->naddrs;
 		uint64_t now = mono_ns();
-		int timeout = -1;
+		int timeout = -1, ex_timeout = -1;
+		size_t np = 5;
 
-		if (u->have_creds && !u->naddrs && !warned_addrs) {
+		if (cp && u->have_creds && !u->naddrs && !warned_addrs) {
 			log_warnx("control plane %s: no address (it did not resolve at start): not "
 				  "connecting", u->cfg.host);
 			warned_addrs = true;
 		}
+		beat(u, false);
 		if (ready && now >= u->next_poll_ns) {
 			poll_server(u);
 			continue;
 		}
 		if (ready)
 			timeout = (int)((u->next_poll_ns - now + 999999) / 1000000);
-		if (poll(p, 3, timeout) < 0) {
+		if (u->exp) {
+			np += uplinkexp_pollfds(u->exp, p + 5, 16, &ex_timeout);
+			if (ex_timeout >= 0 && (timeout < 0 || ex_timeout < timeout))
+				timeout = ex_timeout;
+		}
+		if (timeout < 0 || timeout > heartbeat_timeout_ms(&u->hb, now))
+			timeout = heartbeat_timeout_ms(&u->hb, now);
+		u->met.cp_connected = u->connected;
+		nm = metrics_pollfds(u, p + np, &timeout);
+		if (poll(p, np + nm, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatalx(71, "poll: %s", strerror(errno));
 		}
+		if (u->exp)
+			uplinkexp_step(u->exp, u->chan);
+		metrics_sockets(u, p + 3);
+		if (u->msrv)
+			metricsrv_handle(u->msrv, p + np, nm);
 		if (p[0].revents & POLLIN)
 			should_abort(u);
 		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && from_monitor(u) == -EPIPE)
@@ -746,8 +1025,51 @@ static int run_control_plane(struct uplink *u)
 		    from_collector(u) == -EPIPE)
 			log_info("the collector has stopped");
 	}
-	disconnect(u);
+	if (cp)
+		disconnect(u);
 	return 0;
+}
+
+/*
+ * Export on: the exporter, and the target from the monitor, which comes
+ * after the other set-up messages (the credentials of a control plane, the
+ * socket to the collector): its port must be known before Landlock.
+ */
+static void setup_export(struct uplink *u)
+{
+	int rc = cphttp_global_init();
+
+	if (rc)
+		fatalx(71, "cannot set up libcurl: %s", strerror(-rc));
+	tzset();
+	u->exp = uplinkexp_new(&u->cfg);
+	if (u->http)
+		cphttp_set_waiter(u->http, export_fds, u);
+	u->met.exp = uplinkexp_stats(u->exp);
+	while (!uplinkexp_port(u->exp)) {
+		struct pollfd p = { .fd = PRIVSEP_FD, .events = POLLIN };
+
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			fatalx(71, "poll: %s", strerror(errno));
+		if (from_monitor(u) == -EPIPE)
+			exit(0); /* the monitor is gone: so is vigild */
+	}
+}
+
+/* The setup's strings: terminated, nlabels of them within labels. */
+static void check_labels(struct uplink *u)
+{
+	size_t off = 0;
+
+	u->cfg.hostname[sizeof(u->cfg.hostname) - 1] = '\0';
+	u->cfg.labels[sizeof(u->cfg.labels) - 1] = '\0';
+	if (u->cfg.nlabels > 16)
+		fatalx(70, "the monitor sent a setup it cannot mean");
+	for (uint32_t i = 0; i < u->cfg.nlabels; i++) {
+		off += strnlen(u->cfg.labels + off, sizeof(u->cfg.labels) - off) + 1;
+		if (off > sizeof(u->cfg.labels))
+			fatalx(70, "the monitor sent labels that do not fit");
+	}
 }
 
 static void setup_control_plane(struct uplink *u)
@@ -794,7 +1116,7 @@ static void setup_control_plane(struct uplink *u)
 
 int uplink_main(void)
 {
-	struct uplink u = { .chan = -1 };
+	struct uplink u = { .chan = -1, .pmfd = -1, .cmfd = -1 };
 	union {
 		struct msg_uplink_setup setup;
 		uint8_t raw[PRIVSEP_MAX_MSG];
@@ -813,6 +1135,7 @@ int uplink_main(void)
 		fatalx(70, "no valid setup from the monitor (%s)", type < 0 ? strerror(-type) : "wrong type");
 	u.cfg = m.setup;
 	cp = u.cfg.flags & UPLINK_F_CONTROL_PLANE;
+	u.cp = cp;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -823,22 +1146,33 @@ int uplink_main(void)
 	u.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (u.sfd < 0)
 		fatalx(71, "signalfd: %s", strerror(errno));
+	if (u.cfg.flags & UPLINK_F_METRICS)
+		setup_metrics(&u, cp);
 	if (cp)
 		setup_control_plane(&u);
+	if (u.cfg.flags & UPLINK_F_EXPORT) {
+		if (!cp)
+			check_labels(&u);
+		setup_export(&u);
+	}
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
-	rc = sandbox_landlock_uplink(cp ? u.cfg.port : 0, &net_confined);
+	{
+		unsigned ports[2] = { cp ? u.cfg.port : 0, u.exp ? uplinkexp_port(u.exp) : 0 };
+
+		rc = sandbox_landlock_uplink_ports(ports, 2, &net_confined);
+	}
 	if (rc)
 		fatalx(71, "cannot confine file and network access (Landlock%s): %s; the uplink does "
 		       "not run without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),
 		       rc == -EOPNOTSUPP ? " (a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock "
 					   "in its lsm= list has it)" : "");
-	if (cp && !net_confined)
+	if ((cp || u.exp) && !net_confined)
 		log_warnx("this kernel's Landlock has no network rules (ABI < 4): TCP connections are "
-			  "not limited to port %u (seccomp still limits the uplink to TCP/IP sockets)",
-			  u.cfg.port);
-	rc = sandbox_seccomp(cp ? SANDBOX_UPLINK_NET : SANDBOX_UPLINK);
+			  "not limited to the control plane's and the export target's ports (seccomp still "
+			  "limits the uplink to TCP/IP sockets)");
+	rc = sandbox_seccomp(cp || u.exp ? SANDBOX_UPLINK_NET : SANDBOX_UPLINK);
 	if (rc)
 		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));
 	rc = privsep_send(PRIVSEP_FD, &ready, sizeof(ready), NULL, 0);
@@ -847,14 +1181,21 @@ int uplink_main(void)
 #ifdef VIGIL_TEST_HOOKS
 	testhooks_attempt("uplink");
 #endif
-	if (cp) {
+	if (cp || u.exp) {
 		rc = run_control_plane(&u);
+		uplinkexp_free(u.exp);
 		cphttp_free(u.http);
 		free(u.yaml);
 		rotation_abandon(&u);
 		rot_drop(&u.cur_cert);
 		rot_drop(&u.cur_key);
 		rot_drop(&u.ca);
+		metricsrv_free(u.msrv);
+		return rc;
+	}
+	if (u.msrv) {
+		rc = run_local(&u);
+		metricsrv_free(u.msrv);
 		return rc;
 	}
 
@@ -863,7 +1204,8 @@ int uplink_main(void)
 				       { .fd = PRIVSEP_FD, .events = POLLIN } };
 		struct signalfd_siginfo si;
 
-		if (poll(p, 2, -1) < 0) {
+		beat(&u, false);
+		if (poll(p, 2, heartbeat_timeout_ms(&u.hb, mono_ns())) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatalx(71, "poll: %s", strerror(errno));

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cgglob.h"
+#include "exporturl.h"
 #include "policy.h"
 #include "yamltree.h"
 
@@ -877,9 +878,89 @@ oom:
 	return -ENOMEM;
 }
 
+/* ------------------------------------------------------------------------
+ * The export: section (issue 11). */
+
+/* A string under key of n into out (size out_len); "" when absent.  Reported when bad. */
+static const struct ynode *export_string(struct ctx *c, const struct ynode *n, const char *key,
+					 char *out, size_t out_len)
+{
+	const struct ynode *v = yamltree_get(n, key);
+	char path[64];
+
+	if (!v)
+		return NULL;
+	snprintf(path, sizeof(path), "export.%s", key);
+	if (!is_string(c, v, path))
+		return NULL;
+	if (v->len >= out_len || memchr(v->str, '\0', v->len)) {
+		error_node(c, v, "%s is longer than %zu bytes", path, out_len - 1);
+		return NULL;
+	}
+	memcpy(out, v->str, v->len + 1);
+	return v;
+}
+
+static void read_export(struct ctx *c, const struct ynode *n, struct policy_export *e)
+{
+	static const char *const keys[] = { "url", "tenant", "basic_auth_file", "bearer_token_file", "ca",
+					    "cert", "key", "spool_max_bytes", NULL };
+	static const char *const files[] = { "basic_auth_file", "bearer_token_file", "ca", "cert", "key" };
+	char *const dest[] = { e->basic_auth_file, e->bearer_token_file, e->ca, e->cert, e->key };
+	const struct ynode *v;
+	char why[400];
+
+	if (!n || n->bad)
+		return;
+	if (n->type != YNODE_MAP) {
+		error_node(c, n, "export must be a mapping (url, tenant, basic_auth_file, ...), not %s",
+			   describe(n));
+		return;
+	}
+	check_keys(c, n, "export", keys);
+	e->set = 1;
+	v = export_string(c, n, "url", e->url, sizeof(e->url));
+	if (v) {
+		struct exporturl u;
+
+		if (exporturl_parse("export.url", e->url, &u, why, sizeof(why)))
+			error_node(c, v, "%s", why);
+	}
+	v = export_string(c, n, "tenant", e->tenant, sizeof(e->tenant));
+	if (v && exporturl_check_tenant("export.tenant", e->tenant, why, sizeof(why)))
+		error_node(c, v, "%s", why);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "export.%s", files[i]);
+		v = export_string(c, n, files[i], dest[i], POLICY_EXPORT_PATH_MAX + 1);
+		if (v && exporturl_check_file(path, dest[i], why, sizeof(why)))
+			error_node(c, v, "%s", why);
+	}
+	if (e->basic_auth_file[0] && e->bearer_token_file[0])
+		error_node(c, n, "export: basic_auth_file and bearer_token_file: choose one");
+	if (!e->cert[0] != !e->key[0])
+		error_node(c, n, "export: cert and key go together (a client certificate and its key)");
+	v = yamltree_get(n, "spool_max_bytes");
+	if (v && !v->bad) {
+		unsigned long long b;
+		char *end;
+
+		errno = 0;
+		if (v->type != YNODE_SCALAR || yamltree_kind(v) != YSCALAR_INT || v->str[0] == '-' ||
+		    (b = strtoull(v->str, &end, 10), errno || *end) || b < POLICY_MIN_SPOOL_BYTES ||
+		    b > POLICY_MAX_SPOOL_BYTES)
+			error_node(c, v, "export.spool_max_bytes must be a whole number of bytes from %llu to "
+				   "%llu, got %s", POLICY_MIN_SPOOL_BYTES, POLICY_MAX_SPOOL_BYTES, Q(v));
+		else
+			e->spool_max_bytes = b;
+	}
+}
+
 static int validate(struct ctx *c, const struct ynode *root, struct policy **ret)
 {
-	static const char *const top_keys[] = { "version", "serial", "defaults", "tenants", NULL };
+	static const char *const top_keys[] = { "version", "serial", "defaults", "tenants", "export", NULL };
+	struct policy_export exp = { 0 };
 	static const char *const def_keys[] = { "hz", "budget", NULL };
 	const struct ynode *version, *serial_node, *defaults, *tenants;
 	uint64_t serial = 0;
@@ -944,6 +1025,8 @@ static int validate(struct ctx *c, const struct ynode *root, struct policy **ret
 	if (defaults)
 		read_budget(c, yamltree_get(defaults, "budget"), "defaults", &db, &dbudget);
 
+	read_export(c, yamltree_get(root, "export"), &exp);
+
 	tenants = yamltree_get(root, "tenants");
 	if (tenants && !tenants->bad && tenants->type != YNODE_SEQ &&
 	    !(tenants->type == YNODE_SCALAR && yamltree_kind(tenants) == YSCALAR_NULL)) {
@@ -971,8 +1054,10 @@ static int validate(struct ctx *c, const struct ynode *root, struct policy **ret
 
 	if (c->n_errors == 0) {
 		r = build(t, nt, dhz, dbudget, ret);
-		if (r == 0)
+		if (r == 0) {
 			(*ret)->serial = serial;
+			(*ret)->export = exp;
+		}
 	} else
 		r = -EBADMSG;
 out:

@@ -72,12 +72,37 @@ struct policy_tenant {
 /* Highest serial a policy may have: fits a signed 64-bit integer. */
 #define POLICY_MAX_SERIAL 9223372036854775807ull
 
+/*
+ * The optional export: section (issue 11): where profiles are pushed, set
+ * by the control plane; each key set wins over the command line's.  The
+ * files must lie under POLICY_EXPORT_DIR (the monitor reads them as root:
+ * a policy may not name just any root-only file), and the URL must keep
+ * the command line's port (docs/policy.md says why).
+ */
+#define POLICY_EXPORT_DIR "/etc/vigil/"
+#define POLICY_EXPORT_PATH_MAX 255
+struct policy_export {
+	int set;                        /* the policy has an export: section */
+	char url[1024];                 /* "" where a key is not set */
+	char tenant[64];
+	char basic_auth_file[POLICY_EXPORT_PATH_MAX + 1];
+	char bearer_token_file[POLICY_EXPORT_PATH_MAX + 1];
+	char ca[POLICY_EXPORT_PATH_MAX + 1];
+	char cert[POLICY_EXPORT_PATH_MAX + 1];
+	char key[POLICY_EXPORT_PATH_MAX + 1];
+	uint64_t spool_max_bytes;       /* 0: not set */
+};
+
+#define POLICY_MIN_SPOOL_BYTES 4096ull
+#define POLICY_MAX_SPOOL_BYTES (1ull << 40)
+
 /* A valid policy.  Read-only for callers; owned by whoever parsed it. */
 struct policy {
 	unsigned version;
 	uint64_t serial;		/* top-level "serial:", 0 when absent (local files) */
 	size_t n_tenants;		/* >= 1: "default" plus those listed */
 	struct policy_tenant *tenants;	/* tenants[0] is "default" */
+	struct policy_export export;	/* .set 0: no export: section */
 };
 
 #define POLICY_MAX_ERRORS 32

@@ -28,6 +28,12 @@
 # tests/unit/skip.h) on the line "# skip: reason" before it.  Skips are
 # listed with their reasons too.
 #
+# Streams run one after another, but for the integration scripts marked
+# "# run.sh: alongside" (scripts that mostly wait, see below): when the
+# integration phase is asked for, those run from the start in a pool of
+# VIGIL_ALONGSIDE_JOBS (default 3) at once, beside every other phase, and
+# are shown and counted, in name order, after the serial integration phase.
+#
 # Usage: tests/run.sh [unit|fuzz|harness|integration|FILE]...
 #   (default: harness unit fuzz integration; a FILE is a script (*.sh) or a
 #   TAP-printing binary, run as one stream)
@@ -149,7 +155,7 @@ count() {
 # Its stdout is the TAP; its stderr is shown after it, not parsed (a line
 # there cannot add or hide a result).
 stream() {
-	local name=${1#"$PWD"/} rc
+	local name=${1#"$PWD"/} rc t0=$SECONDS
 	shift
 	echo "== $name"
 	"$@" </dev/null >"$TMP/out" 2>"$TMP/err"
@@ -159,7 +165,93 @@ stream() {
 		echo "-- stderr of $name:"
 		cat "$TMP/err"
 	fi
+	echo "-- $name: $((SECONDS - t0)) s"
 	count "$name" "$rc"
+}
+
+# Integration scripts that mostly wait (a receiver away for a minute, a
+# control plane polled every second), use little CPU, share nothing on the
+# host with another test, and assert nothing that another test's load could
+# change say so with a line "# run.sh: alongside" among their first 30 (and
+# why, in their header).  In a run that includes the integration phase they
+# run in a pool of at most VIGIL_ALONGSIDE_JOBS at once, started before the
+# harness, unit and fuzz phases: as one ends the next starts, and the pool
+# runs on during the serial integration phase, which skips them.  When that
+# phase is over, run.sh waits for the pool and shows each of its streams, in
+# name order, counted by the same rules as any other.  A run without the
+# integration phase (tests/run.sh FILE...) runs a marked script in turn.
+ALONG_JOBS=${VIGIL_ALONGSIDE_JOBS:-3}
+ALONG=()   # the marked scripts, in name order
+ALONG_PID= # the pool, while it may run
+alongside() { head -30 "$1" | grep -qx '# run.sh: alongside'; }
+
+# The pool, run by its own bash in a session of its own (setsid), so that
+# the EXIT trap can end it, every script and whatever each started, with
+# one kill of its process group: POOL TMP JOBS SCRIPT...  Script I's stdout,
+# stderr, exit status, start and end (seconds) go to TMP/along.I.*.
+POOL='
+tmp=$1 max=$2
+shift 2
+echo $$ >"$tmp/pool.pgid"
+i=0
+for t in "$@"; do
+	i=$((i + 1))
+	while [ "$(jobs -pr | wc -l)" -ge "$max" ]; do wait -n; done
+	(
+		echo $SECONDS >"$tmp/along.$i.t0"
+		bash "$t" </dev/null >"$tmp/along.$i.out" 2>"$tmp/along.$i.err"
+		echo $? >"$tmp/along.$i.rc"
+		echo $SECONDS >"$tmp/along.$i.t1"
+	) &
+done
+wait'
+
+start_alongside() {
+	local t
+	for t in tests/integration/*.sh; do
+		case ${t##*/} in lib*.sh) continue ;; esac
+		alongside "$t" && ALONG+=("$t")
+	done
+	[ ${#ALONG[@]} -gt 0 ] || return 0
+	setsid -w bash -c "$POOL" pool "$TMP" "$ALONG_JOBS" "${ALONG[@]}" </dev/null &
+	ALONG_PID=$!
+}
+
+# stop_alongside: for the EXIT trap: SIGTERM to the pool and all in it
+# (each script's own cleanup then runs).
+stop_alongside() {
+	local g=
+	[ -n "$ALONG_PID" ] || return 0
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		g=$(cat "$TMP/pool.pgid" 2>/dev/null) && break
+		sleep 0.1
+	done
+	[ -n "$g" ] && kill -TERM -- "-$g" 2>/dev/null
+	kill -TERM "$ALONG_PID" 2>/dev/null
+}
+
+# finish_alongside: wait for the pool; show and count each of its streams.
+finish_alongside() {
+	local i=0 t rc t0 t1
+	[ -n "$ALONG_PID" ] && wait "$ALONG_PID"
+	ALONG_PID=
+	for t in "${ALONG[@]}"; do
+		i=$((i + 1))
+		# No exit status: the stream never ended, it cannot pass.
+		rc=$(cat "$TMP/along.$i.rc" 2>/dev/null) || rc=255
+		t0=$(cat "$TMP/along.$i.t0" 2>/dev/null) || t0=0
+		t1=$(cat "$TMP/along.$i.t1" 2>/dev/null) || t1=$t0
+		echo "== $t (run beside the others, in a pool of $ALONG_JOBS)"
+		cat "$TMP/along.$i.out" 2>/dev/null
+		if [ -s "$TMP/along.$i.err" ]; then
+			echo "-- stderr of $t:"
+			cat "$TMP/along.$i.err"
+		fi
+		echo "-- $t: $((t1 - t0)) s"
+		cp "$TMP/along.$i.out" "$TMP/out" 2>/dev/null || : >"$TMP/out"
+		count "$t" "$rc"
+	done
+	ALONG=()
 }
 
 # missing NAME WHY: a test that cannot even start.
@@ -203,6 +295,7 @@ run_scripts() {
 	for t in "$1"/*.sh; do
 		[ -f "$t" ] || continue
 		case ${t##*/} in lib*.sh) continue ;; esac # sourced helpers, not tests
+		[ "$ALONG_STARTED" = 1 ] && alongside "$t" && continue # the pool's: finish_alongside
 		stream "$t" bash "$t"
 	done
 }
@@ -220,12 +313,30 @@ run_file() {
 }
 
 [ ${#args[@]} -eq 0 ] && args=(harness unit fuzz integration)
+case $ALONG_JOBS in
+'' | *[!0-9]* | 0)
+	echo "$0: VIGIL_ALONGSIDE_JOBS=$ALONG_JOBS: want a number of streams, 1 or more" >&2
+	exit 64
+	;;
+esac
+ALONG_STARTED=0
+for w in "${args[@]}"; do
+	if [ "$w" = integration ]; then
+		trap 'stop_alongside; rm -rf "$TMP"' EXIT
+		start_alongside
+		ALONG_STARTED=1
+		break
+	fi
+done
 for w in "${args[@]}"; do
 	case $w in
 	unit) run_unit ;;
 	fuzz) run_fuzz ;;
 	harness) run_scripts tests/harness ;;
-	integration) run_scripts tests/integration ;;
+	integration)
+		run_scripts tests/integration
+		finish_alongside
+		;;
 	/*) run_file "$w" ;;
 	esac
 done

@@ -7,7 +7,11 @@
 # binary with 5 failing and 2 skipped cases, TAP scripts without a plan, with
 # two plans, that stop early or exit non-zero without a failure, the replay
 # driver on inputs that abort, over-read, leak or hang) and checks the last
-# line, the exit code and that the failure is named.  Needs no root.
+# line, the exit code and that the failure is named.  Then the pool of
+# "# run.sh: alongside" scripts: a copy of run.sh in a tree of its own whose
+# tests/integration holds such streams, marked and not, run as the
+# integration phase and as FILEs (the counts must be the same), and killed
+# while its pool runs.  Needs no root.
 
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -33,6 +37,11 @@ TESTS=(
 	"replay: an input that hangs fails"
 	"replay: a missing corpus directory fails"
 	"replay: an empty corpus directory fails"
+	"pool: alongside streams that crash, plan wrong, print nothing or fail count as in a serial run"
+	"pool: the same streams as FILEs, one after another: the same count"
+	"pool: at most VIGIL_ALONGSIDE_JOBS at once, beside the serial phase, shown after it in name order"
+	"pool: killed with run.sh (SIGTERM), the streams still running and what they started end"
+	"pool: VIGIL_ALONGSIDE_JOBS that is not a number of streams: usage error"
 )
 tap_plan ${#TESTS[@]}
 require_file "$CM" "${TESTS[@]}"
@@ -40,14 +49,14 @@ require_file "$FC" "${TESTS[@]}"
 
 # check NAME RC LAST GREP... -- tests/run.sh ARGS: run.sh ARGS must exit
 # with RC (0 or 1), end with the line LAST, and print every GREP (fixed
-# strings) before it.
+# strings) before it.  RUNNER=FILE runs that copy of run.sh instead.
 check() {
 	local name=$1 want_rc=$2 want_last=$3 rc last problems= g
 	shift 3
 	local greps=()
 	while [ "$1" != -- ]; do greps+=("$1"); shift; done
 	shift
-	"$RUN" "$@" >"$T/run.out" 2>&1
+	"${RUNNER:-$RUN}" "$@" >"$T/run.out" 2>&1
 	rc=$?
 	[ "$rc" -gt 1 ] && rc=1
 	last=$(tail -n 1 "$T/run.out")
@@ -143,5 +152,124 @@ check "${TESTS[15]}" 1 "0 passed, 1 failed, 0 skipped" \
 command_script replay_empty "exec '$FC' '$C/empty'"
 check "${TESTS[16]}" 1 "0 passed, 1 failed, 0 skipped" \
 	"$C/empty: no input in the corpus directory" -- "$T/replay_empty.sh"
+
+# The pool.  A tree of its own: its tests/run.sh is a copy of run.sh, which
+# runs what its tests/integration holds.  Scripts marked alongside log
+# "pool NAME start|end NS" to $EV, the serial z_serial.sh "serial ...".
+TREE=$T/tree
+IT=$TREE/tests/integration
+EV=$T/events
+mkdir -p "$IT"
+cp "$RUN" "$TREE/tests/run.sh"
+# it NAME MARKED LINES...: a script printing LINES, then running the rest
+# of its body from stdin; MARKED (alongside or serial) says whether run.sh
+# may pool it.  A marked one takes 0.6 s (after $PRE, when set) before that
+# body, so that others run beside it.
+it() {
+	local f=$IT/$1.sh mark=$2
+	shift 2
+	{
+		echo '#!/bin/bash'
+		if [ "$mark" = alongside ]; then
+			echo '# run.sh: alongside'
+			echo "echo \"pool ${f##*/} start \$(date +%s%N)\" >>'$EV'"
+		fi
+		echo "cat <<'EOF'"
+		printf '%s\n' "$@"
+		echo "EOF"
+		if [ "$mark" = alongside ]; then
+			echo "${PRE:-}"
+			echo "sleep 0.6"
+			echo "echo \"pool ${f##*/} end \$(date +%s%N)\" >>'$EV'"
+		fi
+		cat
+	} >"$f"
+}
+it a_pass serial "1..2" "ok 1 - a" "ok 2 - b" </dev/null
+it b_crash alongside "1..3" "ok 1 - a" <<<'kill -SEGV $$'
+it c_short alongside "1..3" "ok 1 - a" "ok 2 - b" </dev/null
+it d_silent alongside </dev/null
+it e_fail alongside "1..2" "ok 1 - a" "not ok 2 - b" <<<'exit 1'
+it f_skip alongside "1..1" "ok 1 - s # SKIP not here" </dev/null
+# g_last starts last (two slots, five before it): the serial z_serial.sh,
+# started long before, must still be running then.
+PRE="touch '$T/g_started'" it g_last alongside "1..2" "ok 1 - a" "ok 2 - b" </dev/null
+it z_serial serial "1..1" "ok 1 - z" <<EOF2
+echo "serial z_serial.sh start \$(date +%s%N)" >>'$EV'
+for _ in \$(seq 100); do [ -e '$T/g_started' ] && break; sleep 0.1; done
+echo "serial z_serial.sh end \$(date +%s%N)" >>'$EV'
+EOF2
+printf 'echo "1..1"; echo "not ok 1 - a helper is never run"\n' >"$IT/lib_helper.sh"
+POOL_LAST="9 passed, 4 failed, 1 skipped"
+POOL_FAILS=("b_crash.sh: planned 3 tests, ran 1 (exit 139)" "c_short.sh: planned 3 tests, ran 2"
+	"d_silent.sh: no plan (1..N)" "e_fail.sh: b" "skipped: tests/integration/f_skip.sh: s (not here)")
+: >"$EV"
+RUNNER=$TREE/tests/run.sh VIGIL_ALONGSIDE_JOBS=2 check "${TESTS[17]}" 1 "$POOL_LAST" "${POOL_FAILS[@]}" \
+	-- integration
+cp "$T/run.out" "$T/pool.out"
+pooled=$(cat "$EV")
+rm -f "$T/g_started"
+: >"$EV"
+RUNNER=$TREE/tests/run.sh check "${TESTS[18]}" 1 "$POOL_LAST" "${POOL_FAILS[@]}" -- \
+	"$IT"/[a-z]_*.sh
+
+# At most 2 pooled streams at a time, and 2 at some time; z_serial.sh and
+# g_last.sh overlap; the pool's streams shown after the serial ones, in
+# name order, each said to be run beside.
+problems=
+most=$(sort -k4n <<<"$pooled" | awk '$1 == "pool" { n += ($3 == "start") ? 1 : -1; if (n > m) m = n } END { print m + 0 }')
+[ "$most" = 2 ] || problems+="$most pooled streams ran at once at most, want 2; "
+zs=$(awk '$2 == "z_serial.sh" && $3 == "start" { print $4 }' <<<"$pooled")
+ze=$(awk '$2 == "z_serial.sh" && $3 == "end" { print $4 }' <<<"$pooled")
+gs=$(awk '$2 == "g_last.sh" && $3 == "start" { print $4 }' <<<"$pooled")
+ge=$(awk '$2 == "g_last.sh" && $3 == "end" { print $4 }' <<<"$pooled")
+[ -n "$zs" ] && [ -n "$ze" ] && [ -n "$gs" ] && [ -n "$ge" ] && [ "$gs" -lt "$ze" ] && [ "$zs" -lt "$ge" ] ||
+	problems+="g_last.sh ($gs..$ge) did not run while z_serial.sh ($zs..$ze) did; "
+order=$(grep '^== ' "$T/pool.out" | sed 's/^== //; s/ (run beside the others, in a pool of 2)$/ pooled/' | tr '\n' ' ')
+want="tests/integration/a_pass.sh tests/integration/z_serial.sh tests/integration/b_crash.sh pooled"
+want+=" tests/integration/c_short.sh pooled tests/integration/d_silent.sh pooled tests/integration/e_fail.sh pooled"
+want+=" tests/integration/f_skip.sh pooled tests/integration/g_last.sh pooled "
+[ "$order" = "$want" ] || problems+="streams shown as: $order; "
+grep -qx -- '-- tests/integration/g_last.sh: [0-9]* s' "$T/pool.out" || problems+="no time for g_last.sh; "
+tap_result "${TESTS[19]}" $([ -z "$problems" ]; echo $?) "$problems" "events:" "$pooled"
+
+# Killed while its pool runs: the pooled script, its child and its
+# foreground command end with run.sh; the serial script is run.sh's own.
+TREE2=$T/tree2
+mkdir -p "$TREE2/tests/integration"
+cp "$RUN" "$TREE2/tests/run.sh"
+printf '# run.sh: alongside\necho $$ >%s/hang.pid\nsleep 60 &\necho $! >%s/hang-child.pid\nsleep 60\n' "$T" "$T" \
+	>"$TREE2/tests/integration/a_hang.sh"
+printf 'echo $$ >%s/serial.pid\nexec sleep 60\n' "$T" >"$TREE2/tests/integration/b_serial.sh"
+"$TREE2/tests/run.sh" integration >"$T/kill.out" 2>&1 &
+rp=$!
+wait_for 10 test -s "$T/hang-child.pid" -a -s "$T/serial.pid"
+# The pool's session: every process the pool started.
+sid=$(ps -o sid= -p "$(cat "$T/hang.pid" 2>/dev/null || echo 0)" | tr -d ' ')
+kill -TERM "$rp"
+wait "$rp"
+rc=$?
+left=
+gone() {
+	local p
+	left=
+	for p in $(cat "$T/hang.pid" "$T/hang-child.pid" 2>/dev/null) $(pgrep -s "${sid:-0}"); do
+		# A zombie has ended; whoever reaps orphans may take its time.
+		kill -0 "$p" 2>/dev/null && [ "$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null)" != Z ] && left+="$p "
+	done
+	[ -z "$left" ]
+}
+wait_for 5 gone
+st=$?
+kill "$(cat "$T/serial.pid" 2>/dev/null)" 2>/dev/null
+[ -s "$T/hang.pid" ] && [ -s "$T/hang-child.pid" ] && [ -n "$sid" ] && [ "$sid" != "$(ps -o sid= -p $$ | tr -d " ")" ] && [ $st -eq 0 ] &&
+	[ "$rc" -ne 0 ]
+tap_result "${TESTS[20]}" $? "run.sh exit $rc; the pool's session ${sid:-?}; still running: ${left:-none}" \
+	"$(tail -5 "$T/kill.out")"
+
+out=$(VIGIL_ALONGSIDE_JOBS=0 "$TREE/tests/run.sh" integration 2>&1)
+rc=$?
+[ $rc -eq 64 ] && grep -q 'VIGIL_ALONGSIDE_JOBS=0' <<<"$out"
+tap_result "${TESTS[21]}" $? "exit $rc: $out"
 
 tap_done

@@ -17,6 +17,11 @@
 # the agent renews, the new connection fails, it goes back to the
 # certificate it had, reports FAILED, and sampling goes on.  pg_agent_csr.sh
 # runs it all with vigil-cp on PostgreSQL (lib_backend.sh).
+#
+# It mostly waits on 1 s polls, with deadlines of 10 s or more and a port
+# and store of its own: tests/run.sh runs it (and pg_agent_csr.sh) in its
+# pool, beside the others.
+# run.sh: alongside
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_backend.sh"
 

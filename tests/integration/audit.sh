@@ -18,6 +18,11 @@
 #   - --audit-key unreadable or not Ed25519: exit 78, naming the option;
 #   - test_cpaudit's cases run on PostgreSQL; two vigil-cp processes on one
 #     PostgreSQL append into one log that verifies through either.
+#
+# It mostly waits on its own vigil-cp and PostgreSQL; the one time it
+# checks is --follow's 1 s poll, given 2.5 s: tests/run.sh runs it in its
+# pool, beside the others.
+# run.sh: alongside
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_opamp.sh"

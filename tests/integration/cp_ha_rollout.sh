@@ -18,6 +18,11 @@
 #     again verifies it too, consistent with the checkpoint saved from B.
 # PostgreSQL only: several vigil-cp on one SQLite file is not a supported
 # deployment (docs/control-plane.md).  Nothing is mocked; nothing skips.
+#
+# It mostly waits on agents polling every 200 ms, with its own PostgreSQL
+# and ports and deadlines of 10 s or more: tests/run.sh runs it in its
+# pool, beside the others.
+# run.sh: alongside
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_opamp.sh"

@@ -8,6 +8,11 @@
 # Every refusal must happen at the handshake or as 403 (or 4xx/503 where
 # the case says so) AND leave a line in vigil-cp's log giving the reason.
 # pg_cp_mtls.sh runs it all with vigil-cp on PostgreSQL (lib_backend.sh).
+#
+# It mostly waits on its own vigil-cp (its own ports and stores); the one
+# time it checks, a 5 s idle timeout, may take 4 to 10 s: tests/run.sh runs
+# it (and pg_cp_mtls.sh) in its pool, beside the others.
+# run.sh: alongside
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_backend.sh"

@@ -8,6 +8,11 @@
 # real PostgreSQL: lib_backend.sh).  What the server recorded is read back
 # through the admin API (vigilctl --json); the remote config's hash
 # is computed again here with printf and openssl, not with our C code.
+#
+# It mostly waits on its own vigil-cp (its own ports and store) and times
+# only what a client waits (Retry-After): tests/run.sh runs it (and
+# pg_cp_opamp.sh) in its pool, beside the others.
+# run.sh: alongside
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_backend.sh"

@@ -14,6 +14,10 @@
 #   - the new primary takes writes: a newer policy is uploaded, assigned
 #     and applied by the agent.
 # Nothing is mocked; PostgreSQL 15 is started here as a non-root user.
+#
+# It mostly waits on its own primary and standby (Unix sockets in $T) and
+# times nothing: tests/run.sh runs it in its pool, beside the others.
+# run.sh: alongside
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_opamp.sh"

@@ -21,6 +21,10 @@
 #     for the full state; a server that says 503 is failed over the same way.
 # PostgreSQL only: several vigil-cp on one SQLite file is not a supported
 # deployment (docs/control-plane.md).  Nothing is mocked; nothing skips.
+#
+# It mostly waits on its own PostgreSQL and ports; a cache dropped within
+# 1 s is given 5 s: tests/run.sh runs it in its pool, beside the others.
+# run.sh: alongside
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_opamp.sh"

@@ -14,6 +14,10 @@
 #   5.   A missing directory (and its missing parent): created, owned by
 #        vigil with mode 0750 (the parent stays root's), profiles written.
 #   6.   A second run on the directory it created: accepted, profiles written.
+#
+# It mostly waits on short vigild runs over its own directories and times
+# nothing: tests/run.sh runs it in its pool, beside the others.
+# run.sh: alongside
 
 . "$(dirname "$0")/lib.sh"
 

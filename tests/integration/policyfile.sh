@@ -18,6 +18,10 @@
 #   12.  --check says what the daemon would: a valid policy that is
 #        group-writable is refused (exit 78, naming why); made root-only,
 #        it passes.
+#
+# It mostly waits, on its own files, with deadlines of 10 s:
+# tests/run.sh runs it in its pool, beside the others.
+# run.sh: alongside
 
 . "$(dirname "$0")/lib.sh"
 

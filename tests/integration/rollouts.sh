@@ -20,6 +20,11 @@
 #   - policy revert writes the old policy with the next serial, and will
 #     not overwrite a file without --force;
 #   - bad stages and durations are refused with the reason.
+#
+# It mostly waits on agents polling every 200 ms; the order of stages is
+# vigil-cp's, the port and store are its own, deadlines 10 s or more:
+# tests/run.sh runs it (and pg_rollouts.sh) in its pool, beside the others.
+# run.sh: alongside
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_opamp.sh"
 . "$(dirname "$0")/lib_backend.sh"

@@ -40,6 +40,8 @@ ATTEMPTS=(
 	"collector:ptrace ptrace"
 	"collector:bpf_prog_load bpf"
 	"collector:socket_inet socket"
+	"collector:socket_unix_stream socket"
+	"uplink:socket_unix_stream socket"
 	"uplink:open openat"
 	"uplink:execve execve"
 	"loader:execve execve"

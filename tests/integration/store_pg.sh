@@ -17,6 +17,10 @@
 #     PostgreSQL server (it reconnects).
 # This script does not skip: without PostgreSQL (make deps installs
 # postgresql-15) every result fails, so CI cannot pass without running it.
+#
+# It mostly waits on a PostgreSQL of its own (a Unix socket in $T) and
+# times nothing: tests/run.sh runs it in its pool, beside the others.
+# run.sh: alongside
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_opamp.sh"

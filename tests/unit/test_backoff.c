@@ -106,6 +106,21 @@ static void test_retry_after(void **state)
 	assert_int_equal(backoff_parse_retry_after("", 0, &ns), -EINVAL);
 }
 
+/* A header line as libcurl hands it: any case, CRLF, not terminated. */
+static void test_retry_after_header(void **state)
+{
+	static const char l1[] = "retry-after: 7\r\n", l2[] = "Retry-After:\r\n",
+			  l3[] = "Content-Length: 7\r\n";
+	uint64_t ns = 0;
+
+	(void)state;
+	assert_int_equal(backoff_retry_after_header(l1, sizeof(l1) - 1, 0, &ns), 0);
+	assert_int_equal(ns, 7000000000ull);
+	assert_int_equal(backoff_retry_after_header(l2, sizeof(l2) - 1, 0, &ns), -EINVAL);
+	assert_int_equal(backoff_retry_after_header(l3, sizeof(l3) - 1, 0, &ns), -EINVAL);
+	assert_int_equal(backoff_retry_after_header(l1, 11, 0, &ns), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -113,6 +128,7 @@ int main(void)
 		cmocka_unit_test(test_jitter_spreads),
 		cmocka_unit_test(test_server_wait),
 		cmocka_unit_test(test_retry_after),
+		cmocka_unit_test(test_retry_after_header),
 	};
 	return cmocka_run_group_tests_name("backoff", tests, NULL, NULL);
 }

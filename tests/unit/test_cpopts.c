@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <sys/socket.h>
+
 #include "cpopts.h"
 
 /* parse(o, err, n, ARGS..., NULL): the required files, then ARGS. */
@@ -193,6 +195,28 @@ static void test_values(void **state)
 	assert_non_null(strstr(err, "unexpected argument"));
 }
 
+/* --metrics-listen: loopback 9465 by default (vigild has 9464), none, an address, refusals. */
+static void test_metrics_listen(void **state)
+{
+	struct cpopts o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+	assert_false(o.metrics.none);
+	assert_false(o.metrics_given);
+	assert_string_equal(o.metrics.text, "127.0.0.1:9465");
+	assert_int_equal(parse(&o, err, sizeof(err), "--metrics-listen", "none", NULL), 0);
+	assert_true(o.metrics.none);
+	assert_true(o.metrics_given);
+	assert_int_equal(parse(&o, err, sizeof(err), "--metrics-listen", "[::1]:9100", NULL), 0);
+	assert_int_equal(o.metrics.ss.ss_family, AF_INET6);
+	assert_int_equal(parse(&o, err, sizeof(err), "--metrics-listen", "localhost:9100", NULL), -EINVAL);
+	assert_non_null(strstr(err, "--metrics-listen 'localhost:9100'"));
+	assert_int_equal(parse(&o, err, sizeof(err), "--metrics-listen", "127.0.0.1", NULL), -EINVAL);
+	assert_non_null(strstr(err, "ADDR:PORT"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_metrics_listen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -367,7 +367,7 @@ static void test_unknown_keys(void **state)
 	       "    hz: {start: 5, speed: 3}\n"
 	       "    budget: {max_overhead: 3}\n"
 	       "    owner: me\n",
-	       "policy.yaml:2:1: unknown key \"colour\" (expected version, serial, defaults or tenants)",
+	       "policy.yaml:2:1: unknown key \"colour\" (expected version, serial, defaults, tenants or export)",
 	       "policy.yaml:4:16: unknown key \"maxx\" in defaults.hz (did you mean \"max\"?)",
 	       "policy.yaml:5:3: unknown key \"budgett\" in defaults (did you mean \"budget\"?)",
 	       "policy.yaml:9:20: unknown key \"speed\" in tenants[0].hz (expected min, max or start)",
@@ -711,7 +711,7 @@ static void test_limits(void **state)
 	assert_int_equal(e.n, POLICY_MAX_ERRORS);
 	assert_int_equal(e.n_dropped, 8);
 	assert_string_equal(e.e[31].text,
-			    "policy.yaml:33:1: unknown key \"k31\" (expected version, serial, defaults or tenants)");
+			    "policy.yaml:33:1: unknown key \"k31\" (expected version, serial, defaults, tenants or export)");
 	free(t);
 }
 
@@ -754,7 +754,7 @@ static void test_messages_escaped(void **state)
 	char text[512], want[512] = "policy.yaml:1:1: unknown key \"";
 
 	EXPECT("\"\\e[31m\\nkey\": 1\nversion: 1",
-	       "policy.yaml:1:1: unknown key \"\\x1b[31m\\x0akey\" (expected version, serial, defaults or tenants)");
+	       "policy.yaml:1:1: unknown key \"\\x1b[31m\\x0akey\" (expected version, serial, defaults, tenants or export)");
 
 	/* A long key of nothing but control bytes: cut, every byte escaped. */
 	strcpy(text, "\"");
@@ -763,7 +763,7 @@ static void test_messages_escaped(void **state)
 	strcat(text, "\": 1\nversion: 1\n");
 	for (int i = 0; i < 60; i++)
 		strcat(want, "\\x01");
-	strcat(want, "\"... (expected version, serial, defaults or tenants)");
+	strcat(want, "\"... (expected version, serial, defaults, tenants or export)");
 	EXPECT(text, want);
 }
 
@@ -923,10 +923,77 @@ static void test_serial(void **state)
 	       "policy.yaml:3:1: duplicate key \"serial\" (first at 2:1)");
 }
 
+/* The export: section (issue 11). */
+static bool export_error(const char *text, const char *needle)
+{
+	struct policy *p = NULL;
+	struct policy_errors e;
+	bool found = false;
+
+	if (parse(text, &p, &e) != -EBADMSG)
+		return false;
+	for (size_t i = 0; i < e.n; i++)
+		found |= strstr(e.e[i].text, needle) != NULL;
+	if (!found)
+		for (size_t i = 0; i < e.n; i++)
+			print_error("%s\n", e.e[i].text);
+	return found;
+}
+
+static void test_export_section(void **state)
+{
+	struct policy *p;
+
+	(void)state;
+	p = parse_ok("version: 1\n");
+	assert_false(p->export.set);
+	policy_free(p);
+	p = parse_ok("version: 1\n"
+		     "export:\n"
+		     "  url: https://pyro.example:4040/base\n"
+		     "  tenant: team-a\n"
+		     "  bearer_token_file: /etc/vigil/pyro.token\n"
+		     "  ca: /etc/vigil/pyro-ca.pem\n"
+		     "  cert: /etc/vigil/agent.pem\n"
+		     "  key: /etc/vigil/agent.key\n"
+		     "  spool_max_bytes: 1048576\n");
+	assert_true(p->export.set);
+	assert_string_equal(p->export.url, "https://pyro.example:4040/base");
+	assert_string_equal(p->export.tenant, "team-a");
+	assert_string_equal(p->export.bearer_token_file, "/etc/vigil/pyro.token");
+	assert_string_equal(p->export.basic_auth_file, "");
+	assert_string_equal(p->export.ca, "/etc/vigil/pyro-ca.pem");
+	assert_string_equal(p->export.key, "/etc/vigil/agent.key");
+	assert_true(p->export.spool_max_bytes == 1048576);
+	policy_free(p);
+	/* a section with one key: the others stay the command line's */
+	p = parse_ok("version: 1\nexport: {tenant: b}\n");
+	assert_true(p->export.set);
+	assert_string_equal(p->export.url, "");
+	assert_true(p->export.spool_max_bytes == 0);
+	policy_free(p);
+
+	assert_true(export_error("version: 1\nexport: [a]\n", "export must be a mapping"));
+	assert_true(export_error("version: 1\nexport: {urll: http://x}\n", "did you mean \"url\""));
+	assert_true(export_error("version: 1\nexport: {url: ftp://x}\n", "policy.yaml:2:15: export.url"));
+	assert_true(export_error("version: 1\nexport: {url: 42}\n", "export.url must be a string"));
+	assert_true(export_error("version: 1\nexport: {tenant: a/b}\n", "export.tenant"));
+	/* a file outside /etc/vigil, or one that climbs out of it: the monitor reads it as root */
+	assert_true(export_error("version: 1\nexport: {ca: /etc/shadow}\n", "must be a file under /etc/vigil/"));
+	assert_true(export_error("version: 1\nexport: {key: /etc/vigil/../shadow}\n", "under /etc/vigil/"));
+	assert_true(export_error("version: 1\nexport: {key: etc/vigil/k}\n", "under /etc/vigil/"));
+	assert_true(export_error("version: 1\nexport: {basic_auth_file: /etc/vigil/a, "
+				 "bearer_token_file: /etc/vigil/b}\n", "choose one"));
+	assert_true(export_error("version: 1\nexport: {cert: /etc/vigil/c}\n", "cert and key go together"));
+	assert_true(export_error("version: 1\nexport: {spool_max_bytes: 100}\n", "spool_max_bytes must be"));
+	assert_true(export_error("version: 1\nexport: {spool_max_bytes: 256MiB}\n", "spool_max_bytes must be"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example),
+		cmocka_unit_test(test_export_section),
 		cmocka_unit_test(test_overrides_field_by_field),
 		cmocka_unit_test(test_builtin_defaults),
 		cmocka_unit_test(test_match),

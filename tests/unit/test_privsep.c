@@ -235,6 +235,62 @@ static void test_control_plane_messages(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+/*
+ * EXPORT_PROFILE (version 9: one spool file, a PushRequest of nseries
+ * series): the collector's, with exactly its memfd, of exactly its
+ * length; the fields (len 0 or too big, nseries 0 or past
+ * EXPORT_SERIES_MAX, a memfd of another size) are the uplink's to check,
+ * fatal there (test_uplinkexp).  ACK: the uplink's, without fds.
+ */
+/*
+ * Send m with nfds of fds, receive it as from: what privsep_recv says (the
+ * type, or -errno).  The fds a received message carried are closed.
+ */
+static int trip(const void *m, size_t len, const int *fds, size_t nfds, enum privsep_peer from,
+		bool *seen)
+{
+	int got[PRIVSEP_MAX_FDS], type;
+
+	assert_int_equal(privsep_send(sv[0], m, len, fds, nfds), 0);
+	type = recv_from(from, seen, got);
+	for (size_t i = 0; type >= 0 && i < nfds; i++)
+		close(got[i]);
+	return type;
+}
+
+static void test_export_messages(void **state)
+{
+	struct msg_export_profile p = { .hdr = { MSG_EXPORT_PROFILE, sizeof(p) },
+					.version = PRIVSEP_VERSION, .len = 10, .seq = 1, .nseries = 2 };
+	struct msg_export_ack a = { .hdr = { MSG_EXPORT_ACK, sizeof(a) }, .version = PRIVSEP_VERSION,
+				    .seq = 1 };
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[2] = { 0, 1 };
+	int before = count_fds();
+	/* the version 8 message carried id, service and tenant: 1152 bytes more */
+	uint8_t old[sizeof(p) + 1152] = { 0 };
+
+	(void)state;
+	assert_int_equal(trip(&p, sizeof(p), fds, 1, PEER_COLLECTOR, seen), MSG_EXPORT_PROFILE);
+	assert_int_equal(trip(&p, sizeof(p), fds, 1, PEER_COLLECTOR, seen), MSG_EXPORT_PROFILE); /* repeats */
+	/* no memfd, or two */
+	assert_int_equal(trip(&p, sizeof(p), NULL, 0, PEER_COLLECTOR, seen), -EPROTO);
+	assert_int_equal(trip(&p, sizeof(p), fds, 2, PEER_COLLECTOR, seen), -EPROTO);
+	/* not the uplink's, nor the monitor's */
+	assert_int_equal(trip(&p, sizeof(p), fds, 1, PEER_UPLINK, seen), -EPROTO);
+	assert_int_equal(trip(&p, sizeof(p), fds, 1, PEER_MONITOR, seen), -EPROTO);
+	/* a short one, and an older vigild's (its header telling its own length) */
+	assert_int_equal(trip(&p, sizeof(p) - 8, fds, 1, PEER_COLLECTOR, seen), -EPROTO);
+	memcpy(old, &p, sizeof(p));
+	((struct msg_hdr *)old)->len = sizeof(old);
+	assert_int_equal(trip(old, sizeof(old), fds, 1, PEER_COLLECTOR, seen), -EPROTO);
+	/* the ack: the uplink's, no fds */
+	assert_int_equal(trip(&a, sizeof(a), NULL, 0, PEER_UPLINK, seen), MSG_EXPORT_ACK);
+	assert_int_equal(trip(&a, sizeof(a), fds, 1, PEER_UPLINK, seen), -EPROTO);
+	assert_int_equal(trip(&a, sizeof(a), NULL, 0, PEER_COLLECTOR, seen), -EPROTO);
+	assert_int_equal(count_fds(), before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +300,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_plane_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export_messages, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("privsep", tests, NULL, NULL);
 }

@@ -1,0 +1,29 @@
+/*
+ * heartbeat.h - when a worker sends its heartbeat to the monitor
+ * (MSG_COLLECTOR_BEAT, MSG_UPLINK_BEAT: privsep.h).
+ *
+ * Runs in the collector and the uplink (unprivileged, confined).  The
+ * worker calls heartbeat_turn() each time its main loop turns: that
+ * advances the progress counter the monitor watches, and says when a beat
+ * is due (every BEAT_INTERVAL_MS, or at once when forced because what
+ * the beat reports changed).  A worker stuck anywhere else stops its
+ * counter, which is the point.  Library-like: no I/O, never logs.
+ */
+#ifndef VIGIL_HEARTBEAT_H
+#define VIGIL_HEARTBEAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct heartbeat {
+	uint64_t progress;   /* loop turns */
+	uint64_t next_ns;    /* CLOCK_MONOTONIC when the next beat is due; 0: now */
+};
+
+/* One turn of the loop; true when a beat is due (the next is scheduled). */
+bool heartbeat_turn(struct heartbeat *h, uint64_t now_ns, bool force);
+
+/* Milliseconds until the next beat is due (0: now), for the loop's poll. */
+int heartbeat_timeout_ms(const struct heartbeat *h, uint64_t now_ns);
+
+#endif

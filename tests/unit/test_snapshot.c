@@ -1,0 +1,213 @@
+/*
+ * test_snapshot.c - the export's series split (snapshot_build_series): one
+ * profile per (service, tenant), every sample in exactly one, with the
+ * usual labels and comments, and the series beyond SNAPSHOT_MAX_SERIES in
+ * their tenant's "other".  The profiles are decoded back (gunzip, protobuf)
+ * and read, not compared as bytes.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "gzip.h"
+#include "pprof.h"
+#include "snapshot.h"
+#include "stackagg.h"
+#include "symbolizer.h"
+
+typedef Perftools__Profiles__Profile Profile;
+
+static int no_maps(void *ctx, uint32_t pid)
+{
+	return -ENOENT;
+}
+
+static int no_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	return -ENOENT;
+}
+
+static const char *tenant_name(const void *ctx, uint32_t t)
+{
+	return t == 0 ? "default" : t == 1 ? "batch" : NULL;
+}
+
+/* n samples of one process (no stack: the walks failed), comm and tenant as given. */
+static void add(struct stackagg *a, uint32_t pid, const char *comm, uint32_t tenant, int n)
+{
+	struct vigil_sample_hdr h = { .type = VIGIL_EV_SAMPLE, .pid = pid, .tid = pid, .tenant = tenant,
+				      .user_fmt = VIGIL_USER_IPS };
+
+	strncpy(h.comm, comm, sizeof(h.comm));
+	strncpy(h.thread_name, comm, sizeof(h.thread_name));
+	for (int i = 0; i < n; i++)
+		assert_int_equal(stackagg_add(a, &h, sizeof(h)), 0);
+}
+
+static Profile *decode(const struct snapshot_series *s)
+{
+	uint8_t *raw;
+	size_t len;
+	Profile *p;
+
+	assert_int_equal(gzip_decompress(s->buf, s->len, 64u << 20, &raw, &len), 0);
+	p = perftools__profiles__profile__unpack(NULL, len, raw);
+	free(raw);
+	assert_non_null(p);
+	return p;
+}
+
+static const char *label(const Profile *p, const Perftools__Profiles__Sample *s, const char *key)
+{
+	for (size_t i = 0; i < s->n_label; i++)
+		if (strcmp(p->string_table[s->label[i]->key], key) == 0)
+			return p->string_table[s->label[i]->str];
+	return NULL;
+}
+
+static bool has_comment(const Profile *p, const char *text)
+{
+	for (size_t i = 0; i < p->n_comment; i++)
+		if (strcmp(p->string_table[p->comment[i]], text) == 0)
+			return true;
+	return false;
+}
+
+static const struct snapshot_series *find(const struct snapshot_set *set, const char *svc,
+					  const char *tenant)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->v[i].service, svc) == 0 && strcmp(set->v[i].tenant, tenant) == 0)
+			return &set->v[i];
+	return NULL;
+}
+
+static struct symbolizer *sym(void)
+{
+	static const struct symbolizer_ops ops = { .open_maps = no_maps, .open_file = no_file };
+	struct symbolizer *s;
+
+	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
+	return s;
+}
+
+static void test_split(void **state)
+{
+	struct stackagg *a = stackagg_new(0);
+	struct symbolizer *s = sym();
+	struct snapshot_meta m = { .time_ns = 1700000000000000000ll, .duration_ns = 2000000000ll,
+				   .hz = 100, .ncpus = 2, .tenant_name = tenant_name,
+				   .extra_comment = "vigil: spool full: dropped 3 profiles (99 bytes) since "
+						    "the last profile" };
+	struct snapshot_set *set = NULL;
+	static const struct { const char *svc, *tenant; int64_t n; } want[] = {
+		{ "nginx", "default", 3 }, { "redis", "default", 2 }, { "nginx", "batch", 5 },
+		{ "cron", "tenant-7", 1 },
+	};
+
+	add(a, 10, "nginx", 0, 2);
+	add(a, 11, "redis", 0, 2);
+	add(a, 12, "nginx", 1, 5);
+	add(a, 13, "nginx", 0, 1); /* another nginx process: the same series */
+	add(a, 14, "cron", 7, 1);  /* a tenant without a name */
+	assert_int_equal(snapshot_build_series(a, s, NULL, &m, &set, NULL), 0);
+	assert_int_equal(set->n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		const struct snapshot_series *se = find(set, want[i].svc, want[i].tenant);
+		Profile *p;
+		int64_t total = 0;
+
+		assert_non_null(se);
+		assert_int_equal(se->samples, want[i].n);
+		p = decode(se);
+		assert_int_equal(p->time_nanos, m.time_ns);
+		for (size_t k = 0; k < p->n_sample; k++) {
+			total += p->sample[k]->value[0];
+			/* only its series; no high-cardinality string labels (each
+			 * distinct set is a series of its own in Pyroscope) */
+			assert_string_equal(label(p, p->sample[k], "comm"), want[i].svc);
+			assert_string_equal(label(p, p->sample[k], "tenant"), want[i].tenant);
+			assert_null(label(p, p->sample[k], "thread_name"));
+			assert_null(label(p, p->sample[k], "cgroup"));
+		}
+		assert_int_equal(total, want[i].n);
+		assert_true(has_comment(p, m.extra_comment));
+		perftools__profiles__profile__free_unpacked(p, NULL);
+	}
+	snapshot_set_free(set);
+
+	/* nothing sampled: no series */
+	stackagg_reset(a);
+	assert_int_equal(snapshot_build_series(a, s, NULL, &m, &set, NULL), 0);
+	assert_int_equal(set->n, 0);
+	snapshot_set_free(set);
+	stackagg_free(a);
+	symbolizer_free(s);
+}
+
+static void test_other(void **state)
+{
+	struct stackagg *a = stackagg_new(0);
+	struct symbolizer *s = sym();
+	struct snapshot_meta m = { .time_ns = 1700000000000000000ll, .duration_ns = 1, .hz = 100,
+				   .ncpus = 1, .tenant_name = tenant_name };
+	struct snapshot_set *set = NULL;
+	const struct snapshot_series *o;
+	char comm[16];
+	uint64_t sum = 0;
+
+	/* 300 services in the default tenant, 1 in batch */
+	for (int i = 0; i < 300; i++) {
+		snprintf(comm, sizeof(comm), "svc%03d", i);
+		add(a, 100 + i, comm, 0, 1);
+	}
+	add(a, 9999, "late", 1, 4);
+	assert_int_equal(snapshot_build_series(a, s, NULL, &m, &set, NULL), 0);
+	/*
+	 * SNAPSHOT_MAX_SERIES named series (which ones depends on the
+	 * aggregation's order), the rest of each tenant in its own "other"
+	 */
+	{
+		size_t named_default = 0, others = 0;
+
+		for (size_t i = 0; i < set->n; i++) {
+			if (strcmp(set->v[i].service, SNAPSHOT_OTHER_SERVICE) == 0)
+				others++;
+			else if (strcmp(set->v[i].tenant, "default") == 0)
+				named_default++;
+		}
+		assert_int_equal(set->n - others, SNAPSHOT_MAX_SERIES);
+		o = find(set, SNAPSHOT_OTHER_SERVICE, "default");
+		assert_non_null(o);
+		assert_int_equal(o->samples, 300 - named_default);
+		if (!find(set, "late", "batch")) {
+			assert_non_null(find(set, SNAPSHOT_OTHER_SERVICE, "batch"));
+			assert_int_equal(find(set, SNAPSHOT_OTHER_SERVICE, "batch")->samples, 4);
+			assert_int_equal(others, 2);
+		} else {
+			assert_int_equal(others, 1);
+		}
+	}
+	for (size_t i = 0; i < set->n; i++)
+		sum += set->v[i].samples;
+	assert_int_equal(sum, 304);
+	snapshot_set_free(set);
+	stackagg_free(a);
+	symbolizer_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_other),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
