@@ -368,7 +368,7 @@ static void flush(struct collector *c)
 		else
 			queue_series(c, set, m.time_ns);
 		if (!rc && set->n)
-			exportside_drop_reported(&c->ex);
+			exportside_drop_reported(&c->ex, m.time_ns);
 		if (!rc && top)
 			print_top(top, &m);
 		snapshot_set_free(set);

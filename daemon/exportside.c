@@ -251,13 +251,13 @@ bool exportside_drop_comment(struct exportside *es, char *buf, size_t len)
 	if (!es->commented)
 		return false;
 	snprintf(buf, len, "vigil: spool full: dropped %" PRIu64 " profiles (%" PRIu64
-		 " bytes) since the last profile", es->commented, es->commented_bytes);
+		 " bytes) not reported by an earlier profile", es->commented, es->commented_bytes);
 	return true;
 }
 
-void exportside_drop_reported(struct exportside *es)
+void exportside_drop_reported(struct exportside *es, int64_t time_ns)
 {
-	spoolq_dropped_reported(es->q, es->commented, es->commented_bytes);
+	spoolq_dropped_reported(es->q, es->commented, es->commented_bytes, time_ns);
 	es->commented = es->commented_bytes = 0;
 }
 

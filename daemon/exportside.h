@@ -92,12 +92,14 @@ void exportside_written(struct exportside *es, const char *name, int64_t time_ns
 
 /*
  * The line for the next profiles' comments about what the bound dropped
- * since the last profile, or nothing (returns false).  Once profiles
- * carrying it were written, exportside_drop_reported() (an interval
- * without samples writes none, and the count waits for the next).
+ * that no profile reports yet, or nothing (returns false).  Once profiles
+ * carrying it were written, exportside_drop_reported() with their
+ * interval's time_ns (an interval without samples writes none, and the
+ * count waits for the next; spoolq_dropped_reported says what happens when
+ * the profiles carrying it are dropped in turn).
  */
 bool exportside_drop_comment(struct exportside *es, char *buf, size_t len);
-void exportside_drop_reported(struct exportside *es);
+void exportside_drop_reported(struct exportside *es, int64_t time_ns);
 
 /*
  * The spool's bound changed (the policy's export: section; 0: the default):

@@ -312,6 +312,27 @@ static void remove_at(struct spoolq *q, size_t i)
 	q->n--;
 }
 
+/*
+ * The count the comment of v[i] reports, as v[i] is dropped: to another
+ * file of its interval (its comment says the same), else unreported again.
+ */
+static void pass_on_carried(struct spoolq *q, size_t i)
+{
+	struct spoolq_entry *e = &q->v[i];
+
+	if (!e->carried && !e->carried_bytes)
+		return;
+	for (size_t j = q->n; j-- > 0;) {
+		if (j != i && q->v[j].time_ns == e->time_ns) {
+			q->v[j].carried += e->carried;
+			q->v[j].carried_bytes += e->carried_bytes;
+			return;
+		}
+	}
+	q->unreported += e->carried;
+	q->unreported_bytes += e->carried_bytes;
+}
+
 /* Unlink the oldest files while over the bound; not the one in flight, not the newest. */
 static uint64_t enforce(struct spoolq *q)
 {
@@ -331,6 +352,7 @@ static uint64_t enforce(struct spoolq *q)
 		q->unreported += q->v[i].nseries;
 		q->unreported_bytes += q->v[i].size;
 		dropped += q->v[i].nseries;
+		pass_on_carried(q, i);
 		remove_at(q, i);
 	}
 	if (dropped && !q->episode)
@@ -435,10 +457,22 @@ void spoolq_dropped(const struct spoolq *q, uint64_t *ret_profiles, uint64_t *re
 	*ret_bytes = q->unreported_bytes;
 }
 
-void spoolq_dropped_reported(struct spoolq *q, uint64_t profiles, uint64_t bytes)
+void spoolq_dropped_reported(struct spoolq *q, uint64_t profiles, uint64_t bytes, int64_t time_ns)
 {
-	q->unreported -= profiles < q->unreported ? profiles : q->unreported;
-	q->unreported_bytes -= bytes < q->unreported_bytes ? bytes : q->unreported_bytes;
+	if (profiles > q->unreported)
+		profiles = q->unreported;
+	if (bytes > q->unreported_bytes)
+		bytes = q->unreported_bytes;
+	q->unreported -= profiles;
+	q->unreported_bytes -= bytes;
+	/* Its interval's files still waiting (not those held in memory, unwritten) carry it. */
+	for (size_t j = q->n; j-- > 0;) {
+		if (q->v[j].time_ns == time_ns) {
+			q->v[j].carried += profiles;
+			q->v[j].carried_bytes += bytes;
+			return;
+		}
+	}
 }
 
 const struct spoolq_entry *spoolq_next(struct spoolq *q)

@@ -63,6 +63,8 @@ struct spoolq_entry {
 	uint32_t nseries;            /* <n>: profiles in the file */
 	uint64_t samples;            /* pprof samples in them; SPOOLQ_SAMPLES_UNKNOWN: found by a scan */
 	uint64_t seq;                /* while in flight */
+	/* drops its profiles' comment reports: back to unreported if it is dropped too */
+	uint64_t carried, carried_bytes;
 	bool inflight;
 };
 
@@ -155,10 +157,15 @@ bool spoolq_episode_started(struct spoolq *q);
  * Profiles and bytes dropped and not yet reported (for the next profile's
  * comment).  Once the profiles carrying them are written, subtract what
  * was reported with spoolq_dropped_reported (drops in between stay for the
- * next time).
+ * next time), naming their interval (time_ns): the count is carried by
+ * that interval's newest file in the spool.  Should the bound drop that
+ * file too before it is sent, and no other file of its interval is left to
+ * carry it, the count is unreported again and goes into the next profile's
+ * comment with the file's own, so that the comments of the profiles that
+ * are sent add up to everything dropped.
  */
 void spoolq_dropped(const struct spoolq *q, uint64_t *ret_profiles, uint64_t *ret_bytes);
-void spoolq_dropped_reported(struct spoolq *q, uint64_t profiles, uint64_t bytes);
+void spoolq_dropped_reported(struct spoolq *q, uint64_t profiles, uint64_t bytes, int64_t time_ns);
 
 /*
  * The next file to send: NULL when one is already in flight or none

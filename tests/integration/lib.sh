@@ -115,7 +115,12 @@ lib_cleanup() {
 	for ((m = ${#MOUNTS[@]} - 1; m >= 0; m--)); do
 		umount -l "${MOUNTS[$m]}" 2>/dev/null
 	done
-	[ -n "${T:-}" ] && [ -d "$T" ] && rm -rf "$T"
+	# VIGIL_KEEP_SCRATCH=1 keeps the scratch directory to look at afterwards.
+	if [ -n "${VIGIL_KEEP_SCRATCH:-}" ]; then
+		[ -n "${T:-}" ] && echo "# scratch kept in $T" >&2
+	else
+		[ -n "${T:-}" ] && [ -d "$T" ] && rm -rf "$T"
+	fi
 }
 trap lib_cleanup EXIT
 trap 'exit 130' INT TERM

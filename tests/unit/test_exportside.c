@@ -261,8 +261,8 @@ static void test_set_bound(void **state)
 	/* in profiles: the dropped file's series */
 	assert_int_equal(exportside_stats(&es)->dropped_total, 5);
 	assert_true(exportside_drop_comment(&es, comment, sizeof(comment)));
-	assert_string_equal(comment, "vigil: spool full: dropped 5 profiles (500 bytes) since the last profile");
-	exportside_drop_reported(&es);
+	assert_string_equal(comment, "vigil: spool full: dropped 5 profiles (500 bytes) not reported by an earlier profile");
+	exportside_drop_reported(&es, T0 + 3000000);
 	assert_false(exportside_drop_comment(&es, comment, sizeof(comment)));
 	exportside_release(&es);
 }

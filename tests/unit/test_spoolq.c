@@ -357,11 +357,11 @@ static void test_bound(void **state)
 	assert_int_equal(p, 4);
 	assert_int_equal(bytes, 600);
 	/* reported: what was reported is gone, what came after stays */
-	spoolq_dropped_reported(q, 2, 300);
+	spoolq_dropped_reported(q, 2, 300, 0);
 	spoolq_dropped(q, &p, &bytes);
 	assert_int_equal(p, 2);
 	assert_int_equal(bytes, 300);
-	spoolq_dropped_reported(q, 2, 300);
+	spoolq_dropped_reported(q, 2, 300, 0);
 	spoolq_dropped(q, &p, &bytes);
 	assert_int_equal(p, 0);
 
@@ -374,7 +374,7 @@ static void test_bound(void **state)
 		assert_false(spoolq_episode_started(q));
 		spoolq_dropped(q, &p, &bytes);
 		assert_int_equal(p, 2);
-		spoolq_dropped_reported(q, p, bytes);
+		spoolq_dropped_reported(q, p, bytes, 0);
 	}
 	/* the push of n[0] ends: room again, the episode is over */
 	assert_int_equal(spoolq_done(q, e->seq), 0);
@@ -423,6 +423,59 @@ static void test_bound(void **state)
 	spoolq_free(q);
 }
 
+/*
+ * The count a comment reports is not lost with the file carrying it: when
+ * the bound drops that file, another file of its interval takes the count,
+ * else it is unreported again, beside the dropped file's own series.  So
+ * the comments of the files that are sent add up to every drop.
+ */
+static void test_carried(void **state)
+{
+	struct spoolq *q;
+	char n[7][256];
+	uint64_t d, p, bytes;
+
+	assert_int_equal(spoolq_new(dfd, 700, &q), 0);
+	add(q, n[0], T0, 0, 2, 300, &d);
+	add(q, n[1], T0 + SEC, 0, 3, 300, &d);
+	add(q, n[2], T0 + 2 * SEC, 0, 1, 300, &d);
+	assert_int_equal(d, 2); /* n[0] */
+	/* n[2]'s comment would have said nothing; the next interval's says 2 */
+	spoolq_dropped(q, &p, &bytes);
+	assert_int_equal(p, 2);
+	/* interval 3 in two parts; its comment (2, 300) is carried by them */
+	add(q, n[3], T0 + 3 * SEC, 0, 1, 200, &d);
+	assert_int_equal(d, 3); /* n[1] */
+	spoolq_dropped_reported(q, 2, 300, T0 + 9 * SEC); /* no file of that interval: nothing carries it */
+	spoolq_dropped(q, &p, &bytes);
+	assert_int_equal(p, 3);
+	assert_int_equal(bytes, 300);
+	add(q, n[4], T0 + 3 * SEC, 1, 1, 100, &d);
+	assert_int_equal(d, 0);
+	spoolq_dropped_reported(q, 3, 300, T0 + 3 * SEC);
+	spoolq_dropped(q, &p, &bytes);
+	assert_int_equal(p, 0);
+	assert_int_equal(bytes, 0);
+	/* interval 3's parts go one by one: the count moves to the other, then back */
+	add(q, n[5], T0 + 4 * SEC, 0, 4, 500, &d);
+	assert_int_equal(d, 2);
+	assert_false(exists(n[2]));
+	assert_false(exists(n[3]));
+	assert_true(exists(n[4]));
+	spoolq_dropped(q, &p, &bytes);
+	assert_int_equal(p, 2); /* n[2], n[3]; n[4] still says the 3 */
+	assert_int_equal(bytes, 500);
+	spoolq_dropped_reported(q, 0, 0, T0 + 4 * SEC);
+	add(q, n[6], T0 + 5 * SEC, 0, 1, 300, &d);
+	assert_int_equal(d, 1 + 4); /* n[4], n[5] */
+	spoolq_dropped(q, &p, &bytes);
+	/* and now the 3 profiles (300 bytes) n[4]'s comment said */
+	assert_int_equal(p, 2 + 1 + 4 + 3);
+	assert_int_equal(bytes, 500 + 100 + 500 + 300);
+	assert_int_equal(spoolq_stats(q)->dropped_total, 2 + 3 + 2 + 1 + 4);
+	spoolq_free(q);
+}
+
 static void test_uuid(void **state)
 {
 	char a[40], b[40], c[40];
@@ -452,6 +505,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_carried, setup, teardown),
 		cmocka_unit_test(test_uuid),
 	};
 
