@@ -51,7 +51,7 @@ LDFLAGS  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 # One library list for every program: --as-needed keeps each binary's
 # dependencies to what it calls (vigild does not link libevent or SQLite).
 LDLIBS   := -lbpf -lelf -lz -lprotobuf-c -lssl -lcrypto -lyaml -lseccomp -lcap -lm \
-	-levent_openssl -levent -ljansson -lsqlite3 -lpq -lcurl -lsystemd
+	-levent_openssl -levent -ljansson -lsqlite3 -lpq -lcurl -lsystemd -lstdc++
 
 SAN_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fPIE \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -286,6 +286,10 @@ WL_LIB_SRCS := $(wildcard tests/workloads/lib*.c)
 WL_LIBS     := $(WL_LIB_SRCS:tests/workloads/%.c=$(B)/tests/workloads/%.so)
 WL_SRCS     := $(filter-out $(WL_LIB_SRCS),$(wildcard tests/workloads/*.c))
 WL_BINS     := $(WL_SRCS:tests/workloads/%.c=$(B)/tests/workloads/%)
+# C++ workloads are built as Debian builds its packages: -O2, no frame
+# pointers, exceptions (issue 12).
+WL_CXX_SRCS := $(wildcard tests/workloads/*.cc)
+WL_CXX_BINS := $(WL_CXX_SRCS:tests/workloads/%.cc=$(B)/tests/workloads/%)
 
 $(B)/tests/workloads/lib%.so: tests/workloads/lib%.c
 	$(call msg,WL-SO,$@)
@@ -300,13 +304,19 @@ $(B)/tests/workloads/%: tests/workloads/%.c $(WL_LIBS)
 	$(Q)$(CC) $(filter-out -fno-pie,$(WL_CFLAGS)) -fPIE -pie -Wl,--build-id -o $@ $< \
 		-L$(B)/tests/workloads -Wl,-rpath,'$$ORIGIN' $(patsubst $(B)/tests/workloads/lib%.so,-l%,$(WL_LIBS)) -lpthread
 
+$(B)/tests/workloads/%: tests/workloads/%.cc
+	$(call msg,WL-CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) -std=c++17 -O2 -g -fomit-frame-pointer -fexceptions -fPIE -pie -Wall -Wextra -Werror \
+		-Wl,--build-id -o $@ $<
+
 # ---------------------------------------------------------------------------
 # Top-level targets.
 
 PROGRAMS := $(B)/vigild $(B)/vigil-sign $(if $(wildcard control-plane/vigil-cp.c),$(B)/vigil-cp) \
 	$(if $(wildcard control-plane/vigilctl.c),$(B)/vigilctl)
 TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BINS) $(FIXTURES) \
-	$(TOOL_BINS) $(BENCH_BINS) $(WL_LIBS) $(WL_BINS)
+	$(TOOL_BINS) $(BENCH_BINS) $(WL_LIBS) $(WL_BINS) $(WL_CXX_BINS)
 
 all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "demangle.h"
 #include "gzip.h"
 #include "pprof.h"
 
@@ -96,8 +97,9 @@ struct pprof_builder {
 	size_t n_maps, cap_maps;
 	struct htab map_ht;
 
-	uint32_t *funcs; /* name string index */
-	size_t n_funcs, cap_funcs;
+	uint32_t *funcs;      /* name string index: the symbol (system_name) */
+	uint32_t *func_names; /* string index of its readable name (name): C++ demangled */
+	size_t n_funcs, cap_funcs, cap_func_names;
 	struct htab func_ht;
 
 	struct plocation *locs;
@@ -375,6 +377,7 @@ void pprof_free(struct pprof_builder *b)
 	free(b->maps);
 	free(b->map_ht.slots);
 	free(b->funcs);
+	free(b->func_names);
 	free(b->func_ht.slots);
 	free(b->locs);
 	free(b->loc_ht.slots);
@@ -437,21 +440,28 @@ static bool func_eq(const struct pprof_builder *b, uint32_t idx, const void *key
 	return b->funcs[idx] == *(const uint32_t *)key;
 }
 
-/* Function id (> 0) for the interned name, or 0 on ENOMEM. */
+/* Function id (> 0) for the interned symbol name, or 0 on ENOMEM. */
 static uint32_t function_id(struct pprof_builder *b, uint32_t name)
 {
 	struct hslot *slot;
-	uint32_t h = fold32(mix64(name ^ b->seed));
+	uint32_t h = fold32(mix64(name ^ b->seed)), readable = name;
+	const char *d;
 
 	if (ht_reserve(&b->func_ht) < 0)
 		return 0;
 	slot = ht_find(&b->func_ht, h, func_eq, b, &name);
 	if (slot->idx)
 		return slot->idx;
+	/* Borrowed from demangle()'s cache until its next call: interned at once. */
+	d = demangle(b->strs[name]);
+	if (d != b->strs[name] && intern(b, d, &readable) < 0)
+		return 0;
 	if (b->n_funcs >= PPROF_MAX_ENTRIES ||
+	    GROW(b->func_names, b->cap_func_names, b->n_funcs + 1) ||
 	    GROW(b->funcs, b->cap_funcs, b->n_funcs + 1))
 		return 0;
 	b->funcs[b->n_funcs] = name;
+	b->func_names[b->n_funcs] = readable;
 	ht_set(&b->func_ht, slot, h, b->n_funcs);
 	return (uint32_t)++b->n_funcs;
 }
@@ -819,7 +829,7 @@ int pprof_encode(const struct pprof_builder *b, int64_t duration_nanos, uint8_t 
 
 		perftools__profiles__function__init(f);
 		f->id = i + 1;
-		f->name = b->funcs[i];
+		f->name = b->func_names[i];
 		f->system_name = b->funcs[i];
 		t.func_ptrs[i] = f;
 	}

@@ -14,6 +14,7 @@
  *   pprof_query total [FILTERS] FILE...       sum of values[0]
  *   pprof_query labels KEY [FILTERS] FILE...  "<count>\t<value>" of label KEY
  *   pprof_query mappings FILE...              "<id>\t<start>\t<limit>\t<offset>\t<file>\t<build-id>"
+ *   pprof_query functions FILE...             "<name>\t<system_name>" of every function
  *   pprof_query info FILE                     header fields and comments
  *
  *   FILTERS: --label KEY=VALUE (repeatable, all must match; numeric labels
@@ -51,6 +52,7 @@ static const char *usage_text =
 	"       pprof_query total [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query labels KEY [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query mappings FILE...\n"
+	"       pprof_query functions FILE...\n"
 	"       pprof_query info FILE\n";
 
 static void usage(const char *why)
@@ -573,6 +575,22 @@ static int cmd_mappings(const struct args *a)
 	return 0;
 }
 
+static int cmd_functions(const struct args *a)
+{
+	for (size_t f = 0; f < a->n_files; f++) {
+		struct prof pr;
+
+		prof_load_or_exit(&pr, a->files[f]);
+		for (size_t i = 0; i < pr.p->n_function; i++) {
+			const Perftools__Profiles__Function *fn = pr.p->function[i];
+
+			printf("%s\t%s\n", str(&pr, fn->name), str(&pr, fn->system_name));
+		}
+		prof_release(&pr);
+	}
+	return 0;
+}
+
 static void print_vt(const struct prof *pr, const Perftools__Profiles__ValueType *vt)
 {
 	printf("%s/%s", str(pr, vt->type), str(pr, vt->unit));
@@ -681,6 +699,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(a.cmd, "mappings")) {
 		parse_args(&a, argc, argv, false);
 		ret = cmd_mappings(&a);
+	} else if (!strcmp(a.cmd, "functions")) {
+		parse_args(&a, argc, argv, false);
+		ret = cmd_functions(&a);
 	} else if (!strcmp(a.cmd, "info")) {
 		parse_args(&a, argc, argv, false);
 		if (a.n_files != 1)

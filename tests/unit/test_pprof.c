@@ -439,6 +439,46 @@ static void test_many(void **state)
 	pprof_free(b);
 }
 
+/* The function of location loc_id. */
+static const Perftools__Profiles__Function *loc_function(const Profile *p, uint64_t loc_id)
+{
+	const Perftools__Profiles__Location *l = find_loc(p, loc_id);
+
+	assert_int_equal(l->n_line, 1);
+	for (size_t i = 0; i < p->n_function; i++)
+		if (p->function[i]->id == l->line[0]->function_id)
+			return p->function[i];
+	fail_msg("no function %lu", (unsigned long)l->line[0]->function_id);
+	return NULL;
+}
+
+/* C++: name is the demangled name, system_name the symbol; C: both the symbol. */
+static void test_cxx_names(void **state)
+{
+	struct pprof_builder *b = pprof_new(PERIOD, T0);
+	uint64_t stack[3];
+	const Perftools__Profiles__Function *f;
+	Profile *p;
+
+	assert_non_null(b);
+	stack[0] = pprof_location(b, 0, 0x1000, "_ZN8vigil_wl7SpinnerImE4spinEm");
+	stack[1] = pprof_location(b, 0, 0x2000, "main");
+	stack[2] = pprof_location(b, 0, 0x3000, "_Znot_a_name");
+	assert_int_equal(pprof_sample(b, stack, 3, NULL, 0, 1, PERIOD), 0);
+	p = encode_decode(b);
+	f = loc_function(p, stack[0]);
+	assert_string_equal(S(p, f->name), "vigil_wl::Spinner<unsigned long>::spin(unsigned long)");
+	assert_string_equal(S(p, f->system_name), "_ZN8vigil_wl7SpinnerImE4spinEm");
+	f = loc_function(p, stack[1]);
+	assert_string_equal(S(p, f->name), "main");
+	assert_string_equal(S(p, f->system_name), "main");
+	f = loc_function(p, stack[2]);
+	assert_string_equal(S(p, f->name), "_Znot_a_name");
+	assert_string_equal(S(p, f->system_name), "_Znot_a_name");
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	pprof_free(b);
+}
+
 static void test_long_strings(void **state)
 {
 	struct pprof_builder *b = pprof_new(PERIOD, T0);
@@ -889,6 +929,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_cxx_names),
 		cmocka_unit_test(test_empty_profile),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_long_strings),
