@@ -38,7 +38,7 @@ DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
 	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq libpq-dev postgresql-15 \
-	libsystemd-dev prometheus python3
+	libsystemd-dev prometheus python3 libc6-dbg
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -310,13 +310,30 @@ $(B)/tests/workloads/%: tests/workloads/%.cc
 	$(Q)$(CXX) -std=c++17 -O2 -g -fomit-frame-pointer -fexceptions -fPIE -pie -Wall -Wextra -Werror \
 		-Wl,--build-id -o $@ $<
 
+# A stripped workload and its separate debug file, as a -dbgsym package
+# ships them (issue 12): cpusplit under a build-id of its own, so that the
+# test that installs the debug file under /usr/lib/debug/.build-id names
+# nothing else.  The debug file is also named by .gnu_debuglink.
+DBGSPLIT_BID := 0x7669676c2d6462677370-6c69742d746573742d31
+$(B)/tests/workloads/dbgsplit $(B)/tests/workloads/dbgsplit.debug &: tests/workloads/cpusplit.c $(WL_LIBS)
+	$(call msg,WL-DBG,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out -fno-pie,$(WL_CFLAGS)) -fPIE -pie -Wl,--build-id=$(subst -,,$(DBGSPLIT_BID)) \
+		-o $(B)/tests/workloads/dbgsplit.full $< -L$(B)/tests/workloads -Wl,-rpath,'$$ORIGIN' \
+		$(patsubst $(B)/tests/workloads/lib%.so,-l%,$(WL_LIBS)) -lpthread
+	$(Q)objcopy --only-keep-debug $(B)/tests/workloads/dbgsplit.full $(B)/tests/workloads/dbgsplit.debug
+	$(Q)objcopy --strip-all --add-gnu-debuglink=$(B)/tests/workloads/dbgsplit.debug \
+		$(B)/tests/workloads/dbgsplit.full $(B)/tests/workloads/dbgsplit
+	$(Q)rm -f $(B)/tests/workloads/dbgsplit.full
+
 # ---------------------------------------------------------------------------
 # Top-level targets.
 
 PROGRAMS := $(B)/vigild $(B)/vigil-sign $(if $(wildcard control-plane/vigil-cp.c),$(B)/vigil-cp) \
 	$(if $(wildcard control-plane/vigilctl.c),$(B)/vigilctl)
 TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BINS) $(FIXTURES) \
-	$(TOOL_BINS) $(BENCH_BINS) $(WL_LIBS) $(WL_BINS) $(WL_CXX_BINS)
+	$(TOOL_BINS) $(BENCH_BINS) $(WL_LIBS) $(WL_BINS) $(WL_CXX_BINS) \
+	$(B)/tests/workloads/dbgsplit
 
 all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 
@@ -360,14 +377,14 @@ bench-cp: deps
 # FUZZ_SECONDS from its seed corpus tests/fuzz/corpus/<name>/, keeping what
 # it finds in build/fuzz/corpus/<name>/.
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
-FUZZ_LIB_SRCS := $(wildcard policy/*.c)
+FUZZ_LIB_SRCS := $(wildcard policy/*.c) daemon/exporturl.c daemon/decimal.c
 FUZZ_CFLAGS   := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS  ?= 120
 
 # The monitor's request handler, with the modules it calls.
 FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/procstat.c daemon/mapfile.c \
-	daemon/sampler.c daemon/sampler_hz.c daemon/cgnest.c daemon/fds.c daemon/hexdigit.c
+	daemon/sampler.c daemon/sampler_hz.c daemon/cgnest.c daemon/fds.c daemon/hexdigit.c daemon/beats.c
 
 # The collector's parsers of what profiled processes and the kernel hand it.
 FUZZ_ELFSYM_SRCS   := daemon/elfsym.c daemon/symname.c

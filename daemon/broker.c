@@ -20,6 +20,7 @@
 #include "beats.h"
 #include "broker.h"
 #include "fds.h"
+#include "hexdigit.h"
 #include "mapfile.h"
 #include "procmaps.h"
 #include "procstat.h"
@@ -148,6 +149,38 @@ static int open_file(struct broker *b, int sock, const struct msg_open_file *m)
 	return rc;
 }
 
+/*
+ * The separate debug file of a build-id, where Debian's -dbgsym packages
+ * put it: /usr/lib/debug/.build-id/xx/rest.debug (a path made here from the
+ * bytes, never a path of the collector's).  Whether it is the right file is
+ * the collector's to check (its build-id note must match): anyone who can
+ * write under /usr/lib/debug is root already.
+ */
+static int open_debug(struct broker *b, int sock, const struct msg_open_debug *m)
+{
+	char hex[2 * MSG_BUILD_ID_MAX + 1], path[sizeof(BROKER_DEBUG_DIR) + sizeof(hex) + 16];
+	struct stat st;
+	int fd, rc;
+
+	if (m->len < MSG_BUILD_ID_MIN || m->len > MSG_BUILD_ID_MAX || m->pad)
+		return hostile(b, "OPEN_DEBUG with an impossible build-id length");
+	for (size_t i = m->len; i < MSG_BUILD_ID_MAX; i++)
+		if (m->build_id[i])
+			return hostile(b, "OPEN_DEBUG with bytes past its build-id");
+	hexdigit_encode(m->build_id, m->len, hex);
+	snprintf(path, sizeof(path), "%s/%.2s/%s.debug", BROKER_DEBUG_DIR, hex, hex + 2);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return reply_err(b, sock, -errno);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return reply_err(b, sock, -EINVAL);
+	}
+	rc = reply_fd(sock, fd);
+	close(fd);
+	return rc;
+}
+
 static unsigned cap_hz(struct broker *b, unsigned asked)
 {
 	unsigned hz = asked > b->max_hz ? b->max_hz : asked;
@@ -264,6 +297,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		struct msg_hdr hdr;
 		struct msg_open_maps open_maps;
 		struct msg_open_file open_file;
+		struct msg_open_debug open_debug;
 		struct msg_set_hz set_hz;
 		struct msg_tenant_cgroup tcg;
 		struct msg_tenant_cgroup_del tcg_del;
@@ -311,6 +345,9 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		break;
 	case MSG_OPEN_FILE:
 		rc = open_file(b, sock, &u.open_file);
+		break;
+	case MSG_OPEN_DEBUG:
+		rc = open_debug(b, sock, &u.open_debug);
 		break;
 	case MSG_SET_HZ:
 		rc = set_hz(b, sock, &u.set_hz);

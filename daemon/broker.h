@@ -26,6 +26,9 @@
 
 #include "privsep.h"
 
+/* Where separate debug files are found by build-id (Debian, Fedora, GDB). */
+#define BROKER_DEBUG_DIR "/usr/lib/debug/.build-id"
+
 struct beats;
 struct sampler;
 struct procmaps;

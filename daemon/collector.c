@@ -465,6 +465,16 @@ static int monitor_open_file(void *ctx, uint32_t pid, const struct procmap *mp, 
 	return fd;
 }
 
+static int monitor_open_debug(void *ctx, const uint8_t *build_id, size_t len)
+{
+	struct msg_open_debug m = { .hdr = { MSG_OPEN_DEBUG, sizeof(m) }, .len = (uint32_t)len };
+
+	if (len < MSG_BUILD_ID_MIN || len > MSG_BUILD_ID_MAX)
+		return -EINVAL;
+	memcpy(m.build_id, build_id, len);
+	return monclient_ask(&m, sizeof(m));
+}
+
 #ifdef VIGIL_TEST_HOOKS
 #include "testhooks.h"
 #endif
@@ -685,6 +695,7 @@ int collector_main(void)
 	const struct symbolizer_ops ops = {
 		.open_maps = monitor_open_maps,
 		.open_file = monitor_open_file,
+		.open_debug = monitor_open_debug,
 	};
 	struct itimerspec its = { .it_interval = { 0, DRAIN_MS * 1000000L },
 				  .it_value = { 0, DRAIN_MS * 1000000L } };

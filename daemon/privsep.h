@@ -17,7 +17,7 @@
 
 #include "exportstats.h"
 
-#define PRIVSEP_VERSION 9
+#define PRIVSEP_VERSION 10
 /* The worker's end of its socketpair, placed here across the re-exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -139,7 +139,13 @@ enum privsep_type {
 	MSG_COLLECTOR_BEAT = 37,
 	/* uplink -> monitor, repeating: alive, progress, control plane and export */
 	MSG_UPLINK_BEAT = 38,
-	MSG_TYPE_MAX = 41,
+	/*
+	 * collector -> monitor: the separate debug file of this build-id
+	 * (/usr/lib/debug/.build-id/xx/rest.debug, Debian's -dbgsym packages;
+	 * issue 12), answered with FD_REPLY or ERR_REPLY
+	 */
+	MSG_OPEN_DEBUG = 41,
+	MSG_TYPE_MAX = 42,
 };
 
 struct msg_hdr {
@@ -197,6 +203,16 @@ struct msg_open_maps {
 	struct msg_hdr hdr;
 	uint32_t pid;
 	uint32_t pad;
+};
+
+/* A build-id of len bytes (MSG_BUILD_ID_MIN..MSG_BUILD_ID_MAX); the rest of build_id zero. */
+#define MSG_BUILD_ID_MIN 4
+#define MSG_BUILD_ID_MAX 64
+struct msg_open_debug {
+	struct msg_hdr hdr;
+	uint32_t len;
+	uint32_t pad;
+	uint8_t build_id[MSG_BUILD_ID_MAX];
 };
 
 /*

@@ -172,6 +172,7 @@ struct sym_file {
 	struct hnode bid_node; /* in s->by_bid (or s->by_ph, placeholders) while in_bid */
 	struct sym_file *next; /* s->files */
 	struct sym_elf *syms;  /* NULL: no symbols (not ELF, corrupt, budget, deferred) */
+	struct sym_elf *dsyms; /* its separate debug file's, by build-id (NULL: none) */
 	size_t refs;           /* process mappings pointing here */
 	uint64_t last_used;
 	bool in_dev, in_bid, has_bid, placeholder;
@@ -237,6 +238,7 @@ struct symbolizer {
 	struct sym_anon *anons;
 	uint64_t elf_bytes;
 	uint64_t fills;       /* files parsed (or found unparsable) so far */
+	uint64_t debug_files, debug_refused; /* separate debug files read, refused */
 	uint64_t seed;        /* of the content and build-id hashes: random, so not collided on purpose */
 	struct kallsyms *ksyms;
 	char kernel_build_id[2 * ELFSYM_MAX_BUILD_ID + 1];
@@ -263,13 +265,13 @@ struct symbolizer {
  * files that parsed the same; NULL for none (no symbols, or over
  * SYMBOLIZER_ELF_BUDGET).
  */
-static struct sym_elf *elf_intern(struct symbolizer *s, struct elfsym *e)
+static struct sym_elf *elf_intern(struct symbolizer *s, struct elfsym *e, bool keep_empty)
 {
 	struct sym_elf *se;
 	size_t probes = 0, bytes;
 	uint64_t h;
 
-	if (!e || elfsym_symbol_count(e) == 0) {
+	if (!e || (elfsym_symbol_count(e) == 0 && !keep_empty)) {
 		elfsym_free(e);
 		return NULL;
 	}
@@ -437,6 +439,7 @@ static void file_destroy(struct symbolizer *s, struct sym_file *f)
 	if (f->in_bid)
 		htab_remove(f->placeholder ? &s->by_ph : &s->by_bid, &f->bid_node);
 	elf_put(s, f->syms);
+	elf_put(s, f->dsyms);
 	free(f->path);
 	free(f);
 	s->nfiles--;
@@ -487,6 +490,36 @@ static bool parse_allowed(struct symbolizer *s)
 }
 
 /*
+ * The symbols of the separate debug file of build-id bid (Debian's
+ * -dbgsym packages: static functions such as start_thread have names
+ * there only), or NULL: none installed, or a file whose own note does not
+ * say the same build-id (then it is not that file's debug file).
+ */
+static struct sym_elf *debug_syms(struct symbolizer *s, const uint8_t *bid, size_t bid_len)
+{
+	struct elfsym *d = NULL;
+	const uint8_t *dbid;
+	size_t dlen = 0;
+	int fd;
+
+	if (!s->ops.open_debug)
+		return NULL;
+	fd = s->ops.open_debug(s->ops.ctx, bid, bid_len);
+	if (fd < 0)
+		return NULL;
+	if (elfsym_open_fd(fd, &d) == 0 && (dbid = elfsym_build_id(d, &dlen)) && dlen == bid_len &&
+	    memcmp(dbid, bid, bid_len) == 0 && elfsym_symbol_count(d) > 0) {
+		close(fd);
+		s->debug_files++;
+		return elf_intern(s, d, false);
+	}
+	close(fd);
+	elfsym_free(d);
+	s->debug_refused++;
+	return NULL;
+}
+
+/*
  * Parse f's file, open at fd, and give f its build-id and symbols (within
  * SYMBOLIZER_ELF_BUDGET), paying for the time it takes.  A file that does
  * not parse is kept without symbols.
@@ -508,7 +541,15 @@ static void file_fill(struct symbolizer *s, struct sym_file *f, int fd)
 			f->has_bid = true;
 		}
 	}
-	f->syms = elf_intern(s, e);
+	/* before elf_intern, which may free e and with it bid */
+	if (bid)
+		f->dsyms = debug_syms(s, bid, bid_len);
+	/*
+	 * A stripped file's own table may be empty: it is kept for its program
+	 * headers when a debug file names its functions (a debug file's own
+	 * headers keep addresses, not file offsets).
+	 */
+	f->syms = elf_intern(s, e, f->dsyms != NULL);
 	s->fills++;
 	bid_offer(s, f);
 	s->parse_credit_ns -= (int64_t)(mono_ns() - t0);
@@ -552,9 +593,15 @@ static const char *file_symbol(const struct sym_file *f, uint64_t file_offset)
 {
 	uint64_t vaddr;
 
+	const char *name = NULL;
+
+	/* the file's own program headers: a debug file's have no file offsets */
 	if (!f->syms || elfsym_offset_to_vaddr(f->syms->elf, file_offset, &vaddr) < 0)
 		return NULL;
-	return elfsym_lookup(f->syms->elf, vaddr, NULL);
+	/* The debug file's full symbol table first: it names static functions too. */
+	if (f->dsyms)
+		name = elfsym_lookup(f->dsyms->elf, vaddr, NULL);
+	return name ? name : elfsym_lookup(f->syms->elf, vaddr, NULL);
 }
 
 /* --- non-file mappings --------------------------------------------------- */
@@ -1231,6 +1278,8 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	for (const struct sym_file *f = s->files; f; f = f->next) {
 		if (f->syms)
 			st.files_with_symbols++;
+		if (f->dsyms)
+			st.files_with_debug++;
 		if (f->deferred)
 			st.files_deferred++;
 	}
@@ -1238,6 +1287,8 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.anon_mappings = s->nanon;
 	st.kernel_symbols = kallsyms_count(s->ksyms);
 	st.elf_bytes = s->elf_bytes;
+	st.debug_files_read = s->debug_files;
+	st.debug_files_refused = s->debug_refused;
 	st.generation = s->gen;
 	*ret = st;
 }

@@ -117,6 +117,9 @@ struct symbolizer_stats {
 	size_t processes;       /* cached processes, live or exited */
 	size_t files;           /* distinct files (incl. unknown build-ids) */
 	size_t files_with_symbols;
+	size_t files_with_debug;    /* ... and symbols from a separate debug file too */
+	uint64_t debug_files_read;  /* debug files found by build-id and parsed */
+	uint64_t debug_files_refused; /* found, but not ELF or of another build-id */
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
 	size_t symbol_tables;   /* parsed symbol tables held (files that parsed the same share one) */
 	size_t anon_mappings;
@@ -140,6 +143,12 @@ struct symbolizer_ops {
 	 * its fstat in *ret_st (the symbolizer closes the fd), or -errno.
 	 */
 	int (*open_file)(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st);
+	/*
+	 * Optional (NULL: none): a read-only fd of the separate debug file of
+	 * a build-id (the symbolizer checks that its note says the same
+	 * build-id, and closes it), or -errno.
+	 */
+	int (*open_debug)(void *ctx, const uint8_t *build_id, size_t len);
 	void *ctx;
 };
 

@@ -313,6 +313,120 @@ static void test_open_file(void **state)
 	broker_release(&b);
 }
 
+/* The build-id of the ELF file at path (its NT_GNU_BUILD_ID note, via readelf); its length. */
+static size_t build_id_of(const char *path, uint8_t *out)
+{
+	char cmd[512], hex[256] = "";
+	FILE *p;
+	size_t n = 0;
+
+	snprintf(cmd, sizeof(cmd), "readelf -n '%s' | awk '/Build ID/ { print $3 }'", path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(hex, sizeof(hex), p));
+	pclose(p);
+	for (; hex[2 * n] && hex[2 * n] != '\n' && n < MSG_BUILD_ID_MAX; n++)
+		assert_int_equal(sscanf(hex + 2 * n, "%2hhx", &out[n]), 1);
+	return n;
+}
+
+/*
+ * OPEN_DEBUG: the file under BROKER_DEBUG_DIR named by the build-id's
+ * bytes (hex), whatever else the message holds; a length out of bounds,
+ * or bytes past it, are hostile; a build-id with no debug file is ENOENT.
+ */
+static void test_open_debug(void **state)
+{
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
+	struct msg_open_debug od = { .hdr = { MSG_OPEN_DEBUG, sizeof(od) } };
+	char dir[256], path[512], hex[2 * MSG_BUILD_ID_MAX + 1];
+	struct stat st, want;
+	int fd;
+
+	/* a debug file of a build-id nobody has, made for the test */
+	for (size_t i = 0; i < 20; i++)
+		od.build_id[i] = (uint8_t)(0xa0 + i);
+	od.len = 20;
+	for (size_t i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", od.build_id[i]);
+	snprintf(dir, sizeof(dir), "%s/%.2s", BROKER_DEBUG_DIR, hex);
+	snprintf(path, sizeof(path), "%s/%s.debug", dir, hex + 2);
+	if (mkdir(BROKER_DEBUG_DIR, 0755) < 0 && errno != EEXIST)
+		skip();
+	assert_true(mkdir(dir, 0755) == 0 || errno == EEXIST);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\177ELF", 4), 4);
+	assert_int_equal(fstat(fd, &want), 0);
+	close(fd);
+
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+	fd = answer();
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_ino, want.st_ino);
+	assert_int_equal(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+	close(fd);
+	/* a directory at that path is not a debug file */
+	unlink(path);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -EINVAL);
+	rmdir(path);
+	rmdir(dir);
+	/* none installed */
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -ENOENT);
+
+	/* libc's, when Debian's libc6-dbg is installed: the right file, by its note */
+	{
+		struct procmaps *m;
+		const struct procmap *lc = NULL;
+		uint8_t bid[MSG_BUILD_ID_MAX];
+		struct msg_open_debug ol = { .hdr = { MSG_OPEN_DEBUG, sizeof(ol) } };
+
+		assert_int_equal(procmaps_read(getpid(), &m), 0);
+		for (size_t i = 0; i < m->n && !lc; i++)
+			if (strstr(m->maps[i].path, "/libc.so."))
+				lc = &m->maps[i];
+		assert_non_null(lc);
+		ol.len = (uint32_t)build_id_of(lc->path, bid);
+		memcpy(ol.build_id, bid, ol.len);
+		assert_int_equal(serve(&b, &ol, sizeof(ol), PEER_COLLECTOR), 0);
+		fd = answer();
+		if (fd >= 0) {
+			uint8_t dbid[MSG_BUILD_ID_MAX];
+
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), fd);
+			assert_int_equal(build_id_of(path, dbid), ol.len);
+			assert_memory_equal(dbid, bid, ol.len);
+			close(fd);
+		} else {
+			assert_int_equal(fd, -ENOENT); /* libc6-dbg not installed */
+		}
+		procmaps_free(m);
+	}
+
+	/* hostile: lengths out of bounds, bytes past the length, padding */
+	od.len = MSG_BUILD_ID_MIN - 1;
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), -EPROTO);
+	od.len = MSG_BUILD_ID_MAX + 1;
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), -EPROTO);
+	od.len = 8; /* bytes 8..19 are still set */
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), -EPROTO);
+	od.len = 20;
+	od.pad = 1;
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), -EPROTO);
+	/* nothing was answered to those */
+	{
+		char c;
+
+		assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+	broker_release(&b);
+}
+
 /* A collector that asks and never reads: the monitor must not block on it. */
 static void test_not_reading(void **state)
 {
@@ -668,6 +782,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_maps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_debug, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_hz, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file_many_mappings, setup, teardown),

@@ -382,7 +382,7 @@ static void test_parse_budget_flood(void **state)
 {
 	struct elfgen g = { .nsym = 10 };
 	struct flood fl = { .dir = "/var/tmp/vigil-flood.XXXXXX" };
-	struct symbolizer_ops ops = { flood_open_maps, flood_open_file, &fl };
+	struct symbolizer_ops ops = { .open_maps = flood_open_maps, .open_file = flood_open_file, .ctx = &fl };
 	struct symbolizer *s = NULL;
 	struct symbolizer_stats st;
 	struct elfsym *e = NULL;
@@ -1426,7 +1426,7 @@ static double cpu_ms(void)
 static double time_note(struct via_broker *vb, pid_t pid, unsigned long *ret_files,
 			uint64_t *ret_reads, struct symbolizer **keep)
 {
-	static const struct symbolizer_ops proto = { vb_open_maps, vb_open_file, NULL };
+	static const struct symbolizer_ops proto = { .open_maps = vb_open_maps, .open_file = vb_open_file };
 	struct symbolizer_ops ops = proto;
 	struct symbolizer *s = NULL;
 	uint64_t reads = vb->b.maps_reads;
@@ -1587,7 +1587,7 @@ static int mf_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struc
 static void test_proc_files_cap(void **state)
 {
 	struct many_files mf = { .n = SYMBOLIZER_MAX_PROC_FILES * 3 };
-	struct symbolizer_ops ops = { mf_open_maps, mf_open_file, &mf };
+	struct symbolizer_ops ops = { .open_maps = mf_open_maps, .open_file = mf_open_file, .ctx = &mf };
 	struct symbolizer *s = NULL;
 	struct sym_frame f;
 	uint64_t last = 0x10000000ull + (mf.n - 1) * 0x10000ull;

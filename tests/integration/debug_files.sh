@@ -1,0 +1,101 @@
+#!/bin/bash
+# tests/integration/debug_files.sh - symbols from separate debug files
+# (issue 12): when a file's debug file is installed where Debian's -dbgsym
+# packages put it, /usr/lib/debug/.build-id/xx/rest.debug, vigild names
+# the functions only that file knows (static ones, or all of a stripped
+# binary's).  The collector asks the monitor for it by build-id and takes
+# it only if its own note says the same build-id.
+#
+#  - Debian's libc6-dbg (make deps): start_thread, static in libc and in
+#    neither of libc's own symbol tables, names the root of cpusplit's
+#    threads.
+#  - tests/workloads/dbgsplit (cpusplit, stripped, under a build-id of
+#    its own) and dbgsplit.debug: without the debug file its functions
+#    have no names; installed under the build-id for the second run, they
+#    have; a file of another build-id at that path is not taken.
+
+. "$(dirname "$0")/lib.sh"
+
+TESTS=(
+	"libc6-dbg: start_thread (in neither of libc's own symbol tables) roots cpusplit's thread stacks"
+	"a stripped binary without its debug file: burn_alpha, burn_beta and split_run have no names"
+	"its debug file under /usr/lib/debug/.build-id: they are named, in whole stacks"
+	"a file of another build-id at that path is not taken: no names from it"
+	"vigild exits 0 in every run, and its profiles are valid"
+)
+tap_plan ${#TESTS[@]}
+require_bpf "${TESTS[@]}"
+require_file "$PQ" "${TESTS[@]}"
+require_file "$WLD/dbgsplit" "${TESTS[@]}"
+require_file "$WLD/dbgsplit.debug" "${TESTS[@]}"
+
+BID=$(readelf -n "$WLD/dbgsplit" | awk '/Build ID/ { print $3 }')
+DBG=/usr/lib/debug/.build-id/${BID:0:2}/${BID:2}.debug
+# This test's own build-id: nobody else's debug file is touched.
+cleanup_debug() { rm -f "$DBG"; rmdir "$(dirname "$DBG")" 2>/dev/null; lib_cleanup; }
+trap cleanup_debug EXIT
+rm -f "$DBG"
+
+RCS=() BAD=()
+# run NAME WORKLOAD...: vigild for 8 s while WORKLOAD runs 4 s; profiles in $T/NAME
+run() {
+	local name=$1 f
+	shift
+	vigild_start "$T/$name.log" --hz 99 --interval 2 --duration 8 --output "$T/$name"
+	vigild_wait_ready 20 || tap_diag "$name: vigild not sampling after 20 s:" "$(tail -5 "$T/$name.log")"
+	spawn "$@" --seconds 4 --threads 2 >/dev/null
+	wait "$SPAWNED_PID"
+	vigild_wait 30
+	RCS+=("$name:$VIGILD_RC")
+	mapfile -t F < <(profile_files "$T/$name")
+	f=$(validate_profiles "${F[@]}")
+	[ ${#F[@]} -gt 0 ] && [ -z "$f" ] || BAD+=("$name: ${#F[@]} files $f")
+	"$PQ" stacks --label "comm=$(basename "$1")" "${F[@]}" >"$T/$name.stacks"
+}
+# share PATTERN FILE: the % of the samples of FILE (pprof_query stacks) whose stack matches
+share() {
+	awk -F'\t' -v re="$1" '{ n += $1; if ($2 ~ re) m += $1 } END { printf "%d", n ? 100 * m / n : 0 }' "$2"
+}
+samples() { awk -F'\t' '{ n += $1 } END { print n + 0 }' "$1"; }
+
+# 1. libc6-dbg
+LIBC=$(ldd "$WLD/cpusplit" | awk '$1 ~ /^libc\.so/ { print $3 }')
+LIBC_BID=$(readelf -n "$LIBC" | awk '/Build ID/ { print $3 }')
+in_libc=$(readelf -sW "$LIBC" | awk '$8 == "start_thread"' | wc -l)
+run libc "$WLD/cpusplit"
+pct=$(share '^start_thread;split_run;' "$T/libc.stacks")
+if [ ! -f "/usr/lib/debug/.build-id/${LIBC_BID:0:2}/${LIBC_BID:2}.debug" ]; then
+	tap_not_ok "${TESTS[0]}" "libc6-dbg is not installed for $LIBC ($LIBC_BID): make deps installs it"
+else
+	tap_result "${TESTS[0]}" "$([ "$in_libc" = 0 ] && [ "$(samples "$T/libc.stacks")" -gt 100 ] &&
+		[ "$pct" -ge 90 ]; echo $?)" \
+		"$pct% of $(samples "$T/libc.stacks") samples; start_thread in libc's tables: $in_libc;" \
+		"$(head -3 "$T/libc.stacks" | tr '\n' ' ')"
+fi
+
+# 2. stripped, no debug file
+run nodebug "$WLD/dbgsplit"
+named=$(grep -cE 'burn_alpha|burn_beta|split_run' "$T/nodebug.stacks")
+tap_result "${TESTS[1]}" "$([ "$(samples "$T/nodebug.stacks")" -gt 100 ] && [ "$named" = 0 ]; echo $?)" \
+	"$named stacks name them; $(head -3 "$T/nodebug.stacks" | tr '\n' ' ')"
+
+# 3. its debug file installed
+mkdir -p "$(dirname "$DBG")"
+cp "$WLD/dbgsplit.debug" "$DBG"
+run debug "$WLD/dbgsplit"
+pct=$(share ';split_run;burn_(alpha|beta|gamma)' "$T/debug.stacks")
+tap_result "${TESTS[2]}" "$([ "$(samples "$T/debug.stacks")" -gt 100 ] && [ "$pct" -ge 90 ] &&
+	grep -q ';split_run;burn_alpha' "$T/debug.stacks" && grep -q ';split_run;burn_beta' "$T/debug.stacks"; echo $?)" \
+	"$pct% of $(samples "$T/debug.stacks") samples in split_run;burn_*; $(head -3 "$T/debug.stacks" | tr '\n' ' ')"
+
+# 4. another file's debug file at that path (cpusplit's own, unstripped: burn_* by name)
+objcopy --only-keep-debug "$WLD/cpusplit" "$DBG"
+run wrong "$WLD/dbgsplit"
+named=$(grep -cE 'burn_alpha|burn_beta|split_run' "$T/wrong.stacks")
+tap_result "${TESTS[3]}" "$([ "$(samples "$T/wrong.stacks")" -gt 100 ] && [ "$named" = 0 ]; echo $?)" \
+	"$named stacks name them; $(head -3 "$T/wrong.stacks" | tr '\n' ' ')"
+rm -f "$DBG"
+
+tap_result "${TESTS[4]}" "$([ "${RCS[*]}" = "libc:0 nodebug:0 debug:0 wrong:0" ] && [ ${#BAD[@]} = 0 ]; echo $?)" \
+	"exit codes: ${RCS[*]}; ${BAD[*]}"
+tap_done
