@@ -38,7 +38,7 @@ DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
 	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq libpq-dev postgresql-15 \
-	libsystemd-dev prometheus python3 libc6-dbg
+	libsystemd-dev prometheus python3 libc6-dbg liblzma-dev xz-utils
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -51,7 +51,7 @@ LDFLAGS  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 # One library list for every program: --as-needed keeps each binary's
 # dependencies to what it calls (vigild does not link libevent or SQLite).
 LDLIBS   := -lbpf -lelf -lz -lprotobuf-c -lssl -lcrypto -lyaml -lseccomp -lcap -lm \
-	-levent_openssl -levent -ljansson -lsqlite3 -lpq -lcurl -lsystemd -lstdc++
+	-levent_openssl -levent -ljansson -lsqlite3 -lpq -lcurl -lsystemd -lstdc++ -llzma
 
 SAN_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fPIE \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -326,6 +326,23 @@ $(B)/tests/workloads/dbgsplit $(B)/tests/workloads/dbgsplit.debug &: tests/workl
 		$(B)/tests/workloads/dbgsplit.full $(B)/tests/workloads/dbgsplit
 	$(Q)rm -f $(B)/tests/workloads/dbgsplit.full
 
+# cpusplit stripped, with its symbols in .gnu_debugdata (MiniDebugInfo: the
+# .symtab of its debug file, without DWARF, xz'ed), under a build-id of
+# its own.
+MINISPLIT_BID := 0x7669676c2d6d696e6973706c69742d746573742d31
+$(B)/tests/workloads/minisplit: tests/workloads/cpusplit.c $(WL_LIBS)
+	$(call msg,WL-MINI,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out -fno-pie,$(WL_CFLAGS)) -fPIE -pie -Wl,--build-id=$(MINISPLIT_BID) \
+		-o $@.full $< -L$(B)/tests/workloads -Wl,-rpath,'$$ORIGIN' \
+		$(patsubst $(B)/tests/workloads/lib%.so,-l%,$(WL_LIBS)) -lpthread
+	$(Q)objcopy --only-keep-debug $@.full $@.dbg
+	$(Q)objcopy --strip-debug $@.dbg $@.sym
+	$(Q)xz -c $@.sym > $@.xz
+	$(Q)objcopy --strip-all $@.full $@.stripped
+	$(Q)objcopy --add-section .gnu_debugdata=$@.xz $@.stripped $@
+	$(Q)rm -f $@.full $@.dbg $@.sym $@.xz $@.stripped
+
 # ---------------------------------------------------------------------------
 # Top-level targets.
 
@@ -333,7 +350,7 @@ PROGRAMS := $(B)/vigild $(B)/vigil-sign $(if $(wildcard control-plane/vigil-cp.c
 	$(if $(wildcard control-plane/vigilctl.c),$(B)/vigilctl)
 TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BINS) $(FIXTURES) \
 	$(TOOL_BINS) $(BENCH_BINS) $(WL_LIBS) $(WL_BINS) $(WL_CXX_BINS) \
-	$(B)/tests/workloads/dbgsplit
+	$(B)/tests/workloads/dbgsplit $(B)/tests/workloads/minisplit
 
 all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 

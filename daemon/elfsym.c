@@ -14,9 +14,12 @@
  *    overflow-safe arithmetic, and charged to the file's read budget.
  *  - Tables are streamed ELFSYM_CHUNK bytes at a time; a string table is
  *    read whole (bounded) while its symbol table is streamed, then freed.
- *  - Section names are never needed (sections are found by type), so
- *    e_shstrndx is ignored; extended section and program header counts
- *    (e_shnum 0, e_phnum PN_XNUM) are honoured and bounded.
+ *  - Sections are found by type; the one exception, .gnu_debugdata
+ *    (MiniDebugInfo), is a non-allocated PROGBITS section whose name is
+ *    read from e_shstrndx's table, 15 bytes per candidate, at most
+ *    ELFSYM_MAX_DD_CANDS of them.  Extended section and program header
+ *    counts (e_shnum 0, e_phnum PN_XNUM, e_shstrndx SHN_XINDEX) are
+ *    honoured and bounded.
  *  - Any inconsistency refuses the whole file: a table read in part could
  *    only give names that are wrong.
  *
@@ -67,6 +70,7 @@ struct elfsym {
 	size_t names_len;
 	size_t build_id_len;
 	uint8_t build_id[ELFSYM_MAX_BUILD_ID];
+	uint64_t dd_offset, dd_size; /* .gnu_debugdata; size 0: none */
 };
 
 /* Headers decoded from either class and byte order. */
@@ -76,8 +80,15 @@ struct phdr {
 };
 
 struct shdr {
-	uint32_t type, link, info;
-	uint64_t offset, size, entsize, addralign;
+	uint32_t name, type, link, info;
+	uint64_t flags, offset, size, entsize, addralign;
+};
+
+/* A section that may be .gnu_debugdata, until its name is read. */
+#define ELFSYM_MAX_DD_CANDS 4
+struct dd_cand {
+	uint32_t name;
+	uint64_t offset, size;
 };
 
 /* A byte range of the file holding notes. */
@@ -111,6 +122,9 @@ struct parse {
 	bool is64, swap;
 	uint64_t phoff, shoff;
 	size_t phnum, shnum, phentsize, shentsize, ehsize;
+	size_t shstrndx;       /* 0: none */
+	struct dd_cand dd[ELFSYM_MAX_DD_CANDS];
+	size_t ndd;
 	uint8_t *chunk;        /* ELFSYM_CHUNK bytes */
 	struct region notes[ELFSYM_MAX_NOTES];
 	size_t nnotes;
@@ -227,6 +241,8 @@ static int each_entry(struct parse *p, uint64_t off, uint64_t n, size_t entsize,
 
 static void decode_shdr(const struct parse *p, const uint8_t *b, struct shdr *sh)
 {
+	sh->name = (uint32_t)GET(p, b, Shdr, sh_name);
+	sh->flags = GET(p, b, Shdr, sh_flags);
 	sh->type = (uint32_t)GET(p, b, Shdr, sh_type);
 	sh->link = (uint32_t)GET(p, b, Shdr, sh_link);
 	sh->info = (uint32_t)GET(p, b, Shdr, sh_info);
@@ -253,7 +269,7 @@ static int read_shdr(struct parse *p, size_t index, struct shdr *sh)
 static int read_ehdr(struct parse *p)
 {
 	uint8_t b[sizeof(Elf64_Ehdr)];
-	uint16_t type, phnum, shnum;
+	uint16_t type, phnum, shnum, shstrndx;
 	int r;
 
 	if ((r = read_at(p, 0, b, EI_NIDENT)) < 0)
@@ -274,6 +290,7 @@ static int read_ehdr(struct parse *p)
 	p->shoff = GET(p, b, Ehdr, e_shoff);
 	phnum = (uint16_t)GET(p, b, Ehdr, e_phnum);
 	shnum = (uint16_t)GET(p, b, Ehdr, e_shnum);
+	shstrndx = (uint16_t)GET(p, b, Ehdr, e_shstrndx);
 	p->phentsize = p->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
 	p->shentsize = p->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
 	/* Entries of another size than the spec's: refused, not guessed at. */
@@ -299,6 +316,7 @@ static int read_ehdr(struct parse *p)
 		}
 		if (phnum == PN_XNUM)
 			p->phnum = sh0.info;
+		p->shstrndx = shstrndx == SHN_XINDEX ? sh0.link : shstrndx < SHN_LORESERVE ? shstrndx : 0;
 	} else if (phnum == PN_XNUM) {
 		return -EINVAL;
 	}
@@ -362,6 +380,12 @@ static int on_shdr(struct parse *p, const uint8_t *b, size_t index)
 		note_region(p, sh.offset, sh.size, sh.addralign);
 		return 0;
 	}
+	if (sh.type == SHT_PROGBITS && !(sh.flags & SHF_ALLOC) && sh.size > 0 &&
+	    sh.size <= ELFSYM_MAX_DEBUGDATA && range_ok(sh.offset, sh.size, p->size) &&
+	    p->ndd < ELFSYM_MAX_DD_CANDS) {
+		p->dd[p->ndd++] = (struct dd_cand){ .name = sh.name, .offset = sh.offset, .size = sh.size };
+		return 0;
+	}
 	/* One of each, as the gABI says there is; more would only cost time. */
 	t = sh.type == SHT_SYMTAB ? 0 : sh.type == SHT_DYNSYM ? 1 : -1;
 	if (t >= 0 && !p->tab_index[t]) {
@@ -412,6 +436,37 @@ static int find_build_id(struct parse *p)
 			return r;
 		if (scan_notes(p, p->chunk, (size_t)n->len, n->align))
 			break;
+	}
+	return 0;
+}
+
+/*
+ * Which candidate, if any, is .gnu_debugdata: its name in the section
+ * name table.  A table that is not one, or a name out of it, is only "no".
+ */
+static int find_debugdata(struct parse *p)
+{
+	static const char want[] = ".gnu_debugdata";
+	char got[sizeof(want)];
+	struct shdr ss;
+	int r;
+
+	if (!p->ndd || !p->shstrndx || p->shstrndx >= p->shnum)
+		return 0;
+	if ((r = read_shdr(p, p->shstrndx, &ss)) < 0)
+		return r;
+	if (ss.type != SHT_STRTAB || !range_ok(ss.offset, ss.size, p->size))
+		return 0;
+	for (size_t i = 0; i < p->ndd; i++) {
+		if (!range_ok(p->dd[i].name, sizeof(want), ss.size))
+			continue;
+		if ((r = read_at(p, ss.offset + p->dd[i].name, got, sizeof(want))) < 0)
+			return r;
+		if (memcmp(got, want, sizeof(want)) == 0) {
+			p->e->dd_offset = p->dd[i].offset;
+			p->e->dd_size = p->dd[i].size;
+			break;
+		}
 	}
 	return 0;
 }
@@ -684,7 +739,7 @@ static int parse(struct parse *p, struct elfsym **ret_elf)
 	if ((r = read_ehdr(p)) < 0 ||
 	    (r = each_entry(p, p->phoff, p->phnum, p->phentsize, on_phdr)) < 0 ||
 	    (p->shnum && (r = each_entry(p, p->shoff, p->shnum, p->shentsize, on_shdr)) < 0) ||
-	    (r = find_build_id(p)) < 0 ||
+	    (r = find_build_id(p)) < 0 || (r = find_debugdata(p)) < 0 ||
 	    (p->tab_index[0] && (r = read_symtab(p, 0)) < 0) ||
 	    (p->tab_index[1] && (r = read_symtab(p, 1)) < 0))
 		goto out;
@@ -748,6 +803,15 @@ int elfsym_open_mem(const void *buf, size_t len, struct elfsym **ret_elf)
 	if ((!buf && len) || !ret_elf)
 		return -EINVAL;
 	return parse(&p, ret_elf);
+}
+
+int elfsym_debugdata(const struct elfsym *e, uint64_t *ret_offset, uint64_t *ret_size)
+{
+	if (!e || !e->dd_size)
+		return -ENOENT;
+	*ret_offset = e->dd_offset;
+	*ret_size = e->dd_size;
+	return 0;
 }
 
 const uint8_t *elfsym_build_id(const struct elfsym *e, size_t *ret_len)

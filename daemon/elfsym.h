@@ -52,6 +52,7 @@
 #define ELFSYM_MAX_NAMES     (16u << 20)  /* bytes of their names (with NULs) */
 #define ELFSYM_MAX_NAME_LEN  4095         /* longer names are truncated */
 #define ELFSYM_MAX_BUILD_ID  64           /* longer build-ids are ignored */
+#define ELFSYM_MAX_DEBUGDATA (8u << 20)   /* .gnu_debugdata larger than this is ignored */
 
 /*
  * The parse's peak heap, from the limits: the read buffer and one string
@@ -98,6 +99,15 @@ int elfsym_open_fd(int fd, struct elfsym **ret_elf);
 /* Same, from an image in memory (read in place, never past len; buf need
  * not outlive the call). */
 int elfsym_open_mem(const void *buf, size_t len, struct elfsym **ret_elf);
+
+/*
+ * Where the file's .gnu_debugdata section lies (MiniDebugInfo: an
+ * xz-compressed ELF whose .symtab holds the functions the file's own
+ * tables lack), within the file and at most ELFSYM_MAX_DEBUGDATA bytes:
+ * 0 and *ret_offset, *ret_size; -ENOENT if it has none.  Its content is
+ * the caller's to read and check (it is as hostile as the file).
+ */
+int elfsym_debugdata(const struct elfsym *e, uint64_t *ret_offset, uint64_t *ret_size);
 
 /* The build-id bytes and their count, or NULL if the file has none. */
 const uint8_t *elfsym_build_id(const struct elfsym *e, size_t *ret_len);

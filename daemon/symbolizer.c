@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <lzma.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,7 @@ struct symbolizer {
 	uint64_t elf_bytes;
 	uint64_t fills;       /* files parsed (or found unparsable) so far */
 	uint64_t debug_files, debug_refused; /* separate debug files read, refused */
+	uint64_t minidebug_read, minidebug_refused; /* .gnu_debugdata sections */
 	uint64_t seed;        /* of the content and build-id hashes: random, so not collided on purpose */
 	struct kallsyms *ksyms;
 	char kernel_build_id[2 * ELFSYM_MAX_BUILD_ID + 1];
@@ -520,6 +522,104 @@ static struct sym_elf *debug_syms(struct symbolizer *s, const uint8_t *bid, size
 }
 
 /*
+ * Decompress the xz stream in[0..len) into a buffer of at most
+ * SYMBOLIZER_MINI_MAX bytes, the decoder held to SYMBOLIZER_MINI_MEMLIMIT:
+ * 0 and *ret, *ret_len; -E2BIG past either bound, -EINVAL if it is not a
+ * whole xz stream, -ENOMEM.
+ */
+static int unxz(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len)
+{
+	lzma_stream z = LZMA_STREAM_INIT;
+	size_t cap = len * 4 < 65536 ? 65536 : len * 4;
+	uint8_t *out = NULL;
+	lzma_ret lr;
+	int rc = 0;
+
+	if (cap > SYMBOLIZER_MINI_MAX)
+		cap = SYMBOLIZER_MINI_MAX;
+	if (lzma_stream_decoder(&z, SYMBOLIZER_MINI_MEMLIMIT, 0) != LZMA_OK)
+		return -ENOMEM;
+	z.next_in = in;
+	z.avail_in = len;
+	for (;;) {
+		if (!out || z.avail_out == 0) {
+			size_t used = out ? (size_t)(z.next_out - out) : 0;
+			uint8_t *n;
+
+			if (out && cap >= SYMBOLIZER_MINI_MAX) {
+				rc = -E2BIG;
+				break;
+			}
+			if (out)
+				cap = cap * 2 > SYMBOLIZER_MINI_MAX ? SYMBOLIZER_MINI_MAX : cap * 2;
+			if (!(n = realloc(out, cap))) {
+				rc = -ENOMEM;
+				break;
+			}
+			out = n;
+			z.next_out = out + used;
+			z.avail_out = cap - used;
+		}
+		lr = lzma_code(&z, LZMA_FINISH);
+		if (lr == LZMA_STREAM_END)
+			break;
+		if (lr != LZMA_OK) {
+			rc = lr == LZMA_MEM_ERROR ? -ENOMEM : lr == LZMA_MEMLIMIT_ERROR ? -E2BIG : -EINVAL;
+			break;
+		}
+	}
+	if (!rc) {
+		*ret = out;
+		*ret_len = (size_t)(z.next_out - out);
+		out = NULL;
+	}
+	lzma_end(&z);
+	free(out);
+	return rc;
+}
+
+/*
+ * The symbols of the file's MiniDebugInfo (.gnu_debugdata, an xz'ed ELF
+ * with a .symtab; Fedora's and others' way to name static functions of
+ * stripped binaries), or NULL: none, or refused (not xz, past the bounds,
+ * not ELF, no symbols).
+ */
+static struct sym_elf *minidebug_syms(struct symbolizer *s, int fd, const struct elfsym *e)
+{
+	uint64_t off, len;
+	uint8_t *in = NULL, *img = NULL;
+	size_t img_len = 0, got = 0;
+	struct elfsym *m = NULL;
+	int rc;
+
+	if (elfsym_debugdata(e, &off, &len) < 0)
+		return NULL;
+	in = malloc(len);
+	rc = in ? 0 : -ENOMEM;
+	while (!rc && got < len) {
+		ssize_t n = pread(fd, in + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		rc = n < 0 ? -errno : n == 0 ? -ESTALE : 0;
+		got += n > 0 ? (size_t)n : 0;
+	}
+	if (!rc)
+		rc = unxz(in, len, &img, &img_len);
+	free(in);
+	if (!rc)
+		rc = elfsym_open_mem(img, img_len, &m);
+	free(img);
+	if (rc || elfsym_symbol_count(m) == 0) {
+		elfsym_free(m);
+		s->minidebug_refused++;
+		return NULL;
+	}
+	s->minidebug_read++;
+	return elf_intern(s, m, false);
+}
+
+/*
  * Parse f's file, open at fd, and give f its build-id and symbols (within
  * SYMBOLIZER_ELF_BUDGET), paying for the time it takes.  A file that does
  * not parse is kept without symbols.
@@ -544,6 +644,8 @@ static void file_fill(struct symbolizer *s, struct sym_file *f, int fd)
 	/* before elf_intern, which may free e and with it bid */
 	if (bid)
 		f->dsyms = debug_syms(s, bid, bid_len);
+	if (!f->dsyms && e)
+		f->dsyms = minidebug_syms(s, fd, e);
 	/*
 	 * A stripped file's own table may be empty: it is kept for its program
 	 * headers when a debug file names its functions (a debug file's own
@@ -1289,6 +1391,8 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.elf_bytes = s->elf_bytes;
 	st.debug_files_read = s->debug_files;
 	st.debug_files_refused = s->debug_refused;
+	st.minidebug_read = s->minidebug_read;
+	st.minidebug_refused = s->minidebug_refused;
 	st.generation = s->gen;
 	*ret = st;
 }

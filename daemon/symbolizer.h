@@ -87,6 +87,14 @@
 /* Parsed symbol tables beyond this many bytes: files are kept without symbols. */
 #define SYMBOLIZER_ELF_BUDGET       (64u << 20)
 /*
+ * MiniDebugInfo (.gnu_debugdata, at most ELFSYM_MAX_DEBUGDATA bytes of xz):
+ * decompressed into at most SYMBOLIZER_MINI_MAX bytes by a decoder held to
+ * SYMBOLIZER_MINI_MEMLIMIT (xz -6, the usual, needs 9 MiB), both freed once
+ * its symbols are parsed.  An xz bomb stops at the bound and is refused.
+ */
+#define SYMBOLIZER_MINI_MAX         (16u << 20)
+#define SYMBOLIZER_MINI_MEMLIMIT    (32u << 20)
+/*
  * Parsing costs time (up to ELFSYM_MAX_READ bytes read a file), and any
  * user can hand the collector new files to parse: a fresh copy of a binary
  * is a new file.  So parsing may take at most SYMBOLIZER_PARSE_PERCENT of
@@ -120,6 +128,8 @@ struct symbolizer_stats {
 	size_t files_with_debug;    /* ... and symbols from a separate debug file too */
 	uint64_t debug_files_read;  /* debug files found by build-id and parsed */
 	uint64_t debug_files_refused; /* found, but not ELF or of another build-id */
+	uint64_t minidebug_read;      /* .gnu_debugdata (MiniDebugInfo) sections read */
+	uint64_t minidebug_refused;   /* ... and refused: not xz, too large, not ELF, no symbols */
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
 	size_t symbol_tables;   /* parsed symbol tables held (files that parsed the same share one) */
 	size_t anon_mappings;

@@ -13,6 +13,10 @@
 #    its own) and dbgsplit.debug: without the debug file its functions
 #    have no names; installed under the build-id for the second run, they
 #    have; a file of another build-id at that path is not taken.
+#  - tests/workloads/minisplit (cpusplit, stripped, its .symtab xz'ed into
+#    .gnu_debugdata: MiniDebugInfo): named from that section.  A copy whose
+#    .gnu_debugdata is an xz bomb (256 MiB of zeros in a few KiB) stays
+#    unnamed, and the collector's memory stays far below the bomb.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -21,6 +25,8 @@ TESTS=(
 	"a stripped binary without its debug file: burn_alpha, burn_beta and split_run have no names"
 	"its debug file under /usr/lib/debug/.build-id: they are named, in whole stacks"
 	"a file of another build-id at that path is not taken: no names from it"
+	"MiniDebugInfo: a stripped binary's .gnu_debugdata names its functions"
+	"an xz bomb in .gnu_debugdata: refused, no names, the collector's peak RSS stays under 64 MiB"
 	"vigild exits 0 in every run, and its profiles are valid"
 )
 tap_plan ${#TESTS[@]}
@@ -28,6 +34,7 @@ require_bpf "${TESTS[@]}"
 require_file "$PQ" "${TESTS[@]}"
 require_file "$WLD/dbgsplit" "${TESTS[@]}"
 require_file "$WLD/dbgsplit.debug" "${TESTS[@]}"
+require_file "$WLD/minisplit" "${TESTS[@]}"
 
 BID=$(readelf -n "$WLD/dbgsplit" | awk '/Build ID/ { print $3 }')
 DBG=/usr/lib/debug/.build-id/${BID:0:2}/${BID:2}.debug
@@ -45,6 +52,9 @@ run() {
 	vigild_wait_ready 20 || tap_diag "$name: vigild not sampling after 20 s:" "$(tail -5 "$T/$name.log")"
 	spawn "$@" --seconds 4 --threads 2 >/dev/null
 	wait "$SPAWNED_PID"
+	# the collector's peak RSS (kB), before it exits
+	co=$(pgrep -P "$VIGILD_PID" -f 'internal-role collector' | head -1)
+	HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$co/status" 2>/dev/null)
 	vigild_wait 30
 	RCS+=("$name:$VIGILD_RC")
 	mapfile -t F < <(profile_files "$T/$name")
@@ -96,6 +106,26 @@ tap_result "${TESTS[3]}" "$([ "$(samples "$T/wrong.stacks")" -gt 100 ] && [ "$na
 	"$named stacks name them; $(head -3 "$T/wrong.stacks" | tr '\n' ' ')"
 rm -f "$DBG"
 
-tap_result "${TESTS[4]}" "$([ "${RCS[*]}" = "libc:0 nodebug:0 debug:0 wrong:0" ] && [ ${#BAD[@]} = 0 ]; echo $?)" \
+# 5. MiniDebugInfo
+run mini "$WLD/minisplit"
+pct=$(share ';split_run;burn_(alpha|beta|gamma)' "$T/mini.stacks")
+tap_result "${TESTS[4]}" "$([ "$(samples "$T/mini.stacks")" -gt 100 ] && [ "$pct" -ge 90 ] &&
+	[ "$(readelf -sW "$WLD/minisplit" | grep -c split_run)" = 0 ]; echo $?)" \
+	"$pct% of $(samples "$T/mini.stacks") samples in split_run;burn_*; $(head -3 "$T/mini.stacks" | tr '\n' ' ')"
+
+# 6. an xz bomb: 256 MiB of zeros, compressed, as minisplit's .gnu_debugdata
+head -c 256M /dev/zero | xz -1 -c >"$T/bomb.xz"
+BOMB=$T/bombsplit
+objcopy --remove-section .gnu_debugdata --add-section .gnu_debugdata="$T/bomb.xz" "$WLD/minisplit" "$BOMB"
+cp "$WLD"/lib*.so "$T/" # its rpath is $ORIGIN
+chmod 755 "$BOMB"
+run bomb "$BOMB"
+named=$(grep -cE 'burn_alpha|burn_beta|split_run' "$T/bomb.stacks")
+tap_result "${TESTS[5]}" "$([ "$(samples "$T/bomb.stacks")" -gt 100 ] && [ "$named" = 0 ] &&
+	[ "${HWM:-999999}" -lt 65536 ]; echo $?)" \
+	"$named stacks name them; collector peak RSS ${HWM:-?} kB; bomb $(stat -c %s "$T/bomb.xz") bytes of xz;" \
+	"$(head -2 "$T/bomb.stacks" | tr '\n' ' ')"
+
+tap_result "${TESTS[6]}" "$([ "${RCS[*]}" = "libc:0 nodebug:0 debug:0 wrong:0 mini:0 bomb:0" ] && [ ${#BAD[@]} = 0 ]; echo $?)" \
 	"exit codes: ${RCS[*]}; ${BAD[*]}"
 tap_done
