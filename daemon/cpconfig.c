@@ -202,16 +202,10 @@ int cpconfig_resolve(const struct vigild_opts *o, struct msg_uplink_creds *m, ch
 	return cpconfig_resolve_host(o->cp_host, m->addrs, &m->naddrs, why, why_len);
 }
 
-void cpconfig_uplink_setup(const struct vigild_opts *o, struct msg_uplink_setup *m)
+void cpconfig_uplink_identity(const struct vigild_opts *o, struct msg_uplink_setup *m)
 {
 	size_t off = 0;
 
-	if (!o->control_plane)
-		return;
-	m->flags |= UPLINK_F_CONTROL_PLANE;
-	m->port = o->cp_port;
-	m->poll_interval_s = o->poll_interval_s;
-	snprintf(m->host, sizeof(m->host), "%s", o->cp_host);
 	if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
 		snprintf(m->hostname, sizeof(m->hostname), "unknown");
 	m->hostname[sizeof(m->hostname) - 1] = '\0';
@@ -225,4 +219,15 @@ void cpconfig_uplink_setup(const struct vigild_opts *o, struct msg_uplink_setup 
 		off += n;
 		m->nlabels++;
 	}
+}
+
+void cpconfig_uplink_setup(const struct vigild_opts *o, struct msg_uplink_setup *m)
+{
+	if (!o->control_plane)
+		return;
+	m->flags |= UPLINK_F_CONTROL_PLANE;
+	m->port = o->cp_port;
+	m->poll_interval_s = o->poll_interval_s;
+	snprintf(m->host, sizeof(m->host), "%s", o->cp_host);
+	cpconfig_uplink_identity(o, m);
 }

@@ -74,4 +74,7 @@ int cpconfig_open_file(const char *opt, const char *path, bool secret, int *ret_
 /* The uplink's set-up message for o (flags, host, labels, hostname). */
 void cpconfig_uplink_setup(const struct vigild_opts *o, struct msg_uplink_setup *m);
 
+/* The agent's host name and --labels, for the uplink (control plane or export). */
+void cpconfig_uplink_identity(const struct vigild_opts *o, struct msg_uplink_setup *m);
+
 #endif

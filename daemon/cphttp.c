@@ -15,6 +15,7 @@
 
 #include "backoff.h"
 #include "cphttp.h"
+#include "curltls.h"
 #include "gzip.h"
 
 struct cphttp {
@@ -330,17 +331,9 @@ int cphttp_post(struct cphttp *h, const uint8_t *body, size_t len, bool gzip, un
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)timeout_s);
 	curl_easy_setopt(c, CURLOPT_RESOLVE, h->resolve);
-	/* TLS: 1.2 or later, peer and name verified against --ca only. */
-	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
-	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
-	curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-	curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
-	curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
-	curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
+	/* TLS: 1.2 or later, peer and name verified against --ca only; our certificate. */
+	curltls_pin(c, &ca);
+	curltls_client(c, &cert, &key);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);

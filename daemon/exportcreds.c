@@ -140,21 +140,7 @@ void exportcreds_message(const struct vigild_opts *o, struct msg_uplink_export *
 
 void exportcreds_uplink_setup(const struct vigild_opts *o, struct msg_uplink_setup *m)
 {
-	size_t off = 0;
-
 	m->flags |= UPLINK_F_EXPORT;
-	if (m->flags & UPLINK_F_CONTROL_PLANE)
-		return; /* cpconfig_uplink_setup filled them */
-	if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
-		snprintf(m->hostname, sizeof(m->hostname), "unknown");
-	m->hostname[sizeof(m->hostname) - 1] = '\0';
-	for (unsigned i = 0; i < o->nlabels; i++) {
-		size_t n = strlen(o->labels[i]) + 1;
-
-		if (off + n > sizeof(m->labels))
-			break;
-		memcpy(m->labels + off, o->labels[i], n);
-		off += n;
-		m->nlabels++;
-	}
+	if (!(m->flags & UPLINK_F_CONTROL_PLANE)) /* else cpconfig_uplink_setup filled them */
+		cpconfig_uplink_identity(o, m);
 }

@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "backoff.h"
+#include "curltls.h"
 #include "exporter.h"
 
 struct blob {
@@ -440,19 +441,9 @@ static int start(struct exporter *e)
 		curl_easy_setopt(c, CURLOPT_USERPWD, e->basic.p);
 	}
 	if (e->https) {
-		/* TLS 1.2 or later, the server checked against the CA handed over only. */
-		curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-		curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
-		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
-		if (e->cert.p) {
-			curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-			curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
-			curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
-			curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
-		}
+		curltls_pin(c, &ca);
+		if (e->cert.p)
+			curltls_client(c, &cert, &key);
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, e);
