@@ -16,9 +16,7 @@ TESTS=(
 )
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
-for tool in "$PYRO_RECEIVER" "$DIRWATCH" "$PUSHDUMP"; do
-	require_file "$tool" "${TESTS[@]}"
-done
+spool_require
 
 P=$T/pki
 mkdir -p "$P"

@@ -27,23 +27,12 @@ TESTS=(
 )
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
-for tool in "$PYRO_RECEIVER" "$DIRWATCH" "$PUSHDUMP"; do
-	require_file "$tool" "${TESTS[@]}"
-done
+spool_require
 
 OUTAGE=60
 OUT=$T/profiles
-# --no-go-check: the receiver runs go tool pprof on every profile otherwise,
-# which on a loaded 2-CPU host is slower than the spool fills, and the
-# backlog would never drain (export_series.sh and export_restart.sh keep the check).
-pyro_start recv --no-go-check || { for t in "${TESTS[@]}"; do tap_not_ok "$t" "no receiver"; done; tap_done; }
-
-# Something to sample in every interval, even on an idle machine (an
-# interval without samples writes no file): a shell that is on a CPU a
-# few percent of the time.
-spin() { while :; do for ((i = 0; i < 5000; i++)); do :; done; sleep 0.1; done; }
-spin &
-SPAWNED+=($!) # lib.sh's cleanup kills it
+spool_receiver
+spool_spin
 
 VIGILD_TIMEOUT=$((OUTAGE + 240))
 # --export-max-rate 50: this shared host has many processes, and a backlog

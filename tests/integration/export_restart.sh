@@ -24,9 +24,7 @@ TESTS=(
 )
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
-for tool in "$PYRO_RECEIVER" "$DIRWATCH" "$PUSHDUMP"; do
-	require_file "$tool" "${TESTS[@]}"
-done
+spool_require
 
 OUT=$T/profiles
 pyro_start recv || { for t in "${TESTS[@]}"; do tap_not_ok "$t" "no receiver"; done; tap_done; }

@@ -25,9 +25,7 @@ TESTS=(
 )
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
-for tool in "$PYRO_RECEIVER" "$DIRWATCH" "$PUSHDUMP" "$PQ"; do
-	require_file "$tool" "${TESTS[@]}"
-done
+spool_require "$PQ"
 
 CGROOT=$(cgroup2_root)
 ID=4f1c2a9b8e7d6c5b4a3928171615141312111009080706050403020100ff$(printf '%04x' $(($$ % 65536)))

@@ -25,6 +25,12 @@
 #                      its complaint in $T/spool-extract.err)
 #   spool_compare WRITTEN REMAINING   (files of VNAMEs) against $PYRO_LOG:
 #                      prints "key value" lines (see below)
+#   spool_require [TOOL...]  the receiver, dirwatch and pushdump (and TOOLs)
+#                      must be built, or every test of $TESTS fails
+#   spool_receiver     the receiver (pyro_start recv --no-go-check), or every
+#                      test of $TESTS fails
+#   spool_spin         something to sample in every interval, even on an idle
+#                      host (an interval without samples writes no file)
 # A spool file pushdump cannot read (exit 65) is remembered and reported by
 # spool_compare as "unreadable".
 
@@ -232,4 +238,27 @@ for n in written:
     elif k not in received:
         print("lost", n)
 PY
+}
+
+spool_require() {
+	local tool
+	for tool in "$PYRO_RECEIVER" "$DIRWATCH" "$PUSHDUMP" "$@"; do
+		require_file "$tool" "${TESTS[@]}"
+	done
+}
+
+# --no-go-check: the receiver runs go tool pprof on every profile otherwise,
+# which on a loaded 2-CPU host is slower than the spool fills, and a
+# backlog would never drain (export_series.sh and export_restart.sh keep the check).
+spool_receiver() {
+	local t
+	pyro_start recv --no-go-check && return 0
+	for t in "${TESTS[@]}"; do tap_not_ok "$t" "no receiver"; done
+	tap_done
+}
+
+# A shell on a CPU a few percent of the time; lib.sh's cleanup kills it.
+spool_spin() {
+	(while :; do for ((i = 0; i < 5000; i++)); do :; done; sleep 0.1; done) &
+	SPAWNED+=($!)
 }

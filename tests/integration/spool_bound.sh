@@ -29,25 +29,15 @@ TESTS=(
 )
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
-for tool in "$PYRO_RECEIVER" "$DIRWATCH" "$PUSHDUMP"; do
-	require_file "$tool" "${TESTS[@]}"
-done
+spool_require
 
 OUTAGE=30
 # The smallest bound vigild takes: a quiet host writes a few hundred bytes
 # per series and interval, and the outage must overfill it whatever the host.
 MAX=4096
 OUT=$T/profiles
-# --no-go-check: the receiver runs go tool pprof on every profile otherwise,
-# which on a loaded 2-CPU host is slower than the spool fills, and the
-# backlog would never drain (export_series.sh and export_restart.sh keep the check).
-pyro_start recv --no-go-check || { for t in "${TESTS[@]}"; do tap_not_ok "$t" "no receiver"; done; tap_done; }
-
-# Something to sample in every interval, even on an idle machine: a shell
-# on a CPU a few percent of the time.
-spin() { while :; do for ((i = 0; i < 5000; i++)); do :; done; sleep 0.1; done; }
-spin &
-SPAWNED+=($!) # lib.sh's cleanup kills it
+spool_receiver
+spool_spin
 
 VIGILD_TIMEOUT=$((OUTAGE + 240))
 MPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
