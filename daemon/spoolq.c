@@ -475,12 +475,20 @@ void spoolq_dropped_reported(struct spoolq *q, uint64_t profiles, uint64_t bytes
 	}
 }
 
+/*
+ * The entry in flight, or NULL.  Only ever the oldest: spoolq_next marks
+ * v[0], nothing is queued before it once the scan is over, and the bound
+ * never drops it.  So every question about it is O(1), though it is asked
+ * at every turn of the collector's loop.
+ */
+static struct spoolq_entry *inflight(const struct spoolq *q)
+{
+	return q->n && q->v[0].inflight ? &q->v[0] : NULL;
+}
+
 const struct spoolq_entry *spoolq_next(struct spoolq *q)
 {
-	for (size_t i = 0; i < q->n; i++)
-		if (q->v[i].inflight)
-			return NULL;
-	if (!q->n)
+	if (!q->n || inflight(q))
 		return NULL;
 	q->v[0].inflight = true;
 	q->v[0].seq = q->next_seq++;
@@ -489,37 +497,34 @@ const struct spoolq_entry *spoolq_next(struct spoolq *q)
 
 void spoolq_set_samples(struct spoolq *q, uint64_t seq, uint64_t samples)
 {
-	for (size_t i = 0; i < q->n; i++)
-		if (q->v[i].inflight && q->v[i].seq == seq)
-			q->v[i].samples = samples;
+	struct spoolq_entry *e = inflight(q);
+
+	if (e && e->seq == seq)
+		e->samples = samples;
 }
 
 const struct spoolq_entry *spoolq_inflight(const struct spoolq *q)
 {
-	for (size_t i = 0; i < q->n; i++)
-		if (q->v[i].inflight)
-			return &q->v[i];
-	return NULL;
+	return inflight(q);
 }
 
 int spoolq_done(struct spoolq *q, uint64_t seq)
 {
-	for (size_t i = 0; i < q->n; i++) {
-		if (q->v[i].inflight && q->v[i].seq == seq) {
-			int rc = unlinkat(q->dirfd, q->v[i].name, 0) < 0 ? -errno : 0;
+	struct spoolq_entry *e = inflight(q);
+	int rc;
 
-			remove_at(q, i);
-			q->episode = false; /* profiles leave again: the next drop is news */
-			return rc;
-		}
-	}
-	return -EPROTO;
+	if (!e || e->seq != seq)
+		return -EPROTO;
+	rc = unlinkat(q->dirfd, e->name, 0) < 0 ? -errno : 0;
+	remove_at(q, 0);
+	q->episode = false; /* profiles leave again: the next drop is news */
+	return rc;
 }
 
 void spoolq_reset_inflight(struct spoolq *q)
 {
-	for (size_t i = 0; i < q->n; i++)
-		q->v[i].inflight = false;
+	if (q->n)
+		q->v[0].inflight = false;
 }
 
 const struct spool_stats *spoolq_stats(const struct spoolq *q)
