@@ -25,6 +25,11 @@
  * each frame arrives as (build-id, file offset), resolved while the mapping
  * still exists, so a process that exits before userspace looks at it can
  * still be symbolized from any copy of the same file.
+ *
+ * A tenant set to VIGIL_UNWIND_DWARF (map "tunwind") gets no frame-pointer
+ * walk: its user registers and the top of its user stack are copied
+ * instead, and the collector unwinds them with the binaries' CFI, which
+ * works for code built without frame pointers (docs/unwinding.md).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -67,6 +72,14 @@ struct {
 	__type(value, __u32);
 } tenant_cg SEC(".maps");
 
+/* tenant index -> enum vigil_unwind; written by the monitor only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIGIL_MAX_TENANTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tunwind SEC(".maps");
+
 /* Per-CPU scratch: stacks are walked here, then the used part is copied. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -100,6 +113,77 @@ static __always_inline __u32 current_tenant(void)
  */
 #define VIGIL_TIME_EVERY 16
 
+static long vma_end(struct task_struct *task, struct vm_area_struct *vma, void *ctx)
+{
+	*(__u64 *)ctx = vma->vm_end;
+	return 0;
+}
+
+/*
+ * Copy the task's user registers and the top of its user stack to u: as
+ * many bytes as its stack mapping holds above the stack pointer, at most
+ * VIGIL_STACK_COPY.  Returns the bytes of the block (header + stack).
+ */
+static __always_inline long copy_user_stack(struct task_struct *task, struct vigil_ustack *u)
+{
+	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u64 sp, end = 0, n;
+	long err;
+
+	u->len = 0;
+	u->err = 0;
+	if (!r || !task->mm) {
+		u->err = -22; /* EINVAL: a kernel thread has no user stack */
+		return sizeof(*u);
+	}
+	/* DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+	u->regs[0] = r->ax;
+	u->regs[1] = r->dx;
+	u->regs[2] = r->cx;
+	u->regs[3] = r->bx;
+	u->regs[4] = r->si;
+	u->regs[5] = r->di;
+	u->regs[6] = r->bp;
+	u->regs[7] = r->sp;
+	u->regs[8] = r->r8;
+	u->regs[9] = r->r9;
+	u->regs[10] = r->r10;
+	u->regs[11] = r->r11;
+	u->regs[12] = r->r12;
+	u->regs[13] = r->r13;
+	u->regs[14] = r->r14;
+	u->regs[15] = r->r15;
+	u->regs[16] = r->ip;
+	sp = r->sp;
+	/*
+	 * find_vma only try-locks the mmap lock: it fails while the task
+	 * itself maps or unmaps memory (an allocator returning an arena), and
+	 * then the copy is tried at shrinking sizes instead; a read that
+	 * would cross the end of the stack's mapping fails as a whole.
+	 */
+	err = bpf_find_vma(task, sp, vma_end, &end, 0);
+	if (!err && end > sp) {
+		n = end - sp;
+		if (n > VIGIL_STACK_COPY)
+			n = VIGIL_STACK_COPY;
+		err = bpf_probe_read_user((__u8 *)(u + 1), n, (const void *)sp);
+		if (!err) {
+			u->len = n;
+			return sizeof(*u) + n;
+		}
+	}
+	for (int i = 0; i < 6; i++) {
+		n = VIGIL_STACK_COPY >> i;
+		err = bpf_probe_read_user((__u8 *)(u + 1), n, (const void *)sp);
+		if (!err) {
+			u->len = n;
+			return sizeof(*u) + n;
+		}
+	}
+	u->err = err;
+	return sizeof(*u);
+}
+
 static __always_inline __u64 elapsed(__u64 t0)
 {
 	return t0 ? (bpf_ktime_get_ns() - t0) * VIGIL_TIME_EVERY : 0;
@@ -116,7 +200,8 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	struct task_struct *task, *leader;
 	__u64 id = bpf_get_current_pid_tgid();
 	long klen, ulen;
-	__u64 size;
+	__u64 size, ustack = 0;
+	__u32 *mode;
 
 	st = bpf_map_lookup_elem(&stats, &zero);
 	s = bpf_map_lookup_elem(&scratch, &zero);
@@ -164,7 +249,7 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	s->hdr.start_ns = leader->start_boottime;
 	__builtin_memcpy(s->hdr.comm, leader->comm, VIGIL_COMM_LEN);
 	__builtin_memcpy(s->hdr.thread_name, task->comm, VIGIL_COMM_LEN);
-	s->hdr.pad0 = 0;
+	s->hdr.ustack_len = 0;
 	s->hdr.tenant = tenant;
 	s->hdr.pad1 = 0;
 
@@ -186,7 +271,14 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	if (klen > VIGIL_KSTACK_BYTES)
 		klen = VIGIL_KSTACK_BYTES;
 
-	if (use_build_id) {
+	mode = bpf_map_lookup_elem(&tunwind, &tenant);
+	if (mode && *mode == VIGIL_UNWIND_DWARF) {
+		struct vigil_ustack *u = (struct vigil_ustack *)(s->frames + klen);
+
+		s->hdr.user_fmt = VIGIL_USER_STACK;
+		ustack = copy_user_stack(task, u);
+		ulen = u->err; /* counted below like a failed walk; no frames */
+	} else if (use_build_id) {
 		s->hdr.user_fmt = VIGIL_USER_BUILD_ID;
 		ulen = bpf_get_stack(ctx, s->frames + klen, VIGIL_USTACK_BYTES,
 				     BPF_F_USER_STACK | BPF_F_USER_BUILD_ID);
@@ -204,8 +296,9 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 		ulen = VIGIL_USTACK_BYTES;
 	s->hdr.kernel_len = klen;
 	s->hdr.user_len = ulen;
+	s->hdr.ustack_len = ustack;
 
-	size = sizeof(s->hdr) + klen + ulen;
+	size = sizeof(s->hdr) + klen + ulen + ustack;
 	if (size > sizeof(*s))
 		size = sizeof(*s);
 	/*

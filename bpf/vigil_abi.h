@@ -22,7 +22,7 @@ typedef int32_t vigil_s32;
 typedef uint64_t vigil_u64;
 #endif
 
-#define VIGIL_ABI_VERSION 4 /* 2: struct vigil_obj_meta; 3: tenants; 4: stats.ticks */
+#define VIGIL_ABI_VERSION 5 /* 2: struct vigil_obj_meta; 3: tenants; 4: stats.ticks; 5: stack copies */
 
 /* Kernel's default perf_event_max_stack; deeper stacks are truncated by it. */
 #define VIGIL_MAX_STACK 127
@@ -38,6 +38,47 @@ enum vigil_event_type {
 enum vigil_user_fmt {
 	VIGIL_USER_IPS = 0,      /* user.ips[]: raw instruction pointers */
 	VIGIL_USER_BUILD_ID = 1, /* user.bid[]: struct vigil_frame_bid */
+	VIGIL_USER_STACK = 2,    /* no frames: struct vigil_ustack + stack bytes, to unwind */
+};
+
+/*
+ * How a tenant's user stacks are taken (map "tunwind", key: tenant index;
+ * written by the monitor only).
+ *  - VIGIL_UNWIND_FP: the kernel walks frame pointers (bpf_get_stack).
+ *  - VIGIL_UNWIND_DWARF: the registers and the top VIGIL_STACK_COPY bytes of
+ *    the user stack are copied; the collector unwinds them with the
+ *    binaries' CFI (.eh_frame) and then forgets them (docs/unwinding.md).
+ */
+enum vigil_unwind {
+	VIGIL_UNWIND_FP = 0,
+	VIGIL_UNWIND_DWARF = 1,
+};
+
+/*
+ * Bytes of user stack copied per sample, from the stack pointer up (less
+ * where the stack's mapping ends sooner).  perf record --call-graph dwarf
+ * copies 8 KiB by default; 16 KiB reaches main through deeper C++ and
+ * interpreter stacks.
+ */
+#define VIGIL_STACK_COPY 16384
+/* x86-64 general registers in DWARF numbering (0 rax ... 15 r15, 16 rip). */
+#define VIGIL_UREGS 17
+#define VIGIL_UREG_RBP 6
+#define VIGIL_UREG_RSP 7
+#define VIGIL_UREG_RIP 16
+
+/*
+ * A user frame value no user address can have (they are below 2^47): the
+ * unwinder could not go on past the frame before it.  Shown as
+ * "[truncated]".
+ */
+#define VIGIL_USER_TRUNCATED 0xffffffffffffffffull
+
+/* Header of a VIGIL_USER_STACK block; len bytes of stack follow it. */
+struct vigil_ustack {
+	vigil_u64 regs[VIGIL_UREGS]; /* the interrupted user context */
+	vigil_u32 len;               /* bytes of stack that follow, from regs[RSP] up */
+	vigil_s32 err;               /* -errno of a failed copy (len is then 0) */
 };
 
 /* Values of vigil_frame_bid.status; mirror enum bpf_stack_build_id_status. */
@@ -61,6 +102,9 @@ struct vigil_frame_bid {
  * struct vigil_frame_bid, per user_fmt).  Only the frames actually walked
  * travel, which keeps a typical record under 1 KiB instead of 5 KiB.
  * kernel_err/user_err hold the -errno of a failed walk (0 on success).
+ * With user_fmt VIGIL_USER_STACK, user_len is 0 and a struct vigil_ustack
+ * with its stack bytes follows the kernel frames instead (ustack_len bytes
+ * in all); the collector turns it into VIGIL_USER_IPS frames on arrival.
  */
 struct vigil_sample_hdr {
 	vigil_u32 type;     /* VIGIL_EV_SAMPLE */
@@ -76,18 +120,21 @@ struct vigil_sample_hdr {
 	vigil_s32 kernel_err;
 	vigil_s32 user_err;
 	vigil_u32 user_fmt;   /* enum vigil_user_fmt */
-	vigil_u32 pad0;
+	vigil_u32 ustack_len; /* bytes of the VIGIL_USER_STACK block (0: none) */
 	vigil_u32 tenant;     /* index of the tenant sampled (0: default) */
 	vigil_u32 pad1;
 };
 
 #define VIGIL_KSTACK_BYTES (8 * VIGIL_MAX_STACK)
 #define VIGIL_USTACK_BYTES (32 * VIGIL_MAX_STACK) /* room for build-id frames */
+#define VIGIL_UCOPY_BYTES (sizeof(struct vigil_ustack) + VIGIL_STACK_COPY)
+#define VIGIL_UTAIL_BYTES \
+	(VIGIL_UCOPY_BYTES > VIGIL_USTACK_BYTES ? VIGIL_UCOPY_BYTES : VIGIL_USTACK_BYTES)
 
 /* The largest record: the BPF program's per-CPU scratch space. */
 struct vigil_sample {
 	struct vigil_sample_hdr hdr;
-	vigil_u8 frames[VIGIL_KSTACK_BYTES + VIGIL_USTACK_BYTES];
+	vigil_u8 frames[VIGIL_KSTACK_BYTES + VIGIL_UTAIL_BYTES];
 };
 
 /* A process replaced its image: cached maps of (pid) are stale. */
@@ -182,8 +229,9 @@ struct vigil_obj_note {
 
 _Static_assert(sizeof(struct vigil_frame_bid) == 32, "bpf_stack_build_id layout");
 _Static_assert(sizeof(struct vigil_sample_hdr) == 96, "vigil_sample_hdr layout");
+_Static_assert(sizeof(struct vigil_ustack) == 144, "vigil_ustack layout");
 _Static_assert(sizeof(struct vigil_sample) ==
-		       96 + VIGIL_KSTACK_BYTES + VIGIL_USTACK_BYTES,
+		       96 + VIGIL_KSTACK_BYTES + VIGIL_UCOPY_BYTES,
 	       "vigil_sample layout");
 _Static_assert(sizeof(struct vigil_exec) == 16, "vigil_exec layout");
 _Static_assert(sizeof(struct vigil_stats) == 56, "vigil_stats layout");

@@ -284,6 +284,20 @@ static int tenant_cgroup(struct broker *b, int sock, const struct msg_tenant_cgr
 	return reply_hz(b, sock, rc, m->tenant, hz);
 }
 
+static int set_unwind(struct broker *b, int sock, const struct msg_set_unwind *m)
+{
+	if (m->tenant >= VIGIL_MAX_TENANTS)
+		return hostile(b, "SET_UNWIND for a tenant index out of range");
+	if (m->mode != VIGIL_UNWIND_FP && m->mode != VIGIL_UNWIND_DWARF)
+		return hostile(b, "SET_UNWIND with an unknown mode");
+	b->last_tenant = m->tenant;
+	if (m->mode == VIGIL_UNWIND_DWARF && b->unwind != VIGIL_UNWIND_DWARF) {
+		snprintf(b->detail, sizeof(b->detail), "--unwind frame-pointer forbids stack copies");
+		return reply_status(b, sock, -EPERM);
+	}
+	return reply_status(b, sock, b->sampler ? sampler_set_unwind(b->sampler, m->tenant, m->mode) : 0);
+}
+
 static int tenant_cgroup_del(struct broker *b, int sock, const struct msg_tenant_cgroup_del *m)
 {
 	if (m->cgroup_id == 0)
@@ -301,6 +315,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		struct msg_set_hz set_hz;
 		struct msg_tenant_cgroup tcg;
 		struct msg_tenant_cgroup_del tcg_del;
+		struct msg_set_unwind set_unwind;
 		struct msg_ready start;
 		struct msg_uplink_broke broke;
 		struct msg_export_config export_cfg;
@@ -357,6 +372,9 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		break;
 	case MSG_TENANT_CGROUP_DEL:
 		rc = tenant_cgroup_del(b, sock, &u.tcg_del);
+		break;
+	case MSG_SET_UNWIND:
+		rc = set_unwind(b, sock, &u.set_unwind);
 		break;
 	case MSG_UPLINK_BROKE:
 		/* The collector says so; the monitor's loop kills the uplink. */

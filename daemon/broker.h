@@ -62,6 +62,7 @@ struct broker_maps {
 struct broker {
 	struct sampler *sampler; /* NULL: frequency requests are checked, not applied */
 	unsigned max_hz;         /* absolute ceiling, whatever a worker asks */
+	unsigned unwind;         /* --unwind: VIGIL_UNWIND_FP forbids stack copies */
 	int cgroup_root_fd;      /* the cgroup2 mount, for opening cgroups by id; -1: none */
 	bool seen_collector[MSG_TYPE_MAX];
 	bool seen_uplink[MSG_TYPE_MAX];

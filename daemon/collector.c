@@ -66,6 +66,7 @@
 #include "stackagg.h"
 #include "sysctl.h"
 #include "symbolizer.h"
+#include "unwind.h"
 
 /* How often the ring buffer is drained (it is filled without wakeups). */
 #define DRAIN_MS 25
@@ -93,6 +94,9 @@ struct collector {
 	struct ring_buffer *rb;
 	struct stackagg *agg;
 	struct symbolizer *sym;
+	struct unwind *unw;
+	/* A DWARF-mode record turned into frames: header, kernel and user frames. */
+	uint8_t unwound[sizeof(struct vigil_sample_hdr) + VIGIL_KSTACK_BYTES + 8 * UNWIND_MAX_FRAMES];
 	struct cgroups *cg;
 	bool top;
 
@@ -389,6 +393,41 @@ static void flush(struct collector *c)
 	c->interval_start_rt = real_ns();
 }
 
+/*
+ * A VIGIL_USER_STACK record: unwind its copied stack now, while the
+ * process's maps are known, into a VIGIL_USER_IPS record in c->unwound.
+ * The stack bytes go no further than this function (unwind.h).  Returns
+ * the new record's size, 0 if the record is malformed.
+ */
+static size_t unwind_record(struct collector *c, const void *data, size_t size)
+{
+	struct vigil_sample_hdr h;
+	struct vigil_ustack us;
+	const uint8_t *block;
+	uint64_t ips[UNWIND_MAX_FRAMES];
+	size_t n;
+
+	memcpy(&h, data, sizeof(h));
+	if (h.kernel_len > VIGIL_KSTACK_BYTES || h.kernel_len % 8 || h.user_len != 0 ||
+	    h.ustack_len < sizeof(us) || h.ustack_len > VIGIL_UCOPY_BYTES ||
+	    sizeof(h) + (size_t)h.kernel_len + h.ustack_len != size)
+		return 0;
+	block = (const uint8_t *)data + sizeof(h) + h.kernel_len;
+	memcpy(&us, block, sizeof(us));
+	if (us.len != h.ustack_len - sizeof(us))
+		return 0;
+	n = unwind_stack(c->unw, h.pid, h.start_ns, &us, block + sizeof(us), ips, UNWIND_MAX_FRAMES);
+	h.user_fmt = VIGIL_USER_IPS;
+	h.user_len = (uint32_t)(n * 8);
+	h.ustack_len = 0;
+	if (n == 0 && !h.user_err)
+		h.user_err = -EFAULT;
+	memcpy(c->unwound, &h, sizeof(h));
+	memcpy(c->unwound + sizeof(h), (const uint8_t *)data + sizeof(h), h.kernel_len);
+	memcpy(c->unwound + sizeof(h) + h.kernel_len, ips, n * 8);
+	return sizeof(h) + h.kernel_len + n * 8;
+}
+
 static void on_sample(struct collector *c, const void *data, size_t size)
 {
 	const struct vigil_sample_hdr *h = data;
@@ -399,6 +438,14 @@ static void on_sample(struct collector *c, const void *data, size_t size)
 		symbolizer_note_process(c->sym, h->pid, h->start_ns);
 		c->last_pid = h->pid;
 		c->last_start = h->start_ns;
+	}
+	if (h->user_fmt == VIGIL_USER_STACK) {
+		size = unwind_record(c, data, size);
+		if (!size) {
+			c->malformed++;
+			return;
+		}
+		data = c->unwound;
 	}
 	rc = stackagg_add(c->agg, data, size);
 	if (rc == -ENOSPC) {
@@ -427,6 +474,7 @@ static int on_event(void *ctx, void *data, size_t size)
 
 		memcpy(&e, data, sizeof(e));
 		symbolizer_forget_process(c->sym, e.pid);
+		unwind_forget(c->unw, e.pid);
 		if (c->last_pid == e.pid)
 			c->last_pid = 0;
 	} else {
@@ -776,6 +824,9 @@ int collector_main(void)
 	if (rc)
 		fatalx(70, "cannot start the symbolizer: %s", strerror(-rc));
 	close(c.kallsyms_fd);
+	rc = unwind_new(c.sym, &c.unw);
+	if (rc)
+		fatalx(70, "cannot start the unwinder: %s", strerror(-rc));
 	rc = cgroups_new(NULL, &c.cg);
 	if (rc)
 		log_warn_errno(rc, "no cgroup v2 mount found; cgroup labels will be ids, and tenants have no cgroups");
@@ -963,6 +1014,7 @@ int collector_main(void)
 	}
 	ring_buffer__free(c.rb);
 	stackagg_free(c.agg);
+	unwind_free(c.unw);
 	symbolizer_free(c.sym);
 	budgets_free(c.budgets);
 	cgroups_free(c.cg);

@@ -71,6 +71,7 @@ struct elfsym {
 	size_t build_id_len;
 	uint8_t build_id[ELFSYM_MAX_BUILD_ID];
 	uint64_t dd_offset, dd_size; /* .gnu_debugdata; size 0: none */
+	uint64_t ehh_offset, ehh_vaddr, ehh_size; /* PT_GNU_EH_FRAME; size 0: none */
 };
 
 /* Headers decoded from either class and byte order. */
@@ -349,6 +350,13 @@ static int on_phdr(struct parse *p, const uint8_t *b, size_t index)
 
 	if (ph.type == PT_NOTE) {
 		note_region(p, ph.offset, ph.filesz, ph.align);
+	} else if (ph.type == PT_GNU_EH_FRAME) {
+		/* The first one: the loader and the unwinders use no other. */
+		if (range_ok(ph.offset, ph.filesz, p->size) && ph.filesz && !e->ehh_size) {
+			e->ehh_offset = ph.offset;
+			e->ehh_vaddr = ph.vaddr;
+			e->ehh_size = ph.filesz;
+		}
 	} else if (ph.type == PT_LOAD) {
 		if (!range_ok(ph.offset, ph.filesz, p->size) || ph.vaddr > UINT64_MAX - ph.memsz ||
 		    ph.filesz > ph.memsz)
@@ -924,6 +932,49 @@ int elfsym_offset_to_vaddr(const struct elfsym *e, uint64_t file_offset, uint64_
 		}
 	}
 	return -ENOENT;
+}
+
+int elfsym_vaddr_to_offset(const struct elfsym *e, uint64_t vaddr, uint64_t *ret_offset,
+			   uint64_t *ret_avail)
+{
+	if (!e || !ret_offset || !ret_avail)
+		return -EINVAL;
+	for (size_t i = 0; i < e->nsegs; i++) {
+		const struct elfsym_seg *s = &e->segs[i];
+
+		if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz) {
+			*ret_offset = s->offset + (vaddr - s->vaddr);
+			*ret_avail = s->filesz - (vaddr - s->vaddr);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int elfsym_segment(const struct elfsym *e, size_t i, uint64_t *ret_offset, uint64_t *ret_vaddr,
+		   uint64_t *ret_filesz)
+{
+	if (!e || !ret_offset || !ret_vaddr || !ret_filesz)
+		return -EINVAL;
+	if (i >= e->nsegs)
+		return -ENOENT;
+	*ret_offset = e->segs[i].offset;
+	*ret_vaddr = e->segs[i].vaddr;
+	*ret_filesz = e->segs[i].filesz;
+	return 0;
+}
+
+int elfsym_eh_frame_hdr(const struct elfsym *e, uint64_t *ret_offset, uint64_t *ret_vaddr,
+			uint64_t *ret_size)
+{
+	if (!e || !ret_offset || !ret_vaddr || !ret_size)
+		return -EINVAL;
+	if (!e->ehh_size)
+		return -ENOENT;
+	*ret_offset = e->ehh_offset;
+	*ret_vaddr = e->ehh_vaddr;
+	*ret_size = e->ehh_size;
+	return 0;
 }
 
 const char *elfsym_lookup(const struct elfsym *e, uint64_t vaddr, uint64_t *ret_offset_in_sym)

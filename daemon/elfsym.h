@@ -145,6 +145,26 @@ uint64_t elfsym_hash(const struct elfsym *e, uint64_t seed);
 int elfsym_offset_to_vaddr(const struct elfsym *e, uint64_t file_offset, uint64_t *ret_vaddr);
 
 /*
+ * The inverse, through the PT_LOAD segment whose file bytes hold vaddr:
+ * 0, *ret_offset and *ret_avail (bytes of the segment's file image from
+ * there on); -ENOENT if none holds it.
+ */
+int elfsym_vaddr_to_offset(const struct elfsym *e, uint64_t vaddr, uint64_t *ret_offset,
+			   uint64_t *ret_avail);
+
+/* The i-th PT_LOAD segment (0 and its fields), -ENOENT past the last. */
+int elfsym_segment(const struct elfsym *e, size_t i, uint64_t *ret_offset, uint64_t *ret_vaddr,
+		   uint64_t *ret_filesz);
+
+/*
+ * Where the PT_GNU_EH_FRAME segment (.eh_frame_hdr) lies: 0 and its file
+ * offset, address and size (within the file); -ENOENT if there is none.
+ * Its bytes are the caller's to read and check (cfi.h).
+ */
+int elfsym_eh_frame_hdr(const struct elfsym *e, uint64_t *ret_offset, uint64_t *ret_vaddr,
+			uint64_t *ret_size);
+
+/*
  * The name of the function covering vaddr, or NULL if none does.  The
  * string is owned by e.  *ret_offset_in_sym (optional) gets vaddr minus the
  * symbol's address.

@@ -1060,6 +1060,11 @@ int monitor_main(const struct vigild_opts *o)
 
 	s = load_sampler(o, &scfg);
 	broker.sampler = s;
+	broker.unwind = o->unwind;
+	/* Every tenant as the command line says, until the collector's policy says otherwise. */
+	for (unsigned t = 0; t < VIGIL_MAX_TENANTS; t++)
+		if ((rc = sampler_set_unwind(s, t, o->unwind)) < 0)
+			fatalx(EX_SOFTWARE, "cannot set how stacks are taken: %s", strerror(-rc));
 	clock_gettime(CLOCK_REALTIME, &now);
 	setup.start_realtime_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
 	setup.ncpus = sampler_ncpus(s);

@@ -13,12 +13,13 @@
 #include "decimal.h"
 #include "exporturl.h"
 #include "options.h"
+#include "vigil_abi.h"
 
 const char options_usage[] =
 	"usage: vigild [--hz N] [--interval S] [--duration S] [--output DIR]\n"
 	"              [--bpf-dir DIR] [--trust FILE] [--crl FILE] [--max-hz N]\n"
 	"              [--policy FILE [--check]] [--control-period S]\n"
-	"              [--build-id] [--top|--no-top]\n"
+	"              [--build-id] [--unwind dwarf|frame-pointer] [--top|--no-top]\n"
 	"              [--control-plane https://HOST[:PORT] --cert FILE --key FILE --ca FILE\n"
 	"               --policy-trust FILE [--state-dir DIR] [--poll-interval S]\n"
 	"               [--label KEY=VALUE]...]\n"
@@ -43,7 +44,14 @@ const char options_usage[] =
 	"  --check         with --policy: validate the policy, print what is wrong, exit\n"
 	"  --control-period S  seconds between budget decisions (default 5)\n"
 	"  --build-id      take user stacks as build-id + file offset in the kernel:\n"
-	"                  exited processes always symbolize, at ~3x the BPF cost\n"
+	"                  exited processes always symbolize, at ~3x the BPF cost;\n"
+	"                  a frame-pointer walk, so --unwind frame-pointer unless\n"
+	"                  --unwind says otherwise (dwarf tenants ignore it)\n"
+	"  --unwind M      how user stacks are taken: dwarf (the default) copies the\n"
+	"                  top of each stack and unwinds it with the binaries' CFI,\n"
+	"                  which works without frame pointers; frame-pointer walks\n"
+	"                  frame pointers only, and forbids stack copies even where\n"
+	"                  a policy's unwind: asks for them (docs/unwinding.md)\n"
 	"  --top, --no-top print a top-functions table each interval (default: when\n"
 	"                  stdout is a terminal)\n"
 	"\n"
@@ -93,7 +101,7 @@ enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE, OPT_TRUST
        OPT_EXPORT_CERT, OPT_EXPORT_KEY, OPT_EXPORT_MAX_RATE,
        OPT_METRICS_LISTEN };
 /* export's spool */
-enum { OPT_SPOOL_MAX_BYTES = 420 };
+enum { OPT_SPOOL_MAX_BYTES = 420, OPT_UNWIND };
 
 static const struct option long_opts[] = {
 	{ "hz", required_argument, NULL, 'z' },
@@ -108,6 +116,7 @@ static const struct option long_opts[] = {
 	{ "check", no_argument, NULL, OPT_CHECK },
 	{ "control-period", required_argument, NULL, OPT_CONTROL_PERIOD },
 	{ "build-id", no_argument, NULL, OPT_BUILD_ID },
+	{ "unwind", required_argument, NULL, OPT_UNWIND },
 	{ "control-plane", required_argument, NULL, OPT_CONTROL_PLANE },
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "key", required_argument, NULL, OPT_KEY },
@@ -314,6 +323,7 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		.duration_s = 0,
 		.output = VIGILD_DEFAULT_OUTPUT,
 		.build_id = false,
+		.unwind = VIGIL_UNWIND_DWARF,
 		.max_hz = VIGILD_DEFAULT_MAX_HZ < max_hz ? VIGILD_DEFAULT_MAX_HZ : max_hz,
 		.control_period_s = VIGILD_DEFAULT_CONTROL_PERIOD,
 		.poll_interval_s = VIGILD_DEFAULT_POLL,
@@ -323,7 +333,7 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 	bool export_rate_given = false;
 	bool state_given = false, poll_given = false;
 	size_t label_bytes = 0;
-	bool hz_given = false;
+	bool hz_given = false, unwind_given = false;
 	int c;
 
 	if (listenaddr_parse("--metrics-listen", VIGILD_DEFAULT_METRICS_LISTEN, false, &o.metrics, err,
@@ -488,6 +498,17 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		case OPT_BUILD_ID:
 			o.build_id = true;
 			break;
+		case OPT_UNWIND:
+			unwind_given = true;
+			if (strcmp(optarg, "dwarf") == 0) {
+				o.unwind = VIGIL_UNWIND_DWARF;
+			} else if (strcmp(optarg, "frame-pointer") == 0) {
+				o.unwind = VIGIL_UNWIND_FP;
+			} else {
+				snprintf(err, errlen, "--unwind '%s': must be dwarf or frame-pointer", optarg);
+				return -EINVAL;
+			}
+			break;
 		case OPT_TOP:
 			o.top = o.top_forced = true;
 			break;
@@ -526,6 +547,9 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		snprintf(err, errlen, "--check needs --policy FILE");
 		return -EINVAL;
 	}
+	/* Build-id frames come from the kernel's frame-pointer walk. */
+	if (o.build_id && !unwind_given)
+		o.unwind = VIGIL_UNWIND_FP;
 	if (o.hz > o.max_hz) {
 		snprintf(err, errlen, "--hz %u is above the ceiling --max-hz %u%s", o.hz, o.max_hz,
 			 hz_given ? "" : " (the default --hz)");

@@ -35,6 +35,11 @@ struct vigild_opts {
 	bool check;           /* with policy: validate it and exit */
 	unsigned control_period_s; /* how often budgets are steered */
 	bool build_id;        /* user stacks as build-id + offset (opt-in: ~3x BPF cost) */
+	/*
+	 * enum vigil_unwind: every tenant's until a policy says otherwise;
+	 * VIGIL_UNWIND_FP also forbids stack copies whatever a policy says.
+	 */
+	unsigned unwind;
 	bool top;             /* print a top-functions table each interval */
 	bool top_forced;      /* --top or --no-top given explicitly */
 	bool help, version;

@@ -21,6 +21,7 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_FD_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 1, false },
 	[MSG_ERR_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 0, false },
 	[MSG_SET_HZ] = { PEER_COLLECTOR, sizeof(struct msg_set_hz), 0, false },
+	[MSG_SET_UNWIND] = { PEER_COLLECTOR, sizeof(struct msg_set_unwind), 0, false },
 	[MSG_UPLINK_SETUP] = { PEER_MONITOR, sizeof(struct msg_uplink_setup), 0, true },
 	[MSG_UPLINK_READY] = { PEER_UPLINK, sizeof(struct msg_ready), 0, true },
 	[MSG_POLICY] = { PEER_MONITOR, sizeof(struct msg_policy), 1, false },

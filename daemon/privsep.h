@@ -17,7 +17,7 @@
 
 #include "exportstats.h"
 
-#define PRIVSEP_VERSION 10
+#define PRIVSEP_VERSION 11
 /* The worker's end of its socketpair, placed here across the re-exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -145,7 +145,12 @@ enum privsep_type {
 	 * issue 12), answered with FD_REPLY or ERR_REPLY
 	 */
 	MSG_OPEN_DEBUG = 41,
-	MSG_TYPE_MAX = 42,
+	/*
+	 * collector -> monitor: how a tenant's user stacks are taken, as its
+	 * policy says (unwind:), answered with ERR_REPLY (issue 12)
+	 */
+	MSG_SET_UNWIND = 42,
+	MSG_TYPE_MAX = 43,
 };
 
 struct msg_hdr {
@@ -236,6 +241,17 @@ struct msg_reply {
 	struct msg_hdr hdr;
 	int32_t err; /* 0 with FD_REPLY; a positive errno with ERR_REPLY */
 	uint32_t pad;
+};
+
+/*
+ * mode: enum vigil_unwind.  The monitor applies it unless its command line
+ * said --unwind frame-pointer, which no policy can lift: then the tenant
+ * stays on frame pointers and the reply says -EPERM.
+ */
+struct msg_set_unwind {
+	struct msg_hdr hdr;
+	uint32_t tenant; /* 0 .. VIGIL_MAX_TENANTS-1 */
+	uint32_t mode;
 };
 
 struct msg_set_hz {

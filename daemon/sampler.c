@@ -30,7 +30,7 @@ struct sampler *sampler_alloc(unsigned ncpus)
 
 	if (!s)
 		return NULL;
-	s->prog_fd = s->events_fd = s->stats_fd = s->tstats_fd = s->tenant_cg_fd = s->exec_link_fd = -1;
+	s->prog_fd = s->events_fd = s->stats_fd = s->tstats_fd = s->tenant_cg_fd = s->exec_link_fd = s->tunwind_fd = -1;
 	s->pfds = malloc(ncpus * sizeof(*s->pfds));
 	s->links = malloc(ncpus * sizeof(*s->links));
 	if (!s->pfds || !s->links) {
@@ -85,6 +85,17 @@ int sampler_events_fd(const struct sampler *s)
 int sampler_stats_fd(const struct sampler *s)
 {
 	return s->stats_fd;
+}
+
+int sampler_set_unwind(struct sampler *s, unsigned tenant, unsigned mode)
+{
+	uint32_t key = tenant, val = mode;
+
+	if (!s || tenant >= VIGIL_MAX_TENANTS || (mode != VIGIL_UNWIND_FP && mode != VIGIL_UNWIND_DWARF))
+		return -EINVAL;
+	if (bpf_map_update_elem(s->tunwind_fd, &key, &val, BPF_ANY) < 0)
+		return -errno;
+	return 0;
 }
 
 int sampler_tstats_fd(const struct sampler *s)
@@ -194,7 +205,7 @@ int sampler_tenant_remove_cgroup(struct sampler *s, uint64_t cgroup_id)
 
 void sampler_free(struct sampler *s)
 {
-	int single[6];
+	int single[7];
 
 	if (!s)
 		return;
@@ -208,8 +219,9 @@ void sampler_free(struct sampler *s)
 	single[2] = s->stats_fd;
 	single[3] = s->tstats_fd;
 	single[4] = s->tenant_cg_fd;
-	single[5] = -1;
-	fds_close(single, 6);
+	single[5] = s->tunwind_fd;
+	single[6] = -1;
+	fds_close(single, 7);
 	free(s->links);
 	free(s->pfds);
 	free(s);

@@ -91,6 +91,11 @@ int sampler_tenant_remove_cgroup(struct sampler *s, uint64_t cgroup_id);
 int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz);
 /* The frequency in effect for a tenant (0: none set, or out of range). */
 unsigned sampler_tenant_hz(const struct sampler *s, unsigned tenant);
+/*
+ * How a tenant's user stacks are taken (enum vigil_unwind): 0, -EINVAL
+ * (tenant or mode out of range), or -errno of the map update.
+ */
+int sampler_set_unwind(struct sampler *s, unsigned tenant, unsigned mode);
 /* Map fd of the per-tenant counters (struct vigil_tenant_stats). */
 int sampler_tstats_fd(const struct sampler *s);
 

@@ -25,7 +25,7 @@ struct cg_events {
 };
 
 struct sampler {
-	int prog_fd, events_fd, stats_fd, tstats_fd, tenant_cg_fd, exec_link_fd;
+	int prog_fd, events_fd, stats_fd, tstats_fd, tenant_cg_fd, exec_link_fd, tunwind_fd;
 	int cpus[SAMPLER_MAX_CPUS];
 	int *pfds;  /* default tenant: perf event per CPU */
 	int *links; /* default tenant: BPF link per CPU */

@@ -146,10 +146,11 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	events = bpf_object__find_map_by_name(obj, "events");
 	if (!prog || !exec_prog || !events || !bpf_object__find_map_by_name(obj, "stats") ||
 	    !bpf_object__find_map_by_name(obj, "tstats") ||
-	    !bpf_object__find_map_by_name(obj, "tenant_cg")) {
+	    !bpf_object__find_map_by_name(obj, "tenant_cg") ||
+	    !bpf_object__find_map_by_name(obj, "tunwind")) {
 		rc = -ENOENT;
 		snprintf(err, errlen, "%s: programs vigil_sample/vigil_exec or maps events, stats, "
-			 "tstats, tenant_cg missing", name);
+			 "tstats, tenant_cg, tunwind missing", name);
 		goto fail;
 	}
 	bpf_program__set_log_buf(prog, vlog, VERIFIER_LOG_SIZE);
@@ -196,7 +197,8 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	    (s->events_fd = dup_fd(bpf_map__fd(events))) < 0 ||
 	    (s->stats_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "stats"))) < 0 ||
 	    (s->tstats_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tstats"))) < 0 ||
-	    (s->tenant_cg_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tenant_cg"))) < 0) {
+	    (s->tenant_cg_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tenant_cg"))) < 0 ||
+	    (s->tunwind_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tunwind"))) < 0) {
 		rc = -EMFILE;
 		snprintf(err, errlen, "%s: cannot keep the program and maps: %s", name, strerror(errno));
 		goto fail;

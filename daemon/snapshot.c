@@ -186,7 +186,13 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 			uint64_t ip;
 
 			memcpy(&ip, p, 8);
-			rc = symbolizer_user_ip(sym, h->pid, h->start_ns, ip, is_ret, &f);
+			if (ip == VIGIL_USER_TRUNCATED) {
+				/* The unwinder stopped here: one marker, no made-up frames. */
+				f = (struct sym_frame){ .function = "[truncated]" };
+				rc = 0;
+			} else {
+				rc = symbolizer_user_ip(sym, h->pid, h->start_ns, ip, is_ret, &f);
+			}
 			if (rc)
 				f = (struct sym_frame){ .address = ip };
 		}

@@ -108,7 +108,8 @@ static int check_record(const struct vigil_sample_hdr *h, size_t len)
 		ulen_unit = sizeof(struct vigil_frame_bid);
 	else
 		return -EINVAL;
-	if (h->kernel_len > VIGIL_KSTACK_BYTES || h->kernel_len % 8 ||
+	/* Stack copies are unwound into frames before they get here: never kept. */
+	if (h->ustack_len != 0 || h->kernel_len > VIGIL_KSTACK_BYTES || h->kernel_len % 8 ||
 	    h->user_len > VIGIL_USTACK_BYTES || h->user_len % ulen_unit ||
 	    sizeof(*h) + (size_t)h->kernel_len + h->user_len != len)
 		return -EINVAL;
@@ -134,7 +135,6 @@ int stackagg_add(struct stackagg *a, const void *record, size_t len)
 	h.cpu = 0;
 	h.kernel_err = 0;
 	h.user_err = 0;
-	h.pad0 = 0;
 	flen = len - sizeof(h);
 
 	hash = hash_bytes(hash_bytes(0x5eed, (const uint8_t *)&h, sizeof(h)), frames, flen);

@@ -29,6 +29,7 @@
  */
 #include "symbolizer.h"
 
+#include "cfi.h"
 #include "elfsym.h"
 #include "hexdigit.h"
 #include "kallsyms.h"
@@ -176,6 +177,14 @@ struct sym_file {
 	struct sym_elf *dsyms; /* its separate debug file's, by build-id (NULL: none) */
 	size_t refs;           /* process mappings pointing here */
 	uint64_t last_used;
+	/*
+	 * Its CFI, for unwinding (symbolizer_unwind_map): read when the file
+	 * is parsed; the bytes are dropped by the LRU of SYMBOLIZER_CFI_BUDGET
+	 * (cfi kept, hdr/ehf NULL) and read again when needed.
+	 */
+	struct cfi *cfi;
+	uint64_t cfi_used;     /* s->cfi_clock at its last use */
+	uint64_t cfi_retry_gen; /* generation of its last reload attempt */
 	bool in_dev, in_bid, has_bid, placeholder;
 	bool deferred;         /* not parsed yet: over the parse-time budget */
 	uint8_t rank;          /* who could have written it: file_rank() */
@@ -199,6 +208,8 @@ struct sym_anon {
 
 struct sym_pmap {
 	uint64_t start, end, offset;
+	uint64_t inode;        /* as maps showed it, to ask for the file again */
+	uint32_t dev_major, dev_minor;
 	struct sym_file *file; /* file-backed and opened */
 	struct sym_anon *anon; /* otherwise (NULL if over the limit) */
 };
@@ -248,6 +259,10 @@ struct symbolizer {
 	struct sym_kmod *kmods;
 	struct elfsym *vdso;
 	uint64_t vdso_size;
+	struct cfi *vdso_cfi;
+	/* Unwinding's CFI: bytes held, the LRU's clock, and what it did. */
+	uint64_t cfi_bytes, cfi_clock;
+	uint64_t cfi_read, cfi_evicted, cfi_reloaded;
 	uint64_t ns_per_tick;
 	struct symbolizer_ops ops; /* how to reach processes (the monitor, in vigild) */
 	/* Parse time: a credit refilled with wall-clock time (symbolizer.h). */
@@ -442,6 +457,8 @@ static void file_destroy(struct symbolizer *s, struct sym_file *f)
 		htab_remove(f->placeholder ? &s->by_ph : &s->by_bid, &f->bid_node);
 	elf_put(s, f->syms);
 	elf_put(s, f->dsyms);
+	s->cfi_bytes -= cfi_mem_usage(f->cfi);
+	cfi_free(f->cfi);
 	free(f->path);
 	free(f);
 	s->nfiles--;
@@ -619,6 +636,42 @@ static struct sym_elf *minidebug_syms(struct symbolizer *s, int fd, const struct
 	return elf_intern(s, m, false);
 }
 
+/* Drop the bytes of the least recently used CFI until need more fit. */
+static void cfi_make_room(struct symbolizer *s, uint64_t need)
+{
+	while (s->cfi_bytes + need > SYMBOLIZER_CFI_BUDGET) {
+		struct sym_file *old = NULL;
+
+		for (struct sym_file *f = s->files; f; f = f->next)
+			if (f->cfi && f->cfi->hdr && (!old || f->cfi_used < old->cfi_used))
+				old = f;
+		if (!old)
+			return;
+		s->cfi_bytes -= cfi_mem_usage(old->cfi);
+		cfi_drop_bytes(old->cfi);
+		s->cfi_bytes += cfi_mem_usage(old->cfi);
+		s->cfi_evicted++;
+	}
+}
+
+/* Read f's CFI from fd (e: its headers), within SYMBOLIZER_CFI_BUDGET. */
+static void cfi_fill(struct symbolizer *s, struct sym_file *f, int fd, const struct elfsym *e)
+{
+	struct cfi *c;
+
+	if (f->cfi || !e || cfi_read_fd(fd, e, &c) < 0)
+		return;
+	if (cfi_mem_usage(c) > SYMBOLIZER_CFI_BUDGET) {
+		cfi_free(c);
+		return;
+	}
+	cfi_make_room(s, cfi_mem_usage(c));
+	f->cfi = c;
+	f->cfi_used = ++s->cfi_clock;
+	s->cfi_bytes += cfi_mem_usage(c);
+	s->cfi_read++;
+}
+
 /*
  * Parse f's file, open at fd, and give f its build-id and symbols (within
  * SYMBOLIZER_ELF_BUDGET), paying for the time it takes.  A file that does
@@ -646,6 +699,7 @@ static void file_fill(struct symbolizer *s, struct sym_file *f, int fd)
 		f->dsyms = debug_syms(s, bid, bid_len);
 	if (!f->dsyms && e)
 		f->dsyms = minidebug_syms(s, fd, e);
+	cfi_fill(s, f, fd, e);
 	/*
 	 * A stripped file's own table may be empty: it is kept for its program
 	 * headers when a debug file names its functions (a debug file's own
@@ -973,6 +1027,9 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 		pm->start = mp->start;
 		pm->end = mp->end;
 		pm->offset = mp->offset;
+		pm->inode = mp->inode;
+		pm->dev_major = mp->dev_major;
+		pm->dev_minor = mp->dev_minor;
 		if (mp->inode && mp->path[0] == '/')
 			pm->file = memo_file_get(s, &memo, p->pid, mp);
 		if (pm->file) {
@@ -1083,8 +1140,10 @@ static void load_vdso(struct symbolizer *s)
 		return;
 	mp = procmaps_find(m, base);
 	if (mp && mp->start == base && strcmp(mp->path, "[vdso]") == 0 &&
-	    elfsym_open_mem((const void *)base, mp->end - mp->start, &s->vdso) == 0)
+	    elfsym_open_mem((const void *)base, mp->end - mp->start, &s->vdso) == 0) {
 		s->vdso_size = mp->end - mp->start;
+		(void)cfi_read_mem((const void *)base, s->vdso_size, s->vdso, &s->vdso_cfi);
+	}
 	procmaps_free(m);
 }
 
@@ -1241,6 +1300,107 @@ int symbolizer_user_ip(struct symbolizer *s, uint32_t pid, uint64_t start_ns, ui
 	return 0;
 }
 
+/* f's CFI bytes, read again through pm's mapping if the LRU dropped them. */
+static const struct cfi *file_cfi(struct symbolizer *s, uint32_t pid, struct sym_file *f,
+				  const struct sym_pmap *pm)
+{
+	struct procmap mp = {
+		.start = pm->start, .end = pm->end, .offset = pm->offset, .inode = pm->inode,
+		.dev_major = pm->dev_major, .dev_minor = pm->dev_minor, .prot = PROT_READ | PROT_EXEC,
+		.path = f->path,
+	};
+	struct stat st;
+	int fd;
+
+	if (!f->cfi)
+		return NULL;
+	if (!f->cfi->hdr && f->cfi_retry_gen != s->gen) {
+		/* At most once a generation: a file that keeps failing costs nothing more. */
+		f->cfi_retry_gen = s->gen;
+		fd = s->ops.open_file(s->ops.ctx, pid, &mp, &st);
+		if (fd >= 0) {
+			if ((uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino &&
+			    file_fresh(f, &st)) {
+				uint64_t before = cfi_mem_usage(f->cfi);
+
+				cfi_make_room(s, f->cfi->hdr_len + f->cfi->ehf_len);
+				if (cfi_reload_fd(f->cfi, fd) == 0) {
+					s->cfi_bytes += cfi_mem_usage(f->cfi) - before;
+					s->cfi_reloaded++;
+				}
+			}
+			close(fd);
+		}
+	}
+	if (!f->cfi->hdr)
+		return NULL;
+	f->cfi_used = ++s->cfi_clock;
+	return f->cfi;
+}
+
+int symbolizer_unwind_map(struct symbolizer *s, uint32_t pid, uint64_t start_ns, uint64_t ip,
+			  struct sym_unwind_map *ret)
+{
+	const struct sym_pmap *pm;
+	struct sym_proc *p;
+	const struct cfi *c = NULL;
+	uint64_t bias;
+
+	if (!s || !ret)
+		return -EINVAL;
+	p = proc_find(s, pid, start_ns);
+	if (!p)
+		return -ESRCH;
+	p->last_used = s->gen;
+	pm = pmap_find(p, ip);
+	if (!pm) {
+		/* Mapped since it was noted (dlopen), or not code at all. */
+		proc_maybe_reread(s, p);
+		pm = pmap_find(p, ip);
+	}
+	if (!pm)
+		return -ENOENT;
+	if (pm->file)
+		c = file_cfi(s, pid, pm->file, pm);
+	else if (pm->anon && pm->anon->vdso)
+		c = s->vdso_cfi;
+	if (!c || cfi_bias(c, pm->start, pm->offset, &bias) < 0)
+		return -ENODATA;
+	*ret = (struct sym_unwind_map){ .start = pm->start, .end = pm->end, .bias = bias, .cfi = c };
+	return 0;
+}
+
+int symbolizer_unwind_data(struct symbolizer *s, uint32_t pid, uint64_t start_ns, uint64_t addr,
+			   struct sym_unwind_map *ret)
+{
+	struct sym_proc *p;
+	uint64_t bias;
+
+	if (!s || !ret)
+		return -EINVAL;
+	p = proc_find(s, pid, start_ns);
+	if (!p)
+		return -ESRCH;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct sym_pmap *pm = &p->maps[i];
+		const struct cfi *c;
+
+		if (pm->file)
+			c = pm->file->cfi && pm->file->cfi->hdr ? pm->file->cfi : NULL;
+		else
+			c = pm->anon && pm->anon->vdso ? s->vdso_cfi : NULL;
+		if (!c || cfi_bias(c, pm->start, pm->offset, &bias) < 0)
+			continue;
+		if ((addr - (bias + c->hdr_vaddr) < c->hdr_len) ||
+		    (addr - (bias + c->ehf_vaddr) < c->ehf_len)) {
+			*ret = (struct sym_unwind_map){ .start = pm->start, .end = pm->end, .bias = bias,
+							.cfi = c };
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 int symbolizer_user_bid(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 			const uint8_t build_id[20], uint64_t file_offset, bool is_return_addr,
 			struct sym_frame *ret)
@@ -1393,6 +1553,10 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.debug_files_refused = s->debug_refused;
 	st.minidebug_read = s->minidebug_read;
 	st.minidebug_refused = s->minidebug_refused;
+	st.cfi_bytes = s->cfi_bytes;
+	st.cfi_read = s->cfi_read;
+	st.cfi_evicted = s->cfi_evicted;
+	st.cfi_reloaded = s->cfi_reloaded;
 	st.generation = s->gen;
 	*ret = st;
 }
@@ -1441,6 +1605,7 @@ void symbolizer_free(struct symbolizer *s)
 	}
 	kallsyms_free(s->ksyms);
 	elfsym_free(s->vdso);
+	cfi_free(s->vdso_cfi);
 	free(s->procs.b);
 	free(s->by_bid.b);
 	free(s->by_ph.b);

@@ -104,6 +104,13 @@
  * and a process mapping it is looked at again, at most once a generation
  * per process.  Whatever users do, sampling keeps at least the rest.
  */
+/*
+ * Unwinding's CFI (.eh_frame_hdr and .eh_frame, cfi.h): bytes held for all
+ * files at once; past it the least recently used file's are dropped, and
+ * read again (through ops.open_file) when a sample needs them.  Python's
+ * interpreter, libc and libcrypto together hold about 1.3 MiB.
+ */
+#define SYMBOLIZER_CFI_BUDGET       (8u << 20)
 #define SYMBOLIZER_PARSE_PERCENT    10
 #define SYMBOLIZER_PARSE_BURST_MS   2000
 
@@ -130,6 +137,8 @@ struct symbolizer_stats {
 	uint64_t debug_files_refused; /* found, but not ELF or of another build-id */
 	uint64_t minidebug_read;      /* .gnu_debugdata (MiniDebugInfo) sections read */
 	uint64_t minidebug_refused;   /* ... and refused: not xz, too large, not ELF, no symbols */
+	uint64_t cfi_bytes;           /* CFI held for unwinding */
+	uint64_t cfi_read, cfi_evicted, cfi_reloaded; /* files' CFI read, dropped by the LRU, read again */
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
 	size_t symbol_tables;   /* parsed symbol tables held (files that parsed the same share one) */
 	size_t anon_mappings;
@@ -234,5 +243,33 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 void symbolizer_set_parse_budget(struct symbolizer *s, unsigned percent, unsigned burst_ms);
 
 void symbolizer_free(struct symbolizer *s);
+
+/*
+ * Unwinding (unwind.c): the executable mapping of (pid, start_ns) holding
+ * ip, with its file's CFI and the mapping's load bias (runtime address
+ * minus the file's own).  cfi is owned by the symbolizer and valid until
+ * the next call of any symbolizer function.
+ */
+struct cfi;
+struct sym_unwind_map {
+	uint64_t start, end, bias;
+	const struct cfi *cfi;
+};
+
+/*
+ * 0 and *ret; -ESRCH: the process was never noted; -ENOENT: ip is in none
+ * of its executable mappings; -ENODATA: the mapping has no CFI (JIT code,
+ * a file without .eh_frame_hdr, or one whose CFI could not be read).
+ */
+int symbolizer_unwind_map(struct symbolizer *s, uint32_t pid, uint64_t start_ns, uint64_t ip,
+			  struct sym_unwind_map *ret);
+
+/*
+ * The mapping whose CFI bytes (as held now: none are read by this call)
+ * cover addr, for libunwind reading an expression it cached by address:
+ * 0 and *ret, -ESRCH, or -ENOENT.  A scan of the process's mappings.
+ */
+int symbolizer_unwind_data(struct symbolizer *s, uint32_t pid, uint64_t start_ns, uint64_t addr,
+			   struct sym_unwind_map *ret);
 
 #endif

@@ -1,0 +1,240 @@
+/*
+ * cfi.c - copy one ELF file's .eh_frame_hdr and .eh_frame for unwinding
+ * (cfi.h).  Runs in the collector, without privileges, on hostile files.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfi.h"
+#include "elfsym.h"
+
+/* DW_EH_PE_* pointer encodings (LSB, "DWARF Extensions": .eh_frame). */
+#define PE_ABSPTR  0x00
+#define PE_UDATA4  0x03
+#define PE_UDATA8  0x04
+#define PE_SDATA4  0x0b
+#define PE_SDATA8  0x0c
+#define PE_PCREL   0x10
+#define PE_DATAREL 0x30
+#define HDR_HEAD   12 /* version, 3 encodings, eh_frame_ptr, fde_count (4 bytes each here) */
+
+struct source {
+	int fd;            /* -1: read from img */
+	const uint8_t *img;
+	size_t img_len;
+};
+
+static int read_at(const struct source *src, uint64_t off, void *buf, size_t len)
+{
+	if (src->fd < 0) {
+		if (off > src->img_len || len > src->img_len - off)
+			return -EINVAL;
+		memcpy(buf, src->img + off, len);
+		return 0;
+	}
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pread(src->fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EINVAL; /* the file is shorter than its headers say */
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static uint32_t le32(const uint8_t *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* The address .eh_frame_ptr names: 4-byte encodings only (what linkers write). */
+static int eh_frame_address(const uint8_t *head, uint64_t hdr_vaddr, uint64_t *ret)
+{
+	uint8_t enc = head[1];
+	uint32_t raw = le32(head + 4);
+	uint64_t base;
+
+	switch (enc & 0x70) {
+	case PE_ABSPTR:
+		base = 0;
+		break;
+	case PE_PCREL:
+		base = hdr_vaddr + 4;
+		break;
+	case PE_DATAREL:
+		base = hdr_vaddr;
+		break;
+	default:
+		return -ENOTSUP;
+	}
+	switch (enc & 0x0f) {
+	case PE_UDATA4:
+		*ret = base + raw;
+		return 0;
+	case PE_SDATA4:
+		*ret = base + (uint64_t)(int64_t)(int32_t)raw;
+		return 0;
+	default:
+		return -ENOTSUP;
+	}
+}
+
+static int cfi_read(const struct source *src, const struct elfsym *e, struct cfi **ret)
+{
+	uint64_t hoff, hvaddr, hsize, eoff, eavail;
+	uint8_t head[HDR_HEAD];
+	struct cfi *c;
+	int r;
+
+	if (!e || !ret)
+		return -EINVAL;
+	if ((r = elfsym_eh_frame_hdr(e, &hoff, &hvaddr, &hsize)) < 0)
+		return r;
+	if (hsize < HDR_HEAD || hsize > CFI_MAX_HDR)
+		return hsize < HDR_HEAD ? -EINVAL : -E2BIG;
+	if ((r = read_at(src, hoff, head, sizeof(head))) < 0)
+		return r;
+	if (head[0] != 1)
+		return -ENOTSUP;
+	if (head[2] != PE_UDATA4 || head[3] != (PE_DATAREL | PE_SDATA4))
+		return -ENOTSUP;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->hdr_vaddr = hvaddr;
+	c->fde_count = le32(head + 8);
+	if (c->fde_count == 0) {
+		r = -ENOENT;
+		goto fail;
+	}
+	if ((uint64_t)c->fde_count > (hsize - HDR_HEAD) / 8) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if ((r = eh_frame_address(head, hvaddr, &c->ehf_vaddr)) < 0)
+		goto fail;
+	if ((r = elfsym_vaddr_to_offset(e, c->ehf_vaddr, &eoff, &eavail)) < 0) {
+		r = -EINVAL;
+		goto fail;
+	}
+	c->hdr_offset = hoff;
+	c->ehf_offset = eoff;
+	for (size_t i = 0; c->nsegs < CFI_MAX_SEGS; i++) {
+		struct cfi_seg *sg = &c->segs[c->nsegs];
+
+		if (elfsym_segment(e, i, &sg->offset, &sg->vaddr, &sg->filesz) < 0)
+			break;
+		c->nsegs++;
+	}
+	c->hdr_len = HDR_HEAD + (size_t)c->fde_count * 8;
+	c->ehf_len = eavail > CFI_MAX_EH_FRAME ? CFI_MAX_EH_FRAME : (size_t)eavail;
+	c->hdr = malloc(c->hdr_len);
+	c->ehf = malloc(c->ehf_len ? c->ehf_len : 1);
+	if (!c->hdr || !c->ehf) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if ((r = read_at(src, hoff, c->hdr, c->hdr_len)) < 0 ||
+	    (r = read_at(src, eoff, c->ehf, c->ehf_len)) < 0)
+		goto fail;
+	*ret = c;
+	return 0;
+fail:
+	cfi_free(c);
+	return r;
+}
+
+int cfi_read_fd(int fd, const struct elfsym *e, struct cfi **ret)
+{
+	struct source src = { .fd = fd };
+
+	if (fd < 0)
+		return -EBADF;
+	return cfi_read(&src, e, ret);
+}
+
+int cfi_read_mem(const void *img, size_t len, const struct elfsym *e, struct cfi **ret)
+{
+	struct source src = { .fd = -1, .img = img, .img_len = len };
+
+	if (!img)
+		return -EINVAL;
+	return cfi_read(&src, e, ret);
+}
+
+int cfi_bias(const struct cfi *c, uint64_t start, uint64_t offset, uint64_t *ret_bias)
+{
+	for (size_t i = 0; c && i < c->nsegs; i++) {
+		const struct cfi_seg *sg = &c->segs[i];
+
+		if (offset >= sg->offset && offset - sg->offset < sg->filesz) {
+			*ret_bias = start - (sg->vaddr + (offset - sg->offset));
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void cfi_drop_bytes(struct cfi *c)
+{
+	if (!c)
+		return;
+	free(c->hdr);
+	free(c->ehf);
+	c->hdr = c->ehf = NULL;
+}
+
+int cfi_reload_fd(struct cfi *c, int fd)
+{
+	struct source src = { .fd = fd };
+	uint8_t *h, *f;
+	int r;
+
+	if (!c || fd < 0)
+		return -EINVAL;
+	h = malloc(c->hdr_len);
+	f = malloc(c->ehf_len ? c->ehf_len : 1);
+	if (!h || !f) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* The same head as before, or it is another file now. */
+	if ((r = read_at(&src, c->hdr_offset, h, c->hdr_len)) < 0 ||
+	    (r = read_at(&src, c->ehf_offset, f, c->ehf_len)) < 0)
+		goto fail;
+	if (le32(h + 8) != c->fde_count) {
+		r = -ESTALE;
+		goto fail;
+	}
+	cfi_drop_bytes(c);
+	c->hdr = h;
+	c->ehf = f;
+	return 0;
+fail:
+	free(h);
+	free(f);
+	return r;
+}
+
+size_t cfi_mem_usage(const struct cfi *c)
+{
+	if (!c)
+		return 0;
+	return sizeof(*c) + (c->hdr ? c->hdr_len : 0) + (c->ehf ? c->ehf_len : 0);
+}
+
+void cfi_free(struct cfi *c)
+{
+	if (!c)
+		return;
+	free(c->hdr);
+	free(c->ehf);
+	free(c);
+}

@@ -1,0 +1,81 @@
+/*
+ * cfi.h - the call-frame information of one ELF file, as unwind.c needs
+ * it: the .eh_frame_hdr search table (the PT_GNU_EH_FRAME segment) and the
+ * .eh_frame it indexes, copied into memory with bounded reads.
+ *
+ * Part of the collector's unwinding, which runs without privileges.  The
+ * file is hostile (any user can run a binary of their own making): the
+ * header is checked here, every later read of these bytes by libunwind
+ * goes through unwind.c's bounds-checked accessor, and the copies are
+ * bounded by the limits below.  Library-like: returns 0 or -errno, never
+ * logs.
+ *
+ * Format (Linux Standard Base, "Exception Frame Header"): u8 version (1),
+ * u8 eh_frame_ptr_enc, u8 fde_count_enc, u8 table_enc, the encoded
+ * address of .eh_frame, the encoded FDE count, then fde_count pairs
+ * (initial location, FDE address), sorted.  libunwind's remote table
+ * search reads the pairs as DW_EH_PE_datarel|DW_EH_PE_sdata4, relative to
+ * the header: that is what GNU ld and lld write, and the only table
+ * encoding accepted here.
+ */
+#ifndef VIGIL_CFI_H
+#define VIGIL_CFI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* .eh_frame_hdr of the largest Debian binaries is under 1 MiB, .eh_frame under 8. */
+#define CFI_MAX_HDR      (4u << 20)
+#define CFI_MAX_EH_FRAME (12u << 20)
+
+struct elfsym;
+
+#define CFI_MAX_SEGS 8 /* PT_LOAD segments kept, for the load bias (linkers emit 2 to 5) */
+
+struct cfi_seg {
+	uint64_t offset, vaddr, filesz;
+};
+
+struct cfi {
+	uint64_t hdr_vaddr;   /* the header's address, in the file's own terms */
+	uint64_t ehf_vaddr;   /* .eh_frame's */
+	uint64_t hdr_offset, ehf_offset; /* where both lie in the file */
+	uint32_t fde_count;   /* table entries (each 8 bytes, after the 12-byte head) */
+	size_t hdr_len, ehf_len;
+	uint8_t *hdr, *ehf;   /* owned; NULL after cfi_drop_bytes() */
+	size_t nsegs;
+	struct cfi_seg segs[CFI_MAX_SEGS];
+};
+
+/*
+ * Read the CFI of the file open at fd (pread; neither closed nor kept),
+ * whose headers e parsed.  0 and *ret; -ENOENT: no PT_GNU_EH_FRAME, or an
+ * empty table; -ENOTSUP: an encoding other than the above; -EINVAL: the
+ * header or table lies outside the file or its segments; -ENOMEM; -errno
+ * of I/O.  A .eh_frame longer than CFI_MAX_EH_FRAME is cut there (FDEs past
+ * it then fail to read: those frames end their stacks).
+ */
+int cfi_read_fd(int fd, const struct elfsym *e, struct cfi **ret);
+
+/* Same from an image in memory whose file offsets are its indexes (the vDSO). */
+int cfi_read_mem(const void *img, size_t len, const struct elfsym *e, struct cfi **ret);
+
+/*
+ * The load bias of a mapping of the file: runtime address minus file
+ * address, for a mapping at start of file offset offset.  -ENOENT if no
+ * segment holds that offset.
+ */
+int cfi_bias(const struct cfi *c, uint64_t start, uint64_t offset, uint64_t *ret_bias);
+
+/* Free the copied bytes, keep where they lie (for a cache that evicts). */
+void cfi_drop_bytes(struct cfi *c);
+
+/* Read them again from the same file, open at fd: 0 or -errno (c unchanged). */
+int cfi_reload_fd(struct cfi *c, int fd);
+
+/* Heap bytes held by c. */
+size_t cfi_mem_usage(const struct cfi *c);
+
+void cfi_free(struct cfi *c);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * unwind.h - whole user stacks for code built without frame pointers:
+ * the registers and the top of the user stack that the BPF program copied
+ * (struct vigil_ustack) are unwound here, in the collector, with the
+ * binaries' CFI (.eh_frame), through libunwind's remote API.  This is what
+ * perf record --call-graph dwarf does; docs/unwinding.md says why this
+ * design and what it costs.
+ *
+ * Runs in the collector, without privileges.  The stack bytes are another
+ * process's memory and may hold its secrets: they are read here, during
+ * the call, and nothing of them outlives it but the return addresses
+ * found.  They are never stored, logged or sent.
+ *
+ * libunwind reads memory through unwind.c's accessor only, which answers
+ * from the copied stack and from the CFI the symbolizer copied out of the
+ * files (cfi.h), bounds-checked; everything else reads as unavailable.
+ * Where a module has no CFI (JIT code), libunwind's own fallback follows
+ * the frame pointer, over the copied stack only.
+ *
+ * Each process gets its own libunwind address space, whose cache of
+ * register rules (keyed by instruction address) makes repeated stacks
+ * cheap; at most UNWIND_MAX_SPACES of them exist, the least recently used
+ * replaced first.  Not thread-safe.
+ */
+#ifndef VIGIL_UNWIND_H
+#define VIGIL_UNWIND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil_abi.h"
+
+#define UNWIND_MAX_SPACES 64   /* processes with an address space (and rule cache) at once */
+#define UNWIND_MAX_FRAMES VIGIL_MAX_STACK /* frames per stack, the marker included */
+
+struct symbolizer;
+struct unwind;
+
+struct unwind_stats {
+	uint64_t stacks;       /* stacks unwound */
+	uint64_t truncated;    /* ... that ended in VIGIL_USER_TRUNCATED */
+	uint64_t frames;       /* frames found, markers excluded */
+	uint64_t no_copy;      /* blocks without stack bytes (the copy failed) */
+	uint64_t spaces_evicted; /* address spaces replaced (the LRU above) */
+	size_t spaces;         /* address spaces held */
+};
+
+/*
+ * A new unwinder reading maps and CFI from sym (not owned).  0, -ENOMEM.
+ * Call it before the process's seccomp filter: libunwind's one-time
+ * initialization opens a pipe.
+ */
+int unwind_new(struct symbolizer *sym, struct unwind **ret);
+
+/*
+ * Unwind one copied stack of process (pid, start_ns), which must have been
+ * noted with symbolizer_note_process().  us is followed by us->len bytes
+ * of stack (stack).  Writes into ips (at most max, max >= 2) the
+ * interrupted instruction pointer, then each caller's return address,
+ * innermost first; when the unwinder stopped before the outermost frame
+ * (CFI missing or inconsistent, the copy too short, max reached), the
+ * last entry is VIGIL_USER_TRUNCATED.  Returns the number of entries
+ * written (at least 1), or 0 if the block holds no usable registers.
+ */
+size_t unwind_stack(struct unwind *u, uint32_t pid, uint64_t start_ns, const struct vigil_ustack *us,
+		    const uint8_t *stack, uint64_t *ips, size_t max);
+
+/* The process exec'ed or exited: drop its address space. */
+void unwind_forget(struct unwind *u, uint32_t pid);
+
+void unwind_get_stats(const struct unwind *u, struct unwind_stats *ret);
+
+void unwind_free(struct unwind *u);
+
+#endif
