@@ -380,6 +380,7 @@ bench: deps
 	$(Q)tests/bench/bench.sh
 	$(Q)tests/bench/budgets.sh
 	$(Q)tests/bench/bench_export.sh
+	$(Q)tests/bench/bench_unwind.sh
 
 # vigil-cp under 1k and 10k simulated agents (tests/bench/bench_cp.sh,
 # docs/benchmarks.md "Control plane").

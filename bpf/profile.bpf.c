@@ -157,9 +157,10 @@ static __always_inline long copy_user_stack(struct task_struct *task, struct vig
 	sp = r->sp;
 	/*
 	 * find_vma only try-locks the mmap lock: it fails while the task
-	 * itself maps or unmaps memory (an allocator returning an arena), and
-	 * then the copy is tried at shrinking sizes instead; a read that
-	 * would cross the end of the stack's mapping fails as a whole.
+	 * itself maps or unmaps memory (an allocator returning an arena).
+	 * Then the pages above sp's are probed one byte each instead, since
+	 * a read that crosses the end of the stack's mapping fails as a
+	 * whole.
 	 */
 	err = bpf_find_vma(task, sp, vma_end, &end, 0);
 	if (!err && end > sp) {
@@ -172,16 +173,25 @@ static __always_inline long copy_user_stack(struct task_struct *task, struct vig
 			return sizeof(*u) + n;
 		}
 	}
-	for (int i = 0; i < 6; i++) {
-		n = VIGIL_STACK_COPY >> i;
-		err = bpf_probe_read_user((__u8 *)(u + 1), n, (const void *)sp);
-		if (!err) {
-			u->len = n;
-			return sizeof(*u) + n;
-		}
+	/* The first page above sp's that cannot be read ends the copy. */
+	end = (sp & ~4095ull) + 4096;
+	for (int i = 0; i < VIGIL_STACK_COPY / 4096; i++) {
+		char c;
+
+		if (bpf_probe_read_user(&c, 1, (const void *)end))
+			break;
+		end += 4096;
 	}
-	u->err = err;
-	return sizeof(*u);
+	n = end - sp;
+	if (n > VIGIL_STACK_COPY)
+		n = VIGIL_STACK_COPY;
+	err = bpf_probe_read_user((__u8 *)(u + 1), n, (const void *)sp);
+	if (err) {
+		u->err = err;
+		return sizeof(*u);
+	}
+	u->len = n;
+	return sizeof(*u) + n;
 }
 
 static __always_inline __u64 elapsed(__u64 t0)

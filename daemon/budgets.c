@@ -22,6 +22,7 @@
 #include "log.h"
 #include "monclient.h"
 #include "tenancy.h"
+#include "vigil_abi.h"
 
 struct budgets {
 	struct tenancy tn;
@@ -33,6 +34,7 @@ struct budgets {
 	struct tenancy_cgroup *list;
 	size_t nlist, caplist;
 	uint64_t reloads;            /* budgets_reload calls: budgets_policy_generation */
+	uint64_t unwind_ns[VIGIL_MAX_TENANTS]; /* budgets_charge_unwind(), by tenant index */
 	/* Report lines, one per tenant. */
 	char **lines;
 	size_t nlines;
@@ -168,6 +170,7 @@ static int read_counters(struct budgets *b, struct tenancy_reading *r)
 
 	r->agent_ns = cpu_ns_of(getpid()) + cpu_ns_of(getppid()) +
 		      (b->uplink_pid ? cpu_ns_of(b->uplink_pid) : 0);
+	r->unwind_ns = b->unwind_ns;
 	return 0;
 }
 
@@ -294,6 +297,36 @@ int budgets_new(const struct msg_collector_setup *cfg, int tstats_fd, struct cgr
 	return 0;
 }
 
+/*
+ * Tell the monitor how each tenant of p has its stacks taken (unwind:).
+ * only_fp: just the tenants that must not have them copied, before their
+ * indices change hands, so that no index copies a stack its new tenant
+ * forbids even for a moment.
+ */
+static void apply_unwind(const struct policy *p, bool only_fp)
+{
+	bool refused = false;
+
+	for (size_t i = 0; i < p->n_tenants; i++) {
+		bool dwarf = p->tenants[i].unwind == POLICY_UNWIND_DWARF;
+		struct msg_set_unwind m = { .hdr = { MSG_SET_UNWIND, sizeof(m) }, .tenant = (uint32_t)i,
+					    .mode = dwarf ? VIGIL_UNWIND_DWARF : VIGIL_UNWIND_FP };
+		int rc;
+
+		if (only_fp && dwarf)
+			continue;
+		rc = monclient_ask(&m, sizeof(m));
+		if (rc == -EPERM)
+			refused = true;
+		else if (rc && rc != -EPIPE)
+			log_warn_errno(rc, "tenant %s: cannot set unwind: %s", p->tenants[i].name,
+				       dwarf ? "dwarf" : "frame-pointer");
+	}
+	if (refused && !only_fp)
+		log_info("stacks are walked by frame pointers only (vigild --unwind frame-pointer): "
+			  "tenants whose policy says unwind: dwarf get no stack copies");
+}
+
 static void reconcile(struct budgets *b)
 {
 	int rc;
@@ -314,8 +347,15 @@ static void reconcile(struct budgets *b)
 	}
 }
 
+void budgets_charge_unwind(struct budgets *b, uint32_t tenant, uint64_t ns)
+{
+	if (b && tenant < VIGIL_MAX_TENANTS)
+		b->unwind_ns[tenant] += ns;
+}
+
 void budgets_start(struct budgets *b)
 {
+	apply_unwind(b->tn.policy, false);
 	tenancy_set_hz(&b->tn, 0, b->tn.t[0].hz, &ops);
 	reconcile(b);
 	log_hz_news(b);
@@ -354,10 +394,12 @@ void budgets_reload(struct budgets *b, struct policy *p, bool controlled)
 
 	/* A signed policy from the control plane steers budgets from then on. */
 	b->tn.controlled |= controlled;
+	apply_unwind(p, true);
 	if (b->cg && scan(b) == 0)
 		rc = tenancy_replace(&b->tn, p, b->list, b->nlist, cgroups_root(b->cg), &ops);
 	else
 		rc = tenancy_replace(&b->tn, p, NULL, 0, "", &ops);
+	apply_unwind(b->tn.policy, false);
 	free_lines(b);
 	log_hz_news(b);
 	if (rc && rc != -EPIPE)

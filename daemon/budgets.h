@@ -39,6 +39,12 @@ void budgets_start(struct budgets *b);
 void budgets_tick(struct budgets *b);
 
 /*
+ * ns of the collector's time went into unwinding a stack copied from
+ * tenant (index): charged to that tenant alone at the next period.
+ */
+void budgets_charge_unwind(struct budgets *b, uint32_t tenant, uint64_t ns);
+
+/*
  * A new policy, at once (owned by the budgets from then on).  controlled:
  * steer budgets from now on (a signed policy from the control plane), even
  * if vigild started without a policy.

@@ -95,6 +95,10 @@ struct collector {
 	struct stackagg *agg;
 	struct symbolizer *sym;
 	struct unwind *unw;
+	/* Ring buffer traffic and unwinding, cumulative, and at the last flush. */
+	uint64_t rec_bytes, unwind_ns, flushed_bytes, flushed_ns, flushed_records;
+	uint64_t records;
+	struct unwind_stats flushed_unw;
 	/* A DWARF-mode record turned into frames: header, kernel and user frames. */
 	uint8_t unwound[sizeof(struct vigil_sample_hdr) + VIGIL_KSTACK_BYTES + 8 * UNWIND_MAX_FRAMES];
 	struct cgroups *cg;
@@ -340,6 +344,7 @@ static void flush(struct collector *c)
 	};
 	struct vigil_stats st;
 	struct snapshot_top *top = NULL;
+	char unwind_comment[256];
 	struct snapshot_set *set = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -360,6 +365,26 @@ static void flush(struct collector *c)
 			  " exec events lost this interval", m.stats.lost, m.stats.exec_lost);
 
 	m.ncomments = budgets_report(c->budgets, &m.comments);
+	{
+		struct unwind_stats us;
+		struct symbolizer_stats ss;
+		uint64_t recs = c->records - c->flushed_records;
+
+		unwind_get_stats(c->unw, &us);
+		symbolizer_get_stats(c->sym, &ss);
+		snprintf(unwind_comment, sizeof(unwind_comment),
+			 "vigil: records=%" PRIu64 " record_bytes=%" PRIu64 " unwound=%" PRIu64
+			 " truncated=%" PRIu64 " unwind_ns=%" PRIu64 " cfi_bytes=%" PRIu64
+			 " unwind_spaces=%zu",
+			 recs, c->rec_bytes - c->flushed_bytes, us.stacks - c->flushed_unw.stacks,
+			 us.truncated - c->flushed_unw.truncated, c->unwind_ns - c->flushed_ns,
+			 ss.cfi_bytes, us.spaces);
+		m.unwind_comment = unwind_comment;
+		c->flushed_records = c->records;
+		c->flushed_bytes = c->rec_bytes;
+		c->flushed_ns = c->unwind_ns;
+		c->flushed_unw = us;
+	}
 	if (c->export_on) {
 		char comment[200];
 
@@ -404,7 +429,7 @@ static size_t unwind_record(struct collector *c, const void *data, size_t size)
 	struct vigil_sample_hdr h;
 	struct vigil_ustack us;
 	const uint8_t *block;
-	uint64_t ips[UNWIND_MAX_FRAMES];
+	uint64_t ips[UNWIND_MAX_FRAMES], t0;
 	size_t n;
 
 	memcpy(&h, data, sizeof(h));
@@ -416,7 +441,12 @@ static size_t unwind_record(struct collector *c, const void *data, size_t size)
 	memcpy(&us, block, sizeof(us));
 	if (us.len != h.ustack_len - sizeof(us))
 		return 0;
+	t0 = mono_ns();
 	n = unwind_stack(c->unw, h.pid, h.start_ns, &us, block + sizeof(us), ips, UNWIND_MAX_FRAMES);
+	/* Wall time: the collector is one thread, on the CPU while it unwinds. */
+	t0 = mono_ns() - t0;
+	c->unwind_ns += t0;
+	budgets_charge_unwind(c->budgets, h.tenant, t0);
 	h.user_fmt = VIGIL_USER_IPS;
 	h.user_len = (uint32_t)(n * 8);
 	h.ustack_len = 0;
@@ -467,6 +497,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	memcpy(&type, data, sizeof(type));
+	c->records++;
+	c->rec_bytes += size;
 	if (type == VIGIL_EV_SAMPLE && size >= sizeof(struct vigil_sample_hdr)) {
 		on_sample(c, data, size);
 	} else if (type == VIGIL_EV_EXEC && size == sizeof(struct vigil_exec)) {

@@ -551,6 +551,17 @@ static int on_sym(struct parse *p, const uint8_t *b, size_t index)
 	len = strnlen(p->str + name, max < ELFSYM_MAX_NAME_LEN ? max : ELFSYM_MAX_NAME_LEN);
 	if (len == 0)
 		return 0;
+	/*
+	 * A versioned alias in .symtab carries its version in its name
+	 * (clock_gettime@@GLIBC_2.17): the function is clock_gettime.  No C or
+	 * mangled C++ name holds an '@'.
+	 */
+	{
+		const char *at = memchr(p->str + name + 1, '@', len - 1);
+
+		if (at)
+			len = (size_t)(at - (p->str + name));
+	}
 	return collect(p, value, size, bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0,
 		       p->str + name, len);
 }

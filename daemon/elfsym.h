@@ -73,7 +73,8 @@ struct elfsym;
  * closed nor kept).  ELFCLASS32 and ELFCLASS64, either byte order.  Reads
  * the NT_GNU_BUILD_ID note, the PT_LOAD program headers, and the defined
  * STT_FUNC/STT_GNU_IFUNC symbols of the first SHT_SYMTAB and the first
- * SHT_DYNSYM section, merged, deduplicated and sorted by address.  Of
+ * SHT_DYNSYM section, merged, deduplicated and sorted by address (a
+ * versioned name, "clock_gettime@@GLIBC_2.17", is kept without its version).  Of
  * several names at one address the one with the fewest leading
  * underscores wins (getpid over __getpid), then global over weak over
  * local, then the sized one, then the shorter, then the first in byte order;

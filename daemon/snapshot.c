@@ -278,6 +278,8 @@ static int add_comments(struct pprof_builder *b, const struct snapshot_meta *m)
 		 m->hz, m->ncpus, m->stats.samples, m->stats.lost, m->stats.idle, m->stats.user_err,
 		 m->stats.kernel_err, m->stats.exec_lost);
 	rc = pprof_comment(b, text);
+	if (!rc && m->unwind_comment)
+		rc = pprof_comment(b, m->unwind_comment);
 	for (size_t i = 0; !rc && i < m->ncomments; i++) {
 		char line[600];
 

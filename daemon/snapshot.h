@@ -34,6 +34,8 @@ struct snapshot_meta {
 	size_t ncomments;
 	/* One more comment, as it is (the spool's drops; NULL: none); borrowed. */
 	const char *extra_comment;
+	/* And one on the interval's ring buffer traffic and unwinding (NULL: none); borrowed. */
+	const char *unwind_comment;
 };
 
 /* Leaf functions by samples, for the terminal's top table. */

@@ -745,7 +745,8 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 	return f;
 }
 
-static const char *file_symbol(const struct sym_file *f, uint64_t file_offset)
+/* *ret_in_sym (optional): file_offset's distance from the function's start. */
+static const char *file_symbol(const struct sym_file *f, uint64_t file_offset, uint64_t *ret_in_sym)
 {
 	uint64_t vaddr;
 
@@ -756,8 +757,8 @@ static const char *file_symbol(const struct sym_file *f, uint64_t file_offset)
 		return NULL;
 	/* The debug file's full symbol table first: it names static functions too. */
 	if (f->dsyms)
-		name = elfsym_lookup(f->dsyms->elf, vaddr, NULL);
-	return name ? name : elfsym_lookup(f->syms->elf, vaddr, NULL);
+		name = elfsym_lookup(f->dsyms->elf, vaddr, ret_in_sym);
+	return name ? name : elfsym_lookup(f->syms->elf, vaddr, ret_in_sym);
 }
 
 /* --- non-file mappings --------------------------------------------------- */
@@ -1258,7 +1259,21 @@ static void frame_from_pmap(struct symbolizer *s, const struct sym_pmap *pm, uin
 		file->last_used = s->gen;
 		f->mapping = &file->mapping;
 		f->address = ip - pm->start + pm->offset;
-		f->function = file_symbol(file, look - pm->start + pm->offset);
+		f->function = file_symbol(file, look - pm->start + pm->offset, NULL);
+		if (!f->function && look != ip) {
+			/*
+			 * A "return address" at a function's very first byte,
+			 * after a gap: the signal trampoline (__restore_rt), which
+			 * a signal frame returns to without a call.  A real
+			 * return address there would have its call, and so a
+			 * name, in the byte before.
+			 */
+			uint64_t in_sym = 1;
+			const char *at = file_symbol(file, ip - pm->start + pm->offset, &in_sym);
+
+			if (at && in_sym == 0)
+				f->function = at;
+		}
 	} else if (pm->anon) {
 		struct sym_anon *a = pm->anon;
 
@@ -1436,7 +1451,7 @@ int symbolizer_user_bid(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 		file->last_used = s->gen;
 		f.mapping = &file->mapping;
 		f.function = file_symbol(file, is_return_addr && file_offset ? file_offset - 1
-									     : file_offset);
+									     : file_offset, NULL);
 	}
 	*ret = f;
 	return 0;

@@ -91,6 +91,7 @@ static void prev_free(struct tenancy_reading *r)
 	free(r->stats);
 	free(r->usage_us);
 	free(r->usage_ok);
+	free(r->unwind_ns);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -316,7 +317,8 @@ static int save_prev(struct tenancy *tn, const struct tenancy_reading *r)
 		tn->prev.stats = calloc(tn->n, sizeof(*tn->prev.stats));
 		tn->prev.usage_us = calloc(tn->n, sizeof(*tn->prev.usage_us));
 		tn->prev.usage_ok = calloc(tn->n, sizeof(*tn->prev.usage_ok));
-		if (!tn->prev.stats || !tn->prev.usage_us || !tn->prev.usage_ok) {
+		tn->prev.unwind_ns = calloc(tn->n, sizeof(*tn->prev.unwind_ns));
+		if (!tn->prev.stats || !tn->prev.usage_us || !tn->prev.usage_ok || !tn->prev.unwind_ns) {
 			prev_free(&tn->prev);
 			return -ENOMEM;
 		}
@@ -324,6 +326,10 @@ static int save_prev(struct tenancy *tn, const struct tenancy_reading *r)
 	memcpy(tn->prev.stats, r->stats, tn->n * sizeof(*r->stats));
 	memcpy(tn->prev.usage_us, r->usage_us, tn->n * sizeof(*r->usage_us));
 	memcpy(tn->prev.usage_ok, r->usage_ok, tn->n * sizeof(*r->usage_ok));
+	if (r->unwind_ns)
+		memcpy(tn->prev.unwind_ns, r->unwind_ns, tn->n * sizeof(*r->unwind_ns));
+	else
+		memset(tn->prev.unwind_ns, 0, tn->n * sizeof(*tn->prev.unwind_ns));
 	tn->prev.agent_ns = r->agent_ns;
 	tn->have_prev = true;
 	return 0;
@@ -337,14 +343,19 @@ static uint64_t delta(uint64_t now, uint64_t then)
 int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
 		    const struct tenancy_ops *ops)
 {
-	uint64_t agent, all = 0;
+	uint64_t agent, all = 0, unwound = 0;
 	int first = 0;
 
 	if (!tn->have_prev)
 		return save_prev(tn, r);
 	agent = delta(r->agent_ns, tn->prev.agent_ns);
-	for (size_t i = 0; i < tn->n; i++)
+	for (size_t i = 0; i < tn->n; i++) {
 		all += delta(r->stats[i].samples, tn->prev.stats[i].samples);
+		if (r->unwind_ns)
+			unwound += delta(r->unwind_ns[i], tn->prev.unwind_ns[i]);
+	}
+	/* Unwinding is charged to whose stacks were unwound; the rest is shared. */
+	agent = agent > unwound ? agent - unwound : 0;
 	if (all) {
 		double now = (double)agent / (double)all;
 
@@ -363,7 +374,8 @@ int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
 			/* default-event interrupts that hit it cost it too */
 			.samples = rec + foreign,
 			.sample_cost_ns = tn->sample_cost_ns,
-			.agent_ns = (uint64_t)(tn->agent_per_sample * (double)rec),
+			.agent_ns = (uint64_t)(tn->agent_per_sample * (double)rec) +
+				    (r->unwind_ns ? delta(r->unwind_ns[i], tn->prev.unwind_ns[i]) : 0),
 			.tenant_ns = r->usage_ok[i] && tn->prev.usage_ok[i]
 					     ? delta(r->usage_us[i], tn->prev.usage_us[i]) * 1000
 					     : 0,

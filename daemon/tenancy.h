@@ -54,6 +54,12 @@ struct tenancy_reading {
 	uint64_t *usage_us;               /* [n_tenants]: tenant CPU, cpu.stat */
 	bool *usage_ok;                   /* [n_tenants]: usage_us could be read */
 	uint64_t agent_ns;                /* the agent's own CPU time */
+	/*
+	 * [n_tenants] or NULL: the part of agent_ns spent unwinding each
+	 * tenant's copied stacks (DWARF mode), charged to that tenant alone;
+	 * the rest of agent_ns is shared by samples.
+	 */
+	uint64_t *unwind_ns;
 };
 
 struct tenancy_tenant {

@@ -43,7 +43,7 @@ struct sample {
 	uint64_t sp, len;
 	/* the module of the last find_proc_info: its CFI's runtime ranges */
 	const struct cfi *cfi;
-	uint64_t hdr_lo, ehf_lo;
+	uint64_t hdr_lo, ehf_lo, bias;
 };
 
 struct unwind {
@@ -76,6 +76,7 @@ static bool read_word(const uint8_t *buf, uint64_t lo, uint64_t len, uint64_t ad
 static void use_map(struct sample *s, const struct sym_unwind_map *m)
 {
 	s->cfi = m->cfi;
+	s->bias = m->bias;
 	s->hdr_lo = m->bias + m->cfi->hdr_vaddr;
 	s->ehf_lo = m->bias + m->cfi->ehf_vaddr;
 }
@@ -109,6 +110,21 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, in
 		use_map(s, &m);
 		if (read_cfi(s, addr, valp))
 			return 0;
+	}
+	/*
+	 * The module's other bytes read as 0.  What libunwind reads there is
+	 * the personality routine's GOT entry, which the CIE of C++ code
+	 * names indirectly (DW_EH_PE_indirect): it parses it along with the
+	 * FDE, and never uses it to find a frame.  Failing the read would
+	 * fail the whole FDE.
+	 */
+	for (size_t i = 0; s->cfi && i < s->cfi->nsegs; i++) {
+		const struct cfi_seg *sg = &s->cfi->segs[i];
+
+		if (addr - (s->bias + sg->vaddr) < sg->filesz) {
+			*valp = 0;
+			return 0;
+		}
 	}
 	return -UNW_EINVAL;
 }

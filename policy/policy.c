@@ -56,6 +56,7 @@ struct tparse {
 	size_t n_sel;
 	unsigned hz[3];
 	double budget_percent;
+	enum policy_unwind unwind;
 };
 
 struct ctx {
@@ -461,6 +462,21 @@ static void read_budget(struct ctx *c, const struct ynode *bud, const char *path
 		b->budget_bad = true;
 }
 
+static void read_unwind(struct ctx *c, const struct ynode *v, const char *path,
+			enum policy_unwind *val)
+{
+	if (!v || v->bad)
+		return;
+	if (v->type == YNODE_SCALAR && v->len == 5 && !memcmp(v->str, "dwarf", 5))
+		*val = POLICY_UNWIND_DWARF;
+	else if (v->type == YNODE_SCALAR && v->len == 13 && !memcmp(v->str, "frame-pointer", 13))
+		*val = POLICY_UNWIND_FRAME_POINTER;
+	else if (v->type == YNODE_SCALAR && yamltree_kind(v) == YSCALAR_STRING)
+		error_node(c, v, "%s.unwind must be dwarf or frame-pointer, not %s", path, Q(v));
+	else
+		error_node(c, v, "%s.unwind must be dwarf or frame-pointer, not %s", path, describe(v));
+}
+
 /*
  * min <= start <= max, reported at a field this block wrote (a block that
  * wrote none of the offending fields inherited the problem and stays
@@ -769,9 +785,9 @@ static int read_cgroups(struct ctx *c, const struct ynode *n, const char *path, 
 
 static int read_tenant(struct ctx *c, const struct ynode *item, size_t idx, struct tparse *t,
 		       const struct tparse *earlier, const unsigned *dhz, bool dhz_bad,
-		       double dbudget)
+		       double dbudget, enum policy_unwind dunwind)
 {
-	static const char *const keys[] = { "name", "cgroups", "hz", "budget", NULL };
+	static const char *const keys[] = { "name", "cgroups", "hz", "budget", "unwind", NULL };
 	const struct ynode *name, *cgroups;
 	struct block b = { 0 };
 	char path[32];
@@ -781,6 +797,7 @@ static int read_tenant(struct ctx *c, const struct ynode *item, size_t idx, stru
 	t->item = item;
 	memcpy(t->hz, dhz, sizeof(t->hz));
 	t->budget_percent = dbudget;
+	t->unwind = dunwind;
 	if (item->bad)
 		return 0;
 	if (item->type != YNODE_MAP) {
@@ -807,6 +824,7 @@ static int read_tenant(struct ctx *c, const struct ynode *item, size_t idx, stru
 	if (!dhz_bad || (b.hz_node[HZ_MIN] && b.hz_node[HZ_MAX] && b.hz_node[HZ_START]))
 		check_hz_order(c, &b, path, t->hz, " (from defaults)");
 	read_budget(c, yamltree_get(item, "budget"), path, &b, &t->budget_percent);
+	read_unwind(c, yamltree_get(item, "unwind"), path, &t->unwind);
 	return 0;
 }
 
@@ -823,8 +841,9 @@ static void tparse_release(struct tparse *t)
  * The whole policy. */
 
 static int tenant_init(struct policy_tenant *pt, const char *name, size_t name_len,
-		       const unsigned *hz, double percent)
+		       const unsigned *hz, double percent, enum policy_unwind unwind)
 {
+	pt->unwind = unwind;
 	pt->name = strndup(name, name_len);
 	if (!pt->name)
 		return -ENOMEM;
@@ -837,7 +856,7 @@ static int tenant_init(struct policy_tenant *pt, const char *name, size_t name_l
 
 /* Move the checked tenants into a new policy.  0 or -ENOMEM. */
 static int build(struct tparse *t, size_t nt, const unsigned *dhz, double dbudget,
-		 struct policy **ret)
+		 enum policy_unwind dunwind, struct policy **ret)
 {
 	struct policy *p = calloc(1, sizeof(*p));
 
@@ -848,13 +867,13 @@ static int build(struct tparse *t, size_t nt, const unsigned *dhz, double dbudge
 	if (!p->tenants)
 		goto oom;
 	p->n_tenants = 1;
-	if (tenant_init(&p->tenants[0], "default", 7, dhz, dbudget) < 0)
+	if (tenant_init(&p->tenants[0], "default", 7, dhz, dbudget, dunwind) < 0)
 		goto oom;
 	for (size_t i = 0; i < nt; i++) {
 		struct policy_tenant *pt = &p->tenants[p->n_tenants];
 
 		if (tenant_init(pt, t[i].name_node->str, t[i].name_node->len, t[i].hz,
-				t[i].budget_percent) < 0)
+				t[i].budget_percent, t[i].unwind) < 0)
 			goto oom;
 		p->n_tenants++;
 		pt->cgroups = calloc(t[i].n_sel, sizeof(*pt->cgroups));
@@ -961,7 +980,8 @@ static int validate(struct ctx *c, const struct ynode *root, struct policy **ret
 {
 	static const char *const top_keys[] = { "version", "serial", "defaults", "tenants", "export", NULL };
 	struct policy_export exp = { 0 };
-	static const char *const def_keys[] = { "hz", "budget", NULL };
+	static const char *const def_keys[] = { "hz", "budget", "unwind", NULL };
+	enum policy_unwind dunwind = POLICY_UNWIND_DWARF;
 	const struct ynode *version, *serial_node, *defaults, *tenants;
 	uint64_t serial = 0;
 	unsigned dhz[3];
@@ -1022,8 +1042,10 @@ static int validate(struct ctx *c, const struct ynode *root, struct policy **ret
 			dhz[HZ_START] = lo;
 	}
 	check_hz_order(c, &db, "defaults", dhz, " (built in)");
-	if (defaults)
+	if (defaults) {
 		read_budget(c, yamltree_get(defaults, "budget"), "defaults", &db, &dbudget);
+		read_unwind(c, yamltree_get(defaults, "unwind"), "defaults", &dunwind);
+	}
 
 	read_export(c, yamltree_get(root, "export"), &exp);
 
@@ -1041,7 +1063,8 @@ static int validate(struct ctx *c, const struct ynode *root, struct policy **ret
 					   POLICY_MAX_TENANTS);
 				break;
 			}
-			r = read_tenant(c, tenants->kids[i], i, &t[i], t, dhz, db.hz_bad, dbudget);
+			r = read_tenant(c, tenants->kids[i], i, &t[i], t, dhz, db.hz_bad, dbudget,
+					dunwind);
 			nt++;
 			if (r < 0)
 				goto out;
@@ -1053,7 +1076,7 @@ static int validate(struct ctx *c, const struct ynode *root, struct policy **ret
 	}
 
 	if (c->n_errors == 0) {
-		r = build(t, nt, dhz, dbudget, ret);
+		r = build(t, nt, dhz, dbudget, dunwind, ret);
 		if (r == 0) {
 			(*ret)->serial = serial;
 			(*ret)->export = exp;
@@ -1166,7 +1189,7 @@ int policy_new_default(unsigned hz, struct policy **ret)
 
 	if (hz == 0 || !ret)
 		return -EINVAL;
-	r = build(NULL, 0, v, POLICY_MAX_OVERHEAD_PERCENT, &p);
+	r = build(NULL, 0, v, POLICY_MAX_OVERHEAD_PERCENT, POLICY_UNWIND_DWARF, &p);
 	if (r < 0)
 		return r;
 	*ret = p;

@@ -60,12 +60,23 @@ struct policy_hz {
 
 struct policy_selector;			/* compiled cgroup selector, private */
 
+/*
+ * How a tenant's user stacks are taken (unwind:): dwarf copies the top of
+ * each stack for the agent to unwind with CFI; frame-pointer never copies
+ * stack memory (docs/unwinding.md).
+ */
+enum policy_unwind {
+	POLICY_UNWIND_DWARF = 0,	/* the default */
+	POLICY_UNWIND_FRAME_POINTER = 1,
+};
+
 struct policy_tenant {
 	char *name;			/* "default" for tenants[0] */
 	char **cgroups;			/* selectors as written; none for "default" */
 	size_t n_cgroups;
 	struct policy_hz hz;		/* with defaults applied field by field */
 	double max_overhead;		/* budget as a fraction: 1% is 0.01 */
+	enum policy_unwind unwind;	/* from the tenant, else defaults, else dwarf */
 	struct policy_selector *sel;	/* private */
 };
 

@@ -40,6 +40,13 @@ struct {
 	__type(value, __u32);
 } tenant_cg SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIGIL_MAX_TENANTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tunwind SEC(".maps");
+
 SEC("perf_event")
 int vigil_sample(void *ctx)
 {

@@ -5,8 +5,7 @@
 # no frame pointers, exceptions) and the profiles must name its hot
 # functions both ways, and go tool pprof must read them.
 #
-# Leaf frames only: the stacks of a binary without frame pointers are
-# not whole yet (DWARF unwinding is the rest of issue 12).
+# Names only: that cxxspin's stacks are whole is unwind.sh's to show.
 
 . "$(dirname "$0")/lib.sh"
 

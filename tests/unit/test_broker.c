@@ -30,6 +30,7 @@
 
 #include "broker.h"
 #include "procmaps.h"
+#include "vigil_abi.h"
 
 static int sv[2];
 static pid_t child; /* a forked copy of this process: same mappings, another pid */
@@ -478,6 +479,46 @@ static void test_set_hz(void **state)
 	assert_int_equal(serve(&b, &hz, sizeof(hz), PEER_UPLINK), -EPROTO);
 }
 
+/*
+ * SET_UNWIND (issue 12): the collector says how a tenant's stacks are
+ * taken; --unwind frame-pointer (b.unwind) forbids copies whatever it
+ * says, and a hostile request (a tenant or mode out of range, or from the
+ * uplink) gets no answer at all.
+ */
+static void test_set_unwind(void **state)
+{
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1, .unwind = VIGIL_UNWIND_FP };
+	struct msg_set_unwind m = { .hdr = { MSG_SET_UNWIND, sizeof(m) }, .tenant = 3,
+				    .mode = VIGIL_UNWIND_DWARF };
+
+	assert_int_equal(serve(&b, &m, sizeof(m), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -EPERM);
+	assert_int_equal(b.last_tenant, 3);
+	m.mode = VIGIL_UNWIND_FP;
+	assert_int_equal(serve(&b, &m, sizeof(m), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), 0);
+	b.unwind = VIGIL_UNWIND_DWARF;
+	m.mode = VIGIL_UNWIND_DWARF;
+	m.tenant = VIGIL_MAX_TENANTS - 1;
+	assert_int_equal(serve(&b, &m, sizeof(m), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), 0);
+
+	m.tenant = VIGIL_MAX_TENANTS;
+	assert_int_equal(serve(&b, &m, sizeof(m), PEER_COLLECTOR), -EPROTO);
+	m.tenant = 0;
+	m.mode = 2;
+	assert_int_equal(serve(&b, &m, sizeof(m), PEER_COLLECTOR), -EPROTO);
+	m.mode = VIGIL_UNWIND_DWARF;
+	assert_int_equal(serve(&b, &m, sizeof(m), PEER_UPLINK), -EPROTO);
+	assert_int_equal(serve(&b, &m, sizeof(m) - 4, PEER_COLLECTOR), -EPROTO);
+	{
+		char c;
+
+		assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+}
+
 static double clock_ms(clockid_t clock)
 {
 	struct timespec ts;
@@ -785,6 +826,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_debug, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_hz, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_unwind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file_many_mappings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file_kept_maps, setup, teardown),
 	};

@@ -133,8 +133,21 @@ static struct calibrate_result calibrate(unsigned hz, unsigned rounds)
 	 */
 	{
 		double expect = (double)r.loaded_ns * hz / 1e9;
+		/*
+		 * That holds while the interrupts leave the timer room: where
+		 * one sample costs a good part of its own period (45 us at
+		 * 20 kHz is 90% of it, seen on a slow VM), the hrtimer behind
+		 * cpu-clock overruns and periods are skipped.  There only the
+		 * upper bound is a claim; the host's measured cost decides.
+		 */
+		double busy = (double)r.ns_per_sample * hz / 1e9;
 
-		assert_true(r.samples > 0.98 * expect - r.used && r.samples < 1.02 * expect + r.used);
+		assert_true(r.samples < 1.02 * expect + r.used);
+		if (busy < 0.25)
+			assert_true(r.samples > 0.98 * expect - r.used);
+		else
+			print_message("interrupts take %.0f%% of the CPU at %u Hz: lower bound on samples not checked\n",
+				      100 * busy, hz);
 	}
 	if (!r.clamped) {
 		uint64_t cost;

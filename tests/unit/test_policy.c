@@ -372,7 +372,7 @@ static void test_unknown_keys(void **state)
 	       "policy.yaml:5:3: unknown key \"budgett\" in defaults (did you mean \"budget\"?)",
 	       "policy.yaml:9:20: unknown key \"speed\" in tenants[0].hz (expected min, max or start)",
 	       "policy.yaml:10:14: unknown key \"max_overhead\" in tenants[0].budget (expected max_overhead_percent)",
-	       "policy.yaml:11:5: unknown key \"owner\" in tenants[0] (expected name, cgroups, hz or budget)");
+	       "policy.yaml:11:5: unknown key \"owner\" in tenants[0] (expected name, cgroups, hz, budget or unwind)");
 }
 
 static void test_wrong_types(void **state)
@@ -403,6 +403,50 @@ static void test_wrong_types(void **state)
 	EXPECT("version: 1\ndefaults: []\ntenants: {a: 1}\n",
 	       "policy.yaml:2:11: defaults must be a mapping with hz and budget, not a list",
 	       "policy.yaml:3:10: tenants must be a list, not a mapping");
+}
+
+/* unwind: per tenant, from defaults, dwarf when nobody says (issue 12). */
+static void test_unwind(void **state)
+{
+	struct policy *p = parse_ok("version: 1\n"
+				    "tenants:\n"
+				    "  - name: a\n"
+				    "    cgroups: [/a]\n"
+				    "  - name: b\n"
+				    "    cgroups: [/b]\n"
+				    "    unwind: frame-pointer\n");
+
+	assert_int_equal(p->n_tenants, 3);
+	assert_int_equal(p->tenants[0].unwind, POLICY_UNWIND_DWARF);
+	assert_int_equal(p->tenants[1].unwind, POLICY_UNWIND_DWARF);
+	assert_int_equal(p->tenants[2].unwind, POLICY_UNWIND_FRAME_POINTER);
+	policy_free(p);
+
+	p = parse_ok("version: 1\n"
+		     "defaults: {unwind: frame-pointer}\n"
+		     "tenants:\n"
+		     "  - name: a\n"
+		     "    cgroups: [/a]\n"
+		     "  - name: b\n"
+		     "    cgroups: [/b]\n"
+		     "    unwind: dwarf\n");
+	assert_int_equal(p->tenants[0].unwind, POLICY_UNWIND_FRAME_POINTER);
+	assert_int_equal(p->tenants[1].unwind, POLICY_UNWIND_FRAME_POINTER);
+	assert_int_equal(p->tenants[2].unwind, POLICY_UNWIND_DWARF);
+	policy_free(p);
+
+	EXPECT("version: 1\n"
+	       "defaults: {unwind: DWARF}\n"
+	       "tenants:\n"
+	       "  - name: a\n"
+	       "    cgroups: [/a]\n"
+	       "    unwind: [dwarf]\n"
+	       "  - name: b\n"
+	       "    cgroups: [/b]\n"
+	       "    unwnd: dwarf\n",
+	       "policy.yaml:2:20: defaults.unwind must be dwarf or frame-pointer, not \"DWARF\"",
+	       "policy.yaml:6:13: tenants[0].unwind must be dwarf or frame-pointer, not a list",
+	       "policy.yaml:9:5: unknown key \"unwnd\" in tenants[1] (did you mean \"unwind\"?)");
 }
 
 static void test_out_of_range(void **state)
@@ -994,6 +1038,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_export_section),
+		cmocka_unit_test(test_unwind),
 		cmocka_unit_test(test_overrides_field_by_field),
 		cmocka_unit_test(test_builtin_defaults),
 		cmocka_unit_test(test_match),

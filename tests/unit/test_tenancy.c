@@ -230,7 +230,7 @@ static void test_control_accounts_foreign_and_agent(void **state)
 	struct vigil_tenant_stats st[3] = { 0 };
 	uint64_t us[3] = { 0 };
 	bool ok[3] = { true, true, true };
-	struct tenancy_reading rd = { st, us, ok, 0 };
+	struct tenancy_reading rd = { st, us, ok, 0, NULL };
 	struct tenancy tn;
 
 	assert_int_equal(tenancy_init(&tn, parse(policy_yaml), true, 1000, 10000), 0);
@@ -273,6 +273,57 @@ static void test_control_accounts_foreign_and_agent(void **state)
 	tenancy_release(&tn);
 }
 
+/*
+ * Issue 12: the collector's time unwinding a tenant's copied stacks is
+ * charged to that tenant alone, and the rest of the agent's CPU is shared
+ * by samples as before.  Two tenants alike in every figure but that: the
+ * one on DWARF unwinding pays for it, and the same budget buys it a lower
+ * frequency.
+ */
+static void test_control_charges_unwinding(void **state)
+{
+	static const char two[] =
+		"version: 1\n"
+		"tenants:\n"
+		"  - name: dw\n"
+		"    cgroups: [\"" ROOT "/dw\"]\n"
+		"    hz: {min: 1, max: 99, start: 49}\n"
+		"    budget: {max_overhead_percent: 0.5}\n"
+		"    unwind: dwarf\n"
+		"  - name: fp\n"
+		"    cgroups: [\"" ROOT "/fp\"]\n"
+		"    hz: {min: 1, max: 99, start: 49}\n"
+		"    budget: {max_overhead_percent: 0.5}\n"
+		"    unwind: frame-pointer\n";
+	struct rec r = { 0 };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct vigil_tenant_stats st[3] = { 0 };
+	uint64_t us[3] = { 0 }, unw[3] = { 0 };
+	bool ok[3] = { true, true, true };
+	struct tenancy_reading rd = { st, us, ok, 0, unw };
+	struct tenancy tn;
+	struct policy *p = parse(two);
+
+	assert_int_equal(p->tenants[0].unwind, POLICY_UNWIND_DWARF); /* the default */
+	assert_int_equal(p->tenants[1].unwind, POLICY_UNWIND_DWARF);
+	assert_int_equal(p->tenants[2].unwind, POLICY_UNWIND_FRAME_POINTER);
+	assert_int_equal(tenancy_init(&tn, p, true, 1000, 10000), 0);
+	assert_int_equal(tenancy_control(&tn, &rd, &ops), 0); /* baseline only */
+
+	/* 5 s: both used 5 CPU-s and took 245 samples; unwinding dw's took 10 ms */
+	st[1].samples = st[2].samples = 245;
+	st[1].run_ns = st[2].run_ns = 490000;
+	us[1] = us[2] = 5000000;
+	unw[1] = 10000000;
+	rd.agent_ns = 12000000; /* 10 ms of it unwinding, 2 ms shared */
+	assert_int_equal(tenancy_control(&tn, &rd, &ops), 0);
+	assert_int_equal(tn.t[2].in.agent_ns, 2000000ull * 245 / 490);
+	assert_int_equal(tn.t[1].in.agent_ns, 2000000ull * 245 / 490 + 10000000ull);
+	assert_true(tn.t[1].out.overhead > tn.t[2].out.overhead);
+	assert_true(tn.t[1].hz < tn.t[2].hz);
+	tenancy_release(&tn);
+}
+
 static void test_uncontrolled_reports_only(void **state)
 {
 	struct rec r = { 0 };
@@ -280,7 +331,7 @@ static void test_uncontrolled_reports_only(void **state)
 	struct vigil_tenant_stats st[1] = { 0 };
 	uint64_t us[1] = { 0 };
 	bool ok[1] = { true };
-	struct tenancy_reading rd = { st, us, ok, 0 };
+	struct tenancy_reading rd = { st, us, ok, 0, NULL };
 	struct policy *p;
 	struct tenancy tn;
 
@@ -308,7 +359,7 @@ static void test_frequency_in_effect(void **state)
 	struct vigil_tenant_stats st[3] = { 0 };
 	uint64_t us[3] = { 0 };
 	bool ok[3] = { true, true, true };
-	struct tenancy_reading rd = { st, us, ok, 0 };
+	struct tenancy_reading rd = { st, us, ok, 0, NULL };
 	struct tenancy tn;
 	unsigned before;
 
@@ -388,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_reconcile_follows_tree),
 		cmocka_unit_test(test_replace_keeps_learning_by_name),
 		cmocka_unit_test(test_control_accounts_foreign_and_agent),
+		cmocka_unit_test(test_control_charges_unwinding),
 		cmocka_unit_test(test_uncontrolled_reports_only),
 		cmocka_unit_test(test_frequency_in_effect),
 		cmocka_unit_test(test_refusals_not_repeated),

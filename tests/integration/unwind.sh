@@ -1,0 +1,204 @@
+#!/bin/bash
+# tests/integration/unwind.sh - whole stacks for code built without frame
+# pointers (issue 12): the BPF program copies the top of each user stack,
+# the collector unwinds it with the binaries' CFI (docs/unwinding.md).
+#
+# One vigild (--unwind dwarf, the default) profiles, at once:
+#  - Debian's /usr/bin/python3 running a recursive function,
+#  - Debian's /usr/bin/openssl speed sha256,
+#  - tests/workloads/cxxspin (C++, -O2, no frame pointers, exceptions),
+#  - tests/workloads/mixedstack (code with and without frame pointers
+#    calling each other, a signal handler, the vDSO).
+# A whole stack is one without the [truncated] marker that reaches main
+# (python3 and openssl are stripped: their main has no name, and
+# __libc_start_call_main, which calls it, stands for it).  perf record
+# --call-graph dwarf profiles python3 and cxxspin at the same time; the
+# caller-callee pairs of functions in either tool's stacks must be found
+# in the other's.  A second vigild with --unwind frame-pointer shows what
+# the kernel's frame-pointer walk gets of mixedstack.
+
+. "$(dirname "$0")/lib.sh"
+
+TESTS=(
+	"vigild --unwind dwarf (the default) exits 0"
+	"python3 (Debian's, recursing): >= 95% of its samples whole, reaching main"
+	"openssl speed sha256 (Debian's): >= 95% of its samples whole, reaching main"
+	"cxxspin (C++, -O2, no frame pointers, exceptions): >= 95% whole, reaching main"
+	"python3: the frames perf record --call-graph dwarf shows, and no others"
+	"cxxspin: the frames perf record --call-graph dwarf shows, and no others"
+	"mixedstack: frame-pointer code called from code without: vwl_lib_spin < nofp_middle < phase_fp_to_nofp < main"
+	"mixedstack: glibc's qsort (no frame pointers) between main and a callback with them"
+	"mixedstack: through a signal frame: handler_spin < on_alarm < __restore_rt < (interrupted code) < phase_signal < main"
+	"mixedstack: out of the vDSO: [vdso] < clock_gettime < phase_vdso < main"
+	"mixedstack: >= 95% of its samples whole"
+	"no made-up frames: every user frame of the workloads lies in a mapping of their own"
+	"vigild --unwind frame-pointer: the kernel's walk stops at nofp_middle (no stack copies)"
+	"the profiles are valid (go tool pprof -raw, pprof_query check)"
+)
+tap_plan ${#TESTS[@]}
+require_bpf "${TESTS[@]}"
+require_file "$PQ" "${TESTS[@]}"
+require_file "$WLD/cxxspin" "${TESTS[@]}"
+require_file "$WLD/mixedstack" "${TESTS[@]}"
+require_file /usr/bin/python3 "${TESTS[@]}"
+require_file /usr/bin/openssl "${TESTS[@]}"
+require_file /usr/bin/perf "${TESTS[@]}"
+
+cat >"$T/rec.py" <<'EOF'
+import sys, time
+def rec(n):
+    if n == 0:
+        x = 0
+        for i in range(20000):
+            x += i * i
+        return x
+    return rec(n - 1)
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    rec(30)
+EOF
+
+SECS=10
+OUT=$T/dwarf
+VIGILD_TIMEOUT=90
+vigild_start "$T/vigild.log" --hz 99 --interval 4 --duration $((SECS + 6)) --output "$OUT"
+vigild_wait_ready 20 || tap_diag "vigild not sampling after 20 s:" "$(tail -5 "$T/vigild.log")"
+spawn /usr/bin/python3 "$T/rec.py" "$SECS"
+PY=$SPAWNED_PID
+spawn /usr/bin/openssl speed -seconds "$SECS" sha256 >"$T/openssl.out" 2>&1
+spawn "$WLD/cxxspin" --seconds "$SECS" >"$T/cxxspin.out"
+CXX=$SPAWNED_PID
+spawn "$WLD/mixedstack" --seconds "$SECS" >"$T/mixed.out"
+# perf alongside, on the two it is compared with (perf's default: 8 KiB of stack)
+sleep 1
+perf record -q -F 99 --call-graph dwarf -p "$PY" -o "$T/perf-py.data" -- sleep $((SECS - 3)) \
+	>"$T/perf-py.log" 2>&1 &
+PERF1=$!
+perf record -q -F 99 --call-graph dwarf -p "$CXX" -o "$T/perf-cxx.data" -- sleep $((SECS - 3)) \
+	>"$T/perf-cxx.log" 2>&1 &
+PERF2=$!
+wait "$PERF1" "$PERF2"
+wait "$PY" "$CXX"
+vigild_wait 40
+mapfile -t FILES < <(profile_files "$OUT")
+
+tap_result "${TESTS[0]}" $([ "$VIGILD_RC" -eq 0 ]; echo $?) \
+	"vigild exit $VIGILD_RC; its log:" "$(tail -10 "$T/vigild.log")"
+
+# whole COMM MAIN: "total whole" for the samples of COMM: no [truncated], and MAIN on the stack.
+whole() {
+	pq stacks --label "comm=$1" "${FILES[@]}" | awk -F'\t' -v main="$2" '
+		{ n += $1; if ($2 !~ /\[truncated\]/ && (";" $2 ";") ~ (";" main ";")) w += $1 }
+		END { print n + 0, w + 0 }'
+}
+# enough TOTAL WHOLE: at least 100 samples, 95% of them whole
+enough() { [ "$1" -ge 100 ] && [ $(($2 * 100)) -ge $(($1 * 95)) ]; }
+# worst stacks of COMM, for the diagnostics
+worst() { pq stacks --label "comm=$1" "${FILES[@]}" | grep -F '[truncated]' | sort -rn | head -3; }
+
+read -r n w < <(whole python3 __libc_start_call_main)
+tap_result "${TESTS[1]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst python3)"
+read -r n w < <(whole openssl __libc_start_call_main)
+tap_result "${TESTS[2]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst openssl)"
+read -r n w < <(whole cxxspin main)
+tap_result "${TESTS[3]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst cxxspin)"
+
+# pairs: "caller<TAB>callee<TAB>samples" of folded stacks on stdin (root first),
+# named functions only, each pair counted once per sample.  Names are
+# compared without C++ parameter lists (perf prints none) and without the
+# C library's start-up frames, which perf names from libc6-dbg's DWARF
+# (__libc_start_main_impl) and vigild from its symbol table
+# (__libc_start_main): "whole" above checks that part.
+pairs() {
+	awk -F'\t' '
+	function norm(f,   d, i, c) {
+		sub(/ const$/, "", f)
+		if (f ~ /\)$/) {
+			d = 0
+			for (i = length(f); i > 0; i--) {
+				c = substr(f, i, 1)
+				if (c == ")") d++
+				else if (c == "(" && --d == 0) { f = substr(f, 1, i - 1); break }
+			}
+		}
+		return f
+	}
+	function skip(f) { return f ~ /^0x|^\[/ || f ~ /^(_start|__libc_start_main.*|__libc_start_call_main)$/ }
+	{
+		k = split($2, fr, ";"); delete seen
+		for (i = 1; i < k; i++) {
+			a = norm(fr[i]); b = norm(fr[i + 1])
+			if (skip(a) || skip(b)) continue
+			p = a "\t" b
+			if (!(p in seen)) { seen[p] = 1; c[p] += $1 }
+		}
+		n += $1
+	} END { for (p in c) printf "%s\t%d\t%d\n", p, c[p], n }'
+}
+# perf_folded DATA: perf script's stacks (inlined frames left out), folded
+# root first, names without offsets
+perf_folded() {
+	perf script --no-inline -i "$1" -F ip,sym 2>/dev/null | awk '
+		function flush() { if (k) { s = st[k]; for (i = k - 1; i >= 1; i--) s = s ";" st[i]; print "1\t" s }; k = 0 }
+		/^[ \t]*$/ { flush(); next }
+		{ sub(/^[ \t]*[0-9a-f]+ /, ""); sub(/\+0x[0-9a-f]+$/, ""); st[++k] = ($0 == "[unknown]" ? "0x?" : $0) }
+		END { flush() }'
+}
+# same_pairs A B: every pair in at least 2% of A's samples is among B's pairs
+same_pairs() {
+	awk -F'\t' 'NR == FNR { if ($3 * 50 >= $4) want[$1 "\t" $2] = $3; next }
+		{ have[$1 "\t" $2] = 1 }
+		END { for (p in want) if (!(p in have)) { print "missing: " p " (" want[p] ")"; bad = 1 }; exit bad }' "$1" "$2"
+}
+compare() { # COMM PERFDATA
+	pq stacks --label "comm=$1" "${FILES[@]}" | pairs >"$T/$1.vigil"
+	perf_folded "$2" | pairs >"$T/$1.perf"
+	[ -s "$T/$1.vigil" ] && [ -s "$T/$1.perf" ] || { echo "no pairs"; return 1; }
+	same_pairs "$T/$1.perf" "$T/$1.vigil" | sed 's/^/vigild lacks perf'"'"'s /'
+	same_pairs "$T/$1.vigil" "$T/$1.perf" | sed 's/^/perf lacks vigild'"'"'s /'
+}
+out=$(compare python3 "$T/perf-py.data")
+tap_result "${TESTS[4]}" "$([ -z "$out" ]; echo $?)" "$out" "$(wc -l <"$T/python3.perf") pairs from perf, $(wc -l <"$T/python3.vigil") from vigild"
+out=$(compare cxxspin "$T/perf-cxx.data")
+tap_result "${TESTS[5]}" "$([ -z "$out" ]; echo $?)" "$out" "$(wc -l <"$T/cxxspin.perf") pairs from perf, $(wc -l <"$T/cxxspin.vigil") from vigild"
+
+pq stacks --label comm=mixedstack "${FILES[@]}" >"$T/mixed.stacks"
+# reaches LEAF PATTERN: some whole stack matches the extended regexp PATTERN (";"-joined, root first)
+reaches() { grep -v -F '[truncated]' "$T/mixed.stacks" | cut -f2 | grep -Eq "$1"; }
+tap_result "${TESTS[6]}" "$(reaches ';main;phase_fp_to_nofp;nofp_middle;vwl_lib_spin$'; echo $?)" \
+	"$(grep vwl_lib_spin "$T/mixed.stacks" | sort -rn | head -3)"
+tap_result "${TESTS[7]}" "$(reaches ';main;phase_nofp_to_fp;qsort[^;]*;.*;fp_compare_spin$'; echo $?)" \
+	"$(grep fp_compare_spin "$T/mixed.stacks" | sort -rn | head -3)"
+tap_result "${TESTS[8]}" "$(reaches ';main;phase_signal;(.*;)?__restore_rt;on_alarm;handler_spin(;|$)'; echo $?)" \
+	"$(grep handler_spin "$T/mixed.stacks" | sort -rn | head -3)"
+tap_result "${TESTS[9]}" "$(reaches ';main;phase_vdso;(clock_gettime[^;]*;)+[^;]*@?\[vdso\]|;main;phase_vdso;(clock_gettime[^;]*;)+__vdso_clock_gettime'; echo $?)" \
+	"$(grep phase_vdso "$T/mixed.stacks" | sort -rn | head -3)"
+read -r n w < <(whole mixedstack main)
+tap_result "${TESTS[10]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst mixedstack)"
+
+# A frame outside every mapping shows as a bare address (no @file).
+bare=$(for c in python3 openssl cxxspin mixedstack; do pq stacks --label "comm=$c" "${FILES[@]}"; done |
+	cut -f2 | tr ';' '\n' | grep -E '^0x[0-9a-f]+$' | sort | uniq -c | sort -rn | head -5)
+tap_result "${TESTS[11]}" "$([ -z "$bare" ]; echo $?)" "frames in no mapping: $bare"
+
+# The same workload, frame pointers only.
+OUT2=$T/fp
+vigild_start "$T/vigild-fp.log" --hz 99 --interval 3 --duration 7 --unwind frame-pointer --output "$OUT2"
+vigild_wait_ready 20 || tap_diag "vigild --unwind frame-pointer not sampling after 20 s:" "$(tail -5 "$T/vigild-fp.log")"
+spawn "$WLD/mixedstack" --seconds 4 >"$T/mixed2.out"
+wait "$SPAWNED_PID"
+vigild_wait 30
+mapfile -t FILES2 < <(profile_files "$OUT2")
+pq stacks --label comm=mixedstack "${FILES2[@]}" >"$T/mixed-fp.stacks"
+# the kernel's walk finds nofp_middle's return address, then rbp is 0: nothing above it
+fp_stop=$(grep -E ';?nofp_middle;vwl_lib_spin$' "$T/mixed-fp.stacks" | grep -vc ';phase_fp_to_nofp;nofp_middle')
+fp_all=$(grep -c 'vwl_lib_spin$' "$T/mixed-fp.stacks")
+tap_result "${TESTS[12]}" "$([ "$VIGILD_RC" -eq 0 ] && [ "$fp_all" -gt 0 ] && [ "$fp_stop" -eq "$fp_all" ] &&
+	! grep -qF '[truncated]' "$T/mixed-fp.stacks"; echo $?)" \
+	"vigild exit $VIGILD_RC; $fp_stop of $fp_all vwl_lib_spin stacks stop at nofp_middle:" \
+	"$(grep vwl_lib_spin "$T/mixed-fp.stacks" | sort -rn | head -3)"
+
+bad=$(validate_profiles "${FILES[@]}" "${FILES2[@]}")
+tap_result "${TESTS[13]}" "$([ ${#FILES[@]} -gt 0 ] && [ -z "$bad" ]; echo $?)" \
+	"${#FILES[@]} + ${#FILES2[@]} files; $bad"
+tap_done

@@ -1,0 +1,422 @@
+/*
+ * test_unwind.c - unwinding copied stacks with CFI (daemon/unwind.c, cfi.c).
+ *
+ * The stack unwound is this process's own, taken the way the BPF program
+ * takes a sample's: the registers at one instruction and the stack bytes
+ * above the stack pointer, copied.  It runs through functions built
+ * without frame pointers, so a frame-pointer walk could not follow it;
+ * the frames found are named with the symbolizer and compared with the
+ * calls really made.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cfi.h"
+#include "elfsym.h"
+#include "mapfile.h"
+#include "procmaps.h"
+#include "symbolizer.h"
+#include "unwind.h"
+
+/*
+ * vt_capture(struct vigil_ustack *us): the caller's registers as they are
+ * once vt_capture returns (rip: the return address; rsp: above it; the
+ * callee-saved registers untouched), in DWARF numbering.
+ */
+void vt_capture(struct vigil_ustack *us);
+__asm__(".text\n"
+	".globl vt_capture\n"
+	".type vt_capture, @function\n"
+	"vt_capture:\n"
+	".cfi_startproc\n"
+	"	movq (%rsp), %rax\n"
+	"	movq %rax, 128(%rdi)\n" /* regs[16] rip */
+	"	leaq 8(%rsp), %rax\n"
+	"	movq %rax, 56(%rdi)\n"  /* regs[7] rsp */
+	"	movq %rbp, 48(%rdi)\n"  /* regs[6] rbp */
+	"	movq %rbx, 24(%rdi)\n"  /* regs[3] rbx */
+	"	movq %r12, 96(%rdi)\n"
+	"	movq %r13, 104(%rdi)\n"
+	"	movq %r14, 112(%rdi)\n"
+	"	movq %r15, 120(%rdi)\n"
+	"	ret\n"
+	".cfi_endproc\n"
+	".size vt_capture, .-vt_capture\n");
+
+#define COPY VIGIL_STACK_COPY
+
+struct shot {
+	struct vigil_ustack us;
+	uint8_t stack[COPY];
+};
+
+static uint64_t stack_end;
+
+/* Byte by byte and not instrumented: the copy crosses other frames' redzones. */
+__attribute__((no_sanitize_address)) static void copy_stack(struct shot *s)
+{
+	uint64_t sp = s->us.regs[VIGIL_UREG_RSP], n = stack_end - sp;
+	const volatile uint8_t *from = (const volatile uint8_t *)(uintptr_t)sp;
+
+	if (n > COPY)
+		n = COPY;
+	for (uint64_t i = 0; i < n; i++)
+		s->stack[i] = from[i];
+	s->us.len = (uint32_t)n;
+}
+
+/* Three calls deep, without frame pointers, each with a frame of its own. */
+#define NOFP __attribute__((noinline, optimize("omit-frame-pointer")))
+
+NOFP static void vt_leaf(struct shot *s)
+{
+	volatile char pad[48];
+
+	pad[0] = 1;
+	vt_capture(&s->us);
+	copy_stack(s);
+	pad[1] = pad[0];
+}
+
+NOFP static void vt_mid(struct shot *s)
+{
+	volatile char pad[200];
+
+	pad[0] = 2;
+	vt_leaf(s);
+	pad[1] = pad[0];
+}
+
+NOFP static void vt_outer(struct shot *s)
+{
+	volatile char pad[1000];
+
+	pad[0] = 3;
+	vt_mid(s);
+	pad[1] = pad[0];
+}
+
+static int t_open_maps(void *ctx, uint32_t pid)
+{
+	char path[48];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/maps", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int t_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	return mapfile_open(pid, mp, ret_st);
+}
+
+struct fixture {
+	struct symbolizer *sym;
+	struct unwind *u;
+	struct shot *shot;
+};
+
+static int setup(void **state)
+{
+	static const struct symbolizer_ops ops = { .open_maps = t_open_maps, .open_file = t_open_file };
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct procmaps *m;
+	const struct procmap *mp;
+	uint64_t here = (uint64_t)(uintptr_t)&m;
+
+	assert_non_null(f);
+	assert_int_equal(procmaps_read(getpid(), &m), 0);
+	mp = procmaps_find(m, here);
+	assert_non_null(mp);
+	stack_end = mp->end;
+	procmaps_free(m);
+	assert_int_equal(symbolizer_new_ops(&ops, -1, &f->sym), 0);
+	assert_int_equal(unwind_new(f->sym, &f->u), 0);
+	f->shot = calloc(1, sizeof(*f->shot));
+	assert_non_null(f->shot);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	unwind_free(f->u);
+	symbolizer_free(f->sym);
+	free(f->shot);
+	free(f);
+	return 0;
+}
+
+/*
+ * The function names of ips[0..n) (NULL where none), for the checks
+ * below; and whether each lies in a mapping of the process (in_code).
+ */
+static bool in_code[UNWIND_MAX_FRAMES];
+
+static void names(struct fixture *f, const uint64_t *ips, size_t n, const char **out)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sym_frame fr;
+
+		out[i] = NULL;
+		in_code[i] = false;
+		if (ips[i] == VIGIL_USER_TRUNCATED)
+			continue;
+		assert_int_equal(symbolizer_user_ip(f->sym, (uint32_t)getpid(), 0, ips[i], i > 0, &fr), 0);
+		out[i] = fr.function;
+		in_code[i] = fr.mapping != NULL;
+	}
+}
+
+static size_t find(const char **v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] && strcmp(v[i], name) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+static size_t take(struct fixture *f, uint64_t *ips)
+{
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	vt_outer(f->shot);
+	return unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, f->shot->stack, ips,
+			    UNWIND_MAX_FRAMES);
+}
+
+/* Through frames without frame pointers to the start of the process, in order. */
+static void test_whole_stack(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ips[UNWIND_MAX_FRAMES];
+	const char *nm[UNWIND_MAX_FRAMES];
+	struct unwind_stats st;
+	size_t n = take(f, ips), leaf, mid, outer, top;
+
+	assert_true(n >= 5);
+	names(f, ips, n, nm);
+	for (size_t i = 0; i < n; i++)
+		print_message("  #%zu %#" PRIx64 " %s\n", i, ips[i], nm[i] ? nm[i] : "?");
+	assert_int_not_equal(ips[n - 1], VIGIL_USER_TRUNCATED);
+	leaf = find(nm, n, "vt_leaf");
+	mid = find(nm, n, "vt_mid");
+	outer = find(nm, n, "vt_outer");
+	top = find(nm, n, "test_whole_stack");
+	assert_int_equal(leaf, 0); /* rip: just after the call to vt_capture */
+	assert_int_equal(mid, 1);
+	assert_int_equal(outer, 2);
+	assert_int_equal(top, 3);
+	/* ... and on to main and the C library's start of the process */
+	assert_int_not_equal(find(nm, n, "main"), SIZE_MAX);
+	assert_int_not_equal(find(nm, n, "__libc_start_main"), SIZE_MAX);
+	assert_int_equal(find(nm, n, "_start"), n - 1);
+	unwind_get_stats(f->u, &st);
+	assert_int_equal(st.stacks, 1);
+	assert_int_equal(st.truncated, 0);
+	assert_int_equal(st.frames, n);
+}
+
+/* A copy too short for the frames: what was found, then one marker, nothing made up. */
+static void test_short_copy(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ips[UNWIND_MAX_FRAMES];
+	const char *nm[UNWIND_MAX_FRAMES];
+	struct unwind_stats st;
+	size_t n;
+
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	vt_outer(f->shot);
+	f->shot->us.len = 64; /* vt_leaf's own frame, not its caller's */
+	n = unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, f->shot->stack, ips,
+			 UNWIND_MAX_FRAMES);
+	names(f, ips, n, nm);
+	assert_true(n >= 2 && n <= 3);
+	assert_int_equal(ips[n - 1], VIGIL_USER_TRUNCATED);
+	assert_string_equal(nm[0], "vt_leaf");
+	for (size_t i = 0; i + 1 < n; i++)
+		assert_true(in_code[i]); /* every frame shown is real code */
+	unwind_get_stats(f->u, &st);
+	assert_int_equal(st.truncated, 1);
+}
+
+/* No stack at all: the sampled pc, and the marker. */
+static void test_no_copy(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ips[UNWIND_MAX_FRAMES];
+	struct unwind_stats st;
+	size_t n;
+
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	vt_outer(f->shot);
+	f->shot->us.len = 0;
+	n = unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, NULL, ips, UNWIND_MAX_FRAMES);
+	assert_int_equal(n, 2);
+	assert_int_equal(ips[0], f->shot->us.regs[VIGIL_UREG_RIP]);
+	assert_int_equal(ips[1], VIGIL_USER_TRUNCATED);
+	unwind_get_stats(f->u, &st);
+	assert_int_equal(st.no_copy, 1);
+}
+
+/*
+ * Hostile registers and stack: a pc outside any code, a stack pointer
+ * nowhere near the copy, a stack of return addresses that point at data.
+ * Whatever comes back holds no frame outside the process's code but the
+ * sampled pc, and ends with the marker; nothing crashes (ASan watches).
+ */
+static void test_garbage(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ips[UNWIND_MAX_FRAMES];
+	const char *nm[UNWIND_MAX_FRAMES];
+	static const char data[64] = "not code";
+	size_t n;
+
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	vt_outer(f->shot);
+	/*
+	 * 1: pc in no mapping.  libunwind's fallback may still find the
+	 * real return address at the stack pointer; whatever it finds is
+	 * code, and the stack ends with the marker.
+	 */
+	f->shot->us.regs[VIGIL_UREG_RIP] = 0x1234;
+	n = unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, f->shot->stack, ips,
+			 UNWIND_MAX_FRAMES);
+	names(f, ips, n, nm);
+	assert_true(n >= 2 && ips[n - 1] == VIGIL_USER_TRUNCATED);
+	assert_int_equal(ips[0], 0x1234);
+	for (size_t i = 1; i + 1 < n; i++)
+		assert_true(in_code[i]);
+
+	/* 2: a real pc, a stack of pointers to data, rsp and rbp into it */
+	vt_outer(f->shot);
+	for (size_t i = 0; i < f->shot->us.len / 8; i++) {
+		uint64_t v = (uint64_t)(uintptr_t)data;
+
+		memcpy(f->shot->stack + 8 * i, &v, 8);
+	}
+	f->shot->us.regs[VIGIL_UREG_RBP] = f->shot->us.regs[VIGIL_UREG_RSP] + 64;
+	n = unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, f->shot->stack, ips,
+			 UNWIND_MAX_FRAMES);
+	names(f, ips, n, nm);
+	assert_true(n >= 2);
+	assert_int_equal(ips[n - 1], VIGIL_USER_TRUNCATED);
+	for (size_t i = 0; i + 1 < n; i++)
+		assert_true(in_code[i]);
+
+	/* 3: a process never noted: nothing to unwind with */
+	vt_outer(f->shot);
+	n = unwind_stack(f->u, 0x7ffffff0, 0, &f->shot->us, f->shot->stack, ips, UNWIND_MAX_FRAMES);
+	assert_int_equal(n, 2);
+	assert_int_equal(ips[1], VIGIL_USER_TRUNCATED);
+}
+
+/* At most max entries, the marker counted, however deep the stack. */
+static void test_max_frames(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ips[4];
+	size_t n;
+
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	vt_outer(f->shot);
+	n = unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, f->shot->stack, ips, 4);
+	assert_int_equal(n, 4);
+	assert_int_equal(ips[3], VIGIL_USER_TRUNCATED);
+	assert_int_equal(unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, f->shot->stack, ips, 1), 0);
+}
+
+/* The CFI copied out of a real file: the table where the header says, within the file. */
+static void test_cfi_of_libc(void **state)
+{
+	struct elfsym *e = NULL;
+	struct cfi *c = NULL;
+	int fd = open("/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(elfsym_open_fd(fd, &e), 0);
+	assert_int_equal(cfi_read_fd(fd, e, &c), 0);
+	assert_true(c->fde_count > 1000);
+	assert_int_equal(c->hdr_len, 12 + 8 * (size_t)c->fde_count);
+	assert_true(c->ehf_vaddr > c->hdr_vaddr);
+	assert_true(cfi_mem_usage(c) > c->hdr_len + c->ehf_len);
+	cfi_drop_bytes(c);
+	assert_null(c->hdr);
+	assert_int_equal(cfi_reload_fd(c, fd), 0);
+	assert_non_null(c->hdr);
+	cfi_free(c);
+	elfsym_free(e);
+	close(fd);
+}
+
+/* A header that is not version 1, or lies about its table, is refused. */
+static void test_cfi_hostile(void **state)
+{
+	struct elfsym *e = NULL;
+	struct cfi *c = NULL;
+	uint64_t off, vaddr, size;
+	size_t len;
+	uint8_t *img;
+	int fd = open("/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY | O_CLOEXEC);
+	off_t end;
+
+	assert_true(fd >= 0);
+	end = lseek(fd, 0, SEEK_END);
+	assert_true(end > 0);
+	len = (size_t)end;
+	img = malloc(len);
+	assert_non_null(img);
+	assert_int_equal(pread(fd, img, len, 0), (ssize_t)len);
+	close(fd);
+	assert_int_equal(elfsym_open_mem(img, len, &e), 0);
+	assert_int_equal(elfsym_eh_frame_hdr(e, &off, &vaddr, &size), 0);
+	assert_int_equal(cfi_read_mem(img, len, e, &c), 0);
+	cfi_free(c);
+
+	img[off] = 2; /* version */
+	assert_int_equal(cfi_read_mem(img, len, e, &c), -ENOTSUP);
+	img[off] = 1;
+	img[off + 3] = 0x03; /* a table encoding libunwind's search cannot read */
+	assert_int_equal(cfi_read_mem(img, len, e, &c), -ENOTSUP);
+	img[off + 3] = 0x3b;
+	/* more entries than the segment holds */
+	img[off + 8] = 0xff;
+	img[off + 9] = 0xff;
+	img[off + 10] = 0xff;
+	img[off + 11] = 0x7f;
+	assert_int_equal(cfi_read_mem(img, len, e, &c), -EINVAL);
+	/* and no table at all */
+	memset(img + off + 8, 0, 4);
+	assert_int_equal(cfi_read_mem(img, len, e, &c), -ENOENT);
+	elfsym_free(e);
+	free(img);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_whole_stack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_frames, setup, teardown),
+		cmocka_unit_test(test_cfi_of_libc),
+		cmocka_unit_test(test_cfi_hostile),
+	};
+	return cmocka_run_group_tests_name("unwind", tests, NULL, NULL);
+}
