@@ -30,7 +30,15 @@
 
 #include "vigil_abi.h"
 
-#define UNWIND_MAX_SPACES 64   /* processes with an address space (and rule cache) at once */
+/*
+ * Processes with an address space (and rule cache) at once, and the rules
+ * each cache holds: one per instruction address met, ~200 bytes each, so
+ * ~100 KiB a process and at most ~3.3 MiB in all.  An interpreter's leaf
+ * addresses are many (python3's eval loop is one large function); 512
+ * keeps most of them.
+ */
+#define UNWIND_MAX_SPACES 32
+#define UNWIND_CACHE_RULES 512
 #define UNWIND_MAX_FRAMES VIGIL_MAX_STACK /* frames per stack, the marker included */
 
 struct symbolizer;

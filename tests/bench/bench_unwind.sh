@@ -180,7 +180,7 @@ run_perf() { # HZ
 	r0=$(date +%s%N)
 	perf script -i "$dir/perf.data" -F comm,ip,sym 2>/dev/null >"$dir/script"
 	r1=$(date +%s%N)
-	samples=$(grep -c '^[^ \t]' "$dir/script")
+	samples=$(perf script -i "$dir/perf.data" -F comm 2>/dev/null | wc -l)
 	read -r n w < <(awk '
 		function flush() { if (k && comm == "python3") { s = st[k]; for (i = k - 1; i >= 1; i--) s = s ";" st[i]; print "1\t" s }; k = 0 }
 		/^[^ \t]/ { flush(); comm = $1; next }
