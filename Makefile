@@ -313,8 +313,8 @@ $(B)/tests/workloads/%: tests/workloads/%.cc
 # A stripped workload and its separate debug file, as a -dbgsym package
 # ships them (issue 12): cpusplit under a build-id of its own, so that the
 # test that installs the debug file under /usr/lib/debug/.build-id names
-# nothing else.  Its .gnu_debuglink names the debug file too (vigild does
-# not follow .gnu_debuglink yet: only the build-id path).
+# nothing else.  Its .gnu_debuglink names the debug file too, for the
+# tests that put it beside a copy of the binary instead.
 DBGSPLIT_BID := 0x7669676c2d6462677370-6c69742d746573742d31
 $(B)/tests/workloads/dbgsplit $(B)/tests/workloads/dbgsplit.debug &: tests/workloads/cpusplit.c $(WL_LIBS)
 	$(call msg,WL-DBG,$@)

@@ -118,30 +118,79 @@ static int open_maps(struct broker *b, int sock, const struct msg_open_maps *m)
 	return rc;
 }
 
-static int open_file(struct broker *b, int sock, const struct msg_open_file *m)
+/*
+ * The executable file mapping an OPEN_FILE (or OPEN_DEBUGLINK) names, as
+ * the monitor reads the process's maps itself: 0 and *ret_mp; -EPROTO
+ * (hostile: the caller returns it) or 1 when an error reply was sent.
+ */
+static int mapping_of(struct broker *b, int sock, const struct msg_open_file *m, bool debuglink,
+		      const struct procmap **ret_mp)
 {
 	const struct procmaps *maps;
 	const struct procmap *mp;
-	struct stat st;
-	int fd, rc;
+	int rc;
 
 	if (m->pid == 0 || m->pid > BROKER_PID_MAX || m->pad)
-		return hostile(b, "OPEN_FILE with an impossible pid");
+		return hostile(b, debuglink ? "OPEN_DEBUGLINK with an impossible pid"
+					    : "OPEN_FILE with an impossible pid");
 	if (m->start >= m->end || (m->start | m->end) & 4095)
-		return hostile(b, "OPEN_FILE with an impossible mapping range");
+		return hostile(b, debuglink ? "OPEN_DEBUGLINK with an impossible mapping range"
+					    : "OPEN_FILE with an impossible mapping range");
 	if (m->pid == (uint32_t)getpid())
-		return reply_err(b, sock, -EPERM);
+		return (rc = reply_err(b, sock, -EPERM)) < 0 ? rc : 1;
 
 	/* The monitor's own reading of the process, not the collector's word. */
 	rc = maps_of(b, m->pid, &maps);
 	if (rc < 0)
-		return reply_err(b, sock, rc);
+		return (rc = reply_err(b, sock, rc)) < 0 ? rc : 1;
 	mp = procmaps_find(maps, m->start);
 	if (!mp || mp->start != m->start || mp->end != m->end || mp->path[0] != '/' ||
 	    !(mp->prot & PROT_EXEC) || mp->inode != m->inode || mp->dev_major != m->dev_major ||
 	    mp->dev_minor != m->dev_minor)
-		return reply_err(b, sock, -ENOENT);
+		return (rc = reply_err(b, sock, -ENOENT)) < 0 ? rc : 1;
+	*ret_mp = mp;
+	return 0;
+}
+
+static int open_file(struct broker *b, int sock, const struct msg_open_file *m)
+{
+	const struct procmap *mp;
+	struct stat st;
+	int fd, rc;
+
+	rc = mapping_of(b, sock, m, false, &mp);
+	if (rc)
+		return rc < 0 ? rc : 0;
 	fd = mapfile_open(m->pid, mp, &st);
+	if (fd < 0)
+		return reply_err(b, sock, fd);
+	rc = reply_fd(sock, fd);
+	close(fd);
+	return rc;
+}
+
+/*
+ * The debug file the mapped file names in its .gnu_debuglink, looked for
+ * beside it as GDB does (mapfile_open_debuglink: same owner, no symlink).
+ * The name must be a plain file name, NUL-terminated, zero after.
+ */
+static int open_debuglink(struct broker *b, int sock, const struct msg_open_debuglink *m)
+{
+	const struct procmap *mp;
+	size_t n = strnlen(m->name, sizeof(m->name));
+	int fd, rc;
+
+	if (m->map.hdr.type != MSG_OPEN_DEBUGLINK || n == 0 || n > MAPFILE_DEBUGLINK_MAX)
+		return hostile(b, "OPEN_DEBUGLINK without a name");
+	for (size_t i = n; i < sizeof(m->name); i++)
+		if (m->name[i])
+			return hostile(b, "OPEN_DEBUGLINK with bytes past its name");
+	if (!mapfile_debuglink_name_ok(m->name))
+		return hostile(b, "OPEN_DEBUGLINK with a name that is not a plain file name");
+	rc = mapping_of(b, sock, &m->map, true, &mp);
+	if (rc)
+		return rc < 0 ? rc : 0;
+	fd = mapfile_open_debuglink(m->map.pid, mp, m->name);
 	if (fd < 0)
 		return reply_err(b, sock, fd);
 	rc = reply_fd(sock, fd);
@@ -312,6 +361,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		struct msg_open_maps open_maps;
 		struct msg_open_file open_file;
 		struct msg_open_debug open_debug;
+		struct msg_open_debuglink open_debuglink;
 		struct msg_set_hz set_hz;
 		struct msg_tenant_cgroup tcg;
 		struct msg_tenant_cgroup_del tcg_del;
@@ -363,6 +413,9 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		break;
 	case MSG_OPEN_DEBUG:
 		rc = open_debug(b, sock, &u.open_debug);
+		break;
+	case MSG_OPEN_DEBUGLINK:
+		rc = open_debuglink(b, sock, &u.open_debuglink);
 		break;
 	case MSG_SET_HZ:
 		rc = set_hz(b, sock, &u.set_hz);

@@ -555,6 +555,26 @@ static int monitor_open_debug(void *ctx, const uint8_t *build_id, size_t len)
 	return monclient_ask(&m, sizeof(m));
 }
 
+static int monitor_open_debuglink(void *ctx, uint32_t pid, const struct procmap *mp, const char *name)
+{
+	struct msg_open_debuglink m = {
+		.map = {
+			.hdr = { MSG_OPEN_DEBUGLINK, sizeof(m) },
+			.pid = pid,
+			.dev_major = mp->dev_major,
+			.dev_minor = mp->dev_minor,
+			.start = mp->start,
+			.end = mp->end,
+			.inode = mp->inode,
+		},
+	};
+
+	if (strlen(name) >= sizeof(m.name))
+		return -ENAMETOOLONG;
+	memcpy(m.name, name, strlen(name));
+	return monclient_ask(&m, sizeof(m));
+}
+
 #ifdef VIGIL_TEST_HOOKS
 #include "testhooks.h"
 #endif
@@ -776,6 +796,7 @@ int collector_main(void)
 		.open_maps = monitor_open_maps,
 		.open_file = monitor_open_file,
 		.open_debug = monitor_open_debug,
+		.open_debuglink = monitor_open_debuglink,
 	};
 	struct itimerspec its = { .it_interval = { 0, DRAIN_MS * 1000000L },
 				  .it_value = { 0, DRAIN_MS * 1000000L } };

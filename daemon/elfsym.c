@@ -14,10 +14,10 @@
  *    overflow-safe arithmetic, and charged to the file's read budget.
  *  - Tables are streamed ELFSYM_CHUNK bytes at a time; a string table is
  *    read whole (bounded) while its symbol table is streamed, then freed.
- *  - Sections are found by type; the one exception, .gnu_debugdata
- *    (MiniDebugInfo), is a non-allocated PROGBITS section whose name is
- *    read from e_shstrndx's table, 15 bytes per candidate, at most
- *    ELFSYM_MAX_DD_CANDS of them.  Extended section and program header
+ *  - Sections are found by type; the exceptions, .gnu_debugdata
+ *    (MiniDebugInfo) and .gnu_debuglink, are non-allocated PROGBITS
+ *    sections whose names are read from e_shstrndx's table, 15 bytes per
+ *    candidate, at most ELFSYM_MAX_DD_CANDS of them.  Extended section and program header
  *    counts (e_shnum 0, e_phnum PN_XNUM, e_shstrndx SHN_XINDEX) are
  *    honoured and bounded.
  *  - Any inconsistency refuses the whole file: a table read in part could
@@ -72,6 +72,8 @@ struct elfsym {
 	uint8_t build_id[ELFSYM_MAX_BUILD_ID];
 	uint64_t dd_offset, dd_size; /* .gnu_debugdata; size 0: none */
 	uint64_t ehh_offset, ehh_vaddr, ehh_size; /* PT_GNU_EH_FRAME; size 0: none */
+	uint32_t debuglink_crc;
+	char debuglink[ELFSYM_MAX_DEBUGLINK + 1]; /* .gnu_debuglink's file name; "": none */
 };
 
 /* Headers decoded from either class and byte order. */
@@ -86,7 +88,7 @@ struct shdr {
 };
 
 /* A section that may be .gnu_debugdata, until its name is read. */
-#define ELFSYM_MAX_DD_CANDS 4
+#define ELFSYM_MAX_DD_CANDS 16
 struct dd_cand {
 	uint32_t name;
 	uint64_t offset, size;
@@ -452,10 +454,32 @@ static int find_build_id(struct parse *p)
  * Which candidate, if any, is .gnu_debugdata: its name in the section
  * name table.  A table that is not one, or a name out of it, is only "no".
  */
+/* .gnu_debuglink's content: a file name, NUL, padding to 4, a CRC-32 (gdb's docs). */
+static int read_debuglink(struct parse *p, const struct dd_cand *c)
+{
+	uint8_t b[ELFSYM_MAX_DEBUGLINK + 1 + 3 + 4];
+	size_t n, crc_off;
+	int r;
+
+	if (c->size < 8 || c->size > sizeof(b))
+		return 0;
+	if ((r = read_at(p, c->offset, b, (size_t)c->size)) < 0)
+		return r;
+	n = strnlen((const char *)b, (size_t)c->size - 4);
+	crc_off = (n + 1 + 3) & ~(size_t)3;
+	if (n == 0 || n > ELFSYM_MAX_DEBUGLINK || crc_off + 4 > c->size)
+		return 0;
+	memcpy(p->e->debuglink, b, n);
+	p->e->debuglink[n] = '\0';
+	p->e->debuglink_crc = (uint32_t)field(p, b + crc_off, 4);
+	return 0;
+}
+
 static int find_debugdata(struct parse *p)
 {
-	static const char want[] = ".gnu_debugdata";
+	static const char want[] = ".gnu_debugdata", link[] = ".gnu_debuglink";
 	char got[sizeof(want)];
+	_Static_assert(sizeof(want) == sizeof(link), "one read compares both");
 	struct shdr ss;
 	int r;
 
@@ -470,10 +494,12 @@ static int find_debugdata(struct parse *p)
 			continue;
 		if ((r = read_at(p, ss.offset + p->dd[i].name, got, sizeof(want))) < 0)
 			return r;
-		if (memcmp(got, want, sizeof(want)) == 0) {
+		if (memcmp(got, want, sizeof(want)) == 0 && !p->e->dd_size) {
 			p->e->dd_offset = p->dd[i].offset;
 			p->e->dd_size = p->dd[i].size;
-			break;
+		} else if (memcmp(got, link, sizeof(link)) == 0 && !p->e->debuglink[0] &&
+			   (r = read_debuglink(p, &p->dd[i])) < 0) {
+			return r;
 		}
 	}
 	return 0;
@@ -822,6 +848,14 @@ int elfsym_open_mem(const void *buf, size_t len, struct elfsym **ret_elf)
 	if ((!buf && len) || !ret_elf)
 		return -EINVAL;
 	return parse(&p, ret_elf);
+}
+
+const char *elfsym_debuglink(const struct elfsym *e, uint32_t *ret_crc)
+{
+	if (!e || !e->debuglink[0])
+		return NULL;
+	*ret_crc = e->debuglink_crc;
+	return e->debuglink;
 }
 
 int elfsym_debugdata(const struct elfsym *e, uint64_t *ret_offset, uint64_t *ret_size)

@@ -53,6 +53,7 @@
 #define ELFSYM_MAX_NAME_LEN  4095         /* longer names are truncated */
 #define ELFSYM_MAX_BUILD_ID  64           /* longer build-ids are ignored */
 #define ELFSYM_MAX_DEBUGDATA (8u << 20)   /* .gnu_debugdata larger than this is ignored */
+#define ELFSYM_MAX_DEBUGLINK 255          /* a longer .gnu_debuglink name is ignored */
 
 /*
  * The parse's peak heap, from the limits: the read buffer and one string
@@ -109,6 +110,13 @@ int elfsym_open_mem(const void *buf, size_t len, struct elfsym **ret_elf);
  * the caller's to read and check (it is as hostile as the file).
  */
 int elfsym_debugdata(const struct elfsym *e, uint64_t *ret_offset, uint64_t *ret_size);
+
+/*
+ * The file name its .gnu_debuglink gives for its separate debug file, and
+ * that file's CRC-32 in *ret_crc; NULL if it has none.  Owned by e.  Any
+ * bytes but NUL: what a name may be is the monitor's to decide.
+ */
+const char *elfsym_debuglink(const struct elfsym *e, uint32_t *ret_crc);
 
 /* The build-id bytes and their count, or NULL if the file has none. */
 const uint8_t *elfsym_build_id(const struct elfsym *e, size_t *ret_len);

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -24,6 +27,191 @@ static bool is_mapped_file(const struct stat *st, const struct procmap *mp)
 {
 	return S_ISREG(st->st_mode) && st->st_ino == mp->inode &&
 	       st->st_dev == makedev(mp->dev_major, mp->dev_minor);
+}
+
+bool mapfile_debuglink_name_ok(const char *name)
+{
+	size_t n = strnlen(name, MAPFILE_DEBUGLINK_MAX + 1);
+
+	if (n == 0 || n > MAPFILE_DEBUGLINK_MAX || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '.' || *c == '_' || *c == '+' || *c == '-'))
+			return false;
+	return true;
+}
+
+/* path inside root as O_PATH, no symlink: the fd, or -errno. */
+static int open_in_root(int root, const char *path)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* File systems whose files are views of processes or of the kernel, never debug files. */
+static bool pseudo_fs(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return true;
+	switch ((unsigned long)sf.f_type) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case DEBUGFS_MAGIC:
+	case TRACEFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case BPF_FS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case NSFS_MAGIC:
+		return true;
+	}
+	return false;
+}
+
+/* Whether fd is a directory every user may pass through. */
+static bool searchable_by_all(int fd)
+{
+	struct stat d;
+
+	return fstat(fd, &d) == 0 && S_ISDIR(d.st_mode) && (d.st_mode & S_IXOTH);
+}
+
+/*
+ * The file at path (absolute, in the host's own root) as an O_PATH fd, if
+ * every user of the host could read it: walked one component at a time
+ * from "/", each directory checked searchable by others before the next
+ * step is taken from it (so a directory swapped after its check is never
+ * walked through), no symlink, no "." or "..", and the file readable by
+ * others.  -ENOENT (or -errno) otherwise.
+ */
+static int open_readable_by_all(int root, const char *path, struct stat *ret_st)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	char comp[NAME_MAX + 1];
+	const char *p = path;
+	int dfd, fd;
+
+	dfd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0)
+		return -errno;
+	for (;;) {
+		const char *next;
+		size_t len;
+
+		if (!searchable_by_all(dfd)) {
+			close(dfd);
+			return -ENOENT;
+		}
+		while (*p == '/')
+			p++;
+		next = strchr(p, '/');
+		len = next ? (size_t)(next - p) : strlen(p);
+		if (len == 0 || len > NAME_MAX || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.')) {
+			close(dfd);
+			return -EINVAL;
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		how.flags = O_PATH | O_CLOEXEC | (next ? O_DIRECTORY : 0);
+		fd = (int)syscall(SYS_openat2, dfd, comp, &how, sizeof(how));
+		close(dfd);
+		if (fd < 0)
+			return -errno;
+		if (!next)
+			break;
+		dfd = fd;
+		p = next;
+	}
+	if (fstat(fd, ret_st) < 0 || !S_ISREG(ret_st->st_mode) || !(ret_st->st_mode & S_IROTH) ||
+	    pseudo_fs(fd)) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
+/* Whether pid lives in the monitor's own mount namespace, under its root. */
+static bool host_view(uint32_t pid, int root)
+{
+	char buf[64];
+	struct stat a, b, r, slash;
+
+	snprintf(buf, sizeof(buf), "/proc/%" PRIu32 "/ns/mnt", pid);
+	if (stat("/proc/self/ns/mnt", &a) < 0 || stat(buf, &b) < 0 || fstat(root, &r) < 0 ||
+	    stat("/", &slash) < 0)
+		return false;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino && r.st_dev == slash.st_dev &&
+	       r.st_ino == slash.st_ino;
+}
+
+int mapfile_open_debuglink(uint32_t pid, const struct procmap *mp, const char *name)
+{
+	char buf[64], dir[PROCMAPS_MAX_PATH + 1], cand[3][PROCMAPS_MAX_PATH + MAPFILE_DEBUGLINK_MAX + 32];
+	const char *slash;
+	struct stat bin, st;
+	int root, pfd, fd = -ENOENT;
+
+	if (!mapfile_debuglink_name_ok(name) || mp->deleted || mp->path[0] != '/' || strchr(mp->path, '\\'))
+		return -EINVAL;
+	slash = strrchr(mp->path, '/');
+	if ((size_t)(slash - mp->path) > PROCMAPS_MAX_PATH)
+		return -EINVAL;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - mp->path), mp->path);
+	/* cand[] has room for the longest dir and name: no truncation */
+	snprintf(cand[0], sizeof(cand[0]), "%s/%s", dir, name);
+	snprintf(cand[1], sizeof(cand[1]), "%s/.debug/%s", dir, name);
+	snprintf(cand[2], sizeof(cand[2]), "/usr/lib/debug%s/%s", dir, name);
+
+	snprintf(buf, sizeof(buf), "/proc/%" PRIu32 "/root", pid);
+	root = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	/*
+	 * "Readable by every user" is only a claim about the host's own
+	 * view: in another mount namespace or under another root (a
+	 * container, PrivateTmp=, a sandbox) paths and modes of directories
+	 * are not what users of the host meet on the way.  Those processes'
+	 * debug files are found by build-id only.
+	 */
+	if (!host_view(pid, root)) {
+		close(root);
+		return -EACCES;
+	}
+	/* The mapped file itself, for its owner. */
+	pfd = open_in_root(root, mp->path);
+	if (pfd < 0 || fstat(pfd, &bin) < 0 || !is_mapped_file(&bin, mp)) {
+		if (pfd >= 0)
+			close(pfd);
+		close(root);
+		return pfd < 0 ? pfd : -ESTALE;
+	}
+	close(pfd);
+	for (size_t i = 0; i < 3 && fd == -ENOENT; i++) {
+		pfd = open_readable_by_all(root, cand[i], &st);
+		if (pfd < 0)
+			continue;
+		if (st.st_uid == bin.st_uid && !(st.st_ino == bin.st_ino && st.st_dev == bin.st_dev)) {
+			snprintf(buf, sizeof(buf), "/proc/self/fd/%d", pfd);
+			fd = open(buf, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+			if (fd < 0)
+				fd = -errno;
+		}
+		close(pfd);
+	}
+	close(root);
+	return fd;
 }
 
 int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st)

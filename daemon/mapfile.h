@@ -16,6 +16,7 @@
 #ifndef VIGIL_MAPFILE_H
 #define VIGIL_MAPFILE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -41,5 +42,34 @@ struct procmap;
  *   another -errno from opening (-EACCES, -EPERM ...).
  */
 int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st);
+
+/* Longest .gnu_debuglink name taken (without its NUL). */
+#define MAPFILE_DEBUGLINK_MAX 255
+
+/*
+ * Open the separate debug file that the file of maps entry mp names in its
+ * .gnu_debuglink (`name`: a plain file name, [A-Za-z0-9._+-] only, not "."
+ * or ".."), where GDB looks for it: <dir>/<name>, <dir>/.debug/<name>,
+ * /usr/lib/debug<dir>/<name>, <dir> being the mapped file's directory.
+ * The monitor can read any file, and the name is the collector's word,
+ * not checked against the mapped file's real .gnu_debuglink (that would
+ * mean parsing ELF in the monitor): so it hands out only what any user of
+ * the host could read anyway, of the file's owner.  Only for a process in
+ * the monitor's own mount namespace and root (-EACCES otherwise: in a
+ * container or a PrivateTmp= service, what users of the host meet on the
+ * way is not what the process sees).  Each candidate is walked one
+ * component at a time from "/", every directory checked searchable by
+ * others before it is walked through, no symlink, "." or ".."; it is
+ * taken only if it is a regular file readable by others, on no procfs,
+ * sysfs or other kernel file system, other than the mapped file and owned
+ * by the mapped file's owner.  /etc/shadow (0640) or a world-readable
+ * file under /root (0700) are refused whatever is mapped.  Returns an
+ * O_RDONLY fd, or -EINVAL (a name or path refused), -ENOENT (none found,
+ * or none that may be handed out), -EACCES, -ESRCH, or -errno.
+ */
+int mapfile_open_debuglink(uint32_t pid, const struct procmap *mp, const char *name);
+
+/* Whether name is one mapfile_open_debuglink takes (the rule above). */
+bool mapfile_debuglink_name_ok(const char *name);
 
 #endif

@@ -18,6 +18,7 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_OPEN_MAPS] = { PEER_COLLECTOR, sizeof(struct msg_open_maps), 0, false },
 	[MSG_OPEN_FILE] = { PEER_COLLECTOR, sizeof(struct msg_open_file), 0, false },
 	[MSG_OPEN_DEBUG] = { PEER_COLLECTOR, sizeof(struct msg_open_debug), 0, false },
+	[MSG_OPEN_DEBUGLINK] = { PEER_COLLECTOR, sizeof(struct msg_open_debuglink), 0, false },
 	[MSG_FD_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 1, false },
 	[MSG_ERR_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 0, false },
 	[MSG_SET_HZ] = { PEER_COLLECTOR, sizeof(struct msg_set_hz), 0, false },

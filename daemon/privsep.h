@@ -150,7 +150,13 @@ enum privsep_type {
 	 * policy says (unwind:), answered with ERR_REPLY (issue 12)
 	 */
 	MSG_SET_UNWIND = 42,
-	MSG_TYPE_MAX = 43,
+	/*
+	 * collector -> monitor: the debug file that one executable mapping's
+	 * file names in its .gnu_debuglink (struct msg_open_debuglink; issue
+	 * 12), answered with FD_REPLY or ERR_REPLY
+	 */
+	MSG_OPEN_DEBUGLINK = 43,
+	MSG_TYPE_MAX = 44,
 };
 
 struct msg_hdr {
@@ -234,6 +240,12 @@ struct msg_open_file {
 	uint64_t start;
 	uint64_t end;
 	uint64_t inode;
+};
+
+/* OPEN_FILE's mapping, and the name its file's .gnu_debuglink gives (NUL-terminated, zero after). */
+struct msg_open_debuglink {
+	struct msg_open_file map; /* its hdr is this message's */
+	char name[256];
 };
 
 /* Reply to OPEN_MAPS / OPEN_FILE: FD_REPLY carries one fd, ERR_REPLY none. */

@@ -33,6 +33,7 @@
 #include "elfsym.h"
 #include "hexdigit.h"
 #include "kallsyms.h"
+#include "mapfile.h"
 #include "procmaps.h"
 #include "procstat.h"
 
@@ -40,6 +41,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <lzma.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,6 +540,70 @@ static struct sym_elf *debug_syms(struct symbolizer *s, const uint8_t *bid, size
 	return NULL;
 }
 
+/* The CRC-32 (zlib's, as .gnu_debuglink's) of the whole file at fd, within SYMBOLIZER_DEBUGLINK_MAX bytes. */
+static int file_crc(int fd, uint32_t *ret)
+{
+	uint8_t *buf = malloc(65536);
+	uLong crc = crc32(0, Z_NULL, 0);
+	uint64_t off = 0;
+	int rc = buf ? 0 : -ENOMEM;
+
+	while (!rc) {
+		ssize_t n = pread(fd, buf, 65536, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : 0;
+			break;
+		}
+		off += (uint64_t)n;
+		if (off > SYMBOLIZER_DEBUGLINK_MAX)
+			rc = -E2BIG;
+		else
+			crc = crc32(crc, buf, (uInt)n);
+	}
+	free(buf);
+	*ret = (uint32_t)crc;
+	return rc;
+}
+
+/*
+ * The symbols of the debug file the mapped file names in its
+ * .gnu_debuglink (found beside it by the monitor, GDB's places), or NULL:
+ * none, or refused (another CRC-32 than the link says, another build-id
+ * than the file's, not ELF, no symbols).
+ */
+static struct sym_elf *debuglink_syms(struct symbolizer *s, const struct elfsym *e, uint32_t pid,
+				      const struct procmap *mp)
+{
+	const uint8_t *bid, *dbid;
+	size_t bid_len = 0, dlen = 0;
+	struct elfsym *d = NULL;
+	const char *name;
+	uint32_t want, crc = 0;
+	int fd;
+
+	if (!s->ops.open_debuglink || !(name = elfsym_debuglink(e, &want)) ||
+	    !mapfile_debuglink_name_ok(name))
+		return NULL;
+	fd = s->ops.open_debuglink(s->ops.ctx, pid, mp, name);
+	if (fd < 0)
+		return NULL;
+	bid = elfsym_build_id(e, &bid_len);
+	if (file_crc(fd, &crc) == 0 && crc == want && elfsym_open_fd(fd, &d) == 0 &&
+	    elfsym_symbol_count(d) > 0 &&
+	    (!bid || ((dbid = elfsym_build_id(d, &dlen)) && dlen == bid_len && !memcmp(dbid, bid, dlen)))) {
+		close(fd);
+		s->debug_files++;
+		return elf_intern(s, d, false);
+	}
+	close(fd);
+	elfsym_free(d);
+	s->debug_refused++;
+	return NULL;
+}
+
 /*
  * Decompress the xz stream in[0..len) into a buffer of at most
  * SYMBOLIZER_MINI_MAX bytes, the decoder held to SYMBOLIZER_MINI_MEMLIMIT:
@@ -677,7 +743,8 @@ static void cfi_fill(struct symbolizer *s, struct sym_file *f, int fd, const str
  * SYMBOLIZER_ELF_BUDGET), paying for the time it takes.  A file that does
  * not parse is kept without symbols.
  */
-static void file_fill(struct symbolizer *s, struct sym_file *f, int fd)
+static void file_fill(struct symbolizer *s, struct sym_file *f, int fd, uint32_t pid,
+		      const struct procmap *mp)
 {
 	struct elfsym *e = NULL;
 	const uint8_t *bid;
@@ -697,6 +764,8 @@ static void file_fill(struct symbolizer *s, struct sym_file *f, int fd)
 	/* before elf_intern, which may free e and with it bid */
 	if (bid)
 		f->dsyms = debug_syms(s, bid, bid_len);
+	if (!f->dsyms && e)
+		f->dsyms = debuglink_syms(s, e, pid, mp);
 	if (!f->dsyms && e)
 		f->dsyms = minidebug_syms(s, fd, e);
 	cfi_fill(s, f, fd, e);
@@ -724,7 +793,7 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 	f = dev_find(s, st.st_dev, st.st_ino);
 	if (f && file_fresh(f, &st)) {
 		if (f->deferred && parse_allowed(s))
-			file_fill(s, f, fd);
+			file_fill(s, f, fd, pid, mp);
 		close(fd);
 		bid_offer(s, f); /* if it lost its place to a file now gone */
 		return f;
@@ -737,7 +806,7 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 	f = file_new(s, mp->path, &st);
 	if (f) {
 		if (parse_allowed(s))
-			file_fill(s, f, fd);
+			file_fill(s, f, fd, pid, mp);
 		else
 			f->deferred = true; /* a file object now, so that frames keep file offsets */
 	}

@@ -93,6 +93,8 @@
  * its symbols are parsed.  An xz bomb stops at the bound and is refused.
  */
 #define SYMBOLIZER_MINI_MAX         (16u << 20)
+/* A .gnu_debuglink file is read whole for its CRC-32: larger ones are refused. */
+#define SYMBOLIZER_DEBUGLINK_MAX    (256ull << 20)
 #define SYMBOLIZER_MINI_MEMLIMIT    (32u << 20)
 /*
  * Parsing costs time (up to ELFSYM_MAX_READ bytes read a file), and any
@@ -168,6 +170,13 @@ struct symbolizer_ops {
 	 * build-id, and closes it), or -errno.
 	 */
 	int (*open_debug)(void *ctx, const uint8_t *build_id, size_t len);
+	/*
+	 * Optional (NULL: none): a read-only fd of the debug file that the file
+	 * of maps entry mp of pid names in its .gnu_debuglink (`name`, a plain
+	 * file name), found beside it; the symbolizer checks its CRC-32 and
+	 * build-id.  -errno if none.
+	 */
+	int (*open_debuglink)(void *ctx, uint32_t pid, const struct procmap *mp, const char *name);
 	void *ctx;
 };
 

@@ -145,7 +145,7 @@ fi
 # ---------------------------------------------------------------------------
 # vigil-cp on a free loopback port, one database for all its runs.
 
-PORT=$((20000 + RANDOM % 20000))
+PORT=$((20000 + RANDOM % 12000))
 URL=https://127.0.0.1:$PORT
 DB=$T/cp.db
 CPLOG=$T/cp.log

@@ -12,7 +12,11 @@
 #  - tests/workloads/dbgsplit (cpusplit, stripped, under a build-id of
 #    its own) and dbgsplit.debug: without the debug file its functions
 #    have no names; installed under the build-id for the second run, they
-#    have; a file of another build-id at that path is not taken.
+#    have; a file of another build-id at that path is not taken.  Its
+#    .gnu_debuglink names dbgsplit.debug: found beside it or in .debug/
+#    beside it (GDB's places), but not with another CRC-32 or owner.
+#    (The runs use a copy in the scratch directory, so that the debug file
+#    is beside it only when a case puts it there.)
 #  - tests/workloads/minisplit (cpusplit, stripped, its .symtab xz'ed into
 #    .gnu_debugdata: MiniDebugInfo): named from that section.  A copy whose
 #    .gnu_debugdata is an xz bomb (256 MiB of zeros in a few KiB) stays
@@ -25,6 +29,8 @@ TESTS=(
 	"a stripped binary without its debug file: burn_alpha, burn_beta and split_run have no names"
 	"its debug file under /usr/lib/debug/.build-id: they are named, in whole stacks"
 	"a file of another build-id at that path is not taken: no names from it"
+	".gnu_debuglink: the debug file it names, beside the binary or in .debug/ beside it, names its functions"
+	".gnu_debuglink: a file of another CRC-32, of another owner than the binary's, or not readable by every user, is not taken"
 	"MiniDebugInfo: a stripped binary's .gnu_debugdata names its functions"
 	"an xz bomb in .gnu_debugdata: refused, no names, the collector's peak RSS stays under 64 MiB"
 	"vigild exits 0 in every run, and its profiles are valid"
@@ -42,6 +48,16 @@ DBG=/usr/lib/debug/.build-id/${BID:0:2}/${BID:2}.debug
 cleanup_debug() { rm -f "$DBG"; rmdir "$(dirname "$DBG")" 2>/dev/null; lib_cleanup; }
 trap cleanup_debug EXIT
 rm -f "$DBG"
+
+# The stripped binary, alone in a directory of its own (with the library it links).
+SPLIT=$T/bin/dbgsplit
+mkdir -p "$T/bin"
+cp "$WLD/dbgsplit" "$WLD"/lib*.so "$T/bin/"
+chmod -R a+rX "$T/bin"
+# The monitor hands out a .gnu_debuglink file only if every user could read
+# it, directories above included: the scratch directory (0700) must let
+# others through.
+chmod o+x "$T"
 
 RCS=() BAD=()
 # run NAME WORKLOAD...: vigild for 8 s while WORKLOAD runs 4 s; profiles in $T/NAME
@@ -85,7 +101,7 @@ else
 fi
 
 # 2. stripped, no debug file
-run nodebug "$WLD/dbgsplit"
+run nodebug "$SPLIT"
 named=$(grep -cE 'burn_alpha|burn_beta|split_run' "$T/nodebug.stacks")
 tap_result "${TESTS[1]}" "$([ "$(samples "$T/nodebug.stacks")" -gt 100 ] && [ "$named" = 0 ]; echo $?)" \
 	"$named stacks name them; $(head -3 "$T/nodebug.stacks" | tr '\n' ' ')"
@@ -93,7 +109,7 @@ tap_result "${TESTS[1]}" "$([ "$(samples "$T/nodebug.stacks")" -gt 100 ] && [ "$
 # 3. its debug file installed
 mkdir -p "$(dirname "$DBG")"
 cp "$WLD/dbgsplit.debug" "$DBG"
-run debug "$WLD/dbgsplit"
+run debug "$SPLIT"
 pct=$(share ';split_run;burn_(alpha|beta|gamma)' "$T/debug.stacks")
 tap_result "${TESTS[2]}" "$([ "$(samples "$T/debug.stacks")" -gt 100 ] && [ "$pct" -ge 90 ] &&
 	grep -q ';split_run;burn_alpha' "$T/debug.stacks" && grep -q ';split_run;burn_beta' "$T/debug.stacks"; echo $?)" \
@@ -101,16 +117,46 @@ tap_result "${TESTS[2]}" "$([ "$(samples "$T/debug.stacks")" -gt 100 ] && [ "$pc
 
 # 4. another file's debug file at that path (cpusplit's own, unstripped: burn_* by name)
 objcopy --only-keep-debug "$WLD/cpusplit" "$DBG"
-run wrong "$WLD/dbgsplit"
+run wrong "$SPLIT"
 named=$(grep -cE 'burn_alpha|burn_beta|split_run' "$T/wrong.stacks")
 tap_result "${TESTS[3]}" "$([ "$(samples "$T/wrong.stacks")" -gt 100 ] && [ "$named" = 0 ]; echo $?)" \
 	"$named stacks name them; $(head -3 "$T/wrong.stacks" | tr '\n' ' ')"
 rm -f "$DBG"
 
+# .gnu_debuglink: beside, then in .debug/
+cp "$WLD/dbgsplit.debug" "$T/bin/dbgsplit.debug"
+run link "$SPLIT"
+mkdir -p "$T/bin/.debug"
+mv "$T/bin/dbgsplit.debug" "$T/bin/.debug/dbgsplit.debug"
+run linkdir "$SPLIT"
+p1=$(share ';split_run;burn_(alpha|beta|gamma)' "$T/link.stacks")
+p2=$(share ';split_run;burn_(alpha|beta|gamma)' "$T/linkdir.stacks")
+tap_result "${TESTS[4]}" "$([ "$(readelf -p .gnu_debuglink "$SPLIT" | grep -c dbgsplit.debug)" = 1 ] &&
+	[ "$(samples "$T/link.stacks")" -gt 100 ] && [ "$p1" -ge 90 ] &&
+	[ "$(samples "$T/linkdir.stacks")" -gt 100 ] && [ "$p2" -ge 90 ]; echo $?)" \
+	"beside: $p1% of $(samples "$T/link.stacks") samples named; in .debug/: $p2% of $(samples "$T/linkdir.stacks")"
+# ... another CRC (one byte more: still an ELF file), then another owner
+cat "$WLD/dbgsplit.debug" - <<<"x" >"$T/bin/.debug/dbgsplit.debug"
+run linkcrc "$SPLIT"
+cp "$WLD/dbgsplit.debug" "$T/bin/.debug/dbgsplit.debug"
+chown 65534:65534 "$T/bin/.debug/dbgsplit.debug"
+run linkowner "$SPLIT"
+chown 0:0 "$T/bin/.debug/dbgsplit.debug"
+chmod 0640 "$T/bin/.debug/dbgsplit.debug"
+run linkmode "$SPLIT"
+rm -rf "$T/bin/.debug"
+n1=$(grep -cE 'burn_alpha|burn_beta|split_run' "$T/linkcrc.stacks")
+n2=$(grep -cE 'burn_alpha|burn_beta|split_run' "$T/linkowner.stacks")
+n3=$(grep -cE 'burn_alpha|burn_beta|split_run' "$T/linkmode.stacks")
+tap_result "${TESTS[5]}" "$([ "$(samples "$T/linkcrc.stacks")" -gt 100 ] && [ "$n1" = 0 ] &&
+	[ "$(samples "$T/linkowner.stacks")" -gt 100 ] && [ "$n2" = 0 ] &&
+	[ "$(samples "$T/linkmode.stacks")" -gt 100 ] && [ "$n3" = 0 ]; echo $?)" \
+	"stacks naming them: $n1 with another CRC, $n2 with another owner, $n3 when mode 0640"
+
 # 5. MiniDebugInfo
 run mini "$WLD/minisplit"
 pct=$(share ';split_run;burn_(alpha|beta|gamma)' "$T/mini.stacks")
-tap_result "${TESTS[4]}" "$([ "$(samples "$T/mini.stacks")" -gt 100 ] && [ "$pct" -ge 90 ] &&
+tap_result "${TESTS[6]}" "$([ "$(samples "$T/mini.stacks")" -gt 100 ] && [ "$pct" -ge 90 ] &&
 	[ "$(readelf -sW "$WLD/minisplit" | grep -c split_run)" = 0 ]; echo $?)" \
 	"$pct% of $(samples "$T/mini.stacks") samples in split_run;burn_*; $(head -3 "$T/mini.stacks" | tr '\n' ' ')"
 
@@ -122,11 +168,11 @@ cp "$WLD"/lib*.so "$T/" # its rpath is $ORIGIN
 chmod 755 "$BOMB"
 run bomb "$BOMB"
 named=$(grep -cE 'burn_alpha|burn_beta|split_run' "$T/bomb.stacks")
-tap_result "${TESTS[5]}" "$([ "$(samples "$T/bomb.stacks")" -gt 100 ] && [ "$named" = 0 ] &&
+tap_result "${TESTS[7]}" "$([ "$(samples "$T/bomb.stacks")" -gt 100 ] && [ "$named" = 0 ] &&
 	[ "${HWM:-999999}" -lt 65536 ]; echo $?)" \
 	"$named stacks name them; collector peak RSS ${HWM:-?} kB; bomb $(stat -c %s "$T/bomb.xz") bytes of xz;" \
 	"$(head -2 "$T/bomb.stacks" | tr '\n' ' ')"
 
-tap_result "${TESTS[6]}" "$([ "${RCS[*]}" = "libc:0 nodebug:0 debug:0 wrong:0 mini:0 bomb:0" ] && [ ${#BAD[@]} = 0 ]; echo $?)" \
+tap_result "${TESTS[8]}" "$([ "${RCS[*]}" = "libc:0 nodebug:0 debug:0 wrong:0 link:0 linkdir:0 linkcrc:0 linkowner:0 linkmode:0 mini:0 bomb:0" ] && [ ${#BAD[@]} = 0 ]; echo $?)" \
 	"exit codes: ${RCS[*]}; ${BAD[*]}"
 tap_done

@@ -131,11 +131,13 @@ cp_config_hash() {
 # ---------------------------------------------------------------------------
 # vigil-cp.
 
-# cp_free_port: a TCP port nothing listens on (the kernel's choice, released).
+# cp_free_port: a TCP port nothing listens on, below the kernel's ephemeral
+# range (net.ipv4.ip_local_port_range starts at 32768), so that no outgoing
+# connection of a test running alongside takes it before vigil-cp binds it.
 cp_free_port() {
 	local p
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		p=$((20000 + RANDOM % 20000))
+		p=$((20000 + RANDOM % 12000))
 		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
 	done
 	echo "$p"

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -428,6 +429,152 @@ static void test_open_debug(void **state)
 	broker_release(&b);
 }
 
+/*
+ * OPEN_DEBUGLINK: the mapping is checked as OPEN_FILE's; the name must be a
+ * plain file name, NUL-terminated with zeros after (else hostile); the file
+ * is found beside the mapped one and only if it has the same owner.
+ */
+static void test_open_debuglink(void **state)
+{
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
+	struct procmaps *m;
+	const struct procmap *mp = own_text(&m);
+	struct msg_open_debuglink od = {
+		.map = {
+			.hdr = { MSG_OPEN_DEBUGLINK, sizeof(od) },
+			.pid = (uint32_t)child,
+			.dev_major = mp->dev_major,
+			.dev_minor = mp->dev_minor,
+			.start = mp->start,
+			.end = mp->end,
+			.inode = mp->inode,
+		},
+	};
+	static const char *const bad[] = { "", ".", "..", "a/b", "../etc", "x\\y", "sp ace", "nl\n" };
+	char dir[PROCMAPS_MAX_PATH], path[PROCMAPS_MAX_PATH + 64];
+	struct stat st, want;
+	int fd;
+
+	/* the test binary's directory: a debug file made beside it */
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(mp->path, '/') - mp->path), mp->path);
+	snprintf(path, sizeof(path), "%s/vigil-test-debuglink.debug", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &want), 0);
+	close(fd);
+	strcpy(od.name, "vigil-test-debuglink.debug");
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+	fd = answer();
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_ino, want.st_ino);
+	assert_int_equal(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+	close(fd);
+	/*
+	 * What not every user could read is not handed out, whatever the
+	 * name: the file not readable by others (as /etc/shadow), or below a
+	 * directory others cannot search (as a file under /root).
+	 */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -ENOENT);
+	assert_int_equal(chmod(path, 0644), 0);
+	unlink(path);
+	{
+		char sub[PROCMAPS_MAX_PATH + 16];
+
+		snprintf(sub, sizeof(sub), "%s/.debug", dir);
+		(void)mkdir(sub, 0755);
+		assert_int_equal(chmod(sub, 0700), 0);
+		snprintf(path, sizeof(path), "%s/.debug/vigil-test-debuglink.debug", dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+		assert_int_equal(answer(), -ENOENT);
+		assert_int_equal(chmod(sub, 0755), 0);
+		assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+		fd = answer();
+		assert_true(fd >= 0); /* <dir>/.debug/<name>, GDB's second place */
+		close(fd);
+		unlink(path);
+		rmdir(sub);
+		snprintf(path, sizeof(path), "%s/vigil-test-debuglink.debug", dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	/* a process in a mount namespace of its own: not the host's view, refused */
+	{
+		int pp[2];
+		char c;
+		pid_t other;
+
+		assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
+		other = fork();
+		assert_true(other >= 0);
+		if (other == 0) {
+			c = unshare(CLONE_NEWNS) == 0 ? 'y' : 'n';
+			(void)!write(pp[1], &c, 1);
+			pause();
+			_exit(0);
+		}
+		assert_int_equal(read(pp[0], &c, 1), 1);
+		assert_int_equal(c, 'y');
+		od.map.pid = (uint32_t)other;
+		assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+		assert_int_equal(answer(), -EACCES);
+		od.map.pid = (uint32_t)child;
+		kill(other, SIGKILL);
+		waitpid(other, NULL, 0);
+		close(pp[0]);
+		close(pp[1]);
+	}
+	/* another owner than the mapped file's: not taken */
+	assert_int_equal(chown(path, 65534, 65534), 0);
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -ENOENT);
+	unlink(path);
+	/* none there */
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -ENOENT);
+	/* the mapped file itself is not its own debug file */
+	memset(od.name, 0, sizeof(od.name));
+	snprintf(od.name, sizeof(od.name), "%s", strrchr(mp->path, '/') + 1);
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -ENOENT);
+	/* a mapping the process does not have: as OPEN_FILE, ENOENT */
+	od.map.inode++;
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -ENOENT);
+	od.map.inode--;
+
+	/* hostile: names that are not plain file names, bytes past the name, a bad range */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(od.name, 0, sizeof(od.name));
+		memcpy(od.name, bad[i], strlen(bad[i]));
+		assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), -EPROTO);
+	}
+	memset(od.name, 0, sizeof(od.name));
+	strcpy(od.name, "ok.debug");
+	od.name[200] = 'x';
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), -EPROTO);
+	memset(od.name, 'a', sizeof(od.name)); /* no NUL at all */
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), -EPROTO);
+	memset(od.name, 0, sizeof(od.name));
+	strcpy(od.name, "ok.debug");
+	od.map.end = od.map.start; /* an empty range */
+	assert_int_equal(serve(&b, &od, sizeof(od), PEER_COLLECTOR), -EPROTO);
+	{
+		char c;
+
+		assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+	procmaps_free(m);
+	broker_release(&b);
+}
+
 /* A collector that asks and never reads: the monitor must not block on it. */
 static void test_not_reading(void **state)
 {
@@ -824,6 +971,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_maps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_debug, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_debuglink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_hz, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_unwind, setup, teardown),
