@@ -71,6 +71,14 @@ static bool pseudo_fs(int fd)
 	case CGROUP_SUPER_MAGIC:
 	case CGROUP2_SUPER_MAGIC:
 	case NSFS_MAGIC:
+	case SELINUX_MAGIC:
+	case SMACK_MAGIC:
+	case HUGETLBFS_MAGIC:
+	case PSTOREFS_MAGIC:
+	case EFIVARFS_MAGIC:
+	case RDTGROUP_SUPER_MAGIC:
+	case DEVPTS_SUPER_MAGIC:
+	case BINDERFS_SUPER_MAGIC:
 		return true;
 	}
 	return false;
@@ -142,25 +150,36 @@ static int open_readable_by_all(int root, const char *path, struct stat *ret_st)
 	return fd;
 }
 
-/* Whether pid lives in the monitor's own mount namespace, under its root. */
-static bool host_view(uint32_t pid, int root)
+/*
+ * The monitor's own root, as an O_PATH fd, if pid lives in the monitor's
+ * mount namespace; -EACCES otherwise.  Everything after is resolved from
+ * that root, never from pid's, so that pid exiting, its number being
+ * reused or the process changing namespace in between changes nothing.
+ * (Init's namespace would be the host's even under a unit's PrivateTmp=,
+ * but /proc/1/ns may not be readable, as on the test machines.)
+ */
+static int host_root(uint32_t pid)
 {
 	char buf[64];
-	struct stat a, b, r, slash;
+	struct stat a, b;
+	int root;
 
 	snprintf(buf, sizeof(buf), "/proc/%" PRIu32 "/ns/mnt", pid);
-	if (stat("/proc/self/ns/mnt", &a) < 0 || stat(buf, &b) < 0 || fstat(root, &r) < 0 ||
-	    stat("/", &slash) < 0)
-		return false;
-	return a.st_dev == b.st_dev && a.st_ino == b.st_ino && r.st_dev == slash.st_dev &&
-	       r.st_ino == slash.st_ino;
+	if (stat(buf, &b) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	if (stat("/proc/self/ns/mnt", &a) < 0)
+		return -errno;
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -EACCES;
+	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return root < 0 ? -errno : root;
 }
 
 int mapfile_open_debuglink(uint32_t pid, const struct procmap *mp, const char *name)
 {
 	char buf[64], dir[PROCMAPS_MAX_PATH + 1], cand[3][PROCMAPS_MAX_PATH + MAPFILE_DEBUGLINK_MAX + 32];
 	const char *slash;
-	struct stat bin, st;
+	struct stat bin, st, got;
 	int root, pfd, fd = -ENOENT;
 
 	if (!mapfile_debuglink_name_ok(name) || mp->deleted || mp->path[0] != '/' || strchr(mp->path, '\\'))
@@ -174,22 +193,17 @@ int mapfile_open_debuglink(uint32_t pid, const struct procmap *mp, const char *n
 	snprintf(cand[1], sizeof(cand[1]), "%s/.debug/%s", dir, name);
 	snprintf(cand[2], sizeof(cand[2]), "/usr/lib/debug%s/%s", dir, name);
 
-	snprintf(buf, sizeof(buf), "/proc/%" PRIu32 "/root", pid);
-	root = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
 	/*
 	 * "Readable by every user" is only a claim about the host's own
-	 * view: in another mount namespace or under another root (a
-	 * container, PrivateTmp=, a sandbox) paths and modes of directories
-	 * are not what users of the host meet on the way.  Those processes'
-	 * debug files are found by build-id only.
+	 * view: in another mount namespace (a container, PrivateTmp=, a
+	 * sandbox) paths and modes of directories are not what users of the
+	 * host meet on the way.  Those processes' debug files are found by
+	 * build-id only.
 	 */
-	if (!host_view(pid, root)) {
-		close(root);
-		return -EACCES;
-	}
-	/* The mapped file itself, for its owner. */
+	root = host_root(pid);
+	if (root < 0)
+		return root;
+	/* The mapped file itself, as the host sees its path: for its owner. */
 	pfd = open_in_root(root, mp->path);
 	if (pfd < 0 || fstat(pfd, &bin) < 0 || !is_mapped_file(&bin, mp)) {
 		if (pfd >= 0)
@@ -198,15 +212,21 @@ int mapfile_open_debuglink(uint32_t pid, const struct procmap *mp, const char *n
 		return pfd < 0 ? pfd : -ESTALE;
 	}
 	close(pfd);
-	for (size_t i = 0; i < 3 && fd == -ENOENT; i++) {
+	for (size_t i = 0; i < 3 && fd < 0; i++) {
 		pfd = open_readable_by_all(root, cand[i], &st);
 		if (pfd < 0)
 			continue;
 		if (st.st_uid == bin.st_uid && !(st.st_ino == bin.st_ino && st.st_dev == bin.st_dev)) {
 			snprintf(buf, sizeof(buf), "/proc/self/fd/%d", pfd);
 			fd = open(buf, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-			if (fd < 0)
-				fd = -errno;
+			/* the same file, still readable by others */
+			if (fd >= 0 && (fstat(fd, &got) < 0 || got.st_dev != st.st_dev ||
+					got.st_ino != st.st_ino || !(got.st_mode & S_IROTH))) {
+				close(fd);
+				fd = -ENOENT;
+			} else if (fd < 0) {
+				fd = -ENOENT;
+			}
 		}
 		close(pfd);
 	}

@@ -55,17 +55,19 @@ int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st);
  * not checked against the mapped file's real .gnu_debuglink (that would
  * mean parsing ELF in the monitor): so it hands out only what any user of
  * the host could read anyway, of the file's owner.  Only for a process in
- * the monitor's own mount namespace and root (-EACCES otherwise: in a
- * container or a PrivateTmp= service, what users of the host meet on the
- * way is not what the process sees).  Each candidate is walked one
+ * the monitor's own mount namespace (-EACCES otherwise: in a container or
+ * a PrivateTmp= service, what users of the host meet on the way is not
+ * what the process sees), and every path is resolved from the monitor's
+ * root, never the process's.  Each candidate is walked one
  * component at a time from "/", every directory checked searchable by
  * others before it is walked through, no symlink, "." or ".."; it is
  * taken only if it is a regular file readable by others, on no procfs,
  * sysfs or other kernel file system, other than the mapped file and owned
  * by the mapped file's owner.  /etc/shadow (0640) or a world-readable
  * file under /root (0700) are refused whatever is mapped.  Returns an
- * O_RDONLY fd, or -EINVAL (a name or path refused), -ENOENT (none found,
- * or none that may be handed out), -EACCES, -ESRCH, or -errno.
+ * O_RDONLY fd, or -EINVAL (a name or mapped path refused), -ENOENT (none
+ * found, or none that may be handed out), -EACCES, -ESRCH, -ESTALE (the
+ * mapped file is not at its path any more), or -errno.
  */
 int mapfile_open_debuglink(uint32_t pid, const struct procmap *mp, const char *name);
 
