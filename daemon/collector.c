@@ -522,10 +522,12 @@ static int monitor_open_maps(void *ctx, uint32_t pid)
 	return monclient_ask(&m, sizeof(m));
 }
 
-static int monitor_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+/* The mapping part of OPEN_FILE and OPEN_DEBUGLINK: one maps entry of pid. */
+static struct msg_open_file mapping_request(uint32_t type, uint32_t len, uint32_t pid,
+					    const struct procmap *mp)
 {
-	struct msg_open_file m = {
-		.hdr = { MSG_OPEN_FILE, sizeof(m) },
+	return (struct msg_open_file){
+		.hdr = { type, len },
 		.pid = pid,
 		.dev_major = mp->dev_major,
 		.dev_minor = mp->dev_minor,
@@ -533,6 +535,11 @@ static int monitor_open_file(void *ctx, uint32_t pid, const struct procmap *mp, 
 		.end = mp->end,
 		.inode = mp->inode,
 	};
+}
+
+static int monitor_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	struct msg_open_file m = mapping_request(MSG_OPEN_FILE, sizeof(m), pid, mp);
 	int fd = monclient_ask(&m, sizeof(m));
 
 	if (fd < 0)
@@ -557,17 +564,7 @@ static int monitor_open_debug(void *ctx, const uint8_t *build_id, size_t len)
 
 static int monitor_open_debuglink(void *ctx, uint32_t pid, const struct procmap *mp, const char *name)
 {
-	struct msg_open_debuglink m = {
-		.map = {
-			.hdr = { MSG_OPEN_DEBUGLINK, sizeof(m) },
-			.pid = pid,
-			.dev_major = mp->dev_major,
-			.dev_minor = mp->dev_minor,
-			.start = mp->start,
-			.end = mp->end,
-			.inode = mp->inode,
-		},
-	};
+	struct msg_open_debuglink m = { .map = mapping_request(MSG_OPEN_DEBUGLINK, sizeof(m), pid, mp) };
 
 	if (strlen(name) >= sizeof(m.name))
 		return -ENAMETOOLONG;

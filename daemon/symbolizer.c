@@ -510,6 +510,31 @@ static bool parse_allowed(struct symbolizer *s)
 	return s->parse_credit_ns > 0;
 }
 
+/* Whether d's build-id note says bid. */
+static bool has_build_id(const struct elfsym *d, const uint8_t *bid, size_t bid_len)
+{
+	size_t dlen = 0;
+	const uint8_t *dbid = elfsym_build_id(d, &dlen);
+
+	return dbid && dlen == bid_len && memcmp(dbid, bid, bid_len) == 0;
+}
+
+/*
+ * A debug file's parse d, from fd (closed here): its symbols if ok, else
+ * counted as refused and freed.
+ */
+static struct sym_elf *debug_take(struct symbolizer *s, int fd, struct elfsym *d, bool ok)
+{
+	close(fd);
+	if (ok) {
+		s->debug_files++;
+		return elf_intern(s, d, false);
+	}
+	elfsym_free(d);
+	s->debug_refused++;
+	return NULL;
+}
+
 /*
  * The symbols of the separate debug file of build-id bid (Debian's
  * -dbgsym packages: static functions such as start_thread have names
@@ -519,8 +544,7 @@ static bool parse_allowed(struct symbolizer *s)
 static struct sym_elf *debug_syms(struct symbolizer *s, const uint8_t *bid, size_t bid_len)
 {
 	struct elfsym *d = NULL;
-	const uint8_t *dbid;
-	size_t dlen = 0;
+	bool ok;
 	int fd;
 
 	if (!s->ops.open_debug)
@@ -528,16 +552,9 @@ static struct sym_elf *debug_syms(struct symbolizer *s, const uint8_t *bid, size
 	fd = s->ops.open_debug(s->ops.ctx, bid, bid_len);
 	if (fd < 0)
 		return NULL;
-	if (elfsym_open_fd(fd, &d) == 0 && (dbid = elfsym_build_id(d, &dlen)) && dlen == bid_len &&
-	    memcmp(dbid, bid, bid_len) == 0 && elfsym_symbol_count(d) > 0) {
-		close(fd);
-		s->debug_files++;
-		return elf_intern(s, d, false);
-	}
-	close(fd);
-	elfsym_free(d);
-	s->debug_refused++;
-	return NULL;
+	ok = elfsym_open_fd(fd, &d) == 0 && has_build_id(d, bid, bid_len) &&
+	     elfsym_symbol_count(d) > 0;
+	return debug_take(s, fd, d, ok);
 }
 
 /* The CRC-32 (zlib's, as .gnu_debuglink's) of the whole file at fd, within SYMBOLIZER_DEBUGLINK_MAX bytes. */
@@ -577,11 +594,12 @@ static int file_crc(int fd, uint32_t *ret)
 static struct sym_elf *debuglink_syms(struct symbolizer *s, const struct elfsym *e, uint32_t pid,
 				      const struct procmap *mp)
 {
-	const uint8_t *bid, *dbid;
-	size_t bid_len = 0, dlen = 0;
+	const uint8_t *bid;
+	size_t bid_len = 0;
 	struct elfsym *d = NULL;
 	const char *name;
 	uint32_t want, crc = 0;
+	bool ok;
 	int fd;
 
 	if (!s->ops.open_debuglink || !(name = elfsym_debuglink(e, &want)) ||
@@ -591,17 +609,9 @@ static struct sym_elf *debuglink_syms(struct symbolizer *s, const struct elfsym 
 	if (fd < 0)
 		return NULL;
 	bid = elfsym_build_id(e, &bid_len);
-	if (file_crc(fd, &crc) == 0 && crc == want && elfsym_open_fd(fd, &d) == 0 &&
-	    elfsym_symbol_count(d) > 0 &&
-	    (!bid || ((dbid = elfsym_build_id(d, &dlen)) && dlen == bid_len && !memcmp(dbid, bid, dlen)))) {
-		close(fd);
-		s->debug_files++;
-		return elf_intern(s, d, false);
-	}
-	close(fd);
-	elfsym_free(d);
-	s->debug_refused++;
-	return NULL;
+	ok = file_crc(fd, &crc) == 0 && crc == want && elfsym_open_fd(fd, &d) == 0 &&
+	     elfsym_symbol_count(d) > 0 && (!bid || has_build_id(d, bid, bid_len));
+	return debug_take(s, fd, d, ok);
 }
 
 /*

@@ -67,61 +67,7 @@ trap 'exit 130' INT TERM
 
 sysctl -q kernel.bpf_stats_enabled=1 >/dev/null || die "cannot enable kernel.bpf_stats_enabled"
 
-# PID and all its descendants, one per line.
-proc_tree() {
-	local todo=("$1") p c
-	while [ ${#todo[@]} -gt 0 ]; do
-		p=${todo[0]}; todo=("${todo[@]:1}")
-		[ -d /proc/$p ] || continue
-		echo "$p"
-		for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do todo+=("$c"); done
-	done
-}
-
-# CPU time (ns) of every thread of every process in the tree.
-tree_cpu_ns() {
-	local p t sum=0 v
-	for p in $(proc_tree "$1"); do
-		for t in /proc/$p/task/*/schedstat; do
-			read -r v _ < "$t" 2>/dev/null || continue
-			sum=$((sum + v))
-		done
-	done
-	echo "$sum"
-}
-
-# Peak RSS (kB): VmHWM summed over the tree.
-tree_hwm_kb() {
-	local p sum=0 v
-	for p in $(proc_tree "$1"); do
-		v=$(awk '/^VmHWM:/ {print $2}' /proc/$p/status 2>/dev/null)
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
-
-# IDs of the BPF programs the tree holds, through program or link fds.
-tree_prog_ids() {
-	local p f
-	for p in $(proc_tree "$1"); do
-		for f in /proc/$p/fdinfo/*; do
-			awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null
-		done
-	done | sort -un
-}
-
-# "run_time_ns run_cnt" summed over the tree's perf_event programs.
-tree_bpf_stats() {
-	local id
-	for id in $(tree_prog_ids "$1"); do
-		bpftool prog show id "$id" 2>/dev/null | head -1
-	done | awk '$2 == "perf_event" {
-		for (i = 3; i < NF; i++) {
-			if ($i == "run_time_ns") t += $(i + 1)
-			if ($i == "run_cnt") c += $(i + 1)
-		}
-	} END { printf "%.0f %.0f\n", t, c }'
-}
+. tests/bench/lib_bench.sh
 
 # Wait until the tree's perf_event programs have run (or, for perf, a
 # moment); then let start-up CPU settle.
@@ -257,7 +203,6 @@ done
 # ---------------------------------------------------------------------------
 # Report.
 
-div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (b > 0) printf f, a / b; else printf "n/a" }'; }
 
 row() {
 	local cfg=$1 bpf user rss slow floor

@@ -57,55 +57,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 sysctl -q kernel.bpf_stats_enabled=1 >/dev/null || die "cannot enable kernel.bpf_stats_enabled"
 
-cat >"$TMP/rec.py" <<'EOF'
-import sys, time
-def rec(n):
-    if n == 0:
-        x = 0
-        for i in range(20000):
-            x += i * i
-        return x
-    return rec(n - 1)
-end = time.time() + float(sys.argv[1])
-while time.time() < end:
-    rec(30)
-EOF
+. tests/bench/lib_bench.sh
+REC=tests/workloads/recurse.py
 
-proc_tree() {
-	local todo=("$1") p c
-	while [ ${#todo[@]} -gt 0 ]; do
-		p=${todo[0]}; todo=("${todo[@]:1}")
-		[ -d /proc/$p ] || continue
-		echo "$p"
-		for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do todo+=("$c"); done
-	done
-}
-tree_cpu_ns() {
-	local p t sum=0 v
-	for p in $(proc_tree "$1"); do
-		for t in /proc/$p/task/*/schedstat; do
-			read -r v _ <"$t" 2>/dev/null || continue
-			sum=$((sum + v))
-		done
-	done
-	echo "$sum"
-}
-tree_hwm_kb() {
-	local p sum=0 v
-	for p in $(proc_tree "$1"); do
-		v=$(awk '/^VmHWM:/ {print $2}' /proc/$p/status 2>/dev/null)
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
-tree_bpf_stats() {
-	local p f id
-	for p in $(proc_tree "$1"); do
-		for f in /proc/$p/fdinfo/*; do awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null; done
-	done | sort -un | while read -r id; do bpftool prog show id "$id" 2>/dev/null | head -1; done |
-		awk '$2 == "perf_event" { for (i = 3; i < NF; i++) { if ($i == "run_time_ns") t += $(i + 1); if ($i == "run_cnt") c += $(i + 1) } }
-			END { printf "%.0f %.0f\n", t, c }'
-}
 wait_bpf() {
 	local i ns cnt
 	for ((i = 0; i < 300; i++)); do
@@ -128,7 +82,7 @@ workload() {
 	local i
 	WL_PIDS=()
 	for ((i = 0; i < NCPU; i++)); do
-		/usr/bin/python3 "$TMP/rec.py" "$SECS" &
+		/usr/bin/python3 "$REC" "$SECS" &
 		WL_PIDS+=($!)
 	done
 	wait "${WL_PIDS[@]}"
@@ -140,7 +94,6 @@ whole() {
 		END { print n + 0, w + 0 }'
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else printf "n/a" }'; }
-div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (b > 0) printf f, a / b; else printf "n/a" }'; }
 
 ROWS=()
 run_vigild() { # MODE HZ

@@ -41,29 +41,17 @@ require_file "$PQ" "${TESTS[@]}"
 require_file "$WLD/cxxspin" "${TESTS[@]}"
 require_file "$WLD/mixedstack" "${TESTS[@]}"
 require_file /usr/bin/python3 "${TESTS[@]}"
+require_file "$VIGIL_ROOT/tests/workloads/recurse.py" "${TESTS[@]}"
 require_file /usr/bin/openssl "${TESTS[@]}"
 require_file /usr/bin/perf "${TESTS[@]}"
 
-cat >"$T/rec.py" <<'EOF'
-import sys, time
-def rec(n):
-    if n == 0:
-        x = 0
-        for i in range(20000):
-            x += i * i
-        return x
-    return rec(n - 1)
-end = time.time() + float(sys.argv[1])
-while time.time() < end:
-    rec(30)
-EOF
 
 SECS=10
 OUT=$T/dwarf
 VIGILD_TIMEOUT=90
 vigild_start "$T/vigild.log" --hz 99 --interval 4 --duration $((SECS + 6)) --output "$OUT"
 vigild_wait_ready 20 || tap_diag "vigild not sampling after 20 s:" "$(tail -5 "$T/vigild.log")"
-spawn /usr/bin/python3 "$T/rec.py" "$SECS"
+spawn /usr/bin/python3 "$VIGIL_ROOT/tests/workloads/recurse.py" "$SECS"
 PY=$SPAWNED_PID
 spawn /usr/bin/openssl speed -seconds "$SECS" sha256 >"$T/openssl.out" 2>&1
 spawn "$WLD/cxxspin" --seconds "$SECS" >"$T/cxxspin.out"
