@@ -920,6 +920,54 @@ static void pmaps_release(struct sym_pmap *maps, size_t n)
 	free(maps);
 }
 
+static int pmap_cmp(const void *a, const void *b)
+{
+	const struct sym_pmap *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * A re-read of maps replaces old[0..nold) with (*maps)[0..*n): the old
+ * mappings that the new ones do not overlap (a library unloaded since) are
+ * kept, their references handed over, within SYMBOLIZER_MAX_PROC_MAPS, so
+ * that samples taken while they were mapped still name their frames at
+ * the end of the interval.  The rest of old is released.  Sorted by start.
+ */
+static void pmaps_replace(struct sym_pmap *old, size_t nold, struct sym_pmap **maps, size_t *n)
+{
+	size_t k = *n, keep = 0;
+	bool grown = false;
+
+	for (size_t i = 0; i < nold; i++) {
+		bool take = k + keep < SYMBOLIZER_MAX_PROC_MAPS;
+
+		for (size_t j = 0; j < k && take; j++)
+			take = !(old[i].start < (*maps)[j].end && (*maps)[j].start < old[i].end);
+		if (take && !grown) {
+			struct sym_pmap *v = realloc(*maps, (k + nold) * sizeof(*v));
+
+			grown = v != NULL;
+			take = grown;
+			if (v)
+				*maps = v;
+		}
+		if (take) {
+			(*maps)[k + keep++] = old[i];
+			continue;
+		}
+		if (old[i].file)
+			old[i].file->refs--;
+		if (old[i].anon)
+			old[i].anon->refs--;
+	}
+	free(old);
+	if (keep) {
+		qsort(*maps, k + keep, sizeof(**maps), pmap_cmp);
+		*n = k + keep;
+	}
+}
+
 /* Does /proc/PID/stat's start time match start_ns (both since boot)? */
 static int check_start(const struct symbolizer *s, uint32_t pid, uint64_t start_ns)
 {
@@ -1123,7 +1171,7 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 			}
 		}
 	}
-	pmaps_release(p->maps, p->n);
+	pmaps_replace(p->maps, p->n, &maps, &k);
 	p->maps = maps;
 	p->n = k;
 	proc_index(s, p);

@@ -200,6 +200,10 @@ int symbolizer_new_ops(const struct symbolizer_ops *ops, int kallsyms_fd, struct
  * until unused for SYMBOLIZER_KEEP_GENERATIONS.  That an fd is the mapped
  * file is ops.open_file's to check (in vigild the monitor does, mapfile.h).
  *
+ * A re-read (a frame in no known mapping) keeps the mappings the process
+ * has unmapped since, where nothing new lies: frames of samples taken
+ * while a library was loaded still name it at the end of the interval.
+ *
  * Cheap if (pid, start_ns) is already noted: returns the first result
  * again.  -ESRCH if the process is gone (or pid now names another
  * process), -ENOSPC past SYMBOLIZER_MAX_PROCESSES, -EACCES, -ENOMEM.
