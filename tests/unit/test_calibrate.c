@@ -137,16 +137,18 @@ static struct calibrate_result calibrate(unsigned hz, unsigned rounds)
 		 * That holds while the interrupts leave the timer room: where
 		 * one sample costs a good part of its own period (45 us at
 		 * 20 kHz is 90% of it, seen on a slow VM), the hrtimer behind
-		 * cpu-clock overruns and periods are skipped.  There only the
-		 * upper bound is a claim; the host's measured cost decides.
+		 * cpu-clock overruns and periods are skipped.  There
+		 * the count is no claim either way (a slow VM gave one sample
+		 * too many of 29 at 35% there, too few at 90%): the host's
+		 * measured cost decides, and the skip is said.
 		 */
 		double busy = (double)r.ns_per_sample * hz / 1e9;
 
-		assert_true(r.samples < 1.02 * expect + r.used);
 		if (busy < 0.25)
-			assert_true(r.samples > 0.98 * expect - r.used);
+			assert_true(r.samples > 0.98 * expect - r.used &&
+				    r.samples < 1.02 * expect + r.used);
 		else
-			print_message("interrupts take %.0f%% of the CPU at %u Hz: lower bound on samples not checked\n",
+			print_message("interrupts take %.0f%% of the CPU at %u Hz: sample count not checked\n",
 				      100 * busy, hz);
 	}
 	if (!r.clamped) {
