@@ -165,12 +165,19 @@ read -r n w < <(whole mixedstack main)
 tap_result "${TESTS[10]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst mixedstack)"
 
 # A frame outside every mapping shows as a bare address (no @file).  The
-# leaf is the sampled pc itself, what the CPU ran (in code mapped after the
-# process's maps were read, it is bare for that interval): only the frames
-# the unwinder found are judged.
-bare=$(for c in python3 openssl cxxspin mixedstack; do pq stacks --label "comm=$c" "${FILES[@]}"; done |
-	cut -f2 | sed 's/;[^;]*$//' | tr ';' '\n' | grep -E '^0x[0-9a-f]+$' | sort | uniq -c | sort -rn | head -5)
-tap_result "${TESTS[11]}" "$([ -z "$bare" ]; echo $?)" "frames in no mapping: $bare"
+# user leaf is the user pc the sample interrupted, or the kernel was entered
+# from, what the CPU ran: in code mapped after the process's maps were read
+# it is bare for that interval, and in a sample taken inside execve after
+# the new image replaced the old it is the old image's execve call, in no
+# mapping of the new one.  Only the frames the unwinder found are judged.
+for c in python3 openssl cxxspin mixedstack; do
+	pq stacks --user --label "comm=$c" "${FILES[@]}" | sed "s/^/$c\t/"
+done >"$T/all.stacks"
+bare=$(cut -f3 "$T/all.stacks" | sed 's/;[^;]*$//' | tr ';' '\n' | grep -E '^0x[0-9a-f]+$' |
+	sort | uniq -c | sort -rn | head -5)
+tap_result "${TESTS[11]}" "$([ -z "$bare" ]; echo $?)" "frames in no mapping: $bare" \
+	"their stacks (comm, samples, stack):" \
+	"$(awk -F'\t' '{ s = $3; sub(/;[^;]*$/, "", s) } (";" s ";") ~ /;0x[0-9a-f]+;/' "$T/all.stacks" | head -3)"
 
 # The same workload, frame pointers only.
 OUT2=$T/fp

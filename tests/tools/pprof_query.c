@@ -18,7 +18,10 @@
  *   pprof_query info FILE                     header fields and comments
  *
  *   FILTERS: --label KEY=VALUE (repeatable, all must match; numeric labels
- *   compare as decimal).
+ *   compare as decimal).  stacks also takes --user: the user-mode frames
+ *   only (those outside the [kernel.kallsyms] mapping), so that the last
+ *   frame printed is the user pc the sample interrupted or entered the
+ *   kernel from.
  *
  * Counts are sums of values[0] (samples) over matching samples of all files,
  * sorted by count (descending), then text.  An unsymbolized frame prints as
@@ -47,7 +50,7 @@ typedef Perftools__Profiles__Location Location;
 
 static const char *usage_text =
 	"usage: pprof_query check FILE...\n"
-	"       pprof_query stacks [--label KEY=VALUE]... FILE...\n"
+	"       pprof_query stacks [--user] [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query self [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query total [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query labels KEY [--label KEY=VALUE]... FILE...\n"
@@ -238,6 +241,7 @@ struct filter {
 
 struct args {
 	const char *cmd, *label_key;
+	bool user_only; /* stacks --user */
 	struct filter *filters;
 	size_t n_filters;
 	char **files;
@@ -333,9 +337,19 @@ static void append_address(struct sbuf *b, const struct prof *pr, const Location
 		sb_printf(b, "@%s", basename_of(str(pr, m->filename)));
 }
 
-/* Folded stack, root first.  A location's lines run callee first (inlined
- * frames before the function they were inlined into), so reverse them too. */
-static void folded_stack(struct sbuf *b, const struct prof *pr, const Sample *s)
+/* The mapping vigild gives kernel frames (daemon/symbolizer.c). */
+static bool in_kernel(const struct prof *pr, const Location *loc)
+{
+	const Perftools__Profiles__Mapping *m =
+		loc->mapping_id ? lookup(pr->maps, pr->p->n_mapping, loc->mapping_id) : NULL;
+
+	return m && !strcmp(str(pr, m->filename), "[kernel.kallsyms]");
+}
+
+/* Folded stack, root first, the kernel's frames left out if user_only.  A
+ * location's lines run callee first (inlined frames before the function
+ * they were inlined into), so reverse them too. */
+static void folded_stack(struct sbuf *b, const struct prof *pr, const Sample *s, bool user_only)
 {
 	bool first = true;
 
@@ -344,6 +358,8 @@ static void folded_stack(struct sbuf *b, const struct prof *pr, const Sample *s)
 	for (size_t i = s->n_location_id; i-- > 0;) {
 		const Location *loc = lookup(pr->locs, pr->p->n_location, s->location_id[i]);
 
+		if (user_only && in_kernel(pr, loc))
+			continue;
 		if (!loc->n_line) {
 			if (!first)
 				sb_printf(b, ";");
@@ -512,7 +528,7 @@ static int64_t collect(const struct args *a, enum fold_mode mode, struct tally *
 				continue;
 			switch (mode) {
 			case FOLD_STACKS:
-				folded_stack(&b, &pr, s);
+				folded_stack(&b, &pr, s, a->user_only);
 				tally_add(t, b.s, sample_count(s));
 				break;
 			case FOLD_SELF:
@@ -627,7 +643,7 @@ static int cmd_info(const struct args *a)
 static void parse_args(struct args *a, int argc, char **argv, bool filters_ok)
 {
 	int i = 2;
-	bool opts = true;
+	bool opts = true, user_ok = !strcmp(a->cmd, "stacks");
 
 	if (!strcmp(a->cmd, "labels")) {
 		if (argc < 3 || !*argv[2])
@@ -642,6 +658,10 @@ static void parse_args(struct args *a, int argc, char **argv, bool filters_ok)
 
 		if (opts && !strcmp(arg, "--")) {
 			opts = false;
+			continue;
+		}
+		if (opts && user_ok && !strcmp(arg, "--user")) {
+			a->user_only = true;
 			continue;
 		}
 		if (opts && !strcmp(arg, "--label")) {
