@@ -102,7 +102,8 @@ $(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/vigil_abi.h $(B)/gen/vmlinux.h
 # The daemon and the control plane: every .c but the entry points goes into
 # libvigil.a so that unit tests link exactly the code that ships.
 
-MAIN_SRCS := daemon/vigild.c signing/vigil-sign.c control-plane/vigil-cp.c control-plane/vigilctl.c
+MAIN_SRCS := daemon/vigild.c daemon/vigild-collector.c daemon/vigild-uplink.c signing/vigil-sign.c \
+	control-plane/vigil-cp.c control-plane/vigilctl.c
 LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c signing/*.c policy/*.c control-plane/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/profile.pb-c.o $(B)/obj/gen/opamp.pb-c.o \
 	$(B)/obj/gen/push.pb-c.o
@@ -138,7 +139,12 @@ $(B)/libvigil-san.a: $(SAN_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/vigild: $(B)/obj/daemon/vigild.o $(B)/libvigil.a
+# The monitor and its two workers are three programs (daemon/workerexe.h):
+# with --as-needed each maps only the libraries its own code calls, so
+# that libcurl and what it pulls in are the uplink's alone.
+VIGILD_PROGS := $(B)/vigild $(B)/vigild-collector $(B)/vigild-uplink
+
+$(VIGILD_PROGS): $(B)/%: $(B)/obj/daemon/%.o $(B)/libvigil.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -175,14 +181,22 @@ $(B)/bpf/%.bpf.o.sig: $(B)/bpf/%.bpf.o $(DEV_CA)/signer.pem $(DEV_CA)/signer.key
 # A TEST-ONLY vigild whose workers can be told (VIGIL_TEST_ATTEMPT) to try
 # what their sandbox forbids (daemon/testhooks.h).  Never installed: only
 # the worker entry points differ from build/vigild.
-HOOK_OBJS := $(B)/hooks/daemon/collector.o $(B)/hooks/daemon/uplink.o $(B)/hooks/daemon/monitor.o
+# Its workers are beside it, named as vigild's are beside vigild.
 
 $(B)/hooks/%.o: %.c $(GEN_HDRS)
 	$(call msg,CC-HOOK,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -DVIGIL_TEST_HOOKS $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(B)/tests/vigild-testhooks: $(HOOK_OBJS) $(B)/obj/daemon/vigild.o $(B)/libvigil.a
+HOOK_PROGS := $(B)/tests/vigild-testhooks $(B)/tests/vigild-testhooks-collector \
+	$(B)/tests/vigild-testhooks-uplink
+
+$(B)/tests/vigild-testhooks: $(B)/hooks/daemon/monitor.o $(B)/obj/daemon/vigild.o $(B)/libvigil.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/vigild-testhooks-%: $(B)/hooks/daemon/%.o $(B)/obj/daemon/vigild-%.o $(B)/libvigil.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -347,9 +361,9 @@ $(B)/tests/workloads/minisplit: tests/workloads/cpusplit.c $(WL_LIBS)
 # ---------------------------------------------------------------------------
 # Top-level targets.
 
-PROGRAMS := $(B)/vigild $(B)/vigil-sign $(if $(wildcard control-plane/vigil-cp.c),$(B)/vigil-cp) \
+PROGRAMS := $(VIGILD_PROGS) $(B)/vigil-sign $(if $(wildcard control-plane/vigil-cp.c),$(B)/vigil-cp) \
 	$(if $(wildcard control-plane/vigilctl.c),$(B)/vigilctl)
-TESTS    := $(B)/tests/vigild-testhooks $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BINS) $(FIXTURES) \
+TESTS    := $(HOOK_PROGS) $(UNIT_BINS) $(REPLAY_BINS) $(HARNESS_BINS) $(FIXTURES) \
 	$(TOOL_BINS) $(BENCH_BINS) $(WL_LIBS) $(WL_BINS) $(WL_CXX_BINS) \
 	$(B)/tests/workloads/dbgsplit $(B)/tests/workloads/minisplit
 

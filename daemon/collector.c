@@ -1,7 +1,8 @@
 /*
  * collector.c - vigild's collector process.
  *
- * Re-executed by the monitor with --internal-role collector; it receives,
+ * Started by the monitor as the program vigild-collector (vigild-collector.c,
+ * workerexe.h); it receives,
  * over the socket at PRIVSEP_FD, its configuration and the fds it works
  * with: the samples ring buffer, the stats map and the output directory.
  * It drains samples, aggregates them, and at the end of each interval

@@ -7,8 +7,9 @@
  *     against the trust store, and load exactly those bytes (bpfobj.c);
  *  3. open the output directory and /proc/kallsyms (whose addresses are
  *     shown or hidden by the opener's credentials) for the collector;
- *  4. start the collector and the uplink by fork + re-exec of this binary
- *     (a fresh address-space layout each), as the unprivileged user with
+ *  4. start the collector and the uplink by fork + exec of their programs,
+ *     opened once beside this one (workerexe.h; a fresh address-space
+ *     layout each), as the unprivileged user with
  *     every capability set empty, handing each only its fds;
  *  5. become that user too, keeping only the capabilities in
  *     sandbox_monitor_caps, with no_new_privs and a seccomp allowlist.
@@ -66,10 +67,12 @@
 #include "sandbox.h"
 #include "signing.h"
 #include "statedir.h"
+#include "workerexe.h"
 
 #define EX_DATAERR 65
 #define EX_SOFTWARE 70
 #define EX_OSERR 71
+#define EX_OSFILE 72
 #define EX_UNAVAILABLE 69
 #define EX_CANTCREAT 73
 #define EX_NOPERM 77
@@ -376,10 +379,15 @@ static uint64_t calibrate(void)
 	return r.ns_per_sample;
 }
 
-static void start_worker(struct worker *w, const char *role, int self_fd, const sigset_t *oldmask,
+/*
+ * Start the worker of role as the program exe_fd (workerexe.h) with
+ * argv "vigild-ROLE --internal-role ROLE".
+ */
+static void start_worker(struct worker *w, const char *role, int exe_fd, const sigset_t *oldmask,
 			 uid_t uid, gid_t gid)
 {
-	char *argv[] = { "vigild", "--internal-role", (char *)(uintptr_t)role, NULL };
+	char name[32];
+	char *argv[] = { name, "--internal-role", (char *)(uintptr_t)role, NULL };
 	/* A minimal environment: workers need none of the monitor's. */
 	static char test_attempt[128], journal_stream[96];
 	char *worker_env[] = { NULL, NULL, NULL };
@@ -399,6 +407,8 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 	}
 	pid_t pid, monitor_pid = getpid();
 	int sv[2], became[2];
+
+	snprintf(name, sizeof(name), "vigild-%s", role);
 	ssize_t n;
 	char b = 0;
 
@@ -414,15 +424,15 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 
 		/*
 		 * Only the socket crosses the exec, as PRIVSEP_FD.  First move the
-		 * socket and the binary's fd out of the way (high numbers), so
+		 * socket and the program's fd out of the way (high numbers), so
 		 * that placing one cannot clobber the other.
 		 */
-		int sock = fcntl(sv[1], F_DUPFD_CLOEXEC, 100), exe = fcntl(self_fd, F_DUPFD_CLOEXEC, 100);
+		int sock = fcntl(sv[1], F_DUPFD_CLOEXEC, 100), exe = fcntl(exe_fd, F_DUPFD_CLOEXEC, 100);
 
 		if (sock < 0 || exe < 0 || dup2(sock, PRIVSEP_FD) < 0 ||
 		    dup3(exe, PRIVSEP_FD + 1, O_CLOEXEC) < 0)
 			_exit(EX_OSERR);
-		self_fd = PRIVSEP_FD + 1; /* closed by the exec itself */
+		exe_fd = PRIVSEP_FD + 1; /* closed by the exec itself */
 		rc = sandbox_become_worker(uid, gid);
 		if (rc) {
 			fprintf(stderr, "vigild: cannot drop privileges for the %s: %s\n", role,
@@ -444,8 +454,8 @@ static void start_worker(struct worker *w, const char *role, int self_fd, const 
 		if (syscall(SYS_close_range, PRIVSEP_FD + 2, ~0u, 0) < 0 && errno != ENOSYS)
 			_exit(EX_OSERR);
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
-		fexecve(self_fd, argv, worker_env);
-		fprintf(stderr, "vigild: cannot re-execute for the %s: %s\n", role, strerror(errno));
+		fexecve(exe_fd, argv, worker_env);
+		fprintf(stderr, "vigild: cannot execute the %s (%s): %s\n", role, name, strerror(errno));
 		_exit(EX_OSERR);
 	}
 	close(sv[1]);
@@ -931,7 +941,7 @@ int monitor_main(const struct vigild_opts *o)
 	char why[512];
 	sigset_t mask, oldmask;
 	struct timespec now;
-	int out_fd, ksyms_fd, self_fd, sfd, policy_fd = -1, rc;
+	int out_fd, ksyms_fd, collector_exe, uplink_exe, sfd, policy_fd = -1, rc;
 	bool stopping = false, compromised = false, fell_back;
 	uint64_t stop_deadline = 0, capped_quiet = 0;
 	int metrics_fd = -1, pm[2] = { -1, -1 }, cm[2] = { -1, -1 };
@@ -961,6 +971,14 @@ int monitor_main(const struct vigild_opts *o)
 		}
 	}
 	check_btf();
+	/* Before anything is written: the workers' programs are beside this one. */
+	{
+		char ewhy[PATH_MAX + 200];
+
+		if (workerexe_open_self("collector", &collector_exe, ewhy, sizeof(ewhy)) < 0 ||
+		    workerexe_open_self("uplink", &uplink_exe, ewhy, sizeof(ewhy)) < 0)
+			fatalx(EX_OSFILE, "%s", ewhy);
+	}
 	libbpf_set_print(libbpf_log);
 	metrics_fd = metrics_listen(o);
 	metrics_on = metrics_fd >= 0;
@@ -1054,9 +1072,6 @@ int monitor_main(const struct vigild_opts *o)
 	ksyms_fd = open("/proc/kallsyms", O_RDONLY | O_CLOEXEC);
 	if (ksyms_fd < 0)
 		log_warn_errno(errno, "/proc/kallsyms: kernel frames will not be symbolized");
-	self_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	if (self_fd < 0)
-		fatalx(EX_OSERR, "/proc/self/exe: %s", strerror(errno));
 
 	s = load_sampler(o, &scfg);
 	broker.sampler = s;
@@ -1080,9 +1095,10 @@ int monitor_main(const struct vigild_opts *o)
 	if (sfd < 0)
 		fatalx(EX_OSERR, "signalfd: %s", strerror(errno));
 
-	start_worker(collector, "collector", self_fd, &oldmask, uid, gid);
-	start_worker(uplink, "uplink", self_fd, &oldmask, uid, gid);
-	close(self_fd);
+	start_worker(collector, "collector", collector_exe, &oldmask, uid, gid);
+	start_worker(uplink, "uplink", uplink_exe, &oldmask, uid, gid);
+	close(collector_exe);
+	close(uplink_exe);
 	setup.uplink_pid = (uint32_t)uplink->pid;
 	{
 		int fds[5] = { sampler_events_fd(s), sampler_stats_fd(s), out_fd, ksyms_fd,

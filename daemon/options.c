@@ -93,7 +93,7 @@ const char options_usage[] =
 	"                  (default " VIGILD_DEFAULT_METRICS_LISTEN "; [::1]:PORT for IPv6; none: off).\n"
 	"                  If the default address is taken, vigild runs without metrics\n";
 
-enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_ROLE, OPT_TRUST, OPT_CRL, OPT_MAX_HZ,
+enum { OPT_BPF_DIR = 256, OPT_BUILD_ID, OPT_TOP, OPT_NO_TOP, OPT_TRUST, OPT_CRL, OPT_MAX_HZ,
        OPT_POLICY, OPT_CHECK, OPT_CONTROL_PERIOD, OPT_CONTROL_PLANE, OPT_CERT, OPT_KEY, OPT_CA,
        OPT_POLICY_TRUST, OPT_STATE_DIR, OPT_POLL_INTERVAL, OPT_LABEL,
        /* export to Pyroscope */
@@ -139,8 +139,6 @@ static const struct option long_opts[] = {
 	{ "no-top", no_argument, NULL, OPT_NO_TOP },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
-	/* Internal: how the monitor re-executes itself as a worker. */
-	{ "internal-role", required_argument, NULL, OPT_ROLE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -317,7 +315,6 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		  char *err, size_t errlen)
 {
 	struct vigild_opts o = {
-		.role = ROLE_MONITOR,
 		.hz = VIGILD_DEFAULT_HZ,
 		.interval_s = VIGILD_DEFAULT_INTERVAL,
 		.duration_s = 0,
@@ -515,16 +512,6 @@ int options_parse(int argc, char **argv, unsigned max_hz, struct vigild_opts *re
 		case OPT_NO_TOP:
 			o.top = false;
 			o.top_forced = true;
-			break;
-		case OPT_ROLE:
-			if (strcmp(optarg, "collector") == 0) {
-				o.role = ROLE_COLLECTOR;
-			} else if (strcmp(optarg, "uplink") == 0) {
-				o.role = ROLE_UPLINK;
-			} else {
-				snprintf(err, errlen, "--internal-role '%s': unknown role", optarg);
-				return -EINVAL;
-			}
 			break;
 		case 'h':
 			o.help = true;

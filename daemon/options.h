@@ -15,14 +15,7 @@
 
 #define VIGILD_MAX_LABELS 16
 
-enum vigild_role {
-	ROLE_MONITOR = 0, /* the process the operator starts */
-	ROLE_COLLECTOR,   /* internal: re-executed by the monitor */
-	ROLE_UPLINK,      /* internal: re-executed by the monitor */
-};
-
 struct vigild_opts {
-	enum vigild_role role;
 	unsigned hz;          /* sampling frequency per CPU */
 	unsigned interval_s;  /* seconds per profile file */
 	unsigned duration_s;  /* 0: until SIGINT/SIGTERM */

@@ -18,7 +18,7 @@
 #include "exportstats.h"
 
 #define PRIVSEP_VERSION 11
-/* The worker's end of its socketpair, placed here across the re-exec. */
+/* The worker's end of its socketpair, placed here across the exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
 

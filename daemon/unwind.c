@@ -9,8 +9,6 @@
  * libunwind's dwarf_search_unwind_table, as perf does).
  */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,36 +26,12 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip
 
 #define HDR_HEAD 12 /* cfi.h: the table starts 12 bytes into .eh_frame_hdr */
 
-/*
- * libunwind guards its rule cache with a lock, and around the lock blocks
- * every signal and restores the mask again: two rt_sigprocmask calls per
- * frame, which on a VM cost more than the unwinding itself (75% of the
- * collector's time, measured with perf).  The collector installs no signal
- * handler (it takes SIGTERM and the rest through a signalfd, with them
- * blocked), so no handler can run inside libunwind and the calls protect
- * nothing.  So this file defines sigprocmask for the program: while
- * unwind_stack() runs, a call changes nothing and reports an empty mask,
- * which libunwind then "restores"; every other call (ours, the libraries')
- * is pthread_sigmask's, which is what the C library's sigprocmask is.
- * The executable's definition is what libunwind's calls bind to.
- */
+/* Set while unwind_stack() runs (unwind.h, unwind_active). */
 static _Thread_local bool in_unwind;
 
-int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+bool unwind_active(void)
 {
-	int e;
-
-	if (in_unwind) {
-		if (old)
-			sigemptyset(old);
-		return 0;
-	}
-	e = pthread_sigmask(how, set, old);
-	if (e) {
-		errno = e;
-		return -1;
-	}
-	return 0;
+	return in_unwind;
 }
 
 struct space {

@@ -25,6 +25,7 @@
 #ifndef VIGIL_UNWIND_H
 #define VIGIL_UNWIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,5 +80,21 @@ void unwind_forget(struct unwind *u, uint32_t pid);
 void unwind_get_stats(const struct unwind *u, struct unwind_stats *ret);
 
 void unwind_free(struct unwind *u);
+
+/*
+ * Whether this thread is inside unwind_stack().  libunwind guards its
+ * rule cache with a lock, and around the lock blocks every signal and
+ * restores the mask again: two rt_sigprocmask calls per frame, which on a
+ * VM cost more than the unwinding itself (75% of the collector's time,
+ * measured with perf).  The collector installs no signal handler (it
+ * takes SIGTERM and the rest through a signalfd, with them blocked), so
+ * no handler can run inside libunwind and the calls protect nothing: the
+ * collector's program (vigild-collector.c) defines sigprocmask so that a
+ * call made while this is true changes nothing.  It is defined there, in
+ * the one program that unwinds, and not in a module of the library,
+ * which would hand every program calling sigprocmask that definition and
+ * libunwind with it.
+ */
+bool unwind_active(void);
 
 #endif

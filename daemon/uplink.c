@@ -4,7 +4,7 @@
  * vigil-cp (opampcli.c builds and parses the messages, cphttp.c carries
  * them); without, it has nothing to reach and only waits.
  *
- * Re-executed by the monitor with --internal-role uplink, as the
+ * Started by the monitor as the program vigild-uplink (vigild-uplink.c), as the
  * unprivileged user with every capability set empty and no_new_privs.  It
  * never opens a file: its key material arrives from the monitor as sealed
  * memfds (MSG_UPLINK_CREDS, at start and on SIGHUP), and the control

@@ -1,6 +1,7 @@
 /*
  * vigild.c - the program's entry point: parse the command line and become
- * the monitor, or (when re-executed by the monitor) a worker.
+ * the monitor, which starts the workers as programs of their own
+ * (vigild-collector.c, vigild-uplink.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,13 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collector.h"
 #include "monitor.h"
 #include "options.h"
 #include "sysctl.h"
 #include "policy.h"
 #include "policyfile.h"
-#include "uplink.h"
 
 #define EX_USAGE 64
 
@@ -65,10 +64,6 @@ int main(int argc, char **argv)
 		policy_free(p);
 		return rc || trc ? 78 : 0;
 	}
-	if (o.role == ROLE_COLLECTOR)
-		return collector_main();
-	if (o.role == ROLE_UPLINK)
-		return uplink_main();
 	if (!o.top_forced)
 		o.top = isatty(STDOUT_FILENO);
 	return monitor_main(&o);

@@ -16,6 +16,9 @@ TESTS=(
 	"unprivileged user: exit 77 naming root or CAP_BPF/CAP_PERFMON"
 	"kernel without BTF: exit 69, one line naming BTF"
 	"--help: usage on stdout, exit 0"
+	"vigild-uplink missing beside vigild: exit 72, one line naming it, before anything is written"
+	"vigild-collector writable by others: exit 72, one line naming it and the fix"
+	"the worker programs run by hand: exit 64, one line"
 )
 tap_plan ${#TESTS[@]}
 require_file "$VIGILD" "${TESTS[@]}"
@@ -72,5 +75,33 @@ timeout 20 "$VIGILD" --help >"$T/stdout" 2>"$T/stderr"
 rc=$?
 tap_result "${TESTS[7]}" $([ "$rc" -eq 0 ] && grep -q -- '--hz' "$T/stdout" && [ ! -s "$T/stderr" ]; echo $?) \
 	"vigild --help -> exit $rc" "$(head -3 "$T/stderr")"
+
+# The worker programs (daemon/workerexe.h): copies of the build's in a
+# directory of the test's, one missing, then one writable by others.
+BIN=$T/bin
+mkdir -p "$BIN" && cp "$VIGILD" "$VIGILD-collector" "$BIN/" && chmod 0755 "$BIN"/*
+worker_refused() { # NAME PATTERN
+	local rc lines
+	timeout 30 "$BIN/vigild" --hz 19 --duration 1 --output "$OUT" --bpf-dir "$B/bpf" \
+		--trust "$B/dev-ca/ca.pem" --metrics-listen none --no-top >"$T/stdout" 2>"$T/stderr"
+	rc=$?
+	lines=$(grep -c . "$T/stderr")
+	tap_result "$1" $([ "$rc" -eq 72 ] && [ "$lines" -eq 1 ] && grep -qE "$2" "$T/stderr" &&
+		[ ! -e "$OUT" ]; echo $?) \
+		"exit $rc, $lines stderr line(s); $OUT $([ -e "$OUT" ] && echo made || echo not made):" \
+		"$(head -5 "$T/stderr")"
+}
+worker_refused "${TESTS[8]}" "$BIN/vigild-uplink: No such file"
+cp "$VIGILD-uplink" "$BIN/" && chmod 0755 "$BIN/vigild-uplink" && chmod 0757 "$BIN/vigild-collector"
+worker_refused "${TESTS[9]}" "$BIN/vigild-collector: writable by others .*chmod go-w"
+
+bad=
+for w in collector uplink; do
+	timeout 10 "$VIGILD-$w" --internal-role "$w" extra >"$T/stdout" 2>"$T/stderr"
+	rc=$?
+	[ "$rc" -eq 64 ] && [ "$(grep -c . "$T/stderr")" -eq 1 ] ||
+		bad+="vigild-$w: exit $rc: $(head -3 "$T/stderr") "
+done
+tap_result "${TESTS[10]}" $([ -z "$bad" ]; echo $?) "$bad"
 
 tap_done

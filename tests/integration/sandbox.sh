@@ -167,20 +167,38 @@ hook_start() {
 
 # hook_wait: wait for it; RC its exit code, LEFT its programs still loaded
 # 1 s after every process it started is gone (and which are not gone).
+# Its children (the workers, the loader) are noted while it runs: once it
+# has exited they are no one's children, and other tests' vigilds run
+# the same programs.
 hook_wait() {
-	local i
+	local i w kids=" " alive
+	while kill -0 "$HPID" 2>/dev/null && [ -z "$(ps -o stat= -p "$HPID" | grep Z)" ]; do
+		for w in $(pgrep -P "$HPID"); do
+			[[ $kids == *" $w "* ]] || kids+="$w "
+		done
+		sleep 0.05
+	done
 	wait "$HPID" 2>/dev/null
 	RC=$?
 	# Workers end with the monitor (PR_SET_PDEATHSIG, or its socket).
 	for ((i = 0; i < 50; i++)); do
-		pgrep -f "$HOOKS --internal-role" >/dev/null || break
+		alive=$(hook_alive $kids)
+		[ -z "$alive" ] && break
 		sleep 0.1
 	done
 	sleep 1
 	LEFT=$(leaked "$BEFORE" | tr '\n' ' ')
-	if pgrep -f "$HOOKS --internal-role" >/dev/null; then
-		LEFT+="(workers still running: $(pgrep -af "$HOOKS --internal-role" | tr '\n' ' '))"
-	fi
+	alive=$(hook_alive $kids)
+	[ -z "$alive" ] || LEFT+="(workers still running: $alive)"
+}
+
+# hook_alive PID...: those of PID... that still run one of $HOOKS's programs
+hook_alive() {
+	local w exe
+	for w in "$@"; do
+		exe=$(readlink "/proc/$w/exe" 2>/dev/null) || continue
+		[[ $exe == "$HOOKS"* ]] && printf '%s(%s) ' "$w" "${exe##*/}"
+	done
 }
 
 # hooked ATTEMPT RUN_ARGS...: both.
