@@ -62,7 +62,16 @@ struct loader {
 	bool any_nonzero;
 	bool counting; /* sizing pass: count symbols and name bytes only */
 	uint16_t last_mod;
+	/*
+	 * The last symbol stored, if its name is "__pfx_NAME", and where that
+	 * name lies in the arena: the next symbol, NAME, shares its bytes.
+	 */
+	char pfx[KALLSYMS_MAX_LINE];
+	size_t pfx_len, pfx_off;
 };
+
+#define PFX "__pfx_"
+#define PFX_LEN 6
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
@@ -119,6 +128,8 @@ static int parse_line(struct loader *l, const char *p, const char *end)
 	uint64_t addr = 0;
 	unsigned digits = 0;
 	uint16_t modidx = 0;
+	size_t name_off;
+	bool shared;
 	char type;
 	int d, r;
 
@@ -159,27 +170,44 @@ static int parse_line(struct loader *l, const char *p, const char *end)
 	 */
 	if (addr == 0 || addr == UINT64_MAX)
 		return 0;
+	/*
+	 * Kernels built with function padding (CONFIG_FUNCTION_PADDING, x86's
+	 * default since 6.2) list a "__pfx_NAME" symbol for the padding just
+	 * before each function NAME: half the text symbols, listed just
+	 * before it.  NAME is the tail of that string, so it is not stored
+	 * twice (1.3 MiB of names on a distribution kernel).
+	 */
+	shared = l->pfx_len == nlen + PFX_LEN && memcmp(l->pfx + PFX_LEN, name, nlen) == 0;
+	name_off = shared ? l->pfx_off + PFX_LEN : l->alen;
+	l->pfx_len = 0;
+	if (!shared && nlen > PFX_LEN && nlen < sizeof(l->pfx) && memcmp(name, PFX, PFX_LEN) == 0) {
+		memcpy(l->pfx, name, nlen);
+		l->pfx_len = nlen;
+		l->pfx_off = l->alen;
+	}
 	if (l->counting) {
 		l->n++;
-		l->alen += nlen + 1;
+		l->alen += shared ? 0 : nlen + 1;
 		return 0;
 	}
 	if (mod && (r = module_index(l, mod, mlen, &modidx)) < 0)
 		return r;
 	if ((r = grow((void **)&l->syms, &l->cap, l->n + 1, sizeof(*l->syms), 1024)) < 0 ||
-	    (r = grow((void **)&l->arena, &l->acap, l->alen + nlen + 1, 1, 65536)) < 0)
+	    (!shared && (r = grow((void **)&l->arena, &l->acap, l->alen + nlen + 1, 1, 65536)) < 0))
 		return r;
 	if (l->alen + nlen + 1 > UINT32_MAX)
 		return -E2BIG;
-	memcpy(l->arena + l->alen, name, nlen);
-	l->arena[l->alen + nlen] = '\0';
+	if (!shared) {
+		memcpy(l->arena + l->alen, name, nlen);
+		l->arena[l->alen + nlen] = '\0';
+		l->alen += nlen + 1;
+	}
 	l->syms[l->n++] = (struct ksym){
 		.addr = addr,
-		.name = (uint32_t)l->alen,
+		.name = (uint32_t)name_off,
 		.mod = modidx,
 		.rank = type == 'T' ? 3 : type == 'W' ? 2 : type == 't' ? 1 : 0,
 	};
-	l->alen += nlen + 1;
 	return 0;
 }
 
@@ -382,7 +410,7 @@ int kallsyms_load_fd(int fd, struct kallsyms **ret_k)
 			r = r ? r : -errno;
 			goto out;
 		}
-		l.n = l.alen = l.lines = 0;
+		l.n = l.alen = l.lines = l.pfx_len = 0;
 		l.any_nonzero = false;
 	}
 	r = read_pass(fd, &l, buf);
@@ -451,6 +479,14 @@ int kallsyms_range(const struct kallsyms *k, const char *module, uint64_t *ret_s
 size_t kallsyms_count(const struct kallsyms *k)
 {
 	return k ? k->n : 0;
+}
+
+size_t kallsyms_bytes(const struct kallsyms *k)
+{
+	if (!k)
+		return 0;
+	return k->n * sizeof(*k->syms) + k->names_len + k->nmods * sizeof(*k->mods) +
+	       k->modnames_len;
 }
 
 void kallsyms_free(struct kallsyms *k)

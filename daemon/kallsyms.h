@@ -65,6 +65,9 @@ int kallsyms_range(const struct kallsyms *k, const char *module, uint64_t *ret_s
 
 size_t kallsyms_count(const struct kallsyms *k);
 
+/* Bytes held for the table and its names (0 for NULL). */
+size_t kallsyms_bytes(const struct kallsyms *k);
+
 void kallsyms_free(struct kallsyms *k);
 
 #endif

@@ -127,6 +127,52 @@ static void test_synthetic(void **state)
 	kallsyms_free(NULL);
 }
 
+/*
+ * Function padding: "__pfx_NAME" just before NAME.  Both resolve, and
+ * NAME's bytes are not stored again (kallsyms_bytes), unless something
+ * else comes between or the names differ.
+ */
+static void test_padding(void **state)
+{
+	struct kallsyms *k = NULL, *u = NULL;
+
+	assert_int_equal(load_str("ffffffff81000000 T _text\n"
+				  "ffffffff810000f0 T __pfx_alpha_function\n"
+				  "ffffffff81000100 T alpha_function\n"
+				  "ffffffff810001f0 t __pfx_beta\n"
+				  "ffffffff81000200 d some_data\n"
+				  "ffffffff81000200 t beta\n"
+				  "ffffffff810002f0 T __pfx_gamma\n"
+				  "ffffffff81000300 T delta\n"
+				  "ffffffff81000400 T gamma\n",
+				  &k), 0);
+	expect(k, 0xffffffff810000f0, "__pfx_alpha_function", NULL, 0);
+	expect(k, 0xffffffff810000ff, "__pfx_alpha_function", NULL, 0xf);
+	expect(k, 0xffffffff81000100, "alpha_function", NULL, 0);
+	expect(k, 0xffffffff810001f0, "__pfx_beta", NULL, 0);
+	expect(k, 0xffffffff81000208, "beta", NULL, 8);
+	expect(k, 0xffffffff810002f0, "__pfx_gamma", NULL, 0);
+	expect(k, 0xffffffff81000300, "delta", NULL, 0);
+	expect(k, 0xffffffff81000410, "gamma", NULL, 0x10);
+	/* the same symbols, none of the names a padding's tail */
+	assert_int_equal(load_str("ffffffff81000000 T _text\n"
+				  "ffffffff810000f0 T __pfx_alpha_function\n"
+				  "ffffffff81000100 T alphA_function\n"
+				  "ffffffff810001f0 t __pfx_beta\n"
+				  "ffffffff81000200 d some_data\n"
+				  "ffffffff81000200 t betA\n"
+				  "ffffffff810002f0 T __pfx_gamma\n"
+				  "ffffffff81000300 T delta\n"
+				  "ffffffff81000400 T gamma\n",
+				  &u), 0);
+	assert_int_equal(kallsyms_count(k), kallsyms_count(u));
+	/* alpha_function and beta shared; gamma not (delta came between) */
+	assert_int_equal(kallsyms_bytes(u) - kallsyms_bytes(k),
+			 strlen("alpha_function") + 1 + strlen("beta") + 1);
+	kallsyms_free(k);
+	kallsyms_free(u);
+}
+
 static void test_restricted(void **state)
 {
 	struct kallsyms *k = NULL;
@@ -269,6 +315,16 @@ static void test_proc_kallsyms(void **state)
 			fail_msg("%s not in /proc/kallsyms", names[i]);
 		expect(k, addr, names[i], NULL, 0);
 		assert_string_equal(kallsyms_lookup(k, addr + 1, &mod, &off), names[i]);
+		/* with function padding, its __pfx_ symbol just before it */
+		{
+			char pfx[64];
+			uint64_t paddr;
+
+			snprintf(pfx, sizeof(pfx), "__pfx_%s", names[i]);
+			paddr = find_in_file("/proc/kallsyms", pfx);
+			if (paddr)
+				expect(k, paddr, pfx, NULL, 0);
+		}
 		assert_null(mod);
 		assert_int_equal(off, 1);
 	}
@@ -279,6 +335,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_synthetic),
+		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_restricted),
 		cmocka_unit_test(test_last_address),
 		cmocka_unit_test(test_malformed),
