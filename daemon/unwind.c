@@ -52,6 +52,13 @@ struct sample {
 	/* the module of the last find_proc_info: its CFI's runtime ranges */
 	const struct cfi *cfi;
 	uint64_t hdr_lo, ehf_lo, bias;
+	/*
+	 * The executable mapping last found, [code_lo, code_hi): a stack's
+	 * frames mostly lie in one or two modules, and the maps do not change
+	 * while one stack is unwound, so is_code() asks the symbolizer again
+	 * only for an address outside it.
+	 */
+	uint64_t code_lo, code_hi;
 };
 
 struct unwind {
@@ -169,6 +176,8 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 	if (symbolizer_unwind_map(s->u->sym, s->pid, s->start_ns, ip, &m) < 0)
 		return -UNW_ENOINFO;
 	use_map(s, &m);
+	s->code_lo = m.start;
+	s->code_hi = m.end;
 	memset(&di, 0, sizeof(di));
 	di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
 	di.start_ip = m.start;
@@ -278,8 +287,15 @@ static unw_addr_space_t space_get(struct unwind *u, uint32_t pid, uint64_t start
 static bool is_code(struct sample *s, uint64_t ip)
 {
 	struct sym_unwind_map m;
-	int r = symbolizer_unwind_map(s->u->sym, s->pid, s->start_ns, ip - 1, &m);
+	int r;
 
+	if (ip - 1 - s->code_lo < s->code_hi - s->code_lo)
+		return true;
+	r = symbolizer_unwind_map(s->u->sym, s->pid, s->start_ns, ip - 1, &m);
+	if (r == 0) {
+		s->code_lo = m.start;
+		s->code_hi = m.end;
+	}
 	return r == 0 || r == -ENODATA;
 }
 
