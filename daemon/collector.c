@@ -375,10 +375,11 @@ static void flush(struct collector *c)
 		symbolizer_get_stats(c->sym, &ss);
 		snprintf(unwind_comment, sizeof(unwind_comment),
 			 "vigil: records=%" PRIu64 " record_bytes=%" PRIu64 " unwound=%" PRIu64
-			 " truncated=%" PRIu64 " unwind_ns=%" PRIu64 " cfi_bytes=%" PRIu64
-			 " unwind_spaces=%zu",
+			 " truncated=%" PRIu64 " unwind_ns=%" PRIu64 " frames=%" PRIu64
+			 " rule_misses=%" PRIu64 " cfi_bytes=%" PRIu64 " unwind_spaces=%zu",
 			 recs, c->rec_bytes - c->flushed_bytes, us.stacks - c->flushed_unw.stacks,
 			 us.truncated - c->flushed_unw.truncated, c->unwind_ns - c->flushed_ns,
+			 us.frames - c->flushed_unw.frames, us.lookups - c->flushed_unw.lookups,
 			 ss.cfi_bytes, us.spaces);
 		m.unwind_comment = unwind_comment;
 		c->flushed_records = c->records;
