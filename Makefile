@@ -144,9 +144,12 @@ $(B)/libvigil-san.a: $(SAN_OBJS)
 # that libcurl and what it pulls in are the uplink's alone.
 VIGILD_PROGS := $(B)/vigild $(B)/vigild-collector $(B)/vigild-uplink
 
+# Whatever the umask: the monitor refuses worker programs others may write,
+# and the workers, unprivileged, execute them.
 $(VIGILD_PROGS): $(B)/%: $(B)/obj/daemon/%.o $(B)/libvigil.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)chmod 0755 $@
 
 # The control plane (docs/control-plane.md) and its admin client.
 $(B)/vigil-cp: $(B)/obj/control-plane/vigil-cp.o $(B)/libvigil.a
@@ -195,11 +198,13 @@ $(B)/tests/vigild-testhooks: $(B)/hooks/daemon/monitor.o $(B)/obj/daemon/vigild.
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)chmod 0755 $@
 
 $(B)/tests/vigild-testhooks-%: $(B)/hooks/daemon/%.o $(B)/obj/daemon/vigild-%.o $(B)/libvigil.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)chmod 0755 $@
 
 # ---------------------------------------------------------------------------
 # Tests.  Unit tests (one cmocka binary per module) run under ASan/UBSan.

@@ -214,6 +214,7 @@ struct sym_pmap {
 	uint32_t dev_major, dev_minor;
 	struct sym_file *file; /* file-backed and opened */
 	struct sym_anon *anon; /* otherwise (NULL if over the limit) */
+	uint64_t gone_gen;     /* 0: in the maps last read; else generation + 1 of the read that missed it */
 };
 
 struct sym_proc {
@@ -928,19 +929,24 @@ static int pmap_cmp(const void *a, const void *b)
 }
 
 /*
- * A re-read of maps replaces old[0..nold) with (*maps)[0..*n): the old
- * mappings that the new ones do not overlap (a library unloaded since) are
- * kept, their references handed over, within SYMBOLIZER_MAX_PROC_MAPS, so
- * that samples taken while they were mapped still name their frames at
- * the end of the interval.  The rest of old is released.  Sorted by start.
+ * A re-read of maps in generation gen replaces old[0..nold) with
+ * (*maps)[0..*n): the old mappings that the new ones do not overlap (a
+ * library unloaded since) are kept, their references handed over, within
+ * SYMBOLIZER_MAX_PROC_MAPS, so that samples taken while they were mapped
+ * still name their frames at the end of the interval.  They are kept for
+ * the rest of the generation whose read first missed them: a read in a
+ * later one, after the flush that used them, lets them go.  The rest of
+ * old is released.  Sorted by start.
  */
-static void pmaps_replace(struct sym_pmap *old, size_t nold, struct sym_pmap **maps, size_t *n)
+static void pmaps_replace(struct sym_pmap *old, size_t nold, struct sym_pmap **maps, size_t *n,
+			  uint64_t gen)
 {
 	size_t k = *n, keep = 0;
 	bool grown = false;
 
 	for (size_t i = 0; i < nold; i++) {
-		bool take = k + keep < SYMBOLIZER_MAX_PROC_MAPS;
+		bool take = k + keep < SYMBOLIZER_MAX_PROC_MAPS &&
+			    (old[i].gone_gen == 0 || old[i].gone_gen == gen + 1);
 
 		for (size_t j = 0; j < k && take; j++)
 			take = !(old[i].start < (*maps)[j].end && (*maps)[j].start < old[i].end);
@@ -953,7 +959,8 @@ static void pmaps_replace(struct sym_pmap *old, size_t nold, struct sym_pmap **m
 				*maps = v;
 		}
 		if (take) {
-			(*maps)[k + keep++] = old[i];
+			(*maps)[k + keep] = old[i];
+			(*maps)[k + keep++].gone_gen = gen + 1;
 			continue;
 		}
 		if (old[i].file)
@@ -1171,7 +1178,7 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 			}
 		}
 	}
-	pmaps_replace(p->maps, p->n, &maps, &k);
+	pmaps_replace(p->maps, p->n, &maps, &k, s->gen);
 	p->maps = maps;
 	p->n = k;
 	proc_index(s, p);

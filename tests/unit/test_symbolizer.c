@@ -525,6 +525,81 @@ static void test_anon_and_reread(void **state)
 	symbolizer_free(s);
 }
 
+/*
+ * A mapping gone from a re-read of the maps (a library unloaded) still
+ * names addresses in it for the rest of that generation, where nothing
+ * new lies; a mapping made over it replaces it; and the re-read of a
+ * later generation lets it go.
+ */
+static void test_unmapped_kept(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct sym_frame f;
+	uint8_t *region, *a, *b, *c, *d;
+
+	region = mmap(NULL, 16 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(region != MAP_FAILED);
+	a = mmap(region + page, 2 * page, PROT_READ | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	assert_true(a != MAP_FAILED);
+	note_self(s);
+	f = self_ip(s, (uintptr_t)a + 100, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, (uintptr_t)a);
+
+	/* a unmapped, b mapped: the re-read b needs keeps a. */
+	assert_int_equal(mprotect(a, 2 * page, PROT_NONE), 0);
+	b = mmap(region + 6 * page, page, PROT_READ | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	assert_true(b != MAP_FAILED);
+	symbolizer_tick(s);
+	f = self_ip(s, (uintptr_t)b + 5, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, (uintptr_t)b);
+	f = self_ip(s, (uintptr_t)a + 100, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, (uintptr_t)a);
+	assert_int_equal(f.mapping->limit, (uintptr_t)a + 2 * page);
+
+	/* Next generation: c lies over a's first page; d is new elsewhere. */
+	c = mmap(a, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	d = mmap(region + 10 * page, page, PROT_READ | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	assert_true(c != MAP_FAILED && d != MAP_FAILED);
+	symbolizer_tick(s);
+	f = self_ip(s, (uintptr_t)d + 5, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, (uintptr_t)d);
+	/* a's first page is c's now; its second page, where nothing lies, is no one's */
+	f = self_ip(s, (uintptr_t)a + 100, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, (uintptr_t)c);
+	assert_int_equal(f.mapping->limit, (uintptr_t)c + page);
+	f = self_ip(s, (uintptr_t)a + page + 100, false);
+	assert_null(f.mapping);
+
+	/* b, unmapped in this generation and missed by no read yet, is still known. */
+	assert_int_equal(mprotect(b, page, PROT_NONE), 0);
+	f = self_ip(s, (uintptr_t)b + 5, false);
+	assert_non_null(f.mapping);
+	/* A read in the next generation misses it: kept for that generation... */
+	symbolizer_tick(s);
+	f = self_ip(s, (uintptr_t)region + 13 * page, false); /* in no mapping: a re-read */
+	assert_null(f.mapping);
+	f = self_ip(s, (uintptr_t)b + 5, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, (uintptr_t)b);
+	/* ...and let go by a read in the one after. */
+	symbolizer_tick(s);
+	f = self_ip(s, (uintptr_t)region + 13 * page, false);
+	assert_null(f.mapping);
+	f = self_ip(s, (uintptr_t)b + 5, false);
+	assert_null(f.mapping);
+	munmap(region, 16 * page);
+	symbolizer_free(s);
+}
+
 /* Address of a dynamic symbol of our own vDSO, read by hand. */
 static uintptr_t vdso_symbol(const char *name)
 {
@@ -1620,6 +1695,7 @@ int main(void)
 		cmocka_unit_test(test_dlopen_lib),
 		cmocka_unit_test(test_libc),
 		cmocka_unit_test(test_anon_and_reread),
+		cmocka_unit_test(test_unmapped_kept),
 		cmocka_unit_test(test_vdso),
 		cmocka_unit_test(test_child_exits),
 		cmocka_unit_test(test_files_shared),
