@@ -182,6 +182,35 @@ int cfi_bias(const struct cfi *c, uint64_t start, uint64_t offset, uint64_t *ret
 	return -ENOENT;
 }
 
+bool cfi_same(const struct cfi *a, const struct cfi *b)
+{
+	if (!a || !b || !a->hdr || !a->ehf || !b->hdr || !b->ehf)
+		return false;
+	if (a->hdr_vaddr != b->hdr_vaddr || a->ehf_vaddr != b->ehf_vaddr ||
+	    a->hdr_offset != b->hdr_offset || a->ehf_offset != b->ehf_offset ||
+	    a->fde_count != b->fde_count || a->hdr_len != b->hdr_len || a->ehf_len != b->ehf_len ||
+	    a->nsegs != b->nsegs)
+		return false;
+	for (size_t i = 0; i < a->nsegs; i++)
+		if (a->segs[i].offset != b->segs[i].offset || a->segs[i].vaddr != b->segs[i].vaddr ||
+		    a->segs[i].filesz != b->segs[i].filesz)
+			return false;
+	return memcmp(a->hdr, b->hdr, a->hdr_len) == 0 && memcmp(a->ehf, b->ehf, a->ehf_len) == 0;
+}
+
+struct cfi *cfi_clone_empty(const struct cfi *c)
+{
+	struct cfi *n = malloc(sizeof(*n));
+
+	if (!n)
+		return NULL;
+	*n = *c;
+	n->hdr = n->ehf = NULL;
+	n->refs = 0;
+	n->used = 0;
+	return n;
+}
+
 void cfi_drop_bytes(struct cfi *c)
 {
 	if (!c)

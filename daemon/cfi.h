@@ -21,6 +21,7 @@
 #ifndef VIGIL_CFI_H
 #define VIGIL_CFI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,9 @@ struct cfi {
 	uint8_t *hdr, *ehf;   /* owned; NULL after cfi_drop_bytes() */
 	size_t nsegs;
 	struct cfi_seg segs[CFI_MAX_SEGS];
+	/* For the cache that holds it (the symbolizer); 0 from the readers here. */
+	size_t refs;          /* files it serves */
+	uint64_t used;        /* the cache's clock at its last use */
 };
 
 /*
@@ -66,6 +70,17 @@ int cfi_read_mem(const void *img, size_t len, const struct elfsym *e, struct cfi
  * segment holds that offset.
  */
 int cfi_bias(const struct cfi *c, uint64_t start, uint64_t offset, uint64_t *ret_bias);
+
+/*
+ * Whether a and b, both holding their bytes, are the same CFI: the same
+ * addresses, table and segments, and byte for byte the same .eh_frame_hdr
+ * and .eh_frame.  Two files' CFI that compare equal unwind every address
+ * alike, whatever else differs between the files.
+ */
+bool cfi_same(const struct cfi *a, const struct cfi *b);
+
+/* A copy of c's description without its bytes (to be read with cfi_reload_fd); NULL: ENOMEM. */
+struct cfi *cfi_clone_empty(const struct cfi *c);
 
 /* Free the copied bytes, keep where they lie (for a cache that evicts). */
 void cfi_drop_bytes(struct cfi *c);

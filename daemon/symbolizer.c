@@ -181,11 +181,14 @@ struct sym_file {
 	uint64_t last_used;
 	/*
 	 * Its CFI, for unwinding (symbolizer_unwind_map): read when the file
-	 * is parsed; the bytes are dropped by the LRU of SYMBOLIZER_CFI_BUDGET
-	 * (cfi kept, hdr/ehf NULL) and read again when needed.
+	 * is parsed, and shared (cfi->refs) with the files of the same
+	 * build-id whose CFI is byte for byte the same (one binary in several
+	 * containers: each its own file, the CFI held once); the bytes are
+	 * dropped by the LRU of SYMBOLIZER_CFI_BUDGET (cfi kept, hdr/ehf NULL,
+	 * cfi->used its clock) and read again when needed, from the file that
+	 * needs them, into a CFI of its own.
 	 */
 	struct cfi *cfi;
-	uint64_t cfi_used;     /* s->cfi_clock at its last use */
 	uint64_t cfi_retry_gen; /* generation of its last reload attempt */
 	bool in_dev, in_bid, has_bid, placeholder;
 	bool deferred;         /* not parsed yet: over the parse-time budget */
@@ -265,7 +268,7 @@ struct symbolizer {
 	struct cfi *vdso_cfi;
 	/* Unwinding's CFI: bytes held, the LRU's clock, and what it did. */
 	uint64_t cfi_bytes, cfi_clock;
-	uint64_t cfi_read, cfi_evicted, cfi_reloaded;
+	uint64_t cfi_read, cfi_evicted, cfi_reloaded, cfi_shared;
 	uint64_t ns_per_tick;
 	struct symbolizer_ops ops; /* how to reach processes (the monitor, in vigild) */
 	/* Parse time: a credit refilled with wall-clock time (symbolizer.h). */
@@ -452,6 +455,15 @@ static struct sym_file *file_new(struct symbolizer *s, const char *path, const s
 	return f;
 }
 
+/* A file lets go of its CFI; the last one frees it. */
+static void cfi_put(struct symbolizer *s, struct cfi *c)
+{
+	if (!c || --c->refs > 0)
+		return;
+	s->cfi_bytes -= cfi_mem_usage(c);
+	cfi_free(c);
+}
+
 static void file_destroy(struct symbolizer *s, struct sym_file *f)
 {
 	if (f->in_dev)
@@ -460,8 +472,7 @@ static void file_destroy(struct symbolizer *s, struct sym_file *f)
 		htab_remove(f->placeholder ? &s->by_ph : &s->by_bid, &f->bid_node);
 	elf_put(s, f->syms);
 	elf_put(s, f->dsyms);
-	s->cfi_bytes -= cfi_mem_usage(f->cfi);
-	cfi_free(f->cfi);
+	cfi_put(s, f->cfi);
 	free(f->path);
 	free(f);
 	s->nfiles--;
@@ -720,7 +731,7 @@ static void cfi_make_room(struct symbolizer *s, uint64_t need)
 		struct sym_file *old = NULL;
 
 		for (struct sym_file *f = s->files; f; f = f->next)
-			if (f->cfi && f->cfi->hdr && (!old || f->cfi_used < old->cfi_used))
+			if (f->cfi && f->cfi->hdr && (!old || f->cfi->used < old->cfi->used))
 				old = f;
 		if (!old)
 			return;
@@ -731,22 +742,38 @@ static void cfi_make_room(struct symbolizer *s, uint64_t need)
 	}
 }
 
-/* Read f's CFI from fd (e: its headers), within SYMBOLIZER_CFI_BUDGET. */
+/*
+ * Read f's CFI from fd (e: its headers), within SYMBOLIZER_CFI_BUDGET.  A
+ * file of the same build-id whose CFI holds the same bytes lends its own:
+ * the build-id alone is only a claim, the comparison is what shares.
+ */
 static void cfi_fill(struct symbolizer *s, struct sym_file *f, int fd, const struct elfsym *e)
 {
 	struct cfi *c;
 
 	if (f->cfi || !e || cfi_read_fd(fd, e, &c) < 0)
 		return;
+	s->cfi_read++;
+	for (struct sym_file *g = s->files; f->has_bid && g; g = g->next) {
+		if (g != f && g->has_bid && g->cfi && !memcmp(g->bid_key, f->bid_key, BID_KEY) &&
+		    cfi_same(g->cfi, c)) {
+			cfi_free(c);
+			f->cfi = g->cfi;
+			f->cfi->refs++;
+			f->cfi->used = ++s->cfi_clock;
+			s->cfi_shared++;
+			return;
+		}
+	}
 	if (cfi_mem_usage(c) > SYMBOLIZER_CFI_BUDGET) {
 		cfi_free(c);
 		return;
 	}
 	cfi_make_room(s, cfi_mem_usage(c));
 	f->cfi = c;
-	f->cfi_used = ++s->cfi_clock;
+	c->refs = 1;
+	c->used = ++s->cfi_clock;
 	s->cfi_bytes += cfi_mem_usage(c);
-	s->cfi_read++;
 }
 
 /*
@@ -1450,6 +1477,27 @@ int symbolizer_user_ip(struct symbolizer *s, uint32_t pid, uint64_t start_ns, ui
 }
 
 /* f's CFI bytes, read again through pm's mapping if the LRU dropped them. */
+/*
+ * Before f reads its CFI's bytes again: a CFI it shares becomes one of its
+ * own (empty, to be read), so that what one file's bytes are now never
+ * becomes another's.  0 or -ENOMEM.
+ */
+static int cfi_own(struct symbolizer *s, struct sym_file *f)
+{
+	struct cfi *n;
+
+	if (f->cfi->refs <= 1)
+		return 0;
+	n = cfi_clone_empty(f->cfi);
+	if (!n)
+		return -ENOMEM;
+	n->refs = 1;
+	f->cfi->refs--;
+	f->cfi = n;
+	s->cfi_bytes += cfi_mem_usage(n);
+	return 0;
+}
+
 static const struct cfi *file_cfi(struct symbolizer *s, uint32_t pid, struct sym_file *f,
 				  const struct sym_pmap *pm)
 {
@@ -1469,7 +1517,7 @@ static const struct cfi *file_cfi(struct symbolizer *s, uint32_t pid, struct sym
 		fd = s->ops.open_file(s->ops.ctx, pid, &mp, &st);
 		if (fd >= 0) {
 			if ((uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino &&
-			    file_fresh(f, &st)) {
+			    file_fresh(f, &st) && cfi_own(s, f) == 0) {
 				uint64_t before = cfi_mem_usage(f->cfi);
 
 				cfi_make_room(s, f->cfi->hdr_len + f->cfi->ehf_len);
@@ -1483,7 +1531,7 @@ static const struct cfi *file_cfi(struct symbolizer *s, uint32_t pid, struct sym
 	}
 	if (!f->cfi->hdr)
 		return NULL;
-	f->cfi_used = ++s->cfi_clock;
+	f->cfi->used = ++s->cfi_clock;
 	return f->cfi;
 }
 
@@ -1705,6 +1753,7 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.cfi_bytes = s->cfi_bytes;
 	st.cfi_read = s->cfi_read;
 	st.cfi_evicted = s->cfi_evicted;
+	st.cfi_shared = s->cfi_shared;
 	st.cfi_reloaded = s->cfi_reloaded;
 	st.generation = s->gen;
 	*ret = st;

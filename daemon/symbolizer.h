@@ -141,6 +141,7 @@ struct symbolizer_stats {
 	uint64_t minidebug_refused;   /* ... and refused: not xz, too large, not ELF, no symbols */
 	uint64_t cfi_bytes;           /* CFI held for unwinding */
 	uint64_t cfi_read, cfi_evicted, cfi_reloaded; /* files' CFI read, dropped by the LRU, read again */
+	uint64_t cfi_shared;          /* files served by another file's identical CFI */
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
 	size_t symbol_tables;   /* parsed symbol tables held (files that parsed the same share one) */
 	size_t anon_mappings;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "cfi.h"
 #include "elfgen.h"
 #include "elfsym.h"
 #include "fixtures/fixtures.h"
@@ -1347,6 +1348,114 @@ static void test_bid_spoof_victim_deferred(void **state)
  * build-id but whose symbols differ gets its own, and names only its own
  * frames.
  */
+/* Copy the file at from to to (mode 0644); 0 or -1. */
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, r = -1;
+	ssize_t n = -1;
+
+	if (in < 0)
+		return -1;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	while (out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			goto out;
+	r = out >= 0 && n == 0 ? 0 : -1;
+out:
+	close(in);
+	if (out >= 0)
+		close(out);
+	return r;
+}
+
+/*
+ * Two copies of one library (two files, one build-id, the same bytes) hold
+ * one CFI; a third that claims the build-id but whose .eh_frame differs by
+ * one byte holds its own; and a file that shared, once the LRU took the
+ * bytes, reads them again into a CFI of its own.
+ */
+static void test_cfi_shared(void **state)
+{
+	char dir[] = "/var/tmp/vigil-cfishare.XXXXXX", lib[PATH_MAX], a[64], b[64], c[64];
+	const char *paths[3] = { a, b, c };
+	struct symbolizer *s = new_sym(NULL);
+	struct symbolizer_stats st0, st;
+	struct sym_unwind_map ma, mb, mc;
+	struct elfsym *e = NULL;
+	struct cfi *cf = NULL;
+	struct mapper m;
+	uint8_t byte;
+	int fd;
+
+	assert_true(fixture_path("libvsym.so", lib, sizeof(lib)));
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.so", dir);
+	snprintf(b, sizeof(b), "%s/b.so", dir);
+	snprintf(c, sizeof(c), "%s/c.so", dir);
+	assert_int_equal(copy_file(lib, a), 0);
+	assert_int_equal(copy_file(lib, b), 0);
+	assert_int_equal(copy_file(lib, c), 0);
+	/* c: the last byte of its .eh_frame flipped */
+	fd = open(c, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(elfsym_open_fd(fd, &e), 0);
+	assert_int_equal(cfi_read_fd(fd, e, &cf), 0);
+	assert_true(cf->ehf_len > 0);
+	assert_int_equal(pread(fd, &byte, 1, (off_t)(cf->ehf_offset + cf->ehf_len - 1)), 1);
+	byte ^= 0x5a;
+	assert_int_equal(pwrite(fd, &byte, 1, (off_t)(cf->ehf_offset + cf->ehf_len - 1)), 1);
+	cfi_free(cf);
+	elfsym_free(e);
+	close(fd);
+
+	mapper_start(&m, paths, 0);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)m.pid, m.start_ns), 0);
+	symbolizer_get_stats(s, &st0);
+	mapper_stop(&m);
+
+	mapper_start(&m, paths, 3);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)m.pid, m.start_ns), 0);
+	assert_int_equal(symbolizer_unwind_map(s, (uint32_t)m.pid, m.start_ns, m.at[0] + 0x1010, &ma), 0);
+	assert_int_equal(symbolizer_unwind_map(s, (uint32_t)m.pid, m.start_ns, m.at[1] + 0x1010, &mb), 0);
+	assert_int_equal(symbolizer_unwind_map(s, (uint32_t)m.pid, m.start_ns, m.at[2] + 0x1010, &mc), 0);
+	assert_ptr_equal(ma.cfi, mb.cfi);
+	assert_ptr_not_equal(ma.cfi, mc.cfi);
+	assert_int_equal(ma.bias + 0x100000, m.at[0]);
+	assert_int_equal(mb.bias + 0x100000, m.at[1]);
+	symbolizer_get_stats(s, &st);
+	assert_int_equal(st.cfi_read, st0.cfi_read + 3);
+	assert_int_equal(st.cfi_shared, st0.cfi_shared + 1);
+	/* a's and c's CFI held, b's not again */
+	assert_int_equal(st.cfi_bytes - st0.cfi_bytes,
+			 cfi_mem_usage(ma.cfi) + cfi_mem_usage(mc.cfi));
+
+	/* The bytes dropped (a's and b's at once), as the LRU does, and b reads its own. */
+	{
+		struct cfi *shared;
+
+		memcpy(&shared, &ma.cfi, sizeof(shared));
+		cfi_drop_bytes(shared);
+	}
+	symbolizer_tick(s);
+	assert_int_equal(symbolizer_unwind_map(s, (uint32_t)m.pid, m.start_ns, m.at[1] + 0x1010, &mb), 0);
+	assert_ptr_not_equal(mb.cfi, ma.cfi);
+	assert_non_null(mb.cfi->hdr);
+	assert_null(ma.cfi->hdr);
+	assert_true(cfi_same(mb.cfi, mc.cfi) == false);
+	/* and a, alone with the old one now, reads it again in place */
+	assert_int_equal(symbolizer_unwind_map(s, (uint32_t)m.pid, m.start_ns, m.at[0] + 0x1010, &mc), 0);
+	assert_ptr_equal(mc.cfi, ma.cfi);
+	assert_non_null(ma.cfi->hdr);
+	assert_true(cfi_same(ma.cfi, mb.cfi));
+	mapper_stop(&m);
+	unlink(a);
+	unlink(b);
+	unlink(c);
+	rmdir(dir);
+	symbolizer_free(s);
+}
+
 static void test_same_content_shared(void **state)
 {
 	char dir[] = "/var/tmp/vigil-share.XXXXXX", a[64], b[64], c[64];
@@ -1708,6 +1817,7 @@ int main(void)
 		cmocka_unit_test(test_bid_spoof_mallory_later),
 		cmocka_unit_test(test_bid_spoof_victim_deferred),
 		cmocka_unit_test(test_same_content_shared),
+		cmocka_unit_test(test_cfi_shared),
 		cmocka_unit_test(test_many_mappings),
 		cmocka_unit_test(test_proc_files_cap),
 	};
