@@ -217,7 +217,7 @@ struct sym_pmap {
 	uint32_t dev_major, dev_minor;
 	struct sym_file *file; /* file-backed and opened */
 	struct sym_anon *anon; /* otherwise (NULL if over the limit) */
-	uint64_t gone_gen;     /* 0: in the maps last read; else generation + 1 of the read that missed it */
+	uint64_t gone_gen;     /* 0: in the maps last read; else generation + 1 of the read that missed it (dropped at the next tick) */
 };
 
 struct sym_proc {
@@ -961,8 +961,8 @@ static int pmap_cmp(const void *a, const void *b)
  * library unloaded since) are kept, their references handed over, within
  * SYMBOLIZER_MAX_PROC_MAPS, so that samples taken while they were mapped
  * still name their frames at the end of the interval.  They are kept for
- * the rest of the generation whose read first missed them: a read in a
- * later one, after the flush that used them, lets them go.  The rest of
+ * the rest of the generation whose read first missed them:
+ * symbolizer_tick(), after the flush that used them, lets them go.  The rest of
  * old is released.  Sorted by start.
  */
 static void pmaps_replace(struct sym_pmap *old, size_t nold, struct sym_pmap **maps, size_t *n,
@@ -1718,10 +1718,39 @@ void symbolizer_gc(struct symbolizer *s, uint64_t now_gen)
 	}
 }
 
+/*
+ * The mappings a re-read kept (pmaps_replace) served the interval that
+ * just ended: let them go now, with the files they hold, or an address a
+ * new mapping took since would be named from the old one until some other
+ * address missed.
+ */
+static void proc_drop_kept(struct symbolizer *s, struct sym_proc *p)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->maps[i].gone_gen) {
+			p->maps[k++] = p->maps[i];
+			continue;
+		}
+		if (p->maps[i].file)
+			p->maps[i].file->refs--;
+		if (p->maps[i].anon)
+			p->maps[i].anon->refs--;
+	}
+	if (k == p->n)
+		return;
+	p->n = k;
+	proc_index(s, p);
+}
+
 void symbolizer_tick(struct symbolizer *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i <= s->procs.mask; i++)
+		for (struct hnode *n = s->procs.b[i]; n; n = n->next)
+			proc_drop_kept(s, container_of(n, struct sym_proc, node));
 	s->gen++;
 	symbolizer_gc(s, s->gen);
 }

@@ -13,26 +13,46 @@
 
 #include "workerexe.h"
 
-int workerexe_open(const char *self, const char *role, int *ret_fd, char *why, size_t whylen)
+/*
+ * The worker program beside self, whose identity is me (fstat of the
+ * running image or of self).  The directory is opened without following
+ * a symbolic link and must not let anyone but its owner (root, or self's
+ * owner) change what it holds; the program is opened in it.
+ */
+static int open_beside(const struct stat *me, const char *self, const char *role, int *ret_fd,
+		       char *why, size_t whylen)
 {
-	char path[PATH_MAX];
-	struct stat me, st;
-	int fd, n;
+	char dir[PATH_MAX], path[PATH_MAX];
+	const char *slash = strrchr(self, '/');
+	struct stat st, dst;
+	int dfd, fd, n;
 
-	if (!self || !role || !*role || !ret_fd || strchr(role, '/'))
-		return -EINVAL;
 	n = snprintf(path, sizeof(path), "%s-%s", self, role);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		snprintf(why, whylen, "%s-%s: path too long", self, role);
-		return -ENAMETOOLONG;
+	if (n < 0 || (size_t)n >= sizeof(path) || !slash) {
+		snprintf(why, whylen, "%s-%s: %s", self, role,
+			 slash ? "path too long" : "not an absolute path");
+		return slash ? -ENAMETOOLONG : -EINVAL;
 	}
-	if (stat(self, &me) < 0) {
+	snprintf(dir, sizeof(dir), "%.*s", slash == self ? 1 : (int)(slash - self), self);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fstat(dfd, &dst) < 0) {
 		int e = errno;
 
-		snprintf(why, whylen, "%s: %s", self, strerror(e));
+		if (dfd >= 0)
+			close(dfd);
+		snprintf(why, whylen, "%s: %s", dir, strerror(e));
 		return -e;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if ((dst.st_uid != 0 && dst.st_uid != me->st_uid) ||
+	    ((dst.st_mode & (S_IWGRP | S_IWOTH)) && !(dst.st_mode & S_ISVTX))) {
+		snprintf(why, whylen, "%s: the directory of vigild's programs may be changed by others "
+			 "(owner uid %u, mode %04o): it must be root's or vigild's owner's, writable by "
+			 "no one else", dir, (unsigned)dst.st_uid, (unsigned)(dst.st_mode & 07777));
+		close(dfd);
+		return -EPERM;
+	}
+	fd = openat(dfd, path + (slash - self) + 1, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	close(dfd);
 	if (fd < 0) {
 		int e = errno;
 
@@ -55,9 +75,10 @@ int workerexe_open(const char *self, const char *role, int *ret_fd, char *why, s
 		snprintf(why, whylen, "%s: not a regular file", path);
 		goto refused;
 	}
-	if (st.st_uid != me.st_uid) {
-		snprintf(why, whylen, "%s: owned by uid %u, not by %s's owner (uid %u)", path,
-			 (unsigned)st.st_uid, self, (unsigned)me.st_uid);
+	/* vigild's owner, and root or this process's user: never the workers' user */
+	if (st.st_uid != me->st_uid || (st.st_uid != 0 && st.st_uid != geteuid())) {
+		snprintf(why, whylen, "%s: owned by uid %u, not by %s's owner (uid %u) and root", path,
+			 (unsigned)st.st_uid, self, (unsigned)me->st_uid);
 		goto refused;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
@@ -77,11 +98,47 @@ refused:
 	return -EPERM;
 }
 
+int workerexe_open(const char *self, const char *role, int *ret_fd, char *why, size_t whylen)
+{
+	struct stat me;
+	int fd;
+
+	if (!self || !role || !*role || !ret_fd || strchr(role, '/'))
+		return -EINVAL;
+	fd = open(self, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &me) < 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		snprintf(why, whylen, "%s: %s", self, strerror(e));
+		return -e;
+	}
+	close(fd);
+	return open_beside(&me, self, role, ret_fd, why, whylen);
+}
+
 int workerexe_open_self(const char *role, int *ret_fd, char *why, size_t whylen)
 {
 	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	struct stat me;
+	ssize_t n;
+	int fd;
 
+	if (!role || !*role || !ret_fd || strchr(role, '/'))
+		return -EINVAL;
+	/* The running image itself, not whatever its path names now. */
+	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &me) < 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		snprintf(why, whylen, "/proc/self/exe: %s", strerror(e));
+		return -e;
+	}
+	close(fd);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0) {
 		int e = n < 0 ? errno : EIO;
 
@@ -89,5 +146,5 @@ int workerexe_open_self(const char *role, int *ret_fd, char *why, size_t whylen)
 		return -e;
 	}
 	self[n] = '\0';
-	return workerexe_open(self, role, ret_fd, why, whylen);
+	return open_beside(&me, self, role, ret_fd, why, whylen);
 }

@@ -23,18 +23,23 @@
 #include <stddef.h>
 
 /*
- * Open "<self>-<role>" read-only, close-on-exec, without following a
- * symbolic link in its last component.  It must be a regular file with
- * the same owner as self (the monitor's own binary), writable by neither
- * group nor others, and executable by others (the workers exec it as the
- * unprivileged user).  On success *ret_fd is the descriptor.
+ * Open "<self>-<role>" read-only, close-on-exec.  self must be absolute.
+ * Its directory is opened without following a symbolic link and must be
+ * root's or self's owner's, and writable by no one else (unless sticky);
+ * the program is opened in it, again without following one.  It must be
+ * a regular file owned by self's owner (the monitor's own binary), who
+ * must be root or this process's user (never the workers' user),
+ * writable by neither group nor others, and executable by others (the
+ * workers exec it as the unprivileged user).  On success *ret_fd is the
+ * descriptor.
  *
- * -ENOENT: missing; -EPERM: owner or mode refused; -ENAMETOOLONG; other
- * -errno from open/fstat.
+ * -ENOENT: missing; -EPERM: owner or mode refused; -ENAMETOOLONG;
+ * -EINVAL: a bad argument or a relative self; other -errno from
+ * open/fstat.
  */
 int workerexe_open(const char *self, const char *role, int *ret_fd, char *why, size_t whylen);
 
-/* The same, for the running program (/proc/self/exe). */
+/* The same, for the running program: self's identity is the running image's (/proc/self/exe). */
 int workerexe_open_self(const char *role, int *ret_fd, char *why, size_t whylen);
 
 #endif

@@ -2,8 +2,9 @@
  * test_workerexe.c - finding the worker programs beside vigild
  * (workerexe.c), on real files: the one accepted is opened and is the
  * file beside "self"; a missing one, a symbolic link, a directory, a file
- * writable by group or others, one not executable by others and one with
- * another owner are each refused with a reason naming the path.
+ * writable by group or others, one not executable by others, one with
+ * another owner, and any in a directory others may write (not sticky) are
+ * each refused with a reason naming the path.
  *
  * Needs root for the owner case (chown): skipped otherwise, failed with
  * VIGIL_REQUIRE_BPF=1.
@@ -139,6 +140,37 @@ static void test_other_owner(void **state)
 	refused("theirs", -EPERM, "owned by uid 4242");
 }
 
+static void test_directory_writable(void **state)
+{
+	make_file("vigild-collector", 0755);
+	assert_int_equal(chmod(tmp, 0777), 0);
+	refused("collector", -EPERM, "may be changed by others");
+	assert_int_equal(chmod(tmp, 0775), 0);
+	refused("collector", -EPERM, "mode 0775)");
+	/* sticky: others may add files, not replace this one (its owner is checked) */
+	assert_int_equal(chmod(tmp, 01777), 0);
+	{
+		char why[256];
+		int fd = -1;
+
+		assert_int_equal(workerexe_open(self, "collector", &fd, why, sizeof(why)), 0);
+		close(fd);
+	}
+	assert_int_equal(chmod(tmp, 0700), 0);
+	/* a relative self has no directory to check */
+	{
+		char why[256], cwd[PATH_MAX];
+		int fd = -1;
+
+		assert_non_null(getcwd(cwd, sizeof(cwd)));
+		assert_int_equal(chdir(tmp), 0);
+		assert_int_equal(workerexe_open("vigild", "collector", &fd, why, sizeof(why)), -EINVAL);
+		assert_int_equal(fd, -1);
+		assert_non_null(strstr(why, "not an absolute path"));
+		assert_int_equal(chdir(cwd), 0);
+	}
+}
+
 static void test_bad_role(void **state)
 {
 	char why[64];
@@ -159,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_writable),
 		cmocka_unit_test(test_not_executable),
 		cmocka_unit_test(test_other_owner),
+		cmocka_unit_test(test_directory_writable),
 		cmocka_unit_test(test_bad_role),
 	};
 
