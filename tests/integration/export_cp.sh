@@ -39,6 +39,9 @@ vigild_start "$T/vigild.log" --hz 49 --interval 2 --output "$OUT" --no-top \
 spool_watch "$OUT" || tap_diag "the output directory did not appear: $(tail -5 "$T/vigild.log")"
 vigild_wait_ready 30 || tap_diag "vigild did not start sampling; its log:" "$(tail -20 "$T/vigild.log")"
 pyro_wait_samples 30 10
+# dirwatch may miss files pushed before it could link them (export_outage.sh)
+has_written() { [ -n "$(spool_written)" ]; }
+wait_for 30 has_written
 spool_written >"$T/w1"
 sleep 3
 n=$(pyro_samples '.status == 200' | wc -l)
