@@ -379,7 +379,7 @@ static void flush(struct collector *c)
 			 " rule_misses=%" PRIu64 " cfi_bytes=%" PRIu64 " unwind_spaces=%zu",
 			 recs, c->rec_bytes - c->flushed_bytes, us.stacks - c->flushed_unw.stacks,
 			 us.truncated - c->flushed_unw.truncated, c->unwind_ns - c->flushed_ns,
-			 us.frames - c->flushed_unw.frames, us.lookups - c->flushed_unw.lookups,
+			 us.frames - c->flushed_unw.frames, us.rule_misses - c->flushed_unw.rule_misses,
 			 ss.cfi_bytes, us.spaces);
 		m.unwind_comment = unwind_comment;
 		c->flushed_records = c->records;

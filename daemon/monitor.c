@@ -394,6 +394,7 @@ static void start_worker(struct worker *w, const char *role, int exe_fd, const s
 	const char *attempt = getenv("VIGIL_TEST_ATTEMPT");
 	size_t nenv = 0;
 
+	snprintf(name, sizeof(name), "vigild-%s", role);
 	if (attempt && strlen(attempt) < sizeof(test_attempt) - 20) {
 		/* only the test-only build acts on it (testhooks.h) */
 		snprintf(test_attempt, sizeof(test_attempt), "VIGIL_TEST_ATTEMPT=%s", attempt);
@@ -407,8 +408,6 @@ static void start_worker(struct worker *w, const char *role, int exe_fd, const s
 	}
 	pid_t pid, monitor_pid = getpid();
 	int sv[2], became[2];
-
-	snprintf(name, sizeof(name), "vigild-%s", role);
 	ssize_t n;
 	char b = 0;
 

@@ -217,7 +217,7 @@ struct sym_pmap {
 	uint32_t dev_major, dev_minor;
 	struct sym_file *file; /* file-backed and opened */
 	struct sym_anon *anon; /* otherwise (NULL if over the limit) */
-	uint64_t gone_gen;     /* 0: in the maps last read; else generation + 1 of the read that missed it (dropped at the next tick) */
+	bool gone;             /* missing from the maps last read: kept until the next tick */
 };
 
 struct sym_proc {
@@ -743,27 +743,26 @@ static void cfi_make_room(struct symbolizer *s, uint64_t need)
 }
 
 /*
- * Read f's CFI from fd (e: its headers), within SYMBOLIZER_CFI_BUDGET.  A
- * file of the same build-id whose CFI holds the same bytes lends its own:
- * the build-id alone is only a claim, the comparison is what shares.
+ * Read f's CFI from fd (e: its headers), within SYMBOLIZER_CFI_BUDGET.  The
+ * file that holds f's build-id in the global table lends its CFI if it
+ * holds the same bytes: the build-id alone is only a claim, the
+ * comparison is what shares.
  */
 static void cfi_fill(struct symbolizer *s, struct sym_file *f, int fd, const struct elfsym *e)
 {
+	struct sym_file *g = f->has_bid ? bid_lookup(s, &s->by_bid, f->bid_key) : NULL;
 	struct cfi *c;
 
 	if (f->cfi || !e || cfi_read_fd(fd, e, &c) < 0)
 		return;
 	s->cfi_read++;
-	for (struct sym_file *g = s->files; f->has_bid && g; g = g->next) {
-		if (g != f && g->has_bid && g->cfi && !memcmp(g->bid_key, f->bid_key, BID_KEY) &&
-		    cfi_same(g->cfi, c)) {
-			cfi_free(c);
-			f->cfi = g->cfi;
-			f->cfi->refs++;
-			f->cfi->used = ++s->cfi_clock;
-			s->cfi_shared++;
-			return;
-		}
+	if (g && g != f && g->cfi && cfi_same(g->cfi, c)) {
+		cfi_free(c);
+		f->cfi = g->cfi;
+		f->cfi->refs++;
+		f->cfi->used = ++s->cfi_clock;
+		s->cfi_shared++;
+		return;
 	}
 	if (cfi_mem_usage(c) > SYMBOLIZER_CFI_BUDGET) {
 		cfi_free(c);
@@ -956,24 +955,21 @@ static int pmap_cmp(const void *a, const void *b)
 }
 
 /*
- * A re-read of maps in generation gen replaces old[0..nold) with
- * (*maps)[0..*n): the old mappings that the new ones do not overlap (a
- * library unloaded since) are kept, their references handed over, within
+ * A re-read of maps replaces old[0..nold) with (*maps)[0..*n): the old
+ * mappings that the new ones do not overlap (a library unloaded since) are
+ * kept, marked gone, their references handed over, within
  * SYMBOLIZER_MAX_PROC_MAPS, so that samples taken while they were mapped
- * still name their frames at the end of the interval.  They are kept for
- * the rest of the generation whose read first missed them:
- * symbolizer_tick(), after the flush that used them, lets them go.  The rest of
- * old is released.  Sorted by start.
+ * still name their frames at the end of the interval; symbolizer_tick(),
+ * after the flush that used them, lets them go.  The rest of old is
+ * released.  Sorted by start.
  */
-static void pmaps_replace(struct sym_pmap *old, size_t nold, struct sym_pmap **maps, size_t *n,
-			  uint64_t gen)
+static void pmaps_replace(struct sym_pmap *old, size_t nold, struct sym_pmap **maps, size_t *n)
 {
 	size_t k = *n, keep = 0;
 	bool grown = false;
 
 	for (size_t i = 0; i < nold; i++) {
-		bool take = k + keep < SYMBOLIZER_MAX_PROC_MAPS &&
-			    (old[i].gone_gen == 0 || old[i].gone_gen == gen + 1);
+		bool take = k + keep < SYMBOLIZER_MAX_PROC_MAPS;
 
 		for (size_t j = 0; j < k && take; j++)
 			take = !(old[i].start < (*maps)[j].end && (*maps)[j].start < old[i].end);
@@ -987,7 +983,7 @@ static void pmaps_replace(struct sym_pmap *old, size_t nold, struct sym_pmap **m
 		}
 		if (take) {
 			(*maps)[k + keep] = old[i];
-			(*maps)[k + keep++].gone_gen = gen + 1;
+			(*maps)[k + keep++].gone = true;
 			continue;
 		}
 		if (old[i].file)
@@ -1205,7 +1201,7 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 			}
 		}
 	}
-	pmaps_replace(p->maps, p->n, &maps, &k, s->gen);
+	pmaps_replace(p->maps, p->n, &maps, &k);
 	p->maps = maps;
 	p->n = k;
 	proc_index(s, p);
@@ -1476,7 +1472,6 @@ int symbolizer_user_ip(struct symbolizer *s, uint32_t pid, uint64_t start_ns, ui
 	return 0;
 }
 
-/* f's CFI bytes, read again through pm's mapping if the LRU dropped them. */
 /*
  * Before f reads its CFI's bytes again: a CFI it shares becomes one of its
  * own (empty, to be read), so that what one file's bytes are now never
@@ -1498,6 +1493,7 @@ static int cfi_own(struct symbolizer *s, struct sym_file *f)
 	return 0;
 }
 
+/* f's CFI bytes, read again through pm's mapping if the LRU dropped them. */
 static const struct cfi *file_cfi(struct symbolizer *s, uint32_t pid, struct sym_file *f,
 				  const struct sym_pmap *pm)
 {
@@ -1729,7 +1725,7 @@ static void proc_drop_kept(struct symbolizer *s, struct sym_proc *p)
 	size_t k = 0;
 
 	for (size_t i = 0; i < p->n; i++) {
-		if (!p->maps[i].gone_gen) {
+		if (!p->maps[i].gone) {
 			p->maps[k++] = p->maps[i];
 			continue;
 		}

@@ -173,7 +173,7 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 	unw_dyn_info_t di;
 
 	s->cfi = NULL;
-	s->u->st.lookups++;
+	s->u->st.rule_misses++;
 	if (symbolizer_unwind_map(s->u->sym, s->pid, s->start_ns, ip, &m) < 0)
 		return -UNW_ENOINFO;
 	use_map(s, &m);

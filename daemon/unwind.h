@@ -49,7 +49,7 @@ struct unwind_stats {
 	uint64_t stacks;       /* stacks unwound */
 	uint64_t truncated;    /* ... that ended in VIGIL_USER_TRUNCATED */
 	uint64_t frames;       /* frames found, markers excluded */
-	uint64_t lookups;      /* unwind info looked up: libunwind's rule cache missed */
+	uint64_t rule_misses;  /* unwind info looked up: libunwind's rule cache missed */
 	uint64_t no_copy;      /* blocks without stack bytes (the copy failed) */
 	uint64_t spaces_evicted; /* address spaces replaced (the LRU above) */
 	size_t spaces;         /* address spaces held */

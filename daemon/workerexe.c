@@ -27,6 +27,8 @@ static int open_beside(const struct stat *me, const char *self, const char *role
 	struct stat st, dst;
 	int dfd, fd, n;
 
+	if (!role || !*role || !ret_fd || strchr(role, '/'))
+		return -EINVAL;
 	n = snprintf(path, sizeof(path), "%s-%s", self, role);
 	if (n < 0 || (size_t)n >= sizeof(path) || !slash) {
 		snprintf(why, whylen, "%s-%s: %s", self, role,
@@ -98,24 +100,27 @@ refused:
 	return -EPERM;
 }
 
+/* The identity (stat) of path, following its last link or not (flags: fstatat's). */
+static int identity(const char *path, int flags, struct stat *ret, char *why, size_t whylen)
+{
+	int e;
+
+	if (fstatat(AT_FDCWD, path, ret, flags) == 0)
+		return 0;
+	e = errno;
+	snprintf(why, whylen, "%s: %s", path, strerror(e));
+	return -e;
+}
+
 int workerexe_open(const char *self, const char *role, int *ret_fd, char *why, size_t whylen)
 {
 	struct stat me;
-	int fd;
+	int r;
 
-	if (!self || !role || !*role || !ret_fd || strchr(role, '/'))
+	if (!self)
 		return -EINVAL;
-	fd = open(self, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &me) < 0) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		snprintf(why, whylen, "%s: %s", self, strerror(e));
-		return -e;
-	}
-	close(fd);
-	return open_beside(&me, self, role, ret_fd, why, whylen);
+	r = identity(self, AT_SYMLINK_NOFOLLOW, &me, why, whylen);
+	return r ? r : open_beside(&me, self, role, ret_fd, why, whylen);
 }
 
 int workerexe_open_self(const char *role, int *ret_fd, char *why, size_t whylen)
@@ -123,21 +128,11 @@ int workerexe_open_self(const char *role, int *ret_fd, char *why, size_t whylen)
 	char self[PATH_MAX];
 	struct stat me;
 	ssize_t n;
-	int fd;
+	int r;
 
-	if (!role || !*role || !ret_fd || strchr(role, '/'))
-		return -EINVAL;
-	/* The running image itself, not whatever its path names now. */
-	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &me) < 0) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		snprintf(why, whylen, "/proc/self/exe: %s", strerror(e));
-		return -e;
-	}
-	close(fd);
+	/* The running image itself (the magic link), not whatever its path names now. */
+	if ((r = identity("/proc/self/exe", 0, &me, why, whylen)) < 0)
+		return r;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0) {
 		int e = n < 0 ? errno : EIO;

@@ -132,20 +132,23 @@ static void test_synthetic(void **state)
  * NAME's bytes are not stored again (kallsyms_bytes), unless something
  * else comes between or the names differ.
  */
+/* A kallsyms text with padding symbols, the functions after two of them named ALPHA and BETA. */
+#define PADDED(ALPHA, BETA)                            \
+	"ffffffff81000000 T _text\n"                   \
+	"ffffffff810000f0 T __pfx_alpha_function\n"    \
+	"ffffffff81000100 T " ALPHA "\n"               \
+	"ffffffff810001f0 t __pfx_beta\n"              \
+	"ffffffff81000200 d some_data\n"               \
+	"ffffffff81000200 t " BETA "\n"                \
+	"ffffffff810002f0 T __pfx_gamma\n"             \
+	"ffffffff81000300 T delta\n"                   \
+	"ffffffff81000400 T gamma\n"
+
 static void test_padding(void **state)
 {
 	struct kallsyms *k = NULL, *u = NULL;
 
-	assert_int_equal(load_str("ffffffff81000000 T _text\n"
-				  "ffffffff810000f0 T __pfx_alpha_function\n"
-				  "ffffffff81000100 T alpha_function\n"
-				  "ffffffff810001f0 t __pfx_beta\n"
-				  "ffffffff81000200 d some_data\n"
-				  "ffffffff81000200 t beta\n"
-				  "ffffffff810002f0 T __pfx_gamma\n"
-				  "ffffffff81000300 T delta\n"
-				  "ffffffff81000400 T gamma\n",
-				  &k), 0);
+	assert_int_equal(load_str(PADDED("alpha_function", "beta"), &k), 0);
 	expect(k, 0xffffffff810000f0, "__pfx_alpha_function", NULL, 0);
 	expect(k, 0xffffffff810000ff, "__pfx_alpha_function", NULL, 0xf);
 	expect(k, 0xffffffff81000100, "alpha_function", NULL, 0);
@@ -155,16 +158,7 @@ static void test_padding(void **state)
 	expect(k, 0xffffffff81000300, "delta", NULL, 0);
 	expect(k, 0xffffffff81000410, "gamma", NULL, 0x10);
 	/* the same symbols, none of the names a padding's tail */
-	assert_int_equal(load_str("ffffffff81000000 T _text\n"
-				  "ffffffff810000f0 T __pfx_alpha_function\n"
-				  "ffffffff81000100 T alphA_function\n"
-				  "ffffffff810001f0 t __pfx_beta\n"
-				  "ffffffff81000200 d some_data\n"
-				  "ffffffff81000200 t betA\n"
-				  "ffffffff810002f0 T __pfx_gamma\n"
-				  "ffffffff81000300 T delta\n"
-				  "ffffffff81000400 T gamma\n",
-				  &u), 0);
+	assert_int_equal(load_str(PADDED("alphA_function", "betA"), &u), 0);
 	assert_int_equal(kallsyms_count(k), kallsyms_count(u));
 	/* alpha_function and beta shared; gamma not (delta came between) */
 	assert_int_equal(kallsyms_bytes(u) - kallsyms_bytes(k),

@@ -1101,6 +1101,17 @@ static void mapper_stop(struct mapper *c)
 	assert_int_equal(waitpid(c->pid, NULL, 0), c->pid);
 }
 
+/* s's figures once it has noted a mapper that maps none of the test's files: what the rest of a process costs. */
+static void stats_without_files(struct symbolizer *s, struct symbolizer_stats *ret)
+{
+	struct mapper m;
+
+	mapper_start(&m, NULL, 0);
+	assert_int_equal(symbolizer_note_process(s, (uint32_t)m.pid, m.start_ns), 0);
+	symbolizer_get_stats(s, ret);
+	mapper_stop(&m);
+}
+
 /* libc as this process maps it: path, build-id, getpid's file offset. */
 struct libc_info {
 	char path[PATH_MAX], hex[2 * 20 + 1];
@@ -1404,10 +1415,7 @@ static void test_cfi_shared(void **state)
 	elfsym_free(e);
 	close(fd);
 
-	mapper_start(&m, paths, 0);
-	assert_int_equal(symbolizer_note_process(s, (uint32_t)m.pid, m.start_ns), 0);
-	symbolizer_get_stats(s, &st0);
-	mapper_stop(&m);
+	stats_without_files(s, &st0);
 
 	mapper_start(&m, paths, 3);
 	assert_int_equal(symbolizer_note_process(s, (uint32_t)m.pid, m.start_ns), 0);
@@ -1488,11 +1496,7 @@ static void test_same_content_shared(void **state)
 	write_elf(b, bid, "shared_function", 0x800, 0x800, 0x2000, 0);
 	write_elf(c, bid, "forged_function", 0x800, 0x800, 0x2000, 65534);
 
-	/* What the rest of this process costs, without the three. */
-	mapper_start(&m, paths, 0);
-	assert_int_equal(symbolizer_note_process(s, (uint32_t)m.pid, m.start_ns), 0);
-	symbolizer_get_stats(s, &st0);
-	mapper_stop(&m);
+	stats_without_files(s, &st0);
 
 	mapper_start(&m, paths, 3);
 	assert_int_equal(symbolizer_note_process(s, (uint32_t)m.pid, m.start_ns), 0);
