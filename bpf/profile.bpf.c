@@ -210,7 +210,7 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	struct task_struct *task, *leader;
 	__u64 id = bpf_get_current_pid_tgid();
 	long klen, ulen;
-	__u64 size, ustack = 0;
+	__u64 size, ustack = 0, cookie;
 	__u32 *mode;
 
 	st = bpf_map_lookup_elem(&stats, &zero);
@@ -231,7 +231,8 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 	/* The event's tenant; the default events must leave tenants alone. */
-	tenant = (__u32)bpf_get_attach_cookie(ctx);
+	cookie = bpf_get_attach_cookie(ctx);
+	tenant = (__u32)cookie;
 	if (tenant == 0) {
 		tenant = current_tenant();
 		if (tenant != 0) {
@@ -261,7 +262,7 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	__builtin_memcpy(s->hdr.thread_name, task->comm, VIGIL_COMM_LEN);
 	s->hdr.ustack_len = 0;
 	s->hdr.tenant = tenant;
-	s->hdr.pad1 = 0;
+	s->hdr.tenant_gen = (__u32)(cookie >> 32);
 
 #ifdef __TARGET_ARCH_x86
 	/*

@@ -122,7 +122,7 @@ struct vigil_sample_hdr {
 	vigil_u32 user_fmt;   /* enum vigil_user_fmt */
 	vigil_u32 ustack_len; /* bytes of the VIGIL_USER_STACK block (0: none) */
 	vigil_u32 tenant;     /* index of the tenant sampled (0: default) */
-	vigil_u32 pad1;
+	vigil_u32 tenant_gen; /* the policy generation the index belongs to (below) */
 };
 
 #define VIGIL_KSTACK_BYTES (8 * VIGIL_MAX_STACK)
@@ -146,7 +146,11 @@ struct vigil_exec {
 
 /*
  * Tenants.  Each perf event carries the index of the tenant it samples as
- * its BPF cookie (0: the default tenant's system-wide events).  Map
+ * its BPF cookie's low 32 bits (0: the default tenant's system-wide
+ * events), and in its high 32 bits the generation of the names the index
+ * stands for: a policy that gives indices other names starts a new
+ * generation, and samples taken before its events replaced the old ones
+ * are still named by the old generation's names.  Map
  * "tenant_cg" names the cgroups (by id) at the top of each tenant; a
  * task belongs to the tenant of its nearest such ancestor.  The default
  * events do not record a task that belongs to a tenant (that tenant's own

@@ -317,8 +317,8 @@ static int tenant_cgroup(struct broker *b, int sock, const struct msg_tenant_cgr
 
 	if (m->tenant == 0 || m->tenant >= VIGIL_MAX_TENANTS)
 		return hostile(b, "TENANT_CGROUP for a tenant index out of range");
-	if (m->hz == 0 || m->cgroup_id == 0)
-		return hostile(b, "TENANT_CGROUP with 0 Hz or cgroup id 0");
+	if (m->hz == 0 || m->cgroup_id == 0 || m->pad)
+		return hostile(b, "TENANT_CGROUP with 0 Hz, cgroup id 0 or padding set");
 	hz = cap_hz(b, m->hz);
 	b->last_tenant = m->tenant;
 	b->last_cgroup_id = m->cgroup_id;
@@ -327,7 +327,7 @@ static int tenant_cgroup(struct broker *b, int sock, const struct msg_tenant_cgr
 	fd = open_cgroup(b, m->cgroup_id);
 	if (fd < 0)
 		return reply_hz(b, sock, fd, m->tenant, hz);
-	rc = sampler_tenant_add_cgroup(b->sampler, m->tenant, fd, m->cgroup_id, hz, b->detail,
+	rc = sampler_tenant_add_cgroup(b->sampler, m->tenant, m->gen, fd, m->cgroup_id, hz, b->detail,
 				       sizeof(b->detail));
 	close(fd);
 	return reply_hz(b, sock, rc, m->tenant, hz);

@@ -43,10 +43,11 @@ struct budgets {
 
 /* --- requests to the monitor --------------------------------------------- */
 
-static int ask_attach(void *ctx, uint32_t tenant, uint64_t cgroup_id, unsigned hz, unsigned *ret_hz)
+static int ask_attach(void *ctx, uint32_t tenant, uint32_t gen, uint64_t cgroup_id, unsigned hz,
+		      unsigned *ret_hz)
 {
 	struct msg_tenant_cgroup m = { .hdr = { MSG_TENANT_CGROUP, sizeof(m) },
-				       .tenant = tenant, .hz = hz, .cgroup_id = cgroup_id };
+				       .tenant = tenant, .hz = hz, .cgroup_id = cgroup_id, .gen = gen };
 
 	return monclient_ask_hz(&m, sizeof(m), ret_hz);
 }
@@ -430,9 +431,14 @@ size_t budgets_health(const struct budgets *b, struct health_tenant *out, size_t
 	return n;
 }
 
-const char *budgets_tenant_name(const struct budgets *b, uint32_t t)
+const char *budgets_tenant_name(const struct budgets *b, uint32_t t, uint32_t gen)
 {
-	return tenancy_name(&b->tn, t);
+	return tenancy_name(&b->tn, t, gen);
+}
+
+void budgets_written(struct budgets *b)
+{
+	tenancy_written(&b->tn);
 }
 
 size_t budgets_ntenants(const struct budgets *b)

@@ -57,8 +57,11 @@ void budgets_reload(struct budgets *b, struct policy *p, bool controlled);
  */
 size_t budgets_health(const struct budgets *b, struct health_tenant *out, size_t max);
 
-/* The name of tenant index t ("default" for 0), or NULL. */
-const char *budgets_tenant_name(const struct budgets *b, uint32_t t);
+/* The name of tenant index t in generation gen ("default" for 0), or NULL. */
+const char *budgets_tenant_name(const struct budgets *b, uint32_t t, uint32_t gen);
+
+/* An interval was written with the names above (tenancy_written). */
+void budgets_written(struct budgets *b);
 
 /* How many tenants the current policy has (indices 0..n-1). */
 size_t budgets_ntenants(const struct budgets *b);

@@ -308,9 +308,9 @@ static void queue_series(struct collector *c, const struct snapshot_set *set, in
 	drain_pending(c);
 }
 
-static const char *tenant_name(const void *budgets, uint32_t tenant)
+static const char *tenant_name(const void *budgets, uint32_t tenant, uint32_t gen)
 {
-	return budgets_tenant_name(budgets, tenant);
+	return budgets_tenant_name(budgets, tenant, gen);
 }
 
 /*
@@ -415,6 +415,7 @@ static void flush(struct collector *c)
 	}
 	snapshot_top_free(top);
 	stackagg_reset(c->agg);
+	budgets_written(c->budgets);
 	symbolizer_tick(c->sym);
 	c->interval_start_mono = now;
 	c->interval_start_rt = real_ns();

@@ -292,6 +292,8 @@ struct msg_tenant_cgroup {
 	uint32_t tenant; /* 1 .. VIGIL_MAX_TENANTS-1 */
 	uint32_t hz;
 	uint64_t cgroup_id;
+	uint32_t gen;    /* the names' generation (vigil_abi.h), in the samples */
+	uint32_t pad;    /* 0 */
 };
 
 /* Answered with MSG_ERR_REPLY, err 0 on success. */

@@ -61,9 +61,9 @@ int sampler_open_event(int cpu, int cgroup_fd, unsigned hz, bool enabled)
 	return fd < 0 ? -errno : fd;
 }
 
-int sampler_attach(int prog_fd, int pfd, unsigned tenant)
+int sampler_attach(int prog_fd, int pfd, uint64_t cookie)
 {
-	LIBBPF_OPTS(bpf_link_create_opts, lopts, .perf_event.bpf_cookie = tenant);
+	LIBBPF_OPTS(bpf_link_create_opts, lopts, .perf_event.bpf_cookie = cookie);
 	int fd = bpf_link_create(prog_fd, pfd, BPF_PERF_EVENT, &lopts);
 
 	return fd < 0 ? -errno : fd;
@@ -117,12 +117,26 @@ static void cg_close(struct cg_events *c, unsigned ncpus)
 	free(c->pfds);
 }
 
-int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
+/* Move cgs[i] (and its node) to the end of the list. */
+static void swap_last(struct sampler *s, size_t i)
+{
+	size_t last = s->ncgs - 1;
+	struct cg_events c = s->cgs[i];
+	struct cgnest_node n = s->nodes[i];
+
+	s->cgs[i] = s->cgs[last];
+	s->nodes[i] = s->nodes[last];
+	s->cgs[last] = c;
+	s->nodes[last] = n;
+}
+
+int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, int cgroup_fd,
 			      uint64_t cgroup_id, unsigned hz, char *err, size_t errlen)
 {
 	struct cg_events c = { .tenant = tenant };
 	struct cgnest_node node;
 	uint32_t t = tenant;
+	bool same = false;
 	int rc;
 
 	if (tenant == 0 || tenant >= VIGIL_MAX_TENANTS || hz == 0)
@@ -140,13 +154,22 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
 		return rc;
 	if (node.id != cgroup_id)
 		return -ESTALE;
-	rc = cgnest_check(s->nodes, s->ncgs, &node);
+	/*
+	 * A cgroup already attached is being handed to another tenant: keep it
+	 * last, where cgnest_check() does not look, and swap its events below.
+	 */
+	for (size_t i = 0; i < s->ncgs; i++)
+		if (s->nodes[i].id == cgroup_id) {
+			swap_last(s, i);
+			same = true;
+		}
+	rc = cgnest_check(s->nodes, s->ncgs - same, &node);
 	if (rc) {
 		snprintf(err, errlen, "it is, or is nested in or around, a cgroup already sampled for "
 			 "a tenant: its tasks would be sampled twice");
 		return rc;
 	}
-	if (s->ncgs == SAMPLER_MAX_CGROUPS)
+	if (!same && s->ncgs == SAMPLER_MAX_CGROUPS)
 		return -ENOSPC;
 	c.pfds = malloc(s->ncpus * sizeof(*c.pfds));
 	c.links = malloc(s->ncpus * sizeof(*c.links));
@@ -165,7 +188,7 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
 				 cgroup_id, s->cpus[i], strerror(-rc));
 			goto fail;
 		}
-		c.links[i] = sampler_attach(s->prog_fd, c.pfds[i], tenant);
+		c.links[i] = sampler_attach(s->prog_fd, c.pfds[i], (uint64_t)gen << 32 | tenant);
 		if (c.links[i] < 0) {
 			rc = c.links[i];
 			snprintf(err, errlen, "attach to the cgroup %" PRIu64 " event on cpu %d: %s",
@@ -173,11 +196,18 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
 			goto fail;
 		}
 	}
+	/*
+	 * One update, so the default events never see the cgroup unlisted;
+	 * for the moment both tenants' events run, the old tenant's may
+	 * sample it too.
+	 */
 	if (bpf_map_update_elem(s->tenant_cg_fd, &cgroup_id, &t, BPF_ANY) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "tenant_cg update: %s", strerror(-rc));
 		goto fail;
 	}
+	if (same)
+		cg_close(&s->cgs[--s->ncgs], s->ncpus);
 	s->nodes[s->ncgs] = node;
 	s->cgs[s->ncgs++] = c;
 	s->tenant_hz[tenant] = hz;

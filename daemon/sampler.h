@@ -66,18 +66,21 @@ unsigned sampler_ncpus(const struct sampler *s);
  * Tenants.  sampler_open() samples the default tenant (index 0) on every
  * CPU.  A tenant's cgroup gets its own cpu-clock event per CPU, scoped to
  * that cgroup and its descendants (PERF_FLAG_PID_CGROUP), carrying the
- * tenant index as its BPF cookie; the cgroup goes into map "tenant_cg" so
- * that the default events leave its tasks to it.  cgroup_fd is borrowed
- * and must be the cgroup whose id is cgroup_id (-ESTALE otherwise).
+ * tenant index and gen as its BPF cookie (vigil_abi.h); the cgroup goes
+ * into map "tenant_cg" so that the default events leave its tasks to it.
+ * cgroup_fd is borrowed and must be the cgroup whose id is cgroup_id
+ * (-ESTALE otherwise).
  * Refused, with the reason in err, as cgnest.h says: -EINVAL for the root
  * cgroup (and for tenant 0 or out of range), -E2BIG deeper than
  * VIGIL_MAX_CGROUP_DEPTH, -EXDEV when levels cannot be told, -EEXIST if
- * the cgroup, an ancestor or a descendant of it is attached already (its
- * events would sample the same tasks twice); -ENOSPC past
- * SAMPLER_MAX_CGROUPS.
+ * an ancestor or a descendant of it is attached already (its events would
+ * sample the same tasks twice); -ENOSPC past SAMPLER_MAX_CGROUPS.  The
+ * cgroup itself attached already is handed to the tenant given: its new
+ * events start and the map changes in one update before the old events
+ * stop, so its tasks are never the default events' meanwhile.
  */
 #define SAMPLER_MAX_CGROUPS 256
-int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, int cgroup_fd,
+int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, int cgroup_fd,
 			      uint64_t cgroup_id, unsigned hz, char *err, size_t errlen);
 /* Stop sampling a cgroup for its tenant.  -ENOENT if it was not attached. */
 int sampler_tenant_remove_cgroup(struct sampler *s, uint64_t cgroup_id);

@@ -47,6 +47,7 @@ struct sampler *sampler_alloc(unsigned ncpus);
 int sampler_open_event(int cpu, int cgroup_fd, unsigned hz, bool enabled);
 
 /* Attach the program to a perf event, the tenant index as its cookie. */
-int sampler_attach(int prog_fd, int pfd, unsigned tenant);
+/* cookie: the tenant index, and its names' generation above (vigil_abi.h). */
+int sampler_attach(int prog_fd, int pfd, uint64_t cookie);
 
 #endif

@@ -143,7 +143,7 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 	size_t n = 0, nk = h->kernel_len / 8, nu, unit;
 	struct sym_frame f, leaf = { 0 };
 	char comm[VIGIL_COMM_LEN + 1], thread[VIGIL_COMM_LEN + 1], cgbuf[64], tbuf[32];
-	const char *cgpath, *tenant = m->tenant_name ? m->tenant_name(m->tenant_ctx, h->tenant) : NULL;
+	const char *cgpath, *tenant = m->tenant_name ? m->tenant_name(m->tenant_ctx, h->tenant, h->tenant_gen) : NULL;
 	int rc;
 
 	unit = h->user_fmt == VIGIL_USER_BUILD_ID ? sizeof(struct vigil_frame_bid) : 8;
@@ -358,7 +358,7 @@ static int entry_series(const struct stackagg_entry *e, struct cgroups *cg,
 			size_t tenant_len)
 {
 	char comm[VIGIL_COMM_LEN + 1];
-	const char *t = m->tenant_name ? m->tenant_name(m->tenant_ctx, e->hdr.tenant) : NULL;
+	const char *t = m->tenant_name ? m->tenant_name(m->tenant_ctx, e->hdr.tenant, e->hdr.tenant_gen) : NULL;
 
 	memcpy(comm, e->hdr.comm, VIGIL_COMM_LEN);
 	comm[VIGIL_COMM_LEN] = '\0';

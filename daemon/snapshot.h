@@ -26,8 +26,11 @@ struct snapshot_meta {
 	unsigned hz;
 	unsigned ncpus;
 	struct vigil_stats stats; /* counters over the interval, all CPUs */
-	/* Names the "tenant" label of each sample (NULL: "tenant-N"). */
-	const char *(*tenant_name)(const void *ctx, uint32_t tenant);
+	/*
+	 * Names the "tenant" label of each sample by its index and the
+	 * generation of names it belongs to (NULL: "tenant-N").
+	 */
+	const char *(*tenant_name)(const void *ctx, uint32_t tenant, uint32_t gen);
 	const void *tenant_ctx;
 	/* Extra profile comments (the budgets' figures); borrowed. */
 	const char *const *comments;

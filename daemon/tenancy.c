@@ -58,7 +58,7 @@ int tenancy_compute_tops(const struct policy *p, const char *root,
 			tops = v;
 			cap = nc;
 		}
-		tops[ntops++] = (struct tenancy_top){ cgroups[i].id, (uint32_t)t };
+		tops[ntops++] = (struct tenancy_top){ cgroups[i].id, (uint32_t)t, 0 };
 	}
 	*ret = tops;
 	*ret_n = ntops;
@@ -178,6 +178,16 @@ static bool attached(const struct tenancy *tn, uint64_t id, uint32_t tenant)
 	return false;
 }
 
+/* The index of id in tops[], or n. */
+static size_t want_of(const struct tenancy_top *tops, size_t n, uint64_t id)
+{
+	size_t i = 0;
+
+	while (i < n && tops[i].id != id)
+		i++;
+	return i;
+}
+
 static bool wanted(const struct tenancy_top *tops, size_t n, uint64_t id, uint32_t tenant)
 {
 	for (size_t i = 0; i < n; i++)
@@ -231,21 +241,36 @@ int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, 
 {
 	struct tenancy_top *want = NULL;
 	size_t nwant = 0;
-	bool detached = false;
+	bool detached = false, *moving;
 	int rc, first = 0;
 
 	rc = tenancy_compute_tops(tn->policy, root, cgroups, n, &want, &nwant);
 	if (rc)
 		return rc;
-	/* Gone, or now another tenant's: detach first, so ids can move. */
+	moving = calloc(nwant ? nwant : 1, sizeof(*moving));
+	if (!moving) {
+		free(want);
+		return -ENOMEM;
+	}
+	/*
+	 * Gone: detach.  Now another tenant's: no detach, the attach below
+	 * hands the cgroup over in the monitor, so that the default events
+	 * never see it unlisted and sample its tasks on the wrong label.
+	 */
 	for (size_t i = 0; i < tn->ntops;) {
-		if (wanted(want, nwant, tn->tops[i].id, tn->tops[i].tenant)) {
+		const struct tenancy_top *top = &tn->tops[i];
+		size_t w = want_of(want, nwant, top->id);
+
+		if (w < nwant && want[w].tenant == top->tenant && top->gen == tn->gen) {
 			i++;
 			continue;
 		}
-		ops->detach(ops->ctx, tn->tops[i].id); /* -ENOENT: already gone */
-		if (tn->tops[i].tenant < tn->n && tn->t[tn->tops[i].tenant].ncgroups)
-			tn->t[tn->tops[i].tenant].ncgroups--;
+		if (w < nwant)
+			moving[w] = true;
+		else
+			ops->detach(ops->ctx, top->id); /* -ENOENT: already gone */
+		if (top->tenant < tn->n && tn->t[top->tenant].ncgroups)
+			tn->t[top->tenant].ncgroups--;
 		tn->tops[i] = tn->tops[--tn->ntops];
 		detached = true;
 	}
@@ -257,9 +282,11 @@ int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, 
 
 		if (attached(tn, want[i].id, want[i].tenant) || refused(tn, want[i].id, want[i].tenant))
 			continue;
-		rc = ops->attach(ops->ctx, want[i].tenant, want[i].id, asked, &got);
+		rc = ops->attach(ops->ctx, want[i].tenant, tn->gen, want[i].id, asked, &got);
 		if (rc == 0)
 			took(t, asked, got, 0);
+		else if (moving[i])
+			ops->detach(ops->ctx, want[i].id); /* not handed over: not the old tenant's either */
 		if (rc == -ENOENT)
 			continue; /* removed between the scan and now */
 		if (rc) {
@@ -276,11 +303,45 @@ int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, 
 			continue;
 		}
 		tn->tops = v;
-		tn->tops[tn->ntops++] = want[i];
+		tn->tops[tn->ntops] = want[i];
+		tn->tops[tn->ntops++].gen = tn->gen;
 		tn->t[want[i].tenant].ncgroups++;
 	}
+	free(moving);
 	free(want);
 	return first;
+}
+
+static void past_free(struct tenancy_past *p)
+{
+	free(p->name);
+}
+
+/* The current names, kept as the past generation they are about to become. */
+static int keep_past(struct tenancy *tn)
+{
+	struct tenancy_past p = { .gen = tn->gen, .n = tn->n };
+	struct tenancy_past *v;
+
+	p.name = malloc(tn->n * sizeof(*p.name));
+	if (!p.name)
+		return -ENOMEM;
+	for (size_t i = 0; i < tn->n; i++)
+		memcpy(p.name[i], tn->t[i].name, sizeof(p.name[i]));
+	if (tn->npast == TENANCY_MAX_PAST) {
+		/* The oldest goes: its samples, if any are left, get "tenant-N". */
+		past_free(&tn->past[0]);
+		memmove(tn->past, tn->past + 1, (tn->npast - 1) * sizeof(*tn->past));
+		tn->npast--;
+	}
+	v = realloc(tn->past, (tn->npast + 1) * sizeof(*v));
+	if (!v) {
+		past_free(&p);
+		return -ENOMEM;
+	}
+	tn->past = v;
+	tn->past[tn->npast++] = p;
+	return 0;
 }
 
 int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_cgroup *cgroups,
@@ -293,22 +354,51 @@ int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_c
 		policy_free(p);
 		return -errno;
 	}
-	/* Indices change with the policy: detach everything first. */
-	for (size_t i = 0; i < tn->ntops; i++)
-		ops->detach(ops->ctx, tn->tops[i].id);
-	tn->ntops = 0;
+	if (tenancy_renames(tn, p)) {
+		rc = keep_past(tn);
+		if (rc) {
+			free(t);
+			policy_free(p);
+			return rc;
+		}
+		tn->gen++;
+	}
+	/*
+	 * Attachments stay: the reconcile below detaches what the new policy
+	 * no longer wants and hands over what changed tenant (indices change
+	 * with the policy); a cgroup in between would be sampled by the
+	 * default events, on the default label.
+	 */
 	tn->nrefused = 0; /* a new policy asks afresh */
 	free(tn->t);
 	policy_free(tn->policy);
 	tn->t = t;
 	tn->policy = p;
 	tn->n = p->n_tenants;
+	for (size_t i = 0; i < tn->ntops; i++)
+		if (tn->tops[i].tenant < tn->n)
+			tn->t[tn->tops[i].tenant].ncgroups++;
 	tn->have_prev = false;
 	prev_free(&tn->prev);
 	rc = tenancy_set_hz(tn, 0, tn->t[0].hz, ops);
 	if (!rc)
 		rc = tenancy_reconcile(tn, cgroups, n, root, ops);
+	/* Kept attachments run at the old policy's frequency until told. */
+	for (uint32_t i = 1; i < tn->n; i++)
+		if (tn->t[i].ncgroups) {
+			int r = tenancy_set_hz(tn, i, tn->t[i].hz, ops);
+
+			rc = rc ? rc : r;
+		}
 	return rc;
+}
+
+bool tenancy_renames(const struct tenancy *tn, const struct policy *p)
+{
+	for (size_t i = 1; i < tn->n; i++)
+		if (i >= p->n_tenants || strcmp(tn->t[i].name, p->tenants[i].name) != 0)
+			return true;
+	return false;
 }
 
 static int save_prev(struct tenancy *tn, const struct tenancy_reading *r)
@@ -410,9 +500,32 @@ int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
 	return save_prev(tn, r) ?: first;
 }
 
-const char *tenancy_name(const struct tenancy *tn, uint32_t tenant)
+const char *tenancy_name(const struct tenancy *tn, uint32_t tenant, uint32_t gen)
 {
-	return tenant < tn->n ? tn->t[tenant].name : NULL;
+	if (tenant == 0 || gen == tn->gen)
+		return tenant < tn->n ? tn->t[tenant].name : NULL;
+	for (size_t i = 0; i < tn->npast; i++)
+		if (tn->past[i].gen == gen)
+			return tenant < tn->past[i].n ? tn->past[i].name[tenant] : NULL;
+	return NULL;
+}
+
+void tenancy_written(struct tenancy *tn)
+{
+	size_t k = 0;
+
+	/*
+	 * Samples of a past generation are all in the ring once the hand-over
+	 * is done, so the first interval written after it holds them all;
+	 * the names are kept for one more, to be sure.
+	 */
+	for (size_t i = 0; i < tn->npast; i++) {
+		if (++tn->past[i].written >= 2)
+			past_free(&tn->past[i]);
+		else
+			tn->past[k++] = tn->past[i];
+	}
+	tn->npast = k;
 }
 
 void tenancy_release(struct tenancy *tn)
@@ -422,6 +535,9 @@ void tenancy_release(struct tenancy *tn)
 	free(tn->t);
 	free(tn->tops);
 	free(tn->refused);
+	for (size_t i = 0; i < tn->npast; i++)
+		past_free(&tn->past[i]);
+	free(tn->past);
 	policy_free(tn->policy);
 	prev_free(&tn->prev);
 	memset(tn, 0, sizeof(*tn));

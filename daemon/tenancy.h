@@ -27,6 +27,7 @@ struct cgroups;
 struct tenancy_top {
 	uint64_t id;
 	uint32_t tenant;
+	uint32_t gen; /* attached: the generation of names it was attached with */
 };
 
 /* One cgroup as listed by the collector: id and path below the mount. */
@@ -42,7 +43,8 @@ struct tenancy_cgroup {
  * ceiling, or after a refusal the frequency it still has (0: none yet).
  */
 struct tenancy_ops {
-	int (*attach)(void *ctx, uint32_t tenant, uint64_t cgroup_id, unsigned hz, unsigned *ret_hz);
+	int (*attach)(void *ctx, uint32_t tenant, uint32_t gen, uint64_t cgroup_id, unsigned hz,
+		      unsigned *ret_hz);
 	int (*detach)(void *ctx, uint64_t cgroup_id);
 	int (*set_hz)(void *ctx, uint32_t tenant, unsigned hz, unsigned *ret_hz);
 	void *ctx;
@@ -99,6 +101,16 @@ struct tenancy {
 	size_t nrefused;
 	bool full_warned;          /* ran into SAMPLER_MAX_CGROUPS */
 	/*
+	 * The generation of the tenants' names by index (vigil_abi.h): a
+	 * policy that names an index otherwise starts the next one.  Samples
+	 * carry the generation of the events that took them; the names of
+	 * past generations are kept until two intervals were written since
+	 * (tenancy_written), at most TENANCY_MAX_PAST of them.
+	 */
+	uint32_t gen;
+	struct tenancy_past { uint32_t gen; unsigned written; size_t n; char (*name)[POLICY_MAX_NAME + 1]; } *past;
+	size_t npast;
+	/*
 	 * The agent's CPU per recorded sample, smoothed over periods: one
 	 * period's burst (symbolizing a new program, say) should not be
 	 * charged to the tenants all at once.
@@ -128,14 +140,25 @@ int tenancy_init(struct tenancy *tn, struct policy *p, bool controlled, unsigned
 
 /*
  * Switch to a new policy at once (owned by the tenancy from then on).
- * Tenants keep, by name, what their controller learnt; every cgroup is
- * detached and the new tops attached with the new tenant indices; the
- * default tenant's frequency is set.  The next control period measures
- * from here.  On error the new policy is in force but some cgroups may
- * not be attached (the next reconcile retries).
+ * Tenants keep, by name, what their controller learnt.  A cgroup attached
+ * for the same tenant index stays attached, unless the policy renames an
+ * index (a new generation); one whose tenant index or generation changed
+ * is attached again, which the monitor takes as a hand-over (never
+ * detached in between); one the new policy does not want is detached;
+ * new tops are attached.  Every tenant's frequency is
+ * set, the default's first.  The next control period measures from here.
+ * On error the new policy is in force but some cgroups may not be
+ * attached (the next reconcile retries).
  */
 int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_cgroup *cgroups,
 		    size_t n, const char *root, const struct tenancy_ops *ops);
+
+/*
+ * Whether p would give one of the current tenants' indices another name
+ * (or none).  tenancy_replace() then starts a new generation of names and
+ * attaches every cgroup again with it.
+ */
+bool tenancy_renames(const struct tenancy *tn, const struct policy *p);
 
 /*
  * Bring the attached cgroups in line with cgroups[] (new cgroups appear,
@@ -164,8 +187,15 @@ int tenancy_control(struct tenancy *tn, const struct tenancy_reading *r,
  */
 int tenancy_set_hz(struct tenancy *tn, uint32_t tenant, unsigned hz, const struct tenancy_ops *ops);
 
-/* The tenant's name by index ("default" for 0), or NULL out of range. */
-const char *tenancy_name(const struct tenancy *tn, uint32_t tenant);
+/*
+ * The name tenant (index) had in generation gen ("default" for 0), or NULL
+ * out of range or for a generation no longer kept.
+ */
+const char *tenancy_name(const struct tenancy *tn, uint32_t tenant, uint32_t gen);
+
+/* An interval was written: past generations' names age (see struct tenancy). */
+#define TENANCY_MAX_PAST 64
+void tenancy_written(struct tenancy *tn);
 
 void tenancy_release(struct tenancy *tn);
 

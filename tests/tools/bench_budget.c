@@ -140,7 +140,7 @@ static int bench_update(long calls)
 	return 0;
 }
 
-static int noop_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz, unsigned *ret_hz)
+static int noop_attach(void *ctx, uint32_t tenant, uint32_t gen, uint64_t id, unsigned hz, unsigned *ret_hz)
 {
 	*ret_hz = hz;
 	return 0;

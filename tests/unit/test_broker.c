@@ -196,6 +196,24 @@ static void test_hostile_values(void **state)
 	of.end = 0x3000;
 	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), -EPROTO);
 	assert_int_equal(serve(&b, &hz, sizeof(hz), PEER_COLLECTOR), -EPROTO);
+	/* a tenant's cgroup: index in range, hz and id set, padding clear */
+	{
+		struct msg_tenant_cgroup tc = { .hdr = { MSG_TENANT_CGROUP, sizeof(tc) }, .tenant = 1,
+						.hz = 10, .cgroup_id = 1234, .gen = 7, .pad = 1 };
+
+		assert_int_equal(serve(&b, &tc, sizeof(tc), PEER_COLLECTOR), -EPROTO);
+		tc.pad = 0;
+		tc.tenant = VIGIL_MAX_TENANTS;
+		assert_int_equal(serve(&b, &tc, sizeof(tc), PEER_COLLECTOR), -EPROTO);
+		tc.tenant = 0;
+		assert_int_equal(serve(&b, &tc, sizeof(tc), PEER_COLLECTOR), -EPROTO);
+		tc.tenant = 1;
+		tc.hz = 0;
+		assert_int_equal(serve(&b, &tc, sizeof(tc), PEER_COLLECTOR), -EPROTO);
+		tc.hz = 10;
+		tc.cgroup_id = 0;
+		assert_int_equal(serve(&b, &tc, sizeof(tc), PEER_COLLECTOR), -EPROTO);
+	}
 	/* nothing was answered: a hostile request gets no reply at all */
 	{
 		char c;

@@ -33,7 +33,7 @@ static int no_file(void *ctx, uint32_t pid, const struct procmap *mp, struct sta
 	return -ENOENT;
 }
 
-static const char *tenant_name(const void *ctx, uint32_t t)
+static const char *tenant_name(const void *ctx, uint32_t t, uint32_t gen)
 {
 	return t == 0 ? "default" : t == 1 ? "batch" : NULL;
 }

@@ -58,6 +58,7 @@ struct rec {
 	int attaches, detaches, sethz;
 	uint64_t attached[16];
 	uint32_t attached_tenant[16];
+	uint32_t attached_gen[16];
 	size_t nattached;
 	uint32_t hz_tenant[16];
 	unsigned hz_value[16];
@@ -73,15 +74,24 @@ static unsigned capped(const struct rec *r, unsigned hz)
 	return r->ceiling && hz > r->ceiling ? r->ceiling : hz;
 }
 
-static int rec_attach(void *ctx, uint32_t tenant, uint64_t id, unsigned hz, unsigned *ret_hz)
+static int rec_attach(void *ctx, uint32_t tenant, uint32_t gen, uint64_t id, unsigned hz,
+		      unsigned *ret_hz)
 {
 	struct rec *r = ctx;
+
+	size_t i = 0;
 
 	r->attaches++;
 	if (r->attach_rc)
 		return r->attach_rc;
-	r->attached[r->nattached] = id;
-	r->attached_tenant[r->nattached++] = tenant;
+	/* As the monitor does: a cgroup attached already is handed over. */
+	while (i < r->nattached && r->attached[i] != id)
+		i++;
+	r->attached[i] = id;
+	r->attached_tenant[i] = tenant;
+	r->attached_gen[i] = gen;
+	if (i == r->nattached)
+		r->nattached++;
 	r->in_effect[tenant % 8] = capped(r, hz);
 	*ret_hz = r->in_effect[tenant % 8];
 	return 0;
@@ -96,6 +106,7 @@ static int rec_detach(void *ctx, uint64_t id)
 		if (r->attached[i] == id) {
 			r->attached[i] = r->attached[--r->nattached];
 			r->attached_tenant[i] = r->attached_tenant[r->nattached];
+			r->attached_gen[i] = r->attached_gen[r->nattached];
 			return 0;
 		}
 	return -ENOENT;
@@ -112,6 +123,15 @@ static int rec_hz(void *ctx, uint32_t tenant, unsigned hz, unsigned *ret_hz)
 		r->in_effect[tenant % 8] = capped(r, hz);
 	*ret_hz = r->in_effect[tenant % 8];
 	return r->hz_rc;
+}
+
+/* Whether tenant was asked for hz since r->sethz was last reset (16 at most). */
+static bool asked_hz(const struct rec *r, uint32_t tenant, unsigned hz)
+{
+	for (int i = 0; i < r->sethz && i < 16; i++)
+		if (r->hz_tenant[i] == tenant && r->hz_value[i] == hz)
+			return true;
+	return false;
 }
 
 static uint32_t tenant_of(const struct rec *r, uint64_t id)
@@ -210,16 +230,153 @@ static void test_replace_keeps_learning_by_name(void **state)
 	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
 	tn.t[1].budget.k = 1e-5; /* pretend batch's cost was learnt */
 	tn.t[1].hz = 7;
-	assert_int_equal(tenancy_replace(&tn, parse(reordered), tree, 8, ROOT, &ops), 0);
-	/* indices moved: batch is 2 now, and its cgroup was re-attached with it */
-	assert_string_equal(tenancy_name(&tn, 2), "batch");
+	struct policy *p2 = parse(reordered);
+	uint32_t gen0 = tn.gen;
+
+	assert_true(tenancy_renames(&tn, p2));
+	r.detaches = 0;
+	assert_int_equal(tenancy_replace(&tn, p2, tree, 8, ROOT, &ops), 0);
+	/*
+	 * A new generation of names: every cgroup carries it now, and samples
+	 * of the old one are still named as they were until two intervals
+	 * were written.
+	 */
+	assert_int_equal(tn.gen, gen0 + 1);
+	for (size_t i = 0; i < r.nattached; i++)
+		assert_int_equal(r.attached_gen[i], tn.gen);
+	assert_string_equal(tenancy_name(&tn, 1, gen0), "batch");
+	assert_string_equal(tenancy_name(&tn, 1, tn.gen), "web");
+	assert_string_equal(tenancy_name(&tn, 0, gen0 + 7), "default");
+	assert_null(tenancy_name(&tn, 3, gen0));
+	tenancy_written(&tn);
+	assert_string_equal(tenancy_name(&tn, 2, gen0), "web");
+	tenancy_written(&tn);
+	assert_null(tenancy_name(&tn, 2, gen0));
+	assert_string_equal(tenancy_name(&tn, 2, tn.gen), "batch");
+	/*
+	 * Indices moved: batch is 2 now, and its cgroup was handed to it
+	 * without a detach (the default events would have sampled it).
+	 */
+	assert_string_equal(tenancy_name(&tn, 2, tn.gen), "batch");
 	assert_int_equal(tenant_of(&r, 2), 2);
 	assert_int_equal(tenant_of(&r, 4), 1);
+	assert_int_equal(r.detaches, 0);
+	assert_int_equal(r.nattached, 3);
+	assert_int_equal(tn.t[1].ncgroups, 2);
+	assert_int_equal(tn.t[2].ncgroups, 1);
 	assert_true(tn.t[2].budget.k == 1e-5);
 	/* the default tenant's new frequency was asked for */
-	assert_int_equal(r.hz_tenant[(r.sethz - 1) % 16], 0);
-	assert_int_equal(r.hz_value[(r.sethz - 1) % 16], 3);
+	assert_true(asked_hz(&r, 0, 3));
 	assert_false(tn.have_prev); /* the next period measures from here */
+	tenancy_release(&tn);
+}
+
+/*
+ * A reload that keeps the tenants' names at their indices (a budget
+ * changed) touches no attachment and names nothing anew; each tenant is
+ * told its frequency under the new policy.
+ */
+static void test_replace_same_names_keeps_attachments(void **state)
+{
+	static const char faster[] =
+		"version: 1\n"
+		"defaults:\n"
+		"  hz: {min: 2, max: 2, start: 2}\n"
+		"tenants:\n"
+		"  - name: batch\n"
+		"    cgroups: [\"" ROOT "/batch\"]\n"
+		"    hz: {min: 13, max: 13, start: 13}\n"
+		"  - name: web\n"
+		"    cgroups: [\"" ROOT "/web*\"]\n"
+		"    hz: {min: 1, max: 99, start: 49}\n";
+	struct rec r = { 0 };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct tenancy tn;
+	struct policy *p2;
+
+	assert_int_equal(tenancy_init(&tn, parse(policy_yaml), true, 1000, 13000), 0);
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
+	assert_int_equal(r.attaches, 3);
+	p2 = parse(faster);
+	assert_false(tenancy_renames(&tn, p2));
+	r.sethz = 0;
+	assert_int_equal(tenancy_replace(&tn, p2, tree, 8, ROOT, &ops), 0);
+	assert_int_equal(r.attaches, 3);
+	assert_int_equal(r.detaches, 0);
+	assert_int_equal(tn.t[1].ncgroups, 1);
+	assert_int_equal(tn.t[2].ncgroups, 2);
+	assert_true(asked_hz(&r, 1, 13));
+	assert_true(asked_hz(&r, 2, 49));
+	assert_int_equal(r.in_effect[1], 13);
+
+	/* A tenant dropped: its index has no name any more; its cgroup goes. */
+	p2 = parse("version: 1\n"
+		   "tenants:\n"
+		   "  - name: batch\n"
+		   "    cgroups: [\"" ROOT "/batch\"]\n");
+	assert_true(tenancy_renames(&tn, p2));
+	assert_int_equal(tenancy_replace(&tn, p2, tree, 8, ROOT, &ops), 0);
+	assert_int_equal(r.detaches, 2);
+	assert_int_equal(r.nattached, 1);
+	assert_int_equal(tenant_of(&r, 2), 1);
+	tenancy_release(&tn);
+}
+
+/* Past generations' names are bounded: the oldest goes first. */
+static void test_past_names_bounded(void **state)
+{
+	static const char *const yaml[2] = {
+		"version: 1\ntenants:\n  - name: even\n    cgroups: [\"" ROOT "/batch\"]\n",
+		"version: 1\ntenants:\n  - name: odd\n    cgroups: [\"" ROOT "/batch\"]\n",
+	};
+	struct rec r = { 0 };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct tenancy tn;
+
+	assert_int_equal(tenancy_init(&tn, parse(yaml[0]), true, 1000, 13000), 0);
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
+	for (int i = 1; i <= TENANCY_MAX_PAST + 1; i++)
+		assert_int_equal(tenancy_replace(&tn, parse(yaml[i % 2]), tree, 8, ROOT, &ops), 0);
+	assert_int_equal(tn.gen, TENANCY_MAX_PAST + 1);
+	assert_int_equal(tn.npast, TENANCY_MAX_PAST);
+	assert_null(tenancy_name(&tn, 1, 0));
+	assert_string_equal(tenancy_name(&tn, 1, 1), "odd");
+	assert_string_equal(tenancy_name(&tn, 1, TENANCY_MAX_PAST), "even");
+	assert_string_equal(tenancy_name(&tn, 1, tn.gen), "odd");
+	assert_int_equal(r.nattached, 1);
+	assert_int_equal(r.attached_gen[0], tn.gen);
+	assert_int_equal(r.detaches, 0);
+	tenancy_release(&tn);
+}
+
+/* A hand-over the monitor refuses leaves the cgroup to no tenant's events. */
+static void test_replace_refused_handover_detaches(void **state)
+{
+	static const char swapped[] =
+		"version: 1\n"
+		"tenants:\n"
+		"  - name: web\n"
+		"    cgroups: [\"" ROOT "/web*\"]\n"
+		"  - name: batch\n"
+		"    cgroups: [\"" ROOT "/batch\"]\n";
+	struct rec r = { 0 };
+	struct tenancy_ops ops = { rec_attach, rec_detach, rec_hz, &r };
+	struct tenancy tn;
+
+	assert_int_equal(tenancy_init(&tn, parse(policy_yaml), true, 1000, 13000), 0);
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
+	r.attach_rc = -EIO;
+	assert_int_equal(tenancy_replace(&tn, parse(swapped), tree, 8, ROOT, &ops), -EIO);
+	/* every cgroup changed index; each hand-over refused, each let go */
+	assert_int_equal(r.nattached, 0);
+	assert_int_equal(r.detaches, 3);
+	assert_int_equal(tn.ntops, 0);
+	/* asked again at the next reconcile, and attached then */
+	r.attach_rc = 0;
+	assert_int_equal(tenancy_reconcile(&tn, tree, 8, ROOT, &ops), 0);
+	assert_int_equal(tenant_of(&r, 4), 1);
+	assert_int_equal(tenant_of(&r, 2), 2);
+	assert_int_equal(r.nattached, 3);
 	tenancy_release(&tn);
 }
 
@@ -438,6 +595,9 @@ int main(void)
 		cmocka_unit_test(test_tops),
 		cmocka_unit_test(test_reconcile_follows_tree),
 		cmocka_unit_test(test_replace_keeps_learning_by_name),
+		cmocka_unit_test(test_replace_same_names_keeps_attachments),
+		cmocka_unit_test(test_replace_refused_handover_detaches),
+		cmocka_unit_test(test_past_names_bounded),
 		cmocka_unit_test(test_control_accounts_foreign_and_agent),
 		cmocka_unit_test(test_control_charges_unwinding),
 		cmocka_unit_test(test_uncontrolled_reports_only),
