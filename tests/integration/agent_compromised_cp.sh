@@ -221,7 +221,7 @@ fi
 # (the first such file in $BAD).
 tenant_profiles() {
 	local f n=0
-	for f in $(find "$OUTD" -maxdepth 1 -name '*.pb.gz' ! -name '.*' -newermt "@$(($1 / 1000 + 1))" | sort); do
+	for f in $(profiles_begun_after "$OUTD" "$1"); do
 		[ "$(pq total --label tenant="$3" "$f" 2>/dev/null || echo 0)" -eq 0 ] || { BAD=$f; return 2; }
 		[ "$(pq total --label tenant="$2" "$f" 2>/dev/null || echo 0)" -gt 0 ] && n=$((n + 1))
 	done

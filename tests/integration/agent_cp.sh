@@ -194,7 +194,7 @@ tap_result "${NAMES[6]}" $? "$(diag)"
 # Profiles that began after the policy was applied: the burner is cpweb's.
 tenant_profiles() {
 	local f n=0
-	for f in $(find "$1" -maxdepth 1 -name '*.pb.gz' ! -name '.*' -newermt "@$(($2 / 1000 + 1))" | sort); do
+	for f in $(profiles_begun_after "$1" "$2"); do
 		[ "$(pq total --label tenant=cpweb "$f" 2>/dev/null || echo 0)" -gt 0 ] && n=$((n + 1))
 	done
 	[ "$n" -ge 1 ]

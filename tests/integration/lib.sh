@@ -346,6 +346,19 @@ profile_files() {
 	find "$1" -maxdepth 1 -name '*.pb.gz' ! -name '.*' -printf '%p\n' 2>/dev/null | sort
 }
 
+# profiles_begun_after DIR MS: the finished profiles in DIR whose interval
+# began (time_nanos) at or after MS (ms since the epoch), sorted by name.
+# A profile written after a moment may have begun before it, and hold what
+# was sampled then, labelled as it was then.
+profiles_begun_after() {
+	local f t
+	for f in $(profile_files "$1"); do
+		# bash's 64-bit arithmetic: mawk's printf %d stops at 2^31
+		t=$(pq info "$f" 2>/dev/null | sed -n 's/^time_nanos: \([0-9]*\)$/\1/p')
+		[ -n "$t" ] && [ $((t / 1000000)) -ge "$2" ] && echo "$f"
+	done
+}
+
 # validate_profiles FILE...: every file must be read by go tool pprof -raw
 # and by pprof_query check.  Prints one line per failure; 1 if any.
 validate_profiles() {
