@@ -5,9 +5,10 @@
 #   make run     deps + build, then profile this host in the foreground
 #   make check   deps + build, then every test (tests/run.sh); last line
 #                "N passed, N failed, N skipped"
-#   make bench   compare vigild with bpftrace and perf, measure the
-#                overhead budgets and what Pyroscope export costs
-#                (tests/bench/bench_export.sh) (docs/benchmarks.md)
+#   make bench   compare vigild with bpftrace and perf (at 999 Hz, and at
+#                19 Hz in the steady state: tests/bench/bench_idle.sh),
+#                measure the overhead budgets, what Pyroscope export and
+#                unwinding cost (docs/benchmarks.md)
 #   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents, a staged
 #                rollout to 10k of them (tests/bench/bench_rollout.sh), and
 #                the audit log at 1M records (tests/bench/bench_audit.sh)
@@ -400,6 +401,7 @@ bench: deps
 	$(Q)tests/bench/budgets.sh
 	$(Q)tests/bench/bench_export.sh
 	$(Q)tests/bench/bench_unwind.sh
+	$(Q)tests/bench/bench_idle.sh
 
 # vigil-cp under 1k and 10k simulated agents (tests/bench/bench_cp.sh,
 # docs/benchmarks.md "Control plane").

@@ -88,6 +88,74 @@ struct {
 	__type(value, struct vigil_sample);
 } scratch SEC(".maps");
 
+/*
+ * Waking the collector.  Records go into the ring without a wakeup (an
+ * irq_work per sample would cost more than the sample), except:
+ *  - a process's first sample, so that the collector captures its maps
+ *    while it lives (a process that lives 150 ms is still symbolized);
+ *    "first" is: not in map "seen" under its start time, which the exec
+ *    program forgets, so a new image counts as new;
+ *  - a ring filled past a quarter, so that it drains before it is full.
+ * Otherwise the collector drains on its own, at most a second apart.
+ * Per CPU, the last process that was checked is remembered with the exec
+ * count of the time, so a run of samples of one process looks up nothing.
+ */
+#define VIGIL_SEEN_PROCS 8192
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VIGIL_SEEN_PROCS);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u64); /* its leader's start_boottime */
+} seen SEC(".maps");
+
+struct vigil_last_seen {
+	__u64 start_ns;
+	__u64 execs;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_last_seen);
+} last_seen SEC(".maps");
+
+/* Execs so far, all CPUs: a change makes every CPU's last_seen stale. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} execs SEC(".maps");
+
+#define VIGIL_WAKE_MIN_AVAIL (64u << 10)
+
+static __always_inline __u64 wake_flag(__u32 tgid, __u64 start_ns)
+{
+	__u32 zero = 0;
+	struct vigil_last_seen *l = bpf_map_lookup_elem(&last_seen, &zero);
+	__u64 *n = bpf_map_lookup_elem(&execs, &zero);
+	__u64 now_execs = n ? *n : 0, avail;
+
+	if (l && (l->tgid != tgid || l->start_ns != start_ns || l->execs != now_execs)) {
+		__u64 *v = bpf_map_lookup_elem(&seen, &tgid);
+
+		l->tgid = tgid;
+		l->start_ns = start_ns;
+		l->execs = now_execs;
+		if (!v || *v != start_ns) {
+			bpf_map_update_elem(&seen, &tgid, &start_ns, BPF_ANY);
+			return BPF_RB_FORCE_WAKEUP;
+		}
+	}
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail > VIGIL_WAKE_MIN_AVAIL && avail > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 /* The tenant of the running task: that of its nearest listed ancestor. */
 static __always_inline __u32 current_tenant(void)
 {
@@ -312,11 +380,7 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	size = sizeof(s->hdr) + klen + ulen + ustack;
 	if (size > sizeof(*s))
 		size = sizeof(*s);
-	/*
-	 * No wakeup: the collector drains on its own short timer, which costs
-	 * far less than an irq_work wakeup per sample.
-	 */
-	if (bpf_ringbuf_output(&events, s, size, BPF_RB_NO_WAKEUP))
+	if (bpf_ringbuf_output(&events, s, size, wake_flag(s->hdr.pid, s->hdr.start_ns)))
 		st->lost++;
 	else
 		st->samples++;
@@ -337,10 +401,15 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, tgid = BPF_CORE_READ(p, tgid);
 	struct vigil_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	__u64 *n = bpf_map_lookup_elem(&execs, &zero);
 	struct vigil_exec *e;
 
+	/* Its next sample is a first one again (wake_flag). */
+	bpf_map_delete_elem(&seen, &tgid);
+	if (n)
+		__sync_fetch_and_add(n, 1);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		if (st)
@@ -348,7 +417,7 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid,
 		return 0;
 	}
 	e->type = VIGIL_EV_EXEC;
-	e->pid = BPF_CORE_READ(p, tgid);
+	e->pid = tgid;
 	e->start_ns = BPF_CORE_READ(p, group_leader, start_boottime);
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;

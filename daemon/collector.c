@@ -41,7 +41,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,8 +68,15 @@
 #include "symbolizer.h"
 #include "unwind.h"
 
-/* How often the ring buffer is drained (it is filled without wakeups). */
-#define DRAIN_MS 25
+/*
+ * The longest the ring buffer waits to be drained.  The BPF program wakes
+ * the collector for a process's first sample and when the ring is a
+ * quarter full (wake_flag in bpf/profile.bpf.c); the rest waits for this,
+ * or for whatever else turns the loop first.
+ */
+#define DRAIN_MAX_NS 1000000000ull
+/* How soon profiles the output directory or the uplink could not take are offered again. */
+#define PENDING_RETRY_NS 100000000ull
 /* Profiles waiting for the output directory to accept them again. */
 #define PENDING_MAX_BYTES (8u << 20)
 #define PENDING_MAX 64
@@ -136,6 +142,7 @@ struct collector {
 	 */
 	int export_chan;
 	uint64_t next_metrics_ns;
+	uint64_t drained_mono; /* when the ring buffer was last drained */
 	/* Heartbeats to the monitor (systemd's watchdog and STATUS=, issue 11). */
 	struct heartbeat hb;
 	uint32_t reloads;            /* policies taken from the monitor since the start */
@@ -785,6 +792,35 @@ static void send_beat(struct collector *c)
 	privsep_send(PRIVSEP_FD, &m, sizeof(m), NULL, 0);
 }
 
+static uint64_t earlier(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * How long the loop may sleep: until the first of the ring's drain bound,
+ * the next beat, control period, metrics, the end of the interval or of
+ * the run, and a retry of the output directory.
+ */
+static int loop_timeout_ms(const struct collector *c, uint64_t now)
+{
+	uint64_t next = c->drained_mono + DRAIN_MAX_NS;
+	int beat = heartbeat_timeout_ms(&c->hb, now), ms;
+
+	next = earlier(next, c->next_control_mono);
+	next = earlier(next, c->interval_start_mono + (uint64_t)c->cfg.interval_s * 1000000000ull);
+	if (c->metrics_on)
+		next = earlier(next, c->next_metrics_ns);
+	if (c->end_mono)
+		next = earlier(next, c->end_mono);
+	if (c->npending || (c->export_on && exportside_waiting(&c->ex)))
+		next = earlier(next, now + PENDING_RETRY_NS);
+	if (next <= now)
+		return 0;
+	ms = (int)((next - now + 999999) / 1000000);
+	return beat >= 0 && beat < ms ? beat : ms;
+}
+
 int collector_main(void)
 {
 	struct collector c = { 0 };
@@ -798,14 +834,12 @@ int collector_main(void)
 		.open_debug = monitor_open_debug,
 		.open_debuglink = monitor_open_debuglink,
 	};
-	struct itimerspec its = { .it_interval = { 0, DRAIN_MS * 1000000L },
-				  .it_value = { 0, DRAIN_MS * 1000000L } };
 	struct policy *policy0 = NULL;
 	char *local_yaml = NULL;
 	size_t local_len = 0;
 	bool controlled;
 	sigset_t mask;
-	int sfd, tfd, rc, exit_code = 0;
+	int sfd, rc, exit_code = 0;
 	bool stopping = false;
 
 	log_init("vigild[collector]");
@@ -893,8 +927,7 @@ int collector_main(void)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (sfd < 0 || tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0)
+	if (sfd < 0)
 		fatalx(71, "cannot set up signals and timers: %s", strerror(errno));
 
 	c.interval_start_mono = mono_ns();
@@ -947,16 +980,16 @@ int collector_main(void)
 
 		struct pollfd pfd[5] = {
 			{ .fd = sfd, .events = POLLIN },
-			{ .fd = tfd, .events = POLLIN },
+			{ .fd = ring_buffer__epoll_fd(c.rb), .events = POLLIN },
 			{ .fd = PRIVSEP_FD, .events = POLLIN },
 			{ .fd = c.cp_on ? c.cp.chan_fd : -1, .events = POLLIN },
 			{ .fd = !c.cp_on && c.export_on ? c.export_chan : -1, .events = POLLIN },
 		};
-		uint64_t now, ticks;
+		uint64_t now, due;
 
 		bool beat_now = false;
 
-		if (poll(pfd, 5, heartbeat_timeout_ms(&c.hb, mono_ns())) < 0) {
+		if (poll(pfd, 5, loop_timeout_ms(&c, mono_ns())) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatalx(71, "poll: %s", strerror(errno));
@@ -969,10 +1002,7 @@ int collector_main(void)
 					stopping = true;
 			}
 		}
-		if (pfd[1].revents & POLLIN) {
-			if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-				fatalx(71, "timerfd: %s", strerror(errno));
-		}
+		/* pfd[1], the ring buffer: drained below at every turn. */
 		if ((pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) && monclient_poll() < 0) {
 			log_warnx("the monitor went away; writing what was collected and exiting");
 			stopping = true;
@@ -1022,9 +1052,15 @@ int collector_main(void)
 		if (rc < 0 && rc != -EINTR)
 			log_warn_errno(rc, "draining the ring buffer");
 		now = mono_ns();
-		if (heartbeat_turn(&c.hb, now, beat_now) && !stopping)
+		c.drained_mono = now;
+		/*
+		 * Periodic work due soon is done now: the beat, the control
+		 * period and the metrics then share one wakeup a second.
+		 */
+		due = now + HEARTBEAT_SLACK_NS;
+		if (heartbeat_turn(&c.hb, now, HEARTBEAT_SLACK_NS, beat_now) && !stopping)
 			send_beat(&c);
-		if (now >= c.next_control_mono) {
+		if (due >= c.next_control_mono) {
 			budgets_tick(c.budgets);
 			if (c.cp_on) {
 				struct vigil_stats st;
@@ -1037,7 +1073,7 @@ int collector_main(void)
 			}
 			c.next_control_mono = now + (uint64_t)c.cfg.control_period_s * 1000000000ull;
 		}
-		if (c.metrics_on && now >= c.next_metrics_ns) {
+		if (c.metrics_on && due >= c.next_metrics_ns) {
 			send_metrics(&c);
 			c.next_metrics_ns = now + METRICS_PERIOD_NS;
 		}

@@ -350,6 +350,11 @@ void exportside_pump(struct exportside *es)
 	}
 }
 
+bool exportside_waiting(const struct exportside *es)
+{
+	return *es->chan >= 0 && spoolq_stats(es->q)->files && !spoolq_inflight(es->q);
+}
+
 int exportside_on_ack(struct exportside *es, const struct msg_export_ack *ack)
 {
 	const struct spoolq_entry *e;

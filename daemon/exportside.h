@@ -112,6 +112,12 @@ void exportside_set_bound(struct exportside *es, uint64_t max_bytes);
 void exportside_pump(struct exportside *es);
 
 /*
+ * Whether a file waits to be sent with none in flight (the uplink could
+ * not take it yet): the caller pumps again soon.
+ */
+bool exportside_waiting(const struct exportside *es);
+
+/*
  * A MSG_EXPORT_ACK (checked against the table) from the uplink: the file in
  * flight is unlinked (EXPORT_REJECTED: its profiles counted as refused).
  * 0, or -EPROTO when it breaks the protocol (the caller reports it as

@@ -6,10 +6,10 @@
 #include "heartbeat.h"
 #include "privsep.h"
 
-bool heartbeat_turn(struct heartbeat *h, uint64_t now_ns, bool force)
+bool heartbeat_turn(struct heartbeat *h, uint64_t now_ns, uint64_t slack_ns, bool force)
 {
 	h->progress++;
-	if (!force && now_ns < h->next_ns)
+	if (!force && now_ns + slack_ns < h->next_ns)
 		return false;
 	h->next_ns = now_ns + BEAT_INTERVAL_MS * 1000000ull;
 	return true;

@@ -20,8 +20,17 @@ struct heartbeat {
 	uint64_t next_ns;    /* CLOCK_MONOTONIC when the next beat is due; 0: now */
 };
 
-/* One turn of the loop; true when a beat is due (the next is scheduled). */
-bool heartbeat_turn(struct heartbeat *h, uint64_t now_ns, bool force);
+/*
+ * How early a worker may beat (and do its other periodic work), so that
+ * the beat shares a wakeup with that work.
+ */
+#define HEARTBEAT_SLACK_NS 200000000ull
+
+/*
+ * One turn of the loop; true when a beat is due within slack_ns (the next
+ * is scheduled BEAT_INTERVAL_MS after now_ns).
+ */
+bool heartbeat_turn(struct heartbeat *h, uint64_t now_ns, uint64_t slack_ns, bool force);
 
 /* Milliseconds until the next beat is due (0: now), for the loop's poll. */
 int heartbeat_timeout_ms(const struct heartbeat *h, uint64_t now_ns);

@@ -171,7 +171,9 @@ static void beat(struct uplink *u, bool force)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (!heartbeat_turn(&u->hb, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, force))
+	/* A beat due soon goes now, on the metrics' wakeup rather than one of its own. */
+	if (!heartbeat_turn(&u->hb, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
+			    HEARTBEAT_SLACK_NS, force))
 		return;
 	m.progress = u->hb.progress;
 	if (!u->cp)

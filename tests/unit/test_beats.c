@@ -181,14 +181,18 @@ static void test_heartbeat_schedule(void **state)
 	struct heartbeat h = { 0 };
 	const uint64_t ms = 1000000;
 
-	assert_true(heartbeat_turn(&h, 5 * ms, false)); /* the first is due at once */
+	assert_true(heartbeat_turn(&h, 5 * ms, 0, false)); /* the first is due at once */
 	assert_int_equal(heartbeat_timeout_ms(&h, 5 * ms), BEAT_INTERVAL_MS);
-	assert_false(heartbeat_turn(&h, 6 * ms, false));
-	assert_true(heartbeat_turn(&h, 7 * ms, true)); /* forced */
-	assert_false(heartbeat_turn(&h, (7 + BEAT_INTERVAL_MS - 1) * ms, false));
-	assert_true(heartbeat_turn(&h, (7 + BEAT_INTERVAL_MS) * ms, false));
-	assert_int_equal(h.progress, 5); /* every turn counts, beat or not */
-	assert_int_equal(heartbeat_timeout_ms(&h, (8 + 2 * BEAT_INTERVAL_MS) * ms), 0);
+	assert_false(heartbeat_turn(&h, 6 * ms, 0, false));
+	assert_true(heartbeat_turn(&h, 7 * ms, 0, true)); /* forced */
+	assert_false(heartbeat_turn(&h, (7 + BEAT_INTERVAL_MS - 1) * ms, 0, false));
+	assert_true(heartbeat_turn(&h, (7 + BEAT_INTERVAL_MS) * ms, 0, false));
+	/* within the slack: due now, and the next one a whole interval from now */
+	assert_false(heartbeat_turn(&h, (7 + 2 * BEAT_INTERVAL_MS - 201) * ms, 200 * ms, false));
+	assert_true(heartbeat_turn(&h, (7 + 2 * BEAT_INTERVAL_MS - 200) * ms, 200 * ms, false));
+	assert_int_equal(h.next_ns, (7 + 3 * BEAT_INTERVAL_MS - 200) * ms);
+	assert_int_equal(h.progress, 7); /* every turn counts, beat or not */
+	assert_int_equal(heartbeat_timeout_ms(&h, (8 + 3 * BEAT_INTERVAL_MS) * ms), 0);
 }
 
 static void test_table_rows(void **state)
