@@ -99,6 +99,9 @@ struct {
  * Otherwise the collector drains on its own, at most a second apart.
  * Per CPU, the last process that was checked is remembered with the exec
  * count of the time, so a run of samples of one process looks up nothing.
+ * Kernel threads have no maps to capture and wake no one.  (An LRU hash
+ * is safe here because the events are cpu-clock, run from an hrtimer;
+ * hardware events, run in NMI, could deadlock on its locks.)
  */
 #define VIGIL_SEEN_PROCS 8192
 struct {
@@ -132,14 +135,15 @@ struct {
 
 #define VIGIL_WAKE_MIN_AVAIL (64u << 10)
 
-static __always_inline __u64 wake_flag(__u32 tgid, __u64 start_ns)
+/* user: the task has a user address space (kernel threads have no maps). */
+static __always_inline __u64 wake_flag(__u32 tgid, __u64 start_ns, bool user)
 {
 	__u32 zero = 0;
 	struct vigil_last_seen *l = bpf_map_lookup_elem(&last_seen, &zero);
 	__u64 *n = bpf_map_lookup_elem(&execs, &zero);
 	__u64 now_execs = n ? *n : 0, avail;
 
-	if (l && (l->tgid != tgid || l->start_ns != start_ns || l->execs != now_execs)) {
+	if (user && l && (l->tgid != tgid || l->start_ns != start_ns || l->execs != now_execs)) {
 		__u64 *v = bpf_map_lookup_elem(&seen, &tgid);
 
 		l->tgid = tgid;
@@ -154,6 +158,17 @@ static __always_inline __u64 wake_flag(__u32 tgid, __u64 start_ns)
 	if (avail > VIGIL_WAKE_MIN_AVAIL && avail > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
+}
+
+/* A sample the ring had no room for: the process's next one is a first one again. */
+static __always_inline void forget_seen(__u32 tgid)
+{
+	__u32 zero = 0;
+	struct vigil_last_seen *l = bpf_map_lookup_elem(&last_seen, &zero);
+
+	bpf_map_delete_elem(&seen, &tgid);
+	if (l)
+		l->tgid = 0;
 }
 
 /* The tenant of the running task: that of its nearest listed ancestor. */
@@ -380,9 +395,10 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	size = sizeof(s->hdr) + klen + ulen + ustack;
 	if (size > sizeof(*s))
 		size = sizeof(*s);
-	if (bpf_ringbuf_output(&events, s, size, wake_flag(s->hdr.pid, s->hdr.start_ns)))
+	if (bpf_ringbuf_output(&events, s, size, wake_flag(s->hdr.pid, s->hdr.start_ns, task->mm))) {
 		st->lost++;
-	else
+		forget_seen(s->hdr.pid);
+	} else
 		st->samples++;
 	/* A lost sample cost its tenant all the same. */
 	ts = bpf_map_lookup_elem(&tstats, &tenant);

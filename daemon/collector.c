@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -143,6 +144,7 @@ struct collector {
 	int export_chan;
 	uint64_t next_metrics_ns;
 	uint64_t drained_mono; /* when the ring buffer was last drained */
+	int wake_fd;           /* ring_wake_fd() */
 	/* Heartbeats to the monitor (systemd's watchdog and STATUS=, issue 11). */
 	struct heartbeat hb;
 	uint32_t reloads;            /* policies taken from the monitor since the start */
@@ -422,7 +424,6 @@ static void flush(struct collector *c)
 	}
 	snapshot_top_free(top);
 	stackagg_reset(c->agg);
-	budgets_written(c->budgets);
 	symbolizer_tick(c->sym);
 	c->interval_start_mono = now;
 	c->interval_start_rt = real_ns();
@@ -792,21 +793,46 @@ static void send_beat(struct collector *c)
 	privsep_send(PRIVSEP_FD, &m, sizeof(m), NULL, 0);
 }
 
+/*
+ * An epoll fd that is readable after the BPF program asked for a wakeup,
+ * until epoll_wait() takes it (edge-triggered).  libbpf's own epoll fd is
+ * level-triggered: once woken, it would stay readable while samples keep
+ * arriving, and at a high rate the loop would never sleep.
+ */
+static int ring_wake_fd(int ring_fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (epoll_ctl(fd, EPOLL_CTL_ADD, ring_fd, &ev) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 static uint64_t earlier(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
 }
 
 /*
- * How long the loop may sleep: until the first of the ring's drain bound,
- * the next beat, control period, metrics, the end of the interval or of
- * the run, and a retry of the output directory.
+ * How long the loop may sleep: not at all while a policy waits (it came
+ * during a request), else until the first of the ring's drain bound, the
+ * next beat, control period, metrics, the end of the interval or of the
+ * run, and a retry of the output directory or the uplink.
  */
 static int loop_timeout_ms(const struct collector *c, uint64_t now)
 {
 	uint64_t next = c->drained_mono + DRAIN_MAX_NS;
 	int beat = heartbeat_timeout_ms(&c->hb, now), ms;
 
+	if (monclient_policy_waiting())
+		return 0;
 	next = earlier(next, c->next_control_mono);
 	next = earlier(next, c->interval_start_mono + (uint64_t)c->cfg.interval_s * 1000000000ull);
 	if (c->metrics_on)
@@ -904,6 +930,9 @@ int collector_main(void)
 	c.rb = ring_buffer__new(c.events_fd, on_event, &c, NULL);
 	if (!c.rb)
 		fatalx(70, "cannot map the samples ring buffer: %s", strerror(errno));
+	c.wake_fd = ring_wake_fd(c.events_fd);
+	if (c.wake_fd < 0)
+		fatalx(70, "cannot watch the samples ring buffer: %s", strerror(-c.wake_fd));
 	c.agg = stackagg_new(0);
 	if (!c.agg)
 		fatalx(70, "out of memory");
@@ -980,7 +1009,7 @@ int collector_main(void)
 
 		struct pollfd pfd[5] = {
 			{ .fd = sfd, .events = POLLIN },
-			{ .fd = ring_buffer__epoll_fd(c.rb), .events = POLLIN },
+			{ .fd = c.wake_fd, .events = POLLIN },
 			{ .fd = PRIVSEP_FD, .events = POLLIN },
 			{ .fd = c.cp_on ? c.cp.chan_fd : -1, .events = POLLIN },
 			{ .fd = !c.cp_on && c.export_on ? c.export_chan : -1, .events = POLLIN },
@@ -1002,7 +1031,13 @@ int collector_main(void)
 					stopping = true;
 			}
 		}
-		/* pfd[1], the ring buffer: drained below at every turn. */
+		/* The ring buffer, drained below at every turn: take the wakeup. */
+		if (pfd[1].revents & POLLIN) {
+			struct epoll_event ev;
+
+			while (epoll_wait(c.wake_fd, &ev, 1, 0) > 0)
+				;
+		}
 		if ((pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) && monclient_poll() < 0) {
 			log_warnx("the monitor went away; writing what was collected and exiting");
 			stopping = true;
@@ -1080,8 +1115,15 @@ int collector_main(void)
 		if (c.end_mono && now >= c.end_mono)
 			stopping = true;
 		if (stopping || now - c.interval_start_mono >= (uint64_t)c.cfg.interval_s * 1000000000ull) {
-			if (stackagg_total(c.agg) || !stopping || now - c.interval_start_mono > 500000000ull)
+			if (stackagg_total(c.agg) || !stopping || now - c.interval_start_mono > 500000000ull) {
 				flush(&c);
+				/*
+				 * Past tenant names age with interval ends only: an
+				 * early flush (too many stacks) may come in the middle
+				 * of a drain that still holds samples named by them.
+				 */
+				budgets_written(c.budgets);
+			}
 		}
 		if (c.npending && !stopping)
 			drain_pending(&c);

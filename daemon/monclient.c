@@ -131,6 +131,11 @@ int monclient_poll(void)
 	return 1;
 }
 
+bool monclient_policy_waiting(void)
+{
+	return policy_fd >= 0;
+}
+
 int monclient_take_policy(int *ret_fd, char *ret_name, size_t len)
 {
 	if (policy_fd < 0)

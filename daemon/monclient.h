@@ -43,6 +43,12 @@ int monclient_poll(void);
 /* Take the waiting policy: 1 and its fd (caller closes) and name, or 0. */
 int monclient_take_policy(int *ret_fd, char *ret_name, size_t len);
 
+/*
+ * Whether a policy waits, kept while a request waited for its answer (its
+ * socket, read already, will not wake the caller's poll).
+ */
+bool monclient_policy_waiting(void);
+
 bool monclient_gone(void);
 
 #endif

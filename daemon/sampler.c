@@ -117,6 +117,32 @@ static void cg_close(struct cg_events *c, unsigned ncpus)
 	free(c->pfds);
 }
 
+/*
+ * A cgroup's old events (old) give way to its new, disabled ones (c), one
+ * CPU at a time: the old event stops, then the new one starts.  On this
+ * CPU its tasks are sampled by neither for that moment, never by both.
+ * The old events are closed whatever happens; 0, or the first -errno of
+ * an enable (its CPU then samples the cgroup for no one).
+ */
+static int hand_over(struct sampler *s, struct cg_events *old, struct cg_events *c, char *err,
+		     size_t errlen)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < s->ncpus; i++) {
+		fds_close(&old->links[i], 1);
+		fds_close(&old->pfds[i], 1);
+		old->links[i] = old->pfds[i] = -1; /* cg_close below closes what is left */
+		if (ioctl(c->pfds[i], PERF_EVENT_IOC_ENABLE, 0) < 0 && !rc) {
+			rc = -errno;
+			snprintf(err, errlen, "enable the cgroup's new event on cpu %d: %s", s->cpus[i],
+				 strerror(-rc));
+		}
+	}
+	cg_close(old, s->ncpus);
+	return rc;
+}
+
 /* Move cgs[i] (and its node) to the end of the list. */
 static void swap_last(struct sampler *s, size_t i)
 {
@@ -180,8 +206,12 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, 
 	}
 	for (unsigned i = 0; i < s->ncpus; i++)
 		c.pfds[i] = c.links[i] = -1;
+	/*
+	 * A hand-over's new events start disabled: each starts only once its
+	 * CPU's old one has stopped (below), so no task is sampled twice.
+	 */
 	for (unsigned i = 0; i < s->ncpus; i++) {
-		c.pfds[i] = sampler_open_event(s->cpus[i], cgroup_fd, hz, true);
+		c.pfds[i] = sampler_open_event(s->cpus[i], cgroup_fd, hz, !same);
 		if (c.pfds[i] < 0) {
 			rc = c.pfds[i];
 			snprintf(err, errlen, "perf_event_open(cpu-clock, cgroup %" PRIu64 ", cpu %d): %s",
@@ -196,22 +226,18 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, 
 			goto fail;
 		}
 	}
-	/*
-	 * One update, so the default events never see the cgroup unlisted;
-	 * for the moment both tenants' events run, the old tenant's may
-	 * sample it too.
-	 */
+	/* One update, so the default events never see the cgroup unlisted. */
 	if (bpf_map_update_elem(s->tenant_cg_fd, &cgroup_id, &t, BPF_ANY) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "tenant_cg update: %s", strerror(-rc));
 		goto fail;
 	}
 	if (same)
-		cg_close(&s->cgs[--s->ncgs], s->ncpus);
+		rc = hand_over(s, &s->cgs[--s->ncgs], &c, err, errlen);
 	s->nodes[s->ncgs] = node;
 	s->cgs[s->ncgs++] = c;
 	s->tenant_hz[tenant] = hz;
-	return 0;
+	return rc;
 fail:
 	cg_close(&c, s->ncpus);
 	return rc;

@@ -76,8 +76,11 @@ unsigned sampler_ncpus(const struct sampler *s);
  * an ancestor or a descendant of it is attached already (its events would
  * sample the same tasks twice); -ENOSPC past SAMPLER_MAX_CGROUPS.  The
  * cgroup itself attached already is handed to the tenant given: its new
- * events start and the map changes in one update before the old events
- * stop, so its tasks are never the default events' meanwhile.
+ * events are opened disabled, the map changes in one update, then on each
+ * CPU the old event stops before the new one starts, so its tasks are
+ * never the default events' meanwhile, nor sampled twice.  An error after
+ * the old events stopped leaves the new ones in place (the caller
+ * detaches them).
  */
 #define SAMPLER_MAX_CGROUPS 256
 int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, int cgroup_fd,

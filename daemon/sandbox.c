@@ -265,6 +265,8 @@ static const int collector_syscalls[] = {
 	SCMP_SYS(fsync), SCMP_SYS(getppid),
 	/* the policy in force, handed to the uplink (memblob.h) */
 	SCMP_SYS(memfd_create),
+	/* taking the ring buffer's edge-triggered wakeup (collector.c, ring_wake_fd) */
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
 };
 
 /*

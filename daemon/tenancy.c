@@ -265,14 +265,15 @@ int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, 
 			i++;
 			continue;
 		}
-		if (w < nwant)
+		if (w < nwant) {
 			moving[w] = true;
-		else
+		} else {
 			ops->detach(ops->ctx, top->id); /* -ENOENT: already gone */
+			detached = true;
+		}
 		if (top->tenant < tn->n && tn->t[top->tenant].ncgroups)
 			tn->t[top->tenant].ncgroups--;
 		tn->tops[i] = tn->tops[--tn->ntops];
-		detached = true;
 	}
 	prune_refused(tn, want, nwant, detached);
 	for (size_t i = 0; i < nwant; i++) {
@@ -280,8 +281,11 @@ int tenancy_reconcile(struct tenancy *tn, const struct tenancy_cgroup *cgroups, 
 		unsigned got = 0, asked = t->hz;
 		struct tenancy_top *v;
 
-		if (attached(tn, want[i].id, want[i].tenant) || refused(tn, want[i].id, want[i].tenant))
+		if (attached(tn, want[i].id, want[i].tenant) || refused(tn, want[i].id, want[i].tenant)) {
+			if (moving[i])
+				ops->detach(ops->ctx, want[i].id); /* not handed over: not the old tenant's either */
 			continue;
+		}
 		rc = ops->attach(ops->ctx, want[i].tenant, tn->gen, want[i].id, asked, &got);
 		if (rc == 0)
 			took(t, asked, got, 0);
@@ -332,7 +336,8 @@ static int keep_past(struct tenancy *tn)
 		/* The oldest goes: its samples, if any are left, get "tenant-N". */
 		past_free(&tn->past[0]);
 		memmove(tn->past, tn->past + 1, (tn->npast - 1) * sizeof(*tn->past));
-		tn->npast--;
+		tn->past[tn->npast - 1] = p;
+		return 0;
 	}
 	v = realloc(tn->past, (tn->npast + 1) * sizeof(*v));
 	if (!v) {
@@ -355,12 +360,8 @@ int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_c
 		return -errno;
 	}
 	if (tenancy_renames(tn, p)) {
-		rc = keep_past(tn);
-		if (rc) {
-			free(t);
-			policy_free(p);
-			return rc;
-		}
+		/* Without memory for them, samples still to be written get "tenant-N". */
+		keep_past(tn);
 		tn->gen++;
 	}
 	/*
@@ -380,9 +381,13 @@ int tenancy_replace(struct tenancy *tn, struct policy *p, const struct tenancy_c
 			tn->t[tn->tops[i].tenant].ncgroups++;
 	tn->have_prev = false;
 	prev_free(&tn->prev);
+	/* Reconciled whatever the default's answer: no cgroup keeps an old generation. */
 	rc = tenancy_set_hz(tn, 0, tn->t[0].hz, ops);
-	if (!rc)
-		rc = tenancy_reconcile(tn, cgroups, n, root, ops);
+	{
+		int r = tenancy_reconcile(tn, cgroups, n, root, ops);
+
+		rc = rc ? rc : r;
+	}
 	/* Kept attachments run at the old policy's frequency until told. */
 	for (uint32_t i = 1; i < tn->n; i++)
 		if (tn->t[i].ncgroups) {
@@ -510,6 +515,15 @@ const char *tenancy_name(const struct tenancy *tn, uint32_t tenant, uint32_t gen
 	return NULL;
 }
 
+/* Whether a cgroup is still attached with generation gen (a reconcile cut short). */
+static bool carried(const struct tenancy *tn, uint32_t gen)
+{
+	for (size_t i = 0; i < tn->ntops; i++)
+		if (tn->tops[i].gen == gen)
+			return true;
+	return false;
+}
+
 void tenancy_written(struct tenancy *tn)
 {
 	size_t k = 0;
@@ -520,7 +534,7 @@ void tenancy_written(struct tenancy *tn)
 	 * the names are kept for one more, to be sure.
 	 */
 	for (size_t i = 0; i < tn->npast; i++) {
-		if (++tn->past[i].written >= 2)
+		if (!carried(tn, tn->past[i].gen) && ++tn->past[i].written >= 2)
 			past_free(&tn->past[i]);
 		else
 			tn->past[k++] = tn->past[i];

@@ -105,7 +105,8 @@ struct tenancy {
 	 * policy that names an index otherwise starts the next one.  Samples
 	 * carry the generation of the events that took them; the names of
 	 * past generations are kept until two intervals were written since
-	 * (tenancy_written), at most TENANCY_MAX_PAST of them.
+	 * and no cgroup is attached with them any more (tenancy_written), at
+	 * most TENANCY_MAX_PAST of them.
 	 */
 	uint32_t gen;
 	struct tenancy_past { uint32_t gen; unsigned written; size_t n; char (*name)[POLICY_MAX_NAME + 1]; } *past;

@@ -346,6 +346,18 @@ static void test_past_names_bounded(void **state)
 	assert_int_equal(r.nattached, 1);
 	assert_int_equal(r.attached_gen[0], tn.gen);
 	assert_int_equal(r.detaches, 0);
+	/* A generation a cgroup still carries (a reconcile cut short) does not age. */
+	assert_int_equal(tn.ntops, 1);
+	tn.tops[0].gen = 1;
+	for (int i = 0; i < 3; i++)
+		tenancy_written(&tn);
+	assert_string_equal(tenancy_name(&tn, 1, 1), "odd");
+	assert_null(tenancy_name(&tn, 1, 2));
+	tn.tops[0].gen = tn.gen; /* handed over: two intervals from now, gone */
+	tenancy_written(&tn);
+	assert_string_equal(tenancy_name(&tn, 1, 1), "odd");
+	tenancy_written(&tn);
+	assert_null(tenancy_name(&tn, 1, 1));
 	tenancy_release(&tn);
 }
 
