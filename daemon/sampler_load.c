@@ -158,7 +158,7 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 
 	/*
 	 * 512 KiB per CPU: at 999 Hz on every CPU with ~500-byte records, half
-	 * a second of samples; the program wakes the collector when a quarter
+	 * a second of samples; the program wakes the collector when half
 	 * is used, and it drains at least once a second anyway.  (The
 	 * data pages are mapped twice into the collector, so every byte here
 	 * costs two of its RSS.)  A full ring is counted as lost samples.

@@ -3,7 +3,7 @@
 # symbolized, though the collector no longer drains on a short timer.
 #
 # The BPF program writes samples into the ring without waking anyone,
-# except for a process's first sample (and a ring a quarter full): the
+# except for a process's first sample (and a ring half full): the
 # collector, woken, drains at once and captures the process's maps and
 # files while it lives (bpf/profile.bpf.c, wake_flag).  Otherwise it drains
 # at most a second apart, by which time a 150 ms process is gone: its
