@@ -71,7 +71,7 @@
 
 /*
  * The longest the ring buffer waits to be drained.  The BPF program wakes
- * the collector for a process's first sample and when the ring is a
+ * the collector for a process's first sample and when the ring is
  * half full (wake_flag in bpf/profile.bpf.c); the rest waits for this,
  * or for whatever else turns the loop first.
  */
