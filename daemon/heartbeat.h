@@ -15,16 +15,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "privsep.h"
+
 struct heartbeat {
 	uint64_t progress;   /* loop turns */
 	uint64_t next_ns;    /* CLOCK_MONOTONIC when the next beat is due; 0: now */
 };
 
-/*
- * How early a worker may beat (and do its other periodic work), so that
- * the beat shares a wakeup with that work.
- */
-#define HEARTBEAT_SLACK_NS 200000000ull
+/* BEAT_SLACK_MS (privsep.h), for heartbeat_turn(). */
+#define HEARTBEAT_SLACK_NS (BEAT_SLACK_MS * 1000000ull)
 
 /*
  * One turn of the loop; true when a beat is due within slack_ns (the next

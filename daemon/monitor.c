@@ -87,7 +87,6 @@
 #define ABORT_GRACE_MS 1000
 /* How often the processes' /proc figures go to the uplink for its metrics page. */
 #define PROC_METRICS_MS 1000
-#define PROC_METRICS_SLACK_MS 200
 
 extern char **environ;
 
@@ -1216,7 +1215,7 @@ int monitor_main(const struct vigild_opts *o)
 			uint64_t now_ms = mono_ms();
 
 			/* Due soon: done now, on a worker's beat's wakeup rather than one of its own. */
-			if (now_ms + PROC_METRICS_SLACK_MS >= next_proc_ms) {
+			if (now_ms + BEAT_SLACK_MS >= next_proc_ms) {
 				send_proc_metrics(ws, &pm[0], btime);
 				next_proc_ms = now_ms + PROC_METRICS_MS;
 			}

@@ -661,6 +661,11 @@ struct msg_export_config {
  * stopped, stuck in a call or spinning outside its loop stops it.
  */
 #define BEAT_INTERVAL_MS 1000
+/*
+ * How early periodic work (a beat, metrics, a control period) may be done
+ * so that it shares a wakeup with other work; every process uses the same.
+ */
+#define BEAT_SLACK_MS 200
 #define BEAT_MAX_TENANTS 16
 
 struct msg_collector_beat {

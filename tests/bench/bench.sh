@@ -111,19 +111,6 @@ start_profiler() {
 	PROF_PID=$!
 }
 
-stop_profiler() {
-	local i
-	[ -n "$PROF_PID" ] || return 0
-	kill -INT "$PROF_PID" 2>/dev/null
-	for ((i = 0; i < 600; i++)); do
-		kill -0 "$PROF_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$PROF_PID" 2>/dev/null
-	wait "$PROF_PID" 2>/dev/null
-	PROF_PID=
-}
-
 # Runs NCPU benchspins in parallel; prints their mean wall time.
 run_workload() {
 	local dir=$1 i pids=()

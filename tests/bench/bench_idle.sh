@@ -54,18 +54,6 @@ trap 'exit 130' INT TERM
 
 . tests/bench/lib_bench.sh
 
-# tree_switches PID: voluntary context switches of every thread in the tree.
-tree_switches() {
-	local p t sum=0 v
-	for p in $(proc_tree "$1"); do
-		for t in /proc/$p/task/*/status; do
-			v=$(awk '/^voluntary_ctxt_switches:/ {print $2}' "$t" 2>/dev/null)
-			sum=$((sum + ${v:-0}))
-		done
-	done
-	echo "$sum"
-}
-
 start_profiler() {
 	local cfg=$1 dir=$TMP/$1
 	mkdir -p "$dir"
@@ -84,18 +72,6 @@ start_profiler() {
 	*) die "unknown configuration '$cfg'" ;;
 	esac
 	PROF_PID=$!
-}
-
-stop_profiler() {
-	local i
-	kill -INT "$PROF_PID" 2>/dev/null
-	for ((i = 0; i < 600; i++)); do
-		kill -0 "$PROF_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$PROF_PID" 2>/dev/null
-	wait "$PROF_PID" 2>/dev/null
-	PROF_PID=
 }
 
 declare -A CPU SW HWM NOTE

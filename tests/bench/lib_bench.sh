@@ -1,5 +1,6 @@
 # tests/bench/lib_bench.sh - what the benchmarks measure of a profiler's
-# process tree, sourced by bench.sh and bench_unwind.sh.
+# process tree, and how they stop it; sourced by bench.sh, bench_unwind.sh
+# and bench_idle.sh.
 
 # proc_tree PID: PID and all its descendants, one per line.
 proc_tree() {
@@ -19,6 +20,18 @@ tree_cpu_ns() {
 		for t in /proc/$p/task/*/schedstat; do
 			read -r v _ <"$t" 2>/dev/null || continue
 			sum=$((sum + v))
+		done
+	done
+	echo "$sum"
+}
+
+# tree_switches PID: voluntary context switches of every thread in the tree.
+tree_switches() {
+	local p t sum=0 v
+	for p in $(proc_tree "$1"); do
+		for t in /proc/$p/task/*/status; do
+			v=$(awk '/^voluntary_ctxt_switches:/ {print $2}' "$t" 2>/dev/null)
+			sum=$((sum + ${v:-0}))
 		done
 	done
 	echo "$sum"
@@ -59,3 +72,18 @@ tree_bpf_stats() {
 
 # div A B FORMAT: A / B printed with FORMAT, "n/a" when B is 0.
 div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (b > 0) printf f, a / b; else printf "n/a" }'; }
+
+# stop_profiler: SIGINT to $PROF_PID (when set), up to a minute to exit,
+# then SIGKILL; PROF_PID cleared.
+stop_profiler() {
+	local i
+	[ -n "$PROF_PID" ] || return 0
+	kill -INT "$PROF_PID" 2>/dev/null
+	for ((i = 0; i < 600; i++)); do
+		kill -0 "$PROF_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$PROF_PID" 2>/dev/null
+	wait "$PROF_PID" 2>/dev/null
+	PROF_PID=
+}

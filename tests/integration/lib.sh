@@ -346,6 +346,18 @@ profile_files() {
 	find "$1" -maxdepth 1 -name '*.pb.gz' ! -name '.*' -printf '%p\n' 2>/dev/null | sort
 }
 
+# rate_verdict N HZ OUTFILE: "ok ..." (else "bad ...") when N samples over
+# the CPU seconds cpusplit reported in OUTFILE are HZ a second within 3
+# sigma of counting noise (and at least 30 were expected).
+rate_verdict() {
+	local cpu
+	cpu=$(sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' "$3")
+	awk -v n="${1:-0}" -v cpu="${cpu:-0}" -v hz="$2" 'BEGIN {
+		want = hz * cpu; tol = 3 / sqrt(want > 1 ? want : 1); r = cpu > 0 ? n / cpu : 0
+		d = r / hz - 1; if (d < 0) d = -d
+		printf "%s %d samples in %.2f CPU s: %.1f per s, want %d +-%.1f%%", (want >= 30 && d <= tol ? "ok" : "bad"), n, cpu, r, hz, 100 * tol }'
+}
+
 # profiles_begun_after DIR MS: the finished profiles in DIR whose interval
 # began (time_nanos) at or after MS (ms since the epoch), sorted by name.
 # A profile written after a moment may have begun before it, and hold what

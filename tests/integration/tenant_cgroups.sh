@@ -116,17 +116,8 @@ tap_result "${TESTS[0]}" $([ "$VIGILD_RC" -eq 0 ] && [ -n "$line" ]; echo $?) \
 # is the sh that moved itself into the cgroup, still in the test's).
 count() { pq total --label pid="$1" --label comm=cpusplit "${@:2}" "${FILES[@]}" 2>/dev/null || echo 0; }
 
-# rate PID HZ OUTFILE: "ok ..." when PID's samples per CPU second are HZ
-# within 3 sigma (CPU from cpusplit's own report in OUTFILE).
-rate() {
-	local n cpu
-	n=$(count "$1")
-	cpu=$(sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' "$3")
-	awk -v n="${n:-0}" -v cpu="${cpu:-0}" -v hz="$2" 'BEGIN {
-		want = hz * cpu; tol = 3 / sqrt(want > 1 ? want : 1); r = cpu > 0 ? n / cpu : 0
-		d = r / hz - 1; if (d < 0) d = -d
-		printf "%s %d samples in %.2f CPU s: %.1f per s, want %d +-%.0f%%", (want >= 30 && d <= tol ? "ok" : "bad"), n, cpu, r, hz, 100 * tol }'
-}
+# rate PID HZ OUTFILE: rate_verdict (lib.sh) of PID's samples.
+rate() { rate_verdict "$(count "$1")" "$2" "$3"; }
 
 v=$(rate "$P_DEEP" 29 "$T/deep.out")
 all=$(count "$P_DEEP")

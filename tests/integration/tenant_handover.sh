@@ -145,17 +145,8 @@ tap_result "${TESTS[2]}" $([ "$all_a" -gt 0 ] && [ "$own_a" -eq "$all_a" ] && [ 
 	"$own_a of alpha's $all_a samples tenant=alpha, $own_b of beta's $all_b tenant=beta" \
 	"alpha's labels: $(labels "$P_A")" "beta's labels: $(labels "$P_B")"
 
-# rate PID HZ OUTFILE: "ok ..." when PID's samples per CPU second are HZ
-# within 3 sigma (CPU from cpusplit's own report in OUTFILE).
-rate() {
-	local n cpu
-	n=$(count "$1")
-	cpu=$(sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' "$3")
-	awk -v n="${n:-0}" -v cpu="${cpu:-0}" -v hz="$2" 'BEGIN {
-		want = hz * cpu; tol = 3 / sqrt(want > 1 ? want : 1); r = cpu > 0 ? n / cpu : 0
-		d = r / hz - 1; if (d < 0) d = -d
-		printf "%s %d samples in %.2f CPU s: %.1f per s, want %d +-%.1f%%", (want >= 30 && d <= tol ? "ok" : "bad"), n, cpu, r, hz, 100 * tol }'
-}
+# rate PID HZ OUTFILE: rate_verdict (lib.sh) of PID's samples.
+rate() { rate_verdict "$(count "$1")" "$2" "$3"; }
 va=$(rate "$P_A" 97 "$T/alpha.out")
 vb=$(rate "$P_B" 97 "$T/beta.out")
 tap_result "${TESTS[3]}" $([[ $va == ok* ]] && [[ $vb == ok* ]]; echo $?) \
