@@ -86,6 +86,14 @@ static int eh_frame_address(const uint8_t *head, uint64_t hdr_vaddr, uint64_t *r
 	}
 }
 
+/* steprules.h keys rules by id: never 0, never reused. */
+static uint64_t new_id(void)
+{
+	static uint64_t last;
+
+	return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+}
+
 static int cfi_read(const struct source *src, const struct elfsym *e, struct cfi **ret)
 {
 	uint64_t hoff, hvaddr, hsize, eoff, eavail;
@@ -108,6 +116,7 @@ static int cfi_read(const struct source *src, const struct elfsym *e, struct cfi
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->id = new_id();
 	c->hdr_vaddr = hvaddr;
 	c->fde_count = le32(head + 8);
 	if (c->fde_count == 0) {
@@ -206,6 +215,7 @@ struct cfi *cfi_clone_empty(const struct cfi *c)
 		return NULL;
 	*n = *c;
 	n->hdr = n->ehf = NULL;
+	n->id = new_id(); /* its bytes will be another file's */
 	n->refs = 0;
 	n->used = 0;
 	return n;
@@ -245,6 +255,7 @@ int cfi_reload_fd(struct cfi *c, int fd)
 	cfi_drop_bytes(c);
 	c->hdr = h;
 	c->ehf = f;
+	c->id = new_id(); /* the same file, but the rules learnt are not assumed to hold */
 	return 0;
 fail:
 	free(h);

@@ -44,6 +44,11 @@ struct cfi {
 	uint32_t fde_count;   /* table entries (each 8 bytes, after the 12-byte head) */
 	size_t hdr_len, ehf_len;
 	uint8_t *hdr, *ehf;   /* owned; NULL after cfi_drop_bytes() */
+	/*
+	 * Unique among the CFI objects of this process, and new whenever the
+	 * bytes are (read, cloned or reloaded): what steprules.h keys by.
+	 */
+	uint64_t id;
 	size_t nsegs;
 	struct cfi_seg segs[CFI_MAX_SEGS];
 	/* For the cache that holds it (the symbolizer); 0 from the readers here. */

@@ -354,7 +354,7 @@ static void flush(struct collector *c)
 	};
 	struct vigil_stats st;
 	struct snapshot_top *top = NULL;
-	char unwind_comment[256];
+	char unwind_comment[400];
 	struct snapshot_set *set = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -385,11 +385,16 @@ static void flush(struct collector *c)
 		snprintf(unwind_comment, sizeof(unwind_comment),
 			 "vigil: records=%" PRIu64 " record_bytes=%" PRIu64 " unwound=%" PRIu64
 			 " truncated=%" PRIu64 " unwind_ns=%" PRIu64 " frames=%" PRIu64
-			 " rule_misses=%" PRIu64 " cfi_bytes=%" PRIu64 " unwind_spaces=%zu",
+			 " rule_misses=%" PRIu64 " cfi_bytes=%" PRIu64 " unwind_spaces=%zu"
+			 " fast=%" PRIu64 " rules_learnt=%" PRIu64 " rules_refused=%" PRIu64
+			 " rules_replaced=%" PRIu64,
 			 recs, c->rec_bytes - c->flushed_bytes, us.stacks - c->flushed_unw.stacks,
 			 us.truncated - c->flushed_unw.truncated, c->unwind_ns - c->flushed_ns,
 			 us.frames - c->flushed_unw.frames, us.rule_misses - c->flushed_unw.rule_misses,
-			 ss.cfi_bytes, us.spaces);
+			 ss.cfi_bytes, us.spaces, us.fast_stacks - c->flushed_unw.fast_stacks,
+			 us.rules_learnt - c->flushed_unw.rules_learnt,
+			 us.rules_refused - c->flushed_unw.rules_refused,
+			 us.rules_replaced - c->flushed_unw.rules_replaced);
 		m.unwind_comment = unwind_comment;
 		c->flushed_records = c->records;
 		c->flushed_bytes = c->rec_bytes;

@@ -7,6 +7,12 @@
  * looked up), and unwind info for an address (found here from the
  * process's maps and the file's .eh_frame_hdr, then searched by
  * libunwind's dwarf_search_unwind_table, as perf does).
+ *
+ * Most stacks do not go through libunwind's stepping at all: each frame's
+ * rule, learnt once per file and address from libunwind (learn(), below;
+ * steprules.h), is applied here, a few additions and one or two reads of
+ * the copy.  A stack with a frame whose rule is of another shape goes to
+ * libunwind whole, from the start.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -16,6 +22,7 @@
 #include <libunwind.h>
 
 #include "cfi.h"
+#include "steprules.h"
 #include "symbolizer.h"
 #include "unwind.h"
 
@@ -59,6 +66,16 @@ struct sample {
 	 * only for an address outside it.
 	 */
 	uint64_t code_lo, code_hi;
+	/* Likewise for rule_for(): the module last found with CFI. */
+	struct sym_unwind_map mod;
+	bool have_mod;
+	/*
+	 * learn(): registers and memory are made up (probe_regs, and the
+	 * window PROBE_LO.. read as enc()), the CFI is the module's own;
+	 * fde_found says whether libunwind's step had an FDE to go by.
+	 */
+	bool probe, fde_found;
+	const uint64_t *probe_regs;
 };
 
 struct unwind {
@@ -66,8 +83,39 @@ struct unwind {
 	struct space spaces[UNWIND_MAX_SPACES];
 	size_t nspaces;
 	uint64_t clock;
+	struct steprules *rules;
+	unw_addr_space_t probe_as; /* learn()'s: no cache, every step reads the CFI */
+	bool use_rules;
 	struct unwind_stats st;
 };
+
+/*
+ * learn()'s made-up registers and stack: a window of addresses no process
+ * can map (non-canonical on x86-64), where each word reads as enc(its
+ * address).  rsp and rbp lie in it 512 KiB apart; every other register
+ * lies 2^40 away from the window and from each other.  So a CFA that
+ * lies within PROBE_NEAR of rsp can have come from rsp only, and the
+ * like for rbp.
+ */
+#define PROBE_LO   0x1000000000000000ull
+#define PROBE_LEN  0x100000ull
+#define PROBE_SP   (PROBE_LO + 0x10000)
+#define PROBE_BP   (PROBE_LO + 0x90000)
+#define PROBE_NEAR 0x40000
+#define PROBE_ENC  0x0100000000000000ull
+#define PROBE_REG  0x2000000000000000ull /* register i: PROBE_REG + i * 2^40 */
+
+static uint64_t enc(uint64_t addr)
+{
+	return addr + PROBE_ENC;
+}
+
+/* The address whose word was read as v, if v is such a word. */
+static bool dec(uint64_t v, uint64_t *addr)
+{
+	*addr = v - PROBE_ENC;
+	return *addr - PROBE_LO < PROBE_LEN;
+}
 
 /*
  * Copy the 8 bytes at addr from [lo, lo + len) of buf: bytes of the word
@@ -113,6 +161,10 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, in
 
 	if (write)
 		return -UNW_EINVAL;
+	if (s->probe && addr - PROBE_LO < PROBE_LEN) {
+		*valp = enc(addr);
+		return 0;
+	}
 	/* The stack: whole words only, a partial one would be made up. */
 	if (addr >= s->sp && addr - s->sp <= s->len && s->len - (addr - s->sp) >= 8) {
 		memcpy(valp, s->stack + (addr - s->sp), 8);
@@ -156,7 +208,7 @@ static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *valp, i
 		return -UNW_EINVAL;
 	if (reg < 0 || reg >= VIGIL_UREGS)
 		return -UNW_EBADREG;
-	*valp = s->us->regs[reg];
+	*valp = s->probe ? s->probe_regs[reg] : s->us->regs[reg];
 	return 0;
 }
 
@@ -171,6 +223,7 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 	struct sample *s = arg;
 	struct sym_unwind_map m;
 	unw_dyn_info_t di;
+	int r;
 
 	s->cfi = NULL;
 	s->u->st.rule_misses++;
@@ -186,7 +239,9 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 	di.u.rti.segbase = s->hdr_lo;
 	di.u.rti.table_data = s->hdr_lo + HDR_HEAD;
 	di.u.rti.table_len = (unw_word_t)m.cfi->fde_count * 8 / sizeof(unw_word_t);
-	return UNW_OBJ(dwarf_search_unwind_table)(as, ip, &di, pi, need_unwind_info, arg);
+	r = UNW_OBJ(dwarf_search_unwind_table)(as, ip, &di, pi, need_unwind_info, arg);
+	s->fde_found = r == 0;
+	return r;
 }
 
 static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg)
@@ -236,14 +291,24 @@ int unwind_new(struct symbolizer *sym, struct unwind **ret)
 	 * before the collector's sandbox, which forbids pipe2.
 	 */
 	u->spaces[0].as = unw_create_addr_space(&accessors, 0);
-	if (!u->spaces[0].as) {
-		free(u);
+	u->probe_as = unw_create_addr_space(&accessors, 0);
+	u->rules = steprules_new();
+	if (!u->spaces[0].as || !u->probe_as || !u->rules) {
+		unwind_free(u);
 		return -ENOMEM;
 	}
 	unw_set_caching_policy(u->spaces[0].as, UNW_CACHE_GLOBAL);
+	unw_set_caching_policy(u->probe_as, UNW_CACHE_NONE);
 	u->nspaces = 1;
+	u->use_rules = true;
 	*ret = u;
 	return 0;
+}
+
+void unwind_use_rules(struct unwind *u, bool on)
+{
+	if (u)
+		u->use_rules = on;
 }
 
 /* The address space of (pid, start_ns), made (or recycled, LRU) if needed. */
@@ -265,10 +330,13 @@ static unw_addr_space_t space_get(struct unwind *u, uint32_t pid, uint64_t start
 		/*
 		 * A cache per process: libunwind keys its rules by address
 		 * only, and two processes may run different code at one
-		 * address (non-PIE binaries all load at 0x400000).
+		 * address (non-PIE binaries all load at 0x400000).  It holds
+		 * 128 rules: Debian's libunwind 1.6.2 keeps that size when
+		 * unw_set_cache_size() is called on a new address space
+		 * (its first flush falls back to the built-in arrays), and the
+		 * rules of steprules.h stand in front of it anyway.
 		 */
 		unw_set_caching_policy(sp->as, UNW_CACHE_GLOBAL);
-		unw_set_cache_size(sp->as, UNWIND_CACHE_RULES, 0);
 		u->nspaces++;
 	} else {
 		sp = &u->spaces[0];
@@ -300,6 +368,144 @@ static bool is_code(struct sample *s, uint64_t ip)
 	return r == 0 || r == -ENODATA;
 }
 
+/*
+ * The rule libunwind applies at addr (a lookup address: the sampled pc
+ * itself, or a return address minus one, which is what libunwind looks
+ * up for a caller).  libunwind steps once from addr, over the made-up
+ * registers and stack above, so that every value it gives back says
+ * where it came from: the CFA lies near rsp or near rbp (and how far
+ * from it), the return address and rbp were read at some distance from
+ * the CFA, or rbp came back untouched.  Anything else (a CFA read from
+ * memory, as signal frames and realigned stacks have it; another
+ * register; a frame over 256 KiB; no FDE, where libunwind guesses) is
+ * STEPRULE_NONE.
+ */
+static void learn(struct unwind *u, const struct sample *s, uint64_t addr, struct steprule *ret)
+{
+	uint64_t regs[VIGIL_UREGS];
+	struct sample p = { .u = u, .pid = s->pid, .start_ns = s->start_ns, .probe = true,
+			    .probe_regs = regs };
+	unw_cursor_t cur;
+	unw_word_t cfa, ip, bp;
+	uint64_t ra_at, bp_at = 0;
+	int64_t off;
+	int reg, r;
+
+	*ret = (struct steprule){ .kind = STEPRULE_NONE };
+	u->st.rules_learnt++;
+	for (int i = 0; i < VIGIL_UREGS; i++)
+		regs[i] = PROBE_REG + ((uint64_t)i << 40);
+	regs[VIGIL_UREG_RIP] = addr;
+	regs[VIGIL_UREG_RSP] = PROBE_SP;
+	regs[VIGIL_UREG_RBP] = PROBE_BP;
+	if (unw_init_remote(&cur, u->probe_as, &p) < 0)
+		goto refused;
+	r = unw_step(&cur);
+	if (r < 0 || !p.fde_found)
+		goto refused;
+	if (r == 0) {
+		ret->kind = STEPRULE_END;
+		return;
+	}
+	if (unw_get_reg(&cur, UNW_REG_SP, &cfa) < 0 || unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 ||
+	    unw_get_reg(&cur, UNW_X86_64_RBP, &bp) < 0)
+		goto refused;
+	if (cfa - (PROBE_SP - PROBE_NEAR) < 2 * PROBE_NEAR)
+		reg = STEPRULE_SP;
+	else if (cfa - (PROBE_BP - PROBE_NEAR) < 2 * PROBE_NEAR)
+		reg = STEPRULE_BP;
+	else
+		goto refused;
+	off = (int64_t)(cfa - (reg == STEPRULE_SP ? PROBE_SP : PROBE_BP));
+	if (!dec(ip, &ra_at) || (int64_t)(ra_at - cfa) < INT16_MIN || (int64_t)(ra_at - cfa) > INT16_MAX)
+		goto refused;
+	if (bp != PROBE_BP &&
+	    (!dec(bp, &bp_at) || (int64_t)(bp_at - cfa) < INT16_MIN || (int64_t)(bp_at - cfa) > INT16_MAX))
+		goto refused;
+	*ret = (struct steprule){ .kind = STEPRULE_STEP, .cfa_reg = (uint8_t)reg,
+				  .bp_saved = bp != PROBE_BP, .cfa_off = (int32_t)off,
+				  .ra_off = (int16_t)(int64_t)(ra_at - cfa),
+				  .bp_off = bp != PROBE_BP ? (int16_t)(int64_t)(bp_at - cfa) : 0 };
+	return;
+refused:
+	u->st.rules_refused++;
+}
+
+/* The rule at addr (a lookup address), learnt now if need be; false if its module has no CFI. */
+static bool rule_for(struct sample *s, uint64_t addr, struct steprule *ret)
+{
+	struct unwind *u = s->u;
+	uint64_t key;
+
+	if (!s->have_mod || addr - s->mod.start >= s->mod.end - s->mod.start) {
+		if (symbolizer_unwind_map(u->sym, s->pid, s->start_ns, addr, &s->mod) < 0)
+			return false;
+		s->have_mod = true;
+	}
+	key = addr - s->mod.bias;
+	if (steprules_get(u->rules, s->mod.cfi->id, key, ret) == 0)
+		return true;
+	learn(u, s, addr, ret);
+	steprules_put(u->rules, s->mod.cfi->id, key, ret);
+	return true;
+}
+
+/* The word at addr, if the copy holds all of it. */
+static bool stack_word(const struct sample *s, uint64_t addr, uint64_t *ret)
+{
+	if (addr < s->sp || addr - s->sp > s->len || s->len - (addr - s->sp) < 8)
+		return false;
+	memcpy(ret, s->stack + (addr - s->sp), 8);
+	return true;
+}
+
+/*
+ * The stack unwound with the rules alone: the entries written into ips,
+ * as unwind_stack() returns them (*whole when it reached the outermost
+ * frame), or 0 when some frame's rule is STEPRULE_NONE or its module has
+ * no CFI: libunwind unwinds that stack instead.  Where libunwind would
+ * stop (a word outside the copy, a caller's frame below its callee's, a
+ * return address outside the process's code), this stops too.
+ */
+static size_t unwind_fast(struct sample *s, uint64_t *ips, size_t max, bool *whole)
+{
+	uint64_t ip = s->us->regs[VIGIL_UREG_RIP], sp = s->sp, bp = s->us->regs[VIGIL_UREG_RBP];
+	bool bp_known = true;
+	size_t n = 0;
+
+	*whole = false;
+	ips[n++] = ip;
+	while (n < max - 1) {
+		struct steprule r;
+		uint64_t cfa, ra;
+
+		/* Below the leaf a pc is a return address: libunwind looks up the call. */
+		if (!rule_for(s, n == 1 ? ip : ip - 1, &r) || r.kind == STEPRULE_NONE)
+			return 0;
+		if (r.kind == STEPRULE_END) {
+			*whole = true;
+			break;
+		}
+		if (r.cfa_reg == STEPRULE_BP && !bp_known)
+			break;
+		cfa = (r.cfa_reg == STEPRULE_SP ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
+		if (!stack_word(s, cfa + (uint64_t)(int64_t)r.ra_off, &ra))
+			break;
+		if (r.bp_saved)
+			bp_known = stack_word(s, cfa + (uint64_t)(int64_t)r.bp_off, &bp);
+		if (ra == 0) {
+			*whole = true;
+			break;
+		}
+		if (cfa < sp || (cfa == sp && ra == ip) || !is_code(s, ra))
+			break;
+		ips[n++] = ra;
+		ip = ra;
+		sp = cfa;
+	}
+	return n;
+}
+
 size_t unwind_stack(struct unwind *u, uint32_t pid, uint64_t start_ns, const struct vigil_ustack *us,
 		    const uint8_t *stack, uint64_t *ips, size_t max)
 {
@@ -317,10 +523,17 @@ size_t unwind_stack(struct unwind *u, uint32_t pid, uint64_t start_ns, const str
 	if (!s.len)
 		u->st.no_copy++;
 	u->st.stacks++;
+	in_unwind = true;
+	if (u->use_rules) {
+		n = unwind_fast(&s, ips, max, &whole);
+		if (n) {
+			u->st.fast_stacks++;
+			goto out;
+		}
+	}
 	ips[n++] = us->regs[VIGIL_UREG_RIP];
 	last_sp = s.sp;
 	as = space_get(u, pid, start_ns);
-	in_unwind = true;
 	if (!as || unw_init_remote(&cur, as, &s) < 0)
 		goto out;
 	while (n < max - 1) {
@@ -377,8 +590,12 @@ void unwind_get_stats(const struct unwind *u, struct unwind_stats *ret)
 {
 	if (!u || !ret)
 		return;
+	struct steprules_stats rs;
+
 	*ret = u->st;
 	ret->spaces = u->nspaces;
+	steprules_get_stats(u->rules, &rs);
+	ret->rules_replaced = rs.replaced;
 }
 
 void unwind_free(struct unwind *u)
@@ -386,6 +603,10 @@ void unwind_free(struct unwind *u)
 	if (!u)
 		return;
 	for (size_t i = 0; i < u->nspaces; i++)
-		unw_destroy_addr_space(u->spaces[i].as);
+		if (u->spaces[i].as)
+			unw_destroy_addr_space(u->spaces[i].as);
+	if (u->probe_as)
+		unw_destroy_addr_space(u->probe_as);
+	steprules_free(u->rules);
 	free(u);
 }

@@ -17,10 +17,17 @@
  * Where a module has no CFI (JIT code), libunwind's own fallback follows
  * the frame pointer, over the copied stack only.
  *
- * Each process gets its own libunwind address space, whose cache of
- * register rules (keyed by instruction address) makes repeated stacks
- * cheap; at most UNWIND_MAX_SPACES of them exist, the least recently used
- * replaced first.  Not thread-safe.
+ * Most stacks are unwound without libunwind's stepping: the rule of each
+ * frame (where the caller's stack pointer, return address and rbp are)
+ * is learnt from libunwind once per file and address and kept in a
+ * bounded cache shared by the processes that map the file (steprules.h).
+ * A stack with a frame of another kind (a signal frame, a realigned
+ * stack, code without CFI) is stepped by libunwind from the start.
+ *
+ * For those, each process gets its own libunwind address space, whose
+ * cache of register rules (keyed by instruction address) makes repeated
+ * stacks cheaper; at most UNWIND_MAX_SPACES of them exist, the least
+ * recently used replaced first.  Not thread-safe.
  */
 #ifndef VIGIL_UNWIND_H
 #define VIGIL_UNWIND_H
@@ -32,14 +39,10 @@
 #include "vigil_abi.h"
 
 /*
- * Processes with an address space (and rule cache) at once, and the rules
- * each cache holds: one per instruction address met, ~200 bytes each, so
- * ~100 KiB a process and at most ~3.3 MiB in all.  An interpreter's leaf
- * addresses are many (python3's eval loop is one large function); 512
- * keeps most of them.
+ * Processes with a libunwind address space at once: ~27 KiB each (with
+ * its 128-rule cache), at most ~0.9 MiB in all.
  */
 #define UNWIND_MAX_SPACES 32
-#define UNWIND_CACHE_RULES 512
 #define UNWIND_MAX_FRAMES VIGIL_MAX_STACK /* frames per stack, the marker included */
 
 struct symbolizer;
@@ -49,7 +52,11 @@ struct unwind_stats {
 	uint64_t stacks;       /* stacks unwound */
 	uint64_t truncated;    /* ... that ended in VIGIL_USER_TRUNCATED */
 	uint64_t frames;       /* frames found, markers excluded */
-	uint64_t rule_misses;  /* unwind info looked up: libunwind's rule cache missed */
+	uint64_t rule_misses;  /* unwind info looked up: a rule learnt, or libunwind's cache missed */
+	uint64_t fast_stacks;  /* stacks unwound with the learnt rules alone */
+	uint64_t rules_learnt; /* rules learnt from libunwind (steprules.h) */
+	uint64_t rules_refused; /* ... found to be of another shape (STEPRULE_NONE) */
+	uint64_t rules_replaced; /* rules the bounded cache let go for others */
 	uint64_t no_copy;      /* blocks without stack bytes (the copy failed) */
 	uint64_t spaces_evicted; /* address spaces replaced (the LRU above) */
 	size_t spaces;         /* address spaces held */
@@ -74,6 +81,12 @@ int unwind_new(struct symbolizer *sym, struct unwind **ret);
  */
 size_t unwind_stack(struct unwind *u, uint32_t pid, uint64_t start_ns, const struct vigil_ustack *us,
 		    const uint8_t *stack, uint64_t *ips, size_t max);
+
+/*
+ * Whether to use the learnt rules (the default) or let libunwind step
+ * every frame: for tests and benchmarks that compare the two.
+ */
+void unwind_use_rules(struct unwind *u, bool on);
 
 /* The process exec'ed or exited: drop its address space. */
 void unwind_forget(struct unwind *u, uint32_t pid);

@@ -230,6 +230,103 @@ static void test_whole_stack(void **state)
 	assert_int_equal(st.frames, n);
 }
 
+/*
+ * vt_drap(struct shot *s) calls vt_drap_body(s) from a frame that
+ * realigns its stack the way gcc does without a frame pointer (a DRAP
+ * register): its CFI reads the CFA from memory (DW_CFA_def_cfa_expression
+ * DW_OP_breg6 -8, DW_OP_deref), a rule of no shape steprules.h holds.
+ */
+void vt_drap(struct shot *s);
+void vt_drap_body(struct shot *s);
+__asm__(".text\n"
+	".globl vt_drap\n"
+	".type vt_drap, @function\n"
+	"vt_drap:\n"
+	".cfi_startproc\n"
+	"	leaq 8(%rsp), %r10\n"
+	"	.cfi_def_cfa %r10, 0\n"
+	"	andq $-64, %rsp\n"
+	"	pushq -8(%r10)\n"
+	"	pushq %rbp\n"
+	"	movq %rsp, %rbp\n"
+	"	.cfi_escape 0x10, 0x06, 0x02, 0x76, 0x00\n" /* rbp: at DW_OP_breg6 0 */
+	"	pushq %r10\n"
+	"	.cfi_escape 0x0f, 0x03, 0x76, 0x78, 0x06\n" /* CFA: DW_OP_breg6 -8; DW_OP_deref */
+	"	subq $8, %rsp\n"
+	"	call vt_drap_body\n"
+	"	addq $8, %rsp\n"
+	"	popq %r10\n"
+	"	.cfi_def_cfa %r10, 0\n"
+	"	popq %rbp\n"
+	"	.cfi_same_value %rbp\n"
+	"	leaq -8(%r10), %rsp\n"
+	"	.cfi_def_cfa %rsp, 8\n"
+	"	ret\n"
+	".cfi_endproc\n"
+	".size vt_drap, .-vt_drap\n");
+
+NOFP void vt_drap_body(struct shot *s)
+{
+	vt_outer(s);
+}
+
+static size_t unwind_shot(struct fixture *f, uint64_t *ips)
+{
+	return unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, f->shot->stack, ips,
+			    UNWIND_MAX_FRAMES);
+}
+
+/*
+ * The learnt rules find the very frames libunwind's own stepping finds,
+ * learn each rule once, and leave a stack with a frame of another shape
+ * to libunwind.
+ */
+static void test_rules(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t fast[UNWIND_MAX_FRAMES], slow[UNWIND_MAX_FRAMES];
+	const char *nm[UNWIND_MAX_FRAMES];
+	struct unwind_stats st0, st1, st2;
+	size_t n, m;
+
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	vt_outer(f->shot);
+	n = unwind_shot(f, fast);
+	unwind_get_stats(f->u, &st0);
+	assert_int_equal(st0.fast_stacks, 1);
+	assert_int_equal(st0.rules_learnt, n); /* one a frame, the outermost's (END) included */
+	assert_int_equal(st0.rules_refused, 0);
+	/* Again: every rule is known now. */
+	assert_int_equal(unwind_shot(f, slow), n);
+	assert_memory_equal(fast, slow, n * sizeof(*fast));
+	unwind_get_stats(f->u, &st1);
+	assert_int_equal(st1.fast_stacks, 2);
+	assert_int_equal(st1.rules_learnt, st0.rules_learnt);
+	/* libunwind stepping every frame finds the same. */
+	unwind_use_rules(f->u, false);
+	m = unwind_shot(f, slow);
+	unwind_use_rules(f->u, true);
+	assert_int_equal(m, n);
+	assert_memory_equal(fast, slow, n * sizeof(*fast));
+	assert_int_not_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
+
+	/* Through the realigned frame: libunwind takes the stack, whole. */
+	vt_drap(f->shot);
+	n = unwind_shot(f, fast);
+	unwind_get_stats(f->u, &st2);
+	assert_int_equal(st2.fast_stacks, st1.fast_stacks);
+	assert_true(st2.rules_refused >= 1);
+	names(f, fast, n, nm);
+	assert_int_not_equal(find(nm, n, "vt_drap"), SIZE_MAX);
+	assert_int_not_equal(find(nm, n, "main"), SIZE_MAX);
+	assert_int_not_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
+	unwind_use_rules(f->u, false);
+	m = unwind_shot(f, slow);
+	unwind_use_rules(f->u, true);
+	assert_int_equal(m, n);
+	assert_memory_equal(fast, slow, n * sizeof(*fast));
+}
+
 /* A copy too short for the frames: what was found, then one marker, nothing made up. */
 static void test_short_copy(void **state)
 {
@@ -411,6 +508,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_whole_stack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
