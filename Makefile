@@ -39,7 +39,7 @@ DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
 	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq libpq-dev postgresql-15 \
-	libsystemd-dev prometheus python3 libc6-dbg liblzma-dev xz-utils libunwind-dev
+	libsystemd-dev prometheus python3 libc6-dbg liblzma-dev xz-utils libunwind-dev libiberty-dev
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -52,7 +52,7 @@ LDFLAGS  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 # One library list for every program: --as-needed keeps each binary's
 # dependencies to what it calls (vigild does not link libevent or SQLite).
 LDLIBS   := -lbpf -lelf -lz -lprotobuf-c -lssl -lcrypto -lyaml -lseccomp -lcap -lm \
-	-levent_openssl -levent -ljansson -lsqlite3 -lpq -lcurl -lsystemd -lstdc++ -llzma -lunwind-x86_64
+	-levent_openssl -levent -ljansson -lsqlite3 -lpq -lcurl -lsystemd -liberty -llzma -lunwind-x86_64
 
 SAN_CFLAGS := -std=c17 -D_GNU_SOURCE -O1 -g $(WARNINGS) -fPIE \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -7,8 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The Itanium C++ ABI's demangler, from libstdc++ (cxxabi.h, for C). */
-extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+/*
+ * The Itanium C++ ABI's demangler, from libiberty (libiberty-dev: a
+ * static archive, of which only the demangler is linked).  libstdc++'s
+ * __cxa_demangle is the same code, but mapping libstdc++ for it cost the
+ * collector ~0.9 MiB of resident pages (its constructors set up iostreams).
+ */
+#include <libiberty/demangle.h>
 
 #define SLOTS (2 * DEMANGLE_CACHE_ENTRIES) /* a power of two, at most half full */
 
@@ -49,13 +54,11 @@ void demangle_reset(void)
 /* The demangler's answer, cut to DEMANGLE_MAX_OUT; NULL when it refuses. */
 static char *run(const char *sym)
 {
-	int status = 0;
-	char *out = __cxa_demangle(sym, NULL, NULL, &status);
+	/* What __cxa_demangle asks of the same demangler: parameters, and types too. */
+	char *out = cplus_demangle_v3(sym, DMGL_PARAMS | DMGL_TYPES);
 
-	if (!out || status != 0) {
-		free(out);
+	if (!out)
 		return NULL;
-	}
 	if (strlen(out) > DEMANGLE_MAX_OUT)
 		memcpy(out + DEMANGLE_MAX_OUT - 3, "...", 4);
 	return out;

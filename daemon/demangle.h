@@ -3,8 +3,9 @@
  *
  * pprof's Function carries two names: `name`, for people ("ns::Foo::bar(int)"),
  * and `system_name`, the symbol as the linker knows it ("_ZN2ns3Foo3barEi").
- * The demangling is the C++ runtime's own (__cxa_demangle of libstdc++,
- * the Itanium C++ ABI's demangler), never a hand-written one.
+ * The demangling is the C++ runtime's own (the Itanium C++ ABI's
+ * demangler, libiberty's cplus_demangle_v3, which is libstdc++'s
+ * __cxa_demangle too), never a hand-written one.
  *
  * Runs in the collector on names read from the ELF files of profiled
  * processes: hostile input.  A name longer than DEMANGLE_MAX_IN is not

@@ -72,10 +72,15 @@ struct sample {
 	/*
 	 * learn(): registers and memory are made up (probe_regs, and the
 	 * window PROBE_LO.. read as enc()), the CFI is the module's own;
-	 * fde_found says whether libunwind's step had an FDE to go by.
+	 * fde_found says whether libunwind's step had an FDE to go by,
+	 * window_reads counts the words it read in the window, and with
+	 * probe_next set find_proc_info() only notes the address libunwind
+	 * looks up (looked_up) and finds nothing.
 	 */
-	bool probe, fde_found;
+	bool probe, fde_found, probe_next;
 	const uint64_t *probe_regs;
+	unsigned window_reads;
+	uint64_t looked_up;
 };
 
 struct unwind {
@@ -84,7 +89,7 @@ struct unwind {
 	size_t nspaces;
 	uint64_t clock;
 	struct steprules *rules;
-	unw_addr_space_t probe_as; /* learn()'s: no cache, every step reads the CFI */
+	unw_addr_space_t probe_as; /* learn()'s: its cache emptied for each address learnt */
 	bool use_rules;
 	struct unwind_stats st;
 };
@@ -92,28 +97,32 @@ struct unwind {
 /*
  * learn()'s made-up registers and stack: a window of addresses no process
  * can map (non-canonical on x86-64), where each word reads as enc(its
- * address).  rsp and rbp lie in it 512 KiB apart; every other register
- * lies 2^40 away from the window and from each other.  So a CFA that
- * lies within PROBE_NEAR of rsp can have come from rsp only, and the
- * like for rbp.
+ * address), a value that dec() maps back and that an addition or a mask
+ * does not leave decodable.  Two register sets: the second moves rsp,
+ * rbp and every other register by a different amount, none of them a
+ * multiple of 16 (so that a mask shows), the others 2^40 away.
  */
 #define PROBE_LO   0x1000000000000000ull
 #define PROBE_LEN  0x100000ull
-#define PROBE_SP   (PROBE_LO + 0x10000)
-#define PROBE_BP   (PROBE_LO + 0x90000)
-#define PROBE_NEAR 0x40000
-#define PROBE_ENC  0x0100000000000000ull
+#define PROBE_SP   (PROBE_LO + 0x10008)
+#define PROBE_BP   (PROBE_LO + 0x90008)
+#define PROBE_DSP  0x1018
+#define PROBE_DBP  0x2028
+#define PROBE_DREG 0x3038
 #define PROBE_REG  0x2000000000000000ull /* register i: PROBE_REG + i * 2^40 */
+#define PROBE_ENC  0x5a5a000000000000ull
+#define PROBE_MUL  0x9e3779b97f4a7c15ull /* odd: invertible modulo 2^64 */
+#define PROBE_INV  0xf1de83e19937733dull /* PROBE_MUL * PROBE_INV == 1 */
 
 static uint64_t enc(uint64_t addr)
 {
-	return addr + PROBE_ENC;
+	return (addr * PROBE_MUL) ^ PROBE_ENC;
 }
 
 /* The address whose word was read as v, if v is such a word. */
 static bool dec(uint64_t v, uint64_t *addr)
 {
-	*addr = v - PROBE_ENC;
+	*addr = (v ^ PROBE_ENC) * PROBE_INV;
 	return *addr - PROBE_LO < PROBE_LEN;
 }
 
@@ -163,6 +172,7 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, in
 		return -UNW_EINVAL;
 	if (s->probe && addr - PROBE_LO < PROBE_LEN) {
 		*valp = enc(addr);
+		s->window_reads++;
 		return 0;
 	}
 	/* The stack: whole words only, a partial one would be made up. */
@@ -226,6 +236,10 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 	int r;
 
 	s->cfi = NULL;
+	if (s->probe_next) {
+		s->looked_up = ip;
+		return -UNW_ENOINFO;
+	}
 	s->u->st.rule_misses++;
 	if (symbolizer_unwind_map(s->u->sym, s->pid, s->start_ns, ip, &m) < 0)
 		return -UNW_ENOINFO;
@@ -298,7 +312,7 @@ int unwind_new(struct symbolizer *sym, struct unwind **ret)
 		return -ENOMEM;
 	}
 	unw_set_caching_policy(u->spaces[0].as, UNW_CACHE_GLOBAL);
-	unw_set_caching_policy(u->probe_as, UNW_CACHE_NONE);
+	unw_set_caching_policy(u->probe_as, UNW_CACHE_GLOBAL);
 	u->nspaces = 1;
 	u->use_rules = true;
 	*ret = u;
@@ -368,64 +382,137 @@ static bool is_code(struct sample *s, uint64_t ip)
 	return r == 0 || r == -ENODATA;
 }
 
-/*
- * The rule libunwind applies at addr (a lookup address: the sampled pc
- * itself, or a return address minus one, which is what libunwind looks
- * up for a caller).  libunwind steps once from addr, over the made-up
- * registers and stack above, so that every value it gives back says
- * where it came from: the CFA lies near rsp or near rbp (and how far
- * from it), the return address and rbp were read at some distance from
- * the CFA, or rbp came back untouched.  Anything else (a CFA read from
- * memory, as signal frames and realigned stacks have it; another
- * register; a frame over 256 KiB; no FDE, where libunwind guesses) is
- * STEPRULE_NONE.
- */
-static void learn(struct unwind *u, const struct sample *s, uint64_t addr, struct steprule *ret)
+/* What libunwind's step from one made-up register set gave back (learn()). */
+struct probed {
+	bool ok, end;
+	uint64_t sp, bp;       /* the registers given */
+	uint64_t cfa, ip, rbp; /* and what came back */
+	unsigned reads;        /* words read in the window during the step */
+	bool exact_next;       /* the caller is looked up at its own address (a signal frame's) */
+};
+
+static void probe(struct unwind *u, const struct sample *s, uint64_t addr, unsigned variant,
+		  struct probed *ret)
 {
 	uint64_t regs[VIGIL_UREGS];
 	struct sample p = { .u = u, .pid = s->pid, .start_ns = s->start_ns, .probe = true,
 			    .probe_regs = regs };
 	unw_cursor_t cur;
 	unw_word_t cfa, ip, bp;
-	uint64_t ra_at, bp_at = 0;
-	int64_t off;
-	int reg, r;
+	int r;
+
+	*ret = (struct probed){ 0 };
+	for (int i = 0; i < VIGIL_UREGS; i++)
+		regs[i] = PROBE_REG + ((uint64_t)i << 40) + variant * PROBE_DREG;
+	regs[VIGIL_UREG_RIP] = addr;
+	regs[VIGIL_UREG_RSP] = ret->sp = PROBE_SP + variant * PROBE_DSP;
+	regs[VIGIL_UREG_RBP] = ret->bp = PROBE_BP + variant * PROBE_DBP;
+	if (unw_init_remote(&cur, u->probe_as, &p) < 0)
+		return;
+	r = unw_step(&cur);
+	ret->reads = p.window_reads;
+	/*
+	 * Without an FDE libunwind guesses (frame pointer, PLT): no rule in
+	 * that.  The second step at addr takes the rule the first one left
+	 * in the cache, from the same FDE.
+	 */
+	if (r < 0 || (!p.fde_found && variant == 0) || unw_get_reg(&cur, UNW_REG_SP, &cfa) < 0)
+		return;
+	ret->cfa = cfa;
+	if (r == 0) {
+		ret->ok = ret->end = true;
+		return;
+	}
+	if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || unw_get_reg(&cur, UNW_X86_64_RBP, &bp) < 0)
+		return;
+	ret->cfa = cfa;
+	ret->ip = ip;
+	ret->rbp = bp;
+	/*
+	 * After a signal frame (an FDE with 'S') libunwind looks the caller
+	 * up at its own address, not the one before: one more step shows
+	 * which (find_proc_info() notes it and finds nothing).
+	 */
+	p.probe_next = true;
+	p.looked_up = 0;
+	(void)unw_step(&cur);
+	if (p.looked_up != ip && p.looked_up != ip - 1)
+		return;
+	ret->exact_next = p.looked_up == ip;
+	ret->ok = true;
+}
+
+/*
+ * The rule libunwind applies at addr (a lookup address: the sampled pc
+ * itself, or a return address minus one, which is what libunwind looks
+ * up for a caller).  libunwind steps from addr twice, over the made-up
+ * registers and stacks above, so that every value it gives back says
+ * where it came from: the CFA moved as rsp moved or as rbp moved (and
+ * lies that far above it), the return address and rbp were read at the
+ * same distance from the CFA both times, or rbp came back untouched, and
+ * the step read no other word.  Anything else (a CFA read from memory,
+ * as signal frames and realigned stacks have it; a mask; another
+ * register; a value computed from a word read; a signal frame's FDE; no
+ * FDE, where libunwind guesses) is STEPRULE_NONE.  The outermost frame
+ * (STEPRULE_END) is taken only where its CFA is rsp plus a constant and
+ * the step read nothing, as at _start: libunwind would read nothing there
+ * either, so it cannot fail where the rule says the stack is whole.
+ */
+static void learn(struct unwind *u, const struct sample *s, uint64_t addr, struct steprule *ret)
+{
+	struct probed a, b;
+	uint64_t ra_a, ra_b, bp_a, bp_b;
+	int64_t off, ra_off, bp_off = 0;
+	bool bp_saved;
+	int reg;
 
 	*ret = (struct steprule){ .kind = STEPRULE_NONE };
 	u->st.rules_learnt++;
-	for (int i = 0; i < VIGIL_UREGS; i++)
-		regs[i] = PROBE_REG + ((uint64_t)i << 40);
-	regs[VIGIL_UREG_RIP] = addr;
-	regs[VIGIL_UREG_RSP] = PROBE_SP;
-	regs[VIGIL_UREG_RBP] = PROBE_BP;
-	if (unw_init_remote(&cur, u->probe_as, &p) < 0)
+	/*
+	 * libunwind's cache keys rules by address alone, and another process
+	 * may have other code at addr: it starts empty for each address
+	 * learnt, and serves only the second step.
+	 */
+	unw_flush_cache(u->probe_as, 0, 0);
+	probe(u, s, addr, 0, &a);
+	probe(u, s, addr, 1, &b);
+	if (!a.ok || !b.ok || a.end != b.end || a.reads != b.reads)
 		goto refused;
-	r = unw_step(&cur);
-	if (r < 0 || !p.fde_found)
-		goto refused;
-	if (r == 0) {
+	if (a.end) {
+		if (a.reads != 0 || b.cfa - a.cfa != PROBE_DSP)
+			goto refused;
 		ret->kind = STEPRULE_END;
 		return;
 	}
-	if (unw_get_reg(&cur, UNW_REG_SP, &cfa) < 0 || unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 ||
-	    unw_get_reg(&cur, UNW_X86_64_RBP, &bp) < 0)
+	if (a.exact_next || b.exact_next)
 		goto refused;
-	if (cfa - (PROBE_SP - PROBE_NEAR) < 2 * PROBE_NEAR)
+	if (b.cfa - a.cfa == PROBE_DSP) {
 		reg = STEPRULE_SP;
-	else if (cfa - (PROBE_BP - PROBE_NEAR) < 2 * PROBE_NEAR)
+		off = (int64_t)(a.cfa - a.sp);
+	} else if (b.cfa - a.cfa == PROBE_DBP) {
 		reg = STEPRULE_BP;
-	else
+		off = (int64_t)(a.cfa - a.bp);
+	} else {
 		goto refused;
-	off = (int64_t)(cfa - (reg == STEPRULE_SP ? PROBE_SP : PROBE_BP));
-	if (!dec(ip, &ra_at) || (int64_t)(ra_at - cfa) < INT16_MIN || (int64_t)(ra_at - cfa) > INT16_MAX)
+	}
+	/* The return address: the one word the step read, at one distance from the CFA. */
+	if (a.reads != 1 || !dec(a.ip, &ra_a) || !dec(b.ip, &ra_b) || ra_a - a.cfa != ra_b - b.cfa)
 		goto refused;
-	if (bp != PROBE_BP &&
-	    (!dec(bp, &bp_at) || (int64_t)(bp_at - cfa) < INT16_MIN || (int64_t)(bp_at - cfa) > INT16_MAX))
+	ra_off = (int64_t)(ra_a - a.cfa);
+	if (a.rbp == a.bp && b.rbp == b.bp) {
+		bp_saved = false;
+	} else if (dec(a.rbp, &bp_a) && dec(b.rbp, &bp_b) && bp_a - a.cfa == bp_b - b.cfa) {
+		bp_saved = true;
+		bp_off = (int64_t)(bp_a - a.cfa);
+	} else {
 		goto refused;
-	*ret = (struct steprule){ .kind = STEPRULE_STEP, .cfa_reg = (uint8_t)reg,
-				  .bp_saved = bp != PROBE_BP, .cfa_off = (int32_t)off,
-				  .ra_off = (int16_t)(int64_t)(ra_at - cfa),
-				  .bp_off = bp != PROBE_BP ? (int16_t)(int64_t)(bp_at - cfa) : 0 };
+	}
+	if (off < INT32_MIN || off > INT32_MAX || ra_off < INT16_MIN || ra_off > INT16_MAX ||
+	    bp_off < INT16_MIN || bp_off > INT16_MAX)
+		goto refused;
+	*ret = (struct steprule){ .kind = STEPRULE_STEP, .cfa_reg = (uint8_t)reg, .bp_saved = bp_saved,
+				  .cfa_off = (int32_t)off, .ra_off = (int16_t)ra_off,
+				  .bp_off = (int16_t)bp_off };
 	return;
 refused:
 	u->st.rules_refused++;

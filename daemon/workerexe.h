@@ -5,7 +5,7 @@
  * vigild-uplink (the path of the running vigild with "-<role>" appended).
  * Each links only the libraries its process uses, so that the collector
  * and the monitor do not map libcurl and the TLS, LDAP, Kerberos and SSH
- * libraries it pulls in, nor the uplink libunwind and libstdc++: every
+ * libraries it pulls in, nor the uplink libunwind and the demangler: every
  * library mapped costs each process that maps it its relocated data and
  * the pages its constructors touch (docs/benchmarks.md, "Memory").
  *

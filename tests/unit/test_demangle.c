@@ -1,5 +1,5 @@
 /*
- * test_demangle.c - C++ names through libstdc++'s demangler: the readable
+ * test_demangle.c - C++ names through libiberty's demangler: the readable
  * form of mangled names, everything else untouched, hostile names (deep
  * nesting, garbage, too long) answered without a crash and within bounds,
  * and a cache that stays within its limits and counts what it evicts.

@@ -55,13 +55,15 @@ __asm__(".text\n"
 	".size vt_capture, .-vt_capture\n");
 
 #define COPY VIGIL_STACK_COPY
+#define BIG_COPY (1u << 20) /* for test_big_frame: more than the BPF program copies */
 
 struct shot {
 	struct vigil_ustack us;
-	uint8_t stack[COPY];
+	uint8_t stack[BIG_COPY];
 };
 
 static uint64_t stack_end;
+static uint64_t copy_limit = COPY;
 
 /* Byte by byte and not instrumented: the copy crosses other frames' redzones. */
 __attribute__((no_sanitize_address)) static void copy_stack(struct shot *s)
@@ -69,8 +71,8 @@ __attribute__((no_sanitize_address)) static void copy_stack(struct shot *s)
 	uint64_t sp = s->us.regs[VIGIL_UREG_RSP], n = stack_end - sp;
 	const volatile uint8_t *from = (const volatile uint8_t *)(uintptr_t)sp;
 
-	if (n > COPY)
-		n = COPY;
+	if (n > copy_limit)
+		n = copy_limit;
 	for (uint64_t i = 0; i < n; i++)
 		s->stack[i] = from[i];
 	s->us.len = (uint32_t)n;
@@ -270,6 +272,38 @@ NOFP void vt_drap_body(struct shot *s)
 	vt_outer(s);
 }
 
+/*
+ * vt_sframe(struct shot *s) calls vt_drap_body(s) from a frame whose FDE
+ * says it is a signal frame ('S'): libunwind then looks its caller up at
+ * the return address itself, not the byte before, which a learnt rule
+ * cannot say, though the rule is of the usual shape (CFA = rsp + 16).
+ */
+void vt_sframe(struct shot *s);
+__asm__(".text\n"
+	".globl vt_sframe\n"
+	".type vt_sframe, @function\n"
+	"vt_sframe:\n"
+	".cfi_startproc\n"
+	".cfi_signal_frame\n"
+	"	subq $8, %rsp\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	call vt_drap_body\n"
+	"	addq $8, %rsp\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	ret\n"
+	".cfi_endproc\n"
+	".size vt_sframe, .-vt_sframe\n");
+
+/* A frame of 300 KiB (a CFA 300 KiB above rsp). */
+NOFP static void vt_big(struct shot *s)
+{
+	volatile char pad[300 * 1024];
+
+	pad[0] = 5;
+	vt_outer(s);
+	pad[1] = pad[0];
+}
+
 static size_t unwind_shot(struct fixture *f, uint64_t *ips)
 {
 	return unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, f->shot->stack, ips,
@@ -325,6 +359,88 @@ static void test_rules(void **state)
 	unwind_use_rules(f->u, true);
 	assert_int_equal(m, n);
 	assert_memory_equal(fast, slow, n * sizeof(*fast));
+}
+
+/* A signal frame's FDE, though its rule has the usual shape: libunwind takes the stack. */
+static void test_rules_signal_fde(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t fast[UNWIND_MAX_FRAMES], slow[UNWIND_MAX_FRAMES];
+	const char *nm[UNWIND_MAX_FRAMES];
+	struct unwind_stats st;
+	size_t n, m;
+
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	vt_sframe(f->shot);
+	n = unwind_shot(f, fast);
+	unwind_get_stats(f->u, &st);
+	assert_int_equal(st.fast_stacks, 0);
+	assert_int_equal(st.rules_refused, 1);
+	names(f, fast, n, nm);
+	assert_int_not_equal(find(nm, n, "vt_sframe"), SIZE_MAX);
+	assert_int_not_equal(find(nm, n, "main"), SIZE_MAX);
+	assert_int_not_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
+	unwind_use_rules(f->u, false);
+	m = unwind_shot(f, slow);
+	assert_int_equal(m, n);
+	assert_memory_equal(fast, slow, n * sizeof(*fast));
+}
+
+/*
+ * A 300 KiB frame (and a copy that holds it): its rule is rsp plus
+ * 300 KiB, and the stack is whole, as libunwind's stepping has it.
+ */
+static void test_rules_big_frame(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t fast[UNWIND_MAX_FRAMES], slow[UNWIND_MAX_FRAMES];
+	const char *nm[UNWIND_MAX_FRAMES];
+	struct unwind_stats st;
+	size_t n, m;
+
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	copy_limit = BIG_COPY;
+	vt_big(f->shot);
+	copy_limit = COPY;
+	assert_true(f->shot->us.len > 300 * 1024);
+	n = unwind_shot(f, fast);
+	unwind_get_stats(f->u, &st);
+	assert_int_equal(st.fast_stacks, 1);
+	assert_int_equal(st.rules_refused, 0);
+	names(f, fast, n, nm);
+	assert_int_not_equal(find(nm, n, "vt_big"), SIZE_MAX);
+	assert_int_not_equal(find(nm, n, "main"), SIZE_MAX);
+	assert_int_not_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
+	unwind_use_rules(f->u, false);
+	m = unwind_shot(f, slow);
+	assert_int_equal(m, n);
+	assert_memory_equal(fast, slow, n * sizeof(*fast));
+}
+
+/* Where the copy ends, the rules stop where libunwind stops, with the marker. */
+static void test_rules_short_copy(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t fast[UNWIND_MAX_FRAMES], slow[UNWIND_MAX_FRAMES];
+	struct unwind_stats st;
+	uint32_t lens[] = { 16, 64, 200, 1100, 1400, 2000 };
+
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	vt_outer(f->shot);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t n, m;
+
+		f->shot->us.len = lens[i];
+		unwind_use_rules(f->u, true);
+		n = unwind_shot(f, fast);
+		unwind_use_rules(f->u, false);
+		m = unwind_shot(f, slow);
+		assert_int_equal(m, n);
+		assert_memory_equal(fast, slow, n * sizeof(*fast));
+		assert_int_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
+	}
+	unwind_get_stats(f->u, &st);
+	assert_int_equal(st.fast_stacks, 6);
 }
 
 /* A copy too short for the frames: what was found, then one marker, nothing made up. */
@@ -461,6 +577,41 @@ static void test_cfi_of_libc(void **state)
 	close(fd);
 }
 
+/*
+ * Learnt rules are keyed by a CFI's id (steprules.h): a new one for every
+ * read, clone and reload of the bytes, so that no rule outlives them.
+ */
+static void test_cfi_ids(void **state)
+{
+	struct elfsym *e = NULL;
+	struct cfi *a = NULL, *b = NULL, *c;
+	uint64_t id;
+	int fd = open("/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(elfsym_open_fd(fd, &e), 0);
+	assert_int_equal(cfi_read_fd(fd, e, &a), 0);
+	assert_int_equal(cfi_read_fd(fd, e, &b), 0);
+	assert_int_not_equal(a->id, 0);
+	assert_int_not_equal(b->id, a->id);
+	c = cfi_clone_empty(a);
+	assert_non_null(c);
+	assert_int_not_equal(c->id, a->id);
+	assert_int_not_equal(c->id, b->id);
+	id = c->id;
+	assert_int_equal(cfi_reload_fd(c, fd), 0);
+	assert_int_not_equal(c->id, id);
+	id = a->id;
+	cfi_drop_bytes(a);
+	assert_int_equal(cfi_reload_fd(a, fd), 0);
+	assert_int_not_equal(a->id, id);
+	cfi_free(a);
+	cfi_free(b);
+	cfi_free(c);
+	elfsym_free(e);
+	close(fd);
+}
+
 /* A header that is not version 1, or lies about its table, is refused. */
 static void test_cfi_hostile(void **state)
 {
@@ -509,11 +660,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_whole_stack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rules_signal_fde, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rules_big_frame, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rules_short_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_frames, setup, teardown),
 		cmocka_unit_test(test_cfi_of_libc),
+		cmocka_unit_test(test_cfi_ids),
 		cmocka_unit_test(test_cfi_hostile),
 	};
 	return cmocka_run_group_tests_name("unwind", tests, NULL, NULL);
