@@ -8,7 +8,9 @@
 #   make bench   compare vigild with bpftrace and perf (at 999 Hz, and at
 #                19 Hz in the steady state: tests/bench/bench_idle.sh),
 #                measure the overhead budgets, what Pyroscope export and
-#                unwinding cost (docs/benchmarks.md)
+#                unwinding cost, and how the collector grows with the host's
+#                processes, stacks and new processes (tests/bench/
+#                bench_scale.sh; docs/benchmarks.md)
 #   make bench-cp  vigil-cp under 1k and 10k simulated OpAMP agents, a staged
 #                rollout to 10k of them (tests/bench/bench_rollout.sh), and
 #                the audit log at 1M records (tests/bench/bench_audit.sh)
@@ -402,6 +404,7 @@ bench: deps
 	$(Q)tests/bench/bench_export.sh
 	$(Q)tests/bench/bench_unwind.sh
 	$(Q)tests/bench/bench_idle.sh
+	$(Q)tests/bench/bench_scale.sh
 
 # vigil-cp under 1k and 10k simulated agents (tests/bench/bench_cp.sh,
 # docs/benchmarks.md "Control plane").

@@ -51,6 +51,7 @@
 #include "budgets.h"
 #include "cgroups.h"
 #include "collector.h"
+#include "demangle.h"
 #include "exportpolicy.h"
 #include "cpside.h"
 #include "heartbeat.h"
@@ -132,6 +133,7 @@ struct collector {
 	size_t npending, pending_bytes;
 	bool out_failing;
 	uint64_t profiles_written, profiles_dropped;
+	uint64_t early_flushes; /* intervals ended early: the aggregation was full */
 
 	/* Prometheus metrics (SETUP_F_METRICS): sent to the uplink every second. */
 	bool metrics_on;
@@ -354,7 +356,7 @@ static void flush(struct collector *c)
 	};
 	struct vigil_stats st;
 	struct snapshot_top *top = NULL;
-	char unwind_comment[400];
+	char unwind_comment[400], cache_comment[600];
 	struct snapshot_set *set = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -396,6 +398,20 @@ static void flush(struct collector *c)
 			 us.rules_refused - c->flushed_unw.rules_refused,
 			 us.rules_replaced - c->flushed_unw.rules_replaced);
 		m.unwind_comment = unwind_comment;
+		/* What each cache holds now, and what its bound did since the start. */
+		snprintf(cache_comment, sizeof(cache_comment),
+			 "vigil: caches processes=%zu files=%zu anon=%zu symbol_bytes=%" PRIu64
+			 " cfi_bytes=%" PRIu64 " kernel_symbols=%zu demangled=%zu"
+			 " processes_aged=%" PRIu64 " files_aged=%" PRIu64 " anon_aged=%" PRIu64
+			 " processes_refused=%" PRIu64 " files_refused=%" PRIu64 " anon_refused=%" PRIu64
+			 " cfi_evicted=%" PRIu64 " unwind_spaces_evicted=%" PRIu64
+			 " rules_replaced=%" PRIu64 " demangle_evicted=%" PRIu64 " early_flushes=%" PRIu64,
+			 ss.processes, ss.files, ss.anon_mappings, ss.elf_bytes, ss.cfi_bytes,
+			 ss.kernel_symbols, demangle_stats()->entries, ss.procs_aged, ss.files_aged,
+			 ss.anon_aged, ss.procs_refused, ss.files_refused, ss.anon_refused,
+			 ss.cfi_evicted, us.spaces_evicted, us.rules_replaced,
+			 demangle_stats()->evicted, c->early_flushes);
+		m.cache_comment = cache_comment;
 		c->flushed_records = c->records;
 		c->flushed_bytes = c->rec_bytes;
 		c->flushed_ns = c->unwind_ns;
@@ -496,6 +512,7 @@ static void on_sample(struct collector *c, const void *data, size_t size)
 	rc = stackagg_add(c->agg, data, size);
 	if (rc == -ENOSPC) {
 		/* Too many distinct stacks for one interval: end it early. */
+		c->early_flushes++;
 		flush(c);
 		rc = stackagg_add(c->agg, data, size);
 	}

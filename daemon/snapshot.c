@@ -280,6 +280,8 @@ static int add_comments(struct pprof_builder *b, const struct snapshot_meta *m)
 	rc = pprof_comment(b, text);
 	if (!rc && m->unwind_comment)
 		rc = pprof_comment(b, m->unwind_comment);
+	if (!rc && m->cache_comment)
+		rc = pprof_comment(b, m->cache_comment);
 	for (size_t i = 0; !rc && i < m->ncomments; i++) {
 		char line[600];
 

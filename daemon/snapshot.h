@@ -39,6 +39,8 @@ struct snapshot_meta {
 	const char *extra_comment;
 	/* And one on the interval's ring buffer traffic and unwinding (NULL: none); borrowed. */
 	const char *unwind_comment;
+	/* And one on the collector's caches: sizes, and what their bounds did (NULL: none). */
+	const char *cache_comment;
 };
 
 /* Leaf functions by samples, for the terminal's top table. */

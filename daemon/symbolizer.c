@@ -269,6 +269,9 @@ struct symbolizer {
 	/* Unwinding's CFI: bytes held, the LRU's clock, and what it did. */
 	uint64_t cfi_bytes, cfi_clock;
 	uint64_t cfi_read, cfi_evicted, cfi_reloaded, cfi_shared;
+	/* What the bounds did: entries aged out, and new ones refused at a limit. */
+	uint64_t procs_aged, files_aged, anon_aged;
+	uint64_t procs_refused, files_refused, anon_refused;
 	uint64_t ns_per_tick;
 	struct symbolizer_ops ops; /* how to reach processes (the monitor, in vigild) */
 	/* Parse time: a credit refilled with wall-clock time (symbolizer.h). */
@@ -425,8 +428,10 @@ static struct sym_file *file_new(struct symbolizer *s, const char *path, const s
 {
 	struct sym_file *f;
 
-	if (s->nfiles >= SYMBOLIZER_MAX_FILES)
+	if (s->nfiles >= SYMBOLIZER_MAX_FILES) {
+		s->files_refused++;
 		return NULL;
+	}
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
@@ -885,8 +890,10 @@ static struct sym_anon *anon_get(struct symbolizer *s, const struct procmap *mp)
 		    a->mapping.file_offset == mp->offset && strcmp(a->path, mp->path) == 0)
 			return a;
 	}
-	if (s->nanon >= SYMBOLIZER_MAX_ANON)
+	if (s->nanon >= SYMBOLIZER_MAX_ANON) {
+		s->anon_refused++;
 		return NULL;
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
@@ -1371,8 +1378,10 @@ int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_n
 		p->last_used = s->gen;
 		return p->err;
 	}
-	if (s->nprocs >= SYMBOLIZER_MAX_PROCESSES)
+	if (s->nprocs >= SYMBOLIZER_MAX_PROCESSES) {
+		s->procs_refused++;
 		return -ENOSPC;
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -1688,8 +1697,10 @@ void symbolizer_gc(struct symbolizer *s, uint64_t now_gen)
 			struct sym_proc *p = container_of(n, struct sym_proc, node);
 
 			next = n->next;
-			if (stale(p->last_used, now_gen))
+			if (stale(p->last_used, now_gen)) {
 				proc_destroy(s, p);
+				s->procs_aged++;
+			}
 		}
 	}
 	for (struct sym_file **pp = &s->files; *pp;) {
@@ -1698,6 +1709,7 @@ void symbolizer_gc(struct symbolizer *s, uint64_t now_gen)
 		if (f->refs == 0 && stale(f->last_used, now_gen)) {
 			*pp = f->next;
 			file_destroy(s, f);
+			s->files_aged++;
 		} else {
 			pp = &f->next;
 		}
@@ -1708,6 +1720,7 @@ void symbolizer_gc(struct symbolizer *s, uint64_t now_gen)
 		if (a->refs == 0 && stale(a->last_used, now_gen)) {
 			*pp = a->next;
 			anon_destroy(s, a);
+			s->anon_aged++;
 		} else {
 			pp = &a->next;
 		}
@@ -1780,6 +1793,12 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.cfi_evicted = s->cfi_evicted;
 	st.cfi_shared = s->cfi_shared;
 	st.cfi_reloaded = s->cfi_reloaded;
+	st.procs_aged = s->procs_aged;
+	st.files_aged = s->files_aged;
+	st.anon_aged = s->anon_aged;
+	st.procs_refused = s->procs_refused;
+	st.files_refused = s->files_refused;
+	st.anon_refused = s->anon_refused;
 	st.generation = s->gen;
 	*ret = st;
 }

@@ -142,6 +142,13 @@ struct symbolizer_stats {
 	uint64_t cfi_bytes;           /* CFI held for unwinding */
 	uint64_t cfi_read, cfi_evicted, cfi_reloaded; /* files' CFI read, dropped by the LRU, read again */
 	uint64_t cfi_shared;          /* files served by another file's identical CFI */
+	/*
+	 * What the bounds above did: processes, files and anonymous mappings
+	 * dropped after SYMBOLIZER_KEEP_GENERATIONS unused, and new ones
+	 * refused at SYMBOLIZER_MAX_PROCESSES, _FILES, _ANON.
+	 */
+	uint64_t procs_aged, files_aged, anon_aged;
+	uint64_t procs_refused, files_refused, anon_refused;
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
 	size_t symbol_tables;   /* parsed symbol tables held (files that parsed the same share one) */
 	size_t anon_mappings;
