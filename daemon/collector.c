@@ -399,6 +399,8 @@ static void flush(struct collector *c)
 			 us.rules_replaced - c->flushed_unw.rules_replaced);
 		m.unwind_comment = unwind_comment;
 		/* What each cache holds now, and what its bound did since the start. */
+		const struct demangle_stats *ds = demangle_stats();
+
 		snprintf(cache_comment, sizeof(cache_comment),
 			 "vigil: caches processes=%zu files=%zu anon=%zu symbol_bytes=%" PRIu64
 			 " cfi_bytes=%" PRIu64 " kernel_symbols=%zu demangled=%zu"
@@ -407,10 +409,10 @@ static void flush(struct collector *c)
 			 " cfi_evicted=%" PRIu64 " unwind_spaces_evicted=%" PRIu64
 			 " rules_replaced=%" PRIu64 " demangle_evicted=%" PRIu64 " early_flushes=%" PRIu64,
 			 ss.processes, ss.files, ss.anon_mappings, ss.elf_bytes, ss.cfi_bytes,
-			 ss.kernel_symbols, demangle_stats()->entries, ss.procs_aged, ss.files_aged,
+			 ss.kernel_symbols, ds->entries, ss.procs_aged, ss.files_aged,
 			 ss.anon_aged, ss.procs_refused, ss.files_refused, ss.anon_refused,
 			 ss.cfi_evicted, us.spaces_evicted, us.rules_replaced,
-			 demangle_stats()->evicted, c->early_flushes);
+			 ds->evicted, c->early_flushes);
 		m.cache_comment = cache_comment;
 		c->flushed_records = c->records;
 		c->flushed_bytes = c->rec_bytes;

@@ -66,9 +66,8 @@ struct sample {
 	 * only for an address outside it.
 	 */
 	uint64_t code_lo, code_hi;
-	/* Likewise for rule_for(): the module last found with CFI. */
+	/* Likewise for rule_for(): the module last found with CFI (none: an empty range). */
 	struct sym_unwind_map mod;
-	bool have_mod;
 	/*
 	 * learn(): registers and memory are made up (probe_regs, and the
 	 * window PROBE_LO.. read as enc()), the CFI is the module's own;
@@ -163,6 +162,15 @@ static bool read_cfi(const struct sample *s, uint64_t addr, unw_word_t *valp)
 			  read_word(s->cfi->ehf, s->ehf_lo, s->cfi->ehf_len, addr, valp));
 }
 
+/* The word at addr, if the copy holds all of it: a partial one would be made up. */
+static bool stack_word(const struct sample *s, uint64_t addr, uint64_t *ret)
+{
+	if (addr < s->sp || addr - s->sp > s->len || s->len - (addr - s->sp) < 8)
+		return false;
+	memcpy(ret, s->stack + (addr - s->sp), 8);
+	return true;
+}
+
 static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, int write, void *arg)
 {
 	struct sample *s = arg;
@@ -175,12 +183,7 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, in
 		s->window_reads++;
 		return 0;
 	}
-	/* The stack: whole words only, a partial one would be made up. */
-	if (addr >= s->sp && addr - s->sp <= s->len && s->len - (addr - s->sp) >= 8) {
-		memcpy(valp, s->stack + (addr - s->sp), 8);
-		return 0;
-	}
-	if (read_cfi(s, addr, valp))
+	if (stack_word(s, addr, valp) || read_cfi(s, addr, valp))
 		return 0;
 	/*
 	 * Rules cached by address (libunwind's cache) skip find_proc_info,
@@ -425,7 +428,6 @@ static void probe(struct unwind *u, const struct sample *s, uint64_t addr, unsig
 	}
 	if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || unw_get_reg(&cur, UNW_X86_64_RBP, &bp) < 0)
 		return;
-	ret->cfa = cfa;
 	ret->ip = ip;
 	ret->rbp = bp;
 	/*
@@ -524,11 +526,9 @@ static bool rule_for(struct sample *s, uint64_t addr, struct steprule *ret)
 	struct unwind *u = s->u;
 	uint64_t key;
 
-	if (!s->have_mod || addr - s->mod.start >= s->mod.end - s->mod.start) {
-		if (symbolizer_unwind_map(u->sym, s->pid, s->start_ns, addr, &s->mod) < 0)
-			return false;
-		s->have_mod = true;
-	}
+	if (addr - s->mod.start >= s->mod.end - s->mod.start &&
+	    symbolizer_unwind_map(u->sym, s->pid, s->start_ns, addr, &s->mod) < 0)
+		return false;
 	key = addr - s->mod.bias;
 	if (steprules_get(u->rules, s->mod.cfi->id, key, ret) == 0)
 		return true;
@@ -537,14 +537,6 @@ static bool rule_for(struct sample *s, uint64_t addr, struct steprule *ret)
 	return true;
 }
 
-/* The word at addr, if the copy holds all of it. */
-static bool stack_word(const struct sample *s, uint64_t addr, uint64_t *ret)
-{
-	if (addr < s->sp || addr - s->sp > s->len || s->len - (addr - s->sp) < 8)
-		return false;
-	memcpy(ret, s->stack + (addr - s->sp), 8);
-	return true;
-}
 
 /*
  * The stack unwound with the rules alone: the entries written into ips,

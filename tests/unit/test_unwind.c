@@ -310,6 +310,30 @@ static size_t unwind_shot(struct fixture *f, uint64_t *ips)
 			    UNWIND_MAX_FRAMES);
 }
 
+/* The shot unwound by libunwind's stepping alone gives ips[0..n) too. */
+static void same_as_libunwind(struct fixture *f, const uint64_t *ips, size_t n)
+{
+	uint64_t slow[UNWIND_MAX_FRAMES];
+	size_t m;
+
+	unwind_use_rules(f->u, false);
+	m = unwind_shot(f, slow);
+	unwind_use_rules(f->u, true);
+	assert_int_equal(m, n);
+	assert_memory_equal(ips, slow, n * sizeof(*ips));
+}
+
+/* ips[0..n) is whole, through fn, down to main. */
+static void whole_through(struct fixture *f, const uint64_t *ips, size_t n, const char *fn)
+{
+	const char *nm[UNWIND_MAX_FRAMES];
+
+	names(f, ips, n, nm);
+	assert_int_not_equal(find(nm, n, fn), SIZE_MAX);
+	assert_int_not_equal(find(nm, n, "main"), SIZE_MAX);
+	assert_int_not_equal(ips[n - 1], VIGIL_USER_TRUNCATED);
+}
+
 /*
  * The learnt rules find the very frames libunwind's own stepping finds,
  * learn each rule once, and leave a stack with a frame of another shape
@@ -318,10 +342,9 @@ static size_t unwind_shot(struct fixture *f, uint64_t *ips)
 static void test_rules(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t fast[UNWIND_MAX_FRAMES], slow[UNWIND_MAX_FRAMES];
-	const char *nm[UNWIND_MAX_FRAMES];
+	uint64_t fast[UNWIND_MAX_FRAMES], again[UNWIND_MAX_FRAMES];
 	struct unwind_stats st0, st1, st2;
-	size_t n, m;
+	size_t n;
 
 	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
 	vt_outer(f->shot);
@@ -331,17 +354,13 @@ static void test_rules(void **state)
 	assert_int_equal(st0.rules_learnt, n); /* one a frame, the outermost's (END) included */
 	assert_int_equal(st0.rules_refused, 0);
 	/* Again: every rule is known now. */
-	assert_int_equal(unwind_shot(f, slow), n);
-	assert_memory_equal(fast, slow, n * sizeof(*fast));
+	assert_int_equal(unwind_shot(f, again), n);
+	assert_memory_equal(fast, again, n * sizeof(*fast));
 	unwind_get_stats(f->u, &st1);
 	assert_int_equal(st1.fast_stacks, 2);
 	assert_int_equal(st1.rules_learnt, st0.rules_learnt);
 	/* libunwind stepping every frame finds the same. */
-	unwind_use_rules(f->u, false);
-	m = unwind_shot(f, slow);
-	unwind_use_rules(f->u, true);
-	assert_int_equal(m, n);
-	assert_memory_equal(fast, slow, n * sizeof(*fast));
+	same_as_libunwind(f, fast, n);
 	assert_int_not_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
 
 	/* Through the realigned frame: libunwind takes the stack, whole. */
@@ -350,25 +369,17 @@ static void test_rules(void **state)
 	unwind_get_stats(f->u, &st2);
 	assert_int_equal(st2.fast_stacks, st1.fast_stacks);
 	assert_true(st2.rules_refused >= 1);
-	names(f, fast, n, nm);
-	assert_int_not_equal(find(nm, n, "vt_drap"), SIZE_MAX);
-	assert_int_not_equal(find(nm, n, "main"), SIZE_MAX);
-	assert_int_not_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
-	unwind_use_rules(f->u, false);
-	m = unwind_shot(f, slow);
-	unwind_use_rules(f->u, true);
-	assert_int_equal(m, n);
-	assert_memory_equal(fast, slow, n * sizeof(*fast));
+	whole_through(f, fast, n, "vt_drap");
+	same_as_libunwind(f, fast, n);
 }
 
 /* A signal frame's FDE, though its rule has the usual shape: libunwind takes the stack. */
 static void test_rules_signal_fde(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t fast[UNWIND_MAX_FRAMES], slow[UNWIND_MAX_FRAMES];
-	const char *nm[UNWIND_MAX_FRAMES];
+	uint64_t fast[UNWIND_MAX_FRAMES];
 	struct unwind_stats st;
-	size_t n, m;
+	size_t n;
 
 	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
 	vt_sframe(f->shot);
@@ -376,14 +387,8 @@ static void test_rules_signal_fde(void **state)
 	unwind_get_stats(f->u, &st);
 	assert_int_equal(st.fast_stacks, 0);
 	assert_int_equal(st.rules_refused, 1);
-	names(f, fast, n, nm);
-	assert_int_not_equal(find(nm, n, "vt_sframe"), SIZE_MAX);
-	assert_int_not_equal(find(nm, n, "main"), SIZE_MAX);
-	assert_int_not_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
-	unwind_use_rules(f->u, false);
-	m = unwind_shot(f, slow);
-	assert_int_equal(m, n);
-	assert_memory_equal(fast, slow, n * sizeof(*fast));
+	whole_through(f, fast, n, "vt_sframe");
+	same_as_libunwind(f, fast, n);
 }
 
 /*
@@ -393,10 +398,9 @@ static void test_rules_signal_fde(void **state)
 static void test_rules_big_frame(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t fast[UNWIND_MAX_FRAMES], slow[UNWIND_MAX_FRAMES];
-	const char *nm[UNWIND_MAX_FRAMES];
+	uint64_t fast[UNWIND_MAX_FRAMES];
 	struct unwind_stats st;
-	size_t n, m;
+	size_t n;
 
 	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
 	copy_limit = BIG_COPY;
@@ -407,36 +411,26 @@ static void test_rules_big_frame(void **state)
 	unwind_get_stats(f->u, &st);
 	assert_int_equal(st.fast_stacks, 1);
 	assert_int_equal(st.rules_refused, 0);
-	names(f, fast, n, nm);
-	assert_int_not_equal(find(nm, n, "vt_big"), SIZE_MAX);
-	assert_int_not_equal(find(nm, n, "main"), SIZE_MAX);
-	assert_int_not_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
-	unwind_use_rules(f->u, false);
-	m = unwind_shot(f, slow);
-	assert_int_equal(m, n);
-	assert_memory_equal(fast, slow, n * sizeof(*fast));
+	whole_through(f, fast, n, "vt_big");
+	same_as_libunwind(f, fast, n);
 }
 
 /* Where the copy ends, the rules stop where libunwind stops, with the marker. */
 static void test_rules_short_copy(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t fast[UNWIND_MAX_FRAMES], slow[UNWIND_MAX_FRAMES];
+	uint64_t fast[UNWIND_MAX_FRAMES];
 	struct unwind_stats st;
 	uint32_t lens[] = { 16, 64, 200, 1100, 1400, 2000 };
 
 	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
 	vt_outer(f->shot);
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		size_t n, m;
+		size_t n;
 
 		f->shot->us.len = lens[i];
-		unwind_use_rules(f->u, true);
 		n = unwind_shot(f, fast);
-		unwind_use_rules(f->u, false);
-		m = unwind_shot(f, slow);
-		assert_int_equal(m, n);
-		assert_memory_equal(fast, slow, n * sizeof(*fast));
+		same_as_libunwind(f, fast, n);
 		assert_int_equal(fast[n - 1], VIGIL_USER_TRUNCATED);
 	}
 	unwind_get_stats(f->u, &st);
