@@ -92,7 +92,11 @@ for i in 1 2 3 4 5 6; do start_agent "prod$i" "$((0x100 + i))" env=prod; done
 wait_for 20 n_agents env=prod 6
 tap_result "six agents report (env=prod)" $? "$(diag)"
 
-ctl rollout start 2 --selector env=prod --stages 1,50%,100% --bake 1s --report-timeout 30s
+# The bake is 4 s so that the canary-only window (the bake, plus the others'
+# next poll) is far longer than this script's 0.2 s polling, even when the
+# pool's other tests load the machine; a 1 s bake was missed once in CI.
+BAKE1_MS=4000
+ctl rollout start 2 --selector env=prod --stages 1,50%,100% --bake $((BAKE1_MS / 1000))s --report-timeout 30s
 ID1=$(echo "$OUT" | jg .id)
 [ "$RC" -eq 0 ] && [ "$ID1" = 1 ] && [ "$(echo "$OUT" | jg .state)" = running ]
 tap_result "rollout start 2 --stages 1,50%,100%: rollout 1, running" $? "$(diag)"
@@ -112,21 +116,21 @@ ctl rollout status "$ID1"
 [ $ok -eq 0 ] && [ "$n" -le 3 ] && [ "$(echo "$OUT" | jg .stage_status[0].size)" = 1 ]
 tap_result "the canary applies it first (one agent; stage 1 covers 1)" $? "applied by $n; $(diag)"
 
-wait_for 30 state_is "$ID1" completed
+wait_for 40 state_is "$ID1" completed
 tap_result "rollout 1 completes after the bakes" $? "$(diag)"
 n=0
 for i in 1 2 3 4 5 6; do applied "prod$i" "$HASH2" && n=$((n + 1)); done
 [ "$n" -eq 6 ] && [ "$(echo "$OUT" | jg .stage_status[2].succeeded)" = 3 ] &&
 	[ "$(echo "$OUT" | jg .stage_status[1].new_members)" = 2 ]
 tap_result "all six applied policy 2; stages took 1, 2 and 3 new agents" $? "applied by $n; $(diag)"
-# Order: nobody but the canary was sent it before the canary's bake (1 s after it applied) ended.
+# Order: nobody but the canary was sent it before the canary's bake (BAKE1_MS after it applied) ended.
 c_applied=$(echo "$OUT" | jg .members[0].applied_at)
 first_other=
 for k in 1 2 3 4 5; do
 	t=$(echo "$OUT" | jg ".members[$k].sent_at")
 	[ -z "$first_other" ] || [ "$t" -lt "$first_other" ] && first_other=$t
 done
-[ "$(echo "$OUT" | jg .members[0].stage)" = 0 ] && [ "$first_other" -ge $((c_applied + 1000)) ]
+[ "$(echo "$OUT" | jg .members[0].stage)" = 0 ] && [ "$first_other" -ge $((c_applied + BAKE1_MS)) ]
 tap_result "the others were sent it only after the canary's bake (canary applied $c_applied, next sent $first_other)" $? "$(diag)"
 ctl assignments
 [ "$(echo "$OUT" | jg .assignments[0].assigned_by)" = "rollout 1" ] &&
