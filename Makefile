@@ -105,7 +105,8 @@ $(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/vigil_abi.h $(B)/gen/vmlinux.h
 # The daemon and the control plane: every .c but the entry points goes into
 # libvigil.a so that unit tests link exactly the code that ships.
 
-MAIN_SRCS := daemon/vigild.c daemon/vigild-collector.c daemon/vigild-uplink.c signing/vigil-sign.c \
+MAIN_SRCS := daemon/vigild.c daemon/vigild-collector.c daemon/vigild-uplink.c \
+	daemon/vigild-uplink-local.c signing/vigil-sign.c \
 	control-plane/vigil-cp.c control-plane/vigilctl.c
 LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard daemon/*.c signing/*.c policy/*.c control-plane/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/profile.pb-c.o $(B)/obj/gen/opamp.pb-c.o \
@@ -145,7 +146,9 @@ $(B)/libvigil-san.a: $(SAN_OBJS)
 # The monitor and its two workers are three programs (daemon/workerexe.h):
 # with --as-needed each maps only the libraries its own code calls, so
 # that libcurl and what it pulls in are the uplink's alone.
-VIGILD_PROGS := $(B)/vigild $(B)/vigild-collector $(B)/vigild-uplink
+# vigild-uplink-local is the uplink without a control plane or export:
+# metrics only, and no libcurl (daemon/uplinklocal.c).
+VIGILD_PROGS := $(B)/vigild $(B)/vigild-collector $(B)/vigild-uplink $(B)/vigild-uplink-local
 
 # Whatever the umask: the monitor refuses worker programs others may write,
 # and the workers, unprivileged, execute them.
@@ -195,9 +198,16 @@ $(B)/hooks/%.o: %.c $(GEN_HDRS)
 	$(Q)$(CC) $(CPPFLAGS) -DVIGIL_TEST_HOOKS $(CFLAGS) -MMD -MP -c $< -o $@
 
 HOOK_PROGS := $(B)/tests/vigild-testhooks $(B)/tests/vigild-testhooks-collector \
-	$(B)/tests/vigild-testhooks-uplink
+	$(B)/tests/vigild-testhooks-uplink $(B)/tests/vigild-testhooks-uplink-local
 
 $(B)/tests/vigild-testhooks: $(B)/hooks/daemon/monitor.o $(B)/obj/daemon/vigild.o $(B)/libvigil.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)chmod 0755 $@
+
+$(B)/tests/vigild-testhooks-uplink-local: $(B)/hooks/daemon/uplinklocal.o \
+		$(B)/obj/daemon/vigild-uplink-local.o $(B)/libvigil.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -1,15 +1,21 @@
 /*
- * cfi.c - copy one ELF file's .eh_frame_hdr and .eh_frame for unwinding
- * (cfi.h).  Runs in the collector, without privileges, on hostile files.
+ * cfi.c - one ELF file's .eh_frame_hdr and .eh_frame for unwinding
+ * (cfi.h), copied or mapped.  Runs in the collector, without privileges,
+ * on hostile files.
  */
 #include <errno.h>
+#include <linux/magic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "cfi.h"
 #include "elfsym.h"
+#include "mapguard.h"
 
 /* DW_EH_PE_* pointer encodings (LSB, "DWARF Extensions": .eh_frame). */
 #define PE_ABSPTR  0x00
@@ -86,6 +92,95 @@ static int eh_frame_address(const uint8_t *head, uint64_t hdr_vaddr, uint64_t *r
 	}
 }
 
+/*
+ * Whether the file's bytes [0, end) can be mapped rather than copied:
+ * only root can change them (a regular file of root's, writable by
+ * neither group nor others), they lie within the file, and the file
+ * system is a local one (not FUSE or a network file system, which could
+ * serve other bytes at the next page fault).  Root may still truncate it:
+ * mapguard.h.
+ */
+static bool root_only(int fd, uint64_t end)
+{
+	struct statfs sf;
+	struct stat st;
+
+	if (!mapguard_installed() || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_size < 0 || (uint64_t)st.st_size < end ||
+	    fstatfs(fd, &sf) < 0)
+		return false;
+	switch ((unsigned long)sf.f_type) {
+	case EXT4_SUPER_MAGIC: /* ext2 and ext3 too */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case TMPFS_MAGIC:
+	case OVERLAYFS_SUPER_MAGIC:
+	case SQUASHFS_MAGIC:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static size_t page_size(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+
+	return p > 0 ? (size_t)p : 4096;
+}
+
+/* [off, off + len) of the file, mapped read-only and guarded; NULL on failure. */
+static uint8_t *map_range(int fd, uint64_t off, size_t len)
+{
+	size_t delta = (size_t)(off % page_size());
+	void *p;
+
+	if (len == 0 || len > SIZE_MAX - delta)
+		return NULL;
+	p = mmap(NULL, delta + len, PROT_READ, MAP_PRIVATE, fd, (off_t)(off - delta));
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mapguard_add(p, delta + len) < 0) {
+		munmap(p, delta + len);
+		return NULL;
+	}
+	return (uint8_t *)p + delta;
+}
+
+static void unmap_range(uint8_t *b, uint64_t off, size_t len)
+{
+	size_t delta = (size_t)(off % page_size());
+
+	if (!b)
+		return;
+	mapguard_remove(b - delta);
+	munmap(b - delta, delta + len);
+}
+
+/*
+ * Map c's two ranges from fd, if root_only() allows: true and c->hdr,
+ * c->ehf set, or false with neither (then they are copied).
+ */
+static bool map_bytes(struct cfi *c, int fd)
+{
+	uint64_t end = c->hdr_offset + c->hdr_len > c->ehf_offset + c->ehf_len ?
+			       c->hdr_offset + c->hdr_len : c->ehf_offset + c->ehf_len;
+	uint8_t *h, *f;
+
+	if (fd < 0 || c->ehf_len == 0 || !root_only(fd, end))
+		return false;
+	h = map_range(fd, c->hdr_offset, c->hdr_len);
+	f = h ? map_range(fd, c->ehf_offset, c->ehf_len) : NULL;
+	if (!f) {
+		unmap_range(h, c->hdr_offset, c->hdr_len);
+		return false;
+	}
+	c->hdr = h;
+	c->ehf = f;
+	c->mapped = true;
+	return true;
+}
+
 /* steprules.h keys rules by id: never 0, never reused. */
 static uint64_t new_id(void)
 {
@@ -144,6 +239,15 @@ static int cfi_read(const struct source *src, const struct elfsym *e, struct cfi
 	}
 	c->hdr_len = HDR_HEAD + (size_t)c->fde_count * 8;
 	c->ehf_len = eavail > CFI_MAX_EH_FRAME ? CFI_MAX_EH_FRAME : (size_t)eavail;
+	if (map_bytes(c, src->fd)) {
+		/* The head checked above is the mapping's, or the file changed in between. */
+		if (memcmp(c->hdr, head, sizeof(head)) != 0) {
+			r = -ESTALE;
+			goto fail;
+		}
+		*ret = c;
+		return 0;
+	}
 	c->hdr = malloc(c->hdr_len);
 	c->ehf = malloc(c->ehf_len ? c->ehf_len : 1);
 	if (!c->hdr || !c->ehf) {
@@ -215,6 +319,7 @@ struct cfi *cfi_clone_empty(const struct cfi *c)
 		return NULL;
 	*n = *c;
 	n->hdr = n->ehf = NULL;
+	n->mapped = false;
 	n->id = new_id(); /* its bytes will be another file's */
 	n->refs = 0;
 	n->used = 0;
@@ -225,9 +330,15 @@ void cfi_drop_bytes(struct cfi *c)
 {
 	if (!c)
 		return;
-	free(c->hdr);
-	free(c->ehf);
+	if (c->mapped) {
+		unmap_range(c->hdr, c->hdr_offset, c->hdr_len);
+		unmap_range(c->ehf, c->ehf_offset, c->ehf_len);
+	} else {
+		free(c->hdr);
+		free(c->ehf);
+	}
 	c->hdr = c->ehf = NULL;
+	c->mapped = false;
 }
 
 int cfi_reload_fd(struct cfi *c, int fd)
@@ -238,6 +349,22 @@ int cfi_reload_fd(struct cfi *c, int fd)
 
 	if (!c || fd < 0)
 		return -EINVAL;
+	{
+		struct cfi m = *c;
+
+		if (map_bytes(&m, fd)) {
+			if (le32(m.hdr + 8) != c->fde_count) {
+				cfi_drop_bytes(&m);
+				return -ESTALE;
+			}
+			cfi_drop_bytes(c);
+			c->hdr = m.hdr;
+			c->ehf = m.ehf;
+			c->mapped = true;
+			c->id = new_id();
+			return 0;
+		}
+	}
 	h = malloc(c->hdr_len);
 	f = malloc(c->ehf_len ? c->ehf_len : 1);
 	if (!h || !f) {
@@ -255,6 +382,7 @@ int cfi_reload_fd(struct cfi *c, int fd)
 	cfi_drop_bytes(c);
 	c->hdr = h;
 	c->ehf = f;
+	c->mapped = false;
 	c->id = new_id(); /* the same file, but the rules learnt are not assumed to hold */
 	return 0;
 fail:
@@ -270,11 +398,15 @@ size_t cfi_mem_usage(const struct cfi *c)
 	return sizeof(*c) + (c->hdr ? c->hdr_len : 0) + (c->ehf ? c->ehf_len : 0);
 }
 
+size_t cfi_mapped_bytes(const struct cfi *c)
+{
+	return c && c->mapped && c->hdr ? c->hdr_len + c->ehf_len : 0;
+}
+
 void cfi_free(struct cfi *c)
 {
 	if (!c)
 		return;
-	free(c->hdr);
-	free(c->ehf);
+	cfi_drop_bytes(c);
 	free(c);
 }

@@ -1,7 +1,11 @@
 /*
  * cfi.h - the call-frame information of one ELF file, as unwind.c needs
  * it: the .eh_frame_hdr search table (the PT_GNU_EH_FRAME segment) and the
- * .eh_frame it indexes, copied into memory with bounded reads.
+ * .eh_frame it indexes, copied into memory with bounded reads, or mapped
+ * read-only from the file when only root can change it (root's, written
+ * by no one else, on a local file system) and the process has
+ * mapguard_install()ed: then only the pages unwinding reads are resident,
+ * shared with the page cache, and a truncation reads zeros (mapguard.h).
  *
  * Part of the collector's unwinding, which runs without privileges.  The
  * file is hostile (any user can run a binary of their own making): the
@@ -43,7 +47,8 @@ struct cfi {
 	uint64_t hdr_offset, ehf_offset; /* where both lie in the file */
 	uint32_t fde_count;   /* table entries (each 8 bytes, after the 12-byte head) */
 	size_t hdr_len, ehf_len;
-	uint8_t *hdr, *ehf;   /* owned; NULL after cfi_drop_bytes() */
+	uint8_t *hdr, *ehf;   /* owned (heap, or mapped); NULL after cfi_drop_bytes() */
+	bool mapped;          /* hdr and ehf lie in mappings of the file */
 	/*
 	 * Unique among the CFI objects of this process, and new whenever the
 	 * bytes are (read, cloned or reloaded): what steprules.h keys by.
@@ -57,11 +62,11 @@ struct cfi {
 };
 
 /*
- * Read the CFI of the file open at fd (pread; neither closed nor kept),
- * whose headers e parsed.  0 and *ret; -ENOENT: no PT_GNU_EH_FRAME, or an
+ * Read the CFI of the file open at fd (pread or mmap; the fd is neither
+ * closed nor kept), whose headers e parsed.  0 and *ret; -ENOENT: no PT_GNU_EH_FRAME, or an
  * empty table; -ENOTSUP: an encoding other than the above; -EINVAL: the
  * header or table lies outside the file or its segments; -ENOMEM; -errno
- * of I/O.  A .eh_frame longer than CFI_MAX_EH_FRAME is cut there (FDEs past
+ * of I/O; -ESTALE: the file changed while read.  A .eh_frame longer than CFI_MAX_EH_FRAME is cut there (FDEs past
  * it then fail to read: those frames end their stacks).
  */
 int cfi_read_fd(int fd, const struct elfsym *e, struct cfi **ret);
@@ -93,8 +98,11 @@ void cfi_drop_bytes(struct cfi *c);
 /* Read them again from the same file, open at fd: 0 or -errno (c unchanged). */
 int cfi_reload_fd(struct cfi *c, int fd);
 
-/* Heap bytes held by c. */
+/* Bytes held by c, copied or mapped (what the symbolizer's budget counts). */
 size_t cfi_mem_usage(const struct cfi *c);
+
+/* Of those, the bytes mapped from the file (resident only where read). */
+size_t cfi_mapped_bytes(const struct cfi *c);
 
 void cfi_free(struct cfi *c);
 

@@ -57,6 +57,7 @@
 #include "heartbeat.h"
 #include "exportside.h"
 #include "log.h"
+#include "mapguard.h"
 #include "monclient.h"
 #include "policy.h"
 #include "privsep.h"
@@ -403,13 +404,13 @@ static void flush(struct collector *c)
 
 		snprintf(cache_comment, sizeof(cache_comment),
 			 "vigil: caches processes=%zu files=%zu anon=%zu symbol_bytes=%" PRIu64
-			 " cfi_bytes=%" PRIu64 " kernel_symbols=%zu demangled=%zu"
+			 " cfi_bytes=%" PRIu64 " cfi_mapped=%" PRIu64 " kernel_symbols=%zu demangled=%zu"
 			 " processes_aged=%" PRIu64 " files_aged=%" PRIu64 " anon_aged=%" PRIu64
 			 " processes_refused=%" PRIu64 " files_refused=%" PRIu64 " anon_refused=%" PRIu64
 			 " cfi_evicted=%" PRIu64 " unwind_spaces_evicted=%" PRIu64
 			 " rules_replaced=%" PRIu64 " demangle_evicted=%" PRIu64 " early_flushes=%" PRIu64,
 			 ss.processes, ss.files, ss.anon_mappings, ss.elf_bytes, ss.cfi_bytes,
-			 ss.kernel_symbols, ds->entries, ss.procs_aged, ss.files_aged,
+			 ss.cfi_mapped, ss.kernel_symbols, ds->entries, ss.procs_aged, ss.files_aged,
 			 ss.anon_aged, ss.procs_refused, ss.files_refused, ss.anon_refused,
 			 ss.cfi_evicted, us.spaces_evicted, us.rules_replaced,
 			 ds->evicted, c->early_flushes);
@@ -1001,6 +1002,10 @@ int collector_main(void)
 		       "without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),
 		       rc == -EOPNOTSUPP ? " (a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock "
 					   "in its lsm= list has it)" : "");
+	/* Before seccomp (rt_sigaction): root's files' CFI is mapped, not copied (cfi.h). */
+	rc = mapguard_install();
+	if (rc)
+		log_warn_errno(rc, "SIGBUS handler: CFI will be copied, not mapped");
 	rc = sandbox_seccomp(SANDBOX_COLLECTOR);
 	if (rc)
 		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));

@@ -8,7 +8,13 @@
  *
  * The file is read in fixed-size chunks (no line can make us allocate more
  * than KALLSYMS_MAX_LINE), only text symbols are kept, and the result is a
- * sorted array of 16-byte entries plus one name arena and a module table.
+ * sorted array of 10-byte entries (the low 32 bits of the address, the
+ * name's offset, the module), the runs of entries that share the high 32
+ * bits (one on x86-64: the kernel image, its modules and BPF programs all
+ * lie in the top 2 GiB), one name arena and a module table.  Loading sorts
+ * 16-byte entries that also hold the whole address and the name's rank,
+ * then packs them in place: ~0.7 MiB less for a distribution kernel's
+ * ~120k text symbols, for as long as the collector runs.
  */
 #include "kallsyms.h"
 
@@ -38,9 +44,24 @@ struct kmod {
 	uint64_t start, end;
 };
 
+/* A loaded symbol: its address is (the high 32 bits of its run) << 32 | lo. */
+struct ksym_packed {
+	uint32_t lo;
+	uint32_t name;
+	uint16_t mod;
+} __attribute__((packed));
+
+/* Entries [first, next run's first) have these high 32 bits. */
+struct krun {
+	uint32_t hi;
+	uint32_t first;
+};
+
 struct kallsyms {
-	struct ksym *syms;
+	struct ksym_packed *syms;
 	size_t n;
+	struct krun *runs;
+	size_t nruns;
 	char *names;
 	size_t names_len;
 	struct kmod *mods; /* mods[0] is the kernel image */
@@ -265,11 +286,50 @@ static void sort_ksyms(struct ksym *v, size_t n, const char *arena)
 	}
 }
 
+/* The runs of v[0..n) (sorted) that share the high 32 bits of their address. */
+static int count_runs(const struct ksym *v, size_t n, struct krun **ret, size_t *ret_n)
+{
+	size_t nr = 0;
+	struct krun *r;
+
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || v[i].addr >> 32 != v[i - 1].addr >> 32)
+			nr++;
+	r = calloc(nr ? nr : 1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	nr = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || v[i].addr >> 32 != v[i - 1].addr >> 32)
+			r[nr++] = (struct krun){ .hi = (uint32_t)(v[i].addr >> 32), .first = (uint32_t)i };
+	*ret = r;
+	*ret_n = nr;
+	return 0;
+}
+
+/*
+ * Pack v[0..n) into 10-byte entries in the same memory, front to back:
+ * packed entry i ends at 10i + 10, within v[0..i], which is read already.
+ */
+static struct ksym_packed *pack(struct ksym *v, size_t n)
+{
+	struct ksym_packed *p = (struct ksym_packed *)(void *)v;
+
+	_Static_assert(sizeof(struct ksym_packed) == 10 && sizeof(struct ksym) == 16,
+		       "packing in place needs the packed entry no larger than the loaded one");
+	for (size_t i = 0; i < n; i++) {
+		const struct ksym s = v[i];
+
+		p[i] = (struct ksym_packed){ .lo = (uint32_t)s.addr, .name = s.name, .mod = s.mod };
+	}
+	return p;
+}
+
 /* Sort, keep the best name at each address, and hand the arrays over. */
 static int finish(struct loader *l, struct kallsyms **ret)
 {
 	struct kallsyms *k;
-	struct ksym *shrunk;
+	struct ksym_packed *packed, *shrunk;
 	size_t n = 0;
 
 	if (l->n == 0)
@@ -294,8 +354,13 @@ static int finish(struct loader *l, struct kallsyms **ret)
 			m->end = s.addr + 1; /* no symbol at UINT64_MAX */
 	}
 	/* Names of dropped aliases stay in the arena: a few KiB, not a copy. */
-	shrunk = reallocarray(l->syms, n, sizeof(*l->syms));
-	k->syms = shrunk ? shrunk : l->syms;
+	if (n > UINT32_MAX || count_runs(l->syms, n, &k->runs, &k->nruns) < 0) {
+		kallsyms_free(k);
+		return n > UINT32_MAX ? -E2BIG : -ENOMEM;
+	}
+	packed = pack(l->syms, n);
+	shrunk = realloc(packed, n * sizeof(*packed));
+	k->syms = shrunk ? shrunk : packed;
 	k->n = n;
 	k->names = l->arena;
 	k->names_len = l->alen;
@@ -425,32 +490,67 @@ out:
 	return r;
 }
 
+/* The address of entry i, which lies in run r. */
+static uint64_t addr_of(const struct kallsyms *k, size_t r, size_t i)
+{
+	return (uint64_t)k->runs[r].hi << 32 | k->syms[i].lo;
+}
+
 const char *kallsyms_lookup(const struct kallsyms *k, uint64_t addr, const char **ret_module,
 			    uint64_t *ret_off)
 {
-	const struct ksym *s;
-	size_t lo = 0, hi;
+	const struct ksym_packed *s;
+	size_t lo = 0, hi, r, end, i;
+	uint64_t a;
 
 	if (!k || k->n == 0)
 		return NULL;
-	hi = k->n;
+	/* The last run whose high bits are at most addr's. */
+	hi = k->nruns;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (k->syms[mid].addr <= addr)
+		if ((uint64_t)k->runs[mid].hi <= addr >> 32)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	if (lo == 0)
 		return NULL;
-	s = &k->syms[lo - 1];
-	if (addr - s->addr >= KALLSYMS_MAX_SYMBOL_SIZE)
+	r = lo - 1;
+	end = r + 1 < k->nruns ? k->runs[r + 1].first : k->n;
+	if ((uint64_t)k->runs[r].hi < addr >> 32) {
+		i = end - 1; /* above the run: its last symbol, if near enough */
+	} else {
+		/* In the run, the last symbol at or below addr. */
+		lo = k->runs[r].first;
+		hi = end;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (k->syms[mid].lo <= (uint32_t)addr)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo > k->runs[r].first) {
+			i = lo - 1;
+		} else {
+			/* Below the run's first symbol: the previous run's last, if any. */
+			if (r == 0)
+				return NULL;
+			i = k->runs[r].first - 1;
+			r--;
+		}
+	}
+	s = &k->syms[i];
+	a = addr_of(k, r, i);
+	if (addr - a >= KALLSYMS_MAX_SYMBOL_SIZE)
 		return NULL;
 	if (ret_module)
 		*ret_module = s->mod ? k->modnames + k->mods[s->mod].name : NULL;
 	if (ret_off)
-		*ret_off = addr - s->addr;
+		*ret_off = addr - a;
 	return k->names + s->name;
 }
 
@@ -485,8 +585,8 @@ size_t kallsyms_bytes(const struct kallsyms *k)
 {
 	if (!k)
 		return 0;
-	return k->n * sizeof(*k->syms) + k->names_len + k->nmods * sizeof(*k->mods) +
-	       k->modnames_len;
+	return k->n * sizeof(*k->syms) + k->nruns * sizeof(*k->runs) + k->names_len +
+	       k->nmods * sizeof(*k->mods) + k->modnames_len;
 }
 
 void kallsyms_free(struct kallsyms *k)
@@ -494,6 +594,7 @@ void kallsyms_free(struct kallsyms *k)
 	if (!k)
 		return;
 	free(k->syms);
+	free(k->runs);
 	free(k->names);
 	free(k->mods);
 	free(k->modnames);

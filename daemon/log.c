@@ -2,13 +2,12 @@
  * log.c - stderr and journal logging for vigild's processes (see log.h).
  *
  * Runs in every process of vigild, before and after confinement.  The
- * journal path needs, after confinement, only what libsystemd's
- * sd_journal_sendv does for an entry of bounded size: one
- * socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC) made at the first entry and
- * kept, and sendmsg() to /run/systemd/journal/socket (sandbox.c allows
- * exactly that socket; docs/security.md says why).  Entries stay far
- * below the socket's buffer (LOG_LINE_MAX), so libsystemd never falls
- * back to passing a memfd or a file in /dev/shm.
+ * journal path (journal.h: the native protocol, spoken without libsystemd)
+ * needs, after confinement, one socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC)
+ * made at the first entry and kept, and sendmsg() to
+ * /run/systemd/journal/socket (sandbox.c allows exactly that socket;
+ * docs/security.md says why).  Entries stay far below the socket's buffer
+ * (LOG_LINE_MAX); one that did not fit would go to stderr.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,19 +19,16 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* CODE_FILE= and friends would name this file for every entry: not useful. */
-#define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-journal.h>
-
+#include "journal.h"
 #include "log.h"
 
 #define LOG_LINE_MAX 1024
-#define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static const char *log_role = "vigild";
 static const char *log_process = "monitor";
 static char log_ident[32] = "vigild";
 static bool log_journal;
+static struct journal journal = JOURNAL_INIT(JOURNAL_SOCKET);
 
 /*
  * JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to
@@ -52,7 +48,7 @@ static bool stderr_is_journal(void)
 		return false;
 	if ((unsigned long long)st.st_dev != dev || (unsigned long long)st.st_ino != ino)
 		return false;
-	/* libsystemd drops entries silently when the socket is missing: keep stderr then. */
+	/* No socket, no journal: keep stderr then. */
 	return access(JOURNAL_SOCKET, F_OK) == 0;
 }
 
@@ -83,7 +79,7 @@ bool log_to_journal(void)
 }
 
 /* 0 when the journal took the entry. */
-static int journal_send(const struct log_event *ev, const char *text)
+static int to_journal(const struct log_event *ev, const char *text)
 {
 	char msg[LOG_LINE_MAX + 300], prio[16], ident[64], proc[48], id[48], tenant[96], hz[32],
 		serial[48], worker[48], err[24];
@@ -113,7 +109,7 @@ static int journal_send(const struct log_event *ev, const char *text)
 	if (ev->err)
 		ADD(err, "ERRNO=%d", ev->err < 0 ? -ev->err : ev->err);
 #undef ADD
-	return sd_journal_sendv(iov, n);
+	return journal_send(&journal, iov, (size_t)n);
 }
 
 static void log_vevent(const struct log_event *ev, const char *fmt, va_list ap)
@@ -127,7 +123,7 @@ static void log_vevent(const struct log_event *ev, const char *fmt, va_list ap)
 		snprintf(line, sizeof(line), "%s: %s", buf, strerror(err));
 	else
 		snprintf(line, sizeof(line), "%s", buf);
-	if (log_journal && journal_send(ev, line) >= 0)
+	if (log_journal && to_journal(ev, line) >= 0)
 		return;
 	fprintf(stderr, "%s: %s\n", log_role, line);
 }

@@ -7,7 +7,7 @@
  *
  * When stderr is the journal (systemd sets JOURNAL_STREAM to its device
  * and inode, and they match fd 2), every line goes instead through the
- * journal's native protocol (sd_journal_sendv) with PRIORITY=,
+ * journal's native protocol (journal.h) with PRIORITY=,
  * SYSLOG_IDENTIFIER=vigild, VIGIL_PROCESS= (monitor, collector, uplink,
  * loader) and, for log_event, a MESSAGE_ID (logids.h) and structured
  * fields.  A line the journal does not take goes to stderr as before.

@@ -974,8 +974,15 @@ int monitor_main(const struct vigild_opts *o)
 	{
 		char ewhy[PATH_MAX + 200];
 
+		/*
+		 * Without a control plane or an export target (fixed at start) the
+		 * uplink serves metrics only: vigild-uplink-local, which does not
+		 * map libcurl and what it pulls in (uplinklocal.c).
+		 */
+		const char *uplink_role = o->control_plane || o->export_url ? "uplink" : "uplink-local";
+
 		if (workerexe_open_self("collector", &collector_exe, ewhy, sizeof(ewhy)) < 0 ||
-		    workerexe_open_self("uplink", &uplink_exe, ewhy, sizeof(ewhy)) < 0)
+		    workerexe_open_self(uplink_role, &uplink_exe, ewhy, sizeof(ewhy)) < 0)
 			fatalx(EX_OSFILE, "%s", ewhy);
 	}
 	libbpf_set_print(libbpf_log);

@@ -4,9 +4,10 @@
  *
  * Runs in the monitor, before and after it drops to the vigil user and
  * installs its seccomp filter (which lets through the one AF_UNIX datagram
- * socket sd_notify makes per call: sandbox.c).  Only the monitor notifies:
- * it is the service's main process (NotifyAccess=main), and the workers
- * are started with an environment that has no NOTIFY_SOCKET.
+ * socket made per notification, as sd_notify makes one: sandbox.c).  Only
+ * the monitor notifies: it is the service's main process
+ * (NotifyAccess=main), and the workers are started with an environment
+ * that has no NOTIFY_SOCKET.
  *
  * Without NOTIFY_SOCKET (not started by systemd, or Type= other than
  * notify) every call does nothing.  Library-like: returns 0 or -errno and
@@ -27,6 +28,7 @@
 
 struct notify {
 	bool on;                  /* NOTIFY_SOCKET is set */
+	char socket[108];         /* its value (a sockaddr_un path; '@': abstract) */
 	uint64_t watchdog_usec;   /* WATCHDOG_USEC for this pid; 0: no watchdog */
 	uint64_t next_pet_us;     /* CLOCK_MONOTONIC of the next WATCHDOG=1 due */
 	char status[NOTIFY_STATUS_MAX];  /* the last STATUS= sent */
@@ -37,7 +39,8 @@ struct notify {
 };
 
 /*
- * Read NOTIFY_SOCKET and the watchdog settings (sd_watchdog_enabled) from
+ * Read NOTIFY_SOCKET and the watchdog settings (WATCHDOG_USEC and
+ * WATCHDOG_PID, as sd_watchdog_enabled(3) reads them) from
  * the environment: call once, before the seccomp filter, from the main
  * process.  Always 0.
  */

@@ -267,6 +267,8 @@ static const int collector_syscalls[] = {
 	SCMP_SYS(memfd_create),
 	/* taking the ring buffer's edge-triggered wakeup (collector.c, ring_wake_fd) */
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
+	/* whether a file's CFI may be mapped: on a local file system (cfi.c, root_only) */
+	SCMP_SYS(fstatfs),
 };
 
 /*
@@ -312,14 +314,14 @@ static const int monitor_syscalls[] = {
 };
 
 /*
- * systemd (issue 11): libsystemd's sd_journal_sendv (every process, when
- * stderr is the journal) and sd_notify (the monitor) each make one
- * AF_UNIX datagram socket and sendmsg() to a named path; nothing else of
- * the network.  The socket buffer they try to raise first
- * (getsockopt/setsockopt SO_SNDBUF) is refused with EPERM where those
- * calls are not allowed anyway: an entry of vigild's fits the default
- * buffer.  The identity checks sd_notify makes (get[e]uid, get[e]gid)
- * tell nothing a process does not know.  docs/security.md.
+ * systemd (issue 11): the journal's native protocol (journal.c, every
+ * process, when stderr is the journal) and the notification protocol
+ * (notify.c, the monitor) each use one AF_UNIX datagram socket and
+ * sendmsg() to a named path; nothing else of the network.  Neither asks
+ * for a larger socket buffer (an entry of vigild's fits the default one);
+ * getsockopt/setsockopt stay refused with EPERM where they are not
+ * allowed anyway, as when libsystemd made these calls and tried.
+ * docs/security.md.
  */
 static int allow_systemd_sockets(scmp_filter_ctx ctx, bool sockopts_allowed)
 {
@@ -441,7 +443,10 @@ int sandbox_seccomp(enum sandbox_role role)
 	case SANDBOX_MONITOR:
 		if (!rc)
 			rc = ADD_ALL(ctx, monitor_syscalls);
-		/* sd_notify compares them to decide whether to pass credentials */
+		/*
+		 * Identity reads: they tell a process nothing it does not know
+		 * (libsystemd's sd_notify made them when vigild used it).
+		 */
 		for (int i = 0; !rc && i < 4; i++) {
 			static const int ids[] = { SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid),
 						   SCMP_SYS(getegid) };

@@ -268,6 +268,7 @@ struct symbolizer {
 	struct cfi *vdso_cfi;
 	/* Unwinding's CFI: bytes held, the LRU's clock, and what it did. */
 	uint64_t cfi_bytes, cfi_clock;
+	uint64_t cfi_mapped;        /* of cfi_bytes, mapped from files (cfi.h) */
 	uint64_t cfi_read, cfi_evicted, cfi_reloaded, cfi_shared;
 	/* What the bounds did: entries aged out, and new ones refused at a limit. */
 	uint64_t procs_aged, files_aged, anon_aged;
@@ -466,6 +467,7 @@ static void cfi_put(struct symbolizer *s, struct cfi *c)
 	if (!c || --c->refs > 0)
 		return;
 	s->cfi_bytes -= cfi_mem_usage(c);
+	s->cfi_mapped -= cfi_mapped_bytes(c);
 	cfi_free(c);
 }
 
@@ -741,6 +743,7 @@ static void cfi_make_room(struct symbolizer *s, uint64_t need)
 		if (!old)
 			return;
 		s->cfi_bytes -= cfi_mem_usage(old->cfi);
+		s->cfi_mapped -= cfi_mapped_bytes(old->cfi);
 		cfi_drop_bytes(old->cfi);
 		s->cfi_bytes += cfi_mem_usage(old->cfi);
 		s->cfi_evicted++;
@@ -778,6 +781,7 @@ static void cfi_fill(struct symbolizer *s, struct sym_file *f, int fd, const str
 	c->refs = 1;
 	c->used = ++s->cfi_clock;
 	s->cfi_bytes += cfi_mem_usage(c);
+	s->cfi_mapped += cfi_mapped_bytes(c);
 }
 
 /*
@@ -1528,6 +1532,7 @@ static const struct cfi *file_cfi(struct symbolizer *s, uint32_t pid, struct sym
 				cfi_make_room(s, f->cfi->hdr_len + f->cfi->ehf_len);
 				if (cfi_reload_fd(f->cfi, fd) == 0) {
 					s->cfi_bytes += cfi_mem_usage(f->cfi) - before;
+					s->cfi_mapped += cfi_mapped_bytes(f->cfi);
 					s->cfi_reloaded++;
 				}
 			}
@@ -1789,6 +1794,7 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.minidebug_read = s->minidebug_read;
 	st.minidebug_refused = s->minidebug_refused;
 	st.cfi_bytes = s->cfi_bytes;
+	st.cfi_mapped = s->cfi_mapped;
 	st.cfi_read = s->cfi_read;
 	st.cfi_evicted = s->cfi_evicted;
 	st.cfi_shared = s->cfi_shared;

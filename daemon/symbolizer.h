@@ -140,6 +140,7 @@ struct symbolizer_stats {
 	uint64_t minidebug_read;      /* .gnu_debugdata (MiniDebugInfo) sections read */
 	uint64_t minidebug_refused;   /* ... and refused: not xz, too large, not ELF, no symbols */
 	uint64_t cfi_bytes;           /* CFI held for unwinding */
+	uint64_t cfi_mapped;          /* ... of which mapped from files, resident only where read */
 	uint64_t cfi_read, cfi_evicted, cfi_reloaded; /* files' CFI read, dropped by the LRU, read again */
 	uint64_t cfi_shared;          /* files served by another file's identical CFI */
 	/*

@@ -10,8 +10,8 @@
  *   execve, ptrace, bpf_prog_load, socket_inet   system calls its seccomp
  *                    allowlist lacks: the filter kills it (SIGSYS)
  *   socket_unix_stream   an AF_UNIX stream socket: SIGSYS too (only the
- *                    datagram socket libsystemd's journal and notify calls
- *                    make is allowed, sandbox.c)
+ *                    datagram socket of the journal and notify protocols
+ *                    is allowed, sandbox.c)
  *   open             open("/etc/passwd") read-only: SIGSYS in the uplink
  *                    (no openat), EACCES from Landlock in the collector
  *   connect_local:PORT   a TCP connection to 127.0.0.1:PORT

@@ -2,7 +2,9 @@
  * uplink.c - vigild's uplink process: the only one that talks to the
  * network.  With --control-plane it speaks OpAMP over mutual TLS to
  * vigil-cp (opampcli.c builds and parses the messages, cphttp.c carries
- * them); without, it has nothing to reach and only waits.
+ * them); with --export-url it pushes profiles (uplinkexp.c).  With
+ * neither, the monitor runs vigild-uplink-local instead (uplinklocal.c),
+ * which serves the metrics without libcurl.
  *
  * Started by the monitor as the program vigild-uplink (vigild-uplink.c), as the
  * unprivileged user with every capability set empty and no_new_privs.  It
@@ -53,7 +55,6 @@
 #include "cphttp.h"
 #include "log.h"
 #include "memblob.h"
-#include "metricsrv.h"
 #include "opampcli.h"
 #include "policy.h"
 #include "privsep.h"
@@ -61,7 +62,8 @@
 #include "signing.h"
 #include "uplink.h"
 #include "uplinkexp.h"
-#include "upmetrics.h"
+#include "uplinkbase.h"
+#include "uplinkmet.h"
 
 #ifdef VIGIL_TEST_HOOKS
 #include "testhooks.h"
@@ -149,11 +151,8 @@ struct uplink {
 	unsigned fails;
 	/* export to Pyroscope (uplinkexp.h); NULL without */
 	struct uplinkexp *exp;
-	/* Prometheus metrics (UPLINK_F_METRICS): NULL when off */
-	struct metricsrv *msrv;
-	struct upmetrics met;
-	int pmfd, cmfd;             /* PROC_METRICS from the monitor, COLLECTOR_METRICS; -1: none */
-	bool seen_pm[MSG_TYPE_MAX], seen_cm[MSG_TYPE_MAX];
+	/* Prometheus metrics (UPLINK_F_METRICS; off: um.srv NULL) */
+	struct uplinkmet um;
 	/* Heartbeats to the monitor (systemd's watchdog and STATUS=, issue 11). */
 	struct heartbeat hb;
 	bool cp;                    /* a control plane is configured */
@@ -166,16 +165,8 @@ struct uplink {
  */
 static void beat(struct uplink *u, bool force)
 {
-	struct msg_uplink_beat m = { .hdr = { MSG_UPLINK_BEAT, sizeof(m) },
-				     .version = PRIVSEP_VERSION };
-	struct timespec ts;
+	struct msg_uplink_beat m = { 0 };
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	/* A beat due soon goes now, on the metrics' wakeup rather than one of its own. */
-	if (!heartbeat_turn(&u->hb, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
-			    HEARTBEAT_SLACK_NS, force))
-		return;
-	m.progress = u->hb.progress;
 	if (!u->cp)
 		m.cp_state = BEAT_CP_OFF;
 	else if (u->connected)
@@ -185,15 +176,7 @@ static void beat(struct uplink *u, bool force)
 	m.serial = u->have_policy ? u->policy.serial : 0;
 	if (u->exp)
 		m.export = *uplinkexp_stats(u->exp); /* else EXPORT_OFF, zero */
-	privsep_send(PRIVSEP_FD, &m, sizeof(m), NULL, 0);
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	uplinkbase_beat(&u->hb, &m, force);
 }
 
 static uint64_t random64(void)
@@ -201,7 +184,7 @@ static uint64_t random64(void)
 	uint64_t r = 0;
 
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-		r = mono_ns();
+		r = uplinkbase_now_ns();
 	return r;
 }
 
@@ -502,9 +485,9 @@ static void take_status(struct uplink *u, const struct msg_policy_status *m, int
 	u->policy = *m;
 	u->policy.reason[sizeof(u->policy.reason) - 1] = '\0';
 	u->have_policy = true;
-	u->met.have_policy = true;
-	u->met.policy_source = m->source;
-	u->met.policy_serial = m->serial;
+	u->um.met.have_policy = true;
+	u->um.met.policy_source = m->source;
+	u->um.met.policy_serial = m->serial;
 	if (u->forwarded && !memcmp(u->forwarded_hash, m->hash, CONFIG_HASH_LEN)) {
 		u->forwarded = false;
 		if (m->status == REMOTE_APPLIED)
@@ -576,139 +559,6 @@ static int from_collector(struct uplink *u)
 	return 0;
 }
 
-/* --- metrics ------------------------------------------------------------------- */
-
-/* The metrics server's entries at p (none when off); timeout lowered to its own. */
-static size_t metrics_pollfds(struct uplink *u, struct pollfd *p, int *timeout)
-{
-	int t;
-
-	if (!u->msrv)
-		return 0;
-	t = metricsrv_timeout_ms(u->msrv);
-	if (t >= 0 && (*timeout < 0 || t < *timeout))
-		*timeout = t;
-	return metricsrv_pollfds(u->msrv, p);
-}
-
-/* MSG_PROC_METRICS on the socket the monitor gave for them, and nothing else. */
-static void from_monitor_metrics(struct uplink *u)
-{
-	union {
-		struct msg_proc_metrics proc;
-		uint8_t raw[PRIVSEP_MAX_MSG];
-	} m;
-	int fds[PRIVSEP_MAX_FDS];
-	size_t len;
-	int type = privsep_recv(u->pmfd, PEER_MONITOR, u->seen_pm, &m, &len, fds);
-
-	if (type == -EAGAIN || type == -EINTR)
-		return;
-	if (type == -EPIPE || type == -ECONNRESET) {
-		close(u->pmfd);
-		u->pmfd = -1;
-		return;
-	}
-	if (type != MSG_PROC_METRICS || upmetrics_take_proc(&u->met, &m.proc))
-		fatalx(70, "the monitor sent process figures the uplink cannot mean (%s)",
-		       type < 0 ? strerror(-type) : "wrong type or contents");
-}
-
-/*
- * MSG_COLLECTOR_METRICS on the socket the monitor gave for them, and
- * nothing else; a collector that sends what cannot be meant is treated
- * as on the control socket (the uplink ends, the monitor shuts down).
- */
-static void from_collector_metrics(struct uplink *u)
-{
-	union {
-		struct msg_collector_metrics col;
-		uint8_t raw[PRIVSEP_MAX_MSG];
-	} m;
-	int fds[PRIVSEP_MAX_FDS];
-	size_t len;
-	int type = privsep_recv(u->cmfd, PEER_COLLECTOR, u->seen_cm, &m, &len, fds);
-
-	if (type == -EAGAIN || type == -EINTR)
-		return;
-	if (type == -EPIPE || type == -ECONNRESET) {
-		close(u->cmfd);
-		u->cmfd = -1;
-		return;
-	}
-	if (type != MSG_COLLECTOR_METRICS || upmetrics_take_collector(&u->met, &m.col))
-		fatalx(70, "the collector sent metrics the uplink cannot mean (%s)",
-		       type < 0 ? strerror(-type) : "wrong type or contents");
-}
-
-/* The metrics sockets in p[0] (monitor's) and p[1] (collector's), after poll(). */
-static void metrics_sockets(struct uplink *u, const struct pollfd *p)
-{
-	if (u->pmfd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
-		from_monitor_metrics(u);
-	if (u->cmfd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
-		from_collector_metrics(u);
-}
-
-/*
- * MSG_UPLINK_METRICS: the listening socket the monitor bound, and the
- * sockets the monitor's and the collector's figures come on.
- */
-static void setup_metrics(struct uplink *u, bool cp)
-{
-	union {
-		struct msg_metrics_fd m;
-		uint8_t raw[PRIVSEP_MAX_MSG];
-	} m;
-	int fds[PRIVSEP_MAX_FDS], type, rc;
-	size_t len;
-
-	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, u->seen_mon, &m, &len, fds);
-	if (type != MSG_UPLINK_METRICS || m.m.version != PRIVSEP_VERSION)
-		fatalx(70, "no metrics socket from the monitor (%s)",
-		       type < 0 ? strerror(-type) : "wrong type or version");
-	u->pmfd = fds[1];
-	u->cmfd = fds[2];
-	rc = metricsrv_new(fds[0], upmetrics_render, &u->met, &u->msrv);
-	if (rc)
-		fatalx(71, "cannot serve metrics: %s", strerror(-rc));
-	u->met.control_plane = cp;
-	u->met.http = metricsrv_stats(u->msrv);
-}
-
-/* Without a control plane: serve metrics until told to stop or the monitor is gone. */
-static int run_local(struct uplink *u)
-{
-	for (;;) {
-		struct pollfd p[5 + METRICSRV_NPOLLFDS] = { { .fd = u->sfd, .events = POLLIN },
-							    { .fd = PRIVSEP_FD, .events = POLLIN },
-							    { .fd = u->chan, .events = POLLIN },
-							    { .fd = u->pmfd, .events = POLLIN },
-							    { .fd = u->cmfd, .events = POLLIN } };
-		struct signalfd_siginfo si;
-		int timeout = heartbeat_timeout_ms(&u->hb, mono_ns());
-		size_t nm = metrics_pollfds(u, p + 5, &timeout);
-
-		if (poll(p, 5 + nm, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			fatalx(71, "poll: %s", strerror(errno));
-		}
-		beat(u, false);
-		metrics_sockets(u, p + 3);
-		if (u->msrv)
-			metricsrv_handle(u->msrv, p + 5, nm);
-		if ((p[0].revents & POLLIN) && read(u->sfd, &si, sizeof(si)) == sizeof(si) &&
-		    si.ssi_signo != SIGHUP && si.ssi_signo != SIGPIPE)
-			return 0;
-		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && from_monitor(u) == -EPIPE)
-			return 0; /* the monitor is gone: so is vigild */
-		if (u->chan >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    from_collector(u) == -EPIPE)
-			log_info("the collector has stopped");
-	}
-}
-
 /* --- OpAMP --------------------------------------------------------------------- */
 
 /*
@@ -771,14 +621,7 @@ static bool should_abort(void *ctx)
 	/* Called while a transfer runs, too: a slow server is not a stuck uplink. */
 	beat(u, false);
 	/* Scrapes too: a control plane that hangs a request must not hang the metrics. */
-	if (u->msrv) {
-		struct pollfd p[METRICSRV_NPOLLFDS];
-		int timeout = 0;
-		size_t n = metrics_pollfds(u, p, &timeout);
-
-		if (poll(p, n, 0) >= 0)
-			metricsrv_handle(u->msrv, p, n);
-	}
+	uplinkmet_now(&u->um);
 	return u->stopping;
 }
 
@@ -805,7 +648,7 @@ static void report(const struct uplink *u, struct opampcli_report *r)
 
 static void failed(struct uplink *u, const char *what, uint64_t server_ns)
 {
-	uint64_t now = mono_ns(), wait = backoff_next(&u->bo, random64(), server_ns);
+	uint64_t now = uplinkbase_now_ns(), wait = backoff_next(&u->bo, random64(), server_ns);
 
 	u->next_poll_ns = now + wait;
 	u->fails++;
@@ -938,7 +781,7 @@ static void poll_server(struct uplink *u)
 	if (reply.remote_config)
 		take_remote(u, &reply);
 	opampcli_reply_release(&reply);
-	u->next_poll_ns = mono_ns() + (uint64_t)u->cfg.poll_interval_s * 1000000000ull;
+	u->next_poll_ns = uplinkbase_now_ns() + (uint64_t)u->cfg.poll_interval_s * 1000000000ull;
 	/* A new certificate to prove, or a rotation's outcome to report: now. */
 	if (u->trying || u->cs_status != OPAMPCLI_CS_UNSET)
 		u->next_poll_ns = 0;
@@ -975,18 +818,16 @@ static int run_control_plane(struct uplink *u)
 
 	opampcli_init(&u->cli);
 	while (!u->stopping) {
-		struct pollfd p[5 + 16 + METRICSRV_NPOLLFDS] = { { .fd = u->sfd, .events = POLLIN },
+		struct pollfd p[3 + 16 + UPLINKMET_NPOLLFDS] = { { .fd = u->sfd, .events = POLLIN },
 								 { .fd = PRIVSEP_FD, .events = POLLIN },
-								 { .fd = u->chan, .events = POLLIN },
-								 { .fd = u->pmfd, .events = POLLIN },
-								 { .fd = u->cmfd, .events = POLLIN } };
+								 { .fd = u->chan, .events = POLLIN } };
 		size_t nm;
 		/* The first message waits for the collector: the policy in force comes first. */
 		bool ready = cp && u->have_start && u->have_policy && u->have_health && u->have_creds &&
 			     u->naddrs;
-		uint64_t now = mono_ns();
+		uint64_t now = uplinkbase_now_ns();
 		int timeout = -1, ex_timeout = -1;
-		size_t np = 5;
+		size_t np = 3;
 
 		if (cp && u->have_creds && !u->naddrs && !warned_addrs) {
 			log_warnx("control plane %s: no address (it did not resolve at start): not "
@@ -1001,14 +842,14 @@ static int run_control_plane(struct uplink *u)
 		if (ready)
 			timeout = (int)((u->next_poll_ns - now + 999999) / 1000000);
 		if (u->exp) {
-			np += uplinkexp_pollfds(u->exp, p + 5, 16, &ex_timeout);
+			np += uplinkexp_pollfds(u->exp, p + 3, 16, &ex_timeout);
 			if (ex_timeout >= 0 && (timeout < 0 || ex_timeout < timeout))
 				timeout = ex_timeout;
 		}
 		if (timeout < 0 || timeout > heartbeat_timeout_ms(&u->hb, now))
 			timeout = heartbeat_timeout_ms(&u->hb, now);
-		u->met.cp_connected = u->connected;
-		nm = metrics_pollfds(u, p + np, &timeout);
+		u->um.met.cp_connected = u->connected;
+		nm = uplinkmet_pollfds(&u->um, p + np, &timeout);
 		if (poll(p, np + nm, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1016,9 +857,7 @@ static int run_control_plane(struct uplink *u)
 		}
 		if (u->exp)
 			uplinkexp_step(u->exp, u->chan);
-		metrics_sockets(u, p + 3);
-		if (u->msrv)
-			metricsrv_handle(u->msrv, p + np, nm);
+		uplinkmet_handle(&u->um, p + np, nm);
 		if (p[0].revents & POLLIN)
 			should_abort(u);
 		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && from_monitor(u) == -EPIPE)
@@ -1047,7 +886,7 @@ static void setup_export(struct uplink *u)
 	u->exp = uplinkexp_new(&u->cfg);
 	if (u->http)
 		cphttp_set_waiter(u->http, export_fds, u);
-	u->met.exp = uplinkexp_stats(u->exp);
+	u->um.met.exp = uplinkexp_stats(u->exp);
 	while (!uplinkexp_port(u->exp)) {
 		struct pollfd p = { .fd = PRIVSEP_FD, .events = POLLIN };
 
@@ -1118,38 +957,31 @@ static void setup_control_plane(struct uplink *u)
 
 int uplink_main(void)
 {
-	struct uplink u = { .chan = -1, .pmfd = -1, .cmfd = -1 };
+	struct uplink u = { .chan = -1 };
 	union {
 		struct msg_uplink_setup setup;
 		uint8_t raw[PRIVSEP_MAX_MSG];
 	} m;
-	struct msg_ready ready = { .hdr = { MSG_UPLINK_READY, sizeof(ready) },
-				   .version = PRIVSEP_VERSION };
 	int fds[PRIVSEP_MAX_FDS];
-	sigset_t mask;
 	size_t len;
 	int type, rc;
-	bool cp, net_confined = false;
+	bool cp;
 
 	log_init("vigild[uplink]");
+	uplinkmet_init(&u.um);
 	type = privsep_recv(PRIVSEP_FD, PEER_MONITOR, u.seen_mon, &m, &len, fds);
 	if (type != MSG_UPLINK_SETUP || m.setup.version != PRIVSEP_VERSION)
 		fatalx(70, "no valid setup from the monitor (%s)", type < 0 ? strerror(-type) : "wrong type");
 	u.cfg = m.setup;
 	cp = u.cfg.flags & UPLINK_F_CONTROL_PLANE;
 	u.cp = cp;
+	if (!cp && !(u.cfg.flags & UPLINK_F_EXPORT))
+		fatalx(70, "the monitor started vigild-uplink with neither a control plane nor export "
+		       "(vigild-uplink-local is the uplink for that)");
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	u.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (u.sfd < 0)
-		fatalx(71, "signalfd: %s", strerror(errno));
+	u.sfd = uplinkbase_signalfd();
 	if (u.cfg.flags & UPLINK_F_METRICS)
-		setup_metrics(&u, cp);
+		uplinkmet_setup(&u.um, u.seen_mon, cp);
 	if (cp)
 		setup_control_plane(&u);
 	if (u.cfg.flags & UPLINK_F_EXPORT) {
@@ -1157,65 +989,22 @@ int uplink_main(void)
 			check_labels(&u);
 		setup_export(&u);
 	}
-
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		fatalx(71, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	{
 		unsigned ports[2] = { cp ? u.cfg.port : 0, u.exp ? uplinkexp_port(u.exp) : 0 };
 
-		rc = sandbox_landlock_uplink_ports(ports, 2, &net_confined);
+		uplinkbase_confine(ports, 2, true);
 	}
-	if (rc)
-		fatalx(71, "cannot confine file and network access (Landlock%s): %s; the uplink does "
-		       "not run without it%s", rc == -EOPNOTSUPP ? " is not available" : "", strerror(-rc),
-		       rc == -EOPNOTSUPP ? " (a kernel with CONFIG_SECURITY_LANDLOCK=y and landlock "
-					   "in its lsm= list has it)" : "");
-	if ((cp || u.exp) && !net_confined)
-		log_warnx("this kernel's Landlock has no network rules (ABI < 4): TCP connections are "
-			  "not limited to the control plane's and the export target's ports (seccomp still "
-			  "limits the uplink to TCP/IP sockets)");
-	rc = sandbox_seccomp(cp || u.exp ? SANDBOX_UPLINK_NET : SANDBOX_UPLINK);
-	if (rc)
-		fatalx(71, "cannot install the seccomp filter: %s", strerror(-rc));
-	rc = privsep_send(PRIVSEP_FD, &ready, sizeof(ready), NULL, 0);
-	if (rc)
-		fatalx(70, "cannot reach the monitor: %s", strerror(-rc));
 #ifdef VIGIL_TEST_HOOKS
 	testhooks_attempt("uplink");
 #endif
-	if (cp || u.exp) {
-		rc = run_control_plane(&u);
-		uplinkexp_free(u.exp);
-		cphttp_free(u.http);
-		free(u.yaml);
-		rotation_abandon(&u);
-		rot_drop(&u.cur_cert);
-		rot_drop(&u.cur_key);
-		rot_drop(&u.ca);
-		metricsrv_free(u.msrv);
-		return rc;
-	}
-	if (u.msrv) {
-		rc = run_local(&u);
-		metricsrv_free(u.msrv);
-		return rc;
-	}
-
-	for (;;) {
-		struct pollfd p[2] = { { .fd = u.sfd, .events = POLLIN },
-				       { .fd = PRIVSEP_FD, .events = POLLIN } };
-		struct signalfd_siginfo si;
-
-		beat(&u, false);
-		if (poll(p, 2, heartbeat_timeout_ms(&u.hb, mono_ns())) < 0) {
-			if (errno == EINTR)
-				continue;
-			fatalx(71, "poll: %s", strerror(errno));
-		}
-		if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
-			return 0; /* the monitor never speaks after setup: it is gone */
-		if ((p[0].revents & POLLIN) && read(u.sfd, &si, sizeof(si)) == sizeof(si) &&
-		    si.ssi_signo != SIGHUP && si.ssi_signo != SIGPIPE)
-			return 0;
-	}
+	rc = run_control_plane(&u);
+	uplinkexp_free(u.exp);
+	cphttp_free(u.http);
+	free(u.yaml);
+	rotation_abandon(&u);
+	rot_drop(&u.cur_cert);
+	rot_drop(&u.cur_key);
+	rot_drop(&u.ca);
+	uplinkmet_free(&u.um);
+	return rc;
 }

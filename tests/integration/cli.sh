@@ -16,7 +16,8 @@ TESTS=(
 	"unprivileged user: exit 77 naming root or CAP_BPF/CAP_PERFMON"
 	"kernel without BTF: exit 69, one line naming BTF"
 	"--help: usage on stdout, exit 0"
-	"vigild-uplink missing beside vigild: exit 72, one line naming it, before anything is written"
+	"vigild-uplink-local missing beside vigild (no control plane, no export): exit 72, one line naming it, before anything is written"
+	"vigild-uplink missing beside vigild, with --export-url: exit 72, one line naming it"
 	"vigild-collector writable by others: exit 72, one line naming it and the fix"
 	"the worker programs run by hand: exit 64, one line"
 )
@@ -80,28 +81,35 @@ tap_result "${TESTS[7]}" $([ "$rc" -eq 0 ] && grep -q -- '--hz' "$T/stdout" && [
 # directory of the test's, one missing, then one writable by others.
 BIN=$T/bin
 mkdir -p "$BIN" && cp "$VIGILD" "$VIGILD-collector" "$BIN/" && chmod 0755 "$BIN"/*
-worker_refused() { # NAME PATTERN
-	local rc lines
+worker_refused() { # NAME PATTERN [ARGS...]
+	local rc lines name=$1 pattern=$2
+	shift 2
 	timeout 30 "$BIN/vigild" --hz 19 --duration 1 --output "$OUT" --bpf-dir "$B/bpf" \
-		--trust "$B/dev-ca/ca.pem" --metrics-listen none --no-top >"$T/stdout" 2>"$T/stderr"
+		--trust "$B/dev-ca/ca.pem" --metrics-listen none --no-top "$@" >"$T/stdout" 2>"$T/stderr"
 	rc=$?
 	lines=$(grep -c . "$T/stderr")
-	tap_result "$1" $([ "$rc" -eq 72 ] && [ "$lines" -eq 1 ] && grep -qE "$2" "$T/stderr" &&
+	tap_result "$name" $([ "$rc" -eq 72 ] && [ "$lines" -eq 1 ] && grep -qE "$pattern" "$T/stderr" &&
 		[ ! -e "$OUT" ]; echo $?) \
 		"exit $rc, $lines stderr line(s); $OUT $([ -e "$OUT" ] && echo made || echo not made):" \
 		"$(head -5 "$T/stderr")"
 }
-worker_refused "${TESTS[8]}" "$BIN/vigild-uplink: No such file"
+# The uplink's program is vigild-uplink-local without a control plane or
+# export (no libcurl), vigild-uplink with either: only that one is needed.
+cp "$VIGILD-uplink" "$BIN/" && chmod 0755 "$BIN/vigild-uplink"
+worker_refused "${TESTS[8]}" "$BIN/vigild-uplink-local: No such file"
+rm -f "$BIN/vigild-uplink"
+cp "$VIGILD-uplink-local" "$BIN/" && chmod 0755 "$BIN/vigild-uplink-local"
+worker_refused "${TESTS[9]}" "$BIN/vigild-uplink: No such file" --export-url http://127.0.0.1:4040
 cp "$VIGILD-uplink" "$BIN/" && chmod 0755 "$BIN/vigild-uplink" && chmod 0757 "$BIN/vigild-collector"
-worker_refused "${TESTS[9]}" "$BIN/vigild-collector: writable by others .*chmod go-w"
+worker_refused "${TESTS[10]}" "$BIN/vigild-collector: writable by others .*chmod go-w"
 
 bad=
-for w in collector uplink; do
-	timeout 10 "$VIGILD-$w" --internal-role "$w" extra >"$T/stdout" 2>"$T/stderr"
+for w in collector uplink uplink-local; do
+	timeout 10 "$VIGILD-$w" --internal-role "${w%-local}" extra >"$T/stdout" 2>"$T/stderr"
 	rc=$?
 	[ "$rc" -eq 64 ] && [ "$(grep -c . "$T/stderr")" -eq 1 ] ||
 		bad+="vigild-$w: exit $rc: $(head -3 "$T/stderr") "
 done
-tap_result "${TESTS[10]}" $([ -z "$bad" ]; echo $?) "$bad"
+tap_result "${TESTS[11]}" $([ -z "$bad" ]; echo $?) "$bad"
 
 tap_done

@@ -42,6 +42,7 @@ TESTS=(
 	"--metrics-listen none: nothing listens, sampling goes on"
 	"export to a receiver: pushed = its 200s; in an outage failing 1, retries grow, spool_files brackets the files spooled"
 	"after the outage the spool drains: spool_files 0, failing 0, pushed = the receiver's 200s again"
+	"the uplink is vigild-uplink-local without a control plane or export (no libcurl, no libssl mapped), vigild-uplink with --export-url (libcurl mapped)"
 )
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
@@ -193,6 +194,14 @@ holders=$(ss -Htlnp "sport = :$PORT" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort
 uplink_pid=$(pgrep -P "$VIGILD_PID" -f 'internal-role uplink')
 tap_result "${TESTS[4]}" $([ -n "$uplink_pid" ] && [ "$holders" = "$uplink_pid" ]; echo $?) \
 	"listening socket held by '$holders'; monitor $VIGILD_PID, uplink '$uplink_pid'"
+# For the last test: which program the uplink runs, and what it maps.
+# uplink_prog PID: "exe-name curl ssl" (each 0 or 1: libcurl, libssl mapped)
+uplink_prog() {
+	local exe
+	exe=$(readlink "/proc/$1/exe" 2>/dev/null) || { echo "gone 0 0"; return; }
+	echo "${exe##*/} $(grep -c 'libcurl\.so' "/proc/$1/maps") $(grep -c 'libssl\.so' "/proc/$1/maps")"
+}
+LOCAL_PROG=$(uplink_prog "$uplink_pid")
 
 # 6. promtool
 out=$(promtool check metrics <"$T/m2.txt" 2>&1)
@@ -307,6 +316,7 @@ if pyro_start pyro; then
 	vigild_start "$T/export.log" --duration 0 --interval 3 --no-top --output "$T/out4" \
 		--export-url "$PYRO_URL" --export-max-rate 50 --metrics-listen "127.0.0.1:$PORT4"
 	vigild_wait_ready 30 || problems+="vigild did not start; "
+	EXPORT_PROG=$(uplink_prog "$(pgrep -P "$VIGILD_PID" -f 'internal-role uplink')")
 	pyro_wait_samples 30 3 || problems+="fewer than 3 samples pushed in 30 s; "
 	pyro_stop
 	sleep 3 # a push or two fails and is retried; what was in flight is settled
@@ -351,4 +361,9 @@ else
 	problems+="the receiver did not come back; "
 fi
 tap_result "${TESTS[14]}" $([ -z "$problems" ]; echo $?) "$problems" "$(grep -E '^vigil_(export|spool)' "$T/e3.txt" 2>/dev/null)"
+read -r lexe lcurl lssl <<<"$LOCAL_PROG"
+read -r eexe ecurl _ <<<"${EXPORT_PROG:-none 0 0}"
+tap_result "${TESTS[15]}" $([ "$lexe" = vigild-uplink-local ] && [ "$lcurl" = 0 ] && [ "$lssl" = 0 ] &&
+	[ "$eexe" = vigild-uplink ] && [ "$ecurl" -gt 0 ]; echo $?) \
+	"without: $lexe, libcurl mappings $lcurl, libssl $lssl; with --export-url: $eexe, libcurl $ecurl"
 tap_done

@@ -87,6 +87,40 @@ static void expect(const struct kallsyms *k, uint64_t addr, const char *name, co
 	assert_int_equal(o, off);
 }
 
+/*
+ * Addresses whose high 32 bits differ (the table keeps the low 32 bits of
+ * each address and the runs of equal high bits): a lookup finds its run,
+ * and falls back to the previous run's last symbol below a run's first.
+ */
+static void test_runs(void **state)
+{
+	static const char text[] =
+		"0000000100000000 T one_a\n"
+		"00000001fffffff0 T one_last\n"
+		"0000000200000010 T two_a\n"
+		"0000000200001000 T two_b\t[m2]\n"
+		"0000000500000000 T five_a\n";
+	struct kallsyms *k = NULL;
+
+	assert_int_equal(load_str(text, &k), 0);
+	assert_int_equal(kallsyms_count(k), 5);
+	assert_null(kallsyms_lookup(k, 0xffffffff, NULL, NULL));
+	expect(k, 0x100000000, "one_a", NULL, 0);
+	expect(k, 0x1fffffff0, "one_last", NULL, 0);
+	/* In run 2 but below its first symbol: run 1's last covers it. */
+	expect(k, 0x200000000, "one_last", NULL, 0x10);
+	expect(k, 0x200000010, "two_a", NULL, 0);
+	expect(k, 0x200000fff, "two_a", NULL, 0xfef);
+	expect(k, 0x200001004, "two_b", "[m2]", 4);
+	/* No run of high bits 3: run 2's last, too far; nor of 4. */
+	assert_null(kallsyms_lookup(k, 0x300000000, NULL, NULL));
+	assert_null(kallsyms_lookup(k, 0x4ffffffff, NULL, NULL));
+	expect(k, 0x500000000 + KALLSYMS_MAX_SYMBOL_SIZE - 1, "five_a", NULL, KALLSYMS_MAX_SYMBOL_SIZE - 1);
+	assert_null(kallsyms_lookup(k, 0x500000000 + KALLSYMS_MAX_SYMBOL_SIZE, NULL, NULL));
+	assert_null(kallsyms_lookup(k, UINT64_MAX - 1, NULL, NULL));
+	kallsyms_free(k);
+}
+
 static void test_synthetic(void **state)
 {
 	struct kallsyms *k = NULL;
@@ -329,6 +363,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_synthetic),
+		cmocka_unit_test(test_runs),
 		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_restricted),
 		cmocka_unit_test(test_last_address),

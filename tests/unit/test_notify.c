@@ -1,10 +1,11 @@
 /*
- * test_notify.c - the monitor's sd_notify layer, on a real datagram socket:
+ * test_notify.c - the monitor's side of sd_notify(3)'s protocol, on a real
+ * datagram socket (a path, and the abstract namespace):
  * nothing is sent without NOTIFY_SOCKET; READY=1 carries a STATUS= that
  * waited; STATUS= is rate-limited (a changed line waits, an unchanged one
  * is not sent again, the latest waiting one wins); RELOADING=1 carries
  * MONOTONIC_USEC; the watchdog is on only for this pid, at half its
- * interval.
+ * interval, and off when WATCHDOG_USEC is not a plain number.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -161,6 +162,60 @@ static void test_watchdog(void **state)
 	unsetenv("WATCHDOG_PID");
 }
 
+/* WATCHDOG_USEC that is not a plain number: no watchdog (as sd_watchdog_enabled refuses it). */
+static void test_watchdog_malformed(void **state)
+{
+	static const char *const bad[] = { "", "-5", "0x10", "2000000 ", "1e6", "0",
+					    "99999999999999999999999" };
+	struct notify n;
+
+	unsetenv("WATCHDOG_PID");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("WATCHDOG_USEC", bad[i], 1);
+		notify_init(&n, 0);
+		assert_int_equal(n.watchdog_usec, 0);
+	}
+	setenv("WATCHDOG_USEC", "2000000", 1);
+	setenv("WATCHDOG_PID", "12x", 1);
+	notify_init(&n, 0);
+	assert_int_equal(n.watchdog_usec, 0);
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+}
+
+/* NOTIFY_SOCKET="@name": the abstract namespace, as systemd may pass it. */
+static void test_abstract_socket(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char name[64], buf[64];
+	struct notify n;
+	int s;
+	ssize_t got;
+
+	snprintf(name, sizeof(name), "@vigil-test-notify.%d", (int)getpid());
+	memcpy(sa.sun_path, name, strlen(name));
+	sa.sun_path[0] = '\0';
+	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_true(s >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&sa,
+			      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))), 0);
+	setenv("NOTIFY_SOCKET", name, 1);
+	notify_init(&n, 0);
+	assert_true(n.on);
+	assert_int_equal(notify_stopping(&n), 0);
+	got = recv(s, buf, sizeof(buf) - 1, 0);
+	assert_int_equal(got, 10);
+	buf[got] = '\0';
+	assert_string_equal(buf, "STOPPING=1");
+	/* Neither a path nor '@': refused, nothing sent. */
+	setenv("NOTIFY_SOCKET", "vsock:2:1234", 1);
+	notify_init(&n, 0);
+	assert_int_equal(notify_stopping(&n), -EAFNOSUPPORT);
+	assert_int_equal(n.sent, 0);
+	close(s);
+	setenv("NOTIFY_SOCKET", path, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +223,8 @@ int main(void)
 		cmocka_unit_test(test_status_rate_limit),
 		cmocka_unit_test(test_ready_reloading_stopping),
 		cmocka_unit_test(test_watchdog),
+		cmocka_unit_test(test_watchdog_malformed),
+		cmocka_unit_test(test_abstract_socket),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

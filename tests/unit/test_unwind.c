@@ -18,13 +18,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "skip.h"
+
 #include "cfi.h"
 #include "elfsym.h"
 #include "mapfile.h"
+#include "mapguard.h"
 #include "procmaps.h"
 #include "symbolizer.h"
 #include "unwind.h"
@@ -649,8 +655,158 @@ static void test_cfi_hostile(void **state)
 	free(img);
 }
 
+
+/* A copy of libc at path (in a new directory of /tmp), mode 0644; its fd, open read-write. */
+static int libc_copy(char *dir, char *path, size_t len)
+{
+	int in = open("/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY | O_CLOEXEC), out;
+	char buf[65536];
+	ssize_t n;
+
+	assert_true(in >= 0);
+	strcpy(dir, "/tmp/vigil-cfi.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, len, "%s/libc.so.6", dir);
+	out = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	assert_int_equal(fchmod(out, 0644), 0);
+	return out;
+}
+
+/* c's bytes are the file's, as pread reads them. */
+static void same_as_file(int fd, const struct cfi *c)
+{
+	uint8_t *h = malloc(c->hdr_len), *f = malloc(c->ehf_len);
+
+	assert_non_null(h);
+	assert_non_null(f);
+	assert_int_equal(pread(fd, h, c->hdr_len, (off_t)c->hdr_offset), (ssize_t)c->hdr_len);
+	assert_int_equal(pread(fd, f, c->ehf_len, (off_t)c->ehf_offset), (ssize_t)c->ehf_len);
+	assert_memory_equal(h, c->hdr, c->hdr_len);
+	assert_memory_equal(f, c->ehf, c->ehf_len);
+	free(h);
+	free(f);
+}
+
+/*
+ * A file only root can change is mapped, not copied (the same bytes);
+ * one that group or others may write, or that is not root's, is copied.
+ */
+static void test_cfi_mapped(void **state)
+{
+	char dir[64], path[96];
+	struct elfsym *e = NULL;
+	struct cfi *c = NULL;
+	int fd;
+
+	if (geteuid() != 0)
+		skip_because("the test's copy of libc is root's only when the test runs as root");
+	fd = libc_copy(dir, path, sizeof(path));
+	assert_int_equal(elfsym_open_fd(fd, &e), 0);
+
+	assert_int_equal(cfi_read_fd(fd, e, &c), 0);
+	assert_true(c->mapped);
+	assert_int_equal(cfi_mapped_bytes(c), c->hdr_len + c->ehf_len);
+	same_as_file(fd, c);
+	cfi_drop_bytes(c);
+	assert_int_equal(cfi_reload_fd(c, fd), 0);
+	assert_true(c->mapped);
+	same_as_file(fd, c);
+	cfi_free(c);
+
+	assert_int_equal(fchmod(fd, 0664), 0);
+	assert_int_equal(cfi_read_fd(fd, e, &c), 0);
+	assert_false(c->mapped);
+	assert_int_equal(cfi_mapped_bytes(c), 0);
+	same_as_file(fd, c);
+	cfi_free(c);
+	assert_int_equal(fchmod(fd, 0644), 0);
+
+	assert_int_equal(fchown(fd, 65534, (gid_t)-1), 0);
+	assert_int_equal(cfi_read_fd(fd, e, &c), 0);
+	assert_false(c->mapped);
+	same_as_file(fd, c);
+	cfi_free(c);
+
+	elfsym_free(e);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * Root truncates a file whose CFI is mapped (cp over a library in use):
+ * its pages read zeros, counted, and the process lives on.
+ */
+static void test_cfi_truncated(void **state)
+{
+	char dir[64], path[96];
+	struct elfsym *e = NULL;
+	struct cfi *c = NULL;
+	uint64_t before = mapguard_faults();
+	volatile uint8_t *p;
+	int fd;
+
+	if (geteuid() != 0)
+		skip_because("the test's copy of libc is root's only when the test runs as root");
+	assert_int_equal(mapguard_install(), 0);
+	fd = libc_copy(dir, path, sizeof(path));
+	assert_int_equal(elfsym_open_fd(fd, &e), 0);
+	assert_int_equal(cfi_read_fd(fd, e, &c), 0);
+	assert_true(c->mapped);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	p = c->ehf;
+	assert_int_equal(p[c->ehf_len - 1], 0);
+	p = c->hdr;
+	assert_int_equal(p[c->hdr_len / 2], 0);
+	assert_true(mapguard_faults() >= before + 2);
+	cfi_free(c);
+	elfsym_free(e);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* A SIGBUS outside the guarded ranges is not taken for one of ours: it kills. */
+static void test_sigbus_elsewhere(void **state)
+{
+	char dir[64], path[96];
+	int fd, status;
+	pid_t pid;
+
+	assert_int_equal(mapguard_install(), 0);
+	fd = libc_copy(dir, path, sizeof(path));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		volatile uint8_t *m = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, fd, 0);
+
+		if (m == MAP_FAILED || ftruncate(fd, 0) < 0)
+			_exit(2);
+		(void)m[4096];
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGBUS);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
+	/*
+	 * As the collector does: root's files' CFI is mapped (cfi.h).  cmocka
+	 * sets its own SIGBUS handler around each test: the tests that fault
+	 * install the guard's again.
+	 */
+	assert_int_equal(mapguard_install(), 0);
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_whole_stack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
@@ -664,6 +820,9 @@ int main(void)
 		cmocka_unit_test(test_cfi_of_libc),
 		cmocka_unit_test(test_cfi_ids),
 		cmocka_unit_test(test_cfi_hostile),
+		cmocka_unit_test(test_cfi_mapped),
+		cmocka_unit_test(test_cfi_truncated),
+		cmocka_unit_test(test_sigbus_elsewhere),
 	};
 	return cmocka_run_group_tests_name("unwind", tests, NULL, NULL);
 }
