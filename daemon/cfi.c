@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cfi.h"
@@ -96,9 +97,12 @@ static int eh_frame_address(const uint8_t *head, uint64_t hdr_vaddr, uint64_t *r
  * Whether the file's bytes [0, end) can be mapped rather than copied:
  * only root can change them (a regular file of root's, writable by
  * neither group nor others), they lie within the file, and the file
- * system is a local one (not FUSE or a network file system, which could
- * serve other bytes at the next page fault).  Root may still truncate it:
- * mapguard.h.
+ * system is a local one that the system mounted: not FUSE, a network file
+ * system or overlayfs (whose lower layers could be either), which could
+ * serve other bytes at the next page fault; and not mounted nosuid or
+ * nodev, as udisks and fusermount mount what a user brings (a disk image
+ * whose bytes the user can change underneath).  Root may still truncate
+ * the file: mapguard.h.
  */
 static bool root_only(int fd, uint64_t end)
 {
@@ -107,14 +111,13 @@ static bool root_only(int fd, uint64_t end)
 
 	if (!mapguard_installed() || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
 	    (st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_size < 0 || (uint64_t)st.st_size < end ||
-	    fstatfs(fd, &sf) < 0)
+	    fstatfs(fd, &sf) < 0 || (sf.f_flags & (ST_NOSUID | ST_NODEV)))
 		return false;
 	switch ((unsigned long)sf.f_type) {
 	case EXT4_SUPER_MAGIC: /* ext2 and ext3 too */
 	case XFS_SUPER_MAGIC:
 	case BTRFS_SUPER_MAGIC:
 	case TMPFS_MAGIC:
-	case OVERLAYFS_SUPER_MAGIC:
 	case SQUASHFS_MAGIC:
 		return true;
 	default:

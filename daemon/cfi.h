@@ -3,7 +3,7 @@
  * it: the .eh_frame_hdr search table (the PT_GNU_EH_FRAME segment) and the
  * .eh_frame it indexes, copied into memory with bounded reads, or mapped
  * read-only from the file when only root can change it (root's, written
- * by no one else, on a local file system) and the process has
+ * by no one else, on a local file system the system mounted) and the process has
  * mapguard_install()ed: then only the pages unwinding reads are resident,
  * shared with the page cache, and a truncation reads zeros (mapguard.h).
  *

@@ -357,7 +357,7 @@ static void flush(struct collector *c)
 	};
 	struct vigil_stats st;
 	struct snapshot_top *top = NULL;
-	char unwind_comment[400], cache_comment[600];
+	char unwind_comment[512], cache_comment[1024];
 	struct snapshot_set *set = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -404,13 +404,14 @@ static void flush(struct collector *c)
 
 		snprintf(cache_comment, sizeof(cache_comment),
 			 "vigil: caches processes=%zu files=%zu anon=%zu symbol_bytes=%" PRIu64
-			 " cfi_bytes=%" PRIu64 " cfi_mapped=%" PRIu64 " kernel_symbols=%zu demangled=%zu"
+			 " cfi_bytes=%" PRIu64 " cfi_mapped=%" PRIu64 " cfi_truncated_pages=%" PRIu64
+			 " kernel_symbols=%zu demangled=%zu"
 			 " processes_aged=%" PRIu64 " files_aged=%" PRIu64 " anon_aged=%" PRIu64
 			 " processes_refused=%" PRIu64 " files_refused=%" PRIu64 " anon_refused=%" PRIu64
 			 " cfi_evicted=%" PRIu64 " unwind_spaces_evicted=%" PRIu64
 			 " rules_replaced=%" PRIu64 " demangle_evicted=%" PRIu64 " early_flushes=%" PRIu64,
 			 ss.processes, ss.files, ss.anon_mappings, ss.elf_bytes, ss.cfi_bytes,
-			 ss.cfi_mapped, ss.kernel_symbols, ds->entries, ss.procs_aged, ss.files_aged,
+			 ss.cfi_mapped, mapguard_faults(), ss.kernel_symbols, ds->entries, ss.procs_aged, ss.files_aged,
 			 ss.anon_aged, ss.procs_refused, ss.files_refused, ss.anon_refused,
 			 ss.cfi_evicted, us.spaces_evicted, us.rules_replaced,
 			 ds->evicted, c->early_flushes);

@@ -31,7 +31,7 @@ int decimal_u64(const char *s, uint64_t *ret)
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || *end != '\0' || v > UINT64_MAX)
+	if (errno || *end != '\0')
 		return -ERANGE;
 	*ret = (uint64_t)v;
 	return 0;

@@ -13,8 +13,9 @@
  * processes that log do not map libsystemd and the compression and
  * crypto libraries it pulls in (docs/benchmarks.md, "Memory at 19 Hz").
  *
- * Used by every process of vigild (log.c) and by vigil-cp (cpaudit.c),
- * before and after confinement: one socket(AF_UNIX, SOCK_DGRAM |
+ * Used by every process of vigild (log.c), before and after confinement
+ * (vigil-cp's audit records, cpaudit.c, go their own way: one field of
+ * compact JSON, never a newline, and a larger entry than fits here): one socket(AF_UNIX, SOCK_DGRAM |
  * SOCK_CLOEXEC, 0), made at the first entry and kept, and sendmsg() (what
  * sandbox.c allows).  Library-like: returns 0 or -errno, never logs.
  */

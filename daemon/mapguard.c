@@ -25,6 +25,9 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 
 	(void)uc;
+	/* Sent (kill, sigqueue), not a fault: si_addr means nothing, and nothing will repeat. */
+	if (si->si_code <= 0)
+		return;
 	for (size_t i = 0; i < top; i++) {
 		if (ranges[i].lo && a >= ranges[i].lo && a < ranges[i].hi) {
 			void *p = (void *)(a & ~page_mask);
@@ -38,8 +41,12 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 			break;
 		}
 	}
-	/* Not ours, or the page could not be replaced: die of it, as without the guard. */
-	sigaction(sig, &dfl, NULL);
+	/*
+	 * Not ours, or the page could not be replaced: die of it, as without
+	 * the guard (the collector's filter allows rt_sigaction for SIGBUS).
+	 */
+	if (sigaction(sig, &dfl, NULL) < 0)
+		_exit(128 + sig); /* refaulting into this handler again would loop */
 }
 
 int mapguard_install(void)

@@ -11,10 +11,17 @@
  * stack it cannot follow ends with [truncated]).  A SIGBUS anywhere else
  * is not ours: the default action is restored and the fault repeats.
  *
+ * Only faults count (si_code > 0): a SIGBUS sent with kill() is ignored.
+ *
  * The registry is a fixed table (MAPGUARD_MAX ranges), read by the
  * handler without locks: register and unregister from the thread that
- * reads the mappings (the collector has one).  Library-like: returns 0
- * or -errno, never logs.
+ * reads the mappings (the collector has one).  SIGBUS must not be blocked
+ * where the mappings are read: a fault while it is blocked kills whatever
+ * the handler.  libunwind blocks every signal around its global cache's
+ * lock, inside which it reads CFI through unwind.c's accessor; the
+ * collector's sigprocmask() does nothing while it unwinds
+ * (vigild-collector.c), which is what lets the guard work there.
+ * Library-like: returns 0 or -errno, never logs.
  */
 #ifndef VIGIL_MAPGUARD_H
 #define VIGIL_MAPGUARD_H

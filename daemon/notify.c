@@ -33,8 +33,11 @@ static int notify_datagram(const char *path, const char *state)
 	struct msghdr mh = { .msg_name = &sa, .msg_iov = &iov, .msg_iovlen = 1 };
 	int fd, rc = 0;
 
-	if (len < 2 || len >= sizeof(sa.sun_path) || (path[0] != '/' && path[0] != '@'))
+	if (path[0] != '/' && path[0] != '@')
 		return -EAFNOSUPPORT;
+	/* A path needs room for its NUL; an abstract name has none. */
+	if (len < 2 || len > sizeof(sa.sun_path) - (path[0] == '/'))
+		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, len);
 	if (path[0] == '@')
 		sa.sun_path[0] = '\0'; /* abstract: the name's length counts, no terminator */
@@ -84,9 +87,10 @@ int notify_init(struct notify *n, uint64_t now_us)
 	const char *sock = getenv("NOTIFY_SOCKET");
 
 	memset(n, 0, sizeof(*n));
-	n->on = sock && strlen(sock) < sizeof(n->socket);
+	n->on = sock != NULL;
+	/* One too long is kept cut, and refused at each send (-ENAMETOOLONG). */
 	if (n->on)
-		memcpy(n->socket, sock, strlen(sock) + 1);
+		snprintf(n->socket, sizeof(n->socket), "%s", sock);
 	/* Read now: the environment is the monitor's own until it starts the workers. */
 	if (n->on && (usec = watchdog_usec()) > 0) {
 		n->watchdog_usec = usec;

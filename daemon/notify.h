@@ -28,7 +28,7 @@
 
 struct notify {
 	bool on;                  /* NOTIFY_SOCKET is set */
-	char socket[108];         /* its value (a sockaddr_un path; '@': abstract) */
+	char socket[110];         /* its value (a sockaddr_un path; '@': abstract), cut past 109 */
 	uint64_t watchdog_usec;   /* WATCHDOG_USEC for this pid; 0: no watchdog */
 	uint64_t next_pet_us;     /* CLOCK_MONOTONIC of the next WATCHDOG=1 due */
 	char status[NOTIFY_STATUS_MAX];  /* the last STATUS= sent */

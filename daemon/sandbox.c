@@ -9,6 +9,7 @@
  * says so.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/bpf.h>
@@ -408,6 +409,13 @@ int sandbox_seccomp(enum sandbox_role role)
 			rc = ADD_ALL(ctx, collector_syscalls);
 		if (!rc)
 			rc = allow_bpf_cmds(ctx, collector_bpf, NELEM(collector_bpf));
+		/*
+		 * mapguard.c: a SIGBUS that is not the guard's restores the default
+		 * action for SIGBUS, so that the process dies of it and not of SIGSYS.
+		 */
+		if (!rc)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction), 1,
+					      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)SIGBUS));
 		break;
 	case SANDBOX_UPLINK:
 		if (!rc)

@@ -100,9 +100,11 @@ void unwind_free(struct unwind *u);
  * rule cache with a lock, and around the lock blocks every signal and
  * restores the mask again: two rt_sigprocmask calls per frame, which on a
  * VM cost more than the unwinding itself (75% of the collector's time,
- * measured with perf).  The collector installs no signal handler (it
- * takes SIGTERM and the rest through a signalfd, with them blocked), so
- * no handler can run inside libunwind and the calls protect nothing: the
+ * measured with perf).  The collector's one signal handler is
+ * mapguard.c's, for SIGBUS, which calls nothing of libunwind (it takes
+ * SIGTERM and the rest through a signalfd, with them blocked), so no
+ * handler can enter libunwind and the calls protect nothing; and a
+ * SIGBUS blocked there would kill whatever the handler: the
  * collector's program (vigild-collector.c) defines sigprocmask so that a
  * call made while this is true changes nothing.  It is defined there, in
  * the one program that unwinds, and not in a module of the library,

@@ -2,8 +2,8 @@
 # tests/integration/journald.sh - when its stderr is the journal, vigild
 # logs through the journal's native protocol, with structured fields.
 #
-# There is no journald here.  libsystemd sends to the fixed path
-# /run/systemd/journal/socket, so vigild runs in a private mount namespace
+# There is no journald here.  vigild (daemon/journal.c) sends to the fixed
+# path /run/systemd/journal/socket, so vigild runs in a private mount namespace
 # (unshare -m) whose /run/systemd/journal is a directory of this test where
 # build/tests/tools/journal_recv has bound that socket; it parses the
 # native protocol (KEY=VALUE, the binary KEY/size/value form, and entries

@@ -112,6 +112,32 @@ static void test_refused(void **state)
 	journal_close(&j);
 }
 
+/* The limits themselves are taken: a 64-character key, an entry of JOURNAL_MAX_ENTRY bytes. */
+static void test_limits(void **state)
+{
+	struct journal j = JOURNAL_INIT(path);
+	const struct iovec key64[] = { FIELD("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=x") };
+	char *big = malloc(JOURNAL_MAX_ENTRY), *got = malloc(JOURNAL_MAX_ENTRY + 1);
+	struct iovec bigf;
+
+	assert_non_null(big);
+	assert_non_null(got);
+	assert_int_equal(journal_send(&j, key64, 1), 0);
+	assert_int_equal(next((uint8_t *)got, JOURNAL_MAX_ENTRY), 67);
+	/* "MESSAGE=" and letters, then the "\n" the field gets: JOURNAL_MAX_ENTRY in all. */
+	memcpy(big, "MESSAGE=", 8);
+	memset(big + 8, 'a', JOURNAL_MAX_ENTRY - 9);
+	bigf = (struct iovec){ .iov_base = big, .iov_len = JOURNAL_MAX_ENTRY - 1 };
+	assert_int_equal(journal_send(&j, &bigf, 1), 0);
+	assert_int_equal(next((uint8_t *)got, JOURNAL_MAX_ENTRY + 1), JOURNAL_MAX_ENTRY);
+	big[JOURNAL_MAX_ENTRY - 1] = 'a';
+	bigf.iov_len = JOURNAL_MAX_ENTRY;
+	assert_int_equal(journal_send(&j, &bigf, 1), -EMSGSIZE);
+	free(big);
+	free(got);
+	journal_close(&j);
+}
+
 /* Nobody listening: an error the caller can act on (log.c then writes to stderr). */
 static void test_no_listener(void **state)
 {
@@ -131,6 +157,7 @@ int main(void)
 		cmocka_unit_test(test_plain_fields),
 		cmocka_unit_test(test_newline_binary_form),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_no_listener),
 	};
 

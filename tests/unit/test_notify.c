@@ -175,10 +175,16 @@ static void test_watchdog_malformed(void **state)
 		notify_init(&n, 0);
 		assert_int_equal(n.watchdog_usec, 0);
 	}
-	setenv("WATCHDOG_USEC", "2000000", 1);
-	setenv("WATCHDOG_PID", "12x", 1);
-	notify_init(&n, 0);
-	assert_int_equal(n.watchdog_usec, 0);
+	{
+		char pid[32];
+
+		/* This pid with junk after it: not this pid. */
+		snprintf(pid, sizeof(pid), "%dx", (int)getpid());
+		setenv("WATCHDOG_USEC", "2000000", 1);
+		setenv("WATCHDOG_PID", pid, 1);
+		notify_init(&n, 0);
+		assert_int_equal(n.watchdog_usec, 0);
+	}
 	unsetenv("WATCHDOG_USEC");
 	unsetenv("WATCHDOG_PID");
 }
@@ -212,6 +218,26 @@ static void test_abstract_socket(void **state)
 	notify_init(&n, 0);
 	assert_int_equal(notify_stopping(&n), -EAFNOSUPPORT);
 	assert_int_equal(n.sent, 0);
+	/* An abstract name may fill sun_path (108 bytes), a path one byte less. */
+	{
+		char longname[120];
+
+		memset(longname, 'a', sizeof(longname));
+		longname[0] = '@';
+		longname[109] = '\0';
+		setenv("NOTIFY_SOCKET", longname, 1);
+		notify_init(&n, 0);
+		assert_int_equal(notify_stopping(&n), -ENAMETOOLONG);
+		longname[108] = '\0'; /* 108 bytes: fits, nobody listening */
+		setenv("NOTIFY_SOCKET", longname, 1);
+		notify_init(&n, 0);
+		assert_int_equal(notify_stopping(&n), -ECONNREFUSED);
+		longname[0] = '/';
+		setenv("NOTIFY_SOCKET", longname, 1);
+		notify_init(&n, 0);
+		assert_int_equal(notify_stopping(&n), -ENAMETOOLONG);
+		assert_int_equal(n.sent, 0);
+	}
 	close(s);
 	setenv("NOTIFY_SOCKET", path, 1);
 }
