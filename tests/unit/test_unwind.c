@@ -659,26 +659,40 @@ static void test_cfi_hostile(void **state)
 	free(img);
 }
 
+/* A copy of libc in a new directory of /tmp, mode 0644, open read-write, its headers parsed. */
+struct libc_file {
+	char dir[64], path[96];
+	int fd;
+	struct elfsym *e;
+};
 
-/* A copy of libc at path (in a new directory of /tmp), mode 0644; its fd, open read-write. */
-static int libc_copy(char *dir, char *path, size_t len)
+static void libc_copy(struct libc_file *lf)
 {
-	int in = open("/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY | O_CLOEXEC), out;
+	int in = open("/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY | O_CLOEXEC);
 	char buf[65536];
 	ssize_t n;
 
 	assert_true(in >= 0);
-	strcpy(dir, "/tmp/vigil-cfi.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, len, "%s/libc.so.6", dir);
-	out = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	assert_true(out >= 0);
+	strcpy(lf->dir, "/tmp/vigil-cfi.XXXXXX");
+	assert_non_null(mkdtemp(lf->dir));
+	snprintf(lf->path, sizeof(lf->path), "%s/libc.so.6", lf->dir);
+	lf->fd = open(lf->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(lf->fd >= 0);
 	while ((n = read(in, buf, sizeof(buf))) > 0)
-		assert_int_equal(write(out, buf, (size_t)n), n);
+		assert_int_equal(write(lf->fd, buf, (size_t)n), n);
 	assert_int_equal(n, 0);
 	close(in);
-	assert_int_equal(fchmod(out, 0644), 0);
-	return out;
+	assert_int_equal(fchmod(lf->fd, 0644), 0);
+	lf->e = NULL;
+	assert_int_equal(elfsym_open_fd(lf->fd, &lf->e), 0);
+}
+
+static void libc_copy_remove(struct libc_file *lf)
+{
+	elfsym_free(lf->e);
+	close(lf->fd);
+	unlink(lf->path);
+	rmdir(lf->dir);
 }
 
 /*
@@ -705,6 +719,17 @@ static const char *no_mapping_here(void)
 	default:
 		return "/tmp is not on ext4, XFS, btrfs or tmpfs: cfi.c copies what lies there";
 	}
+}
+
+/* A copy whose CFI cfi.c maps, with the guard on (cmocka set its own SIGBUS handler). */
+static void mapped_copy(struct libc_file *lf)
+{
+	const char *why = no_mapping_here();
+
+	if (why)
+		skip_because("%s", why);
+	assert_int_equal(mapguard_install(), 0);
+	libc_copy(lf);
 }
 
 /* Lines of /proc/self/maps that name path. */
@@ -743,33 +768,29 @@ static void same_as_file(int fd, const struct cfi *c)
  */
 static void test_cfi_mapped(void **state)
 {
-	char dir[64], path[96];
-	struct elfsym *e = NULL;
+	struct libc_file lf;
 	struct cfi *c = NULL;
-	const char *why = no_mapping_here();
 	int fd;
 
-	if (why)
-		skip_because("%s", why);
-	fd = libc_copy(dir, path, sizeof(path));
-	assert_int_equal(elfsym_open_fd(fd, &e), 0);
+	mapped_copy(&lf);
+	fd = lf.fd;
 
-	assert_int_equal(cfi_read_fd(fd, e, &c), 0);
+	assert_int_equal(cfi_read_fd(fd, lf.e, &c), 0);
 	assert_true(c->mapped);
 	assert_int_equal(cfi_mapped_bytes(c), c->hdr_len + c->ehf_len);
-	assert_int_equal(mappings_of(path), 2);
+	assert_int_equal(mappings_of(lf.path), 2);
 	same_as_file(fd, c);
 	cfi_drop_bytes(c);
-	assert_int_equal(mappings_of(path), 0);
+	assert_int_equal(mappings_of(lf.path), 0);
 	assert_int_equal(cfi_reload_fd(c, fd), 0);
 	assert_true(c->mapped);
-	assert_int_equal(mappings_of(path), 2);
+	assert_int_equal(mappings_of(lf.path), 2);
 	same_as_file(fd, c);
 	cfi_free(c);
-	assert_int_equal(mappings_of(path), 0);
+	assert_int_equal(mappings_of(lf.path), 0);
 
 	assert_int_equal(fchmod(fd, 0664), 0);
-	assert_int_equal(cfi_read_fd(fd, e, &c), 0);
+	assert_int_equal(cfi_read_fd(fd, lf.e, &c), 0);
 	assert_false(c->mapped);
 	assert_int_equal(cfi_mapped_bytes(c), 0);
 	same_as_file(fd, c);
@@ -777,15 +798,12 @@ static void test_cfi_mapped(void **state)
 	assert_int_equal(fchmod(fd, 0644), 0);
 
 	assert_int_equal(fchown(fd, 65534, (gid_t)-1), 0);
-	assert_int_equal(cfi_read_fd(fd, e, &c), 0);
+	assert_int_equal(cfi_read_fd(fd, lf.e, &c), 0);
 	assert_false(c->mapped);
 	same_as_file(fd, c);
 	cfi_free(c);
 
-	elfsym_free(e);
-	close(fd);
-	unlink(path);
-	rmdir(dir);
+	libc_copy_remove(&lf);
 }
 
 /*
@@ -794,32 +812,22 @@ static void test_cfi_mapped(void **state)
  */
 static void test_cfi_truncated(void **state)
 {
-	char dir[64], path[96];
-	struct elfsym *e = NULL;
+	struct libc_file lf;
 	struct cfi *c = NULL;
 	uint64_t before = mapguard_faults();
-	const char *why = no_mapping_here();
 	volatile uint8_t *p;
-	int fd;
 
-	if (why)
-		skip_because("%s", why);
-	assert_int_equal(mapguard_install(), 0);
-	fd = libc_copy(dir, path, sizeof(path));
-	assert_int_equal(elfsym_open_fd(fd, &e), 0);
-	assert_int_equal(cfi_read_fd(fd, e, &c), 0);
+	mapped_copy(&lf);
+	assert_int_equal(cfi_read_fd(lf.fd, lf.e, &c), 0);
 	assert_true(c->mapped);
-	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(ftruncate(lf.fd, 0), 0);
 	p = c->ehf;
 	assert_int_equal(p[c->ehf_len - 1], 0);
 	p = c->hdr;
 	assert_int_equal(p[c->hdr_len / 2], 0);
 	assert_true(mapguard_faults() >= before + 2);
 	cfi_free(c);
-	elfsym_free(e);
-	close(fd);
-	unlink(path);
-	rmdir(dir);
+	libc_copy_remove(&lf);
 }
 
 /*
@@ -830,24 +838,19 @@ static void test_cfi_truncated(void **state)
  */
 static void test_sigbus_under_filter(void **state)
 {
-	char dir[64], path[96];
-	struct elfsym *e = NULL;
-	const char *why = no_mapping_here();
+	struct libc_file lf;
 	int fd, status;
 	pid_t pid;
 
-	if (why)
-		skip_because("%s", why);
-	assert_int_equal(mapguard_install(), 0);
-	fd = libc_copy(dir, path, sizeof(path));
-	assert_int_equal(elfsym_open_fd(fd, &e), 0);
+	mapped_copy(&lf);
+	fd = lf.fd;
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct cfi *c = NULL;
 		volatile uint8_t *m;
 
-		if (cfi_read_fd(fd, e, &c) < 0 || !c->mapped)
+		if (cfi_read_fd(fd, lf.e, &c) < 0 || !c->mapped)
 			_exit(3);
 		m = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, fd, 0);
 		/* Truncated first (the filter has no ftruncate); the pages fault when read. */
@@ -863,10 +866,7 @@ static void test_sigbus_under_filter(void **state)
 		fail_msg("the child exited %d (2: set-up, 3: not mapped, 4: the guarded read)",
 			 WEXITSTATUS(status));
 	assert_int_equal(WTERMSIG(status), SIGBUS);
-	elfsym_free(e);
-	close(fd);
-	unlink(path);
-	rmdir(dir);
+	libc_copy_remove(&lf);
 }
 
 int main(void)
