@@ -12,8 +12,9 @@
  * "Memory at 19 Hz").
  *
  * Confined as the other uplink is, more tightly: Landlock denies every
- * file and every TCP connection, seccomp gives it no socket calls
- * (SANDBOX_UPLINK).  After set-up the monitor never speaks to it: a
+ * file and every TCP connection; its seccomp filter (SANDBOX_UPLINK)
+ * allows no socket but the journal's AF_UNIX datagram one, and accept4
+ * on the metrics socket the monitor bound and handed over.  After set-up the monitor never speaks to it: a
  * message on the privilege-separation socket is a protocol break.
  */
 #include <errno.h>
