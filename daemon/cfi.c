@@ -184,6 +184,31 @@ static bool map_bytes(struct cfi *c, int fd)
 	return true;
 }
 
+/*
+ * c's bytes (c->hdr and c->ehf, NULL on entry) from src, at the offsets and
+ * lengths c holds: mapped where map_bytes() allows, else copied.  0 or
+ * -errno, with neither set.
+ */
+static int load_bytes(struct cfi *c, const struct source *src)
+{
+	int r;
+
+	if (map_bytes(c, src->fd))
+		return 0;
+	c->mapped = false;
+	c->hdr = malloc(c->hdr_len);
+	c->ehf = malloc(c->ehf_len ? c->ehf_len : 1);
+	if (!c->hdr || !c->ehf)
+		r = -ENOMEM;
+	else if ((r = read_at(src, c->hdr_offset, c->hdr, c->hdr_len)) == 0 &&
+		 (r = read_at(src, c->ehf_offset, c->ehf, c->ehf_len)) == 0)
+		return 0;
+	free(c->hdr);
+	free(c->ehf);
+	c->hdr = c->ehf = NULL;
+	return r;
+}
+
 /* steprules.h keys rules by id: never 0, never reused. */
 static uint64_t new_id(void)
 {
@@ -242,24 +267,13 @@ static int cfi_read(const struct source *src, const struct elfsym *e, struct cfi
 	}
 	c->hdr_len = HDR_HEAD + (size_t)c->fde_count * 8;
 	c->ehf_len = eavail > CFI_MAX_EH_FRAME ? CFI_MAX_EH_FRAME : (size_t)eavail;
-	if (map_bytes(c, src->fd)) {
-		/* The head checked above is the mapping's, or the file changed in between. */
-		if (memcmp(c->hdr, head, sizeof(head)) != 0) {
-			r = -ESTALE;
-			goto fail;
-		}
-		*ret = c;
-		return 0;
-	}
-	c->hdr = malloc(c->hdr_len);
-	c->ehf = malloc(c->ehf_len ? c->ehf_len : 1);
-	if (!c->hdr || !c->ehf) {
-		r = -ENOMEM;
+	if ((r = load_bytes(c, src)) < 0)
+		goto fail;
+	/* The head checked above is the one loaded, or the file changed in between. */
+	if (memcmp(c->hdr, head, sizeof(head)) != 0) {
+		r = -ESTALE;
 		goto fail;
 	}
-	if ((r = read_at(src, hoff, c->hdr, c->hdr_len)) < 0 ||
-	    (r = read_at(src, eoff, c->ehf, c->ehf_len)) < 0)
-		goto fail;
 	*ret = c;
 	return 0;
 fail:
@@ -347,51 +361,26 @@ void cfi_drop_bytes(struct cfi *c)
 int cfi_reload_fd(struct cfi *c, int fd)
 {
 	struct source src = { .fd = fd };
-	uint8_t *h, *f;
+	struct cfi n;
 	int r;
 
 	if (!c || fd < 0)
 		return -EINVAL;
-	{
-		struct cfi m = *c;
-
-		if (map_bytes(&m, fd)) {
-			if (le32(m.hdr + 8) != c->fde_count) {
-				cfi_drop_bytes(&m);
-				return -ESTALE;
-			}
-			cfi_drop_bytes(c);
-			c->hdr = m.hdr;
-			c->ehf = m.ehf;
-			c->mapped = true;
-			c->id = new_id();
-			return 0;
-		}
-	}
-	h = malloc(c->hdr_len);
-	f = malloc(c->ehf_len ? c->ehf_len : 1);
-	if (!h || !f) {
-		r = -ENOMEM;
-		goto fail;
-	}
+	n = *c;
+	n.hdr = n.ehf = NULL;
+	if ((r = load_bytes(&n, &src)) < 0)
+		return r;
 	/* The same head as before, or it is another file now. */
-	if ((r = read_at(&src, c->hdr_offset, h, c->hdr_len)) < 0 ||
-	    (r = read_at(&src, c->ehf_offset, f, c->ehf_len)) < 0)
-		goto fail;
-	if (le32(h + 8) != c->fde_count) {
-		r = -ESTALE;
-		goto fail;
+	if (le32(n.hdr + 8) != c->fde_count) {
+		cfi_drop_bytes(&n);
+		return -ESTALE;
 	}
 	cfi_drop_bytes(c);
-	c->hdr = h;
-	c->ehf = f;
-	c->mapped = false;
+	c->hdr = n.hdr;
+	c->ehf = n.ehf;
+	c->mapped = n.mapped;
 	c->id = new_id(); /* the same file, but the rules learnt are not assumed to hold */
 	return 0;
-fail:
-	free(h);
-	free(f);
-	return r;
 }
 
 size_t cfi_mem_usage(const struct cfi *c)
