@@ -148,11 +148,22 @@ $(B)/libvigil-san.a: $(SAN_OBJS)
 # that libcurl and what it pulls in are the uplink's alone.
 # vigild-uplink-local is the uplink without a control plane or export:
 # metrics only, and no libcurl (daemon/uplinklocal.c).
-VIGILD_PROGS := $(B)/vigild $(B)/vigild-collector $(B)/vigild-uplink $(B)/vigild-uplink-local
+# vigild-collector-local is the collector's object linked without the
+# control plane's and the export's sides, which collector.c refers to
+# weakly, and so without libcrypto (daemon/collector.c says why).
+VIGILD_PROGS := $(B)/vigild $(B)/vigild-collector $(B)/vigild-uplink $(B)/vigild-uplink-local \
+	$(B)/vigild-collector-local
+COLLECTOR_SIDES := -Wl,--undefined=cpside_init -Wl,--undefined=exportside_init
+$(B)/vigild-collector $(B)/tests/vigild-testhooks-collector: LDFLAGS += $(COLLECTOR_SIDES)
 
 # Whatever the umask: the monitor refuses worker programs others may write,
 # and the workers, unprivileged, execute them.
-$(VIGILD_PROGS): $(B)/%: $(B)/obj/daemon/%.o $(B)/libvigil.a
+$(filter-out $(B)/vigild-collector-local,$(VIGILD_PROGS)): $(B)/%: $(B)/obj/daemon/%.o $(B)/libvigil.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)chmod 0755 $@
+
+$(B)/vigild-collector-local: $(B)/obj/daemon/vigild-collector.o $(B)/libvigil.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 	$(Q)chmod 0755 $@
@@ -198,9 +209,17 @@ $(B)/hooks/%.o: %.c $(GEN_HDRS)
 	$(Q)$(CC) $(CPPFLAGS) -DVIGIL_TEST_HOOKS $(CFLAGS) -MMD -MP -c $< -o $@
 
 HOOK_PROGS := $(B)/tests/vigild-testhooks $(B)/tests/vigild-testhooks-collector \
-	$(B)/tests/vigild-testhooks-uplink $(B)/tests/vigild-testhooks-uplink-local
+	$(B)/tests/vigild-testhooks-uplink $(B)/tests/vigild-testhooks-uplink-local \
+	$(B)/tests/vigild-testhooks-collector-local
 
 $(B)/tests/vigild-testhooks: $(B)/hooks/daemon/monitor.o $(B)/obj/daemon/vigild.o $(B)/libvigil.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)chmod 0755 $@
+
+$(B)/tests/vigild-testhooks-collector-local: $(B)/hooks/daemon/collector.o \
+		$(B)/obj/daemon/vigild-collector.o $(B)/libvigil.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

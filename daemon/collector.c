@@ -28,6 +28,16 @@
  * PushRequest (or a few, when it would be too large for one push:
  * exportside_build); exportside.c hands the files to the uplink one at a
  * time and unlinks each when the uplink acknowledges its push.
+ *
+ * Two programs run this code.  vigild-collector has the control plane's
+ * side (cpside.h) and the export's (exportside.h); vigild-collector-local,
+ * which the monitor runs when there is neither (as it runs
+ * vigild-uplink-local), is the same object linked without them, and so
+ * without libcrypto, which they need for signatures, certificates and
+ * digests: 1.5 MiB less resident (docs/benchmarks.md, "Memory at 19 Hz").
+ * This file refers to them weakly (below), so that linking it does not
+ * pull them from libvigil.a; vigild-collector's link asks for them
+ * (Makefile, COLLECTOR_SIDES).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +80,30 @@
 #include "sysctl.h"
 #include "symbolizer.h"
 #include "unwind.h"
+
+/* Linked into vigild-collector only (above); NULL in vigild-collector-local. */
+#pragma weak cpside_init
+#pragma weak cpside_last_known_good
+#pragma weak cpside_set_local
+#pragma weak cpside_start
+#pragma weak cpside_health_start
+#pragma weak cpside_on_readable
+#pragma weak cpside_local_allowed
+#pragma weak cpside_health
+#pragma weak cpside_release
+#pragma weak exportside_init
+#pragma weak exportside_stats
+#pragma weak exportside_written
+#pragma weak exportside_build
+#pragma weak exportside_parts_free
+#pragma weak exportside_set_bound
+#pragma weak exportside_drop_comment
+#pragma weak exportside_drop_reported
+#pragma weak exportside_on_ack
+#pragma weak exportside_waiting
+#pragma weak exportside_on_readable
+#pragma weak exportside_pump
+#pragma weak exportside_release
 
 /*
  * The longest the ring buffer waits to be drained.  The BPF program wakes
@@ -896,6 +930,10 @@ int collector_main(void)
 
 	log_init("vigild[collector]");
 	receive_setup(&c);
+	if (((c.cfg.flags & SETUP_F_CONTROL_PLANE) && !cpside_init) ||
+	    ((c.cfg.flags & SETUP_F_EXPORT) && !exportside_init))
+		fatalx(70, "this program (vigild-collector-local) has no %s side: the monitor runs "
+		       "vigild-collector for it", cpside_init ? "export" : "control-plane");
 	c.top = c.cfg.flags & SETUP_F_TOP;
 	{
 		char name[256];

@@ -977,11 +977,15 @@ int monitor_main(const struct vigild_opts *o)
 		/*
 		 * Without a control plane or an export target (fixed at start) the
 		 * uplink serves metrics only: vigild-uplink-local, which does not
-		 * map libcurl and what it pulls in (uplinklocal.c).
+		 * map libcurl and what it pulls in (uplinklocal.c); and the
+		 * collector is vigild-collector-local, which does not map
+		 * libcrypto (collector.c).
 		 */
-		const char *uplink_role = o->control_plane || o->export_url ? "uplink" : "uplink-local";
+		bool remote = o->control_plane || o->export_url;
+		const char *uplink_role = remote ? "uplink" : "uplink-local";
+		const char *collector_role = remote ? "collector" : "collector-local";
 
-		if (workerexe_open_self("collector", &collector_exe, ewhy, sizeof(ewhy)) < 0 ||
+		if (workerexe_open_self(collector_role, &collector_exe, ewhy, sizeof(ewhy)) < 0 ||
 		    workerexe_open_self(uplink_role, &uplink_exe, ewhy, sizeof(ewhy)) < 0)
 			fatalx(EX_OSFILE, "%s", ewhy);
 	}

@@ -18,8 +18,10 @@ TESTS=(
 	"--help: usage on stdout, exit 0"
 	"vigild-uplink-local missing beside vigild (no control plane, no export): exit 72, one line naming it, before anything is written"
 	"vigild-uplink missing beside vigild, with --export-url: exit 72, one line naming it"
-	"vigild-collector writable by others: exit 72, one line naming it and the fix"
+	"vigild-collector writable by others, with --export-url: exit 72, one line naming it and the fix"
 	"the worker programs run by hand: exit 64, one line"
+	"vigild-collector-local missing beside vigild (no control plane, no export): exit 72, one line naming it, before anything is written"
+	"vigild-collector missing beside vigild, with --export-url: exit 72, one line naming it"
 )
 tap_plan ${#TESTS[@]}
 require_file "$VIGILD" "${TESTS[@]}"
@@ -80,7 +82,7 @@ tap_result "${TESTS[7]}" $([ "$rc" -eq 0 ] && grep -q -- '--hz' "$T/stdout" && [
 # The worker programs (daemon/workerexe.h): copies of the build's in a
 # directory of the test's, one missing, then one writable by others.
 BIN=$T/bin
-mkdir -p "$BIN" && cp "$VIGILD" "$VIGILD-collector" "$BIN/" && chmod 0755 "$BIN"/*
+mkdir -p "$BIN" && cp "$VIGILD" "$VIGILD-collector" "$VIGILD-collector-local" "$BIN/" && chmod 0755 "$BIN"/*
 worker_refused() { # NAME PATTERN [ARGS...]
 	local rc lines name=$1 pattern=$2
 	shift 2
@@ -101,10 +103,19 @@ rm -f "$BIN/vigild-uplink"
 cp "$VIGILD-uplink-local" "$BIN/" && chmod 0755 "$BIN/vigild-uplink-local"
 worker_refused "${TESTS[9]}" "$BIN/vigild-uplink: No such file" --export-url http://127.0.0.1:4040
 cp "$VIGILD-uplink" "$BIN/" && chmod 0755 "$BIN/vigild-uplink" && chmod 0757 "$BIN/vigild-collector"
-worker_refused "${TESTS[10]}" "$BIN/vigild-collector: writable by others .*chmod go-w"
+worker_refused "${TESTS[10]}" "$BIN/vigild-collector: writable by others .*chmod go-w" \
+	--export-url http://127.0.0.1:4040
+
+# The collector's program likewise: vigild-collector-local (no libcrypto)
+# without a control plane or export, vigild-collector with either.
+mv "$BIN/vigild-collector" "$BIN/collector.away"
+worker_refused "${TESTS[13]}" "$BIN/vigild-collector: No such file" --export-url http://127.0.0.1:4040
+mv "$BIN/collector.away" "$BIN/vigild-collector" && chmod 0755 "$BIN/vigild-collector"
+rm -f "$BIN/vigild-collector-local"
+worker_refused "${TESTS[12]}" "$BIN/vigild-collector-local: No such file"
 
 bad=
-for w in collector uplink uplink-local; do
+for w in collector collector-local uplink uplink-local; do
 	timeout 10 "$VIGILD-$w" --internal-role "${w%-local}" extra >"$T/stdout" 2>"$T/stderr"
 	rc=$?
 	[ "$rc" -eq 64 ] && [ "$(grep -c . "$T/stderr")" -eq 1 ] ||

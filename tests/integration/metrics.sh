@@ -43,6 +43,7 @@ TESTS=(
 	"export to a receiver: pushed = its 200s; in an outage failing 1, retries grow, spool_files brackets the files spooled"
 	"after the outage the spool drains: spool_files 0, failing 0, pushed = the receiver's 200s again"
 	"the uplink is vigild-uplink-local without a control plane or export (no libcurl, no libssl mapped), vigild-uplink with --export-url (libcurl mapped)"
+	"the collector is vigild-collector-local without a control plane or export (no libcrypto mapped), vigild-collector with --export-url (libcrypto mapped)"
 )
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
@@ -202,6 +203,16 @@ uplink_prog() {
 	echo "${exe##*/} $(grep -c 'libcurl\.so' "/proc/$1/maps") $(grep -c 'libssl\.so' "/proc/$1/maps")"
 }
 LOCAL_PROG=$(uplink_prog "$uplink_pid")
+# collector_prog: the collector's "exe-name crypto", crypto being
+# libcrypto's executable mappings (the library linked in; the collector
+# also maps libraries' CFI read-only, libcrypto's among them: cfi.h)
+collector_prog() {
+	local pid exe
+	pid=$(pgrep -P "$VIGILD_PID" -f 'internal-role collector')
+	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || { echo "gone 0"; return; }
+	echo "${exe##*/} $(grep -c ' r-xp .*libcrypto\.so' "/proc/$pid/maps")"
+}
+LOCAL_COLL=$(collector_prog)
 
 # 6. promtool
 out=$(promtool check metrics <"$T/m2.txt" 2>&1)
@@ -317,6 +328,7 @@ if pyro_start pyro; then
 		--export-url "$PYRO_URL" --export-max-rate 50 --metrics-listen "127.0.0.1:$PORT4"
 	vigild_wait_ready 30 || problems+="vigild did not start; "
 	EXPORT_PROG=$(uplink_prog "$(pgrep -P "$VIGILD_PID" -f 'internal-role uplink')")
+	EXPORT_COLL=$(collector_prog)
 	pyro_wait_samples 30 3 || problems+="fewer than 3 samples pushed in 30 s; "
 	pyro_stop
 	sleep 3 # a push or two fails and is retried; what was in flight is settled
@@ -366,4 +378,9 @@ read -r eexe ecurl _ <<<"${EXPORT_PROG:-none 0 0}"
 tap_result "${TESTS[15]}" $([ "$lexe" = vigild-uplink-local ] && [ "$lcurl" = 0 ] && [ "$lssl" = 0 ] &&
 	[ "$eexe" = vigild-uplink ] && [ "$ecurl" -gt 0 ]; echo $?) \
 	"without: $lexe, libcurl mappings $lcurl, libssl $lssl; with --export-url: $eexe, libcurl $ecurl"
+read -r lexe lcrypto <<<"$LOCAL_COLL"
+read -r eexe ecrypto <<<"${EXPORT_COLL:-none 0}"
+tap_result "${TESTS[16]}" $([ "$lexe" = vigild-collector-local ] && [ "$lcrypto" = 0 ] &&
+	[ "$eexe" = vigild-collector ] && [ "$ecrypto" -gt 0 ]; echo $?) \
+	"without: $lexe, libcrypto text mappings $lcrypto; with --export-url: $eexe, libcrypto $ecrypto"
 tap_done
