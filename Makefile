@@ -461,7 +461,8 @@ FUZZ_BROKER_SRCS := daemon/broker.c daemon/privsep.c daemon/procmaps.c daemon/pr
 # The collector's parsers of what profiled processes and the kernel hand it.
 FUZZ_ELFSYM_SRCS   := daemon/elfsym.c daemon/symname.c
 FUZZ_PROCMAPS_SRCS := daemon/procmaps.c daemon/hexdigit.c
-FUZZ_KALLSYMS_SRCS := daemon/kallsyms.c daemon/hexdigit.c daemon/symname.c
+FUZZ_KALLSYMS_SRCS := daemon/kallsyms.c daemon/hexdigit.c daemon/symname.c daemon/toknames.c \
+	daemon/growarr.c
 
 $(B)/fuzz/fuzz_elfsym: tests/fuzz/fuzz_elfsym.c tests/fuzz/guardbuf.h $(FUZZ_ELFSYM_SRCS) $(wildcard daemon/*.h)
 	$(call msg,FUZZ,$@)

@@ -11,15 +11,18 @@
  * sorted array of 10-byte entries (the low 32 bits of the address, the
  * name's offset, the module), the runs of entries that share the high 32
  * bits (one on x86-64: the kernel image, its modules and BPF programs all
- * lie in the top 2 GiB), one name arena and a module table.  Loading sorts
- * 16-byte entries that also hold the whole address and the name's rank,
- * then packs them in place: ~0.7 MiB less for a distribution kernel's
- * ~120k text symbols, for as long as the collector runs.
+ * lie in the top 2 GiB), the names as tokens (toknames.h) and a module
+ * table.  Loading sorts 16-byte entries that also hold the whole address
+ * and the name's rank, then packs them in place: ~0.7 MiB less for a
+ * distribution kernel's ~120k text symbols, for as long as the collector
+ * runs; the tokens take another ~1 MiB off the names.
  */
 #include "kallsyms.h"
 
+#include "growarr.h"
 #include "hexdigit.h"
 #include "symname.h"
+#include "toknames.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +36,7 @@
 
 struct ksym {
 	uint64_t addr;
-	uint32_t name; /* offset into names */
+	uint32_t name; /* the name's code in names (toknames_get) */
 	uint16_t mod;  /* 0: kernel image, else index into mods */
 	uint8_t rank;  /* preference among names at one address */
 	uint8_t pad;
@@ -62,19 +65,18 @@ struct kallsyms {
 	size_t n;
 	struct krun *runs;
 	size_t nruns;
-	char *names;
-	size_t names_len;
+	struct toknames names;
 	struct kmod *mods; /* mods[0] is the kernel image */
 	size_t nmods;
 	char *modnames;
 	size_t modnames_len;
+	char name[KALLSYMS_MAX_LINE + 1]; /* the last name kallsyms_lookup decoded */
 };
 
 struct loader {
 	struct ksym *syms;
 	size_t n, cap;
-	char *arena;
-	size_t alen, acap;
+	struct toknames names;
 	struct kmod *mods;
 	size_t nmods, mcap;
 	char *modnames;
@@ -84,32 +86,17 @@ struct loader {
 	bool counting; /* sizing pass: count symbols and name bytes only */
 	uint16_t last_mod;
 	/*
-	 * The last symbol stored, if its name is "__pfx_NAME", and where that
-	 * name lies in the arena: the next symbol, NAME, shares its bytes.
+	 * The last symbol stored, if its name is "__pfx_NAME", and where the
+	 * code of its NAME lies in names: the next symbol, NAME, shares it.
 	 */
 	char pfx[KALLSYMS_MAX_LINE];
-	size_t pfx_len, pfx_off;
+	size_t pfx_len;
+	uint32_t pfx_tail;
 };
 
 #define PFX "__pfx_"
 #define PFX_LEN 6
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
-{
-	size_t c = *cap ? *cap : first;
-	void *a;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	a = reallocarray(*p, c, elem);
-	if (!a)
-		return -ENOMEM;
-	*p = a;
-	*cap = c;
-	return 0;
-}
+#define PFX_TOKENS 3 /* "", "", "pfx" */
 
 /* Index of module "[name]" (mod, mlen including brackets), adding it if new. */
 static int module_index(struct loader *l, const char *mod, size_t mlen, uint16_t *ret)
@@ -131,8 +118,8 @@ static int module_index(struct loader *l, const char *mod, size_t mlen, uint16_t
 	}
 	if (l->nmods > KALLSYMS_MAX_MODULES)
 		return -E2BIG;
-	if ((r = grow((void **)&l->mods, &l->mcap, l->nmods + 1, sizeof(*l->mods), 16)) < 0 ||
-	    (r = grow((void **)&l->modnames, &l->mcapb, l->mlen + mlen + 1, 1, 1024)) < 0)
+	if ((r = growarr((void **)&l->mods, &l->mcap, l->nmods + 1, sizeof(*l->mods), 16)) < 0 ||
+	    (r = growarr((void **)&l->modnames, &l->mcapb, l->mlen + mlen + 1, 1, 1024)) < 0)
 		return r;
 	memcpy(l->modnames + l->mlen, mod, mlen);
 	l->modnames[l->mlen + mlen] = '\0';
@@ -149,8 +136,8 @@ static int parse_line(struct loader *l, const char *p, const char *end)
 	uint64_t addr = 0;
 	unsigned digits = 0;
 	uint16_t modidx = 0;
-	size_t name_off;
-	bool shared;
+	uint32_t name_off, tail = 0;
+	bool shared, pfx;
 	char type;
 	int d, r;
 
@@ -195,34 +182,31 @@ static int parse_line(struct loader *l, const char *p, const char *end)
 	 * Kernels built with function padding (CONFIG_FUNCTION_PADDING, x86's
 	 * default since 6.2) list a "__pfx_NAME" symbol for the padding just
 	 * before each function NAME: half the text symbols, listed just
-	 * before it.  NAME is the tail of that string, so it is not stored
-	 * twice (1.3 MiB of names on a distribution kernel).
+	 * before it.  NAME's code is the tail of that name's (toknames.h),
+	 * so it is not stored twice (1.3 MiB of names on a distribution
+	 * kernel, before tokens).
 	 */
 	shared = l->pfx_len == nlen + PFX_LEN && memcmp(l->pfx + PFX_LEN, name, nlen) == 0;
-	name_off = shared ? l->pfx_off + PFX_LEN : l->alen;
+	name_off = l->pfx_tail;
 	l->pfx_len = 0;
-	if (!shared && nlen > PFX_LEN && nlen < sizeof(l->pfx) && memcmp(name, PFX, PFX_LEN) == 0) {
+	pfx = !shared && nlen > PFX_LEN && nlen < sizeof(l->pfx) && memcmp(name, PFX, PFX_LEN) == 0;
+	if (pfx) {
 		memcpy(l->pfx, name, nlen);
 		l->pfx_len = nlen;
-		l->pfx_off = l->alen;
 	}
 	if (l->counting) {
 		l->n++;
-		l->alen += shared ? 0 : nlen + 1;
-		return 0;
+		return shared ? 0 : toknames_count(&l->names, name, nlen);
 	}
 	if (mod && (r = module_index(l, mod, mlen, &modidx)) < 0)
 		return r;
-	if ((r = grow((void **)&l->syms, &l->cap, l->n + 1, sizeof(*l->syms), 1024)) < 0 ||
-	    (!shared && (r = grow((void **)&l->arena, &l->acap, l->alen + nlen + 1, 1, 65536)) < 0))
+	if ((r = growarr((void **)&l->syms, &l->cap, l->n + 1, sizeof(*l->syms), 1024)) < 0)
 		return r;
-	if (l->alen + nlen + 1 > UINT32_MAX)
-		return -E2BIG;
-	if (!shared) {
-		memcpy(l->arena + l->alen, name, nlen);
-		l->arena[l->alen + nlen] = '\0';
-		l->alen += nlen + 1;
-	}
+	if (!shared &&
+	    (r = toknames_add(&l->names, name, nlen, PFX_TOKENS, &name_off, pfx ? &tail : NULL)) < 0)
+		return r;
+	if (pfx)
+		l->pfx_tail = tail;
 	l->syms[l->n++] = (struct ksym){
 		.addr = addr,
 		.name = (uint32_t)name_off,
@@ -232,17 +216,26 @@ static int parse_line(struct loader *l, const char *p, const char *end)
 	return 0;
 }
 
-static int cmp_ksym(const void *a, const void *b, void *arena)
+/* The names, and room to decode two of them, for comparing entries. */
+struct sortctx {
+	const struct toknames *names;
+	char x[KALLSYMS_MAX_LINE + 1], y[KALLSYMS_MAX_LINE + 1];
+};
+
+static int cmp_ksym(const struct ksym *x, const struct ksym *y, struct sortctx *c)
 {
-	const struct ksym *x = a, *y = b;
-	const char *xn = (const char *)arena + x->name, *yn = (const char *)arena + y->name;
+	const char *xn, *yn;
 	size_t xu, yu;
 
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
 	if (x->rank != y->rank)
 		return x->rank > y->rank ? -1 : 1;
-	/* Names are NUL-terminated and at most a line long. */
+	/* Names are at most a line long: decoded whole. */
+	xn = toknames_get(c->names, x->name, c->x, sizeof(c->x));
+	yn = toknames_get(c->names, y->name, c->y, sizeof(c->y));
+	if (!xn || !yn)
+		return !xn - !yn;
 	xu = symname_leading_underscores(xn, KALLSYMS_MAX_LINE);
 	yu = symname_leading_underscores(yn, KALLSYMS_MAX_LINE);
 	if (xu != yu)
@@ -254,15 +247,15 @@ static int cmp_ksym(const void *a, const void *b, void *arena)
  * Heapsort: in place, so that sorting ~120k symbols needs no second copy
  * of them (glibc's qsort_r allocates one the size of the array).
  */
-static void sift(struct ksym *v, size_t root, size_t n, const char *arena)
+static void sift(struct ksym *v, size_t root, size_t n, struct sortctx *c)
 {
 	for (;;) {
 		size_t child = 2 * root + 1, top = root;
 		struct ksym t;
 
-		if (child < n && cmp_ksym(&v[top], &v[child], (void *)(uintptr_t)arena) < 0)
+		if (child < n && cmp_ksym(&v[top], &v[child], c) < 0)
 			top = child;
-		if (child + 1 < n && cmp_ksym(&v[top], &v[child + 1], (void *)(uintptr_t)arena) < 0)
+		if (child + 1 < n && cmp_ksym(&v[top], &v[child + 1], c) < 0)
 			top = child + 1;
 		if (top == root)
 			return;
@@ -273,16 +266,16 @@ static void sift(struct ksym *v, size_t root, size_t n, const char *arena)
 	}
 }
 
-static void sort_ksyms(struct ksym *v, size_t n, const char *arena)
+static void sort_ksyms(struct ksym *v, size_t n, struct sortctx *c)
 {
 	for (size_t i = n / 2; i-- > 0;)
-		sift(v, i, n, arena);
+		sift(v, i, n, c);
 	for (size_t end = n; end-- > 1;) {
 		struct ksym t = v[0];
 
 		v[0] = v[end];
 		v[end] = t;
-		sift(v, 0, end, arena);
+		sift(v, 0, end, c);
 	}
 }
 
@@ -330,14 +323,21 @@ static int finish(struct loader *l, struct kallsyms **ret)
 {
 	struct kallsyms *k;
 	struct ksym_packed *packed, *shrunk;
+	struct sortctx *c;
 	size_t n = 0;
 
 	if (l->n == 0)
 		return l->lines && !l->any_nonzero ? -EPERM : -ENODATA;
 	k = calloc(1, sizeof(*k));
-	if (!k)
+	c = malloc(sizeof(*c));
+	if (!k || !c) {
+		free(k);
+		free(c);
 		return -ENOMEM;
-	sort_ksyms(l->syms, l->n, l->arena);
+	}
+	c->names = &l->names;
+	sort_ksyms(l->syms, l->n, c);
+	free(c);
 	for (size_t i = 0; i < l->nmods; i++)
 		l->mods[i].start = l->mods[i].end = 0;
 	for (size_t i = 0; i < l->n; i++) {
@@ -353,7 +353,7 @@ static int finish(struct loader *l, struct kallsyms **ret)
 		if (s.addr >= m->end)
 			m->end = s.addr + 1; /* no symbol at UINT64_MAX */
 	}
-	/* Names of dropped aliases stay in the arena: a few KiB, not a copy. */
+	/* Names of dropped aliases stay among the names: a few KiB, not a copy. */
 	if (n > UINT32_MAX || count_runs(l->syms, n, &k->runs, &k->nruns) < 0) {
 		kallsyms_free(k);
 		return n > UINT32_MAX ? -E2BIG : -ENOMEM;
@@ -362,14 +362,14 @@ static int finish(struct loader *l, struct kallsyms **ret)
 	shrunk = realloc(packed, n * sizeof(*packed));
 	k->syms = shrunk ? shrunk : packed;
 	k->n = n;
-	k->names = l->arena;
-	k->names_len = l->alen;
+	toknames_seal(&l->names);
+	k->names = l->names;
+	l->names = (struct toknames){ 0 };
 	k->mods = l->mods;
 	k->nmods = l->nmods;
 	k->modnames = l->modnames ? l->modnames : strdup("");
 	k->modnames_len = l->mlen;
 	l->syms = NULL;
-	l->arena = NULL;
 	l->mods = NULL;
 	l->modnames = NULL;
 	if (!k->modnames) {
@@ -449,7 +449,7 @@ int kallsyms_load_fd(int fd, struct kallsyms **ret_k)
 	if (fd < 0 || !ret_k)
 		return -EINVAL;
 	/* mods[0] stands for the kernel image. */
-	if ((r = grow((void **)&l.mods, &l.mcap, 1, sizeof(*l.mods), 16)) < 0)
+	if ((r = growarr((void **)&l.mods, &l.mcap, 1, sizeof(*l.mods), 16)) < 0)
 		goto out;
 	l.nmods = 1;
 	buf = malloc(CHUNK + KALLSYMS_MAX_LINE);
@@ -468,14 +468,15 @@ int kallsyms_load_fd(int fd, struct kallsyms **ret_k)
 		r = read_pass(fd, &l, buf);
 		l.counting = false;
 		if (r == 0 && lseek(fd, start, SEEK_SET) == start) {
-			if (l.n && ((r = grow((void **)&l.syms, &l.cap, l.n, sizeof(*l.syms), 1)) < 0 ||
-				    (r = grow((void **)&l.arena, &l.acap, l.alen, 1, 1)) < 0))
+			/* The tokens numbered commonest first, the names' bytes reserved. */
+			if (l.n && ((r = growarr((void **)&l.syms, &l.cap, l.n, sizeof(*l.syms), 1)) < 0 ||
+				    (r = toknames_rank(&l.names)) < 0))
 				goto out;
 		} else if (lseek(fd, start, SEEK_SET) != start) {
 			r = r ? r : -errno;
 			goto out;
 		}
-		l.n = l.alen = l.lines = l.pfx_len = 0;
+		l.n = l.lines = l.pfx_len = 0;
 		l.any_nonzero = false;
 	}
 	r = read_pass(fd, &l, buf);
@@ -484,7 +485,7 @@ int kallsyms_load_fd(int fd, struct kallsyms **ret_k)
 out:
 	free(buf);
 	free(l.syms);
-	free(l.arena);
+	toknames_free(&l.names);
 	free(l.mods);
 	free(l.modnames);
 	return r;
@@ -496,7 +497,7 @@ static uint64_t addr_of(const struct kallsyms *k, size_t r, size_t i)
 	return (uint64_t)k->runs[r].hi << 32 | k->syms[i].lo;
 }
 
-const char *kallsyms_lookup(const struct kallsyms *k, uint64_t addr, const char **ret_module,
+const char *kallsyms_lookup(struct kallsyms *k, uint64_t addr, const char **ret_module,
 			    uint64_t *ret_off)
 {
 	const struct ksym_packed *s;
@@ -545,13 +546,14 @@ const char *kallsyms_lookup(const struct kallsyms *k, uint64_t addr, const char 
 	}
 	s = &k->syms[i];
 	a = addr_of(k, r, i);
-	if (addr - a >= KALLSYMS_MAX_SYMBOL_SIZE)
+	if (addr - a >= KALLSYMS_MAX_SYMBOL_SIZE || !toknames_get(&k->names, s->name, k->name,
+								     sizeof(k->name)))
 		return NULL;
 	if (ret_module)
 		*ret_module = s->mod ? k->modnames + k->mods[s->mod].name : NULL;
 	if (ret_off)
 		*ret_off = addr - a;
-	return k->names + s->name;
+	return k->name;
 }
 
 int kallsyms_range(const struct kallsyms *k, const char *module, uint64_t *ret_start,
@@ -585,7 +587,7 @@ size_t kallsyms_bytes(const struct kallsyms *k)
 {
 	if (!k)
 		return 0;
-	return k->n * sizeof(*k->syms) + k->nruns * sizeof(*k->runs) + k->names_len +
+	return k->n * sizeof(*k->syms) + k->nruns * sizeof(*k->runs) + toknames_bytes(&k->names) +
 	       k->nmods * sizeof(*k->mods) + k->modnames_len;
 }
 
@@ -595,7 +597,7 @@ void kallsyms_free(struct kallsyms *k)
 		return;
 	free(k->syms);
 	free(k->runs);
-	free(k->names);
+	toknames_free(&k->names);
 	free(k->mods);
 	free(k->modnames);
 	free(k);

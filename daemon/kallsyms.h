@@ -4,8 +4,10 @@
  * Part of the symbolization library used by the collector process.
  * Library-like: functions return 0 or -errno and never log.
  *
- * Ownership: every string handed out (symbol and module names) is owned by
- * the struct kallsyms and valid until kallsyms_free().
+ * Ownership: every string handed out is owned by the struct kallsyms:
+ * module names until kallsyms_free(), a symbol's name until the next
+ * kallsyms_lookup() on the same table (names are kept as tokens,
+ * toknames.h, and decoded into one buffer).
  */
 #ifndef VIGIL_KALLSYMS_H
 #define VIGIL_KALLSYMS_H
@@ -51,7 +53,7 @@ int kallsyms_load_fd(int fd, struct kallsyms **ret_k);
  * (optional) gets addr minus the symbol's address.  Outputs are written
  * only when a symbol is found.
  */
-const char *kallsyms_lookup(const struct kallsyms *k, uint64_t addr, const char **ret_module,
+const char *kallsyms_lookup(struct kallsyms *k, uint64_t addr, const char **ret_module,
 			    uint64_t *ret_off);
 
 /*

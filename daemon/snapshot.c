@@ -142,6 +142,8 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 	uint64_t locs[MAX_FRAMES];
 	size_t n = 0, nk = h->kernel_len / 8, nu, unit;
 	struct sym_frame f, leaf = { 0 };
+	/* A kernel leaf's name, which the next kernel frame's lookup would overwrite. */
+	char kleaf[512];
 	char comm[VIGIL_COMM_LEN + 1], thread[VIGIL_COMM_LEN + 1], cgbuf[64], tbuf[32];
 	const char *cgpath, *tenant = m->tenant_name ? m->tenant_name(m->tenant_ctx, h->tenant, h->tenant_gen) : NULL;
 	int rc;
@@ -156,8 +158,13 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 		rc = symbolizer_kernel(sym, ip, i > 0, &f);
 		if (rc)
 			f = (struct sym_frame){ .address = ip };
-		if (n == 0)
+		if (n == 0) {
 			leaf = f;
+			if (f.function) {
+				snprintf(kleaf, sizeof(kleaf), "%s", f.function);
+				leaf.function = kleaf;
+			}
+		}
 		locs[n] = add_frame(b, &f);
 		if (!locs[n])
 			return -ENOMEM;

@@ -127,7 +127,8 @@ struct sym_mapping {
 struct sym_frame {
 	const struct sym_mapping *mapping; /* NULL: address in no known mapping */
 	uint64_t address;                  /* value for pprof Location.address */
-	const char *function;              /* NULL: no symbol */
+	const char *function;              /* NULL: no symbol; a kernel frame's until the next
+					    * symbolizer_kernel() (kallsyms.h) */
 };
 
 struct symbolizer_stats {

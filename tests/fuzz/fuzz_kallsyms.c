@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int memfd = -1;
 
-static void query(const struct kallsyms *k, uint64_t addr)
+static void query(struct kallsyms *k, uint64_t addr)
 {
 	const char *mod = (const char *)1;
 	uint64_t off = UINT64_MAX, start, end;

@@ -68,7 +68,7 @@ static const char SYNTHETIC[] =
 	"ffffffffc0002000 t other_fn\t[othermod]\n"
 	"ffffffffc0001080 t mod_fn_mid\t[mymod]"; /* unsorted, no newline */
 
-static void expect(const struct kallsyms *k, uint64_t addr, const char *name, const char *mod,
+static void expect(struct kallsyms *k, uint64_t addr, const char *name, const char *mod,
 		   uint64_t off)
 {
 	const char *m = "unset", *got;
@@ -194,9 +194,14 @@ static void test_padding(void **state)
 	/* the same symbols, none of the names a padding's tail */
 	assert_int_equal(load_str(PADDED("alphA_function", "betA"), &u), 0);
 	assert_int_equal(kallsyms_count(k), kallsyms_count(u));
-	/* alpha_function and beta shared; gamma not (delta came between) */
+	/*
+	 * alpha_function and beta shared; gamma not (delta came between).  In
+	 * u they are names of their own: their codes (alphA, function, the end;
+	 * betA, the end: a byte each, toknames.h) and two new tokens (their
+	 * bytes and offsets).
+	 */
 	assert_int_equal(kallsyms_bytes(u) - kallsyms_bytes(k),
-			 strlen("alpha_function") + 1 + strlen("beta") + 1);
+			 3 + 2 + strlen("alphA") + 1 + strlen("betA") + 1 + 2 * sizeof(uint32_t));
 	kallsyms_free(k);
 	kallsyms_free(u);
 }
@@ -359,6 +364,62 @@ static void test_proc_kallsyms(void **state)
 	kallsyms_free(k);
 }
 
+/*
+ * Every text symbol of the running kernel whose address carries no other
+ * text symbol comes back by name, byte for byte, from the tokens; every
+ * line is counted, checked or skipped as an alias.
+ */
+static void test_proc_every_name(void **state)
+{
+	struct kallsyms *k = NULL;
+	char line[KALLSYMS_MAX_LINE + 2], name[KALLSYMS_MAX_LINE + 1];
+	unsigned long long *addr = NULL;
+	char **names = NULL;
+	size_t n = 0, cap = 0, checked = 0, aliases = 0;
+	FILE *f;
+
+	if (!host_shows_kernel_addresses())
+		skip_because("/proc/kallsyms shows no kernel addresses here (needs root)");
+	assert_int_equal(kallsyms_load("/proc/kallsyms", &k), 0);
+	/* 16 hex digits each: sorted as text is sorted by address */
+	assert_non_null(f = popen("grep -E '^[0-9a-f]{16} [tTwW] ' /proc/kallsyms | sort -s -k1,1", "r"));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long a;
+		char type;
+
+		assert_int_equal(sscanf(line, "%llx %c %4096s", &a, &type, name), 3);
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4096;
+			assert_non_null(addr = realloc(addr, cap * sizeof(*addr)));
+			assert_non_null(names = realloc(names, cap * sizeof(*names)));
+		}
+		addr[n] = a;
+		assert_non_null(names[n++] = strdup(name));
+	}
+	pclose(f);
+	for (size_t i = 0; i < n; i++) {
+		const char *got;
+
+		if ((i > 0 && addr[i - 1] == addr[i]) || (i + 1 < n && addr[i + 1] == addr[i])) {
+			aliases++;
+			continue;
+		}
+		got = kallsyms_lookup(k, addr[i], NULL, NULL);
+		if (!got || strcmp(got, names[i]) != 0)
+			fail_msg("%#llx: got %s, want %s", addr[i], got ? got : "NULL", names[i]);
+		checked++;
+	}
+	print_message("# %zu text symbols: %zu checked by name, %zu at an address with others; "
+		      "the table holds %zu bytes\n", n, checked, aliases, kallsyms_bytes(k));
+	assert_int_equal(checked + aliases, n);
+	assert_true(checked > 10000);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(addr);
+	kallsyms_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_proc_kallsyms),
+		cmocka_unit_test(test_proc_every_name),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

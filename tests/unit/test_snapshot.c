@@ -3,7 +3,8 @@
  * profile per (service, tenant), every sample in exactly one, with the
  * usual labels and comments, and the series beyond SNAPSHOT_MAX_SERIES in
  * their tenant's "other".  The profiles are decoded back (gunzip, protobuf)
- * and read, not compared as bytes.
+ * and read, not compared as bytes.  And the top table's leaf, when it is a
+ * kernel function.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "gzip.h"
@@ -202,11 +204,81 @@ static void test_other(void **state)
 	symbolizer_free(s);
 }
 
+/*
+ * A kernel stack of two frames: the top table's leaf is the first, though
+ * the second's lookup came after it (kallsyms.h: a name lasts until the
+ * next lookup), and the profile names both.
+ */
+static void test_kernel_leaf(void **state)
+{
+	static const char ksyms[] = "ffffffff81000000 T _text\n"
+				    "ffffffff81000100 T leaf_function_here\n"
+				    "ffffffff81000200 t the_caller_of_it\n";
+	static const struct symbolizer_ops ops = { .open_maps = no_maps, .open_file = no_file };
+	struct {
+		struct vigil_sample_hdr h;
+		uint64_t ips[2];
+	} rec = { .h = { .type = VIGIL_EV_SAMPLE, .pid = 20, .tid = 20, .kernel_len = 16,
+			 .user_fmt = VIGIL_USER_IPS, .comm = "kworker" },
+		  .ips = { 0xffffffff81000110, 0xffffffff81000210 } };
+	struct snapshot_meta m = { .time_ns = 1700000000000000000ll, .duration_ns = 1000000000ll,
+				   .hz = 19, .ncpus = 1, .tenant_name = tenant_name };
+	struct stackagg *a = stackagg_new(0);
+	struct snapshot_top *top = NULL;
+	struct symbolizer *s;
+	char path[] = "/tmp/vigil-snapshot-ksyms-XXXXXX";
+	uint8_t *buf = NULL, *raw;
+	size_t len, rlen;
+	Profile *p;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, ksyms, sizeof(ksyms) - 1), (ssize_t)(sizeof(ksyms) - 1));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(symbolizer_new_ops(&ops, fd, &s), 0);
+	close(fd);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(stackagg_add(a, &rec.h, sizeof(rec)), 0);
+	assert_int_equal(snapshot_build(a, s, NULL, &m, &buf, &len, &top), 0);
+	assert_int_equal(top->n, 1);
+	assert_string_equal(top->v[0].function, "leaf_function_here");
+	assert_int_equal(top->v[0].count, 3);
+	assert_int_equal(gzip_decompress(buf, len, 64u << 20, &raw, &rlen), 0);
+	p = perftools__profiles__profile__unpack(NULL, rlen, raw);
+	assert_non_null(p);
+	assert_int_equal(p->n_sample, 1);
+	assert_int_equal(p->sample[0]->n_location_id, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const char *want = i == 0 ? "leaf_function_here" : "the_caller_of_it";
+		const Perftools__Profiles__Location *loc = NULL;
+		const Perftools__Profiles__Function *fn = NULL;
+
+		for (size_t j = 0; j < p->n_location; j++)
+			if (p->location[j]->id == p->sample[0]->location_id[i])
+				loc = p->location[j];
+		assert_non_null(loc);
+		assert_int_equal(loc->n_line, 1);
+		for (size_t j = 0; j < p->n_function; j++)
+			if (p->function[j]->id == loc->line[0]->function_id)
+				fn = p->function[j];
+		assert_non_null(fn);
+		assert_string_equal(p->string_table[fn->name], want);
+	}
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	free(raw);
+	free(buf);
+	snapshot_top_free(top);
+	stackagg_free(a);
+	symbolizer_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_other),
+		cmocka_unit_test(test_kernel_leaf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
