@@ -41,7 +41,8 @@ DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
 	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq libpq-dev postgresql-15 \
-	libsystemd-dev prometheus python3 libc6-dbg liblzma-dev xz-utils libunwind-dev libiberty-dev
+	libsystemd-dev prometheus python3 libc6-dbg liblzma-dev xz-utils libunwind-dev libiberty-dev \
+	strace
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \

@@ -170,16 +170,17 @@ struct collector {
 	uint64_t profiles_written, profiles_dropped;
 	uint64_t early_flushes; /* intervals ended early: the aggregation was full */
 
-	/* Prometheus metrics (SETUP_F_METRICS): sent to the uplink every second. */
+	/* Prometheus metrics (SETUP_F_METRICS): sent when the uplink asks, for a scrape. */
 	bool metrics_on;
-	int metrics_chan;            /* to the uplink, for COLLECTOR_METRICS only (non-blocking) */
+	int metrics_chan;            /* with the uplink: METRICS_WANTED in, COLLECTOR_METRICS out
+				      * (non-blocking) */
+	bool seen_mc[MSG_TYPE_MAX];
 	/*
 	 * Export without a control plane: the socket to the uplink (owned
 	 * here, borrowed by exportside, which closes it and sets it to -1 on
 	 * a protocol break); with one, cp.chan_fd carries the profiles.
 	 */
 	int export_chan;
-	uint64_t next_metrics_ns;
 	uint64_t drained_mono; /* when the ring buffer was last drained */
 	int wake_fd;           /* ring_wake_fd() */
 	/* Heartbeats to the monitor (systemd's watchdog and STATUS=, issue 11). */
@@ -701,8 +702,6 @@ static void receive_cp(struct collector *c)
 
 /* --- Prometheus metrics ---------------------------------------------------- */
 
-#define METRICS_PERIOD_NS 1000000000ull
-
 /*
  * One socket from the monitor, sent once as `type` (struct msg_metrics_fd),
  * made non-blocking: an uplink that does not read must never block
@@ -757,6 +756,44 @@ static void send_metrics(struct collector *c)
 		close(c->metrics_chan);
 		c->metrics_chan = -1;
 	}
+}
+
+/*
+ * What the uplink sent on the metrics socket: asks for the figures
+ * (MSG_METRICS_WANTED), answered once however many came.  Anything else,
+ * or a closed socket, ends the figures (the socket is closed): an uplink
+ * that breaks the protocol is the monitor's to deal with, on its control
+ * socket.
+ */
+static void metrics_asked(struct collector *c)
+{
+	bool asked = false;
+
+	for (;;) {
+		union {
+			struct msg_ready m;
+			uint8_t raw[PRIVSEP_MAX_MSG];
+		} u;
+		int fds[PRIVSEP_MAX_FDS];
+		size_t len;
+		int type = privsep_recv(c->metrics_chan, PEER_UPLINK, c->seen_mc, &u, &len, fds);
+
+		if (type == -EINTR)
+			continue;
+		if (type == -EAGAIN)
+			break;
+		if (type != MSG_METRICS_WANTED || u.m.version != PRIVSEP_VERSION) {
+			if (type != -EPIPE && type != -ECONNRESET)
+				log_warnx("the uplink sent what the metrics socket does not carry (%s): "
+					  "no more figures for it", type < 0 ? strerror(-type) : "wrong type");
+			close(c->metrics_chan);
+			c->metrics_chan = -1;
+			return;
+		}
+		asked = true;
+	}
+	if (asked)
+		send_metrics(c);
 }
 
 static int export_ack(void *ctx, const struct msg_export_ack *ack)
@@ -883,7 +920,7 @@ static uint64_t earlier(uint64_t a, uint64_t b)
 /*
  * How long the loop may sleep: not at all while a policy waits (it came
  * during a request), else until the first of the ring's drain bound, the
- * next beat, control period, metrics, the end of the interval or of the
+ * next beat, control period, the end of the interval or of the
  * run, and a retry of the output directory or the uplink.
  */
 static int loop_timeout_ms(const struct collector *c, uint64_t now)
@@ -895,8 +932,6 @@ static int loop_timeout_ms(const struct collector *c, uint64_t now)
 		return 0;
 	next = earlier(next, c->next_control_mono);
 	next = earlier(next, c->interval_start_mono + (uint64_t)c->cfg.interval_s * 1000000000ull);
-	if (c->metrics_on)
-		next = earlier(next, c->next_metrics_ns);
 	if (c->end_mono)
 		next = earlier(next, c->end_mono);
 	if (c->npending || (c->export_on && exportside_waiting(&c->ex)))
@@ -1075,18 +1110,19 @@ int collector_main(void)
 		char pname[256];
 		int policy_fd;
 
-		struct pollfd pfd[5] = {
+		struct pollfd pfd[6] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = c.wake_fd, .events = POLLIN },
 			{ .fd = PRIVSEP_FD, .events = POLLIN },
 			{ .fd = c.cp_on ? c.cp.chan_fd : -1, .events = POLLIN },
 			{ .fd = !c.cp_on && c.export_on ? c.export_chan : -1, .events = POLLIN },
+			{ .fd = c.metrics_chan, .events = POLLIN },
 		};
 		uint64_t now, due;
 
 		bool beat_now = false;
 
-		if (poll(pfd, 5, loop_timeout_ms(&c, mono_ns())) < 0) {
+		if (poll(pfd, 6, loop_timeout_ms(&c, mono_ns())) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatalx(71, "poll: %s", strerror(errno));
@@ -1157,8 +1193,8 @@ int collector_main(void)
 		now = mono_ns();
 		c.drained_mono = now;
 		/*
-		 * Periodic work due soon is done now: the beat, the control
-		 * period and the metrics then share one wakeup a second.
+		 * Periodic work due soon is done now: the beat and the control
+		 * period then share one wakeup.
 		 */
 		due = now + HEARTBEAT_SLACK_NS;
 		if (heartbeat_turn(&c.hb, now, HEARTBEAT_SLACK_NS, beat_now) && !stopping)
@@ -1176,10 +1212,9 @@ int collector_main(void)
 			}
 			c.next_control_mono = now + (uint64_t)c.cfg.control_period_s * 1000000000ull;
 		}
-		if (c.metrics_on && due >= c.next_metrics_ns) {
-			send_metrics(&c);
-			c.next_metrics_ns = now + METRICS_PERIOD_NS;
-		}
+		/* After the drain: the figures count what is in. */
+		if (c.metrics_chan >= 0 && (pfd[5].revents & (POLLIN | POLLHUP | POLLERR)))
+			metrics_asked(&c);
 		if (c.end_mono && now >= c.end_mono)
 			stopping = true;
 		if (stopping || now - c.interval_start_mono >= (uint64_t)c.cfg.interval_s * 1000000000ull) {

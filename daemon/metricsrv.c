@@ -26,6 +26,8 @@
 struct conn {
 	int fd;                 /* -1: free */
 	uint64_t deadline_ns;
+	uint64_t wait_ns;       /* waiting for fresh figures until then; 0: not waiting */
+	bool head;              /* the waiting request is a HEAD */
 	size_t in_len;
 	char in[METRICSRV_MAX_REQUEST];
 	char *out;              /* the answer, once the request is complete */
@@ -35,6 +37,7 @@ struct conn {
 struct metricsrv {
 	int lfd;
 	metricsrv_render_fn render;
+	metricsrv_want_fn want;
 	void *ctx;
 	struct conn c[METRICSRV_MAX_CONNS];
 	int polled[METRICSRV_MAX_CONNS]; /* conn index of pollfd entry 1 + i */
@@ -50,7 +53,8 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int metricsrv_new(int listen_fd, metricsrv_render_fn render, void *ctx, struct metricsrv **ret)
+int metricsrv_new(int listen_fd, metricsrv_render_fn render, metricsrv_want_fn want, void *ctx,
+		  struct metricsrv **ret)
 {
 	struct metricsrv *s = calloc(1, sizeof(*s));
 
@@ -58,6 +62,7 @@ int metricsrv_new(int listen_fd, metricsrv_render_fn render, void *ctx, struct m
 		return -ENOMEM;
 	s->lfd = listen_fd;
 	s->render = render;
+	s->want = want;
 	s->ctx = ctx;
 	for (size_t i = 0; i < METRICSRV_MAX_CONNS; i++)
 		s->c[i].fd = -1;
@@ -73,6 +78,7 @@ static void conn_close(struct conn *c)
 	c->fd = -1;
 	c->out = NULL;
 	c->in_len = c->out_len = c->out_off = 0;
+	c->wait_ns = 0;
 }
 
 size_t metricsrv_pollfds(struct metricsrv *s, struct pollfd *p)
@@ -84,7 +90,9 @@ size_t metricsrv_pollfds(struct metricsrv *s, struct pollfd *p)
 	for (size_t i = 0; i < METRICSRV_MAX_CONNS; i++) {
 		if (s->c[i].fd < 0)
 			continue;
-		p[n++] = (struct pollfd){ .fd = s->c[i].fd, .events = s->c[i].out ? POLLOUT : POLLIN };
+		/* A waiting request reads nothing more: only an error or hang-up is reported. */
+		p[n++] = (struct pollfd){ .fd = s->c[i].fd,
+					  .events = s->c[i].out ? POLLOUT : s->c[i].wait_ns ? 0 : POLLIN };
 		s->polled[s->npolled++] = (int)i;
 	}
 	return n;
@@ -94,9 +102,12 @@ int metricsrv_timeout_ms(const struct metricsrv *s)
 {
 	uint64_t now = mono_ns(), first = UINT64_MAX;
 
-	for (size_t i = 0; i < METRICSRV_MAX_CONNS; i++)
+	for (size_t i = 0; i < METRICSRV_MAX_CONNS; i++) {
 		if (s->c[i].fd >= 0 && s->c[i].deadline_ns < first)
 			first = s->c[i].deadline_ns;
+		if (s->c[i].fd >= 0 && s->c[i].wait_ns && s->c[i].wait_ns < first)
+			first = s->c[i].wait_ns;
+	}
 	if (first == UINT64_MAX)
 		return -1;
 	return first <= now ? 0 : (int)((first - now + 999999) / 1000000);
@@ -210,6 +221,13 @@ static void respond(struct metricsrv *s, struct conn *c)
 
 	switch (metricsrv_parse(c->in, c->in_len, &head)) {
 	case 200:
+		if (s->want) {
+			/* Answered by metricsrv_fresh() or at the wait's end (metricsrv_handle). */
+			c->head = head;
+			c->wait_ns = mono_ns() + (uint64_t)METRICSRV_WAIT_MS * 1000000ull;
+			s->want(s->ctx);
+			return;
+		}
 		answer_page(s, c, head);
 		break;
 	case 404:
@@ -249,6 +267,20 @@ static void conn_write(struct metricsrv *s, struct conn *c)
 	conn_close(c);
 }
 
+/* Render the page for a request that waited for its figures, and send what the socket takes. */
+static void answer_waiting(struct metricsrv *s, struct conn *c)
+{
+	c->wait_ns = 0;
+	answer_page(s, c, c->head);
+	s->st.requests_total++;
+	if (!c->out) {
+		s->st.refused_total++;
+		conn_close(c);
+		return;
+	}
+	conn_write(s, c);
+}
+
 static void conn_read(struct metricsrv *s, struct conn *c)
 {
 	for (;;) {
@@ -267,6 +299,8 @@ static void conn_read(struct metricsrv *s, struct conn *c)
 		c->in_len += (size_t)n;
 		if (request_complete(c)) {
 			respond(s, c);
+			if (c->wait_ns)
+				return;
 			break;
 		}
 		if (c->in_len == sizeof(c->in)) {
@@ -323,10 +357,15 @@ void metricsrv_handle(struct metricsrv *s, const struct pollfd *p, size_t n)
 
 		if (c->fd != p[k].fd || !p[k].revents)
 			continue;
-		if (c->out && (p[k].revents & (POLLOUT | POLLERR | POLLHUP)))
+		if (c->wait_ns) {
+			/* gone while its figures were fetched */
+			s->st.refused_total++;
+			conn_close(c);
+		} else if (c->out && (p[k].revents & (POLLOUT | POLLERR | POLLHUP))) {
 			conn_write(s, c);
-		else if (!c->out && (p[k].revents & (POLLIN | POLLERR | POLLHUP)))
+		} else if (!c->out && (p[k].revents & (POLLIN | POLLERR | POLLHUP))) {
 			conn_read(s, c);
+		}
 	}
 	s->npolled = 0;
 	now = mono_ns();
@@ -334,10 +373,21 @@ void metricsrv_handle(struct metricsrv *s, const struct pollfd *p, size_t n)
 		if (s->c[i].fd >= 0 && s->c[i].deadline_ns <= now) {
 			s->st.refused_total++;
 			conn_close(&s->c[i]);
+		} else if (s->c[i].fd >= 0 && s->c[i].wait_ns && s->c[i].wait_ns <= now) {
+			answer_waiting(s, &s->c[i]); /* the figures there are */
 		}
 	}
 	if (n && (p[0].revents & POLLIN))
 		accept_some(s);
+}
+
+void metricsrv_fresh(struct metricsrv *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < METRICSRV_MAX_CONNS; i++)
+		if (s->c[i].fd >= 0 && s->c[i].wait_ns)
+			answer_waiting(s, &s->c[i]);
 }
 
 const struct metricsrv_stats *metricsrv_stats(const struct metricsrv *s)

@@ -10,6 +10,12 @@
  * METRICSRV_MAX_REQUEST bytes each, for METRICSRV_TIMEOUT_MS.  Every answer
  * closes its connection (Connection: close), so no state outlives a
  * request.  It does not log: a scraper could otherwise fill the journal.
+ *
+ * The figures behind the page are fetched when a scrape comes in, not
+ * kept fresh all the time: with a want callback, a complete request for
+ * the page calls it and waits, up to METRICSRV_WAIT_MS, for
+ * metricsrv_fresh(); then it is rendered (at the wait's end, with the
+ * figures there are).
  */
 #ifndef VIGIL_METRICSRV_H
 #define VIGIL_METRICSRV_H
@@ -26,6 +32,8 @@
 #define METRICSRV_MAX_REQUEST 4096
 /* From accept to the last byte of the answer. */
 #define METRICSRV_TIMEOUT_MS 5000
+/* How long a complete request waits for fresh figures. */
+#define METRICSRV_WAIT_MS 500
 /* The largest page (32 tenants and every family fit in well under 64 KiB). */
 #define METRICSRV_MAX_PAGE (512u << 10)
 /* Entries metricsrv_pollfds may fill. */
@@ -33,6 +41,8 @@
 
 /* Write the page; the return value is ignored, promtext_error(p) is not. */
 typedef void (*metricsrv_render_fn)(void *ctx, struct promtext *p);
+/* A request for the page is complete: fetch the figures, then metricsrv_fresh(). */
+typedef void (*metricsrv_want_fn)(void *ctx);
 
 struct metricsrv_stats {
 	uint64_t requests_total;   /* answered, whatever the status */
@@ -41,13 +51,20 @@ struct metricsrv_stats {
 
 struct metricsrv;
 
-/* Serve on listen_fd (owned from then on; made non-blocking).  0 or -errno. */
-int metricsrv_new(int listen_fd, metricsrv_render_fn render, void *ctx, struct metricsrv **ret);
+/*
+ * Serve on listen_fd (owned from then on; made non-blocking).  want may
+ * be NULL: pages are then rendered at once.  0 or -errno.
+ */
+int metricsrv_new(int listen_fd, metricsrv_render_fn render, metricsrv_want_fn want, void *ctx,
+		  struct metricsrv **ret);
+
+/* The figures asked for since the last call are in: answer the requests waiting. */
+void metricsrv_fresh(struct metricsrv *s);
 
 /* Fill up to METRICSRV_NPOLLFDS entries of p; returns how many. */
 size_t metricsrv_pollfds(struct metricsrv *s, struct pollfd *p);
 
-/* Milliseconds until the next connection times out; -1: none open. */
+/* Milliseconds until the next connection times out or stops waiting; -1: none open. */
 int metricsrv_timeout_ms(const struct metricsrv *s);
 
 /*

@@ -85,8 +85,11 @@
 #define AUDIT_WAIT_MS 2000
 /* How long a failed start waits for the workers to end by themselves. */
 #define ABORT_GRACE_MS 1000
-/* How often the processes' /proc figures go to the uplink for its metrics page. */
-#define PROC_METRICS_MS 1000
+/*
+ * The processes' /proc figures are read when the uplink asks, for a
+ * scrape (MSG_METRICS_WANTED), at most this often: asks sooner wait.
+ */
+#define PROC_METRICS_MIN_MS 100
 
 extern char **environ;
 
@@ -908,6 +911,39 @@ static void send_proc_metrics(const struct worker *ws, int *sock, uint64_t btime
 	}
 }
 
+/*
+ * Take what the uplink sent on that socket: asks for the figures, which
+ * set *wanted, and nothing else.  0 (a socket the uplink closed is closed
+ * here), or -EPROTO when it sent anything else: the caller treats the
+ * uplink as it would on its control socket.
+ */
+static int take_metrics_asks(int *sock, bool *seen, bool *wanted)
+{
+	for (;;) {
+		union {
+			struct msg_ready m;
+			uint8_t raw[PRIVSEP_MAX_MSG];
+		} u;
+		int fds[PRIVSEP_MAX_FDS];
+		size_t len;
+		int type = privsep_recv(*sock, PEER_UPLINK, seen, &u, &len, fds);
+
+		if (type == -EINTR)
+			continue;
+		if (type == -EAGAIN)
+			return 0;
+		if (type == MSG_METRICS_WANTED && u.m.version == PRIVSEP_VERSION) {
+			*wanted = true;
+			continue;
+		}
+		if (type >= 0 || type == -EPROTO)
+			return -EPROTO;
+		close(*sock); /* gone */
+		*sock = -1;
+		return 0;
+	}
+}
+
 int monitor_main(const struct vigild_opts *o)
 {
 	struct sampler_config scfg = { .hz = o->hz, .build_id = o->build_id };
@@ -946,6 +982,7 @@ int monitor_main(const struct vigild_opts *o)
 	int metrics_fd = -1, pm[2] = { -1, -1 }, cm[2] = { -1, -1 };
 	bool metrics_on = false;
 	uint64_t btime = 0, next_proc_ms = 0;
+	bool proc_wanted = false, seen_pm[MSG_TYPE_MAX] = { 0 };
 	struct sdstate sd = { .hz = o->hz };
 	uid_t uid;
 	gid_t gid;
@@ -1206,10 +1243,11 @@ int monitor_main(const struct vigild_opts *o)
 	beats_init(&sd.beats, mono_us());
 
 	while (collector->pid || uplink->pid) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = collector->sock, .events = POLLIN },
 			{ .fd = uplink->sock, .events = POLLIN },
+			{ .fd = metrics_on && !stopping ? pm[0] : -1, .events = POLLIN },
 		};
 		struct signalfd_siginfo si;
 
@@ -1222,16 +1260,16 @@ int monitor_main(const struct vigild_opts *o)
 		/* Woken when the maps kept for OPEN_FILE expire, to free them. */
 		timeout = stopping ? (int)(stop_deadline > mono_ms() ? stop_deadline - mono_ms() : 0)
 				   : broker_maps_timeout_ms(&broker);
-		if (metrics_on && !stopping) {
+		if (proc_wanted && !stopping) {
 			uint64_t now_ms = mono_ms();
 
-			/* Due soon: done now, on a worker's beat's wakeup rather than one of its own. */
-			if (now_ms + BEAT_SLACK_MS >= next_proc_ms) {
+			if (now_ms >= next_proc_ms) {
 				send_proc_metrics(ws, &pm[0], btime);
-				next_proc_ms = now_ms + PROC_METRICS_MS;
-			}
-			if (timeout < 0 || (uint64_t)timeout > next_proc_ms - now_ms)
+				proc_wanted = false;
+				next_proc_ms = now_ms + PROC_METRICS_MIN_MS;
+			} else if (timeout < 0 || (uint64_t)timeout > next_proc_ms - now_ms) {
 				timeout = (int)(next_proc_ms - now_ms);
+			}
 		}
 		/* ... and for systemd: the watchdog, a rate-limited STATUS=, a reload's end. */
 		nt = notify_timeout_ms(&sd.n, mono_us());
@@ -1239,7 +1277,7 @@ int monitor_main(const struct vigild_opts *o)
 			nt = BEAT_INTERVAL_MS;
 		if (!stopping && nt >= 0 && (timeout < 0 || nt < timeout))
 			timeout = nt;
-		rc = poll(p, 3, timeout);
+		rc = poll(p, 4, timeout);
 		broker_expire(&broker);
 		sd_after(&sd, uplink, stopping);
 		if (rc < 0 && errno == EINTR)
@@ -1324,6 +1362,24 @@ int monitor_main(const struct vigild_opts *o)
 				for (size_t j = 0; j < 2; j++)
 					if (ws[j].pid > 0 && j != i)
 						kill(ws[j].pid, SIGTERM);
+			}
+		}
+		if (pm[0] >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    take_metrics_asks(&pm[0], seen_pm, &proc_wanted) == -EPROTO) {
+			const struct log_event ev = { .priority = LOG_ERR, .id = LOG_ID_WORKER_KILLED,
+						      .worker = "uplink" };
+
+			log_event(&ev, "the uplink broke the protocol on its metrics socket: treating it "
+				  "as compromised, killing it and shutting down");
+			if (uplink->pid > 0)
+				kill(uplink->pid, SIGKILL);
+			compromised = true;
+			close(pm[0]);
+			pm[0] = -1;
+			if (!stopping) {
+				stopping = true;
+				if (collector->pid > 0)
+					kill(collector->pid, SIGTERM);
 			}
 		}
 		if (!(p[0].revents & POLLIN))

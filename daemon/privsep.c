@@ -52,6 +52,7 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_COLLECTOR_PEER] = { PEER_MONITOR, sizeof(struct msg_metrics_fd), 1, true },
 	[MSG_UPLINK_METRICS] = { PEER_MONITOR, sizeof(struct msg_metrics_fd), 3, true },
 	[MSG_COLLECTOR_METRICS_SOCK] = { PEER_MONITOR, sizeof(struct msg_metrics_fd), 1, true },
+	[MSG_METRICS_WANTED] = { PEER_UPLINK, sizeof(struct msg_ready), 0, false },
 	/* systemd readiness and watchdog (issue 11) */
 	[MSG_COLLECTOR_BEAT] = { PEER_COLLECTOR, sizeof(struct msg_collector_beat), 0, false },
 	[MSG_UPLINK_BEAT] = { PEER_UPLINK, sizeof(struct msg_uplink_beat), 0, false },

@@ -111,14 +111,15 @@ enum privsep_type {
 	MSG_EXPORT_CONFIG = 29,
 	/* --- Prometheus metrics (32..36, docs/metrics.md) --- */
 	/*
-	 * collector -> uplink, every second, on their metrics socket (never the
-	 * control-plane one): sampling counters, tenants, spool
+	 * collector -> uplink, on their metrics socket (never the
+	 * control-plane one), in answer to METRICS_WANTED: sampling counters,
+	 * tenants, spool
 	 */
 	MSG_COLLECTOR_METRICS = 32,
 	/*
-	 * monitor -> uplink, every second, on their metrics socket (never the
-	 * control socket, which must stay free for CREDS and EXPORT): /proc
-	 * figures of vigild's three processes
+	 * monitor -> uplink, on their metrics socket (never the control
+	 * socket, which must stay free for CREDS and EXPORT), in answer to
+	 * METRICS_WANTED: /proc figures of vigild's three processes
 	 */
 	MSG_PROC_METRICS = 33,
 	/*
@@ -156,7 +157,14 @@ enum privsep_type {
 	 * 12), answered with FD_REPLY or ERR_REPLY
 	 */
 	MSG_OPEN_DEBUGLINK = 43,
-	MSG_TYPE_MAX = 44,
+	/*
+	 * uplink -> monitor and uplink -> collector, on their metrics sockets
+	 * (struct msg_ready): a scrape came in; answered with PROC_METRICS and
+	 * COLLECTOR_METRICS.  Figures are read when someone asks, not every
+	 * second (issue 13: wake only when there is work).
+	 */
+	MSG_METRICS_WANTED = 44,
+	MSG_TYPE_MAX = 45,
 };
 
 struct msg_hdr {

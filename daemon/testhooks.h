@@ -50,6 +50,14 @@
 #include "monclient.h"
 #include "privsep.h"
 
+/*
+ * The uplink's ends of the metrics sockets, to the monitor and to the
+ * collector (uplinkmet.h), set before its attempt: bad_ack leaves them
+ * alone (their readers take anything else as a protocol break of their
+ * own), metrics_junk:monitor and metrics_junk:collector send on them.
+ */
+static int testhooks_metrics_fd[2] = { -1, -1 };
+
 /* What the attempt is for this role, or NULL. */
 static inline const char *testhooks_want(const char *role)
 {
@@ -135,6 +143,8 @@ static inline void testhooks_attempt(const char *role)
 			int type = 0, dom = 0;
 			socklen_t l = sizeof(type), l2 = sizeof(dom);
 
+			if (fd == testhooks_metrics_fd[0] || fd == testhooks_metrics_fd[1])
+				continue;
 			if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_SEQPACKET &&
 			    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l2) == 0 && dom == AF_UNIX) {
 				log_warnx("TEST HOOK: acknowledging seq %llu, never sent, on fd %d",
@@ -147,6 +157,21 @@ static inline void testhooks_attempt(const char *role)
 			return; /* carry on: the collector and the monitor must act */
 		log_warnx("TEST HOOK: no socket to the collector found");
 		exit(1);
+	} else if (strncmp(what, "metrics_junk:", 13) == 0) {
+		/*
+		 * On the metrics socket to the monitor or to the collector, after
+		 * 2 s: what is not an ask for the figures (an EXPORT_ACK, which
+		 * the uplink may send, but not there).
+		 */
+		int fd = testhooks_metrics_fd[strcmp(what + 13, "monitor") == 0 ? 0 : 1];
+		struct msg_export_ack m = { .hdr = { MSG_EXPORT_ACK, sizeof(m) },
+					    .version = PRIVSEP_VERSION, .result = EXPORT_PUSHED };
+
+		sleep(2);
+		log_warnx("TEST HOOK: an EXPORT_ACK on the metrics socket to the %s (fd %d)", what + 13, fd);
+		if (fd < 0 || privsep_send(fd, &m, sizeof(m), NULL, 0) < 0)
+			exit(1);
+		return; /* carry on: the monitor or the collector must act */
 	} else if (strncmp(what, "set_hz:", 7) == 0) {
 		struct msg_set_hz m = { .hdr = { MSG_SET_HZ, sizeof(m) }, .hz = (uint32_t)atoi(what + 7) };
 		unsigned got = 0;

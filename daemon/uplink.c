@@ -995,6 +995,8 @@ int uplink_main(void)
 		uplinkbase_confine(ports, 2, true);
 	}
 #ifdef VIGIL_TEST_HOOKS
+	testhooks_metrics_fd[0] = u.um.pmfd;
+	testhooks_metrics_fd[1] = u.um.cmfd;
 	testhooks_attempt("uplink");
 #endif
 	rc = run_control_plane(&u);

@@ -78,6 +78,8 @@ int uplinklocal_main(void)
 		uplinkmet_setup(&um, seen_mon, false);
 	uplinkbase_confine((const unsigned[1]){ 0 }, 1, false);
 #ifdef VIGIL_TEST_HOOKS
+	testhooks_metrics_fd[0] = um.pmfd;
+	testhooks_metrics_fd[1] = um.cmfd;
 	testhooks_attempt("uplink");
 #endif
 	for (;;) {

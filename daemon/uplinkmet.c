@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -13,6 +14,54 @@ void uplinkmet_init(struct uplinkmet *um)
 	memset(um, 0, sizeof(*um));
 	um->pmfd = -1;
 	um->cmfd = -1;
+}
+
+/*
+ * An ask not answered in this long is asked again at the next scrape (a
+ * peer that lost one, or was busy past the server's wait).
+ */
+#define ASK_AGAIN_NS 2000000000ull
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void render(void *ctx, struct promtext *p)
+{
+	upmetrics_render(&((struct uplinkmet *)ctx)->met, p);
+}
+
+/* Both answered (or gone): the waiting scrapes get the page. */
+static void maybe_fresh(struct uplinkmet *um)
+{
+	if (!um->pm_pending && !um->cm_pending)
+		metricsrv_fresh(um->srv);
+}
+
+/* One MSG_METRICS_WANTED on sock; false when it could not be sent (full or gone). */
+static bool ask(int sock)
+{
+	struct msg_ready m = { .hdr = { MSG_METRICS_WANTED, sizeof(m) }, .version = PRIVSEP_VERSION };
+
+	return sock >= 0 && privsep_send(sock, &m, sizeof(m), NULL, 0) == 0;
+}
+
+/* A scrape came in (metricsrv_want_fn): ask the monitor and the collector for their figures. */
+static void want(void *ctx)
+{
+	struct uplinkmet *um = ctx;
+	uint64_t now = mono_ns();
+
+	if ((um->pm_pending || um->cm_pending) && now - um->asked_ns < ASK_AGAIN_NS)
+		return; /* asked already: their answers serve this scrape too */
+	um->asked_ns = now;
+	um->pm_pending = ask(um->pmfd);
+	um->cm_pending = ask(um->cmfd);
+	maybe_fresh(um);
 }
 
 void uplinkmet_setup(struct uplinkmet *um, bool *seen_mon, bool cp)
@@ -30,7 +79,7 @@ void uplinkmet_setup(struct uplinkmet *um, bool *seen_mon, bool cp)
 		       type < 0 ? strerror(-type) : "wrong type or version");
 	um->pmfd = fds[1];
 	um->cmfd = fds[2];
-	rc = metricsrv_new(fds[0], upmetrics_render, &um->met, &um->srv);
+	rc = metricsrv_new(fds[0], render, want, um, &um->srv);
 	if (rc)
 		fatalx(71, "cannot serve metrics: %s", strerror(-rc));
 	um->met.control_plane = cp;
@@ -67,11 +116,12 @@ static void from_monitor(struct uplinkmet *um)
 	if (type == -EPIPE || type == -ECONNRESET) {
 		close(um->pmfd);
 		um->pmfd = -1;
-		return;
-	}
-	if (type != MSG_PROC_METRICS || upmetrics_take_proc(&um->met, &m.proc))
+	} else if (type != MSG_PROC_METRICS || upmetrics_take_proc(&um->met, &m.proc)) {
 		fatalx(70, "the monitor sent process figures the uplink cannot mean (%s)",
 		       type < 0 ? strerror(-type) : "wrong type or contents");
+	}
+	um->pm_pending = false;
+	maybe_fresh(um);
 }
 
 /*
@@ -94,11 +144,12 @@ static void from_collector(struct uplinkmet *um)
 	if (type == -EPIPE || type == -ECONNRESET) {
 		close(um->cmfd);
 		um->cmfd = -1;
-		return;
-	}
-	if (type != MSG_COLLECTOR_METRICS || upmetrics_take_collector(&um->met, &m.col))
+	} else if (type != MSG_COLLECTOR_METRICS || upmetrics_take_collector(&um->met, &m.col)) {
 		fatalx(70, "the collector sent metrics the uplink cannot mean (%s)",
 		       type < 0 ? strerror(-type) : "wrong type or contents");
+	}
+	um->cm_pending = false;
+	maybe_fresh(um);
 }
 
 void uplinkmet_handle(struct uplinkmet *um, const struct pollfd *p, size_t n)

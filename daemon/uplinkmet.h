@@ -1,7 +1,9 @@
 /*
  * uplinkmet.h - the uplink's Prometheus side: the listening socket the
  * monitor bound, and the monitor's and the collector's figures, which
- * arrive on sockets of their own (MSG_PROC_METRICS, MSG_COLLECTOR_METRICS).
+ * arrive on sockets of their own (MSG_PROC_METRICS, MSG_COLLECTOR_METRICS)
+ * when a scrape asks for them (MSG_METRICS_WANTED): nobody reads /proc or
+ * sends figures while nobody scrapes.
  * Both uplink programs use it: vigild-uplink (control plane, export) and
  * vigild-uplink-local (neither: metrics only, without libcurl).
  *
@@ -28,6 +30,8 @@ struct uplinkmet {
 	struct upmetrics met;       /* what the page shows; the uplink updates its own fields */
 	int pmfd, cmfd;             /* the monitor's and the collector's figures; -1: none or gone */
 	bool seen_pm[MSG_TYPE_MAX], seen_cm[MSG_TYPE_MAX];
+	bool pm_pending, cm_pending; /* asked, not answered yet */
+	uint64_t asked_ns;          /* CLOCK_MONOTONIC of the last ask */
 };
 
 /* Metrics off until uplinkmet_setup. */

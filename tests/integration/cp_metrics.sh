@@ -51,14 +51,6 @@ for tool in curl promtool prometheus ss; do
 	fi
 done
 
-free_port() {
-	local p
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		p=$(shuf -i 20000-60000 -n 1)
-		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-	done
-	echo 0
-}
 scrape() { [ "$(curl -s -o "$2" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$1/metrics")" = 200 ]; }
 value() { awk -v s="$2" '$1 == s { print $2; found = 1; exit } END { if (!found) exit 1 }' "$1"; }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }

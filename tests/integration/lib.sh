@@ -251,6 +251,16 @@ vigild_start() {
 	SPAWNED+=("$!")
 }
 
+# free_port: a TCP port nothing listens on now, or 0.
+free_port() {
+	local p
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		p=$(shuf -i 20000-60000 -n 1)
+		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+	done
+	echo 0
+}
+
 # pid_tree PID: PID and its descendants.
 pid_tree() {
 	local todo=("$1") p c

@@ -44,6 +44,7 @@ TESTS=(
 	"after the outage the spool drains: spool_files 0, failing 0, pushed = the receiver's 200s again"
 	"the uplink is vigild-uplink-local without a control plane or export (no libcurl, no libssl mapped), vigild-uplink with --export-url (libcurl mapped)"
 	"the collector is vigild-collector-local without a control plane or export (no libcrypto mapped), vigild-collector with --export-url (libcrypto mapped)"
+	"figures are fetched for a scrape: the monitor reads no /proc/PID/stat while nobody scrapes and does for a scrape; the scrape counts every sample the BPF stats map held before it"
 )
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
@@ -57,16 +58,6 @@ for tool in curl promtool prometheus ss; do
 		tap_done
 	fi
 done
-
-# free_port: a TCP port nothing listens on (the kernel's choice, released).
-free_port() {
-	local p
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		p=$(shuf -i 20000-60000 -n 1)
-		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-	done
-	echo 0
-}
 
 # scrape PORT FILE: GET /metrics into FILE; 0 when HTTP 200.
 scrape() {
@@ -130,7 +121,7 @@ if ! vigild_wait_ready 30; then
 fi
 burner "$WEB" 60
 burner "$BATCH" 60
-# The collector sends its figures every second and the monitor its own: wait for both.
+# The figures are fetched for each scrape: the first has them all.
 wait_for 10 sh -c "curl -s --max-time 2 http://127.0.0.1:$PORT/metrics | grep -q '^process_resident_memory_bytes{process=\"uplink\"}' && curl -s --max-time 2 http://127.0.0.1:$PORT/metrics | grep -q '^vigil_samples_total '"
 sleep 3 # a control period or two, so that overheads are measured
 scrape "$PORT" "$T/m1.txt"
@@ -189,6 +180,46 @@ done
 gt "$(value "$T/m2.txt" 'process_cpu_seconds_total{process="collector"}')" 0 ||
 	problems+="the collector used no CPU; "
 tap_result "${TESTS[3]}" $([ -z "$problems" ]; echo $?) "$problems" "$(grep '^process_' "$T/m2.txt")"
+
+# 18. figures fetched for a scrape (MSG_METRICS_WANTED), not every second.
+# stats_samples: the samples the collector's BPF stats map holds now
+# (struct vigil_stats: samples is the first u64 of each CPU's value).
+stats_samples() {
+	local c f id
+	c=$(pgrep -P "$VIGILD_PID" -f 'internal-role collector')
+	for f in /proc/"$c"/fdinfo/*; do
+		id=$(awk '/^map_id:/ { print $2 }' "$f" 2>/dev/null)
+		[ -n "$id" ] && bpftool map show id "$id" 2>/dev/null | grep -q ' name stats ' &&
+			bpftool -j map dump id "$id" 2>/dev/null | python3 -c '
+import json, sys
+print(sum(int.from_bytes(bytes(int(b, 16) for b in v["value"][:8]), "little")
+          for e in json.load(sys.stdin) for v in e["values"]))' && return
+	done
+	echo none
+}
+# stat_opens FILE: the monitor's opens of vigild's own processes' /proc/PID/stat
+# in strace's FILE (the broker reads other processes' for the collector)
+stat_opens() {
+	local pids
+	pids=$(echo "$VIGILD_PID" $(pgrep -P "$VIGILD_PID") | tr ' ' '|')
+	grep -cE "openat\(.*\"/proc/($pids)/stat\"" "$1"
+}
+problems=
+timeout -s INT 3 strace -qq -e trace=openat -o "$T/idle.strace" -p "$VIGILD_PID" 2>"$T/strace.err"
+idle=$(stat_opens "$T/idle.strace")
+timeout -s INT 4 strace -qq -e trace=openat -o "$T/scrape.strace" -p "$VIGILD_PID" 2>>"$T/strace.err" &
+tracer=$!
+sleep 1
+before=$(stats_samples)
+scrape "$PORT" "$T/m3.txt" || problems+="the scrape failed; "
+wait "$tracer"
+scraped=$(stat_opens "$T/scrape.strace")
+s3=$(value "$T/m3.txt" vigil_samples_total)
+[ "$idle" = 0 ] || problems+="$idle reads of /proc/PID/stat in 3 s without a scrape; "
+[ "$scraped" -ge 3 ] || problems+="$scraped reads of /proc/PID/stat for a scrape (3 processes); "
+{ [ "$before" != none ] && [ -n "$s3" ] && ! gt "$before" "$s3"; } ||
+	problems+="the stats map held $before samples before the scrape, which says '$s3'; "
+tap_result "${TESTS[17]}" $([ -z "$problems" ]; echo $?) "$problems" "$(cat "$T/strace.err")"
 
 # 5. who holds the socket
 holders=$(ss -Htlnp "sport = :$PORT" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)

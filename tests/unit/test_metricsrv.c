@@ -4,8 +4,10 @@
  * Content-Length, other paths 404, other methods 405, other versions 505,
  * a malformed request line 400, bare LF line ends, a request that arrives
  * in pieces, one larger than 4 KiB refused with 431, a page larger than the
- * first buffer, one too large for any (500), and a fifth connection
- * evicting the oldest while the others stay open.
+ * first buffer, one too large for any (500), a fifth connection
+ * evicting the oldest while the others stay open; and a server that
+ * fetches its figures for each scrape: the page waits for them, or for
+ * METRICSRV_WAIT_MS.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,7 +69,7 @@ static int setup(void **state)
 	assert_int_equal(listenaddr_listen(&a, 16, &fd), 0);
 	f.port = listenaddr_port(fd);
 	assert_true(f.port > 0);
-	assert_int_equal(metricsrv_new(fd, render, NULL, &f.s), 0);
+	assert_int_equal(metricsrv_new(fd, render, NULL, NULL, &f.s), 0);
 	*state = &f;
 	return 0;
 }
@@ -292,6 +294,80 @@ static void test_eviction(void **state)
 	assert_true(metricsrv_timeout_ms(f->s) <= METRICSRV_TIMEOUT_MS);
 }
 
+struct fetched {
+	unsigned asks;   /* want() calls */
+	unsigned figure; /* what the page shows */
+};
+
+static void want(void *ctx)
+{
+	((struct fetched *)ctx)->asks++;
+}
+
+static void render_figure(void *ctx, struct promtext *p)
+{
+	promtext_family(p, "vigil_test_figure", PROMTEXT_GAUGE, "Test.");
+	promtext_sample_u64(p, "vigil_test_figure", NULL, 0, ((struct fetched *)ctx)->figure);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void test_want(void **state)
+{
+	static const char get[] = "GET /metrics HTTP/1.1\r\n\r\n";
+	struct fetched fe = { .figure = 1 };
+	struct metricsrv *s;
+	struct listenaddr a;
+	char err[200], buf[64], *r;
+	uint64_t t0;
+	int fd, c;
+
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(listenaddr_parse("--x", "127.0.0.1:0", true, &a, err, sizeof(err)), 0);
+	assert_int_equal(listenaddr_listen(&a, 16, &fd), 0);
+	struct fixture f = { .port = listenaddr_port(fd) };
+	assert_int_equal(metricsrv_new(fd, render_figure, want, &fe, &s), 0);
+	f.s = s;
+
+	/* a scrape asks for the figures once, and waits for them */
+	c = client(f.port);
+	assert_int_equal(send(c, get, strlen(get), 0), (ssize_t)strlen(get));
+	pump(s, 50);
+	assert_int_equal(fe.asks, 1);
+	assert_int_equal(recv(c, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	fe.figure = 7;
+	metricsrv_fresh(s);
+	r = read_all(s, c, NULL);
+	assert_true(!strncmp(r, "HTTP/1.1 200 OK\r\n", 17));
+	assert_non_null(strstr(r, "\nvigil_test_figure 7\n"));
+	free(r);
+
+	/* figures that do not come: the page as it is, after the wait */
+	t0 = now_ms();
+	c = client(f.port);
+	assert_int_equal(send(c, get, strlen(get), 0), (ssize_t)strlen(get));
+	r = read_all(s, c, NULL);
+	assert_true(now_ms() - t0 >= METRICSRV_WAIT_MS);
+	assert_int_equal(fe.asks, 2);
+	assert_non_null(strstr(r, "\nvigil_test_figure 7\n"));
+	free(r);
+
+	/* what is not the page is answered at once, without asking */
+	r = request(&f, "GET /nothing HTTP/1.1\r\n\r\n");
+	assert_true(!strncmp(r, "HTTP/1.1 404", 12));
+	assert_int_equal(fe.asks, 2);
+	free(r);
+	assert_int_equal(metricsrv_stats(s)->requests_total, 3);
+	metricsrv_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +376,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pieces_and_too_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+		cmocka_unit_test(test_want),
 	};
 	return cmocka_run_group_tests_name("metricsrv", tests, NULL, NULL);
 }
