@@ -12,12 +12,20 @@
 
 #include "beats.h"
 
-void beats_init(struct beats *b, uint64_t now_us)
+void beats_init(struct beats *b, uint64_t now_us, uint32_t beat_ms)
 {
 	memset(b, 0, sizeof(*b));
 	b->started_us = now_us;
+	b->stall_min_us = 3ull * beat_ms * 1000ull;
 	b->collector.moved_us = now_us;
 	b->uplink.moved_us = now_us;
+}
+
+uint32_t beats_interval_ms(uint64_t watchdog_usec)
+{
+	uint64_t ms = watchdog_usec ? watchdog_usec / 6000 : BEAT_MAX_MS;
+
+	return (uint32_t)(ms < BEAT_MIN_MS ? BEAT_MIN_MS : ms > BEAT_MAX_MS ? BEAT_MAX_MS : ms);
 }
 
 static void advance(struct beats_worker *w, uint64_t progress, uint64_t now_us)
@@ -83,8 +91,8 @@ bool beats_stalled(const struct beats *b, uint64_t now_us, uint64_t stall_us, bo
 	const struct beats_worker *ws[2] = { &b->collector, &b->uplink };
 	static const char *const names[2] = { "collector", "uplink" };
 
-	if (stall_us < BEATS_STALL_MIN_US)
-		stall_us = BEATS_STALL_MIN_US;
+	if (stall_us < b->stall_min_us)
+		stall_us = b->stall_min_us;
 	for (int i = 0; i < 2; i++) {
 		if (i == 1 && !uplink_alive)
 			continue;

@@ -18,8 +18,6 @@
 
 #include "privsep.h"
 
-/* A worker silent or not progressing for this long, at least, is stalled. */
-#define BEATS_STALL_MIN_US (3ull * BEAT_INTERVAL_MS * 1000ull)
 
 struct beats_worker {
 	bool seen;            /* a beat arrived */
@@ -32,9 +30,19 @@ struct beats {
 	struct msg_collector_beat c;  /* the last valid ones */
 	struct msg_uplink_beat u;
 	uint64_t started_us;
+	uint64_t stall_min_us; /* three beats: a worker silent this long, at least, is stalled */
 };
 
-void beats_init(struct beats *b, uint64_t now_us);
+/* The workers beat every beat_ms (their setups'). */
+void beats_init(struct beats *b, uint64_t now_us, uint32_t beat_ms);
+
+/*
+ * How often the workers beat (privsep.h), given systemd's WATCHDOG_USEC
+ * (0: none): a sixth of it, so that a stall (three silent beats) is seen
+ * within half of it, within BEAT_MIN_MS..BEAT_MAX_MS; BEAT_MAX_MS when
+ * nothing watches.
+ */
+uint32_t beats_interval_ms(uint64_t watchdog_usec);
 
 /*
  * Check a beat and keep it.  -EPROTO (with *ret_why) when it cannot be
@@ -48,8 +56,9 @@ int beats_take_uplink(struct beats *b, const struct msg_uplink_beat *m, uint64_t
 		      const char **ret_why);
 
 /*
- * Whether a worker has made no progress for stall_us (its beats stopped,
- * or its counter did): returns true with its name ("collector", "uplink")
+ * Whether a worker has made no progress for stall_us, and at least three
+ * beats (its beats stopped, or its counter did): returns true with its
+ * name ("collector", "uplink")
  * and how long, the collector first.  A worker that never beat counts
  * from beats_init.  uplink_alive false: the uplink is not checked (it has
  * exited on purpose).

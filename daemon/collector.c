@@ -109,9 +109,13 @@
  * The longest the ring buffer waits to be drained.  The BPF program wakes
  * the collector for a process's first sample and when the ring is
  * half full (wake_flag in bpf/profile.bpf.c); the rest waits for this,
- * or for whatever else turns the loop first.
+ * or for whatever else turns the loop first (the control period, 5 s by
+ * default; an interval's end, which drains before it writes).  Nothing
+ * else needs the records sooner: what a process's later samples need of
+ * it (its maps, its files) was taken at its first, and a longer wait is
+ * fewer wakeups at a continuous profiler's pace (issue 13).
  */
-#define DRAIN_MAX_NS 1000000000ull
+#define DRAIN_MAX_NS 5000000000ull
 /* How soon profiles the output directory or the uplink could not take are offered again. */
 #define PENDING_RETRY_NS 100000000ull
 /* Profiles waiting for the output directory to accept them again. */
@@ -674,6 +678,10 @@ static void receive_setup(struct collector *c)
 	if (!c->cfg.hz || !c->cfg.interval_s || !c->cfg.ncpus || !c->cfg.control_period_s ||
 	    !c->cfg.max_hz)
 		fatalx(70, "setup with zero hz, interval, CPUs, control period or ceiling");
+	if (c->cfg.beat_ms < BEAT_MIN_MS || c->cfg.beat_ms > BEAT_MAX_MS)
+		fatalx(70, "setup with a beat every %u ms (%u to %u)", c->cfg.beat_ms, BEAT_MIN_MS,
+		       BEAT_MAX_MS);
+	heartbeat_init(&c->hb, c->cfg.beat_ms);
 }
 
 /* MSG_COLLECTOR_CP, right after the setup (and the policy, if any). */
@@ -888,6 +896,27 @@ static void send_beat(struct collector *c)
 		m.nlisted = m.ntenants;
 	memcpy(m.tenants, t, m.nlisted * sizeof(t[0]));
 	privsep_send(PRIVSEP_FD, &m, sizeof(m), NULL, 0);
+}
+
+/*
+ * The digest of what STATUS= shows of the collector (beats_status): that
+ * samples came, the tenants and their frequencies.  A change is beaten at
+ * once, not at the next beat (heartbeat_changed).
+ */
+static uint64_t shown_digest(const struct collector *c)
+{
+	struct health_tenant t[HEALTH_MAX_TENANTS];
+	size_t n = budgets_health(c->budgets, t, HEALTH_MAX_TENANTS);
+	size_t all = budgets_ntenants(c->budgets);
+	bool sampled = c->records > 0;
+	uint64_t d = heartbeat_digest(0, &all, sizeof(all));
+
+	d = heartbeat_digest(d, &sampled, sizeof(sampled));
+	for (size_t i = 0; i < n && i < BEAT_MAX_TENANTS; i++) {
+		d = heartbeat_digest(d, t[i].name, strnlen(t[i].name, sizeof(t[i].name)) + 1);
+		d = heartbeat_digest(d, &t[i].hz, sizeof(t[i].hz));
+	}
+	return d;
 }
 
 /*
@@ -1197,6 +1226,8 @@ int collector_main(void)
 		 * period then share one wakeup.
 		 */
 		due = now + HEARTBEAT_SLACK_NS;
+		if (heartbeat_changed(&c.hb, shown_digest(&c)))
+			beat_now = true;
 		if (heartbeat_turn(&c.hb, now, HEARTBEAT_SLACK_NS, beat_now) && !stopping)
 			send_beat(&c);
 		if (due >= c.next_control_mono) {

@@ -990,7 +990,8 @@ int monitor_main(const struct vigild_opts *o)
 	log_init("vigild");
 	/* Before any confinement: reads NOTIFY_SOCKET and WATCHDOG_USEC (notify.h). */
 	notify_init(&sd.n, mono_us());
-	beats_init(&sd.beats, mono_us());
+	setup.beat_ms = usetup.beat_ms = beats_interval_ms(sd.n.watchdog_usec);
+	beats_init(&sd.beats, mono_us(), setup.beat_ms);
 	broker.beats = &sd.beats;
 	check_privileges();
 	rc = auditlog_open("/dev/kmsg", &kernel_log);
@@ -1240,7 +1241,7 @@ int monitor_main(const struct vigild_opts *o)
 	if (metrics_on)
 		log_info("metrics: http://%s/metrics", o->metrics.text);
 	/* Stalls count from now: start-up may take long, and is systemd's TimeoutStartSec's. */
-	beats_init(&sd.beats, mono_us());
+	beats_init(&sd.beats, mono_us(), setup.beat_ms);
 
 	while (collector->pid || uplink->pid) {
 		struct pollfd p[4] = {
@@ -1273,8 +1274,8 @@ int monitor_main(const struct vigild_opts *o)
 		}
 		/* ... and for systemd: the watchdog, a rate-limited STATUS=, a reload's end. */
 		nt = notify_timeout_ms(&sd.n, mono_us());
-		if (sd.reloading && (nt < 0 || nt > BEAT_INTERVAL_MS))
-			nt = BEAT_INTERVAL_MS;
+		if (sd.reloading && (nt < 0 || nt > BEAT_MIN_MS))
+			nt = BEAT_MIN_MS;
 		if (!stopping && nt >= 0 && (timeout < 0 || nt < timeout))
 			timeout = nt;
 		rc = poll(p, 4, timeout);

@@ -205,7 +205,7 @@ struct msg_collector_setup {
 	uint32_t control_period_s; /* how often budgets are steered */
 	uint64_t sample_cost_ns;   /* calibrated interrupt cost of one sample */
 	uint32_t uplink_pid;       /* for the agent's own CPU time */
-	uint32_t pad;
+	uint32_t beat_ms;          /* how often to beat: BEAT_MIN_MS..BEAT_MAX_MS (below) */
 	uint64_t spool_max_bytes;  /* SETUP_F_EXPORT: the spool's bound (--spool-max-bytes) */
 	/*
 	 * SETUP_F_EXPORT: what the series' labels are built from (the
@@ -351,7 +351,7 @@ struct msg_uplink_setup {
 	uint32_t port;           /* the control plane's TCP port */
 	uint32_t poll_interval_s;
 	uint32_t nlabels;        /* strings in labels */
-	uint32_t pad;
+	uint32_t beat_ms;        /* how often to beat: BEAT_MIN_MS..BEAT_MAX_MS (below) */
 	uint64_t start_realtime_ns; /* when sampling began, for health */
 	char host[UPLINK_HOST_LEN];     /* the control plane's host name (NUL-terminated) */
 	char hostname[UPLINK_HOST_LEN]; /* this host's name, for host.name */
@@ -661,14 +661,20 @@ struct msg_export_config {
 /* --- systemd readiness and watchdog (issue 11) ------------------------- */
 
 /*
- * Heartbeats.  Each worker sends one at least every BEAT_INTERVAL_MS from
- * its main loop (and at once when what it reports changes), so that the
- * monitor pets systemd's watchdog only while both are alive and turning,
- * and shows their state in STATUS= (notify.h, beats.h).  progress is a
- * counter that advances whenever the worker's loop turns: a worker that is
- * stopped, stuck in a call or spinning outside its loop stops it.
+ * Heartbeats.  Each worker sends one at least every beat_ms (its setup's)
+ * from its main loop, and at once when what STATUS= shows of it changes,
+ * so that the monitor pets systemd's watchdog only while both are alive
+ * and turning, and shows their state in STATUS= (notify.h, beats.h).
+ * progress is a counter that advances whenever the worker's loop turns: a
+ * worker that is stopped, stuck in a call or spinning outside its loop
+ * stops it.  beat_ms is a sixth of systemd's watchdog (WATCHDOG_USEC),
+ * within BEAT_MIN_MS..BEAT_MAX_MS, and BEAT_MAX_MS without one: a beat is
+ * a wakeup of the worker and of the monitor (issue 13), worth it only as
+ * often as something watches.  A worker is stalled after three silent
+ * beats (beats.h).
  */
-#define BEAT_INTERVAL_MS 1000
+#define BEAT_MIN_MS 1000
+#define BEAT_MAX_MS 10000
 /*
  * How early periodic work (a beat, metrics, a control period) may be done
  * so that it shares a wakeup with other work; every process uses the same.

@@ -973,6 +973,7 @@ int uplink_main(void)
 	if (type != MSG_UPLINK_SETUP || m.setup.version != PRIVSEP_VERSION)
 		fatalx(70, "no valid setup from the monitor (%s)", type < 0 ? strerror(-type) : "wrong type");
 	u.cfg = m.setup;
+	uplinkbase_heartbeat(&u.hb, u.cfg.beat_ms);
 	cp = u.cfg.flags & UPLINK_F_CONTROL_PLANE;
 	u.cp = cp;
 	if (!cp && !(u.cfg.flags & UPLINK_F_EXPORT))

@@ -64,10 +64,22 @@ uint64_t uplinkbase_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+void uplinkbase_heartbeat(struct heartbeat *hb, uint32_t beat_ms)
+{
+	if (beat_ms < BEAT_MIN_MS || beat_ms > BEAT_MAX_MS)
+		fatalx(70, "the monitor's setup asks for a beat every %u ms (%u to %u)", beat_ms,
+		       BEAT_MIN_MS, BEAT_MAX_MS);
+	heartbeat_init(hb, beat_ms);
+}
+
 void uplinkbase_beat(struct heartbeat *hb, const struct msg_uplink_beat *state, bool force)
 {
 	struct msg_uplink_beat m = *state;
+	const uint32_t shown[4] = { m.cp_state, m.export.state, (uint32_t)m.export.last_http_status,
+				    (uint32_t)(m.serial >> 32) ^ (uint32_t)m.serial };
 
+	if (heartbeat_changed(hb, heartbeat_digest(0, shown, sizeof(shown))))
+		force = true;
 	/* A beat due soon goes now, on the metrics' wakeup rather than one of its own. */
 	if (!heartbeat_turn(hb, uplinkbase_now_ns(), HEARTBEAT_SLACK_NS, force))
 		return;

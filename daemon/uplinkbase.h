@@ -34,8 +34,13 @@ uint64_t uplinkbase_now_ns(void);
 
 /*
  * One turn of a loop: send state (cp_state, serial, export; the rest is
- * filled in here) as MSG_UPLINK_BEAT when a beat is due, or now if force.
+ * filled in here) as MSG_UPLINK_BEAT when a beat is due, or now if force
+ * or what STATUS= shows of it changed (beats_status: export and
+ * control-plane state, policy serial, a failing push's HTTP status).
  */
 void uplinkbase_beat(struct heartbeat *hb, const struct msg_uplink_beat *state, bool force);
+
+/* Beat every beat_ms, the setup's (heartbeat_init); out of range ends the process (exit 70). */
+void uplinkbase_heartbeat(struct heartbeat *hb, uint32_t beat_ms);
 
 #endif

@@ -73,6 +73,7 @@ int uplinklocal_main(void)
 	if (m.setup.flags & (UPLINK_F_CONTROL_PLANE | UPLINK_F_EXPORT))
 		fatalx(70, "the monitor started vigild-uplink-local with a control plane or export "
 		       "(vigild-uplink is the uplink for those)");
+	uplinkbase_heartbeat(&hb, m.setup.beat_ms);
 	sfd = uplinkbase_signalfd();
 	if (m.setup.flags & UPLINK_F_METRICS)
 		uplinkmet_setup(&um, seen_mon, false);

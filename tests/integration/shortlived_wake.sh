@@ -6,7 +6,7 @@
 # except for a process's first sample (and a ring half full): the
 # collector, woken, drains at once and captures the process's maps and
 # files while it lives (bpf/profile.bpf.c, wake_flag).  Otherwise it drains
-# at most a second apart, by which time a 150 ms process is gone: its
+# at most 5 s apart (DRAIN_MAX_NS), by which time a 150 ms process is gone: its
 # copied stacks could not be unwound nor its addresses symbolized.
 #
 # vigild at 49 Hz, at its default (DWARF) unwinding; eight shortlived

@@ -31,9 +31,9 @@
 #      503)", and the uplink lives on (parsing the error body once got it
 #      killed by its filter: jansson opened /dev/urandom).
 # The times below follow from vigild's own constants: workers beat every
-# second (BEAT_INTERVAL_MS), a worker is stalled after 3 s without progress
-# (BEATS_STALL_MIN_US, more than WATCHDOG_USEC/2 here), and the watchdog is
-# petted every WATCHDOG_USEC/2.
+# second (beats_interval_ms: a sixth of WATCHDOG_USEC, at least 1 s), a
+# worker is stalled after 3 s without progress (three beats, more than
+# WATCHDOG_USEC/2 here), and the watchdog is petted every WATCHDOG_USEC/2.
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pyro.sh"
@@ -56,7 +56,7 @@ require_file "$PYRO_RECEIVER" "${TESTS[@]}"
 
 WD_USEC=2000000
 PET_US=$((WD_USEC / 2))
-STALL_US=3000000 # BEATS_STALL_MIN_US: 3 beats of BEAT_INTERVAL_MS
+STALL_US=3000000 # three beats of BEAT_MIN_MS (beats.h)
 
 CG=$(cgroup2_root)
 write_policy() { # FILE TENANT HZ

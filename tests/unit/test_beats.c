@@ -50,7 +50,7 @@ static void test_stall_is_progress_not_beats(void **state)
 	const char *why = NULL, *who = NULL;
 	uint64_t for_us = 0;
 
-	beats_init(&b, 100 * S);
+	beats_init(&b, 100 * S, BEAT_MIN_MS);
 	assert_int_equal(beats_take_collector(&b, &c, 100 * S, &why), 0);
 	assert_int_equal(beats_take_uplink(&b, &u, 100 * S, &why), 0);
 	assert_false(beats_stalled(&b, 102 * S, 0, true, &who, &for_us));
@@ -79,9 +79,9 @@ static void test_silent_worker_and_exited_uplink(void **state)
 	const char *why = NULL, *who = NULL;
 	uint64_t for_us = 0;
 
-	beats_init(&b, 0);
+	beats_init(&b, 0, BEAT_MIN_MS);
 	/* Never beat at all: stalled once the floor has passed since the start. */
-	assert_false(beats_stalled(&b, BEATS_STALL_MIN_US - 1, 0, true, &who, &for_us));
+	assert_false(beats_stalled(&b, 3ull * BEAT_MIN_MS * 1000 - 1, 0, true, &who, &for_us));
 	for (uint64_t t = 1; t <= 5; t++) {
 		c.progress = t;
 		assert_int_equal(beats_take_collector(&b, &c, t * S, &why), 0);
@@ -99,7 +99,7 @@ static void test_hostile_beats_refused(void **state)
 	struct msg_uplink_beat u = ubeat(10);
 	const char *why = NULL;
 
-	beats_init(&b, 0);
+	beats_init(&b, 0, BEAT_MIN_MS);
 	c.version = PRIVSEP_VERSION + 1;
 	assert_int_equal(beats_take_collector(&b, &c, S, &why), -EPROTO);
 	assert_non_null(why);
@@ -135,7 +135,7 @@ static void test_status_line(void **state)
 	const char *why = NULL;
 	char buf[1024];
 
-	beats_init(&b, 0);
+	beats_init(&b, 0, BEAT_MIN_MS);
 	beats_status(&b, 99, buf, sizeof(buf));
 	assert_string_equal(buf, "starting: 99 Hz");
 	assert_int_equal(beats_take_collector(&b, &c, S, &why), 0);
@@ -163,7 +163,7 @@ static void test_status_hostile_names_and_small_buffers(void **state)
 	for (int i = 0; i < BEAT_MAX_TENANTS; i++)
 		memset(c.tenants[i].name, i % 2 ? '\n' : 'x', sizeof(c.tenants[i].name));
 	c.tenants[0].name[3] = ';';
-	beats_init(&b, 0);
+	beats_init(&b, 0, BEAT_MIN_MS);
 	assert_int_equal(beats_take_collector(&b, &c, S, &why), 0);
 	beats_status(&b, 19, buf, sizeof(buf));
 	assert_null(strchr(buf, '\n'));
@@ -178,21 +178,65 @@ static void test_status_hostile_names_and_small_buffers(void **state)
 
 static void test_heartbeat_schedule(void **state)
 {
-	struct heartbeat h = { 0 };
+	enum { I = 2500 }; /* the setup's beat_ms */
+	struct heartbeat h;
 	const uint64_t ms = 1000000;
 
+	heartbeat_init(&h, I);
 	assert_true(heartbeat_turn(&h, 5 * ms, 0, false)); /* the first is due at once */
-	assert_int_equal(heartbeat_timeout_ms(&h, 5 * ms), BEAT_INTERVAL_MS);
+	assert_int_equal(heartbeat_timeout_ms(&h, 5 * ms), I);
 	assert_false(heartbeat_turn(&h, 6 * ms, 0, false));
 	assert_true(heartbeat_turn(&h, 7 * ms, 0, true)); /* forced */
-	assert_false(heartbeat_turn(&h, (7 + BEAT_INTERVAL_MS - 1) * ms, 0, false));
-	assert_true(heartbeat_turn(&h, (7 + BEAT_INTERVAL_MS) * ms, 0, false));
+	assert_false(heartbeat_turn(&h, (7 + I - 1) * ms, 0, false));
+	assert_true(heartbeat_turn(&h, (7 + I) * ms, 0, false));
 	/* within the slack: due now, and the next one a whole interval from now */
-	assert_false(heartbeat_turn(&h, (7 + 2 * BEAT_INTERVAL_MS - 201) * ms, 200 * ms, false));
-	assert_true(heartbeat_turn(&h, (7 + 2 * BEAT_INTERVAL_MS - 200) * ms, 200 * ms, false));
-	assert_int_equal(h.next_ns, (7 + 3 * BEAT_INTERVAL_MS - 200) * ms);
+	assert_false(heartbeat_turn(&h, (7 + 2 * I - 201) * ms, 200 * ms, false));
+	assert_true(heartbeat_turn(&h, (7 + 2 * I - 200) * ms, 200 * ms, false));
+	assert_int_equal(h.next_ns, (7 + 3 * I - 200) * ms);
 	assert_int_equal(h.progress, 7); /* every turn counts, beat or not */
-	assert_int_equal(heartbeat_timeout_ms(&h, (8 + 3 * BEAT_INTERVAL_MS) * ms), 0);
+	assert_int_equal(heartbeat_timeout_ms(&h, (8 + 3 * I) * ms), 0);
+	/* not set up: the shortest interval */
+	h = (struct heartbeat){ 0 };
+	assert_true(heartbeat_turn(&h, 0, 0, false));
+	assert_int_equal(heartbeat_timeout_ms(&h, 0), BEAT_MIN_MS);
+}
+
+/* A beat a sixth of the watchdog, within bounds; the stall floor three beats. */
+static void test_interval(void **state)
+{
+	struct beats b;
+	struct msg_collector_beat c = cbeat(1, 1);
+	struct msg_uplink_beat u = ubeat(1);
+	const char *why = NULL, *who = NULL;
+	uint64_t for_us = 0;
+
+	assert_int_equal(beats_interval_ms(0), BEAT_MAX_MS);
+	assert_int_equal(beats_interval_ms(2 * S), BEAT_MIN_MS);
+	assert_int_equal(beats_interval_ms(30 * S), 5000);
+	assert_int_equal(beats_interval_ms(3600 * S), BEAT_MAX_MS);
+	beats_init(&b, 0, BEAT_MAX_MS);
+	assert_int_equal(beats_take_collector(&b, &c, 0, &why), 0);
+	assert_int_equal(beats_take_uplink(&b, &u, 0, &why), 0);
+	assert_false(beats_stalled(&b, 3ull * BEAT_MAX_MS * 1000 - 1, 0, true, &who, &for_us));
+	assert_true(beats_stalled(&b, 3ull * BEAT_MAX_MS * 1000, 0, true, &who, &for_us));
+}
+
+/* What a beat shows: a change is seen once, and only a change. */
+static void test_changed(void **state)
+{
+	struct heartbeat h;
+	const uint32_t a[2] = { 1, 19 }, b[2] = { 1, 49 };
+	uint64_t da = heartbeat_digest(0, a, sizeof(a)), db = heartbeat_digest(0, b, sizeof(b));
+
+	heartbeat_init(&h, BEAT_MIN_MS);
+	assert_true(da != db);
+	assert_int_equal(heartbeat_digest(0, a, sizeof(a)), da);
+	assert_true(heartbeat_changed(&h, da)); /* nothing shown yet */
+	assert_false(heartbeat_changed(&h, da));
+	assert_true(heartbeat_changed(&h, db));
+	assert_false(heartbeat_changed(&h, db));
+	assert_true(heartbeat_changed(&h, 0));
+	assert_false(heartbeat_changed(&h, 0));
 }
 
 static void test_table_rows(void **state)
@@ -220,6 +264,8 @@ int main(void)
 		cmocka_unit_test(test_status_line),
 		cmocka_unit_test(test_status_hostile_names_and_small_buffers),
 		cmocka_unit_test(test_heartbeat_schedule),
+		cmocka_unit_test(test_interval),
+		cmocka_unit_test(test_changed),
 		cmocka_unit_test(test_table_rows),
 	};
 
