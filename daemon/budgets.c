@@ -328,11 +328,29 @@ static void apply_unwind(const struct policy *p, bool only_fp)
 			  "tenants whose policy says unwind: dwarf get no stack copies");
 }
 
+/* Whether a tenant of the policy in force names cgroups. */
+static bool policy_names_cgroups(const struct policy *p)
+{
+	for (size_t i = 0; p && i < p->n_tenants; i++)
+		if (p->tenants[i].n_cgroups)
+			return true;
+	return false;
+}
+
 static void reconcile(struct budgets *b)
 {
 	int rc;
 
 	if (!b->cg)
+		return;
+	/*
+	 * Nothing attached, nothing refused, and no tenant that could want a
+	 * cgroup: nothing to do, and no need to walk the host's cgroup tree
+	 * (every control period; thousands of directories on a host of
+	 * containers).  The profiles' cgroup labels look paths up on their
+	 * own (cgroups_path).
+	 */
+	if (b->tn.ntops == 0 && b->tn.nrefused == 0 && !policy_names_cgroups(b->tn.policy))
 		return;
 	rc = scan(b);
 	if (rc) {
