@@ -767,17 +767,18 @@ static void send_metrics(struct collector *c)
 }
 
 /*
- * What the uplink sent on the metrics socket: asks for the figures
- * (MSG_METRICS_WANTED), answered once however many came.  Anything else,
- * or a closed socket, ends the figures (the socket is closed): an uplink
- * that breaks the protocol is the monitor's to deal with, on its control
- * socket.
+ * What the uplink sent on the metrics socket, at most
+ * METRICS_ASKS_PER_TURN messages (a flood must not hold the loop): asks
+ * for the figures (MSG_METRICS_WANTED), answered once however many came.
+ * A closed socket ends the figures.  Anything else is a protocol break,
+ * reported to the monitor (MSG_UPLINK_BROKE), which stops the uplink, as
+ * a break on the export's socket is (exportside.c).
  */
 static void metrics_asked(struct collector *c)
 {
 	bool asked = false;
 
-	for (;;) {
+	for (int k = 0; k < METRICS_ASKS_PER_TURN; k++) {
 		union {
 			struct msg_ready m;
 			uint8_t raw[PRIVSEP_MAX_MSG];
@@ -791,9 +792,16 @@ static void metrics_asked(struct collector *c)
 		if (type == -EAGAIN)
 			break;
 		if (type != MSG_METRICS_WANTED || u.m.version != PRIVSEP_VERSION) {
-			if (type != -EPIPE && type != -ECONNRESET)
-				log_warnx("the uplink sent what the metrics socket does not carry (%s): "
-					  "no more figures for it", type < 0 ? strerror(-type) : "wrong type");
+			if (type != -EPIPE && type != -ECONNRESET) {
+				struct msg_uplink_broke m = { .hdr = { MSG_UPLINK_BROKE, sizeof(m) },
+							      .version = PRIVSEP_VERSION };
+
+				snprintf(m.why, sizeof(m.why), "on the metrics socket: %s",
+					 type < 0 ? strerror(-type) : "a message it does not carry");
+				log_warnx("the uplink broke the protocol (%s): asking the monitor to stop it",
+					  m.why);
+				privsep_send(PRIVSEP_FD, &m, sizeof(m), NULL, 0);
+			}
 			close(c->metrics_chan);
 			c->metrics_chan = -1;
 			return;

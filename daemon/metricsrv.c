@@ -225,6 +225,8 @@ static void respond(struct metricsrv *s, struct conn *c)
 			/* Answered by metricsrv_fresh() or at the wait's end (metricsrv_handle). */
 			c->head = head;
 			c->wait_ns = mono_ns() + (uint64_t)METRICSRV_WAIT_MS * 1000000ull;
+			if (c->wait_ns > c->deadline_ns)
+				c->wait_ns = c->deadline_ns; /* answered then, not closed unanswered */
 			s->want(s->ctx);
 			return;
 		}
@@ -299,7 +301,8 @@ static void conn_read(struct metricsrv *s, struct conn *c)
 		c->in_len += (size_t)n;
 		if (request_complete(c)) {
 			respond(s, c);
-			if (c->wait_ns)
+			/* Waiting for its figures, or answered already (they were at hand). */
+			if (c->wait_ns || c->fd < 0)
 				return;
 			break;
 		}
@@ -370,11 +373,11 @@ void metricsrv_handle(struct metricsrv *s, const struct pollfd *p, size_t n)
 	s->npolled = 0;
 	now = mono_ns();
 	for (size_t i = 0; i < METRICSRV_MAX_CONNS; i++) {
-		if (s->c[i].fd >= 0 && s->c[i].deadline_ns <= now) {
+		if (s->c[i].fd >= 0 && s->c[i].wait_ns && s->c[i].wait_ns <= now) {
+			answer_waiting(s, &s->c[i]); /* the figures there are */
+		} else if (s->c[i].fd >= 0 && s->c[i].deadline_ns <= now) {
 			s->st.refused_total++;
 			conn_close(&s->c[i]);
-		} else if (s->c[i].fd >= 0 && s->c[i].wait_ns && s->c[i].wait_ns <= now) {
-			answer_waiting(s, &s->c[i]); /* the figures there are */
 		}
 	}
 	if (n && (p[0].revents & POLLIN))

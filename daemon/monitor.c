@@ -912,14 +912,16 @@ static void send_proc_metrics(const struct worker *ws, int *sock, uint64_t btime
 }
 
 /*
- * Take what the uplink sent on that socket: asks for the figures, which
- * set *wanted, and nothing else.  0 (a socket the uplink closed is closed
- * here), or -EPROTO when it sent anything else: the caller treats the
- * uplink as it would on its control socket.
+ * Take what the uplink sent on that socket, at most METRICS_ASKS_PER_TURN
+ * messages (a flood must not hold the loop: the rest wait for the next
+ * turn): asks for the figures, which set *wanted, and nothing else.  0 (a
+ * socket the uplink closed is closed here), or -EPROTO when it sent
+ * anything else: the caller treats the uplink as it would on its control
+ * socket.
  */
 static int take_metrics_asks(int *sock, bool *seen, bool *wanted)
 {
-	for (;;) {
+	for (int k = 0; k < METRICS_ASKS_PER_TURN; k++) {
 		union {
 			struct msg_ready m;
 			uint8_t raw[PRIVSEP_MAX_MSG];
@@ -942,6 +944,7 @@ static int take_metrics_asks(int *sock, bool *seen, bool *wanted)
 		*sock = -1;
 		return 0;
 	}
+	return 0;
 }
 
 int monitor_main(const struct vigild_opts *o)

@@ -17,7 +17,7 @@
 
 #include "exportstats.h"
 
-#define PRIVSEP_VERSION 11
+#define PRIVSEP_VERSION 12
 /* The worker's end of its socketpair, placed here across the exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -164,6 +164,10 @@ enum privsep_type {
 	 * second (issue 13: wake only when there is work).
 	 */
 	MSG_METRICS_WANTED = 44,
+	/*
+	 * (Readers take at most METRICS_ASKS_PER_TURN of them a loop turn: any
+	 * number means what one does, and a flood must not hold the loop.)
+	 */
 	MSG_TYPE_MAX = 45,
 };
 
@@ -674,6 +678,7 @@ struct msg_export_config {
  * beats (beats.h).
  */
 #define BEAT_MIN_MS 1000
+#define METRICS_ASKS_PER_TURN 8
 #define BEAT_MAX_MS 10000
 /*
  * How early periodic work (a beat, metrics, a control period) may be done

@@ -2,6 +2,7 @@
  * uplinkmet.c - the uplink's Prometheus side (see uplinkmet.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +80,9 @@ void uplinkmet_setup(struct uplinkmet *um, bool *seen_mon, bool cp)
 		       type < 0 ? strerror(-type) : "wrong type or version");
 	um->pmfd = fds[1];
 	um->cmfd = fds[2];
+	/* An ask that does not fit is not made (ask()): the uplink's loop never waits on them. */
+	if (fcntl(um->pmfd, F_SETFL, O_NONBLOCK) < 0 || fcntl(um->cmfd, F_SETFL, O_NONBLOCK) < 0)
+		fatalx(71, "fcntl: %s", strerror(errno));
 	rc = metricsrv_new(fds[0], render, want, um, &um->srv);
 	if (rc)
 		fatalx(71, "cannot serve metrics: %s", strerror(-rc));
