@@ -776,40 +776,23 @@ static void send_metrics(struct collector *c)
  */
 static void metrics_asked(struct collector *c)
 {
-	bool asked = false;
+	int asks = privsep_take_asks(c->metrics_chan, PEER_UPLINK, c->seen_mc, MSG_METRICS_WANTED,
+				     METRICS_ASKS_PER_TURN);
 
-	for (int k = 0; k < METRICS_ASKS_PER_TURN; k++) {
-		union {
-			struct msg_ready m;
-			uint8_t raw[PRIVSEP_MAX_MSG];
-		} u;
-		int fds[PRIVSEP_MAX_FDS];
-		size_t len;
-		int type = privsep_recv(c->metrics_chan, PEER_UPLINK, c->seen_mc, &u, &len, fds);
-
-		if (type == -EINTR)
-			continue;
-		if (type == -EAGAIN)
-			break;
-		if (type != MSG_METRICS_WANTED || u.m.version != PRIVSEP_VERSION) {
-			if (type != -EPIPE && type != -ECONNRESET) {
-				struct msg_uplink_broke m = { .hdr = { MSG_UPLINK_BROKE, sizeof(m) },
-							      .version = PRIVSEP_VERSION };
-
-				snprintf(m.why, sizeof(m.why), "on the metrics socket: %s",
-					 type < 0 ? strerror(-type) : "a message it does not carry");
-				log_warnx("the uplink broke the protocol (%s): asking the monitor to stop it",
-					  m.why);
-				privsep_send(PRIVSEP_FD, &m, sizeof(m), NULL, 0);
-			}
-			close(c->metrics_chan);
-			c->metrics_chan = -1;
-			return;
-		}
-		asked = true;
-	}
-	if (asked)
+	if (asks > 0)
 		send_metrics(c);
+	if (asks >= 0)
+		return;
+	if (asks == -EPROTO) {
+		struct msg_uplink_broke m = { .hdr = { MSG_UPLINK_BROKE, sizeof(m) },
+					      .version = PRIVSEP_VERSION };
+
+		snprintf(m.why, sizeof(m.why), "on the metrics socket: a message it does not carry");
+		log_warnx("the uplink broke the protocol (%s): asking the monitor to stop it", m.why);
+		privsep_send(PRIVSEP_FD, &m, sizeof(m), NULL, 0);
+	}
+	close(c->metrics_chan);
+	c->metrics_chan = -1;
 }
 
 static int export_ack(void *ctx, const struct msg_export_ack *ack)

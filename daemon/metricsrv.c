@@ -269,18 +269,24 @@ static void conn_write(struct metricsrv *s, struct conn *c)
 	conn_close(c);
 }
 
-/* Render the page for a request that waited for its figures, and send what the socket takes. */
-static void answer_waiting(struct metricsrv *s, struct conn *c)
+/* Send the answer built for c, what the socket takes; none could be built: closed. */
+static void send_answer(struct metricsrv *s, struct conn *c)
 {
-	c->wait_ns = 0;
-	answer_page(s, c, c->head);
-	s->st.requests_total++;
 	if (!c->out) {
 		s->st.refused_total++;
 		conn_close(c);
 		return;
 	}
 	conn_write(s, c);
+}
+
+/* Render the page for a request that waited for its figures, and send it. */
+static void answer_waiting(struct metricsrv *s, struct conn *c)
+{
+	c->wait_ns = 0;
+	answer_page(s, c, c->head);
+	s->st.requests_total++;
+	send_answer(s, c);
 }
 
 static void conn_read(struct metricsrv *s, struct conn *c)
@@ -313,13 +319,7 @@ static void conn_read(struct metricsrv *s, struct conn *c)
 			break;
 		}
 	}
-	if (!c->out) {
-		/* could not even build an error: give up on this one */
-		s->st.refused_total++;
-		conn_close(c);
-		return;
-	}
-	conn_write(s, c);
+	send_answer(s, c); /* none: could not even build an error, give up on this one */
 }
 
 static void accept_some(struct metricsrv *s)

@@ -911,42 +911,6 @@ static void send_proc_metrics(const struct worker *ws, int *sock, uint64_t btime
 	}
 }
 
-/*
- * Take what the uplink sent on that socket, at most METRICS_ASKS_PER_TURN
- * messages (a flood must not hold the loop: the rest wait for the next
- * turn): asks for the figures, which set *wanted, and nothing else.  0 (a
- * socket the uplink closed is closed here), or -EPROTO when it sent
- * anything else: the caller treats the uplink as it would on its control
- * socket.
- */
-static int take_metrics_asks(int *sock, bool *seen, bool *wanted)
-{
-	for (int k = 0; k < METRICS_ASKS_PER_TURN; k++) {
-		union {
-			struct msg_ready m;
-			uint8_t raw[PRIVSEP_MAX_MSG];
-		} u;
-		int fds[PRIVSEP_MAX_FDS];
-		size_t len;
-		int type = privsep_recv(*sock, PEER_UPLINK, seen, &u, &len, fds);
-
-		if (type == -EINTR)
-			continue;
-		if (type == -EAGAIN)
-			return 0;
-		if (type == MSG_METRICS_WANTED && u.m.version == PRIVSEP_VERSION) {
-			*wanted = true;
-			continue;
-		}
-		if (type >= 0 || type == -EPROTO)
-			return -EPROTO;
-		close(*sock); /* gone */
-		*sock = -1;
-		return 0;
-	}
-	return 0;
-}
-
 int monitor_main(const struct vigild_opts *o)
 {
 	struct sampler_config scfg = { .hz = o->hz, .build_id = o->build_id };
@@ -1368,22 +1332,31 @@ int monitor_main(const struct vigild_opts *o)
 						kill(ws[j].pid, SIGTERM);
 			}
 		}
-		if (pm[0] >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    take_metrics_asks(&pm[0], seen_pm, &proc_wanted) == -EPROTO) {
-			const struct log_event ev = { .priority = LOG_ERR, .id = LOG_ID_WORKER_KILLED,
-						      .worker = "uplink" };
+		if (pm[0] >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR))) {
+			/* The uplink asks for the figures for a scrape, and sends nothing else there. */
+			int asks = privsep_take_asks(pm[0], PEER_UPLINK, seen_pm, MSG_METRICS_WANTED,
+						     METRICS_ASKS_PER_TURN);
 
-			log_event(&ev, "the uplink broke the protocol on its metrics socket: treating it "
-				  "as compromised, killing it and shutting down");
-			if (uplink->pid > 0)
-				kill(uplink->pid, SIGKILL);
-			compromised = true;
-			close(pm[0]);
-			pm[0] = -1;
-			if (!stopping) {
-				stopping = true;
-				if (collector->pid > 0)
-					kill(collector->pid, SIGTERM);
+			proc_wanted |= asks > 0;
+			if (asks == -EPROTO) {
+				const struct log_event ev = { .priority = LOG_ERR,
+							      .id = LOG_ID_WORKER_KILLED,
+							      .worker = "uplink" };
+
+				log_event(&ev, "the uplink broke the protocol on its metrics socket: "
+					  "treating it as compromised, killing it and shutting down");
+				if (uplink->pid > 0)
+					kill(uplink->pid, SIGKILL);
+				compromised = true;
+				if (!stopping) {
+					stopping = true;
+					if (collector->pid > 0)
+						kill(collector->pid, SIGTERM);
+				}
+			}
+			if (asks < 0) {
+				close(pm[0]);
+				pm[0] = -1;
 			}
 		}
 		if (!(p[0].revents & POLLIN))

@@ -167,3 +167,27 @@ _Static_assert(sizeof(struct msg_collector_setup) <= PRIVSEP_MAX_MSG, "msg_colle
 _Static_assert(sizeof(struct msg_export_ack) <= PRIVSEP_MAX_MSG, "msg_export_ack");
 _Static_assert(sizeof(struct msg_uplink_export) <= PRIVSEP_MAX_MSG, "msg_uplink_export");
 _Static_assert(sizeof(struct msg_export_config) <= PRIVSEP_MAX_MSG, "msg_export_config");
+
+int privsep_take_asks(int sock, enum privsep_peer from, bool *seen, enum privsep_type type, int max)
+{
+	int n = 0;
+
+	while (n < max) {
+		union {
+			struct msg_ready m;
+			uint8_t raw[PRIVSEP_MAX_MSG];
+		} u;
+		int fds[PRIVSEP_MAX_FDS];
+		size_t len;
+		int got = privsep_recv(sock, from, seen, &u, &len, fds);
+
+		if (got == -EINTR)
+			continue;
+		if (got == -EAGAIN)
+			break;
+		if (got != (int)type || u.m.version != PRIVSEP_VERSION)
+			return got >= 0 || got == -EPROTO ? -EPROTO : -EPIPE;
+		n++;
+	}
+	return n;
+}

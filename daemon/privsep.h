@@ -742,4 +742,14 @@ int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t n
 int privsep_recv(int sock, enum privsep_peer from, bool *seen, void *buf, size_t *ret_len,
 		 int *ret_fds);
 
+/*
+ * Take up to max asks of type `type` (struct msg_ready: nothing in them
+ * but the ask, as MSG_METRICS_WANTED) from a non-blocking sock, without
+ * waiting: what waits beyond max is for the next loop turn, so that a
+ * flood cannot hold the loop.  Returns how many came (0: none); -EPROTO
+ * when anything else came (another type, version or a table break: the
+ * peer broke the protocol); -EPIPE when it is gone or the socket failed.
+ */
+int privsep_take_asks(int sock, enum privsep_peer from, bool *seen, enum privsep_type type, int max);
+
 #endif

@@ -4,10 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "uplinkbase.h"
 #include "uplinkmet.h"
 
 void uplinkmet_init(struct uplinkmet *um)
@@ -22,14 +22,6 @@ void uplinkmet_init(struct uplinkmet *um)
  * peer that lost one, or was busy past the server's wait).
  */
 #define ASK_AGAIN_NS 2000000000ull
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void render(void *ctx, struct promtext *p)
 {
@@ -55,7 +47,7 @@ static bool ask(int sock)
 static void want(void *ctx)
 {
 	struct uplinkmet *um = ctx;
-	uint64_t now = mono_ns();
+	uint64_t now = uplinkbase_now_ns();
 
 	if ((um->pm_pending || um->cm_pending) && now - um->asked_ns < ASK_AGAIN_NS)
 		return; /* asked already: their answers serve this scrape too */
