@@ -360,7 +360,7 @@ $(B)/tests/workloads/%: tests/workloads/%.cc
 	$(call msg,WL-CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -std=c++17 -O2 -g -fomit-frame-pointer -fexceptions -fPIE -pie -Wall -Wextra -Werror \
-		-Wl,--build-id -o $@ $<
+		-pthread -Wl,--build-id -o $@ $<
 
 # A stripped workload and its separate debug file, as a -dbgsym package
 # ships them (issue 12): cpusplit under a build-id of its own, so that the

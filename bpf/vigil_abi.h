@@ -178,6 +178,7 @@ struct vigil_stats {
 	vigil_u64 kernel_err;   /* kernel stack walk failed */
 	vigil_u64 exec_lost;    /* exec event dropped */
 	vigil_u64 ticks;        /* times the program ran (every tick, idle too) */
+	vigil_u64 stack_lookups; /* stack copies whose end needed the mapping looked up */
 };
 
 /*
@@ -198,7 +199,7 @@ struct vigil_stats {
 #define VIGIL_NOTE_OBJ_META 1    /* note type */
 #define VIGIL_OBJ_MAGIC "VIGILOBJ" /* 8 bytes, no NUL */
 #define VIGIL_OBJ_NAME_LEN 32
-#define VIGIL_PROFILE_OBJ_VERSION 1 /* profile.bpf.o */
+#define VIGIL_PROFILE_OBJ_VERSION 2 /* profile.bpf.o; 2: stats.stack_lookups */
 #define VIGIL_EMPTY_OBJ_VERSION 1   /* empty.bpf.o */
 
 struct vigil_obj_meta {
@@ -238,7 +239,7 @@ _Static_assert(sizeof(struct vigil_sample) ==
 		       96 + VIGIL_KSTACK_BYTES + VIGIL_UCOPY_BYTES,
 	       "vigil_sample layout");
 _Static_assert(sizeof(struct vigil_exec) == 16, "vigil_exec layout");
-_Static_assert(sizeof(struct vigil_stats) == 56, "vigil_stats layout");
+_Static_assert(sizeof(struct vigil_stats) == 64, "vigil_stats layout");
 _Static_assert(sizeof(struct vigil_tenant_stats) == 32, "vigil_tenant_stats layout");
 _Static_assert(sizeof(struct vigil_obj_meta) == 48, "vigil_obj_meta layout");
 _Static_assert(sizeof(struct vigil_obj_note) == 68, "vigil_obj_note layout");

@@ -259,6 +259,7 @@ static int read_stats(struct collector *c, struct vigil_stats *ret)
 		sum.user_err += v[i].user_err;
 		sum.kernel_err += v[i].kernel_err;
 		sum.exec_lost += v[i].exec_lost;
+		sum.stack_lookups += v[i].stack_lookups;
 	}
 	free(v);
 	*ret = sum;
@@ -754,6 +755,7 @@ static void send_metrics(struct collector *c)
 		m.user_stack_errors_total = st.user_err;
 		m.kernel_stack_errors_total = st.kernel_err;
 		m.exec_lost_total = st.exec_lost;
+		m.stack_copy_lookups_total = st.stack_lookups;
 	}
 	m.malformed_total = c->malformed;
 	m.profiles_written_total = c->profiles_written;

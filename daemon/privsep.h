@@ -17,7 +17,7 @@
 
 #include "exportstats.h"
 
-#define PRIVSEP_VERSION 12
+#define PRIVSEP_VERSION 13
 /* The worker's end of its socketpair, placed here across the exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -521,6 +521,7 @@ struct msg_collector_metrics {
 	uint64_t user_stack_errors_total;
 	uint64_t kernel_stack_errors_total;
 	uint64_t exec_lost_total;       /* exec events lost */
+	uint64_t stack_copy_lookups_total; /* DWARF stack copies that looked the mapping up */
 	uint64_t malformed_total;       /* ring buffer records that failed validation */
 	uint64_t profiles_written_total;
 	uint64_t profiles_lost_total;   /* profiles that could not be written and were dropped */

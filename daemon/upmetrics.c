@@ -84,6 +84,9 @@ static void render_sampling(const struct upmetrics *m, struct promtext *p)
 	one(p, "vigil_exec_events_lost_total", PROMTEXT_COUNTER,
 	    "Exec events dropped because the ring buffer was full (their processes may symbolize less well).",
 	    c->exec_lost_total);
+	one(p, "vigil_stack_copy_lookups_total", PROMTEXT_COUNTER,
+	    "User stack copies (dwarf mode) whose end the BPF program had to look up in the task's mappings, the slow way.",
+	    c->stack_copy_lookups_total);
 	one(p, "vigil_malformed_records_total", PROMTEXT_COUNTER,
 	    "Ring buffer records the collector refused as malformed.", c->malformed_total);
 	one(p, "vigil_profiles_written_total", PROMTEXT_COUNTER,

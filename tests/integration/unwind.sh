@@ -7,6 +7,7 @@
 #  - Debian's /usr/bin/python3 running a recursive function,
 #  - Debian's /usr/bin/openssl speed sha256,
 #  - tests/workloads/cxxspin (C++, -O2, no frame pointers, exceptions),
+#    its main thread and a second thread on a stack glibc made,
 #  - tests/workloads/mixedstack (code with and without frame pointers
 #    calling each other, a signal handler, the vDSO).
 # A whole stack is one without the [truncated] marker that reaches main
@@ -24,6 +25,8 @@ TESTS=(
 	"python3 (Debian's, recursing): >= 95% of its samples whole, reaching main"
 	"openssl speed sha256 (Debian's): >= 95% of its samples whole, reaching main"
 	"cxxspin (C++, -O2, no frame pointers, exceptions): >= 95% whole, reaching main"
+	"cxxspin's second thread (stack copied up to its thread control block): >= 95% whole, reaching start_thread"
+	"the BPF program looked a stack's mapping up (bpf_find_vma, the slow way) for at most 2% of the copies"
 	"python3: the frames perf record --call-graph dwarf shows, and no others"
 	"cxxspin: the frames perf record --call-graph dwarf shows, and no others"
 	"mixedstack: frame-pointer code called from code without: vwl_lib_spin < nofp_middle < phase_fp_to_nofp < main"
@@ -49,12 +52,14 @@ require_file /usr/bin/perf "${TESTS[@]}"
 SECS=10
 OUT=$T/dwarf
 VIGILD_TIMEOUT=90
-vigild_start "$T/vigild.log" --hz 99 --interval 4 --duration $((SECS + 6)) --output "$OUT"
+PORT=$(free_port)
+vigild_start "$T/vigild.log" --hz 99 --interval 4 --duration $((SECS + 6)) --output "$OUT" \
+	--metrics-listen "127.0.0.1:$PORT"
 vigild_wait_ready 20 || tap_diag "vigild not sampling after 20 s:" "$(tail -5 "$T/vigild.log")"
 spawn /usr/bin/python3 "$VIGIL_ROOT/tests/workloads/recurse.py" "$SECS"
 PY=$SPAWNED_PID
 spawn /usr/bin/openssl speed -seconds "$SECS" sha256 >"$T/openssl.out" 2>&1
-spawn "$WLD/cxxspin" --seconds "$SECS" >"$T/cxxspin.out"
+spawn "$WLD/cxxspin" --seconds "$SECS" --threads 1 >"$T/cxxspin.out"
 CXX=$SPAWNED_PID
 spawn "$WLD/mixedstack" --seconds "$SECS" >"$T/mixed.out"
 # perf alongside, on the two it is compared with (perf's default: 8 KiB of stack)
@@ -67,29 +72,40 @@ perf record -q -F 99 --call-graph dwarf -p "$CXX" -o "$T/perf-cxx.data" -- sleep
 PERF2=$!
 wait "$PERF1" "$PERF2"
 wait "$PY" "$CXX"
+curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" >"$T/metrics" 2>&1
 vigild_wait 40
 mapfile -t FILES < <(profile_files "$OUT")
 
 tap_result "${TESTS[0]}" $([ "$VIGILD_RC" -eq 0 ]; echo $?) \
 	"vigild exit $VIGILD_RC; its log:" "$(tail -10 "$T/vigild.log")"
 
-# whole COMM MAIN: "total whole" for the samples of COMM: no [truncated], and MAIN on the stack.
+# whole LABEL MAIN: "total whole" for the samples with LABEL (KEY=VALUE):
+# no [truncated], and MAIN on the stack.
 whole() {
-	pq stacks --label "comm=$1" "${FILES[@]}" | awk -F'\t' -v main="$2" '
+	pq stacks --label "$1" "${FILES[@]}" | awk -F'\t' -v main="$2" '
 		{ n += $1; if ($2 !~ /\[truncated\]/ && (";" $2 ";") ~ (";" main ";")) w += $1 }
 		END { print n + 0, w + 0 }'
 }
 # enough TOTAL WHOLE: at least 100 samples, 95% of them whole
 enough() { [ "$1" -ge 100 ] && [ $(($2 * 100)) -ge $(($1 * 95)) ]; }
-# worst stacks of COMM, for the diagnostics
-worst() { pq stacks --label "comm=$1" "${FILES[@]}" | grep -F '[truncated]' | sort -rn | head -3; }
+# worst stacks of LABEL, for the diagnostics
+worst() { pq stacks --label "$1" "${FILES[@]}" | grep -F '[truncated]' | sort -rn | head -3; }
 
-read -r n w < <(whole python3 __libc_start_call_main)
-tap_result "${TESTS[1]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst python3)"
-read -r n w < <(whole openssl __libc_start_call_main)
-tap_result "${TESTS[2]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst openssl)"
-read -r n w < <(whole cxxspin main)
-tap_result "${TESTS[3]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst cxxspin)"
+read -r n w < <(whole comm=python3 __libc_start_call_main)
+tap_result "${TESTS[1]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst comm=python3)"
+read -r n w < <(whole comm=openssl __libc_start_call_main)
+tap_result "${TESTS[2]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst comm=openssl)"
+read -r n w < <(whole thread_name=cxxspin main)
+tap_result "${TESTS[3]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst thread_name=cxxspin)"
+read -r n w < <(whole thread_name=cxxspin-worker start_thread)
+tap_result "${TESTS[4]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst thread_name=cxxspin-worker)"
+# Every sample here is a dwarf one (the default), idle ticks aside.
+metric() { awk -v m="$1" '$1 == m { print $2 + 0; f = 1 } END { if (!f) print -1 }' "$T/metrics"; }
+samples=$(metric vigil_samples_total)
+lookups=$(metric vigil_stack_copy_lookups_total)
+tap_result "${TESTS[5]}" "$([ "$samples" -ge 500 ] && [ "$lookups" -ge 0 ] &&
+	[ $((lookups * 50)) -le "$samples" ]; echo $?)" \
+	"$lookups lookups in $samples samples (-1: not on the page);" "$(head -c 300 "$T/metrics")"
 
 # pairs: "caller<TAB>callee<TAB>samples" of folded stacks on stdin (root first),
 # named functions only, each pair counted once per sample.  Names are
@@ -146,23 +162,23 @@ compare() { # COMM PERFDATA
 	same_pairs "$T/$1.vigil" "$T/$1.perf" | sed 's/^/perf lacks vigild'"'"'s /'
 }
 out=$(compare python3 "$T/perf-py.data")
-tap_result "${TESTS[4]}" "$([ -z "$out" ]; echo $?)" "$out" "$(wc -l <"$T/python3.perf") pairs from perf, $(wc -l <"$T/python3.vigil") from vigild"
+tap_result "${TESTS[6]}" "$([ -z "$out" ]; echo $?)" "$out" "$(wc -l <"$T/python3.perf") pairs from perf, $(wc -l <"$T/python3.vigil") from vigild"
 out=$(compare cxxspin "$T/perf-cxx.data")
-tap_result "${TESTS[5]}" "$([ -z "$out" ]; echo $?)" "$out" "$(wc -l <"$T/cxxspin.perf") pairs from perf, $(wc -l <"$T/cxxspin.vigil") from vigild"
+tap_result "${TESTS[7]}" "$([ -z "$out" ]; echo $?)" "$out" "$(wc -l <"$T/cxxspin.perf") pairs from perf, $(wc -l <"$T/cxxspin.vigil") from vigild"
 
 pq stacks --label comm=mixedstack "${FILES[@]}" >"$T/mixed.stacks"
 # reaches LEAF PATTERN: some whole stack matches the extended regexp PATTERN (";"-joined, root first)
 reaches() { grep -v -F '[truncated]' "$T/mixed.stacks" | cut -f2 | grep -Eq "$1"; }
-tap_result "${TESTS[6]}" "$(reaches ';main;phase_fp_to_nofp;nofp_middle;vwl_lib_spin$'; echo $?)" \
+tap_result "${TESTS[8]}" "$(reaches ';main;phase_fp_to_nofp;nofp_middle;vwl_lib_spin$'; echo $?)" \
 	"$(grep vwl_lib_spin "$T/mixed.stacks" | sort -rn | head -3)"
-tap_result "${TESTS[7]}" "$(reaches ';main;phase_nofp_to_fp;qsort[^;]*;.*;fp_compare_spin$'; echo $?)" \
+tap_result "${TESTS[9]}" "$(reaches ';main;phase_nofp_to_fp;qsort[^;]*;.*;fp_compare_spin$'; echo $?)" \
 	"$(grep fp_compare_spin "$T/mixed.stacks" | sort -rn | head -3)"
-tap_result "${TESTS[8]}" "$(reaches ';main;phase_signal;(.*;)?__restore_rt;on_alarm;handler_spin(;|$)'; echo $?)" \
+tap_result "${TESTS[10]}" "$(reaches ';main;phase_signal;(.*;)?__restore_rt;on_alarm;handler_spin(;|$)'; echo $?)" \
 	"$(grep handler_spin "$T/mixed.stacks" | sort -rn | head -3)"
-tap_result "${TESTS[9]}" "$(reaches ';main;phase_vdso;(clock_gettime[^;]*;)+[^;]*@?\[vdso\]|;main;phase_vdso;(clock_gettime[^;]*;)+__vdso_clock_gettime'; echo $?)" \
+tap_result "${TESTS[11]}" "$(reaches ';main;phase_vdso;(clock_gettime[^;]*;)+[^;]*@?\[vdso\]|;main;phase_vdso;(clock_gettime[^;]*;)+__vdso_clock_gettime'; echo $?)" \
 	"$(grep phase_vdso "$T/mixed.stacks" | sort -rn | head -3)"
-read -r n w < <(whole mixedstack main)
-tap_result "${TESTS[10]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst mixedstack)"
+read -r n w < <(whole comm=mixedstack main)
+tap_result "${TESTS[12]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst comm=mixedstack)"
 
 # A frame outside every mapping shows as a bare address (no @file).  The
 # user leaf is the user pc the sample interrupted, or the kernel was entered
@@ -175,7 +191,7 @@ for c in python3 openssl cxxspin mixedstack; do
 done >"$T/all.stacks"
 bare=$(cut -f3 "$T/all.stacks" | sed 's/;[^;]*$//' | tr ';' '\n' | grep -E '^0x[0-9a-f]+$' |
 	sort | uniq -c | sort -rn | head -5)
-tap_result "${TESTS[11]}" "$([ -z "$bare" ]; echo $?)" "frames in no mapping: $bare" \
+tap_result "${TESTS[13]}" "$([ -z "$bare" ]; echo $?)" "frames in no mapping: $bare" \
 	"their stacks (comm, samples, stack):" \
 	"$(awk -F'\t' '{ s = $3; sub(/;[^;]*$/, "", s) } (";" s ";") ~ /;0x[0-9a-f]+;/' "$T/all.stacks" | head -3)"
 
@@ -191,12 +207,12 @@ pq stacks --label comm=mixedstack "${FILES2[@]}" >"$T/mixed-fp.stacks"
 # the kernel's walk finds nofp_middle's return address, then rbp is 0: nothing above it
 fp_stop=$(grep -E ';?nofp_middle;vwl_lib_spin$' "$T/mixed-fp.stacks" | grep -vc ';phase_fp_to_nofp;nofp_middle')
 fp_all=$(grep -c 'vwl_lib_spin$' "$T/mixed-fp.stacks")
-tap_result "${TESTS[12]}" "$([ "$VIGILD_RC" -eq 0 ] && [ "$fp_all" -gt 0 ] && [ "$fp_stop" -eq "$fp_all" ] &&
+tap_result "${TESTS[14]}" "$([ "$VIGILD_RC" -eq 0 ] && [ "$fp_all" -gt 0 ] && [ "$fp_stop" -eq "$fp_all" ] &&
 	! grep -qF '[truncated]' "$T/mixed-fp.stacks"; echo $?)" \
 	"vigild exit $VIGILD_RC; $fp_stop of $fp_all vwl_lib_spin stacks stop at nofp_middle:" \
 	"$(grep vwl_lib_spin "$T/mixed-fp.stacks" | sort -rn | head -3)"
 
 bad=$(validate_profiles "${FILES[@]}" "${FILES2[@]}")
-tap_result "${TESTS[13]}" "$([ ${#FILES[@]} -gt 0 ] && [ -z "$bad" ]; echo $?)" \
+tap_result "${TESTS[15]}" "$([ ${#FILES[@]} -gt 0 ] && [ -z "$bad" ]; echo $?)" \
 	"${#FILES[@]} + ${#FILES2[@]} files; $bad"
 tap_done

@@ -30,6 +30,7 @@ static void fill(struct msg_collector_metrics *m)
 	m->lost_total = 7;
 	m->user_stack_errors_total = 3;
 	m->kernel_stack_errors_total = 4;
+	m->stack_copy_lookups_total = 6;
 	m->spool.bytes = 1000;
 	m->spool.files = 2;
 	m->spool.dropped_total = 5;
@@ -137,6 +138,7 @@ static void test_page(void **state)
 	assert_non_null(strstr(s, "\nvigil_samples_lost_total 7\n"));
 	assert_non_null(strstr(s, "\nvigil_stack_walk_errors_total{kind=\"user\"} 3\n"
 				  "vigil_stack_walk_errors_total{kind=\"kernel\"} 4\n"));
+	assert_non_null(strstr(s, "\nvigil_stack_copy_lookups_total 6\n"));
 	assert_non_null(strstr(s, "\nvigil_tenant_sampling_frequency_hertz{tenant=\"we\\\"b\"} 49\n"));
 	assert_non_null(strstr(s, "\nvigil_tenant_overhead_ratio{tenant=\"default\"} 0.00012\n"));
 	assert_non_null(strstr(s, "\nvigil_tenant_budget_ratio{tenant=\"we\\\"b\"} 0.02\n"));

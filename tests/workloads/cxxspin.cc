@@ -2,10 +2,14 @@
 // built like Debian builds its packages, -O2 without frame pointers, with
 // exceptions, so that its functions' symbols are mangled C++ names.
 //
-//   cxxspin [--seconds N]   spin N seconds (default 30) in
-//                           vigil_wl::Spinner<unsigned long>::spin(unsigned long)
-//                           and vigil_wl::checksum(std::vector<unsigned char> const&),
-//                           throwing and catching an exception now and then.
+//   cxxspin [--seconds N] [--threads T]
+//       spin N seconds (default 30) in
+//       vigil_wl::Spinner<unsigned long>::spin(unsigned long) and
+//       vigil_wl::checksum(std::vector<unsigned char> const&), throwing and
+//       catching an exception now and then; with --threads, T more threads
+//       (named cxxspin-worker, stacks of glibc's making) do the same in
+//       vigil_wl::worker as the main thread does in main.
+#include <pthread.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,25 +62,69 @@ static double now()
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int main(int argc, char **argv)
+struct run {
+	double end;
+	unsigned long sink, caught;
+};
+
+static void spin_until(struct run *r)
 {
-	double seconds = 30, end;
-	unsigned long sink = 0, caught = 0;
 	vigil_wl::Spinner<unsigned long> s;
 
-	if (argc == 3 && strcmp(argv[1], "--seconds") == 0)
-		seconds = atof(argv[2]);
-	else if (argc != 1) {
-		fprintf(stderr, "usage: cxxspin [--seconds N]\n");
+	while (now() < r->end) {
+		try {
+			r->sink += s.spin(64);
+		} catch (const std::runtime_error &) {
+			r->caught++;
+		}
+	}
+}
+
+namespace vigil_wl {
+
+__attribute__((noinline)) void *worker(void *arg)
+{
+	spin_until(static_cast<struct run *>(arg));
+	return nullptr;
+}
+
+} // namespace vigil_wl
+
+int main(int argc, char **argv)
+{
+	double seconds = 30;
+	long threads = 0;
+	pthread_t tid[16];
+	struct run runs[17] = {};
+
+	for (int i = 1; i < argc; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0)
+			seconds = atof(argv[++i]);
+		else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0)
+			threads = atol(argv[++i]);
+		else
+			threads = -1;
+	}
+	if (threads < 0 || threads > 16) {
+		fprintf(stderr, "usage: cxxspin [--seconds N] [--threads T (0-16)]\n");
 		return 64;
 	}
-	end = now() + seconds;
-	while (now() < end) {
-		try {
-			sink += s.spin(64);
-		} catch (const std::runtime_error &) {
-			caught++;
+	for (long t = 0; t <= threads; t++)
+		runs[t].end = now() + seconds;
+	for (long t = 0; t < threads; t++) {
+		if (pthread_create(&tid[t], nullptr, vigil_wl::worker, &runs[t + 1]) != 0) {
+			fprintf(stderr, "cxxspin: pthread_create failed\n");
+			return 71;
 		}
+		pthread_setname_np(tid[t], "cxxspin-worker");
+	}
+	spin_until(&runs[0]);
+	for (long t = 0; t < threads; t++)
+		pthread_join(tid[t], nullptr);
+	unsigned long sink = 0, caught = 0;
+	for (long t = 0; t <= threads; t++) {
+		sink += runs[t].sink;
+		caught += runs[t].caught;
 	}
 	printf("%lu %lu\n", sink, caught);
 	return 0;
