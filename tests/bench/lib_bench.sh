@@ -70,6 +70,62 @@ tree_bpf_stats() {
 	} END { printf "%.0f %.0f\n", t, c }'
 }
 
+# Reading a profiler's figures at a window's edges without starting a
+# process.  vigild notes every process it samples for the first time (it
+# reads its maps through the monitor: on the order of a millisecond of its
+# CPU each), the benchmark's own ps, awk and bpftool included, which
+# bpftrace and perf do not: reading the figures with those tools at the
+# edges of a window charged vigild, in the window, for the harness.
+#
+# tree_snap PID, before the window (it may start processes): remembers the
+# tree's processes (SNAP_PIDS) and the fdinfo files of its perf_event
+# programs (BPF_PROG_TYPE_PERF_EVENT, 7), each program once (SNAP_PROGS).
+tree_snap() {
+	local p f k v type id seen=" "
+	mapfile -t SNAP_PIDS < <(proc_tree "$1")
+	SNAP_PROGS=()
+	for p in "${SNAP_PIDS[@]}"; do
+		for f in /proc/$p/fdinfo/*; do
+			type= id=
+			{ while read -r k v; do
+				case $k in
+				prog_type:) type=$v ;;
+				prog_id:) id=$v ;;
+				esac
+			done <"$f"; } 2>/dev/null
+			[ "$type" = 7 ] && [ -n "$id" ] || continue
+			case $seen in *" $id "*) continue ;; esac
+			seen+="$id "
+			SNAP_PROGS+=("$f")
+		done
+	done
+}
+
+# snap_read: with shell builtins only, sets SNAP_CPU_NS (every thread of
+# SNAP_PIDS, /proc/PID/task/*/schedstat), SNAP_SWITCHES (their voluntary
+# context switches), SNAP_BPF_NS and SNAP_BPF_CNT (run_time_ns and run_cnt
+# summed over SNAP_PROGS).
+snap_read() {
+	local p t f k v
+	SNAP_CPU_NS=0 SNAP_SWITCHES=0 SNAP_BPF_NS=0 SNAP_BPF_CNT=0
+	for p in "${SNAP_PIDS[@]}"; do
+		for t in /proc/$p/task/*; do
+			{ read -r v _ <"$t/schedstat" && SNAP_CPU_NS=$((SNAP_CPU_NS + v)); } 2>/dev/null
+			{ while read -r k v; do
+				[ "$k" = voluntary_ctxt_switches: ] && SNAP_SWITCHES=$((SNAP_SWITCHES + v))
+			done <"$t/status"; } 2>/dev/null
+		done
+	done
+	for f in "${SNAP_PROGS[@]}"; do
+		{ while read -r k v; do
+			case $k in
+			run_time_ns:) SNAP_BPF_NS=$((SNAP_BPF_NS + v)) ;;
+			run_cnt:) SNAP_BPF_CNT=$((SNAP_BPF_CNT + v)) ;;
+			esac
+		done <"$f"; } 2>/dev/null
+	done
+}
+
 # div A B FORMAT: A / B printed with FORMAT, "n/a" when B is 0.
 div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (b > 0) printf f, a / b; else printf "n/a" }'; }
 
