@@ -225,6 +225,7 @@ struct sym_proc {
 	uint32_t pid;
 	int err;           /* result of the first note */
 	bool gone;         /* maps can no longer be re-read */
+	bool execed;       /* exec'd since its maps were read: unknown until noted again */
 	uint64_t start_ns;
 	uint64_t last_used;
 	uint64_t reread_gen;
@@ -256,6 +257,7 @@ struct symbolizer {
 	struct sym_anon *anons;
 	uint64_t elf_bytes;
 	uint64_t fills;       /* files parsed (or found unparsable) so far */
+	uint64_t files_kept;  /* mappings that kept their file across a re-read of the maps */
 	uint64_t debug_files, debug_refused; /* separate debug files read, refused */
 	uint64_t minidebug_read, minidebug_refused; /* .gnu_debugdata sections */
 	uint64_t seed;        /* of the content and build-id hashes: random, so not collided on purpose */
@@ -934,7 +936,8 @@ static uint64_t pid_hash(uint32_t pid)
 	return mix64(pid);
 }
 
-static struct sym_proc *proc_find(struct symbolizer *s, uint32_t pid, uint64_t start_ns)
+/* The process (pid, start_ns), exec'd or not. */
+static struct sym_proc *proc_find_any(struct symbolizer *s, uint32_t pid, uint64_t start_ns)
 {
 	uint64_t h = pid_hash(pid);
 
@@ -945,6 +948,14 @@ static struct sym_proc *proc_find(struct symbolizer *s, uint32_t pid, uint64_t s
 			return p;
 	}
 	return NULL;
+}
+
+/* The process (pid, start_ns), when its maps are known: not exec'd since. */
+static struct sym_proc *proc_find(struct symbolizer *s, uint32_t pid, uint64_t start_ns)
+{
+	struct sym_proc *p = proc_find_any(s, pid, start_ns);
+
+	return p && !p->execed ? p : NULL;
 }
 
 static void pmaps_release(struct sym_pmap *maps, size_t n)
@@ -1146,8 +1157,48 @@ static struct sym_file *memo_file_get(struct symbolizer *s, struct load_memo *m,
 	return e->file;
 }
 
-/* (Re-)read a process's maps and swap them in. */
-static int proc_load(struct symbolizer *s, struct sym_proc *p)
+static const struct sym_pmap *pmap_find(const struct sym_proc *p, uint64_t addr)
+{
+	size_t lo = 0, hi = p->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->maps[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || addr >= p->maps[lo - 1].end)
+		return NULL;
+	return &p->maps[lo - 1];
+}
+
+/*
+ * The file of the same mapping in the maps read before, when the process
+ * maps the same range of the same inode at the same offset still: a
+ * re-read (a library loaded after the first one) asks the monitor again
+ * only for what changed, not for every file of the process.  Not when the
+ * old entry was already missing from the last read, nor for a file whose
+ * parsing was put off (file_get parses it when it is asked for again).
+ */
+static struct sym_file *still_mapped(const struct sym_proc *p, const struct procmap *mp)
+{
+	const struct sym_pmap *old = p->maps ? pmap_find(p, mp->start) : NULL;
+
+	if (!old || old->gone || !old->file || old->file->deferred || old->start != mp->start ||
+	    old->end != mp->end || old->offset != mp->offset || old->inode != mp->inode ||
+	    old->dev_major != mp->dev_major || old->dev_minor != mp->dev_minor)
+		return NULL;
+	return old->file;
+}
+
+/*
+ * (Re-)read a process's maps and swap them in.  keep_old: mappings gone
+ * from the new read are kept for the rest of the generation (a re-read);
+ * otherwise dropped (the first read after an exec).
+ */
+static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 {
 	struct load_memo memo = { 0 };
 	struct procmaps *m = NULL;
@@ -1199,8 +1250,13 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 		pm->inode = mp->inode;
 		pm->dev_major = mp->dev_major;
 		pm->dev_minor = mp->dev_minor;
-		if (mp->inode && mp->path[0] == '/')
-			pm->file = memo_file_get(s, &memo, p->pid, mp);
+		if (mp->inode && mp->path[0] == '/') {
+			pm->file = still_mapped(p, mp);
+			if (pm->file)
+				s->files_kept++;
+			else
+				pm->file = memo_file_get(s, &memo, p->pid, mp);
+		}
 		if (pm->file) {
 			pm->file->refs++;
 			pm->file->last_used = s->gen;
@@ -1212,7 +1268,10 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p)
 			}
 		}
 	}
-	pmaps_replace(p->maps, p->n, &maps, &k);
+	if (keep_old)
+		pmaps_replace(p->maps, p->n, &maps, &k);
+	else
+		pmaps_release(p->maps, p->n);
 	p->maps = maps;
 	p->n = k;
 	proc_index(s, p);
@@ -1240,26 +1299,9 @@ static void proc_maybe_reread(struct symbolizer *s, struct sym_proc *p)
 	if (p->gone || p->reread_gen == s->gen)
 		return;
 	p->reread_gen = s->gen;
-	r = proc_load(s, p);
+	r = proc_load(s, p, true);
 	if (r == -ESRCH)
 		p->gone = true;
-}
-
-static const struct sym_pmap *pmap_find(const struct sym_proc *p, uint64_t addr)
-{
-	size_t lo = 0, hi = p->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (p->maps[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0 || addr >= p->maps[lo - 1].end)
-		return NULL;
-	return &p->maps[lo - 1];
 }
 
 /* --- public API ---------------------------------------------------------- */
@@ -1377,7 +1419,23 @@ int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_n
 
 	if (!s || pid == 0 || pid > INT32_MAX)
 		return -EINVAL;
-	p = proc_find(s, pid, start_ns);
+	p = proc_find_any(s, pid, start_ns);
+	if (p && p->execed) {
+		/* Its new image: the mappings it kept (ld.so's, often) keep their files. */
+		p->execed = false;
+		p->last_used = s->gen;
+		p->reread_gen = 0; /* as a new process's: one re-read this generation */
+		r = proc_load(s, p, false);
+		if (r < 0) {
+			pmaps_release(p->maps, p->n);
+			p->maps = NULL;
+			p->n = 0;
+			proc_index(s, p);
+		}
+		p->err = r;
+		p->gone = r == -ESRCH;
+		return r;
+	}
 	if (p) {
 		p->last_used = s->gen;
 		return p->err;
@@ -1392,7 +1450,7 @@ int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_n
 	p->pid = pid;
 	p->start_ns = start_ns;
 	p->last_used = s->gen;
-	r = proc_load(s, p);
+	r = proc_load(s, p, true);
 	if (r == -ENOMEM) {
 		free(p);
 		return r;
@@ -1415,7 +1473,11 @@ void symbolizer_forget_process(struct symbolizer *s, uint32_t pid)
 		struct sym_proc *p = container_of(n, struct sym_proc, node);
 
 		next = n->next;
-		if (p->pid == pid)
+		if (p->pid != pid)
+			continue;
+		if (p->n)
+			p->execed = true; /* its maps: what the next read may keep files from */
+		else
 			proc_destroy(s, p);
 	}
 }

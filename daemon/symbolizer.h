@@ -220,7 +220,12 @@ int symbolizer_new_ops(const struct symbolizer_ops *ops, int kallsyms_fd, struct
  */
 int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_ns);
 
-/* The process exec'ed: drop every cached (pid, *) so the next note re-reads. */
+/*
+ * The process exec'ed: every cached (pid, *) is unknown to lookups until
+ * the next note reads its maps again; that read keeps the files of
+ * mappings the process had before at the same place, same inode, same
+ * offset, and asks the monitor for the others.
+ */
 void symbolizer_forget_process(struct symbolizer *s, uint32_t pid);
 
 /*

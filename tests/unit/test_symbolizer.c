@@ -526,6 +526,84 @@ static void test_anon_and_reread(void **state)
 	symbolizer_free(s);
 }
 
+/* open_file through the monitor's opener, counted. */
+static int counted_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	(*(unsigned *)ctx)++;
+	return mapfile_open(pid, mp, ret_st);
+}
+
+/*
+ * A re-read of a process's maps (a library loaded after the first read)
+ * asks the monitor for the files of new mappings only: the ones it mapped
+ * before, same range of the same inode at the same offset, keep their
+ * file.  Each ask costs the monitor a dozen system calls; a process
+ * sampled early in its life is read three or four times.
+ */
+static void test_reread_keeps_files(void **state)
+{
+	unsigned opens = 0;
+	struct symbolizer_ops ops = { .open_maps = test_open_maps, .open_file = counted_open_file,
+				      .ctx = &opens };
+	struct symbolizer *s = NULL;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct sym_frame f, g;
+	uint8_t *region, *a;
+	unsigned first;
+	int fd;
+
+	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
+	region = mmap(NULL, 4 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(region != MAP_FAILED);
+	note_self(s);
+	first = opens;
+	assert_true(first >= 2); /* this test's binary and the C library at least */
+	g = self_ip(s, (uintptr_t)&test_reread_keeps_files, false);
+	assert_non_null(g.mapping);
+	assert_int_equal(opens, first);
+
+	/* A new mapping of this binary (a range of its own): one ask, not first + 1. */
+	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	a = mmap(region + page, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	close(fd);
+	assert_true(a != MAP_FAILED);
+	f = self_ip(s, (uintptr_t)a + 64, false);
+	assert_ptr_equal(f.mapping, g.mapping); /* a file's frames share its one mapping */
+	assert_int_equal(opens, first + 1);
+	/* the mappings read before still name their code */
+	f = self_ip(s, (uintptr_t)&test_reread_keeps_files, false);
+	assert_ptr_equal(f.mapping, g.mapping);
+	assert_string_equal(f.function, "test_reread_keeps_files");
+
+	/* Remapped over with another file's page: asked for again. */
+	symbolizer_tick(s);
+	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	a = mmap(region + page, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, fd, (off_t)page);
+	close(fd);
+	assert_true(a != MAP_FAILED);
+	f = self_ip(s, (uintptr_t)region + 3 * page, false); /* in no mapping: a re-read */
+	assert_null(f.mapping);
+	assert_int_equal(opens, first + 2);
+	f = self_ip(s, (uintptr_t)a + 64, false);
+	assert_ptr_equal(f.mapping, g.mapping);
+
+	/*
+	 * After an exec the maps are unknown until the next note, which asks
+	 * for no file mapped at the same place before (here: all of them).
+	 */
+	symbolizer_forget_process(s, (uint32_t)getpid());
+	f = self_ip(s, (uintptr_t)&test_reread_keeps_files, false);
+	assert_null(f.mapping);
+	note_self(s);
+	assert_int_equal(opens, first + 2);
+	f = self_ip(s, (uintptr_t)&test_reread_keeps_files, false);
+	assert_string_equal(f.function, "test_reread_keeps_files");
+	munmap(region, 4 * page);
+	symbolizer_free(s);
+}
+
 /*
  * A mapping gone from a re-read of the maps (a library unloaded) still
  * names addresses in it for the rest of that generation, where nothing
@@ -993,10 +1071,10 @@ static void test_gc_and_forget(void **state)
 	symbolizer_get_stats(s, &st);
 	assert_int_equal(st.processes, 1);
 
-	/* exec: forget drops the maps, the next note reads them again. */
+	/* exec: forget makes the maps unknown; the next note reads them again. */
 	symbolizer_forget_process(s, (uint32_t)getpid());
 	symbolizer_get_stats(s, &st);
-	assert_int_equal(st.processes, 0);
+	assert_int_equal(st.processes, 1); /* held for the files its next read may keep */
 	f = self_ip(s, ip, false);
 	assert_null(f.mapping);
 	note_self(s);
@@ -1820,6 +1898,7 @@ int main(void)
 		cmocka_unit_test(test_dlopen_lib),
 		cmocka_unit_test(test_libc),
 		cmocka_unit_test(test_anon_and_reread),
+		cmocka_unit_test(test_reread_keeps_files),
 		cmocka_unit_test(test_unmapped_kept),
 		cmocka_unit_test(test_vdso),
 		cmocka_unit_test(test_child_exits),
