@@ -158,6 +158,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
 				echo "bench: round $round $cfg: ${NOTE[$cfg]}"
 				continue
 			fi
+			# A short run of the workload first, as a host that runs it
+			# all the time would have had: vigild then holds its files
+			# (their symbols and CFI, libc's debug file), which it reads
+			# once, not for each process.  Every profiler gets it.
+			warm=()
+			for ((i = 0; i < NCPU; i++)); do
+				$WL --ops $((OPS / 50)) >/dev/null &
+				warm+=($!)
+			done
+			wait "${warm[@]}"
 			# the tree and its programs, then start-up settles
 			tree_snap "$PROF_PID"
 			sleep 1
