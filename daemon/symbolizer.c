@@ -257,7 +257,6 @@ struct symbolizer {
 	struct sym_anon *anons;
 	uint64_t elf_bytes;
 	uint64_t fills;       /* files parsed (or found unparsable) so far */
-	uint64_t files_kept;  /* mappings that kept their file across a re-read of the maps */
 	uint64_t debug_files, debug_refused; /* separate debug files read, refused */
 	uint64_t minidebug_read, minidebug_refused; /* .gnu_debugdata sections */
 	uint64_t seed;        /* of the content and build-id hashes: random, so not collided on purpose */
@@ -1176,19 +1175,27 @@ static const struct sym_pmap *pmap_find(const struct sym_proc *p, uint64_t addr)
 
 /*
  * The file of the same mapping in the maps read before, when the process
- * maps the same range of the same inode at the same offset still: a
- * re-read (a library loaded after the first one) asks the monitor again
- * only for what changed, not for every file of the process.  Not when the
- * old entry was already missing from the last read, nor for a file whose
- * parsing was put off (file_get parses it when it is asked for again).
+ * maps the same range of the same inode at the same offset, by the same
+ * path, still: a re-read (a library loaded after the first one) asks the
+ * monitor again only for what changed, not for every file of the process.
+ * Not when the old entry was already missing from the last read, nor for
+ * a file whose parsing was put off (file_get parses it when it is asked
+ * for again), nor for one another file has replaced at its inode since
+ * (file_get found it stale for another process).  What this does not see,
+ * as file_get's size, mtime and ctime would: a file rewritten in place
+ * under the mapping between the two reads, or unlinked, its inode number
+ * given to a new file of the same path and size, and that mapped at the
+ * very same place; the frames of that mapping then keep the old file's
+ * names until the process's next exec or exit.
  */
 static struct sym_file *still_mapped(const struct sym_proc *p, const struct procmap *mp)
 {
 	const struct sym_pmap *old = p->maps ? pmap_find(p, mp->start) : NULL;
 
-	if (!old || old->gone || !old->file || old->file->deferred || old->start != mp->start ||
-	    old->end != mp->end || old->offset != mp->offset || old->inode != mp->inode ||
-	    old->dev_major != mp->dev_major || old->dev_minor != mp->dev_minor)
+	if (!old || old->gone || !old->file || old->file->deferred || !old->file->in_dev ||
+	    old->start != mp->start || old->end != mp->end || old->offset != mp->offset ||
+	    old->inode != mp->inode || old->dev_major != mp->dev_major ||
+	    old->dev_minor != mp->dev_minor || strcmp(old->file->path, mp->path) != 0)
 		return NULL;
 	return old->file;
 }
@@ -1252,9 +1259,7 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 		pm->dev_minor = mp->dev_minor;
 		if (mp->inode && mp->path[0] == '/') {
 			pm->file = still_mapped(p, mp);
-			if (pm->file)
-				s->files_kept++;
-			else
+			if (!pm->file)
 				pm->file = memo_file_get(s, &memo, p->pid, mp);
 		}
 		if (pm->file) {
@@ -1426,6 +1431,10 @@ int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_n
 		p->last_used = s->gen;
 		p->reread_gen = 0; /* as a new process's: one re-read this generation */
 		r = proc_load(s, p, false);
+		if (r == -ENOMEM) {
+			p->execed = true; /* as a new process's: tried again at its next note */
+			return r;
+		}
 		if (r < 0) {
 			pmaps_release(p->maps, p->n);
 			p->maps = NULL;

@@ -170,6 +170,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			wait "${warm[@]}"
 			# the tree and its programs, then start-up settles
 			tree_snap "$PROF_PID"
+			[ "$cfg" = perf ] || [ ${#SNAP_PROGS[@]} -gt 0 ] ||
+				die "$cfg: no perf_event program fd found in its processes' fdinfo"
 			sleep 1
 			snap_read
 			bt0=$SNAP_BPF_NS bc0=$SNAP_BPF_CNT cpu0=$SNAP_CPU_NS

@@ -26,7 +26,7 @@ TESTS=(
 	"openssl speed sha256 (Debian's): >= 95% of its samples whole, reaching main"
 	"cxxspin (C++, -O2, no frame pointers, exceptions): >= 95% whole, reaching main"
 	"cxxspin's second thread (stack copied up to its thread control block): >= 95% whole, reaching start_thread"
-	"the BPF program looked a stack's mapping up (bpf_find_vma, the slow way) for at most 2% of the copies"
+	"the BPF program looked a stack's mapping up (bpf_find_vma, the slow way) for fewer copies, host-wide, than a tenth of cxxspin's samples in either thread"
 	"python3: the frames perf record --call-graph dwarf shows, and no others"
 	"cxxspin: the frames perf record --call-graph dwarf shows, and no others"
 	"mixedstack: frame-pointer code called from code without: vwl_lib_spin < nofp_middle < phase_fp_to_nofp < main"
@@ -96,16 +96,23 @@ tap_result "${TESTS[1]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(wor
 read -r n w < <(whole comm=openssl __libc_start_call_main)
 tap_result "${TESTS[2]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst comm=openssl)"
 read -r n w < <(whole thread_name=cxxspin main)
+main_n=$n
 tap_result "${TESTS[3]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst thread_name=cxxspin)"
 read -r n w < <(whole thread_name=cxxspin-worker start_thread)
+worker_n=$n
 tap_result "${TESTS[4]}" "$(enough "$n" "$w"; echo $?)" "$w of $n whole;" "$(worst thread_name=cxxspin-worker)"
-# Every sample here is a dwarf one (the default), idle ticks aside.
+# Every sample here is a dwarf one (the default).  The counter is the
+# host's (another process on a stack of its own, a Go program's, say, is
+# looked up too); were either of cxxspin's bounds (the main stack's top,
+# the thread's control block) not taken, each of that thread's samples
+# would be a lookup.
 metric() { awk -v m="$1" '$1 == m { print $2 + 0; f = 1 } END { if (!f) print -1 }' "$T/metrics"; }
-samples=$(metric vigil_samples_total)
 lookups=$(metric vigil_stack_copy_lookups_total)
-tap_result "${TESTS[5]}" "$([ "$samples" -ge 500 ] && [ "$lookups" -ge 0 ] &&
-	[ $((lookups * 50)) -le "$samples" ]; echo $?)" \
-	"$lookups lookups in $samples samples (-1: not on the page);" "$(head -c 300 "$T/metrics")"
+least=$((main_n < worker_n ? main_n : worker_n))
+tap_result "${TESTS[5]}" "$([ "$least" -ge 100 ] && [ "$lookups" -ge 0 ] &&
+	[ $((lookups * 10)) -lt "$least" ]; echo $?)" \
+	"$lookups lookups (-1: not on the page); cxxspin's samples: $main_n main thread, $worker_n worker;" \
+	"$(grep -E '^vigil_(samples_total|stack_copy)' "$T/metrics")"
 
 # pairs: "caller<TAB>callee<TAB>samples" of folded stacks on stdin (root first),
 # named functions only, each pair counted once per sample.  Names are

@@ -576,7 +576,7 @@ static void test_reread_keeps_files(void **state)
 	assert_ptr_equal(f.mapping, g.mapping);
 	assert_string_equal(f.function, "test_reread_keeps_files");
 
-	/* Remapped over with another file's page: asked for again. */
+	/* Remapped over with another page of the file (another offset): asked for again. */
 	symbolizer_tick(s);
 	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
@@ -591,8 +591,17 @@ static void test_reread_keeps_files(void **state)
 
 	/*
 	 * After an exec the maps are unknown until the next note, which asks
-	 * for no file mapped at the same place before (here: all of them).
+	 * for no file mapped at the same place before (here: all of them),
+	 * and drops what the new maps lack (a re-read would keep it for the
+	 * rest of the generation): the old image's mappings name nothing.
 	 */
+	a = mmap(region + 2 * page, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0);
+	assert_true(a != MAP_FAILED);
+	symbolizer_tick(s);
+	f = self_ip(s, (uintptr_t)a + 8, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(munmap(a, page), 0);
 	symbolizer_forget_process(s, (uint32_t)getpid());
 	f = self_ip(s, (uintptr_t)&test_reread_keeps_files, false);
 	assert_null(f.mapping);
@@ -600,6 +609,8 @@ static void test_reread_keeps_files(void **state)
 	assert_int_equal(opens, first + 2);
 	f = self_ip(s, (uintptr_t)&test_reread_keeps_files, false);
 	assert_string_equal(f.function, "test_reread_keeps_files");
+	f = self_ip(s, (uintptr_t)a + 8, false);
+	assert_null(f.mapping);
 	munmap(region, 4 * page);
 	symbolizer_free(s);
 }
