@@ -44,10 +44,29 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h;
 }
 
+/*
+ * Four independent lanes over 32-byte blocks, then words: mix() is a
+ * chain of multiplies, and one chain over a record (its 88-byte header
+ * and some 20 frames) was most of stackagg_add's time at 999 Hz.
+ */
 static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t len)
 {
-	uint64_t v;
+	uint64_t v, l0 = h, l1 = h ^ 0x243f6a8885a308d3ull, l2 = h ^ 0x13198a2e03707344ull,
+		    l3 = h ^ 0xa4093822299f31d0ull;
 
+	if (len >= 32) {
+		for (; len >= 32; p += 32, len -= 32) {
+			memcpy(&v, p, 8);
+			l0 = mix(l0, v);
+			memcpy(&v, p + 8, 8);
+			l1 = mix(l1, v);
+			memcpy(&v, p + 16, 8);
+			l2 = mix(l2, v);
+			memcpy(&v, p + 24, 8);
+			l3 = mix(l3, v);
+		}
+		h = mix(mix(mix(l0, l1), l2), l3);
+	}
 	for (; len >= 8; p += 8, len -= 8) {
 		memcpy(&v, p, 8);
 		h = mix(h, v);
