@@ -486,6 +486,8 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid,
 	e->type = VIGIL_EV_EXEC;
 	e->pid = tgid;
 	e->start_ns = BPF_CORE_READ(p, group_leader, start_boottime);
+	/* The tracepoint fires after exec_mmap(): the new mm is the task's now. */
+	e->time_ns = bpf_ktime_get_boot_ns();
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }

@@ -142,6 +142,11 @@ struct vigil_exec {
 	vigil_u32 type; /* VIGIL_EV_EXEC */
 	vigil_u32 pid;
 	vigil_u64 start_ns;
+	/*
+	 * When (CLOCK_BOOTTIME), the new image in place: a read of the maps
+	 * begun after it saw the new image, and need not be done again.
+	 */
+	vigil_u64 time_ns;
 };
 
 /*
@@ -199,7 +204,7 @@ struct vigil_stats {
 #define VIGIL_NOTE_OBJ_META 1    /* note type */
 #define VIGIL_OBJ_MAGIC "VIGILOBJ" /* 8 bytes, no NUL */
 #define VIGIL_OBJ_NAME_LEN 32
-#define VIGIL_PROFILE_OBJ_VERSION 2 /* profile.bpf.o; 2: stats.stack_lookups */
+#define VIGIL_PROFILE_OBJ_VERSION 3 /* profile.bpf.o; 2: stats.stack_lookups; 3: vigil_exec.time_ns */
 #define VIGIL_EMPTY_OBJ_VERSION 1   /* empty.bpf.o */
 
 struct vigil_obj_meta {
@@ -238,7 +243,7 @@ _Static_assert(sizeof(struct vigil_ustack) == 144, "vigil_ustack layout");
 _Static_assert(sizeof(struct vigil_sample) ==
 		       96 + VIGIL_KSTACK_BYTES + VIGIL_UCOPY_BYTES,
 	       "vigil_sample layout");
-_Static_assert(sizeof(struct vigil_exec) == 16, "vigil_exec layout");
+_Static_assert(sizeof(struct vigil_exec) == 24, "vigil_exec layout");
 _Static_assert(sizeof(struct vigil_stats) == 64, "vigil_stats layout");
 _Static_assert(sizeof(struct vigil_tenant_stats) == 32, "vigil_tenant_stats layout");
 _Static_assert(sizeof(struct vigil_obj_meta) == 48, "vigil_obj_meta layout");

@@ -452,12 +452,13 @@ static void flush(struct collector *c)
 			 " processes_aged=%" PRIu64 " files_aged=%" PRIu64 " anon_aged=%" PRIu64
 			 " processes_refused=%" PRIu64 " files_refused=%" PRIu64 " anon_refused=%" PRIu64
 			 " cfi_evicted=%" PRIu64 " unwind_spaces_evicted=%" PRIu64
-			 " rules_replaced=%" PRIu64 " demangle_evicted=%" PRIu64 " early_flushes=%" PRIu64,
+			 " rules_replaced=%" PRIu64 " demangle_evicted=%" PRIu64 " early_flushes=%" PRIu64
+			 " maps_reads=%" PRIu64 " maps_reads_saved=%" PRIu64,
 			 ss.processes, ss.files, ss.anon_mappings, ss.elf_bytes, ss.cfi_bytes,
 			 ss.cfi_mapped, mapguard_faults(), ss.kernel_symbols, ds->entries, ss.procs_aged, ss.files_aged,
 			 ss.anon_aged, ss.procs_refused, ss.files_refused, ss.anon_refused,
 			 ss.cfi_evicted, us.spaces_evicted, us.rules_replaced,
-			 ds->evicted, c->early_flushes);
+			 ds->evicted, c->early_flushes, ss.maps_reads, ss.maps_reads_saved);
 		m.cache_comment = cache_comment;
 		c->flushed_records = c->records;
 		c->flushed_bytes = c->rec_bytes;
@@ -617,7 +618,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		struct vigil_exec e;
 
 		memcpy(&e, data, sizeof(e));
-		symbolizer_forget_process(c->sym, e.pid);
+		symbolizer_forget_process(c->sym, e.pid, e.time_ns);
 		unwind_forget(c->unw, e.pid);
 		if (c->last_pid == e.pid)
 			c->last_pid = 0;
@@ -1244,6 +1245,7 @@ int collector_main(void)
 		/* What derives from the policy in force, redone when another comes in. */
 		if (budgets_policy_generation(c.budgets) != c.policy_gen && follow_policy(&c) == 0)
 			c.policy_gen = budgets_policy_generation(c.budgets);
+		symbolizer_drain_begin(c.sym);
 		rc = ring_buffer__consume(c.rb);
 		if (rc < 0 && rc != -EINTR)
 			log_warn_errno(rc, "draining the ring buffer");

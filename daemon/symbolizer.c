@@ -229,6 +229,7 @@ struct sym_proc {
 	uint64_t start_ns;
 	uint64_t last_used;
 	uint64_t reread_gen;
+	uint64_t read_ns; /* CLOCK_BOOTTIME when the last read of its maps began (0: none) */
 	size_t n;
 	struct sym_pmap *maps; /* sorted by start */
 	/*
@@ -251,6 +252,13 @@ struct sym_kmod {
 
 struct symbolizer {
 	uint64_t gen;
+	/*
+	 * CLOCK_BOOTTIME when the collector began its current drain of the
+	 * ring (symbolizer_drain_begin; 0: never told): the samples it takes
+	 * from the ring were taken before, but for those that came in during
+	 * the drain.
+	 */
+	uint64_t drain_ns;
 	struct htab procs, by_bid, by_ph, by_dev, by_anon, by_content;
 	size_t nprocs, nfiles, nanon, nelfs;
 	struct sym_file *files;
@@ -274,6 +282,7 @@ struct symbolizer {
 	/* What the bounds did: entries aged out, and new ones refused at a limit. */
 	uint64_t procs_aged, files_aged, anon_aged;
 	uint64_t procs_refused, files_refused, anon_refused;
+	uint64_t maps_reads, rereads_needless;
 	uint64_t ns_per_tick;
 	struct symbolizer_ops ops; /* how to reach processes (the monitor, in vigild) */
 	/* Parse time: a credit refilled with wall-clock time (symbolizer.h). */
@@ -510,6 +519,15 @@ static uint64_t mono_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The BPF program's clock (bpf_ktime_get_boot_ns). */
+static uint64_t boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -1211,8 +1229,10 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 	struct procmaps *m = NULL;
 	struct sym_pmap *maps = NULL;
 	size_t n = 0, k = 0, slots = 2;
+	uint64_t began = boot_ns();
 	int fd, r;
 
+	s->maps_reads++;
 	fd = s->ops.open_maps(s->ops.ctx, p->pid);
 	if (fd < 0)
 		return fd;
@@ -1279,6 +1299,7 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 		pmaps_release(p->maps, p->n);
 	p->maps = maps;
 	p->n = k;
+	p->read_ns = began;
 	proc_index(s, p);
 	r = 0;
 out:
@@ -1303,6 +1324,16 @@ static void proc_maybe_reread(struct symbolizer *s, struct sym_proc *p)
 
 	if (p->gone || p->reread_gen == s->gen)
 		return;
+	/*
+	 * Read since this drain began: the sample that missed was taken
+	 * before that read (or came in during the drain: rare), so a read now
+	 * would show nothing more.  The re-read is not spent: a later miss
+	 * may still have it.
+	 */
+	if (s->drain_ns && p->read_ns >= s->drain_ns) {
+		s->rereads_needless++;
+		return;
+	}
 	p->reread_gen = s->gen;
 	r = proc_load(s, p, true);
 	if (r == -ESRCH)
@@ -1472,7 +1503,13 @@ int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_n
 	return r;
 }
 
-void symbolizer_forget_process(struct symbolizer *s, uint32_t pid)
+void symbolizer_drain_begin(struct symbolizer *s)
+{
+	if (s)
+		s->drain_ns = boot_ns();
+}
+
+void symbolizer_forget_process(struct symbolizer *s, uint32_t pid, uint64_t exec_ns)
 {
 	struct hnode *n, *next;
 
@@ -1484,6 +1521,11 @@ void symbolizer_forget_process(struct symbolizer *s, uint32_t pid)
 		next = n->next;
 		if (p->pid != pid)
 			continue;
+		if (exec_ns && p->read_ns > exec_ns && !p->execed) {
+			/* Its maps were read after the exec: they are the new image's. */
+			s->rereads_needless++;
+			continue;
+		}
 		if (p->n)
 			p->execed = true; /* its maps: what the next read may keep files from */
 		else
@@ -1876,6 +1918,8 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.procs_refused = s->procs_refused;
 	st.files_refused = s->files_refused;
 	st.anon_refused = s->anon_refused;
+	st.maps_reads = s->maps_reads;
+	st.maps_reads_saved = s->rereads_needless;
 	st.generation = s->gen;
 	*ret = st;
 }

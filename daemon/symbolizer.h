@@ -151,6 +151,12 @@ struct symbolizer_stats {
 	 */
 	uint64_t procs_aged, files_aged, anon_aged;
 	uint64_t procs_refused, files_refused, anon_refused;
+	/*
+	 * Reads of processes' maps asked of ops.open_maps, and reads not
+	 * asked because the last one began after what called for them (an
+	 * exec, or a drain's sample in no known mapping: symbolizer_drain_begin)
+	 */
+	uint64_t maps_reads, maps_reads_saved;
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
 	size_t symbol_tables;   /* parsed symbol tables held (files that parsed the same share one) */
 	size_t anon_mappings;
@@ -221,12 +227,23 @@ int symbolizer_new_ops(const struct symbolizer_ops *ops, int kallsyms_fd, struct
 int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_ns);
 
 /*
- * The process exec'ed: every cached (pid, *) is unknown to lookups until
+ * The process exec'ed at exec_ns (CLOCK_BOOTTIME; 0: unknown): every
+ * cached (pid, *) whose maps were read before is unknown to lookups until
  * the next note reads its maps again; that read keeps the files of
  * mappings the process had before at the same place, same inode, same
- * offset, and asks the monitor for the others.
+ * offset, and asks the monitor for the others.  Maps read after exec_ns
+ * are the new image's already, and stay.
  */
-void symbolizer_forget_process(struct symbolizer *s, uint32_t pid);
+void symbolizer_forget_process(struct symbolizer *s, uint32_t pid, uint64_t exec_ns);
+
+/*
+ * The caller begins taking samples from the ring: all of them were taken
+ * before now, but for those that arrive while it drains.  A sample in no
+ * known mapping then re-reads a process's maps only if they were read
+ * before now (a read since would show nothing more); the re-read is not
+ * spent, and a sample of a later drain may still have it.
+ */
+void symbolizer_drain_begin(struct symbolizer *s);
 
 /*
  * A raw user instruction pointer.  If ip is in no cached mapping, the maps

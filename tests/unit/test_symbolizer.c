@@ -602,7 +602,7 @@ static void test_reread_keeps_files(void **state)
 	f = self_ip(s, (uintptr_t)a + 8, false);
 	assert_non_null(f.mapping);
 	assert_int_equal(munmap(a, page), 0);
-	symbolizer_forget_process(s, (uint32_t)getpid());
+	symbolizer_forget_process(s, (uint32_t)getpid(), 0);
 	f = self_ip(s, (uintptr_t)&test_reread_keeps_files, false);
 	assert_null(f.mapping);
 	note_self(s);
@@ -612,6 +612,89 @@ static void test_reread_keeps_files(void **state)
 	f = self_ip(s, (uintptr_t)a + 8, false);
 	assert_null(f.mapping);
 	munmap(region, 4 * page);
+	symbolizer_free(s);
+}
+
+static uint64_t boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t maps_reads(const struct symbolizer *s, uint64_t *ret_saved)
+{
+	struct symbolizer_stats st;
+
+	symbolizer_get_stats(s, &st);
+	*ret_saved = st.maps_reads_saved;
+	return st.maps_reads;
+}
+
+/*
+ * Reads of the maps that could show nothing new are not made: a miss by a
+ * sample of a drain in which the maps were read already (the sample is
+ * older than that read), and an exec that happened before the last read.
+ * Each read is a request to the monitor; a process sampled early in its
+ * life called for three (fork, exec, a miss) where one saw it all.
+ */
+static void test_needless_reads(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct sym_frame f;
+	uint64_t saved, before;
+	uint8_t *a, *b;
+
+	symbolizer_drain_begin(s);
+	note_self(s);
+	assert_int_equal(maps_reads(s, &saved), 1);
+	a = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(a != MAP_FAILED);
+	/* Mapped after the read, missed in the same drain: no read (its sample is older). */
+	f = self_ip(s, (uintptr_t)a + 8, false);
+	assert_null(f.mapping);
+	assert_int_equal(maps_reads(s, &saved), 1);
+	assert_int_equal(saved, 1);
+	/* A later drain's miss reads again (the re-read was not spent). */
+	symbolizer_drain_begin(s);
+	f = self_ip(s, (uintptr_t)a + 8, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(f.mapping->start, (uintptr_t)a);
+	assert_int_equal(maps_reads(s, &saved), 2);
+	assert_int_equal(saved, 1);
+
+	/* An exec before the last read: the maps stay. */
+	before = boottime_ns();
+	symbolizer_tick(s);
+	symbolizer_drain_begin(s);
+	b = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(b != MAP_FAILED);
+	f = self_ip(s, (uintptr_t)b + 8, false); /* a read, after `before` */
+	assert_non_null(f.mapping);
+	assert_int_equal(maps_reads(s, &saved), 3);
+	symbolizer_forget_process(s, (uint32_t)getpid(), before);
+	assert_int_equal(maps_reads(s, &saved), 3);
+	assert_int_equal(saved, 2);
+	f = self_ip(s, (uintptr_t)&test_needless_reads, false);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.function, "test_needless_reads");
+	note_self(s);
+	assert_int_equal(maps_reads(s, &saved), 3);
+	/* An exec after it (or of unknown time): unknown until noted and read again. */
+	symbolizer_forget_process(s, (uint32_t)getpid(), boottime_ns());
+	f = self_ip(s, (uintptr_t)&test_needless_reads, false);
+	assert_null(f.mapping);
+	note_self(s);
+	assert_int_equal(maps_reads(s, &saved), 4);
+	f = self_ip(s, (uintptr_t)&test_needless_reads, false);
+	assert_string_equal(f.function, "test_needless_reads");
+	symbolizer_forget_process(s, (uint32_t)getpid(), 0);
+	f = self_ip(s, (uintptr_t)&test_needless_reads, false);
+	assert_null(f.mapping);
+	munmap(a, page);
+	munmap(b, page);
 	symbolizer_free(s);
 }
 
@@ -1083,7 +1166,7 @@ static void test_gc_and_forget(void **state)
 	assert_int_equal(st.processes, 1);
 
 	/* exec: forget makes the maps unknown; the next note reads them again. */
-	symbolizer_forget_process(s, (uint32_t)getpid());
+	symbolizer_forget_process(s, (uint32_t)getpid(), 0);
 	symbolizer_get_stats(s, &st);
 	assert_int_equal(st.processes, 1); /* held for the files its next read may keep */
 	f = self_ip(s, ip, false);
@@ -1332,7 +1415,7 @@ static void test_bid_spoof_mallory_first(void **state)
 	assert_string_equal(f.function, "getpid");
 	/* Still, after the victim's maps are read again. */
 	symbolizer_tick(s);
-	symbolizer_forget_process(s, (uint32_t)getpid());
+	symbolizer_forget_process(s, (uint32_t)getpid(), 0);
 	note_self(s);
 	assert_own_libc(s, &sp);
 	mapper_stop(&sp.mallory);
@@ -1910,6 +1993,7 @@ int main(void)
 		cmocka_unit_test(test_libc),
 		cmocka_unit_test(test_anon_and_reread),
 		cmocka_unit_test(test_reread_keeps_files),
+		cmocka_unit_test(test_needless_reads),
 		cmocka_unit_test(test_unmapped_kept),
 		cmocka_unit_test(test_vdso),
 		cmocka_unit_test(test_child_exits),
