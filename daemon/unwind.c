@@ -381,6 +381,7 @@ static bool is_code(struct sample *s, uint64_t ip)
 	if (r == 0) {
 		s->code_lo = m.start;
 		s->code_hi = m.end;
+		s->mod = m; /* rule_for() looks ip - 1 up next: one lookup for both */
 	}
 	return r == 0 || r == -ENODATA;
 }
@@ -526,9 +527,13 @@ static bool rule_for(struct sample *s, uint64_t addr, struct steprule *ret)
 	struct unwind *u = s->u;
 	uint64_t key;
 
-	if (addr - s->mod.start >= s->mod.end - s->mod.start &&
-	    symbolizer_unwind_map(u->sym, s->pid, s->start_ns, addr, &s->mod) < 0)
-		return false;
+	if (addr - s->mod.start >= s->mod.end - s->mod.start) {
+		if (symbolizer_unwind_map(u->sym, s->pid, s->start_ns, addr, &s->mod) < 0)
+			return false;
+		/* and is_code()'s next question is likely in it too */
+		s->code_lo = s->mod.start;
+		s->code_hi = s->mod.end;
+	}
 	key = addr - s->mod.bias;
 	if (steprules_get(u->rules, s->mod.cfi->id, key, ret) == 0)
 		return true;
