@@ -397,6 +397,7 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	s->hdr.ustack_len = 0;
 	s->hdr.tenant = tenant;
 	s->hdr.tenant_gen = (__u32)(cookie >> 32);
+	s->hdr.time_ns = bpf_ktime_get_boot_ns();
 
 #ifdef __TARGET_ARCH_x86
 	/*

@@ -123,6 +123,13 @@ struct vigil_sample_hdr {
 	vigil_u32 ustack_len; /* bytes of the VIGIL_USER_STACK block (0: none) */
 	vigil_u32 tenant;     /* index of the tenant sampled (0: default) */
 	vigil_u32 tenant_gen; /* the policy generation the index belongs to (below) */
+	/*
+	 * When (CLOCK_BOOTTIME): a read of the process's maps begun later
+	 * showed every mapping the sample's addresses were in, unless unmapped
+	 * since (a re-read would not find those either).  Not part of a
+	 * stack's identity.
+	 */
+	vigil_u64 time_ns;
 };
 
 #define VIGIL_KSTACK_BYTES (8 * VIGIL_MAX_STACK)
@@ -204,7 +211,7 @@ struct vigil_stats {
 #define VIGIL_NOTE_OBJ_META 1    /* note type */
 #define VIGIL_OBJ_MAGIC "VIGILOBJ" /* 8 bytes, no NUL */
 #define VIGIL_OBJ_NAME_LEN 32
-#define VIGIL_PROFILE_OBJ_VERSION 3 /* profile.bpf.o; 2: stats.stack_lookups; 3: vigil_exec.time_ns */
+#define VIGIL_PROFILE_OBJ_VERSION 3 /* profile.bpf.o; 2: stats.stack_lookups; 3: time_ns in records */
 #define VIGIL_EMPTY_OBJ_VERSION 1   /* empty.bpf.o */
 
 struct vigil_obj_meta {
@@ -238,10 +245,10 @@ struct vigil_obj_note {
 #endif
 
 _Static_assert(sizeof(struct vigil_frame_bid) == 32, "bpf_stack_build_id layout");
-_Static_assert(sizeof(struct vigil_sample_hdr) == 96, "vigil_sample_hdr layout");
+_Static_assert(sizeof(struct vigil_sample_hdr) == 104, "vigil_sample_hdr layout");
 _Static_assert(sizeof(struct vigil_ustack) == 144, "vigil_ustack layout");
 _Static_assert(sizeof(struct vigil_sample) ==
-		       96 + VIGIL_KSTACK_BYTES + VIGIL_UCOPY_BYTES,
+		       104 + VIGIL_KSTACK_BYTES + VIGIL_UCOPY_BYTES,
 	       "vigil_sample layout");
 _Static_assert(sizeof(struct vigil_exec) == 24, "vigil_exec layout");
 _Static_assert(sizeof(struct vigil_stats) == 64, "vigil_stats layout");

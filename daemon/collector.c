@@ -122,8 +122,6 @@
 #define PENDING_MAX_BYTES (8u << 20)
 #define PENDING_MAX 64
 #define TOP_ROWS 10
-/* One record's unwinding in this many is timed (timed_now()). */
-#define UNWIND_TIME_ONE_IN 8
 
 struct pending {
 	char name[256];
@@ -147,7 +145,6 @@ struct collector {
 	struct unwind *unw;
 	/* Ring buffer traffic and unwinding, cumulative, and at the last flush. */
 	uint64_t rec_bytes, unwind_ns, flushed_bytes, flushed_ns, flushed_records;
-	uint64_t time_rng; /* timed_now()'s state: never 0 */
 	uint64_t records;
 	struct unwind_stats flushed_unw;
 	/* A DWARF-mode record turned into frames: header, kernel and user frames. */
@@ -499,23 +496,6 @@ static void flush(struct collector *c)
 }
 
 /*
- * Whether to time this record's unwinding: one in UNWIND_TIME_ONE_IN, at
- * random (xorshift64), not every n-th (tenants whose samples take turns
- * would then be timed never or always).  Two clock reads a record were
- * about 5% of the collector's time at 999 Hz on a 2-CPU VM.
- */
-static bool timed_now(struct collector *c)
-{
-	uint64_t x = c->time_rng;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	c->time_rng = x;
-	return x % UNWIND_TIME_ONE_IN == 0;
-}
-
-/*
  * A VIGIL_USER_STACK record: unwind its copied stack now, while the
  * process's maps are known, into a VIGIL_USER_IPS record in c->unwound.
  * The stack bytes go no further than this function (unwind.h).  Returns
@@ -538,21 +518,12 @@ static size_t unwind_record(struct collector *c, const void *data, size_t size)
 	memcpy(&us, block, sizeof(us));
 	if (us.len != h.ustack_len - sizeof(us))
 		return 0;
-	if (!timed_now(c)) {
-		n = unwind_stack(c->unw, h.pid, h.start_ns, &us, block + sizeof(us), ips,
-				 UNWIND_MAX_FRAMES);
-	} else {
-		t0 = mono_ns();
-		n = unwind_stack(c->unw, h.pid, h.start_ns, &us, block + sizeof(us), ips,
-				 UNWIND_MAX_FRAMES);
-		/*
-		 * Wall time (the collector is one thread, on the CPU while it
-		 * unwinds), standing for the records not timed as well.
-		 */
-		t0 = (mono_ns() - t0) * UNWIND_TIME_ONE_IN;
-		c->unwind_ns += t0;
-		budgets_charge_unwind(c->budgets, h.tenant, t0);
-	}
+	t0 = mono_ns();
+	n = unwind_stack(c->unw, h.pid, h.start_ns, &us, block + sizeof(us), ips, UNWIND_MAX_FRAMES);
+	/* Wall time: the collector is one thread, on the CPU while it unwinds. */
+	t0 = mono_ns() - t0;
+	c->unwind_ns += t0;
+	budgets_charge_unwind(c->budgets, h.tenant, t0);
 	h.user_fmt = VIGIL_USER_IPS;
 	h.user_len = (uint32_t)(n * 8);
 	h.ustack_len = 0;
@@ -582,7 +553,9 @@ static void on_sample(struct collector *c, const void *data, size_t size)
 		c->last_start = h->start_ns;
 	}
 	if (h->user_fmt == VIGIL_USER_STACK) {
+		symbolizer_sample_time(c->sym, h->time_ns);
 		size = unwind_record(c, data, size);
+		symbolizer_sample_time(c->sym, 0);
 		if (!size) {
 			c->malformed++;
 			return;
@@ -1002,7 +975,7 @@ static int loop_timeout_ms(const struct collector *c, uint64_t now)
 
 int collector_main(void)
 {
-	struct collector c = { .time_rng = 0x9e3779b97f4a7c15ull };
+	struct collector c = { 0 };
 	struct msg_ready ready = {
 		.hdr = { MSG_COLLECTOR_READY, sizeof(ready) },
 		.version = PRIVSEP_VERSION,
@@ -1245,7 +1218,6 @@ int collector_main(void)
 		/* What derives from the policy in force, redone when another comes in. */
 		if (budgets_policy_generation(c.budgets) != c.policy_gen && follow_policy(&c) == 0)
 			c.policy_gen = budgets_policy_generation(c.budgets);
-		symbolizer_drain_begin(c.sym);
 		rc = ring_buffer__consume(c.rb);
 		if (rc < 0 && rc != -EINTR)
 			log_warn_errno(rc, "draining the ring buffer");

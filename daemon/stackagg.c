@@ -46,7 +46,7 @@ static uint64_t mix(uint64_t h, uint64_t v)
 
 /*
  * Four independent lanes over 32-byte blocks, then words: mix() is a
- * chain of multiplies, and one chain over a record (its 88-byte header
+ * chain of multiplies, and one chain over a record (its 104-byte header
  * and some 20 frames) was most of stackagg_add's time at 999 Hz.
  */
 static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t len)
@@ -152,6 +152,7 @@ int stackagg_add(struct stackagg *a, const void *record, size_t len)
 		return rc;
 	/* Not part of the identity. */
 	h.cpu = 0;
+	h.time_ns = 0;
 	h.kernel_err = 0;
 	h.user_err = 0;
 	flen = len - sizeof(h);

@@ -253,12 +253,11 @@ struct sym_kmod {
 struct symbolizer {
 	uint64_t gen;
 	/*
-	 * CLOCK_BOOTTIME when the collector began its current drain of the
-	 * ring (symbolizer_drain_begin; 0: never told): the samples it takes
-	 * from the ring were taken before, but for those that came in during
-	 * the drain.
+	 * CLOCK_BOOTTIME when the sample being unwound was taken
+	 * (symbolizer_sample_time; 0: none, as at a flush): a miss by it
+	 * re-reads only maps read before it.
 	 */
-	uint64_t drain_ns;
+	uint64_t sample_ns;
 	struct htab procs, by_bid, by_ph, by_dev, by_anon, by_content;
 	size_t nprocs, nfiles, nanon, nelfs;
 	struct sym_file *files;
@@ -282,7 +281,7 @@ struct symbolizer {
 	/* What the bounds did: entries aged out, and new ones refused at a limit. */
 	uint64_t procs_aged, files_aged, anon_aged;
 	uint64_t procs_refused, files_refused, anon_refused;
-	uint64_t maps_reads, rereads_needless;
+	uint64_t maps_reads, exec_reads_saved, reads_after_sample;
 	uint64_t ns_per_tick;
 	struct symbolizer_ops ops; /* how to reach processes (the monitor, in vigild) */
 	/* Parse time: a credit refilled with wall-clock time (symbolizer.h). */
@@ -1325,13 +1324,13 @@ static void proc_maybe_reread(struct symbolizer *s, struct sym_proc *p)
 	if (p->gone || p->reread_gen == s->gen)
 		return;
 	/*
-	 * Read since this drain began: the sample that missed was taken
-	 * before that read (or came in during the drain: rare), so a read now
-	 * would show nothing more.  The re-read is not spent: a later miss
-	 * may still have it.
+	 * Read after the sample was taken: that read showed every mapping
+	 * the sample could be in, but for one unmapped since, which a read
+	 * now would not show either.  The re-read is not spent: a later
+	 * sample's miss may need it.
 	 */
-	if (s->drain_ns && p->read_ns >= s->drain_ns) {
-		s->rereads_needless++;
+	if (s->sample_ns && p->read_ns > s->sample_ns) {
+		s->reads_after_sample++;
 		return;
 	}
 	p->reread_gen = s->gen;
@@ -1503,10 +1502,12 @@ int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_n
 	return r;
 }
 
-void symbolizer_drain_begin(struct symbolizer *s)
+static void proc_drop_kept(struct symbolizer *s, struct sym_proc *p);
+
+void symbolizer_sample_time(struct symbolizer *s, uint64_t time_ns)
 {
 	if (s)
-		s->drain_ns = boot_ns();
+		s->sample_ns = time_ns;
 }
 
 void symbolizer_forget_process(struct symbolizer *s, uint32_t pid, uint64_t exec_ns)
@@ -1522,8 +1523,15 @@ void symbolizer_forget_process(struct symbolizer *s, uint32_t pid, uint64_t exec
 		if (p->pid != pid)
 			continue;
 		if (exec_ns && p->read_ns > exec_ns && !p->execed) {
-			/* Its maps were read after the exec: they are the new image's. */
-			s->rereads_needless++;
+			/*
+			 * Its maps were read after the exec: they are the new
+			 * image's.  But for what that read kept of an earlier
+			 * one (a re-read keeps what it no longer shows): the old
+			 * image's.  And the new image has its own re-read.
+			 */
+			proc_drop_kept(s, p);
+			p->reread_gen = 0;
+			s->exec_reads_saved++;
 			continue;
 		}
 		if (p->n)
@@ -1919,7 +1927,7 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.files_refused = s->files_refused;
 	st.anon_refused = s->anon_refused;
 	st.maps_reads = s->maps_reads;
-	st.maps_reads_saved = s->rereads_needless;
+	st.maps_reads_saved = s->exec_reads_saved + s->reads_after_sample;
 	st.generation = s->gen;
 	*ret = st;
 }

@@ -153,8 +153,9 @@ struct symbolizer_stats {
 	uint64_t procs_refused, files_refused, anon_refused;
 	/*
 	 * Reads of processes' maps asked of ops.open_maps, and reads not
-	 * asked because the last one began after what called for them (an
-	 * exec, or a drain's sample in no known mapping: symbolizer_drain_begin)
+	 * asked because the last one began after what called for them: an
+	 * exec (symbolizer_forget_process), or a sample in no known mapping
+	 * (symbolizer_sample_time)
 	 */
 	uint64_t maps_reads, maps_reads_saved;
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
@@ -232,18 +233,21 @@ int symbolizer_note_process(struct symbolizer *s, uint32_t pid, uint64_t start_n
  * the next note reads its maps again; that read keeps the files of
  * mappings the process had before at the same place, same inode, same
  * offset, and asks the monitor for the others.  Maps read after exec_ns
- * are the new image's already, and stay.
+ * are the new image's already, and stay, but for the mappings a re-read
+ * kept from an earlier read (the old image's): those go.
  */
 void symbolizer_forget_process(struct symbolizer *s, uint32_t pid, uint64_t exec_ns);
 
 /*
- * The caller begins taking samples from the ring: all of them were taken
- * before now, but for those that arrive while it drains.  A sample in no
- * known mapping then re-reads a process's maps only if they were read
- * before now (a read since would show nothing more); the re-read is not
- * spent, and a sample of a later drain may still have it.
+ * The sample whose addresses are looked up next was taken at time_ns
+ * (CLOCK_BOOTTIME; 0: unknown, the default).  An address of it in no
+ * known mapping re-reads the maps only if they were read before time_ns:
+ * a read begun later showed every mapping the sample was in (but one
+ * unmapped since, which a re-read would not show either).  The re-read
+ * is not spent then.
  */
-void symbolizer_drain_begin(struct symbolizer *s);
+void symbolizer_sample_time(struct symbolizer *s, uint64_t time_ns);
+
 
 /*
  * A raw user instruction pointer.  If ip is in no cached mapping, the maps

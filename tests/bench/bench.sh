@@ -27,8 +27,9 @@
 # 5), BENCH_ONLY (space-separated subset of: none floor vigild bpftrace perf),
 # BENCH_VIGILD_ARGS (extra vigild options, e.g. --build-id),
 # BENCH_STRICT=1 (exit 1 when vigild misses a target), BENCH_BUILD (the
-# build tree whose vigild and workload run: build; another tree compares
-# two builds of vigild, one run each).
+# build tree whose vigild and workload run, and where results.md goes:
+# build; a copy of another commit's tree runs that build, to set two
+# builds' runs side by side).
 
 set -u
 cd "$(dirname "$0")/../.."
@@ -72,11 +73,10 @@ sysctl -q kernel.bpf_stats_enabled=1 >/dev/null || die "cannot enable kernel.bpf
 . tests/bench/lib_bench.sh
 
 # pause SECONDS: wait without starting a process (read -t on a FIFO that
-# nobody writes; sleep(1) would be a process, which vigild would note and
-# symbolize).
+# nobody writes, opened for the read alone, so no child inherits it;
+# sleep(1) would be a process, which vigild would note and symbolize).
 mkfifo "$TMP/tick" || die "mkfifo $TMP/tick"
-exec 9<>"$TMP/tick"
-pause() { read -r -t "$1" -u 9 _ || true; }
+pause() { read -r -t "$1" _ <>"$TMP/tick" || true; }
 
 # Until the window starts.  vigild symbolizes at the end of each interval
 # what it sampled during it, so the first interval's flush is where it
@@ -99,7 +99,11 @@ settle() {
 	for ((i = 0; i < (INTERVAL + 10) * 20; i++)); do
 		pause 0.05
 		profiles_in "$dir/profiles"
-		[ "$PROFILES_N" -gt "$before" ] && return 0
+		[ "$PROFILES_N" -gt "$before" ] || continue
+		# A profile in the first 0.1 s may be of a flush that had drained
+		# the ring before the harness was done: the next one, then.
+		[ $i -ge 2 ] && return 0
+		before=$PROFILES_N
 	done
 	return 1
 }
@@ -134,11 +138,11 @@ start_profiler() {
 	mkdir -p "$dir"
 	case $cfg in
 	floor)
-		$B/tests/tools/bpf_floor --hz "$HZ" --duration 3600 $B/bpf/empty.bpf.o \
+		"$B"/tests/tools/bpf_floor --hz "$HZ" --duration 3600 "$B"/bpf/empty.bpf.o \
 			>"$dir/out" 2>"$dir/err" &
 		;;
 	vigild)
-		$B/vigild --hz "$HZ" --interval "$INTERVAL" --duration 0 --output "$dir/profiles" \
+		"$B"/vigild --hz "$HZ" --interval "$INTERVAL" --duration 0 --output "$dir/profiles" \
 			"${VIGILD_ARGS[@]}" >"$dir/out" 2>"$dir/err" &
 		;;
 	bpftrace)
@@ -158,7 +162,7 @@ start_profiler() {
 run_workload() {
 	local dir=$1 i pids=()
 	for ((i = 0; i < NCPU; i++)); do
-		$WL --ops "$OPS" >"$dir/wl.$i" &
+		"$WL" --ops "$OPS" >"$dir/wl.$i" &
 		pids+=($!)
 	done
 	echo "${pids[*]}" >"$TMP/wl.pids"
@@ -178,8 +182,8 @@ declare -A WALL BPF_NS BPF_CNT CPU_NS SAMPLES HWM NOTE
 for cfg in $CONFIGS; do
 	case $cfg in
 	none) ;;
-	floor) [ -x $B/tests/tools/bpf_floor ] && [ -f $B/bpf/empty.bpf.o ] || NOTE[$cfg]="bpf_floor or empty.bpf.o not built" ;;
-	vigild) [ -x $B/vigild ] || NOTE[$cfg]="build/vigild not built" ;;
+	floor) [ -x "$B"/tests/tools/bpf_floor ] && [ -f "$B"/bpf/empty.bpf.o ] || NOTE[$cfg]="bpf_floor or empty.bpf.o not built" ;;
+	vigild) [ -x "$B"/vigild ] || NOTE[$cfg]="$B/vigild not built" ;;
 	bpftrace) command -v bpftrace >/dev/null || NOTE[$cfg]="bpftrace not installed" ;;
 	perf) command -v perf >/dev/null || NOTE[$cfg]="perf not installed" ;;
 	*) die "unknown configuration '$cfg' in BENCH_ONLY" ;;
@@ -207,7 +211,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			# once, not for each process.  Every profiler gets it.
 			warm=()
 			for ((i = 0; i < NCPU; i++)); do
-				$WL --ops $((OPS / 50)) >/dev/null &
+				"$WL" --ops $((OPS / 50)) >/dev/null &
 				warm+=($!)
 			done
 			wait "${warm[@]}"

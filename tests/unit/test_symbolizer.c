@@ -633,13 +633,86 @@ static uint64_t maps_reads(const struct symbolizer *s, uint64_t *ret_saved)
 }
 
 /*
- * Reads of the maps that could show nothing new are not made: a miss by a
- * sample of a drain in which the maps were read already (the sample is
- * older than that read), and an exec that happened before the last read.
- * Each read is a request to the monitor; a process sampled early in its
- * life called for three (fork, exec, a miss) where one saw it all.
+ * After an exec, the maps are not read again when the last read began
+ * after the exec (the event comes later, through the ring): that read saw
+ * the new image.  What a re-read kept of an earlier read goes (the old
+ * image's), and the new image has its own re-read.  Each read is a request
+ * to the monitor; a process sampled at its fork was read twice where once
+ * saw it all.
  */
-static void test_needless_reads(void **state)
+static void test_exec_before_read(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct sym_frame f;
+	uint64_t saved, before;
+	uint8_t *a, *b, *c;
+
+	a = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(a != MAP_FAILED);
+	note_self(s);
+	assert_int_equal(maps_reads(s, &saved), 1);
+	f = self_ip(s, (uintptr_t)a + 8, false);
+	assert_non_null(f.mapping);
+
+	/* a unmapped and b mapped, then a re-read (a miss on b): it keeps a. */
+	before = boottime_ns();
+	b = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(b != MAP_FAILED);
+	assert_int_equal(munmap(a, page), 0);
+	f = self_ip(s, (uintptr_t)b + 8, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(maps_reads(s, &saved), 2);
+	f = self_ip(s, (uintptr_t)a + 8, false);
+	assert_non_null(f.mapping); /* kept */
+
+	/* An exec before that read: no read, the maps stay, but for the kept a. */
+	symbolizer_forget_process(s, (uint32_t)getpid(), before);
+	assert_int_equal(maps_reads(s, &saved), 2);
+	assert_int_equal(saved, 1);
+	f = self_ip(s, (uintptr_t)&test_exec_before_read, false);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.function, "test_exec_before_read");
+	f = self_ip(s, (uintptr_t)b + 8, false);
+	assert_non_null(f.mapping);
+	note_self(s);
+	assert_int_equal(maps_reads(s, &saved), 2);
+	/* a is gone (a miss spends the new image's re-read, in this generation)... */
+	f = self_ip(s, (uintptr_t)a + 8, false);
+	assert_null(f.mapping);
+	assert_int_equal(maps_reads(s, &saved), 3);
+	/* ...and one made since is found at the next generation's. */
+	c = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(c != MAP_FAILED);
+	symbolizer_tick(s);
+	f = self_ip(s, (uintptr_t)c + 8, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(maps_reads(s, &saved), 4);
+
+	/* An exec after the last read (or of unknown time): unknown until noted and read again. */
+	symbolizer_forget_process(s, (uint32_t)getpid(), boottime_ns() + 1);
+	f = self_ip(s, (uintptr_t)&test_exec_before_read, false);
+	assert_null(f.mapping);
+	note_self(s);
+	assert_int_equal(maps_reads(s, &saved), 5);
+	f = self_ip(s, (uintptr_t)&test_exec_before_read, false);
+	assert_string_equal(f.function, "test_exec_before_read");
+	symbolizer_forget_process(s, (uint32_t)getpid(), 0);
+	f = self_ip(s, (uintptr_t)&test_exec_before_read, false);
+	assert_null(f.mapping);
+	assert_int_equal(saved, 1);
+	munmap(b, page);
+	munmap(c, page);
+	symbolizer_free(s);
+}
+
+/*
+ * A sample taken before the last read of its process's maps, whose
+ * address is in none of them, does not read them again: that read showed
+ * every mapping the sample could be in.  One taken after it does; and a
+ * lookup of unknown time (a flush's) reads as before.
+ */
+static void test_miss_before_read(void **state)
 {
 	struct symbolizer *s = new_sym(NULL);
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -647,52 +720,31 @@ static void test_needless_reads(void **state)
 	uint64_t saved, before;
 	uint8_t *a, *b;
 
-	symbolizer_drain_begin(s);
+	before = boottime_ns();
 	note_self(s);
 	assert_int_equal(maps_reads(s, &saved), 1);
 	a = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(a != MAP_FAILED);
-	/* Mapped after the read, missed in the same drain: no read (its sample is older). */
+	symbolizer_sample_time(s, before);
 	f = self_ip(s, (uintptr_t)a + 8, false);
 	assert_null(f.mapping);
 	assert_int_equal(maps_reads(s, &saved), 1);
 	assert_int_equal(saved, 1);
-	/* A later drain's miss reads again (the re-read was not spent). */
-	symbolizer_drain_begin(s);
+	/* not spent: a sample taken after the read has it */
+	symbolizer_sample_time(s, boottime_ns());
 	f = self_ip(s, (uintptr_t)a + 8, false);
 	assert_non_null(f.mapping);
 	assert_int_equal(f.mapping->start, (uintptr_t)a);
 	assert_int_equal(maps_reads(s, &saved), 2);
-	assert_int_equal(saved, 1);
-
-	/* An exec before the last read: the maps stay. */
-	before = boottime_ns();
+	/* unknown time, next generation: a miss reads */
+	symbolizer_sample_time(s, 0);
 	symbolizer_tick(s);
-	symbolizer_drain_begin(s);
 	b = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(b != MAP_FAILED);
-	f = self_ip(s, (uintptr_t)b + 8, false); /* a read, after `before` */
+	f = self_ip(s, (uintptr_t)b + 8, false);
 	assert_non_null(f.mapping);
 	assert_int_equal(maps_reads(s, &saved), 3);
-	symbolizer_forget_process(s, (uint32_t)getpid(), before);
-	assert_int_equal(maps_reads(s, &saved), 3);
-	assert_int_equal(saved, 2);
-	f = self_ip(s, (uintptr_t)&test_needless_reads, false);
-	assert_non_null(f.mapping);
-	assert_string_equal(f.function, "test_needless_reads");
-	note_self(s);
-	assert_int_equal(maps_reads(s, &saved), 3);
-	/* An exec after it (or of unknown time): unknown until noted and read again. */
-	symbolizer_forget_process(s, (uint32_t)getpid(), boottime_ns());
-	f = self_ip(s, (uintptr_t)&test_needless_reads, false);
-	assert_null(f.mapping);
-	note_self(s);
-	assert_int_equal(maps_reads(s, &saved), 4);
-	f = self_ip(s, (uintptr_t)&test_needless_reads, false);
-	assert_string_equal(f.function, "test_needless_reads");
-	symbolizer_forget_process(s, (uint32_t)getpid(), 0);
-	f = self_ip(s, (uintptr_t)&test_needless_reads, false);
-	assert_null(f.mapping);
+	assert_int_equal(saved, 1);
 	munmap(a, page);
 	munmap(b, page);
 	symbolizer_free(s);
@@ -1993,7 +2045,8 @@ int main(void)
 		cmocka_unit_test(test_libc),
 		cmocka_unit_test(test_anon_and_reread),
 		cmocka_unit_test(test_reread_keeps_files),
-		cmocka_unit_test(test_needless_reads),
+		cmocka_unit_test(test_exec_before_read),
+		cmocka_unit_test(test_miss_before_read),
 		cmocka_unit_test(test_unmapped_kept),
 		cmocka_unit_test(test_vdso),
 		cmocka_unit_test(test_child_exits),
