@@ -118,37 +118,58 @@ static int open_maps(struct broker *b, int sock, const struct msg_open_maps *m)
 	return rc;
 }
 
+static bool range_ok(uint64_t start, uint64_t end)
+{
+	return start < end && !((start | end) & 4095);
+}
+
 /*
- * The executable file mapping an OPEN_FILE (or OPEN_DEBUGLINK) names, as
- * the monitor reads the process's maps itself: 0 and *ret_mp; -EPROTO
- * (hostile: the caller returns it) or 1 when an error reply was sent.
+ * The executable file mapping of pid that the collector describes, in
+ * the maps the monitor read itself (maps_of), not the collector's word:
+ * 0 and *ret_mp, or -errno to answer with.
  */
-static int mapping_of(struct broker *b, int sock, const struct msg_open_file *m, bool debuglink,
-		      const struct procmap **ret_mp)
+static int find_mapping(struct broker *b, uint32_t pid, const struct msg_file_ref *ref,
+			const struct procmap **ret_mp)
 {
 	const struct procmaps *maps;
 	const struct procmap *mp;
 	int rc;
 
+	if (pid == (uint32_t)getpid())
+		return -EPERM; /* the monitor's own files stay its own */
+	rc = maps_of(b, pid, &maps);
+	if (rc < 0)
+		return rc;
+	mp = procmaps_find(maps, ref->start);
+	if (!mp || mp->start != ref->start || mp->end != ref->end || mp->path[0] != '/' ||
+	    !(mp->prot & PROT_EXEC) || mp->inode != ref->inode || mp->dev_major != ref->dev_major ||
+	    mp->dev_minor != ref->dev_minor)
+		return -ENOENT;
+	*ret_mp = mp;
+	return 0;
+}
+
+/*
+ * The executable file mapping an OPEN_FILE (or OPEN_DEBUGLINK) names: 0
+ * and *ret_mp; -EPROTO (hostile: the caller returns it) or 1 when an
+ * error reply was sent.
+ */
+static int mapping_of(struct broker *b, int sock, const struct msg_open_file *m, bool debuglink,
+		      const struct procmap **ret_mp)
+{
+	const struct msg_file_ref ref = { .dev_major = m->dev_major, .dev_minor = m->dev_minor,
+					  .start = m->start, .end = m->end, .inode = m->inode };
+	int rc;
+
 	if (m->pid == 0 || m->pid > BROKER_PID_MAX || m->pad)
 		return hostile(b, debuglink ? "OPEN_DEBUGLINK with an impossible pid"
 					    : "OPEN_FILE with an impossible pid");
-	if (m->start >= m->end || (m->start | m->end) & 4095)
+	if (!range_ok(m->start, m->end))
 		return hostile(b, debuglink ? "OPEN_DEBUGLINK with an impossible mapping range"
 					    : "OPEN_FILE with an impossible mapping range");
-	if (m->pid == (uint32_t)getpid())
-		return (rc = reply_err(b, sock, -EPERM)) < 0 ? rc : 1;
-
-	/* The monitor's own reading of the process, not the collector's word. */
-	rc = maps_of(b, m->pid, &maps);
+	rc = find_mapping(b, m->pid, &ref, ret_mp);
 	if (rc < 0)
 		return (rc = reply_err(b, sock, rc)) < 0 ? rc : 1;
-	mp = procmaps_find(maps, m->start);
-	if (!mp || mp->start != m->start || mp->end != m->end || mp->path[0] != '/' ||
-	    !(mp->prot & PROT_EXEC) || mp->inode != m->inode || mp->dev_major != m->dev_major ||
-	    mp->dev_minor != m->dev_minor)
-		return (rc = reply_err(b, sock, -ENOENT)) < 0 ? rc : 1;
-	*ret_mp = mp;
 	return 0;
 }
 
@@ -166,6 +187,50 @@ static int open_file(struct broker *b, int sock, const struct msg_open_file *m)
 		return reply_err(b, sock, fd);
 	rc = reply_fd(sock, fd);
 	close(fd);
+	return rc;
+}
+
+/*
+ * OPEN_FILE for up to PRIVSEP_MAX_FDS mappings of one process, answered
+ * in one FILES_REPLY: each entry is checked and opened as OPEN_FILE's,
+ * and fails alone.  The shape of every entry is checked before any is
+ * opened: a hostile request gets no answer.
+ */
+static int open_files(struct broker *b, int sock, const struct msg_open_files *m)
+{
+	static const struct msg_file_ref zero;
+	struct msg_files_reply r = { .hdr = { MSG_FILES_REPLY, sizeof(r) } };
+	int fds[PRIVSEP_MAX_FDS];
+	size_t nfds = 0;
+	int rc;
+
+	if (m->pid == 0 || m->pid > BROKER_PID_MAX)
+		return hostile(b, "OPEN_FILES with an impossible pid");
+	if (m->n == 0 || m->n > PRIVSEP_MAX_FDS)
+		return hostile(b, "OPEN_FILES with an impossible count");
+	for (uint32_t i = 0; i < PRIVSEP_MAX_FDS; i++) {
+		if (i >= m->n && memcmp(&m->maps[i], &zero, sizeof(zero)) != 0)
+			return hostile(b, "OPEN_FILES with entries past its count");
+		if (i < m->n && !range_ok(m->maps[i].start, m->maps[i].end))
+			return hostile(b, "OPEN_FILES with an impossible mapping range");
+	}
+	r.n = m->n;
+	for (uint32_t i = 0; i < m->n; i++) {
+		const struct procmap *mp;
+		struct stat st;
+		int fd = find_mapping(b, m->pid, &m->maps[i], &mp);
+
+		fd = fd < 0 ? fd : mapfile_open(m->pid, mp, &st);
+		if (fd < 0) {
+			r.err[i] = -fd;
+			b->last_err = fd;
+			continue;
+		}
+		fds[nfds++] = fd;
+	}
+	r.nfds = (uint32_t)nfds;
+	rc = privsep_send(sock, &r, sizeof(r), fds, nfds);
+	fds_close(fds, nfds);
 	return rc;
 }
 
@@ -360,6 +425,7 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		struct msg_hdr hdr;
 		struct msg_open_maps open_maps;
 		struct msg_open_file open_file;
+		struct msg_open_files open_files;
 		struct msg_open_debug open_debug;
 		struct msg_open_debuglink open_debuglink;
 		struct msg_set_hz set_hz;
@@ -410,6 +476,9 @@ int broker_serve_one(struct broker *b, int sock, enum privsep_peer from)
 		break;
 	case MSG_OPEN_FILE:
 		rc = open_file(b, sock, &u.open_file);
+		break;
+	case MSG_OPEN_FILES:
+		rc = open_files(b, sock, &u.open_files);
 		break;
 	case MSG_OPEN_DEBUG:
 		rc = open_debug(b, sock, &u.open_debug);

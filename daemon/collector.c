@@ -638,6 +638,36 @@ static int monitor_open_file(void *ctx, uint32_t pid, const struct procmap *mp, 
 	return fd;
 }
 
+_Static_assert(SYMBOLIZER_FILES_AT_ONCE <= PRIVSEP_MAX_FDS, "one OPEN_FILES answer holds them");
+
+static int monitor_open_files(void *ctx, uint32_t pid, const struct procmap *const *mps, size_t n,
+			      int *ret_fds, struct stat *ret_st)
+{
+	struct msg_open_files m = { .hdr = { MSG_OPEN_FILES, sizeof(m) }, .pid = pid,
+				    .n = (uint32_t)n };
+	int rc;
+
+	if (n == 0 || n > SYMBOLIZER_FILES_AT_ONCE)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		m.maps[i] = (struct msg_file_ref){ .dev_major = mps[i]->dev_major,
+						   .dev_minor = mps[i]->dev_minor,
+						   .start = mps[i]->start,
+						   .end = mps[i]->end,
+						   .inode = mps[i]->inode };
+	rc = monclient_ask_files(&m, ret_fds);
+	if (rc < 0)
+		return rc;
+	/* The monitor checked each file; our own fstat is what the cache keys on. */
+	for (size_t i = 0; i < n; i++) {
+		if (ret_fds[i] >= 0 && (fstat(ret_fds[i], &ret_st[i]) < 0 || !S_ISREG(ret_st[i].st_mode))) {
+			close(ret_fds[i]);
+			ret_fds[i] = -EBADF;
+		}
+	}
+	return 0;
+}
+
 static int monitor_open_debug(void *ctx, const uint8_t *build_id, size_t len)
 {
 	struct msg_open_debug m = { .hdr = { MSG_OPEN_DEBUG, sizeof(m) }, .len = (uint32_t)len };
@@ -983,6 +1013,7 @@ int collector_main(void)
 	const struct symbolizer_ops ops = {
 		.open_maps = monitor_open_maps,
 		.open_file = monitor_open_file,
+		.open_files = monitor_open_files,
 		.open_debug = monitor_open_debug,
 		.open_debuglink = monitor_open_debuglink,
 	};

@@ -31,6 +31,7 @@ static void keep_policy(const struct msg_policy *m, int fd)
 
 union msg_in {
 	struct msg_reply reply;
+	struct msg_files_reply files;
 	struct msg_hz_reply hz;
 	struct msg_policy policy;
 	uint8_t raw[PRIVSEP_MAX_MSG];
@@ -113,6 +114,33 @@ int monclient_ask_hz(const void *req, size_t len, unsigned *ret_hz)
 		fatalx(70, "the monitor sent message %d where a frequency answer was due", type);
 	*ret_hz = u.hz.hz;
 	return remote_err(u.hz.err);
+}
+
+int monclient_ask_files(const struct msg_open_files *req, int *ret_fds)
+{
+	union msg_in u;
+	int fds[PRIVSEP_MAX_FDS];
+	size_t k = 0;
+	int type = ask(req, sizeof(*req), &u, fds);
+
+	if (type < 0)
+		return type;
+	if (type != MSG_FILES_REPLY)
+		fatalx(70, "the monitor sent message %d where a FILES answer was due", type);
+	/* privsep_recv checked that nfds fds came */
+	if (u.files.n != req->n)
+		fatalx(70, "the monitor answered %u files where %u were asked", u.files.n, req->n);
+	for (uint32_t i = 0; i < PRIVSEP_MAX_FDS; i++) {
+		if (i >= req->n ? u.files.err[i] != 0 : u.files.err[i] < 0)
+			fatalx(70, "the monitor's FILES answer has an impossible error %d", u.files.err[i]);
+		if (i < req->n && u.files.err[i] == 0 && k == u.files.nfds)
+			fatalx(70, "the monitor's FILES answer has fewer fds than successes");
+		if (i < req->n)
+			ret_fds[i] = u.files.err[i] ? remote_err(u.files.err[i]) : fds[k++];
+	}
+	if (k != u.files.nfds)
+		fatalx(70, "the monitor's FILES answer has more fds than successes");
+	return 0;
 }
 
 int monclient_poll(void)

@@ -34,6 +34,15 @@ int monclient_ask(const void *req, size_t len);
 int monclient_ask_hz(const void *req, size_t len, unsigned *ret_hz);
 
 /*
+ * Send an OPEN_FILES request and wait for its FILES_REPLY.  Returns 0
+ * and ret_fds[i] (an fd, or -err for that entry) for each of req's n
+ * entries; -EPIPE once the monitor is gone.  An answer that does not
+ * match the request (another count, fds that do not match its errors)
+ * is the monitor breaking the protocol: fatal.
+ */
+int monclient_ask_files(const struct msg_open_files *req, int *ret_fds);
+
+/*
  * Read one unasked message (call when PRIVSEP_FD polls readable).
  * Returns 1 when a policy is now waiting, 0 when nothing came, -EPIPE when
  * the monitor is gone.

@@ -4,6 +4,7 @@
  * Shared by the monitor and the workers; library-like, never logs.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_OPEN_FILE] = { PEER_COLLECTOR, sizeof(struct msg_open_file), 0, false },
 	[MSG_OPEN_DEBUG] = { PEER_COLLECTOR, sizeof(struct msg_open_debug), 0, false },
 	[MSG_OPEN_DEBUGLINK] = { PEER_COLLECTOR, sizeof(struct msg_open_debuglink), 0, false },
+	[MSG_OPEN_FILES] = { PEER_COLLECTOR, sizeof(struct msg_open_files), 0, false },
+	[MSG_FILES_REPLY] = { PEER_MONITOR, sizeof(struct msg_files_reply), PRIVSEP_MAX_FDS, false, true },
 	[MSG_FD_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 1, false },
 	[MSG_ERR_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 0, false },
 	[MSG_SET_HZ] = { PEER_COLLECTOR, sizeof(struct msg_set_hz), 0, false },
@@ -58,6 +61,8 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_UPLINK_BEAT] = { PEER_UPLINK, sizeof(struct msg_uplink_beat), 0, false },
 };
 _Static_assert(sizeof(struct msg_collector_metrics) <= PRIVSEP_MAX_MSG, "collector metrics fit a message");
+_Static_assert(offsetof(struct msg_files_reply, nfds) == sizeof(struct msg_hdr),
+	       "FILES_REPLY's fd count comes first (nfds_counted)");
 
 int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)
 {
@@ -147,9 +152,18 @@ int privsep_recv(int sock, enum privsep_peer from, bool *seen, void *buf, size_t
 	if (hdr.type == 0 || hdr.type >= MSG_TYPE_MAX)
 		goto bad;
 	rule = &privsep_rules[hdr.type];
-	if (rule->len == 0 || rule->sender != from || hdr.len != (size_t)n || rule->len != (size_t)n ||
-	    rule->nfds != nfds)
+	if (rule->len == 0 || rule->sender != from || hdr.len != (size_t)n || rule->len != (size_t)n)
 		goto bad;
+	if (rule->nfds_counted) {
+		uint32_t said;
+
+		/* rule->len leaves room for it (a static assertion of the type's) */
+		memcpy(&said, (const char *)buf + sizeof(hdr), sizeof(said));
+		if (said != nfds || nfds > rule->nfds)
+			goto bad;
+	} else if (rule->nfds != nfds) {
+		goto bad;
+	}
 	if (rule->once && seen[hdr.type])
 		goto bad;
 	seen[hdr.type] = true;

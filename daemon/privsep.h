@@ -17,7 +17,7 @@
 
 #include "exportstats.h"
 
-#define PRIVSEP_VERSION 13
+#define PRIVSEP_VERSION 14
 /* The worker's end of its socketpair, placed here across the exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -168,7 +168,19 @@ enum privsep_type {
 	 * (Readers take at most METRICS_ASKS_PER_TURN of them a loop turn: any
 	 * number means what one does, and a flood must not hold the loop.)
 	 */
-	MSG_TYPE_MAX = 45,
+	/*
+	 * collector -> monitor: the files behind up to PRIVSEP_MAX_FDS
+	 * executable mappings of one process (struct msg_open_files): one
+	 * round trip for a read of its maps, not one a file (issue 13).
+	 * Answered with FILES_REPLY.
+	 */
+	MSG_OPEN_FILES = 45,
+	/*
+	 * monitor -> collector: the answer to OPEN_FILES (struct
+	 * msg_files_reply): one fd for each mapping whose err is 0, in order
+	 */
+	MSG_FILES_REPLY = 46,
+	MSG_TYPE_MAX = 47,
 };
 
 struct msg_hdr {
@@ -258,6 +270,35 @@ struct msg_open_file {
 struct msg_open_debuglink {
 	struct msg_open_file map; /* its hdr is this message's */
 	char name[256];
+};
+
+/* One maps entry of OPEN_FILES: what OPEN_FILE says of its mapping. */
+struct msg_file_ref {
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint64_t start;
+	uint64_t end;
+	uint64_t inode;
+};
+
+/* Entries [n, PRIVSEP_MAX_FDS) are zero; n is 1 to PRIVSEP_MAX_FDS. */
+struct msg_open_files {
+	struct msg_hdr hdr;
+	uint32_t pid;
+	uint32_t n;
+	struct msg_file_ref maps[PRIVSEP_MAX_FDS];
+};
+
+/*
+ * err[i]: 0 (its fd came, fds in the order of the entries), or a positive
+ * errno; err[n..] are 0.  nfds, the first field, is how many fds came
+ * (privsep_recv checks it: rule.nfds_counted).
+ */
+struct msg_files_reply {
+	struct msg_hdr hdr;
+	uint32_t nfds;
+	uint32_t n;
+	int32_t err[PRIVSEP_MAX_FDS];
 };
 
 /* Reply to OPEN_MAPS / OPEN_FILE: FD_REPLY carries one fd, ERR_REPLY none. */
@@ -720,8 +761,13 @@ struct msg_uplink_beat {
 struct privsep_rule {
 	enum privsep_peer sender;
 	uint32_t len;    /* exact */
-	uint32_t nfds;   /* exact */
+	uint32_t nfds;   /* exact; with nfds_counted, the most */
 	bool once;
+	/*
+	 * The message's first uint32_t after its header says how many fds
+	 * came with it (0 to nfds): privsep_recv checks that it is so.
+	 */
+	bool nfds_counted;
 };
 
 /* Indexed by enum privsep_type; entries with len 0 are not valid types. */

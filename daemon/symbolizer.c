@@ -844,18 +844,20 @@ static void file_fill(struct symbolizer *s, struct sym_file *f, int fd, uint32_t
 	s->parse_credit_ns -= (int64_t)(mono_ns() - t0);
 }
 
-/* The file object for an executable file mapping of pid, or NULL. */
-static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struct procmap *mp)
+/*
+ * The file object for an executable file mapping of pid, whose file was
+ * opened as fd (-errno: it was not) with its fstat *st; fd is closed.
+ * NULL if none.
+ */
+static struct sym_file *file_take(struct symbolizer *s, uint32_t pid, const struct procmap *mp,
+				  int fd, const struct stat *st)
 {
 	struct sym_file *f;
-	struct stat st;
-	int fd;
 
-	fd = s->ops.open_file(s->ops.ctx, pid, mp, &st);
 	if (fd < 0)
 		return NULL;
-	f = dev_find(s, st.st_dev, st.st_ino);
-	if (f && file_fresh(f, &st)) {
+	f = dev_find(s, st->st_dev, st->st_ino);
+	if (f && file_fresh(f, st)) {
 		if (f->deferred && parse_allowed(s))
 			file_fill(s, f, fd, pid, mp);
 		close(fd);
@@ -867,7 +869,7 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 		htab_remove(&s->by_dev, &f->dev_node);
 		f->in_dev = false;
 	}
-	f = file_new(s, mp->path, &st);
+	f = file_new(s, mp->path, st);
 	if (f) {
 		if (parse_allowed(s))
 			file_fill(s, f, fd, pid, mp);
@@ -876,6 +878,15 @@ static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struc
 	}
 	close(fd);
 	return f;
+}
+
+/* The file object for an executable file mapping of pid, or NULL. */
+static struct sym_file *file_get(struct symbolizer *s, uint32_t pid, const struct procmap *mp)
+{
+	struct stat st;
+	int fd = s->ops.open_file(s->ops.ctx, pid, mp, &st);
+
+	return file_take(s, pid, mp, fd, &st);
 }
 
 /* *ret_in_sym (optional): file_offset's distance from the function's start. */
@@ -1084,7 +1095,8 @@ static void proc_index(struct symbolizer *s, struct sym_proc *p)
 	for (size_t i = 0; i < p->n; i++)
 		if (p->maps[i].file && (k == 0 || v[k - 1] != p->maps[i].file))
 			v[k++] = p->maps[i].file;
-	qsort(v, k, sizeof(*v), cmp_ptr);
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_ptr); /* v is NULL when there is none */
 	n = 0;
 	for (size_t i = 0; i < k; i++) {
 		if (i && v[i] == v[i - 1])
@@ -1094,7 +1106,8 @@ static void proc_index(struct symbolizer *s, struct sym_proc *p)
 		else if (v[i]->has_bid)
 			v[n++] = v[i];
 	}
-	qsort(v, n, sizeof(*v), cmp_bid);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_bid);
 	p->bfiles = v;
 	p->nbfiles = n;
 }
@@ -1156,19 +1169,76 @@ static struct load_seen *memo_slot(struct load_memo *m, const struct procmap *mp
 	return &m->v[i];
 }
 
-static struct sym_file *memo_file_get(struct symbolizer *s, struct load_memo *m, uint32_t pid,
-				      const struct procmap *mp)
+static struct sym_file *still_mapped(const struct sym_proc *p, const struct procmap *mp);
+
+/* Whether a maps entry is one whose file a load asks for (unless still_mapped()). */
+static bool wants_file(const struct procmap *mp)
 {
+	return (mp->prot & PROT_EXEC) && mp->inode && mp->path[0] == '/';
+}
+
+/*
+ * With ops.open_files: the files of maps->maps[i] and of the next entries
+ * that a load will ask for, at most SYMBOLIZER_FILES_AT_ONCE, in one ask;
+ * their memo slots filled.  left: executable entries from i on that the
+ * load takes (its bound on mappings).
+ */
+static void memo_ask_ahead(struct symbolizer *s, struct load_memo *m, const struct sym_proc *p,
+			   const struct procmaps *maps, size_t i, size_t left)
+{
+	const struct procmap *mps[SYMBOLIZER_FILES_AT_ONCE];
+	struct load_seen *slots[SYMBOLIZER_FILES_AT_ONCE];
+	struct stat st[SYMBOLIZER_FILES_AT_ONCE];
+	int fds[SYMBOLIZER_FILES_AT_ONCE];
+	size_t n = 0;
+	int r;
+
+	for (; i < maps->n && left && n < SYMBOLIZER_FILES_AT_ONCE &&
+	       m->asked < SYMBOLIZER_MAX_PROC_FILES; i++) {
+		const struct procmap *mp = &maps->maps[i];
+		struct load_seen *e;
+
+		if (!(mp->prot & PROT_EXEC))
+			continue;
+		left--;
+		if (!wants_file(mp) || still_mapped(p, mp))
+			continue;
+		e = memo_slot(m, mp);
+		if (e->used)
+			continue;
+		m->asked++;
+		*e = (struct load_seen){
+			.ino = mp->inode, .major = mp->dev_major, .minor = mp->dev_minor, .used = true,
+		};
+		mps[n] = mp;
+		slots[n++] = e;
+	}
+	if (!n)
+		return;
+	r = s->ops.open_files(s->ops.ctx, p->pid, mps, n, fds, st);
+	for (size_t k = 0; k < n; k++)
+		slots[k]->file = file_take(s, p->pid, mps[k], r < 0 ? r : fds[k], &st[k]);
+}
+
+static struct sym_file *memo_file_get(struct symbolizer *s, struct load_memo *m,
+				      const struct sym_proc *p, const struct procmaps *maps,
+				      size_t i, size_t left)
+{
+	const struct procmap *mp = &maps->maps[i];
 	struct load_seen *e = memo_slot(m, mp);
 
 	if (e->used)
 		return e->file;
 	if (m->asked >= SYMBOLIZER_MAX_PROC_FILES)
 		return NULL;
+	if (s->ops.open_files) {
+		memo_ask_ahead(s, m, p, maps, i, left);
+		return e->file;
+	}
 	m->asked++;
 	*e = (struct load_seen){
 		.ino = mp->inode, .major = mp->dev_major, .minor = mp->dev_minor, .used = true,
-		.file = file_get(s, pid, mp),
+		.file = file_get(s, p->pid, mp),
 	};
 	return e->file;
 }
@@ -1276,10 +1346,10 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 		pm->inode = mp->inode;
 		pm->dev_major = mp->dev_major;
 		pm->dev_minor = mp->dev_minor;
-		if (mp->inode && mp->path[0] == '/') {
+		if (wants_file(mp)) {
 			pm->file = still_mapped(p, mp);
 			if (!pm->file)
-				pm->file = memo_file_get(s, &memo, p->pid, mp);
+				pm->file = memo_file_get(s, &memo, p, m, i, n - k + 1);
 		}
 		if (pm->file) {
 			pm->file->refs++;

@@ -173,6 +173,9 @@ struct stat;
  * How the symbolizer reaches other processes' maps and files.  A collector
  * without privileges cannot open them itself and asks the monitor.
  */
+/* The most files ops.open_files is asked for at once. */
+#define SYMBOLIZER_FILES_AT_ONCE 8
+
 struct symbolizer_ops {
 	/* An fd of /proc/PID/maps to read (the symbolizer closes it), or -errno. */
 	int (*open_maps)(void *ctx, uint32_t pid);
@@ -181,6 +184,14 @@ struct symbolizer_ops {
 	 * its fstat in *ret_st (the symbolizer closes the fd), or -errno.
 	 */
 	int (*open_file)(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st);
+	/*
+	 * Optional (NULL: open_file for each): open_file for maps entries
+	 * mps[0..n) of pid at once (n at most SYMBOLIZER_FILES_AT_ONCE), each
+	 * answer in ret_fds[i] and ret_st[i]: one ask for a read of the maps,
+	 * not one a file.  0, or -errno when nothing could be asked.
+	 */
+	int (*open_files)(void *ctx, uint32_t pid, const struct procmap *const *mps, size_t n,
+			  int *ret_fds, struct stat *ret_st);
 	/*
 	 * Optional (NULL: none): a read-only fd of the separate debug file of
 	 * a build-id (the symbolizer checks that its note says the same

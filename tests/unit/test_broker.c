@@ -87,6 +87,17 @@ static int answer(void)
 	return type == MSG_FD_REPLY ? fds[0] : -r.err;
 }
 
+/* The FILES_REPLY now due: its err[] in *r, its fds in fds. */
+static void files_answer(struct msg_files_reply *r, int *fds)
+{
+	uint8_t buf[PRIVSEP_MAX_MSG];
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	size_t len;
+
+	assert_int_equal(privsep_recv(sv[1], PEER_MONITOR, seen, buf, &len, fds), MSG_FILES_REPLY);
+	memcpy(r, buf, sizeof(*r));
+}
+
 static int count_open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -981,6 +992,116 @@ static void test_open_file_kept_maps(void **state)
 	broker_release(&b);
 }
 
+static struct msg_file_ref ref_of(const struct procmap *mp)
+{
+	return (struct msg_file_ref){ .dev_major = mp->dev_major, .dev_minor = mp->dev_minor,
+				      .start = mp->start, .end = mp->end, .inode = mp->inode };
+}
+
+/*
+ * OPEN_FILES: each entry checked and opened as OPEN_FILE's, failing
+ * alone, in one answer whose fds follow the entries that succeeded;
+ * hostile shapes get no answer at all.
+ */
+static void test_open_files(void **state)
+{
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
+	struct procmaps *m;
+	const struct procmap *text = own_text(&m);
+	const struct procmap *libc = NULL;
+	struct msg_open_files of = { .hdr = { MSG_OPEN_FILES, sizeof(of) }, .pid = (uint32_t)child };
+	struct msg_files_reply r;
+	int fds[PRIVSEP_MAX_FDS], before;
+	struct stat st;
+
+	assert_non_null(text);
+	for (size_t i = 0; i < m->n && !libc; i++)
+		if ((m->maps[i].prot & PROT_EXEC) && strstr(m->maps[i].path, "/libc.so"))
+			libc = &m->maps[i];
+	assert_non_null(libc);
+	assert_true(libc->inode != text->inode);
+	/* this binary, the C library, a wrong inode, this binary again */
+	of.n = 4;
+	of.maps[0] = ref_of(text);
+	of.maps[1] = ref_of(libc);
+	of.maps[2] = ref_of(text);
+	of.maps[2].inode++;
+	of.maps[3] = ref_of(text);
+	before = count_open_fds();
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), 0);
+	files_answer(&r, fds);
+	assert_int_equal(r.n, 4);
+	assert_int_equal(r.nfds, 3);
+	assert_int_equal(r.err[0], 0);
+	assert_int_equal(r.err[1], 0);
+	assert_int_equal(r.err[2], ENOENT);
+	assert_int_equal(r.err[3], 0);
+	for (int i = 4; i < PRIVSEP_MAX_FDS; i++)
+		assert_int_equal(r.err[i], 0);
+	assert_int_equal(fstat(fds[0], &st), 0);
+	assert_int_equal(st.st_ino, text->inode);
+	assert_int_equal(fstat(fds[1], &st), 0);
+	assert_int_equal(st.st_ino, libc->inode);
+	assert_int_equal(fstat(fds[2], &st), 0);
+	assert_int_equal(st.st_ino, text->inode);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(fcntl(fds[i], F_GETFL) & O_ACCMODE, O_RDONLY);
+		close(fds[i]);
+	}
+	assert_int_equal(count_open_fds(), before); /* the monitor kept none */
+	/* all eight at once */
+	of.n = PRIVSEP_MAX_FDS;
+	for (int i = 0; i < PRIVSEP_MAX_FDS; i++)
+		of.maps[i] = ref_of(i % 2 ? libc : text);
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), 0);
+	files_answer(&r, fds);
+	assert_int_equal(r.nfds, PRIVSEP_MAX_FDS);
+	for (int i = 0; i < PRIVSEP_MAX_FDS; i++)
+		close(fds[i]);
+	/* the monitor's own: each refused, no fd */
+	of.pid = (uint32_t)getpid();
+	of.n = 2;
+	memset(&of.maps[2], 0, sizeof(of.maps) - 2 * sizeof(of.maps[0]));
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), 0);
+	files_answer(&r, fds);
+	assert_int_equal(r.nfds, 0);
+	assert_int_equal(r.err[0], EPERM);
+	assert_int_equal(r.err[1], EPERM);
+	/* a process that is gone */
+	of.pid = BROKER_PID_MAX;
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), 0);
+	files_answer(&r, fds);
+	assert_int_equal(r.nfds, 0);
+	assert_int_equal(r.err[0], ESRCH);
+
+	/* Hostile shapes: no answer. */
+	of.pid = 0;
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), -EPROTO);
+	of.pid = BROKER_PID_MAX + 1;
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), -EPROTO);
+	of.pid = (uint32_t)child;
+	of.n = 0;
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), -EPROTO);
+	of.n = PRIVSEP_MAX_FDS + 1;
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), -EPROTO);
+	of.n = 1; /* entry 1 is set: past the count */
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), -EPROTO);
+	of.n = 2;
+	of.maps[1].end = of.maps[1].start; /* empty */
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), -EPROTO);
+	of.maps[1] = ref_of(text);
+	of.maps[1].start |= 1; /* not page-aligned */
+	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), -EPROTO);
+	{
+		char c;
+
+		assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+	procmaps_free(m);
+	broker_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -988,6 +1109,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_maps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_debug, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_debuglink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_reading, setup, teardown),

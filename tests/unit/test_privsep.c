@@ -129,6 +129,52 @@ static void test_refused(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+/*
+ * FILES_REPLY carries 0 to PRIVSEP_MAX_FDS fds, as many as its nfds field
+ * says: a count that disagrees with what came is refused, fds closed.
+ */
+static void test_counted_fds(void **state)
+{
+	struct msg_files_reply r = { .hdr = { MSG_FILES_REPLY, sizeof(r) }, .n = 3 };
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[PRIVSEP_MAX_FDS] = { 0, 1, 2, 0, 1, 2, 0, 1 }, got[PRIVSEP_MAX_FDS];
+	int before = count_fds();
+
+	r.nfds = 2;
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), fds, 2), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), MSG_FILES_REPLY);
+	close(got[0]);
+	close(got[1]);
+	r.nfds = 0;
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), MSG_FILES_REPLY);
+	r.nfds = PRIVSEP_MAX_FDS;
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), fds, PRIVSEP_MAX_FDS), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), MSG_FILES_REPLY);
+	for (int i = 0; i < PRIVSEP_MAX_FDS; i++)
+		close(got[i]);
+	assert_int_equal(count_fds(), before);
+	/* fewer or more fds than it says */
+	r.nfds = 3;
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), fds, 2), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	r.nfds = 1;
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), fds, 2), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	r.nfds = 0;
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), fds, 1), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	/* more than any message may carry, said and sent */
+	r.nfds = PRIVSEP_MAX_FDS + 1;
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), fds, PRIVSEP_MAX_FDS), 0);
+	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
+	/* from the collector, it is not an answer */
+	r.nfds = 0;
+	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), NULL, 0), 0);
+	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), -EPROTO);
+	assert_int_equal(count_fds(), before);
+}
+
 static void test_once(void **state)
 {
 	struct msg_ready r = { .hdr = { MSG_COLLECTOR_READY, sizeof(r) },
@@ -296,6 +342,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counted_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_limits, setup, teardown),

@@ -533,6 +533,95 @@ static int counted_open_file(void *ctx, uint32_t pid, const struct procmap *mp, 
 	return mapfile_open(pid, mp, ret_st);
 }
 
+struct batch_count {
+	unsigned asks, files, most, singles;
+};
+
+static int batch_open_files(void *ctx, uint32_t pid, const struct procmap *const *mps, size_t n,
+			    int *ret_fds, struct stat *ret_st)
+{
+	struct batch_count *c = ctx;
+
+	assert_true(n >= 1 && n <= SYMBOLIZER_FILES_AT_ONCE);
+	c->asks++;
+	c->files += (unsigned)n;
+	if (n > c->most)
+		c->most = (unsigned)n;
+	for (size_t i = 0; i < n; i++)
+		ret_fds[i] = mapfile_open(pid, mps[i], &ret_st[i]);
+	return 0;
+}
+
+static int batch_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	((struct batch_count *)ctx)->singles++;
+	return mapfile_open(pid, mp, ret_st);
+}
+
+static int batch_refused(void *ctx, uint32_t pid, const struct procmap *const *mps, size_t n,
+			 int *ret_fds, struct stat *ret_st)
+{
+	((struct batch_count *)ctx)->asks++;
+	return -EPIPE;
+}
+
+/*
+ * With ops.open_files, one read of a process's maps asks for its files
+ * in asks of up to SYMBOLIZER_FILES_AT_ONCE, each file once, and names
+ * what one at a time named; an ask that fails leaves those files unknown.
+ */
+static void test_files_at_once(void **state)
+{
+	struct batch_count c = { 0 }, one = { 0 };
+	struct symbolizer_ops ops = { .open_maps = test_open_maps, .open_file = batch_open_file,
+				      .open_files = batch_open_files, .ctx = &c };
+	struct symbolizer_ops singly = { .open_maps = test_open_maps, .open_file = batch_open_file,
+					 .ctx = &one };
+	struct symbolizer *s = NULL, *t = NULL;
+	struct symbolizer_stats st;
+	struct sym_frame f, g;
+	size_t files;
+
+	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
+	assert_int_equal(symbolizer_new_ops(&singly, -1, &t), 0);
+	note_self(s);
+	note_self(t);
+	assert_int_equal(c.singles, 0);
+	assert_true(one.singles >= 2); /* this binary and the C library at least */
+	assert_int_equal(c.files, one.singles);
+	assert_int_equal(c.asks, (one.singles + SYMBOLIZER_FILES_AT_ONCE - 1) / SYMBOLIZER_FILES_AT_ONCE);
+	assert_int_equal(c.most, one.singles < SYMBOLIZER_FILES_AT_ONCE ? one.singles
+								 : SYMBOLIZER_FILES_AT_ONCE);
+	f = self_ip(s, (uintptr_t)&test_files_at_once, false);
+	g = self_ip(t, (uintptr_t)&test_files_at_once, false);
+	assert_string_equal(f.function, "test_files_at_once");
+	assert_string_equal(g.function, "test_files_at_once");
+	f = self_ip(s, (uintptr_t)&strlen, false);
+	g = self_ip(t, (uintptr_t)&strlen, false);
+	assert_non_null(f.mapping);
+	assert_string_equal(f.mapping->path, g.mapping->path);
+	symbolizer_get_stats(t, &st);
+	files = st.files;
+	symbolizer_get_stats(s, &st);
+	assert_true(files >= 2);
+	assert_int_equal(st.files, files);
+	symbolizer_free(s);
+	symbolizer_free(t);
+
+	/* the ask fails: the process is known, its files are not */
+	c = (struct batch_count){ 0 };
+	ops.open_files = batch_refused;
+	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
+	note_self(s);
+	assert_true(c.asks >= 1);
+	assert_int_equal(c.singles, 0);
+	f = self_ip(s, (uintptr_t)&test_files_at_once, false);
+	assert_null(f.function);
+	symbolizer_get_stats(s, &st);
+	assert_int_equal(st.files, 0);
+	symbolizer_free(s);
+}
+
 /*
  * A re-read of a process's maps (a library loaded after the first read)
  * asks the monitor for the files of new mappings only: the ones it mapped
@@ -2045,6 +2134,7 @@ int main(void)
 		cmocka_unit_test(test_libc),
 		cmocka_unit_test(test_anon_and_reread),
 		cmocka_unit_test(test_reread_keeps_files),
+		cmocka_unit_test(test_files_at_once),
 		cmocka_unit_test(test_exec_before_read),
 		cmocka_unit_test(test_miss_before_read),
 		cmocka_unit_test(test_unmapped_kept),
