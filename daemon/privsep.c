@@ -168,6 +168,9 @@ int privsep_recv(int sock, enum privsep_peer from, bool *seen, void *buf, size_t
 		goto bad;
 	seen[hdr.type] = true;
 	memcpy(ret_fds, fds, nfds * sizeof(int));
+	/* a counted type's slots past what came: -1, so that closing rule.nfds of them is safe */
+	for (size_t i = nfds; rule->nfds_counted && i < rule->nfds; i++)
+		ret_fds[i] = -1;
 	*ret_len = n;
 	return (int)hdr.type;
 bad:

@@ -782,7 +782,9 @@ int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t n
  * Receive one message into buf (size PRIVSEP_MAX_MSG) and check it against
  * privsep_rules for a message from `from`.  seen[] (MSG_TYPE_MAX entries)
  * tracks once-only types across calls.  On success returns the type and
- * fills *ret_len and ret_fds (received fds, CLOEXEC, owned by the caller).
+ * fills *ret_len and ret_fds (room for PRIVSEP_MAX_FDS: received fds,
+ * CLOEXEC, owned by the caller; for a type with nfds_counted, -1 in the
+ * slots up to rule.nfds that no fd came for).
  * Errors: -EPIPE peer closed; -EPROTO the message breaks the table (any fds
  * received are closed); other -errno from the socket.
  */

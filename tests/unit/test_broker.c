@@ -1092,12 +1092,14 @@ static void test_open_files(void **state)
 	of.maps[1] = ref_of(text);
 	of.maps[1].start |= 1; /* not page-aligned */
 	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), -EPROTO);
+	assert_non_null(b.violation);
 	{
 		char c;
 
 		assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), -1);
 		assert_int_equal(errno, EAGAIN);
 	}
+	assert_int_equal(count_open_fds(), before);
 	procmaps_free(m);
 	broker_release(&b);
 }

@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -533,6 +534,18 @@ static int counted_open_file(void *ctx, uint32_t pid, const struct procmap *mp, 
 	return mapfile_open(pid, mp, ret_st);
 }
 
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
 struct batch_count {
 	unsigned asks, files, most, singles;
 };
@@ -581,6 +594,7 @@ static void test_files_at_once(void **state)
 	struct symbolizer_stats st;
 	struct sym_frame f, g;
 	size_t files;
+	int before = count_fds();
 
 	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
 	assert_int_equal(symbolizer_new_ops(&singly, -1, &t), 0);
@@ -620,6 +634,7 @@ static void test_files_at_once(void **state)
 	symbolizer_get_stats(s, &st);
 	assert_int_equal(st.files, 0);
 	symbolizer_free(s);
+	assert_int_equal(count_fds(), before); /* every fd asked for was closed */
 }
 
 /*
@@ -1894,6 +1909,44 @@ static int vb_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struc
 	return fd;
 }
 
+/* OPEN_FILES through the monitor's handler: up to 8 files in one ask. */
+static int vb_open_files(void *ctx, uint32_t pid, const struct procmap *const *mps, size_t n,
+			 int *ret_fds, struct stat *ret_st)
+{
+	struct via_broker *vb = ctx;
+	struct msg_open_files m = { .hdr = { MSG_OPEN_FILES, sizeof(m) }, .pid = pid,
+				    .n = (uint32_t)n };
+	struct msg_files_reply r;
+	uint8_t buf[PRIVSEP_MAX_MSG];
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	int fds[PRIVSEP_MAX_FDS];
+	size_t len, k = 0;
+
+	assert_true(n >= 1 && n <= PRIVSEP_MAX_FDS);
+	vb->open_files += n;
+	if (vb->open_files > vb->limit)
+		return -EAGAIN;
+	for (size_t i = 0; i < n; i++)
+		m.maps[i] = (struct msg_file_ref){ .dev_major = mps[i]->dev_major,
+						   .dev_minor = mps[i]->dev_minor,
+						   .start = mps[i]->start, .end = mps[i]->end,
+						   .inode = mps[i]->inode };
+	assert_int_equal(privsep_send(vb->sv[1], &m, sizeof(m), NULL, 0), 0);
+	assert_int_equal(broker_serve_one(&vb->b, vb->sv[0], PEER_COLLECTOR), 0);
+	assert_int_equal(privsep_recv(vb->sv[1], PEER_MONITOR, seen, buf, &len, fds), MSG_FILES_REPLY);
+	memcpy(&r, buf, sizeof(r));
+	assert_int_equal(r.n, n);
+	for (size_t i = 0; i < n; i++) {
+		ret_fds[i] = r.err[i] ? -r.err[i] : fds[k++];
+		if (ret_fds[i] >= 0 && fstat(ret_fds[i], &ret_st[i]) < 0) {
+			close(ret_fds[i]);
+			ret_fds[i] = -EBADF;
+		}
+	}
+	assert_int_equal(k, r.nfds);
+	return 0;
+}
+
 /* A child that maps the first page of this test's binary R+X n times. */
 static pid_t many_maps_child(size_t n)
 {
@@ -1936,11 +1989,14 @@ static double cpu_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static double time_note(struct via_broker *vb, pid_t pid, unsigned long *ret_files,
+static double time_note(struct via_broker *vb, pid_t pid, bool batched, unsigned long *ret_files,
 			uint64_t *ret_reads, struct symbolizer **keep)
 {
 	static const struct symbolizer_ops proto = { .open_maps = vb_open_maps, .open_file = vb_open_file };
 	struct symbolizer_ops ops = proto;
+
+	if (batched)
+		ops.open_files = vb_open_files;
 	struct symbolizer *s = NULL;
 	uint64_t reads = vb->b.maps_reads;
 	double t0, t;
@@ -2013,11 +2069,15 @@ static void test_many_mappings(void **state)
 	}
 	assert_true(mapped > nmaps);
 	for (int k = 0; k < 3; k++) {
-		t = time_note(&vb, small, &nf, &nr, NULL);
+		t = time_note(&vb, small, false, &nf, &nr, NULL);
 		t_small = t < t_small ? t : t_small;
 		files_small = nf;
-		t = time_note(&vb, big, &nf, &nr, k == 2 ? &s : NULL);
+		/* the last look asks for its files 8 at a time (OPEN_FILES), the frames below are its */
+		t = time_note(&vb, big, k == 2, &nf, &nr, k == 2 ? &s : NULL);
 		t_big = t < t_big ? t : t_big;
+		/* 8 at a time, the same files as one at a time: none past the mappings' bound */
+		if (k == 2)
+			assert_int_equal(nf, files_big);
 		files_big = nf > files_big ? nf : files_big;
 		reads_big = nr > reads_big ? nr : reads_big;
 	}
@@ -2097,7 +2157,16 @@ static int mf_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struc
 	return fd;
 }
 
-static void test_proc_files_cap(void **state)
+static int mf_open_files(void *ctx, uint32_t pid, const struct procmap *const *mps, size_t n,
+			 int *ret_fds, struct stat *ret_st)
+{
+	assert_true(n >= 1 && n <= SYMBOLIZER_FILES_AT_ONCE);
+	for (size_t i = 0; i < n; i++)
+		ret_fds[i] = mf_open_file(ctx, pid, mps[i], &ret_st[i]);
+	return 0;
+}
+
+static void proc_files_cap(bool batched)
 {
 	struct many_files mf = { .n = SYMBOLIZER_MAX_PROC_FILES * 3 };
 	struct symbolizer_ops ops = { .open_maps = mf_open_maps, .open_file = mf_open_file, .ctx = &mf };
@@ -2105,6 +2174,8 @@ static void test_proc_files_cap(void **state)
 	struct sym_frame f;
 	uint64_t last = 0x10000000ull + (mf.n - 1) * 0x10000ull;
 
+	if (batched)
+		ops.open_files = mf_open_files;
 	assert_true(fixture_path("libvsym.so", mf.path, sizeof(mf.path)));
 	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
 	assert_int_equal(symbolizer_note_process(s, 4242, 0), 0);
@@ -2122,6 +2193,12 @@ static void test_proc_files_cap(void **state)
 	assert_int_equal(f.address, last + 0x20);
 	assert_null(f.function);
 	symbolizer_free(s);
+}
+
+static void test_proc_files_cap(void **state)
+{
+	proc_files_cap(false);
+	proc_files_cap(true); /* asked 8 at a time: the same bound */
 }
 
 int main(void)
