@@ -124,29 +124,27 @@ static bool range_ok(uint64_t start, uint64_t end)
 }
 
 /*
- * The executable file mapping of pid that the collector describes, in
- * the maps the monitor read itself (maps_of), not the collector's word:
- * 0 and *ret_mp, or -errno to answer with.
+ * The maps of pid whose files the collector asks for, as the monitor
+ * reads them itself (maps_of), not the collector's word: 0 and *ret, or
+ * -errno to answer with.
  */
-static int find_mapping(struct broker *b, uint32_t pid, const struct msg_file_ref *ref,
-			const struct procmap **ret_mp)
+static int file_maps_of(struct broker *b, uint32_t pid, const struct procmaps **ret)
 {
-	const struct procmaps *maps;
-	const struct procmap *mp;
-	int rc;
-
 	if (pid == (uint32_t)getpid())
 		return -EPERM; /* the monitor's own files stay its own */
-	rc = maps_of(b, pid, &maps);
-	if (rc < 0)
-		return rc;
-	mp = procmaps_find(maps, ref->start);
+	return maps_of(b, pid, ret);
+}
+
+/* The executable file mapping in maps that the collector describes, or NULL. */
+static const struct procmap *find_mapping(const struct procmaps *maps, const struct msg_file_ref *ref)
+{
+	const struct procmap *mp = procmaps_find(maps, ref->start);
+
 	if (!mp || mp->start != ref->start || mp->end != ref->end || mp->path[0] != '/' ||
 	    !(mp->prot & PROT_EXEC) || mp->inode != ref->inode || mp->dev_major != ref->dev_major ||
 	    mp->dev_minor != ref->dev_minor)
-		return -ENOENT;
-	*ret_mp = mp;
-	return 0;
+		return NULL;
+	return mp;
 }
 
 /*
@@ -159,6 +157,7 @@ static int mapping_of(struct broker *b, int sock, const struct msg_open_file *m,
 {
 	const struct msg_file_ref ref = { .dev_major = m->dev_major, .dev_minor = m->dev_minor,
 					  .start = m->start, .end = m->end, .inode = m->inode };
+	const struct procmaps *maps;
 	int rc;
 
 	if (m->pid == 0 || m->pid > BROKER_PID_MAX || m->pad)
@@ -167,7 +166,9 @@ static int mapping_of(struct broker *b, int sock, const struct msg_open_file *m,
 	if (!range_ok(m->start, m->end))
 		return hostile(b, debuglink ? "OPEN_DEBUGLINK with an impossible mapping range"
 					    : "OPEN_FILE with an impossible mapping range");
-	rc = find_mapping(b, m->pid, &ref, ret_mp);
+	rc = file_maps_of(b, m->pid, &maps);
+	if (rc == 0 && !(*ret_mp = find_mapping(maps, &ref)))
+		rc = -ENOENT;
 	if (rc < 0)
 		return (rc = reply_err(b, sock, rc)) < 0 ? rc : 1;
 	return 0;
@@ -200,9 +201,10 @@ static int open_files(struct broker *b, int sock, const struct msg_open_files *m
 {
 	static const struct msg_file_ref zero;
 	struct msg_files_reply r = { .hdr = { MSG_FILES_REPLY, sizeof(r) } };
+	const struct procmaps *maps = NULL;
 	int fds[PRIVSEP_MAX_FDS];
 	size_t nfds = 0;
-	int rc;
+	int found, rc;
 
 	if (m->pid == 0 || m->pid > BROKER_PID_MAX)
 		return hostile(b, "OPEN_FILES with an impossible pid");
@@ -215,12 +217,13 @@ static int open_files(struct broker *b, int sock, const struct msg_open_files *m
 			return hostile(b, "OPEN_FILES with an impossible mapping range");
 	}
 	r.n = m->n;
+	/* The maps once for all the entries (mapfile_open does not read them). */
+	found = file_maps_of(b, m->pid, &maps);
 	for (uint32_t i = 0; i < m->n; i++) {
-		const struct procmap *mp;
+		const struct procmap *mp = found < 0 ? NULL : find_mapping(maps, &m->maps[i]);
 		struct stat st;
-		int fd = find_mapping(b, m->pid, &m->maps[i], &mp);
+		int fd = found < 0 ? found : !mp ? -ENOENT : mapfile_open(m->pid, mp, &st);
 
-		fd = fd < 0 ? fd : mapfile_open(m->pid, mp, &st);
 		if (fd < 0) {
 			r.err[i] = -fd;
 			b->last_err = fd;

@@ -29,6 +29,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fdcount.h"
+
 #include "broker.h"
 #include "procmaps.h"
 #include "vigil_abi.h"
@@ -98,18 +100,6 @@ static void files_answer(struct msg_files_reply *r, int *fds)
 	memcpy(r, buf, sizeof(*r));
 }
 
-static int count_open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static void test_table_violations(void **state)
 {
 	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
@@ -163,7 +153,7 @@ static void test_table_violations(void **state)
 		struct msg_remote_policy rp = { .hdr = { MSG_REMOTE_POLICY, sizeof(rp) },
 						.version = PRIVSEP_VERSION };
 		struct broker b3 = { .max_hz = 100, .cgroup_root_fd = -1 };
-		int fd = 0, before = count_open_fds();
+		int fd = 0, before = open_fd_count();
 
 		memset(br.why, 'x', sizeof(br.why)); /* not NUL-terminated: cut */
 		assert_int_equal(serve(&b3, &br, sizeof(br), PEER_UPLINK), -EPROTO);
@@ -175,7 +165,7 @@ static void test_table_violations(void **state)
 		assert_int_equal(serve(&b3, &ah, sizeof(ah), PEER_COLLECTOR), -EPROTO);
 		assert_int_equal(privsep_send(sv[1], &rp, sizeof(rp), &fd, 1), 0);
 		assert_int_equal(broker_serve_one(&b3, sv[0], PEER_UPLINK), -EPROTO);
-		assert_int_equal(count_open_fds(), before); /* its fd was closed */
+		assert_int_equal(open_fd_count(), before); /* its fd was closed */
 	}
 	/* a file descriptor where none belongs */
 	{
@@ -1027,7 +1017,7 @@ static void test_open_files(void **state)
 	of.maps[2] = ref_of(text);
 	of.maps[2].inode++;
 	of.maps[3] = ref_of(text);
-	before = count_open_fds();
+	before = open_fd_count();
 	assert_int_equal(serve(&b, &of, sizeof(of), PEER_COLLECTOR), 0);
 	files_answer(&r, fds);
 	assert_int_equal(r.n, 4);
@@ -1048,7 +1038,7 @@ static void test_open_files(void **state)
 		assert_int_equal(fcntl(fds[i], F_GETFL) & O_ACCMODE, O_RDONLY);
 		close(fds[i]);
 	}
-	assert_int_equal(count_open_fds(), before); /* the monitor kept none */
+	assert_int_equal(open_fd_count(), before); /* the monitor kept none */
 	/* all eight at once */
 	of.n = PRIVSEP_MAX_FDS;
 	for (int i = 0; i < PRIVSEP_MAX_FDS; i++)
@@ -1099,7 +1089,7 @@ static void test_open_files(void **state)
 		assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), -1);
 		assert_int_equal(errno, EAGAIN);
 	}
-	assert_int_equal(count_open_fds(), before);
+	assert_int_equal(open_fd_count(), before);
 	procmaps_free(m);
 	broker_release(&b);
 }

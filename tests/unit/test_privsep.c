@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fdcount.h"
+
 #include "privsep.h"
 
 static int sv[2];
@@ -29,18 +31,6 @@ static int teardown(void **state)
 	close(sv[0]);
 	close(sv[1]);
 	return 0;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
 }
 
 static struct msg_collector_setup good_setup(void)
@@ -83,7 +73,7 @@ static void test_refused(void **state)
 	struct msg_collector_setup m = good_setup();
 	bool seen[MSG_TYPE_MAX] = { 0 };
 	int fds[5] = { 0, 1, 2, 0, 1 }, got[PRIVSEP_MAX_FDS];
-	int before = count_fds();
+	int before = open_fd_count();
 	uint8_t big[sizeof(m) + 8] = { 0 };
 	struct msg_hdr h;
 
@@ -126,7 +116,7 @@ static void test_refused(void **state)
 	assert_int_equal(recv_from(PEER_MONITOR, seen, got), -EPROTO);
 	/* none of the refused messages marked the type as seen */
 	assert_false(seen[MSG_COLLECTOR_SETUP]);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(open_fd_count(), before);
 }
 
 /*
@@ -138,7 +128,7 @@ static void test_counted_fds(void **state)
 	struct msg_files_reply r = { .hdr = { MSG_FILES_REPLY, sizeof(r) }, .n = 3 };
 	bool seen[MSG_TYPE_MAX] = { 0 };
 	int fds[PRIVSEP_MAX_FDS] = { 0, 1, 2, 0, 1, 2, 0, 1 }, got[PRIVSEP_MAX_FDS];
-	int before = count_fds();
+	int before = open_fd_count();
 
 	r.nfds = 2;
 	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), fds, 2), 0);
@@ -156,7 +146,7 @@ static void test_counted_fds(void **state)
 	assert_int_equal(recv_from(PEER_MONITOR, seen, got), MSG_FILES_REPLY);
 	for (int i = 0; i < PRIVSEP_MAX_FDS; i++)
 		close(got[i]);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(open_fd_count(), before);
 	/* fewer or more fds than it says */
 	r.nfds = 3;
 	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), fds, 2), 0);
@@ -175,7 +165,7 @@ static void test_counted_fds(void **state)
 	r.nfds = 0;
 	assert_int_equal(privsep_send(sv[0], &r, sizeof(r), NULL, 0), 0);
 	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), -EPROTO);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(open_fd_count(), before);
 }
 
 static void test_once(void **state)
@@ -222,7 +212,7 @@ static void test_control_plane_messages(void **state)
 				       .version = PRIVSEP_VERSION };
 	bool seen[MSG_TYPE_MAX] = { 0 };
 	int fds[3] = { 0, 1, 2 }, got[PRIVSEP_MAX_FDS];
-	int before = count_fds();
+	int before = open_fd_count();
 
 	/* good */
 	assert_int_equal(privsep_send(sv[0], &rp, sizeof(rp), fds, 1), 0);
@@ -281,7 +271,7 @@ static void test_control_plane_messages(void **state)
 	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), MSG_UPLINK_BROKE);
 	assert_int_equal(privsep_send(sv[0], &br, sizeof(br), NULL, 0), 0);
 	assert_int_equal(recv_from(PEER_COLLECTOR, seen, got), -EPROTO);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(open_fd_count(), before);
 }
 
 /*
@@ -315,7 +305,7 @@ static void test_export_messages(void **state)
 				    .seq = 1 };
 	bool seen[MSG_TYPE_MAX] = { 0 };
 	int fds[2] = { 0, 1 };
-	int before = count_fds();
+	int before = open_fd_count();
 	/* the version 8 message carried id, service and tenant: 1152 bytes more */
 	uint8_t old[sizeof(p) + 1152] = { 0 };
 
@@ -337,7 +327,7 @@ static void test_export_messages(void **state)
 	assert_int_equal(trip(&a, sizeof(a), NULL, 0, PEER_UPLINK, seen), MSG_EXPORT_ACK);
 	assert_int_equal(trip(&a, sizeof(a), fds, 1, PEER_UPLINK, seen), -EPROTO);
 	assert_int_equal(trip(&a, sizeof(a), NULL, 0, PEER_COLLECTOR, seen), -EPROTO);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(open_fd_count(), before);
 }
 
 int main(void)

@@ -13,6 +13,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+
+#include "fdcount.h"
 #include "skip.h"
 
 #include <dlfcn.h>
@@ -534,18 +536,6 @@ static int counted_open_file(void *ctx, uint32_t pid, const struct procmap *mp, 
 	return mapfile_open(pid, mp, ret_st);
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 struct batch_count {
 	unsigned asks, files, most, singles;
 };
@@ -594,7 +584,7 @@ static void test_files_at_once(void **state)
 	struct symbolizer_stats st;
 	struct sym_frame f, g;
 	size_t files;
-	int before = count_fds();
+	int before = open_fd_count();
 
 	assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
 	assert_int_equal(symbolizer_new_ops(&singly, -1, &t), 0);
@@ -634,7 +624,7 @@ static void test_files_at_once(void **state)
 	symbolizer_get_stats(s, &st);
 	assert_int_equal(st.files, 0);
 	symbolizer_free(s);
-	assert_int_equal(count_fds(), before); /* every fd asked for was closed */
+	assert_int_equal(open_fd_count(), before); /* every fd asked for was closed */
 }
 
 /*
