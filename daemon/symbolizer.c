@@ -230,6 +230,7 @@ struct sym_proc {
 	uint64_t last_used;
 	uint64_t reread_gen;
 	uint64_t read_ns; /* CLOCK_BOOTTIME when the last read of its maps began (0: none) */
+	uint64_t maps_seq; /* s->maps_seq when its mappings last changed (proc_index) */
 	size_t n;
 	struct sym_pmap *maps; /* sorted by start */
 	/*
@@ -252,6 +253,7 @@ struct sym_kmod {
 
 struct symbolizer {
 	uint64_t gen;
+	uint64_t maps_seq; /* changes of any process's mappings so far (symbolizer_maps_version) */
 	/*
 	 * CLOCK_BOOTTIME when the sample being unwound was taken
 	 * (symbolizer_sample_time; 0: none, as at a flush): a miss by it
@@ -1080,6 +1082,9 @@ static void proc_index(struct symbolizer *s, struct sym_proc *p)
 	struct sym_file **v = NULL;
 	size_t n = 0, k = 0;
 
+	/* Every change of p's mappings comes here: what they answer may differ now. */
+	p->maps_seq = ++s->maps_seq;
+
 	free(p->bfiles);
 	p->bfiles = NULL;
 	p->nbfiles = 0;
@@ -1765,6 +1770,20 @@ int symbolizer_unwind_map(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 	if (!c || cfi_bias(c, pm->start, pm->offset, &bias) < 0)
 		return -ENODATA;
 	*ret = (struct sym_unwind_map){ .start = pm->start, .end = pm->end, .bias = bias, .cfi = c };
+	return 0;
+}
+
+int symbolizer_maps_version(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
+			     struct sym_maps_version *ret)
+{
+	const struct sym_proc *p;
+
+	if (!s || !ret)
+		return -EINVAL;
+	p = proc_find(s, pid, start_ns);
+	if (!p)
+		return -ESRCH;
+	*ret = (struct sym_maps_version){ .gen = s->gen, .maps = p->maps_seq };
 	return 0;
 }
 

@@ -325,6 +325,22 @@ int symbolizer_unwind_map(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 			  struct sym_unwind_map *ret);
 
 /*
+ * What symbolizer_unwind_map() answers for (pid, start_ns) rests on: the
+ * generation (symbolizer_tick) and the version of the process's mappings,
+ * which changes with every read, re-read or drop of them.  While both
+ * stay, every question about the process's addresses gets the same
+ * answer, but for CFI that could not be read then (deferred, or dropped
+ * and not read again), which may be there later (unwind.c's memo keeps
+ * only what did not need it).  0 and *ret, -ESRCH (not noted, or exec'd
+ * since).
+ */
+struct sym_maps_version {
+	uint64_t gen, maps;
+};
+int symbolizer_maps_version(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
+			     struct sym_maps_version *ret);
+
+/*
  * The mapping whose CFI bytes (as held now: none are read by this call)
  * cover addr, for libunwind reading an expression it cached by address:
  * 0 and *ret, -ESRCH, or -ENOENT.  A scan of the process's mappings.

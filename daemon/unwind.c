@@ -25,6 +25,7 @@
 #include "steprules.h"
 #include "symbolizer.h"
 #include "unwind.h"
+#include "unwmemo.h"
 
 /* Exported by libunwind, not declared by its headers (perf declares it too). */
 extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip,
@@ -80,6 +81,8 @@ struct sample {
 	const uint64_t *probe_regs;
 	unsigned window_reads;
 	uint64_t looked_up;
+	/* unwind_fast(): the copy's words it reads, for the memo (NULL: not recorded) */
+	struct unwmemo_rec *rec;
 };
 
 struct unwind {
@@ -88,6 +91,7 @@ struct unwind {
 	size_t nspaces;
 	uint64_t clock;
 	struct steprules *rules;
+	struct unwmemo *memo; /* stacks unwound by the rules, kept (unwmemo.h) */
 	unw_addr_space_t probe_as; /* learn()'s: its cache emptied for each address learnt */
 	bool use_rules;
 	struct unwind_stats st;
@@ -168,6 +172,16 @@ static bool stack_word(const struct sample *s, uint64_t addr, uint64_t *ret)
 	if (addr < s->sp || addr - s->sp > s->len || s->len - (addr - s->sp) < 8)
 		return false;
 	memcpy(ret, s->stack + (addr - s->sp), 8);
+	return true;
+}
+
+/* stack_word() for unwind_fast(): what it read is noted for the memo. */
+static bool fast_word(const struct sample *s, uint64_t addr, uint64_t *ret)
+{
+	if (!stack_word(s, addr, ret))
+		return false;
+	if (s->rec)
+		unwmemo_note(s->rec, addr - s->sp, *ret);
 	return true;
 }
 
@@ -310,7 +324,8 @@ int unwind_new(struct symbolizer *sym, struct unwind **ret)
 	u->spaces[0].as = unw_create_addr_space(&accessors, 0);
 	u->probe_as = unw_create_addr_space(&accessors, 0);
 	u->rules = steprules_new();
-	if (!u->spaces[0].as || !u->probe_as || !u->rules) {
+	u->memo = unwmemo_new();
+	if (!u->spaces[0].as || !u->probe_as || !u->rules || !u->memo) {
 		unwind_free(u);
 		return -ENOMEM;
 	}
@@ -573,10 +588,10 @@ static size_t unwind_fast(struct sample *s, uint64_t *ips, size_t max, bool *who
 		if (r.cfa_reg == STEPRULE_BP && !bp_known)
 			break;
 		cfa = (r.cfa_reg == STEPRULE_SP ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
-		if (!stack_word(s, cfa + (uint64_t)(int64_t)r.ra_off, &ra))
+		if (!fast_word(s, cfa + (uint64_t)(int64_t)r.ra_off, &ra))
 			break;
 		if (r.bp_saved)
-			bp_known = stack_word(s, cfa + (uint64_t)(int64_t)r.bp_off, &bp);
+			bp_known = fast_word(s, cfa + (uint64_t)(int64_t)r.bp_off, &bp);
 		if (ra == 0) {
 			*whole = true;
 			break;
@@ -587,6 +602,40 @@ static size_t unwind_fast(struct sample *s, uint64_t *ips, size_t max, bool *who
 		ip = ra;
 		sp = cfa;
 	}
+	return n;
+}
+
+/*
+ * unwind_fast(), or its answer for an earlier sample that it would give
+ * again (unwmemo.h): the same registers, copy length and maps, the same
+ * words where it read.  What it answers now is kept for the next, unless
+ * the maps changed under it (a miss re-read them).
+ */
+static size_t unwind_rules(struct sample *s, uint64_t *ips, size_t max, bool *whole)
+{
+	struct unwind *u = s->u;
+	struct sym_maps_version v, after;
+	struct unwmemo_where w = { .pid = s->pid };
+	struct unwmemo_rec rec;
+	uint64_t key;
+	size_t n;
+
+	if (symbolizer_maps_version(u->sym, s->pid, s->start_ns, &v) < 0)
+		return unwind_fast(s, ips, max, whole);
+	w.gen = v.gen;
+	w.maps = v.maps;
+	key = unwmemo_key(u->memo, &w, s->start_ns, s->us->regs[VIGIL_UREG_RIP], s->sp,
+			  s->us->regs[VIGIL_UREG_RBP], s->len, max);
+	n = unwmemo_find(u->memo, key, &w, s->stack, s->len, ips, max, whole);
+	if (n)
+		return n;
+	unwmemo_rec_start(u->memo, &rec);
+	s->rec = &rec;
+	n = unwind_fast(s, ips, max, whole);
+	s->rec = NULL;
+	if (n && symbolizer_maps_version(u->sym, s->pid, s->start_ns, &after) == 0 &&
+	    after.gen == v.gen && after.maps == v.maps)
+		unwmemo_put(u->memo, key, &w, &rec, ips, n, *whole);
 	return n;
 }
 
@@ -609,7 +658,7 @@ size_t unwind_stack(struct unwind *u, uint32_t pid, uint64_t start_ns, const str
 	u->st.stacks++;
 	in_unwind = true;
 	if (u->use_rules) {
-		n = unwind_fast(&s, ips, max, &whole);
+		n = unwind_rules(&s, ips, max, &whole);
 		if (n) {
 			u->st.fast_stacks++;
 			goto out;
@@ -676,10 +725,15 @@ void unwind_get_stats(const struct unwind *u, struct unwind_stats *ret)
 		return;
 	struct steprules_stats rs;
 
+	struct unwmemo_stats ms;
+
 	*ret = u->st;
 	ret->spaces = u->nspaces;
 	steprules_get_stats(u->rules, &rs);
 	ret->rules_replaced = rs.replaced;
+	unwmemo_get_stats(u->memo, &ms);
+	ret->memo_hits = ms.hits;
+	ret->memo_replaced = ms.replaced;
 }
 
 void unwind_free(struct unwind *u)
@@ -692,5 +746,6 @@ void unwind_free(struct unwind *u)
 	if (u->probe_as)
 		unw_destroy_addr_space(u->probe_as);
 	steprules_free(u->rules);
+	unwmemo_free(u->memo);
 	free(u);
 }

@@ -53,7 +53,9 @@ struct unwind_stats {
 	uint64_t truncated;    /* ... that ended in VIGIL_USER_TRUNCATED */
 	uint64_t frames;       /* frames found, markers excluded */
 	uint64_t rule_misses;  /* unwind info looked up: a rule learnt, or libunwind's cache missed */
-	uint64_t fast_stacks;  /* stacks unwound with the learnt rules alone */
+	uint64_t fast_stacks;  /* stacks unwound with the learnt rules alone (memo hits included) */
+	uint64_t memo_hits;    /* ... answered from the memo of such stacks (unwmemo.h) */
+	uint64_t memo_replaced; /* memo entries written over another */
 	uint64_t rules_learnt; /* rules learnt from libunwind (steprules.h) */
 	uint64_t rules_refused; /* ... found to be of another shape (STEPRULE_NONE) */
 	uint64_t rules_replaced; /* rules the bounded cache let go for others */

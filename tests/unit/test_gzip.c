@@ -172,7 +172,7 @@ static void test_zip_bomb(void **state)
 	assert_non_null(zeros);
 	assert_int_equal(gzip_compress(zeros, len, &z, &zlen), 0);
 	free(zeros);
-	assert_true(zlen < len / 500);
+	assert_true(zlen < len / 200); /* level 1 (GZIP_LEVEL) packs zeros ~229 to 1 */
 	assert_int_equal(gzip_decompress(z, zlen, 1u << 20, &out, &olen), -E2BIG);
 	assert_null(out);
 	free(z);

@@ -383,6 +383,72 @@ static void test_rules(void **state)
 	same_as_libunwind(f, fast, n);
 }
 
+/*
+ * The memo of unwound stacks (unwmemo.h): the same sample again is
+ * answered from it, the same.  A word it read changed, a new generation,
+ * the maps read again: each is unwound again, and what the unwinding
+ * finds is what comes back.
+ */
+static void test_memo(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t first[UNWIND_MAX_FRAMES], again[UNWIND_MAX_FRAMES], ra;
+	struct unwind_stats st0, st1;
+	size_t n, off;
+
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	vt_outer(f->shot);
+	n = unwind_shot(f, first);
+	assert_true(n > 3);
+	unwind_get_stats(f->u, &st0);
+	assert_int_equal(st0.memo_hits, 0);
+	assert_int_equal(unwind_shot(f, again), n);
+	assert_memory_equal(first, again, n * sizeof(*first));
+	unwind_get_stats(f->u, &st1);
+	assert_int_equal(st1.memo_hits, 1);
+	assert_int_equal(st1.fast_stacks, 2);
+
+	/* The leaf's return address, zeroed in the copy: the stack ends there (ra 0). */
+	for (off = 0; off + 8 <= f->shot->us.len; off += 8) {
+		memcpy(&ra, f->shot->stack + off, 8);
+		if (ra == first[1])
+			break;
+	}
+	assert_true(off + 8 <= f->shot->us.len);
+	memset(f->shot->stack + off, 0, 8);
+	assert_int_equal(unwind_shot(f, again), 1);
+	unwind_get_stats(f->u, &st0);
+	assert_int_equal(st0.memo_hits, st1.memo_hits);
+	/* Back as it was: unwound again (the slot holds the other now), the same as first. */
+	memcpy(f->shot->stack + off, &first[1], 8);
+	assert_int_equal(unwind_shot(f, again), n);
+	assert_memory_equal(first, again, n * sizeof(*first));
+	assert_int_equal(unwind_shot(f, again), n);
+	unwind_get_stats(f->u, &st1);
+	assert_int_equal(st1.memo_hits, st0.memo_hits + 1);
+
+	/* A new generation: unwound again, then kept again. */
+	symbolizer_tick(f->sym);
+	assert_int_equal(unwind_shot(f, again), n);
+	assert_memory_equal(first, again, n * sizeof(*first));
+	unwind_get_stats(f->u, &st0);
+	assert_int_equal(st0.memo_hits, st1.memo_hits);
+
+	/* The maps read again (as after an exec): unwound again. */
+	symbolizer_forget_process(f->sym, (uint32_t)getpid(), 0);
+	unwind_shot(f, again); /* not noted since: not from the memo, whatever libunwind finds */
+	unwind_get_stats(f->u, &st1);
+	assert_int_equal(st1.memo_hits, st0.memo_hits);
+	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
+	assert_int_equal(unwind_shot(f, again), n);
+	assert_memory_equal(first, again, n * sizeof(*first));
+	unwind_get_stats(f->u, &st1);
+	assert_int_equal(st1.memo_hits, st0.memo_hits);
+	assert_int_equal(unwind_shot(f, again), n);
+	unwind_get_stats(f->u, &st1);
+	assert_int_equal(st1.memo_hits, st0.memo_hits + 1);
+}
+
 /* A signal frame's FDE, though its rule has the usual shape: libunwind takes the stack. */
 static void test_rules_signal_fde(void **state)
 {
@@ -881,6 +947,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_whole_stack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rules_signal_fde, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rules_big_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rules_short_copy, setup, teardown),

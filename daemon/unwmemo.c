@@ -1,0 +1,175 @@
+/*
+ * unwmemo.c - the memo of unwound stacks (unwmemo.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "unwmemo.h"
+
+struct entry {
+	uint64_t key;   /* 0: empty */
+	uint64_t words; /* unwmemo_rec.words */
+	uint64_t gen, maps;
+	uint32_t pid;
+	uint8_t nips, nreads;
+	bool whole;
+	uint16_t off[UNWMEMO_READS];
+	uint64_t ips[UNWMEMO_FRAMES];
+};
+
+struct unwmemo {
+	struct entry *slots; /* UNWMEMO_SLOTS, mapped at the first put; NULL before */
+	uint64_t seed;
+	struct unwmemo_stats st;
+};
+
+_Static_assert((UNWMEMO_SLOTS & (UNWMEMO_SLOTS - 1)) == 0, "a power of two");
+_Static_assert(UNWMEMO_READS <= UINT8_MAX && UNWMEMO_FRAMES <= UINT8_MAX, "counts fit");
+
+/* One step of the keyed hashes: a multiply-xorshift over 64-bit words. */
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+/*
+ * The i-th word's term of the words' hash: the terms are summed, not
+ * chained, so that the loads of the words (cold: the BPF program wrote
+ * them on another CPU) need not wait for each other's arithmetic.
+ */
+static uint64_t term(uint64_t seed, unsigned i, uint64_t v)
+{
+	uint64_t t = (v ^ (seed + i * 0xc2b2ae3d27d4eb4full)) * 0x9e3779b97f4a7c15ull;
+
+	return t ^ (t >> 31);
+}
+
+struct unwmemo *unwmemo_new(void)
+{
+	struct unwmemo *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	if (getrandom(&m->seed, sizeof(m->seed), GRND_NONBLOCK) != sizeof(m->seed)) {
+		struct timespec ts;
+
+		/* early boot without entropy: a key nobody outside can read still */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		m->seed = mix((uint64_t)(uintptr_t)m, (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32);
+	}
+	return m;
+}
+
+void unwmemo_free(struct unwmemo *m)
+{
+	if (!m)
+		return;
+	if (m->slots)
+		munmap(m->slots, UNWMEMO_SLOTS * sizeof(struct entry));
+	free(m);
+}
+
+uint64_t unwmemo_key(const struct unwmemo *m, const struct unwmemo_where *w, uint64_t start_ns,
+		     uint64_t rip, uint64_t rsp, uint64_t rbp, uint64_t len, size_t max)
+{
+	uint64_t h = mix(m->seed, w->pid);
+
+	h = mix(h, start_ns);
+	h = mix(h, rip);
+	h = mix(h, rsp);
+	h = mix(h, rbp);
+	h = mix(h, len);
+	h = mix(h, max);
+	h = mix(h, w->gen);
+	h = mix(h, w->maps);
+	return h ? h : 1;
+}
+
+void unwmemo_rec_start(const struct unwmemo *m, struct unwmemo_rec *r)
+{
+	r->seed = ~m->seed;
+	r->words = 0;
+	r->n = 0;
+	r->overflow = false;
+}
+
+void unwmemo_note(struct unwmemo_rec *r, uint64_t off, uint64_t w)
+{
+	if (r->n >= UNWMEMO_READS || off > UINT16_MAX) {
+		r->overflow = true;
+		return;
+	}
+	r->words += term(r->seed, r->n, w);
+	r->off[r->n++] = (uint16_t)off;
+}
+
+size_t unwmemo_find(struct unwmemo *m, uint64_t key, const struct unwmemo_where *w,
+		    const uint8_t *stack, uint64_t len, uint64_t *ips, size_t max, bool *whole)
+{
+	const struct entry *e;
+	uint64_t h;
+
+	if (!m->slots)
+		return 0;
+	e = &m->slots[key & (UNWMEMO_SLOTS - 1)];
+	if (e->key != key || e->pid != w->pid || e->gen != w->gen || e->maps != w->maps ||
+	    e->nips > max)
+		return 0;
+	h = 0;
+	for (unsigned i = 0; i < e->nreads; i++) {
+		uint64_t v;
+
+		/* len is in the key, so each word is inside the copy again: checked all the same */
+		if (!stack || len < 8 || e->off[i] > len - 8)
+			return 0;
+		memcpy(&v, stack + e->off[i], 8);
+		h += term(~m->seed, i, v);
+	}
+	if (h != e->words)
+		return 0;
+	memcpy(ips, e->ips, e->nips * sizeof(*ips));
+	*whole = e->whole;
+	m->st.hits++;
+	return e->nips;
+}
+
+void unwmemo_put(struct unwmemo *m, uint64_t key, const struct unwmemo_where *w,
+		 const struct unwmemo_rec *r, const uint64_t *ips, size_t n, bool whole)
+{
+	struct entry *e;
+
+	if (r->overflow || n == 0 || n > UNWMEMO_FRAMES)
+		return;
+	if (!m->slots) {
+		void *p = mmap(NULL, UNWMEMO_SLOTS * sizeof(struct entry), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return; /* a cache: unwinding goes on without it */
+		m->slots = p;
+	}
+	e = &m->slots[key & (UNWMEMO_SLOTS - 1)];
+	if (e->key && e->key != key)
+		m->st.replaced++;
+	e->key = key;
+	e->words = r->words;
+	e->gen = w->gen;
+	e->maps = w->maps;
+	e->pid = w->pid;
+	e->nips = (uint8_t)n;
+	e->nreads = (uint8_t)r->n;
+	e->whole = whole;
+	memcpy(e->off, r->off, r->n * sizeof(*r->off));
+	memcpy(e->ips, ips, n * sizeof(*ips));
+	m->st.stored++;
+}
+
+void unwmemo_get_stats(const struct unwmemo *m, struct unwmemo_stats *ret)
+{
+	*ret = m->st;
+}
