@@ -80,6 +80,7 @@
 #include "stackagg.h"
 #include "sysctl.h"
 #include "symbolizer.h"
+#include "tscclock.h"
 #include "unwind.h"
 
 /* Linked into vigild-collector only (above); NULL in vigild-collector-local. */
@@ -152,6 +153,7 @@ struct collector {
 	struct stackagg *agg;
 	struct symbolizer *sym;
 	struct unwind *unw;
+	struct tscclock tsc; /* times each record's unwinding */
 	/* Ring buffer traffic and unwinding, cumulative, and at the last flush. */
 	uint64_t rec_bytes, unwind_ns, flushed_bytes, flushed_ns, flushed_records;
 	uint64_t records;
@@ -528,10 +530,10 @@ static size_t unwind_record(struct collector *c, const void *data, size_t size)
 	memcpy(&us, block, sizeof(us));
 	if (us.len != h.ustack_len - sizeof(us))
 		return 0;
-	t0 = mono_ns();
+	t0 = tscclock_read(&c->tsc);
 	n = unwind_stack(c->unw, h.pid, h.start_ns, &us, block + sizeof(us), ips, UNWIND_MAX_FRAMES);
 	/* Wall time: the collector is one thread, on the CPU while it unwinds. */
-	t0 = mono_ns() - t0;
+	t0 = tscclock_ns(&c->tsc, t0, tscclock_read(&c->tsc));
 	c->unwind_ns += t0;
 	budgets_charge_unwind(c->budgets, h.tenant, t0);
 	h.user_fmt = VIGIL_USER_IPS;
@@ -1140,6 +1142,8 @@ int collector_main(void)
 		fatalx(71, "cannot set up signals and timers: %s", strerror(errno));
 
 	c.interval_start_mono = mono_ns();
+	tscclock_init(&c.tsc);
+	tscclock_calibrate(&c.tsc, c.interval_start_mono);
 	c.interval_start_rt = c.cfg.start_realtime_ns ? (int64_t)c.cfg.start_realtime_ns : real_ns();
 	if (c.cfg.duration_s)
 		c.end_mono = c.interval_start_mono + (uint64_t)c.cfg.duration_s * 1000000000ull;
@@ -1273,6 +1277,7 @@ int collector_main(void)
 			log_warn_errno(rc, "draining the ring buffer");
 		now = mono_ns();
 		c.drained_mono = now;
+		tscclock_calibrate(&c.tsc, now);
 		/*
 		 * Periodic work due soon is done now: the beat and the control
 		 * period then share one wakeup.
