@@ -42,7 +42,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -124,14 +123,6 @@
 #define PENDING_MAX_BYTES (8u << 20)
 #define PENDING_MAX 64
 #define TOP_ROWS 10
-/*
- * malloc's bounds (mallopt): blocks below 32 MiB (glibc's largest
- * threshold) come from the heap, and the heap's top is given back only
- * past 16 MiB free.  The caches are bounded (symbolizer.h, stackagg.h):
- * these only keep what a flush freed for the next.
- */
-#define COLLECTOR_MMAP_THRESHOLD (32 << 20)
-#define COLLECTOR_TRIM_THRESHOLD (16 << 20)
 
 struct pending {
 	char name[256];
@@ -1037,15 +1028,6 @@ int collector_main(void)
 	int sfd, rc, exit_code = 0;
 	bool stopping = false;
 
-	/*
-	 * Keep freed memory in the heap.  Each interval's flush builds and
-	 * frees the same tables (pprof's, zlib's); memory given back to the
-	 * kernel comes back as page faults on the next flush, at 11 us each
-	 * on a paravirtualized VM.  The peak stays what it was: only the
-	 * drop after a flush goes.
-	 */
-	mallopt(M_MMAP_THRESHOLD, COLLECTOR_MMAP_THRESHOLD);
-	mallopt(M_TRIM_THRESHOLD, COLLECTOR_TRIM_THRESHOLD);
 	log_init("vigild[collector]");
 	receive_setup(&c);
 	if (((c.cfg.flags & SETUP_F_CONTROL_PLANE) && !cpside_init) ||

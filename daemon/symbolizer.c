@@ -1783,7 +1783,7 @@ int symbolizer_maps_version(struct symbolizer *s, uint32_t pid, uint64_t start_n
 	p = proc_find(s, pid, start_ns);
 	if (!p)
 		return -ESRCH;
-	*ret = (struct sym_maps_version){ .gen = s->gen, .maps = p->maps_seq };
+	*ret = (struct sym_maps_version){ .gen = s->gen, .maps = p->maps_seq, .cfi = s->cfi_reloaded };
 	return 0;
 }
 

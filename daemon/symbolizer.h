@@ -326,16 +326,19 @@ int symbolizer_unwind_map(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 
 /*
  * What symbolizer_unwind_map() answers for (pid, start_ns) rests on: the
- * generation (symbolizer_tick) and the version of the process's mappings,
- * which changes with every read, re-read or drop of them.  While both
- * stay, every question about the process's addresses gets the same
- * answer, but for CFI that could not be read then (deferred, or dropped
- * and not read again), which may be there later (unwind.c's memo keeps
- * only what did not need it).  0 and *ret, -ESRCH (not noted, or exec'd
- * since).
+ * generation (symbolizer_tick), the version of the process's mappings,
+ * which changes with every read, re-read or drop of them, and the CFI
+ * reloads so far (a reloaded CFI gets a new id: rules learnt from the old
+ * are not assumed to hold).  While all three stay, every question about
+ * the process's addresses gets the same answer, but for CFI that could
+ * not be read then (deferred, or dropped and not read again), which may
+ * be there later (unwind.c's memo keeps only what did not need it), and
+ * for an address in none of its mappings, which a later sample may re-read
+ * the maps for (the memo keeps no stack that met one).  0 and *ret,
+ * -ESRCH (not noted, or exec'd since).
  */
 struct sym_maps_version {
-	uint64_t gen, maps;
+	uint64_t gen, maps, cfi;
 };
 int symbolizer_maps_version(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 			     struct sym_maps_version *ret);

@@ -83,6 +83,7 @@ struct sample {
 	uint64_t looked_up;
 	/* unwind_fast(): the copy's words it reads, for the memo (NULL: not recorded) */
 	struct unwmemo_rec *rec;
+	bool unmapped; /* is_code() met an address in none of the maps: not kept in the memo */
 };
 
 struct unwind {
@@ -398,6 +399,8 @@ static bool is_code(struct sample *s, uint64_t ip)
 		s->code_hi = m.end;
 		s->mod = m; /* rule_for() looks ip - 1 up next: one lookup for both */
 	}
+	if (r == -ENOENT)
+		s->unmapped = true; /* whether it re-read the maps depended on the sample's time */
 	return r == 0 || r == -ENODATA;
 }
 
@@ -616,6 +619,7 @@ static size_t unwind_rules(struct sample *s, uint64_t *ips, size_t max, bool *wh
 	struct unwind *u = s->u;
 	struct sym_maps_version v, after;
 	struct unwmemo_where w = { .pid = s->pid };
+	bool same;
 	struct unwmemo_rec rec;
 	uint64_t key;
 	size_t n;
@@ -624,6 +628,7 @@ static size_t unwind_rules(struct sample *s, uint64_t *ips, size_t max, bool *wh
 		return unwind_fast(s, ips, max, whole);
 	w.gen = v.gen;
 	w.maps = v.maps;
+	w.cfi = v.cfi;
 	key = unwmemo_key(u->memo, &w, s->start_ns, s->us->regs[VIGIL_UREG_RIP], s->sp,
 			  s->us->regs[VIGIL_UREG_RBP], s->len, max);
 	n = unwmemo_find(u->memo, key, &w, s->stack, s->len, ips, max, whole);
@@ -631,10 +636,12 @@ static size_t unwind_rules(struct sample *s, uint64_t *ips, size_t max, bool *wh
 		return n;
 	unwmemo_rec_start(u->memo, &rec);
 	s->rec = &rec;
+	s->unmapped = false;
 	n = unwind_fast(s, ips, max, whole);
 	s->rec = NULL;
-	if (n && symbolizer_maps_version(u->sym, s->pid, s->start_ns, &after) == 0 &&
-	    after.gen == v.gen && after.maps == v.maps)
+	same = symbolizer_maps_version(u->sym, s->pid, s->start_ns, &after) == 0 &&
+	       after.gen == v.gen && after.maps == v.maps && after.cfi == v.cfi;
+	if (n && same && !s->unmapped)
 		unwmemo_put(u->memo, key, &w, &rec, ips, n, *whole);
 	return n;
 }

@@ -13,7 +13,7 @@
 struct entry {
 	uint64_t key;   /* 0: empty */
 	uint64_t words; /* unwmemo_rec.words */
-	uint64_t gen, maps;
+	uint64_t gen, maps, cfi;
 	uint32_t pid;
 	uint8_t nips, nreads;
 	bool whole;
@@ -23,30 +23,41 @@ struct entry {
 
 struct unwmemo {
 	struct entry *slots; /* UNWMEMO_SLOTS, mapped at the first put; NULL before */
+	bool unmappable;     /* that mmap failed: not tried again */
 	uint64_t seed;
+	uint64_t pos[UNWMEMO_READS]; /* each place's key in the words' hash: term() */
 	struct unwmemo_stats st;
 };
 
 _Static_assert((UNWMEMO_SLOTS & (UNWMEMO_SLOTS - 1)) == 0, "a power of two");
 _Static_assert(UNWMEMO_READS <= UINT8_MAX && UNWMEMO_FRAMES <= UINT8_MAX, "counts fit");
 
-/* One step of the keyed hashes: a multiply-xorshift over 64-bit words. */
+/* splitmix64's finalizer: a bijection where every input bit reaches every output bit. */
+static uint64_t fmix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* One step of the key's hash. */
 static uint64_t mix(uint64_t h, uint64_t v)
 {
-	h = (h ^ v) * 0x9e3779b97f4a7c15ull;
-	return h ^ (h >> 29);
+	return fmix(h ^ fmix(v + 0x9e3779b97f4a7c15ull));
 }
 
 /*
  * The i-th word's term of the words' hash: the terms are summed, not
  * chained, so that the loads of the words (cold: the BPF program wrote
- * them on another CPU) need not wait for each other's arithmetic.
+ * them on another CPU) need not wait for each other's arithmetic.  Each
+ * term depends on the key, so what one word's change does to the sum
+ * cannot be known, nor undone by another's.
  */
-static uint64_t term(uint64_t seed, unsigned i, uint64_t v)
+static uint64_t term(uint64_t pos, uint64_t v)
 {
-	uint64_t t = (v ^ (seed + i * 0xc2b2ae3d27d4eb4full)) * 0x9e3779b97f4a7c15ull;
-
-	return t ^ (t >> 31);
+	return fmix(v ^ pos);
 }
 
 struct unwmemo *unwmemo_new(void)
@@ -62,6 +73,8 @@ struct unwmemo *unwmemo_new(void)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		m->seed = mix((uint64_t)(uintptr_t)m, (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32);
 	}
+	for (unsigned i = 0; i < UNWMEMO_READS; i++)
+		m->pos[i] = fmix(~m->seed + i);
 	return m;
 }
 
@@ -87,12 +100,13 @@ uint64_t unwmemo_key(const struct unwmemo *m, const struct unwmemo_where *w, uin
 	h = mix(h, max);
 	h = mix(h, w->gen);
 	h = mix(h, w->maps);
+	h = mix(h, w->cfi);
 	return h ? h : 1;
 }
 
 void unwmemo_rec_start(const struct unwmemo *m, struct unwmemo_rec *r)
 {
-	r->seed = ~m->seed;
+	r->pos = m->pos;
 	r->words = 0;
 	r->n = 0;
 	r->overflow = false;
@@ -104,7 +118,7 @@ void unwmemo_note(struct unwmemo_rec *r, uint64_t off, uint64_t w)
 		r->overflow = true;
 		return;
 	}
-	r->words += term(r->seed, r->n, w);
+	r->words += term(r->pos[r->n], w);
 	r->off[r->n++] = (uint16_t)off;
 }
 
@@ -118,7 +132,7 @@ size_t unwmemo_find(struct unwmemo *m, uint64_t key, const struct unwmemo_where 
 		return 0;
 	e = &m->slots[key & (UNWMEMO_SLOTS - 1)];
 	if (e->key != key || e->pid != w->pid || e->gen != w->gen || e->maps != w->maps ||
-	    e->nips > max)
+	    e->cfi != w->cfi || e->nips > max)
 		return 0;
 	h = 0;
 	for (unsigned i = 0; i < e->nreads; i++) {
@@ -128,7 +142,7 @@ size_t unwmemo_find(struct unwmemo *m, uint64_t key, const struct unwmemo_where 
 		if (!stack || len < 8 || e->off[i] > len - 8)
 			return 0;
 		memcpy(&v, stack + e->off[i], 8);
-		h += term(~m->seed, i, v);
+		h += term(m->pos[i], v);
 	}
 	if (h != e->words)
 		return 0;
@@ -146,11 +160,15 @@ void unwmemo_put(struct unwmemo *m, uint64_t key, const struct unwmemo_where *w,
 	if (r->overflow || n == 0 || n > UNWMEMO_FRAMES)
 		return;
 	if (!m->slots) {
+		if (m->unmappable)
+			return;
 		void *p = mmap(NULL, UNWMEMO_SLOTS * sizeof(struct entry), PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (p == MAP_FAILED)
-			return; /* a cache: unwinding goes on without it */
+		if (p == MAP_FAILED) {
+			m->unmappable = true; /* a cache: unwinding goes on without it */
+			return;
+		}
 		m->slots = p;
 	}
 	e = &m->slots[key & (UNWMEMO_SLOTS - 1)];
@@ -160,6 +178,7 @@ void unwmemo_put(struct unwmemo *m, uint64_t key, const struct unwmemo_where *w,
 	e->words = r->words;
 	e->gen = w->gen;
 	e->maps = w->maps;
+	e->cfi = w->cfi;
 	e->pid = w->pid;
 	e->nips = (uint8_t)n;
 	e->nreads = (uint8_t)r->n;

@@ -25,11 +25,22 @@
  * of the words.  Never a word of the stack itself, nor a register's
  * value (rbp may hold data in code built without frame pointers).  Two
  * different inputs match only if their 64-bit hashes collide, which,
- * with the key unknown outside the collector, cannot be arranged; the
- * cost of a collision is one sample shown on the wrong stack.
+ * with the key unknown outside the collector, cannot be arranged (see
+ * below); the cost of a collision is one sample shown on the wrong stack.
  *
- * Direct-mapped, UNWMEMO_SLOTS entries of ~430 bytes, mapped when first
- * used, pages touched only as entries are stored.  Not thread-safe.
+ * The hashes are keyed with 64 random bits and mix every input bit into
+ * every output bit (splitmix64's finalizer), so a process cannot make two
+ * of its stacks collide without the key; they are not one-way: whoever
+ * can read the collector's memory (which is not dumpable) could work
+ * back from them to a word.
+ *
+ * A hit does not touch the symbolizer: the CFI of a file whose stacks
+ * all hit is not used in the eyes of its LRU (SYMBOLIZER_CFI_BUDGET),
+ * which may drop it first; a later miss reads it again.
+ *
+ * Direct-mapped, UNWMEMO_SLOTS entries of 432 bytes (216 KiB), mapped
+ * when first used, pages touched only as entries are stored.  Not
+ * thread-safe.
  */
 #ifndef VIGIL_UNWMEMO_H
 #define VIGIL_UNWMEMO_H
@@ -38,7 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UNWMEMO_SLOTS  1024
+#define UNWMEMO_SLOTS  512
 #define UNWMEMO_FRAMES 32                 /* longer stacks are not kept */
 #define UNWMEMO_READS  (2 * UNWMEMO_FRAMES) /* a return address and an rbp a frame */
 
@@ -50,7 +61,7 @@ struct unwmemo_stats {
 
 /* The words one unwinding read, as it reads them (unwmemo_note). */
 struct unwmemo_rec {
-	uint64_t seed;
+	const uint64_t *pos; /* the memo's keys of the places, in order */
 	uint64_t words;   /* keyed hash of the words, each with its place in the order */
 	uint16_t off[UNWMEMO_READS]; /* where each was read: bytes past rsp */
 	unsigned n;
@@ -60,7 +71,7 @@ struct unwmemo_rec {
 /* What an entry is valid for, besides its key: the process and the symbolizer's state. */
 struct unwmemo_where {
 	uint32_t pid;
-	uint64_t gen, maps; /* struct sym_maps_version */
+	uint64_t gen, maps, cfi; /* struct sym_maps_version */
 };
 
 struct unwmemo;

@@ -38,6 +38,7 @@
 #include "sandbox.h"
 #include "symbolizer.h"
 #include "unwind.h"
+#include "unwmemo.h"
 
 /*
  * vt_capture(struct vigil_ustack *us): the caller's registers as they are
@@ -116,6 +117,19 @@ NOFP static void vt_outer(struct shot *s)
 
 	pad[0] = 3;
 	vt_mid(s);
+	pad[1] = pad[0];
+}
+
+/* depth + 1 frames of itself under the capture: a stack longer than the memo keeps. */
+NOFP static void vt_deep(struct shot *s, int depth)
+{
+	volatile char pad[32];
+
+	pad[0] = (char)depth;
+	if (depth > 0)
+		vt_deep(s, depth - 1);
+	else
+		vt_leaf(s);
 	pad[1] = pad[0];
 }
 
@@ -394,7 +408,7 @@ static void test_memo(void **state)
 	struct fixture *f = *state;
 	uint64_t first[UNWIND_MAX_FRAMES], again[UNWIND_MAX_FRAMES], ra;
 	struct unwind_stats st0, st1;
-	size_t n, off;
+	size_t n, n2, off;
 
 	assert_int_equal(symbolizer_note_process(f->sym, (uint32_t)getpid(), 0), 0);
 	vt_outer(f->shot);
@@ -419,6 +433,17 @@ static void test_memo(void **state)
 	assert_int_equal(unwind_shot(f, again), 1);
 	unwind_get_stats(f->u, &st0);
 	assert_int_equal(st0.memo_hits, st1.memo_hits);
+	/*
+	 * An address in none of the maps there: not kept (whether a miss
+	 * re-reads the maps depends on the sample's time, not in the key).
+	 */
+	ra = 0x1000;
+	memcpy(f->shot->stack + off, &ra, 8);
+	n2 = unwind_shot(f, again); /* the first miss may re-read the maps: the next one does not */
+	assert_int_equal(unwind_shot(f, again), n2);
+	assert_int_equal(unwind_shot(f, again), n2);
+	unwind_get_stats(f->u, &st0);
+	assert_int_equal(st0.memo_hits, st1.memo_hits);
 	/* Back as it was: unwound again (the slot holds the other now), the same as first. */
 	memcpy(f->shot->stack + off, &first[1], 8);
 	assert_int_equal(unwind_shot(f, again), n);
@@ -426,6 +451,30 @@ static void test_memo(void **state)
 	assert_int_equal(unwind_shot(f, again), n);
 	unwind_get_stats(f->u, &st1);
 	assert_int_equal(st1.memo_hits, st0.memo_hits + 1);
+
+	/* A return address further up (vt_outer's, the third word read), zeroed: ends there. */
+	for (off = 0; off + 8 <= f->shot->us.len; off += 8) {
+		memcpy(&ra, f->shot->stack + off, 8);
+		if (ra == first[3])
+			break;
+	}
+	assert_true(off + 8 <= f->shot->us.len);
+	memset(f->shot->stack + off, 0, 8);
+	assert_int_equal(unwind_shot(f, again), 3);
+	assert_memory_equal(first, again, 3 * sizeof(*first));
+	unwind_get_stats(f->u, &st0);
+	assert_int_equal(st0.memo_hits, st1.memo_hits);
+	memcpy(f->shot->stack + off, &first[3], 8);
+	assert_int_equal(unwind_shot(f, again), n);
+	assert_memory_equal(first, again, n * sizeof(*first));
+	unwind_get_stats(f->u, &st1);
+
+	/* Fewer entries asked for: not the kept stack, which has more. */
+	assert_int_equal(unwind_stack(f->u, (uint32_t)getpid(), 0, &f->shot->us, f->shot->stack, again, 4), 4);
+	assert_int_equal(again[3], VIGIL_USER_TRUNCATED);
+	assert_memory_equal(first, again, 3 * sizeof(*first));
+	unwind_get_stats(f->u, &st0);
+	assert_int_equal(st0.memo_hits, st1.memo_hits);
 
 	/* A new generation: unwound again, then kept again. */
 	symbolizer_tick(f->sym);
@@ -447,6 +496,16 @@ static void test_memo(void **state)
 	assert_int_equal(unwind_shot(f, again), n);
 	unwind_get_stats(f->u, &st1);
 	assert_int_equal(st1.memo_hits, st0.memo_hits + 1);
+
+	/* A stack longer than UNWMEMO_FRAMES: unwound each time, the same. */
+	vt_deep(f->shot, UNWMEMO_FRAMES + 8);
+	n = unwind_shot(f, first);
+	assert_true(n > UNWMEMO_FRAMES);
+	assert_int_equal(unwind_shot(f, again), n);
+	assert_memory_equal(first, again, n * sizeof(*first));
+	unwind_get_stats(f->u, &st0);
+	assert_int_equal(st0.memo_hits, st1.memo_hits);
+	assert_int_equal(st0.fast_stacks, st1.fast_stacks + 2);
 }
 
 /* A signal frame's FDE, though its rule has the usual shape: libunwind takes the stack. */
