@@ -42,10 +42,13 @@ static uint64_t fmix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* One step of the key's hash. */
+/*
+ * One step of the key's hash: what a change of v does to the result
+ * depends on h, which depends on the key.
+ */
 static uint64_t mix(uint64_t h, uint64_t v)
 {
-	return fmix(h ^ fmix(v + 0x9e3779b97f4a7c15ull));
+	return fmix(h ^ v);
 }
 
 /*
