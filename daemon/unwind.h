@@ -9,7 +9,8 @@
  * Runs in the collector, without privileges.  The stack bytes are another
  * process's memory and may hold its secrets: they are read here, during
  * the call, and nothing of them outlives it but the return addresses
- * found.  They are never stored, logged or sent.
+ * found and, in the memo of unwound stacks, keyed hashes of the words
+ * read (unwmemo.h).  They are never stored, logged or sent.
  *
  * libunwind reads memory through unwind.c's accessor only, which answers
  * from the copied stack and from the CFI the symbolizer copied out of the
@@ -24,7 +25,11 @@
  * A stack with a frame of another kind (a signal frame, a realigned
  * stack, code without CFI) is stepped by libunwind from the start.
  *
- * For those, each process gets its own libunwind address space, whose
+ * A stack unwound by the rules is kept (unwmemo.h): the same registers,
+ * copy length and maps with the same words where it read give the same
+ * answer, taken from there.
+ *
+ * For the stacks libunwind steps, each process gets its own libunwind address space, whose
  * cache of register rules (keyed by instruction address) makes repeated
  * stacks cheaper; at most UNWIND_MAX_SPACES of them exist, the least
  * recently used replaced first.  Not thread-safe.
