@@ -296,7 +296,7 @@ $(B)/tests/fuzz/replay.o: tests/fuzz/replay.c
 
 $(B)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(B)/tests/fuzz/replay.o $(B)/libvigil-san.a
 	$(call msg,REPLAY,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(SAN_CFLAGS) $(SAN_LDFLAGS) -MMD -MP -o $@ $< $(B)/tests/fuzz/replay.o \
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(SAN_CFLAGS) $(SAN_LDFLAGS) -MMD -MP -o $@ $< $(B)/tests/fuzz/replay.o \
 		$(B)/libvigil-san.a $(LDLIBS)
 
 # The test runner's own test (tests/harness/run_sh.sh): a cmocka binary and a
@@ -488,10 +488,10 @@ $(B)/fuzz/fuzz_metricsrv: tests/fuzz/fuzz_metricsrv.c tests/fuzz/guardbuf.h $(FU
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_METRICSRV_SRCS)
 
-$(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c $(FUZZ_BROKER_SRCS) $(wildcard daemon/*.h)
+$(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c tests/unit/fdcount.h $(FUZZ_BROKER_SRCS) $(wildcard daemon/*.h)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_BROKER_SRCS) -lbpf -lelf -lz
+	$(Q)$(CLANG) $(CPPFLAGS) -Itests/unit $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_BROKER_SRCS) -lbpf -lelf -lz
 
 # vigil-cp's OpAMP message handler, with the store (SQLite, a temporary
 # file) and the modules it calls; protobuf-c's generated code is built

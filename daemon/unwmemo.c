@@ -137,12 +137,14 @@ size_t unwmemo_find(struct unwmemo *m, uint64_t key, const struct unwmemo_where 
 	if (e->key != key || e->pid != w->pid || e->gen != w->gen || e->maps != w->maps ||
 	    e->cfi != w->cfi || e->nips > max)
 		return 0;
+	if (e->nreads && (!stack || len < 8))
+		return 0;
 	h = 0;
 	for (unsigned i = 0; i < e->nreads; i++) {
 		uint64_t v;
 
 		/* len is in the key, so each word is inside the copy again: checked all the same */
-		if (!stack || len < 8 || e->off[i] > len - 8)
+		if (e->off[i] > len - 8)
 			return 0;
 		memcpy(&v, stack + e->off[i], 8);
 		h += term(m->pos[i], v);

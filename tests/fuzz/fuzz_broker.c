@@ -7,7 +7,6 @@
  * the rest is the datagram.  The handler must never crash, must answer or
  * refuse, and must not leak a single fd, whatever arrives.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,22 +15,11 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "fdcount.h" /* tests/unit: the fd counter the unit tests use */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int sv[2] = { -1, -1 };
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
 
 static void drain_replies(void)
 {
@@ -85,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 2 * PRIVSEP_MAX_MSG)
 		size = 2 * PRIVSEP_MAX_MSG; /* longer than that only tests the kernel */
 
-	before = count_fds();
+	before = open_fd_count();
 	for (int i = 0; i < nfds; i++)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	iov.iov_base = (void *)(uintptr_t)data;
@@ -115,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)broker_serve_one(&b, sv[0], from);
 	broker_release(&b);
 	drain_replies();
-	if (count_fds() != before)
+	if (open_fd_count() != before)
 		abort(); /* an fd leaked: a hostile peer could exhaust the monitor */
 	return 0;
 }

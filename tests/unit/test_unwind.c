@@ -397,6 +397,16 @@ static void test_rules(void **state)
 	same_as_libunwind(f, fast, n);
 }
 
+/* Where in the shot's copy the word w lies (8-aligned): the test fails if nowhere. */
+static size_t word_in_copy(const struct fixture *f, uint64_t w)
+{
+	for (size_t off = 0; off + 8 <= f->shot->us.len; off += 8)
+		if (memcmp(f->shot->stack + off, &w, 8) == 0)
+			return off;
+	fail_msg("0x%" PRIx64 " is not in the copy", w);
+	return 0;
+}
+
 /*
  * The memo of unwound stacks (unwmemo.h): the same sample again is
  * answered from it, the same.  A word it read changed, a new generation,
@@ -423,12 +433,7 @@ static void test_memo(void **state)
 	assert_int_equal(st1.fast_stacks, 2);
 
 	/* The leaf's return address, zeroed in the copy: the stack ends there (ra 0). */
-	for (off = 0; off + 8 <= f->shot->us.len; off += 8) {
-		memcpy(&ra, f->shot->stack + off, 8);
-		if (ra == first[1])
-			break;
-	}
-	assert_true(off + 8 <= f->shot->us.len);
+	off = word_in_copy(f, first[1]);
 	memset(f->shot->stack + off, 0, 8);
 	assert_int_equal(unwind_shot(f, again), 1);
 	unwind_get_stats(f->u, &st0);
@@ -453,12 +458,7 @@ static void test_memo(void **state)
 	assert_int_equal(st1.memo_hits, st0.memo_hits + 1);
 
 	/* A return address further up (vt_outer's, the third word read), zeroed: ends there. */
-	for (off = 0; off + 8 <= f->shot->us.len; off += 8) {
-		memcpy(&ra, f->shot->stack + off, 8);
-		if (ra == first[3])
-			break;
-	}
-	assert_true(off + 8 <= f->shot->us.len);
+	off = word_in_copy(f, first[3]);
 	memset(f->shot->stack + off, 0, 8);
 	assert_int_equal(unwind_shot(f, again), 3);
 	assert_memory_equal(first, again, 3 * sizeof(*first));
