@@ -12,22 +12,29 @@
 #                  spinners starve the host: vigild's own start-up then
 #                  takes over a minute); 99 Hz, DWARF (the default),
 #                  10-second intervals
-#   stacks         one stackfan per CPU, P paths each (256, 2560, 25600,
-#                  so that an interval holds ~1k, ~10k, ~100k distinct
-#                  stacks: each path is two stacks in each process, its
-#                  leaf spinning at one of two instructions and reading
-#                  the vDSO's clock); 4999 Hz so that an interval holds 200k
+#   stacks         one stackfan per CPU, P paths each (128, 5120, 51200,
+#                  so that an interval offers ~1k, ~10k, ~100k distinct
+#                  stacks: each path is one or two stacks in each process,
+#                  its leaf spinning at one of two instructions, and a
+#                  sample in the kernel's timer or scheduler adds the
+#                  kernel's frames); 4999 Hz so that an interval holds 200k
 #                  samples, frame pointers (the workload has them; DWARF
 #                  copies would be 80 MB/s through the ring), 20-second
-#                  intervals
+#                  intervals.  At ~100k the aggregation's bound (16 MiB)
+#                  ends intervals early: a profile then holds ~40k
+#                  distinct stacks, and an interval several profiles
 #   new processes  R (1, 10, 100) a second of tests/workloads/shortlived,
 #                  each living 150 ms; 99 Hz, DWARF, 10-second intervals
 #
-# For each point, after one interval of warm-up, over the next two:
+# For each point, after one interval of warm-up, over the next two (or
+# the next two profiles, when the aggregation's bound ends them early):
 #
-#   samples        samples per interval (the profiles' comments)
-#   distinct       distinct stacks per interval (the profiles' samples)
-#   CPU ms         the collector's CPU per interval
+#   samples        samples per interval (the profiles' comments, over the
+#                  window's length)
+#   distinct       distinct stacks per profile (the profiles' samples: a
+#                  stack and its labels), and in brackets the workload's
+#   CPU ms         the collector's CPU per interval (over the window's
+#                  length)
 #   us/sample      the same per sample
 #   RSS MiB        the collector's peak RSS (VmHWM), warm-up included
 #   held           processes and files the symbolizer holds at the end
@@ -38,7 +45,9 @@
 #                  early because the aggregation was full
 #
 # Results go to build/bench/scale.md; docs/benchmarks.md quotes them.
-# Environment: BENCH_SCALE_AXES ("processes stacks newprocs").
+# The harness starts no process while a point runs (see nprofiles below).
+# Environment: BENCH_SCALE_AXES ("processes stacks newprocs"),
+# BENCH_SCALE_NPROCS ("10 100 1000"), BENCH_SCALE_PATHS ("128 5120 51200").
 
 set -u
 cd "$(dirname "$0")/../.."
@@ -55,6 +64,7 @@ die() { echo "bench_scale: $*" >&2; exit 1; }
 [ -x $B/vigild ] && [ -x "$PQ" ] && [ -x $WL/stackfan ] && [ -x $WL/shortlived ] || die "run make first"
 
 . tests/bench/lib_bench.sh
+nap 0 # opens its FIFO now, not in a window
 
 TMP=$(mktemp -d /tmp/vigil-bench-scale.XXXXXX)
 PROF_PID=
@@ -79,26 +89,53 @@ trap 'exit 130' INT TERM
 
 # profiles DIR: the profiles written so far, oldest first.
 profiles() { ls "$1"/*.pb.gz 2>/dev/null | sort; }
-# nprofiles DIR: their number, counted without starting a process: every
-# process started while vigild runs is one more for it to note.
+# Between a point's start and its window's end the harness starts no
+# process, not even a subshell ($(...) forks one): each would be one more
+# for the collector to note (about a millisecond of its CPU) and its
+# stacks more distinct stacks in the profiles.  So the helpers below set
+# variables instead of printing, and wait with nap (lib_bench.sh).
+#
+# nprofiles DIR: sets NPROF to the number of profiles written so far.
 nprofiles() {
 	local f
 	shopt -s nullglob
 	f=("$1"/*.pb.gz)
 	shopt -u nullglob
-	echo ${#f[@]}
+	NPROF=${#f[@]}
 }
 
 # wait_profiles DIR N SECONDS: until DIR holds N profiles; false on timeout.
 wait_profiles() {
-	local i n
+	local i
 	for ((i = 0; i < $3 * 4; i++)); do
-		n=$(nprofiles "$1")
-		[ "$n" -ge "$2" ] && return 0
+		nprofiles "$1"
+		[ "$NPROF" -ge "$2" ] && return 0
 		kill -0 "$PROF_PID" 2>/dev/null || return 1
-		sleep 0.25
+		nap 0.25
 	done
 	return 1
+}
+
+# collector_of PID SECONDS: sets COLL to the pid of vigild PID's collector
+# (the process whose parent is PID and whose argv[2] is "collector"), or
+# empty if it has none within SECONDS (this kernel has no
+# /proc/PID/task/TID/children: every process's stat is read).
+collector_of() {
+	local i d stat rest ppid cmd
+	COLL=
+	for ((i = 0; i < $2 * 10; i++)); do
+		for d in /proc/[0-9]*; do
+			stat=
+			read -r stat <"$d/stat" 2>/dev/null || continue
+			rest=${stat##*) }
+			read -r _ ppid _ <<<"$rest"
+			[ "$ppid" = "$1" ] || continue
+			cmd=
+			{ read -r -d '' _ && read -r -d '' _ && read -r -d '' cmd; } <"$d/cmdline" 2>/dev/null
+			[ "$cmd" = collector ] && COLL=${d#/proc/} && return 0
+		done
+		nap 0.1
+	done
 }
 
 # comment FILE KEY: KEY's value in FILE's "vigil: ..." comments (0 if none).
@@ -109,37 +146,47 @@ comment() {
 ROWS=()
 # point AXIS LABEL INTERVAL VIGILD-ARGS...: one measurement, the load already running.
 point() {
-	local axis=$1 label=$2 interval=$3 dir coll c0 c1 f1 f2 s=0 d=0 n hwm last
+	local axis=$1 label=$2 interval=$3 dir coll c0 c1 t0 t1 win f1 f2 s=0 d=0 w=0 n hwm last
 	shift 3
 	dir=$TMP/$axis-$label
 	mkdir -p "$dir"
 	$B/vigild --interval "$interval" --duration 0 --no-top --metrics-listen none \
 		--output "$dir/profiles" "$@" >"$dir/log" 2>&1 &
 	PROF_PID=$!
-	if ! wait_profiles "$dir/profiles" 1 $((interval * 3 + 30)); then
+	# From here to the window's end: no process started (above)
+	collector_of "$PROF_PID" 60
+	coll=$COLL
+	if [ -z "$coll" ] || ! wait_profiles "$dir/profiles" 1 $((interval * 3 + 30)); then
 		ROWS+=("| $axis | $label | vigild wrote no profile: $(tail -1 "$dir/log") |")
 		stop_profiler
 		return
 	fi
-	coll=$(pgrep -P "$PROF_PID" -f 'internal-role collector' | head -1)
-	c0=$(tree_cpu_ns "$coll")
-	n=$(nprofiles "$dir/profiles")
+	SNAP_PIDS=("$coll") SNAP_PROGS=()
+	snap_read
+	c0=$SNAP_CPU_NS t0=$EPOCHREALTIME
+	nprofiles "$dir/profiles"
+	n=$NPROF
 	if ! wait_profiles "$dir/profiles" $((n + 2)) $((interval * 3 + 30)); then
 		ROWS+=("| $axis | $label | vigild stopped writing profiles: $(tail -1 "$dir/log") |")
 		stop_profiler
 		return
 	fi
-	c1=$(tree_cpu_ns "$coll")
+	snap_read
+	c1=$SNAP_CPU_NS t1=$EPOCHREALTIME
 	hwm=$(awk '/^VmHWM:/ {print $2}' /proc/"$coll"/status 2>/dev/null)
 	stop_profiler
 	f1=$(profiles "$dir/profiles" | sed -n "$((n + 1))p")
 	f2=$(profiles "$dir/profiles" | sed -n "$((n + 2))p")
 	for f in "$f1" "$f2"; do
 		s=$((s + $(comment "$f" samples)))
-		d=$((d + $($PQ info "$f" 2>/dev/null | sed -n 's/^samples: //p')))
+		d=$((d + $($PQ count "$f")))
+		w=$((w + $($PQ count --label comm="$WL_COMM" "$f")))
 	done
 	last=$f2
-	ROWS+=("| $axis | $label | $((s / 2)) | $((d / 2)) | $(div $((c1 - c0)) 2000000 '%.1f') | $(div $((c1 - c0)) $((s * 1000)) '%.2f') | $(div "${hwm:-0}" 1024 '%.1f') | $(comment "$last" processes) / $(comment "$last" files) | aged $(comment "$last" processes_aged)/$(comment "$last" files_aged), refused $(comment "$last" processes_refused)/$(comment "$last" files_refused), cfi $(comment "$last" cfi_evicted), spaces $(comment "$last" unwind_spaces_evicted), rules $(comment "$last" rules_replaced), early $(comment "$last" early_flushes) |")
+	# per interval: over the window's length, which is two intervals
+	# unless the aggregation's bound ended some early
+	win=$(awk -v a="$t0" -v b="$t1" -v i="$interval" 'BEGIN { printf "%.4f", (b - a) / i }')
+	ROWS+=("| $axis | $label | $(div "$s" "$win" '%.0f') | $((d / 2)) ($((w / 2))) | $(div $((c1 - c0)) "$(awk -v w="$win" 'BEGIN { print w * 1e6 }')" '%.1f') | $(div $((c1 - c0)) $((s * 1000)) '%.2f') | $(div "${hwm:-0}" 1024 '%.1f') | $(comment "$last" processes) / $(comment "$last" files) | aged $(comment "$last" processes_aged)/$(comment "$last" files_aged), refused $(comment "$last" processes_refused)/$(comment "$last" files_refused), cfi $(comment "$last" cfi_evicted), spaces $(comment "$last" unwind_spaces_evicted), rules $(comment "$last" rules_replaced), early $(comment "$last" early_flushes) |")
 	echo "bench_scale: $axis $label done" >&2
 }
 
@@ -155,22 +202,22 @@ axis_processes() {
 			kill -STOP $!
 		done
 		kill -CONT "${LOAD_PIDS[@]}"
-		point processes "$n processes" 10 --hz 99
+		WL_COMM=stackfan point processes "$n processes" 10 --hz 99
 		stop_load
 	done
 }
 
 axis_stacks() {
 	local paths i
-	# ~1k, ~10k, ~100k distinct stacks in an interval of 200k samples:
-	# each path two stacks (two leaf addresses) in each process
-	for paths in 256 2560 25600; do
+	# ~1k, ~10k, ~100k distinct stacks offered in an interval of 200k
+	# samples (above)
+	for paths in ${BENCH_SCALE_PATHS:-128 5120 51200}; do
 		LOAD_PIDS=()
 		for ((i = 0; i < NCPU; i++)); do
 			$WL/stackfan --paths "$paths" --us 20 --seconds 600 &
 			LOAD_PIDS+=($!)
 		done
-		point stacks "$paths paths a process" 20 --hz 4999 --max-hz 5000 --unwind frame-pointer
+		WL_COMM=stackfan point stacks "$paths paths a process" 20 --hz 4999 --max-hz 5000 --unwind frame-pointer
 		stop_load
 	done
 }
@@ -183,11 +230,11 @@ axis_newprocs() {
 			gap=$(awk -v r="$rate" 'BEGIN { printf "%.4f", 1 / r }')
 			while :; do
 				$WL/shortlived --ms 150 &
-				sleep "$gap"
+				nap "$gap"
 			done
 		) &
 		SPAWNER=$!
-		point newprocs "$rate a second" 10 --hz 99
+		WL_COMM=shortlived point newprocs "$rate a second" 10 --hz 99
 		stop_load
 	done
 }
@@ -205,7 +252,7 @@ mkdir -p "$(dirname "$OUT")"
 {
 	echo "Vigil scale benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $NCPU CPUs"
 	echo
-	echo "| axis | point | samples/interval | distinct stacks/interval | collector CPU ms/interval | us/sample | collector peak RSS MiB | processes / files held | bounds since start (aged proc/file, refused proc/file, CFI evicted, unwind spaces evicted, rules replaced, early flushes) |"
+	echo "| axis | point | samples/interval | distinct stacks/profile (the workload's) | collector CPU ms/interval | us/sample | collector peak RSS MiB | processes / files held | bounds since start (aged proc/file, refused proc/file, CFI evicted, unwind spaces evicted, rules replaced, early flushes) |"
 	echo "|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT"

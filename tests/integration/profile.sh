@@ -19,7 +19,7 @@ TESTS=(
 	"deepstack: >= 100 frames, deep_recurse repeated, deep_leaf at the leaf"
 	"hidden: binary only visible in a private mount namespace is symbolized"
 	"shortlived: a process that lived 0.5 s is symbolized"
-	"every profile passes go tool pprof -raw and pprof_query check"
+	"every profile passes go tool pprof -raw and pprof_query check; pprof_query count counts"
 	"profile file names sort by time"
 	"--duration is honoured: exit 0 on time"
 )
@@ -156,9 +156,22 @@ else
 		"$(sort -rn "$T/shortlived.folded" | head -5 | cut -c1-300)"
 fi
 
-# 8. Every file is a valid profile.
+# 8. Every file is a valid profile; pprof_query count (which the scale
+#    benchmark uses) counts its samples, all of them or one pid's.
 out=$(validate_profiles "${FILES[@]}")
-tap_result "${TESTS[7]}" $? "$out"
+rc=$?
+infos=0
+for f in "${FILES[@]}"; do
+	infos=$((infos + $(pq info "$f" | sed -n 's/^samples: //p')))
+done
+counted=$(pq count "${FILES[@]}")
+split=$(pq count --label pid=$CPUSPLIT "${FILES[@]}")
+split_folded=$(wc -l <"$T/cpusplit.folded")
+if [ "$counted" != "$infos" ] || [ "$split" -lt "$split_folded" ] || [ "$split" -ge "$counted" ]; then
+	rc=1
+	out+=" pprof_query count: $counted samples (info says $infos), $split of pid $CPUSPLIT ($split_folded folded stacks)"
+fi
+tap_result "${TESTS[7]}" $rc "$out"
 
 # 9. Names: cpu-<UTC time>Z.pb.gz, the name order is the time order, one
 #    file per interval, no temporary file left behind.

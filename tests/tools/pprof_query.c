@@ -12,6 +12,8 @@
  *   pprof_query stacks [FILTERS] FILE...      "<count>\t<root;...;leaf>" (folded)
  *   pprof_query self [FILTERS] FILE...        "<count>\t<percent>\t<leaf function>"
  *   pprof_query total [FILTERS] FILE...       sum of values[0]
+ *   pprof_query count [FILTERS] FILE...       number of matching samples (the
+ *                                             distinct stacks and label sets)
  *   pprof_query labels KEY [FILTERS] FILE...  "<count>\t<value>" of label KEY
  *   pprof_query mappings FILE...              "<id>\t<start>\t<limit>\t<offset>\t<file>\t<build-id>"
  *   pprof_query functions FILE...             "<name>\t<system_name>" of every function
@@ -53,6 +55,7 @@ static const char *usage_text =
 	"       pprof_query stacks [--user] [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query self [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query total [--label KEY=VALUE]... FILE...\n"
+	"       pprof_query count [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query labels KEY [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query mappings FILE...\n"
 	"       pprof_query functions FILE...\n"
@@ -573,6 +576,22 @@ static int cmd_total(const struct args *a)
 	return 0;
 }
 
+static int cmd_count(const struct args *a)
+{
+	size_t n = 0;
+
+	for (size_t f = 0; f < a->n_files; f++) {
+		struct prof pr;
+
+		prof_load_or_exit(&pr, a->files[f]);
+		for (size_t i = 0; i < pr.p->n_sample; i++)
+			n += sample_matches(&pr, pr.p->sample[i], a);
+		prof_release(&pr);
+	}
+	printf("%zu\n", n);
+	return 0;
+}
+
 static int cmd_mappings(const struct args *a)
 {
 	for (size_t f = 0; f < a->n_files; f++) {
@@ -713,6 +732,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(a.cmd, "total")) {
 		parse_args(&a, argc, argv, true);
 		ret = cmd_total(&a);
+	} else if (!strcmp(a.cmd, "count")) {
+		parse_args(&a, argc, argv, true);
+		ret = cmd_count(&a);
 	} else if (!strcmp(a.cmd, "labels")) {
 		parse_args(&a, argc, argv, true);
 		ret = cmd_fold(&a, FOLD_LABELS);
