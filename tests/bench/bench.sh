@@ -72,11 +72,7 @@ sysctl -q kernel.bpf_stats_enabled=1 >/dev/null || die "cannot enable kernel.bpf
 
 . tests/bench/lib_bench.sh
 
-# pause SECONDS: wait without starting a process (read -t on a FIFO that
-# nobody writes, opened for the read alone, so no child inherits it;
-# sleep(1) would be a process, which vigild would note and symbolize).
-mkfifo "$TMP/tick" || die "mkfifo $TMP/tick"
-pause() { read -r -t "$1" _ <>"$TMP/tick" || true; }
+nap_init "$TMP" || die "mkfifo $TMP/nap.fifo"
 
 # Until the window starts.  vigild symbolizes at the end of each interval
 # what it sampled during it, so the first interval's flush is where it
@@ -91,13 +87,13 @@ pause() { read -r -t "$1" _ <>"$TMP/tick" || true; }
 settle() {
 	local cfg=$1 dir=$2 before i
 	if [ "$cfg" != vigild ]; then
-		pause 1
+		nap 1
 		return 0
 	fi
 	profiles_in "$dir/profiles"
 	before=$PROFILES_N
 	for ((i = 0; i < (INTERVAL + 10) * 20; i++)); do
-		pause 0.05
+		nap 0.05
 		profiles_in "$dir/profiles"
 		[ "$PROFILES_N" -gt "$before" ] || continue
 		# A profile in the first 0.1 s may be of a flush that had drained

@@ -53,6 +53,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 . tests/bench/lib_bench.sh
+nap_init "$TMP" || die "mkfifo $TMP/nap.fifo"
 
 start_profiler() {
 	local cfg=$1 dir=$TMP/$1
@@ -85,19 +86,21 @@ for cfg in $CONFIGS; do
 	esac
 	start_profiler "$cfg"
 	# start-up, and for vigild its first interval (every process met for
-	# the first time, every file opened): the steady state is measured
-	sleep $((INTERVAL + 5))
+	# the first time, every file opened, the harness's tree_snap
+	# included): the steady state is measured, and from here to the
+	# window's end the harness starts no process (nap, snap_read)
+	sleep 2
+	tree_snap "$PROF_PID"
+	nap $((INTERVAL + 5))
 	if ! kill -0 "$PROF_PID" 2>/dev/null; then
 		NOTE[$cfg]="did not start: $(head -c 300 "$TMP/$cfg/err" | tr '\n' ' ')"
 		continue
 	fi
-	c0=$(tree_cpu_ns "$PROF_PID")
-	s0=$(tree_switches "$PROF_PID")
-	t0=$EPOCHREALTIME
-	sleep "$WINDOW"
-	c1=$(tree_cpu_ns "$PROF_PID")
-	s1=$(tree_switches "$PROF_PID")
-	t1=$EPOCHREALTIME
+	snap_read
+	c0=$SNAP_CPU_NS s0=$SNAP_SWITCHES t0=$EPOCHREALTIME
+	nap "$WINDOW"
+	snap_read
+	c1=$SNAP_CPU_NS s1=$SNAP_SWITCHES t1=$EPOCHREALTIME
 	HWM[$cfg]=$(tree_hwm_kb "$PROF_PID")
 	stop_profiler
 	el=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')

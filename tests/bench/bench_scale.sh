@@ -64,9 +64,9 @@ die() { echo "bench_scale: $*" >&2; exit 1; }
 [ -x $B/vigild ] && [ -x "$PQ" ] && [ -x $WL/stackfan ] && [ -x $WL/shortlived ] || die "run make first"
 
 . tests/bench/lib_bench.sh
-nap 0 # opens its FIFO now, not in a window
 
 TMP=$(mktemp -d /tmp/vigil-bench-scale.XXXXXX)
+nap_init "$TMP" || die "mkfifo $TMP/nap.fifo"
 PROF_PID=
 LOAD_PIDS=()
 SPAWNER=

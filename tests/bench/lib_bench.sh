@@ -144,15 +144,10 @@ stop_profiler() {
 	PROF_PID=
 }
 
-# nap SECONDS: waits without starting a process (sleep would be one more
-# for vigild to note, and its stacks more distinct stacks in the profile):
-# a read with a timeout on a FIFO nobody writes, opened read-write on fd 9
-# the first time.
-nap() {
-	if ! { true >&9; } 2>/dev/null; then
-		local fifo
-		fifo=$(mktemp -u /tmp/vigil-nap.XXXXXX)
-		mkfifo -m 600 "$fifo" && exec 9<>"$fifo" && rm -f "$fifo"
-	fi
-	read -r -t "$1" -u 9 _ || true
-}
+# nap SECONDS: waits without starting a process (sleep(1) would be one,
+# which vigild would note and symbolize, its stacks more distinct stacks
+# in the profile): a read with a timeout on a FIFO nobody writes, opened
+# for the read alone, so that no child inherits it.  nap_init DIR makes
+# the FIFO first (mkfifo is a process: call it before any window).
+nap_init() { NAP_FIFO=$1/nap.fifo && mkfifo -m 600 "$NAP_FIFO"; }
+nap() { read -r -t "$1" _ <>"$NAP_FIFO" || true; }
