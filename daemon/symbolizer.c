@@ -231,6 +231,7 @@ struct sym_proc {
 	uint64_t reread_gen;
 	uint64_t read_ns; /* CLOCK_BOOTTIME when the last read of its maps began (0: none) */
 	uint64_t maps_seq; /* s->maps_seq when its mappings last changed (proc_index) */
+	uint64_t stack_lo, stack_hi; /* its [stack] at the last read (0, 0: none) */
 	size_t n;
 	struct sym_pmap *maps; /* sorted by start */
 	/*
@@ -283,7 +284,7 @@ struct symbolizer {
 	/* What the bounds did: entries aged out, and new ones refused at a limit. */
 	uint64_t procs_aged, files_aged, anon_aged;
 	uint64_t procs_refused, files_refused, anon_refused;
-	uint64_t maps_reads, exec_reads_saved, reads_after_sample;
+	uint64_t maps_reads, exec_reads_saved, reads_after_sample, reads_futile;
 	uint64_t ns_per_tick;
 	struct symbolizer_ops ops; /* how to reach processes (the monitor, in vigild) */
 	/* Parse time: a credit refilled with wall-clock time (symbolizer.h). */
@@ -1324,6 +1325,13 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 	for (size_t i = 0; i < m->n; i++)
 		if (m->maps[i].prot & PROT_EXEC)
 			n++;
+	p->stack_lo = p->stack_hi = 0;
+	for (size_t i = m->n; i-- > 0;) /* the last entries, as a rule */
+		if (!strcmp(m->maps[i].path, "[stack]") && !(m->maps[i].prot & PROT_EXEC)) {
+			p->stack_lo = m->maps[i].start;
+			p->stack_hi = m->maps[i].end;
+			break;
+		}
 	if (n > SYMBOLIZER_MAX_PROC_MAPS)
 		n = SYMBOLIZER_MAX_PROC_MAPS;
 	if (n) {
@@ -1391,13 +1399,39 @@ static void proc_destroy(struct symbolizer *s, struct sym_proc *p)
 	s->nprocs--;
 }
 
-/* One extra read of the maps per process and generation. */
-static void proc_maybe_reread(struct symbolizer *s, struct sym_proc *p)
+/* A re-read's address when none is known: the rules on addresses do not apply. */
+#define REREAD_ANY_ADDR UINT64_MAX
+/* Below this no process maps anything (vm.mmap_min_addr's default). */
+#define REREAD_MIN_ADDR 0x10000ull
+
+/*
+ * Whether a re-read for a miss at addr could find anything: not when the
+ * monitor refused the process's maps (its own pid, above all: it was
+ * sampled every interval and asked for every time), nor for an address no
+ * mapping can hold, nor for one in the process's stack, where an
+ * unwinder's bad guess at a return address lands (what it read there was
+ * a saved frame pointer or a local) and no code will be mapped.
+ */
+static bool reread_futile(const struct sym_proc *p, uint64_t addr)
+{
+	if (p->err == -EPERM || p->err == -EACCES)
+		return true;
+	if (addr == REREAD_ANY_ADDR)
+		return false;
+	return addr < REREAD_MIN_ADDR || (addr >= p->stack_lo && addr < p->stack_hi);
+}
+
+/* One extra read of the maps per process and generation, for a miss at addr. */
+static void proc_maybe_reread(struct symbolizer *s, struct sym_proc *p, uint64_t addr)
 {
 	int r;
 
 	if (p->gone || p->reread_gen == s->gen)
 		return;
+	if (reread_futile(p, addr)) {
+		s->reads_futile++;
+		return;
+	}
 	/*
 	 * Read after the sample was taken: that read showed every mapping
 	 * the sample could be in, but for one unmapped since, which a read
@@ -1671,7 +1705,7 @@ int symbolizer_user_ip(struct symbolizer *s, uint32_t pid, uint64_t start_ns, ui
 		/* Not mapped when noted, or mapped from a file not parsed yet. */
 		if (!pm || (pm->file && pm->file->deferred && !p->gone &&
 			    p->reread_gen != s->gen && parse_allowed(s))) {
-			proc_maybe_reread(s, p);
+			proc_maybe_reread(s, p, pm ? REREAD_ANY_ADDR : look);
 			pm = pmap_find(p, look);
 		}
 		if (pm)
@@ -1758,7 +1792,7 @@ int symbolizer_unwind_map(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 	pm = pmap_find(p, ip);
 	if (!pm) {
 		/* Mapped since it was noted (dlopen), or not code at all. */
-		proc_maybe_reread(s, p);
+		proc_maybe_reread(s, p, ip);
 		pm = pmap_find(p, ip);
 	}
 	if (!pm)
@@ -1841,7 +1875,7 @@ int symbolizer_user_bid(struct symbolizer *s, uint32_t pid, uint64_t start_ns,
 		a = proc_bid(s, p, build_id, &file);
 		if (a != BID_OWN && !p->gone && p->reread_gen != s->gen) {
 			/* Maybe it dlopen'ed the file, or there is credit to parse it now. */
-			proc_maybe_reread(s, p);
+			proc_maybe_reread(s, p, REREAD_ANY_ADDR);
 			a = proc_bid(s, p, build_id, &file);
 		}
 	}
@@ -2016,7 +2050,7 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.files_refused = s->files_refused;
 	st.anon_refused = s->anon_refused;
 	st.maps_reads = s->maps_reads;
-	st.maps_reads_saved = s->exec_reads_saved + s->reads_after_sample;
+	st.maps_reads_saved = s->exec_reads_saved + s->reads_after_sample + s->reads_futile;
 	st.generation = s->gen;
 	*ret = st;
 }

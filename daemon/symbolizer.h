@@ -155,7 +155,9 @@ struct symbolizer_stats {
 	 * Reads of processes' maps asked of ops.open_maps, and reads not
 	 * asked because the last one began after what called for them: an
 	 * exec (symbolizer_forget_process), or a sample in no known mapping
-	 * (symbolizer_sample_time)
+	 * (symbolizer_sample_time); or because they could find nothing: a
+	 * process whose maps were refused, an address below any mapping or
+	 * in the process's stack
 	 */
 	uint64_t maps_reads, maps_reads_saved;
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */

@@ -726,6 +726,71 @@ static uint64_t maps_reads(const struct symbolizer *s, uint64_t *ret_saved)
 	return st.maps_reads;
 }
 
+/* open_maps refusing as the monitor refuses its own pid, counted. */
+static int refusing_open_maps(void *ctx, uint32_t pid)
+{
+	(*(unsigned *)ctx)++;
+	return -EPERM;
+}
+
+/*
+ * A miss asks for a re-read only where one could find something: not in
+ * the process's stack (where an unwinder's bad guess at a return address
+ * lands), not below any mapping, not for a process whose maps were
+ * refused.  Those are counted as saved, and do not spend the generation's
+ * re-read: a miss on code mapped since still finds it.
+ */
+static void test_futile_rereads(void **state)
+{
+	struct symbolizer *s = new_sym(NULL);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	volatile uint64_t on_stack = 1;
+	struct sym_frame f;
+	uint64_t saved;
+	unsigned refusals = 0;
+	struct symbolizer_ops refusing = { .open_maps = refusing_open_maps,
+					   .open_file = test_open_file, .ctx = &refusals };
+	struct symbolizer *r = NULL;
+	uint8_t *a;
+
+	note_self(s);
+	assert_int_equal(maps_reads(s, &saved), 1);
+	assert_int_equal(saved, 0);
+	f = self_ip(s, (uintptr_t)&on_stack, true);
+	assert_null(f.mapping);
+	f = self_ip(s, 0x1000, true);
+	assert_null(f.mapping);
+	assert_int_equal(maps_reads(s, &saved), 1);
+	assert_int_equal(saved, 2);
+	/* Code mapped since: this generation's re-read is still there for it. */
+	a = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(a != MAP_FAILED);
+	f = self_ip(s, (uintptr_t)a + 8, false);
+	assert_non_null(f.mapping);
+	assert_int_equal(maps_reads(s, &saved), 2);
+	/* An address in no mapping that is neither: a re-read (the next generation's). */
+	symbolizer_tick(s);
+	f = self_ip(s, (uintptr_t)a + 2 * page + 8, false); /* maybe mapped by now: either way */
+	assert_int_equal(maps_reads(s, &saved), f.mapping ? 2 : 3);
+	assert_int_equal(saved, 2);
+	munmap(a, page);
+	symbolizer_free(s);
+
+	/* Refused: asked once at the note, never again. */
+	assert_int_equal(symbolizer_new_ops(&refusing, -1, &r), 0);
+	assert_int_equal(symbolizer_note_process(r, 4242, 0), -EPERM);
+	assert_int_equal(refusals, 1);
+	for (int gen = 0; gen < 3; gen++) {
+		assert_int_equal(symbolizer_user_ip(r, 4242, 0, 0x400000, false, &f), 0);
+		assert_null(f.mapping);
+		symbolizer_tick(r);
+	}
+	assert_int_equal(refusals, 1);
+	assert_int_equal(maps_reads(r, &saved), 1);
+	assert_int_equal(saved, 3);
+	symbolizer_free(r);
+}
+
 /*
  * After an exec, the maps are not read again when the last read began
  * after the exec (the event comes later, through the ring): that read saw
@@ -2203,6 +2268,7 @@ int main(void)
 		cmocka_unit_test(test_reread_keeps_files),
 		cmocka_unit_test(test_files_at_once),
 		cmocka_unit_test(test_exec_before_read),
+		cmocka_unit_test(test_futile_rereads),
 		cmocka_unit_test(test_miss_before_read),
 		cmocka_unit_test(test_unmapped_kept),
 		cmocka_unit_test(test_vdso),
