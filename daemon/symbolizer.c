@@ -232,6 +232,7 @@ struct sym_proc {
 	uint64_t read_ns; /* CLOCK_BOOTTIME when the last read of its maps began (0: none) */
 	uint64_t maps_seq; /* s->maps_seq when its mappings last changed (proc_index) */
 	uint64_t stack_lo, stack_hi; /* its [stack] at the last read (0, 0: none) */
+	uint64_t futile_gen;         /* generation of the last re-read not asked (reread_futile) */
 	size_t n;
 	struct sym_pmap *maps; /* sorted by start */
 	/*
@@ -1308,6 +1309,8 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 	int fd, r;
 
 	s->maps_reads++;
+	if (!keep_old)
+		p->stack_lo = p->stack_hi = 0; /* the old image's, even if this read fails */
 	fd = s->ops.open_maps(s->ops.ctx, p->pid);
 	if (fd < 0)
 		return fd;
@@ -1401,20 +1404,26 @@ static void proc_destroy(struct symbolizer *s, struct sym_proc *p)
 
 /* A re-read's address when none is known: the rules on addresses do not apply. */
 #define REREAD_ANY_ADDR UINT64_MAX
-/* Below this no process maps anything (vm.mmap_min_addr's default). */
-#define REREAD_MIN_ADDR 0x10000ull
+/*
+ * Below this no process maps code: the first page (vm.mmap_min_addr is
+ * 65536 on x86-64 by default, 32768 on some arm64 systems, and may be 0,
+ * as for Wine, which still leaves page 0 unmapped as a rule).
+ */
+#define REREAD_MIN_ADDR 0x1000ull
 
 /*
  * Whether a re-read for a miss at addr could find anything: not when the
- * monitor refused the process's maps (its own pid, above all: it was
- * sampled every interval and asked for every time), nor for an address no
- * mapping can hold, nor for one in the process's stack, where an
- * unwinder's bad guess at a return address lands (what it read there was
- * a saved frame pointer or a local) and no code will be mapped.
+ * monitor refused the process's maps (EPERM: its own pid, above all, which
+ * was sampled every interval and asked for every time; an EACCES may
+ * pass), nor for an address in the first page, nor for one in the
+ * process's stack, where an unwinder's bad guess at a return address
+ * lands (what it read there was a saved frame pointer or a local).  Not
+ * seen: a stack made executable since the last read (an execstack library
+ * dlopen'ed); its code is found at the next miss elsewhere.
  */
 static bool reread_futile(const struct sym_proc *p, uint64_t addr)
 {
-	if (p->err == -EPERM || p->err == -EACCES)
+	if (p->err == -EPERM)
 		return true;
 	if (addr == REREAD_ANY_ADDR)
 		return false;
@@ -1429,7 +1438,10 @@ static void proc_maybe_reread(struct symbolizer *s, struct sym_proc *p, uint64_t
 	if (p->gone || p->reread_gen == s->gen)
 		return;
 	if (reread_futile(p, addr)) {
-		s->reads_futile++;
+		/* counted once a generation: a read not asked, not each miss */
+		if (p->futile_gen != s->gen)
+			s->reads_futile++;
+		p->futile_gen = s->gen;
 		return;
 	}
 	/*

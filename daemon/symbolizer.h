@@ -156,8 +156,8 @@ struct symbolizer_stats {
 	 * asked because the last one began after what called for them: an
 	 * exec (symbolizer_forget_process), or a sample in no known mapping
 	 * (symbolizer_sample_time); or because they could find nothing: a
-	 * process whose maps were refused, an address below any mapping or
-	 * in the process's stack
+	 * process whose maps were refused (EPERM), an address in the first
+	 * page or in the process's stack (once per process and generation)
 	 */
 	uint64_t maps_reads, maps_reads_saved;
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
@@ -265,7 +265,9 @@ void symbolizer_sample_time(struct symbolizer *s, uint64_t time_ns);
 /*
  * A raw user instruction pointer.  If ip is in no cached mapping, the maps
  * are re-read once (at most once per generation per process) in case the
- * process mapped something new.
+ * process mapped something new; not when no read could find it: the
+ * process's maps were refused (EPERM), or ip is in the first page or in
+ * the [stack] the last read showed.
  */
 int symbolizer_user_ip(struct symbolizer *s, uint32_t pid, uint64_t start_ns, uint64_t ip,
 		       bool is_return_addr, struct sym_frame *ret);
@@ -320,7 +322,8 @@ struct sym_unwind_map {
 
 /*
  * 0 and *ret; -ESRCH: the process was never noted; -ENOENT: ip is in none
- * of its executable mappings; -ENODATA: the mapping has no CFI (JIT code,
+ * of its executable mappings, after a re-read as symbolizer_user_ip()
+ * makes one; -ENODATA: the mapping has no CFI (JIT code,
  * a file without .eh_frame_hdr, or one whose CFI could not be read).
  */
 int symbolizer_unwind_map(struct symbolizer *s, uint32_t pid, uint64_t start_ns, uint64_t ip,

@@ -20,6 +20,7 @@
 # BENCH_IDLE_ONLY (subset of: vigild bpftrace perf), BENCH_VIGILD_ARGS.
 
 set -u
+export LC_ALL=C # $EPOCHREALTIME with a decimal point
 cd "$(dirname "$0")/../.."
 
 WINDOW=${BENCH_IDLE_WINDOW:-45}
@@ -89,7 +90,14 @@ for cfg in $CONFIGS; do
 	# the first time, every file opened, the harness's tree_snap
 	# included): the steady state is measured, and from here to the
 	# window's end the harness starts no process (nap, snap_read)
-	sleep 2
+	# the whole tree: vigild starts its workers after loading and
+	# calibrating, which on busy CPUs takes seconds
+	for ((i = 0; i < 60; i++)); do
+		mapfile -t tree < <(proc_tree "$PROF_PID")
+		[ "$cfg" != vigild ] || [ ${#tree[@]} -ge 3 ] && break
+		kill -0 "$PROF_PID" 2>/dev/null || break
+		sleep 1
+	done
 	tree_snap "$PROF_PID"
 	nap $((INTERVAL + 5))
 	if ! kill -0 "$PROF_PID" 2>/dev/null; then

@@ -50,6 +50,7 @@
 # BENCH_SCALE_NPROCS ("10 100 1000"), BENCH_SCALE_PATHS ("128 5120 51200").
 
 set -u
+export LC_ALL=C # $EPOCHREALTIME with a decimal point
 cd "$(dirname "$0")/../.."
 
 B=build
@@ -146,7 +147,7 @@ comment() {
 ROWS=()
 # point AXIS LABEL INTERVAL VIGILD-ARGS...: one measurement, the load already running.
 point() {
-	local axis=$1 label=$2 interval=$3 dir coll c0 c1 t0 t1 win f1 f2 s=0 d=0 w=0 n hwm last
+	local axis=$1 label=$2 interval=$3 dir coll c0 c1 t0 t1 win f1 f2 v s=0 d=0 w=0 n hwm last
 	shift 3
 	dir=$TMP/$axis-$label
 	mkdir -p "$dir"
@@ -154,10 +155,15 @@ point() {
 		--output "$dir/profiles" "$@" >"$dir/log" 2>&1 &
 	PROF_PID=$!
 	# From here to the window's end: no process started (above)
-	collector_of "$PROF_PID" 60
-	coll=$COLL
-	if [ -z "$coll" ] || ! wait_profiles "$dir/profiles" 1 $((interval * 3 + 30)); then
+	if ! wait_profiles "$dir/profiles" 1 $((interval * 3 + 30)); then
 		ROWS+=("| $axis | $label | vigild wrote no profile: $(tail -1 "$dir/log") |")
+		stop_profiler
+		return
+	fi
+	collector_of "$PROF_PID" 10
+	coll=$COLL
+	if [ -z "$coll" ]; then
+		ROWS+=("| $axis | $label | vigild's collector not found among its children |")
 		stop_profiler
 		return
 	fi
@@ -179,8 +185,10 @@ point() {
 	f2=$(profiles "$dir/profiles" | sed -n "$((n + 2))p")
 	for f in "$f1" "$f2"; do
 		s=$((s + $(comment "$f" samples)))
-		d=$((d + $($PQ count "$f")))
-		w=$((w + $($PQ count --label comm="$WL_COMM" "$f")))
+		v=$($PQ count "$f") || v=0
+		d=$((d + ${v:-0}))
+		v=$($PQ count --label comm="$WL_COMM" "$f") || v=0
+		w=$((w + ${v:-0}))
 	done
 	last=$f2
 	# per interval: over the window's length, which is two intervals

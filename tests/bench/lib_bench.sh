@@ -1,6 +1,6 @@
 # tests/bench/lib_bench.sh - what the benchmarks measure of a profiler's
-# process tree, and how they stop it; sourced by bench.sh, bench_unwind.sh
-# and bench_idle.sh.
+# process tree, and how they stop it; sourced by bench.sh, bench_unwind.sh,
+# bench_idle.sh and bench_scale.sh.
 
 # proc_tree PID: PID and all its descendants, one per line.
 proc_tree() {

@@ -167,7 +167,8 @@ done
 counted=$(pq count "${FILES[@]}")
 split=$(pq count --label pid=$CPUSPLIT "${FILES[@]}")
 split_folded=$(wc -l <"$T/cpusplit.folded")
-if [ "$counted" != "$infos" ] || [ "$split" -lt "$split_folded" ] || [ "$split" -ge "$counted" ]; then
+if ! [[ $counted =~ ^[0-9]+$ && $split =~ ^[0-9]+$ ]] || [ "$counted" != "$infos" ] ||
+	[ "$split" -lt "$split_folded" ] || [ "$split" -ge "$counted" ]; then
 	rc=1
 	out+=" pprof_query count: $counted samples (info says $infos), $split of pid $CPUSPLIT ($split_folded folded stacks)"
 fi

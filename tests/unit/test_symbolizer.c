@@ -733,18 +733,47 @@ static int refusing_open_maps(void *ctx, uint32_t pid)
 	return -EPERM;
 }
 
+/* test_open_maps unless told to fail with -EIO, counted. */
+struct flaky_maps {
+	bool fail;
+	unsigned calls;
+};
+
+static int flaky_open_maps(void *ctx, uint32_t pid)
+{
+	struct flaky_maps *fm = ctx;
+
+	fm->calls++;
+	return fm->fail ? -EIO : test_open_maps(NULL, pid);
+}
+
+/* An address in the middle of this process's [stack] (0 if it has none). */
+static uintptr_t self_stack_addr(void)
+{
+	struct procmaps *m = NULL;
+	uintptr_t a = 0;
+
+	assert_int_equal(procmaps_read(getpid(), &m), 0);
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->maps[i].path, "[stack]"))
+			a = (uintptr_t)(m->maps[i].start + (m->maps[i].end - m->maps[i].start) / 2);
+	procmaps_free(m);
+	return a;
+}
+
 /*
  * A miss asks for a re-read only where one could find something: not in
  * the process's stack (where an unwinder's bad guess at a return address
- * lands), not below any mapping, not for a process whose maps were
- * refused.  Those are counted as saved, and do not spend the generation's
- * re-read: a miss on code mapped since still finds it.
+ * lands), not in the first page, not for a process whose maps were
+ * refused.  Those are counted as saved, once a process and generation,
+ * and do not spend the generation's re-read: a miss on code mapped since
+ * still finds it, and one elsewhere still asks.
  */
 static void test_futile_rereads(void **state)
 {
 	struct symbolizer *s = new_sym(NULL);
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	volatile uint64_t on_stack = 1;
+	uintptr_t stack = self_stack_addr();
 	struct sym_frame f;
 	uint64_t saved;
 	unsigned refusals = 0;
@@ -753,35 +782,46 @@ static void test_futile_rereads(void **state)
 	struct symbolizer *r = NULL;
 	uint8_t *a;
 
+	assert_true(stack != 0);
 	note_self(s);
 	assert_int_equal(maps_reads(s, &saved), 1);
 	assert_int_equal(saved, 0);
-	f = self_ip(s, (uintptr_t)&on_stack, true);
+	f = self_ip(s, stack, true);
 	assert_null(f.mapping);
-	f = self_ip(s, 0x1000, true);
+	f = self_ip(s, 0x10, true);
 	assert_null(f.mapping);
 	assert_int_equal(maps_reads(s, &saved), 1);
-	assert_int_equal(saved, 2);
+	assert_int_equal(saved, 1);
 	/* Code mapped since: this generation's re-read is still there for it. */
-	a = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	a = mmap(NULL, 2 * page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(a != MAP_FAILED);
+	assert_int_equal(mprotect(a, page, PROT_READ | PROT_EXEC), 0);
 	f = self_ip(s, (uintptr_t)a + 8, false);
 	assert_non_null(f.mapping);
 	assert_int_equal(maps_reads(s, &saved), 2);
-	/* An address in no mapping that is neither: a re-read (the next generation's). */
+	/* A miss neither in the stack nor the first page (data): the next generation's re-read. */
 	symbolizer_tick(s);
-	f = self_ip(s, (uintptr_t)a + 2 * page + 8, false); /* maybe mapped by now: either way */
-	assert_int_equal(maps_reads(s, &saved), f.mapping ? 2 : 3);
+	f = self_ip(s, (uintptr_t)a + page + 8, false);
+	assert_null(f.mapping);
+	assert_int_equal(maps_reads(s, &saved), 3);
+	assert_int_equal(saved, 1);
+	/* The next generation's futile miss is counted again. */
+	symbolizer_tick(s);
+	f = self_ip(s, stack, true);
+	assert_null(f.mapping);
+	assert_int_equal(maps_reads(s, &saved), 3);
 	assert_int_equal(saved, 2);
-	munmap(a, page);
+	munmap(a, 2 * page);
 	symbolizer_free(s);
 
-	/* Refused: asked once at the note, never again. */
+	/* Refused: asked once at the note, never again; counted once a generation. */
 	assert_int_equal(symbolizer_new_ops(&refusing, -1, &r), 0);
 	assert_int_equal(symbolizer_note_process(r, 4242, 0), -EPERM);
 	assert_int_equal(refusals, 1);
 	for (int gen = 0; gen < 3; gen++) {
 		assert_int_equal(symbolizer_user_ip(r, 4242, 0, 0x400000, false, &f), 0);
+		assert_null(f.mapping);
+		assert_int_equal(symbolizer_user_ip(r, 4242, 0, 0x500000, true, &f), 0);
 		assert_null(f.mapping);
 		symbolizer_tick(r);
 	}
@@ -789,6 +829,25 @@ static void test_futile_rereads(void **state)
 	assert_int_equal(maps_reads(r, &saved), 1);
 	assert_int_equal(saved, 3);
 	symbolizer_free(r);
+
+	/* An exec whose read fails: the old image's stack no longer rules out a re-read. */
+	{
+		struct flaky_maps fm = { 0 };
+		struct symbolizer_ops flaky = { .open_maps = flaky_open_maps,
+						.open_file = test_open_file, .ctx = &fm };
+		uint64_t start = start_ns_of(getpid());
+
+		assert_int_equal(symbolizer_new_ops(&flaky, -1, &r), 0);
+		assert_int_equal(symbolizer_note_process(r, (uint32_t)getpid(), start), 0);
+		symbolizer_forget_process(r, (uint32_t)getpid(), 0);
+		fm.fail = true;
+		assert_int_equal(symbolizer_note_process(r, (uint32_t)getpid(), start), -EIO);
+		assert_int_equal(fm.calls, 2);
+		fm.fail = false;
+		assert_int_equal(symbolizer_user_ip(r, (uint32_t)getpid(), start, stack, true, &f), 0);
+		assert_int_equal(fm.calls, 3);
+		symbolizer_free(r);
+	}
 }
 
 /*
