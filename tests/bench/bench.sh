@@ -104,13 +104,6 @@ settle() {
 	return 1
 }
 
-# PROFILES_N: profiles written in a directory (shell builtins only: a $(...)
-# would start a subshell, a process vigild notes).
-profiles_in() {
-	local f
-	PROFILES_N=0
-	for f in "$1"/*.pb.gz; do [ -e "$f" ] && PROFILES_N=$((PROFILES_N + 1)); done
-}
 
 # Wait until the tree's perf_event programs have run (or, for perf, a
 # moment).

@@ -86,19 +86,18 @@ for cfg in $CONFIGS; do
 		command -v "$cfg" >/dev/null || { NOTE[$cfg]="not installed"; continue; } ;;
 	esac
 	start_profiler "$cfg"
-	# start-up, and for vigild its first interval (every process met for
-	# the first time, every file opened, the harness's tree_snap
-	# included): the steady state is measured, and from here to the
-	# window's end the harness starts no process (nap, snap_read)
-	# the whole tree: vigild starts its workers after loading and
-	# calibrating, which on busy CPUs takes seconds
+	# The whole tree (vigild starts its workers after loading and
+	# calibrating, which on busy CPUs takes seconds), then start-up and
+	# for vigild its first interval (every process met for the first time,
+	# every file opened, the harness's tree_snap included): the steady
+	# state is measured, and from here to the window's end the harness
+	# starts no process (nap, snap_read).
 	for ((i = 0; i < 60; i++)); do
-		mapfile -t tree < <(proc_tree "$PROF_PID")
-		[ "$cfg" != vigild ] || [ ${#tree[@]} -ge 3 ] && break
+		tree_snap "$PROF_PID"
+		[ "$cfg" != vigild ] || [ ${#SNAP_PIDS[@]} -ge 3 ] && break
 		kill -0 "$PROF_PID" 2>/dev/null || break
 		sleep 1
 	done
-	tree_snap "$PROF_PID"
 	nap $((INTERVAL + 5))
 	if ! kill -0 "$PROF_PID" 2>/dev/null; then
 		NOTE[$cfg]="did not start: $(head -c 300 "$TMP/$cfg/err" | tr '\n' ' ')"

@@ -45,7 +45,7 @@
 #                  early because the aggregation was full
 #
 # Results go to build/bench/scale.md; docs/benchmarks.md quotes them.
-# The harness starts no process while a point runs (see nprofiles below).
+# The harness starts no process while a point runs (see profiles_in and nap in lib_bench.sh).
 # Environment: BENCH_SCALE_AXES ("processes stacks newprocs"),
 # BENCH_SCALE_NPROCS ("10 100 1000"), BENCH_SCALE_PATHS ("128 5120 51200").
 
@@ -94,23 +94,14 @@ profiles() { ls "$1"/*.pb.gz 2>/dev/null | sort; }
 # process, not even a subshell ($(...) forks one): each would be one more
 # for the collector to note (about a millisecond of its CPU) and its
 # stacks more distinct stacks in the profiles.  So the helpers below set
-# variables instead of printing, and wait with nap (lib_bench.sh).
-#
-# nprofiles DIR: sets NPROF to the number of profiles written so far.
-nprofiles() {
-	local f
-	shopt -s nullglob
-	f=("$1"/*.pb.gz)
-	shopt -u nullglob
-	NPROF=${#f[@]}
-}
-
+# variables instead of printing (as profiles_in does, lib_bench.sh), and
+# wait with nap.
 # wait_profiles DIR N SECONDS: until DIR holds N profiles; false on timeout.
 wait_profiles() {
 	local i
 	for ((i = 0; i < $3 * 4; i++)); do
-		nprofiles "$1"
-		[ "$NPROF" -ge "$2" ] && return 0
+		profiles_in "$1"
+		[ "$PROFILES_N" -ge "$2" ] && return 0
 		kill -0 "$PROF_PID" 2>/dev/null || return 1
 		nap 0.25
 	done
@@ -170,8 +161,8 @@ point() {
 	SNAP_PIDS=("$coll") SNAP_PROGS=()
 	snap_read
 	c0=$SNAP_CPU_NS t0=$EPOCHREALTIME
-	nprofiles "$dir/profiles"
-	n=$NPROF
+	profiles_in "$dir/profiles"
+	n=$PROFILES_N
 	if ! wait_profiles "$dir/profiles" $((n + 2)) $((interval * 3 + 30)); then
 		ROWS+=("| $axis | $label | vigild stopped writing profiles: $(tail -1 "$dir/log") |")
 		stop_profiler

@@ -144,6 +144,15 @@ stop_profiler() {
 	PROF_PID=
 }
 
+# profiles_in DIR: sets PROFILES_N to the profiles written in DIR so far
+# (shell builtins only: a $(...) would start a subshell, a process vigild
+# notes).
+profiles_in() {
+	local f
+	PROFILES_N=0
+	for f in "$1"/*.pb.gz; do [ -e "$f" ] && PROFILES_N=$((PROFILES_N + 1)); done
+}
+
 # nap SECONDS: waits without starting a process (sleep(1) would be one,
 # which vigild would note and symbolize, its stacks more distinct stacks
 # in the profile): a read with a timeout on a FIFO nobody writes, opened
