@@ -786,7 +786,12 @@ static void test_overlap_work_bounded(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(parse_n(t, o, MAX_HZ, &p, &e), -EBADMSG);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	assert_true(t1.tv_sec - t0.tv_sec < 20);	/* under ASan */
+	/*
+	 * A stop for a search that was not bounded, which on this input would
+	 * run for ages: not a speed target (22 s has been seen under ASan on a
+	 * busy 2-CPU VM; the bound is the work budget, shown by the error).
+	 */
+	assert_true(t1.tv_sec - t0.tv_sec < 300);
 	assert_int_equal(e.n, 1);
 	assert_string_equal(e.e[0].text,
 			    "policy.yaml:3:3: tenants: the cgroup selectors are too many or too complex to check for overlaps; use fewer wildcards");
