@@ -26,6 +26,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/perf_event.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -67,6 +68,7 @@
 #include "sandbox.h"
 #include "signing.h"
 #include "statedir.h"
+#include "sysctl.h"
 #include "workerexe.h"
 
 #define EX_DATAERR 65
@@ -163,6 +165,48 @@ static void check_privileges(void)
 	/* Starting the workers as another user needs root's set-up powers. */
 	fatalx(EX_NOPERM, "must be started as root (it drops to user %s and CAP_BPF, CAP_PERFMON, "
 	       "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH once started)", SANDBOX_USER);
+}
+
+/*
+ * Debian's kernels carry a patch (debian/patches/features/all/
+ * security-perf-allow-further-restriction-of-perf_event_open.patch in
+ * Debian's linux source package) that adds kernel.perf_event_paranoid=3,
+ * their default: perf_event_open then fails with EACCES for a caller
+ * without CAP_SYS_ADMIN, checked before anything else the call does, so
+ * CAP_PERFMON is not enough.  Upstream kernels treat 3 as 2.  So where the
+ * setting is above 2 and vigild lacks CAP_SYS_ADMIN, one software event
+ * is opened to see which kernel this is, and a refusal is said plainly,
+ * with the setting and the remedy, instead of as a failed perf_event_open
+ * on CPU 0 later.  The setting is the administrator's: vigild never
+ * changes it.
+ */
+static void check_perf_paranoid(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.disabled = 1,
+	};
+	int level, fd;
+
+	if (sysctl_perf_paranoid(&level) < 0 || level <= 2)
+		return;
+	if (syscall(SYS_capget, &hdr, data) == 0 && (data[0].effective & (1u << CAP_SYS_ADMIN)))
+		return;
+	fd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (errno != EACCES && errno != EPERM)
+		return; /* not this refusal: the sampler's own opening says what it is */
+	fatalx(EX_NOPERM, "kernel.perf_event_paranoid is %d, and this kernel then opens perf events "
+	       "only for CAP_SYS_ADMIN, which vigild does not hold (CAP_PERFMON is not enough): set "
+	       "kernel.perf_event_paranoid=2 (sysctl -w, and a file in /etc/sysctl.d/ to keep it), "
+	       "see vigild(8)", level);
 }
 
 static void check_btf(void)
@@ -975,6 +1019,7 @@ int monitor_main(const struct vigild_opts *o)
 		}
 	}
 	check_btf();
+	check_perf_paranoid();
 	/* Before anything is written: the workers' programs are beside this one. */
 	{
 		char ewhy[PATH_MAX + 200];

@@ -16,4 +16,10 @@
  */
 unsigned sysctl_max_sample_rate(void);
 
+/*
+ * kernel.perf_event_paranoid into *ret: 0, or -errno when it cannot be
+ * read or is not a number (-EINVAL).
+ */
+int sysctl_perf_paranoid(int *ret);
+
 #endif
