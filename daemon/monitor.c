@@ -78,6 +78,14 @@
 #define EX_UNAVAILABLE 69
 #define EX_CANTCREAT 73
 #define EX_NOPERM 77
+/*
+ * How this vigild was built (the Makefile's BUILD_KIND): "tree" (make, run
+ * from the build tree), "development" (a package signed with a CA made at
+ * build time: make deb without SIGNING_CERT/SIGNING_KEY), "release".
+ */
+#ifndef VIGIL_BUILD_KIND
+#define VIGIL_BUILD_KIND "tree"
+#endif
 #define EX_CONFIG 78
 
 #define INSTALLED_BPF_DIR "/usr/lib/vigil/bpf"
@@ -173,12 +181,14 @@ static void check_privileges(void)
  * Debian's linux source package) that adds kernel.perf_event_paranoid=3,
  * their default: perf_event_open then fails with EACCES for a caller
  * without CAP_SYS_ADMIN, checked before anything else the call does, so
- * CAP_PERFMON is not enough.  Upstream kernels treat 3 as 2.  So where the
- * setting is above 2 and vigild lacks CAP_SYS_ADMIN, one software event
- * is opened to see which kernel this is, and a refusal is said plainly,
- * with the setting and the remedy, instead of as a failed perf_event_open
- * on CPU 0 later.  The setting is the administrator's: vigild never
- * changes it.
+ * CAP_PERFMON is not enough.  Upstream kernels treat 3 as 2.  vigild's
+ * perf events are opened by the loader and by the monitor after it has
+ * dropped to CAP_PERFMON and a few others, never with CAP_SYS_ADMIN, even
+ * when it was started with it.  So where the setting is above 2, a child
+ * holding only CAP_PERFMON opens one software event to see which kernel
+ * this is, and a refusal is said plainly, with the setting and the
+ * remedy, instead of as a failed perf_event_open on CPU 0 later.  The
+ * setting is the administrator's: vigild never changes it.
  */
 static void check_perf_paranoid(void)
 {
@@ -190,21 +200,32 @@ static void check_perf_paranoid(void)
 		.config = PERF_COUNT_SW_CPU_CLOCK,
 		.disabled = 1,
 	};
-	int level, fd;
+	int level, fd, status;
+	pid_t pid;
 
 	if (sysctl_perf_paranoid(&level) < 0 || level <= 2)
 		return;
-	if (syscall(SYS_capget, &hdr, data) == 0 && (data[0].effective & (1u << CAP_SYS_ADMIN)))
-		return;
-	fd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
-	if (fd >= 0) {
-		close(fd);
-		return;
+	pid = fork();
+	if (pid < 0)
+		fatalx(EX_OSERR, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* CAP_PERFMON alone in the effective set, as the sampler's openers have it */
+		if (syscall(SYS_capget, &hdr, data) < 0)
+			_exit(2);
+		data[0].effective = 0;
+		data[1].effective = data[1].permitted & (1u << (CAP_PERFMON - 32));
+		if (syscall(SYS_capset, &hdr, data) < 0)
+			_exit(2);
+		fd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+		_exit(fd >= 0 ? 0 : errno == EACCES || errno == EPERM ? 1 : 2);
 	}
-	if (errno != EACCES && errno != EPERM)
-		return; /* not this refusal: the sampler's own opening says what it is */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* Anything but this refusal: the sampler's own opening says what it is. */
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1)
+		return;
 	fatalx(EX_NOPERM, "kernel.perf_event_paranoid is %d, and this kernel then opens perf events "
-	       "only for CAP_SYS_ADMIN, which vigild does not hold (CAP_PERFMON is not enough): set "
+	       "only for CAP_SYS_ADMIN, which vigild does not keep (CAP_PERFMON is not enough): set "
 	       "kernel.perf_event_paranoid=2 (sysctl -w, and a file in /etc/sysctl.d/ to keep it), "
 	       "see vigild(8)", level);
 }
@@ -1343,6 +1364,11 @@ int monitor_main(const struct vigild_opts *o)
 				log_event(&ev, "sampling %u CPUs at %u Hz (ceiling %u), writing a profile "
 					  "every %u s to %s", setup.ncpus, o->hz, o->max_hz, o->interval_s,
 					  o->output);
+				if (strcmp(VIGIL_BUILD_KIND, "development") == 0)
+					log_warnx("this is a development build: its BPF objects are signed "
+						  "by a CA made when it was built, not by a release key; "
+						  "re-sign them and replace the trust store before production "
+						  "use (docs/signing.md)");
 				/* BPF loaded, workers confined and ready, sampling started: READY=1 (sd_after). */
 				sd.started = true;
 				sd_after(&sd, uplink, stopping);
