@@ -113,8 +113,9 @@ static void usage(FILE *f)
 		"  policy revert --to SERIAL --out FILE.yaml [--force]\n"
 		"                                     write policy SERIAL's YAML with the next serial\n"
 		"Options may also come from VIGILCTL_SERVER, VIGILCTL_CERT, VIGILCTL_KEY, VIGILCTL_CA.\n"
-		"--timeout S (default 30) bounds the whole request.  See vigilctl(1).\n",
-		prog);
+		"--timeout S (default 30) bounds the whole request.  See vigilctl(1).\n"
+		"%s --help prints this text, %s --version the version.\n",
+		prog, prog, prog);
 }
 
 /* One line on stderr, made safe to print; returns code. */

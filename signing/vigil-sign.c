@@ -41,6 +41,7 @@ static const char usage_text[] =
 	"       vigil-sign verify --trust CA.pem [--crl CRL] [--sig SIG] FILE...\n"
 	"       vigil-sign verify --trust CA.pem [--crl CRL] --bpf [--min-version N] DIR/NAME.bpf.o...\n"
 	"       vigil-sign dev-ca --out DIR [--days N] [--name PREFIX] [--force]\n"
+	"       vigil-sign --help\n"
 	"\n"
 	"  sign     write FILE.sig (or --out SIG for one FILE): a detached DER CMS\n"
 	"           SHA-256 signature by CERT, which must carry extendedKeyUsage\n"
