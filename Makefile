@@ -5,6 +5,7 @@
 #   make run     deps + build, then profile this host in the foreground
 #   make check   deps + build, then every test (tests/run.sh); last line
 #                "N passed, N failed, N skipped"
+#   make deb     the Debian packages, in build/deb/ (packaging/deb.mk)
 #   make bench   compare vigild with bpftrace and perf (at 999 Hz, and at
 #                19 Hz in the steady state: tests/bench/bench_idle.sh),
 #                measure the overhead budgets, what Pyroscope export and
@@ -42,7 +43,8 @@ DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq libpq-dev postgresql-15 \
 	libsystemd-dev prometheus python3 libc6-dbg liblzma-dev xz-utils libunwind-dev libiberty-dev \
-	strace
+	strace debhelper lintian fakeroot groff man-db selinux-policy-dev selinux-policy-default \
+	setools semodule-utils checkpolicy policycoreutils m4 bzip2
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -50,7 +52,10 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 HARDEN   := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS   := -std=c17 -D_GNU_SOURCE -O2 -g $(WARNINGS) $(HARDEN)
 VERSION  := 0.1.0
-CPPFLAGS := -Ibpf -Idaemon -Isigning -Ipolicy -Icontrol-plane -I/usr/include/postgresql -I$(B)/gen -DVIGIL_VERSION=\"$(VERSION)\"
+# tree (this build tree), development or release (make deb: packaging/deb.mk)
+BUILD_KIND ?= tree
+CPPFLAGS := -Ibpf -Idaemon -Isigning -Ipolicy -Icontrol-plane -I/usr/include/postgresql -I$(B)/gen \
+	-DVIGIL_VERSION=\"$(VERSION)\" -DVIGIL_BUILD_KIND=\"$(BUILD_KIND)\"
 LDFLAGS  := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 # One library list for every program: --as-needed keeps each binary's
 # dependencies to what it calls (vigild does not link libevent or SQLite).
@@ -560,5 +565,7 @@ clean:
 
 .PHONY: all deps run check bench bench-cp clean fuzz fuzz-run
 .DEFAULT_GOAL := all
+
+include packaging/deb.mk
 
 -include $(shell find $(B)/obj $(B)/san $(B)/hooks $(B)/tests/fuzz $(B)/tests/unit -name '*.d' 2>/dev/null)

@@ -1,0 +1,299 @@
+#!/bin/bash
+# tests/integration/deb.sh - the Debian packages, built, checked, installed
+# on this machine, run as their unit runs them, and purged.
+#
+# `make deb` builds the five packages twice: once as a development build
+# (no signing key: a CA made for the build signs the BPF object) and once
+# as a release build with a CA, certificate and key this test makes, which
+# stand for an enterprise's.  The development packages are then installed
+# with dpkg -i; vigild is run from the installed paths as the unit's
+# ExecStart would run it (its capability bounding set and NoNewPrivileges
+# through setpriv: systemd is not PID 1 here); the installed object is
+# re-signed as docs/signing.md tells an enterprise to; and dpkg --purge
+# must leave nothing behind.  Whatever happens, the packages are purged at
+# exit.
+
+. "$(dirname "$0")/lib.sh"
+
+TESTS=(
+	"make deb without keys: the five packages, marked Vigil-Signing: development"
+	"lintian --pedantic: no errors on the packages"
+	"make deb with one of SIGNING_CERT/SIGNING_KEY/SIGNING_CA only: exit 2 naming all three"
+	"make deb with a certificate, key and CA: Vigil-Signing: release, the object's signature chains to that CA, trust.pem is that CA, the key is in no package and not in the build tree"
+	"dpkg -i the five packages"
+	"installed: user vigil, files, modes, owners and conffiles as packaged"
+	"vigild run as its unit's ExecStart (bounding set, NoNewPrivileges) writes valid profiles and says it is a development build"
+	"the example policy in /etc/vigil passes vigild --check"
+	"re-signed with another CA as docs/signing.md says: vigild loads it; the old signature under the new trust store: exit 77"
+	"dpkg --purge: nothing of the packages left (files, directories, state, unit links, the user it made)"
+)
+tap_plan ${#TESTS[@]}
+require_file "$VIGILD" "${TESTS[@]}"
+require_bpf "${TESTS[@]}"
+
+PKGS=(vigild vigil-cp vigilctl vigil-sign vigil-selinux)
+DEBDIR=$VIGIL_ROOT/build/deb
+SIGN=$B/vigil-sign
+UNIT=/usr/lib/systemd/system/vigild.service
+
+deb_cleanup() {
+	local p installed=()
+	for p in "${PKGS[@]}"; do
+		dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^[ir]' && installed+=("$p")
+	done
+	[ ${#installed[@]} -gt 0 ] && dpkg --purge "${installed[@]}" >/dev/null 2>&1
+	# the release build's packages are not left where a later run would pick them up
+	rm -rf "$DEBDIR"
+}
+trap 'deb_cleanup; lib_cleanup' EXIT
+
+# deb_field DEB FIELD
+deb_field() { dpkg-deb -f "$1" "$2" 2>/dev/null; }
+
+# debs_of: the five .deb files in $DEBDIR, in PKGS order, into DEBS; missing ones named in $MISSING.
+debs_of() {
+	local p f
+	DEBS=() MISSING=
+	for p in "${PKGS[@]}"; do
+		f=$(ls "$DEBDIR"/"${p}"_*.deb 2>/dev/null | head -1)
+		if [ -n "$f" ]; then DEBS+=("$f"); else MISSING+=" $p"; fi
+	done
+}
+
+# --- 1. a development build -------------------------------------------------
+
+( cd "$VIGIL_ROOT" && make --no-print-directory deb ) >"$T/deb-dev.out" 2>&1
+rc=$?
+debs_of
+signing=$([ -n "${DEBS[0]:-}" ] && deb_field "${DEBS[0]}" Vigil-Signing)
+tap_result "${TESTS[0]}" $([ $rc -eq 0 ] && [ -z "$MISSING" ] && [ "$signing" = development ]; echo $?) \
+	"make deb: exit $rc; missing:${MISSING:- none}; vigild's Vigil-Signing: '$signing'" \
+	"$(tail -15 "$T/deb-dev.out")"
+[ -z "$MISSING" ] && cp "${DEBS[@]}" "$T/" && DEV_DEBS=("${DEBS[@]/#$DEBDIR/$T}")
+
+# --- 2. lintian --------------------------------------------------------------
+
+if [ -n "$MISSING" ]; then
+	tap_not_ok "${TESTS[1]}" "no packages to check"
+else
+	lintian --pedantic --tag-display-limit 0 "${DEV_DEBS[@]}" >"$T/lintian.out" 2>&1
+	errors=$(grep -c '^E:' "$T/lintian.out")
+	tap_result "${TESTS[1]}" $([ "$errors" -eq 0 ] && ! grep -q '^internal error\|^warning: .*failed' "$T/lintian.out"; echo $?) \
+		"$errors error(s):" "$(grep '^E:' "$T/lintian.out" | head -20)"
+	# what remains, for the record (each is explained in docs/packaging.md)
+	tap_diag "lintian's other tags:" "$(grep -v "^E:\|root privileges" "$T/lintian.out" | sort | uniq -c | head -40)"
+fi
+
+# --- 3. half a key set --------------------------------------------------------
+
+( cd "$VIGIL_ROOT" && make --no-print-directory deb SIGNING_CERT=/nonexistent.pem ) >"$T/deb-half.out" 2>&1
+rc=$?
+tap_result "${TESTS[2]}" \
+	$([ $rc -eq 2 ] && grep -q SIGNING_CERT "$T/deb-half.out" && grep -q SIGNING_KEY "$T/deb-half.out" &&
+		grep -q SIGNING_CA "$T/deb-half.out"; echo $?) \
+	"exit $rc:" "$(cat "$T/deb-half.out")"
+
+# --- 4. a release build --------------------------------------------------------
+
+KEYS=$T/enterprise # outside the source tree, as docs/signing.md asks
+"$SIGN" dev-ca --out "$KEYS" --name "Example Enterprise" >/dev/null 2>&1
+( cd "$VIGIL_ROOT" && make --no-print-directory deb SIGNING_CERT="$KEYS/signer.pem" \
+	SIGNING_KEY="$KEYS/signer.key" SIGNING_CA="$KEYS/ca.pem" ) >"$T/deb-rel.out" 2>&1
+rc=$?
+debs_of
+why=
+[ $rc -eq 0 ] && [ -z "$MISSING" ] || why="make deb: exit $rc, missing:${MISSING:- none}"
+if [ -z "$why" ]; then
+	mkdir -p "$T/rel"
+	dpkg-deb -x "${DEBS[0]}" "$T/rel"
+	[ "$(deb_field "${DEBS[0]}" Vigil-Signing)" = release ] || why="Vigil-Signing: $(deb_field "${DEBS[0]}" Vigil-Signing)"
+	cmp -s "$T/rel/etc/vigil/trust.pem" "$KEYS/ca.pem" || why+=" trust.pem is not the given CA;"
+	out=$("$SIGN" verify --trust "$KEYS/ca.pem" --bpf "$T/rel/usr/lib/vigil/bpf/profile.bpf.o" 2>&1) ||
+		why+=" the signature does not verify against the given CA: $out;"
+	grep -q 'Example Enterprise' <<<"$out" || why+=" not signed by the given certificate: $out;"
+	# The key's base64 body, looked for in every package's files and the build tree.
+	keyline=$(sed -n '2p' "$KEYS/signer.key")
+	for d in "${DEBS[@]}"; do
+		mkdir -p "$T/x" && dpkg-deb -x "$d" "$T/x"
+	done
+	grep -rqF -- "$keyline" "$T/x" && why+=" the signing key is inside a package;"
+	grep -rqF -- "$keyline" "$VIGIL_ROOT/debian" "$VIGIL_ROOT/build/deb" 2>/dev/null &&
+		why+=" the signing key was copied into the build tree;"
+fi
+tap_result "${TESTS[3]}" $([ -z "$why" ]; echo $?) "$why" "$([ $rc -ne 0 ] && tail -15 "$T/deb-rel.out")"
+
+# --- 5. install the development build ------------------------------------------
+
+user_before=no
+getent passwd vigil >/dev/null && user_before=yes
+if [ -z "${DEV_DEBS[0]:-}" ]; then
+	tap_not_ok "${TESTS[4]}" "no development packages were built"
+	INSTALLED=no
+else
+	dpkg -i "${DEV_DEBS[@]}" >"$T/dpkg-i.out" 2>&1
+	rc=$?
+	INSTALLED=$([ $rc -eq 0 ] && echo yes || echo no)
+	tap_result "${TESTS[4]}" $rc "dpkg -i: exit $rc" "$(tail -15 "$T/dpkg-i.out")"
+fi
+
+# --- 6. what is installed ------------------------------------------------------
+
+# expect PATH MODE OWNER:GROUP TYPE
+expect() {
+	local got
+	got=$(stat -c '%a %U:%G %F' "$1" 2>/dev/null) || { why+=" $1 missing;"; return; }
+	[ "$got" = "$2 $3 $4" ] || why+=" $1 is '$got', not '$2 $3 $4';"
+}
+why=
+if [ "$INSTALLED" = yes ]; then
+	IFS=: read -r _ _ uid _ _ home shell < <(getent passwd vigil)
+	[ -n "${uid:-}" ] || why+=" no user vigil;"
+	[ -n "${uid:-}" ] && [ "$uid" -lt 1000 ] || why+=" vigil is not a system user (uid ${uid:-none});"
+	[ "${shell:-}" = /usr/sbin/nologin ] || why+=" vigil's shell is '${shell:-}';"
+	for f in vigild vigild-collector vigild-collector-local vigild-uplink vigild-uplink-local; do
+		expect /usr/libexec/vigil/$f 755 root:root "regular file"
+	done
+	expect /usr/libexec/vigil 755 root:root directory
+	[ "$(readlink /usr/sbin/vigild)" = ../libexec/vigil/vigild ] || why+=" /usr/sbin/vigild -> '$(readlink /usr/sbin/vigild)';"
+	expect /usr/sbin/vigil-cp 755 root:root "regular file"
+	expect /usr/bin/vigilctl 755 root:root "regular file"
+	expect /usr/bin/vigil-sign 755 root:root "regular file"
+	expect /usr/lib/vigil/bpf/profile.bpf.o 644 root:root "regular file"
+	expect /usr/lib/vigil/bpf/profile.bpf.o.sig 644 root:root "regular file"
+	expect /etc/vigil/trust.pem 644 root:root "regular file"
+	expect /etc/vigil/policy.yaml.example 644 root:root "regular file"
+	expect $UNIT 644 root:root "regular file"
+	expect /usr/lib/systemd/system/vigil-cp.service 644 root:root "regular file"
+	expect /usr/share/selinux/packages/vigil.pp 644 root:root "regular file"
+	for m in man8/vigild.8 man5/vigil-policy.5 man8/vigil-cp.8 man1/vigilctl.1 man1/vigil-sign.1; do
+		expect /usr/share/man/$m.gz 644 root:root "regular file"
+	done
+	conff=$(dpkg-query -W -f='${Conffiles}' vigild)
+	for c in /etc/vigil/trust.pem /etc/vigil/policy.yaml.example; do
+		grep -q " $c " <<<"$conff " || why+=" $c is not a conffile;"
+	done
+	tap_result "${TESTS[5]}" $([ -z "$why" ]; echo $?) "$why"
+else
+	tap_not_ok "${TESTS[5]}" "not installed"
+fi
+
+# --- 7. vigild as its unit runs it ----------------------------------------------
+
+# unit_value KEY: the unit's last KEY= line's value; unit_values KEY: all of
+# them, space-separated (CapabilityBoundingSet= and the like add up).
+unit_value() { sed -n "s/^$1=//p" "$UNIT" | tail -1; }
+unit_values() { sed -n "s/^$1=//p" "$UNIT" | tr '\n' ' '; }
+
+# caps_arg FIRST "CAP_A CAP_B": setpriv's "FIRST,+a,+b" (FIRST may be empty).
+caps_arg() {
+	local out=$1 c
+	for c in $2; do c=${c,,}; out+=",+${c#cap_}"; done
+	echo "${out#,}"
+}
+
+if [ "$INSTALLED" = yes ]; then
+	exec_start=$(unit_value ExecStart)
+	exec_start=${exec_start//\$\{VIGILD_OPTS\}/}
+	exec_start=${exec_start//\$VIGILD_OPTS/}
+	read -r -a cmd <<<"$exec_start"
+	# systemd's part, with setpriv: the user, the capability bounding and
+	# ambient sets, no_new_privs and the umask the unit gives
+	run=(--bounding-set "$(caps_arg -all "$(unit_values CapabilityBoundingSet)")")
+	amb=$(unit_values AmbientCapabilities)
+	if [ -n "${amb// /}" ]; then
+		run+=(--inh-caps "$(caps_arg "" "$amb")" --ambient-caps "$(caps_arg "" "$amb")")
+	else
+		run+=(--inh-caps -all)
+	fi
+	user=$(unit_value User) group=$(unit_value Group)
+	[ -n "$user" ] && run+=(--reuid "$user" --regid "${group:-$user}" --clear-groups)
+	[ "$(unit_value NoNewPrivileges)" = yes ] && run+=(--no-new-privs)
+	um=$(unit_value UMask)
+	rm -rf /var/lib/vigil/profiles
+	# the directories systemd-tmpfiles made at install (the package's tmpfiles.d)
+	systemd-tmpfiles --create /usr/lib/tmpfiles.d/vigild.conf >/dev/null 2>&1
+	(umask "${um:-0022}" && exec timeout 60 setpriv "${run[@]}" -- \
+		"${cmd[@]}" --duration 3 --interval 1) >"$T/run.out" 2>"$T/run.err"
+	rc=$?
+	files=(/var/lib/vigil/profiles/*.pb.gz)
+	why=
+	[ "${cmd[0]}" = /usr/libexec/vigil/vigild ] || why+=" ExecStart runs '${cmd[0]}';"
+	[ -e "${files[0]}" ] || why+=" no profile in /var/lib/vigil/profiles;"
+	[ -e "${files[0]}" ] && { out=$(validate_profiles "${files[@]}") || why+=" $out;"; }
+	grep -q 'development build' "$T/run.err" || why+=" no development-build warning;"
+	owner=$(stat -c %U /var/lib/vigil/profiles 2>/dev/null)
+	[ "$owner" = vigil ] || why+=" /var/lib/vigil/profiles is owned by '$owner';"
+	tap_result "${TESTS[6]}" $([ $rc -eq 0 ] && [ -z "$why" ]; echo $?) \
+		"setpriv ${run[*]} -- ${cmd[*]}: exit $rc;$why" "$(tail -8 "$T/run.err")"
+else
+	tap_not_ok "${TESTS[6]}" "not installed"
+fi
+
+# --- 8. the example policy -------------------------------------------------------
+
+if [ "$INSTALLED" = yes ]; then
+	out=$(/usr/libexec/vigil/vigild --policy /etc/vigil/policy.yaml.example --check 2>&1)
+	rc=$?
+	tap_result "${TESTS[7]}" $([ $rc -eq 0 ] && grep -q valid <<<"$out"; echo $?) "exit $rc: $out"
+else
+	tap_not_ok "${TESTS[7]}" "not installed"
+fi
+
+# --- 9. re-signing, as docs/signing.md says ------------------------------------------
+
+if [ "$INSTALLED" = yes ]; then
+	ENT=$T/ours
+	"$SIGN" dev-ca --out "$ENT" --name "Our Enterprise" >/dev/null 2>&1
+	cp /usr/lib/vigil/bpf/profile.bpf.o.sig "$T/shipped.sig"
+	# the old signature under the new trust store first
+	install -m 0644 "$ENT/ca.pem" /etc/vigil/trust.pem
+	timeout 60 /usr/libexec/vigil/vigild --duration 2 --output "$T/p1" >/dev/null 2>"$T/old.err"
+	rc_old=$?
+	"$SIGN" sign --cert "$ENT/signer.pem" --key "$ENT/signer.key" --out "$T/new.sig" \
+		/usr/lib/vigil/bpf/profile.bpf.o >/dev/null 2>&1
+	out=$(cd "$T" && cp /usr/lib/vigil/bpf/profile.bpf.o . && cp new.sig profile.bpf.o.sig &&
+		"$SIGN" verify --trust "$ENT/ca.pem" --bpf ./profile.bpf.o 2>&1)
+	install -m 0644 "$T/new.sig" /usr/lib/vigil/bpf/profile.bpf.o.sig
+	timeout 60 /usr/libexec/vigil/vigild --duration 2 --interval 1 --output "$T/p2" >/dev/null 2>"$T/new.err"
+	rc_new=$?
+	files=("$T"/p2/*.pb.gz)
+	tap_result "${TESTS[8]}" \
+		$([ $rc_old -eq 77 ] && [ $rc_new -eq 0 ] && [ -e "${files[0]}" ] &&
+			grep -q 'Our Enterprise' "$T/new.err"; echo $?) \
+		"old signature, new trust: exit $rc_old (want 77): $(tail -1 "$T/old.err")" \
+		"re-signed: verify says: $out" "re-signed: exit $rc_new, ${#files[@]} profile(s):" "$(tail -4 "$T/new.err")"
+else
+	tap_not_ok "${TESTS[8]}" "not installed"
+fi
+
+# --- 10. purge -------------------------------------------------------------------------
+
+if [ "$INSTALLED" = yes ]; then
+	for p in "${PKGS[@]}"; do dpkg -L "$p"; done 2>/dev/null | sort -u >"$T/files"
+	dpkg --purge "${PKGS[@]}" >"$T/purge.out" 2>&1
+	rc=$?
+	why=
+	[ $rc -eq 0 ] || why+=" dpkg --purge: exit $rc;"
+	left=$(while read -r f; do
+		case $f in /. | /etc | /usr | /usr/* | /var | /var/lib) [ -d "$f" ] && ! [[ $f =~ vigil ]] && continue ;; esac
+		[ -e "$f" ] || [ -L "$f" ] && echo "$f"
+	done <"$T/files")
+	[ -z "$left" ] || why+=" left behind: $(echo $left);"
+	for d in /etc/vigil /var/lib/vigil /usr/lib/vigil /usr/libexec/vigil /var/lib/vigil-cp /var/lib/private/vigil-cp; do
+		[ -e "$d" ] && why+=" $d remains;"
+	done
+	links=$(find /etc/systemd/system -name 'vigil*' 2>/dev/null)
+	[ -z "$links" ] || why+=" unit links remain: $links;"
+	# user vigil: removed if the package made it, kept if it was there before
+	if [ "$user_before" = no ]; then
+		getent passwd vigil >/dev/null && why+=" user vigil, made by the package, remains;"
+	else
+		getent passwd vigil >/dev/null || why+=" user vigil, there before the package, was removed;"
+	fi
+	tap_result "${TESTS[9]}" $([ -z "$why" ]; echo $?) "$why (user vigil before install: $user_before)" \
+		"$(tail -5 "$T/purge.out")"
+else
+	tap_not_ok "${TESTS[9]}" "not installed"
+fi
+
+tap_done

@@ -1,0 +1,310 @@
+#!/bin/bash
+# tests/integration/units.sh - the systemd units of packaging/systemd/.
+#
+# systemd is not PID 1 here, so the units cannot be started; what can be
+# checked without it is:
+#   - systemd-analyze verify, in a temporary root holding the installed
+#     layout (packaging/deb.mk: the built programs at the units' paths, the
+#     man pages their Documentation= names, the host's systemd units for
+#     the targets they refer to): no output at all, and a missing ExecStart
+#     binary does fail it;
+#   - the sysusers.d and tmpfiles.d files, applied to a temporary root:
+#     the users and vigild's directories with the owners and modes vigild
+#     itself would give them (daemon/outdir.c);
+#   - systemd-analyze security --offline=true: each unit's exposure, parsed
+#     and held to its ceiling, and enforced by systemd itself (--threshold);
+#   - the directives: the hardening present, the ones that break a
+#     profiler absent, SystemCallFilter= with what vigild calls;
+#   - vigild started as the unit starts it, as far as that goes without
+#     systemd: root, bounding set exactly the unit's CapabilityBoundingSet=,
+#     no_new_privs, the unit's UMask= and ExecStart= options, its output
+#     directory made as the tmpfiles.d file makes it.  It must write valid
+#     profiles in which another user's process is symbolized, kernel frames
+#     included; and with any one capability of the set taken away it must
+#     fail (exit non-zero, or, for CAP_SYSLOG, no kernel symbols), so the
+#     set is the least that works.
+
+. "$(dirname "$0")/lib.sh"
+
+U=$VIGIL_ROOT/packaging/systemd
+VIGILD_UNIT=$U/vigild.service
+CP_UNIT=$U/vigil-cp.service
+
+# Exposure ceilings (systemd-analyze security, 0 to 10).  vigil-cp's is the
+# issue's 1.5.  vigild's cannot be the issue's 2.2: with every directive a
+# profiler can live with, what remains is what it is for (root that
+# switches users: User= 0.4, CAP_SET{UID,GID,PCAP} 0.3; CAP_SYS_PTRACE 0.3,
+# CAP_DAC_READ_SEARCH 0.2, CAP_BPF 0.1, CAP_SYSLOG 0.1; network: 0.5 + 0.3 +
+# 0.2; bpf and perf_event_open in @privileged and @debug; /proc/kallsyms
+# and /proc/PID of every process: ProtectKernelTunables=, ProtectKernelLogs=,
+# ProtectProc=, ProcSubset=, PrivateUsers=), measured at 3.3 with
+# systemd 252.  The ceiling is that measurement, so that any loosening fails.
+VIGILD_MAX=3.3
+CP_MAX=1.5
+
+TESTS=(
+	"systemd-analyze verify vigild.service in the installed layout: passes, no output"
+	"systemd-analyze verify vigil-cp.service in the installed layout: passes, no output"
+	"systemd-analyze verify fails when the unit's ExecStart binary is missing"
+	"sysusers.d files make users vigil and vigil-cp; tmpfiles.d makes vigild's directories as vigild would"
+	"vigild.service: exposure (systemd-analyze security --offline) at most $VIGILD_MAX"
+	"vigil-cp.service: exposure at most $CP_MAX"
+	"systemd-analyze security --threshold passes both units at their ceilings, and fails vigild's just below"
+	"vigild.service: Type=notify, reload by SIGHUP, watchdog, and every hardening directive listed"
+	"vigild.service: none of PrivateUsers=, ProtectKernelTunables=, ProtectKernelLogs=, ProtectProc=, ProcSubset="
+	"vigild.service: SystemCallFilter= is @system-service bpf perf_event_open and what vigild's sandbox calls"
+	"vigil-cp.service: Type=exec (no sd_notify), own user, no capabilities, full hardening"
+	"vigild as the unit starts it (its bounding set, no_new_privs, UMask, options): valid profiles, another user's process symbolized with kernel frames"
+)
+
+# unit_values FILE KEY: the values of every KEY= line of FILE (one line each,
+# continuation lines joined), as systemd would read them.
+unit_values() {
+	sed -e ':a' -e '/\\$/{N;s/\\\n//;ba' -e '}' "$1" 2>/dev/null | sed -n "s/^$2=//p"
+}
+
+# The capabilities of vigild.service, each of which is taken away in turn.
+CAPS=$(unit_values "$VIGILD_UNIT" CapabilityBoundingSet | tr ' ' '\n' | grep . | sort -u)
+for c in $CAPS; do
+	if [ "$c" = CAP_SYSLOG ]; then
+		TESTS+=("without $c: vigild runs but names no kernel function")
+	else
+		TESTS+=("without $c: vigild fails, with a message")
+	fi
+done
+TESTS+=("without vigil.conf's directory: exit 73 naming it (the unit has no CAP_CHOWN to make it)")
+tap_plan ${#TESTS[@]}
+require_file "$VIGILD_UNIT" "${TESTS[@]}"
+require_file "$CP_UNIT" "${TESTS[@]}"
+for tool in systemd-analyze systemd-sysusers systemd-tmpfiles setpriv; do
+	command -v "$tool" >/dev/null && continue
+	for name in "${TESTS[@]}"; do tap_not_ok "$name" "$tool is not installed"; done
+	tap_done
+done
+
+
+# has DIRECTIVE... : each of them a line of $UNIT ("Key=value", exactly, or
+# "Key=" for any value); prints the missing ones.
+has() {
+	local d
+	for d in "$@"; do
+		case $d in
+		*=) grep -q "^$d" "$UNIT" || echo "missing $d" ;;
+		*) grep -qxF "$d" "$UNIT" || echo "missing $d" ;;
+		esac
+	done
+}
+
+# --- 1-3. systemd-analyze verify in the installed layout -----------------
+#
+# verify checks that ExecStart='s program exists and is executable, that
+# the units it refers to exist, and runs man for Documentation=.  The root
+# gets what the packages install (deb.mk) plus the host's systemd units and
+# kill(1) (ExecReload=), which belong to the OS the packages install into;
+# MANPATH points man at the root's pages.
+R=$T/root
+mkdir -p "$R/usr/libexec/vigil" "$R/usr/sbin" "$R/usr/bin" "$R/usr/lib/systemd" \
+	"$R/usr/share/man/man5" "$R/usr/share/man/man8" "$R/etc/systemd/system"
+install -m 0755 "$VIGILD" "$VIGILD-collector" "$VIGILD-collector-local" "$VIGILD-uplink" \
+	"$VIGILD-uplink-local" "$R/usr/libexec/vigil/"
+ln -s ../libexec/vigil/vigild "$R/usr/sbin/vigild"
+install -m 0755 "$B/vigil-cp" "$R/usr/sbin/"
+cp -a /usr/lib/systemd/system "$R/usr/lib/systemd/"
+cp "$(type -P kill)" "$R/usr/bin/"
+for m in "$VIGIL_ROOT"/docs/*.[1-8]; do install -D -m 0644 "$m" "$R/usr/share/man/man${m##*.}/${m##*/}"; done
+cp "$VIGILD_UNIT" "$CP_UNIT" "$R/etc/systemd/system/"
+
+verify() { # UNIT: its output, and its status
+	MANPATH=$R/usr/share/man systemd-analyze verify --root="$R" "/etc/systemd/system/$1" 2>&1
+}
+out=$(verify vigild.service)
+st=$?
+tap_result "${TESTS[0]}" $([ "$st" -eq 0 ] && [ -z "$out" ]; echo $?) "exit $st:" "$out"
+out=$(verify vigil-cp.service)
+st=$?
+tap_result "${TESTS[1]}" $([ "$st" -eq 0 ] && [ -z "$out" ]; echo $?) "exit $st:" "$out"
+mv "$R/usr/libexec/vigil/vigild" "$R/usr/libexec/vigil/vigild.away"
+out=$(verify vigild.service)
+st=$?
+mv "$R/usr/libexec/vigil/vigild.away" "$R/usr/libexec/vigil/vigild"
+tap_result "${TESTS[2]}" $([ "$st" -ne 0 ] && grep -q 'not executable' <<<"$out"; echo $?) \
+	"without /usr/libexec/vigil/vigild: exit $st:" "$out"
+
+# --- 4. sysusers.d and tmpfiles.d -----------------------------------------
+S=$T/sysroot
+mkdir -p "$S/etc"
+why=
+if ! out=$(systemd-sysusers --root="$S" "$U/vigil.sysusers" "$U/vigil-cp.sysusers" 2>&1); then
+	why="systemd-sysusers: $out"
+elif ! out=$(systemd-tmpfiles --root="$S" --create "$U/vigil.conf" 2>&1) || [ -n "$out" ]; then
+	why="systemd-tmpfiles: $out"
+else
+	vu=$(awk -F: '$1 == "vigil" { print $3 ":" $4 ":" $7 }' "$S/etc/passwd")
+	cu=$(awk -F: '$1 == "vigil-cp" { print $3 ":" $4 ":" $7 }' "$S/etc/passwd")
+	vid=${vu%%:*}
+	want="0:0:755 $vid:$vid:750 $vid:$vid:700"
+	got=$(stat -c '%u:%g:%a' "$S/var/lib/vigil" "$S/var/lib/vigil/profiles" "$S/var/lib/vigil/state" 2>&1 | tr '\n' ' ')
+	[[ $vu == [1-9]*:[1-9]*:/usr/sbin/nologin ]] || why="user vigil: '$vu'"
+	[[ $cu == [1-9]*:[1-9]*:/usr/sbin/nologin ]] || why="$why user vigil-cp: '$cu'"
+	[ "$got" = "$want " ] || why="$why /var/lib/vigil, profiles, state: $got; want $want"
+fi
+tap_result "${TESTS[3]}" $([ -z "$why" ]; echo $?) "$why"
+
+# --- 5-7. exposure --------------------------------------------------------
+exposure() { # UNIT: the overall exposure systemd-analyze gives it
+	systemd-analyze security --offline=true "$1" 2>/dev/null |
+		sed -n 's/.*Overall exposure level for [^:]*: \([0-9][0-9]*\.[0-9]\).*/\1/p'
+}
+tenths() { awk -v x="$1" 'BEGIN { printf "%d", x * 10 + 0.5 }'; }
+for i in 0 1; do
+	unit=$([ $i = 0 ] && echo "$VIGILD_UNIT" || echo "$CP_UNIT")
+	max=$([ $i = 0 ] && echo $VIGILD_MAX || echo $CP_MAX)
+	e=$(exposure "$unit")
+	tap_result "${TESTS[$((4 + i))]}" \
+		$([ -n "$e" ] && [ "$(tenths "$e")" -le "$(tenths "$max")" ]; echo $?) \
+		"${unit##*/}: exposure '${e:-not found}', ceiling $max" \
+		"$(systemd-analyze security --offline=true "$unit" 2>&1 | grep '✗')"
+done
+why=
+for u in "$VIGILD_UNIT:$VIGILD_MAX" "$CP_UNIT:$CP_MAX"; do
+	systemd-analyze security --offline=true --threshold="$(tenths "${u##*:}")" "${u%:*}" >/dev/null 2>&1 ||
+		why="$why ${u%:*} over --threshold=$(tenths "${u##*:}");"
+done
+systemd-analyze security --offline=true --threshold=$(($(tenths "$(exposure "$VIGILD_UNIT")") - 1)) \
+	"$VIGILD_UNIT" >/dev/null 2>&1 && why="$why vigild.service passes a threshold below its exposure;"
+tap_result "${TESTS[6]}" $([ -z "$why" ]; echo $?) "$why"
+
+# --- 8-11. directives -----------------------------------------------------
+UNIT=$VIGILD_UNIT
+why=$(has Type=notify NotifyAccess=main 'ExecReload=kill -HUP $MAINPID' WatchdogSec= \
+	CapabilityBoundingSet= NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
+	PrivateDevices=yes ProtectKernelModules=yes ProtectControlGroups=yes ProtectClock=yes \
+	ProtectHostname=yes PrivateMounts=yes RestrictAddressFamilies= RestrictNamespaces=yes \
+	LockPersonality=yes MemoryDenyWriteExecute=yes RestrictRealtime=yes RestrictSUIDSGID=yes \
+	SystemCallArchitectures=native StateDirectory=vigil ConfigurationDirectory=vigil UMask= \
+	DevicePolicy=closed EnvironmentFile=-/etc/default/vigild)
+grep -q '^ExecStart=/usr/sbin/vigild .*\$VIGILD_OPTS' "$UNIT" || why="$why ExecStart without \$VIGILD_OPTS"
+# No AmbientCapabilities: it starts as root, with the bounding set.
+[ -z "$(unit_values "$UNIT" AmbientCapabilities)" ] || why="$why AmbientCapabilities= not empty"
+tap_result "${TESTS[7]}" $([ -z "$why" ]; echo $?) "$why"
+
+why=
+for d in PrivateUsers ProtectKernelTunables ProtectKernelLogs ProtectProc ProcSubset PrivateNetwork SecureBits; do
+	grep -q "^$d=" "$UNIT" && why="$why $(grep "^$d=" "$UNIT")"
+done
+tap_result "${TESTS[8]}" $([ -z "$why" ]; echo $?) "present:$why"
+
+# What vigild calls beyond @system-service (strace of a run: its own seccomp
+# and Landlock set-up, tenant cgroups opened by handle, the unwinder's
+# mincore), besides the two the issue names.
+filter=" $(unit_values "$UNIT" SystemCallFilter | tr '\n' ' ') "
+why=
+for s in @system-service bpf perf_event_open open_by_handle_at mincore seccomp \
+	landlock_create_ruleset landlock_add_rule landlock_restrict_self; do
+	[[ $filter == *" $s "* ]] || why="$why missing $s;"
+done
+[[ $filter == *"~"* ]] && why="$why a deny list among the allow lists;"
+tap_result "${TESTS[9]}" $([ -z "$why" ]; echo $?) "SystemCallFilter:$filter" "$why"
+
+UNIT=$CP_UNIT
+why=$(has Type=exec User=vigil-cp 'ExecReload=kill -HUP $MAINPID' NoNewPrivileges=yes PrivateUsers=yes \
+	ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes PrivateMounts=yes \
+	ProtectKernelTunables=yes ProtectKernelModules=yes ProtectKernelLogs=yes ProtectControlGroups=yes \
+	ProtectClock=yes ProtectHostname=yes ProtectProc=invisible RestrictNamespaces=yes \
+	LockPersonality=yes MemoryDenyWriteExecute=yes RestrictRealtime=yes RestrictSUIDSGID=yes \
+	SystemCallArchitectures=native StateDirectory=vigil-cp ConfigurationDirectory=vigil-cp \
+	SystemCallFilter=@system-service 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6')
+# One CapabilityBoundingSet= line, empty: no capability at all.
+[ "$(unit_values "$UNIT" CapabilityBoundingSet | tr -d ' ')" = "" ] &&
+	[ "$(grep -c '^CapabilityBoundingSet=' "$UNIT")" = 1 ] || why="$why CapabilityBoundingSet= not empty"
+unit_values "$UNIT" ExecStart | grep -q -- '--db sqlite:/var/lib/vigil-cp/' || why="$why database not under StateDirectory"
+# vigil-cp has no sd_notify (if it gains one, Type=notify is the unit's to use).
+grep -qs 'NOTIFY_SOCKET\|sd_notify' "$VIGIL_ROOT"/control-plane/*.c && why="$why vigil-cp speaks sd_notify now: Type=notify"
+tap_result "${TESTS[10]}" $([ -z "$why" ]; echo $?) "$why"
+
+# --- 12+. vigild as the unit starts it ------------------------------------
+require_bpf "${TESTS[@]:11}"
+read -r VUID VGID < <(vigil_user_ids)
+UMASK=$(unit_values "$VIGILD_UNIT" UMask)
+# The unit's options, but $VIGILD_OPTS (empty by default); later ones win.
+read -r -a UNIT_ARGS < <(unit_values "$VIGILD_UNIT" ExecStart | sed 's/^[^ ]* //; s/\$VIGILD_OPTS//')
+WORK=$B/tests/workloads/syscalls
+
+# as_unit NAME CAP...: run vigild with exactly CAP... in the bounding set;
+# its log in $T/NAME.log, its profiles in $T/NAME.out (made as vigil.conf
+# makes /var/lib/vigil/profiles), its status in $RC.  A process of another
+# user (nobody) that spends its time in system calls runs meanwhile.
+as_unit() {
+	local name=$1 set=-all c port
+	shift
+	for c in "$@"; do set="$set,+${c#CAP_}"; done
+	set=${set,,}
+	install -d -o "$VUID" -g "$VGID" -m 0750 "$T/$name.out"
+	port=$(free_port)
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$WORK" --seconds 8 >/dev/null 2>&1 &
+	local wl=$!
+	SPAWNED+=("$wl")
+	(
+		umask "${UMASK:-0022}"
+		timeout 60 setpriv --bounding-set "$set" --inh-caps -all --no-new-privs -- \
+			"$VIGILD" "${UNIT_ARGS[@]}" --hz 49 --duration 3 --interval 1 --output "$T/$name.out" \
+			--bpf-dir "$B/bpf" --trust "$B/dev-ca/ca.pem" --metrics-listen "127.0.0.1:$port" \
+			>"$T/$name.log" 2>&1
+	)
+	RC=$?
+	kill "$wl" 2>/dev/null
+	wait "$wl" 2>/dev/null
+}
+# kernel_and_user FILE...: the syscalls workload's samples show both its own
+# functions (its maps and binary, another user's, were read) and the
+# kernel's (/proc/kallsyms gave addresses).
+kernel_and_user() {
+	local st
+	st=$(pq stacks --label comm=syscalls "$@" 2>/dev/null)
+	has_frame read_zero <<<"$st" && has_frame do_syscall_64 <<<"$st"
+}
+
+as_unit all $CAPS
+files=$(profile_files "$T/all.out")
+# shellcheck disable=SC2086 # file names without spaces
+bad=$(validate_profiles $files)
+perms=$(stat -c '%a' $files 2>/dev/null | sort -u | tr '\n' ' ')
+# shellcheck disable=SC2086
+tap_result "${TESTS[11]}" $([ "$RC" -eq 0 ] && [ -z "$bad" ] && [ "$(echo "$files" | grep -c .)" -ge 2 ] &&
+	kernel_and_user $files && [ "$perms" = "640 " ] && ! grep -qi 'warn\|cannot\|error' "$T/all.log"; echo $?) \
+	"bounding set: $(echo $CAPS); exit $RC; $(echo "$files" | grep -c .) profiles, modes $perms; $bad" \
+	"$(head -20 "$T/all.log")"
+
+# Each capability of the set, taken away, must break vigild.
+i=0
+for c in $CAPS; do
+	# shellcheck disable=SC2046
+	as_unit "no-$c" $(grep -vx "$c" <<<"$CAPS")
+	files=$(profile_files "$T/no-$c.out")
+	if [ "$c" = CAP_SYSLOG ]; then
+		# It runs, but /proc/kallsyms shows it zeros: no kernel frame named.
+		# shellcheck disable=SC2086
+		tap_result "${TESTS[$((12 + i))]}" \
+			$([ "$RC" -eq 0 ] && [ -n "$files" ] && ! kernel_and_user $files; echo $?) \
+			"exit $RC, $(echo "$files" | grep -c .) profiles" "$(head -5 "$T/no-$c.log")"
+	else
+		tap_result "${TESTS[$((12 + i))]}" \
+			$([ "$RC" -ne 0 ] && [ -z "$files" ] && grep -q . "$T/no-$c.log"; echo $?) \
+			"exit $RC, $(echo "$files" | grep -c .) profiles" "$(head -5 "$T/no-$c.log")"
+	fi
+	i=$((i + 1))
+done
+
+# CAP_CHOWN is not in the set because vigil.conf makes the directory: the
+# same run on a directory not made for it fails, saying why.
+set=-all
+for c in $CAPS; do set="$set,+${c#CAP_}"; done
+timeout 60 setpriv --bounding-set "${set,,}" --inh-caps -all --no-new-privs -- \
+	"$VIGILD" "${UNIT_ARGS[@]}" --hz 49 --duration 1 --output "$T/unmade.out" --bpf-dir "$B/bpf" \
+	--trust "$B/dev-ca/ca.pem" --metrics-listen none >"$T/unmade.log" 2>&1
+RC=$?
+tap_result "${TESTS[$((${#TESTS[@]} - 1))]}" \
+	$([ "$RC" -eq 73 ] && grep -q "$T/unmade.out" "$T/unmade.log"; echo $?) \
+	"exit $RC" "$(head -5 "$T/unmade.log")"
+
+tap_done
