@@ -1,7 +1,8 @@
 /*
  * monitor.c - vigild's monitor: the privileged process systemd starts.
  *
- * Start-up, as root (or with the capabilities listed in sandbox.c):
+ * Start-up, as root, or as user vigil with the capabilities it keeps as
+ * ambient ones (check_privileges):
  *  1. check it may load BPF and open perf events, and that the kernel has BTF;
  *  2. read profile.bpf.o and its signature once into memory, verify them
  *     against the trust store, and load exactly those bytes (bpfobj.c);
@@ -151,13 +152,28 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return 0;
 }
 
-/* Either capability, or CAP_SYS_ADMIN which the kernel accepts for both. */
+/*
+ * vigild starts either as root, which sets up its processes' identities
+ * itself, or as the user it would drop to (vigil) holding as ambient
+ * capabilities what the monitor keeps (sandbox_monitor_caps) and
+ * CAP_SYSLOG, as systemd's User=vigil and AmbientCapabilities= start it:
+ * then no identity changes, and every process ends as after a root start
+ * (sandbox.h, sandbox_is; docs/security.md).  Anything else: exit 77 and
+ * one line naming what is missing.  Root needs CAP_BPF and CAP_PERFMON,
+ * or CAP_SYS_ADMIN, which the kernel accepts for both.
+ */
 static void check_privileges(void)
 {
+	static const char *const names[CAP_LAST_CAP + 1] = { [CAP_BPF] = "CAP_BPF", [CAP_PERFMON] = "CAP_PERFMON",
+					     [CAP_SYS_PTRACE] = "CAP_SYS_PTRACE",
+					     [CAP_DAC_READ_SEARCH] = "CAP_DAC_READ_SEARCH" };
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = { 0 };
-	bool bpf, perfmon, admin;
+	bool bpf, perfmon, admin, fell_back;
+	char missing[128] = "";
 	uint64_t eff;
+	uid_t uid;
+	gid_t gid;
 
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		fatalx(EX_OSERR, "capget: %s", strerror(errno));
@@ -168,11 +184,36 @@ static void check_privileges(void)
 	if (bpf && perfmon && geteuid() == 0)
 		return;
 	if (!bpf || !perfmon)
-		fatalx(EX_NOPERM, "missing %s%s%s: run as root, or grant them (systemd: AmbientCapabilities=CAP_BPF CAP_PERFMON)",
-		       bpf ? "" : "CAP_BPF", !bpf && !perfmon ? " and " : "", perfmon ? "" : "CAP_PERFMON");
-	/* Starting the workers as another user needs root's set-up powers. */
-	fatalx(EX_NOPERM, "must be started as root (it drops to user %s and CAP_BPF, CAP_PERFMON, "
-	       "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH once started)", SANDBOX_USER);
+		fatalx(EX_NOPERM, "missing %s%s%s: run as root, or as user %s with CAP_BPF, CAP_PERFMON, "
+		       "CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH and CAP_SYSLOG as ambient capabilities "
+		       "(vigild.service)", bpf ? "" : "CAP_BPF", !bpf && !perfmon ? " and " : "",
+		       perfmon ? "" : "CAP_PERFMON", SANDBOX_USER);
+	/* Not root: only as the user it would drop to, which it cannot switch from. */
+	if (sandbox_user(&uid, &gid, &fell_back) < 0 || !sandbox_is(uid, gid)) {
+		int n = getgroups(0, NULL);
+
+		fatalx(EX_NOPERM, "must be started as root or as user %s (with no supplementary group "
+		       "but its own), not as uid %u gid %u with %d supplementary group%s", SANDBOX_USER,
+		       (unsigned)getuid(), (unsigned)getgid(), n, n == 1 ? "" : "s");
+	}
+	/* The capabilities the monitor keeps, exactly (not CAP_SYS_ADMIN instead). */
+	for (size_t i = 0; i < sandbox_monitor_ncaps; i++)
+		if (!(eff & (1ull << sandbox_monitor_caps[i])))
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
+				 *missing ? " " : "",
+				 names[sandbox_monitor_caps[i]] ? names[sandbox_monitor_caps[i]] : "a capability");
+	if (*missing)
+		fatalx(EX_NOPERM, "missing %s: as user %s, vigild needs CAP_BPF, CAP_PERFMON, "
+		       "CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH and CAP_SYSLOG as ambient capabilities "
+		       "(vigild.service)", missing, SANDBOX_USER);
+	/*
+	 * It holds capabilities already, and its workers, once started, are
+	 * its uid: no core dump or same-uid ptrace of it from now on (a root
+	 * start is not the workers' uid until sandbox_monitor_drop, which
+	 * sets this too).
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fatalx(EX_OSERR, "prctl: %s", strerror(errno));
 }
 
 /*
@@ -186,11 +227,14 @@ static void check_privileges(void)
  * dropped to CAP_PERFMON and a few others, never with CAP_SYS_ADMIN, even
  * when it was started with it.  So where the setting is above 2, a child
  * holding only CAP_PERFMON opens one software event to see which kernel
- * this is, and a refusal is said plainly, with the setting and the
- * remedy, instead of as a failed perf_event_open on CPU 0 later.  The
+ * this is (and, where vigild holds CAP_SYS_ADMIN, a second child with it,
+ * so that a refusal of everyone is not blamed on the setting), and a
+ * refusal is said plainly, with the setting and the remedy, instead of as
+ * a failed perf_event_open on CPU 0 later.  The
  * setting is the administrator's: vigild never changes it.
  */
-static void check_perf_paranoid(void)
+/* A child with only want (and CAP_PERFMON's check) effective opens one event: 0 opened, 1 refused, 2 else. */
+static int perf_probe(int want)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = { 0 };
@@ -200,29 +244,51 @@ static void check_perf_paranoid(void)
 		.config = PERF_COUNT_SW_CPU_CLOCK,
 		.disabled = 1,
 	};
-	int level, fd, status;
+	int status = 0, fd;
 	pid_t pid;
 
-	if (sysctl_perf_paranoid(&level) < 0 || level <= 2)
-		return;
 	pid = fork();
 	if (pid < 0)
-		fatalx(EX_OSERR, "fork: %s", strerror(errno));
+		return 2;
 	if (pid == 0) {
-		/* CAP_PERFMON alone in the effective set, as the sampler's openers have it */
 		if (syscall(SYS_capget, &hdr, data) < 0)
 			_exit(2);
-		data[0].effective = 0;
-		data[1].effective = data[1].permitted & (1u << (CAP_PERFMON - 32));
+		data[0].effective = want < 32 ? data[0].permitted & (1u << want) : 0;
+		data[1].effective = want >= 32 ? data[1].permitted & (1u << (want - 32)) : 0;
 		if (syscall(SYS_capset, &hdr, data) < 0)
 			_exit(2);
 		fd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
 		_exit(fd >= 0 ? 0 : errno == EACCES || errno == EPERM ? 1 : 2);
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	/* Anything but this refusal: the sampler's own opening says what it is. */
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1)
+	while (waitpid(pid, &status, 0) != pid)
+		if (errno != EINTR)
+			return 2;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+}
+
+static bool cap_permitted(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+
+	return syscall(SYS_capget, &hdr, data) == 0 && (data[cap / 32].permitted & (1u << (cap % 32)));
+}
+
+static void check_perf_paranoid(void)
+{
+	int level;
+
+	if (sysctl_perf_paranoid(&level) < 0 || level <= 2)
+		return;
+	/* Without CAP_PERFMON, check_privileges took CAP_SYS_ADMIN for it: nothing to tell apart. */
+	if (!cap_permitted(CAP_PERFMON) || perf_probe(CAP_PERFMON) != 1)
+		return; /* opened (an upstream kernel), or another failure the sampler will name */
+	/*
+	 * Refused with CAP_PERFMON.  Debian's patch, if CAP_SYS_ADMIN would
+	 * pass; where vigild holds it, ask: refused even then, it is not the
+	 * setting (an LSM, say), and the sampler's own failure says so.
+	 */
+	if (cap_permitted(CAP_SYS_ADMIN) && perf_probe(CAP_SYS_ADMIN) != 0)
 		return;
 	fatalx(EX_NOPERM, "kernel.perf_event_paranoid is %d, and this kernel then opens perf events "
 	       "only for CAP_SYS_ADMIN, which vigild does not keep (CAP_PERFMON is not enough): set "

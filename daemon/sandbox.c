@@ -73,6 +73,65 @@ static int lookup(const char *name, uid_t *ret_uid, gid_t *ret_gid)
 	return 0;
 }
 
+/* Whether any of the real, effective or saved uids is 0. */
+static bool started_as_root(void)
+{
+	uid_t r, e, su;
+
+	return getresuid(&r, &e, &su) < 0 || r == 0 || e == 0 || su == 0;
+}
+
+bool sandbox_is(uid_t uid, gid_t gid)
+{
+	uid_t r, e, su;
+	gid_t rg, eg, sg, groups[2];
+	int n;
+
+	if (getresuid(&r, &e, &su) < 0 || getresgid(&rg, &eg, &sg) < 0)
+		return false;
+	if (r != uid || e != uid || su != uid || rg != gid || eg != gid || sg != gid)
+		return false;
+	/*
+	 * Supplementary groups: none (setpriv --clear-groups), or only gid
+	 * itself, which systemd's User= gives (initgroups() lists the primary
+	 * group): that grants nothing gid does not.  Any other group would
+	 * reach the workers, which a root start gives none.
+	 */
+	n = getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups);
+	return n == 0 || (n == 1 && groups[0] == gid);
+}
+
+/*
+ * Whether this process may and must trim its bounding set.  Root must:
+ * uid 0 gains, on execve, every capability of its bounding set, and trims
+ * it with CAP_SETPCAP (a root start without it fails, as it always has).
+ * A process started as vigild's user (sandbox_is, e.g. systemd's User=vigil
+ * with AmbientCapabilities=) has no CAP_SETPCAP and leaves the bounding set
+ * as it was given (the unit's CapabilityBoundingSet=).  That loses nothing
+ * a root start has: the bounding set only caps what execve() may add to
+ * the permitted set, and each process here ends with a non-zero uid (no
+ * root exec rule), no_new_privs (file capabilities and set-uid bits are
+ * then ignored) and nothing inheritable or ambient, so no exec can give it
+ * a capability; raising one with capset() needs it in the permitted set,
+ * which only shrinks.  (And the seccomp allowlists refuse execve anyway.)
+ * Given CAP_SETPCAP all the same, it trims as root does.
+ */
+static bool trim_bounding(void)
+{
+	cap_t now;
+	cap_flag_value_t v = CAP_CLEAR;
+
+	if (started_as_root())
+		return true;
+	now = cap_get_proc();
+	if (!now)
+		return true; /* and fail there, with the error */
+	if (cap_get_flag(now, CAP_SETPCAP, CAP_EFFECTIVE, &v) < 0)
+		v = CAP_SET;
+	cap_free(now);
+	return v == CAP_SET;
+}
+
 static int create_user(void)
 {
 	char *argv[] = { "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
@@ -96,6 +155,20 @@ int sandbox_user(uid_t *ret_uid, gid_t *ret_gid, bool *ret_fell_back)
 	gid_t gid;
 	int found = lookup(SANDBOX_USER, &uid, &gid);
 
+	/*
+	 * Started as another user (sandbox_is): that user is the identity,
+	 * there is no useradd to run and no falling back to nobody.
+	 */
+	if (!started_as_root()) {
+		if (found != 0)
+			return found;
+		*ret_fell_back = false;
+		if (uid == 0 || gid == 0)
+			return -EPERM;
+		*ret_uid = uid;
+		*ret_gid = gid;
+		return 0;
+	}
 	if (found != 0) {
 		/*
 		 * Look again whatever useradd says: when two vigilds start at
@@ -134,6 +207,9 @@ static int drop_bounding_except(const int *keep, size_t nkeep)
 
 static int become(uid_t uid, gid_t gid)
 {
+	/* Already that identity (started as it): nothing to change, no CAP_SET[UG]ID. */
+	if (sandbox_is(uid, gid))
+		return 0;
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		return -errno;
 	return 0;
@@ -141,7 +217,7 @@ static int become(uid_t uid, gid_t gid)
 
 int sandbox_become_worker(uid_t uid, gid_t gid)
 {
-	int rc = drop_bounding_except(NULL, 0);
+	int rc = trim_bounding() ? drop_bounding_except(NULL, 0) : 0;
 
 	if (rc)
 		return rc;
@@ -150,7 +226,10 @@ int sandbox_become_worker(uid_t uid, gid_t gid)
 	rc = become(uid, gid);
 	if (rc)
 		return rc;
-	/* The uid change emptied permitted and effective; inheritable too. */
+	/*
+	 * The uid change emptied permitted and effective (started as uid,
+	 * there was none, and they are still full): empty every set.
+	 */
 	{
 		cap_t none = cap_init();
 
@@ -202,7 +281,7 @@ static int set_caps(const int *keep, size_t n, bool only_held)
 
 int sandbox_loader_drop(void)
 {
-	int rc = drop_bounding_except(sandbox_loader_caps, sandbox_loader_ncaps);
+	int rc = trim_bounding() ? drop_bounding_except(sandbox_loader_caps, sandbox_loader_ncaps) : 0;
 
 	if (rc)
 		return rc;
@@ -220,12 +299,12 @@ int sandbox_monitor_drop(uid_t uid, gid_t gid)
 {
 	int rc;
 
-	rc = drop_bounding_except(sandbox_monitor_caps, sandbox_monitor_ncaps);
+	rc = trim_bounding() ? drop_bounding_except(sandbox_monitor_caps, sandbox_monitor_ncaps) : 0;
 	if (rc)
 		return rc;
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return -errno;
-	/* Keep the permitted set across the uid change, then trim it. */
+	/* Keep the permitted set across the uid change (if any), then trim it. */
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return -errno;
 	rc = become(uid, gid);

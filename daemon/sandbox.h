@@ -29,23 +29,37 @@ enum sandbox_role {
  * The unprivileged identity every vigild process ends up with: the user
  * "vigil", created (system user, no home, no shell) if missing.  If it
  * cannot be created, "nobody" is used and *ret_fell_back is set so that the
- * caller can warn.  -ENOENT if neither exists.
+ * caller can warn.  -ENOENT if neither exists.  Started as another user
+ * than root, only looked up: never created, no falling back.
  */
 int sandbox_user(uid_t *ret_uid, gid_t *ret_gid, bool *ret_fell_back);
 
 /*
+ * Whether this process already is uid/gid: real, effective and saved ids,
+ * and no supplementary group but gid (what systemd's User= gives).  vigild
+ * may be started so, as user vigil with the capabilities it keeps as
+ * ambient ones (docs/security.md): the functions below then change no
+ * identity, so they need no CAP_SETUID or CAP_SETGID, and they leave the
+ * bounding set as given unless they hold CAP_SETPCAP (sandbox.c,
+ * trim_bounding, says why that loses nothing).
+ */
+bool sandbox_is(uid_t uid, gid_t gid);
+
+/*
  * In a freshly forked worker, before exec: empty the capability bounding
  * set, drop supplementary groups, become uid/gid (real, effective, saved),
- * set no_new_privs.  After the exec the worker holds no capability in any
- * set.  Must run with CAP_SETPCAP, CAP_SETUID and CAP_SETGID.
+ * clear every capability set (ambient included), set no_new_privs.  After
+ * the exec the worker holds no capability in any set.  Started as root,
+ * must run with CAP_SETPCAP, CAP_SETUID and CAP_SETGID; started as uid/gid
+ * (sandbox_is), with none of them.
  */
 int sandbox_become_worker(uid_t uid, gid_t gid);
 
 /*
  * The monitor after start-up: become uid/gid keeping exactly the
  * capabilities in sandbox_monitor_caps (permitted and effective; nothing
- * inheritable or ambient), reduce the bounding set to them, and set
- * no_new_privs and non-dumpable.
+ * inheritable or ambient), reduce the bounding set to them (as root; see
+ * sandbox_is), and set no_new_privs and non-dumpable.
  */
 int sandbox_monitor_drop(uid_t uid, gid_t gid);
 
@@ -55,10 +69,10 @@ extern const size_t sandbox_monitor_ncaps;
 
 /*
  * The loader, first thing after the fork and before it reads or parses
- * anything: still uid 0, but only the capabilities in sandbox_loader_caps
- * (permitted, effective, bounding; nothing inheritable or ambient),
- * no_new_privs and non-dumpable.  Its seccomp allowlist follows
- * (SANDBOX_LOADER).
+ * anything: still the uid it started as (0, or vigil's), but only the
+ * capabilities in sandbox_loader_caps (permitted, effective, and bounding
+ * as root; nothing inheritable or ambient), no_new_privs and
+ * non-dumpable.  Its seccomp allowlist follows (SANDBOX_LOADER).
  */
 int sandbox_loader_drop(void);
 extern const int sandbox_loader_caps[];

@@ -69,7 +69,7 @@ static inline const char *testhooks_want(const char *role)
 	return want + rl + 1;
 }
 
-/* Log this process's effective capabilities (before its filter forbids open). */
+/* Log this process's capability sets, ids and no_new_privs (before its filter forbids open). */
 static inline void testhooks_note_caps(const char *role)
 {
 	char line[256];
@@ -78,8 +78,8 @@ static inline void testhooks_note_caps(const char *role)
 	if (!testhooks_want(role) || !(f = fopen("/proc/self/status", "re")))
 		return;
 	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, "CapEff:", 7) == 0 || strncmp(line, "CapBnd:", 7) == 0 ||
-		    strncmp(line, "Uid:", 4) == 0)
+		if (strncmp(line, "Cap", 3) == 0 || strncmp(line, "Uid:", 4) == 0 ||
+		    strncmp(line, "Gid:", 4) == 0 || strncmp(line, "NoNewPrivs:", 11) == 0)
 			log_warnx("TEST HOOK: %s %.*s", role, (int)strcspn(line, "\n"), line);
 	fclose(f);
 }
