@@ -38,7 +38,7 @@ unsigned sysctl_max_sample_rate(void)
 	return v && v <= 0xffffffffu ? (unsigned)v : SYSCTL_SAMPLE_RATE_FALLBACK;
 }
 
-int sysctl_perf_paranoid(int *ret)
+int sysctl_perf_paranoid(int *ret_level)
 {
 	char buf[32], *end;
 	long v;
@@ -51,6 +51,6 @@ int sysctl_perf_paranoid(int *ret)
 	v = strtol(buf, &end, 10);
 	if (errno || end == buf || (*end && *end != '\n') || v < INT_MIN || v > INT_MAX)
 		return -EINVAL;
-	*ret = (int)v;
+	*ret_level = (int)v;
 	return 0;
 }

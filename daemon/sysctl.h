@@ -17,9 +17,9 @@
 unsigned sysctl_max_sample_rate(void);
 
 /*
- * kernel.perf_event_paranoid into *ret: 0, or -errno when it cannot be
+ * kernel.perf_event_paranoid into *ret_level: 0, or -errno when it cannot be
  * read or is not a number (-EINVAL).
  */
-int sysctl_perf_paranoid(int *ret);
+int sysctl_perf_paranoid(int *ret_level);
 
 #endif

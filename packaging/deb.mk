@@ -31,6 +31,7 @@
 
 BPF_SIGDIR ?= $(B)/bpf
 TRUST_PEM  ?= $(DEV_CA)/ca.pem
+SELINUX_PP ?= selinux/vigil.pp
 MAN_PAGES  := $(wildcard docs/*.[1-8])
 
 programs: $(PROGRAMS) $(B)/bpf/profile.bpf.o
@@ -39,7 +40,8 @@ install: programs
 	$(call msg,INSTALL,$(DESTDIR))
 	$(Q)test -f $(BPF_SIGDIR)/profile.bpf.o.sig || \
 		{ echo "make install: $(BPF_SIGDIR)/profile.bpf.o.sig missing (sign the object first)" >&2; exit 1; }
-	$(Q)test -f $(TRUST_PEM) || { echo "make install: trust store $(TRUST_PEM) missing" >&2; exit 1; }
+	$(Q)test -f "$(TRUST_PEM)" || { echo "make install: trust store $(TRUST_PEM) missing" >&2; exit 1; }
+	$(Q)test -f $(SELINUX_PP) || { echo "make install: $(SELINUX_PP) missing (make -C selinux)" >&2; exit 1; }
 	$(Q)install -d -m 0755 $(DESTDIR)/usr/libexec/vigil $(DESTDIR)/usr/sbin $(DESTDIR)/usr/bin \
 		$(DESTDIR)/usr/lib/vigil/bpf $(DESTDIR)/etc/vigil
 	$(Q)install -m 0755 $(VIGILD_PROGS) $(DESTDIR)/usr/libexec/vigil/
@@ -47,11 +49,12 @@ install: programs
 	$(Q)install -m 0755 $(B)/vigil-cp $(DESTDIR)/usr/sbin/
 	$(Q)install -m 0755 $(B)/vigilctl $(B)/vigil-sign $(DESTDIR)/usr/bin/
 	$(Q)install -m 0644 $(B)/bpf/profile.bpf.o $(BPF_SIGDIR)/profile.bpf.o.sig $(DESTDIR)/usr/lib/vigil/bpf/
-	$(Q)install -m 0644 $(TRUST_PEM) $(DESTDIR)/etc/vigil/trust.pem
+	$(Q)install -m 0644 "$(TRUST_PEM)" $(DESTDIR)/etc/vigil/trust.pem
 	$(Q)install -m 0644 packaging/policy.yaml.example $(DESTDIR)/etc/vigil/policy.yaml.example
 	$(Q)install -D -m 0644 packaging/systemd/vigild.service $(DESTDIR)/usr/lib/systemd/system/vigild.service
 	$(Q)install -D -m 0644 packaging/systemd/vigil-cp.service $(DESTDIR)/usr/lib/systemd/system/vigil-cp.service
-	$(Q)install -D -m 0644 selinux/vigil.pp $(DESTDIR)/usr/share/selinux/packages/vigil.pp
+	$(Q)install -D -m 0644 $(SELINUX_PP) $(DESTDIR)/usr/share/selinux/packages/vigil.pp
+	$(Q)install -D -m 0644 packaging/systemd/vigild-network.conf $(DESTDIR)/usr/share/doc/vigild/examples/network.conf
 	$(Q)for f in $(MAN_PAGES); do \
 		s=$${f##*.}; install -D -m 0644 $$f $(DESTDIR)/usr/share/man/man$$s/$${f##*/} || exit 1; \
 	done
@@ -63,11 +66,19 @@ deb:
 		exit 2; \
 	fi
 	$(Q)rm -rf $(B)/deb && mkdir -p $(B)/deb
-	$(Q)SIGNING_CERT='$(if $(SIGNING_CERT),$(abspath $(SIGNING_CERT)))' \
-		SIGNING_KEY='$(if $(SIGNING_KEY),$(abspath $(SIGNING_KEY)))' \
-		SIGNING_CA='$(if $(SIGNING_CA),$(abspath $(SIGNING_CA)))' \
-		DEB_BUILD_OPTIONS="parallel=$$(nproc) $${DEB_BUILD_OPTIONS:-}" \
-		dpkg-buildpackage -b -us -uc --buildinfo-option=-u$(B)/deb --changes-option=-u$(B)/deb \
+	@# Our variables reach debian/rules through the environment only (not
+	@# MAKEFLAGS, which would override them), each path made absolute.
+	$(Q)unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES; \
+	for kv in 'SIGNING_CERT=$(SIGNING_CERT)' 'SIGNING_KEY=$(SIGNING_KEY)' 'SIGNING_CA=$(SIGNING_CA)'; do \
+		v=$${kv%%=*} p=$${kv#*=}; \
+		if [ -z "$$p" ]; then unset "$$v"; continue; fi; \
+		a=$$(realpath -e -- "$$p") || { echo "make deb: $$v: $$p: no such file" >&2; exit 2; }; \
+		export "$$v=$$a"; \
+	done; \
+	case " $${DEB_BUILD_OPTIONS:-} " in *" parallel="*) ;; \
+	*) export DEB_BUILD_OPTIONS="parallel=$$(nproc) $${DEB_BUILD_OPTIONS:-}" ;; esac; \
+	VIGIL_DEB_DIR=$(abspath $(B)/deb) dpkg-buildpackage -b -us -uc \
+		--buildinfo-option=-u$(B)/deb --changes-option=-u$(B)/deb \
 		--buildinfo-file=$(B)/deb/vigil_$(VERSION).buildinfo --changes-file=$(B)/deb/vigil_$(VERSION).changes \
 		> $(B)/deb/build.log 2>&1 || \
 		{ tail -30 $(B)/deb/build.log >&2; echo "make deb: dpkg-buildpackage failed; the log is $(B)/deb/build.log" >&2; exit 1; }

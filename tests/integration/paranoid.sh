@@ -11,8 +11,12 @@
 # setting, a file bind-mounted over /proc/sys/kernel/perf_event_paranoid in
 # a mount namespace of the test's own (nothing else on the host sees it),
 # and the refusal, a seccomp filter under which perf_event_open fails with
-# EACCES (tests/tools/without_syscall).  vigild runs as the unit starts it
-# (root, without CAP_SYS_ADMIN in its bounding set) and as plain root.
+# EACCES (tests/tools/without_syscall).  vigild runs without CAP_SYS_ADMIN
+# in its bounding set (the unit's case) and as plain root.  What a filter
+# cannot show: on Debian's kernel a probe with CAP_SYS_ADMIN passes where
+# one with CAP_PERFMON alone is refused (seccomp does not see
+# capabilities), the case where plain root is told of the setting; here,
+# with both refused, plain root must not be.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -20,7 +24,7 @@ TESTS=(
 	"paranoid 3 and perf_event_open refused: exit 77, one line naming the setting and the remedy, nothing written"
 	"paranoid 2 and perf_event_open refused: exit 77, and the line does not blame the setting"
 	"paranoid 3 on a kernel that still opens perf events for CAP_PERFMON (upstream): vigild runs and writes a valid profile"
-	"paranoid 3 and perf_event_open refused, vigild started with CAP_SYS_ADMIN (which its perf openers never keep): the same one line"
+	"paranoid 3 and perf_event_open refused even with CAP_SYS_ADMIN (not Debian's patch: an LSM, say), vigild started with it: the setting is not blamed"
 )
 tap_plan ${#TESTS[@]}
 require_file "$VIGILD" "${TESTS[@]}"
@@ -74,14 +78,14 @@ why=
 tap_result "${TESTS[2]}" $([ "$RC" -eq 0 ] && [ -z "$why" ]; echo $?) \
 	"exit $RC, ${#files[@]} file(s): $why" "$(tail -5 "$T/stderr")"
 
-# Started as plain root: the loader and the monitor open perf events after
-# dropping CAP_SYS_ADMIN, so the refusal would come all the same.
+# Started as plain root, vigild can ask with CAP_SYS_ADMIN too: the filter
+# refuses that as well, which Debian's patch would not, so the setting is
+# not what refuses it, and the sampler's own failure is reported.
 as_debian 3 yes keep --hz 19 --duration 2 --output "$OUT.4"
-lines=$(grep -c . "$T/stderr")
 tap_result "${TESTS[3]}" \
-	$([ "$RC" -eq 77 ] && [ "$lines" -eq 1 ] && grep -q 'kernel.perf_event_paranoid is 3' "$T/stderr" &&
-		[ ! -e "$OUT.4" ]
+	$([ "$RC" -ne 0 ] && ! grep -q 'perf_event_paranoid' "$T/stderr" &&
+		grep -q 'perf_event_open' "$T/stderr"
 	echo $?) \
-	"exit $RC, $lines stderr line(s):" "$(head -5 "$T/stderr")"
+	"exit $RC:" "$(tail -5 "$T/stderr")"
 
 tap_done
