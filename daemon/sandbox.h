@@ -47,7 +47,7 @@ bool sandbox_is(uid_t uid, gid_t gid);
 
 /*
  * In a freshly forked worker, before exec: empty the capability bounding
- * set, drop supplementary groups, become uid/gid (real, effective, saved),
+ * set (where it can: as root or with CAP_SETPCAP), drop supplementary groups, become uid/gid (real, effective, saved),
  * clear every capability set (ambient included), set no_new_privs.  After
  * the exec the worker holds no capability in any set.  Started as root,
  * must run with CAP_SETPCAP, CAP_SETUID and CAP_SETGID; started as uid/gid

@@ -112,13 +112,19 @@ same() {
 	echo "$bad"
 }
 
-# run NAME PID: wait until it samples, snapshot its tree, then until it exits ($RC).
+# run NAME PID LOG: wait until it samples (its "sampling N CPUs" line: the
+# monitor has dropped and its workers are up), snapshot its tree, then wait
+# until it exits ($RC).
 run() {
-	local name=$1
+	local name=$1 log=$3 i
 	VIGILD_PID=$2
 	VIGILD_START_MS=$(now_ms)
 	vigild_wait_ready 30 || tap_diag "$name: vigild not sampling"
-	sleep 1
+	for ((i = 0; i < 300; i++)); do
+		grep -q 'sampling [0-9]* CPUs' "$log" 2>/dev/null && break
+		kill -0 "$VIGILD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
 	snap "$name" "$VIGILD_PID"
 	vigild_wait 60
 	RC=$VIGILD_RC
@@ -129,7 +135,7 @@ ARGS=(--hz 49 --interval 1 --duration 5 --metrics-listen none)
 # --- 1. root ---------------------------------------------------------------
 "$VIGILD" "${ARGS[@]}" --output "$T/root.out" >"$T/root.log" 2>&1 &
 SPAWNED+=("$!")
-run root $!
+run root $! "$T/root.log"
 tap_result "${TESTS[0]}" $([ "$RC" -eq 0 ]; echo $?) "exit $RC" "$(head -10 "$T/root.log")"
 
 # --- 2-4. vigil ------------------------------------------------------------
@@ -138,8 +144,9 @@ install -d -o "$VUID" -g "$VGID" -m 0750 "$T/vigil.out"
 setpriv --reuid=65534 --regid=65534 --clear-groups "$WORK" --seconds 14 >/dev/null 2>&1 &
 WL=$!
 SPAWNED+=("$WL")
-as_user "$T/vigil.log" vigil "" "$ALL" "$VIGILD" "${ARGS[@]}" --output "$T/vigil.out"
-run vigil "$VPID"
+# as systemd starts it: User=vigil keeps vigil's own gid as its one supplementary group
+as_user "$T/vigil.log" vigil "$VGID" "$ALL" "$VIGILD" "${ARGS[@]}" --output "$T/vigil.out"
+run vigil "$VPID" "$T/vigil.log"
 kill "$WL" 2>/dev/null
 wait "$WL" 2>/dev/null
 files=$(profile_files "$T/vigil.out")
@@ -210,7 +217,7 @@ for c in $CAPS; do
 			"exit $RC, $(grep -c . <<<"$files") profiles" "$(head -5 "$T/no-$c.log")"
 	else
 		tap_result "${TESTS[$i]}" $([ "$RC" -eq 77 ] && [ "$lines" -eq 1 ] && [ -z "$files" ] &&
-			grep -q "missing.*CAP_${c^^}" "$T/no-$c.log"; echo $?) \
+			sed -n 's/.*missing \([^:]*\):.*/\1/p' "$T/no-$c.log" | grep -qw "CAP_${c^^}"; echo $?) \
 			"exit $RC, $lines line(s), $(grep -c . <<<"$files") profiles" "$(head -5 "$T/no-$c.log")"
 	fi
 	i=$((i + 1))

@@ -28,6 +28,10 @@
 #     fail (exit non-zero, or, for CAP_SYSLOG, no kernel symbols), so the
 #     set is the least that works.
 
+# SQLite only: this test never starts vigil-cp; it puts the binary where
+# systemd-analyze verify looks for ExecStart's program, and the unit's --db
+# is the packaged default, a SQLite file in its StateDirectory.
+
 . "$(dirname "$0")/lib.sh"
 
 U=$VIGIL_ROOT/packaging/systemd
