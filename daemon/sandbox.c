@@ -329,7 +329,7 @@ static const int common_syscalls[] = {
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(lseek), SCMP_SYS(pread64),
 	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(mprotect), SCMP_SYS(brk),
 	SCMP_SYS(madvise), SCMP_SYS(futex), SCMP_SYS(poll), SCMP_SYS(ppoll),
-	SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(fcntl),
+	SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
 	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
 	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
 	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom), SCMP_SYS(sched_yield),
@@ -430,6 +430,31 @@ static int add_all(scmp_filter_ctx ctx, const int *calls, size_t n)
 
 #define ADD_ALL(ctx, a) add_all(ctx, a, sizeof(a) / sizeof(a[0]))
 
+/*
+ * fcntl(): only the commands vigild and its libraries use (descriptor
+ * flags, status flags, duplication, locks, memfd seals).  Not F_SETOWN,
+ * F_SETOWN_EX or F_SETSIG: with O_ASYNC they make the kernel send a
+ * signal of the caller's choice to a process of the caller's choice of
+ * the same uid, a kill() that the filters otherwise refuse the workers.
+ * Nor F_SETLEASE or F_NOTIFY, which signal too.  The command is compared
+ * whole (64 bits): high bits set do not pass as an allowed command.
+ */
+static int allow_fcntl_cmds(scmp_filter_ctx ctx)
+{
+	static const int cmds[] = { F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL,
+				    F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK,
+				    F_OFD_SETLKW, F_ADD_SEALS, F_GET_SEALS };
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+					  SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)cmds[i]));
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* bpf(): only commands on objects the process was handed. */
 static int allow_bpf_cmds(scmp_filter_ctx ctx, const int *cmds, size_t n)
 {
@@ -475,6 +500,8 @@ int sandbox_seccomp(enum sandbox_role role)
 	if (!ctx)
 		return -ENOMEM;
 	rc = ADD_ALL(ctx, common_syscalls);
+	if (!rc)
+		rc = allow_fcntl_cmds(ctx);
 	/* isatty() on stdout: TCGETS only. */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,

@@ -12,6 +12,9 @@
  *   socket_unix_stream   an AF_UNIX stream socket: SIGSYS too (only the
  *                    datagram socket of the journal and notify protocols
  *                    is allowed, sandbox.c)
+ *   fcntl_setown, fcntl_setsig   fcntl() commands that would have the
+ *                    kernel signal another process (its parent) through
+ *                    O_ASYNC: SIGSYS (only harmless commands are allowed)
  *   open             open("/etc/passwd") read-only: SIGSYS in the uplink
  *                    (no openat), EACCES from Landlock in the collector
  *   connect_local:PORT   a TCP connection to 127.0.0.1:PORT
@@ -38,6 +41,7 @@
 #include <linux/bpf.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +112,10 @@ static inline void testhooks_attempt(const char *role)
 		rc = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	} else if (strcmp(what, "socket_unix_stream") == 0) {
 		rc = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	} else if (strcmp(what, "fcntl_setown") == 0) {
+		rc = fcntl(STDERR_FILENO, F_SETOWN, (int)getppid());
+	} else if (strcmp(what, "fcntl_setsig") == 0) {
+		rc = fcntl(STDERR_FILENO, F_SETSIG, SIGKILL);
 	} else if (strcmp(what, "open") == 0) {
 		rc = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
 	} else if (strncmp(what, "connect_local:", 14) == 0) {

@@ -43,6 +43,8 @@ ATTEMPTS=(
 	"collector:socket_unix_stream socket"
 	"uplink:socket_unix_stream socket"
 	"uplink:open openat"
+	"collector:fcntl_setown fcntl"
+	"uplink:fcntl_setsig fcntl"
 	"uplink:execve execve"
 	"loader:execve execve"
 )
