@@ -29,10 +29,13 @@
 # listed with their reasons too.
 #
 # Streams run one after another, but for the integration scripts marked
-# "# run.sh: alongside" (scripts that mostly wait, see below): when the
-# integration phase is asked for, those run from the start in a pool of
-# VIGIL_ALONGSIDE_JOBS (default 3) at once, beside every other phase, and
-# are shown and counted, in name order, after the serial integration phase.
+# "# run.sh: alongside" (scripts that mostly wait, see below) or
+# "# run.sh: lane" (scripts that sample like the serial ones but assert
+# nothing a test beside them could change): when the integration phase is
+# asked for, those run from the start, the first in a pool of
+# VIGIL_ALONGSIDE_JOBS (default 3) at once, the second one at a time in a
+# lane of their own, beside every other phase, and are shown and counted,
+# in name order, after the serial integration phase.
 #
 # Usage: tests/run.sh [unit|fuzz|harness|integration|FILE]...
 #   (default: harness unit fuzz integration; a FILE is a script (*.sh) or a
@@ -180,28 +183,43 @@ stream() {
 # phase is over, run.sh waits for the pool and shows each of its streams, in
 # name order, counted by the same rules as any other.  A run without the
 # integration phase (tests/run.sh FILE...) runs a marked script in turn.
+#
+# Scripts that sample the host as the serial ones do (their own vigild, a
+# workload that burns CPU), share no file, user or port with another test,
+# judge only their own vigild and workload (the lib.sh helpers look only at
+# processes started for the test), and assert nothing that a second such
+# test or the other phases beside them could change (names in profiles,
+# messages, exit codes, counts of their own events; not a rate, a share of
+# CPU, an overhead or a deadline a loaded host could miss) say
+# "# run.sh: lane" instead: they run the same way in a second pool of one
+# stream at a time (VIGIL_LANE_JOBS, default 1), so that make check takes
+# about half the serial phase's time on two CPUs.
 ALONG_JOBS=${VIGIL_ALONGSIDE_JOBS:-3}
-ALONG=()   # the marked scripts, in name order
-ALONG_PID= # the pool, while it may run
-alongside() { head -30 "$1" | grep -qx '# run.sh: alongside'; }
+LANE_JOBS=${VIGIL_LANE_JOBS:-1}
+ALONG=() # the marked scripts, in name order
+LANE=()
+ALONG_PID= # the pools, while they may run
+LANE_PID=
+marked() { head -30 "$1" | grep -qx "# run.sh: $2"; }
+pooled() { marked "$1" alongside || marked "$1" lane; }
 
-# The pool, run by its own bash in a session of its own (setsid), so that
+# A pool, run by its own bash in a session of its own (setsid), so that
 # the EXIT trap can end it, every script and whatever each started, with
-# one kill of its process group: POOL TMP JOBS SCRIPT...  Script I's stdout,
-# stderr, exit status, start and end (seconds) go to TMP/along.I.*.
+# one kill of its process group: POOL TMP NAME JOBS SCRIPT...  Script I's
+# stdout, stderr, exit status, start and end (seconds) go to TMP/NAME.I.*.
 POOL='
-tmp=$1 max=$2
-shift 2
-echo $$ >"$tmp/pool.pgid"
+tmp=$1 name=$2 max=$3
+shift 3
+echo $$ >"$tmp/$name.pgid"
 i=0
 for t in "$@"; do
 	i=$((i + 1))
 	while [ "$(jobs -pr | wc -l)" -ge "$max" ]; do wait -n; done
 	(
-		echo $SECONDS >"$tmp/along.$i.t0"
-		bash "$t" </dev/null >"$tmp/along.$i.out" 2>"$tmp/along.$i.err"
-		echo $? >"$tmp/along.$i.rc"
-		echo $SECONDS >"$tmp/along.$i.t1"
+		echo $SECONDS >"$tmp/$name.$i.t0"
+		bash "$t" </dev/null >"$tmp/$name.$i.out" 2>"$tmp/$name.$i.err"
+		echo $? >"$tmp/$name.$i.rc"
+		echo $SECONDS >"$tmp/$name.$i.t1"
 	) &
 done
 wait'
@@ -210,48 +228,67 @@ start_alongside() {
 	local t
 	for t in tests/integration/*.sh; do
 		case ${t##*/} in lib*.sh) continue ;; esac
-		alongside "$t" && ALONG+=("$t")
+		if marked "$t" alongside; then
+			ALONG+=("$t")
+		elif marked "$t" lane; then
+			LANE+=("$t")
+		fi
 	done
-	[ ${#ALONG[@]} -gt 0 ] || return 0
-	setsid -w bash -c "$POOL" pool "$TMP" "$ALONG_JOBS" "${ALONG[@]}" </dev/null &
-	ALONG_PID=$!
+	if [ ${#ALONG[@]} -gt 0 ]; then
+		setsid -w bash -c "$POOL" pool "$TMP" along "$ALONG_JOBS" "${ALONG[@]}" </dev/null &
+		ALONG_PID=$!
+	fi
+	if [ ${#LANE[@]} -gt 0 ]; then
+		setsid -w bash -c "$POOL" pool "$TMP" lane "$LANE_JOBS" "${LANE[@]}" </dev/null &
+		LANE_PID=$!
+	fi
 }
 
-# stop_alongside: for the EXIT trap: SIGTERM to the pool and all in it
+# stop_pool NAME PID: for the EXIT trap: SIGTERM to the pool and all in it
 # (each script's own cleanup then runs).
-stop_alongside() {
+stop_pool() {
 	local g=
-	[ -n "$ALONG_PID" ] || return 0
+	[ -n "$2" ] || return 0
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		g=$(cat "$TMP/pool.pgid" 2>/dev/null) && break
+		g=$(cat "$TMP/$1.pgid" 2>/dev/null) && break
 		sleep 0.1
 	done
 	[ -n "$g" ] && kill -TERM -- "-$g" 2>/dev/null
-	kill -TERM "$ALONG_PID" 2>/dev/null
+	kill -TERM "$2" 2>/dev/null
+}
+stop_alongside() {
+	stop_pool along "$ALONG_PID"
+	stop_pool lane "$LANE_PID"
 }
 
-# finish_alongside: wait for the pool; show and count each of its streams.
-finish_alongside() {
-	local i=0 t rc t0 t1
-	[ -n "$ALONG_PID" ] && wait "$ALONG_PID"
-	ALONG_PID=
-	for t in "${ALONG[@]}"; do
+# finish_pool NAME PID JOBS WHERE SCRIPT...: wait for the pool; show and
+# count each of its streams.
+finish_pool() {
+	local name=$1 pid=$2 jobs=$3 where=$4 i=0 t rc t0 t1
+	shift 4
+	[ -n "$pid" ] && wait "$pid"
+	for t in "$@"; do
 		i=$((i + 1))
 		# No exit status: the stream never ended, it cannot pass.
-		rc=$(cat "$TMP/along.$i.rc" 2>/dev/null) || rc=255
-		t0=$(cat "$TMP/along.$i.t0" 2>/dev/null) || t0=0
-		t1=$(cat "$TMP/along.$i.t1" 2>/dev/null) || t1=$t0
-		echo "== $t (run beside the others, in a pool of $ALONG_JOBS)"
-		cat "$TMP/along.$i.out" 2>/dev/null
-		if [ -s "$TMP/along.$i.err" ]; then
+		rc=$(cat "$TMP/$name.$i.rc" 2>/dev/null) || rc=255
+		t0=$(cat "$TMP/$name.$i.t0" 2>/dev/null) || t0=0
+		t1=$(cat "$TMP/$name.$i.t1" 2>/dev/null) || t1=$t0
+		echo "== $t (run beside the others, $where $jobs)"
+		cat "$TMP/$name.$i.out" 2>/dev/null
+		if [ -s "$TMP/$name.$i.err" ]; then
 			echo "-- stderr of $t:"
-			cat "$TMP/along.$i.err"
+			cat "$TMP/$name.$i.err"
 		fi
 		echo "-- $t: $((t1 - t0)) s"
-		cp "$TMP/along.$i.out" "$TMP/out" 2>/dev/null || : >"$TMP/out"
+		cp "$TMP/$name.$i.out" "$TMP/out" 2>/dev/null || : >"$TMP/out"
 		count "$t" "$rc"
 	done
-	ALONG=()
+}
+finish_alongside() {
+	finish_pool along "$ALONG_PID" "$ALONG_JOBS" "in a pool of" "${ALONG[@]}"
+	ALONG_PID= ALONG=()
+	finish_pool lane "$LANE_PID" "$LANE_JOBS" "in a lane of" "${LANE[@]}"
+	LANE_PID= LANE=()
 }
 
 # missing NAME WHY: a test that cannot even start.
@@ -295,7 +332,7 @@ run_scripts() {
 	for t in "$1"/*.sh; do
 		[ -f "$t" ] || continue
 		case ${t##*/} in lib*.sh) continue ;; esac # sourced helpers, not tests
-		[ "$ALONG_STARTED" = 1 ] && alongside "$t" && continue # the pool's: finish_alongside
+		[ "$ALONG_STARTED" = 1 ] && pooled "$t" && continue # the pools': finish_alongside
 		stream "$t" bash "$t"
 	done
 }
@@ -313,12 +350,14 @@ run_file() {
 }
 
 [ ${#args[@]} -eq 0 ] && args=(harness unit fuzz integration)
-case $ALONG_JOBS in
-'' | *[!0-9]* | 0)
-	echo "$0: VIGIL_ALONGSIDE_JOBS=$ALONG_JOBS: want a number of streams, 1 or more" >&2
-	exit 64
-	;;
-esac
+for v in VIGIL_ALONGSIDE_JOBS="$ALONG_JOBS" VIGIL_LANE_JOBS="$LANE_JOBS"; do
+	case ${v#*=} in
+	'' | *[!0-9]* | 0)
+		echo "$0: $v: want a number of streams, 1 or more" >&2
+		exit 64
+		;;
+	esac
+done
 ALONG_STARTED=0
 for w in "${args[@]}"; do
 	if [ "$w" = integration ]; then

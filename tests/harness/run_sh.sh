@@ -8,10 +8,10 @@
 # two plans, that stop early or exit non-zero without a failure, the replay
 # driver on inputs that abort, over-read, leak or hang) and checks the last
 # line, the exit code and that the failure is named.  Then the pool of
-# "# run.sh: alongside" scripts: a copy of run.sh in a tree of its own whose
-# tests/integration holds such streams, marked and not, run as the
-# integration phase and as FILEs (the counts must be the same), and killed
-# while its pool runs.  Needs no root.
+# "# run.sh: alongside" scripts and the lane of "# run.sh: lane" ones: a
+# copy of run.sh in a tree of its own whose tests/integration holds such
+# streams, marked and not, run as the integration phase and as FILEs (the
+# counts must be the same), and killed while its pool runs.  Needs no root.
 
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -42,6 +42,8 @@ TESTS=(
 	"pool: at most VIGIL_ALONGSIDE_JOBS at once, beside the serial phase, shown after it in name order"
 	"pool: killed with run.sh (SIGTERM), the streams still running and what they started end"
 	"pool: VIGIL_ALONGSIDE_JOBS that is not a number of streams: usage error"
+	"lane: one stream at a time, beside the serial phase and the pool, shown and counted after the pool"
+	"lane: VIGIL_LANE_JOBS that is not a number of streams: usage error"
 )
 tap_plan ${#TESTS[@]}
 require_file "$CM" "${TESTS[@]}"
@@ -162,25 +164,27 @@ EV=$T/events
 mkdir -p "$IT"
 cp "$RUN" "$TREE/tests/run.sh"
 # it NAME MARKED LINES...: a script printing LINES, then running the rest
-# of its body from stdin; MARKED (alongside or serial) says whether run.sh
-# may pool it.  A marked one takes 0.6 s (after $PRE, when set) before that
-# body, so that others run beside it.
+# of its body from stdin; MARKED (alongside, lane or serial) says whether
+# run.sh may pool it, and in which pool: such a one logs "pool" or "lane"
+# events and takes 0.6 s (after $PRE, when set) before that body, so that
+# others run beside it.
 it() {
-	local f=$IT/$1.sh mark=$2
+	local f=$IT/$1.sh mark=$2 ev=pool
 	shift 2
+	[ "$mark" = lane ] && ev=lane
 	{
 		echo '#!/bin/bash'
-		if [ "$mark" = alongside ]; then
-			echo '# run.sh: alongside'
-			echo "echo \"pool ${f##*/} start \$(date +%s%N)\" >>'$EV'"
+		if [ "$mark" != serial ]; then
+			echo "# run.sh: $mark"
+			echo "echo \"$ev ${f##*/} start \$(date +%s%N)\" >>'$EV'"
 		fi
 		echo "cat <<'EOF'"
 		printf '%s\n' "$@"
 		echo "EOF"
-		if [ "$mark" = alongside ]; then
+		if [ "$mark" != serial ]; then
 			echo "${PRE:-}"
 			echo "sleep 0.6"
-			echo "echo \"pool ${f##*/} end \$(date +%s%N)\" >>'$EV'"
+			echo "echo \"$ev ${f##*/} end \$(date +%s%N)\" >>'$EV'"
 		fi
 		cat
 	} >"$f"
@@ -194,15 +198,17 @@ it f_skip alongside "1..1" "ok 1 - s # SKIP not here" </dev/null
 # g_last starts last (two slots, five before it): the serial z_serial.sh,
 # started long before, must still be running then.
 PRE="touch '$T/g_started'" it g_last alongside "1..2" "ok 1 - a" "ok 2 - b" </dev/null
+it h_lane lane "1..2" "ok 1 - a" "ok 2 - b" </dev/null
+it i_lane lane "1..2" "ok 1 - a" "not ok 2 - b" </dev/null
 it z_serial serial "1..1" "ok 1 - z" <<EOF2
 echo "serial z_serial.sh start \$(date +%s%N)" >>'$EV'
 for _ in \$(seq 100); do [ -e '$T/g_started' ] && break; sleep 0.1; done
 echo "serial z_serial.sh end \$(date +%s%N)" >>'$EV'
 EOF2
 printf 'echo "1..1"; echo "not ok 1 - a helper is never run"\n' >"$IT/lib_helper.sh"
-POOL_LAST="9 passed, 4 failed, 1 skipped"
+POOL_LAST="12 passed, 5 failed, 1 skipped"
 POOL_FAILS=("b_crash.sh: planned 3 tests, ran 1 (exit 139)" "c_short.sh: planned 3 tests, ran 2"
-	"d_silent.sh: no plan (1..N)" "e_fail.sh: b" "skipped: tests/integration/f_skip.sh: s (not here)")
+	"d_silent.sh: no plan (1..N)" "e_fail.sh: b" "i_lane.sh: b" "skipped: tests/integration/f_skip.sh: s (not here)")
 : >"$EV"
 RUNNER=$TREE/tests/run.sh VIGIL_ALONGSIDE_JOBS=2 check "${TESTS[17]}" 1 "$POOL_LAST" "${POOL_FAILS[@]}" \
 	-- integration
@@ -225,10 +231,11 @@ gs=$(awk '$2 == "g_last.sh" && $3 == "start" { print $4 }' <<<"$pooled")
 ge=$(awk '$2 == "g_last.sh" && $3 == "end" { print $4 }' <<<"$pooled")
 [ -n "$zs" ] && [ -n "$ze" ] && [ -n "$gs" ] && [ -n "$ge" ] && [ "$gs" -lt "$ze" ] && [ "$zs" -lt "$ge" ] ||
 	problems+="g_last.sh ($gs..$ge) did not run while z_serial.sh ($zs..$ze) did; "
-order=$(grep '^== ' "$T/pool.out" | sed 's/^== //; s/ (run beside the others, in a pool of 2)$/ pooled/' | tr '\n' ' ')
+order=$(grep '^== ' "$T/pool.out" | sed 's/^== //; s/ (run beside the others, in a pool of 2)$/ pooled/; s/ (run beside the others, in a lane of 1)$/ laned/' | tr '\n' ' ')
 want="tests/integration/a_pass.sh tests/integration/z_serial.sh tests/integration/b_crash.sh pooled"
 want+=" tests/integration/c_short.sh pooled tests/integration/d_silent.sh pooled tests/integration/e_fail.sh pooled"
-want+=" tests/integration/f_skip.sh pooled tests/integration/g_last.sh pooled "
+want+=" tests/integration/f_skip.sh pooled tests/integration/g_last.sh pooled"
+want+=" tests/integration/h_lane.sh laned tests/integration/i_lane.sh laned "
 [ "$order" = "$want" ] || problems+="streams shown as: $order; "
 grep -qx -- '-- tests/integration/g_last.sh: [0-9]* s' "$T/pool.out" || problems+="no time for g_last.sh; "
 tap_result "${TESTS[19]}" $([ -z "$problems" ]; echo $?) "$problems" "events:" "$pooled"
@@ -271,5 +278,22 @@ out=$(VIGIL_ALONGSIDE_JOBS=0 "$TREE/tests/run.sh" integration 2>&1)
 rc=$?
 [ $rc -eq 64 ] && grep -q 'VIGIL_ALONGSIDE_JOBS=0' <<<"$out"
 tap_result "${TESTS[21]}" $? "exit $rc: $out"
+
+# The lane: one stream at a time, the first begun before the serial
+# z_serial.sh ended (it waits for the pool's last stream to start).
+problems=
+most=$(sort -k4n <<<"$pooled" | awk '$1 == "lane" { n += ($3 == "start") ? 1 : -1; if (n > m) m = n } END { print m + 0 }')
+[ "$most" = 1 ] || problems+="$most lane streams ran at once at most, want 1; "
+hs=$(awk '$2 == "h_lane.sh" && $3 == "start" { print $4 }' <<<"$pooled")
+is=$(awk '$2 == "i_lane.sh" && $3 == "start" { print $4 }' <<<"$pooled")
+[ -n "$hs" ] && [ -n "$is" ] && [ -n "$ze" ] && [ "$hs" -lt "$ze" ] ||
+	problems+="h_lane.sh started at ${hs:-never}, i_lane.sh at ${is:-never}, z_serial.sh ended at ${ze:-?}; "
+grep -qx -- '-- tests/integration/i_lane.sh: [0-9]* s' "$T/pool.out" || problems+="no time for i_lane.sh; "
+tap_result "${TESTS[22]}" $([ -z "$problems" ]; echo $?) "$problems" "events:" "$pooled"
+
+out=$(VIGIL_LANE_JOBS=x "$TREE/tests/run.sh" integration 2>&1)
+rc=$?
+[ $rc -eq 64 ] && grep -q 'VIGIL_LANE_JOBS=x' <<<"$out"
+tap_result "${TESTS[23]}" $? "exit $rc: $out"
 
 tap_done

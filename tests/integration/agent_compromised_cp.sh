@@ -17,6 +17,10 @@
 # is checked first (the uploads go straight to the API with curl, since
 # vigilctl refuses an empty signature file and a policy over 1 MiB itself).
 #
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
+#
 # First a good policy (serial 1, tenant "tenanta", the burner's cgroup) is
 # uploaded and assigned with vigilctl and applied.  Then, one at a time,
 # with the hostile policies naming another tenant ("evil") for the same

@@ -12,6 +12,10 @@
 # sampling goes on; vigild restarted with the control plane down comes
 # back on serial 1 from its state directory.  pg_agent_cp.sh runs it all
 # with vigil-cp on PostgreSQL (lib_backend.sh).
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_backend.sh"
 

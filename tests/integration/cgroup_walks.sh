@@ -12,6 +12,10 @@
 # cgroup in the policy (without this change: one walk a period); with one
 # (an empty cgroup of the test's), a walk a period, and the tenant gets
 # its cgroup (cgroups=1 in the collector's budget lines).
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -6,6 +6,10 @@
 # functions both ways, and go tool pprof must read them.
 #
 # Names only: that cxxspin's stacks are whole is unwind.sh's to show.
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

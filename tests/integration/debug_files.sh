@@ -21,6 +21,10 @@
 #    .gnu_debugdata: MiniDebugInfo): named from that section.  A copy whose
 #    .gnu_debugdata is an xz bomb (256 MiB of zeros in a few KiB) stays
 #    unnamed, and the collector's memory stays far below the bomb.
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

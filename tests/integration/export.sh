@@ -6,6 +6,10 @@
 # same body each time; 400 is given up at once and reported; and what would
 # not work is refused at start with exit 78 and one line: a secrets file
 # others may read, a --label Pyroscope would refuse.
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pyro.sh"

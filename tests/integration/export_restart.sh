@@ -9,6 +9,10 @@
 # The spool holds one file per interval (cpu-<stamp>_<k>_<n>.push, its
 # series' PushRequest); the series in them are read with pushdump
 # (lib_spool.sh).
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pyro.sh"

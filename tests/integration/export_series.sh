@@ -12,6 +12,10 @@
 # per interval, holding its series) are kept aside as they appear
 # (lib_spool.sh), their series' profiles pulled out with pushdump --extract
 # and read with pprof_query.
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pyro.sh"

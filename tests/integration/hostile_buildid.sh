@@ -13,6 +13,10 @@
 # the build-id table, and the libc frames of every process were named
 # mallory_was_here from then on.  Now no frame of another process may be
 # named from the forged file: the syscalls workload's read stays libc's.
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

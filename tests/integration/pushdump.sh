@@ -11,6 +11,10 @@
 # escaping and the shortening of long services by spoolq_name's rules in
 # Python), so a pushdump that prints the wrong series, order, count or
 # name fails.
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

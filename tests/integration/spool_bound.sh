@@ -13,6 +13,10 @@
 #
 # It mostly waits; it is not in tests/run.sh's pool, so as not to add to
 # the load that slows the drain.
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pyro.sh"

@@ -8,6 +8,10 @@
 # must exit 77 with exactly one log line "DIR/profile.bpf.o: refused
 # (REASON): ...", write no profile, and leave no vigil_sample program
 # loaded (bpftool prog show).  The PKI comes from lib_pki.sh (openssl CLI).
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pki.sh"
