@@ -44,7 +44,8 @@ DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
 	libsqlite3-dev sqlite3 libcurl4-openssl-dev jq libpq-dev postgresql-15 \
 	libsystemd-dev prometheus python3 libc6-dbg liblzma-dev xz-utils libunwind-dev libiberty-dev \
 	strace debhelper lintian fakeroot groff man-db selinux-policy-dev selinux-policy-default \
-	setools semodule-utils checkpolicy policycoreutils m4 bzip2
+	setools semodule-utils checkpolicy policycoreutils m4 bzip2 \
+	libengine-pkcs11-openssl softhsm2 p11-kit
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -504,7 +505,7 @@ $(B)/fuzz/fuzz_broker: tests/fuzz/fuzz_broker.c tests/unit/fdcount.h $(FUZZ_BROK
 FUZZ_OPAMPSRV_SRCS := control-plane/opampsrv.c control-plane/store.c control-plane/store_sqlite.c control-plane/store_pg.c \
 	control-plane/selector.c control-plane/assignset.c control-plane/configmap.c control-plane/csrsign.c \
 	control-plane/pemfile.c \
-	signing/signing.c signing/sslutil.c daemon/hexdigit.c
+	signing/signing.c signing/p11key.c signing/sslutil.c daemon/hexdigit.c
 
 $(B)/fuzz/opamp.pb-c.o: $(B)/gen/opamp.pb-c.c $(GEN_HDRS)
 	$(call msg,FUZZ-CC,$<)
@@ -530,7 +531,7 @@ $(B)/fuzz/fuzz_opampcli: tests/fuzz/fuzz_opampcli.c $(FUZZ_OPAMPCLI_SRCS) $(B)/f
 
 # What vigilctl audit verify reads from a server: checkpoints and records.
 FUZZ_AUDITLOG_SRCS := control-plane/checkpoint.c control-plane/auditverify.c control-plane/merkle.c \
-	control-plane/pemfile.c signing/sslutil.c signing/signing.c daemon/hexdigit.c
+	control-plane/pemfile.c signing/sslutil.c signing/signing.c signing/p11key.c daemon/hexdigit.c
 
 $(B)/fuzz/fuzz_auditlog: tests/fuzz/fuzz_auditlog.c $(FUZZ_AUDITLOG_SRCS) $(wildcard control-plane/*.h)
 	$(call msg,FUZZ,$@)

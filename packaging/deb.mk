@@ -7,7 +7,7 @@
 #                   the installed layout under DIR: the signatures from
 #                   BPF_SIGDIR, the trust store from TRUST_PEM (by default
 #                   this tree's development CA and its signatures)
-#   make deb [SIGNING_CERT=FILE SIGNING_KEY=FILE SIGNING_CA=FILE]
+#   make deb [SIGNING_CERT=FILE SIGNING_KEY=FILE|pkcs11:URI SIGNING_CA=FILE]
 #                   the five .deb files in build/deb/, built offline with
 #                   dpkg-buildpackage -b -us -uc (debian/rules).  With the
 #                   three files, the BPF objects are signed with the given
@@ -16,7 +16,9 @@
 #                   the build signs them, and the build is marked as a
 #                   development build (the packages' Vigil-Signing field,
 #                   and vigild says so at start).  The key is read where it
-#                   is, never copied (docs/signing.md).
+#                   is, never copied; SIGNING_KEY may name a key in a
+#                   PKCS#11 token instead (an RFC 7512 URI: the key never
+#                   leaves the token; signing/p11key.h, docs/signing.md).
 #
 # Installed layout (the units in packaging/systemd/ and selinux/vigil.fc
 # name the same paths):
@@ -72,6 +74,7 @@ deb:
 	for kv in 'SIGNING_CERT=$(SIGNING_CERT)' 'SIGNING_KEY=$(SIGNING_KEY)' 'SIGNING_CA=$(SIGNING_CA)'; do \
 		v=$${kv%%=*} p=$${kv#*=}; \
 		if [ -z "$$p" ]; then unset "$$v"; continue; fi; \
+		case $$v:$$p in SIGNING_KEY:pkcs11:*) export "$$v=$$p"; continue ;; esac; \
 		a=$$(realpath -e -- "$$p") || { echo "make deb: $$v: $$p: no such file" >&2; exit 2; }; \
 		export "$$v=$$a"; \
 	done; \

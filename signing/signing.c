@@ -16,6 +16,7 @@
  * do not surface in an unrelated later call.
  */
 #include "signing.h"
+#include "p11key.h"
 #include "sslutil.h"
 
 #include <errno.h>
@@ -754,10 +755,13 @@ int signing_key_load(const char *cert_path, const char *key_path, struct signing
 		fmt(err, errlen, "%s: %s", cert_path, rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
 		goto fail;
 	}
-	rc = signing_read_file(AT_FDCWD, key_path, SIGNING_MAX_KEY_BYTES, false, &kbuf, &klen);
-	if (rc) {
-		fmt(err, errlen, "%s: %s", key_path, rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
-		goto fail;
+	if (!p11key_is_uri(key_path)) {
+		rc = signing_read_file(AT_FDCWD, key_path, SIGNING_MAX_KEY_BYTES, false, &kbuf, &klen);
+		if (rc) {
+			fmt(err, errlen, "%s: %s", key_path,
+			    rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
+			goto fail;
+		}
 	}
 	rc = -ENOMEM;
 	k->chain = sk_X509_new_null();
@@ -781,11 +785,15 @@ int signing_key_load(const char *cert_path, const char *key_path, struct signing
 	}
 	ERR_clear_error(); /* the end of the PEM stream */
 	BIO_free(b);
-	b = BIO_new_mem_buf(kbuf, (int)klen);
-	if (!b)
+	b = NULL;
+	if (p11key_is_uri(key_path)) {
+		if (p11key_load(key_path, &k->pkey, err, errlen)) {
+			rc = -EBADMSG; /* err says why */
+			goto fail;
+		}
+	} else if (!(b = BIO_new_mem_buf(kbuf, (int)klen))) {
 		goto fail;
-	k->pkey = PEM_read_bio_PrivateKey(b, NULL, no_password, NULL);
-	if (!k->pkey) {
+	} else if (!(k->pkey = PEM_read_bio_PrivateKey(b, NULL, no_password, NULL))) {
 		fmt(err, errlen, "%s: not an unencrypted PEM private key: %s", key_path,
 		    sslutil_reason(why, sizeof(why)));
 		rc = -EBADMSG;
@@ -798,7 +806,8 @@ int signing_key_load(const char *cert_path, const char *key_path, struct signing
 		goto fail;
 	}
 	BIO_free(b);
-	OPENSSL_cleanse(kbuf, klen);
+	if (kbuf)
+		OPENSSL_cleanse(kbuf, klen);
 	free(kbuf);
 	free(cbuf);
 	ERR_clear_error();

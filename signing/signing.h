@@ -124,8 +124,9 @@ struct signing_key;
 /*
  * Load the signer certificate from cert_path (PEM; certificates after the
  * first are included in signatures as the chain) and its private key from
- * key_path (PEM, unencrypted: use openssl cms with an encrypted key or an
- * HSM).  Returns 0 and *ret_key (free with signing_key_free), or -errno with
+ * key_path (PEM, unencrypted), or from the PKCS#11 token key_path names
+ * when it is a "pkcs11:" URI (p11key.h: an HSM; the key stays in it).
+ * Returns 0 and *ret_key (free with signing_key_free), or -errno with
  * a message: -EBADMSG unparsable, -EKEYREJECTED the key does not match the
  * certificate, -EFBIG, -ENOENT, -ENOMEM.
  */

@@ -37,7 +37,7 @@
 #define ERRLEN 1024
 
 static const char usage_text[] =
-	"usage: vigil-sign sign --cert CERT.pem --key KEY.pem [--out SIG] FILE...\n"
+	"usage: vigil-sign sign --cert CERT.pem --key KEY.pem|pkcs11:URI [--out SIG] FILE...\n"
 	"       vigil-sign verify --trust CA.pem [--crl CRL] [--sig SIG] FILE...\n"
 	"       vigil-sign verify --trust CA.pem [--crl CRL] --bpf [--min-version N] DIR/NAME.bpf.o...\n"
 	"       vigil-sign dev-ca --out DIR [--days N] [--name PREFIX] [--force]\n"

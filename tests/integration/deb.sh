@@ -2,10 +2,11 @@
 # tests/integration/deb.sh - the Debian packages, built, checked, installed
 # on this machine, run as their unit runs them, and purged.
 #
-# `make deb` builds the five packages twice: once as a development build
-# (no signing key: a CA made for the build signs the BPF object) and once
-# as a release build with a CA, certificate and key this test makes, which
-# stand for an enterprise's.  The development packages are then installed
+# `make deb` builds the five packages three times: as a development build
+# (no signing key: a CA made for the build signs the BPF object), as a
+# release build with a CA, certificate and key this test makes, which
+# stand for an enterprise's, and as a release build whose key is in a
+# PKCS#11 token (SoftHSM standing for an HSM).  The development packages are then installed
 # with dpkg -i; vigild is run from the installed paths as the unit's
 # ExecStart would run it (its capability bounding set and NoNewPrivileges
 # through setpriv: systemd is not PID 1 here); the installed object is
@@ -20,6 +21,7 @@ TESTS=(
 	"lintian --pedantic: no errors on the packages"
 	"make deb with one of SIGNING_CERT/SIGNING_KEY/SIGNING_CA only: exit 2 naming all three"
 	"make deb with a certificate, key and CA: Vigil-Signing: release, the object's signature chains to that CA, trust.pem is that CA, the key is in no package and not in the build tree"
+	"make deb with SIGNING_KEY a pkcs11: URI (a SoftHSM token, the key file deleted after import, the PIN from a file): release, signed by that certificate, chains to its CA"
 	"dpkg -i the five packages"
 	"installed: users vigil and vigil-cp, vigild's directories (sysusers.d, tmpfiles.d), files, modes, owners and conffiles as packaged"
 	"vigild run as its unit runs it (User=, ambient and bounding capabilities, NoNewPrivileges, UMask, ExecStart) writes valid profiles and says it is a development build"
@@ -157,16 +159,55 @@ if [ -z "$why" ]; then
 fi
 tap_result "${TESTS[3]}" $([ -z "$why" ]; echo $?) "$why" "$([ $rc -ne 0 ] && tail -15 "$T/deb-rel.out")"
 
+# --- 4b. a release build whose key is in a PKCS#11 token ----------------------
+
+# SoftHSM stands for the HSM: the key is imported and its file deleted, so
+# that only the token can have signed.  VIGIL_PKCS11_MODULE names its module
+# (docs/signing.md); the PIN comes from a file named in the URI.
+HSM=$T/hsm
+mkdir -p "$HSM/tokens"
+export SOFTHSM2_CONF=$HSM/softhsm2.conf
+printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$HSM/tokens" >"$SOFTHSM2_CONF"
+why=
+if ! "$SIGN" dev-ca --out "$HSM/keys" --name "Example HSM" >"$HSM/setup.out" 2>&1 ||
+	! openssl pkcs8 -topk8 -nocrypt -in "$HSM/keys/signer.key" -out "$HSM/signer.p8" >>"$HSM/setup.out" 2>&1 ||
+	! softhsm2-util --init-token --free --label vigil-release --pin 4321 --so-pin 87654321 >>"$HSM/setup.out" 2>&1 ||
+	! softhsm2-util --import "$HSM/signer.p8" --token vigil-release --label vigil-signer --id 01 \
+		--pin 4321 >>"$HSM/setup.out" 2>&1; then
+	why="the token could not be made: $(tail -3 "$HSM/setup.out")"
+fi
+rm -f "$HSM/keys/signer.key" "$HSM/signer.p8"
+(umask 077 && printf 4321 >"$HSM/pin")
+URI="pkcs11:token=vigil-release;object=vigil-signer;type=private?pin-source=$HSM/pin"
+if [ -z "$why" ]; then
+	( cd "$VIGIL_ROOT" && VIGIL_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so make --no-print-directory deb \
+		SIGNING_CERT="$HSM/keys/signer.pem" SIGNING_KEY="$URI" SIGNING_CA="$HSM/keys/ca.pem" ) \
+		>"$T/deb-hsm.out" 2>&1
+	rc=$?
+	debs_of
+	[ $rc -eq 0 ] && [ -z "$MISSING" ] || why="make deb: exit $rc, missing:${MISSING:- none}"
+fi
+if [ -z "$why" ]; then
+	rm -rf "$T/hsmrel" && mkdir -p "$T/hsmrel"
+	dpkg-deb -x "${DEBS[0]}" "$T/hsmrel"
+	[ "$(deb_field "${DEBS[0]}" Vigil-Signing)" = release ] || why="Vigil-Signing: $(deb_field "${DEBS[0]}" Vigil-Signing)"
+	cmp -s "$T/hsmrel/etc/vigil/trust.pem" "$HSM/keys/ca.pem" || why+=" trust.pem is not the given CA;"
+	out=$("$SIGN" verify --trust "$HSM/keys/ca.pem" --bpf "$T/hsmrel/usr/lib/vigil/bpf/profile.bpf.o" 2>&1) ||
+		why+=" the signature does not verify against the given CA: $out;"
+	grep -q 'Example HSM' <<<"$out" || why+=" not signed by the given certificate: $out;"
+fi
+tap_result "${TESTS[4]}" $([ -z "$why" ]; echo $?) "$why" "$(tail -15 "$T/deb-hsm.out" 2>/dev/null)"
+
 # --- 5. install the development build ------------------------------------------
 
 if [ -z "${DEV_DEBS[0]:-}" ]; then
-	tap_not_ok "${TESTS[4]}" "no development packages were built"
+	tap_not_ok "${TESTS[5]}" "no development packages were built"
 	INSTALLED=no
 else
 	dpkg -i "${DEV_DEBS[@]}" >"$T/dpkg-i.out" 2>&1
 	rc=$?
 	INSTALLED=$([ $rc -eq 0 ] && echo yes || echo no)
-	tap_result "${TESTS[4]}" $rc "dpkg -i: exit $rc" "$(tail -15 "$T/dpkg-i.out")"
+	tap_result "${TESTS[5]}" $rc "dpkg -i: exit $rc" "$(tail -15 "$T/dpkg-i.out")"
 fi
 
 # --- 6. what is installed ------------------------------------------------------
@@ -215,9 +256,9 @@ if [ "$INSTALLED" = yes ]; then
 	for c in /etc/vigil/trust.pem /etc/vigil/policy.yaml.example; do
 		grep -q " $c " <<<"$conff " || why+=" $c is not a conffile;"
 	done
-	tap_result "${TESTS[5]}" $([ -z "$why" ]; echo $?) "$why"
+	tap_result "${TESTS[6]}" $([ -z "$why" ]; echo $?) "$why"
 else
-	tap_not_ok "${TESTS[5]}" "not installed"
+	tap_not_ok "${TESTS[6]}" "not installed"
 fi
 
 # --- 7. vigild as its unit runs it ----------------------------------------------
@@ -227,13 +268,6 @@ fi
 unit_value() { sed -n "s/^$1=//p" "$UNIT" | tail -1; }
 unit_values() { sed -n "s/^$1=//p" "$UNIT" | tr '\n' ' '; }
 
-# caps_arg FIRST "CAP_A CAP_B": setpriv's "FIRST,+a,+b" (FIRST may be empty).
-caps_arg() {
-	local out=$1 c
-	for c in $2; do c=${c,,}; out+=",+${c#cap_}"; done
-	echo "${out#,}"
-}
-
 if [ "$INSTALLED" = yes ]; then
 	exec_start=$(unit_value ExecStart)
 	exec_start=${exec_start//\$\{VIGILD_OPTS\}/}
@@ -241,10 +275,10 @@ if [ "$INSTALLED" = yes ]; then
 	read -r -a cmd <<<"$exec_start"
 	# systemd's part, with setpriv: the user, the capability bounding and
 	# ambient sets, no_new_privs and the umask the unit gives
-	run=(--bounding-set "$(caps_arg -all "$(unit_values CapabilityBoundingSet)")")
+	run=(--bounding-set "$(setpriv_caps -all $(unit_values CapabilityBoundingSet))")
 	amb=$(unit_values AmbientCapabilities)
 	if [ -n "${amb// /}" ]; then
-		run+=(--inh-caps "$(caps_arg "" "$amb")" --ambient-caps "$(caps_arg "" "$amb")")
+		run+=(--inh-caps "$(setpriv_caps "" $amb)" --ambient-caps "$(setpriv_caps "" $amb)")
 	else
 		run+=(--inh-caps -all)
 	fi
@@ -263,10 +297,10 @@ if [ "$INSTALLED" = yes ]; then
 	grep -q 'development build' "$T/run.err" || why+=" no development-build warning;"
 	owner=$(stat -c %U "${files[0]}" 2>/dev/null)
 	[ "$owner" = vigil ] || why+=" the profile is owned by '$owner', not vigil;"
-	tap_result "${TESTS[6]}" $([ $rc -eq 0 ] && [ -z "$why" ]; echo $?) \
+	tap_result "${TESTS[7]}" $([ $rc -eq 0 ] && [ -z "$why" ]; echo $?) \
 		"setpriv ${run[*]} -- ${cmd[*]}: exit $rc;$why" "$(tail -8 "$T/run.err")"
 else
-	tap_not_ok "${TESTS[6]}" "not installed"
+	tap_not_ok "${TESTS[7]}" "not installed"
 fi
 
 # --- 8. the example policy -------------------------------------------------------
@@ -274,9 +308,9 @@ fi
 if [ "$INSTALLED" = yes ]; then
 	out=$(/usr/libexec/vigil/vigild --policy /etc/vigil/policy.yaml.example --check 2>&1)
 	rc=$?
-	tap_result "${TESTS[7]}" $([ $rc -eq 0 ] && grep -q valid <<<"$out"; echo $?) "exit $rc: $out"
+	tap_result "${TESTS[8]}" $([ $rc -eq 0 ] && grep -q valid <<<"$out"; echo $?) "exit $rc: $out"
 else
-	tap_not_ok "${TESTS[7]}" "not installed"
+	tap_not_ok "${TESTS[8]}" "not installed"
 fi
 
 # --- 9. re-signing, as docs/signing.md says ------------------------------------------
@@ -297,14 +331,14 @@ if [ "$INSTALLED" = yes ]; then
 	timeout 60 /usr/libexec/vigil/vigild --duration 2 --interval 1 --output "$T/p2" >/dev/null 2>"$T/new.err"
 	rc_new=$?
 	files=("$T"/p2/*.pb.gz)
-	tap_result "${TESTS[8]}" \
+	tap_result "${TESTS[9]}" \
 		$([ $rc_old -eq 77 ] && grep -qi 'signature\|certificate\|trust' "$T/old.err" &&
 			[ $rc_new -eq 0 ] && [ -e "${files[0]}" ] &&
 			grep -q 'Our Enterprise' "$T/new.err"; echo $?) \
 		"old signature, new trust: exit $rc_old (want 77): $(tail -1 "$T/old.err")" \
 		"re-signed: verify says: $out" "re-signed: exit $rc_new, ${#files[@]} profile(s):" "$(tail -4 "$T/new.err")"
 else
-	tap_not_ok "${TESTS[8]}" "not installed"
+	tap_not_ok "${TESTS[9]}" "not installed"
 fi
 
 # --- 10. purge -------------------------------------------------------------------------
@@ -329,10 +363,10 @@ if [ "$INSTALLED" = yes ]; then
 	for u in vigil vigil-cp; do
 		getent passwd "$u" >/dev/null || why+=" user $u was removed;"
 	done
-	tap_result "${TESTS[9]}" $([ -z "$why" ]; echo $?) "$why" \
+	tap_result "${TESTS[10]}" $([ -z "$why" ]; echo $?) "$why" \
 		"$(tail -5 "$T/purge.out")"
 else
-	tap_not_ok "${TESTS[9]}" "not installed"
+	tap_not_ok "${TESTS[10]}" "not installed"
 fi
 
 tap_done

@@ -165,6 +165,19 @@ vigil_user_ids() {
 	echo "$(id -u vigil 2>/dev/null) $(id -g vigil 2>/dev/null)"
 }
 
+# setpriv_caps FIRST CAP...: setpriv's capability list "FIRST,+a,+b" for
+# CAP... named as systemd does (CAP_BPF) or as setpriv does (bpf); FIRST
+# may be empty or, for --bounding-set, -all.
+setpriv_caps() {
+	local out=$1 c
+	shift
+	for c in "$@"; do
+		c=${c,,}
+		out+=",+${c#cap_}"
+	done
+	echo "${out#,}"
+}
+
 # now_ms: CLOCK_REALTIME in milliseconds.
 now_ms() {
 	local t=${EPOCHREALTIME/./}

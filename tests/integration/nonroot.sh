@@ -57,13 +57,7 @@ command -v setpriv >/dev/null || {
 }
 read -r VUID VGID < <(vigil_user_ids)
 
-# caps_list CAP...: "+cap_a,+cap_b" for setpriv.
-caps_list() {
-	local c out=
-	for c in "$@"; do out="$out,+$c"; done
-	echo "${out#,}"
-}
-ALL=$(caps_list $CAPS)
+ALL=$(setpriv_caps "" $CAPS)
 
 # as_user LOG USER GROUPS CAPS PROGRAM ARGS...: run PROGRAM as USER (group
 # USER's, supplementary GROUPS: "" for none), with CAPS inheritable,
@@ -195,7 +189,7 @@ tap_result "${TESTS[7]}" $([ -z "$bad" ]; echo $?) "$bad" "$(grep 'TEST HOOK' "$
 i=8
 for c in $CAPS; do
 	# shellcheck disable=SC2046
-	less=$(caps_list $(tr ' ' '\n' <<<"$CAPS" | grep -vx "$c"))
+	less=$(setpriv_caps "" $(tr ' ' '\n' <<<"$CAPS" | grep -vx "$c"))
 	out=$T/no-$c.out
 	install -d -o "$VUID" -g "$VGID" -m 0750 "$out"
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$WORK" --seconds 6 >/dev/null 2>&1 &

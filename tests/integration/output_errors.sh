@@ -3,7 +3,11 @@
 # that fills up or turns read-only: it says so on stderr, keeps sampling,
 # and writes profiles again once the directory is usable.
 #
-# The output directory is a 64 KiB tmpfs.  With 2 s intervals:
+# The output directory is a 1 MiB tmpfs: room for the profiles held back
+# while it was full and those written after, whatever else the host runs
+# (vigild profiles every process: a busy host's profiles are larger, and
+# with 64 KiB the last one, at SIGTERM, once found no room).  With 2 s
+# intervals:
 #   1. wait for a first profile;
 #   2. fill the tmpfs: an error naming the lack of space must appear on
 #      stderr and vigild must stay up; free the space (filler and old
@@ -29,7 +33,7 @@ OUT=$T/spool
 LOG=$T/vigild.log
 # The user's own (a directory others may write is refused, rightly).
 read -r VUID VGID <<<"$(vigil_user_ids)"
-tmp_mount "$OUT" -t tmpfs -o "size=64k,mode=0750,uid=$VUID,gid=$VGID" tmpfs ||
+tmp_mount "$OUT" -t tmpfs -o "size=1m,mode=0750,uid=$VUID,gid=$VGID" tmpfs ||
 	{ for n in "${TESTS[@]}"; do tap_not_ok "$n" "cannot mount a tmpfs on $OUT"; done; tap_done; }
 
 spawn "$WLD/cpusplit" --seconds 60

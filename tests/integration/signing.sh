@@ -16,7 +16,7 @@
 
 TESTS_ALL="vigil-sign and openssl are available"
 # Every case below, loops included (6 flipped bytes, 3 truncations), counted.
-tap_plan 58
+tap_plan 62
 require_file "$SIGN" "$TESTS_ALL"
 require_file "$B/bpf/profile.bpf.o" "$TESTS_ALL"
 if ! command -v openssl >/dev/null; then
@@ -259,5 +259,52 @@ if [ -f "$B/dev-ca/ca.pem" ]; then
 else
 	tap_not_ok "make signed build/bpf/*.bpf.o with build/dev-ca" "$B/dev-ca/ca.pem missing: run make"
 fi
+
+# A key in a PKCS#11 token (signing/p11key.c): SoftHSM stands for an HSM;
+# the key's file is deleted once imported, so only the token can sign.
+HSM=$T/hsm
+mkdir -p "$HSM/tokens"
+export SOFTHSM2_CONF=$HSM/softhsm2.conf
+export VIGIL_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
+printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$HSM/tokens" >"$SOFTHSM2_CONF"
+"$SIGN" dev-ca --out "$HSM/keys" --name "Token" >"$HSM/setup.out" 2>&1 &&
+	openssl pkcs8 -topk8 -nocrypt -in "$HSM/keys/signer.key" -out "$HSM/signer.p8" >>"$HSM/setup.out" 2>&1 &&
+	softhsm2-util --init-token --free --label vigil-test --pin 2468 --so-pin 13579135 >>"$HSM/setup.out" 2>&1 &&
+	softhsm2-util --import "$HSM/signer.p8" --token vigil-test --label signer --id 01 --pin 2468 \
+		>>"$HSM/setup.out" 2>&1
+hsm_rc=$?
+rm -f "$HSM/keys/signer.key" "$HSM/signer.p8"
+(umask 077 && printf 2468 >"$HSM/pin" && printf 1111 >"$HSM/badpin")
+TOKEN_URI="pkcs11:token=vigil-test;object=signer;type=private"
+mkdir -p "$HSM/obj"
+cp "$B/bpf/profile.bpf.o" "$HSM/obj/profile.bpf.o"
+
+# hsm_refused NAME WANT URI CERT: vigil-sign sign exits 65 with one line
+# naming URI and saying WANT; no signature is written.
+hsm_refused() {
+	local rc lines
+	rm -f "$HSM/obj/profile.bpf.o.sig"
+	"$SIGN" sign --cert "$4" --key "$3" "$HSM/obj/profile.bpf.o" >"$T/out" 2>"$T/err"
+	rc=$?
+	lines=$(grep -c . "$T/err")
+	tap_result "$1" $([ $hsm_rc -eq 0 ] && [ $rc -eq 65 ] && [ "$lines" -eq 1 ] && grep -qF "$3" "$T/err" &&
+		grep -q "$2" "$T/err" && [ ! -e "$HSM/obj/profile.bpf.o.sig" ]; echo $?) \
+		"token setup exit $hsm_rc; vigil-sign sign -> exit $rc, want 65 and one line with the URI and '$2':" \
+		"$(cat "$T/out" "$T/err" "$HSM/setup.out" | head -8)"
+}
+
+"$SIGN" sign --cert "$HSM/keys/signer.pem" --key "$TOKEN_URI?pin-source=$HSM/pin" "$HSM/obj/profile.bpf.o" >"$T/out" 2>"$T/err" &&
+	"$SIGN" verify --trust "$HSM/keys/ca.pem" --bpf "$HSM/obj/profile.bpf.o" >>"$T/out" 2>>"$T/err" &&
+	openssl cms -verify -binary -inform DER -in "$HSM/obj/profile.bpf.o.sig" -content "$HSM/obj/profile.bpf.o" \
+		-CAfile "$HSM/keys/ca.pem" -purpose any -out /dev/null >>"$T/out" 2>>"$T/err"
+signed_rc=$?
+tap_result "pkcs11: vigil-sign signs with a key in a token (its file deleted); vigil-sign verify --bpf and openssl cms accept it" \
+	$([ $hsm_rc -eq 0 ] && [ $signed_rc -eq 0 ]; echo $?) "token setup exit $hsm_rc:" "$(cat "$T/out" "$T/err" "$HSM/setup.out" | head -8)"
+hsm_refused "pkcs11: a wrong PIN: exit 65, one line naming the URI, no signature" "or a wrong PIN" \
+	"$TOKEN_URI?pin-source=$HSM/badpin" "$HSM/keys/signer.pem"
+hsm_refused "pkcs11: no such key in the token: exit 65, one line naming the URI, no signature" "no such private key" \
+	"pkcs11:token=vigil-test;object=nobody;type=private?pin-source=$HSM/pin" "$HSM/keys/signer.pem"
+hsm_refused "pkcs11: the token's key does not belong to --cert: exit 65, no signature" "does not belong" \
+	"$TOKEN_URI?pin-source=$HSM/pin" "$P/good.pem"
 
 tap_done

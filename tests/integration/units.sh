@@ -277,11 +277,10 @@ WORK=$B/tests/workloads/syscalls
 # initgroups() gives it here), CAP... as AmbientCapabilities= (so
 # inheritable too) and CapabilityBoundingSet=, NoNewPrivileges=yes.
 setpriv_unit() {
-	local set= c
-	for c in "$@"; do set="$set,+${c#CAP_}"; done
-	set=${set,,}
-	echo --reuid "$VUID" --regid "$VGID" --groups "$VGID" --inh-caps "${set#,}" \
-		--ambient-caps "${set#,}" --bounding-set "-all$set" --no-new-privs
+	local set
+	set=$(setpriv_caps "" "$@")
+	echo --reuid "$VUID" --regid "$VGID" --groups "$VGID" --inh-caps "$set" \
+		--ambient-caps "$set" --bounding-set "$(setpriv_caps -all "$@")" --no-new-privs
 }
 
 # as_unit NAME CAP...: run vigild with exactly CAP... in the ambient and
