@@ -292,7 +292,12 @@ static void drain_pending(struct collector *c)
 	while (c->npending) {
 		struct pending *p = &c->pending[0];
 		char used[256];
-		int rc = spool_write(c->out_fd, p->name, p->buf, p->len, used, sizeof(used));
+		int rc;
+
+		/* A spool file: the bound holds before it is written, not only after. */
+		if (c->export_on && p->nseries)
+			exportside_make_room(&c->ex, p->len);
+		rc = spool_write(c->out_fd, p->name, p->buf, p->len, used, sizeof(used));
 
 		if (rc) {
 			if (!c->out_failing)

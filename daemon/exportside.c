@@ -200,6 +200,25 @@ out:
 	return rc;
 }
 
+/* The line that starts an episode of drops (the bound's, before or after a write). */
+static void log_episode(struct exportside *es)
+{
+	if (spoolq_episode_started(es->q)) {
+		const struct log_event ev = { .priority = LOG_WARNING, .id = LOG_ID_SPOOL_DROPPING };
+
+		log_event(&ev, "export: the spool is over its bound (%" PRIu64 " bytes in %" PRIu64
+			  " files waiting for the export target): dropping the oldest profiles; the "
+			  "count goes into the next profiles' comments (said once until a push succeeds)",
+			  spoolq_stats(es->q)->bytes, spoolq_stats(es->q)->files);
+	}
+}
+
+void exportside_make_room(struct exportside *es, uint64_t size)
+{
+	spoolq_make_room(es->q, size);
+	log_episode(es);
+}
+
 void exportside_written(struct exportside *es, const char *name, int64_t time_ns, uint32_t nseries,
 			uint64_t samples, uint64_t size)
 {
@@ -217,14 +236,7 @@ void exportside_written(struct exportside *es, const char *name, int64_t time_ns
 	else if (rc)
 		log_warn_errno(rc, "export: cannot queue %s; it stays in the spool for the next run",
 			       name);
-	if (spoolq_episode_started(es->q)) {
-		const struct log_event ev = { .priority = LOG_WARNING, .id = LOG_ID_SPOOL_DROPPING };
-
-		log_event(&ev, "export: the spool is over its bound (%" PRIu64 " bytes in %" PRIu64
-			  " files waiting for the export target): dropping the oldest profiles; the "
-			  "count goes into the next profiles' comments (said once until a push succeeds)",
-			  spoolq_stats(es->q)->bytes, spoolq_stats(es->q)->files);
-	}
+	log_episode(es);
 	exportside_pump(es);
 }
 

@@ -82,6 +82,12 @@ int exportside_build(const struct exportside *es, const struct snapshot_set *set
 void exportside_parts_free(struct exportside_part *p, size_t n);
 
 /*
+ * A spool file of size bytes is about to be written: make room for it
+ * under the bound (spoolq_make_room), one log line per episode of drops.
+ */
+void exportside_make_room(struct exportside *es, uint64_t size);
+
+/*
  * A spool file just written as `name` (size bytes; nseries profiles of
  * `samples` pprof samples, for the interval at time_ns): queue it, apply
  * the bound (one log line per episode of drops), and send if nothing is in

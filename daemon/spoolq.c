@@ -333,13 +333,20 @@ static void pass_on_carried(struct spoolq *q, size_t i)
 	q->unreported_bytes += e->carried_bytes;
 }
 
-/* Unlink the oldest files while over the bound; not the one in flight, not the newest. */
-static uint64_t enforce(struct spoolq *q)
+/*
+ * Unlink the oldest files while over the bound with `incoming` bytes (a
+ * file about to be written, 0 for none) more; not the one in flight, and
+ * not the newest `keep` (1 once a file was just written: the bound does not
+ * undo a write it did not prevent).
+ */
+static uint64_t enforce(struct spoolq *q, uint64_t incoming, size_t keep)
 {
+	size_t more = incoming ? 1 : 0;
 	uint64_t dropped = 0;
 	size_t i = 0;
 
-	while ((q->st.bytes > q->max_bytes || q->n > SPOOLQ_MAX_FILES) && i + 1 < q->n) {
+	while ((q->st.bytes + incoming > q->max_bytes || q->n + more > SPOOLQ_MAX_FILES) &&
+	       i + keep < q->n) {
 		if (q->v[i].inflight) {
 			i++;
 			continue;
@@ -412,7 +419,7 @@ int spoolq_scan(struct spoolq *q, uint64_t *ret_legacy)
 		return rc;
 	if (q->n > 1) /* qsort(NULL, 0, ...) is undefined */
 		qsort(q->v, q->n, sizeof(q->v[0]), cmp_entry);
-	enforce(q);
+	enforce(q, 0, 1);
 	if (ret_legacy)
 		*ret_legacy = legacy;
 	return found;
@@ -421,7 +428,7 @@ int spoolq_scan(struct spoolq *q, uint64_t *ret_legacy)
 uint64_t spoolq_set_max_bytes(struct spoolq *q, uint64_t max_bytes)
 {
 	q->max_bytes = max_bytes ? max_bytes : SPOOLQ_DEFAULT_MAX_BYTES;
-	return enforce(q);
+	return enforce(q, 0, 1);
 }
 
 int spoolq_add(struct spoolq *q, const char *name, int64_t time_ns, uint32_t nseries,
@@ -437,10 +444,15 @@ int spoolq_add(struct spoolq *q, const char *name, int64_t time_ns, uint32_t nse
 	if (rc)
 		return rc;
 	q->st.written_total += nseries;
-	d = enforce(q);
+	d = enforce(q, 0, 1);
 	if (ret_dropped)
 		*ret_dropped = d;
 	return 0;
+}
+
+uint64_t spoolq_make_room(struct spoolq *q, uint64_t size)
+{
+	return enforce(q, size, 0);
 }
 
 bool spoolq_episode_started(struct spoolq *q)

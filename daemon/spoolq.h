@@ -138,6 +138,14 @@ int spoolq_add(struct spoolq *q, const char *name, int64_t time_ns, uint32_t nse
 	       uint64_t samples, uint64_t size, uint64_t *ret_dropped);
 
 /*
+ * Before a spool file of size bytes is written: unlink the oldest files
+ * (not the one in flight) until it fits under the bound beside the others,
+ * so that the spool never holds more than the bound plus the file in
+ * flight.  Returns how many profiles were dropped.
+ */
+uint64_t spoolq_make_room(struct spoolq *q, uint64_t size);
+
+/*
  * Another bound (the policy's export.spool_max_bytes, or back to the
  * command line's; 0: SPOOLQ_DEFAULT_MAX_BYTES), applied now: the oldest
  * files go at once if the spool is over it.  Returns how many profiles

@@ -9,6 +9,10 @@
 # its socket to the collector.  The collector must report the
 # protocol break to the monitor (MSG_UPLINK_BROKE), which kills the uplink
 # and shuts vigild down with a failure; no file is unlinked on its word.
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pyro.sh"

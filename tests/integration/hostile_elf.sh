@@ -8,6 +8,10 @@
 # workload.  The rest of the host must be profiled as usual, the hostile
 # frames must stay address + mapping, and the collector's memory must stay
 # within what the reader's limits allow (daemon/elfsym.h).
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -17,6 +17,10 @@
 # page's are the dotted names of the tags of its KEYS section
 # ("defaults.hz", "tenants[].name", "export.url"), split at the dots.
 # Needs groff and man-db (make deps), no root.
+#
+# It starts no vigild and times nothing a loaded host could miss:
+# tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -9,6 +9,10 @@
 # down with a failure), as on its control socket.  To the collector: it
 # reports the break to the monitor (MSG_UPLINK_BROKE), which does the
 # same, as for a break on the export's socket.
+#
+# It judges only its own vigild and workload and times nothing a loaded
+# host could miss: tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 . "$(dirname "$0")/lib.sh"
 HOOKS=$B/tests/vigild-testhooks
 TESTS=(

@@ -17,6 +17,10 @@
 #     that boundary (so no neverallow is vacuous).
 # Needs selinux-policy-dev, selinux-policy-default, setools, semodule-utils
 # and checkpolicy (make deps); a missing one fails every case.
+#
+# It starts no vigild and times nothing a loaded host could miss:
+# tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -10,6 +10,10 @@
 # the exit code (0, or 77 when refused), the reason token and the file
 # named in the message.  Signatures go both ways with `openssl cms`.
 # No BPF is loaded here: tests/integration/vigild_signing.sh does that.
+#
+# It starts no vigild and times nothing a loaded host could miss:
+# tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pki.sh"

@@ -9,6 +9,10 @@
 # known CA, a server that --ca does not trust, no server) end with the
 # exit codes vigilctl(1) documents.  Needs no root.  pg_vigilctl.sh runs it
 # with vigil-cp on PostgreSQL (lib_backend.sh).
+#
+# It starts no vigild and times nothing a loaded host could miss:
+# tests/run.sh runs it in its lane, beside the others.
+# run.sh: lane
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_backend.sh"
 

@@ -424,6 +424,49 @@ static void test_bound(void **state)
 }
 
 /*
+ * Room is made before a file is written (spoolq_make_room): the oldest go
+ * until the coming file fits beside the rest, the one in flight never, and
+ * the newest may (it is older than what comes).  So the directory never
+ * holds more than the bound plus the file in flight, even for a moment.
+ */
+static void test_make_room(void **state)
+{
+	struct spoolq *q;
+	const struct spoolq_entry *e;
+	char n[5][256];
+	uint64_t d;
+
+	assert_int_equal(spoolq_new(dfd, 1000, &q), 0);
+	for (int i = 0; i < 3; i++)
+		add(q, n[i], T0 + i * SEC, 0, 2, 300, &d);
+	e = spoolq_next(q); /* n[0] in flight */
+	assert_string_equal(e->name, n[0]);
+	/* 900 + 100 fits: nothing goes */
+	assert_int_equal(spoolq_make_room(q, 100), 0);
+	assert_false(spoolq_episode_started(q));
+	/* 900 + 400 does not: n[1] goes (not n[0], in flight), 600 + 400 fits */
+	assert_int_equal(spoolq_make_room(q, 400), 2);
+	assert_true(exists(n[0]));
+	assert_false(exists(n[1]));
+	assert_true(exists(n[2]));
+	assert_true(spoolq_episode_started(q));
+	add(q, n[3], T0 + 3 * SEC, 0, 2, 400, &d);
+	assert_int_equal(d, 0); /* room was made: nothing goes after the write */
+	assert_int_equal(spoolq_stats(q)->bytes, 1000);
+	/* a file larger than the bound: everything but the one in flight goes, newest included */
+	assert_int_equal(spoolq_make_room(q, 5000), 4);
+	assert_false(exists(n[2]));
+	assert_false(exists(n[3]));
+	assert_true(exists(n[0]));
+	assert_int_equal(spoolq_stats(q)->files, 1);
+	assert_int_equal(spoolq_stats(q)->dropped_total, 6);
+	add(q, n[4], T0 + 4 * SEC, 0, 1, 5000, &d);
+	assert_int_equal(d, 0); /* the one just written stays, over the bound */
+	assert_true(exists(n[4]));
+	spoolq_free(q);
+}
+
+/*
  * The count a comment reports is not lost with the file carrying it: when
  * the bound drops that file, another file of its interval takes the count,
  * else it is unreported again, beside the dropped file's own series.  So
@@ -505,6 +548,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_make_room, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carried, setup, teardown),
 		cmocka_unit_test(test_uuid),
 	};
