@@ -94,6 +94,7 @@
 #pragma weak cpside_release
 #pragma weak exportside_init
 #pragma weak exportside_stats
+#pragma weak exportside_make_room
 #pragma weak exportside_written
 #pragma weak exportside_build
 #pragma weak exportside_parts_free

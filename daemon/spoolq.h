@@ -25,8 +25,11 @@
  * wrote one file per series under that name; such files are recognised
  * (spoolq_parse_name) and counted at start, but not sent.
  *
- * The bound: past max_bytes the oldest files (never the one in flight,
- * never the newest) are unlinked and counted in struct spool_stats, in
+ * The bound: before a file is written, the oldest files (never the one in
+ * flight) are unlinked until it fits under max_bytes beside the others
+ * (spoolq_make_room); after, past max_bytes (a bound lowered, a scan, a
+ * file larger than the bound) the oldest but the newest go.  Each is
+ * counted in struct spool_stats, in
  * profiles (each file counts as its <n> series) and bytes; the counts since
  * the last profile are handed out once for that profile's comment.
  *

@@ -9,8 +9,11 @@
  * alone asks for them (OPENSSL_SUPPRESS_DEPRECATED) and is the one place
  * to change once a provider is packaged (OSSL_STORE_open on the URI).
  *
- * The engine's control commands (MODULE_PATH, LOAD_CERT_CTRL...) are
- * libp11's: engines/pkcs11 in github.com/OpenSC/libp11.
+ * The engine's control commands (MODULE_PATH, QUIET) are libp11's:
+ * engines/pkcs11 in github.com/OpenSC/libp11 (`openssl engine pkcs11 -vvv`
+ * lists them).  libp11 builds the key without a reference to the engine,
+ * and the engine's finish closes the module: so the engine stays
+ * initialised as long as the key (struct p11key), not only while loading.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
@@ -24,28 +27,65 @@
 
 #include <openssl/engine.h>
 #include <openssl/err.h>
+#include <openssl/ui.h>
+
+struct p11key {
+	ENGINE *engine; /* initialised (ENGINE_init) */
+	EVP_PKEY *pkey;
+};
 
 bool p11key_is_uri(const char *key)
 {
 	return key && strncmp(key, "pkcs11:", 7) == 0;
 }
 
-int p11key_load(const char *uri, EVP_PKEY **ret_key, char *err, size_t errlen)
+const char *p11key_shown(const char *uri, char *buf, size_t len)
+{
+	size_t n = strcspn(uri, "?");
+
+	snprintf(buf, len, "%.*s%s", (int)n, uri, uri[n] ? "?..." : "");
+	return buf;
+}
+
+/*
+ * Every prompt fails: libp11 asks its UI for a PIN the URI does not give,
+ * and OpenSSL's default UI would read the terminal (or stdin).  Failing is
+ * better than answering "" (UI_null's way), which spends one of a token's
+ * PIN tries.
+ */
+static int no_prompt(UI *ui, UI_STRING *uis)
+{
+	(void)ui;
+	(void)uis;
+	return 0;
+}
+
+int p11key_load(const char *uri, struct p11key **ret, char *err, size_t errlen)
 {
 	const char *module = getenv("VIGIL_PKCS11_MODULE");
-	char why[256];
-	EVP_PKEY *k = NULL;
+	const char *mod_shown = module && *module ? module : "p11-kit's proxy";
+	char why[256], shown[512];
+	UI_METHOD *ui = NULL;
+	struct p11key *k;
 	ENGINE *e;
 
-	if (!p11key_is_uri(uri) || !ret_key)
+	if (!p11key_is_uri(uri) || !ret)
 		return -EINVAL;
+	p11key_shown(uri, shown, sizeof(shown));
+	k = calloc(1, sizeof(*k));
+	ui = UI_create_method("vigil-sign: no prompts");
+	if (!k || !ui || UI_method_set_reader(ui, no_prompt) < 0) {
+		snprintf(err, errlen, "out of memory");
+		free(k);
+		UI_destroy_method(ui);
+		return -ENOMEM;
+	}
 	/* Found among OpenSSL's engines (its ENGINESDIR) by id, loaded on demand. */
 	e = ENGINE_by_id("pkcs11");
 	if (!e) {
 		snprintf(err, errlen, "%s: no PKCS#11 engine for OpenSSL (install "
-			 "libengine-pkcs11-openssl): %s", uri, sslutil_reason(why, sizeof(why)));
-		ERR_clear_error();
-		return -ENOENT;
+			 "libengine-pkcs11-openssl): %s", shown, sslutil_reason(why, sizeof(why)));
+		goto fail_noengine;
 	}
 	/* One line of ours says what failed; libp11's own lines on stderr, not. */
 	ENGINE_ctrl_cmd_string(e, "QUIET", NULL, 1);
@@ -53,27 +93,51 @@ int p11key_load(const char *uri, EVP_PKEY **ret_key, char *err, size_t errlen)
 		snprintf(err, errlen, "VIGIL_PKCS11_MODULE=%s: the PKCS#11 engine refuses it: %s",
 			 module, sslutil_reason(why, sizeof(why)));
 		ENGINE_free(e);
-		ERR_clear_error();
-		return -ENOENT;
+		goto fail_noengine;
 	}
 	if (!ENGINE_init(e)) {
-		snprintf(err, errlen, "%s: the PKCS#11 engine does not start (module %s): %s", uri,
-			 module && *module ? module : "p11-kit's proxy", sslutil_reason(why, sizeof(why)));
+		snprintf(err, errlen, "%s: the PKCS#11 engine does not start (module %s): %s", shown,
+			 mod_shown, sslutil_reason(why, sizeof(why)));
 		ENGINE_free(e);
-		ERR_clear_error();
-		return -ENOENT;
+		goto fail_noengine;
 	}
-	/* No UI method: a PIN the URI does not give is not asked for. */
-	k = ENGINE_load_private_key(e, uri, NULL, NULL);
-	if (!k)
-		snprintf(err, errlen, "%s: no such private key in the token, or a wrong PIN: %s", uri,
+	k->pkey = ENGINE_load_private_key(e, uri, ui, NULL);
+	UI_destroy_method(ui);
+	if (!k->pkey) {
+		snprintf(err, errlen, "%s: no such private key in a token of module %s, or a wrong "
+			 "or missing PIN (pin-source= in the URI): %s", shown, mod_shown,
 			 sslutil_reason(why, sizeof(why)));
-	/* The key holds its own reference to the engine. */
-	ENGINE_finish(e);
-	ENGINE_free(e);
-	ERR_clear_error();
-	if (!k)
+		ENGINE_finish(e);
+		ENGINE_free(e);
+		free(k);
+		ERR_clear_error();
 		return -ENOKEY;
-	*ret_key = k;
+	}
+	k->engine = e;
+	ERR_clear_error();
+	*ret = k;
 	return 0;
+
+fail_noengine:
+	UI_destroy_method(ui);
+	free(k);
+	ERR_clear_error();
+	return -ENOENT;
+}
+
+EVP_PKEY *p11key_pkey(const struct p11key *k)
+{
+	return k ? k->pkey : NULL;
+}
+
+void p11key_free(struct p11key *k)
+{
+	if (!k)
+		return;
+	EVP_PKEY_free(k->pkey);
+	if (k->engine) {
+		ENGINE_finish(k->engine);
+		ENGINE_free(k->engine);
+	}
+	free(k);
 }

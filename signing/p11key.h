@@ -14,16 +14,33 @@
 bool p11key_is_uri(const char *key);
 
 /*
+ * uri as it may be shown: without its query (after '?'), which may hold
+ * the PIN (pin-value=).  Returns buf.
+ */
+const char *p11key_shown(const char *uri, char *buf, size_t len);
+
+/* A key in a token, and what keeps the token open while it is used. */
+struct p11key;
+
+/*
  * The private key uri names, through Debian's PKCS#11 engine for OpenSSL
  * (libengine-pkcs11-openssl, "pkcs11"), which loads the module named by
  * the environment's VIGIL_PKCS11_MODULE or, without it, p11-kit's proxy
  * (every module p11-kit knows).  The PIN comes from the URI
- * (pin-value=..., or pin-source=FILE) as RFC 7512 says; nothing is asked
- * on a terminal.  The key never leaves the token: signing with *ret_key
- * goes through the engine.  Returns 0 and *ret_key (EVP_PKEY_free), or
- * -ENOENT (no such engine: the package is missing), -ENOKEY (no such key,
- * or a wrong PIN), -ENOMEM, with a message in err.
+ * (pin-source=FILE, or pin-value=PIN) as RFC 7512 says; nothing is asked
+ * on a terminal: a URI without one fails to log in.  The key never leaves
+ * the token: signing with p11key_pkey() goes through the engine, which
+ * stays initialised until p11key_free().  Returns 0 and *ret, or -ENOENT
+ * (no such engine: the package is missing), -ENOKEY (no such key, a wrong
+ * or missing PIN, or a module that does not load), -ENOMEM, with a message
+ * in err that shows no PIN.
  */
-int p11key_load(const char *uri, EVP_PKEY **ret_key, char *err, size_t errlen);
+int p11key_load(const char *uri, struct p11key **ret, char *err, size_t errlen);
+
+/* The key, owned by k. */
+EVP_PKEY *p11key_pkey(const struct p11key *k);
+
+/* The key, then the engine's hold on the token. */
+void p11key_free(struct p11key *k);
 
 #endif

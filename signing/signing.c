@@ -47,7 +47,8 @@ struct signing_trust {
 struct signing_key {
 	X509 *cert;
 	STACK_OF(X509) *chain; /* extra certificates to include; may be empty */
-	EVP_PKEY *pkey;
+	EVP_PKEY *pkey;          /* the file's; or p11's, owned by it */
+	struct p11key *p11;      /* a key in a PKCS#11 token (p11key.h) */
 };
 
 static const char *const status_names[] = {
@@ -787,10 +788,11 @@ int signing_key_load(const char *cert_path, const char *key_path, struct signing
 	BIO_free(b);
 	b = NULL;
 	if (p11key_is_uri(key_path)) {
-		if (p11key_load(key_path, &k->pkey, err, errlen)) {
+		if (p11key_load(key_path, &k->p11, err, errlen)) {
 			rc = -EBADMSG; /* err says why */
 			goto fail;
 		}
+		k->pkey = p11key_pkey(k->p11);
 	} else if (!(b = BIO_new_mem_buf(kbuf, (int)klen))) {
 		goto fail;
 	} else if (!(k->pkey = PEM_read_bio_PrivateKey(b, NULL, no_password, NULL))) {
@@ -800,7 +802,10 @@ int signing_key_load(const char *cert_path, const char *key_path, struct signing
 		goto fail;
 	}
 	if (X509_check_private_key(k->cert, k->pkey) != 1) {
-		fmt(err, errlen, "%s: this key does not belong to the certificate in %s", key_path,
+		char shown[512];
+
+		fmt(err, errlen, "%s: this key does not belong to the certificate in %s",
+		    p11key_is_uri(key_path) ? p11key_shown(key_path, shown, sizeof(shown)) : key_path,
 		    cert_path);
 		rc = -EKEYREJECTED;
 		goto fail;
@@ -845,7 +850,10 @@ void signing_key_free(struct signing_key *key)
 		return;
 	X509_free(key->cert);
 	sk_X509_pop_free(key->chain, X509_free);
-	EVP_PKEY_free(key->pkey);
+	if (key->p11)
+		p11key_free(key->p11); /* the key, then the token */
+	else
+		EVP_PKEY_free(key->pkey);
 	free(key);
 }
 

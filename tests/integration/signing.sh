@@ -20,7 +20,7 @@
 
 TESTS_ALL="vigil-sign and openssl are available"
 # Every case below, loops included (6 flipped bytes, 3 truncations), counted.
-tap_plan 62
+tap_plan 64
 require_file "$SIGN" "$TESTS_ALL"
 require_file "$B/bpf/profile.bpf.o" "$TESTS_ALL"
 if ! command -v openssl >/dev/null; then
@@ -283,17 +283,20 @@ TOKEN_URI="pkcs11:token=vigil-test;object=signer;type=private"
 mkdir -p "$HSM/obj"
 cp "$B/bpf/profile.bpf.o" "$HSM/obj/profile.bpf.o"
 
-# hsm_refused NAME WANT URI CERT: vigil-sign sign exits 65 with one line
-# naming URI and saying WANT; no signature is written.
+# hsm_refused NAME WANT URI CERT [STDIN]: vigil-sign sign exits 65 with one
+# line naming URI without its query (which may hold a PIN) and saying WANT;
+# no signature is written.  STDIN (default empty) is offered on its stdin,
+# which it must not read for a PIN.
 hsm_refused() {
-	local rc lines
+	local rc lines query=${3#*\?}
+	[ "$query" = "$3" ] && query='no query to hide'
 	rm -f "$HSM/obj/profile.bpf.o.sig"
-	"$SIGN" sign --cert "$4" --key "$3" "$HSM/obj/profile.bpf.o" >"$T/out" 2>"$T/err"
-	rc=$?
+	printf '%s' "${5:-}" | "$SIGN" sign --cert "$4" --key "$3" "$HSM/obj/profile.bpf.o" >"$T/out" 2>"$T/err"
+	rc=${PIPESTATUS[1]}
 	lines=$(grep -c . "$T/err")
-	tap_result "$1" $([ $hsm_rc -eq 0 ] && [ $rc -eq 65 ] && [ "$lines" -eq 1 ] && grep -qF "$3" "$T/err" &&
-		grep -q "$2" "$T/err" && [ ! -e "$HSM/obj/profile.bpf.o.sig" ]; echo $?) \
-		"token setup exit $hsm_rc; vigil-sign sign -> exit $rc, want 65 and one line with the URI and '$2':" \
+	tap_result "$1" $([ $hsm_rc -eq 0 ] && [ $rc -eq 65 ] && [ "$lines" -eq 1 ] && grep -qF "${3%%\?*}" "$T/err" &&
+		! grep -qF "$query" "$T/err" && grep -q "$2" "$T/err" && [ ! -e "$HSM/obj/profile.bpf.o.sig" ]; echo $?) \
+		"token setup exit $hsm_rc; vigil-sign sign -> exit $rc, want 65 and one line with the URI (no query) and '$2':" \
 		"$(cat "$T/out" "$T/err" "$HSM/setup.out" | head -8)"
 }
 
@@ -304,8 +307,12 @@ hsm_refused() {
 signed_rc=$?
 tap_result "pkcs11: vigil-sign signs with a key in a token (its file deleted); vigil-sign verify --bpf and openssl cms accept it" \
 	$([ $hsm_rc -eq 0 ] && [ $signed_rc -eq 0 ]; echo $?) "token setup exit $hsm_rc:" "$(cat "$T/out" "$T/err" "$HSM/setup.out" | head -8)"
-hsm_refused "pkcs11: a wrong PIN: exit 65, one line naming the URI, no signature" "or a wrong PIN" \
+hsm_refused "pkcs11: a wrong PIN: exit 65, one line naming the URI, no signature" "or missing PIN" \
 	"$TOKEN_URI?pin-source=$HSM/badpin" "$HSM/keys/signer.pem"
+hsm_refused "pkcs11: a wrong PIN in the URI (pin-value=): exit 65, the PIN not shown, no signature" "or missing PIN" \
+	"$TOKEN_URI?pin-value=1111" "$HSM/keys/signer.pem"
+hsm_refused "pkcs11: no PIN in the URI: exit 65, nothing read from stdin (which holds the PIN), no signature" \
+	"or missing PIN" "$TOKEN_URI" "$HSM/keys/signer.pem" "$(printf '2468\n')"
 hsm_refused "pkcs11: no such key in the token: exit 65, one line naming the URI, no signature" "no such private key" \
 	"pkcs11:token=vigil-test;object=nobody;type=private?pin-source=$HSM/pin" "$HSM/keys/signer.pem"
 hsm_refused "pkcs11: the token's key does not belong to --cert: exit 65, no signature" "does not belong" \
