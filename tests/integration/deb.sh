@@ -95,6 +95,21 @@ debs_of() {
 	done
 }
 
+# release_problems DIR CA SIGNER: what is wrong with the release build in
+# DEBS (vigild's package extracted into DIR): its marking, its trust store
+# (CA), and its object's signature (chains to CA, made by SIGNER's
+# certificate); nothing when all is right.
+release_problems() {
+	local out why=
+	rm -rf "$1" && mkdir -p "$1" && dpkg-deb -x "${DEBS[0]}" "$1"
+	[ "$(deb_field "${DEBS[0]}" Vigil-Signing)" = release ] || why="Vigil-Signing: $(deb_field "${DEBS[0]}" Vigil-Signing);"
+	cmp -s "$1/etc/vigil/trust.pem" "$2" || why+=" trust.pem is not the given CA;"
+	out=$("$SIGN" verify --trust "$2" --bpf "$1/usr/lib/vigil/bpf/profile.bpf.o" 2>&1) ||
+		why+=" the signature does not verify against the given CA: $out;"
+	grep -qF "$3" <<<"$out" || why+=" not signed by the given certificate: $out;"
+	echo "$why"
+}
+
 # --- 1. a development build -------------------------------------------------
 
 ( cd "$VIGIL_ROOT" && make --no-print-directory deb ) >"$T/deb-dev.out" 2>&1
@@ -141,13 +156,7 @@ debs_of
 why=
 [ $rc -eq 0 ] && [ -z "$MISSING" ] || why="make deb: exit $rc, missing:${MISSING:- none}"
 if [ -z "$why" ]; then
-	mkdir -p "$T/rel"
-	dpkg-deb -x "${DEBS[0]}" "$T/rel"
-	[ "$(deb_field "${DEBS[0]}" Vigil-Signing)" = release ] || why="Vigil-Signing: $(deb_field "${DEBS[0]}" Vigil-Signing)"
-	cmp -s "$T/rel/etc/vigil/trust.pem" "$KEYS/ca.pem" || why+=" trust.pem is not the given CA;"
-	out=$("$SIGN" verify --trust "$KEYS/ca.pem" --bpf "$T/rel/usr/lib/vigil/bpf/profile.bpf.o" 2>&1) ||
-		why+=" the signature does not verify against the given CA: $out;"
-	grep -q 'Example Enterprise' <<<"$out" || why+=" not signed by the given certificate: $out;"
+	why=$(release_problems "$T/rel" "$KEYS/ca.pem" 'Example Enterprise')
 	# The key's base64 body, looked for in every package's files and the build tree.
 	keyline=$(sed -n '2p' "$KEYS/signer.key")
 	for d in "${DEBS[@]}"; do
@@ -165,37 +174,19 @@ tap_result "${TESTS[3]}" $([ -z "$why" ]; echo $?) "$why" "$([ $rc -ne 0 ] && ta
 # that only the token can have signed.  VIGIL_PKCS11_MODULE names its module
 # (docs/signing.md); the PIN comes from a file named in the URI.
 HSM=$T/hsm
-mkdir -p "$HSM/tokens"
-export SOFTHSM2_CONF=$HSM/softhsm2.conf
-printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$HSM/tokens" >"$SOFTHSM2_CONF"
 why=
-if ! "$SIGN" dev-ca --out "$HSM/keys" --name "Example HSM" >"$HSM/setup.out" 2>&1 ||
-	! openssl pkcs8 -topk8 -nocrypt -in "$HSM/keys/signer.key" -out "$HSM/signer.p8" >>"$HSM/setup.out" 2>&1 ||
-	! softhsm2-util --init-token --free --label vigil-release --pin 4321 --so-pin 87654321 >>"$HSM/setup.out" 2>&1 ||
-	! softhsm2-util --import "$HSM/signer.p8" --token vigil-release --label vigil-signer --id 01 \
-		--pin 4321 >>"$HSM/setup.out" 2>&1; then
+softhsm_token "$HSM" "Example HSM" vigil-release 4321 ||
 	why="the token could not be made: $(tail -3 "$HSM/setup.out")"
-fi
-rm -f "$HSM/keys/signer.key" "$HSM/signer.p8"
-(umask 077 && printf 4321 >"$HSM/pin")
-URI="pkcs11:token=vigil-release;object=vigil-signer;type=private?pin-source=$HSM/pin"
+URI="pkcs11:token=vigil-release;object=signer;type=private?pin-source=$HSM/pin"
 if [ -z "$why" ]; then
-	( cd "$VIGIL_ROOT" && VIGIL_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so make --no-print-directory deb \
+	( cd "$VIGIL_ROOT" && make --no-print-directory deb \
 		SIGNING_CERT="$HSM/keys/signer.pem" SIGNING_KEY="$URI" SIGNING_CA="$HSM/keys/ca.pem" ) \
 		>"$T/deb-hsm.out" 2>&1
 	rc=$?
 	debs_of
 	[ $rc -eq 0 ] && [ -z "$MISSING" ] || why="make deb: exit $rc, missing:${MISSING:- none}"
 fi
-if [ -z "$why" ]; then
-	rm -rf "$T/hsmrel" && mkdir -p "$T/hsmrel"
-	dpkg-deb -x "${DEBS[0]}" "$T/hsmrel"
-	[ "$(deb_field "${DEBS[0]}" Vigil-Signing)" = release ] || why="Vigil-Signing: $(deb_field "${DEBS[0]}" Vigil-Signing)"
-	cmp -s "$T/hsmrel/etc/vigil/trust.pem" "$HSM/keys/ca.pem" || why+=" trust.pem is not the given CA;"
-	out=$("$SIGN" verify --trust "$HSM/keys/ca.pem" --bpf "$T/hsmrel/usr/lib/vigil/bpf/profile.bpf.o" 2>&1) ||
-		why+=" the signature does not verify against the given CA: $out;"
-	grep -q 'Example HSM' <<<"$out" || why+=" not signed by the given certificate: $out;"
-fi
+[ -z "$why" ] && why=$(release_problems "$T/hsmrel" "$HSM/keys/ca.pem" 'Example HSM')
 tap_result "${TESTS[4]}" $([ -z "$why" ]; echo $?) "$why" "$(tail -15 "$T/deb-hsm.out" 2>/dev/null)"
 
 # --- 5. install the development build ------------------------------------------

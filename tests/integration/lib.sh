@@ -178,6 +178,28 @@ setpriv_caps() {
 	echo "${out#,}"
 }
 
+# softhsm_token DIR NAME LABEL PIN: a SoftHSM token standing for an HSM,
+# its files under DIR (SOFTHSM2_CONF exported, VIGIL_PKCS11_MODULE too):
+# vigil-sign dev-ca --name NAME in DIR/keys, whose signer key is imported
+# into the token LABEL (object "signer", PIN PIN) and then deleted, so that
+# only the token can sign; DIR/pin holds the PIN (0600).  Its tools' output
+# in DIR/setup.out; non-zero when the token could not be made.
+softhsm_token() {
+	local dir=$1 rc
+	mkdir -p "$dir/tokens"
+	export SOFTHSM2_CONF=$dir/softhsm2.conf VIGIL_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$dir/tokens" >"$SOFTHSM2_CONF"
+	"$B/vigil-sign" dev-ca --out "$dir/keys" --name "$2" >"$dir/setup.out" 2>&1 &&
+		openssl pkcs8 -topk8 -nocrypt -in "$dir/keys/signer.key" -out "$dir/signer.p8" >>"$dir/setup.out" 2>&1 &&
+		softhsm2-util --init-token --free --label "$3" --pin "$4" --so-pin 87654321 >>"$dir/setup.out" 2>&1 &&
+		softhsm2-util --import "$dir/signer.p8" --token "$3" --label signer --id 01 --pin "$4" \
+			>>"$dir/setup.out" 2>&1
+	rc=$?
+	rm -f "$dir/keys/signer.key" "$dir/signer.p8"
+	(umask 077 && printf '%s' "$4" >"$dir/pin")
+	return $rc
+}
+
 # now_ms: CLOCK_REALTIME in milliseconds.
 now_ms() {
 	local t=${EPOCHREALTIME/./}

@@ -267,18 +267,9 @@ fi
 # A key in a PKCS#11 token (signing/p11key.c): SoftHSM stands for an HSM;
 # the key's file is deleted once imported, so only the token can sign.
 HSM=$T/hsm
-mkdir -p "$HSM/tokens"
-export SOFTHSM2_CONF=$HSM/softhsm2.conf
-export VIGIL_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
-printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$HSM/tokens" >"$SOFTHSM2_CONF"
-"$SIGN" dev-ca --out "$HSM/keys" --name "Token" >"$HSM/setup.out" 2>&1 &&
-	openssl pkcs8 -topk8 -nocrypt -in "$HSM/keys/signer.key" -out "$HSM/signer.p8" >>"$HSM/setup.out" 2>&1 &&
-	softhsm2-util --init-token --free --label vigil-test --pin 2468 --so-pin 13579135 >>"$HSM/setup.out" 2>&1 &&
-	softhsm2-util --import "$HSM/signer.p8" --token vigil-test --label signer --id 01 --pin 2468 \
-		>>"$HSM/setup.out" 2>&1
+softhsm_token "$HSM" Token vigil-test 2468
 hsm_rc=$?
-rm -f "$HSM/keys/signer.key" "$HSM/signer.p8"
-(umask 077 && printf 2468 >"$HSM/pin" && printf 1111 >"$HSM/badpin")
+(umask 077 && printf 1111 >"$HSM/badpin")
 TOKEN_URI="pkcs11:token=vigil-test;object=signer;type=private"
 mkdir -p "$HSM/obj"
 cp "$B/bpf/profile.bpf.o" "$HSM/obj/profile.bpf.o"
