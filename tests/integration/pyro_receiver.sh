@@ -24,7 +24,7 @@ TESTS=(
 	"duplicate label names: 400 invalid_argument"
 	"__name__ missing or empty: 400 invalid metric name; an empty label name: 400 invalid label name"
 	"a corrupt gzip and a non-pprof payload: 500 unknown, as Pyroscope's distributor answers"
-	"a profile go tool pprof rejects: 400 pprof_rejected; accepted with --no-go-check"
+	"a profile go tool pprof rejects: 400 pprof_rejected, alone among 70 in one request; accepted with --no-go-check"
 	"a profile older than 1 h or newer than 10 min: 400 outside the ingestion window"
 	"wrong path 404, GET 405, wrong Content-Type 415, undecodable body 400, gzip Content-Encoding accepted"
 	"script 200,429:2,503,slow:S,close: in order, Retry-After on 429, the slow one waits, close answers nothing"
@@ -210,6 +210,28 @@ report "${TESTS[7]}"
 # 9. The go tool pprof oracle.
 push dangling "${VALID[@]}" --synth 3 --synth-dangling
 expect dangling 400 invalid_argument "go tool pprof -raw rejected"
+# The profiles of a request go to go tool pprof together (64 a run), and a
+# run that does not pass them all is redone one by one: 70 valid series,
+# the 2nd and the 67th (one in each run) dangling, are one refusal that
+# names two, and those two alone are pprof_rejected.
+for i in $(seq 1 70); do
+	extra=()
+	[ "$i" -eq 2 ] || [ "$i" -eq 67 ] && extra=(--synth-dangling)
+	"$PYRO_PUSH" --write "$T/part$i" --label service_name="svc$i" --label __name__=process_cpu \
+		--synth 3 "${extra[@]}" || problems+="pyro_push --write failed; "
+done
+for i in $(seq 1 70); do cat "$T/part$i"; done >"$T/many.body"
+push many --body "$T/many.body"
+expect many 400 invalid_argument "go tool pprof -raw rejected"
+[ "$(error_of many | grep -o 'go tool pprof -raw rejected' | wc -l)" -eq 2 ] ||
+	problems+="many: the message names $(error_of many | grep -o 'go tool pprof -raw rejected' | wc -l) rejections, not 2; "
+got=$(pyro_requests '(.samples | length) == 70' | tail -1 |
+	jq -r '[.samples[] | select(.result != "accepted") | "\(.labels.service_name)=\(.result)"] | join(" ")')
+[ "$got" = "svc2=pprof_rejected svc67=pprof_rejected" ] ||
+	problems+="many: not accepted: '$got', expected svc2 and svc67 pprof_rejected; "
+for i in $(seq 1 70); do [ "$i" -eq 2 ] || [ "$i" -eq 67 ] || cat "$T/part$i"; done >"$T/many_ok.body"
+push many_ok --body "$T/many_ok.body"
+expect many_ok 200
 if pyro_start nogo --no-go-check; then
 	push dangling_nogo "${VALID[@]}" --synth 3 --synth-dangling
 	expect dangling_nogo 200

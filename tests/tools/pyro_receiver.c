@@ -76,8 +76,9 @@
  *    application/proto body (an empty PushResponse).
  *
  * What it adds, as a test oracle: every profile that Pyroscope would accept
- * is also given to `go tool pprof -raw` (unless --no-go-check); if that
- * fails the answer is invalid_argument "go tool pprof -raw rejected ...",
+ * is also given to `go tool pprof -raw` (unless --no-go-check), after
+ * Pyroscope's checks of the whole request; if that fails the answer is
+ * invalid_argument "go tool pprof -raw rejected ...",
  * result "pprof_rejected" in the log, which real Pyroscope would not say.
  * What it does not do: the Connect JSON codec (application/json bodies get
  * 415), gRPC, rate limits, relabelling, sanitization of dotted names.
@@ -90,6 +91,7 @@
  *    "header_bytes":N (request line and headers as sent),
  *    "tls_client":"subject of the client certificate" (TLS only),
  *    "body_bytes":N,"message":"error message",
+ *    "handle_ms":N (decoding, checking and go tool pprof; a Push only),
  *    "samples":[{"labels":{..},"id":..,"time_nanos":N,"duration_nanos":N,
  *      "samples":N,"sample_types":["cpu/nanoseconds",..],"totals":[N,..],
  *      "comments":["the profile's comments (pprof field 13)",..],
@@ -168,6 +170,7 @@
 #define MAX_SCRIPT_FILE 65536
 #define MAX_LABEL_SETS 256 /* distinct sample-label sets checked per profile */
 #define GO_CHECK_TIMEOUT_S 60
+#define GO_CHECK_BATCH 64 /* profiles per go tool pprof run */
 
 enum answer_kind { ANS_NORMAL, ANS_STATUS, ANS_SLOW, ANS_CLOSE };
 
@@ -940,26 +943,58 @@ out:
  * The oracle: go tool pprof -raw on the uncompressed profile.
  */
 
-/*
- * The profile and go's stderr live in memfds, named to go as
- * /proc/PID/fd/N, so that no file is left behind however this process ends
- * (the tests' clean-up kills it with SIGKILL).
- */
-static int go_pprof_check(const uint8_t *prof, size_t n, char *why, size_t whysz)
-{
-	char path[64];
-	int fd, efd, status;
-	size_t got = 0;
-	pid_t pid;
+/* A profile that passed Pyroscope's checks, waiting for go's. */
+struct checked {
+	uint8_t *pb; /* the uncompressed profile */
+	size_t pn;
+	json_t *js; /* its entry in the log (a reference) */
+};
 
-	fd = memfd_create("profile.pb", MFD_CLOEXEC);
+/*
+ * The profiles and go's stderr live in memfds, named to go as
+ * /proc/PID/fd/N, so that no file is left behind however this process ends
+ * (the tests' clean-up kills it with SIGKILL).  Several profiles go to one
+ * run: pprof parses and checks each source on its own before merging them
+ * (profile.ParseData's CheckValid), and a source it cannot read is only
+ * reported on stderr ("Fetched 1 source profiles out of 2", exit 0), so a
+ * run proves them all valid only when it exits 0 and says nothing.  One go
+ * start per request instead of one per series: a host's request holds a
+ * series per process, and on a busy host forty go starts outlast the
+ * interval the request covers.
+ */
+static int go_pprof_check(struct checked *const *v, size_t n, char *why, size_t whysz)
+{
+	char paths[GO_CHECK_BATCH][64];
+	static char go[] = "go", tool[] = "tool", pprof[] = "pprof", nosym[] = "-symbolize=none", raw[] = "-raw";
+	char *argv[GO_CHECK_BATCH + 6];
+	int fds[GO_CHECK_BATCH], efd, status = 0;
+	size_t got = 0, a = 0, k;
+	pid_t pid = -1;
+
+	if (n > GO_CHECK_BATCH)
+		n = GO_CHECK_BATCH;
+	for (k = 0; k < n; k++)
+		fds[k] = -1;
 	efd = memfd_create("go-stderr", MFD_CLOEXEC);
-	if (fd < 0 || efd < 0 || write(fd, prof, n) != (ssize_t)n) {
+	if (efd < 0) {
 		snprintf(why, whysz, "cannot hand the profile to go tool pprof: %s", strerror(errno));
-		pid = -1;
 		goto out;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), fd);
+	argv[a++] = go;
+	argv[a++] = tool;
+	argv[a++] = pprof;
+	argv[a++] = nosym;
+	argv[a++] = raw;
+	for (k = 0; k < n; k++) {
+		fds[k] = memfd_create("profile.pb", MFD_CLOEXEC);
+		if (fds[k] < 0 || write(fds[k], v[k]->pb, v[k]->pn) != (ssize_t)v[k]->pn) {
+			snprintf(why, whysz, "cannot hand the profile to go tool pprof: %s", strerror(errno));
+			goto out;
+		}
+		snprintf(paths[k], sizeof(paths[k]), "/proc/%d/fd/%d", (int)getpid(), fds[k]);
+		argv[a++] = paths[k];
+	}
+	argv[a] = NULL;
 	pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
@@ -967,7 +1002,7 @@ static int go_pprof_check(const uint8_t *prof, size_t n, char *why, size_t whysz
 		dup2(null, 1);
 		dup2(efd, 2);
 		alarm(GO_CHECK_TIMEOUT_S);
-		execlp("go", "go", "tool", "pprof", "-symbolize=none", "-raw", path, (char *)NULL);
+		execvp("go", argv);
 		_exit(127);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) < 0) {
@@ -975,25 +1010,24 @@ static int go_pprof_check(const uint8_t *prof, size_t n, char *why, size_t whysz
 		pid = -1;
 		goto out;
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		goto out;
-	ssize_t k = pread(efd, why, whysz - 1, 0);
+	ssize_t r = pread(efd, why, whysz - 1, 0);
 
-	got = k > 0 ? (size_t)k : 0;
+	got = r > 0 ? (size_t)r : 0;
 	why[got] = '\0';
 	for (char *c = why; *c; c++)
 		if (*c == '\n')
 			*c = ' ';
-	if (!got)
+	if (!got && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		snprintf(why, whysz, "go tool pprof exited with status 0x%x", status);
 out:
-	if (fd >= 0)
-		close(fd);
+	for (k = 0; k < n; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
 	if (efd >= 0)
 		close(efd);
 	if (pid < 0)
 		return -EIO;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EBADMSG;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 && !got ? 0 : -EBADMSG;
 }
 
 /* ---------------------------------------------------------------------
@@ -1006,6 +1040,8 @@ struct outcome {
 	char *msgbuf;
 	size_t msgsz;
 	int failures;
+	struct checked **chk; /* profiles for go tool pprof, checked once all are in */
+	size_t n_chk;
 };
 
 static void outcome_fail(struct outcome *o, const char *code, const char *msg)
@@ -1015,6 +1051,66 @@ static void outcome_fail(struct outcome *o, const char *code, const char *msg)
 	if (o->failures++)
 		fputs("; ", o->msg);
 	fputs(msg, o->msg);
+}
+
+static int hold_for_go(struct outcome *o, const uint8_t *pb, size_t pn, json_t *js)
+{
+	struct checked *c = calloc(1, sizeof(*c)), **v;
+
+	v = c ? realloc(o->chk, (o->n_chk + 1) * sizeof(*v)) : NULL;
+	if (v)
+		o->chk = v;
+	if (!c || !v || !(c->pb = malloc(pn ? pn : 1))) {
+		free(c);
+		return -ENOMEM;
+	}
+	memcpy(c->pb, pb, pn);
+	c->pn = pn;
+	c->js = json_incref(js);
+	o->chk[o->n_chk++] = c;
+	return 0;
+}
+
+static void go_reject(struct outcome *o, struct checked *c, const char *why)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "go tool pprof -raw rejected the profile: %s", why);
+	json_object_set_new(c->js, "result", json_string("pprof_rejected"));
+	json_object_set_new(c->js, "error", json_bytes(msg, strlen(msg)));
+	outcome_fail(o, "invalid_argument", msg);
+}
+
+/*
+ * go tool pprof on every profile held back: a batch at a time, and a batch
+ * that go does not pass whole is checked a profile at a time, so that each
+ * rejection names its own profile and reason.
+ */
+static void go_check_held(struct outcome *o)
+{
+	char why[768];
+
+	for (size_t i = 0; i < o->n_chk; i += GO_CHECK_BATCH) {
+		size_t n = o->n_chk - i < GO_CHECK_BATCH ? o->n_chk - i : GO_CHECK_BATCH;
+
+		if (go_pprof_check(o->chk + i, n, why, sizeof(why)) == 0)
+			continue;
+		if (n == 1) {
+			go_reject(o, o->chk[i], why);
+			continue;
+		}
+		for (size_t k = i; k < i + n; k++)
+			if (go_pprof_check(o->chk + k, 1, why, sizeof(why)) < 0)
+				go_reject(o, o->chk[k], why);
+	}
+	for (size_t i = 0; i < o->n_chk; i++) {
+		json_decref(o->chk[i]->js);
+		free(o->chk[i]->pb);
+		free(o->chk[i]);
+	}
+	free(o->chk);
+	o->chk = NULL;
+	o->n_chk = 0;
 }
 
 static void sample_process(struct receiver *r, const Push__V1__RawProfileSeries *s, const Push__V1__RawSample *rs,
@@ -1113,13 +1209,9 @@ static void sample_process(struct receiver *r, const Push__V1__RawProfileSeries 
 			snprintf(msg, sizeof(msg), "out of memory");
 		goto out;
 	}
-	if (r->cfg.go_check) {
-		char why[768];
-
-		if (go_pprof_check(pb, pn, why, sizeof(why)) < 0) {
-			snprintf(msg, sizeof(msg), "go tool pprof -raw rejected the profile: %s", why);
-			reason = "pprof_rejected";
-		}
+	if (r->cfg.go_check && hold_for_go(o, pb, pn, js) < 0) {
+		snprintf(msg, sizeof(msg), "out of memory holding the profile for go tool pprof");
+		reason = "pprof_rejected";
 	}
 out:
 	json_object_set_new(js, "result", json_string(reason ? reason : "accepted"));
@@ -1144,7 +1236,10 @@ static void push_process(struct receiver *r, struct evhttp_request *req, json_t 
 	const char *enc = hdr(req, "Content-Encoding");
 	Push__V1__PushRequest *pr;
 	struct outcome o = { 0 };
+	struct timespec t0, t1;
 	json_t *samples;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	json_object_set_new(entry, "body_bytes", json_integer((json_int_t)n));
 	if (enc && strcasecmp(enc, "identity")) {
@@ -1206,6 +1301,10 @@ static void push_process(struct receiver *r, struct evhttp_request *req, json_t 
 			json_array_append_new(samples, js);
 		}
 	}
+	go_check_held(&o);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	json_object_set_new(entry, "handle_ms",
+			    json_integer((json_int_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000)));
 	json_object_set_new(entry, "samples", samples);
 	fclose(o.msg);
 	if (o.code) {
