@@ -415,6 +415,10 @@ all: $(PROGRAMS) $(BPF_OBJS) $(BPF_SIGS) $(TESTS)
 
 # One dpkg-query for every package; apt-get (and the network) only for what
 # is missing, so that make check costs nothing here once deps are in.
+# The build behind run, check and bench: one job per CPU, unless make was
+# given -j (its jobserver) already.
+BUILD_ALL = $(MAKE) --no-print-directory $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(shell nproc)) all
+
 deps:
 	$(Q)missing=$$(dpkg-query -W -f='$${Package} $${db:Status-Abbrev}\n' $(DEB_PACKAGES) 2>/dev/null | \
 		awk -v want='$(DEB_PACKAGES)' 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 } \
@@ -425,16 +429,16 @@ deps:
 	fi
 
 run: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(BUILD_ALL)
 	./$(B)/vigild --hz 19 --interval 10 --duration 0 --output var/profiles \
 		--bpf-dir $(B)/bpf --trust $(B)/dev-ca/ca.pem
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(BUILD_ALL)
 	$(Q)tests/run.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(BUILD_ALL)
 	$(Q)tests/bench/bench.sh
 	$(Q)tests/bench/budgets.sh
 	$(Q)tests/bench/bench_export.sh
@@ -445,7 +449,7 @@ bench: deps
 # vigil-cp under 1k and 10k simulated agents (tests/bench/bench_cp.sh,
 # docs/benchmarks.md "Control plane").
 bench-cp: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(BUILD_ALL)
 	$(Q)tests/bench/bench_cp.sh
 	$(Q)tests/bench/bench_rollout.sh
 	$(Q)tests/bench/bench_audit.sh

@@ -17,9 +17,10 @@
 # is checked first (the uploads go straight to the API with curl, since
 # vigilctl refuses an empty signature file and a policy over 1 MiB itself).
 #
-# It judges only its own vigild and workload and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
+# It mostly waits on its own vigil-cp (polls a second apart), its workload
+# is busy a fifth of the time, and it judges only its own vigild and
+# workload: tests/run.sh runs it in its pool, beside the others.
+# run.sh: alongside
 #
 # First a good policy (serial 1, tenant "tenanta", the burner's cgroup) is
 # uploaded and assigned with vigilctl and applied.  Then, one at a time,
@@ -110,7 +111,7 @@ ccp_cleanup() {
 }
 trap ccp_cleanup EXIT
 mkdir "$CG" || { for n in "${NAMES[@]}"; do tap_not_ok "$n" "cannot make $CG"; done; tap_done; }
-spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" --threads 1 --seconds 600' sh "$CG" "$WLD/cpusplit" \
+spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" --threads 1 --duty 20 --seconds 600' sh "$CG" "$WLD/cpusplit" \
 	>/dev/null
 policy() { # policy SERIAL TENANT FILE
 	cat >"$3" <<EOF2

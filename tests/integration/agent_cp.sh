@@ -13,9 +13,10 @@
 # back on serial 1 from its state directory.  pg_agent_cp.sh runs it all
 # with vigil-cp on PostgreSQL (lib_backend.sh).
 #
-# It judges only its own vigild and workload and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
+# It mostly waits on its own vigil-cp (polls a second apart), its workload
+# is busy a fifth of the time, and it judges only its own vigild and
+# workload: tests/run.sh runs it in its pool, beside the others.
+# run.sh: alongside
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_backend.sh"
 
@@ -93,7 +94,7 @@ agent_cleanup() {
 }
 trap agent_cleanup EXIT
 mkdir "$CG" || { for n in "${NAMES[@]}"; do tap_not_ok "$n" "cannot make $CG"; done; tap_done; }
-spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" --threads 1 --seconds 600' sh "$CG" "$WLD/cpusplit" \
+spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" --threads 1 --duty 20 --seconds 600' sh "$CG" "$WLD/cpusplit" \
 	>/dev/null
 policy() { # policy SERIAL FILE
 	cat >"$2" <<EOF2

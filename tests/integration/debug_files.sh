@@ -64,17 +64,19 @@ chmod -R a+rX "$T/bin"
 chmod o+x "$T"
 
 RCS=() BAD=()
-# run NAME WORKLOAD...: vigild for 8 s while WORKLOAD runs 4 s; profiles in $T/NAME
+# run NAME WORKLOAD...: vigild while WORKLOAD runs 3 s, then SIGTERM (the
+# last profile written at exit); profiles in $T/NAME
 run() {
 	local name=$1 f
 	shift
-	vigild_start "$T/$name.log" --hz 99 --interval 2 --duration 8 --output "$T/$name"
+	vigild_start "$T/$name.log" --hz 99 --interval 2 --duration 0 --output "$T/$name"
 	vigild_wait_ready 20 || tap_diag "$name: vigild not sampling after 20 s:" "$(tail -5 "$T/$name.log")"
-	spawn "$@" --seconds 4 --threads 2 >/dev/null
+	spawn "$@" --seconds 3 --threads 2 >/dev/null
 	wait "$SPAWNED_PID"
 	# the collector's peak RSS (kB), before it exits
 	co=$(pgrep -P "$VIGILD_PID" -f 'internal-role collector' | head -1)
 	HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$co/status" 2>/dev/null)
+	kill -TERM "$VIGILD_PID"
 	vigild_wait 30
 	RCS+=("$name:$VIGILD_RC")
 	mapfile -t F < <(profile_files "$T/$name")

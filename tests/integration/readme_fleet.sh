@@ -36,8 +36,9 @@ fleet_cleanup() {
 }
 trap fleet_cleanup EXIT
 
-# A busy process in the cgroup the policy selects, for the whole test.
-spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" --threads 1 --seconds 60' sh "$CG" "$WLD/cpusplit" \
+# A process in the cgroup the policy selects, busy a fifth of the time, for
+# the whole test.
+spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" --threads 1 --duty 20 --seconds 60' sh "$CG" "$WLD/cpusplit" \
 	>/dev/null
 
 # The block, from the marker's fence to the closing fence.

@@ -17,13 +17,17 @@
  * taken during that clock read still have the burn function on the stack,
  * so tests count a function's samples inclusively.
  *
- * Usage: cpusplit [--seconds S] [--threads N]
+ * Usage: cpusplit [--seconds S] [--threads N] [--duty PCT]
  * Threads are named split-0, split-1, ...  At exit it prints the CPU time
- * each function actually got.
+ * each function actually got.  --duty (default 100) makes each thread
+ * sleep after every cycle for as long as keeps it busy PCT% of the time:
+ * a process that is always there to be sampled, in a test that needs
+ * some samples, not all the CPU.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "vwl.h"
 
@@ -58,6 +62,7 @@ struct worker {
 	pthread_t thread;
 	int index;
 	long long end_mono;
+	int duty;
 	long long spent[3];
 };
 
@@ -73,6 +78,7 @@ static void *split_run(void *arg)
 	snprintf(name, sizeof(name), "split-%d", w->index);
 	pthread_setname_np(pthread_self(), name);
 	while (vwl_mono_ns() < w->end_mono) {
+		long long busy0 = vwl_thread_ns();
 		/* every slot of a cycle gets the same slice: the split stays exact */
 		long long slice = SLICE_NS * 2 / 5 + rand_r(&seed) % (SLICE_NS * 6 / 5);
 
@@ -95,15 +101,22 @@ static void *split_run(void *arg)
 				w->spent[f] += vwl_thread_ns() - t0;
 			}
 		}
+		if (w->duty < 100) {
+			long long idle = (vwl_thread_ns() - busy0) * (100 - w->duty) / w->duty;
+			struct timespec ts = { idle / 1000000000LL, idle % 1000000000LL };
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	static const char *const known[] = {"--seconds", "--threads", NULL};
+	static const char *const known[] = {"--seconds", "--threads", "--duty", NULL};
 	double seconds = vwl_arg(argc, argv, known, "--seconds", 10, 0.01, 86400);
 	int nthreads = (int)vwl_arg(argc, argv, known, "--threads", 1, 1, MAX_THREADS);
+	int duty = (int)vwl_arg(argc, argv, known, "--duty", 100, 1, 100);
 	static struct worker w[MAX_THREADS];
 	long long end = vwl_mono_ns() + (long long)(seconds * 1e9);
 	long long total[3] = {0, 0, 0}, sum;
@@ -111,6 +124,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nthreads; i++) {
 		w[i].index = i;
 		w[i].end_mono = end;
+		w[i].duty = duty;
 		if (pthread_create(&w[i].thread, NULL, split_run, &w[i]) != 0) {
 			fprintf(stderr, "cpusplit: cannot create thread %d\n", i);
 			return 1;
