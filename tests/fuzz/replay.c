@@ -10,13 +10,19 @@
  *
  * Usage: fuzz_<name> DIR|FILE...
  *
- * Each input runs in a child process of its own, so that a crash names its
- * input and one input cannot hide another's leak (LeakSanitizer runs when
- * the child exits), from a heap buffer of exactly its size (ASan catches a
- * read one byte past the end), under a time limit (60 s, or
- * $VIGIL_REPLAY_TIMEOUT seconds).  LLVMFuzzerInitialize,
- * if the target has one, runs first in each child, as libFuzzer runs it
- * first in its process.
+ * The inputs run in a child process, one after another as in libFuzzer's
+ * own process, each from a heap buffer of exactly its size (ASan catches a
+ * read one byte past the end) under a time limit (60 s, or
+ * $VIGIL_REPLAY_TIMEOUT seconds); the child tells the parent through a
+ * pipe which input it starts.  An input that crashes or hangs the child is
+ * named, and a new child goes on after it.  LeakSanitizer looks when a
+ * child exits: if it finds a leak, each input of that child runs again in
+ * a child of its own, so that every leaking input is named and none hides
+ * another's; the inputs a crashed child ran before its crash run again the
+ * same way, since it never got to look.  (A child per input, as before,
+ * cost 60 ms each here, forking and leak-checking an ASan process: over a
+ * minute of make check.)  LLVMFuzzerInitialize, if the target has one,
+ * runs first in each child, as libFuzzer runs it first in its process.
  *
  * Output: TAP, one result for the whole target:
  *   1..1
@@ -33,6 +39,7 @@
 #include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,9 +154,36 @@ static void __attribute__((noreturn)) run_child(struct replay *r, const char *pa
 	exit(0);
 }
 
+/* What a child's exit status says of PATH, the input it was running. */
+static void judge(struct replay *r, const char *path, int status)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+		note(r, "%s: still running after %u s", path, r->timeout_s);
+	else if (WIFSIGNALED(status))
+		note(r, "%s: killed by signal %d (%s)", path, WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else if (WEXITSTATUS(status) == 2)
+		note(r, "%s: cannot be read", path);
+	else if (WEXITSTATUS(status) != 0)
+		note(r, "%s: exit %d (see the sanitizer report on stderr)", path, WEXITSTATUS(status));
+}
+
+static bool clean(int status)
+{
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int wait_child(pid_t pid, int *ret_status)
+{
+	while (waitpid(pid, ret_status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/* One input in a child of its own. */
 static void replay_one(struct replay *r, const char *path)
 {
-	int status;
+	int status, e;
 	pid_t pid;
 
 	r->n_inputs++;
@@ -161,20 +195,117 @@ static void replay_one(struct replay *r, const char *path)
 	}
 	if (pid == 0)
 		run_child(r, path);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			note(r, "%s: waitpid: %s", path, strerror(errno));
+	e = wait_child(pid, &status);
+	if (e < 0) {
+		note(r, "%s: waitpid: %s", path, strerror(-e));
+		return;
+	}
+	if (!clean(status))
+		judge(r, path, status);
+}
+
+/* The child of a batch: paths[lo, hi), each announced on fd before it runs, then hi. */
+static void __attribute__((noreturn)) run_batch_child(struct replay *r, char **paths, size_t lo,
+						     size_t hi, int fd)
+{
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&r->argc, &r->argv);
+	for (size_t i = lo; i <= hi; i++) {
+		uint32_t at = (uint32_t)i;
+		uint8_t *data = NULL;
+		size_t size = 0;
+		int e;
+
+		if (write(fd, &at, sizeof(at)) != (ssize_t)sizeof(at))
+			_exit(3);
+		if (i == hi)
+			break;
+		alarm(r->timeout_s);
+		e = read_input(paths[i], &data, &size);
+		if (e < 0) {
+			fprintf(stderr, "%s: %s\n", paths[i], strerror(-e));
+			_exit(2);
+		}
+		LLVMFuzzerTestOneInput(data, size);
+		free(data);
+	}
+	alarm(0);
+	fflush(NULL);
+	exit(0); /* LeakSanitizer looks now */
+}
+
+/*
+ * paths[lo, hi) in one child: 0, with *ret_stop the input it was running
+ * when it ended (hi: it ran them all) and its exit status; -errno when it
+ * could not run.
+ */
+static int run_batch(struct replay *r, char **paths, size_t lo, size_t hi, size_t *ret_stop,
+		     int *ret_status)
+{
+	uint32_t at;
+	size_t stop = lo;
+	int p[2], e;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		e = -errno;
+		close(p[0]);
+		close(p[1]);
+		return e;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		run_batch_child(r, paths, lo, hi, p[1]);
+	}
+	close(p[1]);
+	for (;;) {
+		ssize_t n = read(p[0], &at, sizeof(at));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(at))
+			break;
+		if (at >= lo && at <= hi)
+			stop = at;
+	}
+	close(p[0]);
+	e = wait_child(pid, ret_status);
+	*ret_stop = stop;
+	return e;
+}
+
+/* paths[lo, hi): in batches, every failing input named (see the top). */
+static void replay_range(struct replay *r, char **paths, size_t lo, size_t hi)
+{
+	while (lo < hi) {
+		size_t stop;
+		int status;
+
+		if (run_batch(r, paths, lo, hi, &stop, &status) < 0) {
+			for (size_t i = lo; i < hi; i++)
+				replay_one(r, paths[i]);
 			return;
 		}
+		if (stop == hi) {
+			if (clean(status)) {
+				r->n_inputs += (unsigned)(hi - lo);
+			} else {
+				/* A leak (or an exit that went wrong): each input alone. */
+				for (size_t i = lo; i < hi; i++)
+					replay_one(r, paths[i]);
+			}
+			return;
+		}
+		r->n_inputs++;
+		judge(r, paths[stop], status);
+		/* Those before it ran, but the child never looked for their leaks. */
+		replay_range(r, paths, lo, stop);
+		lo = stop + 1;
 	}
-	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-		note(r, "%s: still running after %u s", path, r->timeout_s);
-	else if (WIFSIGNALED(status))
-		note(r, "%s: killed by signal %d (%s)", path, WTERMSIG(status), strsignal(WTERMSIG(status)));
-	else if (WEXITSTATUS(status) == 2)
-		note(r, "%s: cannot be read", path);
-	else if (WEXITSTATUS(status) != 0)
-		note(r, "%s: exit %d (see the sanitizer report on stderr)", path, WEXITSTATUS(status));
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)
@@ -186,6 +317,8 @@ static void replay_arg(struct replay *r, const char *arg)
 {
 	struct dirent **names;
 	unsigned before = r->n_inputs;
+	char **paths;
+	size_t np = 0;
 	struct stat st;
 	int n;
 
@@ -206,16 +339,25 @@ static void replay_arg(struct replay *r, const char *arg)
 		note(r, "%s: %s", arg, strerror(errno));
 		return;
 	}
+	paths = calloc((size_t)n + 1, sizeof(*paths));
 	for (int i = 0; i < n; i++) {
 		char path[4096];
 
-		if (names[i]->d_name[0] != '.' &&
+		if (paths && names[i]->d_name[0] != '.' &&
 		    (size_t)snprintf(path, sizeof(path), "%s/%s", arg, names[i]->d_name) < sizeof(path) &&
-		    stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			replay_one(r, path);
+		    stat(path, &st) == 0 && S_ISREG(st.st_mode) && (paths[np] = strdup(path)))
+			np++;
 		free(names[i]);
 	}
 	free(names);
+	if (!paths) {
+		note(r, "%s: %s", arg, strerror(ENOMEM));
+		return;
+	}
+	replay_range(r, paths, 0, np);
+	for (size_t i = 0; i < np; i++)
+		free(paths[i]);
+	free(paths);
 	if (r->n_inputs == before)
 		note(r, "%s: no input in the corpus directory", arg);
 }

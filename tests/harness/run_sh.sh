@@ -44,6 +44,7 @@ TESTS=(
 	"pool: VIGIL_ALONGSIDE_JOBS that is not a number of streams: usage error"
 	"lane: one stream at a time, beside the serial phase and the pool, shown and counted after the pool"
 	"lane: VIGIL_LANE_JOBS that is not a number of streams: usage error"
+	"replay: every leaking input among fine ones is named, and only those"
 )
 tap_plan ${#TESTS[@]}
 require_file "$CM" "${TESTS[@]}"
@@ -51,7 +52,7 @@ require_file "$FC" "${TESTS[@]}"
 
 # check NAME RC LAST GREP... -- tests/run.sh ARGS: run.sh ARGS must exit
 # with RC (0 or 1), end with the line LAST, and print every GREP (fixed
-# strings) before it.  RUNNER=FILE runs that copy of run.sh instead.
+# strings) before it, and no GREP written !TEXT.  RUNNER=FILE runs that copy of run.sh instead.
 check() {
 	local name=$1 want_rc=$2 want_last=$3 rc last problems= g
 	shift 3
@@ -65,7 +66,10 @@ check() {
 	[ "$rc" -eq "$want_rc" ] || problems+="exit $rc, want $want_rc; "
 	[ "$last" = "$want_last" ] || problems+="last line '$last', want '$want_last'; "
 	for g in "${greps[@]}"; do
-		head -n -1 "$T/run.out" | grep -qF -- "$g" || problems+="no '$g'; "
+		case $g in
+		!*) ! head -n -1 "$T/run.out" | grep -qF -- "${g#!}" || problems+="'${g#!}' said; " ;;
+		*) head -n -1 "$T/run.out" | grep -qF -- "$g" || problems+="no '$g'; " ;;
+		esac
 	done
 	tap_result "$name" $([ -z "$problems" ]; echo $?) "$problems" "run.sh said:" "$(tail -n 12 "$T/run.out")"
 }
@@ -154,6 +158,15 @@ check "${TESTS[15]}" 1 "0 passed, 1 failed, 0 skipped" \
 command_script replay_empty "exec '$FC' '$C/empty'"
 check "${TESTS[16]}" 1 "0 passed, 1 failed, 0 skipped" \
 	"$C/empty: no input in the corpus directory" -- "$T/replay_empty.sh"
+# The inputs share a child: a leak is found when it exits, and then each
+# input runs alone, so that both leaks are named and the fine ones are not.
+mkdir -p "$C/leaks"
+printf 'fine' >"$C/leaks/a" && printf 'leak 1' >"$C/leaks/b" && printf 'fine' >"$C/leaks/c" &&
+	printf 'leak 2' >"$C/leaks/d" && printf '' >"$C/leaks/e"
+command_script replay_leaks "exec '$FC' '$C/leaks'"
+check "${TESTS[24]}" 1 "0 passed, 1 failed, 0 skipped" \
+	"fuzz_crash: $C/leaks/b: exit 1" "(and 1 more failure(s))" "# $C/leaks/d: exit 1" \
+	"!$C/leaks/a:" "!$C/leaks/c:" "!$C/leaks/e:" -- "$T/replay_leaks.sh"
 
 # The pool.  A tree of its own: its tests/run.sh is a copy of run.sh, which
 # runs what its tests/integration holds.  Scripts marked alongside log

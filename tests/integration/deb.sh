@@ -13,13 +13,6 @@
 # re-signed as docs/signing.md tells an enterprise to; and dpkg --purge
 # must leave nothing behind but the system users (Debian keeps those).
 # Whatever happens, the packages are purged at exit.
-#
-# It is the only test that builds packages (debian/build, build/deb) or
-# runs dpkg, and the paths it installs (/usr/libexec/vigil, /etc/vigil,
-# /var/lib/vigil) no other test uses; it judges only its own vigild and
-# workload and times nothing a loaded host could miss: tests/run.sh runs
-# it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -207,11 +207,15 @@ stat_opens() {
 problems=
 timeout -s INT 3 strace -qq -e trace=openat -o "$T/idle.strace" -p "$VIGILD_PID" 2>"$T/strace.err"
 idle=$(stat_opens "$T/idle.strace")
-timeout -s INT 4 strace -qq -e trace=openat -o "$T/scrape.strace" -p "$VIGILD_PID" 2>>"$T/strace.err" &
+# Traced from before the scrape until after its answer, however long a
+# busy host makes it take (the answer holds the figures read for it).
+timeout -s INT 30 strace -qq -e trace=openat -o "$T/scrape.strace" -p "$VIGILD_PID" 2>>"$T/strace.err" &
 tracer=$!
 sleep 1
 before=$(stats_samples)
 scrape "$PORT" "$T/m3.txt" || problems+="the scrape failed; "
+sleep 0.5
+kill -INT "$tracer" 2>/dev/null
 wait "$tracer"
 scraped=$(stat_opens "$T/scrape.strace")
 s3=$(value "$T/m3.txt" vigil_samples_total)
