@@ -23,7 +23,10 @@
 MAKEFLAGS += --no-builtin-rules
 
 B       := build
+# gcc unless CC is given (tests/integration/deb.sh gives "ccache gcc")
+ifeq ($(origin CC),default)
 CC      := gcc
+endif
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 PROTOC_C ?= protoc-c
@@ -37,7 +40,7 @@ msg = @printf '  %-8s %s\n' '$(1)' '$(2)'
 endif
 
 # Debian bookworm packages the build, the tests and the benchmark need.
-DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
+DEB_PACKAGES := build-essential ccache clang llvm libbpf-dev bpftool libelf-dev \
 	zlib1g-dev protobuf-c-compiler libprotobuf-c-dev libcmocka-dev \
 	pkg-config golang-go bpftrace linux-perf libssl-dev openssl libyaml-dev \
 	libseccomp-dev libcap-dev libclang-rt-14-dev libevent-dev libjansson-dev \

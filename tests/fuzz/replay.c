@@ -55,6 +55,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 #define REPLAY_MAX_INPUT (16u << 20) /* larger than any saved input should be */
 #define REPLAY_TIMEOUT_S 60	     /* per input (VIGIL_REPLAY_TIMEOUT); libFuzzer's is 1200 */
 #define REPLAY_MAX_NOTES 64
+#define REPLAY_INIT UINT32_MAX	     /* a batch child's word for "in LLVMFuzzerInitialize" */
 
 struct replay {
 	const char *target;
@@ -208,6 +209,11 @@ static void replay_one(struct replay *r, const char *path)
 static void __attribute__((noreturn)) run_batch_child(struct replay *r, char **paths, size_t lo,
 						     size_t hi, int fd)
 {
+	uint32_t init = REPLAY_INIT;
+
+	alarm(r->timeout_s);
+	if (write(fd, &init, sizeof(init)) != (ssize_t)sizeof(init))
+		_exit(3);
 	if (LLVMFuzzerInitialize)
 		LLVMFuzzerInitialize(&r->argc, &r->argv);
 	for (size_t i = lo; i <= hi; i++) {
@@ -229,21 +235,21 @@ static void __attribute__((noreturn)) run_batch_child(struct replay *r, char **p
 		LLVMFuzzerTestOneInput(data, size);
 		free(data);
 	}
-	alarm(0);
+	alarm(r->timeout_s); /* LeakSanitizer and atexit handlers, timed too */
 	fflush(NULL);
 	exit(0); /* LeakSanitizer looks now */
 }
 
 /*
  * paths[lo, hi) in one child: 0, with *ret_stop the input it was running
- * when it ended (hi: it ran them all) and its exit status; -errno when it
- * could not run.
+ * when it ended (hi: it ran them all; REPLAY_INIT: it never got past
+ * LLVMFuzzerInitialize) and its exit status; -errno when it could not run.
  */
 static int run_batch(struct replay *r, char **paths, size_t lo, size_t hi, size_t *ret_stop,
 		     int *ret_status)
 {
 	uint32_t at;
-	size_t stop = lo;
+	size_t stop = REPLAY_INIT;
 	int p[2], e;
 	pid_t pid;
 
@@ -269,7 +275,7 @@ static int run_batch(struct replay *r, char **paths, size_t lo, size_t hi, size_
 			continue;
 		if (n != (ssize_t)sizeof(at))
 			break;
-		if (at >= lo && at <= hi)
+		if (at == REPLAY_INIT || (at >= lo && at <= hi))
 			stop = at;
 	}
 	close(p[0]);
@@ -290,13 +296,24 @@ static void replay_range(struct replay *r, char **paths, size_t lo, size_t hi)
 				replay_one(r, paths[i]);
 			return;
 		}
+		if (stop == REPLAY_INIT) {
+			/* No input can run: said once, for the target. */
+			judge(r, "LLVMFuzzerInitialize", status);
+			return;
+		}
 		if (stop == hi) {
 			if (clean(status)) {
 				r->n_inputs += (unsigned)(hi - lo);
 			} else {
 				/* A leak (or an exit that went wrong): each input alone. */
+				unsigned failed = r->n_failed;
+
 				for (size_t i = lo; i < hi; i++)
 					replay_one(r, paths[i]);
+				if (r->n_failed == failed)
+					note(r, "%s to %s: together, exit status 0x%x; none fails alone "
+						"(state one input leaves to another?)", paths[lo], paths[hi - 1],
+					     (unsigned)status);
 			}
 			return;
 		}
