@@ -4,10 +4,6 @@
 # A usage error exits 64 with exactly one line on stderr; a user without
 # root or CAP_BPF + CAP_PERFMON gets exit 77 and a line naming what is
 # missing.  None of this needs BPF to work, only a built vigild.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

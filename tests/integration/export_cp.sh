@@ -4,10 +4,6 @@
 # export's, and the acks reach the spool through the control plane's side
 # of the collector (cpside.c).  The control plane is down throughout (a
 # port nothing listens on): export does not wait for it.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pyro.sh"

@@ -8,10 +8,6 @@
 # a kernel built without them, for vigild and all it starts) vigild must
 # refuse to start: exit 71, a line from each worker naming Landlock and what
 # would provide it, no profile written and nothing left loaded.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -22,10 +22,6 @@
 #   - as another user with the same capabilities (nobody), or as vigil
 #     with another supplementary group: exit 77, one line naming root and
 #     vigil.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

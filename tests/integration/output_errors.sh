@@ -15,10 +15,6 @@
 #   3. remove the profiles and remount the tmpfs read-only: same, with
 #      the read-only error, until it is remounted read-write.
 # Then SIGTERM: exit 0 and no temporary files left behind.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -2,8 +2,4 @@
 # tests/integration/pg_vigilctl.sh - vigilctl.sh with vigil-cp on a real
 # PostgreSQL 15 started for it (VIGIL_TEST_BACKEND=pg, lib_backend.sh):
 # its own TAP stream, so tests/run.sh counts each backend's cases.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 VIGIL_TEST_BACKEND=pg exec bash "$(dirname "$0")/vigilctl.sh"

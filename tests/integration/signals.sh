@@ -6,10 +6,6 @@
 # Each signal gets its own session with a 60 s interval, so the only file
 # there can be is the one the signal flushed; cpusplit runs meanwhile so the
 # partial profile must contain it.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -19,10 +19,6 @@
 # user_version).  A PostgreSQL server keeps its data whatever happens to a
 # client; the PostgreSQL counterpart, the SERVER killed with SIGKILL
 # mid-writes, is in store_pg.sh.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -13,10 +13,6 @@
 #   - each pg_NAME.sh wrapper runs an existing NAME.sh that sources
 #     lib_backend.sh (otherwise it would run SQLite twice).
 # One result per script concerned.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 

@@ -2,10 +2,6 @@
 # tests/integration/verifier.sh - a BPF object that passes every signature
 # and identity check but that the kernel's verifier rejects: vigild must say
 # so with the relevant tail of the verifier log, and leave nothing loaded.
-#
-# It judges only its own processes and files and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
 
 . "$(dirname "$0")/lib.sh"
 
