@@ -134,27 +134,6 @@ static int read_input(const char *path, uint8_t **ret_data, size_t *ret_size)
 	return 0;
 }
 
-/* The child: one input, then exit so that LeakSanitizer looks. */
-static void __attribute__((noreturn)) run_child(struct replay *r, const char *path)
-{
-	uint8_t *data = NULL;
-	size_t size = 0;
-	int e;
-
-	alarm(r->timeout_s);
-	e = read_input(path, &data, &size);
-	if (e < 0) {
-		fprintf(stderr, "%s: %s\n", path, strerror(-e));
-		_exit(2);
-	}
-	if (LLVMFuzzerInitialize)
-		LLVMFuzzerInitialize(&r->argc, &r->argv);
-	LLVMFuzzerTestOneInput(data, size);
-	free(data);
-	fflush(NULL);
-	exit(0);
-}
-
 /* What a child's exit status says of PATH, the input it was running. */
 static void judge(struct replay *r, const char *path, int status)
 {
@@ -179,30 +158,6 @@ static int wait_child(pid_t pid, int *ret_status)
 		if (errno != EINTR)
 			return -errno;
 	return 0;
-}
-
-/* One input in a child of its own. */
-static void replay_one(struct replay *r, const char *path)
-{
-	int status, e;
-	pid_t pid;
-
-	r->n_inputs++;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		note(r, "%s: fork: %s", path, strerror(errno));
-		return;
-	}
-	if (pid == 0)
-		run_child(r, path);
-	e = wait_child(pid, &status);
-	if (e < 0) {
-		note(r, "%s: waitpid: %s", path, strerror(-e));
-		return;
-	}
-	if (!clean(status))
-		judge(r, path, status);
 }
 
 /* The child of a batch: paths[lo, hi), each announced on fd before it runs, then hi. */
@@ -284,6 +239,20 @@ static int run_batch(struct replay *r, char **paths, size_t lo, size_t hi, size_
 	return e;
 }
 
+/* paths[i] in a child of its own. */
+static void replay_one(struct replay *r, char **paths, size_t i)
+{
+	size_t stop;
+	int status, e;
+
+	r->n_inputs++;
+	e = run_batch(r, paths, i, i + 1, &stop, &status);
+	if (e < 0)
+		note(r, "%s: cannot run it: %s", paths[i], strerror(-e));
+	else if (!clean(status))
+		judge(r, stop == REPLAY_INIT ? "LLVMFuzzerInitialize" : paths[i], status);
+}
+
 /* paths[lo, hi): in batches, every failing input named (see the top). */
 static void replay_range(struct replay *r, char **paths, size_t lo, size_t hi)
 {
@@ -293,7 +262,7 @@ static void replay_range(struct replay *r, char **paths, size_t lo, size_t hi)
 
 		if (run_batch(r, paths, lo, hi, &stop, &status) < 0) {
 			for (size_t i = lo; i < hi; i++)
-				replay_one(r, paths[i]);
+				replay_one(r, paths, i);
 			return;
 		}
 		if (stop == REPLAY_INIT) {
@@ -309,7 +278,7 @@ static void replay_range(struct replay *r, char **paths, size_t lo, size_t hi)
 				unsigned failed = r->n_failed;
 
 				for (size_t i = lo; i < hi; i++)
-					replay_one(r, paths[i]);
+					replay_one(r, paths, i);
 				if (r->n_failed == failed)
 					note(r, "%s to %s: together, exit status 0x%x; none fails alone "
 						"(state one input leaves to another?)", paths[lo], paths[hi - 1],
@@ -344,7 +313,13 @@ static void replay_arg(struct replay *r, const char *arg)
 		return;
 	}
 	if (S_ISREG(st.st_mode)) {
-		replay_one(r, arg);
+		char *one = strdup(arg);
+
+		if (one)
+			replay_range(r, &one, 0, 1);
+		else
+			note(r, "%s: %s", arg, strerror(ENOMEM));
+		free(one);
 		return;
 	}
 	if (!S_ISDIR(st.st_mode)) {

@@ -98,6 +98,7 @@ tap_done() {
 
 SPAWNED=()
 MOUNTS=()
+CGROUPS=()
 
 lib_cleanup() {
 	local p m
@@ -114,6 +115,10 @@ lib_cleanup() {
 	done
 	for ((m = ${#MOUNTS[@]} - 1; m >= 0; m--)); do
 		umount -l "${MOUNTS[$m]}" 2>/dev/null
+	done
+	# Emptied by the kills above, once the kernel has reaped the tasks.
+	for ((m = ${#CGROUPS[@]} - 1; m >= 0; m--)); do
+		for _ in 1 2 3 4 5; do rmdir "${CGROUPS[$m]}" 2>/dev/null && break; sleep 0.2; done
 	done
 	# VIGIL_KEEP_SCRATCH=1 keeps the scratch directory to look at afterwards.
 	if [ -n "${VIGIL_KEEP_SCRATCH:-}" ]; then
@@ -145,6 +150,12 @@ tmp_mount() {
 	local dir=$1
 	shift
 	mkdir -p "$dir" && mount "$@" "$dir" && MOUNTS+=("$dir")
+}
+
+# tmp_cgroup DIR: make the cgroup DIR (and its parents) for the test,
+# removed at exit after the processes spawned; 1 when it cannot be made.
+tmp_cgroup() {
+	mkdir -p "$1" && CGROUPS+=("$1")
 }
 
 # cgroup2_root: the mount point of the cgroup v2 hierarchy, found as vigild

@@ -56,12 +56,7 @@ require_file /usr/bin/perf "${TESTS[@]}"
 # program's goroutine stacks are all lookups).
 CGROOT=$(cgroup2_root)
 CG=$CGROOT/vigil-unwind-$$
-unwind_cleanup() {
-	lib_cleanup
-	rmdir "$CG" 2>/dev/null
-}
-trap unwind_cleanup EXIT
-if [ -z "$CGROOT" ] || ! mkdir -p "$CG"; then
+if [ -z "$CGROOT" ] || ! tmp_cgroup "$CG"; then
 	for n in "${TESTS[@]}"; do tap_not_ok "$n" "cannot make a cgroup under ${CGROOT:-(no cgroup2)}"; done
 	tap_done
 fi
