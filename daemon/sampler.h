@@ -26,7 +26,7 @@
 struct sampler_config {
 	unsigned hz;          /* per CPU */
 	bool build_id;        /* user stacks as build-id + offset */
-	size_t ringbuf_bytes; /* 0: 512 KiB per CPU, rounded up to a power of two */
+	size_t ringbuf_bytes; /* 0: by hz (sampler_load.c), rounded up to a power of two */
 };
 
 struct sampler;

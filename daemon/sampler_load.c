@@ -84,6 +84,34 @@ static size_t pow2_at_least(size_t v)
 	return p;
 }
 
+/*
+ * The ring buffer's share of one CPU: 512 KiB, or more at a high --hz,
+ * about a second of samples at 2 KiB each (a DWARF stack copy of a
+ * shallow stack is ~800 bytes, a frame-pointer sample ~250), up to
+ * RING_MAX_PER_CPU.  The program wakes the collector when half the ring
+ * is used (bpf/profile.bpf.c, wake_flag), and each wakeup costs the
+ * collector some 50 to 65 us on the 2-CPU VM of docs/benchmarks.md (the
+ * context switches and a cold drain): at 999 Hz with DWARF copies a
+ * 512 KiB ring woke it three times a second, 2 MiB under once.  The data
+ * pages are mapped twice into the collector, so every byte here costs two
+ * of its RSS: 2 MiB at the default 19 Hz, 8 MiB at 999 Hz on 2 CPUs.  A
+ * policy that raises a tenant's frequency above --hz gets the ring that
+ * --hz sized: more wakeups, nothing lost (a full ring's samples are
+ * counted as lost all the same).
+ */
+#define RING_MIN_PER_CPU ((size_t)512 << 10)
+#define RING_MAX_PER_CPU ((size_t)2 << 20)
+#define RING_BYTES_PER_SAMPLE 2048
+
+static size_t ring_bytes_per_cpu(unsigned hz)
+{
+	size_t want = (size_t)hz * RING_BYTES_PER_SAMPLE;
+
+	return want < RING_MIN_PER_CPU ? RING_MIN_PER_CPU
+	       : want > RING_MAX_PER_CPU ? RING_MAX_PER_CPU
+					 : want;
+}
+
 /* The last few lines of a verifier log: where the rejection is explained. */
 static void log_tail(const char *log, char *err, size_t errlen, const char *name, int rc)
 {
@@ -156,15 +184,9 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	bpf_program__set_log_buf(prog, vlog, VERIFIER_LOG_SIZE);
 	bpf_program__set_log_buf(exec_prog, vlog, VERIFIER_LOG_SIZE);
 
-	/*
-	 * 512 KiB per CPU: at 999 Hz on every CPU with ~500-byte records, half
-	 * a second of samples; the program wakes the collector when half
-	 * is used, and it drains at least once a second anyway.  (The
-	 * data pages are mapped twice into the collector, so every byte here
-	 * costs two of its RSS.)  A full ring is counted as lost samples.
-	 */
-	rc = bpf_map__set_max_entries(events, pow2_at_least(cfg->ringbuf_bytes ? cfg->ringbuf_bytes
-										: (size_t)ncpu << 19));
+	rc = bpf_map__set_max_entries(events, pow2_at_least(cfg->ringbuf_bytes
+								    ? cfg->ringbuf_bytes
+								    : (size_t)ncpu * ring_bytes_per_cpu(cfg->hz)));
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot size the ring buffer: %s", name, strerror(-rc));
 		goto fail;
