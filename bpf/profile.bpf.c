@@ -95,11 +95,12 @@ struct {
  *    while it lives (a process that lives 150 ms is still symbolized);
  *    "first" is: not in map "seen" under its start time, which the exec
  *    program forgets, so a new image counts as new;
- *  - a ring filled past half, so that it drains before it is full (at
- *    999 Hz with DWARF stack copies on 2 CPUs, every ~26 ms, as often as
- *    the old 25 ms timer: a quarter woke it twice as often, and a wakeup
- *    costs the collector ~50 us).
- * Otherwise the collector drains on its own, at most a second apart.
+ *  - a ring filled past half, so that it drains before it is full: a
+ *    wakeup costs the collector ~50 us, so the ring is sized by --hz
+ *    (daemon/sampler_load.c): at 999 Hz with benchspin's DWARF stack
+ *    copies on 2 CPUs, about one wakeup a second.
+ * Otherwise the collector drains on its own, at most 5 s apart
+ * (DRAIN_MAX_NS in daemon/collector.c).
  * Per CPU, the last process that was checked is remembered with the exec
  * count of the time, so a run of samples of one process looks up nothing.
  * Kernel threads have no maps to capture and wake no one.  (An LRU hash
