@@ -17,7 +17,8 @@
 # build/bench/idle.md.
 #
 # Environment: BENCH_IDLE_WINDOW (45 s), BENCH_IDLE_INTERVAL (10 s),
-# BENCH_IDLE_ONLY (subset of: vigild bpftrace perf), BENCH_VIGILD_ARGS.
+# BENCH_IDLE_ONLY (subset of: vigild bpftrace perf), BENCH_VIGILD_ARGS,
+# BENCH_BUILD (the build tree whose vigild runs: build; as in bench.sh).
 
 set -u
 export LC_ALL=C # $EPOCHREALTIME with a decimal point
@@ -28,7 +29,7 @@ INTERVAL=${BENCH_IDLE_INTERVAL:-10}
 CONFIGS=${BENCH_IDLE_ONLY:-vigild bpftrace perf}
 read -r -a VIGILD_ARGS <<<"${BENCH_VIGILD_ARGS:-}"
 HZ=19
-B=build
+B=${BENCH_BUILD:-build}
 BURN=$B/tests/workloads/cpusplit
 NCPU=$(nproc)
 OUT=$B/bench/idle.md
