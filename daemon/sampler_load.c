@@ -85,31 +85,42 @@ static size_t pow2_at_least(size_t v)
 }
 
 /*
- * The ring buffer's share of one CPU: 512 KiB, or more at a high --hz,
- * about a second of samples at 2 KiB each (a DWARF stack copy of a
- * shallow stack is ~800 bytes, a frame-pointer sample ~250), up to
- * RING_MAX_PER_CPU.  The program wakes the collector when half the ring
- * is used (bpf/profile.bpf.c, wake_flag), and each wakeup costs the
- * collector some 50 to 65 us on the 2-CPU VM of docs/benchmarks.md (the
- * context switches and a cold drain): at 999 Hz with DWARF copies a
- * 512 KiB ring woke it three times a second, 2 MiB under once.  The data
- * pages are mapped twice into the collector, so every byte here costs two
- * of its RSS: 2 MiB at the default 19 Hz, 8 MiB at 999 Hz on 2 CPUs.  A
- * policy that raises a tenant's frequency above --hz gets the ring that
- * --hz sized: more wakeups, nothing lost (a full ring's samples are
- * counted as lost all the same).
+ * The ring buffer: 512 KiB a CPU, as always; at a high --hz, about a
+ * second of samples at 2 KiB each (a DWARF stack copy of a shallow
+ * stack is ~800 bytes, a frame-pointer sample ~250), as long as that
+ * stays within RING_HIGH_HZ_TOTAL in all.  The program wakes the
+ * collector when half the ring is used (bpf/profile.bpf.c, wake_flag),
+ * and each wakeup costs it some 50 to 65 us on the 2-CPU VM of
+ * docs/benchmarks.md (the context switches, a drain begun cold): at
+ * 999 Hz with benchspin's DWARF copies, 1 MiB on 2 CPUs woke it three
+ * times a second, 4 MiB under once.
+ *
+ * The memory is the price: the data pages are mapped twice into the
+ * collector, so each byte costs two of its RSS (6 MiB more at 999 Hz on
+ * 2 CPUs).  A wakeup costs the same however many CPUs fill the ring, so
+ * the growth is bounded in all, not per CPU: from 8 CPUs on, the ring is
+ * 512 KiB a CPU at any --hz, and 4096 CPUs give 2 GiB, within the map's
+ * 32-bit size.
+ *
+ * --hz is what sizes it, once, at load.  With a policy, the tenants'
+ * frequencies come from the policy (up to --max-hz), and a ring sized
+ * for a lower --hz is woken more often for them; with deep stacks at a
+ * high frequency it can fill before the collector drains it, and the
+ * samples that found it full are lost and counted (lost=,
+ * vigil_samples_lost_total), as at any size.  vigild(8) says so.
  */
-#define RING_MIN_PER_CPU ((size_t)512 << 10)
-#define RING_MAX_PER_CPU ((size_t)2 << 20)
+#define RING_PER_CPU ((size_t)512 << 10)
 #define RING_BYTES_PER_SAMPLE 2048
+#define RING_HIGH_HZ_TOTAL ((size_t)4 << 20)
 
-static size_t ring_bytes_per_cpu(unsigned hz)
+static size_t ring_bytes(unsigned ncpu, unsigned hz)
 {
-	size_t want = (size_t)hz * RING_BYTES_PER_SAMPLE;
+	size_t base = (size_t)ncpu * RING_PER_CPU;
+	size_t want = (size_t)ncpu * hz * RING_BYTES_PER_SAMPLE;
 
-	return want < RING_MIN_PER_CPU ? RING_MIN_PER_CPU
-	       : want > RING_MAX_PER_CPU ? RING_MAX_PER_CPU
-					 : want;
+	if (want > RING_HIGH_HZ_TOTAL)
+		want = RING_HIGH_HZ_TOTAL;
+	return pow2_at_least(want > base ? want : base);
 }
 
 /* The last few lines of a verifier log: where the rejection is explained. */
@@ -184,9 +195,8 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	bpf_program__set_log_buf(prog, vlog, VERIFIER_LOG_SIZE);
 	bpf_program__set_log_buf(exec_prog, vlog, VERIFIER_LOG_SIZE);
 
-	rc = bpf_map__set_max_entries(events, pow2_at_least(cfg->ringbuf_bytes
-								    ? cfg->ringbuf_bytes
-								    : (size_t)ncpu * ring_bytes_per_cpu(cfg->hz)));
+	rc = bpf_map__set_max_entries(events, cfg->ringbuf_bytes ? pow2_at_least(cfg->ringbuf_bytes)
+								 : ring_bytes((unsigned)ncpu, cfg->hz));
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot size the ring buffer: %s", name, strerror(-rc));
 		goto fail;

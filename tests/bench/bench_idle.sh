@@ -14,7 +14,7 @@
 # in a 45 s window), so interval flushes are in it; it begins after the
 # first interval, whose first look at every process is start-up.  Ratios are vigild's
 # figure over the peer's, from the same run.  Results also go to
-# build/bench/idle.md.
+# $BENCH_BUILD/bench/idle.md (build/bench/idle.md by default).
 #
 # Environment: BENCH_IDLE_WINDOW (45 s), BENCH_IDLE_INTERVAL (10 s),
 # BENCH_IDLE_ONLY (subset of: vigild bpftrace perf), BENCH_VIGILD_ARGS,
@@ -38,7 +38,7 @@ die() { echo "bench_idle: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (BPF, perf -a)"
 [ -x "$BURN" ] || die "$BURN missing: run make first"
-[ -x $B/vigild ] || die "build/vigild missing: run make first"
+[ -x "$B"/vigild ] || die "$B/vigild missing: run make first"
 
 TMP=$(mktemp -d /tmp/vigil-bench-idle.XXXXXX)
 PROF_PID=
@@ -62,7 +62,7 @@ start_profiler() {
 	mkdir -p "$dir"
 	case $cfg in
 	vigild)
-		$B/vigild --interval "$INTERVAL" --duration 0 --output "$dir/profiles" \
+		"$B"/vigild --interval "$INTERVAL" --duration 0 --output "$dir/profiles" \
 			"${VIGILD_ARGS[@]}" >"$dir/out" 2>"$dir/err" &
 		;;
 	bpftrace)
