@@ -85,22 +85,23 @@ static size_t pow2_at_least(size_t v)
 }
 
 /*
- * The ring buffer: 512 KiB a CPU, as always; at a high --hz, about a
+ * The ring buffer: 512 KiB a CPU, as always; above 256 Hz, about a
  * second of samples at 2 KiB each (a DWARF stack copy of a shallow
- * stack is ~800 bytes, a frame-pointer sample ~250), as long as that
- * stays within RING_HIGH_HZ_TOTAL in all.  The program wakes the
- * collector when half the ring is used (bpf/profile.bpf.c, wake_flag),
- * and each wakeup costs it some 50 to 65 us on the 2-CPU VM of
- * docs/benchmarks.md (the context switches, a drain begun cold): at
+ * stack is ~800 bytes, a frame-pointer sample ~250) where that is more,
+ * up to RING_HIGH_HZ_TOTAL in all; rounded up to a power of two.  The
+ * program wakes the collector when half the ring is used
+ * (bpf/profile.bpf.c, wake_flag), and each wakeup costs it some 70 us on
+ * the 2-CPU VM of docs/benchmarks.md (the context switches, a drain
+ * begun cold): at
  * 999 Hz with benchspin's DWARF copies, 1 MiB on 2 CPUs woke it three
  * times a second, 4 MiB under once.
  *
  * The memory is the price: the data pages are mapped twice into the
  * collector, so each byte costs two of its RSS (6 MiB more at 999 Hz on
  * 2 CPUs).  A wakeup costs the same however many CPUs fill the ring, so
- * the growth is bounded in all, not per CPU: from 8 CPUs on, the ring is
- * 512 KiB a CPU at any --hz, and 4096 CPUs give 2 GiB, within the map's
- * 32-bit size.
+ * the growth is bounded in all, not per CPU: from 5 CPUs on (their
+ * 512 KiB a CPU rounded up is 4 MiB or more) --hz changes nothing, and
+ * 4096 CPUs give 2 GiB, within the map's 32-bit size, as before.
  *
  * --hz is what sizes it, once, at load.  With a policy, the tenants'
  * frequencies come from the policy (up to --max-hz), and a ring sized
