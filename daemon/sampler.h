@@ -26,7 +26,6 @@
 struct sampler_config {
 	unsigned hz;          /* per CPU */
 	bool build_id;        /* user stacks as build-id + offset */
-	size_t ringbuf_bytes; /* 0: by hz (sampler_load.c), rounded up to a power of two */
 };
 
 struct sampler;

@@ -196,8 +196,7 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	bpf_program__set_log_buf(prog, vlog, VERIFIER_LOG_SIZE);
 	bpf_program__set_log_buf(exec_prog, vlog, VERIFIER_LOG_SIZE);
 
-	rc = bpf_map__set_max_entries(events, cfg->ringbuf_bytes ? pow2_at_least(cfg->ringbuf_bytes)
-								 : ring_bytes((unsigned)ncpu, cfg->hz));
+	rc = bpf_map__set_max_entries(events, ring_bytes((unsigned)ncpu, cfg->hz));
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot size the ring buffer: %s", name, strerror(-rc));
 		goto fail;

@@ -45,18 +45,10 @@ want() {
 
 # ring_entries: max_entries of the ring buffer map held by vigild's processes.
 ring_entries() {
-	local p f k v type entries
+	local p f
 	for p in $(pid_tree "$VIGILD_PID"); do
-		for f in /proc/"$p"/fdinfo/*; do
-			type= entries=
-			{ while read -r k v; do
-				case $k in
-				map_type:) type=$v ;;
-				max_entries:) entries=$v ;;
-				esac
-			done <"$f"; } 2>/dev/null
-			[ "$type" = 27 ] && { echo "$entries"; return; }
-		done
+		f=$(grep -lsx 'map_type:[[:space:]]*27' /proc/"$p"/fdinfo/* | head -1)
+		[ -n "$f" ] && { sed -n 's/^max_entries:[[:space:]]*//p' "$f"; return; }
 	done
 }
 
