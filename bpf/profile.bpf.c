@@ -26,7 +26,7 @@
  * still exists, so a process that exits before userspace looks at it can
  * still be symbolized from any copy of the same file.
  *
- * A tenant set to VIGIL_UNWIND_DWARF (map "tunwind") gets no frame-pointer
+ * A tenant set to VIGIL_UNWIND_DWARF (map "tenant_cfg") gets no frame-pointer
  * walk: its user registers and the top of its user stack are copied
  * instead, and the collector unwinds them with the binaries' CFI, which
  * works for code built without frame pointers (docs/unwinding.md).
@@ -72,13 +72,13 @@ struct {
 	__type(value, __u32);
 } tenant_cg SEC(".maps");
 
-/* tenant index -> enum vigil_unwind; written by the monitor only. */
+/* tenant index -> its unwinding and period; written by the monitor only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VIGIL_MAX_TENANTS);
 	__type(key, __u32);
-	__type(value, __u32);
-} tunwind SEC(".maps");
+	__type(value, struct vigil_tenant_cfg);
+} tenant_cfg SEC(".maps");
 
 /* Per-CPU scratch: stacks are walked here, then the used part is copied. */
 struct {
@@ -346,7 +346,7 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	long klen, ulen;
 	__u64 size, ustack = 0, cookie;
-	__u32 *mode;
+	struct vigil_tenant_cfg *cfg;
 
 	st = bpf_map_lookup_elem(&stats, &zero);
 	s = bpf_map_lookup_elem(&scratch, &zero);
@@ -418,8 +418,9 @@ int vigil_sample(struct bpf_perf_event_data *ctx)
 	if (klen > VIGIL_KSTACK_BYTES)
 		klen = VIGIL_KSTACK_BYTES;
 
-	mode = bpf_map_lookup_elem(&tunwind, &tenant);
-	if (mode && *mode == VIGIL_UNWIND_DWARF) {
+	cfg = bpf_map_lookup_elem(&tenant_cfg, &tenant);
+	s->hdr.period_ns = cfg && cfg->period_ns ? cfg->period_ns : ctx->sample_period;
+	if (cfg && cfg->unwind == VIGIL_UNWIND_DWARF) {
 		struct vigil_ustack *u = (struct vigil_ustack *)(s->frames + klen);
 
 		s->hdr.user_fmt = VIGIL_USER_STACK;

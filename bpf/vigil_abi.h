@@ -22,7 +22,8 @@ typedef int32_t vigil_s32;
 typedef uint64_t vigil_u64;
 #endif
 
-#define VIGIL_ABI_VERSION 5 /* 2: struct vigil_obj_meta; 3: tenants; 4: stats.ticks; 5: stack copies */
+#define VIGIL_ABI_VERSION 6 /* 2: struct vigil_obj_meta; 3: tenants; 4: stats.ticks; 5: stack copies;
+                             6: period_ns in records, map "tenant_cfg" */
 
 /* Kernel's default perf_event_max_stack; deeper stacks are truncated by it. */
 #define VIGIL_MAX_STACK 127
@@ -42,8 +43,7 @@ enum vigil_user_fmt {
 };
 
 /*
- * How a tenant's user stacks are taken (map "tunwind", key: tenant index;
- * written by the monitor only).
+ * How a tenant's user stacks are taken (struct vigil_tenant_cfg.unwind).
  *  - VIGIL_UNWIND_FP: the kernel walks frame pointers (bpf_get_stack).
  *  - VIGIL_UNWIND_DWARF: the registers and the top VIGIL_STACK_COPY bytes of
  *    the user stack are copied; the collector unwinds them with the
@@ -130,6 +130,12 @@ struct vigil_sample_hdr {
 	 * stack's identity.
 	 */
 	vigil_u64 time_ns;
+	/*
+	 * The nanoseconds of CPU time the sample stands for: the period of
+	 * its tenant's events when it was taken (struct vigil_tenant_cfg).
+	 * Not part of a stack's identity either.
+	 */
+	vigil_u64 period_ns;
 };
 
 #define VIGIL_KSTACK_BYTES (8 * VIGIL_MAX_STACK)
@@ -173,6 +179,23 @@ struct vigil_exec {
 #define VIGIL_MAX_TENANT_CGROUPS 1024
 #define VIGIL_MAX_CGROUP_DEPTH 16   /* ancestors looked at per sample */
 
+/*
+ * Per-tenant settings (map "tenant_cfg", key: tenant index), written by the
+ * monitor only:
+ *  - unwind: enum vigil_unwind;
+ *  - period_ns: 1e9 / the frequency the tenant's events run at, written
+ *    with every change of it (the loader writes the default tenant's).
+ *    The BPF program copies it into each sample, because the kernel does
+ *    not: a cpu-clock event reports the period it was opened with even
+ *    after PERF_EVENT_IOC_PERIOD has changed it.  0: not written; the
+ *    program then uses the period the event reports.
+ */
+struct vigil_tenant_cfg {
+	vigil_u32 unwind;
+	vigil_u32 pad;
+	vigil_u64 period_ns;
+};
+
 /* Per-CPU, per-tenant counters (map "tstats", key: tenant index). */
 struct vigil_tenant_stats {
 	vigil_u64 samples;    /* recorded samples of this tenant */
@@ -211,7 +234,8 @@ struct vigil_stats {
 #define VIGIL_NOTE_OBJ_META 1    /* note type */
 #define VIGIL_OBJ_MAGIC "VIGILOBJ" /* 8 bytes, no NUL */
 #define VIGIL_OBJ_NAME_LEN 32
-#define VIGIL_PROFILE_OBJ_VERSION 3 /* profile.bpf.o; 2: stats.stack_lookups; 3: time_ns in records */
+#define VIGIL_PROFILE_OBJ_VERSION 4 /* profile.bpf.o; 2: stats.stack_lookups; 3: time_ns in records;
+                                      4: period_ns in records */
 #define VIGIL_EMPTY_OBJ_VERSION 1   /* empty.bpf.o */
 
 struct vigil_obj_meta {
@@ -245,14 +269,15 @@ struct vigil_obj_note {
 #endif
 
 _Static_assert(sizeof(struct vigil_frame_bid) == 32, "bpf_stack_build_id layout");
-_Static_assert(sizeof(struct vigil_sample_hdr) == 104, "vigil_sample_hdr layout");
+_Static_assert(sizeof(struct vigil_sample_hdr) == 112, "vigil_sample_hdr layout");
 _Static_assert(sizeof(struct vigil_ustack) == 144, "vigil_ustack layout");
 _Static_assert(sizeof(struct vigil_sample) ==
-		       104 + VIGIL_KSTACK_BYTES + VIGIL_UCOPY_BYTES,
+		       112 + VIGIL_KSTACK_BYTES + VIGIL_UCOPY_BYTES,
 	       "vigil_sample layout");
 _Static_assert(sizeof(struct vigil_exec) == 24, "vigil_exec layout");
 _Static_assert(sizeof(struct vigil_stats) == 64, "vigil_stats layout");
 _Static_assert(sizeof(struct vigil_tenant_stats) == 32, "vigil_tenant_stats layout");
+_Static_assert(sizeof(struct vigil_tenant_cfg) == 16, "vigil_tenant_cfg layout");
 _Static_assert(sizeof(struct vigil_obj_meta) == 48, "vigil_obj_meta layout");
 _Static_assert(sizeof(struct vigil_obj_note) == 68, "vigil_obj_note layout");
 

@@ -30,7 +30,7 @@ struct sampler *sampler_alloc(unsigned ncpus)
 
 	if (!s)
 		return NULL;
-	s->prog_fd = s->events_fd = s->stats_fd = s->tstats_fd = s->tenant_cg_fd = s->exec_link_fd = s->tunwind_fd = -1;
+	s->prog_fd = s->events_fd = s->stats_fd = s->tstats_fd = s->tenant_cg_fd = s->exec_link_fd = s->tenant_cfg_fd = -1;
 	s->pfds = malloc(ncpus * sizeof(*s->pfds));
 	s->links = malloc(ncpus * sizeof(*s->links));
 	if (!s->pfds || !s->links) {
@@ -87,15 +87,35 @@ int sampler_stats_fd(const struct sampler *s)
 	return s->stats_fd;
 }
 
+int sampler_write_tenant_cfg(struct sampler *s, unsigned tenant)
+{
+	uint32_t key = tenant;
+	struct vigil_tenant_cfg v;
+
+	if (tenant >= VIGIL_MAX_TENANTS)
+		return -EINVAL;
+	v = (struct vigil_tenant_cfg){
+		.unwind = s->tenant_unwind[tenant],
+		.period_ns = s->tenant_hz[tenant] ? 1000000000ull / s->tenant_hz[tenant] : 0,
+	};
+	if (bpf_map_update_elem(s->tenant_cfg_fd, &key, &v, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
 int sampler_set_unwind(struct sampler *s, unsigned tenant, unsigned mode)
 {
-	uint32_t key = tenant, val = mode;
+	unsigned old;
+	int rc;
 
 	if (!s || tenant >= VIGIL_MAX_TENANTS || (mode != VIGIL_UNWIND_FP && mode != VIGIL_UNWIND_DWARF))
 		return -EINVAL;
-	if (bpf_map_update_elem(s->tunwind_fd, &key, &val, BPF_ANY) < 0)
-		return -errno;
-	return 0;
+	old = s->tenant_unwind[tenant];
+	s->tenant_unwind[tenant] = mode;
+	rc = sampler_write_tenant_cfg(s, tenant);
+	if (rc)
+		s->tenant_unwind[tenant] = old;
+	return rc;
 }
 
 int sampler_tstats_fd(const struct sampler *s)
@@ -163,7 +183,7 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, 
 	struct cgnest_node node;
 	uint32_t t = tenant;
 	bool same = false;
-	int rc;
+	int rc, rc2;
 
 	if (tenant == 0 || tenant >= VIGIL_MAX_TENANTS || hz == 0)
 		return -EINVAL;
@@ -236,7 +256,17 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, 
 		rc = hand_over(s, &s->cgs[--s->ncgs], &c, err, errlen);
 	s->nodes[s->ncgs] = node;
 	s->cgs[s->ncgs++] = c;
+	/*
+	 * The samples' period follows.  A tenant new to events reads 0 until
+	 * then, and its samples take the period their event reports, which
+	 * is right for an event just opened.
+	 */
 	s->tenant_hz[tenant] = hz;
+	rc2 = sampler_write_tenant_cfg(s, tenant);
+	if (rc2 && !rc) {
+		rc = rc2;
+		snprintf(err, errlen, "tenant_cfg update: %s", strerror(-rc));
+	}
 	return rc;
 fail:
 	cg_close(&c, s->ncpus);
@@ -275,7 +305,7 @@ void sampler_free(struct sampler *s)
 	single[2] = s->stats_fd;
 	single[3] = s->tstats_fd;
 	single[4] = s->tenant_cg_fd;
-	single[5] = s->tunwind_fd;
+	single[5] = s->tenant_cfg_fd;
 	single[6] = -1;
 	fds_close(single, 7);
 	free(s->links);

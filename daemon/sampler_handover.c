@@ -14,7 +14,7 @@
 #include "privsep.h"
 #include "sampler_int.h"
 
-enum { FD_PROG = 1, FD_EVENTS, FD_STATS, FD_TSTATS, FD_TENANT_CG, FD_EXEC_LINK, FD_TUNWIND, FD_CPU_EVENT,
+enum { FD_PROG = 1, FD_EVENTS, FD_STATS, FD_TSTATS, FD_TENANT_CG, FD_EXEC_LINK, FD_TENANT_CFG, FD_CPU_EVENT,
        FD_CPU_LINK };
 
 static int send_fd(int sock, uint32_t kind, uint32_t index, int32_t cpu, int fd)
@@ -37,7 +37,7 @@ int sampler_send(const struct sampler *s, int sock)
 	rc = rc ?: send_fd(sock, FD_TSTATS, 0, -1, s->tstats_fd);
 	rc = rc ?: send_fd(sock, FD_TENANT_CG, 0, -1, s->tenant_cg_fd);
 	rc = rc ?: send_fd(sock, FD_EXEC_LINK, 0, -1, s->exec_link_fd);
-	rc = rc ?: send_fd(sock, FD_TUNWIND, 0, -1, s->tunwind_fd);
+	rc = rc ?: send_fd(sock, FD_TENANT_CFG, 0, -1, s->tenant_cfg_fd);
 	for (unsigned i = 0; !rc && i < s->ncpus; i++) {
 		rc = send_fd(sock, FD_CPU_EVENT, i, s->cpus[i], s->pfds[i]);
 		rc = rc ?: send_fd(sock, FD_CPU_LINK, i, s->cpus[i], s->links[i]);
@@ -55,7 +55,7 @@ static int *slot(struct sampler *s, const struct msg_loader_fd *m)
 	case FD_TSTATS: return &s->tstats_fd;
 	case FD_TENANT_CG: return &s->tenant_cg_fd;
 	case FD_EXEC_LINK: return &s->exec_link_fd;
-	case FD_TUNWIND: return &s->tunwind_fd;
+	case FD_TENANT_CFG: return &s->tenant_cfg_fd;
 	case FD_CPU_EVENT:
 	case FD_CPU_LINK:
 		if (m->index >= s->ncpus || m->cpu < 0)
@@ -101,7 +101,7 @@ int sampler_receive(int sock, struct sampler **ret)
 				if (s->pfds[i] < 0 || s->links[i] < 0)
 					goto bad;
 			if (s->prog_fd < 0 || s->events_fd < 0 || s->stats_fd < 0 || s->tstats_fd < 0 ||
-			    s->tenant_cg_fd < 0 || s->exec_link_fd < 0 || s->tunwind_fd < 0)
+			    s->tenant_cg_fd < 0 || s->exec_link_fd < 0 || s->tenant_cfg_fd < 0)
 				goto bad;
 			*ret = s;
 			return 0;

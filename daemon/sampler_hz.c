@@ -49,13 +49,23 @@ int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz)
 		return -EINVAL;
 	old = s->tenant_hz[tenant];
 	rc = set_tenant(s, tenant, hz);
+	if (!rc) {
+		/*
+		 * The samples' period (vigil_abi.h: the kernel's own report of
+		 * it stays the old one).  A sample taken between a CPU's ioctl
+		 * and this update, microseconds, is valued at the old period.
+		 */
+		s->tenant_hz[tenant] = hz;
+		rc = sampler_write_tenant_cfg(s, tenant);
+		if (rc)
+			s->tenant_hz[tenant] = old;
+	}
 	if (rc) {
 		/* Not half changed: back to the rate the caller was told is in effect. */
 		if (old)
 			(void)set_tenant(s, tenant, old);
 		return rc;
 	}
-	s->tenant_hz[tenant] = hz;
 	return 0;
 }
 

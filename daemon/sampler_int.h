@@ -25,12 +25,13 @@ struct cg_events {
 };
 
 struct sampler {
-	int prog_fd, events_fd, stats_fd, tstats_fd, tenant_cg_fd, exec_link_fd, tunwind_fd;
+	int prog_fd, events_fd, stats_fd, tstats_fd, tenant_cg_fd, exec_link_fd, tenant_cfg_fd;
 	int cpus[SAMPLER_MAX_CPUS];
 	int *pfds;  /* default tenant: perf event per CPU */
 	int *links; /* default tenant: BPF link per CPU */
 	unsigned ncpus;
 	unsigned tenant_hz[VIGIL_MAX_TENANTS]; /* [0]: the default tenant */
+	unsigned tenant_unwind[VIGIL_MAX_TENANTS]; /* enum vigil_unwind */
 	struct cg_events cgs[SAMPLER_MAX_CGROUPS];
 	/* Where each of cgs[] sits, same index, as cgnest_check() wants them. */
 	struct cgnest_node nodes[SAMPLER_MAX_CGROUPS];
@@ -49,5 +50,11 @@ int sampler_open_event(int cpu, int cgroup_fd, unsigned hz, bool enabled);
 /* Attach the program to a perf event, the tenant index as its cookie. */
 /* cookie: the tenant index, and its names' generation above (vigil_abi.h). */
 int sampler_attach(int prog_fd, int pfd, uint64_t cookie);
+
+/*
+ * Write a tenant's entry of map "tenant_cfg" from tenant_unwind[] and
+ * tenant_hz[] (period 0 while no frequency is set): 0 or -errno.
+ */
+int sampler_write_tenant_cfg(struct sampler *s, unsigned tenant);
 
 #endif

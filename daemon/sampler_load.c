@@ -187,10 +187,10 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	if (!prog || !exec_prog || !events || !bpf_object__find_map_by_name(obj, "stats") ||
 	    !bpf_object__find_map_by_name(obj, "tstats") ||
 	    !bpf_object__find_map_by_name(obj, "tenant_cg") ||
-	    !bpf_object__find_map_by_name(obj, "tunwind")) {
+	    !bpf_object__find_map_by_name(obj, "tenant_cfg")) {
 		rc = -ENOENT;
 		snprintf(err, errlen, "%s: programs vigil_sample/vigil_exec or maps events, stats, "
-			 "tstats, tenant_cg, tunwind missing", name);
+			 "tstats, tenant_cg, tenant_cfg missing", name);
 		goto fail;
 	}
 	bpf_program__set_log_buf(prog, vlog, VERIFIER_LOG_SIZE);
@@ -231,9 +231,15 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	    (s->stats_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "stats"))) < 0 ||
 	    (s->tstats_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tstats"))) < 0 ||
 	    (s->tenant_cg_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tenant_cg"))) < 0 ||
-	    (s->tunwind_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tunwind"))) < 0) {
+	    (s->tenant_cfg_fd = dup_fd(bpf_object__find_map_fd_by_name(obj, "tenant_cfg"))) < 0) {
 		rc = -EMFILE;
 		snprintf(err, errlen, "%s: cannot keep the program and maps: %s", name, strerror(errno));
+		goto fail;
+	}
+	s->tenant_hz[0] = cfg->hz;
+	rc = sampler_write_tenant_cfg(s, 0);
+	if (rc) {
+		snprintf(err, errlen, "%s: tenant_cfg update: %s", name, strerror(-rc));
 		goto fail;
 	}
 
@@ -261,7 +267,6 @@ int sampler_open(const void *obj_buf, size_t len, const char *name, const struct
 	bpf_link__destroy(exec_link);
 	bpf_object__close(obj);
 	free(vlog);
-	s->tenant_hz[0] = cfg->hz;
 	*ret = s;
 	return 0;
 fail:

@@ -135,7 +135,7 @@ static const char *frame_name(const struct sym_frame *f, char *buf, size_t len)
 }
 
 static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, struct symbolizer *sym,
-		     struct cgroups *cg, const struct snapshot_meta *m, int64_t period_ns,
+		     struct cgroups *cg, const struct snapshot_meta *m,
 		     struct leaves *leaves, char *leafbuf, size_t leaflen, bool exported)
 {
 	const struct vigil_sample_hdr *h = &e->hdr;
@@ -255,8 +255,8 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 	size_t nl = exported ? sizeof(exp_labels) / sizeof(exp_labels[0])
 			     : sizeof(labels) / sizeof(labels[0]);
 
-	rc = pprof_sample(b, locs, n, lv, nl, (int64_t)e->count,
-			  (int64_t)e->count * period_ns);
+	/* Each sample is worth its own period: its tenant's frequency may have changed. */
+	rc = pprof_sample(b, locs, n, lv, nl, (int64_t)e->count, (int64_t)e->cpu_ns);
 	if (rc)
 		return rc;
 	if (leaves) {
@@ -304,6 +304,7 @@ int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cg
 		   const struct snapshot_meta *m, uint8_t **ret_buf, size_t *ret_len,
 		   struct snapshot_top **ret_top)
 {
+	/* The default events' period (--hz): informative only, as values carry their own. */
 	int64_t period_ns = 1000000000ll / (m->hz ? m->hz : 1);
 	struct leaves leaves = { 0 };
 	struct pprof_builder *b;
@@ -314,7 +315,7 @@ int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cg
 	if (!b)
 		return -errno;
 	for (size_t i = 0; i < stackagg_distinct(agg); i++) {
-		rc = add_entry(b, stackagg_get(agg, i), sym, cg, m, period_ns, ret_top ? &leaves : NULL,
+		rc = add_entry(b, stackagg_get(agg, i), sym, cg, m, ret_top ? &leaves : NULL,
 			       leafbuf, sizeof(leafbuf), false);
 		if (rc)
 			goto out;
@@ -407,7 +408,6 @@ int snapshot_build_series(const struct stackagg *agg, struct symbolizer *sym, st
 			  const struct snapshot_meta *m, struct snapshot_set **ret_set,
 			  struct snapshot_top **ret_top)
 {
-	int64_t period_ns = 1000000000ll / (m->hz ? m->hz : 1);
 	/* Past the limit, each tenant's "other" still has a slot of its own. */
 	const size_t cap = SNAPSHOT_MAX_SERIES + VIGIL_MAX_TENANTS;
 	struct series_b *v = calloc(cap, sizeof(*v));
@@ -424,6 +424,12 @@ int snapshot_build_series(const struct stackagg *agg, struct symbolizer *sym, st
 	for (size_t i = 0; i < stackagg_distinct(agg); i++) {
 		const struct stackagg_entry *e = stackagg_get(agg, i);
 		struct series_b *s;
+		/*
+		 * A series is one tenant's: its profile's period is that of its
+		 * first stack's samples (informative only; the values are exact).
+		 */
+		int64_t period_ns = e->count && e->cpu_ns ? (int64_t)(e->cpu_ns / e->count)
+							  : 1000000000ll / (m->hz ? m->hz : 1);
 
 		if (entry_series(e, cg, m, svc, sizeof(svc), tenant, sizeof(tenant)) < 0)
 			snprintf(svc, sizeof(svc), "%s", SNAPSHOT_OTHER_SERVICE);
@@ -435,7 +441,7 @@ int snapshot_build_series(const struct stackagg *agg, struct symbolizer *sym, st
 			rc = errno ? -errno : -ENOSPC;
 			goto out;
 		}
-		rc = add_entry(s->b, e, sym, cg, m, period_ns, ret_top ? &leaves : NULL, leafbuf,
+		rc = add_entry(s->b, e, sym, cg, m, ret_top ? &leaves : NULL, leafbuf,
 			       sizeof(leafbuf), true);
 		if (rc)
 			goto out;

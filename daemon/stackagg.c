@@ -46,7 +46,7 @@ static uint64_t mix(uint64_t h, uint64_t v)
 
 /*
  * Four independent lanes over 32-byte blocks, then words: mix() is a
- * chain of multiplies, and one chain over a record (its 104-byte header
+ * chain of multiplies, and one chain over a record (its 112-byte header
  * and some 20 frames) was most of stackagg_add's time at 999 Hz.
  */
 static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t len)
@@ -140,7 +140,7 @@ int stackagg_add(struct stackagg *a, const void *record, size_t len)
 	struct vigil_sample_hdr h;
 	const uint8_t *frames = (const uint8_t *)record + sizeof(h);
 	size_t flen, need, i;
-	uint64_t hash;
+	uint64_t hash, period;
 	struct entry *e;
 	int rc;
 
@@ -150,9 +150,11 @@ int stackagg_add(struct stackagg *a, const void *record, size_t len)
 	rc = check_record(&h, len);
 	if (rc)
 		return rc;
+	period = h.period_ns;
 	/* Not part of the identity. */
 	h.cpu = 0;
 	h.time_ns = 0;
+	h.period_ns = 0;
 	h.kernel_err = 0;
 	h.user_err = 0;
 	flen = len - sizeof(h);
@@ -166,6 +168,7 @@ int stackagg_add(struct stackagg *a, const void *record, size_t len)
 		if (e->frames_len == flen && memcmp(&e->pub.hdr, &h, sizeof(h)) == 0 &&
 		    memcmp(e + 1, frames, flen) == 0) {
 			e->pub.count++;
+			e->pub.cpu_ns += period;
 			a->total++;
 			return 0;
 		}
@@ -209,6 +212,7 @@ int stackagg_add(struct stackagg *a, const void *record, size_t len)
 	memset(e, 0, sizeof(*e));
 	e->pub.hdr = h;
 	e->pub.count = 1;
+	e->pub.cpu_ns = period;
 	e->hash = hash;
 	e->frames_len = flen;
 	memcpy(e + 1, frames, flen);

@@ -6,8 +6,10 @@
  * which keeps the per-sample cost to one hash and one compare.
  *
  * Two samples are the same when pid, process start, tid, cgroup, process
- * and thread names, user stack format and every frame match (the CPU and
- * walk errors are not part of the identity).
+ * and thread names, user stack format and every frame match (the CPU,
+ * time, period and walk errors are not part of the identity).  An entry
+ * counts its samples and sums their periods: samples of one stack may
+ * stand for different CPU times (a tenant's frequency changed).
  *
  * Library-like: returns 0 or -errno, never logs.
  */
@@ -22,8 +24,9 @@
 struct stackagg;
 
 struct stackagg_entry {
-	struct vigil_sample_hdr hdr; /* cpu and *_err zeroed; lengths valid */
+	struct vigil_sample_hdr hdr; /* cpu, time_ns, period_ns and *_err zeroed; lengths valid */
 	uint64_t count;
+	uint64_t cpu_ns; /* the sum of the samples' period_ns */
 	const uint8_t *frames; /* kernel_len bytes of kernel frames, then user_len bytes */
 };
 

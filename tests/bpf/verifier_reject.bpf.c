@@ -44,8 +44,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VIGIL_MAX_TENANTS);
 	__type(key, __u32);
-	__type(value, __u32);
-} tunwind SEC(".maps");
+	__type(value, struct vigil_tenant_cfg);
+} tenant_cfg SEC(".maps");
 
 SEC("perf_event")
 int vigil_sample(void *ctx)

@@ -12,6 +12,8 @@
  *   pprof_query stacks [FILTERS] FILE...      "<count>\t<root;...;leaf>" (folded)
  *   pprof_query self [FILTERS] FILE...        "<count>\t<percent>\t<leaf function>"
  *   pprof_query total [FILTERS] FILE...       sum of values[0]
+ *   pprof_query cpu [FILTERS] FILE...         sum of values[1], which must be
+ *                                             cpu/nanoseconds (exit 65 if not)
  *   pprof_query count [FILTERS] FILE...       number of matching samples (the
  *                                             distinct stacks and label sets)
  *   pprof_query labels KEY [FILTERS] FILE...  "<count>\t<value>" of label KEY
@@ -55,6 +57,7 @@ static const char *usage_text =
 	"       pprof_query stacks [--user] [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query self [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query total [--label KEY=VALUE]... FILE...\n"
+	"       pprof_query cpu [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query count [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query labels KEY [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query mappings FILE...\n"
@@ -576,6 +579,34 @@ static int cmd_total(const struct args *a)
 	return 0;
 }
 
+/* The CPU time of the matching samples: values[1], of type cpu/nanoseconds. */
+static int cmd_cpu(const struct args *a)
+{
+	int64_t ns = 0;
+
+	for (size_t f = 0; f < a->n_files; f++) {
+		const Perftools__Profiles__ValueType *vt;
+		struct prof pr;
+
+		prof_load_or_exit(&pr, a->files[f]);
+		vt = pr.p->n_sample_type > 1 ? pr.p->sample_type[1] : NULL;
+		if (!vt || vt->type < 0 || vt->unit < 0 || (size_t)vt->type >= pr.p->n_string_table ||
+		    (size_t)vt->unit >= pr.p->n_string_table ||
+		    strcmp(pr.p->string_table[vt->type], "cpu") ||
+		    strcmp(pr.p->string_table[vt->unit], "nanoseconds")) {
+			fprintf(stderr, "pprof_query: %s: the second sample type is not cpu/nanoseconds\n",
+				a->files[f]);
+			exit(EX_DATAERR);
+		}
+		for (size_t i = 0; i < pr.p->n_sample; i++)
+			if (sample_matches(&pr, pr.p->sample[i], a) && pr.p->sample[i]->n_value > 1)
+				ns += pr.p->sample[i]->value[1];
+		prof_release(&pr);
+	}
+	printf("%" PRId64 "\n", ns);
+	return 0;
+}
+
 static int cmd_count(const struct args *a)
 {
 	size_t n = 0;
@@ -732,6 +763,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(a.cmd, "total")) {
 		parse_args(&a, argc, argv, true);
 		ret = cmd_total(&a);
+	} else if (!strcmp(a.cmd, "cpu")) {
+		parse_args(&a, argc, argv, true);
+		ret = cmd_cpu(&a);
 	} else if (!strcmp(a.cmd, "count")) {
 		parse_args(&a, argc, argv, true);
 		ret = cmd_count(&a);

@@ -40,16 +40,26 @@ static const char *tenant_name(const void *ctx, uint32_t t, uint32_t gen)
 	return t == 0 ? "default" : t == 1 ? "batch" : NULL;
 }
 
-/* n samples of one process (no stack: the walks failed), comm and tenant as given. */
-static void add(struct stackagg *a, uint32_t pid, const char *comm, uint32_t tenant, int n)
+/*
+ * n samples of one process (no stack: the walks failed), comm, tenant and
+ * period as given.
+ */
+static void add_period(struct stackagg *a, uint32_t pid, const char *comm, uint32_t tenant, int n,
+		       uint64_t period_ns)
 {
 	struct vigil_sample_hdr h = { .type = VIGIL_EV_SAMPLE, .pid = pid, .tid = pid, .tenant = tenant,
-				      .user_fmt = VIGIL_USER_IPS };
+				      .user_fmt = VIGIL_USER_IPS, .period_ns = period_ns };
 
 	strncpy(h.comm, comm, sizeof(h.comm));
 	strncpy(h.thread_name, comm, sizeof(h.thread_name));
 	for (int i = 0; i < n; i++)
 		assert_int_equal(stackagg_add(a, &h, sizeof(h)), 0);
+}
+
+/* At the default events' period of test_split's 100 Hz. */
+static void add(struct stackagg *a, uint32_t pid, const char *comm, uint32_t tenant, int n)
+{
+	add_period(a, pid, comm, tenant, n, 10000000);
 }
 
 static Profile *decode(const struct snapshot_series *s)
@@ -108,14 +118,22 @@ static void test_split(void **state)
 				   .extra_comment = "vigil: spool full: dropped 3 profiles (99 bytes) since "
 						    "the last profile" };
 	struct snapshot_set *set = NULL;
-	static const struct { const char *svc, *tenant; int64_t n; } want[] = {
-		{ "nginx", "default", 3 }, { "redis", "default", 2 }, { "nginx", "batch", 5 },
-		{ "cron", "tenant-7", 1 },
+	/*
+	 * "batch" runs at 50 Hz, then at 200 Hz (its budget moved it): its
+	 * samples are worth 20 and 5 ms, not the default events' 10.
+	 */
+	static const struct { const char *svc, *tenant; int64_t n, cpu_ns, period; } want[] = {
+		{ "nginx", "default", 3, 30000000, 10000000 },
+		{ "redis", "default", 2, 20000000, 10000000 },
+		/* its period: the mean of its first stack's samples */
+		{ "nginx", "batch", 5, 3 * 20000000 + 2 * 5000000, (3 * 20000000 + 2 * 5000000) / 5 },
+		{ "cron", "tenant-7", 1, 10000000, 10000000 },
 	};
 
 	add(a, 10, "nginx", 0, 2);
 	add(a, 11, "redis", 0, 2);
-	add(a, 12, "nginx", 1, 5);
+	add_period(a, 12, "nginx", 1, 3, 20000000);
+	add_period(a, 12, "nginx", 1, 2, 5000000); /* the same stack: one entry, two periods */
 	add(a, 13, "nginx", 0, 1); /* another nginx process: the same series */
 	add(a, 14, "cron", 7, 1);  /* a tenant without a name */
 	assert_int_equal(snapshot_build_series(a, s, NULL, &m, &set, NULL), 0);
@@ -123,14 +141,17 @@ static void test_split(void **state)
 	for (size_t i = 0; i < 4; i++) {
 		const struct snapshot_series *se = find(set, want[i].svc, want[i].tenant);
 		Profile *p;
-		int64_t total = 0;
+		int64_t total = 0, cpu_ns = 0;
 
 		assert_non_null(se);
 		assert_int_equal(se->samples, want[i].n);
 		p = decode(se);
 		assert_int_equal(p->time_nanos, m.time_ns);
+		assert_int_equal(p->period, want[i].period);
 		for (size_t k = 0; k < p->n_sample; k++) {
+			assert_int_equal(p->sample[k]->n_value, 2);
 			total += p->sample[k]->value[0];
+			cpu_ns += p->sample[k]->value[1];
 			/* only its series; no high-cardinality string labels (each
 			 * distinct set is a series of its own in Pyroscope) */
 			assert_string_equal(label(p, p->sample[k], "comm"), want[i].svc);
@@ -139,6 +160,7 @@ static void test_split(void **state)
 			assert_null(label(p, p->sample[k], "cgroup"));
 		}
 		assert_int_equal(total, want[i].n);
+		assert_int_equal(cpu_ns, want[i].cpu_ns);
 		assert_true(has_comment(p, m.extra_comment));
 		perftools__profiles__profile__free_unpacked(p, NULL);
 	}

@@ -29,6 +29,7 @@ static size_t make(struct rec *r, uint32_t pid, uint32_t tid, uint32_t cpu, uint
 	r->h.tid = tid;
 	r->h.cpu = cpu;
 	r->h.cgroup_id = 7;
+	r->h.period_ns = 10000000;
 	memcpy(r->h.comm, "proc", 4);
 	memcpy(r->h.thread_name, "thr", 3);
 	r->h.user_fmt = VIGIL_USER_IPS;
@@ -56,9 +57,16 @@ static void test_identity(void **state)
 	len = make(&r, 10, 11, 1, 0x400100);
 	r.h.user_err = -14;
 	assert_int_equal(stackagg_add(a, &r, len), 0);
+	/* another time and period (its tenant's frequency changed): same entry, periods summed */
+	len = make(&r, 10, 11, 0, 0x400100);
+	r.h.time_ns = 12345;
+	r.h.period_ns = 5000000;
+	assert_int_equal(stackagg_add(a, &r, len), 0);
 	assert_int_equal(stackagg_distinct(a), 1);
-	assert_int_equal(stackagg_get(a, 0)->count, 2);
+	assert_int_equal(stackagg_get(a, 0)->count, 3);
+	assert_int_equal(stackagg_get(a, 0)->cpu_ns, 2 * 10000000 + 5000000);
 	assert_int_equal(stackagg_get(a, 0)->hdr.cpu, 0);
+	assert_int_equal(stackagg_get(a, 0)->hdr.period_ns, 0);
 	/* another thread */
 	len = make(&r, 10, 12, 0, 0x400100);
 	assert_int_equal(stackagg_add(a, &r, len), 0);
@@ -70,7 +78,7 @@ static void test_identity(void **state)
 	r.h.start_ns = 99;
 	assert_int_equal(stackagg_add(a, &r, len), 0);
 	assert_int_equal(stackagg_distinct(a), 4);
-	assert_int_equal(stackagg_total(a), 5);
+	assert_int_equal(stackagg_total(a), 6);
 
 	const struct stackagg_entry *e = stackagg_get(a, 2);
 	uint64_t f;

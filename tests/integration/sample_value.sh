@@ -1,0 +1,122 @@
+#!/bin/bash
+# tests/integration/sample_value.sh - a sample is worth the CPU time its
+# tenant's events stood for when it was taken, whatever --hz says and
+# however often the tenant's frequency changed.
+#
+# vigild --hz 19 with a policy that fixes the default tenant at 29 Hz and
+# a tenant "valued" (a cgroup made here) at 71 Hz; after some 6 s a new
+# policy (SIGHUP) fixes them at 47 and 197 Hz.  The default tenant's
+# events, opened at 19 Hz, and the tenant's, opened at 71, are changed in
+# place (PERF_EVENT_IOC_PERIOD), after which the kernel still reports the
+# period they were opened with: only the period the monitor writes for
+# the BPF program (map "tenant_cfg") is right.  One cpusplit burner in the
+# tenant's cgroup and one in this script's, each for the whole run.
+#
+# Each burner's profiled CPU time (the profiles' cpu/nanoseconds values of
+# its samples) must be the CPU time it reports itself, within 3 sigma of
+# counting noise (samples are a Poisson count: N of them are off by
+# 1/sqrt(N)), plus one period per CPU per frequency change (the kernel
+# restarts a period on each change: the part run so far is never
+# sampled).  Valued at 1/--hz, the tenant's burner would show 71/19 to
+# 197/19 times its CPU time; valued at the period the kernel reports, 1.0
+# then 197/71 times.
+
+. "$(dirname "$0")/lib.sh"
+
+TESTS=(
+	"the tenant's burner, at 71 then 197 Hz: its profiled CPU time is the CPU time it used"
+	"the default tenant's burner, at 29 then 47 Hz (--hz 19): its profiled CPU time is the CPU time it used"
+	"the second policy's frequencies were in effect: both burners' samples came faster after it"
+)
+tap_plan ${#TESTS[@]}
+require_bpf "${TESTS[@]}"
+require_file "$PQ" "${TESTS[@]}"
+CGROOT=$(cgroup2_root)
+CG=$CGROOT/vigil-it-$$-valued
+if [ -z "$CGROOT" ] || ! tmp_cgroup "$CG"; then
+	for n in "${TESTS[@]}"; do tap_not_ok "$n" "no cgroup v2 mount, or cannot make $CG"; done
+	tap_done
+fi
+
+policy() {
+	cat <<EOF
+version: 1
+defaults:
+  hz: {min: $1, max: $1, start: $1}
+  budget: {max_overhead_percent: 10}
+tenants:
+  - name: valued
+    cgroups: ["$CG"]
+    hz: {min: $2, max: $2, start: $2}
+    budget: {max_overhead_percent: 10}
+EOF
+}
+policy 29 71 >"$T/policy.yaml"
+
+OUT=$T/profiles
+VIGILD_TIMEOUT=80
+vigild_start "$T/vigild.log" --policy "$T/policy.yaml" --hz 19 --interval 30 --duration 22 \
+	--control-period 1 --output "$OUT"
+vigild_wait_ready 20 || tap_diag "vigild not sampling:" "$(tail -5 "$T/vigild.log")"
+# Until the tenant's events run at its first frequency (the collector
+# attaches them as it starts).
+wait_for 10 grep -q "tenant=valued hz=71 " "$T/vigild.log" ||
+	tap_diag "no 'tenant=valued hz=71' line:" "$(tail -5 "$T/vigild.log")"
+
+spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" --threads 1 --seconds 14' sh "$CG" \
+	"$WLD/cpusplit" >"$T/tenant.out"
+P_TEN=$SPAWNED_PID
+spawn "$WLD/cpusplit" --threads 1 --seconds 14 >"$T/default.out"
+P_DEF=$SPAWNED_PID
+sleep 6
+HUP_MS=$(now_ms)
+policy 47 197 >"$T/policy.yaml"
+kill -HUP "$VIGILD_PID"
+wait_for 10 grep -q "tenant=valued hz=197 " "$T/vigild.log" ||
+	tap_diag "no 'tenant=valued hz=197' line:" "$(tail -5 "$T/vigild.log")"
+wait "$P_TEN" "$P_DEF"
+vigild_wait 40
+mapfile -t FILES < <(profile_files "$OUT")
+[ "$VIGILD_RC" -eq 0 ] || tap_diag "vigild exit $VIGILD_RC:" "$(tail -10 "$T/vigild.log")"
+
+# verdict PID OUTFILE MAXPERIOD_S: "ok ..." (else "bad ...") when the
+# profiled CPU of PID's cpusplit samples is the CPU seconds it reported.
+verdict() {
+	local n ns cpu
+	n=$(pq total --label pid="$1" --label comm=cpusplit "${FILES[@]}" 2>/dev/null || echo 0)
+	ns=$(pq cpu --label pid="$1" --label comm=cpusplit "${FILES[@]}" 2>"$T/pq.err" || echo 0)
+	cpu=$(sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' "$2")
+	awk -v n="${n:-0}" -v ns="${ns:-0}" -v cpu="${cpu:-0}" -v p="$3" -v ncpu="$(nproc)" 'BEGIN {
+		prof = ns / 1e9; tol = 3 / sqrt(n > 1 ? n : 1) + (cpu > 0 ? 2 * ncpu * p / cpu : 0)
+		d = cpu > 0 ? prof / cpu - 1 : 1; if (d < 0) d = -d
+		printf "%s %d samples worth %.3f s against %.3f s CPU used: %+.1f%%, allowed +-%.1f%%",
+			(n >= 100 && d <= tol ? "ok" : "bad"), n, prof, cpu, 100 * (prof / (cpu > 0 ? cpu : 1) - 1), 100 * tol }'
+}
+
+v=$(verdict "$P_TEN" "$T/tenant.out" "$(awk 'BEGIN { print 1 / 71 }')")
+tap_result "${TESTS[0]}" $([[ $v == ok* ]]; echo $?) "${v#* }" "$(cat "$T/pq.err")" \
+	"labels: $(pq labels tenant --label pid="$P_TEN" "${FILES[@]}" | tr '\t\n' '= ')"
+[[ $v == ok* ]] && tap_diag "tenant: ${v#ok }"
+v=$(verdict "$P_DEF" "$T/default.out" "$(awk 'BEGIN { print 1 / 29 }')")
+tap_result "${TESTS[1]}" $([[ $v == ok* ]]; echo $?) "${v#* }" "$(cat "$T/pq.err")" \
+	"labels: $(pq labels tenant --label pid="$P_DEF" "${FILES[@]}" | tr '\t\n' '= ')"
+[[ $v == ok* ]] && tap_diag "default: ${v#ok }"
+
+# The premise: both policies' frequencies were in effect.  Counted
+# without the values: a burner's samples per CPU second, at one frequency
+# all along, would be that frequency; they must be 10% away from either.
+rate_between() {
+	local n cpu
+	n=$(pq total --label pid="$1" --label comm=cpusplit "${FILES[@]}" 2>/dev/null || echo 0)
+	cpu=$(sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' "$2")
+	awk -v n="${n:-0}" -v cpu="${cpu:-0}" -v a="$3" -v b="$4" 'BEGIN {
+		r = cpu > 0 ? n / cpu : 0
+		printf "%s %.1f samples per CPU second, between %d and %d", (r > 1.1 * a && r < 0.9 * b ? "ok" : "bad"), r, a, b }'
+}
+a=$(rate_between "$P_TEN" "$T/tenant.out" 71 197)
+b=$(rate_between "$P_DEF" "$T/default.out" 29 47)
+tap_result "${TESTS[2]}" $([[ $a == ok* ]] && [[ $b == ok* ]]; echo $?) "tenant: ${a#* }" "default: ${b#* }" \
+	"log: $(grep -E 'tenant=(valued|default) hz=' "$T/vigild.log" | tail -6)"
+tap_diag "tenant: ${a#* }; default: ${b#* }"
+
+tap_done
