@@ -277,12 +277,12 @@ static void print_top(const struct snapshot_top *t, const struct snapshot_meta *
 
 	localtime_r(&secs, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
-	printf("\n%s  %" PRIu64 " samples at %u Hz on %u CPUs (lost %" PRIu64 ")\n", when, t->total,
-	       m->hz, m->ncpus, m->stats.lost);
+	printf("\n%s  %" PRIu64 " samples, %.3f CPU s on %u CPUs (lost %" PRIu64 ")\n", when,
+	       t->samples, (double)t->cpu_ns / 1e9, m->ncpus, m->stats.lost);
 	printf("  %6s  %-16s  %s\n", "self%", "process", "function");
 	for (size_t i = 0; i < t->n && i < TOP_ROWS; i++)
 		printf("  %5.1f%%  %-16s  %.90s\n",
-		       t->total ? 100.0 * (double)t->v[i].count / (double)t->total : 0.0,
+		       t->cpu_ns ? 100.0 * (double)t->v[i].cpu_ns / (double)t->cpu_ns : 0.0,
 		       t->v[i].comm, t->v[i].function);
 	fflush(stdout);
 }

@@ -183,7 +183,8 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, 
 	struct cgnest_node node;
 	uint32_t t = tenant;
 	bool same = false;
-	int rc, rc2;
+	unsigned old_hz;
+	int rc;
 
 	if (tenant == 0 || tenant >= VIGIL_MAX_TENANTS || hz == 0)
 		return -EINVAL;
@@ -227,6 +228,17 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, 
 	for (unsigned i = 0; i < s->ncpus; i++)
 		c.pfds[i] = c.links[i] = -1;
 	/*
+	 * Every event of a tenant index runs at its one frequency, the one
+	 * map "tenant_cfg" values its samples at: the index's events there
+	 * are already (its other cgroups', or another generation's still to
+	 * be handed over) go to hz first, and the period with them.
+	 */
+	old_hz = s->tenant_hz[tenant];
+	if (hz != old_hz && (rc = sampler_set_tenant_hz(s, tenant, hz)) < 0) {
+		snprintf(err, errlen, "set the tenant's other events to %u Hz: %s", hz, strerror(-rc));
+		goto fail;
+	}
+	/*
 	 * A hand-over's new events start disabled: each starts only once its
 	 * CPU's old one has stopped (below), so no task is sampled twice.
 	 */
@@ -256,20 +268,18 @@ int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, 
 		rc = hand_over(s, &s->cgs[--s->ncgs], &c, err, errlen);
 	s->nodes[s->ncgs] = node;
 	s->cgs[s->ncgs++] = c;
-	/*
-	 * The samples' period follows.  A tenant new to events reads 0 until
-	 * then, and its samples take the period their event reports, which
-	 * is right for an event just opened.
-	 */
-	s->tenant_hz[tenant] = hz;
-	rc2 = sampler_write_tenant_cfg(s, tenant);
-	if (rc2 && !rc) {
-		rc = rc2;
-		snprintf(err, errlen, "tenant_cfg update: %s", strerror(-rc));
-	}
 	return rc;
 fail:
 	cg_close(&c, s->ncpus);
+	/* Back to the old frequency, best effort, as sampler_set_tenant_hz's own undoing. */
+	if (s->tenant_hz[tenant] == old_hz)
+		return rc;
+	if (old_hz)
+		(void)sampler_set_tenant_hz(s, tenant, old_hz);
+	else {
+		s->tenant_hz[tenant] = 0;
+		(void)sampler_write_tenant_cfg(s, tenant);
+	}
 	return rc;
 }
 

@@ -79,7 +79,9 @@ unsigned sampler_ncpus(const struct sampler *s);
  * CPU the old event stops before the new one starts, so its tasks are
  * never the default events' meanwhile, nor sampled twice.  An error after
  * the old events stopped leaves the new ones in place (the caller
- * detaches them).
+ * detaches them).  All of a tenant index's events run at one frequency,
+ * which map "tenant_cfg" values its samples at: the events it has already
+ * go to hz first (sampler_set_tenant_hz), and back on failure.
  */
 #define SAMPLER_MAX_CGROUPS 256
 int sampler_tenant_add_cgroup(struct sampler *s, unsigned tenant, uint32_t gen, int cgroup_fd,

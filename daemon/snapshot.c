@@ -20,15 +20,16 @@
 struct leaf {
 	char *function; /* owned copies: the symbolizer's strings do not outlive its tick */
 	char *comm;
-	uint64_t count;
+	uint64_t cpu_ns;
 };
 
 struct leaves {
 	struct leaf *v;
 	size_t n, cap;
+	uint64_t cpu_ns; /* of every leaf */
 };
 
-static int leaves_add(struct leaves *l, char *function, char *comm, uint64_t count)
+static int leaves_add(struct leaves *l, char *function, char *comm, uint64_t cpu_ns)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
@@ -39,7 +40,8 @@ static int leaves_add(struct leaves *l, char *function, char *comm, uint64_t cou
 		l->v = v;
 		l->cap = cap;
 	}
-	l->v[l->n++] = (struct leaf){ function, comm, count };
+	l->v[l->n++] = (struct leaf){ function, comm, cpu_ns };
+	l->cpu_ns += cpu_ns;
 	return 0;
 }
 
@@ -55,7 +57,7 @@ static int cmp_top_count(const void *a, const void *b)
 {
 	const struct snapshot_top_entry *x = a, *y = b;
 
-	return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+	return x->cpu_ns < y->cpu_ns ? 1 : x->cpu_ns > y->cpu_ns ? -1 : 0;
 }
 
 void snapshot_top_free(struct snapshot_top *t)
@@ -71,13 +73,14 @@ void snapshot_top_free(struct snapshot_top *t)
 }
 
 /* The leaves, merged by (function, comm); the strings move into the table. */
-static int make_top(struct leaves *l, uint64_t total, struct snapshot_top **ret)
+static int make_top(struct leaves *l, uint64_t samples, struct snapshot_top **ret)
 {
 	struct snapshot_top *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
-	t->total = total;
+	t->samples = samples;
+	t->cpu_ns = l->cpu_ns;
 	qsort(l->v, l->n, sizeof(*l->v), cmp_leaf_name);
 	t->v = calloc(l->n ? l->n : 1, sizeof(*t->v));
 	if (!t->v) {
@@ -89,11 +92,11 @@ static int make_top(struct leaves *l, uint64_t total, struct snapshot_top **ret)
 		struct snapshot_top_entry *last = t->n ? &t->v[t->n - 1] : NULL;
 
 		if (last && strcmp(last->function, fn) == 0 && strcmp(last->comm, cm) == 0) {
-			last->count += l->v[i].count;
+			last->cpu_ns += l->v[i].cpu_ns;
 			free(fn);
 			free(cm);
 		} else {
-			t->v[t->n++] = (struct snapshot_top_entry){ fn, cm, l->v[i].count };
+			t->v[t->n++] = (struct snapshot_top_entry){ fn, cm, l->v[i].cpu_ns };
 		}
 	}
 	l->n = 0; /* every string now belongs to t */
@@ -264,7 +267,7 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 		const char *name = frame_name(&leaf, leafbuf, leaflen);
 		char *fn = strdup(name), *cm = strdup(comm);
 
-		if (!fn || !cm || leaves_add(leaves, fn, cm, e->count)) {
+		if (!fn || !cm || leaves_add(leaves, fn, cm, e->cpu_ns)) {
 			free(fn);
 			free(cm);
 			return -ENOMEM;
@@ -428,8 +431,8 @@ int snapshot_build_series(const struct stackagg *agg, struct symbolizer *sym, st
 		 * A series is one tenant's: its profile's period is that of its
 		 * first stack's samples (informative only; the values are exact).
 		 */
-		int64_t period_ns = e->count && e->cpu_ns ? (int64_t)(e->cpu_ns / e->count)
-							  : 1000000000ll / (m->hz ? m->hz : 1);
+		int64_t period_ns = e->count && e->cpu_ns >= e->count ? (int64_t)(e->cpu_ns / e->count)
+								       : 1000000000ll / (m->hz ? m->hz : 1);
 
 		if (entry_series(e, cg, m, svc, sizeof(svc), tenant, sizeof(tenant)) < 0)
 			snprintf(svc, sizeof(svc), "%s", SNAPSHOT_OTHER_SERVICE);

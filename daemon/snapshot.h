@@ -43,17 +43,20 @@ struct snapshot_meta {
 	const char *cache_comment;
 };
 
-/* Leaf functions by samples, for the terminal's top table. */
+/*
+ * Leaf functions by CPU time (samples weighed by their periods: tenants may
+ * be sampled at other frequencies), for the terminal's top table.
+ */
 struct snapshot_top_entry {
 	char *function; /* owned */
 	char *comm;     /* owned */
-	uint64_t count;
+	uint64_t cpu_ns;
 };
 
 struct snapshot_top {
-	struct snapshot_top_entry *v; /* sorted by count, descending */
+	struct snapshot_top_entry *v; /* sorted by cpu_ns, descending */
 	size_t n;
-	uint64_t total;
+	uint64_t samples, cpu_ns; /* in all */
 };
 
 /*

@@ -241,7 +241,7 @@ static void test_kernel_leaf(void **state)
 		struct vigil_sample_hdr h;
 		uint64_t ips[2];
 	} rec = { .h = { .type = VIGIL_EV_SAMPLE, .pid = 20, .tid = 20, .kernel_len = 16,
-			 .user_fmt = VIGIL_USER_IPS, .comm = "kworker" },
+			 .user_fmt = VIGIL_USER_IPS, .comm = "kworker", .period_ns = 52631578 },
 		  .ips = { 0xffffffff81000110, 0xffffffff81000210 } };
 	struct snapshot_meta m = { .time_ns = 1700000000000000000ll, .duration_ns = 1000000000ll,
 				   .hz = 19, .ncpus = 1, .tenant_name = tenant_name };
@@ -265,7 +265,9 @@ static void test_kernel_leaf(void **state)
 	assert_int_equal(snapshot_build(a, s, NULL, &m, &buf, &len, &top), 0);
 	assert_int_equal(top->n, 1);
 	assert_string_equal(top->v[0].function, "leaf_function_here");
-	assert_int_equal(top->v[0].count, 3);
+	assert_int_equal(top->v[0].cpu_ns, 3 * 52631578); /* rec.h.period_ns */
+	assert_int_equal(top->samples, 3);
+	assert_int_equal(top->cpu_ns, 3 * 52631578);
 	assert_int_equal(gzip_decompress(buf, len, 64u << 20, &raw, &rlen), 0);
 	p = perftools__profiles__profile__unpack(NULL, rlen, raw);
 	assert_non_null(p);
