@@ -47,6 +47,13 @@ int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz)
 
 	if (hz == 0 || tenant >= VIGIL_MAX_TENANTS)
 		return -EINVAL;
+	/*
+	 * Nothing to do at the frequency in effect (a policy reload asks for
+	 * it again): a new period would restart each CPU's, and the part run
+	 * so far would go unsampled.
+	 */
+	if (s->tenant_hz[tenant] == hz)
+		return 0;
 	old = s->tenant_hz[tenant];
 	rc = set_tenant(s, tenant, hz);
 	if (!rc) {

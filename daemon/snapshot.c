@@ -53,7 +53,7 @@ static int cmp_leaf_name(const void *a, const void *b)
 	return c ? c : strcmp(x->comm, y->comm);
 }
 
-static int cmp_top_count(const void *a, const void *b)
+static int cmp_top_cpu(const void *a, const void *b)
 {
 	const struct snapshot_top_entry *x = a, *y = b;
 
@@ -100,7 +100,7 @@ static int make_top(struct leaves *l, uint64_t samples, struct snapshot_top **re
 		}
 	}
 	l->n = 0; /* every string now belongs to t */
-	qsort(t->v, t->n, sizeof(*t->v), cmp_top_count);
+	qsort(t->v, t->n, sizeof(*t->v), cmp_top_cpu);
 	*ret = t;
 	return 0;
 }

@@ -3,47 +3,59 @@
 # tenant's events stood for when it was taken, whatever --hz says and
 # however often, and however, the tenant's frequency changed.
 #
-# vigild --hz 19 with a policy that fixes the default tenant at 29 Hz and
-# a tenant "valued" (index 1, a cgroup made here) at 71 Hz.  After some
-# 6 s a new policy (SIGHUP) fixes the default tenant at 47 Hz, puts a
-# tenant "spare" at index 1 (an empty cgroup, 5 Hz) and moves "valued" to
-# index 2 at 197 Hz: its cgroup is handed over to new events, and index 1
-# is reused at another frequency while the cgroup's old events are still
-# index 1's.  The default tenant's events, opened at 19 Hz, are changed in
-# place (PERF_EVENT_IOC_PERIOD), after which the kernel still reports the
-# period they were opened with: only the period the monitor writes for
-# the BPF program (map "tenant_cfg") is right.  One cpusplit burner in the
-# tenant's cgroup, pinned to one CPU, and one in this script's, pinned to
-# another, each for the whole run.
+# vigild --hz 19 and three policies, each loaded in turn (SIGHUP):
+#   1. the default tenant at 29 Hz, a tenant "valued" (index 1, a cgroup
+#      made here) at 71 Hz;
+#   2. some 5 s later: 47 and 197 Hz, "valued" keeping its index, so its
+#      events are changed in place (PERF_EVENT_IOC_PERIOD), as the
+#      default tenant's, opened at 19 Hz, are in both steps;
+#   3. some 4 s later: a tenant "spare" (an empty cgroup) takes index 1 at
+#      5 Hz, and "valued" moves to index 2 at 131 Hz: its cgroup is handed
+#      over to new events.  (As a smoke test of that path: "spare"'s
+#      cgroup has the lower id, so it is attached first, and index 1 is
+#      set to 5 Hz while "valued"'s old events are still index 1's, for
+#      the moment before the hand-over.)
+# After a change in place the kernel still reports the period an event was
+# opened with: only the period the monitor writes for the BPF program
+# (map "tenant_cfg") is right.  One cpusplit burner in "valued"'s cgroup,
+# pinned to one CPU, and one in this script's, pinned to another, each for
+# the whole run.
 #
 # Each burner's profiled CPU time (the profiles' cpu/nanoseconds values of
 # its samples) must be the CPU time it reports itself, within 3 sigma of
 # counting noise (samples are a Poisson count: N of them are off by
-# 1/sqrt(N)); below it, also by at most one period (the longest of the
-# old ones) on its CPU per frequency change or hand-over: the kernel
-# restarts a period there, and the part of it run so far is never
-# sampled.  Valued at 1/--hz, the tenant's burner would show 71/19 to
-# 197/19 times its CPU time; valued at the period the kernel reports, the
-# default one 29/19 times after the first change.
+# 1/sqrt(N)); below it, also by at most one period (the old one) on its
+# CPU per frequency change or hand-over: the kernel restarts a period
+# there, and the part of it run so far is never sampled.  Valued at
+# 1/--hz, both burners would show several times their CPU time; valued
+# at the period the kernel reports, "valued"'s 197 Hz samples would be
+# worth 1/71 s and the default tenant's 1/19 s throughout.
 
 . "$(dirname "$0")/lib.sh"
 
 TESTS=(
-	"the tenant's burner, at 71 then 197 Hz under another index: its profiled CPU time is the CPU time it used"
+	"the tenant's burner, at 71, 197 (in place) then 131 Hz (another index): its profiled CPU time is the CPU time it used"
 	"the default tenant's burner, at 29 then 47 Hz (--hz 19): its profiled CPU time is the CPU time it used"
-	"the second policy's frequencies were in effect: both burners' samples came faster after it"
+	"the policies' frequencies were in effect: the burners' samples came at rates between their first and highest"
 	"vigild exits 0 on SIGTERM"
 )
 tap_plan ${#TESTS[@]}
 require_bpf "${TESTS[@]}"
 require_file "$PQ" "${TESTS[@]}"
+if ! command -v taskset >/dev/null; then
+	for n in "${TESTS[@]}"; do tap_not_ok "$n" "taskset (util-linux) is missing: make deps"; done
+	tap_done
+fi
 CGROOT=$(cgroup2_root)
-CG=$CGROOT/vigil-it-$$-valued
 CG_SPARE=$CGROOT/vigil-it-$$-spare
-if [ -z "$CGROOT" ] || ! tmp_cgroup "$CG" || ! tmp_cgroup "$CG_SPARE"; then
+CG=$CGROOT/vigil-it-$$-valued
+# In this order: the lower id is attached first (above).
+if [ -z "$CGROOT" ] || ! tmp_cgroup "$CG_SPARE" || ! tmp_cgroup "$CG"; then
 	for n in "${TESTS[@]}"; do tap_not_ok "$n" "no cgroup v2 mount, or cannot make $CG"; done
 	tap_done
 fi
+[ "$(stat -c %i "$CG_SPARE")" -lt "$(stat -c %i "$CG")" ] ||
+	tap_diag "note: $CG_SPARE's id is not the lower: index 1 is not reused before the hand-over"
 # The first two CPUs this script may use (one when it has one).
 read -r CPU_A CPU_B < <(awk '/^Cpus_allowed_list:/ {
 	n = split($2, r, ","); k = 0
@@ -53,37 +65,29 @@ read -r CPU_A CPU_B < <(awk '/^Cpus_allowed_list:/ {
 	}
 	print cpu[0], (k > 1 ? cpu[1] : cpu[0]) }' /proc/self/status)
 
-policy1() {
+# policy DEFAULT_HZ VALUED_HZ [SPARE_HZ]: with SPARE_HZ, "spare" comes first.
+policy() {
 	cat <<EOF
 version: 1
 defaults:
-  hz: {min: 29, max: 29, start: 29}
+  hz: {min: $1, max: $1, start: $1}
   budget: {max_overhead_percent: 10}
 tenants:
-  - name: valued
-    cgroups: ["$CG"]
-    hz: {min: 71, max: 71, start: 71}
-    budget: {max_overhead_percent: 10}
 EOF
-}
-policy2() {
-	cat <<EOF
-version: 1
-defaults:
-  hz: {min: 47, max: 47, start: 47}
-  budget: {max_overhead_percent: 10}
-tenants:
+	[ -n "${3:-}" ] && cat <<EOF
   - name: spare
     cgroups: ["$CG_SPARE"]
-    hz: {min: 5, max: 5, start: 5}
+    hz: {min: $3, max: $3, start: $3}
     budget: {max_overhead_percent: 10}
+EOF
+	cat <<EOF
   - name: valued
     cgroups: ["$CG"]
-    hz: {min: 197, max: 197, start: 197}
+    hz: {min: $2, max: $2, start: $2}
     budget: {max_overhead_percent: 10}
 EOF
 }
-policy1 >"$T/policy.yaml"
+policy 29 71 >"$T/policy.yaml"
 
 OUT=$T/profiles
 VIGILD_TIMEOUT=90
@@ -100,11 +104,16 @@ spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec taskset -c "$3" "$2" --threads 1
 P_TEN=$SPAWNED_PID
 spawn taskset -c "$CPU_B" "$WLD/cpusplit" --threads 1 --seconds 14 >"$T/default.out"
 P_DEF=$SPAWNED_PID
-sleep 6
-policy2 >"$T/policy.yaml"
+sleep 5
+policy 47 197 >"$T/policy.yaml"
 kill -HUP "$VIGILD_PID"
 wait_for 10 grep -q "tenant=valued hz=197 " "$T/vigild.log" ||
 	tap_diag "no 'tenant=valued hz=197' line:" "$(tail -5 "$T/vigild.log")"
+sleep 4
+policy 47 131 5 >"$T/policy.yaml"
+kill -HUP "$VIGILD_PID"
+wait_for 10 grep -q "tenant=valued hz=131 " "$T/vigild.log" ||
+	tap_diag "no 'tenant=valued hz=131' line:" "$(tail -5 "$T/vigild.log")"
 wait "$P_TEN" "$P_DEF"
 kill -TERM "$VIGILD_PID"
 vigild_wait 40
@@ -125,20 +134,22 @@ verdict() {
 			(n >= 100 && d >= -low && d <= noise ? "ok" : "bad"), n, prof, cpu, 100 * d, 100 * low, 100 * noise }'
 }
 
-# The tenant's CPU: 71 -> 5 Hz (index 1 reused), then handed over (5 Hz's period).
-v=$(verdict "$P_TEN" "$T/tenant.out" "$(awk 'BEGIN { print 1 / 71 + 1 / 5 }')")
+# The tenant's CPU: 71 -> 197 Hz; a third policy's SET_HZ at 197; index 1
+# to 5 Hz; the hand-over (up to 5 Hz's period); 131 Hz set again.
+v=$(verdict "$P_TEN" "$T/tenant.out" "$(awk 'BEGIN { print 1 / 71 + 1 / 197 + 1 / 197 + 1 / 5 + 1 / 131 }')")
 tap_result "${TESTS[0]}" $([[ $v == ok* ]]; echo $?) "${v#* }" "$(cat "$T/pq.err")" \
 	"labels: $(pq labels tenant --label pid="$P_TEN" "${FILES[@]}" | tr '\t\n' '= ')"
 [[ $v == ok* ]] && tap_diag "tenant: ${v#ok }"
-# The default tenant's CPU: 29 -> 47 Hz.
-v=$(verdict "$P_DEF" "$T/default.out" "$(awk 'BEGIN { print 1 / 29 }')")
+# The default tenant's CPU: 29 -> 47 Hz, and 47 set again.
+v=$(verdict "$P_DEF" "$T/default.out" "$(awk 'BEGIN { print 1 / 29 + 1 / 47 }')")
 tap_result "${TESTS[1]}" $([[ $v == ok* ]]; echo $?) "${v#* }" "$(cat "$T/pq.err")" \
 	"labels: $(pq labels tenant --label pid="$P_DEF" "${FILES[@]}" | tr '\t\n' '= ')"
 [[ $v == ok* ]] && tap_diag "default: ${v#ok }"
 
-# The premise: both policies' frequencies were in effect.  Counted
-# without the values: a burner's samples per CPU second, at one frequency
-# all along, would be that frequency; they must be 10% away from either.
+# The premise: the policies' frequencies were in effect.  Counted without
+# the values: a burner's samples per CPU second, at its first frequency or
+# its highest all along, would be that frequency; they must be 10% away
+# from either.
 rate_between() {
 	local n cpu
 	n=$(pq total --label pid="$1" --label comm=cpusplit "${FILES[@]}" 2>/dev/null || echo 0)

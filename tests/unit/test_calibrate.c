@@ -35,6 +35,16 @@
 #include "calibrate.h"
 
 #define ATTEMPTS 3	/* as the monitor */
+/*
+ * Wall time allowed past the deadline for the fork and the reaping, where
+ * the bound is only a sanity check (calibrate()): a second, since make
+ * check runs these tests beside others that load the host (200 ms was once
+ * exceeded there).  test_busy_host, whose point the deadline is, keeps
+ * 200 ms (BUSY_SLACK_NS): with the CPU shared, the default rounds alone
+ * would take longer than the deadline and that.
+ */
+#define REAP_SLACK_NS 1000000000ull
+#define BUSY_SLACK_NS 200000000ull
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -104,7 +114,7 @@ static struct calibrate_result calibrate(unsigned hz, unsigned rounds)
 		memset(&r, 0xa5, sizeof(r));
 		rc = calibrate_sample_cost(hz, rounds, &r);
 		/* The time budget holds whatever the outcome (plus fork and reaping). */
-		assert_true(clock_ns(CLOCK_MONOTONIC) - t0 < CALIBRATE_DEADLINE_NS + 200000000ull);
+		assert_true(clock_ns(CLOCK_MONOTONIC) - t0 < CALIBRATE_DEADLINE_NS + REAP_SLACK_NS);
 		if (rc == -EAGAIN)
 			fprintf(stderr, "calibrate(%u, %u): too noisy, retrying\n", hz, rounds);
 	}
@@ -288,7 +298,7 @@ static void test_busy_host(void **state)
 	print_message("busy: %d burners, %d attempt(s), rc %d, longest %llu ms; quiet figure %llu ns\n",
 		      n, tries, rc, (unsigned long long)(longest / 1000000), (unsigned long long)quiet);
 	assert_int_equal(n, CPU_COUNT(&online));
-	assert_true(longest < CALIBRATE_DEADLINE_NS + 200000000ull);
+	assert_true(longest < CALIBRATE_DEADLINE_NS + BUSY_SLACK_NS);
 	assert_int_equal(rc, 0);
 	print_message("hz=%u rounds=%u used=%u ns_per_sample=%llu +-%llu samples=%llu\n", r.hz, r.rounds,
 		      r.used, (unsigned long long)r.ns_per_sample, (unsigned long long)r.uncertainty_ns,
