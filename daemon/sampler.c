@@ -96,7 +96,7 @@ int sampler_write_tenant_cfg(struct sampler *s, unsigned tenant)
 		return -EINVAL;
 	v = (struct vigil_tenant_cfg){
 		.unwind = s->tenant_unwind[tenant],
-		.period_ns = s->tenant_hz[tenant] ? 1000000000ull / s->tenant_hz[tenant] : 0,
+		.period_ns = s->tenant_hz[tenant] ? sampler_period_ns(s->tenant_hz[tenant]) : 0,
 	};
 	if (bpf_map_update_elem(s->tenant_cfg_fd, &key, &v, BPF_ANY) < 0)
 		return -errno;

@@ -19,7 +19,7 @@
  */
 static int set_period(const int *pfds, unsigned n, unsigned hz)
 {
-	uint64_t period = 1000000000ull / hz;
+	uint64_t period = sampler_period_ns(hz);
 
 	for (unsigned i = 0; i < n; i++)
 		if (pfds[i] >= 0 && ioctl(pfds[i], PERF_EVENT_IOC_PERIOD, &period) < 0)
@@ -64,16 +64,14 @@ int sampler_set_tenant_hz(struct sampler *s, unsigned tenant, unsigned hz)
 		 */
 		s->tenant_hz[tenant] = hz;
 		rc = sampler_write_tenant_cfg(s, tenant);
-		if (rc)
-			s->tenant_hz[tenant] = old;
+		if (!rc)
+			return 0;
+		s->tenant_hz[tenant] = old;
 	}
-	if (rc) {
-		/* Not half changed: back to the rate the caller was told is in effect. */
-		if (old)
-			(void)set_tenant(s, tenant, old);
-		return rc;
-	}
-	return 0;
+	/* Not half changed: back to the rate the caller was told is in effect. */
+	if (old)
+		(void)set_tenant(s, tenant, old);
+	return rc;
 }
 
 unsigned sampler_tenant_hz(const struct sampler *s, unsigned tenant)

@@ -51,6 +51,12 @@ int sampler_open_event(int cpu, int cgroup_fd, unsigned hz, bool enabled);
 /* cookie: the tenant index, and its names' generation above (vigil_abi.h). */
 int sampler_attach(int prog_fd, int pfd, uint64_t cookie);
 
+/* The period of a frequency, as cpu-clock takes it: 1e9 / hz ns (hz > 0). */
+static inline uint64_t sampler_period_ns(unsigned hz)
+{
+	return 1000000000ull / hz;
+}
+
 /*
  * Write a tenant's entry of map "tenant_cfg" from tenant_unwind[] and
  * tenant_hz[] (period 0 while no frequency is set): 0 or -errno.

@@ -137,6 +137,12 @@ static const char *frame_name(const struct sym_frame *f, char *buf, size_t len)
 	return buf;
 }
 
+/* The default events' period (--hz): a profile's informative period. */
+static int64_t hz_period_ns(const struct snapshot_meta *m)
+{
+	return 1000000000ll / (m->hz ? m->hz : 1);
+}
+
 static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, struct symbolizer *sym,
 		     struct cgroups *cg, const struct snapshot_meta *m,
 		     struct leaves *leaves, char *leafbuf, size_t leaflen, bool exported)
@@ -307,14 +313,12 @@ int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cg
 		   const struct snapshot_meta *m, uint8_t **ret_buf, size_t *ret_len,
 		   struct snapshot_top **ret_top)
 {
-	/* The default events' period (--hz): informative only, as values carry their own. */
-	int64_t period_ns = 1000000000ll / (m->hz ? m->hz : 1);
 	struct leaves leaves = { 0 };
 	struct pprof_builder *b;
 	char leafbuf[128];
 	int rc = 0;
 
-	b = pprof_new(period_ns, m->time_ns);
+	b = pprof_new(hz_period_ns(m), m->time_ns);
 	if (!b)
 		return -errno;
 	for (size_t i = 0; i < stackagg_distinct(agg); i++) {
@@ -432,7 +436,7 @@ int snapshot_build_series(const struct stackagg *agg, struct symbolizer *sym, st
 		 * first stack's samples (informative only; the values are exact).
 		 */
 		int64_t period_ns = e->count && e->cpu_ns >= e->count ? (int64_t)(e->cpu_ns / e->count)
-								       : 1000000000ll / (m->hz ? m->hz : 1);
+								       : hz_period_ns(m);
 
 		if (entry_series(e, cg, m, svc, sizeof(svc), tenant, sizeof(tenant)) < 0)
 			snprintf(svc, sizeof(svc), "%s", SNAPSHOT_OTHER_SERVICE);

@@ -402,12 +402,15 @@ profile_files() {
 	find "$1" -maxdepth 1 -name '*.pb.gz' ! -name '.*' -printf '%p\n' 2>/dev/null | sort
 }
 
+# cpusplit_cpu OUTFILE: the CPU seconds cpusplit reported in OUTFILE.
+cpusplit_cpu() { sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' "$1"; }
+
 # rate_verdict N HZ OUTFILE: "ok ..." (else "bad ...") when N samples over
 # the CPU seconds cpusplit reported in OUTFILE are HZ a second within 3
 # sigma of counting noise (and at least 30 were expected).
 rate_verdict() {
 	local cpu
-	cpu=$(sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' "$3")
+	cpu=$(cpusplit_cpu "$3")
 	awk -v n="${1:-0}" -v cpu="${cpu:-0}" -v hz="$2" 'BEGIN {
 		want = hz * cpu; tol = 3 / sqrt(want > 1 ? want : 1); r = cpu > 0 ? n / cpu : 0
 		d = r / hz - 1; if (d < 0) d = -d

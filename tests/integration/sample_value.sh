@@ -119,15 +119,22 @@ kill -TERM "$VIGILD_PID"
 vigild_wait 40
 mapfile -t FILES < <(profile_files "$OUT")
 
-# verdict PID OUTFILE LOSS_S: "ok ..." (else "bad ...") when the profiled
-# CPU of PID's cpusplit samples is the CPU seconds it reported, within 3
-# sigma above and 3 sigma plus LOSS_S below.
-verdict() {
-	local n ns cpu
+# counts PID OUTFILE: "SAMPLES CPU_NS CPU_S" of PID's cpusplit samples in
+# the profiles, and the CPU seconds it reported.
+counts() {
+	local n ns
 	n=$(pq total --label pid="$1" --label comm=cpusplit "${FILES[@]}" 2>/dev/null || echo 0)
-	ns=$(pq cpu --label pid="$1" --label comm=cpusplit "${FILES[@]}" 2>"$T/pq.err" || echo 0)
-	cpu=$(sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' "$2")
-	awk -v n="${n:-0}" -v ns="${ns:-0}" -v cpu="${cpu:-0}" -v loss="$3" 'BEGIN {
+	ns=$(pq cpu --label pid="$1" --label comm=cpusplit "${FILES[@]}" 2>>"$T/pq.err" || echo 0)
+	echo "${n:-0} ${ns:-0} $(cpusplit_cpu "$2")"
+}
+: >"$T/pq.err"
+read -r N_TEN NS_TEN CPU_TEN < <(counts "$P_TEN" "$T/tenant.out")
+read -r N_DEF NS_DEF CPU_DEF < <(counts "$P_DEF" "$T/default.out")
+
+# verdict N NS CPU LOSS_S: "ok ..." (else "bad ...") when N samples worth
+# NS ns are CPU seconds, within 3 sigma above and 3 sigma plus LOSS_S below.
+verdict() {
+	awk -v n="$1" -v ns="$2" -v cpu="${3:-0}" -v loss="$4" 'BEGIN {
 		prof = ns / 1e9; noise = 3 / sqrt(n > 1 ? n : 1); low = noise + (cpu > 0 ? loss / cpu : 0)
 		d = cpu > 0 ? prof / cpu - 1 : -1
 		printf "%s %d samples worth %.3f s against %.3f s CPU used: %+.1f%%, allowed -%.1f%% to +%.1f%%",
@@ -136,12 +143,12 @@ verdict() {
 
 # The tenant's CPU: 71 -> 197 Hz; a third policy's SET_HZ at 197; index 1
 # to 5 Hz; the hand-over (up to 5 Hz's period); 131 Hz set again.
-v=$(verdict "$P_TEN" "$T/tenant.out" "$(awk 'BEGIN { print 1 / 71 + 1 / 197 + 1 / 197 + 1 / 5 + 1 / 131 }')")
+v=$(verdict "$N_TEN" "$NS_TEN" "$CPU_TEN" "$(awk 'BEGIN { print 1 / 71 + 1 / 197 + 1 / 197 + 1 / 5 + 1 / 131 }')")
 tap_result "${TESTS[0]}" $([[ $v == ok* ]]; echo $?) "${v#* }" "$(cat "$T/pq.err")" \
 	"labels: $(pq labels tenant --label pid="$P_TEN" "${FILES[@]}" | tr '\t\n' '= ')"
 [[ $v == ok* ]] && tap_diag "tenant: ${v#ok }"
 # The default tenant's CPU: 29 -> 47 Hz, and 47 set again.
-v=$(verdict "$P_DEF" "$T/default.out" "$(awk 'BEGIN { print 1 / 29 + 1 / 47 }')")
+v=$(verdict "$N_DEF" "$NS_DEF" "$CPU_DEF" "$(awk 'BEGIN { print 1 / 29 + 1 / 47 }')")
 tap_result "${TESTS[1]}" $([[ $v == ok* ]]; echo $?) "${v#* }" "$(cat "$T/pq.err")" \
 	"labels: $(pq labels tenant --label pid="$P_DEF" "${FILES[@]}" | tr '\t\n' '= ')"
 [[ $v == ok* ]] && tap_diag "default: ${v#ok }"
@@ -149,17 +156,14 @@ tap_result "${TESTS[1]}" $([[ $v == ok* ]]; echo $?) "${v#* }" "$(cat "$T/pq.err
 # The premise: the policies' frequencies were in effect.  Counted without
 # the values: a burner's samples per CPU second, at its first frequency or
 # its highest all along, would be that frequency; they must be 10% away
-# from either.
+# from either.  rate_between N CPU A B.
 rate_between() {
-	local n cpu
-	n=$(pq total --label pid="$1" --label comm=cpusplit "${FILES[@]}" 2>/dev/null || echo 0)
-	cpu=$(sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' "$2")
-	awk -v n="${n:-0}" -v cpu="${cpu:-0}" -v a="$3" -v b="$4" 'BEGIN {
+	awk -v n="$1" -v cpu="${2:-0}" -v a="$3" -v b="$4" 'BEGIN {
 		r = cpu > 0 ? n / cpu : 0
 		printf "%s %.1f samples per CPU second, between %d and %d", (r > 1.1 * a && r < 0.9 * b ? "ok" : "bad"), r, a, b }'
 }
-a=$(rate_between "$P_TEN" "$T/tenant.out" 71 197)
-b=$(rate_between "$P_DEF" "$T/default.out" 29 47)
+a=$(rate_between "$N_TEN" "$CPU_TEN" 71 197)
+b=$(rate_between "$N_DEF" "$CPU_DEF" 29 47)
 tap_result "${TESTS[2]}" $([[ $a == ok* ]] && [[ $b == ok* ]]; echo $?) "tenant: ${a#* }" "default: ${b#* }" \
 	"log: $(grep -E 'tenant=(valued|default) hz=' "$T/vigild.log" | tail -6)"
 tap_diag "tenant: ${a#* }; default: ${b#* }"

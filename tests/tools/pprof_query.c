@@ -27,10 +27,11 @@
  *   frame printed is the user pc the sample interrupted or entered the
  *   kernel from.
  *
- * Counts are sums of values[0] (samples) over matching samples of all files,
- * sorted by count (descending), then text.  An unsymbolized frame prints as
- * 0x<address>@<mapping file basename>.  Exit status: 0; 1 if check finds a
- * problem; 64 usage; 65 unreadable or invalid profile (other commands).
+ * Counts are sums of values[0] (samples; for cpu, values[1]) over matching
+ * samples of all files, sorted by count (descending), then text.  An
+ * unsymbolized frame prints as 0x<address>@<mapping file basename>.  Exit
+ * status: 0; 1 if check finds a problem; 64 usage; 65 unreadable or
+ * invalid profile (other commands).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -248,6 +249,7 @@ struct filter {
 struct args {
 	const char *cmd, *label_key;
 	bool user_only; /* stacks --user */
+	bool cpu;       /* cpu: values[1] (cpu/nanoseconds), not values[0] */
 	struct filter *filters;
 	size_t n_filters;
 	char **files;
@@ -283,9 +285,23 @@ static bool sample_matches(const struct prof *pr, const Sample *s, const struct 
 	return true;
 }
 
-static int64_t sample_count(const Sample *s)
+/* What a sample counts for: values[0] (samples), or values[1] for cpu. */
+static int64_t sample_count(const struct args *a, const Sample *s)
 {
-	return s->n_value ? s->value[0] : 0;
+	size_t i = a->cpu ? 1 : 0;
+
+	return s->n_value > i ? s->value[i] : 0;
+}
+
+/* For cpu: values[1] must be cpu/nanoseconds; exits 65 if not. */
+static void require_cpu_ns(const struct prof *pr, const char *file)
+{
+	const Perftools__Profiles__ValueType *vt = pr->p->n_sample_type > 1 ? pr->p->sample_type[1] : NULL;
+
+	if (!vt || strcmp(str(pr, vt->type), "cpu") || strcmp(str(pr, vt->unit), "nanoseconds")) {
+		fprintf(stderr, "pprof_query: %s: the second sample type is not cpu/nanoseconds\n", file);
+		exit(EX_DATAERR);
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -524,28 +540,30 @@ static int64_t collect(const struct args *a, enum fold_mode mode, struct tally *
 		struct prof pr;
 
 		prof_load_or_exit(&pr, a->files[f]);
+		if (a->cpu)
+			require_cpu_ns(&pr, a->files[f]);
 		for (size_t i = 0; i < pr.p->n_sample; i++) {
 			const Sample *s = pr.p->sample[i];
 
 			if (!sample_matches(&pr, s, a))
 				continue;
-			total += sample_count(s);
+			total += sample_count(a, s);
 			if (!t)
 				continue;
 			switch (mode) {
 			case FOLD_STACKS:
 				folded_stack(&b, &pr, s, a->user_only);
-				tally_add(t, b.s, sample_count(s));
+				tally_add(t, b.s, sample_count(a, s));
 				break;
 			case FOLD_SELF:
 				leaf_frame(&b, &pr, s);
-				tally_add(t, b.s, sample_count(s));
+				tally_add(t, b.s, sample_count(a, s));
 				break;
 			case FOLD_LABELS:
 				for (size_t j = 0; j < s->n_label; j++)
 					if (!strcmp(str(&pr, s->label[j]->key), a->label_key))
 						tally_add(t, label_value(&pr, s->label[j], num, sizeof(num)),
-							  sample_count(s));
+							  sample_count(a, s));
 				break;
 			}
 		}
@@ -576,34 +594,6 @@ static int cmd_fold(const struct args *a, enum fold_mode mode)
 static int cmd_total(const struct args *a)
 {
 	printf("%" PRId64 "\n", collect(a, FOLD_STACKS, NULL));
-	return 0;
-}
-
-/* The CPU time of the matching samples: values[1], of type cpu/nanoseconds. */
-static int cmd_cpu(const struct args *a)
-{
-	int64_t ns = 0;
-
-	for (size_t f = 0; f < a->n_files; f++) {
-		const Perftools__Profiles__ValueType *vt;
-		struct prof pr;
-
-		prof_load_or_exit(&pr, a->files[f]);
-		vt = pr.p->n_sample_type > 1 ? pr.p->sample_type[1] : NULL;
-		if (!vt || vt->type < 0 || vt->unit < 0 || (size_t)vt->type >= pr.p->n_string_table ||
-		    (size_t)vt->unit >= pr.p->n_string_table ||
-		    strcmp(pr.p->string_table[vt->type], "cpu") ||
-		    strcmp(pr.p->string_table[vt->unit], "nanoseconds")) {
-			fprintf(stderr, "pprof_query: %s: the second sample type is not cpu/nanoseconds\n",
-				a->files[f]);
-			exit(EX_DATAERR);
-		}
-		for (size_t i = 0; i < pr.p->n_sample; i++)
-			if (sample_matches(&pr, pr.p->sample[i], a) && pr.p->sample[i]->n_value > 1)
-				ns += pr.p->sample[i]->value[1];
-		prof_release(&pr);
-	}
-	printf("%" PRId64 "\n", ns);
 	return 0;
 }
 
@@ -765,7 +755,8 @@ int main(int argc, char **argv)
 		ret = cmd_total(&a);
 	} else if (!strcmp(a.cmd, "cpu")) {
 		parse_args(&a, argc, argv, true);
-		ret = cmd_cpu(&a);
+		a.cpu = true;
+		ret = cmd_total(&a);
 	} else if (!strcmp(a.cmd, "count")) {
 		parse_args(&a, argc, argv, true);
 		ret = cmd_count(&a);
