@@ -268,6 +268,7 @@ struct symbolizer {
 	struct sym_anon *anons;
 	uint64_t elf_bytes;
 	uint64_t fills;       /* files parsed (or found unparsable) so far */
+	uint64_t parse_ns;    /* wall time those parses took */
 	uint64_t debug_files, debug_refused; /* separate debug files read, refused */
 	uint64_t minidebug_read, minidebug_refused; /* .gnu_debugdata sections */
 	uint64_t seed;        /* of the content and build-id hashes: random, so not collided on purpose */
@@ -845,7 +846,9 @@ static void file_fill(struct symbolizer *s, struct sym_file *f, int fd, uint32_t
 	f->syms = elf_intern(s, e, f->dsyms != NULL);
 	s->fills++;
 	bid_offer(s, f);
-	s->parse_credit_ns -= (int64_t)(mono_ns() - t0);
+	t0 = mono_ns() - t0;
+	s->parse_ns += t0;
+	s->parse_credit_ns -= (int64_t)t0;
 }
 
 /*
@@ -2064,6 +2067,8 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.maps_reads = s->maps_reads;
 	st.maps_reads_saved = s->exec_reads_saved + s->reads_after_sample + s->reads_futile;
 	st.generation = s->gen;
+	st.files_parsed = s->fills;
+	st.parse_ns = s->parse_ns;
 	*ret = st;
 }
 

@@ -161,6 +161,8 @@ struct symbolizer_stats {
 	 */
 	uint64_t maps_reads, maps_reads_saved;
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
+	uint64_t files_parsed;  /* parses so far (a file that did not parse counts) */
+	uint64_t parse_ns;      /* the wall time they took, paid from the budget */
 	size_t symbol_tables;   /* parsed symbol tables held (files that parsed the same share one) */
 	size_t anon_mappings;
 	size_t kernel_symbols;  /* 0: kernel frames stay unsymbolized */
