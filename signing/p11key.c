@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include <openssl/engine.h>
 #include <openssl/err.h>
@@ -41,9 +43,34 @@ bool p11key_is_uri(const char *key)
 
 const char *p11key_shown(const char *uri, char *buf, size_t len)
 {
-	size_t n = strcspn(uri, "?");
+	static const char pin[] = "pin-value=";
+	size_t n = strcspn(uri, "?"), used = 0;
 
-	snprintf(buf, len, "%.*s%s", (int)n, uri, uri[n] ? "?..." : "");
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (p11key_is_uri(uri)) {
+		used = (size_t)snprintf(buf, len, "pkcs11:");
+		if (used >= len)
+			return buf;
+	}
+	/* The path's attributes, ';'-separated, each as it is but a PIN's value. */
+	for (size_t i = used; i < n;) {
+		size_t a = strcspn(uri + i, ";?"), k = a;
+		const char *end = "";
+
+		if (a >= sizeof(pin) - 1 && strncasecmp(uri + i, pin, sizeof(pin) - 1) == 0) {
+			k = sizeof(pin) - 1;
+			end = "...";
+		}
+		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%.*s%s%s",
+					 (int)k, uri + i, end, uri[i + a] == ';' ? ";" : "");
+		if (used >= len)
+			return buf;
+		i += a + (uri[i + a] == ';');
+	}
+	if (uri[n])
+		snprintf(buf + used, len - used, "?...");
 	return buf;
 }
 
@@ -89,6 +116,16 @@ int p11key_load(const char *uri, struct p11key **ret, char *err, size_t errlen)
 	}
 	/* One line of ours says what failed; libp11's own lines on stderr, not. */
 	ENGINE_ctrl_cmd_string(e, "QUIET", NULL, 1);
+	/*
+	 * libp11 loads the module only when the key is asked for, and then
+	 * says only that there is no key (and prints dlopen's error itself).
+	 */
+	if (module && *module && access(module, R_OK) < 0) {
+		snprintf(err, errlen, "VIGIL_PKCS11_MODULE=%s: %s (the PKCS#11 module to load; "
+			 "unset, p11-kit's proxy is loaded)", module, strerror(errno));
+		ENGINE_free(e);
+		goto fail_noengine;
+	}
 	if (module && *module && !ENGINE_ctrl_cmd_string(e, "MODULE_PATH", module, 0)) {
 		snprintf(err, errlen, "VIGIL_PKCS11_MODULE=%s: the PKCS#11 engine refuses it: %s",
 			 module, sslutil_reason(why, sizeof(why)));

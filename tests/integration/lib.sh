@@ -105,14 +105,18 @@ lib_cleanup() {
 	# A PostgreSQL of lib_pg.sh: stopped before its directory goes, also
 	# when a script's own EXIT trap replaced lib_pg.sh's.
 	declare -F pg_stop >/dev/null && pg_stop
-	for p in "${SPAWNED[@]}"; do
-		# A function run with & is a subshell: its command is a child of it.
-		pkill -KILL -P "$p" 2>/dev/null
-		kill -KILL "$p" 2>/dev/null
-	done
-	for p in "${SPAWNED[@]}"; do
-		wait "$p" 2>/dev/null
-	done
+	# bash reports a job killed by a signal ("Killed") on its own stderr,
+	# when it reaps it: the kills here are the script's, not news.
+	{
+		for p in "${SPAWNED[@]}"; do
+			# A function run with & is a subshell: its command is a child of it.
+			pkill -KILL -P "$p"
+			kill -KILL "$p"
+		done
+		for p in "${SPAWNED[@]}"; do
+			wait "$p"
+		done
+	} 2>/dev/null
 	for ((m = ${#MOUNTS[@]} - 1; m >= 0; m--)); do
 		umount -l "${MOUNTS[$m]}" 2>/dev/null
 	done

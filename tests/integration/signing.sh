@@ -20,7 +20,7 @@
 
 TESTS_ALL="vigil-sign and openssl are available"
 # Every case below, loops included (6 flipped bytes, 3 truncations), counted.
-tap_plan 64
+tap_plan 66
 require_file "$SIGN" "$TESTS_ALL"
 require_file "$B/bpf/profile.bpf.o" "$TESTS_ALL"
 if ! command -v openssl >/dev/null; then
@@ -308,5 +308,24 @@ hsm_refused "pkcs11: no such key in the token: exit 65, one line naming the URI,
 	"pkcs11:token=vigil-test;object=nobody;type=private?pin-source=$HSM/pin" "$HSM/keys/signer.pem"
 hsm_refused "pkcs11: the token's key does not belong to --cert: exit 65, no signature" "does not belong" \
 	"$TOKEN_URI?pin-source=$HSM/pin" "$P/good.pem"
+
+# A PIN among the path's attributes (libp11 takes it there too): not shown.
+rm -f "$HSM/obj/profile.bpf.o.sig"
+"$SIGN" sign --cert "$HSM/keys/signer.pem" --key "$TOKEN_URI;pin-value=1111" "$HSM/obj/profile.bpf.o" >"$T/out" 2>"$T/err"
+rc=$?
+tap_result "pkcs11: a wrong PIN among the path's attributes: exit 65, shown as pin-value=..., no signature" \
+	$([ $hsm_rc -eq 0 ] && [ $rc -eq 65 ] && [ "$(grep -c . "$T/err")" -eq 1 ] && ! grep -q 1111 "$T/err" &&
+		grep -qF "$TOKEN_URI;pin-value=...:" "$T/err" && [ ! -e "$HSM/obj/profile.bpf.o.sig" ]; echo $?) \
+	"exit $rc, want 65 and one line without the PIN:" "$(cat "$T/out" "$T/err" | head -5)"
+
+# VIGIL_PKCS11_MODULE naming no file: said so, not "no such key".
+VIGIL_PKCS11_MODULE=$T/no-such-module.so "$SIGN" sign --cert "$HSM/keys/signer.pem" \
+	--key "$TOKEN_URI?pin-source=$HSM/pin" "$HSM/obj/profile.bpf.o" >"$T/out" 2>"$T/err"
+rc=$?
+tap_result "pkcs11: VIGIL_PKCS11_MODULE names no file: exit 65, one line naming it and why, no signature" \
+	$([ $rc -eq 65 ] && [ "$(grep -c . "$T/err")" -eq 1 ] &&
+		grep -qF "VIGIL_PKCS11_MODULE=$T/no-such-module.so: No such file or directory" "$T/err" &&
+		[ ! -e "$HSM/obj/profile.bpf.o.sig" ]; echo $?) \
+	"exit $rc, want 65 and one line:" "$(cat "$T/out" "$T/err" | head -5)"
 
 tap_done
