@@ -134,7 +134,9 @@ tap_result "${TESTS[0]}" $([ $rc -eq 0 ] && [ -z "$MISSING" ] && [ "$signing" = 
 if [ -n "$MISSING" ]; then
 	tap_not_ok "${TESTS[1]}" "no packages to check"
 else
-	lintian --pedantic --tag-display-limit 0 "${DEV_DEBS[@]}" >"$T/lintian.out" 2>&1
+	# its temporary files (mldbm-*) in the scratch directory, not left in /tmp
+	mkdir -p "$T/lintian-tmp"
+	TMPDIR=$T/lintian-tmp lintian --pedantic --tag-display-limit 0 "${DEV_DEBS[@]}" >"$T/lintian.out" 2>&1
 	lrc=$?
 	errors=$(grep -c '^E:' "$T/lintian.out")
 	# lintian exits 0 when it ran and found no error (--fail-on error)
