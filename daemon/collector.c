@@ -460,13 +460,14 @@ static void flush(struct collector *c)
 			 " cfi_evicted=%" PRIu64 " unwind_spaces_evicted=%" PRIu64
 			 " rules_replaced=%" PRIu64 " demangle_evicted=%" PRIu64 " early_flushes=%" PRIu64
 			 " maps_reads=%" PRIu64 " maps_reads_saved=%" PRIu64
-			 " files_parsed=%" PRIu64 " parse_ms=%" PRIu64 " files_deferred=%zu",
+			 " files_parsed=%" PRIu64 " parse_ms=%" PRIu64 " files_deferred=%zu"
+			 " deferrals=%" PRIu64,
 			 ss.processes, ss.files, ss.anon_mappings, ss.elf_bytes, ss.cfi_bytes,
 			 ss.cfi_mapped, mapguard_faults(), ss.kernel_symbols, ds->entries, ss.procs_aged, ss.files_aged,
 			 ss.anon_aged, ss.procs_refused, ss.files_refused, ss.anon_refused,
 			 ss.cfi_evicted, us.spaces_evicted, us.rules_replaced,
 			 ds->evicted, c->early_flushes, ss.maps_reads, ss.maps_reads_saved,
-			 ss.files_parsed, ss.parse_ns / 1000000, ss.files_deferred);
+			 ss.files_parsed, ss.parse_ns / 1000000, ss.files_deferred, ss.deferrals);
 		m.cache_comment = cache_comment;
 		c->flushed_records = c->records;
 		c->flushed_bytes = c->rec_bytes;

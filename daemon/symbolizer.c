@@ -269,6 +269,7 @@ struct symbolizer {
 	uint64_t elf_bytes;
 	uint64_t fills;       /* files parsed (or found unparsable) so far */
 	uint64_t parse_ns;    /* wall time those parses took */
+	uint64_t deferrals;   /* files met with the budget spent (each time) */
 	uint64_t debug_files, debug_refused; /* separate debug files read, refused */
 	uint64_t minidebug_read, minidebug_refused; /* .gnu_debugdata sections */
 	uint64_t seed;        /* of the content and build-id hashes: random, so not collided on purpose */
@@ -878,10 +879,12 @@ static struct sym_file *file_take(struct symbolizer *s, uint32_t pid, const stru
 	}
 	f = file_new(s, mp->path, st);
 	if (f) {
-		if (parse_allowed(s))
+		if (parse_allowed(s)) {
 			file_fill(s, f, fd, pid, mp);
-		else
+		} else {
 			f->deferred = true; /* a file object now, so that frames keep file offsets */
+			s->deferrals++;
+		}
 	}
 	close(fd);
 	return f;
@@ -2069,6 +2072,7 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *r
 	st.generation = s->gen;
 	st.files_parsed = s->fills;
 	st.parse_ns = s->parse_ns;
+	st.deferrals = s->deferrals;
 	*ret = st;
 }
 

@@ -163,6 +163,7 @@ struct symbolizer_stats {
 	size_t files_deferred;  /* not parsed yet: over the parse-time budget */
 	uint64_t files_parsed;  /* parses so far (a file that did not parse counts) */
 	uint64_t parse_ns;      /* the wall time they took, paid from the budget */
+	uint64_t deferrals;     /* new files left unparsed, the budget spent (so far) */
 	size_t symbol_tables;   /* parsed symbol tables held (files that parsed the same share one) */
 	size_t anon_mappings;
 	size_t kernel_symbols;  /* 0: kernel frames stay unsymbolized */

@@ -74,7 +74,7 @@ deb:
 	for kv in 'SIGNING_CERT=$(SIGNING_CERT)' 'SIGNING_KEY=$(SIGNING_KEY)' 'SIGNING_CA=$(SIGNING_CA)'; do \
 		v=$${kv%%=*} p=$${kv#*=}; \
 		if [ -z "$$p" ]; then unset "$$v"; continue; fi; \
-		case $$v:$$p in SIGNING_KEY:pkcs11:*) export "$$v=$$p"; continue ;; esac; \
+		case $$v:$$p in SIGNING_KEY:[pP][kK][cC][sS]11:*) export "$$v=$$p"; continue ;; esac; \
 		a=$$(realpath -e -- "$$p") || { echo "make deb: $$v: $$p: no such file" >&2; exit 2; }; \
 		export "$$v=$$a"; \
 	done; \

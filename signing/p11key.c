@@ -38,36 +38,55 @@ struct p11key {
 
 bool p11key_is_uri(const char *key)
 {
-	return key && strncmp(key, "pkcs11:", 7) == 0;
+	/* A URI's scheme is case-insensitive (RFC 3986), and libp11 takes it so. */
+	return key && strncasecmp(key, "pkcs11:", 7) == 0;
+}
+
+/*
+ * Whether the attribute named name[0..len) may hold a PIN: any name with
+ * "pin" in it, in any case, but pin-source (a file's name).  Wider than
+ * libp11's own "pin-value", so that a misspelt or percent-encoded name,
+ * which libp11 refuses and a message then shows, hides its value too.
+ */
+static bool may_hold_pin(const char *name, size_t len)
+{
+	if (len == 10 && strncasecmp(name, "pin-source", 10) == 0)
+		return false;
+	for (size_t j = 0; j + 3 <= len; j++)
+		if (strncasecmp(name + j, "pin", 3) == 0)
+			return true;
+	return false;
 }
 
 const char *p11key_shown(const char *uri, char *buf, size_t len)
 {
-	static const char pin[] = "pin-value=";
-	size_t n = strcspn(uri, "?"), used = 0;
+	size_t n = strcspn(uri, "?"), used = 0, i = p11key_is_uri(uri) ? 7 : 0;
 
 	if (len == 0)
 		return buf;
 	buf[0] = '\0';
-	if (p11key_is_uri(uri)) {
-		used = (size_t)snprintf(buf, len, "pkcs11:");
+	if (i) {
+		used = (size_t)snprintf(buf, len, "%.7s", uri);
 		if (used >= len)
 			return buf;
 	}
-	/* The path's attributes, ';'-separated, each as it is but a PIN's value. */
-	for (size_t i = used; i < n;) {
-		size_t a = strcspn(uri + i, ";?"), k = a;
-		const char *end = "";
+	/*
+	 * The path's attributes, separated by ';' (or '&', which libp11 takes
+	 * there too), each as it is but the value of one that may hold a PIN.
+	 */
+	while (i < n) {
+		size_t a = strcspn(uri + i, ";&?"), k = a;
+		const char *eq = memchr(uri + i, '=', a), *end = "";
+		char sep[2] = { uri[i + a] == '?' ? '\0' : uri[i + a], '\0' };
 
-		if (a >= sizeof(pin) - 1 && strncasecmp(uri + i, pin, sizeof(pin) - 1) == 0) {
-			k = sizeof(pin) - 1;
+		if (eq && may_hold_pin(uri + i, (size_t)(eq - (uri + i)))) {
+			k = (size_t)(eq - (uri + i)) + 1;
 			end = "...";
 		}
-		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%.*s%s%s",
-					 (int)k, uri + i, end, uri[i + a] == ';' ? ";" : "");
+		used += (size_t)snprintf(buf + used, len - used, "%.*s%s%s", (int)k, uri + i, end, sep);
 		if (used >= len)
 			return buf;
-		i += a + (uri[i + a] == ';');
+		i += a + (sep[0] != '\0');
 	}
 	if (uri[n])
 		snprintf(buf + used, len - used, "?...");
@@ -119,8 +138,9 @@ int p11key_load(const char *uri, struct p11key **ret, char *err, size_t errlen)
 	/*
 	 * libp11 loads the module only when the key is asked for, and then
 	 * says only that there is no key (and prints dlopen's error itself).
+	 * A bare name (no '/') is dlopen's to find: not checked here.
 	 */
-	if (module && *module && access(module, R_OK) < 0) {
+	if (module && strchr(module, '/') && access(module, R_OK) < 0) {
 		snprintf(err, errlen, "VIGIL_PKCS11_MODULE=%s: %s (the PKCS#11 module to load; "
 			 "unset, p11-kit's proxy is loaded)", module, strerror(errno));
 		ENGINE_free(e);

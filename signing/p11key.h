@@ -15,9 +15,9 @@ bool p11key_is_uri(const char *key);
 
 /*
  * uri as it may be shown: without its query (after '?'), which may hold
- * the PIN (pin-value=, RFC 7512 section 2.3), and with the value of a
- * pin-value put among the path's attributes (which libp11 accepts too)
- * replaced by "...".  Returns buf.
+ * the PIN (pin-value=, RFC 7512 section 2.3), and with "..." for the
+ * value of any attribute of the path (where libp11 takes a pin-value
+ * too) whose name has "pin" in it, but pin-source.  Returns buf.
  */
 const char *p11key_shown(const char *uri, char *buf, size_t len);
 

@@ -42,6 +42,9 @@
 #   TAP-printing binary, run as one stream)
 
 set -u
+# One locale whatever the invoker's: messages (strerror's) in English, and
+# a decimal point in numbers ($EPOCHREALTIME, printf, awk).
+export LC_ALL=C.UTF-8
 REQUIRE=${VIGIL_REQUIRE_BPF:-0}
 args=()
 for a in "$@"; do

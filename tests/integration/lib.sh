@@ -217,7 +217,7 @@ softhsm_token() {
 
 # now_ms: CLOCK_REALTIME in milliseconds.
 now_ms() {
-	local t=${EPOCHREALTIME/./}
+	local t=${EPOCHREALTIME//[!0-9]/} # its separator is the locale's
 	echo $((t / 1000))
 }
 

@@ -20,7 +20,7 @@
 
 TESTS_ALL="vigil-sign and openssl are available"
 # Every case below, loops included (6 flipped bytes, 3 truncations), counted.
-tap_plan 66
+tap_plan 68
 require_file "$SIGN" "$TESTS_ALL"
 require_file "$B/bpf/profile.bpf.o" "$TESTS_ALL"
 if ! command -v openssl >/dev/null; then
@@ -309,14 +309,24 @@ hsm_refused "pkcs11: no such key in the token: exit 65, one line naming the URI,
 hsm_refused "pkcs11: the token's key does not belong to --cert: exit 65, no signature" "does not belong" \
 	"$TOKEN_URI?pin-source=$HSM/pin" "$P/good.pem"
 
-# A PIN among the path's attributes (libp11 takes it there too): not shown.
-rm -f "$HSM/obj/profile.bpf.o.sig"
-"$SIGN" sign --cert "$HSM/keys/signer.pem" --key "$TOKEN_URI;pin-value=1111" "$HSM/obj/profile.bpf.o" >"$T/out" 2>"$T/err"
-rc=$?
-tap_result "pkcs11: a wrong PIN among the path's attributes: exit 65, shown as pin-value=..., no signature" \
-	$([ $hsm_rc -eq 0 ] && [ $rc -eq 65 ] && [ "$(grep -c . "$T/err")" -eq 1 ] && ! grep -q 1111 "$T/err" &&
-		grep -qF "$TOKEN_URI;pin-value=...:" "$T/err" && [ ! -e "$HSM/obj/profile.bpf.o.sig" ]; echo $?) \
-	"exit $rc, want 65 and one line without the PIN:" "$(cat "$T/out" "$T/err" | head -5)"
+# A PIN among the path's attributes, where libp11 takes it too (after ';'
+# or '&', the scheme in any case): not shown.  path_pin NAME URI SHOWN:
+# vigil-sign exits 65 with one line holding SHOWN and not the PIN (1111).
+path_pin() {
+	local rc
+	rm -f "$HSM/obj/profile.bpf.o.sig"
+	"$SIGN" sign --cert "$HSM/keys/signer.pem" --key "$2" "$HSM/obj/profile.bpf.o" >"$T/out" 2>"$T/err"
+	rc=$?
+	tap_result "$1" $([ $hsm_rc -eq 0 ] && [ $rc -eq 65 ] && [ "$(grep -c . "$T/err")" -eq 1 ] &&
+		! grep -q 1111 "$T/err" && grep -qF "$3" "$T/err" && [ ! -e "$HSM/obj/profile.bpf.o.sig" ]; echo $?) \
+		"exit $rc, want 65 and one line with '$3', without the PIN:" "$(cat "$T/out" "$T/err" | head -5)"
+}
+path_pin "pkcs11: a wrong PIN among the path's attributes: exit 65, shown as pin-value=..., no signature" \
+	"$TOKEN_URI;pin-value=1111" "$TOKEN_URI;pin-value=...:"
+path_pin "pkcs11: a wrong PIN after '&' in the path: exit 65, shown as pin-value=..., no signature" \
+	"$TOKEN_URI&pin-value=1111" "$TOKEN_URI&pin-value=...:"
+path_pin "pkcs11: PKCS11: in capitals, a wrong PIN in the path: exit 65, taken as a URI, the PIN not shown" \
+	"PKCS11:${TOKEN_URI#pkcs11:};PIN-VALUE=1111" "PKCS11:${TOKEN_URI#pkcs11:};PIN-VALUE=...:"
 
 # VIGIL_PKCS11_MODULE naming no file: said so, not "no such key".
 VIGIL_PKCS11_MODULE=$T/no-such-module.so "$SIGN" sign --cert "$HSM/keys/signer.pem" \

@@ -453,6 +453,7 @@ static void test_parse_budget_flood(void **state)
 	assert_true(spent < (double)fl.n * one / 2);
 	/* What the profiles' comment says: every parse counted, and its time within the look's. */
 	assert_int_equal(st.files_parsed, parsed);
+	assert_int_equal(st.deferrals, st.files_deferred);
 	assert_true(st.parse_ns > 0 && (double)st.parse_ns / 1e6 <= spent);
 
 	/* Later, with time to spare, a look at the process parses more. */
