@@ -36,7 +36,7 @@
 TESTS=(
 	"the tenant's burner, at 71, 197 (in place) then 131 Hz (another index): its profiled CPU time is the CPU time it used"
 	"the default tenant's burner, at 29 then 47 Hz (--hz 19): its profiled CPU time is the CPU time it used"
-	"the policies' frequencies were in effect: the burners' samples came at rates between their first and highest"
+	"the policies' frequencies were in effect: each burner's samples are what its frequencies give over the CPU it ran at each, not its first or --hz all along"
 	"vigild exits 0 on SIGTERM"
 )
 tap_plan ${#TESTS[@]}
@@ -104,16 +104,24 @@ spawn sh -c 'echo $$ >"$1/cgroup.procs" && exec taskset -c "$3" "$2" --threads 1
 P_TEN=$SPAWNED_PID
 spawn taskset -c "$CPU_B" "$WLD/cpusplit" --threads 1 --seconds 14 >"$T/default.out"
 P_DEF=$SPAWNED_PID
+# burner_cpu PID: the CPU seconds PID's threads have run so far (schedstat).
+burner_cpu() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%.4f", t / 1e9 }'; }
+# Each change took effect between the SIGHUP and the budget line that
+# shows it (a line each control period, 1 s): the burners' CPU at both.
 sleep 5
 policy 47 197 >"$T/policy.yaml"
+T1_LO=$(burner_cpu "$P_TEN") D1_LO=$(burner_cpu "$P_DEF")
 kill -HUP "$VIGILD_PID"
 wait_for 10 grep -q "tenant=valued hz=197 " "$T/vigild.log" ||
 	tap_diag "no 'tenant=valued hz=197' line:" "$(tail -5 "$T/vigild.log")"
+T1_HI=$(burner_cpu "$P_TEN") D1_HI=$(burner_cpu "$P_DEF")
 sleep 4
 policy 47 131 5 >"$T/policy.yaml"
+T2_LO=$(burner_cpu "$P_TEN")
 kill -HUP "$VIGILD_PID"
 wait_for 10 grep -q "tenant=valued hz=131 " "$T/vigild.log" ||
 	tap_diag "no 'tenant=valued hz=131' line:" "$(tail -5 "$T/vigild.log")"
+T2_HI=$(burner_cpu "$P_TEN")
 wait "$P_TEN" "$P_DEF"
 kill -TERM "$VIGILD_PID"
 vigild_wait 40
@@ -154,19 +162,45 @@ tap_result "${TESTS[1]}" $([[ $v == ok* ]]; echo $?) "${v#* }" "$(cat "$T/pq.err
 [[ $v == ok* ]] && tap_diag "default: ${v#ok }"
 
 # The premise: the policies' frequencies were in effect.  Counted without
-# the values: a burner's samples per CPU second, at its first frequency or
-# its highest all along, would be that frequency; they must be 10% away
-# from either.  rate_between N CPU A B.
-rate_between() {
-	awk -v n="$1" -v cpu="${2:-0}" -v a="$3" -v b="$4" 'BEGIN {
-		r = cpu > 0 ? n / cpu : 0
-		printf "%s %.1f samples per CPU second, between %d and %d", (r > 1.1 * a && r < 0.9 * b ? "ok" : "bad"), r, a, b }'
+# the values: a burner's samples must be what its frequencies give over
+# the CPU time it ran at each (measured here at each change, which took
+# effect between two readings), within 3 sigma of counting noise, and
+# below also one sample for each restarted period; and they must be more
+# than 3 sigma away from what its first frequency all along, or --hz (19)
+# all along, would give, else the count does not tell them apart.
+# rate_premise N TOTAL "HZ..." "LO HI ..." RESTARTS: HZ are the phases'
+# frequencies, each LO HI pair the burner's CPU at the change between two.
+rate_premise() {
+	awk -v n="$1" -v tot="${2:-0}" -v hzs="$3" -v bs="$4" -v restarts="$5" 'BEGIN {
+		np = split(hzs, hz, " "); split(bs, b, " ")
+		# the expected count is linear in each boundary: its least and most
+		emin = emax = 0; prevmin = prevmax = 0
+		for (i = 1; i <= np; i++) {
+			if (i < np) {
+				lo = b[2 * i - 1]; hi = b[2 * i]
+				# a boundary late puts more CPU in phase i: more samples when hz[i] > hz[i + 1]
+				if (hz[i] > hz[i + 1]) { endmax = hi; endmin = lo } else { endmax = lo; endmin = hi }
+			} else {
+				endmin = endmax = tot
+			}
+			emin += hz[i] * (endmin - prevmin); emax += hz[i] * (endmax - prevmax)
+			prevmin = endmin; prevmax = endmax
+		}
+		low = emin - 3 * sqrt(emin) - restarts; high = emax + 3 * sqrt(emax)
+		ok = tot > 0 && n >= low && n <= high
+		split(hz[1] " 19", alt, " ")
+		for (k = 1; k <= 2; k++)
+			if (n >= alt[k] * tot - 3 * sqrt(alt[k] * tot) && n <= alt[k] * tot + 3 * sqrt(alt[k] * tot)) {
+				ok = 0; why = why sprintf(" (as at %d Hz all along)", alt[k])
+			}
+		printf "%s %d samples in %.2f CPU s, want %.0f to %.0f%s", (ok ? "ok" : "bad"), n, tot, low, high, why }'
 }
-a=$(rate_between "$N_TEN" "$CPU_TEN" 71 197)
-b=$(rate_between "$N_DEF" "$CPU_DEF" 29 47)
+a=$(rate_premise "$N_TEN" "$CPU_TEN" "71 197 131" "$T1_LO $T1_HI $T2_LO $T2_HI" 4)
+b=$(rate_premise "$N_DEF" "$CPU_DEF" "29 47" "$D1_LO $D1_HI" 2)
 tap_result "${TESTS[2]}" $([[ $a == ok* ]] && [[ $b == ok* ]]; echo $?) "tenant: ${a#* }" "default: ${b#* }" \
 	"log: $(grep -E 'tenant=(valued|default) hz=' "$T/vigild.log" | tail -6)"
-tap_diag "tenant: ${a#* }; default: ${b#* }"
+tap_diag "tenant: ${a#* }; default: ${b#* }" \
+	"(CPU s at the changes: tenant $T1_LO-$T1_HI, $T2_LO-$T2_HI; default $D1_LO-$D1_HI)"
 
 tap_result "${TESTS[3]}" $([ "$VIGILD_RC" -eq 0 ]; echo $?) "vigild exit $VIGILD_RC:" "$(tail -10 "$T/vigild.log")"
 
