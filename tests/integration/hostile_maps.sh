@@ -112,8 +112,8 @@ for f in "${FILES[@]}"; do
 	pq stacks "$f" 2>/dev/null | grep -q 'manymaps_' && both=$((both + 1)) && tag=" (manymaps too)" || tag=""
 	tap_diag "$(basename "$f"): cpusplit $named of $all samples in burn_*$tag"
 	[ $((named * 100)) -ge $((all * 90)) ] && { checked=$((checked + 1)); continue; }
-	begin=$(sed -n 's/^time_nanos: \([0-9]*\)$/\1/p' <<<"$info")
-	dur=$(sed -n 's/^duration_nanos: \([0-9]*\)$/\1/p' <<<"$info")
+	begin=$(info_field time_nanos <<<"$info")
+	dur=$(info_field duration_nanos <<<"$info")
 	# cpusplit's samples not in burn_* but at an address in its own files
 	# (burn_* are in libvwl.so): a file unparsed.  With the named ones,
 	# they must make the 90%.

@@ -421,6 +421,9 @@ rate_verdict() {
 		printf "%s %d samples in %.2f CPU s: %.1f per s, want %d +-%.1f%%", (want >= 30 && d <= tol ? "ok" : "bad"), n, cpu, r, hz, 100 * tol }'
 }
 
+# info_field NAME: the number of line "NAME: N" of pq info's output (stdin).
+info_field() { sed -n "s/^$1: \([0-9]*\)\$/\1/p"; }
+
 # profiles_begun_after DIR MS: the finished profiles in DIR whose interval
 # began (time_nanos) at or after MS (ms since the epoch), sorted by name.
 # A profile written after a moment may have begun before it, and hold what
@@ -429,7 +432,7 @@ profiles_begun_after() {
 	local f t
 	for f in $(profile_files "$1"); do
 		# bash's 64-bit arithmetic: mawk's printf %d stops at 2^31
-		t=$(pq info "$f" 2>/dev/null | sed -n 's/^time_nanos: \([0-9]*\)$/\1/p')
+		t=$(pq info "$f" 2>/dev/null | info_field time_nanos)
 		[ -n "$t" ] && [ $((t / 1000000)) -ge "$2" ] && echo "$f"
 	done
 }
