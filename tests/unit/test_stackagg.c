@@ -92,6 +92,45 @@ static void test_identity(void **state)
 	stackagg_free(a);
 }
 
+/*
+ * Every field of a stack's identity tells entries apart, also those the
+ * hash leaves out (the names) or folds together (the frames' split
+ * between kernel and user): each variant is its own entry, and adding
+ * the variants again finds each one, not a sibling with the same hash.
+ */
+static void test_identity_fields(void **state)
+{
+	struct stackagg *a = stackagg_new(0);
+	struct rec r;
+	size_t len, n = 9;
+
+	assert_non_null(a);
+	for (int round = 0; round < 2; round++) {
+		for (size_t v = 0; v < n; v++) {
+			len = make(&r, 10, 11, 0, 0x400100);
+			switch (v) {
+			case 1: memcpy(r.h.comm, "prod", 4); break;
+			case 2: memcpy(r.h.thread_name, "thx", 3); break;
+			case 3: r.h.kernel_len = 3 * 8; r.h.user_len = 2 * 8; break;
+			case 4: r.h.tenant = 1; break;
+			case 5: r.h.tenant_gen = 1; break;
+			case 6: r.h.cgroup_id = 8; break;
+			case 7: r.h.user_fmt = VIGIL_USER_BUILD_ID; r.h.kernel_len = 8; r.h.user_len = 32; break;
+			case 8: r.h.start_ns = 1; break;
+			}
+			assert_int_equal(stackagg_add(a, &r, len), 0);
+		}
+		assert_int_equal(stackagg_distinct(a), n);
+	}
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(stackagg_get(a, i)->count, 2);
+	assert_int_equal(memcmp(stackagg_get(a, 1)->hdr.comm, "prod", 4), 0);
+	assert_int_equal(memcmp(stackagg_get(a, 2)->hdr.thread_name, "thx", 3), 0);
+	assert_int_equal(stackagg_get(a, 3)->hdr.kernel_len, 24);
+	assert_int_equal(stackagg_total(a), 2 * n);
+	stackagg_free(a);
+}
+
 static void test_many_and_limit(void **state)
 {
 	struct stackagg *a = stackagg_new(64 * 1024);
@@ -167,6 +206,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_identity_fields),
 		cmocka_unit_test(test_many_and_limit),
 		cmocka_unit_test(test_malformed),
 	};
