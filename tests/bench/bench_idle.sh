@@ -44,7 +44,11 @@ TMP=$(mktemp -d /tmp/vigil-bench-idle.XXXXXX)
 PROF_PID=
 BURN_PID=
 cleanup() {
-	[ -n "$BURN_PID" ] && kill -KILL "$BURN_PID" 2>/dev/null
+	# reaped here, so that bash does not report the kill ("Killed") on stderr
+	if [ -n "$BURN_PID" ]; then
+		kill -KILL "$BURN_PID" 2>/dev/null
+		wait "$BURN_PID" 2>/dev/null
+	fi
 	if [ -n "$PROF_PID" ] && kill -0 "$PROF_PID" 2>/dev/null; then
 		kill -KILL "$PROF_PID" 2>/dev/null
 		wait "$PROF_PID" 2>/dev/null
