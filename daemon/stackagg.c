@@ -49,11 +49,10 @@ static uint64_t mix(uint64_t h, uint64_t v)
  * chain of multiplies.  The lanes start from the header's identity words
  * (process, thread, cgroup, tenant and the frames' layout), then take the
  * frames 32 bytes at a time.  The names (comm, thread_name) are left out:
- * they follow from the process and thread but for a rename, and the
- * memcmp() of a match compares the whole header anyway; so does it the
- * fields that are not part of the identity (zeroed by stackagg_add).  At
- * 999 Hz this hash was 7% of the collector's time when it also took the
- * names and the zeroed fields, in two passes with two finalizations.
+ * they follow from the process and thread but for a rename, and a match
+ * is a memcmp() of the whole header (its non-identity fields zeroed by
+ * stackagg_add) and frames anyway.  At 999 Hz this hash was 7% of the
+ * collector's time when it took the whole header too, in two passes.
  */
 static uint64_t record_hash(const struct vigil_sample_hdr *h, const uint8_t *p, size_t len)
 {

@@ -293,14 +293,6 @@ usage_us() {
 	done <"$1/cpu.stat"
 	echo 0
 }
-# The burner's CPU is its threads': /proc/PID/schedstat is the main thread's.
-tasks_ns() {
-	local f v sum=0
-	for f in /proc/"$1"/task/*/schedstat; do
-		read -r v _ <"$f" 2>/dev/null && sum=$((sum + v))
-	done
-	echo "$sum"
-}
 cpu_sampler() {
 	while :; do
 		echo "$EPOCHREALTIME $(usage_us "$CG_TIGHT") $(usage_us "$CG_LOOSE") $(tasks_ns "$P_DEF")"

@@ -421,6 +421,16 @@ rate_verdict() {
 		printf "%s %d samples in %.2f CPU s: %.1f per s, want %d +-%.1f%%", (want >= 30 && d <= tol ? "ok" : "bad"), n, cpu, r, hz, 100 * tol }'
 }
 
+# tasks_ns PID: the CPU time PID's threads have run so far, in ns
+# (/proc/PID/schedstat alone is the main thread's).
+tasks_ns() {
+	local f v sum=0
+	for f in /proc/"$1"/task/*/schedstat; do
+		read -r v _ <"$f" 2>/dev/null && sum=$((sum + v))
+	done
+	echo "$sum"
+}
+
 # info_field NAME: the number of line "NAME: N" of pq info's output (stdin).
 info_field() { sed -n "s/^$1: \([0-9]*\)\$/\1/p"; }
 

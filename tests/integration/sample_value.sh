@@ -105,7 +105,7 @@ P_TEN=$SPAWNED_PID
 spawn taskset -c "$CPU_B" "$WLD/cpusplit" --threads 1 --seconds 14 >"$T/default.out"
 P_DEF=$SPAWNED_PID
 # burner_cpu PID: the CPU seconds PID's threads have run so far (schedstat).
-burner_cpu() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%.4f", t / 1e9 }'; }
+burner_cpu() { awk -v ns="$(tasks_ns "$1")" 'BEGIN { printf "%.4f", ns / 1e9 }'; }
 # Each change took effect between the SIGHUP and the budget line that
 # shows it (a line each control period, 1 s): the burners' CPU at both.
 sleep 5
