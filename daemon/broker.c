@@ -98,13 +98,72 @@ static int maps_of(struct broker *b, uint32_t pid, const struct procmaps **ret)
 	return 0;
 }
 
+/*
+ * OPEN_MAPS with OPEN_MAPS_F_FILES: the maps fd (fd, just opened), and
+ * the files of the executable file mappings that a read of it shows, one
+ * a file, at most MAPS_REPLY_FILES, each opened as OPEN_FILES opens it
+ * (mapfile.h) and failing alone.  The collector asks OPEN_FILES for what
+ * this leaves out.  A read that fails leaves them all out.
+ */
+static int reply_maps_files(struct broker *b, int sock, uint32_t pid, int fd)
+{
+	struct msg_maps_reply r = { .hdr = { MSG_MAPS_REPLY, sizeof(r) } };
+	struct procmaps *maps = NULL;
+	int fds[PRIVSEP_MAX_FDS] = { fd };
+	size_t nfds = 1;
+	int root = -ESRCH, rc;
+
+	b->maps_reads++;
+	if (procmaps_read_fd(fd, &maps) == 0)
+		root = mapfile_root(pid);
+	/* The collector reads the same open file: from its start again. */
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		rc = reply_err(b, sock, -errno);
+		goto out;
+	}
+	for (size_t i = 0; root >= 0 && i < maps->n && r.n < MAPS_REPLY_FILES; i++) {
+		const struct procmap *mp = &maps->maps[i];
+		struct msg_maps_file *e = &r.files[r.n];
+		bool dup = false;
+		struct stat st;
+		int ffd;
+
+		if (!(mp->prot & PROT_EXEC) || !mp->inode || mp->path[0] != '/')
+			continue;
+		for (uint32_t k = 0; k < r.n && !dup; k++)
+			dup = r.files[k].map.inode == mp->inode &&
+			      r.files[k].map.dev_major == mp->dev_major &&
+			      r.files[k].map.dev_minor == mp->dev_minor;
+		if (dup)
+			continue;
+		e->map = (struct msg_file_ref){ .dev_major = mp->dev_major, .dev_minor = mp->dev_minor,
+						.start = mp->start, .end = mp->end, .inode = mp->inode };
+		ffd = mapfile_open_at(root, mp, &st);
+		if (ffd < 0)
+			e->err = -ffd;
+		else
+			fds[nfds++] = ffd;
+		r.n++;
+	}
+	r.nfds = (uint32_t)nfds;
+	rc = privsep_send(sock, &r, sizeof(r), fds, nfds);
+out:
+	if (root >= 0)
+		close(root);
+	procmaps_free(maps);
+	fds_close(fds + 1, nfds - 1);
+	return rc;
+}
+
 static int open_maps(struct broker *b, int sock, const struct msg_open_maps *m)
 {
 	char path[48];
 	int fd, rc;
 
-	if (m->pid == 0 || m->pid > BROKER_PID_MAX || m->pad)
+	if (m->pid == 0 || m->pid > BROKER_PID_MAX)
 		return hostile(b, "OPEN_MAPS with an impossible pid");
+	if (m->flags & ~OPEN_MAPS_F_FILES)
+		return hostile(b, "OPEN_MAPS with unknown flags");
 	if (m->pid == (uint32_t)getpid())
 		return reply_err(b, sock, -EPERM); /* the monitor's own layout stays its own */
 	/* The collector's OPEN_FILEs that follow are of the maps it reads now. */
@@ -113,7 +172,7 @@ static int open_maps(struct broker *b, int sock, const struct msg_open_maps *m)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return reply_err(b, sock, errno == ENOENT ? -ESRCH : -errno);
-	rc = reply_fd(sock, fd);
+	rc = m->flags & OPEN_MAPS_F_FILES ? reply_maps_files(b, sock, m->pid, fd) : reply_fd(sock, fd);
 	close(fd);
 	return rc;
 }
@@ -204,7 +263,7 @@ static int open_files(struct broker *b, int sock, const struct msg_open_files *m
 	const struct procmaps *maps = NULL;
 	int fds[PRIVSEP_MAX_FDS];
 	size_t nfds = 0;
-	int found, rc;
+	int found, root = -1, rc;
 
 	if (m->pid == 0 || m->pid > BROKER_PID_MAX)
 		return hostile(b, "OPEN_FILES with an impossible pid");
@@ -217,12 +276,14 @@ static int open_files(struct broker *b, int sock, const struct msg_open_files *m
 			return hostile(b, "OPEN_FILES with an impossible mapping range");
 	}
 	r.n = m->n;
-	/* The maps once for all the entries (mapfile_open does not read them). */
+	/* The maps and the root once for all the entries. */
 	found = file_maps_of(b, m->pid, &maps);
+	if (found == 0 && (root = mapfile_root(m->pid)) < 0)
+		found = root;
 	for (uint32_t i = 0; i < m->n; i++) {
 		const struct procmap *mp = found < 0 ? NULL : find_mapping(maps, &m->maps[i]);
 		struct stat st;
-		int fd = found < 0 ? found : !mp ? -ENOENT : mapfile_open(m->pid, mp, &st);
+		int fd = found < 0 ? found : !mp ? -ENOENT : mapfile_open_at(root, mp, &st);
 
 		if (fd < 0) {
 			r.err[i] = -fd;
@@ -231,6 +292,8 @@ static int open_files(struct broker *b, int sock, const struct msg_open_files *m
 		}
 		fds[nfds++] = fd;
 	}
+	if (root >= 0)
+		close(root);
 	r.nfds = (uint32_t)nfds;
 	rc = privsep_send(sock, &r, sizeof(r), fds, nfds);
 	fds_close(fds, nfds);

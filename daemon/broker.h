@@ -75,7 +75,7 @@ struct broker {
 	const char *violation;   /* with -EPROTO: which rule was broken */
 	struct broker_maps maps; /* kept for OPEN_FILE (above); broker_release() frees */
 	struct beats *beats;     /* where heartbeats are checked and kept (beats.h); NULL: dropped */
-	uint64_t maps_reads;     /* /proc/PID/maps read and parsed for OPEN_FILE, in all */
+	uint64_t maps_reads;     /* /proc/PID/maps read for OPEN_FILE(S) and for OPEN_MAPS's files */
 	/* The last EXPORT_CONFIG (strings terminated), for the monitor's loop to act on. */
 	struct msg_export_config export_cfg;
 };

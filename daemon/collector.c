@@ -620,6 +620,36 @@ static int monitor_open_maps(void *ctx, uint32_t pid)
 	return monclient_ask(&m, sizeof(m));
 }
 
+_Static_assert(SYMBOLIZER_FILES_WITH_MAPS == MAPS_REPLY_FILES, "one MAPS_REPLY holds them");
+
+static int monitor_open_maps_files(void *ctx, uint32_t pid, struct sym_preopen *ret, size_t *ret_n)
+{
+	struct msg_open_maps m = { .hdr = { MSG_OPEN_MAPS, sizeof(m) }, .pid = pid,
+				   .flags = OPEN_MAPS_F_FILES };
+	struct msg_maps_reply r;
+	int fds[MAPS_REPLY_FILES];
+	int fd = monclient_ask_maps(&m, &r, fds);
+
+	*ret_n = 0;
+	if (fd < 0)
+		return fd;
+	for (uint32_t i = 0; i < r.n; i++) {
+		struct sym_preopen *po = &ret[i];
+
+		*po = (struct sym_preopen){ .inode = r.files[i].map.inode,
+					    .dev_major = r.files[i].map.dev_major,
+					    .dev_minor = r.files[i].map.dev_minor,
+					    .fd = fds[i] };
+		/* The monitor checked each file; our own fstat is what the cache keys on. */
+		if (po->fd >= 0 && (fstat(po->fd, &po->st) < 0 || !S_ISREG(po->st.st_mode))) {
+			close(po->fd);
+			po->fd = -EBADF;
+		}
+	}
+	*ret_n = r.n;
+	return fd;
+}
+
 /* The mapping part of OPEN_FILE and OPEN_DEBUGLINK: one maps entry of pid. */
 static struct msg_open_file mapping_request(uint32_t type, uint32_t len, uint32_t pid,
 					    const struct procmap *mp)
@@ -1026,6 +1056,7 @@ int collector_main(void)
 		.open_maps = monitor_open_maps,
 		.open_file = monitor_open_file,
 		.open_files = monitor_open_files,
+		.open_maps_files = monitor_open_maps_files,
 		.open_debug = monitor_open_debug,
 		.open_debuglink = monitor_open_debuglink,
 	};

@@ -234,7 +234,19 @@ int mapfile_open_debuglink(uint32_t pid, const struct procmap *mp, const char *n
 	return fd;
 }
 
-int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+int mapfile_root(uint32_t pid)
+{
+	char buf[64];
+	int root;
+
+	snprintf(buf, sizeof(buf), "/proc/%" PRIu32 "/root", pid);
+	root = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	return root;
+}
+
+int mapfile_open_at(int root, const struct procmap *mp, struct stat *ret_st)
 {
 	/*
 	 * Resolve inside the process's root (a container's absolute paths
@@ -246,23 +258,15 @@ int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st)
 	};
 	char buf[64];
 	struct stat st;
-	int root, pfd, fd;
+	int pfd, fd;
 
 	if (mp->deleted)
 		return -ENOENT;
 	if (mp->path[0] != '/' || strchr(mp->path, '\\'))
 		return -EINVAL;
-
-	snprintf(buf, sizeof(buf), "/proc/%" PRIu32 "/root", pid);
-	root = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
 	pfd = (int)syscall(SYS_openat2, root, mp->path, &how, sizeof(how));
 	if (pfd < 0)
-		pfd = -errno;
-	close(root);
-	if (pfd < 0)
-		return pfd;
+		return -errno;
 	if (fstat(pfd, &st) < 0 || !is_mapped_file(&st, mp)) {
 		close(pfd);
 		return -ESTALE;
@@ -280,5 +284,21 @@ int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st)
 		return -ESTALE;
 	}
 	*ret_st = st;
+	return fd;
+}
+
+int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st)
+{
+	int root, fd;
+
+	if (mp->deleted)
+		return -ENOENT;
+	if (mp->path[0] != '/' || strchr(mp->path, '\\'))
+		return -EINVAL;
+	root = mapfile_root(pid);
+	if (root < 0)
+		return root;
+	fd = mapfile_open_at(root, mp, ret_st);
+	close(root);
 	return fd;
 }

@@ -43,6 +43,14 @@ struct procmap;
  */
 int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st);
 
+/*
+ * The same in two steps, for several entries of one process: its root
+ * (/proc/PID/root as O_PATH: an fd, -ESRCH or -errno), then each entry
+ * resolved inside it as mapfile_open does (the same returns, but -ESRCH).
+ */
+int mapfile_root(uint32_t pid);
+int mapfile_open_at(int root, const struct procmap *mp, struct stat *ret_st);
+
 /* Longest .gnu_debuglink name taken (without its NUL). */
 #define MAPFILE_DEBUGLINK_MAX 255
 

@@ -32,6 +32,7 @@ static void keep_policy(const struct msg_policy *m, int fd)
 union msg_in {
 	struct msg_reply reply;
 	struct msg_files_reply files;
+	struct msg_maps_reply maps;
 	struct msg_hz_reply hz;
 	struct msg_policy policy;
 	uint8_t raw[PRIVSEP_MAX_MSG];
@@ -141,6 +142,39 @@ int monclient_ask_files(const struct msg_open_files *req, int *ret_fds)
 	if (k != u.files.nfds)
 		fatalx(70, "the monitor's FILES answer has more fds than successes");
 	return 0;
+}
+
+int monclient_ask_maps(const struct msg_open_maps *req, struct msg_maps_reply *ret, int *ret_fds)
+{
+	static const struct msg_maps_file zero;
+	union msg_in u;
+	int fds[PRIVSEP_MAX_FDS];
+	size_t k = 1;
+	int type = ask(req, sizeof(*req), &u, fds);
+
+	if (type < 0)
+		return type;
+	if (type == MSG_ERR_REPLY)
+		return u.reply.err ? remote_err(u.reply.err) : -EIO;
+	if (type != MSG_MAPS_REPLY)
+		fatalx(70, "the monitor sent message %d where a MAPS answer was due", type);
+	/* privsep_recv checked that nfds fds came, at most PRIVSEP_MAX_FDS */
+	if (u.maps.nfds < 1 || u.maps.n > MAPS_REPLY_FILES)
+		fatalx(70, "the monitor's MAPS answer has %u fds for %u files", u.maps.nfds, u.maps.n);
+	for (uint32_t i = 0; i < MAPS_REPLY_FILES; i++) {
+		const struct msg_maps_file *e = &u.maps.files[i];
+
+		if (i >= u.maps.n ? memcmp(e, &zero, sizeof(zero)) != 0 : e->err < 0 || e->pad)
+			fatalx(70, "the monitor's MAPS answer has an impossible entry %u", i);
+		if (i < u.maps.n && e->err == 0 && k == u.maps.nfds)
+			fatalx(70, "the monitor's MAPS answer has fewer fds than files opened");
+		if (i < u.maps.n)
+			ret_fds[i] = e->err ? remote_err(e->err) : fds[k++];
+	}
+	if (k != u.maps.nfds)
+		fatalx(70, "the monitor's MAPS answer has more fds than files opened");
+	*ret = u.maps;
+	return fds[0];
 }
 
 int monclient_poll(void)

@@ -43,6 +43,16 @@ int monclient_ask_hz(const void *req, size_t len, unsigned *ret_hz);
 int monclient_ask_files(const struct msg_open_files *req, int *ret_fds);
 
 /*
+ * Send an OPEN_MAPS request with OPEN_MAPS_F_FILES and wait for its
+ * MAPS_REPLY.  Returns the maps fd, *ret (what the monitor said of each
+ * file) and ret_fds[i] (an fd, or -err) for each of its n files; or -err
+ * (an ERR_REPLY: no maps), -EPIPE once the monitor is gone.  An answer
+ * whose fds do not match its entries is the monitor breaking the
+ * protocol: fatal.
+ */
+int monclient_ask_maps(const struct msg_open_maps *req, struct msg_maps_reply *ret, int *ret_fds);
+
+/*
  * Read one unasked message (call when PRIVSEP_FD polls readable).
  * Returns 1 when a policy is now waiting, 0 when nothing came, -EPIPE when
  * the monitor is gone.

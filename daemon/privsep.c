@@ -22,6 +22,7 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 	[MSG_OPEN_DEBUGLINK] = { PEER_COLLECTOR, sizeof(struct msg_open_debuglink), 0, false, false },
 	[MSG_OPEN_FILES] = { PEER_COLLECTOR, sizeof(struct msg_open_files), 0, false, false },
 	[MSG_FILES_REPLY] = { PEER_MONITOR, sizeof(struct msg_files_reply), PRIVSEP_MAX_FDS, false, true },
+	[MSG_MAPS_REPLY] = { PEER_MONITOR, sizeof(struct msg_maps_reply), PRIVSEP_MAX_FDS, false, true },
 	[MSG_FD_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 1, false, false },
 	[MSG_ERR_REPLY] = { PEER_MONITOR, sizeof(struct msg_reply), 0, false, false },
 	[MSG_SET_HZ] = { PEER_COLLECTOR, sizeof(struct msg_set_hz), 0, false, false },
@@ -63,6 +64,8 @@ const struct privsep_rule privsep_rules[MSG_TYPE_MAX] = {
 _Static_assert(sizeof(struct msg_collector_metrics) <= PRIVSEP_MAX_MSG, "collector metrics fit a message");
 _Static_assert(offsetof(struct msg_files_reply, nfds) == sizeof(struct msg_hdr),
 	       "FILES_REPLY's fd count comes first (nfds_counted)");
+_Static_assert(offsetof(struct msg_maps_reply, nfds) == sizeof(struct msg_hdr),
+	       "MAPS_REPLY's fd count comes first (nfds_counted)");
 
 int privsep_send(int sock, const void *msg, size_t len, const int *fds, size_t nfds)
 {

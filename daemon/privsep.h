@@ -17,7 +17,7 @@
 
 #include "exportstats.h"
 
-#define PRIVSEP_VERSION 14
+#define PRIVSEP_VERSION 15
 /* The worker's end of its socketpair, placed here across the exec. */
 #define PRIVSEP_FD 3
 #define PRIVSEP_MAX_FDS 8
@@ -36,7 +36,11 @@ enum privsep_type {
 	MSG_COLLECTOR_SETUP = 1,
 	/* collector -> monitor, once: set up, confined and draining */
 	MSG_COLLECTOR_READY = 2,
-	/* collector -> monitor: /proc/PID/maps of a process, please */
+	/*
+	 * collector -> monitor: /proc/PID/maps of a process, please; with
+	 * OPEN_MAPS_F_FILES, and the files of its executable mappings
+	 * (answered with MAPS_REPLY)
+	 */
 	MSG_OPEN_MAPS = 3,
 	/* collector -> monitor: the file behind one executable mapping, please */
 	MSG_OPEN_FILE = 4,
@@ -180,7 +184,15 @@ enum privsep_type {
 	 * msg_files_reply): one fd for each mapping whose err is 0, in order
 	 */
 	MSG_FILES_REPLY = 46,
-	MSG_TYPE_MAX = 47,
+	/*
+	 * monitor -> collector: the answer to OPEN_MAPS with OPEN_MAPS_F_FILES
+	 * (struct msg_maps_reply): the maps fd, then the files of up to
+	 * MAPS_REPLY_FILES executable mappings the monitor saw in them, as
+	 * OPEN_FILES would have opened them: a new process costs one round
+	 * trip, not two (issue 13)
+	 */
+	MSG_MAPS_REPLY = 47,
+	MSG_TYPE_MAX = 48,
 };
 
 struct msg_hdr {
@@ -234,10 +246,13 @@ struct msg_collector_setup {
 	char labels[UPLINK_LABELS_LEN]; /* nlabels "k=v" strings, each NUL-terminated */
 };
 
+/* OPEN_MAPS's flags: anything else is hostile. */
+#define OPEN_MAPS_F_FILES 0x1u
+
 struct msg_open_maps {
 	struct msg_hdr hdr;
 	uint32_t pid;
-	uint32_t pad;
+	uint32_t flags; /* OPEN_MAPS_F_* */
 };
 
 /* A build-id of len bytes (MSG_BUILD_ID_MIN..MSG_BUILD_ID_MAX); the rest of build_id zero. */
@@ -299,6 +314,30 @@ struct msg_files_reply {
 	uint32_t nfds;
 	uint32_t n;
 	int32_t err[PRIVSEP_MAX_FDS];
+};
+
+/* The files a MAPS_REPLY may carry: its fds are the maps' and theirs. */
+#define MAPS_REPLY_FILES (PRIVSEP_MAX_FDS - 1)
+
+/* One file of a MAPS_REPLY: the mapping it was opened for, and how that went. */
+struct msg_maps_file {
+	struct msg_file_ref map;
+	int32_t err; /* 0 (its fd came) or a positive errno */
+	uint32_t pad;
+};
+
+/*
+ * fds: the maps (always), then one for each entry of files whose err is
+ * 0, in order; nfds (the first field: rule.nfds_counted) is 1 + those.
+ * The entries are the executable file mappings of the monitor's own read
+ * of the maps, at most one a file (device and inode), in maps order, the
+ * first MAPS_REPLY_FILES; entries [n, MAPS_REPLY_FILES) are zero.
+ */
+struct msg_maps_reply {
+	struct msg_hdr hdr;
+	uint32_t nfds;
+	uint32_t n;
+	struct msg_maps_file files[MAPS_REPLY_FILES];
 };
 
 /* Reply to OPEN_MAPS / OPEN_FILE: FD_REPLY carries one fd, ERR_REPLY none. */

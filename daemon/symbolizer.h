@@ -68,6 +68,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 /* Processes (and files, mappings) unused this many generations are dropped. */
 #define SYMBOLIZER_KEEP_GENERATIONS 3
@@ -172,7 +173,6 @@ struct symbolizer_stats {
 };
 
 struct procmap;
-struct stat;
 
 /*
  * How the symbolizer reaches other processes' maps and files.  A collector
@@ -180,6 +180,17 @@ struct stat;
  */
 /* The most files ops.open_files is asked for at once. */
 #define SYMBOLIZER_FILES_AT_ONCE 8
+
+/* The most files ops.open_maps_files answers with. */
+#define SYMBOLIZER_FILES_WITH_MAPS 7
+
+/* One file of ops.open_maps_files: the mapping's file it was opened for, and the answer. */
+struct sym_preopen {
+	uint64_t inode;
+	uint32_t dev_major, dev_minor; /* as maps shows them */
+	int fd;                        /* the symbolizer closes it; or -errno */
+	struct stat st;                /* fd's fstat */
+};
 
 struct symbolizer_ops {
 	/* An fd of /proc/PID/maps to read (the symbolizer closes it), or -errno. */
@@ -197,6 +208,16 @@ struct symbolizer_ops {
 	 */
 	int (*open_files)(void *ctx, uint32_t pid, const struct procmap *const *mps, size_t n,
 			  int *ret_fds, struct stat *ret_st);
+	/*
+	 * Optional (NULL: open_maps, then the files): open_maps and, in the
+	 * same ask, the files of the process's executable file mappings as
+	 * the answerer read the maps (at most SYMBOLIZER_FILES_WITH_MAPS, one
+	 * a file): *ret_n entries of ret.  The maps fd or -errno (*ret_n 0
+	 * then).  Asked for a process's first read and the first after an
+	 * exec, which want every file; open_file(s) are asked only for the
+	 * files these leave out (mapped in between, or past the first few).
+	 */
+	int (*open_maps_files)(void *ctx, uint32_t pid, struct sym_preopen *ret, size_t *ret_n);
 	/*
 	 * Optional (NULL: none): a read-only fd of the separate debug file of
 	 * a build-id (the symbolizer checks that its note says the same

@@ -36,6 +36,9 @@
 #   CPU ms         the collector's CPU per interval (over the window's
 #                  length)
 #   us/sample      the same per sample
+#   monitor CPU    the monitor's CPU per interval, the same way: what it
+#                  spends opening maps and files for the collector (a new
+#                  process's cost is shared between the two)
 #   RSS MiB        the collector's peak RSS (VmHWM), warm-up included
 #   held           processes and files the symbolizer holds at the end
 #   bounds         what the caches' bounds did since the start (the
@@ -138,7 +141,7 @@ comment() {
 ROWS=()
 # point AXIS LABEL INTERVAL VIGILD-ARGS...: one measurement, the load already running.
 point() {
-	local axis=$1 label=$2 interval=$3 dir coll c0 c1 t0 t1 win f1 f2 v s=0 d=0 w=0 n hwm last
+	local axis=$1 label=$2 interval=$3 dir coll c0 c1 m0 m1 t0 t1 win f1 f2 v s=0 d=0 w=0 n hwm last
 	shift 3
 	dir=$TMP/$axis-$label
 	mkdir -p "$dir"
@@ -158,7 +161,10 @@ point() {
 		stop_profiler
 		return
 	fi
-	SNAP_PIDS=("$coll") SNAP_PROGS=()
+	SNAP_PIDS=("$PROF_PID") SNAP_PROGS=()
+	snap_read
+	m0=$SNAP_CPU_NS
+	SNAP_PIDS=("$coll")
 	snap_read
 	c0=$SNAP_CPU_NS t0=$EPOCHREALTIME
 	profiles_in "$dir/profiles"
@@ -170,6 +176,9 @@ point() {
 	fi
 	snap_read
 	c1=$SNAP_CPU_NS t1=$EPOCHREALTIME
+	SNAP_PIDS=("$PROF_PID")
+	snap_read
+	m1=$SNAP_CPU_NS
 	hwm=$(awk '/^VmHWM:/ {print $2}' /proc/"$coll"/status 2>/dev/null)
 	stop_profiler
 	f1=$(profiles "$dir/profiles" | sed -n "$((n + 1))p")
@@ -185,7 +194,7 @@ point() {
 	# per interval: over the window's length, which is two intervals
 	# unless the aggregation's bound ended some early
 	win=$(awk -v a="$t0" -v b="$t1" -v i="$interval" 'BEGIN { printf "%.4f", (b - a) / i }')
-	ROWS+=("| $axis | $label | $(div "$s" "$win" '%.0f') | $((d / 2)) ($((w / 2))) | $(div $((c1 - c0)) "$(awk -v w="$win" 'BEGIN { print w * 1e6 }')" '%.1f') | $(div $((c1 - c0)) $((s * 1000)) '%.2f') | $(div "${hwm:-0}" 1024 '%.1f') | $(comment "$last" processes) / $(comment "$last" files) | aged $(comment "$last" processes_aged)/$(comment "$last" files_aged), refused $(comment "$last" processes_refused)/$(comment "$last" files_refused), cfi $(comment "$last" cfi_evicted), spaces $(comment "$last" unwind_spaces_evicted), rules $(comment "$last" rules_replaced), early $(comment "$last" early_flushes) |")
+	ROWS+=("| $axis | $label | $(div "$s" "$win" '%.0f') | $((d / 2)) ($((w / 2))) | $(div $((c1 - c0)) "$(awk -v w="$win" 'BEGIN { print w * 1e6 }')" '%.1f') | $(div $((c1 - c0)) $((s * 1000)) '%.2f') | $(div $((m1 - m0)) "$(awk -v w="$win" 'BEGIN { print w * 1e6 }')" '%.1f') | $(div "${hwm:-0}" 1024 '%.1f') | $(comment "$last" processes) / $(comment "$last" files) | aged $(comment "$last" processes_aged)/$(comment "$last" files_aged), refused $(comment "$last" processes_refused)/$(comment "$last" files_refused), cfi $(comment "$last" cfi_evicted), spaces $(comment "$last" unwind_spaces_evicted), rules $(comment "$last" rules_replaced), early $(comment "$last" early_flushes) |")
 	echo "bench_scale: $axis $label done" >&2
 }
 
@@ -251,7 +260,7 @@ mkdir -p "$(dirname "$OUT")"
 {
 	echo "Vigil scale benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $NCPU CPUs"
 	echo
-	echo "| axis | point | samples/interval | distinct stacks/profile (the workload's) | collector CPU ms/interval | us/sample | collector peak RSS MiB | processes / files held | bounds since start (aged proc/file, refused proc/file, CFI evicted, unwind spaces evicted, rules replaced, early flushes) |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "| axis | point | samples/interval | distinct stacks/profile (the workload's) | collector CPU ms/interval | us/sample | monitor CPU ms/interval | collector peak RSS MiB | processes / files held | bounds since start (aged proc/file, refused proc/file, CFI evicted, unwind spaces evicted, rules replaced, early flushes) |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT"

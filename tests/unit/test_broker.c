@@ -249,6 +249,128 @@ static void test_open_maps(void **state)
 	assert_int_equal(answer(), -EPERM);
 }
 
+/*
+ * OPEN_MAPS with OPEN_MAPS_F_FILES: a MAPS_REPLY with the maps, read from
+ * their start, then the files of the first MAPS_REPLY_FILES distinct
+ * executable file mappings in maps order, each the mapped file; a deleted
+ * one's entry says ENOENT and has no fd.  The monitor keeps no fd.  Its
+ * own pid is refused as without the flag; an unknown flag is hostile.
+ */
+static void test_open_maps_files(void **state)
+{
+	struct broker b = { .max_hz = 100, .cgroup_root_fd = -1 };
+	struct msg_open_maps om = { .hdr = { MSG_OPEN_MAPS, sizeof(om) }, .flags = OPEN_MAPS_F_FILES };
+	char path[] = "/tmp/vigil-test-broker-XXXXXX";
+	bool seen[MSG_TYPE_MAX] = { 0 };
+	uint8_t buf[PRIVSEP_MAX_MSG];
+	int fds[PRIVSEP_MAX_FDS], tmp, before;
+	struct procmaps *m, *got;
+	struct msg_maps_reply r;
+	uint32_t want = 0, k = 1;
+	void *low;
+	size_t len;
+	pid_t kid;
+
+	/* a deleted file mapped executable below everything else: the first entry */
+	tmp = mkstemp(path);
+	assert_true(tmp >= 0);
+	assert_int_equal(ftruncate(tmp, 4096), 0);
+	low = mmap((void *)0x10000000, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE, tmp, 0);
+	assert_ptr_equal(low, (void *)0x10000000);
+	close(tmp);
+	assert_int_equal(unlink(path), 0);
+	kid = fork();
+	if (kid == 0) {
+		/* gone with the test, should an assertion end it first */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0)
+			pause();
+		_exit(0);
+	}
+	assert_true(kid > 0);
+	munmap(low, 4096);
+	assert_int_equal(procmaps_read(kid, &m), 0);
+
+	om.pid = (uint32_t)kid;
+	before = open_fd_count();
+	assert_int_equal(serve(&b, &om, sizeof(om), PEER_COLLECTOR), 0);
+	assert_int_equal(open_fd_count(), before); /* the monitor kept none */
+	assert_int_equal(privsep_recv(sv[1], PEER_MONITOR, seen, buf, &len, fds), MSG_MAPS_REPLY);
+	memcpy(&r, buf, sizeof(r));
+	assert_int_equal(fcntl(fds[0], F_GETFL) & O_ACCMODE, O_RDONLY);
+	assert_int_equal(procmaps_read_fd(fds[0], &got), 0);
+	assert_int_equal(got->n, m->n); /* from the start */
+	procmaps_free(got);
+	close(fds[0]);
+	for (size_t i = 0; i < m->n && want < MAPS_REPLY_FILES; i++) {
+		const struct procmap *mp = &m->maps[i];
+		const struct msg_maps_file *e;
+		bool dup = false;
+		struct stat st;
+
+		if (!(mp->prot & PROT_EXEC) || !mp->inode || mp->path[0] != '/')
+			continue;
+		for (size_t j = 0; j < i; j++)
+			dup |= (m->maps[j].prot & PROT_EXEC) && m->maps[j].path[0] == '/' &&
+			       m->maps[j].inode == mp->inode && m->maps[j].dev_major == mp->dev_major &&
+			       m->maps[j].dev_minor == mp->dev_minor;
+		if (dup)
+			continue;
+		assert_true(want < r.n);
+		e = &r.files[want++];
+		assert_int_equal(e->map.start, mp->start);
+		assert_int_equal(e->map.end, mp->end);
+		assert_int_equal(e->map.inode, mp->inode);
+		assert_int_equal(e->map.dev_major, mp->dev_major);
+		assert_int_equal(e->map.dev_minor, mp->dev_minor);
+		if (mp->deleted) {
+			assert_int_equal(e->err, ENOENT);
+			continue;
+		}
+		assert_int_equal(e->err, 0);
+		assert_true(k < r.nfds);
+		assert_int_equal(fstat(fds[k], &st), 0);
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(st.st_ino, mp->inode);
+		assert_int_equal(fcntl(fds[k], F_GETFL) & O_ACCMODE, O_RDONLY);
+		close(fds[k++]);
+	}
+	assert_int_equal(r.n, want);
+	assert_int_equal(r.nfds, k);
+	assert_true(want >= 3); /* the deleted file, this binary, the C library */
+	assert_int_equal(r.files[0].map.start, 0x10000000);
+	assert_int_equal(r.files[0].err, ENOENT);
+	for (uint32_t i = r.n; i < MAPS_REPLY_FILES; i++)
+		assert_int_equal(r.files[i].map.inode, 0);
+	kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+	procmaps_free(m);
+
+	/* gone: refused with ESRCH, as without the flag */
+	assert_int_equal(serve(&b, &om, sizeof(om), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -ESRCH);
+	/* the monitor's own layout and files are not for the collector */
+	om.pid = (uint32_t)getpid();
+	assert_int_equal(serve(&b, &om, sizeof(om), PEER_COLLECTOR), 0);
+	assert_int_equal(answer(), -EPERM);
+	/* a flag nobody defined: hostile, and no answer at all */
+	om.pid = (uint32_t)child;
+	for (uint32_t bit = 1; bit; bit <<= 1) {
+		if (bit == OPEN_MAPS_F_FILES)
+			continue;
+		om.flags = OPEN_MAPS_F_FILES | bit;
+		b.violation = NULL;
+		assert_int_equal(serve(&b, &om, sizeof(om), PEER_COLLECTOR), -EPROTO);
+		assert_string_equal(b.violation, "OPEN_MAPS with unknown flags");
+	}
+	{
+		char c;
+
+		assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+	broker_release(&b);
+}
+
 /* The executable mapping that holds this test's code. */
 static const struct procmap *own_text(struct procmaps **ret)
 {
@@ -1100,6 +1222,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_table_violations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_maps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_maps_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_debug, setup, teardown),

@@ -631,6 +631,153 @@ static void test_files_at_once(void **state)
 	assert_int_equal(open_fd_count(), before); /* every fd asked for was closed */
 }
 
+/* ops.open_maps_files as the monitor answers it: its own read of the maps, the first files opened. */
+struct with_maps {
+	struct batch_count c; /* open_file(s) asks */
+	unsigned asks, maps;  /* open_maps_files asks; open_maps asks */
+	size_t limit;         /* files answered with the maps, at most */
+	int first_err;        /* nonzero: the first file's answer, not opened */
+	bool stranger;        /* one more entry, of a file the process does not map */
+};
+
+static bool same_file(const struct procmap *a, const struct procmap *b)
+{
+	return a->inode == b->inode && a->dev_major == b->dev_major && a->dev_minor == b->dev_minor;
+}
+
+/* Whether maps entry i is an executable file mapping and the first of its file. */
+static bool first_exec_file(const struct procmaps *m, size_t i)
+{
+	const struct procmap *mp = &m->maps[i];
+
+	if (!(mp->prot & PROT_EXEC) || !mp->inode || mp->path[0] != '/')
+		return false;
+	for (size_t j = 0; j < i; j++)
+		if ((m->maps[j].prot & PROT_EXEC) && m->maps[j].path[0] == '/' && same_file(&m->maps[j], mp))
+			return false;
+	return true;
+}
+
+static int wm_open_maps(void *ctx, uint32_t pid)
+{
+	((struct with_maps *)ctx)->maps++;
+	return test_open_maps(ctx, pid);
+}
+
+static int wm_open_maps_files(void *ctx, uint32_t pid, struct sym_preopen *ret, size_t *ret_n)
+{
+	struct with_maps *w = ctx;
+	struct procmaps *m;
+	size_t n = 0;
+	int fd = test_open_maps(ctx, pid);
+
+	w->asks++;
+	assert_true(fd >= 0);
+	assert_int_equal(procmaps_read((int)pid, &m), 0);
+	for (size_t i = 0; i < m->n && n < w->limit && n < SYMBOLIZER_FILES_WITH_MAPS; i++) {
+		const struct procmap *mp = &m->maps[i];
+
+		if (!first_exec_file(m, i))
+			continue;
+		ret[n] = (struct sym_preopen){ .inode = mp->inode, .dev_major = mp->dev_major,
+					       .dev_minor = mp->dev_minor };
+		ret[n].fd = n == 0 && w->first_err ? w->first_err : mapfile_open(pid, mp, &ret[n].st);
+		n++;
+	}
+	procmaps_free(m);
+	if (w->stranger && n < SYMBOLIZER_FILES_WITH_MAPS) {
+		ret[n] = (struct sym_preopen){ .inode = 1, .dev_major = 0, .dev_minor = 1,
+					       .fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC) };
+		assert_true(ret[n].fd >= 0);
+		assert_int_equal(fstat(ret[n].fd, &ret[n].st), 0);
+		n++;
+	}
+	*ret_n = n;
+	return fd;
+}
+
+/* This process's distinct executable files, as a load counts them. */
+static unsigned own_exec_files(void)
+{
+	struct procmaps *m;
+	unsigned n = 0;
+
+	assert_int_equal(procmaps_read(getpid(), &m), 0);
+	for (size_t i = 0; i < m->n; i++)
+		n += first_exec_file(m, i);
+	procmaps_free(m);
+	return n;
+}
+
+/*
+ * With ops.open_maps_files, a process's first read gets its maps and its
+ * first files in one ask, and asks open_files only for the rest: each
+ * file once, named as one at a time named it.  A file answered with an
+ * error is not asked for again; one the process does not map is closed.
+ * A re-read (a miss) asks open_maps: it wants only what changed.
+ */
+static void test_files_with_maps(void **state)
+{
+	static const size_t limits[] = { SYMBOLIZER_FILES_WITH_MAPS, 1 };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned distinct = own_exec_files();
+	int before = open_fd_count();
+	struct symbolizer_stats st;
+	struct symbolizer *s;
+	struct sym_frame f;
+	uint8_t *region;
+
+	assert_true(distinct >= 2); /* this binary and the C library at least */
+	for (size_t l = 0; l < 2; l++) {
+		struct with_maps w = { .limit = limits[l], .stranger = true };
+		struct symbolizer_ops ops = { .open_maps = wm_open_maps, .open_file = batch_open_file,
+					      .open_files = batch_open_files,
+					      .open_maps_files = wm_open_maps_files, .ctx = &w };
+		unsigned with = distinct < limits[l] ? distinct : (unsigned)limits[l];
+
+		assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
+		note_self(s);
+		assert_int_equal(w.asks, 1);
+		assert_int_equal(w.maps, 0);
+		assert_int_equal(w.c.singles, 0);
+		assert_int_equal(w.c.files, distinct - with);
+		f = self_ip(s, (uintptr_t)&test_files_with_maps, false);
+		assert_string_equal(f.function, "test_files_with_maps");
+		f = self_ip(s, (uintptr_t)&strlen, false);
+		assert_non_null(f.mapping);
+		symbolizer_get_stats(s, &st);
+		assert_int_equal(st.files, distinct);
+
+		/* a miss: a re-read, through open_maps, asking no file it has */
+		region = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		assert_true(region != MAP_FAILED);
+		assert_int_equal(munmap(region, page), 0);
+		f = self_ip(s, (uintptr_t)region + 8, false);
+		assert_null(f.mapping);
+		assert_int_equal(w.asks, 1);
+		assert_int_equal(w.maps, 1);
+		assert_int_equal(w.c.files, distinct - with);
+		symbolizer_free(s);
+	}
+
+	/* the first file's answer an error: not asked for again, not known */
+	{
+		struct with_maps w = { .limit = SYMBOLIZER_FILES_WITH_MAPS, .first_err = -EACCES };
+		struct symbolizer_ops ops = { .open_maps = wm_open_maps, .open_file = batch_open_file,
+					      .open_files = batch_open_files,
+					      .open_maps_files = wm_open_maps_files, .ctx = &w };
+		unsigned with = distinct < SYMBOLIZER_FILES_WITH_MAPS ? distinct : SYMBOLIZER_FILES_WITH_MAPS;
+
+		assert_int_equal(symbolizer_new_ops(&ops, -1, &s), 0);
+		note_self(s);
+		assert_int_equal(w.c.files + w.c.singles, distinct - with);
+		symbolizer_get_stats(s, &st);
+		assert_int_equal(st.files, distinct - 1);
+		symbolizer_free(s);
+	}
+	assert_int_equal(open_fd_count(), before); /* every fd answered was closed */
+}
+
 /*
  * A re-read of a process's maps (a library loaded after the first read)
  * asks the monitor for the files of new mappings only: the ones it mapped
@@ -2330,6 +2477,7 @@ int main(void)
 		cmocka_unit_test(test_anon_and_reread),
 		cmocka_unit_test(test_reread_keeps_files),
 		cmocka_unit_test(test_files_at_once),
+		cmocka_unit_test(test_files_with_maps),
 		cmocka_unit_test(test_exec_before_read),
 		cmocka_unit_test(test_futile_rereads),
 		cmocka_unit_test(test_miss_before_read),
