@@ -620,6 +620,20 @@ static int monitor_open_maps(void *ctx, uint32_t pid)
 	return monclient_ask(&m, sizeof(m));
 }
 
+/*
+ * A file the monitor opened and checked, with our own fstat in *st (what
+ * the symbolizer's cache keys on): fd, or -EBADF (closed) if that fails
+ * or it is no regular file; -errno passes through.
+ */
+static int own_fstat(int fd, struct stat *st)
+{
+	if (fd >= 0 && (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))) {
+		close(fd);
+		return -EBADF;
+	}
+	return fd;
+}
+
 _Static_assert(SYMBOLIZER_FILES_WITH_MAPS == MAPS_REPLY_FILES, "one MAPS_REPLY holds them");
 
 static int monitor_open_maps_files(void *ctx, uint32_t pid, struct sym_preopen *ret, size_t *ret_n)
@@ -634,17 +648,10 @@ static int monitor_open_maps_files(void *ctx, uint32_t pid, struct sym_preopen *
 	if (fd < 0)
 		return fd;
 	for (uint32_t i = 0; i < r.n; i++) {
-		struct sym_preopen *po = &ret[i];
-
-		*po = (struct sym_preopen){ .inode = r.files[i].map.inode,
-					    .dev_major = r.files[i].map.dev_major,
-					    .dev_minor = r.files[i].map.dev_minor,
-					    .fd = fds[i] };
-		/* The monitor checked each file; our own fstat is what the cache keys on. */
-		if (po->fd >= 0 && (fstat(po->fd, &po->st) < 0 || !S_ISREG(po->st.st_mode))) {
-			close(po->fd);
-			po->fd = -EBADF;
-		}
+		ret[i] = (struct sym_preopen){ .inode = r.files[i].map.inode,
+					       .dev_major = r.files[i].map.dev_major,
+					       .dev_minor = r.files[i].map.dev_minor };
+		ret[i].fd = own_fstat(fds[i], &ret[i].st);
 	}
 	*ret_n = r.n;
 	return fd;
@@ -668,16 +675,8 @@ static struct msg_open_file mapping_request(uint32_t type, uint32_t len, uint32_
 static int monitor_open_file(void *ctx, uint32_t pid, const struct procmap *mp, struct stat *ret_st)
 {
 	struct msg_open_file m = mapping_request(MSG_OPEN_FILE, sizeof(m), pid, mp);
-	int fd = monclient_ask(&m, sizeof(m));
 
-	if (fd < 0)
-		return fd;
-	/* The monitor checked the file; our own fstat is what the cache keys on. */
-	if (fstat(fd, ret_st) < 0 || !S_ISREG(ret_st->st_mode)) {
-		close(fd);
-		return -EBADF;
-	}
-	return fd;
+	return own_fstat(monclient_ask(&m, sizeof(m)), ret_st);
 }
 
 _Static_assert(SYMBOLIZER_FILES_AT_ONCE <= PRIVSEP_MAX_FDS, "one OPEN_FILES answer holds them");
@@ -700,13 +699,8 @@ static int monitor_open_files(void *ctx, uint32_t pid, const struct procmap *con
 	rc = monclient_ask_files(&m, ret_fds);
 	if (rc < 0)
 		return rc;
-	/* The monitor checked each file; our own fstat is what the cache keys on. */
-	for (size_t i = 0; i < n; i++) {
-		if (ret_fds[i] >= 0 && (fstat(ret_fds[i], &ret_st[i]) < 0 || !S_ISREG(ret_st[i].st_mode))) {
-			close(ret_fds[i]);
-			ret_fds[i] = -EBADF;
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		ret_fds[i] = own_fstat(ret_fds[i], &ret_st[i]);
 	return 0;
 }
 

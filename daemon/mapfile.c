@@ -234,6 +234,19 @@ int mapfile_open_debuglink(uint32_t pid, const struct procmap *mp, const char *n
 	return fd;
 }
 
+/*
+ * Whether mp's path is one to resolve: 0, -ENOENT (deleted) or -EINVAL
+ * (not absolute, or holding a backslash: mapfile.h).
+ */
+static int path_usable(const struct procmap *mp)
+{
+	if (mp->deleted)
+		return -ENOENT;
+	if (mp->path[0] != '/' || strchr(mp->path, '\\'))
+		return -EINVAL;
+	return 0;
+}
+
 int mapfile_root(uint32_t pid)
 {
 	char buf[64];
@@ -258,12 +271,10 @@ int mapfile_open_at(int root, const struct procmap *mp, struct stat *ret_st)
 	};
 	char buf[64];
 	struct stat st;
-	int pfd, fd;
+	int pfd, fd = path_usable(mp);
 
-	if (mp->deleted)
-		return -ENOENT;
-	if (mp->path[0] != '/' || strchr(mp->path, '\\'))
-		return -EINVAL;
+	if (fd < 0)
+		return fd;
 	pfd = (int)syscall(SYS_openat2, root, mp->path, &how, sizeof(how));
 	if (pfd < 0)
 		return -errno;
@@ -289,12 +300,10 @@ int mapfile_open_at(int root, const struct procmap *mp, struct stat *ret_st)
 
 int mapfile_open(uint32_t pid, const struct procmap *mp, struct stat *ret_st)
 {
-	int root, fd;
+	int root, fd = path_usable(mp);
 
-	if (mp->deleted)
-		return -ENOENT;
-	if (mp->path[0] != '/' || strchr(mp->path, '\\'))
-		return -EINVAL;
+	if (fd < 0)
+		return fd; /* before /proc is touched */
 	root = mapfile_root(pid);
 	if (root < 0)
 		return root;

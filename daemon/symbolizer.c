@@ -1163,14 +1163,14 @@ struct load_seen {
 	uint64_t ino;
 	uint32_t major, minor;
 	bool used;
-	uint8_t pre;           /* 1 + its index in load_memo.pre: opened with the maps, not taken yet */
 	struct sym_file *file; /* NULL: asked, and not opened */
 };
 
 struct load_memo {
 	struct load_seen *v;
 	size_t mask, asked;
-	struct sym_preopen *pre; /* what ops.open_maps_files opened */
+	struct sym_preopen *pre; /* what ops.open_maps_files answered: npre entries */
+	size_t npre;
 };
 
 static struct load_seen *memo_slot(struct load_memo *m, const struct procmap *mp)
@@ -1190,6 +1190,20 @@ static struct sym_file *still_mapped(const struct sym_proc *p, const struct proc
 static bool wants_file(const struct procmap *mp)
 {
 	return (mp->prot & PROT_EXEC) && mp->inode && mp->path[0] == '/';
+}
+
+/*
+ * What ops.open_maps_files answered for mp's file, or NULL: taken when
+ * the load comes to its first mapping (memo_file_get), as if asked for
+ * then, and never asked for again.
+ */
+static struct sym_preopen *memo_preopen(const struct load_memo *m, const struct procmap *mp)
+{
+	for (size_t j = 0; j < m->npre; j++)
+		if (m->pre[j].inode == mp->inode && m->pre[j].dev_major == mp->dev_major &&
+		    m->pre[j].dev_minor == mp->dev_minor)
+			return &m->pre[j];
+	return NULL;
 }
 
 /*
@@ -1216,7 +1230,7 @@ static void memo_ask_ahead(struct symbolizer *s, struct load_memo *m, const stru
 		if (!(mp->prot & PROT_EXEC))
 			continue;
 		left--;
-		if (!wants_file(mp) || still_mapped(p, mp))
+		if (!wants_file(mp) || still_mapped(p, mp) || memo_preopen(m, mp))
 			continue;
 		e = memo_slot(m, mp);
 		if (e->used)
@@ -1235,65 +1249,30 @@ static void memo_ask_ahead(struct symbolizer *s, struct load_memo *m, const stru
 		slots[k]->file = file_take(s, p->pid, mps[k], r < 0 ? r : fds[k], &st[k]);
 }
 
-/*
- * A file ops.open_maps_files opened, in the slot of its (device, inode) if
- * one of the first n executable entries of maps (those the load takes)
- * maps it: as if asked for.  Left out otherwise (the maps changed between
- * the two reads), to be closed.
- */
-static void memo_place(struct load_memo *m, const struct procmaps *maps, size_t n, size_t j)
-{
-	const struct sym_preopen *po = &m->pre[j];
-
-	for (size_t i = 0; i < maps->n && n && m->asked < SYMBOLIZER_MAX_PROC_FILES; i++) {
-		const struct procmap *mp = &maps->maps[i];
-		struct load_seen *e;
-
-		if (!(mp->prot & PROT_EXEC))
-			continue;
-		n--;
-		if (!wants_file(mp) || mp->inode != po->inode || mp->dev_major != po->dev_major ||
-		    mp->dev_minor != po->dev_minor)
-			continue;
-		e = memo_slot(m, mp);
-		if (e->used)
-			return;
-		m->asked++;
-		*e = (struct load_seen){
-			.ino = mp->inode, .major = mp->dev_major, .minor = mp->dev_minor, .used = true,
-			.pre = (uint8_t)(j + 1),
-		};
-		return;
-	}
-}
-
 static struct sym_file *memo_file_get(struct symbolizer *s, struct load_memo *m,
 				      const struct sym_proc *p, const struct procmaps *maps,
 				      size_t i, size_t left)
 {
 	const struct procmap *mp = &maps->maps[i];
 	struct load_seen *e = memo_slot(m, mp);
+	struct sym_preopen *po;
 
-	if (e->used && e->pre) {
-		struct sym_preopen *po = &m->pre[e->pre - 1];
-
-		e->pre = 0;
-		e->file = file_take(s, p->pid, mp, po->fd, &po->st);
-		po->fd = -EBADF; /* file_take closed it */
-	}
 	if (e->used)
 		return e->file;
 	if (m->asked >= SYMBOLIZER_MAX_PROC_FILES)
 		return NULL;
-	if (s->ops.open_files) {
+	po = memo_preopen(m, mp);
+	if (!po && s->ops.open_files) {
 		memo_ask_ahead(s, m, p, maps, i, left);
 		return e->file;
 	}
 	m->asked++;
 	*e = (struct load_seen){
 		.ino = mp->inode, .major = mp->dev_major, .minor = mp->dev_minor, .used = true,
-		.file = file_get(s, p->pid, mp),
+		.file = po ? file_take(s, p->pid, mp, po->fd, &po->st) : file_get(s, p->pid, mp),
 	};
+	if (po)
+		po->fd = -EBADF; /* file_take closed it */
 	return e->file;
 }
 
@@ -1352,7 +1331,7 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 	struct load_memo memo = { .pre = pre };
 	struct procmaps *m = NULL;
 	struct sym_pmap *maps = NULL;
-	size_t n = 0, k = 0, slots = 2, npre = 0;
+	size_t n = 0, k = 0, slots = 2;
 	uint64_t began = boot_ns();
 	int fd, r;
 
@@ -1361,13 +1340,13 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 		p->stack_lo = p->stack_hi = 0; /* the old image's, even if this read fails */
 	/* A first read wants every file: asked with the maps.  A re-read, what changed. */
 	if (s->ops.open_maps_files && (!keep_old || !p->maps))
-		fd = s->ops.open_maps_files(s->ops.ctx, p->pid, pre, &npre);
+		fd = s->ops.open_maps_files(s->ops.ctx, p->pid, pre, &memo.npre);
 	else
 		fd = s->ops.open_maps(s->ops.ctx, p->pid);
 	if (fd < 0)
 		return fd;
-	if (npre > SYMBOLIZER_FILES_WITH_MAPS)
-		npre = SYMBOLIZER_FILES_WITH_MAPS;
+	if (memo.npre > SYMBOLIZER_FILES_WITH_MAPS)
+		memo.npre = SYMBOLIZER_FILES_WITH_MAPS;
 	r = procmaps_read_fd(fd, &m);
 	close(fd);
 	if (r < 0)
@@ -1402,8 +1381,6 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 			r = -ENOMEM;
 			goto out;
 		}
-		for (size_t j = 0; j < npre; j++)
-			memo_place(&memo, m, n, j);
 	}
 	for (size_t i = 0; i < m->n && k < n; i++) {
 		const struct procmap *mp = &m->maps[i];
@@ -1444,7 +1421,7 @@ static int proc_load(struct symbolizer *s, struct sym_proc *p, bool keep_old)
 	proc_index(s, p);
 	r = 0;
 out:
-	for (size_t j = 0; j < npre; j++) /* left out, or not taken */
+	for (size_t j = 0; j < memo.npre; j++) /* not taken: mapped no more, or kept (still_mapped) */
 		if (pre[j].fd >= 0)
 			close(pre[j].fd);
 	free(memo.v);
