@@ -10,7 +10,12 @@
 #                   processes, /proc/PID/task/*/schedstat, over samples =
 #                   BPF run_cnt) with --export-url against without, at the
 #                   default frequency; rounds alternate off/on so that drift
-#                   hits both.  Target (issue 11): ratio <= 1.10.
+#                   hits both.  The ratio is of each mode's cheapest round:
+#                   another tenant of the host only ever adds to a window's
+#                   CPU, and one disturbed window swung the pooled ratio
+#                   from 0.75 to 1.42 between two runs of the same build
+#                   (docs/benchmarks.md); the pooled ratio is printed too.
+#                   Target (issue 11): ratio <= 1.10.
 #   uplink CPU      the uplink's CPU time over the pushes (requests) the
 #                   receiver answered 200 in the export-on windows, and over
 #                   the profiles (series) those pushes carried.
@@ -122,8 +127,8 @@ pyro_start bench --no-go-check || die "pyro_receiver did not start: $(cat "$T/be
 # ---------------------------------------------------------------------------
 # 1. Cost with export off and on, and what the pushes carry.
 
-declare -A CPU SAMPLES
-CPU[off]=0 CPU[on]=0 SAMPLES[off]=0 SAMPLES[on]=0
+declare -A CPU SAMPLES LEAST
+CPU[off]=0 CPU[on]=0 SAMPLES[off]=0 SAMPLES[on]=0 LEAST[off]= LEAST[on]=
 UPLINK_NS=0 PUSHES=0 PPROFILES=0 WIRE=0 PSAMPLES=0
 ROUND_LINES=()
 
@@ -153,7 +158,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		vigild_wait 30 || echo "bench_export: vigild ($mode) did not exit within 30 s of SIGINT"
 		CPU[$mode]=$((CPU[$mode] + c1 - c0))
 		SAMPLES[$mode]=$((SAMPLES[$mode] + s1 - s0))
-		line="round $round export $mode: $(div $((c1 - c0)) $(((s1 - s0) * 1000)) '%.2f') us/sample over $((s1 - s0)) samples"
+		cost=$(div $((c1 - c0)) $(((s1 - s0) * 1000)) '%.2f')
+		LEAST[$mode]=$(awk -v a="${LEAST[$mode]}" -v b="$cost" \
+			'BEGIN { if (b == "n/a") print a; else if (a == "" || b + 0 < a + 0) print b; else print a }')
+		line="round $round export $mode: $cost us/sample over $((s1 - s0)) samples"
 		# Where it goes, in CPU ms per second of window.
 		ms_s() { div "$1" "$((t1 - t0))" '%.2f'; }
 		line+=" (ms/s: monitor $(ms_s $(((m1 - m0) / 1000))), collector $(ms_s $(((k1 - k0) / 1000)))"
@@ -225,8 +233,10 @@ rate=$([ "$rate" = n/a ] && echo n/a || awk -v r="$rate" 'BEGIN { printf "%.2f",
 
 target() { if [ "$2" = 1 ]; then echo "PASS  $1"; else echo "MISS  $1"; fi; }
 
-ratio=$(awk -v a="${CPU[on]}" -v b="${SAMPLES[on]}" -v c="${CPU[off]}" -v d="${SAMPLES[off]}" \
+pooled=$(awk -v a="${CPU[on]}" -v b="${SAMPLES[on]}" -v c="${CPU[off]}" -v d="${SAMPLES[off]}" \
 	'BEGIN { if (b > 0 && d > 0 && c > 0) printf "%.3f", (a / b) / (c / d); else print "n/a" }')
+ratio=$(awk -v a="${LEAST[on]}" -v b="${LEAST[off]}" \
+	'BEGIN { if (a != "" && b + 0 > 0) printf "%.3f", a / b; else print "n/a" }')
 {
 	echo "Vigil export benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $NCPU CPUs"
 	echo "vigild --hz $HZ --interval $INTERVAL, $ROUNDS x (off, on) windows of ${WINDOW}s, cpusplit on every CPU"
@@ -235,9 +245,9 @@ ratio=$(awk -v a="${CPU[on]}" -v b="${SAMPLES[on]}" -v c="${CPU[off]}" -v d="${S
 	echo
 	echo "| measure | value |"
 	echo "|---------|-------|"
-	echo "| userspace us/sample, export off | $(div "${CPU[off]}" "$((SAMPLES[off] * 1000))" '%.2f') |"
-	echo "| userspace us/sample, export on | $(div "${CPU[on]}" "$((SAMPLES[on] * 1000))" '%.2f') |"
-	echo "| cost ratio on/off | $ratio |"
+	echo "| userspace us/sample, export off | ${LEAST[off]:-n/a} (cheapest round; pooled $(div "${CPU[off]}" "$((SAMPLES[off] * 1000))" '%.2f')) |"
+	echo "| userspace us/sample, export on | ${LEAST[on]:-n/a} (cheapest round; pooled $(div "${CPU[on]}" "$((SAMPLES[on] * 1000))" '%.2f')) |"
+	echo "| cost ratio on/off | $ratio (cheapest rounds; pooled $pooled) |"
 	echo "| uplink CPU per push | $(div "$UPLINK_NS" "$((PUSHES * 1000))" '%.1f') us ($PUSHES pushes) |"
 	echo "| uplink CPU per pushed profile | $(div "$UPLINK_NS" "$((PPROFILES * 1000))" '%.1f') us ($PPROFILES profiles) |"
 	echo "| bytes on the wire per sample | $(div "$WIRE" "$PSAMPLES" '%.1f') ($WIRE bytes, $PSAMPLES samples) |"
