@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cgroups.h"
+#include "framememo.h"
 #include "pprof.h"
 #include "service.h"
 #include "snapshot.h"
@@ -143,8 +144,14 @@ static int64_t hz_period_ns(const struct snapshot_meta *m)
 	return 1000000000ll / (m->hz ? m->hz : 1);
 }
 
-static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, struct symbolizer *sym,
-		     struct cgroups *cg, const struct snapshot_meta *m,
+/* The location this profile gave frame k already; none when the leaf's name is wanted. */
+static uint64_t placed(const struct framememo *fm, const struct framememo_key *k, bool want_name)
+{
+	return want_name ? 0 : framememo_get(fm, k);
+}
+
+static int add_entry(struct pprof_builder *b, struct framememo *fm, const struct stackagg_entry *e,
+		     struct symbolizer *sym, struct cgroups *cg, const struct snapshot_meta *m,
 		     struct leaves *leaves, char *leafbuf, size_t leaflen, bool exported)
 {
 	const struct vigil_sample_hdr *h = &e->hdr;
@@ -161,9 +168,15 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 	nu = h->user_len / unit;
 
 	for (size_t i = 0; i < nk; i++) {
+		struct framememo_key k = { .kind = FRAMEMEMO_KERNEL | (i > 0 ? FRAMEMEMO_RETURN : 0) };
 		uint64_t ip;
 
 		memcpy(&ip, e->frames + i * 8, 8);
+		k.ip = ip;
+		if ((locs[n] = placed(fm, &k, n == 0 && leaves))) {
+			n++;
+			continue;
+		}
 		rc = symbolizer_kernel(sym, ip, i > 0, &f);
 		if (rc)
 			f = (struct sym_frame){ .address = ip };
@@ -175,7 +188,7 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 			}
 		}
 		locs[n] = add_frame(b, &f);
-		if (!locs[n])
+		if (!locs[n] || framememo_put(fm, &k, locs[n]) < 0)
 			return -ENOMEM;
 		n++;
 	}
@@ -183,11 +196,21 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 		const uint8_t *p = e->frames + h->kernel_len + j * unit;
 		/* Below the leaf, and below a syscall, a user pc is a return address. */
 		bool is_ret = j > 0 || nk > 0;
+		/* An address in the process (a build-id frame names its file instead: not kept). */
+		struct framememo_key k = { .kind = FRAMEMEMO_USER | (is_ret ? FRAMEMEMO_RETURN : 0),
+					   .pid = h->pid, .start_ns = h->start_ns };
 
 		if (h->user_fmt == VIGIL_USER_BUILD_ID) {
 			struct vigil_frame_bid fb;
 
 			memcpy(&fb, p, sizeof(fb));
+			if (fb.status == VIGIL_BID_IP) {
+				k.ip = fb.offset_or_ip;
+				if ((locs[n] = placed(fm, &k, n == 0 && leaves))) {
+					n++;
+					continue;
+				}
+			}
 			if (fb.status == VIGIL_BID_VALID)
 				rc = symbolizer_user_bid(sym, h->pid, h->start_ns, fb.build_id,
 							 fb.offset_or_ip, is_ret, &f);
@@ -207,6 +230,11 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 				f = (struct sym_frame){ .function = "[truncated]" };
 				rc = 0;
 			} else {
+				k.ip = ip;
+				if ((locs[n] = placed(fm, &k, n == 0 && leaves))) {
+					n++;
+					continue;
+				}
 				rc = symbolizer_user_ip(sym, h->pid, h->start_ns, ip, is_ret, &f);
 			}
 			if (rc)
@@ -215,7 +243,7 @@ static int add_entry(struct pprof_builder *b, const struct stackagg_entry *e, st
 		if (n == 0)
 			leaf = f;
 		locs[n] = add_frame(b, &f);
-		if (!locs[n])
+		if (!locs[n] || (k.ip && framememo_put(fm, &k, locs[n]) < 0))
 			return -ENOMEM;
 		n++;
 	}
@@ -315,14 +343,16 @@ int snapshot_build(const struct stackagg *agg, struct symbolizer *sym, struct cg
 {
 	struct leaves leaves = { 0 };
 	struct pprof_builder *b;
+	struct framememo fm;
 	char leafbuf[128];
 	int rc = 0;
 
 	b = pprof_new(hz_period_ns(m), m->time_ns);
 	if (!b)
 		return -errno;
+	framememo_init(&fm);
 	for (size_t i = 0; i < stackagg_distinct(agg); i++) {
-		rc = add_entry(b, stackagg_get(agg, i), sym, cg, m, ret_top ? &leaves : NULL,
+		rc = add_entry(b, &fm, stackagg_get(agg, i), sym, cg, m, ret_top ? &leaves : NULL,
 			       leafbuf, sizeof(leafbuf), false);
 		if (rc)
 			goto out;
@@ -346,6 +376,7 @@ out:
 		free(leaves.v[i].comm);
 	}
 	free(leaves.v);
+	framememo_release(&fm);
 	pprof_free(b);
 	return rc;
 }
@@ -355,6 +386,7 @@ out:
 struct series_b {
 	struct snapshot_series out;
 	struct pprof_builder *b;
+	struct framememo fm; /* the locations of b's frames */
 };
 
 void snapshot_set_free(struct snapshot_set *s)
@@ -407,6 +439,7 @@ static struct series_b *find_series(struct series_b *v, size_t *n, size_t limit,
 		return NULL;
 	}
 	snprintf(s->out.tenant, sizeof(s->out.tenant), "%s", tenant);
+	framememo_init(&s->fm);
 	(*n)++;
 	return s;
 }
@@ -448,7 +481,7 @@ int snapshot_build_series(const struct stackagg *agg, struct symbolizer *sym, st
 			rc = errno ? -errno : -ENOSPC;
 			goto out;
 		}
-		rc = add_entry(s->b, e, sym, cg, m, ret_top ? &leaves : NULL, leafbuf,
+		rc = add_entry(s->b, &s->fm, e, sym, cg, m, ret_top ? &leaves : NULL, leafbuf,
 			       sizeof(leafbuf), true);
 		if (rc)
 			goto out;
@@ -488,6 +521,7 @@ out:
 	for (size_t i = 0; v && i < n; i++) {
 		free(v[i].out.service);
 		free(v[i].out.buf);
+		framememo_release(&v[i].fm);
 		pprof_free(v[i].b);
 	}
 	free(v);

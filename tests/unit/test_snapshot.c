@@ -4,7 +4,8 @@
  * usual labels and comments, and the series beyond SNAPSHOT_MAX_SERIES in
  * their tenant's "other".  The profiles are decoded back (gunzip, protobuf)
  * and read, not compared as bytes.  And the top table's leaf, when it is a
- * kernel function.
+ * kernel function, and frames that stacks of one profile share (framememo):
+ * one location each, named as each stack's own lookup would name it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -297,12 +298,122 @@ static void test_kernel_leaf(void **state)
 	symbolizer_free(s);
 }
 
+/* The function name of sample smp's frame i, and its location id in *ret_loc. */
+static const char *frame_fn(const Profile *p, const Perftools__Profiles__Sample *smp, size_t i,
+			    uint64_t *ret_loc)
+{
+	const Perftools__Profiles__Location *loc = NULL;
+
+	assert_true(i < smp->n_location_id);
+	for (size_t j = 0; j < p->n_location; j++)
+		if (p->location[j]->id == smp->location_id[i])
+			loc = p->location[j];
+	assert_non_null(loc);
+	*ret_loc = loc->id;
+	assert_int_equal(loc->n_line, 1);
+	for (size_t j = 0; j < p->n_function; j++)
+		if (p->function[j]->id == loc->line[0]->function_id)
+			return p->string_table[p->function[j]->name];
+	fail();
+	return NULL;
+}
+
+/* The sample of process pid (its numeric label). */
+static const Perftools__Profiles__Sample *sample_of(const Profile *p, int64_t pid)
+{
+	for (size_t i = 0; i < p->n_sample; i++)
+		for (size_t j = 0; j < p->sample[i]->n_label; j++)
+			if (!strcmp(p->string_table[p->sample[i]->label[j]->key], "pid") &&
+			    p->sample[i]->label[j]->num == pid)
+				return p->sample[i];
+	return NULL;
+}
+
+static void test_shared_frames(void **state)
+{
+	static const char ksyms[] = "ffffffff81000000 T _text\n"
+				    "ffffffff81000100 T leaf_function_here\n"
+				    "ffffffff81000200 t the_caller_of_it\n";
+	static const struct symbolizer_ops ops = { .open_maps = no_maps, .open_file = no_file };
+	/*
+	 * A and C share their caller; B has A's leaf address as its caller,
+	 * where it is a return address (looked up at address - 1: _text).
+	 */
+	static const uint64_t stacks[3][2] = {
+		{ 0xffffffff81000100, 0xffffffff81000210 }, /* A */
+		{ 0xffffffff81000150, 0xffffffff81000100 }, /* B */
+		{ 0xffffffff81000110, 0xffffffff81000210 }, /* C */
+	};
+	struct snapshot_meta m = { .time_ns = 1700000000000000000ll, .duration_ns = 1000000000ll,
+				   .hz = 19, .ncpus = 1, .tenant_name = tenant_name };
+	struct stackagg *a = stackagg_new(0);
+	struct snapshot_top *top = NULL;
+	const Perftools__Profiles__Sample *sa, *sb, *sc;
+	struct symbolizer *s;
+	char path[] = "/tmp/vigil-snapshot-ksyms-XXXXXX";
+	uint8_t *buf = NULL, *raw;
+	uint64_t la, lb, lc, ra, rc_;
+	size_t len, rlen;
+	Profile *p;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, ksyms, sizeof(ksyms) - 1), (ssize_t)(sizeof(ksyms) - 1));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(symbolizer_new_ops(&ops, fd, &s), 0);
+	close(fd);
+	for (int i = 0; i < 3; i++) {
+		struct {
+			struct vigil_sample_hdr h;
+			uint64_t ips[2];
+		} rec = { .h = { .type = VIGIL_EV_SAMPLE, .pid = 20 + i, .tid = 20 + i, .kernel_len = 16,
+				 .user_fmt = VIGIL_USER_IPS, .comm = "kworker", .period_ns = 52631578 },
+			  .ips = { stacks[i][0], stacks[i][1] } };
+
+		assert_int_equal(stackagg_add(a, &rec.h, sizeof(rec)), 0);
+	}
+	assert_int_equal(snapshot_build(a, s, NULL, &m, &buf, &len, &top), 0);
+	assert_int_equal(gzip_decompress(buf, len, 64u << 20, &raw, &rlen), 0);
+	p = perftools__profiles__profile__unpack(NULL, rlen, raw);
+	assert_non_null(p);
+	assert_int_equal(p->n_sample, 3);
+	sa = sample_of(p, 20);
+	sb = sample_of(p, 21);
+	sc = sample_of(p, 22);
+	assert_non_null(sa);
+	assert_non_null(sb);
+	assert_non_null(sc);
+	assert_string_equal(frame_fn(p, sa, 0, &la), "leaf_function_here");
+	assert_string_equal(frame_fn(p, sb, 0, &lb), "leaf_function_here");
+	/* one address, two frames: A's leaf, and B's caller (a return address) */
+	assert_string_equal(frame_fn(p, sb, 1, &lb), "_text");
+	assert_int_not_equal(la, lb);
+	assert_string_equal(frame_fn(p, sc, 0, &lc), "leaf_function_here");
+	assert_int_not_equal(lc, la);
+	frame_fn(p, sa, 1, &ra);
+	assert_string_equal(frame_fn(p, sc, 1, &rc_), "the_caller_of_it");
+	assert_int_equal(ra, rc_); /* the shared caller: one location */
+	assert_int_equal(p->n_location, 5);
+	/* every leaf named in the top table, memo or not */
+	assert_int_equal(top->n, 1);
+	assert_string_equal(top->v[0].function, "leaf_function_here");
+	assert_int_equal(top->samples, 3);
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	free(raw);
+	free(buf);
+	snapshot_top_free(top);
+	stackagg_free(a);
+	symbolizer_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_other),
 		cmocka_unit_test(test_kernel_leaf),
+		cmocka_unit_test(test_shared_frames),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
