@@ -21,6 +21,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * A memo keeps at most this many frames (its slots at most 8 MiB): a
+ * hostile process can fill its stacks with distinct addresses, and the
+ * memo only saves work.  Past it, a frame is looked up again each time.
+ */
+#define FRAMEMEMO_MAX 131072
+
 /* kind: what the address is */
 #define FRAMEMEMO_KERNEL 1u
 #define FRAMEMEMO_USER 2u
@@ -49,7 +56,11 @@ void framememo_release(struct framememo *m);
 /* The location id put for k, or 0. */
 uint64_t framememo_get(const struct framememo *m, const struct framememo_key *k);
 
-/* Remember loc (> 0) for k, which must not be there yet.  0 or -ENOMEM. */
+/*
+ * Remember loc (> 0) for k (replacing what k had).  A memo holding
+ * FRAMEMEMO_MAX frames keeps no new one, and says 0.  0, -EINVAL (loc 0)
+ * or -ENOMEM.
+ */
 int framememo_put(struct framememo *m, const struct framememo_key *k, uint64_t loc);
 
 #endif /* VIGIL_FRAMEMEMO_H */

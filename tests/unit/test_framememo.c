@@ -1,7 +1,8 @@
 /*
  * test_framememo.c - the frames one profile has placed already: a key
  * finds the location put for it and nothing else, whichever of its fields
- * differs; growing keeps every entry.
+ * differs; growing keeps every entry; a full memo keeps what it has and
+ * takes nothing new.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -74,11 +75,43 @@ static void test_growth(void **state)
 	framememo_release(&m);
 }
 
+static void test_bound(void **state)
+{
+	struct framememo m;
+	struct framememo_key k = { .kind = FRAMEMEMO_KERNEL };
+	size_t cap;
+
+	framememo_init(&m);
+	for (uint64_t i = 0; i < FRAMEMEMO_MAX; i++) {
+		k.ip = 0xffffffff81000000 + i;
+		assert_int_equal(framememo_put(&m, &k, i + 1), 0);
+	}
+	assert_int_equal(m.n, FRAMEMEMO_MAX);
+	cap = m.mask + 1;
+	/* a slot: the key and its location */
+	assert_true(cap * (sizeof(struct framememo_key) + sizeof(uint64_t)) <= 8u << 20);
+	/* full: a new frame is not kept, and the table does not grow */
+	k.ip = 1;
+	assert_int_equal(framememo_put(&m, &k, 7), 0);
+	assert_int_equal(framememo_get(&m, &k), 0);
+	assert_int_equal(m.n, FRAMEMEMO_MAX);
+	assert_int_equal(m.mask + 1, cap);
+	/* what it has stays, and can be replaced */
+	k.ip = 0xffffffff81000000;
+	assert_int_equal(framememo_get(&m, &k), 1);
+	assert_int_equal(framememo_put(&m, &k, 9), 0);
+	assert_int_equal(framememo_get(&m, &k), 9);
+	k.ip = 0xffffffff81000000 + FRAMEMEMO_MAX - 1;
+	assert_int_equal(framememo_get(&m, &k), FRAMEMEMO_MAX);
+	framememo_release(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get),
 		cmocka_unit_test(test_growth),
+		cmocka_unit_test(test_bound),
 	};
 
 	return cmocka_run_group_tests_name("framememo", tests, NULL, NULL);
