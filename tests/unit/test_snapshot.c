@@ -63,17 +63,22 @@ static void add(struct stackagg *a, uint32_t pid, const char *comm, uint32_t ten
 	add_period(a, pid, comm, tenant, n, 10000000);
 }
 
-static Profile *decode(const struct snapshot_series *s)
+static Profile *decode_bytes(const uint8_t *buf, size_t blen)
 {
 	uint8_t *raw;
 	size_t len;
 	Profile *p;
 
-	assert_int_equal(gzip_decompress(s->buf, s->len, 64u << 20, &raw, &len), 0);
+	assert_int_equal(gzip_decompress(buf, blen, 64u << 20, &raw, &len), 0);
 	p = perftools__profiles__profile__unpack(NULL, len, raw);
 	free(raw);
 	assert_non_null(p);
 	return p;
+}
+
+static Profile *decode(const struct snapshot_series *s)
+{
+	return decode_bytes(s->buf, s->len);
 }
 
 static const char *label(const Profile *p, const Perftools__Profiles__Sample *s, const char *key)
@@ -232,12 +237,28 @@ static void test_other(void **state)
  * the second's lookup came after it (kallsyms.h: a name lasts until the
  * next lookup), and the profile names both.
  */
-static void test_kernel_leaf(void **state)
+/* A symbolizer whose kernel has three functions (and no process has maps). */
+static struct symbolizer *ksym_symbolizer(void)
 {
 	static const char ksyms[] = "ffffffff81000000 T _text\n"
 				    "ffffffff81000100 T leaf_function_here\n"
 				    "ffffffff81000200 t the_caller_of_it\n";
 	static const struct symbolizer_ops ops = { .open_maps = no_maps, .open_file = no_file };
+	char path[] = "/tmp/vigil-snapshot-ksyms-XXXXXX";
+	struct symbolizer *s;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, ksyms, sizeof(ksyms) - 1), (ssize_t)(sizeof(ksyms) - 1));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(symbolizer_new_ops(&ops, fd, &s), 0);
+	close(fd);
+	return s;
+}
+
+static void test_kernel_leaf(void **state)
+{
 	struct {
 		struct vigil_sample_hdr h;
 		uint64_t ips[2];
@@ -248,19 +269,11 @@ static void test_kernel_leaf(void **state)
 				   .hz = 19, .ncpus = 1, .tenant_name = tenant_name };
 	struct stackagg *a = stackagg_new(0);
 	struct snapshot_top *top = NULL;
-	struct symbolizer *s;
-	char path[] = "/tmp/vigil-snapshot-ksyms-XXXXXX";
-	uint8_t *buf = NULL, *raw;
-	size_t len, rlen;
+	struct symbolizer *s = ksym_symbolizer();
+	uint8_t *buf = NULL;
+	size_t len;
 	Profile *p;
-	int fd = mkstemp(path);
 
-	assert_true(fd >= 0);
-	unlink(path);
-	assert_int_equal(write(fd, ksyms, sizeof(ksyms) - 1), (ssize_t)(sizeof(ksyms) - 1));
-	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(symbolizer_new_ops(&ops, fd, &s), 0);
-	close(fd);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(stackagg_add(a, &rec.h, sizeof(rec)), 0);
 	assert_int_equal(snapshot_build(a, s, NULL, &m, &buf, &len, &top), 0);
@@ -269,9 +282,7 @@ static void test_kernel_leaf(void **state)
 	assert_int_equal(top->v[0].cpu_ns, 3 * 52631578); /* rec.h.period_ns */
 	assert_int_equal(top->samples, 3);
 	assert_int_equal(top->cpu_ns, 3 * 52631578);
-	assert_int_equal(gzip_decompress(buf, len, 64u << 20, &raw, &rlen), 0);
-	p = perftools__profiles__profile__unpack(NULL, rlen, raw);
-	assert_non_null(p);
+	p = decode_bytes(buf, len);
 	assert_int_equal(p->n_sample, 1);
 	assert_int_equal(p->sample[0]->n_location_id, 2);
 	for (size_t i = 0; i < 2; i++) {
@@ -291,7 +302,6 @@ static void test_kernel_leaf(void **state)
 		assert_string_equal(p->string_table[fn->name], want);
 	}
 	perftools__profiles__profile__free_unpacked(p, NULL);
-	free(raw);
 	free(buf);
 	snapshot_top_free(top);
 	stackagg_free(a);
@@ -331,10 +341,6 @@ static const Perftools__Profiles__Sample *sample_of(const Profile *p, int64_t pi
 
 static void test_shared_frames(void **state)
 {
-	static const char ksyms[] = "ffffffff81000000 T _text\n"
-				    "ffffffff81000100 T leaf_function_here\n"
-				    "ffffffff81000200 t the_caller_of_it\n";
-	static const struct symbolizer_ops ops = { .open_maps = no_maps, .open_file = no_file };
 	/*
 	 * A and C share their caller; B has A's leaf address as its caller,
 	 * where it is a return address (looked up at address - 1: _text).
@@ -349,20 +355,12 @@ static void test_shared_frames(void **state)
 	struct stackagg *a = stackagg_new(0);
 	struct snapshot_top *top = NULL;
 	const Perftools__Profiles__Sample *sa, *sb, *sc;
-	struct symbolizer *s;
-	char path[] = "/tmp/vigil-snapshot-ksyms-XXXXXX";
-	uint8_t *buf = NULL, *raw;
+	struct symbolizer *s = ksym_symbolizer();
 	uint64_t la, lb, lc, ra, rc_;
-	size_t len, rlen;
+	uint8_t *buf = NULL;
+	size_t len;
 	Profile *p;
-	int fd = mkstemp(path);
 
-	assert_true(fd >= 0);
-	unlink(path);
-	assert_int_equal(write(fd, ksyms, sizeof(ksyms) - 1), (ssize_t)(sizeof(ksyms) - 1));
-	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(symbolizer_new_ops(&ops, fd, &s), 0);
-	close(fd);
 	for (int i = 0; i < 3; i++) {
 		struct {
 			struct vigil_sample_hdr h;
@@ -374,9 +372,7 @@ static void test_shared_frames(void **state)
 		assert_int_equal(stackagg_add(a, &rec.h, sizeof(rec)), 0);
 	}
 	assert_int_equal(snapshot_build(a, s, NULL, &m, &buf, &len, &top), 0);
-	assert_int_equal(gzip_decompress(buf, len, 64u << 20, &raw, &rlen), 0);
-	p = perftools__profiles__profile__unpack(NULL, rlen, raw);
-	assert_non_null(p);
+	p = decode_bytes(buf, len);
 	assert_int_equal(p->n_sample, 3);
 	sa = sample_of(p, 20);
 	sb = sample_of(p, 21);
@@ -400,7 +396,6 @@ static void test_shared_frames(void **state)
 	assert_string_equal(top->v[0].function, "leaf_function_here");
 	assert_int_equal(top->samples, 3);
 	perftools__profiles__profile__free_unpacked(p, NULL);
-	free(raw);
 	free(buf);
 	snapshot_top_free(top);
 	stackagg_free(a);
