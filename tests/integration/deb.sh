@@ -11,8 +11,9 @@
 # ExecStart would run it (its capability bounding set and NoNewPrivileges
 # through setpriv: systemd is not PID 1 here); the installed object is
 # re-signed as docs/signing.md tells an enterprise to; and dpkg --purge
-# must leave nothing behind but the system users (Debian keeps those).
-# Whatever happens, the packages are purged at exit.
+# must leave nothing behind, the users the packages made included, but
+# keep a user they did not make or one that still owns a file
+# (debian/purge-user.sh).  Whatever happens, the packages are purged at exit.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -27,7 +28,8 @@ TESTS=(
 	"vigild run as its unit runs it (User=, ambient and bounding capabilities, NoNewPrivileges, UMask, ExecStart) writes valid profiles and says it is a development build"
 	"the example policy in /etc/vigil passes vigild --check"
 	"re-signed with another CA as docs/signing.md says: vigild loads it; the old signature under the new trust store: exit 77"
-	"dpkg --purge: nothing of the packages left (files, directories, state, unit links); the system users stay, as Debian keeps them"
+	"dpkg --purge: nothing of the packages left (files, directories, state, unit links, the users and groups they made); user vigil, made by vigild's useradd before the install, stays and the purge says why"
+	"dpkg --purge of vigil-cp while a key in /etc/vigil-cp is user vigil-cp's: the user and the key stay, and the purge names the file"
 )
 tap_plan ${#TESTS[@]}
 require_file "$VIGILD" "${TESTS[@]}"
@@ -57,7 +59,7 @@ if [ -n "$before" ]; then
 	done
 	tap_done
 fi
-SAVED_STATE=
+SAVED_STATE= OUR_KEY=
 if [ -e /var/lib/vigil ]; then
 	SAVED_STATE=$T/var-lib-vigil.saved
 	mv /var/lib/vigil "$SAVED_STATE"
@@ -73,6 +75,11 @@ deb_cleanup() {
 	left=$(installed_pkgs)
 	[ -n "$left" ] && dpkg --purge $left >/dev/null 2>&1
 	[ -n "$OUR_POLICY_RC" ] && rm -f /usr/sbin/policy-rc.d
+	if [ -n "$OUR_KEY" ]; then
+		rm -f "$OUR_KEY"
+		rmdir /etc/vigil-cp 2>/dev/null
+		[ "$(comment_of vigil-cp)" = "$CP_COMMENT" ] && userdel vigil-cp 2>/dev/null
+	fi
 	if [ -n "$SAVED_STATE" ]; then
 		rm -rf /var/lib/vigil
 		mv "$SAVED_STATE" /var/lib/vigil
@@ -81,6 +88,13 @@ deb_cleanup() {
 	rm -rf "$DEBDIR"
 }
 trap 'deb_cleanup; lib_cleanup' EXIT
+
+# comment_of USER: USER's comment (GECOS) in /etc/passwd; fails when USER
+# is not there.
+comment_of() { awk -F: -v u="$1" '$1 == u { print $5; f = 1 } END { exit !f }' /etc/passwd; }
+# the comments the packages' sysusers.d give their users: a purge removes
+# a user that bears its comment (debian/purge-user.sh)
+VIGIL_COMMENT="Vigil profiler" CP_COMMENT="Vigil control plane"
 
 # deb_field DEB FIELD
 deb_field() { dpkg-deb -f "$1" "$2" 2>/dev/null; }
@@ -200,6 +214,17 @@ fi
 tap_result "${TESTS[4]}" $([ -z "$why" ]; echo $?) "$why" "$(tail -15 "$T/deb-hsm.out" 2>/dev/null)"
 
 # --- 5. install the development build ------------------------------------------
+
+# User vigil made beforehand as vigild makes it when run by hand (lib.sh):
+# the purge meets a user its package did not make, and no test running
+# vigild beside this one can hold a user the purge removes.  vigil-cp as
+# found: absent, or the package's own left by an install before.
+vigil_user_ids >/dev/null
+GONE_AFTER_PURGE=
+for u in vigil vigil-cp; do
+	c=$(comment_of "$u") || { GONE_AFTER_PURGE+=" $u"; continue; }
+	case $u:$c in "vigil:$VIGIL_COMMENT" | "vigil-cp:$CP_COMMENT") GONE_AFTER_PURGE+=" $u" ;; esac
+done
 
 if [ -z "${DEV_DEBS[0]:-}" ]; then
 	tap_not_ok "${TESTS[5]}" "no development packages were built"
@@ -360,14 +385,46 @@ if [ "$INSTALLED" = yes ]; then
 	done
 	links=$(find /etc/systemd/system -name 'vigil*' 2>/dev/null)
 	[ -z "$links" ] || why+=" unit links remain: $links;"
-	# Users stay, as Debian does with system users (debian/vigild.postrm says why).
+	# the users the packages made go with their groups; one they did not
+	# make stays, and the purge says so
 	for u in vigil vigil-cp; do
-		getent passwd "$u" >/dev/null || why+=" user $u was removed;"
+		if [[ " $GONE_AFTER_PURGE " == *" $u "* ]]; then
+			getent passwd "$u" >/dev/null && why+=" user $u remains;"
+			getent group "$u" >/dev/null && why+=" group $u remains;"
+		else
+			getent passwd "$u" >/dev/null || why+=" user $u, not the package's, was removed;"
+			grep -qF "user $u kept: this package did not make it" "$T/purge.out" ||
+				why+=" the purge did not say why it kept user $u;"
+		fi
 	done
 	tap_result "${TESTS[10]}" $([ -z "$why" ]; echo $?) "$why" \
 		"$(tail -5 "$T/purge.out")"
 else
 	tap_not_ok "${TESTS[10]}" "not installed"
+fi
+
+# --- 11. a purge keeps a user that still owns a file -----------------------------
+
+if [ "$INSTALLED" = yes ] && dpkg -i "${DEV_DEBS[1]}" >"$T/dpkg-i-cp.out" 2>&1; then
+	why=
+	cp_made=$([ "$(comment_of vigil-cp)" = "$CP_COMMENT" ] && echo yes)
+	[ -n "$cp_made" ] || why+=" vigil-cp is not the package's user: $(getent passwd vigil-cp);"
+	# vigil-cp(8): the server's key, the administrator's, vigil-cp's own
+	OUR_KEY=/etc/vigil-cp/cp.key
+	mkdir -p /etc/vigil-cp && printf 'a key\n' >"$OUR_KEY" &&
+		chown vigil-cp:vigil-cp "$OUR_KEY" && chmod 0600 "$OUR_KEY" || why+=" cannot write $OUR_KEY;"
+	dpkg --purge vigil-cp >"$T/purge-cp.out" 2>&1 || why+=" dpkg --purge vigil-cp: exit $?;"
+	dpkg-query -W -f='${db:Status-Abbrev}' vigil-cp 2>/dev/null | grep -q '^[ir]' && why+=" vigil-cp is still installed;"
+	getent passwd vigil-cp >/dev/null || why+=" user vigil-cp was removed while it owned $OUR_KEY;"
+	[ -f "$OUR_KEY" ] || why+=" $OUR_KEY was removed;"
+	grep -qF "user vigil-cp kept: $OUR_KEY is still its own" "$T/purge-cp.out" ||
+		why+=" the purge did not name $OUR_KEY;"
+	# what the message says to do, done
+	rm -f "$OUR_KEY" && rmdir /etc/vigil-cp && OUR_KEY=
+	[ -n "$cp_made" ] && { userdel vigil-cp || why+=" userdel vigil-cp: exit $?;"; }
+	tap_result "${TESTS[11]}" $([ -z "$why" ]; echo $?) "$why" "$(tail -5 "$T/purge-cp.out")"
+else
+	tap_not_ok "${TESTS[11]}" "not installed: $(tail -3 "$T/dpkg-i-cp.out" 2>/dev/null)"
 fi
 
 tap_done
