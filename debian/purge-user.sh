@@ -18,12 +18,13 @@ purge_user() {
 	pu_name=$1 pu_comment=$2 pu_unit=$3
 	shift 3
 	pu_entry=$(getent passwd "$pu_name") || return 0
-	if [ "$(echo "$pu_entry" | cut -d: -f5)" != "$pu_comment" ]; then
+	IFS=: read -r _ _ pu_uid pu_gid pu_gecos _ <<EOF
+$pu_entry
+EOF
+	if [ "$pu_gecos" != "$pu_comment" ]; then
 		echo "user $pu_name kept: this package did not make it (its comment is not \"$pu_comment\")" >&2
 		return 0
 	fi
-	pu_uid=$(echo "$pu_entry" | cut -d: -f3)
-	pu_gid=$(echo "$pu_entry" | cut -d: -f4)
 	pu_dirs="$*"
 	for pu_conf in /etc/systemd/system/"$pu_unit".d/*.conf; do
 		if [ -f "$pu_conf" ]; then

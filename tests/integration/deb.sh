@@ -78,7 +78,7 @@ deb_cleanup() {
 	if [ -n "$OUR_KEY" ]; then
 		rm -f "$OUR_KEY"
 		rmdir /etc/vigil-cp 2>/dev/null
-		[ "$(comment_of vigil-cp)" = "$CP_COMMENT" ] && userdel vigil-cp 2>/dev/null
+		package_made vigil-cp && userdel vigil-cp 2>/dev/null
 	fi
 	if [ -n "$SAVED_STATE" ]; then
 		rm -rf /var/lib/vigil
@@ -89,12 +89,15 @@ deb_cleanup() {
 }
 trap 'deb_cleanup; lib_cleanup' EXIT
 
-# comment_of USER: USER's comment (GECOS) in /etc/passwd; fails when USER
-# is not there.
-comment_of() { awk -F: -v u="$1" '$1 == u { print $5; f = 1 } END { exit !f }' /etc/passwd; }
-# the comments the packages' sysusers.d give their users: a purge removes
-# a user that bears its comment (debian/purge-user.sh)
-VIGIL_COMMENT="Vigil profiler" CP_COMMENT="Vigil control plane"
+# package_made USER: USER is there with the comment (GECOS) the packages'
+# sysusers.d gives it, the mark by which a purge knows the packages made it
+# (debian/purge-user.sh).
+package_made() {
+	local want
+	want=$(awk -v u="$1" '$1 == "u" && $2 == u { split($0, q, "\""); print q[2] }' \
+		"$VIGIL_ROOT"/packaging/systemd/*.sysusers)
+	[ -n "$want" ] && [ "$(getent passwd "$1" | cut -d: -f5)" = "$want" ]
+}
 
 # deb_field DEB FIELD
 deb_field() { dpkg-deb -f "$1" "$2" 2>/dev/null; }
@@ -222,8 +225,7 @@ tap_result "${TESTS[4]}" $([ -z "$why" ]; echo $?) "$why" "$(tail -15 "$T/deb-hs
 vigil_user_ids >/dev/null
 GONE_AFTER_PURGE=
 for u in vigil vigil-cp; do
-	c=$(comment_of "$u") || { GONE_AFTER_PURGE+=" $u"; continue; }
-	case $u:$c in "vigil:$VIGIL_COMMENT" | "vigil-cp:$CP_COMMENT") GONE_AFTER_PURGE+=" $u" ;; esac
+	if ! getent passwd "$u" >/dev/null || package_made "$u"; then GONE_AFTER_PURGE+=" $u"; fi
 done
 
 if [ -z "${DEV_DEBS[0]:-}" ]; then
@@ -407,7 +409,7 @@ fi
 
 if [ "$INSTALLED" = yes ] && dpkg -i "${DEV_DEBS[1]}" >"$T/dpkg-i-cp.out" 2>&1; then
 	why=
-	cp_made=$([ "$(comment_of vigil-cp)" = "$CP_COMMENT" ] && echo yes)
+	cp_made=$(package_made vigil-cp && echo yes)
 	[ -n "$cp_made" ] || why+=" vigil-cp is not the package's user: $(getent passwd vigil-cp);"
 	# vigil-cp(8): the server's key, the administrator's, vigil-cp's own
 	OUR_KEY=/etc/vigil-cp/cp.key

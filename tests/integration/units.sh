@@ -240,14 +240,14 @@ tap_result "${TESTS[9]}" $([ -z "$why" ]; echo $?) "present:$why"
 # and Landlock set-up, tenant cgroups opened by handle, the unwinder's
 # mincore), besides the two the issue names.
 filter=" $(unit_values "$UNIT" SystemCallFilter | tr '\n' ' ') "
-want=" @system-service bpf perf_event_open open_by_handle_at mincore seccomp
-	landlock_create_ruleset landlock_add_rule landlock_restrict_self "
+want=(@system-service bpf perf_event_open open_by_handle_at mincore seccomp
+	landlock_create_ruleset landlock_add_rule landlock_restrict_self)
 why=
-for s in $want; do
+for s in "${want[@]}"; do
 	[[ $filter == *" $s "* ]] || why="$why missing $s;"
 done
 for s in $filter; do
-	[[ $want == *[[:space:]]"$s"[[:space:]]* ]] || why="$why $s beyond what vigild calls;"
+	[[ " ${want[*]} " == *" $s "* ]] || why="$why $s beyond what vigild calls;"
 done
 tap_result "${TESTS[10]}" $([ -z "$why" ]; echo $?) "SystemCallFilter:$filter" "$why"
 
