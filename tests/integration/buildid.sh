@@ -9,7 +9,7 @@
 
 TESTS=(
 	"--build-id: cpusplit's functions symbolized from build-id frames"
-	"--build-id: a process that lived 0.3 s is symbolized"
+	"--build-id: a process that lived 0.3 s (0.3 s of CPU) is symbolized"
 	"--build-id: the workload's mapping carries the binary's build-id"
 )
 tap_plan ${#TESTS[@]}
@@ -23,7 +23,7 @@ vigild_wait_ready 20 || tap_diag "vigild not sampling after 20 s:" "$(tail -5 "$
 
 spawn "$WLD/cpusplit" --seconds 4 --threads 1
 SPLIT=$SPAWNED_PID
-spawn "$WLD/shortlived" --ms 300
+spawn "$WLD/shortlived" --cpu-ms 300 # samples however little of a CPU it gets
 SHORT=$SPAWNED_PID
 wait "$SPLIT" "$SHORT"
 vigild_wait 40

@@ -92,16 +92,13 @@ share() {
 	awk -F'\t' -v re="$1" '{ n += $1; if ($2 ~ re) m += $1 } END { printf "%d", n ? 100 * m / n : 0 }' "$2"
 }
 samples() { awk -F'\t' '{ n += $1 } END { print n + 0 }' "$1"; }
-# enough NAME: run NAME's profiles hold enough of the workload to judge:
-# at least half the samples its CPU time gives at 99 Hz, and 20 at least.
-# The floor comes from what the workload got, not from the 3 s it ran: on
-# a loaded host two threads get far less than 6 s of CPU (CI once gave
-# them about 1 s, 100 samples).
+# enough NAME: run NAME's profiles hold enough of the workload to judge
+# (lib.sh's sample_floor of the CPU it got at 99 Hz): in 3 s a loaded host
+# gives the two threads far less than 6 s of CPU (CI once gave them about
+# 1 s, 100 samples).
 enough() {
-	local n
-	[ -n "${CPU[$1]}" ] || return 1 # the workload did not finish its run
-	n=$(samples "$T/$1.stacks")
-	awk -v n="$n" -v cpu="${CPU[$1]}" 'BEGIN { exit !(n >= 20 && n >= cpu * 99 / 2) }'
+	[ -n "${CPU[$1]}" ] && # else the workload did not finish its run
+		[ "$(samples "$T/$1.stacks")" -ge "$(sample_floor "${CPU[$1]}" 99)" ]
 }
 # got NAME: "N samples of S s CPU", for the diagnostics
 got() { echo "$(samples "$T/$1.stacks") samples of ${CPU[$1]:-?} s CPU"; }

@@ -447,6 +447,15 @@ profiles_begun_after() {
 	done
 }
 
+# sample_floor CPU_S HZ: the fewest samples of a workload that had CPU_S
+# seconds of CPU, sampled at HZ, that a test may judge: half of what the
+# sampling gives (counting noise is far less), and 20 at the least.  A
+# workload that runs a fixed wall time gets less CPU on a loaded host, so
+# the floor comes from the CPU it reports, not from the time it ran.
+sample_floor() {
+	awk -v cpu="$1" -v hz="$2" 'BEGIN { f = cpu * hz / 2; if (f < 20) f = 20; printf "%d", f + 0.999 }'
+}
+
 # validate_profiles FILE...: every file must be read by go tool pprof -raw
 # and by pprof_query check.  Prints one line per failure; 1 if any.
 validate_profiles() {

@@ -303,6 +303,9 @@ i=$((i + 1))
 # 50: a period that is a whole number of scheduler ticks - 20 ms is five
 # of CONFIG_HZ=250's - samples at one fixed phase of the tick, where CFS
 # switches tasks, and on a contended CPU that aliases: seen 37% over.)
+# It needs 24 samples' worth of CPU (0.51 s of the 3 s it runs: a loaded
+# host gives less than a whole CPU), where 3 sigma is 61%: 11 Hz, 77%
+# under, is still outside it.
 hook_start collector:set_hz:100000 --hz 11 --max-hz 47 --interval 20 --duration 9
 for ((k = 0; k < 200; k++)); do
 	grep -q "TEST HOOK: asked for" "$LOG" && break
@@ -319,7 +322,7 @@ verdict=$(awk -v n="${n:-0}" -v cpu="$(sed -nE 's/.* of ([0-9.]+) s CPU.*/\1/p' 
 	want = hz * cpu
 	tol = 3 / sqrt(want > 1 ? want : 1); r = cpu > 0 ? n / cpu : 0
 	d = r / hz - 1; if (d < 0) d = -d
-	printf "%s %d samples in %.2f CPU s: %.1f per s, want %d +-%.0f%%", (want >= 47 && d <= tol ? "ok" : "bad"), n, cpu, r, hz, 100 * tol }')
+	printf "%s %d samples in %.2f CPU s: %.1f per s, want %d +-%.0f%%", (want >= 24 && d <= tol ? "ok" : "bad"), n, cpu, r, hz, 100 * tol }')
 tap_result "${TESTS[$i]}" $([ "$RC" -eq 0 ] && grep -q 'capped at the ceiling of 47 Hz' "$LOG" &&
 	grep -q 'TEST HOOK: asked for 100000 Hz: granted, 47 Hz in effect' "$LOG" &&
 	[[ $verdict == ok* ]] && [ -z "$LEFT" ]; echo $?) "exit $RC; ${verdict#* }; left loaded: ${LEFT:-nothing}; log:" "$(cat "$LOG")"

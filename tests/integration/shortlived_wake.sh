@@ -10,9 +10,12 @@
 # copied stacks could not be unwound nor its addresses symbolized.
 #
 # vigild at 49 Hz, at its default (DWARF) unwinding; eight shortlived
-# processes, one after another, each burning 150 ms in short_burn().  Each
-# one sampled must have most of its samples under short_burn (a sample
-# may fall in the dynamic loader before main).
+# processes, one after another, each burning 150 ms of CPU time in
+# short_burn() (--cpu-ms: on an idle host it lives 150 ms, on a loaded one
+# longer, and it has about 7 samples either way; burning 150 ms of wall
+# time, a process that got a sixth of a CPU had none 30% of the time).
+# Each one sampled must have most of its samples under short_burn (a
+# sample may fall in the dynamic loader before main).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -32,7 +35,7 @@ sleep 1
 
 PIDS=()
 for _ in 1 2 3 4 5 6 7 8; do
-	"$WLD/shortlived" --ms 150 &
+	"$WLD/shortlived" --cpu-ms 150 &
 	PIDS+=($!)
 	wait $!
 	sleep 0.2

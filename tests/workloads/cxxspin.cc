@@ -9,6 +9,9 @@
 //       catching an exception now and then; with --threads, T more threads
 //       (named cxxspin-worker, stacks of glibc's making) do the same in
 //       vigil_wl::worker as the main thread does in main.
+//   At exit it prints "SINK CAUGHT", then the CPU time each kind of thread
+//   got: "cxxspin: main S s CPU, workers S s CPU" (the workers' summed),
+//   for tests whose sample counts depend on what a loaded host gave it.
 #include <pthread.h>
 #include <cstdio>
 #include <cstdlib>
@@ -65,6 +68,7 @@ static double now()
 struct run {
 	double end;
 	unsigned long sink, caught;
+	double cpu; // this thread's CPU time, in seconds, when it stopped
 };
 
 static void spin_until(struct run *r)
@@ -78,6 +82,10 @@ static void spin_until(struct run *r)
 			r->caught++;
 		}
 	}
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	r->cpu = ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 namespace vigil_wl {
@@ -122,10 +130,14 @@ int main(int argc, char **argv)
 	for (long t = 0; t < threads; t++)
 		pthread_join(tid[t], nullptr);
 	unsigned long sink = 0, caught = 0;
+	double workers = 0;
 	for (long t = 0; t <= threads; t++) {
 		sink += runs[t].sink;
 		caught += runs[t].caught;
+		if (t > 0)
+			workers += runs[t].cpu;
 	}
 	printf("%lu %lu\n", sink, caught);
+	printf("cxxspin: main %.3f s CPU, workers %.3f s CPU\n", runs[0].cpu, workers);
 	return 0;
 }
