@@ -4,7 +4,7 @@
 # its profiles.
 #
 # The test-only build (build/tests/vigild-testhooks, daemon/testhooks.h)
-# makes the confined uplink wait 4 s (profiles are spooled, one is in
+# makes the confined uplink wait 8 s (profiles are spooled, one is in
 # flight) and then send MSG_EXPORT_ACK for a seq that is not in flight, on
 # its socket to the collector.  The collector must report the
 # protocol break to the monitor (MSG_UPLINK_BROKE), which kills the uplink
@@ -34,7 +34,7 @@ pyro_start recv || { for t in "${TESTS[@]}"; do tap_not_ok "$t" "no receiver"; d
 pyro_stop
 
 VIGILD=$HOOKS
-VIGIL_TEST_ATTEMPT=uplink:bad_ack:4 vigild_start "$T/vigild.log" --bpf-dir "$B/bpf" \
+VIGIL_TEST_ATTEMPT=uplink:bad_ack:8 vigild_start "$T/vigild.log" --bpf-dir "$B/bpf" \
 	--trust "$B/dev-ca/ca.pem" --hz 49 --interval 1 --output "$OUT" --no-top \
 	--export-url "$PYRO_URL"
 vigild_wait 60
@@ -45,8 +45,9 @@ tap_result "${TESTS[0]}" "$(grep -q 'TEST HOOK: acknowledging seq' "$log" &&
 tap_result "${TESTS[1]}" "$(grep -q 'the collector says the uplink broke the protocol' "$log" &&
 	[ "$VIGILD_RC" != 0 ] && [ "$VIGILD_RC" != 255 ]; echo $?)" \
 	"exit $VIGILD_RC; $(tail -4 "$log" | tr '\n' ' ')"
-# Every interval's file (1 s each, about 4 before the ack: one file each,
-# cpu-<stamp>_<k>_<n>.push) is still there.
+# Every interval's file (1 s each, about 8 before the ack: one file each,
+# cpu-<stamp>_<k>_<n>.push) is still there: at least 3, which leaves the
+# collector 5 s to load and start on a loaded host.
 left=$(find "$OUT" -maxdepth 1 -name 'cpu-*_*_*.push' | wc -l)
 intervals=$(find "$OUT" -maxdepth 1 -name 'cpu-*_*_*.push' -printf '%f\n' | cut -d_ -f1 | sort -u | wc -l)
 tap_result "${TESTS[2]}" "$([ "$intervals" -ge 3 ]; echo $?)" \
