@@ -86,7 +86,10 @@ cp "$T/inorder.yaml" "$T/policy.yaml"
 RELOADS=12
 OUT=$T/profiles
 VIGILD_TIMEOUT=90
-vigild_start "$T/vigild.log" --policy "$T/policy.yaml" --hz 999 --interval 4 --duration 24 \
+# --duration is only a stop for a run gone wrong: vigild is ended with
+# SIGTERM (its last profile written at exit) once the burners and the
+# reloads are done, however long a loaded host made the reloads take.
+vigild_start "$T/vigild.log" --policy "$T/policy.yaml" --hz 999 --interval 4 --duration 80 \
 	--control-period 2 --output "$OUT"
 vigild_wait_ready 20 || tap_diag "vigild not sampling:" "$(tail -5 "$T/vigild.log")"
 sleep 1 # the tenants are attached at the collector's start
@@ -118,6 +121,7 @@ for ((i = 1; i <= RELOADS; i++)); do
 	sleep 0.8
 done
 wait "$P_A" "$P_B"
+kill -TERM "$VIGILD_PID"
 vigild_wait 40
 mapfile -t FILES < <(profile_files "$OUT")
 
