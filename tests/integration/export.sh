@@ -252,15 +252,19 @@ while True:
 		stop_vigild
 		# The pushes' times, and the end: no gap near the 10 s an OpAMP request blocks.
 		mapfile -t ms < <(pyro_requests '.status == 200' | jq -r .time_unix_ms)
-		# 16 s at --interval 2: 8 intervals, each one push or more.
-		[ "${#ms[@]}" -ge 6 ] || problems+="only ${#ms[@]} pushes in 16 s; "
+		# 16 s at --interval 2: 8 intervals, each one push or more (5 at
+		# least: the receiver checks each push with go tool pprof before it
+		# answers, slow on a loaded host).
+		[ "${#ms[@]}" -ge 5 ] || problems+="only ${#ms[@]} pushes in 16 s; "
 		ms+=("$end_ms")
 		gap=0
 		for ((i = 1; i < ${#ms[@]}; i++)); do
 			d=$((ms[i] - ms[i - 1]))
 			[ "$d" -gt "$gap" ] && gap=$d
 		done
-		[ "$gap" -le 4500 ] || problems+="pushes stalled for $gap ms (interval 2 s); "
+		# A push waiting on a blocked OpAMP request would wait its 10 s;
+		# 7 s leaves a loaded host two intervals and more of slack.
+		[ "$gap" -le 7000 ] || problems+="pushes stalled for $gap ms (interval 2 s); "
 		grep -qi 'control plane 127.0.0.1:[0-9]*: .*time' "$T/hung.log" ||
 			problems+="the control plane did not time out (so nothing was shown): $(grep 'control plane' "$T/hung.log" | head -2 | tr '\n' ' '); "
 		pyro_stop
