@@ -76,7 +76,9 @@ stacks() { pq stacks "$@" "${FILES[@]}"; }
 #    sample_floor: a loaded host gives its 10 s less than 20 s of CPU), and
 #    each share its own within 3.5 sigma of counting noise, 3 points at the
 #    least: at 2000 samples sigma is 1.1 points for burn_alpha, and a fixed
-#    3 points, 2.7 sigma, failed about once in a hundred runs for nothing.
+#    3 points (2.7 sigma) fails about one run in a hundred on counting
+#    noise alone, by the binomial, and more often when a loaded host gives
+#    fewer samples.
 stacks --label pid=$CPUSPLIT >"$T/cpusplit.folded" 2>"$T/pq.err"
 read -r _ A _ B _ G <<<"$(inclusive burn_alpha burn_beta burn_gamma <"$T/cpusplit.folded" | tr '\n' ' ')"
 SUM=$((A + B + G))
