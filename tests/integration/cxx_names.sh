@@ -52,9 +52,8 @@ tap_result "${TESTS[2]}" "$(has "$SPIN	_ZN8vigil_wl7SpinnerImE4spinEm" &&
 total=$(awk -F'\t' '{ n += $1 } END { print n + 0 }' "$T/self")
 ours=$(awk -F'\t' '$3 ~ /^vigil_wl::/ { n += $1 } END { print n + 0 }' "$T/self")
 # enough of it to judge, from the CPU it says it got (8 s of wall time)
-cpu=$(sed -n 's/^cxxspin: main \([0-9.]*\) s CPU.*/\1/p' "$T/cxxspin.out")
-tap_result "${TESTS[3]}" "$([ -n "$cpu" ] && [ "$total" -ge "$(sample_floor "$cpu" 99)" ] &&
-	[ $((ours * 2)) -gt "$total" ]; echo $?)" \
+cpu=$(cxxspin_cpu "$T/cxxspin.out" main)
+tap_result "${TESTS[3]}" "$(enough_samples "$total" "$cpu" 99 && [ $((ours * 2)) -gt "$total" ]; echo $?)" \
 	"$ours of $total samples (of ${cpu:-?} s CPU); leaves: $(head -5 "$T/self" | tr '\n' ' ')"
 
 bad=$(validate_profiles "${FILES[@]}")

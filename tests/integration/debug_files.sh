@@ -75,7 +75,7 @@ run() {
 	vigild_wait_ready 20 || tap_diag "$name: vigild not sampling after 20 s:" "$(tail -5 "$T/$name.log")"
 	spawn "$@" --seconds 3 --threads 2 >"$T/$name.out"
 	wait "$SPAWNED_PID"
-	CPU[$name]=$(sed -n 's/^cpusplit: .* of \([0-9.]*\) s CPU$/\1/p' "$T/$name.out")
+	CPU[$name]=$(cpusplit_cpu "$T/$name.out")
 	# the collector's peak RSS (kB), before it exits
 	co=$(pgrep -P "$VIGILD_PID" -f 'internal-role collector' | head -1)
 	HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$co/status" 2>/dev/null)
@@ -93,13 +93,10 @@ share() {
 }
 samples() { awk -F'\t' '{ n += $1 } END { print n + 0 }' "$1"; }
 # enough NAME: run NAME's profiles hold enough of the workload to judge
-# (lib.sh's sample_floor of the CPU it got at 99 Hz): in 3 s a loaded host
-# gives the two threads far less than 6 s of CPU (CI once gave them about
-# 1 s, 100 samples).
-enough() {
-	[ -n "${CPU[$1]}" ] && # else the workload did not finish its run
-		[ "$(samples "$T/$1.stacks")" -ge "$(sample_floor "${CPU[$1]}" 99)" ]
-}
+# (lib.sh's enough_samples, for the CPU it got at 99 Hz): in 3 s a loaded
+# host gives the two threads far less than 6 s of CPU (CI once gave them
+# about 1 s, 100 samples).
+enough() { enough_samples "$(samples "$T/$1.stacks")" "${CPU[$1]}" 99; }
 # got NAME: "N samples of S s CPU", for the diagnostics
 got() { echo "$(samples "$T/$1.stacks") samples of ${CPU[$1]:-?} s CPU"; }
 

@@ -82,7 +82,7 @@ stacks() { pq stacks "$@" "${FILES[@]}"; }
 stacks --label pid=$CPUSPLIT >"$T/cpusplit.folded" 2>"$T/pq.err"
 read -r _ A _ B _ G <<<"$(inclusive burn_alpha burn_beta burn_gamma <"$T/cpusplit.folded" | tr '\n' ' ')"
 SUM=$((A + B + G))
-SPLIT_CPU=$(sed -n 's/^cpusplit: .* of \([0-9.]*\) s CPU$/\1/p' "$T/cpusplit.out")
+SPLIT_CPU=$(cpusplit_cpu "$T/cpusplit.out")
 verdict=$(awk -v a="$A" -v b="$B" -v g="$G" -v s="$SUM" -v floor="$(sample_floor "${SPLIT_CPU:-0}" 99)" \
 	-v cpu="${SPLIT_CPU:-?}" 'BEGIN {
 	if (cpu == "?" || s < floor) { printf "too few samples: %d of %s s CPU, want %d", s, cpu, floor; exit }

@@ -59,13 +59,12 @@ CG=$CGROOT/vigil-unwind-$$
 # Each workload in a cgroup of its own under it (a tenant's cgroups
 # include their descendants), made before vigild starts: its cpu.stat says
 # how much CPU the workload got, which the sample counts are judged by.
-WORKLOADS=(python3 openssl cxxspin mixedstack)
-made=0
-if [ -n "$CGROOT" ] && tmp_cgroup "$CG"; then
-	made=1
-	for w in "${WORKLOADS[@]}"; do tmp_cgroup "$CG/$w" || made=0; done
-fi
-if [ "$made" = 0 ]; then
+make_cgroups() {
+	local w
+	tmp_cgroup "$CG" || return 1
+	for w in python3 openssl cxxspin mixedstack; do tmp_cgroup "$CG/$w" || return 1; done
+}
+if [ -z "$CGROOT" ] || ! make_cgroups; then
 	for n in "${TESTS[@]}"; do tap_not_ok "$n" "cannot make a cgroup under ${CGROOT:-(no cgroup2)}"; done
 	tap_done
 fi
@@ -128,14 +127,11 @@ whole() {
 		END { print n + 0, w + 0 }'
 }
 # enough TOTAL WHOLE CPU: enough samples for the CPU seconds the workload
-# had (lib.sh's sample_floor at 99 Hz: 10 s of wall time shared by five
+# had (lib.sh's enough_samples at 99 Hz: 10 s of wall time shared by five
 # busy threads on this host and whatever runs beside it), 95% of them whole
-enough() {
-	[ -n "$3" ] && [ "$1" -ge "$(sample_floor "$3" 99)" ] && [ $(($2 * 100)) -ge $(($1 * 95)) ]
-}
-# cxxspin's threads' CPU, as it prints it at exit
-CXX_MAIN=$(sed -n 's/^cxxspin: main \([0-9.]*\) s CPU.*/\1/p' "$T/cxxspin.out")
-CXX_WORKER=$(sed -n 's/^cxxspin: main .*, workers \([0-9.]*\) s CPU$/\1/p' "$T/cxxspin.out")
+enough() { enough_samples "$1" "$3" 99 && [ $(($2 * 100)) -ge $(($1 * 95)) ]; }
+CXX_MAIN=$(cxxspin_cpu "$T/cxxspin.out" main)
+CXX_WORKER=$(cxxspin_cpu "$T/cxxspin.out" workers)
 # worst stacks of LABEL, for the diagnostics
 worst() { pq stacks --label "$1" "${FILES[@]}" | grep -F '[truncated]' | sort -rn | head -3; }
 
@@ -160,8 +156,8 @@ tap_result "${TESTS[4]}" "$(enough "$n" "$w" "$CXX_WORKER"; echo $?)" \
 metric() { awk -v m="$1" '$1 == m { print $2 + 0; f = 1 } END { if (!f) print -1 }' "$T/metrics"; }
 lookups=$(metric vigil_stack_copy_lookups_total)
 least=$((main_n < worker_n ? main_n : worker_n))
-tap_result "${TESTS[5]}" "$([ -n "$CXX_MAIN" ] && [ "$main_n" -ge "$(sample_floor "$CXX_MAIN" 99)" ] &&
-	[ -n "$CXX_WORKER" ] && [ "$worker_n" -ge "$(sample_floor "$CXX_WORKER" 99)" ] && [ "$lookups" -ge 0 ] &&
+tap_result "${TESTS[5]}" "$(enough_samples "$main_n" "$CXX_MAIN" 99 &&
+	enough_samples "$worker_n" "$CXX_WORKER" 99 && [ "$lookups" -ge 0 ] &&
 	[ $((lookups * 10)) -lt "$least" ]; echo $?)" \
 	"$lookups lookups (-1: not on the page); cxxspin's samples: $main_n main thread, $worker_n worker;" \
 	"$(grep -E '^vigil_(samples_total|stack_copy)' "$T/metrics")"
