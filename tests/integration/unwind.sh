@@ -36,7 +36,7 @@ TESTS=(
 	"mixedstack: out of the vDSO: [vdso] < clock_gettime < phase_vdso < main"
 	"mixedstack: >= 95% of its samples whole"
 	"no made-up frames: every user frame of the workloads lies in a mapping of their own"
-	"vigild --unwind frame-pointer: the kernel's walk stops at nofp_middle (no stack copies)"
+	"vigild --unwind frame-pointer: the kernel's walk stops at nofp_middle, never above it (no stack copies)"
 	"the profiles are valid (go tool pprof -raw, pprof_query check)"
 )
 tap_plan ${#TESTS[@]}
@@ -119,10 +119,18 @@ mapfile -t FILES < <(profile_files "$OUT")
 tap_result "${TESTS[0]}" $([ "$VIGILD_RC" -eq 0 ]; echo $?) \
 	"vigild exit $VIGILD_RC; its log:" "$(tail -10 "$T/vigild.log")"
 
+# The workloads' samples are those of their tenant: tests/run.sh runs
+# other scripts beside this one, and their python3 and openssl processes
+# (certificates made, objects signed) are the rest of the host, walked by
+# frame pointers, with the garbage return addresses a walk through code
+# without them finds (CI once counted two such openssl stacks here).
+# wq ARGS...: pq ARGS, with the tenant's filter before the files
+wq() { local cmd=$1; shift; pq "$cmd" --label tenant=unwind "$@"; }
+
 # whole LABEL MAIN: "total whole" for the samples with LABEL (KEY=VALUE):
 # no [truncated], and MAIN on the stack.
 whole() {
-	pq stacks --label "$1" "${FILES[@]}" | awk -F'\t' -v main="$2" '
+	wq stacks --label "$1" "${FILES[@]}" | awk -F'\t' -v main="$2" '
 		{ n += $1; if ($2 !~ /\[truncated\]/ && (";" $2 ";") ~ (";" main ";")) w += $1 }
 		END { print n + 0, w + 0 }'
 }
@@ -133,7 +141,7 @@ enough() { enough_samples "$1" "$3" 99 && [ $(($2 * 100)) -ge $(($1 * 95)) ]; }
 CXX_MAIN=$(cxxspin_cpu "$T/cxxspin.out" main)
 CXX_WORKER=$(cxxspin_cpu "$T/cxxspin.out" workers)
 # worst stacks of LABEL, for the diagnostics
-worst() { pq stacks --label "$1" "${FILES[@]}" | grep -F '[truncated]' | sort -rn | head -3; }
+worst() { wq stacks --label "$1" "${FILES[@]}" | grep -F '[truncated]' | sort -rn | head -3; }
 
 read -r n w < <(whole comm=python3 __libc_start_call_main)
 tap_result "${TESTS[1]}" "$(enough "$n" "$w" "$(cpu_of python3)"; echo $?)" \
@@ -214,7 +222,7 @@ same_pairs() {
 		END { for (p in want) if (!(p in have)) { print "missing: " p " (" want[p] ")"; bad = 1 }; exit bad }' "$1" "$2"
 }
 compare() { # COMM PERFDATA
-	pq stacks --label "comm=$1" "${FILES[@]}" | pairs >"$T/$1.vigil"
+	wq stacks --label "comm=$1" "${FILES[@]}" | pairs >"$T/$1.vigil"
 	perf_folded "$2" | pairs >"$T/$1.perf"
 	[ -s "$T/$1.vigil" ] && [ -s "$T/$1.perf" ] || { echo "no pairs"; return 1; }
 	same_pairs "$T/$1.perf" "$T/$1.vigil" | sed 's/^/vigild lacks perf'"'"'s /'
@@ -225,7 +233,7 @@ tap_result "${TESTS[6]}" "$([ -z "$out" ]; echo $?)" "$out" "$(wc -l <"$T/python
 out=$(compare cxxspin "$T/perf-cxx.data")
 tap_result "${TESTS[7]}" "$([ -z "$out" ]; echo $?)" "$out" "$(wc -l <"$T/cxxspin.perf") pairs from perf, $(wc -l <"$T/cxxspin.vigil") from vigild"
 
-pq stacks --label comm=mixedstack "${FILES[@]}" >"$T/mixed.stacks"
+wq stacks --label comm=mixedstack "${FILES[@]}" >"$T/mixed.stacks"
 # reaches LEAF PATTERN: some whole stack matches the extended regexp PATTERN (";"-joined, root first)
 reaches() { grep -v -F '[truncated]' "$T/mixed.stacks" | cut -f2 | grep -Eq "$1"; }
 tap_result "${TESTS[8]}" "$(reaches ';main;phase_fp_to_nofp;nofp_middle;vwl_lib_spin$'; echo $?)" \
@@ -249,7 +257,7 @@ tap_result "${TESTS[12]}" "$(enough "$n" "$w" "$(cpu_of mixedstack)"; echo $?)" 
 # a stack of the leaf alone (a process's first instruction, where the CFI
 # ends the chain; a sample inside execve) has none.
 for c in python3 openssl cxxspin mixedstack; do
-	pq stacks --user --label "comm=$c" "${FILES[@]}" | sed "s/^/$c\t/"
+	wq stacks --user --label "comm=$c" "${FILES[@]}" | sed "s/^/$c\t/"
 done >"$T/all.stacks"
 bare=$(cut -f3 "$T/all.stacks" | sed -n 's/;[^;]*$//p' | tr ';' '\n' | grep -E '^0x[0-9a-f]+$' |
 	sort | uniq -c | sort -rn | head -5)
@@ -266,12 +274,20 @@ wait "$SPAWNED_PID"
 vigild_wait 30
 mapfile -t FILES2 < <(profile_files "$OUT2")
 pq stacks --label comm=mixedstack "${FILES2[@]}" >"$T/mixed-fp.stacks"
-# the kernel's walk finds nofp_middle's return address, then rbp is 0: nothing above it
-fp_stop=$(grep -E ';?nofp_middle;vwl_lib_spin$' "$T/mixed-fp.stacks" | grep -vc ';phase_fp_to_nofp;nofp_middle')
-fp_all=$(grep -c 'vwl_lib_spin$' "$T/mixed-fp.stacks")
-tap_result "${TESTS[14]}" "$([ "$VIGILD_RC" -eq 0 ] && [ "$fp_all" -gt 0 ] && [ "$fp_stop" -eq "$fp_all" ] &&
+# The kernel's walk finds nofp_middle's return address, then rbp is 0:
+# nothing above it, which only a copy of the stack would reach.  A walk
+# the kernel cut short (it reads the user stack with page faults off, and
+# stops at the first read that would fault) is the leaf alone: CI once had
+# one such sample of 61, so up to a tenth may be; none may go further.
+read -r fp_all fp_stop fp_short < <(awk -F'\t' '$2 ~ /(^|;)vwl_lib_spin$/ {
+		a += $1
+		if ($2 == "nofp_middle;vwl_lib_spin") s += $1
+		else if ($2 == "vwl_lib_spin") l += $1
+	} END { print a + 0, s + 0, l + 0 }' "$T/mixed-fp.stacks")
+tap_result "${TESTS[14]}" "$([ "$VIGILD_RC" -eq 0 ] && [ "$fp_all" -gt 0 ] &&
+	[ $((fp_stop + fp_short)) -eq "$fp_all" ] && [ $((fp_stop * 10)) -ge $((fp_all * 9)) ] &&
 	! grep -qF '[truncated]' "$T/mixed-fp.stacks"; echo $?)" \
-	"vigild exit $VIGILD_RC; $fp_stop of $fp_all vwl_lib_spin stacks stop at nofp_middle:" \
+	"vigild exit $VIGILD_RC; of $fp_all vwl_lib_spin samples, $fp_stop stop at nofp_middle, $fp_short at the leaf:" \
 	"$(grep vwl_lib_spin "$T/mixed-fp.stacks" | sort -rn | head -3)"
 
 bad=$(validate_profiles "${FILES[@]}" "${FILES2[@]}")
