@@ -276,9 +276,10 @@ mapfile -t FILES2 < <(profile_files "$OUT2")
 pq stacks --label comm=mixedstack "${FILES2[@]}" >"$T/mixed-fp.stacks"
 # The kernel's walk finds nofp_middle's return address, then rbp is 0:
 # nothing above it, which only a copy of the stack would reach.  A walk
-# the kernel cut short (it reads the user stack with page faults off, and
-# stops at the first read that would fault) is the leaf alone: CI once had
-# one such sample of 61, so up to a tenth may be; none may go further.
+# the kernel cut short is the leaf alone (it gives up, for one, at the
+# first word it cannot read with page faults off).  CI once had one such
+# sample of 61, which this host did not show in 2500 at 999 Hz, busy or
+# idle; the cause is not known.  Up to a tenth may be; none may go further.
 read -r fp_all fp_stop fp_short < <(awk -F'\t' '$2 ~ /(^|;)vwl_lib_spin$/ {
 		a += $1
 		if ($2 == "nofp_middle;vwl_lib_spin") s += $1
