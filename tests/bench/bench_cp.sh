@@ -60,7 +60,7 @@ run() {
 	local n=$1 poll=$2 key=$1:$2 res f
 	local db=${BENCH_CP_DBDIR:-$T}/cp-$n-$poll.db log=$T/cp-$n-$poll.log
 	rm -f "$db"*
-	CP_PORT=$(cp_free_port)
+	CP_PORT=$(free_port)
 	cp_start "$T/pki" "$db" "$log"
 	cp_wait_ready "$T/pki" 20 || { tail -5 "$log" >&2; die "vigil-cp did not start"; }
 	vctl "$T/pki" policy upload "$T/policy.yaml" "$T/policy.yaml.sig" >/dev/null 2>"$T/vctl.err" &&

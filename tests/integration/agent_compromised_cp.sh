@@ -149,7 +149,7 @@ fi
 # ---------------------------------------------------------------------------
 # vigil-cp on a free loopback port, one database for all its runs.
 
-PORT=$((20000 + RANDOM % 12000))
+PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
 DB=$T/cp.db
 CPLOG=$T/cp.log

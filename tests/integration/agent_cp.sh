@@ -110,7 +110,7 @@ EOF2
 # ---------------------------------------------------------------------------
 # vigil-cp on a free loopback port; vigild pointed at https://localhost:PORT.
 
-PORT=$((20000 + RANDOM % 12000))
+PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
 start_cp() { # start_cp DB POLICY-CA LOG
 	spawn "$CPD" --listen "127.0.0.1:$PORT" --cert "$P/${CP_CERT:-server}.pem" --key "$P/${CP_CERT:-server}.key" \

@@ -79,7 +79,7 @@ if ! setup; then
 	tap_done
 fi
 
-PORT=$((20000 + RANDOM % 12000))
+PORT=$(free_port)
 start_cp() { # start_cp LOG ISSUER-CERT ISSUER-KEY [ARGS...]
 	local log=$1 ic=$2 ik=$3
 	shift 3

@@ -42,7 +42,7 @@ cp_start() {
 	local log=$1 try i db
 	shift
 	for try in 1 2 3 4 5; do
-		CP_PORT=$((20000 + RANDOM % 12000))
+		CP_PORT=$(free_port)
 		: >"$log"
 		db=$(cp_db "$T/cp-$CP_PORT.db") || return 1
 		spawn "$CPBIN" --listen "127.0.0.1:$CP_PORT" --cert "$T/server.pem" --key "$T/server.key" \

@@ -521,7 +521,7 @@ fi
 # does, and is served once there is room.  A second vigil-cp that serves two
 # connections at once; two idle keep-alive clients hold them.
 
-CP_PORT=$(cp_free_port)
+CP_PORT=$(free_port)
 cp_start "$P" "$T/cp2.db" "$T/cp2.log" --max-connections 2 --retry-after 1
 if cp_wait_ready "$P"; then
 	HOLD=()

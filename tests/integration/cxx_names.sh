@@ -30,14 +30,15 @@ VIGILD_TIMEOUT=60
 vigild_start "$T/vigild.log" --hz 99 --interval 3 --duration 12 --output "$OUT"
 vigild_wait_ready 20 || tap_diag "vigild not sampling after 20 s:" "$(tail -5 "$T/vigild.log")"
 spawn "$WLD/cxxspin" --seconds 8 >"$T/cxxspin.out"
-wait "$SPAWNED_PID"
+CXX=$SPAWNED_PID # its samples only: unwind.sh, run beside this, has a cxxspin too
+wait "$CXX"
 vigild_wait 40
 mapfile -t FILES < <(profile_files "$OUT")
 
 tap_result "${TESTS[0]}" $([ "$VIGILD_RC" -eq 0 ]; echo $?) \
 	"vigild exit $VIGILD_RC; its log:" "$(tail -10 "$T/vigild.log")"
 
-"$PQ" functions "${FILES[@]}" 2>&1 | sort -u >"$T/functions"
+"$PQ" functions --label "pid=$CXX" "${FILES[@]}" 2>&1 | sort -u >"$T/functions"
 SPIN='vigil_wl::Spinner<unsigned long>::spin(unsigned long)'
 SUM='vigil_wl::checksum(std::vector<unsigned char, std::allocator<unsigned char> > const&)'
 has() { grep -qxF "$1" "$T/functions"; }
@@ -48,7 +49,7 @@ tap_result "${TESTS[2]}" "$(has "$SPIN	_ZN8vigil_wl7SpinnerImE4spinEm" &&
 	has "$SUM	_ZN8vigil_wl8checksumERKSt6vectorIhSaIhEE"; echo $?)" \
 	"$(grep vigil_wl "$T/functions" | head -5 | tr '\n' ' ')"
 
-"$PQ" self --label comm=cxxspin "${FILES[@]}" >"$T/self"
+"$PQ" self --label comm=cxxspin --label "pid=$CXX" "${FILES[@]}" >"$T/self"
 total=$(awk -F'\t' '{ n += $1 } END { print n + 0 }' "$T/self")
 ours=$(awk -F'\t' '$3 ~ /^vigil_wl::/ { n += $1 } END { print n + 0 }' "$T/self")
 # enough of it to judge, from the CPU it says it got (8 s of wall time)

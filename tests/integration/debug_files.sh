@@ -69,12 +69,13 @@ declare -A CPU
 # last profile written at exit); profiles in $T/NAME, the CPU seconds the
 # workload says it got (cpusplit's last line) in CPU[NAME]
 run() {
-	local name=$1 f
+	local name=$1 f wl
 	shift
 	vigild_start "$T/$name.log" --hz 99 --interval 2 --duration 0 --output "$T/$name"
 	vigild_wait_ready 20 || tap_diag "$name: vigild not sampling after 20 s:" "$(tail -5 "$T/$name.log")"
 	spawn "$@" --seconds 3 --threads 2 >"$T/$name.out"
-	wait "$SPAWNED_PID"
+	wl=$SPAWNED_PID
+	wait "$wl"
 	CPU[$name]=$(cpusplit_cpu "$T/$name.out")
 	# the collector's peak RSS (kB), before it exits
 	co=$(pgrep -P "$VIGILD_PID" -f 'internal-role collector' | head -1)
@@ -85,7 +86,8 @@ run() {
 	mapfile -t F < <(profile_files "$T/$name")
 	f=$(validate_profiles "${F[@]}")
 	[ ${#F[@]} -gt 0 ] && [ -z "$f" ] || BAD+=("$name: ${#F[@]} files $f")
-	"$PQ" stacks --label "comm=$(basename "$1")" "${F[@]}" >"$T/$name.stacks"
+	# by its pid too: the serial scripts run cpusplit for minutes
+	"$PQ" stacks --label "comm=$(basename "$1")" --label "pid=$wl" "${F[@]}" >"$T/$name.stacks"
 }
 # share PATTERN FILE: the % of the samples of FILE (pprof_query stacks) whose stack matches
 share() {

@@ -27,8 +27,8 @@ if ! { mkca server && mkca agent && mkca policy &&
 	tap_done
 fi
 cd "$T" || exit 1
-# A port nothing listens on: bound and closed.
-CP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A port nothing listens on (lib.sh free_port).
+CP_PORT=$(free_port)
 
 OUT=$T/profiles
 pyro_start recv || { for t in "${TESTS[@]}"; do tap_not_ok "$t" "no receiver"; done; tap_done; }

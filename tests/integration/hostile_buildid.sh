@@ -14,9 +14,10 @@
 # mallory_was_here from then on.  Now no frame of another process may be
 # named from the forged file: the syscalls workload's read stays libc's.
 #
-# It judges only its own vigild and workload and times nothing a loaded
-# host could miss: tests/run.sh runs it in its lane, beside the others.
-# run.sh: lane
+# It runs with the serial scripts, not in tests/run.sh's lane beside them:
+# every vigild on the host samples the flood and spends its own parse
+# credit on the 400 files, so the other scripts' workloads would have
+# their new files deferred, and frames they judge by name left unnamed.
 
 . "$(dirname "$0")/lib.sh"
 

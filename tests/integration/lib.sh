@@ -280,7 +280,11 @@ require_file() {
 
 # vigild_start LOG ARGS...: start build/vigild ARGS in the background with
 # stderr (and stdout) to LOG; pid in $VIGILD_PID, start time in
-# $VIGILD_START_MS.  A watchdog kills it after $VIGILD_TIMEOUT seconds (120).
+# $VIGILD_START_MS.  A watchdog kills it after $VIGILD_TIMEOUT seconds
+# (600 unless the script says): a backstop for a vigild its script could
+# no longer stop, never a bound on a check.  A script whose one vigild
+# lives through all of it takes longer than 120 s on a loaded host
+# (agent_compromised_cp.sh took 138 s in CI, whose 120 s killed vigild).
 vigild_start() {
 	local log=$1 a metrics=(--metrics-listen none)
 	shift
@@ -295,17 +299,22 @@ vigild_start() {
 	VIGILD_PID=$!
 	SPAWNED+=("$VIGILD_PID")
 	(
-		sleep "${VIGILD_TIMEOUT:-120}"
+		sleep "${VIGILD_TIMEOUT:-600}"
 		kill -KILL "$VIGILD_PID" 2>/dev/null
 	) >/dev/null 2>&1 &
 	SPAWNED+=("$!")
 }
 
-# free_port: a TCP port nothing listens on now, or 0.
+# free_port: a TCP port nothing listens on now, or 0.  It is below the
+# kernel's ephemeral range (net.ipv4.ip_local_port_range, from 32768 by
+# default), so that no outgoing connection of a script run beside this one
+# takes it as its own port before it is bound.
 free_port() {
-	local p
+	local p lo=20000 eph
+	read -r eph _ </proc/sys/net/ipv4/ip_local_port_range || eph=32768
+	[ "$eph" -gt $((lo + 1000)) ] || lo=1024
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		p=$(shuf -i 20000-60000 -n 1)
+		p=$(shuf -i "$lo-$((eph - 1))" -n 1)
 		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
 	done
 	echo 0

@@ -131,18 +131,6 @@ cp_config_hash() {
 # ---------------------------------------------------------------------------
 # vigil-cp.
 
-# cp_free_port: a TCP port nothing listens on, below the kernel's ephemeral
-# range (net.ipv4.ip_local_port_range starts at 32768), so that no outgoing
-# connection of a test running alongside takes it before vigil-cp binds it.
-cp_free_port() {
-	local p
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		p=$((20000 + RANDOM % 12000))
-		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-	done
-	echo "$p"
-}
-
 # cp_start PKI DB LOG [ARGS...]: start vigil-cp on 127.0.0.1:$CP_PORT (chosen
 # here the first time, kept across restarts); pid in $CP_PID.  DB is a
 # SQLite file, or a store URL (postgresql://...) passed as it is; with
@@ -150,7 +138,7 @@ cp_free_port() {
 cp_start() {
 	local pki=$1 db=$2 log=$3
 	shift 3
-	CP_PORT=${CP_PORT:-$(cp_free_port)}
+	CP_PORT=${CP_PORT:-$(free_port)}
 	CP_URL=https://127.0.0.1:$CP_PORT
 	if declare -F cp_db >/dev/null; then
 		db=$(cp_db "$db") || return 1
@@ -218,7 +206,7 @@ agent() {
 cp_start_named() {
 	local name=$1
 	shift
-	CP_PORT=$(cp_free_port) CP_PID= CP_URL=
+	CP_PORT=$(free_port) CP_PID= CP_URL=
 	cp_start "$@" && cp_wait_ready "$1" || return 1
 	printf -v "${name}_PORT" %s "$CP_PORT"
 	printf -v "${name}_PID" %s "$CP_PID"

@@ -150,7 +150,7 @@ tap_result "${TESTS[1]}" $([ "$RC" -eq 0 ] && [ -z "$bad" ] && [ "$(grep -c . <<
 	! grep -qi 'warn\|cannot\|error\|missing' "$T/vigil.log"; echo $?) \
 	"exit $RC, $(grep -c . <<<"$files") profiles; $bad" "$(head -10 "$T/vigil.log")"
 # shellcheck disable=SC2086
-st=$(pq stacks --label comm=syscalls $files 2>/dev/null)
+st=$(pq stacks --label comm=syscalls --label "pid=$WL" $files 2>/dev/null)
 tap_result "${TESTS[2]}" $(has_frame read_zero <<<"$st" && has_frame do_syscall_64 <<<"$st"; echo $?) \
 	"stacks of comm=syscalls:" "$(head -5 <<<"$st")"
 # shellcheck disable=SC2086
@@ -205,7 +205,7 @@ for c in $CAPS; do
 	lines=$(grep -c . "$T/no-$c.log")
 	if [ $c = syslog ]; then
 		# shellcheck disable=SC2086
-		st=$(pq stacks --label comm=syscalls $files 2>/dev/null)
+		st=$(pq stacks --label comm=syscalls --label "pid=$WL" $files 2>/dev/null)
 		tap_result "${TESTS[$i]}" $([ "$RC" -eq 0 ] && [ -n "$files" ] && has_frame read_zero <<<"$st" &&
 			! has_frame do_syscall_64 <<<"$st" && grep -q /dev/kmsg "$T/no-$c.log"; echo $?) \
 			"exit $RC, $(grep -c . <<<"$files") profiles" "$(head -5 "$T/no-$c.log")"

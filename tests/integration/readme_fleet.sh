@@ -25,7 +25,7 @@ require_bpf "${NAMES[@]}"
 
 CGROOT=$(cgroup2_root)
 CG=$CGROOT/vigil-it-$$-fleet
-PORT=$((20000 + RANDOM % 12000))
+PORT=$(free_port)
 mkdir "$CG" || { tap_not_ok "${NAMES[0]}" "cannot make $CG"; exit 1; }
 fleet_cleanup() {
 	[ -f "$T/pids" ] && kill $(cat "$T/pids") 2>/dev/null

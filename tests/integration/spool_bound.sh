@@ -44,7 +44,7 @@ spool_receiver
 spool_spin
 
 VIGILD_TIMEOUT=$((OUTAGE + 240))
-MPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MPORT=$(free_port)
 # A local policy without an export: section, so that the bound can be
 # raised after the outage (below) with SIGHUP.
 printf 'version: 1\n' >"$T/policy.yaml"

@@ -224,11 +224,7 @@ if ! pyro_start pyro; then
 	problems+="the Pyroscope stand-in did not start; "
 else
 	# Metrics on a port of their own: the default one may be taken by another test.
-	mport=
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		p=$(shuf -i 20000-60000 -n 1)
-		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { mport=$p; break; }
-	done
+	mport=$(free_port)
 	NOTIFY_SOCKET=$T/notify2 vigild_start "$T/vigild-export.log" --hz 29 --interval 1 --duration 0 \
 		--output "$T/out-export" --export-url "$PYRO_URL" --metrics-listen "127.0.0.1:$mport"
 	status_has() { field STATUS= | grep -qE "$1"; }

@@ -46,7 +46,7 @@ if ! { mkca server && mkca agent && mkca admin && mkca policy &&
 fi
 chmod 600 ./*.key
 
-PORT=$((20000 + RANDOM % 12000))
+PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
 CPLOG=$T/cp.log
 spawn "$CPD" --listen "127.0.0.1:$PORT" --cert "$P/server.pem" --key "$P/server.key" \

@@ -290,14 +290,14 @@ setpriv_unit() {
 # bounding sets; its log in $T/NAME.log, its profiles in $T/NAME.out (made
 # as vigil.conf makes /var/lib/vigil/profiles), its status in $RC.  A
 # process of another user (nobody) that spends its time in system calls
-# runs meanwhile.
+# runs meanwhile; its pid in $UNIT_WL.
 as_unit() {
 	local name=$1
 	shift
 	install -d -o "$VUID" -g "$VGID" -m 0750 "$T/$name.out"
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$WORK" --seconds 8 >/dev/null 2>&1 &
-	local wl=$!
-	SPAWNED+=("$wl")
+	UNIT_WL=$! # setpriv execs: the workload's pid
+	SPAWNED+=("$UNIT_WL")
 	(
 		umask "${UMASK:-0022}"
 		# shellcheck disable=SC2046 # options without spaces
@@ -306,16 +306,24 @@ as_unit() {
 			--bpf-dir "$B/bpf" --trust "$B/dev-ca/ca.pem" >"$T/$name.log" 2>&1
 	)
 	RC=$?
-	kill "$wl" 2>/dev/null
-	wait "$wl" 2>/dev/null
+	kill "$UNIT_WL" 2>/dev/null
+	wait "$UNIT_WL" 2>/dev/null
 }
-# kernel_and_user FILE...: the syscalls workload's samples show both its own
-# functions (its maps and binary, another user's, were read) and the
-# kernel's (/proc/kallsyms gave addresses).
+# kernel_and_user FILE...: the last run's syscalls workload (by its pid: the
+# scripts run beside this one have syscalls workloads too) shows both its
+# own functions (its maps and binary, another user's, were read) and the
+# kernel's (/proc/kallsyms gave addresses).  user_only: its own, and no
+# kernel function.
+wl_stacks() { pq stacks --label comm=syscalls --label "pid=$UNIT_WL" "$@" 2>/dev/null; }
 kernel_and_user() {
 	local st
-	st=$(pq stacks --label comm=syscalls "$@" 2>/dev/null)
+	st=$(wl_stacks "$@")
 	has_frame read_zero <<<"$st" && has_frame do_syscall_64 <<<"$st"
+}
+user_only() {
+	local st
+	st=$(wl_stacks "$@")
+	has_frame read_zero <<<"$st" && ! has_frame do_syscall_64 <<<"$st"
 }
 
 as_unit all $CAPS
@@ -339,7 +347,7 @@ for c in $CAPS; do
 		# It runs, but /proc/kallsyms shows it zeros: no kernel frame named.
 		# shellcheck disable=SC2086
 		tap_result "${TESTS[$((13 + i))]}" \
-			$([ "$RC" -eq 0 ] && [ -n "$files" ] && ! kernel_and_user $files; echo $?) \
+			$([ "$RC" -eq 0 ] && [ -n "$files" ] && user_only $files; echo $?) \
 			"exit $RC, $(echo "$files" | grep -c .) profiles" "$(head -5 "$T/no-$c.log")"
 	else
 		tap_result "${TESTS[$((13 + i))]}" \

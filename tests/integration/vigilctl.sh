@@ -90,7 +90,7 @@ EOF
 # ---------------------------------------------------------------------------
 # vigil-cp on a free loopback port.
 
-PORT=$((20000 + RANDOM % 12000))
+PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
 spawn "$CP" --listen "127.0.0.1:$PORT" --cert server.pem --key server.key --agent-ca agent-ca.pem \
 	--admin-ca admin-ca.pem --policy-trust policy-ca.pem --db "$(cp_db "$T/cp.db")" 2>"$T/cp.log"

@@ -18,7 +18,9 @@
  *                                             distinct stacks and label sets)
  *   pprof_query labels KEY [FILTERS] FILE...  "<count>\t<value>" of label KEY
  *   pprof_query mappings FILE...              "<id>\t<start>\t<limit>\t<offset>\t<file>\t<build-id>"
- *   pprof_query functions FILE...             "<name>\t<system_name>" of every function
+ *   pprof_query functions [FILTERS] FILE...   "<name>\t<system_name>" of every function
+ *                                             (with FILTERS: on a matching
+ *                                             sample's stack, once a frame)
  *   pprof_query info FILE                     header fields and comments
  *
  *   FILTERS: --label KEY=VALUE (repeatable, all must match; numeric labels
@@ -62,7 +64,7 @@ static const char *usage_text =
 	"       pprof_query count [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query labels KEY [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query mappings FILE...\n"
-	"       pprof_query functions FILE...\n"
+	"       pprof_query functions [--label KEY=VALUE]... FILE...\n"
 	"       pprof_query info FILE\n";
 
 static void usage(const char *why)
@@ -631,16 +633,40 @@ static int cmd_mappings(const struct args *a)
 	return 0;
 }
 
+static void print_function(const struct prof *pr, const Perftools__Profiles__Function *fn)
+{
+	printf("%s\t%s\n", str(pr, fn->name), str(pr, fn->system_name));
+}
+
+/* The functions of a matching sample's stack, a line each (sort -u for a set). */
+static void print_sample_functions(const struct prof *pr, const Sample *s)
+{
+	for (size_t i = 0; i < s->n_location_id; i++) {
+		const Location *loc = lookup(pr->locs, pr->p->n_location, s->location_id[i]);
+
+		for (size_t j = 0; loc && j < loc->n_line; j++) {
+			const Perftools__Profiles__Function *fn =
+				lookup(pr->funcs, pr->p->n_function, loc->line[j]->function_id);
+
+			if (fn)
+				print_function(pr, fn);
+		}
+	}
+}
+
 static int cmd_functions(const struct args *a)
 {
 	for (size_t f = 0; f < a->n_files; f++) {
 		struct prof pr;
 
 		prof_load_or_exit(&pr, a->files[f]);
-		for (size_t i = 0; i < pr.p->n_function; i++) {
-			const Perftools__Profiles__Function *fn = pr.p->function[i];
-
-			printf("%s\t%s\n", str(&pr, fn->name), str(&pr, fn->system_name));
+		if (!a->n_filters) {
+			for (size_t i = 0; i < pr.p->n_function; i++)
+				print_function(&pr, pr.p->function[i]);
+		}
+		for (size_t i = 0; a->n_filters && i < pr.p->n_sample; i++) {
+			if (sample_matches(&pr, pr.p->sample[i], a))
+				print_sample_functions(&pr, pr.p->sample[i]);
 		}
 		prof_release(&pr);
 	}
@@ -767,7 +793,7 @@ int main(int argc, char **argv)
 		parse_args(&a, argc, argv, false);
 		ret = cmd_mappings(&a);
 	} else if (!strcmp(a.cmd, "functions")) {
-		parse_args(&a, argc, argv, false);
+		parse_args(&a, argc, argv, true);
 		ret = cmd_functions(&a);
 	} else if (!strcmp(a.cmd, "info")) {
 		parse_args(&a, argc, argv, false);
