@@ -517,6 +517,20 @@ has_frame() {
 		END { exit !found }'
 }
 
+# syscalls_named PID FILE...: what the profiles name on the stacks of the
+# syscalls workload PID (tests/workloads/syscalls): "user" for its own
+# read_zero (its maps and binary were read), "kernel" for do_syscall_64
+# (/proc/kallsyms gave addresses), on one line.  By its pid: the scripts
+# run beside the caller may have syscalls workloads too.
+syscalls_named() {
+	local pid=$1 st named=()
+	shift
+	st=$(pq stacks --label comm=syscalls --label "pid=$pid" "$@" 2>/dev/null)
+	has_frame read_zero <<<"$st" && named+=(user)
+	has_frame do_syscall_64 <<<"$st" && named+=(kernel)
+	echo "${named[*]}"
+}
+
 # ---------------------------------------------------------------------------
 # A small PKI in the current directory, made with openssl x509 -req: enough
 # for vigil-cp's server, agent and admin CAs and a policy signer

@@ -33,7 +33,7 @@ PYRO_PUSH=${PYRO_PUSH:-$B/tests/tools/pyro_push}
 # binds it again after an outage, and a port of the kernel's ephemeral
 # range could by then be an outgoing connection's of a script run beside.
 pyro_start() {
-	local name=$1 a tls= given= try port
+	local name=$1 a tls= given= port=()
 	shift
 	PYRO_NAME=$name
 	PYRO_ARGS=("$@")
@@ -43,24 +43,16 @@ pyro_start() {
 		--port | --port=*) given=1 ;;
 		esac
 	done
+	[ -n "$given" ] || port=(--port "$(free_port)")
 	PYRO_LOG=$T/$name.jsonl
 	PYRO_SCRIPT=$T/$name.script
-	for try in 1 2 3; do
-		port=()
-		[ -n "$given" ] || port=(--port "$(free_port)")
-		rm -f "$T/$name.port"
-		spawn "$PYRO_RECEIVER" --port-file "$T/$name.port" --log "$PYRO_LOG" "${port[@]}" "$@" \
-			2>"$T/$name.err"
-		PYRO_PID=$SPAWNED_PID
-		wait_for 10 test -s "$T/$name.port" && break
-		kill -TERM "$PYRO_PID" 2>/dev/null
-		wait "$PYRO_PID" 2>/dev/null
-		# another free port is tried, not another given one
-		if [ -n "$given" ] || [ "$try" -eq 3 ]; then
-			echo "# pyro_receiver $name did not listen: $(head -3 "$T/$name.err" | tr '\n' ' ')"
-			return 1
-		fi
-	done
+	rm -f "$T/$name.port"
+	spawn "$PYRO_RECEIVER" --port-file "$T/$name.port" --log "$PYRO_LOG" "${port[@]}" "$@" 2>"$T/$name.err"
+	PYRO_PID=$SPAWNED_PID
+	if ! wait_for 10 test -s "$T/$name.port"; then
+		echo "# pyro_receiver $name did not listen: $(head -3 "$T/$name.err" | tr '\n' ' ')"
+		return 1
+	fi
 	PYRO_PORT=$(cat "$T/$name.port")
 	PYRO_URL=http${tls:+s}://127.0.0.1:$PYRO_PORT
 }

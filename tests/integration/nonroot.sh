@@ -150,9 +150,8 @@ tap_result "${TESTS[1]}" $([ "$RC" -eq 0 ] && [ -z "$bad" ] && [ "$(grep -c . <<
 	! grep -qi 'warn\|cannot\|error\|missing' "$T/vigil.log"; echo $?) \
 	"exit $RC, $(grep -c . <<<"$files") profiles; $bad" "$(head -10 "$T/vigil.log")"
 # shellcheck disable=SC2086
-st=$(pq stacks --label comm=syscalls --label "pid=$WL" $files 2>/dev/null)
-tap_result "${TESTS[2]}" $(has_frame read_zero <<<"$st" && has_frame do_syscall_64 <<<"$st"; echo $?) \
-	"stacks of comm=syscalls:" "$(head -5 <<<"$st")"
+named=$(syscalls_named "$WL" $files)
+tap_result "${TESTS[2]}" $([ "$named" = "user kernel" ]; echo $?) "named of the workload: ${named:-nothing}"
 # shellcheck disable=SC2086
 owners=$(stat -c '%u:%g' $files 2>/dev/null | sort -u | tr '\n' ' ')
 tap_result "${TESTS[3]}" $([ "$owners" = "$VUID:$VGID " ]; echo $?) "owners: $owners"
@@ -205,10 +204,11 @@ for c in $CAPS; do
 	lines=$(grep -c . "$T/no-$c.log")
 	if [ $c = syslog ]; then
 		# shellcheck disable=SC2086
-		st=$(pq stacks --label comm=syscalls --label "pid=$WL" $files 2>/dev/null)
-		tap_result "${TESTS[$i]}" $([ "$RC" -eq 0 ] && [ -n "$files" ] && has_frame read_zero <<<"$st" &&
-			! has_frame do_syscall_64 <<<"$st" && grep -q /dev/kmsg "$T/no-$c.log"; echo $?) \
-			"exit $RC, $(grep -c . <<<"$files") profiles" "$(head -5 "$T/no-$c.log")"
+		named=$(syscalls_named "$WL" $files)
+		tap_result "${TESTS[$i]}" $([ "$RC" -eq 0 ] && [ -n "$files" ] && [ "$named" = user ] &&
+			grep -q /dev/kmsg "$T/no-$c.log"; echo $?) \
+			"exit $RC, $(grep -c . <<<"$files") profiles; named of the workload: ${named:-nothing}" \
+			"$(head -5 "$T/no-$c.log")"
 	else
 		tap_result "${TESTS[$i]}" $([ "$RC" -eq 77 ] && [ "$lines" -eq 1 ] && [ -z "$files" ] &&
 			sed -n 's/.*missing \([^:]*\):.*/\1/p' "$T/no-$c.log" | grep -qw "CAP_${c^^}"; echo $?) \

@@ -309,22 +309,6 @@ as_unit() {
 	kill "$UNIT_WL" 2>/dev/null
 	wait "$UNIT_WL" 2>/dev/null
 }
-# kernel_and_user FILE...: the last run's syscalls workload (by its pid: the
-# scripts run beside this one have syscalls workloads too) shows both its
-# own functions (its maps and binary, another user's, were read) and the
-# kernel's (/proc/kallsyms gave addresses).  user_only: its own, and no
-# kernel function.
-wl_stacks() { pq stacks --label comm=syscalls --label "pid=$UNIT_WL" "$@" 2>/dev/null; }
-kernel_and_user() {
-	local st
-	st=$(wl_stacks "$@")
-	has_frame read_zero <<<"$st" && has_frame do_syscall_64 <<<"$st"
-}
-user_only() {
-	local st
-	st=$(wl_stacks "$@")
-	has_frame read_zero <<<"$st" && ! has_frame do_syscall_64 <<<"$st"
-}
 
 as_unit all $CAPS
 files=$(profile_files "$T/all.out")
@@ -333,7 +317,7 @@ bad=$(validate_profiles $files)
 perms=$(stat -c '%a' $files 2>/dev/null | sort -u | tr '\n' ' ')
 # shellcheck disable=SC2086
 tap_result "${TESTS[12]}" $([ "$RC" -eq 0 ] && [ -z "$bad" ] && [ "$(echo "$files" | grep -c .)" -ge 2 ] &&
-	kernel_and_user $files && [ "$perms" = "600 " ] && ! grep -qi 'warn\|cannot\|error' "$T/all.log"; echo $?) \
+	[ "$(syscalls_named "$UNIT_WL" $files)" = "user kernel" ] && [ "$perms" = "600 " ] && ! grep -qi 'warn\|cannot\|error' "$T/all.log"; echo $?) \
 	"ambient and bounding set: $(echo $CAPS); exit $RC; $(echo "$files" | grep -c .) profiles, modes $perms; $bad" \
 	"$(head -20 "$T/all.log")"
 
@@ -347,7 +331,7 @@ for c in $CAPS; do
 		# It runs, but /proc/kallsyms shows it zeros: no kernel frame named.
 		# shellcheck disable=SC2086
 		tap_result "${TESTS[$((13 + i))]}" \
-			$([ "$RC" -eq 0 ] && [ -n "$files" ] && user_only $files; echo $?) \
+			$([ "$RC" -eq 0 ] && [ -n "$files" ] && [ "$(syscalls_named "$UNIT_WL" $files)" = user ]; echo $?) \
 			"exit $RC, $(echo "$files" | grep -c .) profiles" "$(head -5 "$T/no-$c.log")"
 	else
 		tap_result "${TESTS[$((13 + i))]}" \

@@ -663,10 +663,10 @@ static int cmd_functions(const struct args *a)
 		if (!a->n_filters) {
 			for (size_t i = 0; i < pr.p->n_function; i++)
 				print_function(&pr, pr.p->function[i]);
-		}
-		for (size_t i = 0; a->n_filters && i < pr.p->n_sample; i++) {
-			if (sample_matches(&pr, pr.p->sample[i], a))
-				print_sample_functions(&pr, pr.p->sample[i]);
+		} else {
+			for (size_t i = 0; i < pr.p->n_sample; i++)
+				if (sample_matches(&pr, pr.p->sample[i], a))
+					print_sample_functions(&pr, pr.p->sample[i]);
 		}
 		prof_release(&pr);
 	}
